@@ -1,0 +1,188 @@
+/**
+ * The typed contract between ops and kernels. Ops (src/ops) check arguments, resolve shapes and
+ * geometry once, and call `backend.kernels[name](args)`; kernels only compute. Each backend owns
+ * its storage, so a fast backend may keep blocked layouts behind the handle and convert only in
+ * `read`/`write`.
+ *
+ * Kernels never see gradients as such: backward passes are ordinary kernel calls made by the ops'
+ * gradient functions.
+ */
+import type { DType, FloatArray } from '../core/dtype.js';
+import type { Shape } from '../core/shape.js';
+import type { Storage } from '../core/storage.js';
+
+/** A fully resolved 2-D convolution: every field is a plain integer, padding may be asymmetric. */
+export interface Conv2dGeometry {
+  batch: number;
+  inChannels: number;
+  inH: number;
+  inW: number;
+  outChannels: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padTop: number;
+  padBottom: number;
+  padLeft: number;
+  padRight: number;
+  dilationH: number;
+  dilationW: number;
+  groups: number;
+  outH: number;
+  outW: number;
+}
+
+/** A fully resolved 2-D pooling window (max or average). Padding is symmetric, as in PyTorch. */
+export interface Pool2dGeometry {
+  batch: number;
+  channels: number;
+  inH: number;
+  inW: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
+  outH: number;
+  outW: number;
+}
+
+/** N x C x (H*W) view of an NCHW (or NC) tensor, as the normalisation kernels need it. */
+export interface ChannelLayout {
+  batch: number;
+  channels: number;
+  spatial: number;
+}
+
+/** outer x dim x inner view of a tensor around one axis (softmax and reductions). */
+export interface AxisLayout {
+  outer: number;
+  dim: number;
+  inner: number;
+}
+
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'square' | 'reciprocal' | 'relu' | 'sigmoid' | 'tanh';
+export type ScalarOp = 'add' | 'mul' | 'pow' | 'max' | 'min' | 'rsub' | 'rdiv';
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'eq' | 'gt' | 'lt';
+export type ReduceOp = 'sum' | 'mean' | 'max' | 'min';
+export type ActivationOp = 'relu' | 'sigmoid' | 'tanh';
+export type Reduction = 'mean' | 'sum' | 'none';
+
+/** Argument and result types of every kernel, keyed by kernel name. */
+export interface KernelSpecs {
+  fill: { args: { size: number; value: number; dtype: DType }; out: Storage };
+  /** Contiguous copy with a new dtype (float32 <-> float64). */
+  cast: { args: { x: Storage; dtype: DType }; out: Storage };
+
+  unary: { args: { op: UnaryOp; x: Storage }; out: Storage };
+  scalar: { args: { op: ScalarOp; x: Storage; value: number }; out: Storage };
+  /** Elementwise with broadcasting; shapes are given right-aligned and already checked. */
+  binary: { args: { op: BinaryOp; a: Storage; aShape: Shape; b: Storage; bShape: Shape; outShape: Shape }; out: Storage };
+  /** Gradient of an activation: relu takes the input as `saved`, sigmoid and tanh their output. */
+  activationBackward: { args: { op: ActivationOp; gy: Storage; saved: Storage }; out: Storage };
+
+  /** Reduces over `axes` of `shape`; the result has those axes kept with size 1. */
+  reduce: { args: { op: ReduceOp; x: Storage; shape: Shape; axes: readonly number[] }; out: Storage };
+  /** Index of the largest element along the middle axis, as floats. */
+  argmax: { args: { x: Storage; layout: AxisLayout }; out: Storage };
+
+  expand: { args: { x: Storage; shape: Shape; outShape: Shape }; out: Storage };
+  permute: { args: { x: Storage; shape: Shape; perm: readonly number[] }; out: Storage };
+  /** The box [begin, begin + size) of x. */
+  slice: { args: { x: Storage; shape: Shape; begin: readonly number[]; size: readonly number[] }; out: Storage };
+  /** Constant padding: `pads[i] = [before, after]` for axis i. */
+  pad: { args: { x: Storage; shape: Shape; pads: readonly (readonly [number, number])[]; value: number }; out: Storage };
+  concat: { args: { xs: readonly Storage[]; shapes: readonly Shape[]; axis: number }; out: Storage };
+
+  /**
+   * out[b] = op(a[b]) @ op(b[b]), a is batch x m x k (or k x m when transA), b is batch x k x n
+   * (or n x k when transB). A side with `batched: false` is one matrix shared by every batch.
+   */
+  matmul: {
+    args: { a: Storage; b: Storage; batch: number; m: number; k: number; n: number; transA: boolean; transB: boolean; aBatched: boolean; bBatched: boolean };
+    out: Storage;
+  };
+
+  conv2d: { args: { x: Storage; weight: Storage; bias: Storage | null; geometry: Conv2dGeometry }; out: Storage };
+  conv2dBackwardData: { args: { gy: Storage; weight: Storage; geometry: Conv2dGeometry }; out: Storage };
+  conv2dBackwardWeight: { args: { gy: Storage; x: Storage; geometry: Conv2dGeometry; withBias: boolean }; out: { weight: Storage; bias: Storage | null } };
+
+  /** Returns the output and a workspace (argmax positions) for the backward pass. */
+  maxPool2d: { args: { x: Storage; geometry: Pool2dGeometry }; out: { y: Storage; workspace: Storage } };
+  maxPool2dBackward: { args: { gy: Storage; workspace: Storage; geometry: Pool2dGeometry }; out: Storage };
+  avgPool2d: { args: { x: Storage; geometry: Pool2dGeometry; countIncludePad: boolean; divisorOverride: number | null }; out: Storage };
+  avgPool2dBackward: { args: { gy: Storage; geometry: Pool2dGeometry; countIncludePad: boolean; divisorOverride: number | null }; out: Storage };
+  adaptiveAvgPool2d: { args: { x: Storage; batch: number; channels: number; inH: number; inW: number; outH: number; outW: number }; out: Storage };
+  adaptiveAvgPool2dBackward: { args: { gy: Storage; batch: number; channels: number; inH: number; inW: number; outH: number; outW: number }; out: Storage };
+
+  /** Training-mode batch norm: normalises with the batch's statistics (biased variance). */
+  batchNormTrain: {
+    args: { x: Storage; weight: Storage | null; bias: Storage | null; layout: ChannelLayout; eps: number };
+    out: { y: Storage; mean: Storage; invStd: Storage; variance: Storage };
+  };
+  /** Inference-mode batch norm with given statistics. */
+  batchNormInfer: {
+    args: { x: Storage; weight: Storage | null; bias: Storage | null; mean: Storage; variance: Storage; layout: ChannelLayout; eps: number };
+    out: Storage;
+  };
+  /**
+   * Gradients of batch norm. With `batchStats` the mean and invStd came from this batch and the
+   * gradient flows through them too; without, they were constants (eval mode).
+   */
+  batchNormBackward: {
+    args: { gy: Storage; x: Storage; weight: Storage | null; mean: Storage; invStd: Storage; layout: ChannelLayout; batchStats: boolean; withAffine: boolean };
+    out: { x: Storage; weight: Storage | null; bias: Storage | null };
+  };
+
+  /** Local response norm across channels; `scale` is k + alpha/size * sum(x^2) over the window. */
+  localResponseNorm: {
+    args: { x: Storage; layout: ChannelLayout; size: number; alpha: number; beta: number; k: number };
+    out: { y: Storage; scale: Storage };
+  };
+  localResponseNormBackward: {
+    args: { gy: Storage; x: Storage; y: Storage; scale: Storage; layout: ChannelLayout; size: number; alpha: number; beta: number; k: number };
+    out: Storage;
+  };
+
+  /** Keeps each element with probability 1 - p; the mask holds 0 or 1/(1-p). */
+  dropoutMask: { args: { size: number; p: number; seed: number; dtype: DType }; out: Storage };
+
+  softmax: { args: { x: Storage; layout: AxisLayout; log: boolean }; out: Storage };
+  softmaxBackward: { args: { gy: Storage; y: Storage; layout: AxisLayout; log: boolean }; out: Storage };
+
+  /**
+   * Negative log-likelihood of log-probabilities [n, c] with integer targets, with label
+   * smoothing as PyTorch's cross_entropy defines it. Returns [n] for 'none', else a scalar.
+   */
+  nllLoss: { args: { logp: Storage; target: Int32Array; n: number; c: number; reduction: Reduction; labelSmoothing: number }; out: Storage };
+  nllLossBackward: { args: { gy: Storage; target: Int32Array; n: number; c: number; reduction: Reduction; labelSmoothing: number; dtype: DType }; out: Storage };
+
+  /** In-place SGD step with PyTorch's rule (torch.optim.SGD). */
+  sgdStep: {
+    args: { param: Storage; grad: Storage; momentumBuffer: Storage | null; lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number; maximize: boolean; firstStep: boolean };
+    out: void;
+  };
+  /** In-place Adam/AdamW step with PyTorch's rule; `decoupled` selects AdamW's weight decay. */
+  adamStep: {
+    args: { param: Storage; grad: Storage; expAvg: Storage; expAvgSq: Storage; maxExpAvgSq: Storage | null; step: number; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; decoupled: boolean; amsgrad: boolean; maximize: boolean };
+    out: void;
+  };
+}
+
+export type KernelName = keyof KernelSpecs;
+export type Kernels = { readonly [K in KernelName]: (args: KernelSpecs[K]['args']) => KernelSpecs[K]['out'] };
+
+export interface Backend {
+  readonly name: string;
+  /** Whether storages hold values (false for the shape-only meta backend). */
+  readonly hasData: boolean;
+  /** Copies plain row-major values into a new storage. */
+  write(values: FloatArray, dtype: DType): Storage;
+  /** Copies a storage out as plain row-major values (the boundary where blocked layouts end). */
+  read(storage: Storage, shape: Shape): FloatArray;
+  readonly kernels: Kernels;
+}

@@ -1,0 +1,132 @@
+/** Elementwise kernels of the reference backend, with NumPy broadcasting. */
+import { allocFloat } from '../../core/dtype.js';
+import { Generator } from '../../core/random.js';
+import { sizeOf } from '../../core/shape.js';
+import type { BinaryOp, KernelSpecs, ScalarOp, UnaryOp } from '../backend.js';
+import { alloc, allocLike, data, RefStorage } from './storage.js';
+import { broadcastStrides, forEachRow } from './strided.js';
+
+type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];
+
+const UNARY: Record<UnaryOp, (x: number) => number> = {
+  neg: (x) => -x,
+  exp: Math.exp,
+  log: Math.log,
+  sqrt: Math.sqrt,
+  abs: Math.abs,
+  square: (x) => x * x,
+  reciprocal: (x) => 1 / x,
+  relu: (x) => (x > 0 ? x : 0),
+  sigmoid: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
+  tanh: Math.tanh,
+};
+
+const SCALAR: Record<ScalarOp, (x: number, c: number) => number> = {
+  add: (x, c) => x + c,
+  mul: (x, c) => x * c,
+  pow: (x, c) => Math.pow(x, c),
+  max: (x, c) => (x > c ? x : c),
+  min: (x, c) => (x < c ? x : c),
+  rsub: (x, c) => c - x,
+  rdiv: (x, c) => c / x,
+};
+
+const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  max: (a, b) => (a > b ? a : b),
+  min: (a, b) => (a < b ? a : b),
+  eq: (a, b) => (a === b ? 1 : 0),
+  gt: (a, b) => (a > b ? 1 : 0),
+  lt: (a, b) => (a < b ? 1 : 0),
+};
+
+export function fill({ size, value, dtype }: Args<'fill'>): RefStorage {
+  const out = alloc(dtype, size);
+  if (value !== 0) out.data.fill(value);
+  return out;
+}
+
+export function cast({ x, dtype }: Args<'cast'>): RefStorage {
+  const out = allocFloat(dtype, x.size);
+  out.set(data(x));
+  return new RefStorage(out);
+}
+
+export function unary({ op, x }: Args<'unary'>): RefStorage {
+  const X = data(x);
+  const out = allocLike(x, X.length);
+  const Y = out.data;
+  const f = UNARY[op];
+  for (let i = 0; i < X.length; i++) Y[i] = f(X[i]);
+  return out;
+}
+
+export function scalar({ op, x, value }: Args<'scalar'>): RefStorage {
+  const X = data(x);
+  const out = allocLike(x, X.length);
+  const Y = out.data;
+  const f = SCALAR[op];
+  for (let i = 0; i < X.length; i++) Y[i] = f(X[i], value);
+  return out;
+}
+
+export function binary({ op, a, aShape, b, bShape, outShape }: Args<'binary'>): RefStorage {
+  const A = data(a);
+  const B = data(b);
+  const out = allocLike(a, sizeOf(outShape));
+  const Y = out.data;
+  const f = BINARY[op];
+  if (A.length === Y.length && B.length === Y.length) {
+    if (op === 'add') for (let i = 0; i < Y.length; i++) Y[i] = A[i] + B[i];
+    else if (op === 'mul') for (let i = 0; i < Y.length; i++) Y[i] = A[i] * B[i];
+    else for (let i = 0; i < Y.length; i++) Y[i] = f(A[i], B[i]);
+    return out;
+  }
+  const sa = broadcastStrides(aShape, outShape);
+  const sb = broadcastStrides(bShape, outShape);
+  const last = outShape.length - 1;
+  const rowLen = last < 0 ? 1 : outShape[last];
+  const da = last < 0 ? 0 : sa[last];
+  const db = last < 0 ? 0 : sb[last];
+  forEachRow(outShape, [sa, sb], ([oa, ob], o) => {
+    for (let j = 0; j < rowLen; j++) Y[o + j] = f(A[oa + j * da], B[ob + j * db]);
+  });
+  return out;
+}
+
+export function activationBackward({ op, gy, saved }: Args<'activationBackward'>): RefStorage {
+  const G = data(gy);
+  const S = data(saved);
+  const out = allocLike(gy, G.length);
+  const Y = out.data;
+  if (op === 'relu') for (let i = 0; i < G.length; i++) Y[i] = S[i] > 0 ? G[i] : 0;
+  else if (op === 'sigmoid') for (let i = 0; i < G.length; i++) Y[i] = G[i] * S[i] * (1 - S[i]);
+  else for (let i = 0; i < G.length; i++) Y[i] = G[i] * (1 - S[i] * S[i]);
+  return out;
+}
+
+export function expand({ x, shape, outShape }: Args<'expand'>): RefStorage {
+  const X = data(x);
+  const out = allocLike(x, sizeOf(outShape));
+  const Y = out.data;
+  const sx = broadcastStrides(shape, outShape);
+  const last = outShape.length - 1;
+  const rowLen = last < 0 ? 1 : outShape[last];
+  const dx = last < 0 ? 0 : sx[last];
+  forEachRow(outShape, [sx], ([ox], o) => {
+    for (let j = 0; j < rowLen; j++) Y[o + j] = X[ox + j * dx];
+  });
+  return out;
+}
+
+export function dropoutMask({ size, p, seed, dtype }: Args<'dropoutMask'>): RefStorage {
+  const out = alloc(dtype, size);
+  const M = out.data;
+  const rng = new Generator(seed);
+  const keepScale = 1 / (1 - p);
+  for (let i = 0; i < size; i++) M[i] = rng.uniform() >= p ? keepScale : 0;
+  return out;
+}

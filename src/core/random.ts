@@ -1,0 +1,67 @@
+/**
+ * Seeded random numbers (xoshiro128**), so initialisation, dropout and data shuffling repeat
+ * exactly for a given seed. The bits differ from PyTorch's generator: tests that compare with
+ * PyTorch load PyTorch's values instead of drawing them.
+ */
+export class Generator {
+  private s = new Uint32Array(4);
+
+  constructor(seed = 0) {
+    this.seed(seed);
+  }
+
+  seed(seed: number): void {
+    // splitmix32 spreads one seed over the four words of state.
+    let x = seed >>> 0;
+    for (let i = 0; i < 4; i++) {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+  }
+
+  /** A uniformly random 32-bit unsigned integer. */
+  nextUint32(): number {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+    const t = s[1] << 9;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1). */
+  uniform(): number {
+    return this.nextUint32() / 4294967296;
+  }
+
+  /** Standard normal (Box-Muller). */
+  normal(): number {
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.uniform());
+  }
+
+  /** Integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n);
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** The generator used when none is passed, like torch's default generator. */
+export const defaultGenerator = new Generator(0);
+
+/** Reseeds the default generator (torch.manual_seed). */
+export function manualSeed(seed: number): void {
+  defaultGenerator.seed(seed);
+}

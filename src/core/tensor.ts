@@ -1,0 +1,135 @@
+/**
+ * The n-dimensional array of convkit. A tensor is a shape, a dtype, a backend and a handle to
+ * backend-owned storage (always contiguous, row-major as far as the user can tell), plus autograd
+ * state. Operations on tensors live in src/ops as functions (`add(a, b)`, `conv2d(x, w)`).
+ */
+import type { Backend } from '../backend/backend.js';
+import { backward as runBackward, type GradNode } from './autograd.js';
+import type { DType, FloatArray } from './dtype.js';
+import { BackendError, ShapeError } from './errors.js';
+import { formatShape, sizeOf, stridesOf, type Shape } from './shape.js';
+import { track } from './scope.js';
+import type { Storage } from './storage.js';
+
+export type NestedArray = number | NestedArray[];
+
+export class Tensor {
+  readonly isTensor = true;
+  readonly shape: Shape;
+  readonly backend: Backend;
+  /** True when backward() should compute a gradient for this tensor. */
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf tensor after backward(). */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor, for backward(); null for leaves. */
+  gradFn: GradNode | null = null;
+  private handle: Storage | null;
+
+  constructor(storage: Storage, shape: Shape, backend: Backend) {
+    if (storage.size !== sizeOf(shape)) {
+      throw new ShapeError('tensor', `storage holds ${storage.size} elements, shape ${formatShape(shape)} needs ${sizeOf(shape)}`);
+    }
+    this.handle = storage;
+    this.shape = Object.freeze([...shape]);
+    this.backend = backend;
+    track(this);
+  }
+
+  get storage(): Storage {
+    if (this.handle === null) {
+      const made = this.gradFn ? ` (made by ${this.gradFn.op})` : '';
+      throw new BackendError('tensor', `a tensor of shape ${formatShape(this.shape)}${made} was used after dispose()`);
+    }
+    return this.handle;
+  }
+
+  get dtype(): DType {
+    return this.storage.dtype;
+  }
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  /** Row-major strides; convkit tensors are contiguous (views copy). */
+  get strides(): number[] {
+    return stridesOf(this.shape);
+  }
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+  get disposed(): boolean {
+    return this.handle === null;
+  }
+
+  /** Plain row-major copy of the values. */
+  toArray(): FloatArray {
+    return this.backend.read(this.storage, this.shape);
+  }
+
+  /** Values as nested JavaScript arrays (a number for a scalar). */
+  toNested(): NestedArray {
+    const flat = this.toArray();
+    const build = (dim: number, offset: number): NestedArray => {
+      if (dim === this.shape.length) return flat[offset];
+      const step = sizeOf(this.shape.slice(dim + 1));
+      return Array.from({ length: this.shape[dim] }, (_, i) => build(dim + 1, offset + i * step));
+    };
+    return build(0, 0);
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) throw new ShapeError('item', `only one-element tensors have an item, this one has shape ${formatShape(this.shape)}`);
+    return this.toArray()[0];
+  }
+
+  /** Computes gradients of this tensor with respect to every leaf that requires them. */
+  backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
+    runBackward(this, gradient, options.retainGraph ?? false);
+  }
+
+  /** Sets requiresGrad in place and returns this (torch's requires_grad_). */
+  requireGrad(flag = true): this {
+    if (!this.isLeaf && !flag) throw new BackendError('requireGrad', 'only leaf tensors can stop requiring grad; use detach()');
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  /** A tensor sharing this one's storage, cut from the autograd graph. */
+  detach(): Tensor {
+    return new Tensor(this.storage.retain(), this.shape, this.backend);
+  }
+
+  /** A tensor with the same storage and a new shape of the same size (no copy). */
+  view(shape: Shape): Tensor {
+    return new Tensor(this.storage.retain(), shape, this.backend);
+  }
+
+  /** Makes this tensor refer to src's values (same shape, dtype and backend), keeping its identity. */
+  assign(src: Tensor): this {
+    if (src.backend !== this.backend || src.dtype !== this.dtype || src.size !== this.size) {
+      throw new ShapeError('assign', `expected a ${this.dtype} tensor of shape ${formatShape(this.shape)} on '${this.backend.name}', got ${src.dtype} ${formatShape(src.shape)} on '${src.backend.name}'`);
+    }
+    const next = src.storage.retain();
+    this.storage.release();
+    this.handle = next;
+    return this;
+  }
+
+  /** Frees the storage once no other tensor shares it. Safe to call twice. */
+  dispose(): void {
+    if (this.handle === null) return;
+    this.handle.release();
+    this.handle = null;
+    this.gradFn = null;
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  toString(): string {
+    const values = this.backend.hasData && this.size <= 64 ? ` ${JSON.stringify(this.toNested())}` : '';
+    return `Tensor(${formatShape(this.shape)}, ${this.dtype}, ${this.backend.name}${this.requiresGrad ? ', requiresGrad' : ''})${values}`;
+  }
+}

@@ -1,0 +1,88 @@
+/** Matrix products: matmul (batched, broadcasting) and linear (x W^T + b). */
+import { record } from '../core/autograd.js';
+import { ShapeError } from '../core/errors.js';
+import { broadcastShapes, formatShape, sizeOf, type Shape } from '../core/shape.js';
+import type { Tensor } from '../core/tensor.js';
+import { add } from './arithmetic.js';
+import { expand, reshape } from './layout.js';
+import { sumTo } from './reduce.js';
+import { common, reportOp, wrap } from './util.js';
+
+/** Raw product of [batch?, m, k] x [batch?, k, n] with optional transposes; no autograd. */
+function product(a: Tensor, b: Tensor, transA: boolean, transB: boolean, batch: number, aBatched: boolean, bBatched: boolean): Tensor {
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const [m, k] = transA ? [ac, ar] : [ar, ac];
+  const n = transB ? br : bc;
+  const storage = a.backend.kernels.matmul({ a: a.storage, b: b.storage, batch, m, k, n, transA, transB, aBatched, bBatched });
+  return wrap(storage, batch === 1 && !aBatched && !bBatched ? [m, n] : [batch, m, n], a.backend);
+}
+
+/**
+ * Matrix product with PyTorch's rules for rank >= 2: the last two axes multiply, leading axes
+ * broadcast. Vectors are not promoted; use reshape.
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  common('matmul', a, b);
+  if (a.ndim < 2 || b.ndim < 2) {
+    throw new ShapeError('matmul', `both operands need at least 2 dimensions, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
+  }
+  const [m, k] = a.shape.slice(-2);
+  const [k2, n] = b.shape.slice(-2);
+  if (k !== k2) throw new ShapeError('matmul', `inner dimensions differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)} (${k} vs ${k2})`);
+  const batchShape = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batch = sizeOf(batchShape);
+  const outShape = [...batchShape, m, n];
+  // A side is either a single matrix shared by every batch, or expanded to the full batch.
+  const side = (t: Tensor, rows: number, cols: number): [Tensor, boolean] => {
+    if (sizeOf(t.shape.slice(0, -2)) === 1) return [reshape(t, [rows, cols]), false];
+    return [reshape(expand(t, [...batchShape, rows, cols]), [batch, rows, cols]), true];
+  };
+  const [a3, aBatched] = side(a, m, k);
+  const [b3, bBatched] = side(b, k, n);
+  const raw = product(a3, b3, false, false, batch, aBatched, bBatched);
+  const out = raw.view(outShape);
+  raw.dispose();
+  reportOp('matmul', batch * m * n * k, out);
+  return record(out, 'matmul', [a3, b3], (gy, needs) => {
+    const g3 = gy.view([batch, m, n]);
+    const batched = aBatched || bBatched;
+    const ga = needs[0] ? product(g3, b3, false, true, batch, batched, bBatched) : null;
+    const gb = needs[1] ? product(a3, g3, true, false, batch, aBatched, batched) : null;
+    g3.dispose();
+    return [ga && collapse(ga, a3.shape), gb && collapse(gb, b3.shape)];
+  });
+}
+
+/** Sums a per-batch gradient over the batch when the operand was one shared matrix. */
+function collapse(g: Tensor, shape: Shape): Tensor {
+  if (g.ndim === shape.length) return g;
+  const summed = sumTo(g, [1, ...shape]);
+  const out = summed.view(shape);
+  if (summed !== g) summed.dispose();
+  g.dispose();
+  return out;
+}
+
+/** y = x W^T + b, with W of shape [out, in] as in nn.Linear. x may have any leading axes. */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  common('linear', x, weight, bias);
+  if (weight.ndim !== 2) throw new ShapeError('linear', `weight must be [out_features, in_features], got ${formatShape(weight.shape)}`);
+  const [outF, inF] = weight.shape;
+  if (x.ndim < 1 || x.shape[x.ndim - 1] !== inF) {
+    throw new ShapeError('linear', `input has ${x.shape[x.ndim - 1] ?? 0} features (shape ${formatShape(x.shape)}), weight expects ${inF}`);
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) {
+    throw new ShapeError('linear', `bias must have shape [${outF}], got ${formatShape(bias.shape)}`);
+  }
+  const rows = x.size / inF;
+  const x2 = reshape(x, [rows, inF]);
+  const raw = product(x2, weight, false, true, 1, false, false);
+  const y = record(raw, 'linear', [x2, weight], (gy, needs) => [
+    needs[0] ? product(gy, weight, false, false, 1, false, false) : null,
+    needs[1] ? product(gy, x2, true, false, 1, false, false) : null,
+  ]);
+  reportOp('linear', rows * inF * outF, y);
+  const withBias = bias ? add(y, bias) : y;
+  return reshape(withBias, [...x.shape.slice(0, -1), outF]);
+}
