@@ -1,0 +1,15 @@
+/** Layers and modules, after torch.nn. */
+export * from './activation.js';
+export * from './batch-norm2d.js';
+export * from './blocks.js';
+export * from './containers.js';
+export * from './conv2d.js';
+export * from './dropout.js';
+export * from './flatten.js';
+export * as init from './init.js';
+export * from './linear.js';
+export * from './local-response-norm.js';
+export * from './module.js';
+export * from './parameter.js';
+export * from './pooling.js';
+export * from './state-dict.js';

@@ -1,0 +1,138 @@
+/** Batch normalisation (torch.nn.functional.batch_norm) over the channel axis 1. */
+import type { Backend, ChannelLayout } from '../backend/backend.js';
+import { record } from '../core/autograd.js';
+import { ArgumentError, ShapeError } from '../core/errors.js';
+import { isGradEnabled, noGrad } from '../core/grad-mode.js';
+import { formatShape, sizeOf } from '../core/shape.js';
+import type { Storage } from '../core/storage.js';
+import type { Tensor } from '../core/tensor.js';
+import { common, wrap } from './util.js';
+
+export interface BatchNormOptions {
+  /** Affine scale gamma and shift beta, C elements each. */
+  weight?: Tensor | null;
+  bias?: Tensor | null;
+  /** Running statistics (buffers, C elements each); updated in place in training mode. */
+  runningMean?: Tensor | null;
+  runningVar?: Tensor | null;
+  /** Default true: normalise with the batch's statistics; false: with the running ones. */
+  training?: boolean;
+  /** Default 0.1: running = (1 - momentum) * running + momentum * batch statistic. */
+  momentum?: number;
+  /** Default 1e-5, added to the variance. */
+  eps?: number;
+}
+
+const OP = 'batchNorm';
+
+function checkChannels(name: string, t: Tensor | null, channels: number): void {
+  if (t && t.size !== channels) throw new ShapeError(OP, `${name} has ${t.size} channels, input has ${channels}`);
+}
+
+/** Normalises x ([N, C] or [N, C, ...spatial]) per channel, then applies the optional affine map. */
+export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
+  const { weight = null, bias = null, runningMean = null, runningVar = null, training = true, momentum = 0.1, eps = 1e-5 } = opts;
+  if (x.ndim < 2) throw new ShapeError(OP, `expected an input of rank >= 2 ([N, C, ...]), got ${formatShape(x.shape)}`);
+  if (!Number.isFinite(eps) || eps < 0) throw new ArgumentError(OP, `eps must be a finite number >= 0, got ${eps}`);
+  if (!Number.isFinite(momentum)) throw new ArgumentError(OP, `momentum must be a finite number, got ${momentum}`);
+  const backend = common(OP, x, weight, bias, runningMean, runningVar);
+  const layout: ChannelLayout = { batch: x.shape[0], channels: x.shape[1], spatial: sizeOf(x.shape.slice(2)) };
+  checkChannels('weight', weight, layout.channels);
+  checkChannels('bias', bias, layout.channels);
+  checkChannels('runningMean', runningMean, layout.channels);
+  checkChannels('runningVar', runningVar, layout.channels);
+  if ((runningMean === null) !== (runningVar === null)) {
+    throw new ArgumentError(OP, `runningMean and runningVar go together; got only ${runningMean ? 'runningMean' : 'runningVar'}`);
+  }
+  if (training) return batchNormTraining(x, weight, bias, runningMean, runningVar, layout, momentum, eps, backend);
+  if (runningMean === null || runningVar === null) {
+    throw new ArgumentError(OP, 'eval mode (training: false) needs runningMean and runningVar');
+  }
+  return batchNormEval(x, weight, bias, runningMean, runningVar, layout, eps, backend);
+}
+
+function batchNormTraining(
+  x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null,
+  layout: ChannelLayout, momentum: number, eps: number, backend: Backend,
+): Tensor {
+  const count = layout.batch * layout.spatial;
+  if (count === 1) throw new ShapeError(OP, `expected more than 1 value per channel when training, got input of shape ${formatShape(x.shape)}`);
+  const k = backend.kernels;
+  const r = k.batchNormTrain({ x: x.storage, weight: weight?.storage ?? null, bias: bias?.storage ?? null, layout, eps });
+  // An empty batch leaves the running statistics alone, as in PyTorch.
+  if (runningMean && runningVar && count > 0) {
+    noGrad(() => {
+      updateRunning(runningMean, r.mean, momentum, 1, backend);
+      updateRunning(runningVar, r.variance, momentum, count / (count - 1), backend); // unbiased
+    });
+  }
+  r.variance.release();
+  const C = [layout.channels];
+  const mean = wrap(r.mean, C, backend);
+  const invStd = wrap(r.invStd, C, backend);
+  const out = wrap(r.y, x.shape, backend);
+  return recordBackward(out, x, weight, bias, mean, invStd, layout, true);
+}
+
+/** running = (1 - momentum) * running + momentum * correction * batchStat, replacing running's values. */
+function updateRunning(running: Tensor, batchStat: Storage, momentum: number, correction: number, backend: Backend): void {
+  const k = backend.kernels;
+  const scaledBatch = k.scalar({ op: 'mul', x: batchStat, value: momentum * correction });
+  const decayed = k.scalar({ op: 'mul', x: running.storage, value: 1 - momentum });
+  const shape = [running.size];
+  const next = wrap(k.binary({ op: 'add', a: decayed, aShape: shape, b: scaledBatch, bShape: shape, outShape: shape }), running.shape, backend);
+  scaledBatch.release();
+  decayed.release();
+  running.assign(next);
+  next.dispose();
+}
+
+function batchNormEval(
+  x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor, runningVar: Tensor,
+  layout: ChannelLayout, eps: number, backend: Backend,
+): Tensor {
+  const k = backend.kernels;
+  const y = k.batchNormInfer({
+    x: x.storage, weight: weight?.storage ?? null, bias: bias?.storage ?? null,
+    mean: runningMean.storage, variance: runningVar.storage, layout, eps,
+  });
+  const out = wrap(y, x.shape, backend);
+  if (!isGradEnabled() || ![x, weight, bias].some((t) => t?.requiresGrad)) return out;
+  // The statistics as they are now: a later training step replaces the buffers' values.
+  const withEps = k.scalar({ op: 'add', x: runningVar.storage, value: eps });
+  const std = k.unary({ op: 'sqrt', x: withEps });
+  withEps.release();
+  const invStd = wrap(k.unary({ op: 'reciprocal', x: std }), [layout.channels], backend);
+  std.release();
+  return recordBackward(out, x, weight, bias, runningMean.detach(), invStd, layout, false);
+}
+
+function recordBackward(
+  out: Tensor, x: Tensor, weight: Tensor | null, bias: Tensor | null, mean: Tensor, invStd: Tensor,
+  layout: ChannelLayout, batchStats: boolean,
+): Tensor {
+  const backend = out.backend;
+  record(out, OP, [x, weight, bias], (gy, needs) => {
+    const g = backend.kernels.batchNormBackward({
+      gy: gy.storage, x: x.storage, weight: weight?.storage ?? null, mean: mean.storage, invStd: invStd.storage,
+      layout, batchStats, withAffine: needs[1] || needs[2],
+    });
+    const grads = [
+      wrap(g.x, x.shape, backend),
+      weight && g.weight ? wrap(g.weight, weight.shape, backend) : null,
+      bias && g.bias ? wrap(g.bias, bias.shape, backend) : null,
+    ];
+    // Gradients nobody asked for are freed here; the engine frees the ones it receives.
+    grads.forEach((t, i) => {
+      if (t && !needs[i]) t.dispose();
+    });
+    if (!weight && g.weight) g.weight.release();
+    if (!bias && g.bias) g.bias.release();
+    return grads.map((t, i) => (needs[i] ? t : null));
+  });
+  if (out.gradFn === null) {
+    mean.dispose();
+    invStd.dispose();
+  }
+  return out;
+}

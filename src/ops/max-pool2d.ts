@@ -1,0 +1,31 @@
+/** 2-D max pooling, as torch.nn.functional.max_pool2d. */
+import { record } from '../core/autograd.js';
+import type { Tensor } from '../core/tensor.js';
+import { reshape } from './layout.js';
+import { pool2dGeometry, type Pool2dOptions } from './pool2d-geometry.js';
+import { reportOp, wrap } from './util.js';
+
+// Re-exported so layers can import the options and geometry beside the op.
+export { pool2dGeometry, type Pool2dOptions } from './pool2d-geometry.js';
+
+const OP = 'maxPool2d';
+
+/**
+ * Largest value of each window of x [N, C, H, W] (or [C, H, W]); padding never wins (it counts as
+ * -infinity) and ties go to the first maximum in row-major order, as in PyTorch. The gradient goes
+ * to that one position per window, summed where overlapping windows chose the same pixel.
+ */
+export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
+  const g = pool2dGeometry(OP, x.shape, opts);
+  if (x.ndim === 3) return reshape(maxPool2d(reshape(x, [1, ...x.shape]), opts), [g.channels, g.outH, g.outW]);
+  const { backend } = x;
+  const k = backend.kernels;
+  const { y, workspace } = k.maxPool2d({ x: x.storage, geometry: g });
+  const out = wrap(y, [g.batch, g.channels, g.outH, g.outW], backend);
+  // Pooling is counted as an op without multiply-adds, as PyTorch's profiler and fvcore do.
+  reportOp(OP, 0, out);
+  record(out, OP, [x], (gy) => [wrap(k.maxPool2dBackward({ gy: gy.storage, workspace, geometry: g }), x.shape, backend)]);
+  // Without a backward pass nobody will read the argmax positions.
+  if (out.gradFn === null) workspace.release();
+  return out;
+}
