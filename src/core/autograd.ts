@@ -7,6 +7,7 @@ import { BackendError, ShapeError } from './errors.js';
 import { isGradEnabled, noGrad } from './grad-mode.js';
 import { currentLayer } from './layer-context.js';
 import { keep } from './scope.js';
+import { emitOp, isTracing, type OpInfo } from './trace.js';
 import { formatShape, shapesEqual } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -39,8 +40,12 @@ export class GradNode {
   }
 }
 
-/** Attaches a backward function to `out` when any input requires a gradient and recording is on. */
-export function record(out: Tensor, op: string, inputs: readonly (Tensor | null)[], fn: BackwardFn): Tensor {
+/**
+ * Every op's last step: reports it to tracing listeners (with its cost and window, if any), and
+ * attaches a backward function to `out` when any input requires a gradient and recording is on.
+ */
+export function record(out: Tensor, op: string, inputs: readonly (Tensor | null)[], fn: BackwardFn, info: OpInfo = {}): Tensor {
+  if (isTracing()) emitOp(op, inputs, out, info);
   if (!isGradEnabled() || !inputs.some((t) => t?.requiresGrad)) return out;
   out.requiresGrad = true;
   out.gradFn = new GradNode(op, inputs, fn);

@@ -5,7 +5,7 @@ import { pair, type IntOrPair } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
 import { imageDims } from './pool2d-geometry.js';
-import { reportOp, wrap } from './util.js';
+import { wrap } from './util.js';
 
 const OP = 'adaptiveAvgPool2d';
 
@@ -25,6 +25,7 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: IntOrPair): Tensor {
   const { backend } = x;
   const k = backend.kernels;
   const out = wrap(k.adaptiveAvgPool2d({ x: x.storage, ...sizes }), [batch, channels, outH, outW], backend);
-  reportOp(OP, 0, out);
-  return record(out, OP, [x], (gy) => [wrap(k.adaptiveAvgPool2dBackward({ gy: gy.storage, ...sizes }), x.shape, backend)]);
+  // For receptive fields: the widest bin, and bins that start floor(in/out) apart.
+  const window = { kernel: [Math.ceil(inH / outH), Math.ceil(inW / outW)], stride: [Math.max(1, Math.floor(inH / outH)), Math.max(1, Math.floor(inW / outW))], padding: [0, 0], dilation: [1, 1] } as const;
+  return record(out, OP, [x], (gy) => [wrap(k.adaptiveAvgPool2dBackward({ gy: gy.storage, ...sizes }), x.shape, backend)], { window });
 }

@@ -5,7 +5,7 @@ import { pair } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
 import { pool2dGeometry, type Pool2dOptions } from './pool2d-geometry.js';
-import { reportOp, wrap } from './util.js';
+import { windowOf, wrap } from './util.js';
 
 export interface AvgPool2dOptions extends Pool2dOptions {
   /** Default true: padding zeros count in the divisor (PyTorch's default). */
@@ -35,7 +35,5 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
   const { backend } = x;
   const k = backend.kernels;
   const out = wrap(k.avgPool2d({ x: x.storage, geometry: g, countIncludePad, divisorOverride }), [g.batch, g.channels, g.outH, g.outW], backend);
-  // Pooling is counted as an op without multiply-adds, as PyTorch's profiler and fvcore do.
-  reportOp(OP, 0, out);
-  return record(out, OP, [x], (gy) => [wrap(k.avgPool2dBackward({ gy: gy.storage, geometry: g, countIncludePad, divisorOverride }), x.shape, backend)]);
+  return record(out, OP, [x], (gy) => [wrap(k.avgPool2dBackward({ gy: gy.storage, geometry: g, countIncludePad, divisorOverride }), x.shape, backend)], { window: windowOf(g) });
 }

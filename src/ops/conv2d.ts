@@ -5,7 +5,7 @@ import { ArgumentError, ShapeError } from '../core/errors.js';
 import { formatShape, pair, type IntOrPair, type Shape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
-import { common, reportOp, wrap } from './util.js';
+import { common, windowOf, wrap } from './util.js';
 import { dilatedKernel, samePadding, windowCount } from './window.js';
 
 export interface Conv2dOptions {
@@ -116,7 +116,6 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   if (x.ndim === 3) return reshape(conv2d(reshape(x, [1, ...x.shape]), weight, bias, opts), [g.outChannels, g.outH, g.outW]);
   const k = backend.kernels;
   const out = wrap(k.conv2d({ x: x.storage, weight: weight.storage, bias: bias?.storage ?? null, geometry: g }), [g.batch, g.outChannels, g.outH, g.outW], backend);
-  reportOp(OP, conv2dMacs(g), out);
   return record(out, OP, [x, weight, bias], (gy, needs) => {
     const gx = needs[0] ? wrap(k.conv2dBackwardData({ gy: gy.storage, weight: weight.storage, geometry: g }), x.shape, backend) : null;
     if (!needs[1] && !needs[2]) return [gx, null, null];
@@ -126,5 +125,5 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     // The kernel computes both together; a frozen weight with a trainable bias drops the weight's.
     if (!needs[1]) gw.dispose();
     return [gx, needs[1] ? gw : null, gb];
-  });
+  }, { macs: conv2dMacs(g), window: windowOf(g) });
 }

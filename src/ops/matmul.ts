@@ -6,7 +6,7 @@ import type { Tensor } from '../core/tensor.js';
 import { add } from './arithmetic.js';
 import { expand, reshape } from './layout.js';
 import { sumTo } from './reduce.js';
-import { common, reportOp, wrap } from './util.js';
+import { common, wrap } from './util.js';
 
 /** Raw product of [batch?, m, k] x [batch?, k, n] with optional transposes; no autograd. */
 function product(a: Tensor, b: Tensor, transA: boolean, transB: boolean, batch: number, aBatched: boolean, bBatched: boolean): Tensor {
@@ -43,7 +43,6 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const raw = product(a3, b3, false, false, batch, aBatched, bBatched);
   const out = raw.view(outShape);
   raw.dispose();
-  reportOp('matmul', batch * m * n * k, out);
   return record(out, 'matmul', [a3, b3], (gy, needs) => {
     const g3 = gy.view([batch, m, n]);
     const batched = aBatched || bBatched;
@@ -51,7 +50,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     const gb = needs[1] ? product(a3, g3, true, false, batch, aBatched, batched) : null;
     g3.dispose();
     return [ga && collapse(ga, a3.shape), gb && collapse(gb, b3.shape)];
-  });
+  }, { macs: batch * m * n * k });
 }
 
 /** Sums a per-batch gradient over the batch when the operand was one shared matrix. */
@@ -81,8 +80,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const y = record(raw, 'linear', [x2, weight], (gy, needs) => [
     needs[0] ? product(gy, weight, false, false, 1, false, false) : null,
     needs[1] ? product(gy, x2, true, false, 1, false, false) : null,
-  ]);
-  reportOp('linear', rows * inF * outF, y);
+  ], { macs: rows * inF * outF });
   const withBias = bias ? add(y, bias) : y;
   return reshape(withBias, [...x.shape.slice(0, -1), outF]);
 }

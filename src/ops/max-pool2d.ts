@@ -3,7 +3,7 @@ import { record } from '../core/autograd.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
 import { pool2dGeometry, type Pool2dOptions } from './pool2d-geometry.js';
-import { reportOp, wrap } from './util.js';
+import { windowOf, wrap } from './util.js';
 
 // Re-exported so layers can import the options and geometry beside the op.
 export { pool2dGeometry, type Pool2dOptions } from './pool2d-geometry.js';
@@ -22,9 +22,7 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   const k = backend.kernels;
   const { y, workspace } = k.maxPool2d({ x: x.storage, geometry: g });
   const out = wrap(y, [g.batch, g.channels, g.outH, g.outW], backend);
-  // Pooling is counted as an op without multiply-adds, as PyTorch's profiler and fvcore do.
-  reportOp(OP, 0, out);
-  record(out, OP, [x], (gy) => [wrap(k.maxPool2dBackward({ gy: gy.storage, workspace, geometry: g }), x.shape, backend)]);
+  record(out, OP, [x], (gy) => [wrap(k.maxPool2dBackward({ gy: gy.storage, workspace, geometry: g }), x.shape, backend)], { window: windowOf(g) });
   // Without a backward pass nobody will read the argmax positions.
   if (out.gradFn === null) workspace.release();
   return out;

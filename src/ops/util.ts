@@ -1,10 +1,9 @@
 /** Small helpers every op file uses: wrapping storages, checking operands, reporting costs. */
-import type { Backend } from '../backend/backend.js';
-import { reportCost } from '../core/cost.js';
+import type { Backend, Conv2dGeometry, Pool2dGeometry } from '../backend/backend.js';
 import { BackendError, DTypeError } from '../core/errors.js';
-import { currentLayer } from '../core/layer-context.js';
 import type { Shape } from '../core/shape.js';
 import type { Storage } from '../core/storage.js';
+import type { SpatialWindow } from '../core/trace.js';
 import { Tensor } from '../core/tensor.js';
 
 export function wrap(storage: Storage, shape: Shape, backend: Backend): Tensor {
@@ -26,7 +25,9 @@ export function common(op: string, ...tensors: (Tensor | null | undefined)[]): B
   return first.backend;
 }
 
-/** Tells cost listeners (analysis) what an op cost. */
-export function reportOp(op: string, macs: number, out: Tensor): void {
-  reportCost({ op, macs, outputElements: out.size, path: currentLayer() });
+/** The window of a convolution or pooling op, as tracing (receptive fields) needs it. */
+export function windowOf(g: Conv2dGeometry | Pool2dGeometry): SpatialWindow {
+  const top = 'padTop' in g ? g.padTop : g.padH;
+  const left = 'padLeft' in g ? g.padLeft : g.padW;
+  return { kernel: [g.kernelH, g.kernelW], stride: [g.strideH, g.strideW], padding: [top, left], dilation: [g.dilationH, g.dilationW] };
 }

@@ -104,29 +104,35 @@ export abstract class Optimizer<H extends BaseHyper = BaseHyper> {
       if (seen.has(p)) fail(`params[${i}] appears twice (in this group or an earlier one)`);
       seen.add(p);
     });
-    if (params.length === 0) fail('a parameter group needs at least one parameter');
     const hyper = this.parseHyper({ ...this.defaults, ...definedEntries(overrides) }, fail);
     this.paramGroups.push({ ...hyper, params });
   }
 
-  /** One update of every parameter that has a gradient; parameters without one are skipped. */
+  /**
+   * One update of every parameter that has a gradient; parameters without one are skipped. All
+   * gradients are checked before any parameter changes.
+   */
   step(): void {
+    const work: [Tensor, Tensor, ParamGroup<H>][] = [];
     let index = 0;
     for (const group of this.paramGroups) {
       for (const param of group.params) {
         const grad = param.grad;
         if (grad !== null && !grad.disposed) {
           this.checkGrad(param, grad, index);
-          let state = this.state.get(param);
-          if (state === undefined) {
-            state = { step: 0, buffers: new Map() };
-            this.state.set(param, state);
-          }
-          state.step += 1;
-          this.update(param, grad, group, state);
+          work.push([param, grad, group]);
         }
         index++;
       }
+    }
+    for (const [param, grad, group] of work) {
+      let state = this.state.get(param);
+      if (state === undefined) {
+        state = { step: 0, buffers: new Map() };
+        this.state.set(param, state);
+      }
+      state.step += 1;
+      this.update(param, grad, group, state);
     }
   }
 

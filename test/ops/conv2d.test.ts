@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { collectCosts } from '../../src/core/cost.js';
+import { traceOps } from '../../src/core/trace.js';
 import { ArgumentError, ShapeError } from '../../src/core/errors.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
@@ -166,12 +166,14 @@ describe('conv2d shapes, costs and the meta backend', () => {
     for (const [xs, ws, opts] of configs) assert.deepEqual(shapeOf(xs, ws, opts, 'meta'), shapeOf(xs, ws, opts));
   });
 
-  it('reports MACs without the bias: ResNet stem 3->64 7x7/2 on 224 is 118,013,952', () => {
+  it('reports MACs without the bias, and its window: ResNet stem 3->64 7x7/2 on 224 is 118,013,952', () => {
     const costs: { op: string; macs: number }[] = [];
-    collectCosts((c) => costs.push(c), () =>
+    const windows: unknown[] = [];
+    traceOps((c) => costs.push(c) && windows.push(c.window), () =>
       ops.conv2d(ops.zeros([1, 3, 224, 224], { backend: 'meta' }), ops.zeros([64, 3, 7, 7], { backend: 'meta' }), ops.zeros([64], { backend: 'meta' }), { stride: 2, padding: 3 }));
     // 64 output channels x 112 x 112 pixels x 3 x 7 x 7 taps.
     assert.deepEqual(costs.map((c) => [c.op, c.macs]), [['conv2d', 64 * 112 * 112 * 3 * 49]]);
+    assert.deepEqual(windows, [{ kernel: [7, 7], stride: [2, 2], padding: [3, 3], dilation: [1, 1] }]);
     assert.equal(64 * 112 * 112 * 3 * 49, 118_013_952);
     // Grouped: each output channel sees only its group's inputs.
     const g = ops.conv2dGeometry([2, 8, 6, 6], [8, 2, 3, 3], { groups: 4, padding: 1 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { collectCosts } from '../../src/core/cost.js';
+import { traceOps } from '../../src/core/trace.js';
 import { ArgumentError, ShapeError } from '../../src/core/errors.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
@@ -171,7 +171,7 @@ describe('pooling shapes, costs and the meta backend', () => {
 
   it('report the op with zero MACs', () => {
     const costs: [string, number, number][] = [];
-    collectCosts((c) => costs.push([c.op, c.macs, c.outputElements]), () => {
+    traceOps((c) => costs.push([c.op, c.macs, c.output.size]), () => {
       const x = ops.zeros([1, 2, 8, 8], { backend: 'meta' });
       ops.maxPool2d(x, { kernelSize: 2 });
       ops.avgPool2d(x, { kernelSize: 2 });
