@@ -22,3 +22,12 @@ export type { Backend, Kernels, KernelSpecs, KernelName, Conv2dGeometry, Pool2dG
 export { batches, batchCount, type ArrayDataset, type Batch, type BatchOptions } from './data/dataset.js';
 export { syntheticBars, BAR_CLASSES, type BarsOptions } from './data/synthetic-bars.js';
 export { tinyCnn, type TinyCnnOptions } from './models/tiny-cnn.js';
+
+export { MODELS, getModel, buildModel, modelNames, type ModelEntry, type BuildOptions, type Family, type Layout, type PublishedNumbers } from './models/registry.js';
+export { alexnet, alexnetPaper, AlexNet, type AlexNetOptions } from './models/alexnet.js';
+export { vgg, VGG, VGG_CONFIGS, type VggOptions, type VggConfigName } from './models/vgg.js';
+export { googlenet, googlenetPaper, GoogLeNet, type GoogLeNetOptions, type GoogLeNetOutputs } from './models/googlenet.js';
+export { resnet, type ResNetOptions } from './models/resnet.js';
+export { resnetCifar, type CifarResNetOptions } from './models/resnet-cifar.js';
+export { densenet, densenetBcCifar, DenseNet, type DenseNetOptions } from './models/densenet.js';
+export * as analysis from './analysis/index.js';

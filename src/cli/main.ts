@@ -2,6 +2,9 @@
 /** The `convkit` command line. */
 import { Command, InvalidArgumentError } from 'commander';
 import { ConvkitError } from '../core/errors.js';
+import { getModel, MODELS } from '../models/registry.js';
+import { registerAnalysisCommands } from './analysis-commands.js';
+import { registerCalc } from './calc.js';
 import { runDemo } from './demo.js';
 
 function integer(name: string, min: number): (value: string) => number {
@@ -36,6 +39,10 @@ program
   .option('--seed <n>', 'seed for data, initialisation and shuffling', integer('--seed', 0), 0)
   .option('--out <dir>', 'folder for the chart and the history JSON', 'out')
   .action(async (opts) => runDemo(opts));
+
+const print = (text: string): void => console.log(text);
+registerAnalysisCommands(program, { entries: MODELS, get: getModel }, print);
+registerCalc(program, print);
 
 try {
   await program.parseAsync(process.argv);

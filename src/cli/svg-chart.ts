@@ -64,3 +64,48 @@ export function lineChartSvg(series: readonly Series[], opts: LineChartOptions):
   parts.push('</svg>');
   return parts.join('\n');
 }
+
+export interface LabelledPoint {
+  label: string;
+  x: number;
+  y: number;
+}
+
+export interface ScatterChartOptions {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  width?: number;
+  height?: number;
+}
+
+/** Labelled points on linear axes that start at zero (params vs multiply-adds of a few models). */
+export function scatterChartSvg(points: readonly LabelledPoint[], opts: ScatterChartOptions): string {
+  const { width = 640, height = 400 } = opts;
+  const m = { left: 64, right: 40, top: 36, bottom: 48 };
+  const x1 = Math.max(...points.map((p) => p.x)) * 1.1 || 1;
+  const y1 = Math.max(...points.map((p) => p.y)) * 1.1 || 1;
+  const px = (x: number): number => m.left + (x / x1) * (width - m.left - m.right);
+  const py = (y: number): number => height - m.bottom - (y / y1) * (height - m.top - m.bottom);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">${escape(opts.title)}</text>`,
+  ];
+  for (const t of ticks(0, y1)) {
+    parts.push(`<line x1="${m.left}" x2="${width - m.right}" y1="${py(t)}" y2="${py(t)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${m.left - 6}" y="${py(t) + 4}" text-anchor="end">${t}</text>`);
+  }
+  for (const t of ticks(0, x1)) parts.push(`<text x="${px(t)}" y="${height - m.bottom + 16}" text-anchor="middle">${t}</text>`);
+  parts.push(`<line x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${height - m.bottom}" stroke="black"/>`);
+  parts.push(`<line x1="${m.left}" x2="${width - m.right}" y1="${height - m.bottom}" y2="${height - m.bottom}" stroke="black"/>`);
+  parts.push(`<text x="${(m.left + width - m.right) / 2}" y="${height - 10}" text-anchor="middle">${escape(opts.xLabel)}</text>`);
+  parts.push(`<text transform="translate(16 ${(m.top + height - m.bottom) / 2}) rotate(-90)" text-anchor="middle">${escape(opts.yLabel)}</text>`);
+  points.forEach((p, i) => {
+    const [x, y] = [px(p.x).toFixed(1), py(p.y).toFixed(1)];
+    parts.push(`<circle cx="${x}" cy="${y}" r="5" fill="${COLORS[i % COLORS.length]}"/>`);
+    parts.push(`<text x="${Number(x) + 8}" y="${Number(y) - 6}">${escape(p.label)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}

@@ -5,12 +5,16 @@
  */
 export class Generator {
   private s = new Uint32Array(4);
+  // The second normal of the last pair; a flag rather than null keeps the field an unboxed double.
+  private spare = 0;
+  private hasSpare = false;
 
   constructor(seed = 0) {
     this.seed(seed);
   }
 
   seed(seed: number): void {
+    this.hasSpare = false;
     // splitmix32 spreads one seed over the four words of state.
     let x = seed >>> 0;
     for (let i = 0; i < 4; i++) {
@@ -41,11 +45,27 @@ export class Generator {
     return this.nextUint32() / 4294967296;
   }
 
-  /** Standard normal (Box-Muller). */
+  /**
+   * Standard normal by Marsaglia's polar method: each accepted pair of uniforms gives two
+   * normals (the second is kept for the next call), with one log and no trigonometry.
+   */
   normal(): number {
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return this.spare;
+    }
     let u = 0;
-    while (u === 0) u = this.uniform();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.uniform());
+    let v = 0;
+    let r = 0;
+    do {
+      u = 2 * this.uniform() - 1;
+      v = 2 * this.uniform() - 1;
+      r = u * u + v * v;
+    } while (r >= 1 || r === 0);
+    const scale = Math.sqrt((-2 * Math.log(r)) / r);
+    this.spare = v * scale;
+    this.hasSpare = true;
+    return u * scale;
   }
 
   /** Integer in [0, n). */

@@ -4,50 +4,15 @@
  * that each family file exports, not from import side effects.
  */
 import { ArgumentError } from '../core/errors.js';
-import type { TensorModule } from '../nn/module.js';
 import { ALEXNET_MODELS } from './alexnet.js';
 import { DENSENET_MODELS } from './densenet.js';
 import { GOOGLENET_MODELS } from './googlenet.js';
 import { RESNET_MODELS } from './resnet.js';
+import type { TensorModule } from '../nn/module.js';
+import type { BuildOptions, ModelEntry } from './entry.js';
 import { VGG_MODELS } from './vgg.js';
 
-export type Family = 'alexnet' | 'vgg' | 'googlenet' | 'resnet' | 'densenet';
-
-/** Where a layout comes from: torchvision's code, the original paper, or the paper's CIFAR nets. */
-export type Layout = 'torchvision' | 'paper' | 'cifar';
-
-export interface BuildOptions {
-  /** Output classes (default: the entry's `classes`). */
-  classes?: number;
-  /** Backend for the parameters ('meta' builds without allocating or drawing random numbers). */
-  backend?: string;
-}
-
-export interface PublishedNumbers {
-  /** Trainable parameters. */
-  params?: number;
-  /** Multiply-adds in billions at the default input (torchvision calls these "GFLOPS"). */
-  gmacs?: number;
-  /** ImageNet top-1 accuracy in percent (torchvision's weights), or CIFAR-10 test error in percent. */
-  top1?: number;
-  cifar10Error?: number;
-  /** Where the numbers come from. */
-  source: string;
-}
-
-export interface ModelEntry {
-  /** Registry name: torchvision's where it has the model (`resnet50`, `vgg16_bn`). */
-  name: string;
-  family: Family;
-  layout: Layout;
-  /** Default input [channels, height, width]. */
-  input: readonly [number, number, number];
-  classes: number;
-  build: (opts?: BuildOptions) => TensorModule;
-  published: PublishedNumbers;
-  /** One line: the idea this network introduced or what this variant changes. */
-  idea: string;
-}
+export type { BuildOptions, Family, Layout, ModelEntry, PublishedNumbers } from './entry.js';
 
 export const MODELS: readonly ModelEntry[] = [...ALEXNET_MODELS, ...VGG_MODELS, ...GOOGLENET_MODELS, ...RESNET_MODELS, ...DENSENET_MODELS];
 

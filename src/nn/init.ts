@@ -8,8 +8,8 @@ import { ArgumentError, ShapeError } from '../core/errors.js';
 import { noGrad } from '../core/grad-mode.js';
 import { defaultGenerator, type Generator } from '../core/random.js';
 import { formatShape, sizeOf } from '../core/shape.js';
-import type { Tensor } from '../core/tensor.js';
-import { fromArray, full } from '../ops/creation.js';
+import { Tensor } from '../core/tensor.js';
+import { full } from '../ops/creation.js';
 
 export type FanMode = 'fanIn' | 'fanOut';
 export type Nonlinearity = 'linear' | 'conv1d' | 'conv2d' | 'conv3d' | 'sigmoid' | 'tanh' | 'relu' | 'leakyRelu' | 'selu';
@@ -21,7 +21,7 @@ function fill(t: Tensor, generator: Generator | undefined, sample: (g: Generator
   const values = t.dtype === 'float64' ? new Float64Array(t.size) : new Float32Array(t.size);
   for (let i = 0; i < values.length; i++) values[i] = sample(g);
   noGrad(() => {
-    const drawn = fromArray(values, t.shape, { dtype: t.dtype, backend: t.backend.name });
+    const drawn = new Tensor(t.backend.write(values, t.dtype), t.shape, t.backend);
     t.assign(drawn);
     drawn.dispose();
   });

@@ -12,6 +12,7 @@ import { keep } from '../core/scope.js';
 import type { Tensor } from '../core/tensor.js';
 import { zerosLike } from '../ops/creation.js';
 import { asParameter } from './parameter.js';
+import { isTracingModules, tracedCall } from './trace-modules.js';
 import { loadStateDict, stateDict, type LoadResult, type LoadStateDictOptions, type StateDict, type StateDictOptions, type StateDictSource } from './state-dict.js';
 
 /** Any module, whatever it computes (its input type is unknown, so it cannot be called untyped). */
@@ -44,7 +45,9 @@ export abstract class Module<In = Tensor, Out = Tensor> {
 
   /** Runs forward() with this module's path as the current layer, so op errors name it. */
   call(input: In): Out {
-    return withLayer(this.path, () => this.forward(input));
+    const run = (): Out => withLayer(this.path, () => this.forward(input));
+    // Module tracing (analysis) sees each call's input and output; see trace-modules.ts.
+    return isTracingModules() ? tracedCall(this, input, run) : run();
   }
 
   /** Dotted name from the root module ('' for the root itself), e.g. `layer1.0.conv1`. */

@@ -97,7 +97,8 @@ function batchNormEval(
     mean: runningMean.storage, variance: runningVar.storage, layout, eps,
   });
   const out = wrap(y, x.shape, backend);
-  if (!isGradEnabled() || ![x, weight, bias].some((t) => t?.requiresGrad)) return out;
+  // Without a graph to record, still report the op (tracing) but skip the backward statistics.
+  if (!isGradEnabled() || ![x, weight, bias].some((t) => t?.requiresGrad)) return record(out, OP, [x, weight, bias], () => [null, null, null]);
   // The statistics as they are now: a later training step replaces the buffers' values.
   const withEps = k.scalar({ op: 'add', x: runningVar.storage, value: eps });
   const std = k.unary({ op: 'sqrt', x: withEps });

@@ -129,3 +129,15 @@ describe('meta backend', () => {
     assert.throws(() => ops.add(a, b), /add: operands live on different backends \('ref' and 'meta'\); move them with to\(\)/);
   });
 });
+
+describe('moving between dtypes and backends', () => {
+  it('cast and to keep the graph, also when nothing changes', () => {
+    const x = ops.tensor([1, 2], { requiresGrad: true });
+    ops.sum(ops.mul(ops.cast(ops.cast(x, 'float64'), 'float32'), ops.cast(x, 'float32'))).backward();
+    assert.deepEqual([...x.grad!.toArray()], [2, 4]);
+    const y = ops.tensor([3], { requiresGrad: true });
+    ops.mul(ops.to(y, 'ref'), 2).backward();
+    assert.equal(y.grad!.item(), 2);
+    assert.equal(ops.cast(x, 'float64').dtype, 'float64');
+  });
+});

@@ -1,0 +1,46 @@
+/** What a registry entry holds, and how builders honour the common build options. */
+import { getBackend, withBackend } from '../backend/registry.js';
+import type { TensorModule } from '../nn/module.js';
+
+export type Family = 'alexnet' | 'vgg' | 'googlenet' | 'resnet' | 'densenet';
+
+/** Where a layout comes from: torchvision's code, the original paper, or the paper's CIFAR nets. */
+export type Layout = 'torchvision' | 'paper' | 'cifar';
+
+export interface BuildOptions {
+  /** Output classes (default: the entry's `classes`). */
+  classes?: number;
+  /** Backend for the parameters ('meta' builds without allocating or drawing random numbers). */
+  backend?: string;
+}
+
+export interface PublishedNumbers {
+  /** Trainable parameters. */
+  params?: number;
+  /** Multiply-adds in billions at the default input (torchvision calls these "GFLOPS"). */
+  gmacs?: number;
+  /** ImageNet top-1 accuracy in percent (torchvision's weights), or CIFAR-10 test error in percent. */
+  top1?: number;
+  cifar10Error?: number;
+  /** Where the numbers come from. */
+  source: string;
+}
+
+export interface ModelEntry {
+  /** Registry name: torchvision's where it has the model (`resnet50`, `vgg16_bn`). */
+  name: string;
+  family: Family;
+  layout: Layout;
+  /** Default input [channels, height, width]. */
+  input: readonly [number, number, number];
+  classes: number;
+  build: (opts?: BuildOptions) => TensorModule;
+  published: PublishedNumbers;
+  /** One line: the idea this network introduced or what this variant changes. */
+  idea: string;
+}
+
+/** Runs a family builder on the backend the options name (default: the current one). */
+export function buildWith(opts: BuildOptions, build: (classes: number | undefined) => TensorModule): TensorModule {
+  return withBackend(opts.backend ?? getBackend().name, () => build(opts.classes));
+}
