@@ -29,7 +29,7 @@ export function getModel(name: string): ModelEntry {
     .sort((a, b) => a[1] - b[1])
     .slice(0, 3)
     .map(([n]) => n);
-  throw new ArgumentError('model', `unknown model '${name}'; closest: ${closest.join(', ')} (see 'convkit list')`);
+  throw new ArgumentError('zoo', `unknown model '${name}'; closest: ${closest.join(', ')} (see 'convkit list')`);
 }
 
 export function buildModel(name: string, opts: BuildOptions = {}): TensorModule {

@@ -17,3 +17,4 @@ export * from './batch-norm.js';
 export * from './cross-entropy.js';
 export * from './dropout.js';
 export * from './local-response-norm.js';
+export * from './variance.js';

@@ -39,7 +39,7 @@ describe('convkit command line', () => {
   it('an unknown model lists the closest names (exit code 1)', () => {
     const r = convkit('summary', 'resnet5');
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^convkit: model: unknown model 'resnet5'; closest: resnet50, /);
+    assert.match(r.stderr, /^convkit: zoo: unknown model 'resnet5'; closest: resnet50, /);
   });
 
   it('an input too small for the network names the layer where the size reaches zero', () => {

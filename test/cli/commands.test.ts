@@ -24,7 +24,7 @@ const zoo: Zoo = {
   entries,
   get: (name) => {
     const e = entries.find((x) => x.name === name);
-    if (!e) throw new ArgumentError('model', `unknown model '${name}'`);
+    if (!e) throw new ArgumentError('zoo', `unknown model '${name}'`);
     return e;
   },
 };

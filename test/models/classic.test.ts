@@ -339,7 +339,7 @@ describe('registry', async () => {
 
   it('answers an unknown name with the closest names', () => {
     if (registry instanceof Error) return assert.fail(`src/models/registry.ts did not load: ${registry.message}`);
-    assert.throws(() => registry.getModel('VGG16-BN'), /^ArgumentError: model: unknown model 'VGG16-BN'; closest: vgg16_bn, /);
+    assert.throws(() => registry.getModel('VGG16-BN'), /^ArgumentError: zoo: unknown model 'VGG16-BN'; closest: vgg16_bn, /);
     assert.throws(() => registry.getModel('alexnet_papr'), /closest: alexnet_paper, alexnet\b/);
     assert.throws(() => registry.getModel('googlenett'), /closest: googlenet, /);
   });

@@ -4,29 +4,12 @@ import { withBackend } from '../../src/backend/registry.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { manualSeed } from '../../src/core/random.js';
 import { scope } from '../../src/core/scope.js';
-import { traceOps } from '../../src/core/trace.js';
-import type { TensorModule } from '../../src/nn/module.js';
 import { DenseBlock, DenseLayer, Transition } from '../../src/models/densenet-blocks.js';
 import { DENSENET_MODELS, densenet, densenetBcCifar } from '../../src/models/densenet.js';
 import * as ops from '../../src/ops/index.js';
+import { close, entryIn, macsOf } from './zoo-helpers.js';
 
-const entry = (name: string) => {
-  const e = DENSENET_MODELS.find((m) => m.name === name);
-  assert.ok(e, `no registry entry '${name}'`);
-  return e;
-};
-
-/** Conv and linear multiply-adds of one forward pass of one image, counted on the meta backend. */
-function macsOf(model: TensorModule, input: readonly number[]): { macs: number; outShape: readonly number[] } {
-  let macs = 0;
-  const y = traceOps((e) => (macs += e.macs), () => model.call(ops.zeros([1, ...input], { backend: 'meta' })));
-  return { macs, outShape: y.shape };
-}
-
-const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5): void => {
-  assert.equal(a.length, b.length, 'length');
-  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `element ${i}: ${a[i]} vs ${b[i]}`);
-};
+const entry = (name: string) => entryIn(DENSENET_MODELS, name);
 
 describe('DenseNet for ImageNet: counts equal torchvision\'s (DESIGN.md table)', () => {
   const published = [

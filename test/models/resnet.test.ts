@@ -4,7 +4,6 @@ import { withBackend } from '../../src/backend/registry.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { manualSeed } from '../../src/core/random.js';
 import { scope } from '../../src/core/scope.js';
-import { traceOps } from '../../src/core/trace.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import type { TensorModule } from '../../src/nn/module.js';
 import { BasicBlock, Bottleneck, ZeroPadShortcut } from '../../src/models/resnet-blocks.js';
@@ -12,28 +11,13 @@ import { CIFAR_STEM, resnetCifar } from '../../src/models/resnet-cifar.js';
 import { ResNet } from '../../src/models/resnet-net.js';
 import { RESNET_MODELS, resnet, type ResNetOptions } from '../../src/models/resnet.js';
 import * as ops from '../../src/ops/index.js';
+import { close, entryIn, macsOf } from './zoo-helpers.js';
 
 /** Shape-only nets: instant, nothing allocated. */
 const metaResnet = (opts: ResNetOptions): ResNet => withBackend('meta', () => resnet(opts));
 const metaCifar = (opts: Parameters<typeof resnetCifar>[0]): ResNet => withBackend('meta', () => resnetCifar(opts));
 
-const entry = (name: string) => {
-  const e = RESNET_MODELS.find((m) => m.name === name);
-  assert.ok(e, `no registry entry '${name}'`);
-  return e;
-};
-
-/** Conv and linear multiply-adds of one forward pass of one image, counted on the meta backend. */
-function macsOf(model: TensorModule, input: readonly number[]): { macs: number; outShape: readonly number[] } {
-  let macs = 0;
-  const y = traceOps((e) => (macs += e.macs), () => model.call(ops.zeros([1, ...input], { backend: 'meta' })));
-  return { macs, outShape: y.shape };
-}
-
-const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5): void => {
-  assert.equal(a.length, b.length, 'length');
-  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `element ${i}: ${a[i]} vs ${b[i]}`);
-};
+const entry = (name: string) => entryIn(RESNET_MODELS, name);
 
 describe('ResNet for ImageNet: counts equal torchvision\'s (DESIGN.md table)', () => {
   // torchvision 0.14: sum of p.numel() over parameters(); "GFLOPS" (multiply-adds) at 224x224.

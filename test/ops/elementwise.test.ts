@@ -126,3 +126,21 @@ describe('matmul, linear, softmax', () => {
     gradCheck((x) => ops.logSoftmax(x, -1), [rand64([3, 5], 32)]);
   });
 });
+
+describe('variance and std', () => {
+  it('unbiased by default, population with correction 0 (torch.var semantics)', () => {
+    // [1, 2, 3, 4]: mean 2.5, squared deviations sum to 5.
+    const x = ops.tensor([[1, 2, 3, 4], [2, 2, 2, 2]]);
+    close(ops.variance(x, 1).toArray(), [5 / 3, 0]);
+    close(ops.variance(x, 1, { correction: 0 }).toArray(), [5 / 4, 0]);
+    close(ops.std(x, -1, { keepDims: true }).toArray(), [Math.sqrt(5 / 3), 0]);
+    assert.deepEqual(ops.variance(x, 1, { keepDims: true }).shape, [2, 1]);
+    // All elements: mean 2.25, squared deviations 1.5625+0.0625+0.5625+3.0625+4*0.0625 = 5.5.
+    close([ops.variance(x).item()], [5.5 / 7]);
+  });
+
+  it('gradients of variance and std', () => {
+    gradCheck((x) => ops.variance(x, [0, 2]), [rand64([3, 2, 4], 40)]);
+    gradCheck((x) => ops.std(x, 1, { correction: 0 }), [rand64([2, 5], 41)]);
+  });
+});

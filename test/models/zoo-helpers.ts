@@ -1,0 +1,26 @@
+/** Helpers shared by the model-family tests. */
+import assert from 'node:assert/strict';
+import { traceOps } from '../../src/core/trace.js';
+import type { ModelEntry } from '../../src/models/entry.js';
+import type { TensorModule } from '../../src/nn/module.js';
+import { zeros } from '../../src/ops/creation.js';
+
+/** The registry entry called `name` in a family's list. */
+export function entryIn(models: readonly ModelEntry[], name: string): ModelEntry {
+  const e = models.find((m) => m.name === name);
+  assert.ok(e, `no registry entry '${name}'`);
+  return e;
+}
+
+/** Conv and linear multiply-adds of one forward pass of one image, counted on the meta backend. */
+export function macsOf(model: TensorModule, input: readonly number[]): { macs: number; outShape: readonly number[] } {
+  let macs = 0;
+  const y = traceOps((e) => (macs += e.macs), () => model.call(zeros([1, ...input], { backend: 'meta' })));
+  return { macs, outShape: y.shape };
+}
+
+/** Elementwise agreement within a relative tolerance. */
+export function close(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5): void {
+  assert.equal(a.length, b.length, 'length');
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `element ${i}: ${a[i]} vs ${b[i]}`);
+}
