@@ -7,7 +7,7 @@ import { scope } from '../../src/core/scope.js';
 import { DenseBlock, DenseLayer, Transition } from '../../src/models/densenet-blocks.js';
 import { DENSENET_MODELS, densenet, densenetBcCifar } from '../../src/models/densenet.js';
 import * as ops from '../../src/ops/index.js';
-import { close, entryIn, macsOf } from './zoo-helpers.js';
+import { close, entryIn, itMatchesPublished, macsOf } from './zoo-helpers.js';
 
 const entry = (name: string) => entryIn(DENSENET_MODELS, name);
 
@@ -18,15 +18,7 @@ describe('DenseNet for ImageNet: counts equal torchvision\'s (DESIGN.md table)',
     ['densenet169', 14_149_480, '3.360'],
     ['densenet201', 20_013_928, '4.291'],
   ] as const;
-  for (const [name, params, gmacs] of published) {
-    it(`${name}: ${params.toLocaleString('en-US')} parameters, ${gmacs} GMACs`, () => {
-      const model = entry(name).build({ backend: 'meta' });
-      assert.equal(model.numParameters(), params);
-      const { macs, outShape } = macsOf(model, [3, 224, 224]);
-      assert.equal((macs / 1e9).toFixed(3), gmacs);
-      assert.deepEqual(outShape, [1, 1000]);
-    });
-  }
+  itMatchesPublished(DENSENET_MODELS, published);
 
   it('keys and channel bookkeeping follow torchvision (densenet121: 64 -> 256 -> 128 -> 512 -> 256 -> 1024 -> 512 -> 1024)', () => {
     const model = withBackend('meta', () => densenet('densenet121'));

@@ -11,7 +11,7 @@ import { CIFAR_STEM, resnetCifar } from '../../src/models/resnet-cifar.js';
 import { ResNet } from '../../src/models/resnet-net.js';
 import { RESNET_MODELS, resnet, type ResNetOptions } from '../../src/models/resnet.js';
 import * as ops from '../../src/ops/index.js';
-import { close, entryIn, macsOf } from './zoo-helpers.js';
+import { close, entryIn, itMatchesPublished, macsOf } from './zoo-helpers.js';
 
 /** Shape-only nets: instant, nothing allocated. */
 const metaResnet = (opts: ResNetOptions): ResNet => withBackend('meta', () => resnet(opts));
@@ -28,15 +28,7 @@ describe('ResNet for ImageNet: counts equal torchvision\'s (DESIGN.md table)', (
     ['resnet101', 44_549_160, '7.801'],
     ['resnet152', 60_192_808, '11.514'],
   ] as const;
-  for (const [name, params, gmacs] of published) {
-    it(`${name}: ${params.toLocaleString('en-US')} parameters, ${gmacs} GMACs`, () => {
-      const model = entry(name).build({ backend: 'meta' });
-      assert.equal(model.numParameters(), params);
-      const { macs, outShape } = macsOf(model, [3, 224, 224]);
-      assert.equal((macs / 1e9).toFixed(3), gmacs);
-      assert.deepEqual(outShape, [1, 1000]);
-    });
-  }
+  itMatchesPublished(RESNET_MODELS, published);
 
   it('the paper\'s v1 layout has the same parameters and 231,211,008 fewer MACs at every depth', () => {
     // Only the first bottleneck of layer2..4 strides. v1.5 runs its 1x1 conv1 at the input

@@ -1,5 +1,6 @@
 /** Helpers shared by the model-family tests. */
 import assert from 'node:assert/strict';
+import { it } from 'node:test';
 import { traceOps } from '../../src/core/trace.js';
 import type { ModelEntry } from '../../src/models/entry.js';
 import type { TensorModule } from '../../src/nn/module.js';
@@ -23,4 +24,17 @@ export function macsOf(model: TensorModule, input: readonly number[]): { macs: n
 export function close(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5): void {
   assert.equal(a.length, b.length, 'length');
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `element ${i}: ${a[i]} vs ${b[i]}`);
+}
+
+/** One test per model: parameters to the unit and GMACs to 3 decimals, as DESIGN.md's table has them. */
+export function itMatchesPublished(models: readonly ModelEntry[], published: readonly (readonly [string, number, string])[]): void {
+  for (const [name, params, gmacs] of published) {
+    it(`${name}: ${params.toLocaleString('en-US')} parameters, ${gmacs} GMACs`, () => {
+      const model = entryIn(models, name).build({ backend: 'meta' });
+      assert.equal(model.numParameters(), params);
+      const { macs, outShape } = macsOf(model, [3, 224, 224]);
+      assert.equal((macs / 1e9).toFixed(3), gmacs);
+      assert.deepEqual(outShape, [1, 1000]);
+    });
+  }
 }
