@@ -21,3 +21,52 @@ if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp
 else
   say "npm packages are up to date."
 fi
+
+# Native backend (optional): oneDNN from apt, then the N-API addon. Nothing here stops set-up:
+# when it cannot be done, one line says why and the reference backend keeps working.
+native_addon=native/build/Release/convkit_native.node
+native_log=native/build-native.log
+
+install_onednn() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      sudo="sudo -n"
+    else
+      say "native backend: oneDNN is not installed and this user cannot install it; run 'sudo apt-get install libdnnl-dev' then 'npm run build:native' (the reference backend works meanwhile)."
+      return 1
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    say "native backend: oneDNN is not installed and there is no apt-get here; install oneDNN 2.6 (libdnnl-dev) by hand, then run 'npm run build:native'."
+    return 1
+  fi
+  say "native backend: installing oneDNN (apt-get update; apt-get install libdnnl-dev)..."
+  if $sudo apt-get update -qq >/dev/null 2>&1 && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libdnnl-dev >/dev/null 2>&1; then
+    say "native backend: oneDNN installed."
+  else
+    say "native backend: installing libdnnl-dev failed (offline?); the reference backend works meanwhile."
+    return 1
+  fi
+}
+
+setup_native() {
+  if [ ! -f /usr/include/oneapi/dnnl/dnnl.hpp ]; then
+    install_onednn || return 0
+  fi
+  # Build when the addon is missing or older than any of its sources.
+  if [ -f "$native_addon" ] && [ -z "$(find native/src native/binding.gyp -newer "$native_addon" 2>/dev/null)" ]; then
+    say "native backend: addon is up to date."
+    return 0
+  fi
+  say "native backend: building the addon (npm run build:native, about 20 s; log in $native_log)..."
+  # node-gyp would download Node's headers (impossible offline) unless told where they are.
+  if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
+  if npm run --silent build:native >"$native_log" 2>&1; then
+    say "native backend: addon built."
+  else
+    say "native backend: the addon build failed (see $native_log); the reference backend works meanwhile."
+  fi
+}
+
+setup_native

@@ -1,16 +1,23 @@
 /**
- * Which backend new tensors go to. `CONVKIT_BACKEND=ref|meta` or `setBackend()` chooses; the
- * default is the reference backend until a faster one is registered.
+ * Which backend new tensors go to. `CONVKIT_BACKEND=ref|native|meta` or `setBackend()` chooses; the
+ * default is the reference backend (the native one is registered when its addon loads, but is not
+ * yet the default).
  */
-import { ArgumentError } from '../core/errors.js';
+import { ArgumentError, BackendError } from '../core/errors.js';
 import type { Backend } from './backend.js';
 import { metaBackend } from './meta/index.js';
+import { loadNativeBackend } from './native/index.js';
 import { refBackend } from './ref/index.js';
 
 const backends = new Map<string, Backend>([
   [refBackend.name, refBackend],
   [metaBackend.name, metaBackend],
 ]);
+
+const native = loadNativeBackend();
+if (!('error' in native)) backends.set(native.name, native);
+/** Why the native backend is missing (null when it loaded). */
+export const nativeUnavailable: string | null = 'error' in native ? native.error : null;
 
 let current: Backend | null = null;
 
@@ -28,6 +35,7 @@ export function getBackend(name?: string): Backend {
     return current;
   }
   const b = backends.get(name);
+  if (!b && name === 'native' && nativeUnavailable !== null) throw new BackendError('backend', `the native backend is unavailable: ${nativeUnavailable}`);
   if (!b) throw new ArgumentError('backend', `unknown backend '${name}'; expected one of ${backendNames().join(', ')}`);
   return b;
 }

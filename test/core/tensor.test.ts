@@ -124,7 +124,7 @@ describe('meta backend', () => {
   });
 
   it('refuses to mix backends, saying how to fix it', () => {
-    const a = ops.zeros([2]);
+    const a = ops.zeros([2], { backend: 'ref' });
     const b = ops.zeros([2], { backend: 'meta' });
     assert.throws(() => ops.add(a, b), /add: operands live on different backends \('ref' and 'meta'\); move them with to\(\)/);
   });

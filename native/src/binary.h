@@ -1,0 +1,5 @@
+#pragma once
+#include <napi.h>
+namespace convkit {
+Napi::Value Binary(const Napi::CallbackInfo& info);
+}  // namespace convkit

@@ -1,0 +1,78 @@
+/**
+ * The op cases of the native conformance suite: every native kernel, forward and backward, on
+ * random shapes including the awkward ones, plus cases that must fall back to the reference
+ * kernels (they check the fallback path computes the same thing on native tensors).
+ */
+import type { Shape } from '../../src/core/shape.js';
+import type { Tensor } from '../../src/core/tensor.js';
+import * as ops from '../../src/ops/index.js';
+
+export interface OpCase {
+  name: string;
+  /** Shapes of the differentiable inputs, filled with seeded uniform values in [-1, 1). */
+  inputs: Shape[];
+  f: (...xs: Tensor[]) => Tensor;
+}
+
+/** Constant (non-trainable) values on the backend of `like`, e.g. running statistics. */
+const constant = (like: Tensor, values: number[]): Tensor => ops.fromArray(values, [values.length], { backend: like.backend.name });
+
+export const OP_CASES: OpCase[] = [
+  // Convolutions: conv2d.ts of the native backend takes every float32 case.
+  { name: 'conv2d 3x3 pad 1 + bias', inputs: [[2, 3, 8, 8], [4, 3, 3, 3], [4]], f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1 }) },
+  { name: 'conv2d groups=2 stride 2 odd sizes', inputs: [[2, 4, 9, 7], [6, 2, 3, 3]], f: (x, w) => ops.conv2d(x, w, null, { stride: 2, padding: 1, groups: 2 }) },
+  { name: 'conv2d asymmetric padding + dilation', inputs: [[1, 3, 10, 9], [5, 3, 3, 2], [5]], f: (x, w, b) => ops.conv2d(x, w, b, { padding: [0, 2, 1, 0], dilation: [2, 1] }) },
+  { name: 'conv2d 1x1 on 1x1 maps', inputs: [[4, 8, 1, 1], [16, 8, 1, 1], [16]], f: (x, w, b) => ops.conv2d(x, w, b) },
+  { name: 'conv2d 1x1 stride 2 (downsample)', inputs: [[2, 4, 7, 7], [8, 4, 1, 1]], f: (x, w) => ops.conv2d(x, w, null, { stride: 2 }) },
+  { name: 'conv2d 7x7 stride 2 pad 3 (stem)', inputs: [[1, 3, 17, 15], [4, 3, 7, 7]], f: (x, w) => ops.conv2d(x, w, null, { stride: 2, padding: 3 }) },
+  { name: 'conv2d depthwise (groups = channels)', inputs: [[2, 4, 6, 6], [4, 1, 3, 3], [4]], f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1, groups: 4 }) },
+  { name: 'conv2d same padding even kernel', inputs: [[1, 2, 5, 6], [3, 2, 4, 2]], f: (x, w) => ops.conv2d(x, w, null, { padding: 'same' }) },
+  // Matrix products (transposes appear in the backward passes and in linear).
+  { name: 'matmul 2-D', inputs: [[5, 7], [7, 3]], f: (a, b) => ops.matmul(a, b) },
+  { name: 'matmul batched', inputs: [[3, 4, 5], [3, 5, 2]], f: (a, b) => ops.matmul(a, b) },
+  { name: 'matmul broadcast right', inputs: [[3, 4, 5], [5, 6]], f: (a, b) => ops.matmul(a, b) },
+  { name: 'linear + bias', inputs: [[6, 10], [4, 10], [4]], f: (x, w, b) => ops.linear(x, w, b) },
+  // Elementwise arithmetic (binary.ts): one-sided broadcasts are native, two-sided ones are not.
+  { name: 'add, same shapes (residual sum)', inputs: [[2, 3, 4, 5], [2, 3, 4, 5]], f: (a, b) => ops.add(a, b) },
+  { name: 'sub, per-channel broadcast of the second operand', inputs: [[2, 3, 4, 5], [1, 3, 1, 1]], f: (a, b) => ops.sub(a, b) },
+  { name: 'mul, first operand broadcast (operands swapped)', inputs: [[3, 1, 1], [2, 3, 4, 5]], f: (a, b) => ops.mul(a, b) },
+  { name: 'div, lower-rank divisor', inputs: [[2, 3, 4], [3, 1]], f: (a, b) => ops.div(a, ops.add(ops.mul(b, b), 0.5)) },
+  { name: 'sub, both operands broadcast (ref fallback)', inputs: [[3, 1], [1, 4]], f: (a, b) => ops.sub(a, b) },
+  // Activations.
+  { name: 'relu', inputs: [[3, 5, 4]], f: (x) => ops.relu(x) },
+  { name: 'sigmoid', inputs: [[3, 5, 4]], f: (x) => ops.mul(ops.sigmoid(x), 3) },
+  { name: 'tanh', inputs: [[2, 7]], f: (x) => ops.tanh(ops.mul(x, 2)) },
+  // Max pooling (random values: no ties).
+  { name: 'maxPool2d 3x3/2 ceil mode, odd sizes', inputs: [[2, 3, 9, 8]], f: (x) => ops.maxPool2d(x, { kernelSize: 3, stride: 2, ceilMode: true }) },
+  { name: 'maxPool2d 3x3/2 pad 1 (ResNet stem)', inputs: [[2, 2, 11, 11]], f: (x) => ops.maxPool2d(x, { kernelSize: 3, stride: 2, padding: 1 }) },
+  { name: 'maxPool2d 2x2/2 floor drops the last row', inputs: [[1, 3, 7, 6]], f: (x) => ops.maxPool2d(x, { kernelSize: 2 }) },
+  { name: 'maxPool2d 3x3/1 pad 1 ceil (GoogLeNet branch)', inputs: [[1, 4, 5, 5]], f: (x) => ops.maxPool2d(x, { kernelSize: 3, stride: 1, padding: 1, ceilMode: true }) },
+  { name: 'maxPool2d dilation 2 (ref fallback)', inputs: [[1, 2, 9, 9]], f: (x) => ops.maxPool2d(x, { kernelSize: 2, dilation: 2 }) },
+  // Average pooling.
+  { name: 'avgPool2d pad 1 stride 2 count_include_pad', inputs: [[2, 3, 7, 8]], f: (x) => ops.avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1, countIncludePad: true }) },
+  { name: 'avgPool2d pad 1 stride 2 exclude pad', inputs: [[2, 3, 7, 8]], f: (x) => ops.avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1, countIncludePad: false }) },
+  { name: 'avgPool2d ceil mode exclude pad', inputs: [[1, 2, 8, 7]], f: (x) => ops.avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false }) },
+  { name: 'avgPool2d ceil mode include pad (ref fallback)', inputs: [[1, 2, 8, 7]], f: (x) => ops.avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true }) },
+  { name: 'avgPool2d 2x2/2 (DenseNet transition)', inputs: [[2, 4, 6, 6]], f: (x) => ops.avgPool2d(x, { kernelSize: 2, stride: 2 }) },
+  { name: 'avgPool2d divisorOverride (ref fallback)', inputs: [[1, 2, 6, 6]], f: (x) => ops.avgPool2d(x, { kernelSize: 2, divisorOverride: 3 }) },
+  { name: 'adaptiveAvgPool2d (ref fallback)', inputs: [[2, 3, 7, 5]], f: (x) => ops.adaptiveAvgPool2d(x, [3, 2]) },
+  // Normalisation.
+  { name: 'batchNorm train, affine', inputs: [[4, 3, 5, 5], [3], [3]], f: (x, w, b) => ops.batchNorm(x, { weight: w, bias: b, training: true }) },
+  {
+    name: 'batchNorm train with running stats, no affine, [N, C]',
+    inputs: [[6, 4]],
+    f: (x) => ops.batchNorm(x, { runningMean: constant(x, [0, 0.1, 0.2, 0.3]), runningVar: constant(x, [1, 2, 0.5, 1]), training: true }),
+  },
+  {
+    name: 'batchNorm eval, affine',
+    inputs: [[2, 3, 4, 4], [3], [3]],
+    f: (x, w, b) => ops.batchNorm(x, { weight: w, bias: b, runningMean: constant(x, [0.1, -0.2, 0.3]), runningVar: constant(x, [0.5, 1.5, 2]), training: false, eps: 1e-3 }),
+  },
+  // Large alpha so the normaliser differs from k by a visible amount (the paper's 1e-4 barely does).
+  { name: 'localResponseNorm size 5 (AlexNet paper form)', inputs: [[2, 7, 3, 3]], f: (x) => ops.localResponseNorm(x, { size: 5, alpha: 0.5, beta: 0.75, k: 2 }) },
+  { name: 'localResponseNorm size 3 more channels than window, k 1', inputs: [[1, 6, 2, 4]], f: (x) => ops.localResponseNorm(ops.mul(x, 3), { size: 3, alpha: 1, beta: 0.5, k: 1 }) },
+  { name: 'localResponseNorm size 4 (ref fallback)', inputs: [[2, 7, 3, 3]], f: (x) => ops.localResponseNorm(x, { size: 4, alpha: 0.5, beta: 0.75, k: 2 }) },
+  // Softmax.
+  { name: 'softmax over axis 1 of a 3-D tensor', inputs: [[3, 5, 4]], f: (x) => ops.softmax(ops.mul(x, 4), 1) },
+  { name: 'logSoftmax over the last axis', inputs: [[4, 10]], f: (x) => ops.logSoftmax(ops.mul(x, 4)) },
+];

@@ -1,0 +1,68 @@
+/**
+ * Whole networks on the native backend against the reference backend: the same weights (copied
+ * through the state dict), the same input. When the addon is not built the tests are skipped
+ * with the reason.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { noGrad } from '../../src/core/grad-mode.js';
+import { Generator, manualSeed } from '../../src/core/random.js';
+import { buildModel } from '../../src/models/registry.js';
+import type { TensorModule } from '../../src/nn/module.js';
+import * as ops from '../../src/ops/index.js';
+import { assertClose, nativeSkipReason } from './native-helpers.js';
+
+const skip = nativeSkipReason('native-zoo');
+
+/** The model built on ref with a fixed seed, and its twin on native with the same state. */
+function twins(name: string, seed: number): { ref: TensorModule; native: TensorModule } {
+  manualSeed(seed);
+  const ref = buildModel(name, { backend: 'ref' });
+  const native = buildModel(name, { backend: 'native' });
+  native.loadStateDict(ref.stateDict());
+  return { ref, native };
+}
+
+function input(shape: number[], seed: number, backend: string): ReturnType<typeof ops.fromArray> {
+  const g = new Generator(seed);
+  return ops.fromArray(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => g.normal()), shape, { backend });
+}
+
+describe('zoo models agree between the native and reference backends', () => {
+  it('resnet18 forward at 224x224 (eval mode)', { skip }, () => {
+    const { ref, native } = twins('resnet18', 3);
+    ref.eval();
+    native.eval();
+    const yRef = noGrad(() => ref.call(input([1, 3, 224, 224], 5, 'ref')));
+    const yNative = noGrad(() => native.call(input([1, 3, 224, 224], 5, 'native')));
+    assert.deepEqual(yNative.shape, [1, 1000]);
+    assertClose('resnet18 logits', yNative.toArray(), yRef.toArray(), 1e-4);
+  });
+
+  it('resnet20_cifar training step: loss, every gradient and the updated running statistics', { skip }, () => {
+    const { ref, native } = twins('resnet20_cifar', 4);
+    const labels = Int32Array.from({ length: 8 }, (_, i) => (i * 3) % 10);
+    const step = (model: TensorModule, backend: string): number => {
+      model.train();
+      const loss = ops.crossEntropy(model.call(input([8, 3, 32, 32], 6, backend)), labels);
+      loss.backward();
+      return loss.item();
+    };
+    const lossRef = step(ref, 'ref');
+    const lossNative = step(native, 'native');
+    assert.ok(Math.abs(lossRef - lossNative) <= 1e-4 * Math.max(1, Math.abs(lossRef)), `loss ${lossNative} on native, ${lossRef} on ref`);
+    const nativeParams = new Map(native.namedParameters());
+    for (const [name, p] of ref.namedParameters()) {
+      const q = nativeParams.get(name);
+      assert.ok(p.grad && q?.grad, `${name} has a gradient on both backends`);
+      // Gradients pass through 20 layers of reassociated float32 sums.
+      assertClose(`gradient of ${name}`, q.grad.toArray(), p.grad.toArray(), 1e-3);
+    }
+    const nativeBuffers = new Map(native.namedBuffers());
+    for (const [name, b] of ref.namedBuffers()) {
+      const q = nativeBuffers.get(name);
+      assert.ok(q, `${name} exists on native`);
+      assertClose(`buffer ${name}`, q.toArray(), b.toArray(), 1e-4);
+    }
+  });
+});
