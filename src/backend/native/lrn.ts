@@ -7,20 +7,9 @@
  * handle (sized like x, so the op can wrap it) holding oneDNN's workspace; the native backward
  * takes it back. It is never read as values.
  */
-import type { DType } from '../../core/dtype.js';
-import { Storage } from '../../core/storage.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
 import { callNative, type NativeAddon } from './addon.js';
-import { allocFloat32, float32Of } from './storage.js';
-
-class NativeLrnState extends Storage {
-  readonly backendName = 'native';
-  readonly dtype: DType = 'float32';
-  constructor(readonly size: number, readonly workspace: Uint8Array) {
-    super();
-  }
-  protected free(): void {}
-}
+import { allocFloat32, float32Of, NativeWorkspace } from './storage.js';
 
 const layoutInts = (l: ChannelLayout): number[] => [l.batch, l.channels, l.spatial];
 const takes = (l: ChannelLayout, size: number): boolean => size % 2 === 1 && l.batch * l.channels * l.spatial > 0;
@@ -33,16 +22,16 @@ export function nativeLrnKernels(addon: NativeAddon, ref: Kernels): Pick<Kernels
       if (!x || !takes(l, size)) return ref.localResponseNorm(args);
       const y = allocFloat32(x.length);
       const ws = callNative('localResponseNorm', () => addon.lrnForward(x, y.values, layoutInts(l), size, alpha, beta, k));
-      return { y: y.storage, scale: new NativeLrnState(x.length, ws) };
+      return { y: y.storage, scale: new NativeWorkspace(x.length, ws) };
     },
     localResponseNormBackward(args: KernelSpecs['localResponseNormBackward']['args']) {
       const { layout: l, size, alpha, beta, k, scale } = args;
       const gy = float32Of(args.gy);
       const x = float32Of(args.x);
       // A forward pass that ran on the reference kernel left a real scale tensor.
-      if (!gy || !x || !(scale instanceof NativeLrnState)) return ref.localResponseNormBackward(args);
+      if (!gy || !x || !(scale instanceof NativeWorkspace)) return ref.localResponseNormBackward(args);
       const gx = allocFloat32(x.length);
-      callNative('localResponseNorm', () => addon.lrnBackward(gy, x, gx.values, scale.workspace, layoutInts(l), size, alpha, beta, k));
+      callNative('localResponseNorm', () => addon.lrnBackward(gy, x, gx.values, scale.bytes, layoutInts(l), size, alpha, beta, k));
       return gx.storage;
     },
   };

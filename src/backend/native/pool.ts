@@ -7,23 +7,14 @@
  *   window clipped to the padded input).
  * Everything else (and float64) runs the reference kernels. Adaptive pooling is always ref.
  */
-import type { DType } from '../../core/dtype.js';
-import { Storage } from '../../core/storage.js';
 import type { KernelSpecs, Kernels, Pool2dGeometry } from '../backend.js';
 import { callNative, type NativeAddon, type PoolKind } from './addon.js';
-import { allocFloat32, float32Of } from './storage.js';
+import { allocFloat32, float32Of, NativeWorkspace } from './storage.js';
 
-/** oneDNN's max-pooling workspace (argmax positions in its own format), kept for the backward pass. */
-class NativePoolWorkspace extends Storage {
-  readonly backendName = 'native';
-  readonly dtype: DType = 'float32';
-  readonly size: number;
-  constructor(readonly bytes: Uint8Array) {
-    super();
-    this.size = bytes.length;
-  }
-  protected free(): void {}
-}
+const workspaceOf = (bytes: Uint8Array | null | undefined): NativeWorkspace => {
+  const b = bytes ?? new Uint8Array(0);
+  return new NativeWorkspace(b.length, b);
+};
 
 /** Bottom/right padding that makes oneDNN produce outH x outW: at least the symmetric padding. */
 function extraPadding(g: Pool2dGeometry): { bottom: number; right: number } {
@@ -55,13 +46,13 @@ export function nativePoolKernels(addon: NativeAddon, ref: Kernels): Pick<Kernel
       if (!x || isEmpty(g) || g.dilationH !== 1 || g.dilationW !== 1) return ref.maxPool2d(args);
       const y = allocFloat32(g.batch * g.channels * g.outH * g.outW);
       const ws = callNative('maxPool2d', () => addon.poolForward('max', x, y.values, geometryInts(g)));
-      return { y: y.storage, workspace: new NativePoolWorkspace(ws ?? new Uint8Array(0)) };
+      return { y: y.storage, workspace: workspaceOf(ws) };
     },
     maxPool2dBackward(args: KernelSpecs['maxPool2dBackward']['args']) {
       const { geometry: g, workspace } = args;
       const gy = float32Of(args.gy);
       // A forward pass that ran on the reference kernel left a reference workspace.
-      if (!gy || !(workspace instanceof NativePoolWorkspace)) return ref.maxPool2dBackward(args);
+      if (!gy || !(workspace instanceof NativeWorkspace)) return ref.maxPool2dBackward(args);
       const gx = allocFloat32(g.batch * g.channels * g.inH * g.inW);
       callNative('maxPool2d', () => addon.poolBackward('max', gy, gx.values, workspace.bytes, geometryInts(g)));
       return gx.storage;
