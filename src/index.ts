@@ -16,7 +16,8 @@ export { scope, keep } from './core/scope.js';
 export { traceOps, type OpEvent, type OpInfo, type SpatialWindow } from './core/trace.js';
 export { ConvkitError, ShapeError, DTypeError, BackendError, WeightsError, DataFormatError, ArgumentError } from './core/errors.js';
 
-export { getBackend, setBackend, withBackend, registerBackend, backendNames } from './backend/registry.js';
+export { getBackend, setBackend, withBackend, registerBackend, backendNames, setThreads, getThreads, synchronize, nativeUnavailable } from './backend/registry.js';
+export { nativeFallbacks } from './backend/native/index.js';
 export type { Backend, Kernels, KernelSpecs, KernelName, Conv2dGeometry, Pool2dGeometry } from './backend/backend.js';
 
 export { batches, batchCount, type ArrayDataset, type Batch, type BatchOptions } from './data/dataset.js';

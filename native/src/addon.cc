@@ -1,18 +1,12 @@
-// Entry point of the convkit native addon: oneDNN primitives over Float32Arrays owned by
-// JavaScript, run synchronously on the calling (main) thread.
+// Entry point of the convkit native addon: plans of oneDNN primitives (and a few C++ loops) over
+// Float32Arrays owned by JavaScript, executed in order on the addon's worker thread (plan.h).
 #include <napi.h>
 
-#include "common.h"
-#include "conv.h"
-#include "eltwise.h"
-#include "matmul.h"
-#include "pool.h"
-#include "softmax.h"
-#include "batch_norm.h"
-#include "lrn.h"
-#include "binary.h"
+#include "plan.h"
 
 namespace convkit {
+
+namespace {
 
 Napi::Value Version(const Napi::CallbackInfo& info) {
   const dnnl_version_t* v = dnnl_version();
@@ -21,23 +15,21 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, Version));
-  exports.Set("conv2dForward", Napi::Function::New(env, Conv2dForward));
-  exports.Set("conv2dBackwardData", Napi::Function::New(env, Conv2dBackwardData));
-  exports.Set("conv2dBackwardWeights", Napi::Function::New(env, Conv2dBackwardWeights));
-  exports.Set("matmul", Napi::Function::New(env, Matmul));
-  exports.Set("eltwiseForward", Napi::Function::New(env, EltwiseForward));
-  exports.Set("eltwiseBackward", Napi::Function::New(env, EltwiseBackward));
-  exports.Set("poolForward", Napi::Function::New(env, PoolForward));
-  exports.Set("poolBackward", Napi::Function::New(env, PoolBackward));
-  exports.Set("softmaxForward", Napi::Function::New(env, SoftmaxForward));
-  exports.Set("softmaxBackward", Napi::Function::New(env, SoftmaxBackward));
-  exports.Set("batchNormForward", Napi::Function::New(env, BatchNormForward));
-  exports.Set("batchNormBackward", Napi::Function::New(env, BatchNormBackward));
-  exports.Set("lrnForward", Napi::Function::New(env, LrnForward));
-  exports.Set("lrnBackward", Napi::Function::New(env, LrnBackward));
-  exports.Set("binary", Napi::Function::New(env, Binary));
+  initRuntime(env, exports);
+  initConv(env, exports);
+  initMatmul(env, exports);
+  initOptim(env, exports);
+  initEltwise(env, exports);
+  initBinary(env, exports);
+  initPool(env, exports);
+  initBatchNorm(env, exports);
+  initLrn(env, exports);
+  initSoftmax(env, exports);
+  initConcat(env, exports);
   return exports;
 }
+
+}  // namespace
 
 NODE_API_MODULE(convkit_native, Init)
 

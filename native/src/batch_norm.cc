@@ -1,11 +1,10 @@
-// Batch normalisation over an N x C x S view (S = product of the spatial sizes), with scale and
-// shift always given (the JS side passes ones and zeros when the layer has no affine map).
-// Training forward computes the batch mean and biased variance; inference forward uses the given
-// statistics (use_global_stats). Backward computes dx, dscale and dshift; with global statistics
-// the mean and variance count as constants, as in eval mode.
-#include "batch_norm.h"
+// Batch normalisation plans on the input's layout; mean, variance, scale, shift and their
+// gradients are plain [C]. Training computes the batch mean and biased variance; inference
+// (use_global_stats) reads them and may fuse a ReLU (fuse_norm_relu). With global statistics
+// the backward treats them as constants, as in eval mode.
+#include "plan.h"
 
-#include "common.h"
+#include <cmath>
 
 namespace convkit {
 
@@ -13,103 +12,154 @@ using flags = dnnl::normalization_flags;
 
 namespace {
 
-struct BnLayout {
-  int64_t N, C, S;
-  dnnl::memory::dims dims() const { return {N, C, S, 1}; }
-  size_t size() const { return N * C * S; }
+// Fields of the options object argument, checked.
+struct Options {
+  const Napi::CallbackInfo& info;
+  Napi::Object object;
+  const char* op;
+  bool boolean(const char* name) const {
+    Napi::Value v = object.Get(name);
+    if (!v.IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": option '" + name + "' must be a boolean");
+    return v.As<Napi::Boolean>().Value();
+  }
+  float eps() const {
+    Napi::Value v = object.Get("eps");
+    double eps = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(eps >= 0 && std::isfinite(eps))) throw Napi::TypeError::New(info.Env(), std::string(op) + ": option 'eps' must be a finite number >= 0");
+    return static_cast<float>(eps);
+  }
 };
 
-BnLayout layoutOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  auto raw = ints(info, index, 3, op, "layout");
-  if (raw[0] < 1 || raw[1] < 1 || raw[2] < 1) throw Napi::RangeError::New(info.Env(), std::string(op) + ": layout sizes must be positive");
-  return {raw[0], raw[1], raw[2]};
+Options optionsArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (!info[index].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument 'options' must be an object");
+  return Options{info, info[index].As<Napi::Object>(), op};
 }
 
-float epsilonOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  double eps = info[index].IsNumber() ? info[index].As<Napi::Number>().DoubleValue() : -1;
-  if (!(eps >= 0)) throw Napi::TypeError::New(info.Env(), std::string(op) + ": eps must be a number >= 0");
-  return static_cast<float>(eps);
+dnnl::memory::desc srcArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  dnnl::memory::desc src = descArg(info, index, op, "src");
+  if (src.dims().size() < 2 || src.dims().size() > 5) throw Napi::RangeError::New(info.Env(), std::string(op) + ": src must have 2 to 5 dims");
+  return src;
 }
 
-flags flagsOf(bool globalStats) {
-  flags f = flags::use_scale | flags::use_shift;
-  return globalStats ? f | flags::use_global_stats : f;
+flags flagsOf(bool affine, bool globalStats, bool relu) {
+  flags f = affine ? flags::use_scale | flags::use_shift : flags::none;
+  if (globalStats) f = f | flags::use_global_stats;
+  return relu ? f | flags::fuse_norm_relu : f;
 }
 
-dnnl::batch_normalization_forward::primitive_desc forwardPd(const BnLayout& l, float eps, bool globalStats) {
-  auto md = plainDesc(l.dims(), dnnl::memory::format_tag::nchw);
-  dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_training, md, eps, flagsOf(globalStats));
-  return dnnl::batch_normalization_forward::primitive_desc(d, userScratchpadAttr(), cpuEngine());
+dnnl::batch_normalization_forward::primitive_desc forwardPd(const dnnl::memory::desc& src, bool training, float eps, flags f) {
+  auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  dnnl::batch_normalization_forward::desc d(prop, src, eps, f);
+  return dnnl::batch_normalization_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
-std::string keyFor(const char* op, const BnLayout& l, float eps, bool globalStats) {
-  return keyOf(op, {l.N, l.C, l.S, globalStats}) + "," + std::to_string(eps);
+struct Builder {
+  Plan plan;
+  std::vector<std::pair<std::string, int>> named;
+  void add(int arg, const dnnl::memory::desc& md, const char* name = nullptr) {
+    plan.args.push_back(arg);
+    plan.descs.push_back(md);
+    if (name) named.push_back({name, internDesc(md)});
+  }
+};
+
+// batchNormPlan(src, { training, affine, relu, eps }): buffers [src, (scale), (shift), mean, variance, dst, (workspace)]
+Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
+  const char* op = "batchNorm";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto src = srcArg(info, 0, op);
+    Options o = optionsArg(info, 1, op);
+    bool training = o.boolean("training"), affine = o.boolean("affine"), relu = o.boolean("relu");
+    if (training && relu) throw Napi::RangeError::New(info.Env(), "batchNorm: a fused relu is for inference only");
+    auto pd = forwardPd(src, training, o.eps(), flagsOf(affine, !training, relu));
+    auto channel = plainDescOf({src.dims()[1]});
+    Builder b;
+    b.plan.name = op;
+    b.add(DNNL_ARG_SRC, src, "src");
+    if (affine) {
+      b.add(DNNL_ARG_SCALE, channel);
+      b.add(DNNL_ARG_SHIFT, channel);
+    }
+    b.add(DNNL_ARG_MEAN, channel, "mean");
+    b.add(DNNL_ARG_VARIANCE, channel, "variance");
+    b.add(DNNL_ARG_DST, pd.dst_desc(), "dst");
+    if (pd.workspace_desc().get_size() > 0) b.add(DNNL_ARG_WORKSPACE, pd.workspace_desc(), "workspace");
+    b.plan.scratchpad = pd.scratchpad_desc();
+    b.plan.primitive = dnnl::batch_normalization_forward(pd);
+    return planResult(info.Env(), registerPlan(std::move(b.plan)), b.named);
+  });
+}
+
+// batchNormBackwardPlan(src, { affine, eps, globalStats }): buffers [src, diffDst, mean, variance,
+// (scale), (shift), diffSrc, (diffScale), (diffShift)]. oneDNN 2.6 refuses to run the backward
+// with use_shift unless a shift is bound, although nothing reads it: any [C] buffer will do.
+Napi::Value BatchNormBackwardPlan(const Napi::CallbackInfo& info) {
+  const char* op = "batchNormBackward";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto src = srcArg(info, 0, op);
+    Options o = optionsArg(info, 1, op);
+    bool affine = o.boolean("affine"), globalStats = o.boolean("globalStats");
+    float eps = o.eps();
+    flags f = flagsOf(affine, globalStats, false);
+    auto hint = forwardPd(src, true, eps, f);
+    dnnl::batch_normalization_backward::desc d(affine ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data, src, src, eps, f);
+    dnnl::batch_normalization_backward::primitive_desc pd(d, planAttr(), cpuEngine(), hint);
+    auto channel = plainDescOf({src.dims()[1]});
+    Builder b;
+    b.plan.name = op;
+    b.add(DNNL_ARG_SRC, src, "src");
+    b.add(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst");
+    b.add(DNNL_ARG_MEAN, channel, "mean");
+    b.add(DNNL_ARG_VARIANCE, channel, "variance");
+    if (affine) {
+      b.add(DNNL_ARG_SCALE, channel);
+      b.add(DNNL_ARG_SHIFT, channel);
+    }
+    b.add(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc");
+    if (affine) {
+      b.add(DNNL_ARG_DIFF_SCALE, channel);
+      b.add(DNNL_ARG_DIFF_SHIFT, channel);
+    }
+    b.plan.scratchpad = pd.scratchpad_desc();
+    b.plan.primitive = dnnl::batch_normalization_backward(pd);
+    return planResult(info.Env(), registerPlan(std::move(b.plan)), b.named);
+  });
+}
+
+// batchNormStatsPlan(channels, eps, toInvStd): buffers [in, out], plain [C]. toInvStd: out =
+// 1 / sqrt(in + eps) (the kernel contract's invStd); else out = 1 / in^2 - eps, the variance
+// that gives back invStd with that eps (the backward kernel receives invStd). Queued: no flush.
+Napi::Value BatchNormStatsPlan(const Napi::CallbackInfo& info) {
+  const char* op = "batchNormStats";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    int64_t channels = integer(info, 0, op, "channels");
+    double eps = number(info, 1, op, "eps");
+    bool toInvStd = flag(info, 2, op, "toInvStd");
+    if (channels < 1) throw Napi::RangeError::New(info.Env(), "batchNormStats: channels must be positive");
+    auto md = plainDescOf({channels});
+    Plan plan;
+    plan.name = op;
+    plan.args = {0, 1};
+    plan.descs = {md, md};
+    plan.custom = [channels, eps, toInvStd](const std::vector<void*>& buffers, const std::vector<double>&) {
+      const float* in = static_cast<const float*>(buffers[0]);
+      float* out = static_cast<float*>(buffers[1]);
+      for (int64_t c = 0; c < channels; c++) {
+        double v = in[c];
+        out[c] = static_cast<float>(toInvStd ? 1 / std::sqrt(v + eps) : 1 / (v * v) - eps);
+      }
+    };
+    int id = internDesc(md);
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"in", id}, {"out", id}});
+  });
 }
 
 }  // namespace
 
-// batchNormForward(x, scale, shift, mean, variance, y, [N, C, S], eps, training): training
-// writes mean and variance, inference reads them.
-Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
-  const char* op = "batchNorm";
-  return guarded(info, op, [&] {
-    auto l = layoutOf(info, 6, op);
-    float eps = epsilonOf(info, 7, op);
-    bool training = flag(info, 8, op, "training");
-    float* x = floats(info, 0, l.size(), op, "x");
-    float* scale = floats(info, 1, l.C, op, "scale");
-    float* shift = floats(info, 2, l.C, op, "shift");
-    float* mean = floats(info, 3, l.C, op, "mean");
-    float* variance = floats(info, 4, l.C, op, "variance");
-    float* y = floats(info, 5, l.size(), op, "y");
-    const auto& p = cached(keyFor("bnorm_fwd", l, eps, !training), [&] {
-      auto pd = forwardPd(l, eps, !training);
-      return CachedPrimitive{dnnl::batch_normalization_forward(pd), pd.scratchpad_desc(), {}};
-    });
-    dnnl::memory::dims dims = l.dims();
-    execute(p, {{DNNL_ARG_SRC, plain(dims, dnnl::memory::format_tag::nchw, x)},
-                {DNNL_ARG_DST, plain(dims, dnnl::memory::format_tag::nchw, y)},
-                {DNNL_ARG_SCALE, plain({l.C}, dnnl::memory::format_tag::a, scale)},
-                {DNNL_ARG_SHIFT, plain({l.C}, dnnl::memory::format_tag::a, shift)},
-                {DNNL_ARG_MEAN, plain({l.C}, dnnl::memory::format_tag::a, mean)},
-                {DNNL_ARG_VARIANCE, plain({l.C}, dnnl::memory::format_tag::a, variance)}});
-  });
-}
-
-// batchNormBackward(gy, x, scale, mean, variance, gx, gscale, gshift, [N, C, S], eps, globalStats)
-Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
-  const char* op = "batchNormBackward";
-  return guarded(info, op, [&] {
-    auto l = layoutOf(info, 8, op);
-    float eps = epsilonOf(info, 9, op);
-    bool globalStats = flag(info, 10, op, "globalStats");
-    float* gy = floats(info, 0, l.size(), op, "gy");
-    float* x = floats(info, 1, l.size(), op, "x");
-    float* scale = floats(info, 2, l.C, op, "scale");
-    float* mean = floats(info, 3, l.C, op, "mean");
-    float* variance = floats(info, 4, l.C, op, "variance");
-    float* gx = floats(info, 5, l.size(), op, "gx");
-    float* gscale = floats(info, 6, l.C, op, "gscale");
-    float* gshift = floats(info, 7, l.C, op, "gshift");
-    const auto& p = cached(keyFor("bnorm_bwd", l, eps, globalStats), [&] {
-      auto md = plainDesc(l.dims(), dnnl::memory::format_tag::nchw);
-      dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, md, md, eps, flagsOf(globalStats));
-      dnnl::batch_normalization_backward::primitive_desc pd(d, userScratchpadAttr(), cpuEngine(), forwardPd(l, eps, globalStats));
-      return CachedPrimitive{dnnl::batch_normalization_backward(pd), pd.scratchpad_desc(), {}};
-    });
-    dnnl::memory::dims dims = l.dims();
-    // oneDNN 2.6 wants the shift as an input of the backward pass too (it does not change dx).
-    std::vector<float> shift(l.C, 0.f);
-    execute(p, {{DNNL_ARG_SHIFT, plain({l.C}, dnnl::memory::format_tag::a, shift.data())},
-                {DNNL_ARG_DIFF_DST, plain(dims, dnnl::memory::format_tag::nchw, gy)},
-                {DNNL_ARG_SRC, plain(dims, dnnl::memory::format_tag::nchw, x)},
-                {DNNL_ARG_DIFF_SRC, plain(dims, dnnl::memory::format_tag::nchw, gx)},
-                {DNNL_ARG_SCALE, plain({l.C}, dnnl::memory::format_tag::a, scale)},
-                {DNNL_ARG_MEAN, plain({l.C}, dnnl::memory::format_tag::a, mean)},
-                {DNNL_ARG_VARIANCE, plain({l.C}, dnnl::memory::format_tag::a, variance)},
-                {DNNL_ARG_DIFF_SCALE, plain({l.C}, dnnl::memory::format_tag::a, gscale)},
-                {DNNL_ARG_DIFF_SHIFT, plain({l.C}, dnnl::memory::format_tag::a, gshift)}});
-  });
+void initBatchNorm(Napi::Env env, Napi::Object exports) {
+  exports.Set("batchNormPlan", Napi::Function::New(env, BatchNormPlan));
+  exports.Set("batchNormBackwardPlan", Napi::Function::New(env, BatchNormBackwardPlan));
+  exports.Set("batchNormStatsPlan", Napi::Function::New(env, BatchNormStatsPlan));
 }
 
 }  // namespace convkit

@@ -1,8 +1,7 @@
-// ReLU, sigmoid and tanh forward and backward over flat float arrays. As in the ops layer, the
-// ReLU gradient reads the input; sigmoid and tanh read their output (the *_use_dst_for_bwd forms).
-#include "eltwise.h"
-
-#include "common.h"
+// ReLU, sigmoid and tanh forward and backward plans on any layout (the input's own: blocked data
+// stays blocked). As in the ops layer, the ReLU gradient reads the forward input; sigmoid and
+// tanh read the forward output (the *_use_dst_for_bwd algorithms).
+#include "plan.h"
 
 namespace convkit {
 
@@ -17,50 +16,51 @@ dnnl::algorithm algorithmOf(const Napi::CallbackInfo& info, const std::string& k
 
 dnnl::eltwise_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dnnl::memory::desc& md) {
   dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_training, alg, md, 0.f, 0.f);
-  return dnnl::eltwise_forward::primitive_desc(d, userScratchpadAttr(), cpuEngine());
+  return dnnl::eltwise_forward::primitive_desc(d, planAttr(), cpuEngine());
+}
+
+// eltwisePlan(kind, desc): buffers [src, dst], dst in the layout of src.
+Napi::Value EltwisePlan(const Napi::CallbackInfo& info) {
+  const char* op = "activation";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto alg = algorithmOf(info, text(info, 0, op, "kind"), op);
+    dnnl::memory::desc md = descArg(info, 1, op, "desc");
+    auto pd = forwardPd(alg, md);
+    int id = internDesc(md);
+    Plan plan;
+    plan.name = op;
+    plan.args = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    plan.descs = {md, md};
+    plan.scratchpad = pd.scratchpad_desc();
+    plan.primitive = dnnl::eltwise_forward(pd);
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
+  });
+}
+
+// eltwiseBackwardPlan(kind, desc): buffers [diffDst, saved, diffSrc], all in the layout of desc.
+Napi::Value EltwiseBackwardPlan(const Napi::CallbackInfo& info) {
+  const char* op = "activationBackward";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto alg = algorithmOf(info, text(info, 0, op, "kind"), op);
+    dnnl::memory::desc md = descArg(info, 1, op, "desc");
+    dnnl::eltwise_backward::desc d(alg, md, md, 0.f, 0.f);
+    dnnl::eltwise_backward::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(alg, md));
+    int id = internDesc(md);
+    Plan plan;
+    plan.name = op;
+    plan.args = {DNNL_ARG_DIFF_DST, alg == dnnl::algorithm::eltwise_relu ? DNNL_ARG_SRC : DNNL_ARG_DST, DNNL_ARG_DIFF_SRC};
+    plan.descs = {md, md, md};
+    plan.scratchpad = pd.scratchpad_desc();
+    plan.primitive = dnnl::eltwise_backward(pd);
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"diffDst", id}, {"saved", id}, {"diffSrc", id}});
+  });
 }
 
 }  // namespace
 
-// eltwiseForward(kind, x, y, size)
-Napi::Value EltwiseForward(const Napi::CallbackInfo& info) {
-  const char* op = "activation";
-  return guarded(info, op, [&] {
-    std::string kind = text(info, 0, op, "kind");
-    auto alg = algorithmOf(info, kind, op);
-    int64_t size = integer(info, 3, op, "size");
-    float* x = floats(info, 1, size, op, "x");
-    float* y = floats(info, 2, size, op, "y");
-    auto md = plainDesc({size}, dnnl::memory::format_tag::a);
-    const auto& p = cached(keyOf(("eltwise_fwd_" + kind).c_str(), {size}), [&] {
-      auto pd = forwardPd(alg, md);
-      return CachedPrimitive{dnnl::eltwise_forward(pd), pd.scratchpad_desc(), {}};
-    });
-    execute(p, {{DNNL_ARG_SRC, dnnl::memory(md, cpuEngine(), x)}, {DNNL_ARG_DST, dnnl::memory(md, cpuEngine(), y)}});
-  });
-}
-
-// eltwiseBackward(kind, gy, saved, gx, size): saved is the input for relu, the output otherwise.
-Napi::Value EltwiseBackward(const Napi::CallbackInfo& info) {
-  const char* op = "activationBackward";
-  return guarded(info, op, [&] {
-    std::string kind = text(info, 0, op, "kind");
-    auto alg = algorithmOf(info, kind, op);
-    int64_t size = integer(info, 4, op, "size");
-    float* gy = floats(info, 1, size, op, "gy");
-    float* saved = floats(info, 2, size, op, "saved");
-    float* gx = floats(info, 3, size, op, "gx");
-    auto md = plainDesc({size}, dnnl::memory::format_tag::a);
-    const auto& p = cached(keyOf(("eltwise_bwd_" + kind).c_str(), {size}), [&] {
-      dnnl::eltwise_backward::desc d(alg, md, md, 0.f, 0.f);
-      dnnl::eltwise_backward::primitive_desc pd(d, userScratchpadAttr(), cpuEngine(), forwardPd(alg, md));
-      return CachedPrimitive{dnnl::eltwise_backward(pd), pd.scratchpad_desc(), {}};
-    });
-    int savedArg = alg == dnnl::algorithm::eltwise_relu ? DNNL_ARG_SRC : DNNL_ARG_DST;
-    execute(p, {{DNNL_ARG_DIFF_DST, dnnl::memory(md, cpuEngine(), gy)},
-                {savedArg, dnnl::memory(md, cpuEngine(), saved)},
-                {DNNL_ARG_DIFF_SRC, dnnl::memory(md, cpuEngine(), gx)}});
-  });
+void initEltwise(Napi::Env env, Napi::Object exports) {
+  exports.Set("eltwisePlan", Napi::Function::New(env, EltwisePlan));
+  exports.Set("eltwiseBackwardPlan", Napi::Function::New(env, EltwiseBackwardPlan));
 }
 
 }  // namespace convkit

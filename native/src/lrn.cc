@@ -1,90 +1,111 @@
-// Local response normalisation across channels over an N x C x S view. oneDNN's formula divides
+// Local response normalisation across channels on the input's layout. oneDNN's formula divides
 // alpha by the window size itself (dst = src * (k + alpha / n * sum src^2)^-beta), as PyTorch
 // does, so alpha passes through unchanged. Its window is c - (n-1)/2 .. c + (n+1)/2 - 1, which is
-// PyTorch's (c - n/2 .. c + (n-1)/2, rounded down) only for odd n; the JS side sends only odd sizes.
-#include "lrn.h"
+// PyTorch's (c - n/2 .. c + (n-1)/2, rounded down) only for odd n: even sizes are refused here.
+#include "plan.h"
 
-#include "common.h"
+#include <cmath>
 
 namespace convkit {
 
 namespace {
 
 struct LrnParams {
-  int64_t N, C, S, size;
+  int64_t size;
   float alpha, beta, k;
-  dnnl::memory::dims dims() const { return {N, C, S, 1}; }
-  size_t elements() const { return N * C * S; }
-  std::string key(const char* op) const {
-    return keyOf(op, {N, C, S, size}) + "," + std::to_string(alpha) + "," + std::to_string(beta) + "," + std::to_string(k);
-  }
 };
 
-float number(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
-  if (!info[index].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument '" + name + "' must be a number");
-  return static_cast<float>(info[index].As<Napi::Number>().DoubleValue());
+float field(const Napi::CallbackInfo& info, const Napi::Object& o, const char* name, const char* op) {
+  Napi::Value v = o.Get(name);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!std::isfinite(d)) throw Napi::TypeError::New(info.Env(), std::string(op) + ": option '" + name + "' must be a finite number");
+  return static_cast<float>(d);
 }
 
-LrnParams paramsOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  auto layout = ints(info, index, 3, op, "layout");
-  int64_t size = integer(info, index + 1, op, "size");
-  if (layout[0] < 1 || layout[1] < 1 || layout[2] < 1 || size < 1 || size % 2 == 0) {
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": layout sizes must be positive and the window size odd");
+LrnParams paramsOf(const Napi::CallbackInfo& info, const Napi::Object& o, const char* op) {
+  double size = field(info, o, "size", op);
+  if (!(size >= 1 && size <= 1e6) || size != std::floor(size) || static_cast<int64_t>(size) % 2 == 0) {
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": option 'size' must be an odd positive integer");
   }
-  return {layout[0], layout[1], layout[2], size, number(info, index + 2, op, "alpha"), number(info, index + 3, op, "beta"), number(info, index + 4, op, "k")};
+  return {static_cast<int64_t>(size), field(info, o, "alpha", op), field(info, o, "beta", op), field(info, o, "k", op)};
 }
 
-dnnl::lrn_forward::primitive_desc forwardPd(const LrnParams& p) {
-  auto md = plainDesc(p.dims(), dnnl::memory::format_tag::nchw);
-  dnnl::lrn_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::lrn_across_channels, md, p.size, p.alpha, p.beta, p.k);
-  return dnnl::lrn_forward::primitive_desc(d, userScratchpadAttr(), cpuEngine());
+Napi::Object optionsArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (!info[index].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument 'options' must be an object");
+  return info[index].As<Napi::Object>();
+}
+
+dnnl::memory::desc srcArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  dnnl::memory::desc src = descArg(info, index, op, "src");
+  if (src.dims().size() < 3 || src.dims().size() > 5) throw Napi::RangeError::New(info.Env(), std::string(op) + ": src must have 3 to 5 dims");
+  return src;
+}
+
+dnnl::lrn_forward::primitive_desc forwardPd(const dnnl::memory::desc& src, const LrnParams& p, bool training) {
+  auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  dnnl::lrn_forward::desc d(prop, dnnl::algorithm::lrn_across_channels, src, p.size, p.alpha, p.beta, p.k);
+  return dnnl::lrn_forward::primitive_desc(d, planAttr(), cpuEngine());
+}
+
+// lrnPlan(src, { size, alpha, beta, k, training }): buffers [src, dst, (workspace)]
+Napi::Value LrnPlan(const Napi::CallbackInfo& info) {
+  const char* op = "localResponseNorm";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto src = srcArg(info, 0, op);
+    Napi::Object o = optionsArg(info, 1, op);
+    LrnParams p = paramsOf(info, o, op);
+    Napi::Value training = o.Get("training");
+    if (!training.IsBoolean()) throw Napi::TypeError::New(info.Env(), "localResponseNorm: option 'training' must be a boolean");
+    auto pd = forwardPd(src, p, training.As<Napi::Boolean>().Value());
+    Plan plan;
+    plan.name = op;
+    plan.args = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    plan.descs = {src, pd.dst_desc()};
+    std::vector<std::pair<std::string, int>> descs{{"src", internDesc(src)}, {"dst", internDesc(pd.dst_desc())}};
+    if (pd.workspace_desc().get_size() > 0) {
+      plan.args.push_back(DNNL_ARG_WORKSPACE);
+      plan.descs.push_back(pd.workspace_desc());
+      descs.push_back({"workspace", internDesc(pd.workspace_desc())});
+    }
+    plan.scratchpad = pd.scratchpad_desc();
+    plan.primitive = dnnl::lrn_forward(pd);
+    return planResult(info.Env(), registerPlan(std::move(plan)), descs);
+  });
+}
+
+// lrnBackwardPlan(src, { size, alpha, beta, k }): buffers [src, diffDst, (workspace), diffSrc]
+Napi::Value LrnBackwardPlan(const Napi::CallbackInfo& info) {
+  const char* op = "localResponseNormBackward";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto src = srcArg(info, 0, op);
+    LrnParams p = paramsOf(info, optionsArg(info, 1, op), op);
+    auto hint = forwardPd(src, p, true);
+    dnnl::lrn_backward::desc d(dnnl::algorithm::lrn_across_channels, src, hint.dst_desc(), p.size, p.alpha, p.beta, p.k);
+    dnnl::lrn_backward::primitive_desc pd(d, planAttr(), cpuEngine(), hint);
+    Plan plan;
+    plan.name = op;
+    plan.args = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST};
+    plan.descs = {src, pd.diff_dst_desc()};
+    std::vector<std::pair<std::string, int>> descs{{"src", internDesc(src)}, {"diffDst", internDesc(pd.diff_dst_desc())}};
+    if (pd.workspace_desc().get_size() > 0) {
+      plan.args.push_back(DNNL_ARG_WORKSPACE);
+      plan.descs.push_back(pd.workspace_desc());
+      descs.push_back({"workspace", internDesc(pd.workspace_desc())});
+    }
+    plan.args.push_back(DNNL_ARG_DIFF_SRC);
+    plan.descs.push_back(pd.diff_src_desc());
+    descs.push_back({"diffSrc", internDesc(pd.diff_src_desc())});
+    plan.scratchpad = pd.scratchpad_desc();
+    plan.primitive = dnnl::lrn_backward(pd);
+    return planResult(info.Env(), registerPlan(std::move(plan)), descs);
+  });
 }
 
 }  // namespace
 
-// lrnForward(x, y, [N, C, S], size, alpha, beta, k) -> workspace (Uint8Array, may be empty)
-Napi::Value LrnForward(const Napi::CallbackInfo& info) {
-  const char* op = "localResponseNorm";
-  return guardedValue(info, op, [&]() -> Napi::Value {
-    LrnParams params = paramsOf(info, 2, op);
-    float* x = floats(info, 0, params.elements(), op, "x");
-    float* y = floats(info, 1, params.elements(), op, "y");
-    const auto& p = cached(params.key("lrn_fwd"), [&] {
-      auto pd = forwardPd(params);
-      return CachedPrimitive{dnnl::lrn_forward(pd), pd.scratchpad_desc(), pd.workspace_desc()};
-    });
-    auto dims = params.dims();
-    auto workspace = Napi::Uint8Array::New(info.Env(), p.workspace.get_size());
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, plain(dims, dnnl::memory::format_tag::nchw, x)},
-                                                {DNNL_ARG_DST, plain(dims, dnnl::memory::format_tag::nchw, y)}};
-    if (workspace.ElementLength() > 0) args.insert({DNNL_ARG_WORKSPACE, dnnl::memory(p.workspace, cpuEngine(), workspace.Data())});
-    execute(p, args);
-    return workspace;
-  });
-}
-
-// lrnBackward(gy, x, gx, workspace, [N, C, S], size, alpha, beta, k)
-Napi::Value LrnBackward(const Napi::CallbackInfo& info) {
-  const char* op = "localResponseNormBackward";
-  return guarded(info, op, [&] {
-    LrnParams params = paramsOf(info, 4, op);
-    float* gy = floats(info, 0, params.elements(), op, "gy");
-    float* x = floats(info, 1, params.elements(), op, "x");
-    float* gx = floats(info, 2, params.elements(), op, "gx");
-    const auto& p = cached(params.key("lrn_bwd"), [&] {
-      auto md = plainDesc(params.dims(), dnnl::memory::format_tag::nchw);
-      dnnl::lrn_backward::desc d(dnnl::algorithm::lrn_across_channels, md, md, params.size, params.alpha, params.beta, params.k);
-      dnnl::lrn_backward::primitive_desc pd(d, userScratchpadAttr(), cpuEngine(), forwardPd(params));
-      return CachedPrimitive{dnnl::lrn_backward(pd), pd.scratchpad_desc(), pd.workspace_desc()};
-    });
-    uint8_t* ws = bytes(info, 3, p.workspace.get_size(), op, "workspace");
-    auto dims = params.dims();
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DIFF_DST, plain(dims, dnnl::memory::format_tag::nchw, gy)},
-                                                {DNNL_ARG_SRC, plain(dims, dnnl::memory::format_tag::nchw, x)},
-                                                {DNNL_ARG_DIFF_SRC, plain(dims, dnnl::memory::format_tag::nchw, gx)}};
-    if (p.workspace.get_size() > 0) args.insert({DNNL_ARG_WORKSPACE, dnnl::memory(p.workspace, cpuEngine(), ws)});
-    execute(p, args);
-  });
+void initLrn(Napi::Env env, Napi::Object exports) {
+  exports.Set("lrnPlan", Napi::Function::New(env, LrnPlan));
+  exports.Set("lrnBackwardPlan", Napi::Function::New(env, LrnBackwardPlan));
 }
 
 }  // namespace convkit

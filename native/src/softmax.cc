@@ -1,69 +1,63 @@
-// Softmax and log-softmax (softmax_v2) over the middle axis of an outer x dim x inner view.
-#include "softmax.h"
-
-#include "common.h"
+// Softmax and log-softmax (softmax_v2) plans over the middle axis of a plain outer x dim x inner view.
+#include "plan.h"
 
 namespace convkit {
 
 namespace {
 
-dnnl::memory::desc viewDesc(const std::vector<int64_t>& layout) {
-  return plainDesc({layout[0], layout[1], layout[2]}, dnnl::memory::format_tag::abc);
+dnnl::memory::desc viewDesc(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  auto layout = ints(info, index, 3, op, "layout");
+  if (layout[0] < 1 || layout[1] < 1 || layout[2] < 1) throw Napi::RangeError::New(info.Env(), std::string(op) + ": layout sizes must be positive");
+  return plainDescOf({layout[0], layout[1], layout[2]});
 }
 
 dnnl::softmax_v2_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dnnl::memory::desc& md) {
   dnnl::softmax_v2_forward::desc d(dnnl::prop_kind::forward_training, alg, md, md, 1);
-  return dnnl::softmax_v2_forward::primitive_desc(d, userScratchpadAttr(), cpuEngine());
+  return dnnl::softmax_v2_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
-std::vector<int64_t> layoutOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  auto layout = ints(info, index, 3, op, "layout");
-  if (layout[0] < 1 || layout[1] < 1 || layout[2] < 1) throw Napi::RangeError::New(info.Env(), std::string(op) + ": layout sizes must be positive");
-  return layout;
+// softmaxPlan(layout, log): buffers [src, dst]
+Napi::Value SoftmaxPlan(const Napi::CallbackInfo& info) {
+  const char* op = "softmax";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto md = viewDesc(info, 0, op);
+    auto alg = flag(info, 1, op, "log") ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
+    auto pd = forwardPd(alg, md);
+    Plan plan;
+    plan.name = op;
+    plan.args = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    plan.descs = {md, md};
+    plan.scratchpad = pd.scratchpad_desc();
+    plan.primitive = dnnl::softmax_v2_forward(pd);
+    int id = internDesc(md);
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
+  });
+}
+
+// softmaxBackwardPlan(layout, log): buffers [dst, diffDst, diffSrc]
+Napi::Value SoftmaxBackwardPlan(const Napi::CallbackInfo& info) {
+  const char* op = "softmaxBackward";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto md = viewDesc(info, 0, op);
+    auto alg = flag(info, 1, op, "log") ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
+    dnnl::softmax_v2_backward::desc d(alg, md, md, md, 1);
+    dnnl::softmax_v2_backward::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(alg, md));
+    Plan plan;
+    plan.name = op;
+    plan.args = {DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
+    plan.descs = {md, md, md};
+    plan.scratchpad = pd.scratchpad_desc();
+    plan.primitive = dnnl::softmax_v2_backward(pd);
+    int id = internDesc(md);
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", id}, {"diffDst", id}, {"diffSrc", id}});
+  });
 }
 
 }  // namespace
 
-// softmaxForward(log, x, y, [outer, dim, inner])
-Napi::Value SoftmaxForward(const Napi::CallbackInfo& info) {
-  const char* op = "softmax";
-  return guarded(info, op, [&] {
-    bool log = flag(info, 0, op, "log");
-    auto layout = layoutOf(info, 3, op);
-    size_t size = layout[0] * layout[1] * layout[2];
-    float* x = floats(info, 1, size, op, "x");
-    float* y = floats(info, 2, size, op, "y");
-    auto md = viewDesc(layout);
-    auto alg = log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
-    const auto& p = cached(keyOf(log ? "logsoftmax_fwd" : "softmax_fwd", layout), [&] {
-      auto pd = forwardPd(alg, md);
-      return CachedPrimitive{dnnl::softmax_v2_forward(pd), pd.scratchpad_desc(), {}};
-    });
-    execute(p, {{DNNL_ARG_SRC, dnnl::memory(md, cpuEngine(), x)}, {DNNL_ARG_DST, dnnl::memory(md, cpuEngine(), y)}});
-  });
-}
-
-// softmaxBackward(log, gy, y, gx, [outer, dim, inner])
-Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
-  const char* op = "softmaxBackward";
-  return guarded(info, op, [&] {
-    bool log = flag(info, 0, op, "log");
-    auto layout = layoutOf(info, 4, op);
-    size_t size = layout[0] * layout[1] * layout[2];
-    float* gy = floats(info, 1, size, op, "gy");
-    float* y = floats(info, 2, size, op, "y");
-    float* gx = floats(info, 3, size, op, "gx");
-    auto md = viewDesc(layout);
-    auto alg = log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
-    const auto& p = cached(keyOf(log ? "logsoftmax_bwd" : "softmax_bwd", layout), [&] {
-      dnnl::softmax_v2_backward::desc d(alg, md, md, md, 1);
-      dnnl::softmax_v2_backward::primitive_desc pd(d, userScratchpadAttr(), cpuEngine(), forwardPd(alg, md));
-      return CachedPrimitive{dnnl::softmax_v2_backward(pd), pd.scratchpad_desc(), {}};
-    });
-    execute(p, {{DNNL_ARG_DIFF_DST, dnnl::memory(md, cpuEngine(), gy)},
-                {DNNL_ARG_DST, dnnl::memory(md, cpuEngine(), y)},
-                {DNNL_ARG_DIFF_SRC, dnnl::memory(md, cpuEngine(), gx)}});
-  });
+void initSoftmax(Napi::Env env, Napi::Object exports) {
+  exports.Set("softmaxPlan", Napi::Function::New(env, SoftmaxPlan));
+  exports.Set("softmaxBackwardPlan", Napi::Function::New(env, SoftmaxBackwardPlan));
 }
 
 }  // namespace convkit

@@ -107,7 +107,11 @@ export interface KernelSpecs {
     out: Storage;
   };
 
-  conv2d: { args: { x: Storage; weight: Storage; bias: Storage | null; geometry: Conv2dGeometry }; out: Storage };
+  /**
+   * Fused inference post-ops (no autograd): `addend` (same shape as the output) is added, then
+   * ReLU applied when `relu` is set: y = relu(conv(x) + bias + addend).
+   */
+  conv2d: { args: { x: Storage; weight: Storage; bias: Storage | null; geometry: Conv2dGeometry; addend?: Storage | null; relu?: boolean }; out: Storage };
   conv2dBackwardData: { args: { gy: Storage; weight: Storage; geometry: Conv2dGeometry }; out: Storage };
   conv2dBackwardWeight: { args: { gy: Storage; x: Storage; geometry: Conv2dGeometry; withBias: boolean }; out: { weight: Storage; bias: Storage | null } };
 
@@ -126,7 +130,8 @@ export interface KernelSpecs {
   };
   /** Inference-mode batch norm with given statistics. */
   batchNormInfer: {
-    args: { x: Storage; weight: Storage | null; bias: Storage | null; mean: Storage; variance: Storage; layout: ChannelLayout; eps: number };
+    /** `relu` fuses a ReLU after the normalisation (inference only). */
+    args: { x: Storage; weight: Storage | null; bias: Storage | null; mean: Storage; variance: Storage; layout: ChannelLayout; eps: number; relu?: boolean };
     out: Storage;
   };
   /**

@@ -1,7 +1,7 @@
 /**
  * Which backend new tensors go to. `CONVKIT_BACKEND=ref|native|meta` or `setBackend()` chooses; the
- * default is the reference backend (the native one is registered when its addon loads, but is not
- * yet the default).
+ * default is the native backend (oneDNN) when its addon loads, else the reference backend, with a
+ * one-line notice on stderr saying why and how to fix it.
  */
 import { ArgumentError, BackendError } from '../core/errors.js';
 import type { Backend } from './backend.js';
@@ -19,6 +19,13 @@ if (!('error' in native)) backends.set(native.name, native);
 /** Why the native backend is missing (null when it loaded). */
 export const nativeUnavailable: string | null = 'error' in native ? native.error : null;
 
+/** The backend used when nothing is asked for: native when available. */
+function defaultBackendName(): string {
+  if (nativeUnavailable === null) return 'native';
+  process.stderr.write(`[convkit] using the reference backend (slow): ${nativeUnavailable}\n`);
+  return refBackend.name;
+}
+
 let current: Backend | null = null;
 
 export function registerBackend(backend: Backend): void {
@@ -31,7 +38,7 @@ export function backendNames(): string[] {
 
 export function getBackend(name?: string): Backend {
   if (name === undefined) {
-    if (current === null) current = getBackend(process.env.CONVKIT_BACKEND || refBackend.name);
+    if (current === null) current = getBackend(process.env.CONVKIT_BACKEND || defaultBackendName());
     return current;
   }
   const b = backends.get(name);
@@ -55,3 +62,28 @@ export function withBackend<T>(name: string, fn: () => T): T {
     current = before;
   }
 }
+
+/**
+ * Sets how many threads the native backend computes with (default: all cores, or
+ * CONVKIT_THREADS). The reference backend always uses one.
+ */
+export function setThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) throw new ArgumentError('setThreads', `threads must be a positive integer, got ${threads}`);
+  if (!('error' in native)) native.runtime.setThreads(threads);
+}
+
+/** Threads of the native backend (1 when it is unavailable). */
+export function getThreads(): number {
+  return 'error' in native ? 1 : native.runtime.getThreads();
+}
+
+/**
+ * Resolves once all queued native work is done. The native backend queues kernels and runs them
+ * on a worker thread; awaiting this (after a training step, say) keeps the event loop responsive,
+ * progress bars and Ctrl-C included. Reading values also waits, synchronously.
+ */
+export function synchronize(): Promise<void> {
+  return 'error' in native ? Promise.resolve() : native.runtime.flushAsync();
+}
+
+if (process.env.CONVKIT_THREADS) setThreads(Number(process.env.CONVKIT_THREADS));

@@ -7,6 +7,8 @@ import type { DType } from './dtype.js';
 
 export abstract class Storage {
   private refs = 1;
+  /** Bumped whenever the values change in place (an optimiser step), so derived caches can tell. */
+  version = 0;
   abstract readonly backendName: string;
   abstract readonly dtype: DType;
   abstract readonly size: number;

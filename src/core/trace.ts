@@ -39,7 +39,10 @@ export function isTracing(): boolean {
   return listeners.length > 0;
 }
 
+let muted = 0;
+
 export function emitOp(op: string, inputs: readonly (Tensor | null)[], output: Tensor, info: OpInfo): void {
+  if (muted > 0) return;
   const event: OpEvent = { op, inputs, output, macs: info.macs ?? 0, window: info.window, path: currentLayer() };
   for (const l of listeners) l(event);
 }
@@ -51,5 +54,15 @@ export function traceOps<T>(listener: Listener, fn: () => T): T {
     return fn();
   } finally {
     listeners.splice(listeners.indexOf(listener), 1);
+  }
+}
+
+/** Runs fn without reporting its ops: bookkeeping (folding weights) is not part of the model. */
+export function untraced<T>(fn: () => T): T {
+  muted++;
+  try {
+    return fn();
+  } finally {
+    muted--;
   }
 }

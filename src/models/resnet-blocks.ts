@@ -12,6 +12,7 @@ import { ReLU } from '../nn/activation.js';
 import { BatchNorm2d } from '../nn/batch-norm2d.js';
 import { Sequential } from '../nn/containers.js';
 import { Conv2d } from '../nn/conv2d.js';
+import { fusedConv, fusing } from '../nn/fuse.js';
 import { Module, type TensorModule } from '../nn/module.js';
 
 /**
@@ -95,6 +96,26 @@ abstract class ResidualBlock extends Module {
     return shortcut ? this.registerModule('downsample', shortcut) : null;
   }
 
+  /** The main path's convs with their BNs, in order (a ReLU follows each but the last). */
+  protected abstract mainPath(): readonly (readonly [Conv2d, BatchNorm2d])[];
+
+  /** Inference: each conv absorbs its BN; the last also the shortcut sum and the final ReLU. */
+  protected forwardFused(x: Tensor): Tensor {
+    const path = this.mainPath();
+    let h = x;
+    for (const [conv, bn] of path.slice(0, -1)) {
+      const next = fusedConv(conv, bn, h, { relu: true });
+      if (h !== x) h.dispose();
+      h = next;
+    }
+    const identity = this.residual ? (this.downsample ? this.downsample.call(x) : x) : null;
+    const [conv, bn] = path[path.length - 1];
+    const out = fusedConv(conv, bn, h, { relu: true, addend: identity });
+    if (h !== x) h.dispose();
+    if (identity && identity !== x) identity.dispose();
+    return out;
+  }
+
   protected finish(main: Tensor, x: Tensor): Tensor {
     if (!this.residual) return this.relu.call(main);
     const identity = this.downsample ? this.downsample.call(x) : x;
@@ -127,7 +148,12 @@ export class BasicBlock extends ResidualBlock {
     return this.bn2;
   }
 
+  protected mainPath(): readonly (readonly [Conv2d, BatchNorm2d])[] {
+    return [[this.conv1, this.bn1], [this.conv2, this.bn2]];
+  }
+
   forward(x: Tensor): Tensor {
+    if (fusing(this, x)) return this.forwardFused(x);
     const h = this.relu.call(this.bn1.call(this.conv1.call(x)));
     return this.finish(this.bn2.call(this.conv2.call(h)), x);
   }
@@ -168,7 +194,12 @@ export class Bottleneck extends ResidualBlock {
     return this.bn3;
   }
 
+  protected mainPath(): readonly (readonly [Conv2d, BatchNorm2d])[] {
+    return [[this.conv1, this.bn1], [this.conv2, this.bn2], [this.conv3, this.bn3]];
+  }
+
   forward(x: Tensor): Tensor {
+    if (fusing(this, x)) return this.forwardFused(x);
     let h = this.relu.call(this.bn1.call(this.conv1.call(x)));
     h = this.relu.call(this.bn2.call(this.conv2.call(h)));
     return this.finish(this.bn3.call(this.conv3.call(h)), x);

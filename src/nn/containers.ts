@@ -5,6 +5,7 @@
  */
 import { ArgumentError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
+import { forgetFusedPlan, fusing, runFusedSequential } from './fuse.js';
 import { Module, type AnyModule, type TensorModule } from './module.js';
 
 /** Children given as a list (named by position) or as [name, module] pairs or a record, in order. */
@@ -45,6 +46,7 @@ export class Sequential extends Module {
   add<M extends TensorModule>(name: string, layer: M): M {
     this.registerModule(name, layer);
     this.layers.set(name, layer);
+    forgetFusedPlan(this);
     return layer;
   }
 
@@ -74,6 +76,7 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (fusing(this, x)) return runFusedSequential(this, [...this.layers.values()], x);
     let y = x;
     for (const layer of this.layers.values()) y = layer.call(y);
     return y;

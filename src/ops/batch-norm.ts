@@ -21,6 +21,8 @@ export interface BatchNormOptions {
   momentum?: number;
   /** Default 1e-5, added to the variance. */
   eps?: number;
+  /** Default false. Applies ReLU after the normalisation in one kernel: eval mode without gradients only. */
+  relu?: boolean;
 }
 
 const OP = 'batchNorm';
@@ -31,7 +33,7 @@ function checkChannels(name: string, t: Tensor | null, channels: number): void {
 
 /** Normalises x ([N, C] or [N, C, ...spatial]) per channel, then applies the optional affine map. */
 export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
-  const { weight = null, bias = null, runningMean = null, runningVar = null, training = true, momentum = 0.1, eps = 1e-5 } = opts;
+  const { weight = null, bias = null, runningMean = null, runningVar = null, training = true, momentum = 0.1, eps = 1e-5, relu = false } = opts;
   if (x.ndim < 2) throw new ShapeError(OP, `expected an input of rank >= 2 ([N, C, ...]), got ${formatShape(x.shape)}`);
   if (!Number.isFinite(eps) || eps < 0) throw new ArgumentError(OP, `eps must be a finite number >= 0, got ${eps}`);
   if (!Number.isFinite(momentum)) throw new ArgumentError(OP, `momentum must be a finite number, got ${momentum}`);
@@ -44,11 +46,14 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   if ((runningMean === null) !== (runningVar === null)) {
     throw new ArgumentError(OP, `runningMean and runningVar go together; got only ${runningMean ? 'runningMean' : 'runningVar'}`);
   }
+  if (relu && (training || (isGradEnabled() && [x, weight, bias].some((t) => t?.requiresGrad)))) {
+    throw new ArgumentError(OP, 'relu fusion is for inference only (training: false, under noGrad)');
+  }
   if (training) return batchNormTraining(x, weight, bias, runningMean, runningVar, layout, momentum, eps, backend);
   if (runningMean === null || runningVar === null) {
     throw new ArgumentError(OP, 'eval mode (training: false) needs runningMean and runningVar');
   }
-  return batchNormEval(x, weight, bias, runningMean, runningVar, layout, eps, backend);
+  return batchNormEval(x, weight, bias, runningMean, runningVar, layout, eps, relu, backend);
 }
 
 function batchNormTraining(
@@ -89,12 +94,12 @@ function updateRunning(running: Tensor, batchStat: Storage, momentum: number, co
 
 function batchNormEval(
   x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor, runningVar: Tensor,
-  layout: ChannelLayout, eps: number, backend: Backend,
+  layout: ChannelLayout, eps: number, relu: boolean, backend: Backend,
 ): Tensor {
   const k = backend.kernels;
   const y = k.batchNormInfer({
     x: x.storage, weight: weight?.storage ?? null, bias: bias?.storage ?? null,
-    mean: runningMean.storage, variance: runningVar.storage, layout, eps,
+    mean: runningMean.storage, variance: runningVar.storage, layout, eps, relu,
   });
   const out = wrap(y, x.shape, backend);
   // Without a graph to record, still report the op (tracing) but skip the backward statistics.

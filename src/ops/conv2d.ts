@@ -2,6 +2,7 @@
 import type { Conv2dGeometry } from '../backend/backend.js';
 import { record } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
+import { isGradEnabled } from '../core/grad-mode.js';
 import { formatShape, pair, type IntOrPair, type Shape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
@@ -103,19 +104,31 @@ export function conv2dMacs(g: Conv2dGeometry): number {
   return g.batch * g.outChannels * g.outH * g.outW * (g.inChannels / g.groups) * g.kernelH * g.kernelW;
 }
 
+/** Post-ops fused into an inference convolution: y = relu(conv(x) + bias + addend). */
+export interface Conv2dPostOps {
+  /** Added to the output (same shape), e.g. a residual block's shortcut. */
+  addend?: Tensor | null;
+  /** Default false. */
+  relu?: boolean;
+}
+
 /**
  * Convolution of x [N, C, H, W] (or [C, H, W]) with weight [O, C / groups, kH, kW] plus an
- * optional bias [O], as torch.nn.functional.conv2d.
+ * optional bias [O], as torch.nn.functional.conv2d. `post` fuses a sum and a ReLU into the same
+ * kernel; it has no gradient, so it is only accepted when no input needs one (inference).
  */
-export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
-  const backend = common(OP, x, weight, bias);
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}, post: Conv2dPostOps = {}): Tensor {
+  const { addend = null, relu = false } = post;
+  const backend = common(OP, x, weight, bias, addend);
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== g.outChannels)) {
     throw new ShapeError(OP, `bias must have shape [${g.outChannels}] (one per output channel), got ${formatShape(bias.shape)}`);
   }
-  if (x.ndim === 3) return reshape(conv2d(reshape(x, [1, ...x.shape]), weight, bias, opts), [g.outChannels, g.outH, g.outW]);
+  if (x.ndim === 3) return reshape(conv2d(reshape(x, [1, ...x.shape]), weight, bias, opts, post), [g.outChannels, g.outH, g.outW]);
+  const outShape = [g.batch, g.outChannels, g.outH, g.outW];
+  if (addend || relu) checkPostOps(outShape, [x, weight, bias, addend], addend);
   const k = backend.kernels;
-  const out = wrap(k.conv2d({ x: x.storage, weight: weight.storage, bias: bias?.storage ?? null, geometry: g }), [g.batch, g.outChannels, g.outH, g.outW], backend);
+  const out = wrap(k.conv2d({ x: x.storage, weight: weight.storage, bias: bias?.storage ?? null, geometry: g, addend: addend?.storage ?? null, relu }), outShape, backend);
   return record(out, OP, [x, weight, bias], (gy, needs) => {
     const gx = needs[0] ? wrap(k.conv2dBackwardData({ gy: gy.storage, weight: weight.storage, geometry: g }), x.shape, backend) : null;
     if (!needs[1] && !needs[2]) return [gx, null, null];
@@ -126,4 +139,13 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     if (!needs[1]) gw.dispose();
     return [gx, needs[1] ? gw : null, gb];
   }, { macs: conv2dMacs(g), window: windowOf(g) });
+}
+
+function checkPostOps(outShape: Shape, inputs: (Tensor | null)[], addend: Tensor | null): void {
+  if (isGradEnabled() && inputs.some((t) => t?.requiresGrad)) {
+    throw new ArgumentError(OP, 'fused post-ops (addend, relu) have no gradient: use them under noGrad or with inputs that need none');
+  }
+  if (addend && (addend.ndim !== 4 || addend.shape.some((d, i) => d !== outShape[i]))) {
+    throw new ShapeError(OP, `addend must have the output's shape ${formatShape(outShape)}, got ${formatShape(addend.shape)}`);
+  }
 }

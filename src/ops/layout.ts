@@ -75,7 +75,9 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
 }
 
 /** Joins tensors along an axis; all other sizes must agree (torch.cat). */
-export function concat(xs: readonly Tensor[], axis = 0): Tensor {
+export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+  // A copy: the backward pass needs this list as it is now, and callers may grow theirs (DenseNet does).
+  const xs = [...tensors];
   if (xs.length === 0) throw new ArgumentError('concat', 'needs at least one tensor');
   const backend = common('concat', ...xs);
   const first = xs[0];

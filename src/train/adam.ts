@@ -57,6 +57,7 @@ abstract class AdamFamily extends Optimizer<AdamHyper> {
       lr, beta1: betas[0], beta2: betas[1], eps, weightDecay, amsgrad, maximize,
       decoupled: this.decoupled,
     });
+    param.storage.version++;
   }
 }
 

@@ -4,6 +4,7 @@
  * the loop yields to the event loop between batches so progress bars and Ctrl-C stay responsive.
  */
 import { noGrad } from '../core/grad-mode.js';
+import { synchronize } from '../backend/registry.js';
 import { scope } from '../core/scope.js';
 import type { Tensor } from '../core/tensor.js';
 import type { Generator } from '../core/random.js';
@@ -47,16 +48,22 @@ async function runEpoch(model: Module, data: ArrayDataset, opts: LoopOptions, st
   let done = 0;
   const shuffle = step !== null && (opts.shuffle ?? true);
   for (const batch of batches(data, { batchSize: opts.batchSize, shuffle, generator: opts.generator })) {
-    const body = (): { loss: number; correct: number } =>
+    // The step only queues work on the native backend; awaiting synchronize() lets it run on the
+    // worker thread while the event loop stays free, then the two small reads are immediate.
+    const body = (): { loss: Tensor; logits: Tensor } =>
       scope(() => {
         const logits = model.call(batch.inputs);
         const loss = crossEntropy(logits, batch.labels);
         step?.(loss);
-        return { loss: loss.item(), correct: countCorrect(logits, batch.labels) };
+        return { loss: loss.detach(), logits: logits.detach() };
       });
     // Evaluation records no graph; noGrad wraps each batch, since it cannot span an await.
-    const result = step ? body() : noGrad(body);
+    const pending = step ? body() : noGrad(body);
     batch.inputs.dispose();
+    await synchronize();
+    const result = { loss: pending.loss.item(), correct: countCorrect(pending.logits, batch.labels) };
+    pending.loss.dispose();
+    pending.logits.dispose();
     const n = batch.labels.length;
     lossSum += result.loss * n;
     correct += result.correct;

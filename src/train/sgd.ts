@@ -56,5 +56,6 @@ export class SGD extends Optimizer<SgdHyper> {
       firstStep: buffer !== null && buffer.fresh,
       lr, momentum, dampening, nesterov, weightDecay, maximize,
     });
+    param.storage.version++;
   }
 }

@@ -50,31 +50,87 @@ describe('native backend conformance with the reference backend', () => {
 });
 
 describe('native addon argument checks', () => {
-  it('a buffer of the wrong length throws a JS error naming the op, and nothing is written', { skip }, () => {
+  // 1x1x4x4 input, one 3x3 filter, no padding: a 2x2 output.
+  const geometry = [1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 2, 2];
+  const options = { bias: false, relu: false, sum: false, training: false };
+
+  it('exec with a buffer of the wrong size or type throws a JS error naming the op and buffer, and queues nothing', { skip }, () => {
     if ('error' in addon) return;
-    const geometry = [1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 2, 2];
+    const plain = addon.plainDesc([1, 1, 2, 2]);
+    const plan = addon.reorderPlan(plain, plain);
     const y = new Float32Array(4);
-    assert.throws(() => addon.conv2dForward(new Float32Array(15), new Float32Array(9), null, y, geometry), /conv2d: argument 'x' has 15 elements, expected 16/);
-    assert.throws(() => addon.conv2dForward(new Float32Array(16), new Float32Array(9), null, new Float32Array(3), geometry), /conv2d: argument 'y' has 3 elements, expected 4/);
+    assert.throws(() => addon.exec(plan, [new Float32Array(3), y]), /reorder: buffer 0 \(src\) has 12 bytes, expected at least 16/);
+    assert.throws(() => addon.exec(plan, [new Float64Array(4) as unknown as Float32Array, y]), /reorder: buffer 0 \(src\) must be a Float32Array/);
+    assert.throws(() => addon.exec(plan, [null, y]), /reorder: buffer 0 \(src\) is null but needs 16 bytes/);
+    assert.throws(() => addon.exec(plan, [new Float32Array(4)]), /reorder: argument 'buffers' must be an array of 2 buffers/);
+    assert.throws(() => addon.exec(plan, [new Float32Array(4), y], new Float64Array(1)), /reorder: argument 'scalars' has 1 values, expected 0/);
+    const conv = addon.conv2dPlan(geometry, options);
+    const dstBytes = addon.descInfo(conv.dst).bytes;
+    const buffers = [conv.src, conv.weights].map((d) => new Float32Array(addon.descInfo(d).bytes / 4));
+    assert.throws(() => addon.exec(conv.plan, [...buffers, new Float32Array(dstBytes / 4 - 1)]), new RegExp(`conv2d: buffer 2 \\(dst\\) has ${dstBytes - 4} bytes, expected at least ${dstBytes}`));
+    assert.equal(addon.pending(), 0);
+    addon.flushSync();
     assert.deepEqual([...y], [0, 0, 0, 0]);
+  });
+
+  it('unknown plan and desc ids throw instead of reaching oneDNN', { skip }, () => {
+    if ('error' in addon) return;
+    assert.throws(() => addon.exec(123456, []), /exec: argument 'plan' is an unknown plan id \(123456\)/);
+    assert.throws(() => addon.exec(-1, []), /exec: argument 'plan' must be a non-negative integer/);
+    assert.throws(() => addon.descInfo(987654), /descInfo: argument 'id' is an unknown desc id \(987654\)/);
+    assert.throws(() => addon.reorderPlan(addon.plainDesc([2]), 987654), /reorderPlan: argument 'dst' is an unknown desc id/);
+    assert.throws(() => addon.reorderPlan(addon.plainDesc([2]), addon.plainDesc([3])), /reorderPlan: src and dst descs have different dims/);
   });
 
   it('inconsistent geometry and wrong argument types throw instead of reaching oneDNN', { skip }, () => {
     if ('error' in addon) return;
     const bad = [1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 3, 3]; // 4x4 with 3x3 gives 2x2, not 3x3
-    assert.throws(() => addon.conv2dForward(new Float32Array(16), new Float32Array(9), null, new Float32Array(9), bad), /conv2d: output size 3x3 does not match the geometry \(2x2\)/);
-    assert.throws(() => addon.matmul(new Float32Array(4), new Float32Array(4), new Float32Array(4), [1, 2, 2]), /matmul: argument 'sizes' must be an array of 8 integers/);
-    const f64 = new Float64Array(4);
-    assert.throws(() => Reflect.apply(addon.matmul, addon, [f64, new Float32Array(4), new Float32Array(4), [1, 2, 2, 2, 0, 0, 0, 0]]), /matmul: argument 'a' must be a Float32Array/);
-    assert.throws(() => addon.eltwiseForward('relu', new Float32Array(3), new Float32Array(3), -1), /activation: argument 'size' must be a non-negative integer/);
+    assert.throws(() => addon.conv2dPlan(bad, options), /conv2d: argument 'geometry': output size 3x3 does not match the geometry \(2x2\)/);
+    const groups = [1, 3, 4, 4, 2, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 2, 2, 2]; // 3 channels in 2 groups
+    assert.throws(() => addon.conv2dBackwardDataPlan(groups), /conv2dBackwardData: argument 'geometry' is inconsistent/);
+    assert.throws(() => addon.conv2dBackwardWeightsPlan(geometry.slice(1), false), /conv2dBackwardWeight: argument 'geometry' must be an array of 18 integers/);
+    assert.throws(() => addon.conv2dPlan(geometry, { ...options, relu: 1 as unknown as boolean }), /conv2d: option 'relu' must be a boolean/);
+    assert.throws(() => addon.matmulPlan([1, 2, 2]), /matmul: argument 'sizes' must be an array of 8 integers/);
+    assert.throws(() => addon.matmulPlan([1, 0, 2, 2, 0, 0, 0, 0]), /matmul: argument 'sizes': batch, m, k and n must be positive/);
+    assert.throws(() => addon.sgdPlan(-3, false), /sgd: argument 'size' must be a non-negative integer/);
+    assert.throws(() => addon.adamPlan(4, 'yes' as unknown as boolean), /adam: argument 'amsgrad' must be a boolean/);
+    assert.throws(() => addon.plainDesc([2, 1.5]), /plainDesc: argument 'dims' element 1 must be a non-negative integer/);
+    assert.throws(() => addon.setThreads(0), /setThreads: argument 'threads' must be between 1 and 4096/);
   });
 
-  it('a wrong max-pool workspace throws', { skip }, () => {
+  it('a max-pool workspace of the wrong size throws', { skip }, () => {
     if ('error' in addon) return;
-    const geometry = [1, 1, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2];
-    const ws = addon.poolForward('max', new Float32Array(16), new Float32Array(4), geometry);
-    assert.ok(ws instanceof Uint8Array && ws.length > 0);
-    assert.throws(() => addon.poolBackward('max', new Float32Array(4), new Float32Array(16), new Uint8Array(1), geometry), /pool2dBackward: argument 'workspace' has 1 bytes/);
+    const pool = [1, 1, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2];
+    const p = addon.poolPlan('max', pool, addon.plainDesc([1, 1, 4, 4]), true);
+    assert.ok(p.workspace !== undefined && addon.descInfo(p.workspace).bytes > 0);
+    assert.throws(() => addon.exec(p.plan, [new Float32Array(16), new Float32Array(4), new Float32Array(0)]), /pool2d: buffer 2 \(workspace\) has 0 bytes, expected at least/);
+  });
+
+  it('pool, LRN, batch norm, eltwise, binary and concat plans check their arguments', { skip }, () => {
+    if ('error' in addon) return;
+    const image = addon.plainDesc([1, 4, 4, 4]);
+    const pool = [1, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2];
+    assert.throws(() => addon.poolPlan('max', [...pool.slice(0, 12), 3, 3], image, true), /pool2d: inconsistent pooling geometry/);
+    assert.throws(() => addon.poolPlan('max', pool, addon.plainDesc([1, 4, 5, 5]), true), /pool2d: src desc dims do not match the geometry/);
+    assert.throws(() => addon.poolBackwardPlan('median' as 'max', pool, image), /pool2dBackward: unknown pooling 'median'/);
+    const lrn = { size: 3, alpha: 1e-4, beta: 0.75, k: 1, training: true };
+    assert.throws(() => addon.lrnPlan(image, { ...lrn, size: 4 }), /localResponseNorm: option 'size' must be an odd positive integer/);
+    assert.throws(() => addon.lrnPlan(image, { ...lrn, alpha: Number.NaN }), /localResponseNorm: option 'alpha' must be a finite number/);
+    assert.throws(() => addon.lrnBackwardPlan(addon.plainDesc([4, 4]), lrn), /localResponseNormBackward: src must have 3 to 5 dims/);
+    const l = addon.lrnPlan(image, lrn);
+    if (l.workspace !== undefined && addon.descInfo(l.workspace).bytes > 0) {
+      assert.throws(() => addon.exec(l.plan, [new Float32Array(64), new Float32Array(64), new Float32Array(0)]), /localResponseNorm: buffer 2 \(workspace\) has 0 bytes/);
+    }
+    const bn = { training: true, affine: true, relu: false, eps: 1e-5 };
+    assert.throws(() => addon.batchNormPlan(image, { ...bn, relu: true }), /batchNorm: a fused relu is for inference only/);
+    assert.throws(() => addon.batchNormPlan(image, { ...bn, eps: -1 }), /batchNorm: option 'eps' must be a finite number >= 0/);
+    assert.throws(() => addon.batchNormBackwardPlan(image, { affine: true, eps: 0, globalStats: 'no' as unknown as boolean }), /batchNormBackward: option 'globalStats' must be a boolean/);
+    assert.throws(() => addon.eltwisePlan('gelu' as 'relu', image), /activation: unknown activation 'gelu'/);
+    assert.throws(() => addon.binaryPlan('add', addon.plainDesc([2, 3]), addon.plainDesc([3, 3])), /binary: every dim of b must equal a's or be 1/);
+    assert.throws(() => addon.binaryPlan('max' as 'add', image, image), /binary: unknown op 'max'/);
+    assert.throws(() => addon.concatPlan(1, [addon.plainDesc([2, 3]), addon.plainDesc([3, 3])]), /concat: sources differ outside the concatenation axis/);
+    assert.throws(() => addon.concatPlan(2, [addon.plainDesc([2, 3])]), /concat: axis is out of range/);
+    assert.throws(() => addon.concatPlan(0, []), /concat: argument 'srcs' must be a non-empty array/);
   });
 
   it('ops on native tensors report errors from the ops layer as usual', { skip }, () => {

@@ -1,30 +1,49 @@
 /**
- * Native ReLU, sigmoid and tanh (oneDNN eltwise) forward and backward for float32. The other unary
- * ops (exp, log, ...), float64 and empty tensors use the reference kernels.
+ * Native ReLU, sigmoid and tanh (oneDNN eltwise) forward and backward, on the input's own layout:
+ * a blocked conv output stays blocked. The other unary ops (exp, log, ...), float64 and empty
+ * tensors run the reference kernels.
  */
+import type { Storage } from '../../core/storage.js';
 import type { KernelSpecs, Kernels, UnaryOp } from '../backend.js';
-import { callNative, type ActivationKind, type NativeAddon } from './addon.js';
-import { allocFloat32, float32Of } from './storage.js';
+import type { ActivationKind } from './addon.js';
+import { refFallback } from './fallback.js';
+import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 const isActivation = (op: UnaryOp): op is ActivationKind => op === 'relu' || op === 'sigmoid' || op === 'tanh';
 
-export function nativeActivationKernels(addon: NativeAddon, ref: Kernels): Pick<Kernels, 'unary' | 'activationBackward'> {
+const isBlocked = (s: Storage): s is NativeStorage & { dims: readonly number[] } => s instanceof NativeStorage && s.desc !== PLAIN && s.dims !== null;
+
+/** The dims an elementwise kernel works over: a blocked storage's own, else the flat size. */
+const layoutDims = (s: Storage): readonly number[] => (isBlocked(s) ? s.dims : [s.size]);
+
+export function nativeActivationKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'unary' | 'activationBackward'> {
   return {
     unary(args: KernelSpecs['unary']['args']) {
-      const { op } = args;
-      const x = float32Of(args.x);
-      if (!isActivation(op) || !x || x.length === 0) return ref.unary(args);
-      const y = allocFloat32(x.length);
-      callNative(op, () => addon.eltwiseForward(op, x, y.values, x.length));
-      return y.storage;
+      const { op, x } = args;
+      if (!isActivation(op)) return refFallback(rt, ref, 'unary', `no native '${op}'`, args);
+      if (!isFloat32(x)) return refFallback(rt, ref, 'unary', 'not float32', args);
+      if (x.size === 0) return refFallback(rt, ref, 'unary', 'empty tensor', args);
+      const dims = layoutDims(x);
+      const desc = rt.descOf(x, dims);
+      const plan = rt.plan(`eltwise:${op}:${desc}`, () => rt.addon.eltwisePlan(op, desc));
+      const src = rt.input(x, plan.src, dims);
+      const y = rt.output(plan.dst, x.size);
+      rt.exec(op, plan.plan, [src, y.buffer]);
+      return y;
     },
     activationBackward(args: KernelSpecs['activationBackward']['args']) {
-      const gy = float32Of(args.gy);
-      const saved = float32Of(args.saved);
-      if (!gy || !saved || gy.length === 0) return ref.activationBackward(args);
-      const gx = allocFloat32(gy.length);
-      callNative(args.op, () => addon.eltwiseBackward(args.op, gy, saved, gx.values, gy.length));
-      return gx.storage;
+      const { op, gy, saved } = args;
+      if (!isFloat32(gy) || !isFloat32(saved)) return refFallback(rt, ref, 'activationBackward', 'not float32', args);
+      if (gy.size === 0) return refFallback(rt, ref, 'activationBackward', 'empty tensor', args);
+      // gy and saved may differ in layout: work in saved's when it is blocked, else in gy's.
+      const dims = layoutDims(isBlocked(saved) ? saved : gy);
+      const desc = rt.descOf(isBlocked(saved) ? saved : gy, dims);
+      const plan = rt.plan(`eltwiseBackward:${op}:${desc}`, () => rt.addon.eltwiseBackwardPlan(op, desc));
+      const diffDst = rt.input(gy, plan.diffDst, dims);
+      const s = rt.input(saved, plan.saved, dims);
+      const gx = rt.output(plan.diffSrc, gy.size);
+      rt.exec(`${op}Backward`, plan.plan, [diffDst, s, gx.buffer]);
+      return gx;
     },
   };
 }

@@ -13,38 +13,101 @@ export type ActivationKind = 'relu' | 'sigmoid' | 'tanh';
 export type NativeBinaryOp = 'add' | 'sub' | 'mul' | 'div';
 export type PoolKind = 'max' | 'avg_include_padding' | 'avg_exclude_padding';
 
-/** The functions the addon exports; integer geometry arrays follow the orders given in native/src. */
+/**
+ * What a plan function returns: the plan id and, by name, the interned memory descriptor id of
+ * each argument, e.g. `{ plan: 7, src: 3, weights: 12, dst: 4 }`. `exec(plan, buffers)` takes
+ * the buffers in the order each function's comment gives.
+ */
+export type PlanResult<K extends string> = { readonly plan: number } & { readonly [name in K]: number };
+
+/** A memory descriptor as JavaScript sees it: logical dims, bytes to allocate, and whether it is row-major. */
+export interface DescInfo {
+  readonly dims: readonly number[];
+  readonly bytes: number;
+  readonly plain: boolean;
+}
+
+/** A buffer handed to exec: float data, or an opaque workspace (allocated as a Float32Array too). */
+export type ExecBuffer = Float32Array | null;
+
+/**
+ * The functions the addon exports. Plan functions run on the main thread and are cached by the
+ * JS side; `exec` only queues: work runs in order on the addon's worker thread, and JavaScript
+ * must not read or write a buffer until `flushSync()` or the Promise of `flushAsync()` says
+ * the queue is done. Integer geometry arrays follow the orders given in native/src.
+ */
 export interface NativeAddon {
   version(): string;
-  conv2dForward(x: Float32Array, weight: Float32Array, bias: Float32Array | null, y: Float32Array, geometry: number[]): void;
-  conv2dBackwardData(gy: Float32Array, weight: Float32Array, gx: Float32Array, geometry: number[]): void;
-  conv2dBackwardWeights(gy: Float32Array, x: Float32Array, gw: Float32Array, gb: Float32Array | null, geometry: number[]): void;
-  matmul(a: Float32Array, b: Float32Array, c: Float32Array, sizes: number[]): void;
-  eltwiseForward(kind: ActivationKind, x: Float32Array, y: Float32Array, size: number): void;
-  eltwiseBackward(kind: ActivationKind, gy: Float32Array, saved: Float32Array, gx: Float32Array, size: number): void;
-  /** Returns the workspace for max pooling, undefined for average pooling. */
-  poolForward(kind: PoolKind, x: Float32Array, y: Float32Array, geometry: number[]): Uint8Array | undefined;
-  poolBackward(kind: PoolKind, gy: Float32Array, gx: Float32Array, workspace: Uint8Array | null, geometry: number[]): void;
-  /** layout = [outer, dim, inner]; the softmax runs along dim. */
-  softmaxForward(log: boolean, x: Float32Array, y: Float32Array, layout: number[]): void;
-  softmaxBackward(log: boolean, gy: Float32Array, y: Float32Array, gx: Float32Array, layout: number[]): void;
-  /** layout = [N, C, spatial]; training writes mean and variance, inference reads them. */
-  batchNormForward(x: Float32Array, scale: Float32Array, shift: Float32Array, mean: Float32Array, variance: Float32Array, y: Float32Array, layout: number[], eps: number, training: boolean): void;
-  batchNormBackward(
-    gy: Float32Array, x: Float32Array, scale: Float32Array, mean: Float32Array, variance: Float32Array,
-    gx: Float32Array, gscale: Float32Array, gshift: Float32Array, layout: number[], eps: number, globalStats: boolean,
-  ): void;
-  /** layout = [N, C, spatial]; odd sizes only. Returns oneDNN's workspace (possibly empty) for the backward pass. */
-  lrnForward(x: Float32Array, y: Float32Array, layout: number[], size: number, alpha: number, beta: number, k: number): Uint8Array;
-  /** c = a op b; a and c have outDims, b has bDims (same rank, each dimension 1 or equal). */
-  binary(kind: NativeBinaryOp, a: Float32Array, b: Float32Array, c: Float32Array, outDims: number[], bDims: number[]): void;
-  lrnBackward(gy: Float32Array, x: Float32Array, gx: Float32Array, workspace: Uint8Array, layout: number[], size: number, alpha: number, beta: number, k: number): void;
+
+  // ---- runtime (plan.cc, queue.cc)
+  /** Id of the row-major float32 descriptor over dims. */
+  plainDesc(dims: readonly number[]): number;
+  descInfo(id: number): DescInfo;
+  /** buffers [src, dst] */
+  reorderPlan(src: number, dst: number): number;
+  /** Checks every buffer against the plan's descriptors (type, byte size), then queues the work. */
+  exec(plan: number, buffers: readonly ExecBuffer[], scalars?: Float64Array): void;
+  flushSync(): void;
+  flushAsync(): Promise<void>;
+  /** Commands queued and not yet finished. */
+  pending(): number;
+  setThreads(threads: number): void;
+  getThreads(): number;
+
+  // ---- conv.cc; geometry = the 18 integers of Conv2dGeometry in its field order
+  /** buffers [src, weights, (bias), dst]; with sum, dst must already hold the addend. */
+  conv2dPlan(geometry: readonly number[], options: { bias: boolean; relu: boolean; sum: boolean; training: boolean }): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+  /** buffers [diffDst, weights, diffSrc] */
+  conv2dBackwardDataPlan(geometry: readonly number[]): PlanResult<'diffDst' | 'weights' | 'diffSrc'>;
+  /** buffers [src, diffDst, diffWeights, (diffBias)] */
+  conv2dBackwardWeightsPlan(geometry: readonly number[], bias: boolean): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly diffBias?: number };
+  // ---- matmul.cc; sizes = [batch, m, k, n, transA, transB, aBatched, bBatched] (flags 0/1); buffers [a, b, c]
+  matmulPlan(sizes: readonly number[]): PlanResult<'a' | 'b' | 'c'>;
+  // ---- optim.cc (in place, PyTorch 1.13's rules)
+  /** buffers [param, grad, (momentumBuffer)]; scalars [lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep] */
+  sgdPlan(size: number, withMomentum: boolean): PlanResult<'param' | 'grad'>;
+  /**
+   * buffers [param, grad, expAvg, expAvgSq, (maxExpAvgSq)]; scalars [1 - beta1^step, 1 - beta2^step, lr, beta1, beta2, eps,
+   * weightDecay, decoupled, maximize] (the bias corrections come from JS so that pow rounds as the reference kernel's).
+   */
+  adamPlan(size: number, amsgrad: boolean): PlanResult<'param' | 'grad'>;
+
+  // ---- eltwise.cc: the layout of `desc` is kept; buffers [src, dst] / [diffDst, saved, diffSrc]
+  eltwisePlan(kind: ActivationKind, desc: number): PlanResult<'src' | 'dst'>;
+  /** saved is the forward input for relu, the forward output for sigmoid and tanh. */
+  eltwiseBackwardPlan(kind: ActivationKind, desc: number): PlanResult<'diffDst' | 'saved' | 'diffSrc'>;
+  // ---- binary.cc: a has the output dims; b the same rank, each dim 1 or equal; buffers [a, b, dst]
+  binaryPlan(kind: NativeBinaryOp, a: number, b: number): PlanResult<'a' | 'b' | 'dst'>;
+  // ---- pool.cc; geometry = the 14 integers of Pool2dGeometry in its field order
+  /** buffers [src, dst, (workspace)]; workspace only for max pooling in training. */
+  poolPlan(kind: PoolKind, geometry: readonly number[], src: number, training: boolean): PlanResult<'src' | 'dst'> & { readonly workspace?: number };
+  /** `src` is the forward's src desc; buffers [diffDst, (workspace), diffSrc] */
+  poolBackwardPlan(kind: PoolKind, geometry: readonly number[], src: number): PlanResult<'diffDst' | 'diffSrc'> & { readonly workspace?: number };
+  // ---- batch_norm.cc; src desc 4-D (any layout), mean/variance/scale/shift plain [C]
+  /** buffers [src, (scale), (shift), mean, variance, dst, (workspace)]: training writes mean and variance, inference reads them. relu fuses a ReLU after (inference only). */
+  batchNormPlan(src: number, options: { training: boolean; affine: boolean; relu: boolean; eps: number }): PlanResult<'src' | 'mean' | 'variance' | 'dst'>;
+  /**
+   * buffers [src, diffDst, mean, variance, (scale), (shift), diffSrc, (diffScale), (diffShift)]; shift
+   * is any [C] buffer (unread: oneDNN 2.6 only insists that one is bound).
+   */
+  batchNormBackwardPlan(src: number, options: { affine: boolean; eps: number; globalStats: boolean }): PlanResult<'src' | 'diffDst' | 'mean' | 'variance' | 'diffSrc'>;
+  /** Plain [C] -> [C], queued: toInvStd: out = 1/sqrt(in + eps); else out = 1/in^2 - eps (invStd back to a variance). buffers [in, out] */
+  batchNormStatsPlan(channels: number, eps: number, toInvStd: boolean): PlanResult<'in' | 'out'>;
+  // ---- lrn.cc (odd sizes); buffers [src, dst, (workspace)] / [src, diffDst, (workspace), diffSrc]
+  lrnPlan(src: number, options: { size: number; alpha: number; beta: number; k: number; training: boolean }): PlanResult<'src' | 'dst'> & { readonly workspace?: number };
+  lrnBackwardPlan(src: number, options: { size: number; alpha: number; beta: number; k: number }): PlanResult<'src' | 'diffDst' | 'diffSrc'> & { readonly workspace?: number };
+  // ---- softmax.cc (plain); layout = [outer, dim, inner]; buffers [src, dst] / [dst, diffDst, diffSrc]
+  softmaxPlan(layout: readonly number[], log: boolean): PlanResult<'src' | 'dst'>;
+  softmaxBackwardPlan(layout: readonly number[], log: boolean): PlanResult<'dst' | 'diffDst' | 'diffSrc'>;
+  // ---- concat.cc; buffers [src0, ..., srcN-1, dst]
+  concatPlan(axis: number, srcs: readonly number[]): PlanResult<'dst'>;
 }
 
 const FUNCTIONS = [
-  'version', 'conv2dForward', 'conv2dBackwardData', 'conv2dBackwardWeights', 'matmul',
-  'eltwiseForward', 'eltwiseBackward', 'poolForward', 'poolBackward', 'softmaxForward', 'softmaxBackward',
-  'batchNormForward', 'batchNormBackward', 'lrnForward', 'lrnBackward', 'binary',
+  'version', 'plainDesc', 'descInfo', 'reorderPlan', 'exec', 'flushSync', 'flushAsync', 'pending', 'setThreads', 'getThreads',
+  'conv2dPlan', 'conv2dBackwardDataPlan', 'conv2dBackwardWeightsPlan', 'matmulPlan', 'sgdPlan', 'adamPlan',
+  'eltwisePlan', 'eltwiseBackwardPlan', 'binaryPlan', 'poolPlan', 'poolBackwardPlan', 'batchNormPlan', 'batchNormBackwardPlan', 'batchNormStatsPlan',
+  'lrnPlan', 'lrnBackwardPlan', 'softmaxPlan', 'softmaxBackwardPlan', 'concatPlan',
 ] as const satisfies readonly (keyof NativeAddon)[];
 
 function isAddon(m: unknown): m is NativeAddon {

@@ -1,73 +1,118 @@
 /**
- * Native batch norm for float32: training forward (batch statistics), inference forward (given
- * statistics) and backward (through the batch statistics, or with them constant in eval mode).
- * Missing affine parameters become ones and zeros. float64 and empty tensors use the reference
- * kernels.
+ * Native batch norm (float32): training forward (batch statistics), inference forward (given
+ * statistics, optionally with a fused ReLU) and backward (through the batch statistics, or with
+ * them constant in eval mode), on the input's layout. Statistics, affine parameters and their
+ * gradients are plain [C]. A missing weight or bias becomes ones or zeros.
  *
- * The backward kernel receives invStd, not the variance and eps; oneDNN wants a variance and an
- * eps, so it gets variance' = 1 / invStd^2 with eps = 0, which gives back the same invStd.
+ * The kernel contract's invStd is computed natively (a queued [C] loop), and so is the backward's
+ * conversion back: oneDNN wants a variance and an eps, so it gets variance' = 1 / invStd^2 - e
+ * with eps = e, which gives back the same invStd. e must not be 0: with channels padded to a
+ * block, oneDNN normalises the padding lanes too (variance 0), and 0 * 1/sqrt(0) = NaN there
+ * would reach the next conv's backward.
  */
 import type { Storage } from '../../core/storage.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
-import { callNative, type NativeAddon } from './addon.js';
-import { allocFloat32, float32Of } from './storage.js';
+import { refFallback } from './fallback.js';
+import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
-const layoutInts = (l: ChannelLayout): number[] => [l.batch, l.channels, l.spatial];
+/** The backward's eps (see above): tiny, so 1/invStd^2 - e + e rounds back to 1/invStd^2. */
+const BACKWARD_EPS = 1e-12;
+
 const isEmpty = (l: ChannelLayout): boolean => l.batch * l.channels * l.spatial === 0;
 
-/** The float32 values of an optional affine parameter, `fallback` when absent, null when not float32. */
-function paramOr(s: Storage | null, fallback: number, channels: number): Float32Array | null {
-  return s === null ? new Float32Array(channels).fill(fallback) : float32Of(s);
+/** A blocked storage's own dims when they are this layout's (N, C, spatial...), else [N, C, S, 1]. */
+export function channelDims(s: Storage, l: ChannelLayout, minRank = 2): readonly number[] {
+  if (s instanceof NativeStorage && s.desc !== PLAIN && s.dims !== null && s.dims.length >= minRank) {
+    const [n, c, ...rest] = s.dims;
+    if (n === l.batch && c === l.channels && rest.reduce((p, d) => p * d, 1) === l.spatial) return s.dims;
+  }
+  return [l.batch, l.channels, l.spatial, 1];
 }
 
-export function nativeBatchNormKernels(addon: NativeAddon, ref: Kernels): Pick<Kernels, 'batchNormTrain' | 'batchNormInfer' | 'batchNormBackward'> {
+const allFloat32 = (...xs: (Storage | null)[]): boolean => xs.every((s) => s === null || isFloat32(s));
+
+export function nativeBatchNormKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'batchNormTrain' | 'batchNormInfer' | 'batchNormBackward'> {
+  const constants = new Map<string, Float32Array>();
+  /** A [C] array of `value` (missing affine parameters), shared: native kernels only read it. */
+  const filled = (value: number, c: number): Float32Array => {
+    let a = constants.get(`${value}:${c}`);
+    if (!a) constants.set(`${value}:${c}`, (a = new Float32Array(c).fill(value)));
+    return a;
+  };
+  const param = (s: Storage | null, value: number, c: number): Float32Array => (s === null ? filled(value, c) : rt.plainInput(s, [c]));
+
+  /** Queues out = 1/sqrt(in + eps) (toInvStd) or 1/in^2 over [C]. */
+  function stats(input: Float32Array, c: number, eps: number, toInvStd: boolean): NativeStorage {
+    const plan = rt.plan(`batchNormStats:${c}:${eps}:${toInvStd}`, () => rt.addon.batchNormStatsPlan(c, eps, toInvStd));
+    const out = rt.output(plan.out, c);
+    rt.exec('batchNorm', plan.plan, [input, out.buffer]);
+    return out;
+  }
+
   return {
     batchNormTrain(args: KernelSpecs['batchNormTrain']['args']) {
-      const { layout: l } = args;
-      const x = float32Of(args.x);
-      const scale = paramOr(args.weight, 1, l.channels);
-      const shift = paramOr(args.bias, 0, l.channels);
-      if (!x || !scale || !shift || isEmpty(l)) return ref.batchNormTrain(args);
-      const y = allocFloat32(x.length);
-      const mean = allocFloat32(l.channels);
-      const variance = allocFloat32(l.channels);
-      callNative('batchNorm', () => addon.batchNormForward(x, scale, shift, mean.values, variance.values, y.values, layoutInts(l), args.eps, true));
-      const invStd = allocFloat32(l.channels);
-      for (let c = 0; c < l.channels; c++) invStd.values[c] = 1 / Math.sqrt(variance.values[c] + args.eps);
-      return { y: y.storage, mean: mean.storage, invStd: invStd.storage, variance: variance.storage };
+      const { layout: l, x, weight, bias, eps } = args;
+      if (!allFloat32(x, weight, bias)) return refFallback(rt, ref, 'batchNormTrain', 'not float32', args);
+      if (isEmpty(l)) return refFallback(rt, ref, 'batchNormTrain', 'empty tensor', args);
+      const dims = channelDims(x, l);
+      const src = rt.descOf(x, dims);
+      const affine = weight !== null || bias !== null;
+      const options = { training: true, affine, relu: false, eps };
+      const plan = rt.plan(`batchNorm:${src}:${affine}:train:${eps}`, () => rt.addon.batchNormPlan(src, options));
+      const input = rt.input(x, plan.src, dims);
+      const affineBuffers = affine ? [param(weight, 1, l.channels), param(bias, 0, l.channels)] : [];
+      const mean = rt.output(plan.mean, l.channels);
+      const variance = rt.output(plan.variance, l.channels);
+      const y = rt.output(plan.dst, x.size);
+      rt.exec('batchNorm', plan.plan, [input, ...affineBuffers, mean.buffer, variance.buffer, y.buffer]);
+      const invStd = stats(variance.buffer, l.channels, eps, true);
+      return { y, mean, invStd, variance };
     },
     batchNormInfer(args: KernelSpecs['batchNormInfer']['args']) {
-      const { layout: l } = args;
-      const x = float32Of(args.x);
-      const mean = float32Of(args.mean);
-      const variance = float32Of(args.variance);
-      const scale = paramOr(args.weight, 1, l.channels);
-      const shift = paramOr(args.bias, 0, l.channels);
-      if (!x || !mean || !variance || !scale || !shift || isEmpty(l)) return ref.batchNormInfer(args);
-      const y = allocFloat32(x.length);
-      callNative('batchNorm', () => addon.batchNormForward(x, scale, shift, mean, variance, y.values, layoutInts(l), args.eps, false));
-      return y.storage;
+      const { layout: l, x, weight, bias, mean, variance, eps } = args;
+      const relu = args.relu ?? false;
+      if (!allFloat32(x, weight, bias, mean, variance)) return refFallback(rt, ref, 'batchNormInfer', 'not float32', args);
+      if (isEmpty(l)) return refFallback(rt, ref, 'batchNormInfer', 'empty tensor', args);
+      const dims = channelDims(x, l);
+      const src = rt.descOf(x, dims);
+      const affine = weight !== null || bias !== null;
+      const options = { training: false, affine, relu, eps };
+      const plan = rt.plan(`batchNorm:${src}:${affine}:infer:${relu}:${eps}`, () => rt.addon.batchNormPlan(src, options));
+      const input = rt.input(x, plan.src, dims);
+      const affineBuffers = affine ? [param(weight, 1, l.channels), param(bias, 0, l.channels)] : [];
+      const y = rt.output(plan.dst, x.size);
+      const m = rt.plainInput(mean, [l.channels]);
+      const v = rt.plainInput(variance, [l.channels]);
+      rt.exec('batchNorm', plan.plan, [input, ...affineBuffers, m, v, y.buffer]);
+      return y;
     },
     batchNormBackward(args: KernelSpecs['batchNormBackward']['args']) {
-      const { layout: l } = args;
-      const gy = float32Of(args.gy);
-      const x = float32Of(args.x);
-      const mean = float32Of(args.mean);
-      const invStd = float32Of(args.invStd);
-      const scale = paramOr(args.weight, 1, l.channels);
-      if (!gy || !x || !mean || !invStd || !scale || isEmpty(l)) return ref.batchNormBackward(args);
-      const variance = invStd.map((s) => 1 / (s * s));
-      const gx = allocFloat32(x.length);
-      const gscale = allocFloat32(l.channels);
-      const gshift = allocFloat32(l.channels);
-      callNative('batchNorm', () =>
-        addon.batchNormBackward(gy, x, scale, mean, variance, gx.values, gscale.values, gshift.values, layoutInts(l), 0, !args.batchStats));
-      if (!args.withAffine) {
-        gscale.storage.release();
-        gshift.storage.release();
-        return { x: gx.storage, weight: null, bias: null };
-      }
-      return { x: gx.storage, weight: gscale.storage, bias: gshift.storage };
+      const { layout: l, gy, x, weight, mean, invStd, batchStats, withAffine } = args;
+      if (!allFloat32(gy, x, weight, mean, invStd)) return refFallback(rt, ref, 'batchNormBackward', 'not float32', args);
+      if (isEmpty(l)) return refFallback(rt, ref, 'batchNormBackward', 'empty tensor', args);
+      const dims = channelDims(x, l);
+      const src = rt.descOf(x, dims);
+      // The weight scales dx, so it is bound whenever present (its gradient is then dropped).
+      const affine = withAffine || weight !== null;
+      const options = { affine, eps: BACKWARD_EPS, globalStats: !batchStats };
+      const plan = rt.plan(`batchNormBackward:${src}:${affine}:${batchStats}`, () => rt.addon.batchNormBackwardPlan(src, options));
+      const input = rt.input(x, plan.src, dims);
+      const diffDst = rt.input(gy, plan.diffDst, dims);
+      const m = rt.plainInput(mean, [l.channels]);
+      const variance = stats(rt.plainInput(invStd, [l.channels]), l.channels, BACKWARD_EPS, false);
+      const gx = rt.output(plan.diffSrc, x.size);
+      const gScale = affine ? rt.output(plan.mean, l.channels) : null;
+      const gShift = affine ? rt.output(plan.mean, l.channels) : null;
+      // The shift slot only has to be bound (see batch_norm.cc): the mean is a [C] buffer at hand.
+      const scaleShift = affine ? [param(weight, 1, l.channels), m] : [];
+      const diffs = gScale && gShift ? [gScale.buffer, gShift.buffer] : [];
+      rt.exec('batchNormBackward', plan.plan, [input, diffDst, m, variance.buffer, ...scaleShift, gx.buffer, ...diffs]);
+      // Queued work after this release can only come later, so the pool may hand it out again.
+      variance.release();
+      if (withAffine) return { x: gx, weight: gScale, bias: gShift };
+      gScale?.release();
+      gShift?.release();
+      return { x: gx, weight: null, bias: null };
     },
   };
 }

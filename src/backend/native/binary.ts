@@ -1,45 +1,63 @@
 /**
- * Native elementwise add, sub, mul and div for float32 (oneDNN binary), which is where residual
- * sums and bias/scale broadcasts go. Taken when the first operand already has the output's shape
- * and the second broadcasts into it (or, for add and mul, the other way round). Other ops (max,
- * min, comparisons: their NaN rules are PyTorch's in the ref kernel), both-sided broadcasts,
- * float64 and empty tensors use the reference kernel.
+ * Native elementwise add, sub, mul and div (oneDNN binary), where residual sums and bias/scale
+ * broadcasts go. oneDNN broadcasts only its second source, so the first operand must have the
+ * output's shape (add and mul swap their operands when only the second has it). Two same-shape
+ * operands work in the layout of a blocked one (the other is reordered to it: a ResNet backward
+ * adds gradients of different layouts); a broadcast operand is given plain. max, min and
+ * comparisons (PyTorch's NaN rules live in the ref kernel), two-sided broadcasts, float64 and
+ * empty tensors run the reference kernel.
  */
 import type { Shape } from '../../core/shape.js';
+import type { Storage } from '../../core/storage.js';
 import type { BinaryOp, KernelSpecs, Kernels } from '../backend.js';
-import { callNative, type NativeAddon, type NativeBinaryOp } from './addon.js';
-import { allocFloat32, float32Of } from './storage.js';
+import type { NativeBinaryOp } from './addon.js';
+import { refFallback } from './fallback.js';
+import { isFloat32, PLAIN, NativeStorage, type NativeRuntime } from './runtime.js';
 
 const MAX_RANK = 12; // DNNL_MAX_NDIMS
 
 const isNative = (op: BinaryOp): op is NativeBinaryOp => op === 'add' || op === 'sub' || op === 'mul' || op === 'div';
 
 /** shape right-aligned to `rank` axes with leading 1s (a scalar becomes [1, ..., 1]). */
-function padded(shape: Shape, rank: number): number[] {
-  return [...new Array<number>(rank - shape.length).fill(1), ...shape];
-}
+const padded = (shape: Shape, rank: number): number[] => [...new Array<number>(rank - shape.length).fill(1), ...shape];
 
-const same = (a: readonly number[], b: readonly number[]): boolean => a.every((v, i) => v === b[i]);
+const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
-export function nativeBinaryKernel(addon: NativeAddon, ref: Kernels): Pick<Kernels, 'binary'> {
+const isBlocked = (s: Storage): boolean => s instanceof NativeStorage && s.desc !== PLAIN;
+
+export function nativeBinaryKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'binary'> {
   return {
     binary(args: KernelSpecs['binary']['args']) {
       const { op } = args;
-      const a = float32Of(args.a);
-      const b = float32Of(args.b);
       const rank = Math.max(args.outShape.length, 1);
       const out = padded(args.outShape, rank);
       const size = out.reduce((p, d) => p * d, 1);
-      if (!isNative(op) || !a || !b || size === 0 || rank > MAX_RANK) return ref.binary(args);
-      const aDims = padded(args.aShape, rank);
-      const bDims = padded(args.bShape, rank);
-      // oneDNN broadcasts only its second source; add and mul may swap their operands.
-      const swap = !same(aDims, out);
-      if (swap && !(same(bDims, out) && (op === 'add' || op === 'mul'))) return ref.binary(args);
-      const c = allocFloat32(size);
-      const [first, second, secondDims] = swap ? [b, a, aDims] : [a, b, bDims];
-      callNative(op, () => addon.binary(op, first, second, c.values, out, secondDims));
-      return c.storage;
+      if (!isNative(op)) return refFallback(rt, ref, 'binary', `no native '${op}'`, args);
+      if (!isFloat32(args.a) || !isFloat32(args.b)) return refFallback(rt, ref, 'binary', 'not float32', args);
+      if (size === 0) return refFallback(rt, ref, 'binary', 'empty tensor', args);
+      if (rank > MAX_RANK) return refFallback(rt, ref, 'binary', `rank above ${MAX_RANK}`, args);
+      const aFull = same(padded(args.aShape, rank), out);
+      const bFull = same(padded(args.bShape, rank), out);
+      if (!aFull && !(bFull && (op === 'add' || op === 'mul'))) {
+        return refFallback(rt, ref, 'binary', bFull ? `first operand of '${op}' broadcasts` : 'both operands broadcast', args);
+      }
+      const [first, second, secondShape] = aFull ? [args.a, args.b, args.bShape] : [args.b, args.a, args.aShape];
+      let desc: number;
+      let secondDesc: number;
+      const secondDims = padded(secondShape, rank);
+      if (bFull && aFull) {
+        desc = rt.descOf(isBlocked(first) || !isBlocked(second) ? first : second, out);
+        secondDesc = desc;
+      } else {
+        desc = rt.descOf(first, out);
+        secondDesc = rt.plainDesc(secondDims);
+      }
+      const plan = rt.plan(`binary:${op}:${desc}:${secondDesc}`, () => rt.addon.binaryPlan(op, desc, secondDesc));
+      const a = rt.input(first, plan.a, out);
+      const b = rt.input(second, plan.b, secondDims);
+      const y = rt.output(plan.dst, size);
+      rt.exec(op, plan.plan, [a, b, y.buffer]);
+      return y;
     },
   };
 }

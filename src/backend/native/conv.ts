@@ -1,13 +1,18 @@
 /**
- * Native 2-D convolution: forward, backward data, backward weights (+ bias), for float32 with any
- * groups, stride, dilation and asymmetric padding. float64 and empty tensors go to the reference
- * kernels.
+ * Native 2-D convolution: forward (bias, fused addend and ReLU), backward data, backward weights
+ * (+ bias) for float32 with any groups, stride, dilation and asymmetric padding. oneDNN chooses
+ * the layouts of activations and weights; inputs are reordered only when their layout differs
+ * (a weight's conversion is cached on its storage). Weight and bias gradients come out plain,
+ * for the optimiser. float64 and empty tensors go to the reference kernels.
  */
+import { isGradEnabled } from '../../core/grad-mode.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
-import { callNative, type NativeAddon } from './addon.js';
-import { allocFloat32, float32Of } from './storage.js';
+import type { PlanResult } from './addon.js';
+import { refFallback } from './fallback.js';
+import { isFloat32, type NativeRuntime } from './runtime.js';
 
 type Conv2dKernels = Pick<Kernels, 'conv2d' | 'conv2dBackwardData' | 'conv2dBackwardWeight'>;
+type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];
 
 /** The 18 integers the addon reads, in the order of Conv2dGeometry (see native/src/conv.cc). */
 function geometryInts(g: Conv2dGeometry): number[] {
@@ -17,38 +22,80 @@ function geometryInts(g: Conv2dGeometry): number[] {
   ];
 }
 
+const srcDims = (g: Conv2dGeometry): number[] => [g.batch, g.inChannels, g.inH, g.inW];
+const dstDims = (g: Conv2dGeometry): number[] => [g.batch, g.outChannels, g.outH, g.outW];
+/** oneDNN's weight dims: goihw when grouped, whose row-major order is the tensor's [O, C/G, kH, kW]. */
+function weightDims(g: Conv2dGeometry): number[] {
+  const [o, c] = [g.outChannels, g.inChannels / g.groups];
+  return g.groups === 1 ? [o, c, g.kernelH, g.kernelW] : [g.groups, o / g.groups, c, g.kernelH, g.kernelW];
+}
+const product = (dims: readonly number[]): number => dims.reduce((p, d) => p * d, 1);
 const isEmpty = (g: Conv2dGeometry): boolean => g.batch === 0 || g.inChannels === 0 || g.outChannels === 0;
 
-export function nativeConv2dKernels(addon: NativeAddon, ref: Kernels): Conv2dKernels {
-  return {
-    conv2d(args: KernelSpecs['conv2d']['args']) {
-      const { geometry: g } = args;
-      const x = float32Of(args.x);
-      const w = float32Of(args.weight);
-      const b = args.bias === null ? null : float32Of(args.bias);
-      if (!x || !w || (args.bias !== null && !b) || isEmpty(g)) return ref.conv2d(args);
-      const y = allocFloat32(g.batch * g.outChannels * g.outH * g.outW);
-      callNative('conv2d', () => addon.conv2dForward(x, w, b, y.values, geometryInts(g)));
-      return y.storage;
-    },
-    conv2dBackwardData(args: KernelSpecs['conv2dBackwardData']['args']) {
-      const { geometry: g } = args;
-      const gy = float32Of(args.gy);
-      const w = float32Of(args.weight);
-      if (!gy || !w || isEmpty(g)) return ref.conv2dBackwardData(args);
-      const gx = allocFloat32(g.batch * g.inChannels * g.inH * g.inW);
-      callNative('conv2d', () => addon.conv2dBackwardData(gy, w, gx.values, geometryInts(g)));
-      return gx.storage;
-    },
-    conv2dBackwardWeight(args: KernelSpecs['conv2dBackwardWeight']['args']) {
-      const { geometry: g } = args;
-      const gy = float32Of(args.gy);
-      const x = float32Of(args.x);
-      if (!gy || !x || isEmpty(g)) return ref.conv2dBackwardWeight(args);
-      const gw = allocFloat32(g.outChannels * (g.inChannels / g.groups) * g.kernelH * g.kernelW);
-      const gb = args.withBias ? allocFloat32(g.outChannels) : null;
-      callNative('conv2d', () => addon.conv2dBackwardWeights(gy, x, gw.values, gb && gb.values, geometryInts(g)));
-      return { weight: gw.storage, bias: gb && gb.storage };
-    },
-  };
+type ForwardPlan = PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+
+export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKernels {
+  const reorderPlan = (src: number, dst: number): number => rt.plan(`reorder:${src}:${dst}`, () => rt.addon.reorderPlan(src, dst));
+
+  function conv2d(args: Args<'conv2d'>): ReturnType<Kernels['conv2d']> {
+    const { geometry: g, bias } = args;
+    const addend = args.addend ?? null;
+    const relu = args.relu ?? false;
+    const inputs = [args.x, args.weight, bias, addend];
+    if (!inputs.every((s) => s === null || isFloat32(s))) return refFallback(rt, ref, 'conv2d', 'float64 input', args);
+    if (isEmpty(g)) return refFallback(rt, ref, 'conv2d', 'empty tensor', args);
+    const ints = geometryInts(g);
+    const options = { bias: bias !== null, relu, sum: addend !== null, training: isGradEnabled() && addend === null && !relu };
+    const key = `conv2d:${ints.join(',')}:${+options.bias}${+options.relu}${+options.sum}${+options.training}`;
+    const plan = rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(ints, options));
+    const x = rt.input(args.x, plan.src, srcDims(g));
+    const w = rt.input(args.weight, plan.weights, weightDims(g));
+    const b = bias === null ? null : rt.plainInput(bias, [g.outChannels]);
+    const y = rt.output(plan.dst, product(dstDims(g)));
+    if (addend !== null) {
+      // The sum post-op adds what dst holds: copy the addend into the new dst (never into its own buffer).
+      const from = rt.descOf(addend, dstDims(g));
+      rt.exec('conv2d', reorderPlan(from, plan.dst), [rt.input(addend, from, dstDims(g)), y.buffer]);
+    }
+    rt.exec('conv2d', plan.plan, b === null ? [x, w, y.buffer] : [x, w, b, y.buffer]);
+    return y;
+  }
+
+  function conv2dBackwardData(args: Args<'conv2dBackwardData'>): ReturnType<Kernels['conv2dBackwardData']> {
+    const { geometry: g } = args;
+    if (!isFloat32(args.gy) || !isFloat32(args.weight)) return refFallback(rt, ref, 'conv2dBackwardData', 'float64 input', args);
+    if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardData', 'empty tensor', args);
+    const ints = geometryInts(g);
+    const plan = rt.plan(`conv2dBackwardData:${ints.join(',')}`, () => rt.addon.conv2dBackwardDataPlan(ints));
+    const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
+    const w = rt.input(args.weight, plan.weights, weightDims(g));
+    const gx = rt.output(plan.diffSrc, product(srcDims(g)));
+    rt.exec('conv2dBackwardData', plan.plan, [gy, w, gx.buffer]);
+    return gx;
+  }
+
+  function conv2dBackwardWeight(args: Args<'conv2dBackwardWeight'>): ReturnType<Kernels['conv2dBackwardWeight']> {
+    const { geometry: g, withBias } = args;
+    if (!isFloat32(args.gy) || !isFloat32(args.x)) return refFallback(rt, ref, 'conv2dBackwardWeight', 'float64 input', args);
+    if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardWeight', 'empty tensor', args);
+    const ints = geometryInts(g);
+    const plan = rt.plan(`conv2dBackwardWeight:${ints.join(',')}:${+withBias}`, () => rt.addon.conv2dBackwardWeightsPlan(ints, withBias));
+    const x = rt.input(args.x, plan.src, srcDims(g));
+    const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
+    const wDims = weightDims(g);
+    const plainWeights = rt.plainDesc(wDims);
+    // The optimiser needs the weight tensor's own (plain) layout.
+    const direct = rt.descInfo(plan.diffWeights).plain;
+    const gw = rt.output(direct ? plan.diffWeights : plainWeights, product(wDims));
+    const target = direct ? gw : rt.output(plan.diffWeights, product(wDims));
+    const gb = withBias ? rt.output(rt.plainDesc([g.outChannels]), g.outChannels) : null;
+    rt.exec('conv2dBackwardWeight', plan.plan, gb === null ? [x, gy, target.buffer] : [x, gy, target.buffer, gb.buffer]);
+    if (!direct) {
+      rt.exec('conv2dBackwardWeight', reorderPlan(plan.diffWeights, plainWeights), [target.buffer, gw.buffer]);
+      target.release();  // back to the pool: later users are queued after this reorder
+    }
+    return { weight: gw, bias: gb };
+  }
+
+  return { conv2d, conv2dBackwardData, conv2dBackwardWeight };
 }

@@ -1,57 +1,83 @@
 /**
- * The native backend: oneDNN 2.6 through an N-API addon, run synchronously on the calling thread.
- * Storage is the reference backend's (plain Float32Array/Float64Array), so kernels without a
- * native implementation, and every float64 call, run the reference kernel on the same storage.
- *
- * Native in this slice (float32): conv2d (+ both backward passes), matmul, relu/sigmoid/tanh
- * forward and backward, max and average pooling forward and backward (see pool.ts for the cases),
- * softmax/log-softmax forward and backward, batch norm (train, eval, backward), LRN with odd
- * sizes (see lrn.ts), add/sub/mul/div with one-sided broadcasting (see binary.ts). Everything
- * else (adaptive pooling, other elementwise ops, reductions, layout, losses, optimisers) runs
- * the reference kernels on the same storage.
+ * The native backend: oneDNN 2.6 through an N-API addon. Storage is a NativeStorage (float32,
+ * plain or in a oneDNN blocked layout, see runtime.ts); work is queued and runs in order on the
+ * addon's worker thread. float64 tensors and kernels without a native implementation run the
+ * reference kernels on plain views (fallback.ts logs them with CONVKIT_DEBUG=native).
  */
+import { BackendError } from '../../core/errors.js';
+import type { DType, FloatArray } from '../../core/dtype.js';
+import type { Shape } from '../../core/shape.js';
+import type { Storage } from '../../core/storage.js';
 import { refBackend } from '../ref/index.js';
+import { RefStorage } from '../ref/storage.js';
 import type { Backend, Kernels } from '../backend.js';
 import { loadAddon, type NativeAddon } from './addon.js';
-
-export { nativeCallCount } from './addon.js';
+import { fallbackKernels } from './fallback.js';
+import { NativeRuntime } from './runtime.js';
 import { nativeActivationKernels } from './activation.js';
+import { nativeBatchNormKernels } from './batch-norm.js';
+import { nativeBinaryKernel } from './binary.js';
+import { nativeConcatKernel } from './concat.js';
 import { nativeConv2dKernels } from './conv.js';
+import { nativeLrnKernels } from './lrn.js';
 import { nativeMatmulKernel } from './matmul.js';
+import { nativeOptimKernels } from './optim.js';
 import { nativePoolKernels } from './pool.js';
 import { nativeSoftmaxKernels } from './softmax.js';
-import { nativeBatchNormKernels } from './batch-norm.js';
-import { nativeLrnKernels } from './lrn.js';
-import { nativeBinaryKernel } from './binary.js';
 
-export function createNativeBackend(addon: NativeAddon): Backend {
-  const ref = refBackend.kernels;
-  const kernels: Kernels = {
-    ...ref,
-    ...nativeConv2dKernels(addon, ref),
-    ...nativeMatmulKernel(addon, ref),
-    ...nativeActivationKernels(addon, ref),
-    ...nativePoolKernels(addon, ref),
-    ...nativeSoftmaxKernels(addon, ref),
-    ...nativeBatchNormKernels(addon, ref),
-    ...nativeLrnKernels(addon, ref),
-    ...nativeBinaryKernel(addon, ref),
-  };
-  return { name: 'native', hasData: true, write: refBackend.write, read: refBackend.read, kernels };
+export { nativeCallCount } from './addon.js';
+export { nativeFallbacks } from './fallback.js';
+
+/** The native backend plus what the registry needs to flush and size it. */
+export interface NativeBackend extends Backend {
+  readonly runtime: NativeRuntime;
 }
 
-let loaded: { backend: Backend; addon: NativeAddon } | { error: string } | null = null;
+export function createNativeBackend(addon: NativeAddon): NativeBackend {
+  const rt = new NativeRuntime(addon);
+  const ref = refBackend.kernels;
+  const base = fallbackKernels(rt, ref);
+  const kernels: Kernels = {
+    ...base,
+    ...nativeConv2dKernels(rt, ref),
+    ...nativeMatmulKernel(rt, ref),
+    ...nativeOptimKernels(rt, ref),
+    ...nativeActivationKernels(rt, ref),
+    ...nativeBinaryKernel(rt, ref),
+    ...nativePoolKernels(rt, ref),
+    ...nativeBatchNormKernels(rt, ref),
+    ...nativeLrnKernels(rt, ref),
+    ...nativeSoftmaxKernels(rt, ref),
+    ...nativeConcatKernel(rt, ref),
+  };
+  const write = (values: FloatArray, dtype: DType): Storage =>
+    dtype === 'float32' ? rt.fromValues(values instanceof Float32Array ? values : Float32Array.from(values)) : refBackend.write(values, dtype);
+  const read = (storage: Storage, shape: Shape): FloatArray => {
+    if (storage instanceof RefStorage) {
+      rt.flushSync();
+      return refBackend.read(storage, shape);
+    }
+    return rt.readPlain(storage, shape);
+  };
+  return { name: 'native', hasData: true, write, read, kernels, runtime: rt };
+}
 
-function load(): { backend: Backend; addon: NativeAddon } | { error: string } {
+let loaded: { backend: NativeBackend; addon: NativeAddon } | { error: string } | null = null;
+
+function load(): { backend: NativeBackend; addon: NativeAddon } | { error: string } {
   if (loaded === null) {
     const addon = loadAddon();
-    loaded = 'error' in addon ? addon : { backend: createNativeBackend(addon), addon };
+    try {
+      loaded = 'error' in addon ? addon : { backend: createNativeBackend(addon), addon };
+    } catch (e) {
+      loaded = { error: `the native backend failed to start: ${e instanceof Error ? e.message : String(e)}` };
+    }
   }
   return loaded;
 }
 
 /** The native backend, or why it is unavailable (with how to fix it). Loads the addon once. */
-export function loadNativeBackend(): Backend | { error: string } {
+export function loadNativeBackend(): NativeBackend | { error: string } {
   const r = load();
   return 'error' in r ? r : r.backend;
 }
@@ -60,4 +86,11 @@ export function loadNativeBackend(): Backend | { error: string } {
 export function loadNativeAddon(): NativeAddon | { error: string } {
   const r = load();
   return 'error' in r ? r : r.addon;
+}
+
+/** The native runtime when the backend is loaded (flushing, pool statistics), else a BackendError. */
+export function nativeRuntime(): NativeRuntime {
+  const r = load();
+  if ('error' in r) throw new BackendError('native', r.error);
+  return r.backend.runtime;
 }

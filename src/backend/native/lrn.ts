@@ -1,38 +1,58 @@
 /**
- * Native local response norm across channels, forward and backward, for float32 with an odd
- * window size. oneDNN's alpha is PyTorch's (both divide it by the size); its window matches
- * PyTorch's only for odd sizes, so even sizes (and float64) run the reference kernels.
+ * Native local response norm across channels, forward and backward, on the input's layout, for
+ * float32 with an odd window size. oneDNN's alpha is PyTorch's (both divide it by the size); its
+ * window matches PyTorch's only for odd sizes, so even sizes (and float64) run the reference kernels.
  *
  * The kernel contract returns a `scale` tensor for the backward pass. Natively that is an opaque
- * handle (sized like x, so the op can wrap it) holding oneDNN's workspace; the native backward
- * takes it back. It is never read as values.
+ * storage (sized like x, so the op can wrap it) holding oneDNN's workspace, kept only while
+ * gradients are recorded; the native backward takes it back. It is never read as values.
  */
+import { BackendError } from '../../core/errors.js';
+import { isGradEnabled } from '../../core/grad-mode.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
-import { callNative, type NativeAddon } from './addon.js';
-import { allocFloat32, float32Of, NativeWorkspace } from './storage.js';
+import { channelDims } from './batch-norm.js';
+import { refFallback } from './fallback.js';
+import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
-const layoutInts = (l: ChannelLayout): number[] => [l.batch, l.channels, l.spatial];
-const takes = (l: ChannelLayout, size: number): boolean => size % 2 === 1 && l.batch * l.channels * l.spatial > 0;
+const isEmpty = (l: ChannelLayout): boolean => l.batch * l.channels * l.spatial === 0;
 
-export function nativeLrnKernels(addon: NativeAddon, ref: Kernels): Pick<Kernels, 'localResponseNorm' | 'localResponseNormBackward'> {
+export function nativeLrnKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'localResponseNorm' | 'localResponseNormBackward'> {
   return {
     localResponseNorm(args: KernelSpecs['localResponseNorm']['args']) {
-      const { layout: l, size, alpha, beta, k } = args;
-      const x = float32Of(args.x);
-      if (!x || !takes(l, size)) return ref.localResponseNorm(args);
-      const y = allocFloat32(x.length);
-      const ws = callNative('localResponseNorm', () => addon.lrnForward(x, y.values, layoutInts(l), size, alpha, beta, k));
-      return { y: y.storage, scale: new NativeWorkspace(x.length, ws) };
+      const { layout: l, size, alpha, beta, k, x } = args;
+      if (!isFloat32(x)) return refFallback(rt, ref, 'localResponseNorm', 'not float32', args);
+      if (size % 2 === 0) return refFallback(rt, ref, 'localResponseNorm', 'even size', args);
+      if (isEmpty(l)) return refFallback(rt, ref, 'localResponseNorm', 'empty tensor', args);
+      const dims = channelDims(x, l, 3);
+      const src = rt.descOf(x, dims);
+      const training = isGradEnabled();
+      const plan = rt.plan(`lrn:${src}:${size}:${alpha}:${beta}:${k}:${training}`, () => rt.addon.lrnPlan(src, { size, alpha, beta, k, training }));
+      const input = rt.input(x, plan.src, dims);
+      const y = rt.output(plan.dst, x.size);
+      if (plan.workspace === undefined) {
+        rt.exec('localResponseNorm', plan.plan, [input, y.buffer]);
+        return { y, scale: new NativeStorage(rt, x.size, new Float32Array(0), PLAIN, null) };
+      }
+      const info = rt.descInfo(plan.workspace);
+      // Not from the pool: the storage's size is x's (the contract), its buffer the workspace's.
+      const scale = new NativeStorage(rt, x.size, new Float32Array(Math.ceil(info.bytes / 4)), plan.workspace, info.dims);
+      rt.exec('localResponseNorm', plan.plan, [input, y.buffer, scale.buffer]);
+      return { y, scale };
     },
     localResponseNormBackward(args: KernelSpecs['localResponseNormBackward']['args']) {
-      const { layout: l, size, alpha, beta, k, scale } = args;
-      const gy = float32Of(args.gy);
-      const x = float32Of(args.x);
+      const { layout: l, size, alpha, beta, k, scale, gy, x } = args;
       // A forward pass that ran on the reference kernel left a real scale tensor.
-      if (!gy || !x || !(scale instanceof NativeWorkspace)) return ref.localResponseNormBackward(args);
-      const gx = allocFloat32(x.length);
-      callNative('localResponseNorm', () => addon.lrnBackward(gy, x, gx.values, scale.bytes, layoutInts(l), size, alpha, beta, k));
-      return gx.storage;
+      if (!(scale instanceof NativeStorage)) return refFallback(rt, ref, 'localResponseNormBackward', 'the forward ran the reference kernel', args);
+      const dims = channelDims(x, l, 3);
+      const src = rt.descOf(x, dims);
+      const plan = rt.plan(`lrnBackward:${src}:${size}:${alpha}:${beta}:${k}`, () => rt.addon.lrnBackwardPlan(src, { size, alpha, beta, k }));
+      if ((plan.workspace ?? PLAIN) !== scale.desc) throw new BackendError('localResponseNorm', 'the forward pass kept no matching workspace');
+      const input = rt.input(x, plan.src, dims);
+      const diffDst = rt.input(gy, plan.diffDst, dims);
+      const gx = rt.output(plan.diffSrc, x.size);
+      const workspace = plan.workspace === undefined ? [] : [scale.buffer];
+      rt.exec('localResponseNormBackward', plan.plan, [input, diffDst, ...workspace, gx.buffer]);
+      return gx;
     },
   };
 }

@@ -1,19 +1,26 @@
-/** Native batched matmul (dnnl::matmul) for float32; float64 and empty products use the reference kernel. */
+/**
+ * Native batched matmul (dnnl::matmul) for float32 over plain buffers: transposes by strides, an
+ * operand shared by every batch by oneDNN's batch broadcast. float64 and empty products use the
+ * reference kernel.
+ */
 import type { KernelSpecs, Kernels } from '../backend.js';
-import { callNative, type NativeAddon } from './addon.js';
-import { allocFloat32, float32Of } from './storage.js';
+import { refFallback } from './fallback.js';
+import { isFloat32, type NativeRuntime } from './runtime.js';
 
-export function nativeMatmulKernel(addon: NativeAddon, ref: Kernels): Pick<Kernels, 'matmul'> {
+export function nativeMatmulKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'matmul'> {
   return {
     matmul(args: KernelSpecs['matmul']['args']) {
-      const { batch, m, k, n } = args;
-      const a = float32Of(args.a);
-      const b = float32Of(args.b);
-      if (!a || !b || batch * m * k * n === 0) return ref.matmul(args);
-      const c = allocFloat32(batch * m * n);
-      const sizes = [batch, m, k, n, +args.transA, +args.transB, +args.aBatched, +args.bBatched];
-      callNative('matmul', () => addon.matmul(a, b, c.values, sizes));
-      return c.storage;
+      const { batch, m, k, n, transA, transB, aBatched, bBatched } = args;
+      if (!isFloat32(args.a) || !isFloat32(args.b)) return refFallback(rt, ref, 'matmul', 'float64 input', args);
+      if (batch * m * k * n === 0) return refFallback(rt, ref, 'matmul', 'empty product', args);
+      const sizes = [batch, m, k, n, +transA, +transB, +aBatched, +bBatched];
+      const plan = rt.plan(`matmul:${sizes.join(',')}`, () => rt.addon.matmulPlan(sizes));
+      // Stored shapes (a transposed operand is stored [k, m]); plain row-major either way.
+      const a = rt.plainInput(args.a, [aBatched ? batch : 1, transA ? k : m, transA ? m : k]);
+      const b = rt.plainInput(args.b, [bBatched ? batch : 1, transB ? n : k, transB ? k : n]);
+      const c = rt.output(plan.c, batch * m * n);
+      rt.exec('matmul', plan.plan, [a, b, c.buffer]);
+      return c;
     },
   };
 }

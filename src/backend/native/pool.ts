@@ -1,20 +1,22 @@
 /**
- * Native max and average pooling, forward and backward, float32 only. Ceil mode becomes extra
- * bottom/right padding (as PyTorch hands it to oneDNN). Taken natively:
+ * Native max and average pooling, forward and backward, on the input's layout (float32). Ceil
+ * mode becomes extra bottom/right padding (as PyTorch hands it to oneDNN). Taken natively:
  * - max pooling without dilation (with dilation a window may see no pixel; the ref kernel handles that);
  * - average pooling without divisorOverride, excluding padding always, and including padding when
  *   no window hangs past the padded input (oneDNN then divides by the whole kernel, PyTorch by the
- *   window clipped to the padded input).
- * Everything else (and float64) runs the reference kernels. Adaptive pooling is always ref.
+ *   window clipped to the padded input);
+ * - adaptive average pooling when the input size divides evenly by the output size (1x1 included).
+ * Max pooling keeps oneDNN's workspace only while gradients are recorded; the backward needs the
+ * forward's src layout, remembered per workspace. An average backward reuses the layout of the
+ * last forward with the same geometry (any layout is correct; that one avoids reorders).
  */
-import type { KernelSpecs, Kernels, Pool2dGeometry } from '../backend.js';
-import { callNative, type NativeAddon, type PoolKind } from './addon.js';
-import { allocFloat32, float32Of, NativeWorkspace } from './storage.js';
-
-const workspaceOf = (bytes: Uint8Array | null | undefined): NativeWorkspace => {
-  const b = bytes ?? new Uint8Array(0);
-  return new NativeWorkspace(b.length, b);
-};
+import { BackendError } from '../../core/errors.js';
+import { isGradEnabled } from '../../core/grad-mode.js';
+import type { Storage } from '../../core/storage.js';
+import type { KernelName, KernelSpecs, Kernels, Pool2dGeometry } from '../backend.js';
+import type { PoolKind } from './addon.js';
+import { refFallback } from './fallback.js';
+import { isFloat32, NativeStorage, type NativeRuntime } from './runtime.js';
 
 /** Bottom/right padding that makes oneDNN produce outH x outW: at least the symmetric padding. */
 function extraPadding(g: Pool2dGeometry): { bottom: number; right: number } {
@@ -29,51 +31,122 @@ function geometryInts(g: Pool2dGeometry): number[] {
   return [g.batch, g.channels, g.inH, g.inW, g.kernelH, g.kernelW, g.strideH, g.strideW, g.padH, g.padW, bottom, right, g.outH, g.outW];
 }
 
-const isEmpty = (g: Pool2dGeometry): boolean => g.batch === 0 || g.channels === 0;
+const srcDims = (g: Pool2dGeometry): number[] => [g.batch, g.channels, g.inH, g.inW];
+const dstDims = (g: Pool2dGeometry): number[] => [g.batch, g.channels, g.outH, g.outW];
+const sizeOf = (dims: readonly number[]): number => dims.reduce((p, d) => p * d, 1);
+const isEmpty = (g: Pool2dGeometry): boolean => g.batch * g.channels * g.inH * g.inW === 0;
 
-function avgKind(g: Pool2dGeometry, countIncludePad: boolean, divisorOverride: number | null): PoolKind | null {
-  if (divisorOverride !== null || isEmpty(g)) return null;
+/** The oneDNN average kind for these options, or why the reference kernel must run. */
+function avgKind(g: Pool2dGeometry, countIncludePad: boolean, divisorOverride: number | null): PoolKind | { reason: string } {
+  if (divisorOverride !== null) return { reason: 'divisorOverride' };
+  if (isEmpty(g)) return { reason: 'empty tensor' };
   if (!countIncludePad) return 'avg_exclude_padding';
   const { bottom, right } = extraPadding(g);
-  return bottom === g.padH && right === g.padW ? 'avg_include_padding' : null;
+  return bottom === g.padH && right === g.padW ? 'avg_include_padding' : { reason: 'count_include_pad with windows past the padding (ceil mode)' };
 }
 
-export function nativePoolKernels(addon: NativeAddon, ref: Kernels): Pick<Kernels, 'maxPool2d' | 'maxPool2dBackward' | 'avgPool2d' | 'avgPool2dBackward'> {
+/** Adaptive pooling as a plain average pool when the sizes divide evenly, else null. */
+function adaptiveGeometry(a: Omit<KernelSpecs['adaptiveAvgPool2d']['args'], 'x'>): Pool2dGeometry | null {
+  if (a.inH % a.outH !== 0 || a.inW % a.outW !== 0) return null;
+  const kernelH = a.inH / a.outH;
+  const kernelW = a.inW / a.outW;
+  return {
+    batch: a.batch, channels: a.channels, inH: a.inH, inW: a.inW, kernelH, kernelW, strideH: kernelH, strideW: kernelW,
+    padH: 0, padW: 0, dilationH: 1, dilationW: 1, outH: a.outH, outW: a.outW,
+  };
+}
+
+type PoolKernels = 'maxPool2d' | 'maxPool2dBackward' | 'avgPool2d' | 'avgPool2dBackward' | 'adaptiveAvgPool2d' | 'adaptiveAvgPool2dBackward';
+
+export function nativePoolKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, PoolKernels> {
+  /** The forward's src desc of each native max-pool workspace. */
+  const workspaceSrc = new WeakMap<Storage, number>();
+  /** The src desc of the last average-pool forward per kind and geometry. */
+  const avgSrc = new Map<string, number>();
+
+  function avgForward(op: KernelName, kind: PoolKind, g: Pool2dGeometry, x: Storage): Storage {
+    const dims = srcDims(g);
+    const ints = geometryInts(g);
+    const src = rt.descOf(x, dims);
+    avgSrc.set(`${kind}:${ints}`, src);
+    const plan = rt.plan(`pool:${kind}:${ints}:${src}:false`, () => rt.addon.poolPlan(kind, ints, src, false));
+    const input = rt.input(x, plan.src, dims);
+    const y = rt.output(plan.dst, sizeOf(dstDims(g)));
+    rt.exec(op, plan.plan, [input, y.buffer]);
+    return y;
+  }
+
+  function avgBackward(op: KernelName, kind: PoolKind, g: Pool2dGeometry, gy: Storage): Storage {
+    const ints = geometryInts(g);
+    const src = avgSrc.get(`${kind}:${ints}`) ?? rt.plainDesc(srcDims(g));
+    const plan = rt.plan(`poolBackward:${kind}:${ints}:${src}`, () => rt.addon.poolBackwardPlan(kind, ints, src));
+    const diffDst = rt.input(gy, plan.diffDst, dstDims(g));
+    const gx = rt.output(plan.diffSrc, sizeOf(srcDims(g)));
+    rt.exec(op, plan.plan, [diffDst, gx.buffer]);
+    return gx;
+  }
+
   return {
     maxPool2d(args: KernelSpecs['maxPool2d']['args']) {
-      const { geometry: g } = args;
-      const x = float32Of(args.x);
-      if (!x || isEmpty(g) || g.dilationH !== 1 || g.dilationW !== 1) return ref.maxPool2d(args);
-      const y = allocFloat32(g.batch * g.channels * g.outH * g.outW);
-      const ws = callNative('maxPool2d', () => addon.poolForward('max', x, y.values, geometryInts(g)));
-      return { y: y.storage, workspace: workspaceOf(ws) };
+      const { geometry: g, x } = args;
+      if (!isFloat32(x)) return refFallback(rt, ref, 'maxPool2d', 'not float32', args);
+      if (isEmpty(g)) return refFallback(rt, ref, 'maxPool2d', 'empty tensor', args);
+      if (g.dilationH !== 1 || g.dilationW !== 1) return refFallback(rt, ref, 'maxPool2d', 'dilation', args);
+      const dims = srcDims(g);
+      const ints = geometryInts(g);
+      const src = rt.descOf(x, dims);
+      const training = isGradEnabled();
+      const plan = rt.plan(`pool:max:${ints}:${src}:${training}`, () => rt.addon.poolPlan('max', ints, src, training));
+      const input = rt.input(x, plan.src, dims);
+      const y = rt.output(plan.dst, sizeOf(dstDims(g)));
+      if (plan.workspace === undefined) {
+        rt.exec('maxPool2d', plan.plan, [input, y.buffer]);
+        return { y, workspace: rt.fromValues(new Float32Array(0)) };
+      }
+      const workspace = rt.workspace(plan.workspace);
+      workspaceSrc.set(workspace, src);
+      rt.exec('maxPool2d', plan.plan, [input, y.buffer, workspace.buffer]);
+      return { y, workspace };
     },
     maxPool2dBackward(args: KernelSpecs['maxPool2dBackward']['args']) {
-      const { geometry: g, workspace } = args;
-      const gy = float32Of(args.gy);
+      const { geometry: g, workspace, gy } = args;
       // A forward pass that ran on the reference kernel left a reference workspace.
-      if (!gy || !(workspace instanceof NativeWorkspace)) return ref.maxPool2dBackward(args);
-      const gx = allocFloat32(g.batch * g.channels * g.inH * g.inW);
-      callNative('maxPool2d', () => addon.poolBackward('max', gy, gx.values, workspace.bytes, geometryInts(g)));
-      return gx.storage;
+      if (!(workspace instanceof NativeStorage)) return refFallback(rt, ref, 'maxPool2dBackward', 'its forward ran the reference kernel', args);
+      const src = workspaceSrc.get(workspace);
+      if (src === undefined) throw new BackendError('maxPool2d', 'the forward pass kept no workspace (gradients were not being recorded)');
+      const ints = geometryInts(g);
+      const plan = rt.plan(`poolBackward:max:${ints}:${src}`, () => rt.addon.poolBackwardPlan('max', ints, src));
+      if (plan.workspace !== workspace.desc) throw new BackendError('maxPool2d', 'the workspace does not match the backward pass');
+      const diffDst = rt.input(gy, plan.diffDst, dstDims(g));
+      const gx = rt.output(plan.diffSrc, sizeOf(srcDims(g)));
+      rt.exec('maxPool2dBackward', plan.plan, [diffDst, workspace.buffer, gx.buffer]);
+      return gx;
     },
     avgPool2d(args: KernelSpecs['avgPool2d']['args']) {
-      const { geometry: g } = args;
-      const x = float32Of(args.x);
-      const kind = avgKind(g, args.countIncludePad, args.divisorOverride);
-      if (!x || kind === null) return ref.avgPool2d(args);
-      const y = allocFloat32(g.batch * g.channels * g.outH * g.outW);
-      callNative('avgPool2d', () => addon.poolForward(kind, x, y.values, geometryInts(g)));
-      return y.storage;
+      const kind = avgKind(args.geometry, args.countIncludePad, args.divisorOverride);
+      if (typeof kind !== 'string') return refFallback(rt, ref, 'avgPool2d', kind.reason, args);
+      if (!isFloat32(args.x)) return refFallback(rt, ref, 'avgPool2d', 'not float32', args);
+      return avgForward('avgPool2d', kind, args.geometry, args.x);
     },
     avgPool2dBackward(args: KernelSpecs['avgPool2dBackward']['args']) {
-      const { geometry: g } = args;
-      const gy = float32Of(args.gy);
-      const kind = avgKind(g, args.countIncludePad, args.divisorOverride);
-      if (!gy || kind === null) return ref.avgPool2dBackward(args);
-      const gx = allocFloat32(g.batch * g.channels * g.inH * g.inW);
-      callNative('avgPool2d', () => addon.poolBackward(kind, gy, gx.values, null, geometryInts(g)));
-      return gx.storage;
+      const kind = avgKind(args.geometry, args.countIncludePad, args.divisorOverride);
+      if (typeof kind !== 'string') return refFallback(rt, ref, 'avgPool2dBackward', kind.reason, args);
+      if (!isFloat32(args.gy)) return refFallback(rt, ref, 'avgPool2dBackward', 'not float32', args);
+      return avgBackward('avgPool2dBackward', kind, args.geometry, args.gy);
+    },
+    adaptiveAvgPool2d(args: KernelSpecs['adaptiveAvgPool2d']['args']) {
+      const g = adaptiveGeometry(args);
+      if (g === null) return refFallback(rt, ref, 'adaptiveAvgPool2d', 'input size not a multiple of the output size', args);
+      if (isEmpty(g)) return refFallback(rt, ref, 'adaptiveAvgPool2d', 'empty tensor', args);
+      if (!isFloat32(args.x)) return refFallback(rt, ref, 'adaptiveAvgPool2d', 'not float32', args);
+      return avgForward('adaptiveAvgPool2d', 'avg_exclude_padding', g, args.x);
+    },
+    adaptiveAvgPool2dBackward(args: KernelSpecs['adaptiveAvgPool2dBackward']['args']) {
+      const g = adaptiveGeometry(args);
+      if (g === null) return refFallback(rt, ref, 'adaptiveAvgPool2dBackward', 'input size not a multiple of the output size', args);
+      if (isEmpty(g)) return refFallback(rt, ref, 'adaptiveAvgPool2dBackward', 'empty tensor', args);
+      if (!isFloat32(args.gy)) return refFallback(rt, ref, 'adaptiveAvgPool2dBackward', 'not float32', args);
+      return avgBackward('adaptiveAvgPool2dBackward', 'avg_exclude_padding', g, args.gy);
     },
   };
 }

@@ -1,27 +1,35 @@
-/** Native softmax and log-softmax (oneDNN softmax_v2) forward and backward for float32; float64 and empty tensors use the reference kernels. */
+/** Native softmax and log-softmax (oneDNN softmax_v2) forward and backward on plain float32; float64 and empty tensors use the reference kernels. */
 import type { AxisLayout, KernelSpecs, Kernels } from '../backend.js';
-import { callNative, type NativeAddon } from './addon.js';
-import { allocFloat32, float32Of } from './storage.js';
+import { refFallback } from './fallback.js';
+import { isFloat32, type NativeRuntime } from './runtime.js';
 
-const layoutInts = (l: AxisLayout): number[] => [l.outer, l.dim, l.inner];
+const dimsOf = (l: AxisLayout): number[] => [l.outer, l.dim, l.inner];
 const isEmpty = (l: AxisLayout): boolean => l.outer * l.dim * l.inner === 0;
 
-export function nativeSoftmaxKernels(addon: NativeAddon, ref: Kernels): Pick<Kernels, 'softmax' | 'softmaxBackward'> {
+export function nativeSoftmaxKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'softmax' | 'softmaxBackward'> {
   return {
     softmax(args: KernelSpecs['softmax']['args']) {
-      const x = float32Of(args.x);
-      if (!x || isEmpty(args.layout)) return ref.softmax(args);
-      const y = allocFloat32(x.length);
-      callNative(args.log ? 'logSoftmax' : 'softmax', () => addon.softmaxForward(args.log, x, y.values, layoutInts(args.layout)));
-      return y.storage;
+      const { x, layout, log } = args;
+      if (!isFloat32(x)) return refFallback(rt, ref, 'softmax', 'not float32', args);
+      if (isEmpty(layout)) return refFallback(rt, ref, 'softmax', 'empty tensor', args);
+      const dims = dimsOf(layout);
+      const plan = rt.plan(`softmax:${dims}:${log}`, () => rt.addon.softmaxPlan(dims, log));
+      const src = rt.input(x, plan.src, dims);
+      const y = rt.output(plan.dst, x.size);
+      rt.exec(log ? 'logSoftmax' : 'softmax', plan.plan, [src, y.buffer]);
+      return y;
     },
     softmaxBackward(args: KernelSpecs['softmaxBackward']['args']) {
-      const gy = float32Of(args.gy);
-      const y = float32Of(args.y);
-      if (!gy || !y || isEmpty(args.layout)) return ref.softmaxBackward(args);
-      const gx = allocFloat32(gy.length);
-      callNative(args.log ? 'logSoftmax' : 'softmax', () => addon.softmaxBackward(args.log, gy, y, gx.values, layoutInts(args.layout)));
-      return gx.storage;
+      const { gy, y, layout, log } = args;
+      if (!isFloat32(gy) || !isFloat32(y)) return refFallback(rt, ref, 'softmaxBackward', 'not float32', args);
+      if (isEmpty(layout)) return refFallback(rt, ref, 'softmaxBackward', 'empty tensor', args);
+      const dims = dimsOf(layout);
+      const plan = rt.plan(`softmaxBackward:${dims}:${log}`, () => rt.addon.softmaxBackwardPlan(dims, log));
+      const dst = rt.input(y, plan.dst, dims);
+      const diffDst = rt.input(gy, plan.diffDst, dims);
+      const gx = rt.output(plan.diffSrc, gy.size);
+      rt.exec(log ? 'logSoftmaxBackward' : 'softmaxBackward', plan.plan, [dst, diffDst, gx.buffer]);
+      return gx;
     },
   };
 }

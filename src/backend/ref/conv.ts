@@ -150,7 +150,7 @@ function scratchFor(g: Conv2dGeometry, like: FloatArray): FloatArray {
   return allocFloat(dtypeOf(like), isPointwise(g) ? 0 : g.inChannels * g.kernelH * g.kernelW * bandRows(g) * g.outW);
 }
 
-export function conv2d({ x, weight, bias, geometry: g }: KernelSpecs['conv2d']['args']): RefStorage {
+export function conv2d({ x, weight, bias, geometry: g, addend = null, relu = false }: KernelSpecs['conv2d']['args']): RefStorage {
   const X = data(x);
   const W = data(weight);
   const { pixels, outImageSize, outPerGroup, groupK } = dims(g);
@@ -180,6 +180,12 @@ export function conv2d({ x, weight, bias, geometry: g }: KernelSpecs['conv2d']['
       }
     }
   }
+  // Fused post-ops (inference): y = relu(conv(x) + bias + addend), rounded as the storage rounds.
+  if (addend) {
+    const A = data(addend);
+    for (let i = 0; i < Y.length; i++) Y[i] += A[i];
+  }
+  if (relu) for (let i = 0; i < Y.length; i++) Y[i] = Math.max(Y[i], 0);
   return out;
 }
 

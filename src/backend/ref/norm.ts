@@ -55,12 +55,16 @@ export function batchNormTrain({ x, weight, bias, layout, eps }: Args<'batchNorm
   return { y, mean, invStd, variance };
 }
 
-export function batchNormInfer({ x, weight, bias, mean, variance, layout, eps }: Args<'batchNormInfer'>): RefStorage {
+export function batchNormInfer({ x, weight, bias, mean, variance, layout, eps, relu }: Args<'batchNormInfer'>): RefStorage {
   const X = data(x);
   const V = data(variance);
   const invStd = Array.from(V, (v) => 1 / Math.sqrt(v + eps));
   const y = allocLike(x, X.length);
   normalize(X, y.data, layout, data(mean), invStd, weight && data(weight), bias && data(bias));
+  if (relu) {
+    const Y = y.data;
+    for (let i = 0; i < Y.length; i++) if (Y[i] < 0) Y[i] = 0; // NaN stays NaN, as torch.relu
+  }
   return y;
 }
 

@@ -1,0 +1,211 @@
+// Interned memory descriptors, the plan registry, reorder plans and the argument checks shared
+// by every plan function. Plans and descs are made on the main thread; the worker only sees
+// plans through shared pointers held by queued commands (see queue.cc).
+#include <cmath>
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "plan.h"
+
+namespace convkit {
+
+// queue.cc reads plans through this (the registry may grow while the worker runs).
+std::shared_ptr<const Plan> sharedPlanOf(int id);
+
+namespace {
+
+// Registries are shared by every Node environment (worker_threads) of the process.
+std::mutex registryMutex;
+std::deque<dnnl::memory::desc> descs;  // id = index + 1; a deque keeps references valid on growth
+std::vector<std::shared_ptr<const Plan>> plans;  // id = index + 1
+
+std::string where(const char* op, const char* name) { return std::string(op) + ": argument '" + name + "' "; }
+
+bool isCount(double d) { return d >= 0 && d <= 1e12 && d == static_cast<double>(static_cast<int64_t>(d)); }
+
+Napi::Value ValueAt(const Napi::CallbackInfo& info, size_t index) { return index < info.Length() ? info[index] : info.Env().Undefined(); }
+
+}  // namespace
+
+dnnl::engine& cpuEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+int internDesc(const dnnl::memory::desc& md) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  for (size_t i = 0; i < descs.size(); i++) {
+    if (descs[i] == md) return static_cast<int>(i + 1);
+  }
+  descs.push_back(md);
+  return static_cast<int>(descs.size());
+}
+
+const dnnl::memory::desc& descOf(int id, const char* what) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  if (id < 1 || static_cast<size_t>(id) > descs.size()) throw std::invalid_argument(std::string(what) + ": unknown desc id " + std::to_string(id));
+  return descs[id - 1];
+}
+
+dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims) {
+  dnnl::memory::dims strides(dims.size(), 1);
+  for (size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * std::max<int64_t>(dims[i], 1);
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+int registerPlan(Plan plan) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  plans.push_back(std::make_shared<const Plan>(std::move(plan)));
+  return static_cast<int>(plans.size());
+}
+
+std::shared_ptr<const Plan> sharedPlanOf(int id) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  if (id < 1 || static_cast<size_t>(id) > plans.size()) throw std::invalid_argument("exec: unknown plan id " + std::to_string(id));
+  return plans[id - 1];
+}
+
+const Plan& planOf(int id) { return *sharedPlanOf(id); }
+
+dnnl::primitive_attr planAttr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+// ---- argument checks ------------------------------------------------------------------------
+
+std::vector<int64_t> intArray(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
+  Napi::Value v = ValueAt(info, index);
+  if (!v.IsArray()) throw Napi::TypeError::New(info.Env(), where(op, name) + "must be an array of non-negative integers");
+  auto array = v.As<Napi::Array>();
+  std::vector<int64_t> out(array.Length());
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value e = array[i];
+    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
+    if (!isCount(d)) throw Napi::TypeError::New(info.Env(), where(op, name) + "element " + std::to_string(i) + " must be a non-negative integer");
+    out[i] = static_cast<int64_t>(d);
+  }
+  return out;
+}
+
+std::vector<int64_t> ints(const Napi::CallbackInfo& info, size_t index, size_t count, const char* op, const char* name) {
+  Napi::Value v = ValueAt(info, index);
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != count) {
+    throw Napi::TypeError::New(info.Env(), where(op, name) + "must be an array of " + std::to_string(count) + " integers");
+  }
+  return intArray(info, index, op, name);
+}
+
+bool flag(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
+  Napi::Value v = ValueAt(info, index);
+  if (!v.IsBoolean()) throw Napi::TypeError::New(info.Env(), where(op, name) + "must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
+  Napi::Value v = ValueAt(info, index);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!isCount(d)) throw Napi::TypeError::New(info.Env(), where(op, name) + "must be a non-negative integer");
+  return static_cast<int64_t>(d);
+}
+
+double number(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
+  Napi::Value v = ValueAt(info, index);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!std::isfinite(d)) throw Napi::TypeError::New(info.Env(), where(op, name) + "must be a finite number");
+  return d;
+}
+
+std::string text(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
+  Napi::Value v = ValueAt(info, index);
+  if (!v.IsString()) throw Napi::TypeError::New(info.Env(), where(op, name) + "must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+const dnnl::memory::desc& descArg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
+  int64_t id = integer(info, index, op, name);
+  std::lock_guard<std::mutex> lock(registryMutex);
+  if (id < 1 || static_cast<size_t>(id) > descs.size()) {
+    throw Napi::RangeError::New(info.Env(), where(op, name) + "is an unknown desc id (" + std::to_string(id) + ")");
+  }
+  return descs[id - 1];
+}
+
+Napi::Value guardedValue(const Napi::CallbackInfo& info, const char* op, const std::function<Napi::Value()>& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const dnnl::error& e) {
+    throw Napi::Error::New(info.Env(), std::string(op) + ": oneDNN failed: " + e.what() + " (status " + std::to_string(e.status) + ")");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string(op) + ": " + e.what());
+  }
+}
+
+Napi::Object planResult(Napi::Env env, int planId, const std::vector<std::pair<std::string, int>>& named) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("plan", Napi::Number::New(env, planId));
+  for (const auto& [name, id] : named) out.Set(name, Napi::Number::New(env, id));
+  return out;
+}
+
+// ---- exports: descriptors and reorders -----------------------------------------------------
+
+namespace {
+
+Napi::Value PlainDesc(const Napi::CallbackInfo& info) {
+  return guardedValue(info, "plainDesc", [&]() -> Napi::Value {
+    auto dims = intArray(info, 0, "plainDesc", "dims");
+    if (dims.empty() || dims.size() > DNNL_MAX_NDIMS) {
+      throw Napi::RangeError::New(info.Env(), "plainDesc: argument 'dims' must have 1 to " + std::to_string(DNNL_MAX_NDIMS) + " entries");
+    }
+    return Napi::Number::New(info.Env(), internDesc(plainDescOf(dims)));
+  });
+}
+
+Napi::Value DescInfo(const Napi::CallbackInfo& info) {
+  return guardedValue(info, "descInfo", [&]() -> Napi::Value {
+    dnnl::memory::desc md = descArg(info, 0, "descInfo", "id");
+    auto dims = md.dims();
+    Napi::Array jsDims = Napi::Array::New(info.Env(), dims.size());
+    for (size_t i = 0; i < dims.size(); i++) jsDims.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(dims[i])));
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("dims", jsDims);
+    out.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(md.get_size())));
+    out.Set("plain", Napi::Boolean::New(info.Env(), md == plainDescOf(dims)));
+    return out;
+  });
+}
+
+Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
+  const char* op = "reorderPlan";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    dnnl::memory::desc src = descArg(info, 0, op, "src");
+    dnnl::memory::desc dst = descArg(info, 1, op, "dst");
+    if (src.dims() != dst.dims()) throw Napi::RangeError::New(info.Env(), "reorderPlan: src and dst descs have different dims");
+    dnnl::reorder::primitive_desc pd(cpuEngine(), src, cpuEngine(), dst, planAttr());
+    Plan plan;
+    plan.name = "reorder";
+    plan.args = {DNNL_ARG_FROM, DNNL_ARG_TO};
+    plan.descs = {src, dst};
+    plan.scratchpad = pd.scratchpad_desc();
+    plan.primitive = dnnl::reorder(pd);
+    return Napi::Number::New(info.Env(), registerPlan(std::move(plan)));
+  });
+}
+
+}  // namespace
+
+void initQueue(Napi::Env env, Napi::Object exports);  // queue.cc
+
+void initRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("plainDesc", Napi::Function::New(env, PlainDesc));
+  exports.Set("descInfo", Napi::Function::New(env, DescInfo));
+  exports.Set("reorderPlan", Napi::Function::New(env, ReorderPlan));
+  initQueue(env, exports);
+}
+
+}  // namespace convkit

@@ -1,0 +1,82 @@
+// The addon's execution model (second slice): JavaScript first asks for a *plan* (a oneDNN
+// primitive, or a small C++ loop, plus the memory descriptors of its arguments), then *executes*
+// the plan on buffers it owns. Execution is queued in order and runs on one dedicated worker
+// thread (one OpenMP team, one stream, one scratchpad), so the JS main thread stays free;
+// `flushSync` waits for the queue, `flushAsync` returns a Promise.
+//
+// Memory descriptors (plain or oneDNN-blocked) are interned: JavaScript refers to them by small
+// integer ids and learns their dims and physical size with `descInfo`.
+#pragma once
+
+#include <napi.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace convkit {
+
+dnnl::engine& cpuEngine();
+
+// ---- memory descriptors -------------------------------------------------------------------
+// Returns the id of an equal descriptor if one was interned before (ids start at 1).
+int internDesc(const dnnl::memory::desc& md);
+// Throws a std::invalid_argument naming `what` for an unknown id.
+const dnnl::memory::desc& descOf(int id, const char* what);
+// Row-major float32 descriptor over dims (format abcd... of the rank).
+dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims);
+
+// ---- plans --------------------------------------------------------------------------------
+// How exec() binds buffers: argument i of the plan gets buffer i (null allowed only where the
+// plan's desc is empty, size 0). Scalars (an optimiser's lr, a step count) come as a Float64Array.
+struct Plan {
+  std::string name;                       // for errors: "conv2d", "reorder", "sgd" ...
+  std::vector<int> args;                  // DNNL_ARG_* per buffer (custom plans: their own order)
+  std::vector<dnnl::memory::desc> descs;  // what each buffer must hold (byte size is checked)
+  dnnl::memory::desc scratchpad;          // empty when not needed
+  // oneDNN plans set `primitive`; custom loops set `custom` instead.
+  dnnl::primitive primitive;
+  std::function<void(const std::vector<void*>& buffers, const std::vector<double>& scalars)> custom;
+  size_t scalarCount = 0;
+};
+
+// Registers a plan; returns its id (ids start at 1).
+int registerPlan(Plan plan);
+const Plan& planOf(int id);
+
+// The attributes every primitive is made with: user-managed scratchpad (see DESIGN.md).
+dnnl::primitive_attr planAttr();
+
+// ---- argument checks (for plan functions exported to JS) -----------------------------------
+std::vector<int64_t> ints(const Napi::CallbackInfo& info, size_t index, size_t count, const char* op, const char* name);
+std::vector<int64_t> intArray(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+bool flag(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+double number(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+std::string text(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+// A desc id argument (checked).
+const dnnl::memory::desc& descArg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+
+// Runs body, turning oneDNN and C++ exceptions into JS errors that name the op.
+Napi::Value guardedValue(const Napi::CallbackInfo& info, const char* op, const std::function<Napi::Value()>& body);
+
+// The JS result of a plan function: { plan: id, <name>: descId, ... } in the order given.
+Napi::Object planResult(Napi::Env env, int planId, const std::vector<std::pair<std::string, int>>& descs);
+
+// Exports of each part (addon.cc calls them all).
+void initRuntime(Napi::Env env, Napi::Object exports);   // plan.cc + queue.cc: descs, reorder, exec, flush, threads
+void initConv(Napi::Env env, Napi::Object exports);      // conv.cc
+void initMatmul(Napi::Env env, Napi::Object exports);    // matmul.cc
+void initOptim(Napi::Env env, Napi::Object exports);     // optim.cc: sgd, adam
+void initEltwise(Napi::Env env, Napi::Object exports);   // eltwise.cc
+void initBinary(Napi::Env env, Napi::Object exports);    // binary.cc
+void initPool(Napi::Env env, Napi::Object exports);      // pool.cc
+void initBatchNorm(Napi::Env env, Napi::Object exports); // batch_norm.cc
+void initLrn(Napi::Env env, Napi::Object exports);       // lrn.cc
+void initSoftmax(Napi::Env env, Napi::Object exports);   // softmax.cc
+void initConcat(Napi::Env env, Napi::Object exports);    // concat.cc
+
+}  // namespace convkit

@@ -1,0 +1,327 @@
+// Queued execution: exec() checks the buffers against the plan and appends a command; one worker
+// thread (one OpenMP team, one stream, one scratchpad: see DESIGN.md) runs commands in order.
+// The JS arrays of a queued command stay referenced until it has run, so GC cannot free them.
+#include <omp.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "plan.h"
+
+namespace convkit {
+
+std::shared_ptr<const Plan> sharedPlanOf(int id);  // plan.cc
+
+namespace {
+
+struct Command {
+  std::shared_ptr<const Plan> plan;  // null for a control command
+  std::vector<void*> buffers;
+  std::vector<double> scalars;
+  std::function<void()> control;  // runs on the worker (setThreads)
+};
+
+// 64-byte aligned memory that grows on demand and is kept (only the worker uses it).
+struct Scratchpad {
+  std::vector<char> bytes;
+  void* reserve(size_t size) {
+    if (bytes.size() < size + 64) bytes.resize(size + 64);
+    auto address = reinterpret_cast<uintptr_t>(bytes.data());
+    return bytes.data() + (64 - address % 64) % 64;
+  }
+};
+
+const char* argName(int arg) {
+  switch (arg) {
+    case DNNL_ARG_SRC: return "src";  // also DNNL_ARG_FROM
+    case DNNL_ARG_SRC_1: return "src_1";
+    case DNNL_ARG_DST: return "dst";  // also DNNL_ARG_TO
+    case DNNL_ARG_WEIGHTS: return "weights";
+    case DNNL_ARG_BIAS: return "bias";
+    case DNNL_ARG_MEAN: return "mean";
+    case DNNL_ARG_VARIANCE: return "variance";
+    case DNNL_ARG_SCALE: return "scale";
+    case DNNL_ARG_SHIFT: return "shift";
+    case DNNL_ARG_WORKSPACE: return "workspace";
+    case DNNL_ARG_DIFF_SRC: return "diff_src";
+    case DNNL_ARG_DIFF_DST: return "diff_dst";
+    case DNNL_ARG_DIFF_WEIGHTS: return "diff_weights";
+    case DNNL_ARG_DIFF_BIAS: return "diff_bias";
+    case DNNL_ARG_DIFF_SCALE: return "diff_scale";
+    case DNNL_ARG_DIFF_SHIFT: return "diff_shift";
+    default: return nullptr;
+  }
+}
+
+// "conv2d: buffer 3 (dst) " or, for custom plans, "sgd: buffer 1 "
+std::string bufferName(const Plan& plan, size_t i) {
+  const char* name = plan.custom ? nullptr : argName(plan.args[i]);
+  return plan.name + ": buffer " + std::to_string(i) + (name ? std::string(" (") + name + ")" : "") + " ";
+}
+
+class Queue {
+ public:
+  explicit Queue(Napi::Env env) {
+    notifier_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "convkit-queue", 0, 1);
+    notifier_.Unref(env);  // an idle queue must not keep the process alive
+    worker_ = std::thread([this] { run(); });
+  }
+
+  void push(Command command, Napi::Array keep) {
+    uint64_t seq, finished;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      commands_.push_back(std::move(command));
+      seq = ++submitted_;
+      finished = finished_;
+    }
+    wake_.notify_one();
+    // Long runs without a flush must not pin every array they ever used.
+    while (!kept_.empty() && kept_.front().first <= finished) kept_.pop_front();
+    kept_.emplace_back(seq, Napi::Persistent(keep));
+  }
+
+  // Waits for every queued command; returns (and clears) the first unreported error.
+  std::string waitAll(Napi::Env env, bool takeError) {
+    std::string error;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, [&] { return finished_ == submitted_; });
+    }
+    settle(env);
+    if (takeError) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      error.swap(error_);
+    }
+    return error;
+  }
+
+  Napi::Promise whenDone(Napi::Env env) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (waiters_.empty()) {
+        notify_ = true;
+        notifier_.Ref(env);  // keep the loop alive until the promise settles
+      }
+      waiters_.emplace_back(submitted_, deferred);
+    }
+    settle(env);
+    return deferred.Promise();
+  }
+
+  uint64_t pending() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return submitted_ - finished_;
+  }
+
+  // Main thread: drops references of finished commands, settles promises that are due.
+  void settle(Napi::Env env) {
+    std::vector<std::pair<Napi::Promise::Deferred, std::string>> due;
+    uint64_t finished;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      finished = finished_;
+      for (auto it = waiters_.begin(); it != waiters_.end();) {
+        if (it->first > finished_) {
+          ++it;
+          continue;
+        }
+        std::string error;
+        if (!error_.empty() && errorSeq_ <= it->first) error.swap(error_);
+        due.emplace_back(it->second, error);
+        it = waiters_.erase(it);
+      }
+      if (waiters_.empty() && notify_) {
+        notify_ = false;
+        notifier_.Unref(env);
+      }
+    }
+    while (!kept_.empty() && kept_.front().first <= finished) kept_.pop_front();
+    for (auto& [deferred, error] : due) {
+      if (error.empty()) deferred.Resolve(env.Undefined());
+      else deferred.Reject(Napi::Error::New(env, error).Value());
+    }
+  }
+
+  // Environment teardown: stop after the running command, then join.
+  void shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    if (worker_.joinable()) worker_.join();
+    kept_.clear();
+    waiters_.clear();
+    notifier_.Release();
+  }
+
+ private:
+  void run() {
+    dnnl::stream stream(cpuEngine());
+    Scratchpad scratchpad;
+    for (;;) {
+      Command command;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || !commands_.empty(); });
+        if (stopping_) return;
+        command = std::move(commands_.front());
+        commands_.pop_front();
+      }
+      std::string failure = execute(command, stream, scratchpad);
+      bool notify;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        finished_++;
+        if (!failure.empty() && error_.empty()) {
+          error_ = failure;
+          errorSeq_ = finished_;
+        }
+        notify = notify_;
+      }
+      done_.notify_all();
+      if (notify) notifier_.NonBlockingCall([this](Napi::Env env, Napi::Function) { settle(env); });
+    }
+  }
+
+  static std::string execute(const Command& c, dnnl::stream& stream, Scratchpad& scratchpad) {
+    const char* op = c.plan ? c.plan->name.c_str() : "setThreads";
+    try {
+      if (c.control) {
+        c.control();
+      } else if (c.plan->custom) {
+        c.plan->custom(c.buffers, c.scalars);
+      } else {
+        std::unordered_map<int, dnnl::memory> args;
+        for (size_t i = 0; i < c.buffers.size(); i++) args.insert({c.plan->args[i], dnnl::memory(c.plan->descs[i], cpuEngine(), c.buffers[i])});
+        size_t scratch = c.plan->scratchpad.get_size();
+        if (scratch > 0) args.insert({DNNL_ARG_SCRATCHPAD, dnnl::memory(c.plan->scratchpad, cpuEngine(), scratchpad.reserve(scratch))});
+        c.plan->primitive.execute(stream, args);
+        stream.wait();
+      }
+      return "";
+    } catch (const dnnl::error& e) {
+      return std::string(op) + ": oneDNN failed: " + e.what() + " (status " + std::to_string(e.status) + ")";
+    } catch (const std::exception& e) {
+      return std::string(op) + ": " + e.what();
+    } catch (...) {
+      return std::string(op) + ": unknown native error";
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::deque<Command> commands_;
+  uint64_t submitted_ = 0, finished_ = 0, errorSeq_ = 0;
+  std::string error_;
+  bool stopping_ = false, notify_ = false;
+  std::thread worker_;
+  Napi::ThreadSafeFunction notifier_;
+  // Main thread only:
+  std::deque<std::pair<uint64_t, Napi::Reference<Napi::Array>>> kept_;
+  std::vector<std::pair<uint64_t, Napi::Promise::Deferred>> waiters_;
+};
+
+Queue& queueOf(Napi::Env env) { return *env.GetInstanceData<Queue>(); }
+
+Napi::Value Exec(const Napi::CallbackInfo& info) {
+  return guardedValue(info, "exec", [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    int64_t id = integer(info, 0, "exec", "plan");
+    std::shared_ptr<const Plan> plan;
+    try {
+      plan = sharedPlanOf(static_cast<int>(std::min<int64_t>(id, INT32_MAX)));
+    } catch (const std::invalid_argument&) {
+      throw Napi::RangeError::New(env, "exec: argument 'plan' is an unknown plan id (" + std::to_string(id) + ")");
+    }
+    const std::string& op = plan->name;
+    size_t count = plan->descs.size();
+    if (info.Length() < 2 || !info[1].IsArray() || info[1].As<Napi::Array>().Length() != count) {
+      throw Napi::TypeError::New(env, op + ": argument 'buffers' must be an array of " + std::to_string(count) + " buffers");
+    }
+    Napi::Array buffers = info[1].As<Napi::Array>();
+    Command command;
+    command.plan = plan;
+    Napi::Array keep = Napi::Array::New(env, count);
+    for (uint32_t i = 0; i < count; i++) {
+      Napi::Value v = buffers[i];
+      size_t bytes = plan->descs[i].get_size();
+      if (v.IsNull() || v.IsUndefined()) {
+        if (bytes != 0) throw Napi::TypeError::New(env, bufferName(*plan, i) + "is null but needs " + std::to_string(bytes) + " bytes");
+        command.buffers.push_back(nullptr);
+        continue;
+      }
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+        throw Napi::TypeError::New(env, bufferName(*plan, i) + "must be a Float32Array");
+      }
+      auto array = v.As<Napi::Float32Array>();
+      if (array.ByteLength() < bytes) {
+        throw Napi::RangeError::New(env, bufferName(*plan, i) + "has " + std::to_string(array.ByteLength()) + " bytes, expected at least " + std::to_string(bytes));
+      }
+      command.buffers.push_back(array.Data());
+      keep.Set(i, v);
+    }
+    bool given = info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull();
+    if (given && (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)) {
+      throw Napi::TypeError::New(env, op + ": argument 'scalars' must be a Float64Array");
+    }
+    size_t scalarCount = given ? info[2].As<Napi::Float64Array>().ElementLength() : 0;
+    if (scalarCount != plan->scalarCount) {
+      throw Napi::RangeError::New(env, op + ": argument 'scalars' has " + std::to_string(scalarCount) + " values, expected " + std::to_string(plan->scalarCount));
+    }
+    if (given) {
+      auto scalars = info[2].As<Napi::Float64Array>();
+      command.scalars.assign(scalars.Data(), scalars.Data() + scalarCount);
+    }
+    queueOf(env).push(std::move(command), keep);
+    return env.Undefined();
+  });
+}
+
+Napi::Value FlushSync(const Napi::CallbackInfo& info) {
+  std::string error = queueOf(info.Env()).waitAll(info.Env(), true);
+  if (!error.empty()) throw Napi::Error::New(info.Env(), error);
+  return info.Env().Undefined();
+}
+
+Napi::Value FlushAsync(const Napi::CallbackInfo& info) { return queueOf(info.Env()).whenDone(info.Env()); }
+
+Napi::Value Pending(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(queueOf(info.Env()).pending())); }
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  return guardedValue(info, "setThreads", [&]() -> Napi::Value {
+    int64_t n = integer(info, 0, "setThreads", "threads");
+    if (n < 1 || n > 4096) throw Napi::RangeError::New(info.Env(), "setThreads: argument 'threads' must be between 1 and 4096");
+    // Primitive creation on this thread sizes per-thread scratch by it; the worker runs them.
+    omp_set_num_threads(static_cast<int>(n));
+    Command command;
+    command.control = [n] { omp_set_num_threads(static_cast<int>(n)); };
+    Queue& queue = queueOf(info.Env());
+    queue.push(std::move(command), Napi::Array::New(info.Env()));
+    queue.waitAll(info.Env(), false);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), omp_get_max_threads()); }
+
+}  // namespace
+
+void initQueue(Napi::Env env, Napi::Object exports) {
+  auto* queue = new Queue(env);
+  env.SetInstanceData<Queue>(queue);
+  napi_add_env_cleanup_hook(env, [](void* q) { static_cast<Queue*>(q)->shutdown(); }, queue);
+  exports.Set("exec", Napi::Function::New(env, Exec));
+  exports.Set("flushSync", Napi::Function::New(env, FlushSync));
+  exports.Set("flushAsync", Napi::Function::New(env, FlushAsync));
+  exports.Set("pending", Napi::Function::New(env, Pending));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+}
+
+}  // namespace convkit

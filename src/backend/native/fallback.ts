@@ -1,0 +1,83 @@
+/**
+ * Running a reference kernel for the native backend: the queue is flushed, blocked inputs are
+ * converted to plain views, and the reference kernel runs on them. With CONVKIT_DEBUG=native
+ * every distinct fallback (kernel and reason) is printed once to stderr, so a user can see which
+ * parts of a model do not run in oneDNN.
+ */
+import { Storage } from '../../core/storage.js';
+import type { KernelName, Kernels, KernelSpecs } from '../backend.js';
+import { RefStorage } from '../ref/storage.js';
+import { NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
+
+const debug = (process.env.CONVKIT_DEBUG ?? '').split(',').some((s) => s.trim() === 'native' || s.trim() === 'all');
+const counts = new Map<string, number>();
+
+/** How often each `kernel: reason` fell back to the reference backend (for tests and profiles). */
+export function nativeFallbacks(): ReadonlyMap<string, number> {
+  return counts;
+}
+
+function note(kernel: string, reason: string): void {
+  const key = `${kernel}: ${reason}`;
+  const n = counts.get(key) ?? 0;
+  counts.set(key, n + 1);
+  if (debug && n === 0) process.stderr.write(`[convkit native] ${kernel} runs the reference kernel (${reason})\n`);
+}
+
+type Convert = (s: Storage) => Storage;
+
+function convertArgs(value: unknown, convert: Convert): unknown {
+  if (value instanceof Storage) return convert(value);
+  if (Array.isArray(value) && value.length > 0 && value.every((v) => v instanceof Storage)) return value.map(convert);
+  return value;
+}
+
+/** Kernels that change their storage arguments in place (optimiser steps). */
+const IN_PLACE: ReadonlySet<KernelName> = new Set<KernelName>(['sgdStep', 'adamStep']);
+
+/** Calls the reference kernel `name` with every native storage argument turned into a plain view. */
+export function refFallback<K extends KernelName>(rt: NativeRuntime, ref: Kernels, name: K, reason: string, args: KernelSpecs[K]['args']): KernelSpecs[K]['out'] {
+  note(name, reason);
+  const views = new Map<Storage, Storage>();
+  const convert: Convert = (s) => {
+    if (IN_PLACE.has(name) && s instanceof NativeStorage) {
+      // Values change in place: a blocked storage's plain view would be a copy, and cached layouts go stale.
+      if (s.desc !== PLAIN) throw new Error(`${name}: cannot update a blocked native storage in place`);
+      s.invalidate();
+    }
+    let v = views.get(s);
+    if (!v) views.set(s, (v = rt.refView(s)));
+    return v;
+  };
+  const converted = Object.fromEntries(Object.entries(args).map(([k, v]) => [k, convertArgs(v, convert)]));
+  const kernel: Kernels[K] = ref[name];
+  // Only views of native storages share pooled memory; reference storages passed through are the caller's.
+  const wrappers = new Set<Storage>([...views].filter(([source]) => source instanceof NativeStorage).map(([, view]) => view));
+  return detach(kernel(converted as KernelSpecs[K]['args']), wrappers);
+}
+
+/** A result that is one of the temporary views must not share memory with a pooled native buffer. */
+function detach<T>(out: T, views: ReadonlySet<Storage>): T {
+  const copy = (s: unknown): unknown => (s instanceof RefStorage && views.has(s) ? new RefStorage(s.data.slice()) : s);
+  if (out instanceof Storage) return copy(out) as T;
+  if (out !== null && typeof out === 'object') return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, copy(v)])) as T;
+  return out;
+}
+
+/** Every kernel of `ref` as a logged fallback: the base the native kernels are laid over. */
+export function fallbackKernels(rt: NativeRuntime, ref: Kernels): Kernels {
+  const fb = <K extends KernelName>(name: K) => (args: KernelSpecs[K]['args']): KernelSpecs[K]['out'] => refFallback(rt, ref, name, 'no native kernel', args);
+  return {
+    fill: fb('fill'), cast: fb('cast'), unary: fb('unary'), scalar: fb('scalar'), binary: fb('binary'),
+    activationBackward: fb('activationBackward'), reduce: fb('reduce'), argmax: fb('argmax'), expand: fb('expand'),
+    permute: fb('permute'), slice: fb('slice'), pad: fb('pad'), concat: fb('concat'), matmul: fb('matmul'),
+    conv2d: fb('conv2d'), conv2dBackwardData: fb('conv2dBackwardData'), conv2dBackwardWeight: fb('conv2dBackwardWeight'),
+    maxPool2d: fb('maxPool2d'), maxPool2dBackward: fb('maxPool2dBackward'), avgPool2d: fb('avgPool2d'),
+    avgPool2dBackward: fb('avgPool2dBackward'), adaptiveAvgPool2d: fb('adaptiveAvgPool2d'),
+    adaptiveAvgPool2dBackward: fb('adaptiveAvgPool2dBackward'), batchNormTrain: fb('batchNormTrain'),
+    batchNormInfer: fb('batchNormInfer'), batchNormBackward: fb('batchNormBackward'),
+    localResponseNorm: fb('localResponseNorm'), localResponseNormBackward: fb('localResponseNormBackward'),
+    dropoutMask: fb('dropoutMask'), softmax: fb('softmax'), softmaxBackward: fb('softmaxBackward'),
+    nllLoss: fb('nllLoss'), nllLossBackward: fb('nllLossBackward'), sgdStep: fb('sgdStep'), adamStep: fb('adamStep'),
+  };
+}

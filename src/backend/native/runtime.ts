@@ -1,0 +1,269 @@
+/**
+ * The native backend's runtime: storage that may hold a oneDNN blocked layout, a pool of released
+ * buffers, cached plans and descriptors, and queued execution.
+ *
+ * Invariant: JavaScript never touches a buffer's values while the addon's queue has work in it.
+ * Everything that reads or writes values on the JS side (`read`, reference fallbacks, in-place
+ * reference kernels) calls `flushSync()` first. Buffers from the pool only go to native
+ * producers, whose work is queued after every earlier use of that buffer, so reuse is safe.
+ */
+import { Storage } from '../../core/storage.js';
+import type { DType } from '../../core/dtype.js';
+import { RefStorage } from '../ref/storage.js';
+import { callNative, type DescInfo, type ExecBuffer, type NativeAddon } from './addon.js';
+
+/** Desc id 0: plain row-major, whatever the logical shape (a reshape keeps it valid). */
+export const PLAIN = 0;
+
+/**
+ * float32 storage of the native backend. `desc` is PLAIN or an interned oneDNN descriptor id
+ * whose dims are `dims`; `buffer` may be longer than `size` (blocked layouts pad channels).
+ */
+export class NativeStorage extends Storage {
+  readonly backendName = 'native';
+  readonly dtype: DType = 'float32';
+  /** Copies of this storage in other layouts (a weight in a conv's blocked layout), made once. */
+  private converted: Map<number, NativeStorage> | null = null;
+
+  constructor(
+    private readonly runtime: NativeRuntime,
+    readonly size: number,
+    private buf: Float32Array | null,
+    readonly desc: number,
+    readonly dims: readonly number[] | null,
+  ) {
+    super();
+  }
+
+  get buffer(): Float32Array {
+    if (this.buf === null) throw new Error('native storage used after it was freed');
+    return this.buf;
+  }
+
+  convertedTo(desc: number): NativeStorage | undefined {
+    return this.converted?.get(desc);
+  }
+
+  rememberConverted(desc: number, copy: NativeStorage): void {
+    (this.converted ??= new Map()).set(desc, copy);
+  }
+
+  /** Drops cached conversions: the values were changed in place (an optimiser step). */
+  invalidate(): void {
+    if (this.converted) for (const c of this.converted.values()) c.release();
+    this.converted = null;
+  }
+
+  protected free(): void {
+    this.invalidate();
+    if (this.buf) this.runtime.recycle(this.buf);
+    this.buf = null;
+  }
+}
+
+/** Where a storage's values are and how they are laid out, for a native kernel to use. */
+export interface NativeInput {
+  buffer: Float32Array;
+  desc: number;
+}
+
+/** Caps the bytes kept in the pool of released buffers (CONVKIT_NATIVE_POOL_MB, default 2048). */
+const POOL_LIMIT_BYTES = Number(process.env.CONVKIT_NATIVE_POOL_MB ?? 2048) * 2 ** 20;
+
+export class NativeRuntime {
+  private readonly descs = new Map<number, DescInfo>();
+  private readonly plainDescs = new Map<string, number>();
+  private readonly plans = new Map<string, unknown>();
+  private readonly pool = new Map<number, Float32Array[]>();
+  private pooledBytes = 0;
+
+  constructor(readonly addon: NativeAddon) {}
+
+  // ---- descriptors and plans -----------------------------------------------------------
+
+  descInfo(id: number): DescInfo {
+    let info = this.descs.get(id);
+    if (!info) {
+      info = this.addon.descInfo(id);
+      this.descs.set(id, info);
+    }
+    return info;
+  }
+
+  plainDesc(dims: readonly number[]): number {
+    const key = dims.join(',');
+    let id = this.plainDescs.get(key);
+    if (id === undefined) {
+      id = this.addon.plainDesc(dims);
+      this.plainDescs.set(key, id);
+    }
+    return id;
+  }
+
+  /** A plan made once per key (op, geometry, layouts, attributes). */
+  plan<T>(key: string, make: () => T): T {
+    let p = this.plans.get(key) as T | undefined;
+    if (p === undefined) {
+      p = make();
+      this.plans.set(key, p);
+    }
+    return p;
+  }
+
+  // ---- storage -------------------------------------------------------------------------
+
+  /** A storage for a native kernel's output in layout `desc` (from the pool when one fits). */
+  output(desc: number, size: number): NativeStorage {
+    const info = this.descInfo(desc);
+    const floats = Math.ceil(info.bytes / 4);
+    const buffer = this.take(floats);
+    return info.plain ? new NativeStorage(this, size, buffer, PLAIN, null) : new NativeStorage(this, size, buffer, desc, info.dims);
+  }
+
+  /** Scratch that lives as long as `owner` would not: a workspace buffer for desc. */
+  workspace(desc: number): NativeStorage {
+    const info = this.descInfo(desc);
+    return new NativeStorage(this, Math.ceil(info.bytes / 4), this.take(Math.ceil(info.bytes / 4)), desc, info.dims);
+  }
+
+  /** A plain storage holding a copy of `values` (JS-side write: a fresh array, never pooled). */
+  fromValues(values: Float32Array): NativeStorage {
+    return new NativeStorage(this, values.length, values.slice(), PLAIN, null);
+  }
+
+  /**
+   * The buffer of `s` in layout `desc` over `dims` (the kernel's view of the tensor), queuing a
+   * reorder when the layouts differ. Conversions are cached on `s` (weights are converted once).
+   */
+  input(s: Storage, desc: number, dims: readonly number[]): Float32Array {
+    const info = this.descInfo(desc);
+    const plain = plainBufferIfCompatible(s);
+    if (plain !== null && info.plain) return plain;
+    if (s instanceof NativeStorage && s.desc === desc) return s.buffer;
+    if (s instanceof NativeStorage) {
+      const cached = s.convertedTo(desc);
+      if (cached) return cached.buffer;
+    }
+    const source = this.sourceFor(s, dims);
+    const copy = this.output(desc, sizeOfDims(dims));
+    this.exec('reorder', this.reorderPlan(source.desc, desc), [source.buffer, copy.buffer]);
+    // A ref storage's copy is not cached (nothing would free it) and not recycled either: the
+    // kernel about to run reads it, so the garbage collector takes it afterwards.
+    if (s instanceof NativeStorage) s.rememberConverted(desc, copy);
+    return copy.buffer;
+  }
+
+  /** A plain row-major buffer of s (queues a reorder if s is blocked). */
+  plainInput(s: Storage, dims: readonly number[]): Float32Array {
+    return this.input(s, this.plainDesc(dims), dims);
+  }
+
+  /** The current layout of `s` as a desc id usable in plans (plain storages get the plain desc over dims). */
+  descOf(s: Storage, dims: readonly number[]): number {
+    return s instanceof NativeStorage && s.desc !== PLAIN && sameDims(s.dims, dims) ? s.desc : this.plainDesc(dims);
+  }
+
+  private sourceFor(s: Storage, dims: readonly number[]): NativeInput {
+    const plain = plainBufferIfCompatible(s);
+    if (plain !== null) return { buffer: plain, desc: this.plainDesc(dims) };
+    if (!(s instanceof NativeStorage)) throw new Error(`the native backend cannot read a storage of '${s.backendName}' (${s.dtype})`);
+    if (sameDims(s.dims, dims)) return { buffer: s.buffer, desc: s.desc };
+    // A reshaped blocked tensor: go through plain over its own dims, which is also row-major over `dims`.
+    const ownDims = s.dims ?? dims;
+    return { buffer: this.input(s, this.plainDesc(ownDims), ownDims), desc: this.plainDesc(dims) };
+  }
+
+  private reorderPlan(src: number, dst: number): number {
+    return this.plan(`reorder:${src}:${dst}`, () => this.addon.reorderPlan(src, dst));
+  }
+
+  // ---- execution -----------------------------------------------------------------------
+
+  exec(op: string, plan: number, buffers: readonly ExecBuffer[], scalars?: Float64Array): void {
+    callNative(op, () => this.addon.exec(plan, buffers, scalars));
+  }
+
+  flushSync(): void {
+    if (this.addon.pending() > 0) callNative('flush', () => this.addon.flushSync());
+  }
+
+  flushAsync(): Promise<void> {
+    return this.addon.flushAsync();
+  }
+
+  /** Plans depend on the thread count (per-thread scratch), so they are made again after a change. */
+  setThreads(threads: number): void {
+    if (threads === this.addon.getThreads()) return;
+    this.flushSync();
+    callNative('setThreads', () => this.addon.setThreads(threads));
+    this.plans.clear();
+  }
+
+  getThreads(): number {
+    return this.addon.getThreads();
+  }
+
+  /** Plain row-major values of s as a fresh array (the boundary where blocked layouts end). */
+  readPlain(s: Storage, dims: readonly number[]): Float32Array {
+    const buffer = this.plainInput(s, dims);
+    this.flushSync();
+    return buffer.slice(0, sizeOfDims(dims));
+  }
+
+  /** A reference-backend view of s's values for a fallback kernel (flushes the queue first). */
+  refView(s: Storage): Storage {
+    if (!(s instanceof NativeStorage)) {
+      // Reference storages (values, or a max-pool index workspace) are used as they are.
+      this.flushSync();
+      return s;
+    }
+    const buffer = s.desc === PLAIN ? s.buffer : this.plainInput(s, s.dims ?? [s.size]);
+    this.flushSync();
+    return new RefStorage(buffer.length === s.size ? buffer : buffer.subarray(0, s.size));
+  }
+
+  // ---- the pool of released buffers ----------------------------------------------------
+
+  private take(floats: number): Float32Array {
+    const list = this.pool.get(floats);
+    const buffer = list?.pop();
+    if (buffer) {
+      this.pooledBytes -= buffer.byteLength;
+      return buffer;
+    }
+    return new Float32Array(floats);
+  }
+
+  recycle(buffer: Float32Array): void {
+    if (this.pooledBytes + buffer.byteLength > POOL_LIMIT_BYTES) return;
+    let list = this.pool.get(buffer.length);
+    if (!list) this.pool.set(buffer.length, (list = []));
+    list.push(buffer);
+    this.pooledBytes += buffer.byteLength;
+  }
+
+  /** Bytes held by the pool (for the memory-flatness script and tests). */
+  get pooled(): number {
+    return this.pooledBytes;
+  }
+}
+
+/** The values of a plain float32 storage (native plain or ref), or null. */
+function plainBufferIfCompatible(s: Storage): Float32Array | null {
+  if (s instanceof NativeStorage) return s.desc === PLAIN ? s.buffer : null;
+  if (s instanceof RefStorage && s.data instanceof Float32Array) return s.data;
+  return null;
+}
+
+/** Whether a storage can go to a native kernel at all (float32, native or ref). */
+export function isFloat32(s: Storage): boolean {
+  return s instanceof NativeStorage || (s instanceof RefStorage && s.data instanceof Float32Array);
+}
+
+function sameDims(a: readonly number[] | null, b: readonly number[]): boolean {
+  return a !== null && a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function sizeOfDims(dims: readonly number[]): number {
+  return dims.reduce((p, d) => p * d, 1);
+}

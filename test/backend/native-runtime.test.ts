@@ -1,0 +1,183 @@
+/**
+ * The native runtime: queued execution (order, flushSync, flushAsync, pending), exact reorders
+ * between plain and blocked layouts, reuse of pooled buffers, the thread count, and a process
+ * that exits on its own while the worker is idle.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { loadNativeAddon, nativeRuntime } from '../../src/backend/native/index.js';
+import { Generator } from '../../src/core/random.js';
+import * as ops from '../../src/ops/index.js';
+import { noGrad } from '../../src/core/grad-mode.js';
+import { assertClose, nativeSkipReason } from './native-helpers.js';
+
+const addon = loadNativeAddon();
+const skip = nativeSkipReason('native-runtime');
+
+function values(size: number, seed: number): Float32Array {
+  const g = new Generator(seed);
+  return Float32Array.from({ length: size }, () => g.uniform() * 2 - 1);
+}
+
+/** Bit patterns, so -0 and NaN payloads count too. */
+const bits = (a: Float32Array, n = a.length): number[] => Array.from(new Uint32Array(a.buffer, a.byteOffset, n));
+
+/** A conv geometry whose activations and weights oneDNN keeps blocked (16 channels). */
+const GEOMETRY = [2, 16, 7, 6, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 7, 6];
+const GROUPED = [1, 16, 5, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 5, 5];
+
+describe('native runtime', () => {
+  it('runs queued commands in order: a chain of reorders and overwrites', { skip }, () => {
+    if ('error' in addon) return;
+    const dims = [4, 64, 32, 32];
+    const size = dims.reduce((p, d) => p * d, 1);
+    const plain = addon.plainDesc(dims);
+    const copy = addon.reorderPlan(plain, plain);
+    const [a, b, c] = [values(size, 1), values(size, 2), new Float32Array(size)];
+    const d = new Float32Array(size);
+    addon.exec(copy, [a, c]);
+    addon.exec(copy, [c, d]); // reads c after the first copy wrote it
+    addon.exec(copy, [b, c]); // then c is overwritten
+    assert.ok(addon.pending() <= 3);
+    addon.flushSync();
+    assert.equal(addon.pending(), 0);
+    assert.deepEqual(bits(d), bits(a));
+    assert.deepEqual(bits(c), bits(b));
+  });
+
+  it('flushAsync resolves once everything queued before it has run (and at once when idle)', { skip }, async () => {
+    if ('error' in addon) return;
+    await addon.flushAsync();
+    const dims = [8, 32, 56, 56];
+    const size = dims.reduce((p, d) => p * d, 1);
+    const plain = addon.plainDesc(dims);
+    const conv = addon.conv2dPlan([8, 32, 56, 56, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 56, 56], { bias: false, relu: false, sum: false, training: false });
+    const src = values(size, 3);
+    const blocked = new Float32Array(addon.descInfo(conv.src).bytes / 4);
+    const back = new Float32Array(size);
+    addon.exec(addon.reorderPlan(plain, conv.src), [src, blocked]);
+    addon.exec(addon.reorderPlan(conv.src, plain), [blocked, back]);
+    const done = addon.flushAsync();
+    const both = await Promise.all([done, addon.flushAsync()]);
+    assert.equal(both.length, 2);
+    assert.equal(addon.pending(), 0);
+    assert.deepEqual(bits(back), bits(src));
+  });
+
+  it('reorders plain -> blocked -> plain exactly (activations, weights, grouped weights, -0 and NaN)', { skip }, () => {
+    if ('error' in addon) return;
+    const forward = addon.conv2dPlan(GEOMETRY, { bias: false, relu: false, sum: false, training: true });
+    const grouped = addon.conv2dBackwardWeightsPlan(GROUPED, false);
+    const cases: [number, number[]][] = [[forward.src, [2, 16, 7, 6]], [forward.dst, [2, 32, 7, 6]], [forward.weights, [32, 16, 3, 3]], [grouped.diffWeights, [4, 4, 4, 3, 3]]];
+    let blockedSeen = 0;
+    for (const [desc, dims] of cases) {
+      const info = addon.descInfo(desc);
+      assert.deepEqual(info.dims, dims);
+      if (!info.plain) blockedSeen++;
+      const plain = addon.plainDesc(dims);
+      const size = dims.reduce((p, d) => p * d, 1);
+      const src = values(size, size);
+      src[0] = -0;
+      src[size - 1] = NaN;
+      const blocked = new Float32Array(info.bytes / 4).fill(7);
+      const back = new Float32Array(size);
+      addon.exec(addon.reorderPlan(plain, desc), [src, blocked]);
+      addon.exec(addon.reorderPlan(desc, plain), [blocked, back]);
+      addon.flushSync();
+      assert.deepEqual(bits(back), bits(src), `round trip through desc ${desc} (${dims.join('x')})`);
+    }
+    assert.ok(blockedSeen >= 2, 'oneDNN chose no blocked layouts: the round trip tested nothing');
+  });
+
+  it('reuses pooled buffers without corrupting values that queued work still reads', { skip }, () => {
+    const rt = nativeRuntime();
+    const run = (backend: string): Float32Array[] => noGrad(() => {
+      const x = ops.fromArray(values(2 * 16 * 9 * 9, 11), [2, 16, 9, 9], { backend });
+      const w = ops.fromArray(values(16 * 16 * 9, 12), [16, 16, 3, 3], { backend });
+      const out: Float32Array[] = [];
+      let h = x;
+      for (let i = 0; i < 6; i++) {
+        const next = ops.relu(ops.add(ops.conv2d(h, w, null, { padding: 1 }), h));
+        if (h !== x) h.dispose(); // its buffer goes back to the pool while queued work may read it
+        h = ops.mul(next, 0.5);
+        next.dispose();
+        if (i % 2 === 1) out.push(Float32Array.from(h.toArray()));
+      }
+      return out;
+    });
+    const ref = run('ref');
+    const native = run('native');
+    assert.ok(rt.pooled > 0, 'nothing went back to the pool');
+    native.forEach((v, i) => assertClose(`step ${i}`, v, ref[i]));
+  });
+
+  it('setThreads changes the thread count of both addon threads and results stay the same', { skip }, () => {
+    if ('error' in addon) return;
+    const rt = nativeRuntime();
+    const before = rt.getThreads();
+    const conv = (): Float32Array => noGrad(() => {
+      const x = ops.fromArray(values(2 * 16 * 12 * 12, 21), [2, 16, 12, 12], { backend: 'native' });
+      const w = ops.fromArray(values(32 * 16 * 9, 22), [32, 16, 3, 3], { backend: 'native' });
+      return Float32Array.from(ops.conv2d(x, w, null, { padding: 1 }).toArray());
+    });
+    const many = conv();
+    try {
+      rt.setThreads(1);
+      assert.equal(addon.getThreads(), 1);
+      assertClose('conv on one thread', conv(), many);
+      rt.setThreads(2);
+      assert.equal(addon.getThreads(), 2);
+      assertClose('conv on two threads', conv(), many);
+    } finally {
+      rt.setThreads(before);
+    }
+    assert.equal(addon.getThreads(), before);
+  });
+
+  it('fused conv post-ops (addend, relu) match the reference, and the addend is left unchanged', { skip }, () => {
+    const run = (backend: string, blockedAddend: boolean, bias: boolean, relu: boolean): { y: Float32Array; before: Float32Array; after: Float32Array } => noGrad(() => {
+      const t = (shape: number[], seed: number) => ops.fromArray(values(shape.reduce((p, d) => p * d, 1), seed), shape, { backend });
+      const x = t([2, 16, 6, 5], 31);
+      const w = t([24, 16, 3, 3], 32);
+      const b = bias ? t([24], 33) : null;
+      // A conv output is blocked on native; a fromArray tensor is plain.
+      const addend = blockedAddend ? ops.conv2d(t([2, 8, 6, 5], 34), t([24, 8, 1, 1], 35)) : t([2, 24, 6, 5], 36);
+      const before = Float32Array.from(addend.toArray());
+      const y = ops.conv2d(x, w, b, { padding: 1 }, { addend, relu });
+      return { y: Float32Array.from(y.toArray()), before, after: Float32Array.from(addend.toArray()) };
+    });
+    for (const [blockedAddend, bias, relu] of [[false, true, true], [true, false, true], [true, true, false], [false, false, false]]) {
+      const what = `addend ${blockedAddend ? 'blocked' : 'plain'}, bias ${bias}, relu ${relu}`;
+      const ref = run('ref', blockedAddend, bias, relu);
+      const nat = run('native', blockedAddend, bias, relu);
+      assertClose(`${what}: output`, nat.y, ref.y);
+      assert.deepEqual(bits(nat.after), bits(nat.before), `${what}: the addend changed`);
+    }
+    const reluOnly = (backend: string) => noGrad(() => {
+      const x = ops.fromArray(values(3 * 4 * 4, 41), [1, 3, 4, 4], { backend });
+      const w = ops.fromArray(values(5 * 3 * 4, 42), [5, 3, 2, 2], { backend });
+      return Float32Array.from(ops.conv2d(x, w, null, { stride: 2 }, { relu: true }).toArray());
+    });
+    const r = reluOnly('native');
+    assert.ok(r.every((v) => v >= 0));
+    assertClose('relu only', r, reluOnly('ref'));
+  });
+
+  it('a process exits on its own while the worker is idle, and after queuing work without flushing', { skip }, () => {
+    const script = `
+      import { loadNativeAddon } from './src/backend/native/index.ts';
+      const a = loadNativeAddon();
+      const p = a.plainDesc([1 << 20]);
+      const copy = a.reorderPlan(p, p);
+      const x = new Float32Array(1 << 20).fill(1), y = new Float32Array(1 << 20);
+      a.exec(copy, [x, y]);
+      await a.flushAsync();
+      if (y[5] !== 1) process.exit(3);
+      for (let i = 0; i < 20; i++) a.exec(copy, [x, y]);
+    `;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: process.cwd(), timeout: 30_000, encoding: 'utf8' });
+    assert.equal(child.signal, null, 'the process hung until killed');
+    assert.equal(child.status, 0, child.stderr);
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * Inference fusion (src/nn/fuse.ts): in eval mode under noGrad, conv+BN(+ReLU)(+residual sum)
+ * and BN+ReLU run as single kernels. The fused network must equal the unfused one, take the
+ * fused path (no batch-norm or ReLU ops left in the trace), and notice changed weights.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { Generator } from '../../src/core/random.js';
+import { noGrad } from '../../src/core/grad-mode.js';
+import type { Tensor } from '../../src/core/tensor.js';
+import { traceOps } from '../../src/core/trace.js';
+import { Bottleneck, BasicBlock } from '../../src/models/resnet-blocks.js';
+import { DenseBlock } from '../../src/models/densenet-blocks.js';
+import { buildModel } from '../../src/models/registry.js';
+import * as nn from '../../src/nn/index.js';
+import * as ops from '../../src/ops/index.js';
+
+after(() => nn.setInferenceFusion(true));
+
+/** Random affine parameters and running statistics, so that folding has something to fold. */
+function randomizeBatchNorms(model: nn.Module<never, unknown>, seed: number): void {
+  const g = new Generator(seed);
+  for (const m of model.modules()) {
+    if (!(m instanceof nn.BatchNorm2d) || !m.runningMean || !m.runningVar) continue;
+    const c = m.numFeatures;
+    const opts = { generator: g, dtype: m.runningMean.dtype, backend: m.runningMean.backend.name };
+    m.runningMean.assign(ops.normal([c], 0, 0.2, opts));
+    m.runningVar.assign(ops.uniform([c], 0.5, 1.5, opts));
+    m.weight?.assign(ops.uniform([c], 0.5, 1.5, opts));
+    m.bias?.assign(ops.normal([c], 0, 0.2, opts));
+  }
+}
+
+/** The output and the op names of one eval-mode, no-grad forward, fused or not. */
+function run(model: nn.Module<Tensor, Tensor>, x: Tensor, fused: boolean): { y: number[]; ops: string[] } {
+  nn.setInferenceFusion(fused);
+  const names: string[] = [];
+  const y = noGrad(() => traceOps((e) => names.push(e.op), () => model.call(x)));
+  return { y: [...y.toArray()], ops: names };
+}
+
+function assertClose(a: number[], b: number[], tol: number): void {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+  assert.ok(worst <= tol, `fused and unfused differ by ${worst} (relative), more than ${tol}`);
+}
+
+function checkFusion(model: nn.Module<Tensor, Tensor>, x: Tensor, tol: number): void {
+  model.eval();
+  randomizeBatchNorms(model, 7);
+  const plain = run(model, x, false);
+  const fused = run(model, x, true);
+  assertClose(fused.y, plain.y, tol);
+  assert.ok(plain.ops.includes('batchNorm'), 'the unfused pass has batch norms');
+  assert.ok(!fused.ops.includes('batchNorm'), `batch norms left after fusion: ${fused.ops.join(' ')}`);
+  assert.ok(!fused.ops.includes('relu'), `ReLUs left after fusion: ${fused.ops.join(' ')}`);
+}
+
+describe('inference fusion', () => {
+  const f64 = { dtype: 'float64' as const, backend: 'ref', generator: new Generator(1) };
+
+  it('folds conv + BN + ReLU in a Sequential exactly (float64)', () => {
+    const seq = new nn.Sequential(
+      new nn.Conv2d(3, 8, 3, { padding: 1, ...f64 }), new nn.BatchNorm2d(8, f64), new nn.ReLU(),
+      new nn.Conv2d(8, 4, 1, { bias: false, ...f64 }), new nn.BatchNorm2d(4, f64), new nn.ReLU(),
+    );
+    checkFusion(seq, ops.randn([2, 3, 6, 5], f64), 1e-12);
+  });
+
+  it('fuses the residual sum and ReLU of basic and bottleneck blocks', () => {
+    checkFusion(new BasicBlock({ inChannels: 8, planes: 8 }), ops.randn([2, 8, 6, 6]), 1e-4);
+    checkFusion(new Bottleneck({ inChannels: 16, planes: 8, stride: 2 }), ops.randn([2, 16, 7, 7]), 1e-4);
+    checkFusion(new BasicBlock({ inChannels: 8, planes: 16, stride: 2, shortcut: 'A' }), ops.randn([1, 8, 8, 8]), 1e-4);
+  });
+
+  it('fuses BN + ReLU and conv + BN + ReLU in dense layers', () => {
+    const block = new DenseBlock(16, { layers: 3, growthRate: 8 });
+    const x = ops.randn([2, 16, 5, 5]);
+    block.eval();
+    randomizeBatchNorms(block, 3);
+    const fused = run(block, x, true);
+    assertClose(fused.y, run(block, x, false).y, 1e-4);
+    // Per layer: norm1 stays a batch norm (with the ReLU inside), norm2 is folded into conv1.
+    assert.equal(fused.ops.filter((op) => op === 'batchNorm').length, 3);
+    assert.ok(!fused.ops.includes('relu'));
+  });
+
+  it('gives the same logits for a whole zoo network (resnet20_cifar)', () => {
+    const model = buildModel('resnet20_cifar');
+    checkFusion(model, ops.randn([2, 3, 32, 32], { generator: new Generator(5) }), 1e-4);
+  });
+
+  it('refolds when a weight changes in place or a statistic is replaced', () => {
+    const conv = new nn.Conv2d(2, 3, 1, f64);
+    const bn = new nn.BatchNorm2d(3, f64);
+    const seq = new nn.Sequential(conv, bn);
+    seq.eval();
+    const x = ops.randn([1, 2, 2, 2], f64);
+    const first = run(seq, x, true).y;
+    bn.runningVar?.assign(ops.full([3], 4, f64));
+    assertClose(run(seq, x, true).y, run(seq, x, false).y, 1e-12);
+    assert.notDeepEqual(run(seq, x, true).y, first);
+    // An optimiser step changes values in place and bumps the storage version.
+    conv.weight.backend.kernels.sgdStep({ param: conv.weight.storage, grad: ops.onesLike(conv.weight).storage, momentumBuffer: null, lr: 0.5, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, maximize: false, firstStep: false });
+    conv.weight.storage.version++;
+    assertClose(run(seq, x, true).y, run(seq, x, false).y, 1e-12);
+  });
+
+  it('stays off in training mode and when gradients are recorded', () => {
+    const seq = new nn.Sequential(new nn.Conv2d(2, 2, 1), new nn.BatchNorm2d(2), new nn.ReLU());
+    nn.setInferenceFusion(true);
+    const names: string[] = [];
+    traceOps((e) => names.push(e.op), () => seq.call(ops.randn([2, 2, 3, 3])));
+    assert.ok(names.includes('batchNorm'));
+    seq.eval();
+    names.length = 0;
+    traceOps((e) => names.push(e.op), () => seq.call(ops.randn([2, 2, 3, 3])));
+    assert.ok(names.includes('batchNorm'), 'with gradients on, eval mode still runs the layers one by one');
+  });
+
+  it('rejects post-ops that would need a gradient, and addends of the wrong shape', () => {
+    const x = ops.randn([1, 2, 3, 3]);
+    const w = ops.randn([2, 2, 1, 1]);
+    w.requiresGrad = true;
+    assert.throws(() => ops.conv2d(x, w, null, {}, { relu: true }), /conv2d: fused post-ops \(addend, relu\) have no gradient/);
+    assert.throws(() => noGrad(() => ops.conv2d(x, w, null, {}, { addend: ops.randn([1, 2, 2, 3]) })), /conv2d: addend must have the output's shape \[1, 2, 3, 3\], got \[1, 2, 2, 3\]/);
+  });
+});
