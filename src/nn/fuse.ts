@@ -9,6 +9,7 @@
 import { isGradEnabled } from '../core/grad-mode.js';
 import type { Storage } from '../core/storage.js';
 import type { Tensor } from '../core/tensor.js';
+import { keep, scope } from '../core/scope.js';
 import { untraced } from '../core/trace.js';
 import { add, div, mul, sqrt, sub } from '../ops/arithmetic.js';
 import { relu } from '../ops/activation.js';
@@ -59,7 +60,10 @@ function foldedParams(conv: Conv2d, bn: BatchNorm2d): Folded {
     hit.weight.dispose();
     hit.bias.dispose();
   }
-  const folded = untraced(() => fold(conv, bn, sources));
+  // Its own scope frees the temporaries; keep() lets the result outlive any scope open around the call.
+  const folded = untraced(() => scope(() => fold(conv, bn, sources)));
+  keep(folded.weight);
+  keep(folded.bias);
   foldedCache.set(conv, folded);
   return folded;
 }

@@ -205,9 +205,11 @@ export class NativeRuntime {
 
   /** Plain row-major values of s as a fresh array (the boundary where blocked layouts end). */
   readPlain(s: Storage, dims: readonly number[]): Float32Array {
-    const buffer = this.plainInput(s, dims);
+    const plain = plainBufferIfCompatible(s);
+    // A scalar has dims []; its one value is row-major over [1] as well.
+    const buffer = plain ?? this.plainInput(s, dims.length === 0 ? [1] : dims);
     this.flushSync();
-    return buffer.slice(0, sizeOfDims(dims));
+    return buffer.slice(0, s.size);
   }
 
   /** A reference-backend view of s's values for a fallback kernel (flushes the queue first). */
