@@ -16,7 +16,9 @@ fi
 stamp=node_modules/.package-lock.json
 if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   say "installing npm packages from package-lock.json (npm ci)..."
-  npm ci --no-audit --no-fund
+  # onnxruntime-node (a bench peer) ships its CPU binaries; its install script would try to
+  # download GPU ones, which fails offline.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
   say "npm packages installed."
 else
   say "npm packages are up to date."

@@ -1,0 +1,151 @@
+/**
+ * The convkit side of `npm run bench`, in one module so that a change in how convkit runs (a fused
+ * inference model, an async synchronize(), a setThreads(n) API) touches only this file. Today:
+ * the native backend runs synchronously on the main thread and its OpenMP team size comes from
+ * OMP_NUM_THREADS, read once when the addon (and libgomp) loads. So the bench sets that variable
+ * and only then imports this module (dynamically), before anything else loads convkit.
+ */
+import { loadNativeAddon } from '../../src/backend/native/index.js';
+import { noGrad } from '../../src/core/grad-mode.js';
+import { scope } from '../../src/core/scope.js';
+import type { Tensor } from '../../src/core/tensor.js';
+import { traceOps } from '../../src/core/trace.js';
+import { buildModel } from '../../src/models/registry.js';
+import type { TensorModule } from '../../src/nn/module.js';
+import { conv2d } from '../../src/ops/conv2d.js';
+import { normal, randn, zeros } from '../../src/ops/creation.js';
+import { crossEntropy } from '../../src/ops/cross-entropy.js';
+import { SGD } from '../../src/train/sgd.js';
+
+/** Something to time: `run` does one batch; `dispose` frees what the workload holds. */
+export interface Workload {
+  run(): Promise<void>;
+  dispose(): void;
+}
+
+/** One op kind at one module path, per forward pass (a module called 3 times counts 3 calls). */
+export interface LayerTime {
+  path: string;
+  op: string;
+  calls: number;
+  ms: number;
+  macs: number;
+}
+
+const BACKEND = 'native';
+
+/** Why convkit cannot be benchmarked here (the native addon is missing), or null. */
+export function unavailable(): string | null {
+  const addon = loadNativeAddon();
+  return 'error' in addon ? addon.error : null;
+}
+
+export function describe(threads: number): string {
+  const addon = loadNativeAddon();
+  const onednn = 'error' in addon ? '?' : addon.version();
+  return `convkit ${BACKEND} backend (oneDNN ${onednn}, plain NCHW, ${threads} OpenMP threads, synchronous)`;
+}
+
+function disposeModel(model: TensorModule): void {
+  for (const t of [...model.parameters(), ...model.buffers()]) t.dispose();
+}
+
+/** Forward multiply-adds per image (conv and linear, as torchvision counts), traced on shapes alone. */
+export function macsPerImage(name: string, input: readonly [number, number, number] = [3, 224, 224], classes?: number): number {
+  const model = buildModel(name, { backend: 'meta', classes });
+  let macs = 0;
+  traceOps((e) => (macs += e.macs), () => model.call(zeros([1, ...input], { backend: 'meta' })));
+  return macs;
+}
+
+/** Inference: eval mode, no graph, every intermediate freed by the scope. */
+function syncInference(name: string, batch: number): { forward: () => void; dispose: () => void } {
+  const model = buildModel(name, { backend: BACKEND });
+  model.eval();
+  const x = randn([batch, 3, 224, 224], { backend: BACKEND });
+  return {
+    forward: () => scope(() => noGrad(() => void model.call(x))),
+    dispose: () => (disposeModel(model), x.dispose()),
+  };
+}
+
+export function inference(name: string, batch: number): Workload {
+  const { forward, dispose } = syncInference(name, batch);
+  return { run: async () => forward(), dispose };
+}
+
+/** One training step as the training loop does it: zeroGrad, forward, cross-entropy, backward, SGD step. */
+export function training(name: string, batch: number, size: number, classes: number): Workload {
+  const model = buildModel(name, { backend: BACKEND, classes });
+  model.train();
+  const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  const x = randn([batch, 3, size, size], { backend: BACKEND });
+  const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7919) % classes);
+  return {
+    run: async () =>
+      scope(() => {
+        optimizer.zeroGrad();
+        const loss = crossEntropy(model.call(x), labels);
+        loss.backward();
+        optimizer.step();
+        loss.item(); // reads the result, as a real loop does
+      }),
+    dispose: () => (disposeModel(model), x.dispose()),
+  };
+}
+
+/** The 3x3 convolutions of a model's `features` (VGG16's 13), as traced at batch 1. */
+function convShapes(name: string): { x: readonly number[]; w: readonly number[]; macs: number }[] {
+  const model = buildModel(name, { backend: 'meta' });
+  const convs: { x: readonly number[]; w: readonly number[]; macs: number }[] = [];
+  traceOps((e) => {
+    const [x, w] = e.inputs;
+    if (e.op === 'conv2d' && x && w && w.shape[2] === 3 && w.shape[3] === 3) convs.push({ x: x.shape, w: w.shape, macs: e.macs });
+  }, () => model.call(zeros([1, 3, 224, 224], { backend: 'meta' })));
+  return convs;
+}
+
+/** A model's 3x3 convolutions (padding 1, bias) as separate conv2d calls on pre-made inputs. */
+export function convLayers(name: string, batch: number): Workload & { macs: number; layers: number } {
+  const shapes = convShapes(name);
+  const made = shapes.map((s) => ({
+    x: randn([batch, ...s.x.slice(1)], { backend: BACKEND }),
+    w: normal([...s.w], 0, 0.05, { backend: BACKEND }),
+    b: randn([s.w[0]], { backend: BACKEND }),
+  }));
+  return {
+    macs: batch * shapes.reduce((sum, s) => sum + s.macs, 0),
+    layers: shapes.length,
+    run: async () => scope(() => noGrad(() => made.forEach((m) => conv2d(m.x, m.w, m.b, { padding: 1 })))),
+    dispose: () => made.forEach((m) => [m.x, m.w, m.b].forEach((t: Tensor) => t.dispose())),
+  };
+}
+
+/**
+ * Where inference time goes: each op's time is the wall time since the previous op finished
+ * (ops report to the trace after they run), attributed to the op and the module path it ran in.
+ * Averages over `runs` passes after one warm-up. Valid while the backend runs ops synchronously.
+ */
+export function profile(name: string, batch: number, runs: number): LayerTime[] {
+  const work = syncInference(name, batch);
+  const totals = new Map<string, LayerTime>();
+  const pass = (record: boolean): void => {
+    let last = performance.now();
+    traceOps((e) => {
+      const now = performance.now();
+      if (record) {
+        const key = `${e.path ?? ''}\u0000${e.op}`;
+        const row = totals.get(key) ?? { path: e.path ?? '(top level)', op: e.op, calls: 0, ms: 0, macs: 0 };
+        row.calls += 1 / runs;
+        row.ms += (now - last) / runs;
+        row.macs += e.macs / runs;
+        totals.set(key, row);
+      }
+      last = performance.now(); // the listener's own time is not charged to the next op
+    }, work.forward);
+  };
+  pass(false);
+  for (let i = 0; i < runs; i++) pass(true);
+  work.dispose();
+  return [...totals.values()];
+}

@@ -1,0 +1,214 @@
+/**
+ * `npm run bench`: convkit beside ONNX Runtime (Node) and PyTorch eager, in one run on this
+ * machine, on the torchvision models, with every figure also read against the machine's FMA peak.
+ *
+ *   npm run bench                                  all models (about 15 minutes on 2 cores)
+ *   npm run bench -- --models resnet18,resnet50    a subset (also resnet20_cifar: the CIFAR training row)
+ *   npm run bench -- --quick                       fewer timed runs per figure
+ *   npm run bench -- --json out/bench.json         also write the rows and the machine as JSON
+ *   npm run bench -- --profile resnet50            where convkit's inference time goes, layer by layer
+ *
+ * Threads: CONVKIT_THREADS, default all cores; ORT's intra-op pool and torch.set_num_threads get
+ * the same number. GFLOP/s = 2 x convkit's traced multiply-adds per second (x3 for a training step:
+ * forward, backward-data, backward-weights). Progress goes to stderr, the tables to stdout.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { measureFmaPeak } from './fma-peak.js';
+import { exportOnnx, loadOrt, ortMs, TorchPeer } from './peers.js';
+import { jsonRows, markdownTables, type Row } from './report.js';
+import { FULL_POLICY, medianMs, QUICK_POLICY } from './timing.js';
+import type { Workload } from './convkit-runner.js';
+
+const INFERENCE_MODELS = ['resnet18', 'resnet50', 'vgg16', 'googlenet', 'densenet121', 'alexnet'];
+/** Training rows: [model, batch, input side, classes]. */
+const TRAINING = [['resnet18', 8, 224, 1000], ['resnet20_cifar', 128, 32, 10]] as const;
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CACHE = join(ROOT, 'node_modules', '.cache', 'convkit-bench');
+
+const { values: args } = parseArgs({
+  options: {
+    models: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    profile: { type: 'string' },
+    batch: { type: 'string', default: '8' },
+  },
+});
+const threads = Number(process.env.CONVKIT_THREADS || os.availableParallelism());
+const batch = Number(args.batch);
+const policy = args.quick ? QUICK_POLICY : FULL_POLICY;
+const all = [...INFERENCE_MODELS, 'resnet20_cifar'];
+const wanted = args.models ? args.models.split(',').map((m) => m.trim()) : all;
+const unknown = wanted.filter((m) => !all.includes(m));
+if (unknown.length > 0 || !(Number.isInteger(threads) && threads > 0) || !(Number.isInteger(batch) && batch > 0)) {
+  console.error(unknown.length > 0 ? `bench: unknown model ${unknown.join(', ')}; expected some of ${all.join(', ')}` : 'bench: CONVKIT_THREADS and --batch must be positive integers');
+  process.exit(2);
+}
+
+// The native backend's OpenMP team is sized from OMP_NUM_THREADS when the addon loads, so set it
+// before convkit is imported (see convkit-runner.ts).
+process.env.OMP_NUM_THREADS = String(threads);
+const ck = await import('./convkit-runner.js');
+const why = ck.unavailable();
+if (why !== null) {
+  console.error(`bench: convkit's native backend is unavailable: ${why}`);
+  process.exit(1);
+}
+
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const fmtMs = (ms: number): string => `${ms.toFixed(1)} ms`;
+
+if (args.profile) {
+  await printProfile(args.profile);
+  process.exit(0);
+}
+
+const started = performance.now();
+const notes: string[] = [];
+const rows: Row[] = [];
+// Other work on the machine takes cores from every column at different moments: say so.
+const loadAtStart = os.loadavg()[0];
+if (loadAtStart > 0.5) notes.push(`the 1-minute load average was ${loadAtStart.toFixed(2)} at the start: other processes were running, so figures may be low and uneven`);
+
+log(`[bench] ${threads} threads; timing: ${policy.warmupRuns} warm-up, median of ${policy.minRuns}-${policy.maxRuns} runs (${policy.budgetMs / 1000} s budget)`);
+const peak = measureFmaPeak(CACHE, threads);
+let peakGflops = 'gflops' in peak ? peak.gflops : null;
+log(`[bench] FMA peak: ${'gflops' in peak ? `${peak.gflops} GFLOP/s` : peak.error}`);
+if ('error' in peak) notes.push(`FMA peak not measured: ${peak.error}`);
+
+const ortLoad = await loadOrt();
+const inference = INFERENCE_MODELS.filter((m) => wanted.includes(m));
+const exportError = 'error' in ortLoad ? ortLoad.error : exportOnnx(join(CACHE, 'onnx'), inference);
+if (exportError) notes.push(`ONNX Runtime not measured: ${exportError}`);
+const torchStart = await TorchPeer.start(threads);
+const torch = 'peer' in torchStart ? torchStart.peer : null;
+if ('error' in torchStart) notes.push(`PyTorch not measured: ${torchStart.error}`);
+
+/** Runs one measurement (ms per batch, one per batch size), logging it; a failure becomes a note and empty cells. */
+async function measure(label: string, batches: readonly number[], fn: () => Promise<number[]>): Promise<(number | null)[]> {
+  try {
+    const ms = await fn();
+    log(`[bench] ${label}: ${ms.map((m, i) => `batch ${batches[i]} ${fmtMs(m)}`).join(', ')}`);
+    return ms;
+  } catch (err) {
+    const message = (err as Error).message.split('\n')[0];
+    log(`[bench] ${label}: failed: ${message}`);
+    notes.push(`${label} failed: ${message}`);
+    return batches.map(() => null);
+  }
+}
+
+async function timeWorkload(make: () => Workload): Promise<number> {
+  const work = make();
+  try {
+    return await medianMs(() => work.run(), policy);
+  } finally {
+    work.dispose();
+  }
+}
+
+async function eachBatch(batches: readonly number[], fn: (b: number) => Promise<number>): Promise<number[]> {
+  const out: number[] = [];
+  for (const b of batches) out.push(await fn(b));
+  return out;
+}
+
+const skipped = (batches: readonly number[]): (number | null)[] => batches.map(() => null);
+
+for (const model of inference) {
+  const gflopPerImage = (2 * ck.macsPerImage(model)) / 1e9;
+  const batches = [batch, 1];
+  const ours = await measure(`${model} convkit`, batches, () => eachBatch(batches, (b) => timeWorkload(() => ck.inference(model, b))));
+  const onnx = join(CACHE, 'onnx', `${model}.onnx`);
+  const ort = exportError ? skipped(batches) : await measure(`${model} ORT`, batches, () => ortMs(onnx, batches, threads, policy));
+  const peer = torch;
+  const py = peer ? await measure(`${model} PyTorch`, batches, () => eachBatch(batches, (b) => peer.ms({ kind: 'infer', model, batch: b }, policy))) : skipped(batches);
+  batches.forEach((b, i) => {
+    rows.push({
+      section: b === 1 ? 'latency' : 'inference', model, batch: b, size: 224, gflop: gflopPerImage * b,
+      convkitMs: ours[i], ortMs: ort[i], torchMs: py[i], target: { vs: 'ort', ratio: 1 },
+    });
+  });
+}
+
+for (const [model, b, size, classes] of TRAINING.filter(([m]) => wanted.includes(m))) {
+  const gflop = (3 * 2 * ck.macsPerImage(model, [3, size, size], classes) * b) / 1e9;
+  const [ours] = await measure(`${model} training convkit`, [b], () => eachBatch([b], () => timeWorkload(() => ck.training(model, b, size, classes))));
+  const peer = torch;
+  const [py] = peer ? await measure(`${model} training PyTorch`, [b], async () => [await peer.ms({ kind: 'train', model, batch: b, size, classes }, policy)]) : [null];
+  rows.push({ section: 'training', model, batch: b, size, gflop, convkitMs: ours, ortMs: null, torchMs: py, target: { vs: 'torch', ratio: 1.3 } });
+}
+
+if (wanted.includes('vgg16')) {
+  let gflop = 0;
+  const [ours] = await measure('vgg16 3x3 convs convkit', [batch], () =>
+    eachBatch([batch], () =>
+      timeWorkload(() => {
+        const work = ck.convLayers('vgg16', batch);
+        gflop = (2 * work.macs) / 1e9;
+        return work;
+      }),
+    ),
+  );
+  rows.push({ section: 'kernel', model: 'vgg16 3x3 convs', batch, size: 224, gflop, convkitMs: ours, ortMs: null, torchMs: null, target: { vs: 'peak', fraction: 0.8 } });
+}
+torch?.stop();
+
+// Measured again at the end: the machine's limit is the larger figure (a busy core lowers one).
+const peakAtEnd = peakGflops === null ? null : measureFmaPeak(CACHE, threads);
+if (peakAtEnd && 'gflops' in peakAtEnd && peakGflops !== null) {
+  log(`[bench] FMA peak at the end: ${peakAtEnd.gflops} GFLOP/s`);
+  if (Math.abs(peakAtEnd.gflops / peakGflops - 1) > 0.1) notes.push(`the FMA peak measured ${peakGflops} GFLOP/s at the start and ${peakAtEnd.gflops} at the end: the machine was not idle throughout`);
+  peakGflops = Math.max(peakGflops, peakAtEnd.gflops);
+}
+
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+const minutes = (performance.now() - started) / 60000;
+const peerLine = [
+  'version' in ortLoad ? `ONNX Runtime ${ortLoad.version} (CPU provider, intraOpNumThreads ${threads}, graphOptimizationLevel all)` : null,
+  'info' in torchStart ? `PyTorch ${torchStart.info.torch} eager (oneDNN ${torchStart.info.onednn ?? '?'}, torch.set_num_threads(${torchStart.info.threads}))` : null,
+].filter(Boolean).join('; ');
+console.log(`\nconvkit vs ONNX Runtime vs PyTorch, float32, ${threads} threads each, ${new Date().toISOString().slice(0, 10)}`);
+console.log(`machine: ${cpu}, ${os.cpus().length} logical cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`);
+console.log(`${ck.describe(threads)}; ${peerLine}`);
+console.log(`median of ${policy.minRuns}-${policy.maxRuns} runs after ${policy.warmupRuns} warm-up; GFLOP/s = 2 x convkit's multiply-adds (x3 for training) per second; vs = convkit throughput / peer throughput\n`);
+console.log(markdownTables(rows, peakGflops));
+for (const note of notes) console.log(`note: ${note}`);
+console.log(`(${minutes.toFixed(1)} minutes)`);
+
+if (args.json) {
+  mkdirSync(dirname(args.json), { recursive: true });
+  const report = {
+    schema: 'convkit.bench/1', date: new Date().toISOString(), threads, policy, fmaPeakGflops: peakGflops,
+    machine: { cpu, logicalCores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
+    convkit: ck.describe(threads), peers: peerLine, rows: jsonRows(rows, peakGflops), notes,
+  };
+  writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
+  log(`[bench] wrote ${args.json}`);
+}
+
+/** `--profile MODEL`: convkit's inference time per layer (top 15) and per op kind. */
+async function printProfile(model: string): Promise<void> {
+  const runs = args.quick ? 1 : 3;
+  log(`[bench] profiling ${model} inference, batch ${batch}, ${threads} threads, ${runs} runs after a warm-up...`);
+  const layers = ck.profile(model, batch, runs);
+  const total = layers.reduce((s, l) => s + l.ms, 0);
+  const pct = (ms: number): string => `${((100 * ms) / total).toFixed(1)}%`;
+  const gf = (l: { ms: number; macs: number }): string => (l.macs > 0 ? ((2 * l.macs) / 1e9 / (l.ms / 1000)).toFixed(1) : '-');
+  console.log(`\n${model}, batch ${batch}: ${total.toFixed(1)} ms per batch (sum of op times; ${ck.describe(threads)})\n`);
+  console.log('| layer | op | calls | ms | share | GFLOP/s |\n|:--|:--|--:|--:|--:|--:|');
+  for (const l of [...layers].sort((a, b) => b.ms - a.ms).slice(0, 15)) {
+    console.log(`| ${l.path} | ${l.op} | ${Math.round(l.calls)} | ${l.ms.toFixed(2)} | ${pct(l.ms)} | ${gf(l)} |`);
+  }
+  const byOp = new Map<string, { ms: number; macs: number; calls: number }>();
+  for (const l of layers) {
+    const o = byOp.get(l.op) ?? { ms: 0, macs: 0, calls: 0 };
+    byOp.set(l.op, { ms: o.ms + l.ms, macs: o.macs + l.macs, calls: o.calls + l.calls });
+  }
+  console.log('\n| op | calls | ms | share | GFLOP/s |\n|:--|--:|--:|--:|--:|');
+  for (const [op, o] of [...byOp].sort((a, b) => b[1].ms - a[1].ms)) console.log(`| ${op} | ${Math.round(o.calls)} | ${o.ms.toFixed(2)} | ${pct(o.ms)} | ${gf(o)} |`);
+}

@@ -1,0 +1,119 @@
+/**
+ * The peers of `npm run bench`: ONNX Runtime for Node (in this process, on models PyTorch exports
+ * to ONNX) and PyTorch eager (a long-lived /usr/bin/python3 worker, so torch is imported once).
+ * Both get the same thread count as convkit and the same timing policy.
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Policy } from './timing.js';
+import { medianMs } from './timing.js';
+
+/** Debian's interpreter, where python3-torch lives (the `python3` on PATH may be a pyenv without torch). */
+export const PYTHON = '/usr/bin/python3';
+const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+const INSTALL_TORCH = "install Debian's PyTorch with `sudo apt-get install python3-torch python3-torchvision`";
+
+/** Exports the models still missing from `dir` as ONNX files; returns an error line or null. */
+export function exportOnnx(dir: string, models: readonly string[]): string | null {
+  const missing = models.filter((m) => !existsSync(join(dir, `${m}.onnx`)));
+  if (missing.length === 0) return null;
+  process.stderr.write(`exporting ${missing.join(', ')} to ONNX with PyTorch (once; cached in ${dir})...\n`);
+  const r = spawnSync(PYTHON, [here('./export_onnx.py'), dir, ...missing], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.error) return `the ONNX files are exported by PyTorch, and ${PYTHON} cannot run (${r.error.message}); ${INSTALL_TORCH}`;
+  if (r.status === 3) return `the ONNX files are exported by PyTorch, which is not installed for ${PYTHON}; ${INSTALL_TORCH}`;
+  return r.status === 0 ? null : `the ONNX export failed (exit ${r.status ?? r.signal}); see above`;
+}
+
+type Ort = typeof import('onnxruntime-node');
+let ort: Ort | null = null;
+
+/** Loads onnxruntime-node, or says why it cannot. */
+export async function loadOrt(): Promise<{ version: string } | { error: string }> {
+  try {
+    ort = await import('onnxruntime-node');
+    return { version: ort.env.versions.common ?? '?' };
+  } catch (err) {
+    return { error: `onnxruntime-node does not load (${(err as Error).message.split('\n')[0]}); run \`npm run setup\`` };
+  }
+}
+
+/**
+ * Median ms per batch of an ONNX model on ORT's CPU provider with `threads` intra-op threads, for
+ * each batch size in turn (one session serves them all: the export has a dynamic batch axis).
+ */
+export async function ortMs(file: string, batches: readonly number[], threads: number, policy: Policy): Promise<number[]> {
+  const rt = ort;
+  if (!rt) throw new Error('loadOrt() first');
+  const session = await rt.InferenceSession.create(file, {
+    executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
+  });
+  try {
+    const out: number[] = [];
+    for (const batch of batches) {
+      const data = Float32Array.from({ length: batch * 3 * 224 * 224 }, () => Math.random() * 2 - 1);
+      const feeds = { [session.inputNames[0]]: new rt.Tensor('float32', data, [batch, 3, 224, 224]) };
+      out.push(await medianMs(async () => void (await session.run(feeds)), policy));
+    }
+    return out;
+  } finally {
+    await session.release();
+  }
+}
+
+export interface TorchInfo {
+  torch: string;
+  threads: number;
+  onednn: string | null;
+}
+
+/** The PyTorch worker (scripts/bench/torch_peer.py): one JSON request and answer per line. */
+export class TorchPeer {
+  private readonly waiting: ((line: string | null) => void)[] = [];
+  private exitCode: number | null = null;
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (line) => this.waiting.shift()?.(line));
+    child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+    child.stdin.on('error', () => {}); // a worker that died is reported through 'exit'
+    child.on('exit', (code) => {
+      this.exitCode = code ?? -1;
+      for (const resolve of this.waiting.splice(0)) resolve(null);
+    });
+  }
+
+  /** Starts the worker and asks for its versions; an error line when PyTorch is not there. */
+  static async start(threads: number): Promise<{ peer: TorchPeer; info: TorchInfo } | { error: string }> {
+    const child = spawn(PYTHON, [here('./torch_peer.py'), String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const failed = new Promise<string>((resolve) => child.on('error', (err) => resolve(err.message)));
+    const peer = new TorchPeer(child);
+    const answer = await Promise.race([peer.request({ kind: 'info' }), failed.then((message) => ({ error: message }))]);
+    if ('error' in answer) {
+      peer.stop();
+      const why = peer.exitCode === 3 ? `PyTorch is not installed for ${PYTHON}` : `cannot run the PyTorch peer (${answer.error})`;
+      return { error: `${why}; ${INSTALL_TORCH}` };
+    }
+    const info: TorchInfo = { torch: String(answer.torch), threads: Number(answer.threads), onednn: typeof answer.onednn === 'string' ? answer.onednn : null };
+    return { peer, info };
+  }
+
+  request(req: Record<string, unknown>): Promise<Record<string, unknown> & { error?: string }> {
+    return new Promise((resolve) => {
+      this.waiting.push((line) => resolve(line === null ? { error: `the PyTorch peer exited (code ${this.exitCode})` } : JSON.parse(line)));
+      this.child.stdin.write(`${JSON.stringify(req)}\n`);
+    });
+  }
+
+  /** Median ms of the request's workload, or throws with the peer's error. */
+  async ms(req: Record<string, unknown>, policy: Policy): Promise<number> {
+    const answer = await this.request({ ...req, policy });
+    if (typeof answer.ms !== 'number') throw new Error(answer.error ?? 'no answer');
+    return answer.ms;
+  }
+
+  stop(): void {
+    this.child.stdin.end();
+  }
+}

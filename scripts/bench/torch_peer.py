@@ -1,0 +1,142 @@
+"""PyTorch eager peer for `npm run bench` (scripts/bench/index.ts): a worker that answers one JSON
+request per stdin line with one JSON line on stdout, so torch is imported once per bench run.
+
+Requests ({"policy": {warmupRuns, minRuns, maxRuns, budgetMs}} in each timed one):
+  {"kind": "info"}                                        -> {"torch", "threads", "onednn"}
+  {"kind": "infer", "model", "batch"}                     -> {"ms"}   torch.no_grad, eval mode, 224x224
+  {"kind": "train", "model", "batch", "size", "classes"}  -> {"ms"}   forward, cross-entropy, backward,
+                                                                      SGD (momentum 0.9) step
+Errors answer {"error": "..."}. Exit status 3: torch cannot be imported.
+Run with Debian's interpreter: /usr/bin/python3 scripts/bench/torch_peer.py THREADS
+"""
+import json
+import re
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    import torchvision
+except ImportError as err:
+    print(f"torch/torchvision are not importable by {sys.executable}: {err}", file=sys.stderr)
+    sys.exit(3)
+
+
+def median_ms(run, policy):
+    """The bench's policy: warm-up, then at least minRuns and at most maxRuns timed runs,
+    stopping after minRuns once budgetMs has passed; the median in ms."""
+    for _ in range(policy["warmupRuns"]):
+        run()
+    times = []
+    budget_end = time.perf_counter() + policy["budgetMs"] / 1e3
+    while len(times) < policy["minRuns"] or (len(times) < policy["maxRuns"] and time.perf_counter() < budget_end):
+        t0 = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+class BasicBlockA(nn.Module):
+    """He et al. 2015's CIFAR block; option A shortcut: strided identity, new channels zero."""
+
+    def __init__(self, in_planes, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.stride, self.pad = stride, planes - in_planes
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        short = x[:, :, ::self.stride, ::self.stride] if self.stride != 1 else x
+        if self.pad:
+            short = F.pad(short, (0, 0, 0, 0, 0, self.pad))
+        return F.relu(out + short)
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for CIFAR: 3x3 conv to 16, stages of n blocks at 16/32/64, avg pool, fc."""
+
+    def __init__(self, n=3, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        blocks, in_planes = [], 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            for i in range(n):
+                blocks.append(BasicBlockA(in_planes, planes, stride if i == 0 else 1))
+                in_planes = planes
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.bn1(self.conv1(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def build(name, classes=1000):
+    if name == "resnet20_cifar":
+        model = CifarResNet(3, classes)
+        params = sum(p.numel() for p in model.parameters())
+        assert params == 269_722, f"CIFAR ResNet-20 has {params} parameters, convkit's has 269,722"
+        return model
+    if name == "googlenet":
+        return torchvision.models.googlenet(aux_logits=False, init_weights=False, num_classes=classes)
+    return getattr(torchvision.models, name)(num_classes=classes)
+
+
+_eval_models = {}
+
+
+def infer(req):
+    # Batch 8 and batch 1 of one model come one after the other: build it once.
+    if req["model"] not in _eval_models:
+        _eval_models.clear()
+        _eval_models[req["model"]] = build(req["model"]).eval()
+    model = _eval_models[req["model"]]
+    x = torch.randn(req["batch"], 3, 224, 224)
+    with torch.no_grad():
+        return {"ms": median_ms(lambda: model(x), req["policy"])}
+
+
+def train(req):
+    model = build(req["model"], req["classes"]).train()
+    size = req["size"]
+    x = torch.randn(req["batch"], 3, size, size)
+    y = torch.randint(0, req["classes"], (req["batch"],))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return {"ms": median_ms(step, req["policy"])}
+
+
+def info(_req):
+    onednn = re.search(r"MKL-DNN v([\w.]+)", torch.__config__.show())
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "onednn": onednn.group(1) if onednn else None}
+
+
+def main():
+    torch.set_num_threads(int(sys.argv[1]))
+    handlers = {"info": info, "infer": infer, "train": train}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            answer = handlers[req["kind"]](req)
+        except Exception as err:  # the bench prints it in the table's notes
+            answer = {"error": f"{type(err).__name__}: {err}"}
+        print(json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    main()
