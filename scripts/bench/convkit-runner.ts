@@ -1,11 +1,10 @@
 /**
- * The convkit side of `npm run bench`, in one module so that a change in how convkit runs (a fused
- * inference model, an async synchronize(), a setThreads(n) API) touches only this file. Today:
- * the native backend runs synchronously on the main thread and its OpenMP team size comes from
- * OMP_NUM_THREADS, read once when the addon (and libgomp) loads. So the bench sets that variable
- * and only then imports this module (dynamically), before anything else loads convkit.
+ * The convkit side of `npm run bench`, in one module: how a user runs convkit fast. The native
+ * backend queues work on its worker thread, so every timed run ends with `await synchronize()`;
+ * inference in eval mode under noGrad takes the fused path (BN folded, ReLU and sums as post-ops).
  */
-import { loadNativeAddon } from '../../src/backend/native/index.js';
+import { setThreads, synchronize } from '../../src/backend/registry.js';
+import { loadNativeAddon, nativeRuntime } from '../../src/backend/native/index.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { scope } from '../../src/core/scope.js';
 import type { Tensor } from '../../src/core/tensor.js';
@@ -40,10 +39,14 @@ export function unavailable(): string | null {
   return 'error' in addon ? addon.error : null;
 }
 
+export function configure(threads: number): void {
+  if (unavailable() === null) setThreads(threads);
+}
+
 export function describe(threads: number): string {
   const addon = loadNativeAddon();
   const onednn = 'error' in addon ? '?' : addon.version();
-  return `convkit ${BACKEND} backend (oneDNN ${onednn}, plain NCHW, ${threads} OpenMP threads, synchronous)`;
+  return `convkit ${BACKEND} backend (oneDNN ${onednn}, blocked layouts, fused inference, ${threads} threads on a worker queue)`;
 }
 
 function disposeModel(model: TensorModule): void {
@@ -71,7 +74,7 @@ function syncInference(name: string, batch: number): { forward: () => void; disp
 
 export function inference(name: string, batch: number): Workload {
   const { forward, dispose } = syncInference(name, batch);
-  return { run: async () => forward(), dispose };
+  return { run: () => (forward(), synchronize()), dispose };
 }
 
 /** One training step as the training loop does it: zeroGrad, forward, cross-entropy, backward, SGD step. */
@@ -82,14 +85,18 @@ export function training(name: string, batch: number, size: number, classes: num
   const x = randn([batch, 3, size, size], { backend: BACKEND });
   const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7919) % classes);
   return {
-    run: async () =>
-      scope(() => {
+    run: async () => {
+      const loss = scope(() => {
         optimizer.zeroGrad();
         const loss = crossEntropy(model.call(x), labels);
         loss.backward();
         optimizer.step();
-        loss.item(); // reads the result, as a real loop does
-      }),
+        return loss.detach();
+      });
+      await synchronize(); // as the training loop does: the step runs while the event loop is free
+      loss.item();
+      loss.dispose();
+    },
     dispose: () => (disposeModel(model), x.dispose()),
   };
 }
@@ -116,22 +123,24 @@ export function convLayers(name: string, batch: number): Workload & { macs: numb
   return {
     macs: batch * shapes.reduce((sum, s) => sum + s.macs, 0),
     layers: shapes.length,
-    run: async () => scope(() => noGrad(() => made.forEach((m) => conv2d(m.x, m.w, m.b, { padding: 1 })))),
+    run: () => (scope(() => noGrad(() => made.forEach((m) => conv2d(m.x, m.w, m.b, { padding: 1 })))), synchronize()),
     dispose: () => made.forEach((m) => [m.x, m.w, m.b].forEach((t: Tensor) => t.dispose())),
   };
 }
 
 /**
  * Where inference time goes: each op's time is the wall time since the previous op finished
- * (ops report to the trace after they run), attributed to the op and the module path it ran in.
- * Averages over `runs` passes after one warm-up. Valid while the backend runs ops synchronously.
+ * (ops report to the trace after they are queued; the listener waits for the queue), attributed
+ * to the op and the module path it ran in. Averages over `runs` passes after one warm-up.
  */
 export function profile(name: string, batch: number, runs: number): LayerTime[] {
   const work = syncInference(name, batch);
   const totals = new Map<string, LayerTime>();
   const pass = (record: boolean): void => {
     let last = performance.now();
+    const runtime = nativeRuntime();
     traceOps((e) => {
+      runtime.flushSync();
       const now = performance.now();
       if (record) {
         const key = `${e.path ?? ''}\u0000${e.op}`;

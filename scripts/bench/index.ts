@@ -49,10 +49,8 @@ if (unknown.length > 0 || !(Number.isInteger(threads) && threads > 0) || !(Numbe
   process.exit(2);
 }
 
-// The native backend's OpenMP team is sized from OMP_NUM_THREADS when the addon loads, so set it
-// before convkit is imported (see convkit-runner.ts).
-process.env.OMP_NUM_THREADS = String(threads);
 const ck = await import('./convkit-runner.js');
+ck.configure(threads);
 const why = ck.unavailable();
 if (why !== null) {
   console.error(`bench: convkit's native backend is unavailable: ${why}`);
