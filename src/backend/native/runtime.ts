@@ -31,6 +31,8 @@ export class NativeStorage extends Storage {
     private buf: Float32Array | null,
     readonly desc: number,
     readonly dims: readonly number[] | null,
+    /** Whether the buffer came from the pool and goes back to it (others are left to the GC). */
+    private readonly pooled = false,
   ) {
     super();
   }
@@ -56,7 +58,9 @@ export class NativeStorage extends Storage {
 
   protected free(): void {
     this.invalidate();
-    if (this.buf) this.runtime.recycle(this.buf);
+    // Only pool-born buffers return: recycling every freed buffer (input batches, say) would grow
+    // the pool by sizes no native kernel asks for.
+    if (this.buf && this.pooled) this.runtime.recycle(this.buf);
     this.buf = null;
   }
 }
@@ -117,13 +121,13 @@ export class NativeRuntime {
     const info = this.descInfo(desc);
     const floats = Math.ceil(info.bytes / 4);
     const buffer = this.take(floats);
-    return info.plain ? new NativeStorage(this, size, buffer, PLAIN, null) : new NativeStorage(this, size, buffer, desc, info.dims);
+    return info.plain ? new NativeStorage(this, size, buffer, PLAIN, null, true) : new NativeStorage(this, size, buffer, desc, info.dims, true);
   }
 
   /** Scratch that lives as long as `owner` would not: a workspace buffer for desc. */
   workspace(desc: number): NativeStorage {
     const info = this.descInfo(desc);
-    return new NativeStorage(this, Math.ceil(info.bytes / 4), this.take(Math.ceil(info.bytes / 4)), desc, info.dims);
+    return new NativeStorage(this, Math.ceil(info.bytes / 4), this.take(Math.ceil(info.bytes / 4)), desc, info.dims, true);
   }
 
   /** A plain storage holding a copy of `values` (JS-side write: a fresh array, never pooled). */
