@@ -61,7 +61,7 @@ setup_native() {
     say "native backend: addon is up to date."
     return 0
   fi
-  say "native backend: building the addon (npm run build:native, about 20 s; log in $native_log)..."
+  say "native backend: building the addon (npm run build:native, about a minute; log in $native_log)..."
   # node-gyp would download Node's headers (impossible offline) unless told where they are.
   if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
   if npm run --silent build:native >"$native_log" 2>&1; then
