@@ -53,16 +53,6 @@ dnnl::batch_normalization_forward::primitive_desc forwardPd(const dnnl::memory::
   return dnnl::batch_normalization_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
-struct Builder {
-  Plan plan;
-  std::vector<std::pair<std::string, int>> named;
-  void add(int arg, const dnnl::memory::desc& md, const char* name = nullptr) {
-    plan.args.push_back(arg);
-    plan.descs.push_back(md);
-    if (name) named.push_back({name, internDesc(md)});
-  }
-};
-
 // batchNormPlan(src, { training, affine, relu, eps }): buffers [src, (scale), (shift), mean, variance, dst, (workspace)]
 Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
   const char* op = "batchNorm";
@@ -73,20 +63,17 @@ Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
     if (training && relu) throw Napi::RangeError::New(info.Env(), "batchNorm: a fused relu is for inference only");
     auto pd = forwardPd(src, training, o.eps(), flagsOf(affine, !training, relu));
     auto channel = plainDescOf({src.dims()[1]});
-    Builder b;
-    b.plan.name = op;
-    b.add(DNNL_ARG_SRC, src, "src");
+    PlanBuilder b(op);
+    b.arg(DNNL_ARG_SRC, src, "src");
     if (affine) {
-      b.add(DNNL_ARG_SCALE, channel);
-      b.add(DNNL_ARG_SHIFT, channel);
+      b.arg(DNNL_ARG_SCALE, channel, nullptr);
+      b.arg(DNNL_ARG_SHIFT, channel, nullptr);
     }
-    b.add(DNNL_ARG_MEAN, channel, "mean");
-    b.add(DNNL_ARG_VARIANCE, channel, "variance");
-    b.add(DNNL_ARG_DST, pd.dst_desc(), "dst");
-    if (pd.workspace_desc().get_size() > 0) b.add(DNNL_ARG_WORKSPACE, pd.workspace_desc(), "workspace");
-    b.plan.scratchpad = pd.scratchpad_desc();
-    b.plan.primitive = dnnl::batch_normalization_forward(pd);
-    return planResult(info.Env(), registerPlan(std::move(b.plan)), b.named);
+    b.arg(DNNL_ARG_MEAN, channel, "mean");
+    b.arg(DNNL_ARG_VARIANCE, channel, "variance");
+    b.arg(DNNL_ARG_DST, pd.dst_desc(), "dst");
+    b.workspace(pd.workspace_desc());
+    return b.finish(info.Env(), dnnl::batch_normalization_forward(pd), pd.scratchpad_desc());
   });
 }
 
@@ -105,24 +92,21 @@ Napi::Value BatchNormBackwardPlan(const Napi::CallbackInfo& info) {
     dnnl::batch_normalization_backward::desc d(affine ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data, src, src, eps, f);
     dnnl::batch_normalization_backward::primitive_desc pd(d, planAttr(), cpuEngine(), hint);
     auto channel = plainDescOf({src.dims()[1]});
-    Builder b;
-    b.plan.name = op;
-    b.add(DNNL_ARG_SRC, src, "src");
-    b.add(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst");
-    b.add(DNNL_ARG_MEAN, channel, "mean");
-    b.add(DNNL_ARG_VARIANCE, channel, "variance");
+    PlanBuilder b(op);
+    b.arg(DNNL_ARG_SRC, src, "src");
+    b.arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst");
+    b.arg(DNNL_ARG_MEAN, channel, "mean");
+    b.arg(DNNL_ARG_VARIANCE, channel, "variance");
     if (affine) {
-      b.add(DNNL_ARG_SCALE, channel);
-      b.add(DNNL_ARG_SHIFT, channel);
+      b.arg(DNNL_ARG_SCALE, channel, nullptr);
+      b.arg(DNNL_ARG_SHIFT, channel, nullptr);
     }
-    b.add(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc");
+    b.arg(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc");
     if (affine) {
-      b.add(DNNL_ARG_DIFF_SCALE, channel);
-      b.add(DNNL_ARG_DIFF_SHIFT, channel);
+      b.arg(DNNL_ARG_DIFF_SCALE, channel, nullptr);
+      b.arg(DNNL_ARG_DIFF_SHIFT, channel, nullptr);
     }
-    b.plan.scratchpad = pd.scratchpad_desc();
-    b.plan.primitive = dnnl::batch_normalization_backward(pd);
-    return planResult(info.Env(), registerPlan(std::move(b.plan)), b.named);
+    return b.finish(info.Env(), dnnl::batch_normalization_backward(pd), pd.scratchpad_desc());
   });
 }
 

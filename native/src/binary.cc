@@ -29,14 +29,7 @@ Napi::Value BinaryPlan(const Napi::CallbackInfo& info) {
     }
     dnnl::binary::desc d(alg, a, b, a);
     dnnl::binary::primitive_desc pd(d, planAttr(), cpuEngine());
-    int aId = internDesc(a);
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
-    plan.descs = {a, b, a};
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::binary(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)), {{"a", aId}, {"b", internDesc(b)}, {"dst", aId}});
+    return PlanBuilder(op).arg(DNNL_ARG_SRC_0, a, "a").arg(DNNL_ARG_SRC_1, b, "b").arg(DNNL_ARG_DST, a, "dst").finish(info.Env(), dnnl::binary(pd), pd.scratchpad_desc());
   });
 }
 

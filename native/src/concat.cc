@@ -87,17 +87,9 @@ Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
       return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
     }
     dnnl::concat::primitive_desc pd(static_cast<int>(axis), srcs, cpuEngine(), planAttr());
-    Plan plan;
-    plan.name = op;
-    for (size_t i = 0; i < srcs.size(); i++) {
-      plan.args.push_back(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i));
-      plan.descs.push_back(srcs[i]);
-    }
-    plan.args.push_back(DNNL_ARG_DST);
-    plan.descs.push_back(pd.dst_desc());
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::concat(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(pd.dst_desc())}});
+    PlanBuilder plan(op);
+    for (size_t i = 0; i < srcs.size(); i++) plan.arg(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), srcs[i], nullptr);
+    return plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst").finish(info.Env(), dnnl::concat(pd), pd.scratchpad_desc());
   });
 }
 

@@ -70,20 +70,10 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     if (relu) post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
     attr.set_post_ops(post);
     auto pd = forwardPd(g, bias, training, attr);
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-    plan.descs = {pd.src_desc(), pd.weights_desc(), pd.dst_desc()};
-    if (bias) {
-      plan.args.insert(plan.args.begin() + 2, DNNL_ARG_BIAS);
-      plan.descs.insert(plan.descs.begin() + 2, pd.bias_desc());
-    }
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::convolution_forward(pd);
-    std::vector<std::pair<std::string, int>> named{{"src", internDesc(pd.src_desc())}, {"weights", internDesc(pd.weights_desc())}};
-    if (bias) named.emplace_back("bias", internDesc(pd.bias_desc()));
-    named.emplace_back("dst", internDesc(pd.dst_desc()));
-    return planResult(info.Env(), registerPlan(std::move(plan)), named);
+    PlanBuilder plan(op);
+    plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src").arg(DNNL_ARG_WEIGHTS, pd.weights_desc(), "weights");
+    if (bias) plan.arg(DNNL_ARG_BIAS, pd.bias_desc(), "bias");
+    return plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst").finish(info.Env(), dnnl::convolution_forward(pd), pd.scratchpad_desc());
   });
 }
 
@@ -95,14 +85,11 @@ Napi::Value Conv2dBackwardDataPlan(const Napi::CallbackInfo& info) {
     dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, srcAny(g), any(g.weights()), dstAny(g), g.strides(), g.dilates(),
                                             g.padL(), g.padR());
     dnnl::convolution_backward_data::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(g, false, true, planAttr()));
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC};
-    plan.descs = {pd.diff_dst_desc(), pd.weights_desc(), pd.diff_src_desc()};
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::convolution_backward_data(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)),
-                      {{"diffDst", internDesc(pd.diff_dst_desc())}, {"weights", internDesc(pd.weights_desc())}, {"diffSrc", internDesc(pd.diff_src_desc())}});
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
+        .arg(DNNL_ARG_WEIGHTS, pd.weights_desc(), "weights")
+        .arg(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc")
+        .finish(info.Env(), dnnl::convolution_backward_data(pd), pd.scratchpad_desc());
   });
 }
 
@@ -115,20 +102,10 @@ Napi::Value Conv2dBackwardWeightsPlan(const Napi::CallbackInfo& info) {
     dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, srcAny(g), any(g.weights()), biasDesc(g, bias), dstAny(g),
                                                g.strides(), g.dilates(), g.padL(), g.padR());
     dnnl::convolution_backward_weights::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(g, bias, true, planAttr()));
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS};
-    plan.descs = {pd.src_desc(), pd.diff_dst_desc(), pd.diff_weights_desc()};
-    std::vector<std::pair<std::string, int>> named{
-        {"src", internDesc(pd.src_desc())}, {"diffDst", internDesc(pd.diff_dst_desc())}, {"diffWeights", internDesc(pd.diff_weights_desc())}};
-    if (bias) {
-      plan.args.push_back(DNNL_ARG_DIFF_BIAS);
-      plan.descs.push_back(pd.diff_bias_desc());
-      named.emplace_back("diffBias", internDesc(pd.diff_bias_desc()));
-    }
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::convolution_backward_weights(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)), named);
+    PlanBuilder plan(op);
+    plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src").arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst").arg(DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc(), "diffWeights");
+    if (bias) plan.arg(DNNL_ARG_DIFF_BIAS, pd.diff_bias_desc(), "diffBias");
+    return plan.finish(info.Env(), dnnl::convolution_backward_weights(pd), pd.scratchpad_desc());
   });
 }
 

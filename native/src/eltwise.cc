@@ -26,14 +26,7 @@ Napi::Value EltwisePlan(const Napi::CallbackInfo& info) {
     auto alg = algorithmOf(info, text(info, 0, op, "kind"), op);
     dnnl::memory::desc md = descArg(info, 1, op, "desc");
     auto pd = forwardPd(alg, md);
-    int id = internDesc(md);
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_SRC, DNNL_ARG_DST};
-    plan.descs = {md, md};
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::eltwise_forward(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
+    return PlanBuilder(op).arg(DNNL_ARG_SRC, md, "src").arg(DNNL_ARG_DST, md, "dst").finish(info.Env(), dnnl::eltwise_forward(pd), pd.scratchpad_desc());
   });
 }
 
@@ -45,14 +38,11 @@ Napi::Value EltwiseBackwardPlan(const Napi::CallbackInfo& info) {
     dnnl::memory::desc md = descArg(info, 1, op, "desc");
     dnnl::eltwise_backward::desc d(alg, md, md, 0.f, 0.f);
     dnnl::eltwise_backward::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(alg, md));
-    int id = internDesc(md);
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_DIFF_DST, alg == dnnl::algorithm::eltwise_relu ? DNNL_ARG_SRC : DNNL_ARG_DST, DNNL_ARG_DIFF_SRC};
-    plan.descs = {md, md, md};
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::eltwise_backward(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)), {{"diffDst", id}, {"saved", id}, {"diffSrc", id}});
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_DIFF_DST, md, "diffDst")
+        .arg(alg == dnnl::algorithm::eltwise_relu ? DNNL_ARG_SRC : DNNL_ARG_DST, md, "saved")
+        .arg(DNNL_ARG_DIFF_SRC, md, "diffSrc")
+        .finish(info.Env(), dnnl::eltwise_backward(pd), pd.scratchpad_desc());
   });
 }
 

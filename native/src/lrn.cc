@@ -57,19 +57,11 @@ Napi::Value LrnPlan(const Napi::CallbackInfo& info) {
     Napi::Value training = o.Get("training");
     if (!training.IsBoolean()) throw Napi::TypeError::New(info.Env(), "localResponseNorm: option 'training' must be a boolean");
     auto pd = forwardPd(src, p, training.As<Napi::Boolean>().Value());
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_SRC, DNNL_ARG_DST};
-    plan.descs = {src, pd.dst_desc()};
-    std::vector<std::pair<std::string, int>> descs{{"src", internDesc(src)}, {"dst", internDesc(pd.dst_desc())}};
-    if (pd.workspace_desc().get_size() > 0) {
-      plan.args.push_back(DNNL_ARG_WORKSPACE);
-      plan.descs.push_back(pd.workspace_desc());
-      descs.push_back({"workspace", internDesc(pd.workspace_desc())});
-    }
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::lrn_forward(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)), descs);
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_SRC, src, "src")
+        .arg(DNNL_ARG_DST, pd.dst_desc(), "dst")
+        .workspace(pd.workspace_desc())
+        .finish(info.Env(), dnnl::lrn_forward(pd), pd.scratchpad_desc());
   });
 }
 
@@ -82,22 +74,12 @@ Napi::Value LrnBackwardPlan(const Napi::CallbackInfo& info) {
     auto hint = forwardPd(src, p, true);
     dnnl::lrn_backward::desc d(dnnl::algorithm::lrn_across_channels, src, hint.dst_desc(), p.size, p.alpha, p.beta, p.k);
     dnnl::lrn_backward::primitive_desc pd(d, planAttr(), cpuEngine(), hint);
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST};
-    plan.descs = {src, pd.diff_dst_desc()};
-    std::vector<std::pair<std::string, int>> descs{{"src", internDesc(src)}, {"diffDst", internDesc(pd.diff_dst_desc())}};
-    if (pd.workspace_desc().get_size() > 0) {
-      plan.args.push_back(DNNL_ARG_WORKSPACE);
-      plan.descs.push_back(pd.workspace_desc());
-      descs.push_back({"workspace", internDesc(pd.workspace_desc())});
-    }
-    plan.args.push_back(DNNL_ARG_DIFF_SRC);
-    plan.descs.push_back(pd.diff_src_desc());
-    descs.push_back({"diffSrc", internDesc(pd.diff_src_desc())});
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::lrn_backward(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)), descs);
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_SRC, src, "src")
+        .arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
+        .workspace(pd.workspace_desc())
+        .arg(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc")
+        .finish(info.Env(), dnnl::lrn_backward(pd), pd.scratchpad_desc());
   });
 }
 

@@ -31,13 +31,7 @@ Napi::Value MatmulPlan(const Napi::CallbackInfo& info) {
     auto cMd = matrixDesc(batch, m, n, false);
     dnnl::matmul::desc d(aMd, bMd, cMd);
     dnnl::matmul::primitive_desc pd(d, planAttr(), cpuEngine());
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-    plan.descs = {aMd, bMd, cMd};
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::matmul(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)), {{"a", internDesc(aMd)}, {"b", internDesc(bMd)}, {"c", internDesc(cMd)}});
+    return PlanBuilder(op).arg(DNNL_ARG_SRC, aMd, "a").arg(DNNL_ARG_WEIGHTS, bMd, "b").arg(DNNL_ARG_DST, cMd, "c").finish(info.Env(), dnnl::matmul(pd), pd.scratchpad_desc());
   });
 }
 

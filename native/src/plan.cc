@@ -152,6 +152,23 @@ Napi::Object planResult(Napi::Env env, int planId, const std::vector<std::pair<s
   return out;
 }
 
+PlanBuilder& PlanBuilder::arg(int dnnlArg, const dnnl::memory::desc& md, const char* jsName) {
+  plan_.args.push_back(dnnlArg);
+  plan_.descs.push_back(md);
+  if (jsName) named_.emplace_back(jsName, internDesc(md));
+  return *this;
+}
+
+PlanBuilder& PlanBuilder::workspace(const dnnl::memory::desc& md) {
+  return md.get_size() > 0 ? arg(DNNL_ARG_WORKSPACE, md, "workspace") : *this;
+}
+
+Napi::Object PlanBuilder::finish(Napi::Env env, dnnl::primitive primitive, const dnnl::memory::desc& scratchpad) {
+  plan_.primitive = std::move(primitive);
+  plan_.scratchpad = scratchpad;
+  return planResult(env, registerPlan(std::move(plan_)), named_);
+}
+
 // ---- exports: descriptors and reorders -----------------------------------------------------
 
 namespace {

@@ -66,6 +66,22 @@ Napi::Value guardedValue(const Napi::CallbackInfo& info, const char* op, const s
 // The JS result of a plan function: { plan: id, <name>: descId, ... } in the order given.
 Napi::Object planResult(Napi::Env env, int planId, const std::vector<std::pair<std::string, int>>& descs);
 
+// Builds a oneDNN plan: buffers in exec order, each reported to JavaScript under a name.
+class PlanBuilder {
+ public:
+  explicit PlanBuilder(const char* name) { plan_.name = name; }
+  // Buffer for `dnnlArg`, holding `md`; JavaScript sees its desc id as `jsName` (null: not reported).
+  PlanBuilder& arg(int dnnlArg, const dnnl::memory::desc& md, const char* jsName);
+  // The workspace buffer, only when the primitive has one (max pooling, LRN in training).
+  PlanBuilder& workspace(const dnnl::memory::desc& md);
+  // Registers the plan and returns { plan, <names>: descIds }.
+  Napi::Object finish(Napi::Env env, dnnl::primitive primitive, const dnnl::memory::desc& scratchpad);
+
+ private:
+  Plan plan_;
+  std::vector<std::pair<std::string, int>> named_;
+};
+
 // Exports of each part (addon.cc calls them all).
 void initRuntime(Napi::Env env, Napi::Object exports);   // plan.cc + queue.cc: descs, reorder, exec, flush, threads
 void initConv(Napi::Env env, Napi::Object exports);      // conv.cc

@@ -61,19 +61,11 @@ Napi::Value PoolPlan(const Napi::CallbackInfo& info) {
     auto src = srcArg(info, 2, g, op);
     bool training = flag(info, 3, op, "training");
     auto pd = forwardPd(g, alg, src, training);
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_SRC, DNNL_ARG_DST};
-    plan.descs = {src, pd.dst_desc()};
-    std::vector<std::pair<std::string, int>> descs{{"src", internDesc(src)}, {"dst", internDesc(pd.dst_desc())}};
-    if (pd.workspace_desc().get_size() > 0) {
-      plan.args.push_back(DNNL_ARG_WORKSPACE);
-      plan.descs.push_back(pd.workspace_desc());
-      descs.push_back({"workspace", internDesc(pd.workspace_desc())});
-    }
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::pooling_forward(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)), descs);
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_SRC, src, "src")
+        .arg(DNNL_ARG_DST, pd.dst_desc(), "dst")
+        .workspace(pd.workspace_desc())
+        .finish(info.Env(), dnnl::pooling_forward(pd), pd.scratchpad_desc());
   });
 }
 
@@ -89,22 +81,11 @@ Napi::Value PoolBackwardPlan(const Napi::CallbackInfo& info) {
     dnnl::memory::desc diffDst = hint.dst_desc();
     dnnl::pooling_backward::desc d(alg, src, diffDst, {g.sH, g.sW}, {g.KH, g.KW}, {g.pT, g.pL}, {g.pB, g.pR});
     dnnl::pooling_backward::primitive_desc pd(d, planAttr(), cpuEngine(), hint);
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_DIFF_DST};
-    plan.descs = {pd.diff_dst_desc()};
-    std::vector<std::pair<std::string, int>> descs{{"diffDst", internDesc(pd.diff_dst_desc())}};
-    if (pd.workspace_desc().get_size() > 0) {
-      plan.args.push_back(DNNL_ARG_WORKSPACE);
-      plan.descs.push_back(pd.workspace_desc());
-      descs.push_back({"workspace", internDesc(pd.workspace_desc())});
-    }
-    plan.args.push_back(DNNL_ARG_DIFF_SRC);
-    plan.descs.push_back(pd.diff_src_desc());
-    descs.push_back({"diffSrc", internDesc(pd.diff_src_desc())});
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::pooling_backward(pd);
-    return planResult(info.Env(), registerPlan(std::move(plan)), descs);
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
+        .workspace(pd.workspace_desc())
+        .arg(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc")
+        .finish(info.Env(), dnnl::pooling_backward(pd), pd.scratchpad_desc());
   });
 }
 

@@ -23,14 +23,7 @@ Napi::Value SoftmaxPlan(const Napi::CallbackInfo& info) {
     auto md = viewDesc(info, 0, op);
     auto alg = flag(info, 1, op, "log") ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
     auto pd = forwardPd(alg, md);
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_SRC, DNNL_ARG_DST};
-    plan.descs = {md, md};
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::softmax_v2_forward(pd);
-    int id = internDesc(md);
-    return planResult(info.Env(), registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
+    return PlanBuilder(op).arg(DNNL_ARG_SRC, md, "src").arg(DNNL_ARG_DST, md, "dst").finish(info.Env(), dnnl::softmax_v2_forward(pd), pd.scratchpad_desc());
   });
 }
 
@@ -42,14 +35,11 @@ Napi::Value SoftmaxBackwardPlan(const Napi::CallbackInfo& info) {
     auto alg = flag(info, 1, op, "log") ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
     dnnl::softmax_v2_backward::desc d(alg, md, md, md, 1);
     dnnl::softmax_v2_backward::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(alg, md));
-    Plan plan;
-    plan.name = op;
-    plan.args = {DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
-    plan.descs = {md, md, md};
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::softmax_v2_backward(pd);
-    int id = internDesc(md);
-    return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", id}, {"diffDst", id}, {"diffSrc", id}});
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_DST, md, "dst")
+        .arg(DNNL_ARG_DIFF_DST, md, "diffDst")
+        .arg(DNNL_ARG_DIFF_SRC, md, "diffSrc")
+        .finish(info.Env(), dnnl::softmax_v2_backward(pd), pd.scratchpad_desc());
   });
 }
 
