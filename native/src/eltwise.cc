@@ -46,9 +46,37 @@ Napi::Value EltwiseBackwardPlan(const Napi::CallbackInfo& info) {
   });
 }
 
+// scalarPlan(size): buffers [src, dst] plain, scalars [alpha, beta]: dst = alpha * src + beta in
+// double, rounded once, as the reference kernel computes x + c, x * c and c - x. A queued loop
+// (with the values as exec scalars, so one plan serves every value): a running-statistics update
+// would otherwise stop the queue for a JavaScript loop.
+Napi::Value ScalarPlan(const Napi::CallbackInfo& info) {
+  const char* op = "scalar";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    int64_t size = integer(info, 0, op, "size");
+    if (size < 1) throw Napi::RangeError::New(info.Env(), "scalar: argument 'size' must be positive");
+    auto md = plainDescOf({size});
+    Plan plan;
+    plan.name = op;
+    plan.args = {0, 1};
+    plan.descs = {md, md};
+    plan.scalarCount = 2;
+    plan.custom = [size](const std::vector<void*>& buffers, const std::vector<double>& scalars) {
+      const float* x = static_cast<const float*>(buffers[0]);
+      float* y = static_cast<float*>(buffers[1]);
+      const double alpha = scalars[0], beta = scalars[1];
+#pragma omp parallel for if (size > 32768) schedule(static)
+      for (int64_t i = 0; i < size; i++) y[i] = static_cast<float>(alpha * static_cast<double>(x[i]) + beta);
+    };
+    int id = internDesc(md);
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
+  });
+}
+
 }  // namespace
 
 void initEltwise(Napi::Env env, Napi::Object exports) {
+  exports.Set("scalarPlan", Napi::Function::New(env, ScalarPlan));
   exports.Set("eltwisePlan", Napi::Function::New(env, EltwisePlan));
   exports.Set("eltwiseBackwardPlan", Napi::Function::New(env, EltwiseBackwardPlan));
 }

@@ -34,6 +34,8 @@ export const OP_CASES: OpCase[] = [
   { name: 'conv2d 7x7 stride 2 pad 3 (stem)', inputs: [[1, 3, 17, 15], [4, 3, 7, 7]], f: (x, w) => ops.conv2d(x, w, null, { stride: 2, padding: 3 }) },
   { name: 'conv2d depthwise (groups = channels)', inputs: [[2, 4, 6, 6], [4, 1, 3, 3], [4]], f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1, groups: 4 }) },
   { name: 'conv2d same padding even kernel', inputs: [[1, 2, 5, 6], [3, 2, 4, 2]], f: (x, w) => ops.conv2d(x, w, null, { padding: 'same' }) },
+  // Scalar ops that are affine maps (x + c, x * c, c - x) run natively on plain data.
+  { name: 'scalar add, mul, rsub (plain)', inputs: [[3, 5, 4]], f: (x) => ops.rsub(2, ops.mul(ops.add(x, 0.5), -3)) },
   // Matrix products (transposes appear in the backward passes and in linear).
   { name: 'matmul 2-D', inputs: [[5, 7], [7, 3]], f: (a, b) => ops.matmul(a, b) },
   { name: 'matmul batched', inputs: [[3, 4, 5], [3, 5, 2]], f: (a, b) => ops.matmul(a, b) },

@@ -1,10 +1,12 @@
 /**
  * Native ReLU, sigmoid and tanh (oneDNN eltwise) forward and backward, on the input's own layout:
- * a blocked conv output stays blocked. The other unary ops (exp, log, ...), float64 and empty
- * tensors run the reference kernels.
+ * a blocked conv output stays blocked; and the scalar ops that are an affine map (x + c, x * c,
+ * c - x) on plain data, as a queued loop exactly like the reference kernel's. The other unary and
+ * scalar ops (exp, log, pow, ...), blocked scalar inputs (their padding lanes must stay zero),
+ * float64 and empty tensors run the reference kernels.
  */
 import type { Storage } from '../../core/storage.js';
-import type { KernelSpecs, Kernels, UnaryOp } from '../backend.js';
+import type { KernelSpecs, Kernels, ScalarOp, UnaryOp } from '../backend.js';
 import type { ActivationKind } from './addon.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
@@ -16,8 +18,29 @@ const isBlocked = (s: Storage): s is NativeStorage & { dims: readonly number[] }
 /** The dims an elementwise kernel works over: a blocked storage's own, else the flat size. */
 const layoutDims = (s: Storage): readonly number[] => (isBlocked(s) ? s.dims : [s.size]);
 
-export function nativeActivationKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'unary' | 'activationBackward'> {
+/** alpha and beta of the scalar ops that are y = alpha * x + beta, or null. */
+function affineOf(op: ScalarOp, value: number): readonly [number, number] | null {
+  if (op === 'add') return [1, value];
+  if (op === 'mul') return [value, 0];
+  if (op === 'rsub') return [-1, value];
+  return null;
+}
+
+export function nativeActivationKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'unary' | 'activationBackward' | 'scalar'> {
   return {
+    scalar(args: KernelSpecs['scalar']['args']) {
+      const { op, x, value } = args;
+      const affine = affineOf(op, value);
+      if (affine === null) return refFallback(rt, ref, 'scalar', `no native '${op}'`, args);
+      if (!isFloat32(x)) return refFallback(rt, ref, 'scalar', 'not float32', args);
+      if (x.size === 0 || !Number.isFinite(value)) return refFallback(rt, ref, 'scalar', 'empty tensor or non-finite value', args);
+      if (isBlocked(x)) return refFallback(rt, ref, 'scalar', 'blocked input', args);
+      const plan = rt.plan(`scalar:${x.size}`, () => rt.addon.scalarPlan(x.size));
+      const src = rt.plainInput(x, [x.size]);
+      const y = rt.output(plan.dst, x.size);
+      rt.exec(`scalar ${op}`, plan.plan, [src, y.buffer], Float64Array.of(affine[0], affine[1]));
+      return y;
+    },
     unary(args: KernelSpecs['unary']['args']) {
       const { op, x } = args;
       if (!isActivation(op)) return refFallback(rt, ref, 'unary', `no native '${op}'`, args);

@@ -74,6 +74,8 @@ export interface NativeAddon {
 
   // ---- eltwise.cc: the layout of `desc` is kept; buffers [src, dst] / [diffDst, saved, diffSrc]
   eltwisePlan(kind: ActivationKind, desc: number): PlanResult<'src' | 'dst'>;
+  /** Plain buffers [src, dst], scalars [alpha, beta]: dst = alpha * src + beta, in double as the ref kernel. */
+  scalarPlan(size: number): PlanResult<'src' | 'dst'>;
   /** saved is the forward input for relu, the forward output for sigmoid and tanh. */
   eltwiseBackwardPlan(kind: ActivationKind, desc: number): PlanResult<'diffDst' | 'saved' | 'diffSrc'>;
   // ---- binary.cc: a has the output dims; b the same rank, each dim 1 or equal; buffers [a, b, dst]
@@ -106,7 +108,7 @@ export interface NativeAddon {
 const FUNCTIONS = [
   'version', 'plainDesc', 'descInfo', 'reorderPlan', 'exec', 'flushSync', 'flushAsync', 'pending', 'setThreads', 'getThreads',
   'conv2dPlan', 'conv2dBackwardDataPlan', 'conv2dBackwardWeightsPlan', 'matmulPlan', 'sgdPlan', 'adamPlan',
-  'eltwisePlan', 'eltwiseBackwardPlan', 'binaryPlan', 'poolPlan', 'poolBackwardPlan', 'batchNormPlan', 'batchNormBackwardPlan', 'batchNormStatsPlan',
+  'eltwisePlan', 'eltwiseBackwardPlan', 'scalarPlan', 'binaryPlan', 'poolPlan', 'poolBackwardPlan', 'batchNormPlan', 'batchNormBackwardPlan', 'batchNormStatsPlan',
   'lrnPlan', 'lrnBackwardPlan', 'softmaxPlan', 'softmaxBackwardPlan', 'concatPlan',
 ] as const satisfies readonly (keyof NativeAddon)[];
 
