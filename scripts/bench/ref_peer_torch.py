@@ -16,28 +16,14 @@ Run with Debian's interpreter: /usr/bin/python3 scripts/bench/ref_peer_torch.py 
 import json
 import re
 import sys
-import time
+
+from peer_timing import median_ms  # beside this script
 
 try:
     import torch
 except ImportError as err:
     print(f"torch is not importable by {sys.executable}: {err}", file=sys.stderr)
     sys.exit(3)
-
-
-def median_ms(run, policy):
-    """Same policy as bench-ref.ts: warm-up, then at least minRuns and at most maxRuns timed
-    runs, stopping after minRuns once budgetMs has passed; returns the median in ms."""
-    for _ in range(policy["warmupRuns"]):
-        run()
-    times = []
-    budget_end = time.perf_counter() + policy["budgetMs"] / 1e3
-    while len(times) < policy["minRuns"] or (len(times) < policy["maxRuns"] and time.perf_counter() < budget_end):
-        t0 = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def conv_backend(x, w, c):

@@ -12,7 +12,8 @@ Run with Debian's interpreter: /usr/bin/python3 scripts/bench/torch_peer.py THRE
 import json
 import re
 import sys
-import time
+
+from peer_timing import median_ms  # beside this script
 
 try:
     import torch
@@ -22,21 +23,6 @@ try:
 except ImportError as err:
     print(f"torch/torchvision are not importable by {sys.executable}: {err}", file=sys.stderr)
     sys.exit(3)
-
-
-def median_ms(run, policy):
-    """The bench's policy: warm-up, then at least minRuns and at most maxRuns timed runs,
-    stopping after minRuns once budgetMs has passed; the median in ms."""
-    for _ in range(policy["warmupRuns"]):
-        run()
-    times = []
-    budget_end = time.perf_counter() + policy["budgetMs"] / 1e3
-    while len(times) < policy["minRuns"] or (len(times) < policy["maxRuns"] and time.perf_counter() < budget_end):
-        t0 = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
 
 
 class BasicBlockA(nn.Module):

@@ -124,7 +124,7 @@ export class NativeRuntime {
     return info.plain ? new NativeStorage(this, size, buffer, PLAIN, null, true) : new NativeStorage(this, size, buffer, desc, info.dims, true);
   }
 
-  /** Scratch that lives as long as `owner` would not: a workspace buffer for desc. */
+  /** A pooled storage for a primitive's workspace (max-pool indices), sized by its desc. */
   workspace(desc: number): NativeStorage {
     const info = this.descInfo(desc);
     return new NativeStorage(this, Math.ceil(info.bytes / 4), this.take(Math.ceil(info.bytes / 4)), desc, info.dims, true);
