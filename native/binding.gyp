@@ -15,7 +15,8 @@
         "src/batch_norm.cc",
         "src/lrn.cc",
         "src/softmax.cc",
-        "src/concat.cc"
+        "src/concat.cc",
+        "src/window.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],

@@ -26,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initLrn(env, exports);
   initSoftmax(env, exports);
   initConcat(env, exports);
+  initWindow(env, exports);
   return exports;
 }
 

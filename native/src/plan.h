@@ -94,5 +94,6 @@ void initBatchNorm(Napi::Env env, Napi::Object exports); // batch_norm.cc
 void initLrn(Napi::Env env, Napi::Object exports);       // lrn.cc
 void initSoftmax(Napi::Env env, Napi::Object exports);   // softmax.cc
 void initConcat(Napi::Env env, Napi::Object exports);    // concat.cc
+void initWindow(Napi::Env env, Napi::Object exports);    // window.cc: slice, pad
 
 }  // namespace convkit

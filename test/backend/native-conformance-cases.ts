@@ -123,6 +123,15 @@ export const OP_CASES: OpCase[] = [
   { name: 'concat along channels of a blocked conv output and a plain tensor', inputs: [[2, 3, 5, 5], [16, 3, 3, 3], [2, 4, 5, 5]], f: (x, w, y) => ops.concat([conv3(x, w), y, x], 1) },
   { name: 'concat plain along the last axis', inputs: [[2, 3, 4], [2, 3, 2]], f: (a, b) => ops.concat([a, b], 2) },
   { name: 'concat plain along axis 0 of 2-D', inputs: [[2, 5], [3, 5], [1, 5]], f: (a, b, c) => ops.concat([a, b, c], 0) },
+  // Slice and pad: channel windows by whole blocks keep a blocked layout, others run on plain data.
+  { name: 'pad channels of a blocked conv output 16 -> 32 (ResNet option A)', inputs: [[2, 3, 6, 6], [16, 3, 3, 3]], f: (x, w) => ops.pad(ops.avgPool2d(conv3(x, w), { kernelSize: 1, stride: 2 }), [0, 0, 0, 0, 0, 16]) },
+  { name: 'pad channels of a blocked conv output by 3 on both sides (plain path)', inputs: [[1, 3, 4, 5], [16, 3, 3, 3]], f: (x, w) => ops.pad(conv3(x, w), [0, 0, 0, 0, 3, 3]) },
+  { name: 'pad the last two axes of a plain tensor with 1.5', inputs: [[2, 3, 4, 5]], f: (x) => ops.pad(x, [1, 2, 0, 3], 1.5) },
+  { name: 'pad all axes of a 3-D tensor', inputs: [[2, 3, 4]], f: (x) => ops.pad(x, [1, 0, 2, 1, 1, 1]) },
+  { name: 'slice channels 8..24 of a blocked conv output', inputs: [[2, 3, 5, 5], [32, 3, 3, 3]], f: (x, w) => ops.slice(conv3(x, w), 1, 8, 24) },
+  { name: 'slice channels 3..10 of a blocked conv output (plain path)', inputs: [[1, 3, 4, 4], [16, 3, 3, 3]], f: (x, w) => ops.slice(conv3(x, w), 1, 3, 10) },
+  { name: 'slice the middle of the last axis', inputs: [[3, 4, 9]], f: (x) => ops.slice(x, -1, 2, 7) },
+  { name: 'slice axis 0 of a 2-D tensor', inputs: [[5, 6]], f: (x) => ops.slice(x, 0, 1, 4) },
   // Softmax.
   { name: 'softmax over axis 1 of a 3-D tensor', inputs: [[3, 5, 4]], f: (x) => ops.softmax(ops.mul(x, 4), 1) },
   { name: 'logSoftmax over the last axis', inputs: [[4, 10]], f: (x) => ops.logSoftmax(ops.mul(x, 4)) },

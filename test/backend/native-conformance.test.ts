@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadNativeAddon, nativeCallCount } from '../../src/backend/native/index.js';
+import { PLAIN, type NativeStorage } from '../../src/backend/native/runtime.js';
 import { Generator } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
@@ -133,6 +134,24 @@ describe('native addon argument checks', () => {
     assert.throws(() => addon.concatPlan(1, [addon.plainDesc([2, 3]), addon.plainDesc([3, 3])]), /concat: sources differ outside the concatenation axis/);
     assert.throws(() => addon.concatPlan(2, [addon.plainDesc([2, 3])]), /concat: axis is out of range/);
     assert.throws(() => addon.concatPlan(0, []), /concat: argument 'srcs' must be a non-empty array/);
+    const pair = addon.plainDesc([2, 3]);
+    assert.throws(() => addon.windowPlan(pair, [3, 0], [0, 0], [1, 3], 0), /window: axis 0 has source 2 from 3, destination 1 from 0: out of range or empty/);
+    assert.throws(() => addon.windowPlan(pair, [0, 0], [0, 0], [2, 0], 0), /window: axis 1 .* out of range or empty/);
+    assert.throws(() => addon.windowPlan(pair, [0], [0, 0], [2, 3], 0), /window: argument 'srcBegin' must be an array of 2 integers/);
+    assert.throws(() => addon.windowPlan(pair, [0, 0], [0, 0], [2, 3], Number.POSITIVE_INFINITY), /window: argument 'value' must be a finite number/);
+  });
+
+  it('channel pads and slices by whole blocks keep the blocked layout; others go plain', { skip }, () => {
+    if ('error' in addon) return;
+    const blocked = ops.conv2d(ops.ones([2, 3, 5, 5], { backend: 'native' }), ops.ones([16, 3, 3, 3], { backend: 'native' }), null, { padding: 1 });
+    const desc = (t: { storage: unknown }): number => (t.storage as NativeStorage).desc;
+    assert.notEqual(desc(blocked), PLAIN, 'a conv output is blocked');
+    const padded = ops.pad(blocked, [0, 0, 0, 0, 0, 16]);
+    assert.notEqual(desc(padded), PLAIN, 'a pad by 16 channels stays blocked');
+    assert.notEqual(desc(ops.slice(padded, 1, 16, 32)), PLAIN, 'a slice of whole blocks stays blocked');
+    assert.equal(desc(ops.slice(padded, 1, 3, 7)), PLAIN);
+    const perChannel = (t: Tensor): number[] => [...ops.sum(t, [0, 2, 3]).toArray()];
+    assert.deepEqual(perChannel(padded), [...perChannel(blocked), ...Array<number>(16).fill(0)]);
   });
 
   it('ops on native tensors report errors from the ops layer as usual', { skip }, () => {

@@ -103,13 +103,16 @@ export interface NativeAddon {
   softmaxBackwardPlan(layout: readonly number[], log: boolean): PlanResult<'dst' | 'diffDst' | 'diffSrc'>;
   // ---- concat.cc; buffers [src0, ..., srcN-1, dst]
   concatPlan(axis: number, srcs: readonly number[]): PlanResult<'dst'>;
+  // ---- window.cc; buffers [src (in the plan's src desc), dst]: dst is `value` except src's
+  // elements from srcBegin, placed from dstBegin (slice and pad)
+  windowPlan(src: number, srcBegin: readonly number[], dstBegin: readonly number[], outDims: readonly number[], value: number): PlanResult<'src' | 'dst'>;
 }
 
 const FUNCTIONS = [
   'version', 'plainDesc', 'descInfo', 'reorderPlan', 'exec', 'flushSync', 'flushAsync', 'pending', 'setThreads', 'getThreads',
   'conv2dPlan', 'conv2dBackwardDataPlan', 'conv2dBackwardWeightsPlan', 'matmulPlan', 'sgdPlan', 'adamPlan',
   'eltwisePlan', 'eltwiseBackwardPlan', 'scalarPlan', 'binaryPlan', 'poolPlan', 'poolBackwardPlan', 'batchNormPlan', 'batchNormBackwardPlan', 'batchNormStatsPlan',
-  'lrnPlan', 'lrnBackwardPlan', 'softmaxPlan', 'softmaxBackwardPlan', 'concatPlan',
+  'lrnPlan', 'lrnBackwardPlan', 'softmaxPlan', 'softmaxBackwardPlan', 'concatPlan', 'windowPlan',
 ] as const satisfies readonly (keyof NativeAddon)[];
 
 function isAddon(m: unknown): m is NativeAddon {

@@ -24,6 +24,7 @@ import { nativeMatmulKernel } from './matmul.js';
 import { nativeOptimKernels } from './optim.js';
 import { nativePoolKernels } from './pool.js';
 import { nativeSoftmaxKernels } from './softmax.js';
+import { nativeWindowKernels } from './window.js';
 
 export { nativeCallCount } from './addon.js';
 export { nativeFallbacks } from './fallback.js';
@@ -49,6 +50,7 @@ export function createNativeBackend(addon: NativeAddon): NativeBackend {
     ...nativeLrnKernels(rt, ref),
     ...nativeSoftmaxKernels(rt, ref),
     ...nativeConcatKernel(rt, ref),
+    ...nativeWindowKernels(rt, ref),
   };
   const write = (values: FloatArray, dtype: DType): Storage =>
     dtype === 'float32' ? rt.fromValues(values instanceof Float32Array ? values : Float32Array.from(values)) : refBackend.write(values, dtype);

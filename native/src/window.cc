@@ -1,0 +1,145 @@
+// Window copies: slice and constant pad as one queued loop. The destination (outDims) holds
+// `value` everywhere except a box copied from the source: source elements from srcBegin go to
+// destination positions from dstBegin, as far as both extents allow. Slice is srcBegin = begin,
+// dstBegin = 0; pad is srcBegin = 0, dstBegin = the leading pads.
+//
+// Plain sources stay plain. nChw8c/nChw16c sources stay blocked when only whole channel blocks
+// move (ResNet option A appends zero channels; concat backward slices channels): the layout is
+// then a plain [N, C/b, H, W, b] array and the same loop applies. Anything else is planned on
+// plain data, and JavaScript converts the input to the `src` desc the plan reports.
+#include "plan.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace convkit {
+
+namespace {
+
+using tag = dnnl::memory::format_tag;
+
+// The copy problem on a plain row-major array.
+struct Box {
+  std::vector<int64_t> in, out, srcBegin, dstBegin;
+  int64_t copy(size_t axis) const { return std::min(in[axis] - srcBegin[axis], out[axis] - dstBegin[axis]); }
+  bool untouched(size_t axis) const { return srcBegin[axis] == 0 && dstBegin[axis] == 0 && in[axis] == out[axis]; }
+};
+
+// Folds every untouched axis into the axis before it, so rows are as long as possible
+// (a channel pad of NCHW becomes one row per image).
+Box merged(const Box& box) {
+  Box m{{box.in[0]}, {box.out[0]}, {box.srcBegin[0]}, {box.dstBegin[0]}};
+  for (size_t axis = 1; axis < box.in.size(); axis++) {
+    if (box.untouched(axis)) {
+      int64_t n = box.in[axis];
+      m.in.back() *= n;
+      m.out.back() *= n;
+      m.srcBegin.back() *= n;
+      m.dstBegin.back() *= n;
+    } else {
+      m.in.push_back(box.in[axis]);
+      m.out.push_back(box.out[axis]);
+      m.srcBegin.push_back(box.srcBegin[axis]);
+      m.dstBegin.push_back(box.dstBegin[axis]);
+    }
+  }
+  return m;
+}
+
+void fill(float* p, int64_t n, float value) {
+  if (value == 0.0f) {
+    std::memset(p, 0, n * sizeof(float));
+  } else {
+    std::fill(p, p + n, value);
+  }
+}
+
+// The loop: one destination row (last axis) at a time, in parallel.
+void runBox(const Box& b, const float* src, float* dst, float value) {
+  const size_t rank = b.in.size(), last = rank - 1;
+  int64_t rows = 1;
+  for (size_t a = 0; a < last; a++) rows *= b.out[a];
+  const int64_t rowLength = b.out[last], copied = std::max<int64_t>(b.copy(last), 0);
+#pragma omp parallel for schedule(static)
+  for (int64_t row = 0; row < rows; row++) {
+    float* out = dst + row * rowLength;
+    int64_t rest = row, srcRow = 0, stride = 1;
+    bool inside = copied > 0;
+    for (size_t a = last; a-- > 0;) {
+      int64_t c = rest % b.out[a];
+      rest /= b.out[a];
+      int64_t s = c - b.dstBegin[a] + b.srcBegin[a];
+      inside = inside && c >= b.dstBegin[a] && c - b.dstBegin[a] < b.copy(a);
+      srcRow += s * stride;
+      stride *= b.in[a];
+    }
+    if (!inside) {
+      fill(out, rowLength, value);
+      continue;
+    }
+    const int64_t head = b.dstBegin[last];
+    fill(out, head, value);
+    std::memcpy(out + head, src + srcRow * b.in[last] + b.srcBegin[last], copied * sizeof(float));
+    fill(out + head + copied, rowLength - head - copied, value);
+  }
+}
+
+// The blocked format of src (nChw8c or nChw16c) when the window moves only whole channel blocks.
+int channelBlock(const dnnl::memory::desc& src, const Box& box, tag& format) {
+  if (box.in.size() != 4) return 0;
+  for (size_t a : {0, 2, 3}) {
+    if (!box.untouched(a)) return 0;
+  }
+  for (auto [t, block] : {std::pair{tag::nChw8c, 8}, std::pair{tag::nChw16c, 16}}) {
+    bool whole = box.in[1] % block == 0 && box.out[1] % block == 0 && box.srcBegin[1] % block == 0 && box.dstBegin[1] % block == 0;
+    if (whole && src == dnnl::memory::desc(src.dims(), dnnl::memory::data_type::f32, t)) {
+      format = t;
+      return block;
+    }
+  }
+  return 0;
+}
+
+// windowPlan(src, srcBegin, dstBegin, outDims, value): buffers [src, dst]
+Napi::Value WindowPlan(const Napi::CallbackInfo& info) {
+  const char* op = "window";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto src = descArg(info, 0, op, "src");
+    auto dims = src.dims();
+    Box box{dims, ints(info, 3, dims.size(), op, "outDims"), ints(info, 1, dims.size(), op, "srcBegin"), ints(info, 2, dims.size(), op, "dstBegin")};
+    float value = static_cast<float>(number(info, 4, op, "value"));
+    for (size_t a = 0; a < dims.size(); a++) {
+      if (box.srcBegin[a] > dims[a] || box.dstBegin[a] > box.out[a] || box.out[a] == 0 || dims[a] == 0) {
+        throw Napi::RangeError::New(info.Env(), "window: axis " + std::to_string(a) + " has source " + std::to_string(dims[a]) + " from " +
+                                                    std::to_string(box.srcBegin[a]) + ", destination " + std::to_string(box.out[a]) + " from " +
+                                                    std::to_string(box.dstBegin[a]) + ": out of range or empty");
+      }
+    }
+    tag format = tag::undef;
+    int block = channelBlock(src, box, format);
+    dnnl::memory::desc srcDesc = block ? src : plainDescOf(dims), dstDesc = block ? dnnl::memory::desc(box.out, dnnl::memory::data_type::f32, format) : plainDescOf(box.out);
+    if (block) {  // [N, C, H, W] in nChw{b}c is a plain [N, C/b, H, W, b]
+      for (auto* v : {&box.in, &box.out, &box.srcBegin, &box.dstBegin}) {
+        (*v)[1] /= block;
+        v->push_back(v == &box.in || v == &box.out ? block : 0);
+      }
+    }
+    Box m = merged(box);
+    Plan plan;
+    plan.name = op;
+    plan.args = {0, 1};
+    plan.descs = {srcDesc, dstDesc};
+    plan.custom = [m, value](const std::vector<void*>& buffers, const std::vector<double>&) {
+      runBox(m, static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]), value);
+    };
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"src", internDesc(srcDesc)}, {"dst", internDesc(dstDesc)}});
+  });
+}
+
+}  // namespace
+
+void initWindow(Napi::Env env, Napi::Object exports) {
+  exports.Set("windowPlan", Napi::Function::New(env, WindowPlan));
+}
+
+}  // namespace convkit
