@@ -1,7 +1,8 @@
 // Batch normalisation plans on the input's layout; mean, variance, scale, shift and their
 // gradients are plain [C]. Training computes the batch mean and biased variance; inference
-// (use_global_stats) reads them and may fuse a ReLU (fuse_norm_relu). With global statistics
-// the backward treats them as constants, as in eval mode.
+// (use_global_stats) reads them. Either may fuse a ReLU (fuse_norm_relu); in training the
+// forward then writes a workspace (where the output is positive) that the backward reads. With
+// global statistics the backward treats them as constants, as in eval mode.
 #include "plan.h"
 
 #include <cmath>
@@ -60,7 +61,6 @@ Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
     auto src = srcArg(info, 0, op);
     Options o = optionsArg(info, 1, op);
     bool training = o.boolean("training"), affine = o.boolean("affine"), relu = o.boolean("relu");
-    if (training && relu) throw Napi::RangeError::New(info.Env(), "batchNorm: a fused relu is for inference only");
     auto pd = forwardPd(src, training, o.eps(), flagsOf(affine, !training, relu));
     auto channel = plainDescOf({src.dims()[1]});
     PlanBuilder b(op);
@@ -77,17 +77,19 @@ Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
   });
 }
 
-// batchNormBackwardPlan(src, { affine, eps, globalStats }): buffers [src, diffDst, mean, variance,
-// (scale), (shift), diffSrc, (diffScale), (diffShift)]. oneDNN 2.6 refuses to run the backward
-// with use_shift unless a shift is bound, although nothing reads it: any [C] buffer will do.
+// batchNormBackwardPlan(src, { affine, eps, globalStats, relu }): buffers [src, diffDst, mean,
+// variance, (scale), (shift), diffSrc, (diffScale), (diffShift), (workspace: relu, from the
+// training forward)]. oneDNN 2.6 refuses to run the backward with use_shift unless a shift is
+// bound, although nothing reads it: any [C] buffer will do.
 Napi::Value BatchNormBackwardPlan(const Napi::CallbackInfo& info) {
   const char* op = "batchNormBackward";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto src = srcArg(info, 0, op);
     Options o = optionsArg(info, 1, op);
-    bool affine = o.boolean("affine"), globalStats = o.boolean("globalStats");
+    bool affine = o.boolean("affine"), globalStats = o.boolean("globalStats"), relu = o.boolean("relu");
+    if (globalStats && relu) throw Napi::RangeError::New(info.Env(), "batchNormBackward: a fused relu needs the training forward's workspace (not globalStats)");
     float eps = o.eps();
-    flags f = flagsOf(affine, globalStats, false);
+    flags f = flagsOf(affine, globalStats, relu);
     auto hint = forwardPd(src, true, eps, f);
     dnnl::batch_normalization_backward::desc d(affine ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data, src, src, eps, f);
     dnnl::batch_normalization_backward::primitive_desc pd(d, planAttr(), cpuEngine(), hint);
@@ -106,6 +108,7 @@ Napi::Value BatchNormBackwardPlan(const Napi::CallbackInfo& info) {
       b.arg(DNNL_ARG_DIFF_SCALE, channel, nullptr);
       b.arg(DNNL_ARG_DIFF_SHIFT, channel, nullptr);
     }
+    b.workspace(pd.workspace_desc());
     return b.finish(info.Env(), dnnl::batch_normalization_backward(pd), pd.scratchpad_desc());
   });
 }

@@ -123,10 +123,14 @@ export interface KernelSpecs {
   adaptiveAvgPool2d: { args: { x: Storage; batch: number; channels: number; inH: number; inW: number; outH: number; outW: number }; out: Storage };
   adaptiveAvgPool2dBackward: { args: { gy: Storage; batch: number; channels: number; inH: number; inW: number; outH: number; outW: number }; out: Storage };
 
-  /** Training-mode batch norm: normalises with the batch's statistics (biased variance). */
+  /**
+   * Training-mode batch norm: normalises with the batch's statistics (biased variance). `relu`
+   * applies a ReLU in the same pass and returns `reluMask`, a backend-specific record of where
+   * the output is positive, for batchNormBackward (null without relu).
+   */
   batchNormTrain: {
-    args: { x: Storage; weight: Storage | null; bias: Storage | null; layout: ChannelLayout; eps: number };
-    out: { y: Storage; mean: Storage; invStd: Storage; variance: Storage };
+    args: { x: Storage; weight: Storage | null; bias: Storage | null; layout: ChannelLayout; eps: number; relu?: boolean };
+    out: { y: Storage; mean: Storage; invStd: Storage; variance: Storage; reluMask: Storage | null };
   };
   /** Inference-mode batch norm with given statistics. */
   batchNormInfer: {
@@ -136,10 +140,11 @@ export interface KernelSpecs {
   };
   /**
    * Gradients of batch norm. With `batchStats` the mean and invStd came from this batch and the
-   * gradient flows through them too; without, they were constants (eval mode).
+   * gradient flows through them too; without, they were constants (eval mode). With `reluMask`
+   * (from batchNormTrain with relu) the output gradient first goes back through that ReLU.
    */
   batchNormBackward: {
-    args: { gy: Storage; x: Storage; weight: Storage | null; mean: Storage; invStd: Storage; layout: ChannelLayout; batchStats: boolean; withAffine: boolean };
+    args: { gy: Storage; x: Storage; weight: Storage | null; mean: Storage; invStd: Storage; layout: ChannelLayout; batchStats: boolean; withAffine: boolean; reluMask?: Storage | null };
     out: { x: Storage; weight: Storage | null; bias: Storage | null };
   };
 

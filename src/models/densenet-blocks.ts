@@ -12,7 +12,7 @@ import { ReLU } from '../nn/activation.js';
 import { BatchNorm2d } from '../nn/batch-norm2d.js';
 import { Sequential } from '../nn/containers.js';
 import { Conv2d } from '../nn/conv2d.js';
-import { fusedBatchNormRelu, fusedConv, fusing } from '../nn/fuse.js';
+import { batchNormRelu, fusedConv, fusing } from '../nn/fuse.js';
 import { Module } from '../nn/module.js';
 import { AvgPool2d } from '../nn/pooling.js';
 
@@ -50,14 +50,14 @@ export class DenseLayer extends Module<readonly Tensor[], Tensor> {
   forward(features: readonly Tensor[]): Tensor {
     const joined = features.length === 1 ? features[0] : concat(features, 1);
     if (fusing(this, joined)) return this.forwardFused(joined, features);
-    const bottleneck = this.conv1.call(this.relu1.call(this.norm1.call(joined)));
-    const fresh = this.conv2.call(this.relu2.call(this.norm2.call(bottleneck)));
+    const bottleneck = this.conv1.call(batchNormRelu(this.norm1, this.relu1, joined));
+    const fresh = this.conv2.call(batchNormRelu(this.norm2, this.relu2, bottleneck));
     return this.dropRate > 0 ? dropout(fresh, { p: this.dropRate, training: this.training }) : fresh;
   }
 
   /** Inference: norm1+relu1 as one kernel, conv1 absorbs norm2 and relu2 (dropout is off in eval). */
   private forwardFused(joined: Tensor, features: readonly Tensor[]): Tensor {
-    const normed = fusedBatchNormRelu(this.norm1, joined);
+    const normed = batchNormRelu(this.norm1, this.relu1, joined);
     if (joined !== features[0]) joined.dispose();
     const bottleneck = fusedConv(this.conv1, this.norm2, normed, { relu: true });
     normed.dispose();

@@ -12,7 +12,7 @@ import { ReLU } from '../nn/activation.js';
 import { BatchNorm2d } from '../nn/batch-norm2d.js';
 import { Sequential } from '../nn/containers.js';
 import { Conv2d } from '../nn/conv2d.js';
-import { fusedConv, fusing } from '../nn/fuse.js';
+import { batchNormRelu, fusedConv, fusing } from '../nn/fuse.js';
 import { Module, type TensorModule } from '../nn/module.js';
 
 /**
@@ -154,7 +154,7 @@ export class BasicBlock extends ResidualBlock {
 
   forward(x: Tensor): Tensor {
     if (fusing(this, x)) return this.forwardFused(x);
-    const h = this.relu.call(this.bn1.call(this.conv1.call(x)));
+    const h = batchNormRelu(this.bn1, this.relu, this.conv1.call(x));
     return this.finish(this.bn2.call(this.conv2.call(h)), x);
   }
 }
@@ -200,8 +200,8 @@ export class Bottleneck extends ResidualBlock {
 
   forward(x: Tensor): Tensor {
     if (fusing(this, x)) return this.forwardFused(x);
-    let h = this.relu.call(this.bn1.call(this.conv1.call(x)));
-    h = this.relu.call(this.bn2.call(this.conv2.call(h)));
+    let h = batchNormRelu(this.bn1, this.relu, this.conv1.call(x));
+    h = batchNormRelu(this.bn2, this.relu, this.conv2.call(h));
     return this.finish(this.bn3.call(this.conv3.call(h)), x);
   }
 }

@@ -13,7 +13,7 @@ import { Sequential } from '../nn/containers.js';
 import { Conv2d } from '../nn/conv2d.js';
 import * as init from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
-import { fusedConv, fusing } from '../nn/fuse.js';
+import { batchNormRelu, fusedConv, fusing } from '../nn/fuse.js';
 import { Module } from '../nn/module.js';
 import { AdaptiveAvgPool2d, MaxPool2d } from '../nn/pooling.js';
 import { BasicBlock, Bottleneck, type BottleneckStride, type ShortcutOption } from './resnet-blocks.js';
@@ -104,7 +104,7 @@ export class ResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let y = fusing(this, x) ? fusedConv(this.conv1, this.bn1, x, { relu: true }) : this.relu.call(this.bn1.call(this.conv1.call(x)));
+    let y = fusing(this, x) ? fusedConv(this.conv1, this.bn1, x, { relu: true }) : batchNormRelu(this.bn1, this.relu, this.conv1.call(x));
     if (this.maxpool) y = this.maxpool.call(y);
     for (const layer of this.layers) y = layer.call(y);
     return this.fc.call(flatten(this.avgpool.call(y), 1));

@@ -4,6 +4,7 @@
  * state-dict keys and order match torchvision.
  */
 import { ArgumentError, ShapeError } from '../core/errors.js';
+import { withLayer } from '../core/layer-context.js';
 import { formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { add } from '../ops/arithmetic.js';
@@ -74,6 +75,18 @@ abstract class BatchNormBase extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.normalize(x, false);
+  }
+
+  /**
+   * relu(this(x)) as one op (a fused kernel, exact in training and eval); errors name this layer.
+   * Containers and blocks call it where a ReLU module follows (see nn/fuse.ts).
+   */
+  callWithRelu(x: Tensor): Tensor {
+    return withLayer(this.path, () => this.normalize(x, true));
+  }
+
+  private normalize(x: Tensor, relu: boolean): Tensor {
     if (!this.ranks.includes(x.ndim)) {
       throw new ShapeError(this.typeName, `expected a ${this.ranks.map((r) => `${r}-D`).join(' or ')} input, got ${formatShape(x.shape)}`);
     }
@@ -97,6 +110,7 @@ abstract class BatchNormBase extends Module {
       training: useBatchStats,
       momentum: factor,
       eps: this.eps,
+      relu,
     });
   }
 

@@ -5,7 +5,7 @@
  */
 import { ArgumentError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
-import { forgetFusedPlan, fusing, runFusedSequential } from './fuse.js';
+import { forgetFusedPlan, fusing, fusingTraining, runFusedSequential } from './fuse.js';
 import { Module, type AnyModule, type TensorModule } from './module.js';
 
 /** Children given as a list (named by position) or as [name, module] pairs or a record, in order. */
@@ -76,7 +76,7 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (fusing(this, x)) return runFusedSequential(this, [...this.layers.values()], x);
+    if (fusing(this, x) || fusingTraining(this, x)) return runFusedSequential(this, [...this.layers.values()], x);
     let y = x;
     for (const layer of this.layers.values()) y = layer.call(y);
     return y;

@@ -4,7 +4,12 @@
  * the ReLU and a residual sum as post-ops of the same kernel; a batch norm followed by a ReLU runs
  * as one kernel. The result equals the unfused network up to float rounding; parameters and
  * state dicts are untouched (folded weights are a cache, rebuilt when a source tensor changes).
- * `setInferenceFusion(false)` (or CONVKIT_FUSE=0) turns it off, e.g. to look at each layer.
+ *
+ * Training fusion: a batch norm followed by a ReLU runs as one op (one kernel forward, one
+ * backward through a mask of the positive outputs), exactly the two ops' values and gradients.
+ *
+ * `setInferenceFusion(false)` / `setTrainingFusion(false)` (or CONVKIT_FUSE=0 for both) turn
+ * them off, e.g. to look at each layer. Module tracing (analysis) always sees every layer.
  */
 import { isGradEnabled } from '../core/grad-mode.js';
 import type { Storage } from '../core/storage.js';
@@ -12,28 +17,41 @@ import type { Tensor } from '../core/tensor.js';
 import { keep, scope } from '../core/scope.js';
 import { untraced } from '../core/trace.js';
 import { add, div, mul, sqrt, sub } from '../ops/arithmetic.js';
-import { relu } from '../ops/activation.js';
-import { batchNorm } from '../ops/batch-norm.js';
 import { conv2d, type Conv2dPostOps } from '../ops/conv2d.js';
 import { reshape } from '../ops/layout.js';
 import { ReLU } from './activation.js';
 import { BatchNorm2d } from './batch-norm2d.js';
 import { Conv2d } from './conv2d.js';
 import type { TensorModule } from './module.js';
+import { isTracingModules } from './trace-modules.js';
 
-let enabled = process.env.CONVKIT_FUSE !== '0';
+let inferenceFusion = process.env.CONVKIT_FUSE !== '0';
+let trainingFusion = process.env.CONVKIT_FUSE !== '0';
 
 export function setInferenceFusion(on: boolean): void {
-  enabled = on;
+  inferenceFusion = on;
 }
 
 export function inferenceFusionEnabled(): boolean {
-  return enabled;
+  return inferenceFusion;
+}
+
+export function setTrainingFusion(on: boolean): void {
+  trainingFusion = on;
+}
+
+export function trainingFusionEnabled(): boolean {
+  return trainingFusion;
 }
 
 /** Whether `module` should run its fused inference path on x. */
 export function fusing(module: { readonly training: boolean }, x: Tensor): boolean {
-  return enabled && !module.training && !isGradEnabled() && x.backend.hasData;
+  return inferenceFusion && !module.training && !isGradEnabled() && x.backend.hasData && !isTracingModules();
+}
+
+/** Whether `module` (in training mode) should run its batch norm + ReLU pairs as one op each. */
+export function fusingTraining(module: { readonly training: boolean }, x: Tensor): boolean {
+  return trainingFusion && module.training && x.backend.hasData && !isTracingModules();
 }
 
 /** A batch norm that can be folded: eval statistics exist. */
@@ -84,28 +102,35 @@ export function fusedConv(conv: Conv2d, bn: BatchNorm2d | null, x: Tensor, post:
   return conv2d(x, weight, bias, { stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups }, post);
 }
 
-/** bn then ReLU in one kernel (eval statistics), or the module when it cannot be fused. */
-export function fusedBatchNormRelu(bn: BatchNorm2d, x: Tensor): Tensor {
-  if (bn.runningMean === null || bn.runningVar === null) return relu(bn.call(x));
-  return batchNorm(x, { weight: bn.weight, bias: bn.bias, runningMean: bn.runningMean, runningVar: bn.runningVar, training: false, eps: bn.eps, relu: true });
+/**
+ * relu(bn(x)): one op when fusion is on for bn's mode (BatchNorm2d.callWithRelu), else the two
+ * modules.
+ */
+export function batchNormRelu(bn: BatchNorm2d, relu: ReLU, x: Tensor): Tensor {
+  return fusing(bn, x) || fusingTraining(bn, x) ? bn.callWithRelu(x) : relu.call(bn.call(x));
 }
 
 type Step = (x: Tensor) => Tensor;
-const sequentialPlans = new WeakMap<object, Step[]>();
+type Mode = 'inference' | 'training';
+const sequentialPlans = { inference: new WeakMap<object, Step[]>(), training: new WeakMap<object, Step[]>() };
 
-/** Groups a Sequential's children into fused steps: conv[+bn][+relu], bn+relu, or the child itself. */
-function planSequential(layers: readonly TensorModule[]): Step[] {
+/**
+ * Groups a Sequential's children into steps: bn+relu, and for inference conv[+bn][+relu]; every
+ * other child is a step of its own.
+ */
+function planSequential(layers: readonly TensorModule[], mode: Mode): Step[] {
   const steps: Step[] = [];
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i];
-    if (layer instanceof Conv2d) {
-      const bn = foldable(layers[i + 1]) ? (layers[++i] as BatchNorm2d) : null;
+    const next = layers[i + 1];
+    if (mode === 'inference' && layer instanceof Conv2d) {
+      const bn = foldable(next) ? (layers[++i] as BatchNorm2d) : null;
       const relu = layers[i + 1] instanceof ReLU;
       if (relu) i++;
       steps.push((x) => fusedConv(layer, bn, x, { relu }));
-    } else if (foldable(layer) && layers[i + 1] instanceof ReLU) {
+    } else if (layer instanceof BatchNorm2d && next instanceof ReLU) {
       i++;
-      steps.push((x) => fusedBatchNormRelu(layer, x));
+      steps.push((x) => batchNormRelu(layer, next, x));
     } else {
       steps.push((x) => layer.call(x));
     }
@@ -114,22 +139,25 @@ function planSequential(layers: readonly TensorModule[]): Step[] {
 }
 
 /**
- * Runs a Sequential's children fused. Intermediates made here are disposed at once (nothing can
- * hold them without a graph), so a backend with a buffer pool reuses their memory within the pass.
+ * Runs a Sequential's children fused, for the owner's mode. In inference, intermediates made here
+ * are disposed at once (nothing can hold them without a graph), so a backend with a buffer pool
+ * reuses their memory within the pass; in training the graph keeps them.
  */
-export function runFusedSequential(owner: object, layers: readonly TensorModule[], x: Tensor): Tensor {
-  let steps = sequentialPlans.get(owner);
-  if (!steps) sequentialPlans.set(owner, (steps = planSequential(layers)));
+export function runFusedSequential(owner: { readonly training: boolean }, layers: readonly TensorModule[], x: Tensor): Tensor {
+  const mode: Mode = owner.training ? 'training' : 'inference';
+  let steps = sequentialPlans[mode].get(owner);
+  if (!steps) sequentialPlans[mode].set(owner, (steps = planSequential(layers, mode)));
   let y = x;
   for (const step of steps) {
     const next = step(y);
-    if (y !== x && next !== y) y.dispose();
+    if (mode === 'inference' && y !== x && next !== y) y.dispose();
     y = next;
   }
   return y;
 }
 
-/** Forgets a Sequential's fused plan (its children changed). */
+/** Forgets a Sequential's fused plans (its children changed). */
 export function forgetFusedPlan(owner: object): void {
-  sequentialPlans.delete(owner);
+  sequentialPlans.inference.delete(owner);
+  sequentialPlans.training.delete(owner);
 }

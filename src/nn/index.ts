@@ -6,7 +6,7 @@ export * from './containers.js';
 export * from './conv2d.js';
 export * from './dropout.js';
 export * from './flatten.js';
-export { setInferenceFusion, inferenceFusionEnabled } from './fuse.js';
+export { setInferenceFusion, inferenceFusionEnabled, setTrainingFusion, trainingFusionEnabled } from './fuse.js';
 export * as init from './init.js';
 export * from './linear.js';
 export * from './local-response-norm.js';

@@ -6,6 +6,7 @@ import { isGradEnabled, noGrad } from '../core/grad-mode.js';
 import { formatShape, sizeOf } from '../core/shape.js';
 import type { Storage } from '../core/storage.js';
 import type { Tensor } from '../core/tensor.js';
+import { relu as reluOp } from './activation.js';
 import { common, wrap } from './util.js';
 
 export interface BatchNormOptions {
@@ -21,7 +22,11 @@ export interface BatchNormOptions {
   momentum?: number;
   /** Default 1e-5, added to the variance. */
   eps?: number;
-  /** Default false. Applies ReLU after the normalisation in one kernel: eval mode without gradients only. */
+  /**
+   * Default false. relu(batchNorm(x)) in one kernel: in training (the backward reads a mask of
+   * the positive outputs) and in eval mode without gradients. Eval mode with gradients runs the
+   * two ops. Same values and gradients as the two ops.
+   */
   relu?: boolean;
 }
 
@@ -46,24 +51,25 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   if ((runningMean === null) !== (runningVar === null)) {
     throw new ArgumentError(OP, `runningMean and runningVar go together; got only ${runningMean ? 'runningMean' : 'runningVar'}`);
   }
-  if (relu && (training || (isGradEnabled() && [x, weight, bias].some((t) => t?.requiresGrad)))) {
-    throw new ArgumentError(OP, 'relu fusion is for inference only (training: false, under noGrad)');
-  }
-  if (training) return batchNormTraining(x, weight, bias, runningMean, runningVar, layout, momentum, eps, backend);
+  if (training) return batchNormTraining(x, weight, bias, runningMean, runningVar, layout, momentum, eps, relu, backend);
   if (runningMean === null || runningVar === null) {
     throw new ArgumentError(OP, 'eval mode (training: false) needs runningMean and runningVar');
+  }
+  // The inference kernel's ReLU has no backward: with a graph to record, the two ops run.
+  if (relu && isGradEnabled() && [x, weight, bias].some((t) => t?.requiresGrad)) {
+    return reluOp(batchNormEval(x, weight, bias, runningMean, runningVar, layout, eps, false, backend));
   }
   return batchNormEval(x, weight, bias, runningMean, runningVar, layout, eps, relu, backend);
 }
 
 function batchNormTraining(
   x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null,
-  layout: ChannelLayout, momentum: number, eps: number, backend: Backend,
+  layout: ChannelLayout, momentum: number, eps: number, relu: boolean, backend: Backend,
 ): Tensor {
   const count = layout.batch * layout.spatial;
   if (count === 1) throw new ShapeError(OP, `expected more than 1 value per channel when training, got input of shape ${formatShape(x.shape)}`);
   const k = backend.kernels;
-  const r = k.batchNormTrain({ x: x.storage, weight: weight?.storage ?? null, bias: bias?.storage ?? null, layout, eps });
+  const r = k.batchNormTrain({ x: x.storage, weight: weight?.storage ?? null, bias: bias?.storage ?? null, layout, eps, relu });
   // An empty batch leaves the running statistics alone, as in PyTorch.
   if (runningMean && runningVar && count > 0) {
     noGrad(() => {
@@ -76,7 +82,7 @@ function batchNormTraining(
   const mean = wrap(r.mean, C, backend);
   const invStd = wrap(r.invStd, C, backend);
   const out = wrap(r.y, x.shape, backend);
-  return recordBackward(out, x, weight, bias, mean, invStd, layout, true);
+  return recordBackward(out, x, weight, bias, mean, invStd, layout, true, r.reluMask);
 }
 
 /** running = (1 - momentum) * running + momentum * correction * batchStat, replacing running's values. */
@@ -115,13 +121,13 @@ function batchNormEval(
 
 function recordBackward(
   out: Tensor, x: Tensor, weight: Tensor | null, bias: Tensor | null, mean: Tensor, invStd: Tensor,
-  layout: ChannelLayout, batchStats: boolean,
+  layout: ChannelLayout, batchStats: boolean, reluMask: Storage | null = null,
 ): Tensor {
   const backend = out.backend;
   record(out, OP, [x, weight, bias], (gy, needs) => {
     const g = backend.kernels.batchNormBackward({
       gy: gy.storage, x: x.storage, weight: weight?.storage ?? null, mean: mean.storage, invStd: invStd.storage,
-      layout, batchStats, withAffine: needs[1] || needs[2],
+      layout, batchStats, withAffine: needs[1] || needs[2], reluMask,
     });
     const grads = [
       wrap(g.x, x.shape, backend),
@@ -139,6 +145,7 @@ function recordBackward(
   if (out.gradFn === null) {
     mean.dispose();
     invStd.dispose();
+    reluMask?.release();
   }
   return out;
 }

@@ -103,6 +103,9 @@ export const OP_CASES: OpCase[] = [
       return ops.add(y, ops.mul(conv3(x, w), 0));
     },
   },
+  { name: 'batchNorm train + fused relu of a blocked conv output (12 channels)', inputs: [[2, 3, 5, 5], [12, 3, 3, 3], [12], [12]], f: (x, w, g, b) => ops.batchNorm(conv3(x, w), { weight: g, bias: b, training: true, relu: true }) },
+  { name: 'batchNorm train + fused relu, plain [N, C, L], no affine', inputs: [[4, 3, 5]], f: (x) => ops.batchNorm(x, { training: true, relu: true }) },
+  { name: 'batchNorm eval + relu with gradients (two ops)', inputs: [[2, 3, 4, 4], [3], [3]], f: (x, w, b) => ops.batchNorm(x, { weight: w, bias: b, runningMean: constant(x, [0.1, -0.2, 0.3]), runningVar: constant(x, [0.5, 1.5, 2]), training: false, relu: true }) },
   { name: 'batchNorm eval + fused relu, plain [N, C, L]', inputs: [[3, 4, 5]], f: (x) => ops.add(noGrad(() => ops.batchNorm(x, { runningMean: ramp(x, 4, 0, 0.1), runningVar: ramp(x, 4, 1, 0.5), training: false, relu: true })), ops.mul(x, 0)) },
   // Large alpha so the normaliser differs from k by a visible amount (the paper's 1e-4 barely does).
   { name: 'localResponseNorm size 5 (AlexNet paper form)', inputs: [[2, 7, 3, 3]], f: (x) => ops.localResponseNorm(x, { size: 5, alpha: 0.5, beta: 0.75, k: 2 }) },

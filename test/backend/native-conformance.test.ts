@@ -125,9 +125,9 @@ describe('native addon argument checks', () => {
       assert.throws(() => addon.exec(l.plan, [new Float32Array(64), new Float32Array(64), new Float32Array(0)]), /localResponseNorm: buffer 2 \(workspace\) has 0 bytes/);
     }
     const bn = { training: true, affine: true, relu: false, eps: 1e-5 };
-    assert.throws(() => addon.batchNormPlan(image, { ...bn, relu: true }), /batchNorm: a fused relu is for inference only/);
+    assert.throws(() => addon.batchNormBackwardPlan(image, { affine: true, eps: 1e-5, globalStats: true, relu: true }), /batchNormBackward: a fused relu needs the training forward's workspace/);
     assert.throws(() => addon.batchNormPlan(image, { ...bn, eps: -1 }), /batchNorm: option 'eps' must be a finite number >= 0/);
-    assert.throws(() => addon.batchNormBackwardPlan(image, { affine: true, eps: 0, globalStats: 'no' as unknown as boolean }), /batchNormBackward: option 'globalStats' must be a boolean/);
+    assert.throws(() => addon.batchNormBackwardPlan(image, { affine: true, eps: 0, globalStats: 'no' as unknown as boolean, relu: false }), /batchNormBackward: option 'globalStats' must be a boolean/);
     assert.throws(() => addon.eltwisePlan('gelu' as 'relu', image), /activation: unknown activation 'gelu'/);
     assert.throws(() => addon.binaryPlan('add', addon.plainDesc([2, 3]), addon.plainDesc([3, 3])), /binary: every dim of b must equal a's or be 1/);
     assert.throws(() => addon.binaryPlan('max' as 'add', image, image), /binary: unknown op 'max'/);

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { withBackend } from '../../src/backend/registry.js';
 import { Generator } from '../../src/core/random.js';
+import type { Shape } from '../../src/core/shape.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { traceOps } from '../../src/core/trace.js';
@@ -16,7 +18,7 @@ import * as nn from '../../src/nn/index.js';
 import * as ops from '../../src/ops/index.js';
 import { SGD } from '../../src/train/sgd.js';
 
-after(() => nn.setInferenceFusion(true));
+after(() => (nn.setInferenceFusion(true), nn.setTrainingFusion(true)));
 
 /** Random affine parameters and running statistics, so that folding has something to fold. */
 function randomizeBatchNorms(model: nn.Module<never, unknown>, seed: number): void {
@@ -113,7 +115,7 @@ describe('inference fusion', () => {
     nn.setInferenceFusion(true);
     const names: string[] = [];
     traceOps((e) => names.push(e.op), () => seq.call(ops.randn([2, 2, 3, 3])));
-    assert.ok(names.includes('batchNorm'));
+    assert.ok(names.includes('batchNorm'), 'training mode does not fold batch norms');
     seq.eval();
     names.length = 0;
     traceOps((e) => names.push(e.op), () => seq.call(ops.randn([2, 2, 3, 3])));
@@ -126,5 +128,43 @@ describe('inference fusion', () => {
     w.requiresGrad = true;
     assert.throws(() => ops.conv2d(x, w, null, {}, { relu: true }), /conv2d: fused post-ops \(addend, relu\) have no gradient/);
     assert.throws(() => noGrad(() => ops.conv2d(x, w, null, {}, { addend: ops.randn([1, 2, 2, 3]) })), /conv2d: addend must have the output's shape \[1, 2, 3, 3\], got \[1, 2, 2, 3\]/);
+  });
+});
+
+/** One training-mode forward and backward: the output, every parameter's gradient, and the ops run. */
+function trainStep(model: nn.Module<Tensor, Tensor>, x: Tensor, fused: boolean): { values: number[][]; ops: string[] } {
+  nn.setTrainingFusion(fused);
+  model.train();
+  for (const p of model.parameters()) p.grad = null;
+  const names: string[] = [];
+  const y = traceOps((e) => names.push(e.op), () => model.call(x));
+  const weights = ops.reshape(ops.arange(0, y.size, 1, { dtype: y.dtype }), y.shape);
+  ops.sum(ops.mul(y, weights)).backward();
+  const grads = model.parameters().map((p) => [...(p.grad as Tensor).toArray()]);
+  return { values: [[...y.toArray()], ...grads], ops: names };
+}
+
+describe('training fusion', () => {
+  // The reference kernels compute the fused op as the two ops do, so the results are identical.
+  it('runs each BN + ReLU as one op with exactly the same outputs and gradients (reference backend)', () => {
+    withBackend('ref', () => {
+      const models: [string, nn.Module<Tensor, Tensor>, Shape][] = [
+        ['Sequential', new nn.Sequential(new nn.Conv2d(3, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU()), [2, 3, 5, 5]],
+        ['BasicBlock', new BasicBlock({ inChannels: 4, planes: 8, stride: 2, shortcut: 'A' }), [2, 4, 6, 6]],
+        ['Bottleneck', new Bottleneck({ inChannels: 8, planes: 4 }), [2, 8, 4, 4]],
+        ['DenseBlock', new DenseBlock(4, { layers: 2, growthRate: 4 }), [2, 4, 4, 4]],
+      ];
+      for (const [name, model, shape] of models) {
+        const x = ops.randn(shape, { generator: new Generator(2) });
+        const plain = trainStep(model, x, false);
+        const fused = trainStep(model, x, true);
+        assert.deepEqual(fused.values, plain.values, name);
+        // A block's last ReLU follows the residual sum, not a batch norm: it stays.
+        const relus = (names: string[]): number => names.filter((op) => op === 'relu').length;
+        const left = name === 'BasicBlock' || name === 'Bottleneck' ? 1 : 0;
+        assert.equal(relus(fused.ops), left, `${name}: ReLUs after batch norms are fused (${fused.ops.join(' ')})`);
+        assert.ok(relus(plain.ops) > left);
+      }
+    });
   });
 });

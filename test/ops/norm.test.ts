@@ -139,6 +139,23 @@ describe('batchNorm gradients', () => {
     gradCheck((x) => ops.batchNorm(x, { runningMean, runningVar, training: false }), [rand64([4, 3], 36)]);
   });
 
+  it('fused relu: numerical gradients in training, and exactly the two ops in training and in eval with gradients', () => {
+    gradCheck((x, w, b) => ops.batchNorm(x, { weight: w, bias: b, relu: true }), [rand64([2, 3, 2, 2], 39), rand64([3], 40), rand64([3], 41)]);
+    const runningMean = f64([0.3, -0.2, 0.1], [3]);
+    const runningVar = f64([0.5, 1.5, 2], [3]);
+    for (const training of [true, false]) {
+      const grads = (fused: boolean): number[][] => {
+        const inputs = [rand64([3, 3, 2, 2], 42), rand64([3], 43), rand64([3], 44)];
+        const [x, weight, bias] = inputs;
+        const opts = { weight, bias, runningMean: training ? null : runningMean, runningVar: training ? null : runningVar, training };
+        const y = fused ? ops.batchNorm(x, { ...opts, relu: true }) : ops.relu(ops.batchNorm(x, opts));
+        ops.sum(ops.mul(y, ops.reshape(ops.arange(0, y.size, 1, { dtype: 'float64' }), y.shape))).backward();
+        return [[...y.toArray()], ...inputs.map((t) => [...(t.grad as Tensor).toArray()])];
+      };
+      assert.deepEqual(grads(true), grads(false), `training: ${training}`);
+    }
+  });
+
   it('only the inputs that require a gradient get one', () => {
     const x = rand64([3, 2], 37, false);
     const w = rand64([2], 38);

@@ -50,7 +50,7 @@ const kernels: Kernels = {
   avgPool2dBackward: ({ gy, geometry: g }) => like(gy, g.batch * g.channels * g.inH * g.inW),
   adaptiveAvgPool2d: ({ x, batch, channels, outH, outW }) => like(x, batch * channels * outH * outW),
   adaptiveAvgPool2dBackward: ({ gy, batch, channels, inH, inW }) => like(gy, batch * channels * inH * inW),
-  batchNormTrain: ({ x, layout }) => ({ y: like(x), mean: like(x, layout.channels), invStd: like(x, layout.channels), variance: like(x, layout.channels) }),
+  batchNormTrain: ({ x, layout, relu }) => ({ y: like(x), mean: like(x, layout.channels), invStd: like(x, layout.channels), variance: like(x, layout.channels), reluMask: relu ? like(x) : null }),
   batchNormInfer: ({ x }) => like(x),
   batchNormBackward: ({ gy, layout, withAffine }) => ({
     x: like(gy),

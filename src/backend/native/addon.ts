@@ -86,13 +86,17 @@ export interface NativeAddon {
   /** `src` is the forward's src desc; buffers [diffDst, (workspace), diffSrc] */
   poolBackwardPlan(kind: PoolKind, geometry: readonly number[], src: number): PlanResult<'diffDst' | 'diffSrc'> & { readonly workspace?: number };
   // ---- batch_norm.cc; src desc 4-D (any layout), mean/variance/scale/shift plain [C]
-  /** buffers [src, (scale), (shift), mean, variance, dst, (workspace)]: training writes mean and variance, inference reads them. relu fuses a ReLU after (inference only). */
-  batchNormPlan(src: number, options: { training: boolean; affine: boolean; relu: boolean; eps: number }): PlanResult<'src' | 'mean' | 'variance' | 'dst'>;
   /**
-   * buffers [src, diffDst, mean, variance, (scale), (shift), diffSrc, (diffScale), (diffShift)]; shift
-   * is any [C] buffer (unread: oneDNN 2.6 only insists that one is bound).
+   * buffers [src, (scale), (shift), mean, variance, dst, (workspace)]: training writes mean and
+   * variance, inference reads them. relu fuses a ReLU after; in training it writes the workspace.
    */
-  batchNormBackwardPlan(src: number, options: { affine: boolean; eps: number; globalStats: boolean }): PlanResult<'src' | 'diffDst' | 'mean' | 'variance' | 'diffSrc'>;
+  batchNormPlan(src: number, options: { training: boolean; affine: boolean; relu: boolean; eps: number }): PlanResult<'src' | 'mean' | 'variance' | 'dst'> & { readonly workspace?: number };
+  /**
+   * buffers [src, diffDst, mean, variance, (scale), (shift), diffSrc, (diffScale), (diffShift),
+   * (workspace)]; shift is any [C] buffer (unread: oneDNN 2.6 only insists that one is bound).
+   * relu: the gradient goes back through the training forward's fused ReLU (its workspace).
+   */
+  batchNormBackwardPlan(src: number, options: { affine: boolean; eps: number; globalStats: boolean; relu: boolean }): PlanResult<'src' | 'diffDst' | 'mean' | 'variance' | 'diffSrc'> & { readonly workspace?: number };
   /** Plain [C] -> [C], queued: toInvStd: out = 1/sqrt(in + eps); else out = 1/in^2 - eps (invStd back to a variance). buffers [in, out] */
   batchNormStatsPlan(channels: number, eps: number, toInvStd: boolean): PlanResult<'in' | 'out'>;
   // ---- lrn.cc (odd sizes); buffers [src, dst, (workspace)] / [src, diffDst, (workspace), diffSrc]

@@ -52,21 +52,24 @@ export function nativeBatchNormKernels(rt: NativeRuntime, ref: Kernels): Pick<Ke
   return {
     batchNormTrain(args: KernelSpecs['batchNormTrain']['args']) {
       const { layout: l, x, weight, bias, eps } = args;
+      const relu = args.relu ?? false;
       if (!allFloat32(x, weight, bias)) return refFallback(rt, ref, 'batchNormTrain', 'not float32', args);
       if (isEmpty(l)) return refFallback(rt, ref, 'batchNormTrain', 'empty tensor', args);
       const dims = channelDims(x, l);
       const src = rt.descOf(x, dims);
       const affine = weight !== null || bias !== null;
-      const options = { training: true, affine, relu: false, eps };
-      const plan = rt.plan(`batchNorm:${src}:${affine}:train:${eps}`, () => rt.addon.batchNormPlan(src, options));
+      const options = { training: true, affine, relu, eps };
+      const plan = rt.plan(`batchNorm:${src}:${affine}:train:${relu}:${eps}`, () => rt.addon.batchNormPlan(src, options));
       const input = rt.input(x, plan.src, dims);
       const affineBuffers = affine ? [param(weight, 1, l.channels), param(bias, 0, l.channels)] : [];
       const mean = rt.output(plan.mean, l.channels);
       const variance = rt.output(plan.variance, l.channels);
       const y = rt.output(plan.dst, x.size);
-      rt.exec('batchNorm', plan.plan, [input, ...affineBuffers, mean.buffer, variance.buffer, y.buffer]);
+      // The ReLU's record: oneDNN's workspace (a bit per element of this layout).
+      const reluMask = plan.workspace === undefined ? null : rt.workspace(plan.workspace);
+      rt.exec('batchNorm', plan.plan, [input, ...affineBuffers, mean.buffer, variance.buffer, y.buffer, ...(reluMask ? [reluMask.buffer] : [])]);
       const invStd = stats(variance.buffer, l.channels, eps, true);
-      return { y, mean, invStd, variance };
+      return { y, mean, invStd, variance, reluMask };
     },
     batchNormInfer(args: KernelSpecs['batchNormInfer']['args']) {
       const { layout: l, x, weight, bias, mean, variance, eps } = args;
@@ -88,14 +91,18 @@ export function nativeBatchNormKernels(rt: NativeRuntime, ref: Kernels): Pick<Ke
     },
     batchNormBackward(args: KernelSpecs['batchNormBackward']['args']) {
       const { layout: l, gy, x, weight, mean, invStd, batchStats, withAffine } = args;
+      const reluMask = args.reluMask ?? null;
       if (!allFloat32(gy, x, weight, mean, invStd)) return refFallback(rt, ref, 'batchNormBackward', 'not float32', args);
+      // A mask the reference forward made (a fallback there) is its own format: stay with it.
+      if (reluMask !== null && !(reluMask instanceof NativeStorage)) return refFallback(rt, ref, 'batchNormBackward', 'reference relu mask', args);
       if (isEmpty(l)) return refFallback(rt, ref, 'batchNormBackward', 'empty tensor', args);
       const dims = channelDims(x, l);
       const src = rt.descOf(x, dims);
       // The weight scales dx, so it is bound whenever present (its gradient is then dropped).
       const affine = withAffine || weight !== null;
-      const options = { affine, eps: BACKWARD_EPS, globalStats: !batchStats };
-      const plan = rt.plan(`batchNormBackward:${src}:${affine}:${batchStats}`, () => rt.addon.batchNormBackwardPlan(src, options));
+      const relu = reluMask !== null;
+      const options = { affine, eps: BACKWARD_EPS, globalStats: !batchStats, relu };
+      const plan = rt.plan(`batchNormBackward:${src}:${affine}:${batchStats}:${relu}`, () => rt.addon.batchNormBackwardPlan(src, options));
       const input = rt.input(x, plan.src, dims);
       const diffDst = rt.input(gy, plan.diffDst, dims);
       const m = rt.plainInput(mean, [l.channels]);
@@ -106,7 +113,8 @@ export function nativeBatchNormKernels(rt: NativeRuntime, ref: Kernels): Pick<Ke
       // The shift slot only has to be bound (see batch_norm.cc): the mean is a [C] buffer at hand.
       const scaleShift = affine ? [param(weight, 1, l.channels), m] : [];
       const diffs = gScale && gShift ? [gScale.buffer, gShift.buffer] : [];
-      rt.exec('batchNormBackward', plan.plan, [input, diffDst, m, variance.buffer, ...scaleShift, gx.buffer, ...diffs]);
+      const workspace = reluMask ? [reluMask.buffer] : [];
+      rt.exec('batchNormBackward', plan.plan, [input, diffDst, m, variance.buffer, ...scaleShift, gx.buffer, ...diffs, ...workspace]);
       // Queued work after this release can only come later, so the pool may hand it out again.
       variance.release();
       if (withAffine) return { x: gx, weight: gScale, bias: gShift };

@@ -26,7 +26,7 @@ function normalize(X: FloatArray, Y: FloatArray, layout: ChannelLayout, mean: Ar
   }
 }
 
-export function batchNormTrain({ x, weight, bias, layout, eps }: Args<'batchNormTrain'>): KernelSpecs['batchNormTrain']['out'] {
+export function batchNormTrain({ x, weight, bias, layout, eps, relu = false }: Args<'batchNormTrain'>): KernelSpecs['batchNormTrain']['out'] {
   const X = data(x);
   const C = layout.channels;
   const S = layout.spatial;
@@ -52,7 +52,26 @@ export function batchNormTrain({ x, weight, bias, layout, eps }: Args<'batchNorm
   }
   const y = allocLike(x, X.length);
   normalize(X, y.data, layout, mean.data, invStd.data, weight && data(weight), bias && data(bias));
-  return { y, mean, invStd, variance };
+  if (relu) applyRelu(y);
+  return { y, mean, invStd, variance, reluMask: relu ? positiveMask(y) : null };
+}
+
+/** ReLU in place (NaN stays NaN, as torch.relu). */
+function applyRelu(y: RefStorage): void {
+  const Y = y.data;
+  for (let i = 0; i < Y.length; i++) if (Y[i] < 0) Y[i] = 0;
+}
+
+/** The mask of positive values (1 or 0), for the ReLU's backward. */
+function positiveMask(y: RefStorage): RefStorage {
+  const mask = allocLike(y, y.data.length);
+  y.data.forEach((v, i) => (mask.data[i] = v > 0 ? 1 : 0));
+  return mask;
+}
+
+/** gy where the ReLU's output was positive, else 0 (also for a NaN gy, as PyTorch's threshold_backward). */
+function throughRelu(G: FloatArray, mask: FloatArray): FloatArray {
+  return G.map((g, i) => (mask[i] > 0 ? g : 0));
 }
 
 export function batchNormInfer({ x, weight, bias, mean, variance, layout, eps, relu }: Args<'batchNormInfer'>): RefStorage {
@@ -61,10 +80,7 @@ export function batchNormInfer({ x, weight, bias, mean, variance, layout, eps, r
   const invStd = Array.from(V, (v) => 1 / Math.sqrt(v + eps));
   const y = allocLike(x, X.length);
   normalize(X, y.data, layout, data(mean), invStd, weight && data(weight), bias && data(bias));
-  if (relu) {
-    const Y = y.data;
-    for (let i = 0; i < Y.length; i++) if (Y[i] < 0) Y[i] = 0; // NaN stays NaN, as torch.relu
-  }
+  if (relu) applyRelu(y);
   return y;
 }
 
@@ -74,8 +90,8 @@ export function batchNormInfer({ x, weight, bias, mean, variance, layout, eps, r
  *   dx = invStd * g                                          (statistics were constants)
  *   dx = invStd * (g - mean(g) - xhat * mean(g * xhat))      (statistics came from this batch)
  */
-export function batchNormBackward({ gy, x, weight, mean, invStd, layout, batchStats, withAffine }: Args<'batchNormBackward'>): KernelSpecs['batchNormBackward']['out'] {
-  const G = data(gy);
+export function batchNormBackward({ gy, x, weight, mean, invStd, layout, batchStats, withAffine, reluMask }: Args<'batchNormBackward'>): KernelSpecs['batchNormBackward']['out'] {
+  const G = reluMask ? throughRelu(data(gy), data(reluMask)) : data(gy);
   const X = data(x);
   const W = weight && data(weight);
   const M = data(mean);
