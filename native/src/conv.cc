@@ -55,7 +55,24 @@ bool option(const Napi::CallbackInfo& info, const Napi::Object& options, const c
   return v.As<Napi::Boolean>().Value();
 }
 
-// conv2dPlan(geometry, { bias, relu, sum, training }) -> { plan, src, weights, (bias), dst }
+// The plan's attributes: an addend (a sum post-op adding what dst holds, or a binary add reading
+// `addend`, a separate buffer), then ReLU.
+dnnl::primitive_attr postOpsAttr(bool sum, const dnnl::memory::desc* addend, bool relu) {
+  dnnl::primitive_attr attr = planAttr();
+  dnnl::post_ops post;
+  if (addend) {
+    post.append_binary(dnnl::algorithm::binary_add, *addend);
+  } else if (sum) {
+    post.append_sum(1.0f);
+  }
+  if (relu) post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  attr.set_post_ops(post);
+  return attr;
+}
+
+// conv2dPlan(geometry, { bias, relu, sum, training }) -> { plan, src, weights, (bias), dst, (addend) }
+// With sum, the addend is read from its own buffer (reported as `addend`) when oneDNN runs that
+// with the same kernel as the sum post-op; else dst must hold the addend (no `addend` reported).
 Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2d";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -64,16 +81,27 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     auto options = info[1].As<Napi::Object>();
     bool bias = option(info, options, op, "bias"), relu = option(info, options, op, "relu");
     bool sum = option(info, options, op, "sum"), training = option(info, options, op, "training");
-    dnnl::primitive_attr attr = planAttr();
-    dnnl::post_ops post;
-    if (sum) post.append_sum(1.0f);  // dst holds the addend when the primitive runs
-    if (relu) post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    attr.set_post_ops(post);
-    auto pd = forwardPd(g, bias, training, attr);
+    auto pd = forwardPd(g, bias, training, postOpsAttr(sum, nullptr, relu));
+    bool separateAddend = false;
+    if (sum) {
+      // A binary add saves copying the addend into dst first, if it gets the same (jit) kernel.
+      auto dst = pd.dst_desc();
+      try {
+        auto withBinary = forwardPd(g, bias, training, postOpsAttr(true, &dst, relu));
+        if (withBinary.impl_info_str() == pd.impl_info_str() && withBinary.dst_desc() == dst) {
+          pd = withBinary;
+          separateAddend = true;
+        }
+      } catch (const dnnl::error&) {
+        // unsupported: keep the sum post-op
+      }
+    }
     PlanBuilder plan(op);
     plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src").arg(DNNL_ARG_WEIGHTS, pd.weights_desc(), "weights");
     if (bias) plan.arg(DNNL_ARG_BIAS, pd.bias_desc(), "bias");
-    return plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst").finish(info.Env(), dnnl::convolution_forward(pd), pd.scratchpad_desc());
+    plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst");
+    if (separateAddend) plan.arg(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, pd.dst_desc(), "addend");
+    return plan.finish(info.Env(), dnnl::convolution_forward(pd), pd.scratchpad_desc());
   });
 }
 

@@ -55,8 +55,11 @@ export interface NativeAddon {
   getThreads(): number;
 
   // ---- conv.cc; geometry = the 18 integers of Conv2dGeometry in its field order
-  /** buffers [src, weights, (bias), dst]; with sum, dst must already hold the addend. */
-  conv2dPlan(geometry: readonly number[], options: { bias: boolean; relu: boolean; sum: boolean; training: boolean }): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+  /**
+   * buffers [src, weights, (bias), dst, (addend)]; with sum, the addend is a buffer of its own when
+   * the plan reports `addend`, else dst must already hold it.
+   */
+  conv2dPlan(geometry: readonly number[], options: { bias: boolean; relu: boolean; sum: boolean; training: boolean }): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number; readonly addend?: number };
   /** buffers [diffDst, weights, diffSrc] */
   conv2dBackwardDataPlan(geometry: readonly number[]): PlanResult<'diffDst' | 'weights' | 'diffSrc'>;
   /** buffers [src, diffDst, diffWeights, (diffBias)] */

@@ -7,7 +7,7 @@
  */
 import { isGradEnabled } from '../../core/grad-mode.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
-import type { PlanResult } from './addon.js';
+import type { NativeAddon } from './addon.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
@@ -32,7 +32,7 @@ function weightDims(g: Conv2dGeometry): number[] {
 const product = (dims: readonly number[]): number => dims.reduce((p, d) => p * d, 1);
 const isEmpty = (g: Conv2dGeometry): boolean => g.batch === 0 || g.inChannels === 0 || g.outChannels === 0;
 
-type ForwardPlan = PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+type ForwardPlan = ReturnType<NativeAddon['conv2dPlan']>;
 
 export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKernels {
   const reorderPlan = (src: number, dst: number): number => rt.plan(`reorder:${src}:${dst}`, () => rt.addon.reorderPlan(src, dst));
@@ -52,12 +52,15 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const w = rt.input(args.weight, plan.weights, weightDims(g));
     const b = bias === null ? null : rt.plainInput(bias, [g.outChannels]);
     const y = rt.output(plan.dst, product(dstDims(g)));
-    if (addend !== null) {
+    const buffers = b === null ? [x, w, y.buffer] : [x, w, b, y.buffer];
+    if (addend !== null && plan.addend !== undefined) {
+      buffers.push(rt.input(addend, plan.addend, dstDims(g)));
+    } else if (addend !== null) {
       // The sum post-op adds what dst holds: copy the addend into the new dst (never into its own buffer).
       const from = rt.descOf(addend, dstDims(g));
       rt.exec('conv2d', reorderPlan(from, plan.dst), [rt.input(addend, from, dstDims(g)), y.buffer]);
     }
-    rt.exec('conv2d', plan.plan, b === null ? [x, w, y.buffer] : [x, w, b, y.buffer]);
+    rt.exec('conv2d', plan.plan, buffers);
     return y;
   }
 
