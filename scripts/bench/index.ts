@@ -4,7 +4,7 @@
  *
  *   npm run bench                                  all models (about 15 minutes on 2 cores)
  *   npm run bench -- --models resnet18,resnet50    a subset (also resnet20_cifar: the CIFAR training row)
- *   npm run bench -- --quick                       fewer timed runs per figure
+ *   npm run bench -- --quick                       fewer timed runs per figure (2 rounds of 1)
  *   npm run bench -- --json out/bench.json         also write the rows and the machine as JSON
  *   npm run bench -- --profile resnet50            where convkit's inference time goes, layer by layer
  *
@@ -18,9 +18,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureFmaPeak } from './fma-peak.js';
-import { exportOnnx, loadOrt, ortMs, TorchPeer } from './peers.js';
+import { exportOnnx, loadOrt, ortContender, TorchPeer } from './peers.js';
 import { jsonRows, markdownTables, type Row } from './report.js';
-import { FULL_POLICY, medianMs, QUICK_POLICY } from './timing.js';
+import { FULL_POLICY, interleaved, QUICK_POLICY, timedRuns, type Contender } from './timing.js';
 import type { Workload } from './convkit-runner.js';
 
 const INFERENCE_MODELS = ['resnet18', 'resnet50', 'vgg16', 'googlenet', 'densenet121', 'alexnet'];
@@ -58,7 +58,8 @@ if (why !== null) {
 }
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
-const fmtMs = (ms: number): string => `${ms.toFixed(1)} ms`;
+const describePolicy = (): string =>
+  `${policy.rounds} interleaved rounds (convkit, ONNX Runtime, PyTorch in turn) of ${policy.minRuns === policy.maxRuns ? policy.minRuns : `${policy.minRuns}-${policy.maxRuns}`} runs after ${policy.warmupRuns} warm-up; the median of all runs`;
 
 if (args.profile) {
   await printProfile(args.profile);
@@ -72,7 +73,7 @@ const rows: Row[] = [];
 const loadAtStart = os.loadavg()[0];
 if (loadAtStart > 0.5) notes.push(`the 1-minute load average was ${loadAtStart.toFixed(2)} at the start: other processes were running, so figures may be low and uneven`);
 
-log(`[bench] ${threads} threads; timing: ${policy.warmupRuns} warm-up, median of ${policy.minRuns}-${policy.maxRuns} runs (${policy.budgetMs / 1000} s budget)`);
+log(`[bench] ${threads} threads; timing: ${describePolicy()}`);
 const peak = measureFmaPeak(CACHE, threads);
 let peakGflops = 'gflops' in peak ? peak.gflops : null;
 log(`[bench] FMA peak: ${'gflops' in peak ? `${peak.gflops} GFLOP/s` : peak.error}`);
@@ -86,45 +87,37 @@ const torchStart = await TorchPeer.start(threads);
 const torch = 'peer' in torchStart ? torchStart.peer : null;
 if ('error' in torchStart) notes.push(`PyTorch not measured: ${torchStart.error}`);
 
-/** Runs one measurement (ms per batch, one per batch size), logging it; a failure becomes a note and empty cells. */
-async function measure(label: string, batches: readonly number[], fn: () => Promise<number[]>): Promise<(number | null)[]> {
-  try {
-    const ms = await fn();
-    log(`[bench] ${label}: ${ms.map((m, i) => `batch ${batches[i]} ${fmtMs(m)}`).join(', ')}`);
-    return ms;
-  } catch (err) {
-    const message = (err as Error).message.split('\n')[0];
-    log(`[bench] ${label}: failed: ${message}`);
-    notes.push(`${label} failed: ${message}`);
-    return batches.map(() => null);
-  }
+/** A convkit contender: workload i is `make(i)`, made at its first round and kept until the end. */
+function convkitContender(label: string, make: (index: number) => Workload): Contender {
+  const works = new Map<number, Workload>();
+  return {
+    label,
+    round: (index, warmUp) => {
+      if (!works.has(index)) works.set(index, make(index));
+      const work = works.get(index) as Workload;
+      return timedRuns(() => work.run(), policy, warmUp);
+    },
+    close: () => works.forEach((w) => w.dispose()),
+  };
 }
 
-async function timeWorkload(make: () => Workload): Promise<number> {
-  const work = make();
-  try {
-    return await medianMs(() => work.run(), policy);
-  } finally {
-    work.dispose();
-  }
+/** Interleaved figures of the contenders (null: absent or failed, with a note). */
+async function compare(contenders: readonly (Contender | null)[], count: number): Promise<(number | null)[][]> {
+  const present = contenders.filter((c): c is Contender => c !== null);
+  const { ms, errors } = await interleaved(present, count, policy, (line) => log(`[bench] ${line}`));
+  for (const e of errors) notes.push(`${e.label} failed: ${e.message}`);
+  return contenders.map((c) => (c === null ? Array<number | null>(count).fill(null) : ms[present.indexOf(c)]));
 }
-
-async function eachBatch(batches: readonly number[], fn: (b: number) => Promise<number>): Promise<number[]> {
-  const out: number[] = [];
-  for (const b of batches) out.push(await fn(b));
-  return out;
-}
-
-const skipped = (batches: readonly number[]): (number | null)[] => batches.map(() => null);
 
 for (const model of inference) {
   const gflopPerImage = (2 * ck.macsPerImage(model)) / 1e9;
   const batches = [batch, 1];
-  const ours = await measure(`${model} convkit`, batches, () => eachBatch(batches, (b) => timeWorkload(() => ck.inference(model, b))));
   const onnx = join(CACHE, 'onnx', `${model}.onnx`);
-  const ort = exportError ? skipped(batches) : await measure(`${model} ORT`, batches, () => ortMs(onnx, batches, threads, policy));
-  const peer = torch;
-  const py = peer ? await measure(`${model} PyTorch`, batches, () => eachBatch(batches, (b) => peer.ms({ kind: 'infer', model, batch: b }, policy))) : skipped(batches);
+  const [ours, ort, py] = await compare([
+    convkitContender(`${model} convkit`, (i) => ck.inference(model, batches[i])),
+    exportError ? null : ortContender(`${model} ORT`, onnx, batches, threads, policy),
+    torch?.contender(`${model} PyTorch`, batches.map((b) => ({ kind: 'infer', model, batch: b })), policy) ?? null,
+  ], batches.length);
   batches.forEach((b, i) => {
     rows.push({
       section: b === 1 ? 'latency' : 'inference', model, batch: b, size: 224, gflop: gflopPerImage * b,
@@ -135,23 +128,22 @@ for (const model of inference) {
 
 for (const [model, b, size, classes] of TRAINING.filter(([m]) => wanted.includes(m))) {
   const gflop = (3 * 2 * ck.macsPerImage(model, [3, size, size], classes) * b) / 1e9;
-  const [ours] = await measure(`${model} training convkit`, [b], () => eachBatch([b], () => timeWorkload(() => ck.training(model, b, size, classes))));
-  const peer = torch;
-  const [py] = peer ? await measure(`${model} training PyTorch`, [b], async () => [await peer.ms({ kind: 'train', model, batch: b, size, classes }, policy)]) : [null];
+  const [[ours], [py]] = await compare([
+    convkitContender(`${model} training convkit`, () => ck.training(model, b, size, classes)),
+    torch?.contender(`${model} training PyTorch`, [{ kind: 'train', model, batch: b, size, classes }], policy) ?? null,
+  ], 1);
   rows.push({ section: 'training', model, batch: b, size, gflop, convkitMs: ours, ortMs: null, torchMs: py, target: { vs: 'torch', ratio: 1.3 } });
 }
 
 if (wanted.includes('vgg16')) {
   let gflop = 0;
-  const [ours] = await measure('vgg16 3x3 convs convkit', [batch], () =>
-    eachBatch([batch], () =>
-      timeWorkload(() => {
-        const work = ck.convLayers('vgg16', batch);
-        gflop = (2 * work.macs) / 1e9;
-        return work;
-      }),
-    ),
-  );
+  const [[ours]] = await compare([
+    convkitContender('vgg16 3x3 convs convkit', () => {
+      const work = ck.convLayers('vgg16', batch);
+      gflop = (2 * work.macs) / 1e9;
+      return work;
+    }),
+  ], 1);
   rows.push({ section: 'kernel', model: 'vgg16 3x3 convs', batch, size: 224, gflop, convkitMs: ours, ortMs: null, torchMs: null, target: { vs: 'peak', fraction: 0.8 } });
 }
 torch?.stop();
@@ -173,7 +165,7 @@ const peerLine = [
 console.log(`\nconvkit vs ONNX Runtime vs PyTorch, float32, ${threads} threads each, ${new Date().toISOString().slice(0, 10)}`);
 console.log(`machine: ${cpu}, ${os.cpus().length} logical cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`);
 console.log(`${ck.describe(threads)}; ${peerLine}`);
-console.log(`median of ${policy.minRuns}-${policy.maxRuns} runs after ${policy.warmupRuns} warm-up; GFLOP/s = 2 x convkit's multiply-adds (x3 for training) per second; vs = convkit throughput / peer throughput\n`);
+console.log(`${describePolicy()}; GFLOP/s = 2 x convkit's multiply-adds (x3 for training) per second; vs = convkit throughput / peer throughput\n`);
 console.log(markdownTables(rows, peakGflops));
 for (const note of notes) console.log(`note: ${note}`);
 console.log(`(${minutes.toFixed(1)} minutes)`);

@@ -1,15 +1,14 @@
 /**
  * The peers of `npm run bench`: ONNX Runtime for Node (in this process, on models PyTorch exports
  * to ONNX) and PyTorch eager (a long-lived /usr/bin/python3 worker, so torch is imported once).
- * Both get the same thread count as convkit and the same timing policy.
+ * Both get the same thread count as convkit and the same timing policy, as interleaved contenders.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Policy } from './timing.js';
-import { medianMs } from './timing.js';
+import { timedRuns, type Contender, type Policy } from './timing.js';
 
 /** Debian's interpreter, where python3-torch lives (the `python3` on PATH may be a pyenv without torch). */
 export const PYTHON = '/usr/bin/python3';
@@ -41,26 +40,32 @@ export async function loadOrt(): Promise<{ version: string } | { error: string }
 }
 
 /**
- * Median ms per batch of an ONNX model on ORT's CPU provider with `threads` intra-op threads, for
- * each batch size in turn (one session serves them all: the export has a dynamic batch axis).
+ * An ONNX model on ORT's CPU provider with `threads` intra-op threads; workload i is batch
+ * `batches[i]` (one session serves them all: the export has a dynamic batch axis).
  */
-export async function ortMs(file: string, batches: readonly number[], threads: number, policy: Policy): Promise<number[]> {
+export function ortContender(label: string, file: string, batches: readonly number[], threads: number, policy: Policy): Contender {
   const rt = ort;
   if (!rt) throw new Error('loadOrt() first');
-  const session = await rt.InferenceSession.create(file, {
-    executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
-  });
-  try {
-    const out: number[] = [];
-    for (const batch of batches) {
-      const data = Float32Array.from({ length: batch * 3 * 224 * 224 }, () => Math.random() * 2 - 1);
-      const feeds = { [session.inputNames[0]]: new rt.Tensor('float32', data, [batch, 3, 224, 224]) };
-      out.push(await medianMs(async () => void (await session.run(feeds)), policy));
-    }
-    return out;
-  } finally {
-    await session.release();
-  }
+  let session: Promise<import('onnxruntime-node').InferenceSession> | null = null;
+  const feeds = new Map<number, Record<string, import('onnxruntime-node').Tensor>>();
+  const open = (): Promise<import('onnxruntime-node').InferenceSession> =>
+    (session ??= rt.InferenceSession.create(file, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' }));
+  return {
+    label,
+    async round(index, warmUp) {
+      const s = await open();
+      const batch = batches[index];
+      if (!feeds.has(index)) {
+        const data = Float32Array.from({ length: batch * 3 * 224 * 224 }, () => Math.random() * 2 - 1);
+        feeds.set(index, { [s.inputNames[0]]: new rt.Tensor('float32', data, [batch, 3, 224, 224]) });
+      }
+      const feed = feeds.get(index) as Record<string, import('onnxruntime-node').Tensor>;
+      return timedRuns(async () => void (await s.run(feed)), policy, warmUp);
+    },
+    async close() {
+      if (session) await (await session).release();
+    },
+  };
 }
 
 export interface TorchInfo {
@@ -106,11 +111,16 @@ export class TorchPeer {
     });
   }
 
-  /** Median ms of the request's workload, or throws with the peer's error. */
-  async ms(req: Record<string, unknown>, policy: Policy): Promise<number> {
-    const answer = await this.request({ ...req, policy });
-    if (typeof answer.ms !== 'number') throw new Error(answer.error ?? 'no answer');
-    return answer.ms;
+  /** One round of timed runs (ms) of the request's workload, or throws with the peer's error. */
+  async times(req: Record<string, unknown>, policy: Policy, warmUp: boolean): Promise<number[]> {
+    const answer = await this.request({ ...req, policy, warmUp });
+    if (!Array.isArray(answer.times)) throw new Error(answer.error ?? 'no answer');
+    return answer.times as number[];
+  }
+
+  /** The requests of workloads 0, 1, ... as one contender. */
+  contender(label: string, requests: readonly Record<string, unknown>[], policy: Policy): Contender {
+    return { label, round: (index, warmUp) => this.times(requests[index], policy, warmUp), close: () => {} };
   }
 
   stop(): void {

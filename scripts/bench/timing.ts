@@ -1,21 +1,26 @@
 /**
- * The timing policy every column of `npm run bench` shares (the PyTorch peer receives it too):
- * warm-up runs, then timed runs until both minRuns and the time budget are reached (or maxRuns);
- * the median is reported, so one slow run on a shared machine does not move the figure.
+ * How `npm run bench` times its columns. On a shared machine the speed moves by tens of percent
+ * over minutes, so the sides of a comparison are interleaved: in each round every contender
+ * (convkit, ONNX Runtime, PyTorch) times every workload in turn, a few runs each, and the figure
+ * is the median of a contender's runs over all rounds. A slow spell then falls on all sides alike
+ * instead of on whichever column happened to run during it.
  */
 export interface Policy {
+  /** Untimed runs before a contender's first round on a workload. */
   warmupRuns: number;
+  /** Per round: at least minRuns timed runs, more (up to maxRuns) while the round's budget lasts. */
   minRuns: number;
   maxRuns: number;
   budgetMs: number;
+  rounds: number;
 }
 
-export const FULL_POLICY: Policy = { warmupRuns: 1, minRuns: 3, maxRuns: 10, budgetMs: 6000 };
-export const QUICK_POLICY: Policy = { warmupRuns: 1, minRuns: 2, maxRuns: 3, budgetMs: 1000 };
+export const FULL_POLICY: Policy = { warmupRuns: 1, minRuns: 1, maxRuns: 3, budgetMs: 2000, rounds: 3 };
+export const QUICK_POLICY: Policy = { warmupRuns: 2, minRuns: 1, maxRuns: 1, budgetMs: 0, rounds: 2 };
 
-/** Median of the timed runs in ms. `run` may be async (the ORT session, a queued backend). */
-export async function medianMs(run: () => void | Promise<void>, policy: Policy): Promise<number> {
-  for (let i = 0; i < policy.warmupRuns; i++) await run();
+/** One round's timed runs in ms (after the warm-up runs when `warmUp`). `run` may be async. */
+export async function timedRuns(run: () => void | Promise<void>, policy: Policy, warmUp: boolean): Promise<number[]> {
+  if (warmUp) for (let i = 0; i < policy.warmupRuns; i++) await run();
   const times: number[] = [];
   const budgetEnd = performance.now() + policy.budgetMs;
   while (times.length < policy.minRuns || (times.length < policy.maxRuns && performance.now() < budgetEnd)) {
@@ -23,7 +28,54 @@ export async function medianMs(run: () => void | Promise<void>, policy: Policy):
     await run();
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  // The same index as the PyTorch peer's times[len // 2] (upper middle for an even count).
-  return times[Math.floor(times.length / 2)];
+  return times;
+}
+
+/** The upper middle for an even count, as the PyTorch peer's times[len // 2]. */
+export function median(times: readonly number[]): number {
+  return [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}
+
+/** One side of a comparison: times one round of workload `index`; `close` frees what it holds. */
+export interface Contender {
+  label: string;
+  round(index: number, warmUp: boolean): Promise<number[]>;
+  close(): void | Promise<void>;
+}
+
+/** A figure per contender and workload (null where the contender failed), and the failures. */
+export interface Interleaved {
+  ms: (number | null)[][];
+  errors: { label: string; message: string }[];
+}
+
+/**
+ * Runs `workloads` workloads on every contender in `policy.rounds` interleaved rounds; a
+ * contender that throws is dropped (its cells stay null) and the others go on. `progress` gets a
+ * line per contender and workload at the end.
+ */
+export async function interleaved(contenders: readonly Contender[], workloads: number, policy: Policy, progress: (line: string) => void): Promise<Interleaved> {
+  const times = contenders.map(() => Array.from({ length: workloads }, (): number[] => []));
+  const errors: Interleaved['errors'] = [];
+  const failed = new Set<number>();
+  for (let round = 0; round < policy.rounds; round++) {
+    for (let w = 0; w < workloads; w++) {
+      for (const [c, contender] of contenders.entries()) {
+        if (failed.has(c)) continue;
+        try {
+          times[c][w].push(...(await contender.round(w, round === 0)));
+        } catch (err) {
+          failed.add(c);
+          errors.push({ label: contender.label, message: (err as Error).message.split('\n')[0] });
+        }
+      }
+    }
+  }
+  for (const contender of contenders) await contender.close();
+  const ms = times.map((perWorkload, c) => perWorkload.map((t) => (failed.has(c) || t.length === 0 ? null : median(t))));
+  contenders.forEach((contender, c) => {
+    const figures = ms[c].map((m) => (m === null ? 'failed' : `${m.toFixed(1)} ms`)).join(', ');
+    progress(`${contender.label}: ${figures} (median of ${times[c][0].length} runs)`);
+  });
+  return { ms, errors };
 }

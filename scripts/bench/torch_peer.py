@@ -1,11 +1,13 @@
 """PyTorch eager peer for `npm run bench` (scripts/bench/index.ts): a worker that answers one JSON
 request per stdin line with one JSON line on stdout, so torch is imported once per bench run.
 
-Requests ({"policy": {warmupRuns, minRuns, maxRuns, budgetMs}} in each timed one):
+Timed requests carry {"policy": {warmupRuns, minRuns, maxRuns, budgetMs}, "warmUp": bool} and
+answer one round's run times; the bench interleaves rounds with the other contenders, and the
+models stay built between rounds:
   {"kind": "info"}                                        -> {"torch", "threads", "onednn"}
-  {"kind": "infer", "model", "batch"}                     -> {"ms"}   torch.no_grad, eval mode, 224x224
-  {"kind": "train", "model", "batch", "size", "classes"}  -> {"ms"}   forward, cross-entropy, backward,
-                                                                      SGD (momentum 0.9) step
+  {"kind": "infer", "model", "batch"}                     -> {"times"}   torch.no_grad, eval mode, 224x224
+  {"kind": "train", "model", "batch", "size", "classes"}  -> {"times"}   forward, cross-entropy, backward,
+                                                                         SGD (momentum 0.9) step
 Errors answer {"error": "..."}. Exit status 3: torch cannot be imported.
 Run with Debian's interpreter: /usr/bin/python3 scripts/bench/torch_peer.py THREADS
 """
@@ -13,7 +15,7 @@ import json
 import re
 import sys
 
-from peer_timing import median_ms  # beside this script
+from peer_timing import timed_runs  # beside this script
 
 try:
     import torch
@@ -76,21 +78,37 @@ def build(name, classes=1000):
     return getattr(torchvision.models, name)(num_classes=classes)
 
 
-_eval_models = {}
+_workloads = {}
 
 
-def infer(req):
-    # Batch 8 and batch 1 of one model come one after the other: build it once.
-    if req["model"] not in _eval_models:
-        _eval_models.clear()
-        _eval_models[req["model"]] = build(req["model"]).eval()
-    model = _eval_models[req["model"]]
+def workload(key, make):
+    """The run function of one workload, made once: rounds of one model come one after another."""
+    if key not in _workloads:
+        if not any(k[:2] == key[:2] for k in _workloads):  # another model: free the last one
+            _workloads.clear()
+        _workloads[key] = make()
+    return _workloads[key]
+
+
+_eval_model = {}
+
+
+def make_infer(req):
+    # Batch 8 and batch 1 of one model share it.
+    if req["model"] not in _eval_model:
+        _eval_model.clear()
+        _eval_model[req["model"]] = build(req["model"]).eval()
+    model = _eval_model[req["model"]]
     x = torch.randn(req["batch"], 3, 224, 224)
-    with torch.no_grad():
-        return {"ms": median_ms(lambda: model(x), req["policy"])}
+
+    def run():
+        with torch.no_grad():
+            model(x)
+
+    return run
 
 
-def train(req):
+def make_train(req):
     model = build(req["model"], req["classes"]).train()
     size = req["size"]
     x = torch.randn(req["batch"], 3, size, size)
@@ -102,7 +120,17 @@ def train(req):
         F.cross_entropy(model(x), y).backward()
         opt.step()
 
-    return {"ms": median_ms(step, req["policy"])}
+    return step
+
+
+def infer(req):
+    run = workload(("infer", req["model"], req["batch"]), lambda: make_infer(req))
+    return {"times": timed_runs(run, req["policy"], req["warmUp"])}
+
+
+def train(req):
+    run = workload(("train", req["model"], req["batch"], req["size"]), lambda: make_train(req))
+    return {"times": timed_runs(run, req["policy"], req["warmUp"])}
 
 
 def info(_req):

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { interleaved, median, type Contender, type Policy } from '../../scripts/bench/timing.js';
+
+const policy: Policy = { warmupRuns: 1, minRuns: 2, maxRuns: 2, budgetMs: 0, rounds: 3 };
+
+/** A contender whose runs take no time; it logs each round and answers `times(index)`. */
+function fake(label: string, calls: string[], times: (index: number) => number[], failOnRound = -1): Contender & { closed: boolean } {
+  let rounds = 0;
+  const c = {
+    label,
+    closed: false,
+    round: async (index: number, warmUp: boolean) => {
+      calls.push(`${label}${index}${warmUp ? 'w' : ''}`);
+      if (rounds++ === failOnRound) throw new Error(`${label} broke\nsecond line`);
+      return times(index);
+    },
+    close: () => void (c.closed = true),
+  };
+  return c;
+}
+
+test('contenders take turns on each workload, round after round, warming up only in the first', async () => {
+  const calls: string[] = [];
+  const a = fake('a', calls, (i) => [10 + i, 12 + i]);
+  const b = fake('b', calls, (i) => [20 * (i + 1)]);
+  const r = await interleaved([a, b], 2, policy, () => {});
+  assert.deepEqual(calls, ['a0w', 'b0w', 'a1w', 'b1w', 'a0', 'b0', 'a1', 'b1', 'a0', 'b0', 'a1', 'b1']);
+  assert.deepEqual(r.ms, [[12, 13], [20, 40]]);
+  assert.deepEqual(r.errors, []);
+  assert.ok(a.closed && b.closed);
+});
+
+test('a failing contender gets null figures and a one-line error; the others go on', async () => {
+  const calls: string[] = [];
+  const lines: string[] = [];
+  const r = await interleaved([fake('ok', calls, () => [5]), fake('bad', calls, () => [1], 1)], 1, policy, (l) => lines.push(l));
+  assert.deepEqual(r.ms, [[5], [null]]);
+  assert.deepEqual(r.errors, [{ label: 'bad', message: 'bad broke' }]);
+  assert.equal(calls.filter((c) => c.startsWith('bad')).length, 2, 'no rounds after the failure');
+  assert.match(lines.join('\n'), /bad: failed/);
+});
+
+test('the median is the upper middle for an even count, as the PyTorch peer', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 3);
+});
