@@ -48,8 +48,15 @@ export function ortContender(label: string, file: string, batches: readonly numb
   if (!rt) throw new Error('loadOrt() first');
   let session: Promise<import('onnxruntime-node').InferenceSession> | null = null;
   const feeds = new Map<number, Record<string, import('onnxruntime-node').Tensor>>();
-  const open = (): Promise<import('onnxruntime-node').InferenceSession> =>
-    (session ??= rt.InferenceSession.create(file, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' }));
+  // ORT's pool threads spin while idle after a run, taking the cores from whatever runs next in
+  // this process (convkit's ResNet-18 batch-1 pass went from 27 to 45 ms, even 2 s after an ORT
+  // run). force_spinning_stop ends the spinning when Run() returns; within a run ORT spins as
+  // by default, and its own figures did not change.
+  const options = {
+    executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' as const,
+    extra: { session: { force_spinning_stop: '1' } },
+  };
+  const open = (): Promise<import('onnxruntime-node').InferenceSession> => (session ??= rt.InferenceSession.create(file, options));
   return {
     label,
     async round(index, warmUp) {
