@@ -2,7 +2,7 @@
  * `npm run bench`: convkit beside ONNX Runtime (Node) and PyTorch eager, in one run on this
  * machine, on the torchvision models, with every figure also read against the machine's FMA peak.
  *
- *   npm run bench                                  all models (about 15 minutes on 2 cores)
+ *   npm run bench                                  all models (about 4 minutes on 2 cores)
  *   npm run bench -- --models resnet18,resnet50    a subset (also resnet20_cifar: the CIFAR training row)
  *   npm run bench -- --quick                       fewer timed runs per figure (2 rounds of 1)
  *   npm run bench -- --json out/bench.json         also write the rows and the machine as JSON
