@@ -16,7 +16,8 @@
         "src/lrn.cc",
         "src/softmax.cc",
         "src/concat.cc",
-        "src/window.cc"
+        "src/window.cc",
+        "src/reduce.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],

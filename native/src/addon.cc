@@ -27,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initSoftmax(env, exports);
   initConcat(env, exports);
   initWindow(env, exports);
+  initReduce(env, exports);
   return exports;
 }
 

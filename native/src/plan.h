@@ -95,5 +95,6 @@ void initLrn(Napi::Env env, Napi::Object exports);       // lrn.cc
 void initSoftmax(Napi::Env env, Napi::Object exports);   // softmax.cc
 void initConcat(Napi::Env env, Napi::Object exports);    // concat.cc
 void initWindow(Napi::Env env, Napi::Object exports);    // window.cc: slice, pad
+void initReduce(Napi::Env env, Napi::Object exports);    // reduce.cc: reductions, nll loss
 
 }  // namespace convkit

@@ -139,6 +139,11 @@ describe('native addon argument checks', () => {
     assert.throws(() => addon.windowPlan(pair, [0, 0], [0, 0], [2, 0], 0), /window: axis 1 .* out of range or empty/);
     assert.throws(() => addon.windowPlan(pair, [0], [0, 0], [2, 3], 0), /window: argument 'srcBegin' must be an array of 2 integers/);
     assert.throws(() => addon.windowPlan(pair, [0, 0], [0, 0], [2, 3], Number.POSITIVE_INFINITY), /window: argument 'value' must be a finite number/);
+    assert.throws(() => addon.reducePlan('prod' as 'sum', [2, 3], [0]), /reduce: unknown op 'prod'/);
+    assert.throws(() => addon.reducePlan('sum', [2, 3], [2]), /reduce: axis 2 is out of range/);
+    assert.throws(() => addon.nllLossPlan(0, 3, 'mean', 0), /nllLoss: n and c must be positive/);
+    assert.throws(() => addon.nllLossBackwardPlan(2, 3, 'avg' as 'mean', 0), /nllLossBackward: unknown reduction 'avg'/);
+    assert.throws(() => addon.nllLossPlan(2, 3, 'sum', 1.5), /nllLoss: labelSmoothing must be in \[0, 1\]/);
   });
 
   it('channel pads and slices by whole blocks keep the blocked layout; others go plain', { skip }, () => {

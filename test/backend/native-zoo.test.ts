@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { nativeFallbacks } from '../../src/backend/native/index.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { Generator, manualSeed } from '../../src/core/random.js';
 import { buildModel } from '../../src/models/registry.js';
@@ -41,7 +42,11 @@ describe('zoo models agree between the native and reference backends', () => {
 
   it('resnet20_cifar training step: loss, every gradient and the updated running statistics', { skip }, () => {
     const { ref, native } = twins('resnet20_cifar', 4);
+    const before = new Map(nativeFallbacks());
     compareTrainingStep(ref, native, [8, 3, 32, 32], 1e-2);
+    // Nothing in the step (option A's pad and slice, the loss, the fc bias gradient) left the native kernels.
+    const fellBack = [...nativeFallbacks()].filter(([key, n]) => n > (before.get(key) ?? 0)).map(([key]) => key);
+    assert.deepEqual(fellBack, [], `reference kernels ran: ${fellBack.join('; ')}`);
   });
 
   // Every family at a small resolution (the classifier heads pool adaptively): the eval-mode

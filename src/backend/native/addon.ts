@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackendError } from '../../core/errors.js';
+import type { ReduceOp, Reduction } from '../backend.js';
 
 export type ActivationKind = 'relu' | 'sigmoid' | 'tanh';
 export type NativeBinaryOp = 'add' | 'sub' | 'mul' | 'div';
@@ -113,6 +114,13 @@ export interface NativeAddon {
   // ---- window.cc; buffers [src (in the plan's src desc), dst]: dst is `value` except src's
   // elements from srcBegin, placed from dstBegin (slice and pad)
   windowPlan(src: number, srcBegin: readonly number[], dstBegin: readonly number[], outDims: readonly number[], value: number): PlanResult<'src' | 'dst'>;
+  // ---- reduce.cc; plain data
+  /** buffers [src, dst]: sum/mean/max/min over `axes` (dst keeps the other dims, reduced ones are 1) */
+  reducePlan(op: ReduceOp, dims: readonly number[], axes: readonly number[]): PlanResult<'dst'>;
+  /** buffers [logp [n, c], target [n] (class indices as floats), out ([n] for 'none', else [1])] */
+  nllLossPlan(n: number, c: number, reduction: Reduction, labelSmoothing: number): PlanResult<'out'>;
+  /** buffers [gy ([n] for 'none', else [1]), target [n], dx [n, c]] */
+  nllLossBackwardPlan(n: number, c: number, reduction: Reduction, labelSmoothing: number): PlanResult<'dx'>;
 }
 
 const FUNCTIONS = [
@@ -120,6 +128,7 @@ const FUNCTIONS = [
   'conv2dPlan', 'conv2dBackwardDataPlan', 'conv2dBackwardWeightsPlan', 'matmulPlan', 'sgdPlan', 'adamPlan',
   'eltwisePlan', 'eltwiseBackwardPlan', 'scalarPlan', 'binaryPlan', 'poolPlan', 'poolBackwardPlan', 'batchNormPlan', 'batchNormBackwardPlan', 'batchNormStatsPlan',
   'lrnPlan', 'lrnBackwardPlan', 'softmaxPlan', 'softmaxBackwardPlan', 'concatPlan', 'windowPlan',
+  'reducePlan', 'nllLossPlan', 'nllLossBackwardPlan',
 ] as const satisfies readonly (keyof NativeAddon)[];
 
 function isAddon(m: unknown): m is NativeAddon {

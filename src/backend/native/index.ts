@@ -23,6 +23,7 @@ import { nativeLrnKernels } from './lrn.js';
 import { nativeMatmulKernel } from './matmul.js';
 import { nativeOptimKernels } from './optim.js';
 import { nativePoolKernels } from './pool.js';
+import { nativeReduceKernels } from './reduce.js';
 import { nativeSoftmaxKernels } from './softmax.js';
 import { nativeWindowKernels } from './window.js';
 
@@ -51,6 +52,7 @@ export function createNativeBackend(addon: NativeAddon): NativeBackend {
     ...nativeSoftmaxKernels(rt, ref),
     ...nativeConcatKernel(rt, ref),
     ...nativeWindowKernels(rt, ref),
+    ...nativeReduceKernels(rt, ref),
   };
   const write = (values: FloatArray, dtype: DType): Storage =>
     dtype === 'float32' ? rt.fromValues(values instanceof Float32Array ? values : Float32Array.from(values)) : refBackend.write(values, dtype);

@@ -135,6 +135,11 @@ export class NativeRuntime {
     return new NativeStorage(this, values.length, values.slice(), PLAIN, null);
   }
 
+  /** A plain storage of `size` copies of `value`, written here: a fresh array, so no queued work can hold it. */
+  filled(size: number, value: number): NativeStorage {
+    return new NativeStorage(this, size, new Float32Array(size).fill(value), PLAIN, null);
+  }
+
   /**
    * The buffer of `s` in layout `desc` over `dims` (the kernel's view of the tensor), queuing a
    * reorder when the layouts differ. Conversions are cached on `s` (weights are converted once).
