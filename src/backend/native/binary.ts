@@ -12,9 +12,8 @@ import type { Storage } from '../../core/storage.js';
 import type { BinaryOp, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeBinaryOp } from './addon.js';
 import { refFallback } from './fallback.js';
-import { isFloat32, PLAIN, NativeStorage, type NativeRuntime } from './runtime.js';
+import { isFloat32, MAX_RANK, PLAIN, NativeStorage, type NativeRuntime } from './runtime.js';
 
-const MAX_RANK = 12; // DNNL_MAX_NDIMS
 
 const isNative = (op: BinaryOp): op is NativeBinaryOp => op === 'add' || op === 'sub' || op === 'mul' || op === 'div';
 

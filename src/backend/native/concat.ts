@@ -6,9 +6,7 @@
  */
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
-import { isFloat32, type NativeRuntime } from './runtime.js';
-
-const MAX_RANK = 12; // DNNL_MAX_NDIMS
+import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
 
 export function nativeConcatKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'concat'> {
   return {

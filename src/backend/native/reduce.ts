@@ -7,9 +7,7 @@
 import { BackendError } from '../../core/errors.js';
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
-import { isFloat32, type NativeRuntime } from './runtime.js';
-
-const MAX_RANK = 12; // DNNL_MAX_NDIMS
+import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
 
 /** Class indices as the float buffer the loop reads, after checking them (the loop trusts them). */
 function targetBuffer(op: string, target: Int32Array, n: number, c: number): Float32Array {

@@ -15,6 +15,9 @@ import { callNative, type DescInfo, type ExecBuffer, type NativeAddon } from './
 /** Desc id 0: plain row-major, whatever the logical shape (a reshape keeps it valid). */
 export const PLAIN = 0;
 
+/** The most dims a oneDNN memory descriptor has (DNNL_MAX_NDIMS). */
+export const MAX_RANK = 12;
+
 /**
  * float32 storage of the native backend. `desc` is PLAIN or an interned oneDNN descriptor id
  * whose dims are `dims`; `buffer` may be longer than `size` (blocked layouts pad channels).

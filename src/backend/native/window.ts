@@ -7,9 +7,7 @@
 import type { Storage } from '../../core/storage.js';
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
-import { isFloat32, type NativeRuntime, type NativeStorage } from './runtime.js';
-
-const MAX_RANK = 12; // DNNL_MAX_NDIMS
+import { isFloat32, MAX_RANK, type NativeRuntime, type NativeStorage } from './runtime.js';
 
 export function nativeWindowKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'slice' | 'pad'> {
   /** Why this window cannot run natively, or null. */
