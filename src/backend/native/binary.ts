@@ -14,7 +14,6 @@ import type { NativeBinaryOp } from './addon.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, MAX_RANK, PLAIN, NativeStorage, type NativeRuntime } from './runtime.js';
 
-
 const isNative = (op: BinaryOp): op is NativeBinaryOp => op === 'add' || op === 'sub' || op === 'mul' || op === 'div';
 
 /** shape right-aligned to `rank` axes with leading 1s (a scalar becomes [1, ..., 1]). */
