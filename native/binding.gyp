@@ -17,7 +17,8 @@
         "src/softmax.cc",
         "src/concat.cc",
         "src/window.cc",
-        "src/reduce.cc"
+        "src/reduce.cc",
+        "src/space_to_depth.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],

@@ -28,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initConcat(env, exports);
   initWindow(env, exports);
   initReduce(env, exports);
+  initSpaceToDepth(env, exports);
   return exports;
 }
 

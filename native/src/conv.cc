@@ -70,7 +70,7 @@ dnnl::primitive_attr postOpsAttr(bool sum, const dnnl::memory::desc* addend, boo
   return attr;
 }
 
-// conv2dPlan(geometry, { bias, relu, sum, training }) -> { plan, src, weights, (bias), dst, (addend) }
+// conv2dPlan(geometry, { bias, relu, sum, training }) -> { plan, src, weights, (bias), dst, (addend), gemm }
 // With sum, the addend is read from its own buffer (reported as `addend`) when oneDNN runs that
 // with the same kernel as the sum post-op; else dst must hold the addend (no `addend` reported).
 Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
@@ -101,7 +101,11 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     if (bias) plan.arg(DNNL_ARG_BIAS, pd.bias_desc(), "bias");
     plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst");
     if (separateAddend) plan.arg(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, pd.dst_desc(), "addend");
-    return plan.finish(info.Env(), dnnl::convolution_forward(pd), pd.scratchpad_desc());
+    // Whether oneDNN fell back to im2col + gemm (JavaScript may then cut a strided conv, space_to_depth.cc).
+    bool gemm = std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
+    Napi::Object result = plan.finish(info.Env(), dnnl::convolution_forward(pd), pd.scratchpad_desc());
+    result.Set("gemm", Napi::Boolean::New(info.Env(), gemm));
+    return result;
   });
 }
 

@@ -96,5 +96,6 @@ void initSoftmax(Napi::Env env, Napi::Object exports);   // softmax.cc
 void initConcat(Napi::Env env, Napi::Object exports);    // concat.cc
 void initWindow(Napi::Env env, Napi::Object exports);    // window.cc: slice, pad
 void initReduce(Napi::Env env, Napi::Object exports);    // reduce.cc: reductions, nll loss
+void initSpaceToDepth(Napi::Env env, Napi::Object exports);  // space_to_depth.cc
 
 }  // namespace convkit

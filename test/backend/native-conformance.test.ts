@@ -146,6 +146,16 @@ describe('native addon argument checks', () => {
     assert.throws(() => addon.nllLossPlan(2, 3, 'sum', 1.5), /nllLoss: labelSmoothing must be in \[0, 1\]/);
   });
 
+  it("AlexNet's stem is im2col + gemm in oneDNN 2.6, its space-to-depth cut a direct JIT conv", { skip }, () => {
+    if ('error' in addon) return;
+    // The premise of the cut (see space_to_depth.cc): if a later oneDNN runs the stem directly, the cut is not needed.
+    const o = { bias: true, relu: true, sum: false, training: false };
+    assert.equal(addon.conv2dPlan([8, 3, 224, 224, 64, 11, 11, 4, 4, 2, 2, 2, 2, 1, 1, 1, 55, 55], o).gemm, true);
+    assert.equal(addon.conv2dPlan([8, 48, 57, 57, 64, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 55, 55], o).gemm, false);
+    assert.throws(() => addon.spaceToDepthInputPlan([1, 3, 8, 8, 0, 2, 0, 0, 4, 4]), /spaceToDepth: sizes and strides must be positive/);
+    assert.throws(() => addon.spaceToDepthWeightsPlan([4, 3, 3]), /spaceToDepthWeights: argument 'sizes' must be an array of 6 integers/);
+  });
+
   it('channel pads and slices by whole blocks keep the blocked layout; others go plain', { skip }, () => {
     if ('error' in addon) return;
     const blocked = ops.conv2d(ops.ones([2, 3, 5, 5], { backend: 'native' }), ops.ones([16, 3, 3, 3], { backend: 'native' }), null, { padding: 1 });

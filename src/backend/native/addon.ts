@@ -58,9 +58,11 @@ export interface NativeAddon {
   // ---- conv.cc; geometry = the 18 integers of Conv2dGeometry in its field order
   /**
    * buffers [src, weights, (bias), dst, (addend)]; with sum, the addend is a buffer of its own when
-   * the plan reports `addend`, else dst must already hold it.
+   * the plan reports `addend`, else dst must already hold it. `gemm`: oneDNN runs it as im2col + gemm.
    */
-  conv2dPlan(geometry: readonly number[], options: { bias: boolean; relu: boolean; sum: boolean; training: boolean }): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number; readonly addend?: number };
+  conv2dPlan(
+    geometry: readonly number[], options: { bias: boolean; relu: boolean; sum: boolean; training: boolean },
+  ): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number; readonly addend?: number; readonly gemm: boolean };
   /** buffers [diffDst, weights, diffSrc] */
   conv2dBackwardDataPlan(geometry: readonly number[]): PlanResult<'diffDst' | 'weights' | 'diffSrc'>;
   /** buffers [src, diffDst, diffWeights, (diffBias)] */
@@ -121,6 +123,11 @@ export interface NativeAddon {
   nllLossPlan(n: number, c: number, reduction: Reduction, labelSmoothing: number): PlanResult<'out'>;
   /** buffers [gy ([n] for 'none', else [1]), target [n], dx [n, c]] */
   nllLossBackwardPlan(n: number, c: number, reduction: Reduction, labelSmoothing: number): PlanResult<'dx'>;
+  // ---- space_to_depth.cc; plain data
+  /** sizes [N, C, H, W, sH, sW, padTop, padLeft, outH, outW]; buffers [x, dst [N, C*sH*sW, outH, outW]] */
+  spaceToDepthInputPlan(sizes: readonly number[]): PlanResult<'dst'>;
+  /** sizes [O, C, KH, KW, sH, sW]; buffers [w, dst [O, C*sH*sW, ceil(KH/sH), ceil(KW/sW)]] */
+  spaceToDepthWeightsPlan(sizes: readonly number[]): PlanResult<'dst'>;
 }
 
 const FUNCTIONS = [
@@ -128,7 +135,7 @@ const FUNCTIONS = [
   'conv2dPlan', 'conv2dBackwardDataPlan', 'conv2dBackwardWeightsPlan', 'matmulPlan', 'sgdPlan', 'adamPlan',
   'eltwisePlan', 'eltwiseBackwardPlan', 'scalarPlan', 'binaryPlan', 'poolPlan', 'poolBackwardPlan', 'batchNormPlan', 'batchNormBackwardPlan', 'batchNormStatsPlan',
   'lrnPlan', 'lrnBackwardPlan', 'softmaxPlan', 'softmaxBackwardPlan', 'concatPlan', 'windowPlan',
-  'reducePlan', 'nllLossPlan', 'nllLossBackwardPlan',
+  'reducePlan', 'nllLossPlan', 'nllLossBackwardPlan', 'spaceToDepthInputPlan', 'spaceToDepthWeightsPlan',
 ] as const satisfies readonly (keyof NativeAddon)[];
 
 function isAddon(m: unknown): m is NativeAddon {

@@ -3,7 +3,8 @@
  * (+ bias) for float32 with any groups, stride, dilation and asymmetric padding. oneDNN chooses
  * the layouts of activations and weights; inputs are reordered only when their layout differs
  * (a weight's conversion is cached on its storage). Weight and bias gradients come out plain,
- * for the optimiser. float64 and empty tensors go to the reference kernels.
+ * for the optimiser. A strided forward that oneDNN would run as im2col + gemm runs as its
+ * space-to-depth cut instead. float64 and empty tensors go to the reference kernels.
  */
 import { isGradEnabled } from '../../core/grad-mode.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
@@ -31,6 +32,8 @@ function weightDims(g: Conv2dGeometry): number[] {
 }
 const product = (dims: readonly number[]): number => dims.reduce((p, d) => p * d, 1);
 const isEmpty = (g: Conv2dGeometry): boolean => g.batch === 0 || g.inChannels === 0 || g.outChannels === 0;
+/** Strided, ungrouped, undilated: a conv the space-to-depth cut can take. */
+const cuttable = (g: Conv2dGeometry): boolean => g.strideH * g.strideW > 1 && g.groups === 1 && g.dilationH === 1 && g.dilationW === 1;
 
 type ForwardPlan = ReturnType<NativeAddon['conv2dPlan']>;
 
@@ -48,6 +51,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const options = { bias: bias !== null, relu, sum: addend !== null, training: isGradEnabled() && addend === null && !relu };
     const key = `conv2d:${ints.join(',')}:${+options.bias}${+options.relu}${+options.sum}${+options.training}`;
     const plan = rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(ints, options));
+    if (plan.gemm && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
     const b = bias === null ? null : rt.plainInput(bias, [g.outChannels]);
@@ -61,6 +65,32 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       rt.exec('conv2d', reorderPlan(from, plan.dst), [rt.input(addend, from, dstDims(g)), y.buffer]);
     }
     rt.exec('conv2d', plan.plan, buffers);
+    return y;
+  }
+
+  /**
+   * A strided conv that oneDNN would run as im2col + gemm, as the stride-1 conv of its
+   * space-to-depth cut (native/src/space_to_depth.cc): the same sums on the direct JIT kernel.
+   */
+  function spaceToDepth(args: Args<'conv2d'>): ReturnType<Kernels['conv2d']> {
+    const { geometry: g } = args;
+    const [kh, kw] = [Math.ceil(g.kernelH / g.strideH), Math.ceil(g.kernelW / g.strideW)];
+    const cut: Conv2dGeometry = {
+      ...g, inChannels: g.inChannels * g.strideH * g.strideW, inH: g.outH + kh - 1, inW: g.outW + kw - 1,
+      kernelH: kh, kernelW: kw, strideH: 1, strideW: 1, padTop: 0, padBottom: 0, padLeft: 0, padRight: 0,
+    };
+    const inputSizes = [g.batch, g.inChannels, g.inH, g.inW, g.strideH, g.strideW, g.padTop, g.padLeft, cut.inH, cut.inW];
+    const inputPlan = rt.plan(`spaceToDepthInput:${inputSizes}`, () => rt.addon.spaceToDepthInputPlan(inputSizes));
+    const weightSizes = [g.outChannels, g.inChannels, g.kernelH, g.kernelW, g.strideH, g.strideW];
+    const weightPlan = rt.plan(`spaceToDepthWeights:${weightSizes}`, () => rt.addon.spaceToDepthWeightsPlan(weightSizes));
+    const x = rt.output(inputPlan.dst, product(srcDims(cut)));
+    rt.exec('conv2d', inputPlan.plan, [rt.plainInput(args.x, srcDims(g)), x.buffer]);
+    const weight = rt.output(weightPlan.dst, product(weightDims(cut)));
+    rt.exec('conv2d', weightPlan.plan, [rt.plainInput(args.weight, weightDims(g)), weight.buffer]);
+    const y = conv2d({ ...args, x, weight, geometry: cut });
+    // Queued work after these releases can only come later, so the pool may hand them out again.
+    x.release();
+    weight.release();
     return y;
   }
 
