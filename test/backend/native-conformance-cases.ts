@@ -32,7 +32,8 @@ export const OP_CASES: OpCase[] = [
   { name: 'conv2d 1x1 on 1x1 maps', inputs: [[4, 8, 1, 1], [16, 8, 1, 1], [16]], f: (x, w, b) => ops.conv2d(x, w, b) },
   { name: 'conv2d 1x1 stride 2 (downsample)', inputs: [[2, 4, 7, 7], [8, 4, 1, 1]], f: (x, w) => ops.conv2d(x, w, null, { stride: 2 }) },
   { name: 'conv2d 7x7 stride 2 pad 3 (stem)', inputs: [[1, 3, 17, 15], [4, 3, 7, 7]], f: (x, w) => ops.conv2d(x, w, null, { stride: 2, padding: 3 }) },
-  // oneDNN has only im2col + gemm for these: convkit runs the space-to-depth cut (stride 1) instead.
+  // oneDNN's AVX2 build has only im2col + gemm for these, so convkit runs their space-to-depth cut
+  // (stride 1) instead; the conformance test forces the cut on CPUs where oneDNN runs them directly.
   { name: 'conv2d 11x11 stride 4 pad 2 + bias (AlexNet stem, space-to-depth)', inputs: [[2, 3, 31, 29], [8, 3, 11, 11], [8]], f: (x, w, b) => ops.conv2d(x, w, b, { stride: 4, padding: 2 }) },
   { name: 'conv2d 5x4 stride 3x2, asymmetric padding (space-to-depth)', inputs: [[1, 2, 13, 12], [4, 2, 5, 4]], f: (x, w) => ops.conv2d(x, w, null, { stride: [3, 2], padding: [1, 2, 0, 1] }) },
   { name: 'conv2d depthwise (groups = channels)', inputs: [[2, 4, 6, 6], [4, 1, 3, 3], [4]], f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1, groups: 4 }) },

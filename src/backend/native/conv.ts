@@ -4,7 +4,7 @@
  * the layouts of activations and weights; inputs are reordered only when their layout differs
  * (a weight's conversion is cached on its storage). Weight and bias gradients come out plain,
  * for the optimiser. A strided forward that oneDNN would run as im2col + gemm runs as its
- * space-to-depth cut instead. float64 and empty tensors go to the reference kernels.
+ * space-to-depth cut instead (NativeRuntime.spaceToDepth). float64 and empty tensors go to the reference kernels.
  */
 import { isGradEnabled } from '../../core/grad-mode.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
@@ -51,7 +51,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const options = { bias: bias !== null, relu, sum: addend !== null, training: isGradEnabled() && addend === null && !relu };
     const key = `conv2d:${ints.join(',')}:${+options.bias}${+options.relu}${+options.sum}${+options.training}`;
     const plan = rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(ints, options));
-    if (plan.gemm && cuttable(g) && addend === null) return spaceToDepth(args);
+    if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
     const b = bias === null ? null : rt.plainInput(bias, [g.outChannels]);
@@ -74,6 +74,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
    */
   function spaceToDepth(args: Args<'conv2d'>): ReturnType<Kernels['conv2d']> {
     const { geometry: g } = args;
+    rt.spaceToDepthCuts++;
     const [kh, kw] = [Math.ceil(g.kernelH / g.strideH), Math.ceil(g.kernelW / g.strideW)];
     const cut: Conv2dGeometry = {
       ...g, inChannels: g.inChannels * g.strideH * g.strideW, inH: g.outH + kh - 1, inW: g.outW + kw - 1,

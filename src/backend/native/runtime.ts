@@ -83,6 +83,14 @@ export class NativeRuntime {
   private readonly plans = new Map<string, unknown>();
   private readonly pool = new Map<number, Float32Array[]>();
   private pooledBytes = 0;
+  /**
+   * Which strided convs run forward as their space-to-depth cut (conv.ts): 'auto' those oneDNN
+   * would run as im2col + gemm (it depends on the CPU: AVX2 builds pick gemm for AlexNet's stem,
+   * AVX-512 ones do not), 'always' every one the cut applies to (so tests check the cut anywhere).
+   */
+  spaceToDepth: 'auto' | 'always' = 'auto';
+  /** How many convs ran as their space-to-depth cut (for tests and profiles). */
+  spaceToDepthCuts = 0;
 
   constructor(readonly addon: NativeAddon) {}
 
