@@ -1,6 +1,8 @@
 // Batched matrix product plans (dnnl::matmul) over plain buffers. Transposed operands are
 // described by strides, and an operand shared by every batch has batch dimension 1 (oneDNN
-// broadcasts it), so nothing is copied.
+// broadcasts it), so nothing is copied. nn.Linear's forward is an inner product instead: its
+// weights in oneDNN's blocked layout run a batch of 8 about 1.6x faster than the matmul, and the
+// bias and a ReLU come as part of it.
 #include "plan.h"
 
 namespace convkit {
@@ -35,8 +37,38 @@ Napi::Value MatmulPlan(const Napi::CallbackInfo& info) {
   });
 }
 
+// linearPlan([rows, in, out], bias, relu) -> { plan, src, weights, (bias), dst }: dst = relu?(src W^T + bias),
+// src and dst plain, weights [out, in] in the layout oneDNN chooses.
+Napi::Value LinearPlan(const Napi::CallbackInfo& info) {
+  const char* op = "linear";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto raw = ints(info, 0, 3, op, "sizes");
+    int64_t rows = raw[0], in = raw[1], out = raw[2];
+    if (rows < 1 || in < 1 || out < 1) throw Napi::RangeError::New(info.Env(), "linear: argument 'sizes': rows, in and out features must be positive");
+    bool bias = flag(info, 1, op, "bias"), relu = flag(info, 2, op, "relu");
+    auto srcMd = plainDescOf({rows, in}), dstMd = plainDescOf({rows, out});
+    dnnl::memory::desc weightsMd({out, in}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+    dnnl::memory::desc biasMd = bias ? plainDescOf({out}) : dnnl::memory::desc();
+    dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, srcMd, weightsMd, biasMd, dstMd);
+    dnnl::primitive_attr attr = planAttr();
+    if (relu) {
+      dnnl::post_ops post;
+      post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(post);
+    }
+    dnnl::inner_product_forward::primitive_desc pd(d, attr, cpuEngine());
+    PlanBuilder plan(op);
+    plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src").arg(DNNL_ARG_WEIGHTS, pd.weights_desc(), "weights");
+    if (bias) plan.arg(DNNL_ARG_BIAS, pd.bias_desc(), "bias");
+    return plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst").finish(info.Env(), dnnl::inner_product_forward(pd), pd.scratchpad_desc());
+  });
+}
+
 }  // namespace
 
-void initMatmul(Napi::Env env, Napi::Object exports) { exports.Set("matmulPlan", Napi::Function::New(env, MatmulPlan)); }
+void initMatmul(Napi::Env env, Napi::Object exports) {
+  exports.Set("matmulPlan", Napi::Function::New(env, MatmulPlan));
+  exports.Set("linearPlan", Napi::Function::New(env, LinearPlan));
+}
 
 }  // namespace convkit

@@ -106,6 +106,11 @@ export interface KernelSpecs {
     args: { a: Storage; b: Storage; batch: number; m: number; k: number; n: number; transA: boolean; transB: boolean; aBatched: boolean; bBatched: boolean };
     out: Storage;
   };
+  /**
+   * nn.Linear's forward: out = x W^T + bias for x of rows x inF and W of outF x inF, then ReLU
+   * when `relu` is set (a fused inference post-op: no autograd).
+   */
+  linear: { args: { x: Storage; weight: Storage; bias: Storage | null; rows: number; inF: number; outF: number; relu?: boolean }; out: Storage };
 
   /**
    * Fused inference post-ops (no autograd): `addend` (same shape as the output) is added, then

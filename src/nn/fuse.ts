@@ -2,7 +2,7 @@
  * Inference fusion: in eval mode without gradients, a convolution absorbs the batch norm after it
  * (w' = w * gamma / sqrt(var + eps), b' = beta + (b - mean) * gamma / sqrt(var + eps)) and runs
  * the ReLU and a residual sum as post-ops of the same kernel; a batch norm followed by a ReLU runs
- * as one kernel. The result equals the unfused network up to float rounding; parameters and
+ * as one kernel, and so does a linear layer followed by a ReLU. The result equals the unfused network up to float rounding; parameters and
  * state dicts are untouched (folded weights are a cache, rebuilt when a source tensor changes).
  *
  * Training fusion: a batch norm followed by a ReLU runs as one op (one kernel forward, one
@@ -19,9 +19,11 @@ import { untraced } from '../core/trace.js';
 import { add, div, mul, sqrt, sub } from '../ops/arithmetic.js';
 import { conv2d, type Conv2dPostOps } from '../ops/conv2d.js';
 import { reshape } from '../ops/layout.js';
+import { linear } from '../ops/matmul.js';
 import { ReLU } from './activation.js';
 import { BatchNorm2d } from './batch-norm2d.js';
 import { Conv2d } from './conv2d.js';
+import { Linear } from './linear.js';
 import type { TensorModule } from './module.js';
 import { isTracingModules } from './trace-modules.js';
 
@@ -115,7 +117,8 @@ type Mode = 'inference' | 'training';
 const sequentialPlans = { inference: new WeakMap<object, Step[]>(), training: new WeakMap<object, Step[]>() };
 
 /**
- * Groups a Sequential's children into steps: bn+relu, and for inference conv[+bn][+relu]; every
+ * Groups a Sequential's children into steps: bn+relu, and for inference conv[+bn][+relu] and
+ * linear+relu; every
  * other child is a step of its own.
  */
 function planSequential(layers: readonly TensorModule[], mode: Mode): Step[] {
@@ -128,6 +131,9 @@ function planSequential(layers: readonly TensorModule[], mode: Mode): Step[] {
       const relu = layers[i + 1] instanceof ReLU;
       if (relu) i++;
       steps.push((x) => fusedConv(layer, bn, x, { relu }));
+    } else if (mode === 'inference' && layer instanceof Linear && next instanceof ReLU) {
+      i++;
+      steps.push((x) => linear(x, layer.weight, layer.bias, { relu: true }));
     } else if (layer instanceof BatchNorm2d && next instanceof ReLU) {
       i++;
       steps.push((x) => batchNormRelu(layer, next, x));

@@ -1,9 +1,9 @@
 /** Matrix products: matmul (batched, broadcasting) and linear (x W^T + b). */
 import { record } from '../core/autograd.js';
-import { ShapeError } from '../core/errors.js';
+import { ArgumentError, ShapeError } from '../core/errors.js';
+import { isGradEnabled } from '../core/grad-mode.js';
 import { broadcastShapes, formatShape, sizeOf, type Shape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { add } from './arithmetic.js';
 import { expand, reshape } from './layout.js';
 import { sumTo } from './reduce.js';
 import { common, wrap } from './util.js';
@@ -63,8 +63,13 @@ function collapse(g: Tensor, shape: Shape): Tensor {
   return out;
 }
 
+/** A ReLU fused into an inference linear: y = relu(x W^T + b). */
+export interface LinearPostOps {
+  relu?: boolean;
+}
+
 /** y = x W^T + b, with W of shape [out, in] as in nn.Linear. x may have any leading axes. */
-export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null, { relu = false }: LinearPostOps = {}): Tensor {
   common('linear', x, weight, bias);
   if (weight.ndim !== 2) throw new ShapeError('linear', `weight must be [out_features, in_features], got ${formatShape(weight.shape)}`);
   const [outF, inF] = weight.shape;
@@ -74,13 +79,16 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) {
     throw new ShapeError('linear', `bias must have shape [${outF}], got ${formatShape(bias.shape)}`);
   }
+  if (relu && isGradEnabled() && [x, weight, bias].some((t) => t?.requiresGrad)) {
+    throw new ArgumentError('linear', 'a fused ReLU has no gradient: use it under noGrad or with inputs that need none');
+  }
   const rows = x.size / inF;
   const x2 = reshape(x, [rows, inF]);
-  const raw = product(x2, weight, false, true, 1, false, false);
-  const y = record(raw, 'linear', [x2, weight], (gy, needs) => [
+  const storage = x.backend.kernels.linear({ x: x2.storage, weight: weight.storage, bias: bias?.storage ?? null, rows, inF, outF, relu });
+  const y = record(wrap(storage, [rows, outF], x.backend), 'linear', [x2, weight, bias], (gy, needs) => [
     needs[0] ? product(gy, weight, false, false, 1, false, false) : null,
     needs[1] ? product(gy, x2, true, false, 1, false, false) : null,
+    needs[2] ? sumTo(gy, [outF]) : null,
   ], { macs: rows * inF * outF });
-  const withBias = bias ? add(y, bias) : y;
-  return reshape(withBias, [...x.shape.slice(0, -1), outF]);
+  return reshape(y, [...x.shape.slice(0, -1), outF]);
 }

@@ -45,6 +45,7 @@ export const OP_CASES: OpCase[] = [
   { name: 'matmul batched', inputs: [[3, 4, 5], [3, 5, 2]], f: (a, b) => ops.matmul(a, b) },
   { name: 'matmul broadcast right', inputs: [[3, 4, 5], [5, 6]], f: (a, b) => ops.matmul(a, b) },
   { name: 'linear + bias', inputs: [[6, 10], [4, 10], [4]], f: (x, w, b) => ops.linear(x, w, b) },
+  { name: 'linear without bias, leading axes', inputs: [[2, 3, 17], [33, 17]], f: (x, w) => ops.linear(x, w) },
   // Elementwise arithmetic (binary.ts): one-sided broadcasts are native, two-sided ones are not.
   { name: 'add, same shapes (residual sum)', inputs: [[2, 3, 4, 5], [2, 3, 4, 5]], f: (a, b) => ops.add(a, b) },
   { name: 'sub, per-channel broadcast of the second operand', inputs: [[2, 3, 4, 5], [1, 3, 1, 1]], f: (a, b) => ops.sub(a, b) },

@@ -89,6 +89,17 @@ describe('inference fusion', () => {
     assert.ok(!fused.ops.includes('relu'));
   });
 
+  it('runs linear + ReLU as one op in a classifier (float64, exact)', () => {
+    const head = new nn.Sequential(new nn.Dropout(), new nn.Linear(6, 5, f64), new nn.ReLU({ inplace: true }), new nn.Linear(5, 3, f64));
+    head.eval();
+    const x = ops.randn([4, 6], f64);
+    const plain = run(head, x, false);
+    const fused = run(head, x, true);
+    assertClose(fused.y, plain.y, 1e-12);
+    assert.ok(plain.ops.includes('relu') && !fused.ops.includes('relu'), `ops after fusion: ${fused.ops.join(' ')}`);
+    assert.equal(fused.ops.filter((op) => op === 'linear').length, 2);
+  });
+
   it('gives the same logits for a whole zoo network (resnet20_cifar)', () => {
     const model = buildModel('resnet20_cifar');
     checkFusion(model, ops.randn([2, 3, 32, 32], { generator: new Generator(5) }), 1e-4);
@@ -127,6 +138,7 @@ describe('inference fusion', () => {
     const w = ops.randn([2, 2, 1, 1]);
     w.requiresGrad = true;
     assert.throws(() => ops.conv2d(x, w, null, {}, { relu: true }), /conv2d: fused post-ops \(addend, relu\) have no gradient/);
+    assert.throws(() => ops.linear(ops.randn([3, 2]), ops.reshape(w, [2, 2]), null, { relu: true }), /linear: a fused ReLU has no gradient/);
     assert.throws(() => noGrad(() => ops.conv2d(x, w, null, {}, { addend: ops.randn([1, 2, 2, 3]) })), /conv2d: addend must have the output's shape \[1, 2, 3, 3\], got \[1, 2, 2, 3\]/);
   });
 });

@@ -35,6 +35,7 @@ const kernels: Kernels = {
   pad: ({ x, shape, pads }) => like(x, sizeOf(shape.map((d, i) => d + pads[i][0] + pads[i][1]))),
   concat: ({ xs }) => like(xs[0], xs.reduce((acc, s) => acc + s.size, 0)),
   matmul: ({ a, batch, m, n }) => like(a, batch * m * n),
+  linear: ({ x, rows, outF }) => like(x, rows * outF),
   conv2d: ({ x, geometry: g }) => like(x, g.batch * g.outChannels * g.outH * g.outW),
   conv2dBackwardData: ({ gy, geometry: g }) => like(gy, g.batch * g.inChannels * g.inH * g.inW),
   conv2dBackwardWeight: ({ gy, geometry: g, withBias }) => ({

@@ -69,6 +69,8 @@ export interface NativeAddon {
   conv2dBackwardWeightsPlan(geometry: readonly number[], bias: boolean): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly diffBias?: number };
   // ---- matmul.cc; sizes = [batch, m, k, n, transA, transB, aBatched, bBatched] (flags 0/1); buffers [a, b, c]
   matmulPlan(sizes: readonly number[]): PlanResult<'a' | 'b' | 'c'>;
+  /** sizes [rows, in, out]; buffers [src, weights, (bias), dst]: dst = relu?(src W^T + bias), weights in oneDNN's layout */
+  linearPlan(sizes: readonly number[], bias: boolean, relu: boolean): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
   // ---- optim.cc (in place, PyTorch 1.13's rules)
   /** buffers [param, grad, (momentumBuffer)]; scalars [lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep] */
   sgdPlan(size: number, withMomentum: boolean): PlanResult<'param' | 'grad'>;
@@ -132,7 +134,7 @@ export interface NativeAddon {
 
 const FUNCTIONS = [
   'version', 'plainDesc', 'descInfo', 'reorderPlan', 'exec', 'flushSync', 'flushAsync', 'pending', 'setThreads', 'getThreads',
-  'conv2dPlan', 'conv2dBackwardDataPlan', 'conv2dBackwardWeightsPlan', 'matmulPlan', 'sgdPlan', 'adamPlan',
+  'conv2dPlan', 'conv2dBackwardDataPlan', 'conv2dBackwardWeightsPlan', 'matmulPlan', 'linearPlan', 'sgdPlan', 'adamPlan',
   'eltwisePlan', 'eltwiseBackwardPlan', 'scalarPlan', 'binaryPlan', 'poolPlan', 'poolBackwardPlan', 'batchNormPlan', 'batchNormBackwardPlan', 'batchNormStatsPlan',
   'lrnPlan', 'lrnBackwardPlan', 'softmaxPlan', 'softmaxBackwardPlan', 'concatPlan', 'windowPlan',
   'reducePlan', 'nllLossPlan', 'nllLossBackwardPlan', 'spaceToDepthInputPlan', 'spaceToDepthWeightsPlan',

@@ -70,7 +70,7 @@ export function fallbackKernels(rt: NativeRuntime, ref: Kernels): Kernels {
   return {
     fill: fb('fill'), cast: fb('cast'), unary: fb('unary'), scalar: fb('scalar'), binary: fb('binary'),
     activationBackward: fb('activationBackward'), reduce: fb('reduce'), argmax: fb('argmax'), expand: fb('expand'),
-    permute: fb('permute'), slice: fb('slice'), pad: fb('pad'), concat: fb('concat'), matmul: fb('matmul'),
+    permute: fb('permute'), slice: fb('slice'), pad: fb('pad'), concat: fb('concat'), matmul: fb('matmul'), linear: fb('linear'),
     conv2d: fb('conv2d'), conv2dBackwardData: fb('conv2dBackwardData'), conv2dBackwardWeight: fb('conv2dBackwardWeight'),
     maxPool2d: fb('maxPool2d'), maxPool2dBackward: fb('maxPool2dBackward'), avgPool2d: fb('avgPool2d'),
     avgPool2dBackward: fb('avgPool2dBackward'), adaptiveAvgPool2d: fb('adaptiveAvgPool2d'),

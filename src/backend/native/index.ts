@@ -20,7 +20,7 @@ import { nativeBinaryKernel } from './binary.js';
 import { nativeConcatKernel } from './concat.js';
 import { nativeConv2dKernels } from './conv.js';
 import { nativeLrnKernels } from './lrn.js';
-import { nativeMatmulKernel } from './matmul.js';
+import { nativeMatmulKernels } from './matmul.js';
 import { nativeOptimKernels } from './optim.js';
 import { nativePoolKernels } from './pool.js';
 import { nativeReduceKernels } from './reduce.js';
@@ -42,7 +42,7 @@ export function createNativeBackend(addon: NativeAddon): NativeBackend {
   const kernels: Kernels = {
     ...base,
     ...nativeConv2dKernels(rt, ref),
-    ...nativeMatmulKernel(rt, ref),
+    ...nativeMatmulKernels(rt, ref),
     ...nativeOptimKernels(rt, ref),
     ...nativeActivationKernels(rt, ref),
     ...nativeBinaryKernel(rt, ref),

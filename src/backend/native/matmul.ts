@@ -1,13 +1,14 @@
 /**
  * Native batched matmul (dnnl::matmul) for float32 over plain buffers: transposes by strides, an
- * operand shared by every batch by oneDNN's batch broadcast. float64 and empty products use the
- * reference kernel.
+ * operand shared by every batch by oneDNN's batch broadcast. nn.Linear's forward is an inner
+ * product with bias and ReLU fused and the weights in oneDNN's layout (converted once per weight
+ * version). float64 and empty products use the reference kernels.
  */
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
-export function nativeMatmulKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'matmul'> {
+export function nativeMatmulKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'matmul' | 'linear'> {
   return {
     matmul(args: KernelSpecs['matmul']['args']) {
       const { batch, m, k, n, transA, transB, aBatched, bBatched } = args;
@@ -21,6 +22,19 @@ export function nativeMatmulKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const c = rt.output(plan.c, batch * m * n);
       rt.exec('matmul', plan.plan, [a, b, c.buffer]);
       return c;
+    },
+
+    linear(args: KernelSpecs['linear']['args']) {
+      const { rows, inF, outF, bias } = args;
+      const relu = args.relu ?? false;
+      if (![args.x, args.weight, bias].every((s) => s === null || isFloat32(s))) return refFallback(rt, ref, 'linear', 'float64 input', args);
+      if (rows * inF * outF === 0) return refFallback(rt, ref, 'linear', 'empty product', args);
+      const plan = rt.plan(`linear:${rows},${inF},${outF}:${+(bias !== null)}${+relu}`, () => rt.addon.linearPlan([rows, inF, outF], bias !== null, relu));
+      const buffers = [rt.plainInput(args.x, [rows, inF]), rt.input(args.weight, plan.weights, [outF, inF])];
+      if (bias !== null) buffers.push(rt.plainInput(bias, [outF]));
+      const y = rt.output(plan.dst, rows * outF);
+      rt.exec('linear', plan.plan, [...buffers, y.buffer]);
+      return y;
     },
   };
 }

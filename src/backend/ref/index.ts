@@ -10,7 +10,7 @@ import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from './conv.js';
 import { activationBackward, binary, cast, dropoutMask, expand, fill, scalar, unary } from './elementwise.js';
 import { concat, pad, permute, slice } from './layout.js';
 import { nllLoss, nllLossBackward } from './loss.js';
-import { matmul } from './matmul.js';
+import { linear, matmul } from './matmul.js';
 import { batchNormBackward, batchNormInfer, batchNormTrain, localResponseNorm, localResponseNormBackward } from './norm.js';
 import { adamStep, sgdStep } from './optim.js';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from './pool.js';
@@ -18,7 +18,7 @@ import { argmax, reduce, softmax, softmaxBackward } from './reduce.js';
 import { data, RefStorage } from './storage.js';
 
 const kernels: Kernels = {
-  fill, cast, unary, scalar, binary, activationBackward, reduce, argmax, expand, permute, slice, pad, concat, matmul,
+  fill, cast, unary, scalar, binary, activationBackward, reduce, argmax, expand, permute, slice, pad, concat, matmul, linear,
   conv2d, conv2dBackwardData, conv2dBackwardWeight,
   maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
   batchNormTrain, batchNormInfer, batchNormBackward, localResponseNorm, localResponseNormBackward,

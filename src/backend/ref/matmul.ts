@@ -17,3 +17,15 @@ export function matmul({ a, b, batch, m, k, n, transA, transB, aBatched, bBatche
   }
   return out;
 }
+
+/** nn.Linear's forward: x W^T, then the bias added to each row and the ReLU, each rounded as its own op. */
+export function linear({ x, weight, bias, rows, inF, outF, relu = false }: KernelSpecs['linear']['args']): RefStorage {
+  const out = matmul({ a: x, b: weight, batch: 1, m: rows, k: inF, n: outF, transA: false, transB: true, aBatched: false, bBatched: false });
+  const y = out.data;
+  if (bias !== null) {
+    const b = data(bias);
+    for (let r = 0; r < rows; r++) for (let o = 0; o < outF; o++) y[r * outF + o] += b[o];
+  }
+  if (relu) for (let i = 0; i < y.length; i++) y[i] = y[i] > 0 ? y[i] : 0;
+  return out;
+}
