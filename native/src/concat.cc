@@ -1,8 +1,10 @@
 // Concatenation plans: sources in any layouts (plain, or blocked conv outputs joined along
 // channels), the destination's layout chosen by oneDNN (blocked when the sources are and the
-// channel offsets allow it, else plain).
+// channel offsets allow it, else plain). Also DenseNet's inference join: the concatenation, batch
+// normalised and ReLU'd in one pass, so the joined map is written once and never read back.
 #include "plan.h"
 
+#include <cmath>
 #include <cstring>
 
 namespace convkit {
@@ -11,33 +13,40 @@ namespace {
 
 using tag = dnnl::memory::format_tag;
 
-// Channel concatenation of layouts where, within one image, channels (or channel blocks) are
-// outermost: plain nchw, and nChw8c/nChw16c with channel counts that fill whole blocks. Then the
-// destination image is the sources' images one after another, so a copy per (image, source) does
-// it. oneDNN's concat runs a reorder per source instead, several times slower for DenseNet's
-// many-input joins.
-bool chunkedFormat(const std::vector<dnnl::memory::desc>& srcs, int64_t axis, tag& found) {
+// Channel concatenation of layouts where the destination is the sources' chunks one after
+// another for each outer unit: per image for plain nchw and for nChw8c/nChw16c with channel counts
+// that fill whole blocks; per pixel for nhwc (what oneDNN 2.6's AVX-512 convolutions produce). A
+// copy per (unit, source) does it; oneDNN's concat runs a reorder per source instead, several
+// times slower for DenseNet's many-input joins.
+struct Chunking {
+  tag format;
+  int64_t block;      // channels per innermost block (1 for nchw; nhwc: all channels of a pixel)
+  bool channelsLast;  // nhwc: the outer unit is a pixel, not an image
+};
+
+bool chunkedFormat(const std::vector<dnnl::memory::desc>& srcs, int64_t axis, Chunking& found) {
   if (axis != 1 || srcs[0].dims().size() != 4) return false;
-  for (auto [t, block] : {std::pair{tag::nchw, 1}, std::pair{tag::nChw8c, 8}, std::pair{tag::nChw16c, 16}}) {
+  for (Chunking c : {Chunking{tag::nchw, 1, false}, Chunking{tag::nChw8c, 8, false}, Chunking{tag::nChw16c, 16, false}, Chunking{tag::nhwc, 1, true}}) {
     bool all = true;
-    for (const auto& s : srcs) all = all && s.dims()[1] % block == 0 && s == dnnl::memory::desc(s.dims(), dnnl::memory::data_type::f32, t);
+    for (const auto& s : srcs) all = all && s.dims()[1] % c.block == 0 && s == dnnl::memory::desc(s.dims(), dnnl::memory::data_type::f32, c.format);
     if (all) {
-      found = t;
+      found = c;
       return true;
     }
   }
   return false;
 }
 
-Plan chunkedConcat(const std::vector<dnnl::memory::desc>& srcs, tag format, dnnl::memory::desc& dst) {
+int64_t outerUnits(const dnnl::memory::dims& d, const Chunking& c) { return c.channelsLast ? d[0] * d[2] * d[3] : d[0]; }
+
+Plan chunkedConcat(const std::vector<dnnl::memory::desc>& srcs, const Chunking& chunking, dnnl::memory::desc& dst) {
   auto dims = srcs[0].dims();
   dims[1] = 0;
-  std::vector<int64_t> chunks;  // floats per image of each source
-  for (const auto& s : srcs) {
-    dims[1] += s.dims()[1];
-    chunks.push_back(static_cast<int64_t>(s.get_size() / sizeof(float)) / s.dims()[0]);
-  }
-  dst = dnnl::memory::desc(dims, dnnl::memory::data_type::f32, format);
+  for (const auto& s : srcs) dims[1] += s.dims()[1];
+  const int64_t units = outerUnits(dims, chunking);
+  std::vector<int64_t> chunks;  // floats per outer unit of each source
+  for (const auto& s : srcs) chunks.push_back(static_cast<int64_t>(s.get_size() / sizeof(float)) / units);
+  dst = dnnl::memory::desc(dims, dnnl::memory::data_type::f32, chunking.format);
   Plan plan;
   plan.name = "concat";
   for (size_t i = 0; i < srcs.size(); i++) {
@@ -48,17 +57,126 @@ Plan chunkedConcat(const std::vector<dnnl::memory::desc>& srcs, tag format, dnnl
   plan.descs.push_back(dst);
   std::vector<int64_t> offsets(chunks.size(), 0);
   for (size_t i = 1; i < chunks.size(); i++) offsets[i] = offsets[i - 1] + chunks[i - 1];
-  const int64_t images = dims[0], perImage = offsets.back() + chunks.back(), count = static_cast<int64_t>(chunks.size());
-  plan.custom = [chunks, offsets, images, perImage, count](const std::vector<void*>& buffers, const std::vector<double>&) {
+  const int64_t perUnit = offsets.back() + chunks.back(), count = static_cast<int64_t>(chunks.size());
+  plan.custom = [chunks, offsets, units, perUnit, count](const std::vector<void*>& buffers, const std::vector<double>&) {
     float* out = static_cast<float*>(buffers[count]);
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t n = 0; n < images; n++) {
+    for (int64_t n = 0; n < units; n++) {
       for (int64_t i = 0; i < count; i++) {
-        std::memcpy(out + n * perImage + offsets[i], static_cast<const float*>(buffers[i]) + n * chunks[i], chunks[i] * sizeof(float));
+        std::memcpy(out + n * perUnit + offsets[i], static_cast<const float*>(buffers[i]) + n * chunks[i], chunks[i] * sizeof(float));
       }
     }
   };
   return plan;
+}
+
+// y = relu?((x - mean) * scale + beta), scale = gamma / sqrt(var + eps), for `count` consecutive
+// channels starting at c (stride 1 in x and y) or one channel over `count` values (channelStride 0).
+inline void normalizeRun(const float* x, float* y, int64_t count, const float* mean, const float* scale, const float* shift, int64_t channelStride, bool relu) {
+  for (int64_t j = 0; j < count; j++) {
+    const int64_t c = j * channelStride;
+    const float v = (x[j] - mean[c]) * scale[c] + shift[c];
+    y[j] = relu ? (v > 0.0f ? v : 0.0f) : v;
+  }
+}
+
+// The chunked concatenation, batch normalised channel by channel as oneDNN's batch norm does it.
+Plan chunkedConcatBatchNorm(const std::vector<dnnl::memory::desc>& srcs, const Chunking& chunking, bool affine, bool relu, float eps, dnnl::memory::desc& dst) {
+  Plan plan = chunkedConcat(srcs, chunking, dst);
+  plan.name = "concatBatchNorm";
+  const auto dims = dst.dims();
+  const int64_t count = static_cast<int64_t>(srcs.size()), channels = dims[1], images = dims[0], spatial = dims[2] * dims[3];
+  const int64_t block = chunking.block;
+  const bool channelsLast = chunking.channelsLast;
+  // The concatenation's buffer order stays ([srcs..., dst]); the statistics come after it.
+  int next = static_cast<int>(count) + 1;
+  for (int i = 0; i < (affine ? 4 : 2); i++) {
+    plan.args.push_back(next++);
+    plan.descs.push_back(plainDescOf({channels}));
+  }
+  // Per channel block of the destination (nchw: per channel): its source and its block there.
+  std::vector<int64_t> sourceOf, blockInSource, sourceChannels, firstChannel;
+  for (int64_t i = 0; i < count; i++) {
+    sourceChannels.push_back(srcs[i].dims()[1]);
+    firstChannel.push_back(i == 0 ? 0 : firstChannel[i - 1] + sourceChannels[i - 1]);
+    for (int64_t b = 0; b < sourceChannels[i] / block; b++) {
+      sourceOf.push_back(i);
+      blockInSource.push_back(b);
+    }
+  }
+  const int64_t totalBlocks = channels / block;
+  plan.custom = [=](const std::vector<void*>& buffers, const std::vector<double>&) {
+    auto param = [&](int64_t i) { return static_cast<const float*>(buffers[count + 1 + i]); };
+    const float* mean = param(affine ? 2 : 0);
+    const float* variance = param(affine ? 3 : 1);
+    std::vector<float> scale(channels), shift(channels);
+    for (int64_t c = 0; c < channels; c++) {
+      scale[c] = (affine ? param(0)[c] : 1.0f) / std::sqrt(variance[c] + eps);
+      shift[c] = affine ? param(1)[c] : 0.0f;
+    }
+    float* out = static_cast<float*>(buffers[count]);
+    auto src = [&](int64_t i) { return static_cast<const float*>(buffers[i]); };
+    if (channelsLast) {
+      // Per pixel: each source's channels, consecutive in x and y.
+#pragma omp parallel for schedule(static)
+      for (int64_t p = 0; p < images * spatial; p++) {
+        for (int64_t i = 0; i < count; i++) {
+          const int64_t c0 = firstChannel[i];
+          normalizeRun(src(i) + p * sourceChannels[i], out + p * channels + c0, sourceChannels[i], mean + c0, scale.data() + c0, shift.data() + c0, 1, relu);
+        }
+      }
+      return;
+    }
+    // Per (image, destination channel block): spatial x block values.
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < images; n++) {
+      for (int64_t g = 0; g < totalBlocks; g++) {
+        const int64_t i = sourceOf[g], c0 = g * block;
+        const float* x = src(i) + (n * (sourceChannels[i] / block) + blockInSource[g]) * block * spatial;
+        float* y = out + n * channels * spatial + c0 * spatial;
+        if (block == 1) {
+          normalizeRun(x, y, spatial, mean + c0, scale.data() + c0, shift.data() + c0, 0, relu);
+        } else {
+          for (int64_t p = 0; p < spatial; p++) normalizeRun(x + p * block, y + p * block, block, mean + c0, scale.data() + c0, shift.data() + c0, 1, relu);
+        }
+      }
+    }
+  };
+  return plan;
+}
+
+std::vector<dnnl::memory::desc> sourceDescs(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (!info[index].IsArray() || info[index].As<Napi::Array>().Length() == 0) {
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument 'srcs' must be a non-empty array of desc ids");
+  }
+  std::vector<dnnl::memory::desc> srcs;
+  for (auto id : intArray(info, index, op, "srcs")) srcs.push_back(descOf(static_cast<int>(id), "argument 'srcs'"));
+  return srcs;
+}
+
+// concatBatchNormPlan(srcs, affine, relu, eps) -> { plan, dst } or null when the sources are not
+// 4-D maps in one chunked layout (JavaScript then concatenates and normalises in two steps).
+// buffers [src0, ..., srcN-1, dst, (gamma, beta), mean, variance]
+Napi::Value ConcatBatchNormPlan(const Napi::CallbackInfo& info) {
+  const char* op = "concatBatchNorm";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    auto srcs = sourceDescs(info, 0, op);
+    bool affine = flag(info, 1, op, "affine"), relu = flag(info, 2, op, "relu");
+    double eps = number(info, 3, op, "eps");
+    if (!(eps >= 0)) throw Napi::RangeError::New(info.Env(), "concatBatchNorm: eps must be non-negative");
+    auto first = srcs[0].dims();
+    for (const auto& s : srcs) {
+      auto d = s.dims();
+      if (d.size() != 4 || first.size() != 4 || d[0] != first[0] || d[2] != first[2] || d[3] != first[3]) {
+        throw Napi::RangeError::New(info.Env(), "concatBatchNorm: sources must be 4-D maps that differ only in channels");
+      }
+    }
+    Chunking chunking;
+    if (!chunkedFormat(srcs, 1, chunking)) return info.Env().Null();
+    dnnl::memory::desc dst;
+    Plan plan = chunkedConcatBatchNorm(srcs, chunking, affine, relu, static_cast<float>(eps), dst);
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
+  });
 }
 
 // concatPlan(axis, srcs): buffers [src0, ..., srcN-1, dst]
@@ -66,12 +184,7 @@ Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
   const char* op = "concat";
   return guardedValue(info, op, [&]() -> Napi::Value {
     int64_t axis = integer(info, 0, op, "axis");
-    if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() == 0) {
-      throw Napi::TypeError::New(info.Env(), "concat: argument 'srcs' must be a non-empty array of desc ids");
-    }
-    auto ids = intArray(info, 1, op, "srcs");
-    std::vector<dnnl::memory::desc> srcs;
-    for (auto id : ids) srcs.push_back(descOf(static_cast<int>(id), "argument 'srcs'"));
+    auto srcs = sourceDescs(info, 1, op);
     auto first = srcs[0].dims();
     if (axis >= static_cast<int64_t>(first.size())) throw Napi::RangeError::New(info.Env(), "concat: axis is out of range");
     for (const auto& s : srcs) {
@@ -80,10 +193,10 @@ Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
       for (size_t i = 0; same && i < d.size(); i++) same = static_cast<int64_t>(i) == axis || d[i] == first[i];
       if (!same) throw Napi::RangeError::New(info.Env(), "concat: sources differ outside the concatenation axis");
     }
-    tag format;
-    if (chunkedFormat(srcs, axis, format)) {
+    Chunking chunking;
+    if (chunkedFormat(srcs, axis, chunking)) {
       dnnl::memory::desc dst;
-      Plan plan = chunkedConcat(srcs, format, dst);
+      Plan plan = chunkedConcat(srcs, chunking, dst);
       return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
     }
     dnnl::concat::primitive_desc pd(static_cast<int>(axis), srcs, cpuEngine(), planAttr());
@@ -97,6 +210,7 @@ Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
 
 void initConcat(Napi::Env env, Napi::Object exports) {
   exports.Set("concatPlan", Napi::Function::New(env, ConcatPlan));
+  exports.Set("concatBatchNormPlan", Napi::Function::New(env, ConcatBatchNormPlan));
 }
 
 }  // namespace convkit

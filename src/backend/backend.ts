@@ -144,6 +144,14 @@ export interface KernelSpecs {
     out: Storage;
   };
   /**
+   * batchNormInfer of the channel concatenation of the 4-D maps `xs` (DenseNet's inference join),
+   * in one pass where the backend can: out is [N, sum of channels, H, W].
+   */
+  concatBatchNormInfer: {
+    args: { xs: readonly Storage[]; shapes: readonly Shape[]; weight: Storage | null; bias: Storage | null; mean: Storage; variance: Storage; eps: number; relu?: boolean };
+    out: Storage;
+  };
+  /**
    * Gradients of batch norm. With `batchStats` the mean and invStd came from this batch and the
    * gradient flows through them too; without, they were constants (eval mode). With `reluMask`
    * (from batchNormTrain with relu) the output gradient first goes back through that ReLU.

@@ -48,17 +48,19 @@ export class DenseLayer extends Module<readonly Tensor[], Tensor> {
   }
 
   forward(features: readonly Tensor[]): Tensor {
+    if (fusing(this, features[0]) && this.norm1.runningMean !== null) return this.forwardFused(features);
     const joined = features.length === 1 ? features[0] : concat(features, 1);
-    if (fusing(this, joined)) return this.forwardFused(joined, features);
     const bottleneck = this.conv1.call(batchNormRelu(this.norm1, this.relu1, joined));
     const fresh = this.conv2.call(batchNormRelu(this.norm2, this.relu2, bottleneck));
     return this.dropRate > 0 ? dropout(fresh, { p: this.dropRate, training: this.training }) : fresh;
   }
 
-  /** Inference: norm1+relu1 as one kernel, conv1 absorbs norm2 and relu2 (dropout is off in eval). */
-  private forwardFused(joined: Tensor, features: readonly Tensor[]): Tensor {
-    const normed = batchNormRelu(this.norm1, this.relu1, joined);
-    if (joined !== features[0]) joined.dispose();
+  /**
+   * Inference: the join, norm1 and relu1 as one kernel (the joined map is never stored), conv1
+   * absorbs norm2 and relu2 (dropout is off in eval).
+   */
+  private forwardFused(features: readonly Tensor[]): Tensor {
+    const normed = features.length === 1 ? batchNormRelu(this.norm1, this.relu1, features[0]) : this.norm1.callJoinedWithRelu(features);
     const bottleneck = fusedConv(this.conv1, this.norm2, normed, { relu: true });
     normed.dispose();
     const fresh = fusedConv(this.conv2, null, bottleneck);

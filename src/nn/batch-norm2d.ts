@@ -8,7 +8,7 @@ import { withLayer } from '../core/layer-context.js';
 import { formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { add } from '../ops/arithmetic.js';
-import { batchNorm } from '../ops/batch-norm.js';
+import { batchNorm, concatBatchNorm } from '../ops/batch-norm.js';
 import * as init from './init.js';
 import { Module } from './module.js';
 import { emptyTensor, type FactoryOptions } from './parameter.js';
@@ -84,6 +84,18 @@ abstract class BatchNormBase extends Module {
    */
   callWithRelu(x: Tensor): Tensor {
     return withLayer(this.path, () => this.normalize(x, true));
+  }
+
+  /**
+   * relu(this(concat(xs, 1))) in eval mode with running statistics, as one op (DenseNet's
+   * inference join, see nn/fuse.ts); errors name this layer.
+   */
+  callJoinedWithRelu(xs: readonly Tensor[]): Tensor {
+    if (this.training || this.runningMean === null || this.runningVar === null) {
+      throw new ArgumentError(this.typeName, 'callJoinedWithRelu needs eval mode and running statistics');
+    }
+    const { weight, bias, runningMean, runningVar, eps } = this;
+    return withLayer(this.path, () => concatBatchNorm(xs, { weight, bias, runningMean, runningVar, eps, relu: true }));
   }
 
   private normalize(x: Tensor, relu: boolean): Tensor {

@@ -7,6 +7,7 @@ import { formatShape, sizeOf } from '../core/shape.js';
 import type { Storage } from '../core/storage.js';
 import type { Tensor } from '../core/tensor.js';
 import { relu as reluOp } from './activation.js';
+import { concat } from './layout.js';
 import { common, wrap } from './util.js';
 
 export interface BatchNormOptions {
@@ -148,4 +149,35 @@ function recordBackward(
     reluMask?.release();
   }
   return out;
+}
+
+/**
+ * Eval-mode batchNorm(concat(xs, 1)) with running statistics (and the optional ReLU), in one
+ * kernel: DenseNet's join of its earlier feature maps. With a graph to record, the two ops run.
+ */
+export function concatBatchNorm(xs: readonly Tensor[], opts: Omit<BatchNormOptions, 'training' | 'momentum'>): Tensor {
+  const { weight = null, bias = null, runningMean = null, runningVar = null, eps = 1e-5, relu = false } = opts;
+  const name = 'concatBatchNorm';
+  if (xs.length === 0) throw new ArgumentError(name, 'needs at least one tensor');
+  if (runningMean === null || runningVar === null) throw new ArgumentError(name, 'needs runningMean and runningVar (it is eval-mode batch norm)');
+  if (isGradEnabled() && [...xs, weight, bias].some((t) => t?.requiresGrad)) {
+    return batchNorm(concat(xs, 1), { ...opts, training: false });
+  }
+  if (!Number.isFinite(eps) || eps < 0) throw new ArgumentError(name, `eps must be a finite number >= 0, got ${eps}`);
+  const backend = common(name, ...xs, weight, bias, runningMean, runningVar);
+  const [n, , h, w] = xs[0].shape;
+  xs.forEach((t, i) => {
+    if (t.ndim !== 4 || t.shape[0] !== n || t.shape[2] !== h || t.shape[3] !== w) {
+      throw new ShapeError(name, `tensor ${i} has shape ${formatShape(t.shape)}; expected 4-D maps [${n}, C, ${h}, ${w}] like tensor 0`);
+    }
+  });
+  const channels = xs.reduce((c, t) => c + t.shape[1], 0);
+  for (const [what, t] of [['weight', weight], ['bias', bias], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+    if (t && t.size !== channels) throw new ShapeError(name, `${what} has ${t.size} channels, the concatenation has ${channels}`);
+  }
+  const y = backend.kernels.concatBatchNormInfer({
+    xs: xs.map((t) => t.storage), shapes: xs.map((t) => t.shape), weight: weight?.storage ?? null, bias: bias?.storage ?? null,
+    mean: runningMean.storage, variance: runningVar.storage, eps, relu,
+  });
+  return record(wrap(y, [n, channels, h, w], backend), name, [...xs, weight, bias], () => []);
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadNativeAddon, nativeCallCount, nativeRuntime } from '../../src/backend/native/index.js';
 import { PLAIN, type NativeStorage } from '../../src/backend/native/runtime.js';
+import { noGrad } from '../../src/core/grad-mode.js';
 import { Generator } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
@@ -185,5 +186,46 @@ describe('native addon argument checks', () => {
     const x = ops.zeros([1, 3, 4, 4], { backend: 'native' });
     const w = ops.zeros([2, 4, 3, 3], { backend: 'native' });
     assert.throws(() => ops.conv2d(x, w), /conv2d: input has 3 channels, weight expects 4/);
+  });
+});
+
+describe('inference-only fused ops agree with the reference backend', () => {
+  /**
+   * concatBatchNorm of maps made on `backend`: plain, or a 1x1 conv's output (native keeps the
+   * layout oneDNN chose: nChw16c on AVX2, nhwc on AVX-512).
+   */
+  function join(backend: string, channels: readonly number[], made: readonly ('plain' | 'conv')[], seed: number): Float32Array {
+    const t = (shape: number[], s: number): Tensor => ops.fromArray(values(shape.reduce((a, b) => a * b, 1), s), shape, { backend });
+    const xs = channels.map((c, i) => (made[i] === 'conv' ? ops.conv2d(t([2, 4, 5, 3], seed + i), t([c, 4, 1, 1], seed + 50 + i)) : t([2, c, 5, 3], seed + i)));
+    const total = channels.reduce((a, b) => a + b, 0);
+    const positive = ops.add(ops.abs(t([total], seed + 90)), 0.5);
+    const y = ops.concatBatchNorm(xs, { weight: t([total], seed + 91), bias: t([total], seed + 92), runningMean: t([total], seed + 93), runningVar: positive, eps: 1e-3, relu: true });
+    return Float32Array.from(y.toArray());
+  }
+
+  const cases = [
+    ['conv outputs of whole channel blocks (one pass)', [32, 16, 32], ['conv', 'conv', 'conv']],
+    ['plain maps (one pass)', [3, 5, 2], ['plain', 'plain', 'plain']],
+    ['conv outputs of odd channel counts (one pass on nhwc, else concat then batch norm)', [12, 7], ['conv', 'conv']],
+    ['maps in different layouts (concat, then batch norm)', [16, 5], ['conv', 'plain']],
+  ] as const;
+  cases.forEach(([name, channels, made], n) => {
+    it(`concatBatchNorm (+ ReLU) of ${name}`, { skip }, () => {
+      const expected = noGrad(() => join('ref', channels, made, 300 + 10 * n));
+      const before = nativeCallCount();
+      const actual = noGrad(() => join('native', channels, made, 300 + 10 * n));
+      assert.ok(nativeCallCount() > before, 'no native kernel ran');
+      assertClose(`concatBatchNorm of ${name}`, actual, expected);
+    });
+  });
+
+  it('linear + ReLU in one inner product', { skip }, () => {
+    const run1 = (backend: string): Float32Array => {
+      const t = (shape: number[], s: number): Tensor => ops.fromArray(values(shape.reduce((a, b) => a * b, 1), s), shape, { backend });
+      return Float32Array.from(noGrad(() => ops.linear(t([3, 40], 1), t([24, 40], 2), t([24], 3), { relu: true })).toArray());
+    };
+    const expected = run1('ref');
+    assert.ok(expected.some((v) => v === 0) && expected.some((v) => v > 0), 'the ReLU clips some outputs and passes others');
+    assertClose('linear + ReLU', run1('native'), expected);
   });
 });

@@ -84,8 +84,11 @@ describe('inference fusion', () => {
     randomizeBatchNorms(block, 3);
     const fused = run(block, x, true);
     assertClose(fused.y, run(block, x, false).y, 1e-4);
-    // Per layer: norm1 stays a batch norm (with the ReLU inside), norm2 is folded into conv1.
-    assert.equal(fused.ops.filter((op) => op === 'batchNorm').length, 3);
+    // Per layer: norm1 stays a batch norm (with the ReLU inside; after the first layer it also
+    // joins the features, so no concat runs before it), norm2 is folded into conv1.
+    assert.equal(fused.ops.filter((op) => op === 'batchNorm').length, 1);
+    assert.equal(fused.ops.filter((op) => op === 'concatBatchNorm').length, 2);
+    assert.equal(fused.ops.filter((op) => op === 'concat').length, 1, "only the block's output is concatenated");
     assert.ok(!fused.ops.includes('relu'));
   });
 

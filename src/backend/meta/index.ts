@@ -53,6 +53,7 @@ const kernels: Kernels = {
   adaptiveAvgPool2dBackward: ({ gy, batch, channels, inH, inW }) => like(gy, batch * channels * inH * inW),
   batchNormTrain: ({ x, layout, relu }) => ({ y: like(x), mean: like(x, layout.channels), invStd: like(x, layout.channels), variance: like(x, layout.channels), reluMask: relu ? like(x) : null }),
   batchNormInfer: ({ x }) => like(x),
+  concatBatchNormInfer: ({ xs }) => like(xs[0], xs.reduce((n, x) => n + x.size, 0)),
   batchNormBackward: ({ gy, layout, withAffine }) => ({
     x: like(gy),
     weight: withAffine ? like(gy, layout.channels) : null,

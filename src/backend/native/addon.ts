@@ -115,6 +115,11 @@ export interface NativeAddon {
   softmaxBackwardPlan(layout: readonly number[], log: boolean): PlanResult<'dst' | 'diffDst' | 'diffSrc'>;
   // ---- concat.cc; buffers [src0, ..., srcN-1, dst]
   concatPlan(axis: number, srcs: readonly number[]): PlanResult<'dst'>;
+  /**
+   * buffers [src0, ..., srcN-1, dst, (gamma, beta), mean, variance]: relu?(batch norm) of the channel
+   * concatenation of 4-D maps in one pass; null when the sources are not in one chunked layout.
+   */
+  concatBatchNormPlan(srcs: readonly number[], affine: boolean, relu: boolean, eps: number): PlanResult<'dst'> | null;
   // ---- window.cc; buffers [src (in the plan's src desc), dst]: dst is `value` except src's
   // elements from srcBegin, placed from dstBegin (slice and pad)
   windowPlan(src: number, srcBegin: readonly number[], dstBegin: readonly number[], outDims: readonly number[], value: number): PlanResult<'src' | 'dst'>;
@@ -136,7 +141,7 @@ const FUNCTIONS = [
   'version', 'plainDesc', 'descInfo', 'reorderPlan', 'exec', 'flushSync', 'flushAsync', 'pending', 'setThreads', 'getThreads',
   'conv2dPlan', 'conv2dBackwardDataPlan', 'conv2dBackwardWeightsPlan', 'matmulPlan', 'linearPlan', 'sgdPlan', 'adamPlan',
   'eltwisePlan', 'eltwiseBackwardPlan', 'scalarPlan', 'binaryPlan', 'poolPlan', 'poolBackwardPlan', 'batchNormPlan', 'batchNormBackwardPlan', 'batchNormStatsPlan',
-  'lrnPlan', 'lrnBackwardPlan', 'softmaxPlan', 'softmaxBackwardPlan', 'concatPlan', 'windowPlan',
+  'lrnPlan', 'lrnBackwardPlan', 'softmaxPlan', 'softmaxBackwardPlan', 'concatPlan', 'concatBatchNormPlan', 'windowPlan',
   'reducePlan', 'nllLossPlan', 'nllLossBackwardPlan', 'spaceToDepthInputPlan', 'spaceToDepthWeightsPlan',
 ] as const satisfies readonly (keyof NativeAddon)[];
 

@@ -3,8 +3,13 @@
  * keep their layouts (DenseNet and Inception join blocked conv outputs) and oneDNN picks the
  * output's: blocked when the channel offsets fit its blocks, else plain. Every other axis works
  * on plain inputs. float64, empty inputs and ranks above 12 run the reference kernel.
+ *
+ * DenseNet's inference join (concatBatchNormInfer) normalises while it concatenates, so the
+ * joined map is written once instead of written, read and written again.
  */
 import type { KernelSpecs, Kernels } from '../backend.js';
+import { sizeOf } from '../../core/shape.js';
+import type { Storage } from '../../core/storage.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
 
@@ -22,6 +27,35 @@ export function nativeConcatKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const size = xs.reduce((n, x) => n + x.size, 0);
       const y = rt.output(plan.dst, size);
       rt.exec('concat', plan.plan, [...inputs, y.buffer]);
+      return y;
+    },
+  };
+}
+
+/** The one-pass join where the inputs share a chunked layout, else the native concat and batch norm. */
+export function nativeConcatBatchNormKernel(rt: NativeRuntime, ref: Kernels, native: Pick<Kernels, 'concat' | 'batchNormInfer'>): Pick<Kernels, 'concatBatchNormInfer'> {
+  return {
+    concatBatchNormInfer(args: KernelSpecs['concatBatchNormInfer']['args']) {
+      const { xs, shapes, weight, bias, mean, variance, eps } = args;
+      const relu = args.relu ?? false;
+      if (![...xs, weight, bias, mean, variance].every((s) => s === null || isFloat32(s))) return refFallback(rt, ref, 'concatBatchNormInfer', 'not float32', args);
+      if (xs.some((x) => x.size === 0)) return refFallback(rt, ref, 'concatBatchNormInfer', 'empty input', args);
+      const descs = xs.map((x, i) => rt.descOf(x, shapes[i]));
+      const affine = weight !== null || bias !== null;
+      const plan = rt.plan(`concatBatchNorm:${descs}:${+affine}${+relu}:${eps}`, () => rt.addon.concatBatchNormPlan(descs, affine, relu, eps));
+      const [batch, , h, w] = shapes[0];
+      const channels = shapes.reduce((c, s) => c + s[1], 0);
+      if (plan === null) {
+        const joined = native.concat({ xs, shapes, axis: 1 });
+        const y = native.batchNormInfer({ x: joined, weight, bias, mean, variance, eps, relu, layout: { batch, channels, spatial: h * w } });
+        joined.release();
+        return y;
+      }
+      const inputs = xs.map((x, i) => rt.input(x, descs[i], shapes[i]));
+      const param = (s: Storage | null, value: number): Float32Array => (s === null ? rt.filled(channels, value).buffer : rt.plainInput(s, [channels]));
+      const stats = [...(affine ? [param(weight, 1), param(bias, 0)] : []), rt.plainInput(mean, [channels]), rt.plainInput(variance, [channels])];
+      const y = rt.output(plan.dst, sizeOf([batch, channels, h, w]));
+      rt.exec('concatBatchNorm', plan.plan, [...inputs, y.buffer, ...stats]);
       return y;
     },
   };

@@ -75,7 +75,7 @@ export function fallbackKernels(rt: NativeRuntime, ref: Kernels): Kernels {
     maxPool2d: fb('maxPool2d'), maxPool2dBackward: fb('maxPool2dBackward'), avgPool2d: fb('avgPool2d'),
     avgPool2dBackward: fb('avgPool2dBackward'), adaptiveAvgPool2d: fb('adaptiveAvgPool2d'),
     adaptiveAvgPool2dBackward: fb('adaptiveAvgPool2dBackward'), batchNormTrain: fb('batchNormTrain'),
-    batchNormInfer: fb('batchNormInfer'), batchNormBackward: fb('batchNormBackward'),
+    batchNormInfer: fb('batchNormInfer'), concatBatchNormInfer: fb('concatBatchNormInfer'), batchNormBackward: fb('batchNormBackward'),
     localResponseNorm: fb('localResponseNorm'), localResponseNormBackward: fb('localResponseNormBackward'),
     dropoutMask: fb('dropoutMask'), softmax: fb('softmax'), softmaxBackward: fb('softmaxBackward'),
     nllLoss: fb('nllLoss'), nllLossBackward: fb('nllLossBackward'), sgdStep: fb('sgdStep'), adamStep: fb('adamStep'),

@@ -17,7 +17,7 @@ import { NativeRuntime } from './runtime.js';
 import { nativeActivationKernels } from './activation.js';
 import { nativeBatchNormKernels } from './batch-norm.js';
 import { nativeBinaryKernel } from './binary.js';
-import { nativeConcatKernel } from './concat.js';
+import { nativeConcatBatchNormKernel, nativeConcatKernel } from './concat.js';
 import { nativeConv2dKernels } from './conv.js';
 import { nativeLrnKernels } from './lrn.js';
 import { nativeMatmulKernels } from './matmul.js';
@@ -39,7 +39,7 @@ export function createNativeBackend(addon: NativeAddon): NativeBackend {
   const rt = new NativeRuntime(addon);
   const ref = refBackend.kernels;
   const base = fallbackKernels(rt, ref);
-  const kernels: Kernels = {
+  const natives: Kernels = {
     ...base,
     ...nativeConv2dKernels(rt, ref),
     ...nativeMatmulKernels(rt, ref),
@@ -54,6 +54,7 @@ export function createNativeBackend(addon: NativeAddon): NativeBackend {
     ...nativeWindowKernels(rt, ref),
     ...nativeReduceKernels(rt, ref),
   };
+  const kernels: Kernels = { ...natives, ...nativeConcatBatchNormKernel(rt, ref, natives) };
   const write = (values: FloatArray, dtype: DType): Storage =>
     dtype === 'float32' ? rt.fromValues(values instanceof Float32Array ? values : Float32Array.from(values)) : refBackend.write(values, dtype);
   const read = (storage: Storage, shape: Shape): FloatArray => {

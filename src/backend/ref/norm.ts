@@ -4,6 +4,7 @@
  */
 import type { FloatArray } from '../../core/dtype.js';
 import type { ChannelLayout, KernelSpecs } from '../backend.js';
+import { concat } from './layout.js';
 import { alloc, allocLike, data, RefStorage } from './storage.js';
 
 type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];
@@ -196,4 +197,14 @@ export function localResponseNormBackward({ gy, x, y, scale, layout, size, alpha
     }
   }
   return dx;
+}
+
+/** batchNormInfer of the concatenation, as the two kernels. */
+export function concatBatchNormInfer({ xs, shapes, ...norm }: Args<'concatBatchNormInfer'>): RefStorage {
+  const joined = concat({ xs, shapes, axis: 1 });
+  const [batch, , h, w] = shapes[0];
+  const channels = shapes.reduce((c, s) => c + s[1], 0);
+  const y = batchNormInfer({ x: joined, ...norm, layout: { batch, channels, spatial: h * w } });
+  joined.release();
+  return y;
 }
