@@ -1,9 +1,12 @@
 // 2-D convolution plans: forward (bias, fused sum and ReLU post-ops), backward data, backward
-// weights (+ bias). oneDNN chooses the layouts of src, weights and dst (format `any`); bias and
-// its gradient are plain [O]. Geometry comes as 18 integers in the order of Conv2dGeometry:
+// weights (+ bias). oneDNN chooses the layouts of src, weights and dst (format `any`, but see
+// preferBlocked16); bias and its gradient are plain [O]. Geometry comes as 18 integers in the order of Conv2dGeometry:
 // N C H W O KH KW strideH strideW padTop padBottom padLeft padRight dilationH dilationW groups
 // OH OW. Dilation is PyTorch's (1 = none); oneDNN counts from 0.
 #include "plan.h"
+
+#include <cstdlib>
+#include <string>
 
 namespace convkit {
 
@@ -21,8 +24,26 @@ struct ConvGeometry {
 };
 
 dnnl::memory::desc any(const dims& d) { return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any); }
-dnnl::memory::desc srcAny(const ConvGeometry& g) { return any({g.N, g.C, g.H, g.W}); }
-dnnl::memory::desc dstAny(const ConvGeometry& g) { return any({g.N, g.O, g.OH, g.OW}); }
+// oneDNN 2.6 answers `any` on AVX-512 with nhwc for its brgemm convolutions. Its direct JIT
+// kernels on nChw16c were as fast or faster here (1x1 convs that widen the channels by up to 30%,
+// and without brgemm's occasional 5x slow runs), and are what it picks for training anyway, so on
+// AVX-512 a conv asks for nChw16c where the channels fill whole blocks. CONVKIT_CONV_LAYOUT=any
+// leaves the choice to oneDNN (to compare); AVX2 builds choose nChw8c by themselves.
+bool preferBlocked16() {
+  static const bool prefer = [] {
+    const char* env = std::getenv("CONVKIT_CONV_LAYOUT");
+    if (env != nullptr && std::string(env) == "any") return false;
+    auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa()), avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & avx512) == avx512;
+  }();
+  return prefer;
+}
+dnnl::memory::desc mapDesc(const dims& d) {
+  if (preferBlocked16() && d[1] % 16 == 0) return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
+  return any(d);
+}
+dnnl::memory::desc srcAny(const ConvGeometry& g) { return mapDesc({g.N, g.C, g.H, g.W}); }
+dnnl::memory::desc dstAny(const ConvGeometry& g) { return mapDesc({g.N, g.O, g.OH, g.OW}); }
 dnnl::memory::desc biasDesc(const ConvGeometry& g, bool bias) { return bias ? plainDescOf({g.O}) : dnnl::memory::desc(); }
 
 ConvGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char* op) {

@@ -192,7 +192,7 @@ describe('native addon argument checks', () => {
 describe('inference-only fused ops agree with the reference backend', () => {
   /**
    * concatBatchNorm of maps made on `backend`: plain, or a 1x1 conv's output (native keeps the
-   * layout oneDNN chose: nChw16c on AVX2, nhwc on AVX-512).
+   * conv's layout: nChw8c on AVX2; on AVX-512 nChw16c for whole blocks of 16, else nhwc).
    */
   function join(backend: string, channels: readonly number[], made: readonly ('plain' | 'conv')[], seed: number): Float32Array {
     const t = (shape: number[], s: number): Tensor => ops.fromArray(values(shape.reduce((a, b) => a * b, 1), s), shape, { backend });
