@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { loadNativeAddon, nativeRuntime } from '../../src/backend/native/index.js';
+import { NativeRuntime } from '../../src/backend/native/runtime.js';
 import { Generator } from '../../src/core/random.js';
 import * as ops from '../../src/ops/index.js';
 import { noGrad } from '../../src/core/grad-mode.js';
@@ -110,6 +111,29 @@ describe('native runtime', () => {
     const native = run('native');
     assert.ok(rt.pooled > 0, 'nothing went back to the pool');
     native.forEach((v, i) => assertClose(`step ${i}`, v, ref[i]));
+  });
+
+  it('a full pool gives up the sizes used least recently, not the sizes in use', { skip }, () => {
+    if ('error' in addon) return;
+    const rt = new NativeRuntime(addon);
+    rt.poolLimitBytes = 4 * 4096; // room for four buffers of 1,024 floats
+    const taken = (floats: number): Float32Array => rt.output(rt.plainDesc([floats]), floats).buffer;
+    for (let i = 0; i < 3; i++) rt.recycle(new Float32Array(1024)); // an earlier model's size
+    const inUse = new Float32Array(1024);
+    rt.recycle(new Float32Array(256)); // a size no longer used
+    assert.equal(rt.pooled, 3 * 4096 + 1024);
+    const recent = taken(1024); // the 1,024-float size is used again: now the most recent
+    rt.recycle(recent);
+    rt.recycle(inUse); // over the cap: the 256-float buffer goes, not a 1,024-float one
+    assert.equal(rt.pooled, 4 * 4096);
+    taken(256);
+    assert.equal(rt.pooled, 4 * 4096, 'the 256-float buffer was evicted, so a fresh one was made');
+    const fresh = new Float32Array(2048);
+    rt.recycle(fresh); // a new size evicts old buffers until it fits
+    assert.ok(rt.pooled <= rt.poolLimitBytes, `pool holds ${rt.pooled} bytes, cap ${rt.poolLimitBytes}`);
+    assert.equal(taken(2048), fresh, 'the newly recycled buffer is handed out again');
+    rt.recycle(new Float32Array(8192)); // larger than the whole cap: left to the GC
+    assert.ok(rt.pooled <= rt.poolLimitBytes);
   });
 
   it('setThreads changes the thread count of both addon threads and results stay the same', { skip }, () => {

@@ -83,6 +83,8 @@ export class NativeRuntime {
   private readonly plans = new Map<string, unknown>();
   private readonly pool = new Map<number, Float32Array[]>();
   private pooledBytes = 0;
+  /** The pool's cap; the least recently used sizes go first when it is reached. */
+  poolLimitBytes = POOL_LIMIT_BYTES;
   /**
    * Which strided convs run forward as their space-to-depth cut (conv.ts): 'auto' those oneDNN
    * would run as im2col + gemm (it depends on the CPU: AVX2 builds pick gemm for AlexNet's stem,
@@ -246,9 +248,14 @@ export class NativeRuntime {
 
   // ---- the pool of released buffers ----------------------------------------------------
 
+  // Size classes are kept in the order they were last used (a Map keeps insertion order), so a
+  // full pool gives up the sizes of a model that is no longer run: without that, after a few
+  // large models a process allocated and first-touched every buffer of the next one afresh
+  // (ResNet-20 training at the end of a bench run went from 197 to about 400 ms a step).
+
   private take(floats: number): Float32Array {
-    const list = this.pool.get(floats);
-    const buffer = list?.pop();
+    const list = this.touch(floats);
+    const buffer = list.pop();
     if (buffer) {
       this.pooledBytes -= buffer.byteLength;
       return buffer;
@@ -257,11 +264,24 @@ export class NativeRuntime {
   }
 
   recycle(buffer: Float32Array): void {
-    if (this.pooledBytes + buffer.byteLength > POOL_LIMIT_BYTES) return;
-    let list = this.pool.get(buffer.length);
-    if (!list) this.pool.set(buffer.length, (list = []));
+    if (buffer.byteLength > this.poolLimitBytes) return;
+    const list = this.touch(buffer.length);
+    for (const [size, stale] of this.pool) {
+      if (this.pooledBytes + buffer.byteLength <= this.poolLimitBytes || size === buffer.length) break;
+      while (stale.length > 0 && this.pooledBytes + buffer.byteLength > this.poolLimitBytes) this.pooledBytes -= (stale.pop() as Float32Array).byteLength;
+      if (stale.length === 0) this.pool.delete(size);
+    }
+    if (this.pooledBytes + buffer.byteLength > this.poolLimitBytes) return;
     list.push(buffer);
     this.pooledBytes += buffer.byteLength;
+  }
+
+  /** The list of buffers of `floats` floats, moved to the most recently used end. */
+  private touch(floats: number): Float32Array[] {
+    const list = this.pool.get(floats) ?? [];
+    this.pool.delete(floats);
+    this.pool.set(floats, list);
+    return list;
   }
 
   /** Bytes held by the pool (for the memory-flatness script and tests). */
