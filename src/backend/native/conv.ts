@@ -4,7 +4,8 @@
  * the layouts of activations and weights; inputs are reordered only when their layout differs
  * (a weight's conversion is cached on its storage). Weight and bias gradients come out plain,
  * for the optimiser. A strided forward that oneDNN would run as im2col + gemm runs as its
- * space-to-depth cut instead (NativeRuntime.spaceToDepth). float64 and empty tensors go to the reference kernels.
+ * space-to-depth cut instead (NativeRuntime.spaceToDepth). float64 and empty tensors go to the
+ * reference kernels.
  */
 import { isGradEnabled } from '../../core/grad-mode.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
