@@ -63,7 +63,7 @@ export function backward(root: Tensor, seed: Tensor | undefined, retainGraph: bo
     throw new ShapeError('backward', `gradient has shape ${formatShape(seed.shape)}, output has ${formatShape(root.shape)}`);
   }
   noGrad(() => {
-    const start = seed ? seed.view(root.shape) : ones(root);
+    const start = seed ? seed.alias(root.shape) : ones(root);
     if (root.gradFn === null) {
       accumulateLeaf(root, start);
       return;
@@ -81,7 +81,7 @@ export function backward(root: Tensor, seed: Tensor | undefined, retainGraph: bo
         if (!shapesEqual(g.shape, t.shape)) {
           throw new ShapeError('backward', `${node.op} produced a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(t.shape)}`, node.path);
         }
-        const shared = g.view(g.shape);
+        const shared = g.alias(g.shape);
         if (t.gradFn === null) accumulateLeaf(t, shared);
         else grads.set(t.gradFn, sum(grads.get(t.gradFn), shared));
       });

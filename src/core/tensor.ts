@@ -4,7 +4,7 @@
  * state. Operations on tensors live in src/ops as functions (`add(a, b)`, `conv2d(x, w)`).
  */
 import type { Backend } from '../backend/backend.js';
-import { backward as runBackward, type GradNode } from './autograd.js';
+import { backward as runBackward, record, type GradNode } from './autograd.js';
 import type { DType, FloatArray } from './dtype.js';
 import { BackendError, ShapeError } from './errors.js';
 import { formatShape, sizeOf, stridesOf, type Shape } from './shape.js';
@@ -102,8 +102,19 @@ export class Tensor {
     return new Tensor(this.storage.retain(), this.shape, this.backend);
   }
 
-  /** A tensor with the same storage and a new shape of the same size (no copy). */
-  view(shape: Shape): Tensor {
+  /**
+   * torch.Tensor.view: the same storage under a new shape of the same size (one size may be -1),
+   * recorded for autograd as a reshape. The same as `reshape(x, shape)`: tensors are contiguous.
+   */
+  view(shape: readonly number[]): Tensor {
+    return reshapeView(this, shape, 'view');
+  }
+
+  /**
+   * The same storage under `shape` (same size, not checked), outside autograd and tracing: how
+   * ops build their results. Use view() or reshape() in models.
+   */
+  alias(shape: Shape): Tensor {
     return new Tensor(this.storage.retain(), shape, this.backend);
   }
 
@@ -132,4 +143,18 @@ export class Tensor {
     const values = this.backend.hasData && this.size <= 64 ? ` ${JSON.stringify(this.toNested())}` : '';
     return `Tensor(${formatShape(this.shape)}, ${this.dtype}, ${this.backend.name}${this.requiresGrad ? ', requiresGrad' : ''})${values}`;
   }
+}
+
+/** x's storage under `shape` (at most one -1), recorded as a reshape; errors name `op`. */
+export function reshapeView(x: Tensor, shape: readonly number[], op: string): Tensor {
+  const unknown = shape.filter((d) => d === -1).length;
+  const known = sizeOf(shape.filter((d) => d !== -1));
+  if (unknown > 1 || shape.some((d) => !Number.isInteger(d) || d < -1)) {
+    throw new ShapeError(op, `shape ${formatShape(shape)} is invalid: use non-negative sizes and at most one -1`);
+  }
+  const resolved = shape.map((d) => (d === -1 ? (known === 0 ? 0 : x.size / known) : d));
+  if (sizeOf(resolved) !== x.size || resolved.some((d) => !Number.isInteger(d))) {
+    throw new ShapeError(op, `cannot reshape ${formatShape(x.shape)} (${x.size} elements) into ${formatShape(shape)}`);
+  }
+  return record(x.alias(resolved), 'reshape', [x], (gy) => [gy.alias(x.shape)]);
 }

@@ -173,7 +173,7 @@ export function lt(a: Tensor, b: Tensor): Tensor {
 
 /** Clamps into [low, high] (either may be omitted); the gradient passes where x is inside. */
 export function clamp(x: Tensor, low?: number, high?: number): Tensor {
-  let out = x.view(x.shape);
+  let out = x.alias(x.shape);
   if (low !== undefined) out = replace(out, scalarRaw('max', out, low));
   if (high !== undefined) out = replace(out, scalarRaw('min', out, high));
   return record(out, 'clamp', [x], (gy) => {

@@ -2,22 +2,13 @@
 import { record } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { broadcastShapes, formatShape, normalizeAxis, shapesEqual, sizeOf, type Shape } from '../core/shape.js';
-import type { Tensor } from '../core/tensor.js';
+import { reshapeView, type Tensor } from '../core/tensor.js';
 import { sumTo } from './reduce.js';
 import { common, wrap } from './util.js';
 
 /** Same values, new shape; one dimension may be -1 and is inferred. Shares storage. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  const unknown = shape.filter((d) => d === -1).length;
-  const known = sizeOf(shape.filter((d) => d !== -1));
-  if (unknown > 1 || shape.some((d) => !Number.isInteger(d) || d < -1)) {
-    throw new ShapeError('reshape', `shape ${formatShape(shape)} is invalid: use non-negative sizes and at most one -1`);
-  }
-  const resolved = shape.map((d) => (d === -1 ? (known === 0 ? 0 : x.size / known) : d));
-  if (sizeOf(resolved) !== x.size || resolved.some((d) => !Number.isInteger(d))) {
-    throw new ShapeError('reshape', `cannot reshape ${formatShape(x.shape)} (${x.size} elements) into ${formatShape(shape)}`);
-  }
-  return record(x.view(resolved), 'reshape', [x], (gy) => [gy.view(x.shape)]);
+  return reshapeView(x, shape, 'reshape');
 }
 
 /** Merges axes startDim..endDim into one (torch.flatten; nn.Flatten uses startDim 1). */

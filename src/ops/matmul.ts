@@ -41,10 +41,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const [a3, aBatched] = side(a, m, k);
   const [b3, bBatched] = side(b, k, n);
   const raw = product(a3, b3, false, false, batch, aBatched, bBatched);
-  const out = raw.view(outShape);
+  const out = raw.alias(outShape);
   raw.dispose();
   return record(out, 'matmul', [a3, b3], (gy, needs) => {
-    const g3 = gy.view([batch, m, n]);
+    const g3 = gy.alias([batch, m, n]);
     const batched = aBatched || bBatched;
     const ga = needs[0] ? product(g3, b3, false, true, batch, batched, bBatched) : null;
     const gb = needs[1] ? product(a3, g3, true, false, batch, aBatched, batched) : null;
@@ -57,7 +57,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 function collapse(g: Tensor, shape: Shape): Tensor {
   if (g.ndim === shape.length) return g;
   const summed = sumTo(g, [1, ...shape]);
-  const out = summed.view(shape);
+  const out = summed.alias(shape);
   if (summed !== g) summed.dispose();
   g.dispose();
   return out;

@@ -30,7 +30,7 @@ function finalShape(shape: Shape, axes: readonly number[], keepDims: boolean): n
 
 /** Expands a reduced gradient back over the reduced axes. */
 function spread(g: Tensor, shape: Shape, axes: readonly number[]): Tensor {
-  const kept = g.view(keptShape(shape, axes));
+  const kept = g.alias(keptShape(shape, axes));
   const out = wrap(g.backend.kernels.expand({ x: kept.storage, shape: kept.shape, outShape: shape }), shape, g.backend);
   kept.dispose();
   return out;

@@ -65,6 +65,15 @@ describe('autograd', () => {
     assert.deepEqual([...x.grad!.toArray()], [2, 20]);
   });
 
+  it('view is differentiable, as in PyTorch (it is reshape on contiguous tensors)', () => {
+    const w = ops.tensor([1, 2, 3, 4, 5, 6]).requireGrad();
+    const y = ops.mul(w.view([2, -1]), ops.tensor([[1, 1, 1], [10, 10, 10]]));
+    ops.sum(y).backward();
+    assert.deepEqual([...(w.grad?.toArray() ?? [])], [1, 1, 1, 10, 10, 10]);
+    assert.throws(() => w.view([4, -1]), /view: cannot reshape \[6\] \(6 elements\) into \[4, -1\]/);
+    assert.throws(() => w.view([-1, -1]), /view: shape \[-1, -1\] is invalid/);
+  });
+
   it('noGrad and detach cut the graph', () => {
     const x = ops.tensor([1], { requiresGrad: true });
     assert.equal(noGrad(() => ops.mul(x, 2)).requiresGrad, false);
