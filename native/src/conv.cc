@@ -16,6 +16,7 @@ namespace {
 
 struct ConvGeometry {
   int64_t N, C, H, W, O, KH, KW, sH, sW, pT, pB, pL, pR, dH, dW, G, OH, OW;
+  bool blocked = false;  // ask for nChw16c activations (see preferBlocked16)
   dims weights() const { return G == 1 ? dims{O, C, KH, KW} : dims{G, O / G, C / G, KH, KW}; }
   dims strides() const { return {sH, sW}; }
   dims dilates() const { return {dH - 1, dW - 1}; }
@@ -38,12 +39,26 @@ bool preferBlocked16() {
   }();
   return prefer;
 }
-dnnl::memory::desc mapDesc(const dims& d) {
-  if (preferBlocked16() && d[1] % 16 == 0) return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
+dnnl::memory::desc mapDesc(const dims& d, bool blocked) {
+  if (blocked && d[1] % 16 == 0) return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
   return any(d);
 }
-dnnl::memory::desc srcAny(const ConvGeometry& g) { return mapDesc({g.N, g.C, g.H, g.W}); }
-dnnl::memory::desc dstAny(const ConvGeometry& g) { return mapDesc({g.N, g.O, g.OH, g.OW}); }
+dnnl::memory::desc srcAny(const ConvGeometry& g) { return mapDesc({g.N, g.C, g.H, g.W}, g.blocked); }
+dnnl::memory::desc dstAny(const ConvGeometry& g) { return mapDesc({g.N, g.O, g.OH, g.OW}, g.blocked); }
+
+// make(g) with nChw16c asked for where preferBlocked16 says so; again with `any` when that lands
+// on oneDNN's reference kernel (groups of channels that do not fill whole blocks: 2 groups of 24,
+// depthwise with a channel multiplier). g.blocked tells which one was kept.
+template <typename Make>
+auto preferredLayoutPd(ConvGeometry& g, Make make) {
+  g.blocked = preferBlocked16();
+  auto pd = make(g);
+  if (g.blocked && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+    g.blocked = false;
+    pd = make(g);
+  }
+  return pd;
+}
 dnnl::memory::desc biasDesc(const ConvGeometry& g, bool bias) { return bias ? plainDescOf({g.O}) : dnnl::memory::desc(); }
 
 ConvGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
@@ -91,7 +106,7 @@ dnnl::primitive_attr postOpsAttr(bool sum, const dnnl::memory::desc* addend, boo
   return attr;
 }
 
-// conv2dPlan(geometry, { bias, relu, sum, training }) -> { plan, src, weights, (bias), dst, (addend), gemm }
+// conv2dPlan(geometry, { bias, relu, sum, training }) -> { plan, src, weights, (bias), dst, (addend), gemm, impl }
 // With sum, the addend is read from its own buffer (reported as `addend`) when oneDNN runs that
 // with the same kernel as the sum post-op; else dst must hold the addend (no `addend` reported).
 Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
@@ -102,7 +117,7 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     auto options = info[1].As<Napi::Object>();
     bool bias = option(info, options, op, "bias"), relu = option(info, options, op, "relu");
     bool sum = option(info, options, op, "sum"), training = option(info, options, op, "training");
-    auto pd = forwardPd(g, bias, training, postOpsAttr(sum, nullptr, relu));
+    auto pd = preferredLayoutPd(g, [&](const ConvGeometry& h) { return forwardPd(h, bias, training, postOpsAttr(sum, nullptr, relu)); });
     bool separateAddend = false;
     if (sum) {
       // A binary add saves copying the addend into dst first, if it gets the same (jit) kernel.
@@ -126,6 +141,7 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     bool gemm = std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
     Napi::Object result = plan.finish(info.Env(), dnnl::convolution_forward(pd), pd.scratchpad_desc());
     result.Set("gemm", Napi::Boolean::New(info.Env(), gemm));
+    result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
     return result;
   });
 }
@@ -135,9 +151,11 @@ Napi::Value Conv2dBackwardDataPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2dBackwardData";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, srcAny(g), any(g.weights()), dstAny(g), g.strides(), g.dilates(),
-                                            g.padL(), g.padR());
-    dnnl::convolution_backward_data::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(g, false, true, planAttr()));
+    auto pd = preferredLayoutPd(g, [](const ConvGeometry& h) {
+      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, srcAny(h), any(h.weights()), dstAny(h), h.strides(), h.dilates(),
+                                              h.padL(), h.padR());
+      return dnnl::convolution_backward_data::primitive_desc(d, planAttr(), cpuEngine(), forwardPd(h, false, true, planAttr()));
+    });
     return PlanBuilder(op)
         .arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
         .arg(DNNL_ARG_WEIGHTS, pd.weights_desc(), "weights")
@@ -152,9 +170,11 @@ Napi::Value Conv2dBackwardWeightsPlan(const Napi::CallbackInfo& info) {
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
     bool bias = flag(info, 1, op, "bias");
-    dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, srcAny(g), any(g.weights()), biasDesc(g, bias), dstAny(g),
-                                               g.strides(), g.dilates(), g.padL(), g.padR());
-    dnnl::convolution_backward_weights::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(g, bias, true, planAttr()));
+    auto pd = preferredLayoutPd(g, [bias](const ConvGeometry& h) {
+      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, srcAny(h), any(h.weights()), biasDesc(h, bias), dstAny(h),
+                                                 h.strides(), h.dilates(), h.padL(), h.padR());
+      return dnnl::convolution_backward_weights::primitive_desc(d, planAttr(), cpuEngine(), forwardPd(h, bias, true, planAttr()));
+    });
     PlanBuilder plan(op);
     plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src").arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst").arg(DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc(), "diffWeights");
     if (bias) plan.arg(DNNL_ARG_DIFF_BIAS, pd.diff_bias_desc(), "diffBias");

@@ -37,6 +37,8 @@ export const OP_CASES: OpCase[] = [
   { name: 'conv2d 11x11 stride 4 pad 2 + bias (AlexNet stem, space-to-depth)', inputs: [[2, 3, 31, 29], [8, 3, 11, 11], [8]], f: (x, w, b) => ops.conv2d(x, w, b, { stride: 4, padding: 2 }) },
   { name: 'conv2d 5x4 stride 3x2, asymmetric padding (space-to-depth)', inputs: [[1, 2, 13, 12], [4, 2, 5, 4]], f: (x, w) => ops.conv2d(x, w, null, { stride: [3, 2], padding: [1, 2, 0, 1] }) },
   { name: 'conv2d depthwise (groups = channels)', inputs: [[2, 4, 6, 6], [4, 1, 3, 3], [4]], f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1, groups: 4 }) },
+  { name: 'conv2d 2 groups of 24 channels (groups do not fill 16-channel blocks)', inputs: [[2, 48, 5, 5], [32, 24, 3, 3]], f: (x, w) => ops.conv2d(x, w, null, { padding: 1, groups: 2 }) },
+  { name: 'conv2d depthwise with channel multiplier 2', inputs: [[1, 16, 6, 6], [32, 1, 3, 3], [32]], f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1, groups: 16 }) },
   { name: 'conv2d same padding even kernel', inputs: [[1, 2, 5, 6], [3, 2, 4, 2]], f: (x, w) => ops.conv2d(x, w, null, { padding: 'same' }) },
   // Scalar ops that are affine maps (x + c, x * c, c - x) run natively on plain data.
   { name: 'scalar add, mul, rsub (plain)', inputs: [[3, 5, 4]], f: (x) => ops.rsub(2, ops.mul(ops.add(x, 0.5), -3)) },

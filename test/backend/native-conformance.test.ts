@@ -169,6 +169,19 @@ describe('native addon argument checks', () => {
     assert.throws(() => addon.spaceToDepthWeightsPlan([4, 3, 3]), /spaceToDepthWeights: argument 'sizes' must be an array of 6 integers/);
   });
 
+  it('grouped convs whose groups do not fill channel blocks still get a JIT kernel, not the reference one', { skip }, () => {
+    if ('error' in addon) return;
+    // On AVX-512 convs ask for nChw16c; for 2 groups of 24 channels or a depthwise conv with a channel
+    // multiplier that lands on oneDNN's reference kernel (ref:any, 100x slower), so the plan asks again with `any`.
+    for (const training of [false, true]) {
+      const o = { bias: false, relu: false, sum: false, training };
+      for (const geometry of [[2, 48, 13, 13, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 13, 13], [2, 32, 13, 13, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, 13, 13]]) {
+        const { impl } = addon.conv2dPlan(geometry, o);
+        assert.ok(!impl.startsWith('ref'), `conv ${geometry.join(',')} (training ${training}) runs on ${impl}`);
+      }
+    }
+  });
+
   it('channel pads and slices by whole blocks keep the blocked layout; others go plain', { skip }, () => {
     if ('error' in addon) return;
     const blocked = ops.conv2d(ops.ones([2, 3, 5, 5], { backend: 'native' }), ops.ones([16, 3, 3, 3], { backend: 'native' }), null, { padding: 1 });

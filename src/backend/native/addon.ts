@@ -59,10 +59,11 @@ export interface NativeAddon {
   /**
    * buffers [src, weights, (bias), dst, (addend)]; with sum, the addend is a buffer of its own when
    * the plan reports `addend`, else dst must already hold it. `gemm`: oneDNN runs it as im2col + gemm.
+   * `impl`: oneDNN's name of the kernel it chose (`jit:avx512_core`, `ref:any`...).
    */
   conv2dPlan(
     geometry: readonly number[], options: { bias: boolean; relu: boolean; sum: boolean; training: boolean },
-  ): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number; readonly addend?: number; readonly gemm: boolean };
+  ): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number; readonly addend?: number; readonly gemm: boolean; readonly impl: string };
   /** buffers [diffDst, weights, diffSrc] */
   conv2dBackwardDataPlan(geometry: readonly number[]): PlanResult<'diffDst' | 'weights' | 'diffSrc'>;
   /** buffers [src, diffDst, diffWeights, (diffBias)] */
