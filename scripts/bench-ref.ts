@@ -26,7 +26,10 @@ const k = refBackend.kernels;
 const rng = new Generator(0);
 
 function randomStorage(size: number): Storage {
-  return refBackend.write(Float32Array.from({ length: size }, () => rng.uniform() * 2 - 1), 'float32');
+  return refBackend.write(
+    Float32Array.from({ length: size }, () => rng.uniform() * 2 - 1),
+    'float32',
+  );
 }
 
 /** Median milliseconds of `run` after the warm-up; at least minRuns, at most maxRuns or about budgetMs. */
@@ -48,7 +51,14 @@ type PeerCase =
   | { kind: 'matmul'; label: string; m: number; k: number; n: number }
   | {
       kind: 'conv-fwd' | 'conv-bwd-data' | 'conv-bwd-weight';
-      label: string; x: number[]; w: number[]; stride: number[]; padding: number[]; dilation: number[]; groups: number; bias: boolean;
+      label: string;
+      x: number[];
+      w: number[];
+      stride: number[];
+      padding: number[];
+      dilation: number[];
+      groups: number;
+      bias: boolean;
     };
 
 interface Case {
@@ -64,10 +74,16 @@ const cases: Case[] = [];
 for (const n of [256, 512, 1024]) {
   const problem = `${n}x${n} @ ${n}x${n}`;
   cases.push({
-    kernel: 'matmul', problem, macs: n * n * n, peer: { kind: 'matmul', label: problem, m: n, k: n, n },
+    kernel: 'matmul',
+    problem,
+    macs: n * n * n,
+    peer: { kind: 'matmul', label: problem, m: n, k: n, n },
     prepare: () => {
       const [a, b] = [randomStorage(n * n), randomStorage(n * n)];
-      return () => k.matmul({ a, b, batch: 1, m: n, k: n, n, transA: false, transB: false, aBatched: false, bBatched: false }).release();
+      return () =>
+        k
+          .matmul({ a, b, batch: 1, m: n, k: n, n, transA: false, transB: false, aBatched: false, bBatched: false })
+          .release();
     },
   });
 }
@@ -82,32 +98,47 @@ const convProblems: [string, number[], number[], Conv2dOptions][] = [
 for (const [problem, xShape, wShape, opts] of convProblems) {
   const g = conv2dGeometry(xShape, wShape, opts);
   const shapes = {
-    label: problem, x: xShape, w: wShape, stride: [g.strideH, g.strideW], padding: [g.padTop, g.padBottom, g.padLeft, g.padRight],
-    dilation: [g.dilationH, g.dilationW], groups: g.groups, bias: true,
+    label: problem,
+    x: xShape,
+    w: wShape,
+    stride: [g.strideH, g.strideW],
+    padding: [g.padTop, g.padBottom, g.padLeft, g.padRight],
+    dilation: [g.dilationH, g.dilationW],
+    groups: g.groups,
+    bias: true,
   };
   const input = {
     x: () => randomStorage(g.batch * g.inChannels * g.inH * g.inW),
-    weight: () => randomStorage((g.outChannels * g.inChannels / g.groups) * g.kernelH * g.kernelW),
+    weight: () => randomStorage(((g.outChannels * g.inChannels) / g.groups) * g.kernelH * g.kernelW),
     gy: () => randomStorage(g.batch * g.outChannels * g.outH * g.outW),
   };
   // Backward passes cost as many multiply-adds as the forward pass (bias terms aside).
   const macs = conv2dMacs(g);
   cases.push({
-    kernel: 'conv2d fwd', problem, macs, peer: { kind: 'conv-fwd', ...shapes },
+    kernel: 'conv2d fwd',
+    problem,
+    macs,
+    peer: { kind: 'conv-fwd', ...shapes },
     prepare: () => {
       const [x, weight, bias] = [input.x(), input.weight(), randomStorage(g.outChannels)];
       return () => k.conv2d({ x, weight, bias, geometry: g }).release();
     },
   });
   cases.push({
-    kernel: 'conv2d bwd-data', problem, macs, peer: { kind: 'conv-bwd-data', ...shapes },
+    kernel: 'conv2d bwd-data',
+    problem,
+    macs,
+    peer: { kind: 'conv-bwd-data', ...shapes },
     prepare: () => {
       const [gy, weight] = [input.gy(), input.weight()];
       return () => k.conv2dBackwardData({ gy, weight, geometry: g }).release();
     },
   });
   cases.push({
-    kernel: 'conv2d bwd-weight', problem, macs, peer: { kind: 'conv-bwd-weight', ...shapes },
+    kernel: 'conv2d bwd-weight',
+    problem,
+    macs,
+    peer: { kind: 'conv-bwd-weight', ...shapes },
     prepare: () => {
       const [gy, x] = [input.gy(), input.x()];
       return () => {
@@ -126,20 +157,38 @@ const convkitMs = cases.map((c) => {
   return ms;
 });
 
-interface PeerResult { ms?: number; backend?: string; error?: string }
-interface PeerReport { torch: string; threads: number; onednn: string | null; blas: string; results: PeerResult[] }
+interface PeerResult {
+  ms?: number;
+  backend?: string;
+  error?: string;
+}
+interface PeerReport {
+  torch: string;
+  threads: number;
+  onednn: string | null;
+  blas: string;
+  results: PeerResult[];
+}
 type Peer = { ok: true; report: PeerReport } | { ok: false; why: string };
 
 /** Runs every case through the PyTorch peer in one child process. */
 function runPeer(): Peer {
   const install = `install Debian's PyTorch with \`sudo apt-get install python3-torch\` and run again`;
   const input = JSON.stringify({ policy: POLICY, cases: cases.map((c) => c.peer) });
-  const child = spawnSync(PYTHON, [PEER_SCRIPT], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'inherit'], timeout: 600_000 });
+  const child = spawnSync(PYTHON, [PEER_SCRIPT], {
+    input,
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'inherit'],
+    timeout: 600_000,
+  });
   if (child.error) return { ok: false, why: `cannot run ${PYTHON} (${child.error.message}); ${install}` };
   if (child.status === 3) return { ok: false, why: `PyTorch is not installed for ${PYTHON}; ${install}` };
   if (child.status !== 0) {
     process.exitCode = 1; // a broken peer script is a bug, unlike a missing PyTorch
-    return { ok: false, why: `the PyTorch peer ${PEER_SCRIPT} failed (exit ${child.status ?? child.signal}); its stderr is above` };
+    return {
+      ok: false,
+      why: `the PyTorch peer ${PEER_SCRIPT} failed (exit ${child.status ?? child.signal}); its stderr is above`,
+    };
   }
   const report: PeerReport = JSON.parse(child.stdout);
   if (!Array.isArray(report.results) || report.results.length !== cases.length) {
@@ -155,20 +204,37 @@ const torchDesc = peer.ok
   ? `PyTorch ${peer.report.torch} (torch.set_num_threads(${peer.report.threads}), oneDNN ${peer.report.onednn ?? '?'}, BLAS ${peer.report.blas})`
   : 'PyTorch not measured';
 console.log(`convkit reference backend vs PyTorch CPU, float32, ONE thread each (the ref backend is single-threaded)`);
-console.log(`median of ${POLICY.minRuns}-${POLICY.maxRuns} runs after ${POLICY.warmupRuns} warm-up; GFLOP = 2 x forward MACs for every pass; ratio = convkit / PyTorch throughput`);
-console.log(`machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} logical cores, ${os.platform()} ${os.arch()}; Node ${process.version}; ${torchDesc}`);
+console.log(
+  `median of ${POLICY.minRuns}-${POLICY.maxRuns} runs after ${POLICY.warmupRuns} warm-up; GFLOP = 2 x forward MACs for every pass; ratio = convkit / PyTorch throughput`,
+);
+console.log(
+  `machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} logical cores, ${os.platform()} ${os.arch()}; Node ${process.version}; ${torchDesc}`,
+);
 console.log('');
 
 const ratio = (r: number): string => `${r >= 1 ? r.toFixed(2) : r.toPrecision(2)}x`;
-const header = ['kernel', 'problem', 'GFLOP', 'convkit ms', 'convkit GFLOP/s', 'PyTorch ms', 'PyTorch GFLOP/s', 'ratio'];
+const header = [
+  'kernel',
+  'problem',
+  'GFLOP',
+  'convkit ms',
+  'convkit GFLOP/s',
+  'PyTorch ms',
+  'PyTorch GFLOP/s',
+  'ratio',
+];
 const table = cases.map((c, i) => {
   const ms = convkitMs[i];
   const torchMs = peer.ok ? peer.report.results[i].ms : undefined;
-  const torchCells = torchMs === undefined ? ['', '', ''] : [torchMs.toFixed(1), (gflop(c) / (torchMs / 1e3)).toFixed(2), ratio(torchMs / ms)];
+  const torchCells =
+    torchMs === undefined
+      ? ['', '', '']
+      : [torchMs.toFixed(1), (gflop(c) / (torchMs / 1e3)).toFixed(2), ratio(torchMs / ms)];
   return [c.kernel, c.problem, gflop(c).toFixed(3), ms.toFixed(1), (gflop(c) / (ms / 1e3)).toFixed(2), ...torchCells];
 });
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
-const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+const line = (cells: string[]): string =>
+  `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
 console.log(line(header));
 console.log(`|${widths.map((w, i) => (i < 2 ? ':' : '-') + '-'.repeat(w) + (i < 2 ? '-' : ':')).join('|')}|`);
 for (const row of table) console.log(line(row));
@@ -177,12 +243,20 @@ console.log('');
 if (!peer.ok) {
   console.log(`PyTorch columns are empty: ${peer.why}.`);
 } else {
-  const failed = peer.report.results.flatMap((r, i) => (r.error ? [`${cases[i].kernel} ${cases[i].problem}: ${r.error}`] : []));
+  const failed = peer.report.results.flatMap((r, i) =>
+    r.error ? [`${cases[i].kernel} ${cases[i].problem}: ${r.error}`] : [],
+  );
   if (failed.length > 0) console.log(`PyTorch failed on: ${failed.join('; ')}`);
   // bwd passes select the same conv backend as the forward pass, so one name per problem suffices.
-  const kernels = new Map(cases.map((c, i) => [c.kernel === 'matmul' ? 'matmul' : c.problem, peer.report.results[i].backend ?? '?']));
-  console.log(`PyTorch kernels (Mkldnn = oneDNN; Slow2d = im2col + BLAS sgemm): ${[...kernels].map(([p, b]) => `${p}: ${b}`).join('; ')}`);
+  const kernels = new Map(
+    cases.map((c, i) => [c.kernel === 'matmul' ? 'matmul' : c.problem, peer.report.results[i].backend ?? '?']),
+  );
+  console.log(
+    `PyTorch kernels (Mkldnn = oneDNN; Slow2d = im2col + BLAS sgemm): ${[...kernels].map(([p, b]) => `${p}: ${b}`).join('; ')}`,
+  );
   if (peer.report.blas.startsWith('blas/')) {
-    console.log("note: this PyTorch's BLAS is netlib's unoptimised reference libblas, so its matmul and Slow2d rows understate PyTorch on OpenBLAS (`sudo apt-get install libopenblas0-pthread` switches libblas.so.3).");
+    console.log(
+      "note: this PyTorch's BLAS is netlib's unoptimised reference libblas, so its matmul and Slow2d rows understate PyTorch on OpenBLAS (`sudo apt-get install libopenblas0-pthread` switches libblas.so.3).",
+    );
   }
 }

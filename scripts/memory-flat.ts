@@ -45,15 +45,23 @@ const { values: args } = parseArgs({
 
 let backend = args.backend ?? 'native';
 if (backend === 'native' && nativeUnavailable !== null) {
-  console.error(`check:memory: the native backend is unavailable (${nativeUnavailable}); running on the reference backend instead (slower, smaller batch).`);
+  console.error(
+    `check:memory: the native backend is unavailable (${nativeUnavailable}); running on the reference backend instead (slower, smaller batch).`,
+  );
   backend = 'ref';
 }
 const [steps, every, warmup] = [Number(args.steps), Number(args.every), Number(args.warmup)];
 const batch = Number(args.batch ?? (backend === 'ref' ? 4 : 16));
 const leakKib = Number(args['leak-kib']);
 const leaked: Float32Array[] = [];
-if (![steps, every, warmup, batch].every((n) => Number.isInteger(n) && n > 0) || warmup >= steps || warmup % every !== 0) {
-  console.error('check:memory: --steps, --batch, --every and --warmup must be positive integers, warmup < steps and a multiple of every');
+if (
+  ![steps, every, warmup, batch].every((n) => Number.isInteger(n) && n > 0) ||
+  warmup >= steps ||
+  warmup % every !== 0
+) {
+  console.error(
+    'check:memory: --steps, --batch, --every and --warmup must be positive integers, warmup < steps and a multiple of every',
+  );
   process.exit(2);
 }
 
@@ -84,7 +92,9 @@ const sample = (step: number, loss: number): void => {
   readings = [];
 };
 
-console.error(`check:memory: ${steps} steps of resnet20_cifar, batch ${batch}, 32x32, ${backend} backend, ${os.availableParallelism()} cores${leakKib > 0 ? `, leaking ${leakKib} KiB per step on purpose` : ''}`);
+console.error(
+  `check:memory: ${steps} steps of resnet20_cifar, batch ${batch}, 32x32, ${backend} backend, ${os.availableParallelism()} cores${leakKib > 0 ? `, leaking ${leakKib} KiB per step on purpose` : ''}`,
+);
 sample(0, NaN);
 const bar = progressBar(steps, 'training', 'steps');
 let loss = NaN;
@@ -117,14 +127,19 @@ const maxPeak = Math.max(...samples.map((s) => s.peak));
 const growth = maxRss / base.rss - 1;
 const flat = growth <= TOLERANCE;
 
-console.log(`\nresnet20_cifar training, batch ${batch}, ${backend} backend: resident memory per ${every}-step window (MiB)\n`);
+console.log(
+  `\nresnet20_cifar training, batch ${batch}, ${backend} backend: resident memory per ${every}-step window (MiB)\n`,
+);
 console.log(`| steps | RSS median | vs warm-up end | RSS peak | RSS floor | JS heap used | array buffers | loss |`);
 console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const [i, s] of samples.entries()) {
   const range = i === 0 ? 'start' : `${samples[i - 1].step + 1}-${s.step}`;
-  const vs = s.step > warmup ? `${((s.rss / base.rss - 1) * 100).toFixed(1)}%` : s.step === warmup ? 'baseline' : '(warm-up)';
+  const vs =
+    s.step > warmup ? `${((s.rss / base.rss - 1) * 100).toFixed(1)}%` : s.step === warmup ? 'baseline' : '(warm-up)';
   const cells = [mib(s.peak), mib(s.floor), mib(s.heapUsed), mib(s.arrayBuffers)].map((v) => v.toFixed(1));
-  console.log(`| ${range} | ${mib(s.rss).toFixed(1)} | ${vs} | ${cells.join(' | ')} | ${Number.isNaN(s.loss) ? '-' : s.loss.toFixed(3)} |`);
+  console.log(
+    `| ${range} | ${mib(s.rss).toFixed(1)} | ${vs} | ${cells.join(' | ')} | ${Number.isNaN(s.loss) ? '-' : s.loss.toFixed(3)} |`,
+  );
 }
 const verdict = `the largest RSS median after the warm-up is ${(growth * 100).toFixed(1)}% ${growth >= 0 ? 'above' : 'below'} the median of steps ${warmup - every + 1}-${warmup} (${mib(base.rss).toFixed(1)} MiB; limit +${TOLERANCE * 100}%)`;
 console.log(`\n${flat ? 'flat' : 'NOT flat'}: ${verdict}`);
@@ -135,7 +150,13 @@ const series = [
   { name: 'RSS peak', points: samples.map((s) => [s.step, mib(s.peak)] as const) },
   { name: 'RSS floor', points: samples.map((s) => [s.step, mib(s.floor)] as const) },
   { name: 'array buffers', points: samples.map((s) => [s.step, mib(s.arrayBuffers)] as const) },
-  { name: `limit (+${TOLERANCE * 100}%)`, points: [[warmup, limit], [steps, limit]] as const },
+  {
+    name: `limit (+${TOLERANCE * 100}%)`,
+    points: [
+      [warmup, limit],
+      [steps, limit],
+    ] as const,
+  },
 ];
 const svg = lineChartSvg(series, {
   title: `resnet20_cifar, ${steps} SGD steps, batch ${batch} (${backend}): resident memory`,

@@ -29,32 +29,41 @@ fi
 native_addon=native/build/Release/convkit_native.node
 native_log=native/build-native.log
 
-install_onednn() {
+# apt_install WHAT PACKAGE...: installs Debian packages when root or with passwordless sudo.
+# Returns 1, after one line saying why, when it cannot.
+apt_install() {
+  local what=$1
+  shift
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
       sudo="sudo -n"
     else
-      say "native backend: oneDNN is not installed and this user cannot install it; run 'sudo apt-get install libdnnl-dev' then 'npm run build:native' (the reference backend works meanwhile)."
+      say "$what: $* is not installed and this user cannot install it; run 'sudo apt-get install $*'."
       return 1
     fi
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    say "native backend: oneDNN is not installed and there is no apt-get here; install oneDNN 2.6 (libdnnl-dev) by hand, then run 'npm run build:native'."
+    say "$what: $* is not installed and there is no apt-get here; install it by hand."
     return 1
   fi
-  say "native backend: installing oneDNN (apt-get update; apt-get install libdnnl-dev)..."
-  if $sudo apt-get update -qq >/dev/null 2>&1 && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libdnnl-dev >/dev/null 2>&1; then
-    say "native backend: oneDNN installed."
+  say "$what: installing $* (apt-get update; apt-get install)..."
+  if { [ -n "${apt_updated:-}" ] || $sudo apt-get update -qq >/dev/null 2>&1; } &&
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1; then
+    apt_updated=1
+    say "$what: $* installed."
   else
-    say "native backend: installing libdnnl-dev failed (offline?); the reference backend works meanwhile."
+    say "$what: installing $* failed (offline?)."
     return 1
   fi
 }
 
 setup_native() {
   if [ ! -f /usr/include/oneapi/dnnl/dnnl.hpp ]; then
-    install_onednn || return 0
+    apt_install "native backend (oneDNN 2.6)" libdnnl-dev || {
+      say "native backend: without oneDNN the reference backend works; after installing it run 'npm run build:native'."
+      return 0
+    }
   fi
   # Build when the addon is missing or older than any of its sources.
   if [ -f "$native_addon" ] && [ -z "$(find native/src native/binding.gyp -newer "$native_addon" 2>/dev/null)" ]; then
@@ -72,3 +81,6 @@ setup_native() {
 }
 
 setup_native
+
+# clang-format checks the C++ addon's formatting in `npm run lint` (optional: lint says when it is missing).
+command -v clang-format >/dev/null 2>&1 || apt_install "lint" clang-format || true

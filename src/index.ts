@@ -14,9 +14,27 @@ export { Generator, manualSeed, defaultGenerator } from './core/random.js';
 export { noGrad, enableGrad, isGradEnabled } from './core/grad-mode.js';
 export { scope, keep } from './core/scope.js';
 export { traceOps, type OpEvent, type OpInfo, type SpatialWindow } from './core/trace.js';
-export { ConvkitError, ShapeError, DTypeError, BackendError, WeightsError, DataFormatError, ArgumentError } from './core/errors.js';
+export {
+  ConvkitError,
+  ShapeError,
+  DTypeError,
+  BackendError,
+  WeightsError,
+  DataFormatError,
+  ArgumentError,
+} from './core/errors.js';
 
-export { getBackend, setBackend, withBackend, registerBackend, backendNames, setThreads, getThreads, synchronize, nativeUnavailable } from './backend/registry.js';
+export {
+  getBackend,
+  setBackend,
+  withBackend,
+  registerBackend,
+  backendNames,
+  setThreads,
+  getThreads,
+  synchronize,
+  nativeUnavailable,
+} from './backend/registry.js';
 export { nativeFallbacks } from './backend/native/index.js';
 export type { Backend, Kernels, KernelSpecs, KernelName, Conv2dGeometry, Pool2dGeometry } from './backend/backend.js';
 
@@ -24,10 +42,26 @@ export { batches, batchCount, type ArrayDataset, type Batch, type BatchOptions }
 export { syntheticBars, BAR_CLASSES, type BarsOptions } from './data/synthetic-bars.js';
 export { tinyCnn, type TinyCnnOptions } from './models/tiny-cnn.js';
 
-export { MODELS, getModel, buildModel, modelNames, type ModelEntry, type BuildOptions, type Family, type Layout, type PublishedNumbers } from './models/registry.js';
+export {
+  MODELS,
+  getModel,
+  buildModel,
+  modelNames,
+  type ModelEntry,
+  type BuildOptions,
+  type Family,
+  type Layout,
+  type PublishedNumbers,
+} from './models/registry.js';
 export { alexnet, alexnetPaper, AlexNet, type AlexNetOptions } from './models/alexnet.js';
 export { vgg, VGG, VGG_CONFIGS, type VggOptions, type VggConfigName } from './models/vgg.js';
-export { googlenet, googlenetPaper, GoogLeNet, type GoogLeNetOptions, type GoogLeNetOutputs } from './models/googlenet.js';
+export {
+  googlenet,
+  googlenetPaper,
+  GoogLeNet,
+  type GoogLeNetOptions,
+  type GoogLeNetOutputs,
+} from './models/googlenet.js';
 export { resnet, type ResNetOptions } from './models/resnet.js';
 export { resnetCifar, type CifarResNetOptions } from './models/resnet-cifar.js';
 export { densenet, densenetBcCifar, DenseNet, type DenseNetOptions } from './models/densenet.js';

@@ -10,7 +10,8 @@ namespace {
 
 Napi::Value Version(const Napi::CallbackInfo& info) {
   const dnnl_version_t* v = dnnl_version();
-  return Napi::String::New(info.Env(), std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
+  return Napi::String::New(info.Env(),
+                           std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -20,25 +20,29 @@ struct Options {
   const char* op;
   bool boolean(const char* name) const {
     Napi::Value v = object.Get(name);
-    if (!v.IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": option '" + name + "' must be a boolean");
+    if (!v.IsBoolean())
+      throw Napi::TypeError::New(info.Env(), std::string(op) + ": option '" + name + "' must be a boolean");
     return v.As<Napi::Boolean>().Value();
   }
   float eps() const {
     Napi::Value v = object.Get("eps");
     double eps = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-    if (!(eps >= 0 && std::isfinite(eps))) throw Napi::TypeError::New(info.Env(), std::string(op) + ": option 'eps' must be a finite number >= 0");
+    if (!(eps >= 0 && std::isfinite(eps)))
+      throw Napi::TypeError::New(info.Env(), std::string(op) + ": option 'eps' must be a finite number >= 0");
     return static_cast<float>(eps);
   }
 };
 
 Options optionsArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  if (!info[index].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument 'options' must be an object");
+  if (!info[index].IsObject())
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument 'options' must be an object");
   return Options{info, info[index].As<Napi::Object>(), op};
 }
 
 dnnl::memory::desc srcArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
   dnnl::memory::desc src = descArg(info, index, op, "src");
-  if (src.dims().size() < 2 || src.dims().size() > 5) throw Napi::RangeError::New(info.Env(), std::string(op) + ": src must have 2 to 5 dims");
+  if (src.dims().size() < 2 || src.dims().size() > 5)
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": src must have 2 to 5 dims");
   return src;
 }
 
@@ -48,13 +52,15 @@ flags flagsOf(bool affine, bool globalStats, bool relu) {
   return relu ? f | flags::fuse_norm_relu : f;
 }
 
-dnnl::batch_normalization_forward::primitive_desc forwardPd(const dnnl::memory::desc& src, bool training, float eps, flags f) {
+dnnl::batch_normalization_forward::primitive_desc forwardPd(const dnnl::memory::desc& src, bool training, float eps,
+                                                            flags f) {
   auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
   dnnl::batch_normalization_forward::desc d(prop, src, eps, f);
   return dnnl::batch_normalization_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
-// batchNormPlan(src, { training, affine, relu, eps }): buffers [src, (scale), (shift), mean, variance, dst, (workspace)]
+// batchNormPlan(src, { training, affine, relu, eps }): buffers [src, (scale), (shift), mean, variance, dst,
+// (workspace)]
 Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
   const char* op = "batchNorm";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -87,11 +93,14 @@ Napi::Value BatchNormBackwardPlan(const Napi::CallbackInfo& info) {
     auto src = srcArg(info, 0, op);
     Options o = optionsArg(info, 1, op);
     bool affine = o.boolean("affine"), globalStats = o.boolean("globalStats"), relu = o.boolean("relu");
-    if (globalStats && relu) throw Napi::RangeError::New(info.Env(), "batchNormBackward: a fused relu needs the training forward's workspace (not globalStats)");
+    if (globalStats && relu)
+      throw Napi::RangeError::New(
+          info.Env(), "batchNormBackward: a fused relu needs the training forward's workspace (not globalStats)");
     float eps = o.eps();
     flags f = flagsOf(affine, globalStats, relu);
     auto hint = forwardPd(src, true, eps, f);
-    dnnl::batch_normalization_backward::desc d(affine ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data, src, src, eps, f);
+    dnnl::batch_normalization_backward::desc d(affine ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data, src,
+                                               src, eps, f);
     dnnl::batch_normalization_backward::primitive_desc pd(d, planAttr(), cpuEngine(), hint);
     auto channel = plainDescOf({src.dims()[1]});
     PlanBuilder b(op);

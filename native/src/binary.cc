@@ -25,11 +25,16 @@ Napi::Value BinaryPlan(const Napi::CallbackInfo& info) {
     auto bDims = b.dims();
     if (aDims.size() != bDims.size()) throw Napi::RangeError::New(info.Env(), "binary: b must have the rank of a");
     for (size_t i = 0; i < aDims.size(); i++) {
-      if (bDims[i] != aDims[i] && bDims[i] != 1) throw Napi::RangeError::New(info.Env(), "binary: every dim of b must equal a's or be 1");
+      if (bDims[i] != aDims[i] && bDims[i] != 1)
+        throw Napi::RangeError::New(info.Env(), "binary: every dim of b must equal a's or be 1");
     }
     dnnl::binary::desc d(alg, a, b, a);
     dnnl::binary::primitive_desc pd(d, planAttr(), cpuEngine());
-    return PlanBuilder(op).arg(DNNL_ARG_SRC_0, a, "a").arg(DNNL_ARG_SRC_1, b, "b").arg(DNNL_ARG_DST, a, "dst").finish(info.Env(), dnnl::binary(pd), pd.scratchpad_desc());
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_SRC_0, a, "a")
+        .arg(DNNL_ARG_SRC_1, b, "b")
+        .arg(DNNL_ARG_DST, a, "dst")
+        .finish(info.Env(), dnnl::binary(pd), pd.scratchpad_desc());
   });
 }
 

@@ -26,9 +26,12 @@ struct Chunking {
 
 bool chunkedFormat(const std::vector<dnnl::memory::desc>& srcs, int64_t axis, Chunking& found) {
   if (axis != 1 || srcs[0].dims().size() != 4) return false;
-  for (Chunking c : {Chunking{tag::nchw, 1, false}, Chunking{tag::nChw8c, 8, false}, Chunking{tag::nChw16c, 16, false}, Chunking{tag::nhwc, 1, true}}) {
+  for (Chunking c : {Chunking{tag::nchw, 1, false}, Chunking{tag::nChw8c, 8, false}, Chunking{tag::nChw16c, 16, false},
+                     Chunking{tag::nhwc, 1, true}}) {
     bool all = true;
-    for (const auto& s : srcs) all = all && s.dims()[1] % c.block == 0 && s == dnnl::memory::desc(s.dims(), dnnl::memory::data_type::f32, c.format);
+    for (const auto& s : srcs)
+      all = all && s.dims()[1] % c.block == 0 &&
+            s == dnnl::memory::desc(s.dims(), dnnl::memory::data_type::f32, c.format);
     if (all) {
       found = c;
       return true;
@@ -37,7 +40,9 @@ bool chunkedFormat(const std::vector<dnnl::memory::desc>& srcs, int64_t axis, Ch
   return false;
 }
 
-int64_t outerUnits(const dnnl::memory::dims& d, const Chunking& c) { return c.channelsLast ? d[0] * d[2] * d[3] : d[0]; }
+int64_t outerUnits(const dnnl::memory::dims& d, const Chunking& c) {
+  return c.channelsLast ? d[0] * d[2] * d[3] : d[0];
+}
 
 Plan chunkedConcat(const std::vector<dnnl::memory::desc>& srcs, const Chunking& chunking, dnnl::memory::desc& dst) {
   auto dims = srcs[0].dims();
@@ -58,12 +63,14 @@ Plan chunkedConcat(const std::vector<dnnl::memory::desc>& srcs, const Chunking& 
   std::vector<int64_t> offsets(chunks.size(), 0);
   for (size_t i = 1; i < chunks.size(); i++) offsets[i] = offsets[i - 1] + chunks[i - 1];
   const int64_t perUnit = offsets.back() + chunks.back(), count = static_cast<int64_t>(chunks.size());
-  plan.custom = [chunks, offsets, units, perUnit, count](const std::vector<void*>& buffers, const std::vector<double>&) {
+  plan.custom = [chunks, offsets, units, perUnit, count](const std::vector<void*>& buffers,
+                                                         const std::vector<double>&) {
     float* out = static_cast<float*>(buffers[count]);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < units; n++) {
       for (int64_t i = 0; i < count; i++) {
-        std::memcpy(out + n * perUnit + offsets[i], static_cast<const float*>(buffers[i]) + n * chunks[i], chunks[i] * sizeof(float));
+        std::memcpy(out + n * perUnit + offsets[i], static_cast<const float*>(buffers[i]) + n * chunks[i],
+                    chunks[i] * sizeof(float));
       }
     }
   };
@@ -72,7 +79,8 @@ Plan chunkedConcat(const std::vector<dnnl::memory::desc>& srcs, const Chunking& 
 
 // y = relu?((x - mean) * scale + beta), scale = gamma / sqrt(var + eps), for `count` consecutive
 // channels starting at c (stride 1 in x and y) or one channel over `count` values (channelStride 0).
-inline void normalizeRun(const float* x, float* y, int64_t count, const float* mean, const float* scale, const float* shift, int64_t channelStride, bool relu) {
+inline void normalizeRun(const float* x, float* y, int64_t count, const float* mean, const float* scale,
+                         const float* shift, int64_t channelStride, bool relu) {
   for (int64_t j = 0; j < count; j++) {
     const int64_t c = j * channelStride;
     const float v = (x[j] - mean[c]) * scale[c] + shift[c];
@@ -81,11 +89,13 @@ inline void normalizeRun(const float* x, float* y, int64_t count, const float* m
 }
 
 // The chunked concatenation, batch normalised channel by channel as oneDNN's batch norm does it.
-Plan chunkedConcatBatchNorm(const std::vector<dnnl::memory::desc>& srcs, const Chunking& chunking, bool affine, bool relu, float eps, dnnl::memory::desc& dst) {
+Plan chunkedConcatBatchNorm(const std::vector<dnnl::memory::desc>& srcs, const Chunking& chunking, bool affine,
+                            bool relu, float eps, dnnl::memory::desc& dst) {
   Plan plan = chunkedConcat(srcs, chunking, dst);
   plan.name = "concatBatchNorm";
   const auto dims = dst.dims();
-  const int64_t count = static_cast<int64_t>(srcs.size()), channels = dims[1], images = dims[0], spatial = dims[2] * dims[3];
+  const int64_t count = static_cast<int64_t>(srcs.size()), channels = dims[1], images = dims[0],
+                spatial = dims[2] * dims[3];
   const int64_t block = chunking.block;
   const bool channelsLast = chunking.channelsLast;
   // The concatenation's buffer order stays ([srcs..., dst]); the statistics come after it.
@@ -122,7 +132,8 @@ Plan chunkedConcatBatchNorm(const std::vector<dnnl::memory::desc>& srcs, const C
       for (int64_t p = 0; p < images * spatial; p++) {
         for (int64_t i = 0; i < count; i++) {
           const int64_t c0 = firstChannel[i];
-          normalizeRun(src(i) + p * sourceChannels[i], out + p * channels + c0, sourceChannels[i], mean + c0, scale.data() + c0, shift.data() + c0, 1, relu);
+          normalizeRun(src(i) + p * sourceChannels[i], out + p * channels + c0, sourceChannels[i], mean + c0,
+                       scale.data() + c0, shift.data() + c0, 1, relu);
         }
       }
       return;
@@ -137,7 +148,8 @@ Plan chunkedConcatBatchNorm(const std::vector<dnnl::memory::desc>& srcs, const C
         if (block == 1) {
           normalizeRun(x, y, spatial, mean + c0, scale.data() + c0, shift.data() + c0, 0, relu);
         } else {
-          for (int64_t p = 0; p < spatial; p++) normalizeRun(x + p * block, y + p * block, block, mean + c0, scale.data() + c0, shift.data() + c0, 1, relu);
+          for (int64_t p = 0; p < spatial; p++)
+            normalizeRun(x + p * block, y + p * block, block, mean + c0, scale.data() + c0, shift.data() + c0, 1, relu);
         }
       }
     }
@@ -168,7 +180,8 @@ Napi::Value ConcatBatchNormPlan(const Napi::CallbackInfo& info) {
     for (const auto& s : srcs) {
       auto d = s.dims();
       if (d.size() != 4 || first.size() != 4 || d[0] != first[0] || d[2] != first[2] || d[3] != first[3]) {
-        throw Napi::RangeError::New(info.Env(), "concatBatchNorm: sources must be 4-D maps that differ only in channels");
+        throw Napi::RangeError::New(info.Env(),
+                                    "concatBatchNorm: sources must be 4-D maps that differ only in channels");
       }
     }
     Chunking chunking;
@@ -186,7 +199,8 @@ Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
     int64_t axis = integer(info, 0, op, "axis");
     auto srcs = sourceDescs(info, 1, op);
     auto first = srcs[0].dims();
-    if (axis >= static_cast<int64_t>(first.size())) throw Napi::RangeError::New(info.Env(), "concat: axis is out of range");
+    if (axis >= static_cast<int64_t>(first.size()))
+      throw Napi::RangeError::New(info.Env(), "concat: axis is out of range");
     for (const auto& s : srcs) {
       auto d = s.dims();
       bool same = d.size() == first.size();

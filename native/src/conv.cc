@@ -24,7 +24,9 @@ struct ConvGeometry {
   dims padR() const { return {pB, pR}; }
 };
 
-dnnl::memory::desc any(const dims& d) { return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any); }
+dnnl::memory::desc any(const dims& d) {
+  return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+}
 // oneDNN 2.6 answers `any` on AVX-512 with nhwc for its brgemm convolutions. Its direct JIT
 // kernels on nChw16c were as fast or faster here (1x1 convs that widen the channels by up to 30%,
 // and without brgemm's occasional 5x slow runs), and are what it picks for training anyway, so on
@@ -34,17 +36,23 @@ bool preferBlocked16() {
   static const bool prefer = [] {
     const char* env = std::getenv("CONVKIT_CONV_LAYOUT");
     if (env != nullptr && std::string(env) == "any") return false;
-    auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa()), avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa()),
+         avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
     return (isa & avx512) == avx512;
   }();
   return prefer;
 }
 dnnl::memory::desc mapDesc(const dims& d, bool blocked) {
-  if (blocked && d[1] % 16 == 0) return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
+  if (blocked && d[1] % 16 == 0)
+    return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
   return any(d);
 }
-dnnl::memory::desc srcAny(const ConvGeometry& g) { return mapDesc({g.N, g.C, g.H, g.W}, g.blocked); }
-dnnl::memory::desc dstAny(const ConvGeometry& g) { return mapDesc({g.N, g.O, g.OH, g.OW}, g.blocked); }
+dnnl::memory::desc srcAny(const ConvGeometry& g) {
+  return mapDesc({g.N, g.C, g.H, g.W}, g.blocked);
+}
+dnnl::memory::desc dstAny(const ConvGeometry& g) {
+  return mapDesc({g.N, g.O, g.OH, g.OW}, g.blocked);
+}
 
 // make(g) with nChw16c asked for where preferBlocked16 says so; again with `any` when that lands
 // on oneDNN's reference kernel (groups of channels that do not fill whole blocks: 2 groups of 24,
@@ -59,35 +67,44 @@ auto preferredLayoutPd(ConvGeometry& g, Make make) {
   }
   return pd;
 }
-dnnl::memory::desc biasDesc(const ConvGeometry& g, bool bias) { return bias ? plainDescOf({g.O}) : dnnl::memory::desc(); }
+dnnl::memory::desc biasDesc(const ConvGeometry& g, bool bias) {
+  return bias ? plainDescOf({g.O}) : dnnl::memory::desc();
+}
 
 ConvGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
   auto r = ints(info, index, 18, op, "geometry");
-  ConvGeometry g{r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17]};
+  ConvGeometry g{r[0], r[1],  r[2],  r[3],  r[4],  r[5],  r[6],  r[7],  r[8],
+                 r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17]};
   bool positive = g.N > 0 && g.C > 0 && g.H > 0 && g.W > 0 && g.O > 0 && g.KH > 0 && g.KW > 0 && g.sH > 0 && g.sW > 0 &&
                   g.dH > 0 && g.dW > 0 && g.G > 0 && g.OH > 0 && g.OW > 0;
   if (!positive || g.C % g.G != 0 || g.O % g.G != 0) {
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'geometry' is inconsistent (sizes must be positive, channels divisible by groups)");
+    throw Napi::RangeError::New(
+        info.Env(), std::string(op) +
+                        ": argument 'geometry' is inconsistent (sizes must be positive, channels divisible by groups)");
   }
   int64_t outH = (g.H + g.pT + g.pB - ((g.KH - 1) * g.dH + 1)) / g.sH + 1;
   int64_t outW = (g.W + g.pL + g.pR - ((g.KW - 1) * g.dW + 1)) / g.sW + 1;
   if (outH != g.OH || outW != g.OW) {
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'geometry': output size " + std::to_string(g.OH) + "x" + std::to_string(g.OW) +
-                                                " does not match the geometry (" + std::to_string(outH) + "x" + std::to_string(outW) + ")");
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'geometry': output size " +
+                                                std::to_string(g.OH) + "x" + std::to_string(g.OW) +
+                                                " does not match the geometry (" + std::to_string(outH) + "x" +
+                                                std::to_string(outW) + ")");
   }
   return g;
 }
 
-dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g, bool bias, bool training, const dnnl::primitive_attr& attr) {
+dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g, bool bias, bool training,
+                                                    const dnnl::primitive_attr& attr) {
   auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, srcAny(g), any(g.weights()), biasDesc(g, bias), dstAny(g),
-                                    g.strides(), g.dilates(), g.padL(), g.padR());
+  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, srcAny(g), any(g.weights()),
+                                    biasDesc(g, bias), dstAny(g), g.strides(), g.dilates(), g.padL(), g.padR());
   return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
 }
 
 bool option(const Napi::CallbackInfo& info, const Napi::Object& options, const char* op, const char* name) {
   Napi::Value v = options.Get(name);
-  if (!v.IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": option '" + name + "' must be a boolean");
+  if (!v.IsBoolean())
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": option '" + name + "' must be a boolean");
   return v.As<Napi::Boolean>().Value();
 }
 
@@ -113,11 +130,13 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2d";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(info.Env(), "conv2d: argument 'options' must be an object");
+    if (info.Length() < 2 || !info[1].IsObject())
+      throw Napi::TypeError::New(info.Env(), "conv2d: argument 'options' must be an object");
     auto options = info[1].As<Napi::Object>();
     bool bias = option(info, options, op, "bias"), relu = option(info, options, op, "relu");
     bool sum = option(info, options, op, "sum"), training = option(info, options, op, "training");
-    auto pd = preferredLayoutPd(g, [&](const ConvGeometry& h) { return forwardPd(h, bias, training, postOpsAttr(sum, nullptr, relu)); });
+    auto pd = preferredLayoutPd(
+        g, [&](const ConvGeometry& h) { return forwardPd(h, bias, training, postOpsAttr(sum, nullptr, relu)); });
     bool separateAddend = false;
     if (sum) {
       // A binary add saves copying the addend into dst first, if it gets the same (jit) kernel.
@@ -152,9 +171,10 @@ Napi::Value Conv2dBackwardDataPlan(const Napi::CallbackInfo& info) {
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
     auto pd = preferredLayoutPd(g, [](const ConvGeometry& h) {
-      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, srcAny(h), any(h.weights()), dstAny(h), h.strides(), h.dilates(),
-                                              h.padL(), h.padR());
-      return dnnl::convolution_backward_data::primitive_desc(d, planAttr(), cpuEngine(), forwardPd(h, false, true, planAttr()));
+      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, srcAny(h), any(h.weights()),
+                                              dstAny(h), h.strides(), h.dilates(), h.padL(), h.padR());
+      return dnnl::convolution_backward_data::primitive_desc(d, planAttr(), cpuEngine(),
+                                                             forwardPd(h, false, true, planAttr()));
     });
     return PlanBuilder(op)
         .arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
@@ -171,12 +191,16 @@ Napi::Value Conv2dBackwardWeightsPlan(const Napi::CallbackInfo& info) {
     ConvGeometry g = geometryOf(info, 0, op);
     bool bias = flag(info, 1, op, "bias");
     auto pd = preferredLayoutPd(g, [bias](const ConvGeometry& h) {
-      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, srcAny(h), any(h.weights()), biasDesc(h, bias), dstAny(h),
-                                                 h.strides(), h.dilates(), h.padL(), h.padR());
-      return dnnl::convolution_backward_weights::primitive_desc(d, planAttr(), cpuEngine(), forwardPd(h, bias, true, planAttr()));
+      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, srcAny(h), any(h.weights()),
+                                                 biasDesc(h, bias), dstAny(h), h.strides(), h.dilates(), h.padL(),
+                                                 h.padR());
+      return dnnl::convolution_backward_weights::primitive_desc(d, planAttr(), cpuEngine(),
+                                                                forwardPd(h, bias, true, planAttr()));
     });
     PlanBuilder plan(op);
-    plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src").arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst").arg(DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc(), "diffWeights");
+    plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src")
+        .arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
+        .arg(DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc(), "diffWeights");
     if (bias) plan.arg(DNNL_ARG_DIFF_BIAS, pd.diff_bias_desc(), "diffBias");
     return plan.finish(info.Env(), dnnl::convolution_backward_weights(pd), pd.scratchpad_desc());
   });

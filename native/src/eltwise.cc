@@ -11,7 +11,8 @@ dnnl::algorithm algorithmOf(const Napi::CallbackInfo& info, const std::string& k
   if (kind == "relu") return dnnl::algorithm::eltwise_relu;
   if (kind == "sigmoid") return dnnl::algorithm::eltwise_logistic_use_dst_for_bwd;
   if (kind == "tanh") return dnnl::algorithm::eltwise_tanh_use_dst_for_bwd;
-  throw Napi::TypeError::New(info.Env(), std::string(op) + ": unknown activation '" + kind + "' (expected relu, sigmoid or tanh)");
+  throw Napi::TypeError::New(info.Env(),
+                             std::string(op) + ": unknown activation '" + kind + "' (expected relu, sigmoid or tanh)");
 }
 
 dnnl::eltwise_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dnnl::memory::desc& md) {
@@ -26,7 +27,10 @@ Napi::Value EltwisePlan(const Napi::CallbackInfo& info) {
     auto alg = algorithmOf(info, text(info, 0, op, "kind"), op);
     dnnl::memory::desc md = descArg(info, 1, op, "desc");
     auto pd = forwardPd(alg, md);
-    return PlanBuilder(op).arg(DNNL_ARG_SRC, md, "src").arg(DNNL_ARG_DST, md, "dst").finish(info.Env(), dnnl::eltwise_forward(pd), pd.scratchpad_desc());
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_SRC, md, "src")
+        .arg(DNNL_ARG_DST, md, "dst")
+        .finish(info.Env(), dnnl::eltwise_forward(pd), pd.scratchpad_desc());
   });
 }
 

@@ -18,7 +18,8 @@ struct LrnParams {
 float field(const Napi::CallbackInfo& info, const Napi::Object& o, const char* name, const char* op) {
   Napi::Value v = o.Get(name);
   double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(d)) throw Napi::TypeError::New(info.Env(), std::string(op) + ": option '" + name + "' must be a finite number");
+  if (!std::isfinite(d))
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": option '" + name + "' must be a finite number");
   return static_cast<float>(d);
 }
 
@@ -31,13 +32,15 @@ LrnParams paramsOf(const Napi::CallbackInfo& info, const Napi::Object& o, const 
 }
 
 Napi::Object optionsArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  if (!info[index].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument 'options' must be an object");
+  if (!info[index].IsObject())
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument 'options' must be an object");
   return info[index].As<Napi::Object>();
 }
 
 dnnl::memory::desc srcArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
   dnnl::memory::desc src = descArg(info, index, op, "src");
-  if (src.dims().size() < 3 || src.dims().size() > 5) throw Napi::RangeError::New(info.Env(), std::string(op) + ": src must have 3 to 5 dims");
+  if (src.dims().size() < 3 || src.dims().size() > 5)
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": src must have 3 to 5 dims");
   return src;
 }
 
@@ -55,7 +58,8 @@ Napi::Value LrnPlan(const Napi::CallbackInfo& info) {
     Napi::Object o = optionsArg(info, 1, op);
     LrnParams p = paramsOf(info, o, op);
     Napi::Value training = o.Get("training");
-    if (!training.IsBoolean()) throw Napi::TypeError::New(info.Env(), "localResponseNorm: option 'training' must be a boolean");
+    if (!training.IsBoolean())
+      throw Napi::TypeError::New(info.Env(), "localResponseNorm: option 'training' must be a boolean");
     auto pd = forwardPd(src, p, training.As<Napi::Boolean>().Value());
     return PlanBuilder(op)
         .arg(DNNL_ARG_SRC, src, "src")
@@ -72,7 +76,8 @@ Napi::Value LrnBackwardPlan(const Napi::CallbackInfo& info) {
     auto src = srcArg(info, 0, op);
     LrnParams p = paramsOf(info, optionsArg(info, 1, op), op);
     auto hint = forwardPd(src, p, true);
-    dnnl::lrn_backward::desc d(dnnl::algorithm::lrn_across_channels, src, hint.dst_desc(), p.size, p.alpha, p.beta, p.k);
+    dnnl::lrn_backward::desc d(dnnl::algorithm::lrn_across_channels, src, hint.dst_desc(), p.size, p.alpha, p.beta,
+                               p.k);
     dnnl::lrn_backward::primitive_desc pd(d, planAttr(), cpuEngine(), hint);
     return PlanBuilder(op)
         .arg(DNNL_ARG_SRC, src, "src")

@@ -23,9 +23,11 @@ Napi::Value MatmulPlan(const Napi::CallbackInfo& info) {
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto raw = ints(info, 0, 8, op, "sizes");
     int64_t batch = raw[0], m = raw[1], k = raw[2], n = raw[3];
-    if (batch < 1 || m < 1 || k < 1 || n < 1) throw Napi::RangeError::New(info.Env(), "matmul: argument 'sizes': batch, m, k and n must be positive");
+    if (batch < 1 || m < 1 || k < 1 || n < 1)
+      throw Napi::RangeError::New(info.Env(), "matmul: argument 'sizes': batch, m, k and n must be positive");
     for (size_t i = 4; i < 8; i++) {
-      if (raw[i] > 1) throw Napi::RangeError::New(info.Env(), "matmul: argument 'sizes': flags (entries 4 to 7) must be 0 or 1");
+      if (raw[i] > 1)
+        throw Napi::RangeError::New(info.Env(), "matmul: argument 'sizes': flags (entries 4 to 7) must be 0 or 1");
     }
     bool transA = raw[4] != 0, transB = raw[5] != 0, aBatched = raw[6] != 0, bBatched = raw[7] != 0;
     auto aMd = matrixDesc(aBatched ? batch : 1, m, k, transA);
@@ -33,7 +35,11 @@ Napi::Value MatmulPlan(const Napi::CallbackInfo& info) {
     auto cMd = matrixDesc(batch, m, n, false);
     dnnl::matmul::desc d(aMd, bMd, cMd);
     dnnl::matmul::primitive_desc pd(d, planAttr(), cpuEngine());
-    return PlanBuilder(op).arg(DNNL_ARG_SRC, aMd, "a").arg(DNNL_ARG_WEIGHTS, bMd, "b").arg(DNNL_ARG_DST, cMd, "c").finish(info.Env(), dnnl::matmul(pd), pd.scratchpad_desc());
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_SRC, aMd, "a")
+        .arg(DNNL_ARG_WEIGHTS, bMd, "b")
+        .arg(DNNL_ARG_DST, cMd, "c")
+        .finish(info.Env(), dnnl::matmul(pd), pd.scratchpad_desc());
   });
 }
 
@@ -44,7 +50,8 @@ Napi::Value LinearPlan(const Napi::CallbackInfo& info) {
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto raw = ints(info, 0, 3, op, "sizes");
     int64_t rows = raw[0], in = raw[1], out = raw[2];
-    if (rows < 1 || in < 1 || out < 1) throw Napi::RangeError::New(info.Env(), "linear: argument 'sizes': rows, in and out features must be positive");
+    if (rows < 1 || in < 1 || out < 1)
+      throw Napi::RangeError::New(info.Env(), "linear: argument 'sizes': rows, in and out features must be positive");
     bool bias = flag(info, 1, op, "bias"), relu = flag(info, 2, op, "relu");
     auto srcMd = plainDescOf({rows, in}), dstMd = plainDescOf({rows, out});
     dnnl::memory::desc weightsMd({out, in}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
@@ -60,7 +67,8 @@ Napi::Value LinearPlan(const Napi::CallbackInfo& info) {
     PlanBuilder plan(op);
     plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src").arg(DNNL_ARG_WEIGHTS, pd.weights_desc(), "weights");
     if (bias) plan.arg(DNNL_ARG_BIAS, pd.bias_desc(), "bias");
-    return plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst").finish(info.Env(), dnnl::inner_product_forward(pd), pd.scratchpad_desc());
+    return plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst")
+        .finish(info.Env(), dnnl::inner_product_forward(pd), pd.scratchpad_desc());
   });
 }
 

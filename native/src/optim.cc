@@ -15,7 +15,9 @@ namespace {
 
 constexpr int64_t kParallelFrom = 1 << 15;  // below this an OpenMP team costs more than it saves
 
-inline float r(double x) { return static_cast<float>(x); }
+inline float r(double x) {
+  return static_cast<float>(x);
+}
 
 // scalars [lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep]
 void sgd(int64_t n, float* P, const float* G, float* B, const std::vector<double>& s) {
@@ -39,7 +41,8 @@ void adam(int64_t n, float* P, const float* G, float* M, float* V, float* Vmax, 
   double bc1 = s[0], bc2 = s[1], lr = s[2], beta1 = s[3], beta2 = s[4], eps = s[5], weightDecay = s[6];
   bool decoupled = s[7] != 0, maximize = s[8] != 0;
   const double negStepSize = r(-(lr / bc1)), bias2Sqrt = r(std::sqrt(bc2)), shrink = r(1 - lr * weightDecay);
-  const double b1 = r(beta1), b2 = r(beta2), c1 = r(1 - beta1), c2 = r(1 - beta2), decay = r(weightDecay), epsilon = r(eps);
+  const double b1 = r(beta1), b2 = r(beta2), c1 = r(1 - beta1), c2 = r(1 - beta2), decay = r(weightDecay),
+               epsilon = r(eps);
   const bool coupledDecay = !decoupled && weightDecay != 0;
 #pragma omp parallel for if (n >= kParallelFrom) schedule(static)
   for (int64_t i = 0; i < n; i++) {
@@ -84,7 +87,8 @@ Napi::Value SgdPlan(const Napi::CallbackInfo& info) {
     bool withMomentum = flag(info, 1, op, "withMomentum");
     Plan plan = customPlan(op, n, withMomentum ? 3 : 2, 7);
     plan.custom = [n, withMomentum](const std::vector<void*>& b, const std::vector<double>& s) {
-      sgd(n, static_cast<float*>(b[0]), static_cast<const float*>(b[1]), withMomentum ? static_cast<float*>(b[2]) : nullptr, s);
+      sgd(n, static_cast<float*>(b[0]), static_cast<const float*>(b[1]),
+          withMomentum ? static_cast<float*>(b[2]) : nullptr, s);
     };
     int desc = internDesc(plainDescOf({n}));
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"param", desc}, {"grad", desc}});

@@ -17,14 +17,20 @@ namespace {
 
 // Registries are shared by every Node environment (worker_threads) of the process.
 std::mutex registryMutex;
-std::deque<dnnl::memory::desc> descs;  // id = index + 1; a deque keeps references valid on growth
+std::deque<dnnl::memory::desc> descs;            // id = index + 1; a deque keeps references valid on growth
 std::vector<std::shared_ptr<const Plan>> plans;  // id = index + 1
 
-std::string where(const char* op, const char* name) { return std::string(op) + ": argument '" + name + "' "; }
+std::string where(const char* op, const char* name) {
+  return std::string(op) + ": argument '" + name + "' ";
+}
 
-bool isCount(double d) { return d >= 0 && d <= 1e12 && d == static_cast<double>(static_cast<int64_t>(d)); }
+bool isCount(double d) {
+  return d >= 0 && d <= 1e12 && d == static_cast<double>(static_cast<int64_t>(d));
+}
 
-Napi::Value ValueAt(const Napi::CallbackInfo& info, size_t index) { return index < info.Length() ? info[index] : info.Env().Undefined(); }
+Napi::Value ValueAt(const Napi::CallbackInfo& info, size_t index) {
+  return index < info.Length() ? info[index] : info.Env().Undefined();
+}
 
 }  // namespace
 
@@ -44,7 +50,8 @@ int internDesc(const dnnl::memory::desc& md) {
 
 const dnnl::memory::desc& descOf(int id, const char* what) {
   std::lock_guard<std::mutex> lock(registryMutex);
-  if (id < 1 || static_cast<size_t>(id) > descs.size()) throw std::invalid_argument(std::string(what) + ": unknown desc id " + std::to_string(id));
+  if (id < 1 || static_cast<size_t>(id) > descs.size())
+    throw std::invalid_argument(std::string(what) + ": unknown desc id " + std::to_string(id));
   return descs[id - 1];
 }
 
@@ -62,11 +69,14 @@ int registerPlan(Plan plan) {
 
 std::shared_ptr<const Plan> sharedPlanOf(int id) {
   std::lock_guard<std::mutex> lock(registryMutex);
-  if (id < 1 || static_cast<size_t>(id) > plans.size()) throw std::invalid_argument("exec: unknown plan id " + std::to_string(id));
+  if (id < 1 || static_cast<size_t>(id) > plans.size())
+    throw std::invalid_argument("exec: unknown plan id " + std::to_string(id));
   return plans[id - 1];
 }
 
-const Plan& planOf(int id) { return *sharedPlanOf(id); }
+const Plan& planOf(int id) {
+  return *sharedPlanOf(id);
+}
 
 dnnl::primitive_attr planAttr() {
   dnnl::primitive_attr attr;
@@ -78,22 +88,27 @@ dnnl::primitive_attr planAttr() {
 
 std::vector<int64_t> intArray(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
   Napi::Value v = ValueAt(info, index);
-  if (!v.IsArray()) throw Napi::TypeError::New(info.Env(), where(op, name) + "must be an array of non-negative integers");
+  if (!v.IsArray())
+    throw Napi::TypeError::New(info.Env(), where(op, name) + "must be an array of non-negative integers");
   auto array = v.As<Napi::Array>();
   std::vector<int64_t> out(array.Length());
   for (uint32_t i = 0; i < array.Length(); i++) {
     Napi::Value e = array[i];
     double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
-    if (!isCount(d)) throw Napi::TypeError::New(info.Env(), where(op, name) + "element " + std::to_string(i) + " must be a non-negative integer");
+    if (!isCount(d))
+      throw Napi::TypeError::New(info.Env(),
+                                 where(op, name) + "element " + std::to_string(i) + " must be a non-negative integer");
     out[i] = static_cast<int64_t>(d);
   }
   return out;
 }
 
-std::vector<int64_t> ints(const Napi::CallbackInfo& info, size_t index, size_t count, const char* op, const char* name) {
+std::vector<int64_t> ints(const Napi::CallbackInfo& info, size_t index, size_t count, const char* op,
+                          const char* name) {
   Napi::Value v = ValueAt(info, index);
   if (!v.IsArray() || v.As<Napi::Array>().Length() != count) {
-    throw Napi::TypeError::New(info.Env(), where(op, name) + "must be an array of " + std::to_string(count) + " integers");
+    throw Napi::TypeError::New(info.Env(),
+                               where(op, name) + "must be an array of " + std::to_string(count) + " integers");
   }
   return intArray(info, index, op, name);
 }
@@ -139,7 +154,8 @@ Napi::Value guardedValue(const Napi::CallbackInfo& info, const char* op, const s
   } catch (const Napi::Error&) {
     throw;
   } catch (const dnnl::error& e) {
-    throw Napi::Error::New(info.Env(), std::string(op) + ": oneDNN failed: " + e.what() + " (status " + std::to_string(e.status) + ")");
+    throw Napi::Error::New(
+        info.Env(), std::string(op) + ": oneDNN failed: " + e.what() + " (status " + std::to_string(e.status) + ")");
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), std::string(op) + ": " + e.what());
   }
@@ -177,7 +193,8 @@ Napi::Value PlainDesc(const Napi::CallbackInfo& info) {
   return guardedValue(info, "plainDesc", [&]() -> Napi::Value {
     auto dims = intArray(info, 0, "plainDesc", "dims");
     if (dims.empty() || dims.size() > DNNL_MAX_NDIMS) {
-      throw Napi::RangeError::New(info.Env(), "plainDesc: argument 'dims' must have 1 to " + std::to_string(DNNL_MAX_NDIMS) + " entries");
+      throw Napi::RangeError::New(
+          info.Env(), "plainDesc: argument 'dims' must have 1 to " + std::to_string(DNNL_MAX_NDIMS) + " entries");
     }
     return Napi::Number::New(info.Env(), internDesc(plainDescOf(dims)));
   });
@@ -188,7 +205,8 @@ Napi::Value DescInfo(const Napi::CallbackInfo& info) {
     dnnl::memory::desc md = descArg(info, 0, "descInfo", "id");
     auto dims = md.dims();
     Napi::Array jsDims = Napi::Array::New(info.Env(), dims.size());
-    for (size_t i = 0; i < dims.size(); i++) jsDims.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(dims[i])));
+    for (size_t i = 0; i < dims.size(); i++)
+      jsDims.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(dims[i])));
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("dims", jsDims);
     out.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(md.get_size())));
@@ -202,7 +220,8 @@ Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
   return guardedValue(info, op, [&]() -> Napi::Value {
     dnnl::memory::desc src = descArg(info, 0, op, "src");
     dnnl::memory::desc dst = descArg(info, 1, op, "dst");
-    if (src.dims() != dst.dims()) throw Napi::RangeError::New(info.Env(), "reorderPlan: src and dst descs have different dims");
+    if (src.dims() != dst.dims())
+      throw Napi::RangeError::New(info.Env(), "reorderPlan: src and dst descs have different dims");
     dnnl::reorder::primitive_desc pd(cpuEngine(), src, cpuEngine(), dst, planAttr());
     Plan plan;
     plan.name = "reorder";

@@ -83,19 +83,19 @@ class PlanBuilder {
 };
 
 // Exports of each part (addon.cc calls them all).
-void initRuntime(Napi::Env env, Napi::Object exports);   // plan.cc + queue.cc: descs, reorder, exec, flush, threads
-void initConv(Napi::Env env, Napi::Object exports);      // conv.cc
-void initMatmul(Napi::Env env, Napi::Object exports);    // matmul.cc
-void initOptim(Napi::Env env, Napi::Object exports);     // optim.cc: sgd, adam
-void initEltwise(Napi::Env env, Napi::Object exports);   // eltwise.cc
-void initBinary(Napi::Env env, Napi::Object exports);    // binary.cc
-void initPool(Napi::Env env, Napi::Object exports);      // pool.cc
-void initBatchNorm(Napi::Env env, Napi::Object exports); // batch_norm.cc
-void initLrn(Napi::Env env, Napi::Object exports);       // lrn.cc
-void initSoftmax(Napi::Env env, Napi::Object exports);   // softmax.cc
-void initConcat(Napi::Env env, Napi::Object exports);    // concat.cc
-void initWindow(Napi::Env env, Napi::Object exports);    // window.cc: slice, pad
-void initReduce(Napi::Env env, Napi::Object exports);    // reduce.cc: reductions, nll loss
+void initRuntime(Napi::Env env, Napi::Object exports);       // plan.cc + queue.cc: descs, reorder, exec, flush, threads
+void initConv(Napi::Env env, Napi::Object exports);          // conv.cc
+void initMatmul(Napi::Env env, Napi::Object exports);        // matmul.cc
+void initOptim(Napi::Env env, Napi::Object exports);         // optim.cc: sgd, adam
+void initEltwise(Napi::Env env, Napi::Object exports);       // eltwise.cc
+void initBinary(Napi::Env env, Napi::Object exports);        // binary.cc
+void initPool(Napi::Env env, Napi::Object exports);          // pool.cc
+void initBatchNorm(Napi::Env env, Napi::Object exports);     // batch_norm.cc
+void initLrn(Napi::Env env, Napi::Object exports);           // lrn.cc
+void initSoftmax(Napi::Env env, Napi::Object exports);       // softmax.cc
+void initConcat(Napi::Env env, Napi::Object exports);        // concat.cc
+void initWindow(Napi::Env env, Napi::Object exports);        // window.cc: slice, pad
+void initReduce(Napi::Env env, Napi::Object exports);        // reduce.cc: reductions, nll loss
 void initSpaceToDepth(Napi::Env env, Napi::Object exports);  // space_to_depth.cc
 
 }  // namespace convkit

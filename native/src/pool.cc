@@ -19,7 +19,8 @@ struct PoolGeometry {
 PoolGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
   auto r = ints(info, index, 14, op, "geometry");
   PoolGeometry g{r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13]};
-  bool positive = g.N > 0 && g.C > 0 && g.H > 0 && g.W > 0 && g.KH > 0 && g.KW > 0 && g.sH > 0 && g.sW > 0 && g.OH > 0 && g.OW > 0;
+  bool positive =
+      g.N > 0 && g.C > 0 && g.H > 0 && g.W > 0 && g.KH > 0 && g.KW > 0 && g.sH > 0 && g.sW > 0 && g.OH > 0 && g.OW > 0;
   if (!positive || (g.H + g.pT + g.pB - g.KH) / g.sH + 1 != g.OH || (g.W + g.pL + g.pR - g.KW) / g.sW + 1 != g.OW) {
     throw Napi::RangeError::New(info.Env(), std::string(op) + ": inconsistent pooling geometry");
   }
@@ -36,7 +37,8 @@ dnnl::algorithm algorithmOf(const Napi::CallbackInfo& info, const std::string& k
 // The src desc argument: any layout, but the geometry's dims.
 dnnl::memory::desc srcArg(const Napi::CallbackInfo& info, size_t index, const PoolGeometry& g, const char* op) {
   dnnl::memory::desc src = descArg(info, index, op, "src");
-  if (src.dims() != g.src()) throw Napi::RangeError::New(info.Env(), std::string(op) + ": src desc dims do not match the geometry");
+  if (src.dims() != g.src())
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": src desc dims do not match the geometry");
   // oneDNN pools plain NCHW with a slow generic kernel (15 ms where nChw8c takes 1 ms for AlexNet's
   // first pool): plan on the blocked layout instead; the caller reorders its input to it.
   if (src == dnnl::memory::desc(g.src(), dnnl::memory::data_type::f32, dnnl::memory::format_tag::nchw)) {
@@ -45,7 +47,8 @@ dnnl::memory::desc srcArg(const Napi::CallbackInfo& info, size_t index, const Po
   return src;
 }
 
-dnnl::pooling_forward::primitive_desc forwardPd(const PoolGeometry& g, dnnl::algorithm alg, const dnnl::memory::desc& src, bool training) {
+dnnl::pooling_forward::primitive_desc forwardPd(const PoolGeometry& g, dnnl::algorithm alg,
+                                                const dnnl::memory::desc& src, bool training) {
   dnnl::memory::desc dst(g.dst(), dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
   auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
   dnnl::pooling_forward::desc d(prop, alg, src, dst, {g.sH, g.sW}, {g.KH, g.KW}, {g.pT, g.pL}, {g.pB, g.pR});

@@ -36,23 +36,40 @@ struct Scratchpad {
 
 const char* argName(int arg) {
   switch (arg) {
-    case DNNL_ARG_SRC: return "src";  // also DNNL_ARG_FROM
-    case DNNL_ARG_SRC_1: return "src_1";
-    case DNNL_ARG_DST: return "dst";  // also DNNL_ARG_TO
-    case DNNL_ARG_WEIGHTS: return "weights";
-    case DNNL_ARG_BIAS: return "bias";
-    case DNNL_ARG_MEAN: return "mean";
-    case DNNL_ARG_VARIANCE: return "variance";
-    case DNNL_ARG_SCALE: return "scale";
-    case DNNL_ARG_SHIFT: return "shift";
-    case DNNL_ARG_WORKSPACE: return "workspace";
-    case DNNL_ARG_DIFF_SRC: return "diff_src";
-    case DNNL_ARG_DIFF_DST: return "diff_dst";
-    case DNNL_ARG_DIFF_WEIGHTS: return "diff_weights";
-    case DNNL_ARG_DIFF_BIAS: return "diff_bias";
-    case DNNL_ARG_DIFF_SCALE: return "diff_scale";
-    case DNNL_ARG_DIFF_SHIFT: return "diff_shift";
-    default: return nullptr;
+    case DNNL_ARG_SRC:
+      return "src";  // also DNNL_ARG_FROM
+    case DNNL_ARG_SRC_1:
+      return "src_1";
+    case DNNL_ARG_DST:
+      return "dst";  // also DNNL_ARG_TO
+    case DNNL_ARG_WEIGHTS:
+      return "weights";
+    case DNNL_ARG_BIAS:
+      return "bias";
+    case DNNL_ARG_MEAN:
+      return "mean";
+    case DNNL_ARG_VARIANCE:
+      return "variance";
+    case DNNL_ARG_SCALE:
+      return "scale";
+    case DNNL_ARG_SHIFT:
+      return "shift";
+    case DNNL_ARG_WORKSPACE:
+      return "workspace";
+    case DNNL_ARG_DIFF_SRC:
+      return "diff_src";
+    case DNNL_ARG_DIFF_DST:
+      return "diff_dst";
+    case DNNL_ARG_DIFF_WEIGHTS:
+      return "diff_weights";
+    case DNNL_ARG_DIFF_BIAS:
+      return "diff_bias";
+    case DNNL_ARG_DIFF_SCALE:
+      return "diff_scale";
+    case DNNL_ARG_DIFF_SHIFT:
+      return "diff_shift";
+    default:
+      return nullptr;
   }
 }
 
@@ -65,7 +82,8 @@ std::string bufferName(const Plan& plan, size_t i) {
 class Queue {
  public:
   explicit Queue(Napi::Env env) {
-    notifier_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "convkit-queue", 0, 1);
+    notifier_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                              "convkit-queue", 0, 1);
     notifier_.Unref(env);  // an idle queue must not keep the process alive
     worker_ = std::thread([this] { run(); });
   }
@@ -142,8 +160,10 @@ class Queue {
     }
     while (!kept_.empty() && kept_.front().first <= finished) kept_.pop_front();
     for (auto& [deferred, error] : due) {
-      if (error.empty()) deferred.Resolve(env.Undefined());
-      else deferred.Reject(Napi::Error::New(env, error).Value());
+      if (error.empty())
+        deferred.Resolve(env.Undefined());
+      else
+        deferred.Reject(Napi::Error::New(env, error).Value());
     }
   }
 
@@ -198,9 +218,12 @@ class Queue {
         c.plan->custom(c.buffers, c.scalars);
       } else {
         std::unordered_map<int, dnnl::memory> args;
-        for (size_t i = 0; i < c.buffers.size(); i++) args.insert({c.plan->args[i], dnnl::memory(c.plan->descs[i], cpuEngine(), c.buffers[i])});
+        for (size_t i = 0; i < c.buffers.size(); i++)
+          args.insert({c.plan->args[i], dnnl::memory(c.plan->descs[i], cpuEngine(), c.buffers[i])});
         size_t scratch = c.plan->scratchpad.get_size();
-        if (scratch > 0) args.insert({DNNL_ARG_SCRATCHPAD, dnnl::memory(c.plan->scratchpad, cpuEngine(), scratchpad.reserve(scratch))});
+        if (scratch > 0)
+          args.insert(
+              {DNNL_ARG_SCRATCHPAD, dnnl::memory(c.plan->scratchpad, cpuEngine(), scratchpad.reserve(scratch))});
         c.plan->primitive.execute(stream, args);
         stream.wait();
       }
@@ -227,7 +250,9 @@ class Queue {
   std::vector<std::pair<uint64_t, Napi::Promise::Deferred>> waiters_;
 };
 
-Queue& queueOf(Napi::Env env) { return *env.GetInstanceData<Queue>(); }
+Queue& queueOf(Napi::Env env) {
+  return *env.GetInstanceData<Queue>();
+}
 
 Napi::Value Exec(const Napi::CallbackInfo& info) {
   return guardedValue(info, "exec", [&]() -> Napi::Value {
@@ -242,7 +267,8 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
     const std::string& op = plan->name;
     size_t count = plan->descs.size();
     if (info.Length() < 2 || !info[1].IsArray() || info[1].As<Napi::Array>().Length() != count) {
-      throw Napi::TypeError::New(env, op + ": argument 'buffers' must be an array of " + std::to_string(count) + " buffers");
+      throw Napi::TypeError::New(env,
+                                 op + ": argument 'buffers' must be an array of " + std::to_string(count) + " buffers");
     }
     Napi::Array buffers = info[1].As<Napi::Array>();
     Command command;
@@ -252,7 +278,9 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
       Napi::Value v = buffers[i];
       size_t bytes = plan->descs[i].get_size();
       if (v.IsNull() || v.IsUndefined()) {
-        if (bytes != 0) throw Napi::TypeError::New(env, bufferName(*plan, i) + "is null but needs " + std::to_string(bytes) + " bytes");
+        if (bytes != 0)
+          throw Napi::TypeError::New(env,
+                                     bufferName(*plan, i) + "is null but needs " + std::to_string(bytes) + " bytes");
         command.buffers.push_back(nullptr);
         continue;
       }
@@ -261,7 +289,8 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
       }
       auto array = v.As<Napi::Float32Array>();
       if (array.ByteLength() < bytes) {
-        throw Napi::RangeError::New(env, bufferName(*plan, i) + "has " + std::to_string(array.ByteLength()) + " bytes, expected at least " + std::to_string(bytes));
+        throw Napi::RangeError::New(env, bufferName(*plan, i) + "has " + std::to_string(array.ByteLength()) +
+                                             " bytes, expected at least " + std::to_string(bytes));
       }
       command.buffers.push_back(array.Data());
       keep.Set(i, v);
@@ -272,7 +301,8 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
     }
     size_t scalarCount = given ? info[2].As<Napi::Float64Array>().ElementLength() : 0;
     if (scalarCount != plan->scalarCount) {
-      throw Napi::RangeError::New(env, op + ": argument 'scalars' has " + std::to_string(scalarCount) + " values, expected " + std::to_string(plan->scalarCount));
+      throw Napi::RangeError::New(env, op + ": argument 'scalars' has " + std::to_string(scalarCount) +
+                                           " values, expected " + std::to_string(plan->scalarCount));
     }
     if (given) {
       auto scalars = info[2].As<Napi::Float64Array>();
@@ -289,14 +319,19 @@ Napi::Value FlushSync(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value FlushAsync(const Napi::CallbackInfo& info) { return queueOf(info.Env()).whenDone(info.Env()); }
+Napi::Value FlushAsync(const Napi::CallbackInfo& info) {
+  return queueOf(info.Env()).whenDone(info.Env());
+}
 
-Napi::Value Pending(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(queueOf(info.Env()).pending())); }
+Napi::Value Pending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(queueOf(info.Env()).pending()));
+}
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return guardedValue(info, "setThreads", [&]() -> Napi::Value {
     int64_t n = integer(info, 0, "setThreads", "threads");
-    if (n < 1 || n > 4096) throw Napi::RangeError::New(info.Env(), "setThreads: argument 'threads' must be between 1 and 4096");
+    if (n < 1 || n > 4096)
+      throw Napi::RangeError::New(info.Env(), "setThreads: argument 'threads' must be between 1 and 4096");
     // Primitive creation on this thread sizes per-thread scratch by it; the worker runs them.
     omp_set_num_threads(static_cast<int>(n));
     Command command;
@@ -308,14 +343,17 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), omp_get_max_threads()); }
+Napi::Value GetThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), omp_get_max_threads());
+}
 
 }  // namespace
 
 void initQueue(Napi::Env env, Napi::Object exports) {
   auto* queue = new Queue(env);
   env.SetInstanceData<Queue>(queue);
-  napi_add_env_cleanup_hook(env, [](void* q) { static_cast<Queue*>(q)->shutdown(); }, queue);
+  napi_add_env_cleanup_hook(
+      env, [](void* q) { static_cast<Queue*>(q)->shutdown(); }, queue);
   exports.Set("exec", Napi::Function::New(env, Exec));
   exports.Set("flushSync", Napi::Function::New(env, FlushSync));
   exports.Set("flushAsync", Napi::Function::New(env, FlushAsync));

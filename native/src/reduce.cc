@@ -41,7 +41,8 @@ std::vector<Group> groupsOf(const std::vector<int64_t>& dims, const std::vector<
 }
 
 // out[o] = op over the reduced groups at kept position o; one output per iteration, in parallel.
-void runReduce(ReduceOp op, const std::vector<Group>& kept, const std::vector<Group>& over, int64_t outputs, int64_t count, const float* x, float* y) {
+void runReduce(ReduceOp op, const std::vector<Group>& kept, const std::vector<Group>& over, int64_t outputs,
+               int64_t count, const float* x, float* y) {
 #pragma omp parallel for schedule(static) if (outputs > 1)
   for (int64_t o = 0; o < outputs; o++) {
     int64_t base = 0, rest = o;
@@ -82,10 +83,12 @@ Napi::Value ReducePlan(const Napi::CallbackInfo& info) {
     ReduceOp kind = reduceOpOf(text(info, 0, op, "op"), info.Env());
     auto dims = intArray(info, 1, op, "dims");
     auto axes = intArray(info, 2, op, "axes");
-    if (dims.empty() || dims.size() > DNNL_MAX_NDIMS) throw Napi::RangeError::New(info.Env(), "reduce: dims must have 1 to 12 entries");
+    if (dims.empty() || dims.size() > DNNL_MAX_NDIMS)
+      throw Napi::RangeError::New(info.Env(), "reduce: dims must have 1 to 12 entries");
     std::vector<bool> reduced(dims.size(), false);
     for (auto a : axes) {
-      if (a >= static_cast<int64_t>(dims.size())) throw Napi::RangeError::New(info.Env(), "reduce: axis " + std::to_string(a) + " is out of range");
+      if (a >= static_cast<int64_t>(dims.size()))
+        throw Napi::RangeError::New(info.Env(), "reduce: axis " + std::to_string(a) + " is out of range");
       reduced[a] = true;
     }
     auto outDims = dims;
@@ -108,7 +111,8 @@ Napi::Value ReducePlan(const Napi::CallbackInfo& info) {
     plan.args = {0, 1};
     plan.descs = {src, dst};
     plan.custom = [kind, kept, over, outputs, count](const std::vector<void*>& buffers, const std::vector<double>&) {
-      runReduce(kind, kept, over, outputs, count, static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]));
+      runReduce(kind, kept, over, outputs, count, static_cast<const float*>(buffers[0]),
+                static_cast<float*>(buffers[1]));
     };
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
   });
@@ -130,9 +134,11 @@ struct NllShape {
 };
 
 NllShape nllShapeOf(const Napi::CallbackInfo& info, const char* op) {
-  NllShape s{integer(info, 0, op, "n"), integer(info, 1, op, "c"), reductionOf(text(info, 2, op, "reduction"), info.Env(), op), number(info, 3, op, "labelSmoothing")};
+  NllShape s{integer(info, 0, op, "n"), integer(info, 1, op, "c"),
+             reductionOf(text(info, 2, op, "reduction"), info.Env(), op), number(info, 3, op, "labelSmoothing")};
   if (s.n < 1 || s.c < 1) throw Napi::RangeError::New(info.Env(), std::string(op) + ": n and c must be positive");
-  if (!(s.eps >= 0 && s.eps <= 1)) throw Napi::RangeError::New(info.Env(), std::string(op) + ": labelSmoothing must be in [0, 1]");
+  if (!(s.eps >= 0 && s.eps <= 1))
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": labelSmoothing must be in [0, 1]");
   return s;
 }
 
@@ -164,7 +170,8 @@ Napi::Value NllLossPlan(const Napi::CallbackInfo& info) {
         if (s.reduction == Reduction::None) y[i] = static_cast<float>(loss);
         total += loss;
       }
-      if (s.reduction != Reduction::None) y[0] = static_cast<float>(s.reduction == Reduction::Mean ? total / s.n : total);
+      if (s.reduction != Reduction::None)
+        y[0] = static_cast<float>(s.reduction == Reduction::Mean ? total / s.n : total);
     };
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"out", internDesc(out)}});
   });
@@ -186,7 +193,9 @@ Napi::Value NllLossBackwardPlan(const Napi::CallbackInfo& info) {
       const float* target = static_cast<const float*>(buffers[1]);
       float* d = static_cast<float*>(buffers[2]);
       for (int64_t i = 0; i < s.n; i++) {
-        double g = s.reduction == Reduction::None ? gy[i] : s.reduction == Reduction::Mean ? gy[0] / static_cast<double>(s.n) : gy[0];
+        double g = s.reduction == Reduction::None   ? gy[i]
+                   : s.reduction == Reduction::Mean ? gy[0] / static_cast<double>(s.n)
+                                                    : gy[0];
         float* row = d + i * s.c;
         float spread = static_cast<float>(s.eps > 0 ? -g * s.eps / s.c : 0.0);
         for (int64_t j = 0; j < s.c; j++) row[j] = spread;

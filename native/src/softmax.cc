@@ -7,7 +7,8 @@ namespace {
 
 dnnl::memory::desc viewDesc(const Napi::CallbackInfo& info, size_t index, const char* op) {
   auto layout = ints(info, index, 3, op, "layout");
-  if (layout[0] < 1 || layout[1] < 1 || layout[2] < 1) throw Napi::RangeError::New(info.Env(), std::string(op) + ": layout sizes must be positive");
+  if (layout[0] < 1 || layout[1] < 1 || layout[2] < 1)
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": layout sizes must be positive");
   return plainDescOf({layout[0], layout[1], layout[2]});
 }
 
@@ -23,7 +24,10 @@ Napi::Value SoftmaxPlan(const Napi::CallbackInfo& info) {
     auto md = viewDesc(info, 0, op);
     auto alg = flag(info, 1, op, "log") ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
     auto pd = forwardPd(alg, md);
-    return PlanBuilder(op).arg(DNNL_ARG_SRC, md, "src").arg(DNNL_ARG_DST, md, "dst").finish(info.Env(), dnnl::softmax_v2_forward(pd), pd.scratchpad_desc());
+    return PlanBuilder(op)
+        .arg(DNNL_ARG_SRC, md, "src")
+        .arg(DNNL_ARG_DST, md, "dst")
+        .finish(info.Env(), dnnl::softmax_v2_forward(pd), pd.scratchpad_desc());
   });
 }
 

@@ -81,7 +81,8 @@ Napi::Value SpaceToDepthWeightsPlan(const Napi::CallbackInfo& info) {
           for (int64_t a = 0; a < A; a++) {
             for (int64_t b = 0; b < B; b++) {
               const int64_t kh = cut.sH * a + r, kw = cut.sW * b + q;
-              y[((o * cut.channels() + k) * A + a) * B + b] = kh < KH && kw < KW ? w[((o * cut.C + c) * KH + kh) * KW + kw] : 0.0f;
+              y[((o * cut.channels() + k) * A + a) * B + b] =
+                  kh < KH && kw < KW ? w[((o * cut.C + c) * KH + kh) * KW + kw] : 0.0f;
             }
           }
         }

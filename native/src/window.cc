@@ -91,7 +91,8 @@ int channelBlock(const dnnl::memory::desc& src, const Box& box, tag& format) {
     if (!box.untouched(a)) return 0;
   }
   for (auto [t, block] : {std::pair{tag::nChw8c, 8}, std::pair{tag::nChw16c, 16}}) {
-    bool whole = box.in[1] % block == 0 && box.out[1] % block == 0 && box.srcBegin[1] % block == 0 && box.dstBegin[1] % block == 0;
+    bool whole = box.in[1] % block == 0 && box.out[1] % block == 0 && box.srcBegin[1] % block == 0 &&
+                 box.dstBegin[1] % block == 0;
     if (whole && src == dnnl::memory::desc(src.dims(), dnnl::memory::data_type::f32, t)) {
       format = t;
       return block;
@@ -106,18 +107,22 @@ Napi::Value WindowPlan(const Napi::CallbackInfo& info) {
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto src = descArg(info, 0, op, "src");
     auto dims = src.dims();
-    Box box{dims, ints(info, 3, dims.size(), op, "outDims"), ints(info, 1, dims.size(), op, "srcBegin"), ints(info, 2, dims.size(), op, "dstBegin")};
+    Box box{dims, ints(info, 3, dims.size(), op, "outDims"), ints(info, 1, dims.size(), op, "srcBegin"),
+            ints(info, 2, dims.size(), op, "dstBegin")};
     float value = static_cast<float>(number(info, 4, op, "value"));
     for (size_t a = 0; a < dims.size(); a++) {
       if (box.srcBegin[a] > dims[a] || box.dstBegin[a] > box.out[a] || box.out[a] == 0 || dims[a] == 0) {
-        throw Napi::RangeError::New(info.Env(), "window: axis " + std::to_string(a) + " has source " + std::to_string(dims[a]) + " from " +
-                                                    std::to_string(box.srcBegin[a]) + ", destination " + std::to_string(box.out[a]) + " from " +
-                                                    std::to_string(box.dstBegin[a]) + ": out of range or empty");
+        throw Napi::RangeError::New(
+            info.Env(), "window: axis " + std::to_string(a) + " has source " + std::to_string(dims[a]) + " from " +
+                            std::to_string(box.srcBegin[a]) + ", destination " + std::to_string(box.out[a]) + " from " +
+                            std::to_string(box.dstBegin[a]) + ": out of range or empty");
       }
     }
     tag format = tag::undef;
     int block = channelBlock(src, box, format);
-    dnnl::memory::desc srcDesc = block ? src : plainDescOf(dims), dstDesc = block ? dnnl::memory::desc(box.out, dnnl::memory::data_type::f32, format) : plainDescOf(box.out);
+    dnnl::memory::desc srcDesc = block ? src : plainDescOf(dims),
+                       dstDesc = block ? dnnl::memory::desc(box.out, dnnl::memory::data_type::f32, format)
+                                       : plainDescOf(box.out);
     if (block) {  // [N, C, H, W] in nChw{b}c is a plain [N, C/b, H, W, b]
       for (auto* v : {&box.in, &box.out, &box.srcBegin, &box.dstBegin}) {
         (*v)[1] /= block;
@@ -132,7 +137,8 @@ Napi::Value WindowPlan(const Napi::CallbackInfo& info) {
     plan.custom = [m, value](const std::vector<void*>& buffers, const std::vector<double>&) {
       runBox(m, static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]), value);
     };
-    return planResult(info.Env(), registerPlan(std::move(plan)), {{"src", internDesc(srcDesc)}, {"dst", internDesc(dstDesc)}});
+    return planResult(info.Env(), registerPlan(std::move(plan)),
+                      {{"src", internDesc(srcDesc)}, {"dst", internDesc(dstDesc)}});
   });
 }
 

@@ -54,10 +54,17 @@ function disposeModel(model: TensorModule): void {
 }
 
 /** Forward multiply-adds per image (conv and linear, as torchvision counts), traced on shapes alone. */
-export function macsPerImage(name: string, input: readonly [number, number, number] = [3, 224, 224], classes?: number): number {
+export function macsPerImage(
+  name: string,
+  input: readonly [number, number, number] = [3, 224, 224],
+  classes?: number,
+): number {
   const model = buildModel(name, { backend: 'meta', classes });
   let macs = 0;
-  traceOps((e) => (macs += e.macs), () => model.call(zeros([1, ...input], { backend: 'meta' })));
+  traceOps(
+    (e) => (macs += e.macs),
+    () => model.call(zeros([1, ...input], { backend: 'meta' })),
+  );
   return macs;
 }
 
@@ -68,13 +75,22 @@ function syncInference(name: string, batch: number): { forward: () => void; disp
   const x = randn([batch, 3, 224, 224], { backend: BACKEND });
   return {
     forward: () => scope(() => noGrad(() => void model.call(x))),
-    dispose: () => (disposeModel(model), x.dispose()),
+    dispose: () => {
+      disposeModel(model);
+      x.dispose();
+    },
   };
 }
 
 export function inference(name: string, batch: number): Workload {
   const { forward, dispose } = syncInference(name, batch);
-  return { run: () => (forward(), synchronize()), dispose };
+  return {
+    run: () => {
+      forward();
+      return synchronize();
+    },
+    dispose,
+  };
 }
 
 /** One training step as the training loop does it: zeroGrad, forward, cross-entropy, backward, SGD step. */
@@ -97,7 +113,10 @@ export function training(name: string, batch: number, size: number, classes: num
       loss.item();
       loss.dispose();
     },
-    dispose: () => (disposeModel(model), x.dispose()),
+    dispose: () => {
+      disposeModel(model);
+      x.dispose();
+    },
   };
 }
 
@@ -105,10 +124,14 @@ export function training(name: string, batch: number, size: number, classes: num
 function convShapes(name: string): { x: readonly number[]; w: readonly number[]; macs: number }[] {
   const model = buildModel(name, { backend: 'meta' });
   const convs: { x: readonly number[]; w: readonly number[]; macs: number }[] = [];
-  traceOps((e) => {
-    const [x, w] = e.inputs;
-    if (e.op === 'conv2d' && x && w && w.shape[2] === 3 && w.shape[3] === 3) convs.push({ x: x.shape, w: w.shape, macs: e.macs });
-  }, () => model.call(zeros([1, 3, 224, 224], { backend: 'meta' })));
+  traceOps(
+    (e) => {
+      const [x, w] = e.inputs;
+      if (e.op === 'conv2d' && x && w && w.shape[2] === 3 && w.shape[3] === 3)
+        convs.push({ x: x.shape, w: w.shape, macs: e.macs });
+    },
+    () => model.call(zeros([1, 3, 224, 224], { backend: 'meta' })),
+  );
   return convs;
 }
 
@@ -123,7 +146,10 @@ export function convLayers(name: string, batch: number): Workload & { macs: numb
   return {
     macs: batch * shapes.reduce((sum, s) => sum + s.macs, 0),
     layers: shapes.length,
-    run: () => (scope(() => noGrad(() => made.forEach((m) => conv2d(m.x, m.w, m.b, { padding: 1 })))), synchronize()),
+    run: () => {
+      scope(() => noGrad(() => made.forEach((m) => conv2d(m.x, m.w, m.b, { padding: 1 }))));
+      return synchronize();
+    },
     dispose: () => made.forEach((m) => [m.x, m.w, m.b].forEach((t: Tensor) => t.dispose())),
   };
 }

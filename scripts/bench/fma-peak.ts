@@ -16,11 +16,16 @@ export function measureFmaPeak(cacheDir: string, threads: number): { gflops: num
   const binary = join(cacheDir, 'fma-peak');
   if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(SOURCE).mtimeMs) {
     const cc = spawnSync('cc', ['-O3', '-march=native', '-fopenmp', '-o', binary, SOURCE], { encoding: 'utf8' });
-    if (cc.error || cc.status !== 0) return { error: `cannot build ${SOURCE} with cc: ${(cc.stderr || cc.error?.message || '').trim()}` };
+    if (cc.error || cc.status !== 0)
+      return { error: `cannot build ${SOURCE} with cc: ${(cc.stderr || cc.error?.message || '').trim()}` };
   }
   // OMP_PROC_BIND keeps one thread per core, as a compute kernel runs.
-  const run = spawnSync(binary, [String(threads)], { encoding: 'utf8', env: { ...process.env, OMP_PROC_BIND: 'true' } });
+  const run = spawnSync(binary, [String(threads)], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_PROC_BIND: 'true' },
+  });
   const gflops = Number(run.stdout?.trim());
-  if (run.status !== 0 || !Number.isFinite(gflops) || gflops <= 0) return { error: `${binary} failed: ${(run.stderr || run.error?.message || run.stdout).trim()}` };
+  if (run.status !== 0 || !Number.isFinite(gflops) || gflops <= 0)
+    return { error: `${binary} failed: ${(run.stderr || run.error?.message || run.stdout).trim()}` };
   return { gflops };
 }

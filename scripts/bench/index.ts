@@ -25,7 +25,10 @@ import type { Workload } from './convkit-runner.js';
 
 const INFERENCE_MODELS = ['resnet18', 'resnet50', 'vgg16', 'googlenet', 'densenet121', 'alexnet'];
 /** Training rows: [model, batch, input side, classes]. */
-const TRAINING = [['resnet18', 8, 224, 1000], ['resnet20_cifar', 128, 32, 10]] as const;
+const TRAINING = [
+  ['resnet18', 8, 224, 1000],
+  ['resnet20_cifar', 128, 32, 10],
+] as const;
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CACHE = join(ROOT, 'node_modules', '.cache', 'convkit-bench');
 
@@ -45,7 +48,11 @@ const all = [...INFERENCE_MODELS, 'resnet20_cifar'];
 const wanted = args.models ? args.models.split(',').map((m) => m.trim()) : all;
 const unknown = wanted.filter((m) => !all.includes(m));
 if (unknown.length > 0 || !(Number.isInteger(threads) && threads > 0) || !(Number.isInteger(batch) && batch > 0)) {
-  console.error(unknown.length > 0 ? `bench: unknown model ${unknown.join(', ')}; expected some of ${all.join(', ')}` : 'bench: CONVKIT_THREADS and --batch must be positive integers');
+  console.error(
+    unknown.length > 0
+      ? `bench: unknown model ${unknown.join(', ')}; expected some of ${all.join(', ')}`
+      : 'bench: CONVKIT_THREADS and --batch must be positive integers',
+  );
   process.exit(2);
 }
 
@@ -71,7 +78,10 @@ const notes: string[] = [];
 const rows: Row[] = [];
 // Other work on the machine takes cores from every column at different moments: say so.
 const loadAtStart = os.loadavg()[0];
-if (loadAtStart > 0.5) notes.push(`the 1-minute load average was ${loadAtStart.toFixed(2)} at the start: other processes were running, so figures may be low and uneven`);
+if (loadAtStart > 0.5)
+  notes.push(
+    `the 1-minute load average was ${loadAtStart.toFixed(2)} at the start: other processes were running, so figures may be low and uneven`,
+  );
 
 log(`[bench] ${threads} threads; timing: ${describePolicy()}`);
 const peak = measureFmaPeak(CACHE, threads);
@@ -113,38 +123,79 @@ for (const model of inference) {
   const gflopPerImage = (2 * ck.macsPerImage(model)) / 1e9;
   const batches = [batch, 1];
   const onnx = join(CACHE, 'onnx', `${model}.onnx`);
-  const [ours, ort, py] = await compare([
-    convkitContender(`${model} convkit`, (i) => ck.inference(model, batches[i])),
-    exportError ? null : ortContender(`${model} ORT`, onnx, batches, threads, policy),
-    torch?.contender(`${model} PyTorch`, batches.map((b) => ({ kind: 'infer', model, batch: b })), policy) ?? null,
-  ], batches.length);
+  const [ours, ort, py] = await compare(
+    [
+      convkitContender(`${model} convkit`, (i) => ck.inference(model, batches[i])),
+      exportError ? null : ortContender(`${model} ORT`, onnx, batches, threads, policy),
+      torch?.contender(
+        `${model} PyTorch`,
+        batches.map((b) => ({ kind: 'infer', model, batch: b })),
+        policy,
+      ) ?? null,
+    ],
+    batches.length,
+  );
   batches.forEach((b, i) => {
     rows.push({
-      section: b === 1 ? 'latency' : 'inference', model, batch: b, size: 224, gflop: gflopPerImage * b,
-      convkitMs: ours[i], ortMs: ort[i], torchMs: py[i], target: { vs: 'ort', ratio: 1 },
+      section: b === 1 ? 'latency' : 'inference',
+      model,
+      batch: b,
+      size: 224,
+      gflop: gflopPerImage * b,
+      convkitMs: ours[i],
+      ortMs: ort[i],
+      torchMs: py[i],
+      target: { vs: 'ort', ratio: 1 },
     });
   });
 }
 
 for (const [model, b, size, classes] of TRAINING.filter(([m]) => wanted.includes(m))) {
   const gflop = (3 * 2 * ck.macsPerImage(model, [3, size, size], classes) * b) / 1e9;
-  const [[ours], [py]] = await compare([
-    convkitContender(`${model} training convkit`, () => ck.training(model, b, size, classes)),
-    torch?.contender(`${model} training PyTorch`, [{ kind: 'train', model, batch: b, size, classes }], policy) ?? null,
-  ], 1);
-  rows.push({ section: 'training', model, batch: b, size, gflop, convkitMs: ours, ortMs: null, torchMs: py, target: { vs: 'torch', ratio: 1.3 } });
+  const [[ours], [py]] = await compare(
+    [
+      convkitContender(`${model} training convkit`, () => ck.training(model, b, size, classes)),
+      torch?.contender(`${model} training PyTorch`, [{ kind: 'train', model, batch: b, size, classes }], policy) ??
+        null,
+    ],
+    1,
+  );
+  rows.push({
+    section: 'training',
+    model,
+    batch: b,
+    size,
+    gflop,
+    convkitMs: ours,
+    ortMs: null,
+    torchMs: py,
+    target: { vs: 'torch', ratio: 1.3 },
+  });
 }
 
 if (wanted.includes('vgg16')) {
   let gflop = 0;
-  const [[ours]] = await compare([
-    convkitContender('vgg16 3x3 convs convkit', () => {
-      const work = ck.convLayers('vgg16', batch);
-      gflop = (2 * work.macs) / 1e9;
-      return work;
-    }),
-  ], 1);
-  rows.push({ section: 'kernel', model: 'vgg16 3x3 convs', batch, size: 224, gflop, convkitMs: ours, ortMs: null, torchMs: null, target: { vs: 'peak', fraction: 0.8 } });
+  const [[ours]] = await compare(
+    [
+      convkitContender('vgg16 3x3 convs convkit', () => {
+        const work = ck.convLayers('vgg16', batch);
+        gflop = (2 * work.macs) / 1e9;
+        return work;
+      }),
+    ],
+    1,
+  );
+  rows.push({
+    section: 'kernel',
+    model: 'vgg16 3x3 convs',
+    batch,
+    size: 224,
+    gflop,
+    convkitMs: ours,
+    ortMs: null,
+    torchMs: null,
+    target: { vs: 'peak', fraction: 0.8 },
+  });
 }
 torch?.stop();
 
@@ -152,20 +203,35 @@ torch?.stop();
 const peakAtEnd = peakGflops === null ? null : measureFmaPeak(CACHE, threads);
 if (peakAtEnd && 'gflops' in peakAtEnd && peakGflops !== null) {
   log(`[bench] FMA peak at the end: ${peakAtEnd.gflops} GFLOP/s`);
-  if (Math.abs(peakAtEnd.gflops / peakGflops - 1) > 0.1) notes.push(`the FMA peak measured ${peakGflops} GFLOP/s at the start and ${peakAtEnd.gflops} at the end: the machine was not idle throughout`);
+  if (Math.abs(peakAtEnd.gflops / peakGflops - 1) > 0.1)
+    notes.push(
+      `the FMA peak measured ${peakGflops} GFLOP/s at the start and ${peakAtEnd.gflops} at the end: the machine was not idle throughout`,
+    );
   peakGflops = Math.max(peakGflops, peakAtEnd.gflops);
 }
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const minutes = (performance.now() - started) / 60000;
 const peerLine = [
-  'version' in ortLoad ? `ONNX Runtime ${ortLoad.version} (CPU provider, intraOpNumThreads ${threads}, graphOptimizationLevel all)` : null,
-  'info' in torchStart ? `PyTorch ${torchStart.info.torch} eager (oneDNN ${torchStart.info.onednn ?? '?'}, torch.set_num_threads(${torchStart.info.threads}))` : null,
-].filter(Boolean).join('; ');
-console.log(`\nconvkit vs ONNX Runtime vs PyTorch, float32, ${threads} threads each, ${new Date().toISOString().slice(0, 10)}`);
-console.log(`machine: ${cpu}, ${os.cpus().length} logical cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`);
+  'version' in ortLoad
+    ? `ONNX Runtime ${ortLoad.version} (CPU provider, intraOpNumThreads ${threads}, graphOptimizationLevel all)`
+    : null,
+  'info' in torchStart
+    ? `PyTorch ${torchStart.info.torch} eager (oneDNN ${torchStart.info.onednn ?? '?'}, torch.set_num_threads(${torchStart.info.threads}))`
+    : null,
+]
+  .filter(Boolean)
+  .join('; ');
+console.log(
+  `\nconvkit vs ONNX Runtime vs PyTorch, float32, ${threads} threads each, ${new Date().toISOString().slice(0, 10)}`,
+);
+console.log(
+  `machine: ${cpu}, ${os.cpus().length} logical cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
+);
 console.log(`${ck.describe(threads)}; ${peerLine}`);
-console.log(`${describePolicy()}; GFLOP/s = 2 x convkit's multiply-adds (x3 for training) per second; vs = convkit throughput / peer throughput\n`);
+console.log(
+  `${describePolicy()}; GFLOP/s = 2 x convkit's multiply-adds (x3 for training) per second; vs = convkit throughput / peer throughput\n`,
+);
 console.log(markdownTables(rows, peakGflops));
 for (const note of notes) console.log(`note: ${note}`);
 console.log(`(${minutes.toFixed(1)} minutes)`);
@@ -173,9 +239,16 @@ console.log(`(${minutes.toFixed(1)} minutes)`);
 if (args.json) {
   mkdirSync(dirname(args.json), { recursive: true });
   const report = {
-    schema: 'convkit.bench/1', date: new Date().toISOString(), threads, policy, fmaPeakGflops: peakGflops,
+    schema: 'convkit.bench/1',
+    date: new Date().toISOString(),
+    threads,
+    policy,
+    fmaPeakGflops: peakGflops,
     machine: { cpu, logicalCores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
-    convkit: ck.describe(threads), peers: peerLine, rows: jsonRows(rows, peakGflops), notes,
+    convkit: ck.describe(threads),
+    peers: peerLine,
+    rows: jsonRows(rows, peakGflops),
+    notes,
   };
   writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
   log(`[bench] wrote ${args.json}`);
@@ -188,8 +261,11 @@ async function printProfile(model: string): Promise<void> {
   const layers = ck.profile(model, batch, runs);
   const total = layers.reduce((s, l) => s + l.ms, 0);
   const pct = (ms: number): string => `${((100 * ms) / total).toFixed(1)}%`;
-  const gf = (l: { ms: number; macs: number }): string => (l.macs > 0 ? ((2 * l.macs) / 1e9 / (l.ms / 1000)).toFixed(1) : '-');
-  console.log(`\n${model}, batch ${batch}: ${total.toFixed(1)} ms per batch (sum of op times; ${ck.describe(threads)})\n`);
+  const gf = (l: { ms: number; macs: number }): string =>
+    l.macs > 0 ? ((2 * l.macs) / 1e9 / (l.ms / 1000)).toFixed(1) : '-';
+  console.log(
+    `\n${model}, batch ${batch}: ${total.toFixed(1)} ms per batch (sum of op times; ${ck.describe(threads)})\n`,
+  );
   console.log('| layer | op | calls | ms | share | GFLOP/s |\n|:--|:--|--:|--:|--:|--:|');
   for (const l of [...layers].sort((a, b) => b.ms - a.ms).slice(0, 15)) {
     console.log(`| ${l.path} | ${l.op} | ${Math.round(l.calls)} | ${l.ms.toFixed(2)} | ${pct(l.ms)} | ${gf(l)} |`);
@@ -200,5 +276,6 @@ async function printProfile(model: string): Promise<void> {
     byOp.set(l.op, { ms: o.ms + l.ms, macs: o.macs + l.macs, calls: o.calls + l.calls });
   }
   console.log('\n| op | calls | ms | share | GFLOP/s |\n|:--|--:|--:|--:|--:|');
-  for (const [op, o] of [...byOp].sort((a, b) => b[1].ms - a[1].ms)) console.log(`| ${op} | ${Math.round(o.calls)} | ${o.ms.toFixed(2)} | ${pct(o.ms)} | ${gf(o)} |`);
+  for (const [op, o] of [...byOp].sort((a, b) => b[1].ms - a[1].ms))
+    console.log(`| ${op} | ${Math.round(o.calls)} | ${o.ms.toFixed(2)} | ${pct(o.ms)} | ${gf(o)} |`);
 }

@@ -21,8 +21,10 @@ export function exportOnnx(dir: string, models: readonly string[]): string | nul
   if (missing.length === 0) return null;
   process.stderr.write(`exporting ${missing.join(', ')} to ONNX with PyTorch (once; cached in ${dir})...\n`);
   const r = spawnSync(PYTHON, [here('./export_onnx.py'), dir, ...missing], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.error) return `the ONNX files are exported by PyTorch, and ${PYTHON} cannot run (${r.error.message}); ${INSTALL_TORCH}`;
-  if (r.status === 3) return `the ONNX files are exported by PyTorch, which is not installed for ${PYTHON}; ${INSTALL_TORCH}`;
+  if (r.error)
+    return `the ONNX files are exported by PyTorch, and ${PYTHON} cannot run (${r.error.message}); ${INSTALL_TORCH}`;
+  if (r.status === 3)
+    return `the ONNX files are exported by PyTorch, which is not installed for ${PYTHON}; ${INSTALL_TORCH}`;
   return r.status === 0 ? null : `the ONNX export failed (exit ${r.status ?? r.signal}); see above`;
 }
 
@@ -35,7 +37,9 @@ export async function loadOrt(): Promise<{ version: string } | { error: string }
     ort = await import('onnxruntime-node');
     return { version: ort.env.versions.common ?? '?' };
   } catch (err) {
-    return { error: `onnxruntime-node does not load (${(err as Error).message.split('\n')[0]}); run \`npm run setup\`` };
+    return {
+      error: `onnxruntime-node does not load (${(err as Error).message.split('\n')[0]}); run \`npm run setup\``,
+    };
   }
 }
 
@@ -43,7 +47,13 @@ export async function loadOrt(): Promise<{ version: string } | { error: string }
  * An ONNX model on ORT's CPU provider with `threads` intra-op threads; workload i is batch
  * `batches[i]` (one session serves them all: the export has a dynamic batch axis).
  */
-export function ortContender(label: string, file: string, batches: readonly number[], threads: number, policy: Policy): Contender {
+export function ortContender(
+  label: string,
+  file: string,
+  batches: readonly number[],
+  threads: number,
+  policy: Policy,
+): Contender {
   const rt = ort;
   if (!rt) throw new Error('loadOrt() first');
   let session: Promise<import('onnxruntime-node').InferenceSession> | null = null;
@@ -53,10 +63,14 @@ export function ortContender(label: string, file: string, batches: readonly numb
   // run). force_spinning_stop ends the spinning when Run() returns; within a run ORT spins as
   // by default, and its own figures did not change.
   const options = {
-    executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' as const,
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all' as const,
     extra: { session: { force_spinning_stop: '1' } },
   };
-  const open = (): Promise<import('onnxruntime-node').InferenceSession> => (session ??= rt.InferenceSession.create(file, options));
+  const open = (): Promise<import('onnxruntime-node').InferenceSession> =>
+    (session ??= rt.InferenceSession.create(file, options));
   return {
     label,
     async round(index, warmUp) {
@@ -104,16 +118,25 @@ export class TorchPeer {
     const answer = await Promise.race([peer.request({ kind: 'info' }), failed.then((message) => ({ error: message }))]);
     if ('error' in answer) {
       peer.stop();
-      const why = peer.exitCode === 3 ? `PyTorch is not installed for ${PYTHON}` : `cannot run the PyTorch peer (${answer.error})`;
+      const why =
+        peer.exitCode === 3
+          ? `PyTorch is not installed for ${PYTHON}`
+          : `cannot run the PyTorch peer (${answer.error})`;
       return { error: `${why}; ${INSTALL_TORCH}` };
     }
-    const info: TorchInfo = { torch: String(answer.torch), threads: Number(answer.threads), onednn: typeof answer.onednn === 'string' ? answer.onednn : null };
+    const info: TorchInfo = {
+      torch: String(answer.torch),
+      threads: Number(answer.threads),
+      onednn: typeof answer.onednn === 'string' ? answer.onednn : null,
+    };
     return { peer, info };
   }
 
   request(req: Record<string, unknown>): Promise<Record<string, unknown> & { error?: string }> {
     return new Promise((resolve) => {
-      this.waiting.push((line) => resolve(line === null ? { error: `the PyTorch peer exited (code ${this.exitCode})` } : JSON.parse(line)));
+      this.waiting.push((line) =>
+        resolve(line === null ? { error: `the PyTorch peer exited (code ${this.exitCode})` } : JSON.parse(line)),
+      );
       this.child.stdin.write(`${JSON.stringify(req)}\n`);
     });
   }

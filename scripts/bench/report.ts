@@ -9,8 +9,10 @@ export type Section = 'inference' | 'latency' | 'training' | 'kernel';
 export const SECTION_TITLES: Record<Section, string> = {
   inference: 'Inference throughput (eval mode, no graph), 224x224 - target: convkit img/s >= ONNX Runtime',
   latency: 'Batch-1 latency, 224x224 - target: convkit ms <= ONNX Runtime',
-  training: 'Training step (forward, cross-entropy, backward, SGD momentum 0.9) - target: convkit >= 1.3x PyTorch eager',
-  kernel: "VGG16's 13 3x3 convolutions (forward, batch 8, separate conv2d calls on pre-made inputs) - target: >= 80% of the FMA peak",
+  training:
+    'Training step (forward, cross-entropy, backward, SGD momentum 0.9) - target: convkit >= 1.3x PyTorch eager',
+  kernel:
+    "VGG16's 13 3x3 convolutions (forward, batch 8, separate conv2d calls on pre-made inputs) - target: >= 80% of the FMA peak",
 };
 
 /** What a row must reach: a ratio to a peer's throughput, or a fraction of the FMA peak. */
@@ -39,7 +41,8 @@ export interface Verdict {
 }
 
 const per = (ms: number | null, batch: number): number | null => (ms === null ? null : (batch * 1000) / ms);
-const ratio = (peerMs: number | null, ms: number | null): number | null => (peerMs === null || ms === null ? null : peerMs / ms);
+const ratio = (peerMs: number | null, ms: number | null): number | null =>
+  peerMs === null || ms === null ? null : peerMs / ms;
 
 export function gflops(row: Row): number | null {
   return row.convkitMs === null ? null : row.gflop / (row.convkitMs / 1000);
@@ -49,7 +52,12 @@ export function verdict(row: Row, peakGflops: number | null): Verdict | null {
   const t = row.target;
   if (t === null) return null;
   const g = gflops(row);
-  const achieved = t.vs === 'peak' ? (g === null || peakGflops === null ? null : g / peakGflops) : ratio(t.vs === 'ort' ? row.ortMs : row.torchMs, row.convkitMs);
+  const achieved =
+    t.vs === 'peak'
+      ? g === null || peakGflops === null
+        ? null
+        : g / peakGflops
+      : ratio(t.vs === 'ort' ? row.ortMs : row.torchMs, row.convkitMs);
   const required = t.vs === 'peak' ? t.fraction : t.ratio;
   if (achieved === null) return null;
   const met = achieved >= required;
@@ -62,15 +70,35 @@ export function verdict(row: Row, peakGflops: number | null): Verdict | null {
 const num = (v: number | null, digits = 1): string => (v === null || !Number.isFinite(v) ? '-' : v.toFixed(digits));
 const times = (v: number | null): string => (v === null ? '-' : `${v.toFixed(2)}x`);
 
-const HEADER = ['model', 'batch', 'convkit img/s', 'ORT img/s', 'PyTorch img/s', 'convkit ms/batch', 'convkit GFLOP/s', '% of FMA peak', 'vs ORT', 'vs PyTorch', 'target'];
+const HEADER = [
+  'model',
+  'batch',
+  'convkit img/s',
+  'ORT img/s',
+  'PyTorch img/s',
+  'convkit ms/batch',
+  'convkit GFLOP/s',
+  '% of FMA peak',
+  'vs ORT',
+  'vs PyTorch',
+  'target',
+];
 
 export function tableRow(row: Row, peakGflops: number | null): string[] {
   const g = gflops(row);
   const label = row.size === 224 ? row.model : `${row.model} (${row.size}x${row.size})`;
   return [
-    label, String(row.batch), num(per(row.convkitMs, row.batch)), num(per(row.ortMs, row.batch)), num(per(row.torchMs, row.batch)),
-    num(row.convkitMs), num(g), g === null || peakGflops === null ? '-' : `${((100 * g) / peakGflops).toFixed(0)}%`,
-    times(ratio(row.ortMs, row.convkitMs)), times(ratio(row.torchMs, row.convkitMs)), verdict(row, peakGflops)?.text ?? '-',
+    label,
+    String(row.batch),
+    num(per(row.convkitMs, row.batch)),
+    num(per(row.ortMs, row.batch)),
+    num(per(row.torchMs, row.batch)),
+    num(row.convkitMs),
+    num(g),
+    g === null || peakGflops === null ? '-' : `${((100 * g) / peakGflops).toFixed(0)}%`,
+    times(ratio(row.ortMs, row.convkitMs)),
+    times(ratio(row.torchMs, row.convkitMs)),
+    verdict(row, peakGflops)?.text ?? '-',
   ];
 }
 
@@ -82,7 +110,8 @@ export function markdownTables(rows: readonly Row[], peakGflops: number | null):
     if (cells.length === 0) continue;
     const widths = HEADER.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
     const left = (i: number): boolean => i === 0 || i === HEADER.length - 1;
-    const line = (c: string[]): string => `| ${c.map((v, i) => (left(i) ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join(' | ')} |`;
+    const line = (c: string[]): string =>
+      `| ${c.map((v, i) => (left(i) ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join(' | ')} |`;
     out.push(`${SECTION_TITLES[section]}\n`);
     out.push(line(HEADER));
     out.push(`|${widths.map((w, i) => (left(i) ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
@@ -97,9 +126,14 @@ export function jsonRows(rows: readonly Row[], peakGflops: number | null): objec
     const g = gflops(r);
     return {
       ...r,
-      convkitImagesPerS: per(r.convkitMs, r.batch), ortImagesPerS: per(r.ortMs, r.batch), torchImagesPerS: per(r.torchMs, r.batch),
-      convkitGflops: g, fractionOfPeak: g === null || peakGflops === null ? null : g / peakGflops,
-      vsOrt: ratio(r.ortMs, r.convkitMs), vsTorch: ratio(r.torchMs, r.convkitMs), verdict: verdict(r, peakGflops),
+      convkitImagesPerS: per(r.convkitMs, r.batch),
+      ortImagesPerS: per(r.ortMs, r.batch),
+      torchImagesPerS: per(r.torchMs, r.batch),
+      convkitGflops: g,
+      fractionOfPeak: g === null || peakGflops === null ? null : g / peakGflops,
+      vsOrt: ratio(r.ortMs, r.convkitMs),
+      vsTorch: ratio(r.torchMs, r.convkitMs),
+      verdict: verdict(r, peakGflops),
     };
   });
 }

@@ -54,7 +54,12 @@ export interface Interleaved {
  * contender that throws is dropped (its cells stay null) and the others go on. `progress` gets a
  * line per contender and workload at the end.
  */
-export async function interleaved(contenders: readonly Contender[], workloads: number, policy: Policy, progress: (line: string) => void): Promise<Interleaved> {
+export async function interleaved(
+  contenders: readonly Contender[],
+  workloads: number,
+  policy: Policy,
+  progress: (line: string) => void,
+): Promise<Interleaved> {
   const times = contenders.map(() => Array.from({ length: workloads }, (): number[] => []));
   const errors: Interleaved['errors'] = [];
   const failed = new Set<number>();
@@ -72,7 +77,9 @@ export async function interleaved(contenders: readonly Contender[], workloads: n
     }
   }
   for (const contender of contenders) await contender.close();
-  const ms = times.map((perWorkload, c) => perWorkload.map((t) => (failed.has(c) || t.length === 0 ? null : median(t))));
+  const ms = times.map((perWorkload, c) =>
+    perWorkload.map((t) => (failed.has(c) || t.length === 0 ? null : median(t))),
+  );
   contenders.forEach((contender, c) => {
     const figures = ms[c].map((m) => (m === null ? 'failed' : `${m.toFixed(1)} ms`)).join(', ');
     progress(`${contender.label}: ${figures} (median of ${times[c][0].length} runs)`);

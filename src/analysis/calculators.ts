@@ -7,7 +7,12 @@
 import { ArgumentError } from '../core/errors.js';
 
 /** Weights (and biases) of a k x k convolution. */
-export function convParams(inChannels: number, outChannels: number, kernel: number, opts: { bias?: boolean; groups?: number } = {}): number {
+export function convParams(
+  inChannels: number,
+  outChannels: number,
+  kernel: number,
+  opts: { bias?: boolean; groups?: number } = {},
+): number {
   const groups = opts.groups ?? 1;
   return kernel * kernel * (inChannels / groups) * outChannels + (opts.bias ? outChannels : 0);
 }
@@ -51,7 +56,10 @@ export function compareStack(opts: StackOptions = {}): StackComparison {
   const stacked = count * convParams(channels, channels, kernel, { bias });
   const single = convParams(channels, channels, receptiveField, { bias });
   return {
-    kernel, count, channels, receptiveField,
+    kernel,
+    count,
+    channels,
+    receptiveField,
     stacked: { layers: count, params: stacked, nonlinearities: count },
     single: { kernel: receptiveField, params: single, nonlinearities: 1 },
     ratio: single / stacked,
@@ -89,7 +97,10 @@ export function compareReduction(opts: ReductionOptions = {}): ReductionComparis
   const reduceParams = convParams(inChannels, reduced, 1, { bias });
   const conv = convParams(reduced, outChannels, kernel, { bias });
   return {
-    inChannels, reduced, outChannels, kernel,
+    inChannels,
+    reduced,
+    outChannels,
+    kernel,
     direct: { params: direct },
     withReduction: { reduceParams, convParams: conv, params: reduceParams + conv },
     ratio: direct / (reduceParams + conv),
@@ -110,7 +121,15 @@ export interface InceptionSpec {
 }
 
 /** Inception (3a) of the GoogLeNet paper (input 28x28x192). */
-export const INCEPTION_3A: InceptionSpec = { inChannels: 192, ch1x1: 64, ch3x3reduce: 96, ch3x3: 128, ch5x5reduce: 16, ch5x5: 32, poolProj: 32 };
+export const INCEPTION_3A: InceptionSpec = {
+  inChannels: 192,
+  ch1x1: 64,
+  ch3x3reduce: 96,
+  ch3x3: 128,
+  ch5x5reduce: 16,
+  ch5x5: 32,
+  poolProj: 32,
+};
 
 export interface BranchCost {
   branch: '1x1' | '3x3' | '5x5' | 'pool';
@@ -129,15 +148,34 @@ export interface InceptionComparison {
  * Each branch with its 1x1 reduction (the paper's module) and without (the naive module: 3x3 and
  * 5x5 straight from the input, the pooling branch passing every input channel on).
  */
-export function compareInception(spec: InceptionSpec = INCEPTION_3A, opts: { bias?: boolean } = {}): InceptionComparison {
+export function compareInception(
+  spec: InceptionSpec = INCEPTION_3A,
+  opts: { bias?: boolean } = {},
+): InceptionComparison {
   positive('calc inception', { ...spec });
   const p = (i: number, o: number, k: number): number => convParams(i, o, k, opts);
   const s = spec;
   const branches: BranchCost[] = [
-    { branch: '1x1', withReduction: { params: p(s.inChannels, s.ch1x1, 1), outChannels: s.ch1x1 }, withoutReduction: { params: p(s.inChannels, s.ch1x1, 1), outChannels: s.ch1x1 } },
-    { branch: '3x3', withReduction: { params: p(s.inChannels, s.ch3x3reduce, 1) + p(s.ch3x3reduce, s.ch3x3, 3), outChannels: s.ch3x3 }, withoutReduction: { params: p(s.inChannels, s.ch3x3, 3), outChannels: s.ch3x3 } },
-    { branch: '5x5', withReduction: { params: p(s.inChannels, s.ch5x5reduce, 1) + p(s.ch5x5reduce, s.ch5x5, 5), outChannels: s.ch5x5 }, withoutReduction: { params: p(s.inChannels, s.ch5x5, 5), outChannels: s.ch5x5 } },
-    { branch: 'pool', withReduction: { params: p(s.inChannels, s.poolProj, 1), outChannels: s.poolProj }, withoutReduction: { params: 0, outChannels: s.inChannels } },
+    {
+      branch: '1x1',
+      withReduction: { params: p(s.inChannels, s.ch1x1, 1), outChannels: s.ch1x1 },
+      withoutReduction: { params: p(s.inChannels, s.ch1x1, 1), outChannels: s.ch1x1 },
+    },
+    {
+      branch: '3x3',
+      withReduction: { params: p(s.inChannels, s.ch3x3reduce, 1) + p(s.ch3x3reduce, s.ch3x3, 3), outChannels: s.ch3x3 },
+      withoutReduction: { params: p(s.inChannels, s.ch3x3, 3), outChannels: s.ch3x3 },
+    },
+    {
+      branch: '5x5',
+      withReduction: { params: p(s.inChannels, s.ch5x5reduce, 1) + p(s.ch5x5reduce, s.ch5x5, 5), outChannels: s.ch5x5 },
+      withoutReduction: { params: p(s.inChannels, s.ch5x5, 5), outChannels: s.ch5x5 },
+    },
+    {
+      branch: 'pool',
+      withReduction: { params: p(s.inChannels, s.poolProj, 1), outChannels: s.poolProj },
+      withoutReduction: { params: 0, outChannels: s.inChannels },
+    },
   ];
   const total = (key: 'withReduction' | 'withoutReduction'): { params: number; outChannels: number } => ({
     params: branches.reduce((n, b) => n + b[key].params, 0),
@@ -177,25 +215,69 @@ export interface BlockCost {
   macs: number;
 }
 
-function block(name: string, layers: readonly (readonly [kernel: number, inChannels: number, outChannels: number])[], size: number): BlockCost {
-  const convs = layers.map(([kernel, inChannels, outChannels]) => ({ kernel, inChannels, outChannels, params: convParams(inChannels, outChannels, kernel) }));
+function block(
+  name: string,
+  layers: readonly (readonly [kernel: number, inChannels: number, outChannels: number])[],
+  size: number,
+): BlockCost {
+  const convs = layers.map(([kernel, inChannels, outChannels]) => ({
+    kernel,
+    inChannels,
+    outChannels,
+    params: convParams(inChannels, outChannels, kernel),
+  }));
   const convTotal = convs.reduce((n, c) => n + c.params, 0);
   const bnParams = convs.reduce((n, c) => n + 2 * c.outChannels, 0);
-  return { name, inChannels: convs[0].inChannels, outChannels: convs[convs.length - 1].outChannels, convs, convParams: convTotal, bnParams, params: convTotal + bnParams, macs: convTotal * size * size };
+  return {
+    name,
+    inChannels: convs[0].inChannels,
+    outChannels: convs[convs.length - 1].outChannels,
+    convs,
+    convParams: convTotal,
+    bnParams,
+    params: convTotal + bnParams,
+    macs: convTotal * size * size,
+  };
 }
 
 /**
  * The basic block (3x3, 3x3 at `width`), the bottleneck (1x1 down to `width`, 3x3, 1x1 up to
  * expansion x width) and, for scale, a basic block as wide as the bottleneck's input and output.
  */
-export function compareBlocks(opts: BlockOptions = {}): { basic: BlockCost; bottleneck: BlockCost; wideBasic: BlockCost } {
+export function compareBlocks(opts: BlockOptions = {}): {
+  basic: BlockCost;
+  bottleneck: BlockCost;
+  wideBasic: BlockCost;
+} {
   const { width = 64, expansion = 4, size = 56 } = opts;
   positive('calc block', { width, expansion, size });
   const outer = width * expansion;
   return {
-    basic: block('basic block', [[3, width, width], [3, width, width]], size),
-    bottleneck: block('bottleneck', [[1, outer, width], [3, width, width], [1, width, outer]], size),
-    wideBasic: block(`basic block at ${outer} channels`, [[3, outer, outer], [3, outer, outer]], size),
+    basic: block(
+      'basic block',
+      [
+        [3, width, width],
+        [3, width, width],
+      ],
+      size,
+    ),
+    bottleneck: block(
+      'bottleneck',
+      [
+        [1, outer, width],
+        [3, width, width],
+        [1, width, outer],
+      ],
+      size,
+    ),
+    wideBasic: block(
+      `basic block at ${outer} channels`,
+      [
+        [3, outer, outer],
+        [3, outer, outer],
+      ],
+      size,
+    ),
   };
 }
 
@@ -238,21 +320,36 @@ export interface DenseComparison {
 export function denseBlock(opts: DenseOptions = {}): DenseComparison {
   const { inChannels = 64, growthRate = 32, layers = 6, bottleneckFactor = 4, compression = 0.5 } = opts;
   positive('calc dense', { inChannels, growthRate, layers });
-  if (!Number.isInteger(bottleneckFactor) || bottleneckFactor < 0) throw new ArgumentError('calc dense', `bottleneckFactor must be a non-negative integer (0: no bottleneck), got ${bottleneckFactor}`);
-  if (!(compression > 0 && compression <= 1)) throw new ArgumentError('calc dense', `compression must be in (0, 1], got ${compression}`);
+  if (!Number.isInteger(bottleneckFactor) || bottleneckFactor < 0)
+    throw new ArgumentError(
+      'calc dense',
+      `bottleneckFactor must be a non-negative integer (0: no bottleneck), got ${bottleneckFactor}`,
+    );
+  if (!(compression > 0 && compression <= 1))
+    throw new ArgumentError('calc dense', `compression must be in (0, 1], got ${compression}`);
   const bn = (c: number): number => 2 * c;
   const rows: DenseLayerCost[] = [];
   for (let i = 0; i < layers; i++) {
     const c = inChannels + i * growthRate;
     const mid = bottleneckFactor * growthRate;
-    const params = bottleneckFactor > 0 ? bn(c) + convParams(c, mid, 1) + bn(mid) + convParams(mid, growthRate, 3) : bn(c) + convParams(c, growthRate, 3);
+    const params =
+      bottleneckFactor > 0
+        ? bn(c) + convParams(c, mid, 1) + bn(mid) + convParams(mid, growthRate, 3)
+        : bn(c) + convParams(c, growthRate, 3);
     rows.push({ index: i + 1, inChannels: c, outChannels: c + growthRate, params });
   }
   const outChannels = inChannels + layers * growthRate;
   const kept = Math.floor(compression * outChannels);
   return {
-    inChannels, growthRate, layers: rows, outChannels,
+    inChannels,
+    growthRate,
+    layers: rows,
+    outChannels,
     blockParams: rows.reduce((n, r) => n + r.params, 0),
-    transition: { inChannels: outChannels, outChannels: kept, params: bn(outChannels) + convParams(outChannels, kept, 1) },
+    transition: {
+      inChannels: outChannels,
+      outChannels: kept,
+      params: bn(outChannels) + convParams(outChannels, kept, 1),
+    },
   };
 }

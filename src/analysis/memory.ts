@@ -49,5 +49,15 @@ export function estimateTrainingMemory(o: TrainingMemoryInput): TrainingMemory {
   const optimizerSlots = OPTIMIZER_SLOTS[o.optimizer];
   const optimizerStateBytes = optimizerSlots * gradientBytes;
   const totalBytes = parameterBytes + gradientBytes + optimizerStateBytes + o.bufferBytes + o.activationBytes;
-  return { batch: o.batch, optimizer: o.optimizer, optimizerSlots, parameterBytes, gradientBytes, optimizerStateBytes, bufferBytes: o.bufferBytes, activationBytes: o.activationBytes, totalBytes };
+  return {
+    batch: o.batch,
+    optimizer: o.optimizer,
+    optimizerSlots,
+    parameterBytes,
+    gradientBytes,
+    optimizerStateBytes,
+    bufferBytes: o.bufferBytes,
+    activationBytes: o.activationBytes,
+    totalBytes,
+  };
 }

@@ -44,10 +44,18 @@ export interface QuizAnswer {
 }
 
 /** Answers the quiz; `measure` returns exact counts for a registry name (from a built model). */
-export function answerQuiz(measure: (model: string) => Measured, choices: readonly QuizChoice[] = LECTURE_QUIZ): QuizAnswer {
+export function answerQuiz(
+  measure: (model: string) => Measured,
+  choices: readonly QuizChoice[] = LECTURE_QUIZ,
+): QuizAnswer {
   const rows = choices.map((choice): QuizRow => {
     const exact = measure(choice.model);
-    return { choice, exact, paper: choice.paperModel ? measure(choice.paperModel) : null, lectureRatio: exact.params / choice.lectureParams };
+    return {
+      choice,
+      exact,
+      paper: choice.paperModel ? measure(choice.paperModel) : null,
+      lectureRatio: exact.params / choice.lectureParams,
+    };
   });
   const fewest = rows.reduce((best, r) => (r.exact.params < best.exact.params ? r : best));
   return { rows, fewest, lectureRight: fewest.choice.model === LECTURE_ANSWER };

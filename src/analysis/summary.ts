@@ -94,7 +94,8 @@ export interface ModelSummary {
 
 const sumSizes = (ts: readonly Tensor[]): number => ts.reduce((n, t) => n + t.size, 0);
 const sumBytes = (ts: readonly Tensor[]): number => ts.reduce((n, t) => n + t.size * DTYPE_BYTES[t.dtype], 0);
-const ownTensors = (slots: ReadonlyMap<string, Tensor | null>): Tensor[] => [...slots.values()].filter((t): t is Tensor => t !== null);
+const ownTensors = (slots: ReadonlyMap<string, Tensor | null>): Tensor[] =>
+  [...slots.values()].filter((t): t is Tensor => t !== null);
 
 /** Path of `module` relative to `root` (both may sit inside a larger model). */
 function relativePath(root: AnyModule, module: AnyModule): string {
@@ -123,7 +124,7 @@ export function summarize(model: Module<Tensor, unknown>, opts: SummaryOptions):
   const rows = trace.calls.map((call, index): LayerRow => {
     const repeated = seen.has(call.module);
     seen.add(call.module);
-    const parent = call.parent ? indexOf.get(call.parent) ?? null : null;
+    const parent = call.parent ? (indexOf.get(call.parent) ?? null) : null;
     return toRow(call, index, parent, relativePath(model, call.module), repeated, image);
   });
 
@@ -141,19 +142,34 @@ export function summarize(model: Module<Tensor, unknown>, opts: SummaryOptions):
     bufferBytes: sumBytes(buffers),
     macs: trace.macs,
     flops: 2 * trace.macs,
-    receptiveField: widest?.field ? { ...describeField(widest.field, image), layer: relativePath(model, widest.module) } : null,
+    receptiveField: widest?.field
+      ? { ...describeField(widest.field, image), layer: relativePath(model, widest.module) }
+      : null,
     outputShape: trace.outputShapes[0] ?? null,
     forwardBytes: trace.forwardBytes,
   };
   const called = new Set(trace.calls.map((c) => c.module));
   const unused = unusedModules(model, called);
-  const memory = estimateTrainingMemory({ params, activationBytes: trace.forwardBytes, bufferBytes: totals.bufferBytes, batch, optimizer: opts.optimizer ?? 'sgd-momentum' });
+  const memory = estimateTrainingMemory({
+    params,
+    activationBytes: trace.forwardBytes,
+    bufferBytes: totals.bufferBytes,
+    batch,
+    optimizer: opts.optimizer ?? 'sgd-momentum',
+  });
   return { name: opts.name ?? model.typeName, inputShape, batch, mode, rows, totals, memory, unused };
 }
 
 const area = (c: ModuleCall): number => (c.field ? c.field[0].size * c.field[1].size : 0);
 
-function toRow(call: ModuleCall, index: number, parent: number | null, path: string, repeated: boolean, image: readonly [number, number]): LayerRow {
+function toRow(
+  call: ModuleCall,
+  index: number,
+  parent: number | null,
+  path: string,
+  repeated: boolean,
+  image: readonly [number, number],
+): LayerRow {
   const m = call.module;
   const params = m.parameters();
   const own = ownTensors(m.ownParameters);
@@ -188,7 +204,8 @@ function unusedModules(model: AnyModule, called: ReadonlySet<AnyModule>): Unused
   const visit = (m: AnyModule): void => {
     for (const child of m.children()) {
       if (called.has(child)) visit(child);
-      else if (child.modules().every((d) => !called.has(d))) out.push({ path: relativePath(model, child), type: child.typeName, params: child.numParameters() });
+      else if (child.modules().every((d) => !called.has(d)))
+        out.push({ path: relativePath(model, child), type: child.typeName, params: child.numParameters() });
       else visit(child);
     }
   };

@@ -102,9 +102,18 @@ export function traceForward(model: Module<Tensor, unknown>, inputShape: readonl
   const onEnter = (module: AnyModule, input: unknown): void => {
     const parent = stack[stack.length - 1] ?? null;
     const call: ModuleCall = {
-      module, depth: stack.length, parent, children: [],
-      inputShapes: tensorsIn(input).map((t) => [...t.shape]), outputShapes: [],
-      ownMacs: 0, macs: 0, window: null, outputBytes: 0, field: undefined, spatialOutput: false,
+      module,
+      depth: stack.length,
+      parent,
+      children: [],
+      inputShapes: tensorsIn(input).map((t) => [...t.shape]),
+      outputShapes: [],
+      ownMacs: 0,
+      macs: 0,
+      window: null,
+      outputBytes: 0,
+      field: undefined,
+      spatialOutput: false,
     };
     parent?.children.push(call);
     calls.push(call);

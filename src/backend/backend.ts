@@ -81,7 +81,10 @@ export interface KernelSpecs {
   unary: { args: { op: UnaryOp; x: Storage }; out: Storage };
   scalar: { args: { op: ScalarOp; x: Storage; value: number }; out: Storage };
   /** Elementwise with broadcasting; shapes are given right-aligned and already checked. */
-  binary: { args: { op: BinaryOp; a: Storage; aShape: Shape; b: Storage; bShape: Shape; outShape: Shape }; out: Storage };
+  binary: {
+    args: { op: BinaryOp; a: Storage; aShape: Shape; b: Storage; bShape: Shape; outShape: Shape };
+    out: Storage;
+  };
   /** Gradient of an activation: relu takes the input as `saved`, sigmoid and tanh their output. */
   activationBackward: { args: { op: ActivationOp; gy: Storage; saved: Storage }; out: Storage };
 
@@ -95,7 +98,10 @@ export interface KernelSpecs {
   /** The box [begin, begin + size) of x. */
   slice: { args: { x: Storage; shape: Shape; begin: readonly number[]; size: readonly number[] }; out: Storage };
   /** Constant padding: `pads[i] = [before, after]` for axis i. */
-  pad: { args: { x: Storage; shape: Shape; pads: readonly (readonly [number, number])[]; value: number }; out: Storage };
+  pad: {
+    args: { x: Storage; shape: Shape; pads: readonly (readonly [number, number])[]; value: number };
+    out: Storage;
+  };
   concat: { args: { xs: readonly Storage[]; shapes: readonly Shape[]; axis: number }; out: Storage };
 
   /**
@@ -103,30 +109,77 @@ export interface KernelSpecs {
    * (or n x k when transB). A side with `batched: false` is one matrix shared by every batch.
    */
   matmul: {
-    args: { a: Storage; b: Storage; batch: number; m: number; k: number; n: number; transA: boolean; transB: boolean; aBatched: boolean; bBatched: boolean };
+    args: {
+      a: Storage;
+      b: Storage;
+      batch: number;
+      m: number;
+      k: number;
+      n: number;
+      transA: boolean;
+      transB: boolean;
+      aBatched: boolean;
+      bBatched: boolean;
+    };
     out: Storage;
   };
   /**
    * nn.Linear's forward: out = x W^T + bias for x of rows x inF and W of outF x inF, then ReLU
    * when `relu` is set (a fused inference post-op: no autograd).
    */
-  linear: { args: { x: Storage; weight: Storage; bias: Storage | null; rows: number; inF: number; outF: number; relu?: boolean }; out: Storage };
+  linear: {
+    args: {
+      x: Storage;
+      weight: Storage;
+      bias: Storage | null;
+      rows: number;
+      inF: number;
+      outF: number;
+      relu?: boolean;
+    };
+    out: Storage;
+  };
 
   /**
    * Fused inference post-ops (no autograd): `addend` (same shape as the output) is added, then
    * ReLU applied when `relu` is set: y = relu(conv(x) + bias + addend).
    */
-  conv2d: { args: { x: Storage; weight: Storage; bias: Storage | null; geometry: Conv2dGeometry; addend?: Storage | null; relu?: boolean }; out: Storage };
+  conv2d: {
+    args: {
+      x: Storage;
+      weight: Storage;
+      bias: Storage | null;
+      geometry: Conv2dGeometry;
+      addend?: Storage | null;
+      relu?: boolean;
+    };
+    out: Storage;
+  };
   conv2dBackwardData: { args: { gy: Storage; weight: Storage; geometry: Conv2dGeometry }; out: Storage };
-  conv2dBackwardWeight: { args: { gy: Storage; x: Storage; geometry: Conv2dGeometry; withBias: boolean }; out: { weight: Storage; bias: Storage | null } };
+  conv2dBackwardWeight: {
+    args: { gy: Storage; x: Storage; geometry: Conv2dGeometry; withBias: boolean };
+    out: { weight: Storage; bias: Storage | null };
+  };
 
   /** Returns the output and a workspace (argmax positions) for the backward pass. */
   maxPool2d: { args: { x: Storage; geometry: Pool2dGeometry }; out: { y: Storage; workspace: Storage } };
   maxPool2dBackward: { args: { gy: Storage; workspace: Storage; geometry: Pool2dGeometry }; out: Storage };
-  avgPool2d: { args: { x: Storage; geometry: Pool2dGeometry; countIncludePad: boolean; divisorOverride: number | null }; out: Storage };
-  avgPool2dBackward: { args: { gy: Storage; geometry: Pool2dGeometry; countIncludePad: boolean; divisorOverride: number | null }; out: Storage };
-  adaptiveAvgPool2d: { args: { x: Storage; batch: number; channels: number; inH: number; inW: number; outH: number; outW: number }; out: Storage };
-  adaptiveAvgPool2dBackward: { args: { gy: Storage; batch: number; channels: number; inH: number; inW: number; outH: number; outW: number }; out: Storage };
+  avgPool2d: {
+    args: { x: Storage; geometry: Pool2dGeometry; countIncludePad: boolean; divisorOverride: number | null };
+    out: Storage;
+  };
+  avgPool2dBackward: {
+    args: { gy: Storage; geometry: Pool2dGeometry; countIncludePad: boolean; divisorOverride: number | null };
+    out: Storage;
+  };
+  adaptiveAvgPool2d: {
+    args: { x: Storage; batch: number; channels: number; inH: number; inW: number; outH: number; outW: number };
+    out: Storage;
+  };
+  adaptiveAvgPool2dBackward: {
+    args: { gy: Storage; batch: number; channels: number; inH: number; inW: number; outH: number; outW: number };
+    out: Storage;
+  };
 
   /**
    * Training-mode batch norm: normalises with the batch's statistics (biased variance). `relu`
@@ -134,13 +187,29 @@ export interface KernelSpecs {
    * the output is positive, for batchNormBackward (null without relu).
    */
   batchNormTrain: {
-    args: { x: Storage; weight: Storage | null; bias: Storage | null; layout: ChannelLayout; eps: number; relu?: boolean };
+    args: {
+      x: Storage;
+      weight: Storage | null;
+      bias: Storage | null;
+      layout: ChannelLayout;
+      eps: number;
+      relu?: boolean;
+    };
     out: { y: Storage; mean: Storage; invStd: Storage; variance: Storage; reluMask: Storage | null };
   };
   /** Inference-mode batch norm with given statistics. */
   batchNormInfer: {
     /** `relu` fuses a ReLU after the normalisation (inference only). */
-    args: { x: Storage; weight: Storage | null; bias: Storage | null; mean: Storage; variance: Storage; layout: ChannelLayout; eps: number; relu?: boolean };
+    args: {
+      x: Storage;
+      weight: Storage | null;
+      bias: Storage | null;
+      mean: Storage;
+      variance: Storage;
+      layout: ChannelLayout;
+      eps: number;
+      relu?: boolean;
+    };
     out: Storage;
   };
   /**
@@ -148,7 +217,16 @@ export interface KernelSpecs {
    * in one pass where the backend can: out is [N, sum of channels, H, W].
    */
   concatBatchNormInfer: {
-    args: { xs: readonly Storage[]; shapes: readonly Shape[]; weight: Storage | null; bias: Storage | null; mean: Storage; variance: Storage; eps: number; relu?: boolean };
+    args: {
+      xs: readonly Storage[];
+      shapes: readonly Shape[];
+      weight: Storage | null;
+      bias: Storage | null;
+      mean: Storage;
+      variance: Storage;
+      eps: number;
+      relu?: boolean;
+    };
     out: Storage;
   };
   /**
@@ -157,7 +235,17 @@ export interface KernelSpecs {
    * (from batchNormTrain with relu) the output gradient first goes back through that ReLU.
    */
   batchNormBackward: {
-    args: { gy: Storage; x: Storage; weight: Storage | null; mean: Storage; invStd: Storage; layout: ChannelLayout; batchStats: boolean; withAffine: boolean; reluMask?: Storage | null };
+    args: {
+      gy: Storage;
+      x: Storage;
+      weight: Storage | null;
+      mean: Storage;
+      invStd: Storage;
+      layout: ChannelLayout;
+      batchStats: boolean;
+      withAffine: boolean;
+      reluMask?: Storage | null;
+    };
     out: { x: Storage; weight: Storage | null; bias: Storage | null };
   };
 
@@ -167,7 +255,17 @@ export interface KernelSpecs {
     out: { y: Storage; scale: Storage };
   };
   localResponseNormBackward: {
-    args: { gy: Storage; x: Storage; y: Storage; scale: Storage; layout: ChannelLayout; size: number; alpha: number; beta: number; k: number };
+    args: {
+      gy: Storage;
+      x: Storage;
+      y: Storage;
+      scale: Storage;
+      layout: ChannelLayout;
+      size: number;
+      alpha: number;
+      beta: number;
+      k: number;
+    };
     out: Storage;
   };
 
@@ -181,17 +279,59 @@ export interface KernelSpecs {
    * Negative log-likelihood of log-probabilities [n, c] with integer targets, with label
    * smoothing as PyTorch's cross_entropy defines it. Returns [n] for 'none', else a scalar.
    */
-  nllLoss: { args: { logp: Storage; target: Int32Array; n: number; c: number; reduction: Reduction; labelSmoothing: number }; out: Storage };
-  nllLossBackward: { args: { gy: Storage; target: Int32Array; n: number; c: number; reduction: Reduction; labelSmoothing: number; dtype: DType }; out: Storage };
+  nllLoss: {
+    args: { logp: Storage; target: Int32Array; n: number; c: number; reduction: Reduction; labelSmoothing: number };
+    out: Storage;
+  };
+  nllLossBackward: {
+    args: {
+      gy: Storage;
+      target: Int32Array;
+      n: number;
+      c: number;
+      reduction: Reduction;
+      labelSmoothing: number;
+      dtype: DType;
+    };
+    out: Storage;
+  };
 
   /** In-place SGD step with PyTorch's rule (torch.optim.SGD). */
   sgdStep: {
-    args: { param: Storage; grad: Storage; momentumBuffer: Storage | null; lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number; maximize: boolean; firstStep: boolean };
+    args: {
+      param: Storage;
+      grad: Storage;
+      momentumBuffer: Storage | null;
+      lr: number;
+      momentum: number;
+      dampening: number;
+      nesterov: boolean;
+      weightDecay: number;
+      maximize: boolean;
+      firstStep: boolean;
+    };
+    // biome-ignore lint/suspicious/noConfusingVoidType: an in-place kernel's result type is void, as its function's is
     out: void;
   };
   /** In-place Adam/AdamW step with PyTorch's rule; `decoupled` selects AdamW's weight decay. */
   adamStep: {
-    args: { param: Storage; grad: Storage; expAvg: Storage; expAvgSq: Storage; maxExpAvgSq: Storage | null; step: number; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; decoupled: boolean; amsgrad: boolean; maximize: boolean };
+    args: {
+      param: Storage;
+      grad: Storage;
+      expAvg: Storage;
+      expAvgSq: Storage;
+      maxExpAvgSq: Storage | null;
+      step: number;
+      lr: number;
+      beta1: number;
+      beta2: number;
+      eps: number;
+      weightDecay: number;
+      decoupled: boolean;
+      amsgrad: boolean;
+      maximize: boolean;
+    };
+    // biome-ignore lint/suspicious/noConfusingVoidType: an in-place kernel's result type is void, as its function's is
     out: void;
   };
 }

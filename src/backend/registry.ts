@@ -42,7 +42,8 @@ export function getBackend(name?: string): Backend {
     return current;
   }
   const b = backends.get(name);
-  if (!b && name === 'native' && nativeUnavailable !== null) throw new BackendError('backend', `the native backend is unavailable: ${nativeUnavailable}`);
+  if (!b && name === 'native' && nativeUnavailable !== null)
+    throw new BackendError('backend', `the native backend is unavailable: ${nativeUnavailable}`);
   if (!b) throw new ArgumentError('backend', `unknown backend '${name}'; expected one of ${backendNames().join(', ')}`);
   return b;
 }
@@ -68,7 +69,8 @@ export function withBackend<T>(name: string, fn: () => T): T {
  * CONVKIT_THREADS). The reference backend always uses one.
  */
 export function setThreads(threads: number): void {
-  if (!Number.isInteger(threads) || threads < 1) throw new ArgumentError('setThreads', `threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new ArgumentError('setThreads', `threads must be a positive integer, got ${threads}`);
   if (!('error' in native)) native.runtime.setThreads(threads);
 }
 

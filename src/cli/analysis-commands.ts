@@ -8,35 +8,58 @@ import { quizCommand } from './quiz.js';
 import { summaryCommand } from './summary.js';
 import type { Zoo } from './zoo.js';
 
-const inputOption = (): Option => new Option('--input <CxHxW>', "input of one image, e.g. 3x224x224 (default: the model's own)");
-const batchOption = (): Option => new Option('--batch <n>', 'images per batch: shapes, multiply-adds and memory are for the whole batch').argParser(integer('--batch', 1)).default(1);
+const inputOption = (): Option =>
+  new Option('--input <CxHxW>', "input of one image, e.g. 3x224x224 (default: the model's own)");
+const batchOption = (): Option =>
+  new Option('--batch <n>', 'images per batch: shapes, multiply-adds and memory are for the whole batch')
+    .argParser(integer('--batch', 1))
+    .default(1);
 const optimizerOption = (): Option =>
-  new Option('--optimizer <name>', 'optimiser for the training-memory estimate (state per parameter: sgd 0, sgd-momentum 1, adam 2)').choices(Object.keys(OPTIMIZER_SLOTS)).default('sgd-momentum');
+  new Option(
+    '--optimizer <name>',
+    'optimiser for the training-memory estimate (state per parameter: sgd 0, sgd-momentum 1, adam 2)',
+  )
+    .choices(Object.keys(OPTIMIZER_SLOTS))
+    .default('sgd-momentum');
 
 export function registerAnalysisCommands(program: Command, zoo: Zoo, print: (text: string) => void): void {
   program
     .command('list')
-    .description('every model of the zoo: family, layout, input, parameters and multiply-adds (computed), published accuracy, and its idea')
+    .description(
+      'every model of the zoo: family, layout, input, parameters and multiply-adds (computed), published accuracy, and its idea',
+    )
     .option('--family <name>', `only one family: ${FAMILIES.join(', ')}`)
     .addOption(formatOption())
     .action((o) => print(listCommand(zoo, o)));
 
   program
     .command('summary')
-    .description('layer-by-layer table of a model: kernel, output shape, parameters, multiply-adds, receptive field; totals and training memory')
+    .description(
+      'layer-by-layer table of a model: kernel, output shape, parameters, multiply-adds, receptive field; totals and training memory',
+    )
     .argument('<model>', "a name from 'convkit list', e.g. resnet18")
     .addOption(inputOption())
-    .option('--depth <n>', 'nesting depth of the rows shown; deeper layers fold into their parent (like torchinfo)', integer('--depth', 0), 3)
+    .option(
+      '--depth <n>',
+      'nesting depth of the rows shown; deeper layers fold into their parent (like torchinfo)',
+      integer('--depth', 0),
+      3,
+    )
     .addOption(batchOption())
     .addOption(optimizerOption())
     .option('--train', "run in training mode (GoogLeNet's auxiliary heads on) instead of eval")
     .addOption(formatOption())
-    .addHelpText('after', '\nExamples:\n  convkit summary resnet18\n  convkit summary vgg16 --depth 1 --format markdown\n  convkit summary resnet50 --input 3x160x160 --batch 32 --optimizer adam --format json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  convkit summary resnet18\n  convkit summary vgg16 --depth 1 --format markdown\n  convkit summary resnet50 --input 3x160x160 --batch 32 --optimizer adam --format json',
+    )
     .action((model: string, o) => print(summaryCommand(zoo, model, o)));
 
   program
     .command('compare')
-    .description('models side by side: parameters, multiply-adds, receptive field, memory, published accuracy and the idea each introduced')
+    .description(
+      'models side by side: parameters, multiply-adds, receptive field, memory, published accuracy and the idea each introduced',
+    )
     .argument('<model...>', "names from 'convkit list', e.g. alexnet vgg19 googlenet resnet50")
     .addOption(inputOption())
     .addOption(batchOption())
@@ -47,7 +70,9 @@ export function registerAnalysisCommands(program: Command, zoo: Zoo, print: (tex
 
   program
     .command('quiz')
-    .description("the lecture's quiz (which of AlexNet, VGG19, GoogLeNet has the fewest parameters?) answered with exact counts")
+    .description(
+      "the lecture's quiz (which of AlexNet, VGG19, GoogLeNet has the fewest parameters?) answered with exact counts",
+    )
     .addOption(formatOption(['text', 'json']))
     .action((o) => print(quizCommand(zoo, o)));
 }

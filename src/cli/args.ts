@@ -24,7 +24,8 @@ export function parseInputShape(text: string): [number, number, number] {
 export function integer(name: string, min: number): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer of at least ${min}, got '${value}'.`);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer of at least ${min}, got '${value}'.`);
     return n;
   };
 }
@@ -33,7 +34,8 @@ export function integer(name: string, min: number): (value: string) => number {
 export function numberIn(name: string, lo: number, hi: number): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (value.trim() === '' || !(n > lo && n <= hi)) throw new InvalidArgumentError(`${name} must be a number above ${lo} and at most ${hi}, got '${value}'.`);
+    if (value.trim() === '' || !(n > lo && n <= hi))
+      throw new InvalidArgumentError(`${name} must be a number above ${lo} and at most ${hi}, got '${value}'.`);
     return n;
   };
 }

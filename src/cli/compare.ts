@@ -20,7 +20,10 @@ export function compareCommand(zoo: Zoo, names: readonly string[], opts: Compare
   // Look every name up first, so a typo fails before any work.
   const entries = names.map((n) => zoo.get(n));
   const input = opts.input === undefined ? undefined : parseInputShape(opts.input);
-  const models = entries.map((entry) => ({ entry, summary: summarizeEntry(entry, { input, batch: opts.batch, optimizer: opts.optimizer }) }));
+  const models = entries.map((entry) => ({
+    entry,
+    summary: summarizeEntry(entry, { input, batch: opts.batch, optimizer: opts.optimizer }),
+  }));
   const out = compareTable(models, opts.format);
   if (opts.chart === undefined) return out;
   writeFileAtomic(opts.chart, compareChartSvg(models));

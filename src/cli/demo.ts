@@ -31,7 +31,9 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   const test = syntheticBars({ count: Math.max(100, Math.floor(o.samples / 4)), seed: o.seed + 2 });
   const model = tinyCnn({ width: o.width });
   console.log(`convkit demo: teach a small CNN to tell the direction of a line in a noisy 16x16 image`);
-  console.log(`classes: ${train.classes.join(', ')}; ${train.labels.length} training and ${test.labels.length} test images (seed ${o.seed})`);
+  console.log(
+    `classes: ${train.classes.join(', ')}; ${train.labels.length} training and ${test.labels.length} test images (seed ${o.seed})`,
+  );
   console.log(`backend: ${getBackend().name}; model: ${model.numParameters().toLocaleString('en-US')} parameters\n`);
   console.log(model.toString());
   console.log('');
@@ -47,7 +49,8 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     const bar = progressBar(Math.ceil(train.labels.length / o.batchSize), `epoch ${epoch}/${o.epochs}`, 'batches');
     const trained = await trainEpoch(model, optimizer, train, {
       batchSize: o.batchSize,
-      onBatch: (done, _total, running) => bar.update(done, { loss: running.loss.toFixed(3), acc: pct(running.accuracy) }),
+      onBatch: (done, _total, running) =>
+        bar.update(done, { loss: running.loss.toFixed(3), acc: pct(running.accuracy) }),
     });
     bar.stop();
     schedule.step();
@@ -59,16 +62,23 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   console.log('|---:|---:|---:|---:|---:|---:|---:|');
   for (const h of history) {
     const rate = (h.train.samples / h.train.seconds).toFixed(0);
-    console.log(`| ${h.epoch} | ${h.lr.toFixed(4)} | ${h.train.loss.toFixed(4)} | ${pct(h.train.accuracy)} | ${h.test.loss.toFixed(4)} | ${pct(h.test.accuracy)} | ${rate} |`);
+    console.log(
+      `| ${h.epoch} | ${h.lr.toFixed(4)} | ${h.train.loss.toFixed(4)} | ${pct(h.train.accuracy)} | ${h.test.loss.toFixed(4)} | ${pct(h.test.accuracy)} | ${rate} |`,
+    );
   }
   const last = history[history.length - 1];
   const seconds = history.reduce((s, h) => s + h.train.seconds, 0);
-  console.log(`\nlearned: test accuracy ${pct(untrained.accuracy)} -> ${pct(last.test.accuracy)} in ${o.epochs} epochs (${seconds.toFixed(1)} s of training)`);
+  console.log(
+    `\nlearned: test accuracy ${pct(untrained.accuracy)} -> ${pct(last.test.accuracy)} in ${o.epochs} epochs (${seconds.toFixed(1)} s of training)`,
+  );
 
   const chart = lineChartSvg(
     [
       { name: 'train accuracy', points: history.map((h) => [h.epoch, h.train.accuracy]) },
-      { name: 'test accuracy', points: [[0, untrained.accuracy], ...history.map((h): [number, number] => [h.epoch, h.test.accuracy])] },
+      {
+        name: 'test accuracy',
+        points: [[0, untrained.accuracy], ...history.map((h): [number, number] => [h.epoch, h.test.accuracy])],
+      },
     ],
     { title: 'convkit demo: tiny CNN on synthetic bars', xLabel: 'epoch', yLabel: 'accuracy', yRange: [0, 1] },
   );

@@ -17,5 +17,8 @@ export function listCommand(zoo: Zoo, opts: ListOptions): string {
     throw new UsageError(`--family must be one of ${FAMILIES.join(', ')}, got '${opts.family}'`);
   }
   const entries = zoo.entries.filter((e) => opts.family === undefined || e.family === opts.family);
-  return listTable(entries.map((entry) => ({ entry, summary: summarizeEntry(entry) })), opts.format);
+  return listTable(
+    entries.map((entry) => ({ entry, summary: summarizeEntry(entry) })),
+    opts.format,
+  );
 }

@@ -10,7 +10,8 @@ import { runDemo } from './demo.js';
 function integer(name: string, min: number): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer of at least ${min}, got '${value}'.`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer of at least ${min}, got '${value}'.`);
     return n;
   };
 }
@@ -18,7 +19,8 @@ function integer(name: string, min: number): (value: string) => number {
 function positiveNumber(name: string): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got '${value}'.`);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive number, got '${value}'.`);
     return n;
   };
 }

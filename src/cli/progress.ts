@@ -18,7 +18,9 @@ export function progressBar(total: number, label: string, unit: string): Progres
         lastTenth = tenth;
         const secs = (Date.now() - started) / 1000;
         const rate = secs > 0 ? (done / secs).toFixed(1) : '-';
-        const extra = Object.entries(fields).map(([k, v]) => `${k} ${v}`).join('  ');
+        const extra = Object.entries(fields)
+          .map(([k, v]) => `${k} ${v}`)
+          .join('  ');
         process.stderr.write(`${label} ${done}/${total} ${unit}  ${rate} ${unit}/s  ${extra}\n`);
       },
       stop() {},
@@ -38,7 +40,9 @@ export function progressBar(total: number, label: string, unit: string): Progres
   return {
     update(done, fields = {}) {
       const secs = (Date.now() - started) / 1000;
-      const info = Object.entries(fields).map(([k, v]) => `${k} ${v}`).join('  ');
+      const info = Object.entries(fields)
+        .map(([k, v]) => `${k} ${v}`)
+        .join('  ');
       bar.update(done, { rate: secs > 0 ? (done / secs).toFixed(1) : '-', info });
     },
     stop() {

@@ -18,7 +18,12 @@ export interface SummaryCliOptions {
 export function summaryCommand(zoo: Zoo, name: string, opts: SummaryCliOptions): string {
   const entry = zoo.get(name);
   const input = opts.input === undefined ? entry.input : parseInputShape(opts.input);
-  const summary = summarizeEntry(entry, { input, batch: opts.batch, optimizer: opts.optimizer, mode: opts.train ? 'train' : 'eval' });
+  const summary = summarizeEntry(entry, {
+    input,
+    batch: opts.batch,
+    optimizer: opts.optimizer,
+    mode: opts.train ? 'train' : 'eval',
+  });
   if (opts.format === 'json') return toJson(summaryJson(summary, opts.depth));
   return opts.format === 'markdown' ? summaryMarkdown(summary, opts.depth) : summaryText(summary, opts.depth);
 }

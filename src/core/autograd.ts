@@ -29,7 +29,11 @@ export class GradNode {
 
   apply(gy: Tensor, needs: readonly boolean[]): readonly (Tensor | null)[] {
     if (this.fn === null) {
-      throw new BackendError('backward', `the graph through ${this.op} was already freed; pass { retainGraph: true } to the first backward() to run it twice`, this.path);
+      throw new BackendError(
+        'backward',
+        `the graph through ${this.op} was already freed; pass { retainGraph: true } to the first backward() to run it twice`,
+        this.path,
+      );
     }
     return this.fn(gy, needs);
   }
@@ -44,7 +48,13 @@ export class GradNode {
  * Every op's last step: reports it to tracing listeners (with its cost and window, if any), and
  * attaches a backward function to `out` when any input requires a gradient and recording is on.
  */
-export function record(out: Tensor, op: string, inputs: readonly (Tensor | null)[], fn: BackwardFn, info: OpInfo = {}): Tensor {
+export function record(
+  out: Tensor,
+  op: string,
+  inputs: readonly (Tensor | null)[],
+  fn: BackwardFn,
+  info: OpInfo = {},
+): Tensor {
   if (isTracing()) emitOp(op, inputs, out, info);
   if (!isGradEnabled() || !inputs.some((t) => t?.requiresGrad)) return out;
   out.requiresGrad = true;
@@ -54,13 +64,22 @@ export function record(out: Tensor, op: string, inputs: readonly (Tensor | null)
 
 export function backward(root: Tensor, seed: Tensor | undefined, retainGraph: boolean): void {
   if (!root.requiresGrad) {
-    throw new BackendError('backward', 'this tensor does not require grad and has no grad_fn: no input of the computation had requiresGrad set');
+    throw new BackendError(
+      'backward',
+      'this tensor does not require grad and has no grad_fn: no input of the computation had requiresGrad set',
+    );
   }
   if (seed === undefined && root.size !== 1) {
-    throw new ShapeError('backward', `a gradient can be created implicitly only for a one-element output, this one has shape ${formatShape(root.shape)}; pass the gradient`);
+    throw new ShapeError(
+      'backward',
+      `a gradient can be created implicitly only for a one-element output, this one has shape ${formatShape(root.shape)}; pass the gradient`,
+    );
   }
   if (seed !== undefined && !shapesEqual(seed.shape, root.shape)) {
-    throw new ShapeError('backward', `gradient has shape ${formatShape(seed.shape)}, output has ${formatShape(root.shape)}`);
+    throw new ShapeError(
+      'backward',
+      `gradient has shape ${formatShape(seed.shape)}, output has ${formatShape(root.shape)}`,
+    );
   }
   noGrad(() => {
     const start = seed ? seed.alias(root.shape) : ones(root);
@@ -73,13 +92,17 @@ export function backward(root: Tensor, seed: Tensor | undefined, retainGraph: bo
       const gy = grads.get(node);
       if (gy === undefined) continue;
       grads.delete(node);
-      const needs = node.inputs.map((t) => t !== null && t.requiresGrad);
+      const needs = node.inputs.map((t) => t?.requiresGrad === true);
       const inputGrads = node.apply(gy, needs);
       node.inputs.forEach((t, i) => {
         const g = inputGrads[i];
         if (t === null || !needs[i] || !g) return;
         if (!shapesEqual(g.shape, t.shape)) {
-          throw new ShapeError('backward', `${node.op} produced a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(t.shape)}`, node.path);
+          throw new ShapeError(
+            'backward',
+            `${node.op} produced a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(t.shape)}`,
+            node.path,
+          );
         }
         const shared = g.alias(g.shape);
         if (t.gradFn === null) accumulateLeaf(t, shared);
@@ -115,7 +138,10 @@ function topologicalOrder(root: GradNode): GradNode[] {
 }
 
 function accumulateLeaf(leaf: Tensor, g: Tensor): void {
-  if (!leaf.requiresGrad) return g.dispose();
+  if (!leaf.requiresGrad) {
+    g.dispose();
+    return;
+  }
   if (leaf.grad === null || leaf.grad.disposed) {
     leaf.grad = keep(g);
     return;
@@ -136,7 +162,14 @@ function sum(a: Tensor | undefined, b: Tensor): Tensor {
 
 function add(a: Tensor, b: Tensor): Tensor {
   const { shape, backend } = a;
-  const storage = backend.kernels.binary({ op: 'add', a: a.storage, aShape: shape, b: b.storage, bShape: shape, outShape: shape });
+  const storage = backend.kernels.binary({
+    op: 'add',
+    a: a.storage,
+    aShape: shape,
+    b: b.storage,
+    bShape: shape,
+    outShape: shape,
+  });
   return new Tensor(storage, shape, backend);
 }
 

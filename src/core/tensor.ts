@@ -27,7 +27,10 @@ export class Tensor {
 
   constructor(storage: Storage, shape: Shape, backend: Backend) {
     if (storage.size !== sizeOf(shape)) {
-      throw new ShapeError('tensor', `storage holds ${storage.size} elements, shape ${formatShape(shape)} needs ${sizeOf(shape)}`);
+      throw new ShapeError(
+        'tensor',
+        `storage holds ${storage.size} elements, shape ${formatShape(shape)} needs ${sizeOf(shape)}`,
+      );
     }
     this.handle = storage;
     this.shape = Object.freeze([...shape]);
@@ -81,7 +84,11 @@ export class Tensor {
 
   /** The value of a one-element tensor. */
   item(): number {
-    if (this.size !== 1) throw new ShapeError('item', `only one-element tensors have an item, this one has shape ${formatShape(this.shape)}`);
+    if (this.size !== 1)
+      throw new ShapeError(
+        'item',
+        `only one-element tensors have an item, this one has shape ${formatShape(this.shape)}`,
+      );
     return this.toArray()[0];
   }
 
@@ -92,7 +99,8 @@ export class Tensor {
 
   /** Sets requiresGrad in place and returns this (torch's requires_grad_). */
   requireGrad(flag = true): this {
-    if (!this.isLeaf && !flag) throw new BackendError('requireGrad', 'only leaf tensors can stop requiring grad; use detach()');
+    if (!this.isLeaf && !flag)
+      throw new BackendError('requireGrad', 'only leaf tensors can stop requiring grad; use detach()');
     this.requiresGrad = flag;
     return this;
   }
@@ -121,7 +129,10 @@ export class Tensor {
   /** Makes this tensor refer to src's values (same shape, dtype and backend), keeping its identity. */
   assign(src: Tensor): this {
     if (src.backend !== this.backend || src.dtype !== this.dtype || src.size !== this.size) {
-      throw new ShapeError('assign', `expected a ${this.dtype} tensor of shape ${formatShape(this.shape)} on '${this.backend.name}', got ${src.dtype} ${formatShape(src.shape)} on '${src.backend.name}'`);
+      throw new ShapeError(
+        'assign',
+        `expected a ${this.dtype} tensor of shape ${formatShape(this.shape)} on '${this.backend.name}', got ${src.dtype} ${formatShape(src.shape)} on '${src.backend.name}'`,
+      );
     }
     const next = src.storage.retain();
     this.storage.release();

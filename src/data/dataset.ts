@@ -16,10 +16,14 @@ export interface ArrayDataset {
 export function checkDataset(name: string, d: ArrayDataset): void {
   const per = sizeOf(d.sampleShape);
   if (per === 0 || d.inputs.length !== per * d.labels.length) {
-    throw new ShapeError(name, `${d.inputs.length} input values do not make ${d.labels.length} samples of shape ${formatShape(d.sampleShape)}`);
+    throw new ShapeError(
+      name,
+      `${d.inputs.length} input values do not make ${d.labels.length} samples of shape ${formatShape(d.sampleShape)}`,
+    );
   }
   const bad = d.labels.findIndex((l) => l < 0 || l >= d.classes.length);
-  if (bad >= 0) throw new ArgumentError(name, `label ${d.labels[bad]} of sample ${bad} is outside 0..${d.classes.length - 1}`);
+  if (bad >= 0)
+    throw new ArgumentError(name, `label ${d.labels[bad]} of sample ${bad} is outside 0..${d.classes.length - 1}`);
 }
 
 export interface Batch {
@@ -38,7 +42,8 @@ export interface BatchOptions {
 /** Batches of a dataset for one epoch, in a fresh random order when shuffling. */
 export function* batches(d: ArrayDataset, opts: BatchOptions): IterableIterator<Batch> {
   const { batchSize, shuffle = false, keepLast = true, generator = defaultGenerator } = opts;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ArgumentError('batches', `batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new ArgumentError('batches', `batchSize must be a positive integer, got ${batchSize}`);
   const count = d.labels.length;
   const order = Int32Array.from({ length: count }, (_, i) => i);
   if (shuffle) {

@@ -19,8 +19,10 @@ export interface BarsOptions {
 }
 
 export function syntheticBars({ count, size = 16, noise = 0.25, seed = 0 }: BarsOptions): ArrayDataset {
-  if (!Number.isInteger(count) || count < 1) throw new ArgumentError('syntheticBars', `count must be a positive integer, got ${count}`);
-  if (!Number.isInteger(size) || size < 6) throw new ArgumentError('syntheticBars', `size must be an integer of at least 6, got ${size}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new ArgumentError('syntheticBars', `count must be a positive integer, got ${count}`);
+  if (!Number.isInteger(size) || size < 6)
+    throw new ArgumentError('syntheticBars', `size must be an integer of at least 6, got ${size}`);
   const rng = new Generator(seed);
   const pixels = size * size;
   const inputs = new Float32Array(count * pixels);
@@ -31,7 +33,12 @@ export function syntheticBars({ count, size = 16, noise = 0.25, seed = 0 }: Bars
     const label = rng.int(BAR_CLASSES.length);
     labels[n] = label;
     const length = Math.floor(size / 2) + rng.int(Math.ceil(size / 2) - 1);
-    const [dr, dc] = [[0, 1], [1, 0], [1, 1], [1, -1]][label];
+    const [dr, dc] = [
+      [0, 1],
+      [1, 0],
+      [1, 1],
+      [1, -1],
+    ][label];
     // Choose a start so that the whole line stays inside the image.
     const r0 = dr === 0 ? rng.int(size) : rng.int(size - length + 1);
     const c0 = dc === 0 ? rng.int(size) : dc > 0 ? rng.int(size - length + 1) : length - 1 + rng.int(size - length + 1);

@@ -116,7 +116,10 @@ export class AlexNet extends Sequential {
   readonly avgpool: AdaptiveAvgPool2d | null;
   readonly classifier: Sequential;
 
-  constructor(readonly layout: AlexNetLayout, opts: AlexNetOptions = {}) {
+  constructor(
+    readonly layout: AlexNetLayout,
+    opts: AlexNetOptions = {},
+  ) {
     super();
     const { classes = 1000, dropout = 0.5 } = opts;
     this.features = this.add('features', alexnetFeatures(layout.convs));
@@ -146,7 +149,9 @@ function alexnetFeatures(convs: readonly AlexNetConv[]): Sequential {
   const features = new Sequential();
   let inChannels = 3;
   for (const c of convs) {
-    features.append(new Conv2d(inChannels, c.channels, c.kernel, { stride: c.stride, padding: c.padding, groups: c.groups }));
+    features.append(
+      new Conv2d(inChannels, c.channels, c.kernel, { stride: c.stride, padding: c.padding, groups: c.groups }),
+    );
     features.append(new ReLU());
     if (c.lrn) {
       const { size, alpha, beta, k } = ALEXNET_PAPER_LRN;
@@ -200,7 +205,10 @@ export const ALEXNET_MODELS: readonly ModelEntry[] = [
     input: [3, 227, 227],
     classes: 1000,
     build: (opts = {}) => buildWith(opts, (classes) => alexnetPaper({ classes })),
-    published: { params: 60_965_224, source: 'Krizhevsky et al. 2012 ("60 million parameters"); exact count of the layout in the paper' },
+    published: {
+      params: 60_965_224,
+      source: 'Krizhevsky et al. 2012 ("60 million parameters"); exact count of the layout in the paper',
+    },
     idea: 'The 2012 paper as written: two GPU towers (grouped convolutions), LRN after conv1 and conv2, overlapping 3x3/2 pooling.',
   },
 ];

@@ -35,7 +35,10 @@ export class DenseLayer extends Module<readonly Tensor[], Tensor> {
   readonly conv2: Conv2d;
   readonly dropRate: number;
 
-  constructor(readonly inChannels: number, { growthRate, bnSize = 4, dropRate = 0 }: DenseLayerOptions) {
+  constructor(
+    readonly inChannels: number,
+    { growthRate, bnSize = 4, dropRate = 0 }: DenseLayerOptions,
+  ) {
     super();
     const width = bnSize * growthRate;
     this.norm1 = this.registerModule('norm1', new BatchNorm2d(inChannels));
@@ -60,7 +63,10 @@ export class DenseLayer extends Module<readonly Tensor[], Tensor> {
    * absorbs norm2 and relu2 (dropout is off in eval).
    */
   private forwardFused(features: readonly Tensor[]): Tensor {
-    const normed = features.length === 1 ? batchNormRelu(this.norm1, this.relu1, features[0]) : this.norm1.callJoinedWithRelu(features);
+    const normed =
+      features.length === 1
+        ? batchNormRelu(this.norm1, this.relu1, features[0])
+        : this.norm1.callJoinedWithRelu(features);
     const bottleneck = fusedConv(this.conv1, this.norm2, normed, { relu: true });
     normed.dispose();
     const fresh = fusedConv(this.conv2, null, bottleneck);
@@ -78,11 +84,17 @@ export class DenseBlock extends Module {
   readonly layers: DenseLayer[] = [];
   readonly outChannels: number;
 
-  constructor(readonly inChannels: number, opts: DenseBlockOptions) {
+  constructor(
+    readonly inChannels: number,
+    opts: DenseBlockOptions,
+  ) {
     super();
-    if (!Number.isInteger(opts.layers) || opts.layers < 1) throw new ArgumentError('DenseBlock', `layers must be a positive integer, got ${opts.layers}`);
+    if (!Number.isInteger(opts.layers) || opts.layers < 1)
+      throw new ArgumentError('DenseBlock', `layers must be a positive integer, got ${opts.layers}`);
     for (let i = 0; i < opts.layers; i++) {
-      this.layers.push(this.registerModule(`denselayer${i + 1}`, new DenseLayer(inChannels + i * opts.growthRate, opts)));
+      this.layers.push(
+        this.registerModule(`denselayer${i + 1}`, new DenseLayer(inChannels + i * opts.growthRate, opts)),
+      );
     }
     this.outChannels = inChannels + opts.layers * opts.growthRate;
   }
@@ -101,7 +113,10 @@ export class Transition extends Sequential {
   readonly conv: Conv2d;
   readonly pool: AvgPool2d;
 
-  constructor(readonly inChannels: number, readonly outChannels: number) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+  ) {
     super();
     this.norm = this.add('norm', new BatchNorm2d(inChannels));
     this.relu = this.add('relu', new ReLU({ inplace: true }));

@@ -54,8 +54,19 @@ export class DenseNet extends Module {
 
   constructor(opts: DenseNetOptions) {
     super();
-    const { growthRate, blockLayers, initFeatures, stem = 'imagenet', bnSize = 4, compression = 0.5, dropRate = 0, classes = 1000, inChannels = 3 } = opts;
-    if (!(compression > 0 && compression <= 1)) throw new ArgumentError('DenseNet', `compression must be in (0, 1], got ${compression}`);
+    const {
+      growthRate,
+      blockLayers,
+      initFeatures,
+      stem = 'imagenet',
+      bnSize = 4,
+      compression = 0.5,
+      dropRate = 0,
+      classes = 1000,
+      inChannels = 3,
+    } = opts;
+    if (!(compression > 0 && compression <= 1))
+      throw new ArgumentError('DenseNet', `compression must be in (0, 1], got ${compression}`);
     const features = new Sequential();
     if (stem === 'imagenet') {
       features.add('conv0', new Conv2d(inChannels, initFeatures, 7, { stride: 2, padding: 3, bias: false }));
@@ -67,7 +78,10 @@ export class DenseNet extends Module {
     }
     let channels = initFeatures;
     blockLayers.forEach((layers, i) => {
-      channels = features.add(`denseblock${i + 1}`, new DenseBlock(channels, { layers, growthRate, bnSize, dropRate })).outChannels;
+      channels = features.add(
+        `denseblock${i + 1}`,
+        new DenseBlock(channels, { layers, growthRate, bnSize, dropRate }),
+      ).outChannels;
       if (i === blockLayers.length - 1) return;
       const kept = Math.floor(channels * compression);
       features.add(`transition${i + 1}`, new Transition(channels, kept));
@@ -108,11 +122,24 @@ export function densenet(name: DenseNetName, opts: Pick<DenseNetOptions, 'classe
  * two convs in each of 3 blocks, the first conv, 2 transition convs and the fc; L=100 gives n=16.
  * The first conv has 2k channels.
  */
-export function densenetBcCifar(opts: { depth?: number; growthRate?: number; classes?: number; dropRate?: number } = {}): DenseNet {
+export function densenetBcCifar(
+  opts: { depth?: number; growthRate?: number; classes?: number; dropRate?: number } = {},
+): DenseNet {
   const { depth = 100, growthRate = 12, classes = 10, dropRate = 0 } = opts;
   const n = (depth - 4) / 6;
-  if (!Number.isInteger(n) || n < 1) throw new ArgumentError('densenetBcCifar', `depth must be 6n + 4 for a whole n >= 1 (10, 16, ..., 100, 190), got ${depth}`);
-  return new DenseNet({ growthRate, blockLayers: [n, n, n], initFeatures: 2 * growthRate, stem: 'cifar', classes, dropRate });
+  if (!Number.isInteger(n) || n < 1)
+    throw new ArgumentError(
+      'densenetBcCifar',
+      `depth must be 6n + 4 for a whole n >= 1 (10, 16, ..., 100, 190), got ${depth}`,
+    );
+  return new DenseNet({
+    growthRate,
+    blockLayers: [n, n, n],
+    initFeatures: 2 * growthRate,
+    stem: 'cifar',
+    classes,
+    dropRate,
+  });
 }
 
 /** torchvision 0.14's counts and IMAGENET1K_V1 top-1 accuracies. */
@@ -127,7 +154,7 @@ const IDEAS: Record<DenseNetName, string> = {
   densenet121: 'Dense connectivity: every layer sees the concatenation of all earlier feature maps of its block',
   densenet161: 'Wider DenseNet (k=48, 96 initial channels): the most accurate and most expensive of the family',
   densenet169: 'DenseNet with deeper last blocks: features are reused, so parameters grow slowly with depth',
-  densenet201: 'The deepest torchvision DenseNet: 201 layers at a third of ResNet-152\'s parameters',
+  densenet201: "The deepest torchvision DenseNet: 201 layers at a third of ResNet-152's parameters",
 };
 
 const imagenetEntry = (name: DenseNetName): ModelEntry => ({
@@ -137,7 +164,10 @@ const imagenetEntry = (name: DenseNetName): ModelEntry => ({
   input: [3, 224, 224],
   classes: 1000,
   build: (opts: BuildOptions = {}): TensorModule => buildWith(opts, (classes) => densenet(name, { classes })),
-  published: { ...TORCHVISION_NUMBERS[name], source: 'torchvision 0.14 (parameters, GMACs at 224x224, IMAGENET1K_V1 top-1)' },
+  published: {
+    ...TORCHVISION_NUMBERS[name],
+    source: 'torchvision 0.14 (parameters, GMACs at 224x224, IMAGENET1K_V1 top-1)',
+  },
   idea: IDEAS[name],
 });
 
@@ -150,7 +180,11 @@ export const DENSENET_MODELS: readonly ModelEntry[] = [
     input: [3, 32, 32],
     classes: 10,
     build: (opts: BuildOptions = {}): TensorModule => buildWith(opts, (classes) => densenetBcCifar({ classes })),
-    published: { params: 800_000, cifar10Error: 4.51, source: 'Huang et al. 2017, Table 2 (0.8M parameters; error with standard augmentation)' },
+    published: {
+      params: 800_000,
+      cifar10Error: 4.51,
+      source: 'Huang et al. 2017, Table 2 (0.8M parameters; error with standard augmentation)',
+    },
     idea: 'DenseNet-BC on CIFAR (L=100, k=12): bottlenecks and compression reach 4.51 % error with 0.8M parameters',
   },
 ];

@@ -20,7 +20,7 @@ import type { Tensor } from '../core/tensor.js';
 import { add, mul } from '../ops/arithmetic.js';
 import { concat, flatten, slice } from '../ops/layout.js';
 import * as init from '../nn/init.js';
-import { Sequential } from '../nn/containers.js';
+import type { Sequential } from '../nn/containers.js';
 import { Conv2d } from '../nn/conv2d.js';
 import { Dropout } from '../nn/dropout.js';
 import { Linear } from '../nn/linear.js';
@@ -28,7 +28,14 @@ import { LocalResponseNorm } from '../nn/local-response-norm.js';
 import { Module, type AnyModule, type TensorModule } from '../nn/module.js';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from '../nn/pooling.js';
 import { buildWith, type ModelEntry } from './entry.js';
-import { auxHead, convUnit, inception, inceptionOutChannels, type InceptionStyle, type InceptionWidths } from './inception.js';
+import {
+  auxHead,
+  convUnit,
+  inception,
+  inceptionOutChannels,
+  type InceptionStyle,
+  type InceptionWidths,
+} from './inception.js';
 
 /** Table 1 of the paper (and torchvision's arguments); each module's input is the previous output. */
 export const INCEPTION_WIDTHS = {
@@ -61,8 +68,26 @@ export interface GoogLeNetLayout extends InceptionStyle {
 }
 
 export const GOOGLENET_LAYOUTS = {
-  torchvision: { batchNorm: true, branch3Kernel: 3, lrn: false, maxpool4Kernel: 2, headPool: 'adaptive', dropout: 0.2, auxPool: 'adaptive4x4', init: 'truncNormal' },
-  paper: { batchNorm: false, branch3Kernel: 5, lrn: true, maxpool4Kernel: 3, headPool: 'avg7x7', dropout: 0.4, auxPool: 'avg5x5s3', init: 'caffeXavier' },
+  torchvision: {
+    batchNorm: true,
+    branch3Kernel: 3,
+    lrn: false,
+    maxpool4Kernel: 2,
+    headPool: 'adaptive',
+    dropout: 0.2,
+    auxPool: 'adaptive4x4',
+    init: 'truncNormal',
+  },
+  paper: {
+    batchNorm: false,
+    branch3Kernel: 5,
+    lrn: true,
+    maxpool4Kernel: 3,
+    headPool: 'avg7x7',
+    dropout: 0.4,
+    auxPool: 'avg5x5s3',
+    init: 'caffeXavier',
+  },
 } as const satisfies Record<string, GoogLeNetLayout>;
 
 export interface GoogLeNetOptions {
@@ -94,7 +119,9 @@ const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 
 /** torchvision's `_transform_input`: x_c * (std_c / 0.5) + (mean_c - 0.5) / 0.5 per RGB channel. */
 export function torchvisionTransformInput(x: Tensor): Tensor {
-  const channels = [0, 1, 2].map((c) => add(mul(slice(x, 1, c, c + 1), IMAGENET_STD[c] / 0.5), (IMAGENET_MEAN[c] - 0.5) / 0.5));
+  const channels = [0, 1, 2].map((c) =>
+    add(mul(slice(x, 1, c, c + 1), IMAGENET_STD[c] / 0.5), (IMAGENET_MEAN[c] - 0.5) / 0.5),
+  );
   return concat(channels, 1);
 }
 
@@ -109,7 +136,10 @@ export class GoogLeNet extends Module {
   readonly dropout: Dropout;
   readonly fc: Linear;
 
-  constructor(readonly layout: GoogLeNetLayout, opts: GoogLeNetOptions = {}) {
+  constructor(
+    readonly layout: GoogLeNetLayout,
+    opts: GoogLeNetOptions = {},
+  ) {
     super();
     const { classes = 1000, auxLogits = false, transformInput = false, dropoutAux = 0.7 } = opts;
     this.auxLogits = auxLogits;
@@ -117,10 +147,24 @@ export class GoogLeNet extends Module {
     const { steps, tapChannels, outChannels } = trunkSteps(layout);
     this.trunk = steps.map(([name, m]) => [name, this.registerModule(name, m)]);
     const head = (tap: keyof typeof AUX_TAPS): Sequential | null =>
-      auxLogits ? this.registerModule(tap, auxHead({ inChannels: tapChannels[tap], classes, dropout: dropoutAux, batchNorm: layout.batchNorm, pool: layout.auxPool })) : null;
+      auxLogits
+        ? this.registerModule(
+            tap,
+            auxHead({
+              inChannels: tapChannels[tap],
+              classes,
+              dropout: dropoutAux,
+              batchNorm: layout.batchNorm,
+              pool: layout.auxPool,
+            }),
+          )
+        : null;
     this.aux1 = head('aux1');
     this.aux2 = head('aux2');
-    this.avgpool = this.registerModule('avgpool', layout.headPool === 'adaptive' ? new AdaptiveAvgPool2d(1) : new AvgPool2d(7, { stride: 1 }));
+    this.avgpool = this.registerModule(
+      'avgpool',
+      layout.headPool === 'adaptive' ? new AdaptiveAvgPool2d(1) : new AvgPool2d(7, { stride: 1 }),
+    );
     this.dropout = this.registerModule('dropout', new Dropout({ p: layout.dropout }));
     this.fc = this.registerModule('fc', new Linear(outChannels, classes));
     if (layout.init === 'truncNormal') this.initTorchvision();
@@ -188,7 +232,8 @@ function trunkSteps(layout: GoogLeNetLayout): Trunk {
     channels = out;
   };
   // Ceil mode everywhere, as Caffe (and so the paper's 112 -> 56 -> 28 -> 14 -> 7).
-  const pool = (name: string, kernel: number): void => void steps.push([name, new MaxPool2d(kernel, { stride: 2, ceilMode: true })]);
+  const pool = (name: string, kernel: number): void =>
+    void steps.push([name, new MaxPool2d(kernel, { stride: 2, ceilMode: true })]);
   const lrn = (name: string): void => {
     if (layout.lrn) steps.push([name, new LocalResponseNorm(5, { alpha: 1e-4, beta: 0.75, k: 1 })]);
   };
@@ -238,7 +283,12 @@ export const GOOGLENET_MODELS: readonly ModelEntry[] = [
     input: [3, 224, 224],
     classes: 1000,
     build: (opts = {}) => buildWith(opts, (classes) => googlenet({ classes })),
-    published: { params: 6_624_904, gmacs: 1.498, top1: 69.778, source: 'torchvision GoogLeNet_Weights.IMAGENET1K_V1 (aux heads off)' },
+    published: {
+      params: 6_624_904,
+      gmacs: 1.498,
+      top1: 69.778,
+      source: 'torchvision GoogLeNet_Weights.IMAGENET1K_V1 (aux heads off)',
+    },
     idea: 'Inception modules: parallel 1x1, 3x3, 5x5 and pool branches with 1x1 reductions, so 22 layers cost 1.5G MACs (torchvision layout: BN, 3x3 in the "5x5" branch).',
   },
   {

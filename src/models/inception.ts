@@ -45,10 +45,18 @@ export interface ConvUnitOptions {
 }
 
 /** torchvision's BasicConv2d: children `conv` (and `bn`), then ReLU. */
-export function convUnit(inC: number, outC: number, kernel: number, style: Pick<InceptionStyle, 'batchNorm'>, opts: ConvUnitOptions = {}): Sequential {
+export function convUnit(
+  inC: number,
+  outC: number,
+  kernel: number,
+  style: Pick<InceptionStyle, 'batchNorm'>,
+  opts: ConvUnitOptions = {},
+): Sequential {
   const { stride = 1, padding = 0 } = opts;
   const conv = new Conv2d(inC, outC, kernel, { stride, padding, bias: !style.batchNorm });
-  return style.batchNorm ? Sequential.named({ conv, bn: new BatchNorm2d(outC, { eps: 1e-3 }), relu: new ReLU() }) : Sequential.named({ conv, relu: new ReLU() });
+  return style.batchNorm
+    ? Sequential.named({ conv, bn: new BatchNorm2d(outC, { eps: 1e-3 }), relu: new ReLU() })
+    : Sequential.named({ conv, relu: new ReLU() });
 }
 
 /** Output channels: the four branches concatenated. */
@@ -61,9 +69,18 @@ export function inception(w: InceptionWidths, style: InceptionStyle): Concat {
   const k = style.branch3Kernel;
   return new Concat({
     branch1: convUnit(w.inChannels, w.ch1x1, 1, style),
-    branch2: new Sequential(convUnit(w.inChannels, w.ch3x3red, 1, style), convUnit(w.ch3x3red, w.ch3x3, 3, style, { padding: 1 })),
-    branch3: new Sequential(convUnit(w.inChannels, w.ch5x5red, 1, style), convUnit(w.ch5x5red, w.ch5x5, k, style, { padding: Math.floor(k / 2) })),
-    branch4: new Sequential(new MaxPool2d(3, { stride: 1, padding: 1, ceilMode: true }), convUnit(w.inChannels, w.poolProj, 1, style)),
+    branch2: new Sequential(
+      convUnit(w.inChannels, w.ch3x3red, 1, style),
+      convUnit(w.ch3x3red, w.ch3x3, 3, style, { padding: 1 }),
+    ),
+    branch3: new Sequential(
+      convUnit(w.inChannels, w.ch5x5red, 1, style),
+      convUnit(w.ch5x5red, w.ch5x5, k, style, { padding: Math.floor(k / 2) }),
+    ),
+    branch4: new Sequential(
+      new MaxPool2d(3, { stride: 1, padding: 1, ceilMode: true }),
+      convUnit(w.inChannels, w.poolProj, 1, style),
+    ),
   });
 }
 

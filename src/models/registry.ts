@@ -14,7 +14,13 @@ import { VGG_MODELS } from './vgg.js';
 
 export type { BuildOptions, Family, Layout, ModelEntry, PublishedNumbers } from './entry.js';
 
-export const MODELS: readonly ModelEntry[] = [...ALEXNET_MODELS, ...VGG_MODELS, ...GOOGLENET_MODELS, ...RESNET_MODELS, ...DENSENET_MODELS];
+export const MODELS: readonly ModelEntry[] = [
+  ...ALEXNET_MODELS,
+  ...VGG_MODELS,
+  ...GOOGLENET_MODELS,
+  ...RESNET_MODELS,
+  ...DENSENET_MODELS,
+];
 
 export function modelNames(): string[] {
   return MODELS.map((m) => m.name);
@@ -41,7 +47,8 @@ function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    for (let j = 1; j <= b.length; j++)
+      row.push(Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
     prev = row;
   }
   return prev[b.length];

@@ -47,10 +47,17 @@ export interface BlockOptions {
 
 /** Option A's parameter-free shortcut: x[:, :, ::stride, ::stride] with zero channels appended. */
 export class ZeroPadShortcut extends Module {
-  constructor(readonly inChannels: number, readonly outChannels: number, readonly stride: number) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly stride: number,
+  ) {
     super();
     if (outChannels < inChannels) {
-      throw new ArgumentError('ZeroPadShortcut', `option A can only add channels, got ${inChannels} -> ${outChannels}; use shortcut 'B' or 'C'`);
+      throw new ArgumentError(
+        'ZeroPadShortcut',
+        `option A can only add channels, got ${inChannels} -> ${outChannels}; use shortcut 'B' or 'C'`,
+      );
     }
   }
 
@@ -69,14 +76,20 @@ export class ZeroPadShortcut extends Module {
 }
 
 /** The shortcut a block gets under an option, or null for the identity (and for plain blocks). */
-export function makeShortcut(option: ShortcutOption, inChannels: number, outChannels: number, stride: number): TensorModule | null {
+export function makeShortcut(
+  option: ShortcutOption,
+  inChannels: number,
+  outChannels: number,
+  stride: number,
+): TensorModule | null {
   const reshapes = stride !== 1 || inChannels !== outChannels;
   if (option === 'A') return reshapes ? new ZeroPadShortcut(inChannels, outChannels, stride) : null;
   if (option === 'B' && !reshapes) return null;
   return new Sequential(new Conv2d(inChannels, outChannels, 1, { stride, bias: false }), new BatchNorm2d(outChannels));
 }
 
-const conv3x3 = (inC: number, outC: number, stride = 1): Conv2d => new Conv2d(inC, outC, 3, { stride, padding: 1, bias: false });
+const conv3x3 = (inC: number, outC: number, stride = 1): Conv2d =>
+  new Conv2d(inC, outC, 3, { stride, padding: 1, bias: false });
 const conv1x1 = (inC: number, outC: number, stride = 1): Conv2d => new Conv2d(inC, outC, 1, { stride, bias: false });
 
 /** Shared by both blocks: relu(main + shortcut(x)), or relu(main) for a plain block. */
@@ -91,7 +104,12 @@ abstract class ResidualBlock extends Module {
   }
 
   /** Registered only when there is one: torchvision's `downsample = None` is no child at all. */
-  protected registerShortcut(option: ShortcutOption, inChannels: number, outChannels: number, stride: number): TensorModule | null {
+  protected registerShortcut(
+    option: ShortcutOption,
+    inChannels: number,
+    outChannels: number,
+    stride: number,
+  ): TensorModule | null {
     const shortcut = this.residual ? makeShortcut(option, inChannels, outChannels, stride) : null;
     return shortcut ? this.registerModule('downsample', shortcut) : null;
   }
@@ -149,7 +167,10 @@ export class BasicBlock extends ResidualBlock {
   }
 
   protected mainPath(): readonly (readonly [Conv2d, BatchNorm2d])[] {
-    return [[this.conv1, this.bn1], [this.conv2, this.bn2]];
+    return [
+      [this.conv1, this.bn1],
+      [this.conv2, this.bn2],
+    ];
   }
 
   forward(x: Tensor): Tensor {
@@ -176,7 +197,14 @@ export class Bottleneck extends ResidualBlock {
   readonly relu: ReLU;
   readonly downsample: TensorModule | null;
 
-  constructor({ inChannels, planes, stride = 1, shortcut = 'B', residual = true, strideOn = 'conv2' }: BottleneckOptions) {
+  constructor({
+    inChannels,
+    planes,
+    stride = 1,
+    shortcut = 'B',
+    residual = true,
+    strideOn = 'conv2',
+  }: BottleneckOptions) {
     super(residual);
     const outChannels = planes * Bottleneck.expansion;
     // Registration order is torchvision's: conv1, bn1, conv2, bn2, conv3, bn3, relu, downsample.
@@ -195,7 +223,11 @@ export class Bottleneck extends ResidualBlock {
   }
 
   protected mainPath(): readonly (readonly [Conv2d, BatchNorm2d])[] {
-    return [[this.conv1, this.bn1], [this.conv2, this.bn2], [this.conv3, this.bn3]];
+    return [
+      [this.conv1, this.bn1],
+      [this.conv2, this.bn2],
+      [this.conv3, this.bn3],
+    ];
   }
 
   forward(x: Tensor): Tensor {

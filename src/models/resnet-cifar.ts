@@ -49,7 +49,10 @@ export interface CifarResNetOptions {
 export function resnetCifar(opts: CifarResNetOptions): ResNet {
   const n = (opts.depth - 2) / 6;
   if (!Number.isInteger(n) || n < 1) {
-    throw new ArgumentError('resnetCifar', `depth must be 6n + 2 for a whole n >= 1 (8, 14, 20, 32, ...), got ${opts.depth}`);
+    throw new ArgumentError(
+      'resnetCifar',
+      `depth must be 6n + 2 for a whole n >= 1 (8, 14, 20, 32, ...), got ${opts.depth}`,
+    );
   }
   return new ResNet({
     block: 'basic',
@@ -64,30 +67,38 @@ export function resnetCifar(opts: CifarResNetOptions): ResNet {
   });
 }
 
-const build = (depth: number, residual: boolean) =>
-  (opts: BuildOptions = {}): TensorModule => buildWith(opts, (classes) => resnetCifar({ depth, residual, classes }));
+const build =
+  (depth: number, residual: boolean) =>
+  (opts: BuildOptions = {}): TensorModule =>
+    buildWith(opts, (classes) => resnetCifar({ depth, residual, classes }));
 
 const SOURCE = 'He et al. 2015, Table 6 (parameters rounded there to 0.01M; CIFAR-10 test error)';
 
 export const RESNET_CIFAR_MODELS: readonly ModelEntry[] = [
-  ...CIFAR_RESNETS.map(({ depth, paperParamsM, paperErrorPct }): ModelEntry => ({
-    name: `resnet${depth}_cifar`,
-    family: 'resnet',
-    layout: 'cifar',
-    input: [3, 32, 32],
-    classes: 10,
-    build: build(depth, true),
-    published: { params: Math.round(paperParamsM * 1e6), cifar10Error: paperErrorPct, source: SOURCE },
-    idea: `CIFAR ResNet-${depth} (n=${(depth - 2) / 6}): identity shortcuts with zero padding add no parameters, yet deeper trains better`,
-  })),
-  ...CIFAR_RESNETS.map(({ depth }): ModelEntry => ({
-    name: `plain${depth}_cifar`,
-    family: 'resnet',
-    layout: 'cifar',
-    input: [3, 32, 32],
-    classes: 10,
-    build: build(depth, false),
-    published: { source: 'He et al. 2015, Fig. 6: without shortcuts, deeper plain nets have higher training and test error' },
-    idea: `Plain ${depth}-layer twin of resnet${depth}_cifar (same layers, no shortcuts): the degradation problem`,
-  })),
+  ...CIFAR_RESNETS.map(
+    ({ depth, paperParamsM, paperErrorPct }): ModelEntry => ({
+      name: `resnet${depth}_cifar`,
+      family: 'resnet',
+      layout: 'cifar',
+      input: [3, 32, 32],
+      classes: 10,
+      build: build(depth, true),
+      published: { params: Math.round(paperParamsM * 1e6), cifar10Error: paperErrorPct, source: SOURCE },
+      idea: `CIFAR ResNet-${depth} (n=${(depth - 2) / 6}): identity shortcuts with zero padding add no parameters, yet deeper trains better`,
+    }),
+  ),
+  ...CIFAR_RESNETS.map(
+    ({ depth }): ModelEntry => ({
+      name: `plain${depth}_cifar`,
+      family: 'resnet',
+      layout: 'cifar',
+      input: [3, 32, 32],
+      classes: 10,
+      build: build(depth, false),
+      published: {
+        source: 'He et al. 2015, Fig. 6: without shortcuts, deeper plain nets have higher training and test error',
+      },
+      idea: `Plain ${depth}-layer twin of resnet${depth}_cifar (same layers, no shortcuts): the degradation problem`,
+    }),
+  ),
 ];

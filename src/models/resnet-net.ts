@@ -66,9 +66,19 @@ export class ResNet extends Module {
     super();
     const { stem, stages, block } = spec;
     if (block === 'basic' && spec.strideOn !== 'conv2') {
-      throw new ArgumentError('ResNet', `strideOn '${spec.strideOn}' applies to bottleneck blocks only; a basic block strides on its first 3x3`);
+      throw new ArgumentError(
+        'ResNet',
+        `strideOn '${spec.strideOn}' applies to bottleneck blocks only; a basic block strides on its first 3x3`,
+      );
     }
-    this.conv1 = this.registerModule('conv1', new Conv2d(spec.inChannels, stem.channels, stem.kernel, { stride: stem.stride, padding: stem.padding, bias: false }));
+    this.conv1 = this.registerModule(
+      'conv1',
+      new Conv2d(spec.inChannels, stem.channels, stem.kernel, {
+        stride: stem.stride,
+        padding: stem.padding,
+        bias: false,
+      }),
+    );
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(stem.channels));
     this.relu = this.registerModule('relu', new ReLU({ inplace: true }));
     this.maxpool = stem.maxPool ? this.registerModule('maxpool', new MaxPool2d(3, { stride: 2, padding: 1 })) : null;
@@ -77,7 +87,13 @@ export class ResNet extends Module {
     stages.forEach((stage, i) => {
       const layer = new Sequential();
       for (let b = 0; b < stage.blocks; b++) {
-        const opts = { inChannels: channels, planes: stage.planes, stride: b === 0 ? stage.stride : 1, shortcut: spec.shortcut, residual: spec.residual };
+        const opts = {
+          inChannels: channels,
+          planes: stage.planes,
+          stride: b === 0 ? stage.stride : 1,
+          shortcut: spec.shortcut,
+          residual: spec.residual,
+        };
         layer.append(block === 'basic' ? new BasicBlock(opts) : new Bottleneck({ ...opts, strideOn: spec.strideOn }));
         channels = stage.planes * expansion;
       }
@@ -104,7 +120,9 @@ export class ResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let y = fusing(this, x) ? fusedConv(this.conv1, this.bn1, x, { relu: true }) : batchNormRelu(this.bn1, this.relu, this.conv1.call(x));
+    let y = fusing(this, x)
+      ? fusedConv(this.conv1, this.bn1, x, { relu: true })
+      : batchNormRelu(this.bn1, this.relu, this.conv1.call(x));
     if (this.maxpool) y = this.maxpool.call(y);
     for (const layer of this.layers) y = layer.call(y);
     return this.fc.call(flatten(this.avgpool.call(y), 1));

@@ -84,8 +84,10 @@ const IDEAS: Record<ResNetDepth, string> = {
   152: 'Bottleneck ResNet at 152 layers, still cheaper than VGG-16/19',
 };
 
-const buildResnet = (opts: Omit<ResNetOptions, 'classes'>) =>
-  (build: BuildOptions = {}): TensorModule => buildWith(build, (classes) => resnet({ ...opts, classes }));
+const buildResnet =
+  (opts: Omit<ResNetOptions, 'classes'>) =>
+  (build: BuildOptions = {}): TensorModule =>
+    buildWith(build, (classes) => resnet({ ...opts, classes }));
 
 const torchvisionEntry = (depth: ResNetDepth): ModelEntry => ({
   name: `resnet${depth}`,
@@ -94,7 +96,10 @@ const torchvisionEntry = (depth: ResNetDepth): ModelEntry => ({
   input: [3, 224, 224],
   classes: 1000,
   build: buildResnet({ depth }),
-  published: { ...TORCHVISION_NUMBERS[depth], source: 'torchvision 0.14 (parameters, GMACs at 224x224, IMAGENET1K_V1 top-1)' },
+  published: {
+    ...TORCHVISION_NUMBERS[depth],
+    source: 'torchvision 0.14 (parameters, GMACs at 224x224, IMAGENET1K_V1 top-1)',
+  },
   idea: IDEAS[depth],
 });
 

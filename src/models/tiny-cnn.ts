@@ -21,14 +21,19 @@ export interface TinyCnnOptions {
 }
 
 function convBn(inC: number, outC: number, kernel: number): Sequential {
-  return new Sequential(new Conv2d(inC, outC, kernel, { padding: Math.floor(kernel / 2), bias: false }), new BatchNorm2d(outC));
+  return new Sequential(
+    new Conv2d(inC, outC, kernel, { padding: Math.floor(kernel / 2), bias: false }),
+    new BatchNorm2d(outC),
+  );
 }
 
 export function tinyCnn({ inChannels = 1, classes = 4, width = 8 }: TinyCnnOptions = {}): Sequential {
   const half = Math.floor(width / 2);
   return Sequential.named({
     stem: new Sequential(convBn(inChannels, width, 3), new ReLU(), new MaxPool2d(2)),
-    residual: new Residual(new Sequential(convBn(width, width, 3), new ReLU(), convBn(width, width, 3)), { post: new ReLU() }),
+    residual: new Residual(new Sequential(convBn(width, width, 3), new ReLU(), convBn(width, width, 3)), {
+      post: new ReLU(),
+    }),
     inception: new Concat({
       reduce1x1: new Sequential(convBn(width, half, 1), new ReLU()),
       conv3x3: new Sequential(convBn(width, half, 1), new ReLU(), convBn(half, half, 3), new ReLU()),

@@ -31,7 +31,8 @@ export interface VggConfig {
   stages: readonly VggStage[];
 }
 
-const stages = (...convs: number[]): VggStage[] => [64, 128, 256, 512, 512].map((channels, i) => ({ channels, convs: convs[i] }));
+const stages = (...convs: number[]): VggStage[] =>
+  [64, 128, 256, 512, 512].map((channels, i) => ({ channels, convs: convs[i] }));
 
 /** Table 1 of the paper (the LRN variant A-LRN and the 1x1 variant C are not in torchvision). */
 export const VGG_CONFIGS = {
@@ -57,7 +58,10 @@ export class VGG extends Sequential {
   readonly avgpool: AdaptiveAvgPool2d;
   readonly classifier: Sequential;
 
-  constructor(readonly config: VggConfig, opts: VggOptions = {}) {
+  constructor(
+    readonly config: VggConfig,
+    opts: VggOptions = {},
+  ) {
     super();
     const { batchNorm = false, classes = 1000, dropout = 0.5 } = opts;
     this.features = this.add('features', vggFeatures(config.stages, batchNorm));
@@ -66,7 +70,15 @@ export class VGG extends Sequential {
     const last = config.stages[config.stages.length - 1].channels;
     this.classifier = this.add(
       'classifier',
-      new Sequential(new Linear(last * 7 * 7, 4096), new ReLU(), new Dropout({ p: dropout }), new Linear(4096, 4096), new ReLU(), new Dropout({ p: dropout }), new Linear(4096, classes)),
+      new Sequential(
+        new Linear(last * 7 * 7, 4096),
+        new ReLU(),
+        new Dropout({ p: dropout }),
+        new Linear(4096, 4096),
+        new ReLU(),
+        new Dropout({ p: dropout }),
+        new Linear(4096, classes),
+      ),
     );
     this.initTorchvision();
   }
@@ -127,11 +139,17 @@ function entry(config: VggConfigName, batchNorm: boolean): ModelEntry {
     input: [3, 224, 224],
     classes: 1000,
     build: (opts = {}) => buildWith(opts, (classes) => vgg(config, { batchNorm, classes })),
-    published: { ...PUBLISHED[name], source: `torchvision VGG${VGG_CONFIGS[config].depth}${batchNorm ? '_BN' : ''}_Weights.IMAGENET1K_V1` },
+    published: {
+      ...PUBLISHED[name],
+      source: `torchvision VGG${VGG_CONFIGS[config].depth}${batchNorm ? '_BN' : ''}_Weights.IMAGENET1K_V1`,
+    },
     idea: batchNorm
       ? `VGG configuration ${config} with batch norm after every convolution (torchvision's variant, not in the paper).`
       : `Configuration ${config} of the paper: depth from stacks of small 3x3 convolutions (two see 5x5, three see 7x7, with fewer parameters).`,
   };
 }
 
-export const VGG_MODELS: readonly ModelEntry[] = (['A', 'B', 'D', 'E'] as const).flatMap((config) => [entry(config, false), entry(config, true)]);
+export const VGG_MODELS: readonly ModelEntry[] = (['A', 'B', 'D', 'E'] as const).flatMap((config) => [
+  entry(config, false),
+  entry(config, true),
+]);

@@ -43,9 +43,13 @@ abstract class BatchNormBase extends Module {
   /** Accepted input ranks and how to name them in errors. */
   protected abstract readonly ranks: readonly number[];
 
-  constructor(readonly numFeatures: number, opts: BatchNormLayerOptions = {}) {
+  constructor(
+    readonly numFeatures: number,
+    opts: BatchNormLayerOptions = {},
+  ) {
     super();
-    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new ArgumentError(this.typeName, `numFeatures must be a positive integer, got ${numFeatures}`);
+    if (!Number.isInteger(numFeatures) || numFeatures < 1)
+      throw new ArgumentError(this.typeName, `numFeatures must be a positive integer, got ${numFeatures}`);
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
     this.affine = opts.affine ?? true;
@@ -100,7 +104,10 @@ abstract class BatchNormBase extends Module {
 
   private normalize(x: Tensor, relu: boolean): Tensor {
     if (!this.ranks.includes(x.ndim)) {
-      throw new ShapeError(this.typeName, `expected a ${this.ranks.map((r) => `${r}-D`).join(' or ')} input, got ${formatShape(x.shape)}`);
+      throw new ShapeError(
+        this.typeName,
+        `expected a ${this.ranks.map((r) => `${r}-D`).join(' or ')} input, got ${formatShape(x.shape)}`,
+      );
     }
     let factor = this.momentum ?? 0;
     if (this.training && this.numBatchesTracked) {

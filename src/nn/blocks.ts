@@ -42,7 +42,10 @@ export class Residual extends Module {
     const skip = this.shortcut ? this.shortcut.call(x) : x;
     // add() would broadcast [N, C, 1, 1] against [N, C, H, W]; a residual sum must not.
     if (!shapesEqual(main.shape, skip.shape)) {
-      throw new ShapeError('Residual', `body gives ${formatShape(main.shape)} but the shortcut gives ${formatShape(skip.shape)}; they must match (a strided or widening body needs a shortcut that does the same)`);
+      throw new ShapeError(
+        'Residual',
+        `body gives ${formatShape(main.shape)} but the shortcut gives ${formatShape(skip.shape)}; they must match (a strided or widening body needs a shortcut that does the same)`,
+      );
     }
     const sum = add(main, skip);
     return this.post ? this.post.call(sum) : sum;
@@ -66,6 +69,9 @@ export class Concat extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return concat(this.branches.map((b) => b.call(x)), this.axis);
+    return concat(
+      this.branches.map((b) => b.call(x)),
+      this.axis,
+    );
   }
 }

@@ -63,7 +63,8 @@ export class Sequential extends Module {
   at(index: number): TensorModule {
     const all = [...this.layers.values()];
     const layer = all[index < 0 ? index + all.length : index];
-    if (!Number.isInteger(index) || layer === undefined) throw new ArgumentError('Sequential', `index ${index} is out of range for ${all.length} layers`);
+    if (!Number.isInteger(index) || layer === undefined)
+      throw new ArgumentError('Sequential', `index ${index} is out of range for ${all.length} layers`);
     return layer;
   }
 
@@ -104,7 +105,8 @@ export class ModuleList<M extends AnyModule = TensorModule> extends Module<never
 
   at(index: number): M {
     const m = this.items[index < 0 ? index + this.items.length : index];
-    if (!Number.isInteger(index) || m === undefined) throw new ArgumentError('ModuleList', `index ${index} is out of range for ${this.items.length} modules`);
+    if (!Number.isInteger(index) || m === undefined)
+      throw new ArgumentError('ModuleList', `index ${index} is out of range for ${this.items.length} modules`);
     return m;
   }
 
@@ -113,7 +115,10 @@ export class ModuleList<M extends AnyModule = TensorModule> extends Module<never
   }
 
   forward(): never {
-    throw new ArgumentError('ModuleList', 'a ModuleList has no forward; iterate over it in the forward of the module that owns it');
+    throw new ArgumentError(
+      'ModuleList',
+      'a ModuleList has no forward; iterate over it in the forward of the module that owns it',
+    );
   }
 }
 
@@ -161,6 +166,9 @@ export class ModuleDict<M extends AnyModule = TensorModule> extends Module<never
   }
 
   forward(): never {
-    throw new ArgumentError('ModuleDict', 'a ModuleDict has no forward; use its entries in the forward of the module that owns it');
+    throw new ArgumentError(
+      'ModuleDict',
+      'a ModuleDict has no forward; use its entries in the forward of the module that owns it',
+    );
   }
 }

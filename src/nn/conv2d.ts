@@ -32,25 +32,42 @@ export class Conv2d extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrPair, opts: Conv2dLayerOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: IntOrPair,
+    opts: Conv2dLayerOptions = {},
+  ) {
     super();
     this.kernelSize = pair(kernelSize);
     this.stride = pair(opts.stride ?? 1);
     this.padding = opts.padding ?? 0;
     this.dilation = pair(opts.dilation ?? 1);
     this.groups = opts.groups ?? 1;
-    const counts: [string, number][] = [['inChannels', inChannels], ['outChannels', outChannels], ['groups', this.groups], ['kernelSize', this.kernelSize[0]], ['kernelSize', this.kernelSize[1]]];
+    const counts: [string, number][] = [
+      ['inChannels', inChannels],
+      ['outChannels', outChannels],
+      ['groups', this.groups],
+      ['kernelSize', this.kernelSize[0]],
+      ['kernelSize', this.kernelSize[1]],
+    ];
     for (const [name, v] of counts) {
-      if (!Number.isInteger(v) || v < 1) throw new ArgumentError('Conv2d', `${name} must be a positive integer, got ${v}`);
+      if (!Number.isInteger(v) || v < 1)
+        throw new ArgumentError('Conv2d', `${name} must be a positive integer, got ${v}`);
     }
-    if (inChannels % this.groups !== 0) throw new ArgumentError('Conv2d', `inChannels (${inChannels}) must be divisible by groups (${this.groups})`);
-    if (outChannels % this.groups !== 0) throw new ArgumentError('Conv2d', `outChannels (${outChannels}) must be divisible by groups (${this.groups})`);
+    if (inChannels % this.groups !== 0)
+      throw new ArgumentError('Conv2d', `inChannels (${inChannels}) must be divisible by groups (${this.groups})`);
+    if (outChannels % this.groups !== 0)
+      throw new ArgumentError('Conv2d', `outChannels (${outChannels}) must be divisible by groups (${this.groups})`);
     if (this.padding === 'same' && (this.stride[0] !== 1 || this.stride[1] !== 1)) {
-      throw new ArgumentError('Conv2d', `padding 'same' is not supported for strided convolutions (stride ${pyInts(this.stride)})`);
+      throw new ArgumentError(
+        'Conv2d',
+        `padding 'same' is not supported for strided convolutions (stride ${pyInts(this.stride)})`,
+      );
     }
     const shape = [outChannels, inChannels / this.groups, ...this.kernelSize];
     this.weight = this.registerParameter('weight', emptyTensor(shape, opts));
-    this.bias = this.registerParameter('bias', opts.bias ?? true ? emptyTensor([outChannels], opts) : null);
+    this.bias = this.registerParameter('bias', (opts.bias ?? true) ? emptyTensor([outChannels], opts) : null);
     this.resetParameters(opts);
   }
 
@@ -60,7 +77,12 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    return conv2d(x, this.weight, this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
   }
 
   protected override extraRepr(): string {
@@ -68,7 +90,8 @@ export class Conv2d extends Module {
     const p = this.padding;
     // PyTorch prints a string padding always, a numeric one unless it is all zeros.
     if (typeof p === 'string') s += `, padding=${p}`;
-    else if ((typeof p === 'number' ? [p] : p).some((v) => v !== 0)) s += `, padding=${pyInts(typeof p === 'number' ? [p, p] : p)}`;
+    else if ((typeof p === 'number' ? [p] : p).some((v) => v !== 0))
+      s += `, padding=${pyInts(typeof p === 'number' ? [p, p] : p)}`;
     if (this.dilation.some((v) => v !== 1)) s += `, dilation=${pyInts(this.dilation)}`;
     if (this.groups !== 1) s += `, groups=${this.groups}`;
     if (this.bias === null) s += ', bias=False';

@@ -23,7 +23,8 @@ export class Dropout extends Module {
   constructor(opts: DropoutLayerOptions = {}) {
     super();
     this.p = opts.p ?? 0.5;
-    if (!(this.p >= 0 && this.p <= 1)) throw new ArgumentError('Dropout', `p must be a probability in [0, 1], got ${this.p}`);
+    if (!(this.p >= 0 && this.p <= 1))
+      throw new ArgumentError('Dropout', `p must be a probability in [0, 1], got ${this.p}`);
     this.inplace = opts.inplace ?? false;
     this.generator = opts.generator;
   }

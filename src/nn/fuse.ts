@@ -69,13 +69,14 @@ interface Folded {
 
 const foldedCache = new WeakMap<Conv2d, Folded>();
 
-const sourcesOf = (ts: readonly (Tensor | null)[]): (readonly [Storage | null, number])[] => ts.map((t) => [t?.storage ?? null, t?.storage.version ?? 0] as const);
+const sourcesOf = (ts: readonly (Tensor | null)[]): (readonly [Storage | null, number])[] =>
+  ts.map((t) => [t?.storage ?? null, t?.storage.version ?? 0] as const);
 
 /** The conv's weight and bias with `bn` folded in, cached until a source tensor changes. */
 function foldedParams(conv: Conv2d, bn: BatchNorm2d): Folded {
   const sources = sourcesOf([conv.weight, conv.bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar]);
   const hit = foldedCache.get(conv);
-  if (hit && hit.sources.every(([s, v], i) => s === sources[i][0] && v === sources[i][1])) return hit;
+  if (hit?.sources.every(([s, v], i) => s === sources[i][0] && v === sources[i][1])) return hit;
   if (hit) {
     hit.weight.dispose();
     hit.bias.dispose();
@@ -101,7 +102,13 @@ function fold(conv: Conv2d, bn: BatchNorm2d, sources: Folded['sources']): Folded
 /** conv (+ folded bn) (+ addend) (+ relu) in one kernel call. */
 export function fusedConv(conv: Conv2d, bn: BatchNorm2d | null, x: Tensor, post: Conv2dPostOps = {}): Tensor {
   const { weight, bias } = bn ? foldedParams(conv, bn) : { weight: conv.weight, bias: conv.bias };
-  return conv2d(x, weight, bias, { stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups }, post);
+  return conv2d(
+    x,
+    weight,
+    bias,
+    { stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups },
+    post,
+  );
 }
 
 /**
@@ -149,10 +156,17 @@ function planSequential(layers: readonly TensorModule[], mode: Mode): Step[] {
  * are disposed at once (nothing can hold them without a graph), so a backend with a buffer pool
  * reuses their memory within the pass; in training the graph keeps them.
  */
-export function runFusedSequential(owner: { readonly training: boolean }, layers: readonly TensorModule[], x: Tensor): Tensor {
+export function runFusedSequential(
+  owner: { readonly training: boolean },
+  layers: readonly TensorModule[],
+  x: Tensor,
+): Tensor {
   const mode: Mode = owner.training ? 'training' : 'inference';
   let steps = sequentialPlans[mode].get(owner);
-  if (!steps) sequentialPlans[mode].set(owner, (steps = planSequential(layers, mode)));
+  if (!steps) {
+    steps = planSequential(layers, mode);
+    sequentialPlans[mode].set(owner, steps);
+  }
   let y = x;
   for (const step of steps) {
     const next = step(y);

@@ -12,7 +12,16 @@ import { Tensor } from '../core/tensor.js';
 import { full } from '../ops/creation.js';
 
 export type FanMode = 'fanIn' | 'fanOut';
-export type Nonlinearity = 'linear' | 'conv1d' | 'conv2d' | 'conv3d' | 'sigmoid' | 'tanh' | 'relu' | 'leakyRelu' | 'selu';
+export type Nonlinearity =
+  | 'linear'
+  | 'conv1d'
+  | 'conv2d'
+  | 'conv3d'
+  | 'sigmoid'
+  | 'tanh'
+  | 'relu'
+  | 'leakyRelu'
+  | 'selu';
 
 /** Fills t with values drawn one by one from sample(generator). */
 function fill(t: Tensor, generator: Generator | undefined, sample: (g: Generator) => number): Tensor {
@@ -68,14 +77,18 @@ export interface TruncNormalOptions {
 /** N(mean, std^2) conditioned on [a, b], by rejection (exact; refuses intervals it would rarely hit). */
 export function truncNormal(t: Tensor, opts: TruncNormalOptions = {}): Tensor {
   const { mean = 0, std = 1, a = -2, b = 2, generator } = opts;
-  if (!(a < b) || !(std > 0)) throw new ArgumentError('truncNormal', `needs a < b and std > 0, got a=${a}, b=${b}, std=${std}`);
+  if (!(a < b) || !(std > 0))
+    throw new ArgumentError('truncNormal', `needs a < b and std > 0, got a=${a}, b=${b}, std=${std}`);
   const maxTries = 10000;
   return fill(t, generator, (g) => {
     for (let i = 0; i < maxTries; i++) {
       const v = mean + std * g.normal();
       if (v >= a && v <= b) return v;
     }
-    throw new ArgumentError('truncNormal', `[${a}, ${b}] lies too far in the tails of N(${mean}, ${std}^2) to sample by rejection`);
+    throw new ArgumentError(
+      'truncNormal',
+      `[${a}, ${b}] lies too far in the tails of N(${mean}, ${std}^2) to sample by rejection`,
+    );
   });
 }
 
@@ -83,7 +96,10 @@ export function truncNormal(t: Tensor, opts: TruncNormalOptions = {}): Tensor {
 export function calculateFanInAndFanOut(t: Tensor | readonly number[]): { fanIn: number; fanOut: number } {
   const shape: readonly number[] = 'isTensor' in t ? t.shape : t;
   if (shape.length < 2) {
-    throw new ShapeError('calculateFanInAndFanOut', `fan in and fan out need a tensor of rank >= 2, got ${formatShape(shape)}`);
+    throw new ShapeError(
+      'calculateFanInAndFanOut',
+      `fan in and fan out need a tensor of rank >= 2, got ${formatShape(shape)}`,
+    );
   }
   const receptive = sizeOf(shape.slice(2));
   return { fanIn: shape[1] * receptive, fanOut: shape[0] * receptive };
@@ -125,7 +141,8 @@ export interface KaimingOptions {
 
 function kaimingStd(where: string, t: Tensor, opts: KaimingOptions): number {
   const { a = 0, mode = 'fanIn', nonlinearity = 'leakyRelu' } = opts;
-  if (mode !== 'fanIn' && mode !== 'fanOut') throw new ArgumentError(where, `mode must be 'fanIn' or 'fanOut', got '${String(mode)}'`);
+  if (mode !== 'fanIn' && mode !== 'fanOut')
+    throw new ArgumentError(where, `mode must be 'fanIn' or 'fanOut', got '${String(mode)}'`);
   const { fanIn, fanOut } = calculateFanInAndFanOut(t);
   const fan = mode === 'fanIn' ? fanIn : fanOut;
   if (fan === 0) return 0;

@@ -16,13 +16,21 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: LinearOptions = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: LinearOptions = {},
+  ) {
     super();
-    for (const [name, v] of [['inFeatures', inFeatures], ['outFeatures', outFeatures]] as const) {
-      if (!Number.isInteger(v) || v < 0) throw new ArgumentError('Linear', `${name} must be a non-negative integer, got ${v}`);
+    for (const [name, v] of [
+      ['inFeatures', inFeatures],
+      ['outFeatures', outFeatures],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 0)
+        throw new ArgumentError('Linear', `${name} must be a non-negative integer, got ${v}`);
     }
     this.weight = this.registerParameter('weight', emptyTensor([outFeatures, inFeatures], opts));
-    this.bias = this.registerParameter('bias', opts.bias ?? true ? emptyTensor([outFeatures], opts) : null);
+    this.bias = this.registerParameter('bias', (opts.bias ?? true) ? emptyTensor([outFeatures], opts) : null);
     this.resetParameters(opts);
   }
 

@@ -19,7 +19,10 @@ export class LocalResponseNorm extends Module {
   readonly k: number;
 
   /** `size`: the number of neighbouring channels (the paper's n). */
-  constructor(readonly size: number, opts: LocalResponseNormLayerOptions = {}) {
+  constructor(
+    readonly size: number,
+    opts: LocalResponseNormLayerOptions = {},
+  ) {
     super();
     this.alpha = opts.alpha ?? 1e-4;
     this.beta = opts.beta ?? 0.75;

@@ -13,7 +13,15 @@ import type { Tensor } from '../core/tensor.js';
 import { zerosLike } from '../ops/creation.js';
 import { asParameter } from './parameter.js';
 import { isTracingModules, tracedCall } from './trace-modules.js';
-import { loadStateDict, stateDict, type LoadResult, type LoadStateDictOptions, type StateDict, type StateDictOptions, type StateDictSource } from './state-dict.js';
+import {
+  loadStateDict,
+  stateDict,
+  type LoadResult,
+  type LoadStateDictOptions,
+  type StateDict,
+  type StateDictOptions,
+  type StateDictSource,
+} from './state-dict.js';
 
 /** Any module, whatever it computes (its input type is unknown, so it cannot be called untyped). */
 export type AnyModule = Module<never, unknown>;
@@ -87,7 +95,8 @@ export abstract class Module<In = Tensor, Out = Tensor> {
   registerModule<M extends AnyModule>(name: string, module: M | null): M | null {
     this.checkName('registerModule', name, this.moduleSlots);
     if (module !== null) {
-      if (module.modules().includes(this)) throw new ArgumentError('registerModule', `'${name}' would make a module its own descendant`);
+      if (module.modules().includes(this))
+        throw new ArgumentError('registerModule', `'${name}' would make a module its own descendant`);
       // The first registration names the module, as the first name wins in PyTorch's named_modules.
       if (module.owner === null) module.owner = { parent: this, name };
     }
@@ -96,9 +105,11 @@ export abstract class Module<In = Tensor, Out = Tensor> {
   }
 
   private checkName(where: string, name: string, own: ReadonlyMap<string, unknown>): void {
-    if (name === '' || name.includes('.')) throw new ArgumentError(where, `name must be non-empty and contain no '.', got '${name}'`);
+    if (name === '' || name.includes('.'))
+      throw new ArgumentError(where, `name must be non-empty and contain no '.', got '${name}'`);
     const slots: ReadonlyMap<string, unknown>[] = [this.parameterSlots, this.bufferSlots, this.moduleSlots];
-    if (slots.some((s) => s !== own && s.has(name))) throw new ArgumentError(where, `'${name}' is already registered as another kind of member`);
+    if (slots.some((s) => s !== own && s.has(name)))
+      throw new ArgumentError(where, `'${name}' is already registered as another kind of member`);
   }
 
   /** This module's own parameters in registration order (null marks an absent optional one, e.g. bias). */
@@ -168,10 +179,13 @@ export abstract class Module<In = Tensor, Out = Tensor> {
     return this.namedBuffers(opts).map(([, t]) => t);
   }
 
-  private namedMembers(opts: NamedOptions, slotsOf: (m: AnyModule) => ReadonlyMap<string, Tensor | null>): [string, Tensor][] {
+  private namedMembers(
+    opts: NamedOptions,
+    slotsOf: (m: AnyModule) => ReadonlyMap<string, Tensor | null>,
+  ): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     const seen = new Set<Tensor>();
-    const owners: [string, AnyModule][] = opts.recurse ?? true ? this.namedModules() : [['', this]];
+    const owners: [string, AnyModule][] = (opts.recurse ?? true) ? this.namedModules() : [['', this]];
     for (const [prefix, m] of owners) {
       for (const [name, t] of slotsOf(m)) {
         if (t === null || seen.has(t)) continue;
@@ -255,7 +269,9 @@ export abstract class Module<In = Tensor, Out = Tensor> {
   toString(): string {
     const extra = this.extraRepr();
     const extraLines = extra ? extra.split('\n') : [];
-    const childLines = [...this.moduleSlots].map(([name, m]) => `(${name}): ${indentTail(m === null ? 'None' : m.toString(), 2)}`);
+    const childLines = [...this.moduleSlots].map(
+      ([name, m]) => `(${name}): ${indentTail(m === null ? 'None' : m.toString(), 2)}`,
+    );
     const lines = [...extraLines, ...childLines];
     if (lines.length === 0) return `${this.typeName}()`;
     if (extraLines.length === 1 && childLines.length === 0) return `${this.typeName}(${extraLines[0]})`;

@@ -24,7 +24,10 @@ export interface FactoryOptions {
 /** Marks t as a parameter: checks it is a leaf, sets requiresGrad and exempts it from open scopes. */
 export function asParameter(t: Tensor, requiresGrad = true, where = 'registerParameter'): Tensor {
   if (!t.isLeaf) {
-    throw new ArgumentError(where, `a parameter must be a leaf tensor, this one was made by ${t.gradFn?.op}; pass t.detach()`);
+    throw new ArgumentError(
+      where,
+      `a parameter must be a leaf tensor, this one was made by ${t.gradFn?.op}; pass t.detach()`,
+    );
   }
   t.requireGrad(requiresGrad);
   return keep(t);

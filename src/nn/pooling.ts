@@ -24,7 +24,10 @@ export class MaxPool2d extends Module {
   readonly dilation: IntOrPair;
   readonly ceilMode: boolean;
 
-  constructor(readonly kernelSize: IntOrPair, opts: MaxPool2dOptions = {}) {
+  constructor(
+    readonly kernelSize: IntOrPair,
+    opts: MaxPool2dOptions = {},
+  ) {
     super();
     this.stride = opts.stride ?? kernelSize;
     this.padding = opts.padding ?? 0;
@@ -33,7 +36,13 @@ export class MaxPool2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return maxPool2d(x, { kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode });
+    return maxPool2d(x, {
+      kernelSize: this.kernelSize,
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      ceilMode: this.ceilMode,
+    });
   }
 
   protected override extraRepr(): string {
@@ -61,7 +70,10 @@ export class AvgPool2d extends Module {
   readonly countIncludePad: boolean;
   readonly divisorOverride: number | null;
 
-  constructor(readonly kernelSize: IntOrPair, opts: AvgPool2dLayerOptions = {}) {
+  constructor(
+    readonly kernelSize: IntOrPair,
+    opts: AvgPool2dLayerOptions = {},
+  ) {
     super();
     this.stride = opts.stride ?? kernelSize;
     this.padding = opts.padding ?? 0;

@@ -8,7 +8,8 @@ export function pyFloat(v: number): string {
   const [mantissa, exponentText] = v.toExponential().split('e');
   const exponent = Number(exponentText);
   // Python switches to scientific notation below 1e-4 and from 1e16 on.
-  if (exponent < -4 || exponent >= 16) return `${mantissa}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
+  if (exponent < -4 || exponent >= 16)
+    return `${mantissa}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
   // In this range JavaScript also writes plain digits (it switches below 1e-6 and from 1e21).
   const text = String(v);
   return text.includes('.') ? text : `${text}.0`;

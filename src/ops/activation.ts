@@ -9,7 +9,9 @@ function activation(op: ActivationOp, x: Tensor): Tensor {
   const out = wrap(k.unary({ op, x: x.storage }), x.shape, x.backend);
   // relu's gradient needs the input; sigmoid's and tanh's are cheaper from the output.
   const saved = op === 'relu' ? x : out;
-  return record(out, op, [x], (gy) => [wrap(k.activationBackward({ op, gy: gy.storage, saved: saved.storage }), x.shape, x.backend)]);
+  return record(out, op, [x], (gy) => [
+    wrap(k.activationBackward({ op, gy: gy.storage, saved: saved.storage }), x.shape, x.backend),
+  ]);
 }
 
 export function relu(x: Tensor): Tensor {

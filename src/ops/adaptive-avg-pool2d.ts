@@ -18,7 +18,10 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: IntOrPair): Tensor {
   const [batch, channels, inH, inW] = imageDims(OP, x.shape);
   const [outH, outW] = pair(outputSize);
   if (!Number.isInteger(outH) || !Number.isInteger(outW) || outH < 1 || outW < 1) {
-    throw new ArgumentError(OP, `outputSize must be positive integers, got ${typeof outputSize === 'number' ? outputSize : `[${outputSize.join(', ')}]`}`);
+    throw new ArgumentError(
+      OP,
+      `outputSize must be positive integers, got ${typeof outputSize === 'number' ? outputSize : `[${outputSize.join(', ')}]`}`,
+    );
   }
   if (x.ndim === 3) return reshape(adaptiveAvgPool2d(reshape(x, [1, ...x.shape]), outputSize), [channels, outH, outW]);
   const sizes = { batch, channels, inH, inW, outH, outW };
@@ -26,6 +29,17 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: IntOrPair): Tensor {
   const k = backend.kernels;
   const out = wrap(k.adaptiveAvgPool2d({ x: x.storage, ...sizes }), [batch, channels, outH, outW], backend);
   // For receptive fields: the widest bin, and bins that start floor(in/out) apart.
-  const window = { kernel: [Math.ceil(inH / outH), Math.ceil(inW / outW)], stride: [Math.max(1, Math.floor(inH / outH)), Math.max(1, Math.floor(inW / outW))], padding: [0, 0], dilation: [1, 1] } as const;
-  return record(out, OP, [x], (gy) => [wrap(k.adaptiveAvgPool2dBackward({ gy: gy.storage, ...sizes }), x.shape, backend)], { window });
+  const window = {
+    kernel: [Math.ceil(inH / outH), Math.ceil(inW / outW)],
+    stride: [Math.max(1, Math.floor(inH / outH)), Math.max(1, Math.floor(inW / outW))],
+    padding: [0, 0],
+    dilation: [1, 1],
+  } as const;
+  return record(
+    out,
+    OP,
+    [x],
+    (gy) => [wrap(k.adaptiveAvgPool2dBackward({ gy: gy.storage, ...sizes }), x.shape, backend)],
+    { window },
+  );
 }

@@ -9,7 +9,14 @@ import { common, wrap } from './util.js';
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const backend = common(op, a, b);
   const outShape = broadcastShapes(op, a.shape, b.shape);
-  const storage = backend.kernels.binary({ op, a: a.storage, aShape: a.shape, b: b.storage, bShape: b.shape, outShape });
+  const storage = backend.kernels.binary({
+    op,
+    a: a.storage,
+    aShape: a.shape,
+    b: b.storage,
+    bShape: b.shape,
+    outShape,
+  });
   return wrap(storage, outShape, backend);
 }
 
@@ -53,7 +60,8 @@ export function mul(a: Tensor, b: Tensor | number): Tensor {
 }
 
 export function div(a: Tensor, b: Tensor | number): Tensor {
-  if (typeof b === 'number') return record(scalarRaw('mul', a, 1 / b), 'div', [a], (gy) => [scalarRaw('mul', gy, 1 / b)]);
+  if (typeof b === 'number')
+    return record(scalarRaw('mul', a, 1 / b), 'div', [a], (gy) => [scalarRaw('mul', gy, 1 / b)]);
   return record(binaryRaw('div', a, b), 'div', [a, b], (gy, needs) => {
     const ga = needs[0] ? reduceBack(binaryRaw('div', gy, b), a.shape) : null;
     let gb: Tensor | null = null;

@@ -23,7 +23,10 @@ const OP = 'avgPool2d';
  */
 export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
   if (opts.dilation !== undefined && pair(opts.dilation).some((d) => d !== 1)) {
-    throw new ArgumentError(OP, `average pooling has no dilation (as in PyTorch), got dilation ${String(opts.dilation)}`);
+    throw new ArgumentError(
+      OP,
+      `average pooling has no dilation (as in PyTorch), got dilation ${String(opts.dilation)}`,
+    );
   }
   const divisorOverride = opts.divisorOverride ?? null;
   if (divisorOverride !== null && (!Number.isInteger(divisorOverride) || divisorOverride === 0)) {
@@ -34,6 +37,18 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
   const countIncludePad = opts.countIncludePad ?? true;
   const { backend } = x;
   const k = backend.kernels;
-  const out = wrap(k.avgPool2d({ x: x.storage, geometry: g, countIncludePad, divisorOverride }), [g.batch, g.channels, g.outH, g.outW], backend);
-  return record(out, OP, [x], (gy) => [wrap(k.avgPool2dBackward({ gy: gy.storage, geometry: g, countIncludePad, divisorOverride }), x.shape, backend)], { window: windowOf(g) });
+  const out = wrap(
+    k.avgPool2d({ x: x.storage, geometry: g, countIncludePad, divisorOverride }),
+    [g.batch, g.channels, g.outH, g.outW],
+    backend,
+  );
+  return record(
+    out,
+    OP,
+    [x],
+    (gy) => [
+      wrap(k.avgPool2dBackward({ gy: gy.storage, geometry: g, countIncludePad, divisorOverride }), x.shape, backend),
+    ],
+    { window: windowOf(g) },
+  );
 }

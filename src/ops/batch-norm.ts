@@ -39,7 +39,16 @@ function checkChannels(name: string, t: Tensor | null, channels: number): void {
 
 /** Normalises x ([N, C] or [N, C, ...spatial]) per channel, then applies the optional affine map. */
 export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
-  const { weight = null, bias = null, runningMean = null, runningVar = null, training = true, momentum = 0.1, eps = 1e-5, relu = false } = opts;
+  const {
+    weight = null,
+    bias = null,
+    runningMean = null,
+    runningVar = null,
+    training = true,
+    momentum = 0.1,
+    eps = 1e-5,
+    relu = false,
+  } = opts;
   if (x.ndim < 2) throw new ShapeError(OP, `expected an input of rank >= 2 ([N, C, ...]), got ${formatShape(x.shape)}`);
   if (!Number.isFinite(eps) || eps < 0) throw new ArgumentError(OP, `eps must be a finite number >= 0, got ${eps}`);
   if (!Number.isFinite(momentum)) throw new ArgumentError(OP, `momentum must be a finite number, got ${momentum}`);
@@ -50,9 +59,13 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   checkChannels('runningMean', runningMean, layout.channels);
   checkChannels('runningVar', runningVar, layout.channels);
   if ((runningMean === null) !== (runningVar === null)) {
-    throw new ArgumentError(OP, `runningMean and runningVar go together; got only ${runningMean ? 'runningMean' : 'runningVar'}`);
+    throw new ArgumentError(
+      OP,
+      `runningMean and runningVar go together; got only ${runningMean ? 'runningMean' : 'runningVar'}`,
+    );
   }
-  if (training) return batchNormTraining(x, weight, bias, runningMean, runningVar, layout, momentum, eps, relu, backend);
+  if (training)
+    return batchNormTraining(x, weight, bias, runningMean, runningVar, layout, momentum, eps, relu, backend);
   if (runningMean === null || runningVar === null) {
     throw new ArgumentError(OP, 'eval mode (training: false) needs runningMean and runningVar');
   }
@@ -64,13 +77,32 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
 }
 
 function batchNormTraining(
-  x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null,
-  layout: ChannelLayout, momentum: number, eps: number, relu: boolean, backend: Backend,
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  layout: ChannelLayout,
+  momentum: number,
+  eps: number,
+  relu: boolean,
+  backend: Backend,
 ): Tensor {
   const count = layout.batch * layout.spatial;
-  if (count === 1) throw new ShapeError(OP, `expected more than 1 value per channel when training, got input of shape ${formatShape(x.shape)}`);
+  if (count === 1)
+    throw new ShapeError(
+      OP,
+      `expected more than 1 value per channel when training, got input of shape ${formatShape(x.shape)}`,
+    );
   const k = backend.kernels;
-  const r = k.batchNormTrain({ x: x.storage, weight: weight?.storage ?? null, bias: bias?.storage ?? null, layout, eps, relu });
+  const r = k.batchNormTrain({
+    x: x.storage,
+    weight: weight?.storage ?? null,
+    bias: bias?.storage ?? null,
+    layout,
+    eps,
+    relu,
+  });
   // An empty batch leaves the running statistics alone, as in PyTorch.
   if (runningMean && runningVar && count > 0) {
     noGrad(() => {
@@ -87,12 +119,22 @@ function batchNormTraining(
 }
 
 /** running = (1 - momentum) * running + momentum * correction * batchStat, replacing running's values. */
-function updateRunning(running: Tensor, batchStat: Storage, momentum: number, correction: number, backend: Backend): void {
+function updateRunning(
+  running: Tensor,
+  batchStat: Storage,
+  momentum: number,
+  correction: number,
+  backend: Backend,
+): void {
   const k = backend.kernels;
   const scaledBatch = k.scalar({ op: 'mul', x: batchStat, value: momentum * correction });
   const decayed = k.scalar({ op: 'mul', x: running.storage, value: 1 - momentum });
   const shape = [running.size];
-  const next = wrap(k.binary({ op: 'add', a: decayed, aShape: shape, b: scaledBatch, bShape: shape, outShape: shape }), running.shape, backend);
+  const next = wrap(
+    k.binary({ op: 'add', a: decayed, aShape: shape, b: scaledBatch, bShape: shape, outShape: shape }),
+    running.shape,
+    backend,
+  );
   scaledBatch.release();
   decayed.release();
   running.assign(next);
@@ -100,17 +142,31 @@ function updateRunning(running: Tensor, batchStat: Storage, momentum: number, co
 }
 
 function batchNormEval(
-  x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor, runningVar: Tensor,
-  layout: ChannelLayout, eps: number, relu: boolean, backend: Backend,
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  layout: ChannelLayout,
+  eps: number,
+  relu: boolean,
+  backend: Backend,
 ): Tensor {
   const k = backend.kernels;
   const y = k.batchNormInfer({
-    x: x.storage, weight: weight?.storage ?? null, bias: bias?.storage ?? null,
-    mean: runningMean.storage, variance: runningVar.storage, layout, eps, relu,
+    x: x.storage,
+    weight: weight?.storage ?? null,
+    bias: bias?.storage ?? null,
+    mean: runningMean.storage,
+    variance: runningVar.storage,
+    layout,
+    eps,
+    relu,
   });
   const out = wrap(y, x.shape, backend);
   // Without a graph to record, still report the op (tracing) but skip the backward statistics.
-  if (!isGradEnabled() || ![x, weight, bias].some((t) => t?.requiresGrad)) return record(out, OP, [x, weight, bias], () => [null, null, null]);
+  if (!isGradEnabled() || ![x, weight, bias].some((t) => t?.requiresGrad))
+    return record(out, OP, [x, weight, bias], () => [null, null, null]);
   // The statistics as they are now: a later training step replaces the buffers' values.
   const withEps = k.scalar({ op: 'add', x: runningVar.storage, value: eps });
   const std = k.unary({ op: 'sqrt', x: withEps });
@@ -121,14 +177,28 @@ function batchNormEval(
 }
 
 function recordBackward(
-  out: Tensor, x: Tensor, weight: Tensor | null, bias: Tensor | null, mean: Tensor, invStd: Tensor,
-  layout: ChannelLayout, batchStats: boolean, reluMask: Storage | null = null,
+  out: Tensor,
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  mean: Tensor,
+  invStd: Tensor,
+  layout: ChannelLayout,
+  batchStats: boolean,
+  reluMask: Storage | null = null,
 ): Tensor {
   const backend = out.backend;
   record(out, OP, [x, weight, bias], (gy, needs) => {
     const g = backend.kernels.batchNormBackward({
-      gy: gy.storage, x: x.storage, weight: weight?.storage ?? null, mean: mean.storage, invStd: invStd.storage,
-      layout, batchStats, withAffine: needs[1] || needs[2], reluMask,
+      gy: gy.storage,
+      x: x.storage,
+      weight: weight?.storage ?? null,
+      mean: mean.storage,
+      invStd: invStd.storage,
+      layout,
+      batchStats,
+      withAffine: needs[1] || needs[2],
+      reluMask,
     });
     const grads = [
       wrap(g.x, x.shape, backend),
@@ -159,7 +229,8 @@ export function concatBatchNorm(xs: readonly Tensor[], opts: Omit<BatchNormOptio
   const { weight = null, bias = null, runningMean = null, runningVar = null, eps = 1e-5, relu = false } = opts;
   const name = 'concatBatchNorm';
   if (xs.length === 0) throw new ArgumentError(name, 'needs at least one tensor');
-  if (runningMean === null || runningVar === null) throw new ArgumentError(name, 'needs runningMean and runningVar (it is eval-mode batch norm)');
+  if (runningMean === null || runningVar === null)
+    throw new ArgumentError(name, 'needs runningMean and runningVar (it is eval-mode batch norm)');
   if (isGradEnabled() && [...xs, weight, bias].some((t) => t?.requiresGrad)) {
     return batchNorm(concat(xs, 1), { ...opts, training: false });
   }
@@ -168,16 +239,31 @@ export function concatBatchNorm(xs: readonly Tensor[], opts: Omit<BatchNormOptio
   const [n, , h, w] = xs[0].shape;
   xs.forEach((t, i) => {
     if (t.ndim !== 4 || t.shape[0] !== n || t.shape[2] !== h || t.shape[3] !== w) {
-      throw new ShapeError(name, `tensor ${i} has shape ${formatShape(t.shape)}; expected 4-D maps [${n}, C, ${h}, ${w}] like tensor 0`);
+      throw new ShapeError(
+        name,
+        `tensor ${i} has shape ${formatShape(t.shape)}; expected 4-D maps [${n}, C, ${h}, ${w}] like tensor 0`,
+      );
     }
   });
   const channels = xs.reduce((c, t) => c + t.shape[1], 0);
-  for (const [what, t] of [['weight', weight], ['bias', bias], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {
-    if (t && t.size !== channels) throw new ShapeError(name, `${what} has ${t.size} channels, the concatenation has ${channels}`);
+  for (const [what, t] of [
+    ['weight', weight],
+    ['bias', bias],
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+  ] as const) {
+    if (t && t.size !== channels)
+      throw new ShapeError(name, `${what} has ${t.size} channels, the concatenation has ${channels}`);
   }
   const y = backend.kernels.concatBatchNormInfer({
-    xs: xs.map((t) => t.storage), shapes: xs.map((t) => t.shape), weight: weight?.storage ?? null, bias: bias?.storage ?? null,
-    mean: runningMean.storage, variance: runningVar.storage, eps, relu,
+    xs: xs.map((t) => t.storage),
+    shapes: xs.map((t) => t.shape),
+    weight: weight?.storage ?? null,
+    bias: bias?.storage ?? null,
+    mean: runningMean.storage,
+    variance: runningVar.storage,
+    eps,
+    relu,
   });
   return record(wrap(y, [n, channels, h, w], backend), name, [...xs, weight, bias], () => []);
 }

@@ -27,16 +27,23 @@ export interface Conv2dOptions {
 const OP = 'conv2d';
 
 const isCount = (v: number, min: number): boolean => Number.isInteger(v) && v >= min;
-const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? `[${v.join(', ')}]` : String(v));
+const show = (v: unknown): string =>
+  typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? `[${v.join(', ')}]` : String(v);
 
 function positivePair(name: string, value: IntOrPair | undefined): [number, number] {
   const p = pair(value ?? 1);
-  if (!p.every((v) => isCount(v, 1))) throw new ArgumentError(OP, `${name} must be positive integers, got ${show(value)}`);
+  if (!p.every((v) => isCount(v, 1)))
+    throw new ArgumentError(OP, `${name} must be positive integers, got ${show(value)}`);
   return p;
 }
 
 /** [top, bottom, left, right] from any accepted padding form. */
-function resolvePadding(opts: Conv2dOptions, kernel: [number, number], dilation: [number, number], stride: [number, number]): number[] {
+function resolvePadding(
+  opts: Conv2dOptions,
+  kernel: [number, number],
+  dilation: [number, number],
+  stride: [number, number],
+): number[] {
   const { padding = 0 } = opts;
   if (padding === 'valid') return [0, 0, 0, 0];
   if (padding === 'same') {
@@ -47,7 +54,10 @@ function resolvePadding(opts: Conv2dOptions, kernel: [number, number], dilation:
   }
   const values: readonly number[] = typeof padding === 'number' ? [padding] : Array.isArray(padding) ? padding : [];
   if (![1, 2, 4].includes(values.length) || !values.every((v) => isCount(v, 0))) {
-    throw new ArgumentError(OP, `padding must be a non-negative integer, [h, w], [top, bottom, left, right], 'same' or 'valid', got ${show(padding)}`);
+    throw new ArgumentError(
+      OP,
+      `padding must be a non-negative integer, [h, w], [top, bottom, left, right], 'same' or 'valid', got ${show(padding)}`,
+    );
   }
   if (values.length === 1) return [values[0], values[0], values[0], values[0]];
   if (values.length === 2) return [values[0], values[0], values[1], values[1]];
@@ -60,10 +70,16 @@ function resolvePadding(opts: Conv2dOptions, kernel: [number, number], dilation:
  */
 export function conv2dGeometry(xShape: Shape, wShape: Shape, opts: Conv2dOptions = {}): Conv2dGeometry {
   if (xShape.length !== 4 && xShape.length !== 3) {
-    throw new ShapeError(OP, `input must be 4-D [batch, channels, height, width] (or 3-D without batch), got ${formatShape(xShape)}`);
+    throw new ShapeError(
+      OP,
+      `input must be 4-D [batch, channels, height, width] (or 3-D without batch), got ${formatShape(xShape)}`,
+    );
   }
   if (wShape.length !== 4) {
-    throw new ShapeError(OP, `weight must be 4-D [outChannels, inChannels / groups, kernelH, kernelW], got ${formatShape(wShape)}`);
+    throw new ShapeError(
+      OP,
+      `weight must be 4-D [outChannels, inChannels / groups, kernelH, kernelW], got ${formatShape(wShape)}`,
+    );
   }
   const [batch, inChannels, inH, inW] = xShape.length === 4 ? xShape : [1, ...xShape];
   const [outChannels, perGroup, kernelH, kernelW] = wShape;
@@ -76,9 +92,13 @@ export function conv2dGeometry(xShape: Shape, wShape: Shape, opts: Conv2dOptions
     throw new ShapeError(OP, `input has ${inChannels} channels, which does not divide by ${groups} groups`);
   }
   if (inChannels !== perGroup * groups) {
-    throw new ShapeError(OP, `input has ${inChannels} channels, weight expects ${perGroup * groups} (= ${perGroup} per group x ${groups} groups)`);
+    throw new ShapeError(
+      OP,
+      `input has ${inChannels} channels, weight expects ${perGroup * groups} (= ${perGroup} per group x ${groups} groups)`,
+    );
   }
-  if (kernelH < 1 || kernelW < 1) throw new ShapeError(OP, `kernel must be at least 1x1, got ${kernelH}x${kernelW} (weight ${formatShape(wShape)})`);
+  if (kernelH < 1 || kernelW < 1)
+    throw new ShapeError(OP, `kernel must be at least 1x1, got ${kernelH}x${kernelW} (weight ${formatShape(wShape)})`);
   const stride = positivePair('stride', opts.stride);
   const dilation = positivePair('dilation', opts.dilation);
   const [padTop, padBottom, padLeft, padRight] = resolvePadding(opts, [kernelH, kernelW], dilation, stride);
@@ -88,14 +108,46 @@ export function conv2dGeometry(xShape: Shape, wShape: Shape, opts: Conv2dOptions
   const spanW = dilatedKernel(kernelW, dilation[1]);
   // With the kernel inside the padded input there is always at least one output position.
   if (spanH > paddedH || spanW > paddedW) {
-    throw new ShapeError(OP, `kernel ${kernelH}x${kernelW} (dilated ${spanH}x${spanW}) is larger than the padded input ${paddedH}x${paddedW}`);
+    throw new ShapeError(
+      OP,
+      `kernel ${kernelH}x${kernelW} (dilated ${spanH}x${spanW}) is larger than the padded input ${paddedH}x${paddedW}`,
+    );
   }
-  const outH = windowCount({ size: inH, kernel: kernelH, stride: stride[0], padBefore: padTop, padAfter: padBottom, dilation: dilation[0] });
-  const outW = windowCount({ size: inW, kernel: kernelW, stride: stride[1], padBefore: padLeft, padAfter: padRight, dilation: dilation[1] });
+  const outH = windowCount({
+    size: inH,
+    kernel: kernelH,
+    stride: stride[0],
+    padBefore: padTop,
+    padAfter: padBottom,
+    dilation: dilation[0],
+  });
+  const outW = windowCount({
+    size: inW,
+    kernel: kernelW,
+    stride: stride[1],
+    padBefore: padLeft,
+    padAfter: padRight,
+    dilation: dilation[1],
+  });
   return {
-    batch, inChannels, inH, inW, outChannels, kernelH, kernelW,
-    strideH: stride[0], strideW: stride[1], padTop, padBottom, padLeft, padRight,
-    dilationH: dilation[0], dilationW: dilation[1], groups, outH, outW,
+    batch,
+    inChannels,
+    inH,
+    inW,
+    outChannels,
+    kernelH,
+    kernelW,
+    strideH: stride[0],
+    strideW: stride[1],
+    padTop,
+    padBottom,
+    padLeft,
+    padRight,
+    dilationH: dilation[0],
+    dilationW: dilation[1],
+    groups,
+    outH,
+    outW,
   };
 }
 
@@ -117,35 +169,70 @@ export interface Conv2dPostOps {
  * optional bias [O], as torch.nn.functional.conv2d. `post` fuses a sum and a ReLU into the same
  * kernel; it has no gradient, so it is only accepted when no input needs one (inference).
  */
-export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}, post: Conv2dPostOps = {}): Tensor {
+export function conv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  opts: Conv2dOptions = {},
+  post: Conv2dPostOps = {},
+): Tensor {
   const { addend = null, relu = false } = post;
   const backend = common(OP, x, weight, bias, addend);
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== g.outChannels)) {
-    throw new ShapeError(OP, `bias must have shape [${g.outChannels}] (one per output channel), got ${formatShape(bias.shape)}`);
+    throw new ShapeError(
+      OP,
+      `bias must have shape [${g.outChannels}] (one per output channel), got ${formatShape(bias.shape)}`,
+    );
   }
-  if (x.ndim === 3) return reshape(conv2d(reshape(x, [1, ...x.shape]), weight, bias, opts, post), [g.outChannels, g.outH, g.outW]);
+  if (x.ndim === 3)
+    return reshape(conv2d(reshape(x, [1, ...x.shape]), weight, bias, opts, post), [g.outChannels, g.outH, g.outW]);
   const outShape = [g.batch, g.outChannels, g.outH, g.outW];
   if (addend || relu) checkPostOps(outShape, [x, weight, bias, addend], addend);
   const k = backend.kernels;
-  const out = wrap(k.conv2d({ x: x.storage, weight: weight.storage, bias: bias?.storage ?? null, geometry: g, addend: addend?.storage ?? null, relu }), outShape, backend);
-  return record(out, OP, [x, weight, bias], (gy, needs) => {
-    const gx = needs[0] ? wrap(k.conv2dBackwardData({ gy: gy.storage, weight: weight.storage, geometry: g }), x.shape, backend) : null;
-    if (!needs[1] && !needs[2]) return [gx, null, null];
-    const grads = k.conv2dBackwardWeight({ gy: gy.storage, x: x.storage, geometry: g, withBias: needs[2] });
-    const gw = wrap(grads.weight, weight.shape, backend);
-    const gb = grads.bias && wrap(grads.bias, [g.outChannels], backend);
-    // The kernel computes both together; a frozen weight with a trainable bias drops the weight's.
-    if (!needs[1]) gw.dispose();
-    return [gx, needs[1] ? gw : null, gb];
-  }, { macs: conv2dMacs(g), window: windowOf(g) });
+  const out = wrap(
+    k.conv2d({
+      x: x.storage,
+      weight: weight.storage,
+      bias: bias?.storage ?? null,
+      geometry: g,
+      addend: addend?.storage ?? null,
+      relu,
+    }),
+    outShape,
+    backend,
+  );
+  return record(
+    out,
+    OP,
+    [x, weight, bias],
+    (gy, needs) => {
+      const gx = needs[0]
+        ? wrap(k.conv2dBackwardData({ gy: gy.storage, weight: weight.storage, geometry: g }), x.shape, backend)
+        : null;
+      if (!needs[1] && !needs[2]) return [gx, null, null];
+      const grads = k.conv2dBackwardWeight({ gy: gy.storage, x: x.storage, geometry: g, withBias: needs[2] });
+      const gw = wrap(grads.weight, weight.shape, backend);
+      const gb = grads.bias && wrap(grads.bias, [g.outChannels], backend);
+      // The kernel computes both together; a frozen weight with a trainable bias drops the weight's.
+      if (!needs[1]) gw.dispose();
+      return [gx, needs[1] ? gw : null, gb];
+    },
+    { macs: conv2dMacs(g), window: windowOf(g) },
+  );
 }
 
 function checkPostOps(outShape: Shape, inputs: (Tensor | null)[], addend: Tensor | null): void {
   if (isGradEnabled() && inputs.some((t) => t?.requiresGrad)) {
-    throw new ArgumentError(OP, 'fused post-ops (addend, relu) have no gradient: use them under noGrad or with inputs that need none');
+    throw new ArgumentError(
+      OP,
+      'fused post-ops (addend, relu) have no gradient: use them under noGrad or with inputs that need none',
+    );
   }
   if (addend && (addend.ndim !== 4 || addend.shape.some((d, i) => d !== outShape[i]))) {
-    throw new ShapeError(OP, `addend must have the output's shape ${formatShape(outShape)}, got ${formatShape(addend.shape)}`);
+    throw new ShapeError(
+      OP,
+      `addend must have the output's shape ${formatShape(outShape)}, got ${formatShape(addend.shape)}`,
+    );
   }
 }

@@ -19,5 +19,7 @@ export function to(x: Tensor, backendName: string): Tensor {
   if (target === x.backend) return record(x.alias(x.shape), 'to', [x], (gy) => [gy]);
   const values = target.hasData ? x.backend.read(x.storage, x.shape) : new Float32Array(x.size);
   const out = wrap(target.write(values, x.dtype), x.shape, target);
-  return record(out, 'to', [x], (gy) => [wrap(x.backend.write(target.read(gy.storage, gy.shape), gy.dtype), x.shape, x.backend)]);
+  return record(out, 'to', [x], (gy) => [
+    wrap(x.backend.write(target.read(gy.storage, gy.shape), gy.dtype), x.shape, x.backend),
+  ]);
 }

@@ -31,7 +31,10 @@ function finish(t: Tensor, opts: TensorOptions): Tensor {
 export function fromArray(values: FloatArray | readonly number[], shape: Shape, opts: TensorOptions = {}): Tensor {
   const { backend, dtype } = target('fromArray', shape, opts);
   if (values.length !== sizeOf(shape)) {
-    throw new ShapeError('fromArray', `${values.length} values cannot fill shape ${formatShape(shape)} (${sizeOf(shape)} elements)`);
+    throw new ShapeError(
+      'fromArray',
+      `${values.length} values cannot fill shape ${formatShape(shape)} (${sizeOf(shape)} elements)`,
+    );
   }
   const flat = allocFloat(dtype, values.length);
   flat.set(values);
@@ -45,12 +48,16 @@ export function tensor(values: NestedArray, opts: TensorOptions = {}): Tensor {
   const flat: number[] = [];
   const walk = (v: NestedArray, dim: number, at: string): void => {
     if (dim === shape.length) {
-      if (typeof v !== 'number') throw new ShapeError('tensor', `expected a number at ${at || 'the top'}, got an array`);
+      if (typeof v !== 'number')
+        throw new ShapeError('tensor', `expected a number at ${at || 'the top'}, got an array`);
       flat.push(v);
       return;
     }
     if (!Array.isArray(v) || v.length !== shape[dim]) {
-      throw new ShapeError('tensor', `ragged nested array: expected ${shape[dim]} items at ${at || 'the top'}, got ${Array.isArray(v) ? v.length : 'a number'}`);
+      throw new ShapeError(
+        'tensor',
+        `ragged nested array: expected ${shape[dim]} items at ${at || 'the top'}, got ${Array.isArray(v) ? v.length : 'a number'}`,
+      );
     }
     v.forEach((item, i) => walk(item, dim + 1, `${at}[${i}]`));
   };
@@ -91,9 +98,14 @@ export function fullLike(x: Tensor, value: number, opts: TensorOptions = {}): Te
 /** Values start, start + step, ... below end (torch.arange). `arange(n)` counts 0..n-1. */
 export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
   const [lo, hi] = end === undefined ? [0, start] : [start, end];
-  if (step === 0 || !Number.isFinite(step)) throw new ArgumentError('arange', `step must be a finite non-zero number, got ${step}`);
+  if (step === 0 || !Number.isFinite(step))
+    throw new ArgumentError('arange', `step must be a finite non-zero number, got ${step}`);
   const count = Math.max(0, Math.ceil((hi - lo) / step));
-  return fromArray(Array.from({ length: count }, (_, i) => lo + i * step), [count], opts);
+  return fromArray(
+    Array.from({ length: count }, (_, i) => lo + i * step),
+    [count],
+    opts,
+  );
 }
 
 export interface RandomOptions extends TensorOptions {

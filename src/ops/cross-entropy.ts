@@ -30,26 +30,34 @@ const REDUCTIONS: readonly Reduction[] = ['mean', 'sum', 'none'];
 function resolve(op: string, input: Tensor, target: Targets, opts: CrossEntropyOptions, what: string): Resolved {
   const { reduction = 'mean', labelSmoothing = 0 } = opts;
   if (input.ndim !== 2) throw new ShapeError(op, `expected ${what} of shape [N, C], got ${formatShape(input.shape)}`);
-  if (!REDUCTIONS.includes(reduction)) throw new ArgumentError(op, `reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
-  if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new ArgumentError(op, `labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  if (!REDUCTIONS.includes(reduction))
+    throw new ArgumentError(op, `reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
+  if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
+    throw new ArgumentError(op, `labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
   const [n, c] = input.shape;
   return { target: classIndices(op, target, n, c), n, c, reduction, labelSmoothing };
 }
 
 function targetValues(op: string, target: Targets, n: number): ArrayLike<number> {
   if (!(target instanceof Tensor)) return target;
-  if (target.ndim !== 1) throw new ShapeError(op, `target must have shape [${n}] (one class index per row), got ${formatShape(target.shape)}`);
+  if (target.ndim !== 1)
+    throw new ShapeError(
+      op,
+      `target must have shape [${n}] (one class index per row), got ${formatShape(target.shape)}`,
+    );
   // The shape-only backend holds no values: only the length can be checked there.
   return target.backend.hasData ? target.toArray() : new Int32Array(target.size);
 }
 
 function classIndices(op: string, target: Targets, n: number, c: number): Int32Array {
   const values = targetValues(op, target, n);
-  if (values.length !== n) throw new ShapeError(op, `got ${values.length} targets for ${n} rows; expected one class index per row`);
+  if (values.length !== n)
+    throw new ShapeError(op, `got ${values.length} targets for ${n} rows; expected one class index per row`);
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const v = values[i];
-    if (!Number.isInteger(v) || v < 0 || v >= c) throw new ArgumentError(op, `target ${i} is ${v}, expected an integer class index in [0, ${c})`);
+    if (!Number.isInteger(v) || v < 0 || v >= c)
+      throw new ArgumentError(op, `target ${i} is ${v}, expected an integer class index in [0, ${c})`);
     out[i] = v;
   }
   return out;
@@ -58,9 +66,17 @@ function classIndices(op: string, target: Targets, n: number, c: number): Int32A
 function nll(op: string, logp: Tensor, r: Resolved): Tensor {
   const kernels = logp.backend.kernels;
   const { target, n, c, reduction, labelSmoothing } = r;
-  const loss = wrap(kernels.nllLoss({ logp: logp.storage, target, n, c, reduction, labelSmoothing }), reduction === 'none' ? [n] : [], logp.backend);
+  const loss = wrap(
+    kernels.nllLoss({ logp: logp.storage, target, n, c, reduction, labelSmoothing }),
+    reduction === 'none' ? [n] : [],
+    logp.backend,
+  );
   return record(loss, op, [logp], (gy) => [
-    wrap(kernels.nllLossBackward({ gy: gy.storage, target, n, c, reduction, labelSmoothing, dtype: logp.dtype }), logp.shape, logp.backend),
+    wrap(
+      kernels.nllLossBackward({ gy: gy.storage, target, n, c, reduction, labelSmoothing, dtype: logp.dtype }),
+      logp.shape,
+      logp.backend,
+    ),
   ]);
 }
 

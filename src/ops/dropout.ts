@@ -27,7 +27,12 @@ export function dropout(x: Tensor, opts: DropoutOptions = {}): Tensor {
   const seed = generator.nextUint32();
   const shape = x.shape;
   const mask = wrap(k.dropoutMask({ size: x.size, p, seed, dtype: x.dtype }), shape, x.backend);
-  const times = (t: Tensor): Tensor => wrap(k.binary({ op: 'mul', a: t.storage, aShape: shape, b: mask.storage, bShape: shape, outShape: shape }), shape, x.backend);
+  const times = (t: Tensor): Tensor =>
+    wrap(
+      k.binary({ op: 'mul', a: t.storage, aShape: shape, b: mask.storage, bShape: shape, outShape: shape }),
+      shape,
+      x.backend,
+    );
   const out = times(x);
   record(out, 'dropout', [x], (gy) => [times(gy)]);
   // Without a graph nothing else will use the mask.

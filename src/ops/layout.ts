@@ -27,20 +27,38 @@ export function unsqueeze(x: Tensor, axis: number): Tensor {
 
 /** Drops size-1 axes (all of them, or the one given). */
 export function squeeze(x: Tensor, axis?: number): Tensor {
-  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  if (axis === undefined)
+    return reshape(
+      x,
+      x.shape.filter((d) => d !== 1),
+    );
   const a = normalizeAxis('squeeze', axis, x.ndim);
-  return x.shape[a] === 1 ? reshape(x, x.shape.filter((_, i) => i !== a)) : reshape(x, x.shape);
+  return x.shape[a] === 1
+    ? reshape(
+        x,
+        x.shape.filter((_, i) => i !== a),
+      )
+    : reshape(x, x.shape);
 }
 
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const resolved = perm.map((p) => normalizeAxis('permute', p, x.ndim));
   if (resolved.length !== x.ndim || new Set(resolved).size !== x.ndim) {
-    throw new ShapeError('permute', `[${perm.join(', ')}] is not a permutation of the ${x.ndim} axes of ${formatShape(x.shape)}`);
+    throw new ShapeError(
+      'permute',
+      `[${perm.join(', ')}] is not a permutation of the ${x.ndim} axes of ${formatShape(x.shape)}`,
+    );
   }
   const k = x.backend.kernels;
-  const out = wrap(k.permute({ x: x.storage, shape: x.shape, perm: resolved }), resolved.map((p) => x.shape[p]), x.backend);
+  const out = wrap(
+    k.permute({ x: x.storage, shape: x.shape, perm: resolved }),
+    resolved.map((p) => x.shape[p]),
+    x.backend,
+  );
   const inverse = resolved.map((_, i) => resolved.indexOf(i));
-  return record(out, 'permute', [x], (gy) => [wrap(k.permute({ x: gy.storage, shape: gy.shape, perm: inverse }), x.shape, x.backend)]);
+  return record(out, 'permute', [x], (gy) => [
+    wrap(k.permute({ x: gy.storage, shape: gy.shape, perm: inverse }), x.shape, x.backend),
+  ]);
 }
 
 export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
@@ -62,7 +80,9 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const k = x.backend.kernels;
   const out = wrap(k.slice({ x: x.storage, shape: x.shape, begin, size }), size, x.backend);
   const pads = x.shape.map((d, i): [number, number] => (i === a ? [s, d - e] : [0, 0]));
-  return record(out, 'slice', [x], (gy) => [wrap(k.pad({ x: gy.storage, shape: gy.shape, pads, value: 0 }), x.shape, x.backend)]);
+  return record(out, 'slice', [x], (gy) => [
+    wrap(k.pad({ x: gy.storage, shape: gy.shape, pads, value: 0 }), x.shape, x.backend),
+  ]);
 }
 
 /** Joins tensors along an axis; all other sizes must agree (torch.cat). */
@@ -76,7 +96,10 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   xs.forEach((t, i) => {
     const same = t.ndim === first.ndim && t.shape.every((d, j) => j === a || d === first.shape[j]);
     if (!same) {
-      throw new ShapeError('concat', `tensor ${i} has shape ${formatShape(t.shape)}, which does not match ${formatShape(first.shape)} outside axis ${a}`);
+      throw new ShapeError(
+        'concat',
+        `tensor ${i} has shape ${formatShape(t.shape)}, which does not match ${formatShape(first.shape)} outside axis ${a}`,
+      );
     }
   });
   const shapes = xs.map((t) => t.shape);
@@ -87,7 +110,9 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     return xs.map((t, i) => {
       const begin = outShape.map((_, j) => (j === a ? offset : 0));
       offset += t.shape[a];
-      return needs[i] ? wrap(backend.kernels.slice({ x: gy.storage, shape: outShape, begin, size: t.shape }), t.shape, backend) : null;
+      return needs[i]
+        ? wrap(backend.kernels.slice({ x: gy.storage, shape: outShape, begin, size: t.shape }), t.shape, backend)
+        : null;
     });
   });
 }
@@ -98,7 +123,10 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
  */
 export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
   if (padding.length % 2 !== 0 || padding.length / 2 > x.ndim || padding.some((p) => !Number.isInteger(p) || p < 0)) {
-    throw new ShapeError('pad', `padding [${padding.join(', ')}] must be non-negative integer pairs for at most ${x.ndim} axes`);
+    throw new ShapeError(
+      'pad',
+      `padding [${padding.join(', ')}] must be non-negative integer pairs for at most ${x.ndim} axes`,
+    );
   }
   const pads = x.shape.map((): [number, number] => [0, 0]);
   for (let i = 0; i < padding.length / 2; i++) pads[x.ndim - 1 - i] = [padding[2 * i], padding[2 * i + 1]];
@@ -106,13 +134,16 @@ export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
   const k = x.backend.kernels;
   const out = wrap(k.pad({ x: x.storage, shape: x.shape, pads, value }), outShape, x.backend);
   const begin = pads.map((p) => p[0]);
-  return record(out, 'pad', [x], (gy) => [wrap(k.slice({ x: gy.storage, shape: outShape, begin, size: x.shape }), x.shape, x.backend)]);
+  return record(out, 'pad', [x], (gy) => [
+    wrap(k.slice({ x: gy.storage, shape: outShape, begin, size: x.shape }), x.shape, x.backend),
+  ]);
 }
 
 /** Broadcasts to a larger shape, copying values (torch.expand followed by contiguous). */
 export function expand(x: Tensor, shape: Shape): Tensor {
   const outShape = broadcastShapes('expand', x.shape, shape);
-  if (!shapesEqual(outShape, shape)) throw new ShapeError('expand', `cannot expand ${formatShape(x.shape)} to ${formatShape(shape)}`);
+  if (!shapesEqual(outShape, shape))
+    throw new ShapeError('expand', `cannot expand ${formatShape(x.shape)} to ${formatShape(shape)}`);
   const out = wrap(x.backend.kernels.expand({ x: x.storage, shape: x.shape, outShape }), outShape, x.backend);
   return record(out, 'expand', [x], (gy) => [sumTo(gy, x.shape)]);
 }

@@ -25,9 +25,14 @@ const OP = 'localResponseNorm';
  */
 export function localResponseNorm(x: Tensor, opts: LocalResponseNormOptions): Tensor {
   const { size, alpha = 1e-4, beta = 0.75, k = 1 } = opts;
-  if (x.ndim < 3) throw new ShapeError(OP, `expected an input of rank >= 3 ([N, C, ...spatial]), got ${formatShape(x.shape)}`);
+  if (x.ndim < 3)
+    throw new ShapeError(OP, `expected an input of rank >= 3 ([N, C, ...spatial]), got ${formatShape(x.shape)}`);
   if (!Number.isInteger(size) || size < 1) throw new ArgumentError(OP, `size must be a positive integer, got ${size}`);
-  for (const [name, value] of [['alpha', alpha], ['beta', beta], ['k', k]] as const) {
+  for (const [name, value] of [
+    ['alpha', alpha],
+    ['beta', beta],
+    ['k', k],
+  ] as const) {
     if (!Number.isFinite(value)) throw new ArgumentError(OP, `${name} must be a finite number, got ${value}`);
   }
   const layout: ChannelLayout = { batch: x.shape[0], channels: x.shape[1], spatial: sizeOf(x.shape.slice(2)) };
@@ -36,7 +41,21 @@ export function localResponseNorm(x: Tensor, opts: LocalResponseNormOptions): Te
   const out = wrap(r.y, x.shape, x.backend);
   const scale = wrap(r.scale, x.shape, x.backend);
   record(out, OP, [x], (gy) => [
-    wrap(kernels.localResponseNormBackward({ gy: gy.storage, x: x.storage, y: out.storage, scale: scale.storage, layout, size, alpha, beta, k }), x.shape, x.backend),
+    wrap(
+      kernels.localResponseNormBackward({
+        gy: gy.storage,
+        x: x.storage,
+        y: out.storage,
+        scale: scale.storage,
+        layout,
+        size,
+        alpha,
+        beta,
+        k,
+      }),
+      x.shape,
+      x.backend,
+    ),
   ]);
   if (out.gradFn === null) scale.dispose();
   return out;

@@ -22,7 +22,13 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   const k = backend.kernels;
   const { y, workspace } = k.maxPool2d({ x: x.storage, geometry: g });
   const out = wrap(y, [g.batch, g.channels, g.outH, g.outW], backend);
-  record(out, OP, [x], (gy) => [wrap(k.maxPool2dBackward({ gy: gy.storage, workspace, geometry: g }), x.shape, backend)], { window: windowOf(g) });
+  record(
+    out,
+    OP,
+    [x],
+    (gy) => [wrap(k.maxPool2dBackward({ gy: gy.storage, workspace, geometry: g }), x.shape, backend)],
+    { window: windowOf(g) },
+  );
   // Without a backward pass nobody will read the argmax positions.
   if (out.gradFn === null) workspace.release();
   return out;

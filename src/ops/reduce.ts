@@ -16,7 +16,8 @@ function resolveAxes(op: string, x: Tensor, axes: Axes): number[] {
   if (axes === undefined) return x.shape.map((_, i) => i);
   const list = typeof axes === 'number' ? [axes] : [...axes];
   const resolved = list.map((a) => normalizeAxis(op, a, x.ndim));
-  if (new Set(resolved).size !== resolved.length) throw new ArgumentError(op, `axes [${list.join(', ')}] repeat an axis`);
+  if (new Set(resolved).size !== resolved.length)
+    throw new ArgumentError(op, `axes [${list.join(', ')}] repeat an axis`);
   return resolved.sort((a, b) => a - b);
 }
 
@@ -87,7 +88,11 @@ export function min(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
 export function argmax(x: Tensor, axis: number, opts: ReduceOptions = {}): Tensor {
   const a = normalizeAxis('argmax', axis, x.ndim);
   const layout = { outer: sizeOf(x.shape.slice(0, a)), dim: x.shape[a], inner: sizeOf(x.shape.slice(a + 1)) };
-  return wrap(x.backend.kernels.argmax({ x: x.storage, layout }), finalShape(x.shape, [a], opts.keepDims ?? false), x.backend);
+  return wrap(
+    x.backend.kernels.argmax({ x: x.storage, layout }),
+    finalShape(x.shape, [a], opts.keepDims ?? false),
+    x.backend,
+  );
 }
 
 /**

@@ -10,7 +10,9 @@ function softmaxAlong(x: Tensor, axis: number, log: boolean): Tensor {
   const layout = { outer: sizeOf(x.shape.slice(0, a)), dim: x.shape[a], inner: sizeOf(x.shape.slice(a + 1)) };
   const k = x.backend.kernels;
   const out = wrap(k.softmax({ x: x.storage, layout, log }), x.shape, x.backend);
-  return record(out, name, [x], (gy) => [wrap(k.softmaxBackward({ gy: gy.storage, y: out.storage, layout, log }), x.shape, x.backend)]);
+  return record(out, name, [x], (gy) => [
+    wrap(k.softmaxBackward({ gy: gy.storage, y: out.storage, layout, log }), x.shape, x.backend),
+  ]);
 }
 
 export function softmax(x: Tensor, axis = -1): Tensor {

@@ -16,7 +16,10 @@ export function common(op: string, ...tensors: (Tensor | null | undefined)[]): B
   const first = present[0];
   for (const t of present) {
     if (t.backend !== first.backend) {
-      throw new BackendError(op, `operands live on different backends ('${first.backend.name}' and '${t.backend.name}'); move them with to()`);
+      throw new BackendError(
+        op,
+        `operands live on different backends ('${first.backend.name}' and '${t.backend.name}'); move them with to()`,
+      );
     }
     if (t.dtype !== first.dtype) {
       throw new DTypeError(op, `operands have different dtypes (${first.dtype} and ${t.dtype}); cast one with cast()`);
@@ -29,5 +32,10 @@ export function common(op: string, ...tensors: (Tensor | null | undefined)[]): B
 export function windowOf(g: Conv2dGeometry | Pool2dGeometry): SpatialWindow {
   const top = 'padTop' in g ? g.padTop : g.padH;
   const left = 'padLeft' in g ? g.padLeft : g.padW;
-  return { kernel: [g.kernelH, g.kernelW], stride: [g.strideH, g.strideW], padding: [top, left], dilation: [g.dilationH, g.dilationW] };
+  return {
+    kernel: [g.kernelH, g.kernelW],
+    stride: [g.strideH, g.strideW],
+    padding: [top, left],
+    dilation: [g.dilationH, g.dilationW],
+  };
 }

@@ -15,7 +15,8 @@ export function variance(x: Tensor, axes?: number | readonly number[], opts: Var
   const { correction = 1, keepDims = false } = opts;
   const list = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : [...axes];
   const count = sizeOf(list.map((a) => x.shape[normalizeAxis('variance', a, x.ndim)]));
-  if (!Number.isFinite(correction) || correction < 0) throw new ArgumentError('variance', `correction must be a finite number >= 0, got ${correction}`);
+  if (!Number.isFinite(correction) || correction < 0)
+    throw new ArgumentError('variance', `correction must be a finite number >= 0, got ${correction}`);
   const centred = sub(x, mean(x, list, { keepDims: true }));
   // n <= correction gives inf or nan, as in PyTorch.
   return div(sum(square(centred), list, { keepDims }), count - correction);

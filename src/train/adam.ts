@@ -17,7 +17,14 @@ export interface AdamHyper extends BaseHyper {
 
 export type AdamOptions = Partial<AdamHyper>;
 
-const ADAM_DEFAULTS: AdamHyper = { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false };
+const ADAM_DEFAULTS: AdamHyper = {
+  lr: 1e-3,
+  betas: [0.9, 0.999],
+  eps: 1e-8,
+  weightDecay: 0,
+  amsgrad: false,
+  maximize: false,
+};
 
 abstract class AdamFamily extends Optimizer<AdamHyper> {
   readonly stateNames = ['expAvg', 'expAvgSq', 'maxExpAvgSq'] as const;
@@ -54,7 +61,13 @@ abstract class AdamFamily extends Optimizer<AdamHyper> {
       expAvgSq: expAvgSq.storage,
       maxExpAvgSq: maxExpAvgSq === null ? null : maxExpAvgSq.storage,
       step: state.step,
-      lr, beta1: betas[0], beta2: betas[1], eps, weightDecay, amsgrad, maximize,
+      lr,
+      beta1: betas[0],
+      beta2: betas[1],
+      eps,
+      weightDecay,
+      amsgrad,
+      maximize,
       decoupled: this.decoupled,
     });
     param.storage.version++;

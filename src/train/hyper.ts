@@ -76,7 +76,9 @@ export class HyperReader {
   finish(): void {
     const unknown = Object.keys(this.record).filter((k) => !this.used.has(k) && this.record[k] !== undefined);
     if (unknown.length > 0) {
-      this.fail(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map(show).join(', ')} (known: ${[...this.used].join(', ')})`);
+      this.fail(
+        `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map(show).join(', ')} (known: ${[...this.used].join(', ')})`,
+      );
     }
   }
 }

@@ -39,7 +39,12 @@ export function countCorrect(logits: Tensor, labels: Int32Array): number {
   return correct;
 }
 
-async function runEpoch(model: Module, data: ArrayDataset, opts: LoopOptions, step: ((loss: Tensor) => void) | null): Promise<EpochResult> {
+async function runEpoch(
+  model: Module,
+  data: ArrayDataset,
+  opts: LoopOptions,
+  step: ((loss: Tensor) => void) | null,
+): Promise<EpochResult> {
   const started = performance.now();
   const total = batchCount(data, opts.batchSize);
   let lossSum = 0;
@@ -72,11 +77,21 @@ async function runEpoch(model: Module, data: ArrayDataset, opts: LoopOptions, st
     opts.onBatch?.(done, total, { loss: lossSum / samples, accuracy: correct / samples });
     await new Promise((resolve) => setImmediate(resolve));
   }
-  return { loss: lossSum / samples, accuracy: correct / samples, samples, seconds: (performance.now() - started) / 1000 };
+  return {
+    loss: lossSum / samples,
+    accuracy: correct / samples,
+    samples,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 /** One training epoch: model.train(), then zeroGrad, forward, loss, backward, step per batch. */
-export function trainEpoch(model: Module, optimizer: Optimizer, data: ArrayDataset, opts: LoopOptions): Promise<EpochResult> {
+export function trainEpoch(
+  model: Module,
+  optimizer: Optimizer,
+  data: ArrayDataset,
+  opts: LoopOptions,
+): Promise<EpochResult> {
   model.train();
   return runEpoch(model, data, opts, (loss) => {
     optimizer.zeroGrad();

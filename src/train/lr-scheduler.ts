@@ -79,8 +79,10 @@ export class LRScheduler {
     const fail = (detail: string): never => {
       throw new WeightsError(this.schedule, `cannot load state dict: ${detail}`);
     };
-    if (dict.schedule !== this.schedule) fail(`it was written by ${String(dict.schedule)}, this schedule is ${this.schedule}`);
-    if (!Number.isInteger(dict.lastEpoch) || dict.lastEpoch < 0) fail(`lastEpoch must be a non-negative integer, got ${String(dict.lastEpoch)}`);
+    if (dict.schedule !== this.schedule)
+      fail(`it was written by ${String(dict.schedule)}, this schedule is ${this.schedule}`);
+    if (!Number.isInteger(dict.lastEpoch) || dict.lastEpoch < 0)
+      fail(`lastEpoch must be a non-negative integer, got ${String(dict.lastEpoch)}`);
     const groups = this.optimizer.paramGroups.length;
     for (const key of ['baseLrs', 'lastLr'] as const) {
       const list: unknown = dict[key];
@@ -96,13 +98,15 @@ export class LRScheduler {
 
 /** Argument checks shared by the schedules; they throw ArgumentError naming schedule and option. */
 export function positiveInteger(schedule: string, key: string, v: number): number {
-  if (!Number.isInteger(v) || v <= 0) throw new ArgumentError(schedule, `${key} must be a positive integer, got ${String(v)}`);
+  if (!Number.isInteger(v) || v <= 0)
+    throw new ArgumentError(schedule, `${key} must be a positive integer, got ${String(v)}`);
   return v;
 }
 
 export function finiteNumber(schedule: string, key: string, v: number, min = -Infinity, max = Infinity): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    const range = min === -Infinity ? 'a finite number' : max === Infinity ? `a finite number >= ${min}` : `in [${min}, ${max}]`;
+    const range =
+      min === -Infinity ? 'a finite number' : max === Infinity ? `a finite number >= ${min}` : `in [${min}, ${max}]`;
     throw new ArgumentError(schedule, `${key} must be ${range}, got ${String(v)}`);
   }
   return v;

@@ -34,9 +34,10 @@ export interface OptimizerStateDict {
 
 /** A contiguous copy of `src` with the backend, dtype and shape of `like`. */
 function copyLike(src: Tensor, like: Tensor): Tensor {
-  const storage = src.backend === like.backend
-    ? like.backend.kernels.cast({ x: src.storage, dtype: like.dtype })
-    : like.backend.write(src.toArray(), like.dtype);
+  const storage =
+    src.backend === like.backend
+      ? like.backend.kernels.cast({ x: src.storage, dtype: like.dtype })
+      : like.backend.write(src.toArray(), like.dtype);
   return new Tensor(storage, like.shape, like.backend);
 }
 
@@ -59,7 +60,11 @@ export function saveOptimizerState<G extends { params: Tensor[]; initialLr?: num
       }
       return i;
     });
-    return { params, hyper: hyperRecord(group), ...(group.initialLr === undefined ? {} : { initialLr: group.initialLr }) };
+    return {
+      params,
+      hyper: hyperRecord(group),
+      ...(group.initialLr === undefined ? {} : { initialLr: group.initialLr }),
+    };
   });
   return { optimizer: name, groups: saved, steps, tensors };
 }
@@ -89,21 +94,28 @@ export function loadOptimizerState<H>(
   const fail: Fail = (detail) => {
     throw new WeightsError(target.name, `cannot load state dict: ${detail}`);
   };
-  if (dict.optimizer !== target.name) fail(`it was written by ${String(dict.optimizer)}, this optimiser is ${target.name}`);
+  if (dict.optimizer !== target.name)
+    fail(`it was written by ${String(dict.optimizer)}, this optimiser is ${target.name}`);
   if (!Array.isArray(dict.groups) || dict.groups.length !== target.paramGroups.length) {
-    fail(`it has ${Array.isArray(dict.groups) ? dict.groups.length : 'no'} parameter groups, the optimiser ${target.paramGroups.length}`);
+    fail(
+      `it has ${Array.isArray(dict.groups) ? dict.groups.length : 'no'} parameter groups, the optimiser ${target.paramGroups.length}`,
+    );
   }
   const byIndex = new Map<number, { param: Tensor; group: number }>();
   const groups = dict.groups.map((saved, g) => {
     const params = target.paramGroups[g].params;
     if (!Array.isArray(saved.params) || saved.params.length !== params.length) {
-      fail(`parameter group ${g} has ${Array.isArray(saved.params) ? saved.params.length : 'no'} parameters, the optimiser's ${params.length}`);
+      fail(
+        `parameter group ${g} has ${Array.isArray(saved.params) ? saved.params.length : 'no'} parameters, the optimiser's ${params.length}`,
+      );
     }
     saved.params.forEach((index, j) => {
-      if (!isInteger(index) || byIndex.has(index)) fail(`parameter group ${g} lists a bad or repeated parameter index ${String(index)}`);
+      if (!isInteger(index) || byIndex.has(index))
+        fail(`parameter group ${g} lists a bad or repeated parameter index ${String(index)}`);
       byIndex.set(index, { param: params[j], group: g });
     });
-    if (saved.initialLr !== undefined && typeof saved.initialLr !== 'number') fail(`parameter group ${g}: initialLr must be a number`);
+    if (saved.initialLr !== undefined && typeof saved.initialLr !== 'number')
+      fail(`parameter group ${g}: initialLr must be a number`);
     return parse(saved.hyper, (detail) => fail(`parameter group ${g}: ${detail}`));
   });
   const owner = (key: string, index: number): { param: Tensor; group: number } => {
@@ -116,7 +128,8 @@ export function loadOptimizerState<H>(
   for (const [key, step] of Object.entries(dict.steps)) {
     const index = Number(key);
     owner(`step count '${key}'`, index);
-    if (!isInteger(step)) fail(`the step count of parameter ${key} must be a non-negative integer, got ${String(step)}`);
+    if (!isInteger(step))
+      fail(`the step count of parameter ${key} must be a non-negative integer, got ${String(step)}`);
     steps.set(index, step);
   }
   const buffers = new Map<number, Map<string, Tensor>>();
@@ -125,9 +138,13 @@ export function loadOptimizerState<H>(
     if (match === null) fail(`state tensor key '${key}' is not '<parameter index>.<name>'`);
     const index = Number(match[1]);
     const { param } = owner(`state tensor '${key}'`, index);
-    if (!target.stateNames.includes(match[2])) fail(`state tensor '${key}': ${target.name} keeps no '${match[2]}' (it keeps ${target.stateNames.join(', ')})`);
+    if (!target.stateNames.includes(match[2]))
+      fail(`state tensor '${key}': ${target.name} keeps no '${match[2]}' (it keeps ${target.stateNames.join(', ')})`);
     if (!(t instanceof Tensor) || t.disposed) fail(`state tensor '${key}' is not a live tensor`);
-    if (!shapesEqual(t.shape, param.shape)) fail(`state tensor '${key}' has shape ${formatShape(t.shape)}, parameter ${index} has ${formatShape(param.shape)}`);
+    if (!shapesEqual(t.shape, param.shape))
+      fail(
+        `state tensor '${key}' has shape ${formatShape(t.shape)}, parameter ${index} has ${formatShape(param.shape)}`,
+      );
     if (!steps.has(index)) fail(`state tensor '${key}' belongs to parameter ${index}, which has no step count`);
     const own = buffers.get(index) ?? new Map<string, Tensor>();
     own.set(match[2], t);
@@ -137,7 +154,10 @@ export function loadOptimizerState<H>(
     if (step === 0) continue;
     const required = target.requiredState(groups[owner('', index).group]);
     const missing = required.filter((n) => !buffers.get(index)?.has(n));
-    if (missing.length > 0) fail(`parameter ${index} has taken ${step} steps but its ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing`);
+    if (missing.length > 0)
+      fail(
+        `parameter ${index} has taken ${step} steps but its ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing`,
+      );
   }
 
   // Every check passed: copy the tensors onto the parameters' backends and dtypes.

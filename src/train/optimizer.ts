@@ -61,19 +61,29 @@ export abstract class Optimizer<H extends BaseHyper = BaseHyper> {
     options: Partial<H>,
   ) {
     this.defaults = { ...definedEntries(defaults), ...definedEntries(options) };
-    if (params instanceof Tensor) throw new ArgumentError(name, 'params must be a list of tensors or of parameter groups, got one tensor; wrap it in [ ]');
+    if (params instanceof Tensor)
+      throw new ArgumentError(
+        name,
+        'params must be a list of tensors or of parameter groups, got one tensor; wrap it in [ ]',
+      );
     const items: (Tensor | ParamGroupInput<H>)[] = [...params];
     if (items.length === 0) throw new ArgumentError(name, 'got an empty parameter list');
     this.explicitGroups = !(items[0] instanceof Tensor);
     for (const item of items) {
       if (item instanceof Tensor) {
-        if (this.explicitGroups) throw new ArgumentError(name, 'params must be all tensors or all parameter groups, not a mix');
+        if (this.explicitGroups)
+          throw new ArgumentError(name, 'params must be all tensors or all parameter groups, not a mix');
         continue;
       }
-      if (!this.explicitGroups) throw new ArgumentError(name, 'params must be all tensors or all parameter groups, not a mix');
+      if (!this.explicitGroups)
+        throw new ArgumentError(name, 'params must be all tensors or all parameter groups, not a mix');
       this.addParamGroup(item);
     }
-    if (!this.explicitGroups) this.addGroup(items.filter((t): t is Tensor => t instanceof Tensor), {});
+    if (!this.explicitGroups)
+      this.addGroup(
+        items.filter((t): t is Tensor => t instanceof Tensor),
+        {},
+      );
   }
 
   /** Checks a merged record of hyper-parameters (types, ranges, unknown keys) and returns them. */
@@ -100,7 +110,8 @@ export abstract class Optimizer<H extends BaseHyper = BaseHyper> {
     const seen = new Set(this.paramGroups.flatMap((g) => g.params));
     params.forEach((p, i) => {
       if (!(p instanceof Tensor)) fail(`params[${i}] is not a tensor`);
-      if (!p.isLeaf) fail(`params[${i}] is not a leaf tensor (it was made by ${p.gradFn?.op}); optimise the leaf it came from`);
+      if (!p.isLeaf)
+        fail(`params[${i}] is not a leaf tensor (it was made by ${p.gradFn?.op}); optimise the leaf it came from`);
       if (seen.has(p)) fail(`params[${i}] appears twice (in this group or an earlier one)`);
       seen.add(p);
     });
@@ -207,11 +218,21 @@ export abstract class Optimizer<H extends BaseHyper = BaseHyper> {
 
   private checkGrad(param: Tensor, grad: Tensor, index: number): void {
     if (grad.backend !== param.backend) {
-      throw new BackendError(this.name, `the gradient of parameter ${index} lives on '${grad.backend.name}', the parameter on '${param.backend.name}'`);
+      throw new BackendError(
+        this.name,
+        `the gradient of parameter ${index} lives on '${grad.backend.name}', the parameter on '${param.backend.name}'`,
+      );
     }
-    if (grad.dtype !== param.dtype) throw new DTypeError(this.name, `the gradient of parameter ${index} is ${grad.dtype}, the parameter ${param.dtype}`);
+    if (grad.dtype !== param.dtype)
+      throw new DTypeError(
+        this.name,
+        `the gradient of parameter ${index} is ${grad.dtype}, the parameter ${param.dtype}`,
+      );
     if (!shapesEqual(grad.shape, param.shape)) {
-      throw new ShapeError(this.name, `the gradient of parameter ${index} has shape ${formatShape(grad.shape)}, the parameter ${formatShape(param.shape)}`);
+      throw new ShapeError(
+        this.name,
+        `the gradient of parameter ${index} has shape ${formatShape(grad.shape)}, the parameter ${formatShape(param.shape)}`,
+      );
     }
   }
 

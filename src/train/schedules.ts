@@ -41,7 +41,11 @@ export class MultiStepLR extends LRScheduler {
   constructor(optimizer: LrTarget, options: MultiStepLROptions) {
     const milestones = [...options.milestones].sort((a, b) => a - b);
     for (const m of milestones) {
-      if (!Number.isInteger(m) || m < 0) throw new ArgumentError('MultiStepLR', `milestones must be non-negative integers, got ${JSON.stringify(options.milestones)}`);
+      if (!Number.isInteger(m) || m < 0)
+        throw new ArgumentError(
+          'MultiStepLR',
+          `milestones must be non-negative integers, got ${JSON.stringify(options.milestones)}`,
+        );
     }
     const gamma = finiteNumber('MultiStepLR', 'gamma', options.gamma ?? 0.1);
     super('MultiStepLR', optimizer, (base, epoch) => base * gamma ** milestones.filter((m) => m <= epoch).length);
@@ -68,7 +72,11 @@ export class CosineAnnealingLR extends LRScheduler {
       throw new ArgumentError('CosineAnnealingLR', `tMax must be a positive number, got ${String(tMax)}`);
     }
     const etaMin = finiteNumber('CosineAnnealingLR', 'etaMin', options.etaMin ?? 0, 0);
-    super('CosineAnnealingLR', optimizer, (base, epoch) => etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * epoch) / tMax))) / 2);
+    super(
+      'CosineAnnealingLR',
+      optimizer,
+      (base, epoch) => etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * epoch) / tMax))) / 2,
+    );
     this.tMax = tMax;
     this.etaMin = etaMin;
   }

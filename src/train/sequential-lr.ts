@@ -19,14 +19,24 @@ export class SequentialLR extends LRScheduler {
   constructor(optimizer: LrTarget, schedulers: readonly LRScheduler[], milestones: readonly number[]) {
     if (schedulers.length === 0) throw new ArgumentError('SequentialLR', 'needs at least one scheduler');
     schedulers.forEach((s, i) => {
-      if (s.optimizer !== optimizer) throw new ArgumentError('SequentialLR', `scheduler ${i} (${s.schedule}) drives another optimiser; all must drive the one passed in`);
+      if (s.optimizer !== optimizer)
+        throw new ArgumentError(
+          'SequentialLR',
+          `scheduler ${i} (${s.schedule}) drives another optimiser; all must drive the one passed in`,
+        );
     });
     if (milestones.length !== schedulers.length - 1) {
-      throw new ArgumentError('SequentialLR', `expects one milestone fewer than schedulers, got ${schedulers.length} schedulers and ${milestones.length} milestones`);
+      throw new ArgumentError(
+        'SequentialLR',
+        `expects one milestone fewer than schedulers, got ${schedulers.length} schedulers and ${milestones.length} milestones`,
+      );
     }
     milestones.forEach((m, i) => {
       if (!Number.isInteger(m) || m <= 0 || (i > 0 && m <= milestones[i - 1])) {
-        throw new ArgumentError('SequentialLR', `milestones must be increasing positive integers, got ${JSON.stringify(milestones)}`);
+        throw new ArgumentError(
+          'SequentialLR',
+          `milestones must be increasing positive integers, got ${JSON.stringify(milestones)}`,
+        );
       }
     });
     const own = [...schedulers];
@@ -54,7 +64,11 @@ export interface WarmupCosineOptions {
 
 /** SequentialLR of LinearLR(startFactor -> 1 over warmupIters) and CosineAnnealingLR(tMax, etaMin). */
 export function warmupCosine(optimizer: LrTarget, options: WarmupCosineOptions): SequentialLR {
-  const warmup = new LinearLR(optimizer, { startFactor: options.startFactor ?? 1 / 3, endFactor: 1, totalIters: options.warmupIters });
+  const warmup = new LinearLR(optimizer, {
+    startFactor: options.startFactor ?? 1 / 3,
+    endFactor: 1,
+    totalIters: options.warmupIters,
+  });
   const cosine = new CosineAnnealingLR(optimizer, { tMax: options.tMax, etaMin: options.etaMin ?? 0 });
   return new SequentialLR(optimizer, [warmup, cosine], [options.warmupIters]);
 }

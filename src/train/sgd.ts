@@ -13,7 +13,13 @@ export interface SgdHyper extends BaseHyper {
 /** lr has no default, as in PyTorch 1.13: give it here or in every parameter group. */
 export type SgdOptions = Partial<SgdHyper>;
 
-const SGD_DEFAULTS: Omit<SgdHyper, 'lr'> = { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false };
+const SGD_DEFAULTS: Omit<SgdHyper, 'lr'> = {
+  momentum: 0,
+  dampening: 0,
+  weightDecay: 0,
+  nesterov: false,
+  maximize: false,
+};
 
 export class SGD extends Optimizer<SgdHyper> {
   readonly stateNames = ['momentumBuffer'] as const;
@@ -23,7 +29,10 @@ export class SGD extends Optimizer<SgdHyper> {
   }
 
   protected parseHyper(record: Readonly<Record<string, unknown>>, fail: Fail): SgdHyper {
-    if (record.lr === undefined) fail('lr is required (torch.optim.SGD has no default learning rate); pass it in the options or in every parameter group');
+    if (record.lr === undefined)
+      fail(
+        'lr is required (torch.optim.SGD has no default learning rate); pass it in the options or in every parameter group',
+      );
     const r = new HyperReader(record, fail);
     const hyper: SgdHyper = {
       lr: r.number('lr', { min: 0 }),
@@ -35,7 +44,9 @@ export class SGD extends Optimizer<SgdHyper> {
     };
     r.finish();
     if (hyper.nesterov && (hyper.momentum <= 0 || hyper.dampening !== 0)) {
-      fail(`nesterov momentum requires momentum > 0 and dampening = 0, got momentum ${hyper.momentum} and dampening ${hyper.dampening}`);
+      fail(
+        `nesterov momentum requires momentum > 0 and dampening = 0, got momentum ${hyper.momentum} and dampening ${hyper.dampening}`,
+      );
     }
     return hyper;
   }
@@ -53,8 +64,13 @@ export class SGD extends Optimizer<SgdHyper> {
       param: param.storage,
       grad: grad.storage,
       momentumBuffer: buffer === null ? null : buffer.tensor.storage,
-      firstStep: buffer !== null && buffer.fresh,
-      lr, momentum, dampening, nesterov, weightDecay, maximize,
+      firstStep: buffer?.fresh === true,
+      lr,
+      momentum,
+      dampening,
+      nesterov,
+      weightDecay,
+      maximize,
     });
     param.storage.version++;
   }

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compareBlocks, compareInception, compareReduction, compareStack, convParams, denseBlock } from '../../src/analysis/calculators.js';
+import {
+  compareBlocks,
+  compareInception,
+  compareReduction,
+  compareStack,
+  convParams,
+  denseBlock,
+} from '../../src/analysis/calculators.js';
 import { answerQuiz, type Measured } from '../../src/analysis/quiz.js';
 import { ArgumentError } from '../../src/core/errors.js';
 
@@ -56,7 +63,10 @@ describe("the lecture's calculators", () => {
   it("dense block growth and transition compression match torchvision's densenet121 block 1 (335,040) and transition 1 (33,280)", () => {
     // PyTorch 1.13: sum(p.numel() for p in densenet121().features.denseblock1.parameters()) and .transition1.
     const d = denseBlock();
-    assert.deepEqual(d.layers.map((l) => l.inChannels), [64, 96, 128, 160, 192, 224]);
+    assert.deepEqual(
+      d.layers.map((l) => l.inChannels),
+      [64, 96, 128, 160, 192, 224],
+    );
     assert.equal(d.outChannels, 256);
     assert.equal(d.blockParams, 335_040);
     assert.deepEqual(d.transition, { inChannels: 256, outChannels: 128, params: 33_280 });
@@ -69,7 +79,11 @@ describe("the lecture's calculators", () => {
   });
 
   it('rejects sizes that make no sense, naming the calculator', () => {
-    assert.throws(() => compareStack({ kernel: 0 }), (e: unknown) => e instanceof ArgumentError && /calc stack: kernel must be a positive integer, got 0/.test(e.message));
+    assert.throws(
+      () => compareStack({ kernel: 0 }),
+      (e: unknown) =>
+        e instanceof ArgumentError && /calc stack: kernel must be a positive integer, got 0/.test(e.message),
+    );
     assert.throws(() => denseBlock({ compression: 0 }), /calc dense: compression must be in \(0, 1\], got 0/);
     assert.equal(convParams(4, 6, 3, { groups: 2, bias: true }), 9 * 2 * 6 + 6);
   });

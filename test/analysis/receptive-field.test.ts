@@ -13,14 +13,18 @@ function rowsOf(build: () => TensorModule, input: number[]): Map<string, LayerRo
   return new Map(summarize(model, { input }).rows.map((r) => [r.path, r]));
 }
 
-const rf = (rows: Map<string, LayerRow>, path: string): { size: number; jump: number; padding: number; global: boolean } => {
+const rf = (
+  rows: Map<string, LayerRow>,
+  path: string,
+): { size: number; jump: number; padding: number; global: boolean } => {
   const f = rows.get(path)?.receptiveField;
   assert.ok(f, `no receptive field for '${path}'`);
   assert.equal(f.size[0], f.size[1], 'square layers give square fields');
   return { size: f.size[0], jump: f.jump[0], padding: f.padding[0], global: f.global };
 };
 
-const conv = (k: number, opts: nn.Conv2dLayerOptions = {}): nn.Conv2d => new nn.Conv2d(1, 1, k, { bias: false, ...opts });
+const conv = (k: number, opts: nn.Conv2dLayerOptions = {}): nn.Conv2d =>
+  new nn.Conv2d(1, 1, k, { bias: false, ...opts });
 
 describe('receptive field arithmetic', () => {
   it('composes a window: r + (k_eff - 1) j, j s, start + ((k_eff - 1) / 2 - p) j', () => {
@@ -32,8 +36,20 @@ describe('receptive field arithmetic', () => {
 
   it('takes the interval covering both fields where paths meet, even when the centres differ', () => {
     // [-1, 1] and [0, 2] together cover [-1, 2]: 4 pixels centred on 0.5.
-    assert.deepEqual(unionAxis([{ size: 3, jump: 1, start: 0 }, { size: 3, jump: 1, start: 1 }]), { size: 4, jump: 1, start: 0.5 });
-    assert.deepEqual(unionAxis([{ size: 5, jump: 2, start: 0 }, { size: 1, jump: 2, start: 0 }]), { size: 5, jump: 2, start: 0 });
+    assert.deepEqual(
+      unionAxis([
+        { size: 3, jump: 1, start: 0 },
+        { size: 3, jump: 1, start: 1 },
+      ]),
+      { size: 4, jump: 1, start: 0.5 },
+    );
+    assert.deepEqual(
+      unionAxis([
+        { size: 5, jump: 2, start: 0 },
+        { size: 1, jump: 2, start: 0 },
+      ]),
+      { size: 5, jump: 2, start: 0 },
+    );
   });
 
   it('collapses a map of n units like a window of n: global pooling sees the union of all units', () => {
@@ -53,7 +69,15 @@ describe('receptive fields traced through models', () => {
   it('a strided and pooled chain: sizes grow by (k - 1) x jump, effective padding is sum p_l x prod of earlier strides', () => {
     // conv 7x7/2 p3: r 7, j 2, P 3; maxpool 3x3/2 p1: r 7 + 2 * 2 = 11, j 4, P 3 + 1 * 2 = 5;
     // conv 3x3/1 p1: r 11 + 2 * 4 = 19, j 4, P 5 + 1 * 4 = 9 (Araujo et al. 2019, eq. for P).
-    const rows = rowsOf(() => new nn.Sequential(conv(7, { stride: 2, padding: 3 }), new nn.MaxPool2d(3, { stride: 2, padding: 1 }), conv(3, { padding: 1 })), [1, 32, 32]);
+    const rows = rowsOf(
+      () =>
+        new nn.Sequential(
+          conv(7, { stride: 2, padding: 3 }),
+          new nn.MaxPool2d(3, { stride: 2, padding: 1 }),
+          conv(3, { padding: 1 }),
+        ),
+      [1, 32, 32],
+    );
     assert.deepEqual(rf(rows, '0'), { size: 7, jump: 2, padding: 3, global: false });
     assert.deepEqual(rf(rows, '1'), { size: 11, jump: 4, padding: 5, global: false });
     assert.deepEqual(rf(rows, '2'), { size: 19, jump: 4, padding: 9, global: false });
@@ -63,7 +87,12 @@ describe('receptive fields traced through models', () => {
     // 3x3 p0, 3x3 p0: r 5, centre 2; 2x2/2: r 6, j 2, centre 2.5: unit 0 sees pixels 0..5 exactly.
     const rows = rowsOf(() => new nn.Sequential(conv(3), conv(3), new nn.AvgPool2d(2)), [1, 12, 12]);
     const f = rows.get('2')?.receptiveField;
-    assert.deepEqual(f && { size: f.size, jump: f.jump, start: f.start, padding: f.padding }, { size: [6, 6], jump: [2, 2], start: [2.5, 2.5], padding: [0, 0] });
+    assert.deepEqual(f && { size: f.size, jump: f.jump, start: f.start, padding: f.padding }, {
+      size: [6, 6],
+      jump: [2, 2],
+      start: [2.5, 2.5],
+      padding: [0, 0],
+    });
   });
 
   it('a dilated convolution sees as far as its dilated kernel', () => {
@@ -72,14 +101,21 @@ describe('receptive fields traced through models', () => {
   });
 
   it('a branch block (concatenation) takes the larger path', () => {
-    const rows = rowsOf(() => new nn.Concat({ small: conv(1), large: new nn.Sequential(conv(3, { padding: 1 }), conv(3, { padding: 1 })) }), [1, 8, 8]);
+    const rows = rowsOf(
+      () =>
+        new nn.Concat({ small: conv(1), large: new nn.Sequential(conv(3, { padding: 1 }), conv(3, { padding: 1 })) }),
+      [1, 8, 8],
+    );
     assert.equal(rf(rows, 'small').size, 1);
     assert.equal(rf(rows, 'large').size, 5);
     assert.equal(rf(rows, '').size, 5);
   });
 
   it('a residual add takes the larger of body and shortcut, whichever it is', () => {
-    const body = rowsOf(() => new nn.Residual(new nn.Sequential(conv(3, { padding: 1 }), conv(3, { padding: 1 }))), [1, 8, 8]);
+    const body = rowsOf(
+      () => new nn.Residual(new nn.Sequential(conv(3, { padding: 1 }), conv(3, { padding: 1 }))),
+      [1, 8, 8],
+    );
     assert.equal(rf(body, '').size, 5, 'identity shortcut (1) + body (5)');
     const shortcut = rowsOf(() => new nn.Residual(conv(1), { shortcut: conv(7, { padding: 3 }) }), [1, 8, 8]);
     assert.equal(rf(shortcut, 'body').size, 1);
@@ -89,7 +125,10 @@ describe('receptive fields traced through models', () => {
   it('flatten + linear make every output see the whole input', () => {
     // conv 3x3 p1 on 4x4: r 3, centre 0; the linear layer combines all 4 units per axis: 3 + 3 = 6 pixels,
     // from -1 to 4, which covers pixels 0..3.
-    const rows = rowsOf(() => new nn.Sequential(conv(3, { padding: 1 }), new nn.Flatten(), new nn.Linear(16, 2)), [1, 4, 4]);
+    const rows = rowsOf(
+      () => new nn.Sequential(conv(3, { padding: 1 }), new nn.Flatten(), new nn.Linear(16, 2)),
+      [1, 4, 4],
+    );
     assert.equal(rf(rows, '0').global, false);
     assert.deepEqual(rf(rows, '2'), { size: 6, jump: 4, padding: 1, global: true });
   });
@@ -132,8 +171,14 @@ describe('receptive fields of the zoo (known values, derived by hand)', () => {
 
 describe('inputs without an image grid', () => {
   it('have no receptive field', () => {
-    const s = summarize(withBackend('meta', () => new nn.Sequential(new nn.Linear(4, 2))), { input: [4] });
-    assert.deepEqual(s.rows.map((r) => r.receptiveField), [null, null]);
+    const s = summarize(
+      withBackend('meta', () => new nn.Sequential(new nn.Linear(4, 2))),
+      { input: [4] },
+    );
+    assert.deepEqual(
+      s.rows.map((r) => r.receptiveField),
+      [null, null],
+    );
     assert.equal(s.totals.receptiveField, null);
   });
 });

@@ -7,24 +7,40 @@ import { isTracingModules, traceModules } from '../../src/nn/trace-modules.js';
 import { zeros } from '../../src/ops/creation.js';
 
 describe('module-call tracing', () => {
-  const model = withBackend('meta', () => nn.Sequential.named({ a: new nn.Sequential(new nn.ReLU(), new nn.Identity()), b: new nn.ReLU() }));
+  const model = withBackend('meta', () =>
+    nn.Sequential.named({ a: new nn.Sequential(new nn.ReLU(), new nn.Identity()), b: new nn.ReLU() }),
+  );
   const x = zeros([1, 2], { backend: 'meta' });
 
   it('reports enter in pre-order and exit in post-order, with the input and output', () => {
     const events: string[] = [];
     let seenInput: unknown = null;
     let seenOutput: unknown = null;
-    const out = traceModules({
-      enter: (m, input) => {
-        events.push(`enter ${m.path || 'root'}`);
-        if (m === model) seenInput = input;
+    const out = traceModules(
+      {
+        enter: (m, input) => {
+          events.push(`enter ${m.path || 'root'}`);
+          if (m === model) seenInput = input;
+        },
+        exit: (m, output) => {
+          events.push(`exit ${m.path || 'root'}`);
+          if (m === model) seenOutput = output;
+        },
       },
-      exit: (m, output) => {
-        events.push(`exit ${m.path || 'root'}`);
-        if (m === model) seenOutput = output;
-      },
-    }, () => model.call(x));
-    assert.deepEqual(events, ['enter root', 'enter a', 'enter a.0', 'exit a.0', 'enter a.1', 'exit a.1', 'exit a', 'enter b', 'exit b', 'exit root']);
+      () => model.call(x),
+    );
+    assert.deepEqual(events, [
+      'enter root',
+      'enter a',
+      'enter a.0',
+      'exit a.0',
+      'enter a.1',
+      'exit a.1',
+      'exit a',
+      'enter b',
+      'exit b',
+      'exit root',
+    ]);
     assert.equal(seenInput, x);
     assert.equal(seenOutput, out);
   });

@@ -58,14 +58,21 @@ function naive(g: Conv2dGeometry, x: Float64Array, w: Float64Array, b: Float64Ar
 function close(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < actual.length; i++) {
-    if (Math.abs(actual[i] - expected[i]) > 1e-10) assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]}`);
+    if (Math.abs(actual[i] - expected[i]) > 1e-10)
+      assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]}`);
   }
 }
 
 function check(xShape: number[], wShape: number[], opts: Conv2dOptions, seed: number): void {
   const g = conv2dGeometry(xShape, wShape, opts);
-  const x = random(xShape.reduce((p, d) => p * d, 1), seed);
-  const w = random(wShape.reduce((p, d) => p * d, 1), seed + 1);
+  const x = random(
+    xShape.reduce((p, d) => p * d, 1),
+    seed,
+  );
+  const w = random(
+    wShape.reduce((p, d) => p * d, 1),
+    seed + 1,
+  );
   const b = random(g.outChannels, seed + 2);
   const gy = random(g.batch * g.outChannels * g.outH * g.outW, seed + 3);
   const expected = naive(g, x, w, b, gy);
@@ -74,7 +81,11 @@ function check(xShape: number[], wShape: number[], opts: Conv2dOptions, seed: nu
   const k = refBackend.kernels;
   close(read(k.conv2d({ x: put(x), weight: put(w), bias: put(b), geometry: g })), expected.y, 'forward');
   close(read(k.conv2dBackwardData({ gy: put(gy), weight: put(w), geometry: g })), expected.gx, 'backward-data');
-  close(read(k.conv2dBackwardWeight({ gy: put(gy), x: put(x), geometry: g, withBias: false }).weight), expected.gw, 'backward-weight');
+  close(
+    read(k.conv2dBackwardWeight({ gy: put(gy), x: put(x), geometry: g, withBias: false }).weight),
+    expected.gw,
+    'backward-weight',
+  );
 }
 
 describe('ref conv kernels over several column bands', () => {

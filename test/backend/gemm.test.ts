@@ -19,16 +19,24 @@ function random(dtype: DType, size: number, g: Generator): FloatArray {
 }
 
 interface Case {
-  m: number; n: number; k: number;
-  transA: boolean; transB: boolean; accumulate: boolean;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  accumulate: boolean;
   dtype: DType;
   /** Extra elements at the end of every stored row: the matrices are blocks of wider ones. */
   rowPadding?: number;
 }
 
 interface Layout {
-  aOffset: number; bOffset: number; cOffset: number;
-  lda: number; ldb: number; ldc: number;
+  aOffset: number;
+  bOffset: number;
+  cOffset: number;
+  lda: number;
+  ldb: number;
+  ldc: number;
 }
 
 /** C (+)= op(A) op(B) by definition, in float64, on the same strided layout gemm sees. */
@@ -64,8 +72,19 @@ function check(c: Case, seed: number): void {
   const out = cInit.slice();
   const strides = pad === 0 ? {} : { lda: l.lda, ldb: l.ldb, ldc: l.ldc };
   gemm({
-    m: c.m, n: c.n, k: c.k, a, aOffset: l.aOffset, transA: c.transA, b, bOffset: l.bOffset, transB: c.transB,
-    c: out, cOffset: l.cOffset, accumulate: c.accumulate, ...strides,
+    m: c.m,
+    n: c.n,
+    k: c.k,
+    a,
+    aOffset: l.aOffset,
+    transA: c.transA,
+    b,
+    bOffset: l.bOffset,
+    transB: c.transB,
+    c: out,
+    cOffset: l.cOffset,
+    accumulate: c.accumulate,
+    ...strides,
   });
   // float32: inputs are float32 values, so the only error is rounding of the sum (|terms| < 1).
   const tol = c.dtype === 'float32' ? 2e-6 * (c.k + 1) : 1e-13 * (c.k + 1);
@@ -93,15 +112,27 @@ describe('ref gemm', () => {
         it(`crosses the k, row and column block edges (${dtype}, transA ${transA}, transB ${transB})`, () => {
           // k = 300 spans two k blocks of 256, m = 131 two row blocks of 128, n = 2051 two column blocks of 2048.
           let seed = 1000;
-          for (const [m, n, k] of [[67, 130, 300], [131, 5, 17], [3, 2051, 5], [1, 67, 300]]) {
+          for (const [m, n, k] of [
+            [67, 130, 300],
+            [131, 5, 17],
+            [3, 2051, 5],
+            [1, 67, 300],
+          ]) {
             for (const accumulate of [false, true]) check({ m, n, k, transA, transB, accumulate, dtype }, seed++);
           }
         });
 
         it(`reads and writes blocks of wider matrices through lda, ldb, ldc (${dtype}, transA ${transA}, transB ${transB})`, () => {
           let seed = 2000;
-          for (const [m, n, k] of [[1, 5, 17], [5, 3, 1], [17, 67, 5], [67, 17, 300], [3, 1, 0]]) {
-            for (const accumulate of [false, true]) check({ m, n, k, transA, transB, accumulate, dtype, rowPadding: 3 }, seed++);
+          for (const [m, n, k] of [
+            [1, 5, 17],
+            [5, 3, 1],
+            [17, 67, 5],
+            [67, 17, 300],
+            [3, 1, 0],
+          ]) {
+            for (const accumulate of [false, true])
+              check({ m, n, k, transA, transB, accumulate, dtype, rowPadding: 3 }, seed++);
           }
         });
       }
@@ -110,7 +141,19 @@ describe('ref gemm', () => {
 
   it('k = 0 leaves C alone when accumulating and zeroes it otherwise', () => {
     const c = Float32Array.from([9, 1, 2, 3, 9]);
-    const args = { m: 1, n: 3, k: 0, a: new Float32Array(0), aOffset: 0, transA: false, b: new Float32Array(0), bOffset: 0, transB: false, c, cOffset: 1 };
+    const args = {
+      m: 1,
+      n: 3,
+      k: 0,
+      a: new Float32Array(0),
+      aOffset: 0,
+      transA: false,
+      b: new Float32Array(0),
+      bOffset: 0,
+      transB: false,
+      c,
+      cOffset: 1,
+    };
     gemm({ ...args, accumulate: true });
     assert.deepEqual([...c], [9, 1, 2, 3, 9]);
     gemm({ ...args, accumulate: false });
@@ -121,7 +164,20 @@ describe('ref gemm', () => {
     // op(A) = [[1, 2], [3, 4]] stored transposed as [1, 3, 2, 4]; op(B) = [[5, 6], [7, 8]] as [5, 7, 6, 8].
     // [[1*5 + 2*7, 1*6 + 2*8], [3*5 + 4*7, 3*6 + 4*8]] = [[19, 22], [43, 50]].
     const c = new Float64Array(4);
-    gemm({ m: 2, n: 2, k: 2, a: Float64Array.from([1, 3, 2, 4]), aOffset: 0, transA: true, b: Float64Array.from([5, 7, 6, 8]), bOffset: 0, transB: true, c, cOffset: 0, accumulate: false });
+    gemm({
+      m: 2,
+      n: 2,
+      k: 2,
+      a: Float64Array.from([1, 3, 2, 4]),
+      aOffset: 0,
+      transA: true,
+      b: Float64Array.from([5, 7, 6, 8]),
+      bOffset: 0,
+      transB: true,
+      c,
+      cOffset: 0,
+      accumulate: false,
+    });
     assert.deepEqual([...c], [19, 22, 43, 50]);
   });
 });

@@ -18,7 +18,8 @@ export function assertClose(what: string, actual: ArrayLike<number>, expected: A
   for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
   for (let i = 0; i < expected.length; i++) {
     const diff = Math.abs(actual[i] - expected[i]);
-    if (!(diff <= rtol * scale)) assert.fail(`${what}: element ${i} is ${actual[i]} on native, ${expected[i]} on ref (tolerance ${rtol * scale})`);
+    if (!(diff <= rtol * scale))
+      assert.fail(`${what}: element ${i} is ${actual[i]} on native, ${expected[i]} on ref (tolerance ${rtol * scale})`);
   }
 }
 
@@ -27,7 +28,12 @@ export function assertClose(what: string, actual: ArrayLike<number>, expected: A
  * rounding can flip a ReLU whose input is within 1e-6 of zero, which changes a few elements a lot
  * and the vector as a whole very little; a wrong kernel changes the whole vector.
  */
-export function assertCloseNorm(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number): void {
+export function assertCloseNorm(
+  what: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rtol: number,
+): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   let diff = 0;
   let norm = 0;
@@ -36,5 +42,6 @@ export function assertCloseNorm(what: string, actual: ArrayLike<number>, expecte
     norm += expected[i] ** 2;
   }
   const relative = Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
-  if (!(relative <= rtol)) assert.fail(`${what}: relative L2 difference ${relative.toExponential(2)} between native and ref exceeds ${rtol}`);
+  if (!(relative <= rtol))
+    assert.fail(`${what}: relative L2 difference ${relative.toExponential(2)} between native and ref exceeds ${rtol}`);
 }

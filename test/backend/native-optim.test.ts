@@ -22,7 +22,9 @@ function values(size: number, seed: number, scale = 1): Float32Array {
 
 const SIZES = [37, 70_001]; // below and above the size where the loop goes parallel
 
-type Sgd = Omit<KernelSpecs['sgdStep']['args'], 'param' | 'grad' | 'momentumBuffer' | 'firstStep'> & { withBuffer: boolean };
+type Sgd = Omit<KernelSpecs['sgdStep']['args'], 'param' | 'grad' | 'momentumBuffer' | 'firstStep'> & {
+  withBuffer: boolean;
+};
 type Adam = Omit<KernelSpecs['adamStep']['args'], 'param' | 'grad' | 'expAvg' | 'expAvgSq' | 'maxExpAvgSq' | 'step'>;
 
 const SGD_CASES: Sgd[] = [
@@ -48,63 +50,128 @@ function same(what: string, a: Storage, b: Storage, size: number): void {
   if ('error' in native) return;
   const x = new Uint32Array(Float32Array.from(refBackend.read(a, [size])).buffer);
   const y = new Uint32Array(Float32Array.from(native.read(b, [size])).buffer);
-  for (let i = 0; i < size; i++) if (x[i] !== y[i]) assert.fail(`${what}: element ${i} differs (ref bits ${x[i]}, native ${y[i]})`);
+  for (let i = 0; i < size; i++)
+    if (x[i] !== y[i]) assert.fail(`${what}: element ${i} differs (ref bits ${x[i]}, native ${y[i]})`);
 }
 
 describe('native optimiser kernels match the reference kernels bit for bit', () => {
-  SGD_CASES.forEach((c, n) => SIZES.forEach((size) => {
-    it(`SGD case ${n} (${JSON.stringify(c)}), ${size} elements, 3 steps`, { skip }, () => {
-      if ('error' in native) return;
-      const { withBuffer, ...hyper } = c;
-      const p = pair(values(size, 1 + n));
-      const b = withBuffer ? pair(new Float32Array(size)) : null;
-      const before = nativeCallCount();
-      for (let step = 0; step < 3; step++) {
-        const g = pair(values(size, 100 + step));
-        const common = { ...hyper, firstStep: step === 0 };
-        refBackend.kernels.sgdStep({ ...common, param: p.ref, grad: g.ref, momentumBuffer: b?.ref ?? null });
-        native.kernels.sgdStep({ ...common, param: p.nat, grad: g.nat, momentumBuffer: b?.nat ?? null });
-      }
-      assert.ok(nativeCallCount() > before, 'the native kernel did not run');
-      same('param', p.ref, p.nat, size);
-      if (b) same('momentum buffer', b.ref, b.nat, size);
-    });
-  }));
+  SGD_CASES.forEach((c, n) =>
+    SIZES.forEach((size) => {
+      it(`SGD case ${n} (${JSON.stringify(c)}), ${size} elements, 3 steps`, { skip }, () => {
+        if ('error' in native) return;
+        const { withBuffer, ...hyper } = c;
+        const p = pair(values(size, 1 + n));
+        const b = withBuffer ? pair(new Float32Array(size)) : null;
+        const before = nativeCallCount();
+        for (let step = 0; step < 3; step++) {
+          const g = pair(values(size, 100 + step));
+          const common = { ...hyper, firstStep: step === 0 };
+          refBackend.kernels.sgdStep({ ...common, param: p.ref, grad: g.ref, momentumBuffer: b?.ref ?? null });
+          native.kernels.sgdStep({ ...common, param: p.nat, grad: g.nat, momentumBuffer: b?.nat ?? null });
+        }
+        assert.ok(nativeCallCount() > before, 'the native kernel did not run');
+        same('param', p.ref, p.nat, size);
+        if (b) same('momentum buffer', b.ref, b.nat, size);
+      });
+    }),
+  );
 
-  ADAM_CASES.forEach((c, n) => SIZES.forEach((size) => {
-    it(`Adam case ${n} (${JSON.stringify(c)}), ${size} elements, 4 steps`, { skip }, () => {
-      if ('error' in native) return;
-      const p = pair(values(size, 7 + n));
-      const [m, v] = [pair(new Float32Array(size)), pair(new Float32Array(size))];
-      const vmax = c.amsgrad ? pair(new Float32Array(size)) : null;
-      for (let step = 1; step <= 4; step++) {
-        const g = pair(values(size, 200 + step, step === 2 ? 1e-3 : 1)); // a small step: amsgrad's max keeps the old v
-        refBackend.kernels.adamStep({ ...c, step, param: p.ref, grad: g.ref, expAvg: m.ref, expAvgSq: v.ref, maxExpAvgSq: vmax?.ref ?? null });
-        native.kernels.adamStep({ ...c, step, param: p.nat, grad: g.nat, expAvg: m.nat, expAvgSq: v.nat, maxExpAvgSq: vmax?.nat ?? null });
-      }
-      same('param', p.ref, p.nat, size);
-      same('exp_avg', m.ref, m.nat, size);
-      same('exp_avg_sq', v.ref, v.nat, size);
-      if (vmax) same('max_exp_avg_sq', vmax.ref, vmax.nat, size);
-    });
-  }));
+  ADAM_CASES.forEach((c, n) =>
+    SIZES.forEach((size) => {
+      it(`Adam case ${n} (${JSON.stringify(c)}), ${size} elements, 4 steps`, { skip }, () => {
+        if ('error' in native) return;
+        const p = pair(values(size, 7 + n));
+        const [m, v] = [pair(new Float32Array(size)), pair(new Float32Array(size))];
+        const vmax = c.amsgrad ? pair(new Float32Array(size)) : null;
+        for (let step = 1; step <= 4; step++) {
+          const g = pair(values(size, 200 + step, step === 2 ? 1e-3 : 1)); // a small step: amsgrad's max keeps the old v
+          refBackend.kernels.adamStep({
+            ...c,
+            step,
+            param: p.ref,
+            grad: g.ref,
+            expAvg: m.ref,
+            expAvgSq: v.ref,
+            maxExpAvgSq: vmax?.ref ?? null,
+          });
+          native.kernels.adamStep({
+            ...c,
+            step,
+            param: p.nat,
+            grad: g.nat,
+            expAvg: m.nat,
+            expAvgSq: v.nat,
+            maxExpAvgSq: vmax?.nat ?? null,
+          });
+        }
+        same('param', p.ref, p.nat, size);
+        same('exp_avg', m.ref, m.nat, size);
+        same('exp_avg_sq', v.ref, v.nat, size);
+        if (vmax) same('max_exp_avg_sq', vmax.ref, vmax.nat, size);
+      });
+    }),
+  );
 
   it('float64 parameters run the reference kernel; a blocked parameter is refused with a clear error', { skip }, () => {
     if ('error' in native) return;
     const p64 = native.write(Float64Array.of(1, 2, 3), 'float64');
     const g64 = native.write(Float64Array.of(1, 1, 1), 'float64');
-    native.kernels.sgdStep({ param: p64, grad: g64, momentumBuffer: null, lr: 0.5, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, maximize: false, firstStep: true });
+    native.kernels.sgdStep({
+      param: p64,
+      grad: g64,
+      momentumBuffer: null,
+      lr: 0.5,
+      momentum: 0,
+      dampening: 0,
+      nesterov: false,
+      weightDecay: 0,
+      maximize: false,
+      firstStep: true,
+    });
     assert.deepEqual([...native.read(p64, [3])], [0.5, 1.5, 2.5]);
     // A conv output is blocked (32 channels); using it as a parameter must fail loudly.
     const rt = native.runtime;
     const x = native.write(values(32 * 4 * 4, 3), 'float32');
     const w = native.write(values(32 * 32 * 9, 4), 'float32');
-    const geometry = { batch: 1, inChannels: 32, inH: 4, inW: 4, outChannels: 32, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1, dilationH: 1, dilationW: 1, groups: 1, outH: 4, outW: 4 };
+    const geometry = {
+      batch: 1,
+      inChannels: 32,
+      inH: 4,
+      inW: 4,
+      outChannels: 32,
+      kernelH: 3,
+      kernelW: 3,
+      strideH: 1,
+      strideW: 1,
+      padTop: 1,
+      padBottom: 1,
+      padLeft: 1,
+      padRight: 1,
+      dilationH: 1,
+      dilationW: 1,
+      groups: 1,
+      outH: 4,
+      outW: 4,
+    };
     const y = native.kernels.conv2d({ x, weight: w, bias: null, geometry });
     const blocked = 'desc' in y && y.desc !== 0;
     if (!blocked) return; // oneDNN kept it plain on this machine: nothing to refuse
-    assert.throws(() => native.kernels.sgdStep({ param: y, grad: x, momentumBuffer: null, lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, maximize: false, firstStep: true }),
-      /sgdStep: param is in a blocked oneDNN layout and cannot be updated in place/);
+    assert.throws(
+      () =>
+        native.kernels.sgdStep({
+          param: y,
+          grad: x,
+          momentumBuffer: null,
+          lr: 0.1,
+          momentum: 0,
+          dampening: 0,
+          nesterov: false,
+          weightDecay: 0,
+          maximize: false,
+          firstStep: true,
+        }),
+      /sgdStep: param is in a blocked oneDNN layout and cannot be updated in place/,
+    );
     rt.flushSync();
   });
 });

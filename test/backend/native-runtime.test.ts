@@ -53,7 +53,12 @@ describe('native runtime', () => {
     const dims = [8, 32, 56, 56];
     const size = dims.reduce((p, d) => p * d, 1);
     const plain = addon.plainDesc(dims);
-    const conv = addon.conv2dPlan([8, 32, 56, 56, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 56, 56], { bias: false, relu: false, sum: false, training: false });
+    const conv = addon.conv2dPlan([8, 32, 56, 56, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 56, 56], {
+      bias: false,
+      relu: false,
+      sum: false,
+      training: false,
+    });
     const src = values(size, 3);
     const blocked = new Float32Array(addon.descInfo(conv.src).bytes / 4);
     const back = new Float32Array(size);
@@ -70,7 +75,12 @@ describe('native runtime', () => {
     if ('error' in addon) return;
     const forward = addon.conv2dPlan(GEOMETRY, { bias: false, relu: false, sum: false, training: true });
     const grouped = addon.conv2dBackwardWeightsPlan(GROUPED, false);
-    const cases: [number, number[]][] = [[forward.src, [2, 16, 7, 6]], [forward.dst, [2, 32, 7, 6]], [forward.weights, [32, 16, 3, 3]], [grouped.diffWeights, [4, 4, 4, 3, 3]]];
+    const cases: [number, number[]][] = [
+      [forward.src, [2, 16, 7, 6]],
+      [forward.dst, [2, 32, 7, 6]],
+      [forward.weights, [32, 16, 3, 3]],
+      [grouped.diffWeights, [4, 4, 4, 3, 3]],
+    ];
     let blockedSeen = 0;
     for (const [desc, dims] of cases) {
       const info = addon.descInfo(desc);
@@ -93,20 +103,21 @@ describe('native runtime', () => {
 
   it('reuses pooled buffers without corrupting values that queued work still reads', { skip }, () => {
     const rt = nativeRuntime();
-    const run = (backend: string): Float32Array[] => noGrad(() => {
-      const x = ops.fromArray(values(2 * 16 * 9 * 9, 11), [2, 16, 9, 9], { backend });
-      const w = ops.fromArray(values(16 * 16 * 9, 12), [16, 16, 3, 3], { backend });
-      const out: Float32Array[] = [];
-      let h = x;
-      for (let i = 0; i < 6; i++) {
-        const next = ops.relu(ops.add(ops.conv2d(h, w, null, { padding: 1 }), h));
-        if (h !== x) h.dispose(); // its buffer goes back to the pool while queued work may read it
-        h = ops.mul(next, 0.5);
-        next.dispose();
-        if (i % 2 === 1) out.push(Float32Array.from(h.toArray()));
-      }
-      return out;
-    });
+    const run = (backend: string): Float32Array[] =>
+      noGrad(() => {
+        const x = ops.fromArray(values(2 * 16 * 9 * 9, 11), [2, 16, 9, 9], { backend });
+        const w = ops.fromArray(values(16 * 16 * 9, 12), [16, 16, 3, 3], { backend });
+        const out: Float32Array[] = [];
+        let h = x;
+        for (let i = 0; i < 6; i++) {
+          const next = ops.relu(ops.add(ops.conv2d(h, w, null, { padding: 1 }), h));
+          if (h !== x) h.dispose(); // its buffer goes back to the pool while queued work may read it
+          h = ops.mul(next, 0.5);
+          next.dispose();
+          if (i % 2 === 1) out.push(Float32Array.from(h.toArray()));
+        }
+        return out;
+      });
     const ref = run('ref');
     const native = run('native');
     assert.ok(rt.pooled > 0, 'nothing went back to the pool');
@@ -140,11 +151,12 @@ describe('native runtime', () => {
     if ('error' in addon) return;
     const rt = nativeRuntime();
     const before = rt.getThreads();
-    const conv = (): Float32Array => noGrad(() => {
-      const x = ops.fromArray(values(2 * 16 * 12 * 12, 21), [2, 16, 12, 12], { backend: 'native' });
-      const w = ops.fromArray(values(32 * 16 * 9, 22), [32, 16, 3, 3], { backend: 'native' });
-      return Float32Array.from(ops.conv2d(x, w, null, { padding: 1 }).toArray());
-    });
+    const conv = (): Float32Array =>
+      noGrad(() => {
+        const x = ops.fromArray(values(2 * 16 * 12 * 12, 21), [2, 16, 12, 12], { backend: 'native' });
+        const w = ops.fromArray(values(32 * 16 * 9, 22), [32, 16, 3, 3], { backend: 'native' });
+        return Float32Array.from(ops.conv2d(x, w, null, { padding: 1 }).toArray());
+      });
     const many = conv();
     try {
       rt.setThreads(1);
@@ -160,29 +172,49 @@ describe('native runtime', () => {
   });
 
   it('fused conv post-ops (addend, relu) match the reference, and the addend is left unchanged', { skip }, () => {
-    const run = (backend: string, blockedAddend: boolean, bias: boolean, relu: boolean): { y: Float32Array; before: Float32Array; after: Float32Array } => noGrad(() => {
-      const t = (shape: number[], seed: number) => ops.fromArray(values(shape.reduce((p, d) => p * d, 1), seed), shape, { backend });
-      const x = t([2, 16, 6, 5], 31);
-      const w = t([24, 16, 3, 3], 32);
-      const b = bias ? t([24], 33) : null;
-      // A conv output is blocked on native; a fromArray tensor is plain.
-      const addend = blockedAddend ? ops.conv2d(t([2, 8, 6, 5], 34), t([24, 8, 1, 1], 35)) : t([2, 24, 6, 5], 36);
-      const before = Float32Array.from(addend.toArray());
-      const y = ops.conv2d(x, w, b, { padding: 1 }, { addend, relu });
-      return { y: Float32Array.from(y.toArray()), before, after: Float32Array.from(addend.toArray()) };
-    });
-    for (const [blockedAddend, bias, relu] of [[false, true, true], [true, false, true], [true, true, false], [false, false, false]]) {
+    const run = (
+      backend: string,
+      blockedAddend: boolean,
+      bias: boolean,
+      relu: boolean,
+    ): { y: Float32Array; before: Float32Array; after: Float32Array } =>
+      noGrad(() => {
+        const t = (shape: number[], seed: number) =>
+          ops.fromArray(
+            values(
+              shape.reduce((p, d) => p * d, 1),
+              seed,
+            ),
+            shape,
+            { backend },
+          );
+        const x = t([2, 16, 6, 5], 31);
+        const w = t([24, 16, 3, 3], 32);
+        const b = bias ? t([24], 33) : null;
+        // A conv output is blocked on native; a fromArray tensor is plain.
+        const addend = blockedAddend ? ops.conv2d(t([2, 8, 6, 5], 34), t([24, 8, 1, 1], 35)) : t([2, 24, 6, 5], 36);
+        const before = Float32Array.from(addend.toArray());
+        const y = ops.conv2d(x, w, b, { padding: 1 }, { addend, relu });
+        return { y: Float32Array.from(y.toArray()), before, after: Float32Array.from(addend.toArray()) };
+      });
+    for (const [blockedAddend, bias, relu] of [
+      [false, true, true],
+      [true, false, true],
+      [true, true, false],
+      [false, false, false],
+    ]) {
       const what = `addend ${blockedAddend ? 'blocked' : 'plain'}, bias ${bias}, relu ${relu}`;
       const ref = run('ref', blockedAddend, bias, relu);
       const nat = run('native', blockedAddend, bias, relu);
       assertClose(`${what}: output`, nat.y, ref.y);
       assert.deepEqual(bits(nat.after), bits(nat.before), `${what}: the addend changed`);
     }
-    const reluOnly = (backend: string) => noGrad(() => {
-      const x = ops.fromArray(values(3 * 4 * 4, 41), [1, 3, 4, 4], { backend });
-      const w = ops.fromArray(values(5 * 3 * 4, 42), [5, 3, 2, 2], { backend });
-      return Float32Array.from(ops.conv2d(x, w, null, { stride: 2 }, { relu: true }).toArray());
-    });
+    const reluOnly = (backend: string) =>
+      noGrad(() => {
+        const x = ops.fromArray(values(3 * 4 * 4, 41), [1, 3, 4, 4], { backend });
+        const w = ops.fromArray(values(5 * 3 * 4, 42), [5, 3, 2, 2], { backend });
+        return Float32Array.from(ops.conv2d(x, w, null, { stride: 2 }, { relu: true }).toArray());
+      });
     const r = reluOnly('native');
     assert.ok(r.every((v) => v >= 0));
     assertClose('relu only', r, reluOnly('ref'));
@@ -200,7 +232,11 @@ describe('native runtime', () => {
       if (y[5] !== 1) process.exit(3);
       for (let i = 0; i < 20; i++) a.exec(copy, [x, y]);
     `;
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: process.cwd(), timeout: 30_000, encoding: 'utf8' });
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: process.cwd(),
+      timeout: 30_000,
+      encoding: 'utf8',
+    });
     assert.equal(child.signal, null, 'the process hung until killed');
     assert.equal(child.status, 0, child.stderr);
   });

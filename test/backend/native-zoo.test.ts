@@ -26,7 +26,11 @@ function twins(name: string, seed: number): { ref: TensorModule; native: TensorM
 
 function input(shape: number[], seed: number, backend: string): ReturnType<typeof ops.fromArray> {
   const g = new Generator(seed);
-  return ops.fromArray(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => g.normal()), shape, { backend });
+  return ops.fromArray(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => g.normal()),
+    shape,
+    { backend },
+  );
 }
 
 describe('zoo models agree between the native and reference backends', () => {
@@ -58,7 +62,12 @@ describe('zoo models agree between the native and reference backends', () => {
   // a wrong kernel or a layout mix-up moves them by far more than the 5 % allowed here.
   // Training-mode batch norm is compared on resnet20_cifar above and op by op in the conformance suite.
   const FAMILY: readonly (readonly [string, number])[] = [
-    ['alexnet', 64], ['vgg11_bn', 32], ['googlenet', 64], ['resnet50', 64], ['densenet121', 64], ['densenet_bc_100_cifar', 32],
+    ['alexnet', 64],
+    ['vgg11_bn', 32],
+    ['googlenet', 64],
+    ['resnet50', 64],
+    ['densenet121', 64],
+    ['densenet_bc_100_cifar', 32],
   ];
   for (const [name, size] of FAMILY) {
     it(`${name} forward and training step at ${size}x${size}`, { skip }, () => {
@@ -74,7 +83,13 @@ describe('zoo models agree between the native and reference backends', () => {
 });
 
 /** One forward and backward on each twin (training mode unless asked): loss, every gradient, every buffer. */
-function compareTrainingStep(ref: TensorModule, native: TensorModule, shape: number[], rtol: number, mode: 'train' | 'eval' = 'train'): void {
+function compareTrainingStep(
+  ref: TensorModule,
+  native: TensorModule,
+  shape: number[],
+  rtol: number,
+  mode: 'train' | 'eval' = 'train',
+): void {
   const labels = Int32Array.from({ length: shape[0] }, (_, i) => (i * 3) % 10);
   const step = (model: TensorModule, backend: string): number => {
     model.train(mode === 'train');
@@ -85,7 +100,10 @@ function compareTrainingStep(ref: TensorModule, native: TensorModule, shape: num
   };
   const lossRef = step(ref, 'ref');
   const lossNative = step(native, 'native');
-  assert.ok(Math.abs(lossRef - lossNative) <= 1e-4 * Math.max(1, Math.abs(lossRef)), `loss ${lossNative} on native, ${lossRef} on ref`);
+  assert.ok(
+    Math.abs(lossRef - lossNative) <= 1e-4 * Math.max(1, Math.abs(lossRef)),
+    `loss ${lossNative} on native, ${lossRef} on ref`,
+  );
   const nativeParams = new Map(native.namedParameters());
   for (const [name, p] of ref.namedParameters()) {
     const q = nativeParams.get(name);

@@ -4,7 +4,10 @@ import { describe, it } from 'node:test';
 
 /** Runs the real program as a person would: `node --import tsx src/cli/main.ts ...`. */
 function convkit(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', cwd: new URL('../..', import.meta.url).pathname });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    encoding: 'utf8',
+    cwd: new URL('../..', import.meta.url).pathname,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -25,7 +28,10 @@ describe('convkit command line', () => {
     assert.equal(json.totals.params, 11_689_512);
     assert.equal((json.totals.macs / 1e9).toFixed(3), '1.814');
     assert.equal(json.totals.receptiveField.size[0], 435);
-    assert.deepEqual(json.layers.map((l: { path: string }) => l.path), ['', 'conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool', 'fc']);
+    assert.deepEqual(
+      json.layers.map((l: { path: string }) => l.path),
+      ['', 'conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool', 'fc'],
+    );
     assert.deepEqual(json.layers[1].kernel, [7, 7]);
   });
 

@@ -15,11 +15,19 @@ import { tinyCnn } from '../../src/models/tiny-cnn.js';
 
 // Two small entries, so these tests do not depend on the zoo.
 const entry = (name: string, width: number, published: ModelEntry['published']): ModelEntry => ({
-  name, family: 'resnet', layout: 'cifar', input: [1, 16, 16], classes: 4,
+  name,
+  family: 'resnet',
+  layout: 'cifar',
+  input: [1, 16, 16],
+  classes: 4,
   build: (opts = {}) => buildWith(opts, () => tinyCnn({ width })),
-  published, idea: `tiny net of width ${width}`,
+  published,
+  idea: `tiny net of width ${width}`,
 });
-const entries = [entry('tiny8', 8, { top1: 55.5, source: 'test' }), entry('tiny4', 4, { cifar10Error: 7.25, source: 'test' })];
+const entries = [
+  entry('tiny8', 8, { top1: 55.5, source: 'test' }),
+  entry('tiny4', 4, { cifar10Error: 7.25, source: 'test' }),
+];
 const zoo: Zoo = {
   entries,
   get: (name) => {
@@ -39,32 +47,54 @@ describe('command functions', () => {
     const json = JSON.parse(listCommand(zoo, { format: 'json' }));
     assert.equal(json.schema, 'convkit.list/1');
     // tinyCnn(width 4): stem 36 + BN 8; residual 2 x (144 + 8); inception (8 + 4) + (8 + 4) + (36 + 4); linear 16 + 4: 432.
-    assert.deepEqual(json.models.map((m: { name: string; params: number }) => [m.name, m.params]), [['tiny8', 1540], ['tiny4', 432]]);
+    assert.deepEqual(
+      json.models.map((m: { name: string; params: number }) => [m.name, m.params]),
+      [
+        ['tiny8', 1540],
+        ['tiny4', 432],
+      ],
+    );
     assert.equal(json.models[0].macs, 105_504);
-    assert.throws(() => listCommand(zoo, { format: 'text', family: 'lenet' }), /--family must be one of alexnet, vgg, googlenet, resnet, densenet, got 'lenet'/);
+    assert.throws(
+      () => listCommand(zoo, { format: 'text', family: 'lenet' }),
+      /--family must be one of alexnet, vgg, googlenet, resnet, densenet, got 'lenet'/,
+    );
   });
 
   it('summary: text by default, JSON and markdown on request, at another input size', () => {
     const text = summaryCommand(zoo, 'tiny8', { depth: 1, batch: 1, format: 'text', optimizer: 'sgd-momentum' });
     assert.match(text, /^tiny8: input \[1, 1, 16, 16\], eval mode/);
-    const json = JSON.parse(summaryCommand(zoo, 'tiny8', { input: '1x32x32', depth: 1, batch: 2, format: 'json', optimizer: 'adam' }));
+    const json = JSON.parse(
+      summaryCommand(zoo, 'tiny8', { input: '1x32x32', depth: 1, batch: 2, format: 'json', optimizer: 'adam' }),
+    );
     assert.deepEqual(json.input, [2, 1, 32, 32]);
     // MACs grow with the pixels (4x) and the batch (2x), except the linear layer's 32 per image.
     assert.equal(json.totals.macs, 2 * (4 * (105_504 - 32) + 32));
     assert.equal(json.memory.optimizer, 'adam');
-    assert.match(summaryCommand(zoo, 'tiny8', { depth: 1, batch: 1, format: 'markdown', optimizer: 'sgd' }), /^### tiny8/);
+    assert.match(
+      summaryCommand(zoo, 'tiny8', { depth: 1, batch: 1, format: 'markdown', optimizer: 'sgd' }),
+      /^### tiny8/,
+    );
   });
 
   it('summary: a malformed --input says the expected form; an unknown model comes from the zoo', () => {
-    assert.throws(() => summaryCommand(zoo, 'tiny8', { input: '224', depth: 1, batch: 1, format: 'text', optimizer: 'sgd' }),
-      (e: unknown) => e instanceof UsageError && e.message === "--input must look like 3x224x224 (channels x height x width), got '224'");
-    assert.throws(() => summaryCommand(zoo, 'nope', { depth: 1, batch: 1, format: 'text', optimizer: 'sgd' }), /unknown model 'nope'/);
+    assert.throws(
+      () => summaryCommand(zoo, 'tiny8', { input: '224', depth: 1, batch: 1, format: 'text', optimizer: 'sgd' }),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message === "--input must look like 3x224x224 (channels x height x width), got '224'",
+    );
+    assert.throws(
+      () => summaryCommand(zoo, 'nope', { depth: 1, batch: 1, format: 'text', optimizer: 'sgd' }),
+      /unknown model 'nope'/,
+    );
   });
 
   it('parses CxHxW and rejects anything else', () => {
     assert.deepEqual(parseInputShape('3x224x224'), [3, 224, 224]);
     assert.deepEqual(parseInputShape(' 1X28X28 '), [1, 28, 28]);
-    for (const bad of ['224', '3x224', '3x0x4', '3x2.5x4', 'axbxc', '3x224x224x1', '']) assert.throws(() => parseInputShape(bad), UsageError, bad);
+    for (const bad of ['224', '3x224', '3x0x4', '3x2.5x4', 'axbxc', '3x224x224x1', ''])
+      assert.throws(() => parseInputShape(bad), UsageError, bad);
   });
 
   it('compare: models side by side and an SVG chart of parameters against MACs', () => {
@@ -94,14 +124,23 @@ describe('calculator commands', () => {
     const reduction = calcBottleneck({ in: 128, reduce: 32, out: 128, kernel: 3, format: 'text' });
     assert.match(reduction, /direct: +3 x 3 x 128 x 128 = 147,456/);
     assert.match(reduction, /= 4,096 \+ 36,864 = 40,960/);
-    assert.match(calcInception({ in: 192, c1: 64, c3Reduce: 96, c3: 128, c5Reduce: 16, c5: 32, poolProj: 32, format: 'text' }), /total\s+387,072\s+416\s+163,328\s+256/);
+    assert.match(
+      calcInception({ in: 192, c1: 64, c3Reduce: 96, c3: 128, c5Reduce: 16, c5: 32, poolProj: 32, format: 'text' }),
+      /total\s+387,072\s+416\s+163,328\s+256/,
+    );
     assert.match(calcBlock({ width: 64, expansion: 4, size: 56, format: 'text' }), /bottleneck\s+256 -> 256 .* 70,400/);
-    assert.match(calcDense({ in: 64, growth: 32, layers: 6, bottleneck: 4, compression: 0.5, format: 'text' }), /256 -> 128 channels, 33,280 parameters/);
+    assert.match(
+      calcDense({ in: 64, growth: 32, layers: 6, bottleneck: 4, compression: 0.5, format: 'text' }),
+      /256 -> 128 channels, 33,280 parameters/,
+    );
   });
 
   it('give JSON with --format json', () => {
     const json = JSON.parse(calcStack({ kernel: 3, count: 2, channels: 128, format: 'json' }));
     assert.equal(json.stacked.params, 294_912);
-    assert.equal(JSON.parse(calcBottleneck({ in: 128, reduce: 32, out: 128, kernel: 3, format: 'json' })).withReduction.params, 40_960);
+    assert.equal(
+      JSON.parse(calcBottleneck({ in: 128, reduce: 32, out: 128, kernel: 3, format: 'json' })).withReduction.params,
+      40_960,
+    );
   });
 });

@@ -8,11 +8,17 @@ import * as ops from '../../src/ops/index.js';
 
 describe('tensor creation', () => {
   it('nested arrays, shapes, strides and values', () => {
-    const t = ops.tensor([[1, 2, 3], [4, 5, 6]]);
+    const t = ops.tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     assert.deepEqual(t.shape, [2, 3]);
     assert.deepEqual(t.strides, [3, 1]);
     assert.equal(t.dtype, 'float32');
-    assert.deepEqual(t.toNested(), [[1, 2, 3], [4, 5, 6]]);
+    assert.deepEqual(t.toNested(), [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     assert.equal(ops.tensor(7).item(), 7);
     assert.deepEqual(ops.arange(1, 2, 0.25).toNested(), [1, 1.25, 1.5, 1.75]);
     assert.deepEqual(ops.full([2], 3, { dtype: 'float64' }).toArray(), Float64Array.from([3, 3]));
@@ -20,7 +26,10 @@ describe('tensor creation', () => {
 
   it('rejects ragged arrays and mismatched sizes with the position', () => {
     assert.throws(() => ops.tensor([[1, 2], [3]]), /tensor: ragged nested array: expected 2 items at \[1\], got 1/);
-    assert.throws(() => ops.fromArray([1, 2, 3], [2, 2]), /fromArray: 3 values cannot fill shape \[2, 2\] \(4 elements\)/);
+    assert.throws(
+      () => ops.fromArray([1, 2, 3], [2, 2]),
+      /fromArray: 3 values cannot fill shape \[2, 2\] \(4 elements\)/,
+    );
     assert.throws(() => ops.zeros([2, -1]), /shape \[2, -1\] must hold non-negative integers/);
   });
 
@@ -67,7 +76,13 @@ describe('autograd', () => {
 
   it('view is differentiable, as in PyTorch (it is reshape on contiguous tensors)', () => {
     const w = ops.tensor([1, 2, 3, 4, 5, 6]).requireGrad();
-    const y = ops.mul(w.view([2, -1]), ops.tensor([[1, 1, 1], [10, 10, 10]]));
+    const y = ops.mul(
+      w.view([2, -1]),
+      ops.tensor([
+        [1, 1, 1],
+        [10, 10, 10],
+      ]),
+    );
     ops.sum(y).backward();
     assert.deepEqual([...(w.grad?.toArray() ?? [])], [1, 1, 1, 10, 10, 10]);
     assert.throws(() => w.view([4, -1]), /view: cannot reshape \[6\] \(6 elements\) into \[4, -1\]/);
@@ -117,7 +132,10 @@ describe('memory: dispose and scope', () => {
     const x = ops.tensor([1, 2, 3, 4]);
     const v = ops.reshape(x, [2, 2]);
     x.dispose();
-    assert.deepEqual(v.toNested(), [[1, 2], [3, 4]]);
+    assert.deepEqual(v.toNested(), [
+      [1, 2],
+      [3, 4],
+    ]);
   });
 });
 
@@ -135,7 +153,10 @@ describe('meta backend', () => {
   it('refuses to mix backends, saying how to fix it', () => {
     const a = ops.zeros([2], { backend: 'ref' });
     const b = ops.zeros([2], { backend: 'meta' });
-    assert.throws(() => ops.add(a, b), /add: operands live on different backends \('ref' and 'meta'\); move them with to\(\)/);
+    assert.throws(
+      () => ops.add(a, b),
+      /add: operands live on different backends \('ref' and 'meta'\); move them with to\(\)/,
+    );
   });
 });
 

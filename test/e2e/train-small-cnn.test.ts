@@ -22,6 +22,12 @@ it('a small CNN (conv, BN, ReLU, pool, residual add, concat, linear) learns the 
   }
   const after = await evaluate(model, test, { batchSize: 100 });
   assert.ok(before.accuracy < 0.5, `an untrained net should be near chance (25%), got ${before.accuracy}`);
-  assert.ok(losses[epochs - 1] < losses[0] / 4, `training loss should fall well: ${losses.map((l) => l.toFixed(3)).join(' -> ')}`);
-  assert.ok(after.accuracy >= 0.95, `test accuracy ${after.accuracy} after ${epochs} epochs, losses ${losses.join(', ')}`);
+  assert.ok(
+    losses[epochs - 1] < losses[0] / 4,
+    `training loss should fall well: ${losses.map((l) => l.toFixed(3)).join(' -> ')}`,
+  );
+  assert.ok(
+    after.accuracy >= 0.95,
+    `test accuracy ${after.accuracy} after ${epochs} epochs, losses ${losses.join(', ')}`,
+  );
 });

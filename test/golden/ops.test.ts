@@ -8,7 +8,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
-import { assertMatchesGolden, GoldenArgs, type GoldenCase, goldenToInts, goldenToTensor, loadGolden } from '../helpers/golden.js';
+import {
+  assertMatchesGolden,
+  GoldenArgs,
+  type GoldenCase,
+  goldenToInts,
+  goldenToTensor,
+  loadGolden,
+} from '../helpers/golden.js';
 
 const golden = loadGolden('ops');
 
@@ -64,7 +71,13 @@ function reduction(a: GoldenArgs): 'mean' | 'sum' | 'none' | undefined {
 
 function poolOptions(a: GoldenArgs): ops.Pool2dOptions {
   const kernelSize = a.intOrPair('kernelSize') ?? assert.fail('pooling cases need args.kernelSize');
-  return { kernelSize, stride: a.intOrPair('stride'), padding: a.intOrPair('padding'), dilation: a.intOrPair('dilation'), ceilMode: a.boolean('ceilMode') };
+  return {
+    kernelSize,
+    stride: a.intOrPair('stride'),
+    padding: a.intOrPair('padding'),
+    dilation: a.intOrPair('dilation'),
+    ceilMode: a.boolean('ceilMode'),
+  };
 }
 
 const reduceOptions = (a: GoldenArgs): { keepDims?: boolean } => ({ keepDims: a.boolean('keepDims') });
@@ -80,8 +93,13 @@ const RUNNERS: Record<string, (x: CaseInputs, a: GoldenArgs) => Tensor> = {
     }),
   maxPool2d: (x, a) => ops.maxPool2d(x.get('x'), poolOptions(a)),
   avgPool2d: (x, a) =>
-    ops.avgPool2d(x.get('x'), { ...poolOptions(a), countIncludePad: a.boolean('countIncludePad'), divisorOverride: a.number('divisorOverride') }),
-  adaptiveAvgPool2d: (x, a) => ops.adaptiveAvgPool2d(x.get('x'), a.intOrPair('outputSize') ?? assert.fail('needs args.outputSize')),
+    ops.avgPool2d(x.get('x'), {
+      ...poolOptions(a),
+      countIncludePad: a.boolean('countIncludePad'),
+      divisorOverride: a.number('divisorOverride'),
+    }),
+  adaptiveAvgPool2d: (x, a) =>
+    ops.adaptiveAvgPool2d(x.get('x'), a.intOrPair('outputSize') ?? assert.fail('needs args.outputSize')),
   batchNorm: (x, a) =>
     ops.batchNorm(x.get('x'), {
       weight: x.optional('weight'),
@@ -93,7 +111,12 @@ const RUNNERS: Record<string, (x: CaseInputs, a: GoldenArgs) => Tensor> = {
       eps: a.number('eps'),
     }),
   localResponseNorm: (x, a) =>
-    ops.localResponseNorm(x.get('x'), { size: a.requiredNumber('size'), alpha: a.number('alpha'), beta: a.number('beta'), k: a.number('k') }),
+    ops.localResponseNorm(x.get('x'), {
+      size: a.requiredNumber('size'),
+      alpha: a.number('alpha'),
+      beta: a.number('beta'),
+      k: a.number('k'),
+    }),
   relu: (x) => ops.relu(x.get('x')),
   sigmoid: (x) => ops.sigmoid(x.get('x')),
   tanh: (x) => ops.tanh(x.get('x')),
@@ -111,7 +134,10 @@ const RUNNERS: Record<string, (x: CaseInputs, a: GoldenArgs) => Tensor> = {
   mean: (x, a) => ops.mean(x.get('x'), a.numberOrNumbers('axes'), reduceOptions(a)),
   max: (x, a) => ops.max(x.get('x'), a.numberOrNumbers('axes'), reduceOptions(a)),
   crossEntropy: (x, a) =>
-    ops.crossEntropy(x.get('logits'), x.target('target'), { reduction: reduction(a), labelSmoothing: a.number('labelSmoothing') }),
+    ops.crossEntropy(x.get('logits'), x.target('target'), {
+      reduction: reduction(a),
+      labelSmoothing: a.number('labelSmoothing'),
+    }),
   nllLoss: (x, a) => ops.nllLoss(x.get('logProbs'), x.target('target'), { reduction: reduction(a) }),
 };
 
@@ -124,30 +150,62 @@ function runCase(c: GoldenCase): void {
   const ctx = (quantity: string) => ({ caseName: c.name, quantity, regenerate: golden.regenerate });
   const out = run(inputs, new GoldenArgs(c.args, c.name));
   assertMatchesGolden(out, c.output, ctx('output'));
-  for (const [name, after] of Object.entries(c.state ?? {})) assertMatchesGolden(inputs.get(name), after, ctx(`${name} after the call`));
+  for (const [name, after] of Object.entries(c.state ?? {}))
+    assertMatchesGolden(inputs.get(name), after, ctx(`${name} after the call`));
   if (Object.keys(c.grads).length === 0) return;
   out.backward(goldenToTensor(c.upstream));
-  for (const [name, grad] of Object.entries(c.grads)) assertMatchesGolden(inputs.get(name).grad, grad, ctx(`gradient of ${name}`));
+  for (const [name, grad] of Object.entries(c.grads))
+    assertMatchesGolden(inputs.get(name).grad, grad, ctx(`gradient of ${name}`));
 }
 
 describe('golden values from PyTorch: ops', () => {
   it('the fixture covers every primitive, and every case has a runner', () => {
     const covered = new Set(golden.cases.map((c) => c.op));
-    assert.deepEqual(REQUIRED_OPS.filter((op) => !covered.has(op)), [], `ops without golden cases; regenerate with \`npm run golden\``);
-    assert.deepEqual([...covered].filter((op) => !(op in RUNNERS)), [], 'fixture ops without a convkit runner');
+    assert.deepEqual(
+      REQUIRED_OPS.filter((op) => !covered.has(op)),
+      [],
+      `ops without golden cases; regenerate with \`npm run golden\``,
+    );
+    assert.deepEqual(
+      [...covered].filter((op) => !(op in RUNNERS)),
+      [],
+      'fixture ops without a convkit runner',
+    );
     assert.equal(new Set(golden.cases.map((c) => c.name)).size, golden.cases.length, 'case names must be unique');
   });
 
   it('a disagreement names the case, the element, both values and the regeneration command', () => {
     const expected = { shape: [2, 2], values: [1, 2, 3, 4] };
     const ctx = { caseName: 'demo', quantity: 'gradient of weight', regenerate: golden.regenerate };
-    assertMatchesGolden(ops.tensor([[1, 2], [3, 4.00001]]), expected, ctx);
-    assert.throws(
-      () => assertMatchesGolden(ops.tensor([[1, 2], [3.01, 4]]), expected, ctx),
-      (e: Error) => /golden case "demo": gradient of weight differs from PyTorch in 1 of 4 elements; first at \[1, 0\] \(flat 2\): convkit 3\.0\d* vs PyTorch 3 /.test(e.message) &&
-        e.message.includes('npm run golden') && e.message.includes('/usr/bin/python3 scripts/golden/ops.py'),
+    assertMatchesGolden(
+      ops.tensor([
+        [1, 2],
+        [3, 4.00001],
+      ]),
+      expected,
+      ctx,
     );
-    assert.throws(() => assertMatchesGolden(ops.zeros([4]), expected, ctx), /has shape \[4\] in convkit, \[2, 2\] in PyTorch/);
+    assert.throws(
+      () =>
+        assertMatchesGolden(
+          ops.tensor([
+            [1, 2],
+            [3.01, 4],
+          ]),
+          expected,
+          ctx,
+        ),
+      (e: Error) =>
+        /golden case "demo": gradient of weight differs from PyTorch in 1 of 4 elements; first at \[1, 0\] \(flat 2\): convkit 3\.0\d* vs PyTorch 3 /.test(
+          e.message,
+        ) &&
+        e.message.includes('npm run golden') &&
+        e.message.includes('/usr/bin/python3 scripts/golden/ops.py'),
+    );
+    assert.throws(
+      () => assertMatchesGolden(ops.zeros([4]), expected, ctx),
+      /has shape \[4\] in convkit, \[2, 2\] in PyTorch/,
+    );
     assert.throws(() => assertMatchesGolden(null, expected, ctx), /gradient of weight is missing in convkit/);
   });
 

@@ -64,7 +64,8 @@ function parseTensor(v: unknown, where: string): GoldenTensor {
     throw new Error(`${where}: expected {shape: number[], values: number[]}`);
   }
   const size = v.shape.reduce((a, b) => a * b, 1);
-  if (v.values.length !== size) throw new Error(`${where}: ${v.values.length} values for shape [${v.shape.join(', ')}]`);
+  if (v.values.length !== size)
+    throw new Error(`${where}: ${v.values.length} values for shape [${v.shape.join(', ')}]`);
   if (v.dtype !== undefined && v.dtype !== 'int') throw new Error(`${where}: unknown dtype ${String(v.dtype)}`);
   return v.dtype === 'int' ? { shape: v.shape, values: v.values, dtype: 'int' } : { shape: v.shape, values: v.values };
 }
@@ -76,7 +77,8 @@ function parseTensors(v: unknown, where: string): Record<string, GoldenTensor> {
 
 function parseCase(v: unknown, index: number): GoldenCase {
   const where = `case ${index}`;
-  if (!isRecord(v) || typeof v.name !== 'string' || typeof v.op !== 'string') throw new Error(`${where}: expected name and op strings`);
+  if (!isRecord(v) || typeof v.name !== 'string' || typeof v.op !== 'string')
+    throw new Error(`${where}: expected name and op strings`);
   if (!isRecord(v.args) || !isJson(v.args)) throw new Error(`${where} (${v.name}): args must be a JSON object`);
   return {
     name: v.name,
@@ -94,10 +96,22 @@ function parseCase(v: unknown, index: number): GoldenCase {
 export function loadGolden(name: string): GoldenFile {
   const path = fileURLToPath(new URL(`../golden/${name}.json`, import.meta.url));
   const raw: unknown = JSON.parse(readFileSync(path, 'utf8'));
-  if (!isRecord(raw) || !Array.isArray(raw.cases) || typeof raw.generator !== 'string' || typeof raw.regenerate !== 'string') {
-    throw new Error(`${path}: expected {generator, regenerate, torch, cases: [...]}; ${regenerateHint(`/usr/bin/python3 scripts/golden/${name}.py`)}`);
+  if (
+    !isRecord(raw) ||
+    !Array.isArray(raw.cases) ||
+    typeof raw.generator !== 'string' ||
+    typeof raw.regenerate !== 'string'
+  ) {
+    throw new Error(
+      `${path}: expected {generator, regenerate, torch, cases: [...]}; ${regenerateHint(`/usr/bin/python3 scripts/golden/${name}.py`)}`,
+    );
   }
-  return { generator: raw.generator, regenerate: raw.regenerate, torch: String(raw.torch), cases: raw.cases.map(parseCase) };
+  return {
+    generator: raw.generator,
+    regenerate: raw.regenerate,
+    torch: String(raw.torch),
+    cases: raw.cases.map(parseCase),
+  };
 }
 
 export function regenerateHint(command: string): string {
@@ -137,13 +151,23 @@ export interface CompareContext {
  * Asserts that convkit's values agree with PyTorch's element by element. The message reports the
  * first and the worst differing element and how many differ.
  */
-export function assertMatchesGolden(actual: Tensor | ArrayLike<number> | null | undefined, expected: GoldenTensor, ctx: CompareContext): void {
+export function assertMatchesGolden(
+  actual: Tensor | ArrayLike<number> | null | undefined,
+  expected: GoldenTensor,
+  ctx: CompareContext,
+): void {
   const { atol, rtol } = ctx.tolerance ?? FLOAT32_TOLERANCE;
   const head = `golden case "${ctx.caseName}": ${ctx.quantity}`;
   const hint = regenerateHint(ctx.regenerate);
-  if (actual === null || actual === undefined) assert.fail(`${head} is missing in convkit (PyTorch has one of shape [${expected.shape.join(', ')}]); ${hint}`);
-  if (isTensor(actual) && (actual.shape.length !== expected.shape.length || actual.shape.some((d, i) => d !== expected.shape[i]))) {
-    assert.fail(`${head} has shape [${actual.shape.join(', ')}] in convkit, [${expected.shape.join(', ')}] in PyTorch; ${hint}`);
+  if (actual === null || actual === undefined)
+    assert.fail(`${head} is missing in convkit (PyTorch has one of shape [${expected.shape.join(', ')}]); ${hint}`);
+  if (
+    isTensor(actual) &&
+    (actual.shape.length !== expected.shape.length || actual.shape.some((d, i) => d !== expected.shape[i]))
+  ) {
+    assert.fail(
+      `${head} has shape [${actual.shape.join(', ')}] in convkit, [${expected.shape.join(', ')}] in PyTorch; ${hint}`,
+    );
   }
   const values = isTensor(actual) ? actual.toArray() : actual;
   if (values.length !== expected.values.length) {
@@ -171,7 +195,9 @@ export function assertMatchesGolden(actual: Tensor | ArrayLike<number> | null | 
     return `[${unravel(i, expected.shape).join(', ')}] (flat ${i}): convkit ${values[i]} vs PyTorch ${want} (|diff| ${Math.abs(values[i] - want).toExponential(2)}, allowed ${(atol + rtol * Math.abs(want)).toExponential(2)})`;
   };
   const worstText = worst !== first ? `; worst at ${describe(worst)}` : '';
-  assert.fail(`${head} differs from PyTorch in ${bad} of ${values.length} elements; first at ${describe(first)}${worstText}. ${hint}`);
+  assert.fail(
+    `${head} differs from PyTorch in ${bad} of ${values.length} elements; first at ${describe(first)}${worstText}. ${hint}`,
+  );
 }
 
 function isTensor(v: Tensor | ArrayLike<number>): v is Tensor {
@@ -186,7 +212,9 @@ export class GoldenArgs {
   ) {}
 
   private wrong(key: string, expected: string): never {
-    return assert.fail(`golden case "${this.caseName}": args.${key} should be ${expected}, got ${JSON.stringify(this.args[key])}`);
+    return assert.fail(
+      `golden case "${this.caseName}": args.${key} should be ${expected}, got ${JSON.stringify(this.args[key])}`,
+    );
   }
 
   /** The raw value (undefined when absent). */

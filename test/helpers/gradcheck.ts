@@ -32,7 +32,11 @@ export function gradCheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts
   for (const x of inputs) assert.equal(x.dtype, 'float64', 'gradient checks run in float64');
   const out = f(...inputs);
   const rng = new Generator(seed);
-  const r = fromArray(Float64Array.from({ length: out.size }, () => rng.uniform() * 2 - 1), out.shape, { dtype: 'float64', backend: 'ref' });
+  const r = fromArray(
+    Float64Array.from({ length: out.size }, () => rng.uniform() * 2 - 1),
+    out.shape,
+    { dtype: 'float64', backend: 'ref' },
+  );
   const objective = (): number => noGrad(() => sum(mul(f(...inputs), r)).item());
   for (const x of inputs) x.grad = null;
   sum(mul(out, r)).backward();
@@ -51,7 +55,9 @@ export function gradCheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts
       const numeric = (up - down) / (2 * eps);
       const tol = atol + rtol * Math.abs(numeric);
       if (Math.abs(analytic[i] - numeric) > tol) {
-        assert.fail(`input ${which} element ${i}: analytic gradient ${analytic[i]} vs numeric ${numeric} (shape [${x.shape}])`);
+        assert.fail(
+          `input ${which} element ${i}: analytic gradient ${analytic[i]} vs numeric ${numeric} (shape [${x.shape}])`,
+        );
       }
     }
   });

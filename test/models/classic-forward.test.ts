@@ -14,7 +14,6 @@ import { randn } from '../../src/ops/creation.js';
 import type { StateDict } from '../../src/nn/state-dict.js';
 import { classicEntry, CLASSIC_MODELS } from './load-registry.js';
 
-
 interface Stats {
   mean: number;
   std: number;
@@ -41,7 +40,8 @@ function stats(values: ArrayLike<number>): Stats {
   return { mean, std: Math.sqrt(sq / values.length - mean * mean), maxAbs, min, max };
 }
 
-const valuesOf = (sd: StateDict, key: string): ArrayLike<number> => sd.get(key)?.toArray() ?? assert.fail(`no state-dict key ${key}`);
+const valuesOf = (sd: StateDict, key: string): ArrayLike<number> =>
+  sd.get(key)?.toArray() ?? assert.fail(`no state-dict key ${key}`);
 
 /** Sample std within `tol` (relative) of `expected`: a loose bound for thousands of draws. */
 function assertStd(sd: StateDict, key: string, expected: number, tol = 0.1): void {
@@ -67,7 +67,16 @@ const INIT_CHECKS: Record<string, (sd: StateDict) => void> = {
   // The paper: weights N(0, 0.01); biases 1 in conv2, conv4, conv5 and the hidden FCs, 0 elsewhere.
   alexnet_paper: (sd) => {
     for (const key of ['features.0.weight', 'features.4.weight', 'classifier.6.weight']) assertStd(sd, key, 0.01, 0.05);
-    const biases = { 'features.0.bias': 0, 'features.4.bias': 1, 'features.8.bias': 0, 'features.10.bias': 1, 'features.12.bias': 1, 'classifier.0.bias': 1, 'classifier.3.bias': 1, 'classifier.6.bias': 0 };
+    const biases = {
+      'features.0.bias': 0,
+      'features.4.bias': 1,
+      'features.8.bias': 0,
+      'features.10.bias': 1,
+      'features.12.bias': 1,
+      'classifier.0.bias': 1,
+      'classifier.3.bias': 1,
+      'classifier.6.bias': 0,
+    };
     for (const [key, value] of Object.entries(biases)) assertConstant(sd, key, value);
   },
   // torchvision: kaiming_normal_(fan_out, relu) convs (features.0: std sqrt(2 / (64*9))), N(0, 0.01) linears, zero biases.

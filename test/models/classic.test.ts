@@ -17,10 +17,18 @@ import { BatchNorm2d, Conv2d, LocalResponseNorm, type AnyModule, type TensorModu
 import { classicEntry, CLASSIC_MODELS, loadRegistry } from './load-registry.js';
 
 /** Parameters, multiply-adds and output shape of one image through the model, on the meta backend. */
-function countOnMeta(build: () => TensorModule, input: readonly number[]): { params: number; macs: number; shape: number[] } {
+function countOnMeta(
+  build: () => TensorModule,
+  input: readonly number[],
+): { params: number; macs: number; shape: number[] } {
   const model = withBackend('meta', build).eval();
   let macs = 0;
-  const out = traceOps((e) => void (macs += e.macs), () => model.call(zeros([1, ...input], { backend: 'meta' })));
+  const out = traceOps(
+    (e) => {
+      macs += e.macs;
+    },
+    () => model.call(zeros([1, ...input], { backend: 'meta' })),
+  );
   return { params: model.numParameters(), macs, shape: [...out.shape] };
 }
 
@@ -53,7 +61,11 @@ describe('published numbers of the torchvision layouts', () => {
       assert.equal(got.params, params);
       assert.equal((got.macs / 1e9).toFixed(3), gmacs);
       assert.deepEqual(got.shape, [1, 1000]);
-      assert.deepEqual([entry.published.params, entry.published.gmacs?.toFixed(3)], [params, gmacs], 'registry entry.published');
+      assert.deepEqual(
+        [entry.published.params, entry.published.gmacs?.toFixed(3)],
+        [params, gmacs],
+        'registry entry.published',
+      );
     });
   }
 
@@ -90,7 +102,7 @@ describe('alexnet_paper: the 2012 two-tower net', () => {
     assert.equal(metaCount(classicEntry('alexnet_paper')).params, total);
   });
 
-  it('costs 724,406,816 MACs at 227x227 (1.4% more than torchvision\'s 0.714G: 96 wider conv1, 384-wide conv4)', () => {
+  it("costs 724,406,816 MACs at 227x227 (1.4% more than torchvision's 0.714G: 96 wider conv1, 384-wide conv4)", () => {
     // 227 -> conv1 11/4: 55 -> pool: 27 -> conv2: 27 -> pool: 13 -> conv3..5: 13 -> pool: 6.
     // conv1 55*55*96*363 = 105,415,200; conv2 27*27*256*(48*25) = 223,948,800; conv3 13*13*384*(256*9) = 149,520,384;
     // conv4 13*13*384*(192*9) = 112,140,288; conv5 13*13*256*(192*9) = 74,760,192; FC 58,621,952 as torchvision.
@@ -103,26 +115,54 @@ describe('alexnet_paper: the 2012 two-tower net', () => {
   it('has grouped convs where the towers stay separate and LRN after conv1 and conv2', () => {
     const model = withBackend('meta', () => classicEntry('alexnet_paper').build());
     const convs = model.namedModules().filter((e): e is [string, Conv2d] => e[1] instanceof Conv2d);
-    assert.deepEqual(convs.map(([path, c]) => [path, c.groups, c.outChannels]), [['features.0', 1, 96], ['features.4', 2, 256], ['features.8', 1, 384], ['features.10', 2, 384], ['features.12', 2, 256]]);
-    const lrns = model.namedModules().filter(([, m]) => m instanceof LocalResponseNorm).map(([path]) => path);
+    assert.deepEqual(
+      convs.map(([path, c]) => [path, c.groups, c.outChannels]),
+      [
+        ['features.0', 1, 96],
+        ['features.4', 2, 256],
+        ['features.8', 1, 384],
+        ['features.10', 2, 384],
+        ['features.12', 2, 256],
+      ],
+    );
+    const lrns = model
+      .namedModules()
+      .filter(([, m]) => m instanceof LocalResponseNorm)
+      .map(([path]) => path);
     assert.deepEqual(lrns, ['features.2', 'features.6']);
     // Dropout on the hidden neurons' outputs: Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear.
-    assert.deepEqual([...model.stateDict().keys()].filter((k) => k.startsWith('classifier')), ['classifier.0.weight', 'classifier.0.bias', 'classifier.3.weight', 'classifier.3.bias', 'classifier.6.weight', 'classifier.6.bias']);
+    assert.deepEqual(
+      [...model.stateDict().keys()].filter((k) => k.startsWith('classifier')),
+      [
+        'classifier.0.weight',
+        'classifier.0.bias',
+        'classifier.3.weight',
+        'classifier.3.bias',
+        'classifier.6.weight',
+        'classifier.6.bias',
+      ],
+    );
   });
 
   it("normalises with the paper's formula: b = a / (2 + 1e-4 * sum a^2)^0.75 over 5 channels", () => {
     // The layer holds no tensors, so the one of a meta-built net runs on a reference-backend input.
-    const lrn = moduleAt(withBackend('meta', () => classicEntry('alexnet_paper').build()), 'features.2');
+    const lrn = moduleAt(
+      withBackend('meta', () => classicEntry('alexnet_paper').build()),
+      'features.2',
+    );
     assert.ok(lrn instanceof LocalResponseNorm);
     // One active channel (a = 10) among five: its own window sums 100.
     const y = lrn.call(fromArray([0, 0, 10, 0, 0], [1, 5, 1, 1], { backend: 'ref' })).toArray();
-    assert.ok(Math.abs(y[2] - 10 / Math.pow(2 + 1e-4 * 100, 0.75)) < 1e-5, `got ${y[2]}`);
+    assert.ok(Math.abs(y[2] - 10 / (2 + 1e-4 * 100) ** 0.75) < 1e-5, `got ${y[2]}`);
   });
 
   it('wants its 227 input: at 224 the features end at 5x5 and fc6 names the mismatch', () => {
     // 224 -> conv1: floor(213/4)+1 = 54 -> pool: 26 -> pool: 12 -> pool: 5; 256*5*5 = 6400 features.
     const model = withBackend('meta', () => classicEntry('alexnet_paper').build());
-    assert.throws(() => model.call(zeros([1, 3, 224, 224], { backend: 'meta' })), /^ShapeError: linear \(classifier\.0\): input has 6400 features .*weight expects 9216/);
+    assert.throws(
+      () => model.call(zeros([1, 3, 224, 224], { backend: 'meta' })),
+      /^ShapeError: linear \(classifier\.0\): input has 6400 features .*weight expects 9216/,
+    );
   });
 });
 
@@ -141,10 +181,15 @@ const PAPER_TABLE = [
 
 describe('googlenet_paper: true 5x5, LRN, no BN', () => {
   // Weights of one Inception module with a k x k "5x5" branch; biases = one per output channel of each conv.
-  const weights = (b: (typeof PAPER_TABLE)[number], k: number): number => b.in * (b.c1 + b.r3 + b.r5 + b.pp) + b.r3 * b.c3 * 9 + b.r5 * b.c5 * k * k;
+  const weights = (b: (typeof PAPER_TABLE)[number], k: number): number =>
+    b.in * (b.c1 + b.r3 + b.r5 + b.pp) + b.r3 * b.c3 * 9 + b.r5 * b.c5 * k * k;
   const biases = (b: (typeof PAPER_TABLE)[number]): number => b.c1 + b.r3 + b.c3 + b.r5 + b.c5 + b.pp;
   // Stem: conv1 7x7 3->64 at 112x112, conv2 1x1 64->64 and conv3 3x3 64->192 at 56x56; classifier 1024->1000.
-  const stem = [{ w: 7 * 7 * 3 * 64, out: 64, at: 112 }, { w: 64 * 64, out: 64, at: 56 }, { w: 9 * 64 * 192, out: 192, at: 56 }];
+  const stem = [
+    { w: 7 * 7 * 3 * 64, out: 64, at: 112 },
+    { w: 64 * 64, out: 64, at: 56 },
+    { w: 9 * 64 * 192, out: 192, at: 56 },
+  ];
 
   it('has 6,998,552 parameters: the paper\'s "about 6.8M" is Table 1\'s column, in K = 1024 weights without biases', () => {
     const stemParams = stem.reduce((n, c) => n + c.w + c.out, 0);
@@ -158,9 +203,10 @@ describe('googlenet_paper: true 5x5, LRN, no BN', () => {
     assert.equal(weights(PAPER_TABLE[0], 5), 159.5 * 1024);
   });
 
-  it('costs 1.583 GMACs: the paper\'s 1.5G, plus 84M because Table 1 lists conv1 at 34M instead of 118M', () => {
+  it("costs 1.583 GMACs: the paper's 1.5G, plus 84M because Table 1 lists conv1 at 34M instead of 118M", () => {
     const spatial = (b: (typeof PAPER_TABLE)[number]): number => b.at * b.at * weights(b, 5);
-    const expected = stem.reduce((n, c) => n + c.at * c.at * c.w, 0) + PAPER_TABLE.reduce((n, b) => n + spatial(b), 0) + 1024 * 1000;
+    const expected =
+      stem.reduce((n, c) => n + c.at * c.at * c.w, 0) + PAPER_TABLE.reduce((n, b) => n + spatial(b), 0) + 1024 * 1000;
     const got = metaCount(classicEntry('googlenet_paper'));
     assert.equal(got.macs, expected);
     assert.equal((got.macs / 1e9).toFixed(3), '1.583');
@@ -176,8 +222,13 @@ describe('googlenet_paper: true 5x5, LRN, no BN', () => {
     assert.deepEqual(tv.get('inception3a.branch3.1.conv.weight')?.shape, [32, 16, 3, 3]);
     assert.ok(paper.has('conv1.conv.bias') && !paper.has('conv1.bn.weight'));
     assert.ok(!tv.has('conv1.conv.bias') && tv.has('conv1.bn.weight'));
-    const lrns = withBackend('meta', () => googlenetPaper()).namedModules().filter(([, m]) => m instanceof LocalResponseNorm);
-    assert.deepEqual(lrns.map(([p]) => p), ['lrn1', 'lrn2']);
+    const lrns = withBackend('meta', () => googlenetPaper())
+      .namedModules()
+      .filter(([, m]) => m instanceof LocalResponseNorm);
+    assert.deepEqual(
+      lrns.map(([p]) => p),
+      ['lrn1', 'lrn2'],
+    );
   });
 });
 
@@ -197,13 +248,22 @@ describe('googlenet: auxiliary classifiers', () => {
     const model = withBackend('meta', () => googlenet({ auxLogits: true }));
     model.train();
     const trained = model.callWithAux(x());
-    assert.deepEqual([trained.logits.shape, trained.aux1?.shape, trained.aux2?.shape], [[2, 1000], [2, 1000], [2, 1000]]);
+    assert.deepEqual(
+      [trained.logits.shape, trained.aux1?.shape, trained.aux2?.shape],
+      [
+        [2, 1000],
+        [2, 1000],
+        [2, 1000],
+      ],
+    );
     model.eval();
     const evaluated = model.callWithAux(x());
     assert.deepEqual([evaluated.logits.shape, evaluated.aux1, evaluated.aux2], [[2, 1000], null, null]);
     // call() is the plain Module interface: the main logits in every mode.
     assert.deepEqual(model.train().call(x()).shape, [2, 1000]);
-    const without = withBackend('meta', () => googlenet()).train().callWithAux(x());
+    const without = withBackend('meta', () => googlenet())
+      .train()
+      .callWithAux(x());
     assert.deepEqual([without.aux1, without.aux2], [null, null]);
   });
 
@@ -212,7 +272,12 @@ describe('googlenet: auxiliary classifiers', () => {
     const model = withBackend('meta', () => googlenet({ auxLogits: true }));
     const macs = (m: GoogLeNet): number => {
       let n = 0;
-      traceOps((e) => void (n += e.macs), () => m.callWithAux(zeros([1, 3, 224, 224], { backend: 'meta' })));
+      traceOps(
+        (e) => {
+          n += e.macs;
+        },
+        () => m.callWithAux(zeros([1, 3, 224, 224], { backend: 'meta' })),
+      );
       return n;
     };
     const evalMacs = macs(model.eval());
@@ -223,7 +288,10 @@ describe('googlenet: auxiliary classifiers', () => {
   it("have torchvision's keys and place: aux1 and aux2 after inception5b, before fc", () => {
     const model = withBackend('meta', () => googlenet({ auxLogits: true }));
     const keys = [...model.stateDict().keys()];
-    assert.deepEqual(keys.filter((k) => k.startsWith('aux1.')).slice(0, 2), ['aux1.conv.conv.weight', 'aux1.conv.bn.weight']);
+    assert.deepEqual(keys.filter((k) => k.startsWith('aux1.')).slice(0, 2), [
+      'aux1.conv.conv.weight',
+      'aux1.conv.bn.weight',
+    ]);
     // As torchvision: after inception5b, before fc.
     assert.ok(keys.indexOf('aux1.conv.conv.weight') > keys.indexOf('inception5b.branch4.1.bn.num_batches_tracked'));
     assert.ok(keys.indexOf('aux2.fc2.bias') < keys.indexOf('fc.weight'));
@@ -247,7 +315,10 @@ describe('googlenet: transform_input', () => {
     assert.deepEqual([on.transformInput, off.transformInput], [true, false]);
     const hw = 64 * 64;
     const x = randn([2, 3, 64, 64]);
-    const transformed = Array.from(x.toArray(), (v, i) => v * scale[Math.floor(i / hw) % 3] + shift[Math.floor(i / hw) % 3]);
+    const transformed = Array.from(
+      x.toArray(),
+      (v, i) => v * scale[Math.floor(i / hw) % 3] + shift[Math.floor(i / hw) % 3],
+    );
     // Training mode: batch statistics keep activations O(1) through the freshly initialised net
     // (in eval mode its std-0.01 weights shrink everything to the fc bias). Same seed, same dropout masks.
     const run = (model: GoogLeNet, input: Tensor): Float32Array | Float64Array => {
@@ -257,7 +328,8 @@ describe('googlenet: transform_input', () => {
     const a = run(on, x);
     const b = run(off, fromArray(transformed, x.shape));
     const plain = run(off, x);
-    const maxDiff = (p: ArrayLike<number>, q: ArrayLike<number>): number => Array.from(p).reduce((m, v, i) => Math.max(m, Math.abs(v - q[i])), 0);
+    const maxDiff = (p: ArrayLike<number>, q: ArrayLike<number>): number =>
+      Array.from(p).reduce((m, v, i) => Math.max(m, Math.abs(v - q[i])), 0);
     assert.ok(maxDiff(a, b) < 1e-4, `with transform vs transformed input: ${maxDiff(a, b)}`);
     assert.ok(maxDiff(a, plain) > 1e-2, `the transform should change the output: ${maxDiff(a, plain)}`);
   });
@@ -269,7 +341,9 @@ describe('BN and dropout follow train() and eval() (googlenet, 2 images of 64x64
     const x = randn([2, 3, 64, 64]);
     const conv = moduleAt(model, 'conv1.conv');
     const bn = moduleAt(model, 'conv1.bn');
-    assert.ok(conv instanceof Conv2d && bn instanceof BatchNorm2d && bn.runningMean && bn.runningVar && bn.numBatchesTracked);
+    assert.ok(
+      conv instanceof Conv2d && bn instanceof BatchNorm2d && bn.runningMean && bn.runningVar && bn.numBatchesTracked,
+    );
     // PyTorch: running = 0.9 * running + 0.1 * batch statistic, the variance unbiased (n - 1), per channel.
     const c = conv.call(x);
     const [n, channels, h, w] = c.shape;
@@ -297,7 +371,10 @@ describe('BN and dropout follow train() and eval() (googlenet, 2 images of 64x64
     assert.equal(bn.numBatchesTracked.item(), 2);
 
     model.eval();
-    assert.ok(model.modules().every((m) => !m.training), 'eval() reaches every submodule');
+    assert.ok(
+      model.modules().every((m) => !m.training),
+      'eval() reaches every submodule',
+    );
     const before = bn.runningMean.toArray().slice();
     const y3 = model.call(x).toArray();
     assert.deepEqual(model.call(x).toArray(), y3, 'eval mode is deterministic');
@@ -319,7 +396,10 @@ describe('too small an input', () => {
   it('AlexNet at 32x32 names the pool where the image vanishes: features.12', () => {
     // 32 -> conv1 11/4 pad 2: floor(25/4)+1 = 7 -> pool 3/2: 3 -> conv2: 3 -> pool: 1 -> conv3..5: 1 -> pool: 0.
     const model = withBackend('meta', () => classicEntry('alexnet').build());
-    assert.throws(() => model.call(zeros([1, 3, 32, 32], { backend: 'meta' })), /^ShapeError: maxPool2d \(features\.12\): output would be 0x0: kernel 3x3 does not fit the input 1x1/);
+    assert.throws(
+      () => model.call(zeros([1, 3, 32, 32], { backend: 'meta' })),
+      /^ShapeError: maxPool2d \(features\.12\): output would be 0x0: kernel 3x3 does not fit the input 1x1/,
+    );
   });
 });
 
@@ -332,14 +412,30 @@ describe('registry', async () => {
     for (const e of CLASSIC_MODELS) assert.ok(names.includes(e.name), e.name);
     assert.deepEqual(
       CLASSIC_MODELS.map((e) => e.name),
-      ['alexnet', 'alexnet_paper', 'vgg11', 'vgg11_bn', 'vgg13', 'vgg13_bn', 'vgg16', 'vgg16_bn', 'vgg19', 'vgg19_bn', 'googlenet', 'googlenet_paper'],
+      [
+        'alexnet',
+        'alexnet_paper',
+        'vgg11',
+        'vgg11_bn',
+        'vgg13',
+        'vgg13_bn',
+        'vgg16',
+        'vgg16_bn',
+        'vgg19',
+        'vgg19_bn',
+        'googlenet',
+        'googlenet_paper',
+      ],
     );
     assert.equal(registry.getModel('vgg19_bn').family, 'vgg');
   });
 
   it('answers an unknown name with the closest names', () => {
     if (registry instanceof Error) return assert.fail(`src/models/registry.ts did not load: ${registry.message}`);
-    assert.throws(() => registry.getModel('VGG16-BN'), /^ArgumentError: zoo: unknown model 'VGG16-BN'; closest: vgg16_bn, /);
+    assert.throws(
+      () => registry.getModel('VGG16-BN'),
+      /^ArgumentError: zoo: unknown model 'VGG16-BN'; closest: vgg16_bn, /,
+    );
     assert.throws(() => registry.getModel('alexnet_papr'), /closest: alexnet_paper, alexnet\b/);
     assert.throws(() => registry.getModel('googlenett'), /closest: googlenet, /);
   });

@@ -11,7 +11,7 @@ import { close, entryIn, itMatchesPublished, macsOf } from './zoo-helpers.js';
 
 const entry = (name: string) => entryIn(DENSENET_MODELS, name);
 
-describe('DenseNet for ImageNet: counts equal torchvision\'s (DESIGN.md table)', () => {
+describe("DenseNet for ImageNet: counts equal torchvision's (DESIGN.md table)", () => {
   const published = [
     ['densenet121', 7_978_856, '2.834'],
     ['densenet161', 28_681_000, '7.728'],
@@ -23,11 +23,20 @@ describe('DenseNet for ImageNet: counts equal torchvision\'s (DESIGN.md table)',
   it('keys and channel bookkeeping follow torchvision (densenet121: 64 -> 256 -> 128 -> 512 -> 256 -> 1024 -> 512 -> 1024)', () => {
     const model = withBackend('meta', () => densenet('densenet121'));
     const keys = [...model.stateDict().keys()];
-    const bn = (p: string): string[] => ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'].map((k) => `features.${p}.${k}`);
+    const bn = (p: string): string[] =>
+      ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'].map((k) => `features.${p}.${k}`);
     assert.deepEqual(keys.slice(0, 6), ['features.conv0.weight', ...bn('norm0')]);
     const layer = 'denseblock1.denselayer1';
-    assert.deepEqual(keys.slice(6, 18), [...bn(`${layer}.norm1`), `features.${layer}.conv1.weight`, ...bn(`${layer}.norm2`), `features.${layer}.conv2.weight`]);
-    assert.deepEqual(keys.filter((k) => k.startsWith('features.transition1.')), [...bn('transition1.norm'), 'features.transition1.conv.weight']);
+    assert.deepEqual(keys.slice(6, 18), [
+      ...bn(`${layer}.norm1`),
+      `features.${layer}.conv1.weight`,
+      ...bn(`${layer}.norm2`),
+      `features.${layer}.conv2.weight`,
+    ]);
+    assert.deepEqual(
+      keys.filter((k) => k.startsWith('features.transition1.')),
+      [...bn('transition1.norm'), 'features.transition1.conv.weight'],
+    );
     assert.deepEqual(keys.slice(-7), [...bn('norm5'), 'classifier.weight', 'classifier.bias']);
     // 64 + 6*32 = 256, halved; 128 + 12*32 = 512, halved; 256 + 24*32 = 1024, halved; 512 + 16*32 = 1024.
     const shapeOf = (k: string): readonly number[] | undefined => model.stateDict().get(k)?.shape;
@@ -52,15 +61,27 @@ describe('DenseNet-BC for CIFAR-10 (L=100, k=12)', () => {
     assert.equal((769_162 / 1e6).toFixed(1), '0.8');
     assert.deepEqual(macsOf(model, [3, 32, 32]).outShape, [1, 10]);
     const names = model.namedModules().map(([n]) => n);
-    assert.deepEqual(names.filter((n) => /^features\.[a-z]+\d*$/.test(n)), [
-      'features.conv0', 'features.denseblock1', 'features.transition1', 'features.denseblock2', 'features.transition2', 'features.denseblock3', 'features.norm5',
-    ]);
-    assert.throws(() => densenetBcCifar({ depth: 99 }), /^ArgumentError: densenetBcCifar: depth must be 6n \+ 4 .*got 99/);
+    assert.deepEqual(
+      names.filter((n) => /^features\.[a-z]+\d*$/.test(n)),
+      [
+        'features.conv0',
+        'features.denseblock1',
+        'features.transition1',
+        'features.denseblock2',
+        'features.transition2',
+        'features.denseblock3',
+        'features.norm5',
+      ],
+    );
+    assert.throws(
+      () => densenetBcCifar({ depth: 99 }),
+      /^ArgumentError: densenetBcCifar: depth must be 6n \+ 4 .*got 99/,
+    );
   });
 });
 
 describe('DenseNet blocks', () => {
-  it('a dense block passes its input through and appends each layer\'s k channels, each layer seeing all earlier ones', () => {
+  it("a dense block passes its input through and appends each layer's k channels, each layer seeing all earlier ones", () => {
     manualSeed(5);
     const block = new DenseBlock(3, { layers: 2, growthRate: 2, bnSize: 2 }).eval();
     const x = ops.randn([1, 3, 4, 4]);
@@ -72,13 +93,22 @@ describe('DenseNet blocks', () => {
     close(ops.slice(y, 1, 3, 5).toArray(), f1.toArray());
     // torchvision's _DenseLayer concatenates the list it gets: same as one concatenated tensor.
     close(ops.slice(y, 1, 5, 7).toArray(), second.call([ops.concat([x, f1], 1)]).toArray());
-    assert.deepEqual(second.conv1.weight.shape, [4, 5, 1, 1], 'the second layer reads 3 + 2 channels into bnSize*k = 4');
+    assert.deepEqual(
+      second.conv1.weight.shape,
+      [4, 5, 1, 1],
+      'the second layer reads 3 + 2 channels into bnSize*k = 4',
+    );
   });
 
   it('a transition halves the channels and the resolution (BN, ReLU, 1x1, 2x2/2 average pooling)', () => {
     const t = new Transition(4, 2).eval();
     // 1x1 weights [[1, 0, 0, 0], [0, 0, 0, -1]]: channel 0 copies relu(x0 / s), channel 1 is -relu(x3 / s).
-    t.conv.loadStateDict({ weight: ops.tensor([[[[1]], [[0]], [[0]], [[0]]], [[[0]], [[0]], [[0]], [[-1]]]]) });
+    t.conv.loadStateDict({
+      weight: ops.tensor([
+        [[[1]], [[0]], [[0]], [[0]]],
+        [[[0]], [[0]], [[0]], [[-1]]],
+      ]),
+    });
     const x = ops.reshape(ops.arange(-8, 8), [1, 4, 2, 2]);
     const y = t.call(x);
     assert.deepEqual(y.shape, [1, 2, 1, 1]);
@@ -96,7 +126,10 @@ describe('DenseNet blocks', () => {
     noDrop.loadStateDict(layer.stateDict());
     close(a, noDrop.eval().call([x]).toArray());
     const dropped = layer.train().call([x]).toArray();
-    assert.ok(Array.from(dropped).filter((v) => v === 0).length > 0.3 * dropped.length, 'about half zeroed in training');
+    assert.ok(
+      Array.from(dropped).filter((v) => v === 0).length > 0.3 * dropped.length,
+      'about half zeroed in training',
+    );
   });
 
   it('initialises as torchvision: convs N(0, 2 / fan_in), BN 1 and 0, classifier bias 0', () => {

@@ -19,7 +19,7 @@ const metaCifar = (opts: Parameters<typeof resnetCifar>[0]): ResNet => withBacke
 
 const entry = (name: string) => entryIn(RESNET_MODELS, name);
 
-describe('ResNet for ImageNet: counts equal torchvision\'s (DESIGN.md table)', () => {
+describe("ResNet for ImageNet: counts equal torchvision's (DESIGN.md table)", () => {
   // torchvision 0.14: sum of p.numel() over parameters(); "GFLOPS" (multiply-adds) at 224x224.
   const published = [
     ['resnet18', 11_689_512, '1.814'],
@@ -30,7 +30,7 @@ describe('ResNet for ImageNet: counts equal torchvision\'s (DESIGN.md table)', (
   ] as const;
   itMatchesPublished(RESNET_MODELS, published);
 
-  it('the paper\'s v1 layout has the same parameters and 231,211,008 fewer MACs at every depth', () => {
+  it("the paper's v1 layout has the same parameters and 231,211,008 fewer MACs at every depth", () => {
     // Only the first bottleneck of layer2..4 strides. v1.5 runs its 1x1 conv1 at the input
     // resolution: 56*56*256*128 = 28*28*512*256 = 14*14*1024*512 = 102,760,448 MACs each; v1 strides
     // that 1x1, so it sees a quarter of the pixels; the 3x3 outputs the low resolution in both
@@ -53,16 +53,38 @@ describe('ResNet for ImageNet: counts equal torchvision\'s (DESIGN.md table)', (
     assert.equal(g('resnet152_v1').toFixed(1), '11.3');
   });
 
-  it('state-dict keys follow torchvision\'s BasicBlock and Bottleneck attribute order', () => {
+  it("state-dict keys follow torchvision's BasicBlock and Bottleneck attribute order", () => {
     const keys = [...metaResnet({ depth: 18 }).stateDict().keys()];
-    const bn = (p: string): string[] => ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'].map((k) => `${p}.${k}`);
+    const bn = (p: string): string[] =>
+      ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'].map((k) => `${p}.${k}`);
     assert.deepEqual(keys.slice(0, 6), ['conv1.weight', ...bn('bn1')]);
     const block = keys.filter((k) => k.startsWith('layer2.0.'));
-    assert.deepEqual(block, ['layer2.0.conv1.weight', ...bn('layer2.0.bn1'), 'layer2.0.conv2.weight', ...bn('layer2.0.bn2'), 'layer2.0.downsample.0.weight', ...bn('layer2.0.downsample.1')]);
-    assert.ok(!keys.some((k) => k.startsWith('layer1.0.downsample')), 'resnet18 layer1 keeps 64 channels at stride 1: no projection');
+    assert.deepEqual(block, [
+      'layer2.0.conv1.weight',
+      ...bn('layer2.0.bn1'),
+      'layer2.0.conv2.weight',
+      ...bn('layer2.0.bn2'),
+      'layer2.0.downsample.0.weight',
+      ...bn('layer2.0.downsample.1'),
+    ]);
+    assert.ok(
+      !keys.some((k) => k.startsWith('layer1.0.downsample')),
+      'resnet18 layer1 keeps 64 channels at stride 1: no projection',
+    );
     assert.deepEqual(keys.slice(-2), ['fc.weight', 'fc.bias']);
-    const bottleneck = [...metaResnet({ depth: 50 }).stateDict().keys()].filter((k) => k.startsWith('layer1.0.') && k.endsWith('weight'));
-    assert.deepEqual(bottleneck, ['layer1.0.conv1.weight', 'layer1.0.bn1.weight', 'layer1.0.conv2.weight', 'layer1.0.bn2.weight', 'layer1.0.conv3.weight', 'layer1.0.bn3.weight', 'layer1.0.downsample.0.weight', 'layer1.0.downsample.1.weight']);
+    const bottleneck = [...metaResnet({ depth: 50 }).stateDict().keys()].filter(
+      (k) => k.startsWith('layer1.0.') && k.endsWith('weight'),
+    );
+    assert.deepEqual(bottleneck, [
+      'layer1.0.conv1.weight',
+      'layer1.0.bn1.weight',
+      'layer1.0.conv2.weight',
+      'layer1.0.bn2.weight',
+      'layer1.0.conv3.weight',
+      'layer1.0.bn3.weight',
+      'layer1.0.downsample.0.weight',
+      'layer1.0.downsample.1.weight',
+    ]);
   });
 
   it('v1 puts the stride on conv1, v1.5 on conv2', () => {
@@ -71,9 +93,24 @@ describe('ResNet for ImageNet: counts equal torchvision\'s (DESIGN.md table)', (
       assert.ok(b instanceof Bottleneck);
       return b;
     };
-    assert.deepEqual([at('conv1').conv1.stride, at('conv1').conv2.stride], [[2, 2], [1, 1]]);
-    assert.deepEqual([at('conv2').conv1.stride, at('conv2').conv2.stride], [[1, 1], [2, 2]]);
-    assert.throws(() => metaResnet({ depth: 18, strideOn: 'conv1' }), /^ArgumentError: ResNet: strideOn 'conv1' applies to bottleneck blocks only/);
+    assert.deepEqual(
+      [at('conv1').conv1.stride, at('conv1').conv2.stride],
+      [
+        [2, 2],
+        [1, 1],
+      ],
+    );
+    assert.deepEqual(
+      [at('conv2').conv1.stride, at('conv2').conv2.stride],
+      [
+        [1, 1],
+        [2, 2],
+      ],
+    );
+    assert.throws(
+      () => metaResnet({ depth: 18, strideOn: 'conv1' }),
+      /^ArgumentError: ResNet: strideOn 'conv1' applies to bottleneck blocks only/,
+    );
   });
 });
 
@@ -112,14 +149,25 @@ describe('ResNet for CIFAR-10 (He et al. 2015, section 4.2)', () => {
     assert.equal(count('B') - count('A'), 2_752);
     assert.equal(count('C') - count('A'), 14_240);
     // On ResNet-18, A drops torchvision's three projections: 8,448 + 33,280 + 132,096 = 173,824.
-    assert.equal(metaResnet({ depth: 18, shortcut: 'B' }).numParameters() - metaResnet({ depth: 18, shortcut: 'A' }).numParameters(), 173_824);
+    assert.equal(
+      metaResnet({ depth: 18, shortcut: 'B' }).numParameters() -
+        metaResnet({ depth: 18, shortcut: 'A' }).numParameters(),
+      173_824,
+    );
   });
 
   it('plain nets have no downsample module; ResNets have the parameter-free one where shapes change', () => {
-    const names = (m: TensorModule): string[] => m.namedModules().map(([n]) => n).filter((n) => n.endsWith('downsample'));
+    const names = (m: TensorModule): string[] =>
+      m
+        .namedModules()
+        .map(([n]) => n)
+        .filter((n) => n.endsWith('downsample'));
     assert.deepEqual(names(metaCifar({ depth: 20, residual: false })), []);
     assert.deepEqual(names(metaCifar({ depth: 20 })), ['layer2.0.downsample', 'layer3.0.downsample']);
-    assert.throws(() => metaCifar({ depth: 21 }), /^ArgumentError: resnetCifar: depth must be 6n \+ 2 for a whole n >= 1 .*got 21/);
+    assert.throws(
+      () => metaCifar({ depth: 21 }),
+      /^ArgumentError: resnetCifar: depth must be 6n \+ 2 for a whole n >= 1 .*got 21/,
+    );
   });
 });
 
@@ -132,19 +180,40 @@ describe('ResNet blocks', () => {
     assert.deepEqual(y.shape, [1, 4, 2, 2]);
     assert.deepEqual([...y.toArray()], [0, 2, 6, 8, 9, 11, 15, 17, 0, 0, 0, 0, 0, 0, 0, 0]);
     assert.equal(shortcut.numParameters(), 0);
-    assert.throws(() => new ZeroPadShortcut(4, 2, 1), /^ArgumentError: ZeroPadShortcut: option A can only add channels, got 4 -> 2/);
+    assert.throws(
+      () => new ZeroPadShortcut(4, 2, 1),
+      /^ArgumentError: ZeroPadShortcut: option A can only add channels, got 4 -> 2/,
+    );
   });
 
   it('a block with option A and a zero main branch returns relu(subsampled, zero-padded x)', () => {
     const block = new BasicBlock({ inChannels: 1, planes: 2, stride: 2, shortcut: 'A' });
     for (const conv of [block.conv1, block.conv2]) conv.weight.assign(ops.zerosLike(conv.weight));
     // [1, 1, 2, 2] = [[1, -2], [-3, 4]]: stride 2 keeps the 1 at (0, 0); channel 2 is padding.
-    const y = block.eval().call(ops.tensor([[[[1, -2], [-3, 4]]]]));
+    const y = block.eval().call(
+      ops.tensor([
+        [
+          [
+            [1, -2],
+            [-3, 4],
+          ],
+        ],
+      ]),
+    );
     assert.deepEqual(y.shape, [1, 2, 1, 1]);
     assert.deepEqual([...y.toArray()], [1, 0]);
     const plain = new BasicBlock({ inChannels: 1, planes: 1, residual: false });
     for (const conv of [plain.conv1, plain.conv2]) conv.weight.assign(ops.zerosLike(conv.weight));
-    assert.deepEqual([...plain.eval().call(ops.tensor([[[[5]]]])).toArray()], [0], 'a plain block adds no input back');
+    assert.deepEqual(
+      [
+        ...plain
+          .eval()
+          .call(ops.tensor([[[[5]]]]))
+          .toArray(),
+      ],
+      [0],
+      'a plain block adds no input back',
+    );
   });
 
   it('BN switches between batch statistics (train) and running statistics (eval) in a block', () => {
@@ -166,7 +235,8 @@ describe('ResNet blocks', () => {
     const expected = ops.relu(ops.add(bnBatch(conv(ops.relu(bnBatch(c1)), block.conv2.weight)), x));
     close(trainOut.toArray(), expected.toArray());
     const channelMean = (t: Tensor, c: number): number => {
-      const v = t.toArray(), hw = 16;
+      const v = t.toArray(),
+        hw = 16;
       let s = 0;
       for (let n = 0; n < 2; n++) for (let i = 0; i < hw; i++) s += v[(n * 2 + c) * hw + i];
       return s / (2 * hw);
@@ -178,13 +248,29 @@ describe('ResNet blocks', () => {
   it('zeroInitResidual zeroes the last BN weight of every block (bn2 basic, bn3 bottleneck), as torchvision', () => {
     // Small real nets (values needed): a CIFAR ResNet-8 and a one-stage bottleneck net.
     const bottleneckNet = (zeroInitResidual: boolean): ResNet =>
-      new ResNet({ block: 'bottleneck', stem: CIFAR_STEM, stages: [{ planes: 4, blocks: 2, stride: 1 }], classes: 10, shortcut: 'B', strideOn: 'conv2', residual: true, zeroInitResidual, inChannels: 3 });
-    const nets = [[(z: boolean) => resnetCifar({ depth: 8, zeroInitResidual: z }), 'bn2'], [bottleneckNet, 'bn3']] as const;
+      new ResNet({
+        block: 'bottleneck',
+        stem: CIFAR_STEM,
+        stages: [{ planes: 4, blocks: 2, stride: 1 }],
+        classes: 10,
+        shortcut: 'B',
+        strideOn: 'conv2',
+        residual: true,
+        zeroInitResidual,
+        inChannels: 3,
+      });
+    const nets = [
+      [(z: boolean) => resnetCifar({ depth: 8, zeroInitResidual: z }), 'bn2'],
+      [bottleneckNet, 'bn3'],
+    ] as const;
     for (const [make, last] of nets) {
       for (const zero of [true, false]) {
-        const weights = make(zero).namedParameters().filter(([k]) => /bn\d\.weight$/.test(k));
+        const weights = make(zero)
+          .namedParameters()
+          .filter(([k]) => /bn\d\.weight$/.test(k));
         assert.ok(weights.some(([k]) => k.endsWith(`.${last}.weight`)));
-        for (const [k, t] of weights) assert.deepEqual(new Set(t.toArray()), new Set([zero && k.endsWith(`.${last}.weight`) ? 0 : 1]), k);
+        for (const [k, t] of weights)
+          assert.deepEqual(new Set(t.toArray()), new Set([zero && k.endsWith(`.${last}.weight`) ? 0 : 1]), k);
       }
     }
   });

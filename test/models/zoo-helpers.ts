@@ -16,18 +16,25 @@ export function entryIn(models: readonly ModelEntry[], name: string): ModelEntry
 /** Conv and linear multiply-adds of one forward pass of one image, counted on the meta backend. */
 export function macsOf(model: TensorModule, input: readonly number[]): { macs: number; outShape: readonly number[] } {
   let macs = 0;
-  const y = traceOps((e) => (macs += e.macs), () => model.call(zeros([1, ...input], { backend: 'meta' })));
+  const y = traceOps(
+    (e) => (macs += e.macs),
+    () => model.call(zeros([1, ...input], { backend: 'meta' })),
+  );
   return { macs, outShape: y.shape };
 }
 
 /** Elementwise agreement within a relative tolerance. */
 export function close(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5): void {
   assert.equal(a.length, b.length, 'length');
-  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `element ${i}: ${a[i]} vs ${b[i]}`);
+  for (let i = 0; i < a.length; i++)
+    assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `element ${i}: ${a[i]} vs ${b[i]}`);
 }
 
 /** One test per model: parameters to the unit and GMACs to 3 decimals, as DESIGN.md's table has them. */
-export function itMatchesPublished(models: readonly ModelEntry[], published: readonly (readonly [string, number, string])[]): void {
+export function itMatchesPublished(
+  models: readonly ModelEntry[],
+  published: readonly (readonly [string, number, string])[],
+): void {
   for (const [name, params, gmacs] of published) {
     it(`${name}: ${params.toLocaleString('en-US')} parameters, ${gmacs} GMACs`, () => {
       const model = entryIn(models, name).build({ backend: 'meta' });

@@ -20,7 +20,13 @@ const f64 = (seed: number): nn.FactoryOptions => ({ dtype: 'float64', backend: '
 describe('Residual', () => {
   const body = (): nn.Linear => {
     const fc = new nn.Linear(2, 2);
-    fc.loadStateDict({ weight: ops.tensor([[1, 2], [3, 4]]), bias: ops.tensor([0.5, -10]) });
+    fc.loadStateDict({
+      weight: ops.tensor([
+        [1, 2],
+        [3, 4],
+      ]),
+      bias: ops.tensor([0.5, -10]),
+    });
     return fc;
   };
 
@@ -33,7 +39,12 @@ describe('Residual', () => {
 
   it('computes post(body(x) + shortcut(x)) with a projection shortcut', () => {
     const shortcut = new nn.Linear(2, 2, { bias: false });
-    shortcut.loadStateDict({ weight: ops.tensor([[2, 0], [0, 2]]) });
+    shortcut.loadStateDict({
+      weight: ops.tensor([
+        [2, 0],
+        [0, 2],
+      ]),
+    });
     // [3.5, -3] + [2, 2] = [5.5, -1]; ReLU: [5.5, 0]. Without post: [5.5, -1].
     close(new nn.Residual(body(), { shortcut, post: new nn.ReLU() }).call(ops.tensor([[1, 1]])).toArray(), [5.5, 0]);
     close(new nn.Residual(body(), { shortcut }).call(ops.tensor([[1, 1]])).toArray(), [5.5, -1]);
@@ -41,7 +52,10 @@ describe('Residual', () => {
 
   it('refuses body and shortcut shapes that differ, even when add() could broadcast them', () => {
     const model = new nn.Sequential(new nn.Residual(new nn.Linear(2, 1)));
-    assert.throws(() => model.call(ops.zeros([1, 2])), /^ShapeError: Residual \(0\): body gives \[1, 1\] but the shortcut gives \[1, 2\]/);
+    assert.throws(
+      () => model.call(ops.zeros([1, 2])),
+      /^ShapeError: Residual \(0\): body gives \[1, 1\] but the shortcut gives \[1, 2\]/,
+    );
   });
 
   it('a ResNet basic block (conv-BN-ReLU-conv-BN + downsampling shortcut) passes a float64 gradient check', () => {
@@ -54,7 +68,10 @@ describe('Residual', () => {
         new nn.Conv2d(3, 3, 3, { padding: 1, bias: false, ...f }),
         new nn.BatchNorm2d(3, f),
       ),
-      { shortcut: new nn.Sequential(new nn.Conv2d(2, 3, 1, { stride: 2, bias: false, ...f }), new nn.BatchNorm2d(3, f)), post: new nn.ReLU() },
+      {
+        shortcut: new nn.Sequential(new nn.Conv2d(2, 3, 1, { stride: 2, bias: false, ...f }), new nn.BatchNorm2d(3, f)),
+        post: new nn.ReLU(),
+      },
     );
     const params = block.parameters();
     assert.equal(params.length, 9);
@@ -68,13 +85,26 @@ describe('Concat', () => {
     const sum = new nn.Linear(2, 1);
     sum.loadStateDict({ weight: ops.tensor([[1, 1]]), bias: ops.tensor([0]) });
     const block = new nn.Concat([new nn.Identity(), sum]);
-    close(block.call(ops.tensor([[1, 2], [3, 4]])).toArray(), [1, 2, 3, 3, 4, 7]);
+    close(
+      block
+        .call(
+          ops.tensor([
+            [1, 2],
+            [3, 4],
+          ]),
+        )
+        .toArray(),
+      [1, 2, 3, 3, 4, 7],
+    );
     assert.deepEqual([...block.stateDict().keys()], ['1.weight', '1.bias']);
   });
 
   it('takes named branches (torchvision Inception style) and another axis', () => {
     const block = new nn.Concat({ branch1: new nn.Identity(), branch2: new nn.ReLU() }, { axis: 0 });
-    assert.deepEqual(block.namedChildren().map(([n]) => n), ['branch1', 'branch2']);
+    assert.deepEqual(
+      block.namedChildren().map(([n]) => n),
+      ['branch1', 'branch2'],
+    );
     close(block.call(ops.tensor([[-1, 2]])).toArray(), [-1, 2, 0, 2]);
   });
 

@@ -18,7 +18,10 @@ import * as nn from '../../src/nn/index.js';
 import * as ops from '../../src/ops/index.js';
 import { SGD } from '../../src/train/sgd.js';
 
-after(() => (nn.setInferenceFusion(true), nn.setTrainingFusion(true)));
+after(() => {
+  nn.setInferenceFusion(true);
+  nn.setTrainingFusion(true);
+});
 
 /** Random affine parameters and running statistics, so that folding has something to fold. */
 function randomizeBatchNorms(model: nn.Module<never, unknown>, seed: number): void {
@@ -38,7 +41,12 @@ function randomizeBatchNorms(model: nn.Module<never, unknown>, seed: number): vo
 function run(model: nn.Module<Tensor, Tensor>, x: Tensor, fused: boolean): { y: number[]; ops: string[] } {
   nn.setInferenceFusion(fused);
   const names: string[] = [];
-  const y = noGrad(() => traceOps((e) => names.push(e.op), () => model.call(x)));
+  const y = noGrad(() =>
+    traceOps(
+      (e) => names.push(e.op),
+      () => model.call(x),
+    ),
+  );
   return { y: [...y.toArray()], ops: names };
 }
 
@@ -65,8 +73,12 @@ describe('inference fusion', () => {
 
   it('folds conv + BN + ReLU in a Sequential exactly (float64)', () => {
     const seq = new nn.Sequential(
-      new nn.Conv2d(3, 8, 3, { padding: 1, ...f64 }), new nn.BatchNorm2d(8, f64), new nn.ReLU(),
-      new nn.Conv2d(8, 4, 1, { bias: false, ...f64 }), new nn.BatchNorm2d(4, f64), new nn.ReLU(),
+      new nn.Conv2d(3, 8, 3, { padding: 1, ...f64 }),
+      new nn.BatchNorm2d(8, f64),
+      new nn.ReLU(),
+      new nn.Conv2d(8, 4, 1, { bias: false, ...f64 }),
+      new nn.BatchNorm2d(4, f64),
+      new nn.ReLU(),
     );
     checkFusion(seq, ops.randn([2, 3, 6, 5], f64), 1e-12);
   });
@@ -93,7 +105,12 @@ describe('inference fusion', () => {
   });
 
   it('runs linear + ReLU as one op in a classifier (float64, exact)', () => {
-    const head = new nn.Sequential(new nn.Dropout(), new nn.Linear(6, 5, f64), new nn.ReLU({ inplace: true }), new nn.Linear(5, 3, f64));
+    const head = new nn.Sequential(
+      new nn.Dropout(),
+      new nn.Linear(6, 5, f64),
+      new nn.ReLU({ inplace: true }),
+      new nn.Linear(5, 3, f64),
+    );
     head.eval();
     const x = ops.randn([4, 6], f64);
     const plain = run(head, x, false);
@@ -128,11 +145,17 @@ describe('inference fusion', () => {
     const seq = new nn.Sequential(new nn.Conv2d(2, 2, 1), new nn.BatchNorm2d(2), new nn.ReLU());
     nn.setInferenceFusion(true);
     const names: string[] = [];
-    traceOps((e) => names.push(e.op), () => seq.call(ops.randn([2, 2, 3, 3])));
+    traceOps(
+      (e) => names.push(e.op),
+      () => seq.call(ops.randn([2, 2, 3, 3])),
+    );
     assert.ok(names.includes('batchNorm'), 'training mode does not fold batch norms');
     seq.eval();
     names.length = 0;
-    traceOps((e) => names.push(e.op), () => seq.call(ops.randn([2, 2, 3, 3])));
+    traceOps(
+      (e) => names.push(e.op),
+      () => seq.call(ops.randn([2, 2, 3, 3])),
+    );
     assert.ok(names.includes('batchNorm'), 'with gradients on, eval mode still runs the layers one by one');
   });
 
@@ -140,9 +163,18 @@ describe('inference fusion', () => {
     const x = ops.randn([1, 2, 3, 3]);
     const w = ops.randn([2, 2, 1, 1]);
     w.requiresGrad = true;
-    assert.throws(() => ops.conv2d(x, w, null, {}, { relu: true }), /conv2d: fused post-ops \(addend, relu\) have no gradient/);
-    assert.throws(() => ops.linear(ops.randn([3, 2]), ops.reshape(w, [2, 2]), null, { relu: true }), /linear: a fused ReLU has no gradient/);
-    assert.throws(() => noGrad(() => ops.conv2d(x, w, null, {}, { addend: ops.randn([1, 2, 2, 3]) })), /conv2d: addend must have the output's shape \[1, 2, 3, 3\], got \[1, 2, 2, 3\]/);
+    assert.throws(
+      () => ops.conv2d(x, w, null, {}, { relu: true }),
+      /conv2d: fused post-ops \(addend, relu\) have no gradient/,
+    );
+    assert.throws(
+      () => ops.linear(ops.randn([3, 2]), ops.reshape(w, [2, 2]), null, { relu: true }),
+      /linear: a fused ReLU has no gradient/,
+    );
+    assert.throws(
+      () => noGrad(() => ops.conv2d(x, w, null, {}, { addend: ops.randn([1, 2, 2, 3]) })),
+      /conv2d: addend must have the output's shape \[1, 2, 3, 3\], got \[1, 2, 2, 3\]/,
+    );
   });
 });
 
@@ -152,7 +184,10 @@ function trainStep(model: nn.Module<Tensor, Tensor>, x: Tensor, fused: boolean):
   model.train();
   for (const p of model.parameters()) p.grad = null;
   const names: string[] = [];
-  const y = traceOps((e) => names.push(e.op), () => model.call(x));
+  const y = traceOps(
+    (e) => names.push(e.op),
+    () => model.call(x),
+  );
   const weights = ops.reshape(ops.arange(0, y.size, 1, { dtype: y.dtype }), y.shape);
   ops.sum(ops.mul(y, weights)).backward();
   const grads = model.parameters().map((p) => [...(p.grad as Tensor).toArray()]);
@@ -164,7 +199,11 @@ describe('training fusion', () => {
   it('runs each BN + ReLU as one op with exactly the same outputs and gradients (reference backend)', () => {
     withBackend('ref', () => {
       const models: [string, nn.Module<Tensor, Tensor>, Shape][] = [
-        ['Sequential', new nn.Sequential(new nn.Conv2d(3, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU()), [2, 3, 5, 5]],
+        [
+          'Sequential',
+          new nn.Sequential(new nn.Conv2d(3, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU()),
+          [2, 3, 5, 5],
+        ],
         ['BasicBlock', new BasicBlock({ inChannels: 4, planes: 8, stride: 2, shortcut: 'A' }), [2, 4, 6, 6]],
         ['Bottleneck', new Bottleneck({ inChannels: 8, planes: 4 }), [2, 8, 4, 4]],
         ['DenseBlock', new DenseBlock(4, { layers: 2, growthRate: 4 }), [2, 4, 4, 4]],

@@ -79,7 +79,10 @@ describe('init functions', () => {
   it('fan in and fan out as PyTorch computes them', () => {
     assert.deepEqual(init.calculateFanInAndFanOut(ops.zeros([64, 3, 11, 11])), { fanIn: 363, fanOut: 7744 });
     assert.deepEqual(init.calculateFanInAndFanOut([10, 20]), { fanIn: 20, fanOut: 10 });
-    assert.throws(() => init.calculateFanInAndFanOut([5]), /^ShapeError: calculateFanInAndFanOut: fan in and fan out need a tensor of rank >= 2, got \[5\]$/);
+    assert.throws(
+      () => init.calculateFanInAndFanOut([5]),
+      /^ShapeError: calculateFanInAndFanOut: fan in and fan out need a tensor of rank >= 2, got \[5\]$/,
+    );
   });
 
   it('gains of torch.nn.init.calculate_gain', () => {
@@ -95,7 +98,11 @@ describe('init functions', () => {
     const same = init.kaimingNormal(w, { mode: 'fanOut', nonlinearity: 'relu', generator: new Generator(4) });
     assert.equal(same, w, 'fills in place and returns the tensor');
     assertNormal(w, 0, Math.sqrt(2 / (256 * 9)));
-    assertNormal(init.kaimingNormal(ops.zeros([128, 256, 3, 3]), { nonlinearity: 'relu', generator: new Generator(5) }), 0, Math.sqrt(2 / (256 * 9)));
+    assertNormal(
+      init.kaimingNormal(ops.zeros([128, 256, 3, 3]), { nonlinearity: 'relu', generator: new Generator(5) }),
+      0,
+      Math.sqrt(2 / (256 * 9)),
+    );
   });
 
   it('kaimingUniform defaults (a = 0, leaky ReLU, fanIn): bound sqrt(6 / fan_in)', () => {
@@ -103,7 +110,10 @@ describe('init functions', () => {
   });
 
   it('xavierUniform and xavierNormal with a gain', () => {
-    assertUniform(init.xavierUniform(ops.zeros([200, 300]), { gain: 2, generator: new Generator(7) }), 2 * Math.sqrt(6 / 500));
+    assertUniform(
+      init.xavierUniform(ops.zeros([200, 300]), { gain: 2, generator: new Generator(7) }),
+      2 * Math.sqrt(6 / 500),
+    );
     assertNormal(init.xavierNormal(ops.zeros([200, 300]), { generator: new Generator(8) }), 0, Math.sqrt(2 / 500));
   });
 
@@ -124,7 +134,9 @@ describe('init functions', () => {
     const s = stats(t);
     assert.ok(s.min >= -2 && s.max <= 2);
     assert.ok(Math.abs(s.std - Math.sqrt(1 - (4 * 0.053991) / 0.9545)) < 0.01, `std ${s.std}`);
-    const shifted = stats(init.truncNormal(ops.zeros([1000]), { mean: 1, std: 0.1, a: 0.9, b: 1.2, generator: new Generator(12) }));
+    const shifted = stats(
+      init.truncNormal(ops.zeros([1000]), { mean: 1, std: 0.1, a: 0.9, b: 1.2, generator: new Generator(12) }),
+    );
     assert.ok(shifted.min >= 0.9 && shifted.max <= 1.2);
   });
 

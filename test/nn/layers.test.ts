@@ -21,7 +21,10 @@ describe('BatchNorm2d', () => {
 
   it('normalises with batch statistics in training and updates the running ones with momentum 0.1', () => {
     const bn = new nn.BatchNorm2d(1);
-    close(bn.call(x).toArray(), [1, 3, 5, 7].map((v) => (v - 4) / Math.sqrt(5 + 1e-5)));
+    close(
+      bn.call(x).toArray(),
+      [1, 3, 5, 7].map((v) => (v - 4) / Math.sqrt(5 + 1e-5)),
+    );
     close(buffer(bn, 'running_mean').toArray(), [0.9 * 0 + 0.1 * 4]);
     close(buffer(bn, 'running_var').toArray(), [0.9 * 1 + 0.1 * (20 / 3)]);
     assert.equal(buffer(bn, 'num_batches_tracked').item(), 1);
@@ -32,7 +35,10 @@ describe('BatchNorm2d', () => {
     bn.call(x);
     bn.eval();
     const [mean, variance] = [0.4, 0.9 + 0.1 * (20 / 3)];
-    close(bn.call(x).toArray(), [1, 3, 5, 7].map((v) => (v - mean) / Math.sqrt(variance + 1e-5)));
+    close(
+      bn.call(x).toArray(),
+      [1, 3, 5, 7].map((v) => (v - mean) / Math.sqrt(variance + 1e-5)),
+    );
     close(buffer(bn, 'running_mean').toArray(), [mean]);
     assert.equal(buffer(bn, 'num_batches_tracked').item(), 1);
   });
@@ -60,7 +66,10 @@ describe('BatchNorm2d', () => {
     bn.loadStateDict({ weight: ops.tensor([2]), bias: ops.tensor([1]) });
     assert.deepEqual([...bn.stateDict().keys()], ['weight', 'bias']);
     bn.eval();
-    close(bn.call(x).toArray(), [1, 3, 5, 7].map((v) => (2 * (v - 4)) / Math.sqrt(5 + 1e-5) + 1));
+    close(
+      bn.call(x).toArray(),
+      [1, 3, 5, 7].map((v) => (2 * (v - 4)) / Math.sqrt(5 + 1e-5) + 1),
+    );
     const plain = new nn.BatchNorm2d(3, { affine: false });
     assert.deepEqual([...plain.stateDict().keys()], ['running_mean', 'running_var', 'num_batches_tracked']);
     assert.equal(plain.numParameters(), 0);
@@ -69,15 +78,28 @@ describe('BatchNorm2d', () => {
   it('starts at weight 1, bias 0, running mean 0, running variance 1', () => {
     const bn = new nn.BatchNorm2d(3);
     const d = bn.stateDict();
-    assert.deepEqual([...d].map(([k, t]) => [k, [...t.toArray()]]), [
-      ['weight', [1, 1, 1]], ['bias', [0, 0, 0]], ['running_mean', [0, 0, 0]], ['running_var', [1, 1, 1]], ['num_batches_tracked', [0]],
-    ]);
+    assert.deepEqual(
+      [...d].map(([k, t]) => [k, [...t.toArray()]]),
+      [
+        ['weight', [1, 1, 1]],
+        ['bias', [0, 0, 0]],
+        ['running_mean', [0, 0, 0]],
+        ['running_var', [1, 1, 1]],
+        ['num_batches_tracked', [0]],
+      ],
+    );
   });
 
   it('checks the input rank; BatchNorm1d takes [N, C] and [N, C, L]', () => {
-    assert.throws(() => new nn.BatchNorm2d(2).call(ops.zeros([4, 2])), /^ShapeError: BatchNorm2d: expected a 4-D input, got \[4, 2\]$/);
+    assert.throws(
+      () => new nn.BatchNorm2d(2).call(ops.zeros([4, 2])),
+      /^ShapeError: BatchNorm2d: expected a 4-D input, got \[4, 2\]$/,
+    );
     const bn1 = new nn.BatchNorm1d(1);
-    close(bn1.call(ops.tensor([[1], [3], [5], [7]])).toArray(), [1, 3, 5, 7].map((v) => (v - 4) / Math.sqrt(5 + 1e-5)));
+    close(
+      bn1.call(ops.tensor([[1], [3], [5], [7]])).toArray(),
+      [1, 3, 5, 7].map((v) => (v - 4) / Math.sqrt(5 + 1e-5)),
+    );
     assert.deepEqual(bn1.call(ops.zeros([2, 1, 3])).shape, [2, 1, 3]);
     assert.throws(() => bn1.call(x), /^ShapeError: BatchNorm1d: expected a 2-D or 3-D input, got \[2, 1, 1, 2\]$/);
   });
@@ -96,14 +118,27 @@ describe('Dropout', () => {
   });
 
   it('checks p', () => {
-    assert.throws(() => new nn.Dropout({ p: 1.5 }), /^ArgumentError: Dropout: p must be a probability in \[0, 1\], got 1.5$/);
+    assert.throws(
+      () => new nn.Dropout({ p: 1.5 }),
+      /^ArgumentError: Dropout: p must be a probability in \[0, 1\], got 1.5$/,
+    );
   });
 });
 
 describe('Conv2d, Linear, pooling, LRN, Flatten, activations', () => {
   it('Conv2d computes a hand-checked cross-correlation plus bias', () => {
     const conv = new nn.Conv2d(1, 1, 2);
-    conv.loadStateDict({ weight: ops.tensor([[[[1, 2], [3, 4]]]]), bias: ops.tensor([0.5]) });
+    conv.loadStateDict({
+      weight: ops.tensor([
+        [
+          [
+            [1, 2],
+            [3, 4],
+          ],
+        ],
+      ]),
+      bias: ops.tensor([0.5]),
+    });
     // x = [[0,1,2],[3,4,5],[6,7,8]]; top-left window: 0*1 + 1*2 + 3*3 + 4*4 = 27.
     close(conv.call(ops.arange(9).view([1, 1, 3, 3])).toArray(), [27.5, 37.5, 57.5, 67.5]);
   });
@@ -113,15 +148,40 @@ describe('Conv2d, Linear, pooling, LRN, Flatten, activations', () => {
     assert.deepEqual(conv.weight.shape, [6, 2, 3, 5]);
     assert.equal(conv.bias, null);
     assert.deepEqual(conv.call(ops.zeros([1, 4, 7, 7])).shape, [1, 6, 5, 3]);
-    assert.throws(() => new nn.Conv2d(3, 8, 3, { groups: 2 }), /^ArgumentError: Conv2d: inChannels \(3\) must be divisible by groups \(2\)$/);
-    assert.throws(() => new nn.Conv2d(3, 8, 3, { padding: 'same', stride: 2 }), /^ArgumentError: Conv2d: padding 'same' is not supported for strided convolutions/);
-    assert.throws(() => new nn.Conv2d(3, 0, 3), /^ArgumentError: Conv2d: outChannels must be a positive integer, got 0$/);
+    assert.throws(
+      () => new nn.Conv2d(3, 8, 3, { groups: 2 }),
+      /^ArgumentError: Conv2d: inChannels \(3\) must be divisible by groups \(2\)$/,
+    );
+    assert.throws(
+      () => new nn.Conv2d(3, 8, 3, { padding: 'same', stride: 2 }),
+      /^ArgumentError: Conv2d: padding 'same' is not supported for strided convolutions/,
+    );
+    assert.throws(
+      () => new nn.Conv2d(3, 0, 3),
+      /^ArgumentError: Conv2d: outChannels must be a positive integer, got 0$/,
+    );
   });
 
   it('Linear computes x W^T + b', () => {
     const fc = new nn.Linear(2, 2);
-    fc.loadStateDict({ weight: ops.tensor([[1, 2], [3, 4]]), bias: ops.tensor([10, 20]) });
-    close(fc.call(ops.tensor([[1, 1], [2, 0]])).toArray(), [13, 27, 12, 26]);
+    fc.loadStateDict({
+      weight: ops.tensor([
+        [1, 2],
+        [3, 4],
+      ]),
+      bias: ops.tensor([10, 20]),
+    });
+    close(
+      fc
+        .call(
+          ops.tensor([
+            [1, 1],
+            [2, 0],
+          ]),
+        )
+        .toArray(),
+      [13, 27, 12, 26],
+    );
   });
 
   it('pooling layers with PyTorch defaults (stride = kernel)', () => {
@@ -129,7 +189,10 @@ describe('Conv2d, Linear, pooling, LRN, Flatten, activations', () => {
     close(new nn.MaxPool2d(2).call(x).toArray(), [5, 7, 13, 15]);
     close(new nn.AvgPool2d(2).call(x).toArray(), [2.5, 4.5, 10.5, 12.5]);
     close(new nn.AdaptiveAvgPool2d(1).call(x).toArray(), [7.5]);
-    assert.deepEqual(new nn.MaxPool2d(3, { stride: 2, ceilMode: true }).call(ops.zeros([1, 1, 6, 6])).shape, [1, 1, 3, 3]);
+    assert.deepEqual(
+      new nn.MaxPool2d(3, { stride: 2, ceilMode: true }).call(ops.zeros([1, 1, 6, 6])).shape,
+      [1, 1, 3, 3],
+    );
   });
 
   it('LocalResponseNorm divides by (k + alpha/size * sum of squares over neighbouring channels)^beta', () => {
@@ -143,7 +206,10 @@ describe('Conv2d, Linear, pooling, LRN, Flatten, activations', () => {
     assert.deepEqual(new nn.Flatten({ startDim: 0 }).call(ops.zeros([2, 3])).shape, [6]);
     const x = ops.tensor([-1, 0, 2]);
     close(new nn.ReLU({ inplace: true }).call(x).toArray(), [0, 0, 2]);
-    close(new nn.Sigmoid().call(x).toArray(), [-1, 0, 2].map((v) => 1 / (1 + Math.exp(-v))));
+    close(
+      new nn.Sigmoid().call(x).toArray(),
+      [-1, 0, 2].map((v) => 1 / (1 + Math.exp(-v))),
+    );
     close(new nn.Tanh().call(x).toArray(), [-1, 0, 2].map(Math.tanh));
   });
 });
@@ -167,8 +233,21 @@ describe('containers', () => {
       ['norm0', new nn.BatchNorm2d(4)],
     ]);
     features.add('relu0', new nn.ReLU());
-    assert.deepEqual([...features.stateDict().keys()], ['conv0.weight', 'norm0.weight', 'norm0.bias', 'norm0.running_mean', 'norm0.running_var', 'norm0.num_batches_tracked']);
-    assert.deepEqual(features.namedChildren().map(([n]) => n), ['conv0', 'norm0', 'relu0']);
+    assert.deepEqual(
+      [...features.stateDict().keys()],
+      [
+        'conv0.weight',
+        'norm0.weight',
+        'norm0.bias',
+        'norm0.running_mean',
+        'norm0.running_var',
+        'norm0.num_batches_tracked',
+      ],
+    );
+    assert.deepEqual(
+      features.namedChildren().map(([n]) => n),
+      ['conv0', 'norm0', 'relu0'],
+    );
   });
 
   it('ModuleList and ModuleDict hold children for a parent forward and have none of their own', () => {

@@ -30,7 +30,10 @@ export class Block extends Module {
     this.relu = this.registerModule('relu', new ReLU({ inplace: true }));
     this.conv2 = this.registerModule('conv2', new Conv2d(cout, cout, 3, { stride: 1, padding: 1, bias: false, ...f }));
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(cout, f));
-    this.downsample = this.registerModule('downsample', new Sequential(new Conv2d(cin, cout, 1, { stride, bias: false, ...f }), new BatchNorm2d(cout, f)));
+    this.downsample = this.registerModule(
+      'downsample',
+      new Sequential(new Conv2d(cin, cout, 1, { stride, bias: false, ...f }), new BatchNorm2d(cout, f)),
+    );
   }
 
   forward(x: Tensor): Tensor {
@@ -47,7 +50,10 @@ export class Net extends Module {
 
   constructor(f: FactoryOptions = {}) {
     super();
-    this.features = this.registerModule('features', new Sequential(new Conv2d(3, 8, 3, { padding: 1, ...f }), new ReLU({ inplace: true }), new MaxPool2d(2)));
+    this.features = this.registerModule(
+      'features',
+      new Sequential(new Conv2d(3, 8, 3, { padding: 1, ...f }), new ReLU({ inplace: true }), new MaxPool2d(2)),
+    );
     this.layer1 = this.registerModule('layer1', new Sequential(new Block(8, 16, 2, f)));
     this.avgpool = this.registerModule('avgpool', new AdaptiveAvgPool2d(1));
     this.fc = this.registerModule('fc', new Linear(16, 10, f));

@@ -73,7 +73,10 @@ const values = (t: Tensor | null | undefined): number[] => {
 describe('stateDict', () => {
   it('has the keys, order and shapes PyTorch gives the same network', () => {
     const dict = new Net().stateDict();
-    assert.deepEqual([...dict].map(([k, v]) => [k, [...v.shape]]), PYTORCH_KEYS);
+    assert.deepEqual(
+      [...dict].map(([k, v]) => [k, [...v.shape]]),
+      PYTORCH_KEYS,
+    );
   });
 
   it("puts a module's own parameters and persistent buffers before its children's, as PyTorch", () => {
@@ -83,7 +86,13 @@ describe('stateDict', () => {
     assert.deepEqual(keys.slice(0, 4), ['scale', 'step', 'features.0.weight', 'features.0.bias']);
     assert.equal(keys.length, 24);
     assert.ok(!keys.includes('scratch'), 'non-persistent buffers stay out of the state dict');
-    assert.deepEqual(m.namedBuffers().slice(0, 3).map(([k]) => k), ['step', 'scratch', 'layer1.0.bn1.running_mean']);
+    assert.deepEqual(
+      m
+        .namedBuffers()
+        .slice(0, 3)
+        .map(([k]) => k),
+      ['step', 'scratch', 'layer1.0.bn1.running_mean'],
+    );
   });
 
   it('returns detached tensors sharing memory, or the live ones with keepVars', () => {
@@ -113,7 +122,10 @@ describe('loadStateDict', () => {
   });
 
   it('copies values instead of sharing memory with the source', () => {
-    const src = ops.tensor([[1, 2, 3], [4, 5, 6]]);
+    const src = ops.tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     const m = new Linear(3, 2, { bias: false });
     m.loadStateDict({ weight: src });
     assert.notEqual(m.weight.storage, src.storage);
@@ -123,7 +135,10 @@ describe('loadStateDict', () => {
 
   it('casts float64 values to the float32 parameter', () => {
     const m = new Linear(2, 1);
-    m.loadStateDict({ weight: ops.tensor([[0.5, -1]], { dtype: 'float64' }), bias: ops.tensor([2], { dtype: 'float64' }) });
+    m.loadStateDict({
+      weight: ops.tensor([[0.5, -1]], { dtype: 'float64' }),
+      bias: ops.tensor([2], { dtype: 'float64' }),
+    });
     assert.equal(m.weight.dtype, 'float32');
     assert.deepEqual(values(m.call(ops.tensor([[2, 1]]))), [2]);
   });
@@ -140,7 +155,10 @@ describe('loadStateDict', () => {
       () => m.loadStateDict(bad),
       (e: unknown) => {
         assert.ok(e instanceof WeightsError);
-        assert.equal(e.message, 'loadStateDict: 2 missing keys (1.weight, 1.bias), 1 unexpected key (2.weight), 1 shape mismatch (0.weight: expected [3, 4], got [3, 5])');
+        assert.equal(
+          e.message,
+          'loadStateDict: 2 missing keys (1.weight, 1.bias), 1 unexpected key (2.weight), 1 shape mismatch (0.weight: expected [3, 4], got [3, 5])',
+        );
         return true;
       },
     );
@@ -162,10 +180,22 @@ describe('loadStateDict', () => {
 
   it('non-strict: returns missing and unexpected keys, loads the rest, still refuses shape mismatches', () => {
     const m = new Sequential(new Linear(2, 2), new Linear(2, 1));
-    const result = m.loadStateDict({ '0.weight': ops.tensor([[1, 0], [0, 1]]), 'extra.weight': ops.zeros([1]) }, { strict: false });
+    const result = m.loadStateDict(
+      {
+        '0.weight': ops.tensor([
+          [1, 0],
+          [0, 1],
+        ]),
+        'extra.weight': ops.zeros([1]),
+      },
+      { strict: false },
+    );
     assert.deepEqual(result, { missingKeys: ['0.bias', '1.weight', '1.bias'], unexpectedKeys: ['extra.weight'] });
     assert.deepEqual(values(m.at(0).ownParameters.get('weight')), [1, 0, 0, 1]);
-    assert.throws(() => m.loadStateDict({ '0.weight': ops.zeros([2, 3]) }, { strict: false }), /^WeightsError: loadStateDict: 1 shape mismatch \(0\.weight: expected \[2, 2\], got \[2, 3\]\)$/);
+    assert.throws(
+      () => m.loadStateDict({ '0.weight': ops.zeros([2, 3]) }, { strict: false }),
+      /^WeightsError: loadStateDict: 1 shape mismatch \(0\.weight: expected \[2, 2\], got \[2, 3\]\)$/,
+    );
   });
 
   it('a model built inside scope() survives it, and so does a state dict returned from it', () => {

@@ -19,7 +19,12 @@ interface NaiveOptions {
  * im2col + gemm kernel: y[n, o, oy, ox] = b[o] + sum over c, ky, kx of
  * x[n, g*icg + c, oy*sh - top + ky*dh, ox*sw - left + kx*dw] * w[o, c, ky, kx], zero outside x.
  */
-function naiveConv(x: Tensor, w: Tensor, b: Tensor | null, o: NaiveOptions = {}): { values: number[]; shape: number[] } {
+function naiveConv(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  o: NaiveOptions = {},
+): { values: number[]; shape: number[] } {
   const [sh, sw] = o.stride ?? [1, 1];
   const [top, bottom, left, right] = o.pad ?? [0, 0, 0, 0];
   const [dh, dw] = o.dilation ?? [1, 1];
@@ -62,29 +67,67 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number): void =>
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol, `element ${i}: ${a[i]} vs ${b[i]}`);
 };
 
-const conv = (opts: ops.Conv2dOptions, bias = true) => (x: Tensor, w: Tensor, b?: Tensor) => ops.conv2d(x, w, bias ? b : null, opts);
+const conv =
+  (opts: ops.Conv2dOptions, bias = true) =>
+  (x: Tensor, w: Tensor, b?: Tensor) =>
+    ops.conv2d(x, w, bias ? b : null, opts);
 
 describe('conv2d forward', () => {
   it('matches a hand-computed 3x3 input with a 2x2 kernel', () => {
     // x = 1..9 row-major, w = [[1, 0], [0, -1]]: y = x[i][j] - x[i+1][j+1] = -4 everywhere, plus bias 0.5.
     const x = ops.arange(1, 10).view([1, 1, 3, 3]);
-    const y = ops.conv2d(x, ops.tensor([[[[1, 0], [0, -1]]]]), ops.tensor([0.5]));
+    const y = ops.conv2d(
+      x,
+      ops.tensor([
+        [
+          [
+            [1, 0],
+            [0, -1],
+          ],
+        ],
+      ]),
+      ops.tensor([0.5]),
+    );
     assert.deepEqual(y.shape, [1, 1, 2, 2]);
     close(y.toArray(), [-3.5, -3.5, -3.5, -3.5], 0);
   });
 
   const cases: [string, number[], number[], ops.Conv2dOptions, NaiveOptions][] = [
     ['plain 3x3', [2, 3, 6, 5], [4, 3, 3, 3], {}, {}],
-    ['stride 2, padding 1', [2, 3, 7, 6], [4, 3, 3, 3], { stride: 2, padding: 1 }, { stride: [2, 2], pad: [1, 1, 1, 1] }],
-    ['[h, w] padding, stride [1, 2]', [1, 2, 5, 6], [3, 2, 3, 2], { stride: [1, 2], padding: [2, 1] }, { stride: [1, 2], pad: [2, 2, 1, 1] }],
+    [
+      'stride 2, padding 1',
+      [2, 3, 7, 6],
+      [4, 3, 3, 3],
+      { stride: 2, padding: 1 },
+      { stride: [2, 2], pad: [1, 1, 1, 1] },
+    ],
+    [
+      '[h, w] padding, stride [1, 2]',
+      [1, 2, 5, 6],
+      [3, 2, 3, 2],
+      { stride: [1, 2], padding: [2, 1] },
+      { stride: [1, 2], pad: [2, 2, 1, 1] },
+    ],
     ['asymmetric padding', [1, 2, 5, 6], [3, 2, 3, 3], { padding: [0, 2, 1, 0] }, { pad: [0, 2, 1, 0] }],
     ['dilation 2', [1, 2, 7, 8], [3, 2, 3, 3], { dilation: 2, padding: 1 }, { dilation: [2, 2], pad: [1, 1, 1, 1] }],
     ['groups 2', [2, 4, 5, 5], [6, 2, 3, 3], { groups: 2, padding: 1 }, { groups: 2, pad: [1, 1, 1, 1] }],
     ['depthwise', [1, 3, 5, 4], [3, 1, 3, 3], { groups: 3, stride: 2 }, { groups: 3, stride: [2, 2] }],
     ['1x1 pointwise', [2, 5, 4, 3], [6, 5, 1, 1], {}, {}],
     ['1x1 stride 2 (ResNet downsample)', [1, 4, 5, 5], [8, 4, 1, 1], { stride: 2 }, { stride: [2, 2] }],
-    ["'same' with an even kernel (extra padding bottom/right)", [1, 2, 4, 5], [2, 2, 4, 2], { padding: 'same' }, { pad: [1, 2, 0, 1] }],
-    ["'same' with dilation 2", [1, 2, 5, 5], [2, 2, 3, 3], { padding: 'same', dilation: 2 }, { pad: [2, 2, 2, 2], dilation: [2, 2] }],
+    [
+      "'same' with an even kernel (extra padding bottom/right)",
+      [1, 2, 4, 5],
+      [2, 2, 4, 2],
+      { padding: 'same' },
+      { pad: [1, 2, 0, 1] },
+    ],
+    [
+      "'same' with dilation 2",
+      [1, 2, 5, 5],
+      [2, 2, 3, 3],
+      { padding: 'same', dilation: 2 },
+      { pad: [2, 2, 2, 2], dilation: [2, 2] },
+    ],
     ["'valid'", [1, 2, 5, 5], [2, 2, 3, 3], { padding: 'valid' }, {}],
   ];
   for (const [name, xs, ws, opts, naive] of cases) {
@@ -117,10 +160,18 @@ describe('conv2d gradients (float64 central differences)', () => {
     gradCheck(conv({ groups: 2, padding: 1 }), [rand64([2, 4, 5, 6], 10), rand64([4, 2, 3, 3], 11), rand64([4], 12)]);
   });
   it('dilation 2 with stride 2', () => {
-    gradCheck(conv({ dilation: 2, stride: 2, padding: 1 }), [rand64([1, 3, 7, 6], 13), rand64([2, 3, 3, 3], 14), rand64([2], 15)]);
+    gradCheck(conv({ dilation: 2, stride: 2, padding: 1 }), [
+      rand64([1, 3, 7, 6], 13),
+      rand64([2, 3, 3, 3], 14),
+      rand64([2], 15),
+    ]);
   });
   it('asymmetric padding, stride [2, 1], rectangular kernel', () => {
-    gradCheck(conv({ padding: [1, 0, 2, 1], stride: [2, 1] }), [rand64([2, 2, 5, 6], 16), rand64([3, 2, 3, 2], 17), rand64([3], 18)]);
+    gradCheck(conv({ padding: [1, 0, 2, 1], stride: [2, 1] }), [
+      rand64([2, 2, 5, 6], 16),
+      rand64([3, 2, 3, 2], 17),
+      rand64([3], 18),
+    ]);
   });
   it('1x1 kernels on 1x1 maps, and 1x1 pointwise / strided on larger maps', () => {
     gradCheck(conv({}), [rand64([2, 3, 1, 1], 19), rand64([4, 3, 1, 1], 20), rand64([4], 21)]);
@@ -169,10 +220,21 @@ describe('conv2d shapes, costs and the meta backend', () => {
   it('reports MACs without the bias, and its window: ResNet stem 3->64 7x7/2 on 224 is 118,013,952', () => {
     const costs: { op: string; macs: number }[] = [];
     const windows: unknown[] = [];
-    traceOps((c) => costs.push(c) && windows.push(c.window), () =>
-      ops.conv2d(ops.zeros([1, 3, 224, 224], { backend: 'meta' }), ops.zeros([64, 3, 7, 7], { backend: 'meta' }), ops.zeros([64], { backend: 'meta' }), { stride: 2, padding: 3 }));
+    traceOps(
+      (c) => costs.push(c) && windows.push(c.window),
+      () =>
+        ops.conv2d(
+          ops.zeros([1, 3, 224, 224], { backend: 'meta' }),
+          ops.zeros([64, 3, 7, 7], { backend: 'meta' }),
+          ops.zeros([64], { backend: 'meta' }),
+          { stride: 2, padding: 3 },
+        ),
+    );
     // 64 output channels x 112 x 112 pixels x 3 x 7 x 7 taps.
-    assert.deepEqual(costs.map((c) => [c.op, c.macs]), [['conv2d', 64 * 112 * 112 * 3 * 49]]);
+    assert.deepEqual(
+      costs.map((c) => [c.op, c.macs]),
+      [['conv2d', 64 * 112 * 112 * 3 * 49]],
+    );
     assert.deepEqual(windows, [{ kernel: [7, 7], stride: [2, 2], padding: [3, 3], dilation: [1, 1] }]);
     assert.equal(64 * 112 * 112 * 3 * 49, 118_013_952);
     // Grouped: each output channel sees only its group's inputs.
@@ -188,49 +250,102 @@ describe('conv2d errors', () => {
   };
 
   it('channel mismatch names both counts and the groups', () => {
-    throwsWith(() => ops.conv2d(z([1, 64, 5, 5]), z([8, 128, 3, 3])), ShapeError,
-      /^conv2d: input has 64 channels, weight expects 128 \(= 128 per group x 1 groups\)$/);
-    throwsWith(() => ops.conv2d(z([1, 6, 5, 5]), z([4, 2, 3, 3]), null, { groups: 2 }), ShapeError,
-      /^conv2d: input has 6 channels, weight expects 4 \(= 2 per group x 2 groups\)$/);
+    throwsWith(
+      () => ops.conv2d(z([1, 64, 5, 5]), z([8, 128, 3, 3])),
+      ShapeError,
+      /^conv2d: input has 64 channels, weight expects 128 \(= 128 per group x 1 groups\)$/,
+    );
+    throwsWith(
+      () => ops.conv2d(z([1, 6, 5, 5]), z([4, 2, 3, 3]), null, { groups: 2 }),
+      ShapeError,
+      /^conv2d: input has 6 channels, weight expects 4 \(= 2 per group x 2 groups\)$/,
+    );
   });
 
   it('channels that do not divide by groups', () => {
-    throwsWith(() => ops.conv2d(z([1, 3, 5, 5]), z([4, 1, 3, 3]), null, { groups: 3 }), ShapeError,
-      /conv2d: weight has 4 output channels, which does not divide by 3 groups/);
-    throwsWith(() => ops.conv2d(z([1, 6, 5, 5]), z([4, 1, 3, 3]), null, { groups: 4 }), ShapeError,
-      /conv2d: input has 6 channels, which does not divide by 4 groups/);
-    throwsWith(() => ops.conv2d(z([1, 4, 5, 5]), z([4, 1, 3, 3]), null, { groups: 0 }), ArgumentError,
-      /conv2d: groups must be a positive integer, got 0/);
+    throwsWith(
+      () => ops.conv2d(z([1, 3, 5, 5]), z([4, 1, 3, 3]), null, { groups: 3 }),
+      ShapeError,
+      /conv2d: weight has 4 output channels, which does not divide by 3 groups/,
+    );
+    throwsWith(
+      () => ops.conv2d(z([1, 6, 5, 5]), z([4, 1, 3, 3]), null, { groups: 4 }),
+      ShapeError,
+      /conv2d: input has 6 channels, which does not divide by 4 groups/,
+    );
+    throwsWith(
+      () => ops.conv2d(z([1, 4, 5, 5]), z([4, 1, 3, 3]), null, { groups: 0 }),
+      ArgumentError,
+      /conv2d: groups must be a positive integer, got 0/,
+    );
   });
 
   it('ranks of input and weight', () => {
-    throwsWith(() => ops.conv2d(z([4, 5, 5]).view([20, 5]), z([4, 1, 3, 3])), ShapeError,
-      /conv2d: input must be 4-D \[batch, channels, height, width\] \(or 3-D without batch\), got \[20, 5\]/);
-    throwsWith(() => ops.conv2d(z([1, 2, 5, 5]), z([4, 2, 3])), ShapeError, /conv2d: weight must be 4-D .*got \[4, 2, 3\]/);
+    throwsWith(
+      () => ops.conv2d(z([4, 5, 5]).view([20, 5]), z([4, 1, 3, 3])),
+      ShapeError,
+      /conv2d: input must be 4-D \[batch, channels, height, width\] \(or 3-D without batch\), got \[20, 5\]/,
+    );
+    throwsWith(
+      () => ops.conv2d(z([1, 2, 5, 5]), z([4, 2, 3])),
+      ShapeError,
+      /conv2d: weight must be 4-D .*got \[4, 2, 3\]/,
+    );
   });
 
   it('bias shape', () => {
-    throwsWith(() => ops.conv2d(z([1, 2, 5, 5]), z([4, 2, 3, 3]), z([3])), ShapeError,
-      /conv2d: bias must have shape \[4\] \(one per output channel\), got \[3\]/);
+    throwsWith(
+      () => ops.conv2d(z([1, 2, 5, 5]), z([4, 2, 3, 3]), z([3])),
+      ShapeError,
+      /conv2d: bias must have shape \[4\] \(one per output channel\), got \[3\]/,
+    );
   });
 
   it('a kernel larger than the padded input', () => {
-    throwsWith(() => ops.conv2d(z([1, 3, 5, 5]), z([2, 3, 11, 11])), ShapeError,
-      /^conv2d: kernel 11x11 \(dilated 11x11\) is larger than the padded input 5x5$/);
-    throwsWith(() => ops.conv2d(z([1, 3, 6, 6]), z([2, 3, 3, 3]), null, { dilation: 3, padding: [0, 1] }), ShapeError,
-      /conv2d: kernel 3x3 \(dilated 7x7\) is larger than the padded input 6x8/);
+    throwsWith(
+      () => ops.conv2d(z([1, 3, 5, 5]), z([2, 3, 11, 11])),
+      ShapeError,
+      /^conv2d: kernel 11x11 \(dilated 11x11\) is larger than the padded input 5x5$/,
+    );
+    throwsWith(
+      () => ops.conv2d(z([1, 3, 6, 6]), z([2, 3, 3, 3]), null, { dilation: 3, padding: [0, 1] }),
+      ShapeError,
+      /conv2d: kernel 3x3 \(dilated 7x7\) is larger than the padded input 6x8/,
+    );
   });
 
   it('stride, dilation and padding values', () => {
-    throwsWith(() => ops.conv2d(z([1, 1, 5, 5]), z([1, 1, 3, 3]), null, { stride: 0 }), ArgumentError, /conv2d: stride must be positive integers, got 0/);
-    throwsWith(() => ops.conv2d(z([1, 1, 5, 5]), z([1, 1, 3, 3]), null, { stride: [1, -2] }), ArgumentError, /conv2d: stride must be positive integers, got \[1, -2\]/);
-    throwsWith(() => ops.conv2d(z([1, 1, 5, 5]), z([1, 1, 3, 3]), null, { dilation: 1.5 }), ArgumentError, /conv2d: dilation must be positive integers, got 1.5/);
-    throwsWith(() => ops.conv2d(z([1, 1, 5, 5]), z([1, 1, 3, 3]), null, { padding: -1 }), ArgumentError, /conv2d: padding must be a non-negative integer, .*got -1/);
-    throwsWith(() => ops.conv2d(z([1, 1, 5, 5]), z([1, 1, 3, 3]), null, { stride: 2, padding: 'same' }), ArgumentError,
-      /conv2d: padding 'same' needs stride 1 \(as in PyTorch\), got stride \[2, 2\]/);
+    throwsWith(
+      () => ops.conv2d(z([1, 1, 5, 5]), z([1, 1, 3, 3]), null, { stride: 0 }),
+      ArgumentError,
+      /conv2d: stride must be positive integers, got 0/,
+    );
+    throwsWith(
+      () => ops.conv2d(z([1, 1, 5, 5]), z([1, 1, 3, 3]), null, { stride: [1, -2] }),
+      ArgumentError,
+      /conv2d: stride must be positive integers, got \[1, -2\]/,
+    );
+    throwsWith(
+      () => ops.conv2d(z([1, 1, 5, 5]), z([1, 1, 3, 3]), null, { dilation: 1.5 }),
+      ArgumentError,
+      /conv2d: dilation must be positive integers, got 1.5/,
+    );
+    throwsWith(
+      () => ops.conv2d(z([1, 1, 5, 5]), z([1, 1, 3, 3]), null, { padding: -1 }),
+      ArgumentError,
+      /conv2d: padding must be a non-negative integer, .*got -1/,
+    );
+    throwsWith(
+      () => ops.conv2d(z([1, 1, 5, 5]), z([1, 1, 3, 3]), null, { stride: 2, padding: 'same' }),
+      ArgumentError,
+      /conv2d: padding 'same' needs stride 1 \(as in PyTorch\), got stride \[2, 2\]/,
+    );
   });
 
   it('operands on different dtypes', () => {
-    assert.throws(() => ops.conv2d(z([1, 1, 3, 3]), ops.zeros([1, 1, 1, 1], { dtype: 'float64' })), /conv2d: operands have different dtypes/);
+    assert.throws(
+      () => ops.conv2d(z([1, 1, 3, 3]), ops.zeros([1, 1, 1, 1], { dtype: 'float64' })),
+      /conv2d: operands have different dtypes/,
+    );
   });
 });

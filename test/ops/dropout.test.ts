@@ -54,12 +54,20 @@ describe('dropout', () => {
     assert.equal(ops.dropout(x, { training: false }), x);
     assert.equal(ops.dropout(x, { p: 0 }), x);
     // x * 0, as PyTorch computes it: negative inputs give -0, which === 0.
-    assert.ok(ops.dropout(x, { p: 1 }).toArray().every((v) => v === 0));
+    assert.ok(
+      ops
+        .dropout(x, { p: 1 })
+        .toArray()
+        .every((v) => v === 0),
+    );
   });
 
   it('rejects p outside [0, 1]', () => {
     for (const p of [-0.1, 1.5, Number.NaN]) {
-      assert.throws(() => ops.dropout(ops.ones([2]), { p }), new RegExp(`^ArgumentError: dropout: p must be a probability in \\[0, 1\\], got ${p}$`));
+      assert.throws(
+        () => ops.dropout(ops.ones([2]), { p }),
+        new RegExp(`^ArgumentError: dropout: p must be a probability in \\[0, 1\\], got ${p}$`),
+      );
     }
   });
 

@@ -10,7 +10,10 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-6): void => 
 
 describe('elementwise ops', () => {
   it('broadcast add/mul/sub/div match hand-computed values', () => {
-    const a = ops.tensor([[1, 2, 3], [4, 5, 6]]);
+    const a = ops.tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     const b = ops.tensor([10, 20, 30]);
     close(ops.add(a, b).toArray(), [11, 22, 33, 14, 25, 36]);
     close(ops.mul(a, ops.tensor([[2], [3]])).toArray(), [2, 4, 6, 12, 15, 18]);
@@ -20,7 +23,10 @@ describe('elementwise ops', () => {
   });
 
   it('rejects shapes that cannot broadcast, naming both shapes', () => {
-    assert.throws(() => ops.add(ops.zeros([2, 3]), ops.zeros([4])), /add: shapes \[2, 3\] and \[4\] cannot be broadcast/);
+    assert.throws(
+      () => ops.add(ops.zeros([2, 3]), ops.zeros([4])),
+      /add: shapes \[2, 3\] and \[4\] cannot be broadcast/,
+    );
   });
 
   it('gradients of broadcasting binary ops', () => {
@@ -30,11 +36,15 @@ describe('elementwise ops', () => {
   });
 
   it('gradients of unary ops', () => {
-    const pos = ops.add(ops.abs(rand64([3, 4], 3, false)), 0.5).detach().requireGrad();
+    const pos = ops
+      .add(ops.abs(rand64([3, 4], 3, false)), 0.5)
+      .detach()
+      .requireGrad();
     gradCheck((x) => ops.log(x), [pos]);
     gradCheck((x) => ops.sqrt(x), [pos]);
     gradCheck((x) => ops.pow(x, 2.5), [pos]);
-    for (const f of [ops.exp, ops.neg, ops.square, ops.relu, ops.sigmoid, ops.tanh, ops.abs]) gradCheck((x) => f(x), [rand64([3, 5], 4)]);
+    for (const f of [ops.exp, ops.neg, ops.square, ops.relu, ops.sigmoid, ops.tanh, ops.abs])
+      gradCheck((x) => f(x), [rand64([3, 5], 4)]);
     gradCheck((x) => ops.clamp(x, -0.3, 0.4), [rand64([4, 4], 5)]);
   });
 
@@ -53,7 +63,18 @@ describe('reductions', () => {
     close(ops.sum(x, [0, 2]).toArray(), [60, 92, 124]);
     assert.deepEqual(ops.mean(x, 1, { keepDims: true }).shape, [2, 1, 4]);
     close(ops.max(x, -1).toArray(), [3, 7, 11, 15, 19, 23]);
-    close(ops.argmax(ops.tensor([[1, 5, 2], [7, 0, 7]]), 1).toArray(), [1, 0]);
+    close(
+      ops
+        .argmax(
+          ops.tensor([
+            [1, 5, 2],
+            [7, 0, 7],
+          ]),
+          1,
+        )
+        .toArray(),
+      [1, 0],
+    );
   });
 
   it('gradients of reductions', () => {
@@ -99,8 +120,14 @@ describe('layout ops', () => {
 
 describe('matmul, linear, softmax', () => {
   it('matmul values and batch broadcasting', () => {
-    const a = ops.tensor([[1, 2], [3, 4]]);
-    const b = ops.tensor([[5, 6], [7, 8]]);
+    const a = ops.tensor([
+      [1, 2],
+      [3, 4],
+    ]);
+    const b = ops.tensor([
+      [5, 6],
+      [7, 8],
+    ]);
     close(ops.matmul(a, b).toArray(), [19, 22, 43, 50]);
     const batched = ops.matmul(ops.arange(12).view([3, 2, 2]), b);
     assert.deepEqual(batched.shape, [3, 2, 2]);
@@ -116,11 +143,22 @@ describe('matmul, linear, softmax', () => {
   });
 
   it('linear names the feature mismatch', () => {
-    assert.throws(() => ops.linear(ops.zeros([2, 5]), ops.zeros([4, 6])), /linear: input has 5 features \(shape \[2, 5\]\), weight expects 6/);
+    assert.throws(
+      () => ops.linear(ops.zeros([2, 5]), ops.zeros([4, 6])),
+      /linear: input has 5 features \(shape \[2, 5\]\), weight expects 6/,
+    );
   });
 
   it('softmax sums to one; gradients of softmax and logSoftmax', () => {
-    const s = ops.softmax(ops.tensor([[1, 2, 3], [0, 0, 0]]), 1).toArray();
+    const s = ops
+      .softmax(
+        ops.tensor([
+          [1, 2, 3],
+          [0, 0, 0],
+        ]),
+        1,
+      )
+      .toArray();
     close([s[0] + s[1] + s[2], s[3]], [1, 1 / 3]);
     gradCheck((x) => ops.softmax(x, 1), [rand64([2, 4, 3], 31)]);
     gradCheck((x) => ops.logSoftmax(x, -1), [rand64([3, 5], 32)]);
@@ -130,7 +168,10 @@ describe('matmul, linear, softmax', () => {
 describe('variance and std', () => {
   it('unbiased by default, population with correction 0 (torch.var semantics)', () => {
     // [1, 2, 3, 4]: mean 2.5, squared deviations sum to 5.
-    const x = ops.tensor([[1, 2, 3, 4], [2, 2, 2, 2]]);
+    const x = ops.tensor([
+      [1, 2, 3, 4],
+      [2, 2, 2, 2],
+    ]);
     close(ops.variance(x, 1).toArray(), [5 / 3, 0]);
     close(ops.variance(x, 1, { correction: 0 }).toArray(), [5 / 4, 0]);
     close(ops.std(x, -1, { keepDims: true }).toArray(), [Math.sqrt(5 / 3), 0]);

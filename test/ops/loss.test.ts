@@ -24,12 +24,19 @@ function handCrossEntropy(rows: number[][], target: number[], smoothing = 0): nu
   });
 }
 
-const LOGITS = [[1, 2, 3], [1, 1, 1], [-2, 0.5, 4]];
+const LOGITS = [
+  [1, 2, 3],
+  [1, 1, 1],
+  [-2, 0.5, 4],
+];
 const TARGET = [2, 0, 1];
 
 describe('crossEntropy', () => {
   it('softmax of [1, 2, 3] gives the last class 0.6652, so its loss is -log(0.6652) = 0.4076', () => {
-    close([ops.crossEntropy(f64([[1, 2, 3]]), [2]).item()], [-Math.log(Math.exp(3) / (Math.exp(1) + Math.exp(2) + Math.exp(3)))]);
+    close(
+      [ops.crossEntropy(f64([[1, 2, 3]]), [2]).item()],
+      [-Math.log(Math.exp(3) / (Math.exp(1) + Math.exp(2) + Math.exp(3)))],
+    );
     assert.ok(Math.abs(ops.crossEntropy(f64([[1, 2, 3]]), [2]).item() - 0.4076) < 1e-4);
     // Equal logits: log(C) whatever the target.
     close([ops.crossEntropy(f64([[1, 1, 1, 1]]), [3]).item()], [Math.log(4)]);
@@ -90,12 +97,18 @@ describe('crossEntropy', () => {
 
 describe('nllLoss', () => {
   it('picks -logProbs[i, t_i] and reduces', () => {
-    const logp = f64([[-0.5, -1, -2], [-3, -0.1, -4]]);
+    const logp = f64([
+      [-0.5, -1, -2],
+      [-3, -0.1, -4],
+    ]);
     close(ops.nllLoss(logp, [1, 2], { reduction: 'none' }).toArray(), [1, 4]);
     close([ops.nllLoss(logp, [1, 2], { reduction: 'sum' }).item()], [5]);
     close([ops.nllLoss(logp, [1, 2]).item()], [2.5]);
     // Smoothing 0.5 mixes in the row's mean of -logp: (1 + 3.5/3) / 2 and (4 + 7.1/3) / 2.
-    close(ops.nllLoss(logp, [1, 2], { reduction: 'none', labelSmoothing: 0.5 }).toArray(), [(1 + 3.5 / 3) / 2, (4 + 7.1 / 3) / 2]);
+    close(ops.nllLoss(logp, [1, 2], { reduction: 'none', labelSmoothing: 0.5 }).toArray(), [
+      (1 + 3.5 / 3) / 2,
+      (4 + 7.1 / 3) / 2,
+    ]);
   });
 
   it('a -Infinity log-probability in another class does not poison the loss without smoothing', () => {
@@ -113,18 +126,45 @@ describe('nllLoss', () => {
 describe('loss errors', () => {
   const logits = ops.zeros([2, 3]);
   it('targets out of range, not integers, or of the wrong length', () => {
-    assert.throws(() => ops.crossEntropy(logits, [0, 3]), /^ArgumentError: crossEntropy: target 1 is 3, expected an integer class index in \[0, 3\)$/);
-    assert.throws(() => ops.crossEntropy(logits, [-1, 0]), /crossEntropy: target 0 is -1, expected an integer class index in \[0, 3\)/);
-    assert.throws(() => ops.nllLoss(logits, ops.tensor([0.5, 1])), /nllLoss: target 0 is 0.5, expected an integer class index/);
-    assert.throws(() => ops.crossEntropy(logits, [0, 1, 2]), /crossEntropy: got 3 targets for 2 rows; expected one class index per row/);
-    assert.throws(() => ops.crossEntropy(logits, ops.zeros([2, 1])), /crossEntropy: target must have shape \[2\] \(one class index per row\), got \[2, 1\]/);
+    assert.throws(
+      () => ops.crossEntropy(logits, [0, 3]),
+      /^ArgumentError: crossEntropy: target 1 is 3, expected an integer class index in \[0, 3\)$/,
+    );
+    assert.throws(
+      () => ops.crossEntropy(logits, [-1, 0]),
+      /crossEntropy: target 0 is -1, expected an integer class index in \[0, 3\)/,
+    );
+    assert.throws(
+      () => ops.nllLoss(logits, ops.tensor([0.5, 1])),
+      /nllLoss: target 0 is 0.5, expected an integer class index/,
+    );
+    assert.throws(
+      () => ops.crossEntropy(logits, [0, 1, 2]),
+      /crossEntropy: got 3 targets for 2 rows; expected one class index per row/,
+    );
+    assert.throws(
+      () => ops.crossEntropy(logits, ops.zeros([2, 1])),
+      /crossEntropy: target must have shape \[2\] \(one class index per row\), got \[2, 1\]/,
+    );
   });
 
   it('logits that are not [N, C], bad reductions and smoothing', () => {
-    assert.throws(() => ops.crossEntropy(ops.zeros([3]), [0]), /crossEntropy: expected logits of shape \[N, C\], got \[3\]/);
-    assert.throws(() => ops.nllLoss(ops.zeros([1, 2, 3]), [0]), /nllLoss: expected log-probabilities of shape \[N, C\], got \[1, 2, 3\]/);
-    // @ts-expect-error: an invalid reduction, as untyped callers could pass
-    assert.throws(() => ops.crossEntropy(logits, [0, 1], { reduction: 'avg' }), /crossEntropy: reduction must be 'mean', 'sum' or 'none', got 'avg'/);
-    assert.throws(() => ops.crossEntropy(logits, [0, 1], { labelSmoothing: 1.5 }), /crossEntropy: labelSmoothing must be in \[0, 1\], got 1.5/);
+    assert.throws(
+      () => ops.crossEntropy(ops.zeros([3]), [0]),
+      /crossEntropy: expected logits of shape \[N, C\], got \[3\]/,
+    );
+    assert.throws(
+      () => ops.nllLoss(ops.zeros([1, 2, 3]), [0]),
+      /nllLoss: expected log-probabilities of shape \[N, C\], got \[1, 2, 3\]/,
+    );
+    assert.throws(
+      // @ts-expect-error: an invalid reduction, as untyped callers could pass
+      () => ops.crossEntropy(logits, [0, 1], { reduction: 'avg' }),
+      /crossEntropy: reduction must be 'mean', 'sum' or 'none', got 'avg'/,
+    );
+    assert.throws(
+      () => ops.crossEntropy(logits, [0, 1], { labelSmoothing: 1.5 }),
+      /crossEntropy: labelSmoothing must be in \[0, 1\], got 1.5/,
+    );
   });
 });

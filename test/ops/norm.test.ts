@@ -16,7 +16,13 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-9): void => 
 const f64 = (values: number[], shape: number[]): Tensor => ops.fromArray(values, shape, { dtype: 'float64' });
 
 /** Batch norm written out with loops over (n, c, s): the independent reference. */
-function handBatchNorm(x: Tensor, gamma: ArrayLike<number> | null, beta: ArrayLike<number> | null, stats: { mean: number[]; variance: number[] } | null, eps = 1e-5): number[] {
+function handBatchNorm(
+  x: Tensor,
+  gamma: ArrayLike<number> | null,
+  beta: ArrayLike<number> | null,
+  stats: { mean: number[]; variance: number[] } | null,
+  eps = 1e-5,
+): number[] {
   const X = x.toArray();
   const [N, C] = x.shape;
   const S = x.size / (N * C);
@@ -38,7 +44,8 @@ function handBatchNorm(x: Tensor, gamma: ArrayLike<number> | null, beta: ArrayLi
     }
     for (let n = 0; n < N; n++) {
       for (let s = 0; s < S; s++) {
-        out[at(n, c, s)] = ((X[at(n, c, s)] - mean) / Math.sqrt(variance + eps)) * (gamma ? gamma[c] : 1) + (beta ? beta[c] : 0);
+        out[at(n, c, s)] =
+          ((X[at(n, c, s)] - mean) / Math.sqrt(variance + eps)) * (gamma ? gamma[c] : 1) + (beta ? beta[c] : 0);
       }
     }
   }
@@ -109,15 +116,25 @@ describe('batchNorm forward', () => {
 
   it('runs on the shape-only backend, running statistics included', () => {
     const meta = { backend: 'meta' } as const;
-    const y = ops.batchNorm(ops.zeros([2, 4, 3, 3], meta), { weight: ops.ones([4], meta), runningMean: ops.zeros([4], meta), runningVar: ops.ones([4], meta) });
+    const y = ops.batchNorm(ops.zeros([2, 4, 3, 3], meta), {
+      weight: ops.ones([4], meta),
+      runningMean: ops.zeros([4], meta),
+      runningVar: ops.ones([4], meta),
+    });
     assert.deepEqual(y.shape, [2, 4, 3, 3]);
   });
 });
 
 describe('batchNorm gradients', () => {
   it('training mode with affine, [N, C, H, W] and [N, C]', () => {
-    gradCheck((x, w, b) => ops.batchNorm(x, { weight: w, bias: b }), [rand64([2, 3, 2, 2], 21), rand64([3], 22), rand64([3], 23)]);
-    gradCheck((x, w, b) => ops.batchNorm(x, { weight: w, bias: b }), [rand64([4, 3], 24), rand64([3], 25), rand64([3], 26)]);
+    gradCheck(
+      (x, w, b) => ops.batchNorm(x, { weight: w, bias: b }),
+      [rand64([2, 3, 2, 2], 21), rand64([3], 22), rand64([3], 23)],
+    );
+    gradCheck(
+      (x, w, b) => ops.batchNorm(x, { weight: w, bias: b }),
+      [rand64([4, 3], 24), rand64([3], 25), rand64([3], 26)],
+    );
   });
 
   it('training mode without affine, with running statistics being updated on the side', () => {
@@ -135,19 +152,31 @@ describe('batchNorm gradients', () => {
   it('eval mode (statistics are constants)', () => {
     const runningMean = f64([0.3, -0.2, 0.1], [3]);
     const runningVar = f64([0.5, 1.5, 2], [3]);
-    gradCheck((x, w, b) => ops.batchNorm(x, { weight: w, bias: b, runningMean, runningVar, training: false }), [rand64([2, 3, 2, 2], 33), rand64([3], 34), rand64([3], 35)]);
+    gradCheck(
+      (x, w, b) => ops.batchNorm(x, { weight: w, bias: b, runningMean, runningVar, training: false }),
+      [rand64([2, 3, 2, 2], 33), rand64([3], 34), rand64([3], 35)],
+    );
     gradCheck((x) => ops.batchNorm(x, { runningMean, runningVar, training: false }), [rand64([4, 3], 36)]);
   });
 
   it('fused relu: numerical gradients in training, and exactly the two ops in training and in eval with gradients', () => {
-    gradCheck((x, w, b) => ops.batchNorm(x, { weight: w, bias: b, relu: true }), [rand64([2, 3, 2, 2], 39), rand64([3], 40), rand64([3], 41)]);
+    gradCheck(
+      (x, w, b) => ops.batchNorm(x, { weight: w, bias: b, relu: true }),
+      [rand64([2, 3, 2, 2], 39), rand64([3], 40), rand64([3], 41)],
+    );
     const runningMean = f64([0.3, -0.2, 0.1], [3]);
     const runningVar = f64([0.5, 1.5, 2], [3]);
     for (const training of [true, false]) {
       const grads = (fused: boolean): number[][] => {
         const inputs = [rand64([3, 3, 2, 2], 42), rand64([3], 43), rand64([3], 44)];
         const [x, weight, bias] = inputs;
-        const opts = { weight, bias, runningMean: training ? null : runningMean, runningVar: training ? null : runningVar, training };
+        const opts = {
+          weight,
+          bias,
+          runningMean: training ? null : runningMean,
+          runningVar: training ? null : runningVar,
+          training,
+        };
         const y = fused ? ops.batchNorm(x, { ...opts, relu: true }) : ops.relu(ops.batchNorm(x, opts));
         ops.sum(ops.mul(y, ops.reshape(ops.arange(0, y.size, 1, { dtype: 'float64' }), y.shape))).backward();
         return [[...y.toArray()], ...inputs.map((t) => [...(t.grad as Tensor).toArray()])];
@@ -168,26 +197,51 @@ describe('batchNorm gradients', () => {
 describe('batchNorm errors', () => {
   it('names mismatched channel counts', () => {
     const x = ops.zeros([2, 4, 3, 3]);
-    assert.throws(() => ops.batchNorm(x, { weight: ops.ones([3]) }), /^ShapeError: batchNorm: weight has 3 channels, input has 4$/);
+    assert.throws(
+      () => ops.batchNorm(x, { weight: ops.ones([3]) }),
+      /^ShapeError: batchNorm: weight has 3 channels, input has 4$/,
+    );
     assert.throws(() => ops.batchNorm(x, { bias: ops.ones([5]) }), /batchNorm: bias has 5 channels, input has 4/);
-    assert.throws(() => ops.batchNorm(x, { runningMean: ops.zeros([4]), runningVar: ops.ones([2]) }), /batchNorm: runningVar has 2 channels, input has 4/);
+    assert.throws(
+      () => ops.batchNorm(x, { runningMean: ops.zeros([4]), runningVar: ops.ones([2]) }),
+      /batchNorm: runningVar has 2 channels, input has 4/,
+    );
   });
 
   it('eval mode without running statistics', () => {
-    assert.throws(() => ops.batchNorm(ops.zeros([2, 3]), { training: false }), /batchNorm: eval mode \(training: false\) needs runningMean and runningVar/);
-    assert.throws(() => ops.batchNorm(ops.zeros([2, 3]), { runningMean: ops.zeros([3]) }), /batchNorm: runningMean and runningVar go together; got only runningMean/);
+    assert.throws(
+      () => ops.batchNorm(ops.zeros([2, 3]), { training: false }),
+      /batchNorm: eval mode \(training: false\) needs runningMean and runningVar/,
+    );
+    assert.throws(
+      () => ops.batchNorm(ops.zeros([2, 3]), { runningMean: ops.zeros([3]) }),
+      /batchNorm: runningMean and runningVar go together; got only runningMean/,
+    );
   });
 
   it('one value per channel in training mode, but not in eval mode', () => {
-    assert.throws(() => ops.batchNorm(ops.zeros([1, 3])), /batchNorm: expected more than 1 value per channel when training, got input of shape \[1, 3\]/);
+    assert.throws(
+      () => ops.batchNorm(ops.zeros([1, 3])),
+      /batchNorm: expected more than 1 value per channel when training, got input of shape \[1, 3\]/,
+    );
     assert.throws(() => ops.batchNorm(ops.zeros([1, 3, 1, 1])), /more than 1 value per channel/);
-    const y = ops.batchNorm(ops.zeros([1, 3]), { runningMean: ops.zeros([3]), runningVar: ops.ones([3]), training: false });
+    const y = ops.batchNorm(ops.zeros([1, 3]), {
+      runningMean: ops.zeros([3]),
+      runningVar: ops.ones([3]),
+      training: false,
+    });
     assert.deepEqual(y.shape, [1, 3]);
   });
 
   it('inputs of rank < 2, and mixed dtypes', () => {
-    assert.throws(() => ops.batchNorm(ops.zeros([4])), /batchNorm: expected an input of rank >= 2 \(\[N, C, \.\.\.\]\), got \[4\]/);
-    assert.throws(() => ops.batchNorm(ops.zeros([2, 3]), { weight: ops.ones([3], { dtype: 'float64' }) }), /batchNorm: operands have different dtypes/);
+    assert.throws(
+      () => ops.batchNorm(ops.zeros([4])),
+      /batchNorm: expected an input of rank >= 2 \(\[N, C, \.\.\.\]\), got \[4\]/,
+    );
+    assert.throws(
+      () => ops.batchNorm(ops.zeros([2, 3]), { weight: ops.ones([3], { dtype: 'float64' }) }),
+      /batchNorm: operands have different dtypes/,
+    );
   });
 });
 
@@ -216,7 +270,10 @@ describe('localResponseNorm', () => {
     const x3 = rand64([2, 7, 3], 41, false);
     const x4 = rand64([1, 6, 2, 2], 42, false);
     for (const size of [1, 2, 3, 4, 5, 8]) {
-      close(ops.localResponseNorm(x3, { size, alpha: 0.5, beta: 0.75, k: 1 }).toArray(), handLrn(x3, size, 0.5, 0.75, 1));
+      close(
+        ops.localResponseNorm(x3, { size, alpha: 0.5, beta: 0.75, k: 1 }).toArray(),
+        handLrn(x3, size, 0.5, 0.75, 1),
+      );
       close(ops.localResponseNorm(x4, { size, alpha: 0.9, beta: 1.5, k: 2 }).toArray(), handLrn(x4, size, 0.9, 1.5, 2));
     }
   });
@@ -229,14 +286,26 @@ describe('localResponseNorm', () => {
 
   it('gradients for odd and even sizes', () => {
     for (const size of [1, 2, 3, 4, 5]) {
-      gradCheck((x) => ops.localResponseNorm(x, { size, alpha: 0.5, beta: 0.75, k: 1 }), [rand64([2, 5, 3], 44 + size)]);
+      gradCheck(
+        (x) => ops.localResponseNorm(x, { size, alpha: 0.5, beta: 0.75, k: 1 }),
+        [rand64([2, 5, 3], 44 + size)],
+      );
     }
     gradCheck((x) => ops.localResponseNorm(x, { size: 4, alpha: 1.2, beta: 2, k: 0.5 }), [rand64([1, 6, 2, 2], 50)]);
   });
 
   it('rejects inputs of rank < 3 and bad sizes', () => {
-    assert.throws(() => ops.localResponseNorm(ops.zeros([2, 3]), { size: 2 }), /localResponseNorm: expected an input of rank >= 3 \(\[N, C, \.\.\.spatial\]\), got \[2, 3\]/);
-    assert.throws(() => ops.localResponseNorm(ops.zeros([1, 3, 2]), { size: 0 }), /localResponseNorm: size must be a positive integer, got 0/);
-    assert.throws(() => ops.localResponseNorm(ops.zeros([1, 3, 2]), { size: 2.5 }), /size must be a positive integer, got 2.5/);
+    assert.throws(
+      () => ops.localResponseNorm(ops.zeros([2, 3]), { size: 2 }),
+      /localResponseNorm: expected an input of rank >= 3 \(\[N, C, \.\.\.spatial\]\), got \[2, 3\]/,
+    );
+    assert.throws(
+      () => ops.localResponseNorm(ops.zeros([1, 3, 2]), { size: 0 }),
+      /localResponseNorm: size must be a positive integer, got 0/,
+    );
+    assert.throws(
+      () => ops.localResponseNorm(ops.zeros([1, 3, 2]), { size: 2.5 }),
+      /size must be a positive integer, got 2.5/,
+    );
   });
 });

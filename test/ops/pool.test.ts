@@ -26,10 +26,16 @@ describe('maxPool2d', () => {
   it('overlapping 3x3/2 with padding 1: padding never wins', () => {
     // Window (i, j) covers rows 2i-1..2i+1, cols 2j-1..2j+1 clipped to 0..4; the max of a counting
     // image is its bottom-right real pixel: rows/cols {1, 3, 4} -> 5r + c + 1. (torch 1.13 agrees.)
-    close(ops.maxPool2d(counting(5), { kernelSize: 3, stride: 2, padding: 1 }).toArray(), [7, 9, 10, 17, 19, 20, 22, 24, 25]);
+    close(
+      ops.maxPool2d(counting(5), { kernelSize: 3, stride: 2, padding: 1 }).toArray(),
+      [7, 9, 10, 17, 19, 20, 22, 24, 25],
+    );
     // All-negative input: a zero from padding must not beat the real values.
     const negative = ops.neg(counting(3));
-    close(ops.maxPool2d(negative, { kernelSize: 3, stride: 1, padding: 1 }).toArray(), [-1, -1, -2, -1, -1, -2, -4, -4, -5]);
+    close(
+      ops.maxPool2d(negative, { kernelSize: 3, stride: 1, padding: 1 }).toArray(),
+      [-1, -1, -2, -1, -1, -2, -4, -4, -5],
+    );
   });
 
   it('ties go to the first maximum, and its gradient goes there only', () => {
@@ -55,9 +61,15 @@ describe('maxPool2d', () => {
   });
 
   it('gradients: overlapping 3x3/2 with ceil mode and padding, dilation', () => {
-    gradCheck((x) => ops.maxPool2d(x, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true }), [rand64([2, 3, 6, 5], 40)]);
+    gradCheck(
+      (x) => ops.maxPool2d(x, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true }),
+      [rand64([2, 3, 6, 5], 40)],
+    );
     gradCheck((x) => ops.maxPool2d(x, { kernelSize: 3, stride: 2, ceilMode: true }), [rand64([1, 2, 6, 6], 41)]);
-    gradCheck((x) => ops.maxPool2d(x, { kernelSize: 2, stride: 1, dilation: 2, padding: 1 }), [rand64([1, 2, 5, 4], 42)]);
+    gradCheck(
+      (x) => ops.maxPool2d(x, { kernelSize: 2, stride: 1, dilation: 2, padding: 1 }),
+      [rand64([1, 2, 5, 4], 42)],
+    );
   });
 });
 
@@ -98,10 +110,19 @@ describe('avgPool2d', () => {
 
   it('gradients: both countIncludePad settings with ceil mode and padding, and divisorOverride', () => {
     for (const countIncludePad of [true, false]) {
-      gradCheck((x) => ops.avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad }), [rand64([2, 2, 6, 5], 50)]);
-      gradCheck((x) => ops.avgPool2d(x, { kernelSize: [3, 2], stride: [2, 3], ceilMode: true, countIncludePad }), [rand64([1, 2, 6, 7], 51)]);
+      gradCheck(
+        (x) => ops.avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad }),
+        [rand64([2, 2, 6, 5], 50)],
+      );
+      gradCheck(
+        (x) => ops.avgPool2d(x, { kernelSize: [3, 2], stride: [2, 3], ceilMode: true, countIncludePad }),
+        [rand64([1, 2, 6, 7], 51)],
+      );
     }
-    gradCheck((x) => ops.avgPool2d(x, { kernelSize: 2, stride: 1, padding: 1, divisorOverride: 3 }), [rand64([1, 2, 4, 3], 52)]);
+    gradCheck(
+      (x) => ops.avgPool2d(x, { kernelSize: 2, stride: 1, padding: 1, divisorOverride: 3 }),
+      [rand64([1, 2, 4, 3], 52)],
+    );
   });
 });
 
@@ -109,8 +130,15 @@ describe('adaptiveAvgPool2d', () => {
   it('5x7 -> 3x2 uses PyTorch bins [floor(i*in/out), ceil((i+1)*in/out))', () => {
     // Rows (5 -> 3): [0, 2), [1, 4), [3, 5). Columns (7 -> 2): [0, 4), [3, 7). Overlapping bins.
     const x = ops.arange(0, 35, 1, { dtype: 'float64' }).view([1, 1, 5, 7]);
-    const rows = [[0, 2], [1, 4], [3, 5]];
-    const cols = [[0, 4], [3, 7]];
+    const rows = [
+      [0, 2],
+      [1, 4],
+      [3, 5],
+    ];
+    const cols = [
+      [0, 4],
+      [3, 7],
+    ];
     const expected: number[] = [];
     for (const [r0, r1] of rows) {
       for (const [c0, c1] of cols) {
@@ -138,8 +166,16 @@ describe('adaptiveAvgPool2d', () => {
 
 describe('pooling shapes, costs and the meta backend', () => {
   it("GoogLeNet's ceil-mode 3x3/2 pools: 112 -> 56 -> 28 -> 14 -> 7 (floor mode would give 55)", () => {
-    for (const [from, to] of [[112, 56], [56, 28], [28, 14], [14, 7]]) {
-      assert.deepEqual(ops.pool2dGeometry('maxPool2d', [1, 64, from, from], { kernelSize: 3, stride: 2, ceilMode: true }).outH, to);
+    for (const [from, to] of [
+      [112, 56],
+      [56, 28],
+      [28, 14],
+      [14, 7],
+    ]) {
+      assert.deepEqual(
+        ops.pool2dGeometry('maxPool2d', [1, 64, from, from], { kernelSize: 3, stride: 2, ceilMode: true }).outH,
+        to,
+      );
     }
     assert.equal(ops.pool2dGeometry('maxPool2d', [1, 64, 112, 112], { kernelSize: 3, stride: 2 }).outH, 55);
   });
@@ -147,8 +183,14 @@ describe('pooling shapes, costs and the meta backend', () => {
   it('ceil mode drops a last window that would start in the right padding', () => {
     // 5 wide, kernel 2, stride 2, padding 1: ceil((5 + 2 - 2) / 2) + 1 = 4 windows, but the 4th
     // would start at 6 - 1 = 5, past the input; PyTorch keeps 3.
-    assert.equal(ops.windowCount({ size: 5, kernel: 2, stride: 2, padBefore: 1, padAfter: 1, dilation: 1, ceilMode: true }), 3);
-    assert.deepEqual(ops.maxPool2d(counting(5), { kernelSize: 2, stride: 2, padding: 1, ceilMode: true }).shape, [1, 1, 3, 3]);
+    assert.equal(
+      ops.windowCount({ size: 5, kernel: 2, stride: 2, padBefore: 1, padAfter: 1, dilation: 1, ceilMode: true }),
+      3,
+    );
+    assert.deepEqual(
+      ops.maxPool2d(counting(5), { kernelSize: 2, stride: 2, padding: 1, ceilMode: true }).shape,
+      [1, 1, 3, 3],
+    );
   });
 
   it('the meta backend gives the same shapes as the ref backend', () => {
@@ -171,43 +213,103 @@ describe('pooling shapes, costs and the meta backend', () => {
 
   it('report the op with zero MACs', () => {
     const costs: [string, number, number][] = [];
-    traceOps((c) => costs.push([c.op, c.macs, c.output.size]), () => {
-      const x = ops.zeros([1, 2, 8, 8], { backend: 'meta' });
-      ops.maxPool2d(x, { kernelSize: 2 });
-      ops.avgPool2d(x, { kernelSize: 2 });
-      ops.adaptiveAvgPool2d(x, 1);
-    });
-    assert.deepEqual(costs, [['maxPool2d', 0, 32], ['avgPool2d', 0, 32], ['adaptiveAvgPool2d', 0, 2]]);
+    traceOps(
+      (c) => costs.push([c.op, c.macs, c.output.size]),
+      () => {
+        const x = ops.zeros([1, 2, 8, 8], { backend: 'meta' });
+        ops.maxPool2d(x, { kernelSize: 2 });
+        ops.avgPool2d(x, { kernelSize: 2 });
+        ops.adaptiveAvgPool2d(x, 1);
+      },
+    );
+    assert.deepEqual(costs, [
+      ['maxPool2d', 0, 32],
+      ['avgPool2d', 0, 32],
+      ['adaptiveAvgPool2d', 0, 2],
+    ]);
   });
 });
 
 describe('pooling errors', () => {
   const x = ops.zeros([1, 2, 5, 5]);
   it('padding more than half the kernel (PyTorch rule)', () => {
-    throwsWith(() => ops.maxPool2d(x, { kernelSize: 3, padding: 2 }), ArgumentError,
-      /^maxPool2d: padding 2 is more than half the kernel 3x3 \(at most 1x1, as in PyTorch\)$/);
-    throwsWith(() => ops.avgPool2d(x, { kernelSize: [2, 4], padding: [1, 3] }), ArgumentError, /avgPool2d: padding \[1, 3\] is more than half the kernel 2x4/);
+    throwsWith(
+      () => ops.maxPool2d(x, { kernelSize: 3, padding: 2 }),
+      ArgumentError,
+      /^maxPool2d: padding 2 is more than half the kernel 3x3 \(at most 1x1, as in PyTorch\)$/,
+    );
+    throwsWith(
+      () => ops.avgPool2d(x, { kernelSize: [2, 4], padding: [1, 3] }),
+      ArgumentError,
+      /avgPool2d: padding \[1, 3\] is more than half the kernel 2x4/,
+    );
   });
   it('non-positive kernel, stride or dilation, negative padding', () => {
-    throwsWith(() => ops.maxPool2d(x, { kernelSize: 2, stride: 0 }), ArgumentError, /maxPool2d: stride must be positive integers, got 0/);
-    throwsWith(() => ops.avgPool2d(x, { kernelSize: [0, 2] }), ArgumentError, /avgPool2d: kernelSize must be positive integers, got \[0, 2\]/);
-    throwsWith(() => ops.maxPool2d(x, { kernelSize: 2, dilation: 0 }), ArgumentError, /maxPool2d: dilation must be positive integers, got 0/);
-    throwsWith(() => ops.maxPool2d(x, { kernelSize: 2, padding: -1 }), ArgumentError, /maxPool2d: padding must be non-negative integers, got -1/);
+    throwsWith(
+      () => ops.maxPool2d(x, { kernelSize: 2, stride: 0 }),
+      ArgumentError,
+      /maxPool2d: stride must be positive integers, got 0/,
+    );
+    throwsWith(
+      () => ops.avgPool2d(x, { kernelSize: [0, 2] }),
+      ArgumentError,
+      /avgPool2d: kernelSize must be positive integers, got \[0, 2\]/,
+    );
+    throwsWith(
+      () => ops.maxPool2d(x, { kernelSize: 2, dilation: 0 }),
+      ArgumentError,
+      /maxPool2d: dilation must be positive integers, got 0/,
+    );
+    throwsWith(
+      () => ops.maxPool2d(x, { kernelSize: 2, padding: -1 }),
+      ArgumentError,
+      /maxPool2d: padding must be non-negative integers, got -1/,
+    );
   });
   it('an output of zero size', () => {
-    throwsWith(() => ops.avgPool2d(x, { kernelSize: 7 }), ShapeError,
-      /^avgPool2d: output would be 0x0: kernel 7x7 does not fit the input 5x5 padded by 0x0$/);
-    throwsWith(() => ops.maxPool2d(x, { kernelSize: 3, dilation: [1, 3] }), ShapeError, /maxPool2d: output would be 1x0: kernel 3x3 dilated by 1x3 does not fit the input 5x5/);
+    throwsWith(
+      () => ops.avgPool2d(x, { kernelSize: 7 }),
+      ShapeError,
+      /^avgPool2d: output would be 0x0: kernel 7x7 does not fit the input 5x5 padded by 0x0$/,
+    );
+    throwsWith(
+      () => ops.maxPool2d(x, { kernelSize: 3, dilation: [1, 3] }),
+      ShapeError,
+      /maxPool2d: output would be 1x0: kernel 3x3 dilated by 1x3 does not fit the input 5x5/,
+    );
   });
   it('rank and empty images', () => {
-    throwsWith(() => ops.maxPool2d(ops.zeros([2, 5, 5, 1, 1]), { kernelSize: 2 }), ShapeError,
-      /maxPool2d: input must be 4-D \[batch, channels, height, width\] \(or 3-D without batch\), got \[2, 5, 5, 1, 1\]/);
-    throwsWith(() => ops.adaptiveAvgPool2d(ops.zeros([5, 5]), 1), ShapeError, /adaptiveAvgPool2d: input must be 4-D .*got \[5, 5\]/);
-    throwsWith(() => ops.adaptiveAvgPool2d(ops.zeros([1, 2, 0, 3]), 1), ShapeError, /adaptiveAvgPool2d: input has an empty image \(0x3\)/);
+    throwsWith(
+      () => ops.maxPool2d(ops.zeros([2, 5, 5, 1, 1]), { kernelSize: 2 }),
+      ShapeError,
+      /maxPool2d: input must be 4-D \[batch, channels, height, width\] \(or 3-D without batch\), got \[2, 5, 5, 1, 1\]/,
+    );
+    throwsWith(
+      () => ops.adaptiveAvgPool2d(ops.zeros([5, 5]), 1),
+      ShapeError,
+      /adaptiveAvgPool2d: input must be 4-D .*got \[5, 5\]/,
+    );
+    throwsWith(
+      () => ops.adaptiveAvgPool2d(ops.zeros([1, 2, 0, 3]), 1),
+      ShapeError,
+      /adaptiveAvgPool2d: input has an empty image \(0x3\)/,
+    );
   });
   it('average pooling arguments: dilation, divisorOverride; adaptive outputSize', () => {
-    throwsWith(() => ops.avgPool2d(x, { kernelSize: 2, dilation: 2 }), ArgumentError, /avgPool2d: average pooling has no dilation \(as in PyTorch\), got dilation 2/);
-    throwsWith(() => ops.avgPool2d(x, { kernelSize: 2, divisorOverride: 0 }), ArgumentError, /avgPool2d: divisorOverride must be a non-zero integer, got 0/);
-    throwsWith(() => ops.adaptiveAvgPool2d(x, [0, 2]), ArgumentError, /adaptiveAvgPool2d: outputSize must be positive integers, got \[0, 2\]/);
+    throwsWith(
+      () => ops.avgPool2d(x, { kernelSize: 2, dilation: 2 }),
+      ArgumentError,
+      /avgPool2d: average pooling has no dilation \(as in PyTorch\), got dilation 2/,
+    );
+    throwsWith(
+      () => ops.avgPool2d(x, { kernelSize: 2, divisorOverride: 0 }),
+      ArgumentError,
+      /avgPool2d: divisorOverride must be a non-zero integer, got 0/,
+    );
+    throwsWith(
+      () => ops.adaptiveAvgPool2d(x, [0, 2]),
+      ArgumentError,
+      /adaptiveAvgPool2d: outputSize must be positive integers, got \[0, 2\]/,
+    );
   });
 });

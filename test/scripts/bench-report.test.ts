@@ -3,8 +3,16 @@ import { test } from 'node:test';
 import { jsonRows, markdownTables, verdict, type Row } from '../../scripts/bench/report.js';
 
 const row = (over: Partial<Row>): Row => ({
-  section: 'inference', model: 'resnet18', batch: 8, size: 224, gflop: 29.0, convkitMs: 400, ortMs: 200, torchMs: 300,
-  target: { vs: 'ort', ratio: 1 }, ...over,
+  section: 'inference',
+  model: 'resnet18',
+  batch: 8,
+  size: 224,
+  gflop: 29.0,
+  convkitMs: 400,
+  ortMs: 200,
+  torchMs: 300,
+  target: { vs: 'ort', ratio: 1 },
+  ...over,
 });
 
 test('a missed target says by how much and the speed-up still needed', () => {
@@ -15,11 +23,25 @@ test('a missed target says by how much and the speed-up still needed', () => {
 });
 
 test('a met target says by how much it is exceeded', () => {
-  assert.equal(verdict(row({ section: 'training', convkitMs: 100, torchMs: 260, target: { vs: 'torch', ratio: 1.3 } }), null)?.text, 'met (+100%)');
+  assert.equal(
+    verdict(row({ section: 'training', convkitMs: 100, torchMs: 260, target: { vs: 'torch', ratio: 1.3 } }), null)
+      ?.text,
+    'met (+100%)',
+  );
 });
 
 test('the FMA-peak target reads GFLOP/s against the peak', () => {
-  const v = verdict(row({ section: 'kernel', gflop: 100, convkitMs: 1000, ortMs: null, torchMs: null, target: { vs: 'peak', fraction: 0.8 } }), 200);
+  const v = verdict(
+    row({
+      section: 'kernel',
+      gflop: 100,
+      convkitMs: 1000,
+      ortMs: null,
+      torchMs: null,
+      target: { vs: 'peak', fraction: 0.8 },
+    }),
+    200,
+  );
   assert.equal(v?.achieved, 0.5);
   assert.equal(v?.text, 'missed by 38% (needs 1.60x)');
   assert.equal(verdict(row({ target: { vs: 'peak', fraction: 0.8 } }), null), null, 'no peak, no verdict');
@@ -27,8 +49,14 @@ test('the FMA-peak target reads GFLOP/s against the peak', () => {
 
 test('tables show every column, and a dash where a peer was not measured', () => {
   const text = markdownTables([row({}), row({ batch: 1, section: 'latency', ortMs: null })], 180);
-  assert.match(text, /\| model +\| batch \| convkit img\/s \| ORT img\/s \| PyTorch img\/s \| convkit ms\/batch \| convkit GFLOP\/s \| % of FMA peak \| vs ORT \| vs PyTorch \| target/);
-  assert.match(text, /\| resnet18 \| +8 \| +20\.0 \| +40\.0 \| +26\.7 \| +400\.0 \| +72\.5 \| +40% \| +0\.50x \| +0\.75x \| missed by 50% \(needs 2\.00x\) \|/);
+  assert.match(
+    text,
+    /\| model +\| batch \| convkit img\/s \| ORT img\/s \| PyTorch img\/s \| convkit ms\/batch \| convkit GFLOP\/s \| % of FMA peak \| vs ORT \| vs PyTorch \| target/,
+  );
+  assert.match(
+    text,
+    /\| resnet18 \| +8 \| +20\.0 \| +40\.0 \| +26\.7 \| +400\.0 \| +72\.5 \| +40% \| +0\.50x \| +0\.75x \| missed by 50% \(needs 2\.00x\) \|/,
+  );
   assert.match(text, /Batch-1 latency/);
   assert.match(text, /\| resnet18 \| +1 \|.*\| +- \| +0\.75x \| - +\|/);
   const [json] = jsonRows([row({})], 180) as { convkitImagesPerS: number; vsOrt: number }[];

@@ -5,7 +5,12 @@ import { interleaved, median, type Contender, type Policy } from '../../scripts/
 const policy: Policy = { warmupRuns: 1, minRuns: 2, maxRuns: 2, budgetMs: 0, rounds: 3 };
 
 /** A contender whose runs take no time; it logs each round and answers `times(index)`. */
-function fake(label: string, calls: string[], times: (index: number) => number[], failOnRound = -1): Contender & { closed: boolean } {
+function fake(
+  label: string,
+  calls: string[],
+  times: (index: number) => number[],
+  failOnRound = -1,
+): Contender & { closed: boolean } {
   let rounds = 0;
   const c = {
     label,
@@ -15,7 +20,9 @@ function fake(label: string, calls: string[], times: (index: number) => number[]
       if (rounds++ === failOnRound) throw new Error(`${label} broke\nsecond line`);
       return times(index);
     },
-    close: () => void (c.closed = true),
+    close: () => {
+      c.closed = true;
+    },
   };
   return c;
 }
@@ -26,7 +33,10 @@ test('contenders take turns on each workload, round after round, warming up only
   const b = fake('b', calls, (i) => [20 * (i + 1)]);
   const r = await interleaved([a, b], 2, policy, () => {});
   assert.deepEqual(calls, ['a0w', 'b0w', 'a1w', 'b1w', 'a0', 'b0', 'a1', 'b1', 'a0', 'b0', 'a1', 'b1']);
-  assert.deepEqual(r.ms, [[12, 13], [20, 40]]);
+  assert.deepEqual(r.ms, [
+    [12, 13],
+    [20, 40],
+  ]);
   assert.deepEqual(r.errors, []);
   assert.ok(a.closed && b.closed);
 });
@@ -34,7 +44,9 @@ test('contenders take turns on each workload, round after round, warming up only
 test('a failing contender gets null figures and a one-line error; the others go on', async () => {
   const calls: string[] = [];
   const lines: string[] = [];
-  const r = await interleaved([fake('ok', calls, () => [5]), fake('bad', calls, () => [1], 1)], 1, policy, (l) => lines.push(l));
+  const r = await interleaved([fake('ok', calls, () => [5]), fake('bad', calls, () => [1], 1)], 1, policy, (l) =>
+    lines.push(l),
+  );
   assert.deepEqual(r.ms, [[5], [null]]);
   assert.deepEqual(r.errors, [{ label: 'bad', message: 'bad broke' }]);
   assert.equal(calls.filter((c) => c.startsWith('bad')).length, 2, 'no rounds after the failure');

@@ -10,8 +10,18 @@ import type { DType } from '../../src/core/dtype.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { fromArray } from '../../src/ops/creation.js';
 import {
-  Adam, AdamW, type AdamOptions, CosineAnnealingLR, LinearLR, type LRScheduler, MultiStepLR, type Optimizer, SequentialLR, SGD,
-  type SgdOptions, StepLR,
+  Adam,
+  AdamW,
+  type AdamOptions,
+  CosineAnnealingLR,
+  LinearLR,
+  type LRScheduler,
+  MultiStepLR,
+  type Optimizer,
+  SequentialLR,
+  SGD,
+  type SgdOptions,
+  StepLR,
 } from '../../src/train/index.js';
 import { assertMatchesGolden, type GoldenTensor, regenerateHint, type Tolerance } from '../helpers/golden.js';
 
@@ -40,7 +50,9 @@ function object(v: Json | undefined, where: string): JsonObject {
 }
 
 function numbers(v: Json | undefined, where: string): number[] {
-  return Array.isArray(v) && v.every((x): x is number => typeof x === 'number') ? v : fail(where, 'expected an array of numbers');
+  return Array.isArray(v) && v.every((x): x is number => typeof x === 'number')
+    ? v
+    : fail(where, 'expected an array of numbers');
 }
 
 function golden(v: Json | undefined, where: string): GoldenTensor {
@@ -57,7 +69,9 @@ function text(v: Json | undefined, where: string): string {
 const raw: Json = JSON.parse(readFileSync(FIXTURE, 'utf8'));
 const cases = (() => {
   const file = object(raw, 'top level');
-  return Array.isArray(file.cases) ? file.cases.map((c, i) => object(c, `case ${i}`)) : fail('top level', 'expected cases');
+  return Array.isArray(file.cases)
+    ? file.cases.map((c, i) => object(c, `case ${i}`))
+    : fail('top level', 'expected cases');
 })();
 
 function tensorOf(t: GoldenTensor, dtype: DType): Tensor {
@@ -72,8 +86,14 @@ function optionsOf(o: JsonObject, where: string): SgdOptions & AdamOptions {
   const bool = (key: string): boolean | undefined => (typeof o[key] === 'boolean' ? o[key] : undefined);
   const betas = o.betas === undefined ? undefined : numbers(o.betas, `${where}.betas`);
   return {
-    lr: num('lr'), momentum: num('momentum'), dampening: num('dampening'), weightDecay: num('weightDecay'), eps: num('eps'),
-    nesterov: bool('nesterov'), maximize: bool('maximize'), amsgrad: bool('amsgrad'),
+    lr: num('lr'),
+    momentum: num('momentum'),
+    dampening: num('dampening'),
+    weightDecay: num('weightDecay'),
+    eps: num('eps'),
+    nesterov: bool('nesterov'),
+    maximize: bool('maximize'),
+    amsgrad: bool('amsgrad'),
     betas: betas === undefined ? undefined : [betas[0], betas[1]],
   };
 }
@@ -84,11 +104,13 @@ function makeOptimizer(c: JsonObject, params: Record<Name, Tensor>): Optimizer {
   const options = optionsOf(object(c.options, `${name}: options`), `${name}: options`);
   const groups = Array.isArray(c.groups)
     ? c.groups.map((g, i) => {
-      const { params: names, ...overrides } = object(g, `${name}: groups[${i}]`);
-      if (!Array.isArray(names)) fail(`${name}: groups[${i}]`, 'expected params');
-      const members = names.map((n) => params[NAMES.find((k) => k === n) ?? fail(`${name}: groups[${i}]`, `unknown parameter ${String(n)}`)]);
-      return { ...optionsOf(overrides, `${name}: groups[${i}]`), params: members };
-    })
+        const { params: names, ...overrides } = object(g, `${name}: groups[${i}]`);
+        if (!Array.isArray(names)) fail(`${name}: groups[${i}]`, 'expected params');
+        const members = names.map(
+          (n) => params[NAMES.find((k) => k === n) ?? fail(`${name}: groups[${i}]`, `unknown parameter ${String(n)}`)],
+        );
+        return { ...optionsOf(overrides, `${name}: groups[${i}]`), params: members };
+      })
     : null;
   const list = NAMES.map((n) => params[n]);
   if (kind === 'SGD') return groups ? new SGD(groups, options) : new SGD(list, options);
@@ -111,10 +133,16 @@ function replay(c: JsonObject): void {
     const grads = object(step.grads, `${name}: steps[${k}].grads`);
     const after = object(step.params, `${name}: steps[${k}].params`);
     optimizer.zeroGrad();
-    for (const n of NAMES) params[n].grad = grads[n] === null ? null : tensorOf(golden(grads[n], `${name}: grad ${n}`), dtype);
+    for (const n of NAMES)
+      params[n].grad = grads[n] === null ? null : tensorOf(golden(grads[n], `${name}: grad ${n}`), dtype);
     optimizer.step();
     for (const n of NAMES) {
-      assertMatchesGolden(params[n], golden(after[n], `${name}: params ${n}`), { caseName: name, quantity: `${n} after step ${k + 1}`, regenerate: REGENERATE, tolerance });
+      assertMatchesGolden(params[n], golden(after[n], `${name}: params ${n}`), {
+        caseName: name,
+        quantity: `${n} after step ${k + 1}`,
+        regenerate: REGENERATE,
+        tolerance,
+      });
     }
   });
 
@@ -124,10 +152,19 @@ function replay(c: JsonObject): void {
   NAMES.forEach((n, index) => {
     const want = object(state[n], `${name}: state.${n}`);
     for (const [key, value] of Object.entries(want)) {
-      if (key === 'step') assert.equal(dict.steps[index], value, `${name}: step count of ${n}; ${regenerateHint(REGENERATE)}`);
-      else assertMatchesGolden(dict.tensors.get(`${index}.${key}`), golden(value, key), { caseName: name, quantity: `final ${key} of ${n}`, regenerate: REGENERATE, tolerance });
+      if (key === 'step')
+        assert.equal(dict.steps[index], value, `${name}: step count of ${n}; ${regenerateHint(REGENERATE)}`);
+      else
+        assertMatchesGolden(dict.tensors.get(`${index}.${key}`), golden(value, key), {
+          caseName: name,
+          quantity: `final ${key} of ${n}`,
+          regenerate: REGENERATE,
+          tolerance,
+        });
     }
-    const extra = [...dict.tensors.keys()].filter((k) => k.startsWith(`${index}.`) && !(k.slice(String(index).length + 1) in want));
+    const extra = [...dict.tensors.keys()].filter(
+      (k) => k.startsWith(`${index}.`) && !(k.slice(String(index).length + 1) in want),
+    );
     assert.deepEqual(extra, [], `${name}: convkit keeps state PyTorch does not have`);
   });
   for (const t of dict.tensors.values()) t.dispose();
@@ -145,9 +182,15 @@ function makeScheduler(spec: JsonObject, optimizer: SGD): LRScheduler {
     case 'CosineAnnealingLR':
       return new CosineAnnealingLR(optimizer, { tMax: num('tMax') ?? fail(kind, 'tMax'), etaMin: num('etaMin') });
     case 'LinearLR':
-      return new LinearLR(optimizer, { startFactor: num('startFactor'), endFactor: num('endFactor'), totalIters: num('totalIters') });
+      return new LinearLR(optimizer, {
+        startFactor: num('startFactor'),
+        endFactor: num('endFactor'),
+        totalIters: num('totalIters'),
+      });
     case 'SequentialLR': {
-      const children = Array.isArray(spec.children) ? spec.children.map((ch, i) => makeScheduler(object(ch, `children[${i}]`), optimizer)) : [];
+      const children = Array.isArray(spec.children)
+        ? spec.children.map((ch, i) => makeScheduler(object(ch, `children[${i}]`), optimizer))
+        : [];
       return new SequentialLR(optimizer, children, numbers(spec.milestones, 'milestones'));
     }
     default:
@@ -158,15 +201,26 @@ function makeScheduler(spec: JsonObject, optimizer: SGD): LRScheduler {
 function replaySchedule(c: JsonObject): void {
   const name = text(c.name, 'name');
   const lrs = numbers(c.lrs, `${name}: lrs`);
-  const optimizer = new SGD(lrs.map((lr) => ({ params: [fromArray([0], [1])], lr })), { lr: lrs[0] });
+  const optimizer = new SGD(
+    lrs.map((lr) => ({ params: [fromArray([0], [1])], lr })),
+    { lr: lrs[0] },
+  );
   const schedule = makeScheduler(c, optimizer);
   const values = Array.isArray(c.values) ? c.values : fail(name, 'expected values');
   values.forEach((v, epoch) => {
     if (epoch > 0) schedule.step();
     const want = numbers(v, `${name}: values[${epoch}]`);
     const ctx = { caseName: name, regenerate: REGENERATE, tolerance: SCHEDULE };
-    assertMatchesGolden(schedule.getLastLr(), { shape: [want.length], values: want }, { ...ctx, quantity: `getLastLr() at epoch ${epoch}` });
-    assertMatchesGolden(optimizer.paramGroups.map((g) => g.lr), { shape: [want.length], values: want }, { ...ctx, quantity: `group lr at epoch ${epoch}` });
+    assertMatchesGolden(
+      schedule.getLastLr(),
+      { shape: [want.length], values: want },
+      { ...ctx, quantity: `getLastLr() at epoch ${epoch}` },
+    );
+    assertMatchesGolden(
+      optimizer.paramGroups.map((g) => g.lr),
+      { shape: [want.length], values: want },
+      { ...ctx, quantity: `group lr at epoch ${epoch}` },
+    );
   });
 }
 
@@ -174,8 +228,19 @@ describe('optimisers replay PyTorch 1.13 trajectories', () => {
   const optimizerCases = cases.filter((c) => c.kind === 'optimizer');
   it('the fixture has every required configuration', () => {
     const names = optimizerCases.map((c) => text(c.name, 'name'));
-    for (const part of ['SGD plain', 'SGD momentum, dampening', 'SGD nesterov', 'Adam defaults', 'Adam amsgrad', 'AdamW', '(float32)']) {
-      assert.ok(names.some((n) => n.includes(part)), `no case named like '${part}'; ${regenerateHint(REGENERATE)}`);
+    for (const part of [
+      'SGD plain',
+      'SGD momentum, dampening',
+      'SGD nesterov',
+      'Adam defaults',
+      'Adam amsgrad',
+      'AdamW',
+      '(float32)',
+    ]) {
+      assert.ok(
+        names.some((n) => n.includes(part)),
+        `no case named like '${part}'; ${regenerateHint(REGENERATE)}`,
+      );
     }
   });
   for (const c of optimizerCases) it(text(c.name, 'name'), () => replay(c));

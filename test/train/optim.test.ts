@@ -11,14 +11,23 @@ import { scope } from '../../src/core/scope.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { mul } from '../../src/ops/arithmetic.js';
 import { fromArray, tensor, zeros } from '../../src/ops/creation.js';
-import { Adam, type AdamHyper, AdamW, type Optimizer, type OptimizerStateDict, SGD, warmupCosine } from '../../src/train/index.js';
+import {
+  Adam,
+  type AdamHyper,
+  AdamW,
+  type Optimizer,
+  type OptimizerStateDict,
+  SGD,
+  warmupCosine,
+} from '../../src/train/index.js';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-12): void => {
   assert.equal(a.length, b.length, 'length');
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol, `element ${i}: ${a[i]} vs ${b[i]}`);
 };
 
-const param = (values: number[], dtype: DType = 'float64'): Tensor => fromArray(values, [values.length], { dtype, requiresGrad: true });
+const param = (values: number[], dtype: DType = 'float64'): Tensor =>
+  fromArray(values, [values.length], { dtype, requiresGrad: true });
 const grad = (p: Tensor, values: number[]): void => {
   p.grad = fromArray(values, p.shape, { dtype: p.dtype });
 };
@@ -66,7 +75,10 @@ describe('SGD', () => {
     const a = param([1]);
     const b = param([1]);
     const opt = new SGD([{ params: [a] }, { params: [b], lr: 0.5 }], { lr: 0.1 });
-    assert.deepEqual(opt.paramGroups.map((g) => g.lr), [0.1, 0.5]);
+    assert.deepEqual(
+      opt.paramGroups.map((g) => g.lr),
+      [0.1, 0.5],
+    );
     opt.paramGroups[0].lr = 0;
     grad(a, [1]);
     grad(b, [1]);
@@ -104,7 +116,7 @@ describe('Adam and AdamW', () => {
     close(w.toArray(), [3.8]);
   });
 
-  it('defaults are PyTorch 1.13\'s', () => {
+  it("defaults are PyTorch 1.13's", () => {
     const pick = (o: Optimizer<AdamHyper>): AdamHyper => {
       const { params: _p, ...hyper } = o.paramGroups[0];
       return hyper;
@@ -163,7 +175,7 @@ describe('optimiser mechanics', () => {
     close(kept?.toArray() ?? [], [0, 0]);
   });
 
-  it('state tensors live on the parameter\'s dtype and survive the scope the step ran in', () => {
+  it("state tensors live on the parameter's dtype and survive the scope the step ran in", () => {
     const p = param([1, 2], 'float32');
     const opt = new Adam([p], { lr: 0.1 });
     grad(p, [1, 1]);
@@ -188,9 +200,18 @@ describe('optimiser mechanics', () => {
     const p = param([1, 2]);
     const opt = new SGD([p], { lr: 0.1 });
     p.grad = zeros([3], { dtype: 'float64' });
-    assert.throws(() => opt.step(), (e: unknown) => e instanceof ShapeError && /^SGD: the gradient of parameter 0 has shape \[3\], the parameter \[2\]$/.test(e.message));
+    assert.throws(
+      () => opt.step(),
+      (e: unknown) =>
+        e instanceof ShapeError &&
+        /^SGD: the gradient of parameter 0 has shape \[3\], the parameter \[2\]$/.test(e.message),
+    );
     p.grad = zeros([2], { dtype: 'float32' });
-    assert.throws(() => opt.step(), (e: unknown) => e instanceof DTypeError && /SGD: the gradient of parameter 0 is float32, the parameter float64/.test(e.message));
+    assert.throws(
+      () => opt.step(),
+      (e: unknown) =>
+        e instanceof DTypeError && /SGD: the gradient of parameter 0 is float32, the parameter float64/.test(e.message),
+    );
   });
 
   it('a bad gradient stops the step before any parameter changes', () => {
@@ -206,21 +227,42 @@ describe('optimiser mechanics', () => {
 
 describe('argument checks name the optimiser and the argument', () => {
   const p = (): Tensor => param([1]);
-  const argError = (re: RegExp) => (e: unknown): boolean => e instanceof ArgumentError && re.test(e.message);
+  const argError =
+    (re: RegExp) =>
+    (e: unknown): boolean =>
+      e instanceof ArgumentError && re.test(e.message);
 
   it('SGD', () => {
     assert.throws(() => new SGD([p()], { lr: -0.1 }), argError(/^SGD: lr must be >= 0, got -0.1$/));
     assert.throws(() => new SGD([p()]), argError(/^SGD: lr is required/));
     assert.throws(() => new SGD([p()], { lr: 0.1, momentum: -1 }), argError(/^SGD: momentum must be >= 0, got -1$/));
-    assert.throws(() => new SGD([p()], { lr: 0.1, weightDecay: -1 }), argError(/^SGD: weightDecay must be >= 0, got -1$/));
-    assert.throws(() => new SGD([p()], { lr: 0.1, nesterov: true }), argError(/^SGD: nesterov momentum requires momentum > 0 and dampening = 0, got momentum 0 and dampening 0$/));
-    assert.throws(() => new SGD([p()], { lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true }), argError(/dampening 0.1$/));
-    assert.throws(() => new SGD([{ params: [p()] }, { params: [p()], lr: Number.NaN }], { lr: 0.1 }), argError(/^SGD: parameter group 1: lr must be a number, got NaN$/));
+    assert.throws(
+      () => new SGD([p()], { lr: 0.1, weightDecay: -1 }),
+      argError(/^SGD: weightDecay must be >= 0, got -1$/),
+    );
+    assert.throws(
+      () => new SGD([p()], { lr: 0.1, nesterov: true }),
+      argError(/^SGD: nesterov momentum requires momentum > 0 and dampening = 0, got momentum 0 and dampening 0$/),
+    );
+    assert.throws(
+      () => new SGD([p()], { lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true }),
+      argError(/dampening 0.1$/),
+    );
+    assert.throws(
+      () => new SGD([{ params: [p()] }, { params: [p()], lr: Number.NaN }], { lr: 0.1 }),
+      argError(/^SGD: parameter group 1: lr must be a number, got NaN$/),
+    );
   });
 
   it('Adam and AdamW', () => {
-    assert.throws(() => new Adam([p()], { betas: [1, 0.9] }), argError(/^Adam: betas\[0\] must be in \[0, 1\), got 1$/));
-    assert.throws(() => new AdamW([p()], { betas: [0.9, -0.1] }), argError(/^AdamW: betas\[1\] must be in \[0, 1\), got -0.1$/));
+    assert.throws(
+      () => new Adam([p()], { betas: [1, 0.9] }),
+      argError(/^Adam: betas\[0\] must be in \[0, 1\), got 1$/),
+    );
+    assert.throws(
+      () => new AdamW([p()], { betas: [0.9, -0.1] }),
+      argError(/^AdamW: betas\[1\] must be in \[0, 1\), got -0.1$/),
+    );
     assert.throws(() => new Adam([p()], { eps: -1 }), argError(/^Adam: eps must be >= 0, got -1$/));
     assert.throws(() => new AdamW([p()], { lr: -1 }), argError(/^AdamW: lr must be >= 0, got -1$/));
   });
@@ -228,8 +270,14 @@ describe('argument checks name the optimiser and the argument', () => {
   it('parameters and options', () => {
     const shared = p();
     assert.throws(() => new SGD([], { lr: 0.1 }), argError(/^SGD: got an empty parameter list$/));
-    assert.throws(() => new SGD([{ params: [shared] }, { params: [shared] }], { lr: 0.1 }), argError(/^SGD: parameter group 1: params\[0\] appears twice/));
-    assert.throws(() => new Adam([mul(p(), 2)]), argError(/^Adam: params\[0\] is not a leaf tensor \(it was made by mul\)/));
+    assert.throws(
+      () => new SGD([{ params: [shared] }, { params: [shared] }], { lr: 0.1 }),
+      argError(/^SGD: parameter group 1: params\[0\] appears twice/),
+    );
+    assert.throws(
+      () => new Adam([mul(p(), 2)]),
+      argError(/^Adam: params\[0\] is not a leaf tensor \(it was made by mul\)/),
+    );
     // A JavaScript caller's typo must not be ignored silently.
     const typo: Record<string, number> = { lr: 0.1, weight_decay: 0.1 };
     assert.throws(() => new SGD([p()], typo), argError(/^SGD: unknown option 'weight_decay' \(known: lr, momentum/));
@@ -238,17 +286,36 @@ describe('argument checks name the optimiser and the argument', () => {
 
 /** A checkpoint on disk: the state dict through JSON, tensors as plain number arrays. */
 function throughJson(dict: OptimizerStateDict, dtype: DType): OptimizerStateDict {
-  const tensors = Object.fromEntries([...dict.tensors].map(([k, t]) => [k, { shape: [...t.shape], values: Array.from(t.toArray()) }]));
+  const tensors = Object.fromEntries(
+    [...dict.tensors].map(([k, t]) => [k, { shape: [...t.shape], values: Array.from(t.toArray()) }]),
+  );
   const text = JSON.stringify({ optimizer: dict.optimizer, groups: dict.groups, steps: dict.steps, tensors });
   for (const t of dict.tensors.values()) t.dispose();
-  const back: { optimizer: string; groups: OptimizerStateDict['groups']; steps: Record<string, number>; tensors: Record<string, { shape: number[]; values: number[] }> } = JSON.parse(text);
-  return { ...back, tensors: new Map(Object.entries(back.tensors).map(([k, t]) => [k, fromArray(t.values, t.shape, { dtype })])) };
+  const back: {
+    optimizer: string;
+    groups: OptimizerStateDict['groups'];
+    steps: Record<string, number>;
+    tensors: Record<string, { shape: number[]; values: number[] }>;
+  } = JSON.parse(text);
+  return {
+    ...back,
+    tensors: new Map(Object.entries(back.tensors).map(([k, t]) => [k, fromArray(t.values, t.shape, { dtype })])),
+  };
 }
 
 describe('state dict', () => {
   const gradients = (k: number, i: number): number[] => [Math.sin(k + i), Math.cos(3 * k - i), 0.1 * k - 0.2 * i];
   const makers: [string, (ps: Tensor[]) => Optimizer][] = [
-    ['SGD nesterov', (ps) => new SGD([{ params: ps.slice(0, 1), lr: 0.05 }, { params: ps.slice(1) }], { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 })],
+    [
+      'SGD nesterov',
+      (ps) =>
+        new SGD([{ params: ps.slice(0, 1), lr: 0.05 }, { params: ps.slice(1) }], {
+          lr: 0.1,
+          momentum: 0.9,
+          nesterov: true,
+          weightDecay: 0.01,
+        }),
+    ],
     ['Adam amsgrad', (ps) => new Adam(ps, { lr: 0.05, amsgrad: true, weightDecay: 0.1 })],
     ['AdamW', (ps) => new AdamW([{ params: ps.slice(0, 1) }, { params: ps.slice(1), weightDecay: 0 }], { lr: 0.05 })],
   ];
@@ -294,7 +361,13 @@ describe('state dict', () => {
     opt.step();
     opt.paramGroups[0].initialLr = 0.02;
     const dict = opt.stateDict();
-    assert.deepEqual(dict.groups, [{ params: [0], hyper: { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false }, initialLr: 0.02 }]);
+    assert.deepEqual(dict.groups, [
+      {
+        params: [0],
+        hyper: { lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false },
+        initialLr: 0.02,
+      },
+    ]);
     assert.deepEqual(dict.steps, { 0: 1 });
     assert.deepEqual([...dict.tensors.keys()], ['0.expAvg', '0.expAvgSq']);
     const copy = dict.tensors.get('0.expAvg');
@@ -309,13 +382,34 @@ describe('state dict', () => {
     opt.step();
     const good = opt.stateDict();
     const load = (d: OptimizerStateDict) => () => opt.loadStateDict(d);
-    const weightsError = (re: RegExp) => (e: unknown): boolean => e instanceof WeightsError && re.test(e.message);
-    assert.throws(load({ ...good, optimizer: 'SGD' }), weightsError(/^Adam: cannot load state dict: it was written by SGD, this optimiser is Adam$/));
-    assert.throws(load({ ...good, tensors: new Map([['0.expAvg', tensor([1, 2, 3], { dtype: 'float64' })]]) }), weightsError(/state tensor '0.expAvg' has shape \[3\], parameter 0 has \[2\]/));
-    assert.throws(load({ ...good, tensors: new Map([['0.momentumBuffer', tensor([1, 2], { dtype: 'float64' })]]) }), weightsError(/Adam keeps no 'momentumBuffer'/));
-    assert.throws(load({ ...good, tensors: new Map() }), weightsError(/parameter 0 has taken 1 steps but its expAvg, expAvgSq are missing/));
-    assert.throws(load({ ...good, groups: [...good.groups, ...good.groups] }), weightsError(/it has 2 parameter groups, the optimiser 1/));
-    assert.throws(load({ ...good, groups: [{ ...good.groups[0], hyper: { ...good.groups[0].hyper, betas: [0.9, 1] } }] }), weightsError(/parameter group 0: betas\[1\] must be in \[0, 1\), got 1/));
+    const weightsError =
+      (re: RegExp) =>
+      (e: unknown): boolean =>
+        e instanceof WeightsError && re.test(e.message);
+    assert.throws(
+      load({ ...good, optimizer: 'SGD' }),
+      weightsError(/^Adam: cannot load state dict: it was written by SGD, this optimiser is Adam$/),
+    );
+    assert.throws(
+      load({ ...good, tensors: new Map([['0.expAvg', tensor([1, 2, 3], { dtype: 'float64' })]]) }),
+      weightsError(/state tensor '0.expAvg' has shape \[3\], parameter 0 has \[2\]/),
+    );
+    assert.throws(
+      load({ ...good, tensors: new Map([['0.momentumBuffer', tensor([1, 2], { dtype: 'float64' })]]) }),
+      weightsError(/Adam keeps no 'momentumBuffer'/),
+    );
+    assert.throws(
+      load({ ...good, tensors: new Map() }),
+      weightsError(/parameter 0 has taken 1 steps but its expAvg, expAvgSq are missing/),
+    );
+    assert.throws(
+      load({ ...good, groups: [...good.groups, ...good.groups] }),
+      weightsError(/it has 2 parameter groups, the optimiser 1/),
+    );
+    assert.throws(
+      load({ ...good, groups: [{ ...good.groups[0], hyper: { ...good.groups[0].hyper, betas: [0.9, 1] } }] }),
+      weightsError(/parameter group 0: betas\[1\] must be in \[0, 1\), got 1/),
+    );
     assert.equal(opt.stateOf(p)?.step, 1);
     assert.equal(opt.stateOf(p)?.buffers.get('expAvg')?.disposed, false);
   });

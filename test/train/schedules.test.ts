@@ -7,10 +7,21 @@ import { describe, it } from 'node:test';
 import { ArgumentError, WeightsError } from '../../src/core/errors.js';
 import { fromArray } from '../../src/ops/creation.js';
 import {
-  CosineAnnealingLR, LinearLR, type LRScheduler, MultiStepLR, SequentialLR, SGD, StepLR, warmupCosine,
+  CosineAnnealingLR,
+  LinearLR,
+  type LRScheduler,
+  MultiStepLR,
+  SequentialLR,
+  SGD,
+  StepLR,
+  warmupCosine,
 } from '../../src/train/index.js';
 
-const optimizer = (...lrs: number[]): SGD => new SGD(lrs.map((lr) => ({ params: [fromArray([0], [1])], lr })), { lr: 1 });
+const optimizer = (...lrs: number[]): SGD =>
+  new SGD(
+    lrs.map((lr) => ({ params: [fromArray([0], [1])], lr })),
+    { lr: 1 },
+  );
 
 /** getLastLr()[group] right after construction and after each of `epochs` steps. */
 function trace(s: LRScheduler, epochs: number, group = 0): number[] {
@@ -27,7 +38,10 @@ const close = (a: readonly number[], b: readonly number[], tol = 1e-12): void =>
   a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) <= tol, `epoch ${i}: ${v} vs ${b[i]}`));
 };
 
-const argError = (re: RegExp) => (e: unknown): boolean => e instanceof ArgumentError && re.test(e.message);
+const argError =
+  (re: RegExp) =>
+  (e: unknown): boolean =>
+    e instanceof ArgumentError && re.test(e.message);
 
 describe('schedules', () => {
   it('StepLR multiplies by gamma every stepSize epochs', () => {
@@ -39,7 +53,17 @@ describe('schedules', () => {
   });
 
   it('CosineAnnealingLR: half-way at tMax / 2, etaMin at tMax, back up after (as PyTorch)', () => {
-    close(trace(new CosineAnnealingLR(optimizer(1), { tMax: 4 }), 8), [1, (1 + Math.SQRT1_2) / 2, 0.5, (1 - Math.SQRT1_2) / 2, 0, (1 - Math.SQRT1_2) / 2, 0.5, (1 + Math.SQRT1_2) / 2, 1]);
+    close(trace(new CosineAnnealingLR(optimizer(1), { tMax: 4 }), 8), [
+      1,
+      (1 + Math.SQRT1_2) / 2,
+      0.5,
+      (1 - Math.SQRT1_2) / 2,
+      0,
+      (1 - Math.SQRT1_2) / 2,
+      0.5,
+      (1 + Math.SQRT1_2) / 2,
+      1,
+    ]);
     close(trace(new CosineAnnealingLR(optimizer(1), { tMax: 2, etaMin: 0.2 }), 2), [1, 0.6, 0.2]);
   });
 
@@ -54,7 +78,10 @@ describe('schedules', () => {
     const opt = optimizer(1, 0.1);
     const s = warmupCosine(opt, { warmupIters: 2, startFactor: 0.5, tMax: 2 });
     close(trace(s, 4), [0.5, 0.75, 1, 0.5, 0]);
-    assert.deepEqual(opt.paramGroups.map((g) => g.lr), s.getLastLr());
+    assert.deepEqual(
+      opt.paramGroups.map((g) => g.lr),
+      s.getLastLr(),
+    );
     close([s.getLastLr()[1]], [0]);
   });
 
@@ -62,8 +89,14 @@ describe('schedules', () => {
     const opt = optimizer(1, 0.1);
     const s = new StepLR(opt, { stepSize: 1, gamma: 0.5 });
     s.step();
-    close(opt.paramGroups.map((g) => g.lr), [0.5, 0.05]);
-    assert.deepEqual(opt.paramGroups.map((g) => g.initialLr), [1, 0.1]);
+    close(
+      opt.paramGroups.map((g) => g.lr),
+      [0.5, 0.05],
+    );
+    assert.deepEqual(
+      opt.paramGroups.map((g) => g.initialLr),
+      [1, 0.1],
+    );
     // A later schedule starts from initialLr, not from the lr the first one left (PyTorch's setdefault).
     close(new StepLR(opt, { stepSize: 1, gamma: 0.5 }).getLastLr(), [1, 0.1]);
   });
@@ -71,7 +104,14 @@ describe('schedules', () => {
   it('state dict: a restored schedule continues where the saved one was', () => {
     const make = (): SequentialLR => {
       const opt = optimizer(1);
-      return new SequentialLR(opt, [new LinearLR(opt, { startFactor: 0.25, totalIters: 3 }), new MultiStepLR(opt, { milestones: [1], gamma: 0.5 })], [3]);
+      return new SequentialLR(
+        opt,
+        [
+          new LinearLR(opt, { startFactor: 0.25, totalIters: 3 }),
+          new MultiStepLR(opt, { milestones: [1], gamma: 0.5 }),
+        ],
+        [3],
+      );
     };
     const straight = trace(make(), 6);
     const first = make();
@@ -80,20 +120,48 @@ describe('schedules', () => {
     resumed.loadStateDict(JSON.parse(JSON.stringify(first.stateDict())));
     assert.deepEqual(resumed.getLastLr(), first.getLastLr());
     close(trace(resumed, 4), straight.slice(2));
-    assert.throws(() => new StepLR(optimizer(1), { stepSize: 1 }).loadStateDict(first.stateDict()),
-      (e: unknown) => e instanceof WeightsError && /^StepLR: cannot load state dict: it was written by SequentialLR, this schedule is StepLR$/.test(e.message));
+    assert.throws(
+      () => new StepLR(optimizer(1), { stepSize: 1 }).loadStateDict(first.stateDict()),
+      (e: unknown) =>
+        e instanceof WeightsError &&
+        /^StepLR: cannot load state dict: it was written by SequentialLR, this schedule is StepLR$/.test(e.message),
+    );
   });
 
   it('argument checks name the schedule and the option', () => {
     const opt = optimizer(1);
-    assert.throws(() => new StepLR(opt, { stepSize: 0 }), argError(/^StepLR: stepSize must be a positive integer, got 0$/));
-    assert.throws(() => new MultiStepLR(opt, { milestones: [1.5] }), argError(/^MultiStepLR: milestones must be non-negative integers, got \[1.5\]$/));
-    assert.throws(() => new CosineAnnealingLR(opt, { tMax: 0 }), argError(/^CosineAnnealingLR: tMax must be a positive number, got 0$/));
-    assert.throws(() => new LinearLR(opt, { startFactor: 1.5 }), argError(/^LinearLR: startFactor must be in \[0, 1\], got 1.5$/));
-    assert.throws(() => new LinearLR(opt, { totalIters: 0 }), argError(/^LinearLR: totalIters must be a positive integer, got 0$/));
+    assert.throws(
+      () => new StepLR(opt, { stepSize: 0 }),
+      argError(/^StepLR: stepSize must be a positive integer, got 0$/),
+    );
+    assert.throws(
+      () => new MultiStepLR(opt, { milestones: [1.5] }),
+      argError(/^MultiStepLR: milestones must be non-negative integers, got \[1.5\]$/),
+    );
+    assert.throws(
+      () => new CosineAnnealingLR(opt, { tMax: 0 }),
+      argError(/^CosineAnnealingLR: tMax must be a positive number, got 0$/),
+    );
+    assert.throws(
+      () => new LinearLR(opt, { startFactor: 1.5 }),
+      argError(/^LinearLR: startFactor must be in \[0, 1\], got 1.5$/),
+    );
+    assert.throws(
+      () => new LinearLR(opt, { totalIters: 0 }),
+      argError(/^LinearLR: totalIters must be a positive integer, got 0$/),
+    );
     const a = new StepLR(opt, { stepSize: 1 });
-    assert.throws(() => new SequentialLR(opt, [a, a], []), argError(/^SequentialLR: expects one milestone fewer than schedulers, got 2 schedulers and 0 milestones$/));
-    assert.throws(() => new SequentialLR(opt, [a, a, a], [3, 2]), argError(/^SequentialLR: milestones must be increasing positive integers, got \[3,2\]$/));
-    assert.throws(() => new SequentialLR(optimizer(1), [a], []), argError(/^SequentialLR: scheduler 0 \(StepLR\) drives another optimiser/));
+    assert.throws(
+      () => new SequentialLR(opt, [a, a], []),
+      argError(/^SequentialLR: expects one milestone fewer than schedulers, got 2 schedulers and 0 milestones$/),
+    );
+    assert.throws(
+      () => new SequentialLR(opt, [a, a, a], [3, 2]),
+      argError(/^SequentialLR: milestones must be increasing positive integers, got \[3,2\]$/),
+    );
+    assert.throws(
+      () => new SequentialLR(optimizer(1), [a], []),
+      argError(/^SequentialLR: scheduler 0 \(StepLR\) drives another optimiser/),
+    );
   });
 });

@@ -11,7 +11,10 @@ import type { Backend, Kernels } from '../backend.js';
 
 export class MetaStorage extends Storage {
   readonly backendName = 'meta';
-  constructor(readonly dtype: DType, readonly size: number) {
+  constructor(
+    readonly dtype: DType,
+    readonly size: number,
+  ) {
     super();
   }
   protected free(): void {}
@@ -33,7 +36,11 @@ const kernels: Kernels = {
   permute: ({ x }) => like(x),
   slice: ({ x, size }) => like(x, sizeOf(size)),
   pad: ({ x, shape, pads }) => like(x, sizeOf(shape.map((d, i) => d + pads[i][0] + pads[i][1]))),
-  concat: ({ xs }) => like(xs[0], xs.reduce((acc, s) => acc + s.size, 0)),
+  concat: ({ xs }) =>
+    like(
+      xs[0],
+      xs.reduce((acc, s) => acc + s.size, 0),
+    ),
   matmul: ({ a, batch, m, n }) => like(a, batch * m * n),
   linear: ({ x, rows, outF }) => like(x, rows * outF),
   conv2d: ({ x, geometry: g }) => like(x, g.batch * g.outChannels * g.outH * g.outW),
@@ -51,9 +58,19 @@ const kernels: Kernels = {
   avgPool2dBackward: ({ gy, geometry: g }) => like(gy, g.batch * g.channels * g.inH * g.inW),
   adaptiveAvgPool2d: ({ x, batch, channels, outH, outW }) => like(x, batch * channels * outH * outW),
   adaptiveAvgPool2dBackward: ({ gy, batch, channels, inH, inW }) => like(gy, batch * channels * inH * inW),
-  batchNormTrain: ({ x, layout, relu }) => ({ y: like(x), mean: like(x, layout.channels), invStd: like(x, layout.channels), variance: like(x, layout.channels), reluMask: relu ? like(x) : null }),
+  batchNormTrain: ({ x, layout, relu }) => ({
+    y: like(x),
+    mean: like(x, layout.channels),
+    invStd: like(x, layout.channels),
+    variance: like(x, layout.channels),
+    reluMask: relu ? like(x) : null,
+  }),
   batchNormInfer: ({ x }) => like(x),
-  concatBatchNormInfer: ({ xs }) => like(xs[0], xs.reduce((n, x) => n + x.size, 0)),
+  concatBatchNormInfer: ({ xs }) =>
+    like(
+      xs[0],
+      xs.reduce((n, x) => n + x.size, 0),
+    ),
   batchNormBackward: ({ gy, layout, withAffine }) => ({
     x: like(gy),
     weight: withAffine ? like(gy, layout.channels) : null,
@@ -75,7 +92,10 @@ export const metaBackend: Backend = {
   hasData: false,
   write: (values, dtype) => new MetaStorage(dtype, values.length),
   read: () => {
-    throw new BackendError('meta', 'meta tensors have shapes but no values; run on the ref or native backend to read them');
+    throw new BackendError(
+      'meta',
+      'meta tensors have shapes but no values; run on the ref or native backend to read them',
+    );
   },
   kernels,
 };

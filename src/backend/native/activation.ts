@@ -13,7 +13,8 @@ import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.j
 
 const isActivation = (op: UnaryOp): op is ActivationKind => op === 'relu' || op === 'sigmoid' || op === 'tanh';
 
-const isBlocked = (s: Storage): s is NativeStorage & { dims: readonly number[] } => s instanceof NativeStorage && s.desc !== PLAIN && s.dims !== null;
+const isBlocked = (s: Storage): s is NativeStorage & { dims: readonly number[] } =>
+  s instanceof NativeStorage && s.desc !== PLAIN && s.dims !== null;
 
 /** The dims an elementwise kernel works over: a blocked storage's own, else the flat size. */
 const layoutDims = (s: Storage): readonly number[] => (isBlocked(s) ? s.dims : [s.size]);
@@ -26,14 +27,18 @@ function affineOf(op: ScalarOp, value: number): readonly [number, number] | null
   return null;
 }
 
-export function nativeActivationKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'unary' | 'activationBackward' | 'scalar'> {
+export function nativeActivationKernels(
+  rt: NativeRuntime,
+  ref: Kernels,
+): Pick<Kernels, 'unary' | 'activationBackward' | 'scalar'> {
   return {
     scalar(args: KernelSpecs['scalar']['args']) {
       const { op, x, value } = args;
       const affine = affineOf(op, value);
       if (affine === null) return refFallback(rt, ref, 'scalar', `no native '${op}'`, args);
       if (!isFloat32(x)) return refFallback(rt, ref, 'scalar', 'not float32', args);
-      if (x.size === 0 || !Number.isFinite(value)) return refFallback(rt, ref, 'scalar', 'empty tensor or non-finite value', args);
+      if (x.size === 0 || !Number.isFinite(value))
+        return refFallback(rt, ref, 'scalar', 'empty tensor or non-finite value', args);
       if (isBlocked(x)) return refFallback(rt, ref, 'scalar', 'blocked input', args);
       const plan = rt.plan(`scalar:${x.size}`, () => rt.addon.scalarPlan(x.size));
       const src = rt.plainInput(x, [x.size]);

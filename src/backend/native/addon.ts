@@ -62,16 +62,29 @@ export interface NativeAddon {
    * `impl`: oneDNN's name of the kernel it chose (`jit:avx512_core`, `ref:any`...).
    */
   conv2dPlan(
-    geometry: readonly number[], options: { bias: boolean; relu: boolean; sum: boolean; training: boolean },
-  ): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number; readonly addend?: number; readonly gemm: boolean; readonly impl: string };
+    geometry: readonly number[],
+    options: { bias: boolean; relu: boolean; sum: boolean; training: boolean },
+  ): PlanResult<'src' | 'weights' | 'dst'> & {
+    readonly bias?: number;
+    readonly addend?: number;
+    readonly gemm: boolean;
+    readonly impl: string;
+  };
   /** buffers [diffDst, weights, diffSrc] */
   conv2dBackwardDataPlan(geometry: readonly number[]): PlanResult<'diffDst' | 'weights' | 'diffSrc'>;
   /** buffers [src, diffDst, diffWeights, (diffBias)] */
-  conv2dBackwardWeightsPlan(geometry: readonly number[], bias: boolean): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly diffBias?: number };
+  conv2dBackwardWeightsPlan(
+    geometry: readonly number[],
+    bias: boolean,
+  ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly diffBias?: number };
   // ---- matmul.cc; sizes = [batch, m, k, n, transA, transB, aBatched, bBatched] (flags 0/1); buffers [a, b, c]
   matmulPlan(sizes: readonly number[]): PlanResult<'a' | 'b' | 'c'>;
   /** sizes [rows, in, out]; buffers [src, weights, (bias), dst]: dst = relu?(src W^T + bias), weights in oneDNN's layout */
-  linearPlan(sizes: readonly number[], bias: boolean, relu: boolean): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+  linearPlan(
+    sizes: readonly number[],
+    bias: boolean,
+    relu: boolean,
+  ): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
   // ---- optim.cc (in place, PyTorch 1.13's rules)
   /** buffers [param, grad, (momentumBuffer)]; scalars [lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep] */
   sgdPlan(size: number, withMomentum: boolean): PlanResult<'param' | 'grad'>;
@@ -91,26 +104,47 @@ export interface NativeAddon {
   binaryPlan(kind: NativeBinaryOp, a: number, b: number): PlanResult<'a' | 'b' | 'dst'>;
   // ---- pool.cc; geometry = the 14 integers of Pool2dGeometry in its field order
   /** buffers [src, dst, (workspace)]; workspace only for max pooling in training. */
-  poolPlan(kind: PoolKind, geometry: readonly number[], src: number, training: boolean): PlanResult<'src' | 'dst'> & { readonly workspace?: number };
+  poolPlan(
+    kind: PoolKind,
+    geometry: readonly number[],
+    src: number,
+    training: boolean,
+  ): PlanResult<'src' | 'dst'> & { readonly workspace?: number };
   /** `src` is the forward's src desc; buffers [diffDst, (workspace), diffSrc] */
-  poolBackwardPlan(kind: PoolKind, geometry: readonly number[], src: number): PlanResult<'diffDst' | 'diffSrc'> & { readonly workspace?: number };
+  poolBackwardPlan(
+    kind: PoolKind,
+    geometry: readonly number[],
+    src: number,
+  ): PlanResult<'diffDst' | 'diffSrc'> & { readonly workspace?: number };
   // ---- batch_norm.cc; src desc 4-D (any layout), mean/variance/scale/shift plain [C]
   /**
    * buffers [src, (scale), (shift), mean, variance, dst, (workspace)]: training writes mean and
    * variance, inference reads them. relu fuses a ReLU after; in training it writes the workspace.
    */
-  batchNormPlan(src: number, options: { training: boolean; affine: boolean; relu: boolean; eps: number }): PlanResult<'src' | 'mean' | 'variance' | 'dst'> & { readonly workspace?: number };
+  batchNormPlan(
+    src: number,
+    options: { training: boolean; affine: boolean; relu: boolean; eps: number },
+  ): PlanResult<'src' | 'mean' | 'variance' | 'dst'> & { readonly workspace?: number };
   /**
    * buffers [src, diffDst, mean, variance, (scale), (shift), diffSrc, (diffScale), (diffShift),
    * (workspace)]; shift is any [C] buffer (unread: oneDNN 2.6 only insists that one is bound).
    * relu: the gradient goes back through the training forward's fused ReLU (its workspace).
    */
-  batchNormBackwardPlan(src: number, options: { affine: boolean; eps: number; globalStats: boolean; relu: boolean }): PlanResult<'src' | 'diffDst' | 'mean' | 'variance' | 'diffSrc'> & { readonly workspace?: number };
+  batchNormBackwardPlan(
+    src: number,
+    options: { affine: boolean; eps: number; globalStats: boolean; relu: boolean },
+  ): PlanResult<'src' | 'diffDst' | 'mean' | 'variance' | 'diffSrc'> & { readonly workspace?: number };
   /** Plain [C] -> [C], queued: toInvStd: out = 1/sqrt(in + eps); else out = 1/in^2 - eps (invStd back to a variance). buffers [in, out] */
   batchNormStatsPlan(channels: number, eps: number, toInvStd: boolean): PlanResult<'in' | 'out'>;
   // ---- lrn.cc (odd sizes); buffers [src, dst, (workspace)] / [src, diffDst, (workspace), diffSrc]
-  lrnPlan(src: number, options: { size: number; alpha: number; beta: number; k: number; training: boolean }): PlanResult<'src' | 'dst'> & { readonly workspace?: number };
-  lrnBackwardPlan(src: number, options: { size: number; alpha: number; beta: number; k: number }): PlanResult<'src' | 'diffDst' | 'diffSrc'> & { readonly workspace?: number };
+  lrnPlan(
+    src: number,
+    options: { size: number; alpha: number; beta: number; k: number; training: boolean },
+  ): PlanResult<'src' | 'dst'> & { readonly workspace?: number };
+  lrnBackwardPlan(
+    src: number,
+    options: { size: number; alpha: number; beta: number; k: number },
+  ): PlanResult<'src' | 'diffDst' | 'diffSrc'> & { readonly workspace?: number };
   // ---- softmax.cc (plain); layout = [outer, dim, inner]; buffers [src, dst] / [dst, diffDst, diffSrc]
   softmaxPlan(layout: readonly number[], log: boolean): PlanResult<'src' | 'dst'>;
   softmaxBackwardPlan(layout: readonly number[], log: boolean): PlanResult<'dst' | 'diffDst' | 'diffSrc'>;
@@ -123,7 +157,13 @@ export interface NativeAddon {
   concatBatchNormPlan(srcs: readonly number[], affine: boolean, relu: boolean, eps: number): PlanResult<'dst'> | null;
   // ---- window.cc; buffers [src (in the plan's src desc), dst]: dst is `value` except src's
   // elements from srcBegin, placed from dstBegin (slice and pad)
-  windowPlan(src: number, srcBegin: readonly number[], dstBegin: readonly number[], outDims: readonly number[], value: number): PlanResult<'src' | 'dst'>;
+  windowPlan(
+    src: number,
+    srcBegin: readonly number[],
+    dstBegin: readonly number[],
+    outDims: readonly number[],
+    value: number,
+  ): PlanResult<'src' | 'dst'>;
   // ---- reduce.cc; plain data
   /** buffers [src, dst]: sum/mean/max/min over `axes` (dst keeps the other dims, reduced ones are 1) */
   reducePlan(op: ReduceOp, dims: readonly number[], axes: readonly number[]): PlanResult<'dst'>;
@@ -139,11 +179,44 @@ export interface NativeAddon {
 }
 
 const FUNCTIONS = [
-  'version', 'plainDesc', 'descInfo', 'reorderPlan', 'exec', 'flushSync', 'flushAsync', 'pending', 'setThreads', 'getThreads',
-  'conv2dPlan', 'conv2dBackwardDataPlan', 'conv2dBackwardWeightsPlan', 'matmulPlan', 'linearPlan', 'sgdPlan', 'adamPlan',
-  'eltwisePlan', 'eltwiseBackwardPlan', 'scalarPlan', 'binaryPlan', 'poolPlan', 'poolBackwardPlan', 'batchNormPlan', 'batchNormBackwardPlan', 'batchNormStatsPlan',
-  'lrnPlan', 'lrnBackwardPlan', 'softmaxPlan', 'softmaxBackwardPlan', 'concatPlan', 'concatBatchNormPlan', 'windowPlan',
-  'reducePlan', 'nllLossPlan', 'nllLossBackwardPlan', 'spaceToDepthInputPlan', 'spaceToDepthWeightsPlan',
+  'version',
+  'plainDesc',
+  'descInfo',
+  'reorderPlan',
+  'exec',
+  'flushSync',
+  'flushAsync',
+  'pending',
+  'setThreads',
+  'getThreads',
+  'conv2dPlan',
+  'conv2dBackwardDataPlan',
+  'conv2dBackwardWeightsPlan',
+  'matmulPlan',
+  'linearPlan',
+  'sgdPlan',
+  'adamPlan',
+  'eltwisePlan',
+  'eltwiseBackwardPlan',
+  'scalarPlan',
+  'binaryPlan',
+  'poolPlan',
+  'poolBackwardPlan',
+  'batchNormPlan',
+  'batchNormBackwardPlan',
+  'batchNormStatsPlan',
+  'lrnPlan',
+  'lrnBackwardPlan',
+  'softmaxPlan',
+  'softmaxBackwardPlan',
+  'concatPlan',
+  'concatBatchNormPlan',
+  'windowPlan',
+  'reducePlan',
+  'nllLossPlan',
+  'nllLossBackwardPlan',
+  'spaceToDepthInputPlan',
+  'spaceToDepthWeightsPlan',
 ] as const satisfies readonly (keyof NativeAddon)[];
 
 function isAddon(m: unknown): m is NativeAddon {
@@ -168,11 +241,16 @@ function packageRoot(): string | null {
 /** Loads the addon, or says in one sentence why it cannot and how to fix that. */
 export function loadAddon(): NativeAddon | { error: string } {
   const root = packageRoot();
-  if (root === null) return { error: 'the native addon sources (native/binding.gyp) are not part of this installation' };
+  if (root === null)
+    return { error: 'the native addon sources (native/binding.gyp) are not part of this installation' };
   const file = join(root, ADDON_FILE);
   if (!existsSync(file)) {
     const hasOneDnn = existsSync('/usr/include/oneapi/dnnl/dnnl.hpp');
-    return { error: hasOneDnn ? `the native addon is not built (${ADDON_FILE} is missing): run ${BUILD_HINT}` : `oneDNN is not installed: ${INSTALL_HINT}` };
+    return {
+      error: hasOneDnn
+        ? `the native addon is not built (${ADDON_FILE} is missing): run ${BUILD_HINT}`
+        : `oneDNN is not installed: ${INSTALL_HINT}`,
+    };
   }
   let loaded: unknown;
   try {
@@ -180,7 +258,11 @@ export function loadAddon(): NativeAddon | { error: string } {
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     const missingLib = why.includes('libdnnl');
-    return { error: missingLib ? `oneDNN is not installed (${why}): ${INSTALL_HINT}` : `the native addon failed to load (${why}): run ${BUILD_HINT}` };
+    return {
+      error: missingLib
+        ? `oneDNN is not installed (${why}): ${INSTALL_HINT}`
+        : `the native addon failed to load (${why}): run ${BUILD_HINT}`,
+    };
   }
   if (!isAddon(loaded)) return { error: `the native addon is out of date (missing functions): run ${BUILD_HINT}` };
   return loaded;

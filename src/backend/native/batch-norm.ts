@@ -31,15 +31,22 @@ export function channelDims(s: Storage, l: ChannelLayout, minRank = 2): readonly
 
 const allFloat32 = (...xs: (Storage | null)[]): boolean => xs.every((s) => s === null || isFloat32(s));
 
-export function nativeBatchNormKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'batchNormTrain' | 'batchNormInfer' | 'batchNormBackward'> {
+export function nativeBatchNormKernels(
+  rt: NativeRuntime,
+  ref: Kernels,
+): Pick<Kernels, 'batchNormTrain' | 'batchNormInfer' | 'batchNormBackward'> {
   const constants = new Map<string, Float32Array>();
   /** A [C] array of `value` (missing affine parameters), shared: native kernels only read it. */
   const filled = (value: number, c: number): Float32Array => {
     let a = constants.get(`${value}:${c}`);
-    if (!a) constants.set(`${value}:${c}`, (a = new Float32Array(c).fill(value)));
+    if (!a) {
+      a = new Float32Array(c).fill(value);
+      constants.set(`${value}:${c}`, a);
+    }
     return a;
   };
-  const param = (s: Storage | null, value: number, c: number): Float32Array => (s === null ? filled(value, c) : rt.plainInput(s, [c]));
+  const param = (s: Storage | null, value: number, c: number): Float32Array =>
+    s === null ? filled(value, c) : rt.plainInput(s, [c]);
 
   /** Queues out = 1/sqrt(in + eps) (toInvStd) or 1/in^2 over [C]. */
   function stats(input: Float32Array, c: number, eps: number, toInvStd: boolean): NativeStorage {
@@ -59,7 +66,9 @@ export function nativeBatchNormKernels(rt: NativeRuntime, ref: Kernels): Pick<Ke
       const src = rt.descOf(x, dims);
       const affine = weight !== null || bias !== null;
       const options = { training: true, affine, relu, eps };
-      const plan = rt.plan(`batchNorm:${src}:${affine}:train:${relu}:${eps}`, () => rt.addon.batchNormPlan(src, options));
+      const plan = rt.plan(`batchNorm:${src}:${affine}:train:${relu}:${eps}`, () =>
+        rt.addon.batchNormPlan(src, options),
+      );
       const input = rt.input(x, plan.src, dims);
       const affineBuffers = affine ? [param(weight, 1, l.channels), param(bias, 0, l.channels)] : [];
       const mean = rt.output(plan.mean, l.channels);
@@ -67,20 +76,30 @@ export function nativeBatchNormKernels(rt: NativeRuntime, ref: Kernels): Pick<Ke
       const y = rt.output(plan.dst, x.size);
       // The ReLU's record: oneDNN's workspace (a bit per element of this layout).
       const reluMask = plan.workspace === undefined ? null : rt.workspace(plan.workspace);
-      rt.exec('batchNorm', plan.plan, [input, ...affineBuffers, mean.buffer, variance.buffer, y.buffer, ...(reluMask ? [reluMask.buffer] : [])]);
+      rt.exec('batchNorm', plan.plan, [
+        input,
+        ...affineBuffers,
+        mean.buffer,
+        variance.buffer,
+        y.buffer,
+        ...(reluMask ? [reluMask.buffer] : []),
+      ]);
       const invStd = stats(variance.buffer, l.channels, eps, true);
       return { y, mean, invStd, variance, reluMask };
     },
     batchNormInfer(args: KernelSpecs['batchNormInfer']['args']) {
       const { layout: l, x, weight, bias, mean, variance, eps } = args;
       const relu = args.relu ?? false;
-      if (!allFloat32(x, weight, bias, mean, variance)) return refFallback(rt, ref, 'batchNormInfer', 'not float32', args);
+      if (!allFloat32(x, weight, bias, mean, variance))
+        return refFallback(rt, ref, 'batchNormInfer', 'not float32', args);
       if (isEmpty(l)) return refFallback(rt, ref, 'batchNormInfer', 'empty tensor', args);
       const dims = channelDims(x, l);
       const src = rt.descOf(x, dims);
       const affine = weight !== null || bias !== null;
       const options = { training: false, affine, relu, eps };
-      const plan = rt.plan(`batchNorm:${src}:${affine}:infer:${relu}:${eps}`, () => rt.addon.batchNormPlan(src, options));
+      const plan = rt.plan(`batchNorm:${src}:${affine}:infer:${relu}:${eps}`, () =>
+        rt.addon.batchNormPlan(src, options),
+      );
       const input = rt.input(x, plan.src, dims);
       const affineBuffers = affine ? [param(weight, 1, l.channels), param(bias, 0, l.channels)] : [];
       const y = rt.output(plan.dst, x.size);
@@ -92,9 +111,11 @@ export function nativeBatchNormKernels(rt: NativeRuntime, ref: Kernels): Pick<Ke
     batchNormBackward(args: KernelSpecs['batchNormBackward']['args']) {
       const { layout: l, gy, x, weight, mean, invStd, batchStats, withAffine } = args;
       const reluMask = args.reluMask ?? null;
-      if (!allFloat32(gy, x, weight, mean, invStd)) return refFallback(rt, ref, 'batchNormBackward', 'not float32', args);
+      if (!allFloat32(gy, x, weight, mean, invStd))
+        return refFallback(rt, ref, 'batchNormBackward', 'not float32', args);
       // A mask the reference forward made (a fallback there) is its own format: stay with it.
-      if (reluMask !== null && !(reluMask instanceof NativeStorage)) return refFallback(rt, ref, 'batchNormBackward', 'reference relu mask', args);
+      if (reluMask !== null && !(reluMask instanceof NativeStorage))
+        return refFallback(rt, ref, 'batchNormBackward', 'reference relu mask', args);
       if (isEmpty(l)) return refFallback(rt, ref, 'batchNormBackward', 'empty tensor', args);
       const dims = channelDims(x, l);
       const src = rt.descOf(x, dims);
@@ -102,7 +123,9 @@ export function nativeBatchNormKernels(rt: NativeRuntime, ref: Kernels): Pick<Ke
       const affine = withAffine || weight !== null;
       const relu = reluMask !== null;
       const options = { affine, eps: BACKWARD_EPS, globalStats: !batchStats, relu };
-      const plan = rt.plan(`batchNormBackward:${src}:${affine}:${batchStats}:${relu}`, () => rt.addon.batchNormBackwardPlan(src, options));
+      const plan = rt.plan(`batchNormBackward:${src}:${affine}:${batchStats}:${relu}`, () =>
+        rt.addon.batchNormBackwardPlan(src, options),
+      );
       const input = rt.input(x, plan.src, dims);
       const diffDst = rt.input(gy, plan.diffDst, dims);
       const m = rt.plainInput(mean, [l.channels]);
@@ -114,7 +137,16 @@ export function nativeBatchNormKernels(rt: NativeRuntime, ref: Kernels): Pick<Ke
       const scaleShift = affine ? [param(weight, 1, l.channels), m] : [];
       const diffs = gScale && gShift ? [gScale.buffer, gShift.buffer] : [];
       const workspace = reluMask ? [reluMask.buffer] : [];
-      rt.exec('batchNormBackward', plan.plan, [input, diffDst, m, variance.buffer, ...scaleShift, gx.buffer, ...diffs, ...workspace]);
+      rt.exec('batchNormBackward', plan.plan, [
+        input,
+        diffDst,
+        m,
+        variance.buffer,
+        ...scaleShift,
+        gx.buffer,
+        ...diffs,
+        ...workspace,
+      ]);
       // Queued work after this release can only come later, so the pool may hand it out again.
       variance.release();
       if (withAffine) return { x: gx, weight: gScale, bias: gShift };

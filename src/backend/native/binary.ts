@@ -19,7 +19,8 @@ const isNative = (op: BinaryOp): op is NativeBinaryOp => op === 'add' || op === 
 /** shape right-aligned to `rank` axes with leading 1s (a scalar becomes [1, ..., 1]). */
 const padded = (shape: Shape, rank: number): number[] => [...new Array<number>(rank - shape.length).fill(1), ...shape];
 
-const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+const same = (a: readonly number[], b: readonly number[]): boolean =>
+  a.length === b.length && a.every((v, i) => v === b[i]);
 
 const isBlocked = (s: Storage): boolean => s instanceof NativeStorage && s.desc !== PLAIN;
 
@@ -37,7 +38,13 @@ export function nativeBinaryKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const aFull = same(padded(args.aShape, rank), out);
       const bFull = same(padded(args.bShape, rank), out);
       if (!aFull && !(bFull && (op === 'add' || op === 'mul'))) {
-        return refFallback(rt, ref, 'binary', bFull ? `first operand of '${op}' broadcasts` : 'both operands broadcast', args);
+        return refFallback(
+          rt,
+          ref,
+          'binary',
+          bFull ? `first operand of '${op}' broadcasts` : 'both operands broadcast',
+          args,
+        );
       }
       const [first, second, secondShape] = aFull ? [args.a, args.b, args.bShape] : [args.b, args.a, args.aShape];
       let desc: number;

@@ -21,7 +21,8 @@ export function nativeConcatKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const rank = shapes[0]?.length ?? 0;
       if (rank === 0 || rank > MAX_RANK) return refFallback(rt, ref, 'concat', `rank ${rank}`, args);
       if (xs.some((x) => x.size === 0)) return refFallback(rt, ref, 'concat', 'empty input', args);
-      const descs = axis === 1 && rank === 4 ? xs.map((x, i) => rt.descOf(x, shapes[i])) : shapes.map((s) => rt.plainDesc(s));
+      const descs =
+        axis === 1 && rank === 4 ? xs.map((x, i) => rt.descOf(x, shapes[i])) : shapes.map((s) => rt.plainDesc(s));
       const plan = rt.plan(`concat:${axis}:${descs}`, () => rt.addon.concatPlan(axis, descs));
       const inputs = xs.map((x, i) => rt.input(x, descs[i], shapes[i]));
       const size = xs.reduce((n, x) => n + x.size, 0);
@@ -33,27 +34,48 @@ export function nativeConcatKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernel
 }
 
 /** The one-pass join where the inputs share a chunked layout, else the native concat and batch norm. */
-export function nativeConcatBatchNormKernel(rt: NativeRuntime, ref: Kernels, native: Pick<Kernels, 'concat' | 'batchNormInfer'>): Pick<Kernels, 'concatBatchNormInfer'> {
+export function nativeConcatBatchNormKernel(
+  rt: NativeRuntime,
+  ref: Kernels,
+  native: Pick<Kernels, 'concat' | 'batchNormInfer'>,
+): Pick<Kernels, 'concatBatchNormInfer'> {
   return {
     concatBatchNormInfer(args: KernelSpecs['concatBatchNormInfer']['args']) {
       const { xs, shapes, weight, bias, mean, variance, eps } = args;
       const relu = args.relu ?? false;
-      if (![...xs, weight, bias, mean, variance].every((s) => s === null || isFloat32(s))) return refFallback(rt, ref, 'concatBatchNormInfer', 'not float32', args);
+      if (![...xs, weight, bias, mean, variance].every((s) => s === null || isFloat32(s)))
+        return refFallback(rt, ref, 'concatBatchNormInfer', 'not float32', args);
       if (xs.some((x) => x.size === 0)) return refFallback(rt, ref, 'concatBatchNormInfer', 'empty input', args);
       const descs = xs.map((x, i) => rt.descOf(x, shapes[i]));
       const affine = weight !== null || bias !== null;
-      const plan = rt.plan(`concatBatchNorm:${descs}:${+affine}${+relu}:${eps}`, () => rt.addon.concatBatchNormPlan(descs, affine, relu, eps));
+      const plan = rt.plan(`concatBatchNorm:${descs}:${+affine}${+relu}:${eps}`, () =>
+        rt.addon.concatBatchNormPlan(descs, affine, relu, eps),
+      );
       const [batch, , h, w] = shapes[0];
       const channels = shapes.reduce((c, s) => c + s[1], 0);
       if (plan === null) {
         const joined = native.concat({ xs, shapes, axis: 1 });
-        const y = native.batchNormInfer({ x: joined, weight, bias, mean, variance, eps, relu, layout: { batch, channels, spatial: h * w } });
+        const y = native.batchNormInfer({
+          x: joined,
+          weight,
+          bias,
+          mean,
+          variance,
+          eps,
+          relu,
+          layout: { batch, channels, spatial: h * w },
+        });
         joined.release();
         return y;
       }
       const inputs = xs.map((x, i) => rt.input(x, descs[i], shapes[i]));
-      const param = (s: Storage | null, value: number): Float32Array => (s === null ? rt.filled(channels, value).buffer : rt.plainInput(s, [channels]));
-      const stats = [...(affine ? [param(weight, 1), param(bias, 0)] : []), rt.plainInput(mean, [channels]), rt.plainInput(variance, [channels])];
+      const param = (s: Storage | null, value: number): Float32Array =>
+        s === null ? rt.filled(channels, value).buffer : rt.plainInput(s, [channels]);
+      const stats = [
+        ...(affine ? [param(weight, 1), param(bias, 0)] : []),
+        rt.plainInput(mean, [channels]),
+        rt.plainInput(variance, [channels]),
+      ];
       const y = rt.output(plan.dst, sizeOf([batch, channels, h, w]));
       rt.exec('concatBatchNorm', plan.plan, [...inputs, y.buffer, ...stats]);
       return y;

@@ -19,8 +19,24 @@ type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];
 /** The 18 integers the addon reads, in the order of Conv2dGeometry (see native/src/conv.cc). */
 function geometryInts(g: Conv2dGeometry): number[] {
   return [
-    g.batch, g.inChannels, g.inH, g.inW, g.outChannels, g.kernelH, g.kernelW, g.strideH, g.strideW,
-    g.padTop, g.padBottom, g.padLeft, g.padRight, g.dilationH, g.dilationW, g.groups, g.outH, g.outW,
+    g.batch,
+    g.inChannels,
+    g.inH,
+    g.inW,
+    g.outChannels,
+    g.kernelH,
+    g.kernelW,
+    g.strideH,
+    g.strideW,
+    g.padTop,
+    g.padBottom,
+    g.padLeft,
+    g.padRight,
+    g.dilationH,
+    g.dilationW,
+    g.groups,
+    g.outH,
+    g.outW,
   ];
 }
 
@@ -34,12 +50,14 @@ function weightDims(g: Conv2dGeometry): number[] {
 const product = (dims: readonly number[]): number => dims.reduce((p, d) => p * d, 1);
 const isEmpty = (g: Conv2dGeometry): boolean => g.batch === 0 || g.inChannels === 0 || g.outChannels === 0;
 /** Strided, ungrouped, undilated: a conv the space-to-depth cut can take. */
-const cuttable = (g: Conv2dGeometry): boolean => g.strideH * g.strideW > 1 && g.groups === 1 && g.dilationH === 1 && g.dilationW === 1;
+const cuttable = (g: Conv2dGeometry): boolean =>
+  g.strideH * g.strideW > 1 && g.groups === 1 && g.dilationH === 1 && g.dilationW === 1;
 
 type ForwardPlan = ReturnType<NativeAddon['conv2dPlan']>;
 
 export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKernels {
-  const reorderPlan = (src: number, dst: number): number => rt.plan(`reorder:${src}:${dst}`, () => rt.addon.reorderPlan(src, dst));
+  const reorderPlan = (src: number, dst: number): number =>
+    rt.plan(`reorder:${src}:${dst}`, () => rt.addon.reorderPlan(src, dst));
 
   function conv2d(args: Args<'conv2d'>): ReturnType<Kernels['conv2d']> {
     const { geometry: g, bias } = args;
@@ -49,7 +67,12 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     if (!inputs.every((s) => s === null || isFloat32(s))) return refFallback(rt, ref, 'conv2d', 'float64 input', args);
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2d', 'empty tensor', args);
     const ints = geometryInts(g);
-    const options = { bias: bias !== null, relu, sum: addend !== null, training: isGradEnabled() && addend === null && !relu };
+    const options = {
+      bias: bias !== null,
+      relu,
+      sum: addend !== null,
+      training: isGradEnabled() && addend === null && !relu,
+    };
     const key = `conv2d:${ints.join(',')}:${+options.bias}${+options.relu}${+options.sum}${+options.training}`;
     const plan = rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(ints, options));
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
@@ -78,13 +101,36 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     rt.spaceToDepthCuts++;
     const [kh, kw] = [Math.ceil(g.kernelH / g.strideH), Math.ceil(g.kernelW / g.strideW)];
     const cut: Conv2dGeometry = {
-      ...g, inChannels: g.inChannels * g.strideH * g.strideW, inH: g.outH + kh - 1, inW: g.outW + kw - 1,
-      kernelH: kh, kernelW: kw, strideH: 1, strideW: 1, padTop: 0, padBottom: 0, padLeft: 0, padRight: 0,
+      ...g,
+      inChannels: g.inChannels * g.strideH * g.strideW,
+      inH: g.outH + kh - 1,
+      inW: g.outW + kw - 1,
+      kernelH: kh,
+      kernelW: kw,
+      strideH: 1,
+      strideW: 1,
+      padTop: 0,
+      padBottom: 0,
+      padLeft: 0,
+      padRight: 0,
     };
-    const inputSizes = [g.batch, g.inChannels, g.inH, g.inW, g.strideH, g.strideW, g.padTop, g.padLeft, cut.inH, cut.inW];
+    const inputSizes = [
+      g.batch,
+      g.inChannels,
+      g.inH,
+      g.inW,
+      g.strideH,
+      g.strideW,
+      g.padTop,
+      g.padLeft,
+      cut.inH,
+      cut.inW,
+    ];
     const inputPlan = rt.plan(`spaceToDepthInput:${inputSizes}`, () => rt.addon.spaceToDepthInputPlan(inputSizes));
     const weightSizes = [g.outChannels, g.inChannels, g.kernelH, g.kernelW, g.strideH, g.strideW];
-    const weightPlan = rt.plan(`spaceToDepthWeights:${weightSizes}`, () => rt.addon.spaceToDepthWeightsPlan(weightSizes));
+    const weightPlan = rt.plan(`spaceToDepthWeights:${weightSizes}`, () =>
+      rt.addon.spaceToDepthWeightsPlan(weightSizes),
+    );
     const x = rt.output(inputPlan.dst, product(srcDims(cut)));
     rt.exec('conv2d', inputPlan.plan, [rt.plainInput(args.x, srcDims(g)), x.buffer]);
     const weight = rt.output(weightPlan.dst, product(weightDims(cut)));
@@ -98,7 +144,8 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
 
   function conv2dBackwardData(args: Args<'conv2dBackwardData'>): ReturnType<Kernels['conv2dBackwardData']> {
     const { geometry: g } = args;
-    if (!isFloat32(args.gy) || !isFloat32(args.weight)) return refFallback(rt, ref, 'conv2dBackwardData', 'float64 input', args);
+    if (!isFloat32(args.gy) || !isFloat32(args.weight))
+      return refFallback(rt, ref, 'conv2dBackwardData', 'float64 input', args);
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardData', 'empty tensor', args);
     const ints = geometryInts(g);
     const plan = rt.plan(`conv2dBackwardData:${ints.join(',')}`, () => rt.addon.conv2dBackwardDataPlan(ints));
@@ -111,10 +158,13 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
 
   function conv2dBackwardWeight(args: Args<'conv2dBackwardWeight'>): ReturnType<Kernels['conv2dBackwardWeight']> {
     const { geometry: g, withBias } = args;
-    if (!isFloat32(args.gy) || !isFloat32(args.x)) return refFallback(rt, ref, 'conv2dBackwardWeight', 'float64 input', args);
+    if (!isFloat32(args.gy) || !isFloat32(args.x))
+      return refFallback(rt, ref, 'conv2dBackwardWeight', 'float64 input', args);
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardWeight', 'empty tensor', args);
     const ints = geometryInts(g);
-    const plan = rt.plan(`conv2dBackwardWeight:${ints.join(',')}:${+withBias}`, () => rt.addon.conv2dBackwardWeightsPlan(ints, withBias));
+    const plan = rt.plan(`conv2dBackwardWeight:${ints.join(',')}:${+withBias}`, () =>
+      rt.addon.conv2dBackwardWeightsPlan(ints, withBias),
+    );
     const x = rt.input(args.x, plan.src, srcDims(g));
     const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
     const wDims = weightDims(g);
@@ -124,10 +174,14 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const gw = rt.output(direct ? plan.diffWeights : plainWeights, product(wDims));
     const target = direct ? gw : rt.output(plan.diffWeights, product(wDims));
     const gb = withBias ? rt.output(rt.plainDesc([g.outChannels]), g.outChannels) : null;
-    rt.exec('conv2dBackwardWeight', plan.plan, gb === null ? [x, gy, target.buffer] : [x, gy, target.buffer, gb.buffer]);
+    rt.exec(
+      'conv2dBackwardWeight',
+      plan.plan,
+      gb === null ? [x, gy, target.buffer] : [x, gy, target.buffer, gb.buffer],
+    );
     if (!direct) {
       rt.exec('conv2dBackwardWeight', reorderPlan(plan.diffWeights, plainWeights), [target.buffer, gw.buffer]);
-      target.release();  // back to the pool: later users are queued after this reorder
+      target.release(); // back to the pool: later users are queued after this reorder
     }
     return { weight: gw, bias: gb };
   }

@@ -36,7 +36,13 @@ function convertArgs(value: unknown, convert: Convert): unknown {
 const IN_PLACE: ReadonlySet<KernelName> = new Set<KernelName>(['sgdStep', 'adamStep']);
 
 /** Calls the reference kernel `name` with every native storage argument turned into a plain view. */
-export function refFallback<K extends KernelName>(rt: NativeRuntime, ref: Kernels, name: K, reason: string, args: KernelSpecs[K]['args']): KernelSpecs[K]['out'] {
+export function refFallback<K extends KernelName>(
+  rt: NativeRuntime,
+  ref: Kernels,
+  name: K,
+  reason: string,
+  args: KernelSpecs[K]['args'],
+): KernelSpecs[K]['out'] {
   note(name, reason);
   const views = new Map<Storage, Storage>();
   const convert: Convert = (s) => {
@@ -46,13 +52,18 @@ export function refFallback<K extends KernelName>(rt: NativeRuntime, ref: Kernel
       s.invalidate();
     }
     let v = views.get(s);
-    if (!v) views.set(s, (v = rt.refView(s)));
+    if (!v) {
+      v = rt.refView(s);
+      views.set(s, v);
+    }
     return v;
   };
   const converted = Object.fromEntries(Object.entries(args).map(([k, v]) => [k, convertArgs(v, convert)]));
   const kernel: Kernels[K] = ref[name];
   // Only views of native storages share pooled memory; reference storages passed through are the caller's.
-  const wrappers = new Set<Storage>([...views].filter(([source]) => source instanceof NativeStorage).map(([, view]) => view));
+  const wrappers = new Set<Storage>(
+    [...views].filter(([source]) => source instanceof NativeStorage).map(([, view]) => view),
+  );
   return detach(kernel(converted as KernelSpecs[K]['args']), wrappers);
 }
 
@@ -60,24 +71,54 @@ export function refFallback<K extends KernelName>(rt: NativeRuntime, ref: Kernel
 function detach<T>(out: T, views: ReadonlySet<Storage>): T {
   const copy = (s: unknown): unknown => (s instanceof RefStorage && views.has(s) ? new RefStorage(s.data.slice()) : s);
   if (out instanceof Storage) return copy(out) as T;
-  if (out !== null && typeof out === 'object') return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, copy(v)])) as T;
+  if (out !== null && typeof out === 'object')
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, copy(v)])) as T;
   return out;
 }
 
 /** Every kernel of `ref` as a logged fallback: the base the native kernels are laid over. */
 export function fallbackKernels(rt: NativeRuntime, ref: Kernels): Kernels {
-  const fb = <K extends KernelName>(name: K) => (args: KernelSpecs[K]['args']): KernelSpecs[K]['out'] => refFallback(rt, ref, name, 'no native kernel', args);
+  const fb =
+    <K extends KernelName>(name: K) =>
+    (args: KernelSpecs[K]['args']): KernelSpecs[K]['out'] =>
+      refFallback(rt, ref, name, 'no native kernel', args);
   return {
-    fill: fb('fill'), cast: fb('cast'), unary: fb('unary'), scalar: fb('scalar'), binary: fb('binary'),
-    activationBackward: fb('activationBackward'), reduce: fb('reduce'), argmax: fb('argmax'), expand: fb('expand'),
-    permute: fb('permute'), slice: fb('slice'), pad: fb('pad'), concat: fb('concat'), matmul: fb('matmul'), linear: fb('linear'),
-    conv2d: fb('conv2d'), conv2dBackwardData: fb('conv2dBackwardData'), conv2dBackwardWeight: fb('conv2dBackwardWeight'),
-    maxPool2d: fb('maxPool2d'), maxPool2dBackward: fb('maxPool2dBackward'), avgPool2d: fb('avgPool2d'),
-    avgPool2dBackward: fb('avgPool2dBackward'), adaptiveAvgPool2d: fb('adaptiveAvgPool2d'),
-    adaptiveAvgPool2dBackward: fb('adaptiveAvgPool2dBackward'), batchNormTrain: fb('batchNormTrain'),
-    batchNormInfer: fb('batchNormInfer'), concatBatchNormInfer: fb('concatBatchNormInfer'), batchNormBackward: fb('batchNormBackward'),
-    localResponseNorm: fb('localResponseNorm'), localResponseNormBackward: fb('localResponseNormBackward'),
-    dropoutMask: fb('dropoutMask'), softmax: fb('softmax'), softmaxBackward: fb('softmaxBackward'),
-    nllLoss: fb('nllLoss'), nllLossBackward: fb('nllLossBackward'), sgdStep: fb('sgdStep'), adamStep: fb('adamStep'),
+    fill: fb('fill'),
+    cast: fb('cast'),
+    unary: fb('unary'),
+    scalar: fb('scalar'),
+    binary: fb('binary'),
+    activationBackward: fb('activationBackward'),
+    reduce: fb('reduce'),
+    argmax: fb('argmax'),
+    expand: fb('expand'),
+    permute: fb('permute'),
+    slice: fb('slice'),
+    pad: fb('pad'),
+    concat: fb('concat'),
+    matmul: fb('matmul'),
+    linear: fb('linear'),
+    conv2d: fb('conv2d'),
+    conv2dBackwardData: fb('conv2dBackwardData'),
+    conv2dBackwardWeight: fb('conv2dBackwardWeight'),
+    maxPool2d: fb('maxPool2d'),
+    maxPool2dBackward: fb('maxPool2dBackward'),
+    avgPool2d: fb('avgPool2d'),
+    avgPool2dBackward: fb('avgPool2dBackward'),
+    adaptiveAvgPool2d: fb('adaptiveAvgPool2d'),
+    adaptiveAvgPool2dBackward: fb('adaptiveAvgPool2dBackward'),
+    batchNormTrain: fb('batchNormTrain'),
+    batchNormInfer: fb('batchNormInfer'),
+    concatBatchNormInfer: fb('concatBatchNormInfer'),
+    batchNormBackward: fb('batchNormBackward'),
+    localResponseNorm: fb('localResponseNorm'),
+    localResponseNormBackward: fb('localResponseNormBackward'),
+    dropoutMask: fb('dropoutMask'),
+    softmax: fb('softmax'),
+    softmaxBackward: fb('softmaxBackward'),
+    nllLoss: fb('nllLoss'),
+    nllLossBackward: fb('nllLossBackward'),
+    sgdStep: fb('sgdStep'),
+    adamStep: fb('adamStep'),
   };
 }

@@ -56,7 +56,9 @@ export function createNativeBackend(addon: NativeAddon): NativeBackend {
   };
   const kernels: Kernels = { ...natives, ...nativeConcatBatchNormKernel(rt, ref, natives) };
   const write = (values: FloatArray, dtype: DType): Storage =>
-    dtype === 'float32' ? rt.fromValues(values instanceof Float32Array ? values : Float32Array.from(values)) : refBackend.write(values, dtype);
+    dtype === 'float32'
+      ? rt.fromValues(values instanceof Float32Array ? values : Float32Array.from(values))
+      : refBackend.write(values, dtype);
   const read = (storage: Storage, shape: Shape): FloatArray => {
     if (storage instanceof RefStorage) {
       rt.flushSync();

@@ -16,7 +16,10 @@ import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.j
 
 const isEmpty = (l: ChannelLayout): boolean => l.batch * l.channels * l.spatial === 0;
 
-export function nativeLrnKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'localResponseNorm' | 'localResponseNormBackward'> {
+export function nativeLrnKernels(
+  rt: NativeRuntime,
+  ref: Kernels,
+): Pick<Kernels, 'localResponseNorm' | 'localResponseNormBackward'> {
   return {
     localResponseNorm(args: KernelSpecs['localResponseNorm']['args']) {
       const { layout: l, size, alpha, beta, k, x } = args;
@@ -26,7 +29,9 @@ export function nativeLrnKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels,
       const dims = channelDims(x, l, 3);
       const src = rt.descOf(x, dims);
       const training = isGradEnabled();
-      const plan = rt.plan(`lrn:${src}:${size}:${alpha}:${beta}:${k}:${training}`, () => rt.addon.lrnPlan(src, { size, alpha, beta, k, training }));
+      const plan = rt.plan(`lrn:${src}:${size}:${alpha}:${beta}:${k}:${training}`, () =>
+        rt.addon.lrnPlan(src, { size, alpha, beta, k, training }),
+      );
       const input = rt.input(x, plan.src, dims);
       const y = rt.output(plan.dst, x.size);
       if (plan.workspace === undefined) {
@@ -35,18 +40,28 @@ export function nativeLrnKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels,
       }
       const info = rt.descInfo(plan.workspace);
       // Not from the pool: the storage's size is x's (the contract), its buffer the workspace's.
-      const scale = new NativeStorage(rt, x.size, new Float32Array(Math.ceil(info.bytes / 4)), plan.workspace, info.dims);
+      const scale = new NativeStorage(
+        rt,
+        x.size,
+        new Float32Array(Math.ceil(info.bytes / 4)),
+        plan.workspace,
+        info.dims,
+      );
       rt.exec('localResponseNorm', plan.plan, [input, y.buffer, scale.buffer]);
       return { y, scale };
     },
     localResponseNormBackward(args: KernelSpecs['localResponseNormBackward']['args']) {
       const { layout: l, size, alpha, beta, k, scale, gy, x } = args;
       // A forward pass that ran on the reference kernel left a real scale tensor.
-      if (!(scale instanceof NativeStorage)) return refFallback(rt, ref, 'localResponseNormBackward', 'the forward ran the reference kernel', args);
+      if (!(scale instanceof NativeStorage))
+        return refFallback(rt, ref, 'localResponseNormBackward', 'the forward ran the reference kernel', args);
       const dims = channelDims(x, l, 3);
       const src = rt.descOf(x, dims);
-      const plan = rt.plan(`lrnBackward:${src}:${size}:${alpha}:${beta}:${k}`, () => rt.addon.lrnBackwardPlan(src, { size, alpha, beta, k }));
-      if ((plan.workspace ?? PLAIN) !== scale.desc) throw new BackendError('localResponseNorm', 'the forward pass kept no matching workspace');
+      const plan = rt.plan(`lrnBackward:${src}:${size}:${alpha}:${beta}:${k}`, () =>
+        rt.addon.lrnBackwardPlan(src, { size, alpha, beta, k }),
+      );
+      if ((plan.workspace ?? PLAIN) !== scale.desc)
+        throw new BackendError('localResponseNorm', 'the forward pass kept no matching workspace');
       const input = rt.input(x, plan.src, dims);
       const diffDst = rt.input(gy, plan.diffDst, dims);
       const gx = rt.output(plan.diffSrc, x.size);

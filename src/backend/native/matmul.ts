@@ -27,9 +27,12 @@ export function nativeMatmulKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
     linear(args: KernelSpecs['linear']['args']) {
       const { rows, inF, outF, bias } = args;
       const relu = args.relu ?? false;
-      if (![args.x, args.weight, bias].every((s) => s === null || isFloat32(s))) return refFallback(rt, ref, 'linear', 'float64 input', args);
+      if (![args.x, args.weight, bias].every((s) => s === null || isFloat32(s)))
+        return refFallback(rt, ref, 'linear', 'float64 input', args);
       if (rows * inF * outF === 0) return refFallback(rt, ref, 'linear', 'empty product', args);
-      const plan = rt.plan(`linear:${rows},${inF},${outF}:${+(bias !== null)}${+relu}`, () => rt.addon.linearPlan([rows, inF, outF], bias !== null, relu));
+      const plan = rt.plan(`linear:${rows},${inF},${outF}:${+(bias !== null)}${+relu}`, () =>
+        rt.addon.linearPlan([rows, inF, outF], bias !== null, relu),
+      );
       const buffers = [rt.plainInput(args.x, [rows, inF]), rt.input(args.weight, plan.weights, [outF, inF])];
       if (bias !== null) buffers.push(rt.plainInput(bias, [outF]));
       const y = rt.output(plan.dst, rows * outF);

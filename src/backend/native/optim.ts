@@ -13,18 +13,23 @@ import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.j
 /** The buffer of a storage updated in place; a blocked one cannot be (its plain view is a copy). */
 function inPlace(kernel: KernelName, what: string, s: Storage, rt: NativeRuntime): Float32Array {
   if (s instanceof NativeStorage) {
-    if (s.desc !== PLAIN) throw new BackendError(kernel, `${what} is in a blocked oneDNN layout and cannot be updated in place (it must be plain)`);
+    if (s.desc !== PLAIN)
+      throw new BackendError(
+        kernel,
+        `${what} is in a blocked oneDNN layout and cannot be updated in place (it must be plain)`,
+      );
     s.invalidate();
     return s.buffer;
   }
-  return rt.plainInput(s, [s.size]);  // a float32 ref storage: its own array
+  return rt.plainInput(s, [s.size]); // a float32 ref storage: its own array
 }
 
 export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'sgdStep' | 'adamStep'> {
   return {
     sgdStep(args: KernelSpecs['sgdStep']['args']) {
       const { param, grad, momentumBuffer: buf } = args;
-      if (![param, grad, buf].every((s) => s === null || isFloat32(s))) return refFallback(rt, ref, 'sgdStep', 'float64 tensor', args);
+      if (![param, grad, buf].every((s) => s === null || isFloat32(s)))
+        return refFallback(rt, ref, 'sgdStep', 'float64 tensor', args);
       const n = param.size;
       if (n === 0) return refFallback(rt, ref, 'sgdStep', 'empty tensor', args);
       const plan = rt.plan(`sgd:${n}:${+(buf !== null)}`, () => rt.addon.sgdPlan(n, buf !== null));
@@ -32,20 +37,41 @@ export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const buffers = [inPlace('sgdStep', 'param', param, rt), g];
       if (buf !== null) buffers.push(inPlace('sgdStep', 'momentum buffer', buf, rt));
       const { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep } = args;
-      rt.exec('sgdStep', plan.plan, buffers, Float64Array.of(lr, momentum, dampening, +nesterov, weightDecay, +maximize, +firstStep));
+      rt.exec(
+        'sgdStep',
+        plan.plan,
+        buffers,
+        Float64Array.of(lr, momentum, dampening, +nesterov, weightDecay, +maximize, +firstStep),
+      );
     },
     adamStep(args: KernelSpecs['adamStep']['args']) {
       const { param, grad, expAvg, expAvgSq, step, lr, beta1, beta2, eps, weightDecay, decoupled, maximize } = args;
       const vmax = args.amsgrad ? args.maxExpAvgSq : null;
-      if (![param, grad, expAvg, expAvgSq, vmax].every((s) => s === null || isFloat32(s))) return refFallback(rt, ref, 'adamStep', 'float64 tensor', args);
+      if (![param, grad, expAvg, expAvgSq, vmax].every((s) => s === null || isFloat32(s)))
+        return refFallback(rt, ref, 'adamStep', 'float64 tensor', args);
       const n = param.size;
       if (n === 0) return refFallback(rt, ref, 'adamStep', 'empty tensor', args);
       const plan = rt.plan(`adam:${n}:${+(vmax !== null)}`, () => rt.addon.adamPlan(n, vmax !== null));
       const g = rt.plainInput(grad, [n]);
-      const buffers = [inPlace('adamStep', 'param', param, rt), g, inPlace('adamStep', 'exp_avg', expAvg, rt), inPlace('adamStep', 'exp_avg_sq', expAvgSq, rt)];
+      const buffers = [
+        inPlace('adamStep', 'param', param, rt),
+        g,
+        inPlace('adamStep', 'exp_avg', expAvg, rt),
+        inPlace('adamStep', 'exp_avg_sq', expAvgSq, rt),
+      ];
       if (vmax !== null) buffers.push(inPlace('adamStep', 'max_exp_avg_sq', vmax, rt));
       // The bias corrections use JavaScript's pow, exactly as the reference kernel does.
-      const scalars = Float64Array.of(1 - beta1 ** step, 1 - beta2 ** step, lr, beta1, beta2, eps, weightDecay, +decoupled, +maximize);
+      const scalars = Float64Array.of(
+        1 - beta1 ** step,
+        1 - beta2 ** step,
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weightDecay,
+        +decoupled,
+        +maximize,
+      );
       rt.exec('adamStep', plan.plan, buffers, scalars);
     },
   };

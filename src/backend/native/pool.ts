@@ -28,7 +28,22 @@ function extraPadding(g: Pool2dGeometry): { bottom: number; right: number } {
 /** The 14 integers the addon reads (see native/src/pool.cc). */
 function geometryInts(g: Pool2dGeometry): number[] {
   const { bottom, right } = extraPadding(g);
-  return [g.batch, g.channels, g.inH, g.inW, g.kernelH, g.kernelW, g.strideH, g.strideW, g.padH, g.padW, bottom, right, g.outH, g.outW];
+  return [
+    g.batch,
+    g.channels,
+    g.inH,
+    g.inW,
+    g.kernelH,
+    g.kernelW,
+    g.strideH,
+    g.strideW,
+    g.padH,
+    g.padW,
+    bottom,
+    right,
+    g.outH,
+    g.outW,
+  ];
 }
 
 const srcDims = (g: Pool2dGeometry): number[] => [g.batch, g.channels, g.inH, g.inW];
@@ -37,12 +52,18 @@ const sizeOf = (dims: readonly number[]): number => dims.reduce((p, d) => p * d,
 const isEmpty = (g: Pool2dGeometry): boolean => g.batch * g.channels * g.inH * g.inW === 0;
 
 /** The oneDNN average kind for these options, or why the reference kernel must run. */
-function avgKind(g: Pool2dGeometry, countIncludePad: boolean, divisorOverride: number | null): PoolKind | { reason: string } {
+function avgKind(
+  g: Pool2dGeometry,
+  countIncludePad: boolean,
+  divisorOverride: number | null,
+): PoolKind | { reason: string } {
   if (divisorOverride !== null) return { reason: 'divisorOverride' };
   if (isEmpty(g)) return { reason: 'empty tensor' };
   if (!countIncludePad) return 'avg_exclude_padding';
   const { bottom, right } = extraPadding(g);
-  return bottom === g.padH && right === g.padW ? 'avg_include_padding' : { reason: 'count_include_pad with windows past the padding (ceil mode)' };
+  return bottom === g.padH && right === g.padW
+    ? 'avg_include_padding'
+    : { reason: 'count_include_pad with windows past the padding (ceil mode)' };
 }
 
 /** Adaptive pooling as a plain average pool when the sizes divide evenly, else null. */
@@ -51,12 +72,30 @@ function adaptiveGeometry(a: Omit<KernelSpecs['adaptiveAvgPool2d']['args'], 'x'>
   const kernelH = a.inH / a.outH;
   const kernelW = a.inW / a.outW;
   return {
-    batch: a.batch, channels: a.channels, inH: a.inH, inW: a.inW, kernelH, kernelW, strideH: kernelH, strideW: kernelW,
-    padH: 0, padW: 0, dilationH: 1, dilationW: 1, outH: a.outH, outW: a.outW,
+    batch: a.batch,
+    channels: a.channels,
+    inH: a.inH,
+    inW: a.inW,
+    kernelH,
+    kernelW,
+    strideH: kernelH,
+    strideW: kernelW,
+    padH: 0,
+    padW: 0,
+    dilationH: 1,
+    dilationW: 1,
+    outH: a.outH,
+    outW: a.outW,
   };
 }
 
-type PoolKernels = 'maxPool2d' | 'maxPool2dBackward' | 'avgPool2d' | 'avgPool2dBackward' | 'adaptiveAvgPool2d' | 'adaptiveAvgPool2dBackward';
+type PoolKernels =
+  | 'maxPool2d'
+  | 'maxPool2dBackward'
+  | 'avgPool2d'
+  | 'avgPool2dBackward'
+  | 'adaptiveAvgPool2d'
+  | 'adaptiveAvgPool2dBackward';
 
 export function nativePoolKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, PoolKernels> {
   /** The forward's src desc of each native max-pool workspace. */
@@ -111,12 +150,15 @@ export function nativePoolKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels
     maxPool2dBackward(args: KernelSpecs['maxPool2dBackward']['args']) {
       const { geometry: g, workspace, gy } = args;
       // A forward pass that ran on the reference kernel left a reference workspace.
-      if (!(workspace instanceof NativeStorage)) return refFallback(rt, ref, 'maxPool2dBackward', 'its forward ran the reference kernel', args);
+      if (!(workspace instanceof NativeStorage))
+        return refFallback(rt, ref, 'maxPool2dBackward', 'its forward ran the reference kernel', args);
       const src = workspaceSrc.get(workspace);
-      if (src === undefined) throw new BackendError('maxPool2d', 'the forward pass kept no workspace (gradients were not being recorded)');
+      if (src === undefined)
+        throw new BackendError('maxPool2d', 'the forward pass kept no workspace (gradients were not being recorded)');
       const ints = geometryInts(g);
       const plan = rt.plan(`poolBackward:max:${ints}:${src}`, () => rt.addon.poolBackwardPlan('max', ints, src));
-      if (plan.workspace !== workspace.desc) throw new BackendError('maxPool2d', 'the workspace does not match the backward pass');
+      if (plan.workspace !== workspace.desc)
+        throw new BackendError('maxPool2d', 'the workspace does not match the backward pass');
       const diffDst = rt.input(gy, plan.diffDst, dstDims(g));
       const gx = rt.output(plan.diffSrc, sizeOf(srcDims(g)));
       rt.exec('maxPool2dBackward', plan.plan, [diffDst, workspace.buffer, gx.buffer]);
@@ -136,14 +178,16 @@ export function nativePoolKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels
     },
     adaptiveAvgPool2d(args: KernelSpecs['adaptiveAvgPool2d']['args']) {
       const g = adaptiveGeometry(args);
-      if (g === null) return refFallback(rt, ref, 'adaptiveAvgPool2d', 'input size not a multiple of the output size', args);
+      if (g === null)
+        return refFallback(rt, ref, 'adaptiveAvgPool2d', 'input size not a multiple of the output size', args);
       if (isEmpty(g)) return refFallback(rt, ref, 'adaptiveAvgPool2d', 'empty tensor', args);
       if (!isFloat32(args.x)) return refFallback(rt, ref, 'adaptiveAvgPool2d', 'not float32', args);
       return avgForward('adaptiveAvgPool2d', 'avg_exclude_padding', g, args.x);
     },
     adaptiveAvgPool2dBackward(args: KernelSpecs['adaptiveAvgPool2dBackward']['args']) {
       const g = adaptiveGeometry(args);
-      if (g === null) return refFallback(rt, ref, 'adaptiveAvgPool2dBackward', 'input size not a multiple of the output size', args);
+      if (g === null)
+        return refFallback(rt, ref, 'adaptiveAvgPool2dBackward', 'input size not a multiple of the output size', args);
       if (isEmpty(g)) return refFallback(rt, ref, 'adaptiveAvgPool2dBackward', 'empty tensor', args);
       if (!isFloat32(args.gy)) return refFallback(rt, ref, 'adaptiveAvgPool2dBackward', 'not float32', args);
       return avgBackward('adaptiveAvgPool2dBackward', 'avg_exclude_padding', g, args.gy);

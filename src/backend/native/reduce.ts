@@ -12,19 +12,26 @@ import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
 /** Class indices as the float buffer the loop reads, after checking them (the loop trusts them). */
 function targetBuffer(op: string, target: Int32Array, n: number, c: number): Float32Array {
   if (target.length !== n) throw new BackendError(op, `target has ${target.length} entries, expected ${n}`);
-  for (const t of target) if (!(t >= 0 && t < c)) throw new BackendError(op, `target ${t} is out of range for ${c} classes`);
+  for (const t of target)
+    if (!(t >= 0 && t < c)) throw new BackendError(op, `target ${t} is out of range for ${c} classes`);
   return Float32Array.from(target);
 }
 
-export function nativeReduceKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'fill' | 'reduce' | 'nllLoss' | 'nllLossBackward'> {
+export function nativeReduceKernels(
+  rt: NativeRuntime,
+  ref: Kernels,
+): Pick<Kernels, 'fill' | 'reduce' | 'nllLoss' | 'nllLossBackward'> {
   return {
     fill(args: KernelSpecs['fill']['args']) {
-      return args.dtype === 'float32' ? rt.filled(args.size, args.value) : refFallback(rt, ref, 'fill', 'not float32', args);
+      return args.dtype === 'float32'
+        ? rt.filled(args.size, args.value)
+        : refFallback(rt, ref, 'fill', 'not float32', args);
     },
     reduce(args: KernelSpecs['reduce']['args']) {
       const { op, x, shape, axes } = args;
       if (!isFloat32(x)) return refFallback(rt, ref, 'reduce', 'not float32', args);
-      if (shape.length === 0 || shape.length > MAX_RANK || x.size === 0) return refFallback(rt, ref, 'reduce', `rank ${shape.length} or empty`, args);
+      if (shape.length === 0 || shape.length > MAX_RANK || x.size === 0)
+        return refFallback(rt, ref, 'reduce', `rank ${shape.length} or empty`, args);
       const plan = rt.plan(`reduce:${op}:${shape}:${axes}`, () => rt.addon.reducePlan(op, shape, axes));
       const kept = shape.reduce((n, d, i) => (axes.includes(i) ? n : n * d), 1);
       const y = rt.output(plan.dst, kept);
@@ -35,7 +42,9 @@ export function nativeReduceKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
       const { logp, target, n, c, reduction, labelSmoothing } = args;
       if (!isFloat32(logp)) return refFallback(rt, ref, 'nllLoss', 'not float32', args);
       if (n === 0 || c === 0) return refFallback(rt, ref, 'nllLoss', 'empty batch', args);
-      const plan = rt.plan(`nllLoss:${n}:${c}:${reduction}:${labelSmoothing}`, () => rt.addon.nllLossPlan(n, c, reduction, labelSmoothing));
+      const plan = rt.plan(`nllLoss:${n}:${c}:${reduction}:${labelSmoothing}`, () =>
+        rt.addon.nllLossPlan(n, c, reduction, labelSmoothing),
+      );
       const y = rt.output(plan.out, reduction === 'none' ? n : 1);
       rt.exec('nllLoss', plan.plan, [rt.plainInput(logp, [n, c]), targetBuffer('nllLoss', target, n, c), y.buffer]);
       return y;
@@ -44,9 +53,15 @@ export function nativeReduceKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
       const { gy, target, n, c, reduction, labelSmoothing, dtype } = args;
       if (!isFloat32(gy) || dtype !== 'float32') return refFallback(rt, ref, 'nllLossBackward', 'not float32', args);
       if (n === 0 || c === 0) return refFallback(rt, ref, 'nllLossBackward', 'empty batch', args);
-      const plan = rt.plan(`nllLossBackward:${n}:${c}:${reduction}:${labelSmoothing}`, () => rt.addon.nllLossBackwardPlan(n, c, reduction, labelSmoothing));
+      const plan = rt.plan(`nllLossBackward:${n}:${c}:${reduction}:${labelSmoothing}`, () =>
+        rt.addon.nllLossBackwardPlan(n, c, reduction, labelSmoothing),
+      );
       const dx = rt.output(plan.dx, n * c);
-      rt.exec('nllLossBackward', plan.plan, [rt.plainInput(gy, [reduction === 'none' ? n : 1]), targetBuffer('nllLossBackward', target, n, c), dx.buffer]);
+      rt.exec('nllLossBackward', plan.plan, [
+        rt.plainInput(gy, [reduction === 'none' ? n : 1]),
+        targetBuffer('nllLossBackward', target, n, c),
+        dx.buffer,
+      ]);
       return dx;
     },
   };

@@ -50,7 +50,8 @@ export class NativeStorage extends Storage {
   }
 
   rememberConverted(desc: number, copy: NativeStorage): void {
-    (this.converted ??= new Map()).set(desc, copy);
+    this.converted ??= new Map();
+    this.converted.set(desc, copy);
   }
 
   /** Drops cached conversions: the values were changed in place (an optimiser step). */
@@ -134,13 +135,22 @@ export class NativeRuntime {
     const info = this.descInfo(desc);
     const floats = Math.ceil(info.bytes / 4);
     const buffer = this.take(floats);
-    return info.plain ? new NativeStorage(this, size, buffer, PLAIN, null, true) : new NativeStorage(this, size, buffer, desc, info.dims, true);
+    return info.plain
+      ? new NativeStorage(this, size, buffer, PLAIN, null, true)
+      : new NativeStorage(this, size, buffer, desc, info.dims, true);
   }
 
   /** A pooled storage for a primitive's workspace (max-pool indices), sized by its desc. */
   workspace(desc: number): NativeStorage {
     const info = this.descInfo(desc);
-    return new NativeStorage(this, Math.ceil(info.bytes / 4), this.take(Math.ceil(info.bytes / 4)), desc, info.dims, true);
+    return new NativeStorage(
+      this,
+      Math.ceil(info.bytes / 4),
+      this.take(Math.ceil(info.bytes / 4)),
+      desc,
+      info.dims,
+      true,
+    );
   }
 
   /** A plain storage holding a copy of `values` (JS-side write: a fresh array, never pooled). */
@@ -188,7 +198,8 @@ export class NativeRuntime {
   private sourceFor(s: Storage, dims: readonly number[]): NativeInput {
     const plain = plainBufferIfCompatible(s);
     if (plain !== null) return { buffer: plain, desc: this.plainDesc(dims) };
-    if (!(s instanceof NativeStorage)) throw new Error(`the native backend cannot read a storage of '${s.backendName}' (${s.dtype})`);
+    if (!(s instanceof NativeStorage))
+      throw new Error(`the native backend cannot read a storage of '${s.backendName}' (${s.dtype})`);
     if (sameDims(s.dims, dims)) return { buffer: s.buffer, desc: s.desc };
     // A reshaped blocked tensor: go through plain over its own dims, which is also row-major over `dims`.
     const ownDims = s.dims ?? dims;
@@ -268,7 +279,8 @@ export class NativeRuntime {
     const list = this.touch(buffer.length);
     for (const [size, stale] of this.pool) {
       if (this.pooledBytes + buffer.byteLength <= this.poolLimitBytes || size === buffer.length) break;
-      while (stale.length > 0 && this.pooledBytes + buffer.byteLength > this.poolLimitBytes) this.pooledBytes -= (stale.pop() as Float32Array).byteLength;
+      while (stale.length > 0 && this.pooledBytes + buffer.byteLength > this.poolLimitBytes)
+        this.pooledBytes -= (stale.pop() as Float32Array).byteLength;
       if (stale.length === 0) this.pool.delete(size);
     }
     if (this.pooledBytes + buffer.byteLength > this.poolLimitBytes) return;

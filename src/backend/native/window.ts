@@ -16,12 +16,23 @@ export function nativeWindowKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
     if (shape.length === 0 || shape.length > MAX_RANK) return `rank ${shape.length}`;
     return [...shape, ...outShape].includes(0) ? 'empty tensor' : null;
   };
-  const window = (op: 'slice' | 'pad', x: Storage, shape: readonly number[], srcBegin: readonly number[], dstBegin: readonly number[], outShape: readonly number[], value: number): NativeStorage => {
+  const window = (
+    op: 'slice' | 'pad',
+    x: Storage,
+    shape: readonly number[],
+    srcBegin: readonly number[],
+    dstBegin: readonly number[],
+    outShape: readonly number[],
+    value: number,
+  ): NativeStorage => {
     const src = rt.descOf(x, shape);
     const key = `window:${src}:${srcBegin}:${dstBegin}:${outShape}:${value}`;
     const plan = rt.plan(key, () => rt.addon.windowPlan(src, srcBegin, dstBegin, outShape, value));
     const input = rt.input(x, plan.src, shape);
-    const y = rt.output(plan.dst, outShape.reduce((n, d) => n * d, 1));
+    const y = rt.output(
+      plan.dst,
+      outShape.reduce((n, d) => n * d, 1),
+    );
     rt.exec(op, plan.plan, [input, y.buffer]);
     return y;
   };
@@ -30,14 +41,30 @@ export function nativeWindowKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
       const { x, shape, begin, size } = args;
       const why = unsupported(x, shape, size);
       if (why) return refFallback(rt, ref, 'slice', why, args);
-      return window('slice', x, shape, begin, shape.map(() => 0), size, 0);
+      return window(
+        'slice',
+        x,
+        shape,
+        begin,
+        shape.map(() => 0),
+        size,
+        0,
+      );
     },
     pad(args: KernelSpecs['pad']['args']) {
       const { x, shape, pads, value } = args;
       const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
       const why = unsupported(x, shape, outShape) ?? (Number.isFinite(value) ? null : 'a non-finite value');
       if (why) return refFallback(rt, ref, 'pad', why, args);
-      return window('pad', x, shape, shape.map(() => 0), pads.map((p) => p[0]), outShape, value);
+      return window(
+        'pad',
+        x,
+        shape,
+        shape.map(() => 0),
+        pads.map((p) => p[0]),
+        outShape,
+        value,
+      );
     },
   };
 }

@@ -24,7 +24,9 @@ function dims(g: Conv2dGeometry) {
   const inPerGroup = g.inChannels / g.groups;
   const outPerGroup = g.outChannels / g.groups;
   return {
-    taps, inPerGroup, outPerGroup,
+    taps,
+    inPerGroup,
+    outPerGroup,
     pixels: g.outH * g.outW,
     imageSize: g.inChannels * g.inH * g.inW,
     outImageSize: g.outChannels * g.outH * g.outW,
@@ -35,8 +37,16 @@ function dims(g: Conv2dGeometry) {
 
 /** A 1x1, stride-1, unpadded convolution's column matrix is the image itself: no copy needed. */
 function isPointwise(g: Conv2dGeometry): boolean {
-  return g.kernelH === 1 && g.kernelW === 1 && g.strideH === 1 && g.strideW === 1
-    && g.padTop === 0 && g.padBottom === 0 && g.padLeft === 0 && g.padRight === 0;
+  return (
+    g.kernelH === 1 &&
+    g.kernelW === 1 &&
+    g.strideH === 1 &&
+    g.strideW === 1 &&
+    g.padTop === 0 &&
+    g.padBottom === 0 &&
+    g.padLeft === 0 &&
+    g.padRight === 0
+  );
 }
 
 /**
@@ -49,7 +59,14 @@ interface TapRange {
   end: number;
 }
 
-function tapRange(outSize: number, inSize: number, stride: number, pad: number, dilation: number, tap: number): TapRange {
+function tapRange(
+  outSize: number,
+  inSize: number,
+  stride: number,
+  pad: number,
+  dilation: number,
+  tap: number,
+): TapRange {
   const shift = tap * dilation - pad;
   const first = Math.min(outSize, Math.max(0, Math.ceil(-shift / stride)));
   const end = Math.max(first, Math.min(outSize, Math.floor((inSize - 1 - shift) / stride) + 1));
@@ -138,7 +155,13 @@ function col2im(g: Conv2dGeometry, col: FloatArray, band: Band, gx: FloatArray, 
  * One band of image n's column matrix, dense [inChannels*kh*kw, band pixels]: im2col into the
  * scratch, or for 1x1 convolutions (a single band) the image itself.
  */
-function columnsOf(g: Conv2dGeometry, x: FloatArray, n: number, band: Band, scratch: FloatArray): { col: FloatArray; colOffset: number } {
+function columnsOf(
+  g: Conv2dGeometry,
+  x: FloatArray,
+  n: number,
+  band: Band,
+  scratch: FloatArray,
+): { col: FloatArray; colOffset: number } {
   const offset = n * g.inChannels * g.inH * g.inW;
   if (isPointwise(g)) return { col: x, colOffset: offset };
   im2col(g, x, offset, band, scratch);
@@ -150,7 +173,14 @@ function scratchFor(g: Conv2dGeometry, like: FloatArray): FloatArray {
   return allocFloat(dtypeOf(like), isPointwise(g) ? 0 : g.inChannels * g.kernelH * g.kernelW * bandRows(g) * g.outW);
 }
 
-export function conv2d({ x, weight, bias, geometry: g, addend = null, relu = false }: KernelSpecs['conv2d']['args']): RefStorage {
+export function conv2d({
+  x,
+  weight,
+  bias,
+  geometry: g,
+  addend = null,
+  relu = false,
+}: KernelSpecs['conv2d']['args']): RefStorage {
   const X = data(x);
   const W = data(weight);
   const { pixels, outImageSize, outPerGroup, groupK } = dims(g);
@@ -164,10 +194,18 @@ export function conv2d({ x, weight, bias, geometry: g, addend = null, relu = fal
       const cols = (band.oy1 - band.oy0) * g.outW;
       for (let grp = 0; grp < g.groups; grp++) {
         gemm({
-          m: outPerGroup, n: cols, k: groupK,
-          a: W, aOffset: grp * outPerGroup * groupK, transA: false,
-          b: col, bOffset: colOffset + grp * groupK * cols, transB: false,
-          c: Y, cOffset: n * outImageSize + grp * outPerGroup * pixels + band.oy0 * g.outW, ldc: pixels,
+          m: outPerGroup,
+          n: cols,
+          k: groupK,
+          a: W,
+          aOffset: grp * outPerGroup * groupK,
+          transA: false,
+          b: col,
+          bOffset: colOffset + grp * groupK * cols,
+          transB: false,
+          c: Y,
+          cOffset: n * outImageSize + grp * outPerGroup * pixels + band.oy0 * g.outW,
+          ldc: pixels,
           accumulate: false,
         });
       }
@@ -205,10 +243,19 @@ export function conv2dBackwardData({ gy, weight, geometry: g }: KernelSpecs['con
       const [target, targetOffset] = pointwise ? [GX, n * imageSize] : [dcol, 0];
       for (let grp = 0; grp < g.groups; grp++) {
         gemm({
-          m: groupK, n: cols, k: outPerGroup,
-          a: W, aOffset: grp * outPerGroup * groupK, transA: true,
-          b: GY, bOffset: n * outImageSize + grp * outPerGroup * pixels + band.oy0 * g.outW, transB: false, ldb: pixels,
-          c: target, cOffset: targetOffset + grp * groupK * cols, accumulate: false,
+          m: groupK,
+          n: cols,
+          k: outPerGroup,
+          a: W,
+          aOffset: grp * outPerGroup * groupK,
+          transA: true,
+          b: GY,
+          bOffset: n * outImageSize + grp * outPerGroup * pixels + band.oy0 * g.outW,
+          transB: false,
+          ldb: pixels,
+          c: target,
+          cOffset: targetOffset + grp * groupK * cols,
+          accumulate: false,
         });
       }
       if (!pointwise) col2im(g, dcol, band, GX, n * imageSize);
@@ -217,7 +264,10 @@ export function conv2dBackwardData({ gy, weight, geometry: g }: KernelSpecs['con
   return out;
 }
 
-export function conv2dBackwardWeight({ gy, x, geometry: g, withBias }: KernelSpecs['conv2dBackwardWeight']['args']): { weight: RefStorage; bias: RefStorage | null } {
+export function conv2dBackwardWeight({ gy, x, geometry: g, withBias }: KernelSpecs['conv2dBackwardWeight']['args']): {
+  weight: RefStorage;
+  bias: RefStorage | null;
+} {
   const GY = data(gy);
   const X = data(x);
   const { pixels, outImageSize, outPerGroup, groupK } = dims(g);
@@ -231,10 +281,19 @@ export function conv2dBackwardWeight({ gy, x, geometry: g, withBias }: KernelSpe
       for (let grp = 0; grp < g.groups; grp++) {
         // col is read transposed straight from the band: gemm's packing does the transpose.
         gemm({
-          m: outPerGroup, n: groupK, k: cols,
-          a: GY, aOffset: n * outImageSize + grp * outPerGroup * pixels + band.oy0 * g.outW, transA: false, lda: pixels,
-          b: col, bOffset: colOffset + grp * groupK * cols, transB: true,
-          c: weight.data, cOffset: grp * outPerGroup * groupK, accumulate: true,
+          m: outPerGroup,
+          n: groupK,
+          k: cols,
+          a: GY,
+          aOffset: n * outImageSize + grp * outPerGroup * pixels + band.oy0 * g.outW,
+          transA: false,
+          lda: pixels,
+          b: col,
+          bOffset: colOffset + grp * groupK * cols,
+          transB: true,
+          c: weight.data,
+          cOffset: grp * outPerGroup * groupK,
+          accumulate: true,
         });
       }
     }

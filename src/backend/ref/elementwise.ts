@@ -24,7 +24,7 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
 const SCALAR: Record<ScalarOp, (x: number, c: number) => number> = {
   add: (x, c) => x + c,
   mul: (x, c) => x * c,
-  pow: (x, c) => Math.pow(x, c),
+  pow: (x, c) => x ** c,
   max: (x, c) => (x > c ? x : c),
   min: (x, c) => (x < c ? x : c),
   rsub: (x, c) => c - x,

@@ -94,7 +94,10 @@ export function gemm(g: GemmArgs): void {
   // op(A)(i, p) = a[aOffset + i * aRow + p * aCol], op(B)(p, j) = b[bOffset + p * bRow + j * bCol].
   const [aRow, aCol] = g.transA ? [1, lda] : [lda, 1];
   const [bRow, bCol] = g.transB ? [1, ldb] : [ldb, 1];
-  if (m === 1) return rowTimesMatrix(g, aCol, bRow, bCol);
+  if (m === 1) {
+    rowTimesMatrix(g, aCol, bRow, bCol);
+    return;
+  }
 
   for (let j0 = 0; j0 < n; j0 += NC) {
     const nc = Math.min(NC, n - j0);
@@ -128,13 +131,22 @@ function rowTimesMatrix(g: GemmArgs, aCol: number, bRow: number, bCol: number): 
   const overwrite = !g.accumulate;
   let j = 0;
   for (; j + 4 <= n; j += 4) {
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
     let bi = g.bOffset + j * bCol;
     for (let p = 0, ai = aOffset; p < k; p++, ai += aCol, bi += bRow) {
       const av = a[ai];
-      s0 += av * b[bi]; s1 += av * b[bi + bCol]; s2 += av * b[bi + 2 * bCol]; s3 += av * b[bi + 3 * bCol];
+      s0 += av * b[bi];
+      s1 += av * b[bi + bCol];
+      s2 += av * b[bi + 2 * bCol];
+      s3 += av * b[bi + 3 * bCol];
     }
-    tile[0] = s0; tile[1] = s1; tile[2] = s2; tile[3] = s3;
+    tile[0] = s0;
+    tile[1] = s1;
+    tile[2] = s2;
+    tile[3] = s3;
     storeTile(g.c, g.cOffset + j, n, 1, 4, overwrite);
   }
   for (; j < n; j++) {
@@ -152,8 +164,13 @@ function rowTimesMatrix(g: GemmArgs, aCol: number, bRow: number, bCol: number): 
  * past the end are zero. For A the lanes are rows of op(A); for B they are columns of op(B).
  */
 function packPanels(
-  src: FloatArray, offset: number, laneStride: number, depthStride: number,
-  lanes: number, depth: number, dst: Float64Array,
+  src: FloatArray,
+  offset: number,
+  laneStride: number,
+  depthStride: number,
+  lanes: number,
+  depth: number,
+  dst: Float64Array,
 ): void {
   let to = 0;
   for (let q = 0; q < lanes; q += 4) {
@@ -180,26 +197,68 @@ function packPanels(
 function microKernel(kc: number, aAt: number, bAt: number): void {
   const a = packedA;
   const b = packedB;
-  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
-  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-  let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
-  let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  let c00 = 0,
+    c01 = 0,
+    c02 = 0,
+    c03 = 0;
+  let c10 = 0,
+    c11 = 0,
+    c12 = 0,
+    c13 = 0;
+  let c20 = 0,
+    c21 = 0,
+    c22 = 0,
+    c23 = 0;
+  let c30 = 0,
+    c31 = 0,
+    c32 = 0,
+    c33 = 0;
   let ai = aAt;
   let bi = bAt;
   for (let p = 0; p < kc; p++) {
-    const a0 = a[ai], a1 = a[ai + 1], a2 = a[ai + 2], a3 = a[ai + 3];
-    const b0 = b[bi], b1 = b[bi + 1], b2 = b[bi + 2], b3 = b[bi + 3];
-    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+    const a0 = a[ai],
+      a1 = a[ai + 1],
+      a2 = a[ai + 2],
+      a3 = a[ai + 3];
+    const b0 = b[bi],
+      b1 = b[bi + 1],
+      b2 = b[bi + 2],
+      b3 = b[bi + 3];
+    c00 += a0 * b0;
+    c01 += a0 * b1;
+    c02 += a0 * b2;
+    c03 += a0 * b3;
+    c10 += a1 * b0;
+    c11 += a1 * b1;
+    c12 += a1 * b2;
+    c13 += a1 * b3;
+    c20 += a2 * b0;
+    c21 += a2 * b1;
+    c22 += a2 * b2;
+    c23 += a2 * b3;
+    c30 += a3 * b0;
+    c31 += a3 * b1;
+    c32 += a3 * b2;
+    c33 += a3 * b3;
     ai += MR;
     bi += NR;
   }
-  tile[0] = c00; tile[1] = c01; tile[2] = c02; tile[3] = c03;
-  tile[4] = c10; tile[5] = c11; tile[6] = c12; tile[7] = c13;
-  tile[8] = c20; tile[9] = c21; tile[10] = c22; tile[11] = c23;
-  tile[12] = c30; tile[13] = c31; tile[14] = c32; tile[15] = c33;
+  tile[0] = c00;
+  tile[1] = c01;
+  tile[2] = c02;
+  tile[3] = c03;
+  tile[4] = c10;
+  tile[5] = c11;
+  tile[6] = c12;
+  tile[7] = c13;
+  tile[8] = c20;
+  tile[9] = c21;
+  tile[10] = c22;
+  tile[11] = c23;
+  tile[12] = c30;
+  tile[13] = c31;
+  tile[14] = c32;
+  tile[15] = c33;
 }
 
 /** Writes (or adds) the top-left rows x cols of `tile` into C at c[at], row stride ldc. */
@@ -208,9 +267,15 @@ function storeTile(c: FloatArray, at: number, ldc: number, rows: number, cols: n
     // The common full tile, unrolled: with a short k this write-back costs as much as the kernel.
     for (let t = 0; t < MR * NR; t += NR, at += ldc) {
       if (overwrite) {
-        c[at] = tile[t]; c[at + 1] = tile[t + 1]; c[at + 2] = tile[t + 2]; c[at + 3] = tile[t + 3];
+        c[at] = tile[t];
+        c[at + 1] = tile[t + 1];
+        c[at + 2] = tile[t + 2];
+        c[at + 3] = tile[t + 3];
       } else {
-        c[at] += tile[t]; c[at + 1] += tile[t + 1]; c[at + 2] += tile[t + 2]; c[at + 3] += tile[t + 3];
+        c[at] += tile[t];
+        c[at + 1] += tile[t + 1];
+        c[at + 2] += tile[t + 2];
+        c[at + 3] += tile[t + 3];
       }
     }
     return;

@@ -11,18 +11,64 @@ import { activationBackward, binary, cast, dropoutMask, expand, fill, scalar, un
 import { concat, pad, permute, slice } from './layout.js';
 import { nllLoss, nllLossBackward } from './loss.js';
 import { linear, matmul } from './matmul.js';
-import { batchNormBackward, batchNormInfer, batchNormTrain, concatBatchNormInfer, localResponseNorm, localResponseNormBackward } from './norm.js';
+import {
+  batchNormBackward,
+  batchNormInfer,
+  batchNormTrain,
+  concatBatchNormInfer,
+  localResponseNorm,
+  localResponseNormBackward,
+} from './norm.js';
 import { adamStep, sgdStep } from './optim.js';
-import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from './pool.js';
+import {
+  adaptiveAvgPool2d,
+  adaptiveAvgPool2dBackward,
+  avgPool2d,
+  avgPool2dBackward,
+  maxPool2d,
+  maxPool2dBackward,
+} from './pool.js';
 import { argmax, reduce, softmax, softmaxBackward } from './reduce.js';
 import { data, RefStorage } from './storage.js';
 
 const kernels: Kernels = {
-  fill, cast, unary, scalar, binary, activationBackward, reduce, argmax, expand, permute, slice, pad, concat, matmul, linear,
-  conv2d, conv2dBackwardData, conv2dBackwardWeight,
-  maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, adaptiveAvgPool2d, adaptiveAvgPool2dBackward,
-  batchNormTrain, batchNormInfer, concatBatchNormInfer, batchNormBackward, localResponseNorm, localResponseNormBackward,
-  dropoutMask, softmax, softmaxBackward, nllLoss, nllLossBackward, sgdStep, adamStep,
+  fill,
+  cast,
+  unary,
+  scalar,
+  binary,
+  activationBackward,
+  reduce,
+  argmax,
+  expand,
+  permute,
+  slice,
+  pad,
+  concat,
+  matmul,
+  linear,
+  conv2d,
+  conv2dBackwardData,
+  conv2dBackwardWeight,
+  maxPool2d,
+  maxPool2dBackward,
+  avgPool2d,
+  avgPool2dBackward,
+  adaptiveAvgPool2d,
+  adaptiveAvgPool2dBackward,
+  batchNormTrain,
+  batchNormInfer,
+  concatBatchNormInfer,
+  batchNormBackward,
+  localResponseNorm,
+  localResponseNormBackward,
+  dropoutMask,
+  softmax,
+  softmaxBackward,
+  nllLoss,
+  nllLossBackward,
+  sgdStep,
+  adamStep,
 };
 
 export const refBackend: Backend = {

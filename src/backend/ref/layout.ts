@@ -1,7 +1,7 @@
 /** Kernels that move data without arithmetic: permute, slice, pad, concat. */
 import { sizeOf, stridesOf } from '../../core/shape.js';
 import type { KernelSpecs } from '../backend.js';
-import { allocLike, data, RefStorage } from './storage.js';
+import { allocLike, data, type RefStorage } from './storage.js';
 import { forEachRow } from './strided.js';
 
 type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];
@@ -23,7 +23,15 @@ export function permute({ x, shape, perm }: Args<'permute'>): RefStorage {
 }
 
 /** Copies the box of `src` (shape srcShape) starting at srcBegin into dst at dstBegin. */
-function copyBox(src: ArrayLike<number>, srcShape: readonly number[], srcBegin: readonly number[], dst: { [i: number]: number }, dstShape: readonly number[], dstBegin: readonly number[], box: readonly number[]): void {
+function copyBox(
+  src: ArrayLike<number>,
+  srcShape: readonly number[],
+  srcBegin: readonly number[],
+  dst: { [i: number]: number },
+  dstShape: readonly number[],
+  dstBegin: readonly number[],
+  box: readonly number[],
+): void {
   if (sizeOf(box) === 0) return;
   const ss = stridesOf(srcShape);
   const ds = stridesOf(dstShape);
@@ -37,7 +45,15 @@ function copyBox(src: ArrayLike<number>, srcShape: readonly number[], srcBegin: 
 
 export function slice({ x, shape, begin, size }: Args<'slice'>): RefStorage {
   const out = allocLike(x, sizeOf(size));
-  copyBox(data(x), shape, begin, out.data, size, size.map(() => 0), size);
+  copyBox(
+    data(x),
+    shape,
+    begin,
+    out.data,
+    size,
+    size.map(() => 0),
+    size,
+  );
   return out;
 }
 
@@ -45,7 +61,15 @@ export function pad({ x, shape, pads, value }: Args<'pad'>): RefStorage {
   const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
   const out = allocLike(x, sizeOf(outShape));
   if (value !== 0) out.data.fill(value);
-  copyBox(data(x), shape, shape.map(() => 0), out.data, outShape, pads.map((p) => p[0]), shape);
+  copyBox(
+    data(x),
+    shape,
+    shape.map(() => 0),
+    out.data,
+    outShape,
+    pads.map((p) => p[0]),
+    shape,
+  );
   return out;
 }
 
@@ -55,7 +79,15 @@ export function concat({ xs, shapes, axis }: Args<'concat'>): RefStorage {
   const out = allocLike(xs[0], sizeOf(outShape));
   const begin = outShape.map(() => 0);
   xs.forEach((x, i) => {
-    copyBox(data(x), shapes[i], begin.map(() => 0), out.data, outShape, begin, shapes[i]);
+    copyBox(
+      data(x),
+      shapes[i],
+      begin.map(() => 0),
+      out.data,
+      outShape,
+      begin,
+      shapes[i],
+    );
     begin[axis] += shapes[i][axis];
   });
   return out;

@@ -4,7 +4,7 @@
  * 'mean' divides the sum by n (no class weights, so every row weighs 1).
  */
 import type { KernelSpecs } from '../backend.js';
-import { alloc, allocLike, data, RefStorage } from './storage.js';
+import { alloc, allocLike, data, type RefStorage } from './storage.js';
 
 type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];
 
@@ -34,7 +34,15 @@ export function nllLoss({ logp, target, n, c, reduction, labelSmoothing: eps }: 
 }
 
 /** d loss_i / d logp[i, j] = -(1 - eps) * [j = t_i] - eps / c, times the upstream gradient of row i. */
-export function nllLossBackward({ gy, target, n, c, reduction, labelSmoothing: eps, dtype }: Args<'nllLossBackward'>): RefStorage {
+export function nllLossBackward({
+  gy,
+  target,
+  n,
+  c,
+  reduction,
+  labelSmoothing: eps,
+  dtype,
+}: Args<'nllLossBackward'>): RefStorage {
   const G = data(gy);
   const out = alloc(dtype, n * c);
   const D = out.data;

@@ -5,7 +5,7 @@
 import type { FloatArray } from '../../core/dtype.js';
 import type { ChannelLayout, KernelSpecs } from '../backend.js';
 import { concat } from './layout.js';
-import { alloc, allocLike, data, RefStorage } from './storage.js';
+import { alloc, allocLike, data, type RefStorage } from './storage.js';
 
 type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];
 
@@ -16,7 +16,15 @@ function forEachRowOf(layout: ChannelLayout, c: number, visit: (offset: number) 
 }
 
 /** y = (x - mean) * invStd * gamma + beta, channel by channel. */
-function normalize(X: FloatArray, Y: FloatArray, layout: ChannelLayout, mean: ArrayLike<number>, invStd: ArrayLike<number>, W: FloatArray | null, B: FloatArray | null): void {
+function normalize(
+  X: FloatArray,
+  Y: FloatArray,
+  layout: ChannelLayout,
+  mean: ArrayLike<number>,
+  invStd: ArrayLike<number>,
+  W: FloatArray | null,
+  B: FloatArray | null,
+): void {
   const S = layout.spatial;
   for (let c = 0; c < layout.channels; c++) {
     const scale = invStd[c] * (W ? W[c] : 1);
@@ -27,7 +35,14 @@ function normalize(X: FloatArray, Y: FloatArray, layout: ChannelLayout, mean: Ar
   }
 }
 
-export function batchNormTrain({ x, weight, bias, layout, eps, relu = false }: Args<'batchNormTrain'>): KernelSpecs['batchNormTrain']['out'] {
+export function batchNormTrain({
+  x,
+  weight,
+  bias,
+  layout,
+  eps,
+  relu = false,
+}: Args<'batchNormTrain'>): KernelSpecs['batchNormTrain']['out'] {
   const X = data(x);
   const C = layout.channels;
   const S = layout.spatial;
@@ -75,7 +90,16 @@ function throughRelu(G: FloatArray, mask: FloatArray): FloatArray {
   return G.map((g, i) => (mask[i] > 0 ? g : 0));
 }
 
-export function batchNormInfer({ x, weight, bias, mean, variance, layout, eps, relu }: Args<'batchNormInfer'>): RefStorage {
+export function batchNormInfer({
+  x,
+  weight,
+  bias,
+  mean,
+  variance,
+  layout,
+  eps,
+  relu,
+}: Args<'batchNormInfer'>): RefStorage {
   const X = data(x);
   const V = data(variance);
   const invStd = Array.from(V, (v) => 1 / Math.sqrt(v + eps));
@@ -91,7 +115,17 @@ export function batchNormInfer({ x, weight, bias, mean, variance, layout, eps, r
  *   dx = invStd * g                                          (statistics were constants)
  *   dx = invStd * (g - mean(g) - xhat * mean(g * xhat))      (statistics came from this batch)
  */
-export function batchNormBackward({ gy, x, weight, mean, invStd, layout, batchStats, withAffine, reluMask }: Args<'batchNormBackward'>): KernelSpecs['batchNormBackward']['out'] {
+export function batchNormBackward({
+  gy,
+  x,
+  weight,
+  mean,
+  invStd,
+  layout,
+  batchStats,
+  withAffine,
+  reluMask,
+}: Args<'batchNormBackward'>): KernelSpecs['batchNormBackward']['out'] {
   const G = reluMask ? throughRelu(data(gy), data(reluMask)) : data(gy);
   const X = data(x);
   const W = weight && data(weight);
@@ -144,7 +178,14 @@ function lrnWindow(size: number, c: number, channels: number): [number, number] 
   return [Math.max(0, c - Math.floor(size / 2)), Math.min(channels - 1, c + Math.floor((size - 1) / 2))];
 }
 
-export function localResponseNorm({ x, layout, size, alpha, beta, k }: Args<'localResponseNorm'>): KernelSpecs['localResponseNorm']['out'] {
+export function localResponseNorm({
+  x,
+  layout,
+  size,
+  alpha,
+  beta,
+  k,
+}: Args<'localResponseNorm'>): KernelSpecs['localResponseNorm']['out'] {
   const X = data(x);
   const { batch, channels: C, spatial: S } = layout;
   const y = allocLike(x, X.length);
@@ -159,7 +200,7 @@ export function localResponseNorm({ x, layout, size, alpha, beta, k }: Args<'loc
         for (let j = lo; j <= hi; j++) squares += X[(n * C + j) * S + s] ** 2;
         const at = (n * C + c) * S + s;
         K[at] = k + (alpha / size) * squares;
-        Y[at] = X[at] * Math.pow(K[at], -beta);
+        Y[at] = X[at] * K[at] ** -beta;
       }
     }
   }
@@ -172,7 +213,16 @@ export function localResponseNorm({ x, layout, size, alpha, beta, k }: Args<'loc
  * j is in window(c) exactly when c runs from j - floor((size-1)/2) to j + floor(size/2): the
  * window mirrored, which matters for even sizes.
  */
-export function localResponseNormBackward({ gy, x, y, scale, layout, size, alpha, beta }: Args<'localResponseNormBackward'>): RefStorage {
+export function localResponseNormBackward({
+  gy,
+  x,
+  y,
+  scale,
+  layout,
+  size,
+  alpha,
+  beta,
+}: Args<'localResponseNormBackward'>): RefStorage {
   const G = data(gy);
   const X = data(x);
   const Y = data(y);
@@ -192,7 +242,7 @@ export function localResponseNormBackward({ gy, x, y, scale, layout, size, alpha
           acc += (G[at] * Y[at]) / K[at];
         }
         const at = (n * C + j) * S + s;
-        DX[at] = G[at] * Math.pow(K[at], -beta) - factor * X[at] * acc;
+        DX[at] = G[at] * K[at] ** -beta - factor * X[at] * acc;
       }
     }
   }

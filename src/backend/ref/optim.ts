@@ -21,7 +21,18 @@ const rounding = (a: FloatArray): ((x: number) => number) => (a instanceof Float
  * dampening) and buf = momentum * buf + (1 - dampening) * d after; d = buf, or d + momentum * buf
  * with Nesterov; p -= lr * d.
  */
-export function sgdStep({ param, grad, momentumBuffer, lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep }: Args<'sgdStep'>): void {
+export function sgdStep({
+  param,
+  grad,
+  momentumBuffer,
+  lr,
+  momentum,
+  dampening,
+  nesterov,
+  weightDecay,
+  maximize,
+  firstStep,
+}: Args<'sgdStep'>): void {
   const P = data(param);
   const G = data(grad);
   const B = momentumBuffer === null ? null : data(momentumBuffer);

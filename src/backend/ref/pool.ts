@@ -13,7 +13,10 @@ import { allocLike, data, indicesOf, RefIndexStorage, type RefStorage } from './
  * and -1, so it passes no gradient; PyTorch 1.13 also yields -infinity but sends the gradient to
  * an unrelated pixel.
  */
-export function maxPool2d({ x, geometry: g }: KernelSpecs['maxPool2d']['args']): { y: RefStorage; workspace: RefIndexStorage } {
+export function maxPool2d({ x, geometry: g }: KernelSpecs['maxPool2d']['args']): {
+  y: RefStorage;
+  workspace: RefIndexStorage;
+} {
   const X = data(x);
   const planes = g.batch * g.channels;
   const inPlane = g.inH * g.inW;
@@ -54,7 +57,11 @@ export function maxPool2d({ x, geometry: g }: KernelSpecs['maxPool2d']['args']):
   return { y, workspace: new RefIndexStorage(argmax) };
 }
 
-export function maxPool2dBackward({ gy, workspace, geometry: g }: KernelSpecs['maxPool2dBackward']['args']): RefStorage {
+export function maxPool2dBackward({
+  gy,
+  workspace,
+  geometry: g,
+}: KernelSpecs['maxPool2dBackward']['args']): RefStorage {
   const GY = data(gy);
   const argmax = indicesOf(workspace);
   const inPlane = g.inH * g.inW;
@@ -98,14 +105,20 @@ function forEachAvgWindow(
   for (let p = 0; p < g.batch * g.channels; p++) {
     for (const r of rows) {
       for (const c of cols) {
-        const divisor = divisorOverride ?? (countIncludePad ? r.padded * c.padded : (r.end - r.start) * (c.end - c.start));
+        const divisor =
+          divisorOverride ?? (countIncludePad ? r.padded * c.padded : (r.end - r.start) * (c.end - c.start));
         visit(o++, p * inPlane, r, c, divisor);
       }
     }
   }
 }
 
-export function avgPool2d({ x, geometry: g, countIncludePad, divisorOverride }: KernelSpecs['avgPool2d']['args']): RefStorage {
+export function avgPool2d({
+  x,
+  geometry: g,
+  countIncludePad,
+  divisorOverride,
+}: KernelSpecs['avgPool2d']['args']): RefStorage {
   const X = data(x);
   const y = allocLike(x, g.batch * g.channels * g.outH * g.outW);
   forEachAvgWindow(g, countIncludePad, divisorOverride, (o, base, r, c, divisor) => {
@@ -116,7 +129,12 @@ export function avgPool2d({ x, geometry: g, countIncludePad, divisorOverride }: 
   return y;
 }
 
-export function avgPool2dBackward({ gy, geometry: g, countIncludePad, divisorOverride }: KernelSpecs['avgPool2dBackward']['args']): RefStorage {
+export function avgPool2dBackward({
+  gy,
+  geometry: g,
+  countIncludePad,
+  divisorOverride,
+}: KernelSpecs['avgPool2dBackward']['args']): RefStorage {
   const GY = data(gy);
   const gx = allocLike(gy, g.batch * g.channels * g.inH * g.inW);
   const GX = gx.data;
@@ -140,7 +158,10 @@ function adaptiveSpans(outSize: number, inSize: number): Span[] {
 
 type AdaptiveArgs = KernelSpecs['adaptiveAvgPool2d']['args'];
 
-function forEachAdaptiveWindow(a: Omit<AdaptiveArgs, 'x'>, visit: (o: number, inBase: number, rows: Span, cols: Span) => void): void {
+function forEachAdaptiveWindow(
+  a: Omit<AdaptiveArgs, 'x'>,
+  visit: (o: number, inBase: number, rows: Span, cols: Span) => void,
+): void {
   const rows = adaptiveSpans(a.outH, a.inH);
   const cols = adaptiveSpans(a.outW, a.inW);
   let o = 0;

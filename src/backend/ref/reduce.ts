@@ -1,7 +1,7 @@
 /** Reductions, argmax and softmax of the reference backend. */
 import { sizeOf, stridesOf } from '../../core/shape.js';
 import type { KernelSpecs } from '../backend.js';
-import { allocLike, data, RefStorage } from './storage.js';
+import { allocLike, data, type RefStorage } from './storage.js';
 import { forEachRow } from './strided.js';
 
 type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];

@@ -41,13 +41,17 @@ export class RefIndexStorage extends Storage {
 /** The values behind a storage, with a clear error if it belongs to another backend. */
 export function data(s: Storage): FloatArray {
   if (!(s instanceof RefStorage)) {
-    throw new BackendError('ref', `expected a storage of the ref backend, got one of '${s.backendName}'; move tensors to one backend first`);
+    throw new BackendError(
+      'ref',
+      `expected a storage of the ref backend, got one of '${s.backendName}'; move tensors to one backend first`,
+    );
   }
   return s.data;
 }
 
 export function indicesOf(s: Storage): Int32Array {
-  if (!(s instanceof RefIndexStorage)) throw new BackendError('ref', `expected an index workspace of the ref backend, got '${s.backendName}'`);
+  if (!(s instanceof RefIndexStorage))
+    throw new BackendError('ref', `expected an index workspace of the ref backend, got '${s.backendName}'`);
   return s.indices;
 }
 

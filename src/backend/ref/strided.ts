@@ -14,7 +14,11 @@ export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
  * offsets[j] is the start of that row in input j, given input j's strides over outShape.
  * The caller then walks the last axis itself with each input's last stride.
  */
-export function forEachRow(outShape: Shape, strides: readonly number[][], visit: (offsets: number[], outOffset: number) => void): void {
+export function forEachRow(
+  outShape: Shape,
+  strides: readonly number[][],
+  visit: (offsets: number[], outOffset: number) => void,
+): void {
   const rank = outShape.length;
   const rowLen = rank === 0 ? 1 : outShape[rank - 1];
   let rows = 1;

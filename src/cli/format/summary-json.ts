@@ -11,8 +11,10 @@ export const SUMMARY_SCHEMA = 'convkit.summary/1';
 export const JSON_CONVENTIONS = {
   params: 'elements of parameters() (trainable or not), each shared tensor once; buffers counted apart',
   macs: 'multiply-accumulates of conv2d, linear and matmul ops for the whole batch, bias excluded; flops = 2 * macs',
-  receptiveField: 'per axis [height, width] in input pixels: size (padding included), jump (effective stride), start (centre of unit 0, pixel centres at 0, 1, ...), padding (effective: (size - 1) / 2 - start); union over all paths',
-  memory: 'bytes; activations = input plus every distinct tensor the forward pass produces; gradients = trainable parameters; optimizer state = slots x trainable parameters',
+  receptiveField:
+    'per axis [height, width] in input pixels: size (padding included), jump (effective stride), start (centre of unit 0, pixel centres at 0, 1, ...), padding (effective: (size - 1) / 2 - start); union over all paths',
+  memory:
+    'bytes; activations = input plus every distinct tensor the forward pass produces; gradients = trainable parameters; optimizer state = slots x trainable parameters',
 } as const;
 
 export function summaryJson(s: ModelSummary, depth: number): object {

@@ -1,10 +1,23 @@
 /** A model summary as aligned text (torchinfo's look) or markdown. */
 import { rowsToDepth, showsSubtree, type LayerRow, type ModelSummary } from '../../analysis/summary.js';
 import type { OptimizerKind } from '../../analysis/memory.js';
-import { describeFieldText, formatCount, formatFieldJump, formatFieldSize, formatMB, scaled, formatShape, formatWindow } from './numbers.js';
+import {
+  describeFieldText,
+  formatCount,
+  formatFieldJump,
+  formatFieldSize,
+  formatMB,
+  scaled,
+  formatShape,
+  formatWindow,
+} from './numbers.js';
 import { markdownTable, textTable, textTableWidth, type Column } from './table.js';
 
-export const OPTIMIZER_NAMES: Readonly<Record<OptimizerKind, string>> = { sgd: 'plain SGD', 'sgd-momentum': 'SGD with momentum', adam: 'Adam' };
+export const OPTIMIZER_NAMES: Readonly<Record<OptimizerKind, string>> = {
+  sgd: 'plain SGD',
+  'sgd-momentum': 'SGD with momentum',
+  adam: 'Adam',
+};
 
 /** How the numbers are counted, printed under every summary. */
 export const COUNTING_NOTE = [
@@ -32,7 +45,8 @@ function treePrefix(depth: number): string {
 function cells(row: LayerRow, depth: number, tree: boolean): string[] {
   const subtree = showsSubtree(row, depth);
   const shown = (n: number): string => (n > 0 ? formatCount(n) : '--');
-  const count = (own: number, all: number): string => (row.repeated && all > 0 ? '(recursive)' : shown(subtree ? all : own));
+  const count = (own: number, all: number): string =>
+    row.repeated && all > 0 ? '(recursive)' : shown(subtree ? all : own);
   const name = row.path === '' ? row.type : `${row.type} (${row.path})`;
   return [
     `${tree ? treePrefix(row.depth) : ''}${name}`,
@@ -57,8 +71,14 @@ function totalsLines(s: ModelSummary): string[] {
     `Buffers (not trained): ${formatCount(t.buffers)}`,
     `Total mult-adds (${macs[0]}): ${macs[1]}   FLOPs (${flops[0]}): ${flops[1]}`,
   ];
-  if (t.receptiveField) lines.push(`Receptive field: ${describeFieldText(t.receptiveField)} (${t.receptiveField.layer || s.name}, the widest feature map)`);
-  for (const u of s.unused) lines.push(`Not called in ${s.mode} mode: ${u.path} (${u.type}), ${formatCount(u.params)} params (counted in the totals)`);
+  if (t.receptiveField)
+    lines.push(
+      `Receptive field: ${describeFieldText(t.receptiveField)} (${t.receptiveField.layer || s.name}, the widest feature map)`,
+    );
+  for (const u of s.unused)
+    lines.push(
+      `Not called in ${s.mode} mode: ${u.path} (${u.type}), ${formatCount(u.params)} params (counted in the totals)`,
+    );
   lines.push(
     '',
     `Input size (MB): ${formatMB(s.inputShape.reduce((n, d) => n * d, 4))}`,
@@ -75,7 +95,17 @@ export function summaryText(s: ModelSummary, depth: number): string {
   const rule = '='.repeat(textTableWidth(COLUMNS, rows));
   // torchinfo draws '=' rules where textTable draws its dashes.
   const [header, , ...body] = textTable(COLUMNS, rows);
-  return [`${s.name}: input ${formatShape(s.inputShape)}, ${s.mode} mode`, rule, header, rule, ...body, rule, ...totalsLines(s), rule, ...COUNTING_NOTE].join('\n');
+  return [
+    `${s.name}: input ${formatShape(s.inputShape)}, ${s.mode} mode`,
+    rule,
+    header,
+    rule,
+    ...body,
+    rule,
+    ...totalsLines(s),
+    rule,
+    ...COUNTING_NOTE,
+  ].join('\n');
 }
 
 export function summaryMarkdown(s: ModelSummary, depth: number): string {

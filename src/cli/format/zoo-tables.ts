@@ -27,32 +27,67 @@ const LIST_COLUMNS: readonly Column[] = [
 
 export function listTable(models: readonly Measured[], format: Format): string {
   if (format === 'json') {
-    return JSON.stringify({
-      schema: 'convkit.list/1',
-      models: models.map(({ entry: e, summary: s }) => ({
-        name: e.name, family: e.family, layout: e.layout, input: e.input, classes: e.classes,
-        params: s.totals.params, macs: s.totals.macs, published: e.published, idea: e.idea,
-      })),
-    }, null, 2);
+    return JSON.stringify(
+      {
+        schema: 'convkit.list/1',
+        models: models.map(({ entry: e, summary: s }) => ({
+          name: e.name,
+          family: e.family,
+          layout: e.layout,
+          input: e.input,
+          classes: e.classes,
+          params: s.totals.params,
+          macs: s.totals.macs,
+          published: e.published,
+          idea: e.idea,
+        })),
+      },
+      null,
+      2,
+    );
   }
-  const rows = models.map(({ entry: e, summary: s }) => [e.name, e.family, e.layout, chw(e.input), formatCount(s.totals.params), formatGiga(s.totals.macs), publishedResult(e), e.idea]);
+  const rows = models.map(({ entry: e, summary: s }) => [
+    e.name,
+    e.family,
+    e.layout,
+    chw(e.input),
+    formatCount(s.totals.params),
+    formatGiga(s.totals.macs),
+    publishedResult(e),
+    e.idea,
+  ]);
   const lines = format === 'markdown' ? markdownTable(LIST_COLUMNS, rows) : textTable(LIST_COLUMNS, rows, 2);
-  const note = 'params and GMACs computed from the built models (multiply-adds at the default input, batch 1); published: torchvision ImageNet top-1, or the papers\' CIFAR-10 test error.';
+  const note =
+    "params and GMACs computed from the built models (multiply-adds at the default input, batch 1); published: torchvision ImageNet top-1, or the papers' CIFAR-10 test error.";
   return [...lines, '', format === 'markdown' ? `_${note}_` : note].join('\n');
 }
 
 /** One line per measure, one column per model. */
 export function compareTable(models: readonly Measured[], format: Format): string {
   if (format === 'json') {
-    return JSON.stringify({
-      schema: 'convkit.compare/1',
-      models: models.map(({ entry: e, summary: s }) => ({
-        name: e.name, family: e.family, layout: e.layout, input: s.inputShape, batch: s.batch,
-        params: s.totals.params, buffers: s.totals.buffers, macs: s.totals.macs, flops: s.totals.flops,
-        receptiveField: s.totals.receptiveField, forwardBytes: s.totals.forwardBytes, memory: s.memory,
-        published: e.published, idea: e.idea,
-      })),
-    }, null, 2);
+    return JSON.stringify(
+      {
+        schema: 'convkit.compare/1',
+        models: models.map(({ entry: e, summary: s }) => ({
+          name: e.name,
+          family: e.family,
+          layout: e.layout,
+          input: s.inputShape,
+          batch: s.batch,
+          params: s.totals.params,
+          buffers: s.totals.buffers,
+          macs: s.totals.macs,
+          flops: s.totals.flops,
+          receptiveField: s.totals.receptiveField,
+          forwardBytes: s.totals.forwardBytes,
+          memory: s.memory,
+          published: e.published,
+          idea: e.idea,
+        })),
+      },
+      null,
+      2,
+    );
   }
   const first = models[0].summary.memory;
   const measures: [string, (m: Measured) => string][] = [
@@ -64,10 +99,16 @@ export function compareTable(models: readonly Measured[], format: Format): strin
     ['receptive field', ({ summary: s }) => formatFieldSize(s.totals.receptiveField)],
     ['effective stride', ({ summary: s }) => formatFieldJump(s.totals.receptiveField)],
     [`forward pass, batch ${first.batch} (MB)`, ({ summary: s }) => formatMB(s.totals.forwardBytes)],
-    [`training memory, batch ${first.batch}, ${OPTIMIZER_NAMES[first.optimizer]} (MB)`, ({ summary: s }) => formatMB(s.memory.totalBytes)],
+    [
+      `training memory, batch ${first.batch}, ${OPTIMIZER_NAMES[first.optimizer]} (MB)`,
+      ({ summary: s }) => formatMB(s.memory.totalBytes),
+    ],
     ['published', ({ entry: e }) => publishedResult(e) || '--'],
   ];
-  const columns: Column[] = [{ header: '', align: 'left' }, ...models.map((m): Column => ({ header: m.entry.name, align: 'right' }))];
+  const columns: Column[] = [
+    { header: '', align: 'left' },
+    ...models.map((m): Column => ({ header: m.entry.name, align: 'right' })),
+  ];
   const rows = measures.map(([label, value]) => [label, ...models.map(value)]);
   const table = format === 'markdown' ? markdownTable(columns, rows) : textTable(columns, rows, 3);
   const bullet = format === 'markdown' ? '- ' : '  ';
