@@ -1,4 +1,4 @@
-// The addon's execution model (second slice): JavaScript first asks for a *plan* (a oneDNN
+// The addon's execution model: JavaScript first asks for a *plan* (a oneDNN
 // primitive, or a small C++ loop, plus the memory descriptors of its arguments), then *executes*
 // the plan on buffers it owns. Execution is queued in order and runs on one dedicated worker
 // thread (one OpenMP team, one stream, one scratchpad), so the JS main thread stays free;
@@ -47,7 +47,8 @@ struct Plan {
 int registerPlan(Plan plan);
 const Plan& planOf(int id);
 
-// The attributes every primitive is made with: user-managed scratchpad (see DESIGN.md).
+// The attributes every primitive is made with: a user-managed scratchpad, so a primitive made on
+// the main thread can run on the worker (docs/architecture.md#the-native-addon).
 dnnl::primitive_attr planAttr();
 
 // ---- argument checks (for plan functions exported to JS) -----------------------------------

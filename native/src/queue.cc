@@ -1,5 +1,6 @@
 // Queued execution: exec() checks the buffers against the plan and appends a command; one worker
-// thread (one OpenMP team, one stream, one scratchpad: see DESIGN.md) runs commands in order.
+// thread (one OpenMP team, one stream, one scratchpad: docs/architecture.md#the-native-addon)
+// runs commands in order.
 // The JS arrays of a queued command stay referenced until it has run, so GC cannot free them.
 #include <omp.h>
 

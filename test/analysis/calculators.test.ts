@@ -90,7 +90,7 @@ describe("the lecture's calculators", () => {
 });
 
 describe("the lecture's quiz", () => {
-  // DESIGN.md's published torchvision counts, standing in for the built models.
+  // The published torchvision counts (docs/architecture.md#published-reference-numbers), standing in for the built models.
   const published: Record<string, Measured> = {
     alexnet: { params: 61_100_840, macs: 0.714e9 },
     vgg19: { params: 143_667_240, macs: 19.632e9 },

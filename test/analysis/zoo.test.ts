@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { summarizeEntry } from '../../src/analysis/zoo.js';
 import { getModel } from '../../src/models/registry.js';
 
-// DESIGN.md's table: torchvision's parameters() counts and GMACs at 224x224 (3 decimals as torchvision prints).
+// docs/architecture.md#published-reference-numbers: torchvision's parameters() counts and GMACs at 224x224 (3 decimals as torchvision prints).
 const PUBLISHED: readonly [string, number, string][] = [
   ['alexnet', 61_100_840, '0.714'],
   ['vgg11', 132_863_336, '7.609'],

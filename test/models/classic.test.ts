@@ -34,7 +34,7 @@ function countOnMeta(
 
 const metaCount = (entry: ModelEntry): ReturnType<typeof countOnMeta> => countOnMeta(() => entry.build(), entry.input);
 
-/** DESIGN.md's table (torchvision's parameters; GMACs at 224x224 as torchvision prints them). */
+/** docs/architecture.md#published-reference-numbers (torchvision's parameters; GMACs at 224x224 as torchvision prints them). */
 const PUBLISHED = [
   { name: 'alexnet', params: 61_100_840, gmacs: '0.714' },
   { name: 'vgg11', params: 132_863_336, gmacs: '7.609' },

@@ -11,7 +11,8 @@ import { close, entryIn, itMatchesPublished, macsOf } from './zoo-helpers.js';
 
 const entry = (name: string) => entryIn(DENSENET_MODELS, name);
 
-describe("DenseNet for ImageNet: counts equal torchvision's (DESIGN.md table)", () => {
+describe("DenseNet for ImageNet: counts equal torchvision's published ones", () => {
+  // docs/architecture.md#published-reference-numbers
   const published = [
     ['densenet121', 7_978_856, '2.834'],
     ['densenet161', 28_681_000, '7.728'],

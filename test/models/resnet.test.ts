@@ -19,8 +19,9 @@ const metaCifar = (opts: Parameters<typeof resnetCifar>[0]): ResNet => withBacke
 
 const entry = (name: string) => entryIn(RESNET_MODELS, name);
 
-describe("ResNet for ImageNet: counts equal torchvision's (DESIGN.md table)", () => {
-  // torchvision 0.14: sum of p.numel() over parameters(); "GFLOPS" (multiply-adds) at 224x224.
+describe("ResNet for ImageNet: counts equal torchvision's published ones", () => {
+  // torchvision 0.14: sum of p.numel() over parameters(); "GFLOPS" (multiply-adds) at 224x224
+  // (docs/architecture.md#published-reference-numbers).
   const published = [
     ['resnet18', 11_689_512, '1.814'],
     ['resnet34', 21_797_672, '3.664'],

@@ -134,7 +134,7 @@ describe('state-dict keys, order and shapes equal torchvision 0.14', () => {
       const model = withBackend('meta', () => (variant ? variant() : entryFor(golden.name).build()));
       assertSameKeys(model, golden);
       assert.equal(model.numParameters(), golden.params, `${golden.name}: parameter count`);
-      // The registry's published count is torchvision's own (DESIGN.md's table, checked against torchvision here).
+      // The registry's published count is torchvision's own (docs/architecture.md#published-reference-numbers, checked against torchvision here).
       if (!variant)
         assert.equal(
           entryFor(golden.name).published.params,

@@ -30,7 +30,7 @@ export function close(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5): v
     assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `element ${i}: ${a[i]} vs ${b[i]}`);
 }
 
-/** One test per model: parameters to the unit and GMACs to 3 decimals, as DESIGN.md's table has them. */
+/** One test per model: parameters to the unit and GMACs to 3 decimals, as docs/architecture.md#published-reference-numbers has them. */
 export function itMatchesPublished(
   models: readonly ModelEntry[],
   published: readonly (readonly [string, number, string])[],

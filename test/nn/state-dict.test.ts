@@ -166,7 +166,7 @@ describe('loadStateDict', () => {
     assert.notDeepEqual(values(m.at(0).ownParameters.get('bias')), [0, 0, 0], 'not even the keys that fitted');
   });
 
-  it('names the networks keys in the error (the example of the design notes)', () => {
+  it('names the networks keys in the error (missing, unexpected and mismatched together)', () => {
     const dict = new Net().stateDict();
     dict.delete('fc.weight');
     dict.delete('fc.bias');
