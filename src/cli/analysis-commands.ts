@@ -71,7 +71,10 @@ export function registerAnalysisCommands(program: Command, zoo: Zoo, print: (tex
     .description(
       'models side by side: parameters, multiply-adds, receptive field, memory, published accuracy and the idea each introduced',
     )
-    .argument('<model...>', "names from 'convkit list', e.g. alexnet vgg19 googlenet resnet50")
+    .argument(
+      '<model...>',
+      `names from 'convkit list' (1 to ${zoo.entries.length}), e.g. alexnet vgg19 googlenet resnet50`,
+    )
     .addOption(imageOption())
     .addOption(batchOption())
     .addOption(optimizerOption())

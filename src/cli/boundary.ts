@@ -35,12 +35,21 @@ export interface Report {
   text: string;
 }
 
+/**
+ * True for commander's way of ending after it printed what was asked: `--help`, `help [command]`
+ * (code commander.help with exit code 0; without a command that needs one, it is 1) or --version.
+ */
+export function isHelpShown(err: unknown): boolean {
+  if (!(err instanceof CommanderError)) return false;
+  if (err.code === 'commander.help') return err.exitCode === 0;
+  return err.code === 'commander.helpDisplayed' || err.code === 'commander.version';
+}
+
 /** How an error thrown by a command (or while loading one) is reported. */
 export function reportFor(err: unknown, stack = wantsStack()): Report {
   if (err instanceof CommanderError) {
-    // --help and --version printed what was asked for; anything else is a mistake in the call.
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version')
-      return { status: EXIT_OK, text: '' };
+    // Help printed what was asked for; anything else is a mistake in the call.
+    if (isHelpShown(err)) return { status: EXIT_OK, text: '' };
     return { status: EXIT_USAGE, text: `convkit: ${oneLine(err.message.replace(/^error: /, ''))}` };
   }
   const status = err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;

@@ -1,7 +1,7 @@
 /** `convkit compare <model...>`: models side by side, optionally as an SVG chart. */
 import type { OptimizerKind } from '../analysis/memory.js';
 import { summarizeEntry } from '../analysis/zoo.js';
-import { requireExact, type Format } from './args.js';
+import { requireExact, UsageError, type Format } from './args.js';
 import { checkOutputPath, writeFileAtomic } from './files.js';
 import { compareChartSvg } from './format/compare-chart.js';
 import { compareTable } from './format/zoo-tables.js';
@@ -18,6 +18,11 @@ export interface CompareCliOptions {
 }
 
 export function compareCommand(zoo: Zoo, names: readonly string[], opts: CompareCliOptions): string {
+  // Each model costs a trace on the meta backend: as many as the zoo holds, and no more.
+  if (names.length > zoo.entries.length)
+    throw new UsageError(
+      `compare: expected 1 to ${zoo.entries.length} model names (the zoo's size), got ${names.length}`,
+    );
   // Look every name up first, so a typo fails before any work.
   const entries = names.map((n) => zoo.get(n));
   if (opts.chart !== undefined) checkOutputPath(opts.chart, '--chart');

@@ -7,7 +7,7 @@ import { ArgumentError } from '../core/errors.js';
 import { getModel, MODELS } from '../models/registry.js';
 import { registerAnalysisCommands } from './analysis-commands.js';
 import { UsageError } from './args.js';
-import { print } from './boundary.js';
+import { isHelpShown, print } from './boundary.js';
 import { registerCalc } from './calc.js';
 import { registerDemo } from './demo.js';
 import type { Zoo } from './zoo.js';
@@ -60,7 +60,7 @@ export async function runProgram(argv: readonly string[], out: (text: string) =>
   try {
     await program.parseAsync([...argv]);
   } catch (err) {
-    if (!(err instanceof CommanderError) || err.code === 'commander.helpDisplayed') throw err;
+    if (!(err instanceof CommanderError) || isHelpShown(err)) throw err;
     const path = commandPath(program, argv.slice(2));
     const name = path.map((c) => c.name()).join(' ');
     const help = `(see ${name} --help)`;

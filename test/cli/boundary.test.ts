@@ -37,7 +37,16 @@ describe('the error boundary', () => {
         text: 'convkit: out/x.svg: cannot write: no space left on the device (ENOSPC)',
       },
     );
-    assert.equal(reportFor(new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)'), false).status, 0);
+    // --help, and `convkit help calc`; but `convkit calc` alone prints help as an error (exit code 1).
+    assert.deepEqual(reportFor(new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)'), false), {
+      status: 0,
+      text: '',
+    });
+    assert.deepEqual(reportFor(new CommanderError(0, 'commander.help', '(outputHelp)'), false), {
+      status: 0,
+      text: '',
+    });
+    assert.equal(reportFor(new CommanderError(1, 'commander.help', '(outputHelp)'), false).status, 2);
   });
 
   it('unexpected errors get a hint, and their stack only when CONVKIT_DEBUG asks', () => {
