@@ -17,10 +17,58 @@ export function convParams(
   return kernel * kernel * (inChannels / groups) * outChannels + (opts.bias ? outChannels : 0);
 }
 
-function positive(where: string, values: Readonly<Record<string, number>>): void {
-  for (const [name, v] of Object.entries(values)) {
-    if (!Number.isInteger(v) || v < 1) throw new ArgumentError(where, `${name} must be a positive integer, got ${v}`);
+/**
+ * The largest sizes the calculators take (the command line's limits too). Together with the check
+ * that every result stays an exact integer, they keep the work small and the answers exact.
+ */
+export const CALC_LIMITS = {
+  /** Channels of any layer, the growth rate included. */
+  channels: 1_000_000,
+  /** Side of a kernel. */
+  kernel: 10_000,
+  /** Stacked convolutions in `compareStack`. */
+  count: 10_000,
+  /** Bottleneck output channels / width in `compareBlocks`. */
+  expansion: 1_000,
+  /** Feature-map side in `compareBlocks`. */
+  size: 100_000,
+  /** Layers of a dense block. */
+  layers: 10_000,
+  /** DenseNet bottleneck width factor (0: none). */
+  bottleneckFactor: 1_000,
+} as const;
+
+type Limit = keyof typeof CALC_LIMITS;
+
+/** Each value an integer from 1 (or `min`) to its limit; `values` maps a name to [value, limit]. */
+function inRange(where: string, values: Readonly<Record<string, readonly [number, Limit]>>, min = 1): void {
+  for (const [name, [v, limit]] of Object.entries(values)) {
+    const max = CALC_LIMITS[limit];
+    if (!Number.isInteger(v) || v < min || v > max)
+      throw new ArgumentError(where, `${name} must be an integer from ${min} to ${max}, got ${v}`);
   }
+}
+
+/**
+ * Throws unless every number in `result` is finite and, if an integer, exact (at most 2^53 - 1):
+ * past that a double rounds counts, so the calculators refuse rather than print wrong digits.
+ */
+function exact<T>(where: string, result: T): T {
+  const visit = (value: unknown, path: string): void => {
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value) || Math.abs(value) > Number.MAX_SAFE_INTEGER)
+        throw new ArgumentError(
+          where,
+          `${path} would be ${value}, past 2^53 - 1 = ${Number.MAX_SAFE_INTEGER}, the largest integer a double holds exactly; use smaller sizes`,
+        );
+    } else if (Array.isArray(value)) {
+      value.forEach((v, i) => visit(v, `${path}[${i}]`));
+    } else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) visit(v, path === '' ? k : `${path}.${k}`);
+    }
+  };
+  visit(result, '');
+  return result;
 }
 
 // ---- stacked small kernels vs one large kernel (VGG) ------------------------------------------
@@ -51,11 +99,12 @@ export interface StackComparison {
 /** n stacked k x k convolutions see as far as one (n (k - 1) + 1)-sized kernel, with fewer weights and more ReLUs. */
 export function compareStack(opts: StackOptions = {}): StackComparison {
   const { kernel = 3, count = 2, channels = 128, bias = false } = opts;
-  positive('calc stack', { kernel, count, channels });
+  inRange('calc stack', { kernel: [kernel, 'kernel'], count: [count, 'count'], channels: [channels, 'channels'] });
+  // At most 10^4 x (10^4 - 1) + 1: exact; the parameter counts are checked below.
   const receptiveField = count * (kernel - 1) + 1;
   const stacked = count * convParams(channels, channels, kernel, { bias });
   const single = convParams(channels, channels, receptiveField, { bias });
-  return {
+  return exact('calc stack', {
     kernel,
     count,
     channels,
@@ -63,7 +112,7 @@ export function compareStack(opts: StackOptions = {}): StackComparison {
     stacked: { layers: count, params: stacked, nonlinearities: count },
     single: { kernel: receptiveField, params: single, nonlinearities: 1 },
     ratio: single / stacked,
-  };
+  });
 }
 
 // ---- 1x1 reduction before a larger convolution (GoogLeNet, ResNet bottleneck) ----------------
@@ -92,11 +141,16 @@ export interface ReductionComparison {
 /** k x k in -> out directly, or 1x1 in -> reduced followed by k x k reduced -> out. */
 export function compareReduction(opts: ReductionOptions = {}): ReductionComparison {
   const { inChannels = 128, reduced = 32, outChannels = 128, kernel = 3, bias = false } = opts;
-  positive('calc bottleneck', { inChannels, reduced, outChannels, kernel });
+  inRange('calc bottleneck', {
+    inChannels: [inChannels, 'channels'],
+    reduced: [reduced, 'channels'],
+    outChannels: [outChannels, 'channels'],
+    kernel: [kernel, 'kernel'],
+  });
   const direct = convParams(inChannels, outChannels, kernel, { bias });
   const reduceParams = convParams(inChannels, reduced, 1, { bias });
   const conv = convParams(reduced, outChannels, kernel, { bias });
-  return {
+  return exact('calc bottleneck', {
     inChannels,
     reduced,
     outChannels,
@@ -104,7 +158,7 @@ export function compareReduction(opts: ReductionOptions = {}): ReductionComparis
     direct: { params: direct },
     withReduction: { reduceParams, convParams: conv, params: reduceParams + conv },
     ratio: direct / (reduceParams + conv),
-  };
+  });
 }
 
 // ---- an Inception module with and without its 1x1 reductions ----------------------------------
@@ -152,7 +206,7 @@ export function compareInception(
   spec: InceptionSpec = INCEPTION_3A,
   opts: { bias?: boolean } = {},
 ): InceptionComparison {
-  positive('calc inception', { ...spec });
+  inRange('calc inception', Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, [v, 'channels'] as const])));
   const p = (i: number, o: number, k: number): number => convParams(i, o, k, opts);
   const s = spec;
   const branches: BranchCost[] = [
@@ -181,7 +235,12 @@ export function compareInception(
     params: branches.reduce((n, b) => n + b[key].params, 0),
     outChannels: branches.reduce((n, b) => n + b[key].outChannels, 0),
   });
-  return { spec, branches, withReduction: total('withReduction'), withoutReduction: total('withoutReduction') };
+  return exact('calc inception', {
+    spec,
+    branches,
+    withReduction: total('withReduction'),
+    withoutReduction: total('withoutReduction'),
+  });
 }
 
 // ---- ResNet's basic block vs bottleneck at the same 3x3 width ---------------------------------
@@ -250,9 +309,9 @@ export function compareBlocks(opts: BlockOptions = {}): {
   wideBasic: BlockCost;
 } {
   const { width = 64, expansion = 4, size = 56 } = opts;
-  positive('calc block', { width, expansion, size });
+  inRange('calc block', { width: [width, 'channels'], expansion: [expansion, 'expansion'], size: [size, 'size'] });
   const outer = width * expansion;
-  return {
+  return exact('calc block', {
     basic: block(
       'basic block',
       [
@@ -278,7 +337,7 @@ export function compareBlocks(opts: BlockOptions = {}): {
       ],
       size,
     ),
-  };
+  });
 }
 
 // ---- DenseNet: channel growth inside a dense block, compression in the transition -------------
@@ -319,12 +378,12 @@ export interface DenseComparison {
  */
 export function denseBlock(opts: DenseOptions = {}): DenseComparison {
   const { inChannels = 64, growthRate = 32, layers = 6, bottleneckFactor = 4, compression = 0.5 } = opts;
-  positive('calc dense', { inChannels, growthRate, layers });
-  if (!Number.isInteger(bottleneckFactor) || bottleneckFactor < 0)
-    throw new ArgumentError(
-      'calc dense',
-      `bottleneckFactor must be a non-negative integer (0: no bottleneck), got ${bottleneckFactor}`,
-    );
+  inRange('calc dense', {
+    inChannels: [inChannels, 'channels'],
+    growthRate: [growthRate, 'channels'],
+    layers: [layers, 'layers'],
+  });
+  inRange('calc dense', { bottleneckFactor: [bottleneckFactor, 'bottleneckFactor'] }, 0);
   if (!(compression > 0 && compression <= 1))
     throw new ArgumentError('calc dense', `compression must be in (0, 1], got ${compression}`);
   const bn = (c: number): number => 2 * c;
@@ -340,7 +399,7 @@ export function denseBlock(opts: DenseOptions = {}): DenseComparison {
   }
   const outChannels = inChannels + layers * growthRate;
   const kept = Math.floor(compression * outChannels);
-  return {
+  return exact('calc dense', {
     inChannels,
     growthRate,
     layers: rows,
@@ -351,5 +410,5 @@ export function denseBlock(opts: DenseOptions = {}): DenseComparison {
       outChannels: kept,
       params: bn(outChannels) + convParams(outChannels, kept, 1),
     },
-  };
+  });
 }

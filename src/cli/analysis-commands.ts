@@ -1,26 +1,35 @@
 /** Registers `list`, `summary`, `compare` and `quiz` on the program (the commands live one per file). */
-import { Option, type Command } from 'commander';
-import { OPTIMIZER_SLOTS } from '../analysis/memory.js';
-import { formatOption, integer } from './args.js';
+import type { Command, Option } from 'commander';
+import { OPTIMIZER_SLOTS, type OptimizerKind } from '../analysis/memory.js';
+import { choiceOption, formatOption, inputOption, intOption, pathOption } from './args.js';
 import { compareCommand } from './compare.js';
 import { listCommand, FAMILIES } from './list.js';
 import { quizCommand } from './quiz.js';
 import { summaryCommand } from './summary.js';
 import type { Zoo } from './zoo.js';
 
-const inputOption = (): Option =>
-  new Option('--input <CxHxW>', "input of one image, e.g. 3x224x224 (default: the model's own)");
+/** Limits of the model commands' numbers (the input size's are in args.ts). */
+export const MODEL_LIMITS = {
+  batch: { min: 1, max: 1_000_000 },
+  depth: { min: 0, max: 100 },
+} as const;
+
+const imageOption = (): Option =>
+  inputOption('--input <CxHxW>', "input of one image, e.g. 3x224x224 (default: the model's own)");
 const batchOption = (): Option =>
-  new Option('--batch <n>', 'images per batch: shapes, multiply-adds and memory are for the whole batch')
-    .argParser(integer('--batch', 1))
-    .default(1);
+  intOption(
+    '--batch <n>',
+    'images per batch: shapes, multiply-adds and memory are for the whole batch',
+    MODEL_LIMITS.batch,
+    1,
+  );
 const optimizerOption = (): Option =>
-  new Option(
+  choiceOption(
     '--optimizer <name>',
     'optimiser for the training-memory estimate (state per parameter: sgd 0, sgd-momentum 1, adam 2)',
-  )
-    .choices(Object.keys(OPTIMIZER_SLOTS))
-    .default('sgd-momentum');
+    Object.keys(OPTIMIZER_SLOTS) as OptimizerKind[],
+    'sgd-momentum',
+  );
 
 export function registerAnalysisCommands(program: Command, zoo: Zoo, print: (text: string) => void): void {
   program
@@ -28,7 +37,7 @@ export function registerAnalysisCommands(program: Command, zoo: Zoo, print: (tex
     .description(
       'every model of the zoo: family, layout, input, parameters and multiply-adds (computed), published accuracy, and its idea',
     )
-    .option('--family <name>', `only one family: ${FAMILIES.join(', ')}`)
+    .addOption(choiceOption('--family <name>', 'only one family', FAMILIES))
     .addOption(formatOption())
     .action((o) => print(listCommand(zoo, o)));
 
@@ -38,12 +47,14 @@ export function registerAnalysisCommands(program: Command, zoo: Zoo, print: (tex
       'layer-by-layer table of a model: kernel, output shape, parameters, multiply-adds, receptive field; totals and training memory',
     )
     .argument('<model>', "a name from 'convkit list', e.g. resnet18")
-    .addOption(inputOption())
-    .option(
-      '--depth <n>',
-      'nesting depth of the rows shown; deeper layers fold into their parent (like torchinfo)',
-      integer('--depth', 0),
-      3,
+    .addOption(imageOption())
+    .addOption(
+      intOption(
+        '--depth <n>',
+        'nesting depth of the rows shown; deeper layers fold into their parent (like torchinfo)',
+        MODEL_LIMITS.depth,
+        3,
+      ),
     )
     .addOption(batchOption())
     .addOption(optimizerOption())
@@ -60,11 +71,19 @@ export function registerAnalysisCommands(program: Command, zoo: Zoo, print: (tex
     .description(
       'models side by side: parameters, multiply-adds, receptive field, memory, published accuracy and the idea each introduced',
     )
-    .argument('<model...>', "names from 'convkit list', e.g. alexnet vgg19 googlenet resnet50")
-    .addOption(inputOption())
+    .argument(
+      '<model...>',
+      `names from 'convkit list' (1 to ${zoo.entries.length}), e.g. alexnet vgg19 googlenet resnet50`,
+    )
+    .addOption(imageOption())
     .addOption(batchOption())
     .addOption(optimizerOption())
-    .option('--chart <file.svg>', 'also write an SVG chart of parameters against multiply-adds')
+    .addOption(
+      pathOption(
+        '--chart <file.svg>',
+        'also write an SVG chart of parameters against multiply-adds (missing folders are made)',
+      ),
+    )
     .addOption(formatOption())
     .action((models: string[], o) => print(compareCommand(zoo, models, o)));
 

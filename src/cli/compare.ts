@@ -1,14 +1,15 @@
 /** `convkit compare <model...>`: models side by side, optionally as an SVG chart. */
 import type { OptimizerKind } from '../analysis/memory.js';
 import { summarizeEntry } from '../analysis/zoo.js';
-import { parseInputShape, type Format } from './args.js';
-import { writeFileAtomic } from './files.js';
+import { requireExact, UsageError, type Format } from './args.js';
+import { checkOutputPath, writeFileAtomic } from './files.js';
 import { compareChartSvg } from './format/compare-chart.js';
 import { compareTable } from './format/zoo-tables.js';
 import type { Zoo } from './zoo.js';
 
 export interface CompareCliOptions {
-  input?: string;
+  /** One image, CxHxW (default: each model's own). */
+  input?: readonly [number, number, number];
   batch: number;
   format: Format;
   optimizer: OptimizerKind;
@@ -17,13 +18,23 @@ export interface CompareCliOptions {
 }
 
 export function compareCommand(zoo: Zoo, names: readonly string[], opts: CompareCliOptions): string {
+  // Each model costs a trace on the meta backend: as many as the zoo holds, and no more.
+  if (names.length > zoo.entries.length)
+    throw new UsageError(
+      `compare: expected 1 to ${zoo.entries.length} model names (the zoo's size), got ${names.length}`,
+    );
   // Look every name up first, so a typo fails before any work.
   const entries = names.map((n) => zoo.get(n));
-  const input = opts.input === undefined ? undefined : parseInputShape(opts.input);
-  const models = entries.map((entry) => ({
-    entry,
-    summary: summarizeEntry(entry, { input, batch: opts.batch, optimizer: opts.optimizer }),
-  }));
+  if (opts.chart !== undefined) checkOutputPath(opts.chart, '--chart');
+  const models = entries.map((entry) => {
+    const input = opts.input ?? entry.input;
+    const summary = summarizeEntry(entry, { input, batch: opts.batch, optimizer: opts.optimizer });
+    requireExact(
+      { totals: summary.totals, memory: summary.memory },
+      `compare: ${entry.name} at batch ${opts.batch} and input ${input.join('x')}`,
+    );
+    return { entry, summary };
+  });
   const out = compareTable(models, opts.format);
   if (opts.chart === undefined) return out;
   writeFileAtomic(opts.chart, compareChartSvg(models));

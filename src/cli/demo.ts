@@ -2,6 +2,7 @@
  * `convkit demo` (what `npm start` runs): trains the tiny CNN on the synthetic bars task on the
  * reference backend, with a progress bar, a per-epoch table, and a learning-curve chart.
  */
+import type { Command } from 'commander';
 import { join } from 'node:path';
 import { getBackend } from '../backend/registry.js';
 import { manualSeed } from '../core/random.js';
@@ -9,7 +10,8 @@ import { syntheticBars } from '../data/synthetic-bars.js';
 import { tinyCnn } from '../models/tiny-cnn.js';
 import { CosineAnnealingLR, SGD } from '../train/index.js';
 import { evaluate, trainEpoch, type EpochResult } from '../train/loop.js';
-import { writeFileAtomic } from './files.js';
+import { intOption, numberOption, pathOption } from './args.js';
+import { checkOutputPath, writeFileAtomic } from './files.js';
 import { progressBar } from './progress.js';
 import { lineChartSvg } from './svg-chart.js';
 
@@ -25,10 +27,65 @@ export interface DemoOptions {
 
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
+/** The synthetic images are 16x16 float32 with an int32 label: 1,028 bytes each. */
+const IMAGE_BYTES = 16 * 16 * 4 + 4;
+/** Test images: a quarter of the training images, at least 100. */
+const testCount = (samples: number): number => Math.max(100, Math.floor(samples / 4));
+/** Bytes of the training and test images for `samples` training images. */
+export const demoDataBytes = (samples: number): number => (samples + testCount(samples)) * IMAGE_BYTES;
+const gb = (bytes: number): string => `${(bytes / 1e9).toFixed(bytes < 1e9 ? 2 : 1)} GB`;
+
+/** The demo's limits: the data stays under ~0.65 GB and one step's activations under ~0.2 GB. */
+export const DEMO_LIMITS = {
+  epochs: { min: 1, max: 1000 },
+  samples: { min: 32, max: 500_000 },
+  batchSize: { min: 1, max: 512 },
+  width: { min: 2, max: 64 },
+  seed: { min: 0, max: 2 ** 32 - 1 },
+  lr: { min: 0, max: 10, aboveMin: true },
+} as const;
+
+export const DEMO_FILES = { chart: 'demo-accuracy.svg', history: 'demo-history.json' } as const;
+
+export function registerDemo(program: Command): void {
+  const l = DEMO_LIMITS;
+  program
+    .command('demo')
+    .description('train a small CNN (conv, batch norm, residual and concat blocks) on a synthetic image task')
+    .addOption(intOption('--epochs <n>', 'training epochs', l.epochs, 3))
+    .addOption(
+      intOption(
+        '--samples <n>',
+        'training images (a quarter as many test images); 1 KB of memory each',
+        l.samples,
+        1600,
+        (n) =>
+          `(its images would take ${gb(demoDataBytes(n))} of memory; the limit keeps them under ${gb(demoDataBytes(l.samples.max))})`,
+      ),
+    )
+    .addOption(intOption('--batch-size <n>', 'images per step', l.batchSize, 32))
+    .addOption(numberOption('--lr <x>', 'initial learning rate (SGD, momentum 0.9, cosine schedule)', l.lr, 0.1))
+    .addOption(intOption('--width <n>', 'channels after the stem', l.width, 8))
+    .addOption(intOption('--seed <n>', 'seed for data, initialisation and shuffling', l.seed, 0))
+    .addOption(
+      pathOption(
+        '--out <dir>',
+        `folder for the chart (${DEMO_FILES.chart}) and the history (${DEMO_FILES.history}); made if missing`,
+        'out',
+      ),
+    )
+    .action(async (opts: DemoOptions) => runDemo(opts));
+}
+
 export async function runDemo(o: DemoOptions): Promise<void> {
+  // Find a bad --out now, not after the training.
+  const chartPath = join(o.out, DEMO_FILES.chart);
+  const jsonPath = join(o.out, DEMO_FILES.history);
+  checkOutputPath(chartPath, '--out');
+  checkOutputPath(jsonPath, '--out');
   manualSeed(o.seed);
   const train = syntheticBars({ count: o.samples, seed: o.seed + 1 });
-  const test = syntheticBars({ count: Math.max(100, Math.floor(o.samples / 4)), seed: o.seed + 2 });
+  const test = syntheticBars({ count: testCount(o.samples), seed: o.seed + 2 });
   const model = tinyCnn({ width: o.width });
   console.log(`convkit demo: teach a small CNN to tell the direction of a line in a noisy 16x16 image`);
   console.log(
@@ -82,8 +139,6 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     ],
     { title: 'convkit demo: tiny CNN on synthetic bars', xLabel: 'epoch', yLabel: 'accuracy', yRange: [0, 1] },
   );
-  const chartPath = join(o.out, 'demo-accuracy.svg');
-  const jsonPath = join(o.out, 'demo-history.json');
   writeFileAtomic(chartPath, chart);
   writeFileAtomic(jsonPath, JSON.stringify({ options: o, untrained, history }, null, 2));
   console.log(`wrote ${chartPath} and ${jsonPath}`);

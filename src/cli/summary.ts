@@ -1,13 +1,14 @@
 /** `convkit summary <model>`: the layer table, totals, receptive field and memory of one model. */
 import type { OptimizerKind } from '../analysis/memory.js';
 import { summarizeEntry } from '../analysis/zoo.js';
-import { parseInputShape, toJson, type Format } from './args.js';
+import { requireExact, toJson, type Format } from './args.js';
 import { summaryJson } from './format/summary-json.js';
 import { summaryMarkdown, summaryText } from './format/summary.js';
 import type { Zoo } from './zoo.js';
 
 export interface SummaryCliOptions {
-  input?: string;
+  /** One image, CxHxW (default: the model's own). */
+  input?: readonly [number, number, number];
   depth: number;
   batch: number;
   format: Format;
@@ -17,13 +18,16 @@ export interface SummaryCliOptions {
 
 export function summaryCommand(zoo: Zoo, name: string, opts: SummaryCliOptions): string {
   const entry = zoo.get(name);
-  const input = opts.input === undefined ? entry.input : parseInputShape(opts.input);
+  const input = opts.input ?? entry.input;
   const summary = summarizeEntry(entry, {
     input,
     batch: opts.batch,
     optimizer: opts.optimizer,
     mode: opts.train ? 'train' : 'eval',
   });
-  if (opts.format === 'json') return toJson(summaryJson(summary, opts.depth));
+  const json = summaryJson(summary, opts.depth);
+  // The counts grow with the batch and the input; refuse rather than print rounded ones.
+  requireExact(json, `summary ${name} at batch ${opts.batch} and input ${input.join('x')}`);
+  if (opts.format === 'json') return toJson(json);
   return opts.format === 'markdown' ? summaryMarkdown(summary, opts.depth) : summaryText(summary, opts.depth);
 }

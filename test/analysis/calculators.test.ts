@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  CALC_LIMITS,
   compareBlocks,
   compareInception,
   compareReduction,
@@ -82,10 +83,31 @@ describe("the lecture's calculators", () => {
     assert.throws(
       () => compareStack({ kernel: 0 }),
       (e: unknown) =>
-        e instanceof ArgumentError && /calc stack: kernel must be a positive integer, got 0/.test(e.message),
+        e instanceof ArgumentError && /calc stack: kernel must be an integer from 1 to 10000, got 0/.test(e.message),
     );
     assert.throws(() => denseBlock({ compression: 0 }), /calc dense: compression must be in \(0, 1\], got 0/);
     assert.equal(convParams(4, 6, 3, { groups: 2, bias: true }), 9 * 2 * 6 + 6);
+  });
+
+  it('take sizes up to CALC_LIMITS and refuse results past exact integers instead of rounding them', () => {
+    assert.throws(
+      () => denseBlock({ layers: 1e9 }),
+      /calc dense: layers must be an integer from 1 to 10000, got 1000000000/,
+    );
+    assert.throws(() => compareReduction({ inChannels: 1e308 }), /inChannels must be an integer from 1 to 1000000/);
+    assert.throws(() => compareStack({ kernel: 1.5 }), /kernel must be an integer from 1 to 10000, got 1.5/);
+    assert.throws(() => denseBlock({ bottleneckFactor: -1 }), /bottleneckFactor must be an integer from 0 to 1000/);
+    // A thousand stacked 10^4 kernels are exact; 10^4 of them at 1,000 channels are not.
+    assert.equal(compareStack({ kernel: 10_000, count: 1_000, channels: 1 }).receptiveField, 9_999_001);
+    assert.throws(
+      () => compareStack({ kernel: 10_000, count: 10_000, channels: 1_000 }),
+      /calc stack: stacked\.params would be 1000000000000000000, past 2\^53 - 1 = 9007199254740991/,
+    );
+    assert.throws(() => compareBlocks({ width: 1_000_000, expansion: 1_000, size: 100_000 }), /past 2\^53 - 1/);
+    // The largest dense block is quick and exact.
+    const d = denseBlock({ layers: CALC_LIMITS.layers });
+    assert.equal(d.outChannels, 64 + 10_000 * 32);
+    assert.ok(Number.isSafeInteger(d.blockParams));
   });
 });
 

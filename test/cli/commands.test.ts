@@ -57,7 +57,7 @@ describe('command functions', () => {
     assert.equal(json.models[0].macs, 105_504);
     assert.throws(
       () => listCommand(zoo, { format: 'text', family: 'lenet' }),
-      /--family must be one of alexnet, vgg, googlenet, resnet, densenet, got 'lenet'/,
+      /--family: expected one of alexnet, vgg, googlenet, resnet, densenet, got lenet/,
     );
   });
 
@@ -65,7 +65,7 @@ describe('command functions', () => {
     const text = summaryCommand(zoo, 'tiny8', { depth: 1, batch: 1, format: 'text', optimizer: 'sgd-momentum' });
     assert.match(text, /^tiny8: input \[1, 1, 16, 16\], eval mode/);
     const json = JSON.parse(
-      summaryCommand(zoo, 'tiny8', { input: '1x32x32', depth: 1, batch: 2, format: 'json', optimizer: 'adam' }),
+      summaryCommand(zoo, 'tiny8', { input: [1, 32, 32], depth: 1, batch: 2, format: 'json', optimizer: 'adam' }),
     );
     assert.deepEqual(json.input, [2, 1, 32, 32]);
     // MACs grow with the pixels (4x) and the batch (2x), except the linear layer's 32 per image.
@@ -77,24 +77,40 @@ describe('command functions', () => {
     );
   });
 
-  it('summary: a malformed --input says the expected form; an unknown model comes from the zoo', () => {
-    assert.throws(
-      () => summaryCommand(zoo, 'tiny8', { input: '224', depth: 1, batch: 1, format: 'text', optimizer: 'sgd' }),
-      (e: unknown) =>
-        e instanceof UsageError &&
-        e.message === "--input must look like 3x224x224 (channels x height x width), got '224'",
-    );
+  it('summary: an unknown model comes from the zoo; counts past 2^53 are refused, not rounded', () => {
     assert.throws(
       () => summaryCommand(zoo, 'nope', { depth: 1, batch: 1, format: 'text', optimizer: 'sgd' }),
       /unknown model 'nope'/,
     );
+    assert.throws(
+      () =>
+        summaryCommand(zoo, 'tiny8', {
+          input: [1, 100_000, 100_000],
+          depth: 1,
+          batch: 1_000_000,
+          format: 'json',
+          optimizer: 'sgd',
+        }),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        /^summary tiny8 at batch 1000000 and input 1x100000x100000: totals\.macs would be [\d.e+]+, past 2\^53 - 1/.test(
+          e.message,
+        ),
+    );
   });
 
-  it('parses CxHxW and rejects anything else', () => {
+  it('parses CxHxW and rejects anything else, naming the option and the limits', () => {
     assert.deepEqual(parseInputShape('3x224x224'), [3, 224, 224]);
     assert.deepEqual(parseInputShape(' 1X28X28 '), [1, 28, 28]);
-    for (const bad of ['224', '3x224', '3x0x4', '3x2.5x4', 'axbxc', '3x224x224x1', ''])
+    for (const bad of ['224', '3x224', '3x0x4', '3x2.5x4', 'axbxc', '3x224x224x1', '', '3x100001x4', '3x1e3x4'])
       assert.throws(() => parseInputShape(bad), UsageError, bad);
+    assert.throws(
+      () => parseInputShape('224'),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message ===
+          '--input: expected channels x height x width such as 3x224x224 (channels 1 to 1000000, height and width 1 to 100000), got 224',
+    );
   });
 
   it('compare: models side by side and an SVG chart of parameters against MACs', () => {

@@ -11,7 +11,8 @@ const pad = (s: string, width: number, align: Column['align']): string =>
 
 /** Column widths: the widest cell or header. */
 function widths(columns: readonly Column[], rows: readonly (readonly string[])[]): number[] {
-  return columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // A loop, not Math.max(...rows): spreading many rows as arguments overflows the stack.
+  return columns.map((c, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? '').length), c.header.length));
 }
 
 /** Lines of a text table: header, a rule, then rows; columns separated by `gap` spaces. */
