@@ -79,3 +79,4 @@ export {
   type CifarSplit,
   type Cifar100Options,
 } from './data/cifar.js';
+export * from './io/index.js';
