@@ -14,11 +14,12 @@
  */
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { allocFloat, type DType, type FloatArray } from '../core/dtype.js';
+import { allocFloat, type DType, type FloatArray, isDType } from '../core/dtype.js';
 import { ArgumentError, DataFormatError } from '../core/errors.js';
 import { formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { fromArray } from '../ops/creation.js';
+import { getBackend } from '../backend/registry.js';
+import { wrap } from '../ops/util.js';
 
 /** Bytes per element of every dtype convkit reads. */
 export const SAFETENSORS_DTYPE_SIZES = {
@@ -335,9 +336,17 @@ export function readSafetensors(source: string | Uint8Array, opts: ReadSafetenso
     for (const entry of header.entries) {
       if (wanted && !wanted.has(entry.name)) continue;
       const dtype = typeof opts.dtype === 'function' ? opts.dtype(entry.name, entry.dtype) : (opts.dtype ?? 'float32');
+      if (!isDType(dtype)) {
+        throw new ArgumentError(
+          src.name,
+          `dtype for tensor ${JSON.stringify(entry.name)} must be 'float32' or 'float64', got ${describe(dtype)}`,
+        );
+      }
       const backend = typeof opts.backend === 'function' ? opts.backend(entry.name) : opts.backend;
       const values = readValues(src, header.dataStart, entry, dtype);
-      tensors.set(entry.name, fromArray(values, entry.shape, { dtype, backend }));
+      // backend.write takes its own copy; fromArray would add a second one.
+      const target = getBackend(backend);
+      tensors.set(entry.name, wrap(target.write(values, dtype), entry.shape, target));
       dtypes.set(entry.name, entry.dtype);
     }
     return { tensors, metadata: header.metadata, dtypes };
