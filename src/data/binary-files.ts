@@ -92,7 +92,7 @@ export function gunzipSized(
     throw formatError(
       file,
       0,
-      `the header announces ${expected} bytes, more than a ${gz.length}-byte gzip file can hold (truncated file?)`,
+      `the header announces ${expected >= Number.MAX_SAFE_INTEGER ? 'over 2^53' : expected} bytes, more than a ${gz.length}-byte gzip file can hold (truncated file?)`,
       true,
     );
   }

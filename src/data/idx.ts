@@ -86,10 +86,11 @@ export function parseIdx(bytes: Uint8Array, file = '<buffer>', gzipped = false):
   const dims = Array.from({ length: ndim }, (_, i) => view.getUint32(4 + 4 * i, false));
   const shape = `[${dims.join(', ')}]`;
   if (total > bytes.length) {
+    const needed = dims.reduce((n, d) => n * BigInt(d), BigInt(type.size));
     throw formatError(
       file,
       bytes.length,
-      `dims ${shape} of ${type.dtype} need ${total - headerLength} data bytes from byte ${headerLength}, ` +
+      `dims ${shape} of ${type.dtype} need ${needed} data bytes from byte ${headerLength}, ` +
         `but the file ends at byte ${bytes.length} (truncated file)`,
       gzipped,
     );
