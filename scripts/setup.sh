@@ -84,3 +84,6 @@ setup_native
 
 # clang-format checks the C++ addon's formatting in `npm run lint` (optional: lint says when it is missing).
 command -v clang-format >/dev/null 2>&1 || apt_install "lint" clang-format || true
+
+# Fashion-MNIST (optional): the real-data test and loadFashionMnist() read Debian's copy.
+[ -d /usr/share/datasets/fashion-mnist ] || apt_install "data (Fashion-MNIST)" dataset-fashion-mnist || true

@@ -66,3 +66,17 @@ export { resnet, type ResNetOptions } from './models/resnet.js';
 export { resnetCifar, type CifarResNetOptions } from './models/resnet-cifar.js';
 export { densenet, densenetBcCifar, DenseNet, type DenseNetOptions } from './models/densenet.js';
 export * as analysis from './analysis/index.js';
+
+export { readIdx, parseIdx, loadIdxDataset, idxFileNames, MNIST_CLASSES } from './data/idx.js';
+export type { IdxFile, IdxDType, IdxData, IdxSplit, IdxDatasetOptions } from './data/idx.js';
+export { loadFashionMnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR } from './data/fashion-mnist.js';
+export {
+  loadCifar10,
+  loadCifar100,
+  CIFAR10_CLASSES,
+  CIFAR100_FINE_CLASSES,
+  CIFAR100_COARSE_CLASSES,
+  type CifarSplit,
+  type Cifar100Options,
+} from './data/cifar.js';
+export * from './io/index.js';

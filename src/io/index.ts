@@ -1,0 +1,24 @@
+/** Weight files: safetensors reading and writing, and loading a file into a module. */
+export {
+  readSafetensors,
+  readSafetensorsHeader,
+  writeSafetensors,
+  encodeSafetensors,
+  halfToNumber,
+  bfloat16ToNumber,
+  SAFETENSORS_DTYPE_SIZES,
+  MAX_HEADER_BYTES,
+  type SafetensorsDType,
+  type SafetensorsEntry,
+  type SafetensorsHeader,
+  type SafetensorsContents,
+  type ReadSafetensorsOptions,
+  type TensorSource,
+} from './safetensors.js';
+export {
+  loadWeights,
+  detectWeightsFormat,
+  KEY_PREFIXES,
+  type LoadWeightsResult,
+  type WeightsFormat,
+} from './load-weights.js';

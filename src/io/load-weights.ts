@@ -1,0 +1,130 @@
+/**
+ * Loading a weight file into a module: the format is recognised by content, not by the file's
+ * name, the keys are matched to the module's state dict (stripping the `module.` prefix that
+ * DataParallel adds, or `model.`, when the plain keys do not match), and module.loadStateDict
+ * does the checking and copying. Safetensors is read today; .pth and ONNX come in later work.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { DType } from '../core/dtype.js';
+import { DataFormatError, WeightsError } from '../core/errors.js';
+import type { Tensor } from '../core/tensor.js';
+import type { AnyModule } from '../nn/module.js';
+import type { LoadResult, LoadStateDictOptions } from '../nn/state-dict.js';
+import { MAX_HEADER_BYTES, readSafetensors, readSafetensorsHeader } from './safetensors.js';
+
+export type WeightsFormat = 'safetensors';
+
+/** Prefixes tried, in order, when the file's keys do not match the module's as they are. */
+export const KEY_PREFIXES: readonly string[] = ['module.', 'model.', 'module.model.', 'model.module.'];
+
+export interface LoadWeightsResult extends LoadResult {
+  format: WeightsFormat;
+  /** The prefix stripped from the file's keys ('' when they matched as they were). */
+  strippedPrefix: string;
+  /** The file's metadata (safetensors' `__metadata__`). */
+  metadata: Record<string, string>;
+}
+
+/** Which weight format `path` holds, judged by its first bytes; a DataFormatError when none convkit reads. */
+export function detectWeightsFormat(path: string): WeightsFormat {
+  let head: Uint8Array;
+  let size: number;
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new DataFormatError(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  try {
+    size = fstatSync(fd).size;
+    head = new Uint8Array(Math.min(size, 16));
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head.length >= 9) {
+    const n = new DataView(head.buffer).getBigUint64(0, true);
+    if (n <= BigInt(MAX_HEADER_BYTES) && 8n + n <= BigInt(size) && head[8] === 0x7b) return 'safetensors';
+  }
+  throw new DataFormatError(
+    path,
+    `unknown weight format${guess(head)}: convkit reads safetensors, recognised by an 8-byte little-endian ` +
+      `header length no larger than the file followed by '{', and found none. Reading PyTorch .pth and ONNX ` +
+      `files comes in later work; meanwhile save with safetensors (safetensors.torch.save_file(model.state_dict(), path)).`,
+  );
+}
+
+/** What the first bytes look like, for the unknown-format error. */
+function guess(head: Uint8Array): string {
+  if (head.length === 0) return ' (the file is empty)';
+  if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
+    return ' (a zip archive, as PyTorch 1.6+ writes .pth/.pt files)';
+  }
+  if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return ' (a Python pickle, as older PyTorch .pth files are)';
+  if (head[0] === 0x08) return ' (perhaps protobuf, as ONNX files are)';
+  return '';
+}
+
+/** The prefix whose removal matches the most file keys to module keys ('' wins ties). */
+function choosePrefix(fileKeys: readonly string[], targets: ReadonlySet<string>): string {
+  const score = (prefix: string): number =>
+    fileKeys.filter((k) => targets.has(k.startsWith(prefix) ? k.slice(prefix.length) : k)).length;
+  let best = '';
+  let bestScore = score('');
+  for (const p of KEY_PREFIXES) {
+    const s = score(p);
+    if (s > bestScore) {
+      best = p;
+      bestScore = s;
+    }
+  }
+  return best;
+}
+
+/**
+ * Loads a weight file into `module` (strict by default: every missing or unexpected key is an
+ * error; shape mismatches always are). Values are cast to each parameter's dtype; a float64
+ * module gets F64 values without a detour through float32. Returns loadStateDict's report with
+ * the format, the stripped prefix and the file's metadata. A failed load leaves the module as
+ * it was.
+ */
+export function loadWeights(module: AnyModule, path: string, opts: LoadStateDictOptions = {}): LoadWeightsResult {
+  const format = detectWeightsFormat(path);
+  const header = readSafetensorsHeader(path);
+  const targets = module.stateDict({ keepVars: true });
+  const fileKeys = header.entries.map((e) => e.name);
+  const prefix = choosePrefix(fileKeys, new Set(targets.keys()));
+  const mapped = new Map<string, string>();
+  const source = new Map<string, string>();
+  for (const k of fileKeys) {
+    const key = prefix !== '' && k.startsWith(prefix) ? k.slice(prefix.length) : k;
+    const clash = source.get(key);
+    if (clash !== undefined) {
+      throw new WeightsError(
+        path,
+        `keys ${JSON.stringify(clash)} and ${JSON.stringify(k)} both become ${JSON.stringify(key)} after stripping '${prefix}'`,
+      );
+    }
+    mapped.set(k, key);
+    source.set(key, k);
+  }
+  const targetOf = (name: string): Tensor | undefined => targets.get(mapped.get(name) ?? name);
+  const { tensors, metadata } = readSafetensors(path, {
+    dtype: (name): DType => targetOf(name)?.dtype ?? 'float32',
+    backend: (name) => targetOf(name)?.backend.name,
+  });
+  const renamed = new Map<string, Tensor>();
+  for (const [k, t] of tensors) renamed.set(mapped.get(k) ?? k, t);
+  try {
+    const result = module.loadStateDict(renamed, opts);
+    return { ...result, format, strippedPrefix: prefix, metadata };
+  } catch (e) {
+    if (e instanceof WeightsError) {
+      const note = prefix ? ` (keys read with the prefix '${prefix}' stripped)` : '';
+      throw new WeightsError(path, `${e.message}${note}`);
+    }
+    throw e;
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+}
