@@ -3,6 +3,7 @@
 // (use_global_stats) reads them. Either may fuse a ReLU (fuse_norm_relu); in training the
 // forward then writes a workspace (where the output is positive) that the backward reads. With
 // global statistics the backward treats them as constants, as in eval mode.
+#include "finite.h"
 #include "plan.h"
 
 #include <cmath>
@@ -59,6 +60,58 @@ dnnl::batch_normalization_forward::primitive_desc forwardPd(const dnnl::memory::
   return dnnl::batch_normalization_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
+// The fused ReLU is max(y, 0), which maps NaN to 0. When the input holds a NaN or an infinity, or
+// a channel's statistics or affine parameters are not finite, the fix rewrites those outputs with
+// a ReLU that keeps NaN: where x is NaN, NaN; in a channel with non-finite statistics or
+// parameters, the exact formula. (The training workspace keeps oneDNN's mask: no gradient flows
+// through those NaN outputs, which leave the loss NaN anyway.) Buffers: src, (scale), (shift),
+// mean, variance, dst, (workspace).
+NonFiniteGuard reluGuard(const dnnl::memory::desc& src, bool training, bool affine, float eps) {
+  const auto dims = src.dims();
+  const int64_t channels = dims[1], n = floatsOf(src);
+  const size_t meanAt = affine ? 3 : 1;
+  NonFiniteGuard g;
+  g.check = [=](const std::vector<void*>& buffers) {
+    // The inputs: src, scale and shift, and the statistics in inference (training writes them).
+    if (anyNonFinite(static_cast<const float*>(buffers[0]), n)) return true;
+    for (size_t i = 1; i < (training ? meanAt : meanAt + 2); i++)
+      if (anyNonFinite(static_cast<const float*>(buffers[i]), channels)) return true;
+    return false;
+  };
+  g.fix = [=](const std::vector<void*>& buffers) {
+    const float* x = static_cast<const float*>(buffers[0]);
+    const float* scale = affine ? static_cast<const float*>(buffers[1]) : nullptr;
+    const float* shift = affine ? static_cast<const float*>(buffers[2]) : nullptr;
+    const float* mean = static_cast<const float*>(buffers[meanAt]);
+    const float* variance = static_cast<const float*>(buffers[meanAt + 1]);
+    float* y = static_cast<float*>(buffers[meanAt + 2]);
+    int64_t spatial = 1;
+    for (size_t d = 2; d < dims.size(); d++) spatial *= dims[d];
+#pragma omp parallel for schedule(static)
+    for (int64_t nc = 0; nc < dims[0] * channels; nc++) {
+      const int64_t c = nc % channels;
+      const float a = affine ? scale[c] : 1.f, b = affine ? shift[c] : 0.f;
+      const bool badChannel =
+          (mean[c] - mean[c]) != 0.f || (variance[c] - variance[c]) != 0.f || (a - a) != 0.f || (b - b) != 0.f;
+      int64_t at[DNNL_MAX_NDIMS] = {nc / channels, c};
+      for (int64_t s = 0; s < spatial; s++) {
+        for (int64_t d = static_cast<int64_t>(dims.size()) - 1, rest = s; d >= 2; d--) {
+          at[d] = rest % dims[d];
+          rest /= dims[d];
+        }
+        const int64_t o = physicalOffset(src, at);
+        if (x[o] != x[o]) {
+          y[o] = x[o];
+        } else if (badChannel) {
+          const float v = (x[o] - mean[c]) / std::sqrt(variance[c] + eps) * a + b;
+          y[o] = v < 0.f ? 0.f : v;
+        }
+      }
+    }
+  };
+  return g;
+}
+
 // batchNormPlan(src, { training, affine, relu, eps }): buffers [src, (scale), (shift), mean, variance, dst,
 // (workspace)]
 Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
@@ -79,6 +132,7 @@ Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
     b.arg(DNNL_ARG_VARIANCE, channel, "variance");
     b.arg(DNNL_ARG_DST, pd.dst_desc(), "dst");
     b.workspace(pd.workspace_desc());
+    if (relu && pd.dst_desc() == src) b.guard(reluGuard(src, training, affine, o.eps()));
     return b.finish(info.Env(), dnnl::batch_normalization_forward(pd), pd.scratchpad_desc());
   });
 }

@@ -3,6 +3,7 @@
 // broadcasts it), so nothing is copied. nn.Linear's forward is an inner product instead: its
 // weights in oneDNN's blocked layout run a batch of 8 about 1.6x faster than the matmul, and the
 // bias and a ReLU come as part of it.
+#include "finite.h"
 #include "plan.h"
 
 namespace convkit {
@@ -67,8 +68,30 @@ Napi::Value LinearPlan(const Napi::CallbackInfo& info) {
     PlanBuilder plan(op);
     plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src").arg(DNNL_ARG_WEIGHTS, pd.weights_desc(), "weights");
     if (bias) plan.arg(DNNL_ARG_BIAS, pd.bias_desc(), "bias");
-    return plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst")
-        .finish(info.Env(), dnnl::inner_product_forward(pd), pd.scratchpad_desc());
+    plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst");
+    dnnl::memory::desc scratchpad = pd.scratchpad_desc();
+    if (relu) {
+      // The ReLU post-op maps NaN to 0: with a NaN or an infinity among the inputs, run without it
+      // and keep NaN (as conv.cc). Buffers: src, weights, (bias), dst.
+      dnnl::inner_product_forward::desc plainD(dnnl::prop_kind::forward_inference, srcMd, pd.weights_desc(), biasMd,
+                                               dstMd);
+      dnnl::inner_product_forward::primitive_desc exact(plainD, planAttr(), cpuEngine());
+      if (exact.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = exact.scratchpad_desc();
+      const int64_t srcN = rows * in, weightsN = floatsOf(pd.weights_desc()), dstN = rows * out;
+      const size_t dstAt = bias ? 3 : 2;
+      NonFiniteGuard guard;
+      guard.check = [srcN, weightsN, bias, out](const std::vector<void*>& buffers) {
+        return anyNonFinite(static_cast<const float*>(buffers[0]), srcN) ||
+               anyNonFinite(static_cast<const float*>(buffers[1]), weightsN) ||
+               (bias && anyNonFinite(static_cast<const float*>(buffers[2]), out));
+      };
+      guard.alternate = dnnl::inner_product_forward(exact);
+      guard.fix = [dstAt, dstN](const std::vector<void*>& buffers) {
+        reluKeepingNaN(static_cast<float*>(buffers[dstAt]), dstN);
+      };
+      plan.guard(std::move(guard));
+    }
+    return plan.finish(info.Env(), dnnl::inner_product_forward(pd), scratchpad);
   });
 }
 

@@ -2,6 +2,12 @@
 // strideH strideW padTop padLeft padBottom padRight OH OW. Ceil mode arrives as a larger
 // bottom/right padding (the JS side computes it), as PyTorch hands it to oneDNN. Max pooling in
 // training keeps a workspace (argmax positions, in dst's layout) for the backward pass.
+// oneDNN's max pooling drops a NaN in its window ([1, NaN, 3, 4] gave 4); PyTorch's picks it. A
+// guard (plan.h) scans the input for NaN and, only then, rewrites the windows that hold one: the
+// output NaN, the workspace pointing at the window's last NaN (PyTorch's `val > max || isnan(val)`).
+#include <limits>
+
+#include "finite.h"
 #include "plan.h"
 
 namespace convkit {
@@ -55,6 +61,49 @@ dnnl::pooling_forward::primitive_desc forwardPd(const PoolGeometry& g, dnnl::alg
   return dnnl::pooling_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
+NonFiniteGuard maxPoolGuard(const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                            const dnnl::memory::desc& ws) {
+  NonFiniteGuard guard;
+  const int64_t n = floatsOf(src);
+  guard.check = [n](const std::vector<void*>& buffers) { return anyNaN(static_cast<const float*>(buffers[0]), n); };
+  const bool hasWs = ws.get_size() > 0;
+  const bool wsInt = hasWs && ws.data_type() == dnnl::memory::data_type::s32;
+  guard.fix = [g, src, dst, ws, hasWs, wsInt](const std::vector<void*>& buffers) {
+    const float* x = static_cast<const float*>(buffers[0]);
+    float* y = static_cast<float*>(buffers[1]);
+#pragma omp parallel for schedule(static)
+    for (int64_t nc = 0; nc < g.N * g.C; nc++) {
+      const int64_t b = nc / g.C, c = nc % g.C;
+      for (int64_t oh = 0; oh < g.OH; oh++) {
+        for (int64_t ow = 0; ow < g.OW; ow++) {
+          int64_t nanAt = -1;
+          for (int64_t kh = 0; kh < g.KH; kh++) {
+            const int64_t ih = oh * g.sH - g.pT + kh;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int64_t kw = 0; kw < g.KW; kw++) {
+              const int64_t iw = ow * g.sW - g.pL + kw;
+              if (iw < 0 || iw >= g.W) continue;
+              const int64_t at[4] = {b, c, ih, iw};
+              const float v = x[physicalOffset(src, at)];
+              if (v != v) nanAt = kh * g.KW + kw;
+            }
+          }
+          if (nanAt < 0) continue;
+          const int64_t out[4] = {b, c, oh, ow};
+          y[physicalOffset(dst, out)] = std::numeric_limits<float>::quiet_NaN();
+          if (!hasWs) continue;
+          const int64_t w = physicalOffset(ws, out);
+          if (wsInt)
+            static_cast<int32_t*>(buffers[2])[w] = static_cast<int32_t>(nanAt);
+          else
+            static_cast<uint8_t*>(buffers[2])[w] = static_cast<uint8_t>(nanAt);
+        }
+      }
+    }
+  };
+  return guard;
+}
+
 // poolPlan(kind, geometry, src, training): buffers [src, dst, (workspace)]
 Napi::Value PoolPlan(const Napi::CallbackInfo& info) {
   const char* op = "pool2d";
@@ -64,11 +113,10 @@ Napi::Value PoolPlan(const Napi::CallbackInfo& info) {
     auto src = srcArg(info, 2, g, op);
     bool training = flag(info, 3, op, "training");
     auto pd = forwardPd(g, alg, src, training);
-    return PlanBuilder(op)
-        .arg(DNNL_ARG_SRC, src, "src")
-        .arg(DNNL_ARG_DST, pd.dst_desc(), "dst")
-        .workspace(pd.workspace_desc())
-        .finish(info.Env(), dnnl::pooling_forward(pd), pd.scratchpad_desc());
+    PlanBuilder plan(op);
+    plan.arg(DNNL_ARG_SRC, src, "src").arg(DNNL_ARG_DST, pd.dst_desc(), "dst").workspace(pd.workspace_desc());
+    if (alg == dnnl::algorithm::pooling_max) plan.guard(maxPoolGuard(g, src, pd.dst_desc(), pd.workspace_desc()));
+    return plan.finish(info.Env(), dnnl::pooling_forward(pd), pd.scratchpad_desc());
   });
 }
 

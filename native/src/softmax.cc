@@ -1,4 +1,12 @@
 // Softmax and log-softmax (softmax_v2) plans over the middle axis of a plain outer x dim x inner view.
+// A guard (plan.h) recomputes exactly, in double, the rows oneDNN gets wrong: rows holding a NaN
+// or an infinity (oneDNN's row maximum drops NaN, so [1, NaN, 3] came out partly finite, and
+// [inf, 0, 0] gave -inf where PyTorch gives NaN) and rows of one class (oneDNN's log(1) is about
+// -1.4e-6, which made a one-class cross-entropy negative). Finite rows of 2+ classes pay one scan.
+#include <cmath>
+#include <limits>
+
+#include "finite.h"
 #include "plan.h"
 
 namespace convkit {
@@ -17,16 +25,54 @@ dnnl::softmax_v2_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dn
   return dnnl::softmax_v2_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
+// PyTorch's (log-)softmax of one row of `dim` values `stride` apart, in double: the maximum
+// propagates NaN, so a NaN anywhere, an infinite maximum (inf - inf) or a row of -inf gives NaN.
+void exactRow(const float* x, float* y, int64_t dim, int64_t stride, bool log) {
+  double max = -std::numeric_limits<double>::infinity();
+  for (int64_t d = 0; d < dim; d++) {
+    double v = x[d * stride];
+    if (std::isnan(v) || v > max) max = v;
+    if (std::isnan(v)) break;
+  }
+  double sum = 0;
+  for (int64_t d = 0; d < dim; d++) sum += std::exp(x[d * stride] - max);
+  const double logSum = std::log(sum);
+  for (int64_t d = 0; d < dim; d++) {
+    double shifted = x[d * stride] - max;
+    y[d * stride] = static_cast<float>(log ? shifted - logSum : std::exp(shifted) / sum);
+  }
+}
+
+NonFiniteGuard softmaxGuard(int64_t outer, int64_t dim, int64_t inner, bool log) {
+  NonFiniteGuard g;
+  g.check = [outer, dim, inner](const std::vector<void*>& buffers) {
+    return dim == 1 || anyNonFinite(static_cast<const float*>(buffers[0]), outer * dim * inner);
+  };
+  g.fix = [outer, dim, inner, log](const std::vector<void*>& buffers) {
+    const float* x = static_cast<const float*>(buffers[0]);
+    float* y = static_cast<float*>(buffers[1]);
+#pragma omp parallel for if (outer * inner > 64) schedule(static)
+    for (int64_t r = 0; r < outer * inner; r++) {
+      const int64_t base = (r / inner) * dim * inner + r % inner;
+      if (dim == 1 || anyNonFiniteStrided(x + base, dim, inner)) exactRow(x + base, y + base, dim, inner, log);
+    }
+  };
+  return g;
+}
+
 // softmaxPlan(layout, log): buffers [src, dst]
 Napi::Value SoftmaxPlan(const Napi::CallbackInfo& info) {
   const char* op = "softmax";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto md = viewDesc(info, 0, op);
-    auto alg = flag(info, 1, op, "log") ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
+    bool log = flag(info, 1, op, "log");
+    auto alg = log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
     auto pd = forwardPd(alg, md);
+    auto dims = md.dims();
     return PlanBuilder(op)
         .arg(DNNL_ARG_SRC, md, "src")
         .arg(DNNL_ARG_DST, md, "dst")
+        .guard(softmaxGuard(dims[0], dims[1], dims[2], log))
         .finish(info.Env(), dnnl::softmax_v2_forward(pd), pd.scratchpad_desc());
   });
 }
