@@ -161,9 +161,11 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     bool gemm = std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
     dnnl::memory::desc scratchpad = pd.scratchpad_desc();
     if (relu) {
-      // oneDNN's ReLU post-op is max(y, 0), which maps NaN to 0. When an input holds a NaN or an
-      // infinity (scanned first: src, weights, bias, addend), the conv runs without it and
-      // reluKeepingNaN follows. The same layouts, so the same buffers serve both.
+      // oneDNN's ReLU post-op is max(y, 0), which maps NaN to 0. Where an input holds a NaN or an
+      // infinity (src, weights, bias, addend), the conv runs without it and reluKeepingNaN follows
+      // (same layouts, so the same buffers serve both). Finite data pays the cheaper of two: the
+      // scan of those inputs, or (when it reads fewer bytes: layers whose weights outweigh their
+      // activations) always running unfused with the ReLU as a pass over dst.
       auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
       auto dst = pd.dst_desc();
       dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, pd.src_desc(), pd.weights_desc(),
@@ -176,9 +178,12 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
       size_t dstAt = bias ? 3 : 2;
       if (bias) inputs.push_back({2, g.O});
       if (sum) inputs.push_back({separateAddend ? dstAt + 1 : dstAt, floatsOf(dst)});
-      int64_t dstFloats = floatsOf(dst);
+      int64_t dstFloats = floatsOf(dst), scanned = 0;
+      for (auto [i, n] : inputs) scanned += n;
+      const bool alwaysUnfused = 2 * dstFloats < scanned;  // the ReLU pass reads and writes dst
       NonFiniteGuard guard;
-      guard.check = [inputs](const std::vector<void*>& buffers) {
+      guard.check = [inputs, alwaysUnfused](const std::vector<void*>& buffers) {
+        if (alwaysUnfused) return true;
         for (auto [i, n] : inputs)
           if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
         return false;

@@ -156,6 +156,16 @@ for (const backend of BACKENDS) {
           same(fused.toArray(), ck.relu(plain).toArray(), 1e-4);
           const residual = ck.conv2d(x, w, b, { padding: 1 }, { relu: true, addend });
           same(residual.toArray(), ck.relu(ck.add(plain, addend)).toArray(), 1e-4);
+          // Layers whose activations outweigh their weights take the scan path (the others run
+          // unfused with the ReLU as a pass): a 1x1 conv, and one widening 4 -> 32 channels with a residual.
+          const w1 = ck.randn([16, 16, 1, 1]);
+          same(ck.conv2d(x, w1, b, {}, { relu: true }).toArray(), ck.relu(ck.conv2d(x, w1, b)).toArray(), 1e-4);
+          const narrow = ck.fromArray([Number.NaN, ...Array.from(ck.randn([4 * 36 - 1]).toArray())], [1, 4, 6, 6]);
+          const wide = ck.randn([32, 4, 1, 1]);
+          const shortcut = ck.randn([1, 32, 6, 6]);
+          const widened = ck.conv2d(narrow, wide, null, {}, { relu: true, addend: shortcut }).toArray();
+          assert.equal(countNaN(widened), 32);
+          same(widened, ck.relu(ck.add(ck.conv2d(narrow, wide), shortcut)).toArray(), 1e-4);
           // NaN weights (a diverged model in eval mode) with finite inputs.
           const wNaN = ck.mul(w, ck.full([1], Number.NaN));
           assert.equal(
