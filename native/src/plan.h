@@ -35,7 +35,8 @@ dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims);
 // ReLU eltwise and post-op, max pooling, softmax's row maximum) drop a NaN, and PyTorch keeps it.
 // The worker first asks `check` (a cheap scan of the inputs); only when it says yes does it run
 // `alternate` instead of `primitive` when one is set (same arguments; e.g. the conv without its
-// fused ReLU) and then `fix` on the buffers. Finite data pays the scan alone.
+// fused ReLU) and then `fix` on the buffers. Finite data pays the scan alone (a plan whose scan
+// would cost more than the alternate path's extra work answers yes without scanning).
 struct NonFiniteGuard {
   std::function<bool(const std::vector<void*>& buffers)> check;
   dnnl::primitive alternate;
