@@ -3,6 +3,7 @@
 // (use_global_stats) reads them. Either may fuse a ReLU (fuse_norm_relu); in training the
 // forward then writes a workspace (where the output is positive) that the backward reads. With
 // global statistics the backward treats them as constants, as in eval mode.
+#include "finite.h"
 #include "plan.h"
 
 #include <cmath>
@@ -59,6 +60,117 @@ dnnl::batch_normalization_forward::primitive_desc forwardPd(const dnnl::memory::
   return dnnl::batch_normalization_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
+// The fused ReLU is max(y, 0), which maps NaN to 0. When the input holds a NaN or an infinity, or
+// a channel's statistics or affine parameters are not finite, the fix rewrites those outputs with
+// a ReLU that keeps NaN: where x is NaN, NaN; in a channel with non-finite statistics or
+// parameters, the exact formula. (The training workspace keeps oneDNN's mask: no gradient flows
+// through those NaN outputs, which leave the loss NaN anyway.) Buffers: src, (scale), (shift),
+// mean, variance, dst, (workspace).
+NonFiniteGuard reluGuard(const dnnl::memory::desc& src, bool training, bool affine, float eps) {
+  const auto dims = src.dims();
+  const int64_t channels = dims[1], n = floatsOf(src);
+  const size_t meanAt = affine ? 3 : 1;
+  NonFiniteGuard g;
+  g.check = [=](const std::vector<void*>& buffers) {
+    // The inputs: src, scale and shift, and the statistics in inference (training writes them).
+    if (anyNonFinite(static_cast<const float*>(buffers[0]), n)) return true;
+    for (size_t i = 1; i < (training ? meanAt : meanAt + 2); i++)
+      if (anyNonFinite(static_cast<const float*>(buffers[i]), channels)) return true;
+    return false;
+  };
+  g.fix = [=](const std::vector<void*>& buffers) {
+    const float* x = static_cast<const float*>(buffers[0]);
+    const float* scale = affine ? static_cast<const float*>(buffers[1]) : nullptr;
+    const float* shift = affine ? static_cast<const float*>(buffers[2]) : nullptr;
+    const float* mean = static_cast<const float*>(buffers[meanAt]);
+    const float* variance = static_cast<const float*>(buffers[meanAt + 1]);
+    float* y = static_cast<float*>(buffers[meanAt + 2]);
+    int64_t spatial = 1;
+    for (size_t d = 2; d < dims.size(); d++) spatial *= dims[d];
+#pragma omp parallel for schedule(static)
+    for (int64_t nc = 0; nc < dims[0] * channels; nc++) {
+      const int64_t c = nc % channels;
+      const float a = affine ? scale[c] : 1.f, b = affine ? shift[c] : 0.f;
+      const bool badChannel =
+          (mean[c] - mean[c]) != 0.f || (variance[c] - variance[c]) != 0.f || (a - a) != 0.f || (b - b) != 0.f;
+      int64_t at[DNNL_MAX_NDIMS] = {nc / channels, c};
+      for (int64_t s = 0; s < spatial; s++) {
+        for (int64_t d = static_cast<int64_t>(dims.size()) - 1, rest = s; d >= 2; d--) {
+          at[d] = rest % dims[d];
+          rest /= dims[d];
+        }
+        const int64_t o = physicalOffset(src, at);
+        if (x[o] != x[o]) {
+          y[o] = x[o];
+        } else if (badChannel) {
+          const float v = (x[o] - mean[c]) / std::sqrt(variance[c] + eps) * a + b;
+          y[o] = v < 0.f ? 0.f : v;
+        }
+      }
+    }
+  };
+  return g;
+}
+
+// Inference batch norm + ReLU of our own on nchw / nc / nChw8c / nChw16c: y = x * a[c] + b[c] with
+// a = gamma / sqrt(var + eps), b = beta - mean * a (per channel, in double), then a ReLU that keeps
+// NaN. One read of x and one write of y, as oneDNN's, where its fused ReLU plus a NaN scan read x
+// twice. Null for other layouts (they run oneDNN with reluGuard). Buffers as oneDNN's plan: src,
+// (scale), (shift), mean, variance, dst.
+std::function<void(const std::vector<void*>&, const std::vector<double>&)> inferenceReluLoop(
+    const dnnl::memory::desc& src, bool affine, float eps) {
+  using tag = dnnl::memory::format_tag;
+  const auto dims = src.dims();
+  auto is = [&](tag t) { return src == dnnl::memory::desc(dims, dnnl::memory::data_type::f32, t); };
+  int block = 0;  // channels per block: 1 for plain
+  if (dims.size() == 2 && is(tag::nc)) block = 1;
+  if (dims.size() == 4) block = is(tag::nchw) ? 1 : is(tag::nChw8c) ? 8 : is(tag::nChw16c) ? 16 : 0;
+  if (block == 0) return nullptr;
+  const int64_t N = dims[0], C = dims[1], spatial = dims.size() == 4 ? dims[2] * dims[3] : 1;
+  const size_t meanAt = affine ? 3 : 1;
+  return [=](const std::vector<void*>& buffers, const std::vector<double>&) {
+    const int64_t blocks = (C + block - 1) / block;
+    std::vector<float> a(blocks * block, 0.f), b(blocks * block, 0.f);  // padding lanes: 0
+    const float* mean = static_cast<const float*>(buffers[meanAt]);
+    const float* variance = static_cast<const float*>(buffers[meanAt + 1]);
+    for (int64_t c = 0; c < C; c++) {
+      double gamma = affine ? static_cast<const float*>(buffers[1])[c] : 1.0;
+      double beta = affine ? static_cast<const float*>(buffers[2])[c] : 0.0;
+      double scale = gamma / std::sqrt(static_cast<double>(variance[c]) + eps);
+      a[c] = static_cast<float>(scale);
+      b[c] = static_cast<float>(beta - mean[c] * scale);
+    }
+    const float* x = static_cast<const float*>(buffers[0]);
+    float* y = static_cast<float*>(buffers[meanAt + 2]);
+    const float* pa = a.data();
+    const float* pb = b.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t nb = 0; nb < N * blocks; nb++) {
+      const int64_t cb = nb % blocks;
+      const float* in = x + nb * spatial * block;
+      float* out = y + nb * spatial * block;
+      if (block == 1) {
+        const float sa = pa[cb], sb = pb[cb];
+#pragma omp simd
+        for (int64_t i = 0; i < spatial; i++) {
+          const float v = in[i] * sa + sb;
+          out[i] = v < 0.f ? 0.f : v;
+        }
+      } else {
+        const float* ca = pa + cb * block;
+        const float* cbias = pb + cb * block;
+        for (int64_t s = 0; s < spatial; s++) {
+#pragma omp simd
+          for (int c = 0; c < block; c++) {
+            const float v = in[s * block + c] * ca[c] + cbias[c];
+            out[s * block + c] = v < 0.f ? 0.f : v;
+          }
+        }
+      }
+    }
+  };
+}
+
 // batchNormPlan(src, { training, affine, relu, eps }): buffers [src, (scale), (shift), mean, variance, dst,
 // (workspace)]
 Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
@@ -69,6 +181,24 @@ Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
     bool training = o.boolean("training"), affine = o.boolean("affine"), relu = o.boolean("relu");
     auto pd = forwardPd(src, training, o.eps(), flagsOf(affine, !training, relu));
     auto channel = plainDescOf({src.dims()[1]});
+    if (relu && !training && pd.dst_desc() == src) {
+      if (auto loop = inferenceReluLoop(src, affine, o.eps())) {
+        Plan plan;
+        plan.name = op;
+        plan.args = {0};
+        plan.descs = {src};
+        if (affine) {
+          plan.args.insert(plan.args.end(), {1, 2});
+          plan.descs.insert(plan.descs.end(), {channel, channel});
+        }
+        for (int i = 0; i < 3; i++) plan.args.push_back(static_cast<int>(plan.args.size()));
+        plan.descs.insert(plan.descs.end(), {channel, channel, src});
+        plan.custom = std::move(loop);
+        int srcId = internDesc(src), channelId = internDesc(channel);
+        return planResult(info.Env(), registerPlan(std::move(plan)),
+                          {{"src", srcId}, {"mean", channelId}, {"variance", channelId}, {"dst", srcId}});
+      }
+    }
     PlanBuilder b(op);
     b.arg(DNNL_ARG_SRC, src, "src");
     if (affine) {
@@ -79,6 +209,7 @@ Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
     b.arg(DNNL_ARG_VARIANCE, channel, "variance");
     b.arg(DNNL_ARG_DST, pd.dst_desc(), "dst");
     b.workspace(pd.workspace_desc());
+    if (relu && pd.dst_desc() == src) b.guard(reluGuard(src, training, affine, o.eps()));
     return b.finish(info.Env(), dnnl::batch_normalization_forward(pd), pd.scratchpad_desc());
   });
 }

@@ -3,6 +3,7 @@
 // preferBlocked16); bias and its gradient are plain [O]. Geometry comes as 18 integers in the order of Conv2dGeometry:
 // N C H W O KH KW strideH strideW padTop padBottom padLeft padRight dilationH dilationW groups
 // OH OW. Dilation is PyTorch's (1 = none); oneDNN counts from 0.
+#include "finite.h"
 #include "plan.h"
 
 #include <cstdlib>
@@ -158,7 +159,42 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     if (separateAddend) plan.arg(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, pd.dst_desc(), "addend");
     // Whether oneDNN fell back to im2col + gemm (JavaScript may then cut a strided conv, space_to_depth.cc).
     bool gemm = std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
-    Napi::Object result = plan.finish(info.Env(), dnnl::convolution_forward(pd), pd.scratchpad_desc());
+    dnnl::memory::desc scratchpad = pd.scratchpad_desc();
+    if (relu) {
+      // oneDNN's ReLU post-op is max(y, 0), which maps NaN to 0. Where an input holds a NaN or an
+      // infinity (src, weights, bias, addend), the conv runs without it and reluKeepingNaN follows
+      // (same layouts, so the same buffers serve both). Finite data pays the cheaper of two: the
+      // scan of those inputs, or (when it reads fewer bytes: layers whose weights outweigh their
+      // activations) always running unfused with the ReLU as a pass over dst.
+      auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+      auto dst = pd.dst_desc();
+      dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, pd.src_desc(), pd.weights_desc(),
+                                        biasDesc(g, bias), dst, g.strides(), g.dilates(), g.padL(), g.padR());
+      dnnl::convolution_forward::primitive_desc exact(d, postOpsAttr(sum, separateAddend ? &dst : nullptr, false),
+                                                      cpuEngine());
+      if (exact.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = exact.scratchpad_desc();
+      // Buffers: src, weights, (bias), dst, (addend); with sum and no addend buffer, dst holds it.
+      std::vector<std::pair<size_t, int64_t>> inputs = {{0, floatsOf(pd.src_desc())}, {1, floatsOf(pd.weights_desc())}};
+      size_t dstAt = bias ? 3 : 2;
+      if (bias) inputs.push_back({2, g.O});
+      if (sum) inputs.push_back({separateAddend ? dstAt + 1 : dstAt, floatsOf(dst)});
+      int64_t dstFloats = floatsOf(dst), scanned = 0;
+      for (auto [i, n] : inputs) scanned += n;
+      const bool alwaysUnfused = 2 * dstFloats < scanned;  // the ReLU pass reads and writes dst
+      NonFiniteGuard guard;
+      guard.check = [inputs, alwaysUnfused](const std::vector<void*>& buffers) {
+        if (alwaysUnfused) return true;
+        for (auto [i, n] : inputs)
+          if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
+        return false;
+      };
+      guard.alternate = dnnl::convolution_forward(exact);
+      guard.fix = [dstAt, dstFloats](const std::vector<void*>& buffers) {
+        reluKeepingNaN(static_cast<float*>(buffers[dstAt]), dstFloats);
+      };
+      plan.guard(std::move(guard));
+    }
+    Napi::Object result = plan.finish(info.Env(), dnnl::convolution_forward(pd), scratchpad);
     result.Set("gemm", Napi::Boolean::New(info.Env(), gemm));
     result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
     return result;

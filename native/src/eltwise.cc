@@ -1,6 +1,10 @@
 // ReLU, sigmoid and tanh forward and backward plans on any layout (the input's own: blocked data
 // stays blocked). As in the ops layer, the ReLU gradient reads the forward input; sigmoid and
-// tanh read the forward output (the *_use_dst_for_bwd algorithms).
+// tanh read the forward output (the *_use_dst_for_bwd algorithms). ReLU is a loop of our own over
+// the physical buffer (elementwise, so any layout; padding lanes stay 0): oneDNN's is max(x, 0),
+// which maps NaN to 0, where PyTorch keeps NaN (docs/numerics.md). It runs at memory speed, as
+// oneDNN's does.
+#include "finite.h"
 #include "plan.h"
 
 namespace convkit {
@@ -20,12 +24,49 @@ dnnl::eltwise_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dnnl:
   return dnnl::eltwise_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
+// ReLU forward, buffers [src, dst]: y = x < 0 ? 0 : x (NaN and -0 stay, as torch.relu).
+Napi::Value reluPlan(Napi::Env env, const dnnl::memory::desc& md) {
+  Plan plan;
+  plan.name = "activation";
+  plan.args = {0, 1};
+  plan.descs = {md, md};
+  const int64_t n = floatsOf(md);
+  plan.custom = [n](const std::vector<void*>& buffers, const std::vector<double>&) {
+    const float* x = static_cast<const float*>(buffers[0]);
+    float* y = static_cast<float*>(buffers[1]);
+#pragma omp parallel for simd if (n > 32768) schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.f ? 0.f : x[i];
+  };
+  int id = internDesc(md);
+  return planResult(env, registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
+}
+
+// ReLU backward, buffers [diffDst, src, diffSrc]: 0 where x <= 0, else the gradient (so it passes
+// a NaN input, as PyTorch's threshold_backward).
+Napi::Value reluBackwardPlan(Napi::Env env, const dnnl::memory::desc& md) {
+  Plan plan;
+  plan.name = "activationBackward";
+  plan.args = {0, 1, 2};
+  plan.descs = {md, md, md};
+  const int64_t n = floatsOf(md);
+  plan.custom = [n](const std::vector<void*>& buffers, const std::vector<double>&) {
+    const float* g = static_cast<const float*>(buffers[0]);
+    const float* x = static_cast<const float*>(buffers[1]);
+    float* gx = static_cast<float*>(buffers[2]);
+#pragma omp parallel for simd if (n > 32768) schedule(static)
+    for (int64_t i = 0; i < n; i++) gx[i] = x[i] <= 0.f ? 0.f : g[i];
+  };
+  int id = internDesc(md);
+  return planResult(env, registerPlan(std::move(plan)), {{"diffDst", id}, {"saved", id}, {"diffSrc", id}});
+}
+
 // eltwisePlan(kind, desc): buffers [src, dst], dst in the layout of src.
 Napi::Value EltwisePlan(const Napi::CallbackInfo& info) {
   const char* op = "activation";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto alg = algorithmOf(info, text(info, 0, op, "kind"), op);
     dnnl::memory::desc md = descArg(info, 1, op, "desc");
+    if (alg == dnnl::algorithm::eltwise_relu) return reluPlan(info.Env(), md);
     auto pd = forwardPd(alg, md);
     return PlanBuilder(op)
         .arg(DNNL_ARG_SRC, md, "src")
@@ -40,6 +81,7 @@ Napi::Value EltwiseBackwardPlan(const Napi::CallbackInfo& info) {
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto alg = algorithmOf(info, text(info, 0, op, "kind"), op);
     dnnl::memory::desc md = descArg(info, 1, op, "desc");
+    if (alg == dnnl::algorithm::eltwise_relu) return reluBackwardPlan(info.Env(), md);
     dnnl::eltwise_backward::desc d(alg, md, md, 0.f, 0.f);
     dnnl::eltwise_backward::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(alg, md));
     return PlanBuilder(op)

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,18 @@ const dnnl::memory::desc& descOf(int id, const char* what);
 dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims);
 
 // ---- plans --------------------------------------------------------------------------------
+// NaN/Inf handling around a oneDNN primitive (docs/numerics.md). oneDNN's max-based kernels (the
+// ReLU eltwise and post-op, max pooling, softmax's row maximum) drop a NaN, and PyTorch keeps it.
+// The worker first asks `check` (a cheap scan of the inputs); only when it says yes does it run
+// `alternate` instead of `primitive` when one is set (same arguments; e.g. the conv without its
+// fused ReLU) and then `fix` on the buffers. Finite data pays the scan alone (a plan whose scan
+// would cost more than the alternate path's extra work answers yes without scanning).
+struct NonFiniteGuard {
+  std::function<bool(const std::vector<void*>& buffers)> check;
+  dnnl::primitive alternate;
+  std::function<void(const std::vector<void*>& buffers)> fix;
+};
+
 // How exec() binds buffers: argument i of the plan gets buffer i (null allowed only where the
 // plan's desc is empty, size 0). Scalars (an optimiser's lr, a step count) come as a Float64Array.
 struct Plan {
@@ -41,6 +54,7 @@ struct Plan {
   dnnl::primitive primitive;
   std::function<void(const std::vector<void*>& buffers, const std::vector<double>& scalars)> custom;
   size_t scalarCount = 0;
+  std::shared_ptr<const NonFiniteGuard> guard;  // optional (oneDNN plans only)
 };
 
 // Registers a plan; returns its id (ids start at 1).
@@ -75,6 +89,11 @@ class PlanBuilder {
   PlanBuilder& arg(int dnnlArg, const dnnl::memory::desc& md, const char* jsName);
   // The workspace buffer, only when the primitive has one (max pooling, LRN in training).
   PlanBuilder& workspace(const dnnl::memory::desc& md);
+  // A NaN/Inf guard (see NonFiniteGuard); the scratchpad given to finish must fit `alternate` too.
+  PlanBuilder& guard(NonFiniteGuard g) {
+    plan_.guard = std::make_shared<const NonFiniteGuard>(std::move(g));
+    return *this;
+  }
   // Registers the plan and returns { plan, <names>: descIds }.
   Napi::Object finish(Napi::Env env, dnnl::primitive primitive, const dnnl::memory::desc& scratchpad);
 

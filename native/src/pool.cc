@@ -2,6 +2,15 @@
 // strideH strideW padTop padLeft padBottom padRight OH OW. Ceil mode arrives as a larger
 // bottom/right padding (the JS side computes it), as PyTorch hands it to oneDNN. Max pooling in
 // training keeps a workspace (argmax positions, in dst's layout) for the backward pass.
+// oneDNN's max pooling drops a NaN in its window ([1, NaN, 3, 4] gave 4); PyTorch's picks it. A
+// nChw8c / nChw16c inputs (the usual case) run a NaN-aware loop of our own (blockedMaxPool); other
+// layouts run oneDNN with a guard (plan.h) that scans the input for NaN and, only then, rewrites
+// the windows that hold one: the output NaN, the workspace pointing at the window's last NaN
+// (PyTorch's `val > max || isnan(val)`).
+#include <algorithm>
+#include <limits>
+
+#include "finite.h"
 #include "plan.h"
 
 namespace convkit {
@@ -55,6 +64,142 @@ dnnl::pooling_forward::primitive_desc forwardPd(const PoolGeometry& g, dnnl::alg
   return dnnl::pooling_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
+NonFiniteGuard maxPoolGuard(const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                            const dnnl::memory::desc& ws) {
+  NonFiniteGuard guard;
+  const int64_t n = floatsOf(src);
+  guard.check = [n](const std::vector<void*>& buffers) { return anyNaN(static_cast<const float*>(buffers[0]), n); };
+  const bool hasWs = ws.get_size() > 0;
+  const bool wsInt = hasWs && ws.data_type() == dnnl::memory::data_type::s32;
+  guard.fix = [g, src, dst, ws, hasWs, wsInt](const std::vector<void*>& buffers) {
+    const float* x = static_cast<const float*>(buffers[0]);
+    float* y = static_cast<float*>(buffers[1]);
+#pragma omp parallel for schedule(static)
+    for (int64_t nc = 0; nc < g.N * g.C; nc++) {
+      const int64_t b = nc / g.C, c = nc % g.C;
+      for (int64_t oh = 0; oh < g.OH; oh++) {
+        for (int64_t ow = 0; ow < g.OW; ow++) {
+          int64_t nanAt = -1;
+          for (int64_t kh = 0; kh < g.KH; kh++) {
+            const int64_t ih = oh * g.sH - g.pT + kh;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int64_t kw = 0; kw < g.KW; kw++) {
+              const int64_t iw = ow * g.sW - g.pL + kw;
+              if (iw < 0 || iw >= g.W) continue;
+              const int64_t at[4] = {b, c, ih, iw};
+              const float v = x[physicalOffset(src, at)];
+              if (v != v) nanAt = kh * g.KW + kw;
+            }
+          }
+          if (nanAt < 0) continue;
+          const int64_t out[4] = {b, c, oh, ow};
+          y[physicalOffset(dst, out)] = std::numeric_limits<float>::quiet_NaN();
+          if (!hasWs) continue;
+          const int64_t w = physicalOffset(ws, out);
+          if (wsInt)
+            static_cast<int32_t*>(buffers[2])[w] = static_cast<int32_t>(nanAt);
+          else
+            static_cast<uint8_t*>(buffers[2])[w] = static_cast<uint8_t>(nanAt);
+        }
+      }
+    }
+  };
+  return guard;
+}
+
+// Max pooling of our own on nChw8c / nChw16c (what the JS side hands it for plain inputs, and what
+// convolutions write), vectorised over the channel block as oneDNN's jit kernel is, and NaN-aware:
+// a value replaces the maximum when it is larger or NaN, so a window keeps its last NaN (PyTorch's
+// `val > max || isnan(val)`) and otherwise its first maximum. The workspace, when training, is
+// oneDNN's (the index kh * KW + kw, u8 or s32, in dst's layout), so oneDNN's backward reads it.
+template <int B, typename Index>
+void blockedMaxPool(const PoolGeometry& g, const float* x, float* y, Index* ws) {
+  const int64_t blocks = (g.C + B - 1) / B;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t nb = 0; nb < g.N * blocks; nb++) {
+    for (int64_t oh = 0; oh < g.OH; oh++) {
+      const float* plane = x + nb * g.H * g.W * B;
+      float* out = y + (nb * g.OH + oh) * g.OW * B;
+      Index* at = ws ? ws + (nb * g.OH + oh) * g.OW * B : nullptr;
+      const int64_t h0 = oh * g.sH - g.pT;
+      const int64_t khLo = h0 < 0 ? -h0 : 0, khHi = std::min(g.KH, g.H - h0);
+      for (int64_t ow = 0; ow < g.OW; ow++) {
+        const int64_t w0 = ow * g.sW - g.pL;
+        const int64_t kwLo = w0 < 0 ? -w0 : 0, kwHi = std::min(g.KW, g.W - w0);
+        float best[B];
+        int32_t index[B];
+        const float* first = plane + ((h0 + khLo) * g.W + (w0 + kwLo)) * B;
+#pragma omp simd
+        for (int c = 0; c < B; c++) {
+          best[c] = first[c];
+          index[c] = static_cast<int32_t>(khLo * g.KW + kwLo);
+        }
+        for (int64_t kh = khLo; kh < khHi; kh++) {
+          for (int64_t kw = kwLo; kw < kwHi; kw++) {
+            const float* v = plane + ((h0 + kh) * g.W + (w0 + kw)) * B;
+            const int32_t k = static_cast<int32_t>(kh * g.KW + kw);
+#pragma omp simd
+            for (int c = 0; c < B; c++) {
+              const bool take = v[c] > best[c] || v[c] != v[c];
+              best[c] = take ? v[c] : best[c];
+              index[c] = take ? k : index[c];
+            }
+          }
+        }
+#pragma omp simd
+        for (int c = 0; c < B; c++) out[ow * B + c] = best[c];
+        if (at != nullptr) {
+          for (int c = 0; c < B; c++) at[ow * B + c] = static_cast<Index>(index[c]);
+        }
+      }
+    }
+  }
+}
+
+// The plan for blockedMaxPool, or null when src is not nChw8c / nChw16c (or a window could see
+// no pixel, which oneDNN handles its own way): buffers [src, dst, (workspace)], as oneDNN's.
+std::function<void(const std::vector<void*>&, const std::vector<double>&)> blockedMaxPoolLoop(
+    const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst, const dnnl::memory::desc& ws) {
+  using tag = dnnl::memory::format_tag;
+  auto blocked = [&](const dnnl::memory::desc& md, tag t) {
+    return md == dnnl::memory::desc(md.dims(), dnnl::memory::data_type::f32, t);
+  };
+  const int B = blocked(src, tag::nChw8c) ? 8 : blocked(src, tag::nChw16c) ? 16 : 0;
+  if (B == 0 || !blocked(dst, B == 8 ? tag::nChw8c : tag::nChw16c)) return nullptr;
+  // Every window must hold a pixel: its first row and column inside the input.
+  if (g.pT >= g.KH || g.pL >= g.KW || (g.OH - 1) * g.sH - g.pT >= g.H || (g.OW - 1) * g.sW - g.pL >= g.W)
+    return nullptr;
+  const bool hasWs = ws.get_size() > 0;
+  if (hasWs) {
+    // oneDNN's workspace: dst's dims and blocking, one u8 or s32 index per element.
+    auto wsTag = B == 8 ? tag::nChw8c : tag::nChw16c;
+    auto type = ws.data_type();
+    if ((type != dnnl::memory::data_type::u8 && type != dnnl::memory::data_type::s32) ||
+        ws != dnnl::memory::desc(dst.dims(), type, wsTag))
+      return nullptr;
+  }
+  const bool wsInt = hasWs && ws.data_type() == dnnl::memory::data_type::s32;
+  return [g, B, hasWs, wsInt](const std::vector<void*>& buffers, const std::vector<double>&) {
+    const float* x = static_cast<const float*>(buffers[0]);
+    float* y = static_cast<float*>(buffers[1]);
+    if (B == 8) {
+      if (!hasWs)
+        blockedMaxPool<8, uint8_t>(g, x, y, nullptr);
+      else if (wsInt)
+        blockedMaxPool<8, int32_t>(g, x, y, static_cast<int32_t*>(buffers[2]));
+      else
+        blockedMaxPool<8, uint8_t>(g, x, y, static_cast<uint8_t*>(buffers[2]));
+    } else {
+      if (!hasWs)
+        blockedMaxPool<16, uint8_t>(g, x, y, nullptr);
+      else if (wsInt)
+        blockedMaxPool<16, int32_t>(g, x, y, static_cast<int32_t*>(buffers[2]));
+      else
+        blockedMaxPool<16, uint8_t>(g, x, y, static_cast<uint8_t*>(buffers[2]));
+    }
+  };
+}
+
 // poolPlan(kind, geometry, src, training): buffers [src, dst, (workspace)]
 Napi::Value PoolPlan(const Napi::CallbackInfo& info) {
   const char* op = "pool2d";
@@ -64,11 +209,27 @@ Napi::Value PoolPlan(const Napi::CallbackInfo& info) {
     auto src = srcArg(info, 2, g, op);
     bool training = flag(info, 3, op, "training");
     auto pd = forwardPd(g, alg, src, training);
-    return PlanBuilder(op)
-        .arg(DNNL_ARG_SRC, src, "src")
-        .arg(DNNL_ARG_DST, pd.dst_desc(), "dst")
-        .workspace(pd.workspace_desc())
-        .finish(info.Env(), dnnl::pooling_forward(pd), pd.scratchpad_desc());
+    if (alg == dnnl::algorithm::pooling_max) {
+      auto loop = blockedMaxPoolLoop(g, src, pd.dst_desc(), pd.workspace_desc());
+      if (loop) {
+        Plan custom;
+        custom.name = op;
+        custom.args = {0, 1};
+        custom.descs = {src, pd.dst_desc()};
+        std::vector<std::pair<std::string, int>> names = {{"src", internDesc(src)}, {"dst", internDesc(pd.dst_desc())}};
+        if (pd.workspace_desc().get_size() > 0) {
+          custom.args.push_back(2);
+          custom.descs.push_back(pd.workspace_desc());
+          names.push_back({"workspace", internDesc(pd.workspace_desc())});
+        }
+        custom.custom = std::move(loop);
+        return planResult(info.Env(), registerPlan(std::move(custom)), names);
+      }
+    }
+    PlanBuilder plan(op);
+    plan.arg(DNNL_ARG_SRC, src, "src").arg(DNNL_ARG_DST, pd.dst_desc(), "dst").workspace(pd.workspace_desc());
+    if (alg == dnnl::algorithm::pooling_max) plan.guard(maxPoolGuard(g, src, pd.dst_desc(), pd.workspace_desc()));
+    return plan.finish(info.Env(), dnnl::pooling_forward(pd), pd.scratchpad_desc());
   });
 }
 

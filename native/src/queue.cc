@@ -225,8 +225,11 @@ class Queue {
         if (scratch > 0)
           args.insert(
               {DNNL_ARG_SCRATCHPAD, dnnl::memory(c.plan->scratchpad, cpuEngine(), scratchpad.reserve(scratch))});
-        c.plan->primitive.execute(stream, args);
+        const NonFiniteGuard* guard = c.plan->guard.get();
+        const bool nonFinite = guard != nullptr && guard->check(c.buffers);
+        (nonFinite && guard->alternate ? guard->alternate : c.plan->primitive).execute(stream, args);
         stream.wait();
+        if (nonFinite && guard->fix) guard->fix(c.buffers);
       }
       return "";
     } catch (const dnnl::error& e) {

@@ -6,7 +6,8 @@ Run the generators with Debian's PyTorch: `/usr/bin/python3 scripts/golden/<name
 A tensor is written as {"shape": [...], "values": [...]} with the values flattened row-major.
 Float values are the exact float32 values PyTorch computed with, printed in the shortest form that
 reads back as the same float32 (numpy's repr), so JavaScript's Float32Array gets them bit for bit.
-Integer tensors (class targets) carry "dtype": "int".
+Integer tensors (class targets) carry "dtype": "int". JSON has no NaN or infinity: those values are
+written as the strings "NaN", "Infinity" and "-Infinity" (test/helpers/golden.ts reads them back).
 """
 import json
 import os
@@ -32,13 +33,22 @@ def shortest_float32(value):
     return short
 
 
+def json_float(value):
+    """A float32 for JSON: the shortest decimal, or "NaN" / "Infinity" / "-Infinity"."""
+    if np.isnan(value):
+        return "NaN"
+    if np.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return shortest_float32(value)
+
+
 def tensor_json(t):
     """{"shape", "values"} of a tensor; floats are rounded to float32 first."""
     t = t.detach().cpu()
     shape = list(t.shape)
     if t.dtype.is_floating_point:
         flat = t.to(torch.float32).reshape(-1).numpy()
-        return {"shape": shape, "values": [shortest_float32(v) for v in flat]}
+        return {"shape": shape, "values": [json_float(v) for v in flat]}
     return {"shape": shape, "values": [int(v) for v in t.reshape(-1).tolist()], "dtype": "int"}
 
 

@@ -273,9 +273,65 @@ def loss_cases():
                lambda logProbs, target, r=reduction: F.nll_loss(logProbs, target, reduction=r))
 
 
+def nonfinite_cases():
+    """NaN and +-Inf (docs/numerics.md): PyTorch propagates NaN through relu, clamp, maximum/minimum,
+    pooling, softmax, reductions and losses. Added last, so the random draws of the cases above
+    stay as they were."""
+    nan, inf = float("nan"), float("inf")
+    t = torch.tensor
+    special = t([[nan, -1.0, 2.0, inf], [-inf, 0.5, nan, -3.0]])
+    golden("relu with NaN and +-Inf", "relu", {}, {"x": special}, lambda x: torch.relu(x))
+    golden("clamp [0, 1] with NaN and +-Inf", "clamp", {"low": 0, "high": 1}, {"x": special},
+           lambda x: torch.clamp(x, 0, 1))
+    golden("clamp low only with NaN and +-Inf", "clamp", {"low": -0.5}, {"x": special},
+           lambda x: torch.clamp(x, min=-0.5))
+    a = t([nan, 1.0, inf, -inf, 2.0, nan, 3.0])
+    b = t([1.0, nan, 3.0, -inf, inf, nan, 3.0])
+    golden("maximum with NaN on either side and +-Inf", "maximum", {}, {"a": a, "b": b}, lambda a, b: torch.maximum(a, b))
+    golden("minimum with NaN on either side and +-Inf", "minimum", {}, {"a": a, "b": b}, lambda a, b: torch.minimum(a, b))
+    # One NaN window, one +Inf window, one -Inf window with a finite maximum, one finite window.
+    pool = t([[1.0, nan, 5.0, inf], [3.0, 4.0, 6.0, 7.0], [-inf, 2.0, 1.0, 2.0], [0.0, -1.0, 3.0, 8.0]]).view(1, 1, 4, 4)
+    golden("maxPool2d 2x2 with NaN and +-Inf", "maxPool2d", {"kernelSize": 2}, {"x": pool},
+           lambda x: F.max_pool2d(x, 2))
+    many = randn(1, 10, 5, 5)
+    many[0, 0, 0, 0] = nan
+    many[0, 9, 2, 3] = nan
+    many[0, 9, 2, 4] = nan  # two NaNs in a window: the gradient goes to the last one
+    many[0, 5, 4, 4] = -inf
+    golden("maxPool2d 3x3/2 padding 1, 10 channels with NaN", "maxPool2d",
+           {"kernelSize": 3, "stride": 2, "padding": 1}, {"x": many},
+           lambda x: F.max_pool2d(x, 3, stride=2, padding=1))
+    golden("avgPool2d 2x2 with NaN and +-Inf", "avgPool2d", {"kernelSize": 2}, {"x": pool},
+           lambda x: F.avg_pool2d(x, 2))
+    rows = t([[1.0, nan, 3.0], [inf, 0.0, 0.0], [-inf, 0.0, 0.0], [-inf, -inf, -inf], [1.0, 2.0, 3.0]])
+    golden("softmax rows with NaN and +-Inf", "softmax", {"axis": -1}, {"x": rows}, lambda x: F.softmax(x, dim=-1))
+    golden("logSoftmax rows with NaN and +-Inf", "logSoftmax", {"axis": -1}, {"x": rows},
+           lambda x: F.log_softmax(x, dim=-1))
+    inner = randn(2, 3, 2)
+    inner[1, 1, 0] = nan
+    golden("softmax axis 1 with NaN in one column", "softmax", {"axis": 1}, {"x": inner}, lambda x: F.softmax(x, dim=1))
+    golden("logSoftmax one class is exactly 0", "logSoftmax", {"axis": -1}, {"x": randn(3, 1, scale=5)},
+           lambda x: F.log_softmax(x, dim=-1))
+    sums = t([[nan, 1.0, 2.0], [inf, 2.0, 1.0], [inf, -inf, 0.0], [-inf, 1.0, 1.0], [1.0, 2.0, 3.0]])
+    golden("sum axis 1 with NaN and +-Inf", "sum", {"axes": 1}, {"x": sums}, lambda x: x.sum(1))
+    golden("sum of all with NaN", "sum", {}, {"x": sums}, lambda x: x.sum())
+    golden("mean axis 1 with NaN and +-Inf", "mean", {"axes": 1}, {"x": sums}, lambda x: x.mean(1))
+    golden("mean axis 0 with NaN and +-Inf", "mean", {"axes": 0}, {"x": sums}, lambda x: x.mean(0))
+    logits = t([[inf, 0.0, 0.0], [-inf, 0.0, 0.0], [0.0, nan, 0.0], [1.0, 2.0, 3.0], [-inf, 0.0, 1.0]])
+    target = t([1, 1, 0, 2, 0])
+    for reduction in ("none", "mean"):
+        golden(f"crossEntropy {reduction} with NaN and +-Inf logits", "crossEntropy", {"reduction": reduction},
+               {"logits": logits, "target": target},
+               lambda logits, target, r=reduction: F.cross_entropy(logits, target, reduction=r))
+    golden("crossEntropy one class is exactly 0", "crossEntropy", {"reduction": "none"},
+           {"logits": randn(3, 1, scale=5), "target": t([0, 0, 0])},
+           lambda logits, target: F.cross_entropy(logits, target, reduction="none"))
+
+
 def main():
     seed_everything(20240607)
-    for make in (conv_cases, pool_cases, norm_cases, elementwise_cases, matmul_cases, layout_cases, reduce_cases, loss_cases):
+    for make in (conv_cases, pool_cases, norm_cases, elementwise_cases, matmul_cases, layout_cases, reduce_cases, loss_cases,
+                 nonfinite_cases):
         make()
     write_fixture("test/golden/ops.json", GENERATOR, CASES)
 

@@ -82,7 +82,10 @@ export function rsub(c: number, x: Tensor): Tensor {
   return record(scalarRaw('rsub', x, c), 'rsub', [x], (gy) => [unaryRaw('neg', gy)]);
 }
 
-/** Elementwise maximum; where a == b the gradient is split equally, as in PyTorch. */
+/**
+ * Elementwise maximum; a NaN on either side gives NaN, and where a == b the gradient is split
+ * equally, as in PyTorch.
+ */
 export function maximum(a: Tensor, b: Tensor): Tensor {
   return minMax('max', a, b);
 }
@@ -94,14 +97,19 @@ export function minimum(a: Tensor, b: Tensor): Tensor {
 function minMax(op: 'max' | 'min', a: Tensor, b: Tensor): Tensor {
   const out = binaryRaw(op, a, b);
   return record(out, op === 'max' ? 'maximum' : 'minimum', [a, b], (gy, needs) => {
-    const wins = binaryRaw(op === 'max' ? 'gt' : 'lt', a, b);
+    // PyTorch's rule: each side gets gy, halved at ties, zeroed where it loses; a NaN loses
+    // nowhere, so both sides get gy there.
+    const aLoses = binaryRaw(op === 'max' ? 'lt' : 'gt', a, b);
+    const bLoses = binaryRaw(op === 'max' ? 'gt' : 'lt', a, b);
     const ties = binaryRaw('eq', a, b);
     const half = scalarRaw('mul', ties, 0.5);
-    const wa = binaryRaw('add', wins, half);
-    const wb = scalarRaw('rsub', wa, 1);
+    const aOff = binaryRaw('add', aLoses, half);
+    const bOff = binaryRaw('add', bLoses, half);
+    const wa = scalarRaw('rsub', aOff, 1);
+    const wb = scalarRaw('rsub', bOff, 1);
     const ga = needs[0] ? reduceBack(binaryRaw('mul', gy, wa), a.shape) : null;
     const gb = needs[1] ? reduceBack(binaryRaw('mul', gy, wb), b.shape) : null;
-    for (const t of [wins, ties, half, wa, wb]) t.dispose();
+    for (const t of [aLoses, bLoses, ties, half, aOff, bOff, wa, wb]) t.dispose();
     return [ga, gb];
   });
 }

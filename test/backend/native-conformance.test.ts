@@ -178,7 +178,8 @@ describe('native addon argument checks', () => {
     const floats = (desc: number): Float32Array => new Float32Array(addon.descInfo(desc).bytes / 4);
     assert.throws(
       () => addon.exec(p.plan, [floats(p.src), floats(p.dst), new Float32Array(0)]),
-      /pool2d: buffer 2 \(workspace\) has 0 bytes, expected at least/,
+      // A blocked input runs convkit's own max-pool loop (a custom plan: buffers are unnamed).
+      /pool2d: buffer 2 (\(workspace\) )?has 0 bytes, expected at least/,
     );
   });
 

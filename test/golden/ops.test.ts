@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { nativeUnavailable, withBackend } from '../../src/backend/registry.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import {
@@ -118,6 +119,9 @@ const RUNNERS: Record<string, (x: CaseInputs, a: GoldenArgs) => Tensor> = {
       k: a.number('k'),
     }),
   relu: (x) => ops.relu(x.get('x')),
+  clamp: (x, a) => ops.clamp(x.get('x'), a.number('low'), a.number('high')),
+  maximum: (x) => ops.maximum(x.get('a'), x.get('b')),
+  minimum: (x) => ops.minimum(x.get('a'), x.get('b')),
   sigmoid: (x) => ops.sigmoid(x.get('x')),
   tanh: (x) => ops.tanh(x.get('x')),
   softmax: (x, a) => ops.softmax(x.get('x'), a.requiredNumber('axis')),
@@ -209,9 +213,29 @@ describe('golden values from PyTorch: ops', () => {
     assert.throws(() => assertMatchesGolden(null, expected, ctx), /gradient of weight is missing in convkit/);
   });
 
-  for (const op of new Set(golden.cases.map((c) => c.op))) {
-    describe(op, () => {
-      for (const c of golden.cases.filter((k) => k.op === op)) it(c.name, () => runCase(c));
+  it('NaN matches only NaN, an infinity only the same infinity', () => {
+    const expected = { shape: [3], values: [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY] };
+    const ctx = { caseName: 'demo', quantity: 'output', regenerate: golden.regenerate };
+    assertMatchesGolden([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY], expected, ctx);
+    for (const wrong of [
+      [0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY],
+      [Number.NaN, Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY],
+      [Number.NaN, Number.POSITIVE_INFINITY, Number.NaN],
+      [Number.NaN, 3e38, Number.NEGATIVE_INFINITY],
+    ])
+      assert.throws(() => assertMatchesGolden(wrong, expected, ctx), /differs from PyTorch in 1 of 3 elements/);
+    assert.throws(() => assertMatchesGolden([Number.NaN, 1, 2], { shape: [3], values: [0, 1, 2] }, ctx), /convkit NaN/);
+  });
+
+  // Every case on each backend by name (native only where its addon loads).
+  for (const backend of ['ref', 'native']) {
+    describe(`on the ${backend} backend`, { skip: backend === 'native' && nativeUnavailable !== null }, () => {
+      for (const op of new Set(golden.cases.map((c) => c.op))) {
+        describe(op, () => {
+          for (const c of golden.cases.filter((k) => k.op === op))
+            it(c.name, () => withBackend(backend, () => runCase(c)));
+        });
+      }
     });
   }
 });

@@ -10,7 +10,11 @@ import { fileURLToPath } from 'node:url';
 import type { Tensor } from '../../src/core/tensor.js';
 import { fromArray } from '../../src/ops/creation.js';
 
-/** A tensor as the generators write it: row-major values, integers marked with dtype 'int'. */
+/**
+ * A tensor as the generators write it: row-major values, integers marked with dtype 'int'. JSON has
+ * no NaN or infinity, so the fixtures write them as "NaN", "Infinity" and "-Infinity"; loading
+ * turns them back into numbers.
+ */
 export interface GoldenTensor {
   shape: number[];
   values: number[];
@@ -53,6 +57,25 @@ export const FLOAT32_TOLERANCE: Tolerance = { atol: 1e-5, rtol: 1e-4 };
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNumberArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number');
 
+const NON_FINITE: Record<string, number> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  '-Infinity': Number.NEGATIVE_INFINITY,
+};
+
+/** Fixture values: numbers, or the strings that stand for NaN and the infinities. */
+function decodeValues(v: unknown): number[] | null {
+  if (!Array.isArray(v)) return null;
+  const out = new Array<number>(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const x: unknown = v[i];
+    if (typeof x === 'number') out[i] = x;
+    else if (typeof x === 'string' && x in NON_FINITE) out[i] = NON_FINITE[x];
+    else return null;
+  }
+  return out;
+}
+
 function isJson(v: unknown): v is JsonValue {
   if (v === null || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string') return true;
   if (Array.isArray(v)) return v.every(isJson);
@@ -60,14 +83,22 @@ function isJson(v: unknown): v is JsonValue {
 }
 
 function parseTensor(v: unknown, where: string): GoldenTensor {
-  if (!isRecord(v) || !isNumberArray(v.shape) || !isNumberArray(v.values)) {
-    throw new Error(`${where}: expected {shape: number[], values: number[]}`);
+  const values = isRecord(v) ? decodeValues(v.values) : null;
+  if (!isRecord(v) || !isNumberArray(v.shape) || values === null) {
+    throw new Error(`${where}: expected {shape: number[], values: (number | "NaN" | "Infinity" | "-Infinity")[]}`);
   }
   const size = v.shape.reduce((a, b) => a * b, 1);
-  if (v.values.length !== size)
-    throw new Error(`${where}: ${v.values.length} values for shape [${v.shape.join(', ')}]`);
+  if (values.length !== size) throw new Error(`${where}: ${values.length} values for shape [${v.shape.join(', ')}]`);
   if (v.dtype !== undefined && v.dtype !== 'int') throw new Error(`${where}: unknown dtype ${String(v.dtype)}`);
-  return v.dtype === 'int' ? { shape: v.shape, values: v.values, dtype: 'int' } : { shape: v.shape, values: v.values };
+  return v.dtype === 'int' ? { shape: v.shape, values, dtype: 'int' } : { shape: v.shape, values };
+}
+
+/** NaN matches only NaN and an infinity only the same infinity; finite values within the tolerance. */
+export function agrees(actual: number, want: number, { atol, rtol }: Tolerance): boolean {
+  if (Number.isNaN(want)) return Number.isNaN(actual);
+  if (!Number.isFinite(want)) return actual === want;
+  // The negated test also catches NaN in convkit's values.
+  return Math.abs(actual - want) <= atol + rtol * Math.abs(want);
 }
 
 function parseTensors(v: unknown, where: string): Record<string, GoldenTensor> {
@@ -156,7 +187,8 @@ export function assertMatchesGolden(
   expected: GoldenTensor,
   ctx: CompareContext,
 ): void {
-  const { atol, rtol } = ctx.tolerance ?? FLOAT32_TOLERANCE;
+  const tolerance = ctx.tolerance ?? FLOAT32_TOLERANCE;
+  const { atol, rtol } = tolerance;
   const head = `golden case "${ctx.caseName}": ${ctx.quantity}`;
   const hint = regenerateHint(ctx.regenerate);
   if (actual === null || actual === undefined)
@@ -179,13 +211,11 @@ export function assertMatchesGolden(
   let worstExcess = 0;
   for (let i = 0; i < values.length; i++) {
     const want = expected.values[i];
-    const diff = Math.abs(values[i] - want);
-    const allowed = atol + rtol * Math.abs(want);
-    // The negated test also catches NaN in convkit's values.
-    if (!(diff <= allowed)) {
+    if (!agrees(values[i], want, tolerance)) {
       bad++;
       if (first < 0) first = i;
-      const excess = Number.isNaN(diff) ? Infinity : diff / allowed;
+      const diff = Math.abs(values[i] - want);
+      const excess = Number.isFinite(diff) ? diff / (atol + rtol * Math.abs(want)) : Infinity;
       if (worst < 0 || excess > worstExcess) [worst, worstExcess] = [i, excess];
     }
   }

@@ -16,7 +16,8 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   abs: Math.abs,
   square: (x) => x * x,
   reciprocal: (x) => 1 / x,
-  relu: (x) => (x > 0 ? x : 0),
+  // x < 0 ? 0 : x keeps NaN (and -0), as torch.relu.
+  relu: (x) => (x < 0 ? 0 : x),
   sigmoid: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
   tanh: Math.tanh,
 };
@@ -25,8 +26,9 @@ const SCALAR: Record<ScalarOp, (x: number, c: number) => number> = {
   add: (x, c) => x + c,
   mul: (x, c) => x * c,
   pow: (x, c) => x ** c,
-  max: (x, c) => (x > c ? x : c),
-  min: (x, c) => (x < c ? x : c),
+  // NaN in x stays NaN (clamp, as torch.clamp); the constant is never NaN here.
+  max: (x, c) => (x < c ? c : x),
+  min: (x, c) => (x > c ? c : x),
   rsub: (x, c) => c - x,
   rdiv: (x, c) => c / x,
 };
@@ -36,8 +38,9 @@ const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
   sub: (a, b) => a - b,
   mul: (a, b) => a * b,
   div: (a, b) => a / b,
-  max: (a, b) => (a > b ? a : b),
-  min: (a, b) => (a < b ? a : b),
+  // A NaN on either side wins, as torch.maximum / torch.minimum.
+  max: (a, b) => (a > b || Number.isNaN(a) ? a : b),
+  min: (a, b) => (a < b || Number.isNaN(a) ? a : b),
   eq: (a, b) => (a === b ? 1 : 0),
   gt: (a, b) => (a > b ? 1 : 0),
   lt: (a, b) => (a < b ? 1 : 0),
@@ -102,7 +105,8 @@ export function activationBackward({ op, gy, saved }: Args<'activationBackward'>
   const S = data(saved);
   const out = allocLike(gy, G.length);
   const Y = out.data;
-  if (op === 'relu') for (let i = 0; i < G.length; i++) Y[i] = S[i] > 0 ? G[i] : 0;
+  // As PyTorch's threshold_backward: 0 where x <= 0, so the gradient passes a NaN input.
+  if (op === 'relu') for (let i = 0; i < G.length; i++) Y[i] = S[i] <= 0 ? 0 : G[i];
   else if (op === 'sigmoid') for (let i = 0; i < G.length; i++) Y[i] = G[i] * S[i] * (1 - S[i]);
   else for (let i = 0; i < G.length; i++) Y[i] = G[i] * (1 - S[i] * S[i]);
   return out;

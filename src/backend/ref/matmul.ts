@@ -56,6 +56,6 @@ export function linear({ x, weight, bias, rows, inF, outF, relu = false }: Kerne
     const b = data(bias);
     for (let r = 0; r < rows; r++) for (let o = 0; o < outF; o++) y[r * outF + o] += b[o];
   }
-  if (relu) for (let i = 0; i < y.length; i++) y[i] = y[i] > 0 ? y[i] : 0;
+  if (relu) for (let i = 0; i < y.length; i++) y[i] = y[i] < 0 ? 0 : y[i]; // NaN stays NaN
   return out;
 }

@@ -11,7 +11,9 @@ export function reduce({ op, x, shape, axes }: Args<'reduce'>): RefStorage {
   const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const outStrides = stridesOf(outShape).map((s, i) => (axes.includes(i) ? 0 : s));
   const out = allocLike(x, sizeOf(outShape));
-  const Y = out.data;
+  // Accumulate in float64 and round once at the end: a float32 slot loses ~7 digits per 1e6 terms
+  // (summing 1e6 x 0.1 gave 100958). max and min propagate NaN (Math.max), as PyTorch's amax.
+  const Y = new Float64Array(out.data.length);
   const init = op === 'max' ? -Infinity : op === 'min' ? Infinity : 0;
   Y.fill(init);
   const last = shape.length - 1;
@@ -21,12 +23,18 @@ export function reduce({ op, x, shape, axes }: Args<'reduce'>): RefStorage {
   forEachRow(shape, [outStrides], ([oy], ox) => {
     if (op === 'max') for (let j = 0; j < rowLen; j++) Y[oy + j * dy] = Math.max(Y[oy + j * dy], X[ox + j]);
     else if (op === 'min') for (let j = 0; j < rowLen; j++) Y[oy + j * dy] = Math.min(Y[oy + j * dy], X[ox + j]);
-    else for (let j = 0; j < rowLen; j++) Y[oy + j * dy] += X[ox + j];
+    else if (dy === 0) {
+      // A row into one slot: sum it locally first (same float64 result, fewer stores).
+      let s = 0;
+      for (let j = 0; j < rowLen; j++) s += X[ox + j];
+      Y[oy] += s;
+    } else for (let j = 0; j < rowLen; j++) Y[oy + j * dy] += X[ox + j];
   });
   if (op === 'mean') {
     const count = sizeOf(axes.map((a) => shape[a]));
     for (let i = 0; i < Y.length; i++) Y[i] /= count;
   }
+  out.data.set(Y);
   return out;
 }
 
@@ -62,6 +70,7 @@ export function softmax({ x, layout, log }: Args<'softmax'>): RefStorage {
     for (let i = 0; i < inner; i++) {
       const base = o * dim * inner + i;
       let max = -Infinity;
+      // Math.max propagates NaN, so a row with a NaN comes out all NaN (as PyTorch's).
       for (let d = 0; d < dim; d++) max = Math.max(max, X[base + d * inner]);
       let sum = 0;
       for (let d = 0; d < dim; d++) sum += Math.exp(X[base + d * inner] - max);
