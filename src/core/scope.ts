@@ -12,15 +12,24 @@ import type { GradNode } from './autograd.js';
 import type { Tensor } from './tensor.js';
 
 const scopes: Set<Tensor>[] = [];
+/** For each open scope, the `seq` of the first graph node recorded inside it. */
+const firstNodes: number[] = [];
 
 /** Called by the Tensor constructor. */
 export function track(t: Tensor): void {
   if (scopes.length > 0) scopes[scopes.length - 1].add(t);
 }
 
-/** Exempts a tensor from every open scope (parameters, gradients, optimiser state). */
+/**
+ * Exempts a tensor from every open scope (parameters, gradients, optimiser state). A tensor with
+ * a gradient graph also keeps what that graph saved for backward, as a returned one does.
+ */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.delete(t);
+  if (scopes.length > 0 && t.gradFn?.alive && !t.disposed) {
+    const inScope = (o: Tensor): boolean => scopes.some((s) => s.has(o));
+    for (const o of keepGraphs([t], inScope, firstNodes[0])) for (const s of scopes) s.delete(o);
+  }
   return t;
 }
 
@@ -45,14 +54,17 @@ export function scope<T>(fn: () => T): T {
   const made = new Set<Tensor>();
   const firstNode = nodesRecorded;
   scopes.push(made);
+  firstNodes.push(firstNode);
   let result: T | undefined;
   try {
     result = fn();
   } finally {
     scopes.pop();
+    firstNodes.pop();
     const survivors = new Set<Tensor>();
     if (result !== undefined) collectTensors(result, survivors, 0);
-    const needed = keepGraphs(survivors, made, firstNode);
+    const roots = [...survivors].filter((t) => made.has(t));
+    const needed = keepGraphs(roots, (t) => made.has(t) && !survivors.has(t), firstNode);
     for (const t of made) {
       if (survivors.has(t) || needed.has(t)) track(t);
       else t.dispose();
@@ -62,12 +74,13 @@ export function scope<T>(fn: () => T): T {
 }
 
 /**
- * Walks the graphs of the returned tensors made in this scope, through the nodes recorded during
- * it, and keeps the tensors those nodes saved for backward (the ones this scope would free).
+ * Walks the graphs of `candidates` (returned or kept tensors) through the nodes recorded since
+ * `firstNode`, and keeps the tensors those nodes saved for backward that a scope would free
+ * (`freeable`): they become owned by one KeptGraph whose roots are the candidates with a graph.
  */
-function keepGraphs(survivors: ReadonlySet<Tensor>, made: ReadonlySet<Tensor>, firstNode: number): Set<Tensor> {
+function keepGraphs(candidates: readonly Tensor[], freeable: (t: Tensor) => boolean, firstNode: number): Set<Tensor> {
   const needed = new Set<Tensor>();
-  const roots = [...survivors].filter((t) => made.has(t) && !t.disposed && t.gradFn?.alive === true);
+  const roots = candidates.filter((t) => !t.disposed && t.gradFn?.alive === true);
   if (roots.length === 0) return needed;
   const graph = new KeptGraph();
   for (const r of roots) {
@@ -82,7 +95,7 @@ function keepGraphs(survivors: ReadonlySet<Tensor>, made: ReadonlySet<Tensor>, f
     if (seen.has(node)) continue;
     seen.add(node);
     for (const t of node.saved) {
-      if (!made.has(t) || survivors.has(t) || t.disposed) continue;
+      if (t.disposed || !freeable(t)) continue;
       needed.add(t);
       ownerOf.get(t)?.owned.delete(t);
       ownerOf.set(t, graph);

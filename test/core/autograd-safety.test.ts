@@ -117,6 +117,23 @@ for (const backend of backends) {
         assert.ok([...made].every((m) => m === loss || m.disposed));
       }));
 
+    it('keep() of a loss inside a scope keeps what its graph saved, and backward frees it', () =>
+      withBackend(backend, () => {
+        const net = mlp();
+        let loss: Tensor | null = null;
+        const { made } = tensorsOf(() =>
+          scope(() => {
+            loss = keep(scope(() => mse(net, x(), t())));
+            keep(mse(net, x(), t())).dispose();
+          }),
+        );
+        const kept = loss as unknown as Tensor;
+        kept.backward();
+        assert.ok(net.parameters().every((p) => p.grad !== null));
+        kept.dispose();
+        assert.ok([...made].every((m) => m.disposed));
+      }));
+
     it('backward twice with retainGraph, then dispose frees', () =>
       withBackend(backend, () => {
         const net = mlp();
