@@ -2,11 +2,16 @@
  * Define-by-run reverse-mode autodiff. Ops call `record()` with a backward function; `backward()`
  * walks the recorded graph in reverse topological order, summing gradients where a tensor feeds
  * several ops, and accumulates into `.grad` of leaves that require it.
+ *
+ * Safety: each node knows the tensors its backward function reads (`saved`) and their versions
+ * when it was recorded. Before the function runs, a saved tensor that was disposed, or changed in
+ * place since (an optimiser step, assign(), a running-statistics update), is an error naming the
+ * op, never a silently wrong gradient. See docs/autograd.md.
  */
 import { BackendError, ShapeError } from './errors.js';
 import { isGradEnabled, noGrad } from './grad-mode.js';
 import { currentLayer } from './layer-context.js';
-import { keep } from './scope.js';
+import { keep, nextNodeSeq, releaseSaved } from './scope.js';
 import { emitOp, isTracing, type OpInfo } from './trace.js';
 import { formatShape, shapesEqual } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -19,13 +24,39 @@ import { Tensor } from './tensor.js';
  */
 export type BackwardFn = (gy: Tensor, needs: readonly boolean[]) => readonly (Tensor | null)[];
 
+/** What `record()` takes besides the backward function: tracing information and saved tensors. */
+export interface RecordOptions extends OpInfo {
+  /**
+   * The tensors the backward function reads (inputs, the output, or tensors the op made for its
+   * backward, such as a dropout mask). They are checked when backward runs (disposed, or changed
+   * in place since the forward pass) and a scope keeps them alive for a graph it returns.
+   * Default: the inputs and the output, which covers a closure that reads any of them. Pass []
+   * when the backward reads only shapes (add, sum, reshape).
+   */
+  saved?: readonly (Tensor | null | undefined)[];
+}
+
 export class GradNode {
   readonly path: string | undefined = currentLayer();
+  /** Order of recording: nodes with a larger `seq` were recorded later. */
+  readonly seq = nextNodeSeq();
+  /** The tensors the backward function reads, and their versions when the op ran. */
+  readonly saved: readonly Tensor[];
+  private readonly savedVersions: readonly number[];
   constructor(
     readonly op: string,
     readonly inputs: readonly (Tensor | null)[],
     private fn: BackwardFn | null,
-  ) {}
+    saved: readonly (Tensor | null | undefined)[] = inputs,
+  ) {
+    this.saved = [...new Set(saved.filter((t): t is Tensor => t != null))];
+    this.savedVersions = this.saved.map((t) => t.version);
+  }
+
+  /** False once backward has run through this node (without retainGraph). */
+  get alive(): boolean {
+    return this.fn !== null;
+  }
 
   apply(gy: Tensor, needs: readonly boolean[]): readonly (Tensor | null)[] {
     if (this.fn === null) {
@@ -35,12 +66,37 @@ export class GradNode {
         this.path,
       );
     }
+    this.checkSaved();
     return this.fn(gy, needs);
   }
 
-  /** Drops the closure (and the tensors it saved) once backward has used it. */
+  /** PyTorch's saved-tensor checks: every tensor the backward reads is alive and unchanged. */
+  private checkSaved(): void {
+    const where = this.path ? `${this.op} (${this.path})` : this.op;
+    this.saved.forEach((t, i) => {
+      if (t.disposed) {
+        throw new BackendError(
+          'backward',
+          `${where} saved a tensor of shape ${formatShape(t.shape)} for its gradient, and it was disposed before backward() ran (by dispose() or at the end of the scope() that made it); call backward() inside that scope, return the loss from it, or keep() the tensor`,
+          '',
+        );
+      }
+      const now = t.version;
+      if (now !== this.savedVersions[i]) {
+        throw new BackendError(
+          'backward',
+          `one of the variables needed for gradient computation has been modified by an inplace operation: ${where} saved a tensor of shape ${formatShape(t.shape)} at version ${this.savedVersions[i]}, it is now at version ${now}; run backward() before changing it (e.g. before optimizer.step()), or compute the forward pass again`,
+          '',
+        );
+      }
+    });
+  }
+
+  /** Drops the closure once backward has used it, and frees saved tensors a scope kept for it. */
   release(): void {
+    if (this.fn === null) return;
     this.fn = null;
+    releaseSaved(this);
   }
 }
 
@@ -53,13 +109,28 @@ export function record(
   op: string,
   inputs: readonly (Tensor | null)[],
   fn: BackwardFn,
-  info: OpInfo = {},
+  info: RecordOptions = {},
 ): Tensor {
   if (isTracing()) emitOp(op, inputs, out, info);
   if (!isGradEnabled() || !inputs.some((t) => t?.requiresGrad)) return out;
   out.requiresGrad = true;
-  out.gradFn = new GradNode(op, inputs, fn);
+  out.gradFn = new GradNode(op, inputs, fn, info.saved ?? [...inputs, out]);
   return out;
+}
+
+/**
+ * record() with `saved` (the tensors the backward function reads, see RecordOptions) as the first
+ * argument; [] when the backward reads only shapes and the incoming gradient.
+ */
+export function recordSaved(
+  saved: readonly (Tensor | null | undefined)[],
+  out: Tensor,
+  op: string,
+  inputs: readonly (Tensor | null)[],
+  fn: BackwardFn,
+  info: OpInfo = {},
+): Tensor {
+  return record(out, op, inputs, fn, { ...info, saved });
 }
 
 export function backward(root: Tensor, seed: Tensor | undefined, retainGraph: boolean): void {
@@ -88,30 +159,44 @@ export function backward(root: Tensor, seed: Tensor | undefined, retainGraph: bo
       return;
     }
     const grads = new Map<GradNode, Tensor>([[root.gradFn, start]]);
-    for (const node of topologicalOrder(root.gradFn)) {
-      const gy = grads.get(node);
-      if (gy === undefined) continue;
-      grads.delete(node);
-      const needs = node.inputs.map((t) => t?.requiresGrad === true);
-      const inputGrads = node.apply(gy, needs);
-      node.inputs.forEach((t, i) => {
-        const g = inputGrads[i];
-        if (t === null || !needs[i] || !g) return;
-        if (!shapesEqual(g.shape, t.shape)) {
-          throw new ShapeError(
-            'backward',
-            `${node.op} produced a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(t.shape)}`,
-            node.path,
-          );
-        }
-        const shared = g.alias(g.shape);
-        if (t.gradFn === null) accumulateLeaf(t, shared);
-        else grads.set(t.gradFn, sum(grads.get(t.gradFn), shared));
-      });
-      for (const g of new Set([gy, ...inputGrads])) g?.dispose();
-      if (!retainGraph) node.release();
+    const order = topologicalOrder(root.gradFn);
+    try {
+      runNodes(order, grads, retainGraph);
+    } finally {
+      // After an error, the gradients still waiting for their nodes are freed.
+      for (const g of grads.values()) g.dispose();
     }
   });
+}
+
+function runNodes(order: readonly GradNode[], grads: Map<GradNode, Tensor>, retainGraph: boolean): void {
+  for (const node of order) {
+    const gy = grads.get(node);
+    if (gy === undefined) {
+      // No gradient reached it (the ops above returned none): nothing to run, but the graph is spent.
+      if (!retainGraph) node.release();
+      continue;
+    }
+    const needs = node.inputs.map((t) => t?.requiresGrad === true);
+    const inputGrads = node.apply(gy, needs);
+    grads.delete(node);
+    node.inputs.forEach((t, i) => {
+      const g = inputGrads[i];
+      if (t === null || !needs[i] || !g) return;
+      if (!shapesEqual(g.shape, t.shape)) {
+        throw new ShapeError(
+          'backward',
+          `${node.op} produced a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(t.shape)}`,
+          node.path,
+        );
+      }
+      const shared = g.alias(g.shape);
+      if (t.gradFn === null) accumulateLeaf(t, shared);
+      else grads.set(t.gradFn, sum(grads.get(t.gradFn), shared));
+    });
+    for (const g of new Set([gy, ...inputGrads])) g?.dispose();
+    if (!retainGraph) node.release();
+  }
 }
 
 /** Nodes reachable from root, each after every node that consumes its output. */

@@ -4,11 +4,11 @@
  * state. Operations on tensors live in src/ops as functions (`add(a, b)`, `conv2d(x, w)`).
  */
 import type { Backend } from '../backend/backend.js';
-import { backward as runBackward, record, type GradNode } from './autograd.js';
+import { backward as runBackward, recordSaved, type GradNode } from './autograd.js';
 import type { DType, FloatArray } from './dtype.js';
-import { BackendError, ShapeError } from './errors.js';
+import { ArgumentError, BackendError, ShapeError } from './errors.js';
 import { formatShape, sizeOf, stridesOf, type Shape } from './shape.js';
-import { track } from './scope.js';
+import { disposed as notifyDisposed, track } from './scope.js';
 import type { Storage } from './storage.js';
 
 export type NestedArray = number | NestedArray[];
@@ -24,6 +24,8 @@ export class Tensor {
   /** The op that produced this tensor, for backward(); null for leaves. */
   gradFn: GradNode | null = null;
   private handle: Storage | null;
+  /** Added to the storage's version so that assign() (a new storage) still counts up. */
+  private versionBase = 0;
 
   constructor(storage: Storage, shape: Shape, backend: Backend) {
     if (storage.size !== sizeOf(shape)) {
@@ -64,6 +66,14 @@ export class Tensor {
   }
   get disposed(): boolean {
     return this.handle === null;
+  }
+  /**
+   * Counts in-place changes of the values (torch's `_version`): optimiser steps bump the storage's
+   * version (seen by every tensor sharing it), assign() bumps this tensor's. Backward compares the
+   * versions of the tensors an op saved with the ones they had when the op ran.
+   */
+  get version(): number {
+    return this.versionBase + this.storage.version;
   }
 
   /** Plain row-major copy of the values. */
@@ -135,19 +145,25 @@ export class Tensor {
       );
     }
     const next = src.storage.retain();
+    const after = this.version + 1;
     this.storage.release();
     this.handle = next;
+    this.versionBase = after - next.version;
     return this;
   }
 
-  /** Frees the storage once no other tensor shares it. Safe to call twice. */
+  /**
+   * Frees the storage once no other tensor shares it. Safe to call twice. The tensor stays in the
+   * autograd graph (its gradFn is kept), so gradients still flow through it; an op that saved it
+   * for its backward fails with an error that names the op.
+   */
   dispose(): void {
     if (this.handle === null) return;
     this.handle.release();
     this.handle = null;
-    this.gradFn = null;
     this.grad?.dispose();
     this.grad = null;
+    notifyDisposed(this);
   }
 
   toString(): string {
@@ -156,8 +172,39 @@ export class Tensor {
   }
 }
 
+/** `a number (3)`, `an array`, `undefined`: what came where a Tensor was expected, for messages. */
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return `an array (length ${v.length})`;
+  switch (typeof v) {
+    case 'number':
+      return `a number (${v})`;
+    case 'string':
+      return `a string (${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}...` : v)})`;
+    case 'boolean':
+    case 'bigint':
+    case 'symbol':
+      return `a ${typeof v}`;
+    case 'function':
+      return 'a function';
+  }
+  const name = Object.getPrototypeOf(v)?.constructor?.name;
+  return name && name !== 'Object' ? `a ${name}` : 'an object';
+}
+
+/**
+ * The check at the entry of every op (through `common()` in src/ops/util.ts): values that come
+ * from untyped code (numbers, arrays, undefined) get an ArgumentError naming the op and what came,
+ * instead of a TypeError from deep inside a kernel.
+ */
+export function expectTensor(op: string, value: unknown, what = 'input'): asserts value is Tensor {
+  if ((value as { isTensor?: unknown } | null | undefined)?.isTensor === true) return;
+  throw new ArgumentError(op, `expected a Tensor as ${what}, got ${describeValue(value)}`);
+}
+
 /** x's storage under `shape` (at most one -1), recorded as a reshape; errors name `op`. */
 export function reshapeView(x: Tensor, shape: readonly number[], op: string): Tensor {
+  expectTensor(op, x);
   const unknown = shape.filter((d) => d === -1).length;
   const known = sizeOf(shape.filter((d) => d !== -1));
   if (unknown > 1 || shape.some((d) => !Number.isInteger(d) || d < -1)) {
@@ -167,5 +214,5 @@ export function reshapeView(x: Tensor, shape: readonly number[], op: string): Te
   if (sizeOf(resolved) !== x.size || resolved.some((d) => !Number.isInteger(d))) {
     throw new ShapeError(op, `cannot reshape ${formatShape(x.shape)} (${x.size} elements) into ${formatShape(shape)}`);
   }
-  return record(x.alias(resolved), 'reshape', [x], (gy) => [gy.alias(x.shape)]);
+  return recordSaved([], x.alias(resolved), 'reshape', [x], (gy) => [gy.alias(x.shape)]);
 }

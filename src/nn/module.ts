@@ -9,7 +9,7 @@
 import { ArgumentError } from '../core/errors.js';
 import { withLayer } from '../core/layer-context.js';
 import { keep } from '../core/scope.js';
-import type { Tensor } from '../core/tensor.js';
+import { describeValue, type Tensor } from '../core/tensor.js';
 import { zerosLike } from '../ops/creation.js';
 import { asParameter } from './parameter.js';
 import { isTracingModules, tracedCall } from './trace-modules.js';
@@ -53,9 +53,21 @@ export abstract class Module<In = Tensor, Out = Tensor> {
 
   /** Runs forward() with this module's path as the current layer, so op errors name it. */
   call(input: In): Out {
+    this.checkInput(input);
     const run = (): Out => withLayer(this.path, () => this.forward(input));
     // Module tracing (analysis) sees each call's input and output; see trace-modules.ts.
     return isTracingModules() ? tracedCall(this, input, run) : run();
+  }
+
+  /**
+   * Rejects an input with no tensor in it (a number, a plain array, undefined) with an
+   * ArgumentError naming the layer, before forward() fails somewhere inside an op. Inputs that
+   * hold tensors (a Tensor, a list of them) pass. A module whose input is not made of tensors
+   * overrides this.
+   */
+  protected checkInput(input: In): void {
+    if (containsTensor(input, 0)) return;
+    throw new ArgumentError(this.typeName, `expected a Tensor as input, got ${describeValue(input)}`, this.path);
   }
 
   /** Dotted name from the root module ('' for the root itself), e.g. `layer1.0.conv1`. */
@@ -283,4 +295,12 @@ export abstract class Module<In = Tensor, Out = Tensor> {
 function indentTail(text: string, spaces: number): string {
   const pad = ' '.repeat(spaces);
   return text.split('\n').join(`\n${pad}`);
+}
+
+/** Whether value is a tensor or holds one (in an array, or an object's values, a few levels down). */
+function containsTensor(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== 'object' || depth > 3) return false;
+  if ((value as { isTensor?: unknown }).isTensor === true) return true;
+  const items = Array.isArray(value) ? value : value instanceof Map ? [...value.values()] : Object.values(value);
+  return items.some((v) => containsTensor(v, depth + 1));
 }

@@ -13,7 +13,7 @@
 import { WeightsError } from '../core/errors.js';
 import { noGrad } from '../core/grad-mode.js';
 import { formatShape, shapesEqual } from '../core/shape.js';
-import type { Tensor } from '../core/tensor.js';
+import { describeValue, type Tensor } from '../core/tensor.js';
 import { to } from '../ops/convert.js';
 import { wrap } from '../ops/util.js';
 import type { AnyModule } from './module.js';
@@ -60,27 +60,38 @@ export function stateDict(module: AnyModule, opts: StateDictOptions = {}): State
  */
 export function loadStateDict(module: AnyModule, source: StateDictSource, opts: LoadStateDictOptions = {}): LoadResult {
   const strict = opts.strict ?? true;
-  const given: ReadonlyMap<string, Tensor> = isMap(source) ? source : new Map(Object.entries(source));
+  if (source === null || typeof source !== 'object' || Array.isArray(source) || isTensor(source)) {
+    throw new WeightsError(
+      'loadStateDict',
+      `expected a state dict (a Map or a record from keys to Tensors), got ${describeValue(source)}`,
+    );
+  }
+  const given: ReadonlyMap<string, unknown> = isMap(source) ? source : new Map(Object.entries(source));
   const targets = stateDict(module, { keepVars: true });
   const missingKeys = [...targets.keys()].filter((k) => !given.has(k));
   const unexpectedKeys = [...given.keys()].filter((k) => !targets.has(k));
   const mismatches: string[] = [];
+  const notTensors: string[] = [];
   for (const [key, target] of targets) {
+    if (!given.has(key)) continue;
     const value = given.get(key);
-    if (value && !shapesEqual(value.shape, target.shape)) {
+    if (!isTensor(value)) {
+      notTensors.push(`${key}: expected a Tensor of shape ${formatShape(target.shape)}, got ${describeValue(value)}`);
+    } else if (!shapesEqual(value.shape, target.shape)) {
       mismatches.push(`${key}: expected ${formatShape(target.shape)}, got ${formatShape(value.shape)}`);
     }
   }
   const problems = [
     strict ? listing(missingKeys, 'missing key', 'missing keys') : '',
     strict ? listing(unexpectedKeys, 'unexpected key', 'unexpected keys') : '',
+    listing(notTensors, 'value that is not a tensor', 'values that are not tensors'),
     listing(mismatches, 'shape mismatch', 'shape mismatches'),
   ].filter((s) => s !== '');
   if (problems.length > 0) throw new WeightsError('loadStateDict', problems.join(', '));
   noGrad(() => {
     for (const [key, target] of targets) {
       const value = given.get(key);
-      if (value) copyInto(target, value);
+      if (isTensor(value)) copyInto(target, value);
     }
   });
   return { missingKeys, unexpectedKeys };
@@ -94,6 +105,10 @@ function listing(items: readonly string[], one: string, many: string): string {
 
 function isMap(source: StateDictSource): source is ReadonlyMap<string, Tensor> {
   return source instanceof Map;
+}
+
+function isTensor(v: unknown): v is Tensor {
+  return (v as { isTensor?: unknown } | null | undefined)?.isTensor === true;
 }
 
 /**

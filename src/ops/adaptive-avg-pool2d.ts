@@ -1,11 +1,11 @@
 /** Adaptive 2-D average pooling, as torch.nn.functional.adaptive_avg_pool2d. */
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { ArgumentError } from '../core/errors.js';
 import { pair, type IntOrPair } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
 import { imageDims } from './pool2d-geometry.js';
-import { wrap } from './util.js';
+import { common, wrap } from './util.js';
 
 const OP = 'adaptiveAvgPool2d';
 
@@ -15,6 +15,7 @@ const OP = 'adaptiveAvgPool2d';
  * when sizes do not divide. torchvision's classifiers use it to accept any image size.
  */
 export function adaptiveAvgPool2d(x: Tensor, outputSize: IntOrPair): Tensor {
+  common(OP, x);
   const [batch, channels, inH, inW] = imageDims(OP, x.shape);
   const [outH, outW] = pair(outputSize);
   if (!Number.isInteger(outH) || !Number.isInteger(outW) || outH < 1 || outW < 1) {
@@ -35,7 +36,8 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: IntOrPair): Tensor {
     padding: [0, 0],
     dilation: [1, 1],
   } as const;
-  return record(
+  return recordSaved(
+    [],
     out,
     OP,
     [x],

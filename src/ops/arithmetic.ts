@@ -1,13 +1,13 @@
 /** Elementwise arithmetic with broadcasting, scalar forms, and unary math functions. */
 import type { BinaryOp, ScalarOp, UnaryOp } from '../backend/backend.js';
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { broadcastShapes } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { sumTo } from './reduce.js';
-import { common, wrap } from './util.js';
+import { common, commonRequired, wrap } from './util.js';
 
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  const backend = common(op, a, b);
+  const backend = commonRequired(op, a, b);
   const outShape = broadcastShapes(op, a.shape, b.shape);
   const storage = backend.kernels.binary({
     op,
@@ -21,10 +21,12 @@ function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
 }
 
 function scalarRaw(op: ScalarOp, x: Tensor, value: number): Tensor {
+  common(op, x);
   return wrap(x.backend.kernels.scalar({ op, x: x.storage, value }), x.shape, x.backend);
 }
 
 function unaryRaw(op: UnaryOp, x: Tensor): Tensor {
+  common(op, x);
   return wrap(x.backend.kernels.unary({ op, x: x.storage }), x.shape, x.backend);
 }
 
@@ -36,24 +38,25 @@ function reduceBack(g: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function add(a: Tensor, b: Tensor | number): Tensor {
-  if (typeof b === 'number') return record(scalarRaw('add', a, b), 'add', [a], (gy) => [gy]);
-  return record(binaryRaw('add', a, b), 'add', [a, b], (gy, needs) => [
+  if (typeof b === 'number') return recordSaved([], scalarRaw('add', a, b), 'add', [a], (gy) => [gy]);
+  return recordSaved([], binaryRaw('add', a, b), 'add', [a, b], (gy, needs) => [
     needs[0] ? sumTo(gy, a.shape) : null,
     needs[1] ? sumTo(gy, b.shape) : null,
   ]);
 }
 
 export function sub(a: Tensor, b: Tensor | number): Tensor {
-  if (typeof b === 'number') return record(scalarRaw('add', a, -b), 'sub', [a], (gy) => [gy]);
-  return record(binaryRaw('sub', a, b), 'sub', [a, b], (gy, needs) => [
+  if (typeof b === 'number') return recordSaved([], scalarRaw('add', a, -b), 'sub', [a], (gy) => [gy]);
+  return recordSaved([], binaryRaw('sub', a, b), 'sub', [a, b], (gy, needs) => [
     needs[0] ? sumTo(gy, a.shape) : null,
     needs[1] ? reduceBack(unaryRaw('neg', gy), b.shape) : null,
   ]);
 }
 
 export function mul(a: Tensor, b: Tensor | number): Tensor {
-  if (typeof b === 'number') return record(scalarRaw('mul', a, b), 'mul', [a], (gy) => [scalarRaw('mul', gy, b)]);
-  return record(binaryRaw('mul', a, b), 'mul', [a, b], (gy, needs) => [
+  if (typeof b === 'number')
+    return recordSaved([], scalarRaw('mul', a, b), 'mul', [a], (gy) => [scalarRaw('mul', gy, b)]);
+  return recordSaved([a, b], binaryRaw('mul', a, b), 'mul', [a, b], (gy, needs) => [
     needs[0] ? reduceBack(binaryRaw('mul', gy, b), a.shape) : null,
     needs[1] ? reduceBack(binaryRaw('mul', gy, a), b.shape) : null,
   ]);
@@ -61,8 +64,8 @@ export function mul(a: Tensor, b: Tensor | number): Tensor {
 
 export function div(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number')
-    return record(scalarRaw('mul', a, 1 / b), 'div', [a], (gy) => [scalarRaw('mul', gy, 1 / b)]);
-  return record(binaryRaw('div', a, b), 'div', [a, b], (gy, needs) => {
+    return recordSaved([], scalarRaw('mul', a, 1 / b), 'div', [a], (gy) => [scalarRaw('mul', gy, 1 / b)]);
+  return recordSaved([a, b], binaryRaw('div', a, b), 'div', [a, b], (gy, needs) => {
     const ga = needs[0] ? reduceBack(binaryRaw('div', gy, b), a.shape) : null;
     let gb: Tensor | null = null;
     if (needs[1]) {
@@ -79,7 +82,7 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
 
 /** Scalar minus tensor, c - x. */
 export function rsub(c: number, x: Tensor): Tensor {
-  return record(scalarRaw('rsub', x, c), 'rsub', [x], (gy) => [unaryRaw('neg', gy)]);
+  return recordSaved([], scalarRaw('rsub', x, c), 'rsub', [x], (gy) => [unaryRaw('neg', gy)]);
 }
 
 /**
@@ -96,7 +99,7 @@ export function minimum(a: Tensor, b: Tensor): Tensor {
 
 function minMax(op: 'max' | 'min', a: Tensor, b: Tensor): Tensor {
   const out = binaryRaw(op, a, b);
-  return record(out, op === 'max' ? 'maximum' : 'minimum', [a, b], (gy, needs) => {
+  return recordSaved([a, b], out, op === 'max' ? 'maximum' : 'minimum', [a, b], (gy, needs) => {
     // PyTorch's rule: each side gets gy, halved at ties, zeroed where it loses; a NaN loses
     // nowhere, so both sides get gy there.
     const aLoses = binaryRaw(op === 'max' ? 'lt' : 'gt', a, b);
@@ -115,21 +118,21 @@ function minMax(op: 'max' | 'min', a: Tensor, b: Tensor): Tensor {
 }
 
 export function neg(x: Tensor): Tensor {
-  return record(unaryRaw('neg', x), 'neg', [x], (gy) => [unaryRaw('neg', gy)]);
+  return recordSaved([], unaryRaw('neg', x), 'neg', [x], (gy) => [unaryRaw('neg', gy)]);
 }
 
 export function exp(x: Tensor): Tensor {
   const out = unaryRaw('exp', x);
-  return record(out, 'exp', [x], (gy) => [binaryRaw('mul', gy, out)]);
+  return recordSaved([out], out, 'exp', [x], (gy) => [binaryRaw('mul', gy, out)]);
 }
 
 export function log(x: Tensor): Tensor {
-  return record(unaryRaw('log', x), 'log', [x], (gy) => [binaryRaw('div', gy, x)]);
+  return recordSaved([x], unaryRaw('log', x), 'log', [x], (gy) => [binaryRaw('div', gy, x)]);
 }
 
 export function sqrt(x: Tensor): Tensor {
   const out = unaryRaw('sqrt', x);
-  return record(out, 'sqrt', [x], (gy) => {
+  return recordSaved([out], out, 'sqrt', [x], (gy) => {
     const twice = scalarRaw('mul', out, 2);
     const g = binaryRaw('div', gy, twice);
     twice.dispose();
@@ -138,7 +141,7 @@ export function sqrt(x: Tensor): Tensor {
 }
 
 export function square(x: Tensor): Tensor {
-  return record(unaryRaw('square', x), 'square', [x], (gy) => {
+  return recordSaved([x], unaryRaw('square', x), 'square', [x], (gy) => {
     const twice = scalarRaw('mul', x, 2);
     const g = binaryRaw('mul', gy, twice);
     twice.dispose();
@@ -147,7 +150,7 @@ export function square(x: Tensor): Tensor {
 }
 
 export function abs(x: Tensor): Tensor {
-  return record(unaryRaw('abs', x), 'abs', [x], (gy) => {
+  return recordSaved([x], unaryRaw('abs', x), 'abs', [x], (gy) => {
     // sign(x), with sign(0) = 0 as in PyTorch
     const gt = binaryRaw('gt', x, zerosOf(x));
     const lt = binaryRaw('lt', x, zerosOf(x));
@@ -164,7 +167,7 @@ function zerosOf(x: Tensor): Tensor {
 
 /** x to a constant power. */
 export function pow(x: Tensor, exponent: number): Tensor {
-  return record(scalarRaw('pow', x, exponent), 'pow', [x], (gy) => {
+  return recordSaved([x], scalarRaw('pow', x, exponent), 'pow', [x], (gy) => {
     const d = scalarRaw('pow', x, exponent - 1);
     const scaled = scalarRaw('mul', d, exponent);
     const g = binaryRaw('mul', gy, scaled);
@@ -189,10 +192,11 @@ export function lt(a: Tensor, b: Tensor): Tensor {
 
 /** Clamps into [low, high] (either may be omitted); the gradient passes where x is inside. */
 export function clamp(x: Tensor, low?: number, high?: number): Tensor {
+  common('clamp', x);
   let out = x.alias(x.shape);
   if (low !== undefined) out = replace(out, scalarRaw('max', out, low));
   if (high !== undefined) out = replace(out, scalarRaw('min', out, high));
-  return record(out, 'clamp', [x], (gy) => {
+  return recordSaved([x, out], out, 'clamp', [x], (gy) => {
     const inside = binaryRaw('eq', out, x);
     const g = binaryRaw('mul', gy, inside);
     inside.dispose();

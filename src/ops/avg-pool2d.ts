@@ -1,11 +1,11 @@
 /** 2-D average pooling, as torch.nn.functional.avg_pool2d. */
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { ArgumentError } from '../core/errors.js';
 import { pair } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
 import { pool2dGeometry, type Pool2dOptions } from './pool2d-geometry.js';
-import { windowOf, wrap } from './util.js';
+import { common, windowOf, wrap } from './util.js';
 
 export interface AvgPool2dOptions extends Pool2dOptions {
   /** Default true: padding zeros count in the divisor (PyTorch's default). */
@@ -22,6 +22,7 @@ const OP = 'avgPool2d';
  * divide by less), the real pixels in it without, or divisorOverride when given.
  */
 export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
+  common(OP, x);
   if (opts.dilation !== undefined && pair(opts.dilation).some((d) => d !== 1)) {
     throw new ArgumentError(
       OP,
@@ -42,7 +43,8 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
     [g.batch, g.channels, g.outH, g.outW],
     backend,
   );
-  return record(
+  return recordSaved(
+    [],
     out,
     OP,
     [x],

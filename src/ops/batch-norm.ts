@@ -1,6 +1,6 @@
 /** Batch normalisation (torch.nn.functional.batch_norm) over the channel axis 1. */
 import type { Backend, ChannelLayout } from '../backend/backend.js';
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { isGradEnabled, noGrad } from '../core/grad-mode.js';
 import { formatShape, sizeOf } from '../core/shape.js';
@@ -49,6 +49,7 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
     eps = 1e-5,
     relu = false,
   } = opts;
+  common(OP, x);
   if (x.ndim < 2) throw new ShapeError(OP, `expected an input of rank >= 2 ([N, C, ...]), got ${formatShape(x.shape)}`);
   if (!Number.isFinite(eps) || eps < 0) throw new ArgumentError(OP, `eps must be a finite number >= 0, got ${eps}`);
   if (!Number.isFinite(momentum)) throw new ArgumentError(OP, `momentum must be a finite number, got ${momentum}`);
@@ -166,7 +167,7 @@ function batchNormEval(
   const out = wrap(y, x.shape, backend);
   // Without a graph to record, still report the op (tracing) but skip the backward statistics.
   if (!isGradEnabled() || ![x, weight, bias].some((t) => t?.requiresGrad))
-    return record(out, OP, [x, weight, bias], () => [null, null, null]);
+    return recordSaved([], out, OP, [x, weight, bias], () => [null, null, null]);
   // The statistics as they are now: a later training step replaces the buffers' values.
   const withEps = k.scalar({ op: 'add', x: runningVar.storage, value: eps });
   const std = k.unary({ op: 'sqrt', x: withEps });
@@ -188,7 +189,7 @@ function recordBackward(
   reluMask: Storage | null = null,
 ): Tensor {
   const backend = out.backend;
-  record(out, OP, [x, weight, bias], (gy, needs) => {
+  recordSaved([x, weight, mean, invStd], out, OP, [x, weight, bias], (gy, needs) => {
     const g = backend.kernels.batchNormBackward({
       gy: gy.storage,
       x: x.storage,
@@ -265,5 +266,5 @@ export function concatBatchNorm(xs: readonly Tensor[], opts: Omit<BatchNormOptio
     eps,
     relu,
   });
-  return record(wrap(y, [n, channels, h, w], backend), name, [...xs, weight, bias], () => []);
+  return recordSaved([], wrap(y, [n, channels, h, w], backend), name, [...xs, weight, bias], () => []);
 }

@@ -1,12 +1,12 @@
 /** 2-D convolution (cross-correlation, as in PyTorch): geometry, checks, cost and gradient. */
 import type { Conv2dGeometry } from '../backend/backend.js';
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { isGradEnabled } from '../core/grad-mode.js';
 import { formatShape, pair, type IntOrPair, type Shape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
-import { common, windowOf, wrap } from './util.js';
+import { common, commonRequired, windowOf, wrap } from './util.js';
 import { dilatedKernel, samePadding, windowCount } from './window.js';
 
 export interface Conv2dOptions {
@@ -177,6 +177,7 @@ export function conv2d(
   post: Conv2dPostOps = {},
 ): Tensor {
   const { addend = null, relu = false } = post;
+  commonRequired(OP, x, weight);
   const backend = common(OP, x, weight, bias, addend);
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== g.outChannels)) {
@@ -202,7 +203,8 @@ export function conv2d(
     outShape,
     backend,
   );
-  return record(
+  return recordSaved(
+    [x, weight],
     out,
     OP,
     [x, weight, bias],

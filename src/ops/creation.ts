@@ -6,7 +6,7 @@ import { ArgumentError, ShapeError } from '../core/errors.js';
 import { defaultGenerator, type Generator } from '../core/random.js';
 import { checkShape, formatShape, sizeOf, type Shape } from '../core/shape.js';
 import type { NestedArray, Tensor } from '../core/tensor.js';
-import { wrap } from './util.js';
+import { common, wrap } from './util.js';
 
 export interface TensorOptions {
   dtype?: DType;
@@ -79,20 +79,21 @@ export function ones(shape: Shape, opts: TensorOptions = {}): Tensor {
 }
 
 /** Options for the *Like functions default to the model tensor's dtype and backend. */
-function likeOptions(x: Tensor, opts: TensorOptions): TensorOptions {
+function likeOptions(op: string, x: Tensor, opts: TensorOptions): TensorOptions {
+  common(op, x);
   return { dtype: x.dtype, backend: x.backend.name, ...opts };
 }
 
 export function zerosLike(x: Tensor, opts: TensorOptions = {}): Tensor {
-  return full(x.shape, 0, likeOptions(x, opts));
+  return full(x.shape, 0, likeOptions('zerosLike', x, opts));
 }
 
 export function onesLike(x: Tensor, opts: TensorOptions = {}): Tensor {
-  return full(x.shape, 1, likeOptions(x, opts));
+  return full(x.shape, 1, likeOptions('onesLike', x, opts));
 }
 
 export function fullLike(x: Tensor, value: number, opts: TensorOptions = {}): Tensor {
-  return full(x.shape, value, likeOptions(x, opts));
+  return full(x.shape, value, likeOptions('fullLike', x, opts));
 }
 
 /** Values start, start + step, ... below end (torch.arange). `arange(n)` counts 0..n-1. */

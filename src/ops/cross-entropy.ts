@@ -1,11 +1,11 @@
 /** Classification losses: crossEntropy over logits and nllLoss over log-probabilities. */
 import type { Reduction } from '../backend/backend.js';
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { formatShape } from '../core/shape.js';
 import { Tensor } from '../core/tensor.js';
 import { logSoftmax } from './softmax.js';
-import { wrap } from './util.js';
+import { common, wrap } from './util.js';
 
 /** Class indices, one per row. */
 export type Targets = Tensor | Int32Array | readonly number[];
@@ -29,6 +29,7 @@ const REDUCTIONS: readonly Reduction[] = ['mean', 'sum', 'none'];
 
 function resolve(op: string, input: Tensor, target: Targets, opts: CrossEntropyOptions, what: string): Resolved {
   const { reduction = 'mean', labelSmoothing = 0 } = opts;
+  common(op, input);
   if (input.ndim !== 2) throw new ShapeError(op, `expected ${what} of shape [N, C], got ${formatShape(input.shape)}`);
   if (!REDUCTIONS.includes(reduction))
     throw new ArgumentError(op, `reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
@@ -71,9 +72,10 @@ function nll(op: string, logp: Tensor, r: Resolved): Tensor {
     reduction === 'none' ? [n] : [],
     logp.backend,
   );
-  return record(loss, op, [logp], (gy) => [
+  const dtype = logp.dtype;
+  return recordSaved([], loss, op, [logp], (gy) => [
     wrap(
-      kernels.nllLossBackward({ gy: gy.storage, target, n, c, reduction, labelSmoothing, dtype: logp.dtype }),
+      kernels.nllLossBackward({ gy: gy.storage, target, n, c, reduction, labelSmoothing, dtype }),
       logp.shape,
       logp.backend,
     ),

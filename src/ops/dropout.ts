@@ -1,9 +1,9 @@
 /** Inverted dropout (torch.nn.functional.dropout). */
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { ArgumentError } from '../core/errors.js';
 import { defaultGenerator, type Generator } from '../core/random.js';
 import type { Tensor } from '../core/tensor.js';
-import { wrap } from './util.js';
+import { common, wrap } from './util.js';
 
 export interface DropoutOptions {
   /** Probability of zeroing an element; default 0.5. */
@@ -20,6 +20,7 @@ export interface DropoutOptions {
  */
 export function dropout(x: Tensor, opts: DropoutOptions = {}): Tensor {
   const { p = 0.5, training = true, generator = defaultGenerator } = opts;
+  common('dropout', x);
   if (!(p >= 0 && p <= 1)) throw new ArgumentError('dropout', `p must be a probability in [0, 1], got ${p}`);
   if (!training || p === 0) return x;
   const k = x.backend.kernels;
@@ -34,7 +35,7 @@ export function dropout(x: Tensor, opts: DropoutOptions = {}): Tensor {
       x.backend,
     );
   const out = times(x);
-  record(out, 'dropout', [x], (gy) => [times(gy)]);
+  recordSaved([mask], out, 'dropout', [x], (gy) => [times(gy)]);
   // Without a graph nothing else will use the mask.
   if (out.gradFn === null) mask.dispose();
   return out;

@@ -1,10 +1,10 @@
 /** Ops that change shape or arrangement: reshape, flatten, permute, slice, concat, pad, expand. */
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { broadcastShapes, formatShape, normalizeAxis, shapesEqual, sizeOf, type Shape } from '../core/shape.js';
-import { reshapeView, type Tensor } from '../core/tensor.js';
+import { describeValue, reshapeView, type Tensor } from '../core/tensor.js';
 import { sumTo } from './reduce.js';
-import { common, wrap } from './util.js';
+import { common, commonRequired, wrap } from './util.js';
 
 /** Same values, new shape; one dimension may be -1 and is inferred. Shares storage. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
@@ -13,6 +13,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 
 /** Merges axes startDim..endDim into one (torch.flatten; nn.Flatten uses startDim 1). */
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
+  common('flatten', x);
   if (x.ndim === 0) return reshape(x, [1]);
   const s = normalizeAxis('flatten', startDim, x.ndim);
   const e = normalizeAxis('flatten', endDim, x.ndim);
@@ -21,12 +22,14 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
 }
 
 export function unsqueeze(x: Tensor, axis: number): Tensor {
+  common('unsqueeze', x);
   const a = normalizeAxis('unsqueeze', axis, x.ndim + 1);
   return reshape(x, [...x.shape.slice(0, a), 1, ...x.shape.slice(a)]);
 }
 
 /** Drops size-1 axes (all of them, or the one given). */
 export function squeeze(x: Tensor, axis?: number): Tensor {
+  common('squeeze', x);
   if (axis === undefined)
     return reshape(
       x,
@@ -42,6 +45,7 @@ export function squeeze(x: Tensor, axis?: number): Tensor {
 }
 
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  common('permute', x);
   const resolved = perm.map((p) => normalizeAxis('permute', p, x.ndim));
   if (resolved.length !== x.ndim || new Set(resolved).size !== x.ndim) {
     throw new ShapeError(
@@ -56,7 +60,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
     x.backend,
   );
   const inverse = resolved.map((_, i) => resolved.indexOf(i));
-  return record(out, 'permute', [x], (gy) => [
+  return recordSaved([], out, 'permute', [x], (gy) => [
     wrap(k.permute({ x: gy.storage, shape: gy.shape, perm: inverse }), x.shape, x.backend),
   ]);
 }
@@ -70,6 +74,7 @@ export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
 
 /** Elements start..end-1 along `axis` (negative indices count from the end, like Python's). */
 export function slice(x: Tensor, axis: number, start: number, end?: number): Tensor {
+  common('slice', x);
   const a = normalizeAxis('slice', axis, x.ndim);
   const len = x.shape[a];
   const clampIndex = (i: number): number => Math.min(Math.max(i < 0 ? i + len : i, 0), len);
@@ -80,7 +85,7 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const k = x.backend.kernels;
   const out = wrap(k.slice({ x: x.storage, shape: x.shape, begin, size }), size, x.backend);
   const pads = x.shape.map((d, i): [number, number] => (i === a ? [s, d - e] : [0, 0]));
-  return record(out, 'slice', [x], (gy) => [
+  return recordSaved([], out, 'slice', [x], (gy) => [
     wrap(k.pad({ x: gy.storage, shape: gy.shape, pads, value: 0 }), x.shape, x.backend),
   ]);
 }
@@ -88,9 +93,11 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
 /** Joins tensors along an axis; all other sizes must agree (torch.cat). */
 export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   // A copy: the backward pass needs this list as it is now, and callers may grow theirs (DenseNet does).
-  const xs = [...tensors];
+  if (!Array.isArray(tensors))
+    throw new ArgumentError('concat', `expected an array of Tensors, got ${describeValue(tensors)}`);
+  const xs: Tensor[] = [...tensors];
   if (xs.length === 0) throw new ArgumentError('concat', 'needs at least one tensor');
-  const backend = common('concat', ...xs);
+  const backend = commonRequired('concat', ...xs);
   const first = xs[0];
   const a = normalizeAxis('concat', axis, first.ndim);
   xs.forEach((t, i) => {
@@ -105,7 +112,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const shapes = xs.map((t) => t.shape);
   const outShape = first.shape.map((d, j) => (j === a ? xs.reduce((acc, t) => acc + t.shape[a], 0) : d));
   const out = wrap(backend.kernels.concat({ xs: xs.map((t) => t.storage), shapes, axis: a }), outShape, backend);
-  return record(out, 'concat', xs, (gy, needs) => {
+  return recordSaved([], out, 'concat', xs, (gy, needs) => {
     let offset = 0;
     return xs.map((t, i) => {
       const begin = outShape.map((_, j) => (j === a ? offset : 0));
@@ -122,6 +129,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
  * [left, right] for the last axis, then [top, bottom] for the one before, and so on.
  */
 export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
+  common('pad', x);
   if (padding.length % 2 !== 0 || padding.length / 2 > x.ndim || padding.some((p) => !Number.isInteger(p) || p < 0)) {
     throw new ShapeError(
       'pad',
@@ -134,16 +142,17 @@ export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
   const k = x.backend.kernels;
   const out = wrap(k.pad({ x: x.storage, shape: x.shape, pads, value }), outShape, x.backend);
   const begin = pads.map((p) => p[0]);
-  return record(out, 'pad', [x], (gy) => [
+  return recordSaved([], out, 'pad', [x], (gy) => [
     wrap(k.slice({ x: gy.storage, shape: outShape, begin, size: x.shape }), x.shape, x.backend),
   ]);
 }
 
 /** Broadcasts to a larger shape, copying values (torch.expand followed by contiguous). */
 export function expand(x: Tensor, shape: Shape): Tensor {
+  common('expand', x);
   const outShape = broadcastShapes('expand', x.shape, shape);
   if (!shapesEqual(outShape, shape))
     throw new ShapeError('expand', `cannot expand ${formatShape(x.shape)} to ${formatShape(shape)}`);
   const out = wrap(x.backend.kernels.expand({ x: x.storage, shape: x.shape, outShape }), outShape, x.backend);
-  return record(out, 'expand', [x], (gy) => [sumTo(gy, x.shape)]);
+  return recordSaved([], out, 'expand', [x], (gy) => [sumTo(gy, x.shape)]);
 }

@@ -1,10 +1,10 @@
 /** Local response normalisation across channels (torch.nn.functional.local_response_norm). */
 import type { ChannelLayout } from '../backend/backend.js';
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { formatShape, sizeOf } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { wrap } from './util.js';
+import { common, wrap } from './util.js';
 
 export interface LocalResponseNormOptions {
   /** Number of neighbouring channels summed over (the paper's n). */
@@ -24,6 +24,7 @@ const OP = 'localResponseNorm';
  * channels outside [0, C) counting as zero. Input [N, C, ...] with at least one spatial axis.
  */
 export function localResponseNorm(x: Tensor, opts: LocalResponseNormOptions): Tensor {
+  common(OP, x);
   const { size, alpha = 1e-4, beta = 0.75, k = 1 } = opts;
   if (x.ndim < 3)
     throw new ShapeError(OP, `expected an input of rank >= 3 ([N, C, ...spatial]), got ${formatShape(x.shape)}`);
@@ -40,7 +41,7 @@ export function localResponseNorm(x: Tensor, opts: LocalResponseNormOptions): Te
   const r = kernels.localResponseNorm({ x: x.storage, layout, size, alpha, beta, k });
   const out = wrap(r.y, x.shape, x.backend);
   const scale = wrap(r.scale, x.shape, x.backend);
-  record(out, OP, [x], (gy) => [
+  recordSaved([x, out, scale], out, OP, [x], (gy) => [
     wrap(
       kernels.localResponseNormBackward({
         gy: gy.storage,

@@ -1,12 +1,12 @@
 /** Matrix products: matmul (batched, broadcasting) and linear (x W^T + b). */
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { isGradEnabled } from '../core/grad-mode.js';
 import { broadcastShapes, formatShape, sizeOf, type Shape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { expand, reshape } from './layout.js';
 import { sumTo } from './reduce.js';
-import { common, wrap } from './util.js';
+import { common, commonRequired, wrap } from './util.js';
 
 /** Raw product of [batch?, m, k] x [batch?, k, n] with optional transposes; no autograd. */
 function product(
@@ -42,7 +42,7 @@ function product(
  * broadcast. Vectors are not promoted; use reshape.
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  common('matmul', a, b);
+  commonRequired('matmul', a, b);
   if (a.ndim < 2 || b.ndim < 2) {
     throw new ShapeError(
       'matmul',
@@ -69,7 +69,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const raw = product(a3, b3, false, false, batch, aBatched, bBatched);
   const out = raw.alias(outShape);
   raw.dispose();
-  return record(
+  return recordSaved(
+    [a3, b3],
     out,
     'matmul',
     [a3, b3],
@@ -107,6 +108,7 @@ export function linear(
   bias: Tensor | null = null,
   { relu = false }: LinearPostOps = {},
 ): Tensor {
+  commonRequired('linear', x, weight);
   common('linear', x, weight, bias);
   if (weight.ndim !== 2)
     throw new ShapeError('linear', `weight must be [out_features, in_features], got ${formatShape(weight.shape)}`);
@@ -126,7 +128,8 @@ export function linear(
       'a fused ReLU has no gradient: use it under noGrad or with inputs that need none',
     );
   }
-  const rows = x.size / inF;
+  // Leading axes, not size / inF: with inF = 0 (PyTorch allows it) the output is the bias, broadcast.
+  const rows = sizeOf(x.shape.slice(0, -1));
   const x2 = reshape(x, [rows, inF]);
   const storage = x.backend.kernels.linear({
     x: x2.storage,
@@ -137,7 +140,8 @@ export function linear(
     outF,
     relu,
   });
-  const y = record(
+  const y = recordSaved(
+    [x2, weight],
     wrap(storage, [rows, outF], x.backend),
     'linear',
     [x2, weight, bias],

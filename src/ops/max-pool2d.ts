@@ -1,9 +1,9 @@
 /** 2-D max pooling, as torch.nn.functional.max_pool2d. */
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
 import { pool2dGeometry, type Pool2dOptions } from './pool2d-geometry.js';
-import { windowOf, wrap } from './util.js';
+import { common, windowOf, wrap } from './util.js';
 
 // Re-exported so layers can import the options and geometry beside the op.
 export { pool2dGeometry, type Pool2dOptions } from './pool2d-geometry.js';
@@ -16,13 +16,15 @@ const OP = 'maxPool2d';
  * to that one position per window, summed where overlapping windows chose the same pixel.
  */
 export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
+  common(OP, x);
   const g = pool2dGeometry(OP, x.shape, opts);
   if (x.ndim === 3) return reshape(maxPool2d(reshape(x, [1, ...x.shape]), opts), [g.channels, g.outH, g.outW]);
   const { backend } = x;
   const k = backend.kernels;
   const { y, workspace } = k.maxPool2d({ x: x.storage, geometry: g });
   const out = wrap(y, [g.batch, g.channels, g.outH, g.outW], backend);
-  record(
+  recordSaved(
+    [],
     out,
     OP,
     [x],

@@ -1,9 +1,9 @@
 /** Reductions over axes (sum, mean, max, min, var) and argmax. */
-import { record } from '../core/autograd.js';
+import { recordSaved } from '../core/autograd.js';
 import { ArgumentError } from '../core/errors.js';
 import { broadcastAxes, normalizeAxis, sizeOf, type Shape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { wrap } from './util.js';
+import { common, wrap } from './util.js';
 
 export interface ReduceOptions {
   /** Keep reduced axes with size 1 (PyTorch's keepdim). */
@@ -13,6 +13,7 @@ export interface ReduceOptions {
 type Axes = number | readonly number[] | undefined;
 
 function resolveAxes(op: string, x: Tensor, axes: Axes): number[] {
+  common(op, x);
   if (axes === undefined) return x.shape.map((_, i) => i);
   const list = typeof axes === 'number' ? [axes] : [...axes];
   const resolved = list.map((a) => normalizeAxis(op, a, x.ndim));
@@ -42,7 +43,7 @@ function sumOrMean(op: 'sum' | 'mean', x: Tensor, axes: Axes, opts: ReduceOption
   const storage = x.backend.kernels.reduce({ op, x: x.storage, shape: x.shape, axes: ax });
   const out = wrap(storage, finalShape(x.shape, ax, opts.keepDims ?? false), x.backend);
   const count = sizeOf(ax.map((a) => x.shape[a]));
-  return record(out, op, [x], (gy) => {
+  return recordSaved([], out, op, [x], (gy) => {
     const g = spread(gy, x.shape, ax);
     if (op === 'sum') return [g];
     const scaled = wrap(g.backend.kernels.scalar({ op: 'mul', x: g.storage, value: 1 / count }), g.shape, g.backend);
@@ -65,7 +66,7 @@ function extreme(op: 'max' | 'min', x: Tensor, axes: Axes, opts: ReduceOptions):
   const k = x.backend.kernels;
   const reduced = k.reduce({ op, x: x.storage, shape: x.shape, axes: ax });
   const out = wrap(reduced, finalShape(x.shape, ax, opts.keepDims ?? false), x.backend);
-  return record(out, op, [x], (gy) => {
+  return recordSaved([x, out], out, op, [x], (gy) => {
     const kept = keptShape(x.shape, ax);
     const hit = k.binary({ op: 'eq', a: x.storage, aShape: x.shape, b: out.storage, bShape: kept, outShape: x.shape });
     const ties = k.reduce({ op: 'sum', x: hit, shape: x.shape, axes: ax });
@@ -86,6 +87,7 @@ export function min(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
 
 /** Index of the largest value along `axis` (float tensor of indices; not differentiable). */
 export function argmax(x: Tensor, axis: number, opts: ReduceOptions = {}): Tensor {
+  common('argmax', x);
   const a = normalizeAxis('argmax', axis, x.ndim);
   const layout = { outer: sizeOf(x.shape.slice(0, a)), dim: x.shape[a], inner: sizeOf(x.shape.slice(a + 1)) };
   return wrap(

@@ -4,14 +4,20 @@ import { BackendError, DTypeError } from '../core/errors.js';
 import type { Shape } from '../core/shape.js';
 import type { Storage } from '../core/storage.js';
 import type { SpatialWindow } from '../core/trace.js';
-import { Tensor } from '../core/tensor.js';
+import { expectTensor, Tensor } from '../core/tensor.js';
 
 export function wrap(storage: Storage, shape: Shape, backend: Backend): Tensor {
   return new Tensor(storage, shape, backend);
 }
 
-/** All operands on one backend and of one dtype; returns that backend. */
+/**
+ * The check every op makes first: each operand is a Tensor (null only for an absent optional one:
+ * a bias, an addend), all on one backend and of one dtype. Returns that backend.
+ */
 export function common(op: string, ...tensors: (Tensor | null | undefined)[]): Backend {
+  tensors.forEach((t, i) => {
+    if (t !== null || i === 0) expectTensor(op, t, tensors.length === 1 ? 'input' : `operand ${i + 1}`);
+  });
   const present = tensors.filter((t): t is Tensor => t != null);
   const first = present[0];
   for (const t of present) {
@@ -26,6 +32,12 @@ export function common(op: string, ...tensors: (Tensor | null | undefined)[]): B
     }
   }
   return first.backend;
+}
+
+/** common() for ops whose operands are all required (a null one is an error too). */
+export function commonRequired(op: string, ...tensors: Tensor[]): Backend {
+  tensors.forEach((t, i) => expectTensor(op, t, tensors.length === 1 ? 'input' : `operand ${i + 1}`));
+  return common(op, ...tensors);
 }
 
 /** The window of a convolution or pooling op, as tracing (receptive fields) needs it. */

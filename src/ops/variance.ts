@@ -4,6 +4,7 @@ import { normalizeAxis, sizeOf } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { div, sqrt, square, sub } from './arithmetic.js';
 import { mean, sum, type ReduceOptions } from './reduce.js';
+import { common } from './util.js';
 
 export interface VarianceOptions extends ReduceOptions {
   /** Subtracted from the count in the divisor: 1 (default) is Bessel's unbiased estimate, 0 the population variance. */
@@ -13,6 +14,7 @@ export interface VarianceOptions extends ReduceOptions {
 /** sum((x - mean)^2) / (n - correction) over `axes` (all axes when omitted). */
 export function variance(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
   const { correction = 1, keepDims = false } = opts;
+  common('variance', x);
   const list = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : [...axes];
   const count = sizeOf(list.map((a) => x.shape[normalizeAxis('variance', a, x.ndim)]));
   if (!Number.isFinite(correction) || correction < 0)

@@ -125,7 +125,7 @@ describe('memory: dispose and scope', () => {
     const x = ops.tensor([1, 2], { requiresGrad: true });
     const y = ops.exp(x);
     y.dispose();
-    assert.throws(() => y.toArray(), /a tensor of shape \[2\] was used after dispose\(\)/);
+    assert.throws(() => y.toArray(), /a tensor of shape \[2\] \(made by exp\) was used after dispose\(\)/);
   });
 
   it('reshape views share storage until the last one is disposed', () => {
