@@ -59,6 +59,8 @@ dnnl::batch_normalization_forward::primitive_desc forwardPd(const dnnl::memory::
   return dnnl::batch_normalization_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
+}  // namespace
+
 // batchNormPlan(src, { training, affine, relu, eps }): buffers [src, (scale), (shift), mean, variance, dst,
 // (workspace)]
 Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
@@ -148,14 +150,6 @@ Napi::Value BatchNormStatsPlan(const Napi::CallbackInfo& info) {
     int id = internDesc(md);
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"in", id}, {"out", id}});
   });
-}
-
-}  // namespace
-
-void initBatchNorm(Napi::Env env, Napi::Object exports) {
-  exports.Set("batchNormPlan", Napi::Function::New(env, BatchNormPlan));
-  exports.Set("batchNormBackwardPlan", Napi::Function::New(env, BatchNormBackwardPlan));
-  exports.Set("batchNormStatsPlan", Napi::Function::New(env, BatchNormStatsPlan));
 }
 
 }  // namespace convkit

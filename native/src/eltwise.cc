@@ -20,6 +20,8 @@ dnnl::eltwise_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dnnl:
   return dnnl::eltwise_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
+}  // namespace
+
 // eltwisePlan(kind, desc): buffers [src, dst], dst in the layout of src.
 Napi::Value EltwisePlan(const Napi::CallbackInfo& info) {
   const char* op = "activation";
@@ -75,14 +77,6 @@ Napi::Value ScalarPlan(const Napi::CallbackInfo& info) {
     int id = internDesc(md);
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
   });
-}
-
-}  // namespace
-
-void initEltwise(Napi::Env env, Napi::Object exports) {
-  exports.Set("scalarPlan", Napi::Function::New(env, ScalarPlan));
-  exports.Set("eltwisePlan", Napi::Function::New(env, EltwisePlan));
-  exports.Set("eltwiseBackwardPlan", Napi::Function::New(env, EltwiseBackwardPlan));
 }
 
 }  // namespace convkit

@@ -17,6 +17,8 @@ dnnl::softmax_v2_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dn
   return dnnl::softmax_v2_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
+}  // namespace
+
 // softmaxPlan(layout, log): buffers [src, dst]
 Napi::Value SoftmaxPlan(const Napi::CallbackInfo& info) {
   const char* op = "softmax";
@@ -45,13 +47,6 @@ Napi::Value SoftmaxBackwardPlan(const Napi::CallbackInfo& info) {
         .arg(DNNL_ARG_DIFF_SRC, md, "diffSrc")
         .finish(info.Env(), dnnl::softmax_v2_backward(pd), pd.scratchpad_desc());
   });
-}
-
-}  // namespace
-
-void initSoftmax(Napi::Env env, Napi::Object exports) {
-  exports.Set("softmaxPlan", Napi::Function::New(env, SoftmaxPlan));
-  exports.Set("softmaxBackwardPlan", Napi::Function::New(env, SoftmaxBackwardPlan));
 }
 
 }  // namespace convkit

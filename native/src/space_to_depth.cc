@@ -16,6 +16,8 @@ struct Cut {
   int64_t channels() const { return C * sH * sW; }
 };
 
+}  // namespace
+
 // spaceToDepthInputPlan([N, C, H, W, sH, sW, padTop, padLeft, outH, outW]): buffers [x plain
 // [N, C, H, W], dst plain [N, C*sH*sW, outH, outW]].
 Napi::Value SpaceToDepthInputPlan(const Napi::CallbackInfo& info) {
@@ -90,13 +92,6 @@ Napi::Value SpaceToDepthWeightsPlan(const Napi::CallbackInfo& info) {
     };
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
   });
-}
-
-}  // namespace
-
-void initSpaceToDepth(Napi::Env env, Napi::Object exports) {
-  exports.Set("spaceToDepthInputPlan", Napi::Function::New(env, SpaceToDepthInputPlan));
-  exports.Set("spaceToDepthWeightsPlan", Napi::Function::New(env, SpaceToDepthWeightsPlan));
 }
 
 }  // namespace convkit

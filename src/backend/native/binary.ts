@@ -14,6 +14,13 @@ import type { NativeBinaryOp } from './addon.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, MAX_RANK, PLAIN, NativeStorage, type NativeRuntime } from './runtime.js';
 
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- binary.cc: a has the output dims; b the same rank, each dim 1 or equal; buffers [a, b, dst]
+    binaryPlan(kind: NativeBinaryOp, a: number, b: number): PlanResult<'a' | 'b' | 'dst'>;
+  }
+}
+
 const isNative = (op: BinaryOp): op is NativeBinaryOp => op === 'add' || op === 'sub' || op === 'mul' || op === 'div';
 
 /** shape right-aligned to `rank` axes with leading 1s (a scalar becomes [1, ..., 1]). */

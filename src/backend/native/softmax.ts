@@ -3,6 +3,14 @@ import type { AxisLayout, KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- softmax.cc (plain); layout = [outer, dim, inner]; buffers [src, dst] / [dst, diffDst, diffSrc]
+    softmaxPlan(layout: readonly number[], log: boolean): PlanResult<'src' | 'dst'>;
+    softmaxBackwardPlan(layout: readonly number[], log: boolean): PlanResult<'dst' | 'diffDst' | 'diffSrc'>;
+  }
+}
+
 const dimsOf = (l: AxisLayout): number[] => [l.outer, l.dim, l.inner];
 const isEmpty = (l: AxisLayout): boolean => l.outer * l.dim * l.inner === 0;
 
