@@ -100,12 +100,7 @@ ConvGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char
   }
   int64_t outH = (g.H + g.pT + g.pB - ((g.KH - 1) * g.dH + 1)) / g.sH + 1;
   int64_t outW = (g.W + g.pL + g.pR - ((g.KW - 1) * g.dW + 1)) / g.sW + 1;
-  if (outH != g.OH || outW != g.OW) {
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'geometry': output size " +
-                                                std::to_string(g.OH) + "x" + std::to_string(g.OW) +
-                                                " does not match the geometry (" + std::to_string(outH) + "x" +
-                                                std::to_string(outW) + ")");
-  }
+  checkOutputSize(info.Env(), op, g.OH, g.OW, outH, outW);
   return g;
 }
 

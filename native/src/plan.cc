@@ -235,6 +235,13 @@ double Fields::number(const char* key) {
   return d;
 }
 
+void checkOutputSize(const Napi::Env& env, const char* op, int64_t givenH, int64_t givenW, int64_t h, int64_t w) {
+  if (givenH == h && givenW == w) return;
+  throw Napi::RangeError::New(env, std::string(op) + ": argument 'geometry': output size " + std::to_string(givenH) +
+                                       "x" + std::to_string(givenW) + " does not match the geometry (" +
+                                       std::to_string(h) + "x" + std::to_string(w) + ")");
+}
+
 const dnnl::memory::desc& descArg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
   int64_t id = integer(info, index, op, name);
   std::lock_guard<std::mutex> lock(registryMutex);

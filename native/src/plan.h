@@ -87,6 +87,9 @@ class Fields {
   std::string where_;
 };
 
+// Throws a RangeError unless the output size given (outH x outW) is the one the geometry gives.
+void checkOutputSize(const Napi::Env& env, const char* op, int64_t givenH, int64_t givenW, int64_t h, int64_t w);
+
 // A desc id argument (checked).
 const dnnl::memory::desc& descArg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 

@@ -36,12 +36,7 @@ PoolGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char
   g.OH = f.integer("outH", 1, big);
   g.OW = f.integer("outW", 1, big);
   int64_t outH = (g.H + g.pT + g.pB - g.KH) / g.sH + 1, outW = (g.W + g.pL + g.pR - g.KW) / g.sW + 1;
-  if (outH != g.OH || outW != g.OW) {
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'geometry': output size " +
-                                                std::to_string(g.OH) + "x" + std::to_string(g.OW) +
-                                                " does not match the geometry (" + std::to_string(outH) + "x" +
-                                                std::to_string(outW) + ")");
-  }
+  checkOutputSize(info.Env(), op, g.OH, g.OW, outH, outW);
   return g;
 }
 

@@ -5,11 +5,11 @@ namespace convkit {
 
 namespace {
 
+// The plain outer x dim x inner view of the `layout` argument { outer, dim, inner }.
 dnnl::memory::desc viewDesc(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  auto layout = ints(info, index, 3, op, "layout");
-  if (layout[0] < 1 || layout[1] < 1 || layout[2] < 1)
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": layout sizes must be positive");
-  return plainDescOf({layout[0], layout[1], layout[2]});
+  Fields layout(info, index, op, "layout");
+  const int64_t big = int64_t{1} << 40;
+  return plainDescOf({layout.integer("outer", 1, big), layout.integer("dim", 1, big), layout.integer("inner", 1, big)});
 }
 
 dnnl::softmax_v2_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dnnl::memory::desc& md) {
@@ -19,12 +19,13 @@ dnnl::softmax_v2_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dn
 
 }  // namespace
 
-// softmaxPlan(layout, log): buffers [src, dst]
+// softmaxPlan({ outer, dim, inner }, { log }): buffers [src, dst]
 Napi::Value SoftmaxPlan(const Napi::CallbackInfo& info) {
   const char* op = "softmax";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto md = viewDesc(info, 0, op);
-    auto alg = flag(info, 1, op, "log") ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
+    auto alg =
+        Fields(info, 1, op, "options").flag("log") ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
     auto pd = forwardPd(alg, md);
     return PlanBuilder(op)
         .arg(DNNL_ARG_SRC, md, "src")
@@ -33,12 +34,13 @@ Napi::Value SoftmaxPlan(const Napi::CallbackInfo& info) {
   });
 }
 
-// softmaxBackwardPlan(layout, log): buffers [dst, diffDst, diffSrc]
+// softmaxBackwardPlan({ outer, dim, inner }, { log }): buffers [dst, diffDst, diffSrc]
 Napi::Value SoftmaxBackwardPlan(const Napi::CallbackInfo& info) {
   const char* op = "softmaxBackward";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto md = viewDesc(info, 0, op);
-    auto alg = flag(info, 1, op, "log") ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
+    auto alg =
+        Fields(info, 1, op, "options").flag("log") ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
     dnnl::softmax_v2_backward::desc d(alg, md, md, md, 1);
     dnnl::softmax_v2_backward::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(alg, md));
     return PlanBuilder(op)

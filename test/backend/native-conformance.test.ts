@@ -327,12 +327,27 @@ describe('native addon argument checks', () => {
     );
     assert.equal(addon.conv2dPlan(conv2dGeometry([8, 48, 57, 57], [64, 48, 3, 3]), o).gemm, false);
     assert.throws(
-      () => addon.spaceToDepthInputPlan([1, 3, 8, 8, 0, 2, 0, 0, 4, 4]),
-      /spaceToDepth: sizes and strides must be positive/,
+      () =>
+        addon.spaceToDepthInputPlan({
+          batch: 1,
+          channels: 3,
+          inH: 8,
+          inW: 8,
+          strideH: 0,
+          strideW: 2,
+          padTop: 0,
+          padLeft: 0,
+          outH: 4,
+          outW: 4,
+        }),
+      /spaceToDepth: argument 'sizes' field 'strideH' must be an integer from 1 to \d+, got 0/,
     );
     assert.throws(
-      () => addon.spaceToDepthWeightsPlan([4, 3, 3]),
-      /spaceToDepthWeights: argument 'sizes' must be an array of 6 integers/,
+      () =>
+        addon.spaceToDepthWeightsPlan({ outChannels: 4, inChannels: 3, kernelH: 3 } as Parameters<
+          typeof addon.spaceToDepthWeightsPlan
+        >[0]),
+      /spaceToDepthWeights: argument 'sizes' field 'kernelW' must be an integer from 1 to \d+, got nothing/,
     );
   });
 

@@ -68,15 +68,16 @@ export interface NativeAddon {
 // Every name in exports.def has a typed declaration, and every declaration is exported.
 type Undeclared = Exclude<AddonExportName, keyof NativeAddon>;
 type Unexported = Exclude<keyof NativeAddon, AddonExportName>;
-export const ADDON_SURFACE_MATCHES: [Undeclared, Unexported] extends [never, never] ? true : false = true;
+const surfaceMatches: [Undeclared, Unexported] extends [never, never] ? true : false = true;
 
 function isAddon(m: unknown): m is NativeAddon {
   if (typeof m !== 'object' || m === null) return false;
-  return ADDON_EXPORTS.every((name) => typeof Reflect.get(m, name) === 'function');
+  // (surfaceMatches only compiles while exports.def and the declarations agree.)
+  return surfaceMatches && ADDON_EXPORTS.every((name) => typeof Reflect.get(m, name) === 'function');
 }
 
-export const ADDON_FILE = join('native', 'build', 'Release', 'convkit_native.node');
-export const BUILD_HINT = 'npm run build:native';
+const ADDON_FILE = join('native', 'build', 'Release', 'convkit_native.node');
+const BUILD_HINT = 'npm run build:native';
 const INSTALL_HINT = 'sudo apt-get install libdnnl-dev, then npm run build:native';
 
 /** The repository root: the nearest folder above this file that holds native/binding.gyp (src/ and dist/ alike). */

@@ -10,6 +10,7 @@
  * block, oneDNN normalises the padding lanes too (variance 0), and 0 * 1/sqrt(0) = NaN there
  * would reach the next conv's backward.
  */
+import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
@@ -49,7 +50,7 @@ const isEmpty = (l: ChannelLayout): boolean => l.batch * l.channels * l.spatial 
 export function channelDims(s: Storage, l: ChannelLayout, minRank = 2): readonly number[] {
   if (s instanceof NativeStorage && s.desc !== PLAIN && s.dims !== null && s.dims.length >= minRank) {
     const [n, c, ...rest] = s.dims;
-    if (n === l.batch && c === l.channels && rest.reduce((p, d) => p * d, 1) === l.spatial) return s.dims;
+    if (n === l.batch && c === l.channels && sizeOf(rest) === l.spatial) return s.dims;
   }
   return [l.batch, l.channels, l.spatial, 1];
 }

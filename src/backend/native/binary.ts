@@ -7,7 +7,7 @@
  * comparisons (PyTorch's NaN rules live in the ref kernel), two-sided broadcasts, float64 and
  * empty tensors run the reference kernel.
  */
-import type { Shape } from '../../core/shape.js';
+import { type Shape, sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { BinaryOp, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeBinaryOp } from './addon.js';
@@ -37,7 +37,7 @@ export function nativeBinaryKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const { op } = args;
       const rank = Math.max(args.outShape.length, 1);
       const out = padded(args.outShape, rank);
-      const size = out.reduce((p, d) => p * d, 1);
+      const size = sizeOf(out);
       if (!isNative(op)) return refFallback(rt, ref, 'binary', `no native '${op}'`, args);
       if (!isFloat32(args.a) || !isFloat32(args.b)) return refFallback(rt, ref, 'binary', 'not float32', args);
       if (size === 0) return refFallback(rt, ref, 'binary', 'empty tensor', args);

@@ -38,10 +38,23 @@ declare module './addon.js' {
       options: { bias: boolean },
     ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly diffBias?: number };
     // ---- space_to_depth.cc; plain data
-    /** sizes [N, C, H, W, sH, sW, padTop, padLeft, outH, outW]; buffers [x, dst [N, C*sH*sW, outH, outW]] */
-    spaceToDepthInputPlan(sizes: readonly number[]): PlanResult<'dst'>;
-    /** sizes [O, C, KH, KW, sH, sW]; buffers [w, dst [O, C*sH*sW, ceil(KH/sH), ceil(KW/sW)]] */
-    spaceToDepthWeightsPlan(sizes: readonly number[]): PlanResult<'dst'>;
+    /** buffers [x [N, C, inH, inW], dst [N, C*sH*sW, outH, outW]] */
+    spaceToDepthInputPlan(sizes: {
+      batch: number;
+      channels: number;
+      inH: number;
+      inW: number;
+      strideH: number;
+      strideW: number;
+      padTop: number;
+      padLeft: number;
+      outH: number;
+      outW: number;
+    }): PlanResult<'dst'>;
+    /** buffers [w [O, C, KH, KW], dst [O, C*sH*sW, ceil(KH/sH), ceil(KW/sW)]] */
+    spaceToDepthWeightsPlan(
+      sizes: Pick<Conv2dGeometry, 'outChannels' | 'inChannels' | 'kernelH' | 'kernelW' | 'strideH' | 'strideW'>,
+    ): PlanResult<'dst'>;
   }
 }
 
@@ -142,21 +155,24 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       padLeft: 0,
       padRight: 0,
     };
-    const inputSizes = [
-      g.batch,
-      g.inChannels,
-      g.inH,
-      g.inW,
-      g.strideH,
-      g.strideW,
-      g.padTop,
-      g.padLeft,
-      cut.inH,
-      cut.inW,
-    ];
-    const inputPlan = rt.plan(`spaceToDepthInput:${inputSizes}`, () => rt.addon.spaceToDepthInputPlan(inputSizes));
-    const weightSizes = [g.outChannels, g.inChannels, g.kernelH, g.kernelW, g.strideH, g.strideW];
-    const weightPlan = rt.plan(`spaceToDepthWeights:${weightSizes}`, () =>
+    const inputSizes = {
+      batch: g.batch,
+      channels: g.inChannels,
+      inH: g.inH,
+      inW: g.inW,
+      strideH: g.strideH,
+      strideW: g.strideW,
+      padTop: g.padTop,
+      padLeft: g.padLeft,
+      outH: cut.inH,
+      outW: cut.inW,
+    };
+    const inputPlan = rt.plan(`spaceToDepthInput:${Object.values(inputSizes)}`, () =>
+      rt.addon.spaceToDepthInputPlan(inputSizes),
+    );
+    const { outChannels, inChannels, kernelH, kernelW, strideH, strideW } = g;
+    const weightSizes = { outChannels, inChannels, kernelH, kernelW, strideH, strideW };
+    const weightPlan = rt.plan(`spaceToDepthWeights:${Object.values(weightSizes)}`, () =>
       rt.addon.spaceToDepthWeightsPlan(weightSizes),
     );
     const x = rt.output(inputPlan.dst, sizeOf(srcDims(cut)));

@@ -36,7 +36,7 @@ export interface NativeBackend extends Backend {
   readonly runtime: NativeRuntime;
 }
 
-export function createNativeBackend(addon: NativeAddon): NativeBackend {
+function createNativeBackend(addon: NativeAddon): NativeBackend {
   setting('convLayout'); // checked here: native/src/conv.cc reads CONVKIT_CONV_LAYOUT itself
   const rt = new NativeRuntime(addon);
   const ref = refBackend.kernels;

@@ -11,16 +11,7 @@ import { isFloat32, type NativeRuntime } from './runtime.js';
 declare module './addon.js' {
   interface NativeAddon {
     // ---- matmul.cc; sizes read by field name; buffers [a, b, c]
-    matmulPlan(sizes: {
-      batch: number;
-      m: number;
-      k: number;
-      n: number;
-      transA: boolean;
-      transB: boolean;
-      aBatched: boolean;
-      bBatched: boolean;
-    }): PlanResult<'a' | 'b' | 'c'>;
+    matmulPlan(sizes: Omit<KernelSpecs['matmul']['args'], 'a' | 'b'>): PlanResult<'a' | 'b' | 'c'>;
     /** buffers [src, weights, (bias), dst]: dst = relu?(src W^T + bias), weights in oneDNN's layout */
     linearPlan(sizes: {
       rows: number;

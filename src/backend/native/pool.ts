@@ -45,22 +45,12 @@ function extraPadding(g: Pool2dGeometry): { bottom: number; right: number } {
 }
 
 /** The window as the addon reads it, by field name (native/src/pool.cc): ceil mode as extra bottom/right padding. */
-export interface NativePoolGeometry {
-  batch: number;
-  channels: number;
-  inH: number;
-  inW: number;
-  kernelH: number;
-  kernelW: number;
-  strideH: number;
-  strideW: number;
+export type NativePoolGeometry = Omit<Pool2dGeometry, 'padH' | 'padW' | 'dilationH' | 'dilationW'> & {
   padTop: number;
   padLeft: number;
   padBottom: number;
   padRight: number;
-  outH: number;
-  outW: number;
-}
+};
 
 function nativeGeometry(g: Pool2dGeometry): NativePoolGeometry {
   const { bottom, right } = extraPadding(g);

@@ -72,7 +72,7 @@ export class NativeStorage extends Storage {
 }
 
 /** Where a storage's values are and how they are laid out, for a native kernel to use. */
-export interface NativeInput {
+interface NativeInput {
   buffer: Float32Array;
   desc: number;
 }
