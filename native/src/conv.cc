@@ -5,7 +5,7 @@
 // Dilation is PyTorch's (1 = none); oneDNN counts from 0.
 #include "plan.h"
 
-#include <cstdlib>
+#include <atomic>
 #include <string>
 
 namespace convkit {
@@ -30,17 +30,17 @@ dnnl::memory::desc any(const dims& d) {
 // oneDNN 2.6 answers `any` on AVX-512 with nhwc for its brgemm convolutions. Its direct JIT
 // kernels on nChw16c were as fast or faster here (1x1 convs that widen the channels by up to 30%,
 // and without brgemm's occasional 5x slow runs), and are what it picks for training anyway, so on
-// AVX-512 a conv asks for nChw16c where the channels fill whole blocks. CONVKIT_CONV_LAYOUT=any
-// leaves the choice to oneDNN (to compare); AVX2 builds choose nChw8c by themselves.
+// AVX-512 a conv asks for nChw16c where the channels fill whole blocks. setConvLayout('any')
+// (CONVKIT_CONV_LAYOUT=any, read by src/core/config.ts) leaves the choice to oneDNN (to compare);
+// AVX2 builds choose nChw8c by themselves.
+std::atomic<bool> letOneDnnChoose{false};
 bool preferBlocked16() {
-  static const bool prefer = [] {
-    const char* env = std::getenv("CONVKIT_CONV_LAYOUT");
-    if (env != nullptr && std::string(env) == "any") return false;
+  static const bool avx512 = [] {
     auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa()),
-         avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
-    return (isa & avx512) == avx512;
+         core = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & core) == core;
   }();
-  return prefer;
+  return avx512 && !letOneDnnChoose.load();
 }
 dnnl::memory::desc mapDesc(const dims& d, bool blocked) {
   if (blocked && d[1] % 16 == 0)
@@ -166,6 +166,21 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     result.Set("gemm", Napi::Boolean::New(info.Env(), gemm));
     result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
     return result;
+  });
+}
+
+// setConvLayout(layout): 'auto' (nChw16c on AVX-512 where the channels fill blocks) or 'any'
+// (oneDNN chooses). For plans made afterwards; the runtime calls it once, when it starts.
+Napi::Value SetConvLayout(const Napi::CallbackInfo& info) {
+  const char* op = "setConvLayout";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    std::string layout = text(info, 0, op, "layout");
+    if (layout != "auto" && layout != "any") {
+      throw Napi::RangeError::New(info.Env(),
+                                  "setConvLayout: argument 'layout' must be 'auto' or 'any', got '" + layout + "'");
+    }
+    letOneDnnChoose = layout == "any";
+    return info.Env().Undefined();
   });
 }
 

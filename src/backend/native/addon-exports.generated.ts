@@ -18,6 +18,7 @@ export const ADDON_EXPORTS = [
   'conv2dPlan',
   'conv2dBackwardDataPlan',
   'conv2dBackwardWeightsPlan',
+  'setConvLayout',
   'matmulPlan',
   'linearPlan',
   'sgdPlan',

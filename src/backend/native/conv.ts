@@ -30,6 +30,8 @@ declare module './addon.js' {
       readonly gemm: boolean;
       readonly impl: string;
     };
+    /** 'auto': nChw16c on AVX-512 where the channels fill blocks; 'any': oneDNN chooses (CONVKIT_CONV_LAYOUT). */
+    setConvLayout(layout: 'auto' | 'any'): void;
     /** buffers [diffDst, weights, diffSrc] */
     conv2dBackwardDataPlan(geometry: Conv2dGeometry): PlanResult<'diffDst' | 'weights' | 'diffSrc'>;
     /** buffers [src, diffDst, diffWeights, (diffBias)] */

@@ -37,7 +37,7 @@ export interface NativeBackend extends Backend {
 }
 
 function createNativeBackend(addon: NativeAddon): NativeBackend {
-  setting('convLayout'); // checked here: native/src/conv.cc reads CONVKIT_CONV_LAYOUT itself
+  addon.setConvLayout(setting('convLayout'));
   const rt = new NativeRuntime(addon);
   const ref = refBackend.kernels;
   const base = fallbackKernels(rt, ref);
