@@ -3,22 +3,7 @@
     {
       "target_name": "convkit_native",
       "sources": [
-        "src/addon.cc",
-        "src/plan.cc",
-        "src/queue.cc",
-        "src/conv.cc",
-        "src/matmul.cc",
-        "src/optim.cc",
-        "src/eltwise.cc",
-        "src/binary.cc",
-        "src/pool.cc",
-        "src/batch_norm.cc",
-        "src/lrn.cc",
-        "src/softmax.cc",
-        "src/concat.cc",
-        "src/window.cc",
-        "src/reduce.cc",
-        "src/space_to_depth.cc"
+        "<!@(node -p \"require('fs').readdirSync('src').filter((f) => f.endsWith('.cc')).sort().map((f) => 'src/' + f).join(' ')\")"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],

@@ -44,9 +44,9 @@ const { values: args } = parseArgs({
 });
 
 let backend = args.backend ?? 'native';
-if (backend === 'native' && nativeUnavailable !== null) {
+if (backend === 'native' && nativeUnavailable() !== null) {
   console.error(
-    `check:memory: the native backend is unavailable (${nativeUnavailable}); running on the reference backend instead (slower, smaller batch).`,
+    `check:memory: the native backend is unavailable (${nativeUnavailable()}); running on the reference backend instead (slower, smaller batch).`,
   );
   backend = 'ref';
 }

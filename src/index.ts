@@ -36,6 +36,7 @@ export {
   nativeUnavailable,
 } from './backend/registry.js';
 export { nativeFallbacks } from './backend/native/index.js';
+export { ConfigError, settings, type Settings } from './core/config.js';
 export type { Backend, Kernels, KernelSpecs, KernelName, Conv2dGeometry, Pool2dGeometry } from './backend/backend.js';
 
 export { batches, batchCount, type ArrayDataset, type Batch, type BatchOptions } from './data/dataset.js';

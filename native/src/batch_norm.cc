@@ -170,6 +170,7 @@ std::function<void(const std::vector<void*>&, const std::vector<double>&)> infer
     }
   };
 }
+}  // namespace
 
 // batchNormPlan(src, { training, affine, relu, eps }): buffers [src, (scale), (shift), mean, variance, dst,
 // (workspace)]
@@ -279,14 +280,6 @@ Napi::Value BatchNormStatsPlan(const Napi::CallbackInfo& info) {
     int id = internDesc(md);
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"in", id}, {"out", id}});
   });
-}
-
-}  // namespace
-
-void initBatchNorm(Napi::Env env, Napi::Object exports) {
-  exports.Set("batchNormPlan", Napi::Function::New(env, BatchNormPlan));
-  exports.Set("batchNormBackwardPlan", Napi::Function::New(env, BatchNormBackwardPlan));
-  exports.Set("batchNormStatsPlan", Napi::Function::New(env, BatchNormStatsPlan));
 }
 
 }  // namespace convkit

@@ -14,6 +14,8 @@ dnnl::algorithm algorithmOf(const Napi::CallbackInfo& info, const std::string& k
   throw Napi::TypeError::New(info.Env(), "binary: unknown op '" + kind + "' (expected add, sub, mul or div)");
 }
 
+}  // namespace
+
 // binaryPlan(kind, a, b): buffers [a, b, dst]
 Napi::Value BinaryPlan(const Napi::CallbackInfo& info) {
   const char* op = "binary";
@@ -36,12 +38,6 @@ Napi::Value BinaryPlan(const Napi::CallbackInfo& info) {
         .arg(DNNL_ARG_DST, a, "dst")
         .finish(info.Env(), dnnl::binary(pd), pd.scratchpad_desc());
   });
-}
-
-}  // namespace
-
-void initBinary(Napi::Env env, Napi::Object exports) {
-  exports.Set("binaryPlan", Napi::Function::New(env, BinaryPlan));
 }
 
 }  // namespace convkit

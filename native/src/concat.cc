@@ -166,6 +166,8 @@ std::vector<dnnl::memory::desc> sourceDescs(const Napi::CallbackInfo& info, size
   return srcs;
 }
 
+}  // namespace
+
 // concatBatchNormPlan(srcs, affine, relu, eps) -> { plan, dst } or null when the sources are not
 // 4-D maps in one chunked layout (JavaScript then concatenates and normalises in two steps).
 // buffers [src0, ..., srcN-1, dst, (gamma, beta), mean, variance]
@@ -218,13 +220,6 @@ Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < srcs.size(); i++) plan.arg(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), srcs[i], nullptr);
     return plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst").finish(info.Env(), dnnl::concat(pd), pd.scratchpad_desc());
   });
-}
-
-}  // namespace
-
-void initConcat(Napi::Env env, Napi::Object exports) {
-  exports.Set("concatPlan", Napi::Function::New(env, ConcatPlan));
-  exports.Set("concatBatchNormPlan", Napi::Function::New(env, ConcatBatchNormPlan));
 }
 
 }  // namespace convkit

@@ -1,12 +1,12 @@
 // 2-D convolution plans: forward (bias, fused sum and ReLU post-ops), backward data, backward
 // weights (+ bias). oneDNN chooses the layouts of src, weights and dst (format `any`, but see
-// preferBlocked16); bias and its gradient are plain [O]. Geometry comes as 18 integers in the order of Conv2dGeometry:
-// N C H W O KH KW strideH strideW padTop padBottom padLeft padRight dilationH dilationW groups
-// OH OW. Dilation is PyTorch's (1 = none); oneDNN counts from 0.
+// preferBlocked16); bias and its gradient are plain [O]. Geometry comes as an object with the
+// fields of Conv2dGeometry (src/backend/backend.ts), read by name and checked once here.
+// Dilation is PyTorch's (1 = none); oneDNN counts from 0.
 #include "finite.h"
 #include "plan.h"
 
-#include <cstdlib>
+#include <atomic>
 #include <string>
 
 namespace convkit {
@@ -31,17 +31,17 @@ dnnl::memory::desc any(const dims& d) {
 // oneDNN 2.6 answers `any` on AVX-512 with nhwc for its brgemm convolutions. Its direct JIT
 // kernels on nChw16c were as fast or faster here (1x1 convs that widen the channels by up to 30%,
 // and without brgemm's occasional 5x slow runs), and are what it picks for training anyway, so on
-// AVX-512 a conv asks for nChw16c where the channels fill whole blocks. CONVKIT_CONV_LAYOUT=any
-// leaves the choice to oneDNN (to compare); AVX2 builds choose nChw8c by themselves.
+// AVX-512 a conv asks for nChw16c where the channels fill whole blocks. setConvLayout('any')
+// (CONVKIT_CONV_LAYOUT=any, read by src/core/config.ts) leaves the choice to oneDNN (to compare);
+// AVX2 builds choose nChw8c by themselves.
+std::atomic<bool> letOneDnnChoose{false};
 bool preferBlocked16() {
-  static const bool prefer = [] {
-    const char* env = std::getenv("CONVKIT_CONV_LAYOUT");
-    if (env != nullptr && std::string(env) == "any") return false;
+  static const bool avx512 = [] {
     auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa()),
-         avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
-    return (isa & avx512) == avx512;
+         core = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & core) == core;
   }();
-  return prefer;
+  return avx512 && !letOneDnnChoose.load();
 }
 dnnl::memory::desc mapDesc(const dims& d, bool blocked) {
   if (blocked && d[1] % 16 == 0)
@@ -73,24 +73,35 @@ dnnl::memory::desc biasDesc(const ConvGeometry& g, bool bias) {
 }
 
 ConvGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  auto r = ints(info, index, 18, op, "geometry");
-  ConvGeometry g{r[0], r[1],  r[2],  r[3],  r[4],  r[5],  r[6],  r[7],  r[8],
-                 r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17]};
-  bool positive = g.N > 0 && g.C > 0 && g.H > 0 && g.W > 0 && g.O > 0 && g.KH > 0 && g.KW > 0 && g.sH > 0 && g.sW > 0 &&
-                  g.dH > 0 && g.dW > 0 && g.G > 0 && g.OH > 0 && g.OW > 0;
-  if (!positive || g.C % g.G != 0 || g.O % g.G != 0) {
-    throw Napi::RangeError::New(
-        info.Env(), std::string(op) +
-                        ": argument 'geometry' is inconsistent (sizes must be positive, channels divisible by groups)");
+  Fields f(info, index, op, "geometry");
+  const int64_t big = 1 << 30;  // any one size (oneDNN's dims are int64, products are checked by it)
+  ConvGeometry g{};
+  g.N = f.integer("batch", 1, big);
+  g.C = f.integer("inChannels", 1, big);
+  g.H = f.integer("inH", 1, big);
+  g.W = f.integer("inW", 1, big);
+  g.O = f.integer("outChannels", 1, big);
+  g.KH = f.integer("kernelH", 1, big);
+  g.KW = f.integer("kernelW", 1, big);
+  g.sH = f.integer("strideH", 1, big);
+  g.sW = f.integer("strideW", 1, big);
+  g.pT = f.integer("padTop", 0, big);
+  g.pB = f.integer("padBottom", 0, big);
+  g.pL = f.integer("padLeft", 0, big);
+  g.pR = f.integer("padRight", 0, big);
+  g.dH = f.integer("dilationH", 1, big);
+  g.dW = f.integer("dilationW", 1, big);
+  g.G = f.integer("groups", 1, big);
+  g.OH = f.integer("outH", 1, big);
+  g.OW = f.integer("outW", 1, big);
+  if (g.C % g.G != 0 || g.O % g.G != 0) {
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'geometry': inChannels (" +
+                                                std::to_string(g.C) + ") and outChannels (" + std::to_string(g.O) +
+                                                ") must be divisible by groups (" + std::to_string(g.G) + ")");
   }
   int64_t outH = (g.H + g.pT + g.pB - ((g.KH - 1) * g.dH + 1)) / g.sH + 1;
   int64_t outW = (g.W + g.pL + g.pR - ((g.KW - 1) * g.dW + 1)) / g.sW + 1;
-  if (outH != g.OH || outW != g.OW) {
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'geometry': output size " +
-                                                std::to_string(g.OH) + "x" + std::to_string(g.OW) +
-                                                " does not match the geometry (" + std::to_string(outH) + "x" +
-                                                std::to_string(outW) + ")");
-  }
+  checkOutputSize(info.Env(), op, g.OH, g.OW, outH, outW);
   return g;
 }
 
@@ -100,13 +111,6 @@ dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g, bool 
   dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, srcAny(g), any(g.weights()),
                                     biasDesc(g, bias), dstAny(g), g.strides(), g.dilates(), g.padL(), g.padR());
   return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
-}
-
-bool option(const Napi::CallbackInfo& info, const Napi::Object& options, const char* op, const char* name) {
-  Napi::Value v = options.Get(name);
-  if (!v.IsBoolean())
-    throw Napi::TypeError::New(info.Env(), std::string(op) + ": option '" + name + "' must be a boolean");
-  return v.As<Napi::Boolean>().Value();
 }
 
 // The plan's attributes: an addend (a sum post-op adding what dst holds, or a binary add reading
@@ -124,6 +128,8 @@ dnnl::primitive_attr postOpsAttr(bool sum, const dnnl::memory::desc* addend, boo
   return attr;
 }
 
+}  // namespace
+
 // conv2dPlan(geometry, { bias, relu, sum, training }) -> { plan, src, weights, (bias), dst, (addend), gemm, impl }
 // With sum, the addend is read from its own buffer (reported as `addend`) when oneDNN runs that
 // with the same kernel as the sum post-op; else dst must hold the addend (no `addend` reported).
@@ -131,11 +137,9 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2d";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    if (info.Length() < 2 || !info[1].IsObject())
-      throw Napi::TypeError::New(info.Env(), "conv2d: argument 'options' must be an object");
-    auto options = info[1].As<Napi::Object>();
-    bool bias = option(info, options, op, "bias"), relu = option(info, options, op, "relu");
-    bool sum = option(info, options, op, "sum"), training = option(info, options, op, "training");
+    Fields options(info, 1, op, "options");
+    bool bias = options.flag("bias"), relu = options.flag("relu");
+    bool sum = options.flag("sum"), training = options.flag("training");
     auto pd = preferredLayoutPd(
         g, [&](const ConvGeometry& h) { return forwardPd(h, bias, training, postOpsAttr(sum, nullptr, relu)); });
     bool separateAddend = false;
@@ -201,6 +205,21 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
   });
 }
 
+// setConvLayout(layout): 'auto' (nChw16c on AVX-512 where the channels fill blocks) or 'any'
+// (oneDNN chooses). For plans made afterwards; the runtime calls it once, when it starts.
+Napi::Value SetConvLayout(const Napi::CallbackInfo& info) {
+  const char* op = "setConvLayout";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    std::string layout = text(info, 0, op, "layout");
+    if (layout != "auto" && layout != "any") {
+      throw Napi::RangeError::New(info.Env(),
+                                  "setConvLayout: argument 'layout' must be 'auto' or 'any', got '" + layout + "'");
+    }
+    letOneDnnChoose = layout == "any";
+    return info.Env().Undefined();
+  });
+}
+
 // conv2dBackwardDataPlan(geometry) -> { plan, diffDst, weights, diffSrc }
 Napi::Value Conv2dBackwardDataPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2dBackwardData";
@@ -220,12 +239,12 @@ Napi::Value Conv2dBackwardDataPlan(const Napi::CallbackInfo& info) {
   });
 }
 
-// conv2dBackwardWeightsPlan(geometry, bias) -> { plan, src, diffDst, diffWeights, (diffBias) }
+// conv2dBackwardWeightsPlan(geometry, { bias }) -> { plan, src, diffDst, diffWeights, (diffBias) }
 Napi::Value Conv2dBackwardWeightsPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2dBackwardWeight";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    bool bias = flag(info, 1, op, "bias");
+    bool bias = Fields(info, 1, op, "options").flag("bias");
     auto pd = preferredLayoutPd(g, [bias](const ConvGeometry& h) {
       dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, srcAny(h), any(h.weights()),
                                                  biasDesc(h, bias), dstAny(h), h.strides(), h.dilates(), h.padL(),
@@ -240,14 +259,6 @@ Napi::Value Conv2dBackwardWeightsPlan(const Napi::CallbackInfo& info) {
     if (bias) plan.arg(DNNL_ARG_DIFF_BIAS, pd.diff_bias_desc(), "diffBias");
     return plan.finish(info.Env(), dnnl::convolution_backward_weights(pd), pd.scratchpad_desc());
   });
-}
-
-}  // namespace
-
-void initConv(Napi::Env env, Napi::Object exports) {
-  exports.Set("conv2dPlan", Napi::Function::New(env, Conv2dPlan));
-  exports.Set("conv2dBackwardDataPlan", Napi::Function::New(env, Conv2dBackwardDataPlan));
-  exports.Set("conv2dBackwardWeightsPlan", Napi::Function::New(env, Conv2dBackwardWeightsPlan));
 }
 
 }  // namespace convkit

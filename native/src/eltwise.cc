@@ -59,6 +59,7 @@ Napi::Value reluBackwardPlan(Napi::Env env, const dnnl::memory::desc& md) {
   int id = internDesc(md);
   return planResult(env, registerPlan(std::move(plan)), {{"diffDst", id}, {"saved", id}, {"diffSrc", id}});
 }
+}  // namespace
 
 // eltwisePlan(kind, desc): buffers [src, dst], dst in the layout of src.
 Napi::Value EltwisePlan(const Napi::CallbackInfo& info) {
@@ -117,14 +118,6 @@ Napi::Value ScalarPlan(const Napi::CallbackInfo& info) {
     int id = internDesc(md);
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
   });
-}
-
-}  // namespace
-
-void initEltwise(Napi::Env env, Napi::Object exports) {
-  exports.Set("scalarPlan", Napi::Function::New(env, ScalarPlan));
-  exports.Set("eltwisePlan", Napi::Function::New(env, EltwisePlan));
-  exports.Set("eltwiseBackwardPlan", Napi::Function::New(env, EltwiseBackwardPlan));
 }
 
 }  // namespace convkit

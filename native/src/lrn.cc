@@ -15,26 +15,12 @@ struct LrnParams {
   float alpha, beta, k;
 };
 
-float field(const Napi::CallbackInfo& info, const Napi::Object& o, const char* name, const char* op) {
-  Napi::Value v = o.Get(name);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(d))
-    throw Napi::TypeError::New(info.Env(), std::string(op) + ": option '" + name + "' must be a finite number");
-  return static_cast<float>(d);
-}
-
-LrnParams paramsOf(const Napi::CallbackInfo& info, const Napi::Object& o, const char* op) {
-  double size = field(info, o, "size", op);
-  if (!(size >= 1 && size <= 1e6) || size != std::floor(size) || static_cast<int64_t>(size) % 2 == 0) {
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": option 'size' must be an odd positive integer");
-  }
-  return {static_cast<int64_t>(size), field(info, o, "alpha", op), field(info, o, "beta", op), field(info, o, "k", op)};
-}
-
-Napi::Object optionsArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  if (!info[index].IsObject())
-    throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument 'options' must be an object");
-  return info[index].As<Napi::Object>();
+LrnParams paramsOf(Fields& f) {
+  int64_t size = f.integer("size", 1, 1000001);
+  if (size % 2 == 0)
+    throw std::invalid_argument("argument 'options' field 'size' must be odd, got " + std::to_string(size));
+  return {size, static_cast<float>(f.number("alpha")), static_cast<float>(f.number("beta")),
+          static_cast<float>(f.number("k"))};
 }
 
 dnnl::memory::desc srcArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
@@ -50,17 +36,16 @@ dnnl::lrn_forward::primitive_desc forwardPd(const dnnl::memory::desc& src, const
   return dnnl::lrn_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
+}  // namespace
+
 // lrnPlan(src, { size, alpha, beta, k, training }): buffers [src, dst, (workspace)]
 Napi::Value LrnPlan(const Napi::CallbackInfo& info) {
   const char* op = "localResponseNorm";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto src = srcArg(info, 0, op);
-    Napi::Object o = optionsArg(info, 1, op);
-    LrnParams p = paramsOf(info, o, op);
-    Napi::Value training = o.Get("training");
-    if (!training.IsBoolean())
-      throw Napi::TypeError::New(info.Env(), "localResponseNorm: option 'training' must be a boolean");
-    auto pd = forwardPd(src, p, training.As<Napi::Boolean>().Value());
+    Fields options(info, 1, op, "options");
+    LrnParams p = paramsOf(options);
+    auto pd = forwardPd(src, p, options.flag("training"));
     return PlanBuilder(op)
         .arg(DNNL_ARG_SRC, src, "src")
         .arg(DNNL_ARG_DST, pd.dst_desc(), "dst")
@@ -74,7 +59,8 @@ Napi::Value LrnBackwardPlan(const Napi::CallbackInfo& info) {
   const char* op = "localResponseNormBackward";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto src = srcArg(info, 0, op);
-    LrnParams p = paramsOf(info, optionsArg(info, 1, op), op);
+    Fields options(info, 1, op, "options");
+    LrnParams p = paramsOf(options);
     auto hint = forwardPd(src, p, true);
     dnnl::lrn_backward::desc d(dnnl::algorithm::lrn_across_channels, src, hint.dst_desc(), p.size, p.alpha, p.beta,
                                p.k);
@@ -86,13 +72,6 @@ Napi::Value LrnBackwardPlan(const Napi::CallbackInfo& info) {
         .arg(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc")
         .finish(info.Env(), dnnl::lrn_backward(pd), pd.scratchpad_desc());
   });
-}
-
-}  // namespace
-
-void initLrn(Napi::Env env, Napi::Object exports) {
-  exports.Set("lrnPlan", Napi::Function::New(env, LrnPlan));
-  exports.Set("lrnBackwardPlan", Napi::Function::New(env, LrnBackwardPlan));
 }
 
 }  // namespace convkit

@@ -18,19 +18,18 @@ dnnl::memory::desc matrixDesc(int64_t batch, int64_t rows, int64_t cols, bool tr
   return dnnl::memory::desc({batch, rows, cols}, dnnl::memory::data_type::f32, dims{rows * cols, 1, rows});
 }
 
-// matmulPlan([batch, m, k, n, transA, transB, aBatched, bBatched]) -> { plan, a, b, c }
+}  // namespace
+
+// matmulPlan({ batch, m, k, n, transA, transB, aBatched, bBatched }) -> { plan, a, b, c }
 Napi::Value MatmulPlan(const Napi::CallbackInfo& info) {
   const char* op = "matmul";
   return guardedValue(info, op, [&]() -> Napi::Value {
-    auto raw = ints(info, 0, 8, op, "sizes");
-    int64_t batch = raw[0], m = raw[1], k = raw[2], n = raw[3];
-    if (batch < 1 || m < 1 || k < 1 || n < 1)
-      throw Napi::RangeError::New(info.Env(), "matmul: argument 'sizes': batch, m, k and n must be positive");
-    for (size_t i = 4; i < 8; i++) {
-      if (raw[i] > 1)
-        throw Napi::RangeError::New(info.Env(), "matmul: argument 'sizes': flags (entries 4 to 7) must be 0 or 1");
-    }
-    bool transA = raw[4] != 0, transB = raw[5] != 0, aBatched = raw[6] != 0, bBatched = raw[7] != 0;
+    Fields f(info, 0, op, "sizes");
+    const int64_t big = int64_t{1} << 40;
+    int64_t batch = f.integer("batch", 1, big), m = f.integer("m", 1, big), k = f.integer("k", 1, big),
+            n = f.integer("n", 1, big);
+    bool transA = f.flag("transA"), transB = f.flag("transB"), aBatched = f.flag("aBatched"),
+         bBatched = f.flag("bBatched");
     auto aMd = matrixDesc(aBatched ? batch : 1, m, k, transA);
     auto bMd = matrixDesc(bBatched ? batch : 1, k, n, transB);
     auto cMd = matrixDesc(batch, m, n, false);
@@ -44,16 +43,16 @@ Napi::Value MatmulPlan(const Napi::CallbackInfo& info) {
   });
 }
 
-// linearPlan([rows, in, out], bias, relu) -> { plan, src, weights, (bias), dst }: dst = relu?(src W^T + bias),
-// src and dst plain, weights [out, in] in the layout oneDNN chooses.
+// linearPlan({ rows, inFeatures, outFeatures, bias, relu }) -> { plan, src, weights, (bias), dst }: dst = relu?(src W^T
+// + bias), src and dst plain, weights [out, in] in the layout oneDNN chooses.
 Napi::Value LinearPlan(const Napi::CallbackInfo& info) {
   const char* op = "linear";
   return guardedValue(info, op, [&]() -> Napi::Value {
-    auto raw = ints(info, 0, 3, op, "sizes");
-    int64_t rows = raw[0], in = raw[1], out = raw[2];
-    if (rows < 1 || in < 1 || out < 1)
-      throw Napi::RangeError::New(info.Env(), "linear: argument 'sizes': rows, in and out features must be positive");
-    bool bias = flag(info, 1, op, "bias"), relu = flag(info, 2, op, "relu");
+    Fields f(info, 0, op, "sizes");
+    const int64_t big = int64_t{1} << 40;
+    int64_t rows = f.integer("rows", 1, big), in = f.integer("inFeatures", 1, big),
+            out = f.integer("outFeatures", 1, big);
+    bool bias = f.flag("bias"), relu = f.flag("relu");
     auto srcMd = plainDescOf({rows, in}), dstMd = plainDescOf({rows, out});
     dnnl::memory::desc weightsMd({out, in}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
     dnnl::memory::desc biasMd = bias ? plainDescOf({out}) : dnnl::memory::desc();
@@ -79,13 +78,6 @@ Napi::Value LinearPlan(const Napi::CallbackInfo& info) {
     }
     return plan.finish(info.Env(), dnnl::inner_product_forward(pd), scratchpad);
   });
-}
-
-}  // namespace
-
-void initMatmul(Napi::Env env, Napi::Object exports) {
-  exports.Set("matmulPlan", Napi::Function::New(env, MatmulPlan));
-  exports.Set("linearPlan", Napi::Function::New(env, LinearPlan));
 }
 
 }  // namespace convkit

@@ -79,6 +79,8 @@ int64_t sizeArg(const Napi::CallbackInfo& info, const char* op) {
   return size;
 }
 
+}  // namespace
+
 // sgdPlan(size, withMomentum) -> { plan, param, grad }; buffers [param, grad, (momentumBuffer)]
 Napi::Value SgdPlan(const Napi::CallbackInfo& info) {
   const char* op = "sgd";
@@ -109,13 +111,6 @@ Napi::Value AdamPlan(const Napi::CallbackInfo& info) {
     int desc = internDesc(plainDescOf({n}));
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"param", desc}, {"grad", desc}});
   });
-}
-
-}  // namespace
-
-void initOptim(Napi::Env env, Napi::Object exports) {
-  exports.Set("sgdPlan", Napi::Function::New(env, SgdPlan));
-  exports.Set("adamPlan", Napi::Function::New(env, AdamPlan));
 }
 
 }  // namespace convkit

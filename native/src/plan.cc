@@ -1,10 +1,13 @@
 // Interned memory descriptors, the plan registry, reorder plans and the argument checks shared
 // by every plan function. Plans and descs are made on the main thread; the worker only sees
 // plans through shared pointers held by queued commands (see queue.cc).
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 
 #include "plan.h"
 
@@ -17,8 +20,24 @@ namespace {
 
 // Registries are shared by every Node environment (worker_threads) of the process.
 std::mutex registryMutex;
-std::deque<dnnl::memory::desc> descs;            // id = index + 1; a deque keeps references valid on growth
-std::vector<std::shared_ptr<const Plan>> plans;  // id = index + 1
+std::deque<dnnl::memory::desc> descs;                        // id = index + 1; a deque keeps references valid on growth
+std::unordered_multimap<size_t, int> descIndex;              // hash of a desc -> its ids (interning without a scan)
+std::unordered_map<int, std::shared_ptr<const Plan>> plans;  // live plans by id
+int lastPlanId = 0;
+std::atomic<int64_t> plansAlive{0};
+
+// Hash of what tells descs apart cheaply (dims, data type, size, strides of plain layouts);
+// equal descs hash equal, and the rare collision is settled with ==.
+size_t hashOf(const dnnl::memory::desc& md) {
+  size_t h = std::hash<size_t>()(md.get_size()) ^ (static_cast<size_t>(md.data.data_type) << 7) ^
+             (static_cast<size_t>(md.data.format_kind) << 13);
+  for (int i = 0; i < md.data.ndims; i++) h = h * 1000003u ^ std::hash<int64_t>()(md.data.dims[i]);
+  if (md.data.format_kind == dnnl_blocked) {
+    for (int i = 0; i < md.data.ndims; i++) h = h * 31u ^ std::hash<int64_t>()(md.data.format_desc.blocking.strides[i]);
+    h = h * 31u ^ static_cast<size_t>(md.data.format_desc.blocking.inner_nblks);
+  }
+  return h;
+}
 
 std::string where(const char* op, const char* name) {
   return std::string(op) + ": argument '" + name + "' ";
@@ -41,11 +60,15 @@ dnnl::engine& cpuEngine() {
 
 int internDesc(const dnnl::memory::desc& md) {
   std::lock_guard<std::mutex> lock(registryMutex);
-  for (size_t i = 0; i < descs.size(); i++) {
-    if (descs[i] == md) return static_cast<int>(i + 1);
+  size_t h = hashOf(md);
+  auto [first, last] = descIndex.equal_range(h);
+  for (auto it = first; it != last; ++it) {
+    if (descs[it->second - 1] == md) return it->second;
   }
   descs.push_back(md);
-  return static_cast<int>(descs.size());
+  int id = static_cast<int>(descs.size());
+  descIndex.emplace(h, id);
+  return id;
 }
 
 const dnnl::memory::desc& descOf(int id, const char* what) {
@@ -61,17 +84,33 @@ dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
 }
 
+Plan::Alive::Alive() {
+  plansAlive++;
+}
+Plan::Alive::Alive(const Alive&) {
+  plansAlive++;
+}
+Plan::Alive::~Alive() {
+  plansAlive--;
+}
+
+int64_t alivePlans() {
+  return plansAlive.load();
+}
+
 int registerPlan(Plan plan) {
+  auto shared = std::make_shared<const Plan>(std::move(plan));
   std::lock_guard<std::mutex> lock(registryMutex);
-  plans.push_back(std::make_shared<const Plan>(std::move(plan)));
-  return static_cast<int>(plans.size());
+  int id = ++lastPlanId;
+  plans.emplace(id, std::move(shared));
+  return id;
 }
 
 std::shared_ptr<const Plan> sharedPlanOf(int id) {
   std::lock_guard<std::mutex> lock(registryMutex);
-  if (id < 1 || static_cast<size_t>(id) > plans.size())
-    throw std::invalid_argument("exec: unknown plan id " + std::to_string(id));
-  return plans[id - 1];
+  auto it = plans.find(id);
+  if (it == plans.end()) throw std::invalid_argument("exec: unknown plan id " + std::to_string(id));
+  return it->second;
 }
 
 const Plan& planOf(int id) {
@@ -139,6 +178,70 @@ std::string text(const Napi::CallbackInfo& info, size_t index, const char* op, c
   return v.As<Napi::String>().Utf8Value();
 }
 
+namespace {
+
+std::string describe(const Napi::Value& v) {
+  if (v.IsUndefined()) return "nothing (the field is missing)";
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (std::isnan(d)) return "NaN";
+    if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+    char text[32];
+    std::snprintf(text, sizeof text, "%.15g", d);
+    return text;
+  }
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
+  if (v.IsString()) return "'" + v.As<Napi::String>().Utf8Value() + "'";
+  if (v.IsNull()) return "null";
+  return "an object";
+}
+
+}  // namespace
+
+Fields::Fields(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name)
+    : env_(info.Env()), where_(where(op, name)) {
+  Napi::Value v = ValueAt(info, index);
+  if (!v.IsObject() || v.IsArray())
+    throw Napi::TypeError::New(env_, where_ + "must be an object with named fields, got " + describe(v));
+  object_ = v.As<Napi::Object>();
+}
+
+Napi::Value Fields::get(const char* key) const {
+  return object_.Get(key);
+}
+
+int64_t Fields::integer(const char* key, int64_t min, int64_t max) {
+  Napi::Value v = get(key);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max)) || d != std::floor(d)) {
+    throw Napi::TypeError::New(env_, where_ + "field '" + key + "' must be an integer from " + std::to_string(min) +
+                                         " to " + std::to_string(max) + ", got " + describe(v));
+  }
+  return static_cast<int64_t>(d);
+}
+
+bool Fields::flag(const char* key) {
+  Napi::Value v = get(key);
+  if (!v.IsBoolean())
+    throw Napi::TypeError::New(env_, where_ + "field '" + key + "' must be a boolean, got " + describe(v));
+  return v.As<Napi::Boolean>().Value();
+}
+
+double Fields::number(const char* key) {
+  Napi::Value v = get(key);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!std::isfinite(d))
+    throw Napi::TypeError::New(env_, where_ + "field '" + key + "' must be a finite number, got " + describe(v));
+  return d;
+}
+
+void checkOutputSize(const Napi::Env& env, const char* op, int64_t givenH, int64_t givenW, int64_t h, int64_t w) {
+  if (givenH == h && givenW == w) return;
+  throw Napi::RangeError::New(env, std::string(op) + ": argument 'geometry': output size " + std::to_string(givenH) +
+                                       "x" + std::to_string(givenW) + " does not match the geometry (" +
+                                       std::to_string(h) + "x" + std::to_string(w) + ")");
+}
+
 const dnnl::memory::desc& descArg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
   int64_t id = integer(info, index, op, name);
   std::lock_guard<std::mutex> lock(registryMutex);
@@ -187,7 +290,7 @@ Napi::Object PlanBuilder::finish(Napi::Env env, dnnl::primitive primitive, const
 
 // ---- exports: descriptors and reorders -----------------------------------------------------
 
-namespace {
+namespace {}  // namespace
 
 Napi::Value PlainDesc(const Napi::CallbackInfo& info) {
   return guardedValue(info, "plainDesc", [&]() -> Napi::Value {
@@ -233,15 +336,37 @@ Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
   });
 }
 
-}  // namespace
+// releasePlan(id) -> whether the id was registered: drops the plan from the registry (its
+// primitive is freed at once, or after the queued commands that use it have run).
+Napi::Value ReleasePlan(const Napi::CallbackInfo& info) {
+  return guardedValue(info, "releasePlan", [&]() -> Napi::Value {
+    int64_t id = integer(info, 0, "releasePlan", "plan");
+    std::shared_ptr<const Plan> plan;  // destroyed after the lock is released
+    {
+      std::lock_guard<std::mutex> lock(registryMutex);
+      auto it = plans.find(static_cast<int>(std::min<int64_t>(id, INT32_MAX)));
+      if (it == plans.end()) return Napi::Boolean::New(info.Env(), false);
+      plan = std::move(it->second);
+      plans.erase(it);
+    }
+    return Napi::Boolean::New(info.Env(), true);
+  });
+}
 
-void initQueue(Napi::Env env, Napi::Object exports);  // queue.cc
-
-void initRuntime(Napi::Env env, Napi::Object exports) {
-  exports.Set("plainDesc", Napi::Function::New(env, PlainDesc));
-  exports.Set("descInfo", Napi::Function::New(env, DescInfo));
-  exports.Set("reorderPlan", Napi::Function::New(env, ReorderPlan));
-  initQueue(env, exports);
+// planStats() -> { plans: registered, alive: Plan objects alive (registered or held by queued
+// commands), descs: interned memory descriptors }
+Napi::Value PlanStats(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  size_t registered, interned;
+  {
+    std::lock_guard<std::mutex> lock(registryMutex);
+    registered = plans.size();
+    interned = descs.size();
+  }
+  out.Set("plans", Napi::Number::New(info.Env(), static_cast<double>(registered)));
+  out.Set("alive", Napi::Number::New(info.Env(), static_cast<double>(alivePlans())));
+  out.Set("descs", Napi::Number::New(info.Env(), static_cast<double>(interned)));
+  return out;
 }
 
 }  // namespace convkit

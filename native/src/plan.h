@@ -55,9 +55,21 @@ struct Plan {
   std::function<void(const std::vector<void*>& buffers, const std::vector<double>& scalars)> custom;
   size_t scalarCount = 0;
   std::shared_ptr<const NonFiniteGuard> guard;  // optional (oneDNN plans only)
+  // Counts Plan objects alive in the process (the registry's and those held by queued commands).
+  struct Alive {
+    Alive();
+    Alive(const Alive&);
+    ~Alive();
+    Alive& operator=(const Alive&) = default;
+  } alive;
 };
 
-// Registers a plan; returns its id (ids start at 1).
+// Plans alive in the process: registered, or released but still held by a queued command.
+int64_t alivePlans();
+
+// Registers a plan; returns its id (ids start at 1, never reused). JavaScript owns the plan's
+// lifetime: releasePlan(id) drops it from the registry; a command already queued keeps its own
+// reference, so the primitive is destroyed once the last such command has run.
 int registerPlan(Plan plan);
 const Plan& planOf(int id);
 
@@ -72,6 +84,27 @@ bool flag(const Napi::CallbackInfo& info, size_t index, const char* op, const ch
 int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 double number(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 std::string text(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+// A named argument: a JS object read by key. Each getter checks its field (present, the right
+// type, in range) and names it in the error, e.g. "conv2d: argument 'geometry': field 'padTop'
+// must be an integer from 0 to 1000000, got -1". Geometry crosses the boundary this way, never
+// as positional integers.
+class Fields {
+ public:
+  Fields(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+  // An integer in [min, max] (the default: a non-negative size up to 1e12).
+  int64_t integer(const char* key, int64_t min = 0, int64_t max = 1000000000000);
+  bool flag(const char* key);
+  double number(const char* key);  // finite
+ private:
+  Napi::Value get(const char* key) const;
+  Napi::Env env_;
+  Napi::Object object_;
+  std::string where_;
+};
+
+// Throws a RangeError unless the output size given (outH x outW) is the one the geometry gives.
+void checkOutputSize(const Napi::Env& env, const char* op, int64_t givenH, int64_t givenW, int64_t h, int64_t w);
+
 // A desc id argument (checked).
 const dnnl::memory::desc& descArg(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 
@@ -102,20 +135,9 @@ class PlanBuilder {
   std::vector<std::pair<std::string, int>> named_;
 };
 
-// Exports of each part (addon.cc calls them all).
-void initRuntime(Napi::Env env, Napi::Object exports);       // plan.cc + queue.cc: descs, reorder, exec, flush, threads
-void initConv(Napi::Env env, Napi::Object exports);          // conv.cc
-void initMatmul(Napi::Env env, Napi::Object exports);        // matmul.cc
-void initOptim(Napi::Env env, Napi::Object exports);         // optim.cc: sgd, adam
-void initEltwise(Napi::Env env, Napi::Object exports);       // eltwise.cc
-void initBinary(Napi::Env env, Napi::Object exports);        // binary.cc
-void initPool(Napi::Env env, Napi::Object exports);          // pool.cc
-void initBatchNorm(Napi::Env env, Napi::Object exports);     // batch_norm.cc
-void initLrn(Napi::Env env, Napi::Object exports);           // lrn.cc
-void initSoftmax(Napi::Env env, Napi::Object exports);       // softmax.cc
-void initConcat(Napi::Env env, Napi::Object exports);        // concat.cc
-void initWindow(Napi::Env env, Napi::Object exports);        // window.cc: slice, pad
-void initReduce(Napi::Env env, Napi::Object exports);        // reduce.cc: reductions, nll loss
-void initSpaceToDepth(Napi::Env env, Napi::Object exports);  // space_to_depth.cc
+// Every exported function (exports.def): `Napi::Value Name(const Napi::CallbackInfo&)`.
+#define CONVKIT_EXPORT(jsName, cppFunction, file) Napi::Value cppFunction(const Napi::CallbackInfo& info);
+#include "exports.def"
+#undef CONVKIT_EXPORT
 
 }  // namespace convkit

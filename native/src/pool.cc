@@ -1,5 +1,6 @@
-// Max and average pooling plans on the input's layout. Geometry: 14 integers, N C H W KH KW
-// strideH strideW padTop padLeft padBottom padRight OH OW. Ceil mode arrives as a larger
+// Max and average pooling plans on the input's layout. Geometry: an object { batch, channels,
+// inH, inW, kernelH, kernelW, strideH, strideW, padTop, padLeft, padBottom, padRight, outH, outW }
+// read by name (NativePoolGeometry in src/backend/native/pool.ts). Ceil mode arrives as a larger
 // bottom/right padding (the JS side computes it), as PyTorch hands it to oneDNN. Max pooling in
 // training keeps a workspace (argmax positions, in dst's layout) for the backward pass.
 // oneDNN's max pooling drops a NaN in its window ([1, NaN, 3, 4] gave 4); PyTorch's picks it. A
@@ -26,13 +27,25 @@ struct PoolGeometry {
 };
 
 PoolGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  auto r = ints(info, index, 14, op, "geometry");
-  PoolGeometry g{r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13]};
-  bool positive =
-      g.N > 0 && g.C > 0 && g.H > 0 && g.W > 0 && g.KH > 0 && g.KW > 0 && g.sH > 0 && g.sW > 0 && g.OH > 0 && g.OW > 0;
-  if (!positive || (g.H + g.pT + g.pB - g.KH) / g.sH + 1 != g.OH || (g.W + g.pL + g.pR - g.KW) / g.sW + 1 != g.OW) {
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": inconsistent pooling geometry");
-  }
+  Fields f(info, index, op, "geometry");
+  const int64_t big = 1 << 30;
+  PoolGeometry g{};
+  g.N = f.integer("batch", 1, big);
+  g.C = f.integer("channels", 1, big);
+  g.H = f.integer("inH", 1, big);
+  g.W = f.integer("inW", 1, big);
+  g.KH = f.integer("kernelH", 1, big);
+  g.KW = f.integer("kernelW", 1, big);
+  g.sH = f.integer("strideH", 1, big);
+  g.sW = f.integer("strideW", 1, big);
+  g.pT = f.integer("padTop", 0, big);
+  g.pL = f.integer("padLeft", 0, big);
+  g.pB = f.integer("padBottom", 0, big);
+  g.pR = f.integer("padRight", 0, big);
+  g.OH = f.integer("outH", 1, big);
+  g.OW = f.integer("outW", 1, big);
+  int64_t outH = (g.H + g.pT + g.pB - g.KH) / g.sH + 1, outW = (g.W + g.pL + g.pR - g.KW) / g.sW + 1;
+  checkOutputSize(info.Env(), op, g.OH, g.OW, outH, outW);
   return g;
 }
 
@@ -200,14 +213,16 @@ std::function<void(const std::vector<void*>&, const std::vector<double>&)> block
   };
 }
 
-// poolPlan(kind, geometry, src, training): buffers [src, dst, (workspace)]
+}  // namespace
+
+// poolPlan(kind, geometry, src, { training }): buffers [src, dst, (workspace)]
 Napi::Value PoolPlan(const Napi::CallbackInfo& info) {
   const char* op = "pool2d";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto alg = algorithmOf(info, text(info, 0, op, "kind"), op);
     PoolGeometry g = geometryOf(info, 1, op);
     auto src = srcArg(info, 2, g, op);
-    bool training = flag(info, 3, op, "training");
+    bool training = Fields(info, 3, op, "options").flag("training");
     auto pd = forwardPd(g, alg, src, training);
     if (alg == dnnl::algorithm::pooling_max) {
       auto loop = blockedMaxPoolLoop(g, src, pd.dst_desc(), pd.workspace_desc());
@@ -251,13 +266,6 @@ Napi::Value PoolBackwardPlan(const Napi::CallbackInfo& info) {
         .arg(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc")
         .finish(info.Env(), dnnl::pooling_backward(pd), pd.scratchpad_desc());
   });
-}
-
-}  // namespace
-
-void initPool(Napi::Env env, Napi::Object exports) {
-  exports.Set("poolPlan", Napi::Function::New(env, PoolPlan));
-  exports.Set("poolBackwardPlan", Napi::Function::New(env, PoolBackwardPlan));
 }
 
 }  // namespace convkit

@@ -258,6 +258,8 @@ Queue& queueOf(Napi::Env env) {
   return *env.GetInstanceData<Queue>();
 }
 
+}  // namespace
+
 Napi::Value Exec(const Napi::CallbackInfo& info) {
   return guardedValue(info, "exec", [&]() -> Napi::Value {
     Napi::Env env = info.Env();
@@ -351,19 +353,11 @@ Napi::Value GetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), omp_get_max_threads());
 }
 
-}  // namespace
-
-void initQueue(Napi::Env env, Napi::Object exports) {
+void initQueue(Napi::Env env) {
   auto* queue = new Queue(env);
   env.SetInstanceData<Queue>(queue);
   napi_add_env_cleanup_hook(
       env, [](void* q) { static_cast<Queue*>(q)->shutdown(); }, queue);
-  exports.Set("exec", Napi::Function::New(env, Exec));
-  exports.Set("flushSync", Napi::Function::New(env, FlushSync));
-  exports.Set("flushAsync", Napi::Function::New(env, FlushAsync));
-  exports.Set("pending", Napi::Function::New(env, Pending));
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
-  exports.Set("getThreads", Napi::Function::New(env, GetThreads));
 }
 
 }  // namespace convkit

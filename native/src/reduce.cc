@@ -76,6 +76,8 @@ void runReduce(ReduceOp op, const std::vector<Group>& kept, const std::vector<Gr
   }
 }
 
+}  // namespace
+
 // reducePlan(op, src dims, axes): buffers [src, dst], both plain; dst has the kept dims.
 Napi::Value ReducePlan(const Napi::CallbackInfo& info) {
   const char* op = "reduce";
@@ -205,14 +207,6 @@ Napi::Value NllLossBackwardPlan(const Napi::CallbackInfo& info) {
     };
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dx", internDesc(dx)}});
   });
-}
-
-}  // namespace
-
-void initReduce(Napi::Env env, Napi::Object exports) {
-  exports.Set("reducePlan", Napi::Function::New(env, ReducePlan));
-  exports.Set("nllLossPlan", Napi::Function::New(env, NllLossPlan));
-  exports.Set("nllLossBackwardPlan", Napi::Function::New(env, NllLossBackwardPlan));
 }
 
 }  // namespace convkit

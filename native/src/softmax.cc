@@ -14,11 +14,11 @@ namespace convkit {
 
 namespace {
 
+// The plain outer x dim x inner view of the `layout` argument { outer, dim, inner }.
 dnnl::memory::desc viewDesc(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  auto layout = ints(info, index, 3, op, "layout");
-  if (layout[0] < 1 || layout[1] < 1 || layout[2] < 1)
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": layout sizes must be positive");
-  return plainDescOf({layout[0], layout[1], layout[2]});
+  Fields layout(info, index, op, "layout");
+  const int64_t big = int64_t{1} << 40;
+  return plainDescOf({layout.integer("outer", 1, big), layout.integer("dim", 1, big), layout.integer("inner", 1, big)});
 }
 
 dnnl::softmax_v2_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dnnl::memory::desc& md) {
@@ -61,12 +61,14 @@ NonFiniteGuard softmaxGuard(int64_t outer, int64_t dim, int64_t inner, bool log)
   return g;
 }
 
-// softmaxPlan(layout, log): buffers [src, dst]
+}  // namespace
+
+// softmaxPlan({ outer, dim, inner }, { log }): buffers [src, dst]
 Napi::Value SoftmaxPlan(const Napi::CallbackInfo& info) {
   const char* op = "softmax";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto md = viewDesc(info, 0, op);
-    bool log = flag(info, 1, op, "log");
+    bool log = Fields(info, 1, op, "options").flag("log");
     auto alg = log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
     auto pd = forwardPd(alg, md);
     auto dims = md.dims();
@@ -110,12 +112,12 @@ NonFiniteGuard softmaxBackwardGuard(int64_t outer, int64_t dim, int64_t inner, b
   return g;
 }
 
-// softmaxBackwardPlan(layout, log): buffers [dst, diffDst, diffSrc]
+// softmaxBackwardPlan({ outer, dim, inner }, { log }): buffers [dst, diffDst, diffSrc]
 Napi::Value SoftmaxBackwardPlan(const Napi::CallbackInfo& info) {
   const char* op = "softmaxBackward";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto md = viewDesc(info, 0, op);
-    bool log = flag(info, 1, op, "log");
+    bool log = Fields(info, 1, op, "options").flag("log");
     auto alg = log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
     auto dims = md.dims();
     dnnl::softmax_v2_backward::desc d(alg, md, md, md, 1);
@@ -127,13 +129,6 @@ Napi::Value SoftmaxBackwardPlan(const Napi::CallbackInfo& info) {
         .guard(softmaxBackwardGuard(dims[0], dims[1], dims[2], log))
         .finish(info.Env(), dnnl::softmax_v2_backward(pd), pd.scratchpad_desc());
   });
-}
-
-}  // namespace
-
-void initSoftmax(Napi::Env env, Napi::Object exports) {
-  exports.Set("softmaxPlan", Napi::Function::New(env, SoftmaxPlan));
-  exports.Set("softmaxBackwardPlan", Napi::Function::New(env, SoftmaxBackwardPlan));
 }
 
 }  // namespace convkit

@@ -16,17 +16,22 @@ struct Cut {
   int64_t channels() const { return C * sH * sW; }
 };
 
-// spaceToDepthInputPlan([N, C, H, W, sH, sW, padTop, padLeft, outH, outW]): buffers [x plain
-// [N, C, H, W], dst plain [N, C*sH*sW, outH, outW]].
+}  // namespace
+
+// spaceToDepthInputPlan({ batch, channels, inH, inW, strideH, strideW, padTop, padLeft, outH,
+// outW }): buffers [x plain [N, C, H, W], dst plain [N, C*sH*sW, outH, outW]].
 Napi::Value SpaceToDepthInputPlan(const Napi::CallbackInfo& info) {
   const char* op = "spaceToDepth";
   return guardedValue(info, op, [&]() -> Napi::Value {
-    auto v = ints(info, 0, 10, op, "sizes");
-    int64_t N = v[0], H = v[2], W = v[3], pT = v[6], pL = v[7], OH = v[8], OW = v[9];
-    Cut cut{v[1], v[4], v[5]};
-    for (int64_t d : {N, cut.C, H, W, cut.sH, cut.sW, OH, OW}) {
-      if (d < 1) throw Napi::RangeError::New(info.Env(), "spaceToDepth: sizes and strides must be positive");
-    }
+    Fields f(info, 0, op, "sizes");
+    const int64_t big = 1 << 30;
+    int64_t N = f.integer("batch", 1, big);
+    Cut cut{f.integer("channels", 1, big), 0, 0};
+    int64_t H = f.integer("inH", 1, big), W = f.integer("inW", 1, big);
+    cut.sH = f.integer("strideH", 1, big);
+    cut.sW = f.integer("strideW", 1, big);
+    int64_t pT = f.integer("padTop", 0, big), pL = f.integer("padLeft", 0, big);
+    int64_t OH = f.integer("outH", 1, big), OW = f.integer("outW", 1, big);
     auto src = plainDescOf({N, cut.C, H, W}), dst = plainDescOf({N, cut.channels(), OH, OW});
     Plan plan;
     plan.name = op;
@@ -55,17 +60,18 @@ Napi::Value SpaceToDepthInputPlan(const Napi::CallbackInfo& info) {
   });
 }
 
-// spaceToDepthWeightsPlan([O, C, KH, KW, sH, sW]): buffers [w plain [O, C, KH, KW], dst plain
-// [O, C*sH*sW, ceil(KH/sH), ceil(KW/sW)]].
+// spaceToDepthWeightsPlan({ outChannels, inChannels, kernelH, kernelW, strideH, strideW }):
+// buffers [w plain [O, C, KH, KW], dst plain [O, C*sH*sW, ceil(KH/sH), ceil(KW/sW)]].
 Napi::Value SpaceToDepthWeightsPlan(const Napi::CallbackInfo& info) {
   const char* op = "spaceToDepthWeights";
   return guardedValue(info, op, [&]() -> Napi::Value {
-    auto v = ints(info, 0, 6, op, "sizes");
-    int64_t O = v[0], KH = v[2], KW = v[3];
-    Cut cut{v[1], v[4], v[5]};
-    for (int64_t d : {O, cut.C, KH, KW, cut.sH, cut.sW}) {
-      if (d < 1) throw Napi::RangeError::New(info.Env(), "spaceToDepthWeights: sizes and strides must be positive");
-    }
+    Fields f(info, 0, op, "sizes");
+    const int64_t big = 1 << 30;
+    int64_t O = f.integer("outChannels", 1, big);
+    Cut cut{f.integer("inChannels", 1, big), 0, 0};
+    int64_t KH = f.integer("kernelH", 1, big), KW = f.integer("kernelW", 1, big);
+    cut.sH = f.integer("strideH", 1, big);
+    cut.sW = f.integer("strideW", 1, big);
     const int64_t A = (KH + cut.sH - 1) / cut.sH, B = (KW + cut.sW - 1) / cut.sW;
     auto src = plainDescOf({O, cut.C, KH, KW}), dst = plainDescOf({O, cut.channels(), A, B});
     Plan plan;
@@ -90,13 +96,6 @@ Napi::Value SpaceToDepthWeightsPlan(const Napi::CallbackInfo& info) {
     };
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
   });
-}
-
-}  // namespace
-
-void initSpaceToDepth(Napi::Env env, Napi::Object exports) {
-  exports.Set("spaceToDepthInputPlan", Napi::Function::New(env, SpaceToDepthInputPlan));
-  exports.Set("spaceToDepthWeightsPlan", Napi::Function::New(env, SpaceToDepthWeightsPlan));
 }
 
 }  // namespace convkit

@@ -101,6 +101,8 @@ int channelBlock(const dnnl::memory::desc& src, const Box& box, tag& format) {
   return 0;
 }
 
+}  // namespace
+
 // windowPlan(src, srcBegin, dstBegin, outDims, value): buffers [src, dst]
 Napi::Value WindowPlan(const Napi::CallbackInfo& info) {
   const char* op = "window";
@@ -140,12 +142,6 @@ Napi::Value WindowPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)),
                       {{"src", internDesc(srcDesc)}, {"dst", internDesc(dstDesc)}});
   });
-}
-
-}  // namespace
-
-void initWindow(Napi::Env env, Napi::Object exports) {
-  exports.Set("windowPlan", Napi::Function::New(env, WindowPlan));
 }
 
 }  // namespace convkit

@@ -152,6 +152,11 @@ export interface KernelSpecs {
       geometry: Conv2dGeometry;
       addend?: Storage | null;
       relu?: boolean;
+      /**
+       * Whether a backward pass will follow (the op decides, from grad mode and requiresGrad);
+       * a backend may then keep what the backward needs. Default false. Kernels never read grad mode.
+       */
+      training?: boolean;
     };
     out: Storage;
   };
@@ -161,8 +166,14 @@ export interface KernelSpecs {
     out: { weight: Storage; bias: Storage | null };
   };
 
-  /** Returns the output and a workspace (argmax positions) for the backward pass. */
-  maxPool2d: { args: { x: Storage; geometry: Pool2dGeometry }; out: { y: Storage; workspace: Storage } };
+  /**
+   * Returns the output and a workspace (argmax positions) for the backward pass. `training`: a
+   * backward pass will follow (default false); a backend may keep no workspace without it.
+   */
+  maxPool2d: {
+    args: { x: Storage; geometry: Pool2dGeometry; training?: boolean };
+    out: { y: Storage; workspace: Storage };
+  };
   maxPool2dBackward: { args: { gy: Storage; workspace: Storage; geometry: Pool2dGeometry }; out: Storage };
   avgPool2d: {
     args: { x: Storage; geometry: Pool2dGeometry; countIncludePad: boolean; divisorOverride: number | null };
@@ -251,7 +262,16 @@ export interface KernelSpecs {
 
   /** Local response norm across channels; `scale` is k + alpha/size * sum(x^2) over the window. */
   localResponseNorm: {
-    args: { x: Storage; layout: ChannelLayout; size: number; alpha: number; beta: number; k: number };
+    /** `training`: a backward pass will follow (default false); a backend may keep no scale without it. */
+    args: {
+      x: Storage;
+      layout: ChannelLayout;
+      size: number;
+      alpha: number;
+      beta: number;
+      k: number;
+      training?: boolean;
+    };
     out: { y: Storage; scale: Storage };
   };
   localResponseNormBackward: {

@@ -2,11 +2,15 @@
  * Which backend new tensors go to. `CONVKIT_BACKEND=ref|native|meta` or `setBackend()` chooses; the
  * default is the native backend (oneDNN) when its addon loads, else the reference backend, with a
  * one-line notice on stderr saying why and how to fix it.
+ *
+ * Importing this module does nothing: the native addon is loaded, and CONVKIT_BACKEND and
+ * CONVKIT_THREADS are read (src/core/config.ts), the first time a backend is asked for.
  */
+import { setting } from '../core/config.js';
 import { ArgumentError, BackendError } from '../core/errors.js';
 import type { Backend } from './backend.js';
 import { metaBackend } from './meta/index.js';
-import { loadNativeBackend } from './native/index.js';
+import { loadNativeBackend, type NativeBackend } from './native/index.js';
 import { refBackend } from './ref/index.js';
 
 const backends = new Map<string, Backend>([
@@ -14,15 +18,37 @@ const backends = new Map<string, Backend>([
   [metaBackend.name, metaBackend],
 ]);
 
-const native = loadNativeBackend();
-if (!('error' in native)) backends.set(native.name, native);
-/** Why the native backend is missing (null when it loaded). */
-export const nativeUnavailable: string | null = 'error' in native ? native.error : null;
+let native: NativeBackend | { error: string } | null = null;
+let threadsApplied = false;
+
+/**
+ * The native backend (loaded on the first call), or why it is unavailable. CONVKIT_THREADS is
+ * applied here; a bad value throws its ConfigError now, and again on later calls until fixed.
+ */
+function nativeBackend(): NativeBackend | { error: string } {
+  if (native === null) {
+    native = loadNativeBackend();
+    if (!('error' in native) && !backends.has(native.name)) backends.set(native.name, native);
+  }
+  if (!threadsApplied && !('error' in native)) {
+    const threads = setting('threads');
+    if (threads !== null) native.runtime.setThreads(threads);
+    threadsApplied = true;
+  }
+  return native;
+}
+
+/** Why the native backend is missing (null when it loads). Loads the addon on the first call. */
+export function nativeUnavailable(): string | null {
+  const n = nativeBackend();
+  return 'error' in n ? n.error : null;
+}
 
 /** The backend used when nothing is asked for: native when available. */
 function defaultBackendName(): string {
-  if (nativeUnavailable === null) return 'native';
-  process.stderr.write(`[convkit] using the reference backend (slow): ${nativeUnavailable}\n`);
+  const why = nativeUnavailable();
+  if (why === null) return 'native';
+  process.stderr.write(`[convkit] using the reference backend (slow): ${why}\n`);
   return refBackend.name;
 }
 
@@ -33,17 +59,20 @@ export function registerBackend(backend: Backend): void {
 }
 
 export function backendNames(): string[] {
+  nativeBackend();
   return [...backends.keys()];
 }
 
 export function getBackend(name?: string): Backend {
   if (name === undefined) {
-    if (current === null) current = getBackend(process.env.CONVKIT_BACKEND || defaultBackendName());
+    if (current === null) current = getBackend(setting('backend') ?? defaultBackendName());
     return current;
   }
+  if (name === 'native') {
+    const n = nativeBackend();
+    if ('error' in n) throw new BackendError('backend', `the native backend is unavailable: ${n.error}`);
+  }
   const b = backends.get(name);
-  if (!b && name === 'native' && nativeUnavailable !== null)
-    throw new BackendError('backend', `the native backend is unavailable: ${nativeUnavailable}`);
   if (!b) throw new ArgumentError('backend', `unknown backend '${name}'; expected one of ${backendNames().join(', ')}`);
   return b;
 }
@@ -55,7 +84,7 @@ export function setBackend(name: string): Backend {
 
 /** Runs fn with `name` as the default backend (handy for meta-backend analysis). */
 export function withBackend<T>(name: string, fn: () => T): T {
-  const before = getBackend();
+  const before = current;
   current = getBackend(name);
   try {
     return fn();
@@ -71,12 +100,15 @@ export function withBackend<T>(name: string, fn: () => T): T {
 export function setThreads(threads: number): void {
   if (!Number.isInteger(threads) || threads < 1)
     throw new ArgumentError('setThreads', `threads must be a positive integer, got ${threads}`);
-  if (!('error' in native)) native.runtime.setThreads(threads);
+  threadsApplied = true; // an explicit count overrides CONVKIT_THREADS
+  const n = nativeBackend();
+  if (!('error' in n)) n.runtime.setThreads(threads);
 }
 
 /** Threads of the native backend (1 when it is unavailable). */
 export function getThreads(): number {
-  return 'error' in native ? 1 : native.runtime.getThreads();
+  const n = nativeBackend();
+  return 'error' in n ? 1 : n.runtime.getThreads();
 }
 
 /**
@@ -85,7 +117,7 @@ export function getThreads(): number {
  * progress bars and Ctrl-C included. Reading values also waits, synchronously.
  */
 export function synchronize(): Promise<void> {
-  return 'error' in native ? Promise.resolve() : native.runtime.flushAsync();
+  // Nothing can be queued before the native backend was loaded.
+  if (native === null || 'error' in native) return Promise.resolve();
+  return native.runtime.flushAsync();
 }
-
-if (process.env.CONVKIT_THREADS) setThreads(Number(process.env.CONVKIT_THREADS));

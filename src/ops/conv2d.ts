@@ -6,7 +6,7 @@ import { isGradEnabled } from '../core/grad-mode.js';
 import { formatShape, pair, type IntOrPair, type Shape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
-import { common, commonRequired, windowOf, wrap } from './util.js';
+import { common, commonRequired, willRecord, windowOf, wrap } from './util.js';
 import { dilatedKernel, samePadding, windowCount } from './window.js';
 
 export interface Conv2dOptions {
@@ -199,6 +199,7 @@ export function conv2d(
       geometry: g,
       addend: addend?.storage ?? null,
       relu,
+      training: willRecord(x, weight, bias),
     }),
     outShape,
     backend,

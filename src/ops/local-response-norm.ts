@@ -4,7 +4,7 @@ import { recordSaved } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { formatShape, sizeOf } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { common, wrap } from './util.js';
+import { common, willRecord, wrap } from './util.js';
 
 export interface LocalResponseNormOptions {
   /** Number of neighbouring channels summed over (the paper's n). */
@@ -38,7 +38,7 @@ export function localResponseNorm(x: Tensor, opts: LocalResponseNormOptions): Te
   }
   const layout: ChannelLayout = { batch: x.shape[0], channels: x.shape[1], spatial: sizeOf(x.shape.slice(2)) };
   const kernels = x.backend.kernels;
-  const r = kernels.localResponseNorm({ x: x.storage, layout, size, alpha, beta, k });
+  const r = kernels.localResponseNorm({ x: x.storage, layout, size, alpha, beta, k, training: willRecord(x) });
   const out = wrap(r.y, x.shape, x.backend);
   const scale = wrap(r.scale, x.shape, x.backend);
   recordSaved([x, out, scale], out, OP, [x], (gy) => [

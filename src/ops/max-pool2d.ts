@@ -3,7 +3,7 @@ import { recordSaved } from '../core/autograd.js';
 import type { Tensor } from '../core/tensor.js';
 import { reshape } from './layout.js';
 import { pool2dGeometry, type Pool2dOptions } from './pool2d-geometry.js';
-import { common, windowOf, wrap } from './util.js';
+import { common, willRecord, windowOf, wrap } from './util.js';
 
 // Re-exported so layers can import the options and geometry beside the op.
 export { pool2dGeometry, type Pool2dOptions } from './pool2d-geometry.js';
@@ -21,7 +21,7 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   if (x.ndim === 3) return reshape(maxPool2d(reshape(x, [1, ...x.shape]), opts), [g.channels, g.outH, g.outW]);
   const { backend } = x;
   const k = backend.kernels;
-  const { y, workspace } = k.maxPool2d({ x: x.storage, geometry: g });
+  const { y, workspace } = k.maxPool2d({ x: x.storage, geometry: g, training: willRecord(x) });
   const out = wrap(y, [g.batch, g.channels, g.outH, g.outW], backend);
   recordSaved(
     [],

@@ -1,6 +1,7 @@
 /** Small helpers every op file uses: wrapping storages, checking operands, reporting costs. */
 import type { Backend, Conv2dGeometry, Pool2dGeometry } from '../backend/backend.js';
 import { BackendError, DTypeError } from '../core/errors.js';
+import { isGradEnabled } from '../core/grad-mode.js';
 import type { Shape } from '../core/shape.js';
 import type { Storage } from '../core/storage.js';
 import type { SpatialWindow } from '../core/trace.js';
@@ -8,6 +9,14 @@ import { expectTensor, Tensor } from '../core/tensor.js';
 
 export function wrap(storage: Storage, shape: Shape, backend: Backend): Tensor {
   return new Tensor(storage, shape, backend);
+}
+
+/**
+ * Whether the op's result will be recorded for a backward pass (autograd's rule in record()):
+ * what ops pass to kernels as `training`, so that kernels never read grad mode themselves.
+ */
+export function willRecord(...inputs: (Tensor | null | undefined)[]): boolean {
+  return isGradEnabled() && inputs.some((t) => t?.requiresGrad === true);
 }
 
 /**

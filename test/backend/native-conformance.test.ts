@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadNativeAddon, nativeCallCount, nativeRuntime } from '../../src/backend/native/index.js';
 import { PLAIN, type NativeStorage } from '../../src/backend/native/runtime.js';
+import type { NativePoolGeometry } from '../../src/backend/native/pool.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { Generator } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
+import { conv2dGeometry } from '../../src/ops/conv2d.js';
 import { OP_CASES } from './native-conformance-cases.js';
 import { assertClose, nativeSkipReason } from './native-helpers.js';
 
@@ -79,9 +81,27 @@ describe('native backend conformance with the reference backend', () => {
   });
 });
 
+/** A 2x2 stride-2 max pool of a 1x4x4x4 input. */
+const POOL: NativePoolGeometry = {
+  batch: 1,
+  channels: 4,
+  inH: 4,
+  inW: 4,
+  kernelH: 2,
+  kernelW: 2,
+  strideH: 2,
+  strideW: 2,
+  padTop: 0,
+  padLeft: 0,
+  padBottom: 0,
+  padRight: 0,
+  outH: 2,
+  outW: 2,
+};
+
 describe('native addon argument checks', () => {
   // 1x1x4x4 input, one 3x3 filter, no padding: a 2x2 output.
-  const geometry = [1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 2, 2];
+  const geometry = conv2dGeometry([1, 1, 4, 4], [1, 1, 3, 3]);
   const options = { bias: false, relu: false, sum: false, training: false };
 
   it('exec with a buffer of the wrong size or type throws a JS error naming the op and buffer, and queues nothing', {
@@ -137,28 +157,45 @@ describe('native addon argument checks', () => {
 
   it('inconsistent geometry and wrong argument types throw instead of reaching oneDNN', { skip }, () => {
     if ('error' in addon) return;
-    const bad = [1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 3, 3]; // 4x4 with 3x3 gives 2x2, not 3x3
+    const bad = { ...geometry, outH: 3, outW: 3 }; // 4x4 with 3x3 gives 2x2, not 3x3
     assert.throws(
       () => addon.conv2dPlan(bad, options),
       /conv2d: argument 'geometry': output size 3x3 does not match the geometry \(2x2\)/,
     );
-    const groups = [1, 3, 4, 4, 2, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 2, 2, 2]; // 3 channels in 2 groups
+    const groups = { ...geometry, inChannels: 3, outChannels: 2, groups: 2 }; // 3 channels in 2 groups
     assert.throws(
       () => addon.conv2dBackwardDataPlan(groups),
-      /conv2dBackwardData: argument 'geometry' is inconsistent/,
+      /conv2dBackwardData: argument 'geometry': inChannels \(3\) and outChannels \(2\) must be divisible by groups \(2\)/,
+    );
+    const { padTop: _, ...missing } = geometry;
+    assert.throws(
+      () => addon.conv2dBackwardWeightsPlan(missing as typeof geometry, { bias: false }),
+      /conv2dBackwardWeight: argument 'geometry' field 'padTop' must be an integer from 0 to \d+, got nothing \(the field is missing\)/,
     );
     assert.throws(
-      () => addon.conv2dBackwardWeightsPlan(geometry.slice(1), false),
-      /conv2dBackwardWeight: argument 'geometry' must be an array of 18 integers/,
+      () => addon.conv2dPlan({ ...geometry, strideH: 1.5 }, options),
+      /conv2d: argument 'geometry' field 'strideH' must be an integer from 1 to \d+, got 1.5/,
+    );
+    assert.throws(
+      () => addon.conv2dPlan([1, 2, 3] as unknown as typeof geometry, options),
+      /conv2d: argument 'geometry' must be an object with named fields/,
     );
     assert.throws(
       () => addon.conv2dPlan(geometry, { ...options, relu: 1 as unknown as boolean }),
-      /conv2d: option 'relu' must be a boolean/,
+      /conv2d: argument 'options' field 'relu' must be a boolean, got 1/,
     );
-    assert.throws(() => addon.matmulPlan([1, 2, 2]), /matmul: argument 'sizes' must be an array of 8 integers/);
+    const sizes = { batch: 1, m: 2, k: 2, n: 2, transA: false, transB: false, aBatched: false, bBatched: false };
     assert.throws(
-      () => addon.matmulPlan([1, 0, 2, 2, 0, 0, 0, 0]),
-      /matmul: argument 'sizes': batch, m, k and n must be positive/,
+      () => addon.matmulPlan({ ...sizes, transB: 0 as unknown as boolean }),
+      /matmul: argument 'sizes' field 'transB' must be a boolean, got 0/,
+    );
+    assert.throws(
+      () => addon.matmulPlan({ ...sizes, m: 0 }),
+      /matmul: argument 'sizes' field 'm' must be an integer from 1 to \d+, got 0/,
+    );
+    assert.throws(
+      () => addon.linearPlan({ rows: 2, inFeatures: 3, outFeatures: -1, bias: false, relu: false }),
+      /linear: argument 'sizes' field 'outFeatures' must be an integer from 1 to \d+, got -1/,
     );
     assert.throws(() => addon.sgdPlan(-3, false), /sgd: argument 'size' must be a non-negative integer/);
     assert.throws(() => addon.adamPlan(4, 'yes' as unknown as boolean), /adam: argument 'amsgrad' must be a boolean/);
@@ -171,8 +208,8 @@ describe('native addon argument checks', () => {
 
   it('a max-pool workspace of the wrong size throws', { skip }, () => {
     if ('error' in addon) return;
-    const pool = [1, 1, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2];
-    const p = addon.poolPlan('max', pool, addon.plainDesc([1, 1, 4, 4]), true);
+    const pool = { ...POOL, channels: 1, padBottom: 1, padRight: 1 };
+    const p = addon.poolPlan('max', pool, addon.plainDesc([1, 1, 4, 4]), { training: true });
     assert.ok(p.workspace !== undefined && addon.descInfo(p.workspace).bytes > 0);
     // The plan may ask for another src layout than the one given (plain is pooled blocked): size by its descs.
     const floats = (desc: number): Float32Array => new Float32Array(addon.descInfo(desc).bytes / 4);
@@ -186,13 +223,17 @@ describe('native addon argument checks', () => {
   it('pool, LRN, batch norm, eltwise, binary and concat plans check their arguments', { skip }, () => {
     if ('error' in addon) return;
     const image = addon.plainDesc([1, 4, 4, 4]);
-    const pool = [1, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2];
+    const pool = POOL;
     assert.throws(
-      () => addon.poolPlan('max', [...pool.slice(0, 12), 3, 3], image, true),
-      /pool2d: inconsistent pooling geometry/,
+      () => addon.poolPlan('max', { ...pool, outH: 3, outW: 3 }, image, { training: true }),
+      /pool2d: argument 'geometry': output size 3x3 does not match the geometry \(2x2\)/,
     );
     assert.throws(
-      () => addon.poolPlan('max', pool, addon.plainDesc([1, 4, 5, 5]), true),
+      () => addon.poolPlan('max', pool, image, { training: 'yes' as unknown as boolean }),
+      /pool2d: argument 'options' field 'training' must be a boolean, got 'yes'/,
+    );
+    assert.throws(
+      () => addon.poolPlan('max', pool, addon.plainDesc([1, 4, 5, 5]), { training: true }),
       /pool2d: src desc dims do not match the geometry/,
     );
     assert.throws(
@@ -202,11 +243,11 @@ describe('native addon argument checks', () => {
     const lrn = { size: 3, alpha: 1e-4, beta: 0.75, k: 1, training: true };
     assert.throws(
       () => addon.lrnPlan(image, { ...lrn, size: 4 }),
-      /localResponseNorm: option 'size' must be an odd positive integer/,
+      /localResponseNorm: argument 'options' field 'size' must be odd, got 4/,
     );
     assert.throws(
       () => addon.lrnPlan(image, { ...lrn, alpha: Number.NaN }),
-      /localResponseNorm: option 'alpha' must be a finite number/,
+      /localResponseNorm: argument 'options' field 'alpha' must be a finite number, got NaN/,
     );
     assert.throws(
       () => addon.lrnBackwardPlan(addon.plainDesc([4, 4]), lrn),
@@ -281,18 +322,33 @@ describe('native addon argument checks', () => {
     // The premise of the cut (see space_to_depth.cc): oneDNN 2.6 runs the stem as im2col + gemm on
     // AVX2 and directly on AVX-512; its cut (48 channels, 3x3, stride 1) is direct on both.
     const o = { bias: true, relu: true, sum: false, training: false };
-    const stem = addon.conv2dPlan([8, 3, 224, 224, 64, 11, 11, 4, 4, 2, 2, 2, 2, 1, 1, 1, 55, 55], o).gemm;
+    const stem = addon.conv2dPlan(conv2dGeometry([8, 3, 224, 224], [64, 3, 11, 11], { stride: 4, padding: 2 }), o).gemm;
     console.log(
       `# AlexNet's stem on this CPU: ${stem ? 'im2col + gemm, so convkit runs its space-to-depth cut' : 'a direct conv, so convkit runs it as it is'}`,
     );
-    assert.equal(addon.conv2dPlan([8, 48, 57, 57, 64, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 55, 55], o).gemm, false);
+    assert.equal(addon.conv2dPlan(conv2dGeometry([8, 48, 57, 57], [64, 48, 3, 3]), o).gemm, false);
     assert.throws(
-      () => addon.spaceToDepthInputPlan([1, 3, 8, 8, 0, 2, 0, 0, 4, 4]),
-      /spaceToDepth: sizes and strides must be positive/,
+      () =>
+        addon.spaceToDepthInputPlan({
+          batch: 1,
+          channels: 3,
+          inH: 8,
+          inW: 8,
+          strideH: 0,
+          strideW: 2,
+          padTop: 0,
+          padLeft: 0,
+          outH: 4,
+          outW: 4,
+        }),
+      /spaceToDepth: argument 'sizes' field 'strideH' must be an integer from 1 to \d+, got 0/,
     );
     assert.throws(
-      () => addon.spaceToDepthWeightsPlan([4, 3, 3]),
-      /spaceToDepthWeights: argument 'sizes' must be an array of 6 integers/,
+      () =>
+        addon.spaceToDepthWeightsPlan({ outChannels: 4, inChannels: 3, kernelH: 3 } as Parameters<
+          typeof addon.spaceToDepthWeightsPlan
+        >[0]),
+      /spaceToDepthWeights: argument 'sizes' field 'kernelW' must be an integer from 1 to \d+, got nothing/,
     );
   });
 
@@ -305,11 +361,12 @@ describe('native addon argument checks', () => {
     for (const training of [false, true]) {
       const o = { bias: false, relu: false, sum: false, training };
       for (const geometry of [
-        [2, 48, 13, 13, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 13, 13],
-        [2, 32, 13, 13, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, 13, 13],
+        conv2dGeometry([2, 48, 13, 13], [64, 24, 3, 3], { padding: 1, groups: 2 }),
+        conv2dGeometry([2, 32, 13, 13], [64, 1, 3, 3], { padding: 1, groups: 32 }),
       ]) {
         const { impl } = addon.conv2dPlan(geometry, o);
-        assert.ok(!impl.startsWith('ref'), `conv ${geometry.join(',')} (training ${training}) runs on ${impl}`);
+        const what = `${geometry.inChannels} -> ${geometry.outChannels} in ${geometry.groups} groups`;
+        assert.ok(!impl.startsWith('ref'), `conv ${what} (training ${training}) runs on ${impl}`);
       }
     }
   });

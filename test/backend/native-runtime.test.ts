@@ -11,6 +11,7 @@ import { NativeRuntime } from '../../src/backend/native/runtime.js';
 import { Generator } from '../../src/core/random.js';
 import * as ops from '../../src/ops/index.js';
 import { noGrad } from '../../src/core/grad-mode.js';
+import { conv2dGeometry } from '../../src/ops/conv2d.js';
 import { assertClose, nativeSkipReason } from './native-helpers.js';
 
 const addon = loadNativeAddon();
@@ -25,8 +26,8 @@ function values(size: number, seed: number): Float32Array {
 const bits = (a: Float32Array, n = a.length): number[] => Array.from(new Uint32Array(a.buffer, a.byteOffset, n));
 
 /** A conv geometry whose activations and weights oneDNN keeps blocked (16 channels). */
-const GEOMETRY = [2, 16, 7, 6, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 7, 6];
-const GROUPED = [1, 16, 5, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 5, 5];
+const GEOMETRY = conv2dGeometry([2, 16, 7, 6], [32, 16, 3, 3], { padding: 1 });
+const GROUPED = conv2dGeometry([1, 16, 5, 5], [16, 4, 3, 3], { padding: 1, groups: 4 });
 
 describe('native runtime', () => {
   it('runs queued commands in order: a chain of reorders and overwrites', { skip }, () => {
@@ -53,7 +54,7 @@ describe('native runtime', () => {
     const dims = [8, 32, 56, 56];
     const size = dims.reduce((p, d) => p * d, 1);
     const plain = addon.plainDesc(dims);
-    const conv = addon.conv2dPlan([8, 32, 56, 56, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 56, 56], {
+    const conv = addon.conv2dPlan(conv2dGeometry([8, 32, 56, 56], [32, 32, 3, 3], { padding: 1 }), {
       bias: false,
       relu: false,
       sum: false,
@@ -74,7 +75,7 @@ describe('native runtime', () => {
   it('reorders plain -> blocked -> plain exactly (activations, weights, grouped weights, -0 and NaN)', { skip }, () => {
     if ('error' in addon) return;
     const forward = addon.conv2dPlan(GEOMETRY, { bias: false, relu: false, sum: false, training: true });
-    const grouped = addon.conv2dBackwardWeightsPlan(GROUPED, false);
+    const grouped = addon.conv2dBackwardWeightsPlan(GROUPED, { bias: false });
     const cases: [number, number[]][] = [
       [forward.src, [2, 16, 7, 6]],
       [forward.dst, [2, 32, 7, 6]],

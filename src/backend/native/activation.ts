@@ -11,6 +11,17 @@ import type { ActivationKind } from './addon.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- eltwise.cc: the layout of `desc` is kept; buffers [src, dst] / [diffDst, saved, diffSrc]
+    eltwisePlan(kind: ActivationKind, desc: number): PlanResult<'src' | 'dst'>;
+    /** Plain buffers [src, dst], scalars [alpha, beta]: dst = alpha * src + beta, in double as the ref kernel. */
+    scalarPlan(size: number): PlanResult<'src' | 'dst'>;
+    /** saved is the forward input for relu, the forward output for sigmoid and tanh. */
+    eltwiseBackwardPlan(kind: ActivationKind, desc: number): PlanResult<'diffDst' | 'saved' | 'diffSrc'>;
+  }
+}
+
 const isActivation = (op: UnaryOp): op is ActivationKind => op === 'relu' || op === 'sigmoid' || op === 'tanh';
 
 const isBlocked = (s: Storage): s is NativeStorage & { dims: readonly number[] } =>

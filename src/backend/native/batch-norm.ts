@@ -10,10 +10,36 @@
  * block, oneDNN normalises the padding lanes too (variance 0), and 0 * 1/sqrt(0) = NaN there
  * would reach the next conv's backward.
  */
+import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
+
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- batch_norm.cc; src desc 4-D (any layout), mean/variance/scale/shift plain [C]
+    /**
+     * buffers [src, (scale), (shift), mean, variance, dst, (workspace)]: training writes mean and
+     * variance, inference reads them. relu fuses a ReLU after; in training it writes the workspace.
+     */
+    batchNormPlan(
+      src: number,
+      options: { training: boolean; affine: boolean; relu: boolean; eps: number },
+    ): PlanResult<'src' | 'mean' | 'variance' | 'dst'> & { readonly workspace?: number };
+    /**
+     * buffers [src, diffDst, mean, variance, (scale), (shift), diffSrc, (diffScale), (diffShift),
+     * (workspace)]; shift is any [C] buffer (unread: oneDNN 2.6 only insists that one is bound).
+     * relu: the gradient goes back through the training forward's fused ReLU (its workspace).
+     */
+    batchNormBackwardPlan(
+      src: number,
+      options: { affine: boolean; eps: number; globalStats: boolean; relu: boolean },
+    ): PlanResult<'src' | 'diffDst' | 'mean' | 'variance' | 'diffSrc'> & { readonly workspace?: number };
+    /** Plain [C] -> [C], queued: toInvStd: out = 1/sqrt(in + eps); else out = 1/in^2 - eps (invStd back to a variance). buffers [in, out] */
+    batchNormStatsPlan(channels: number, eps: number, toInvStd: boolean): PlanResult<'in' | 'out'>;
+  }
+}
 
 /** The backward's eps (see above): tiny, so 1/invStd^2 - e + e rounds back to 1/invStd^2. */
 const BACKWARD_EPS = 1e-12;
@@ -24,7 +50,7 @@ const isEmpty = (l: ChannelLayout): boolean => l.batch * l.channels * l.spatial 
 export function channelDims(s: Storage, l: ChannelLayout, minRank = 2): readonly number[] {
   if (s instanceof NativeStorage && s.desc !== PLAIN && s.dims !== null && s.dims.length >= minRank) {
     const [n, c, ...rest] = s.dims;
-    if (n === l.batch && c === l.channels && rest.reduce((p, d) => p * d, 1) === l.spatial) return s.dims;
+    if (n === l.batch && c === l.channels && sizeOf(rest) === l.spatial) return s.dims;
   }
   return [l.batch, l.channels, l.spatial, 1];
 }

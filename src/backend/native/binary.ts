@@ -7,12 +7,19 @@
  * comparisons (PyTorch's NaN rules live in the ref kernel), two-sided broadcasts, float64 and
  * empty tensors run the reference kernel.
  */
-import type { Shape } from '../../core/shape.js';
+import { type Shape, sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { BinaryOp, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeBinaryOp } from './addon.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, MAX_RANK, PLAIN, NativeStorage, type NativeRuntime } from './runtime.js';
+
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- binary.cc: a has the output dims; b the same rank, each dim 1 or equal; buffers [a, b, dst]
+    binaryPlan(kind: NativeBinaryOp, a: number, b: number): PlanResult<'a' | 'b' | 'dst'>;
+  }
+}
 
 const isNative = (op: BinaryOp): op is NativeBinaryOp => op === 'add' || op === 'sub' || op === 'mul' || op === 'div';
 
@@ -30,7 +37,7 @@ export function nativeBinaryKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const { op } = args;
       const rank = Math.max(args.outShape.length, 1);
       const out = padded(args.outShape, rank);
-      const size = out.reduce((p, d) => p * d, 1);
+      const size = sizeOf(out);
       if (!isNative(op)) return refFallback(rt, ref, 'binary', `no native '${op}'`, args);
       if (!isFloat32(args.a) || !isFloat32(args.b)) return refFallback(rt, ref, 'binary', 'not float32', args);
       if (size === 0) return refFallback(rt, ref, 'binary', 'empty tensor', args);

@@ -13,6 +13,18 @@ import type { Storage } from '../../core/storage.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
 
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- concat.cc; buffers [src0, ..., srcN-1, dst]
+    concatPlan(axis: number, srcs: readonly number[]): PlanResult<'dst'>;
+    /**
+     * buffers [src0, ..., srcN-1, dst, (gamma, beta), mean, variance]: relu?(batch norm) of the channel
+     * concatenation of 4-D maps in one pass; null when the sources are not in one chunked layout.
+     */
+    concatBatchNormPlan(srcs: readonly number[], affine: boolean, relu: boolean, eps: number): PlanResult<'dst'> | null;
+  }
+}
+
 export function nativeConcatKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'concat'> {
   return {
     concat(args: KernelSpecs['concat']['args']) {

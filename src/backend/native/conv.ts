@@ -7,38 +7,85 @@
  * space-to-depth cut instead (NativeRuntime.spaceToDepth). float64 and empty tensors go to the
  * reference kernels.
  */
-import { isGradEnabled } from '../../core/grad-mode.js';
+import { sizeOf } from '../../core/shape.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeAddon } from './addon.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- conv.cc; geometry: a Conv2dGeometry, read by field name and checked in C++
+    /**
+     * buffers [src, weights, (bias), dst, (addend)]; with sum, the addend is a buffer of its own when
+     * the plan reports `addend`, else dst must already hold it. `gemm`: oneDNN runs it as im2col + gemm.
+     * `impl`: oneDNN's name of the kernel it chose (`jit:avx512_core`, `ref:any`...).
+     */
+    conv2dPlan(
+      geometry: Conv2dGeometry,
+      options: { bias: boolean; relu: boolean; sum: boolean; training: boolean },
+    ): PlanResult<'src' | 'weights' | 'dst'> & {
+      readonly bias?: number;
+      readonly addend?: number;
+      readonly gemm: boolean;
+      readonly impl: string;
+    };
+    /** 'auto': nChw16c on AVX-512 where the channels fill blocks; 'any': oneDNN chooses (CONVKIT_CONV_LAYOUT). */
+    setConvLayout(layout: 'auto' | 'any'): void;
+    /** buffers [diffDst, weights, diffSrc] */
+    conv2dBackwardDataPlan(geometry: Conv2dGeometry): PlanResult<'diffDst' | 'weights' | 'diffSrc'>;
+    /** buffers [src, diffDst, diffWeights, (diffBias)] */
+    conv2dBackwardWeightsPlan(
+      geometry: Conv2dGeometry,
+      options: { bias: boolean },
+    ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly diffBias?: number };
+    // ---- space_to_depth.cc; plain data
+    /** buffers [x [N, C, inH, inW], dst [N, C*sH*sW, outH, outW]] */
+    spaceToDepthInputPlan(sizes: {
+      batch: number;
+      channels: number;
+      inH: number;
+      inW: number;
+      strideH: number;
+      strideW: number;
+      padTop: number;
+      padLeft: number;
+      outH: number;
+      outW: number;
+    }): PlanResult<'dst'>;
+    /** buffers [w [O, C, KH, KW], dst [O, C*sH*sW, ceil(KH/sH), ceil(KW/sW)]] */
+    spaceToDepthWeightsPlan(
+      sizes: Pick<Conv2dGeometry, 'outChannels' | 'inChannels' | 'kernelH' | 'kernelW' | 'strideH' | 'strideW'>,
+    ): PlanResult<'dst'>;
+  }
+}
+
 type Conv2dKernels = Pick<Kernels, 'conv2d' | 'conv2dBackwardData' | 'conv2dBackwardWeight'>;
 type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];
 
-/** The 18 integers the addon reads, in the order of Conv2dGeometry (see native/src/conv.cc). */
-function geometryInts(g: Conv2dGeometry): number[] {
-  return [
-    g.batch,
-    g.inChannels,
-    g.inH,
-    g.inW,
-    g.outChannels,
-    g.kernelH,
-    g.kernelW,
-    g.strideH,
-    g.strideW,
-    g.padTop,
-    g.padBottom,
-    g.padLeft,
-    g.padRight,
-    g.dilationH,
-    g.dilationW,
-    g.groups,
-    g.outH,
-    g.outW,
-  ];
-}
+/** The fields of Conv2dGeometry, in a fixed order for plan cache keys (the addon reads them by name). */
+const GEOMETRY_FIELDS = [
+  'batch',
+  'inChannels',
+  'inH',
+  'inW',
+  'outChannels',
+  'kernelH',
+  'kernelW',
+  'strideH',
+  'strideW',
+  'padTop',
+  'padBottom',
+  'padLeft',
+  'padRight',
+  'dilationH',
+  'dilationW',
+  'groups',
+  'outH',
+  'outW',
+] as const satisfies readonly (keyof Conv2dGeometry)[];
+
+const geometryKey = (g: Conv2dGeometry): string => GEOMETRY_FIELDS.map((f) => g[f]).join(',');
 
 const srcDims = (g: Conv2dGeometry): number[] => [g.batch, g.inChannels, g.inH, g.inW];
 const dstDims = (g: Conv2dGeometry): number[] => [g.batch, g.outChannels, g.outH, g.outW];
@@ -47,7 +94,6 @@ function weightDims(g: Conv2dGeometry): number[] {
   const [o, c] = [g.outChannels, g.inChannels / g.groups];
   return g.groups === 1 ? [o, c, g.kernelH, g.kernelW] : [g.groups, o / g.groups, c, g.kernelH, g.kernelW];
 }
-const product = (dims: readonly number[]): number => dims.reduce((p, d) => p * d, 1);
 const isEmpty = (g: Conv2dGeometry): boolean => g.batch === 0 || g.inChannels === 0 || g.outChannels === 0;
 /** Strided, ungrouped, undilated: a conv the space-to-depth cut can take. */
 const cuttable = (g: Conv2dGeometry): boolean =>
@@ -56,9 +102,6 @@ const cuttable = (g: Conv2dGeometry): boolean =>
 type ForwardPlan = ReturnType<NativeAddon['conv2dPlan']>;
 
 export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKernels {
-  const reorderPlan = (src: number, dst: number): number =>
-    rt.plan(`reorder:${src}:${dst}`, () => rt.addon.reorderPlan(src, dst));
-
   function conv2d(args: Args<'conv2d'>): ReturnType<Kernels['conv2d']> {
     const { geometry: g, bias } = args;
     const addend = args.addend ?? null;
@@ -66,27 +109,27 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const inputs = [args.x, args.weight, bias, addend];
     if (!inputs.every((s) => s === null || isFloat32(s))) return refFallback(rt, ref, 'conv2d', 'float64 input', args);
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2d', 'empty tensor', args);
-    const ints = geometryInts(g);
     const options = {
       bias: bias !== null,
       relu,
       sum: addend !== null,
-      training: isGradEnabled() && addend === null && !relu,
+      // The op says whether a backward pass follows (post-ops never have one).
+      training: (args.training ?? false) && addend === null && !relu,
     };
-    const key = `conv2d:${ints.join(',')}:${+options.bias}${+options.relu}${+options.sum}${+options.training}`;
-    const plan = rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(ints, options));
+    const key = `conv2d:${geometryKey(g)}:${+options.bias}${+options.relu}${+options.sum}${+options.training}`;
+    const plan = rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(g, options));
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
     const b = bias === null ? null : rt.plainInput(bias, [g.outChannels]);
-    const y = rt.output(plan.dst, product(dstDims(g)));
+    const y = rt.output(plan.dst, sizeOf(dstDims(g)));
     const buffers = b === null ? [x, w, y.buffer] : [x, w, b, y.buffer];
     if (addend !== null && plan.addend !== undefined) {
       buffers.push(rt.input(addend, plan.addend, dstDims(g)));
     } else if (addend !== null) {
       // The sum post-op adds what dst holds: copy the addend into the new dst (never into its own buffer).
       const from = rt.descOf(addend, dstDims(g));
-      rt.exec('conv2d', reorderPlan(from, plan.dst), [rt.input(addend, from, dstDims(g)), y.buffer]);
+      rt.exec('conv2d', rt.reorderPlan(from, plan.dst), [rt.input(addend, from, dstDims(g)), y.buffer]);
     }
     rt.exec('conv2d', plan.plan, buffers);
     return y;
@@ -114,26 +157,29 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       padLeft: 0,
       padRight: 0,
     };
-    const inputSizes = [
-      g.batch,
-      g.inChannels,
-      g.inH,
-      g.inW,
-      g.strideH,
-      g.strideW,
-      g.padTop,
-      g.padLeft,
-      cut.inH,
-      cut.inW,
-    ];
-    const inputPlan = rt.plan(`spaceToDepthInput:${inputSizes}`, () => rt.addon.spaceToDepthInputPlan(inputSizes));
-    const weightSizes = [g.outChannels, g.inChannels, g.kernelH, g.kernelW, g.strideH, g.strideW];
-    const weightPlan = rt.plan(`spaceToDepthWeights:${weightSizes}`, () =>
+    const inputSizes = {
+      batch: g.batch,
+      channels: g.inChannels,
+      inH: g.inH,
+      inW: g.inW,
+      strideH: g.strideH,
+      strideW: g.strideW,
+      padTop: g.padTop,
+      padLeft: g.padLeft,
+      outH: cut.inH,
+      outW: cut.inW,
+    };
+    const inputPlan = rt.plan(`spaceToDepthInput:${Object.values(inputSizes)}`, () =>
+      rt.addon.spaceToDepthInputPlan(inputSizes),
+    );
+    const { outChannels, inChannels, kernelH, kernelW, strideH, strideW } = g;
+    const weightSizes = { outChannels, inChannels, kernelH, kernelW, strideH, strideW };
+    const weightPlan = rt.plan(`spaceToDepthWeights:${Object.values(weightSizes)}`, () =>
       rt.addon.spaceToDepthWeightsPlan(weightSizes),
     );
-    const x = rt.output(inputPlan.dst, product(srcDims(cut)));
+    const x = rt.output(inputPlan.dst, sizeOf(srcDims(cut)));
     rt.exec('conv2d', inputPlan.plan, [rt.plainInput(args.x, srcDims(g)), x.buffer]);
-    const weight = rt.output(weightPlan.dst, product(weightDims(cut)));
+    const weight = rt.output(weightPlan.dst, sizeOf(weightDims(cut)));
     rt.exec('conv2d', weightPlan.plan, [rt.plainInput(args.weight, weightDims(g)), weight.buffer]);
     const y = conv2d({ ...args, x, weight, geometry: cut });
     // Queued work after these releases can only come later, so the pool may hand them out again.
@@ -147,11 +193,10 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     if (!isFloat32(args.gy) || !isFloat32(args.weight))
       return refFallback(rt, ref, 'conv2dBackwardData', 'float64 input', args);
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardData', 'empty tensor', args);
-    const ints = geometryInts(g);
-    const plan = rt.plan(`conv2dBackwardData:${ints.join(',')}`, () => rt.addon.conv2dBackwardDataPlan(ints));
+    const plan = rt.plan(`conv2dBackwardData:${geometryKey(g)}`, () => rt.addon.conv2dBackwardDataPlan(g));
     const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
-    const gx = rt.output(plan.diffSrc, product(srcDims(g)));
+    const gx = rt.output(plan.diffSrc, sizeOf(srcDims(g)));
     rt.exec('conv2dBackwardData', plan.plan, [gy, w, gx.buffer]);
     return gx;
   }
@@ -161,9 +206,8 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     if (!isFloat32(args.gy) || !isFloat32(args.x))
       return refFallback(rt, ref, 'conv2dBackwardWeight', 'float64 input', args);
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardWeight', 'empty tensor', args);
-    const ints = geometryInts(g);
-    const plan = rt.plan(`conv2dBackwardWeight:${ints.join(',')}:${+withBias}`, () =>
-      rt.addon.conv2dBackwardWeightsPlan(ints, withBias),
+    const plan = rt.plan(`conv2dBackwardWeight:${geometryKey(g)}:${+withBias}`, () =>
+      rt.addon.conv2dBackwardWeightsPlan(g, { bias: withBias }),
     );
     const x = rt.input(args.x, plan.src, srcDims(g));
     const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
@@ -171,8 +215,8 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const plainWeights = rt.plainDesc(wDims);
     // The optimiser needs the weight tensor's own (plain) layout.
     const direct = rt.descInfo(plan.diffWeights).plain;
-    const gw = rt.output(direct ? plan.diffWeights : plainWeights, product(wDims));
-    const target = direct ? gw : rt.output(plan.diffWeights, product(wDims));
+    const gw = rt.output(direct ? plan.diffWeights : plainWeights, sizeOf(wDims));
+    const target = direct ? gw : rt.output(plan.diffWeights, sizeOf(wDims));
     const gb = withBias ? rt.output(rt.plainDesc([g.outChannels]), g.outChannels) : null;
     rt.exec(
       'conv2dBackwardWeight',
@@ -180,7 +224,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       gb === null ? [x, gy, target.buffer] : [x, gy, target.buffer, gb.buffer],
     );
     if (!direct) {
-      rt.exec('conv2dBackwardWeight', reorderPlan(plan.diffWeights, plainWeights), [target.buffer, gw.buffer]);
+      rt.exec('conv2dBackwardWeight', rt.reorderPlan(plan.diffWeights, plainWeights), [target.buffer, gw.buffer]);
       target.release(); // back to the pool: later users are queued after this reorder
     }
     return { weight: gw, bias: gb };

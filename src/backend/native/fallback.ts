@@ -4,12 +4,12 @@
  * every distinct fallback (kernel and reason) is printed once to stderr, so a user can see which
  * parts of a model do not run in oneDNN.
  */
+import { setting } from '../../core/config.js';
 import { Storage } from '../../core/storage.js';
 import type { KernelName, Kernels, KernelSpecs } from '../backend.js';
 import { RefStorage } from '../ref/storage.js';
 import { NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
-const debug = (process.env.CONVKIT_DEBUG ?? '').split(',').some((s) => s.trim() === 'native' || s.trim() === 'all');
 const counts = new Map<string, number>();
 
 /** How often each `kernel: reason` fell back to the reference backend (for tests and profiles). */
@@ -21,7 +21,8 @@ function note(kernel: string, reason: string): void {
   const key = `${kernel}: ${reason}`;
   const n = counts.get(key) ?? 0;
   counts.set(key, n + 1);
-  if (debug && n === 0) process.stderr.write(`[convkit native] ${kernel} runs the reference kernel (${reason})\n`);
+  if (n === 0 && setting('debug').has('native'))
+    process.stderr.write(`[convkit native] ${kernel} runs the reference kernel (${reason})\n`);
 }
 
 type Convert = (s: Storage) => Storage;
@@ -82,43 +83,6 @@ export function fallbackKernels(rt: NativeRuntime, ref: Kernels): Kernels {
     <K extends KernelName>(name: K) =>
     (args: KernelSpecs[K]['args']): KernelSpecs[K]['out'] =>
       refFallback(rt, ref, name, 'no native kernel', args);
-  return {
-    fill: fb('fill'),
-    cast: fb('cast'),
-    unary: fb('unary'),
-    scalar: fb('scalar'),
-    binary: fb('binary'),
-    activationBackward: fb('activationBackward'),
-    reduce: fb('reduce'),
-    argmax: fb('argmax'),
-    expand: fb('expand'),
-    permute: fb('permute'),
-    slice: fb('slice'),
-    pad: fb('pad'),
-    concat: fb('concat'),
-    matmul: fb('matmul'),
-    linear: fb('linear'),
-    conv2d: fb('conv2d'),
-    conv2dBackwardData: fb('conv2dBackwardData'),
-    conv2dBackwardWeight: fb('conv2dBackwardWeight'),
-    maxPool2d: fb('maxPool2d'),
-    maxPool2dBackward: fb('maxPool2dBackward'),
-    avgPool2d: fb('avgPool2d'),
-    avgPool2dBackward: fb('avgPool2dBackward'),
-    adaptiveAvgPool2d: fb('adaptiveAvgPool2d'),
-    adaptiveAvgPool2dBackward: fb('adaptiveAvgPool2dBackward'),
-    batchNormTrain: fb('batchNormTrain'),
-    batchNormInfer: fb('batchNormInfer'),
-    concatBatchNormInfer: fb('concatBatchNormInfer'),
-    batchNormBackward: fb('batchNormBackward'),
-    localResponseNorm: fb('localResponseNorm'),
-    localResponseNormBackward: fb('localResponseNormBackward'),
-    dropoutMask: fb('dropoutMask'),
-    softmax: fb('softmax'),
-    softmaxBackward: fb('softmaxBackward'),
-    nllLoss: fb('nllLoss'),
-    nllLossBackward: fb('nllLossBackward'),
-    sgdStep: fb('sgdStep'),
-    adamStep: fb('adamStep'),
-  };
+  // Built from the reference backend's kernels, so a new kernel needs no entry here.
+  return Object.fromEntries((Object.keys(ref) as KernelName[]).map((name) => [name, fb(name)])) as unknown as Kernels;
 }

@@ -4,6 +4,7 @@
  * addon's worker thread. float64 tensors and kernels without a native implementation run the
  * reference kernels on plain views (fallback.ts logs them with CONVKIT_DEBUG=native).
  */
+import { ConfigError, setting } from '../../core/config.js';
 import { BackendError } from '../../core/errors.js';
 import type { DType, FloatArray } from '../../core/dtype.js';
 import type { Shape } from '../../core/shape.js';
@@ -35,7 +36,8 @@ export interface NativeBackend extends Backend {
   readonly runtime: NativeRuntime;
 }
 
-export function createNativeBackend(addon: NativeAddon): NativeBackend {
+function createNativeBackend(addon: NativeAddon): NativeBackend {
+  addon.setConvLayout(setting('convLayout'));
   const rt = new NativeRuntime(addon);
   const ref = refBackend.kernels;
   const base = fallbackKernels(rt, ref);
@@ -54,7 +56,14 @@ export function createNativeBackend(addon: NativeAddon): NativeBackend {
     ...nativeWindowKernels(rt, ref),
     ...nativeReduceKernels(rt, ref),
   };
-  const kernels: Kernels = { ...natives, ...nativeConcatBatchNormKernel(rt, ref, natives) };
+  const all: Kernels = { ...natives, ...nativeConcatBatchNormKernel(rt, ref, natives) };
+  // Each call runs inside rt.kernel(): the plans it uses stay cached until it has queued them.
+  const kernels = Object.fromEntries(
+    Object.entries(all).map(([name, run]) => [
+      name,
+      (args: never) => rt.kernel(() => (run as (a: never) => unknown)(args)),
+    ]),
+  ) as unknown as Kernels;
   const write = (values: FloatArray, dtype: DType): Storage =>
     dtype === 'float32'
       ? rt.fromValues(values instanceof Float32Array ? values : Float32Array.from(values))
@@ -77,6 +86,8 @@ function load(): { backend: NativeBackend; addon: NativeAddon } | { error: strin
     try {
       loaded = 'error' in addon ? addon : { backend: createNativeBackend(addon), addon };
     } catch (e) {
+      // A bad CONVKIT_* variable is the user's to fix, not a reason to fall back to the reference backend.
+      if (e instanceof ConfigError) throw e;
       loaded = { error: `the native backend failed to start: ${e instanceof Error ? e.message : String(e)}` };
     }
   }

@@ -4,15 +4,28 @@
  * window matches PyTorch's only for odd sizes, so even sizes (and float64) run the reference kernels.
  *
  * The kernel contract returns a `scale` tensor for the backward pass. Natively that is an opaque
- * storage (sized like x, so the op can wrap it) holding oneDNN's workspace, kept only while
- * gradients are recorded; the native backward takes it back. It is never read as values.
+ * storage (sized like x, so the op can wrap it) holding oneDNN's workspace, kept only when the op
+ * says a backward pass follows (`training`); the native backward takes it back. It is never read as values.
  */
 import { BackendError } from '../../core/errors.js';
-import { isGradEnabled } from '../../core/grad-mode.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
 import { channelDims } from './batch-norm.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
+
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- lrn.cc (odd sizes); buffers [src, dst, (workspace)] / [src, diffDst, (workspace), diffSrc]
+    lrnPlan(
+      src: number,
+      options: { size: number; alpha: number; beta: number; k: number; training: boolean },
+    ): PlanResult<'src' | 'dst'> & { readonly workspace?: number };
+    lrnBackwardPlan(
+      src: number,
+      options: { size: number; alpha: number; beta: number; k: number },
+    ): PlanResult<'src' | 'diffDst' | 'diffSrc'> & { readonly workspace?: number };
+  }
+}
 
 const isEmpty = (l: ChannelLayout): boolean => l.batch * l.channels * l.spatial === 0;
 
@@ -28,7 +41,7 @@ export function nativeLrnKernels(
       if (isEmpty(l)) return refFallback(rt, ref, 'localResponseNorm', 'empty tensor', args);
       const dims = channelDims(x, l, 3);
       const src = rt.descOf(x, dims);
-      const training = isGradEnabled();
+      const training = args.training ?? false;
       const plan = rt.plan(`lrn:${src}:${size}:${alpha}:${beta}:${k}:${training}`, () =>
         rt.addon.lrnPlan(src, { size, alpha, beta, k, training }),
       );

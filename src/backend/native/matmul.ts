@@ -8,14 +8,29 @@ import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- matmul.cc; sizes read by field name; buffers [a, b, c]
+    matmulPlan(sizes: Omit<KernelSpecs['matmul']['args'], 'a' | 'b'>): PlanResult<'a' | 'b' | 'c'>;
+    /** buffers [src, weights, (bias), dst]: dst = relu?(src W^T + bias), weights in oneDNN's layout */
+    linearPlan(sizes: {
+      rows: number;
+      inFeatures: number;
+      outFeatures: number;
+      bias: boolean;
+      relu: boolean;
+    }): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+  }
+}
+
 export function nativeMatmulKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'matmul' | 'linear'> {
   return {
     matmul(args: KernelSpecs['matmul']['args']) {
       const { batch, m, k, n, transA, transB, aBatched, bBatched } = args;
       if (!isFloat32(args.a) || !isFloat32(args.b)) return refFallback(rt, ref, 'matmul', 'float64 input', args);
       if (batch * m * k * n === 0) return refFallback(rt, ref, 'matmul', 'empty product', args);
-      const sizes = [batch, m, k, n, +transA, +transB, +aBatched, +bBatched];
-      const plan = rt.plan(`matmul:${sizes.join(',')}`, () => rt.addon.matmulPlan(sizes));
+      const sizes = { batch, m, k, n, transA, transB, aBatched, bBatched };
+      const plan = rt.plan(`matmul:${Object.values(sizes).join(',')}`, () => rt.addon.matmulPlan(sizes));
       // Stored shapes (a transposed operand is stored [k, m]); plain row-major either way.
       const a = rt.plainInput(args.a, [aBatched ? batch : 1, transA ? k : m, transA ? m : k]);
       const b = rt.plainInput(args.b, [bBatched ? batch : 1, transB ? n : k, transB ? k : n]);
@@ -30,9 +45,8 @@ export function nativeMatmulKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
       if (![args.x, args.weight, bias].every((s) => s === null || isFloat32(s)))
         return refFallback(rt, ref, 'linear', 'float64 input', args);
       if (rows * inF * outF === 0) return refFallback(rt, ref, 'linear', 'empty product', args);
-      const plan = rt.plan(`linear:${rows},${inF},${outF}:${+(bias !== null)}${+relu}`, () =>
-        rt.addon.linearPlan([rows, inF, outF], bias !== null, relu),
-      );
+      const sizes = { rows, inFeatures: inF, outFeatures: outF, bias: bias !== null, relu };
+      const plan = rt.plan(`linear:${Object.values(sizes).join(',')}`, () => rt.addon.linearPlan(sizes));
       const buffers = [rt.plainInput(args.x, [rows, inF]), rt.input(args.weight, plan.weights, [outF, inF])];
       if (bias !== null) buffers.push(rt.plainInput(bias, [outF]));
       const y = rt.output(plan.dst, rows * outF);

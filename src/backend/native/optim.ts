@@ -10,6 +10,19 @@ import type { KernelName, KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- optim.cc (in place, PyTorch 1.13's rules)
+    /** buffers [param, grad, (momentumBuffer)]; scalars [lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep] */
+    sgdPlan(size: number, withMomentum: boolean): PlanResult<'param' | 'grad'>;
+    /**
+     * buffers [param, grad, expAvg, expAvgSq, (maxExpAvgSq)]; scalars [1 - beta1^step, 1 - beta2^step, lr, beta1, beta2, eps,
+     * weightDecay, decoupled, maximize] (the bias corrections come from JS so that pow rounds as the reference kernel's).
+     */
+    adamPlan(size: number, amsgrad: boolean): PlanResult<'param' | 'grad'>;
+  }
+}
+
 /** The buffer of a storage updated in place; a blocked one cannot be (its plain view is a copy). */
 function inPlace(kernel: KernelName, what: string, s: Storage, rt: NativeRuntime): Float32Array {
   if (s instanceof NativeStorage) {

@@ -6,17 +6,36 @@
  *   no window hangs past the padded input (oneDNN then divides by the whole kernel, PyTorch by the
  *   window clipped to the padded input);
  * - adaptive average pooling when the input size divides evenly by the output size (1x1 included).
- * Max pooling keeps oneDNN's workspace only while gradients are recorded; the backward needs the
+ * Max pooling keeps oneDNN's workspace only when the op says a backward pass follows (`training`); the backward needs the
  * forward's src layout, remembered per workspace. An average backward reuses the layout of the
  * last forward with the same geometry (any layout is correct; that one avoids reorders).
  */
 import { BackendError } from '../../core/errors.js';
-import { isGradEnabled } from '../../core/grad-mode.js';
+import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { KernelName, KernelSpecs, Kernels, Pool2dGeometry } from '../backend.js';
 import type { PoolKind } from './addon.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, NativeStorage, type NativeRuntime } from './runtime.js';
+
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- pool.cc; geometry read by field name (NativePoolGeometry below)
+    /** buffers [src, dst, (workspace)]; workspace only for max pooling in training. */
+    poolPlan(
+      kind: PoolKind,
+      geometry: NativePoolGeometry,
+      src: number,
+      options: { training: boolean },
+    ): PlanResult<'src' | 'dst'> & { readonly workspace?: number };
+    /** `src` is the forward's src desc; buffers [diffDst, (workspace), diffSrc] */
+    poolBackwardPlan(
+      kind: PoolKind,
+      geometry: NativePoolGeometry,
+      src: number,
+    ): PlanResult<'diffDst' | 'diffSrc'> & { readonly workspace?: number };
+  }
+}
 
 /** Bottom/right padding that makes oneDNN produce outH x outW: at least the symmetric padding. */
 function extraPadding(g: Pool2dGeometry): { bottom: number; right: number } {
@@ -25,30 +44,40 @@ function extraPadding(g: Pool2dGeometry): { bottom: number; right: number } {
   return { bottom, right };
 }
 
-/** The 14 integers the addon reads (see native/src/pool.cc). */
-function geometryInts(g: Pool2dGeometry): number[] {
+/** The window as the addon reads it, by field name (native/src/pool.cc): ceil mode as extra bottom/right padding. */
+export type NativePoolGeometry = Omit<Pool2dGeometry, 'padH' | 'padW' | 'dilationH' | 'dilationW'> & {
+  padTop: number;
+  padLeft: number;
+  padBottom: number;
+  padRight: number;
+};
+
+function nativeGeometry(g: Pool2dGeometry): NativePoolGeometry {
   const { bottom, right } = extraPadding(g);
-  return [
-    g.batch,
-    g.channels,
-    g.inH,
-    g.inW,
-    g.kernelH,
-    g.kernelW,
-    g.strideH,
-    g.strideW,
-    g.padH,
-    g.padW,
-    bottom,
-    right,
-    g.outH,
-    g.outW,
-  ];
+  const { batch, channels, inH, inW, kernelH, kernelW, strideH, strideW, outH, outW } = g;
+  return {
+    batch,
+    channels,
+    inH,
+    inW,
+    kernelH,
+    kernelW,
+    strideH,
+    strideW,
+    padTop: g.padH,
+    padLeft: g.padW,
+    padBottom: bottom,
+    padRight: right,
+    outH,
+    outW,
+  };
 }
+
+/** A plan cache key: every field, in nativeGeometry's order. */
+const geometryKey = (n: NativePoolGeometry): string => Object.values(n).join(',');
 
 const srcDims = (g: Pool2dGeometry): number[] => [g.batch, g.channels, g.inH, g.inW];
 const dstDims = (g: Pool2dGeometry): number[] => [g.batch, g.channels, g.outH, g.outW];
-const sizeOf = (dims: readonly number[]): number => dims.reduce((p, d) => p * d, 1);
 const isEmpty = (g: Pool2dGeometry): boolean => g.batch * g.channels * g.inH * g.inW === 0;
 
 /** The oneDNN average kind for these options, or why the reference kernel must run. */
@@ -105,10 +134,12 @@ export function nativePoolKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels
 
   function avgForward(op: KernelName, kind: PoolKind, g: Pool2dGeometry, x: Storage): Storage {
     const dims = srcDims(g);
-    const ints = geometryInts(g);
+    const n = nativeGeometry(g);
     const src = rt.descOf(x, dims);
-    avgSrc.set(`${kind}:${ints}`, src);
-    const plan = rt.plan(`pool:${kind}:${ints}:${src}:false`, () => rt.addon.poolPlan(kind, ints, src, false));
+    avgSrc.set(`${kind}:${geometryKey(n)}`, src);
+    const plan = rt.plan(`pool:${kind}:${geometryKey(n)}:${src}:false`, () =>
+      rt.addon.poolPlan(kind, n, src, { training: false }),
+    );
     const input = rt.input(x, plan.src, dims);
     const y = rt.output(plan.dst, sizeOf(dstDims(g)));
     rt.exec(op, plan.plan, [input, y.buffer]);
@@ -116,9 +147,11 @@ export function nativePoolKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels
   }
 
   function avgBackward(op: KernelName, kind: PoolKind, g: Pool2dGeometry, gy: Storage): Storage {
-    const ints = geometryInts(g);
-    const src = avgSrc.get(`${kind}:${ints}`) ?? rt.plainDesc(srcDims(g));
-    const plan = rt.plan(`poolBackward:${kind}:${ints}:${src}`, () => rt.addon.poolBackwardPlan(kind, ints, src));
+    const n = nativeGeometry(g);
+    const src = avgSrc.get(`${kind}:${geometryKey(n)}`) ?? rt.plainDesc(srcDims(g));
+    const plan = rt.plan(`poolBackward:${kind}:${geometryKey(n)}:${src}`, () =>
+      rt.addon.poolBackwardPlan(kind, n, src),
+    );
     const diffDst = rt.input(gy, plan.diffDst, dstDims(g));
     const gx = rt.output(plan.diffSrc, sizeOf(srcDims(g)));
     rt.exec(op, plan.plan, [diffDst, gx.buffer]);
@@ -132,10 +165,12 @@ export function nativePoolKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels
       if (isEmpty(g)) return refFallback(rt, ref, 'maxPool2d', 'empty tensor', args);
       if (g.dilationH !== 1 || g.dilationW !== 1) return refFallback(rt, ref, 'maxPool2d', 'dilation', args);
       const dims = srcDims(g);
-      const ints = geometryInts(g);
+      const n = nativeGeometry(g);
       const src = rt.descOf(x, dims);
-      const training = isGradEnabled();
-      const plan = rt.plan(`pool:max:${ints}:${src}:${training}`, () => rt.addon.poolPlan('max', ints, src, training));
+      const training = args.training ?? false;
+      const plan = rt.plan(`pool:max:${geometryKey(n)}:${src}:${training}`, () =>
+        rt.addon.poolPlan('max', n, src, { training }),
+      );
       const input = rt.input(x, plan.src, dims);
       const y = rt.output(plan.dst, sizeOf(dstDims(g)));
       if (plan.workspace === undefined) {
@@ -155,8 +190,8 @@ export function nativePoolKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels
       const src = workspaceSrc.get(workspace);
       if (src === undefined)
         throw new BackendError('maxPool2d', 'the forward pass kept no workspace (gradients were not being recorded)');
-      const ints = geometryInts(g);
-      const plan = rt.plan(`poolBackward:max:${ints}:${src}`, () => rt.addon.poolBackwardPlan('max', ints, src));
+      const n = nativeGeometry(g);
+      const plan = rt.plan(`poolBackward:max:${geometryKey(n)}:${src}`, () => rt.addon.poolBackwardPlan('max', n, src));
       if (plan.workspace !== workspace.desc)
         throw new BackendError('maxPool2d', 'the workspace does not match the backward pass');
       const diffDst = rt.input(gy, plan.diffDst, dstDims(g));

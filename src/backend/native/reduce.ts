@@ -5,9 +5,21 @@
  * loops (reduce.cc). float64 and empty tensors run the reference kernels.
  */
 import { BackendError } from '../../core/errors.js';
-import type { KernelSpecs, Kernels } from '../backend.js';
+import type { KernelSpecs, Kernels, ReduceOp, Reduction } from '../backend.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
+
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- reduce.cc; plain data
+    /** buffers [src, dst]: sum/mean/max/min over `axes` (dst keeps the other dims, reduced ones are 1) */
+    reducePlan(op: ReduceOp, dims: readonly number[], axes: readonly number[]): PlanResult<'dst'>;
+    /** buffers [logp [n, c], target [n] (class indices as floats), out ([n] for 'none', else [1])] */
+    nllLossPlan(n: number, c: number, reduction: Reduction, labelSmoothing: number): PlanResult<'out'>;
+    /** buffers [gy ([n] for 'none', else [1]), target [n], dx [n, c]] */
+    nllLossBackwardPlan(n: number, c: number, reduction: Reduction, labelSmoothing: number): PlanResult<'dx'>;
+  }
+}
 
 /** Class indices as the float buffer the loop reads, after checking them (the loop trusts them). */
 function targetBuffer(op: string, target: Int32Array, n: number, c: number): Float32Array {

@@ -7,6 +7,8 @@
  * reference kernels) calls `flushSync()` first. Buffers from the pool only go to native
  * producers, whose work is queued after every earlier use of that buffer, so reuse is safe.
  */
+import { setting } from '../../core/config.js';
+import { sizeOf } from '../../core/shape.js';
 import { Storage } from '../../core/storage.js';
 import type { DType } from '../../core/dtype.js';
 import { RefStorage } from '../ref/storage.js';
@@ -70,22 +72,58 @@ export class NativeStorage extends Storage {
 }
 
 /** Where a storage's values are and how they are laid out, for a native kernel to use. */
-export interface NativeInput {
+interface NativeInput {
   buffer: Float32Array;
   desc: number;
 }
 
-/** Caps the bytes kept in the pool of released buffers (CONVKIT_NATIVE_POOL_MB, default 2048). */
-const POOL_LIMIT_BYTES = Number(process.env.CONVKIT_NATIVE_POOL_MB ?? 2048) * 2 ** 20;
+/** A cached plan and the kernel call (epoch) that last used it. */
+interface CachedPlan {
+  readonly value: unknown;
+  epoch: number;
+}
+
+/** Plan ids inside what a plan function returned: a number (reorderPlan), `{ plan, ... }`, or null. */
+function planIdsOf(value: unknown): number[] {
+  if (typeof value === 'number') return [value];
+  if (value !== null && typeof value === 'object') {
+    const id = Reflect.get(value, 'plan');
+    if (typeof id === 'number') return [id];
+  }
+  return [];
+}
+
+/** What the plan cache holds (for tests, profiles and the memory bound). */
+export interface PlanCacheStats {
+  /** Plans cached on the JS side. */
+  cached: number;
+  /** The cap (CONVKIT_NATIVE_PLAN_CACHE, default 512). */
+  limit: number;
+  /** Plans evicted (and released in C++) so far. */
+  evicted: number;
+  /** The addon's count: registered plans, Plan objects alive (registered or held by queued work), interned descs. */
+  native: { plans: number; alive: number; descs: number };
+}
 
 export class NativeRuntime {
   private readonly descs = new Map<number, DescInfo>();
   private readonly plainDescs = new Map<string, number>();
-  private readonly plans = new Map<string, unknown>();
+  /** Least recently used first (a Map keeps insertion order; a hit moves its entry to the end). */
+  private readonly plans = new Map<string, CachedPlan>();
   private readonly pool = new Map<number, Float32Array[]>();
   private pooledBytes = 0;
-  /** The pool's cap; the least recently used sizes go first when it is reached. */
-  poolLimitBytes = POOL_LIMIT_BYTES;
+  /** The pool's cap (CONVKIT_NATIVE_POOL_MB, default 2048 MiB); the least recently used sizes go first when it is reached. */
+  poolLimitBytes: number;
+  /**
+   * How many plans are kept (CONVKIT_NATIVE_PLAN_CACHE, default 512). Beyond it the least recently
+   * used are released: each holds a oneDNN primitive (about 170 KB for a conv), so an unbounded cache
+   * grew without end on workloads of ever new shapes.
+   */
+  planLimit: number;
+  private evictedPlans = 0;
+  /** Counts outermost kernel calls; plans used in the running one are never evicted (see kernel()). */
+  private epoch = 0;
+  private depth = 0;
   /**
    * Which strided convs run forward as their space-to-depth cut (conv.ts): 'auto' those oneDNN
    * would run as im2col + gemm (it depends on the CPU: AVX2 builds pick gemm for AlexNet's stem,
@@ -95,13 +133,18 @@ export class NativeRuntime {
   /** How many convs ran as their space-to-depth cut (for tests and profiles). */
   spaceToDepthCuts = 0;
 
-  constructor(readonly addon: NativeAddon) {}
+  constructor(readonly addon: NativeAddon) {
+    // Read when the runtime starts (the first use of the native backend), never at import.
+    this.poolLimitBytes = setting('nativePoolMb') * 2 ** 20;
+    this.planLimit = setting('nativePlanCache');
+  }
 
   // ---- descriptors and plans -----------------------------------------------------------
 
   descInfo(id: number): DescInfo {
     let info = this.descs.get(id);
     if (!info) {
+      if (this.descs.size >= this.descCacheLimit()) this.descs.clear(); // a cache of the addon's answers
       info = this.addon.descInfo(id);
       this.descs.set(id, info);
     }
@@ -112,20 +155,75 @@ export class NativeRuntime {
     const key = dims.join(',');
     let id = this.plainDescs.get(key);
     if (id === undefined) {
+      if (this.plainDescs.size >= this.descCacheLimit()) this.plainDescs.clear();
       id = this.addon.plainDesc(dims);
       this.plainDescs.set(key, id);
     }
     return id;
   }
 
-  /** A plan made once per key (op, geometry, layouts, attributes). */
+  private descCacheLimit(): number {
+    return 4 * this.planLimit + 1024;
+  }
+
+  /**
+   * A plan made once per key (op, geometry, layouts, attributes), kept while it is among the
+   * `planLimit` most recently used. Eviction releases the plan in C++ (releasePlan): commands
+   * already queued hold their own reference to it, so queued work is never left without its plan.
+   */
   plan<T>(key: string, make: () => T): T {
-    let p = this.plans.get(key) as T | undefined;
-    if (p === undefined) {
-      p = make();
-      this.plans.set(key, p);
+    const hit = this.plans.get(key);
+    if (hit !== undefined) {
+      this.plans.delete(key);
+      hit.epoch = this.epoch;
+      this.plans.set(key, hit);
+      return hit.value as T;
     }
-    return p;
+    const value = make();
+    this.plans.set(key, { value, epoch: this.epoch });
+    this.evictPlans();
+    return value;
+  }
+
+  /**
+   * Runs one kernel call. A kernel asks for its plans before it queues them, so the plans used in
+   * the running call (its epoch) are not evicted until it returns: the cache may exceed its limit
+   * by what one call uses, and shrinks back on the next miss.
+   */
+  kernel<T>(run: () => T): T {
+    if (this.depth === 0) this.epoch++;
+    this.depth++;
+    try {
+      return run();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private evictPlans(): void {
+    for (const [key, entry] of this.plans) {
+      if (this.plans.size <= this.planLimit) return;
+      if (this.depth > 0 && entry.epoch === this.epoch) return; // this entry and all after it are in use
+      this.plans.delete(key);
+      for (const id of planIdsOf(entry.value)) this.addon.releasePlan(id);
+      this.evictedPlans++;
+    }
+  }
+
+  /** Releases every cached plan (in C++ as well). */
+  private releasePlans(): void {
+    for (const entry of this.plans.values()) for (const id of planIdsOf(entry.value)) this.addon.releasePlan(id);
+    this.plans.clear();
+  }
+
+  /** The plan cache's size, limit and evictions, and the addon's own counts. */
+  planStats(): PlanCacheStats {
+    return {
+      cached: this.plans.size,
+      limit: this.planLimit,
+      evicted: this.evictedPlans,
+      native: this.addon.planStats(),
+    };
   }
 
   // ---- storage -------------------------------------------------------------------------
@@ -177,7 +275,7 @@ export class NativeRuntime {
       if (cached) return cached.buffer;
     }
     const source = this.sourceFor(s, dims);
-    const copy = this.output(desc, sizeOfDims(dims));
+    const copy = this.output(desc, sizeOf(dims));
     this.exec('reorder', this.reorderPlan(source.desc, desc), [source.buffer, copy.buffer]);
     // A ref storage's copy is not cached (nothing would free it) and not recycled either: the
     // kernel about to run reads it, so the garbage collector takes it afterwards.
@@ -206,7 +304,8 @@ export class NativeRuntime {
     return { buffer: this.input(s, this.plainDesc(ownDims), ownDims), desc: this.plainDesc(dims) };
   }
 
-  private reorderPlan(src: number, dst: number): number {
+  /** The plan of a reorder from layout `src` to layout `dst` (same dims). */
+  reorderPlan(src: number, dst: number): number {
     return this.plan(`reorder:${src}:${dst}`, () => this.addon.reorderPlan(src, dst));
   }
 
@@ -229,7 +328,7 @@ export class NativeRuntime {
     if (threads === this.addon.getThreads()) return;
     this.flushSync();
     callNative('setThreads', () => this.addon.setThreads(threads));
-    this.plans.clear();
+    this.releasePlans();
   }
 
   getThreads(): number {
@@ -316,8 +415,4 @@ export function isFloat32(s: Storage): boolean {
 
 function sameDims(a: readonly number[] | null, b: readonly number[]): boolean {
   return a !== null && a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-function sizeOfDims(dims: readonly number[]): number {
-  return dims.reduce((p, d) => p * d, 1);
 }

@@ -3,6 +3,14 @@ import type { AxisLayout, KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- softmax.cc (plain, over the middle axis of the layout); buffers [src, dst] / [dst, diffDst, diffSrc]
+    softmaxPlan(layout: AxisLayout, options: { log: boolean }): PlanResult<'src' | 'dst'>;
+    softmaxBackwardPlan(layout: AxisLayout, options: { log: boolean }): PlanResult<'dst' | 'diffDst' | 'diffSrc'>;
+  }
+}
+
 const dimsOf = (l: AxisLayout): number[] => [l.outer, l.dim, l.inner];
 const isEmpty = (l: AxisLayout): boolean => l.outer * l.dim * l.inner === 0;
 
@@ -13,7 +21,7 @@ export function nativeSoftmaxKernels(rt: NativeRuntime, ref: Kernels): Pick<Kern
       if (!isFloat32(x)) return refFallback(rt, ref, 'softmax', 'not float32', args);
       if (isEmpty(layout)) return refFallback(rt, ref, 'softmax', 'empty tensor', args);
       const dims = dimsOf(layout);
-      const plan = rt.plan(`softmax:${dims}:${log}`, () => rt.addon.softmaxPlan(dims, log));
+      const plan = rt.plan(`softmax:${dims}:${log}`, () => rt.addon.softmaxPlan(layout, { log }));
       const src = rt.input(x, plan.src, dims);
       const y = rt.output(plan.dst, x.size);
       rt.exec(log ? 'logSoftmax' : 'softmax', plan.plan, [src, y.buffer]);
@@ -24,7 +32,7 @@ export function nativeSoftmaxKernels(rt: NativeRuntime, ref: Kernels): Pick<Kern
       if (!isFloat32(gy) || !isFloat32(y)) return refFallback(rt, ref, 'softmaxBackward', 'not float32', args);
       if (isEmpty(layout)) return refFallback(rt, ref, 'softmaxBackward', 'empty tensor', args);
       const dims = dimsOf(layout);
-      const plan = rt.plan(`softmaxBackward:${dims}:${log}`, () => rt.addon.softmaxBackwardPlan(dims, log));
+      const plan = rt.plan(`softmaxBackward:${dims}:${log}`, () => rt.addon.softmaxBackwardPlan(layout, { log }));
       const dst = rt.input(y, plan.dst, dims);
       const diffDst = rt.input(gy, plan.diffDst, dims);
       const gx = rt.output(plan.diffSrc, gy.size);

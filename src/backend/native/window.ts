@@ -9,6 +9,20 @@ import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime, type NativeStorage } from './runtime.js';
 
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- window.cc; buffers [src (in the plan's src desc), dst]: dst is `value` except src's
+    // elements from srcBegin, placed from dstBegin (slice and pad)
+    windowPlan(
+      src: number,
+      srcBegin: readonly number[],
+      dstBegin: readonly number[],
+      outDims: readonly number[],
+      value: number,
+    ): PlanResult<'src' | 'dst'>;
+  }
+}
+
 export function nativeWindowKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'slice' | 'pad'> {
   /** Why this window cannot run natively, or null. */
   const unsupported = (x: Storage, shape: readonly number[], outShape: readonly number[]): string | null => {
