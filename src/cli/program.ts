@@ -10,6 +10,7 @@ import { UsageError } from './args.js';
 import { isHelpShown, print } from './boundary.js';
 import { registerCalc } from './calc.js';
 import { registerDemo } from './demo.js';
+import { registerEval } from './eval.js';
 import { registerTrain } from './train.js';
 import type { Zoo } from './zoo.js';
 
@@ -41,6 +42,7 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerAnalysisCommands(program, CLI_ZOO, out);
   registerCalc(program, out);
   registerTrain(program, out);
+  registerEval(program, out);
   return program;
 }
 
