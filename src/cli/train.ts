@@ -37,7 +37,7 @@ import { choiceOption, intOption, numberOption, pathOption, UsageError, shown } 
 import { print } from './boundary.js';
 import { checkOutputPath, onInterrupt, OutputError, trackedTemporary, writeFileAtomic } from './files.js';
 import { progressBar } from './progress.js';
-import { lineChartSvg } from './svg-chart.js';
+import { trainingChartSvg } from './training-chart.js';
 import { Option } from 'commander';
 
 export const OPTIMIZERS = ['sgd', 'adam', 'adamw'] as const;
@@ -283,7 +283,7 @@ export function trainTransforms(c: Pick<TrainConfig, 'input' | 'augment' | 'norm
 } {
   const norm = normalize(c.normalize.mean, c.normalize.std);
   const side = Math.min(c.input[1], c.input[2]);
-  const augment = c.augment ? [randomCrop(side, Math.max(1, Math.round(side / 8))), horizontalFlip(0.5)] : [];
+  const augment = c.augment ? [randomCrop(side, Math.max(1, Math.floor(side / 8))), horizontalFlip(0.5)] : [];
   // A non-square image is cropped to a square when augmenting; the test images get the centre crop then.
   return { train: compose([...augment, norm]), test: compose([norm]) };
 }
@@ -402,26 +402,9 @@ function writeMetrics(dir: string, rows: readonly MetricsRow[]): void {
   );
 }
 
-function writeChart(dir: string, config: TrainConfig, rows: readonly MetricsRow[]): void {
+async function writeChart(dir: string, config: TrainConfig, rows: readonly MetricsRow[]): Promise<void> {
   if (rows.length === 0) return;
-  const series = (name: string, key: keyof MetricsRow) => ({
-    name,
-    points: rows.map((r): [number, number] => [r.epoch, r[key] as number]),
-  });
-  const svg = lineChartSvg(
-    [
-      series('train accuracy', 'train_acc'),
-      series('test accuracy', 'test_acc'),
-      series('train loss', 'train_loss'),
-      series('test loss', 'test_loss'),
-    ],
-    {
-      title: `${config.model} on ${config.data}`,
-      xLabel: 'epoch',
-      yLabel: 'accuracy / loss',
-      yRange: [0, Math.max(1, ...rows.flatMap((r) => [r.train_loss, r.test_loss]))],
-    },
-  );
+  const svg = await trainingChartSvg(rows, `${config.model} on ${config.data}`, config.epochs);
   writeFileAtomic(join(dir, RUN_FILES.chart), svg);
 }
 
@@ -576,7 +559,7 @@ export async function runTrain(
       metrics.push(row);
       progress = { epoch, step };
       writeMetrics(dir, metrics);
-      writeChart(dir, config, metrics);
+      await writeChart(dir, config, metrics);
       save(progress);
       out(
         `epoch ${epoch}/${config.epochs}: lr ${lr.toPrecision(4)}, train loss ${trained.loss.toFixed(4)} acc ${pct(trained.accuracy)}, ` +
