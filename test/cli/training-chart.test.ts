@@ -22,7 +22,8 @@ describe('training chart (Vega)', () => {
 
   it('spans the whole run on the x axis, and one epoch is drawable', async () => {
     const spec = trainingChartSpec(rows, 't', 30);
-    assert.deepEqual((spec.marks?.[0] as { scales: { domain: unknown }[] }).scales[0].domain, [1, 30]);
+    const loss = (spec.marks ?? [])[0] as { scales: { domain: unknown }[] };
+    assert.deepEqual(loss.scales[0].domain, [1, 30]);
     assert.match(await trainingChartSvg(rows.slice(0, 1), 't', 1), /^<svg/);
   });
 });
