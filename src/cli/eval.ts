@@ -85,19 +85,25 @@ function isCheckpoint(path: string): boolean {
   }
 }
 
-/** The model with its weights, and the config that says how its inputs were made. */
-function loadTarget(
-  target: string,
-  opts: EvalCliOptions,
-): { model: TensorModule; config: Omit<TrainConfig, 'transforms'> } {
+/** A trained model and the config that says how its inputs were made. */
+export interface Trained {
+  model: TensorModule;
+  config: Omit<TrainConfig, 'transforms'>;
+}
+
+/**
+ * The model of a run folder (its checkpoint), or `target` (a model name) with `opts.weights`: a
+ * checkpoint, or plain weights with `opts.data` naming the data they were trained on.
+ */
+export function loadTrained(target: string, opts: { weights?: string; data?: string }, command = 'eval'): Trained {
   let checkpoint: string | undefined;
   if (opts.weights === undefined) {
     if (!existsSync(target) || !statSync(target).isDirectory())
       throw new UsageError(
-        `eval: ${shown(target)} is not a run folder; give a model with --weights FILE, or a folder of convkit train`,
+        `${command}: ${shown(target)} is not a run folder; give a model with --weights FILE, or a folder of convkit train`,
       );
     checkpoint = join(target, RUN_FILES.checkpoint);
-    if (!existsSync(checkpoint)) throw new UsageError(`eval: ${target} holds no ${RUN_FILES.checkpoint}`);
+    if (!existsSync(checkpoint)) throw new UsageError(`${command}: ${target} holds no ${RUN_FILES.checkpoint}`);
   } else if (!existsSync(opts.weights)) {
     throw new UsageError(`--weights: ${opts.weights} does not exist`);
   } else if (isCheckpoint(opts.weights)) {
@@ -117,7 +123,7 @@ function loadTarget(
     }
   }
   // Plain weights: the data decides the input and classes; normalise as convkit train would.
-  if (opts.data === undefined) throw new UsageError(`eval: plain weights need --data (${DATA_WORDS})`);
+  if (opts.data === undefined) throw new UsageError(`${command}: plain weights need --data (${DATA_WORDS})`);
   const source = parseDataSource(opts.data);
   const train = loadSource(source, 'train');
   const input = asImageShape(train.sampleShape);
@@ -141,7 +147,7 @@ function loadTarget(
 
 /** Evaluates a run folder, a checkpoint or plain weights on a split. */
 export async function runEval(target: string, opts: EvalCliOptions): Promise<EvalReport> {
-  const { model, config } = loadTarget(target, opts);
+  const { model, config } = loadTrained(target, opts);
   const dataSpec = opts.data ?? config.data;
   const data = loadSource(parseDataSource(dataSpec), opts.split, opts.limit);
   const shape = asImageShape(data.sampleShape);

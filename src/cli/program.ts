@@ -11,6 +11,7 @@ import { isHelpShown, print } from './boundary.js';
 import { registerCalc } from './calc.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
+import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
 import type { Zoo } from './zoo.js';
 
@@ -43,6 +44,7 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerCalc(program, out);
   registerTrain(program, out);
   registerEval(program, out);
+  registerPredict(program, out);
   return program;
 }
 
