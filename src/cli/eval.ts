@@ -8,22 +8,16 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ConvkitError } from '../core/errors.js';
-import { noGrad } from '../core/grad-mode.js';
-import { scope } from '../core/scope.js';
-import { batches } from '../data/dataset.js';
 import { DATA_WORDS, loadSource, parseDataSource } from '../data/source.js';
 import { asImageShape, batchTransform, channelStats } from '../data/transforms.js';
 import { Generator } from '../core/random.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { loadWeights } from '../io/load-weights.js';
-import type { TensorModule } from '../nn/module.js';
-import { crossEntropy } from '../ops/cross-entropy.js';
-import { argmax } from '../ops/reduce.js';
 import { CHECKPOINT_FORMAT, loadCheckpoint } from '../train/checkpoint.js';
+import { confusionMatrix, type TensorModule } from '../train/evaluate.js';
 import { choiceOption, formatOption, intOption, pathOption, toJson, UsageError, shown, type Format } from './args.js';
 import { print } from './boundary.js';
 import { buildTrainModel, RUN_FILES, TINY_CNN, type TrainConfig, trainTransforms } from './train.js';
-import { synchronize } from '../backend/registry.js';
 
 export interface EvalCliOptions {
   weights?: string;
@@ -159,26 +153,7 @@ export async function runEval(target: string, opts: EvalCliOptions): Promise<Eva
   if (classes !== config.classes.length)
     throw new UsageError(`--data: ${dataSpec} has ${classes} classes; the model has ${config.classes.length}`);
   const transform = batchTransform(trainTransforms({ ...config, augment: false }).test, new Generator(0));
-  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  let lossSum = 0;
-  model.eval();
-  for (const batch of batches(data, { batchSize: opts.batchSize, transform })) {
-    const { loss, predicted } = noGrad(() =>
-      scope(() => {
-        const logits = model.call(batch.inputs);
-        return { loss: crossEntropy(logits, batch.labels).detach(), predicted: argmax(logits, 1).detach() };
-      }),
-    );
-    batch.inputs.dispose();
-    await synchronize();
-    lossSum += loss.item() * batch.labels.length;
-    const p = predicted.toArray();
-    batch.labels.forEach((label, i) => {
-      confusion[label][p[i]]++;
-    });
-    loss.dispose();
-    predicted.dispose();
-  }
+  const { confusion, lossSum } = await confusionMatrix(model, data, { batchSize: opts.batchSize, transform });
   const samples = data.labels.length;
   const correct = confusion.reduce((s, row, i) => s + row[i], 0);
   return {

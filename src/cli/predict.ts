@@ -6,14 +6,11 @@
  */
 import type { Command } from 'commander';
 import sharp, { type OutputInfo } from 'sharp';
-import { synchronize } from '../backend/registry.js';
 import { DataFormatError } from '../core/errors.js';
-import { noGrad } from '../core/grad-mode.js';
 import { Generator } from '../core/random.js';
 import { DATA_WORDS, parseDataSource } from '../data/source.js';
 import { normalize } from '../data/transforms.js';
-import { fromArray } from '../ops/creation.js';
-import { softmax } from '../ops/softmax.js';
+import { classProbabilities } from '../train/evaluate.js';
 import { formatOption, intOption, pathOption, shown, toJson, UsageError, type Format } from './args.js';
 import { print } from './boundary.js';
 import { loadTrained } from './eval.js';
@@ -105,10 +102,7 @@ export async function runPredict(
     let pixels = await readImage(path, config.input);
     if (opts.invert) pixels = pixels.map((v) => 1 - v);
     const input = norm.apply(pixels, 1, config.input, new Generator(0));
-    const probabilities = noGrad(() => softmax(model.call(fromArray(input, [1, ...config.input])), 1));
-    await synchronize();
-    const p = probabilities.toArray();
-    probabilities.dispose();
+    const p = await classProbabilities(model, input, config.input);
     const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a] || a - b);
     predictions.push({
       image: path,

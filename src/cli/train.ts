@@ -25,14 +25,13 @@ import {
 } from '../data/transforms.js';
 import { getModel } from '../models/registry.js';
 import { tinyCnn } from '../models/tiny-cnn.js';
-import type { TensorModule } from '../nn/module.js';
-import { zeros } from '../ops/creation.js';
 import { Adam, AdamW, CosineAnnealingLR, MultiStepLR, SequentialLR, SGD, StepLR } from '../train/index.js';
 import { LinearLR } from '../train/schedules.js';
 import type { LRScheduler } from '../train/lr-scheduler.js';
 import type { Optimizer } from '../train/optimizer.js';
 import { type CheckpointContents, loadCheckpoint, saveCheckpoint, type TrainingProgress } from '../train/checkpoint.js';
 import { evaluate, trainEpoch, type EpochResult } from '../train/loop.js';
+import { refusesInput, type TensorModule } from '../train/evaluate.js';
 import { choiceOption, intOption, numberOption, pathOption, UsageError, shown } from './args.js';
 import { print } from './boundary.js';
 import { checkOutputPath, onInterrupt, OutputError, trackedTemporary, writeFileAtomic } from './files.js';
@@ -238,13 +237,9 @@ export function buildTrainModel(
 
 /** Checks on the shape-only backend that the model takes the data's images; a usage error if not. */
 function checkModelTakes(config: TrainConfig): void {
-  const probe = buildTrainModel(config, 'meta');
-  try {
-    withBackend('meta', () => probe.call(zeros([1, ...config.input])));
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
+  const why = refusesInput(buildTrainModel(config, 'meta'), config.input);
+  if (why !== null)
     throw new UsageError(`${config.model} cannot take ${config.input.join('x')} images (${config.data}): ${why}`);
-  }
 }
 
 function makeOptimizer(model: TensorModule, c: TrainConfig): Optimizer {
