@@ -342,7 +342,8 @@ function setUp(model: string | undefined, o: TrainCliOptions, explicit: readonly
   if (model !== TINY_CNN) getModelForCli(model);
   const source: DataSource = parseDataSource(o.data);
   const dir = resolve(o.out ?? defaultOut(model, o.data));
-  if (existsSync(join(dir, RUN_FILES.checkpoint)) || existsSync(join(dir, RUN_FILES.config)))
+  // A config.json without a checkpoint is a run that died before its first save: nothing to keep.
+  if (existsSync(join(dir, RUN_FILES.checkpoint)))
     throw new UsageError(
       `--out: ${dir} already holds a run; continue it with 'convkit train --resume ${o.out ?? dir}' or choose another --out`,
     );

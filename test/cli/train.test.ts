@@ -125,6 +125,14 @@ describe('convkit train', () => {
     assert.deepEqual(withoutTimes(metricsOf(dir)), withoutTimes(metricsOf(straight)));
   });
 
+  it('starts over in a folder whose run died before its first checkpoint', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, RUN_FILES.config), '{}');
+    const result = await runTrain('tiny_cnn', trainOptions(data, dir, { epochs: 1 }), { out: quiet });
+    assert.equal(result.metrics.length, 1);
+    assert.equal((JSON.parse(readFileSync(join(dir, RUN_FILES.config), 'utf8')) as TrainConfig).model, 'tiny_cnn');
+  });
+
   it('refuses a folder that holds a run, and changes to a resumed run', async () => {
     await assert.rejects(runTrain('tiny_cnn', trainOptions(data, straight), { out: quiet }), /already holds a run/);
     await assert.rejects(
