@@ -125,6 +125,35 @@ describe('convkit train', () => {
     assert.deepEqual(withoutTimes(metricsOf(dir)), withoutTimes(metricsOf(straight)));
   });
 
+  it('AdamW with warm-up, a step schedule and label smoothing resumes bit for bit too', async () => {
+    const extra = {
+      optimizer: 'adamw',
+      schedule: 'step',
+      warmup: 1,
+      labelSmoothing: 0.1,
+      epochs: 3,
+      seed: 5,
+    } as const;
+    const a = tempDir();
+    const b = tempDir();
+    await runTrain('tiny_cnn', trainOptions(data, a, extra), { out: quiet });
+    await runTrain('tiny_cnn', trainOptions(data, b, extra), { out: quiet, stopAfter: (s) => s === 5 });
+    const ckpt = loadCheckpoint(join(b, RUN_FILES.checkpoint));
+    assert.equal(ckpt.optimizer.optimizer, 'AdamW');
+    assert.ok([...ckpt.optimizer.tensors.keys()].some((k) => k.endsWith('.expAvgSq')));
+    ckpt.dispose();
+    await runTrain(undefined, trainOptions(data, b, { ...extra, out: undefined, resume: b }), { out: quiet });
+    assertSameWeights(a, b);
+    const rows = metricsOf(b);
+    assert.deepEqual(withoutTimes(rows), withoutTimes(metricsOf(a)));
+    // Warm-up from lr/3 over one epoch, then the step schedule (x0.1 every third of the 2 remaining epochs: each).
+    const expected = [0.001 / 3, 0.001, 0.0001];
+    rows.forEach((r, i) => assert.ok(Math.abs(r.lr - expected[i]) < 1e-15, `epoch ${r.epoch}: lr ${r.lr}`));
+    const config = JSON.parse(readFileSync(join(a, RUN_FILES.config), 'utf8')) as TrainConfig;
+    assert.equal(config.weightDecay, 0.05);
+    assert.equal(config.momentum, 0);
+  });
+
   it('starts over in a folder whose run died before its first checkpoint', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, RUN_FILES.config), '{}');
