@@ -518,7 +518,9 @@ export async function runTrain(
         shouldStop: () => stopRequested || (hooks.stopAfter?.(step) ?? false),
       });
       bar.stop();
-      const seconds = (partial?.seconds ?? 0) + (performance.now() - started) / 1000;
+      // Training time of this epoch (evaluation not included), a resumed epoch's earlier part added.
+      const trainSeconds = (performance.now() - started) / 1000;
+      const seconds = (partial?.seconds ?? 0) + trainSeconds;
       if (trained.stopped) {
         save({
           epoch: progress.epoch,
@@ -549,7 +551,7 @@ export async function runTrain(
         train_acc: trained.accuracy,
         test_loss: tested.loss,
         test_acc: tested.accuracy,
-        images_per_s: (trained.samples - (partial?.samples ?? 0)) / ((performance.now() - started) / 1000 || 1),
+        images_per_s: (trained.samples - (partial?.samples ?? 0)) / (trainSeconds || 1),
         seconds,
       };
       metrics.push(row);
