@@ -29,7 +29,13 @@ import { Adam, AdamW, CosineAnnealingLR, MultiStepLR, SequentialLR, SGD, StepLR 
 import { LinearLR } from '../train/schedules.js';
 import type { LRScheduler } from '../train/lr-scheduler.js';
 import type { Optimizer } from '../train/optimizer.js';
-import { type CheckpointContents, loadCheckpoint, saveCheckpoint, type TrainingProgress } from '../train/checkpoint.js';
+import {
+  type CheckpointContents,
+  checkpointConfig,
+  loadCheckpoint,
+  saveCheckpoint,
+  type TrainingProgress,
+} from '../train/checkpoint.js';
 import { evaluate, trainEpoch, type EpochResult } from '../train/loop.js';
 import { refusesInput, type TensorModule } from '../train/evaluate.js';
 import { choiceOption, intOption, numberOption, pathOption, UsageError, shown } from './args.js';
@@ -297,9 +303,8 @@ function readConfigOf(dir: string): TrainConfig {
     throw new UsageError(
       `--resume: ${dir} holds no ${RUN_FILES.checkpoint}; expected the folder of a convkit train run`,
     );
-  const ckpt = loadCheckpoint<TrainConfig>(path);
-  ckpt.dispose();
-  return ckpt.config;
+  // The header only: the tensors are read once, when they are loaded into the model.
+  return checkpointConfig<TrainConfig>(path);
 }
 
 /** Reads metrics.jsonl, keeping the rows of finished epochs up to `epochs`. */

@@ -11,7 +11,12 @@
 import { WeightsError } from '../core/errors.js';
 import type { GeneratorState } from '../core/random.js';
 import type { Tensor } from '../core/tensor.js';
-import { readSafetensors, type WriteSafetensorsOptions, writeSafetensors } from '../io/safetensors.js';
+import {
+  readSafetensors,
+  readSafetensorsHeader,
+  type WriteSafetensorsOptions,
+  writeSafetensors,
+} from '../io/safetensors.js';
 import type { AnyModule } from '../nn/module.js';
 import type { LRScheduler, LrSchedulerStateDict } from './lr-scheduler.js';
 import type { Optimizer } from './optimizer.js';
@@ -94,6 +99,17 @@ function parseJson(path: string, metadata: Record<string, string>, key: string):
   } catch {
     throw new WeightsError(path, `the checkpoint's '${key}' metadata is not JSON`);
   }
+}
+
+/** The configuration of a checkpoint, from its header alone (no tensor is read). */
+export function checkpointConfig<C = unknown>(path: string): C {
+  const { metadata } = readSafetensorsHeader(path);
+  if (metadata.format !== CHECKPOINT_FORMAT)
+    throw new WeightsError(
+      path,
+      `not a convkit checkpoint (format ${JSON.stringify(metadata.format ?? null)}, expected ${CHECKPOINT_FORMAT})`,
+    );
+  return parseJson(path, metadata, 'config') as C;
 }
 
 /** Reads a checkpoint; throws WeightsError (or DataFormatError for a damaged file). */
