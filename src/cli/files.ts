@@ -5,7 +5,17 @@
  * exit, SIGINT or SIGTERM.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConvkitError } from '../core/errors.js';
 import { UsageError } from './args.js';
@@ -53,7 +63,17 @@ function removeTemporaries(): void {
   temporaries.clear();
 }
 
+/** What SIGINT does instead of ending the process, while a command asks for it (see onInterrupt). */
+let interruptHandler: (() => void) | null = null;
+
 function onSignal(signal: NodeJS.Signals): void {
+  if (signal === 'SIGINT' && interruptHandler !== null) {
+    // The first Ctrl-C asks the command to stop at a good place; a second one ends it at once.
+    const handler = interruptHandler;
+    interruptHandler = null;
+    handler();
+    return;
+  }
   removeTemporaries();
   // Die of the signal as if no handler had been installed (exit status 128 + its number).
   process.removeListener('SIGINT', onSignal);
@@ -61,14 +81,35 @@ function onSignal(signal: NodeJS.Signals): void {
   process.kill(process.pid, signal);
 }
 
-function track(path: string): void {
+function installHandlers(): void {
   if (!handlersInstalled) {
     handlersInstalled = true;
     process.on('exit', removeTemporaries);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
+}
+
+function track(path: string): void {
+  installHandlers();
   temporaries.add(path);
+}
+
+/**
+ * Until called again with null, the first SIGINT runs `handler` instead of removing the temporary
+ * files and ending the process (a long command finishes its step and saves); a second SIGINT, or
+ * SIGTERM, still ends it at once.
+ */
+export function onInterrupt(handler: (() => void) | null): void {
+  installHandlers();
+  interruptHandler = handler;
+}
+
+/** A temporary name beside `path`, removed on every way out (for writers that stream, such as checkpoints). */
+export function trackedTemporary(path: string): { path: string; release: () => void } {
+  const temporary = temporaryBeside(path);
+  track(temporary);
+  return { path: temporary, release: () => untrack(temporary) };
 }
 
 function untrack(path: string): void {
@@ -140,7 +181,14 @@ export function writeFileAtomic(path: string, contents: string | Uint8Array): vo
   const temporary = temporaryBeside(path);
   track(temporary);
   try {
-    writeFileSync(temporary, contents, { flag: 'wx' });
+    const fd = openSync(temporary, 'wx');
+    try {
+      writeFileSync(fd, contents);
+      // On disk before the rename, so a crash leaves the old file or the new one, never an empty one.
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temporary, path);
   } catch (err) {
     throw new OutputError(path, `cannot write: ${fsReason(err)}`);

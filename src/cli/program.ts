@@ -10,6 +10,9 @@ import { UsageError } from './args.js';
 import { isHelpShown, print } from './boundary.js';
 import { registerCalc } from './calc.js';
 import { registerDemo } from './demo.js';
+import { registerEval } from './eval.js';
+import { registerPredict } from './predict.js';
+import { registerTrain } from './train.js';
 import type { Zoo } from './zoo.js';
 
 /** The registry, with an unknown model name reported as a usage error (exit status 2). */
@@ -39,6 +42,9 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerDemo(program);
   registerAnalysisCommands(program, CLI_ZOO, out);
   registerCalc(program, out);
+  registerTrain(program, out);
+  registerEval(program, out);
+  registerPredict(program, out);
   return program;
 }
 

@@ -18,10 +18,11 @@ export function progressBar(total: number, label: string, unit: string): Progres
         lastTenth = tenth;
         const secs = (Date.now() - started) / 1000;
         const rate = secs > 0 ? (done / secs).toFixed(1) : '-';
+        const eta = done > 0 && done < total ? `  ETA ${Math.round(((total - done) * secs) / done)} s` : '';
         const extra = Object.entries(fields)
           .map(([k, v]) => `${k} ${v}`)
           .join('  ');
-        process.stderr.write(`${label} ${done}/${total} ${unit}  ${rate} ${unit}/s  ${extra}\n`);
+        process.stderr.write(`${label} ${done}/${total} ${unit}  ${rate} ${unit}/s${eta}  ${extra}\n`);
       },
       stop() {},
     };

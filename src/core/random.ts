@@ -3,6 +3,8 @@
  * exactly for a given seed. The bits differ from PyTorch's generator: tests that compare with
  * PyTorch load PyTorch's values instead of drawing them.
  */
+import { ArgumentError } from './errors.js';
+
 export class Generator {
   private s = new Uint32Array(4);
   // The second normal of the last pair; a flag rather than null keeps the field an unboxed double.
@@ -72,6 +74,34 @@ export class Generator {
   int(n: number): number {
     return Math.floor(this.uniform() * n);
   }
+
+  /** The whole state as plain JSON (checkpoints save it; setState continues the same sequence). */
+  getState(): GeneratorState {
+    return { s: Array.from(this.s), spare: this.spare, hasSpare: this.hasSpare };
+  }
+
+  /** Restores a state from getState(); throws ArgumentError on anything else. */
+  setState(state: GeneratorState): void {
+    const words = state?.s;
+    const ok =
+      Array.isArray(words) &&
+      words.length === 4 &&
+      words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff) &&
+      typeof state.spare === 'number' &&
+      Number.isFinite(state.spare) &&
+      typeof state.hasSpare === 'boolean';
+    if (!ok) throw new ArgumentError('Generator', `not a generator state: ${JSON.stringify(state)?.slice(0, 100)}`);
+    this.s.set(words);
+    this.spare = state.spare;
+    this.hasSpare = state.hasSpare;
+  }
+}
+
+/** A generator's state: the four xoshiro128** words and the kept normal. */
+export interface GeneratorState {
+  s: number[];
+  spare: number;
+  hasSpare: boolean;
 }
 
 function rotl(x: number, k: number): number {

@@ -37,7 +37,18 @@ export interface BatchOptions {
   /** Keep a last batch smaller than batchSize (default true). */
   keepLast?: boolean;
   generator?: Generator;
+  /** Leave out the first `skip` batches of the order (a resumed epoch); the order is drawn all the same. */
+  skip?: number;
+  /** Changes each batch's values before they become a tensor (augmentation, normalisation). */
+  transform?: BatchTransform;
 }
+
+/** Takes `count` samples of shape `shape` back to back; returns the new values and sample shape. */
+export type BatchTransform = (
+  values: Float32Array,
+  count: number,
+  shape: Shape,
+) => { values: Float32Array; shape: Shape };
 
 /** Batches of a dataset for one epoch, in a fresh random order when shuffling. */
 export function* batches(d: ArrayDataset, opts: BatchOptions): IterableIterator<Batch> {
@@ -53,7 +64,7 @@ export function* batches(d: ArrayDataset, opts: BatchOptions): IterableIterator<
     }
   }
   const per = sizeOf(d.sampleShape);
-  for (let start = 0; start < count; start += batchSize) {
+  for (let start = (opts.skip ?? 0) * batchSize; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
     if (n < batchSize && !keepLast) return;
     const values = new Float32Array(n * per);
@@ -63,7 +74,12 @@ export function* batches(d: ArrayDataset, opts: BatchOptions): IterableIterator<
       values.set(d.inputs.subarray(s * per, (s + 1) * per), i * per);
       labels[i] = d.labels[s];
     }
-    yield { inputs: fromArray(values, [n, ...d.sampleShape]), labels };
+    if (opts.transform) {
+      const t = opts.transform(values, n, d.sampleShape);
+      yield { inputs: fromArray(t.values, [n, ...t.shape]), labels };
+    } else {
+      yield { inputs: fromArray(values, [n, ...d.sampleShape]), labels };
+    }
   }
 }
 

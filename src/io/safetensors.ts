@@ -12,7 +12,8 @@
  * with the header padded with spaces to a multiple of 8 bytes as the reference writer does.
  * docs/formats.md has the rules and the errors.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { endianness } from 'node:os';
 import { allocFloat, type DType, type FloatArray, isDType } from '../core/dtype.js';
 import { ArgumentError, DataFormatError } from '../core/errors.js';
@@ -534,29 +535,79 @@ export function encodeSafetensors(tensors: TensorSource, metadata?: Readonly<Rec
   return out;
 }
 
+/** The points of a write that WriteSafetensorsOptions.onStage hears about, in order. */
+export type SafetensorsWriteStage = 'opened' | 'header' | 'tensor' | 'synced' | 'closed' | 'renamed';
+
+export interface WriteSafetensorsOptions {
+  /**
+   * fsync the file before the rename and its folder after (default false): after a crash or a
+   * power cut the path holds the old file or the new one, whole.
+   */
+  durable?: boolean;
+  /** The temporary file beside `path` (default `<path>.<pid>.tmp`). */
+  temporary?: string;
+  /** Told each stage as it completes ('tensor' once per tensor); tests throw here to cut a write short. */
+  onStage?: (stage: SafetensorsWriteStage) => void;
+}
+
 /**
  * Writes tensors (a state dict, a Map or a record; float32 as F32, float64 as F64) in the order
  * given, with optional string metadata. The file appears whole or not at all: it is written
- * next to `path` and renamed into place.
+ * next to `path` and renamed into place; on an error before the rename the temporary file is
+ * removed and `path` is untouched.
  */
 export function writeSafetensors(
   path: string,
   tensors: TensorSource,
   metadata?: Readonly<Record<string, string>>,
+  opts: WriteSafetensorsOptions = {},
 ): void {
   const { header, items } = plan('writeSafetensors', tensors, metadata);
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w');
-  let ok = false;
+  const tmp = opts.temporary ?? `${path}.${process.pid}.tmp`;
+  const stage = opts.onStage ?? ((): void => {});
+  let renamed = false;
   try {
-    writeAll(fd, header);
-    for (const t of items) writeAll(fd, tensorBytes(t.tensor));
-    ok = true;
+    const fd = openSync(tmp, 'w');
+    try {
+      stage('opened');
+      writeAll(fd, header);
+      stage('header');
+      for (const t of items) {
+        writeAll(fd, tensorBytes(t.tensor));
+        stage('tensor');
+      }
+      if (opts.durable) {
+        fsyncSync(fd);
+        stage('synced');
+      }
+    } finally {
+      closeSync(fd);
+    }
+    stage('closed');
+    renameSync(tmp, path);
+    renamed = true;
+  } finally {
+    if (!renamed) rmSync(tmp, { force: true });
+  }
+  if (opts.durable) syncFolder(dirname(path));
+  stage('renamed');
+}
+
+/** fsync a folder so a rename in it survives a crash (a no-op where folders cannot be opened, as on Windows). */
+function syncFolder(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch {
+    // Some file systems refuse fsync on folders; the rename itself is done.
   } finally {
     closeSync(fd);
-    if (!ok) rmSync(tmp, { force: true });
   }
-  renameSync(tmp, path);
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

@@ -108,6 +108,8 @@ export interface AlexNetOptions {
   classes?: number;
   /** Dropout probability at the two hidden fully connected layers (placed as the layout says); default 0.5. */
   dropout?: number;
+  /** Channels of the input images; default 3. */
+  inChannels?: number;
 }
 
 /** AlexNet as torchvision's module tree: features, (avgpool), flatten, classifier. */
@@ -122,7 +124,7 @@ export class AlexNet extends Sequential {
   ) {
     super();
     const { classes = 1000, dropout = 0.5 } = opts;
-    this.features = this.add('features', alexnetFeatures(layout.convs));
+    this.features = this.add('features', alexnetFeatures(layout.convs, opts.inChannels ?? 3));
     this.avgpool = layout.adaptivePool ? this.add('avgpool', new AdaptiveAvgPool2d(6)) : null;
     this.add('flatten', new Flatten());
     this.classifier = this.add('classifier', alexnetClassifier(layout, classes, dropout));
@@ -145,9 +147,9 @@ export class AlexNet extends Sequential {
 }
 
 /** conv, ReLU, [LRN], [max pool] per table row, numbered as torchvision numbers its features. */
-function alexnetFeatures(convs: readonly AlexNetConv[]): Sequential {
+function alexnetFeatures(convs: readonly AlexNetConv[], imageChannels: number): Sequential {
   const features = new Sequential();
-  let inChannels = 3;
+  let inChannels = imageChannels;
   for (const c of convs) {
     features.append(
       new Conv2d(inChannels, c.channels, c.kernel, { stride: c.stride, padding: c.padding, groups: c.groups }),
@@ -194,7 +196,7 @@ export const ALEXNET_MODELS: readonly ModelEntry[] = [
     layout: 'torchvision',
     input: [3, 224, 224],
     classes: 1000,
-    build: (opts = {}) => buildWith(opts, (classes) => alexnet({ classes })),
+    build: (opts = {}) => buildWith(opts, (classes, inChannels) => alexnet({ classes, inChannels })),
     published: { params: 61_100_840, gmacs: 0.714, top1: 56.522, source: 'torchvision AlexNet_Weights.IMAGENET1K_V1' },
     idea: 'Deep ReLU convnet trained on GPUs with dropout and data augmentation: the 2012 ImageNet breakthrough (torchvision single-tower layout).',
   },
@@ -204,7 +206,7 @@ export const ALEXNET_MODELS: readonly ModelEntry[] = [
     layout: 'paper',
     input: [3, 227, 227],
     classes: 1000,
-    build: (opts = {}) => buildWith(opts, (classes) => alexnetPaper({ classes })),
+    build: (opts = {}) => buildWith(opts, (classes, inChannels) => alexnetPaper({ classes, inChannels })),
     published: {
       params: 60_965_224,
       source: 'Krizhevsky et al. 2012 ("60 million parameters"); exact count of the layout in the paper',

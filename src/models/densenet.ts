@@ -113,7 +113,10 @@ export class DenseNet extends Module {
 }
 
 /** One of torchvision's DenseNets. */
-export function densenet(name: DenseNetName, opts: Pick<DenseNetOptions, 'classes' | 'dropRate'> = {}): DenseNet {
+export function densenet(
+  name: DenseNetName,
+  opts: Pick<DenseNetOptions, 'classes' | 'dropRate' | 'inChannels'> = {},
+): DenseNet {
   return new DenseNet({ ...DENSENET_CONFIGS[name], ...opts });
 }
 
@@ -123,9 +126,9 @@ export function densenet(name: DenseNetName, opts: Pick<DenseNetOptions, 'classe
  * The first conv has 2k channels.
  */
 export function densenetBcCifar(
-  opts: { depth?: number; growthRate?: number; classes?: number; dropRate?: number } = {},
+  opts: { depth?: number; growthRate?: number; classes?: number; dropRate?: number; inChannels?: number } = {},
 ): DenseNet {
-  const { depth = 100, growthRate = 12, classes = 10, dropRate = 0 } = opts;
+  const { depth = 100, growthRate = 12, classes = 10, dropRate = 0, inChannels } = opts;
   const n = (depth - 4) / 6;
   if (!Number.isInteger(n) || n < 1)
     throw new ArgumentError(
@@ -139,6 +142,7 @@ export function densenetBcCifar(
     stem: 'cifar',
     classes,
     dropRate,
+    inChannels,
   });
 }
 
@@ -163,7 +167,8 @@ const imagenetEntry = (name: DenseNetName): ModelEntry => ({
   layout: 'torchvision',
   input: [3, 224, 224],
   classes: 1000,
-  build: (opts: BuildOptions = {}): TensorModule => buildWith(opts, (classes) => densenet(name, { classes })),
+  build: (opts: BuildOptions = {}): TensorModule =>
+    buildWith(opts, (classes, inChannels) => densenet(name, { classes, inChannels })),
   published: {
     ...TORCHVISION_NUMBERS[name],
     source: 'torchvision 0.14 (parameters, GMACs at 224x224, IMAGENET1K_V1 top-1)',
@@ -179,7 +184,8 @@ export const DENSENET_MODELS: readonly ModelEntry[] = [
     layout: 'cifar',
     input: [3, 32, 32],
     classes: 10,
-    build: (opts: BuildOptions = {}): TensorModule => buildWith(opts, (classes) => densenetBcCifar({ classes })),
+    build: (opts: BuildOptions = {}): TensorModule =>
+      buildWith(opts, (classes, inChannels) => densenetBcCifar({ classes, inChannels })),
     published: {
       params: 800_000,
       cifar10Error: 4.51,

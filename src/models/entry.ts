@@ -1,5 +1,6 @@
 /** What a registry entry holds, and how builders honour the common build options. */
 import { getBackend, withBackend } from '../backend/registry.js';
+import { ArgumentError } from '../core/errors.js';
 import type { TensorModule } from '../nn/module.js';
 
 export type Family = 'alexnet' | 'vgg' | 'googlenet' | 'resnet' | 'densenet';
@@ -12,6 +13,8 @@ export interface BuildOptions {
   classes?: number;
   /** Backend for the parameters ('meta' builds without allocating or drawing random numbers). */
   backend?: string;
+  /** Channels of the input images, taken by the stem convolution (default 3; 1 for greyscale). */
+  inChannels?: number;
 }
 
 export interface PublishedNumbers {
@@ -41,6 +44,12 @@ export interface ModelEntry {
 }
 
 /** Runs a family builder on the backend the options name (default: the current one). */
-export function buildWith(opts: BuildOptions, build: (classes: number | undefined) => TensorModule): TensorModule {
-  return withBackend(opts.backend ?? getBackend().name, () => build(opts.classes));
+export function buildWith(
+  opts: BuildOptions,
+  build: (classes: number | undefined, inChannels: number | undefined) => TensorModule,
+): TensorModule {
+  const c = opts.inChannels;
+  if (c !== undefined && !(Number.isInteger(c) && c >= 1))
+    throw new ArgumentError('buildModel', `inChannels must be a positive integer, got ${String(c)}`);
+  return withBackend(opts.backend ?? getBackend().name, () => build(opts.classes, c));
 }

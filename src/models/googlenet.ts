@@ -15,6 +15,7 @@
  * namedtuple). Not a `lastAuxLogits` field: that would keep the aux graph alive after every call
  * and make a result depend on which call ran last. The paper weights each aux loss by 0.3.
  */
+import { ArgumentError } from '../core/errors.js';
 import { withLayer } from '../core/layer-context.js';
 import type { Tensor } from '../core/tensor.js';
 import { add, mul } from '../ops/arithmetic.js';
@@ -93,6 +94,8 @@ export const GOOGLENET_LAYOUTS = {
 export interface GoogLeNetOptions {
   /** Default 1000. */
   classes?: number;
+  /** Channels of the input images; default 3 (transformInput needs 3). */
+  inChannels?: number;
   /**
    * Build the auxiliary classifiers `aux1` and `aux2` (default false, so the net has torchvision's
    * published 6,624,904 parameters; torchvision's class defaults to true, its pretrained model drops them).
@@ -144,7 +147,12 @@ export class GoogLeNet extends Module {
     const { classes = 1000, auxLogits = false, transformInput = false, dropoutAux = 0.7 } = opts;
     this.auxLogits = auxLogits;
     this.transformInput = transformInput;
-    const { steps, tapChannels, outChannels } = trunkSteps(layout);
+    if (transformInput && (opts.inChannels ?? 3) !== 3)
+      throw new ArgumentError(
+        'GoogLeNet',
+        `transformInput re-normalises 3 RGB channels; got inChannels ${opts.inChannels}`,
+      );
+    const { steps, tapChannels, outChannels } = trunkSteps(layout, opts.inChannels ?? 3);
     this.trunk = steps.map(([name, m]) => [name, this.registerModule(name, m)]);
     const head = (tap: keyof typeof AUX_TAPS): Sequential | null =>
       auxLogits
@@ -223,10 +231,10 @@ interface Trunk {
 }
 
 /** The stem and the nine Inception modules with their pools, named as torchvision (plus the paper's lrn1, lrn2). */
-function trunkSteps(layout: GoogLeNetLayout): Trunk {
+function trunkSteps(layout: GoogLeNetLayout, imageChannels: number): Trunk {
   const steps: [string, TensorModule][] = [];
   const tapChannels = { aux1: 0, aux2: 0 };
-  let channels = 3;
+  let channels = imageChannels;
   const conv = (name: string, out: number, kernel: number, opts: { stride?: number; padding?: number } = {}): void => {
     steps.push([name, convUnit(channels, out, kernel, layout, opts)]);
     channels = out;
@@ -282,7 +290,7 @@ export const GOOGLENET_MODELS: readonly ModelEntry[] = [
     layout: 'torchvision',
     input: [3, 224, 224],
     classes: 1000,
-    build: (opts = {}) => buildWith(opts, (classes) => googlenet({ classes })),
+    build: (opts = {}) => buildWith(opts, (classes, inChannels) => googlenet({ classes, inChannels })),
     published: {
       params: 6_624_904,
       gmacs: 1.498,
@@ -297,7 +305,7 @@ export const GOOGLENET_MODELS: readonly ModelEntry[] = [
     layout: 'paper',
     input: [3, 224, 224],
     classes: 1000,
-    build: (opts = {}) => buildWith(opts, (classes) => googlenetPaper({ classes })),
+    build: (opts = {}) => buildWith(opts, (classes, inChannels) => googlenetPaper({ classes, inChannels })),
     published: { source: 'Szegedy et al. 2014, Table 1: about 6.8M parameters, 1.5G multiply-adds' },
     idea: 'GoogLeNet as the 2014 paper: true 5x5 convolutions, LRN, no batch norm; auxiliary classifiers weighted 0.3 in training.',
   },

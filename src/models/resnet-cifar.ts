@@ -37,6 +37,8 @@ export interface CifarResNetOptions {
   depth: number;
   /** Default 10. */
   classes?: number;
+  /** Channels of the input images; default 3. */
+  inChannels?: number;
   /** Default 'A', as the paper's CIFAR nets. */
   shortcut?: ShortcutOption;
   /** Default true; false: the plain net (no shortcuts). */
@@ -63,14 +65,14 @@ export function resnetCifar(opts: CifarResNetOptions): ResNet {
     strideOn: 'conv2',
     residual: opts.residual ?? true,
     zeroInitResidual: opts.zeroInitResidual ?? false,
-    inChannels: 3,
+    inChannels: opts.inChannels ?? 3,
   });
 }
 
 const build =
   (depth: number, residual: boolean) =>
   (opts: BuildOptions = {}): TensorModule =>
-    buildWith(opts, (classes) => resnetCifar({ depth, residual, classes }));
+    buildWith(opts, (classes, inChannels) => resnetCifar({ depth, residual, classes, inChannels }));
 
 const SOURCE = 'He et al. 2015, Table 6 (parameters rounded there to 0.01M; CIFAR-10 test error)';
 

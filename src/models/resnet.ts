@@ -87,7 +87,7 @@ const IDEAS: Record<ResNetDepth, string> = {
 const buildResnet =
   (opts: Omit<ResNetOptions, 'classes'>) =>
   (build: BuildOptions = {}): TensorModule =>
-    buildWith(build, (classes) => resnet({ ...opts, classes }));
+    buildWith(build, (classes, inChannels) => resnet({ ...opts, classes, inChannels }));
 
 const torchvisionEntry = (depth: ResNetDepth): ModelEntry => ({
   name: `resnet${depth}`,

@@ -51,6 +51,8 @@ export interface VggOptions {
   classes?: number;
   /** Default 0.5. */
   dropout?: number;
+  /** Channels of the input images; default 3. */
+  inChannels?: number;
 }
 
 export class VGG extends Sequential {
@@ -64,7 +66,7 @@ export class VGG extends Sequential {
   ) {
     super();
     const { batchNorm = false, classes = 1000, dropout = 0.5 } = opts;
-    this.features = this.add('features', vggFeatures(config.stages, batchNorm));
+    this.features = this.add('features', vggFeatures(config.stages, batchNorm, opts.inChannels ?? 3));
     this.avgpool = this.add('avgpool', new AdaptiveAvgPool2d(7));
     this.add('flatten', new Flatten());
     const last = config.stages[config.stages.length - 1].channels;
@@ -99,9 +101,9 @@ export class VGG extends Sequential {
 }
 
 /** conv 3x3 pad 1, [BN], ReLU per convolution; a 2x2/2 max pool closes each stage. */
-function vggFeatures(stageList: readonly VggStage[], batchNorm: boolean): Sequential {
+function vggFeatures(stageList: readonly VggStage[], batchNorm: boolean, imageChannels: number): Sequential {
   const features = new Sequential();
-  let inChannels = 3;
+  let inChannels = imageChannels;
   for (const { channels, convs } of stageList) {
     for (let i = 0; i < convs; i++) {
       features.append(new Conv2d(inChannels, channels, 3, { padding: 1 }));
@@ -138,7 +140,7 @@ function entry(config: VggConfigName, batchNorm: boolean): ModelEntry {
     layout: 'torchvision',
     input: [3, 224, 224],
     classes: 1000,
-    build: (opts = {}) => buildWith(opts, (classes) => vgg(config, { batchNorm, classes })),
+    build: (opts = {}) => buildWith(opts, (classes, inChannels) => vgg(config, { batchNorm, classes, inChannels })),
     published: {
       ...PUBLISHED[name],
       source: `torchvision VGG${VGG_CONFIGS[config].depth}${batchNorm ? '_BN' : ''}_Weights.IMAGENET1K_V1`,

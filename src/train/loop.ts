@@ -8,7 +8,7 @@ import { synchronize } from '../backend/registry.js';
 import { scope } from '../core/scope.js';
 import type { Tensor } from '../core/tensor.js';
 import type { Generator } from '../core/random.js';
-import { batches, batchCount, type ArrayDataset } from '../data/dataset.js';
+import { batches, batchCount, type ArrayDataset, type BatchTransform } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/cross-entropy.js';
 import { argmax } from '../ops/reduce.js';
@@ -20,6 +20,21 @@ export interface EpochResult {
   accuracy: number;
   samples: number;
   seconds: number;
+  /** Batches done in this epoch, those of a resumed start included. */
+  batches: number;
+  /** Sum of the per-sample losses and count of correct predictions (what a resumed epoch starts from). */
+  lossSum: number;
+  correct: number;
+  /** True when shouldStop() ended the epoch early. */
+  stopped: boolean;
+}
+
+/** Where a resumed epoch starts: batches already done and their sums. */
+export interface EpochStart {
+  batches: number;
+  lossSum: number;
+  correct: number;
+  samples: number;
 }
 
 export interface LoopOptions {
@@ -28,7 +43,15 @@ export interface LoopOptions {
   shuffle?: boolean;
   generator?: Generator;
   /** Called after every batch with the batches done, the total, and the running figures. */
-  onBatch?: (done: number, total: number, running: { loss: number; accuracy: number }) => void;
+  onBatch?: (done: number, total: number, running: { loss: number; accuracy: number; samples: number }) => void;
+  /** Applied to each batch's values before the forward pass (augmentation, normalisation). */
+  transform?: BatchTransform;
+  /** Label smoothing of the training loss (default 0). */
+  labelSmoothing?: number;
+  /** Continue an epoch: the order is drawn as usual, the first `start.batches` batches are left out. */
+  start?: EpochStart;
+  /** Asked after every batch; true ends the epoch there (stopped: true in the result). */
+  shouldStop?: () => boolean;
 }
 
 /** Count of rows of logits whose largest entry is the label. */
@@ -47,18 +70,27 @@ async function runEpoch(
 ): Promise<EpochResult> {
   const started = performance.now();
   const total = batchCount(data, opts.batchSize);
-  let lossSum = 0;
-  let correct = 0;
-  let samples = 0;
-  let done = 0;
+  let lossSum = opts.start?.lossSum ?? 0;
+  let correct = opts.start?.correct ?? 0;
+  let samples = opts.start?.samples ?? 0;
+  let done = opts.start?.batches ?? 0;
+  let stopped = false;
   const shuffle = step !== null && (opts.shuffle ?? true);
-  for (const batch of batches(data, { batchSize: opts.batchSize, shuffle, generator: opts.generator })) {
+  const smoothing = step !== null && opts.labelSmoothing ? { labelSmoothing: opts.labelSmoothing } : {};
+  const order = batches(data, {
+    batchSize: opts.batchSize,
+    shuffle,
+    generator: opts.generator,
+    skip: done,
+    transform: opts.transform,
+  });
+  for (const batch of order) {
     // The step only queues work on the native backend; awaiting synchronize() lets it run on the
     // worker thread while the event loop stays free, then the two small reads are immediate.
     const body = (): { loss: Tensor; logits: Tensor } =>
       scope(() => {
         const logits = model.call(batch.inputs);
-        const loss = crossEntropy(logits, batch.labels);
+        const loss = crossEntropy(logits, batch.labels, smoothing);
         step?.(loss);
         return { loss: loss.detach(), logits: logits.detach() };
       });
@@ -74,14 +106,22 @@ async function runEpoch(
     correct += result.correct;
     samples += n;
     done++;
-    opts.onBatch?.(done, total, { loss: lossSum / samples, accuracy: correct / samples });
+    opts.onBatch?.(done, total, { loss: lossSum / samples, accuracy: correct / samples, samples });
     await new Promise((resolve) => setImmediate(resolve));
+    if (opts.shouldStop?.() && done < total) {
+      stopped = true;
+      break;
+    }
   }
   return {
     loss: lossSum / samples,
     accuracy: correct / samples,
     samples,
     seconds: (performance.now() - started) / 1000,
+    batches: done,
+    lossSum,
+    correct,
+    stopped,
   };
 }
 

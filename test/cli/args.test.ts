@@ -119,7 +119,7 @@ describe('the program in-process', () => {
       [['summary'], /^missing required argument 'model' \(see convkit summary --help\)$/],
       [['lst'], /^unknown command 'lst' \(Did you mean list\?\) \(see convkit --help\)$/],
       [['calc'], /^calc needs a command: stack, bottleneck, inception, block, dense \(see convkit calc --help\)$/],
-      [[], /^missing command: demo, list, summary, compare, quiz, calc \(see convkit --help\)$/],
+      [[], /^missing command: demo, list, summary, compare, quiz, calc, train, eval, predict \(see convkit --help\)$/],
     ];
     for (const [args, message] of cases) {
       await assert.rejects(
@@ -147,7 +147,12 @@ describe('the program in-process', () => {
       for (const o of command.options as Option[]) {
         if (!numeric(o)) continue;
         seen++;
-        assert.match(o.description, /\((\d+ to \d+|above \d+ and at most \d+)\)$/, `${command.name()} ${o.flags}`);
+        // intOption: (1 to 10); numberOption: (from 0 to 0.999) or (above 0 and at most 10).
+        assert.match(
+          o.description,
+          /\((\d+ to \d+|from [\d.]+ to [\d.]+|above [\d.]+ and at most [\d.]+)\)$/,
+          `${command.name()} ${o.flags}`,
+        );
       }
     }
     assert.ok(seen >= 25, `only ${seen} numeric options`);

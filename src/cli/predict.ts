@@ -1,0 +1,121 @@
+/**
+ * `convkit predict <run-dir | model --weights FILE> <image...>`: the top classes of each image.
+ * Images (PNG, JPEG, WebP, GIF, TIFF, AVIF, SVG: whatever sharp/libvips reads) are turned into
+ * the model's input as training made it: greyscale or RGB by the model's channels, scaled to cover
+ * its height and width and centre-cropped, pixels in [0, 1], then the run's normalisation.
+ */
+import type { Command } from 'commander';
+import sharp, { type OutputInfo } from 'sharp';
+import { DataFormatError } from '../core/errors.js';
+import { Generator } from '../core/random.js';
+import { DATA_WORDS, parseDataSource } from '../data/source.js';
+import { normalize } from '../data/transforms.js';
+import { classProbabilities } from '../train/evaluate.js';
+import { formatOption, intOption, pathOption, shown, toJson, UsageError, type Format } from './args.js';
+import { print } from './boundary.js';
+import { loadTrained } from './eval.js';
+import { TINY_CNN } from './train.js';
+import { Option } from 'commander';
+
+export interface PredictCliOptions {
+  weights?: string;
+  data?: string;
+  top: number;
+  invert: boolean;
+  format: Format;
+}
+
+export interface Prediction {
+  image: string;
+  /** The best classes, most probable first. */
+  top: { label: number; class: string; probability: number }[];
+}
+
+export function registerPredict(program: Command, out: (text: string) => void = print): void {
+  program
+    .command('predict')
+    .description('the most probable classes of image files, by a trained run or a model with --weights')
+    .argument('<run-or-model>', `a run folder of convkit train, or a zoo model (or ${TINY_CNN}) with --weights`)
+    .argument('<image...>', 'image files (PNG, JPEG, WebP, ...)')
+    .addOption(pathOption('--weights <file>', 'a safetensors file: a checkpoint or plain weights'))
+    .addOption(
+      pathOption('--data <spec>', `with plain weights: the data they were trained on (${DATA_WORDS})`).argParser(
+        (v: string) => {
+          try {
+            return parseDataSource(v).spec;
+          } catch {
+            throw new UsageError(`--data: expected ${DATA_WORDS}, got ${shown(v)}`);
+          }
+        },
+      ),
+    )
+    .addOption(intOption('--top <k>', 'classes shown per image', { min: 1, max: 1000 }, 3))
+    .addOption(
+      new Option('--invert', "invert the pixels first (Fashion-MNIST's clothes are light on black; photos are not)"),
+    )
+    .addOption(formatOption(['text', 'json']))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  convkit predict runs/resnet20_cifar-fashion-mnist shirt.png --invert\n  convkit predict resnet20_cifar --weights model.safetensors --data fashion-mnist a.png b.jpg --format json',
+    )
+    .action(async (target: string, images: string[], opts: PredictCliOptions) => {
+      const predictions = await runPredict(target, images, { ...opts, invert: opts.invert ?? false });
+      out(opts.format === 'json' ? toJson(predictions) : predictText(predictions));
+    });
+}
+
+/** An image file as a CHW float32 sample in [0, 1] of the given shape. */
+export async function readImage(path: string, [c, h, w]: readonly [number, number, number]): Promise<Float32Array> {
+  if (c !== 1 && c !== 3)
+    throw new UsageError(`predict: the model takes ${c}-channel images; only greyscale (1) and RGB (3) are read`);
+  let raw: { data: Buffer; info: OutputInfo };
+  try {
+    let image = sharp(path, { limitInputPixels: 100_000_000 })
+      .rotate()
+      .resize(w, h, { fit: 'cover', position: 'centre' })
+      .removeAlpha();
+    image = c === 1 ? image.grayscale() : image.toColourspace('srgb');
+    raw = await image.raw().toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new DataFormatError(path, `cannot be read as an image: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const { data, info } = raw;
+  const out = new Float32Array(c * h * w);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let ch = 0; ch < c; ch++) out[(ch * h + y) * w + x] = data[(y * w + x) * info.channels + ch] / 255;
+    }
+  }
+  return out;
+}
+
+export async function runPredict(
+  target: string,
+  images: readonly string[],
+  opts: PredictCliOptions,
+): Promise<Prediction[]> {
+  const { model, config } = loadTrained(target, opts, 'predict');
+  const norm = normalize(config.normalize.mean, config.normalize.std);
+  model.eval();
+  const predictions: Prediction[] = [];
+  for (const path of images) {
+    let pixels = await readImage(path, config.input);
+    if (opts.invert) pixels = pixels.map((v) => 1 - v);
+    const input = norm.apply(pixels, 1, config.input, new Generator(0));
+    const p = await classProbabilities(model, input, config.input);
+    const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a] || a - b);
+    predictions.push({
+      image: path,
+      top: order
+        .slice(0, opts.top)
+        .map((label) => ({ label, class: config.classes[label] ?? String(label), probability: p[label] })),
+    });
+  }
+  return predictions;
+}
+
+export function predictText(predictions: readonly Prediction[]): string {
+  return predictions
+    .map((p) => `${p.image}: ${p.top.map((t) => `${t.class} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`)
+    .join('\n');
+}
