@@ -1,5 +1,6 @@
 /** What a registry entry holds, and how builders honour the common build options. */
 import { getBackend, withBackend } from '../backend/registry.js';
+import { fuse } from '../nn/fuse.js';
 import type { TensorModule } from '../nn/module.js';
 
 export type Family = 'alexnet' | 'vgg' | 'googlenet' | 'resnet' | 'densenet';
@@ -40,7 +41,11 @@ export interface ModelEntry {
   idea: string;
 }
 
-/** Runs a family builder on the backend the options name (default: the current one). */
+/**
+ * Runs a family builder on the backend the options name (default: the current one), then the
+ * fusion pass (nn.fuse: fused inference and training forms that run when they apply; the module
+ * tree and state dict stay as built). `nn.unfuse(model)` gives the plain model back.
+ */
 export function buildWith(opts: BuildOptions, build: (classes: number | undefined) => TensorModule): TensorModule {
-  return withBackend(opts.backend ?? getBackend().name, () => build(opts.classes));
+  return withBackend(opts.backend ?? getBackend().name, () => fuse(build(opts.classes)));
 }

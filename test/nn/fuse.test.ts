@@ -58,6 +58,7 @@ function assertClose(a: number[], b: number[], tol: number): void {
 }
 
 function checkFusion(model: nn.Module<Tensor, Tensor>, x: Tensor, tol: number): void {
+  nn.fuse(model);
   model.eval();
   randomizeBatchNorms(model, 7);
   const plain = run(model, x, false);
@@ -90,7 +91,7 @@ describe('inference fusion', () => {
   });
 
   it('fuses BN + ReLU and conv + BN + ReLU in dense layers', () => {
-    const block = new DenseBlock(16, { layers: 3, growthRate: 8 });
+    const block = nn.fuse(new DenseBlock(16, { layers: 3, growthRate: 8 }));
     const x = ops.randn([2, 16, 5, 5]);
     block.eval();
     randomizeBatchNorms(block, 3);
@@ -105,11 +106,13 @@ describe('inference fusion', () => {
   });
 
   it('runs linear + ReLU as one op in a classifier (float64, exact)', () => {
-    const head = new nn.Sequential(
-      new nn.Dropout(),
-      new nn.Linear(6, 5, f64),
-      new nn.ReLU({ inplace: true }),
-      new nn.Linear(5, 3, f64),
+    const head = nn.fuse(
+      new nn.Sequential(
+        new nn.Dropout(),
+        new nn.Linear(6, 5, f64),
+        new nn.ReLU({ inplace: true }),
+        new nn.Linear(5, 3, f64),
+      ),
     );
     head.eval();
     const x = ops.randn([4, 6], f64);
@@ -128,7 +131,7 @@ describe('inference fusion', () => {
   it('refolds when a weight changes in place or a statistic is replaced', () => {
     const conv = new nn.Conv2d(2, 3, 1, f64);
     const bn = new nn.BatchNorm2d(3, f64);
-    const seq = new nn.Sequential(conv, bn);
+    const seq = nn.fuse(new nn.Sequential(conv, bn));
     seq.eval();
     const x = ops.randn([1, 2, 2, 2], f64);
     const first = run(seq, x, true).y;
@@ -142,7 +145,7 @@ describe('inference fusion', () => {
   });
 
   it('stays off in training mode and when gradients are recorded', () => {
-    const seq = new nn.Sequential(new nn.Conv2d(2, 2, 1), new nn.BatchNorm2d(2), new nn.ReLU());
+    const seq = nn.fuse(new nn.Sequential(new nn.Conv2d(2, 2, 1), new nn.BatchNorm2d(2), new nn.ReLU()));
     nn.setInferenceFusion(true);
     const names: string[] = [];
     traceOps(
@@ -209,6 +212,7 @@ describe('training fusion', () => {
         ['DenseBlock', new DenseBlock(4, { layers: 2, growthRate: 4 }), [2, 4, 4, 4]],
       ];
       for (const [name, model, shape] of models) {
+        nn.fuse(model);
         const x = ops.randn(shape, { generator: new Generator(2) });
         const plain = trainStep(model, x, false);
         const fused = trainStep(model, x, true);
