@@ -84,21 +84,23 @@ function foldedParams(conv: Conv2d, bn: BatchNorm2d): Folded {
     hit.bias.dispose();
   }
   // Its own scope frees the temporaries; keep() lets the result outlive any scope open around the call.
-  const folded = untraced(() => scope(() => fold(conv, bn, sources)));
-  keep(folded.weight);
-  keep(folded.bias);
+  // (The scope gets only the two tensors: it walks its result, and the sources hold storages.)
+  const { weight, bias } = untraced(() => scope(() => fold(conv, bn)));
+  keep(weight);
+  keep(bias);
+  const folded = { weight, bias, sources };
   foldedCache.set(conv, folded);
   return folded;
 }
 
-function fold(conv: Conv2d, bn: BatchNorm2d, sources: Folded['sources']): Folded {
+function fold(conv: Conv2d, bn: BatchNorm2d): { weight: Tensor; bias: Tensor } {
   const mean = bn.runningMean as Tensor;
   const sd = sqrt(add(bn.runningVar as Tensor, bn.eps));
   const scale = bn.weight ? div(bn.weight, sd) : div(add(mul(sd, 0), 1), sd);
   const weight = mul(conv.weight, reshape(scale, [conv.outChannels, 1, 1, 1]));
   const shifted = mul(conv.bias ? sub(conv.bias, mean) : mul(mean, -1), scale);
   const bias = bn.bias ? add(shifted, bn.bias) : shifted;
-  return { weight, bias, sources };
+  return { weight, bias };
 }
 
 /** conv (+ folded bn) (+ addend) (+ relu) in one kernel call. */
