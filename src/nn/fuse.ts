@@ -24,6 +24,7 @@
  * layer. `fusedGroups(model)` lists what the pass fused, `describeFusion(model)` says it in a line.
  */
 import { isGradEnabled } from '../core/grad-mode.js';
+import { withLayer } from '../core/layer-context.js';
 import type { Storage } from '../core/storage.js';
 import type { Tensor } from '../core/tensor.js';
 import { keep, scope } from '../core/scope.js';
@@ -194,7 +195,7 @@ function convUnit(conv: Conv2d, bn: BatchNorm2d | null, relu: ReLU | null): Unit
   return {
     kind: convKind(bn !== null, false, on),
     members: [conv, ...(bn ? [bn] : []), ...(relu ? [relu] : [])],
-    run: (x) => fusedConv(conv, bn, x, { relu: on }),
+    run: (x) => withLayer(conv.path, () => fusedConv(conv, bn, x, { relu: on })),
     conv: { conv, bn, relu: on },
   };
 }
@@ -217,7 +218,7 @@ function compileSteps(steps: readonly FusionStep[], mode: FusionMode): Unit[] {
       units.push({
         kind: 'linear+relu',
         members: [step, next],
-        run: (x) => linear(x, step.weight, step.bias, { relu: true }),
+        run: (x) => withLayer(step.path, () => linear(x, step.weight, step.bias, { relu: true })),
       });
     } else if (step instanceof BatchNorm2d && next instanceof ReLU) {
       i++;
@@ -267,7 +268,7 @@ function compileResidual(p: Extract<FusionPattern, { kind: 'residual' }>, mode: 
       const x = input as Tensor;
       const h = runUnits(head, x, mode);
       const identity = shortcut(x);
-      const out = fusedConv(conv, bn, h, { relu: postRelu !== null, addend: identity });
+      const out = withLayer(conv.path, () => fusedConv(conv, bn, h, { relu: postRelu !== null, addend: identity }));
       if (h !== x) h.dispose();
       if (identity !== x) identity.dispose();
       return out;
@@ -286,7 +287,9 @@ function compileJoin(p: Extract<FusionPattern, { kind: 'join' }>, mode: FusionMo
   // Inference needs running statistics (the join kernel is an eval-mode batch norm).
   if (mode === 'inference' && !foldable(p.norm)) return null;
   const units = compileSteps(p.rest, mode);
-  const join: Unit = { kind: 'concat+bn+relu', members: [p.norm, p.relu], run: (x) => x };
+  // In training the concat runs on its own and the BN + ReLU as one op.
+  const kind = mode === 'inference' ? 'concat+bn+relu' : 'bn+relu';
+  const join: Unit = { kind, members: [p.norm, p.relu], run: (x) => x };
   const run = (input: unknown): Tensor => {
     const xs = input as readonly Tensor[];
     let normed: Tensor;

@@ -226,3 +226,83 @@ describe('training fusion', () => {
     });
   });
 });
+
+describe('the fusion pass', () => {
+  // What nn.fuse() finds in the zoo (models built on meta: the report needs no data).
+  const EXPECTED: Record<string, [Partial<Record<nn.FusedKind, number>>, Partial<Record<nn.FusedKind, number>>]> = {
+    alexnet: [{ 'conv+relu': 5, 'linear+relu': 2 }, {}],
+    vgg11_bn: [{ 'conv+bn+relu': 8, 'linear+relu': 2 }, { 'bn+relu': 8 }],
+    googlenet: [{ 'conv+bn+relu': 57 }, { 'bn+relu': 57 }],
+    googlenet_paper: [{ 'conv+relu': 57 }, {}],
+    resnet18: [{ 'conv+bn+relu': 9, 'conv+bn+add+relu': 8, 'conv+bn': 3 }, { 'bn+relu': 9 }],
+    resnet50: [{ 'conv+bn+relu': 33, 'conv+bn+add+relu': 16, 'conv+bn': 4 }, { 'bn+relu': 33 }],
+    resnet20_cifar: [{ 'conv+bn+relu': 10, 'conv+bn+add+relu': 9 }, { 'bn+relu': 10 }],
+    plain20_cifar: [{ 'conv+bn+relu': 19 }, { 'bn+relu': 19 }],
+    // Per dense layer the join (norm1, relu1) and conv1 + norm2 + relu2; the transitions' BN + ReLU.
+    densenet121: [{ 'conv+bn+relu': 59, 'concat+bn+relu': 58, 'bn+relu': 3 }, { 'bn+relu': 120 }],
+  };
+
+  it('reports the fused groups of every zoo family by kind', () => {
+    for (const [name, [inference, training]] of Object.entries(EXPECTED)) {
+      const model = buildModel(name, { backend: 'meta' });
+      assert.deepEqual(nn.countFusedGroups(model, 'inference'), inference, `${name} inference`);
+      assert.deepEqual(nn.countFusedGroups(model, 'training'), training, `${name} training`);
+    }
+    assert.equal(
+      nn.describeFusion(buildModel('resnet50', { backend: 'meta' })),
+      'fused for inference: 33 conv+bn+relu, 16 conv+bn+add+relu, 4 conv+bn; for training: 33 bn+relu',
+    );
+    const groups = nn.fusedGroups(buildModel('resnet18', { backend: 'meta' }));
+    assert.deepEqual(groups[0], {
+      mode: 'inference',
+      kind: 'conv+bn+relu',
+      owner: '',
+      modules: ['conv1', 'bn1', 'relu'],
+    });
+    assert.deepEqual(groups.find((g) => g.owner === 'layer2.0' && g.kind === 'conv+bn+add+relu')?.modules, [
+      'layer2.0.conv2',
+      'layer2.0.bn2',
+      'layer2.0.downsample',
+      'layer2.0.relu',
+    ]);
+  });
+
+  it('keeps the module tree, parameters and state-dict keys; unfuse() detaches', () => {
+    const model = nn.unfuse(buildModel('densenet_bc_100_cifar', { backend: 'meta' }));
+    assert.equal(nn.describeFusion(model), 'not fused');
+    const before = { modules: model.namedModules().map(([k]) => k), keys: [...model.stateDict().keys()] };
+    const params = model.parameters();
+    nn.fuse(model);
+    assert.deepEqual(
+      model.namedModules().map(([k]) => k),
+      before.modules,
+    );
+    assert.deepEqual([...model.stateDict().keys()], before.keys);
+    assert.deepEqual(model.parameters(), params);
+    assert.ok(model.modules().some((m) => m.fusedForward !== null));
+    nn.unfuse(model);
+    assert.ok(model.modules().every((m) => m.fusedForward === null));
+  });
+
+  it('attaches one form only when asked, and the switches turn the attached forms off', () => {
+    const seq = nn.fuse(new nn.Sequential(new nn.Conv2d(2, 2, 1), new nn.BatchNorm2d(2), new nn.ReLU()), {
+      mode: 'training',
+    });
+    assert.deepEqual(nn.countFusedGroups(seq, 'inference'), {});
+    assert.deepEqual(nn.countFusedGroups(seq, 'training'), { 'bn+relu': 1 });
+    const opsOf = (fn: () => unknown): string[] => {
+      const names: string[] = [];
+      traceOps((e) => names.push(e.op), fn);
+      return names;
+    };
+    const x = ops.randn([2, 2, 3, 3]);
+    assert.ok(!opsOf(() => seq.call(x)).includes('relu'), 'training: BN + ReLU is one op');
+    seq.eval();
+    assert.ok(noGrad(() => opsOf(() => seq.call(x))).includes('batchNorm'), 'no inference form attached');
+    nn.fuse(seq);
+    assert.ok(!noGrad(() => opsOf(() => seq.call(x))).includes('batchNorm'), 'inference form attached');
+    nn.setInferenceFusion(false);
+    assert.ok(noGrad(() => opsOf(() => seq.call(x))).includes('batchNorm'), 'switched off');
+    nn.setInferenceFusion(true);
+  });
+});
