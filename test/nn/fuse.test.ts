@@ -1,7 +1,9 @@
 /**
- * Inference fusion (src/nn/fuse.ts): in eval mode under noGrad, conv+BN(+ReLU)(+residual sum)
- * and BN+ReLU run as single kernels. The fused network must equal the unfused one, take the
- * fused path (no batch-norm or ReLU ops left in the trace), and notice changed weights.
+ * The fusion pass (src/nn/fuse.ts): after nn.fuse(), in eval mode under noGrad,
+ * conv+BN(+ReLU)(+residual sum) and BN+ReLU run as single kernels, and in training BN+ReLU does.
+ * The fused network must equal the unfused one, take the fused path (no batch-norm or ReLU ops
+ * left in the trace), notice changed weights, and report what it fused. Whole zoo models, fused
+ * against unfused on both backends: test/models/fusion-equivalence.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
