@@ -12,7 +12,7 @@ import { ReLU } from '../nn/activation.js';
 import { BatchNorm2d } from '../nn/batch-norm2d.js';
 import { Sequential } from '../nn/containers.js';
 import { Conv2d } from '../nn/conv2d.js';
-import { batchNormRelu, fusedConv, fusing } from '../nn/fuse.js';
+import type { Fusable, FusionPattern } from '../nn/fuse.js';
 import { Module } from '../nn/module.js';
 import { AvgPool2d } from '../nn/pooling.js';
 
@@ -26,7 +26,7 @@ export interface DenseLayerOptions {
 }
 
 /** torchvision's _DenseLayer: takes the list of earlier features, returns k new channels. */
-export class DenseLayer extends Module<readonly Tensor[], Tensor> {
+export class DenseLayer extends Module<readonly Tensor[], Tensor> implements Fusable {
   readonly norm1: BatchNorm2d;
   readonly relu1: ReLU;
   readonly conv1: Conv2d;
@@ -50,28 +50,29 @@ export class DenseLayer extends Module<readonly Tensor[], Tensor> {
     this.dropRate = dropRate;
   }
 
+  /** conv2(relu2(norm2(conv1(relu1(norm1(cat(features))))))), then dropout in training. */
   forward(features: readonly Tensor[]): Tensor {
-    if (fusing(this, features[0]) && this.norm1.runningMean !== null) return this.forwardFused(features);
     const joined = features.length === 1 ? features[0] : concat(features, 1);
-    const bottleneck = this.conv1.call(batchNormRelu(this.norm1, this.relu1, joined));
-    const fresh = this.conv2.call(batchNormRelu(this.norm2, this.relu2, bottleneck));
-    return this.dropRate > 0 ? dropout(fresh, { p: this.dropRate, training: this.training }) : fresh;
+    const bottleneck = this.conv1.call(this.relu1.call(this.norm1.call(joined)));
+    return this.drop(this.conv2.call(this.relu2.call(this.norm2.call(bottleneck))));
   }
 
   /**
-   * Inference: the join, norm1 and relu1 as one kernel (the joined map is never stored), conv1
-   * absorbs norm2 and relu2 (dropout is off in eval).
+   * For nn.fuse(): the join, norm1 and relu1, then the rest as a chain. In inference the join is
+   * one kernel (the joined map is never stored) and conv1 absorbs norm2 and relu2 (nn/fuse.ts).
    */
-  private forwardFused(features: readonly Tensor[]): Tensor {
-    const normed =
-      features.length === 1
-        ? batchNormRelu(this.norm1, this.relu1, features[0])
-        : this.norm1.callJoinedWithRelu(features);
-    const bottleneck = fusedConv(this.conv1, this.norm2, normed, { relu: true });
-    normed.dispose();
-    const fresh = fusedConv(this.conv2, null, bottleneck);
-    bottleneck.dispose();
-    return fresh;
+  fusionPattern(): FusionPattern {
+    const drop = (y: Tensor): Tensor => this.drop(y);
+    return {
+      kind: 'join',
+      norm: this.norm1,
+      relu: this.relu1,
+      rest: [this.conv1, this.norm2, this.relu2, this.conv2, drop],
+    };
+  }
+
+  private drop(fresh: Tensor): Tensor {
+    return this.dropRate > 0 ? dropout(fresh, { p: this.dropRate, training: this.training }) : fresh;
   }
 }
 

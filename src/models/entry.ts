@@ -1,6 +1,7 @@
 /** What a registry entry holds, and how builders honour the common build options. */
 import { getBackend, withBackend } from '../backend/registry.js';
 import { ArgumentError } from '../core/errors.js';
+import { fuse } from '../nn/fuse.js';
 import type { TensorModule } from '../nn/module.js';
 
 export type Family = 'alexnet' | 'vgg' | 'googlenet' | 'resnet' | 'densenet';
@@ -43,7 +44,11 @@ export interface ModelEntry {
   idea: string;
 }
 
-/** Runs a family builder on the backend the options name (default: the current one). */
+/**
+ * Runs a family builder on the backend the options name (default: the current one), then the
+ * fusion pass (nn.fuse: fused inference and training forms that run when they apply; the module
+ * tree and state dict stay as built). `nn.unfuse(model)` gives the plain model back.
+ */
 export function buildWith(
   opts: BuildOptions,
   build: (classes: number | undefined, inChannels: number | undefined) => TensorModule,
@@ -51,5 +56,5 @@ export function buildWith(
   const c = opts.inChannels;
   if (c !== undefined && !(Number.isInteger(c) && c >= 1))
     throw new ArgumentError('buildModel', `inChannels must be a positive integer, got ${String(c)}`);
-  return withBackend(opts.backend ?? getBackend().name, () => build(opts.classes, c));
+  return withBackend(opts.backend ?? getBackend().name, () => fuse(build(opts.classes, c)));
 }

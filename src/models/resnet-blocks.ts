@@ -12,7 +12,7 @@ import { ReLU } from '../nn/activation.js';
 import { BatchNorm2d } from '../nn/batch-norm2d.js';
 import { Sequential } from '../nn/containers.js';
 import { Conv2d } from '../nn/conv2d.js';
-import { batchNormRelu, fusedConv, fusing } from '../nn/fuse.js';
+import type { Fusable, FusionPattern, FusionStep } from '../nn/fuse.js';
 import { Module, type TensorModule } from '../nn/module.js';
 
 /**
@@ -93,7 +93,7 @@ const conv3x3 = (inC: number, outC: number, stride = 1): Conv2d =>
 const conv1x1 = (inC: number, outC: number, stride = 1): Conv2d => new Conv2d(inC, outC, 1, { stride, bias: false });
 
 /** Shared by both blocks: relu(main + shortcut(x)), or relu(main) for a plain block. */
-abstract class ResidualBlock extends Module {
+abstract class ResidualBlock extends Module implements Fusable {
   abstract readonly downsample: TensorModule | null;
   abstract readonly relu: ReLU;
   /** The block's output BN, whose weight zero_init_residual sets to zero. */
@@ -114,30 +114,23 @@ abstract class ResidualBlock extends Module {
     return shortcut ? this.registerModule('downsample', shortcut) : null;
   }
 
-  /** The main path's convs with their BNs, in order (a ReLU follows each but the last). */
-  protected abstract mainPath(): readonly (readonly [Conv2d, BatchNorm2d])[];
-
-  /** Inference: each conv absorbs its BN; the last also the shortcut sum and the final ReLU. */
-  protected forwardFused(x: Tensor): Tensor {
-    const path = this.mainPath();
-    let h = x;
-    for (const [conv, bn] of path.slice(0, -1)) {
-      const next = fusedConv(conv, bn, h, { relu: true });
-      if (h !== x) h.dispose();
-      h = next;
-    }
-    const identity = this.residual ? (this.downsample ? this.downsample.call(x) : x) : null;
-    const [conv, bn] = path[path.length - 1];
-    const out = fusedConv(conv, bn, h, { relu: true, addend: identity });
-    if (h !== x) h.dispose();
-    if (identity && identity !== x) identity.dispose();
-    return out;
+  /** The shortcut branch: the projection or option A's padding, else the identity. */
+  protected shortcut(x: Tensor): Tensor {
+    return this.downsample ? this.downsample.call(x) : x;
   }
 
-  protected finish(main: Tensor, x: Tensor): Tensor {
-    if (!this.residual) return this.relu.call(main);
-    const identity = this.downsample ? this.downsample.call(x) : x;
-    return this.relu.call(add(main, identity));
+  /** The main path up to the last BN, as forward() runs it (conv, bn, relu, ..., conv, bn). */
+  protected abstract mainPath(): readonly FusionStep[];
+
+  /**
+   * For nn.fuse(): relu(main(x) + shortcut(x)), or the chain main, relu for a plain block. In
+   * inference each conv absorbs its BN, the last one also the sum and the ReLU (nn/fuse.ts).
+   */
+  fusionPattern(): FusionPattern {
+    const main = this.mainPath();
+    return this.residual
+      ? { kind: 'residual', main, shortcut: this.downsample, post: this.relu }
+      : { kind: 'chain', steps: [...main, this.relu] };
   }
 }
 
@@ -166,17 +159,15 @@ export class BasicBlock extends ResidualBlock {
     return this.bn2;
   }
 
-  protected mainPath(): readonly (readonly [Conv2d, BatchNorm2d])[] {
-    return [
-      [this.conv1, this.bn1],
-      [this.conv2, this.bn2],
-    ];
+  protected mainPath(): readonly FusionStep[] {
+    return [this.conv1, this.bn1, this.relu, this.conv2, this.bn2];
   }
 
+  /** relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)); without the sum in a plain block. */
   forward(x: Tensor): Tensor {
-    if (fusing(this, x)) return this.forwardFused(x);
-    const h = batchNormRelu(this.bn1, this.relu, this.conv1.call(x));
-    return this.finish(this.bn2.call(this.conv2.call(h)), x);
+    let out = this.relu.call(this.bn1.call(this.conv1.call(x)));
+    out = this.bn2.call(this.conv2.call(out));
+    return this.relu.call(this.residual ? add(out, this.shortcut(x)) : out);
   }
 }
 
@@ -222,18 +213,15 @@ export class Bottleneck extends ResidualBlock {
     return this.bn3;
   }
 
-  protected mainPath(): readonly (readonly [Conv2d, BatchNorm2d])[] {
-    return [
-      [this.conv1, this.bn1],
-      [this.conv2, this.bn2],
-      [this.conv3, this.bn3],
-    ];
+  protected mainPath(): readonly FusionStep[] {
+    return [this.conv1, this.bn1, this.relu, this.conv2, this.bn2, this.relu, this.conv3, this.bn3];
   }
 
+  /** relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + shortcut(x)); without the sum in a plain block. */
   forward(x: Tensor): Tensor {
-    if (fusing(this, x)) return this.forwardFused(x);
-    let h = batchNormRelu(this.bn1, this.relu, this.conv1.call(x));
-    h = batchNormRelu(this.bn2, this.relu, this.conv2.call(h));
-    return this.finish(this.bn3.call(this.conv3.call(h)), x);
+    let out = this.relu.call(this.bn1.call(this.conv1.call(x)));
+    out = this.relu.call(this.bn2.call(this.conv2.call(out)));
+    out = this.bn3.call(this.conv3.call(out));
+    return this.relu.call(this.residual ? add(out, this.shortcut(x)) : out);
   }
 }

@@ -13,7 +13,7 @@ import { Sequential } from '../nn/containers.js';
 import { Conv2d } from '../nn/conv2d.js';
 import * as init from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
-import { batchNormRelu, fusedConv, fusing } from '../nn/fuse.js';
+import type { Fusable, FusionPattern } from '../nn/fuse.js';
 import { Module } from '../nn/module.js';
 import { AdaptiveAvgPool2d, MaxPool2d } from '../nn/pooling.js';
 import { BasicBlock, Bottleneck, type BottleneckStride, type ShortcutOption } from './resnet-blocks.js';
@@ -53,7 +53,7 @@ export interface ResNetSpec {
   inChannels: number;
 }
 
-export class ResNet extends Module {
+export class ResNet extends Module implements Fusable {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
   readonly relu: ReLU;
@@ -120,11 +120,19 @@ export class ResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let y = fusing(this, x)
-      ? fusedConv(this.conv1, this.bn1, x, { relu: true })
-      : batchNormRelu(this.bn1, this.relu, this.conv1.call(x));
+    let y = this.relu.call(this.bn1.call(this.conv1.call(x)));
     if (this.maxpool) y = this.maxpool.call(y);
     for (const layer of this.layers) y = layer.call(y);
     return this.fc.call(flatten(this.avgpool.call(y), 1));
+  }
+
+  /** For nn.fuse(): forward() as a chain (the stem's conv, BN and ReLU fuse; see nn/fuse.ts). */
+  fusionPattern(): FusionPattern {
+    const pool = this.maxpool ? [this.maxpool] : [];
+    const flat = (y: Tensor): Tensor => flatten(y, 1);
+    return {
+      kind: 'chain',
+      steps: [this.conv1, this.bn1, this.relu, ...pool, ...this.layers, this.avgpool, flat, this.fc],
+    };
   }
 }

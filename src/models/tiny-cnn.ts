@@ -11,6 +11,7 @@ import { Conv2d } from '../nn/conv2d.js';
 import { Flatten } from '../nn/flatten.js';
 import { Linear } from '../nn/linear.js';
 import { ReLU } from '../nn/activation.js';
+import { fuse } from '../nn/fuse.js';
 import { AdaptiveAvgPool2d, MaxPool2d } from '../nn/pooling.js';
 
 export interface TinyCnnOptions {
@@ -29,17 +30,20 @@ function convBn(inC: number, outC: number, kernel: number): Sequential {
 
 export function tinyCnn({ inChannels = 1, classes = 4, width = 8 }: TinyCnnOptions = {}): Sequential {
   const half = Math.floor(width / 2);
-  return Sequential.named({
-    stem: new Sequential(convBn(inChannels, width, 3), new ReLU(), new MaxPool2d(2)),
-    residual: new Residual(new Sequential(convBn(width, width, 3), new ReLU(), convBn(width, width, 3)), {
-      post: new ReLU(),
+  // Fused (nn.fuse) as the zoo's models are: conv + BN folds in inference.
+  return fuse(
+    Sequential.named({
+      stem: new Sequential(convBn(inChannels, width, 3), new ReLU(), new MaxPool2d(2)),
+      residual: new Residual(new Sequential(convBn(width, width, 3), new ReLU(), convBn(width, width, 3)), {
+        post: new ReLU(),
+      }),
+      inception: new Concat({
+        reduce1x1: new Sequential(convBn(width, half, 1), new ReLU()),
+        conv3x3: new Sequential(convBn(width, half, 1), new ReLU(), convBn(half, half, 3), new ReLU()),
+      }),
+      pool: new AdaptiveAvgPool2d(1),
+      flatten: new Flatten(),
+      classifier: new Linear(2 * half, classes),
     }),
-    inception: new Concat({
-      reduce1x1: new Sequential(convBn(width, half, 1), new ReLU()),
-      conv3x3: new Sequential(convBn(width, half, 1), new ReLU(), convBn(half, half, 3), new ReLU()),
-    }),
-    pool: new AdaptiveAvgPool2d(1),
-    flatten: new Flatten(),
-    classifier: new Linear(2 * half, classes),
-  });
+  );
 }

@@ -5,7 +5,7 @@
  */
 import { ArgumentError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
-import { forgetFusedPlan, fusing, fusingTraining, runFusedSequential } from './fuse.js';
+import { forgetFusedPlan, type Fusable, type FusionPattern } from './fuse.js';
 import { Module, type AnyModule, type TensorModule } from './module.js';
 
 /** Children given as a list (named by position) or as [name, module] pairs or a record, in order. */
@@ -26,8 +26,11 @@ function isIterable<M>(v: NamedModules<M>): v is Iterable<readonly [string, M]> 
   return Symbol.iterator in v;
 }
 
-/** Calls each child on the output of the one before (nn.Sequential). */
-export class Sequential extends Module {
+/**
+ * Calls each child on the output of the one before (nn.Sequential). For nn.fuse() it is a chain of
+ * its children (conv + BN + ReLU, BN + ReLU, linear + ReLU fuse; see nn/fuse.ts).
+ */
+export class Sequential extends Module implements Fusable {
   private readonly layers = new Map<string, TensorModule>();
 
   constructor(...layers: TensorModule[]) {
@@ -77,10 +80,13 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (fusing(this, x) || fusingTraining(this, x)) return runFusedSequential(this, [...this.layers.values()], x);
     let y = x;
     for (const layer of this.layers.values()) y = layer.call(y);
     return y;
+  }
+
+  fusionPattern(): FusionPattern {
+    return { kind: 'chain', steps: [...this.layers.values()] };
   }
 }
 

@@ -6,7 +6,24 @@ export * from './containers.js';
 export * from './conv2d.js';
 export * from './dropout.js';
 export * from './flatten.js';
-export { setInferenceFusion, inferenceFusionEnabled, setTrainingFusion, trainingFusionEnabled } from './fuse.js';
+export {
+  countFusedGroups,
+  describeFusion,
+  fuse,
+  fusedGroups,
+  inferenceFusionEnabled,
+  setInferenceFusion,
+  setTrainingFusion,
+  trainingFusionEnabled,
+  unfuse,
+  type Fusable,
+  type FusedGroup,
+  type FusedKind,
+  type FuseOptions,
+  type FusionMode,
+  type FusionPattern,
+  type FusionStep,
+} from './fuse.js';
 export * as init from './init.js';
 export * from './linear.js';
 export * from './local-response-norm.js';

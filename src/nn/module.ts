@@ -45,6 +45,12 @@ export abstract class Module<In = Tensor, Out = Tensor> {
   private readonly bufferSlots = new Map<string, Tensor | null>();
   private readonly nonPersistent = new Set<string>();
   private readonly moduleSlots = new Map<string, AnyModule | null>();
+  /**
+   * A fused form of forward() that `nn.fuse()` attached (see nn/fuse.ts): it returns the output
+   * when fusion applies to this call (e.g. eval mode under noGrad), else undefined and forward()
+   * runs. null: never fused.
+   */
+  fusedForward: ((input: In) => Out | undefined) | null = null;
   /** The module that registered this one first, and under which name (gives the path). */
   private owner: { parent: AnyModule; name: string } | null = null;
 
@@ -54,7 +60,11 @@ export abstract class Module<In = Tensor, Out = Tensor> {
   /** Runs forward() with this module's path as the current layer, so op errors name it. */
   call(input: In): Out {
     this.checkInput(input);
-    const run = (): Out => withLayer(this.path, () => this.forward(input));
+    const run = (): Out =>
+      withLayer(this.path, () => {
+        const fused = this.fusedForward?.(input);
+        return fused === undefined ? this.forward(input) : fused;
+      });
     // Module tracing (analysis) sees each call's input and output; see trace-modules.ts.
     return isTracingModules() ? tracedCall(this, input, run) : run();
   }

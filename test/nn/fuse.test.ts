@@ -1,7 +1,9 @@
 /**
- * Inference fusion (src/nn/fuse.ts): in eval mode under noGrad, conv+BN(+ReLU)(+residual sum)
- * and BN+ReLU run as single kernels. The fused network must equal the unfused one, take the
- * fused path (no batch-norm or ReLU ops left in the trace), and notice changed weights.
+ * The fusion pass (src/nn/fuse.ts): after nn.fuse(), in eval mode under noGrad,
+ * conv+BN(+ReLU)(+residual sum) and BN+ReLU run as single kernels, and in training BN+ReLU does.
+ * The fused network must equal the unfused one, take the fused path (no batch-norm or ReLU ops
+ * left in the trace), notice changed weights, and report what it fused. Whole zoo models, fused
+ * against unfused on both backends: test/models/fusion-equivalence.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -58,6 +60,7 @@ function assertClose(a: number[], b: number[], tol: number): void {
 }
 
 function checkFusion(model: nn.Module<Tensor, Tensor>, x: Tensor, tol: number): void {
+  nn.fuse(model);
   model.eval();
   randomizeBatchNorms(model, 7);
   const plain = run(model, x, false);
@@ -90,7 +93,7 @@ describe('inference fusion', () => {
   });
 
   it('fuses BN + ReLU and conv + BN + ReLU in dense layers', () => {
-    const block = new DenseBlock(16, { layers: 3, growthRate: 8 });
+    const block = nn.fuse(new DenseBlock(16, { layers: 3, growthRate: 8 }));
     const x = ops.randn([2, 16, 5, 5]);
     block.eval();
     randomizeBatchNorms(block, 3);
@@ -105,11 +108,13 @@ describe('inference fusion', () => {
   });
 
   it('runs linear + ReLU as one op in a classifier (float64, exact)', () => {
-    const head = new nn.Sequential(
-      new nn.Dropout(),
-      new nn.Linear(6, 5, f64),
-      new nn.ReLU({ inplace: true }),
-      new nn.Linear(5, 3, f64),
+    const head = nn.fuse(
+      new nn.Sequential(
+        new nn.Dropout(),
+        new nn.Linear(6, 5, f64),
+        new nn.ReLU({ inplace: true }),
+        new nn.Linear(5, 3, f64),
+      ),
     );
     head.eval();
     const x = ops.randn([4, 6], f64);
@@ -128,7 +133,7 @@ describe('inference fusion', () => {
   it('refolds when a weight changes in place or a statistic is replaced', () => {
     const conv = new nn.Conv2d(2, 3, 1, f64);
     const bn = new nn.BatchNorm2d(3, f64);
-    const seq = new nn.Sequential(conv, bn);
+    const seq = nn.fuse(new nn.Sequential(conv, bn));
     seq.eval();
     const x = ops.randn([1, 2, 2, 2], f64);
     const first = run(seq, x, true).y;
@@ -142,7 +147,7 @@ describe('inference fusion', () => {
   });
 
   it('stays off in training mode and when gradients are recorded', () => {
-    const seq = new nn.Sequential(new nn.Conv2d(2, 2, 1), new nn.BatchNorm2d(2), new nn.ReLU());
+    const seq = nn.fuse(new nn.Sequential(new nn.Conv2d(2, 2, 1), new nn.BatchNorm2d(2), new nn.ReLU()));
     nn.setInferenceFusion(true);
     const names: string[] = [];
     traceOps(
@@ -209,6 +214,7 @@ describe('training fusion', () => {
         ['DenseBlock', new DenseBlock(4, { layers: 2, growthRate: 4 }), [2, 4, 4, 4]],
       ];
       for (const [name, model, shape] of models) {
+        nn.fuse(model);
         const x = ops.randn(shape, { generator: new Generator(2) });
         const plain = trainStep(model, x, false);
         const fused = trainStep(model, x, true);
@@ -220,5 +226,85 @@ describe('training fusion', () => {
         assert.ok(relus(plain.ops) > left);
       }
     });
+  });
+});
+
+describe('the fusion pass', () => {
+  // What nn.fuse() finds in the zoo (models built on meta: the report needs no data).
+  const EXPECTED: Record<string, [Partial<Record<nn.FusedKind, number>>, Partial<Record<nn.FusedKind, number>>]> = {
+    alexnet: [{ 'conv+relu': 5, 'linear+relu': 2 }, {}],
+    vgg11_bn: [{ 'conv+bn+relu': 8, 'linear+relu': 2 }, { 'bn+relu': 8 }],
+    googlenet: [{ 'conv+bn+relu': 57 }, { 'bn+relu': 57 }],
+    googlenet_paper: [{ 'conv+relu': 57 }, {}],
+    resnet18: [{ 'conv+bn+relu': 9, 'conv+bn+add+relu': 8, 'conv+bn': 3 }, { 'bn+relu': 9 }],
+    resnet50: [{ 'conv+bn+relu': 33, 'conv+bn+add+relu': 16, 'conv+bn': 4 }, { 'bn+relu': 33 }],
+    resnet20_cifar: [{ 'conv+bn+relu': 10, 'conv+bn+add+relu': 9 }, { 'bn+relu': 10 }],
+    plain20_cifar: [{ 'conv+bn+relu': 19 }, { 'bn+relu': 19 }],
+    // Per dense layer the join (norm1, relu1) and conv1 + norm2 + relu2; the transitions' BN + ReLU.
+    densenet121: [{ 'conv+bn+relu': 59, 'concat+bn+relu': 58, 'bn+relu': 3 }, { 'bn+relu': 120 }],
+  };
+
+  it('reports the fused groups of every zoo family by kind', () => {
+    for (const [name, [inference, training]] of Object.entries(EXPECTED)) {
+      const model = buildModel(name, { backend: 'meta' });
+      assert.deepEqual(nn.countFusedGroups(model, 'inference'), inference, `${name} inference`);
+      assert.deepEqual(nn.countFusedGroups(model, 'training'), training, `${name} training`);
+    }
+    assert.equal(
+      nn.describeFusion(buildModel('resnet50', { backend: 'meta' })),
+      'fused for inference: 33 conv+bn+relu, 16 conv+bn+add+relu, 4 conv+bn; for training: 33 bn+relu',
+    );
+    const groups = nn.fusedGroups(buildModel('resnet18', { backend: 'meta' }));
+    assert.deepEqual(groups[0], {
+      mode: 'inference',
+      kind: 'conv+bn+relu',
+      owner: '',
+      modules: ['conv1', 'bn1', 'relu'],
+    });
+    assert.deepEqual(groups.find((g) => g.owner === 'layer2.0' && g.kind === 'conv+bn+add+relu')?.modules, [
+      'layer2.0.conv2',
+      'layer2.0.bn2',
+      'layer2.0.downsample',
+      'layer2.0.relu',
+    ]);
+  });
+
+  it('keeps the module tree, parameters and state-dict keys; unfuse() detaches', () => {
+    const model = nn.unfuse(buildModel('densenet_bc_100_cifar', { backend: 'meta' }));
+    assert.equal(nn.describeFusion(model), 'not fused');
+    const before = { modules: model.namedModules().map(([k]) => k), keys: [...model.stateDict().keys()] };
+    const params = model.parameters();
+    nn.fuse(model);
+    assert.deepEqual(
+      model.namedModules().map(([k]) => k),
+      before.modules,
+    );
+    assert.deepEqual([...model.stateDict().keys()], before.keys);
+    assert.deepEqual(model.parameters(), params);
+    assert.ok(model.modules().some((m) => m.fusedForward !== null));
+    nn.unfuse(model);
+    assert.ok(model.modules().every((m) => m.fusedForward === null));
+  });
+
+  it('attaches one form only when asked, and the switches turn the attached forms off', () => {
+    const seq = nn.fuse(new nn.Sequential(new nn.Conv2d(2, 2, 1), new nn.BatchNorm2d(2), new nn.ReLU()), {
+      mode: 'training',
+    });
+    assert.deepEqual(nn.countFusedGroups(seq, 'inference'), {});
+    assert.deepEqual(nn.countFusedGroups(seq, 'training'), { 'bn+relu': 1 });
+    const opsOf = (fn: () => unknown): string[] => {
+      const names: string[] = [];
+      traceOps((e) => names.push(e.op), fn);
+      return names;
+    };
+    const x = ops.randn([2, 2, 3, 3]);
+    assert.ok(!opsOf(() => seq.call(x)).includes('relu'), 'training: BN + ReLU is one op');
+    seq.eval();
+    assert.ok(noGrad(() => opsOf(() => seq.call(x))).includes('batchNorm'), 'no inference form attached');
+    nn.fuse(seq);
+    assert.ok(!noGrad(() => opsOf(() => seq.call(x))).includes('batchNorm'), 'inference form attached');
+    nn.setInferenceFusion(false);
+    assert.ok(noGrad(() => opsOf(() => seq.call(x))).includes('batchNorm'), 'switched off');
+    nn.setInferenceFusion(true);
   });
 });
