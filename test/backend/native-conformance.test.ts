@@ -12,7 +12,7 @@ import { Generator } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import { OP_CASES } from './native-conformance-cases.js';
-import { assertClose, nativeSkipReason } from './native-helpers.js';
+import { assertClose, failNativeMissing, nativeSkipReason } from './native-helpers.js';
 
 const addon = loadNativeAddon();
 const skip = nativeSkipReason('native-conformance');
@@ -87,7 +87,7 @@ describe('native addon argument checks', () => {
   it('exec with a buffer of the wrong size or type throws a JS error naming the op and buffer, and queues nothing', {
     skip,
   }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const plain = addon.plainDesc([1, 1, 2, 2]);
     const plan = addon.reorderPlan(plain, plain);
     const y = new Float32Array(4);
@@ -121,7 +121,7 @@ describe('native addon argument checks', () => {
   });
 
   it('unknown plan and desc ids throw instead of reaching oneDNN', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     assert.throws(() => addon.exec(123456, []), /exec: argument 'plan' is an unknown plan id \(123456\)/);
     assert.throws(() => addon.exec(-1, []), /exec: argument 'plan' must be a non-negative integer/);
     assert.throws(() => addon.descInfo(987654), /descInfo: argument 'id' is an unknown desc id \(987654\)/);
@@ -136,7 +136,7 @@ describe('native addon argument checks', () => {
   });
 
   it('inconsistent geometry and wrong argument types throw instead of reaching oneDNN', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const bad = [1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 3, 3]; // 4x4 with 3x3 gives 2x2, not 3x3
     assert.throws(
       () => addon.conv2dPlan(bad, options),
@@ -170,7 +170,7 @@ describe('native addon argument checks', () => {
   });
 
   it('a max-pool workspace of the wrong size throws', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const pool = [1, 1, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2];
     const p = addon.poolPlan('max', pool, addon.plainDesc([1, 1, 4, 4]), true);
     assert.ok(p.workspace !== undefined && addon.descInfo(p.workspace).bytes > 0);
@@ -183,7 +183,7 @@ describe('native addon argument checks', () => {
   });
 
   it('pool, LRN, batch norm, eltwise, binary and concat plans check their arguments', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const image = addon.plainDesc([1, 4, 4, 4]);
     const pool = [1, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2];
     assert.throws(
@@ -276,7 +276,7 @@ describe('native addon argument checks', () => {
   it("the space-to-depth cut of AlexNet's stem is a direct JIT conv, and the stem itself runs as the CPU's oneDNN chooses", {
     skip,
   }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     // The premise of the cut (see space_to_depth.cc): oneDNN 2.6 runs the stem as im2col + gemm on
     // AVX2 and directly on AVX-512; its cut (48 channels, 3x3, stride 1) is direct on both.
     const o = { bias: true, relu: true, sum: false, training: false };
@@ -298,7 +298,7 @@ describe('native addon argument checks', () => {
   it('grouped convs whose groups do not fill channel blocks still get a JIT kernel, not the reference one', {
     skip,
   }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     // On AVX-512 convs ask for nChw16c; for 2 groups of 24 channels or a depthwise conv with a channel
     // multiplier that lands on oneDNN's reference kernel (ref:any, 100x slower), so the plan asks again with `any`.
     for (const training of [false, true]) {
@@ -314,7 +314,7 @@ describe('native addon argument checks', () => {
   });
 
   it('channel pads and slices by whole blocks keep the blocked layout; others go plain', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const blocked = ops.conv2d(
       ops.ones([2, 3, 5, 5], { backend: 'native' }),
       ops.ones([16, 3, 3, 3], { backend: 'native' }),

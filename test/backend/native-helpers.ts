@@ -1,14 +1,47 @@
-/** Shared pieces of the native-backend tests: the skip reason and a float32 comparison. */
+/**
+ * Shared pieces of the native-backend tests: when to skip them, and float32 comparisons.
+ *
+ * Without the addon (oneDNN missing, or the build failed) every native test is skipped with the
+ * reason, and the run stays green. With CONVKIT_REQUIRE_NATIVE=1 (.ci/run sets it where set-up can
+ * install oneDNN) nothing is skipped: each native test fails, naming the reason.
+ */
 import assert from 'node:assert/strict';
 import { loadNativeAddon } from '../../src/backend/native/index.js';
 
-/** False when the addon loads, else the reason (shown as the skip reason of every native test). */
-export function nativeSkipReason(file: string): string | false {
-  const addon = loadNativeAddon();
+/** The environment variable that turns a missing native backend from a skip into a failure. */
+export const REQUIRE_NATIVE = 'CONVKIT_REQUIRE_NATIVE';
+
+/** True when CONVKIT_REQUIRE_NATIVE is 1 (or true/yes). */
+export function nativeRequired(env: NodeJS.ProcessEnv = process.env): boolean {
+  return /^(1|true|yes)$/i.test(env[REQUIRE_NATIVE] ?? '');
+}
+
+/**
+ * False when the addon loads, else the reason (shown as the skip reason of every native test).
+ * When the native backend is required, also false: the tests run and fail (see failNativeMissing).
+ * `addon` and `env` are for the test of this function.
+ */
+export function nativeSkipReason(
+  file: string,
+  addon: object | { error: string } = loadNativeAddon(),
+  env: NodeJS.ProcessEnv = process.env,
+): string | false {
   if (!('error' in addon)) return false;
   const reason = `native backend unavailable: ${addon.error}`;
-  console.log(`# ${file} skipped: ${reason}`);
+  if (nativeRequired(env)) {
+    console.log(`# ${file}: ${reason}; ${REQUIRE_NATIVE}=1, so its native tests fail`);
+    return false;
+  }
+  console.log(`# ${file} skipped: ${reason} (set ${REQUIRE_NATIVE}=1 to fail instead)`);
   return reason;
+}
+
+/**
+ * Fails the running test: it needs the native backend, which did not load. Reached only when the
+ * test was not skipped, i.e. when CONVKIT_REQUIRE_NATIVE=1. Use as `if ('error' in x) return failNativeMissing(x);`.
+ */
+export function failNativeMissing(missing: { error: string }): never {
+  return assert.fail(`native backend unavailable: ${missing.error} (${REQUIRE_NATIVE}=1 makes this a failure)`);
 }
 
 /** Both arrays agree within rtol of the largest magnitude of the reference (float32 sums reassociate). */

@@ -10,7 +10,7 @@ import { loadNativeBackend, nativeCallCount } from '../../src/backend/native/ind
 import { refBackend } from '../../src/backend/ref/index.js';
 import { Generator } from '../../src/core/random.js';
 import type { Storage } from '../../src/core/storage.js';
-import { nativeSkipReason } from './native-helpers.js';
+import { failNativeMissing, nativeSkipReason } from './native-helpers.js';
 
 const skip = nativeSkipReason('native-optim');
 const native = loadNativeBackend();
@@ -42,12 +42,12 @@ const ADAM_CASES: Adam[] = [
 
 /** Both backends' storages of the same values; `read` gives them back as float32 arrays. */
 function pair(values: Float32Array): { ref: Storage; nat: Storage } {
-  if ('error' in native) throw new Error(native.error);
+  if ('error' in native) return failNativeMissing(native);
   return { ref: refBackend.write(values, 'float32'), nat: native.write(values, 'float32') };
 }
 
 function same(what: string, a: Storage, b: Storage, size: number): void {
-  if ('error' in native) return;
+  if ('error' in native) failNativeMissing(native);
   const x = new Uint32Array(Float32Array.from(refBackend.read(a, [size])).buffer);
   const y = new Uint32Array(Float32Array.from(native.read(b, [size])).buffer);
   for (let i = 0; i < size; i++)
@@ -58,7 +58,7 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
   SGD_CASES.forEach((c, n) =>
     SIZES.forEach((size) => {
       it(`SGD case ${n} (${JSON.stringify(c)}), ${size} elements, 3 steps`, { skip }, () => {
-        if ('error' in native) return;
+        if ('error' in native) return failNativeMissing(native);
         const { withBuffer, ...hyper } = c;
         const p = pair(values(size, 1 + n));
         const b = withBuffer ? pair(new Float32Array(size)) : null;
@@ -79,7 +79,7 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
   ADAM_CASES.forEach((c, n) =>
     SIZES.forEach((size) => {
       it(`Adam case ${n} (${JSON.stringify(c)}), ${size} elements, 4 steps`, { skip }, () => {
-        if ('error' in native) return;
+        if ('error' in native) return failNativeMissing(native);
         const p = pair(values(size, 7 + n));
         const [m, v] = [pair(new Float32Array(size)), pair(new Float32Array(size))];
         const vmax = c.amsgrad ? pair(new Float32Array(size)) : null;
@@ -113,7 +113,7 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
   );
 
   it('float64 parameters run the reference kernel; a blocked parameter is refused with a clear error', { skip }, () => {
-    if ('error' in native) return;
+    if ('error' in native) return failNativeMissing(native);
     const p64 = native.write(Float64Array.of(1, 2, 3), 'float64');
     const g64 = native.write(Float64Array.of(1, 1, 1), 'float64');
     native.kernels.sgdStep({

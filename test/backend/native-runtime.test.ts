@@ -11,7 +11,7 @@ import { NativeRuntime } from '../../src/backend/native/runtime.js';
 import { Generator } from '../../src/core/random.js';
 import * as ops from '../../src/ops/index.js';
 import { noGrad } from '../../src/core/grad-mode.js';
-import { assertClose, nativeSkipReason } from './native-helpers.js';
+import { assertClose, failNativeMissing, nativeSkipReason } from './native-helpers.js';
 
 const addon = loadNativeAddon();
 const skip = nativeSkipReason('native-runtime');
@@ -30,7 +30,7 @@ const GROUPED = [1, 16, 5, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 5, 5];
 
 describe('native runtime', () => {
   it('runs queued commands in order: a chain of reorders and overwrites', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const dims = [4, 64, 32, 32];
     const size = dims.reduce((p, d) => p * d, 1);
     const plain = addon.plainDesc(dims);
@@ -48,7 +48,7 @@ describe('native runtime', () => {
   });
 
   it('flushAsync resolves once everything queued before it has run (and at once when idle)', { skip }, async () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     await addon.flushAsync();
     const dims = [8, 32, 56, 56];
     const size = dims.reduce((p, d) => p * d, 1);
@@ -72,7 +72,7 @@ describe('native runtime', () => {
   });
 
   it('reorders plain -> blocked -> plain exactly (activations, weights, grouped weights, -0 and NaN)', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const forward = addon.conv2dPlan(GEOMETRY, { bias: false, relu: false, sum: false, training: true });
     const grouped = addon.conv2dBackwardWeightsPlan(GROUPED, false);
     const cases: [number, number[]][] = [
@@ -125,7 +125,7 @@ describe('native runtime', () => {
   });
 
   it('a full pool gives up the sizes used least recently, not the sizes in use', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const rt = new NativeRuntime(addon);
     rt.poolLimitBytes = 4 * 4096; // room for four buffers of 1,024 floats
     const taken = (floats: number): Float32Array => rt.output(rt.plainDesc([floats]), floats).buffer;
@@ -148,7 +148,7 @@ describe('native runtime', () => {
   });
 
   it('setThreads changes the thread count of both addon threads and results stay the same', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const rt = nativeRuntime();
     const before = rt.getThreads();
     const conv = (): Float32Array =>
