@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { failNativeMissing, nativeRequired, nativeSkipReason, REQUIRE_NATIVE } from './native-helpers.js';
+import {
+  assertClose,
+  failNativeMissing,
+  nativeRequired,
+  nativeSkipReason,
+  OP_TOLERANCE,
+  REQUIRE_NATIVE,
+} from './native-helpers.js';
 
 const failed = { error: 'oneDNN is not installed: sudo apt-get install libdnnl-dev, then npm run build:native' };
 
@@ -67,5 +74,31 @@ describe('CONVKIT_REQUIRE_NATIVE turns native skips into failures', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('assertClose compares per element, relative plus absolute', () => {
+  it('rejects a 1 % error on values near 1e-2 (the old check, scaled by max(1, largest), allowed it)', () => {
+    const expected = [0.012, -0.018, 0.009];
+    assert.throws(
+      () =>
+        assertClose(
+          'small',
+          expected.map((v) => v * 1.01),
+          expected,
+        ),
+      /small: 3 of 3 elements differ; worst: element 1/,
+    );
+    assertClose(
+      'float32 noise',
+      expected.map((v) => Math.fround(v * (1 + 3e-7))),
+      expected,
+    );
+  });
+
+  it('allows atol near zero and rtol on large values, and names NaN', () => {
+    assertClose('near zero', [5e-6, 1000.05], [0, 1000], OP_TOLERANCE);
+    assert.throws(() => assertClose('nan', [Number.NaN], [1]), /nan: 1 of 1 elements differ/);
+    assert.throws(() => assertClose('large', [1000.2], [1000]), /allowed 0.0001 \* \|ref\| \+ 0.00001/);
   });
 });

@@ -121,7 +121,13 @@ describe('native runtime', () => {
     const ref = run('ref');
     const native = run('native');
     assert.ok(rt.pooled > 0, 'nothing went back to the pool');
-    native.forEach((v, i) => assertClose(`step ${i}`, v, ref[i]));
+    // Unscaled weights (144-term sums of values up to 1) grow the maps to ~1100 by the sixth conv, so
+    // rounding near zero after cancellation scales with the map's largest value: atol 2e-7 of it
+    // (at most 4e-8 of it measured).
+    native.forEach((v, i) => {
+      const scale = ref[i].reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+      assertClose(`step ${i}`, v, ref[i], { rtol: 1e-4, atol: 2e-7 * scale });
+    });
   });
 
   it('a full pool gives up the sizes used least recently, not the sizes in use', { skip }, () => {
