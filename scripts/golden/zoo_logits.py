@@ -31,6 +31,10 @@ the logits have a standard deviation of order 1 (printed by this script; checked
 models have 10 classes (torchvision's num_classes=10, convkit's classes: 10), which keeps the
 fixture a few KB; the 1000-class shapes are checked by model-keys.json.
 
+The test checks each model on the ref or the native backend and one or two per family on both
+(BOTH in the test; CONVKIT_ZOO_LOGITS=all runs every model on both), with a tolerance per logit of
+2e-5 * max|logit| + 2e-5 * |logit|.
+
 GoogLeNet: torchvision builds it with transform_input=False when no weights are given (0.14 sets
 True only when loading ImageNet weights), which is convkit's default; aux_logits=False.
 """
