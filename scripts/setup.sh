@@ -25,9 +25,23 @@ else
 fi
 
 # Native backend (optional): oneDNN from apt, then the N-API addon. Nothing here stops set-up:
-# when it cannot be done, one line says why and the reference backend keeps working.
+# when it cannot be done, one line says why and the reference backend keeps working. Unless
+# CONVKIT_REQUIRE_NATIVE=1 (CI sets it where oneDNN can be had, see .ci/run): then a native
+# backend that cannot be set up stops set-up, and with it `npm test`.
 native_addon=native/build/Release/convkit_native.node
 native_log=native/build-native.log
+
+# native_missing WHY: the native backend cannot be set up; stops set-up when it is required.
+native_missing() {
+  case "${CONVKIT_REQUIRE_NATIVE:-}" in
+  1 | true | yes | TRUE | YES | True | Yes)
+    say "native backend: required (CONVKIT_REQUIRE_NATIVE=$CONVKIT_REQUIRE_NATIVE) but $1; stopping."
+    [ -f "$native_log" ] && tail -n 20 "$native_log" | sed 's/^/[setup]   /'
+    exit 1
+    ;;
+  esac
+  return 0
+}
 
 # apt_install WHAT PACKAGE...: installs Debian packages when root or with passwordless sudo.
 # Returns 1, after one line saying why, when it cannot.
@@ -61,6 +75,7 @@ apt_install() {
 setup_native() {
   if [ ! -f /usr/include/oneapi/dnnl/dnnl.hpp ]; then
     apt_install "native backend (oneDNN 2.6)" libdnnl-dev || {
+      native_missing "oneDNN (libdnnl-dev) could not be installed"
       say "native backend: without oneDNN the reference backend works; after installing it run 'npm run build:native'."
       return 0
     }
@@ -76,6 +91,7 @@ setup_native() {
   if npm run --silent build:native >"$native_log" 2>&1; then
     say "native backend: addon built."
   else
+    native_missing "the addon build failed (see $native_log)"
     say "native backend: the addon build failed (see $native_log); the reference backend works meanwhile."
   fi
 }

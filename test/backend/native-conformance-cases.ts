@@ -13,6 +13,13 @@ export interface OpCase {
   /** Shapes of the differentiable inputs, filled with seeded uniform values in [-1, 1). */
   inputs: Shape[];
   f: (...xs: Tensor[]) => Tensor;
+  /**
+   * 'always': the test forces the native conv's space-to-depth cut (NativeRuntime.spaceToDepth)
+   * and fails unless the cut ran; on AVX2 oneDNN would take it anyway, on AVX-512 it would not.
+   */
+  spaceToDepth?: 'always';
+  /** The case must not reach oneDNN (the native backend falls back to the reference kernel). */
+  refFallback?: true;
 }
 
 /** Constant (non-trainable) values on the backend of `like`, e.g. running statistics. */
@@ -70,11 +77,13 @@ export const OP_CASES: OpCase[] = [
   // (stride 1) instead; the conformance test forces the cut on CPUs where oneDNN runs them directly.
   {
     name: 'conv2d 11x11 stride 4 pad 2 + bias (AlexNet stem, space-to-depth)',
+    spaceToDepth: 'always',
     inputs: [[2, 3, 31, 29], [8, 3, 11, 11], [8]],
     f: (x, w, b) => ops.conv2d(x, w, b, { stride: 4, padding: 2 }),
   },
   {
     name: 'conv2d 5x4 stride 3x2, asymmetric padding (space-to-depth)',
+    spaceToDepth: 'always',
     inputs: [
       [1, 2, 13, 12],
       [4, 2, 5, 4],
@@ -266,6 +275,7 @@ export const OP_CASES: OpCase[] = [
   },
   {
     name: 'maxPool2d dilation 2 (ref fallback)',
+    refFallback: true,
     inputs: [[1, 2, 9, 9]],
     f: (x) => ops.maxPool2d(x, { kernelSize: 2, dilation: 2 }),
   },
@@ -295,6 +305,7 @@ export const OP_CASES: OpCase[] = [
   },
   {
     name: 'avgPool2d ceil mode include pad (ref fallback)',
+    refFallback: true,
     inputs: [[1, 2, 8, 7]],
     f: (x) => ops.avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true }),
   },
@@ -313,10 +324,16 @@ export const OP_CASES: OpCase[] = [
   },
   {
     name: 'avgPool2d divisorOverride (ref fallback)',
+    refFallback: true,
     inputs: [[1, 2, 6, 6]],
     f: (x) => ops.avgPool2d(x, { kernelSize: 2, divisorOverride: 3 }),
   },
-  { name: 'adaptiveAvgPool2d (ref fallback)', inputs: [[2, 3, 7, 5]], f: (x) => ops.adaptiveAvgPool2d(x, [3, 2]) },
+  {
+    name: 'adaptiveAvgPool2d (ref fallback)',
+    refFallback: true,
+    inputs: [[2, 3, 7, 5]],
+    f: (x) => ops.adaptiveAvgPool2d(x, [3, 2]),
+  },
   {
     name: 'adaptiveAvgPool2d to 1x1 of a blocked conv output',
     inputs: [
@@ -457,6 +474,7 @@ export const OP_CASES: OpCase[] = [
   },
   {
     name: 'localResponseNorm size 4 (ref fallback)',
+    refFallback: true,
     inputs: [[2, 7, 3, 3]],
     f: (x) => ops.localResponseNorm(x, { size: 4, alpha: 0.5, beta: 0.75, k: 2 }),
   },

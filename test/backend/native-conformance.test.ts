@@ -14,7 +14,7 @@ import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import { conv2dGeometry } from '../../src/ops/conv2d.js';
 import { OP_CASES } from './native-conformance-cases.js';
-import { assertClose, nativeSkipReason } from './native-helpers.js';
+import { assertClose, failNativeMissing, nativeSkipReason } from './native-helpers.js';
 
 const addon = loadNativeAddon();
 const skip = nativeSkipReason('native-conformance');
@@ -53,12 +53,19 @@ function run(
 }
 
 describe('native backend conformance with the reference backend', () => {
+  it('case flags agree with the case names (space-to-depth cases force the cut, fallbacks are marked)', () => {
+    for (const c of OP_CASES) {
+      assert.equal(c.spaceToDepth === 'always', c.name.includes('space-to-depth'), `${c.name}: spaceToDepth`);
+      assert.equal(c.refFallback === true, c.name.includes('(ref fallback)'), `${c.name}: refFallback`);
+    }
+  });
+
   OP_CASES.forEach((c, n) => {
     it(`${c.name}: forward and backward agree`, { skip }, () => {
       const ref = run('ref', c.inputs, c.f, 1000 * (n + 1));
       const before = nativeCallCount();
       const rt = nativeRuntime();
-      const cut = c.name.includes('(space-to-depth)');
+      const cut = c.spaceToDepth === 'always';
       const cutsBefore = rt.spaceToDepthCuts;
       rt.spaceToDepth = cut ? 'always' : 'auto';
       let native: ReturnType<typeof run>;
@@ -67,9 +74,10 @@ describe('native backend conformance with the reference backend', () => {
       } finally {
         rt.spaceToDepth = 'auto';
       }
+      // The counter counts cut convs: forced cases must cut; the others may (auto) on AVX2 only.
       if (cut) assert.ok(rt.spaceToDepthCuts > cutsBefore, 'the space-to-depth cut did not run');
-      // Cases named '(ref fallback)' must not reach oneDNN; all others must.
-      const fallback = c.name.includes('(ref fallback)');
+      // Cases marked refFallback must not reach oneDNN; all others must.
+      const fallback = c.refFallback === true;
       assert.equal(
         nativeCallCount() > before,
         !fallback,
@@ -107,7 +115,7 @@ describe('native addon argument checks', () => {
   it('exec with a buffer of the wrong size or type throws a JS error naming the op and buffer, and queues nothing', {
     skip,
   }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const plain = addon.plainDesc([1, 1, 2, 2]);
     const plan = addon.reorderPlan(plain, plain);
     const y = new Float32Array(4);
@@ -141,7 +149,7 @@ describe('native addon argument checks', () => {
   });
 
   it('unknown plan and desc ids throw instead of reaching oneDNN', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     assert.throws(() => addon.exec(123456, []), /exec: argument 'plan' is an unknown plan id \(123456\)/);
     assert.throws(() => addon.exec(-1, []), /exec: argument 'plan' must be a non-negative integer/);
     assert.throws(() => addon.descInfo(987654), /descInfo: argument 'id' is an unknown desc id \(987654\)/);
@@ -156,7 +164,7 @@ describe('native addon argument checks', () => {
   });
 
   it('inconsistent geometry and wrong argument types throw instead of reaching oneDNN', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const bad = { ...geometry, outH: 3, outW: 3 }; // 4x4 with 3x3 gives 2x2, not 3x3
     assert.throws(
       () => addon.conv2dPlan(bad, options),
@@ -207,7 +215,7 @@ describe('native addon argument checks', () => {
   });
 
   it('a max-pool workspace of the wrong size throws', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const pool = { ...POOL, channels: 1, padBottom: 1, padRight: 1 };
     const p = addon.poolPlan('max', pool, addon.plainDesc([1, 1, 4, 4]), { training: true });
     assert.ok(p.workspace !== undefined && addon.descInfo(p.workspace).bytes > 0);
@@ -221,7 +229,7 @@ describe('native addon argument checks', () => {
   });
 
   it('pool, LRN, batch norm, eltwise, binary and concat plans check their arguments', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const image = addon.plainDesc([1, 4, 4, 4]);
     const pool = POOL;
     assert.throws(
@@ -318,7 +326,7 @@ describe('native addon argument checks', () => {
   it("the space-to-depth cut of AlexNet's stem is a direct JIT conv, and the stem itself runs as the CPU's oneDNN chooses", {
     skip,
   }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     // The premise of the cut (see space_to_depth.cc): oneDNN 2.6 runs the stem as im2col + gemm on
     // AVX2 and directly on AVX-512; its cut (48 channels, 3x3, stride 1) is direct on both.
     const o = { bias: true, relu: true, sum: false, training: false };
@@ -355,7 +363,7 @@ describe('native addon argument checks', () => {
   it('grouped convs whose groups do not fill channel blocks still get a JIT kernel, not the reference one', {
     skip,
   }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     // On AVX-512 convs ask for nChw16c; for 2 groups of 24 channels or a depthwise conv with a channel
     // multiplier that lands on oneDNN's reference kernel (ref:any, 100x slower), so the plan asks again with `any`.
     for (const training of [false, true]) {
@@ -372,7 +380,7 @@ describe('native addon argument checks', () => {
   });
 
   it('channel pads and slices by whole blocks keep the blocked layout; others go plain', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const blocked = ops.conv2d(
       ops.ones([2, 3, 5, 5], { backend: 'native' }),
       ops.ones([16, 3, 3, 3], { backend: 'native' }),

@@ -12,7 +12,7 @@ import { Generator } from '../../src/core/random.js';
 import * as ops from '../../src/ops/index.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { conv2dGeometry } from '../../src/ops/conv2d.js';
-import { assertClose, nativeSkipReason } from './native-helpers.js';
+import { assertClose, failNativeMissing, nativeSkipReason } from './native-helpers.js';
 
 const addon = loadNativeAddon();
 const skip = nativeSkipReason('native-runtime');
@@ -31,7 +31,7 @@ const GROUPED = conv2dGeometry([1, 16, 5, 5], [16, 4, 3, 3], { padding: 1, group
 
 describe('native runtime', () => {
   it('runs queued commands in order: a chain of reorders and overwrites', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const dims = [4, 64, 32, 32];
     const size = dims.reduce((p, d) => p * d, 1);
     const plain = addon.plainDesc(dims);
@@ -49,7 +49,7 @@ describe('native runtime', () => {
   });
 
   it('flushAsync resolves once everything queued before it has run (and at once when idle)', { skip }, async () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     await addon.flushAsync();
     const dims = [8, 32, 56, 56];
     const size = dims.reduce((p, d) => p * d, 1);
@@ -73,7 +73,7 @@ describe('native runtime', () => {
   });
 
   it('reorders plain -> blocked -> plain exactly (activations, weights, grouped weights, -0 and NaN)', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const forward = addon.conv2dPlan(GEOMETRY, { bias: false, relu: false, sum: false, training: true });
     const grouped = addon.conv2dBackwardWeightsPlan(GROUPED, { bias: false });
     const cases: [number, number[]][] = [
@@ -122,11 +122,17 @@ describe('native runtime', () => {
     const ref = run('ref');
     const native = run('native');
     assert.ok(rt.pooled > 0, 'nothing went back to the pool');
-    native.forEach((v, i) => assertClose(`step ${i}`, v, ref[i]));
+    // Unscaled weights (144-term sums of values up to 1) grow the maps to ~1100 by the sixth conv, so
+    // rounding near zero after cancellation scales with the map's largest value: atol 2e-7 of it
+    // (at most 4e-8 of it measured).
+    native.forEach((v, i) => {
+      const scale = ref[i].reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+      assertClose(`step ${i}`, v, ref[i], { rtol: 1e-4, atol: 2e-7 * scale });
+    });
   });
 
   it('a full pool gives up the sizes used least recently, not the sizes in use', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const rt = new NativeRuntime(addon);
     rt.poolLimitBytes = 4 * 4096; // room for four buffers of 1,024 floats
     const taken = (floats: number): Float32Array => rt.output(rt.plainDesc([floats]), floats).buffer;
@@ -149,7 +155,7 @@ describe('native runtime', () => {
   });
 
   it('setThreads changes the thread count of both addon threads and results stay the same', { skip }, () => {
-    if ('error' in addon) return;
+    if ('error' in addon) return failNativeMissing(addon);
     const rt = nativeRuntime();
     const before = rt.getThreads();
     const conv = (): Float32Array =>

@@ -1,7 +1,7 @@
 /**
  * Whole networks on the native backend against the reference backend: the same weights (copied
  * through the state dict), the same input. When the addon is not built the tests are skipped
- * with the reason.
+ * with the reason (they fail instead under CONVKIT_REQUIRE_NATIVE=1).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -11,7 +11,7 @@ import { Generator, manualSeed } from '../../src/core/random.js';
 import { buildModel } from '../../src/models/registry.js';
 import type { TensorModule } from '../../src/nn/module.js';
 import * as ops from '../../src/ops/index.js';
-import { assertClose, assertCloseNorm, nativeSkipReason } from './native-helpers.js';
+import { assertClose, largestAbs, nativeSkipReason, relativeL2 } from './native-helpers.js';
 
 const skip = nativeSkipReason('native-zoo');
 
@@ -41,13 +41,13 @@ describe('zoo models agree between the native and reference backends', () => {
     const yRef = noGrad(() => ref.call(input([1, 3, 224, 224], 5, 'ref')));
     const yNative = noGrad(() => native.call(input([1, 3, 224, 224], 5, 'native')));
     assert.deepEqual(yNative.shape, [1, 1000]);
-    assertClose('resnet18 logits', yNative.toArray(), yRef.toArray(), 1e-4);
+    assertLogitsClose('resnet18 logits', yNative.toArray(), yRef.toArray());
   });
 
   it('resnet20_cifar training step: loss, every gradient and the updated running statistics', { skip }, () => {
     const { ref, native } = twins('resnet20_cifar', 4);
     const before = new Map(nativeFallbacks());
-    compareTrainingStep(ref, native, [8, 3, 32, 32], 1e-2);
+    compareTrainingStep(ref, native, [8, 3, 32, 32], TRAIN_GRADIENTS);
     // Nothing in the step (option A's pad and slice, the loss, the fc bias gradient) left the native kernels.
     const fellBack = [...nativeFallbacks()].filter(([key, n]) => n > (before.get(key) ?? 0)).map(([key]) => key);
     assert.deepEqual(fellBack, [], `reference kernels ran: ${fellBack.join('; ')}`);
@@ -58,8 +58,9 @@ describe('zoo models agree between the native and reference backends', () => {
   // backward runs in eval mode: batch statistics of 2 images at 2x2 make training-mode gradients
   // chaotic (a 1e-6 nudge of the input moves densenet121's by 1 %, on one backend alone), while
   // eval-mode ones move by 1e-6. Still, one pre-activation of +2e-7 on one backend and -4e-7 on the
-  // other (seen in vgg11_bn's features.12) flips a ReLU and moves the gradients below it by 1-2 %;
-  // a wrong kernel or a layout mix-up moves them by far more than the 5 % allowed here.
+  // other (seen in vgg11_bn's features.12) flips a ReLU (or a max-pool's choice) and moves the
+  // gradients below it by 1-2 %. So the check is two-fold (EVAL_GRADIENTS): most tensors must agree
+  // to float32 noise, and none may move by more than a flip does.
   // Training-mode batch norm is compared on resnet20_cifar above and op by op in the conformance suite.
   const FAMILY: readonly (readonly [string, number])[] = [
     ['alexnet', 64],
@@ -76,18 +77,51 @@ describe('zoo models agree between the native and reference backends', () => {
       native.eval();
       const yRef = noGrad(() => ref.call(input([2, 3, size, size], 5, 'ref')));
       const yNative = noGrad(() => native.call(input([2, 3, size, size], 5, 'native')));
-      assertClose(`${name} logits`, yNative.toArray(), yRef.toArray(), 1e-4);
-      compareTrainingStep(ref, native, [2, 3, size, size], 5e-2, 'eval');
+      assertLogitsClose(`${name} logits`, yNative.toArray(), yRef.toArray());
+      compareTrainingStep(ref, native, [2, 3, size, size], EVAL_GRADIENTS, 'eval');
     });
   }
 });
+
+/**
+ * Gradient agreement of a whole network, per parameter tensor as relative L2 (||native - ref|| /
+ * ||ref||): the median over the model's tensors (float32 noise: a wrong kernel or layout moves
+ * every tensor below it) and the largest (what ReLU and max-pool flips may do to a few).
+ */
+interface GradientTolerance {
+  median: number;
+  max: number;
+}
+
+/**
+ * Eval mode, measured on an AVX-512 host (per model, median / largest relative L2): alexnet
+ * 8e-7 / 9e-7, vgg11_bn 1e-6 / 7.8e-3 (flips), googlenet 6e-7 / 1.7e-2 (flips, in conv1's weight
+ * gradient), resnet50 1.2e-6 / 2.5e-6, densenet121 7e-7 / 1.5e-6, densenet_bc_100_cifar
+ * 1.3e-6 / 5.8e-6. Allowed: a median of 1e-4 (75 times the worst) and a largest of 3e-2 (the old
+ * bound, 5e-2 for every tensor, let a wrong kernel that moves all of them by 4 % pass).
+ */
+const EVAL_GRADIENTS: GradientTolerance = { median: 1e-4, max: 3e-2 };
+/**
+ * resnet20_cifar's training step (batch statistics of 8 images): median 1.2e-5, largest 8.9e-3
+ * (layer2.1.bn1.bias) measured; allowed 1e-3 and 1e-2 (the old bound for every tensor).
+ */
+const TRAIN_GRADIENTS: GradientTolerance = { median: 1e-3, max: 1e-2 };
+
+/**
+ * Logits of whole networks: per element rtol 1e-4 plus an atol of 1e-5 of the largest |logit|,
+ * as the sums in the last layers are as large as the largest logit (measured: resnet50's
+ * logits need 1.1e-5 absolute beyond rtol).
+ */
+function assertLogitsClose(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>): void {
+  assertClose(what, actual, expected, { rtol: 1e-4, atol: 1e-5 * largestAbs(expected) });
+}
 
 /** One forward and backward on each twin (training mode unless asked): loss, every gradient, every buffer. */
 function compareTrainingStep(
   ref: TensorModule,
   native: TensorModule,
   shape: number[],
-  rtol: number,
+  tol: GradientTolerance,
   mode: 'train' | 'eval' = 'train',
 ): void {
   const labels = Int32Array.from({ length: shape[0] }, (_, i) => (i * 3) % 10);
@@ -105,16 +139,30 @@ function compareTrainingStep(
     `loss ${lossNative} on native, ${lossRef} on ref`,
   );
   const nativeParams = new Map(native.namedParameters());
+  const differences: [number, string][] = [];
   for (const [name, p] of ref.namedParameters()) {
     const q = nativeParams.get(name);
     assert.ok(p.grad && q?.grad, `${name} has a gradient on both backends`);
-    // Gradients pass through many layers of reassociated float32 sums (see assertCloseNorm).
-    assertCloseNorm(`gradient of ${name}`, q.grad.toArray(), p.grad.toArray(), rtol);
+    differences.push([relativeL2(q.grad.toArray(), p.grad.toArray()), name]);
   }
+  differences.sort((a, b) => a[0] - b[0]);
+  const median = differences[Math.floor((differences.length - 1) / 2)][0];
+  const [largest, worst] = differences[differences.length - 1];
+  console.log(
+    `# gradients: median relative L2 ${median.toExponential(2)}, largest ${largest.toExponential(2)} (${worst})`,
+  );
+  assert.ok(
+    median <= tol.median,
+    `the median relative L2 difference of the gradients between native and ref is ${median.toExponential(2)} (allowed ${tol.median}): more than float32 noise`,
+  );
+  assert.ok(
+    largest <= tol.max,
+    `gradient of ${worst}: relative L2 difference ${largest.toExponential(2)} between native and ref exceeds ${tol.max}`,
+  );
   const nativeBuffers = new Map(native.namedBuffers());
   for (const [name, b] of ref.namedBuffers()) {
     const q = nativeBuffers.get(name);
     assert.ok(q, `${name} exists on native`);
-    assertClose(`buffer ${name}`, q.toArray(), b.toArray(), 1e-4);
+    assertClose(`buffer ${name}`, q.toArray(), b.toArray());
   }
 }

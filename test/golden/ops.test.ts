@@ -2,11 +2,12 @@
  * Every op against PyTorch 1.13: forward values, the gradients of sum(output * upstream) for every
  * differentiable input, and batch norm's updated running statistics. The numbers come from
  * test/golden/ops.json, written by scripts/golden/ops.py (see test/golden/README.md); this test
- * only maps each case onto convkit's call.
+ * only maps each case onto convkit's call, and runs each on the ref and on the native backend by
+ * name (native cases are skipped when the addon does not load, and fail with CONVKIT_REQUIRE_NATIVE=1).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nativeUnavailable, withBackend } from '../../src/backend/registry.js';
+import { withBackend } from '../../src/backend/registry.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import {
@@ -17,8 +18,10 @@ import {
   goldenToTensor,
   loadGolden,
 } from '../helpers/golden.js';
+import { nativeSkipReason } from '../backend/native-helpers.js';
 
 const golden = loadGolden('ops');
+const nativeSkip = nativeSkipReason('golden ops');
 
 /** A case's inputs on the convkit side: float tensors (leaves) and integer targets. */
 class CaseInputs {
@@ -148,11 +151,21 @@ const RUNNERS: Record<string, (x: CaseInputs, a: GoldenArgs) => Tensor> = {
 /** The primitives the fixture must cover. Dropout is absent on purpose (see scripts/golden/ops.py). */
 const REQUIRED_OPS = Object.keys(RUNNERS);
 
-function runCase(c: GoldenCase): void {
+/** Runs a case with every tensor on `backend` (its inputs are made there, so its ops run there). */
+function runCase(c: GoldenCase, backend: string): void {
+  withBackend(backend, () => runCaseHere(c, backend));
+}
+
+function runCaseHere(c: GoldenCase, backend: string): void {
   const run = RUNNERS[c.op] ?? assert.fail(`golden case "${c.name}": no convkit runner for op '${c.op}'`);
   const inputs = new CaseInputs(c);
-  const ctx = (quantity: string) => ({ caseName: c.name, quantity, regenerate: golden.regenerate });
+  const ctx = (quantity: string) => ({
+    caseName: `${c.name} (on ${backend})`,
+    quantity,
+    regenerate: golden.regenerate,
+  });
   const out = run(inputs, new GoldenArgs(c.args, c.name));
+  assert.equal(out.backend.name, backend, `golden case "${c.name}": the output is on '${out.backend.name}'`);
   assertMatchesGolden(out, c.output, ctx('output'));
   for (const [name, after] of Object.entries(c.state ?? {}))
     assertMatchesGolden(inputs.get(name), after, ctx(`${name} after the call`));
@@ -227,13 +240,13 @@ describe('golden values from PyTorch: ops', () => {
     assert.throws(() => assertMatchesGolden([Number.NaN, 1, 2], { shape: [3], values: [0, 1, 2] }, ctx), /convkit NaN/);
   });
 
-  // Every case on each backend by name (native only where its addon loads).
+  // Each case on both backends by name, not on whichever is the default on this machine.
   for (const backend of ['ref', 'native']) {
-    describe(`on the ${backend} backend`, { skip: backend === 'native' && nativeUnavailable !== null }, () => {
+    const skip = backend === 'native' ? nativeSkip : false;
+    describe(`on the ${backend} backend`, () => {
       for (const op of new Set(golden.cases.map((c) => c.op))) {
         describe(op, () => {
-          for (const c of golden.cases.filter((k) => k.op === op))
-            it(c.name, () => withBackend(backend, () => runCase(c)));
+          for (const c of golden.cases.filter((k) => k.op === op)) it(c.name, { skip }, () => runCase(c, backend));
         });
       }
     });

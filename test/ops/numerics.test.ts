@@ -5,11 +5,12 @@
  * one-class log-softmax is exactly 0, and the native LRN backward works for every channel count.
  * Each case was a silent wrong answer before (issue #15).
  */
+import { nativeRequired } from '../backend/native-helpers.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as ck from '../../src/index.js';
 
-const BACKENDS = ['ref', 'native'].filter((b) => b !== 'native' || ck.nativeUnavailable === null);
+const BACKENDS = ['ref', 'native'].filter((b) => b !== 'native' || ck.nativeUnavailable() === null || nativeRequired());
 
 /** Element by element: NaN only where the other has NaN, infinities equal, finite values within tol. */
 function same(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-5): void {
