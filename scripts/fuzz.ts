@@ -9,7 +9,7 @@
  *   npm run fuzz -- --replay test/fuzz/found/<file>.json
  *   npm run fuzz -- --list
  */
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { cpus, hostname, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -26,6 +26,7 @@ import {
   saveRepro,
   stringifyRepro,
 } from '../test/fuzz/harness.js';
+import { nativeFallbacks } from '../src/backend/native/index.js';
 import { TOLERANCES } from '../test/fuzz/tolerances.js';
 
 const int = (name: string) => (v: string) => {
@@ -93,12 +94,8 @@ function main(): number {
     lastCaseFile,
     includeKnown: opts.includeKnown,
   };
-  // A crash (of the native addon) kills the process before it can report: say where the case is.
-  process.on('exit', (code) => {
-    if (code !== 0 && existsSync(lastCaseFile))
-      console.error(`fuzz: exited with ${code}; the case that was running is in ${lastCaseFile}`);
-  });
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`fuzz: a crash of the native addon would leave the case that was running in ${lastCaseFile}`);
   console.log(
     `fuzz: ${perOp * specs.length} cases (${perOp} per op, ${specs.length} ops), seed ${opts.seed}, special values in ${Math.round(100 * cfg.specialRate)}% of cases${cfg.allSpecials ? ' for every op' : ' where the table allows'}; ${hostname()}, ${cpu}`,
   );
@@ -150,6 +147,13 @@ function main(): number {
       if (file) console.log(`    saved: ${relative(process.cwd(), file)}`);
     }
   }
+  // Coverage of the native backend: which kernels ran the reference code instead, and why.
+  const fallbacks = [...nativeFallbacks()].sort((a, b) => b[1] - a[1]);
+  console.log(
+    `\nnative kernels that fell back to the reference kernel (${fallbacks.length} kinds; CONVKIT_DEBUG=native):`,
+  );
+  for (const [what, n] of fallbacks.slice(0, 12)) console.log(`  ${String(n).padStart(6)}  ${what}`);
+  if (fallbacks.length > 12) console.log(`  ... and ${fallbacks.length - 12} more`);
   const total = results.reduce((n, r) => n + r.result.cases, 0);
   console.log(`\nfuzz: ${total} cases in ${seconds.toFixed(1)} s; ${failures} of ${specs.length} ops disagree.`);
   for (const { result, file } of results) {

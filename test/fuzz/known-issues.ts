@@ -65,6 +65,17 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     regression: 'conv2dFused-finite-bias-lost-padding-window.json',
     matches: (c) => fusedWithPaddingOnlyWindow(c, false, true),
   },
+  {
+    op: 'localResponseNorm',
+    kind: 'crash',
+    what: 'native localResponseNorm backward segfaults with one channel, one spatial element and size 1 (x of shape [N, 1, 1])',
+    regression: 'localResponseNorm-crash-backward-one-element.json',
+    matches: (c) => {
+      const shape = c.inputs.x?.shape ?? [];
+      const spatial = shape.slice(2).reduce((n, d) => n * d, 1);
+      return c.grad && shape[1] === 1 && spatial === 1 && (c.args as { size?: number }).size === 1;
+    },
+  },
 ];
 
 export function knownIssue(c: Case): KnownIssue | undefined {

@@ -843,7 +843,9 @@ export const OPS: readonly OpSpec[] = [
           Math.max(1, m.gy) * Math.max(1, m.weight ?? 1) * Math.max(1, inv) +
           (m.bias ?? 0) +
           (m.runningMean ?? 0) * inv,
-        range: Math.max(m.x, m.runningMean ?? 0) ** 2 * count * Math.max(1, m.weight ?? 1, inv),
+        // the variance squares x; w * invStd may pass float32's range on its own
+        range:
+          Math.max(m.x, m.runningMean ?? 0) ** 2 * count + (m.weight ?? 1) * inv * Math.max(1, m.x, m.runningMean ?? 0),
       };
     },
   }),

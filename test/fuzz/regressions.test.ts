@@ -38,6 +38,12 @@ export const REGRESSIONS: readonly Regression[] = [
     open: 'native bug: segfault in the addon (oneDNN conv with sum + relu post-ops)',
   },
   {
+    name: 'localResponseNorm backward with one channel, one pixel and size 1 does not crash',
+    file: 'localResponseNorm-crash-backward-one-element.json',
+    crash: true,
+    open: 'native bug: segfault in the addon (oneDNN LRN backward on a [N, 1, 1] input, size 1)',
+  },
+  {
     name: 'strided conv2d: a NaN outside an output window does not reach that output',
     file: 'conv2d-strided-nan-outside-window.json',
     open: 'native bug: the space-to-depth path of strided convs multiplies skipped inputs by zero weights (0 * NaN)',
@@ -56,6 +62,11 @@ export const REGRESSIONS: readonly Regression[] = [
   { name: 'softmax of a row with NaN', file: 'softmax-nan.json', open: NAN_FIXES },
   { name: 'logSoftmax of a column with +Infinity', file: 'logSoftmax-inf.json', open: NAN_FIXES },
   { name: 'maxPool2d of a window with NaN', file: 'maxPool2d-nan.json', open: NAN_FIXES },
+  {
+    name: 'maxPool2d of a window of -Infinity is -Infinity',
+    file: 'maxPool2d-negative-infinity.json',
+    open: 'native bug: oneDNN max pooling starts from -FLT_MAX, so an all -Infinity window gives -3.4e38 (PyTorch: -Infinity)',
+  },
   { name: 'crossEntropy with an infinite logit', file: 'crossEntropy-inf.json', open: NAN_FIXES },
   { name: 'concatBatchNorm with relu and a NaN weight', file: 'concatBatchNorm-relu-nan-weight.json', open: NAN_FIXES },
   {
