@@ -78,6 +78,10 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
   },
 ];
 
+/** Ops that share another op's known issues (the wide forms of the convolutions). */
+const SAME_AS: Readonly<Record<string, string>> = { conv2dFusedWide: 'conv2dFused', conv2dWide: 'conv2d' };
+
 export function knownIssue(c: Case): KnownIssue | undefined {
-  return KNOWN_ISSUES.find((k) => k.op === c.op && k.matches(c));
+  const op = SAME_AS[c.op] ?? c.op;
+  return KNOWN_ISSUES.find((k) => k.op === op && k.matches(c));
 }

@@ -241,13 +241,17 @@ interface ConvArgs {
 }
 
 /** A convolution: x, w, optional b, with channels that split into the groups (mostly). */
-const convArb = (fused: boolean): fc.Arbitrary<CaseBody<ConvArgs>> =>
+/**
+ * A convolution: x, w, optional b, with channels that split into the groups (mostly). `wide`
+ * takes channel counts of 8 to 32 (oneDNN's blocked layouts and JIT kernels, depthwise convs).
+ */
+const convArb = (fused: boolean, wide = false): fc.Arbitrary<CaseBody<ConvArgs>> =>
   fc
     .record({
       n: fc.integer({ min: 1, max: 2 }),
-      groups: fc.constantFrom(1, 1, 1, 2, 3),
-      cpg: size(3),
-      opg: size(3),
+      groups: wide ? fc.constantFrom(1, 1, 2, 8) : fc.constantFrom(1, 1, 1, 2, 3),
+      cpg: wide ? fc.constantFrom(1, 4, 8, 16) : size(3),
+      opg: wide ? fc.constantFrom(2, 8, 16, 3) : size(3),
       h: size(7),
       w: size(7),
       kh: size(3),
@@ -741,8 +745,21 @@ export const OPS: readonly OpSpec[] = [
     dot: convDot,
   }),
   def<ConvArgs>({
+    name: 'conv2dWide',
+    arb: () => convArb(false, true),
+    call: (t, a) => ops.conv2d(t.x, t.w, t.b ?? null, a),
+    grads: ['x', 'w', 'b'],
+    dot: convDot,
+  }),
+  def<ConvArgs>({
     name: 'conv2dFused',
     arb: () => convArb(true),
+    call: (t, a) => ops.conv2d(t.x, t.w, t.b ?? null, a, { addend: t.addend ?? null, relu: a.relu }),
+    dot: convDot,
+  }),
+  def<ConvArgs>({
+    name: 'conv2dFusedWide',
+    arb: () => convArb(true, true),
     call: (t, a) => ops.conv2d(t.x, t.w, t.b ?? null, a, { addend: t.addend ?? null, relu: a.relu }),
     dot: convDot,
   }),
@@ -941,7 +958,13 @@ export const OPS: readonly OpSpec[] = [
     name: 'convChain',
     arb: () =>
       fc
-        .tuple(size(2), size(4, 1), size(5, 3), size(6, 3), fc.constantFrom(...CHAIN_NEXT))
+        .tuple(
+          size(2),
+          fc.constantFrom(1, 3, 16),
+          fc.constantFrom(3, 5, 16, 24),
+          size(6, 3),
+          fc.constantFrom(...CHAIN_NEXT),
+        )
         .chain(([n, c, o, hw, next]) => {
           const y = [n, o, hw, hw];
           return fc.record({

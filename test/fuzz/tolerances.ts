@@ -112,8 +112,12 @@ export const TOLERANCES: Readonly<Record<string, Tolerance>> = {
   logSoftmax: noSpecials(NORM),
   // disagrees: a native bug the fuzzer found (issue #15, docs/fuzzing.md); turn this on when it is fixed (the space-to-depth path of strided convs lets an Inf outside the window make NaN)
   conv2d: noSpecials(DOT),
+  // the same as conv2d
+  conv2dWide: noSpecials(DOT),
   // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging (fused relu of NaN: native 0, ref NaN)
   conv2dFused: noSpecials(DOT),
+  // the same as conv2dFused
+  conv2dFusedWide: noSpecials(DOT),
   // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging
   maxPool2d: { rtol: 0, atol: 0, dot: 2, specialValues: false },
   avgPool2d: DOT,
