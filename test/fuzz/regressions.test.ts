@@ -1,0 +1,124 @@
+/**
+ * Every disagreement the differential fuzzer ever found, replayed by name from its saved
+ * reproduction (test/fuzz/found/*.json). Open ones are `todo` (reported, not failing) with the
+ * reason; when a fix lands, drop the `open` and the test guards it. Cases that crash the process
+ * run in a child process. docs/fuzzing.md says how a finding becomes an entry here.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { FOUND_DIR, loadRepro, nativeMissing, replay } from './harness.js';
+
+interface Regression {
+  /** What the test checks, as the test's name. */
+  name: string;
+  /** The reproduction under test/fuzz/found/. */
+  file: string;
+  /** Why it still disagrees (the test is a todo until it is fixed); absent once fixed. */
+  open?: string;
+  /** It kills the process: replay it in a child. */
+  crash?: boolean;
+}
+
+const NAN_FIXES = 'NaN/Inf semantics of the kernels: fixed on the numerics branch, not merged yet (issue #15)';
+
+export const REGRESSIONS: readonly Regression[] = [
+  {
+    name: 'conv2d with a bias and a fused addend keeps the bias at outputs whose window is all padding',
+    file: 'conv2dFused-finite-bias-lost-padding-window.json',
+    open: 'native bug: oneDNN conv with bias and the sum post-op drops the bias there (ref 11, native 1)',
+  },
+  {
+    name: 'conv2d with fused addend and relu does not crash when a window is all padding',
+    file: 'conv2dFused-crash-relu-addend-padding-window.json',
+    crash: true,
+    open: 'native bug: segfault in the addon (oneDNN conv with sum + relu post-ops)',
+  },
+  {
+    name: 'localResponseNorm backward with one channel, one pixel and size 1 does not crash',
+    file: 'localResponseNorm-crash-backward-one-element.json',
+    crash: true,
+    open: 'native bug: segfault in the addon (oneDNN LRN backward on a [N, 1, 1] input, size 1)',
+  },
+  {
+    name: 'strided conv2d: a NaN outside an output window does not reach that output',
+    file: 'conv2d-strided-nan-outside-window.json',
+    open: 'native bug: the space-to-depth path of strided convs multiplies skipped inputs by zero weights (0 * NaN)',
+  },
+  {
+    name: 'strided conv2d (post-op form): a NaN skipped by the stride does not reach the output',
+    file: 'conv2dFused-strided-nan-outside-window.json',
+    open: 'native bug: the space-to-depth path of strided convs multiplies skipped inputs by zero weights (0 * NaN)',
+  },
+  {
+    name: 'sqrt backward at -0 gives the same infinity on both backends',
+    file: 'sqrt-negative-zero-gradient.json',
+    open: 'native bug: the native scalar kernel computes x * c as c * x + 0, which turns -0 into +0',
+  },
+  { name: 'relu backward at NaN', file: 'relu-nan-backward.json', open: NAN_FIXES },
+  { name: 'softmax of a row with NaN', file: 'softmax-nan.json', open: NAN_FIXES },
+  { name: 'logSoftmax of a column with +Infinity', file: 'logSoftmax-inf.json', open: NAN_FIXES },
+  { name: 'maxPool2d of a window with NaN', file: 'maxPool2d-nan.json', open: NAN_FIXES },
+  {
+    name: 'maxPool2d of a window of -Infinity is -Infinity',
+    file: 'maxPool2d-negative-infinity.json',
+    open: 'native bug: oneDNN max pooling starts from -FLT_MAX, so an all -Infinity window gives -3.4e38 (PyTorch: -Infinity)',
+  },
+  { name: 'crossEntropy with an infinite logit', file: 'crossEntropy-inf.json', open: NAN_FIXES },
+  { name: 'concatBatchNorm with relu and a NaN weight', file: 'concatBatchNorm-relu-nan-weight.json', open: NAN_FIXES },
+  {
+    name: 'eval batchNorm with relu, zero variance and eps 0',
+    file: 'batchNorm-zero-variance-relu.json',
+    open: `${NAN_FIXES}; the ref folds the mean into the shift, so 0 * Inf makes NaN, which its relu turns into 0 (native: Inf)`,
+  },
+];
+
+const missing = nativeMissing();
+const skip = missing ? `native backend unavailable: ${missing}` : false;
+if (missing) console.log(`# test/fuzz/regressions.test.ts skipped: ${skip}`);
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Replays a crashing case in a child process: true when it exits cleanly and the backends agree. */
+function replayInChild(file: string): { ok: boolean; why: string } {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'scripts', 'fuzz.ts'), '--replay', join(FOUND_DIR, file)],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
+  const why = r.signal ? `killed by ${r.signal}` : `exit ${r.status}: ${(r.stdout + r.stderr).trim()}`;
+  return { ok: r.status === 0, why };
+}
+
+describe('fuzz regressions', { skip }, () => {
+  for (const r of REGRESSIONS) {
+    it(r.name, { todo: r.open }, () => {
+      if (r.crash) {
+        const { ok, why } = replayInChild(r.file);
+        assert.ok(ok, `${r.file}: ${why}`);
+        return;
+      }
+      const d = replay(r.file);
+      assert.equal(d, null, `${r.file}: ${d?.message}`);
+    });
+  }
+});
+
+describe('fuzz regression files', () => {
+  it('every saved reproduction has a named test here, and every test a file', () => {
+    const files = readdirSync(FOUND_DIR).filter((f) => f.endsWith('.json'));
+    const named = new Set(REGRESSIONS.map((r) => r.file));
+    for (const f of files) assert.ok(named.has(f), `test/fuzz/found/${f} has no entry in REGRESSIONS`);
+    for (const f of named) {
+      assert.ok(files.includes(f), `${f} is missing from test/fuzz/found/`);
+      assert.equal(loadRepro(f).name, f.replace(/\.json$/, ''), `${f}: its name field should be its file name`);
+    }
+  });
+});
