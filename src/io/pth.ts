@@ -134,8 +134,9 @@ function hooks(file: string, zip: ZipArchive, prefix: string) {
           : '';
       throw fail(
         at,
-        `refuses the global ${qualname}${hint}: a state dict may name only ${ALLOWED_GLOBALS.join(', ')}; ` +
-          'nothing in the file was executed',
+        `refuses the global ${qualname}${hint}: a state dict may name only collections.OrderedDict, ` +
+          'torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter(_with_state) and the torch.*Storage ' +
+          'types; nothing in the file was executed',
       );
     },
     persistentLoad(pid: unknown, at: number): unknown {
@@ -145,7 +146,8 @@ function hooks(file: string, zip: ZipArchive, prefix: string) {
       const [, type, key, location, numel] = pid;
       if (!(type instanceof StorageType)) throw fail(at, `a storage's type is ${kind(type)}, not a torch storage type`);
       if (typeof key !== 'string' || !/^[\w.-]{1,200}$/.test(key)) throw fail(at, `a storage key is ${kind(key)}`);
-      if (!isInt(numel) || numel < 0) throw fail(at, `storage ${key}'s element count is ${kind(numel)}`);
+      if (!isInt(numel) || numel < 0)
+        throw fail(at, `storage ${key}'s element count is ${kind(numel)}, not an integer from 0 to 2^53 - 1`);
       const known = storages.get(key);
       if (known) {
         if (known.dtype !== type.dtype || known.numel !== numel) {
