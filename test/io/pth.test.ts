@@ -11,7 +11,7 @@ import { manualSeed } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { detectWeightsFormat, loadWeights } from '../../src/io/load-weights.js';
 import { encodePth, openPth, readPth, writePth } from '../../src/io/pth.js';
-import { openZip } from '../../src/io/zip.js';
+import { openZip, writeStoredZip } from '../../src/io/zip.js';
 import { buildModel } from '../../src/models/registry.js';
 import { BatchNorm2d } from '../../src/nn/batch-norm2d.js';
 import { Sequential } from '../../src/nn/containers.js';
@@ -156,6 +156,48 @@ describe('readPth: hostile and broken files are refused, nothing executed', () =
 
   it('every fixture under hostile/ has a case', () => {
     assert.deepEqual(readdirSync(join(GOLDEN, 'hostile')).sort(), cases.map(([n]) => n).sort());
+  });
+
+  /** An archive whose data.pkl is `pickle` (bytes written by hand) and whose records are `data`. */
+  const archive = (pickle: number[] | string, data: Record<string, Uint8Array> = {}): Uint8Array => {
+    const pkl = typeof pickle === 'string' ? Uint8Array.from(pickle, (c) => c.charCodeAt(0)) : Uint8Array.from(pickle);
+    const chunks: Uint8Array[] = [];
+    writeStoredZip(
+      [
+        { name: 'archive/data.pkl', data: pkl },
+        ...Object.entries(data).map(([k, v]) => ({ name: `archive/data/${k}`, data: v })),
+      ],
+      (b) => chunks.push(b),
+      'test',
+    );
+    return Uint8Array.from(chunks.flatMap((c) => [...c]));
+  };
+
+  it('hand-built pickles: calling a storage type, NEWOBJ, a bad persistent id, a non-tuple size', () => {
+    refused(
+      file(archive('\x80\x02ctorch\nFloatStorage\nK\x05\x85R.')),
+      /REDUCE calls the storage type torch\.FloatStorage, which is not allowed/,
+    );
+    refused(
+      file(archive('\x80\x02ccollections\nOrderedDict\n)\x81.')),
+      /opcode 0x81 \(NEWOBJ\) is not one a PyTorch state dict uses/,
+    );
+    refused(
+      file(archive('\x80\x02X\x03\x00\x00\x00abcQ.')),
+      /a persistent id is the string "abc"; PyTorch's is \('storage'/,
+    );
+    refused(file(archive('\x80\x02cnt\nsystem\nX\x02\x00\x00\x00ls\x85R.')), /refuses the global nt\.system/);
+    const storage = '(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x02tQ';
+    const rebuild = (size: string, stride: string): string =>
+      `\x80\x02}(X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n(${storage}K\x00${size}${stride}\x89ccollections\nOrderedDict\n)RtRu.`;
+    const two = new Uint8Array(8);
+    refused(file(archive(rebuild('K\x02', 'K\x01\x85'), { '0': two })), /the size is the number 2, not a tuple/);
+    refused(file(archive(rebuild('K\x02\x85', 'K\x01K\x01\x86'), { '0': two })), /size has 1 dimensions, stride 2/);
+    const ok = readPth(
+      archive(rebuild('K\x02\x85', 'K\x01\x85'), { '0': new Uint8Array(new Float32Array([1.5, -2]).buffer) }),
+    );
+    assert.deepEqual([...ok.tensors.get('w')!.toArray()], [1.5, -2]);
+    refused(file(archive('\x80\x02}(X\x01\x00\x00\x00wK\x01')), /the pickle ends without STOP/);
   });
 
   const tiny = new Uint8Array(readFileSync(join(GOLDEN, 'tiny.pth')));
