@@ -13,6 +13,7 @@ import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
+import { registerWeightsCommands } from './weights-commands.js';
 import type { Zoo } from './zoo.js';
 
 /** The registry, with an unknown model name reported as a usage error (exit status 2). */
@@ -45,6 +46,7 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerTrain(program, out);
   registerEval(program, out);
   registerPredict(program, out);
+  registerWeightsCommands(program, out);
   return program;
 }
 

@@ -22,3 +22,18 @@ export {
   type LoadWeightsResult,
   type WeightsFormat,
 } from './load-weights.js';
+export {
+  readPth,
+  openPth,
+  writePth,
+  encodePth,
+  findStateDict,
+  ALLOWED_GLOBALS,
+  PTH_STORAGES,
+  STATE_DICT_KEYS,
+  type PthDType,
+  type PthEntry,
+  type PthCheckpoint,
+  type PthContents,
+  type ReadPthOptions,
+} from './pth.js';

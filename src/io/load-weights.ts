@@ -2,17 +2,20 @@
  * Loading a weight file into a module: the format is recognised by content, not by the file's
  * name, the keys are matched to the module's state dict (stripping the `module.` prefix that
  * DataParallel adds, or `model.`, when the plain keys do not match), and module.loadStateDict
- * does the checking and copying. Safetensors is read today; .pth and ONNX come in later work.
+ * does the checking and copying. Safetensors and PyTorch .pth/.pt (zip) are read; ONNX comes in
+ * later work.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { DType } from '../core/dtype.js';
 import { DataFormatError, WeightsError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { AnyModule } from '../nn/module.js';
 import type { LoadResult, LoadStateDictOptions } from '../nn/state-dict.js';
+import { openPth } from './pth.js';
 import { MAX_HEADER_BYTES, readSafetensors, readSafetensorsHeader } from './safetensors.js';
+import { openZip } from './zip.js';
 
-export type WeightsFormat = 'safetensors';
+export type WeightsFormat = 'safetensors' | 'pth';
 
 /** Prefixes tried, in order, when the file's keys do not match the module's as they are. */
 export const KEY_PREFIXES: readonly string[] = ['module.', 'model.', 'module.model.', 'model.module.'];
@@ -21,7 +24,7 @@ export interface LoadWeightsResult extends LoadResult {
   format: WeightsFormat;
   /** The prefix stripped from the file's keys ('' when they matched as they were). */
   strippedPrefix: string;
-  /** The file's metadata (safetensors' `__metadata__`). */
+  /** The file's metadata (safetensors' `__metadata__`; for .pth, the numbers and strings beside the state dict, such as epoch). */
   metadata: Record<string, string>;
 }
 
@@ -30,6 +33,7 @@ export function detectWeightsFormat(path: string): WeightsFormat {
   let head: Uint8Array;
   let size: number;
   let fd: number;
+  let firstName = '';
   try {
     fd = openSync(path, 'r');
   } catch (e) {
@@ -39,6 +43,13 @@ export function detectWeightsFormat(path: string): WeightsFormat {
     size = fstatSync(fd).size;
     head = new Uint8Array(Math.min(size, 16));
     readSync(fd, head, 0, head.length, 0);
+    if (isZipHead(head) && size >= 30) {
+      // The first record's name: torch.save writes <archive>/data.pkl first.
+      const local = new Uint8Array(Math.min(size, 30 + 1024));
+      readSync(fd, local, 0, local.length, 0);
+      const n = new DataView(local.buffer).getUint16(26, true);
+      firstName = new TextDecoder().decode(local.subarray(30, Math.min(local.length, 30 + n)));
+    }
   } finally {
     closeSync(fd);
   }
@@ -46,21 +57,38 @@ export function detectWeightsFormat(path: string): WeightsFormat {
     const n = new DataView(head.buffer).getBigUint64(0, true);
     if (n <= BigInt(MAX_HEADER_BYTES) && 8n + n <= BigInt(size) && head[8] === 0x7b) return 'safetensors';
   }
+  if (isZipHead(head)) {
+    if (/^([^/]+\/)?data\.pkl$/.test(firstName)) return 'pth';
+    // Another first record: look for <archive>/data.pkl in the central directory.
+    let names: string[] = [];
+    try {
+      names = [...openZip(readFileSync(path), path).entries.keys()];
+    } catch {
+      // An unreadable archive is reported below as an unknown format.
+    }
+    if (names.some((k) => /^([^/]+\/)?data\.pkl$/.test(k))) return 'pth';
+  }
   throw new DataFormatError(
     path,
     `unknown weight format${guess(head)}: convkit reads safetensors, recognised by an 8-byte little-endian ` +
-      `header length no larger than the file followed by '{', and found none. Reading PyTorch .pth and ONNX ` +
-      `files comes in later work; meanwhile save with safetensors (safetensors.torch.save_file(model.state_dict(), path)).`,
+      `header length no larger than the file followed by '{', and PyTorch .pth/.pt checkpoints, recognised as a ` +
+      `zip archive holding <archive>/data.pkl, and found neither. Reading ONNX files comes in later work.`,
   );
+}
+
+function isZipHead(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
 }
 
 /** What the first bytes look like, for the unknown-format error. */
 function guess(head: Uint8Array): string {
   if (head.length === 0) return ' (the file is empty)';
   if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
-    return ' (a zip archive, as PyTorch 1.6+ writes .pth/.pt files)';
+    return ' (a zip archive, but not a readable PyTorch checkpoint: no <archive>/data.pkl record was found)';
   }
-  if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return ' (a Python pickle, as older PyTorch .pth files are)';
+  if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) {
+    return ' (a Python pickle, as legacy PyTorch < 1.6 .pth files are; convkit does not read those: re-save with torch.save in PyTorch 1.6 or later)';
+  }
   if (head[0] === 0x08) return ' (perhaps protobuf, as ONNX files are)';
   return '';
 }
@@ -90,9 +118,9 @@ function choosePrefix(fileKeys: readonly string[], targets: ReadonlySet<string>)
  */
 export function loadWeights(module: AnyModule, path: string, opts: LoadStateDictOptions = {}): LoadWeightsResult {
   const format = detectWeightsFormat(path);
-  const header = readSafetensorsHeader(path);
+  const pth = format === 'pth' ? openPth(path) : undefined;
   const targets = module.stateDict({ keepVars: true });
-  const fileKeys = header.entries.map((e) => e.name);
+  const fileKeys = pth ? pth.entries.map((e) => e.name) : readSafetensorsHeader(path).entries.map((e) => e.name);
   const prefix = choosePrefix(fileKeys, new Set(targets.keys()));
   const mapped = new Map<string, string>();
   const source = new Map<string, string>();
@@ -109,10 +137,22 @@ export function loadWeights(module: AnyModule, path: string, opts: LoadStateDict
     source.set(key, k);
   }
   const targetOf = (name: string): Tensor | undefined => targets.get(mapped.get(name) ?? name);
-  const { tensors, metadata } = readSafetensors(path, {
-    dtype: (name): DType => targetOf(name)?.dtype ?? 'float32',
-    backend: (name) => targetOf(name)?.backend.name,
-  });
+  const dtypeOf = (name: string): DType => targetOf(name)?.dtype ?? 'float32';
+  const backendOf = (name: string): string | undefined => targetOf(name)?.backend.name;
+  let tensors: Map<string, Tensor>;
+  let metadata: Record<string, string>;
+  if (pth) {
+    tensors = new Map();
+    try {
+      for (const e of pth.entries) tensors.set(e.name, pth.read(e.name, dtypeOf(e.name), backendOf(e.name)));
+    } catch (e) {
+      for (const t of tensors.values()) t.dispose();
+      throw e;
+    }
+    metadata = pth.metadata;
+  } else {
+    ({ tensors, metadata } = readSafetensors(path, { dtype: dtypeOf, backend: backendOf }));
+  }
   const renamed = new Map<string, Tensor>();
   for (const [k, t] of tensors) renamed.set(mapped.get(k) ?? k, t);
   try {
