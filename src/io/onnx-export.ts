@@ -14,7 +14,8 @@
  * docs/formats.md ("ONNX export") for the op mapping.
  */
 import { writeFileSync, renameSync, rmSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+import { endianness } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import type { Conv2dGeometry, Pool2dGeometry } from '../backend/backend.js';
 import { ArgumentError } from '../core/errors.js';
 import { noGrad } from '../core/grad-mode.js';
@@ -75,8 +76,12 @@ const ints = (name: string, v: readonly number[]): OnnxAttribute => ({ name, typ
 const int = (name: string, v: number): OnnxAttribute => ({ name, type: ATTR.INT, i: v });
 const float = (name: string, v: number): OnnxAttribute => ({ name, type: ATTR.FLOAT, f: v });
 
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/** float32 little-endian bytes (ONNX raw_data); a view, not a copy, on little-endian machines. */
 function float32Bytes(values: ArrayLike<number>): Uint8Array {
   const f = values instanceof Float32Array ? values : Float32Array.from(values);
+  if (LITTLE_ENDIAN) return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
   const bytes = new Uint8Array(f.length * 4);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < f.length; i++) view.setFloat32(i * 4, f[i], true);
@@ -127,7 +132,8 @@ class GraphBuilder {
     const known = this.names.get(t);
     if (known !== undefined) return known;
     const param = this.params.get(t);
-    const name = this.unique(param ?? 'constant');
+    // Parameter and buffer names were reserved up front; other constants get fresh names.
+    const name = param ?? this.unique('constant');
     this.initializers.set(name, {
       name,
       dims: [...t.shape],

@@ -170,7 +170,9 @@ export function onnxModelType(): protobuf.Type {
 /** A ModelProto's bytes. */
 export function encodeOnnxModel(model: OnnxModel): Uint8Array {
   const type = onnxModelType();
-  return type.encode(type.fromObject(model)).finish();
+  const bytes = type.encode(type.fromObject(model)).finish();
+  // protobufjs hands out a Node Buffer; return a plain Uint8Array over the same memory.
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** A ModelProto decoded to plain objects (int64 as numbers, bytes as Uint8Array): for tests and inspection. */
