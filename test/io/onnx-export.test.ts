@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import { runProgram } from '../../src/cli/program.js';
 import { ArgumentError } from '../../src/core/errors.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { manualSeed } from '../../src/core/random.js';
@@ -234,6 +235,26 @@ describe('exportOnnx graph and errors', () => {
     const bytes = readFileSync(path);
     assert.equal(bytes.length, size);
     assert.deepEqual(new Uint8Array(bytes), exportOnnx(model, { input: [3, 32, 32] }));
+  });
+
+  it('convkit export writes ONNX and safetensors files that load back', async () => {
+    const lines: string[] = [];
+    const onnxPath = join(dir, 'cli', 'r20.onnx');
+    const stPath = join(dir, 'cli', 'r20.safetensors');
+    await runProgram(['node', 'convkit', 'export', 'resnet20_cifar', '--format', 'safetensors', '--out', stPath], (t) =>
+      lines.push(t),
+    );
+    const argv = ['export', 'resnet20_cifar', '--weights', stPath, '--format', 'onnx', '--out', onnxPath];
+    await runProgram(['node', 'convkit', ...argv, '--opset', '17', '--json'], (t) => lines.push(t));
+    const report = JSON.parse(lines[1]);
+    assert.equal(report.weights, stPath);
+    assert.deepEqual(report.input, [3, 32, 32]);
+    const session = await ort.InferenceSession.create(readFileSync(onnxPath), SESSION);
+    const out = await session.run({
+      input: new ort.Tensor('float32', new Float32Array(3 * 3 * 32 * 32), [3, 3, 32, 32]),
+    });
+    assert.deepEqual([...out.logits.dims], [3, 10]);
+    await session.release();
   });
 
   it('refuses what ONNX cannot say exactly, naming the op and layer', () => {
