@@ -52,7 +52,7 @@ export interface OnnxExportOptions {
   docString?: string;
 }
 
-/** The opsets accepted, and the IR version each needs (onnx/docs/Versioning.md). */
+/** The opsets accepted, and the IR version each needs (the ONNX versioning table of IR and opsets). */
 const IR_FOR_OPSET: Readonly<Record<number, number>> = {
   11: 6,
   12: 7,
