@@ -13,7 +13,7 @@ export type { Shape } from './core/shape.js';
 export { Generator, manualSeed, defaultGenerator } from './core/random.js';
 export { noGrad, enableGrad, isGradEnabled } from './core/grad-mode.js';
 export { scope, keep } from './core/scope.js';
-export { traceOps, type OpEvent, type OpInfo, type SpatialWindow } from './core/trace.js';
+export { traceOps, type OpAttributes, type OpEvent, type OpInfo, type SpatialWindow } from './core/trace.js';
 export {
   ConvkitError,
   ShapeError,

@@ -11,6 +11,7 @@ import { isHelpShown, print } from './boundary.js';
 import { registerCalc } from './calc.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
+import { registerExport } from './export.js';
 import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
 import { registerWeightsCommands } from './weights-commands.js';
@@ -47,6 +48,7 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerEval(program, out);
   registerPredict(program, out);
   registerWeightsCommands(program, out);
+  registerExport(program, CLI_ZOO, out);
   return program;
 }
 

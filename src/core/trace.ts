@@ -21,13 +21,24 @@ export interface OpInfo {
   /** Multiply-accumulates (one multiply plus one add); FLOPs = 2 x MACs. */
   macs?: number;
   window?: SpatialWindow;
+  /**
+   * The op's resolved arguments beyond its tensor inputs (a convolution's geometry, a pooling
+   * flag, the scalar of `add(x, 2)`, the running statistics of eval batch norm), for exporters
+   * that rebuild the computation from the trace (io/onnx-export.ts). Each op documents its keys
+   * where it records; analysis ignores them.
+   */
+  attrs?: OpAttributes;
 }
+
+/** See OpInfo.attrs. */
+export type OpAttributes = Readonly<Record<string, unknown>>;
 
 export interface OpEvent extends OpInfo {
   op: string;
   inputs: readonly (Tensor | null)[];
   output: Tensor;
   macs: number;
+  attrs: OpAttributes;
   /** The module path the op ran in, if any. */
   path: string | undefined;
 }
@@ -43,7 +54,15 @@ let muted = 0;
 
 export function emitOp(op: string, inputs: readonly (Tensor | null)[], output: Tensor, info: OpInfo): void {
   if (muted > 0) return;
-  const event: OpEvent = { op, inputs, output, macs: info.macs ?? 0, window: info.window, path: currentLayer() };
+  const event: OpEvent = {
+    op,
+    inputs,
+    output,
+    macs: info.macs ?? 0,
+    window: info.window,
+    attrs: info.attrs ?? {},
+    path: currentLayer(),
+  };
   for (const l of listeners) l(event);
 }
 

@@ -1,4 +1,4 @@
-/** Weight files: safetensors reading and writing, and loading a file into a module. */
+/** Weight files: safetensors reading and writing, loading a file into a module; ONNX export. */
 export {
   readSafetensors,
   readSafetensorsHeader,
@@ -37,3 +37,11 @@ export {
   type PthContents,
   type ReadPthOptions,
 } from './pth.js';
+export {
+  exportOnnx,
+  writeOnnx,
+  ONNX_INPUT,
+  ONNX_OUTPUT,
+  type OnnxExportOptions,
+} from './onnx-export.js';
+export { decodeOnnxModel, type OnnxModel } from './onnx-proto.js';

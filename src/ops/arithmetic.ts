@@ -38,7 +38,8 @@ function reduceBack(g: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function add(a: Tensor, b: Tensor | number): Tensor {
-  if (typeof b === 'number') return recordSaved([], scalarRaw('add', a, b), 'add', [a], (gy) => [gy]);
+  if (typeof b === 'number')
+    return recordSaved([], scalarRaw('add', a, b), 'add', [a], (gy) => [gy], { attrs: { scalar: b } });
   return recordSaved([], binaryRaw('add', a, b), 'add', [a, b], (gy, needs) => [
     needs[0] ? sumTo(gy, a.shape) : null,
     needs[1] ? sumTo(gy, b.shape) : null,
@@ -46,7 +47,8 @@ export function add(a: Tensor, b: Tensor | number): Tensor {
 }
 
 export function sub(a: Tensor, b: Tensor | number): Tensor {
-  if (typeof b === 'number') return recordSaved([], scalarRaw('add', a, -b), 'sub', [a], (gy) => [gy]);
+  if (typeof b === 'number')
+    return recordSaved([], scalarRaw('add', a, -b), 'sub', [a], (gy) => [gy], { attrs: { scalar: b } });
   return recordSaved([], binaryRaw('sub', a, b), 'sub', [a, b], (gy, needs) => [
     needs[0] ? sumTo(gy, a.shape) : null,
     needs[1] ? reduceBack(unaryRaw('neg', gy), b.shape) : null,
@@ -55,7 +57,9 @@ export function sub(a: Tensor, b: Tensor | number): Tensor {
 
 export function mul(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number')
-    return recordSaved([], scalarRaw('mul', a, b), 'mul', [a], (gy) => [scalarRaw('mul', gy, b)]);
+    return recordSaved([], scalarRaw('mul', a, b), 'mul', [a], (gy) => [scalarRaw('mul', gy, b)], {
+      attrs: { scalar: b },
+    });
   return recordSaved([a, b], binaryRaw('mul', a, b), 'mul', [a, b], (gy, needs) => [
     needs[0] ? reduceBack(binaryRaw('mul', gy, b), a.shape) : null,
     needs[1] ? reduceBack(binaryRaw('mul', gy, a), b.shape) : null,
@@ -64,7 +68,9 @@ export function mul(a: Tensor, b: Tensor | number): Tensor {
 
 export function div(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number')
-    return recordSaved([], scalarRaw('mul', a, 1 / b), 'div', [a], (gy) => [scalarRaw('mul', gy, 1 / b)]);
+    return recordSaved([], scalarRaw('mul', a, 1 / b), 'div', [a], (gy) => [scalarRaw('mul', gy, 1 / b)], {
+      attrs: { scalar: b },
+    });
   return recordSaved([a, b], binaryRaw('div', a, b), 'div', [a, b], (gy, needs) => {
     const ga = needs[0] ? reduceBack(binaryRaw('div', gy, b), a.shape) : null;
     let gb: Tensor | null = null;
@@ -82,7 +88,9 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
 
 /** Scalar minus tensor, c - x. */
 export function rsub(c: number, x: Tensor): Tensor {
-  return recordSaved([], scalarRaw('rsub', x, c), 'rsub', [x], (gy) => [unaryRaw('neg', gy)]);
+  return recordSaved([], scalarRaw('rsub', x, c), 'rsub', [x], (gy) => [unaryRaw('neg', gy)], {
+    attrs: { scalar: c },
+  });
 }
 
 /**

@@ -51,6 +51,6 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
     (gy) => [
       wrap(k.avgPool2dBackward({ gy: gy.storage, geometry: g, countIncludePad, divisorOverride }), x.shape, backend),
     ],
-    { window: windowOf(g) },
+    { window: windowOf(g), attrs: { geometry: g, countIncludePad, divisorOverride } },
   );
 }

@@ -154,6 +154,7 @@ function batchNormEval(
   backend: Backend,
 ): Tensor {
   const k = backend.kernels;
+  const evalAttrs = { runningMean, runningVar, eps, relu };
   const y = k.batchNormInfer({
     x: x.storage,
     weight: weight?.storage ?? null,
@@ -167,7 +168,7 @@ function batchNormEval(
   const out = wrap(y, x.shape, backend);
   // Without a graph to record, still report the op (tracing) but skip the backward statistics.
   if (!isGradEnabled() || ![x, weight, bias].some((t) => t?.requiresGrad))
-    return recordSaved([], out, OP, [x, weight, bias], () => [null, null, null]);
+    return recordSaved([], out, OP, [x, weight, bias], () => [null, null, null], { attrs: evalAttrs });
   // The statistics as they are now: a later training step replaces the buffers' values.
   const withEps = k.scalar({ op: 'add', x: runningVar.storage, value: eps });
   const std = k.unary({ op: 'sqrt', x: withEps });
@@ -266,5 +267,7 @@ export function concatBatchNorm(xs: readonly Tensor[], opts: Omit<BatchNormOptio
     eps,
     relu,
   });
-  return recordSaved([], wrap(y, [n, channels, h, w], backend), name, [...xs, weight, bias], () => []);
+  return recordSaved([], wrap(y, [n, channels, h, w], backend), name, [...xs, weight, bias], () => [], {
+    attrs: { runningMean, runningVar, eps, relu, count: xs.length },
+  });
 }

@@ -221,7 +221,7 @@ export function conv2d(
       if (!needs[1]) gw.dispose();
       return [gx, needs[1] ? gw : null, gb];
     },
-    { macs: conv2dMacs(g), window: windowOf(g) },
+    { macs: conv2dMacs(g), window: windowOf(g), attrs: { geometry: g, addend, relu } },
   );
 }
 

@@ -60,9 +60,14 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
     x.backend,
   );
   const inverse = resolved.map((_, i) => resolved.indexOf(i));
-  return recordSaved([], out, 'permute', [x], (gy) => [
-    wrap(k.permute({ x: gy.storage, shape: gy.shape, perm: inverse }), x.shape, x.backend),
-  ]);
+  return recordSaved(
+    [],
+    out,
+    'permute',
+    [x],
+    (gy) => [wrap(k.permute({ x: gy.storage, shape: gy.shape, perm: inverse }), x.shape, x.backend)],
+    { attrs: { perm: resolved } },
+  );
 }
 
 export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
@@ -85,9 +90,14 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const k = x.backend.kernels;
   const out = wrap(k.slice({ x: x.storage, shape: x.shape, begin, size }), size, x.backend);
   const pads = x.shape.map((d, i): [number, number] => (i === a ? [s, d - e] : [0, 0]));
-  return recordSaved([], out, 'slice', [x], (gy) => [
-    wrap(k.pad({ x: gy.storage, shape: gy.shape, pads, value: 0 }), x.shape, x.backend),
-  ]);
+  return recordSaved(
+    [],
+    out,
+    'slice',
+    [x],
+    (gy) => [wrap(k.pad({ x: gy.storage, shape: gy.shape, pads, value: 0 }), x.shape, x.backend)],
+    { attrs: { axis: a, start: s, end: e } },
+  );
 }
 
 /** Joins tensors along an axis; all other sizes must agree (torch.cat). */
@@ -112,7 +122,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const shapes = xs.map((t) => t.shape);
   const outShape = first.shape.map((d, j) => (j === a ? xs.reduce((acc, t) => acc + t.shape[a], 0) : d));
   const out = wrap(backend.kernels.concat({ xs: xs.map((t) => t.storage), shapes, axis: a }), outShape, backend);
-  return recordSaved([], out, 'concat', xs, (gy, needs) => {
+  const backwardConcat = (gy: Tensor, needs: readonly boolean[]): (Tensor | null)[] => {
     let offset = 0;
     return xs.map((t, i) => {
       const begin = outShape.map((_, j) => (j === a ? offset : 0));
@@ -121,7 +131,8 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
         ? wrap(backend.kernels.slice({ x: gy.storage, shape: outShape, begin, size: t.shape }), t.shape, backend)
         : null;
     });
-  });
+  };
+  return recordSaved([], out, 'concat', xs, backwardConcat, { attrs: { axis: a } });
 }
 
 /**
@@ -142,9 +153,14 @@ export function pad(x: Tensor, padding: readonly number[], value = 0): Tensor {
   const k = x.backend.kernels;
   const out = wrap(k.pad({ x: x.storage, shape: x.shape, pads, value }), outShape, x.backend);
   const begin = pads.map((p) => p[0]);
-  return recordSaved([], out, 'pad', [x], (gy) => [
-    wrap(k.slice({ x: gy.storage, shape: outShape, begin, size: x.shape }), x.shape, x.backend),
-  ]);
+  return recordSaved(
+    [],
+    out,
+    'pad',
+    [x],
+    (gy) => [wrap(k.slice({ x: gy.storage, shape: outShape, begin, size: x.shape }), x.shape, x.backend)],
+    { attrs: { pads, value } },
+  );
 }
 
 /** Broadcasts to a larger shape, copying values (torch.expand followed by contiguous). */

@@ -41,23 +41,30 @@ export function localResponseNorm(x: Tensor, opts: LocalResponseNormOptions): Te
   const r = kernels.localResponseNorm({ x: x.storage, layout, size, alpha, beta, k, training: willRecord(x) });
   const out = wrap(r.y, x.shape, x.backend);
   const scale = wrap(r.scale, x.shape, x.backend);
-  recordSaved([x, out, scale], out, OP, [x], (gy) => [
-    wrap(
-      kernels.localResponseNormBackward({
-        gy: gy.storage,
-        x: x.storage,
-        y: out.storage,
-        scale: scale.storage,
-        layout,
-        size,
-        alpha,
-        beta,
-        k,
-      }),
-      x.shape,
-      x.backend,
-    ),
-  ]);
+  recordSaved(
+    [x, out, scale],
+    out,
+    OP,
+    [x],
+    (gy) => [
+      wrap(
+        kernels.localResponseNormBackward({
+          gy: gy.storage,
+          x: x.storage,
+          y: out.storage,
+          scale: scale.storage,
+          layout,
+          size,
+          alpha,
+          beta,
+          k,
+        }),
+        x.shape,
+        x.backend,
+      ),
+    ],
+    { attrs: { size, alpha, beta, k } },
+  );
   if (out.gradFn === null) scale.dispose();
   return out;
 }

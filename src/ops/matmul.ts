@@ -150,7 +150,7 @@ export function linear(
       needs[1] ? product(gy, x2, true, false, 1, false, false) : null,
       needs[2] ? sumTo(gy, [outF]) : null,
     ],
-    { macs: rows * inF * outF },
+    { macs: rows * inF * outF, attrs: { relu } },
   );
   return reshape(y, [...x.shape.slice(0, -1), outF]);
 }

@@ -29,7 +29,7 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
     OP,
     [x],
     (gy) => [wrap(k.maxPool2dBackward({ gy: gy.storage, workspace, geometry: g }), x.shape, backend)],
-    { window: windowOf(g) },
+    { window: windowOf(g), attrs: { geometry: g } },
   );
   // Without a backward pass nobody will read the argmax positions.
   if (out.gradFn === null) workspace.release();

@@ -119,7 +119,10 @@ describe('the program in-process', () => {
       [['summary'], /^missing required argument 'model' \(see convkit summary --help\)$/],
       [['lst'], /^unknown command 'lst' \(Did you mean list\?\) \(see convkit --help\)$/],
       [['calc'], /^calc needs a command: stack, bottleneck, inception, block, dense \(see convkit calc --help\)$/],
-      [[], /^missing command: demo, list, summary, compare, quiz, calc, train, eval, predict \(see convkit --help\)$/],
+      [
+        [],
+        /^missing command: demo, list, summary, compare, quiz, calc, train, eval, predict, export \(see convkit --help\)$/,
+      ],
     ];
     for (const [args, message] of cases) {
       await assert.rejects(
