@@ -11,6 +11,7 @@ import { isHelpShown, print } from './boundary.js';
 import { registerCalc } from './calc.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
+import { registerExperiment } from './experiment.js';
 import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
 import type { Zoo } from './zoo.js';
@@ -45,6 +46,7 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerTrain(program, out);
   registerEval(program, out);
   registerPredict(program, out);
+  registerExperiment(program, out);
   return program;
 }
 
