@@ -9,7 +9,7 @@ import { ArgumentError } from '../core/errors.js';
 import { parseDataSource, DATA_WORDS } from '../data/source.js';
 import { EXPERIMENTS, experimentNames, getExperiment } from '../experiments/registry.js';
 import { REPORT_FILES, summaryLines, writeReport } from '../experiments/report.js';
-import type { ExperimentMode, ExperimentResult } from '../experiments/types.js';
+import type { Experiment, ExperimentMode, ExperimentResult } from '../experiments/types.js';
 import { intOption, pathOption, shown, UsageError } from './args.js';
 import { print } from './boundary.js';
 import { checkOutputPath } from './files.js';
@@ -33,7 +33,7 @@ export async function runExperiment(
   o: ExperimentCliOptions,
   out: (line: string) => void = print,
 ): Promise<ExperimentRun> {
-  let experiment;
+  let experiment: Experiment;
   try {
     experiment = getExperiment(name);
   } catch (err) {
