@@ -20,6 +20,9 @@ export interface ExperimentCliOptions {
   data: string;
   seed: number;
   out?: string;
+  limit?: number;
+  testLimit?: number;
+  epochs?: number;
 }
 
 export interface ExperimentRun {
@@ -44,7 +47,15 @@ export async function runExperiment(
   const mode: ExperimentMode = o.full ? 'full' : 'quick';
   const dir = resolve(o.out ?? join('experiments', name));
   for (const f of Object.values(REPORT_FILES)) checkOutputPath(join(dir, f), '--out');
-  const result = await experiment.run({ mode, data: o.data, seed: o.seed, log: out });
+  const result = await experiment.run({
+    mode,
+    data: o.data,
+    seed: o.seed,
+    trainLimit: o.limit,
+    testLimit: o.testLimit,
+    epochs: o.epochs,
+    log: out,
+  });
   const written = await writeReport(dir, result);
   for (const line of summaryLines(result, dir)) out(line);
   return { dir, result, files: written.files };
@@ -72,6 +83,14 @@ export function registerExperiment(program: Command, out: (text: string) => void
       ),
     )
     .addOption(intOption('--seed <n>', 'seed of initialisation and data order', { min: 0, max: 2 ** 32 - 1 }, 0))
+    .addOption(
+      intOption('--limit <n>', 'training images of the experiments that train (default by --quick/--full)', {
+        min: 1,
+        max: 100_000_000,
+      }),
+    )
+    .addOption(intOption('--test-limit <n>', 'test images of the experiments that train', { min: 1, max: 100_000_000 }))
+    .addOption(intOption('--epochs <n>', 'epochs of the experiments that train', { min: 1, max: 10_000 }))
     .addOption(pathOption('--out <dir>', 'report folder (default experiments/<name>); its report files are replaced'))
     .addHelpText(
       'after',

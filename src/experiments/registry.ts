@@ -4,9 +4,16 @@ import { DENSE_GROWTH } from './dense-growth.js';
 import { EFFICIENCY } from './efficiency.js';
 import { ONE_BY_ONE } from './one-by-one.js';
 import { RECEPTIVE_FIELD } from './receptive-field.js';
+import { SMALL_KERNELS } from './small-kernels.js';
 import type { Experiment } from './types.js';
 
-export const EXPERIMENTS: readonly Experiment[] = [ONE_BY_ONE, EFFICIENCY, RECEPTIVE_FIELD, DENSE_GROWTH];
+export const EXPERIMENTS: readonly Experiment[] = [
+  ONE_BY_ONE,
+  EFFICIENCY,
+  RECEPTIVE_FIELD,
+  DENSE_GROWTH,
+  SMALL_KERNELS,
+];
 
 export function experimentNames(): string[] {
   return EXPERIMENTS.map((e) => e.name);

@@ -13,6 +13,10 @@ export interface ExperimentSettings {
   data: string;
   /** Seed of initialisation and data order. */
   seed: number;
+  /** Overrides of the training size (tests and --limit/--epochs); default by mode. */
+  trainLimit?: number;
+  testLimit?: number;
+  epochs?: number;
   /** Lines of progress (the command prints them; tests may drop them). */
   log?: (line: string) => void;
 }

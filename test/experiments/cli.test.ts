@@ -6,7 +6,13 @@ import { experimentNames } from '../../src/experiments/registry.js';
 
 describe('convkit experiment', () => {
   it('lists its experiments', () => {
-    assert.deepEqual(experimentNames(), ['one-by-one', 'efficiency', 'receptive-field', 'dense-growth']);
+    assert.deepEqual(experimentNames(), [
+      'one-by-one',
+      'efficiency',
+      'receptive-field',
+      'dense-growth',
+      'small-kernels',
+    ]);
   });
 
   it('refuses an unknown name and --quick with --full, before any work', async () => {
