@@ -77,7 +77,16 @@ export function groupedBarsSpec(
         from: { facet: { name: `facet${i}`, data: `rows${i}`, groupby: 'group' } },
         encode: { enter: { x: { scale: 'x', field: 'group' } } },
         signals: [{ name: 'width', update: "bandwidth('x')" }],
-        scales: [{ name: 'inner', type: 'band', range: 'width', domain: [...series], padding: 0.05 }],
+        // The series present in this group only: a group with one bar gives it the whole band.
+        scales: [
+          {
+            name: 'inner',
+            type: 'band',
+            range: 'width',
+            domain: { data: `facet${i}`, field: 'series' },
+            padding: 0.05,
+          },
+        ],
         marks: [
           {
             type: 'rect',
