@@ -1,6 +1,6 @@
 /**
  * `convkit experiment <name> [--quick | --full] [--data SPEC] [--out DIR]`: runs one of the
- * lecture's claims as an experiment and writes its report folder (report.md, data.json, SVG
+ * lecture's claims as an experiment and writes its report folder (<out>/report.md, data.json, SVG
  * charts); prints each claim with its verdict. docs/experiments.md describes them.
  */
 import { join, resolve } from 'node:path';
@@ -66,7 +66,7 @@ export function registerExperiment(program: Command, out: (text: string) => void
   program
     .command('experiment')
     .description(
-      "run one of the lecture's claims as an experiment: a report folder with report.md, data.json and charts",
+      "run one of the lecture's claims as an experiment: a report folder with the report, data.json and charts",
     )
     .argument('<name>', `one of: ${experimentNames().join(', ')}`)
     .addOption(new Option('--quick', 'small and fast (the default): seconds; training on a small subset'))

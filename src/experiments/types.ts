@@ -36,7 +36,7 @@ export interface ClaimResult {
 export interface ChartSpec {
   /** File name inside the report folder, e.g. 'params.svg'. */
   file: string;
-  /** One line under the chart in report.md. */
+  /** One line under the chart in the report. */
   caption: string;
   spec: Spec;
 }

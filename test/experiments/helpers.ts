@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { runExperiment, type ExperimentRun } from '../../src/cli/experiment.js';
+import { REPORT_FILES } from '../../src/experiments/report.js';
 
 export interface ReportFiles {
   run: ExperimentRun;
@@ -30,23 +31,23 @@ export async function runQuick(name: string): Promise<ReportFiles> {
   return {
     run,
     dir,
-    markdown: readFileSync(join(dir, 'report.md'), 'utf8'),
+    markdown: readFileSync(join(dir, REPORT_FILES.markdown), 'utf8'),
     data: JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8')),
     lines,
   };
 }
 
-/** report.md has the claim, measured and verdict sections, one verdict per claim in data.json; the SVGs parse. */
+/** The report has the claim, measured and verdict sections, one verdict per claim in data.json; the SVGs parse. */
 export async function checkReport(r: ReportFiles): Promise<void> {
   assert.equal(r.data.schema, 'convkit.experiment/1');
   assert.equal(r.data.mode, 'quick');
   for (const heading of ["## The lecture's claim", '## What this run measured', '## Verdict'])
-    assert.ok(r.markdown.includes(heading), `report.md lacks ${heading}`);
+    assert.ok(r.markdown.includes(heading), `the report lacks ${heading}`);
   const verdict = r.markdown.slice(r.markdown.indexOf('## Verdict'));
   for (const c of r.data.claims) {
     const word = c.held === null ? 'not tested in this run' : c.held ? 'held' : 'did not hold';
     assert.ok(verdict.includes(`**${c.id}**: ${word} in this run.`), `verdict of ${c.id}`);
-    assert.ok(r.markdown.includes(c.measured), `report.md prints the measurement of ${c.id}`);
+    assert.ok(r.markdown.includes(c.measured), `the report prints the measurement of ${c.id}`);
   }
   const svgs = readdirSync(r.dir).filter((f) => f.endsWith('.svg'));
   assert.ok(svgs.length >= 1, 'at least one chart');
@@ -58,6 +59,6 @@ export async function checkReport(r: ReportFiles): Promise<void> {
     const meta = await sharp(Buffer.from(text)).metadata();
     assert.equal(meta.format, 'svg', f);
     assert.ok((meta.width ?? 0) > 100 && (meta.height ?? 0) > 100, `${f} has a size`);
-    assert.ok(r.markdown.includes(`](${f})`), `report.md shows ${f}`);
+    assert.ok(r.markdown.includes(`](${f})`), `the report shows ${f}`);
   }
 }

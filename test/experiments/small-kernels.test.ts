@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { runExperiment } from '../../src/cli/experiment.js';
+import { REPORT_FILES } from '../../src/experiments/report.js';
 import { variantCosts, type TrainedVariant } from '../../src/experiments/small-kernels.js';
 import { checkReport, type ReportFiles } from './helpers.js';
 
@@ -24,7 +25,7 @@ describe('experiment small-kernels', { skip: existsSync(DATA) ? false : `no Fash
       run,
       dir,
       lines,
-      markdown: readFileSync(join(dir, 'report.md'), 'utf8'),
+      markdown: readFileSync(join(dir, REPORT_FILES.markdown), 'utf8'),
       data: JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8')),
     };
   });
