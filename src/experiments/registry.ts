@@ -5,6 +5,7 @@ import { EFFICIENCY } from './efficiency.js';
 import { ONE_BY_ONE } from './one-by-one.js';
 import { RECEPTIVE_FIELD } from './receptive-field.js';
 import { SMALL_KERNELS } from './small-kernels.js';
+import { VANISHING_GRADIENT } from './vanishing-gradient.js';
 import type { Experiment } from './types.js';
 
 export const EXPERIMENTS: readonly Experiment[] = [
@@ -13,6 +14,7 @@ export const EXPERIMENTS: readonly Experiment[] = [
   RECEPTIVE_FIELD,
   DENSE_GROWTH,
   SMALL_KERNELS,
+  VANISHING_GRADIENT,
 ];
 
 export function experimentNames(): string[] {

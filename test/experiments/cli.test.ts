@@ -12,6 +12,7 @@ describe('convkit experiment', () => {
       'receptive-field',
       'dense-growth',
       'small-kernels',
+      'vanishing-gradient',
     ]);
   });
 
