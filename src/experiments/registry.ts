@@ -1,5 +1,6 @@
 /** The experiments by name, in the order the lecture reaches them. */
 import { ArgumentError } from '../core/errors.js';
+import { DEGRADATION } from './degradation.js';
 import { DENSE_GROWTH } from './dense-growth.js';
 import { EFFICIENCY } from './efficiency.js';
 import { ONE_BY_ONE } from './one-by-one.js';
@@ -15,6 +16,7 @@ export const EXPERIMENTS: readonly Experiment[] = [
   DENSE_GROWTH,
   SMALL_KERNELS,
   VANISHING_GRADIENT,
+  DEGRADATION,
 ];
 
 export function experimentNames(): string[] {

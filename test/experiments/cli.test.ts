@@ -13,6 +13,7 @@ describe('convkit experiment', () => {
       'dense-growth',
       'small-kernels',
       'vanishing-gradient',
+      'degradation',
     ]);
   });
 
