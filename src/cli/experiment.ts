@@ -69,7 +69,12 @@ export function registerExperiment(program: Command, out: (text: string) => void
       "run one of the lecture's claims as an experiment: a report folder with the report, data.json and charts",
     )
     .argument('<name>', `one of: ${experimentNames().join(', ')}`)
-    .addOption(new Option('--quick', 'small and fast (the default): seconds; training on a small subset'))
+    .addOption(
+      new Option(
+        '--quick',
+        'small and fast (the default): seconds, a few minutes at most for those that train on a small subset',
+      ),
+    )
     .addOption(new Option('--full', 'more data and epochs for the experiments that train'))
     .addOption(
       pathOption('--data <spec>', `data of the experiments that train: ${DATA_WORDS}`, 'fashion-mnist').argParser(

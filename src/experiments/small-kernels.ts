@@ -189,12 +189,11 @@ export async function runSmallKernels(settings: ExperimentSettings): Promise<Exp
       id: 'same-field-fewer-weights',
       claim:
         'Two stacked 3x3 convolutions see a 5x5 field and three see 7x7, as one 5x5 or 7x7 kernel does, with fewer weights and multiply-adds and more non-linearities.',
-      measured:
-        PAIRS.map(([a, b]) => {
-          const s = by.get(a) as VariantCost;
-          const l = by.get(b) as VariantCost;
-          return `${a}: field ${s.field}, ${int(s.blockParams)} weights, ${int(s.blockMacs)} MACs, ${s.relus} ReLUs; ${b}: field ${l.field}, ${int(l.blockParams)} weights, ${int(l.blockMacs)} MACs, ${l.relus} ReLU (${times(l.blockParams / s.blockParams)} the weights)`;
-        }).join('. ') + ` (${plan.width} channels, 14x14 map).`,
+      measured: `${PAIRS.map(([a, b]) => {
+        const s = by.get(a) as VariantCost;
+        const l = by.get(b) as VariantCost;
+        return `${a}: field ${s.field}, ${int(s.blockParams)} weights, ${int(s.blockMacs)} MACs, ${s.relus} ReLUs; ${b}: field ${l.field}, ${int(l.blockParams)} weights, ${int(l.blockMacs)} MACs, ${l.relus} ReLU (${times(l.blockParams / s.blockParams)} the weights)`;
+      }).join('. ')} (${plan.width} channels, 14x14 map).`,
       held: exactHeld,
     },
     {
