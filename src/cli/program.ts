@@ -12,6 +12,7 @@ import { registerCalc } from './calc.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
+import { registerExperiment } from './experiment.js';
 import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
 import { registerWeightsCommands } from './weights-commands.js';
@@ -49,6 +50,7 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerPredict(program, out);
   registerWeightsCommands(program, out);
   registerExport(program, CLI_ZOO, out);
+  registerExperiment(program, out);
   return program;
 }
 
