@@ -29,19 +29,16 @@ export const REGRESSIONS: readonly Regression[] = [
   {
     name: 'conv2d with a bias and a fused addend keeps the bias at outputs whose window is all padding',
     file: 'conv2dFused-finite-bias-lost-padding-window.json',
-    open: 'native bug: oneDNN conv with bias and the sum post-op drops the bias there (ref 11, native 1)',
   },
   {
     name: 'conv2d with fused addend and relu does not crash when a window is all padding',
     file: 'conv2dFused-crash-relu-addend-padding-window.json',
     crash: true,
-    open: 'native bug: segfault in the addon (oneDNN conv with sum + relu post-ops)',
   },
   {
     name: 'localResponseNorm backward with one channel, one pixel and size 1 does not crash',
     file: 'localResponseNorm-crash-backward-one-element.json',
     crash: true,
-    open: 'native bug: segfault in the addon (oneDNN LRN backward on a [N, 1, 1] input, size 1)',
   },
   {
     name: 'strided conv2d: a NaN outside an output window does not reach that output',
@@ -56,7 +53,6 @@ export const REGRESSIONS: readonly Regression[] = [
   {
     name: 'sqrt backward at -0 gives the same infinity on both backends',
     file: 'sqrt-negative-zero-gradient.json',
-    open: 'native bug: the native scalar kernel computes x * c as c * x + 0, which turns -0 into +0',
   },
   { name: 'relu backward at NaN', file: 'relu-nan-backward.json', open: NAN_FIXES },
   { name: 'softmax of a row with NaN', file: 'softmax-nan.json', open: NAN_FIXES },
