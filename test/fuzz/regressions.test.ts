@@ -43,27 +43,24 @@ export const REGRESSIONS: readonly Regression[] = [
   {
     name: 'strided conv2d: a NaN outside an output window does not reach that output',
     file: 'conv2d-strided-nan-outside-window.json',
-    open: 'native bug: the space-to-depth path of strided convs multiplies skipped inputs by zero weights (0 * NaN)',
   },
   {
     name: 'strided conv2d (post-op form): a NaN skipped by the stride does not reach the output',
     file: 'conv2dFused-strided-nan-outside-window.json',
-    open: 'native bug: the space-to-depth path of strided convs multiplies skipped inputs by zero weights (0 * NaN)',
   },
   {
     name: 'sqrt backward at -0 gives the same infinity on both backends',
     file: 'sqrt-negative-zero-gradient.json',
   },
-  { name: 'relu backward at NaN', file: 'relu-nan-backward.json', open: NAN_FIXES },
-  { name: 'softmax of a row with NaN', file: 'softmax-nan.json', open: NAN_FIXES },
-  { name: 'logSoftmax of a column with +Infinity', file: 'logSoftmax-inf.json', open: NAN_FIXES },
-  { name: 'maxPool2d of a window with NaN', file: 'maxPool2d-nan.json', open: NAN_FIXES },
+  { name: 'relu backward at NaN', file: 'relu-nan-backward.json' },
+  { name: 'softmax of a row with NaN', file: 'softmax-nan.json' },
+  { name: 'logSoftmax of a column with +Infinity', file: 'logSoftmax-inf.json' },
+  { name: 'maxPool2d of a window with NaN', file: 'maxPool2d-nan.json' },
   {
     name: 'maxPool2d of a window of -Infinity is -Infinity',
     file: 'maxPool2d-negative-infinity.json',
-    open: 'native bug: oneDNN max pooling starts from -FLT_MAX, so an all -Infinity window gives -3.4e38 (PyTorch: -Infinity)',
   },
-  { name: 'crossEntropy with an infinite logit', file: 'crossEntropy-inf.json', open: NAN_FIXES },
+  { name: 'crossEntropy with an infinite logit', file: 'crossEntropy-inf.json' },
   { name: 'concatBatchNorm with relu and a NaN weight', file: 'concatBatchNorm-relu-nan-weight.json', open: NAN_FIXES },
   {
     name: 'eval batchNorm with relu, zero variance and eps 0',

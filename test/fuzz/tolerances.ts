@@ -57,8 +57,7 @@ const noSpecials = (t: Tolerance): Tolerance => ({ ...t, specialValues: false })
  * meets a deliberate tolerance.
  */
 export const TOLERANCES: Readonly<Record<string, Tolerance>> = {
-  // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging (relu backward at NaN: ref 0, native and PyTorch pass gy)
-  relu: noSpecials(EXACT),
+  relu: EXACT,
   sigmoid: TRANSCENDENTAL,
   tanh: TRANSCENDENTAL,
   neg: EXACT,
@@ -105,33 +104,24 @@ export const TOLERANCES: Readonly<Record<string, Tolerance>> = {
   argmax: EXACT,
   variance: NORM,
   std: NORM,
-  // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging
-  softmax: noSpecials(NORM),
-  // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging
-  logSoftmax: noSpecials(NORM),
-  // disagrees: a native bug the fuzzer found (issue #15, docs/fuzzing.md); turn this on when it is fixed (the space-to-depth path of strided convs lets an Inf outside the window make NaN)
-  conv2d: noSpecials(DOT),
-  // the same as conv2d
-  conv2dWide: noSpecials(DOT),
-  // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging (fused relu of NaN: native 0, ref NaN)
-  conv2dFused: noSpecials(DOT),
-  // the same as conv2dFused
-  conv2dFusedWide: noSpecials(DOT),
-  // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging
-  maxPool2d: { rtol: 0, atol: 0, dot: 2, specialValues: false },
+  softmax: NORM,
+  logSoftmax: NORM,
+  conv2d: DOT,
+  conv2dWide: DOT,
+  conv2dFused: DOT,
+  conv2dFusedWide: DOT,
+  maxPool2d: { rtol: 0, atol: 0, dot: 2, specialValues: true },
   avgPool2d: DOT,
   adaptiveAvgPool2d: DOT,
-  // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging (eval with relu: ref relu(NaN) = 0)
+  // disagrees (test/fuzz/found/batchNorm-zero-variance-relu.json): eval with zero variance and eps 0; the ref folds the mean into the shift (0 * Inf = NaN), native gives Inf
   batchNorm: noSpecials(NORM),
-  // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging (and the ref folds the mean into the shift, losing the bias next to 1e30 means)
+  // disagrees (test/fuzz/found/concatBatchNorm-relu-nan-weight.json): with relu and a NaN weight, ref NaN, native 0 (the fused ReLU drops the NaN)
   concatBatchNorm: noSpecials(NORM),
   localResponseNorm: NORM,
   dropout: ULP,
-  // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging
-  crossEntropy: noSpecials(NORM),
+  crossEntropy: NORM,
   nllLoss: NORM,
-  // disagrees before the NaN fixes (issue #15); the integrator turns this on after merging (relu, softmax, max pooling after a conv)
-  convChain: noSpecials(NORM),
+  convChain: NORM,
 };
 
 export function toleranceOf(op: string): Tolerance {

@@ -23,7 +23,17 @@ declare module './addon.js' {
      */
     conv2dPlan(
       geometry: Conv2dGeometry,
-      options: { bias: boolean; relu: boolean; sum: boolean; training: boolean },
+      options: {
+        bias: boolean;
+        relu: boolean;
+        sum: boolean;
+        training: boolean;
+        /** The original stride and kernel when this is the stride-1 conv of a space-to-depth cut (all four or none). */
+        cutStrideH?: number;
+        cutStrideW?: number;
+        cutKernelH?: number;
+        cutKernelW?: number;
+      },
     ): PlanResult<'src' | 'weights' | 'dst'> & {
       readonly bias?: number;
       readonly addend?: number;
@@ -123,7 +133,12 @@ export function hasPaddingOnlyWindow(g: Conv2dGeometry): boolean {
 type ForwardPlan = ReturnType<NativeAddon['conv2dPlan']>;
 
 export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKernels {
-  function conv2d(args: Args<'conv2d'>): ReturnType<Kernels['conv2d']> {
+  /**
+   * `cutOf`: when this is the stride-1 conv of a space-to-depth cut, the original geometry. Its
+   * plan then recomputes the output without the cut's zero kernel taps when an input holds a NaN
+   * or an infinity (0 * NaN would reach outputs whose window does not hold it; conv.cc's cutGuard).
+   */
+  function conv2d(args: Args<'conv2d'>, cutOf?: Conv2dGeometry): ReturnType<Kernels['conv2d']> {
     const { geometry: g, bias } = args;
     const addend = args.addend ?? null;
     const relu = args.relu ?? false;
@@ -145,8 +160,13 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       sum: addend !== null,
       // The op says whether a backward pass follows (post-ops never have one).
       training: (args.training ?? false) && addend === null && !relu,
+      cutStrideH: cutOf?.strideH ?? 0,
+      cutStrideW: cutOf?.strideW ?? 0,
+      cutKernelH: cutOf?.kernelH ?? 0,
+      cutKernelW: cutOf?.kernelW ?? 0,
     };
-    const key = `conv2d:${geometryKey(g)}:${+options.bias}${+options.relu}${+options.sum}${+options.training}`;
+    const cutKey = cutOf === undefined ? '' : `:cut${cutOf.strideH},${cutOf.strideW},${cutOf.kernelH},${cutOf.kernelW}`;
+    const key = `conv2d:${geometryKey(g)}:${+options.bias}${+options.relu}${+options.sum}${+options.training}${cutKey}`;
     const plan = rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(g, options));
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
@@ -211,7 +231,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     rt.exec('conv2d', inputPlan.plan, [rt.plainInput(args.x, srcDims(g)), x.buffer]);
     const weight = rt.output(weightPlan.dst, sizeOf(weightDims(cut)));
     rt.exec('conv2d', weightPlan.plan, [rt.plainInput(args.weight, weightDims(g)), weight.buffer]);
-    const y = conv2d({ ...args, x, weight, geometry: cut });
+    const y = conv2d({ ...args, x, weight, geometry: cut }, g);
     // Queued work after these releases can only come later, so the pool may hand them out again.
     x.release();
     weight.release();
