@@ -123,7 +123,7 @@ export const TOLERANCES: Readonly<Record<string, Tolerance>> = {
   adaptiveAvgPool2d: DOT,
   // disagrees (test/fuzz/found/batchNorm-zero-variance-relu.json): eval with zero variance and eps 0; the ref folds the mean into the shift (0 * Inf = NaN), native gives Inf
   batchNorm: noSpecials(NORM),
-  // disagrees (test/fuzz/found/concatBatchNorm-relu-nan-weight.json): with relu and a NaN weight, ref NaN, native 0 (the fused ReLU drops the NaN)
+  // disagrees (test/fuzz/found/concatBatchNorm-relu-nan-weight.json): with relu and a NaN weight, ref NaN, native 0 (the fused ReLU drops the NaN); with an Infinity weight, ref NaN (it folds the mean into the shift), native Infinity
   concatBatchNorm: noSpecials(NORM),
   localResponseNorm: NORM,
   dropout: ULP,
