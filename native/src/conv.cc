@@ -128,11 +128,60 @@ dnnl::primitive_attr postOpsAttr(bool sum, const dnnl::memory::desc* addend, boo
   return attr;
 }
 
+// The guard of a space-to-depth cut's conv. The cut pads the kernel with zero taps (where
+// sH * a + r >= KH), which meet inputs the original window does not hold: 0 * NaN and 0 * Inf make
+// NaN at outputs whose window holds no NaN. When src, weights or bias hold a non-finite value, the
+// output is recomputed here (after the primitive ran) from the same buffers, skipping those taps,
+// in double (rounded once, as the reference), with the bias and a NaN-keeping ReLU. Finite data
+// pays the scan alone.
+NonFiniteGuard cutGuard(const ConvGeometry& g, const dnnl::convolution_forward::primitive_desc& pd, bool bias,
+                        bool relu, int64_t sH, int64_t sW, int64_t KH, int64_t KW) {
+  const auto src = pd.src_desc(), weights = pd.weights_desc(), dst = pd.dst_desc();
+  const int64_t srcFloats = floatsOf(src), weightFloats = floatsOf(weights);
+  const size_t dstAt = bias ? 3 : 2;
+  NonFiniteGuard guard;
+  guard.check = [=](const std::vector<void*>& buffers) {
+    return anyNonFinite(static_cast<const float*>(buffers[0]), srcFloats) ||
+           anyNonFinite(static_cast<const float*>(buffers[1]), weightFloats) ||
+           (bias && anyNonFinite(static_cast<const float*>(buffers[2]), g.O));
+  };
+  guard.fix = [=](const std::vector<void*>& buffers) {
+    const float* x = static_cast<const float*>(buffers[0]);
+    const float* w = static_cast<const float*>(buffers[1]);
+    const float* b = bias ? static_cast<const float*>(buffers[2]) : nullptr;
+    float* y = static_cast<float*>(buffers[dstAt]);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < g.N; n++) {
+      for (int64_t o = 0; o < g.O; o++) {
+        for (int64_t h = 0; h < g.OH; h++) {
+          for (int64_t v = 0; v < g.OW; v++) {
+            double acc = b ? b[o] : 0.0;
+            for (int64_t k = 0; k < g.C; k++) {
+              const int64_t r = k / sW % sH, q = k % sW;
+              for (int64_t a = 0; a < g.KH && sH * a + r < KH; a++) {
+                for (int64_t c = 0; c < g.KW && sW * c + q < KW; c++) {
+                  const int64_t wi[4] = {o, k, a, c}, xi[4] = {n, k, h + a, v + c};
+                  acc += static_cast<double>(w[physicalOffset(weights, wi)]) * x[physicalOffset(src, xi)];
+                }
+              }
+            }
+            float out = static_cast<float>(acc);
+            if (relu && out < 0.f) out = 0.f;
+            const int64_t yi[4] = {n, o, h, v};
+            y[physicalOffset(dst, yi)] = out;
+          }
+        }
+      }
+    }
+  };
+  return guard;
+}
+
 }  // namespace
 
-// conv2dPlan(geometry, { bias, relu, sum, training }) -> { plan, src, weights, (bias), dst, (addend), gemm, impl }
-// With sum, the addend is read from its own buffer (reported as `addend`) when oneDNN runs that
-// with the same kernel as the sum post-op; else dst must hold the addend (no `addend` reported).
+// conv2dPlan(geometry, { bias, relu, sum, training, cutStrideH, cutStrideW, cutKernelH, cutKernelW }) -> { plan, src,
+// weights, (bias), dst, (addend), gemm, impl } With sum, the addend is read from its own buffer (reported as `addend`)
+// when oneDNN runs that with the same kernel as the sum post-op; else dst must hold the addend (no `addend` reported).
 Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2d";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -140,6 +189,13 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     Fields options(info, 1, op, "options");
     bool bias = options.flag("bias"), relu = options.flag("relu");
     bool sum = options.flag("sum"), training = options.flag("training");
+    // A stride-1 conv of a space-to-depth cut (space_to_depth.cc) names the original stride and
+    // kernel (else 0): cutSH x cutSW, cutKH x cutKW.
+    const bool named = info[1].As<Napi::Object>().Has("cutStrideH");  // optional fields, all four or none
+    auto cutField = [&](const char* key) { return named ? options.integer(key, 0, 1 << 30) : int64_t{0}; };
+    const int64_t cutSH = cutField("cutStrideH"), cutSW = cutField("cutStrideW");
+    const int64_t cutKH = cutField("cutKernelH"), cutKW = cutField("cutKernelW");
+    const bool cut = cutSH > 0 && cutSW > 0 && cutKH > 0 && cutKW > 0;
     auto pd = preferredLayoutPd(
         g, [&](const ConvGeometry& h) { return forwardPd(h, bias, training, postOpsAttr(sum, nullptr, relu)); });
     bool separateAddend = false;
@@ -198,6 +254,7 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
       };
       plan.guard(std::move(guard));
     }
+    if (cut && !sum && g.G == 1) plan.guard(cutGuard(g, pd, bias, relu, cutSH, cutSW, cutKH, cutKW));
     Napi::Object result = plan.finish(info.Env(), dnnl::convolution_forward(pd), scratchpad);
     result.Set("gemm", Napi::Boolean::New(info.Env(), gemm));
     result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));

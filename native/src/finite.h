@@ -22,6 +22,14 @@ inline bool anyNaN(const float* p, int64_t n) {
   return bad != 0;
 }
 
+// Whether p[0..n) holds a NaN or -inf (max pooling's guard).
+inline bool anyNaNOrNegativeInfinity(const float* p, int64_t n) {
+  int bad = 0;
+#pragma omp parallel for simd if (n > 65536) schedule(static) reduction(| : bad)
+  for (int64_t i = 0; i < n; i++) bad |= (p[i] != p[i]) | (p[i] < -3.4028234663852886e38f);
+  return bad != 0;
+}
+
 // Whether p[0..n) holds a NaN or an infinity (x - x is 0 exactly for finite x, NaN otherwise).
 inline bool anyNonFinite(const float* p, int64_t n) {
   int bad = 0;

@@ -7,7 +7,8 @@
 // nChw8c / nChw16c inputs (the usual case) run a NaN-aware loop of our own (blockedMaxPool); other
 // layouts run oneDNN with a guard (plan.h) that scans the input for NaN and, only then, rewrites
 // the windows that hold one: the output NaN, the workspace pointing at the window's last NaN
-// (PyTorch's `val > max || isnan(val)`).
+// (PyTorch's `val > max || isnan(val)`). The guard also rewrites windows of -inf only: oneDNN
+// starts from -FLT_MAX and gave -3.4e38 there (PyTorch: -inf, index of the first pixel).
 #include <algorithm>
 #include <limits>
 
@@ -81,7 +82,9 @@ NonFiniteGuard maxPoolGuard(const PoolGeometry& g, const dnnl::memory::desc& src
                             const dnnl::memory::desc& ws) {
   NonFiniteGuard guard;
   const int64_t n = floatsOf(src);
-  guard.check = [n](const std::vector<void*>& buffers) { return anyNaN(static_cast<const float*>(buffers[0]), n); };
+  guard.check = [n](const std::vector<void*>& buffers) {
+    return anyNaNOrNegativeInfinity(static_cast<const float*>(buffers[0]), n);
+  };
   const bool hasWs = ws.get_size() > 0;
   const bool wsInt = hasWs && ws.data_type() == dnnl::memory::data_type::s32;
   guard.fix = [g, src, dst, ws, hasWs, wsInt](const std::vector<void*>& buffers) {
@@ -92,7 +95,9 @@ NonFiniteGuard maxPoolGuard(const PoolGeometry& g, const dnnl::memory::desc& src
       const int64_t b = nc / g.C, c = nc % g.C;
       for (int64_t oh = 0; oh < g.OH; oh++) {
         for (int64_t ow = 0; ow < g.OW; ow++) {
-          int64_t nanAt = -1;
+          // nanAt: the window's last NaN; firstAt: its first pixel, the answer when all are -inf.
+          int64_t nanAt = -1, firstAt = -1;
+          bool allNegInf = true;
           for (int64_t kh = 0; kh < g.KH; kh++) {
             const int64_t ih = oh * g.sH - g.pT + kh;
             if (ih < 0 || ih >= g.H) continue;
@@ -102,11 +107,17 @@ NonFiniteGuard maxPoolGuard(const PoolGeometry& g, const dnnl::memory::desc& src
               const int64_t at[4] = {b, c, ih, iw};
               const float v = x[physicalOffset(src, at)];
               if (v != v) nanAt = kh * g.KW + kw;
+              if (firstAt < 0) firstAt = kh * g.KW + kw;
+              allNegInf = allNegInf && v == -std::numeric_limits<float>::infinity();
             }
           }
-          if (nanAt < 0) continue;
+          // oneDNN starts its maximum from -FLT_MAX, so a window of -inf gave -3.4e38.
+          const bool negInf = nanAt < 0 && firstAt >= 0 && allNegInf;
+          if (nanAt < 0 && !negInf) continue;
           const int64_t out[4] = {b, c, oh, ow};
-          y[physicalOffset(dst, out)] = std::numeric_limits<float>::quiet_NaN();
+          y[physicalOffset(dst, out)] =
+              negInf ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
+          if (negInf) nanAt = firstAt;  // PyTorch's index: the window's first pixel
           if (!hasWs) continue;
           const int64_t w = physicalOffset(ws, out);
           if (wsInt)

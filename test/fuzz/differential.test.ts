@@ -15,6 +15,8 @@ import {
   type Outcome,
   stringifyRepro,
 } from './harness.js';
+import { hasPaddingOnlyWindow } from '../../src/backend/native/conv.js';
+import { conv2dGeometry } from '../../src/ops/index.js';
 import { knownIssue } from './known-issues.js';
 import { EPS32, TOLERANCES } from './tolerances.js';
 
@@ -94,7 +96,7 @@ describe('differential comparison rules', () => {
     for (const spec of OPS) assert.ok(TOLERANCES[spec.name], `no tolerance for ${spec.name}`);
   });
 
-  it('the known conv2d crash is recognised (and so skipped)', () => {
+  it('the fixed conv2d crash is no longer skipped, and native routes its geometry off the fused kernel', () => {
     const crash: Case = {
       op: 'conv2dFused',
       inputs: {
@@ -106,7 +108,9 @@ describe('differential comparison rules', () => {
       grad: false,
       gySeed: 0,
     };
-    assert.equal(knownIssue(crash)?.kind, 'crash');
-    assert.equal(knownIssue({ ...crash, args: { padding: [1, 1, 0, 0], relu: false } }), undefined);
+    assert.equal(knownIssue(crash), undefined);
+    const g = conv2dGeometry([1, 1, 3, 3], [1, 1, 1, 1], { padding: [1, 1, 0, 0] });
+    assert.equal(hasPaddingOnlyWindow(g), true);
+    assert.equal(hasPaddingOnlyWindow(conv2dGeometry([1, 1, 3, 3], [1, 1, 3, 3], { padding: [1, 1, 1, 1] })), false);
   });
 });

@@ -23,56 +23,53 @@ interface Regression {
   crash?: boolean;
 }
 
-const NAN_FIXES = 'NaN/Inf semantics of the kernels: fixed on the numerics branch, not merged yet (issue #15)';
+const NAN_FIXES = 'NaN/Inf semantics of fused batch norm: still disagrees after the NaN fixes (issue #15)';
 
 export const REGRESSIONS: readonly Regression[] = [
   {
     name: 'conv2d with a bias and a fused addend keeps the bias at outputs whose window is all padding',
     file: 'conv2dFused-finite-bias-lost-padding-window.json',
-    open: 'native bug: oneDNN conv with bias and the sum post-op drops the bias there (ref 11, native 1)',
   },
   {
     name: 'conv2d with fused addend and relu does not crash when a window is all padding',
     file: 'conv2dFused-crash-relu-addend-padding-window.json',
     crash: true,
-    open: 'native bug: segfault in the addon (oneDNN conv with sum + relu post-ops)',
   },
   {
     name: 'localResponseNorm backward with one channel, one pixel and size 1 does not crash',
     file: 'localResponseNorm-crash-backward-one-element.json',
     crash: true,
-    open: 'native bug: segfault in the addon (oneDNN LRN backward on a [N, 1, 1] input, size 1)',
   },
   {
     name: 'strided conv2d: a NaN outside an output window does not reach that output',
     file: 'conv2d-strided-nan-outside-window.json',
-    open: 'native bug: the space-to-depth path of strided convs multiplies skipped inputs by zero weights (0 * NaN)',
   },
   {
     name: 'strided conv2d (post-op form): a NaN skipped by the stride does not reach the output',
     file: 'conv2dFused-strided-nan-outside-window.json',
-    open: 'native bug: the space-to-depth path of strided convs multiplies skipped inputs by zero weights (0 * NaN)',
   },
   {
     name: 'sqrt backward at -0 gives the same infinity on both backends',
     file: 'sqrt-negative-zero-gradient.json',
-    open: 'native bug: the native scalar kernel computes x * c as c * x + 0, which turns -0 into +0',
   },
-  { name: 'relu backward at NaN', file: 'relu-nan-backward.json', open: NAN_FIXES },
-  { name: 'softmax of a row with NaN', file: 'softmax-nan.json', open: NAN_FIXES },
-  { name: 'logSoftmax of a column with +Infinity', file: 'logSoftmax-inf.json', open: NAN_FIXES },
-  { name: 'maxPool2d of a window with NaN', file: 'maxPool2d-nan.json', open: NAN_FIXES },
+  { name: 'relu backward at NaN', file: 'relu-nan-backward.json' },
+  { name: 'softmax of a row with NaN', file: 'softmax-nan.json' },
+  { name: 'logSoftmax of a column with +Infinity', file: 'logSoftmax-inf.json' },
+  { name: 'maxPool2d of a window with NaN', file: 'maxPool2d-nan.json' },
   {
     name: 'maxPool2d of a window of -Infinity is -Infinity',
     file: 'maxPool2d-negative-infinity.json',
-    open: 'native bug: oneDNN max pooling starts from -FLT_MAX, so an all -Infinity window gives -3.4e38 (PyTorch: -Infinity)',
   },
-  { name: 'crossEntropy with an infinite logit', file: 'crossEntropy-inf.json', open: NAN_FIXES },
-  { name: 'concatBatchNorm with relu and a NaN weight', file: 'concatBatchNorm-relu-nan-weight.json', open: NAN_FIXES },
+  { name: 'crossEntropy with an infinite logit', file: 'crossEntropy-inf.json' },
+  {
+    name: 'concatBatchNorm with relu and a NaN weight',
+    file: 'concatBatchNorm-relu-nan-weight.json',
+    open: `${NAN_FIXES}: ref NaN, native 0 (y[1])`,
+  },
   {
     name: 'eval batchNorm with relu, zero variance and eps 0',
     file: 'batchNorm-zero-variance-relu.json',
-    open: `${NAN_FIXES}; the ref folds the mean into the shift, so 0 * Inf makes NaN, which its relu turns into 0 (native: Inf)`,
+    open: `${NAN_FIXES}: the ref folds the mean into the shift, so 0 * Inf makes NaN (native: Inf)`,
   },
 ];
 

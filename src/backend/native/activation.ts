@@ -30,10 +30,14 @@ const isBlocked = (s: Storage): s is NativeStorage & { dims: readonly number[] }
 /** The dims an elementwise kernel works over: a blocked storage's own, else the flat size. */
 const layoutDims = (s: Storage): readonly number[] => (isBlocked(s) ? s.dims : [s.size]);
 
-/** alpha and beta of the scalar ops that are y = alpha * x + beta, or null. */
+/**
+ * alpha and beta of the scalar ops that are y = alpha * x + beta, or null. x * c adds -0, not +0:
+ * -0 + -0 is -0, so the sign of a zero product survives (c * x + 0 turned -0 into +0, and sqrt's
+ * gradient at -0 into the wrong infinity); for every other value adding -0 changes nothing.
+ */
 function affineOf(op: ScalarOp, value: number): readonly [number, number] | null {
   if (op === 'add') return [1, value];
-  if (op === 'mul') return [value, 0];
+  if (op === 'mul') return [value, -0];
   if (op === 'rsub') return [-1, value];
   return null;
 }

@@ -28,6 +28,13 @@ declare module './addon.js' {
 }
 
 const isEmpty = (l: ChannelLayout): boolean => l.batch * l.channels * l.spatial === 0;
+/**
+ * oneDNN 2.6 segfaults making the LRN backward primitive (in dnnl_primitive_create, its kernel
+ * generator) for one channel of one element with size 1 (x of shape [N, 1, 1] or [N, 1, 1, 1]):
+ * test/fuzz/found/localResponseNorm-crash-backward-one-element.json. The forward runs the
+ * reference kernel there, so its scale is the reference's and the backward falls back too.
+ */
+const crashesOneDnn = (l: ChannelLayout, size: number): boolean => l.channels === 1 && l.spatial === 1 && size === 1;
 
 export function nativeLrnKernels(
   rt: NativeRuntime,
@@ -39,6 +46,8 @@ export function nativeLrnKernels(
       if (!isFloat32(x)) return refFallback(rt, ref, 'localResponseNorm', 'not float32', args);
       if (size % 2 === 0) return refFallback(rt, ref, 'localResponseNorm', 'even size', args);
       if (isEmpty(l)) return refFallback(rt, ref, 'localResponseNorm', 'empty tensor', args);
+      if (crashesOneDnn(l, size))
+        return refFallback(rt, ref, 'localResponseNorm', 'one channel of one element, size 1', args);
       const dims = channelDims(x, l, 3);
       const src = rt.descOf(x, dims);
       const training = args.training ?? false;
@@ -68,6 +77,8 @@ export function nativeLrnKernels(
       // A forward pass that ran on the reference kernel left a real scale tensor.
       if (!(scale instanceof NativeStorage))
         return refFallback(rt, ref, 'localResponseNormBackward', 'the forward ran the reference kernel', args);
+      if (crashesOneDnn(l, size))
+        throw new BackendError('localResponseNorm', 'no native backward for one channel of one element with size 1');
       const dims = channelDims(x, l, 3);
       const src = rt.descOf(x, dims);
       const plan = rt.plan(`lrnBackward:${src}:${size}:${alpha}:${beta}:${k}`, () =>
