@@ -1,32 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { runExperiment } from '../../src/cli/experiment.js';
 import type { TrainedNet } from '../../src/experiments/degradation.js';
-import { REPORT_FILES } from '../../src/experiments/report.js';
-import { checkReport, type ReportFiles } from './helpers.js';
+import { checkReport, type ReportFiles, runQuick } from './helpers.js';
 
 const DATA = '/usr/share/datasets/fashion-mnist';
 
 describe('experiment degradation', { skip: existsSync(DATA) ? false : `no Fashion-MNIST at ${DATA}` }, () => {
   let r: ReportFiles;
   before(async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'convkit-degradation-')), 'report');
-    const lines: string[] = [];
-    const run = await runExperiment(
-      'degradation',
-      { quick: true, data: 'fashion-mnist', seed: 0, out: dir, limit: 64, testLimit: 64, epochs: 1 },
-      (l) => lines.push(l),
-    );
-    r = {
-      run,
-      dir,
-      lines,
-      markdown: readFileSync(join(dir, REPORT_FILES.markdown), 'utf8'),
-      data: JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8')),
-    };
+    r = await runQuick('degradation', { limit: 64, testLimit: 64, epochs: 1 });
   });
 
   it('writes a report that parses', async () => {

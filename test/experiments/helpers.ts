@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { runExperiment, type ExperimentRun } from '../../src/cli/experiment.js';
+import { type ExperimentCliOptions, type ExperimentRun, runExperiment } from '../../src/cli/experiment.js';
 import { REPORT_FILES } from '../../src/experiments/report.js';
 
 export interface ReportFiles {
@@ -22,12 +22,12 @@ export interface ReportFiles {
   lines: string[];
 }
 
-export async function runQuick(name: string): Promise<ReportFiles> {
+/** `--quick` on Fashion-MNIST with seed 0; `tiny` sets smaller sizes (limit, epochs) for the experiments that train. */
+export async function runQuick(name: string, tiny: Partial<ExperimentCliOptions> = {}): Promise<ReportFiles> {
   const dir = join(mkdtempSync(join(tmpdir(), `convkit-${name}-`)), 'report');
   const lines: string[] = [];
-  const run = await runExperiment(name, { quick: true, data: 'fashion-mnist', seed: 0, out: dir }, (l) =>
-    lines.push(l),
-  );
+  const options = { quick: true, data: 'fashion-mnist', seed: 0, out: dir, ...tiny };
+  const run = await runExperiment(name, options, (l) => lines.push(l));
   return {
     run,
     dir,

@@ -1,33 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { runExperiment } from '../../src/cli/experiment.js';
-import { REPORT_FILES } from '../../src/experiments/report.js';
 import { variantCosts, type TrainedVariant } from '../../src/experiments/small-kernels.js';
-import { checkReport, type ReportFiles } from './helpers.js';
+import { checkReport, type ReportFiles, runQuick } from './helpers.js';
 
 const DATA = '/usr/share/datasets/fashion-mnist';
 
 describe('experiment small-kernels', { skip: existsSync(DATA) ? false : `no Fashion-MNIST at ${DATA}` }, () => {
   let r: ReportFiles;
   before(async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'convkit-small-kernels-')), 'report');
-    const lines: string[] = [];
-    const run = await runExperiment(
-      'small-kernels',
-      { quick: true, data: 'fashion-mnist', seed: 0, out: dir, limit: 128, testLimit: 100, epochs: 1 },
-      (l) => lines.push(l),
-    );
-    r = {
-      run,
-      dir,
-      lines,
-      markdown: readFileSync(join(dir, REPORT_FILES.markdown), 'utf8'),
-      data: JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8')),
-    };
+    r = await runQuick('small-kernels', { limit: 128, testLimit: 100, epochs: 1 });
   });
 
   it('writes a report that parses', async () => {

@@ -1,32 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { runExperiment } from '../../src/cli/experiment.js';
-import { REPORT_FILES } from '../../src/experiments/report.js';
 import type { GradientProfile } from '../../src/experiments/vanishing-gradient.js';
-import { checkReport, type ReportFiles } from './helpers.js';
+import { checkReport, type ReportFiles, runQuick } from './helpers.js';
 
 const DATA = '/usr/share/datasets/fashion-mnist';
 
 describe('experiment vanishing-gradient', { skip: existsSync(DATA) ? false : `no Fashion-MNIST at ${DATA}` }, () => {
   let r: ReportFiles;
   before(async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'convkit-vanishing-')), 'report');
-    const lines: string[] = [];
-    const run = await runExperiment(
-      'vanishing-gradient',
-      { quick: true, data: 'fashion-mnist', seed: 0, out: dir, limit: 4 },
-      (l) => lines.push(l),
-    );
-    r = {
-      run,
-      dir,
-      lines,
-      markdown: readFileSync(join(dir, REPORT_FILES.markdown), 'utf8'),
-      data: JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8')),
-    };
+    r = await runQuick('vanishing-gradient', { limit: 4 });
   });
 
   it('writes a report that parses', async () => {
