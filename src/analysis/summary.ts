@@ -12,6 +12,7 @@
  *   ops produce (see memory.ts for the training estimate).
  */
 import type { Tensor } from '../core/tensor.js';
+import { describeFusion } from '../nn/fuse.js';
 import type { AnyModule, Module } from '../nn/module.js';
 import { estimateTrainingMemory, type OptimizerKind, type TrainingMemory } from './memory.js';
 import { describeField, type ReceptiveField } from './receptive-field.js';
@@ -90,6 +91,8 @@ export interface ModelSummary {
   totals: SummaryTotals;
   memory: TrainingMemory;
   unused: UnusedModule[];
+  /** What the fusion pass fused (nn.describeFusion), e.g. 'fused for inference: 16 conv+bn+relu; ...'. */
+  fusion: string;
 }
 
 const sumSizes = (ts: readonly Tensor[]): number => ts.reduce((n, t) => n + t.size, 0);
@@ -157,7 +160,8 @@ export function summarize(model: Module<Tensor, unknown>, opts: SummaryOptions):
     batch,
     optimizer: opts.optimizer ?? 'sgd-momentum',
   });
-  return { name: opts.name ?? model.typeName, inputShape, batch, mode, rows, totals, memory, unused };
+  const fusion = describeFusion(model);
+  return { name: opts.name ?? model.typeName, inputShape, batch, mode, rows, totals, memory, unused, fusion };
 }
 
 const area = (c: ModuleCall): number => (c.field ? c.field[0].size * c.field[1].size : 0);

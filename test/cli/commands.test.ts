@@ -7,6 +7,7 @@ import { parseInputShape, UsageError } from '../../src/cli/args.js';
 import { calcBlock, calcBottleneck, calcDense, calcInception, calcStack } from '../../src/cli/calc.js';
 import { compareCommand } from '../../src/cli/compare.js';
 import { listCommand } from '../../src/cli/list.js';
+import { CLI_ZOO } from '../../src/cli/program.js';
 import { summaryCommand } from '../../src/cli/summary.js';
 import type { Zoo } from '../../src/cli/zoo.js';
 import { ArgumentError } from '../../src/core/errors.js';
@@ -74,6 +75,17 @@ describe('command functions', () => {
     assert.match(
       summaryCommand(zoo, 'tiny8', { depth: 1, batch: 1, format: 'markdown', optimizer: 'sgd' }),
       /^### tiny8/,
+    );
+  });
+
+  it('summary: says what the fusion pass fused (ResNet-50: one conv+bn+add+relu per bottleneck)', () => {
+    const text = summaryCommand(CLI_ZOO, 'resnet50', { depth: 0, batch: 1, format: 'text', optimizer: 'sgd' });
+    // 16 bottlenecks (3 + 4 + 6 + 3): each ends in conv3+bn3 + shortcut + relu; the stem and every
+    // bottleneck's first two convs are conv+bn+relu (1 + 2 x 16); the 4 projection shortcuts conv+bn.
+    const line = text.split('\n').find((l) => l.startsWith('Fusion: '));
+    assert.equal(
+      line,
+      'Fusion: fused for inference: 33 conv+bn+relu, 16 conv+bn+add+relu, 4 conv+bn; for training: 33 bn+relu',
     );
   });
 

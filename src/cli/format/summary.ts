@@ -75,6 +75,7 @@ function totalsLines(s: ModelSummary): string[] {
     lines.push(
       `Receptive field: ${describeFieldText(t.receptiveField)} (${t.receptiveField.layer || s.name}, the widest feature map)`,
     );
+  lines.push(`Fusion: ${s.fusion}`);
   for (const u of s.unused)
     lines.push(
       `Not called in ${s.mode} mode: ${u.path} (${u.type}), ${formatCount(u.params)} params (counted in the totals)`,
