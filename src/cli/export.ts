@@ -14,7 +14,7 @@ import { ConvkitError } from '../core/errors.js';
 import { manualSeed } from '../core/random.js';
 import { loadWeights } from '../io/load-weights.js';
 import { exportOnnx } from '../io/onnx-export.js';
-import { encodeSafetensors } from '../io/safetensors.js';
+import { encodeSafetensors } from '../io/safetensors-write.js';
 import type { TensorModule } from '../train/evaluate.js';
 import { choiceOption, inputOption, intOption, pathOption, toJson, UsageError } from './args.js';
 import { print } from './boundary.js';

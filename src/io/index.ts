@@ -2,8 +2,6 @@
 export {
   readSafetensors,
   readSafetensorsHeader,
-  writeSafetensors,
-  encodeSafetensors,
   halfToNumber,
   bfloat16ToNumber,
   SAFETENSORS_DTYPE_SIZES,
@@ -13,8 +11,8 @@ export {
   type SafetensorsHeader,
   type SafetensorsContents,
   type ReadSafetensorsOptions,
-  type TensorSource,
 } from './safetensors.js';
+export { writeSafetensors, encodeSafetensors, type TensorSource } from './safetensors-write.js';
 export {
   loadWeights,
   detectWeightsFormat,

@@ -17,7 +17,8 @@ import type { Tensor } from '../core/tensor.js';
 import { getBackend } from '../backend/registry.js';
 import { wrap } from '../ops/util.js';
 import { isTuple, kind, unpickle } from './pickle.js';
-import { bfloat16ToNumber, halfToNumber, type TensorSource } from './safetensors.js';
+import { bfloat16ToNumber, halfToNumber } from './safetensors.js';
+import type { TensorSource } from './safetensors-write.js';
 import { isZip, openZip, writeStoredZip, type ZipArchive, type ZipRecord } from './zip.js';
 
 export type PthDType =

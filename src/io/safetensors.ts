@@ -8,12 +8,10 @@
  * Reading checks the whole header against the file before any tensor is allocated, reads the
  * header with one small read and then each tensor's bytes straight into its own array (a large
  * file is never held in memory as a whole), and converts every dtype to float32 (or float64 on
- * request). Writing stores float32 tensors as F32 and float64 ones as F64, in the order given,
- * with the header padded with spaces to a multiple of 8 bytes as the reference writer does.
+ * request). Writing is in safetensors-write.ts.
  * docs/formats.md has the rules and the errors.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { allocFloat, type DType, type FloatArray, isDType } from '../core/dtype.js';
 import { ArgumentError, DataFormatError } from '../core/errors.js';
@@ -43,7 +41,7 @@ export type SafetensorsDType = keyof typeof SAFETENSORS_DTYPE_SIZES;
 /** The reference implementation's limit on the header length. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-const LITTLE_ENDIAN = endianness() === 'LE';
+export const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** One tensor of the header; begin and end are relative to the data section. */
 export interface SafetensorsEntry {
@@ -128,14 +126,15 @@ function fail(file: string, detail: string): DataFormatError {
   return new DataFormatError(file, detail);
 }
 
-function describe(v: unknown): string {
+/** What a JSON value is, for errors: 'a number (3)', 'an array'... */
+export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
   return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -449,167 +448,4 @@ function decode(file: string, at: number, entry: SafetensorsEntry, bytes: Uint8A
       }
       return;
   }
-}
-
-// ---- writing ----------------------------------------------------------------------------------
-
-export type TensorSource = ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>;
-
-interface Planned {
-  name: string;
-  tensor: Tensor;
-  dtype: 'F32' | 'F64';
-  begin: number;
-  end: number;
-}
-
-function plan(
-  op: string,
-  tensors: TensorSource,
-  metadata: Readonly<Record<string, string>> | undefined,
-): {
-  header: Uint8Array;
-  items: Planned[];
-} {
-  const pairs = tensors instanceof Map ? [...tensors] : Object.entries(tensors as Record<string, Tensor>);
-  const items: Planned[] = [];
-  let offset = 0;
-  for (const [name, tensor] of pairs) {
-    if (typeof name !== 'string' || name === '__metadata__') {
-      throw new ArgumentError(op, `${JSON.stringify(name)} cannot name a tensor in a safetensors file`);
-    }
-    if (!tensor.backend.hasData) {
-      throw new ArgumentError(
-        op,
-        `tensor ${JSON.stringify(name)} is on the '${tensor.backend.name}' backend and has no values`,
-      );
-    }
-    const dtype = tensor.dtype === 'float64' ? 'F64' : 'F32';
-    const end = offset + tensor.size * SAFETENSORS_DTYPE_SIZES[dtype];
-    items.push({ name, tensor, dtype, begin: offset, end });
-    offset = end;
-  }
-  const parts: string[] = [];
-  if (metadata !== undefined) {
-    if (!isRecord(metadata)) throw new ArgumentError(op, `metadata must be an object of strings`);
-    for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== 'string') {
-        throw new ArgumentError(op, `metadata value for key ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
-      }
-    }
-    parts.push(`"__metadata__":${JSON.stringify(metadata)}`);
-  }
-  for (const t of items) {
-    const info = { dtype: t.dtype, shape: t.tensor.shape, data_offsets: [t.begin, t.end] };
-    parts.push(`${JSON.stringify(t.name)}:${JSON.stringify(info)}`);
-  }
-  const json = new TextEncoder().encode(`{${parts.join(',')}}`);
-  const padded = Math.ceil(json.length / 8) * 8;
-  const header = new Uint8Array(8 + padded).fill(0x20, 8 + json.length);
-  new DataView(header.buffer).setBigUint64(0, BigInt(padded), true);
-  header.set(json, 8);
-  return { header, items };
-}
-
-/** A tensor's values as little-endian bytes. */
-function tensorBytes(t: Tensor): Uint8Array {
-  const values = t.toArray();
-  if (LITTLE_ENDIAN) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const size = values.BYTES_PER_ELEMENT;
-  const out = new Uint8Array(values.length * size);
-  const v = new DataView(out.buffer);
-  for (let i = 0; i < values.length; i++) {
-    if (size === 8) v.setFloat64(8 * i, values[i], true);
-    else v.setFloat32(4 * i, values[i], true);
-  }
-  return out;
-}
-
-/** A safetensors file's bytes in memory (for small dicts and tests; writeSafetensors streams). */
-export function encodeSafetensors(tensors: TensorSource, metadata?: Readonly<Record<string, string>>): Uint8Array {
-  const { header, items } = plan('encodeSafetensors', tensors, metadata);
-  const total = header.length + (items.length > 0 ? items[items.length - 1].end : 0);
-  const out = new Uint8Array(total);
-  out.set(header);
-  for (const t of items) out.set(tensorBytes(t.tensor), header.length + t.begin);
-  return out;
-}
-
-/** The points of a write that WriteSafetensorsOptions.onStage hears about, in order. */
-export type SafetensorsWriteStage = 'opened' | 'header' | 'tensor' | 'synced' | 'closed' | 'renamed';
-
-export interface WriteSafetensorsOptions {
-  /**
-   * fsync the file before the rename and its folder after (default false): after a crash or a
-   * power cut the path holds the old file or the new one, whole.
-   */
-  durable?: boolean;
-  /** The temporary file beside `path` (default `<path>.<pid>.tmp`). */
-  temporary?: string;
-  /** Told each stage as it completes ('tensor' once per tensor); tests throw here to cut a write short. */
-  onStage?: (stage: SafetensorsWriteStage) => void;
-}
-
-/**
- * Writes tensors (a state dict, a Map or a record; float32 as F32, float64 as F64) in the order
- * given, with optional string metadata. The file appears whole or not at all: it is written
- * next to `path` and renamed into place; on an error before the rename the temporary file is
- * removed and `path` is untouched.
- */
-export function writeSafetensors(
-  path: string,
-  tensors: TensorSource,
-  metadata?: Readonly<Record<string, string>>,
-  opts: WriteSafetensorsOptions = {},
-): void {
-  const { header, items } = plan('writeSafetensors', tensors, metadata);
-  const tmp = opts.temporary ?? `${path}.${process.pid}.tmp`;
-  const stage = opts.onStage ?? ((): void => {});
-  let renamed = false;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      stage('opened');
-      writeAll(fd, header);
-      stage('header');
-      for (const t of items) {
-        writeAll(fd, tensorBytes(t.tensor));
-        stage('tensor');
-      }
-      if (opts.durable) {
-        fsyncSync(fd);
-        stage('synced');
-      }
-    } finally {
-      closeSync(fd);
-    }
-    stage('closed');
-    renameSync(tmp, path);
-    renamed = true;
-  } finally {
-    if (!renamed) rmSync(tmp, { force: true });
-  }
-  if (opts.durable) syncFolder(dirname(path));
-  stage('renamed');
-}
-
-/** fsync a folder so a rename in it survives a crash (a no-op where folders cannot be opened, as on Windows). */
-function syncFolder(dir: string): void {
-  let fd: number;
-  try {
-    fd = openSync(dir, 'r');
-  } catch {
-    return;
-  }
-  try {
-    fsyncSync(fd);
-  } catch {
-    // Some file systems refuse fsync on folders; the rename itself is done.
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
 }

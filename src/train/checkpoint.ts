@@ -11,12 +11,8 @@
 import { WeightsError } from '../core/errors.js';
 import type { GeneratorState } from '../core/random.js';
 import type { Tensor } from '../core/tensor.js';
-import {
-  readSafetensors,
-  readSafetensorsHeader,
-  type WriteSafetensorsOptions,
-  writeSafetensors,
-} from '../io/safetensors.js';
+import { readSafetensors, readSafetensorsHeader } from '../io/safetensors.js';
+import { type WriteSafetensorsOptions, writeSafetensors } from '../io/safetensors-write.js';
 import type { AnyModule } from '../nn/module.js';
 import type { LRScheduler, LrSchedulerStateDict } from './lr-scheduler.js';
 import type { Optimizer } from './optimizer.js';

@@ -8,7 +8,7 @@ import { buildTrainModel, RUN_FILES, runTrain } from '../../src/cli/train.js';
 import { setBackend } from '../../src/backend/registry.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { loadIdxDataset } from '../../src/data/idx.js';
-import { writeSafetensors } from '../../src/io/safetensors.js';
+import { writeSafetensors } from '../../src/io/safetensors-write.js';
 import { fromArray } from '../../src/ops/creation.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { tempDir, trainOptions, writeTinyIdx } from './train-helpers.js';

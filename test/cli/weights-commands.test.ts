@@ -11,7 +11,8 @@ import { DataFormatError } from '../../src/core/errors.js';
 import { manualSeed } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { readPth, writePth } from '../../src/io/pth.js';
-import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { readSafetensors } from '../../src/io/safetensors.js';
+import { writeSafetensors } from '../../src/io/safetensors-write.js';
 import { buildModel } from '../../src/models/registry.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'pth');

@@ -7,13 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { DataFormatError } from '../../src/core/errors.js';
 import {
   bfloat16ToNumber,
-  encodeSafetensors,
   halfToNumber,
   readSafetensors,
   readSafetensorsHeader,
   type SafetensorsDType,
-  writeSafetensors,
 } from '../../src/io/safetensors.js';
+import { encodeSafetensors, writeSafetensors } from '../../src/io/safetensors-write.js';
 import { fromArray } from '../../src/ops/creation.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'convkit-st-'));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { withBackend } from '../../src/backend/registry.js';
 import { Generator } from '../../src/core/random.js';
-import type { SafetensorsWriteStage } from '../../src/io/safetensors.js';
+import type { SafetensorsWriteStage } from '../../src/io/safetensors-write.js';
 import { tinyCnn } from '../../src/models/tiny-cnn.js';
 import { fromArray } from '../../src/ops/creation.js';
 import { crossEntropy } from '../../src/ops/cross-entropy.js';
