@@ -23,8 +23,6 @@ export {
 export {
   readPth,
   openPth,
-  writePth,
-  encodePth,
   findStateDict,
   ALLOWED_GLOBALS,
   PTH_STORAGES,
@@ -35,6 +33,7 @@ export {
   type PthContents,
   type ReadPthOptions,
 } from './pth.js';
+export { writePth, encodePth } from './pth-write.js';
 export {
   exportOnnx,
   writeOnnx,

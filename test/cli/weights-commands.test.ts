@@ -10,7 +10,8 @@ import { convertWeights, type InspectReport, inspectWeights, outputFormat } from
 import { DataFormatError } from '../../src/core/errors.js';
 import { manualSeed } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
-import { readPth, writePth } from '../../src/io/pth.js';
+import { readPth } from '../../src/io/pth.js';
+import { writePth } from '../../src/io/pth-write.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { writeSafetensors } from '../../src/io/safetensors-write.js';
 import { buildModel } from '../../src/models/registry.js';
