@@ -1,7 +1,8 @@
 /**
  * The peers of `npm run bench`: ONNX Runtime for Node (in this process, on models PyTorch exports
- * to ONNX) and PyTorch eager (a long-lived /usr/bin/python3 worker, so torch is imported once).
- * Both get the same thread count as convkit and the same timing policy, as interleaved contenders.
+ * to ONNX) and PyTorch (a long-lived /usr/bin/python3 worker, so torch is imported once, on
+ * OpenBLAS, in each of its configurations). All get the same thread count as convkit and the same
+ * timing policy, as interleaved contenders.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,6 +15,19 @@ import { timedRuns, type Contender, type Policy } from './timing.js';
 export const PYTHON = '/usr/bin/python3';
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const INSTALL_TORCH = "install Debian's PyTorch with `sudo apt-get install python3-torch python3-torchvision`";
+/** Debian's libopenblas0-pthread (scripts/bench/ensure-openblas.sh installs it). */
+export const OPENBLAS_DIR = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
+
+/**
+ * The environment of a PyTorch peer process: OpenBLAS first on its library path when installed,
+ * so its libblas.so.3 is OpenBLAS's with `threads` threads while the system's (and every other
+ * PyTorch caller's, the golden scripts') stays netlib's. The peer reports what it really loaded.
+ */
+export function peerEnv(threads: number): NodeJS.ProcessEnv {
+  if (!existsSync(join(OPENBLAS_DIR, 'libblas.so.3'))) return process.env;
+  const path = [OPENBLAS_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+  return { ...process.env, LD_LIBRARY_PATH: path, OPENBLAS_NUM_THREADS: String(threads) };
+}
 
 /** Exports the models still missing from `dir` as ONNX files; returns an error line or null. */
 export function exportOnnx(dir: string, models: readonly string[]): string | null {
@@ -93,6 +107,10 @@ export interface TorchInfo {
   torch: string;
   threads: number;
   onednn: string | null;
+  /** The BLAS library the peer process mapped (read from its /proc/self/maps). */
+  blas: string;
+  /** The configurations it runs: `infer` for inference, `train` for training steps. */
+  configs: { infer: string[]; train: string[] };
 }
 
 /** The PyTorch worker (scripts/bench/torch_peer.py): one JSON request and answer per line. */
@@ -112,7 +130,10 @@ export class TorchPeer {
 
   /** Starts the worker and asks for its versions; an error line when PyTorch is not there. */
   static async start(threads: number): Promise<{ peer: TorchPeer; info: TorchInfo } | { error: string }> {
-    const child = spawn(PYTHON, [here('./torch_peer.py'), String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(PYTHON, [here('./torch_peer.py'), String(threads)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: peerEnv(threads),
+    });
     const failed = new Promise<string>((resolve) => child.on('error', (err) => resolve(err.message)));
     const peer = new TorchPeer(child);
     const answer = await Promise.race([peer.request({ kind: 'info' }), failed.then((message) => ({ error: message }))]);
@@ -128,6 +149,8 @@ export class TorchPeer {
       torch: String(answer.torch),
       threads: Number(answer.threads),
       onednn: typeof answer.onednn === 'string' ? answer.onednn : null,
+      blas: String(answer.blas),
+      configs: answer.configs as TorchInfo['configs'],
     };
     return { peer, info };
   }
@@ -148,7 +171,7 @@ export class TorchPeer {
     return answer.times as number[];
   }
 
-  /** The requests of workloads 0, 1, ... as one contender. */
+  /** The requests of workloads 0, 1, ... as one contender (one configuration of the peer). */
   contender(label: string, requests: readonly Record<string, unknown>[], policy: Policy): Contender {
     return { label, round: (index, warmUp) => this.times(requests[index], policy, warmUp), close: () => {} };
   }
