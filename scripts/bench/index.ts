@@ -1,6 +1,8 @@
 /**
- * `npm run bench`: convkit beside ONNX Runtime (Node) and PyTorch eager, in one run on this
- * machine, on the torchvision models, with every figure also read against the machine's FMA peak.
+ * `npm run bench`: convkit beside ONNX Runtime (Node) and PyTorch (OpenBLAS, the fastest of its
+ * configurations per row), in one run on this machine, on the torchvision models, with every
+ * figure also read against the machine's FMA peak, then each model's time to first result in
+ * fresh processes. The header records the host (CPU, family/model, ISA flags, FMA peak).
  *
  *   npm run bench                                  all models (about 4 minutes on 2 cores)
  *   npm run bench -- --models resnet18,resnet50    a subset (also resnet20_cifar: the CIFAR training row)
@@ -17,7 +19,9 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FIRST_RESULT_TITLE, firstResultTable, timeFirstResults, type FirstResult } from './first-result.js';
 import { measureFmaPeak } from './fma-peak.js';
+import { describeHost, hostLine } from './host.js';
 import { exportOnnx, loadOrt, ortContender, TorchPeer } from './peers.js';
 import { profileLines } from './profile-format.js';
 import { fastest, jsonRows, markdownTables, type Row } from './report.js';
@@ -84,6 +88,8 @@ if (loadAtStart > 0.5)
     `the 1-minute load average was ${loadAtStart.toFixed(2)} at the start: other processes were running, so figures may be low and uneven`,
   );
 
+const host = describeHost();
+log(`[bench] ${hostLine(host)}`);
 log(`[bench] ${threads} threads; timing: ${describePolicy()}`);
 const peak = measureFmaPeak(CACHE, threads);
 let peakGflops = 'gflops' in peak ? peak.gflops : null;
@@ -186,6 +192,25 @@ for (const model of inference) {
   });
 }
 
+// Fresh processes, so nothing measured above (plans, caches, page faults) is reused.
+let firstResults: FirstResult[] = [];
+if (!exportError && inference.length > 0) {
+  log(`[bench] ${FIRST_RESULT_TITLE}`);
+  firstResults = timeFirstResults(
+    inference,
+    join(CACHE, 'onnx'),
+    threads,
+    args.quick ? 1 : 3,
+    (line) => log(`[bench] ${line}`),
+    (message) => notes.push(message),
+  );
+  for (const r of firstResults)
+    if (r.logitsDiff !== null && r.logitsDiff > 1e-2)
+      notes.push(
+        `${r.model}: convkit's and ORT's first logits differ by ${r.logitsDiff.toExponential(1)}: not the same weights?`,
+      );
+}
+
 for (const [model, b, size, classes] of TRAINING.filter(([m]) => wanted.includes(m))) {
   const gflop = (3 * 2 * ck.macsPerImage(model, [3, size, size], classes) * b) / 1e9;
   const {
@@ -250,7 +275,6 @@ if (peakAtEnd && 'gflops' in peakAtEnd && peakGflops !== null) {
   peakGflops = Math.max(peakGflops, peakAtEnd.gflops);
 }
 
-const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const minutes = (performance.now() - started) / 60000;
 const peerLine = [
   'version' in ortLoad
@@ -266,28 +290,30 @@ console.log(
   `\nconvkit vs ONNX Runtime vs PyTorch, float32, ${threads} threads each, ${new Date().toISOString().slice(0, 10)}`,
 );
 console.log(
-  `machine: ${cpu}, ${os.cpus().length} logical cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
+  `machine: ${hostLine(host)}; Node ${process.version}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
 );
 console.log(`${ck.describe(threads)}; ${peerLine}`);
 console.log(
   `${describePolicy()}; GFLOP/s = 2 x convkit's multiply-adds (x3 for training) per second; vs = convkit throughput / peer throughput\n`,
 );
 console.log(markdownTables(rows, peakGflops));
+if (firstResults.length > 0) console.log(firstResultTable(firstResults));
 for (const note of notes) console.log(`note: ${note}`);
 console.log(`(${minutes.toFixed(1)} minutes)`);
 
 if (args.json) {
   mkdirSync(dirname(args.json), { recursive: true });
   const report = {
-    schema: 'convkit.bench/1',
+    schema: 'convkit.bench/2',
     date: new Date().toISOString(),
     threads,
     policy,
     fmaPeakGflops: peakGflops,
-    machine: { cpu, logicalCores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
+    machine: { ...host, node: process.version },
     convkit: ck.describe(threads),
     peers: peerLine,
     rows: jsonRows(rows, peakGflops),
+    firstResults,
     notes,
   };
   writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -29,9 +29,9 @@ export function peerEnv(threads: number): NodeJS.ProcessEnv {
   return { ...process.env, LD_LIBRARY_PATH: path, OPENBLAS_NUM_THREADS: String(threads) };
 }
 
-/** Exports the models still missing from `dir` as ONNX files; returns an error line or null. */
+/** Exports the models still missing from `dir` as ONNX files and .pth weights; returns an error line or null. */
 export function exportOnnx(dir: string, models: readonly string[]): string | null {
-  const missing = models.filter((m) => !existsSync(join(dir, `${m}.onnx`)));
+  const missing = models.filter((m) => !existsSync(join(dir, `${m}.onnx`)) || !existsSync(join(dir, `${m}.pth`)));
   if (missing.length === 0) return null;
   process.stderr.write(`exporting ${missing.join(', ')} to ONNX with PyTorch (once; cached in ${dir})...\n`);
   const r = spawnSync(PYTHON, [here('./export_onnx.py'), dir, ...missing], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -57,6 +57,21 @@ export async function loadOrt(): Promise<{ version: string } | { error: string }
   }
 }
 
+/** How the bench opens every ONNX Runtime session: the CPU provider, `threads` intra-op threads, all graph optimisations. */
+export function ortSessionOptions(threads: number): import('onnxruntime-node').InferenceSession.SessionOptions {
+  // ORT's pool threads spin while idle after a run, taking the cores from whatever runs next in
+  // this process (convkit's ResNet-18 batch-1 pass went from 27 to 45 ms, even 2 s after an ORT
+  // run). force_spinning_stop ends the spinning when Run() returns; within a run ORT spins as
+  // by default, and its own figures did not change.
+  return {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    extra: { session: { force_spinning_stop: '1' } },
+  };
+}
+
 /**
  * An ONNX model on ORT's CPU provider with `threads` intra-op threads; workload i is batch
  * `batches[i]` (one session serves them all: the export has a dynamic batch axis).
@@ -72,17 +87,7 @@ export function ortContender(
   if (!rt) throw new Error('loadOrt() first');
   let session: Promise<import('onnxruntime-node').InferenceSession> | null = null;
   const feeds = new Map<number, Record<string, import('onnxruntime-node').Tensor>>();
-  // ORT's pool threads spin while idle after a run, taking the cores from whatever runs next in
-  // this process (convkit's ResNet-18 batch-1 pass went from 27 to 45 ms, even 2 s after an ORT
-  // run). force_spinning_stop ends the spinning when Run() returns; within a run ORT spins as
-  // by default, and its own figures did not change.
-  const options = {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all' as const,
-    extra: { session: { force_spinning_stop: '1' } },
-  };
+  const options = ortSessionOptions(threads);
   const open = (): Promise<import('onnxruntime-node').InferenceSession> =>
     (session ??= rt.InferenceSession.create(file, options));
   return {
