@@ -35,18 +35,11 @@ test('the host record keeps the family and model numbers and the kernel-relevant
   assert.equal(intel.cpu, 'Intel(R) Xeon(R) Processor', 'the first processor only');
   assert.deepEqual([intel.vendor, intel.family, intel.model, intel.stepping], ['GenuineIntel', 6, 207, 2]);
   assert.equal(intel.codename, 'Emerald Rapids');
-  assert.deepEqual(intel.flags, [
-    'avx2',
-    'fma',
-    'avx512f',
-    'avx512bw',
-    'avx512_vnni',
-    'avx512_bf16',
-    'avx512_fp16',
-    'amx_tile',
-    'amx_bf16',
-    'amx_int8',
-  ]);
+  assert.equal(
+    intel.flags.join(' '),
+    'avx2 fma avx512f avx512bw avx512_vnni avx512_bf16 avx512_fp16 amx_tile amx_bf16 amx_int8',
+    'in the order printed, the non-kernel flags dropped',
+  );
   assert.equal(intel.virtual, true);
   assert.match(
     hostLine(intel),
