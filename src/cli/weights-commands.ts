@@ -264,10 +264,9 @@ export function inspectWeights(file: string, entries: readonly ModelEntry[] = MO
   const index = indexWeights(file);
   let values = 0;
   let parameters = 0;
-  for (const t of index.tensors) {
-    values += t.values;
+  for (const t of index.tensors) values += t.values;
+  for (const t of index.weights ?? index.tensors)
     if (!BUFFER_SUFFIXES.some((s) => t.name.endsWith(s))) parameters += t.values;
-  }
   return { ...index, values, parameters, fits: fitModels(index.weights ?? index.tensors, entries) };
 }
 

@@ -58,7 +58,7 @@ export function parseOnnx(bytes: Uint8Array, file: string): OnnxGraph {
     return fail(`is not a readable ONNX model (protobuf: ${(e as Error).message}); truncated or not ONNX?`);
   }
   const graph = model.graph;
-  if (!graph || !graph.node || graph.node.length === 0)
+  if (!graph?.node || graph.node.length === 0)
     return fail('is not an ONNX model with a graph (no nodes were decoded); truncated or not ONNX?');
   const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version;
   if (opset === undefined) return fail('imports no opset of the default ONNX domain');

@@ -4,6 +4,7 @@
  * Float tensors come out as Float32Array; integer tensors (shapes, pads, indices) as plain
  * numbers, since they only ever drive shape arithmetic.
  */
+import { endianness } from 'node:os';
 import { ATTR, ONNX_DOUBLE, ONNX_FLOAT, ONNX_INT32, ONNX_INT64, type OnnxNode, type OnnxTensor } from './onnx-proto.js';
 
 /** A tensor's values as convkit uses them: floats for computing, integers for shape arithmetic. */
@@ -32,6 +33,8 @@ const DTYPE_NAMES: Readonly<Record<number, string>> = {
 export function onnxDTypeName(dataType: number): string {
   return DTYPE_NAMES[dataType] ?? `data type ${dataType}`;
 }
+
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 const BYTES: Readonly<Record<number, number>> = { [ONNX_FLOAT]: 4, [ONNX_INT32]: 4, [ONNX_INT64]: 8, [ONNX_DOUBLE]: 8 };
 
@@ -70,6 +73,10 @@ export function tensorValues(t: OnnxTensor, what: string): OnnxValues {
     return { kind: 'int', dims, data: values.map(Number) };
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  if (type === ONNX_FLOAT && LITTLE_ENDIAN) {
+    // One copy to an aligned buffer (raw_data may start at any byte; a Buffer's slice() would share memory).
+    return { kind: 'float', dims, data: new Float32Array(new Uint8Array(raw).buffer, 0, count) };
+  }
   if (type === ONNX_FLOAT) {
     const data = new Float32Array(count);
     for (let i = 0; i < count; i++) data[i] = view.getFloat32(i * 4, true);

@@ -28,6 +28,7 @@ import { loadWeights } from '../../src/io/load-weights.js';
 import { exportOnnx, writeOnnx } from '../../src/io/onnx-export.js';
 import { importOnnx } from '../../src/io/onnx-import.js';
 import { ATTR, encodeOnnxModel, ONNX_FLOAT, type OnnxModel, type OnnxNode } from '../../src/io/onnx-proto.js';
+import { DenseNet } from '../../src/models/densenet.js';
 import { googlenet } from '../../src/models/googlenet.js';
 import { buildModel } from '../../src/models/registry.js';
 import { Sequential } from '../../src/nn/containers.js';
@@ -117,7 +118,7 @@ describe('convkit export -> import', () => {
     });
   });
 
-  it('pooling edge cases, LRN, uneven adaptive bins; googlenet with transformInput', () => {
+  it('pooling edge cases, LRN, uneven adaptive bins; googlenet with transformInput; a small DenseNet', () => {
     manualSeed(22);
     withBackend('ref', () => {
       const pools = new Sequential(
@@ -131,9 +132,12 @@ describe('convkit export -> import', () => {
         new Linear(36, 4),
       );
       const inception = googlenet({ transformInput: true, classes: 10 });
+      // torchvision's DenseNet layout (stem, dense layers, a transition) at a small width.
+      const dense = new DenseNet({ growthRate: 8, blockLayers: [2, 2], initFeatures: 16, classes: 10 });
       for (const [model, input] of [
         [pools, [3, 23, 19]],
         [inception, [3, 32, 32]],
+        [dense, [3, 32, 32]],
       ] as [TensorModule, [number, number, number]][]) {
         perturb(model);
         model.eval();
