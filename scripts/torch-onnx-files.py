@@ -45,7 +45,13 @@ def small_alexnet():
 # name, constructor, input [C, H, W], opset
 MODELS = [
     ("resnet", lambda: resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1], num_classes=10), [3, 32, 32], 11),
-    ("googlenet", lambda: torchvision.models.GoogLeNet(num_classes=10, aux_logits=False, init_weights=True), [3, 32, 32], 13),
+    # transform_input: torch writes x[:, 0] as Gather on the image, then Unsqueeze, Mul, Add, Concat.
+    (
+        "googlenet",
+        lambda: torchvision.models.GoogLeNet(num_classes=10, aux_logits=False, init_weights=True, transform_input=True),
+        [3, 32, 32],
+        13,
+    ),
     ("densenet", lambda: torchvision.models.DenseNet(8, (2, 2), 16, bn_size=2, num_classes=10), [3, 32, 32], 17),
     ("vgg_view", small_vgg, [3, 32, 32], 11),
     ("alexnet", small_alexnet, [3, 127, 127], 17),

@@ -214,18 +214,31 @@ function concatValues(c: NodeCall): RuntimeValue {
   );
 }
 
-function gather(c: NodeCall): IntValue {
+/** Gather along an axis: of shape values (a Shape's output), or of a float tensor with constant indices (x[:, 0]). */
+function gather(c: NodeCall): RuntimeValue {
   const data = c.inputs[0];
-  if (!isInt(data) || data.dims.length !== 1 || c.attrs.int('axis', 0) !== 0)
-    throw new Error('only Gather along axis 0 of a 1-D integer tensor (a Shape) is supported');
   const indices = c.inputs[1];
   if (!isInt(indices)) throw new Error('Gather indices must be integers');
-  const picked = indices.data.map((i) => {
-    const j = i < 0 ? i + data.data.length : i;
-    if (j < 0 || j >= data.data.length) throw new Error(`index ${i} is out of range for ${data.data.length} values`);
-    return data.data[j];
-  });
-  return ints([...indices.dims], picked);
+  const axis = c.attrs.int('axis', 0);
+  const size = isInt(data) ? data.dims[0] : tensorAt(c, 0).shape[normalizeAxis('Gather', axis, tensorAt(c, 0).ndim)];
+  const index = (i: number): number => {
+    const j = i < 0 ? i + size : i;
+    if (j < 0 || j >= size) throw new Error(`index ${i} is out of range for ${size} values`);
+    return j;
+  };
+  if (isInt(data)) {
+    if (data.dims.length !== 1 || axis !== 0) throw new Error('integer Gather other than along axis 0 of a 1-D tensor');
+    return ints(
+      [...indices.dims],
+      indices.data.map((i) => data.data[index(i)]),
+    );
+  }
+  const x = tensorAt(c, 0);
+  const a = normalizeAxis('Gather', axis, x.ndim);
+  if (indices.dims.length > 1) throw new Error('Gather of a float tensor with indices of rank above 1');
+  const parts = indices.data.map((i) => slice(x, a, index(i), index(i) + 1));
+  if (indices.dims.length === 1) return parts.length === 1 ? parts[0] : concat(parts, a);
+  return reshape(parts[0], [...x.shape.slice(0, a), ...x.shape.slice(a + 1)]);
 }
 
 function unsqueezeValue(c: NodeCall): RuntimeValue {

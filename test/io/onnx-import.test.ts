@@ -31,14 +31,9 @@ import { ATTR, encodeOnnxModel, ONNX_FLOAT, type OnnxModel, type OnnxNode } from
 import { DenseNet } from '../../src/models/densenet.js';
 import { googlenet } from '../../src/models/googlenet.js';
 import { buildModel } from '../../src/models/registry.js';
-import { Sequential } from '../../src/nn/containers.js';
-import { Conv2d } from '../../src/nn/conv2d.js';
-import { Flatten } from '../../src/nn/flatten.js';
-import { Linear } from '../../src/nn/linear.js';
-import { LocalResponseNorm } from '../../src/nn/local-response-norm.js';
 import type { TensorModule } from '../../src/nn/module.js';
-import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from '../../src/nn/pooling.js';
-import { fromArray, normal, randn, uniform } from '../../src/ops/creation.js';
+import { fromArray, randn } from '../../src/ops/creation.js';
+import { perturb, poolingEdgeCases } from '../helpers/onnx-models.js';
 import { crossEntropy } from '../../src/ops/cross-entropy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'convkit-onnx-import-'));
@@ -54,21 +49,6 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: stri
   }
   assert.ok(maxAbs > 0, `${what}: the reference is all zeros`);
   assert.ok(maxDiff <= 1e-4 * maxAbs + 1e-5, `${what}: differs by ${maxDiff} (largest value ${maxAbs})`);
-}
-
-/** Random biases and batch-norm statistics, so none is a no-op (as onnx-export.test.ts does). */
-function perturb(model: TensorModule): void {
-  noGrad(() => {
-    const opts = (t: Tensor) => ({ backend: t.backend.name });
-    for (const [name, t] of model.namedParameters()) {
-      if (name.endsWith('bias')) t.assign(normal(t.shape, 0, 0.1, opts(t)));
-      else if (t.ndim === 1) t.assign(uniform(t.shape, 0.5, 1.5, opts(t)));
-    }
-    for (const [name, t] of model.namedBuffers()) {
-      if (name.endsWith('running_mean')) t.assign(uniform(t.shape, -0.2, 0.2, opts(t)));
-      if (name.endsWith('running_var')) t.assign(uniform(t.shape, 0.5, 2, opts(t)));
-    }
-  });
 }
 
 const evalOut = (m: TensorModule, x: Tensor): Float32Array => Float32Array.from(noGrad(() => m.call(x)).toArray());
@@ -121,16 +101,7 @@ describe('convkit export -> import', () => {
   it('pooling edge cases, LRN, uneven adaptive bins; googlenet with transformInput; a small DenseNet', () => {
     manualSeed(22);
     withBackend('ref', () => {
-      const pools = new Sequential(
-        new Conv2d(3, 6, 3, { padding: [0, 1, 1, 2] }),
-        new MaxPool2d(3, { stride: 2, padding: 1, ceilMode: true }),
-        new AvgPool2d(3, { stride: 2, padding: 1, countIncludePad: true }),
-        new AvgPool2d(2, { stride: 2, ceilMode: true, countIncludePad: false }),
-        new LocalResponseNorm(3, { alpha: 0.01, beta: 0.75, k: 2 }),
-        new AdaptiveAvgPool2d([3, 2]),
-        new Flatten(),
-        new Linear(36, 4),
-      );
+      const pools = poolingEdgeCases();
       const inception = googlenet({ transformInput: true, classes: 10 });
       // torchvision's DenseNet layout (stem, dense layers, a transition) at a small width.
       const dense = new DenseNet({ growthRate: 8, blockLayers: [2, 2], initFeatures: 16, classes: 10 });
@@ -180,7 +151,7 @@ describe('files of torch.onnx.export (opsets 11, 13, 17)', { skip: noTorch }, ()
     const b = readFileSync(path);
     return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
   };
-  it('resnet, googlenet, densenet, vgg (x.view flatten) and alexnet give PyTorch outputs', () => {
+  it('resnet, googlenet (input transform), densenet, vgg (x.view flatten) and alexnet give PyTorch outputs', () => {
     const run = spawnSync('/usr/bin/python3', ['scripts/torch-onnx-files.py', torchDir], { encoding: 'utf-8' });
     assert.equal(run.status, 0, run.stderr);
     const manifest = JSON.parse(readFileSync(join(torchDir, 'manifest.json'), 'utf-8')) as [string, number, number[]][];
