@@ -19,7 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { withBackend } from '../../src/backend/registry.js';
+import { runEval } from '../../src/cli/eval.js';
 import { runProgram } from '../../src/cli/program.js';
+import { runTrain } from '../../src/cli/train.js';
 import { DataFormatError } from '../../src/core/errors.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { manualSeed } from '../../src/core/random.js';
@@ -33,6 +35,7 @@ import { googlenet } from '../../src/models/googlenet.js';
 import { buildModel } from '../../src/models/registry.js';
 import type { TensorModule } from '../../src/nn/module.js';
 import { fromArray, randn } from '../../src/ops/creation.js';
+import { trainOptions, writeTinyIdx } from '../cli/train-helpers.js';
 import { perturb, poolingEdgeCases } from '../helpers/onnx-models.js';
 import { crossEntropy } from '../../src/ops/cross-entropy.js';
 
@@ -136,6 +139,18 @@ describe('convkit export -> import', () => {
     loadWeights(back, out);
     const x = randn([1, 3, 32, 32], { backend: 'ref' });
     assert.deepEqual(evalOut(back, x), evalOut(model, x));
+  });
+  it('convkit eval --weights FILE.onnx: a run exported as ONNX evaluates as the run does', async () => {
+    const data = writeTinyIdx({ train: 30, test: 12 });
+    const run = join(dir, 'run');
+    await runTrain('tiny_cnn', trainOptions(data, run, { epochs: 1 }), { out: () => {} });
+    const path = join(dir, 'run.onnx');
+    await runProgram(['node', 'convkit', 'export', run, '--format', 'onnx', '--out', path], () => {});
+    const opts = { split: 'test', batchSize: 12, format: 'json' } as const;
+    const byRun = await runEval(run, opts);
+    const byOnnx = await runEval('tiny_cnn', { ...opts, weights: path, data: `idx:${data}` });
+    assert.deepEqual(byOnnx.confusion, byRun.confusion);
+    assert.equal(byOnnx.loss, byRun.loss);
   });
 });
 
