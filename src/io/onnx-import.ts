@@ -67,6 +67,8 @@ export class OnnxGraphModule extends Module<Tensor, Tensor> {
   /** Initializers and Constant outputs: tensors, or integer values for shape arithmetic. */
   private readonly fixed = new Map<string, RuntimeValue>();
   private readonly host = new Map<string, Float32Array>();
+  /** Set by the import check: failures become DataFormatErrors listing the node's inputs. */
+  checking = false;
 
   constructor(graph: OnnxGraph, opts: ImportOnnxOptions = {}) {
     super();
@@ -163,8 +165,11 @@ export class OnnxGraphModule extends Module<Tensor, Tensor> {
             constants,
           });
         } catch (e) {
-          if (e instanceof ConvkitError) throw e;
-          throw new DataFormatError(this.file, `${nodeLabel(node)}: ${(e as Error).message}`);
+          if (e instanceof ConvkitError && !this.checking) throw e;
+          const detail = (e as Error).message;
+          // On import, say what the node read, so the disagreeing tensor is named with its shape.
+          const read = this.checking ? ` reading ${describeInputs(node, inputs)}` : '';
+          throw new DataFormatError(this.file, `${nodeLabel(node)}${read}: ${detail}`);
         }
       });
       env.set(node.output[0], out);
@@ -191,13 +196,12 @@ function dryRun(graph: OnnxGraph): void {
     noGrad(() =>
       scope(() => {
         const module = new OnnxGraphModule(graph, { backend: 'meta' });
+        module.checking = true;
         try {
           module.call(zeros(shape.map((d) => d ?? 1)));
         } catch (e) {
           if (e instanceof DataFormatError) throw e;
-          const where = e instanceof ConvkitError && e.path ? nodeNamed(graph, e.path) : undefined;
-          const node = where ? `${nodeLabel(where)}: ` : '';
-          throw new DataFormatError(graph.file, `${node}${(e as Error).message}`);
+          throw new DataFormatError(graph.file, (e as Error).message);
         } finally {
           module.dispose();
         }
@@ -207,8 +211,17 @@ function dryRun(graph: OnnxGraph): void {
   );
 }
 
-const nodeNamed = (graph: OnnxGraph, label: string): OnnxNode | undefined =>
-  graph.nodes.find((n) => (n.name || n.output[0]) === label);
+/** `x [1, 3, 8, 8], w [4, 5, 3, 3]`: a node's inputs with their shapes. */
+function describeInputs(node: OnnxNode, values: readonly (RuntimeValue | null)[]): string {
+  return node.input
+    .map((name, i) => {
+      const v = values[i];
+      if (name === '' || v === null) return null;
+      return `${name} [${(isInt(v) ? v.dims : v.shape).join(', ')}]`;
+    })
+    .filter((d) => d !== null)
+    .join(', ');
+}
 
 /**
  * An ONNX model (a file's path or its bytes) as a runnable, trainable convkit module. Throws a

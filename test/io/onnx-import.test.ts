@@ -275,7 +275,10 @@ describe('hostile ONNX files', () => {
       'shapes.onnx',
       encodeOnnxModel(model([node('Conv', 'conv', ['x', 'w'], ['y'])], [tensor('w', [4, 5, 3, 3])])),
     );
-    refuses(wrong, /node 'conv' \(Conv\): conv2d \(conv\): input has 3 channels, weight expects 5/);
+    refuses(
+      wrong,
+      /node 'conv' \(Conv\) reading x \[1, 3, 8, 8\], w \[4, 5, 3, 3\]: conv2d \(conv\): input has 3 channels, weight expects 5/,
+    );
     const short = { ...tensor('w', [4, 3, 3, 3]), rawData: new Uint8Array(12) };
     const path = write('short.onnx', encodeOnnxModel(model([node('Conv', 'conv', ['x', 'w'], ['y'])], [short])));
     refuses(path, /initializer 'w' has dims \[4, 3, 3, 3\] \(108 values\) but holds 12 bytes/);
