@@ -22,7 +22,7 @@ import { scope } from '../core/scope.js';
 import type { Tensor } from '../core/tensor.js';
 import { fromArray, zeros } from '../ops/creation.js';
 import { Module } from '../nn/module.js';
-import { nodeLabel, parseOnnx, type OnnxGraph } from './onnx-graph.js';
+import { type InitializerRole, nodeLabel, parseOnnx, type OnnxGraph } from './onnx-graph.js';
 import { isInt, RUNNERS, type RuntimeValue } from './onnx-nodes.js';
 import type { OnnxNode } from './onnx-proto.js';
 import { NodeAttributes, type OnnxValues } from './onnx-values.js';
@@ -50,6 +50,12 @@ class Holder extends Module {
   }
 }
 
+/** The largest constant kept on the host as well (scalar arguments are one value). */
+const HOST_VALUES = 16;
+
+const isFree = (m: Module, name: string): boolean =>
+  !m.ownModules.has(name) && !m.ownParameters.has(name) && !m.ownBuffers.has(name);
+
 const valueTensor = (v: OnnxValues & { kind: 'float' }, backend?: string): Tensor =>
   fromArray(v.data, v.dims, { backend });
 
@@ -66,6 +72,7 @@ export class OnnxGraphModule extends Module<Tensor, Tensor> {
   private readonly attrs: readonly NodeAttributes[];
   /** Initializers and Constant outputs: tensors, or integer values for shape arithmetic. */
   private readonly fixed = new Map<string, RuntimeValue>();
+  /** Small constants' values on the host, for scalar arguments (a Pad value) on any backend. */
   private readonly host = new Map<string, Float32Array>();
   /** Set by the import check: failures become DataFormatErrors listing the node's inputs. */
   checking = false;
@@ -80,15 +87,14 @@ export class OnnxGraphModule extends Module<Tensor, Tensor> {
     this.outputName = graph.outputs[0];
     this.nodes = graph.nodes;
     this.attrs = graph.nodes.map((n) => new NodeAttributes(n));
-    const taken = new Set<string>();
     for (const [name, v] of graph.initializers) {
       if (v.kind === 'int') {
         this.fixed.set(name, v);
         continue;
       }
-      this.host.set(name, v.data);
+      if (v.data.length <= HOST_VALUES) this.host.set(name, v.data);
       const role = graph.roles.get(name) ?? 'constant';
-      this.fixed.set(name, this.register(name, valueTensor(v, opts.backend), role, taken));
+      this.fixed.set(name, this.register(name, valueTensor(v, opts.backend), role));
     }
     this.nodes.forEach((n, i) => {
       if (n.opType !== 'Constant') return;
@@ -100,8 +106,8 @@ export class OnnxGraphModule extends Module<Tensor, Tensor> {
       }
       if (v.kind === 'int') this.fixed.set(n.output[0], v);
       else {
-        this.host.set(n.output[0], v.data);
-        this.fixed.set(n.output[0], this.register(n.output[0], valueTensor(v, opts.backend), 'constant', taken));
+        if (v.data.length <= HOST_VALUES) this.host.set(n.output[0], v.data);
+        this.fixed.set(n.output[0], this.register(n.output[0], valueTensor(v, opts.backend), 'constant'));
       }
     });
     this.eval();
@@ -109,41 +115,37 @@ export class OnnxGraphModule extends Module<Tensor, Tensor> {
 
   /**
    * Registers `t` as a parameter or buffer named by the dotted `name` (holders for the segments);
-   * a name that cannot be nested (an empty segment, a segment already used for another kind) is
-   * registered at the top with its dots as underscores.
+   * a name that cannot be nested (an empty segment, a segment already used for another kind) and
+   * every constant are registered at the top, dots as underscores.
    */
-  private register(name: string, t: Tensor, role: string, taken: Set<string>): Tensor {
+  private register(name: string, t: Tensor, role: InitializerRole): Tensor {
     const put = (owner: Module, leaf: string): void => {
       if (role === 'parameter') owner.registerParameter(leaf, t);
       else owner.registerBuffer(leaf, t, { persistent: role === 'buffer' });
     };
-    const parts = role === 'constant' ? [] : name.split('.');
-    if (parts.length > 0 && parts.every((p) => p !== '') && !taken.has(name)) {
-      try {
-        let owner: Module = this;
-        for (const p of parts.slice(0, -1)) {
-          const child = owner.ownModules.get(p);
-          if (child instanceof Holder) owner = child;
-          else if (child === undefined && !owner.ownParameters.has(p) && !owner.ownBuffers.has(p))
-            owner = owner.registerModule(p, new Holder());
-          else throw new Error('taken');
-        }
-        const leaf = parts[parts.length - 1];
-        if (owner.ownModules.has(leaf) || owner.ownParameters.has(leaf) || owner.ownBuffers.has(leaf))
-          throw new Error('taken');
-        put(owner, leaf);
-        taken.add(name);
-        return t;
-      } catch {
-        // Falls through to a flat name.
-      }
+    const parts = name.split('.');
+    const owner = role !== 'constant' && parts.every((p) => p !== '') ? this.nestedOwner(parts) : null;
+    if (owner) {
+      put(owner, parts[parts.length - 1]);
+      return t;
     }
     const base = name.replace(/\./g, '_') || 'constant';
     let flat = base;
-    for (let i = 1; this.ownModules.has(flat) || this.ownParameters.has(flat) || this.ownBuffers.has(flat); i++)
-      flat = `${base}_${i}`;
+    for (let i = 1; !isFree(this, flat); i++) flat = `${base}_${i}`;
     put(this, flat);
     return t;
+  }
+
+  /** The holder that takes the last of `parts`, made as needed; null when a segment is taken. */
+  private nestedOwner(parts: readonly string[]): Module | null {
+    let owner: Module = this;
+    for (const p of parts.slice(0, -1)) {
+      const child = owner.ownModules.get(p);
+      if (child instanceof Holder) owner = child;
+      else if (isFree(owner, p)) owner = owner.registerModule(p, new Holder());
+      else return null;
+    }
+    return isFree(owner, parts[parts.length - 1]) ? owner : null;
   }
 
   forward(x: Tensor): Tensor {

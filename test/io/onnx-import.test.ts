@@ -237,12 +237,15 @@ describe('hostile ONNX files', () => {
     );
   };
 
-  it('a well-formed control file imports', () => {
+  it('a well-formed control file imports; a name that cannot nest is registered flat', () => {
     const path = write('ok.onnx', encodeOnnxModel(model([node('Conv', 'conv', ['x', 'w'], ['y'])])));
-    assert.deepEqual(
-      noGrad(() => importOnnx(path, { backend: 'ref' }).call(randn([1, 3, 8, 8], { backend: 'ref' }))).shape,
-      [1, 4, 6, 6],
+    const x = randn([1, 3, 8, 8], { backend: 'ref' });
+    assert.deepEqual(noGrad(() => importOnnx(path, { backend: 'ref' }).call(x)).shape, [1, 4, 6, 6]);
+    // 'w' is a parameter, so 'w.b' cannot live in a holder named 'w'.
+    const clash = encodeOnnxModel(
+      model([node('Conv', 'conv', ['x', 'w', 'w.b'], ['y'])], [tensor('w', [4, 3, 3, 3]), tensor('w.b', [4])]),
     );
+    assert.deepEqual([...importOnnx(clash, { backend: 'ref' }).stateDict().keys()], ['w', 'w_b']);
   });
 
   it('an unknown op, naming the op and the node', () => {
