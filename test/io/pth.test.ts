@@ -130,8 +130,14 @@ describe('readPth: files written by torch.save', () => {
     }
   });
 
-  it('refuses the legacy (torch < 1.6) format, saying which it is', () => {
-    refused(join(GOLDEN, 'legacy.pth'), /legacy PyTorch checkpoint .*torch < 1\.6.*re-save/);
+  it('reads the legacy format (_use_new_zipfile_serialization=False): every dtype and strided views, a state dict', () => {
+    const tiny = readPth(join(GOLDEN, 'legacy_tiny.pth'));
+    checkAgainst(tiny.tensors, expected.tiny, 'float32');
+    checkAgainst(readPth(join(GOLDEN, 'legacy_tiny.pth'), { dtype: 'float64' }).tensors, expected.tiny, 'float64');
+    assert.equal(openPth(join(GOLDEN, 'legacy_tiny.pth')).layout, 'legacy');
+    assert.equal(tiny.dtypes.get('bn.num_batches_tracked'), 'int64');
+    checkAgainst(readPth(join(GOLDEN, 'legacy.pth')).tensors, expected.nested, 'float32');
+    assert.equal(detectWeightsFormat(join(GOLDEN, 'legacy.pth')), 'pth');
   });
 });
 
