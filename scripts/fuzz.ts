@@ -104,7 +104,7 @@ function fuzzFormats(): number {
         console.log('torch.load: /usr/bin/python3 cannot import torch, so the .pth mutants are not compared');
       else {
         console.log(
-          `torch.load: ${verdict.compared} .pth mutants convkit read compared; ${verdict.lenient} zip ones torch refuses (zip fields miniz checks)`,
+          `torch.load: ${verdict.compared} .pth mutants convkit read compared; ${verdict.zipTorchDiffers} zip ones torch refuses or misreads (see torchVerdicts)`,
         );
         for (const p of verdict.problems.slice(0, 20)) console.log(`    ${p}`);
         if (verdict.problems.length > 0) failures++;

@@ -46,6 +46,8 @@ export const ALLOWED_GLOBALS: readonly string[] = [
 /** A tensor view stays within this many elements past its storage (an expand of a small tensor). */
 const MAX_OVERLAP_ELEMENTS = 65536;
 const MAX_RANK = 64;
+/** The device tags torch.save writes as a storage's location (PyTorch refuses any other when loading). */
+const LOCATION = /^(cpu|mps|meta|(cuda|xpu|hpu|xla)(:\d{1,4})?)$/;
 
 class Callable {
   constructor(readonly qualname: string) {}
@@ -154,6 +156,9 @@ export function pthHooks(ctx: PthPickleContext): UnpickleHooks & { storages: Map
       }
       if (!(type instanceof StorageType)) throw fail(at, `a storage's type is ${kind(type)}, not a torch storage type`);
       if (typeof key !== 'string' || !/^[\w.-]{1,200}$/.test(key)) throw fail(at, `a storage key is ${kind(key)}`);
+      if (typeof location !== 'string' || !LOCATION.test(location)) {
+        throw fail(at, `storage ${key}'s location is ${kind(location)}, not a device tag (cpu, cuda:0, mps, ...)`);
+      }
       if (!isInt(numel) || numel < 0)
         throw fail(at, `storage ${key}'s element count is ${kind(numel)}, not an integer from 0 to 2^53 - 1`);
       const known = storages.get(key);
@@ -167,7 +172,7 @@ export function pthHooks(ctx: PthPickleContext): UnpickleHooks & { storages: Map
         return known;
       }
       ctx.checkStorage(key, type, numel, at);
-      const ref = new StorageRef(key, type.dtype, type.size, numel, typeof location === 'string' ? location : '?');
+      const ref = new StorageRef(key, type.dtype, type.size, numel, location);
       storages.set(key, ref);
       return ref;
     },

@@ -14,10 +14,10 @@
  * - memory: the ArrayBuffer bytes alive after a load (read before any GC can free them) grow by at
  *   most `allocationBound(size)`, so a header announcing huge shapes cannot make a reader allocate.
  *
+ * The oracles (an independent safetensors decoder, torch.load) are in format-oracles.ts.
  * test/fuzz/formats.test.ts runs a few hundred cases; `npm run fuzz -- --formats` runs many more.
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -37,6 +37,10 @@ import { Conv2d } from '../../src/nn/conv2d.js';
 import { Flatten } from '../../src/nn/flatten.js';
 import { Linear } from '../../src/nn/linear.js';
 import { ReLU } from '../../src/nn/activation.js';
+import { decodeSafetensorsPlainly, difference, type Loaded } from './format-oracles.js';
+
+export type { Loaded } from './format-oracles.js';
+export { torchVerdicts } from './format-oracles.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden');
 
@@ -92,14 +96,6 @@ export function applyEdits(original: Uint8Array, edits: readonly Edit[]): Mutant
   return { bytes, changed, moved };
 }
 
-/** What a load gave: tensors in file order as float64 values. */
-export interface Loaded {
-  names: string[];
-  dtypes: string[];
-  shapes: number[][];
-  values: Float64Array[];
-}
-
 function plain(tensors: Map<string, Tensor>, dtypes: Map<string, string>): Loaded {
   const out: Loaded = { names: [], dtypes: [], shapes: [], values: [] };
   for (const [k, t] of tensors) {
@@ -108,100 +104,6 @@ function plain(tensors: Map<string, Tensor>, dtypes: Map<string, string>): Loade
     out.shapes.push([...t.shape]);
     out.values.push(Float64Array.from(t.toArray()));
     t.dispose();
-  }
-  return out;
-}
-
-/** The first difference between two loads, or undefined; `only` limits the value comparison. */
-export function difference(a: Loaded, b: Loaded, only?: (i: number) => boolean): string | undefined {
-  if (a.names.join('\n') !== b.names.join('\n')) return `names [${b.names}] instead of [${a.names}]`;
-  for (let i = 0; i < a.names.length; i++) {
-    const n = a.names[i];
-    if (a.dtypes[i] !== b.dtypes[i]) return `${n}: dtype ${b.dtypes[i]} instead of ${a.dtypes[i]}`;
-    if (a.shapes[i].join() !== b.shapes[i].join()) return `${n}: shape [${b.shapes[i]}] instead of [${a.shapes[i]}]`;
-    if (only && !only(i)) continue;
-    for (let j = 0; j < a.values[i].length; j++) {
-      if (!Object.is(a.values[i][j], b.values[i][j]))
-        return `${n}[${j}]: ${b.values[i][j]} instead of ${a.values[i][j]}`;
-    }
-  }
-  return undefined;
-}
-
-// ---- safetensors: an independent decoder ---------------------------------------------------------
-
-const SIZES: Record<string, number> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  U64: 8,
-  I32: 4,
-  U32: 4,
-  I16: 2,
-  U16: 2,
-  I8: 1,
-  U8: 1,
-  BOOL: 1,
-};
-
-function element(v: DataView, at: number, dtype: string): number {
-  switch (dtype) {
-    case 'F64':
-      return v.getFloat64(at, true);
-    case 'F32':
-      return v.getFloat32(at, true);
-    case 'F16': {
-      const h = v.getUint16(at, true);
-      const e = (h >> 10) & 31;
-      const m = h & 1023;
-      const s = h >> 15 ? -1 : 1;
-      if (e === 31) return m ? Number.NaN : s * Number.POSITIVE_INFINITY;
-      return e === 0 ? s * m * 2 ** -24 : s * (1024 + m) * 2 ** (e - 25);
-    }
-    case 'BF16':
-      return new Float32Array(Uint32Array.of(v.getUint16(at, true) * 65536).buffer)[0];
-    case 'I64':
-      return Number(v.getBigInt64(at, true));
-    case 'U64':
-      return Number(v.getBigUint64(at, true));
-    case 'I32':
-      return v.getInt32(at, true);
-    case 'U32':
-      return v.getUint32(at, true);
-    case 'I16':
-      return v.getInt16(at, true);
-    case 'U16':
-      return v.getUint16(at, true);
-    case 'I8':
-      return v.getInt8(at);
-    default:
-      return v.getUint8(at);
-  }
-}
-
-/** What the bytes of a safetensors file say, read as plainly as possible (for files convkit accepted). */
-export function decodeSafetensorsPlainly(bytes: Uint8Array): Loaded {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(view.getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] }
-  >;
-  const entries = Object.entries(header)
-    .filter(([k]) => k !== '__metadata__')
-    .sort(([, a], [, b]) => a.data_offsets[0] - b.data_offsets[0] || a.data_offsets[1] - b.data_offsets[1]);
-  const out: Loaded = { names: [], dtypes: [], shapes: [], values: [] };
-  for (const [name, e] of entries) {
-    const size = SIZES[e.dtype];
-    const count = (e.data_offsets[1] - e.data_offsets[0]) / size;
-    const values = new Float64Array(count);
-    for (let i = 0; i < count; i++) values[i] = element(view, 8 + n + e.data_offsets[0] + i * size, e.dtype);
-    out.names.push(name);
-    out.dtypes.push(e.dtype);
-    out.shapes.push(e.shape);
-    out.values.push(values);
   }
   return out;
 }
@@ -366,60 +268,4 @@ export function fuzzFormat(
     outcome,
     failure: `${name}: ${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}\n  seed ${details.seed}, path ${details.counterexamplePath}, edits ${JSON.stringify(details.counterexample?.[0])}`,
   };
-}
-
-/**
- * Loads each mutant convkit read with PyTorch (`torch.load(weights_only=True)`, `/usr/bin/python3`)
- * and returns the disagreements: where torch reads a file too, the tensors must be the same (names,
- * dtypes, shapes, values bit for bit). A legacy file that convkit reads and torch refuses is a
- * disagreement too; a zip one is counted in `lenient` instead: convkit's zip reader overlooks a few
- * fields miniz checks (disk numbers, local headers that differ from the central directory), and
- * the zip property already holds its tensors to the original's. Only files convkit accepted are
- * given to torch, so their lengths are already checked against the file. Undefined when torch
- * cannot be imported.
- */
-export function torchVerdicts(
-  mutants: readonly { bytes: Uint8Array; result: Loaded; format: FormatName }[],
-  dir: string,
-): { problems: string[]; compared: number; lenient: number } | undefined {
-  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf-8' });
-  if (probe.status !== 0) return undefined;
-  mutants.forEach((m, i) => writeFileSync(join(dir, `m${i}.pth`), m.bytes));
-  const script = `
-import json, math, sys, torch
-out = []
-for i in range(int(sys.argv[2])):
-    try:
-        sd = torch.load(f'{sys.argv[1]}/m{i}.pth', weights_only=True)
-        out.append({k: [str(v.dtype)[6:], list(v.shape), [x if math.isfinite(x) else str(x) for x in v.double().reshape(-1).tolist()]] for k, v in sd.items()})
-    except Exception as e:
-        out.append(type(e).__name__ + ': ' + str(e)[:200])
-print(json.dumps(out))
-`;
-  const run = spawnSync('/usr/bin/python3', ['-c', script, dir, String(mutants.length)], {
-    encoding: 'utf-8',
-    maxBuffer: 1 << 28,
-  });
-  if (run.status !== 0) return { problems: [`python failed: ${run.stderr.slice(-500)}`], compared: 0, lenient: 0 };
-  const verdicts = JSON.parse(run.stdout) as (string | Record<string, [string, number[], (number | string)[]]>)[];
-  const problems: string[] = [];
-  let lenient = 0;
-  verdicts.forEach((v, i) => {
-    if (typeof v === 'string') {
-      if (mutants[i].format === 'pth-zip') lenient++;
-      else problems.push(`${mutants[i].format} mutant ${i}: convkit reads it, torch.load refuses it (${v})`);
-      return;
-    }
-    const theirs: Loaded = { names: Object.keys(v), dtypes: [], shapes: [], values: [] };
-    for (const [dtype, shape, values] of Object.values(v)) {
-      theirs.dtypes.push(dtype);
-      theirs.shapes.push(shape);
-      theirs.values.push(
-        Float64Array.from(values, (x) => (typeof x === 'number' ? x : Number(x.replace('inf', 'Infinity')))),
-      );
-    }
-    const d = difference(theirs, mutants[i].result);
-    if (d) problems.push(`${mutants[i].format} mutant ${i}: convkit and torch.load differ: ${d}`);
-  });
-  return { problems, compared: verdicts.length, lenient };
 }

@@ -23,8 +23,10 @@ const VERSION = '\x80\x02M\xe9\x03.';
 const SYS_INFO = `\x80\x02}(${str('little_endian')}\x88u.`;
 
 /** `{'w': tensor}` whose storage '0' of `numel` floats is viewed with `size` and `view` metadata. */
-function statePickle(opts: { numel?: string; size?: string; view?: string; global?: string } = {}): string {
-  const pid = `(${str('storage')}ctorch\nFloatStorage\n${str('0')}${str('cpu')}${opts.numel ?? 'K\x02'}${opts.view ?? 'N'}tQ`;
+function statePickle(
+  opts: { numel?: string; size?: string; view?: string; global?: string; location?: string } = {},
+): string {
+  const pid = `(${str('storage')}ctorch\nFloatStorage\n${str('0')}${opts.location ?? str('cpu')}${opts.numel ?? 'K\x02'}${opts.view ?? 'N'}tQ`;
   const rebuild = opts.global ?? 'torch._utils\n_rebuild_tensor_v2';
   return `\x80\x02}(${str('w')}c${rebuild}\n(${pid}K\x00${opts.size ?? 'K\x02\x85'}K\x01\x85\x89ccollections\nOrderedDict\n)RtRu.`;
 }
@@ -87,6 +89,13 @@ describe('legacy .pth: the format, checked', () => {
     refused(legacy({ keys: ['1'] }), /the key list names storage 1, which the saved object does not use/);
     refused(legacy({ keys: [] }, []), /storage 0 is used by the saved object but has no data in the file/);
     refused(legacy({ keys: ['0', '0'] }), /names storage 0 twice/);
+    // torch.load refuses a location it has no device for; a CUDA checkpoint reads onto convkit's backend.
+    refused(
+      legacy({ state: statePickle({ location: str('cpU') }) }),
+      /storage 0's location is the string "cpU", not a device tag/,
+    );
+    refused(legacy({ state: statePickle({ location: 'K\x05' }) }), /location is the number 5/);
+    assert.equal(readPth(legacy({ state: statePickle({ location: str('cuda:1') }) })).tensors.size, 1);
     refused(
       legacy({ state: statePickle({ view: `(${str('0')}K\x00K\x02t` }) }),
       /view metadata is a tuple of 3; convkit reads None/,
