@@ -112,8 +112,9 @@ export function decodeSafetensorsPlainly(bytes: Uint8Array): Loaded {
  * Loads each mutant convkit read with PyTorch (`torch.load(weights_only=True)`, `/usr/bin/python3`)
  * and returns the disagreements. A legacy file convkit reads must be one torch reads as the same
  * tensors (names, dtypes, shapes, values bit for bit), except where torch refuses for reasons of
- * its version or device (a 7-argument `_rebuild_tensor_v2`, which PyTorch 2 writes; a CUDA or MPS
- * location, which convkit loads onto its own backend). Zip mutants are only counted in
+ * its version or device: a 7-argument `_rebuild_tensor_v2`, which PyTorch 2 writes; an opcode of
+ * pickle protocols 3 to 5 (MEMOIZE, SHORT_BINUNICODE, ...) that 1.13's weights-only unpickler does
+ * not know; a CUDA or MPS location, which convkit loads onto its own backend. Zip mutants are only counted in
  * `zipTorchDiffers`: their tensors are already held to the original's, the records' CRC-32s
  * verified, while miniz refuses a few (disk numbers, local headers) and reads others wrongly (an
  * entry whose external attributes are mutated to say "directory" gives uninitialised memory). Only
@@ -147,7 +148,8 @@ print(json.dumps(out))
   const verdicts = JSON.parse(run.stdout) as (string | Record<string, [string, number[], (number | string)[]]>)[];
   const problems: string[] = [];
   let zipTorchDiffers = 0;
-  const excused = /takes 6 positional arguments but 7 were given|deserialize object on a (CUDA|MPS) device/;
+  const excused =
+    /takes 6 positional arguments but 7 were given|Unsupported operand|deserialize object on a (CUDA|MPS) device/;
   verdicts.forEach((v, i) => {
     const zip = mutants[i].format === 'pth-zip';
     if (typeof v === 'string') {
