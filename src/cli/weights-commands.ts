@@ -61,6 +61,8 @@ export interface WeightsIndex {
   metadata: Record<string, string>;
   /** For .pth: where the state dict was in the saved object ([] at the top). */
   statePath?: string[];
+  /** For .pth: 'zip' (torch.save since 1.6) or 'legacy'. */
+  layout?: 'zip' | 'legacy';
 }
 
 const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -76,6 +78,7 @@ export function indexWeights(file: string): WeightsIndex {
       tensors: ckpt.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, values: count(e.shape) })),
       metadata: ckpt.metadata,
       statePath: ckpt.statePath,
+      layout: ckpt.layout,
     };
   }
   const header = readSafetensorsHeader(file);
@@ -263,7 +266,7 @@ export function inspectText(r: InspectReport, top: number): string {
   const lines: string[] = [];
   const where =
     r.statePath && r.statePath.length > 0 ? `, state dict under ${r.statePath.map((k) => `['${k}']`).join('')}` : '';
-  lines.push(`${r.file}: ${r.format}${where}`);
+  lines.push(`${r.file}: ${r.format}${r.layout === 'legacy' ? ' (the legacy format)' : ''}${where}`);
   lines.push(
     `${r.tensors.length} tensors, ${r.values.toLocaleString('en-US')} values, ${r.parameters.toLocaleString('en-US')} parameters (without batch-norm statistics)`,
   );

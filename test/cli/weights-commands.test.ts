@@ -199,7 +199,7 @@ describe('convkit inspect', () => {
 
   it('reads the legacy format; a non-weight file is a one-line error naming the file', async () => {
     const text = await run('inspect', join(GOLDEN, 'legacy.pth'));
-    assert.match(text, /legacy\.pth: pth\n9 tensors/);
+    assert.match(text, /legacy\.pth: pth \(the legacy format\)\n9 tensors/);
     const json = join(GOLDEN, 'expected.json');
     assert.ok(readFileSync(json).length > 0);
     await assert.rejects(run('inspect', json), /unknown weight format/);
