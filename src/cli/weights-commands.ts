@@ -1,15 +1,16 @@
 /**
- * `convkit convert IN OUT` (weights between safetensors and PyTorch .pth, and out of ONNX files)
- * and `convkit inspect FILE` (what a weight file holds, and which zoo model it fits). Formats are
- * recognised by content, as loadWeights does; the output format comes from --format or OUT's
- * extension.
+ * `convkit convert IN OUT` (weights between safetensors and PyTorch .pth, and out of ONNX files,
+ * optionally to another dtype with --dtype) and `convkit inspect FILE` (what a weight file holds,
+ * and which zoo model it fits). Formats are recognised by content, as loadWeights does; the output
+ * format comes from --format or OUT's extension.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
-import type { Command } from 'commander';
+import type { Command, Option } from 'commander';
 import type { DType } from '../core/dtype.js';
 import { formatShape, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
+import type { WeightDType } from '../io/elements.js';
 import { detectWeightsFormat, KEY_PREFIXES, type WeightsFormat } from '../io/load-weights.js';
 import { onnxWeights, readOnnxGraph } from '../io/onnx-import.js';
 import { openPth, type PthDType } from '../io/pth.js';
@@ -32,6 +33,18 @@ const EXTENSIONS: Readonly<Record<string, WriteFormat>> = {
   '.ckpt': 'pth',
 };
 
+/** --dtype's choices, as a person types them, and the stored dtype each means. */
+export const DTYPE_CHOICES = ['f32', 'f16', 'bf16', 'f64'] as const;
+export type DTypeChoice = (typeof DTYPE_CHOICES)[number];
+
+export function dtypeOption(description: string): Option {
+  return choiceOption('--dtype <dtype>', description, DTYPE_CHOICES);
+}
+
+export function weightDType(choice: DTypeChoice | undefined): WeightDType | undefined {
+  return choice === undefined ? undefined : (choice.toUpperCase() as WeightDType);
+}
+
 // ---- reading any weight file ---------------------------------------------------------------------
 
 export interface TensorInfo {
@@ -53,6 +66,8 @@ export interface WeightsIndex {
   ops?: Record<string, number>;
   /** For ONNX: the state dict the weights make (parameters and statistics; `tensors` lists every initializer). */
   weights?: TensorInfo[];
+  /** For .pth: 'zip' (torch.save since 1.6) or 'legacy'. */
+  layout?: 'zip' | 'legacy';
 }
 
 const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -69,6 +84,7 @@ export function indexWeights(file: string): WeightsIndex {
       tensors: ckpt.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, values: count(e.shape) })),
       metadata: ckpt.metadata,
       statePath: ckpt.statePath,
+      layout: ckpt.layout,
     };
   }
   const header = readSafetensorsHeader(file);
@@ -132,6 +148,8 @@ function readAll(file: string): {
 
 export interface ConvertOptions {
   format?: WriteFormat;
+  /** Store every tensor as this dtype (default: float32, or float64 for doubles and wide integers). */
+  dtype?: DTypeChoice;
 }
 
 export interface ConvertReport {
@@ -162,6 +180,9 @@ export function convertWeights(input: string, output: string, opts: ConvertOptio
   const notes: string[] = [];
   if (from === 'onnx')
     notes.push('ONNX: the weights and batch-norm statistics only (graph constants left out; num_batches_tracked as 0)');
+  const dtype = weightDType(opts.dtype);
+  if (dtype)
+    notes.push(`stored as ${dtype}${dtype === 'F16' || dtype === 'BF16' ? ' (num_batches_tracked as int64)' : ''}`);
   try {
     if (tensors.size === 0) throw new UsageError(`IN: ${input} holds no tensors`);
     try {
@@ -172,7 +193,7 @@ export function convertWeights(input: string, output: string, opts: ConvertOptio
     const tmp = trackedTemporary(target);
     try {
       if (to === 'pth') {
-        writePth(target, tensors, { temporary: tmp.path });
+        writePth(target, tensors, { temporary: tmp.path, dtype });
         if (Object.keys(metadata).length > 0) {
           notes.push(
             `the metadata (${Object.keys(metadata).join(', ')}) is not kept: the .pth holds the state dict alone`,
@@ -182,7 +203,7 @@ export function convertWeights(input: string, output: string, opts: ConvertOptio
           notes.push('num_batches_tracked is written as int64, as PyTorch has it');
         }
       } else {
-        writeSafetensors(target, tensors, { ...metadata }, { temporary: tmp.path });
+        writeSafetensors(target, tensors, { ...metadata }, { temporary: tmp.path, dtype });
         if (Object.keys(metadata).length > 0) notes.push(`metadata kept: ${Object.keys(metadata).join(', ')}`);
       }
     } catch (err) {
@@ -279,7 +300,7 @@ export function inspectText(r: InspectReport, top: number): string {
   const lines: string[] = [];
   const where =
     r.statePath && r.statePath.length > 0 ? `, state dict under ${r.statePath.map((k) => `['${k}']`).join('')}` : '';
-  lines.push(`${r.file}: ${r.format}${where}`);
+  lines.push(`${r.file}: ${r.format}${r.layout === 'legacy' ? ' (the legacy format)' : ''}${where}`);
   lines.push(
     `${r.tensors.length} tensors, ${r.values.toLocaleString('en-US')} values, ${r.parameters.toLocaleString('en-US')} parameters (without batch-norm statistics)`,
   );
@@ -336,9 +357,12 @@ export function registerWeightsCommands(program: Command, out: (text: string) =>
       parsePath('OUT', v),
     )
     .addOption(choiceOption('--format <format>', 'format of OUT', WRITE_FORMATS))
+    .addOption(
+      dtypeOption('store every tensor as this dtype, rounded as PyTorch rounds (default: float32, float64 kept)'),
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  convkit convert resnet18.pth resnet18.safetensors\n  convkit convert model.safetensors model.pt\n  convkit convert r20.onnx r20.safetensors',
+      '\nExamples:\n  convkit convert resnet18.pth resnet18.safetensors\n  convkit convert model.safetensors model.pt\n  convkit convert resnet50.pth resnet50-half.safetensors --dtype f16\n  convkit convert r20.onnx r20.safetensors',
     )
     .action((input: string, output: string, opts: ConvertOptions) => {
       const r = convertWeights(input, output, opts);

@@ -2,8 +2,8 @@
  * Loading a weight file into a module: the format is recognised by content, not by the file's
  * name, the keys are matched to the module's state dict (stripping the `module.` prefix that
  * DataParallel adds, or `model.`, when the plain keys do not match), and module.loadStateDict
- * does the checking and copying. Safetensors, PyTorch .pth/.pt (zip) and ONNX files (their
- * weights and batch-norm statistics: io/onnx-import.ts) are read.
+ * does the checking and copying. Safetensors, PyTorch .pth/.pt (zip and legacy) and ONNX files
+ * (their weights and batch-norm statistics: io/onnx-import.ts) are read.
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { DType } from '../core/dtype.js';
@@ -13,6 +13,7 @@ import type { AnyModule } from '../nn/module.js';
 import type { LoadResult, LoadStateDictOptions } from '../nn/state-dict.js';
 import { onnxWeights, readOnnxGraph } from './onnx-import.js';
 import { openPth } from './pth.js';
+import { isLegacyPth } from './pth-legacy.js';
 import { MAX_HEADER_BYTES, readSafetensors, readSafetensorsHeader } from './safetensors.js';
 import { openZip } from './zip.js';
 
@@ -42,7 +43,7 @@ export function detectWeightsFormat(path: string): WeightsFormat {
   }
   try {
     size = fstatSync(fd).size;
-    head = new Uint8Array(Math.min(size, 16));
+    head = new Uint8Array(Math.min(size, 32));
     readSync(fd, head, 0, head.length, 0);
     if (isZipHead(head) && size >= 30) {
       // The first record's name: torch.save writes <archive>/data.pkl first.
@@ -58,6 +59,7 @@ export function detectWeightsFormat(path: string): WeightsFormat {
     const n = new DataView(head.buffer).getBigUint64(0, true);
     if (n <= BigInt(MAX_HEADER_BYTES) && 8n + n <= BigInt(size) && head[8] === 0x7b) return 'safetensors';
   }
+  if (isLegacyPth(head)) return 'pth';
   if (isZipHead(head)) {
     if (/^([^/]+\/)?data\.pkl$/.test(firstName)) return 'pth';
     // Another first record: look for <archive>/data.pkl in the central directory.
@@ -74,8 +76,8 @@ export function detectWeightsFormat(path: string): WeightsFormat {
     path,
     `unknown weight format${guess(head)}: convkit reads safetensors, recognised by an 8-byte little-endian ` +
       `header length no larger than the file followed by '{', and PyTorch .pth/.pt checkpoints, recognised as a ` +
-      `zip archive holding <archive>/data.pkl, and ONNX models, recognised by a first field ir_version of 3 to 20 ` +
-      `(bytes 08 03 to 08 14), and found none of them.`,
+      `zip archive holding <archive>/data.pkl or a pickle of PyTorch's magic number (the legacy format), and ONNX ` +
+      `models, recognised by a first field ir_version of 3 to 20 (bytes 08 03 to 08 14), and found none of them.`,
   );
 }
 
@@ -95,7 +97,7 @@ function guess(head: Uint8Array): string {
     return ' (a zip archive, but not a readable PyTorch checkpoint: no <archive>/data.pkl record was found)';
   }
   if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) {
-    return ' (a Python pickle, as legacy PyTorch < 1.6 .pth files are; convkit does not read those: re-save with torch.save in PyTorch 1.6 or later)';
+    return " (a Python pickle, but not of PyTorch's magic number, so not a legacy .pth)";
   }
   if (head[0] === 0x08) return ' (perhaps protobuf, as ONNX files are)';
   return '';

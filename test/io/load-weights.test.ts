@@ -140,9 +140,9 @@ describe('loadWeights', () => {
         /a zip archive, but not a readable PyTorch checkpoint/,
       ],
       [
-        'old.pth',
-        Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20),
-        /a Python pickle, as legacy PyTorch < 1\.6 \.pth files are/,
+        'dict.pkl',
+        Uint8Array.of(0x80, 0x02, 0x7d, 0x71, 0x00, 0x2e),
+        /a Python pickle, but not of PyTorch's magic number, so not a legacy \.pth/,
       ],
       // Protobuf with a first varint of 150: no ONNX ir_version.
       ['model.pb', Uint8Array.of(0x08, 0x96, 0x01, 0x12, 0x07, 0x70, 0x79, 0x74, 0x6f, 0x72), /perhaps protobuf/],
