@@ -214,6 +214,7 @@ Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
     return b.finish(info.Env(), dnnl::batch_normalization_forward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(batchNormPlan, BatchNormPlan);
 
 // batchNormBackwardPlan(src, { affine, eps, globalStats, relu }): buffers [src, diffDst, mean,
 // variance, (scale), (shift), diffSrc, (diffScale), (diffShift), (workspace: relu, from the
@@ -253,6 +254,7 @@ Napi::Value BatchNormBackwardPlan(const Napi::CallbackInfo& info) {
     return b.finish(info.Env(), dnnl::batch_normalization_backward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(batchNormBackwardPlan, BatchNormBackwardPlan);
 
 // batchNormStatsPlan(channels, eps, toInvStd): buffers [in, out], plain [C]. toInvStd: out =
 // 1 / sqrt(in + eps) (the kernel contract's invStd); else out = 1 / in^2 - eps, the variance
@@ -281,5 +283,6 @@ Napi::Value BatchNormStatsPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"in", id}, {"out", id}});
   });
 }
+CONVKIT_EXPORT(batchNormStatsPlan, BatchNormStatsPlan);
 
 }  // namespace convkit

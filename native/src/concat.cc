@@ -193,6 +193,7 @@ Napi::Value ConcatBatchNormPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
   });
 }
+CONVKIT_EXPORT(concatBatchNormPlan, ConcatBatchNormPlan);
 
 // concatPlan(axis, srcs): buffers [src0, ..., srcN-1, dst]
 Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
@@ -221,5 +222,6 @@ Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
     return plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst").finish(info.Env(), dnnl::concat(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(concatPlan, ConcatPlan);
 
 }  // namespace convkit

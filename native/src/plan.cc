@@ -235,6 +235,28 @@ double Fields::number(const char* key) {
   return d;
 }
 
+std::vector<int64_t> Fields::ints(const char* key, size_t count) {
+  Napi::Value v = get(key);
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != count) {
+    throw Napi::TypeError::New(
+        env_, where_ + "field '" + key + "' must be an array of " + std::to_string(count) +
+                  " non-negative integers, got " +
+                  (v.IsArray() ? std::to_string(v.As<Napi::Array>().Length()) + " entries" : describe(v)));
+  }
+  auto array = v.As<Napi::Array>();
+  std::vector<int64_t> out(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value e = array[i];
+    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
+    if (!isCount(d)) {
+      throw Napi::TypeError::New(env_, where_ + "field '" + key + "' element " + std::to_string(i) +
+                                           " must be a non-negative integer, got " + describe(e));
+    }
+    out[i] = static_cast<int64_t>(d);
+  }
+  return out;
+}
+
 void checkOutputSize(const Napi::Env& env, const char* op, int64_t givenH, int64_t givenW, int64_t h, int64_t w) {
   if (givenH == h && givenW == w) return;
   throw Napi::RangeError::New(env, std::string(op) + ": argument 'geometry': output size " + std::to_string(givenH) +
@@ -302,6 +324,7 @@ Napi::Value PlainDesc(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), internDesc(plainDescOf(dims)));
   });
 }
+CONVKIT_EXPORT(plainDesc, PlainDesc);
 
 Napi::Value DescInfo(const Napi::CallbackInfo& info) {
   return guardedValue(info, "descInfo", [&]() -> Napi::Value {
@@ -317,6 +340,7 @@ Napi::Value DescInfo(const Napi::CallbackInfo& info) {
     return out;
   });
 }
+CONVKIT_EXPORT(descInfo, DescInfo);
 
 Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
   const char* op = "reorderPlan";
@@ -335,6 +359,7 @@ Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), registerPlan(std::move(plan)));
   });
 }
+CONVKIT_EXPORT(reorderPlan, ReorderPlan);
 
 // releasePlan(id) -> whether the id was registered: drops the plan from the registry (its
 // primitive is freed at once, or after the queued commands that use it have run).
@@ -352,6 +377,7 @@ Napi::Value ReleasePlan(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), true);
   });
 }
+CONVKIT_EXPORT(releasePlan, ReleasePlan);
 
 // planStats() -> { plans: registered, alive: Plan objects alive (registered or held by queued
 // commands), descs: interned memory descriptors }
@@ -368,5 +394,6 @@ Napi::Value PlanStats(const Napi::CallbackInfo& info) {
   out.Set("descs", Napi::Number::New(info.Env(), static_cast<double>(interned)));
   return out;
 }
+CONVKIT_EXPORT(planStats, PlanStats);
 
 }  // namespace convkit

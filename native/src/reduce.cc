@@ -119,6 +119,7 @@ Napi::Value ReducePlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
   });
 }
+CONVKIT_EXPORT(reducePlan, ReducePlan);
 
 enum class Reduction { None, Sum, Mean };
 
@@ -178,6 +179,7 @@ Napi::Value NllLossPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"out", internDesc(out)}});
   });
 }
+CONVKIT_EXPORT(nllLossPlan, NllLossPlan);
 
 // nllLossBackwardPlan(n, c, reduction, labelSmoothing): buffers [gy ([n] for 'none', else [1]),
 // target [n], dx [n, c]]: dx[i, j] = -g_i * ((1 - eps) * [j = t_i] + eps / c).
@@ -208,5 +210,6 @@ Napi::Value NllLossBackwardPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dx", internDesc(dx)}});
   });
 }
+CONVKIT_EXPORT(nllLossBackwardPlan, NllLossBackwardPlan);
 
 }  // namespace convkit
