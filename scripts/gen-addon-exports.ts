@@ -36,8 +36,7 @@ export function parseExports(files: readonly SourceFile[]): AddonExport[] {
       const trimmed = line.trim();
       if (!trimmed.startsWith('CONVKIT_EXPORT(')) return;
       const m = /^CONVKIT_EXPORT\((\w+), (\w+)\);$/.exec(trimmed);
-      if (!m)
-        throw new Error(`${name} line ${i + 1}: expected CONVKIT_EXPORT(jsName, CppFunction); got '${trimmed}'`);
+      if (!m) throw new Error(`${name} line ${i + 1}: expected CONVKIT_EXPORT(jsName, CppFunction); got '${trimmed}'`);
       out.push({ jsName: m[1], cppFunction: m[2], file: name });
     });
   }

@@ -19,7 +19,9 @@ describe('addon exports', () => {
   it('reads registrations, and refuses a malformed one or a name registered twice', () => {
     const file = (name: string, ...lines: string[]) => ({ name, text: lines.join('\n') });
     assert.deepEqual(
-      parseExports([file('a.cc', '// CONVKIT_EXPORT(inComment, X);', 'Napi::Value A(...) {}', 'CONVKIT_EXPORT(a, A);')]),
+      parseExports([
+        file('a.cc', '// CONVKIT_EXPORT(inComment, X);', 'Napi::Value A(...) {}', 'CONVKIT_EXPORT(a, A);'),
+      ]),
       [{ jsName: 'a', cppFunction: 'A', file: 'a.cc' }],
     );
     assert.throws(
