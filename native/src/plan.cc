@@ -235,6 +235,13 @@ double Fields::number(const char* key) {
   return d;
 }
 
+std::string Fields::text(const char* key) {
+  Napi::Value v = get(key);
+  if (!v.IsString())
+    throw Napi::TypeError::New(env_, where_ + "field '" + key + "' must be a string, got " + describe(v));
+  return v.As<Napi::String>().Utf8Value();
+}
+
 std::vector<int64_t> Fields::ints(const char* key, size_t count) {
   Napi::Value v = get(key);
   if (!v.IsArray() || v.As<Napi::Array>().Length() != count) {

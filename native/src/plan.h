@@ -103,6 +103,8 @@ class Fields {
   bool flag(const char* key);
   double number(const char* key);                            // finite
   std::vector<int64_t> ints(const char* key, size_t count);  // non-negative integers, exactly count
+  std::string text(const char* key);
+
  private:
   Napi::Value get(const char* key) const;
   Napi::Env env_;

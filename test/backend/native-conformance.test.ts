@@ -208,10 +208,11 @@ describe('native addon argument checks', () => {
     );
   });
 
-  it('an LRN workspace of the wrong size throws', { skip }, () => {
+  it('an LRN workspace of the wrong size throws', { skip }, (t) => {
     if ('error' in addon) return failNativeMissing(addon);
     const l = addon.lrnPlan(addon.plainDesc([1, 4, 4, 4]), LRN);
-    if (l.workspace === undefined || addon.descInfo(l.workspace).bytes === 0) return; // no workspace on this CPU
+    if (l.workspace === undefined || addon.descInfo(l.workspace).bytes === 0)
+      return t.skip('oneDNN keeps no LRN workspace on this CPU');
     assert.throws(
       () => addon.exec(l.plan, [new Float32Array(64), new Float32Array(64), new Float32Array(0)]),
       /localResponseNorm: buffer 2 \(workspace\) has 0 bytes/,

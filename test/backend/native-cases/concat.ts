@@ -58,6 +58,22 @@ export const OP_CASES: OpCase[] = [
 
 export const PLAN_ERRORS: PlanErrorCase[] = [
   {
+    name: 'a negative eps of the fused batch norm',
+    call: (a) => a.concatBatchNormPlan([a.plainDesc([1, 8, 2, 2])], { affine: true, relu: false, eps: -1 }),
+    error: /concatBatchNorm: option 'eps' must be non-negative/,
+  },
+  {
+    name: 'positional options of the fused batch norm',
+    call: (a) =>
+      (a.concatBatchNormPlan as unknown as (...args: unknown[]) => unknown)(
+        [a.plainDesc([1, 8, 2, 2])],
+        true,
+        false,
+        1e-5,
+      ),
+    error: /concatBatchNorm: argument 'options' must be an object with named fields, got true/,
+  },
+  {
     name: 'sources that differ outside the axis',
     call: (a) => a.concatPlan(1, [a.plainDesc([2, 3]), a.plainDesc([3, 3])]),
     error: /concat: sources differ outside the concatenation axis/,

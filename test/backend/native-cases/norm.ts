@@ -147,6 +147,17 @@ const image = (a: NativeAddon): number => a.plainDesc([1, 4, 4, 4]);
 
 export const PLAN_ERRORS: PlanErrorCase[] = [
   {
+    name: 'no channels for the statistics',
+    call: (a) => a.batchNormStatsPlan({ channels: 0, eps: 1e-5, toInvStd: true }),
+    error: /batchNormStats: argument 'stats' field 'channels' must be an integer from 1 to \d+, got 0/,
+  },
+  {
+    name: 'a statistics conversion without its direction',
+    call: (a) =>
+      a.batchNormStatsPlan({ channels: 4, eps: 1e-5 } as { channels: number; eps: number; toInvStd: boolean }),
+    error: /batchNormStats: argument 'stats' field 'toInvStd' must be a boolean, got nothing/,
+  },
+  {
     name: 'an even LRN window',
     call: (a) => a.lrnPlan(image(a), { ...LRN, size: 4 }),
     error: /localResponseNorm: argument 'options' field 'size' must be odd, got 4/,

@@ -48,7 +48,19 @@ export const OP_CASES: OpCase[] = [
   },
 ];
 
+const LOSS = { n: 2, c: 3, reduction: 'sum', labelSmoothing: 0 } as const;
+
 export const PLAN_ERRORS: PlanErrorCase[] = [
+  {
+    name: 'positional arguments',
+    call: (a) => (a.nllLossPlan as unknown as (...args: unknown[]) => unknown)(2, 3, 'mean', 0),
+    error: /nllLoss: argument 'loss' must be an object with named fields, got 2/,
+  },
+  {
+    name: 'a number for the reduction',
+    call: (a) => a.nllLossPlan({ ...LOSS, reduction: 1 as unknown as 'sum' }),
+    error: /nllLoss: argument 'loss' field 'reduction' must be a string, got 1/,
+  },
   {
     name: 'an unknown reduction',
     call: (a) => a.reducePlan('prod' as 'sum', [2, 3], [0]),
@@ -59,15 +71,19 @@ export const PLAN_ERRORS: PlanErrorCase[] = [
     call: (a) => a.reducePlan('sum', [2, 3], [2]),
     error: /reduce: axis 2 is out of range/,
   },
-  { name: 'no rows', call: (a) => a.nllLossPlan(0, 3, 'mean', 0), error: /nllLoss: n and c must be positive/ },
+  {
+    name: 'no rows',
+    call: (a) => a.nllLossPlan({ ...LOSS, n: 0 }),
+    error: /nllLoss: argument 'loss' field 'n' must be an integer from 1 to \d+, got 0/,
+  },
   {
     name: 'an unknown loss reduction',
-    call: (a) => a.nllLossBackwardPlan(2, 3, 'avg' as 'mean', 0),
+    call: (a) => a.nllLossBackwardPlan({ ...LOSS, reduction: 'avg' as 'mean' }),
     error: /nllLossBackward: unknown reduction 'avg'/,
   },
   {
     name: 'label smoothing above 1',
-    call: (a) => a.nllLossPlan(2, 3, 'sum', 1.5),
+    call: (a) => a.nllLossPlan({ ...LOSS, labelSmoothing: 1.5 }),
     error: /nllLoss: labelSmoothing must be in \[0, 1\]/,
   },
 ];
