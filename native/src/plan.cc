@@ -235,6 +235,13 @@ double Fields::number(const char* key) {
   return d;
 }
 
+double Fields::value(const char* key) {
+  Napi::Value v = get(key);
+  if (!v.IsNumber())
+    throw Napi::TypeError::New(env_, where_ + "field '" + key + "' must be a number, got " + describe(v));
+  return v.As<Napi::Number>().DoubleValue();
+}
+
 std::string Fields::text(const char* key) {
   Napi::Value v = get(key);
   if (!v.IsString())

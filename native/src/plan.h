@@ -101,7 +101,10 @@ class Fields {
   // An integer in [min, max] (the default: a non-negative size up to 1e12).
   int64_t integer(const char* key, int64_t min = 0, int64_t max = 1000000000000);
   bool flag(const char* key);
-  double number(const char* key);                            // finite
+  double number(const char* key);  // finite
+  // Any number, Infinity and NaN included: data passed on as the reference kernel would take it
+  // (exec's scalars, e.g. an optimiser's lr).
+  double value(const char* key);
   std::vector<int64_t> ints(const char* key, size_t count);  // non-negative integers, exactly count
   std::string text(const char* key);
 

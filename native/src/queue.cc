@@ -305,7 +305,7 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
     if (!plan->scalars.empty()) {
       Fields scalars(info, 2, op.c_str(), "scalars");
       for (const ScalarField& s : plan->scalars)
-        command.scalars.push_back(s.isFlag ? scalars.flag(s.name) : scalars.number(s.name));
+        command.scalars.push_back(s.isFlag ? scalars.flag(s.name) : scalars.value(s.name));
     } else if (info.Length() > 2 && !info[2].IsUndefined()) {
       throw Napi::TypeError::New(env, op + ": argument 'scalars' is not taken by this plan");
     }
