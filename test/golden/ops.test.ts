@@ -257,7 +257,10 @@ describe('golden values from PyTorch: ops', () => {
     };
     assert.equal(RUNNERS.sub, undefined, 'the case must take the default path');
     runCase(c, 'ref');
-    assert.throws(() => runCase({ ...c, output: t([2, 5]) }, 'ref'), /"sub without a runner \(on ref\)": output differs/);
+    assert.throws(
+      () => runCase({ ...c, output: t([2, 5]) }, 'ref'),
+      /"sub without a runner \(on ref\)": output differs/,
+    );
   });
 
   it('NaN matches only NaN, an infinity only the same infinity', () => {
