@@ -85,11 +85,8 @@ const Plan& planOf(int id);
 dnnl::primitive_attr planAttr();
 
 // ---- argument checks (for plan functions exported to JS) -----------------------------------
-std::vector<int64_t> ints(const Napi::CallbackInfo& info, size_t index, size_t count, const char* op, const char* name);
 std::vector<int64_t> intArray(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
-bool flag(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
-double number(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 std::string text(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 // A named argument: a JS object read by key. Each getter checks its field (present, the right
 // type, in range) and names it in the error, e.g. "conv2d: argument 'geometry': field 'padTop'
