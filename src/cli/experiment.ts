@@ -31,10 +31,15 @@ export interface ExperimentRun {
   files: string[];
 }
 
+/**
+ * Runs experiment `name` and writes its report folder; `out` gets the progress lines and `summary`
+ * the verdicts (the tour prints its own).
+ */
 export async function runExperiment(
   name: string,
   o: ExperimentCliOptions,
   out: (line: string) => void = print,
+  summary: (line: string) => void = out,
 ): Promise<ExperimentRun> {
   let experiment: Experiment;
   try {
@@ -57,8 +62,21 @@ export async function runExperiment(
     log: out,
   });
   const written = await writeReport(dir, result);
-  for (const line of summaryLines(result, dir)) out(line);
+  for (const line of summaryLines(result, dir)) summary(line);
   return { dir, result, files: written.files };
+}
+
+/** `--data <spec>` of the commands that run experiments, checked when parsed. */
+export function dataOption(): Option {
+  return pathOption('--data <spec>', `data of the experiments that train: ${DATA_WORDS}`, 'fashion-mnist').argParser(
+    (v: string) => {
+      try {
+        return parseDataSource(v).spec;
+      } catch {
+        throw new UsageError(`--data: expected ${DATA_WORDS}, got ${shown(v)}`);
+      }
+    },
+  );
 }
 
 export function registerExperiment(program: Command, out: (text: string) => void = print): void {
@@ -76,17 +94,7 @@ export function registerExperiment(program: Command, out: (text: string) => void
       ),
     )
     .addOption(new Option('--full', 'more data and epochs for the experiments that train'))
-    .addOption(
-      pathOption('--data <spec>', `data of the experiments that train: ${DATA_WORDS}`, 'fashion-mnist').argParser(
-        (v: string) => {
-          try {
-            return parseDataSource(v).spec;
-          } catch {
-            throw new UsageError(`--data: expected ${DATA_WORDS}, got ${shown(v)}`);
-          }
-        },
-      ),
-    )
+    .addOption(dataOption())
     .addOption(intOption('--seed <n>', 'seed of initialisation and data order', { min: 0, max: 2 ** 32 - 1 }, 0))
     .addOption(
       intOption('--limit <n>', 'training images of the experiments that train (default by --quick/--full)', {
