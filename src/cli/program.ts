@@ -13,6 +13,7 @@ import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
 import { registerExperiment } from './experiment.js';
+import { registerPlot } from './plot.js';
 import { registerPredict } from './predict.js';
 import { registerTour } from './tour.js';
 import { registerTrain } from './train.js';
@@ -48,6 +49,7 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerCalc(program, out);
   registerTrain(program, out);
   registerEval(program, out);
+  registerPlot(program, out);
   registerPredict(program, out);
   registerWeightsCommands(program, out);
   registerExport(program, CLI_ZOO, out);
