@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { experimentNames } from '../../src/experiments/registry.js';
+import { REPORT_FILES } from '../../src/experiments/report.js';
 import { writeTinyIdx } from '../cli/train-helpers.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -38,7 +39,7 @@ describe('convkit tour --tiny', () => {
     const reports = r.stdout.slice(r.stdout.indexOf('\nReports ('));
     for (const name of names) {
       const dir = join(out, name);
-      const report = join(dir, 'report.md');
+      const report = join(dir, REPORT_FILES.markdown);
       assert.ok(reports.includes(`${name.padEnd(19)} ${report}`), `the tour ends with the path of ${report}`);
       const markdown = readFileSync(report, 'utf8');
       assert.match(markdown, /^# /);
