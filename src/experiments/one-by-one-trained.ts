@@ -16,7 +16,7 @@ import type { Module } from '../nn/module.js';
 import { MaxPool2d } from '../nn/pooling.js';
 import { groupedBarsSpec } from './charts.js';
 import { int, pct, table, times } from './format.js';
-import { accuracyDifference, type TrainedNet, type TrainPlan, trainNets } from './train-nets.js';
+import { accuracyDifference, comparisonPlan, type TrainedNet, type TrainPlan, trainNets } from './train-nets.js';
 import type { ChartSpec, ClaimResult, ExperimentSettings } from './types.js';
 
 /** The two sides of every comparison in `one-by-one`. */
@@ -49,17 +49,9 @@ export interface PairPlan extends TrainPlan {
   width: number;
 }
 
-/** Quick: 2,000 images, 1 epoch, width 32; full: 20,000 images, 4 epochs, width 64 (as small-kernels). */
+/** The sizes of small-kernels (comparisonPlan) at width 32 (quick) or 64 (full). */
 export function pairPlan(settings: ExperimentSettings): PairPlan {
-  const quick = settings.mode === 'quick';
-  return {
-    trainLimit: settings.trainLimit ?? (quick ? 2000 : 20000),
-    testLimit: settings.testLimit ?? (quick ? 1000 : 10000),
-    epochs: settings.epochs ?? (quick ? 1 : 4),
-    width: quick ? 32 : 64,
-    batchSize: 32,
-    lr: 2e-3,
-  };
+  return { ...comparisonPlan(settings), width: settings.mode === 'quick' ? 32 : 64 };
 }
 
 export interface PairCost {

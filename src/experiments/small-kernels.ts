@@ -16,7 +16,7 @@ import { Linear } from '../nn/linear.js';
 import { MaxPool2d } from '../nn/pooling.js';
 import { groupedBarsSpec } from './charts.js';
 import { int, pct, table, times } from './format.js';
-import { accuracyDifference, type TrainPlan, trainNets } from './train-nets.js';
+import { accuracyDifference, comparisonPlan, type TrainPlan, trainNets } from './train-nets.js';
 import type { ClaimResult, Experiment, ExperimentResult, ExperimentSettings } from './types.js';
 
 /** The compared block: `count` k x k conv-BN-ReLU layers at `width` channels. */
@@ -101,15 +101,7 @@ export interface SmallKernelsPlan extends TrainPlan {
 }
 
 export function planFor(settings: ExperimentSettings): SmallKernelsPlan {
-  const quick = settings.mode === 'quick';
-  return {
-    trainLimit: settings.trainLimit ?? (quick ? 2000 : 20000),
-    testLimit: settings.testLimit ?? (quick ? 1000 : 10000),
-    epochs: settings.epochs ?? (quick ? 1 : 4),
-    width: quick ? 16 : 32,
-    batchSize: 32,
-    lr: 2e-3,
-  };
+  return { ...comparisonPlan(settings), width: settings.mode === 'quick' ? 16 : 32 };
 }
 
 export async function trainVariants(settings: ExperimentSettings, plan: SmallKernelsPlan): Promise<TrainedVariant[]> {

@@ -21,6 +21,22 @@ export interface TrainPlan {
   lr: number;
 }
 
+/**
+ * The sizes the small comparisons train at (small-kernels, one-by-one's pair): quick, 2,000
+ * training and 1,000 test images for 1 epoch; full, 20,000 and 10,000 for 4; Adam, lr 0.002, batch
+ * 32. --limit, --test-limit and --epochs override them.
+ */
+export function comparisonPlan(settings: ExperimentSettings): TrainPlan {
+  const quick = settings.mode === 'quick';
+  return {
+    trainLimit: settings.trainLimit ?? (quick ? 2000 : 20000),
+    testLimit: settings.testLimit ?? (quick ? 1000 : 10000),
+    epochs: settings.epochs ?? (quick ? 1 : 4),
+    batchSize: 32,
+    lr: 2e-3,
+  };
+}
+
 /** A network to train: `build` makes it for the data's channels, classes and image side. */
 export interface NetToTrain {
   name: string;
