@@ -32,22 +32,23 @@ export interface ExperimentRun {
 }
 
 /**
- * Runs experiment `name` and writes its report folder; `out` gets the progress lines and `summary`
+ * Runs an experiment (by name, or the experiment itself) and writes its report folder; `out` gets the progress lines and `summary`
  * the verdicts (the tour prints its own).
  */
 export async function runExperiment(
-  name: string,
+  which: string | Experiment,
   o: ExperimentCliOptions,
   out: (line: string) => void = print,
   summary: (line: string) => void = out,
 ): Promise<ExperimentRun> {
   let experiment: Experiment;
   try {
-    experiment = getExperiment(name);
+    experiment = typeof which === 'string' ? getExperiment(which) : which;
   } catch (err) {
     if (err instanceof ArgumentError) throw new UsageError(err.message.replace(/^experiment: /, ''));
     throw err;
   }
+  const name = experiment.name;
   if (o.quick && o.full) throw new UsageError('--quick and --full exclude each other; give one');
   const mode: ExperimentMode = o.full ? 'full' : 'quick';
   const dir = resolve(o.out ?? join('experiments', name));
