@@ -19,7 +19,8 @@ import { choiceOption, formatOption, intOption, pathOption, toJson, UsageError, 
 import { print } from './boundary.js';
 import { confusionChartSvg } from './confusion-chart.js';
 import { checkOutputPath, writeFileAtomic } from './files.js';
-import { buildTrainModel, RUN_FILES, TINY_CNN, type TrainConfig, trainTransforms } from './train.js';
+import { buildTrainModel, TINY_CNN, type TrainConfig, trainTransforms } from './train-config.js';
+import { RUN_FILES } from './train-run-folder.js';
 
 export interface EvalCliOptions {
   weights?: string;

@@ -13,7 +13,7 @@ import { choiceOption, pathOption, shown, UsageError } from './args.js';
 import { print } from './boundary.js';
 import { checkOutputPath, fsReason, writeFileAtomic } from './files.js';
 import { textTable } from './format/table.js';
-import { RUN_FILES } from './train.js';
+import { RUN_FILES } from './train-run-folder.js';
 import { type CurveMetric, type CurvePoint, curvesChartSpec, type RunCurves } from './training-chart.js';
 
 export const PLOT_METRICS = ['both', 'loss', 'accuracy'] as const;
