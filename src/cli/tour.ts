@@ -102,7 +102,7 @@ export async function runTour(
       steps.push(step);
       out(`      ${verdictLine(run.result.claims)} (${step.seconds.toFixed(1)} s)`);
     } catch (err) {
-      const error = reportFor(err, false).text.replace(/^convkit: /, '');
+      const error = reportFor(err).text.replace(/^convkit: /, '');
       steps.push({ name: e.name, error, seconds: seconds() });
       out(`      failed: ${error}`);
     }
@@ -127,7 +127,7 @@ export function registerTour(program: Command, out: (text: string) => void = pri
     .description(
       "the lecture's tour (what npm start runs): the quick version of every experiment in turn, then the paths of the reports",
     )
-    .option('--tiny', "each experiment's smallest sizes: the whole sequence in well under a minute (for tests)")
+    .option('--tiny', "each experiment's smallest sizes: the whole sequence in about 15 s of CPU (for tests)")
     .addOption(dataOption())
     .addOption(intOption('--seed <n>', 'seed of initialisation and data order', { min: 0, max: 2 ** 32 - 1 }, 0))
     .addOption(pathOption('--out <dir>', 'folder of the report folders (one per experiment)', 'experiments'))
