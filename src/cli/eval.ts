@@ -17,7 +17,8 @@ import { CHECKPOINT_FORMAT, loadCheckpoint } from '../train/checkpoint.js';
 import { confusionMatrix, type TensorModule } from '../train/evaluate.js';
 import { choiceOption, formatOption, intOption, pathOption, toJson, UsageError, shown, type Format } from './args.js';
 import { print } from './boundary.js';
-import { buildTrainModel, RUN_FILES, TINY_CNN, type TrainConfig, trainTransforms } from './train.js';
+import { buildTrainModel, TINY_CNN, type TrainConfig, trainTransforms } from './train-config.js';
+import { RUN_FILES } from './train-run-folder.js';
 
 export interface EvalCliOptions {
   weights?: string;

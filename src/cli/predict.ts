@@ -13,7 +13,7 @@ import { classProbabilities } from '../train/evaluate.js';
 import { formatOption, intOption, pathOption, shown, toJson, UsageError, type Format } from './args.js';
 import { print } from './boundary.js';
 import { loadTrained } from './eval.js';
-import { TINY_CNN } from './train.js';
+import { TINY_CNN } from './train-config.js';
 import { Option } from 'commander';
 
 export interface PredictCliOptions {
