@@ -5,7 +5,7 @@
  * kernel), alpha dropped, pixels scaled from bytes to [0, 1]. Training data (image-folder.ts) and
  * `convkit predict` read images the same way here.
  */
-import sharp, { type OutputInfo } from 'sharp';
+import type { OutputInfo } from 'sharp';
 import { ArgumentError, DataFormatError } from '../core/errors.js';
 import type { ImageShape } from './transforms.js';
 
@@ -24,6 +24,8 @@ export function checkImageChannels(where: string, [c, h, w]: ImageShape): void {
 export async function decodeImage(path: string, shape: ImageShape): Promise<Float32Array> {
   checkImageChannels('decodeImage', shape);
   const [c, h, w] = shape;
+  // Loaded on first use: a loader worker that never decodes a file does not pay for libvips.
+  const { default: sharp } = await import('sharp');
   let raw: { data: Buffer; info: OutputInfo };
   try {
     let image = sharp(path, { limitInputPixels: MAX_INPUT_PIXELS })

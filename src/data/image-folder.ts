@@ -162,12 +162,6 @@ function testFolders(dir: string, classes: readonly string[]): Map<string, strin
   return test;
 }
 
-/** The first `n` samples of a file dataset (all of them when there are fewer). */
-export function takeFirstFiles(data: FileDataset, n: number): FileDataset {
-  if (n >= data.files.length) return data;
-  return { ...data, files: data.files.slice(0, n), labels: data.labels.slice(0, n) };
-}
-
 /** Decodes every file of a file dataset into memory, `concurrency` images at a time (sharp decodes on libuv's threads). */
 export async function decodeFileDataset(data: FileDataset, concurrency = 4): Promise<ArrayDataset> {
   const per = data.sampleShape[0] * data.sampleShape[1] * data.sampleShape[2];
