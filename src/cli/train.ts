@@ -101,7 +101,7 @@ export function registerTrain(program: Command, out: (text: string) => void = pr
     .addOption(
       intOption(
         '--workers <n>',
-        `threads preparing batches (decode, augment, normalise) ahead of the step; 0: on the main thread (default ${defaultWorkers()} here: cores - 1, 1 to 4)`,
+        `threads preparing batches (crop, flip, normalise) ahead of the step; 0: on the main thread (default ${defaultWorkers()} here: cores - 1, 1 to 4)`,
         l.workers,
       ),
     )
