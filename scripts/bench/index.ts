@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { measureFmaPeak } from './fma-peak.js';
 import { describeHost, hostInfo, loadNote } from './host.js';
 import { exportOnnx, loadOrt, ortContender, TorchPeer } from './peers.js';
+import { profileLines } from './profile-format.js';
 import { jsonRows, markdownTables, type Row } from './report.js';
 import { FULL_POLICY, interleaved, QUICK_POLICY, timedRuns, type Contender } from './timing.js';
 import type { Workload } from './convkit-runner.js';
@@ -252,28 +253,10 @@ if (args.json) {
   log(`[bench] wrote ${args.json}`);
 }
 
-/** `--profile MODEL`: convkit's inference time per layer (top 15) and per op kind. */
+/** `--profile MODEL`: convkit's inference time per layer (top 15, with its fused group) and per op kind. */
 async function printProfile(model: string): Promise<void> {
   const runs = args.quick ? 1 : 3;
   log(`[bench] profiling ${model} inference, batch ${batch}, ${threads} threads, ${runs} runs after a warm-up...`);
-  const layers = ck.profile(model, batch, runs);
-  const total = layers.reduce((s, l) => s + l.ms, 0);
-  const pct = (ms: number): string => `${((100 * ms) / total).toFixed(1)}%`;
-  const gf = (l: { ms: number; macs: number }): string =>
-    l.macs > 0 ? ((2 * l.macs) / 1e9 / (l.ms / 1000)).toFixed(1) : '-';
-  console.log(
-    `\n${model}, batch ${batch}: ${total.toFixed(1)} ms per batch (sum of op times; ${ck.describe(threads)})\n`,
-  );
-  console.log('| layer | op | calls | ms | share | GFLOP/s |\n|:--|:--|--:|--:|--:|--:|');
-  for (const l of [...layers].sort((a, b) => b.ms - a.ms).slice(0, 15)) {
-    console.log(`| ${l.path} | ${l.op} | ${Math.round(l.calls)} | ${l.ms.toFixed(2)} | ${pct(l.ms)} | ${gf(l)} |`);
-  }
-  const byOp = new Map<string, { ms: number; macs: number; calls: number }>();
-  for (const l of layers) {
-    const o = byOp.get(l.op) ?? { ms: 0, macs: 0, calls: 0 };
-    byOp.set(l.op, { ms: o.ms + l.ms, macs: o.macs + l.macs, calls: o.calls + l.calls });
-  }
-  console.log('\n| op | calls | ms | share | GFLOP/s |\n|:--|--:|--:|--:|--:|');
-  for (const [op, o] of [...byOp].sort((a, b) => b[1].ms - a[1].ms))
-    console.log(`| ${op} | ${Math.round(o.calls)} | ${o.ms.toFixed(2)} | ${pct(o.ms)} | ${gf(o)} |`);
+  const measured = ck.profile(model, batch, runs);
+  console.log(profileLines({ model, batch, engine: ck.describe(threads), ...measured }).join('\n'));
 }

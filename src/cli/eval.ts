@@ -110,7 +110,7 @@ export function loadTrained(target: string, opts: { weights?: string; data?: str
       const config = ckpt.config;
       if (opts.weights !== undefined && config.model !== target)
         throw new UsageError(`--weights: ${opts.weights} is a checkpoint of ${config.model}, not ${target}`);
-      const model = buildTrainModel(config);
+      const model = buildTrainModel(config, { init: 'none' });
       model.loadStateDict(ckpt.model);
       return { model, config };
     } finally {
@@ -130,7 +130,7 @@ export function loadTrained(target: string, opts: { weights?: string; data?: str
   };
   let model: TensorModule;
   try {
-    model = buildTrainModel(base);
+    model = buildTrainModel(base, { init: 'none' }); // the weights are loaded next
   } catch (err) {
     if (err instanceof ConvkitError && !(err instanceof UsageError)) throw new UsageError(err.message);
     throw err;

@@ -89,7 +89,8 @@ function load(target: string, opts: ExportCliOptions, zoo: Zoo): Loaded {
   manualSeed(opts.seed);
   let model: TensorModule;
   try {
-    model = entry.build({ inChannels: input[0] });
+    // Random weights (seeded) only when there are no weights to load into the model.
+    model = entry.build({ inChannels: input[0], init: opts.weights === undefined ? 'random' : 'none' });
   } catch (err) {
     if (err instanceof ConvkitError && !(err instanceof UsageError)) throw new UsageError(err.message);
     throw err;

@@ -5,8 +5,9 @@
  */
 import { getBackend, withBackend } from '../backend/registry.js';
 import { compose, horizontalFlip, normalize, randomCrop, type Transform } from '../data/transforms.js';
-import { getModel } from '../models/registry.js';
+import { type BuildOptions, getModel } from '../models/registry.js';
 import { tinyCnn } from '../models/tiny-cnn.js';
+import { withoutRandomInit } from '../nn/init.js';
 import { Adam, AdamW, CosineAnnealingLR, MultiStepLR, SequentialLR, SGD, StepLR } from '../train/index.js';
 import { LinearLR } from '../train/schedules.js';
 import type { LRScheduler } from '../train/lr-scheduler.js';
@@ -95,16 +96,21 @@ export interface TrainCliOptions {
   resume?: string;
 }
 
-/** Builds the model the config names, on the current backend. */
+/**
+ * Builds the model the config names, on the current backend unless `backend` names one; `init:
+ * 'none'` when its weights are loaded next (see BuildOptions.init).
+ */
 export function buildTrainModel(
   config: Pick<TrainConfig, 'model' | 'input' | 'classes'>,
-  backend?: string,
+  build: Pick<BuildOptions, 'backend' | 'init'> = {},
 ): TensorModule {
-  const opts = { classes: config.classes.length, inChannels: config.input[0], backend };
-  if (config.model === TINY_CNN)
-    return withBackend(backend ?? getBackend().name, () =>
-      tinyCnn({ inChannels: config.input[0], classes: config.classes.length, width: 8 }),
+  const opts: BuildOptions = { classes: config.classes.length, inChannels: config.input[0], ...build };
+  if (config.model === TINY_CNN) {
+    const tiny = (): TensorModule => tinyCnn({ inChannels: config.input[0], classes: config.classes.length, width: 8 });
+    return withBackend(build.backend ?? getBackend().name, () =>
+      build.init === 'none' ? withoutRandomInit(tiny) : tiny(),
     );
+  }
   return getModel(config.model).build(opts);
 }
 

@@ -26,7 +26,7 @@ import { RUN_FILES } from './train-run-folder.js';
 
 /** Checks on the shape-only backend that the model takes the data's images; a usage error if not. */
 function checkModelTakes(config: TrainConfig): void {
-  const why = refusesInput(buildTrainModel(config, 'meta'), config.input);
+  const why = refusesInput(buildTrainModel(config, { backend: 'meta' }), config.input);
   if (why !== null)
     throw new UsageError(`${config.model} cannot take ${config.input.join('x')} images (${config.data}): ${why}`);
 }

@@ -156,7 +156,8 @@ export async function runTrain(
   const checkpointPath = join(dir, RUN_FILES.checkpoint);
 
   manualSeed(config.seed);
-  const net = buildTrainModel(config);
+  // A resumed run loads every weight and the generators' states: nothing to draw.
+  const net = buildTrainModel(config, { init: resuming ? 'none' : 'random' });
   const optimizer = makeOptimizer(net, config);
   const schedule = makeSchedule(optimizer, config);
   const order = new Generator(config.seed + 1);

@@ -1,7 +1,8 @@
 /**
- * `convkit convert IN OUT` (weights between safetensors and PyTorch .pth) and `convkit inspect FILE`
- * (what a weight file holds, and which zoo model it fits). Formats are recognised by content, as
- * loadWeights does; the output format comes from --format or OUT's extension.
+ * `convkit convert IN OUT` (weights between safetensors and PyTorch .pth, and out of ONNX files)
+ * and `convkit inspect FILE` (what a weight file holds, and which zoo model it fits). Formats are
+ * recognised by content, as loadWeights does; the output format comes from --format or OUT's
+ * extension.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
@@ -10,6 +11,7 @@ import type { DType } from '../core/dtype.js';
 import { formatShape, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { detectWeightsFormat, KEY_PREFIXES, type WeightsFormat } from '../io/load-weights.js';
+import { onnxWeights, readOnnxGraph } from '../io/onnx-import.js';
 import { openPth, type PthDType } from '../io/pth.js';
 import { writePth } from '../io/pth-write.js';
 import { readSafetensors, readSafetensorsHeader } from '../io/safetensors.js';
@@ -47,6 +49,10 @@ export interface WeightsIndex {
   metadata: Record<string, string>;
   /** For .pth: where the state dict was in the saved object ([] at the top). */
   statePath?: string[];
+  /** For ONNX: how often each op occurs in the graph. */
+  ops?: Record<string, number>;
+  /** For ONNX: the state dict the weights make (parameters and statistics; `tensors` lists every initializer). */
+  weights?: TensorInfo[];
 }
 
 const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -54,6 +60,7 @@ const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b
 /** The tensors' names, dtypes and shapes and the metadata, without reading any values. */
 export function indexWeights(file: string): WeightsIndex {
   const format = detectWeightsFormat(file);
+  if (format === 'onnx') return indexOnnx(file);
   if (format === 'pth') {
     const ckpt = openPth(file);
     return {
@@ -73,6 +80,29 @@ export function indexWeights(file: string): WeightsIndex {
   };
 }
 
+function indexOnnx(file: string): WeightsIndex {
+  const graph = readOnnxGraph(file);
+  const info = (name: string, dtype: string, shape: readonly number[]): TensorInfo => ({
+    name,
+    dtype,
+    shape: [...shape],
+    values: count(shape),
+  });
+  const ops: Record<string, number> = {};
+  for (const n of graph.nodes) ops[n.opType] = (ops[n.opType] ?? 0) + 1;
+  const weights = onnxWeights(graph, { backend: 'meta' });
+  const index: WeightsIndex = {
+    file,
+    format: 'onnx',
+    tensors: [...graph.initializers].map(([name, v]) => info(name, v.kind === 'float' ? 'float32' : 'int64', v.dims)),
+    metadata: { opset: String(graph.opset), ...(graph.producer ? { producer: graph.producer } : {}) },
+    ops,
+    weights: [...weights].map(([name, t]) => info(name, 'float32', t.shape)),
+  };
+  for (const t of weights.values()) t.dispose();
+  return index;
+}
+
 /** Stored dtypes kept in float64 (no rounding through float32): doubles and wide integers. */
 const WIDE = new Set<string>(['float64', 'int64', 'int32', 'F64', 'I64', 'I32', 'U32', 'U64']);
 
@@ -82,6 +112,10 @@ function readAll(file: string): {
   format: WeightsFormat;
 } {
   const format = detectWeightsFormat(file);
+  if (format === 'onnx') {
+    const graph = readOnnxGraph(file);
+    return { tensors: onnxWeights(graph, { backend: 'ref' }), metadata: { producer: graph.producer }, format };
+  }
   const dtype = (name: string, stored: string): DType =>
     WIDE.has(stored) && !name.endsWith('num_batches_tracked') ? 'float64' : 'float32';
   if (format === 'pth') {
@@ -126,6 +160,8 @@ export function convertWeights(input: string, output: string, opts: ConvertOptio
   const target = checkOutputPath(output, 'OUT');
   const { tensors, metadata, format: from } = readAll(input);
   const notes: string[] = [];
+  if (from === 'onnx')
+    notes.push('ONNX: the weights and batch-norm statistics only (graph constants left out; num_batches_tracked as 0)');
   try {
     if (tensors.size === 0) throw new UsageError(`IN: ${input} holds no tensors`);
     try {
@@ -228,11 +264,10 @@ export function inspectWeights(file: string, entries: readonly ModelEntry[] = MO
   const index = indexWeights(file);
   let values = 0;
   let parameters = 0;
-  for (const t of index.tensors) {
-    values += t.values;
+  for (const t of index.tensors) values += t.values;
+  for (const t of index.weights ?? index.tensors)
     if (!BUFFER_SUFFIXES.some((s) => t.name.endsWith(s))) parameters += t.values;
-  }
-  return { ...index, values, parameters, fits: fitModels(index.tensors, entries) };
+  return { ...index, values, parameters, fits: fitModels(index.weights ?? index.tensors, entries) };
 }
 
 const few = (items: readonly string[], n = 3): string =>
@@ -248,6 +283,13 @@ export function inspectText(r: InspectReport, top: number): string {
   lines.push(
     `${r.tensors.length} tensors, ${r.values.toLocaleString('en-US')} values, ${r.parameters.toLocaleString('en-US')} parameters (without batch-norm statistics)`,
   );
+  if (r.ops)
+    lines.push(
+      `ops: ${Object.entries(r.ops)
+        .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+        .map(([op, n]) => `${op} ${n}`)
+        .join(', ')}`,
+    );
   const meta = Object.entries(r.metadata);
   if (meta.length > 0)
     lines.push(`metadata: ${meta.map(([k, v]) => `${k}=${v.length > 60 ? `${v.slice(0, 60)}...` : v}`).join(', ')}`);
@@ -286,15 +328,17 @@ export function inspectText(r: InspectReport, top: number): string {
 export function registerWeightsCommands(program: Command, out: (text: string) => void = print): void {
   program
     .command('convert')
-    .description('convert weights between safetensors and PyTorch .pth (the input format is recognised by content)')
-    .argument('<in>', 'a .safetensors or .pth/.pt file', (v: string) => parsePath('IN', v))
+    .description(
+      'convert weights between safetensors and PyTorch .pth, or out of an ONNX model (the input format is recognised by content)',
+    )
+    .argument('<in>', 'a .safetensors, .pth/.pt or .onnx file', (v: string) => parsePath('IN', v))
     .argument('<out>', 'the file to write; its extension picks the format unless --format is given', (v: string) =>
       parsePath('OUT', v),
     )
     .addOption(choiceOption('--format <format>', 'format of OUT', WRITE_FORMATS))
     .addHelpText(
       'after',
-      '\nExamples:\n  convkit convert resnet18.pth resnet18.safetensors\n  convkit convert model.safetensors model.pt',
+      '\nExamples:\n  convkit convert resnet18.pth resnet18.safetensors\n  convkit convert model.safetensors model.pt\n  convkit convert r20.onnx r20.safetensors',
     )
     .action((input: string, output: string, opts: ConvertOptions) => {
       const r = convertWeights(input, output, opts);
@@ -305,8 +349,10 @@ export function registerWeightsCommands(program: Command, out: (text: string) =>
     });
   program
     .command('inspect')
-    .description('the tensors, dtypes, shapes and metadata of a weight file, and which zoo model it fits')
-    .argument('<file>', 'a .safetensors or .pth/.pt file', (v: string) => parsePath('FILE', v))
+    .description(
+      "the tensors, dtypes, shapes and metadata of a weight file (an ONNX file's ops too), and which zoo model it fits",
+    )
+    .argument('<file>', 'a .safetensors, .pth/.pt or .onnx file', (v: string) => parsePath('FILE', v))
     .addOption(intOption('--top <n>', 'zoo models listed, best fit first', { min: 1, max: 100 }, 3))
     .addOption(formatOption(['text', 'json']))
     .action((file: string, opts: { top: number; format: Format }) => {

@@ -1,4 +1,4 @@
-/** Weight files: safetensors reading and writing, loading a file into a module; ONNX export. */
+/** Weight files: safetensors reading and writing, loading a file into a module; ONNX export and import. */
 export {
   readSafetensors,
   readSafetensorsHeader,
@@ -42,3 +42,18 @@ export {
   type OnnxExportOptions,
 } from './onnx-export.js';
 export { decodeOnnxModel, type OnnxModel } from './onnx-proto.js';
+export {
+  importOnnx,
+  readOnnxGraph,
+  onnxWeights,
+  OnnxGraphModule,
+  type ImportOnnxOptions,
+} from './onnx-import.js';
+export {
+  parseOnnx,
+  ONNX_IMPORT_OPS,
+  ONNX_IMPORT_OPSETS,
+  type OnnxGraph,
+  type OnnxGraphInput,
+  type InitializerRole,
+} from './onnx-graph.js';
