@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureFmaPeak } from './fma-peak.js';
+import { describeHost, hostInfo, loadNote } from './host.js';
 import { exportOnnx, loadOrt, ortContender, TorchPeer } from './peers.js';
 import { profileLines } from './profile-format.js';
 import { jsonRows, markdownTables, type Row } from './report.js';
@@ -78,11 +79,8 @@ const started = performance.now();
 const notes: string[] = [];
 const rows: Row[] = [];
 // Other work on the machine takes cores from every column at different moments: say so.
-const loadAtStart = os.loadavg()[0];
-if (loadAtStart > 0.5)
-  notes.push(
-    `the 1-minute load average was ${loadAtStart.toFixed(2)} at the start: other processes were running, so figures may be low and uneven`,
-  );
+const busy = loadNote();
+if (busy) notes.push(busy);
 
 log(`[bench] ${threads} threads; timing: ${describePolicy()}`);
 const peak = measureFmaPeak(CACHE, threads);
@@ -211,7 +209,7 @@ if (peakAtEnd && 'gflops' in peakAtEnd && peakGflops !== null) {
   peakGflops = Math.max(peakGflops, peakAtEnd.gflops);
 }
 
-const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+const host = hostInfo();
 const minutes = (performance.now() - started) / 60000;
 const peerLine = [
   'version' in ortLoad
@@ -227,7 +225,7 @@ console.log(
   `\nconvkit vs ONNX Runtime vs PyTorch, float32, ${threads} threads each, ${new Date().toISOString().slice(0, 10)}`,
 );
 console.log(
-  `machine: ${cpu}, ${os.cpus().length} logical cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
+  `machine: ${describeHost(host)}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
 );
 console.log(`${ck.describe(threads)}; ${peerLine}`);
 console.log(
@@ -245,7 +243,7 @@ if (args.json) {
     threads,
     policy,
     fmaPeakGflops: peakGflops,
-    machine: { cpu, logicalCores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
+    machine: host,
     convkit: ck.describe(threads),
     peers: peerLine,
     rows: jsonRows(rows, peakGflops),

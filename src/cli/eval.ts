@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ConvkitError } from '../core/errors.js';
-import { DATA_WORDS, loadSource, parseDataSource } from '../data/source.js';
+import { DATA_WORDS, loadSource, loadSplit, parseDataSource } from '../data/source.js';
 import { asImageShape, batchTransform, channelStats } from '../data/transforms.js';
 import { Generator } from '../core/random.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
@@ -172,7 +172,7 @@ export function loadTrained(target: string, opts: { weights?: string; data?: str
 export async function runEval(target: string, opts: EvalCliOptions): Promise<EvalReport> {
   const { model, config } = loadTrained(target, opts);
   const dataSpec = opts.data ?? config.data;
-  const data = loadSource(parseDataSource(dataSpec), opts.split, opts.limit);
+  const data = await loadSplit(parseDataSource(dataSpec), opts.split, { limit: opts.limit, shape: config.input });
   const shape = asImageShape(data.sampleShape);
   if (shape.join('x') !== config.input.join('x'))
     throw new UsageError(
