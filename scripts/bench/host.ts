@@ -1,8 +1,9 @@
 /**
- * The host record of `npm run bench`: which CPU the figures come from, read from /proc/cpuinfo.
- * The machine is drawn per session and hypervisors expose different instruction sets on the
- * same CPU name ("AMD EPYC" with and without AVX-512), so the record keeps the family and model
- * numbers and the flags that decide which kernels oneDNN and ONNX Runtime run.
+ * The machine a benchmark ran on, in one line and as JSON (shared by npm run bench and
+ * bench:loader), read from /proc/cpuinfo. The machine is drawn per session and hypervisors expose
+ * different instruction sets under the same CPU name ("AMD EPYC" with and without AVX-512), so
+ * the record keeps the family and model numbers and the flags that decide which kernels oneDNN
+ * and ONNX Runtime run.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -34,7 +35,7 @@ const CODENAMES: Record<string, string> = {
   'AuthenticAMD 26 2': 'Zen 5 (Turin)',
 };
 
-export interface Host {
+export interface HostInfo {
   cpu: string;
   vendor: string | null;
   family: number | null;
@@ -48,10 +49,11 @@ export interface Host {
   virtual: boolean;
   logicalCores: number;
   memoryBytes: number;
+  node: string;
 }
 
 /** The host as /proc/cpuinfo says (its first processor); `cpuinfo` is for tests. */
-export function describeHost(cpuinfo = readCpuinfo()): Host {
+export function hostInfo(cpuinfo = readCpuinfo()): HostInfo {
   const first = cpuinfo.split(/\n\s*\n/)[0] ?? '';
   const field = (name: string): string | null =>
     first.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm'))?.[1]?.trim() ?? null;
@@ -73,6 +75,7 @@ export function describeHost(cpuinfo = readCpuinfo()): Host {
     virtual: present.has('hypervisor'),
     logicalCores: os.cpus().length,
     memoryBytes: os.totalmem(),
+    node: process.version,
   };
 }
 
@@ -84,8 +87,11 @@ function readCpuinfo(): string {
   }
 }
 
-/** One line: `Intel(R) Xeon(R) Processor (GenuineIntel family 6 model 207 stepping 2: Emerald Rapids, under a hypervisor), 2 logical cores, 23 GiB; avx2 fma ...`. */
-export function hostLine(h: Host): string {
+/**
+ * One line: `Intel(R) Xeon(R) Processor (GenuineIntel family 6 model 207 stepping 2: Emerald
+ * Rapids, under a hypervisor), 2 logical cores, 24 GiB; ISA flags: avx2 fma ...; Node v20.20.2`.
+ */
+export function describeHost(h: HostInfo = hostInfo()): string {
   const ids =
     h.family === null
       ? null
@@ -94,5 +100,13 @@ export function hostLine(h: Host): string {
     .filter(Boolean)
     .join(', ');
   const flags = h.flags.length > 0 ? h.flags.join(' ') : 'none of avx2, avx512f, amx';
-  return `${h.cpu}${detail ? ` (${detail})` : ''}, ${h.logicalCores} logical cores, ${(h.memoryBytes / 2 ** 30).toFixed(0)} GiB; ISA flags: ${flags}`;
+  return `${h.cpu}${detail ? ` (${detail})` : ''}, ${h.logicalCores} logical cores, ${(h.memoryBytes / 2 ** 30).toFixed(0)} GiB; ISA flags: ${flags}; Node ${h.node}`;
+}
+
+/** A note when other processes were running as the benchmark started (figures may then be low and uneven). */
+export function loadNote(): string | null {
+  const load = os.loadavg()[0];
+  return load > 0.5
+    ? `the 1-minute load average was ${load.toFixed(2)} at the start: other processes were running, so figures may be low and uneven`
+    : null;
 }

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FIRST_RESULT_TITLE, firstResultTable, timeFirstResults, type FirstResult } from './first-result.js';
 import { measureFmaPeak } from './fma-peak.js';
-import { describeHost, hostLine } from './host.js';
+import { describeHost, hostInfo, loadNote } from './host.js';
 import { exportOnnx, loadOrt, ortContender, TorchPeer } from './peers.js';
 import { profileLines } from './profile-format.js';
 import { fastest, jsonRows, markdownTables, type Row } from './report.js';
@@ -82,14 +82,11 @@ const started = performance.now();
 const notes: string[] = [];
 const rows: Row[] = [];
 // Other work on the machine takes cores from every column at different moments: say so.
-const loadAtStart = os.loadavg()[0];
-if (loadAtStart > 0.5)
-  notes.push(
-    `the 1-minute load average was ${loadAtStart.toFixed(2)} at the start: other processes were running, so figures may be low and uneven`,
-  );
+const busy = loadNote();
+if (busy) notes.push(busy);
 
-const host = describeHost();
-log(`[bench] ${hostLine(host)}`);
+const host = hostInfo();
+log(`[bench] ${describeHost(host)}`);
 log(`[bench] ${threads} threads; timing: ${describePolicy()}`);
 const peak = measureFmaPeak(CACHE, threads);
 let peakGflops = 'gflops' in peak ? peak.gflops : null;
@@ -290,7 +287,7 @@ console.log(
   `\nconvkit vs ONNX Runtime vs PyTorch, float32, ${threads} threads each, ${new Date().toISOString().slice(0, 10)}`,
 );
 console.log(
-  `machine: ${hostLine(host)}; Node ${process.version}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
+  `machine: ${describeHost(host)}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
 );
 console.log(`${ck.describe(threads)}; ${peerLine}`);
 console.log(
@@ -309,7 +306,7 @@ if (args.json) {
     threads,
     policy,
     fmaPeakGflops: peakGflops,
-    machine: { ...host, node: process.version },
+    machine: host,
     convkit: ck.describe(threads),
     peers: peerLine,
     rows: jsonRows(rows, peakGflops),

@@ -32,6 +32,8 @@ export const TRAIN_LIMITS = {
   labelSmoothing: { min: 0, max: 0.999 },
   seed: { min: 0, max: 2 ** 32 - 1 },
   threads: { min: 1, max: 1024 },
+  workers: { min: 0, max: 64 },
+  imageSize: { min: 1, max: 4096 },
   limit: { min: 1, max: 100_000_000 },
 } as const;
 
@@ -83,6 +85,10 @@ export interface TrainCliOptions {
   labelSmoothing: number;
   seed: number;
   threads?: number;
+  /** Loader worker threads (default: defaultWorkers(), 1 on 2 cores); never changes the results. */
+  workers?: number;
+  /** folder: data only: the side images are scaled to (default: the model's input size). */
+  imageSize?: number;
   limit?: number;
   testLimit?: number;
   augment: boolean;

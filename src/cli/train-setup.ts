@@ -7,8 +7,8 @@ import { join, resolve } from 'node:path';
 import { getBackend } from '../backend/registry.js';
 import { ConvkitError } from '../core/errors.js';
 import type { ArrayDataset } from '../data/dataset.js';
-import { loadSource, parseDataSource, type DataSource } from '../data/source.js';
-import { asImageShape, channelStats } from '../data/transforms.js';
+import { type DataSource, loadSplit, parseDataSource } from '../data/source.js';
+import { asImageShape, channelStats, type ImageShape } from '../data/transforms.js';
 import { getModel } from '../models/registry.js';
 import { checkpointConfig } from '../train/checkpoint.js';
 import { refusesInput } from '../train/evaluate.js';
@@ -57,9 +57,19 @@ export interface TrainSetup {
   test: ArrayDataset;
 }
 
-const RESUME_KEEPS = new Set(['resume', 'threads']);
+const RESUME_KEEPS = new Set(['resume', 'threads', 'workers']);
 
-export function setUpTrain(model: string | undefined, o: TrainCliOptions, explicit: readonly string[]): TrainSetup {
+/** Image folders are decoded to the model's default input (RGB for every zoo model), or --image-size squares. */
+function folderShape(model: string, o: TrainCliOptions): ImageShape {
+  const [c, h, w] = model === TINY_CNN ? [3, 32, 32] : getModel(model).input;
+  return o.imageSize === undefined ? [c, h, w] : [c, o.imageSize, o.imageSize];
+}
+
+export async function setUpTrain(
+  model: string | undefined,
+  o: TrainCliOptions,
+  explicit: readonly string[],
+): Promise<TrainSetup> {
   if (o.resume !== undefined) {
     if (model !== undefined)
       throw new UsageError(`--resume continues the run in ${o.resume} with its own model; leave out '${model}'`);
@@ -71,8 +81,9 @@ export function setUpTrain(model: string | undefined, o: TrainCliOptions, explic
     const dir = resolve(o.resume);
     const config = readConfigOf(dir);
     const source = parseDataSource(config.data);
-    const train = loadSource(source, 'train', config.limit ?? undefined);
-    const test = loadSource(source, 'test', config.testLimit ?? undefined);
+    const shape = config.input;
+    const train = await loadSplit(source, 'train', { limit: config.limit ?? undefined, shape });
+    const test = await loadSplit(source, 'test', { limit: config.testLimit ?? undefined, shape });
     return { dir, config, train, test };
   }
   if (model === undefined) throw new UsageError(`train needs a model (see convkit list) or --resume DIR`);
@@ -85,8 +96,11 @@ export function setUpTrain(model: string | undefined, o: TrainCliOptions, explic
       `--out: ${dir} already holds a run; continue it with 'convkit train --resume ${o.out ?? dir}' or choose another --out`,
     );
   for (const f of Object.values(RUN_FILES)) checkOutputPath(join(dir, f), '--out');
-  const train = loadSource(source, 'train', o.limit);
-  const test = loadSource(source, 'test', o.testLimit);
+  if (o.imageSize !== undefined && source.kind !== 'folder')
+    throw new UsageError(`--image-size: only for folder:DIR data; ${source.spec} has images of one size`);
+  const shape = source.kind === 'folder' ? folderShape(model, o) : undefined;
+  const train = await loadSplit(source, 'train', { limit: o.limit, shape });
+  const test = await loadSplit(source, 'test', { limit: o.testLimit, shape });
   const input = asImageShape(train.sampleShape);
   const defaults = OPTIMIZER_DEFAULTS[o.optimizer];
   if (o.warmup >= o.epochs)

@@ -11,7 +11,7 @@ import { Option } from 'commander';
 import { getBackend, setThreads } from '../backend/registry.js';
 import { defaultGenerator, Generator, manualSeed } from '../core/random.js';
 import { DATA_WORDS, parseDataSource } from '../data/source.js';
-import { batchTransform } from '../data/transforms.js';
+import { DataLoader, defaultWorkers } from '../data/loader.js';
 import { loadCheckpoint, type TrainingProgress } from '../train/checkpoint.js';
 import { type EpochResult, evaluate, trainEpoch } from '../train/loop.js';
 import { choiceOption, intOption, numberOption, pathOption, shown, UsageError } from './args.js';
@@ -63,7 +63,7 @@ export function registerTrain(program: Command, out: (text: string) => void = pr
   const l = TRAIN_LIMITS;
   program
     .command('train')
-    .description('train a model on Fashion-MNIST, IDX or CIFAR data, with checkpoints and resume')
+    .description('train a model on Fashion-MNIST, IDX, CIFAR or image-folder data, with checkpoints and resume')
     .argument('[model]', `a zoo model (see convkit list) or ${TINY_CNN}; not with --resume`)
     .addOption(
       pathOption('--data <spec>', `training and test data: ${DATA_WORDS}`, 'fashion-mnist').argParser((v: string) => {
@@ -98,6 +98,20 @@ export function registerTrain(program: Command, out: (text: string) => void = pr
     .addOption(numberOption('--label-smoothing <x>', 'label smoothing of the loss', l.labelSmoothing, 0))
     .addOption(intOption('--seed <n>', 'seed of initialisation, data order and augmentation', l.seed, 0))
     .addOption(intOption('--threads <n>', 'threads of the native backend (default: all cores)', l.threads))
+    .addOption(
+      intOption(
+        '--workers <n>',
+        `threads preparing batches (crop, flip, normalise) ahead of the step; 0: on the main thread (default ${defaultWorkers()} here: cores - 1, 1 to 4)`,
+        l.workers,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--image-size <n>',
+        "folder: data: scale images to n x n (default: the model's input size)",
+        l.imageSize,
+      ),
+    )
     .addOption(intOption('--limit <n>', 'train on the first n training images only (quick runs)', l.limit))
     .addOption(intOption('--test-limit <n>', 'evaluate on the first n test images only', l.limit))
     .addOption(new Option('--no-augment', 'no random crop and flip (normalisation stays)'))
@@ -118,6 +132,7 @@ Examples:
   convkit train resnet20_cifar --data fashion-mnist --epochs 30
   convkit train resnet20_cifar --limit 2000 --epochs 2 --out runs/quick
   convkit train resnet18 --data cifar10:/data/cifar-10-batches-bin --optimizer adamw
+  convkit train resnet20_cifar --data folder:photos --image-size 32 --workers 2
   convkit train --resume runs/quick`,
     )
     .action(async (model: string | undefined, opts: TrainCliOptions, command: Command) => {
@@ -136,7 +151,7 @@ export async function runTrain(
 ): Promise<TrainResult> {
   const out = hooks.out ?? print;
   if (o.threads !== undefined) setThreads(o.threads);
-  const { dir, config, train, test } = setUpTrain(model, o, hooks.explicit ?? []);
+  const { dir, config, train, test } = await setUpTrain(model, o, hooks.explicit ?? []);
   const resuming = o.resume !== undefined;
   const checkpointPath = join(dir, RUN_FILES.checkpoint);
 
@@ -198,15 +213,29 @@ export async function runTrain(
       },
     });
 
+  // Order and augmentation are drawn from the generators above whatever the number of workers.
+  const workers = o.workers ?? defaultWorkers();
+  const trainLoader = new DataLoader(train, {
+    batchSize: config.batchSize,
+    shuffle: true,
+    transform: transforms.train,
+    workers,
+  });
+  const testLoader = new DataLoader(test, {
+    batchSize: Math.max(config.batchSize, 100),
+    transform: transforms.test,
+    workers,
+  });
   try {
-    const testTransform = batchTransform(transforms.test, augmentation);
     while (progress.epoch < config.epochs) {
       const epoch = progress.epoch + 1;
       const lr = optimizer.paramGroups[0].lr;
       // The order of this epoch is drawn from the generator's state at its start.
       const partial = progress.partial;
       if (partial) order.setState(partial.orderState);
+      if (partial?.augmentationState) augmentation.setState(partial.augmentationState);
       const orderState = order.getState();
+      const augmentationState = augmentation.getState();
       let step = progress.step;
       const bar = progressBar(
         Math.ceil(train.labels.length / config.batchSize),
@@ -214,10 +243,10 @@ export async function runTrain(
         'batches',
       );
       const started = performance.now();
-      const trained = await trainEpoch(net, optimizer, train, {
+      const trained = await trainEpoch(net, optimizer, trainLoader, {
         batchSize: config.batchSize,
         generator: order,
-        transform: batchTransform(transforms.train, augmentation),
+        augmentation,
         labelSmoothing: config.labelSmoothing,
         start: partial,
         onBatch: (done, _total, running) => {
@@ -247,6 +276,7 @@ export async function runTrain(
             samples: trained.samples,
             seconds,
             orderState,
+            augmentationState,
           },
         });
         out(`stopped in epoch ${epoch} after step ${step}; saved ${checkpointPath}`);
@@ -254,9 +284,10 @@ export async function runTrain(
         return { dir, config, metrics, interrupted: true };
       }
       schedule.step();
-      const tested: EpochResult = await evaluate(net, test, {
-        batchSize: Math.max(config.batchSize, 100),
-        transform: testTransform,
+      // The test transform draws nothing; its own generator keeps the run's generators untouched.
+      const tested: EpochResult = await evaluate(net, testLoader, {
+        batchSize: testLoader.batchSize,
+        augmentation: new Generator(0),
       });
       const row: MetricsRow = {
         epoch,
@@ -285,6 +316,7 @@ export async function runTrain(
     }
   } finally {
     onInterrupt(null);
+    await Promise.all([trainLoader.close(), testLoader.close()]);
   }
   const last = metrics[metrics.length - 1];
   if (last) out(`done: test accuracy ${pct(last.test_acc)} after ${config.epochs} epochs; ${dir}`);
