@@ -14,8 +14,10 @@ dir=/usr/lib/x86_64-linux-gnu/openblas-pthread
 say() { printf '[%s] %s\n' "$tag" "$*"; }
 
 [ -e "$dir/libblas.so.3" ] && exit 0
+missing="OpenBLAS is missing (the PyTorch peer's BLAS): install it with 'sudo apt-get install libopenblas0-pthread'; the peer runs on the system BLAS meanwhile."
+command -v apt-get >/dev/null || { say "$missing"; exit 0; }
 if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo"; else
-  say "OpenBLAS is missing (the PyTorch peer's BLAS): install it with 'sudo apt-get install libopenblas0-pthread'; the peer runs on the system BLAS meanwhile."
+  say "$missing"
   exit 0
 fi
 say "installing Debian's libopenblas0-pthread for the PyTorch peer alone (the system's libblas.so.3 and liblapack.so.3 stay as they are)..."
@@ -23,6 +25,8 @@ for name in libblas.so.3-x86_64-linux-gnu liblapack.so.3-x86_64-linux-gnu; do
   current=$(update-alternatives --query "$name" 2>/dev/null | sed -n 's/^Value: //p')
   [ -n "$current" ] && $sudo update-alternatives --quiet --set "$name" "$current"
 done
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libopenblas0-pthread >/dev/null
-say "OpenBLAS installed in $dir."
+if $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libopenblas0-pthread >/dev/null; then
+  say "OpenBLAS installed in $dir."
+else
+  say "apt-get could not install libopenblas0-pthread; the PyTorch peer runs on the system BLAS (the bench says which)."
+fi
