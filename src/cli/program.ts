@@ -14,6 +14,7 @@ import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
 import { registerExperiment } from './experiment.js';
 import { registerPredict } from './predict.js';
+import { registerServe } from './serve.js';
 import { registerTrain } from './train.js';
 import { registerWeightsCommands } from './weights-commands.js';
 import type { Zoo } from './zoo.js';
@@ -51,6 +52,7 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerWeightsCommands(program, out);
   registerExport(program, CLI_ZOO, out);
   registerExperiment(program, out);
+  registerServe(program, CLI_ZOO, out);
   return program;
 }
 

@@ -1,0 +1,35 @@
+/** The model picker and the input-size and batch fields shared by the model and compare views. */
+import { MODELS } from './convkit.js';
+import type { Input } from './convkit.js';
+
+/** "3x224x224" -> [3, 224, 224], or why not. Sides up to 4096 (the page recomputes on every change). */
+export function parseInput(text: string): Input | string {
+  const parts = text.trim().toLowerCase().split('x');
+  const dims = parts.map((p) => (/^\d{1,5}$/.test(p) ? Number(p) : Number.NaN));
+  if (dims.length !== 3 || dims.some((d, i) => !(d >= 1 && d <= (i === 0 ? 4096 : 4096))))
+    return `input: expected channels x height x width such as 3x224x224 (each 1 to 4096), got '${text}'`;
+  return [dims[0], dims[1], dims[2]];
+}
+
+export function ModelSelect({
+  value,
+  onChange,
+  label,
+}: {
+  value: string;
+  onChange: (v: string) => void;
+  label: string;
+}) {
+  return (
+    <label>
+      {label}{' '}
+      <select value={value} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
+        {MODELS.map((m) => (
+          <option key={m.name} value={m.name}>
+            {m.name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
