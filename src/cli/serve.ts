@@ -41,7 +41,8 @@ export function exportPage(pageDir: string, dir: string): string {
   } catch (err) {
     throw new OutputError('--export', `cannot write ${dir}: ${fsReason(err)}`);
   }
-  return `Exported the explorer to ${dir} (open ${dir}/index.html, or serve the folder with any static server).`;
+  // Browsers refuse module scripts from file:// pages, so the folder needs a web server (any static one).
+  return `Exported the explorer to ${dir}; serve that folder with any static web server (e.g. npx vite preview --outDir ${dir}).`;
 }
 
 /** Starts the server; resolves with its URL once it listens. */

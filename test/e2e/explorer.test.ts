@@ -14,6 +14,7 @@ import AxeBuilder from '@axe-core/playwright';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { calcDense, calcStack } from '../../src/cli/calc.js';
 import { formatCount } from '../../src/cli/format/numbers.js';
+import { getModel } from '../../src/models/registry.js';
 import { chromiumPath, ensurePageBuilt, launchChromium, startExplorer } from '../helpers/explorer-browser.js';
 
 const SHOTS = fileURLToPath(new URL('../../out/explorer-e2e/', import.meta.url));
@@ -221,6 +222,19 @@ describe('convkit explorer in chromium', { skip }, () => {
     assert.match(await textOf(stack.locator('[role=alert]')), /count/);
     await assertAccessible('calculators');
     await shot('calculators');
+  });
+
+  it('works as a static export: zoo, model, compare and calculators without the API', async () => {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    const statik = await context.newPage();
+    await statik.route('**/api/**', (route) => route.abort());
+    await statik.goto(`${server.url}#/model/densenet121`);
+    // torchvision's published count, as the registry records it.
+    const published = getModel('densenet121').published.params ?? Number.NaN;
+    assert.equal(await textOf(statik.locator('[data-testid=totals] [data-field=params]')), formatCount(published));
+    await statik.goto(`${server.url}#/runs`);
+    assert.match(await textOf(statik.locator('[role=alert]')), /need the server/);
+    await context.close();
   });
 
   it('runs: the list from --runs and a run with its curves', async () => {

@@ -2,7 +2,7 @@
 import { useMemo, useState } from 'preact/hooks';
 import { rowsToDepth, showsSubtree, type LayerRow } from '../../src/analysis/summary.js';
 import { analyse } from './convkit.js';
-import { ModelSelect } from './inputs.js';
+import { DepthInput, ModelSelect } from './inputs.js';
 import type { Route } from './main.js';
 import { navigate } from './main.js';
 import { fieldText, formatCount, formatShape, formatWindow } from './numbers.js';
@@ -56,17 +56,7 @@ export function CompareView({ route }: { route: Route }) {
     <form class="controls" onSubmit={(e) => e.preventDefault()}>
       <ModelSelect label="left" value={a} onChange={(m) => navigate(`#/compare/${m}/${b}`)} />
       <ModelSelect label="right" value={b} onChange={(m) => navigate(`#/compare/${a}/${m}`)} />
-      <label>
-        depth{' '}
-        <input
-          name="depth"
-          type="number"
-          min={0}
-          max={20}
-          value={depth}
-          onChange={(e) => setDepth(Number((e.target as HTMLInputElement).value))}
-        />
-      </label>
+      <DepthInput label="depth" value={depth} onChange={setDepth} />
     </form>
   );
   if (typeof result === 'string')

@@ -6,7 +6,7 @@ import type { Input } from './convkit.js';
 export function parseInput(text: string): Input | string {
   const parts = text.trim().toLowerCase().split('x');
   const dims = parts.map((p) => (/^\d{1,5}$/.test(p) ? Number(p) : Number.NaN));
-  if (dims.length !== 3 || dims.some((d, i) => !(d >= 1 && d <= (i === 0 ? 4096 : 4096))))
+  if (dims.length !== 3 || dims.some((d) => !(d >= 1 && d <= 4096)))
     return `input: expected channels x height x width such as 3x224x224 (each 1 to 4096), got '${text}'`;
   return [dims[0], dims[1], dims[2]];
 }
@@ -30,6 +30,31 @@ export function ModelSelect({
           </option>
         ))}
       </select>
+    </label>
+  );
+}
+
+/** The nesting depth of the rows shown (`convkit summary --depth`). */
+export function DepthInput({
+  label,
+  value,
+  onChange,
+}: {
+  label: string;
+  value: number;
+  onChange: (d: number) => void;
+}) {
+  return (
+    <label>
+      {label}{' '}
+      <input
+        name="depth"
+        type="number"
+        min={0}
+        max={20}
+        value={value}
+        onChange={(e) => onChange(Number((e.target as HTMLInputElement).value))}
+      />
     </label>
   );
 }

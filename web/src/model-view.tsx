@@ -7,7 +7,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { analyse, type Analysed } from './convkit.js';
 import { defaultFolded, shownGraph } from './fold.js';
 import { GraphView, layoutGraph, type PlacedNode } from './graph.js';
-import { parseInput, ModelSelect } from './inputs.js';
+import { DepthInput, parseInput, ModelSelect } from './inputs.js';
 import { LayerTable } from './layer-table.js';
 import type { Route } from './main.js';
 import { navigate } from './main.js';
@@ -65,17 +65,7 @@ export function ModelView({ route }: { route: Route }) {
             onChange={(e) => go(name, inputText, Number((e.target as HTMLInputElement).value))}
           />
         </label>
-        <label>
-          table depth{' '}
-          <input
-            name="depth"
-            type="number"
-            min={0}
-            max={20}
-            value={depth}
-            onChange={(e) => setDepth(Number((e.target as HTMLInputElement).value))}
-          />
-        </label>
+        <DepthInput label="table depth" value={depth} onChange={setDepth} />
         <a href={`#/compare/${name}/${name.endsWith('_paper') ? name.replace(/_paper$/, '') : name}`}>compare…</a>
       </form>
       {typeof result === 'string' ? (
