@@ -162,6 +162,10 @@ describe('convkit explorer in chromium', { skip }, () => {
       '[data-testid=graph] g[data-action=unfold][data-title^="features.denseblock1.denselayer"]',
     );
     assert.equal(await layers.count(), 6);
+    // Everything unfolded (DenseNet-121: over 400 nodes and 900 edges) is more than the page lays out: it says so and keeps the graph.
+    await page.getByRole('button', { name: 'unfold all' }).click();
+    assert.match(await text('main [role=alert]'), /would have \d+ nodes and \d+ edges, more than the page lays out/);
+    assert.equal(await layers.count(), 6);
 
     await open('#/model/alexnet_paper');
     const conv = await api<Summary>('api/models/alexnet_paper/summary');

@@ -1,60 +1,6 @@
-/** The architecture graph: dagre lays out the shown nodes, boxes and edges; the page draws them as SVG. */
-import dagre from '@dagrejs/dagre';
-import type { ShownCluster, ShownEdge, ShownGraph, ShownNode } from './fold.js';
+/** The architecture graph drawn as SVG from its layout (layout.ts). */
+import { type GraphLayout, NODE, type PlacedNode } from './layout.js';
 import { bytesText, countText, fieldText, shapeText } from './numbers.js';
-
-const NODE = { width: 230, height: 78 } as const;
-
-export interface PlacedNode extends ShownNode {
-  x: number;
-  y: number;
-}
-export interface PlacedEdge extends ShownEdge {
-  points: { x: number; y: number }[];
-  label: { x: number; y: number };
-}
-export interface PlacedCluster extends ShownCluster {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-export interface GraphLayout {
-  nodes: PlacedNode[];
-  edges: PlacedEdge[];
-  clusters: PlacedCluster[];
-  width: number;
-  height: number;
-}
-
-export function layoutGraph(shown: ShownGraph): GraphLayout {
-  const g = new dagre.graphlib.Graph({ compound: true, multigraph: false });
-  g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 44, edgesep: 12, marginx: 12, marginy: 12 });
-  g.setDefaultEdgeLabel(() => ({}));
-  for (const c of shown.clusters) g.setNode(c.id, { label: c.title, paddingTop: 28 });
-  for (const c of shown.clusters) if (c.parent) g.setParent(c.id, c.parent);
-  for (const n of shown.nodes) {
-    g.setNode(n.id, { width: NODE.width, height: n.row ? NODE.height : 44 });
-    if (n.cluster) g.setParent(n.id, n.cluster);
-  }
-  for (const e of shown.edges)
-    g.setEdge(e.from, e.to, { width: 8 * shapeText(e.shape).length, height: 14, labelpos: 'c' });
-  dagre.layout(g);
-  const graph = g.graph();
-  return {
-    nodes: shown.nodes.map((n) => ({ ...n, x: g.node(n.id).x, y: g.node(n.id).y })),
-    edges: shown.edges.map((e) => {
-      const d = g.edge(e.from, e.to) as { points: { x: number; y: number }[]; x: number; y: number };
-      return { ...e, points: d.points, label: { x: d.x, y: d.y } };
-    }),
-    clusters: shown.clusters.map((c) => {
-      const d = g.node(c.id);
-      return { ...c, x: d.x, y: d.y, width: d.width, height: d.height };
-    }),
-    width: graph.width ?? 0,
-    height: graph.height ?? 0,
-  };
-}
 
 const FILL: Record<string, string> = {
   Conv2d: '#dbeafe',
@@ -156,10 +102,13 @@ export function GraphView({
       ))}
       {layout.edges.map((e) => (
         <g key={`${e.from}>${e.to}`} class="edge" data-edge={`${e.from}>${e.to}`}>
+          <title>{shapeText(e.shape)}</title>
           <polyline points={e.points.map((p) => `${p.x},${p.y}`).join(' ')} marker-end="url(#arrow)" />
-          <text x={e.label.x} y={e.label.y + 4} class="edge-label">
-            {shapeText(e.shape)}
-          </text>
+          {e.label ? (
+            <text x={e.label.x} y={e.label.y + 4} class="edge-label">
+              {shapeText(e.shape)}
+            </text>
+          ) : null}
         </g>
       ))}
       {layout.nodes.map((n) => (

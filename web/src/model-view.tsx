@@ -5,8 +5,9 @@
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { analyse, type Analysed } from './convkit.js';
-import { defaultFolded, shownGraph } from './fold.js';
-import { GraphView, layoutGraph, type PlacedNode } from './graph.js';
+import { defaultFolded, foldable, shownGraph } from './fold.js';
+import { GraphView } from './graph.js';
+import { layoutGraph, type PlacedNode } from './layout.js';
 import { DepthInput, parseInput, ModelSelect } from './inputs.js';
 import { LayerTable } from './layer-table.js';
 import type { Route } from './main.js';
@@ -97,6 +98,12 @@ function Totals({ analysed }: { analysed: Analysed }) {
   );
 }
 
+/**
+ * The largest graph the view lays out: dagre gets slow (seconds) and the drawing too wide to read
+ * beyond this, e.g. DenseNet-121 with its third dense block open has 341 edges.
+ */
+const GRAPH_LIMIT = { nodes: 200, edges: 400 } as const;
+
 function ModelBody({ analysed, depth }: { analysed: Analysed; depth: number }) {
   const { summary, flow } = analysed;
   const [folded, setFolded] = useState(() => defaultFolded(summary.rows));
@@ -116,19 +123,51 @@ function ModelBody({ analysed, depth }: { analysed: Analysed; depth: number }) {
     else next.add(call);
     return next;
   };
+  const [notice, setNotice] = useState<string | null>(null);
+  /** Shows `next` unless its graph is beyond what dagre lays out in the page in reasonable time. */
+  const tryFolds = (next: Set<number>): void => {
+    const g = shownGraph(summary.rows, flow, next, towers);
+    if (g.nodes.length > GRAPH_LIMIT.nodes || g.edges.length > GRAPH_LIMIT.edges) {
+      setNotice(
+        `That graph would have ${g.nodes.length} nodes and ${g.edges.length} edges, more than the page lays out (${GRAPH_LIMIT.nodes} nodes, ${GRAPH_LIMIT.edges} edges); fold other blocks first.`,
+      );
+      return;
+    }
+    setNotice(null);
+    performance.mark('convkit:model-start');
+    setFolded(next);
+  };
   const onToggle = (n: PlacedNode): void => {
     if (!n.toggle) return;
     const { call, kind } = n.toggle;
-    if (kind === 'unfold') setFolded((f) => toggle(f, call));
+    if (kind === 'unfold') tryFolds(toggle(folded, call));
     else setTowers((t) => toggle(t, call));
   };
   const onFold = (call: number): void => {
     if (towers.has(call)) setTowers((t) => toggle(t, call));
-    else setFolded((f) => toggle(f, call));
+    else tryFolds(toggle(folded, call));
   };
   return (
     <>
       <Totals analysed={analysed} />
+      <div class="controls">
+        {(
+          [
+            ['unfold all', () => new Set<number>()],
+            ['default folds', () => defaultFolded(summary.rows)],
+            ['fold all', () => foldable(summary.rows)],
+          ] as const
+        ).map(([title, folds]) => (
+          <button key={title} type="button" onClick={() => tryFolds(folds())}>
+            {title}
+          </button>
+        ))}
+      </div>
+      {notice ? (
+        <p role="alert" class="error">
+          {notice}
+        </p>
+      ) : null}
       <p class="hint">
         Click an orange block to unfold it, a box's title to fold it again, a grouped convolution to split it into its
         towers. Each node: output shape; parameters and MACs (of the block when folded); receptive field size / jump;
