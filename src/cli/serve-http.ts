@@ -132,6 +132,10 @@ function readJsonl(path: string): unknown[] {
     .map((l) => JSON.parse(l) as unknown);
 }
 
+/** A run's file (report.md, curves.svg, metrics.jsonl ...), sent as it is rather than as JSON. */
+const isFileAnswer = (v: unknown): v is { sendFile: string } =>
+  typeof v === 'object' && v !== null && 'sendFile' in v && typeof v.sendFile === 'string';
+
 /** The API's answer to GET /api/<segments>. */
 function api(opts: ExplorerServerOptions, segments: readonly string[], query: URLSearchParams): unknown {
   const [what, name, sub, ...rest] = segments;
@@ -178,6 +182,10 @@ function api(opts: ExplorerServerOptions, segments: readonly string[], query: UR
     const header = readSafetensorsHeader(file);
     return { run: name, tensors: header.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape })) };
   }
+  if (what === 'runs' && sub === 'files' && rest.length === 1) {
+    const file = fileInside(runDir(opts, name), rest, 'file');
+    return { sendFile: file };
+  }
   throw new HttpError(404, `no API route /api/${segments.join('/')} (see docs/explorer.md)`);
 }
 
@@ -200,8 +208,11 @@ export function createExplorerServer(opts: ExplorerServerOptions): Server {
       const query = new URLSearchParams(target.includes('?') ? target.slice(target.indexOf('?') + 1) : '');
       if (segments[0] === 'api') {
         const value = api(opts, segments.slice(1), query);
-        requireExact(value, target);
-        sendJson(res, 200, value, head);
+        if (isFileAnswer(value)) sendFile(res, value.sendFile, head);
+        else {
+          requireExact(value, target);
+          sendJson(res, 200, value, head);
+        }
         return;
       }
       const file = fileInside(opts.pageDir, segments.length === 0 ? ['index.html'] : segments, 'file');

@@ -67,6 +67,7 @@ before(async () => {
     '{"epoch":1,"train_loss":2,"train_acc":0.3,"test_loss":1.9,"test_acc":0.35}\n',
   );
   writeSafetensors(join(runs, 'r1', 'checkpoint.safetensors'), new Map([['fc.weight', zeros([3, 2])]]));
+  symlinkSync(join(root, 'secret.txt'), join(runs, 'r1', 'link-out.txt'));
   // A run folder that is a symlink to a folder outside runs/.
   mkdirSync(join(root, 'elsewhere'));
   writeFileSync(join(root, 'elsewhere', 'config.json'), '{}');
@@ -171,6 +172,9 @@ describe('convkit serve: the API', () => {
     assert.ok(run.files.includes('checkpoint.safetensors'));
     const weights = json(await get('/api/runs/r1/weights')) as { tensors: { name: string; shape: number[] }[] };
     assert.deepEqual(weights.tensors, [{ name: 'fc.weight', dtype: 'F32', shape: [3, 2] }]);
+    const file = await get('/api/runs/r1/files/metrics.jsonl');
+    assert.equal(file.status, 200);
+    assert.match(file.body, /"test_acc":0.35/);
   });
 
   it('refuses unknown runs, a run symlinked out of the folder and paths out of it', async () => {
@@ -179,7 +183,17 @@ describe('convkit serve: the API', () => {
       assert.equal(r.status, 404, path);
       assert.match(String(json(r).error), /unknown run/);
     }
-    for (const path of ['/api/runs/..', '/api/runs/%2e%2e/weights', '/api/runs/r1%2f..%2f..']) {
+    const link = await get('/api/runs/r1/files/link-out.txt');
+    assert.equal(link.status, 403, link.body);
+    assert.match(String(json(link).error), /resolves outside the served folder/);
+    assert.equal((await get('/api/runs/r1/files/nope.md')).status, 404);
+    for (const path of [
+      '/api/runs/..',
+      '/api/runs/%2e%2e/weights',
+      '/api/runs/r1%2f..%2f..',
+      '/api/runs/r1/files/..%2f..%2fsecret.txt',
+      '/api/runs/r1/files/%2e%2e',
+    ]) {
       const r = await get(path);
       assert.equal(r.status, 403, path);
       assert.match(String(json(r).error), /would leave the served folder/);

@@ -88,7 +88,9 @@ export function CalculatorsView() {
   return (
     <section>
       <h1>Calculators</h1>
-      <p class="hint">The numbers of `convkit calc`, recomputed as you type.</p>
+      <p class="hint">
+        The numbers of <code>convkit calc</code>, recomputed as you type.
+      </p>
       <div class="widgets">
         <Widget
           id="stack"

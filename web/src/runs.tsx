@@ -68,7 +68,14 @@ function Run({ name }: { name: string }) {
       ) : (
         <p>No finished epoch yet.</p>
       )}
-      <p>Files: {run.files.join(', ')}</p>
+      <h2>Files</h2>
+      <ul>
+        {run.files.map((f) => (
+          <li key={f}>
+            <a href={`api/runs/${encodeURIComponent(run.name)}/files/${encodeURIComponent(f)}`}>{f}</a>
+          </li>
+        ))}
+      </ul>
     </section>
   );
 }
