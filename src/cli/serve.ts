@@ -42,7 +42,7 @@ export function exportPage(pageDir: string, dir: string): string {
     throw new OutputError('--export', `cannot write ${dir}: ${fsReason(err)}`);
   }
   // Browsers refuse module scripts from file:// pages, so the folder needs a web server (any static one).
-  return `Exported the explorer to ${dir}; serve that folder with any static web server (e.g. npx vite preview --outDir ${dir}).`;
+  return `Exported the explorer to ${dir}; serve that folder with any static web server (e.g. python3 -m http.server -d ${dir}).`;
 }
 
 /** Starts the server; resolves with its URL once it listens. */
