@@ -123,7 +123,13 @@ describe('convkit explorer in chromium', { skip }, () => {
         const n = l.isLeaf || l.depth >= 3 ? l.params : l.ownParams;
         if (cell !== '(recursive)') assert.equal(cell, n > 0 ? formatCount(n) : '--', `${name} ${l.path}`);
       });
-      assert.ok((await page.locator('[data-testid=graph] g.node').count()) >= 5);
+      // Every node but input and output shows parameters, MACs, receptive field and memory; every edge a shape.
+      const nodes = await page.locator('[data-testid=graph] g.node').allTextContents();
+      assert.ok(nodes.length >= 5);
+      for (const t of nodes.filter((t) => !/^(input|output)/.test(t)))
+        assert.match(t, /\d+(\.\d+)?[KMG]? params · \d+(\.\d+)?[KMG]? MACs.*RF \d+\*? \/ \d+ · \d+\.\d\d MB/, t);
+      const edges = await page.locator('[data-testid=graph] g.edge title').allTextContents();
+      assert.ok(edges.length > 0 && edges.every((t) => /^\d+(×\d+)+$/.test(t)), edges.join(' '));
       await assertAccessible(`model ${name}`);
       await shot(`model-${name}`);
     });

@@ -1,5 +1,5 @@
 /** The architecture graph drawn as SVG from its layout (layout.ts). */
-import { type GraphLayout, NODE, type PlacedNode } from './layout.js';
+import { type GraphLayout, hasNumbers, NODE, nodeHeight, type PlacedNode } from './layout.js';
 import { bytesText, countText, fieldText, shapeText } from './numbers.js';
 
 const FILL: Record<string, string> = {
@@ -16,10 +16,10 @@ const fillOf = (n: PlacedNode): string =>
   n.toggle?.kind === 'unfold' ? '#ffedd5' : n.row ? (FILL[n.row.type] ?? '#ffffff') : '#f8fafc';
 
 function Node({ n, onToggle }: { n: PlacedNode; onToggle: (n: PlacedNode) => void }) {
-  const h = n.row ? NODE.height : 44;
+  const h = nodeHeight(n);
   const x = n.x - NODE.width / 2;
   const y = n.y - h / 2;
-  const lines = n.row
+  const lines = hasNumbers(n)
     ? [
         `${shapeText(n.shape)}`,
         `${countText(n.params)} params · ${countText(n.macs)} MACs`,

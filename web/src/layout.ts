@@ -3,6 +3,10 @@ import dagre from '@dagrejs/dagre';
 import type { ShownCluster, ShownEdge, ShownGraph, ShownNode } from './fold.js';
 import { shapeText } from './numbers.js';
 
+/** Layers, blocks and ops show four lines; the input and output nodes only their shape. */
+export const hasNumbers = (n: ShownNode): boolean => n.row !== null || n.subtitle === 'op';
+export const nodeHeight = (n: ShownNode): number => (hasNumbers(n) ? NODE.height : 44);
+
 export const NODE = { width: 230, height: 78 } as const;
 
 export interface PlacedNode extends ShownNode {
@@ -42,7 +46,7 @@ export function layoutGraph(shown: ShownGraph): GraphLayout {
   for (const c of shown.clusters) g.setNode(c.id, { label: c.title, paddingTop: 28 });
   for (const c of shown.clusters) if (c.parent) g.setParent(c.id, c.parent);
   for (const n of shown.nodes) {
-    g.setNode(n.id, { width: NODE.width, height: n.row ? NODE.height : 44 });
+    g.setNode(n.id, { width: NODE.width, height: nodeHeight(n) });
     if (n.cluster) g.setParent(n.id, n.cluster);
   }
   for (const e of shown.edges)
