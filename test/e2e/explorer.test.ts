@@ -150,6 +150,7 @@ describe('convkit explorer in chromium', { skip }, () => {
     await fold3a.evaluate((el) => {
       const pane = el.closest('.graph-pane') as unknown as { scrollTop: number };
       pane.scrollTop = (el as unknown as { getBBox(): { y: number } }).getBBox().y - 320;
+      el.ownerDocument.defaultView?.scrollTo(0, 0);
     });
     await shot('model-googlenet-inception3a');
     await fold3a.click();
