@@ -132,7 +132,7 @@ function readJsonl(path: string): unknown[] {
     .map((l) => JSON.parse(l) as unknown);
 }
 
-/** A run's file (report.md, curves.svg, metrics.jsonl ...), sent as it is rather than as JSON. */
+/** A run's file (curves.svg, metrics.jsonl, config.json ...), sent as it is rather than as JSON. */
 const isFileAnswer = (v: unknown): v is { sendFile: string } =>
   typeof v === 'object' && v !== null && 'sendFile' in v && typeof v.sendFile === 'string';
 
