@@ -11,6 +11,7 @@ import { extname, join, sep } from 'node:path';
 import { publishedResult } from '../analysis/zoo.js';
 import { ConvkitError } from '../core/errors.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
+import { MODEL_LIMITS } from './analysis-commands.js';
 import { parseInputShape, parseInteger, requireExact } from './args.js';
 import { summaryCommand } from './summary.js';
 import type { Zoo } from './zoo.js';
@@ -162,8 +163,9 @@ function api(opts: ExplorerServerOptions, segments: readonly string[], query: UR
     const input = query.get('input');
     const text = summaryCommand(opts.zoo, name, {
       input: input === null ? undefined : parseInputShape(input, 'input'),
-      batch: queryInt(query, 'batch', { min: 1, max: 1_000_000 }, 1),
-      depth: queryInt(query, 'depth', { min: 0, max: 1000 }, 1000),
+      batch: queryInt(query, 'batch', MODEL_LIMITS.batch, 1),
+      // Every row unless asked: no zoo model nests deeper than the limit.
+      depth: queryInt(query, 'depth', MODEL_LIMITS.depth, MODEL_LIMITS.depth.max),
       format: 'json',
       optimizer: 'sgd-momentum',
     });
