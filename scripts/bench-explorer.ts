@@ -4,7 +4,7 @@
  * layout to the SVG drawn by Preact, for DenseNet-121 and a few others at fresh input sizes (so
  * nothing is cached), then with one large block unfolded (DenseNet-121's third dense block).
  * Target: DenseNet-121 within 1 s. Usage: npx tsx scripts/bench-explorer.ts
- * [--models densenet121,resnet50] [--repeats 3]
+ * [--models densenet121,resnet50] [--repeats 3] (npm run bench:explorer)
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
