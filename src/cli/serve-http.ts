@@ -27,7 +27,15 @@ export interface ExplorerServerOptions {
   pageDir: string;
   /** Training runs (each a folder written by `convkit train`); may not exist yet. */
   runsDir: string;
+  /**
+   * Answer only requests addressed to a loopback name (Host: localhost, 127.0.0.1 or [::1], any
+   * port): a web page elsewhere that rebinds its own name to 127.0.0.1 cannot read the API. On by
+   * default; `convkit serve --host` turns it off for other addresses.
+   */
+  loopbackOnly?: boolean;
 }
+
+const LOOPBACK_HOST = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
 
 /** An HTTP error with its status; the message is what the client reads. */
 export class HttpError extends ConvkitError {
@@ -93,12 +101,14 @@ function sendJson(res: ServerResponse, status: number, value: unknown, head: boo
   res.end(head ? undefined : body);
 }
 
-function sendFile(res: ServerResponse, path: string, head: boolean): void {
+/** `untrusted`: a run's file, shown as a document that may run nothing (an SVG could hold a script). */
+function sendFile(res: ServerResponse, path: string, head: boolean, untrusted = false): void {
   if (!statSync(path).isFile()) throw new HttpError(404, 'not a file');
   const body = readFileSync(path);
   res.writeHead(200, {
     'content-type': TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream',
     'content-length': body.length,
+    ...(untrusted ? { 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox" } : {}),
   });
   res.end(head ? undefined : body);
 }
@@ -198,6 +208,12 @@ export function createExplorerServer(opts: ExplorerServerOptions): Server {
     const isApi = target.startsWith('/api/') || target === '/api';
     const head = req.method === 'HEAD';
     try {
+      res.setHeader('x-content-type-options', 'nosniff');
+      if ((opts.loopbackOnly ?? true) && !LOOPBACK_HOST.test(req.headers.host ?? ''))
+        throw new HttpError(
+          403,
+          `host '${(req.headers.host ?? '').slice(0, 60)}' is not a loopback name; open the explorer at 127.0.0.1 or localhost`,
+        );
       if (req.method !== 'GET' && !head) {
         res.setHeader('allow', 'GET, HEAD');
         throw new HttpError(405, `method ${req.method} not allowed; the explorer is read-only (GET, HEAD)`);
@@ -210,7 +226,7 @@ export function createExplorerServer(opts: ExplorerServerOptions): Server {
       const query = new URLSearchParams(target.includes('?') ? target.slice(target.indexOf('?') + 1) : '');
       if (segments[0] === 'api') {
         const value = api(opts, segments.slice(1), query);
-        if (isFileAnswer(value)) sendFile(res, value.sendFile, head);
+        if (isFileAnswer(value)) sendFile(res, value.sendFile, head, true);
         else {
           requireExact(value, target);
           sendJson(res, 200, value, head);

@@ -52,7 +52,7 @@ export async function startServer(
   pageDir = PAGE_DIR,
 ): Promise<{ url: string; close: () => Promise<void> }> {
   requirePage(pageDir);
-  const server = createExplorerServer({ zoo, pageDir, runsDir: o.runs });
+  const server = createExplorerServer({ zoo, pageDir, runsDir: o.runs, loopbackOnly: LOOPBACK.has(o.host) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new UsageError(`serve: cannot listen on ${o.host}:${o.port}: ${err.code ?? err.message}`)),

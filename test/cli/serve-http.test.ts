@@ -111,6 +111,20 @@ describe('convkit serve: the page', () => {
     });
   }
 
+  it('refuses requests addressed to another name (a DNS rebinding page) while on loopback', async () => {
+    const r = await get('/api/models', { headers: { host: 'attacker.example:8730' } });
+    assert.equal(r.status, 403);
+    assert.match(String(json(r).error), /host 'attacker.example:8730' is not a loopback name/);
+    assert.equal((await get('/', { headers: { host: 'localhost:8730' } })).status, 200);
+  });
+
+  it('sends a run file as a document that may run nothing', async () => {
+    const r = await get('/api/runs/r1/files/config.json');
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers['content-security-policy']), /default-src 'none'.*sandbox/);
+    assert.equal(r.headers['x-content-type-options'], 'nosniff');
+  });
+
   it('refuses other methods (405, with Allow), bodies (413), long targets (414) and large heads (431)', async () => {
     const post = await get('/', { method: 'POST' });
     assert.equal(post.status, 405);
