@@ -18,7 +18,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureFmaPeak } from './fma-peak.js';
+import { describeHost, hostInfo, loadNote } from './host.js';
 import { exportOnnx, loadOrt, ortContender, TorchPeer } from './peers.js';
+import { profileLines } from './profile-format.js';
 import { jsonRows, markdownTables, type Row } from './report.js';
 import { FULL_POLICY, interleaved, QUICK_POLICY, timedRuns, type Contender } from './timing.js';
 import type { Workload } from './convkit-runner.js';
@@ -77,11 +79,8 @@ const started = performance.now();
 const notes: string[] = [];
 const rows: Row[] = [];
 // Other work on the machine takes cores from every column at different moments: say so.
-const loadAtStart = os.loadavg()[0];
-if (loadAtStart > 0.5)
-  notes.push(
-    `the 1-minute load average was ${loadAtStart.toFixed(2)} at the start: other processes were running, so figures may be low and uneven`,
-  );
+const busy = loadNote();
+if (busy) notes.push(busy);
 
 log(`[bench] ${threads} threads; timing: ${describePolicy()}`);
 const peak = measureFmaPeak(CACHE, threads);
@@ -210,7 +209,7 @@ if (peakAtEnd && 'gflops' in peakAtEnd && peakGflops !== null) {
   peakGflops = Math.max(peakGflops, peakAtEnd.gflops);
 }
 
-const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+const host = hostInfo();
 const minutes = (performance.now() - started) / 60000;
 const peerLine = [
   'version' in ortLoad
@@ -226,7 +225,7 @@ console.log(
   `\nconvkit vs ONNX Runtime vs PyTorch, float32, ${threads} threads each, ${new Date().toISOString().slice(0, 10)}`,
 );
 console.log(
-  `machine: ${cpu}, ${os.cpus().length} logical cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
+  `machine: ${describeHost(host)}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
 );
 console.log(`${ck.describe(threads)}; ${peerLine}`);
 console.log(
@@ -244,7 +243,7 @@ if (args.json) {
     threads,
     policy,
     fmaPeakGflops: peakGflops,
-    machine: { cpu, logicalCores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
+    machine: host,
     convkit: ck.describe(threads),
     peers: peerLine,
     rows: jsonRows(rows, peakGflops),
@@ -254,28 +253,10 @@ if (args.json) {
   log(`[bench] wrote ${args.json}`);
 }
 
-/** `--profile MODEL`: convkit's inference time per layer (top 15) and per op kind. */
+/** `--profile MODEL`: convkit's inference time per layer (top 15, with its fused group) and per op kind. */
 async function printProfile(model: string): Promise<void> {
   const runs = args.quick ? 1 : 3;
   log(`[bench] profiling ${model} inference, batch ${batch}, ${threads} threads, ${runs} runs after a warm-up...`);
-  const layers = ck.profile(model, batch, runs);
-  const total = layers.reduce((s, l) => s + l.ms, 0);
-  const pct = (ms: number): string => `${((100 * ms) / total).toFixed(1)}%`;
-  const gf = (l: { ms: number; macs: number }): string =>
-    l.macs > 0 ? ((2 * l.macs) / 1e9 / (l.ms / 1000)).toFixed(1) : '-';
-  console.log(
-    `\n${model}, batch ${batch}: ${total.toFixed(1)} ms per batch (sum of op times; ${ck.describe(threads)})\n`,
-  );
-  console.log('| layer | op | calls | ms | share | GFLOP/s |\n|:--|:--|--:|--:|--:|--:|');
-  for (const l of [...layers].sort((a, b) => b.ms - a.ms).slice(0, 15)) {
-    console.log(`| ${l.path} | ${l.op} | ${Math.round(l.calls)} | ${l.ms.toFixed(2)} | ${pct(l.ms)} | ${gf(l)} |`);
-  }
-  const byOp = new Map<string, { ms: number; macs: number; calls: number }>();
-  for (const l of layers) {
-    const o = byOp.get(l.op) ?? { ms: 0, macs: 0, calls: 0 };
-    byOp.set(l.op, { ms: o.ms + l.ms, macs: o.macs + l.macs, calls: o.calls + l.calls });
-  }
-  console.log('\n| op | calls | ms | share | GFLOP/s |\n|:--|--:|--:|--:|--:|');
-  for (const [op, o] of [...byOp].sort((a, b) => b[1].ms - a[1].ms))
-    console.log(`| ${op} | ${Math.round(o.calls)} | ${o.ms.toFixed(2)} | ${pct(o.ms)} | ${gf(o)} |`);
+  const measured = ck.profile(model, batch, runs);
+  console.log(profileLines({ model, batch, engine: ck.describe(threads), ...measured }).join('\n'));
 }

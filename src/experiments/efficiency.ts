@@ -189,6 +189,9 @@ export const EFFICIENCY: Experiment = {
   name: 'efficiency',
   title: 'Accuracy against parameters and multiply-adds across the zoo',
   summary: "every zoo model's parameters and MACs against published top-1; does accuracy rise as parameters fall?",
+  lesson:
+    "From AlexNet to DenseNet accuracy went up while parameters went down, or did it? Every zoo model's size against its published top-1.",
   trains: false,
+  tiny: {},
   run: runEfficiency,
 };

@@ -37,7 +37,7 @@ declare module './addon.js' {
       options: { affine: boolean; eps: number; globalStats: boolean; relu: boolean },
     ): PlanResult<'src' | 'diffDst' | 'mean' | 'variance' | 'diffSrc'> & { readonly workspace?: number };
     /** Plain [C] -> [C], queued: toInvStd: out = 1/sqrt(in + eps); else out = 1/in^2 - eps (invStd back to a variance). buffers [in, out] */
-    batchNormStatsPlan(channels: number, eps: number, toInvStd: boolean): PlanResult<'in' | 'out'>;
+    batchNormStatsPlan(stats: { channels: number; eps: number; toInvStd: boolean }): PlanResult<'in' | 'out'>;
   }
 }
 
@@ -76,7 +76,9 @@ export function nativeBatchNormKernels(
 
   /** Queues out = 1/sqrt(in + eps) (toInvStd) or 1/in^2 over [C]. */
   function stats(input: Float32Array, c: number, eps: number, toInvStd: boolean): NativeStorage {
-    const plan = rt.plan(`batchNormStats:${c}:${eps}:${toInvStd}`, () => rt.addon.batchNormStatsPlan(c, eps, toInvStd));
+    const plan = rt.plan(`batchNormStats:${c}:${eps}:${toInvStd}`, () =>
+      rt.addon.batchNormStatsPlan({ channels: c, eps, toInvStd }),
+    );
     const out = rt.output(plan.out, c);
     rt.exec('batchNorm', plan.plan, [input, out.buffer]);
     return out;

@@ -21,7 +21,10 @@ declare module './addon.js' {
      * buffers [src0, ..., srcN-1, dst, (gamma, beta), mean, variance]: relu?(batch norm) of the channel
      * concatenation of 4-D maps in one pass; null when the sources are not in one chunked layout.
      */
-    concatBatchNormPlan(srcs: readonly number[], affine: boolean, relu: boolean, eps: number): PlanResult<'dst'> | null;
+    concatBatchNormPlan(
+      srcs: readonly number[],
+      options: { affine: boolean; relu: boolean; eps: number },
+    ): PlanResult<'dst'> | null;
   }
 }
 
@@ -61,7 +64,7 @@ export function nativeConcatBatchNormKernel(
       const descs = xs.map((x, i) => rt.descOf(x, shapes[i]));
       const affine = weight !== null || bias !== null;
       const plan = rt.plan(`concatBatchNorm:${descs}:${+affine}${+relu}:${eps}`, () =>
-        rt.addon.concatBatchNormPlan(descs, affine, relu, eps),
+        rt.addon.concatBatchNormPlan(descs, { affine, relu, eps }),
       );
       const [batch, , h, w] = shapes[0];
       const channels = shapes.reduce((c, s) => c + s[1], 0);

@@ -9,15 +9,23 @@ import type { KernelSpecs, Kernels, ReduceOp, Reduction } from '../backend.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
 
+/** A negative log-likelihood over n rows of c log-probabilities, as the loss plans take it. */
+interface NllLoss {
+  readonly n: number;
+  readonly c: number;
+  readonly reduction: Reduction;
+  readonly labelSmoothing: number;
+}
+
 declare module './addon.js' {
   interface NativeAddon {
     // ---- reduce.cc; plain data
     /** buffers [src, dst]: sum/mean/max/min over `axes` (dst keeps the other dims, reduced ones are 1) */
     reducePlan(op: ReduceOp, dims: readonly number[], axes: readonly number[]): PlanResult<'dst'>;
     /** buffers [logp [n, c], target [n] (class indices as floats), out ([n] for 'none', else [1])] */
-    nllLossPlan(n: number, c: number, reduction: Reduction, labelSmoothing: number): PlanResult<'out'>;
+    nllLossPlan(loss: NllLoss): PlanResult<'out'>;
     /** buffers [gy ([n] for 'none', else [1]), target [n], dx [n, c]] */
-    nllLossBackwardPlan(n: number, c: number, reduction: Reduction, labelSmoothing: number): PlanResult<'dx'>;
+    nllLossBackwardPlan(loss: NllLoss): PlanResult<'dx'>;
   }
 }
 
@@ -55,7 +63,7 @@ export function nativeReduceKernels(
       if (!isFloat32(logp)) return refFallback(rt, ref, 'nllLoss', 'not float32', args);
       if (n === 0 || c === 0) return refFallback(rt, ref, 'nllLoss', 'empty batch', args);
       const plan = rt.plan(`nllLoss:${n}:${c}:${reduction}:${labelSmoothing}`, () =>
-        rt.addon.nllLossPlan(n, c, reduction, labelSmoothing),
+        rt.addon.nllLossPlan({ n, c, reduction, labelSmoothing }),
       );
       const y = rt.output(plan.out, reduction === 'none' ? n : 1);
       rt.exec('nllLoss', plan.plan, [rt.plainInput(logp, [n, c]), targetBuffer('nllLoss', target, n, c), y.buffer]);
@@ -66,7 +74,7 @@ export function nativeReduceKernels(
       if (!isFloat32(gy) || dtype !== 'float32') return refFallback(rt, ref, 'nllLossBackward', 'not float32', args);
       if (n === 0 || c === 0) return refFallback(rt, ref, 'nllLossBackward', 'empty batch', args);
       const plan = rt.plan(`nllLossBackward:${n}:${c}:${reduction}:${labelSmoothing}`, () =>
-        rt.addon.nllLossBackwardPlan(n, c, reduction, labelSmoothing),
+        rt.addon.nllLossBackwardPlan({ n, c, reduction, labelSmoothing }),
       );
       const dx = rt.output(plan.dx, n * c);
       rt.exec('nllLossBackward', plan.plan, [
