@@ -24,18 +24,8 @@ import type {
   UnaryOp,
 } from './kernel-args.js';
 
-export type {
-  ActivationOp,
-  AxisLayout,
-  BinaryOp,
-  ChannelLayout,
-  Conv2dGeometry,
-  Pool2dGeometry,
-  ReduceOp,
-  Reduction,
-  ScalarOp,
-  UnaryOp,
-} from './kernel-args.js';
+// The resolved argument types are part of the contract: importers take them from here.
+export type * from './kernel-args.js';
 
 /** Argument and result types of every kernel, keyed by kernel name. */
 export interface KernelSpecs {
