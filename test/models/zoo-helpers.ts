@@ -1,6 +1,7 @@
 /** Helpers shared by the model-family tests. */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { nativeUnavailable } from '../../src/backend/registry.js';
 import { traceOps } from '../../src/core/trace.js';
 import type { ModelEntry } from '../../src/models/entry.js';
 import type { TensorModule } from '../../src/nn/module.js';
@@ -21,6 +22,17 @@ export function macsOf(model: TensorModule, input: readonly number[]): { macs: n
     () => model.call(zeros([1, ...input], { backend: 'meta' })),
   );
   return { macs, outShape: y.shape };
+}
+
+/**
+ * Where a test runs its one real forward pass of a whole zoo model: the reference backend up to
+ * 3 GMACs, the native backend above when its addon loads. The deep VGGs, ResNets and DenseNets
+ * take 15-40 s each on the reference backend, which the suite's ten minutes cannot hold; the
+ * reference kernels they would run are checked op by op against PyTorch (test/golden) and native,
+ * and whole models against torchvision's logits (zoo-logits.test.ts).
+ */
+export function forwardBackend(macs: number): 'ref' | 'native' {
+  return macs > 3e9 && nativeUnavailable() === null ? 'native' : 'ref';
 }
 
 /** Elementwise agreement within a relative tolerance. */
