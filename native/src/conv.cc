@@ -105,11 +105,23 @@ ConvGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char
   return g;
 }
 
+// The forward algorithm a plan asks oneDNN for: 'direct' (every plan before tuning), 'winograd'
+// (fewer multiplies on 3x3 stride-1 convs, other rounding) or 'auto' (oneDNN picks). conv-tuning.ts
+// times the candidates and keeps the fastest.
+dnnl::algorithm algorithmOf(const Napi::Env& env, const std::string& name) {
+  if (name == "direct") return dnnl::algorithm::convolution_direct;
+  if (name == "winograd") return dnnl::algorithm::convolution_winograd;
+  if (name == "auto") return dnnl::algorithm::convolution_auto;
+  throw Napi::RangeError::New(
+      env, "conv2d: argument 'options': field 'algorithm' must be 'direct', 'winograd' or 'auto', got '" + name + "'");
+}
+
 dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g, bool bias, bool training,
-                                                    const dnnl::primitive_attr& attr) {
+                                                    const dnnl::primitive_attr& attr,
+                                                    dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct) {
   auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, srcAny(g), any(g.weights()),
-                                    biasDesc(g, bias), dstAny(g), g.strides(), g.dilates(), g.padL(), g.padR());
+  dnnl::convolution_forward::desc d(prop, algorithm, srcAny(g), any(g.weights()), biasDesc(g, bias), dstAny(g),
+                                    g.strides(), g.dilates(), g.padL(), g.padR());
   return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
 }
 
@@ -179,9 +191,11 @@ NonFiniteGuard cutGuard(const ConvGeometry& g, const dnnl::convolution_forward::
 
 }  // namespace
 
-// conv2dPlan(geometry, { bias, relu, sum, training, cutStrideH, cutStrideW, cutKernelH, cutKernelW }) -> { plan, src,
-// weights, (bias), dst, (addend), gemm, impl } With sum, the addend is read from its own buffer (reported as `addend`)
-// when oneDNN runs that with the same kernel as the sum post-op; else dst must hold the addend (no `addend` reported).
+// conv2dPlan(geometry, { bias, relu, sum, training, algorithm, cutStrideH, cutStrideW, cutKernelH, cutKernelW }) ->
+// { plan, src, weights, (bias), dst, (addend), gemm, impl } With sum, the addend is read from its own buffer (reported
+// as `addend`) when oneDNN runs that with the same kernel as the sum post-op; else dst must hold the addend (no
+// `addend` reported). `algorithm` is optional ('direct' when absent); where oneDNN has no kernel for it on this shape
+// and CPU, the error says "has no <algorithm> implementation" (conv-tuning.ts then drops that candidate).
 Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2d";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -196,14 +210,26 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     const int64_t cutSH = cutField("cutStrideH"), cutSW = cutField("cutStrideW");
     const int64_t cutKH = cutField("cutKernelH"), cutKW = cutField("cutKernelW");
     const bool cut = cutSH > 0 && cutSW > 0 && cutKH > 0 && cutKW > 0;
-    auto pd = preferredLayoutPd(
-        g, [&](const ConvGeometry& h) { return forwardPd(h, bias, training, postOpsAttr(sum, nullptr, relu)); });
+    const bool chosen = info[1].As<Napi::Object>().Has("algorithm");
+    const std::string algorithmName = chosen ? options.text("algorithm") : "direct";
+    const dnnl::algorithm algorithm = algorithmOf(info.Env(), algorithmName);
+    auto make = [&](const ConvGeometry& h) {
+      return forwardPd(h, bias, training, postOpsAttr(sum, nullptr, relu), algorithm);
+    };
+    dnnl::convolution_forward::primitive_desc pd;
+    try {
+      pd = algorithm == dnnl::algorithm::convolution_direct ? preferredLayoutPd(g, make) : make(g);
+    } catch (const dnnl::error& e) {
+      if (e.status != dnnl_unimplemented) throw;
+      throw std::invalid_argument("oneDNN has no " + algorithmName +
+                                  " implementation for this convolution on this CPU");
+    }
     bool separateAddend = false;
     if (sum) {
       // A binary add saves copying the addend into dst first, if it gets the same (jit) kernel.
       auto dst = pd.dst_desc();
       try {
-        auto withBinary = forwardPd(g, bias, training, postOpsAttr(true, &dst, relu));
+        auto withBinary = forwardPd(g, bias, training, postOpsAttr(true, &dst, relu), algorithm);
         if (withBinary.impl_info_str() == pd.impl_info_str() && withBinary.dst_desc() == dst) {
           pd = withBinary;
           separateAddend = true;
@@ -228,8 +254,8 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
       // activations) always running unfused with the ReLU as a pass over dst.
       auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
       auto dst = pd.dst_desc();
-      dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, pd.src_desc(), pd.weights_desc(),
-                                        biasDesc(g, bias), dst, g.strides(), g.dilates(), g.padL(), g.padR());
+      dnnl::convolution_forward::desc d(prop, algorithm, pd.src_desc(), pd.weights_desc(), biasDesc(g, bias), dst,
+                                        g.strides(), g.dilates(), g.padL(), g.padR());
       dnnl::convolution_forward::primitive_desc exact(d, postOpsAttr(sum, separateAddend ? &dst : nullptr, false),
                                                       cpuEngine());
       if (exact.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = exact.scratchpad_desc();
