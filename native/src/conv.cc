@@ -113,7 +113,7 @@ dnnl::algorithm algorithmOf(const Napi::Env& env, const std::string& name) {
   if (name == "winograd") return dnnl::algorithm::convolution_winograd;
   if (name == "auto") return dnnl::algorithm::convolution_auto;
   throw Napi::RangeError::New(
-      env, "conv2d: argument 'options': field 'algorithm' must be 'direct', 'winograd' or 'auto', got '" + name + "'");
+      env, "conv2d: argument 'options' field 'algorithm' must be 'direct', 'winograd' or 'auto', got '" + name + "'");
 }
 
 dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g, bool bias, bool training,

@@ -34,7 +34,7 @@ export interface Settings {
   fuse: boolean;
   /** CONVKIT_CONV_LAYOUT: 'auto' (nChw16c on AVX-512 where channels fill blocks) or 'any' (oneDNN picks). */
   convLayout: 'auto' | 'any';
-  /** CONVKIT_CONV_ALGORITHM: forward conv algorithm of eligible 3x3 convs: measured ('tune') or fixed. */
+  /** CONVKIT_CONV_ALGORITHM: forward algorithm of eligible 3x3 inference convs: fixed (default direct) or measured ('tune'). */
   convAlgorithm: ConvAlgorithmChoice;
   /** CONVKIT_TUNING_CACHE: the file of measured choices; null = the per-host default under ~/.cache/convkit. */
   tuningCache: string | null;
@@ -125,8 +125,10 @@ const VARIABLES: { readonly [K in keyof Settings]: Variable<Settings[K]> } = {
   },
   convAlgorithm: {
     name: 'CONVKIT_CONV_ALGORITHM',
-    accepts: "one of 'tune', 'direct', 'winograd', 'auto'",
-    fallback: 'tune',
+    accepts: "one of 'direct', 'tune', 'winograd', 'auto'",
+    // Not 'tune' by default: Winograd's error exceeds the conformance tolerance on ResNet-size convs
+    // (docs/native-backend.md#algorithm-choice has the measurements).
+    fallback: 'direct',
     parse: oneOf<ConvAlgorithmChoice>(['tune', 'direct', 'winograd', 'auto']),
   },
   tuningCache: {

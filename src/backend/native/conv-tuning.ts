@@ -144,7 +144,7 @@ export const TUNING_BUDGET_MS = 50;
  * Times the candidates (one warm-up each, then rounds of one run each while within the budget)
  * and returns the fastest, preferring direct unless another beats it by WINOGRAD_MARGIN.
  */
-export function measureFastest(candidates: readonly Candidate[], now: () => number = performance.now): TunedChoice {
+export function measureFastest(candidates: readonly Candidate[], now: () => number = () => performance.now()): TunedChoice {
   for (const c of candidates) c.run();
   const best = new Map<ConvAlgorithm, number>();
   const start = now();
