@@ -4,7 +4,7 @@
  * inference in eval mode under noGrad takes the fused path (BN folded, ReLU and sums as post-ops).
  */
 import { setThreads, synchronize } from '../../src/backend/registry.js';
-import { takeConvAlgorithmNote } from '../../src/backend/native/conv.js';
+import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
 import { loadNativeAddon, nativeRuntime } from '../../src/backend/native/index.js';
 import { setting } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';

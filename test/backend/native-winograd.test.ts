@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { takeConvAlgorithmNote } from '../../src/backend/native/conv.js';
+import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
 import { nativeRuntime } from '../../src/backend/native/index.js';
 import { resetSettings } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';

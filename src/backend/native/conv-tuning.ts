@@ -3,8 +3,8 @@
  * Winograd kernels run 3x3 stride-1 convs with fewer multiplies, faster on some shapes and CPUs,
  * slower on others; so on first use each candidate is timed a few runs and the fastest kept, in
  * memory and in a JSON file per host. The file's key holds the CPU (model and flags), the oneDNN
- * version, the addon build and the thread count: when any of them changes the old choices are
- * dropped and measured again. A file that cannot be read, parsed or written costs a measurement
+ * version and the addon build: when any of them changes the old choices are dropped and measured
+ * again (the thread count is part of each shape's key, conv-algorithm.ts). A file that cannot be read, parsed or written costs a measurement
  * (and one line under CONVKIT_DEBUG=native), never an error.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -19,7 +19,6 @@ export interface HostIdentity {
   cpu: string;
   onednn: string;
   addon: string;
-  threads: number;
 }
 
 /** A short hash of the host identity (the default file name and the key checked on load). */
@@ -144,7 +143,10 @@ export const TUNING_BUDGET_MS = 50;
  * Times the candidates (one warm-up each, then rounds of one run each while within the budget)
  * and returns the fastest, preferring direct unless another beats it by WINOGRAD_MARGIN.
  */
-export function measureFastest(candidates: readonly Candidate[], now: () => number = () => performance.now()): TunedChoice {
+export function measureFastest(
+  candidates: readonly Candidate[],
+  now: () => number = () => performance.now(),
+): TunedChoice {
   for (const c of candidates) c.run();
   const best = new Map<ConvAlgorithm, number>();
   const start = now();

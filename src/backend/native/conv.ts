@@ -7,19 +7,11 @@
  * space-to-depth cut instead (NativeRuntime.spaceToDepth). float64 and empty tensors go to the
  * reference kernels.
  */
-import { setting } from '../../core/config.js';
 import { sizeOf } from '../../core/shape.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
-import { addonBuildId, type NativeAddon } from './addon.js';
-import {
-  type Candidate,
-  type ConvAlgorithm,
-  cpuIdentity,
-  defaultCacheFile,
-  hostKey,
-  measureFastest,
-  TuningCache,
-} from './conv-tuning.js';
+import type { NativeAddon } from './addon.js';
+import { convAlgorithmChooser, winogradShape } from './conv-algorithm.js';
+import type { ConvAlgorithm } from './conv-tuning.js';
 import { refFallback } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
@@ -142,59 +134,10 @@ export function hasPaddingOnlyWindow(g: Conv2dGeometry): boolean {
   );
 }
 
-type ForwardPlan = ReturnType<NativeAddon['conv2dPlan']>;
-
-/** A conv Winograd may run: 3x3, stride 1, undilated, ungrouped (and, checked by the caller, inference). */
-export const winogradShape = (g: Conv2dGeometry): boolean =>
-  g.kernelH === 3 &&
-  g.kernelW === 3 &&
-  g.strideH === 1 &&
-  g.strideW === 1 &&
-  g.dilationH === 1 &&
-  g.dilationW === 1 &&
-  g.groups === 1;
-
-/** What the last forward conv ran: its algorithm and oneDNN's kernel name (for `bench --profile`). */
-export interface ConvAlgorithmNote {
-  algorithm: ConvAlgorithm;
-  impl: string;
-  /** Whether it was measured ('tune'), not fixed by CONVKIT_CONV_ALGORITHM or ineligible. */
-  tuned: boolean;
-}
-const lastNotes = new WeakMap<NativeRuntime, ConvAlgorithmNote>();
-/** What the runtime's last forward conv ran, forgotten once read (null: no conv since). */
-export function takeConvAlgorithmNote(rt: NativeRuntime): ConvAlgorithmNote | null {
-  const note = lastNotes.get(rt) ?? null;
-  lastNotes.delete(rt);
-  return note;
-}
-
-const debugNote = (message: string): void => {
-  if (setting('debug').has('native')) process.stderr.write(`[convkit native] conv tuning: ${message}\n`);
-};
-
-const tuningCaches = new WeakMap<NativeRuntime, TuningCache>();
-/** The runtime's tuning cache, made on first use (CONVKIT_TUNING_CACHE, else the per-host default file). */
-function tuningCacheOf(rt: NativeRuntime): TuningCache {
-  let cache = tuningCaches.get(rt);
-  if (cache === undefined) {
-    const host = hostKey({
-      cpu: cpuIdentity(),
-      onednn: rt.addon.version(),
-      addon: addonBuildId(),
-      threads: rt.addon.getThreads(),
-    });
-    const configured = setting('tuningCache');
-    const file = configured === 'off' ? null : (configured ?? defaultCacheFile(host));
-    cache = new TuningCache(file, host, debugNote);
-    tuningCaches.set(rt, cache);
-  }
-  return cache;
-}
-
-const unavailable = (e: unknown): boolean => e instanceof Error && e.message.includes('implementation for this');
+export type ForwardPlan = ReturnType<NativeAddon['conv2dPlan']>;
 
 export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKernels {
+  const chooser = convAlgorithmChooser(rt);
   /**
    * `cutOf`: when this is the stride-1 conv of a space-to-depth cut, the original geometry. Its
    * plan then recomputes the output without the cut's zero kernel taps when an input holds a NaN
@@ -231,9 +174,8 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const shape = `${geometryKey(g)}:${+options.bias}${+options.relu}${+options.sum}${+options.training}${cutKey}`;
     const planOf = (algorithm: ConvAlgorithm): ForwardPlan =>
       rt.plan<ForwardPlan>(`conv2d:${shape}:${algorithm}`, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
-    const eligible = cutOf === undefined && !options.training && winogradShape(g);
-    const plan = eligible ? chosenPlan(shape, planOf) : planOf('direct');
-    if (!eligible) lastNotes.set(rt, { algorithm: 'direct', impl: plan.impl, tuned: false });
+    // Winograd and the measured choice apply to 3x3 stride-1 inference convs (conv-algorithm.ts).
+    const plan = chooser.plan(shape, planOf, cutOf === undefined && !options.training && winogradShape(g));
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
@@ -249,62 +191,6 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     }
     rt.exec('conv2d', plan.plan, buffers);
     return y;
-  }
-
-  /**
-   * The plan of an eligible conv: CONVKIT_CONV_ALGORITHM's fixed algorithm, or ('tune') the one
-   * measured fastest for this shape (cached). An algorithm oneDNN has no kernel for runs direct.
-   */
-  function chosenPlan(shape: string, planOf: (algorithm: ConvAlgorithm) => ForwardPlan): ForwardPlan {
-    const wanted = setting('convAlgorithm');
-    const layoutShape = `${shape}:${setting('convLayout')}`;
-    let algorithm: ConvAlgorithm = wanted === 'tune' ? 'direct' : wanted;
-    if (wanted === 'tune') {
-      const cache = tuningCacheOf(rt);
-      const known = cache.get(layoutShape);
-      if (known !== undefined) {
-        algorithm = known.algorithm;
-      } else {
-        const choice = measureFastest(candidates(planOf));
-        cache.set(layoutShape, choice);
-        algorithm = choice.algorithm;
-      }
-    }
-    let plan: ForwardPlan;
-    try {
-      plan = planOf(algorithm);
-    } catch (e) {
-      if (!unavailable(e)) throw e;
-      debugNote(`${shape}: ${e instanceof Error ? e.message : String(e)}; running direct`);
-      algorithm = 'direct';
-      plan = planOf(algorithm);
-    }
-    lastNotes.set(rt, { algorithm, impl: plan.impl, tuned: wanted === 'tune' });
-    return plan;
-  }
-
-  /** direct and (where oneDNN has it) Winograd, each run on scratch buffers of its own layouts. */
-  function candidates(planOf: (algorithm: ConvAlgorithm) => ForwardPlan): Candidate[] {
-    const out: Candidate[] = [];
-    for (const algorithm of ['direct', 'winograd'] as const) {
-      let plan: ForwardPlan;
-      try {
-        plan = planOf(algorithm);
-      } catch (e) {
-        if (unavailable(e)) continue;
-        throw e;
-      }
-      const ids = [plan.src, plan.weights, plan.bias, plan.dst, plan.addend].filter((id) => id !== undefined);
-      const buffers = ids.map((id) => new Float32Array(Math.ceil(rt.descInfo(id).bytes / 4)));
-      out.push({
-        algorithm,
-        run: () => {
-          rt.exec('conv2d', plan.plan, buffers);
-          rt.flushSync();
-        },
-      });
-    }
-    return out;
   }
 
   /**
