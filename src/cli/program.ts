@@ -15,6 +15,7 @@ import { registerExport } from './export.js';
 import { registerExperiment } from './experiment.js';
 import { registerPlot } from './plot.js';
 import { registerPredict } from './predict.js';
+import { registerServe } from './serve.js';
 import { registerTour } from './tour.js';
 import { registerTrain } from './train.js';
 import { registerWeightsCommands } from './weights-commands.js';
@@ -55,6 +56,7 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerExport(program, CLI_ZOO, out);
   registerExperiment(program, out);
   registerTour(program, out);
+  registerServe(program, CLI_ZOO, out);
   return program;
 }
 

@@ -3,14 +3,14 @@
  * mutated byte by byte (set, bit flip, insert, delete, truncate), each loaded, and the outcome
  * judged:
  *
- * - a load either succeeds or throws a convkit error (ConvkitError); ONNX decoding, which is
- *   protobufjs's until the ONNX import work wraps it, may throw any Error (see `onnx.strict`);
+ * - a load either succeeds or throws a convkit error (ConvkitError);
  * - a successful load gives the tensors the bytes hold: for safetensors those of an independent
  *   decoder (JSON.parse and DataView, below); for the zip .pth the original ones exactly (every
  *   record has a CRC-32); for the legacy .pth (no checksum) the original names, dtypes and shapes,
  *   and the original values of every tensor whose storage bytes the mutation left alone, when only
  *   storage bytes changed (other mutants that load are compared with torch.load by
- *   `torchVerdicts`, where PyTorch is installed);
+ *   `torchVerdicts`, where PyTorch is installed); for ONNX (no checksum either) the initializers
+ *   protobufjs decodes from the mutant's bytes;
  * - memory: the ArrayBuffer bytes alive after a load (read before any GC can free them) grow by at
  *   most `allocationBound(size)`, so a header announcing huge shapes cannot make a reader allocate.
  *
@@ -26,6 +26,8 @@ import { noGrad } from '../../src/core/grad-mode.js';
 import { manualSeed } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { exportOnnx } from '../../src/io/onnx-export.js';
+import { parseOnnx } from '../../src/io/onnx-graph.js';
+import { importOnnx, onnxWeights } from '../../src/io/onnx-import.js';
 import { decodeOnnxModel } from '../../src/io/onnx-proto.js';
 import { readPth } from '../../src/io/pth.js';
 import { readLegacyPth } from '../../src/io/pth-legacy.js';
@@ -180,15 +182,39 @@ export const FORMATS: Record<FormatName, FormatSpec> = {
     name: 'onnx',
     fixture: onnxFixture,
     load(bytes) {
-      const model = decodeOnnxModel(bytes);
-      const inits = model.graph?.initializer ?? [];
-      return { names: inits.map((t) => String(t.name)), dtypes: [], shapes: [], values: [] };
+      // The whole import (checks, order, a shape dry run), then the weights it found.
+      const module = importOnnx(bytes, { backend: 'ref' });
+      module.dispose();
+      const weights = onnxWeights(parseOnnx(bytes, 'mutant'), { backend: 'ref' });
+      return plain(weights, new Map([...weights.keys()].map((k) => [k, 'F32'])));
     },
-    judge: () => undefined,
-    // protobufjs's own errors until src/io/onnx-import.ts wraps decoding in DataFormatError.
-    acceptError: (e) => e instanceof Error,
+    // ONNX has no checksum: what was read must be what protobufjs decodes from the same bytes.
+    judge: (_original, _bytes, m, loaded) => difference(decodeOnnxPlainly(m.bytes, loaded.names), loaded),
+    acceptError: isConvkit,
   },
 };
+
+/** The float initializers protobufjs decodes, in the order of `names` (an independent reading). */
+function decodeOnnxPlainly(bytes: Uint8Array, names: readonly string[]): Loaded {
+  const inits = new Map((decodeOnnxModel(bytes).graph?.initializer ?? []).map((t) => [String(t.name), t]));
+  const out: Loaded = { names: [], dtypes: [], shapes: [], values: [] };
+  for (const name of names) {
+    const t = inits.get(name);
+    const shape = (t?.dims ?? []).map(Number);
+    let values = new Float64Array(0);
+    if (t?.rawData && t.rawData.length > 0) {
+      const raw = t.rawData;
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      values = Float64Array.from({ length: raw.byteLength / 4 }, (_, i) => view.getFloat32(i * 4, true));
+    } else if (t?.floatData) values = Float64Array.from(t.floatData, (v) => Math.fround(v));
+    else if (t === undefined && name.endsWith('num_batches_tracked')) values = new Float64Array(1);
+    out.names.push(name);
+    out.dtypes.push('F32');
+    out.shapes.push(t === undefined ? [] : shape);
+    out.values.push(values);
+  }
+  return out;
+}
 
 let onnxBytes: Uint8Array | undefined;
 function onnxFixture(): Uint8Array {
