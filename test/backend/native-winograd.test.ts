@@ -70,6 +70,44 @@ describe('native Winograd convolution against the reference backend', () => {
   }
 });
 
+describe('Winograd with NaN and infinity', () => {
+  it('loses no non-finite output (its tiles may spread them, an infinity may come out NaN)', { skip }, (t) => {
+    // Winograd transforms whole tiles of input: a NaN or Inf there reaches every output of the
+    // tile, not only the outputs whose window holds it (docs/numerics.md). What must hold: every
+    // output the reference makes non-finite stays non-finite, with and without the fused ReLU.
+    process.env.CONVKIT_CONV_ALGORITHM = 'winograd';
+    resetSettings();
+    const x = seededValues(16 * 12 * 12, 7);
+    x[5 * 12 + 5] = Number.NaN;
+    x[144 + 3] = Number.POSITIVE_INFINITY;
+    x[2 * 144 + 100] = Number.NEGATIVE_INFINITY;
+    const w = seededValues(16 * 16 * 9, 8);
+    const run = (backend: string, relu: boolean): Float32Array =>
+      noGrad(() => {
+        const input = ops.fromArray(x, [1, 16, 12, 12], { backend });
+        const weight = ops.fromArray(w, [16, 16, 3, 3], { backend });
+        return Float32Array.from(ops.conv2d(input, weight, null, { padding: 1 }, { relu }).toArray());
+      });
+    for (const relu of [false, true]) {
+      const expected = run('ref', relu);
+      const rt = nativeRuntime();
+      takeConvAlgorithmNote(rt);
+      const actual = run('native', relu);
+      if (takeConvAlgorithmNote(rt)?.algorithm !== 'winograd')
+        return t.skip('oneDNN has no Winograd kernel on this CPU');
+      let lost = 0;
+      let nonFinite = 0;
+      for (let i = 0; i < expected.length; i++) {
+        if (Number.isFinite(expected[i])) continue;
+        nonFinite++;
+        if (Number.isFinite(actual[i])) lost++;
+      }
+      assert.ok(nonFinite > 0, 'the reference made no non-finite output');
+      assert.equal(lost, 0, `relu ${relu}: ${lost} of ${nonFinite} non-finite outputs came out finite`);
+    }
+  });
+});
+
 describe('CONVKIT_CONV_ALGORITHM=tune', () => {
   it('measures an eligible conv over a corrupt cache file, runs the choice and stores it', { skip }, () => {
     // This file's first tuned conv makes the runtime's tuning cache, so it reads this path.
