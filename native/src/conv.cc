@@ -189,6 +189,52 @@ NonFiniteGuard cutGuard(const ConvGeometry& g, const dnnl::convolution_forward::
   return guard;
 }
 
+// The guard of a Winograd plan. Its transforms mix a whole tile of input, so a NaN or an infinity
+// would reach outputs whose window does not hold it (and Inf - Inf makes NaN), unlike the direct
+// sum and PyTorch. The plan takes one more buffer, `guardWeights`: the weights in the layout of
+// the direct kernel (JavaScript converts them once per weight version). When src, those weights,
+// bias or the addend hold a non-finite value, the direct kernel runs instead (without the ReLU,
+// then reluKeepingNaN, as the ReLU guard does); finite data pays the scan alone.
+NonFiniteGuard winogradGuard(PlanBuilder& plan, const ConvGeometry& g,
+                             const dnnl::convolution_forward::primitive_desc& pd, bool bias, bool relu, bool sum,
+                             bool separateAddend, bool training, dnnl::memory::desc& scratchpad) {
+  auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  auto dst = pd.dst_desc();
+  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, pd.src_desc(), any(g.weights()),
+                                    biasDesc(g, bias), dst, g.strides(), g.dilates(), g.padL(), g.padR());
+  dnnl::convolution_forward::primitive_desc direct(d, postOpsAttr(sum, separateAddend ? &dst : nullptr, false),
+                                                   cpuEngine());
+  if (direct.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = direct.scratchpad_desc();
+  // Buffers: src, weights, (bias), dst, (addend), guardWeights. The Winograd primitive leaves the
+  // last one alone (an argument it does not use); the direct one reads it as its weights.
+  const size_t dstAt = bias ? 3 : 2, guardAt = dstAt + (separateAddend ? 2 : 1);
+  plan.arg(DNNL_ARG_WEIGHTS_1, direct.weights_desc(), "guardWeights");
+  std::vector<int> args = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS_1};
+  if (bias) args.push_back(DNNL_ARG_BIAS);
+  args.push_back(DNNL_ARG_DST);
+  if (separateAddend) args.push_back(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1);
+  args.push_back(DNNL_ARG_WEIGHTS);
+  std::vector<std::pair<size_t, int64_t>> inputs = {{0, floatsOf(pd.src_desc())},
+                                                    {guardAt, floatsOf(direct.weights_desc())}};
+  if (bias) inputs.push_back({2, g.O});
+  if (sum) inputs.push_back({separateAddend ? dstAt + 1 : dstAt, floatsOf(dst)});
+  NonFiniteGuard guard;
+  guard.check = [inputs](const std::vector<void*>& buffers) {
+    for (auto [i, n] : inputs)
+      if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
+    return false;
+  };
+  guard.alternate = dnnl::convolution_forward(direct);
+  guard.alternateArgs = args;
+  const int64_t dstFloats = floatsOf(dst);
+  if (relu) {
+    guard.fix = [dstAt, dstFloats](const std::vector<void*>& buffers) {
+      reluKeepingNaN(static_cast<float*>(buffers[dstAt]), dstFloats);
+    };
+  }
+  return guard;
+}
+
 }  // namespace
 
 // conv2dPlan(geometry, { bias, relu, sum, training, algorithm, cutStrideH, cutStrideW, cutKernelH, cutKernelW }) ->
@@ -246,7 +292,9 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     // Whether oneDNN fell back to im2col + gemm (JavaScript may then cut a strided conv, space_to_depth.cc).
     bool gemm = std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
     dnnl::memory::desc scratchpad = pd.scratchpad_desc();
-    if (relu) {
+    if (std::string(pd.impl_info_str()).find("wino") != std::string::npos) {
+      plan.guard(winogradGuard(plan, g, pd, bias, relu, sum, separateAddend, training, scratchpad));
+    } else if (relu) {
       // oneDNN's ReLU post-op is max(y, 0), which maps NaN to 0. Where an input holds a NaN or an
       // infinity (src, weights, bias, addend), the conv runs without it and reluKeepingNaN follows
       // (same layouts, so the same buffers serve both). Finite data pays the cheaper of two: the

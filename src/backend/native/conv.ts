@@ -43,6 +43,8 @@ declare module './addon.js' {
       readonly addend?: number;
       readonly gemm: boolean;
       readonly impl: string;
+      /** Winograd plans: one more buffer, last, the weights in the direct kernel's layout (its NaN/Inf guard). */
+      readonly guardWeights?: number;
     };
     /** 'auto': nChw16c on AVX-512 where the channels fill blocks; 'any': oneDNN chooses (CONVKIT_CONV_LAYOUT). */
     setConvLayout(layout: 'auto' | 'any'): void;
@@ -189,6 +191,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       const from = rt.descOf(addend, dstDims(g));
       rt.exec('conv2d', rt.reorderPlan(from, plan.dst), [rt.input(addend, from, dstDims(g)), y.buffer]);
     }
+    if (plan.guardWeights !== undefined) buffers.push(rt.input(args.weight, plan.guardWeights, weightDims(g)));
     rt.exec('conv2d', plan.plan, buffers);
     return y;
   }
