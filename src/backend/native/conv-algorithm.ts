@@ -118,7 +118,8 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
     for (const algorithm of ['direct', 'winograd'] as const) {
       const plan = planIfAvailable(shape, planOf, algorithm);
       if (plan === null) continue;
-      const buffers = [plan.src, plan.weights, plan.bias, plan.dst, plan.addend, plan.guardWeights].flatMap((id, slot) => {
+      const descs = [plan.src, plan.weights, plan.bias, plan.dst, plan.addend, plan.guardWeights];
+      const buffers = descs.flatMap((id, slot) => {
         if (id === undefined) return [];
         let buffer = scratch.get(`${slot}:${id}`);
         if (buffer === undefined) {
