@@ -8,7 +8,7 @@
 import type { Storage } from '../../core/storage.js';
 import type { KernelSpecs, Kernels, ScalarOp, UnaryOp } from '../backend.js';
 import type { ActivationKind } from './addon.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -41,6 +41,22 @@ function affineOf(op: ScalarOp, value: number): { alpha: number; beta: number } 
   if (op === 'rsub') return { alpha: -1, beta: value };
   return null;
 }
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const ACTIVATION_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['unary', 'activationBackward'],
+    name: 'relu / sigmoid / tanh, forward and backward',
+    native: 'all, any layout',
+    fallback: 'other unary ops',
+  },
+  {
+    kernels: ['scalar'],
+    name: 'scalar x + c, x * c, c - x',
+    native: "plain data (a queued loop, exactly the reference kernel's arithmetic)",
+    fallback: 'blocked inputs, pow/max/min/division',
+  },
+];
 
 export function nativeActivationKernels(
   rt: NativeRuntime,

@@ -13,7 +13,7 @@
 import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -56,6 +56,16 @@ export function channelDims(s: Storage, l: ChannelLayout, minRank = 2): readonly
 }
 
 const allFloat32 = (...xs: (Storage | null)[]): boolean => xs.every((s) => s === null || isFloat32(s));
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const BATCH_NORM_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['batchNormTrain', 'batchNormInfer', 'batchNormBackward'],
+    name: 'batch norm: train, eval (either with a fused ReLU), backward',
+    native: 'all, any layout',
+    fallback: 'float64',
+  },
+];
 
 export function nativeBatchNormKernels(
   rt: NativeRuntime,

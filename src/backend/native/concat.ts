@@ -10,7 +10,7 @@
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -27,6 +27,23 @@ declare module './addon.js' {
     ): PlanResult<'dst'> | null;
   }
 }
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const CONCAT_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['concat'],
+    name: 'concat',
+    native:
+      "channels of 4-D tensors in any layouts (a copy per chunk when all are nchw, nChw8c/16c of whole blocks, or nhwc; else oneDNN's concat); other axes plain",
+    fallback: 'float64, empty',
+  },
+  {
+    kernels: ['concatBatchNormInfer'],
+    name: 'concat + batch norm (eval) + ReLU',
+    native: 'one pass over chunked layouts as above; else the native concat, then batch norm',
+    fallback: 'float64, empty',
+  },
+];
 
 export function nativeConcatKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'concat'> {
   return {

@@ -7,7 +7,7 @@
 import type { Storage } from '../../core/storage.js';
 import { BackendError } from '../../core/errors.js';
 import type { KernelName, KernelSpecs, Kernels } from '../backend.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -48,6 +48,16 @@ function inPlace(kernel: KernelName, what: string, s: Storage, rt: NativeRuntime
   }
   return rt.plainInput(s, [s.size]); // a float32 ref storage: its own array
 }
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const OPTIM_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['sgdStep', 'adamStep'],
+    name: 'SGD, Adam/AdamW steps',
+    native: 'all, in place, bit-identical to the reference kernels',
+    fallback: 'float64',
+  },
+];
 
 export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'sgdStep' | 'adamStep'> {
   return {

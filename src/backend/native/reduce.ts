@@ -6,7 +6,7 @@
  */
 import { BackendError } from '../../core/errors.js';
 import type { KernelSpecs, Kernels, ReduceOp, Reduction } from '../backend.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
 
 /** A negative log-likelihood over n rows of c log-probabilities, as the loss plans take it. */
@@ -36,6 +36,28 @@ function targetBuffer(op: string, target: Int32Array, n: number, c: number): Flo
     if (!(t >= 0 && t < c)) throw new BackendError(op, `target ${t} is out of range for ${c} classes`);
   return Float32Array.from(target);
 }
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const REDUCE_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['reduce'],
+    name: 'sum / mean / max / min over any axes',
+    native: 'plain data (a queued loop, double accumulators)',
+    fallback: 'float64, empty, rank > 12',
+  },
+  {
+    kernels: ['nllLoss', 'nllLossBackward'],
+    name: "negative log-likelihood (cross-entropy's loss), forward and backward",
+    native: "all reductions, label smoothing (a queued loop, the reference kernel's arithmetic)",
+    fallback: 'float64',
+  },
+  {
+    kernels: ['fill'],
+    name: 'fill',
+    native: 'a fresh array, written at once',
+    fallback: 'float64',
+  },
+];
 
 export function nativeReduceKernels(
   rt: NativeRuntime,

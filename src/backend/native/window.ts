@@ -6,7 +6,7 @@
  */
 import type { Storage } from '../../core/storage.js';
 import type { KernelSpecs, Kernels } from '../backend.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime, type NativeStorage } from './runtime.js';
 
 declare module './addon.js' {
@@ -23,6 +23,17 @@ interface WindowCopy {
   readonly outDims: readonly number[];
   readonly value: number;
 }
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const WINDOW_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['slice', 'pad'],
+    name: 'slice, constant pad',
+    native:
+      'all (a queued copy loop); nChw8c/nChw16c stay blocked when whole channel blocks move (ResNet option A, concat backward), else plain',
+    fallback: 'float64, empty, non-finite pad values',
+  },
+];
 
 export function nativeWindowKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'slice' | 'pad'> {
   /** Why this window cannot run natively, or null. */
