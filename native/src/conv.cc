@@ -105,11 +105,23 @@ ConvGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char
   return g;
 }
 
+// The forward algorithm a plan asks oneDNN for: 'direct' (every plan before tuning), 'winograd'
+// (fewer multiplies on 3x3 stride-1 convs, other rounding) or 'auto' (oneDNN picks). conv-tuning.ts
+// times the candidates and keeps the fastest.
+dnnl::algorithm algorithmOf(const Napi::Env& env, const std::string& name) {
+  if (name == "direct") return dnnl::algorithm::convolution_direct;
+  if (name == "winograd") return dnnl::algorithm::convolution_winograd;
+  if (name == "auto") return dnnl::algorithm::convolution_auto;
+  throw Napi::RangeError::New(
+      env, "conv2d: argument 'options' field 'algorithm' must be 'direct', 'winograd' or 'auto', got '" + name + "'");
+}
+
 dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g, bool bias, bool training,
-                                                    const dnnl::primitive_attr& attr) {
+                                                    const dnnl::primitive_attr& attr,
+                                                    dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct) {
   auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, srcAny(g), any(g.weights()),
-                                    biasDesc(g, bias), dstAny(g), g.strides(), g.dilates(), g.padL(), g.padR());
+  dnnl::convolution_forward::desc d(prop, algorithm, srcAny(g), any(g.weights()), biasDesc(g, bias), dstAny(g),
+                                    g.strides(), g.dilates(), g.padL(), g.padR());
   return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
 }
 
@@ -177,11 +189,59 @@ NonFiniteGuard cutGuard(const ConvGeometry& g, const dnnl::convolution_forward::
   return guard;
 }
 
+// The guard of a Winograd plan. Its transforms mix a whole tile of input, so a NaN or an infinity
+// would reach outputs whose window does not hold it (and Inf - Inf makes NaN), unlike the direct
+// sum and PyTorch. The plan takes one more buffer, `guardWeights`: the weights in the layout of
+// the direct kernel (JavaScript converts them once per weight version). When src, those weights,
+// bias or the addend hold a non-finite value, the direct kernel runs instead (without the ReLU,
+// then reluKeepingNaN, as the ReLU guard does); finite data pays the scan alone.
+NonFiniteGuard winogradGuard(PlanBuilder& plan, const ConvGeometry& g,
+                             const dnnl::convolution_forward::primitive_desc& pd, bool bias, bool relu, bool sum,
+                             bool separateAddend, bool training, dnnl::memory::desc& scratchpad) {
+  auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  auto dst = pd.dst_desc();
+  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, pd.src_desc(), any(g.weights()),
+                                    biasDesc(g, bias), dst, g.strides(), g.dilates(), g.padL(), g.padR());
+  dnnl::convolution_forward::primitive_desc direct(d, postOpsAttr(sum, separateAddend ? &dst : nullptr, false),
+                                                   cpuEngine());
+  if (direct.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = direct.scratchpad_desc();
+  // Buffers: src, weights, (bias), dst, (addend), guardWeights. The Winograd primitive leaves the
+  // last one alone (an argument it does not use); the direct one reads it as its weights.
+  const size_t dstAt = bias ? 3 : 2, guardAt = dstAt + (separateAddend ? 2 : 1);
+  plan.arg(DNNL_ARG_WEIGHTS_1, direct.weights_desc(), "guardWeights");
+  std::vector<int> args = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS_1};
+  if (bias) args.push_back(DNNL_ARG_BIAS);
+  args.push_back(DNNL_ARG_DST);
+  if (separateAddend) args.push_back(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1);
+  args.push_back(DNNL_ARG_WEIGHTS);
+  std::vector<std::pair<size_t, int64_t>> inputs = {{0, floatsOf(pd.src_desc())},
+                                                    {guardAt, floatsOf(direct.weights_desc())}};
+  if (bias) inputs.push_back({2, g.O});
+  if (sum) inputs.push_back({separateAddend ? dstAt + 1 : dstAt, floatsOf(dst)});
+  NonFiniteGuard guard;
+  guard.check = [inputs](const std::vector<void*>& buffers) {
+    for (auto [i, n] : inputs)
+      if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
+    return false;
+  };
+  guard.alternate = dnnl::convolution_forward(direct);
+  guard.alternateArgs = args;
+  const int64_t dstFloats = floatsOf(dst);
+  if (relu) {
+    guard.fix = [dstAt, dstFloats](const std::vector<void*>& buffers) {
+      reluKeepingNaN(static_cast<float*>(buffers[dstAt]), dstFloats);
+    };
+  }
+  return guard;
+}
+
 }  // namespace
 
-// conv2dPlan(geometry, { bias, relu, sum, training, cutStrideH, cutStrideW, cutKernelH, cutKernelW }) -> { plan, src,
-// weights, (bias), dst, (addend), gemm, impl } With sum, the addend is read from its own buffer (reported as `addend`)
-// when oneDNN runs that with the same kernel as the sum post-op; else dst must hold the addend (no `addend` reported).
+// conv2dPlan(geometry, { bias, relu, sum, training, algorithm, cutStrideH, cutStrideW, cutKernelH, cutKernelW }) ->
+// { plan, src, weights, (bias), dst, (addend), gemm, impl } With sum, the addend is read from its own buffer (reported
+// as `addend`) when oneDNN runs that with the same kernel as the sum post-op; else dst must hold the addend (no
+// `addend` reported). `algorithm` is optional ('direct' when absent); where oneDNN has no kernel for it on this shape
+// and CPU, the error says "has no <algorithm> implementation" (conv-tuning.ts then drops that candidate).
 Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2d";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -196,14 +256,26 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     const int64_t cutSH = cutField("cutStrideH"), cutSW = cutField("cutStrideW");
     const int64_t cutKH = cutField("cutKernelH"), cutKW = cutField("cutKernelW");
     const bool cut = cutSH > 0 && cutSW > 0 && cutKH > 0 && cutKW > 0;
-    auto pd = preferredLayoutPd(
-        g, [&](const ConvGeometry& h) { return forwardPd(h, bias, training, postOpsAttr(sum, nullptr, relu)); });
+    const bool chosen = info[1].As<Napi::Object>().Has("algorithm");
+    const std::string algorithmName = chosen ? options.text("algorithm") : "direct";
+    const dnnl::algorithm algorithm = algorithmOf(info.Env(), algorithmName);
+    auto make = [&](const ConvGeometry& h) {
+      return forwardPd(h, bias, training, postOpsAttr(sum, nullptr, relu), algorithm);
+    };
+    dnnl::convolution_forward::primitive_desc pd;
+    try {
+      pd = algorithm == dnnl::algorithm::convolution_direct ? preferredLayoutPd(g, make) : make(g);
+    } catch (const dnnl::error& e) {
+      if (e.status != dnnl_unimplemented) throw;
+      throw std::invalid_argument("oneDNN has no " + algorithmName +
+                                  " implementation for this convolution on this CPU");
+    }
     bool separateAddend = false;
     if (sum) {
       // A binary add saves copying the addend into dst first, if it gets the same (jit) kernel.
       auto dst = pd.dst_desc();
       try {
-        auto withBinary = forwardPd(g, bias, training, postOpsAttr(true, &dst, relu));
+        auto withBinary = forwardPd(g, bias, training, postOpsAttr(true, &dst, relu), algorithm);
         if (withBinary.impl_info_str() == pd.impl_info_str() && withBinary.dst_desc() == dst) {
           pd = withBinary;
           separateAddend = true;
@@ -220,7 +292,9 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     // Whether oneDNN fell back to im2col + gemm (JavaScript may then cut a strided conv, space_to_depth.cc).
     bool gemm = std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
     dnnl::memory::desc scratchpad = pd.scratchpad_desc();
-    if (relu) {
+    if (std::string(pd.impl_info_str()).find("wino") != std::string::npos) {
+      plan.guard(winogradGuard(plan, g, pd, bias, relu, sum, separateAddend, training, scratchpad));
+    } else if (relu) {
       // oneDNN's ReLU post-op is max(y, 0), which maps NaN to 0. Where an input holds a NaN or an
       // infinity (src, weights, bias, addend), the conv runs without it and reluKeepingNaN follows
       // (same layouts, so the same buffers serve both). Finite data pays the cheaper of two: the
@@ -228,8 +302,8 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
       // activations) always running unfused with the ReLU as a pass over dst.
       auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
       auto dst = pd.dst_desc();
-      dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, pd.src_desc(), pd.weights_desc(),
-                                        biasDesc(g, bias), dst, g.strides(), g.dilates(), g.padL(), g.padR());
+      dnnl::convolution_forward::desc d(prop, algorithm, pd.src_desc(), pd.weights_desc(), biasDesc(g, bias), dst,
+                                        g.strides(), g.dilates(), g.padL(), g.padR());
       dnnl::convolution_forward::primitive_desc exact(d, postOpsAttr(sum, separateAddend ? &dst : nullptr, false),
                                                       cpuEngine());
       if (exact.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = exact.scratchpad_desc();

@@ -40,6 +40,9 @@ dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims);
 struct NonFiniteGuard {
   std::function<bool(const std::vector<void*>& buffers)> check;
   dnnl::primitive alternate;
+  // The DNNL_ARG_* per buffer for `alternate` where they differ from the plan's (empty: the same),
+  // e.g. a Winograd conv whose direct alternate reads its weights from another buffer.
+  std::vector<int> alternateArgs;
   std::function<void(const std::vector<void*>& buffers)> fix;
 };
 

@@ -218,15 +218,17 @@ class Queue {
       } else if (c.plan->custom) {
         c.plan->custom(c.buffers, c.scalars);
       } else {
+        const NonFiniteGuard* guard = c.plan->guard.get();
+        const bool nonFinite = guard != nullptr && guard->check(c.buffers);
+        const std::vector<int>& argIds =
+            nonFinite && guard->alternate && !guard->alternateArgs.empty() ? guard->alternateArgs : c.plan->args;
         std::unordered_map<int, dnnl::memory> args;
         for (size_t i = 0; i < c.buffers.size(); i++)
-          args.insert({c.plan->args[i], dnnl::memory(c.plan->descs[i], cpuEngine(), c.buffers[i])});
+          args.insert({argIds[i], dnnl::memory(c.plan->descs[i], cpuEngine(), c.buffers[i])});
         size_t scratch = c.plan->scratchpad.get_size();
         if (scratch > 0)
           args.insert(
               {DNNL_ARG_SCRATCHPAD, dnnl::memory(c.plan->scratchpad, cpuEngine(), scratchpad.reserve(scratch))});
-        const NonFiniteGuard* guard = c.plan->guard.get();
-        const bool nonFinite = guard != nullptr && guard->check(c.buffers);
         (nonFinite && guard->alternate ? guard->alternate : c.plan->primitive).execute(stream, args);
         stream.wait();
         if (nonFinite && guard->fix) guard->fix(c.buffers);

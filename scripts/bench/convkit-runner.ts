@@ -4,7 +4,9 @@
  * inference in eval mode under noGrad takes the fused path (BN folded, ReLU and sums as post-ops).
  */
 import { setThreads, synchronize } from '../../src/backend/registry.js';
+import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
 import { loadNativeAddon, nativeRuntime } from '../../src/backend/native/index.js';
+import { setting } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { scope } from '../../src/core/scope.js';
 import type { Tensor } from '../../src/core/tensor.js';
@@ -30,6 +32,8 @@ export interface LayerTime {
   calls: number;
   ms: number;
   macs: number;
+  /** The conv's algorithm and oneDNN kernel, e.g. `winograd jit_fp32_wino_2x3:avx512_core (tuned)`; absent for other ops. */
+  kernel?: string;
 }
 
 const BACKEND = 'native';
@@ -47,7 +51,7 @@ export function configure(threads: number): void {
 export function describe(threads: number): string {
   const addon = loadNativeAddon();
   const onednn = 'error' in addon ? '?' : addon.version();
-  return `convkit ${BACKEND} backend (oneDNN ${onednn}, blocked layouts, fused inference, ${threads} threads on a worker queue)`;
+  return `convkit ${BACKEND} backend (oneDNN ${onednn}, blocked layouts, fused inference, conv algorithm ${setting('convAlgorithm')}, ${threads} threads on a worker queue)`;
 }
 
 function disposeModel(model: TensorModule): void {
@@ -172,6 +176,7 @@ export function profile(
   const pass = (record: boolean): void => {
     let last = performance.now();
     const runtime = nativeRuntime();
+    takeConvAlgorithmNote(runtime); // only convs of this pass
     traceOps((e) => {
       runtime.flushSync();
       const now = performance.now();
@@ -181,6 +186,8 @@ export function profile(
         row.calls += 1 / runs;
         row.ms += (now - last) / runs;
         row.macs += e.macs / runs;
+        const conv = takeConvAlgorithmNote(runtime);
+        if (conv !== null) row.kernel = `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
         totals.set(key, row);
       }
       last = performance.now(); // the listener's own time is not charged to the next op

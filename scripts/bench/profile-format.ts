@@ -1,7 +1,8 @@
 /**
  * The tables of `npm run bench -- --profile MODEL`: the slowest layers, each with the fused group
- * it ran in (as nn.fusedGroups reports them), the time per op kind, and the `Fusion:` line that
- * `convkit summary` prints. Pure formatting, so a unit test checks it without timing anything.
+ * it ran in (as nn.fusedGroups reports them) and, for convs, the algorithm and oneDNN kernel that
+ * ran (CONVKIT_CONV_ALGORITHM, docs/native-backend.md#algorithm-choice); the time per op kind; and
+ * the `Fusion:` line that `convkit summary` prints. Pure formatting, so a unit test checks it without timing anything.
  */
 import { fusionLine } from '../../src/cli/format/summary.js';
 import type { FusedGroup } from '../../src/nn/fuse.js';
@@ -52,13 +53,13 @@ export function profileLines(p: Profile): string[] {
     `${p.model}, batch ${p.batch}: ${total.toFixed(1)} ms per batch (sum of op times; ${p.engine})`,
     fusionLine(p.fusion),
     '',
-    '| layer | op | fused group | calls | ms | share | GFLOP/s |',
-    '|:--|:--|:--|--:|--:|--:|--:|',
+    '| layer | op | fused group | calls | ms | share | GFLOP/s | conv kernel |',
+    '|:--|:--|:--|--:|--:|--:|--:|:--|',
   ];
   for (const l of [...p.layers].sort((a, b) => b.ms - a.ms).slice(0, TOP_LAYERS)) {
     const group = byPath.get(l.path);
     lines.push(
-      `| ${l.path} | ${l.op} | ${group ? describeGroup(group) : '-'} | ${Math.round(l.calls)} | ${l.ms.toFixed(2)} | ${pct(l.ms)} | ${gf(l)} |`,
+      `| ${l.path} | ${l.op} | ${group ? describeGroup(group) : '-'} | ${Math.round(l.calls)} | ${l.ms.toFixed(2)} | ${pct(l.ms)} | ${gf(l)} | ${l.kernel ?? '-'} |`,
     );
   }
   const byOp = new Map<string, { ms: number; macs: number; calls: number }>();

@@ -34,7 +34,14 @@ export interface Settings {
   fuse: boolean;
   /** CONVKIT_CONV_LAYOUT: 'auto' (nChw16c on AVX-512 where channels fill blocks) or 'any' (oneDNN picks). */
   convLayout: 'auto' | 'any';
+  /** CONVKIT_CONV_ALGORITHM: forward algorithm of eligible 3x3 inference convs: fixed (default direct) or measured ('tune'). */
+  convAlgorithm: ConvAlgorithmChoice;
+  /** CONVKIT_TUNING_CACHE: the file of measured choices; null = the per-host default under ~/.cache/convkit. */
+  tuningCache: string | null;
 }
+
+/** 'tune' times direct and Winograd per shape and keeps the faster; the others are used as they are. */
+export type ConvAlgorithmChoice = 'tune' | 'direct' | 'winograd' | 'auto';
 
 export const MAX_THREADS = 4096;
 export const DEFAULT_POOL_MB = 2048;
@@ -115,6 +122,20 @@ const VARIABLES: { readonly [K in keyof Settings]: Variable<Settings[K]> } = {
     accepts: "'auto' or 'any'",
     fallback: 'auto',
     parse: oneOf<'auto' | 'any'>(['auto', 'any']),
+  },
+  convAlgorithm: {
+    name: 'CONVKIT_CONV_ALGORITHM',
+    accepts: "one of 'direct', 'tune', 'winograd', 'auto'",
+    // Not 'tune' by default: Winograd's error exceeds the conformance tolerance on ResNet-size convs
+    // (docs/native-backend.md#algorithm-choice has the measurements).
+    fallback: 'direct',
+    parse: oneOf<ConvAlgorithmChoice>(['tune', 'direct', 'winograd', 'auto']),
+  },
+  tuningCache: {
+    name: 'CONVKIT_TUNING_CACHE',
+    accepts: "a file path, or 'off' (measure in every process, write nothing)",
+    fallback: null,
+    parse: (raw) => raw,
   },
 };
 

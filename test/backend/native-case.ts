@@ -7,6 +7,7 @@
 import type { NativeAddon } from '../../src/backend/native/addon.js';
 import type { Shape } from '../../src/core/shape.js';
 import type { Tensor } from '../../src/core/tensor.js';
+import type { Tolerance } from './native-helpers.js';
 import * as ops from '../../src/ops/index.js';
 
 export interface OpCase {
@@ -21,6 +22,12 @@ export interface OpCase {
   spaceToDepth?: 'always';
   /** The case must not reach oneDNN (the native backend falls back to the reference kernel). */
   refFallback?: true;
+}
+
+/** A forward-only case (inference: no input needs a gradient), inputs seeded as OpCase's. */
+export interface ForwardCase extends Omit<OpCase, 'spaceToDepth' | 'refFallback'> {
+  /** Where it is not OP_TOLERANCE, with the reason in a comment. */
+  tolerance?: Tolerance;
 }
 
 /** An addon call with a bad argument, and the error it must throw (before anything reaches oneDNN). */

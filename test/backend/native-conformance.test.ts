@@ -11,14 +11,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadNativeAddon, nativeCallCount, nativeRuntime } from '../../src/backend/native/index.js';
 import { PLAIN, type NativeStorage } from '../../src/backend/native/runtime.js';
 import { noGrad } from '../../src/core/grad-mode.js';
-import { Generator } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import { conv2dGeometry } from '../../src/ops/conv2d.js';
 import type { NativeCaseFile } from './native-case.js';
 import { POOL } from './native-cases/pool.js';
 import { LRN } from './native-cases/norm.js';
-import { assertClose, failNativeMissing, nativeSkipReason } from './native-helpers.js';
+import { assertClose, failNativeMissing, nativeSkipReason, seededValues as values, seedOf } from './native-helpers.js';
 
 const addon = loadNativeAddon();
 const skip = nativeSkipReason('native-conformance');
@@ -38,19 +37,6 @@ const FAMILIES: [string, NativeCaseFile][] = await Promise.all(
     ),
 );
 const OP_CASES = FAMILIES.flatMap(([, file]) => file.OP_CASES);
-
-/** A seed of its own per case name, so that adding a case leaves the others' values alone. */
-function seedOf(name: string): number {
-  let h = 0;
-  for (const ch of name) h = (h * 31 + ch.charCodeAt(0)) % 100003;
-  return 1000 * (h + 1);
-}
-
-/** Seeded uniform values in [-1, 1). */
-function values(size: number, seed: number): Float32Array {
-  const g = new Generator(seed);
-  return Float32Array.from({ length: size }, () => g.uniform() * 2 - 1);
-}
 
 /** Output and input gradients of f on one backend, for the upstream gradient R. */
 function run(

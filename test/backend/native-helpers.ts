@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { loadNativeAddon } from '../../src/backend/native/index.js';
+import { Generator } from '../../src/core/random.js';
 
 /** The environment variable that turns a missing native backend from a skip into a failure. */
 export const REQUIRE_NATIVE = 'CONVKIT_REQUIRE_NATIVE';
@@ -110,4 +111,17 @@ export function relativeL2(actual: ArrayLike<number>, expected: ArrayLike<number
     norm += expected[i] ** 2;
   }
   return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
+}
+
+/** A seed of its own per case name, so that adding a case leaves the others' values alone. */
+export function seedOf(name: string): number {
+  let h = 0;
+  for (const ch of name) h = (h * 31 + ch.charCodeAt(0)) % 100003;
+  return 1000 * (h + 1);
+}
+
+/** Seeded uniform values in [-1, 1). */
+export function seededValues(size: number, seed: number): Float32Array {
+  const g = new Generator(seed);
+  return Float32Array.from({ length: size }, () => g.uniform() * 2 - 1);
 }

@@ -26,7 +26,11 @@ describe('config', () => {
     withEnv({ CONVKIT_THREADS: '', CONVKIT_NATIVE_POOL_MB: '  ' });
     delete process.env.CONVKIT_NATIVE_PLAN_CACHE;
     delete process.env.CONVKIT_FUSE;
+    delete process.env.CONVKIT_CONV_ALGORITHM;
+    delete process.env.CONVKIT_TUNING_CACHE;
     assert.equal(setting('threads'), null);
+    assert.equal(setting('convAlgorithm'), 'direct');
+    assert.equal(setting('tuningCache'), null);
     assert.equal(setting('nativePoolMb'), 2048);
     assert.equal(setting('nativePlanCache'), 512);
     assert.equal(setting('fuse'), true);
@@ -41,6 +45,8 @@ describe('config', () => {
       CONVKIT_DEBUG: 'all, native',
       CONVKIT_FUSE: '0',
       CONVKIT_CONV_LAYOUT: 'any',
+      CONVKIT_CONV_ALGORITHM: 'tune',
+      CONVKIT_TUNING_CACHE: '/tmp/tuning.json',
     });
     const s = settings();
     assert.equal(s.backend, 'meta');
@@ -50,6 +56,8 @@ describe('config', () => {
     assert.deepEqual([...s.debug], ['native']);
     assert.equal(s.fuse, false);
     assert.equal(s.convLayout, 'any');
+    assert.equal(s.convAlgorithm, 'tune');
+    assert.equal(s.tuningCache, '/tmp/tuning.json');
   });
 
   it('a bad value throws a ConfigError naming the variable, the accepted values and what came', () => {
@@ -69,6 +77,12 @@ describe('config', () => {
       ['CONVKIT_DEBUG', 'native,verbose', 'debug', /CONVKIT_DEBUG: expected a comma-separated list of 'native', 'all'/],
       ['CONVKIT_FUSE', 'off', 'fuse', /CONVKIT_FUSE: expected '1' \(fusion on\) or '0' \(off\), got 'off'/],
       ['CONVKIT_CONV_LAYOUT', 'nhwc', 'convLayout', /CONVKIT_CONV_LAYOUT: expected 'auto' or 'any', got 'nhwc'/],
+      [
+        'CONVKIT_CONV_ALGORITHM',
+        'fast',
+        'convAlgorithm',
+        /CONVKIT_CONV_ALGORITHM: expected one of 'direct', 'tune', 'winograd', 'auto', got 'fast'/,
+      ],
     ];
     for (const [name, value, key, message] of cases) {
       withEnv({ [name]: value });

@@ -60,3 +60,18 @@ test('the profile prints the Fusion line exactly as convkit summary does, and th
   const total = layers.reduce((s, l) => s + l.ms, 0);
   assert.equal(rows[0][5], `${((100 * (TOP_LAYERS + 5)) / total).toFixed(1)}%`);
 });
+
+test('conv rows name the algorithm and kernel that ran; other ops a dash', () => {
+  const layers: LayerTime[] = [
+    { ...layer('layer1.0.conv1', 'conv2d', 3), kernel: 'winograd jit_fp32_wino_2x3:avx512_core (tuned)' },
+    { ...layer('conv1', 'conv2d', 2), kernel: 'direct jit:avx512_core' },
+    layer('maxpool', 'maxPool2d', 1),
+  ];
+  const rows = layerRows(
+    profileLines({ model: 'resnet18', batch: 1, engine: 'test', layers, groups: [], fusion: 'x' }),
+  );
+  assert.deepEqual(
+    rows.map((r) => [r[0], r[7]]),
+    layers.map((l) => [l.path, l.kernel ?? '-']),
+  );
+});

@@ -3,7 +3,7 @@
  * addon works on caller-owned Float32Arrays (zero copy) and checks every buffer length itself, so
  * a wrong call throws a JS error instead of reading out of bounds.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,18 @@ export function loadAddon(): NativeAddon | { error: string } {
   }
   if (!isAddon(loaded)) return { error: `the native addon is out of date (missing functions): run ${BUILD_HINT}` };
   return loaded;
+}
+
+/** Size and modification time of the addon file: changes with every rebuild (keys the conv tuning cache). */
+export function addonBuildId(): string {
+  const root = packageRoot();
+  if (root === null) return 'unknown';
+  try {
+    const { size, mtimeMs } = statSync(join(root, ADDON_FILE));
+    return `${size}-${Math.round(mtimeMs)}`;
+  } catch {
+    return 'unknown';
+  }
 }
 
 let calls = 0;

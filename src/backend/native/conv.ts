@@ -10,6 +10,8 @@
 import { sizeOf } from '../../core/shape.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeAddon } from './addon.js';
+import { convAlgorithmChooser, winogradShape } from './conv-algorithm.js';
+import type { ConvAlgorithm } from './conv-tuning.js';
 import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
@@ -28,6 +30,8 @@ declare module './addon.js' {
         relu: boolean;
         sum: boolean;
         training: boolean;
+        /** The forward algorithm ('direct' when absent); an error "has no ... implementation" where oneDNN has none. */
+        algorithm?: ConvAlgorithm;
         /** The original stride and kernel when this is the stride-1 conv of a space-to-depth cut (all four or none). */
         cutStrideH?: number;
         cutStrideW?: number;
@@ -39,6 +43,8 @@ declare module './addon.js' {
       readonly addend?: number;
       readonly gemm: boolean;
       readonly impl: string;
+      /** Winograd plans: one more buffer, last, the weights in the direct kernel's layout (its NaN/Inf guard). */
+      readonly guardWeights?: number;
     };
     /** 'auto': nChw16c on AVX-512 where the channels fill blocks; 'any': oneDNN chooses (CONVKIT_CONV_LAYOUT). */
     setConvLayout(layout: 'auto' | 'any'): void;
@@ -130,7 +136,7 @@ export function hasPaddingOnlyWindow(g: Conv2dGeometry): boolean {
   );
 }
 
-type ForwardPlan = ReturnType<NativeAddon['conv2dPlan']>;
+export type ForwardPlan = ReturnType<NativeAddon['conv2dPlan']>;
 
 /** This file's rows of "What runs natively" in docs/native-backend.md. */
 export const CONV_RUNS: readonly NativeRun[] = [
@@ -138,12 +144,13 @@ export const CONV_RUNS: readonly NativeRun[] = [
     kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
     name: 'conv2d, backward data, backward weight (+ bias)',
     native:
-      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel",
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 inference convs when asked for ([Algorithm choice](#algorithm-choice))",
     fallback: 'float64, empty tensors',
   },
 ];
 
 export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKernels {
+  const chooser = convAlgorithmChooser(rt);
   /**
    * `cutOf`: when this is the stride-1 conv of a space-to-depth cut, the original geometry. Its
    * plan then recomputes the output without the cut's zero kernel taps when an input holds a NaN
@@ -177,8 +184,11 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       cutKernelW: cutOf?.kernelW ?? 0,
     };
     const cutKey = cutOf === undefined ? '' : `:cut${cutOf.strideH},${cutOf.strideW},${cutOf.kernelH},${cutOf.kernelW}`;
-    const key = `conv2d:${geometryKey(g)}:${+options.bias}${+options.relu}${+options.sum}${+options.training}${cutKey}`;
-    const plan = rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(g, options));
+    const shape = `${geometryKey(g)}:${+options.bias}${+options.relu}${+options.sum}${+options.training}${cutKey}`;
+    const planOf = (algorithm: ConvAlgorithm): ForwardPlan =>
+      rt.plan<ForwardPlan>(`conv2d:${shape}:${algorithm}`, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
+    // Winograd and the measured choice apply to 3x3 stride-1 inference convs (conv-algorithm.ts).
+    const plan = chooser.plan(shape, planOf, cutOf === undefined && !options.training && winogradShape(g));
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
@@ -192,6 +202,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       const from = rt.descOf(addend, dstDims(g));
       rt.exec('conv2d', rt.reorderPlan(from, plan.dst), [rt.input(addend, from, dstDims(g)), y.buffer]);
     }
+    if (plan.guardWeights !== undefined) buffers.push(rt.input(args.weight, plan.guardWeights, weightDims(g)));
     rt.exec('conv2d', plan.plan, buffers);
     return y;
   }

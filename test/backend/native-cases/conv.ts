@@ -5,7 +5,7 @@
  */
 import * as ops from '../../../src/ops/index.js';
 import { conv2dGeometry } from '../../../src/ops/conv2d.js';
-import type { OpCase, PlanErrorCase } from '../native-case.js';
+import type { ForwardCase, OpCase, PlanErrorCase } from '../native-case.js';
 
 // 1x1x4x4 input, one 3x3 filter, no padding: a 2x2 output.
 const GEOMETRY = conv2dGeometry([1, 1, 4, 4], [1, 1, 3, 3]);
@@ -125,6 +125,11 @@ export const PLAN_ERRORS: PlanErrorCase[] = [
     error: /conv2d: argument 'geometry' must be an object with named fields/,
   },
   {
+    name: 'an unknown conv algorithm',
+    call: (a) => a.conv2dPlan(GEOMETRY, { ...OPTIONS, algorithm: 'fft' as 'direct' }),
+    error: /conv2d: argument 'options' field 'algorithm' must be 'direct', 'winograd' or 'auto', got 'fft'/,
+  },
+  {
     name: 'a number for a flag',
     call: (a) => a.conv2dPlan(GEOMETRY, { ...OPTIONS, relu: 1 as unknown as boolean }),
     error: /conv2d: argument 'options' field 'relu' must be a boolean, got 1/,
@@ -153,5 +158,55 @@ export const PLAN_ERRORS: PlanErrorCase[] = [
         typeof a.spaceToDepthWeightsPlan
       >[0]),
     error: /spaceToDepthWeights: argument 'sizes' field 'kernelW' must be an integer from 1 to \d+, got nothing/,
+  },
+];
+
+/**
+ * Inference convs run with Winograd forced (CONVKIT_CONV_ALGORITHM=winograd), forward only:
+ * awkward sizes (odd maps, channels that fill no 16-block, a batch of 3, asymmetric padding) and
+ * every post-op. native-winograd.test.ts skips, with the reason, those this CPU has no Winograd for.
+ */
+export const WINOGRAD_CASES: ForwardCase[] = [
+  {
+    name: 'winograd 3x3 pad 1 + bias',
+    inputs: [[2, 16, 8, 8], [32, 16, 3, 3], [32]],
+    f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1 }),
+  },
+  {
+    name: 'winograd odd map 7x9, 17 -> 19 channels, batch 3',
+    inputs: [[3, 17, 7, 9], [19, 17, 3, 3], [19]],
+    f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1 }),
+  },
+  {
+    name: 'winograd no padding, 5x6 map',
+    inputs: [
+      [1, 32, 5, 6],
+      [16, 32, 3, 3],
+    ],
+    f: (x, w) => ops.conv2d(x, w, null, { padding: 0 }),
+  },
+  {
+    name: 'winograd asymmetric padding',
+    inputs: [[2, 16, 11, 13], [16, 16, 3, 3], [16]],
+    f: (x, w, b) => ops.conv2d(x, w, b, { padding: [0, 2, 1, 0] }),
+  },
+  {
+    name: 'winograd 256 channels 14x14 (ResNet layer3 size)',
+    inputs: [[1, 256, 14, 14], [256, 256, 3, 3], [256]],
+    f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1 }),
+    // Winograd's transforms round more than the direct sum, growing with its 2304 terms: on an
+    // AVX-512 host it needed atol 2.1e-5 here where direct needs 8.1e-6 (OP_TOLERANCE's 1e-5 is
+    // exceeded; why CONVKIT_CONV_ALGORITHM defaults to direct). The bound keeps a 2x margin.
+    tolerance: { rtol: 1e-4, atol: 4e-5 },
+  },
+  {
+    name: 'winograd + bias + ReLU',
+    inputs: [[2, 16, 9, 9], [16, 16, 3, 3], [16]],
+    f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1 }, { relu: true }),
+  },
+  {
+    name: 'winograd + addend + ReLU (residual block)',
+    inputs: [[2, 16, 9, 9], [16, 16, 3, 3], [16], [2, 16, 9, 9]],
+    f: (x, w, b, a) => ops.conv2d(x, w, b, { padding: 1 }, { addend: a, relu: true }),
   },
 ];

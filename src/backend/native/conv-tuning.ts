@@ -1,0 +1,168 @@
+/**
+ * Which forward algorithm an eligible conv runs (docs/native-backend.md#algorithm-choice). oneDNN's
+ * Winograd kernels run 3x3 stride-1 convs with fewer multiplies, faster on some shapes and CPUs,
+ * slower on others; so on first use each candidate is timed a few runs and the fastest kept, in
+ * memory and in a JSON file per host. The file's key holds the CPU (model and flags), the oneDNN
+ * version and the addon build: when any of them changes the old choices are dropped and measured
+ * again (the thread count is part of each shape's key, conv-algorithm.ts). A file that cannot be read, parsed or written costs a measurement
+ * (and one line under CONVKIT_DEBUG=native), never an error.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { arch, cpus, homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export type ConvAlgorithm = 'direct' | 'winograd' | 'auto';
+
+/** What measured choices depend on: a change in any field invalidates them all. */
+export interface HostIdentity {
+  cpu: string;
+  onednn: string;
+  addon: string;
+}
+
+/** A short hash of the host identity (the default file name and the key checked on load). */
+export function hostKey(id: HostIdentity): string {
+  return createHash('sha256').update(JSON.stringify(id)).digest('hex').slice(0, 16);
+}
+
+/** The CPU in words: model name and ISA flags from /proc/cpuinfo where there is one. */
+export function cpuIdentity(): string {
+  const model = cpus()[0]?.model ?? 'unknown';
+  let flags = '';
+  try {
+    flags = /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    // not Linux: the model name alone
+  }
+  return `${arch()} ${model} ${flags}`.trim();
+}
+
+/** ~/.cache/convkit/tuning-<host>.json ($XDG_CACHE_HOME respected). */
+export function defaultCacheFile(host: string): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'convkit', `tuning-${host}.json`);
+}
+
+/** One shape's measurement: the algorithm kept and the best time of each candidate (ms). */
+export interface TunedChoice {
+  algorithm: ConvAlgorithm;
+  ms: Partial<Record<ConvAlgorithm, number>>;
+}
+
+const FORMAT = 1;
+const ALGORITHMS: readonly string[] = ['direct', 'winograd', 'auto'];
+
+function isChoice(v: unknown): v is TunedChoice {
+  if (typeof v !== 'object' || v === null) return false;
+  const { algorithm, ms } = v as Record<string, unknown>;
+  return typeof algorithm === 'string' && ALGORITHMS.includes(algorithm) && typeof ms === 'object' && ms !== null;
+}
+
+/**
+ * Measured choices per shape key, read from `file` on first use (null: memory only). Writes go to
+ * a temporary file renamed over the old one, after merging what another process wrote meanwhile,
+ * so concurrent writers never leave a torn file (the last rename wins, each with every entry it saw).
+ */
+export class TuningCache {
+  private choices: Map<string, TunedChoice> | null = null;
+  private warned = false;
+
+  constructor(
+    readonly file: string | null,
+    readonly host: string,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  get(shape: string): TunedChoice | undefined {
+    this.choices ??= this.read();
+    return this.choices.get(shape);
+  }
+
+  set(shape: string, choice: TunedChoice): void {
+    this.choices ??= this.read();
+    this.choices.set(shape, choice);
+    if (this.file === null) return;
+    const merged = new Map([...this.read(), ...this.choices]);
+    const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      mkdirSync(dirname(this.file), { recursive: true });
+      const body = { format: FORMAT, host: this.host, choices: Object.fromEntries(merged) };
+      writeFileSync(temp, `${JSON.stringify(body, null, 1)}\n`);
+      renameSync(temp, this.file);
+    } catch (e) {
+      try {
+        rmSync(temp, { force: true });
+      } catch {
+        // no temporary file was made (its folder is missing or not a folder)
+      }
+      this.note(`cannot write ${this.file} (${e instanceof Error ? e.message : String(e)}): choices kept in memory`);
+    }
+  }
+
+  /** The file's choices for this host; empty when it is missing, unreadable, corrupt or another host's. */
+  private read(): Map<string, TunedChoice> {
+    const out = new Map<string, TunedChoice>();
+    if (this.file === null || !existsSync(this.file)) return out;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(this.file, 'utf8'));
+    } catch (e) {
+      this.note(`ignoring ${this.file} (${e instanceof Error ? e.message : String(e)}): measuring again`);
+      return out;
+    }
+    const body = parsed as { format?: unknown; host?: unknown; choices?: unknown };
+    if (typeof body !== 'object' || body === null || body.format !== FORMAT || typeof body.choices !== 'object') {
+      this.note(`ignoring ${this.file} (not a format-${FORMAT} tuning file): measuring again`);
+      return out;
+    }
+    if (body.host !== this.host) return out; // another CPU, oneDNN or addon build: stale
+    for (const [shape, choice] of Object.entries(body.choices ?? {})) if (isChoice(choice)) out.set(shape, choice);
+    return out;
+  }
+
+  private note(message: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.warn(message);
+  }
+}
+
+/** A candidate for timing: `run` executes it once and waits for it to finish. */
+export interface Candidate {
+  algorithm: ConvAlgorithm;
+  run: () => void;
+}
+
+/** Winograd changes the rounding: it is kept only when this much faster than direct (not for noise). */
+export const WINOGRAD_MARGIN = 0.9;
+/** Time spent measuring one shape, beyond one warm-up and one timed run of each candidate. */
+export const TUNING_BUDGET_MS = 50;
+
+/**
+ * Times the candidates (one warm-up each, then rounds of one run each while within the budget)
+ * and returns the fastest, preferring direct unless another beats it by WINOGRAD_MARGIN.
+ */
+export function measureFastest(
+  candidates: readonly Candidate[],
+  now: () => number = () => performance.now(),
+): TunedChoice {
+  for (const c of candidates) c.run();
+  const best = new Map<ConvAlgorithm, number>();
+  const start = now();
+  for (let round = 0; round < 5 && (round === 0 || now() - start < TUNING_BUDGET_MS); round++) {
+    for (const c of candidates) {
+      const t0 = now();
+      c.run();
+      const ms = now() - t0;
+      best.set(c.algorithm, Math.min(best.get(c.algorithm) ?? Number.POSITIVE_INFINITY, ms));
+    }
+  }
+  let algorithm: ConvAlgorithm = candidates[0]?.algorithm ?? 'direct';
+  for (const [a, ms] of best) {
+    const current = best.get(algorithm) ?? Number.POSITIVE_INFINITY;
+    const margin = algorithm === 'direct' ? WINOGRAD_MARGIN : 1;
+    if (ms < current * margin) algorithm = a;
+  }
+  return { algorithm, ms: Object.fromEntries(best) };
+}

@@ -1,0 +1,156 @@
+/**
+ * The conv tuning cache (src/backend/native/conv-tuning.ts): choices survive a reload on the same
+ * host, are dropped when the host identity changes, and a corrupt, foreign or unwritable file
+ * costs a measurement and one warning, never an error. measureFastest runs on a fake clock.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import {
+  type ConvAlgorithm,
+  hostKey,
+  measureFastest,
+  type TunedChoice,
+  TuningCache,
+} from '../../src/backend/native/conv-tuning.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'convkit-tuning-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const HOST = { cpu: 'x86_64 Some CPU avx512f', onednn: '2.6.0', addon: '1-2' };
+const CHOICE: TunedChoice = { algorithm: 'winograd', ms: { direct: 2, winograd: 1 } };
+
+function cacheAt(file: string | null, host = hostKey(HOST)): { cache: TuningCache; warnings: string[] } {
+  const warnings: string[] = [];
+  return { cache: new TuningCache(file, host, (m) => warnings.push(m)), warnings };
+}
+
+describe('conv tuning cache', () => {
+  it('keeps a choice across processes on the same host (a fresh cache reads the file)', () => {
+    const file = join(dir, 'same-host', 'tuning.json');
+    cacheAt(file).cache.set('shape-a', CHOICE);
+    const { cache, warnings } = cacheAt(file);
+    assert.deepEqual(cache.get('shape-a'), CHOICE);
+    assert.equal(cache.get('shape-b'), undefined);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('drops every choice when the CPU, oneDNN or the addon build changes', () => {
+    const file = join(dir, 'invalidation.json');
+    cacheAt(file).cache.set('shape-a', CHOICE);
+    for (const changed of [
+      { ...HOST, cpu: 'x86_64 Other CPU avx2' },
+      { ...HOST, onednn: '3.0.0' },
+      { ...HOST, addon: '1-3' },
+    ]) {
+      assert.notEqual(hostKey(changed), hostKey(HOST));
+      assert.equal(cacheAt(file, hostKey(changed)).cache.get('shape-a'), undefined, JSON.stringify(changed));
+    }
+    assert.deepEqual(cacheAt(file).cache.get('shape-a'), CHOICE, 'the original host still reads its choice');
+  });
+
+  it('ignores a corrupt or foreign file with one warning, and replaces it on the next write', () => {
+    for (const [name, body] of [
+      ['truncated', '{"format":1,"host":"'],
+      ['not JSON', '\u0000\u0001garbage'],
+      ['another format', '{"format":99,"choices":{}}'],
+      ['an array', '[1,2,3]'],
+    ]) {
+      const file = join(dir, `corrupt-${name.replace(/ /g, '-')}.json`);
+      writeFileSync(file, body);
+      const { cache, warnings } = cacheAt(file);
+      assert.equal(cache.get('shape-a'), undefined, name);
+      cache.set('shape-a', CHOICE);
+      assert.equal(warnings.length, 1, `${name}: one warning, got ${JSON.stringify(warnings)}`);
+      assert.match(warnings[0], /ignoring .*measuring again/);
+      assert.deepEqual(cacheAt(file).cache.get('shape-a'), CHOICE, `${name}: rewritten`);
+    }
+  });
+
+  it('drops malformed entries and keeps the rest', () => {
+    const file = join(dir, 'entries.json');
+    const choices = { good: CHOICE, bad: { algorithm: 'fft', ms: {} }, worse: 3 };
+    writeFileSync(file, JSON.stringify({ format: 1, host: hostKey(HOST), choices }));
+    const { cache } = cacheAt(file);
+    assert.deepEqual(cache.get('good'), CHOICE);
+    assert.equal(cache.get('bad'), undefined);
+    assert.equal(cache.get('worse'), undefined);
+  });
+
+  it('keeps choices in memory when the directory is unwritable, warning once', (t) => {
+    if (process.getuid?.() === 0) {
+      t.skip('running as root: file permissions do not stop writes (the path-is-a-file case below still runs)');
+    } else {
+      const locked = join(dir, 'locked');
+      mkdirSync(locked);
+      chmodSync(locked, 0o500);
+      const { cache, warnings } = cacheAt(join(locked, 'tuning.json'));
+      cache.set('shape-a', CHOICE);
+      cache.set('shape-b', CHOICE);
+      assert.deepEqual(cache.get('shape-a'), CHOICE);
+      assert.equal(warnings.length, 1);
+      chmodSync(locked, 0o700);
+    }
+    // A parent that is a file: mkdir fails for every user.
+    const blocker = join(dir, 'blocker');
+    writeFileSync(blocker, 'not a directory');
+    const { cache, warnings } = cacheAt(join(blocker, 'tuning.json'));
+    cache.set('shape-a', CHOICE);
+    cache.set('shape-b', CHOICE);
+    assert.deepEqual(cache.get('shape-b'), CHOICE);
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.match(warnings[0], /cannot write/);
+  });
+
+  it('merges what another writer stored meanwhile, and leaves no temporary files', () => {
+    const sub = join(dir, 'concurrent');
+    const file = join(sub, 'tuning.json');
+    const first = cacheAt(file).cache;
+    const second = cacheAt(file).cache;
+    assert.equal(first.get('x'), undefined); // both loaded the (missing) file before either wrote
+    assert.equal(second.get('x'), undefined);
+    first.set('shape-a', CHOICE);
+    second.set('shape-b', { algorithm: 'direct', ms: { direct: 1 } });
+    const stored = JSON.parse(readFileSync(file, 'utf8'));
+    assert.deepEqual(Object.keys(stored.choices).sort(), ['shape-a', 'shape-b']);
+    assert.deepEqual(readdirSync(sub), ['tuning.json']);
+  });
+
+  it('writes nothing without a file (CONVKIT_TUNING_CACHE=off)', () => {
+    const { cache, warnings } = cacheAt(null);
+    cache.set('shape-a', CHOICE);
+    assert.deepEqual(cache.get('shape-a'), CHOICE);
+    assert.deepEqual(warnings, []);
+  });
+});
+
+describe('measureFastest (fake clock)', () => {
+  /** Candidates whose runs advance the clock by their cost in ms. */
+  function timed(costs: Partial<Record<ConvAlgorithm, number>>): { choice: TunedChoice; runs: Map<string, number> } {
+    let clock = 0;
+    const runs = new Map<string, number>();
+    const candidates = Object.entries(costs).map(([algorithm, ms]) => ({
+      algorithm: algorithm as ConvAlgorithm,
+      run: () => {
+        clock += ms;
+        runs.set(algorithm, (runs.get(algorithm) ?? 0) + 1);
+      },
+    }));
+    return { choice: measureFastest(candidates, () => clock), runs };
+  }
+
+  it('keeps Winograd when clearly faster, direct when not by the margin', () => {
+    assert.equal(timed({ direct: 10, winograd: 6 }).choice.algorithm, 'winograd');
+    assert.equal(timed({ direct: 10, winograd: 9.5 }).choice.algorithm, 'direct');
+    assert.equal(timed({ direct: 6, winograd: 10 }).choice.algorithm, 'direct');
+    assert.equal(timed({ direct: 3 }).choice.algorithm, 'direct');
+    assert.deepEqual(timed({ direct: 10, winograd: 6 }).choice.ms, { direct: 10, winograd: 6 });
+  });
+
+  it('stops within its budget: slow shapes get one warm-up and one timed run each', () => {
+    assert.deepEqual([...timed({ direct: 200, winograd: 300 }).runs.values()], [2, 2]);
+    assert.deepEqual([...timed({ direct: 0.1, winograd: 0.1 }).runs.values()], [6, 6]);
+  });
+});

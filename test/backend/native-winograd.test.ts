@@ -1,0 +1,137 @@
+/**
+ * oneDNN's Winograd convolution (CONVKIT_CONV_ALGORITHM=winograd) against the reference backend,
+ * forward in inference, within the conformance suite's tolerance: Winograd rounds differently
+ * from the direct sum, and 'tune' may pick it for any eligible conv. A case whose shape has no
+ * Winograd kernel on this CPU is checked on the direct kernel it ran and reported as skipped.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
+import { nativeRuntime } from '../../src/backend/native/index.js';
+import { resetSettings } from '../../src/core/config.js';
+import { noGrad } from '../../src/core/grad-mode.js';
+import type { Tensor } from '../../src/core/tensor.js';
+import * as ops from '../../src/ops/index.js';
+import type { ForwardCase } from './native-case.js';
+import { WINOGRAD_CASES } from './native-cases/conv.js';
+import { assertClose, nativeSkipReason, seededValues, seedOf } from './native-helpers.js';
+
+const skip = nativeSkipReason('native-winograd');
+const VARIABLES = ['CONVKIT_CONV_ALGORITHM', 'CONVKIT_TUNING_CACHE'];
+const saved = VARIABLES.map((v) => process.env[v]);
+const dir = mkdtempSync(join(tmpdir(), 'convkit-winograd-'));
+after(() => {
+  VARIABLES.forEach((v, i) => {
+    if (saved[i] === undefined) delete process.env[v];
+    else process.env[v] = saved[i];
+  });
+  resetSettings();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function forward(backend: string, c: ForwardCase): Float32Array {
+  const seed = seedOf(c.name);
+  return noGrad(() => {
+    const inputs: Tensor[] = c.inputs.map((s, i) =>
+      ops.fromArray(
+        seededValues(
+          s.reduce((a, b) => a * b, 1),
+          seed + i,
+        ),
+        s,
+        { backend },
+      ),
+    );
+    return Float32Array.from(c.f(...inputs).toArray());
+  });
+}
+
+describe('native Winograd convolution against the reference backend', () => {
+  for (const c of WINOGRAD_CASES) {
+    it(`${c.name}: forward agrees`, { skip }, (t) => {
+      process.env.CONVKIT_CONV_ALGORITHM = 'winograd';
+      resetSettings();
+      const expected = forward('ref', c);
+      const rt = nativeRuntime();
+      takeConvAlgorithmNote(rt); // forget any earlier conv's
+      const actual = forward('native', c);
+      const note = takeConvAlgorithmNote(rt);
+      assert.ok(note !== null, 'no native conv ran');
+      assertClose(`${c.name} forward`, actual, expected, c.tolerance);
+      if (note.algorithm !== 'winograd') {
+        t.skip(`oneDNN has no Winograd kernel for this shape on this CPU (ran ${note.impl}; checked that instead)`);
+      } else {
+        assert.match(note.impl, /wino/, 'the kernel oneDNN ran is not a Winograd one');
+      }
+    });
+  }
+});
+
+describe('Winograd with NaN and infinity', () => {
+  it('gives the reference non-finite outputs exactly where it does (the direct kernel takes over)', { skip }, (t) => {
+    // Winograd transforms whole tiles: unguarded, a NaN or Inf reached every output of its tile
+    // (an Inf as NaN, Inf - Inf). conv.cc's winogradGuard runs the direct kernel instead when an
+    // input holds one, so NaN and Inf land where PyTorch puts them, with and without the ReLU.
+    process.env.CONVKIT_CONV_ALGORITHM = 'winograd';
+    resetSettings();
+    const x = seededValues(16 * 12 * 12, 7);
+    x[5 * 12 + 5] = Number.NaN;
+    x[144 + 3] = Number.POSITIVE_INFINITY;
+    x[2 * 144 + 100] = Number.NEGATIVE_INFINITY;
+    const w = seededValues(16 * 16 * 9, 8);
+    const run = (backend: string, relu: boolean): Float32Array =>
+      noGrad(() => {
+        const input = ops.fromArray(x, [1, 16, 12, 12], { backend });
+        const weight = ops.fromArray(w, [16, 16, 3, 3], { backend });
+        return Float32Array.from(ops.conv2d(input, weight, null, { padding: 1 }, { relu }).toArray());
+      });
+    for (const relu of [false, true]) {
+      const expected = run('ref', relu);
+      const rt = nativeRuntime();
+      takeConvAlgorithmNote(rt);
+      const actual = run('native', relu);
+      if (takeConvAlgorithmNote(rt)?.algorithm !== 'winograd')
+        return t.skip('oneDNN has no Winograd kernel on this CPU');
+      const nonFinite = expected.filter((v) => !Number.isFinite(v)).length;
+      assert.ok(nonFinite > 0, 'the reference made no non-finite output');
+      for (let i = 0; i < expected.length; i++) {
+        if (Number.isFinite(expected[i])) continue;
+        assert.ok(Object.is(actual[i], expected[i]), `relu ${relu}: element ${i} is ${actual[i]}, ref ${expected[i]}`);
+      }
+      const finite = (v: Float32Array): Float32Array => v.map((e, i) => (Number.isFinite(expected[i]) ? e : 0));
+      assertClose(`relu ${relu}: finite outputs`, finite(actual), finite(expected));
+    }
+  });
+});
+
+describe('CONVKIT_CONV_ALGORITHM=tune', () => {
+  it('measures an eligible conv over a corrupt cache file, runs the choice and stores it', { skip }, () => {
+    // This file's first tuned conv makes the runtime's tuning cache, so it reads this path.
+    const file = join(dir, 'tuning.json');
+    writeFileSync(file, '{"format": 1, "choices": {"trunc');
+    process.env.CONVKIT_CONV_ALGORITHM = 'tune';
+    process.env.CONVKIT_TUNING_CACHE = file;
+    resetSettings();
+    const c: ForwardCase = {
+      name: 'tuned 3x3 conv',
+      inputs: [[2, 16, 10, 10], [16, 16, 3, 3], [16]],
+      f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1 }),
+    };
+    const rt = nativeRuntime();
+    takeConvAlgorithmNote(rt);
+    const actual = forward('native', c);
+    const note = takeConvAlgorithmNote(rt);
+    assert.ok(note?.tuned, 'the conv was not tuned');
+    const stored = JSON.parse(readFileSync(file, 'utf8'));
+    const entries = Object.entries(stored.choices) as [string, { algorithm: string; ms: Record<string, number> }][];
+    assert.equal(entries.length, 1, 'one shape measured');
+    const [key, choice] = entries[0];
+    assert.ok(key.startsWith('2,16,10,10,16,3,3,'), `the key names the geometry: ${key}`);
+    assert.equal(choice.algorithm, note.algorithm);
+    assert.ok(Number.isFinite(choice.ms.direct), 'direct was timed');
+    assertClose('tuned conv forward', actual, forward('ref', c), { rtol: 1e-4, atol: 4e-5 });
+  });
+});
