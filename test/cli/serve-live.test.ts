@@ -15,6 +15,7 @@ import { CLI_ZOO } from '../../src/cli/program.js';
 import { MAX_EVENT_STREAMS, openEventStreams } from '../../src/cli/serve-events.js';
 import { createExplorerServer } from '../../src/cli/serve-http.js';
 import { REPORT_FILES, writeReport } from '../../src/experiments/report.js';
+import { metricsLine, RUN_ROWS, TINY_REPORT } from '../e2e/explorer-fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'convkit-serve-live-'));
 const runs = join(root, 'runs');
@@ -22,8 +23,8 @@ const experiments = join(root, 'experiments');
 let server: ReturnType<typeof createExplorerServer>;
 let port: number;
 
-const row = (epoch: number) => ({ epoch, train_loss: 2 / epoch, train_acc: 0.3, test_loss: 1.9, test_acc: 0.35 });
-const line = (epoch: number): string => `${JSON.stringify(row(epoch))}\n`;
+const row = (epoch: number) => RUN_ROWS[epoch - 1];
+const line = (epoch: number): string => metricsLine(row(epoch));
 
 /** A GET whose body is read to the end. */
 function get(path: string): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {
@@ -96,25 +97,7 @@ before(async () => {
   mkdirSync(join(runs, 'live'), { recursive: true });
   writeFileSync(join(runs, 'live', 'metrics.jsonl'), line(1));
   writeFileSync(join(root, 'secret.txt'), 'outside');
-  await writeReport(join(experiments, 'tiny'), {
-    name: 'tiny',
-    title: 'A tiny experiment',
-    mode: 'quick',
-    claims: [
-      { id: 'small', claim: 'two is less than three', measured: '2 < 3', held: true },
-      { id: 'later', claim: 'not measured here', measured: 'skipped', held: null },
-    ],
-    sections: [],
-    charts: [
-      {
-        file: 'bar.svg',
-        caption: 'one bar',
-        spec: { width: 40, height: 20, marks: [{ type: 'rect', encode: { enter: { width: { value: 10 } } } }] },
-      },
-    ],
-    data: {},
-    notRun: [],
-  });
+  await writeReport(join(experiments, 'tiny'), TINY_REPORT);
   symlinkSync(join(root, 'secret.txt'), join(experiments, 'tiny', 'link-out.svg'));
   server = createExplorerServer({ zoo: CLI_ZOO, pageDir: root, runsDir: runs, experimentsDir: experiments });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -172,13 +155,14 @@ describe('convkit serve: experiment reports', () => {
   it('lists the reports with their verdicts and reads one with its claims, charts and markdown', async () => {
     const list = await get('/api/reports');
     assert.deepEqual(JSON.parse(list.body), [
-      { name: 'tiny', title: 'A tiny experiment', verdict: true, date: JSON.parse(list.body)[0].date },
+      { name: 'tiny', title: 'A tiny experiment', verdict: false, date: JSON.parse(list.body)[0].date },
     ]);
     const report = JSON.parse((await get('/api/reports/tiny')).body);
     assert.deepEqual(
       report.claims.map((c: { id: string; held: boolean | null }) => [c.id, c.held]),
       [
         ['small', true],
+        ['large', false],
         ['later', null],
       ],
     );

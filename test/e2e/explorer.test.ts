@@ -18,7 +18,7 @@ import { getModel } from '../../src/models/registry.js';
 import { CLI_ZOO } from '../../src/cli/program.js';
 import { startServer } from '../../src/cli/serve.js';
 import { writeReport } from '../../src/experiments/report.js';
-import type { ExperimentResult } from '../../src/experiments/types.js';
+import { metricsLine, RUN_ROWS, TINY_REPORT } from './explorer-fixtures.js';
 import { chromiumPath, ensurePageBuilt, launchChromium } from '../helpers/explorer-browser.js';
 
 const SHOTS = fileURLToPath(new URL('../../out/explorer-e2e/', import.meta.url));
@@ -36,41 +36,8 @@ let server: { url: string; close: () => Promise<void> };
 let runsDir: string;
 let experiments: string;
 
-/** A run's epochs as convkit train writes them: loss falling, accuracy rising towards a plateau. */
-const QUICK_ROWS = Array.from({ length: 9 }, (_, i) => {
-  const epoch = i + 1;
-  const fall = Math.exp(-epoch / 3);
-  return {
-    epoch,
-    train_loss: 0.35 + 1.9 * fall,
-    train_acc: 0.93 - 0.6 * fall,
-    test_loss: 0.48 + 1.6 * fall,
-    test_acc: 0.88 - 0.55 * fall,
-  };
-});
 /** The points Vega draws on the run's curves. */
 const POINTS = '.chart g.mark-symbol.role-mark path';
-const metricsLine = (row: object): string => `${JSON.stringify(row)}\n`;
-
-const TINY_REPORT: ExperimentResult = {
-  name: 'tiny',
-  title: 'A tiny experiment',
-  mode: 'quick',
-  claims: [
-    { id: 'small', claim: 'two is less than three', measured: '2 < 3', held: true },
-    { id: 'large', claim: 'three is less than two', measured: '3 > 2', held: false },
-  ],
-  sections: [],
-  charts: [
-    {
-      file: 'bar.svg',
-      caption: 'one bar',
-      spec: { width: 40, height: 20, marks: [{ type: 'rect', encode: { enter: { width: { value: 10 } } } }] },
-    },
-  ],
-  data: {},
-  notRun: [],
-};
 
 const api = async <T>(path: string): Promise<T> => {
   const r = await fetch(new URL(path, server.url));
@@ -117,7 +84,7 @@ describe('convkit explorer in chromium', { skip }, () => {
       join(runs, 'resnet20-cifar10', 'config.json'),
       JSON.stringify({ model: 'resnet20_cifar', epochs: 12 }),
     );
-    writeFileSync(join(runs, 'resnet20-cifar10', 'metrics.jsonl'), QUICK_ROWS.slice(0, 8).map(metricsLine).join(''));
+    writeFileSync(join(runs, 'resnet20-cifar10', 'metrics.jsonl'), RUN_ROWS.slice(0, 8).map(metricsLine).join(''));
     await writeReport(join(experiments, 'tiny'), TINY_REPORT);
     server = await startServer(CLI_ZOO, { port: 0, host: '127.0.0.1', runs, experiments });
     browser = await launchChromium((chromium as { path: string }).path);
@@ -298,7 +265,7 @@ describe('convkit explorer in chromium', { skip }, () => {
     // A point per epoch on each of the four curves (train and test, loss and accuracy).
     const points = page.locator(POINTS);
     await page.waitForFunction(`document.querySelectorAll('${POINTS}').length === 32`);
-    appendFileSync(join(runsDir, 'resnet20-cifar10', 'metrics.jsonl'), metricsLine(QUICK_ROWS[8]));
+    appendFileSync(join(runsDir, 'resnet20-cifar10', 'metrics.jsonl'), metricsLine(RUN_ROWS[8]));
     await page.waitForFunction(`document.querySelectorAll('${POINTS}').length === 36`);
     assert.equal(await points.count(), 36);
     assert.match(String(await page.locator('.chart').getAttribute('aria-label')), /9 epochs/);
@@ -316,7 +283,11 @@ describe('convkit explorer in chromium', { skip }, () => {
     await page.waitForSelector('[data-testid=claims]');
     assert.equal(await text('main h1'), 'A tiny experiment');
     const rows = page.locator('[data-testid=claims] tbody tr');
-    assert.deepEqual(await rows.locator('td:last-child').allTextContents(), ['held', 'did not hold']);
+    assert.deepEqual(await rows.locator('td:last-child').allTextContents(), [
+      'held',
+      'did not hold',
+      'not tested in this run',
+    ]);
     const img = page.locator('figure.report-chart img');
     assert.equal(await img.getAttribute('alt'), 'one bar');
     await page.waitForFunction("document.querySelector('figure.report-chart img').naturalWidth > 0");

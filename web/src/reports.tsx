@@ -5,7 +5,7 @@
  */
 import { verdictWord } from '../../src/experiments/types.js';
 import type { Route } from './main.js';
-import { useJson } from './runs.js';
+import { ListStatus, useJson } from './runs.js';
 
 interface Claim {
   id: string;
@@ -40,10 +40,10 @@ function ReportList() {
   return (
     <section>
       <h1>Experiment reports</h1>
-      {reports === null ? <p>loading…</p> : typeof reports === 'string' ? <p role="alert">{reports}</p> : null}
-      {Array.isArray(reports) && reports.length === 0 ? (
-        <p>No reports in the server's --experiments folder yet (convkit experiment writes them).</p>
-      ) : null}
+      <ListStatus
+        list={reports}
+        empty="No reports in the server's --experiments folder yet (convkit experiment writes them)."
+      />
       <ul>
         {Array.isArray(reports)
           ? reports.map((r) => (

@@ -33,15 +33,19 @@ export function RunsView({ route }: { route: Route }) {
   return run ? <Run name={run} /> : <RunList />;
 }
 
+/** What a list from the API shows before or instead of its items: loading, the error, or that it is empty. */
+export function ListStatus({ list, empty }: { list: unknown[] | string | null; empty: string }) {
+  if (list === null) return <p>loading…</p>;
+  if (typeof list === 'string') return <p role="alert">{list}</p>;
+  return list.length === 0 ? <p>{empty}</p> : null;
+}
+
 function RunList() {
   const runs = useJson<{ name: string }[]>('api/runs');
   return (
     <section>
       <h1>Runs</h1>
-      {runs === null ? <p>loading…</p> : typeof runs === 'string' ? <p role="alert">{runs}</p> : null}
-      {Array.isArray(runs) && runs.length === 0 ? (
-        <p>No runs in the server's --runs folder yet (convkit train writes them).</p>
-      ) : null}
+      <ListStatus list={runs} empty="No runs in the server's --runs folder yet (convkit train writes them)." />
       <ul>
         {Array.isArray(runs)
           ? runs.map((r) => (
