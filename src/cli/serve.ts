@@ -82,7 +82,9 @@ export async function startServer(
 export function registerServe(program: Command, zoo: Zoo, print: (text: string) => void): void {
   program
     .command('serve')
-    .description('the web explorer: zoo, model graphs, comparisons and calculators in the browser (docs/explorer.md)')
+    .description(
+      'the web explorer: zoo, model graphs, comparisons, calculators, live training runs and experiment reports in the browser (docs/explorer.md)',
+    )
     .addOption(intOption('--port <n>', 'port to listen on (0: any free port)', { min: 0, max: 65535 }, 8730))
     .option(
       '--host <host>',
