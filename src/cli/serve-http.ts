@@ -1,18 +1,22 @@
 /**
  * The explorer's HTTP server: the built page (dist/web) and a small read-only JSON API over the
- * zoo, summaries and training runs. GET and HEAD only, no request bodies, short URLs; every path
- * is decoded once, refused if a segment could leave its folder, and checked again after the file
- * system resolved it (a symlink out of the folder is refused too). Errors are JSON
- * `{ "error": "..." }` under /api and plain text elsewhere, one line each.
+ * zoo, summaries, training runs (their metrics also live, as server-sent events) and experiment
+ * reports. GET and HEAD only, no request bodies, short URLs; every path is decoded once, refused
+ * if a segment could leave its folder, and checked again after the file system resolved it (a
+ * symlink out of the folder is refused too). Errors are JSON `{ "error": "..." }` under /api and
+ * plain text elsewhere, one line each.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { extname, join, sep } from 'node:path';
+import { extname, join } from 'node:path';
 import { publishedResult } from '../analysis/zoo.js';
 import { ConvkitError } from '../core/errors.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { MODEL_LIMITS } from './analysis-commands.js';
 import { parseInputShape, parseInteger, requireExact } from './args.js';
+import { streamRunMetrics } from './serve-events.js';
+import { fileInside, HttpError } from './serve-http-error.js';
+import { reportsApi } from './serve-reports.js';
 import { summaryCommand } from './summary.js';
 import type { Zoo } from './zoo.js';
 
@@ -27,6 +31,8 @@ export interface ExplorerServerOptions {
   pageDir: string;
   /** Training runs (each a folder written by `convkit train`); may not exist yet. */
   runsDir: string;
+  /** Experiment report folders (`convkit experiment --out`); may not exist. */
+  experimentsDir?: string;
   /**
    * Answer only requests addressed to a loopback name (Host: localhost, 127.0.0.1 or [::1], any
    * port): a web page elsewhere that rebinds its own name to 127.0.0.1 cannot read the API. On by
@@ -36,16 +42,6 @@ export interface ExplorerServerOptions {
 }
 
 const LOOPBACK_HOST = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
-
-/** An HTTP error with its status; the message is what the client reads. */
-export class HttpError extends ConvkitError {
-  constructor(
-    readonly status: number,
-    detail: string,
-  ) {
-    super('serve', detail, undefined);
-  }
-}
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -80,17 +76,6 @@ export function pathSegments(target: string): string[] {
     });
 }
 
-/** The file `segments` name inside `root`, after resolving symlinks; 403 when it resolves outside. */
-function fileInside(root: string, segments: readonly string[], what: string): string {
-  const base = realpathSync(root);
-  const path = join(base, ...segments);
-  if (!existsSync(path)) throw new HttpError(404, `no ${what} '${segments.join('/')}'`);
-  const real = realpathSync(path);
-  if (real !== base && !real.startsWith(base + sep))
-    throw new HttpError(403, `'${segments.join('/')}' resolves outside the served folder`);
-  return real;
-}
-
 function sendJson(res: ServerResponse, status: number, value: unknown, head: boolean): void {
   const body = Buffer.from(JSON.stringify(value));
   res.writeHead(status, {
@@ -101,7 +86,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown, head: boo
   res.end(head ? undefined : body);
 }
 
-/** `untrusted`: a run's file, shown as a document that may run nothing (an SVG could hold a script). */
+/** `untrusted`: a run's or report's file, shown as a document that may run nothing (an SVG could hold a script). */
 function sendFile(res: ServerResponse, path: string, head: boolean, untrusted = false): void {
   if (!statSync(path).isFile()) throw new HttpError(404, 'not a file');
   const body = readFileSync(path);
@@ -194,6 +179,7 @@ function api(opts: ExplorerServerOptions, segments: readonly string[], query: UR
     const header = readSafetensorsHeader(file);
     return { run: name, tensors: header.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape })) };
   }
+  if (what === 'reports') return reportsApi(opts.experimentsDir ?? 'experiments', name, segments.slice(2));
   if (what === 'runs' && sub === 'files' && rest.length === 1) {
     const file = fileInside(runDir(opts, name), rest, 'file');
     return { sendFile: file };
@@ -224,6 +210,10 @@ export function createExplorerServer(opts: ExplorerServerOptions): Server {
         throw new HttpError(414, `request target of ${target.length} characters; at most ${MAX_URL_LENGTH}`);
       const segments = pathSegments(target);
       const query = new URLSearchParams(target.includes('?') ? target.slice(target.indexOf('?') + 1) : '');
+      if (segments[0] === 'api' && segments[1] === 'runs' && segments[3] === 'events' && segments.length === 4) {
+        streamRunMetrics(res, runDir(opts, segments[2]), head);
+        return;
+      }
       if (segments[0] === 'api') {
         const value = api(opts, segments.slice(1), query);
         if (isFileAnswer(value)) sendFile(res, value.sendFile, head, true);

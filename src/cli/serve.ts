@@ -21,6 +21,7 @@ export interface ServeOptions {
   port: number;
   host: string;
   runs: string;
+  experiments?: string;
   open?: boolean;
   export?: string;
 }
@@ -52,7 +53,13 @@ export async function startServer(
   pageDir = PAGE_DIR,
 ): Promise<{ url: string; close: () => Promise<void> }> {
   requirePage(pageDir);
-  const server = createExplorerServer({ zoo, pageDir, runsDir: o.runs, loopbackOnly: LOOPBACK.has(o.host) });
+  const server = createExplorerServer({
+    zoo,
+    pageDir,
+    runsDir: o.runs,
+    experimentsDir: o.experiments,
+    loopbackOnly: LOOPBACK.has(o.host),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new UsageError(`serve: cannot listen on ${o.host}:${o.port}: ${err.code ?? err.message}`)),
@@ -63,14 +70,21 @@ export async function startServer(
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   return {
     url: `http://${host}:${port}/`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // Event streams stay open until their page goes; closing ends them.
+        server.closeAllConnections();
+      }),
   };
 }
 
 export function registerServe(program: Command, zoo: Zoo, print: (text: string) => void): void {
   program
     .command('serve')
-    .description('the web explorer: zoo, model graphs, comparisons and calculators in the browser (docs/explorer.md)')
+    .description(
+      'the web explorer: zoo, model graphs, comparisons, calculators, live training runs and experiment reports in the browser (docs/explorer.md)',
+    )
     .addOption(intOption('--port <n>', 'port to listen on (0: any free port)', { min: 0, max: 65535 }, 8730))
     .option(
       '--host <host>',
@@ -78,6 +92,9 @@ export function registerServe(program: Command, zoo: Zoo, print: (text: string) 
       '127.0.0.1',
     )
     .addOption(pathOption('--runs <dir>', 'folder of training runs (convkit train --out)', 'runs'))
+    .addOption(
+      pathOption('--experiments <dir>', 'folder of experiment reports (convkit experiment --out)', 'experiments'),
+    )
     .option('--open', 'open the page in the default browser')
     .addOption(pathOption('--export <dir>', 'write the page as static files into DIR instead of serving'))
     .action(async (o: ServeOptions) => {

@@ -5,7 +5,7 @@
  * (axe) on each view, and screenshots in out/explorer-e2e/.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,11 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { calcDense, calcStack } from '../../src/cli/calc.js';
 import { formatCount } from '../../src/cli/format/numbers.js';
 import { getModel } from '../../src/models/registry.js';
-import { chromiumPath, ensurePageBuilt, launchChromium, startExplorer } from '../helpers/explorer-browser.js';
+import { CLI_ZOO } from '../../src/cli/program.js';
+import { startServer } from '../../src/cli/serve.js';
+import { writeReport } from '../../src/experiments/report.js';
+import { metricsLine, RUN_ROWS, TINY_REPORT } from './explorer-fixtures.js';
+import { chromiumPath, ensurePageBuilt, launchChromium } from '../helpers/explorer-browser.js';
 
 const SHOTS = fileURLToPath(new URL('../../out/explorer-e2e/', import.meta.url));
 const chromium = chromiumPath();
@@ -29,6 +33,11 @@ interface Summary {
 let browser: Browser;
 let page: Page;
 let server: { url: string; close: () => Promise<void> };
+let runsDir: string;
+let experiments: string;
+
+/** The points Vega draws on the run's curves. */
+const POINTS = '.chart g.mark-symbol.role-mark path';
 
 const api = async <T>(path: string): Promise<T> => {
   const r = await fetch(new URL(path, server.url));
@@ -68,18 +77,16 @@ describe('convkit explorer in chromium', { skip }, () => {
     ensurePageBuilt();
     mkdirSync(SHOTS, { recursive: true });
     const runs = mkdtempSync(join(tmpdir(), 'convkit-explorer-runs-'));
-    mkdirSync(join(runs, 'quick'));
-    writeFileSync(join(runs, 'quick', 'config.json'), JSON.stringify({ model: 'resnet20_cifar', epochs: 2 }));
+    experiments = mkdtempSync(join(tmpdir(), 'convkit-explorer-experiments-'));
+    runsDir = runs;
+    mkdirSync(join(runs, 'resnet20-cifar10'));
     writeFileSync(
-      join(runs, 'quick', 'metrics.jsonl'),
-      [
-        { epoch: 1, train_loss: 1.2, train_acc: 0.55, test_loss: 1.0, test_acc: 0.62 },
-        { epoch: 2, train_loss: 0.8, train_acc: 0.7, test_loss: 0.75, test_acc: 0.72 },
-      ]
-        .map((r) => JSON.stringify(r))
-        .join('\n'),
+      join(runs, 'resnet20-cifar10', 'config.json'),
+      JSON.stringify({ model: 'resnet20_cifar', epochs: 12 }),
     );
-    server = await startExplorer(runs);
+    writeFileSync(join(runs, 'resnet20-cifar10', 'metrics.jsonl'), RUN_ROWS.slice(0, 8).map(metricsLine).join(''));
+    await writeReport(join(experiments, 'tiny'), TINY_REPORT);
+    server = await startServer(CLI_ZOO, { port: 0, host: '127.0.0.1', runs, experiments });
     browser = await launchChromium((chromium as { path: string }).path);
     // axe needs a page of a context made by newContext().
     page = await (await browser.newContext({ viewport: { width: 1600, height: 1000 } })).newPage();
@@ -248,11 +255,42 @@ describe('convkit explorer in chromium', { skip }, () => {
     await context.close();
   });
 
-  it('runs: the list from --runs and a run with its curves', async () => {
+  it('runs: the list from --runs, a run with its curves, and an epoch appended while it is open', async () => {
     await open('#/runs');
-    await page.locator('a', { hasText: 'quick' }).click();
+    await page.locator('a', { hasText: 'resnet20-cifar10' }).click();
     await page.waitForSelector('.chart svg');
-    assert.match(await text('main h1'), /Run quick/);
+    assert.match(await text('main h1'), /Run resnet20-cifar10/);
+    await page.waitForSelector('[data-testid=live].live.live');
+    assert.match(await text('[data-testid=live]'), /^live/);
+    // A point per epoch on each of the four curves (train and test, loss and accuracy).
+    const points = page.locator(POINTS);
+    await page.waitForFunction(`document.querySelectorAll('${POINTS}').length === 32`);
+    appendFileSync(join(runsDir, 'resnet20-cifar10', 'metrics.jsonl'), metricsLine(RUN_ROWS[8]));
+    await page.waitForFunction(`document.querySelectorAll('${POINTS}').length === 36`);
+    assert.equal(await points.count(), 36);
+    assert.match(String(await page.locator('.chart').getAttribute('aria-label')), /9 epochs/);
+    assert.match(page.url(), /#\/runs\/resnet20-cifar10$/, 'no reload');
     await assertAccessible('runs');
+    // The README's screenshot (docs/images/explorer-runs.png is a copy of this one).
+    await page.screenshot({ path: join(SHOTS, 'runs-live.png'), clip: { x: 0, y: 0, width: 960, height: 452 } });
+  });
+
+  it('reports: the list with verdicts, and a report with its claims and chart', async () => {
+    await open('#/reports');
+    const link = page.locator('main li', { hasText: 'A tiny experiment' });
+    assert.match(await textOf(link), /did not hold/);
+    await link.locator('a').click();
+    await page.waitForSelector('[data-testid=claims]');
+    assert.equal(await text('main h1'), 'A tiny experiment');
+    const rows = page.locator('[data-testid=claims] tbody tr');
+    assert.deepEqual(await rows.locator('td:last-child').allTextContents(), [
+      'held',
+      'did not hold',
+      'not tested in this run',
+    ]);
+    const img = page.locator('figure.report-chart img');
+    assert.equal(await img.getAttribute('alt'), 'one bar');
+    await page.waitForFunction("document.querySelector('figure.report-chart img').naturalWidth > 0");
+    await assertAccessible('reports');
   });
 });

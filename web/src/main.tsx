@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { CalculatorsView } from './calculators.js';
 import { CompareView } from './compare.js';
 import { ModelView } from './model-view.js';
+import { ReportsView } from './reports.js';
 import { RunsView } from './runs.js';
 import { ZooView } from './zoo.js';
 import './style.css';
@@ -33,6 +34,7 @@ const VIEWS = [
   ['compare', 'Compare'],
   ['calc', 'Calculators'],
   ['runs', 'Runs'],
+  ['reports', 'Reports'],
 ] as const;
 
 function App() {
@@ -52,6 +54,8 @@ function App() {
         return <CalculatorsView />;
       case 'runs':
         return <RunsView route={route} />;
+      case 'reports':
+        return <ReportsView route={route} />;
       default:
         return <ZooView />;
     }

@@ -1,5 +1,9 @@
-/** Training runs from the server's --runs folder: a list, and a run's curves (the chart `convkit train` writes). Needs the server. */
-import { useEffect, useState } from 'preact/hooks';
+/**
+ * Training runs from the server's --runs folder: a list, and a run's curves (the chart `convkit
+ * train` writes), updated live from the run's event stream while `convkit train` writes epochs.
+ * Needs the server.
+ */
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { trainingChartSpec, type CurvePoint } from '../../src/cli/training-chart.js';
 import type { Route } from './main.js';
 import { VegaChart } from './vega-chart.js';
@@ -7,11 +11,10 @@ import { VegaChart } from './vega-chart.js';
 interface RunDetail {
   name: string;
   config: { epochs?: number; model?: string } | null;
-  metrics: CurvePoint[];
   files: string[];
 }
 
-function useJson<T>(url: string): T | string | null {
+export function useJson<T>(url: string): T | string | null {
   const [value, setValue] = useState<T | string | null>(null);
   useEffect(() => {
     setValue(null);
@@ -30,15 +33,19 @@ export function RunsView({ route }: { route: Route }) {
   return run ? <Run name={run} /> : <RunList />;
 }
 
+/** What a list from the API shows before or instead of its items: loading, the error, or that it is empty. */
+export function ListStatus({ list, empty }: { list: unknown[] | string | null; empty: string }) {
+  if (list === null) return <p>loading…</p>;
+  if (typeof list === 'string') return <p role="alert">{list}</p>;
+  return list.length === 0 ? <p>{empty}</p> : null;
+}
+
 function RunList() {
   const runs = useJson<{ name: string }[]>('api/runs');
   return (
     <section>
       <h1>Runs</h1>
-      {runs === null ? <p>loading…</p> : typeof runs === 'string' ? <p role="alert">{runs}</p> : null}
-      {Array.isArray(runs) && runs.length === 0 ? (
-        <p>No runs in the server's --runs folder yet (convkit train writes them).</p>
-      ) : null}
+      <ListStatus list={runs} empty="No runs in the server's --runs folder yet (convkit train writes them)." />
       <ul>
         {Array.isArray(runs)
           ? runs.map((r) => (
@@ -52,19 +59,54 @@ function RunList() {
   );
 }
 
+type Connection = 'connecting' | 'live' | 'reconnecting';
+
+/**
+ * The run's metrics rows by epoch, from its event stream: every row on connecting, then each new
+ * one; a `reset` (the file was truncated, a run started again) clears them. Rows are keyed by
+ * epoch, so the rows a reconnect sends again replace themselves.
+ */
+function useLiveMetrics(name: string): { rows: CurvePoint[]; connection: Connection } {
+  const [rows, setRows] = useState<Map<number, CurvePoint>>(new Map());
+  const [connection, setConnection] = useState<Connection>('connecting');
+  useEffect(() => {
+    setRows(new Map());
+    const source = new EventSource(`api/runs/${encodeURIComponent(name)}/events`);
+    source.onopen = () => setConnection('live');
+    source.onerror = () => setConnection('reconnecting');
+    source.addEventListener('reset', () => setRows(new Map()));
+    source.addEventListener('metrics', (e) => {
+      const row = JSON.parse((e as MessageEvent<string>).data) as CurvePoint;
+      setConnection('live');
+      setRows((old) => new Map(old).set(row.epoch, row));
+    });
+    return () => source.close();
+  }, [name]);
+  return { rows: [...rows.values()].sort((a, b) => a.epoch - b.epoch), connection };
+}
+
+const CONNECTION_TEXT: Record<Connection, string> = {
+  connecting: 'connecting…',
+  live: 'live: new epochs appear as convkit train writes them',
+  reconnecting: 'not live: the server does not answer; retrying',
+};
+
 function Run({ name }: { name: string }) {
   const run = useJson<RunDetail>(`api/runs/${encodeURIComponent(name)}`);
+  const detail = run !== null && typeof run !== 'string' ? run : null;
+  const { rows, connection } = useLiveMetrics(name);
+  const epochs = Math.max(1, detail?.config?.epochs ?? 0, rows.length);
+  const spec = useMemo(() => trainingChartSpec(rows, name, epochs), [rows, name, epochs]);
   if (run === null) return <p>loading…</p>;
   if (typeof run === 'string') return <p role="alert">{run}</p>;
-  const epochs = run.config?.epochs ?? run.metrics.length;
   return (
     <section>
       <h1>Run {run.name}</h1>
-      {run.metrics.length > 0 ? (
-        <VegaChart
-          spec={trainingChartSpec(run.metrics, run.name, Math.max(1, epochs))}
-          label={`training curves of ${run.name}`}
-        />
+      <p role="status" class={`live ${connection}`} data-testid="live">
+        {CONNECTION_TEXT[connection]}
+      </p>
+      {rows.length > 0 ? (
+        <VegaChart spec={spec} label={`training curves of ${run.name}, ${rows.length} epochs`} />
       ) : (
         <p>No finished epoch yet.</p>
       )}

@@ -7,9 +7,14 @@ export function VegaChart({ spec, label }: { spec: Spec; label: string }) {
   useEffect(() => {
     if (!ref.current) return;
     const view = new View(parse(spec), { renderer: 'svg', container: ref.current, hover: true });
-    // The container carries the chart's name; the marks inside are decoration to a screen reader.
+    // The wrapper carries the chart's name; the marks inside are decoration to a screen reader.
     void view.runAsync().then(() => ref.current?.querySelector('svg')?.setAttribute('aria-hidden', 'true'));
     return () => view.finalize();
   }, [spec]);
-  return <div class="chart" ref={ref} role="img" aria-label={label} />;
+  // Vega labels its own container ("Vega visualization"), so the name sits on a wrapper.
+  return (
+    <div class="chart" role="img" aria-label={label}>
+      <div ref={ref} />
+    </div>
+  );
 }
