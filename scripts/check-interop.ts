@@ -293,7 +293,12 @@ async function main(): Promise<number> {
   const started = Date.now();
   try {
     for (const name of models) {
-      writeTorchFiles(dir, [name], size);
+      try {
+        writeTorchFiles(dir, [name], size);
+      } catch (err) {
+        rows.push(failedRow(name, `${name}.*`, 'interop.py', err));
+        continue;
+      }
       const { rows: loaded, updated } = await checkInConvkit(dir, name);
       const back = updated ? checkInTorch(dir, new Map([[name, updated]])) : [];
       for (const r of [...loaded, ...back]) {

@@ -4,7 +4,7 @@ Run by `npm run check:interop` (scripts/check-interop.ts) and test/io/interop.te
 PyTorch (/usr/bin/python3, torch 1.13, torchvision 0.14). Its files go to a scratch folder and are
 never committed (VGG's are half a gigabyte each).
 
-  interop.py write --out DIR [--size S (64; AlexNet 224)] [--batch B] [--seed N] MODEL ...
+  interop.py write --out DIR [--size S (64; AlexNet, VGG 224)] [--batch B] [--seed N] MODEL ...
     For each model, torchvision's builder with seeded random weights: every batch norm gets random
     affine parameters and running statistics calibrated on random batches (train mode, cumulative
     average), and every bias random values, so each tensor of the state dict matters to the output
@@ -43,11 +43,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import tensor_json  # noqa: E402
 from safetensors_fixture import DTYPE_ORDER  # noqa: E402
 
-CALIBRATION_BATCHES = 3
-# torch.onnx.export (1.13) writes adaptive average pooling only when the output size divides the
-# input's: AlexNet's features must be a multiple of 6x6, which 224x224 gives (64x64 gives 1x1).
-MIN_SIZES = {"alexnet": 224}
-CALIBRATION_BATCH_SIZE = 8
+CALIBRATION_BATCHES = 2
+CALIBRATION_BATCH_SIZE = 4
+# torch.onnx.export (1.13) writes adaptive average pooling only when the input's size is a multiple
+# of the output's: AlexNet's features must be a multiple of 6x6 and VGG's of 7x7, which 224x224
+# gives (64x64 gives 1x1 and 2x2).
+MIN_SIZES = {"alexnet": 224, **{f"vgg{d}{bn}": 224 for d in (11, 13, 16, 19) for bn in ("", "_bn")}}
 # safetensors dtype names of the tensors a torchvision state dict holds.
 SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 NUMPY_DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}

@@ -8,9 +8,9 @@
  * torchvision's models strictly and give convkit's logits for convkit's changed weights.
  *
  * At 32x32, batch 2, on the reference backend (at this size its first forward pass is cheaper
- * than the native backend's planning): about 35 s of CPU, two thirds of it PyTorch's. AlexNet and
- * the VGGs (240-550 MB files; torch.onnx.export needs AlexNet at 224x224) and the deeper ResNets
- * and DenseNets run in `npm run check:interop` only. Skipped, saying why, when /usr/bin/python3
+ * than the native backend's planning): about 25 s of CPU, most of it PyTorch's. AlexNet and the
+ * VGGs (240-550 MB files, and torch.onnx.export needs them at 224x224) and the deeper ResNets and
+ * DenseNets run in `npm run check:interop` only. Skipped, saying why, when /usr/bin/python3
  * cannot import torch and torchvision.
  */
 import assert from 'node:assert/strict';
