@@ -309,7 +309,7 @@ async function main(): Promise<number> {
         );
       }
       if (!keep)
-        for (const f of ['pth', 'safetensors', 'onnx', 'json', 'convkit.pth', 'convkit.safetensors'])
+        for (const f of ['pth', 'safetensors', 'onnx', 'json', 'input.f32', 'convkit.pth', 'convkit.safetensors'])
           rmSync(join(dir, `${name}.${f}`), { force: true });
     }
   } finally {
