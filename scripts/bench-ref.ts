@@ -16,10 +16,10 @@ import { refBackend } from '../src/backend/ref/index.js';
 import { Generator } from '../src/core/random.js';
 import type { Storage } from '../src/core/storage.js';
 import { conv2dGeometry, conv2dMacs, type Conv2dOptions } from '../src/ops/conv2d.js';
+import { PYTHON, peerEnv } from './bench/peers.js';
 
 /** Timing policy, shared with the PyTorch peer so both sides time alike. */
 const POLICY = { warmupRuns: 1, minRuns: 3, maxRuns: 7, budgetMs: 2000 };
-const PYTHON = '/usr/bin/python3'; // Debian's, where python3-torch lives (not a pyenv python3)
 const PEER_SCRIPT = fileURLToPath(new URL('./bench/ref_peer_torch.py', import.meta.url));
 
 const k = refBackend.kernels;
@@ -180,6 +180,7 @@ function runPeer(): Peer {
     encoding: 'utf8',
     stdio: ['pipe', 'pipe', 'inherit'],
     timeout: 600_000,
+    env: peerEnv(1), // OpenBLAS on one thread where installed
   });
   if (child.error) return { ok: false, why: `cannot run ${PYTHON} (${child.error.message}); ${install}` };
   if (child.status === 3) return { ok: false, why: `PyTorch is not installed for ${PYTHON}; ${install}` };
@@ -256,7 +257,7 @@ if (!peer.ok) {
   );
   if (peer.report.blas.startsWith('blas/')) {
     console.log(
-      "note: this PyTorch's BLAS is netlib's unoptimised reference libblas, so its matmul and Slow2d rows understate PyTorch on OpenBLAS (`sudo apt-get install libopenblas0-pthread` switches libblas.so.3).",
+      "note: this PyTorch's BLAS is netlib's unoptimised reference libblas, so its matmul and Slow2d rows understate PyTorch on OpenBLAS (`sudo apt-get install libopenblas0-pthread`; the peer then loads it alone, see scripts/bench/ensure-openblas.sh).",
     );
   }
 }

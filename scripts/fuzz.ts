@@ -8,8 +8,10 @@
  *   npm run fuzz -- --all-specials          # special values for every op, ignoring the table's switch
  *   npm run fuzz -- --replay test/fuzz/found/<file>.json
  *   npm run fuzz -- --list
+ *   npm run fuzz -- --formats               # the weight-file readers instead: mutated files (test/fuzz/formats.ts)
+ *   npm run fuzz -- --formats pth-legacy --cases 20000 --seed 3
  */
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, hostname, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -27,6 +29,7 @@ import {
   stringifyRepro,
 } from '../test/fuzz/harness.js';
 import { nativeFallbacks } from '../src/backend/native/index.js';
+import { FORMATS, type FormatName, fuzzFormat, torchVerdicts } from '../test/fuzz/formats.js';
 import { TOLERANCES } from '../test/fuzz/tolerances.js';
 
 const int = (name: string) => (v: string) => {
@@ -46,6 +49,10 @@ const program = new Command('fuzz')
   .option('--no-save', 'do not write reproductions under test/fuzz/found/')
   .option('--replay <file>', 'replay one saved reproduction and exit')
   .option('--list', 'list the ops and exit')
+  .option(
+    '--formats [names]',
+    `fuzz the weight-file readers instead, with mutated files: ${Object.keys(FORMATS).join(', ')} (comma-separated; all by default)`,
+  )
   .option('--no-progress', 'no progress bar')
   .parse();
 
@@ -59,10 +66,61 @@ const opts = program.opts<{
   save: boolean;
   replay?: string;
   list?: boolean;
+  formats?: string | boolean;
   progress: boolean;
 }>();
 
+/** `--formats`: mutants of each format's file, spread over the formats; PyTorch compares the .pth ones it can. */
+function fuzzFormats(): number {
+  const all = Object.keys(FORMATS) as FormatName[];
+  const names = typeof opts.formats === 'string' ? (opts.formats.split(',').map((s) => s.trim()) as FormatName[]) : all;
+  const unknown = names.filter((n) => !all.includes(n));
+  if (unknown.length > 0) {
+    console.error(`fuzz: unknown format(s) ${unknown.join(', ')}; known: ${all.join(', ')}`);
+    return 2;
+  }
+  const per = Math.max(1, Math.ceil(opts.cases / names.length));
+  console.log(`fuzz: ${per} mutants per format (${names.join(', ')}), seed ${opts.seed}`);
+  let failures = 0;
+  const loaded = [];
+  for (const name of names) {
+    const t0 = performance.now();
+    const { outcome, failure } = fuzzFormat(name, per, opts.seed);
+    const s = ((performance.now() - t0) / 1000).toFixed(1);
+    console.log(
+      `${name.padEnd(12)} ${String(outcome.read).padStart(6)} read, ${String(outcome.refused).padStart(6)} refused  ${s} s  ${failure ? 'FAILS' : 'ok'}`,
+    );
+    if (failure) {
+      failures++;
+      console.log(`    ${failure}`);
+    }
+    loaded.push(...outcome.loaded);
+  }
+  if (loaded.length > 0) {
+    const dir = mkdtempSync(join(tmpdir(), 'convkit-fuzz-formats-'));
+    try {
+      const verdict = torchVerdicts(loaded.slice(0, 3000), dir);
+      if (!verdict)
+        console.log('torch.load: /usr/bin/python3 cannot import torch, so the .pth mutants are not compared');
+      else {
+        console.log(
+          `torch.load: ${verdict.compared} .pth mutants convkit read compared; ${verdict.zipTorchDiffers} zip ones torch refuses or misreads (see torchVerdicts)`,
+        );
+        for (const p of verdict.problems.slice(0, 20)) console.log(`    ${p}`);
+        if (verdict.problems.length > 0) failures++;
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  console.log(
+    `fuzz: ${failures === 0 ? 'every load gave the right tensors or a convkit error' : `${failures} failure(s)`}`,
+  );
+  return failures > 0 ? 1 : 0;
+}
+
 function main(): number {
+  if (opts.formats) return fuzzFormats();
   if (opts.list) {
     for (const o of OPS)
       console.log(`${o.name}${TOLERANCES[o.name]?.specialValues === false ? ' (special values off)' : ''}`);

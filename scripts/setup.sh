@@ -103,3 +103,21 @@ command -v clang-format >/dev/null 2>&1 || apt_install "lint" clang-format || tr
 
 # Fashion-MNIST (optional): the real-data test and loadFashionMnist() read Debian's copy.
 [ -d /usr/share/datasets/fashion-mnist ] || apt_install "data (Fashion-MNIST)" dataset-fashion-mnist || true
+
+# The web explorer (convkit serve): the page is bundled by Vite into dist/web; build it when it is
+# missing or older than its sources (web/ and the convkit sources it bundles). About 5 s.
+page=dist/web/index.html
+if [ ! -f "$page" ] || [ -n "$(find web src -newer "$page" -type f 2>/dev/null | head -n 1)" ]; then
+  say "explorer: building the page (npm run build:web)..."
+  if npm run --silent build:web >/dev/null 2>web/build-web.log; then
+    say "explorer: page built in dist/web."
+  else
+    say "explorer: the page build failed (see web/build-web.log); convkit serve needs it."
+  fi
+else
+  say "explorer: page is up to date."
+fi
+
+# Chromium (optional): the explorer's browser tests and scripts/bench-explorer.ts drive Debian's
+# chromium with playwright-core; without it those tests are skipped and say why.
+command -v chromium >/dev/null 2>&1 || apt_install "explorer browser tests" chromium || true

@@ -80,4 +80,18 @@ export {
   type CifarSplit,
   type Cifar100Options,
 } from './data/cifar.js';
+export {
+  listImageFolder,
+  loadImageFolder,
+  decodeFileDataset,
+  IMAGE_EXTENSIONS,
+  type FileDataset,
+  type ImageFolderOptions,
+} from './data/image-folder.js';
+export { decodeImage } from './data/image-file.js';
+export { DataLoader, defaultWorkers, type LoaderOptions, type EpochOptions } from './data/loader.js';
+export * as transforms from './data/transforms.js';
+export { resize } from './data/resize.js';
+export { pcaLighting, rgbPca, type RgbPca } from './data/pca-lighting.js';
+export { transformFromSpec } from './data/transform-spec.js';
 export * from './io/index.js';

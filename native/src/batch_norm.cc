@@ -214,6 +214,7 @@ Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
     return b.finish(info.Env(), dnnl::batch_normalization_forward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(batchNormPlan, BatchNormPlan);
 
 // batchNormBackwardPlan(src, { affine, eps, globalStats, relu }): buffers [src, diffDst, mean,
 // variance, (scale), (shift), diffSrc, (diffScale), (diffShift), (workspace: relu, from the
@@ -253,17 +254,18 @@ Napi::Value BatchNormBackwardPlan(const Napi::CallbackInfo& info) {
     return b.finish(info.Env(), dnnl::batch_normalization_backward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(batchNormBackwardPlan, BatchNormBackwardPlan);
 
-// batchNormStatsPlan(channels, eps, toInvStd): buffers [in, out], plain [C]. toInvStd: out =
+// batchNormStatsPlan({ channels, eps, toInvStd }): buffers [in, out], plain [C]. toInvStd: out =
 // 1 / sqrt(in + eps) (the kernel contract's invStd); else out = 1 / in^2 - eps, the variance
 // that gives back invStd with that eps (the backward kernel receives invStd). Queued: no flush.
 Napi::Value BatchNormStatsPlan(const Napi::CallbackInfo& info) {
   const char* op = "batchNormStats";
   return guardedValue(info, op, [&]() -> Napi::Value {
-    int64_t channels = integer(info, 0, op, "channels");
-    double eps = number(info, 1, op, "eps");
-    bool toInvStd = flag(info, 2, op, "toInvStd");
-    if (channels < 1) throw Napi::RangeError::New(info.Env(), "batchNormStats: channels must be positive");
+    Fields stats(info, 0, op, "stats");
+    int64_t channels = stats.integer("channels", 1);
+    double eps = stats.number("eps");
+    bool toInvStd = stats.flag("toInvStd");
     auto md = plainDescOf({channels});
     Plan plan;
     plan.name = op;
@@ -281,5 +283,6 @@ Napi::Value BatchNormStatsPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"in", id}, {"out", id}});
   });
 }
+CONVKIT_EXPORT(batchNormStatsPlan, BatchNormStatsPlan);
 
 }  // namespace convkit

@@ -39,5 +39,6 @@ Napi::Value BinaryPlan(const Napi::CallbackInfo& info) {
         .finish(info.Env(), dnnl::binary(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(binaryPlan, BinaryPlan);
 
 }  // namespace convkit

@@ -168,16 +168,17 @@ std::vector<dnnl::memory::desc> sourceDescs(const Napi::CallbackInfo& info, size
 
 }  // namespace
 
-// concatBatchNormPlan(srcs, affine, relu, eps) -> { plan, dst } or null when the sources are not
+// concatBatchNormPlan(srcs, { affine, relu, eps }) -> { plan, dst } or null when the sources are not
 // 4-D maps in one chunked layout (JavaScript then concatenates and normalises in two steps).
 // buffers [src0, ..., srcN-1, dst, (gamma, beta), mean, variance]
 Napi::Value ConcatBatchNormPlan(const Napi::CallbackInfo& info) {
   const char* op = "concatBatchNorm";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto srcs = sourceDescs(info, 0, op);
-    bool affine = flag(info, 1, op, "affine"), relu = flag(info, 2, op, "relu");
-    double eps = number(info, 3, op, "eps");
-    if (!(eps >= 0)) throw Napi::RangeError::New(info.Env(), "concatBatchNorm: eps must be non-negative");
+    Fields options(info, 1, op, "options");
+    bool affine = options.flag("affine"), relu = options.flag("relu");
+    double eps = options.number("eps");
+    if (!(eps >= 0)) throw Napi::RangeError::New(info.Env(), "concatBatchNorm: option 'eps' must be non-negative");
     auto first = srcs[0].dims();
     for (const auto& s : srcs) {
       auto d = s.dims();
@@ -193,6 +194,7 @@ Napi::Value ConcatBatchNormPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
   });
 }
+CONVKIT_EXPORT(concatBatchNormPlan, ConcatBatchNormPlan);
 
 // concatPlan(axis, srcs): buffers [src0, ..., srcN-1, dst]
 Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
@@ -221,5 +223,6 @@ Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
     return plan.arg(DNNL_ARG_DST, pd.dst_desc(), "dst").finish(info.Env(), dnnl::concat(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(concatPlan, ConcatPlan);
 
 }  // namespace convkit

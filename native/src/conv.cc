@@ -261,6 +261,7 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     return result;
   });
 }
+CONVKIT_EXPORT(conv2dPlan, Conv2dPlan);
 
 // setConvLayout(layout): 'auto' (nChw16c on AVX-512 where the channels fill blocks) or 'any'
 // (oneDNN chooses). For plans made afterwards; the runtime calls it once, when it starts.
@@ -276,6 +277,7 @@ Napi::Value SetConvLayout(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   });
 }
+CONVKIT_EXPORT(setConvLayout, SetConvLayout);
 
 // conv2dBackwardDataPlan(geometry) -> { plan, diffDst, weights, diffSrc }
 Napi::Value Conv2dBackwardDataPlan(const Napi::CallbackInfo& info) {
@@ -295,6 +297,7 @@ Napi::Value Conv2dBackwardDataPlan(const Napi::CallbackInfo& info) {
         .finish(info.Env(), dnnl::convolution_backward_data(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(conv2dBackwardDataPlan, Conv2dBackwardDataPlan);
 
 // conv2dBackwardWeightsPlan(geometry, { bias }) -> { plan, src, diffDst, diffWeights, (diffBias) }
 Napi::Value Conv2dBackwardWeightsPlan(const Napi::CallbackInfo& info) {
@@ -317,5 +320,6 @@ Napi::Value Conv2dBackwardWeightsPlan(const Napi::CallbackInfo& info) {
     return plan.finish(info.Env(), dnnl::convolution_backward_weights(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(conv2dBackwardWeightsPlan, Conv2dBackwardWeightsPlan);
 
 }  // namespace convkit

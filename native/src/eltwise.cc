@@ -75,6 +75,7 @@ Napi::Value EltwisePlan(const Napi::CallbackInfo& info) {
         .finish(info.Env(), dnnl::eltwise_forward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(eltwisePlan, EltwisePlan);
 
 // eltwiseBackwardPlan(kind, desc): buffers [diffDst, saved, diffSrc], all in the layout of desc.
 Napi::Value EltwiseBackwardPlan(const Napi::CallbackInfo& info) {
@@ -92,6 +93,7 @@ Napi::Value EltwiseBackwardPlan(const Napi::CallbackInfo& info) {
         .finish(info.Env(), dnnl::eltwise_backward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(eltwiseBackwardPlan, EltwiseBackwardPlan);
 
 // scalarPlan(size): buffers [src, dst] plain, scalars [alpha, beta]: dst = alpha * src + beta in
 // double, rounded once, as the reference kernel computes x + c, x * c and c - x. A queued loop
@@ -107,7 +109,7 @@ Napi::Value ScalarPlan(const Napi::CallbackInfo& info) {
     plan.name = op;
     plan.args = {0, 1};
     plan.descs = {md, md};
-    plan.scalarCount = 2;
+    plan.scalars = {{"alpha"}, {"beta"}};
     plan.custom = [size](const std::vector<void*>& buffers, const std::vector<double>& scalars) {
       const float* x = static_cast<const float*>(buffers[0]);
       float* y = static_cast<float*>(buffers[1]);
@@ -119,5 +121,6 @@ Napi::Value ScalarPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
   });
 }
+CONVKIT_EXPORT(scalarPlan, ScalarPlan);
 
 }  // namespace convkit

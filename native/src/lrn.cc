@@ -53,6 +53,7 @@ Napi::Value LrnPlan(const Napi::CallbackInfo& info) {
         .finish(info.Env(), dnnl::lrn_forward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(lrnPlan, LrnPlan);
 
 // lrnBackwardPlan(src, { size, alpha, beta, k }): buffers [src, diffDst, (workspace), diffSrc]
 Napi::Value LrnBackwardPlan(const Napi::CallbackInfo& info) {
@@ -73,5 +74,6 @@ Napi::Value LrnBackwardPlan(const Napi::CallbackInfo& info) {
         .finish(info.Env(), dnnl::lrn_backward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(lrnBackwardPlan, LrnBackwardPlan);
 
 }  // namespace convkit

@@ -42,6 +42,7 @@ Napi::Value MatmulPlan(const Napi::CallbackInfo& info) {
         .finish(info.Env(), dnnl::matmul(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(matmulPlan, MatmulPlan);
 
 // linearPlan({ rows, inFeatures, outFeatures, bias, relu }) -> { plan, src, weights, (bias), dst }: dst = relu?(src W^T
 // + bias), src and dst plain, weights [out, in] in the layout oneDNN chooses.
@@ -79,5 +80,6 @@ Napi::Value LinearPlan(const Napi::CallbackInfo& info) {
     return plan.finish(info.Env(), dnnl::inner_product_forward(pd), scratchpad);
   });
 }
+CONVKIT_EXPORT(linearPlan, LinearPlan);
 
 }  // namespace convkit

@@ -19,7 +19,10 @@ inline float r(double x) {
   return static_cast<float>(x);
 }
 
-// scalars [lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep]
+// exec's scalars for sgd(), which reads them in this order
+const std::vector<ScalarField> kSgdScalars = {
+    {"lr"}, {"momentum"}, {"dampening"}, {"nesterov", true}, {"weightDecay"}, {"maximize", true}, {"firstStep", true}};
+
 void sgd(int64_t n, float* P, const float* G, float* B, const std::vector<double>& s) {
   double lr = s[0], momentum = s[1], dampening = s[2], weightDecay = s[4];
   bool nesterov = s[3] != 0, maximize = s[5] != 0, firstStep = s[6] != 0;
@@ -36,7 +39,12 @@ void sgd(int64_t n, float* P, const float* G, float* B, const std::vector<double
   }
 }
 
-// scalars [biasCorrection1, biasCorrection2, lr, beta1, beta2, eps, weightDecay, decoupled, maximize]
+// exec's scalars for adam(), which reads them in this order (the bias corrections 1 - beta^step
+// come from JavaScript, so that pow rounds as in the reference kernel)
+const std::vector<ScalarField> kAdamScalars = {{"biasCorrection1"}, {"biasCorrection2"}, {"lr"},
+                                               {"beta1"},           {"beta2"},           {"eps"},
+                                               {"weightDecay"},     {"decoupled", true}, {"maximize", true}};
+
 void adam(int64_t n, float* P, const float* G, float* M, float* V, float* Vmax, const std::vector<double>& s) {
   double bc1 = s[0], bc2 = s[1], lr = s[2], beta1 = s[3], beta2 = s[4], eps = s[5], weightDecay = s[6];
   bool decoupled = s[7] != 0, maximize = s[8] != 0;
@@ -62,32 +70,28 @@ void adam(int64_t n, float* P, const float* G, float* M, float* V, float* Vmax, 
   }
 }
 
-Plan customPlan(const char* name, int64_t size, size_t buffers, size_t scalars) {
+Plan customPlan(const char* name, int64_t size, size_t buffers, const std::vector<ScalarField>& scalars) {
   Plan plan;
   plan.name = name;
   for (size_t i = 0; i < buffers; i++) {
     plan.args.push_back(static_cast<int>(i));
     plan.descs.push_back(plainDescOf({size}));
   }
-  plan.scalarCount = scalars;
+  plan.scalars = scalars;
   return plan;
-}
-
-int64_t sizeArg(const Napi::CallbackInfo& info, const char* op) {
-  int64_t size = integer(info, 0, op, "size");
-  if (size < 1) throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'size' must be positive");
-  return size;
 }
 
 }  // namespace
 
-// sgdPlan(size, withMomentum) -> { plan, param, grad }; buffers [param, grad, (momentumBuffer)]
+// sgdPlan({ size, withMomentum }) -> { plan, param, grad }; buffers [param, grad, (momentumBuffer)],
+// scalars kSgdScalars
 Napi::Value SgdPlan(const Napi::CallbackInfo& info) {
   const char* op = "sgd";
   return guardedValue(info, op, [&]() -> Napi::Value {
-    int64_t n = sizeArg(info, op);
-    bool withMomentum = flag(info, 1, op, "withMomentum");
-    Plan plan = customPlan(op, n, withMomentum ? 3 : 2, 7);
+    Fields options(info, 0, op, "options");
+    int64_t n = options.integer("size", 1);
+    bool withMomentum = options.flag("withMomentum");
+    Plan plan = customPlan(op, n, withMomentum ? 3 : 2, kSgdScalars);
     plan.custom = [n, withMomentum](const std::vector<void*>& b, const std::vector<double>& s) {
       sgd(n, static_cast<float*>(b[0]), static_cast<const float*>(b[1]),
           withMomentum ? static_cast<float*>(b[2]) : nullptr, s);
@@ -96,14 +100,17 @@ Napi::Value SgdPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"param", desc}, {"grad", desc}});
   });
 }
+CONVKIT_EXPORT(sgdPlan, SgdPlan);
 
-// adamPlan(size, amsgrad) -> { plan, param, grad }; buffers [param, grad, expAvg, expAvgSq, (maxExpAvgSq)]
+// adamPlan({ size, amsgrad }) -> { plan, param, grad }; buffers [param, grad, expAvg, expAvgSq,
+// (maxExpAvgSq)], scalars kAdamScalars
 Napi::Value AdamPlan(const Napi::CallbackInfo& info) {
   const char* op = "adam";
   return guardedValue(info, op, [&]() -> Napi::Value {
-    int64_t n = sizeArg(info, op);
-    bool amsgrad = flag(info, 1, op, "amsgrad");
-    Plan plan = customPlan(op, n, amsgrad ? 5 : 4, 9);
+    Fields options(info, 0, op, "options");
+    int64_t n = options.integer("size", 1);
+    bool amsgrad = options.flag("amsgrad");
+    Plan plan = customPlan(op, n, amsgrad ? 5 : 4, kAdamScalars);
     plan.custom = [n, amsgrad](const std::vector<void*>& b, const std::vector<double>& s) {
       auto f = [&](size_t i) { return static_cast<float*>(b[i]); };
       adam(n, f(0), f(1), f(2), f(3), amsgrad ? f(4) : nullptr, s);
@@ -112,5 +119,6 @@ Napi::Value AdamPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"param", desc}, {"grad", desc}});
   });
 }
+CONVKIT_EXPORT(adamPlan, AdamPlan);
 
 }  // namespace convkit

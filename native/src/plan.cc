@@ -47,6 +47,37 @@ bool isCount(double d) {
   return d >= 0 && d <= 1e12 && d == static_cast<double>(static_cast<int64_t>(d));
 }
 
+std::string describe(const Napi::Value& v) {
+  if (v.IsUndefined()) return "nothing (the field is missing)";
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (std::isnan(d)) return "NaN";
+    if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+    char text[32];
+    std::snprintf(text, sizeof text, "%.15g", d);
+    return text;
+  }
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
+  if (v.IsString()) return "'" + v.As<Napi::String>().Utf8Value() + "'";
+  if (v.IsNull()) return "null";
+  return "an object";
+}
+
+// The elements of a JS array as non-negative integers; `prefix` starts the error message.
+std::vector<int64_t> countsOf(const Napi::Env& env, const Napi::Array& array, const std::string& prefix) {
+  std::vector<int64_t> out(array.Length());
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value e = array[i];
+    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
+    if (!isCount(d)) {
+      throw Napi::TypeError::New(
+          env, prefix + "element " + std::to_string(i) + " must be a non-negative integer, got " + describe(e));
+    }
+    out[i] = static_cast<int64_t>(d);
+  }
+  return out;
+}
+
 Napi::Value ValueAt(const Napi::CallbackInfo& info, size_t index) {
   return index < info.Length() ? info[index] : info.Env().Undefined();
 }
@@ -129,33 +160,7 @@ std::vector<int64_t> intArray(const Napi::CallbackInfo& info, size_t index, cons
   Napi::Value v = ValueAt(info, index);
   if (!v.IsArray())
     throw Napi::TypeError::New(info.Env(), where(op, name) + "must be an array of non-negative integers");
-  auto array = v.As<Napi::Array>();
-  std::vector<int64_t> out(array.Length());
-  for (uint32_t i = 0; i < array.Length(); i++) {
-    Napi::Value e = array[i];
-    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
-    if (!isCount(d))
-      throw Napi::TypeError::New(info.Env(),
-                                 where(op, name) + "element " + std::to_string(i) + " must be a non-negative integer");
-    out[i] = static_cast<int64_t>(d);
-  }
-  return out;
-}
-
-std::vector<int64_t> ints(const Napi::CallbackInfo& info, size_t index, size_t count, const char* op,
-                          const char* name) {
-  Napi::Value v = ValueAt(info, index);
-  if (!v.IsArray() || v.As<Napi::Array>().Length() != count) {
-    throw Napi::TypeError::New(info.Env(),
-                               where(op, name) + "must be an array of " + std::to_string(count) + " integers");
-  }
-  return intArray(info, index, op, name);
-}
-
-bool flag(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
-  Napi::Value v = ValueAt(info, index);
-  if (!v.IsBoolean()) throw Napi::TypeError::New(info.Env(), where(op, name) + "must be a boolean");
-  return v.As<Napi::Boolean>().Value();
+  return countsOf(info.Env(), v.As<Napi::Array>(), where(op, name));
 }
 
 int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
@@ -165,38 +170,11 @@ int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* op, co
   return static_cast<int64_t>(d);
 }
 
-double number(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
-  Napi::Value v = ValueAt(info, index);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(d)) throw Napi::TypeError::New(info.Env(), where(op, name) + "must be a finite number");
-  return d;
-}
-
 std::string text(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
   Napi::Value v = ValueAt(info, index);
   if (!v.IsString()) throw Napi::TypeError::New(info.Env(), where(op, name) + "must be a string");
   return v.As<Napi::String>().Utf8Value();
 }
-
-namespace {
-
-std::string describe(const Napi::Value& v) {
-  if (v.IsUndefined()) return "nothing (the field is missing)";
-  if (v.IsNumber()) {
-    double d = v.As<Napi::Number>().DoubleValue();
-    if (std::isnan(d)) return "NaN";
-    if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
-    char text[32];
-    std::snprintf(text, sizeof text, "%.15g", d);
-    return text;
-  }
-  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
-  if (v.IsString()) return "'" + v.As<Napi::String>().Utf8Value() + "'";
-  if (v.IsNull()) return "null";
-  return "an object";
-}
-
-}  // namespace
 
 Fields::Fields(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name)
     : env_(info.Env()), where_(where(op, name)) {
@@ -233,6 +211,31 @@ double Fields::number(const char* key) {
   if (!std::isfinite(d))
     throw Napi::TypeError::New(env_, where_ + "field '" + key + "' must be a finite number, got " + describe(v));
   return d;
+}
+
+double Fields::value(const char* key) {
+  Napi::Value v = get(key);
+  if (!v.IsNumber())
+    throw Napi::TypeError::New(env_, where_ + "field '" + key + "' must be a number, got " + describe(v));
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+std::string Fields::text(const char* key) {
+  Napi::Value v = get(key);
+  if (!v.IsString())
+    throw Napi::TypeError::New(env_, where_ + "field '" + key + "' must be a string, got " + describe(v));
+  return v.As<Napi::String>().Utf8Value();
+}
+
+std::vector<int64_t> Fields::ints(const char* key, size_t count) {
+  Napi::Value v = get(key);
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != count) {
+    throw Napi::TypeError::New(
+        env_, where_ + "field '" + key + "' must be an array of " + std::to_string(count) +
+                  " non-negative integers, got " +
+                  (v.IsArray() ? std::to_string(v.As<Napi::Array>().Length()) + " entries" : describe(v)));
+  }
+  return countsOf(env_, v.As<Napi::Array>(), where_ + "field '" + key + "' ");
 }
 
 void checkOutputSize(const Napi::Env& env, const char* op, int64_t givenH, int64_t givenW, int64_t h, int64_t w) {
@@ -302,6 +305,7 @@ Napi::Value PlainDesc(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), internDesc(plainDescOf(dims)));
   });
 }
+CONVKIT_EXPORT(plainDesc, PlainDesc);
 
 Napi::Value DescInfo(const Napi::CallbackInfo& info) {
   return guardedValue(info, "descInfo", [&]() -> Napi::Value {
@@ -317,6 +321,7 @@ Napi::Value DescInfo(const Napi::CallbackInfo& info) {
     return out;
   });
 }
+CONVKIT_EXPORT(descInfo, DescInfo);
 
 Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
   const char* op = "reorderPlan";
@@ -335,6 +340,7 @@ Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), registerPlan(std::move(plan)));
   });
 }
+CONVKIT_EXPORT(reorderPlan, ReorderPlan);
 
 // releasePlan(id) -> whether the id was registered: drops the plan from the registry (its
 // primitive is freed at once, or after the queued commands that use it have run).
@@ -352,6 +358,7 @@ Napi::Value ReleasePlan(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), true);
   });
 }
+CONVKIT_EXPORT(releasePlan, ReleasePlan);
 
 // planStats() -> { plans: registered, alive: Plan objects alive (registered or held by queued
 // commands), descs: interned memory descriptors }
@@ -368,5 +375,6 @@ Napi::Value PlanStats(const Napi::CallbackInfo& info) {
   out.Set("descs", Napi::Number::New(info.Env(), static_cast<double>(interned)));
   return out;
 }
+CONVKIT_EXPORT(planStats, PlanStats);
 
 }  // namespace convkit

@@ -43,8 +43,15 @@ struct NonFiniteGuard {
   std::function<void(const std::vector<void*>& buffers)> fix;
 };
 
+// A value exec() passes to a custom plan on every call (an optimiser's lr, an affine map's
+// coefficients), read by name from exec's `scalars` object; a flag arrives as 0 or 1.
+struct ScalarField {
+  const char* name;
+  bool isFlag = false;
+};
+
 // How exec() binds buffers: argument i of the plan gets buffer i (null allowed only where the
-// plan's desc is empty, size 0). Scalars (an optimiser's lr, a step count) come as a Float64Array.
+// plan's desc is empty, size 0). Scalars come by name (see ScalarField).
 struct Plan {
   std::string name;                       // for errors: "conv2d", "reorder", "sgd" ...
   std::vector<int> args;                  // DNNL_ARG_* per buffer (custom plans: their own order)
@@ -53,7 +60,7 @@ struct Plan {
   // oneDNN plans set `primitive`; custom loops set `custom` instead.
   dnnl::primitive primitive;
   std::function<void(const std::vector<void*>& buffers, const std::vector<double>& scalars)> custom;
-  size_t scalarCount = 0;
+  std::vector<ScalarField> scalars;  // what exec reads from its `scalars` object, passed to custom in this order
   std::shared_ptr<const NonFiniteGuard> guard;  // optional (oneDNN plans only)
   // Counts Plan objects alive in the process (the registry's and those held by queued commands).
   struct Alive {
@@ -78,11 +85,8 @@ const Plan& planOf(int id);
 dnnl::primitive_attr planAttr();
 
 // ---- argument checks (for plan functions exported to JS) -----------------------------------
-std::vector<int64_t> ints(const Napi::CallbackInfo& info, size_t index, size_t count, const char* op, const char* name);
 std::vector<int64_t> intArray(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
-bool flag(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 int64_t integer(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
-double number(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 std::string text(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 // A named argument: a JS object read by key. Each getter checks its field (present, the right
 // type, in range) and names it in the error, e.g. "conv2d: argument 'geometry': field 'padTop'
@@ -95,6 +99,12 @@ class Fields {
   int64_t integer(const char* key, int64_t min = 0, int64_t max = 1000000000000);
   bool flag(const char* key);
   double number(const char* key);  // finite
+  // Any number, Infinity and NaN included: data passed on as the reference kernel would take it
+  // (exec's scalars, e.g. an optimiser's lr).
+  double value(const char* key);
+  std::vector<int64_t> ints(const char* key, size_t count);  // non-negative integers, exactly count
+  std::string text(const char* key);
+
  private:
   Napi::Value get(const char* key) const;
   Napi::Env env_;
@@ -135,9 +145,22 @@ class PlanBuilder {
   std::vector<std::pair<std::string, int>> named_;
 };
 
-// Every exported function (exports.def): `Napi::Value Name(const Napi::CallbackInfo&)`.
-#define CONVKIT_EXPORT(jsName, cppFunction, file) Napi::Value cppFunction(const Napi::CallbackInfo& info);
-#include "exports.def"
-#undef CONVKIT_EXPORT
+// ---- exports ------------------------------------------------------------------------------
+// A function the addon exports registers itself in its own file, on the line after its body:
+//   Napi::Value ConcatPlan(const Napi::CallbackInfo& info) { ... }
+//   CONVKIT_EXPORT(concatPlan, ConcatPlan);
+// addon.cc exports every registered function under its JavaScript name, and
+// scripts/gen-addon-exports.ts reads these lines (whole lines, in this form) for TypeScript.
+using ExportedFunction = Napi::Value (*)(const Napi::CallbackInfo&);
+struct AddonExport {
+  const char* jsName;
+  ExportedFunction function;
+};
+// Every registered export; filled while the addon loads (static initialisation), read by addon.cc.
+std::vector<AddonExport>& addonExports();
+struct ExportRegistrar {
+  ExportRegistrar(const char* jsName, ExportedFunction function) { addonExports().push_back({jsName, function}); }
+};
+#define CONVKIT_EXPORT(jsName, cppFunction) const ExportRegistrar cppFunction##Export(#jsName, cppFunction)
 
 }  // namespace convkit

@@ -258,6 +258,7 @@ Napi::Value PoolPlan(const Napi::CallbackInfo& info) {
     return plan.finish(info.Env(), dnnl::pooling_forward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(poolPlan, PoolPlan);
 
 // poolBackwardPlan(kind, geometry, src): src is the forward's src desc; buffers [diffDst, (workspace), diffSrc]
 Napi::Value PoolBackwardPlan(const Napi::CallbackInfo& info) {
@@ -278,5 +279,6 @@ Napi::Value PoolBackwardPlan(const Napi::CallbackInfo& info) {
         .finish(info.Env(), dnnl::pooling_backward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(poolBackwardPlan, PoolBackwardPlan);
 
 }  // namespace convkit

@@ -301,37 +301,36 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
       command.buffers.push_back(array.Data());
       keep.Set(i, v);
     }
-    bool given = info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull();
-    if (given && (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)) {
-      throw Napi::TypeError::New(env, op + ": argument 'scalars' must be a Float64Array");
-    }
-    size_t scalarCount = given ? info[2].As<Napi::Float64Array>().ElementLength() : 0;
-    if (scalarCount != plan->scalarCount) {
-      throw Napi::RangeError::New(env, op + ": argument 'scalars' has " + std::to_string(scalarCount) +
-                                           " values, expected " + std::to_string(plan->scalarCount));
-    }
-    if (given) {
-      auto scalars = info[2].As<Napi::Float64Array>();
-      command.scalars.assign(scalars.Data(), scalars.Data() + scalarCount);
+    // Scalars come as an object read by the names the plan declares (Fields names a bad one).
+    if (!plan->scalars.empty()) {
+      Fields scalars(info, 2, op.c_str(), "scalars");
+      for (const ScalarField& s : plan->scalars)
+        command.scalars.push_back(s.isFlag ? scalars.flag(s.name) : scalars.value(s.name));
+    } else if (info.Length() > 2 && !info[2].IsUndefined()) {
+      throw Napi::TypeError::New(env, op + ": argument 'scalars' is not taken by this plan");
     }
     queueOf(env).push(std::move(command), keep);
     return env.Undefined();
   });
 }
+CONVKIT_EXPORT(exec, Exec);
 
 Napi::Value FlushSync(const Napi::CallbackInfo& info) {
   std::string error = queueOf(info.Env()).waitAll(info.Env(), true);
   if (!error.empty()) throw Napi::Error::New(info.Env(), error);
   return info.Env().Undefined();
 }
+CONVKIT_EXPORT(flushSync, FlushSync);
 
 Napi::Value FlushAsync(const Napi::CallbackInfo& info) {
   return queueOf(info.Env()).whenDone(info.Env());
 }
+CONVKIT_EXPORT(flushAsync, FlushAsync);
 
 Napi::Value Pending(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(queueOf(info.Env()).pending()));
 }
+CONVKIT_EXPORT(pending, Pending);
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return guardedValue(info, "setThreads", [&]() -> Napi::Value {
@@ -348,10 +347,12 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   });
 }
+CONVKIT_EXPORT(setThreads, SetThreads);
 
 Napi::Value GetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), omp_get_max_threads());
 }
+CONVKIT_EXPORT(getThreads, GetThreads);
 
 void initQueue(Napi::Env env) {
   auto* queue = new Queue(env);

@@ -119,6 +119,7 @@ Napi::Value ReducePlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
   });
 }
+CONVKIT_EXPORT(reducePlan, ReducePlan);
 
 enum class Reduction { None, Sum, Mean };
 
@@ -136,15 +137,15 @@ struct NllShape {
 };
 
 NllShape nllShapeOf(const Napi::CallbackInfo& info, const char* op) {
-  NllShape s{integer(info, 0, op, "n"), integer(info, 1, op, "c"),
-             reductionOf(text(info, 2, op, "reduction"), info.Env(), op), number(info, 3, op, "labelSmoothing")};
-  if (s.n < 1 || s.c < 1) throw Napi::RangeError::New(info.Env(), std::string(op) + ": n and c must be positive");
+  Fields loss(info, 0, op, "loss");
+  NllShape s{loss.integer("n", 1), loss.integer("c", 1), reductionOf(loss.text("reduction"), info.Env(), op),
+             loss.number("labelSmoothing")};
   if (!(s.eps >= 0 && s.eps <= 1))
     throw Napi::RangeError::New(info.Env(), std::string(op) + ": labelSmoothing must be in [0, 1]");
   return s;
 }
 
-// nllLossPlan(n, c, reduction, labelSmoothing): buffers [logp [n, c], target [n] (class indices
+// nllLossPlan({ n, c, reduction, labelSmoothing }): buffers [logp [n, c], target [n] (class indices
 // as floats, checked by the caller), out ([n] for 'none', else [1])]. In double as the reference:
 //   loss_i = (1 - eps) * (-logp[i, t_i]) + eps * mean over j of (-logp[i, j])
 Napi::Value NllLossPlan(const Napi::CallbackInfo& info) {
@@ -178,8 +179,9 @@ Napi::Value NllLossPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"out", internDesc(out)}});
   });
 }
+CONVKIT_EXPORT(nllLossPlan, NllLossPlan);
 
-// nllLossBackwardPlan(n, c, reduction, labelSmoothing): buffers [gy ([n] for 'none', else [1]),
+// nllLossBackwardPlan({ n, c, reduction, labelSmoothing }): buffers [gy ([n] for 'none', else [1]),
 // target [n], dx [n, c]]: dx[i, j] = -g_i * ((1 - eps) * [j = t_i] + eps / c).
 Napi::Value NllLossBackwardPlan(const Napi::CallbackInfo& info) {
   const char* op = "nllLossBackward";
@@ -208,5 +210,6 @@ Napi::Value NllLossBackwardPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dx", internDesc(dx)}});
   });
 }
+CONVKIT_EXPORT(nllLossBackwardPlan, NllLossBackwardPlan);
 
 }  // namespace convkit

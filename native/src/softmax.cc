@@ -79,6 +79,7 @@ Napi::Value SoftmaxPlan(const Napi::CallbackInfo& info) {
         .finish(info.Env(), dnnl::softmax_v2_forward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(softmaxPlan, SoftmaxPlan);
 
 // The backward of a row whose output or gradient holds a NaN or an infinity, in double (oneDNN's
 // exp clamps its input, so exp(NaN) came out finite and the gradient infinite, not NaN).
@@ -130,5 +131,6 @@ Napi::Value SoftmaxBackwardPlan(const Napi::CallbackInfo& info) {
         .finish(info.Env(), dnnl::softmax_v2_backward(pd), pd.scratchpad_desc());
   });
 }
+CONVKIT_EXPORT(softmaxBackwardPlan, SoftmaxBackwardPlan);
 
 }  // namespace convkit

@@ -59,6 +59,7 @@ Napi::Value SpaceToDepthInputPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
   });
 }
+CONVKIT_EXPORT(spaceToDepthInputPlan, SpaceToDepthInputPlan);
 
 // spaceToDepthWeightsPlan({ outChannels, inChannels, kernelH, kernelW, strideH, strideW }):
 // buffers [w plain [O, C, KH, KW], dst plain [O, C*sH*sW, ceil(KH/sH), ceil(KW/sW)]].
@@ -97,5 +98,6 @@ Napi::Value SpaceToDepthWeightsPlan(const Napi::CallbackInfo& info) {
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
   });
 }
+CONVKIT_EXPORT(spaceToDepthWeightsPlan, SpaceToDepthWeightsPlan);
 
 }  // namespace convkit

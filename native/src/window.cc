@@ -103,15 +103,17 @@ int channelBlock(const dnnl::memory::desc& src, const Box& box, tag& format) {
 
 }  // namespace
 
-// windowPlan(src, srcBegin, dstBegin, outDims, value): buffers [src, dst]
+// windowPlan(src, { srcBegin, dstBegin, outDims, value }): buffers [src, dst]; the arrays have
+// one entry per axis of src
 Napi::Value WindowPlan(const Napi::CallbackInfo& info) {
   const char* op = "window";
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto src = descArg(info, 0, op, "src");
     auto dims = src.dims();
-    Box box{dims, ints(info, 3, dims.size(), op, "outDims"), ints(info, 1, dims.size(), op, "srcBegin"),
-            ints(info, 2, dims.size(), op, "dstBegin")};
-    float value = static_cast<float>(number(info, 4, op, "value"));
+    Fields window(info, 1, op, "window");
+    Box box{dims, window.ints("outDims", dims.size()), window.ints("srcBegin", dims.size()),
+            window.ints("dstBegin", dims.size())};
+    float value = static_cast<float>(window.number("value"));
     for (size_t a = 0; a < dims.size(); a++) {
       if (box.srcBegin[a] > dims[a] || box.dstBegin[a] > box.out[a] || box.out[a] == 0 || dims[a] == 0) {
         throw Napi::RangeError::New(
@@ -143,5 +145,6 @@ Napi::Value WindowPlan(const Napi::CallbackInfo& info) {
                       {{"src", internDesc(srcDesc)}, {"dst", internDesc(dstDesc)}});
   });
 }
+CONVKIT_EXPORT(windowPlan, WindowPlan);
 
 }  // namespace convkit

@@ -10,6 +10,7 @@ import { scope } from '../../src/core/scope.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { traceOps } from '../../src/core/trace.js';
 import { buildModel } from '../../src/models/registry.js';
+import { describeFusion, type FusedGroup, fusedGroups, inferenceFusionEnabled } from '../../src/nn/fuse.js';
 import type { TensorModule } from '../../src/nn/module.js';
 import { conv2d } from '../../src/ops/conv2d.js';
 import { normal, randn, zeros } from '../../src/ops/creation.js';
@@ -69,11 +70,12 @@ export function macsPerImage(
 }
 
 /** Inference: eval mode, no graph, every intermediate freed by the scope. */
-function syncInference(name: string, batch: number): { forward: () => void; dispose: () => void } {
+function syncInference(name: string, batch: number): { model: TensorModule; forward: () => void; dispose: () => void } {
   const model = buildModel(name, { backend: BACKEND });
   model.eval();
   const x = randn([batch, 3, 224, 224], { backend: BACKEND });
   return {
+    model,
     forward: () => scope(() => noGrad(() => void model.call(x))),
     dispose: () => {
       disposeModel(model);
@@ -157,9 +159,14 @@ export function convLayers(name: string, batch: number): Workload & { macs: numb
 /**
  * Where inference time goes: each op's time is the wall time since the previous op finished
  * (ops report to the trace after they are queued; the listener waits for the queue), attributed
- * to the op and the module path it ran in. Averages over `runs` passes after one warm-up.
+ * to the op and the module path it ran in. Averages over `runs` passes after one warm-up. Also
+ * what ran fused: the inference groups, none when fusion is off (CONVKIT_FUSE=0).
  */
-export function profile(name: string, batch: number, runs: number): LayerTime[] {
+export function profile(
+  name: string,
+  batch: number,
+  runs: number,
+): { layers: LayerTime[]; groups: FusedGroup[]; fusion: string } {
   const work = syncInference(name, batch);
   const totals = new Map<string, LayerTime>();
   const pass = (record: boolean): void => {
@@ -181,6 +188,9 @@ export function profile(name: string, batch: number, runs: number): LayerTime[] 
   };
   pass(false);
   for (let i = 0; i < runs; i++) pass(true);
+  const fused = inferenceFusionEnabled();
+  const groups = fused ? fusedGroups(work.model, 'inference') : [];
+  const fusion = fused ? describeFusion(work.model) : 'off (CONVKIT_FUSE=0): every layer ran unfused';
   work.dispose();
-  return [...totals.values()];
+  return { layers: [...totals.values()], groups, fusion };
 }

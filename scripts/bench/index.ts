@@ -1,6 +1,8 @@
 /**
- * `npm run bench`: convkit beside ONNX Runtime (Node) and PyTorch eager, in one run on this
- * machine, on the torchvision models, with every figure also read against the machine's FMA peak.
+ * `npm run bench`: convkit beside ONNX Runtime (Node) and PyTorch (OpenBLAS, the fastest of its
+ * configurations per row), in one run on this machine, on the torchvision models, with every
+ * figure also read against the machine's FMA peak, then each model's time to first result in
+ * fresh processes. The header records the host (CPU, family/model, ISA flags, FMA peak).
  *
  *   npm run bench                                  all models (about 4 minutes on 2 cores)
  *   npm run bench -- --models resnet18,resnet50    a subset (also resnet20_cifar: the CIFAR training row)
@@ -17,9 +19,12 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FIRST_RESULT_TITLE, firstResultTable, timeFirstResults, type FirstResult } from './first-result.js';
 import { measureFmaPeak } from './fma-peak.js';
+import { describeHost, hostInfo, loadNote } from './host.js';
 import { exportOnnx, loadOrt, ortContender, TorchPeer } from './peers.js';
-import { jsonRows, markdownTables, type Row } from './report.js';
+import { profileLines } from './profile-format.js';
+import { fastest, jsonRows, markdownTables, type Row } from './report.js';
 import { FULL_POLICY, interleaved, QUICK_POLICY, timedRuns, type Contender } from './timing.js';
 import type { Workload } from './convkit-runner.js';
 
@@ -66,7 +71,7 @@ if (why !== null) {
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const describePolicy = (): string =>
-  `${policy.rounds} interleaved rounds (convkit, ONNX Runtime, PyTorch in turn) of ${policy.minRuns === policy.maxRuns ? policy.minRuns : `${policy.minRuns}-${policy.maxRuns}`} runs after ${policy.warmupRuns} warm-up; the median of all runs`;
+  `${policy.rounds} interleaved rounds (convkit, ONNX Runtime, each PyTorch configuration in turn) of ${policy.minRuns === policy.maxRuns ? policy.minRuns : `${policy.minRuns}-${policy.maxRuns}`} runs after ${policy.warmupRuns} warm-up; the median of all runs`;
 
 if (args.profile) {
   await printProfile(args.profile);
@@ -77,12 +82,11 @@ const started = performance.now();
 const notes: string[] = [];
 const rows: Row[] = [];
 // Other work on the machine takes cores from every column at different moments: say so.
-const loadAtStart = os.loadavg()[0];
-if (loadAtStart > 0.5)
-  notes.push(
-    `the 1-minute load average was ${loadAtStart.toFixed(2)} at the start: other processes were running, so figures may be low and uneven`,
-  );
+const busy = loadNote();
+if (busy) notes.push(busy);
 
+const host = hostInfo();
+log(`[bench] ${describeHost(host)}`);
 log(`[bench] ${threads} threads; timing: ${describePolicy()}`);
 const peak = measureFmaPeak(CACHE, threads);
 let peakGflops = 'gflops' in peak ? peak.gflops : null;
@@ -96,6 +100,13 @@ if (exportError) notes.push(`ONNX Runtime not measured: ${exportError}`);
 const torchStart = await TorchPeer.start(threads);
 const torch = 'peer' in torchStart ? torchStart.peer : null;
 if ('error' in torchStart) notes.push(`PyTorch not measured: ${torchStart.error}`);
+else {
+  log(`[bench] PyTorch peer's BLAS (its /proc/self/maps): ${torchStart.info.blas}`);
+  if (!torchStart.info.blas.includes('openblas'))
+    notes.push(
+      `the PyTorch peer runs on ${torchStart.info.blas}, not OpenBLAS: its Linear layers are slow; run scripts/bench/ensure-openblas.sh as root`,
+    );
+}
 
 /** A convkit contender: workload i is `make(i)`, made at its first round and kept until the end. */
 function convkitContender(label: string, make: (index: number) => Workload): Contender {
@@ -119,20 +130,47 @@ async function compare(contenders: readonly (Contender | null)[], count: number)
   return contenders.map((c) => (c === null ? Array<number | null>(count).fill(null) : ms[present.indexOf(c)]));
 }
 
+/** One PyTorch contender per configuration of `kind`; `requests(config)` are its workloads. */
+function torchContenders(
+  label: string,
+  kind: 'infer' | 'train',
+  requests: (config: string) => Record<string, unknown>[],
+): { configs: string[]; contenders: Contender[] } {
+  if (!torch || !('info' in torchStart)) return { configs: [], contenders: [] };
+  const configs = torchStart.info.configs[kind];
+  return {
+    configs,
+    contenders: configs.map((config) => torch.contender(`${label} PyTorch ${config}`, requests(config), policy)),
+  };
+}
+
+/** convkit and the other peers first, then the PyTorch configurations; PyTorch at its fastest per workload. */
+async function compareWithTorch(
+  others: readonly (Contender | null)[],
+  py: { configs: string[]; contenders: Contender[] },
+  count: number,
+): Promise<{ others: (number | null)[][]; torch: { ms: number | null; config: string | null }[] }> {
+  const figures = await compare([...others, ...py.contenders], count);
+  const torchFigures = figures.slice(others.length);
+  return {
+    others: figures.slice(0, others.length),
+    torch: torchFigures.length > 0 ? fastest(torchFigures, py.configs) : Array(count).fill({ ms: null, config: null }),
+  };
+}
+
 for (const model of inference) {
   const gflopPerImage = (2 * ck.macsPerImage(model)) / 1e9;
   const batches = [batch, 1];
   const onnx = join(CACHE, 'onnx', `${model}.onnx`);
-  const [ours, ort, py] = await compare(
+  const {
+    others: [ours, ort],
+    torch: py,
+  } = await compareWithTorch(
     [
       convkitContender(`${model} convkit`, (i) => ck.inference(model, batches[i])),
       exportError ? null : ortContender(`${model} ORT`, onnx, batches, threads, policy),
-      torch?.contender(
-        `${model} PyTorch`,
-        batches.map((b) => ({ kind: 'infer', model, batch: b })),
-        policy,
-      ) ?? null,
     ],
+    torchContenders(model, 'infer', (config) => batches.map((b) => ({ kind: 'infer', model, batch: b, config }))),
     batches.length,
   );
   batches.forEach((b, i) => {
@@ -144,20 +182,42 @@ for (const model of inference) {
       gflop: gflopPerImage * b,
       convkitMs: ours[i],
       ortMs: ort[i],
-      torchMs: py[i],
+      torchMs: py[i].ms,
+      torchConfig: py[i].config,
       target: { vs: 'ort', ratio: 1 },
     });
   });
 }
 
+// Fresh processes, so nothing measured above (plans, caches, page faults) is reused.
+let firstResults: FirstResult[] = [];
+if (!exportError && inference.length > 0) {
+  log(`[bench] ${FIRST_RESULT_TITLE}`);
+  firstResults = timeFirstResults(
+    inference,
+    join(CACHE, 'onnx'),
+    threads,
+    args.quick ? 1 : 3,
+    (line) => log(`[bench] ${line}`),
+    (message) => notes.push(message),
+  );
+  for (const r of firstResults)
+    if (r.logitsDiff !== null && r.logitsDiff > 1e-2)
+      notes.push(
+        `${r.model}: convkit's and ORT's first logits differ by ${r.logitsDiff.toExponential(1)}: not the same weights?`,
+      );
+}
+
 for (const [model, b, size, classes] of TRAINING.filter(([m]) => wanted.includes(m))) {
   const gflop = (3 * 2 * ck.macsPerImage(model, [3, size, size], classes) * b) / 1e9;
-  const [[ours], [py]] = await compare(
-    [
-      convkitContender(`${model} training convkit`, () => ck.training(model, b, size, classes)),
-      torch?.contender(`${model} training PyTorch`, [{ kind: 'train', model, batch: b, size, classes }], policy) ??
-        null,
-    ],
+  const {
+    others: [[ours]],
+    torch: [py],
+  } = await compareWithTorch(
+    [convkitContender(`${model} training convkit`, () => ck.training(model, b, size, classes))],
+    torchContenders(`${model} training`, 'train', (config) => [
+      { kind: 'train', model, batch: b, size, classes, config },
+    ]),
     1,
   );
   rows.push({
@@ -168,7 +228,8 @@ for (const [model, b, size, classes] of TRAINING.filter(([m]) => wanted.includes
     gflop,
     convkitMs: ours,
     ortMs: null,
-    torchMs: py,
+    torchMs: py.ms,
+    torchConfig: py.config,
     target: { vs: 'torch', ratio: 1.3 },
   });
 }
@@ -194,6 +255,7 @@ if (wanted.includes('vgg16')) {
     convkitMs: ours,
     ortMs: null,
     torchMs: null,
+    torchConfig: null,
     target: { vs: 'peak', fraction: 0.8 },
   });
 }
@@ -210,14 +272,13 @@ if (peakAtEnd && 'gflops' in peakAtEnd && peakGflops !== null) {
   peakGflops = Math.max(peakGflops, peakAtEnd.gflops);
 }
 
-const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const minutes = (performance.now() - started) / 60000;
 const peerLine = [
   'version' in ortLoad
     ? `ONNX Runtime ${ortLoad.version} (CPU provider, intraOpNumThreads ${threads}, graphOptimizationLevel all)`
     : null,
   'info' in torchStart
-    ? `PyTorch ${torchStart.info.torch} eager (oneDNN ${torchStart.info.onednn ?? '?'}, torch.set_num_threads(${torchStart.info.threads}))`
+    ? `PyTorch ${torchStart.info.torch} (oneDNN ${torchStart.info.onednn ?? '?'}, BLAS ${torchStart.info.blas}, torch.set_num_threads(${torchStart.info.threads}); the fastest of ${torchStart.info.configs.infer.join(', ')} for inference, ${torchStart.info.configs.train.join(', ')} for training, per row)`
     : null,
 ]
   .filter(Boolean)
@@ -226,56 +287,40 @@ console.log(
   `\nconvkit vs ONNX Runtime vs PyTorch, float32, ${threads} threads each, ${new Date().toISOString().slice(0, 10)}`,
 );
 console.log(
-  `machine: ${cpu}, ${os.cpus().length} logical cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
+  `machine: ${describeHost(host)}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
 );
 console.log(`${ck.describe(threads)}; ${peerLine}`);
 console.log(
   `${describePolicy()}; GFLOP/s = 2 x convkit's multiply-adds (x3 for training) per second; vs = convkit throughput / peer throughput\n`,
 );
 console.log(markdownTables(rows, peakGflops));
+if (firstResults.length > 0) console.log(firstResultTable(firstResults));
 for (const note of notes) console.log(`note: ${note}`);
 console.log(`(${minutes.toFixed(1)} minutes)`);
 
 if (args.json) {
   mkdirSync(dirname(args.json), { recursive: true });
   const report = {
-    schema: 'convkit.bench/1',
+    schema: 'convkit.bench/2',
     date: new Date().toISOString(),
     threads,
     policy,
     fmaPeakGflops: peakGflops,
-    machine: { cpu, logicalCores: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
+    machine: host,
     convkit: ck.describe(threads),
     peers: peerLine,
     rows: jsonRows(rows, peakGflops),
+    firstResults,
     notes,
   };
   writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
   log(`[bench] wrote ${args.json}`);
 }
 
-/** `--profile MODEL`: convkit's inference time per layer (top 15) and per op kind. */
+/** `--profile MODEL`: convkit's inference time per layer (top 15, with its fused group) and per op kind. */
 async function printProfile(model: string): Promise<void> {
   const runs = args.quick ? 1 : 3;
   log(`[bench] profiling ${model} inference, batch ${batch}, ${threads} threads, ${runs} runs after a warm-up...`);
-  const layers = ck.profile(model, batch, runs);
-  const total = layers.reduce((s, l) => s + l.ms, 0);
-  const pct = (ms: number): string => `${((100 * ms) / total).toFixed(1)}%`;
-  const gf = (l: { ms: number; macs: number }): string =>
-    l.macs > 0 ? ((2 * l.macs) / 1e9 / (l.ms / 1000)).toFixed(1) : '-';
-  console.log(
-    `\n${model}, batch ${batch}: ${total.toFixed(1)} ms per batch (sum of op times; ${ck.describe(threads)})\n`,
-  );
-  console.log('| layer | op | calls | ms | share | GFLOP/s |\n|:--|:--|--:|--:|--:|--:|');
-  for (const l of [...layers].sort((a, b) => b.ms - a.ms).slice(0, 15)) {
-    console.log(`| ${l.path} | ${l.op} | ${Math.round(l.calls)} | ${l.ms.toFixed(2)} | ${pct(l.ms)} | ${gf(l)} |`);
-  }
-  const byOp = new Map<string, { ms: number; macs: number; calls: number }>();
-  for (const l of layers) {
-    const o = byOp.get(l.op) ?? { ms: 0, macs: 0, calls: 0 };
-    byOp.set(l.op, { ms: o.ms + l.ms, macs: o.macs + l.macs, calls: o.calls + l.calls });
-  }
-  console.log('\n| op | calls | ms | share | GFLOP/s |\n|:--|--:|--:|--:|--:|');
-  for (const [op, o] of [...byOp].sort((a, b) => b[1].ms - a[1].ms))
-    console.log(`| ${op} | ${Math.round(o.calls)} | ${o.ms.toFixed(2)} | ${pct(o.ms)} | ${gf(o)} |`);
+  const measured = ck.profile(model, batch, runs);
+  console.log(profileLines({ model, batch, engine: ck.describe(threads), ...measured }).join('\n'));
 }

@@ -1,4 +1,5 @@
-"""The timing policy every PyTorch peer script shares with the TypeScript benches (timing.ts)."""
+"""What every PyTorch peer script shares: the timing policy of the TypeScript benches (timing.ts)
+and which BLAS the process loaded."""
 import time
 
 
@@ -21,3 +22,15 @@ def median_ms(run, policy):
     """The median of one round (the upper middle for an even count, as timing.ts)."""
     times = sorted(timed_runs(run, policy))
     return times[len(times) // 2]
+
+
+def blas_library():
+    """The BLAS shared object this process loaded: Debian's alternatives decide, unless the bench
+    put OpenBLAS first on the peer's LD_LIBRARY_PATH (scripts/bench/peers.ts)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {fields[-1] for fields in map(str.split, maps) if len(fields) == 6 and "blas" in fields[-1].rsplit("/", 1)[-1]}
+        # The folder tells the implementation apart: blas/ is netlib's reference, openblas-*/ OpenBLAS.
+        return ", ".join(sorted("/".join(p.rsplit("/", 2)[-2:]) for p in paths)) or "none loaded"
+    except OSError:
+        return "unknown"

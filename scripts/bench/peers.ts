@@ -1,7 +1,8 @@
 /**
  * The peers of `npm run bench`: ONNX Runtime for Node (in this process, on models PyTorch exports
- * to ONNX) and PyTorch eager (a long-lived /usr/bin/python3 worker, so torch is imported once).
- * Both get the same thread count as convkit and the same timing policy, as interleaved contenders.
+ * to ONNX) and PyTorch (a long-lived /usr/bin/python3 worker, so torch is imported once, on
+ * OpenBLAS, in each of its configurations). All get the same thread count as convkit and the same
+ * timing policy, as interleaved contenders.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,10 +15,23 @@ import { timedRuns, type Contender, type Policy } from './timing.js';
 export const PYTHON = '/usr/bin/python3';
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const INSTALL_TORCH = "install Debian's PyTorch with `sudo apt-get install python3-torch python3-torchvision`";
+/** Debian's libopenblas0-pthread (scripts/bench/ensure-openblas.sh installs it). */
+export const OPENBLAS_DIR = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
 
-/** Exports the models still missing from `dir` as ONNX files; returns an error line or null. */
+/**
+ * The environment of a PyTorch peer process: OpenBLAS first on its library path when installed,
+ * so its libblas.so.3 is OpenBLAS's with `threads` threads while the system's (and every other
+ * PyTorch caller's, the golden scripts') stays netlib's. The peer reports what it really loaded.
+ */
+export function peerEnv(threads: number): NodeJS.ProcessEnv {
+  if (!existsSync(join(OPENBLAS_DIR, 'libblas.so.3'))) return process.env;
+  const path = [OPENBLAS_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+  return { ...process.env, LD_LIBRARY_PATH: path, OPENBLAS_NUM_THREADS: String(threads) };
+}
+
+/** Exports the models still missing from `dir` as ONNX files and .pth weights; returns an error line or null. */
 export function exportOnnx(dir: string, models: readonly string[]): string | null {
-  const missing = models.filter((m) => !existsSync(join(dir, `${m}.onnx`)));
+  const missing = models.filter((m) => !existsSync(join(dir, `${m}.onnx`)) || !existsSync(join(dir, `${m}.pth`)));
   if (missing.length === 0) return null;
   process.stderr.write(`exporting ${missing.join(', ')} to ONNX with PyTorch (once; cached in ${dir})...\n`);
   const r = spawnSync(PYTHON, [here('./export_onnx.py'), dir, ...missing], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -43,6 +57,21 @@ export async function loadOrt(): Promise<{ version: string } | { error: string }
   }
 }
 
+/** How the bench opens every ONNX Runtime session: the CPU provider, `threads` intra-op threads, all graph optimisations. */
+export function ortSessionOptions(threads: number): import('onnxruntime-node').InferenceSession.SessionOptions {
+  // ORT's pool threads spin while idle after a run, taking the cores from whatever runs next in
+  // this process (convkit's ResNet-18 batch-1 pass went from 27 to 45 ms, even 2 s after an ORT
+  // run). force_spinning_stop ends the spinning when Run() returns; within a run ORT spins as
+  // by default, and its own figures did not change.
+  return {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    extra: { session: { force_spinning_stop: '1' } },
+  };
+}
+
 /**
  * An ONNX model on ORT's CPU provider with `threads` intra-op threads; workload i is batch
  * `batches[i]` (one session serves them all: the export has a dynamic batch axis).
@@ -58,17 +87,7 @@ export function ortContender(
   if (!rt) throw new Error('loadOrt() first');
   let session: Promise<import('onnxruntime-node').InferenceSession> | null = null;
   const feeds = new Map<number, Record<string, import('onnxruntime-node').Tensor>>();
-  // ORT's pool threads spin while idle after a run, taking the cores from whatever runs next in
-  // this process (convkit's ResNet-18 batch-1 pass went from 27 to 45 ms, even 2 s after an ORT
-  // run). force_spinning_stop ends the spinning when Run() returns; within a run ORT spins as
-  // by default, and its own figures did not change.
-  const options = {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all' as const,
-    extra: { session: { force_spinning_stop: '1' } },
-  };
+  const options = ortSessionOptions(threads);
   const open = (): Promise<import('onnxruntime-node').InferenceSession> =>
     (session ??= rt.InferenceSession.create(file, options));
   return {
@@ -93,6 +112,10 @@ export interface TorchInfo {
   torch: string;
   threads: number;
   onednn: string | null;
+  /** The BLAS library the peer process mapped (read from its /proc/self/maps). */
+  blas: string;
+  /** The configurations it runs: `infer` for inference, `train` for training steps. */
+  configs: { infer: string[]; train: string[] };
 }
 
 /** The PyTorch worker (scripts/bench/torch_peer.py): one JSON request and answer per line. */
@@ -112,7 +135,10 @@ export class TorchPeer {
 
   /** Starts the worker and asks for its versions; an error line when PyTorch is not there. */
   static async start(threads: number): Promise<{ peer: TorchPeer; info: TorchInfo } | { error: string }> {
-    const child = spawn(PYTHON, [here('./torch_peer.py'), String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(PYTHON, [here('./torch_peer.py'), String(threads)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: peerEnv(threads),
+    });
     const failed = new Promise<string>((resolve) => child.on('error', (err) => resolve(err.message)));
     const peer = new TorchPeer(child);
     const answer = await Promise.race([peer.request({ kind: 'info' }), failed.then((message) => ({ error: message }))]);
@@ -128,6 +154,8 @@ export class TorchPeer {
       torch: String(answer.torch),
       threads: Number(answer.threads),
       onednn: typeof answer.onednn === 'string' ? answer.onednn : null,
+      blas: String(answer.blas),
+      configs: answer.configs as TorchInfo['configs'],
     };
     return { peer, info };
   }
@@ -148,7 +176,7 @@ export class TorchPeer {
     return answer.times as number[];
   }
 
-  /** The requests of workloads 0, 1, ... as one contender. */
+  /** The requests of workloads 0, 1, ... as one contender (one configuration of the peer). */
   contender(label: string, requests: readonly Record<string, unknown>[], policy: Policy): Contender {
     return { label, round: (index, warmUp) => this.times(requests[index], policy, warmUp), close: () => {} };
   }

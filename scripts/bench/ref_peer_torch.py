@@ -17,7 +17,7 @@ import json
 import re
 import sys
 
-from peer_timing import median_ms  # beside this script
+from peer_timing import blas_library, median_ms  # beside this script
 
 try:
     import torch
@@ -65,17 +65,6 @@ def prepare(c):
         mask = (False, True, c["bias"])
         return (lambda: bwd(gy, x, w_shape, bias_sizes, stride, padding, dilation, False, [0], groups, mask)), backend
     raise ValueError(f"unknown case kind {c['kind']!r}")
-
-
-def blas_library():
-    """The BLAS shared object this process loaded (Debian's alternatives decide which one)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {fields[-1] for fields in map(str.split, maps) if len(fields) == 6 and "blas" in fields[-1].rsplit("/", 1)[-1]}
-        # The folder tells the implementation apart: blas/ is netlib's reference, openblas-*/ OpenBLAS.
-        return ", ".join(sorted("/".join(p.rsplit("/", 2)[-2:]) for p in paths)) or "none loaded"
-    except OSError:
-        return "unknown"
 
 
 def main():

@@ -29,6 +29,8 @@ export interface Row {
   convkitMs: number | null;
   ortMs: number | null;
   torchMs: number | null;
+  /** The PyTorch configuration that gave torchMs, its fastest (see `fastest`). */
+  torchConfig: string | null;
   target: Target | null;
 }
 
@@ -38,6 +40,25 @@ export interface Verdict {
   achieved: number;
   required: number;
   text: string;
+}
+
+/**
+ * The peer at its best: per workload, the fastest of one peer's configurations (`figures[c][w]`:
+ * configuration c on workload w, null where it failed) and which configuration that was.
+ */
+export function fastest(
+  figures: readonly (readonly (number | null)[])[],
+  configs: readonly string[],
+): { ms: number | null; config: string | null }[] {
+  const workloads = figures[0]?.length ?? 0;
+  return Array.from({ length: workloads }, (_, w) => {
+    let best: { ms: number | null; config: string | null } = { ms: null, config: null };
+    figures.forEach((perWorkload, c) => {
+      const ms = perWorkload[w];
+      if (ms !== null && (best.ms === null || ms < best.ms)) best = { ms, config: configs[c] };
+    });
+    return best;
+  });
 }
 
 const per = (ms: number | null, batch: number): number | null => (ms === null ? null : (batch * 1000) / ms);
@@ -81,6 +102,7 @@ const HEADER = [
   '% of FMA peak',
   'vs ORT',
   'vs PyTorch',
+  'PyTorch as',
   'target',
 ];
 
@@ -98,6 +120,7 @@ export function tableRow(row: Row, peakGflops: number | null): string[] {
     g === null || peakGflops === null ? '-' : `${((100 * g) / peakGflops).toFixed(0)}%`,
     times(ratio(row.ortMs, row.convkitMs)),
     times(ratio(row.torchMs, row.convkitMs)),
+    row.torchConfig ?? '-',
     verdict(row, peakGflops)?.text ?? '-',
   ];
 }
@@ -109,7 +132,7 @@ export function markdownTables(rows: readonly Row[], peakGflops: number | null):
     const cells = rows.filter((r) => r.section === section).map((r) => tableRow(r, peakGflops));
     if (cells.length === 0) continue;
     const widths = HEADER.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-    const left = (i: number): boolean => i === 0 || i === HEADER.length - 1;
+    const left = (i: number): boolean => i === 0 || i >= HEADER.length - 2; // text columns
     const line = (c: string[]): string =>
       `| ${c.map((v, i) => (left(i) ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join(' | ')} |`;
     out.push(`${SECTION_TITLES[section]}\n`);

@@ -1,21 +1,28 @@
-"""PyTorch eager peer for `npm run bench` (scripts/bench/index.ts): a worker that answers one JSON
+"""PyTorch peer for `npm run bench` (scripts/bench/index.ts): a worker that answers one JSON
 request per stdin line with one JSON line on stdout, so torch is imported once per bench run.
 
 Timed requests carry {"policy": {warmupRuns, minRuns, maxRuns, budgetMs}, "warmUp": bool} and
 answer one round's run times; the bench interleaves rounds with the other contenders, and the
 models stay built between rounds:
-  {"kind": "info"}                                        -> {"torch", "threads", "onednn"}
-  {"kind": "infer", "model", "batch"}                     -> {"times"}   torch.no_grad, eval mode, 224x224
-  {"kind": "train", "model", "batch", "size", "classes"}  -> {"times"}   forward, cross-entropy, backward,
+  {"kind": "info"}                                        -> {"torch", "threads", "onednn", "blas", "configs"}
+  {"kind": "infer", "model", "batch", "config"}           -> {"times"}   torch.no_grad, eval mode, 224x224
+  {"kind": "train", "model", "batch", "size", "classes", "config"}
+                                                          -> {"times"}   forward, cross-entropy, backward,
                                                                          SGD (momentum 0.9) step
+"config" is how a user who wants speed would run the model (CONFIGS): "nchw" (eager, the default
+layout), "channels_last" (eager; model and input in torch.channels_last) and, for inference,
+"frozen" (torch.jit.trace, torch.jit.freeze, torch.jit.optimize_for_inference: folded batch
+norms, oneDNN-prepacked weights). The bench times each and keeps the fastest.
 Errors answer {"error": "..."}. Exit status 3: torch cannot be imported.
 Run with Debian's interpreter: /usr/bin/python3 scripts/bench/torch_peer.py THREADS
 """
+import copy
 import json
+import os
 import re
 import sys
 
-from peer_timing import timed_runs  # beside this script
+from peer_timing import blas_library, timed_runs  # beside this script
 
 try:
     import torch
@@ -90,16 +97,40 @@ def workload(key, make):
     return _workloads[key]
 
 
-_eval_model = {}
+CONFIGS = {"infer": ["nchw", "channels_last", "frozen"], "train": ["nchw", "channels_last"]}
+
+_eval_models = {}
+
+
+def eval_model(name, config, batch):
+    """The model of one inference configuration; batch 8 and batch 1 share the eager ones (a traced
+    graph is made per batch). All come from one random model, so they compute the same function."""
+    key = (config, batch) if config == "frozen" else (config,)
+    if name not in _eval_models:
+        _eval_models.clear()
+        _eval_models[name] = {("nchw",): build(name).eval()}
+    models = _eval_models[name]
+    if key not in models:
+        base = models[("nchw",)]
+        if config == "channels_last":
+            models[key] = copy.deepcopy(base).to(memory_format=torch.channels_last)
+        elif config == "frozen":
+            with torch.no_grad():
+                traced = torch.jit.trace(base, torch.randn(batch, 3, 224, 224), check_trace=False)
+            models[key] = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+        else:
+            raise ValueError(f"unknown inference config {config!r}; expected one of {CONFIGS['infer']}")
+    return models[key]
+
+
+def layout(config):
+    return torch.channels_last if config == "channels_last" else torch.contiguous_format
 
 
 def make_infer(req):
-    # Batch 8 and batch 1 of one model share it.
-    if req["model"] not in _eval_model:
-        _eval_model.clear()
-        _eval_model[req["model"]] = build(req["model"]).eval()
-    model = _eval_model[req["model"]]
-    x = torch.randn(req["batch"], 3, 224, 224)
+    config = req.get("config", "nchw")
+    model = eval_model(req["model"], config, req["batch"])
+    x = torch.randn(req["batch"], 3, 224, 224).contiguous(memory_format=layout(config))
 
     def run():
         with torch.no_grad():
@@ -109,9 +140,12 @@ def make_infer(req):
 
 
 def make_train(req):
-    model = build(req["model"], req["classes"]).train()
+    config = req.get("config", "nchw")
+    if config not in CONFIGS["train"]:
+        raise ValueError(f"unknown training config {config!r}; expected one of {CONFIGS['train']}")
+    model = build(req["model"], req["classes"]).train().to(memory_format=layout(config))
     size = req["size"]
-    x = torch.randn(req["batch"], 3, size, size)
+    x = torch.randn(req["batch"], 3, size, size).contiguous(memory_format=layout(config))
     y = torch.randint(0, req["classes"], (req["batch"],))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
@@ -124,18 +158,28 @@ def make_train(req):
 
 
 def infer(req):
-    run = workload(("infer", req["model"], req["batch"]), lambda: make_infer(req))
+    key = ("infer", req["model"], req["batch"], req.get("config", "nchw"))
+    run = workload(key, lambda: make_infer(req))
     return {"times": timed_runs(run, req["policy"], req["warmUp"])}
 
 
 def train(req):
-    run = workload(("train", req["model"], req["batch"], req["size"]), lambda: make_train(req))
+    key = ("train", req["model"], req["batch"], req["size"], req.get("config", "nchw"))
+    run = workload(key, lambda: make_train(req))
     return {"times": timed_runs(run, req["policy"], req["warmUp"])}
 
 
 def info(_req):
     onednn = re.search(r"MKL-DNN v([\w.]+)", torch.__config__.show())
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "onednn": onednn.group(1) if onednn else None}
+    return {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "onednn": onednn.group(1) if onednn else None,
+        # Read from /proc/self/maps after torch loaded: the library really in use, not the one asked for.
+        "blas": blas_library(),
+        "blasThreads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "configs": CONFIGS,
+    }
 
 
 def main():

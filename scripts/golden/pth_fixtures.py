@@ -9,7 +9,8 @@ Python's pickle module and zipfile, laid out as torch.save lays an archive out).
   'epoch': 3}, as training scripts save.
 - wrapped.pth: {'state_dict': the same state dict with DataParallel's 'module.' prefix}.
 - deflated.pth: tiny.pth recompressed with deflate (torch.save stores; other tools may not).
-- legacy.pth: the pre-1.6 format (_use_new_zipfile_serialization=False), which convkit refuses.
+- legacy.pth: nested.pth's state dict in the pre-1.6 format (_use_new_zipfile_serialization=False).
+- legacy_tiny.pth: tiny.pth's state dict in the same legacy format.
 - hostile/*.pth: files that must be refused without executing anything: pickles naming
   posix.system, builtins.eval and builtins.exec (a __reduce__ payload, as torch.save of such an
   object writes), a whole pickled nn.Module, a storage record missing, a record shorter than its
@@ -159,6 +160,7 @@ def main():
             dst.writestr(info.filename, src.read(info.filename))
 
     torch.save(sd, os.path.join(OUT, "legacy.pth"), _use_new_zipfile_serialization=False)
+    torch.save(tiny, os.path.join(OUT, "legacy_tiny.pth"), _use_new_zipfile_serialization=False)
 
     hostile = os.path.join(OUT, "hostile")
     payload = "echo convkit-test-payload"

@@ -20,6 +20,7 @@ export * from './receptive-field.js';
 export {
   rowsToDepth,
   showsSubtree,
+  inMode,
   summarize,
   type LayerRow,
   type ModelSummary,
@@ -29,3 +30,4 @@ export {
 } from './summary.js';
 export { DTYPE_BYTES, traceForward, type ConvWindow, type ForwardTrace, type ModuleCall } from './trace-model.js';
 export { publishedResult, summarizeEntry, type EntrySummaryOptions } from './zoo.js';
+export { traceDataflow, type Dataflow, type FlowEdge, type FlowNode } from './dataflow.js';

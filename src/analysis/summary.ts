@@ -112,14 +112,7 @@ export function summarize(model: Module<Tensor, unknown>, opts: SummaryOptions):
   const batch = opts.batch ?? 1;
   const mode = opts.mode ?? 'eval';
   const inputShape = [batch, ...opts.input];
-  const modes = model.modules().map((m) => [m, m.training] as const);
-  model.train(mode === 'train');
-  let trace: ForwardTrace;
-  try {
-    trace = traceForward(model, inputShape);
-  } finally {
-    for (const [m, training] of modes) m.training = training;
-  }
+  const trace: ForwardTrace = inMode(model, mode, () => traceForward(model, inputShape));
   // Fields exist only for [C, H, W] inputs (see FieldTracker).
   const image: [number, number] = [opts.input[1] ?? 1, opts.input[2] ?? 1];
   const seen = new Set<AnyModule>();
@@ -162,6 +155,17 @@ export function summarize(model: Module<Tensor, unknown>, opts: SummaryOptions):
   });
   const fusion = describeFusion(model);
   return { name: opts.name ?? model.typeName, inputShape, batch, mode, rows, totals, memory, unused, fusion };
+}
+
+/** Runs fn with every module of `model` in `mode`, then restores each module's own mode. */
+export function inMode<T>(model: AnyModule, mode: 'eval' | 'train', fn: () => T): T {
+  const modes = model.modules().map((m) => [m, m.training] as const);
+  model.train(mode === 'train');
+  try {
+    return fn();
+  } finally {
+    for (const [m, training] of modes) m.training = training;
+  }
 }
 
 const area = (c: ModuleCall): number => (c.field ? c.field[0].size * c.field[1].size : 0);

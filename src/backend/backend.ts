@@ -8,69 +8,24 @@
  * gradient functions.
  */
 import type { DType, FloatArray } from '../core/dtype.js';
-import type { Shape } from '../core/shape.js';
-import type { Storage } from '../core/storage.js';
+import { BackendError } from '../core/errors.js';
+import { type Shape, sizeOf } from '../core/shape.js';
+import { Storage } from '../core/storage.js';
+import type {
+  ActivationOp,
+  AxisLayout,
+  BinaryOp,
+  ChannelLayout,
+  Conv2dGeometry,
+  Pool2dGeometry,
+  ReduceOp,
+  Reduction,
+  ScalarOp,
+  UnaryOp,
+} from './kernel-args.js';
 
-/** A fully resolved 2-D convolution: every field is a plain integer, padding may be asymmetric. */
-export interface Conv2dGeometry {
-  batch: number;
-  inChannels: number;
-  inH: number;
-  inW: number;
-  outChannels: number;
-  kernelH: number;
-  kernelW: number;
-  strideH: number;
-  strideW: number;
-  padTop: number;
-  padBottom: number;
-  padLeft: number;
-  padRight: number;
-  dilationH: number;
-  dilationW: number;
-  groups: number;
-  outH: number;
-  outW: number;
-}
-
-/** A fully resolved 2-D pooling window (max or average). Padding is symmetric, as in PyTorch. */
-export interface Pool2dGeometry {
-  batch: number;
-  channels: number;
-  inH: number;
-  inW: number;
-  kernelH: number;
-  kernelW: number;
-  strideH: number;
-  strideW: number;
-  padH: number;
-  padW: number;
-  dilationH: number;
-  dilationW: number;
-  outH: number;
-  outW: number;
-}
-
-/** N x C x (H*W) view of an NCHW (or NC) tensor, as the normalisation kernels need it. */
-export interface ChannelLayout {
-  batch: number;
-  channels: number;
-  spatial: number;
-}
-
-/** outer x dim x inner view of a tensor around one axis (softmax and reductions). */
-export interface AxisLayout {
-  outer: number;
-  dim: number;
-  inner: number;
-}
-
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'square' | 'reciprocal' | 'relu' | 'sigmoid' | 'tanh';
-export type ScalarOp = 'add' | 'mul' | 'pow' | 'max' | 'min' | 'rsub' | 'rdiv';
-export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'eq' | 'gt' | 'lt';
-export type ReduceOp = 'sum' | 'mean' | 'max' | 'min';
-export type ActivationOp = 'relu' | 'sigmoid' | 'tanh';
-export type Reduction = 'mean' | 'sum' | 'none';
+// The resolved argument types are part of the contract: importers take them from here.
+export type * from './kernel-args.js';
 
 /** Argument and result types of every kernel, keyed by kernel name. */
 export interface KernelSpecs {
@@ -358,6 +313,94 @@ export interface KernelSpecs {
 
 export type KernelName = keyof KernelSpecs;
 export type Kernels = { readonly [K in KernelName]: (args: KernelSpecs[K]['args']) => KernelSpecs[K]['out'] };
+
+/** A kernel's result with each storage replaced by its number of elements (`null` stays null). */
+export type ResultSizes<Out> = Out extends Storage
+  ? number
+  : Out extends object
+    ? { [F in keyof Out]: Out[F] extends Storage ? number : Out[F] extends Storage | null ? number | null : never }
+    : Out;
+
+/** An in-place kernel returns nothing. */
+const inPlace = (): void => {};
+
+/**
+ * The size of every result of every kernel, from its arguments: part of the contract that each
+ * backend's results follow, and all the shape-only meta backend computes (it is built from this
+ * record). Their dtype is `resultDType`'s. State a forward keeps for its backward (max pooling's
+ * `workspace`, batch norm's `reluMask`, LRN's `scale`) is opaque: each backend stores it as it
+ * likes (oneDNN's workspaces, index arrays), and the rule gives what the meta backend allocates.
+ */
+export const RESULT_SIZES: {
+  readonly [K in KernelName]: (args: KernelSpecs[K]['args']) => ResultSizes<KernelSpecs[K]['out']>;
+} = {
+  fill: ({ size }) => size,
+  cast: ({ x }) => x.size,
+  unary: ({ x }) => x.size,
+  scalar: ({ x }) => x.size,
+  binary: ({ outShape }) => sizeOf(outShape),
+  activationBackward: ({ gy }) => gy.size,
+  reduce: ({ shape, axes }) => sizeOf(shape.filter((_, i) => !axes.includes(i))),
+  argmax: ({ layout }) => layout.outer * layout.inner,
+  expand: ({ outShape }) => sizeOf(outShape),
+  permute: ({ x }) => x.size,
+  slice: ({ size }) => sizeOf(size),
+  pad: ({ shape, pads }) => sizeOf(shape.map((d, i) => d + pads[i][0] + pads[i][1])),
+  concat: ({ xs }) => xs.reduce((n, x) => n + x.size, 0),
+  matmul: ({ batch, m, n }) => batch * m * n,
+  linear: ({ rows, outF }) => rows * outF,
+  conv2d: ({ geometry: g }) => g.batch * g.outChannels * g.outH * g.outW,
+  conv2dBackwardData: ({ geometry: g }) => g.batch * g.inChannels * g.inH * g.inW,
+  conv2dBackwardWeight: ({ geometry: g, withBias }) => ({
+    weight: g.outChannels * (g.inChannels / g.groups) * g.kernelH * g.kernelW,
+    bias: withBias ? g.outChannels : null,
+  }),
+  maxPool2d: ({ geometry: g }) => {
+    const size = g.batch * g.channels * g.outH * g.outW;
+    return { y: size, workspace: size };
+  },
+  maxPool2dBackward: ({ geometry: g }) => g.batch * g.channels * g.inH * g.inW,
+  avgPool2d: ({ geometry: g }) => g.batch * g.channels * g.outH * g.outW,
+  avgPool2dBackward: ({ geometry: g }) => g.batch * g.channels * g.inH * g.inW,
+  adaptiveAvgPool2d: ({ batch, channels, outH, outW }) => batch * channels * outH * outW,
+  adaptiveAvgPool2dBackward: ({ batch, channels, inH, inW }) => batch * channels * inH * inW,
+  batchNormTrain: ({ x, layout: { channels }, relu }) => ({
+    y: x.size,
+    mean: channels,
+    invStd: channels,
+    variance: channels,
+    reluMask: relu ? x.size : null,
+  }),
+  batchNormInfer: ({ x }) => x.size,
+  concatBatchNormInfer: ({ xs }) => xs.reduce((n, x) => n + x.size, 0),
+  batchNormBackward: ({ gy, layout: { channels }, withAffine }) => ({
+    x: gy.size,
+    weight: withAffine ? channels : null,
+    bias: withAffine ? channels : null,
+  }),
+  localResponseNorm: ({ x }) => ({ y: x.size, scale: x.size }),
+  localResponseNormBackward: ({ gy }) => gy.size,
+  dropoutMask: ({ size }) => size,
+  softmax: ({ x }) => x.size,
+  softmaxBackward: ({ gy }) => gy.size,
+  nllLoss: ({ n, reduction }) => (reduction === 'none' ? n : 1),
+  nllLossBackward: ({ n, c }) => n * c,
+  sgdStep: inPlace,
+  adamStep: inPlace,
+};
+
+/**
+ * The dtype of a kernel's results: its `dtype` argument where it has one, else that of its storage
+ * arguments (ops refuse operands of different dtypes, so the first one found speaks for all).
+ */
+export function resultDType(args: object): DType {
+  if ('dtype' in args) return args.dtype as DType;
+  for (const value of Object.values(args)) {
+    const first: unknown = Array.isArray(value) ? value[0] : value;
+    if (first instanceof Storage) return first.dtype;
+  }
+  throw new BackendError('resultDType', 'expected kernel arguments with a dtype or a storage, got neither');
+}
 
 export interface Backend {
   readonly name: string;

@@ -1,6 +1,7 @@
 /**
- * `convkit demo` (what `npm start` runs): trains the tiny CNN on the synthetic bars task on the
- * reference backend, with a progress bar, a per-epoch table, and a learning-curve chart.
+ * `convkit demo`, the quick synthetic check (`npm start` runs the tour, tour.ts): trains the tiny
+ * CNN on the synthetic bars task on the reference backend, with a progress bar, a per-epoch table,
+ * and a learning-curve chart.
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';

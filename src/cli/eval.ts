@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ConvkitError } from '../core/errors.js';
-import { DATA_WORDS, loadSource, parseDataSource } from '../data/source.js';
+import { DATA_WORDS, loadSource, loadSplit, parseDataSource } from '../data/source.js';
 import { asImageShape, batchTransform, channelStats } from '../data/transforms.js';
 import { Generator } from '../core/random.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
@@ -17,7 +17,10 @@ import { CHECKPOINT_FORMAT, loadCheckpoint } from '../train/checkpoint.js';
 import { confusionMatrix, type TensorModule } from '../train/evaluate.js';
 import { choiceOption, formatOption, intOption, pathOption, toJson, UsageError, shown, type Format } from './args.js';
 import { print } from './boundary.js';
-import { buildTrainModel, RUN_FILES, TINY_CNN, type TrainConfig, trainTransforms } from './train.js';
+import { confusionChartSvg } from './confusion-chart.js';
+import { checkOutputPath, writeFileAtomic } from './files.js';
+import { buildTrainModel, TINY_CNN, type TrainConfig, trainTransforms } from './train-config.js';
+import { RUN_FILES } from './train-run-folder.js';
 
 export interface EvalCliOptions {
   weights?: string;
@@ -26,6 +29,8 @@ export interface EvalCliOptions {
   batchSize: number;
   limit?: number;
   format: Format;
+  /** Where the heat map of the confusion matrix goes (default: confusion-<split>.svg in a run folder). */
+  out?: string;
 }
 
 export interface EvalReport {
@@ -40,6 +45,8 @@ export interface EvalReport {
   classAccuracy: (number | null)[];
   /** confusion[true][predicted]: counts. */
   confusion: number[][];
+  /** The heat map written, when one was. */
+  chart?: string;
 }
 
 export function registerEval(program: Command, out: (text: string) => void = print): void {
@@ -61,14 +68,36 @@ export function registerEval(program: Command, out: (text: string) => void = pri
     .addOption(intOption('--batch-size <n>', 'images per forward pass', { min: 1, max: 4096 }, 256))
     .addOption(intOption('--limit <n>', 'the first n images only', { min: 1, max: 100_000_000 }))
     .addOption(formatOption(['text', 'json']))
+    .addOption(
+      pathOption(
+        '--out <file>',
+        'the confusion matrix as a heat map (SVG); default confusion-<split>.svg in a run folder',
+      ),
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  convkit eval runs/resnet20_cifar-fashion-mnist\n  convkit eval resnet20_cifar --weights model.safetensors --data fashion-mnist --format json',
+      '\nExamples:\n  convkit eval runs/resnet20_cifar-fashion-mnist\n  convkit eval resnet20_cifar --weights model.safetensors --data fashion-mnist --format json --out confusion.svg',
     )
     .action(async (target: string, opts: EvalCliOptions) => {
+      const chart = confusionChartPath(target, opts);
+      if (chart !== undefined) checkOutputPath(chart, '--out');
       const report = await runEval(target, opts);
+      if (chart !== undefined) {
+        writeFileAtomic(chart, await confusionChartSvg({ ...report, title: evalTitle(report) }));
+        report.chart = chart;
+      }
       out(opts.format === 'json' ? toJson(report) : evalText(report));
     });
+}
+
+/** `--out`, or confusion-<split>.svg inside a run folder; plain weights get a chart only with --out. */
+export function confusionChartPath(
+  target: string,
+  opts: Pick<EvalCliOptions, 'weights' | 'split' | 'out'>,
+): string | undefined {
+  if (opts.out !== undefined) return opts.out;
+  const runFolder = opts.weights === undefined && existsSync(target) && statSync(target).isDirectory();
+  return runFolder ? join(target, `confusion-${opts.split}.svg`) : undefined;
 }
 
 function isCheckpoint(path: string): boolean {
@@ -109,7 +138,7 @@ export function loadTrained(target: string, opts: { weights?: string; data?: str
       const config = ckpt.config;
       if (opts.weights !== undefined && config.model !== target)
         throw new UsageError(`--weights: ${opts.weights} is a checkpoint of ${config.model}, not ${target}`);
-      const model = buildTrainModel(config);
+      const model = buildTrainModel(config, { init: 'none' });
       model.loadStateDict(ckpt.model);
       return { model, config };
     } finally {
@@ -129,7 +158,7 @@ export function loadTrained(target: string, opts: { weights?: string; data?: str
   };
   let model: TensorModule;
   try {
-    model = buildTrainModel(base);
+    model = buildTrainModel(base, { init: 'none' }); // the weights are loaded next
   } catch (err) {
     if (err instanceof ConvkitError && !(err instanceof UsageError)) throw new UsageError(err.message);
     throw err;
@@ -143,7 +172,7 @@ export function loadTrained(target: string, opts: { weights?: string; data?: str
 export async function runEval(target: string, opts: EvalCliOptions): Promise<EvalReport> {
   const { model, config } = loadTrained(target, opts);
   const dataSpec = opts.data ?? config.data;
-  const data = loadSource(parseDataSource(dataSpec), opts.split, opts.limit);
+  const data = await loadSplit(parseDataSource(dataSpec), opts.split, { limit: opts.limit, shape: config.input });
   const shape = asImageShape(data.sampleShape);
   if (shape.join('x') !== config.input.join('x'))
     throw new UsageError(
@@ -172,10 +201,15 @@ export async function runEval(target: string, opts: EvalCliOptions): Promise<Eva
   };
 }
 
+/** "tiny_cnn on idx:DIR (test, 21 images): accuracy 85.71%". */
+function evalTitle(r: EvalReport): string {
+  return `${r.model} on ${r.data} (${r.split}, ${r.samples} images): accuracy ${(100 * r.accuracy).toFixed(2)}%`;
+}
+
 /** The report as a person reads it: totals, then the confusion matrix with per-class accuracy. */
 export function evalText(r: EvalReport): string {
   const lines = [
-    `${r.model} on ${r.data} (${r.split}, ${r.samples} images): accuracy ${(100 * r.accuracy).toFixed(2)}%, loss ${r.loss.toFixed(4)}`,
+    `${evalTitle(r)}, loss ${r.loss.toFixed(4)}`,
     '',
     'confusion matrix (rows: true class, columns: predicted)',
   ];
@@ -189,5 +223,6 @@ export function evalText(r: EvalReport): string {
       `${names[i].padEnd(nameWidth)} ${row.map((v) => String(v).padStart(cell)).join('')}  ${acc === null ? '-' : `${(100 * acc).toFixed(1)}%`}`,
     );
   });
+  if (r.chart !== undefined) lines.push('', `heat map: ${r.chart}`);
   return lines.join('\n');
 }

@@ -31,18 +31,24 @@ export interface ExperimentRun {
   files: string[];
 }
 
+/**
+ * Runs an experiment (by name, or the experiment itself) and writes its report folder; `out` gets the progress lines and `summary`
+ * the verdicts (the tour prints its own).
+ */
 export async function runExperiment(
-  name: string,
+  which: string | Experiment,
   o: ExperimentCliOptions,
   out: (line: string) => void = print,
+  summary: (line: string) => void = out,
 ): Promise<ExperimentRun> {
   let experiment: Experiment;
   try {
-    experiment = getExperiment(name);
+    experiment = typeof which === 'string' ? getExperiment(which) : which;
   } catch (err) {
     if (err instanceof ArgumentError) throw new UsageError(err.message.replace(/^experiment: /, ''));
     throw err;
   }
+  const name = experiment.name;
   if (o.quick && o.full) throw new UsageError('--quick and --full exclude each other; give one');
   const mode: ExperimentMode = o.full ? 'full' : 'quick';
   const dir = resolve(o.out ?? join('experiments', name));
@@ -57,8 +63,21 @@ export async function runExperiment(
     log: out,
   });
   const written = await writeReport(dir, result);
-  for (const line of summaryLines(result, dir)) out(line);
+  for (const line of summaryLines(result, dir)) summary(line);
   return { dir, result, files: written.files };
+}
+
+/** `--data <spec>` of the commands that run experiments, checked when parsed. */
+export function dataOption(): Option {
+  return pathOption('--data <spec>', `data of the experiments that train: ${DATA_WORDS}`, 'fashion-mnist').argParser(
+    (v: string) => {
+      try {
+        return parseDataSource(v).spec;
+      } catch {
+        throw new UsageError(`--data: expected ${DATA_WORDS}, got ${shown(v)}`);
+      }
+    },
+  );
 }
 
 export function registerExperiment(program: Command, out: (text: string) => void = print): void {
@@ -76,17 +95,7 @@ export function registerExperiment(program: Command, out: (text: string) => void
       ),
     )
     .addOption(new Option('--full', 'more data and epochs for the experiments that train'))
-    .addOption(
-      pathOption('--data <spec>', `data of the experiments that train: ${DATA_WORDS}`, 'fashion-mnist').argParser(
-        (v: string) => {
-          try {
-            return parseDataSource(v).spec;
-          } catch {
-            throw new UsageError(`--data: expected ${DATA_WORDS}, got ${shown(v)}`);
-          }
-        },
-      ),
-    )
+    .addOption(dataOption())
     .addOption(intOption('--seed <n>', 'seed of initialisation and data order', { min: 0, max: 2 ** 32 - 1 }, 0))
     .addOption(
       intOption('--limit <n>', 'training images of the experiments that train (default by --quick/--full)', {

@@ -1,7 +1,8 @@
 /**
- * `convkit export <model | run-dir> [--weights FILE] --format onnx|safetensors --out FILE`: a model
- * for other tools. ONNX (io/onnx-export.ts) is the eval-mode graph with its weights, input `input`
- * [batch, C, H, W] and output `logits`; safetensors is the state dict under PyTorch's names.
+ * `convkit export <model | run-dir> [--weights FILE] --format onnx|safetensors|pth [--dtype D] --out FILE`:
+ * a model for other tools. ONNX (io/onnx-export.ts) is the eval-mode graph with its weights, input
+ * `input` [batch, C, H, W] and output `logits`; safetensors and .pth are the state dict under
+ * PyTorch's names, in float32 or the --dtype asked for (f16, bf16, f64).
  *
  * Where the model comes from, as in `convkit eval`: a run folder of `convkit train` (its
  * checkpoint and input shape), a zoo model with --weights (a checkpoint, or plain weights: with
@@ -14,19 +15,18 @@ import { ConvkitError } from '../core/errors.js';
 import { manualSeed } from '../core/random.js';
 import { loadWeights } from '../io/load-weights.js';
 import { exportOnnx } from '../io/onnx-export.js';
+import { encodePth } from '../io/pth-write.js';
 import { encodeSafetensors } from '../io/safetensors-write.js';
 import type { TensorModule } from '../train/evaluate.js';
 import { choiceOption, inputOption, intOption, pathOption, toJson, UsageError } from './args.js';
 import { print } from './boundary.js';
 import { loadTrained } from './eval.js';
 import { checkOutputPath, writeFileAtomic } from './files.js';
+import { type DTypeChoice, dtypeOption, weightDType } from './weights-commands.js';
 import type { Zoo } from './zoo.js';
 
-/**
- * The formats `convkit export` writes. A new one (PyTorch's .pth) adds its name here and a case
- * in `encodeExport`.
- */
-export const EXPORT_FORMATS = ['onnx', 'safetensors'] as const;
+/** The formats `convkit export` writes; a new one adds its name here and a case in `encodeExport`. */
+export const EXPORT_FORMATS = ['onnx', 'safetensors', 'pth'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportCliOptions {
@@ -37,6 +37,7 @@ export interface ExportCliOptions {
   input?: [number, number, number];
   opset: number;
   seed: number;
+  dtype?: DTypeChoice;
   json?: boolean;
 }
 
@@ -47,12 +48,14 @@ export interface ExportReport {
   bytes: number;
   input: [number, number, number];
   weights: string;
+  /** The stored dtype of the weights (safetensors and pth). */
+  dtype?: string;
 }
 
 export function registerExport(program: Command, zoo: Zoo, out: (text: string) => void = print): void {
   program
     .command('export')
-    .description('write a model as ONNX (graph and weights) or safetensors (weights)')
+    .description('write a model as ONNX (graph and weights), safetensors or PyTorch .pth (weights)')
     .argument('<run-or-model>', 'a run folder of convkit train, or a zoo model (with --weights, or random weights)')
     .addOption(pathOption('--weights <file>', 'a safetensors file: a checkpoint or plain weights'))
     .addOption(pathOption('--data <spec>', 'with plain weights: the data they were trained on (its input and classes)'))
@@ -60,11 +63,12 @@ export function registerExport(program: Command, zoo: Zoo, out: (text: string) =
     .addOption(pathOption('--out <file>', 'the file to write (atomically)').makeOptionMandatory())
     .addOption(inputOption('--input <CxHxW>', "the input the ONNX graph takes (default: the run's or the model's)"))
     .addOption(intOption('--opset <n>', 'ONNX opset', { min: 11, max: 21 }, 13))
+    .addOption(dtypeOption('safetensors and pth: the dtype of the weights, rounded as PyTorch rounds (default f32)'))
     .addOption(intOption('--seed <n>', 'seed of the random weights when none are given', { min: 0, max: 2 ** 31 }, 0))
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  convkit export runs/resnet20_cifar-cifar10 --format onnx --out r20.onnx\n  convkit export resnet50 --weights resnet50.safetensors --format onnx --out resnet50.onnx --input 3x224x224\n  convkit export googlenet --format onnx --out googlenet.onnx   (random weights)',
+      '\nExamples:\n  convkit export runs/resnet20_cifar-cifar10 --format onnx --out r20.onnx\n  convkit export resnet50 --weights resnet50.safetensors --format onnx --out resnet50.onnx --input 3x224x224\n  convkit export googlenet --format onnx --out googlenet.onnx   (random weights)\n  convkit export resnet18 --weights r18.safetensors --format pth --dtype bf16 --out r18-bf16.pth',
     )
     .action((target: string, opts: ExportCliOptions) => {
       const report = runExport(target, opts, zoo);
@@ -89,7 +93,8 @@ function load(target: string, opts: ExportCliOptions, zoo: Zoo): Loaded {
   manualSeed(opts.seed);
   let model: TensorModule;
   try {
-    model = entry.build({ inChannels: input[0] });
+    // Random weights (seeded) only when there are no weights to load into the model.
+    model = entry.build({ inChannels: input[0], init: opts.weights === undefined ? 'random' : 'none' });
   } catch (err) {
     if (err instanceof ConvkitError && !(err instanceof UsageError)) throw new UsageError(err.message);
     throw err;
@@ -108,28 +113,38 @@ function load(target: string, opts: ExportCliOptions, zoo: Zoo): Loaded {
   return { model, input, weights: opts.weights };
 }
 
+function onnxDType(dtype: string | undefined): UsageError {
+  return new UsageError(`--dtype ${dtype}: ONNX export writes float32; --dtype is for safetensors and pth`);
+}
+
 /** The bytes of `model` in `format`. */
 export function encodeExport(
   model: TensorModule,
   format: ExportFormat,
-  opts: { input: [number, number, number]; opset: number; name: string },
+  opts: { input: [number, number, number]; opset: number; name: string; dtype?: DTypeChoice },
 ): Uint8Array {
+  const dtype = weightDType(opts.dtype);
   switch (format) {
     case 'onnx':
+      if (dtype) throw onnxDType(opts.dtype);
       return exportOnnx(model, { input: opts.input, opset: opts.opset, name: opts.name });
     case 'safetensors':
-      return encodeSafetensors(model.stateDict(), { format: 'pt', model: opts.name });
+      return encodeSafetensors(model.stateDict(), { format: 'pt', model: opts.name }, { dtype });
+    case 'pth':
+      return encodePth(model.stateDict(), { dtype });
   }
 }
 
 export function runExport(target: string, opts: ExportCliOptions, zoo: Zoo): ExportReport {
   const out = checkOutputPath(opts.out, '--out');
+  // Refused before the model is built, which can take seconds.
+  if (opts.format === 'onnx' && opts.dtype !== undefined) throw onnxDType(opts.dtype);
   const { model, input, weights } = load(target, opts, zoo);
   const input2 = opts.input ?? input;
   model.eval();
   let bytes: Uint8Array;
   try {
-    bytes = encodeExport(model, opts.format, { input: input2, opset: opts.opset, name: target });
+    bytes = encodeExport(model, opts.format, { input: input2, opset: opts.opset, name: target, dtype: opts.dtype });
   } catch (err) {
     // A shape that does not fit the model (an input too small for its pools) is the caller's mistake.
     if (err instanceof ConvkitError && err.name === 'ShapeError')
@@ -139,11 +154,21 @@ export function runExport(target: string, opts: ExportCliOptions, zoo: Zoo): Exp
     model.dispose();
   }
   writeFileAtomic(out, bytes);
-  return { model: target, format: opts.format, out: opts.out, bytes: bytes.length, input: input2, weights };
+  const report: ExportReport = {
+    model: target,
+    format: opts.format,
+    out: opts.out,
+    bytes: bytes.length,
+    input: input2,
+    weights,
+  };
+  if (opts.format !== 'onnx') report.dtype = weightDType(opts.dtype) ?? 'F32';
+  return report;
 }
 
 export function exportText(r: ExportReport): string {
   const mb = (r.bytes / 1e6).toFixed(1);
-  const what = r.format === 'onnx' ? `input ${r.input.join('x')}, weights ${r.weights}` : `weights ${r.weights}`;
+  const what =
+    r.format === 'onnx' ? `input ${r.input.join('x')}, weights ${r.weights}` : `weights ${r.weights} as ${r.dtype}`;
   return `wrote ${r.out} (${r.format}, ${mb} MB): ${r.model}, ${what}`;
 }

@@ -5,16 +5,15 @@
  * its height and width and centre-cropped, pixels in [0, 1], then the run's normalisation.
  */
 import type { Command } from 'commander';
-import sharp, { type OutputInfo } from 'sharp';
-import { DataFormatError } from '../core/errors.js';
 import { Generator } from '../core/random.js';
+import { decodeImage } from '../data/image-file.js';
 import { DATA_WORDS, parseDataSource } from '../data/source.js';
 import { normalize } from '../data/transforms.js';
 import { classProbabilities } from '../train/evaluate.js';
 import { formatOption, intOption, pathOption, shown, toJson, UsageError, type Format } from './args.js';
 import { print } from './boundary.js';
 import { loadTrained } from './eval.js';
-import { TINY_CNN } from './train.js';
+import { TINY_CNN } from './train-config.js';
 import { Option } from 'commander';
 
 export interface PredictCliOptions {
@@ -64,29 +63,13 @@ export function registerPredict(program: Command, out: (text: string) => void = 
     });
 }
 
-/** An image file as a CHW float32 sample in [0, 1] of the given shape. */
-export async function readImage(path: string, [c, h, w]: readonly [number, number, number]): Promise<Float32Array> {
-  if (c !== 1 && c !== 3)
-    throw new UsageError(`predict: the model takes ${c}-channel images; only greyscale (1) and RGB (3) are read`);
-  let raw: { data: Buffer; info: OutputInfo };
-  try {
-    let image = sharp(path, { limitInputPixels: 100_000_000 })
-      .rotate()
-      .resize(w, h, { fit: 'cover', position: 'centre' })
-      .removeAlpha();
-    image = c === 1 ? image.grayscale() : image.toColourspace('srgb');
-    raw = await image.raw().toBuffer({ resolveWithObject: true });
-  } catch (err) {
-    throw new DataFormatError(path, `cannot be read as an image: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const { data, info } = raw;
-  const out = new Float32Array(c * h * w);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      for (let ch = 0; ch < c; ch++) out[(ch * h + y) * w + x] = data[(y * w + x) * info.channels + ch] / 255;
-    }
-  }
-  return out;
+/** An image file as a CHW float32 sample in [0, 1] of the given shape (the model's input). */
+export async function readImage(path: string, shape: readonly [number, number, number]): Promise<Float32Array> {
+  if (shape[0] !== 1 && shape[0] !== 3)
+    throw new UsageError(
+      `predict: the model takes ${shape[0]}-channel images; only greyscale (1) and RGB (3) are read`,
+    );
+  return decodeImage(path, shape);
 }
 
 export async function runPredict(

@@ -13,7 +13,10 @@ import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
 import { registerExperiment } from './experiment.js';
+import { registerPlot } from './plot.js';
 import { registerPredict } from './predict.js';
+import { registerServe } from './serve.js';
+import { registerTour } from './tour.js';
 import { registerTrain } from './train.js';
 import { registerWeightsCommands } from './weights-commands.js';
 import type { Zoo } from './zoo.js';
@@ -47,10 +50,13 @@ export function buildProgram(out: (text: string) => void = print): Command {
   registerCalc(program, out);
   registerTrain(program, out);
   registerEval(program, out);
+  registerPlot(program, out);
   registerPredict(program, out);
   registerWeightsCommands(program, out);
   registerExport(program, CLI_ZOO, out);
   registerExperiment(program, out);
+  registerTour(program, out);
+  registerServe(program, CLI_ZOO, out);
   return program;
 }
 

@@ -1,15 +1,18 @@
 /**
- * `convkit convert IN OUT` (weights between safetensors and PyTorch .pth) and `convkit inspect FILE`
- * (what a weight file holds, and which zoo model it fits). Formats are recognised by content, as
- * loadWeights does; the output format comes from --format or OUT's extension.
+ * `convkit convert IN OUT` (weights between safetensors and PyTorch .pth, and out of ONNX files,
+ * optionally to another dtype with --dtype) and `convkit inspect FILE` (what a weight file holds,
+ * and which zoo model it fits). Formats are recognised by content, as loadWeights does; the output
+ * format comes from --format or OUT's extension.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
-import type { Command } from 'commander';
+import type { Command, Option } from 'commander';
 import type { DType } from '../core/dtype.js';
 import { formatShape, shapesEqual } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
+import type { WeightDType } from '../io/elements.js';
 import { detectWeightsFormat, KEY_PREFIXES, type WeightsFormat } from '../io/load-weights.js';
+import { onnxWeights, readOnnxGraph } from '../io/onnx-import.js';
 import { openPth, type PthDType } from '../io/pth.js';
 import { writePth } from '../io/pth-write.js';
 import { readSafetensors, readSafetensorsHeader } from '../io/safetensors.js';
@@ -30,6 +33,18 @@ const EXTENSIONS: Readonly<Record<string, WriteFormat>> = {
   '.ckpt': 'pth',
 };
 
+/** --dtype's choices, as a person types them, and the stored dtype each means. */
+export const DTYPE_CHOICES = ['f32', 'f16', 'bf16', 'f64'] as const;
+export type DTypeChoice = (typeof DTYPE_CHOICES)[number];
+
+export function dtypeOption(description: string): Option {
+  return choiceOption('--dtype <dtype>', description, DTYPE_CHOICES);
+}
+
+export function weightDType(choice: DTypeChoice | undefined): WeightDType | undefined {
+  return choice === undefined ? undefined : (choice.toUpperCase() as WeightDType);
+}
+
 // ---- reading any weight file ---------------------------------------------------------------------
 
 export interface TensorInfo {
@@ -47,6 +62,12 @@ export interface WeightsIndex {
   metadata: Record<string, string>;
   /** For .pth: where the state dict was in the saved object ([] at the top). */
   statePath?: string[];
+  /** For ONNX: how often each op occurs in the graph. */
+  ops?: Record<string, number>;
+  /** For ONNX: the state dict the weights make (parameters and statistics; `tensors` lists every initializer). */
+  weights?: TensorInfo[];
+  /** For .pth: 'zip' (torch.save since 1.6) or 'legacy'. */
+  layout?: 'zip' | 'legacy';
 }
 
 const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -54,6 +75,7 @@ const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b
 /** The tensors' names, dtypes and shapes and the metadata, without reading any values. */
 export function indexWeights(file: string): WeightsIndex {
   const format = detectWeightsFormat(file);
+  if (format === 'onnx') return indexOnnx(file);
   if (format === 'pth') {
     const ckpt = openPth(file);
     return {
@@ -62,6 +84,7 @@ export function indexWeights(file: string): WeightsIndex {
       tensors: ckpt.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, values: count(e.shape) })),
       metadata: ckpt.metadata,
       statePath: ckpt.statePath,
+      layout: ckpt.layout,
     };
   }
   const header = readSafetensorsHeader(file);
@@ -73,6 +96,29 @@ export function indexWeights(file: string): WeightsIndex {
   };
 }
 
+function indexOnnx(file: string): WeightsIndex {
+  const graph = readOnnxGraph(file);
+  const info = (name: string, dtype: string, shape: readonly number[]): TensorInfo => ({
+    name,
+    dtype,
+    shape: [...shape],
+    values: count(shape),
+  });
+  const ops: Record<string, number> = {};
+  for (const n of graph.nodes) ops[n.opType] = (ops[n.opType] ?? 0) + 1;
+  const weights = onnxWeights(graph, { backend: 'meta' });
+  const index: WeightsIndex = {
+    file,
+    format: 'onnx',
+    tensors: [...graph.initializers].map(([name, v]) => info(name, v.kind === 'float' ? 'float32' : 'int64', v.dims)),
+    metadata: { opset: String(graph.opset), ...(graph.producer ? { producer: graph.producer } : {}) },
+    ops,
+    weights: [...weights].map(([name, t]) => info(name, 'float32', t.shape)),
+  };
+  for (const t of weights.values()) t.dispose();
+  return index;
+}
+
 /** Stored dtypes kept in float64 (no rounding through float32): doubles and wide integers. */
 const WIDE = new Set<string>(['float64', 'int64', 'int32', 'F64', 'I64', 'I32', 'U32', 'U64']);
 
@@ -82,6 +128,10 @@ function readAll(file: string): {
   format: WeightsFormat;
 } {
   const format = detectWeightsFormat(file);
+  if (format === 'onnx') {
+    const graph = readOnnxGraph(file);
+    return { tensors: onnxWeights(graph, { backend: 'ref' }), metadata: { producer: graph.producer }, format };
+  }
   const dtype = (name: string, stored: string): DType =>
     WIDE.has(stored) && !name.endsWith('num_batches_tracked') ? 'float64' : 'float32';
   if (format === 'pth') {
@@ -98,6 +148,8 @@ function readAll(file: string): {
 
 export interface ConvertOptions {
   format?: WriteFormat;
+  /** Store every tensor as this dtype (default: float32, or float64 for doubles and wide integers). */
+  dtype?: DTypeChoice;
 }
 
 export interface ConvertReport {
@@ -126,6 +178,11 @@ export function convertWeights(input: string, output: string, opts: ConvertOptio
   const target = checkOutputPath(output, 'OUT');
   const { tensors, metadata, format: from } = readAll(input);
   const notes: string[] = [];
+  if (from === 'onnx')
+    notes.push('ONNX: the weights and batch-norm statistics only (graph constants left out; num_batches_tracked as 0)');
+  const dtype = weightDType(opts.dtype);
+  if (dtype)
+    notes.push(`stored as ${dtype}${dtype === 'F16' || dtype === 'BF16' ? ' (num_batches_tracked as int64)' : ''}`);
   try {
     if (tensors.size === 0) throw new UsageError(`IN: ${input} holds no tensors`);
     try {
@@ -136,7 +193,7 @@ export function convertWeights(input: string, output: string, opts: ConvertOptio
     const tmp = trackedTemporary(target);
     try {
       if (to === 'pth') {
-        writePth(target, tensors, { temporary: tmp.path });
+        writePth(target, tensors, { temporary: tmp.path, dtype });
         if (Object.keys(metadata).length > 0) {
           notes.push(
             `the metadata (${Object.keys(metadata).join(', ')}) is not kept: the .pth holds the state dict alone`,
@@ -146,7 +203,7 @@ export function convertWeights(input: string, output: string, opts: ConvertOptio
           notes.push('num_batches_tracked is written as int64, as PyTorch has it');
         }
       } else {
-        writeSafetensors(target, tensors, { ...metadata }, { temporary: tmp.path });
+        writeSafetensors(target, tensors, { ...metadata }, { temporary: tmp.path, dtype });
         if (Object.keys(metadata).length > 0) notes.push(`metadata kept: ${Object.keys(metadata).join(', ')}`);
       }
     } catch (err) {
@@ -228,11 +285,10 @@ export function inspectWeights(file: string, entries: readonly ModelEntry[] = MO
   const index = indexWeights(file);
   let values = 0;
   let parameters = 0;
-  for (const t of index.tensors) {
-    values += t.values;
+  for (const t of index.tensors) values += t.values;
+  for (const t of index.weights ?? index.tensors)
     if (!BUFFER_SUFFIXES.some((s) => t.name.endsWith(s))) parameters += t.values;
-  }
-  return { ...index, values, parameters, fits: fitModels(index.tensors, entries) };
+  return { ...index, values, parameters, fits: fitModels(index.weights ?? index.tensors, entries) };
 }
 
 const few = (items: readonly string[], n = 3): string =>
@@ -244,10 +300,17 @@ export function inspectText(r: InspectReport, top: number): string {
   const lines: string[] = [];
   const where =
     r.statePath && r.statePath.length > 0 ? `, state dict under ${r.statePath.map((k) => `['${k}']`).join('')}` : '';
-  lines.push(`${r.file}: ${r.format}${where}`);
+  lines.push(`${r.file}: ${r.format}${r.layout === 'legacy' ? ' (the legacy format)' : ''}${where}`);
   lines.push(
     `${r.tensors.length} tensors, ${r.values.toLocaleString('en-US')} values, ${r.parameters.toLocaleString('en-US')} parameters (without batch-norm statistics)`,
   );
+  if (r.ops)
+    lines.push(
+      `ops: ${Object.entries(r.ops)
+        .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+        .map(([op, n]) => `${op} ${n}`)
+        .join(', ')}`,
+    );
   const meta = Object.entries(r.metadata);
   if (meta.length > 0)
     lines.push(`metadata: ${meta.map(([k, v]) => `${k}=${v.length > 60 ? `${v.slice(0, 60)}...` : v}`).join(', ')}`);
@@ -286,15 +349,20 @@ export function inspectText(r: InspectReport, top: number): string {
 export function registerWeightsCommands(program: Command, out: (text: string) => void = print): void {
   program
     .command('convert')
-    .description('convert weights between safetensors and PyTorch .pth (the input format is recognised by content)')
-    .argument('<in>', 'a .safetensors or .pth/.pt file', (v: string) => parsePath('IN', v))
+    .description(
+      'convert weights between safetensors and PyTorch .pth, or out of an ONNX model (the input format is recognised by content)',
+    )
+    .argument('<in>', 'a .safetensors, .pth/.pt or .onnx file', (v: string) => parsePath('IN', v))
     .argument('<out>', 'the file to write; its extension picks the format unless --format is given', (v: string) =>
       parsePath('OUT', v),
     )
     .addOption(choiceOption('--format <format>', 'format of OUT', WRITE_FORMATS))
+    .addOption(
+      dtypeOption('store every tensor as this dtype, rounded as PyTorch rounds (default: float32, float64 kept)'),
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  convkit convert resnet18.pth resnet18.safetensors\n  convkit convert model.safetensors model.pt',
+      '\nExamples:\n  convkit convert resnet18.pth resnet18.safetensors\n  convkit convert model.safetensors model.pt\n  convkit convert resnet50.pth resnet50-half.safetensors --dtype f16\n  convkit convert r20.onnx r20.safetensors',
     )
     .action((input: string, output: string, opts: ConvertOptions) => {
       const r = convertWeights(input, output, opts);
@@ -305,8 +373,10 @@ export function registerWeightsCommands(program: Command, out: (text: string) =>
     });
   program
     .command('inspect')
-    .description('the tensors, dtypes, shapes and metadata of a weight file, and which zoo model it fits')
-    .argument('<file>', 'a .safetensors or .pth/.pt file', (v: string) => parsePath('FILE', v))
+    .description(
+      "the tensors, dtypes, shapes and metadata of a weight file (an ONNX file's ops too), and which zoo model it fits",
+    )
+    .argument('<file>', 'a .safetensors, .pth/.pt or .onnx file', (v: string) => parsePath('FILE', v))
     .addOption(intOption('--top <n>', 'zoo models listed, best fit first', { min: 1, max: 100 }, 3))
     .addOption(formatOption(['text', 'json']))
     .action((file: string, opts: { top: number; format: Format }) => {

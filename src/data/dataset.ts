@@ -50,12 +50,8 @@ export type BatchTransform = (
   shape: Shape,
 ) => { values: Float32Array; shape: Shape };
 
-/** Batches of a dataset for one epoch, in a fresh random order when shuffling. */
-export function* batches(d: ArrayDataset, opts: BatchOptions): IterableIterator<Batch> {
-  const { batchSize, shuffle = false, keepLast = true, generator = defaultGenerator } = opts;
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new ArgumentError('batches', `batchSize must be a positive integer, got ${batchSize}`);
-  const count = d.labels.length;
+/** 0..count-1, shuffled by Fisher-Yates with `generator` when asked (count - 1 draws). */
+export function sampleOrder(count: number, shuffle: boolean, generator: Generator): Int32Array {
   const order = Int32Array.from({ length: count }, (_, i) => i);
   if (shuffle) {
     for (let i = count - 1; i > 0; i--) {
@@ -63,6 +59,16 @@ export function* batches(d: ArrayDataset, opts: BatchOptions): IterableIterator<
       [order[i], order[j]] = [order[j], order[i]];
     }
   }
+  return order;
+}
+
+/** Batches of a dataset for one epoch, in a fresh random order when shuffling. */
+export function* batches(d: ArrayDataset, opts: BatchOptions): IterableIterator<Batch> {
+  const { batchSize, shuffle = false, keepLast = true, generator = defaultGenerator } = opts;
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new ArgumentError('batches', `batchSize must be a positive integer, got ${batchSize}`);
+  const count = d.labels.length;
+  const order = sampleOrder(count, shuffle, generator);
   const per = sizeOf(d.sampleShape);
   for (let start = (opts.skip ?? 0) * batchSize; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);

@@ -2,7 +2,9 @@
  * Image transforms on float32 CHW samples stored back to back (one sample is a batch of one):
  * pad, random crop, centre crop, horizontal flip and per-channel normalisation, composable and
  * seeded. A random transform draws from the generator it is given, sample by sample in order, so
- * the same generator state gives the same batch. Resize is not here yet.
+ * the same generator state gives the same batch. Bilinear resize is in resize.ts, AlexNet's PCA
+ * colour augmentation in pca-lighting.ts. Every transform built here carries its `spec`, plain
+ * data from which transform-spec.ts builds it again (in a loader's worker thread).
  */
 import { ArgumentError } from '../core/errors.js';
 import type { Generator } from '../core/random.js';
@@ -18,7 +20,20 @@ export interface Transform {
   outShape(shape: ImageShape): ImageShape;
   /** `count` samples of shape `shape` back to back -> the transformed samples. */
   apply(values: Float32Array, count: number, shape: ImageShape, generator: Generator): Float32Array;
+  /** The transform as plain data (absent for a hand-written transform, which then cannot go to a worker). */
+  readonly spec?: TransformSpec;
 }
+
+/** A transform as structured-cloneable data: what a loader sends to its worker threads. */
+export type TransformSpec =
+  | { op: 'pad'; padding: number; fill: number }
+  | { op: 'centerCrop'; size: number }
+  | { op: 'randomCrop'; size: number; padding: number }
+  | { op: 'horizontalFlip'; p: number }
+  | { op: 'normalize'; mean: number[]; std: number[] }
+  | { op: 'resize'; height: number; width: number }
+  | { op: 'pcaLighting'; eigenvalues: number[]; eigenvectors: number[][]; std: number }
+  | { op: 'compose'; transforms: TransformSpec[] };
 
 function checkInt(op: string, key: string, v: number, min: number): number {
   if (!Number.isInteger(v) || v < min) throw new ArgumentError(op, `${key} must be an integer >= ${min}, got ${v}`);
@@ -30,6 +45,7 @@ export function pad(padding: number, fill = 0): Transform {
   checkInt('pad', 'padding', padding, 0);
   return {
     name: `pad(${padding})`,
+    spec: { op: 'pad', padding, fill },
     outShape: ([c, h, w]) => [c, h + 2 * padding, w + 2 * padding],
     apply(values, count, [c, h, w]) {
       const oh = h + 2 * padding;
@@ -75,6 +91,7 @@ export function centerCrop(size: number): Transform {
   checkInt('centerCrop', 'size', size, 1);
   return {
     name: `centerCrop(${size})`,
+    spec: { op: 'centerCrop', size },
     outShape: (shape) => cropShape('centerCrop', size, shape),
     apply(values, count, shape) {
       const [c, h, w] = shape;
@@ -94,6 +111,7 @@ export function randomCrop(size: number, padding = 0): Transform {
   const padder = pad(padding);
   return {
     name: padding > 0 ? `randomCrop(${size}, padding=${padding})` : `randomCrop(${size})`,
+    spec: { op: 'randomCrop', size, padding },
     outShape: (shape) => cropShape('randomCrop', size, padder.outShape(shape)),
     apply(values, count, shape, generator) {
       const padded = padding > 0 ? padder.apply(values, count, shape, generator) : values;
@@ -116,6 +134,7 @@ export function horizontalFlip(p = 0.5): Transform {
   if (!(p >= 0 && p <= 1)) throw new ArgumentError('horizontalFlip', `p must be in [0, 1], got ${p}`);
   return {
     name: `horizontalFlip(${p})`,
+    spec: { op: 'horizontalFlip', p },
     outShape: (shape) => shape,
     apply(values, count, [c, h, w], generator) {
       const out = values.slice();
@@ -143,6 +162,7 @@ export function normalize(mean: readonly number[], std: readonly number[]): Tran
   const fmt = (xs: readonly number[]): string => `[${xs.map((x) => Number(x.toPrecision(4))).join(', ')}]`;
   return {
     name: `normalize(mean=${fmt(mean)}, std=${fmt(std)})`,
+    spec: { op: 'normalize', mean: [...mean], std: [...std] },
     outShape(shape) {
       if (shape[0] !== mean.length)
         throw new ArgumentError('normalize', `has ${mean.length} channels of statistics, the images ${shape[0]}`);
@@ -166,8 +186,10 @@ export function normalize(mean: readonly number[], std: readonly number[]): Tran
 
 /** The transforms one after another. */
 export function compose(transforms: readonly Transform[]): Transform {
+  const specs = transforms.map((t) => t.spec);
   return {
     name: transforms.map((t) => t.name).join(' -> ') || 'identity',
+    spec: specs.every((s): s is TransformSpec => s !== undefined) ? { op: 'compose', transforms: specs } : undefined,
     outShape: (shape) => transforms.reduce((s, t) => t.outShape(s), shape),
     apply(values, count, shape, generator) {
       let v = values;

@@ -5,14 +5,10 @@
  * optimiser for every net; training loss and accuracy per epoch, test accuracy at the end.
  */
 import { getBackend } from '../backend/registry.js';
-import { Generator, manualSeed } from '../core/random.js';
-import { asImageShape, batchTransform, channelStats, compose, normalize } from '../data/transforms.js';
-import { loadSource, parseDataSource } from '../data/source.js';
 import { getModel } from '../models/registry.js';
-import { Adam } from '../train/adam.js';
-import { evaluate, trainEpoch } from '../train/loop.js';
 import { linesSpec, type LinePoint } from './charts.js';
 import { int, table } from './format.js';
+import { trainNets } from './train-nets.js';
 import type { ClaimResult, Experiment, ExperimentResult, ExperimentSettings } from './types.js';
 
 export interface TrainedNet {
@@ -31,34 +27,22 @@ export async function runDegradation(settings: ExperimentSettings): Promise<Expe
   const epochs = settings.epochs ?? (quick ? 2 : 5);
   const lr = 2e-3;
   const batchSize = 64;
-  const source = parseDataSource(settings.data);
-  const train = loadSource(source, 'train', trainLimit);
-  const test = loadSource(source, 'test', testLimit);
-  const [c] = asImageShape(train.sampleShape);
-  const stats = channelStats(train);
-  const t = compose([normalize(stats.mean, stats.std)]);
-  const nets: TrainedNet[] = [];
-  for (const d of depths)
-    for (const kind of ['plain', 'resnet']) {
-      const model = `${kind}${d}_cifar`;
-      manualSeed(settings.seed);
-      const net = getModel(model).build({ inChannels: c, classes: train.classes.length });
-      const opt = new Adam(net.parameters(), { lr });
-      const order = new Generator(settings.seed + 1);
-      const aug = new Generator(settings.seed + 2);
-      const started = performance.now();
-      const rows: TrainedNet['epochs'] = [];
-      for (let e = 1; e <= epochs; e++) {
-        const r = await trainEpoch(net, opt, train, { batchSize, generator: order, transform: batchTransform(t, aug) });
-        rows.push({ epoch: e, trainLoss: r.loss, trainAccuracy: r.accuracy });
-      }
-      const seconds = (performance.now() - started) / 1000;
-      const tested = await evaluate(net, test, { batchSize: 500, transform: batchTransform(t, aug) });
-      nets.push({ model, epochs: rows, testAccuracy: tested.accuracy, seconds });
-      settings.log?.(
-        `degradation: ${model}: final training loss ${rows[rows.length - 1].trainLoss.toFixed(4)}, test accuracy ${(100 * tested.accuracy).toFixed(2)}% (${seconds.toFixed(1)} s)`,
-      );
-    }
+  const models = depths.flatMap((d) => [`plain${d}_cifar`, `resnet${d}_cifar`]);
+  const trained = await trainNets(
+    settings,
+    { trainLimit, testLimit, epochs, lr, batchSize },
+    models.map((model) => ({
+      name: model,
+      build: (inChannels: number, classes: number) => getModel(model).build({ inChannels, classes }),
+    })),
+    'degradation',
+  );
+  const nets: TrainedNet[] = trained.map((t) => ({
+    model: t.name,
+    epochs: t.epochs,
+    testAccuracy: t.testAccuracy,
+    seconds: t.seconds,
+  }));
   const by = new Map(nets.map((n) => [n.model, n]));
   const lastLoss = (m: string): number => {
     const n = by.get(m) as TrainedNet;
@@ -122,6 +106,8 @@ export const DEGRADATION: Experiment = {
   name: 'degradation',
   title: 'Degradation: plain nets against ResNets of the same depth',
   summary: 'plain-20 against ResNet-20 trained briefly on Fashion-MNIST (--full adds the 56-layer pair)',
+  lesson: 'Degradation (He et al. 2015): at the same depth a ResNet trains better than its plain twin.',
   trains: true,
+  tiny: { trainLimit: 64, testLimit: 64, epochs: 1 },
   run: runDegradation,
 };

@@ -267,6 +267,9 @@ export const DENSE_GROWTH: Experiment = {
   name: 'dense-growth',
   title: "DenseNet's growth: channels through the blocks and the memory of concatenation",
   summary: 'channels through dense blocks and transitions, and activation memory of concatenation against addition',
+  lesson:
+    "DenseNet's channels grow by k per layer and transitions shrink them; concatenation's memory grows quadratically with depth.",
   trains: false,
+  tiny: {},
   run: runDenseGrowth,
 };

@@ -5,7 +5,8 @@
  * AlexNet (2012) -> VGG (2014) -> GoogLeNet (2014) -> ResNet (2015) -> DenseNet (2016).
  */
 import { summarizeEntry } from '../analysis/zoo.js';
-import { MODELS, type Family } from '../models/registry.js';
+import { MODELS, type Family, type ModelEntry } from '../models/registry.js';
+import type { Spec } from 'vega';
 import { scatterSpec } from './charts.js';
 import { giga, millions, table } from './format.js';
 import type { ClaimResult, Experiment, ExperimentResult, ExperimentSettings } from './types.js';
@@ -45,19 +46,44 @@ export function chainSteps(points: readonly ModelPoint[]): ChainStep[] {
   }));
 }
 
-export function modelPoints(): ModelPoint[] {
+/** Every model with a published top-1; `totalsOf` computes its counts (the web explorer passes a cached one). */
+export function modelPoints(
+  totalsOf: (m: ModelEntry) => { params: number; macs: number } = (m) => summarizeEntry(m).totals,
+): ModelPoint[] {
   const year = new Map(CHRONOLOGY.map((c) => [c.family, c.year]));
   return MODELS.filter((m) => m.published.top1 !== undefined).map((m) => {
-    const s = summarizeEntry(m);
+    const t = totalsOf(m);
     return {
       model: m.name,
       family: m.family,
       year: year.get(m.family) ?? 0,
-      params: s.totals.params,
-      macs: s.totals.macs,
+      params: t.params,
+      macs: t.macs,
       top1: m.published.top1 as number,
     };
   });
+}
+
+/** The efficiency chart: top-1 against GMACs (log), area = parameters, colour = family (also drawn by the web explorer). */
+export function efficiencySpec(points: readonly ModelPoint[]): Spec {
+  return scatterSpec(
+    'ImageNet top-1 against multiply-adds',
+    points.map((p) => ({
+      label: p.model,
+      x: p.macs / 1e9,
+      y: p.top1,
+      size: p.params,
+      color: `${p.family} (${p.year})`,
+    })),
+    {
+      x: 'GMACs at 224x224 (log scale)',
+      y: 'top-1 accuracy (%)',
+      size: 'parameters',
+      color: 'family',
+      xLog: true,
+    },
+    'area = parameters; torchvision weights',
+  );
 }
 
 const stepWords = (s: ChainStep): string =>
@@ -143,24 +169,7 @@ export async function runEfficiency(settings: ExperimentSettings): Promise<Exper
       {
         file: 'efficiency.svg',
         caption: 'Top-1 accuracy against GMACs; area = parameters, colour = family',
-        spec: scatterSpec(
-          'ImageNet top-1 against multiply-adds',
-          points.map((p) => ({
-            label: p.model,
-            x: p.macs / 1e9,
-            y: p.top1,
-            size: p.params,
-            color: `${p.family} (${p.year})`,
-          })),
-          {
-            x: 'GMACs at 224x224 (log scale)',
-            y: 'top-1 accuracy (%)',
-            size: 'parameters',
-            color: 'family',
-            xLog: true,
-          },
-          'area = parameters; torchvision weights',
-        ),
+        spec: efficiencySpec(points),
       },
     ],
     data: {
@@ -180,6 +189,9 @@ export const EFFICIENCY: Experiment = {
   name: 'efficiency',
   title: 'Accuracy against parameters and multiply-adds across the zoo',
   summary: "every zoo model's parameters and MACs against published top-1; does accuracy rise as parameters fall?",
+  lesson:
+    "From AlexNet to DenseNet accuracy went up while parameters went down, or did it? Every zoo model's size against its published top-1.",
   trains: false,
+  tiny: {},
   run: runEfficiency,
 };

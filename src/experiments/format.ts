@@ -12,6 +12,9 @@ export const millions = (n: number): string => `${(n / 1e6).toFixed(2)}M`;
 /** Billions with three decimals: '1.498'. */
 export const giga = (n: number): string => (n / 1e9).toFixed(3);
 
+/** A fraction as a percentage with two decimals: '78.12%'. */
+export const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+
 /** Bytes in MiB with two decimals. */
 export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
 

@@ -296,6 +296,9 @@ export const RECEPTIVE_FIELD: Experiment = {
   title: 'Receptive fields: stacked 3x3 kernels, growth with depth, the effective field',
   summary:
     'stacked 3x3 vs large kernels, the field layer by layer in every model, and the effective field of ResNet-20',
+  lesson:
+    'Stacked 3x3 convolutions see as far as one large kernel with fewer weights; fields grow with depth, and the effective field is smaller than the theoretical one.',
   trains: false,
+  tiny: {},
   run: runReceptiveField,
 };

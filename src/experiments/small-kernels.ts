@@ -7,9 +7,6 @@
  */
 import { summarize } from '../analysis/summary.js';
 import { getBackend, withBackend } from '../backend/registry.js';
-import { Generator, manualSeed } from '../core/random.js';
-import { loadSource, parseDataSource } from '../data/source.js';
-import { batchTransform, channelStats, compose, normalize, asImageShape } from '../data/transforms.js';
 import { ReLU } from '../nn/activation.js';
 import { BatchNorm2d } from '../nn/batch-norm2d.js';
 import { Sequential } from '../nn/containers.js';
@@ -17,10 +14,9 @@ import { Conv2d } from '../nn/conv2d.js';
 import { Flatten } from '../nn/flatten.js';
 import { Linear } from '../nn/linear.js';
 import { MaxPool2d } from '../nn/pooling.js';
-import { Adam } from '../train/adam.js';
-import { evaluate, trainEpoch } from '../train/loop.js';
 import { groupedBarsSpec } from './charts.js';
-import { int, table, times } from './format.js';
+import { int, pct, table, times } from './format.js';
+import { accuracyDifference, comparisonPlan, type TrainPlan, trainNets } from './train-nets.js';
 import type { ClaimResult, Experiment, ExperimentResult, ExperimentSettings } from './types.js';
 
 /** The compared block: `count` k x k conv-BN-ReLU layers at `width` channels. */
@@ -100,70 +96,29 @@ export interface TrainedVariant {
   seconds: number;
 }
 
-export interface TrainPlan {
-  trainLimit: number;
-  testLimit: number;
-  epochs: number;
+export interface SmallKernelsPlan extends TrainPlan {
   width: number;
-  batchSize: number;
-  lr: number;
 }
 
-export function planFor(settings: ExperimentSettings): TrainPlan {
-  const quick = settings.mode === 'quick';
-  return {
-    trainLimit: settings.trainLimit ?? (quick ? 2000 : 20000),
-    testLimit: settings.testLimit ?? (quick ? 1000 : 10000),
-    epochs: settings.epochs ?? (quick ? 1 : 4),
-    width: quick ? 16 : 32,
-    batchSize: 32,
-    lr: 2e-3,
-  };
+export function planFor(settings: ExperimentSettings): SmallKernelsPlan {
+  return { ...comparisonPlan(settings), width: settings.mode === 'quick' ? 16 : 32 };
 }
 
-export async function trainVariants(settings: ExperimentSettings, plan: TrainPlan): Promise<TrainedVariant[]> {
-  const source = parseDataSource(settings.data);
-  const train = loadSource(source, 'train', plan.trainLimit);
-  const test = loadSource(source, 'test', plan.testLimit);
-  const [c] = asImageShape(train.sampleShape);
-  const stats = channelStats(train);
-  const t = compose([normalize(stats.mean, stats.std)]);
-  const out: TrainedVariant[] = [];
-  for (const v of VARIANTS) {
-    manualSeed(settings.seed);
-    const net = variantNet(v, c, train.classes.length, plan.width, asImageShape(train.sampleShape)[1]);
-    const opt = new Adam(net.parameters(), { lr: plan.lr });
-    const order = new Generator(settings.seed + 1);
-    const aug = new Generator(settings.seed + 2);
-    const started = performance.now();
-    let trainAccuracy = 0;
-    for (let e = 0; e < plan.epochs; e++) {
-      const r = await trainEpoch(net, opt, train, {
-        batchSize: plan.batchSize,
-        generator: order,
-        transform: batchTransform(t, aug),
-      });
-      trainAccuracy = r.accuracy;
-    }
-    const seconds = (performance.now() - started) / 1000;
-    const tested = await evaluate(net, test, { batchSize: 500, transform: batchTransform(t, aug) });
-    const p = tested.accuracy;
-    out.push({
-      variant: v.name,
-      testAccuracy: p,
-      testLoss: tested.loss,
-      trainAccuracy,
-      standardError: Math.sqrt((p * (1 - p)) / tested.samples),
-      seconds,
-    });
-    settings.log?.(
-      `small-kernels: ${v.name}: test accuracy ${(100 * p).toFixed(2)}% after ${plan.epochs} epochs (${seconds.toFixed(1)} s)`,
-    );
-  }
-  return out;
+export async function trainVariants(settings: ExperimentSettings, plan: SmallKernelsPlan): Promise<TrainedVariant[]> {
+  const nets = VARIANTS.map((v) => ({
+    name: v.name,
+    build: (c: number, classes: number, side: number) => variantNet(v, c, classes, plan.width, side),
+  }));
+  const trained = await trainNets(settings, plan, nets, 'small-kernels');
+  return trained.map((t) => ({
+    variant: t.name,
+    testAccuracy: t.testAccuracy,
+    testLoss: t.testLoss,
+    trainAccuracy: t.epochs[t.epochs.length - 1].trainAccuracy,
+    standardError: t.standardError,
+    seconds: t.seconds,
+  }));
 }
-
-const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 
 export async function runSmallKernels(settings: ExperimentSettings): Promise<ExperimentResult> {
   const plan = planFor(settings);
@@ -179,9 +134,8 @@ export async function runSmallKernels(settings: ExperimentSettings): Promise<Exp
   const pairWords = PAIRS.map(([a, b]) => {
     const s = acc.get(a) as TrainedVariant;
     const l = acc.get(b) as TrainedVariant;
-    const diff = s.testAccuracy - l.testAccuracy;
-    const se = Math.sqrt(s.standardError ** 2 + l.standardError ** 2);
-    return { a, b, diff, se, atLeast: s.testAccuracy >= l.testAccuracy };
+    const { diff, se, withinNoise } = accuracyDifference(s, l);
+    return { a, b, diff, se, withinNoise, atLeast: s.testAccuracy >= l.testAccuracy };
   });
   const trainedHeld = pairWords.every((p) => p.atLeast);
   const claims: ClaimResult[] = [
@@ -202,7 +156,7 @@ export async function runSmallKernels(settings: ExperimentSettings): Promise<Exp
       measured: `After ${plan.epochs} epoch(s) on ${int(plan.trainLimit)} ${settings.data} training images, test accuracy on ${int(plan.testLimit)}: ${trained.map((t) => `${t.variant} ${pct(t.testAccuracy)}`).join(', ')}. ${pairWords
         .map(
           (p) =>
-            `${p.a} minus ${p.b}: ${(100 * p.diff).toFixed(2)} points (standard error of the difference ${(100 * p.se).toFixed(2)}; ${Math.abs(p.diff) < 2 * p.se ? 'within' : 'beyond'} two standard errors)`,
+            `${p.a} minus ${p.b}: ${(100 * p.diff).toFixed(2)} points (standard error of the difference ${(100 * p.se).toFixed(2)}; ${p.withinNoise ? 'within' : 'beyond'} two standard errors)`,
         )
         .join('; ')}.`,
       held: trainedHeld,
@@ -287,6 +241,9 @@ export const SMALL_KERNELS: Experiment = {
   name: 'small-kernels',
   title: 'Small kernels: stacked 3x3 against one 5x5 or 7x7',
   summary: 'two 3x3 vs one 5x5 and three 3x3 vs one 7x7: exact costs, and a quick training on Fashion-MNIST',
+  lesson:
+    "VGG's argument: two 3x3 see as far as one 5x5 and three as far as one 7x7 for fewer weights; four small nets are trained to compare.",
   trains: true,
+  tiny: { trainLimit: 64, testLimit: 64, epochs: 1 },
   run: runSmallKernels,
 };

@@ -21,6 +21,9 @@ export interface ExperimentSettings {
   log?: (line: string) => void;
 }
 
+/** Overrides of the training sizes, as ExperimentSettings takes them. */
+export type TinySizes = Pick<ExperimentSettings, 'trainLimit' | 'testLimit' | 'epochs'>;
+
 /** One claim of the lecture and how this run came out on it. */
 export interface ClaimResult {
   /** Short stable id, also the key in data.json. */
@@ -60,8 +63,12 @@ export interface Experiment {
   title: string;
   /** One line for `convkit experiment --help` and the list. */
   summary: string;
+  /** What it shows, in one or two sentences of the lecture (the tour prints it before the step). */
+  lesson: string;
   /** True when it trains a network (then --quick and --full differ in data and epochs). */
   trains: boolean;
+  /** The smallest sizes that still run every part (the tour's --tiny and the tests); {} when --quick is already tiny. */
+  tiny: TinySizes;
   run(settings: ExperimentSettings): Promise<ExperimentResult>;
 }
 

@@ -142,6 +142,9 @@ export const VANISHING_GRADIENT: Experiment = {
   name: 'vanishing-gradient',
   title: 'Vanishing gradients: plain nets against ResNets at initialisation',
   summary: 'gradient reaching every conv of plain and residual CIFAR nets (20, 56 layers) after one backward pass',
+  lesson:
+    'Without shortcuts the gradient should vanish in deep nets: the gradient reaching every layer of plain and residual nets at initialisation.',
   trains: false,
+  tiny: { trainLimit: 4 },
   run: runVanishingGradient,
 };

@@ -1,9 +1,7 @@
-/** Weight files: safetensors reading and writing, loading a file into a module; ONNX export. */
+/** Weight files: safetensors and PyTorch .pth reading and writing, loading a file into a module; ONNX export and import. */
 export {
   readSafetensors,
   readSafetensorsHeader,
-  halfToNumber,
-  bfloat16ToNumber,
   SAFETENSORS_DTYPE_SIZES,
   MAX_HEADER_BYTES,
   type SafetensorsDType,
@@ -12,7 +10,21 @@ export {
   type SafetensorsContents,
   type ReadSafetensorsOptions,
 } from './safetensors.js';
-export { writeSafetensors, encodeSafetensors, type TensorSource } from './safetensors-write.js';
+export {
+  writeSafetensors,
+  encodeSafetensors,
+  type TensorSource,
+  type EncodeSafetensorsOptions,
+  type WriteSafetensorsOptions,
+} from './safetensors-write.js';
+export {
+  halfToNumber,
+  bfloat16ToNumber,
+  numberToHalf,
+  numberToBfloat16,
+  WEIGHT_DTYPES,
+  type WeightDType,
+} from './elements.js';
 export {
   loadWeights,
   detectWeightsFormat,
@@ -33,7 +45,7 @@ export {
   type PthContents,
   type ReadPthOptions,
 } from './pth.js';
-export { writePth, encodePth } from './pth-write.js';
+export { writePth, encodePth, type WritePthOptions } from './pth-write.js';
 export {
   exportOnnx,
   writeOnnx,
@@ -42,3 +54,18 @@ export {
   type OnnxExportOptions,
 } from './onnx-export.js';
 export { decodeOnnxModel, type OnnxModel } from './onnx-proto.js';
+export {
+  importOnnx,
+  readOnnxGraph,
+  onnxWeights,
+  OnnxGraphModule,
+  type ImportOnnxOptions,
+} from './onnx-import.js';
+export {
+  parseOnnx,
+  ONNX_IMPORT_OPS,
+  ONNX_IMPORT_OPSETS,
+  type OnnxGraph,
+  type OnnxGraphInput,
+  type InitializerRole,
+} from './onnx-graph.js';

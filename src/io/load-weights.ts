@@ -2,8 +2,8 @@
  * Loading a weight file into a module: the format is recognised by content, not by the file's
  * name, the keys are matched to the module's state dict (stripping the `module.` prefix that
  * DataParallel adds, or `model.`, when the plain keys do not match), and module.loadStateDict
- * does the checking and copying. Safetensors and PyTorch .pth/.pt (zip) are read; ONNX comes in
- * later work.
+ * does the checking and copying. Safetensors, PyTorch .pth/.pt (zip and legacy) and ONNX files
+ * (their weights and batch-norm statistics: io/onnx-import.ts) are read.
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { DType } from '../core/dtype.js';
@@ -11,11 +11,13 @@ import { DataFormatError, WeightsError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { AnyModule } from '../nn/module.js';
 import type { LoadResult, LoadStateDictOptions } from '../nn/state-dict.js';
+import { onnxWeights, readOnnxGraph } from './onnx-import.js';
 import { openPth } from './pth.js';
+import { isLegacyPth } from './pth-legacy.js';
 import { MAX_HEADER_BYTES, readSafetensors, readSafetensorsHeader } from './safetensors.js';
 import { openZip } from './zip.js';
 
-export type WeightsFormat = 'safetensors' | 'pth';
+export type WeightsFormat = 'safetensors' | 'pth' | 'onnx';
 
 /** Prefixes tried, in order, when the file's keys do not match the module's as they are. */
 export const KEY_PREFIXES: readonly string[] = ['module.', 'model.', 'module.model.', 'model.module.'];
@@ -41,7 +43,7 @@ export function detectWeightsFormat(path: string): WeightsFormat {
   }
   try {
     size = fstatSync(fd).size;
-    head = new Uint8Array(Math.min(size, 16));
+    head = new Uint8Array(Math.min(size, 32));
     readSync(fd, head, 0, head.length, 0);
     if (isZipHead(head) && size >= 30) {
       // The first record's name: torch.save writes <archive>/data.pkl first.
@@ -57,6 +59,7 @@ export function detectWeightsFormat(path: string): WeightsFormat {
     const n = new DataView(head.buffer).getBigUint64(0, true);
     if (n <= BigInt(MAX_HEADER_BYTES) && 8n + n <= BigInt(size) && head[8] === 0x7b) return 'safetensors';
   }
+  if (isLegacyPth(head)) return 'pth';
   if (isZipHead(head)) {
     if (/^([^/]+\/)?data\.pkl$/.test(firstName)) return 'pth';
     // Another first record: look for <archive>/data.pkl in the central directory.
@@ -68,16 +71,23 @@ export function detectWeightsFormat(path: string): WeightsFormat {
     }
     if (names.some((k) => /^([^/]+\/)?data\.pkl$/.test(k))) return 'pth';
   }
+  if (isOnnxHead(head)) return 'onnx';
   throw new DataFormatError(
     path,
     `unknown weight format${guess(head)}: convkit reads safetensors, recognised by an 8-byte little-endian ` +
       `header length no larger than the file followed by '{', and PyTorch .pth/.pt checkpoints, recognised as a ` +
-      `zip archive holding <archive>/data.pkl, and found neither. Reading ONNX files comes in later work.`,
+      `zip archive holding <archive>/data.pkl or a pickle of PyTorch's magic number (the legacy format), and ONNX ` +
+      `models, recognised by a first field ir_version of 3 to 20 (bytes 08 03 to 08 14), and found none of them.`,
   );
 }
 
 function isZipHead(head: Uint8Array): boolean {
   return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
+}
+
+/** An ONNX ModelProto starts with field 1 (ir_version, a varint): byte 0x08, then the version. */
+function isOnnxHead(head: Uint8Array): boolean {
+  return head.length >= 2 && head[0] === 0x08 && head[1] >= 3 && head[1] <= 20;
 }
 
 /** What the first bytes look like, for the unknown-format error. */
@@ -87,7 +97,7 @@ function guess(head: Uint8Array): string {
     return ' (a zip archive, but not a readable PyTorch checkpoint: no <archive>/data.pkl record was found)';
   }
   if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) {
-    return ' (a Python pickle, as legacy PyTorch < 1.6 .pth files are; convkit does not read those: re-save with torch.save in PyTorch 1.6 or later)';
+    return " (a Python pickle, but not of PyTorch's magic number, so not a legacy .pth)";
   }
   if (head[0] === 0x08) return ' (perhaps protobuf, as ONNX files are)';
   return '';
@@ -120,7 +130,14 @@ export function loadWeights(module: AnyModule, path: string, opts: LoadStateDict
   const format = detectWeightsFormat(path);
   const pth = format === 'pth' ? openPth(path) : undefined;
   const targets = module.stateDict({ keepVars: true });
-  const fileKeys = pth ? pth.entries.map((e) => e.name) : readSafetensorsHeader(path).entries.map((e) => e.name);
+  const onnx = format === 'onnx' ? readOnnxGraph(path) : undefined;
+  const onnxBackend = targets.values().next().value?.backend.name;
+  const onnxTensors = onnx ? onnxWeights(onnx, { backend: onnxBackend }) : undefined;
+  const fileKeys = onnxTensors
+    ? [...onnxTensors.keys()]
+    : pth
+      ? pth.entries.map((e) => e.name)
+      : readSafetensorsHeader(path).entries.map((e) => e.name);
   const prefix = choosePrefix(fileKeys, new Set(targets.keys()));
   const mapped = new Map<string, string>();
   const source = new Map<string, string>();
@@ -141,7 +158,10 @@ export function loadWeights(module: AnyModule, path: string, opts: LoadStateDict
   const backendOf = (name: string): string | undefined => targetOf(name)?.backend.name;
   let tensors: Map<string, Tensor>;
   let metadata: Record<string, string>;
-  if (pth) {
+  if (onnxTensors) {
+    tensors = onnxTensors;
+    metadata = onnx?.producer ? { producer: onnx.producer } : {};
+  } else if (pth) {
     tensors = new Map();
     try {
       for (const e of pth.entries) tensors.set(e.name, pth.read(e.name, dtypeOf(e.name), backendOf(e.name)));
@@ -161,7 +181,11 @@ export function loadWeights(module: AnyModule, path: string, opts: LoadStateDict
   } catch (e) {
     if (e instanceof WeightsError) {
       const note = prefix ? ` (keys read with the prefix '${prefix}' stripped)` : '';
-      throw new WeightsError(path, `${e.message}${note}`);
+      const folded =
+        onnx && fileKeys.some((k) => k.startsWith('onnx::'))
+          ? ' (this ONNX file renamed weights, as torch.onnx.export does when it folds batch norm into convolutions: run it as a graph with importOnnx instead)'
+          : '';
+      throw new WeightsError(path, `${e.message}${note}${folded}`);
     }
     throw e;
   } finally {

@@ -1,7 +1,8 @@
 /**
- * The part of ONNX's protobuf schema (onnx/onnx.proto, IR version 7 and later) that an exported
- * CNN needs, as a protobufjs descriptor: field names and numbers are copied from onnx.proto, so
- * the encoded bytes are an ordinary ModelProto that ONNX Runtime and `onnx.checker` read.
+ * The part of ONNX's protobuf schema (onnx/onnx.proto, IR version 6 and later) that a CNN needs,
+ * as a protobufjs descriptor: field names and numbers are copied from onnx.proto, so the encoded
+ * bytes are an ordinary ModelProto that ONNX Runtime and `onnx.checker` read, and the files
+ * torch.onnx.export writes decode (their Constant nodes' tensor attributes, typed data fields).
  * Why not the `onnx-proto` package: it pins protobufjs 6 (a second copy beside ours), is
  * CommonJS generated code for ONNX 1.10 only, and we only ever write these nine messages.
  */
@@ -9,10 +10,12 @@ import protobuf from 'protobufjs';
 
 /** TensorProto.DataType values used here. */
 export const ONNX_FLOAT = 1;
+export const ONNX_INT32 = 6;
 export const ONNX_INT64 = 7;
+export const ONNX_DOUBLE = 11;
 
 /** AttributeProto.AttributeType values used here. */
-export const ATTR = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
+export const ATTR = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
 
 export interface OnnxAttribute {
   name: string;
@@ -20,6 +23,8 @@ export interface OnnxAttribute {
   f?: number;
   i?: number;
   s?: Uint8Array;
+  /** A Constant node's value. */
+  t?: OnnxTensor;
   floats?: number[];
   ints?: number[];
 }
@@ -31,13 +36,21 @@ export interface OnnxNode {
   opType: string;
   attribute: OnnxAttribute[];
   docString?: string;
+  domain?: string;
 }
 
+/** A tensor: values in rawData (little-endian) or, in files of other writers, in a typed field. */
 export interface OnnxTensor {
   dims: number[];
   dataType: number;
   name: string;
-  rawData: Uint8Array;
+  rawData?: Uint8Array;
+  floatData?: number[];
+  int32Data?: number[];
+  int64Data?: number[];
+  doubleData?: number[];
+  /** 1: the values are in an external file (not read by convkit). */
+  dataLocation?: number;
 }
 
 export interface OnnxValueInfo {
@@ -70,6 +83,7 @@ const SCHEMA = {
             f: { type: 'float', id: 2 },
             i: { type: 'int64', id: 3 },
             s: { type: 'bytes', id: 4 },
+            t: { type: 'TensorProto', id: 5 },
             floats: { rule: 'repeated', type: 'float', id: 7 },
             ints: { rule: 'repeated', type: 'int64', id: 8 },
             docString: { type: 'string', id: 13 },
@@ -121,9 +135,14 @@ const SCHEMA = {
           fields: {
             dims: { rule: 'repeated', type: 'int64', id: 1 },
             dataType: { type: 'int32', id: 2 },
+            floatData: { rule: 'repeated', type: 'float', id: 4 },
+            int32Data: { rule: 'repeated', type: 'int32', id: 5 },
+            int64Data: { rule: 'repeated', type: 'int64', id: 7 },
             name: { type: 'string', id: 8 },
             rawData: { type: 'bytes', id: 9 },
+            doubleData: { rule: 'repeated', type: 'double', id: 10 },
             docString: { type: 'string', id: 12 },
+            dataLocation: { type: 'int32', id: 14 },
           },
         },
         TensorShapeProto: {
@@ -175,7 +194,10 @@ export function encodeOnnxModel(model: OnnxModel): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** A ModelProto decoded to plain objects (int64 as numbers, bytes as Uint8Array): for tests and inspection. */
+/**
+ * A ModelProto decoded to plain objects (int64 as numbers, bytes as Uint8Array). Throws
+ * protobufjs' error on bytes that are not a ModelProto (io/onnx-graph.ts names the file).
+ */
 export function decodeOnnxModel(bytes: Uint8Array): OnnxModel {
   const type = onnxModelType();
   return type.toObject(type.decode(bytes), { longs: Number, defaults: false, arrays: true }) as OnnxModel;

@@ -63,13 +63,29 @@ export function isTuple(v: unknown): v is readonly unknown[] {
  * DataFormatErrors naming the file, the record and the byte.
  */
 export function unpickle(bytes: Uint8Array, file: string, record: string, hooks: UnpickleHooks): unknown {
+  return unpickleAt(bytes, 0, file, record, hooks).value;
+}
+
+/**
+ * Unpickles the pickle that starts at byte `start` of `bytes` (a file holding several pickles in a
+ * row, as legacy PyTorch checkpoints do) and says where it ended (the byte after STOP). Errors name
+ * the byte of `record`, or of the file when `record` is ''.
+ */
+export function unpickleAt(
+  bytes: Uint8Array,
+  start: number,
+  file: string,
+  record: string,
+  hooks: UnpickleHooks,
+): { value: unknown; end: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const where = record === '' ? '' : ` of ${record}`;
   const fail = (at: number, detail: string): DataFormatError =>
-    new DataFormatError(file, `at byte ${at} of ${record}: ${detail}`);
+    new DataFormatError(file, `at byte ${at}${where}: ${detail}`);
   const stack: unknown[] = [];
   const memo = new Map<number, unknown>();
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  let pos = 0;
+  let pos = start;
   let op = 0;
   let at = 0;
 
@@ -350,7 +366,7 @@ export function unpickle(bytes: Uint8Array, file: string, record: string, hooks:
         // STOP
         const result = pop();
         if (stack.length !== 0) throw fail(at, `STOP leaves ${stack.length} values on the stack (corrupt pickle)`);
-        return result;
+        return { value: result, end: pos };
       }
       default:
         throw fail(

@@ -2,11 +2,14 @@
  * Writing PyTorch checkpoints (the reading side and the format: pth.ts): a zip laid out as
  * torch.save lays it out (records aligned to 64 bytes, `version`, `byteorder`), with a protocol-2
  * pickle of an OrderedDict of `_rebuild_tensor_v2` calls, so that `torch.load(path,
- * weights_only=True)` accepts it; `num_batches_tracked` is written as int64. Writes are atomic.
+ * weights_only=True)` accepts it; `num_batches_tracked` is written as int64. Floats are stored as
+ * float32 / float64, or all as the `dtype` asked for (HalfStorage, BFloat16Storage: rounded as
+ * PyTorch's `.half()` / `.bfloat16()` round, elements.ts). Writes are atomic.
  */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ArgumentError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
+import { checkWeightDType, encodeElements, type StoredDType, storedDType, type WeightDType } from './elements.js';
 import type { TensorSource } from './safetensors-write.js';
 import { writeStoredZip, type ZipRecord } from './zip.js';
 
@@ -102,13 +105,32 @@ class PickleWriter {
   }
 }
 
+/** The storage class PyTorch pickles for each stored dtype. */
+const STORAGE_CLASSES: Readonly<Record<StoredDType, string>> = {
+  F64: 'DoubleStorage',
+  F32: 'FloatStorage',
+  F16: 'HalfStorage',
+  BF16: 'BFloat16Storage',
+  I64: 'LongStorage',
+};
+
 interface PlannedTensor {
   name: string;
   tensor: Tensor;
-  storage: 'FloatStorage' | 'DoubleStorage' | 'LongStorage';
+  dtype: StoredDType;
 }
 
-function planPth(op: string, tensors: TensorSource): { pickle: Uint8Array; items: PlannedTensor[] } {
+export interface WritePthOptions {
+  /** Store every float tensor as this dtype (default: float32 as F32, float64 as F64); num_batches_tracked stays int64. */
+  dtype?: WeightDType;
+}
+
+function planPth(
+  op: string,
+  tensors: TensorSource,
+  requested: WeightDType | undefined,
+): { pickle: Uint8Array; items: PlannedTensor[] } {
+  checkWeightDType(op, requested);
   const pairs = tensors instanceof Map ? [...tensors] : Object.entries(tensors as Record<string, Tensor>);
   const items: PlannedTensor[] = [];
   for (const [name, tensor] of pairs) {
@@ -119,12 +141,7 @@ function planPth(op: string, tensors: TensorSource): { pickle: Uint8Array; items
         `tensor ${JSON.stringify(name)} is on the '${tensor.backend.name}' backend and has no values`,
       );
     }
-    const storage = name.endsWith('num_batches_tracked')
-      ? 'LongStorage'
-      : tensor.dtype === 'float64'
-        ? 'DoubleStorage'
-        : 'FloatStorage';
-    items.push({ name, tensor, storage });
+    items.push({ name, tensor, dtype: storedDType(name, tensor.dtype, requested, true) });
   }
   const w = new PickleWriter();
   w.op(P.PROTO, 2);
@@ -137,7 +154,7 @@ function planPth(op: string, tensors: TensorSource): { pickle: Uint8Array; items
     w.global('torch._utils', '_rebuild_tensor_v2');
     w.op(P.MARK, P.MARK);
     w.str('storage');
-    w.global('torch', t.storage);
+    w.global('torch', STORAGE_CLASSES[t.dtype]);
     w.str(String(i));
     w.str('cpu');
     w.int(t.tensor.size);
@@ -153,30 +170,18 @@ function planPth(op: string, tensors: TensorSource): { pickle: Uint8Array; items
   return { pickle: w.bytes(), items };
 }
 
-function storageBytes(t: PlannedTensor): Uint8Array {
-  const values = t.tensor.toArray();
-  const size = t.storage === 'FloatStorage' ? 4 : 8;
-  const out = new Uint8Array(values.length * size);
-  const v = new DataView(out.buffer);
-  for (let i = 0; i < values.length; i++) {
-    if (t.storage === 'FloatStorage') v.setFloat32(4 * i, values[i], true);
-    else if (t.storage === 'DoubleStorage') v.setFloat64(8 * i, values[i], true);
-    else v.setBigInt64(8 * i, BigInt(Math.round(Number.isFinite(values[i]) ? values[i] : 0)), true);
-  }
-  return out;
-}
-
 function* records(pickle: Uint8Array, items: PlannedTensor[]): Generator<ZipRecord> {
   const enc = new TextEncoder();
   yield { name: 'archive/data.pkl', data: pickle };
   yield { name: 'archive/byteorder', data: enc.encode('little') };
-  for (let i = 0; i < items.length; i++) yield { name: `archive/data/${i}`, data: storageBytes(items[i]) };
+  for (let i = 0; i < items.length; i++)
+    yield { name: `archive/data/${i}`, data: encodeElements(items[i].tensor.toArray(), items[i].dtype) };
   yield { name: 'archive/version', data: enc.encode('3\n') };
 }
 
 /** A checkpoint's bytes in memory (for small dicts and tests; writePth streams). */
-export function encodePth(tensors: TensorSource): Uint8Array {
-  const { pickle, items } = planPth('encodePth', tensors);
+export function encodePth(tensors: TensorSource, opts: WritePthOptions = {}): Uint8Array {
+  const { pickle, items } = planPth('encodePth', tensors, opts.dtype);
   const chunks: Uint8Array[] = [];
   const length = writeStoredZip(records(pickle, items), (b) => chunks.push(b), 'encodePth');
   const out = new Uint8Array(length);
@@ -191,11 +196,16 @@ export function encodePth(tensors: TensorSource): Uint8Array {
 /**
  * Writes a state dict as a PyTorch checkpoint that `torch.load(path, weights_only=True)` reads
  * (an OrderedDict of tensors; float32 as FloatStorage, float64 as DoubleStorage, keys ending in
- * num_batches_tracked as int64 LongStorage, as PyTorch's BatchNorm has them). The file is written
+ * num_batches_tracked as int64 LongStorage, as PyTorch's BatchNorm has them; `opts.dtype` stores
+ * every other tensor as F64, F32, F16 or BF16). The file is written
  * beside `path` and renamed into place, so it appears whole or not at all.
  */
-export function writePth(path: string, tensors: TensorSource, opts: { temporary?: string } = {}): void {
-  const { pickle, items } = planPth('writePth', tensors);
+export function writePth(
+  path: string,
+  tensors: TensorSource,
+  opts: WritePthOptions & { temporary?: string } = {},
+): void {
+  const { pickle, items } = planPth('writePth', tensors, opts.dtype);
   const tmp = opts.temporary ?? `${path}.${process.pid}.tmp`;
   let renamed = false;
   try {

@@ -1,6 +1,7 @@
 /**
  * Writing safetensors files (the format and the reading side: safetensors.ts): float32 tensors as
- * F32 and float64 ones as F64, in the order given, with the header padded with spaces to a multiple
+ * F32 and float64 ones as F64, or every tensor as the `dtype` asked for (F16 and BF16 rounded as
+ * PyTorch rounds, elements.ts), in the order given, with the header padded with spaces to a multiple
  * of 8 bytes as the reference writer does; files are written atomically (temporary file, fsync,
  * rename). docs/formats.md has the rules.
  */
@@ -8,14 +9,22 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import { dirname } from 'node:path';
 import { ArgumentError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
-import { describe, isRecord, LITTLE_ENDIAN, SAFETENSORS_DTYPE_SIZES } from './safetensors.js';
+import {
+  checkWeightDType,
+  encodeElements,
+  STORED_SIZES,
+  type StoredDType,
+  storedDType,
+  type WeightDType,
+} from './elements.js';
+import { describe, isRecord } from './safetensors-header.js';
 
 export type TensorSource = ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>;
 
 interface Planned {
   name: string;
   tensor: Tensor;
-  dtype: 'F32' | 'F64';
+  dtype: StoredDType;
   begin: number;
   end: number;
 }
@@ -24,10 +33,12 @@ function plan(
   op: string,
   tensors: TensorSource,
   metadata: Readonly<Record<string, string>> | undefined,
+  requested: WeightDType | undefined,
 ): {
   header: Uint8Array;
   items: Planned[];
 } {
+  checkWeightDType(op, requested);
   const pairs = tensors instanceof Map ? [...tensors] : Object.entries(tensors as Record<string, Tensor>);
   const items: Planned[] = [];
   let offset = 0;
@@ -41,8 +52,8 @@ function plan(
         `tensor ${JSON.stringify(name)} is on the '${tensor.backend.name}' backend and has no values`,
       );
     }
-    const dtype = tensor.dtype === 'float64' ? 'F64' : 'F32';
-    const end = offset + tensor.size * SAFETENSORS_DTYPE_SIZES[dtype];
+    const dtype = storedDType(name, tensor.dtype, requested, false);
+    const end = offset + tensor.size * STORED_SIZES[dtype];
     items.push({ name, tensor, dtype, begin: offset, end });
     offset = end;
   }
@@ -68,34 +79,32 @@ function plan(
   return { header, items };
 }
 
-/** A tensor's values as little-endian bytes. */
-function tensorBytes(t: Tensor): Uint8Array {
-  const values = t.toArray();
-  if (LITTLE_ENDIAN) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const size = values.BYTES_PER_ELEMENT;
-  const out = new Uint8Array(values.length * size);
-  const v = new DataView(out.buffer);
-  for (let i = 0; i < values.length; i++) {
-    if (size === 8) v.setFloat64(8 * i, values[i], true);
-    else v.setFloat32(4 * i, values[i], true);
-  }
-  return out;
-}
-
 /** A safetensors file's bytes in memory (for small dicts and tests; writeSafetensors streams). */
-export function encodeSafetensors(tensors: TensorSource, metadata?: Readonly<Record<string, string>>): Uint8Array {
-  const { header, items } = plan('encodeSafetensors', tensors, metadata);
+export function encodeSafetensors(
+  tensors: TensorSource,
+  metadata?: Readonly<Record<string, string>>,
+  opts: EncodeSafetensorsOptions = {},
+): Uint8Array {
+  const { header, items } = plan('encodeSafetensors', tensors, metadata, opts.dtype);
   const total = header.length + (items.length > 0 ? items[items.length - 1].end : 0);
   const out = new Uint8Array(total);
   out.set(header);
-  for (const t of items) out.set(tensorBytes(t.tensor), header.length + t.begin);
+  for (const t of items) out.set(encodeElements(t.tensor.toArray(), t.dtype), header.length + t.begin);
   return out;
 }
 
 /** The points of a write that WriteSafetensorsOptions.onStage hears about, in order. */
 export type SafetensorsWriteStage = 'opened' | 'header' | 'tensor' | 'synced' | 'closed' | 'renamed';
 
-export interface WriteSafetensorsOptions {
+export interface EncodeSafetensorsOptions {
+  /**
+   * Store every tensor as this dtype (default: F32 for float32 tensors, F64 for float64 ones).
+   * Under F16 and BF16, num_batches_tracked is stored as I64, as PyTorch's `model.half()` keeps it.
+   */
+  dtype?: WeightDType;
+}
+
+export interface WriteSafetensorsOptions extends EncodeSafetensorsOptions {
   /**
    * fsync the file before the rename and its folder after (default false): after a crash or a
    * power cut the path holds the old file or the new one, whole.
@@ -108,8 +117,8 @@ export interface WriteSafetensorsOptions {
 }
 
 /**
- * Writes tensors (a state dict, a Map or a record; float32 as F32, float64 as F64) in the order
- * given, with optional string metadata. The file appears whole or not at all: it is written
+ * Writes tensors (a state dict, a Map or a record; float32 as F32, float64 as F64, or all as
+ * `opts.dtype`) in the order given, with optional string metadata. The file appears whole or not at all: it is written
  * next to `path` and renamed into place; on an error before the rename the temporary file is
  * removed and `path` is untouched.
  */
@@ -119,7 +128,7 @@ export function writeSafetensors(
   metadata?: Readonly<Record<string, string>>,
   opts: WriteSafetensorsOptions = {},
 ): void {
-  const { header, items } = plan('writeSafetensors', tensors, metadata);
+  const { header, items } = plan('writeSafetensors', tensors, metadata, opts.dtype);
   const tmp = opts.temporary ?? `${path}.${process.pid}.tmp`;
   const stage = opts.onStage ?? ((): void => {});
   let renamed = false;
@@ -130,7 +139,7 @@ export function writeSafetensors(
       writeAll(fd, header);
       stage('header');
       for (const t of items) {
-        writeAll(fd, tensorBytes(t.tensor));
+        writeAll(fd, encodeElements(t.tensor.toArray(), t.dtype));
         stage('tensor');
       }
       if (opts.durable) {

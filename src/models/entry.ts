@@ -2,6 +2,7 @@
 import { getBackend, withBackend } from '../backend/registry.js';
 import { ArgumentError } from '../core/errors.js';
 import { fuse } from '../nn/fuse.js';
+import { withoutRandomInit } from '../nn/init.js';
 import type { TensorModule } from '../nn/module.js';
 
 export type Family = 'alexnet' | 'vgg' | 'googlenet' | 'resnet' | 'densenet';
@@ -16,7 +17,17 @@ export interface BuildOptions {
   backend?: string;
   /** Channels of the input images, taken by the stem convolution (default 3; 1 for greyscale). */
   inChannels?: number;
+  /**
+   * 'random' (default): the family's initialisation, drawn from the default generator. 'none':
+   * the parameters are allocated (zeros; constant fills such as BN's 1 and 0 still run) and no
+   * random value is drawn, nor the default generator advanced: for a model whose weights are
+   * loaded next (a state dict, a checkpoint), which then builds in a fraction of the time.
+   */
+  init?: BuildInit;
 }
+
+export const BUILD_INITS = ['random', 'none'] as const;
+export type BuildInit = (typeof BUILD_INITS)[number];
 
 export interface PublishedNumbers {
   /** Trainable parameters. */
@@ -45,7 +56,8 @@ export interface ModelEntry {
 }
 
 /**
- * Runs a family builder on the backend the options name (default: the current one), then the
+ * Runs a family builder on the backend the options name (default: the current one), without
+ * random draws when `init` is 'none', then the
  * fusion pass (nn.fuse: fused inference and training forms that run when they apply; the module
  * tree and state dict stay as built). `nn.unfuse(model)` gives the plain model back.
  */
@@ -56,5 +68,9 @@ export function buildWith(
   const c = opts.inChannels;
   if (c !== undefined && !(Number.isInteger(c) && c >= 1))
     throw new ArgumentError('buildModel', `inChannels must be a positive integer, got ${String(c)}`);
-  return withBackend(opts.backend ?? getBackend().name, () => fuse(build(opts.classes, c)));
+  const init = opts.init ?? 'random';
+  if (!BUILD_INITS.includes(init))
+    throw new ArgumentError('buildModel', `init must be ${BUILD_INITS.join(' or ')}, got ${String(init)}`);
+  const built = (): TensorModule => fuse(build(opts.classes, c));
+  return withBackend(opts.backend ?? getBackend().name, init === 'none' ? () => withoutRandomInit(built) : built);
 }

@@ -30,4 +30,5 @@ export * from './local-response-norm.js';
 export * from './module.js';
 export * from './parameter.js';
 export * from './pooling.js';
+export { prepare } from './prepare.js';
 export * from './state-dict.js';

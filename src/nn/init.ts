@@ -2,10 +2,13 @@
  * Initialisation, after torch.nn.init: every function fills a tensor in place (tensor.assign,
  * under noGrad) and returns it. Random draws come from the given Generator (default
  * `defaultGenerator`); the distributions match PyTorch's, the bits do not (see core/random.ts).
- * On a backend without data (meta) nothing is drawn: there are no values to fill.
+ * On a backend without data (meta) nothing is drawn: there are no values to fill. Inside
+ * `withoutRandomInit` nothing is drawn either (the tensors keep their values, zeros for a new
+ * layer): how a model is built when its weights are about to be loaded. Constant fills still run.
  */
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { noGrad } from '../core/grad-mode.js';
+import { allocFloat, type FloatArray } from '../core/dtype.js';
 import { defaultGenerator, type Generator } from '../core/random.js';
 import { formatShape, sizeOf } from '../core/shape.js';
 import { Tensor } from '../core/tensor.js';
@@ -23,12 +26,27 @@ export type Nonlinearity =
   | 'leakyRelu'
   | 'selu';
 
-/** Fills t with values drawn one by one from sample(generator). */
-function fill(t: Tensor, generator: Generator | undefined, sample: (g: Generator) => number): Tensor {
-  if (!t.backend.hasData || t.size === 0) return t;
-  const g = generator ?? defaultGenerator;
-  const values = t.dtype === 'float64' ? new Float64Array(t.size) : new Float32Array(t.size);
-  for (let i = 0; i < values.length; i++) values[i] = sample(g);
+let randomInitSkipped = false;
+
+/**
+ * Runs fn with the random fills (uniform, normal, truncNormal and those built on them) turned
+ * into no-ops, so building a model allocates its parameters without drawing their values.
+ */
+export function withoutRandomInit<T>(fn: () => T): T {
+  const before = randomInitSkipped;
+  randomInitSkipped = true;
+  try {
+    return fn();
+  } finally {
+    randomInitSkipped = before;
+  }
+}
+
+/** Fills t with values that draw() writes into a plain array, all at once (Generator.fillUniform / fillNormal). */
+function fill(t: Tensor, generator: Generator | undefined, draw: (g: Generator, values: FloatArray) => void): Tensor {
+  if (!t.backend.hasData || t.size === 0 || randomInitSkipped) return t;
+  const values = allocFloat(t.dtype, t.size);
+  draw(generator ?? defaultGenerator, values);
   noGrad(() => {
     const drawn = new Tensor(t.backend.write(values, t.dtype), t.shape, t.backend);
     t.assign(drawn);
@@ -39,12 +57,12 @@ function fill(t: Tensor, generator: Generator | undefined, sample: (g: Generator
 
 /** U(a, b). */
 export function uniform(t: Tensor, a = 0, b = 1, generator?: Generator): Tensor {
-  return fill(t, generator, (g) => a + (b - a) * g.uniform());
+  return fill(t, generator, (g, values) => g.fillUniform(values, a, b));
 }
 
 /** N(mean, std^2). */
 export function normal(t: Tensor, mean = 0, std = 1, generator?: Generator): Tensor {
-  return fill(t, generator, (g) => mean + std * g.normal());
+  return fill(t, generator, (g, values) => g.fillNormal(values, mean, std));
 }
 
 export function constant(t: Tensor, value: number): Tensor {
@@ -79,16 +97,12 @@ export function truncNormal(t: Tensor, opts: TruncNormalOptions = {}): Tensor {
   const { mean = 0, std = 1, a = -2, b = 2, generator } = opts;
   if (!(a < b) || !(std > 0))
     throw new ArgumentError('truncNormal', `needs a < b and std > 0, got a=${a}, b=${b}, std=${std}`);
-  const maxTries = 10000;
-  return fill(t, generator, (g) => {
-    for (let i = 0; i < maxTries; i++) {
-      const v = mean + std * g.normal();
-      if (v >= a && v <= b) return v;
-    }
-    throw new ArgumentError(
-      'truncNormal',
-      `[${a}, ${b}] lies too far in the tails of N(${mean}, ${std}^2) to sample by rejection`,
-    );
+  return fill(t, generator, (g, values) => {
+    if (g.fillNormal(values, mean, std, { lo: a, hi: b, maxTries: 10000 }) < values.length)
+      throw new ArgumentError(
+        'truncNormal',
+        `[${a}, ${b}] lies too far in the tails of N(${mean}, ${std}^2) to sample by rejection`,
+      );
   });
 }
 

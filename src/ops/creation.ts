@@ -113,22 +113,21 @@ export interface RandomOptions extends TensorOptions {
   generator?: Generator;
 }
 
-function draw(op: string, shape: Shape, opts: RandomOptions, sample: (g: Generator) => number): Tensor {
+function draw(op: string, shape: Shape, opts: RandomOptions, fill: (g: Generator, values: FloatArray) => void): Tensor {
   const { dtype } = target(op, shape, opts);
-  const g = opts.generator ?? defaultGenerator;
   const values = allocFloat(dtype, sizeOf(shape));
-  for (let i = 0; i < values.length; i++) values[i] = sample(g);
+  fill(opts.generator ?? defaultGenerator, values);
   return fromArray(values, shape, opts);
 }
 
 /** Uniform in [low, high). */
 export function uniform(shape: Shape, low = 0, high = 1, opts: RandomOptions = {}): Tensor {
-  return draw('uniform', shape, opts, (g) => low + (high - low) * g.uniform());
+  return draw('uniform', shape, opts, (g, values) => g.fillUniform(values, low, high));
 }
 
 /** Normal with the given mean and standard deviation. */
 export function normal(shape: Shape, mean = 0, std = 1, opts: RandomOptions = {}): Tensor {
-  return draw('normal', shape, opts, (g) => mean + std * g.normal());
+  return draw('normal', shape, opts, (g, values) => g.fillNormal(values, mean, std));
 }
 
 export function rand(shape: Shape, opts: RandomOptions = {}): Tensor {

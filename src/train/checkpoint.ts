@@ -28,7 +28,9 @@ export interface TrainingProgress {
   step: number;
   /**
    * Set when the run stopped inside epoch `epoch + 1`: the batches it had done, their sums, and
-   * the data-order generator's state at that epoch's start (the order is drawn again from it).
+   * the data-order and augmentation generators' states at that epoch's start (the order and the
+   * epoch's augmentation seed are drawn again from them; checkpoints from before the loader have
+   * no augmentationState).
    */
   partial?: {
     batches: number;
@@ -37,6 +39,7 @@ export interface TrainingProgress {
     samples: number;
     seconds: number;
     orderState: GeneratorState;
+    augmentationState?: GeneratorState;
   };
 }
 

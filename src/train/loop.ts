@@ -8,7 +8,8 @@ import { synchronize } from '../backend/registry.js';
 import { scope } from '../core/scope.js';
 import type { Tensor } from '../core/tensor.js';
 import type { Generator } from '../core/random.js';
-import { batches, batchCount, type ArrayDataset, type BatchTransform } from '../data/dataset.js';
+import { batches, batchCount, type ArrayDataset, type Batch, type BatchTransform } from '../data/dataset.js';
+import { DataLoader } from '../data/loader.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/cross-entropy.js';
 import { argmax } from '../ops/reduce.js';
@@ -48,6 +49,8 @@ export interface LoopOptions {
   transform?: BatchTransform;
   /** Label smoothing of the training loss (default 0). */
   labelSmoothing?: number;
+  /** With a DataLoader: gives the epoch's augmentation seed (batchSize, shuffle and transform are then the loader's). */
+  augmentation?: Generator;
   /** Continue an epoch: the order is drawn as usual, the first `start.batches` batches are left out. */
   start?: EpochStart;
   /** Asked after every batch; true ends the epoch there (stopped: true in the result). */
@@ -62,14 +65,31 @@ export function countCorrect(logits: Tensor, labels: Int32Array): number {
   return correct;
 }
 
+/** The batches of one epoch: from a DataLoader (prepared ahead), or cut from an in-memory dataset here. */
+function epochBatches(
+  data: ArrayDataset | DataLoader,
+  opts: LoopOptions,
+  shuffle: boolean,
+  skip: number,
+): Iterable<Batch> | AsyncIterable<Batch> {
+  if (data instanceof DataLoader) return data.epoch({ order: opts.generator, augmentation: opts.augmentation, skip });
+  return batches(data, {
+    batchSize: opts.batchSize,
+    shuffle,
+    generator: opts.generator,
+    skip,
+    transform: opts.transform,
+  });
+}
+
 async function runEpoch(
   model: Module,
-  data: ArrayDataset,
+  data: ArrayDataset | DataLoader,
   opts: LoopOptions,
   step: ((loss: Tensor) => void) | null,
 ): Promise<EpochResult> {
   const started = performance.now();
-  const total = batchCount(data, opts.batchSize);
+  const total = data instanceof DataLoader ? data.length : batchCount(data, opts.batchSize);
   let lossSum = opts.start?.lossSum ?? 0;
   let correct = opts.start?.correct ?? 0;
   let samples = opts.start?.samples ?? 0;
@@ -77,14 +97,7 @@ async function runEpoch(
   let stopped = false;
   const shuffle = step !== null && (opts.shuffle ?? true);
   const smoothing = step !== null && opts.labelSmoothing ? { labelSmoothing: opts.labelSmoothing } : {};
-  const order = batches(data, {
-    batchSize: opts.batchSize,
-    shuffle,
-    generator: opts.generator,
-    skip: done,
-    transform: opts.transform,
-  });
-  for (const batch of order) {
+  for await (const batch of epochBatches(data, opts, shuffle, done)) {
     // The step only queues work on the native backend; awaiting synchronize() lets it run on the
     // worker thread while the event loop stays free, then the two small reads are immediate.
     const body = (): { loss: Tensor; logits: Tensor } =>
@@ -129,7 +142,7 @@ async function runEpoch(
 export function trainEpoch(
   model: Module,
   optimizer: Optimizer,
-  data: ArrayDataset,
+  data: ArrayDataset | DataLoader,
   opts: LoopOptions,
 ): Promise<EpochResult> {
   model.train();
@@ -141,7 +154,7 @@ export function trainEpoch(
 }
 
 /** Loss and accuracy in eval mode without recording gradients. */
-export function evaluate(model: Module, data: ArrayDataset, opts: LoopOptions): Promise<EpochResult> {
+export function evaluate(model: Module, data: ArrayDataset | DataLoader, opts: LoopOptions): Promise<EpochResult> {
   model.eval();
   return runEpoch(model, data, opts, null);
 }

@@ -1,14 +1,12 @@
 /**
- * The addon boundary has one list of exports, native/src/exports.def: the committed TypeScript
- * names (addon-exports.generated.ts) must be what scripts/gen-addon-exports.ts makes of it now,
- * each C++ function must be defined in the file the list names, and a built addon must export
- * exactly those names.
+ * The addon's exports are named once, by the CONVKIT_EXPORT line beside each C++ function: the
+ * committed TypeScript names (addon-exports.generated.ts) must be what scripts/gen-addon-exports.ts
+ * makes of native/src/*.cc now, and a built addon must export exactly those names.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { DEF_FILE, expectedGenerated, GENERATED_FILE, parseExportsDef } from '../../scripts/gen-addon-exports.js';
+import { expectedGenerated, GENERATED_FILE, parseExports } from '../../scripts/gen-addon-exports.js';
 import { ADDON_EXPORTS } from '../../src/backend/native/addon-exports.generated.js';
 import { loadNativeAddon } from '../../src/backend/native/index.js';
 import { nativeSkipReason } from './native-helpers.js';
@@ -18,21 +16,21 @@ describe('addon exports', () => {
     assert.equal(readFileSync(GENERATED_FILE, 'utf8'), expectedGenerated());
   });
 
-  it('each export is defined in the file exports.def names', () => {
-    for (const e of parseExportsDef(readFileSync(DEF_FILE, 'utf8'))) {
-      const source = readFileSync(join(DEF_FILE, '..', e.file), 'utf8');
-      assert.ok(
-        source.includes(`Napi::Value ${e.cppFunction}(const Napi::CallbackInfo& info)`),
-        `${e.jsName}: ${e.cppFunction} is not defined in native/src/${e.file}`,
-      );
-    }
-  });
-
-  it('a malformed line is refused', () => {
-    assert.throws(() => parseExportsDef('CONVKIT_EXPORT(a, A)\n'), /exports.def line 1: expected CONVKIT_EXPORT/);
+  it('reads registrations, and refuses a malformed one or a name registered twice', () => {
+    const file = (name: string, ...lines: string[]) => ({ name, text: lines.join('\n') });
+    assert.deepEqual(
+      parseExports([
+        file('a.cc', '// CONVKIT_EXPORT(inComment, X);', 'Napi::Value A(...) {}', 'CONVKIT_EXPORT(a, A);'),
+      ]),
+      [{ jsName: 'a', cppFunction: 'A', file: 'a.cc' }],
+    );
     assert.throws(
-      () => parseExportsDef('CONVKIT_EXPORT(a, A, a.cc)\nCONVKIT_EXPORT(a, B, b.cc)\n'),
-      /'a' is listed twice/,
+      () => parseExports([file('a.cc', 'CONVKIT_EXPORT(a,', '               A);')]),
+      /a.cc line 1: expected CONVKIT_EXPORT\(jsName, CppFunction\);/,
+    );
+    assert.throws(
+      () => parseExports([file('a.cc', 'CONVKIT_EXPORT(a, A);'), file('b.cc', 'CONVKIT_EXPORT(a, B);')]),
+      /'a' is registered twice \(a.cc and b.cc\)/,
     );
   });
 

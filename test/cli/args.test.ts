@@ -121,7 +121,7 @@ describe('the program in-process', () => {
       [['calc'], /^calc needs a command: stack, bottleneck, inception, block, dense \(see convkit calc --help\)$/],
       [
         [],
-        /^missing command: demo, list, summary, compare, quiz, calc, train, eval, predict, convert, inspect, export, experiment \(see convkit --help\)$/,
+        /^missing command: demo, list, summary, compare, quiz, calc, train, eval, plot, predict, convert, inspect, export, experiment, tour, serve \(see convkit --help\)$/,
       ],
     ];
     for (const [args, message] of cases) {

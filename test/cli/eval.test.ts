@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { describe, it } from 'node:test';
 import { UsageError } from '../../src/cli/args.js';
 import { evalText, runEval } from '../../src/cli/eval.js';
 import { runProgram } from '../../src/cli/program.js';
-import { buildTrainModel, RUN_FILES, runTrain } from '../../src/cli/train.js';
+import { runTrain } from '../../src/cli/train.js';
+import { buildTrainModel } from '../../src/cli/train-config.js';
+import { RUN_FILES } from '../../src/cli/train-run-folder.js';
 import { setBackend } from '../../src/backend/registry.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { loadIdxDataset } from '../../src/data/idx.js';
@@ -100,5 +104,43 @@ describe('convkit eval', () => {
         return true;
       });
     }
+  });
+});
+
+describe('convkit eval: the heat map', () => {
+  it('writes the confusion matrix as a heat map into the run folder, or to --out', async () => {
+    const run = tempDir();
+    await runTrain('tiny_cnn', trainOptions(data, run, { epochs: 1 }), { out: quiet });
+    const out: string[] = [];
+    await runProgram(['node', 'convkit', 'eval', run], (t) => out.push(t));
+    const chart = join(run, 'confusion-test.svg');
+    assert.match(out.join('\n'), new RegExp(`heat map: ${chart}$`));
+    const report = await runEval(run, { split: 'test', batchSize: 8, format: 'json' });
+    const svg = readFileSync(chart, 'utf8');
+    assert.match(svg, /^<svg[\s>]/);
+    // One cell per (true, predicted) pair; each class named on both axes, the rows with their accuracy.
+    const texts = [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    report.classes.forEach((name, i) => {
+      assert.ok(texts.includes(name), `column ${name}`);
+      const acc = report.classAccuracy[i];
+      assert.ok(texts.includes(`${name} (${acc === null ? 'none' : `${(100 * acc).toFixed(1)}%`})`), `row ${name}`);
+    });
+    // The counts written in the cells (the text marks, not the axes) are the non-zero counts of the matrix.
+    const marks = svg.slice(svg.indexOf('<g class="mark-text role-mark"'));
+    const written = [...marks.slice(0, marks.indexOf('</g>')).matchAll(/<text[^>]*>(\d+)<\/text>/g)].map((m) =>
+      Number(m[1]),
+    );
+    const counts = report.confusion.flat().filter((v) => v > 0);
+    assert.ok(counts.length > 0);
+    assert.deepEqual(written, counts);
+    assert.equal((await sharp(Buffer.from(svg)).metadata()).format, 'svg');
+
+    const file = join(tempDir(), 'charts', 'c.svg');
+    const json: string[] = [];
+    await runProgram(['node', 'convkit', 'eval', run, '--split', 'train', '--out', file, '--format', 'json'], (t) =>
+      json.push(t),
+    );
+    assert.equal(JSON.parse(json.join('\n')).chart, file);
+    assert.ok(existsSync(file) && !existsSync(join(run, 'confusion-train.svg')));
   });
 });

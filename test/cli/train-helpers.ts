@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Generator } from '../../src/core/random.js';
-import type { TrainCliOptions } from '../../src/cli/train.js';
+import type { TrainCliOptions } from '../../src/cli/train-config.js';
 
 /** An IDX file: magic (0, 0, ubyte 0x08, dims), big-endian dims, then the bytes. */
 function idx(dims: number[], data: Uint8Array): Uint8Array {
@@ -62,6 +62,8 @@ export function trainOptions(data: string, out: string, extra: Partial<TrainCliO
     labelSmoothing: 0,
     seed: 0,
     augment: true,
+    // Batches on the main thread unless a test asks for workers (each worker costs a start-up).
+    workers: 0,
     out,
     ...extra,
   };

@@ -6,7 +6,9 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../src/cli/args.js';
 import { runProgram } from '../../src/cli/program.js';
-import { type MetricsRow, RUN_FILES, runTrain, type TrainConfig } from '../../src/cli/train.js';
+import { runTrain } from '../../src/cli/train.js';
+import type { TrainConfig } from '../../src/cli/train-config.js';
+import { type MetricsRow, RUN_FILES } from '../../src/cli/train-run-folder.js';
 import { setBackend } from '../../src/backend/registry.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { tempDir, trainOptions, writeTinyIdx } from './train-helpers.js';
@@ -104,16 +106,19 @@ describe('convkit train', () => {
     assert.deepEqual(withoutTimes(metricsOf(dir)), withoutTimes(metricsOf(straight)));
   });
 
-  it('resumed twice in the middle of epochs, the run equals the uninterrupted one bit for bit', async () => {
+  it('resumed twice in the middle of epochs, with 1 then 2 loader workers, the run equals the uninterrupted one (0 workers) bit for bit', async () => {
     const dir = tempDir();
     const lines: string[] = [];
-    await runTrain('tiny_cnn', trainOptions(data, dir), { out: (l) => lines.push(l), stopAfter: (s) => s === 2 });
+    await runTrain('tiny_cnn', trainOptions(data, dir, { workers: 1 }), {
+      out: (l) => lines.push(l),
+      stopAfter: (s) => s === 2,
+    });
     assert.ok(
       lines.some((l) => /^continue with: convkit train --resume /.test(l)),
       lines.join('\n'),
     );
     assert.equal(existsSync(join(dir, RUN_FILES.metrics)), false, 'no epoch finished yet');
-    const resume = trainOptions(data, dir, { out: undefined, resume: dir });
+    const resume = trainOptions(data, dir, { out: undefined, resume: dir, workers: 2 });
     const second = await runTrain(undefined, resume, { out: quiet, stopAfter: (s) => s === 4 });
     assert.equal(second.interrupted, true);
     const ckpt = loadCheckpoint(join(dir, RUN_FILES.checkpoint));
@@ -186,7 +191,7 @@ describe('convkit train', () => {
       [['tiny_cnn', '--optimizer', 'lion'], /^--optimizer: expected one of sgd, adam, adamw, got lion/],
       [
         ['tiny_cnn', '--data', 'mnist'],
-        /^--data: expected fashion-mnist, idx:DIR, cifar10:DIR or cifar100:DIR, got mnist/,
+        /^--data: expected fashion-mnist, idx:DIR, cifar10:DIR, cifar100:DIR or folder:DIR, got mnist/,
       ],
       [['tiny_cnn', '--batch-size', '1e9'], /^--batch-size: expected an integer from 1 to 4096/],
       [['resnet_20'], /unknown model 'resnet_20'; closest: .*\(or tiny_cnn\)/],

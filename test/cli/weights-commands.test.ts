@@ -10,6 +10,7 @@ import { convertWeights, type InspectReport, inspectWeights, outputFormat } from
 import { DataFormatError } from '../../src/core/errors.js';
 import { manualSeed } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
+import { bfloat16ToNumber, halfToNumber, numberToBfloat16, numberToHalf } from '../../src/io/elements.js';
 import { readPth } from '../../src/io/pth.js';
 import { writePth } from '../../src/io/pth-write.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
@@ -93,6 +94,53 @@ describe('convkit convert', () => {
   });
 });
 
+describe('--dtype: convert and export in float16 / bfloat16', () => {
+  it('convert --dtype f16 and bf16 store every tensor so, num_batches_tracked as int64, values rounded as on write', async () => {
+    const src = join(GOLDEN, 'nested.pth');
+    const a = readPth(src);
+    for (const [choice, st, pt] of [
+      ['f16', 'F16', 'float16'],
+      ['bf16', 'BF16', 'bfloat16'],
+    ] as const) {
+      const out = join(dir, `nested-${choice}.safetensors`);
+      assert.match(
+        await run('convert', src, out, '--dtype', choice),
+        new RegExp(`stored as ${st} \\(num_batches_tracked as int64\\)`),
+      );
+      const b = readSafetensors(out);
+      for (const [k, d] of b.dtypes) assert.equal(d, k.endsWith('num_batches_tracked') ? 'I64' : st, k);
+      const round =
+        st === 'F16'
+          ? (v: number) => halfToNumber(numberToHalf(v))
+          : (v: number) => bfloat16ToNumber(numberToBfloat16(v));
+      for (const [k, t] of a.tensors)
+        assert.deepEqual([...b.tensors.get(k)!.toArray()], [...t.toArray()].map(round), k);
+      const back = join(dir, `nested-${choice}.pth`);
+      await run('convert', out, back, '--dtype', choice);
+      assert.equal(readPth(back).dtypes.get('conv.weight'), pt);
+    }
+    await assert.rejects(run('convert', src, join(dir, 'x.pth'), '--dtype', 'f8'), /--dtype/);
+  });
+
+  it('export --format pth|safetensors --dtype bf16 writes the state dict so; ONNX refuses --dtype', async () => {
+    const pth = join(dir, 'r20-bf16.pth');
+    assert.match(
+      await run('export', 'resnet20_cifar', '--format', 'pth', '--dtype', 'bf16', '--out', pth),
+      /wrote .*r20-bf16\.pth \(pth, .*as BF16/,
+    );
+    const r = readPth(pth);
+    assert.equal(r.dtypes.get('conv1.weight'), 'bfloat16');
+    assert.equal(r.dtypes.get('bn1.num_batches_tracked'), 'int64');
+    const st = join(dir, 'r20-f16.safetensors');
+    await run('export', 'resnet20_cifar', '--format', 'safetensors', '--dtype', 'f16', '--out', st);
+    assert.equal(readSafetensors(st).dtypes.get('conv1.weight'), 'F16');
+    await assert.rejects(
+      run('export', 'resnet20_cifar', '--format', 'onnx', '--dtype', 'f16', '--out', join(dir, 'r.onnx')),
+      (e: unknown) => e instanceof UsageError && /--dtype f16: ONNX export writes float32/.test(e.message),
+    );
+  });
+});
+
 describe('convkit inspect', () => {
   manualSeed(5);
   const model = buildModel('resnet20_cifar');
@@ -149,12 +197,9 @@ describe('convkit inspect', () => {
     assert.match(text, /fits no zoo model: no key matches any model/);
   });
 
-  it('the legacy format and a non-weight file are one-line errors naming the file', async () => {
-    const legacy = join(GOLDEN, 'legacy.pth');
-    await assert.rejects(
-      run('inspect', legacy),
-      (e: unknown) => e instanceof DataFormatError && e.message.startsWith(`${legacy}: `),
-    );
+  it('reads the legacy format; a non-weight file is a one-line error naming the file', async () => {
+    const text = await run('inspect', join(GOLDEN, 'legacy.pth'));
+    assert.match(text, /legacy\.pth: pth \(the legacy format\)\n9 tensors/);
     const json = join(GOLDEN, 'expected.json');
     assert.ok(readFileSync(json).length > 0);
     await assert.rejects(run('inspect', json), /unknown weight format/);

@@ -32,10 +32,8 @@ import { LocalResponseNorm } from '../../src/nn/local-response-norm.js';
 import type { TensorModule } from '../../src/nn/module.js';
 import { Sequential } from '../../src/nn/containers.js';
 import { Conv2d } from '../../src/nn/conv2d.js';
-import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from '../../src/nn/pooling.js';
-import { Flatten } from '../../src/nn/flatten.js';
-import { Linear } from '../../src/nn/linear.js';
-import { normal, randn, uniform } from '../../src/ops/creation.js';
+import { randn } from '../../src/ops/creation.js';
+import { perturb, poolingEdgeCases } from '../helpers/onnx-models.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'convkit-onnx-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,25 +45,6 @@ const SESSION: ort.InferenceSession.SessionOptions = {
   // ORT's worker threads spin after each Run() unless told to stop (as scripts/bench/peers.ts does).
   extra: { session: { force_spinning_stop: '1' } },
 };
-
-/** Random biases, batch-norm scales and running statistics, so none of them is a no-op. */
-function perturb(model: TensorModule): void {
-  noGrad(() => {
-    const set = (t: Tensor, v: Tensor): void => {
-      t.assign(v);
-      v.dispose();
-    };
-    const backend = (t: Tensor) => ({ backend: t.backend.name });
-    for (const [name, t] of model.namedParameters()) {
-      if (name.endsWith('bias')) set(t, normal(t.shape, 0, 0.1, backend(t)));
-      else if (t.ndim === 1) set(t, uniform(t.shape, 0.5, 1.5, backend(t)));
-    }
-    for (const [name, t] of model.namedBuffers()) {
-      if (name.endsWith('running_mean')) set(t, uniform(t.shape, -0.2, 0.2, backend(t)));
-      if (name.endsWith('running_var')) set(t, uniform(t.shape, 0.5, 2, backend(t)));
-    }
-  });
-}
 
 interface Comparison {
   maxAbs: number;
@@ -159,16 +138,7 @@ describe('exportOnnx runs in ONNX Runtime like convkit (batch 2 through the symb
 
   it('pooling edge cases: ceil mode with padding, count_include_pad both ways, uneven adaptive bins', async () => {
     manualSeed(13);
-    const model = new Sequential(
-      new Conv2d(3, 6, 3, { padding: [0, 1, 1, 2] }),
-      new MaxPool2d(3, { stride: 2, padding: 1, ceilMode: true }),
-      new AvgPool2d(3, { stride: 2, padding: 1, countIncludePad: true }),
-      new AvgPool2d(2, { stride: 2, ceilMode: true, countIncludePad: false }),
-      new LocalResponseNorm(3, { alpha: 0.01, beta: 0.75, k: 2 }),
-      new AdaptiveAvgPool2d([3, 2]),
-      new Flatten(),
-      new Linear(36, 4),
-    );
+    const model = poolingEdgeCases();
     await checkModel(model, [3, 23, 19]);
   });
 

@@ -5,13 +5,8 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DataFormatError } from '../../src/core/errors.js';
-import {
-  bfloat16ToNumber,
-  halfToNumber,
-  readSafetensors,
-  readSafetensorsHeader,
-  type SafetensorsDType,
-} from '../../src/io/safetensors.js';
+import { bfloat16ToNumber, halfToNumber } from '../../src/io/elements.js';
+import { readSafetensors, readSafetensorsHeader, type SafetensorsDType } from '../../src/io/safetensors.js';
 import { encodeSafetensors, writeSafetensors } from '../../src/io/safetensors-write.js';
 import { fromArray } from '../../src/ops/creation.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { jsonRows, markdownTables, verdict, type Row } from '../../scripts/bench/report.js';
+import { fastest, jsonRows, markdownTables, verdict, type Row } from '../../scripts/bench/report.js';
 
 const row = (over: Partial<Row>): Row => ({
   section: 'inference',
@@ -11,6 +11,7 @@ const row = (over: Partial<Row>): Row => ({
   convkitMs: 400,
   ortMs: 200,
   torchMs: 300,
+  torchConfig: 'frozen',
   target: { vs: 'ort', ratio: 1 },
   ...over,
 });
@@ -51,15 +52,28 @@ test('tables show every column, and a dash where a peer was not measured', () =>
   const text = markdownTables([row({}), row({ batch: 1, section: 'latency', ortMs: null })], 180);
   assert.match(
     text,
-    /\| model +\| batch \| convkit img\/s \| ORT img\/s \| PyTorch img\/s \| convkit ms\/batch \| convkit GFLOP\/s \| % of FMA peak \| vs ORT \| vs PyTorch \| target/,
+    /\| model +\| batch \| convkit img\/s \| ORT img\/s \| PyTorch img\/s \| convkit ms\/batch \| convkit GFLOP\/s \| % of FMA peak \| vs ORT \| vs PyTorch \| PyTorch as \| target/,
   );
   assert.match(
     text,
-    /\| resnet18 \| +8 \| +20\.0 \| +40\.0 \| +26\.7 \| +400\.0 \| +72\.5 \| +40% \| +0\.50x \| +0\.75x \| missed by 50% \(needs 2\.00x\) \|/,
+    /\| resnet18 \| +8 \| +20\.0 \| +40\.0 \| +26\.7 \| +400\.0 \| +72\.5 \| +40% \| +0\.50x \| +0\.75x \| frozen +\| missed by 50% \(needs 2\.00x\) \|/,
   );
   assert.match(text, /Batch-1 latency/);
-  assert.match(text, /\| resnet18 \| +1 \|.*\| +- \| +0\.75x \| - +\|/);
+  assert.match(text, /\| resnet18 \| +1 \|.*\| +- \| +0\.75x \| frozen +\| - +\|/);
   const [json] = jsonRows([row({})], 180) as { convkitImagesPerS: number; vsOrt: number }[];
   assert.equal(json.convkitImagesPerS, 20);
   assert.equal(json.vsOrt, 0.5);
+});
+
+test('the PyTorch peer is its fastest configuration per workload, skipping failed ones', () => {
+  const figures = [
+    [120, 30],
+    [100, null],
+    [null, 25],
+  ];
+  assert.deepEqual(fastest(figures, ['nchw', 'channels_last', 'frozen']), [
+    { ms: 100, config: 'channels_last' },
+    { ms: 25, config: 'frozen' },
+  ]);
+  assert.deepEqual(fastest([[null], [null]], ['nchw', 'channels_last']), [{ ms: null, config: null }]);
 });

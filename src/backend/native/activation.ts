@@ -8,14 +8,14 @@
 import type { Storage } from '../../core/storage.js';
 import type { KernelSpecs, Kernels, ScalarOp, UnaryOp } from '../backend.js';
 import type { ActivationKind } from './addon.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
   interface NativeAddon {
     // ---- eltwise.cc: the layout of `desc` is kept; buffers [src, dst] / [diffDst, saved, diffSrc]
     eltwisePlan(kind: ActivationKind, desc: number): PlanResult<'src' | 'dst'>;
-    /** Plain buffers [src, dst], scalars [alpha, beta]: dst = alpha * src + beta, in double as the ref kernel. */
+    /** Plain buffers [src, dst], scalars { alpha, beta }: dst = alpha * src + beta, in double as the ref kernel. */
     scalarPlan(size: number): PlanResult<'src' | 'dst'>;
     /** saved is the forward input for relu, the forward output for sigmoid and tanh. */
     eltwiseBackwardPlan(kind: ActivationKind, desc: number): PlanResult<'diffDst' | 'saved' | 'diffSrc'>;
@@ -35,12 +35,28 @@ const layoutDims = (s: Storage): readonly number[] => (isBlocked(s) ? s.dims : [
  * -0 + -0 is -0, so the sign of a zero product survives (c * x + 0 turned -0 into +0, and sqrt's
  * gradient at -0 into the wrong infinity); for every other value adding -0 changes nothing.
  */
-function affineOf(op: ScalarOp, value: number): readonly [number, number] | null {
-  if (op === 'add') return [1, value];
-  if (op === 'mul') return [value, -0];
-  if (op === 'rsub') return [-1, value];
+function affineOf(op: ScalarOp, value: number): { alpha: number; beta: number } | null {
+  if (op === 'add') return { alpha: 1, beta: value };
+  if (op === 'mul') return { alpha: value, beta: -0 };
+  if (op === 'rsub') return { alpha: -1, beta: value };
   return null;
 }
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const ACTIVATION_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['unary', 'activationBackward'],
+    name: 'relu / sigmoid / tanh, forward and backward',
+    native: 'all, any layout',
+    fallback: 'other unary ops',
+  },
+  {
+    kernels: ['scalar'],
+    name: 'scalar x + c, x * c, c - x',
+    native: "plain data (a queued loop, exactly the reference kernel's arithmetic)",
+    fallback: 'blocked inputs, pow/max/min/division',
+  },
+];
 
 export function nativeActivationKernels(
   rt: NativeRuntime,
@@ -58,7 +74,7 @@ export function nativeActivationKernels(
       const plan = rt.plan(`scalar:${x.size}`, () => rt.addon.scalarPlan(x.size));
       const src = rt.plainInput(x, [x.size]);
       const y = rt.output(plan.dst, x.size);
-      rt.exec(`scalar ${op}`, plan.plan, [src, y.buffer], Float64Array.of(affine[0], affine[1]));
+      rt.exec(`scalar ${op}`, plan.plan, [src, y.buffer], affine);
       return y;
     },
     unary(args: KernelSpecs['unary']['args']) {

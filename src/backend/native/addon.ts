@@ -31,13 +31,16 @@ export interface DescInfo {
 /** A buffer handed to exec: float data, or an opaque workspace (allocated as a Float32Array too). */
 export type ExecBuffer = Float32Array | null;
 
+/** The per-call values of a custom plan (an optimiser's lr, an affine map's coefficients), by the names its plan declares. */
+export type ExecScalars = Readonly<Record<string, number | boolean>>;
+
 /**
  * The functions the addon exports. Plan functions run on the main thread and are cached by the
  * JS side; `exec` only queues: work runs in order on the addon's worker thread, and JavaScript
  * must not read or write a buffer until `flushSync()` or the Promise of `flushAsync()` says
  * the queue is done. Geometry crosses as objects read by field name in C++ (plan.h's Fields),
  * which checks each field once and names it in its errors. The list of exports is
- * native/src/exports.def (addon-exports.generated.ts here).
+ * the CONVKIT_EXPORT lines of native/src/*.cc (addon-exports.generated.ts here).
  */
 export interface NativeAddon {
   version(): string;
@@ -48,8 +51,11 @@ export interface NativeAddon {
   descInfo(id: number): DescInfo;
   /** buffers [src, dst] */
   reorderPlan(src: number, dst: number): number;
-  /** Checks every buffer against the plan's descriptors (type, byte size), then queues the work. */
-  exec(plan: number, buffers: readonly ExecBuffer[], scalars?: Float64Array): void;
+  /**
+   * Checks every buffer against the plan's descriptors (type, byte size) and reads the scalars the
+   * plan declares (by name: finite numbers, or booleans for flags), then queues the work.
+   */
+  exec(plan: number, buffers: readonly ExecBuffer[], scalars?: ExecScalars): void;
   flushSync(): void;
   flushAsync(): Promise<void>;
   /** Commands queued and not yet finished. */
@@ -65,14 +71,14 @@ export interface NativeAddon {
   // `declare module './addon.js'` block, so that an op's binding is written in one file.
 }
 
-// Every name in exports.def has a typed declaration, and every declaration is exported.
+// Every exported name has a typed declaration, and every declaration is exported.
 type Undeclared = Exclude<AddonExportName, keyof NativeAddon>;
 type Unexported = Exclude<keyof NativeAddon, AddonExportName>;
 const surfaceMatches: [Undeclared, Unexported] extends [never, never] ? true : false = true;
 
 function isAddon(m: unknown): m is NativeAddon {
   if (typeof m !== 'object' || m === null) return false;
-  // (surfaceMatches only compiles while exports.def and the declarations agree.)
+  // (surfaceMatches only compiles while the C++ exports and the declarations agree.)
   return surfaceMatches && ADDON_EXPORTS.every((name) => typeof Reflect.get(m, name) === 'function');
 }
 

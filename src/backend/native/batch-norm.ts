@@ -13,7 +13,7 @@
 import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -37,7 +37,7 @@ declare module './addon.js' {
       options: { affine: boolean; eps: number; globalStats: boolean; relu: boolean },
     ): PlanResult<'src' | 'diffDst' | 'mean' | 'variance' | 'diffSrc'> & { readonly workspace?: number };
     /** Plain [C] -> [C], queued: toInvStd: out = 1/sqrt(in + eps); else out = 1/in^2 - eps (invStd back to a variance). buffers [in, out] */
-    batchNormStatsPlan(channels: number, eps: number, toInvStd: boolean): PlanResult<'in' | 'out'>;
+    batchNormStatsPlan(stats: { channels: number; eps: number; toInvStd: boolean }): PlanResult<'in' | 'out'>;
   }
 }
 
@@ -56,6 +56,16 @@ export function channelDims(s: Storage, l: ChannelLayout, minRank = 2): readonly
 }
 
 const allFloat32 = (...xs: (Storage | null)[]): boolean => xs.every((s) => s === null || isFloat32(s));
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const BATCH_NORM_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['batchNormTrain', 'batchNormInfer', 'batchNormBackward'],
+    name: 'batch norm: train, eval (either with a fused ReLU), backward',
+    native: 'all, any layout',
+    fallback: 'float64',
+  },
+];
 
 export function nativeBatchNormKernels(
   rt: NativeRuntime,
@@ -76,7 +86,9 @@ export function nativeBatchNormKernels(
 
   /** Queues out = 1/sqrt(in + eps) (toInvStd) or 1/in^2 over [C]. */
   function stats(input: Float32Array, c: number, eps: number, toInvStd: boolean): NativeStorage {
-    const plan = rt.plan(`batchNormStats:${c}:${eps}:${toInvStd}`, () => rt.addon.batchNormStatsPlan(c, eps, toInvStd));
+    const plan = rt.plan(`batchNormStats:${c}:${eps}:${toInvStd}`, () =>
+      rt.addon.batchNormStatsPlan({ channels: c, eps, toInvStd }),
+    );
     const out = rt.output(plan.out, c);
     rt.exec('batchNorm', plan.plan, [input, out.buffer]);
     return out;

@@ -11,7 +11,7 @@ import { type Shape, sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { BinaryOp, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeBinaryOp } from './addon.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, MAX_RANK, PLAIN, NativeStorage, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -30,6 +30,16 @@ const same = (a: readonly number[], b: readonly number[]): boolean =>
   a.length === b.length && a.every((v, i) => v === b[i]);
 
 const isBlocked = (s: Storage): boolean => s instanceof NativeStorage && s.desc !== PLAIN;
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const BINARY_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['binary'],
+    name: 'binary add / sub / mul / div',
+    native: 'same shapes in any layouts; one-sided broadcasts (plain operand)',
+    fallback: 'two-sided broadcasts, max/min/comparisons',
+  },
+];
 
 export function nativeBinaryKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'binary'> {
   return {

@@ -10,7 +10,7 @@
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -21,9 +21,29 @@ declare module './addon.js' {
      * buffers [src0, ..., srcN-1, dst, (gamma, beta), mean, variance]: relu?(batch norm) of the channel
      * concatenation of 4-D maps in one pass; null when the sources are not in one chunked layout.
      */
-    concatBatchNormPlan(srcs: readonly number[], affine: boolean, relu: boolean, eps: number): PlanResult<'dst'> | null;
+    concatBatchNormPlan(
+      srcs: readonly number[],
+      options: { affine: boolean; relu: boolean; eps: number },
+    ): PlanResult<'dst'> | null;
   }
 }
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const CONCAT_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['concat'],
+    name: 'concat',
+    native:
+      "channels of 4-D tensors in any layouts (a copy per chunk when all are nchw, nChw8c/16c of whole blocks, or nhwc; else oneDNN's concat); other axes plain",
+    fallback: 'float64, empty',
+  },
+  {
+    kernels: ['concatBatchNormInfer'],
+    name: 'concat + batch norm (eval) + ReLU',
+    native: 'one pass over chunked layouts as above; else the native concat, then batch norm',
+    fallback: 'float64, empty',
+  },
+];
 
 export function nativeConcatKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'concat'> {
   return {
@@ -61,7 +81,7 @@ export function nativeConcatBatchNormKernel(
       const descs = xs.map((x, i) => rt.descOf(x, shapes[i]));
       const affine = weight !== null || bias !== null;
       const plan = rt.plan(`concatBatchNorm:${descs}:${+affine}${+relu}:${eps}`, () =>
-        rt.addon.concatBatchNormPlan(descs, affine, relu, eps),
+        rt.addon.concatBatchNormPlan(descs, { affine, relu, eps }),
       );
       const [batch, , h, w] = shapes[0];
       const channels = shapes.reduce((c, s) => c + s[1], 0);

@@ -10,7 +10,7 @@
 import { sizeOf } from '../../core/shape.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeAddon } from './addon.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -131,6 +131,17 @@ export function hasPaddingOnlyWindow(g: Conv2dGeometry): boolean {
 }
 
 type ForwardPlan = ReturnType<NativeAddon['conv2dPlan']>;
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const CONV_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
+    name: 'conv2d, backward data, backward weight (+ bias)',
+    native:
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel",
+    fallback: 'float64, empty tensors',
+  },
+];
 
 export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKernels {
   /**

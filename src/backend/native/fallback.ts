@@ -33,6 +33,21 @@ function convertArgs(value: unknown, convert: Convert): unknown {
   return value;
 }
 
+/**
+ * A row of "What runs natively" in docs/native-backend.md, written beside the kernels it describes
+ * (each native kernel file's `*_RUNS`); scripts/gen-native-docs.ts writes the table from them.
+ */
+export interface NativeRun {
+  /** The kernels the row is about; a kernel in no row is listed as running only the reference code. */
+  readonly kernels: readonly KernelName[];
+  /** What a reader calls them. */
+  readonly name: string;
+  /** The cases that run natively (oneDNN, or a queued loop in the addon). */
+  readonly native: string;
+  /** The cases that run the reference kernel (logged as fallbacks). */
+  readonly fallback: string;
+}
+
 /** Kernels that change their storage arguments in place (optimiser steps). */
 const IN_PLACE: ReadonlySet<KernelName> = new Set<KernelName>(['sgdStep', 'adamStep']);
 

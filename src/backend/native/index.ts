@@ -13,20 +13,20 @@ import { refBackend } from '../ref/index.js';
 import { RefStorage } from '../ref/storage.js';
 import type { Backend, Kernels } from '../backend.js';
 import { loadAddon, type NativeAddon } from './addon.js';
-import { fallbackKernels } from './fallback.js';
+import { fallbackKernels, type NativeRun } from './fallback.js';
 import { NativeRuntime } from './runtime.js';
-import { nativeActivationKernels } from './activation.js';
-import { nativeBatchNormKernels } from './batch-norm.js';
-import { nativeBinaryKernel } from './binary.js';
-import { nativeConcatBatchNormKernel, nativeConcatKernel } from './concat.js';
-import { nativeConv2dKernels } from './conv.js';
-import { nativeLrnKernels } from './lrn.js';
-import { nativeMatmulKernels } from './matmul.js';
-import { nativeOptimKernels } from './optim.js';
-import { nativePoolKernels } from './pool.js';
-import { nativeReduceKernels } from './reduce.js';
-import { nativeSoftmaxKernels } from './softmax.js';
-import { nativeWindowKernels } from './window.js';
+import { ACTIVATION_RUNS, nativeActivationKernels } from './activation.js';
+import { BATCH_NORM_RUNS, nativeBatchNormKernels } from './batch-norm.js';
+import { BINARY_RUNS, nativeBinaryKernel } from './binary.js';
+import { CONCAT_RUNS, nativeConcatBatchNormKernel, nativeConcatKernel } from './concat.js';
+import { CONV_RUNS, nativeConv2dKernels } from './conv.js';
+import { LRN_RUNS, nativeLrnKernels } from './lrn.js';
+import { MATMUL_RUNS, nativeMatmulKernels } from './matmul.js';
+import { nativeOptimKernels, OPTIM_RUNS } from './optim.js';
+import { nativePoolKernels, POOL_RUNS } from './pool.js';
+import { nativeReduceKernels, REDUCE_RUNS } from './reduce.js';
+import { nativeSoftmaxKernels, SOFTMAX_RUNS } from './softmax.js';
+import { nativeWindowKernels, WINDOW_RUNS } from './window.js';
 
 export { nativeCallCount } from './addon.js';
 export { nativeFallbacks } from './fallback.js';
@@ -36,26 +36,38 @@ export interface NativeBackend extends Backend {
   readonly runtime: NativeRuntime;
 }
 
+/** A native kernel file: its kernels over the reference fallbacks, and its rows of the docs' table. */
+interface NativeKernelFile {
+  readonly kernels: (rt: NativeRuntime, ref: Kernels) => Partial<Kernels>;
+  readonly runs: readonly NativeRun[];
+}
+
+/** The native kernel files, in the order of "What runs natively" in docs/native-backend.md. */
+const NATIVE_FILES: readonly NativeKernelFile[] = [
+  { kernels: nativeConv2dKernels, runs: CONV_RUNS },
+  { kernels: nativeMatmulKernels, runs: MATMUL_RUNS },
+  { kernels: nativeActivationKernels, runs: ACTIVATION_RUNS },
+  { kernels: nativeBinaryKernel, runs: BINARY_RUNS },
+  { kernels: nativePoolKernels, runs: POOL_RUNS },
+  { kernels: nativeBatchNormKernels, runs: BATCH_NORM_RUNS },
+  { kernels: nativeLrnKernels, runs: LRN_RUNS },
+  { kernels: nativeSoftmaxKernels, runs: SOFTMAX_RUNS },
+  { kernels: nativeConcatKernel, runs: CONCAT_RUNS }, // concatBatchNormInfer is built below, from the others
+  { kernels: nativeWindowKernels, runs: WINDOW_RUNS },
+  { kernels: nativeOptimKernels, runs: OPTIM_RUNS },
+  { kernels: nativeReduceKernels, runs: REDUCE_RUNS },
+];
+
+/** What runs natively, row by row: scripts/gen-native-docs.ts writes the docs' table from these. */
+export const NATIVE_RUNS: readonly NativeRun[] = NATIVE_FILES.flatMap((file) => file.runs);
+
 function createNativeBackend(addon: NativeAddon): NativeBackend {
   addon.setConvLayout(setting('convLayout'));
   const rt = new NativeRuntime(addon);
   const ref = refBackend.kernels;
   const base = fallbackKernels(rt, ref);
-  const natives: Kernels = {
-    ...base,
-    ...nativeConv2dKernels(rt, ref),
-    ...nativeMatmulKernels(rt, ref),
-    ...nativeOptimKernels(rt, ref),
-    ...nativeActivationKernels(rt, ref),
-    ...nativeBinaryKernel(rt, ref),
-    ...nativePoolKernels(rt, ref),
-    ...nativeBatchNormKernels(rt, ref),
-    ...nativeLrnKernels(rt, ref),
-    ...nativeSoftmaxKernels(rt, ref),
-    ...nativeConcatKernel(rt, ref),
-    ...nativeWindowKernels(rt, ref),
-    ...nativeReduceKernels(rt, ref),
-  };
+  // Each file's kernels override the fallbacks of the same names.
+  const natives: Kernels = Object.assign({ ...base }, ...NATIVE_FILES.map((file) => file.kernels(rt, ref)));
   const all: Kernels = { ...natives, ...nativeConcatBatchNormKernel(rt, ref, natives) };
   // Each call runs inside rt.kernel(): the plans it uses stay cached until it has queued them.
   const kernels = Object.fromEntries(

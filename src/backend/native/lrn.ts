@@ -10,7 +10,7 @@
 import { BackendError } from '../../core/errors.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
 import { channelDims } from './batch-norm.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -35,6 +35,16 @@ const isEmpty = (l: ChannelLayout): boolean => l.batch * l.channels * l.spatial 
  * reference kernel there, so its scale is the reference's and the backward falls back too.
  */
 const crashesOneDnn = (l: ChannelLayout, size: number): boolean => l.channels === 1 && l.spatial === 1 && size === 1;
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const LRN_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['localResponseNorm', 'localResponseNormBackward'],
+    name: 'local response norm, forward and backward',
+    native: 'odd sizes',
+    fallback: "even sizes (oneDNN's window is PyTorch's mirrored)",
+  },
+];
 
 export function nativeLrnKernels(
   rt: NativeRuntime,

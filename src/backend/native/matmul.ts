@@ -5,7 +5,7 @@
  * version). float64 and empty products use the reference kernels.
  */
 import type { KernelSpecs, Kernels } from '../backend.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -22,6 +22,23 @@ declare module './addon.js' {
     }): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
   }
 }
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const MATMUL_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['matmul'],
+    name: 'matmul',
+    native: 'all, plain (transposes by strides, a shared operand by batch broadcast)',
+    fallback: 'float64, empty',
+  },
+  {
+    kernels: ['linear'],
+    name: "linear (nn.Linear's forward; backward runs matmuls)",
+    native:
+      "all: an inner product with the weights in oneDNN's blocked layout (converted once per weight version), bias and an inference ReLU fused",
+    fallback: 'float64, empty',
+  },
+];
 
 export function nativeMatmulKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'matmul' | 'linear'> {
   return {

@@ -7,21 +7,33 @@
 import type { Storage } from '../../core/storage.js';
 import { BackendError } from '../../core/errors.js';
 import type { KernelName, KernelSpecs, Kernels } from '../backend.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
   interface NativeAddon {
     // ---- optim.cc (in place, PyTorch 1.13's rules)
-    /** buffers [param, grad, (momentumBuffer)]; scalars [lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep] */
-    sgdPlan(size: number, withMomentum: boolean): PlanResult<'param' | 'grad'>;
-    /**
-     * buffers [param, grad, expAvg, expAvgSq, (maxExpAvgSq)]; scalars [1 - beta1^step, 1 - beta2^step, lr, beta1, beta2, eps,
-     * weightDecay, decoupled, maximize] (the bias corrections come from JS so that pow rounds as the reference kernel's).
-     */
-    adamPlan(size: number, amsgrad: boolean): PlanResult<'param' | 'grad'>;
+    /** buffers [param, grad, (momentumBuffer)]; exec's scalars: SgdScalars */
+    sgdPlan(options: { size: number; withMomentum: boolean }): PlanResult<'param' | 'grad'>;
+    /** buffers [param, grad, expAvg, expAvgSq, (maxExpAvgSq)]; exec's scalars: AdamScalars */
+    adamPlan(options: { size: number; amsgrad: boolean }): PlanResult<'param' | 'grad'>;
   }
 }
+
+/** What an SGD plan reads on each exec (optim.cc's kSgdScalars). */
+type SgdScalars = Pick<
+  KernelSpecs['sgdStep']['args'],
+  'lr' | 'momentum' | 'dampening' | 'nesterov' | 'weightDecay' | 'maximize' | 'firstStep'
+>;
+
+/**
+ * What an Adam plan reads on each exec (optim.cc's kAdamScalars). The bias corrections 1 - beta^step
+ * come from here so that pow rounds as in the reference kernel.
+ */
+type AdamScalars = Pick<
+  KernelSpecs['adamStep']['args'],
+  'lr' | 'beta1' | 'beta2' | 'eps' | 'weightDecay' | 'decoupled' | 'maximize'
+> & { biasCorrection1: number; biasCorrection2: number };
 
 /** The buffer of a storage updated in place; a blocked one cannot be (its plain view is a copy). */
 function inPlace(kernel: KernelName, what: string, s: Storage, rt: NativeRuntime): Float32Array {
@@ -37,6 +49,16 @@ function inPlace(kernel: KernelName, what: string, s: Storage, rt: NativeRuntime
   return rt.plainInput(s, [s.size]); // a float32 ref storage: its own array
 }
 
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const OPTIM_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['sgdStep', 'adamStep'],
+    name: 'SGD, Adam/AdamW steps',
+    native: 'all, in place, bit-identical to the reference kernels',
+    fallback: 'float64',
+  },
+];
+
 export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'sgdStep' | 'adamStep'> {
   return {
     sgdStep(args: KernelSpecs['sgdStep']['args']) {
@@ -45,17 +67,14 @@ export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernel
         return refFallback(rt, ref, 'sgdStep', 'float64 tensor', args);
       const n = param.size;
       if (n === 0) return refFallback(rt, ref, 'sgdStep', 'empty tensor', args);
-      const plan = rt.plan(`sgd:${n}:${+(buf !== null)}`, () => rt.addon.sgdPlan(n, buf !== null));
+      const withMomentum = buf !== null;
+      const plan = rt.plan(`sgd:${n}:${+withMomentum}`, () => rt.addon.sgdPlan({ size: n, withMomentum }));
       const g = rt.plainInput(grad, [n]);
       const buffers = [inPlace('sgdStep', 'param', param, rt), g];
       if (buf !== null) buffers.push(inPlace('sgdStep', 'momentum buffer', buf, rt));
       const { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep } = args;
-      rt.exec(
-        'sgdStep',
-        plan.plan,
-        buffers,
-        Float64Array.of(lr, momentum, dampening, +nesterov, weightDecay, +maximize, +firstStep),
-      );
+      const scalars: SgdScalars = { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep };
+      rt.exec('sgdStep', plan.plan, buffers, scalars);
     },
     adamStep(args: KernelSpecs['adamStep']['args']) {
       const { param, grad, expAvg, expAvgSq, step, lr, beta1, beta2, eps, weightDecay, decoupled, maximize } = args;
@@ -64,7 +83,8 @@ export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernel
         return refFallback(rt, ref, 'adamStep', 'float64 tensor', args);
       const n = param.size;
       if (n === 0) return refFallback(rt, ref, 'adamStep', 'empty tensor', args);
-      const plan = rt.plan(`adam:${n}:${+(vmax !== null)}`, () => rt.addon.adamPlan(n, vmax !== null));
+      const amsgrad = vmax !== null;
+      const plan = rt.plan(`adam:${n}:${+amsgrad}`, () => rt.addon.adamPlan({ size: n, amsgrad }));
       const g = rt.plainInput(grad, [n]);
       const buffers = [
         inPlace('adamStep', 'param', param, rt),
@@ -73,18 +93,17 @@ export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernel
         inPlace('adamStep', 'exp_avg_sq', expAvgSq, rt),
       ];
       if (vmax !== null) buffers.push(inPlace('adamStep', 'max_exp_avg_sq', vmax, rt));
-      // The bias corrections use JavaScript's pow, exactly as the reference kernel does.
-      const scalars = Float64Array.of(
-        1 - beta1 ** step,
-        1 - beta2 ** step,
+      const scalars: AdamScalars = {
+        biasCorrection1: 1 - beta1 ** step,
+        biasCorrection2: 1 - beta2 ** step,
         lr,
         beta1,
         beta2,
         eps,
         weightDecay,
-        +decoupled,
-        +maximize,
-      );
+        decoupled,
+        maximize,
+      };
       rt.exec('adamStep', plan.plan, buffers, scalars);
     },
   };

@@ -15,7 +15,7 @@ import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { KernelName, KernelSpecs, Kernels, Pool2dGeometry } from '../backend.js';
 import type { PoolKind } from './addon.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, NativeStorage, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -117,6 +117,28 @@ function adaptiveGeometry(a: Omit<KernelSpecs['adaptiveAvgPool2d']['args'], 'x'>
     outW: a.outW,
   };
 }
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const POOL_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['maxPool2d', 'maxPool2dBackward'],
+    name: 'max pooling, forward and backward',
+    native: 'no dilation (ceil mode as extra bottom/right padding)',
+    fallback: 'dilation > 1',
+  },
+  {
+    kernels: ['avgPool2d', 'avgPool2dBackward'],
+    name: 'average pooling, forward and backward',
+    native: 'exclude padding: all; include padding: when no window hangs past the padded input',
+    fallback: 'ceil-mode windows past the padding with count_include_pad, divisorOverride',
+  },
+  {
+    kernels: ['adaptiveAvgPool2d', 'adaptiveAvgPool2dBackward'],
+    name: 'adaptive average pooling',
+    native: 'input divisible by the output (global pooling included)',
+    fallback: 'other sizes',
+  },
+];
 
 type PoolKernels =
   | 'maxPool2d'

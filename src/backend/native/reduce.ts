@@ -6,8 +6,16 @@
  */
 import { BackendError } from '../../core/errors.js';
 import type { KernelSpecs, Kernels, ReduceOp, Reduction } from '../backend.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
+
+/** A negative log-likelihood over n rows of c log-probabilities, as the loss plans take it. */
+interface NllLoss {
+  readonly n: number;
+  readonly c: number;
+  readonly reduction: Reduction;
+  readonly labelSmoothing: number;
+}
 
 declare module './addon.js' {
   interface NativeAddon {
@@ -15,9 +23,9 @@ declare module './addon.js' {
     /** buffers [src, dst]: sum/mean/max/min over `axes` (dst keeps the other dims, reduced ones are 1) */
     reducePlan(op: ReduceOp, dims: readonly number[], axes: readonly number[]): PlanResult<'dst'>;
     /** buffers [logp [n, c], target [n] (class indices as floats), out ([n] for 'none', else [1])] */
-    nllLossPlan(n: number, c: number, reduction: Reduction, labelSmoothing: number): PlanResult<'out'>;
+    nllLossPlan(loss: NllLoss): PlanResult<'out'>;
     /** buffers [gy ([n] for 'none', else [1]), target [n], dx [n, c]] */
-    nllLossBackwardPlan(n: number, c: number, reduction: Reduction, labelSmoothing: number): PlanResult<'dx'>;
+    nllLossBackwardPlan(loss: NllLoss): PlanResult<'dx'>;
   }
 }
 
@@ -28,6 +36,28 @@ function targetBuffer(op: string, target: Int32Array, n: number, c: number): Flo
     if (!(t >= 0 && t < c)) throw new BackendError(op, `target ${t} is out of range for ${c} classes`);
   return Float32Array.from(target);
 }
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const REDUCE_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['reduce'],
+    name: 'sum / mean / max / min over any axes',
+    native: 'plain data (a queued loop, double accumulators)',
+    fallback: 'float64, empty, rank > 12',
+  },
+  {
+    kernels: ['nllLoss', 'nllLossBackward'],
+    name: "negative log-likelihood (cross-entropy's loss), forward and backward",
+    native: "all reductions, label smoothing (a queued loop, the reference kernel's arithmetic)",
+    fallback: 'float64',
+  },
+  {
+    kernels: ['fill'],
+    name: 'fill',
+    native: 'a fresh array, written at once',
+    fallback: 'float64',
+  },
+];
 
 export function nativeReduceKernels(
   rt: NativeRuntime,
@@ -55,7 +85,7 @@ export function nativeReduceKernels(
       if (!isFloat32(logp)) return refFallback(rt, ref, 'nllLoss', 'not float32', args);
       if (n === 0 || c === 0) return refFallback(rt, ref, 'nllLoss', 'empty batch', args);
       const plan = rt.plan(`nllLoss:${n}:${c}:${reduction}:${labelSmoothing}`, () =>
-        rt.addon.nllLossPlan(n, c, reduction, labelSmoothing),
+        rt.addon.nllLossPlan({ n, c, reduction, labelSmoothing }),
       );
       const y = rt.output(plan.out, reduction === 'none' ? n : 1);
       rt.exec('nllLoss', plan.plan, [rt.plainInput(logp, [n, c]), targetBuffer('nllLoss', target, n, c), y.buffer]);
@@ -66,7 +96,7 @@ export function nativeReduceKernels(
       if (!isFloat32(gy) || dtype !== 'float32') return refFallback(rt, ref, 'nllLossBackward', 'not float32', args);
       if (n === 0 || c === 0) return refFallback(rt, ref, 'nllLossBackward', 'empty batch', args);
       const plan = rt.plan(`nllLossBackward:${n}:${c}:${reduction}:${labelSmoothing}`, () =>
-        rt.addon.nllLossBackwardPlan(n, c, reduction, labelSmoothing),
+        rt.addon.nllLossBackwardPlan({ n, c, reduction, labelSmoothing }),
       );
       const dx = rt.output(plan.dx, n * c);
       rt.exec('nllLossBackward', plan.plan, [

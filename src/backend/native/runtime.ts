@@ -12,7 +12,7 @@ import { sizeOf } from '../../core/shape.js';
 import { Storage } from '../../core/storage.js';
 import type { DType } from '../../core/dtype.js';
 import { RefStorage } from '../ref/storage.js';
-import { callNative, type DescInfo, type ExecBuffer, type NativeAddon } from './addon.js';
+import { callNative, type DescInfo, type ExecBuffer, type ExecScalars, type NativeAddon } from './addon.js';
 
 /** Desc id 0: plain row-major, whatever the logical shape (a reshape keeps it valid). */
 export const PLAIN = 0;
@@ -311,7 +311,7 @@ export class NativeRuntime {
 
   // ---- execution -----------------------------------------------------------------------
 
-  exec(op: string, plan: number, buffers: readonly ExecBuffer[], scalars?: Float64Array): void {
+  exec(op: string, plan: number, buffers: readonly ExecBuffer[], scalars?: ExecScalars): void {
     callNative(op, () => this.addon.exec(plan, buffers, scalars));
   }
 

@@ -1,6 +1,6 @@
 /** Native softmax and log-softmax (oneDNN softmax_v2) forward and backward on plain float32; float64 and empty tensors use the reference kernels. */
 import type { AxisLayout, KernelSpecs, Kernels } from '../backend.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -13,6 +13,16 @@ declare module './addon.js' {
 
 const dimsOf = (l: AxisLayout): number[] => [l.outer, l.dim, l.inner];
 const isEmpty = (l: AxisLayout): boolean => l.outer * l.dim * l.inner === 0;
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const SOFTMAX_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['softmax', 'softmaxBackward'],
+    name: 'softmax / log-softmax, forward and backward',
+    native: 'all (plain)',
+    fallback: 'float64',
+  },
+];
 
 export function nativeSoftmaxKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'softmax' | 'softmaxBackward'> {
   return {

@@ -6,22 +6,34 @@
  */
 import type { Storage } from '../../core/storage.js';
 import type { KernelSpecs, Kernels } from '../backend.js';
-import { refFallback } from './fallback.js';
+import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, MAX_RANK, type NativeRuntime, type NativeStorage } from './runtime.js';
 
 declare module './addon.js' {
   interface NativeAddon {
-    // ---- window.cc; buffers [src (in the plan's src desc), dst]: dst is `value` except src's
-    // elements from srcBegin, placed from dstBegin (slice and pad)
-    windowPlan(
-      src: number,
-      srcBegin: readonly number[],
-      dstBegin: readonly number[],
-      outDims: readonly number[],
-      value: number,
-    ): PlanResult<'src' | 'dst'>;
+    // ---- window.cc; buffers [src (in the plan's src desc), dst]: dst (outDims) is `value` except
+    // src's elements from srcBegin, placed from dstBegin (slice and pad); one entry per axis of src
+    windowPlan(src: number, window: WindowCopy): PlanResult<'src' | 'dst'>;
   }
 }
+
+interface WindowCopy {
+  readonly srcBegin: readonly number[];
+  readonly dstBegin: readonly number[];
+  readonly outDims: readonly number[];
+  readonly value: number;
+}
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const WINDOW_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['slice', 'pad'],
+    name: 'slice, constant pad',
+    native:
+      'all (a queued copy loop); nChw8c/nChw16c stay blocked when whole channel blocks move (ResNet option A, concat backward), else plain',
+    fallback: 'float64, empty, non-finite pad values',
+  },
+];
 
 export function nativeWindowKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'slice' | 'pad'> {
   /** Why this window cannot run natively, or null. */
@@ -30,22 +42,15 @@ export function nativeWindowKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
     if (shape.length === 0 || shape.length > MAX_RANK) return `rank ${shape.length}`;
     return [...shape, ...outShape].includes(0) ? 'empty tensor' : null;
   };
-  const window = (
-    op: 'slice' | 'pad',
-    x: Storage,
-    shape: readonly number[],
-    srcBegin: readonly number[],
-    dstBegin: readonly number[],
-    outShape: readonly number[],
-    value: number,
-  ): NativeStorage => {
+  const window = (op: 'slice' | 'pad', x: Storage, shape: readonly number[], copy: WindowCopy): NativeStorage => {
     const src = rt.descOf(x, shape);
-    const key = `window:${src}:${srcBegin}:${dstBegin}:${outShape}:${value}`;
-    const plan = rt.plan(key, () => rt.addon.windowPlan(src, srcBegin, dstBegin, outShape, value));
+    const { srcBegin, dstBegin, outDims, value } = copy;
+    const key = `window:${src}:${srcBegin}:${dstBegin}:${outDims}:${value}`;
+    const plan = rt.plan(key, () => rt.addon.windowPlan(src, copy));
     const input = rt.input(x, plan.src, shape);
     const y = rt.output(
       plan.dst,
-      outShape.reduce((n, d) => n * d, 1),
+      outDims.reduce((n, d) => n * d, 1),
     );
     rt.exec(op, plan.plan, [input, y.buffer]);
     return y;
@@ -55,30 +60,15 @@ export function nativeWindowKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
       const { x, shape, begin, size } = args;
       const why = unsupported(x, shape, size);
       if (why) return refFallback(rt, ref, 'slice', why, args);
-      return window(
-        'slice',
-        x,
-        shape,
-        begin,
-        shape.map(() => 0),
-        size,
-        0,
-      );
+      return window('slice', x, shape, { srcBegin: begin, dstBegin: shape.map(() => 0), outDims: size, value: 0 });
     },
     pad(args: KernelSpecs['pad']['args']) {
       const { x, shape, pads, value } = args;
-      const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
-      const why = unsupported(x, shape, outShape) ?? (Number.isFinite(value) ? null : 'a non-finite value');
+      const outDims = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
+      const why = unsupported(x, shape, outDims) ?? (Number.isFinite(value) ? null : 'a non-finite value');
       if (why) return refFallback(rt, ref, 'pad', why, args);
-      return window(
-        'pad',
-        x,
-        shape,
-        shape.map(() => 0),
-        pads.map((p) => p[0]),
-        outShape,
-        value,
-      );
+      const copy = { srcBegin: shape.map(() => 0), dstBegin: pads.map((p) => p[0]), outDims, value };
+      return window('pad', x, shape, copy);
     },
   };
 }

@@ -14,7 +14,7 @@
  * need a 115 MB column matrix. A 1x1, stride-1, unpadded convolution needs no column matrix.
  */
 import { allocFloat, dtypeOf, type FloatArray } from '../../core/dtype.js';
-import type { Conv2dGeometry, KernelSpecs } from '../backend.js';
+import type { Conv2dGeometry, Kernels, KernelSpecs } from '../backend.js';
 import { gemm } from './gemm.js';
 import { alloc, allocLike, data, type RefStorage } from './storage.js';
 
@@ -315,3 +315,6 @@ function biasGradient(g: Conv2dGeometry, GY: FloatArray): RefStorage {
   }
   return out;
 }
+
+/** This file's kernels, spread into the reference backend (index.ts). */
+export const convKernels = { conv2d, conv2dBackwardData, conv2dBackwardWeight } satisfies Partial<Kernels>;

@@ -2,7 +2,7 @@
 import { allocFloat } from '../../core/dtype.js';
 import { Generator } from '../../core/random.js';
 import { sizeOf } from '../../core/shape.js';
-import type { BinaryOp, KernelSpecs, ScalarOp, UnaryOp } from '../backend.js';
+import type { BinaryOp, Kernels, KernelSpecs, ScalarOp, UnaryOp } from '../backend.js';
 import { alloc, allocLike, data, RefStorage } from './storage.js';
 import { broadcastStrides, forEachRow } from './strided.js';
 
@@ -134,3 +134,15 @@ export function dropoutMask({ size, p, seed, dtype }: Args<'dropoutMask'>): RefS
   for (let i = 0; i < size; i++) M[i] = rng.uniform() >= p ? keepScale : 0;
   return out;
 }
+
+/** This file's kernels, spread into the reference backend (index.ts). */
+export const elementwiseKernels = {
+  fill,
+  cast,
+  unary,
+  scalar,
+  binary,
+  activationBackward,
+  expand,
+  dropoutMask,
+} satisfies Partial<Kernels>;

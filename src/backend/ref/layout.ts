@@ -1,6 +1,6 @@
 /** Kernels that move data without arithmetic: permute, slice, pad, concat. */
 import { sizeOf, stridesOf } from '../../core/shape.js';
-import type { KernelSpecs } from '../backend.js';
+import type { Kernels, KernelSpecs } from '../backend.js';
 import { allocLike, data, type RefStorage } from './storage.js';
 import { forEachRow } from './strided.js';
 
@@ -92,3 +92,6 @@ export function concat({ xs, shapes, axis }: Args<'concat'>): RefStorage {
   });
   return out;
 }
+
+/** This file's kernels, spread into the reference backend (index.ts). */
+export const layoutKernels = { permute, slice, pad, concat } satisfies Partial<Kernels>;

@@ -3,7 +3,7 @@
  *   loss_i = (1 - eps) * (-logp[i, t_i]) + eps * mean over c of (-logp[i, c])
  * 'mean' divides the sum by n (no class weights, so every row weighs 1).
  */
-import type { KernelSpecs } from '../backend.js';
+import type { Kernels, KernelSpecs } from '../backend.js';
 import { alloc, allocLike, data, type RefStorage } from './storage.js';
 
 type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];
@@ -54,3 +54,6 @@ export function nllLossBackward({
   }
   return out;
 }
+
+/** This file's kernels, spread into the reference backend (index.ts). */
+export const lossKernels = { nllLoss, nllLossBackward } satisfies Partial<Kernels>;

@@ -1,5 +1,5 @@
 /** Batched matrix multiply of the reference backend. */
-import type { KernelSpecs } from '../backend.js';
+import type { Kernels, KernelSpecs } from '../backend.js';
 import { gemm } from './gemm.js';
 import { allocLike, data, type RefStorage } from './storage.js';
 
@@ -59,3 +59,6 @@ export function linear({ x, weight, bias, rows, inF, outF, relu = false }: Kerne
   if (relu) for (let i = 0; i < y.length; i++) y[i] = y[i] < 0 ? 0 : y[i]; // NaN stays NaN
   return out;
 }
+
+/** This file's kernels, spread into the reference backend (index.ts). */
+export const matmulKernels = { matmul, linear } satisfies Partial<Kernels>;

@@ -3,7 +3,7 @@
  * batch x channels x spatial (ChannelLayout): element (n, c, s) sits at (n * C + c) * S + s.
  */
 import type { FloatArray } from '../../core/dtype.js';
-import type { ChannelLayout, KernelSpecs } from '../backend.js';
+import type { ChannelLayout, Kernels, KernelSpecs } from '../backend.js';
 import { concat } from './layout.js';
 import { alloc, allocLike, data, type RefStorage } from './storage.js';
 
@@ -258,3 +258,13 @@ export function concatBatchNormInfer({ xs, shapes, ...norm }: Args<'concatBatchN
   joined.release();
   return y;
 }
+
+/** This file's kernels, spread into the reference backend (index.ts). */
+export const normKernels = {
+  batchNormTrain,
+  batchNormInfer,
+  concatBatchNormInfer,
+  batchNormBackward,
+  localResponseNorm,
+  localResponseNormBackward,
+} satisfies Partial<Kernels>;

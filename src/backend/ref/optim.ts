@@ -7,7 +7,7 @@
  * agree with PyTorch to within an ulp or two.
  */
 import type { FloatArray } from '../../core/dtype.js';
-import type { KernelSpecs } from '../backend.js';
+import type { Kernels, KernelSpecs } from '../backend.js';
 import { data } from './storage.js';
 
 type Args<K extends keyof KernelSpecs> = KernelSpecs[K]['args'];
@@ -86,3 +86,6 @@ export function adamStep(args: Args<'adamStep'>): void {
     P[i] = P[i] + r(r(negStepSize * M[i]) / r(denom));
   }
 }
+
+/** This file's kernels, spread into the reference backend (index.ts). */
+export const optimKernels = { sgdStep, adamStep } satisfies Partial<Kernels>;

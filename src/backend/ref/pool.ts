@@ -4,7 +4,7 @@
  * follow PyTorch's CPU kernels exactly, which is where the edge semantics live.
  */
 import type { FloatArray } from '../../core/dtype.js';
-import type { KernelSpecs, Pool2dGeometry } from '../backend.js';
+import type { Kernels, KernelSpecs, Pool2dGeometry } from '../backend.js';
 import { allocLike, data, indicesOf, RefIndexStorage, type RefStorage } from './storage.js';
 
 /**
@@ -198,3 +198,13 @@ function windowSum(X: FloatArray, base: number, width: number, r: Span, c: Span)
   }
   return s;
 }
+
+/** This file's kernels, spread into the reference backend (index.ts). */
+export const poolKernels = {
+  maxPool2d,
+  maxPool2dBackward,
+  avgPool2d,
+  avgPool2dBackward,
+  adaptiveAvgPool2d,
+  adaptiveAvgPool2dBackward,
+} satisfies Partial<Kernels>;

@@ -1,6 +1,6 @@
 /** Reductions, argmax and softmax of the reference backend. */
 import { sizeOf, stridesOf } from '../../core/shape.js';
-import type { KernelSpecs } from '../backend.js';
+import type { Kernels, KernelSpecs } from '../backend.js';
 import { allocLike, data, type RefStorage } from './storage.js';
 import { forEachRow } from './strided.js';
 
@@ -104,3 +104,6 @@ export function softmaxBackward({ gy, y, layout, log }: Args<'softmaxBackward'>)
   }
   return out;
 }
+
+/** This file's kernels, spread into the reference backend (index.ts). */
+export const reduceKernels = { reduce, argmax, softmax, softmaxBackward } satisfies Partial<Kernels>;

@@ -13,6 +13,9 @@ import {
 } from './numbers.js';
 import { markdownTable, textTable, textTableWidth, type Column } from './table.js';
 
+/** The line that says what the fusion pass fused (nn.describeFusion); `npm run bench -- --profile` prints it too. */
+export const fusionLine = (fusion: string): string => `Fusion: ${fusion}`;
+
 export const OPTIMIZER_NAMES: Readonly<Record<OptimizerKind, string>> = {
   sgd: 'plain SGD',
   'sgd-momentum': 'SGD with momentum',
@@ -75,7 +78,7 @@ function totalsLines(s: ModelSummary): string[] {
     lines.push(
       `Receptive field: ${describeFieldText(t.receptiveField)} (${t.receptiveField.layer || s.name}, the widest feature map)`,
     );
-  lines.push(`Fusion: ${s.fusion}`);
+  lines.push(fusionLine(s.fusion));
   for (const u of s.unused)
     lines.push(
       `Not called in ${s.mode} mode: ${u.path} (${u.type}), ${formatCount(u.params)} params (counted in the totals)`,

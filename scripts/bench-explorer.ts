@@ -1,0 +1,86 @@
+/**
+ * How long the explorer's model view takes in chromium: from the moment the page starts analysing
+ * a model (building it on the meta backend, the summary, the dataflow trace) through the dagre
+ * layout to the SVG drawn by Preact, for DenseNet-121 and a few others at fresh input sizes (so
+ * nothing is cached), then with one large block unfolded (DenseNet-121's third dense block).
+ * Target: DenseNet-121 within 1 s. Usage: npx tsx scripts/bench-explorer.ts
+ * [--models densenet121,resnet50] [--repeats 3] (npm run bench:explorer)
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromiumPath, ensurePageBuilt, launchChromium, startExplorer } from '../test/helpers/explorer-browser.js';
+
+const { values } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'densenet121,resnet50,googlenet' },
+    repeats: { type: 'string', default: '3' },
+  },
+});
+const models = (values.models ?? '').split(',').filter((m) => m !== '');
+const repeats = Math.max(1, Number(values.repeats) || 3);
+const TARGET_MS = { densenet121: 1000 } as Record<string, number>;
+
+const chromium = chromiumPath();
+if ('missing' in chromium) {
+  console.error(`bench-explorer: ${chromium.missing}`);
+  process.exit(1);
+}
+ensurePageBuilt();
+const server = await startExplorer(mkdtempSync(join(tmpdir(), 'convkit-bench-runs-')));
+const browser = await launchChromium(chromium.path);
+try {
+  const page = await (await browser.newContext({ viewport: { width: 1600, height: 1000 } })).newPage();
+  await page.goto(`${server.url}#/calc`);
+  await page.waitForSelector('main section');
+  console.log('model          input        nodes  ms (each run)            median  target');
+  for (const model of models) {
+    const times: number[] = [];
+    let nodes = 0;
+    for (let i = 0; i < repeats; i++) {
+      // A side never used before: the page has nothing cached for it.
+      const input = `3x${224 + i + 1}x${224 + i + 1}`;
+      await page.evaluate(() => performance.clearMeasures('convkit:model-view'));
+      await page.evaluate((hash) => {
+        // Runs in the page (this file is type-checked without the DOM library).
+        (globalThis as unknown as { location: { hash: string } }).location.hash = hash;
+      }, `#/model/${model}?input=${input}`);
+      const ms = await page.waitForFunction(
+        () => performance.getEntriesByName('convkit:model-view').at(-1)?.duration,
+        undefined,
+        { timeout: 60_000 },
+      );
+      times.push(Number(await ms.jsonValue()));
+      nodes = await page.locator('[data-testid=graph] g.node').count();
+    }
+    // A large unfolded block: DenseNet's third dense block (24 layers, 341 edges), else the largest one.
+    await page.evaluate(() => performance.clearMeasures('convkit:model-view'));
+    const blocks = page.locator('[data-testid=graph] g[data-action=unfold]');
+    const titles = await blocks.evaluateAll((gs) => gs.map((g) => g.getAttribute('data-title') ?? ''));
+    const block = titles.includes('features.denseblock3') ? 'features.denseblock3' : titles[0];
+    await page.locator(`[data-testid=graph] g[data-action=unfold][data-title="${block}"]`).click();
+    const unfolded = await page.waitForFunction(
+      () => performance.getEntriesByName('convkit:model-view').at(-1)?.duration,
+      undefined,
+      { timeout: 120_000 },
+    );
+    const all = {
+      ms: Number(await unfolded.jsonValue()),
+      nodes: await page.locator('[data-testid=graph] g.node').count(),
+    };
+    const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
+    const target = TARGET_MS[model];
+    const verdict = target === undefined ? '' : `${target} ms ${median <= target ? 'met' : 'MISSED'}`;
+    console.log(
+      `${model.padEnd(14)} 3x~225x225  ${String(nodes).padStart(5)}  ${times
+        .map((t) => t.toFixed(0))
+        .join(', ')
+        .padEnd(24)} ${median.toFixed(0).padStart(6)}  ${verdict}`,
+    );
+    console.log(`  ${block} unfolded: ${all.nodes} nodes, ${all.ms.toFixed(0)} ms (layout and draw only)`);
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}

@@ -1,0 +1,73 @@
+/**
+ * The tables of `npm run bench -- --profile MODEL`: the slowest layers, each with the fused group
+ * it ran in (as nn.fusedGroups reports them), the time per op kind, and the `Fusion:` line that
+ * `convkit summary` prints. Pure formatting, so a unit test checks it without timing anything.
+ */
+import { fusionLine } from '../../src/cli/format/summary.js';
+import type { FusedGroup } from '../../src/nn/fuse.js';
+import type { LayerTime } from './convkit-runner.js';
+
+/** What a profile measured: the op times per layer and what the fusion pass fused in that model. */
+export interface Profile {
+  model: string;
+  batch: number;
+  /** The engine in words (convkit-runner's describe()). */
+  engine: string;
+  layers: readonly LayerTime[];
+  /** The inference groups that ran fused (empty when fusion is off). */
+  groups: readonly FusedGroup[];
+  /** nn.describeFusion of the model, or why nothing ran fused. */
+  fusion: string;
+}
+
+/** How many of the slowest layers the first table lists. */
+export const TOP_LAYERS = 15;
+
+/**
+ * The group each module path ran in. A fused op reports the path of its group's first module (the
+ * conv, the norm or the linear), so an op row belongs to the group whose member is exactly its path.
+ */
+export function groupsByPath(groups: readonly FusedGroup[]): Map<string, FusedGroup> {
+  const byPath = new Map<string, FusedGroup>();
+  for (const g of groups) for (const m of g.modules) if (!byPath.has(m)) byPath.set(m, g);
+  return byPath;
+}
+
+/** A group in a table cell: its kind and its modules relative to the owner, e.g. `conv+bn+add+relu: conv2 bn2 downsample relu`. */
+export function describeGroup(g: FusedGroup): string {
+  const prefix = g.owner === '' ? '' : `${g.owner}.`;
+  const names = g.modules.map((m) => (m.startsWith(prefix) ? m.slice(prefix.length) : m));
+  return `${g.kind}: ${names.join(' ')}`;
+}
+
+/** The profile as markdown: a header, the Fusion line, the slowest layers, the time per op kind. */
+export function profileLines(p: Profile): string[] {
+  const total = p.layers.reduce((s, l) => s + l.ms, 0);
+  const pct = (ms: number): string => `${((100 * ms) / total).toFixed(1)}%`;
+  const gf = (l: { ms: number; macs: number }): string =>
+    l.macs > 0 ? ((2 * l.macs) / 1e9 / (l.ms / 1000)).toFixed(1) : '-';
+  const byPath = groupsByPath(p.groups);
+  const lines = [
+    '',
+    `${p.model}, batch ${p.batch}: ${total.toFixed(1)} ms per batch (sum of op times; ${p.engine})`,
+    fusionLine(p.fusion),
+    '',
+    '| layer | op | fused group | calls | ms | share | GFLOP/s |',
+    '|:--|:--|:--|--:|--:|--:|--:|',
+  ];
+  for (const l of [...p.layers].sort((a, b) => b.ms - a.ms).slice(0, TOP_LAYERS)) {
+    const group = byPath.get(l.path);
+    lines.push(
+      `| ${l.path} | ${l.op} | ${group ? describeGroup(group) : '-'} | ${Math.round(l.calls)} | ${l.ms.toFixed(2)} | ${pct(l.ms)} | ${gf(l)} |`,
+    );
+  }
+  const byOp = new Map<string, { ms: number; macs: number; calls: number }>();
+  for (const l of p.layers) {
+    const o = byOp.get(l.op) ?? { ms: 0, macs: 0, calls: 0 };
+    byOp.set(l.op, { ms: o.ms + l.ms, macs: o.macs + l.macs, calls: o.calls + l.calls });
+  }
+  lines.push('', '| op | calls | ms | share | GFLOP/s |', '|:--|--:|--:|--:|--:|');
+  for (const [op, o] of [...byOp].sort((a, b) => b[1].ms - a[1].ms))
+    lines.push(`| ${op} | ${Math.round(o.calls)} | ${o.ms.toFixed(2)} | ${pct(o.ms)} | ${gf(o)} |`);
+  return lines;
+}

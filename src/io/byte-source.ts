@@ -1,0 +1,58 @@
+/**
+ * A file or an in-memory buffer read by byte ranges, so that a reader can check a header against
+ * the file's size before reading (or allocating for) anything else.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { DataFormatError } from '../core/errors.js';
+
+/** A file or a buffer, read by ranges. */
+export interface ByteSource {
+  name: string;
+  size: number;
+  /** Fills `into` (default: a fresh array) with `length` bytes from `offset`. */
+  read(offset: number, length: number, into?: Uint8Array): Uint8Array;
+  close(): void;
+}
+
+export function openSource(source: string | Uint8Array, name?: string): ByteSource {
+  if (typeof source !== 'string') {
+    const bytes = source;
+    return {
+      name: name ?? '<buffer>',
+      size: bytes.length,
+      read: (offset, length, into) => {
+        const part = bytes.subarray(offset, offset + length);
+        if (!into) return part;
+        into.set(part);
+        return into;
+      },
+      close: () => {},
+    };
+  }
+  let fd: number;
+  try {
+    fd = openSync(source, 'r');
+  } catch (e) {
+    throw new DataFormatError(source, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const stat = fstatSync(fd);
+  if (!stat.isFile()) {
+    closeSync(fd);
+    throw new DataFormatError(source, 'is not a regular file');
+  }
+  return {
+    name: source,
+    size: stat.size,
+    read: (offset, length, into) => {
+      const out = into ?? new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, length - done, offset + done);
+        if (n === 0) throw new DataFormatError(source, `at byte ${offset + done}: the file ended while being read`);
+        done += n;
+      }
+      return out;
+    },
+    close: () => closeSync(fd),
+  };
+}

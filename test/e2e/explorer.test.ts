@@ -1,0 +1,258 @@
+/**
+ * The explorer in a real browser (Debian's chromium through playwright-core): every view for
+ * AlexNet's two towers, GoogLeNet, ResNet-50 and DenseNet-121, the numbers shown checked against
+ * the server's analysis API and `convkit calc`, blocks folded and unfolded, an accessibility check
+ * (axe) on each view, and screenshots in out/explorer-e2e/.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import AxeBuilder from '@axe-core/playwright';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { calcDense, calcStack } from '../../src/cli/calc.js';
+import { formatCount } from '../../src/cli/format/numbers.js';
+import { getModel } from '../../src/models/registry.js';
+import { chromiumPath, ensurePageBuilt, launchChromium, startExplorer } from '../helpers/explorer-browser.js';
+
+const SHOTS = fileURLToPath(new URL('../../out/explorer-e2e/', import.meta.url));
+const chromium = chromiumPath();
+const skip = 'missing' in chromium ? chromium.missing : false;
+
+interface Summary {
+  totals: { params: number; macs: number };
+  layers: { index: number; path: string; params: number; ownParams: number; isLeaf: boolean; depth: number }[];
+}
+
+let browser: Browser;
+let page: Page;
+let server: { url: string; close: () => Promise<void> };
+
+const api = async <T>(path: string): Promise<T> => {
+  const r = await fetch(new URL(path, server.url));
+  assert.equal(r.status, 200, path);
+  return (await r.json()) as T;
+};
+
+async function open(hash: string): Promise<void> {
+  await page.goto(`${server.url}${hash}`);
+  await page.waitForSelector('main section');
+}
+
+/** Runs axe on the page; serious and critical violations fail with their ids and targets. */
+async function assertAccessible(what: string): Promise<void> {
+  const result = await new AxeBuilder({ page }).analyze();
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(
+    bad.map(
+      (v) =>
+        `${v.id}: ${v.nodes
+          .map((n) => n.target.join(' '))
+          .slice(0, 3)
+          .join(', ')}`,
+    ),
+    [],
+    `${what}: accessibility violations`,
+  );
+}
+
+const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+/** A locator's text (Playwright's textContent, not the DOM's innerText). */
+const textOf = async (l: Locator): Promise<string> => ((await l.textContent()) ?? '').trim();
+const text = (selector: string): Promise<string> => textOf(page.locator(selector).first());
+
+describe('convkit explorer in chromium', { skip }, () => {
+  before(async () => {
+    ensurePageBuilt();
+    mkdirSync(SHOTS, { recursive: true });
+    const runs = mkdtempSync(join(tmpdir(), 'convkit-explorer-runs-'));
+    mkdirSync(join(runs, 'quick'));
+    writeFileSync(join(runs, 'quick', 'config.json'), JSON.stringify({ model: 'resnet20_cifar', epochs: 2 }));
+    writeFileSync(
+      join(runs, 'quick', 'metrics.jsonl'),
+      [
+        { epoch: 1, train_loss: 1.2, train_acc: 0.55, test_loss: 1.0, test_acc: 0.62 },
+        { epoch: 2, train_loss: 0.8, train_acc: 0.7, test_loss: 0.75, test_acc: 0.72 },
+      ]
+        .map((r) => JSON.stringify(r))
+        .join('\n'),
+    );
+    server = await startExplorer(runs);
+    browser = await launchChromium((chromium as { path: string }).path);
+    // axe needs a page of a context made by newContext().
+    page = await (await browser.newContext({ viewport: { width: 1600, height: 1000 } })).newPage();
+    page.on('pageerror', (err) => assert.fail(`page error: ${err.message}`));
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('zoo: every model with the API numbers, the efficiency chart, the family filter', async () => {
+    await open('#/zoo');
+    const models = await api<{ name: string }[]>('api/models');
+    assert.equal(await page.locator('[data-testid=zoo-table] tbody tr').count(), models.length);
+    for (const name of ['alexnet_paper', 'googlenet', 'resnet50', 'densenet121']) {
+      const s = await api<Summary>(`api/models/${name}/summary`);
+      const row = page.locator(`tr[data-model="${name}"]`);
+      assert.equal(await textOf(row.locator('[data-field=params]')), formatCount(s.totals.params), name);
+      assert.equal(await textOf(row.locator('[data-field=macs]')), formatCount(s.totals.macs), name);
+    }
+    assert.ok((await page.locator('.chart svg .mark-symbol path').count()) > 10, 'the chart draws a point per model');
+    await assertAccessible('zoo');
+    await shot('zoo');
+    await page.selectOption('[data-testid=family]', 'densenet');
+    const families = await page.locator('[data-testid=zoo-table] tbody tr td:nth-child(2)').allInnerTexts();
+    assert.deepEqual([...new Set(families)], ['densenet']);
+  });
+
+  for (const name of ['alexnet_paper', 'googlenet', 'resnet50', 'densenet121']) {
+    it(`model view of ${name}: totals and table rows as the API gives them, accessible`, async () => {
+      await open(`#/model/${name}`);
+      const s = await api<Summary>(`api/models/${name}/summary?depth=3`);
+      assert.equal(await text('[data-testid=totals] [data-field=params]'), formatCount(s.totals.params));
+      assert.equal(await text('[data-testid=totals] [data-field=macs]'), formatCount(s.totals.macs));
+      const rows = page.locator('[data-testid=layer-table] tbody tr');
+      assert.equal(await rows.count(), s.layers.length);
+      // The same params cell rule as `convkit summary`: subtree counts where the row's children are hidden.
+      const cells = await rows.locator('[data-field=params]').allInnerTexts();
+      cells.forEach((cell, i) => {
+        const l = s.layers[i];
+        const n = l.isLeaf || l.depth >= 3 ? l.params : l.ownParams;
+        if (cell !== '(recursive)') assert.equal(cell, n > 0 ? formatCount(n) : '--', `${name} ${l.path}`);
+      });
+      // Every node but input and output shows parameters, MACs, receptive field and memory; every edge a shape.
+      const nodes = await page.locator('[data-testid=graph] g.node').allTextContents();
+      assert.ok(nodes.length >= 5);
+      for (const t of nodes.filter((t) => !/^(input|output)/.test(t)))
+        assert.match(t, /\d+(\.\d+)?[KMG]? params · \d+(\.\d+)?[KMG]? MACs.*RF \d+\*? \/ \d+ · \d+\.\d\d MB/, t);
+      const edges = await page.locator('[data-testid=graph] g.edge title').allTextContents();
+      assert.ok(edges.length > 0 && edges.every((t) => /^\d+(×\d+)+$/.test(t)), edges.join(' '));
+      await assertAccessible(`model ${name}`);
+      await shot(`model-${name}`);
+    });
+  }
+
+  it('folds and unfolds blocks: an Inception module, a bottleneck, a dense block, AlexNet towers', async () => {
+    const nodes = () => page.locator('[data-testid=graph] g.node').count();
+    const unfold = async (title: string): Promise<void> => {
+      await page.locator(`[data-testid=graph] g[data-action=unfold][data-title="${title}"]`).click();
+    };
+    await open('#/model/googlenet');
+    const before3a = await nodes();
+    await unfold('inception3a');
+    assert.ok((await nodes()) > before3a + 4, 'inception3a shows its branches');
+    assert.equal(await page.locator('[data-testid=graph] g.node', { hasText: /^concat/ }).count(), 1);
+    const fold3a = page.locator('[data-testid=graph] [data-action=fold][data-title="inception3a"]');
+    // The README's screenshot (docs/images/explorer-model.png is a copy of this one).
+    await fold3a.evaluate((el) => {
+      const pane = el.closest('.graph-pane') as unknown as { scrollTop: number };
+      pane.scrollTop = (el as unknown as { getBBox(): { y: number } }).getBBox().y - 320;
+      el.ownerDocument.defaultView?.scrollTo(0, 0);
+    });
+    await shot('model-googlenet-inception3a');
+    await fold3a.click();
+    assert.equal(await nodes(), before3a);
+
+    await open('#/model/resnet50');
+    await unfold('layer1.0');
+    const add = page.locator('[data-testid=graph] g.node', { hasText: /^add/ });
+    assert.equal(await add.count(), 1, 'the residual sum appears');
+    assert.match((await add.textContent()) ?? '', /1×256×56×56/);
+    await shot('model-resnet50-unfolded');
+
+    await open('#/model/densenet121');
+    await unfold('features.denseblock1');
+    const layers = page.locator(
+      '[data-testid=graph] g[data-action=unfold][data-title^="features.denseblock1.denselayer"]',
+    );
+    assert.equal(await layers.count(), 6);
+    // Everything unfolded (DenseNet-121: over 400 nodes and 900 edges) is more than the page lays out: it says so and keeps the graph.
+    await page.getByRole('button', { name: 'unfold all' }).click();
+    assert.match(await text('main [role=alert]'), /would have \d+ nodes and \d+ edges, more than the page lays out/);
+    assert.equal(await layers.count(), 6);
+
+    await open('#/model/alexnet_paper');
+    const conv = await api<Summary>('api/models/alexnet_paper/summary');
+    const features4 = conv.layers.find((l) => l.path === 'features.4');
+    await page.locator('[data-testid=graph] g[data-action=towers][data-title="features.4"]').click();
+    const towers = page.locator('[data-testid=graph] g.node[data-title^="features.4 tower"]');
+    assert.equal(await towers.count(), 2);
+    const tower = (await towers.first().textContent()) ?? '';
+    assert.match(tower, /1×128×27×27/);
+    assert.ok(features4 && tower.includes(`${(features4.params / 2 / 1e3).toFixed(1)}K params`), tower);
+  });
+
+  it('recomputes in the page for another input and batch', async () => {
+    await open('#/model/resnet50?input=3x160x160&batch=4');
+    const s = await api<Summary>('api/models/resnet50/summary?input=3x160x160&batch=4');
+    assert.equal(await text('[data-testid=totals] [data-field=macs]'), formatCount(s.totals.macs));
+    await page.fill('input[name=input]', '3x-2x9');
+    await page.press('input[name=input]', 'Enter');
+    assert.match(await text('[role=alert]'), /input: expected channels x height x width/);
+  });
+
+  it('compares the paper AlexNet with torchvision and marks the differences', async () => {
+    await open('#/compare/alexnet_paper/alexnet');
+    const [a, b] = await Promise.all([
+      api<Summary>('api/models/alexnet_paper/summary'),
+      api<Summary>('api/models/alexnet/summary'),
+    ]);
+    const totals = await textOf(page.locator('[data-testid=compare-totals] tr', { hasText: 'parameters' }));
+    assert.ok(totals.includes(formatCount(a.totals.params)) && totals.includes(formatCount(b.totals.params)));
+    // The paper's conv1 has 96 filters, torchvision's 64: that row differs; the two flatten rows agree.
+    assert.equal(await page.locator('tr[data-path="features.0"]').getAttribute('data-status'), 'differs');
+    assert.equal(await page.locator('tr[data-path="flatten"]').getAttribute('data-status'), 'same');
+    assert.ok((await page.locator('td.differs').count()) > 5);
+    await assertAccessible('compare');
+    await shot('compare');
+  });
+
+  it('calculators give the numbers of convkit calc', async () => {
+    await open('#/calc');
+    const stack = page.locator('[data-calc=stack]');
+    await stack.locator('input[name=count]').fill('3');
+    await stack.locator('input[name=channels]').fill('512');
+    const expected = JSON.parse(calcStack({ kernel: 3, count: 3, channels: 512, format: 'json' })) as {
+      stacked: { params: number };
+      single: { params: number };
+    };
+    assert.equal(await textOf(stack.locator('[data-field="stacked.params"]')), formatCount(expected.stacked.params));
+    assert.equal(await textOf(stack.locator('[data-field="single.params"]')), formatCount(expected.single.params));
+    const dense = page.locator('[data-calc=dense]');
+    await dense.locator('input[name=in]').fill('256');
+    await dense.locator('input[name=layers]').fill('24');
+    const d = JSON.parse(
+      calcDense({ in: 256, growth: 32, layers: 24, bottleneck: 4, compression: 0.5, format: 'json' }),
+    ) as { outChannels: number; blockParams: number };
+    assert.equal(await textOf(dense.locator('[data-field=outChannels]')), formatCount(d.outChannels));
+    assert.equal(await textOf(dense.locator('[data-field=blockParams]')), formatCount(d.blockParams));
+    await stack.locator('input[name=count]').fill('0');
+    assert.match(await textOf(stack.locator('[role=alert]')), /count/);
+    await assertAccessible('calculators');
+    await shot('calculators');
+  });
+
+  it('works as a static export: zoo, model, compare and calculators without the API', async () => {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    const statik = await context.newPage();
+    await statik.route('**/api/**', (route) => route.abort());
+    await statik.goto(`${server.url}#/model/densenet121`);
+    // torchvision's published count, as the registry records it.
+    const published = getModel('densenet121').published.params ?? Number.NaN;
+    assert.equal(await textOf(statik.locator('[data-testid=totals] [data-field=params]')), formatCount(published));
+    await statik.goto(`${server.url}#/runs`);
+    assert.match(await textOf(statik.locator('[role=alert]')), /need the server/);
+    await context.close();
+  });
+
+  it('runs: the list from --runs and a run with its curves', async () => {
+    await open('#/runs');
+    await page.locator('a', { hasText: 'quick' }).click();
+    await page.waitForSelector('.chart svg');
+    assert.match(await text('main h1'), /Run quick/);
+    await assertAccessible('runs');
+  });
+});
