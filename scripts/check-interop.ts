@@ -5,16 +5,17 @@
  * Per model: scripts/golden/interop.py builds torchvision's model with seeded random weights
  * (batch norm calibrated on random batches) and writes it as torch.save .pth, safetensors and
  * torch.onnx.export ONNX, with its logits on a random input. convkit loads the .pth and the
- * safetensors (ck.loadWeights, strict) into buildModel's model and must give those logits; ONNX
- * Runtime runs the .onnx and must too. Then convkit changes the weights (a train-mode forward
- * pass moves the batch-norm statistics and num_batches_tracked; each parameter is scaled at random), writes its own .pth and safetensors, and
- * PyTorch loads them (torch.load(weights_only=True), load_state_dict(strict=True)) and must give
- * convkit's new logits. Every comparison is a row of the table; the exit status is 1 when one fails.
+ * safetensors (ck.loadWeights, strict) into buildModel's model and must give those logits;
+ * convkit's importOnnx and ONNX Runtime run the .onnx and must too. Then convkit changes the
+ * weights (a train-mode forward pass moves the batch-norm statistics and num_batches_tracked;
+ * each parameter is scaled at random), writes its own .pth and safetensors, and PyTorch loads them
+ * (torch.load(weights_only=True), load_state_dict(strict=True)) and must give convkit's new
+ * logits. Every comparison is a row of the table; the exit status is 1 when one fails.
  *
  *   npm run check:interop [-- --models resnet18,vgg11] [--size 64] [--keep DIR]
  *
  * Files go to a temporary folder, removed model by model (VGG's are half a gigabyte each), or to
- * --keep DIR, kept. test/io/interop.test.ts runs the same functions on four models.
+ * --keep DIR, kept. test/io/interop.test.ts runs the same functions on three models.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -175,8 +176,8 @@ function convkitUpdate(model: ck.nn.TensorModule, input: Input): void {
 
 /**
  * convkit's side for one model whose PyTorch files are in `dir`: rows for MODEL.pth and
- * MODEL.safetensors loaded by convkit and MODEL.onnx run by ONNX Runtime, then convkit's update and
- * its files MODEL.convkit.pth and MODEL.convkit.safetensors. Returns the rows and the logits of
+ * MODEL.safetensors loaded by convkit and MODEL.onnx run by convkit (importOnnx) and ONNX Runtime,
+ * then convkit's update and its files MODEL.convkit.pth and MODEL.convkit.safetensors. Returns the rows and the logits of
  * convkit's updated model (null when it got no further than loading).
  */
 export async function checkInConvkit(
@@ -203,6 +204,13 @@ export async function checkInConvkit(
     }
   }
   const onnxFile = `${name}.onnx (torch.onnx.export)`;
+  try {
+    const graph = ck.importOnnx(join(dir, `${name}.onnx`));
+    rows.push(compareLogits(name, onnxFile, 'convkit (importOnnx)', logitsOf(graph, input), record.output.values));
+    graph.dispose();
+  } catch (err) {
+    rows.push(failedRow(name, onnxFile, 'convkit (importOnnx)', err));
+  }
   try {
     const y = await ortLogits(join(dir, `${name}.onnx`), input);
     rows.push(compareLogits(name, onnxFile, 'ONNX Runtime', y, record.output.values));

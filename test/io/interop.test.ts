@@ -3,8 +3,8 @@
  * (scripts/check-interop.ts) on three models. PyTorch (scripts/golden/interop.py, run by
  * /usr/bin/python3) writes torchvision's resnet18, densenet121 and googlenet with seeded random
  * weights as torch.save .pth, safetensors and torch.onnx.export ONNX with their logits; convkit
- * must load the first two and give those logits, ONNX Runtime must run the third and give them
- * too; then PyTorch must load convkit's .pth (torch.load weights_only=True) and safetensors into
+ * must load the first two and give those logits, convkit's importOnnx and ONNX Runtime must run
+ * the third and give them too; then PyTorch must load convkit's .pth (torch.load weights_only=True) and safetensors into
  * torchvision's models strictly and give convkit's logits for convkit's changed weights.
  *
  * At 32x32, batch 2, on the reference backend (at this size its first forward pass is cheaper
@@ -62,7 +62,7 @@ describe('weights move between PyTorch and convkit', () => {
       }
       rows.push(...checkInTorch(dir, updated));
       console.log(formatTable(rows));
-      assert.equal(rows.length, MODELS.length * 5);
+      assert.equal(rows.length, MODELS.length * 6);
       for (const r of rows)
         assert.ok(
           r.pass,
