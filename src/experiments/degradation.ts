@@ -1,8 +1,9 @@
 /**
  * `degradation` (He et al. 2015, Fig. 1 and 6): deeper plain networks train worse than shallower
- * ones, and shortcuts remove the effect. Quick: plain-20 against ResNet-20 for a few epochs on a
- * subset of Fashion-MNIST (or --data); --full adds the 56-layer pair. Same seed, data order and
- * optimiser for every net; training loss and accuracy per epoch, test accuracy at the end.
+ * ones, and shortcuts remove the effect. Plain-20, plain-56, ResNet-20 and ResNet-56 trained on a
+ * subset of Fashion-MNIST (or --data): 4,000 images for 3 epochs in --quick (about 3 minutes on 2
+ * cores with the native backend), 10,000 for 5 in --full. Same seed, data order and optimiser for
+ * every net; training loss and accuracy per epoch, test accuracy at the end.
  */
 import { getBackend } from '../backend/registry.js';
 import { getModel } from '../models/registry.js';
@@ -21,10 +22,10 @@ export interface TrainedNet {
 
 export async function runDegradation(settings: ExperimentSettings): Promise<ExperimentResult> {
   const quick = settings.mode === 'quick';
-  const depths = quick ? [20] : [20, 56];
-  const trainLimit = settings.trainLimit ?? (quick ? 500 : 10000);
-  const testLimit = settings.testLimit ?? (quick ? 500 : 10000);
-  const epochs = settings.epochs ?? (quick ? 2 : 5);
+  const depths = [20, 56];
+  const trainLimit = settings.trainLimit ?? (quick ? 4000 : 10000);
+  const testLimit = settings.testLimit ?? (quick ? 2000 : 10000);
+  const epochs = settings.epochs ?? (quick ? 3 : 5);
   const lr = 2e-3;
   const batchSize = 64;
   const models = depths.flatMap((d) => [`plain${d}_cifar`, `resnet${d}_cifar`]);
@@ -98,15 +99,16 @@ export async function runDegradation(settings: ExperimentSettings): Promise<Expe
       },
     ],
     data: { trainLimit, testLimit, epochs, lr, batchSize, nets },
-    notRun: quick ? ['the 56-layer pair and the plain-20 against plain-56 comparison (--full)'] : [],
+    notRun: [],
   };
 }
 
 export const DEGRADATION: Experiment = {
   name: 'degradation',
   title: 'Degradation: plain nets against ResNets of the same depth',
-  summary: 'plain-20 against ResNet-20 trained briefly on Fashion-MNIST (--full adds the 56-layer pair)',
-  lesson: 'Degradation (He et al. 2015): at the same depth a ResNet trains better than its plain twin.',
+  summary: 'plain-20 and plain-56 against ResNet-20 and ResNet-56, trained briefly on Fashion-MNIST',
+  lesson:
+    'Degradation (He et al. 2015): the deeper plain net trains worse than the shallower one; with shortcuts depth helps.',
   trains: true,
   tiny: { trainLimit: 64, testLimit: 64, epochs: 1 },
   run: runDegradation,

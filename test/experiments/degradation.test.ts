@@ -16,14 +16,17 @@ describe('experiment degradation', { skip: existsSync(DATA) ? false : `no Fashio
     await checkReport(r);
   });
 
-  it('trains plain20 and resnet20 and decides from their training losses', () => {
+  it('trains the 20- and 56-layer pairs and decides from their training losses', () => {
     const nets = r.data.data.nets as TrainedNet[];
     assert.deepEqual(
       nets.map((n) => n.model),
-      ['plain20_cifar', 'resnet20_cifar'],
+      ['plain20_cifar', 'resnet20_cifar', 'plain56_cifar', 'resnet56_cifar'],
     );
     for (const n of nets) assert.ok(n.epochs.length === 1 && Number.isFinite(n.epochs[0].trainLoss));
-    const [plain, res] = nets.map((n) => n.epochs[0].trainLoss);
-    assert.equal(r.data.claims.find((c) => c.id === 'shortcuts-20')?.held, res < plain);
+    const [plain20, res20, plain56, res56] = nets.map((n) => n.epochs[0].trainLoss);
+    const held = (id: string): boolean | undefined => r.data.claims.find((c) => c.id === id)?.held;
+    assert.equal(held('shortcuts-20'), res20 < plain20);
+    assert.equal(held('shortcuts-56'), res56 < plain56);
+    assert.equal(held('deeper-plain-worse'), plain56 > plain20);
   });
 });
