@@ -104,6 +104,13 @@ command -v clang-format >/dev/null 2>&1 || apt_install "lint" clang-format || tr
 # Fashion-MNIST (optional): the real-data test and loadFashionMnist() read Debian's copy.
 [ -d /usr/share/datasets/fashion-mnist ] || apt_install "data (Fashion-MNIST)" dataset-fashion-mnist || true
 
+# PyTorch and ONNX for the interoperability tests (Debian's python3-torch, python3-torchvision,
+# python3-onnx under /usr/bin/python3): they compare convkit with files PyTorch writes and check
+# that PyTorch reads convkit's. Without them those tests are skipped and say why.
+/usr/bin/python3 -c 'import torch, torchvision, onnx' >/dev/null 2>&1 ||
+  apt_install "interoperability tests (PyTorch, ONNX; a few minutes)" python3-torch python3-torchvision python3-onnx ||
+  true
+
 # The web explorer (convkit serve): the page is bundled by Vite into dist/web; build it when it is
 # missing or older than its sources (web/ and the convkit sources it bundles). About 5 s.
 page=dist/web/index.html
