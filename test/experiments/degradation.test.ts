@@ -24,7 +24,7 @@ describe('experiment degradation', { skip: existsSync(DATA) ? false : `no Fashio
     );
     for (const n of nets) assert.ok(n.epochs.length === 1 && Number.isFinite(n.epochs[0].trainLoss));
     const [plain20, res20, plain56, res56] = nets.map((n) => n.epochs[0].trainLoss);
-    const held = (id: string): boolean | undefined => r.data.claims.find((c) => c.id === id)?.held;
+    const held = (id: string): boolean | null | undefined => r.data.claims.find((c) => c.id === id)?.held;
     assert.equal(held('shortcuts-20'), res20 < plain20);
     assert.equal(held('shortcuts-56'), res56 < plain56);
     assert.equal(held('deeper-plain-worse'), plain56 > plain20);
