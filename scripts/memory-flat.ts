@@ -22,9 +22,9 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { nativeUnavailable } from '../src/backend/registry.js';
 import { progressBar } from '../src/cli/progress.js';
-import { lineChartSvg } from '../src/cli/svg-chart.js';
 import { manualSeed } from '../src/core/random.js';
 import { scope } from '../src/core/scope.js';
+import { type LinePoint, linesSpec, renderSvg } from '../src/experiments/charts.js';
 import { buildModel } from '../src/models/registry.js';
 import { randn } from '../src/ops/creation.js';
 import { crossEntropy } from '../src/ops/cross-entropy.js';
@@ -123,7 +123,6 @@ const base = samples.find((s) => s.step === warmup);
 if (!base) throw new Error(`no sample at the warm-up step ${warmup}`);
 const after = samples.filter((s) => s.step > warmup);
 const maxRss = Math.max(...after.map((s) => s.rss));
-const maxPeak = Math.max(...samples.map((s) => s.peak));
 const growth = maxRss / base.rss - 1;
 const flat = growth <= TOLERANCE;
 
@@ -158,12 +157,14 @@ const series = [
     ] as const,
   },
 ];
-const svg = lineChartSvg(series, {
-  title: `resnet20_cifar, ${steps} SGD steps, batch ${batch} (${backend}): resident memory`,
-  xLabel: 'training step',
-  yLabel: 'MiB',
-  yRange: [0, Math.ceil((Math.max(limit, mib(maxPeak)) * 1.1) / 50) * 50],
-});
+const points: LinePoint[] = series.flatMap((line) => line.points.map(([x, y]) => ({ series: line.name, x, y })));
+const svg = await renderSvg(
+  linesSpec(`resnet20_cifar, ${steps} SGD steps, batch ${batch} (${backend}): resident memory`, points, {
+    x: 'training step',
+    y: 'MiB',
+    legend: 'series',
+  }),
+);
 writeFileSync(args.svg, `${svg}\n`);
 console.log(`chart: ${args.svg}`);
 process.exit(flat ? 0 : 1);

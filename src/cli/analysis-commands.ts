@@ -85,7 +85,7 @@ export function registerAnalysisCommands(program: Command, zoo: Zoo, print: (tex
       ),
     )
     .addOption(formatOption())
-    .action((models: string[], o) => print(compareCommand(zoo, models, o)));
+    .action(async (models: string[], o) => print(await compareCommand(zoo, models, o)));
 
   program
     .command('quiz')

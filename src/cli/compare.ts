@@ -17,7 +17,7 @@ export interface CompareCliOptions {
   chart?: string;
 }
 
-export function compareCommand(zoo: Zoo, names: readonly string[], opts: CompareCliOptions): string {
+export async function compareCommand(zoo: Zoo, names: readonly string[], opts: CompareCliOptions): Promise<string> {
   // Each model costs a trace on the meta backend: as many as the zoo holds, and no more.
   if (names.length > zoo.entries.length)
     throw new UsageError(
@@ -37,7 +37,7 @@ export function compareCommand(zoo: Zoo, names: readonly string[], opts: Compare
   });
   const out = compareTable(models, opts.format);
   if (opts.chart === undefined) return out;
-  writeFileAtomic(opts.chart, compareChartSvg(models));
+  writeFileAtomic(opts.chart, await compareChartSvg(models));
   // Keep stdout pure JSON when JSON was asked for; the caller can find the chart where it said.
   return opts.format === 'json' ? out : `${out}\n\nwrote ${opts.chart}`;
 }

@@ -11,10 +11,10 @@ import { syntheticBars } from '../data/synthetic-bars.js';
 import { tinyCnn } from '../models/tiny-cnn.js';
 import { CosineAnnealingLR, SGD } from '../train/index.js';
 import { evaluate, trainEpoch, type EpochResult } from '../train/loop.js';
+import { type LinePoint, linesSpec, renderSvg } from '../experiments/charts.js';
 import { intOption, numberOption, pathOption } from './args.js';
 import { checkOutputPath, writeFileAtomic } from './files.js';
 import { progressBar } from './progress.js';
-import { lineChartSvg } from './svg-chart.js';
 
 export interface DemoOptions {
   epochs: number;
@@ -130,15 +130,23 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     `\nlearned: test accuracy ${pct(untrained.accuracy)} -> ${pct(last.test.accuracy)} in ${o.epochs} epochs (${seconds.toFixed(1)} s of training)`,
   );
 
-  const chart = lineChartSvg(
-    [
-      { name: 'train accuracy', points: history.map((h) => [h.epoch, h.train.accuracy]) },
-      {
-        name: 'test accuracy',
-        points: [[0, untrained.accuracy], ...history.map((h): [number, number] => [h.epoch, h.test.accuracy])],
-      },
-    ],
-    { title: 'convkit demo: tiny CNN on synthetic bars', xLabel: 'epoch', yLabel: 'accuracy', yRange: [0, 1] },
+  const accuracy = (series: string, points: readonly (readonly [number, number])[]): LinePoint[] =>
+    points.map(([x, y]) => ({ series, x, y }));
+  const chart = await renderSvg(
+    linesSpec(
+      'convkit demo: tiny CNN on synthetic bars',
+      [
+        ...accuracy(
+          'train accuracy',
+          history.map((h) => [h.epoch, h.train.accuracy]),
+        ),
+        ...accuracy('test accuracy', [
+          [0, untrained.accuracy],
+          ...history.map((h) => [h.epoch, h.test.accuracy] as const),
+        ]),
+      ],
+      { x: 'epoch', y: 'accuracy', legend: 'series', xInteger: true },
+    ),
   );
   writeFileAtomic(chartPath, chart);
   writeFileAtomic(jsonPath, JSON.stringify({ options: o, untrained, history }, null, 2));

@@ -74,7 +74,7 @@ export function registerTrain(program: Command, out: (text: string) => void = pr
         }
       }),
     )
-    .addOption(intOption('--epochs <n>', 'epochs', l.epochs, 30))
+    .addOption(intOption('--epochs <n>', 'epochs', l.epochs, 18))
     .addOption(intOption('--batch-size <n>', 'images per step', l.batchSize, 128))
     .addOption(choiceOption('--optimizer <name>', 'optimiser', OPTIMIZERS, 'sgd'))
     .addOption(numberOption('--lr <x>', 'initial learning rate (default 0.1 for sgd, 0.001 for adam and adamw)', l.lr))
@@ -120,7 +120,7 @@ export function registerTrain(program: Command, out: (text: string) => void = pr
     .addHelpText(
       'after',
       `
-Defaults: SGD, lr 0.1, momentum 0.9, weight decay 5e-4, cosine schedule, batch 128, 30 epochs,
+Defaults: SGD, lr 0.1, momentum 0.9, weight decay 5e-4, cosine schedule, batch 128, 18 epochs,
 random crop (padding 1/8 of the side) and horizontal flip, images normalised by the training
 set's per-channel mean and std. The stem takes the data's channels (1 for Fashion-MNIST).
 
@@ -129,7 +129,7 @@ checkpoint.safetensors (each epoch). Ctrl-C finishes the current step, saves and
 continue with: convkit train --resume DIR
 
 Examples:
-  convkit train resnet20_cifar --data fashion-mnist --epochs 30
+  convkit train resnet20_cifar --data fashion-mnist --epochs 30 --label-smoothing 0.1
   convkit train resnet20_cifar --limit 2000 --epochs 2 --out runs/quick
   convkit train resnet18 --data cifar10:/data/cifar-10-batches-bin --optimizer adamw
   convkit train resnet20_cifar --data folder:photos --image-size 32 --workers 2

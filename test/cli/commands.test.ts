@@ -125,10 +125,15 @@ describe('command functions', () => {
     );
   });
 
-  it('compare: models side by side and an SVG chart of parameters against MACs', () => {
+  it('compare: models side by side and an SVG chart of parameters against MACs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'convkit-compare-'));
     const chart = join(dir, 'out', 'compare.svg');
-    const out = compareCommand(zoo, ['tiny8', 'tiny4'], { batch: 1, format: 'text', optimizer: 'sgd-momentum', chart });
+    const out = await compareCommand(zoo, ['tiny8', 'tiny4'], {
+      batch: 1,
+      format: 'text',
+      optimizer: 'sgd-momentum',
+      chart,
+    });
     assert.match(out.split('\n')[0], /tiny8\s+tiny4$/);
     assert.match(out, /^params\s+1,540\s+432$/m);
     assert.match(out, /^published\s+55\.5% top-1\s+7\.25% error$/m);
@@ -136,9 +141,12 @@ describe('command functions', () => {
     assert.match(out, new RegExp(`wrote ${chart.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     const svg = readFileSync(chart, 'utf8');
     assert.match(svg, /^<svg /);
-    assert.equal((svg.match(/<circle /g) ?? []).length, 2);
+    // Vega draws a point per model in the `dots` symbol mark, labelled with its name.
+    const dots = svg.match(/<g class="mark-symbol role-mark dots"[^>]*>(.*?)<\/g>/s)?.[1] ?? '';
+    assert.equal((dots.match(/<path /g) ?? []).length, 2);
     assert.match(svg, />tiny8</);
-    const json = JSON.parse(compareCommand(zoo, ['tiny4'], { batch: 1, format: 'json', optimizer: 'sgd' }));
+    assert.match(svg, />tiny4</);
+    const json = JSON.parse(await compareCommand(zoo, ['tiny4'], { batch: 1, format: 'json', optimizer: 'sgd' }));
     assert.equal(json.schema, 'convkit.compare/1');
     assert.equal(json.models[0].params, 432);
   });
