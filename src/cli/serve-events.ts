@@ -11,6 +11,7 @@ import { existsSync, readFileSync, type FSWatcher, watch } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { HttpError } from './serve-http-error.js';
+import { RUN_FILES } from './train-run-folder.js';
 
 /** Streams open at once across all runs; one more is refused with 503. */
 export const MAX_EVENT_STREAMS = 16;
@@ -18,7 +19,6 @@ export const MAX_EVENT_STREAMS = 16;
 export const POLL_MS = 1000;
 /** A comment line this often keeps proxies from closing an idle stream and finds clients gone. */
 const KEEPALIVE_MS = 15_000;
-const METRICS_FILE = 'metrics.jsonl';
 
 let openStreams = 0;
 
@@ -50,7 +50,7 @@ export function streamRunMetrics(res: ServerResponse, dir: string, head: boolean
     return;
   }
   openStreams++;
-  const path = join(dir, METRICS_FILE);
+  const path = join(dir, RUN_FILES.metrics);
   let sent = '';
   const send = (event: string, lines: string): void => {
     for (const line of lines.split('\n')) {
@@ -77,7 +77,7 @@ export function streamRunMetrics(res: ServerResponse, dir: string, head: boolean
   let watcher: FSWatcher | undefined;
   try {
     watcher = watch(dir, (_event, name) => {
-      if (name === null || name === METRICS_FILE) look();
+      if (name === null || name === RUN_FILES.metrics) look();
     });
     watcher.on('error', () => watcher?.close());
   } catch {

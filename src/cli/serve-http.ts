@@ -18,6 +18,7 @@ import { streamRunMetrics } from './serve-events.js';
 import { fileInside, HttpError } from './serve-http-error.js';
 import { reportsApi } from './serve-reports.js';
 import { summaryCommand } from './summary.js';
+import { RUN_FILES } from './train-run-folder.js';
 import type { Zoo } from './zoo.js';
 
 /** Longest request target accepted (the page's own URLs are far shorter). */
@@ -109,7 +110,7 @@ function listRuns(runsDir: string): string[] {
   if (!existsSync(runsDir)) return [];
   return readdirSync(runsDir, { withFileTypes: true })
     .filter(
-      (d) => d.isDirectory() && ['config.json', 'metrics.jsonl'].some((f) => existsSync(join(runsDir, d.name, f))),
+      (d) => d.isDirectory() && [RUN_FILES.config, RUN_FILES.metrics].some((f) => existsSync(join(runsDir, d.name, f))),
     )
     .map((d) => d.name)
     .sort();
@@ -169,13 +170,13 @@ function api(opts: ExplorerServerOptions, segments: readonly string[], query: UR
   if (what === 'runs' && name === undefined) return listRuns(opts.runsDir).map((run) => ({ name: run }));
   if (what === 'runs' && sub === undefined) {
     const dir = runDir(opts, name);
-    const config = existsSync(join(dir, 'config.json'))
-      ? JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))
+    const config = existsSync(join(dir, RUN_FILES.config))
+      ? JSON.parse(readFileSync(join(dir, RUN_FILES.config), 'utf8'))
       : null;
-    return { name, config, metrics: readJsonl(join(dir, 'metrics.jsonl')), files: readdirSync(dir).sort() };
+    return { name, config, metrics: readJsonl(join(dir, RUN_FILES.metrics)), files: readdirSync(dir).sort() };
   }
   if (what === 'runs' && sub === 'weights' && rest.length === 0) {
-    const file = fileInside(runDir(opts, name), ['checkpoint.safetensors'], 'checkpoint');
+    const file = fileInside(runDir(opts, name), [RUN_FILES.checkpoint], 'checkpoint');
     const header = readSafetensorsHeader(file);
     return { run: name, tensors: header.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape })) };
   }
