@@ -8,6 +8,7 @@ import preact from '@preact/preset-vite';
 import { defineConfig, type Plugin } from 'vite';
 
 const stub = fileURLToPath(new URL('./src/native-stub.ts', import.meta.url));
+const fsStub = fileURLToPath(new URL('./src/node-fs-stub.ts', import.meta.url));
 
 /** The native backend loads a Node addon; the page gets a stand-in that says it is unavailable. */
 function withoutNativeBackend(): Plugin {
@@ -17,6 +18,8 @@ function withoutNativeBackend(): Plugin {
     resolveId(source, importer) {
       if (importer && /[\\/]src[\\/]backend[\\/]/.test(importer) && /(^|\/)native\/index\.js$/.test(source))
         return stub;
+      // The safetensors reader (web/src/engine.ts) reads fetched bytes; its file branch gets a stand-in.
+      if (importer && /[\\/]src[\\/]io[\\/]byte-source\.ts$/.test(importer) && source === 'node:fs') return fsStub;
       return null;
     },
   };

@@ -5,6 +5,7 @@ import { CalculatorsView } from './calculators.js';
 import { CompareView } from './compare.js';
 import { ModelView } from './model-view.js';
 import { ReportsView } from './reports.js';
+import { RunItView } from './run-it.js';
 import { RunsView } from './runs.js';
 import { ZooView } from './zoo.js';
 import './style.css';
@@ -35,6 +36,7 @@ const VIEWS = [
   ['calc', 'Calculators'],
   ['runs', 'Runs'],
   ['reports', 'Reports'],
+  ['run', 'Run it'],
 ] as const;
 
 function App() {
@@ -56,6 +58,8 @@ function App() {
         return <RunsView route={route} />;
       case 'reports':
         return <ReportsView route={route} />;
+      case 'run':
+        return <RunItView route={route} />;
       default:
         return <ZooView />;
     }

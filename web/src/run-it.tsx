@@ -1,0 +1,147 @@
+/**
+ * "Run it" (#/run/<run>): a model trained by `convkit train` run in the page on convkit's
+ * reference backend (engine.ts) with its checkpoint's weights: an image from a test sample, a
+ * drawing or a file; the five most probable classes; every layer's activation maps; and one
+ * conv, ReLU or pooling unit explained (run-it-unit.tsx). Needs the server (the run's files).
+ */
+import { useEffect, useState } from 'preact/hooks';
+import {
+  EXPLAINED_OPS,
+  type LayerActivation,
+  type LoadedRun,
+  loadRun,
+  probabilities,
+  topClasses,
+  traceActivations,
+} from './engine.js';
+import type { Unit } from './engine-unit.js';
+import type { Route } from './main.js';
+import { InputChooser, InputPreview, type PickedInput } from './run-it-input.js';
+import { ActivationMaps } from './run-it-maps.js';
+import { UnitDetail } from './run-it-unit.js';
+import { ListStatus, useJson } from './runs.js';
+import './run-it.css';
+
+export function RunItView({ route }: { route: Route }) {
+  const run = route.args[0];
+  return run ? <RunIt name={run} /> : <RunChooser />;
+}
+
+function RunChooser() {
+  const runs = useJson<{ name: string }[]>('api/runs');
+  return (
+    <section>
+      <h1>Run it</h1>
+      <p>Pick a run of convkit train: its model runs here in the page on convkit's reference backend.</p>
+      <ListStatus list={runs} empty="No runs in the server's --runs folder yet (convkit train writes them)." />
+      <ul>
+        {Array.isArray(runs)
+          ? runs.map((r) => (
+              <li key={r.name}>
+                <a href={`#/run/${encodeURIComponent(r.name)}`}>{r.name}</a>
+              </li>
+            ))
+          : null}
+      </ul>
+    </section>
+  );
+}
+
+interface Result {
+  input: PickedInput;
+  top: ReturnType<typeof topClasses>;
+  /** Milliseconds of the inference pass (fused, as convkit predict runs it). */
+  ms: number;
+  layers: LayerActivation[];
+}
+
+interface Selected {
+  layer: LayerActivation;
+  unit: Unit;
+}
+
+function RunIt({ name }: { name: string }) {
+  const [run, setRun] = useState<LoadedRun | string | null>(null);
+  const [result, setResult] = useState<Result | null>(null);
+  const [selected, setSelected] = useState<Selected | null>(null);
+  useEffect(() => {
+    setRun(null);
+    setResult(null);
+    setSelected(null);
+    loadRun(name).then(setRun, (err: Error) => setRun(`cannot load run '${name}': ${err.message}`));
+  }, [name]);
+  if (run === null) return <p>loading the run's model and weights…</p>;
+  if (typeof run === 'string') return <p role="alert">{run}</p>;
+  const go = async (input: PickedInput): Promise<void> => {
+    const start = performance.now();
+    const p = await probabilities(run, input.pixels);
+    const ms = performance.now() - start;
+    const layers = traceActivations(run, input.pixels);
+    setResult({ input, top: topClasses(run.config, p, 5), ms, layers });
+    setSelected(null);
+  };
+  const { config } = run;
+  return (
+    <section class="run-it">
+      <h1>Run it: {name}</h1>
+      <p>
+        {config.model} trained on {config.data}: input {config.input.join('×')}, {config.classes.length} classes. It
+        runs here, on convkit's reference backend, with the weights of the run's checkpoint.
+      </p>
+      <InputChooser run={name} config={config} onPick={(p) => void go(p)} />
+      {result ? (
+        <>
+          <h2>Prediction</h2>
+          <div class="prediction">
+            <InputPreview
+              pixels={result.input.pixels}
+              shape={config.input}
+              label={`the input: ${result.input.source}`}
+              big
+            />
+            <table data-testid="top5">
+              <caption>
+                {result.input.source}: the five most probable classes ({result.ms.toFixed(1)} ms)
+              </caption>
+              <thead>
+                <tr>
+                  <th scope="col">class</th>
+                  <th scope="col">probability</th>
+                </tr>
+              </thead>
+              <tbody>
+                {result.top.map((t) => (
+                  <tr key={t.label} data-label={t.label} data-probability={t.probability}>
+                    <td>{t.name}</td>
+                    <td class="num">{(100 * t.probability).toFixed(2)}%</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <div class="body">
+            <div>
+              <h2>Activations</h2>
+              <ActivationMaps
+                layers={result.layers}
+                explainable={(l) => EXPLAINED_OPS.has(l.op)}
+                onPick={(layer, unit) => setSelected({ layer, unit })}
+              />
+            </div>
+            <aside>
+              {selected ? (
+                <UnitDetail
+                  layer={selected.layer}
+                  unit={selected.unit}
+                  onUnit={(unit) => setSelected({ layer: selected.layer, unit })}
+                />
+              ) : (
+                <p>Click a map of a convolution, ReLU or pooling layer to see how one of its units is computed.</p>
+              )}
+            </aside>
+          </div>
+        </>
+      ) : null}
+    </section>
+  );
+}
