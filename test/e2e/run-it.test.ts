@@ -126,10 +126,19 @@ describe('convkit explorer: Run it in chromium', { skip }, () => {
     const relu = modules.get('stem.1') as { output: Float32Array; input: Float32Array };
     const lo = Math.min(...relu.output);
     const hi = Math.max(...relu.output);
-    const drawn = await page.evaluate(() => {
-      const c = document.querySelector('[data-path="stem.1"] canvas[data-channel="3"]') as HTMLCanvasElement;
-      return Array.from((c.getContext('2d') as CanvasRenderingContext2D).getImageData(0, 0, c.width, c.height).data);
-    });
+    // Runs in the page (this file is type-checked without the DOM library).
+    type Canvas = {
+      width: number;
+      height: number;
+      getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } };
+    };
+    const drawn = await page
+      .locator('[data-path="stem.1"] canvas[data-channel="3"]')
+      .first()
+      .evaluate((el) => {
+        const c = el as unknown as Canvas;
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+      });
     const plane = SIDE * SIDE;
     assert.equal(drawn.length, 4 * plane);
     for (let i = 0; i < plane; i++) {

@@ -73,10 +73,13 @@ function RunIt({ name }: { name: string }) {
   if (run === null) return <p>loading the run's model and weights…</p>;
   if (typeof run === 'string') return <p role="alert">{run}</p>;
   const go = async (input: PickedInput): Promise<void> => {
+    // The measures are what `npm run bench:explorer` reads (scripts/bench-explorer.ts).
     const start = performance.now();
     const p = await probabilities(run, input.pixels);
-    const ms = performance.now() - start;
+    const ms = performance.measure('convkit:run-it-forward', { start }).duration;
+    const traced = performance.now();
     const layers = traceActivations(run, input.pixels);
+    performance.measure('convkit:run-it-trace', { start: traced });
     setResult({ input, top: topClasses(run.config, p, 5), ms, layers });
     setSelected(null);
   };
