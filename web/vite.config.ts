@@ -10,7 +10,10 @@ import { defineConfig, type Plugin } from 'vite';
 const stub = fileURLToPath(new URL('./src/native-stub.ts', import.meta.url));
 const fsStub = fileURLToPath(new URL('./src/node-fs-stub.ts', import.meta.url));
 
-/** The native backend loads a Node addon; the page gets a stand-in that says it is unavailable. */
+/**
+ * The native backend loads a Node addon; the page gets a stand-in that says it is unavailable. The
+ * safetensors reader's file branch (node:fs) gets one too: the page reads fetched bytes.
+ */
 function withoutNativeBackend(): Plugin {
   return {
     name: 'convkit-without-native-backend',
@@ -18,7 +21,6 @@ function withoutNativeBackend(): Plugin {
     resolveId(source, importer) {
       if (importer && /[\\/]src[\\/]backend[\\/]/.test(importer) && /(^|\/)native\/index\.js$/.test(source))
         return stub;
-      // The safetensors reader (web/src/engine.ts) reads fetched bytes; its file branch gets a stand-in.
       if (importer && /[\\/]src[\\/]io[\\/]byte-source\.ts$/.test(importer) && source === 'node:fs') return fsStub;
       return null;
     },
@@ -34,6 +36,12 @@ export default defineConfig({
     emptyOutDir: true,
     chunkSizeWarningLimit: 2000,
     // Layer types are class names (Module.typeName): minifying must not rename classes.
+    rolldownOptions: { output: { keepNames: true } },
+  },
+  // The Run it engine's Web Worker (web/src/engine-worker.ts) bundles convkit too, with the same stand-ins.
+  worker: {
+    format: 'es',
+    plugins: () => [withoutNativeBackend()],
     rolldownOptions: { output: { keepNames: true } },
   },
 });

@@ -1,11 +1,11 @@
 /**
- * convkit's reference backend in the page: a `convkit train` run's model built on `ref` with the
- * weights of its checkpoint (parsed by src/io's safetensors reader), its class probabilities as
- * `convkit predict` computes them, and one traced pass that keeps every op's output (and the
- * inputs of convolutions, activations and pooling, for the unit view in engine-unit.ts).
+ * convkit's reference backend in the browser: a `convkit train` run's model built on `ref` with
+ * the weights of its checkpoint (parsed by src/io's safetensors reader), its class probabilities
+ * as `convkit predict` computes them, and one traced pass that keeps every op's output (and the
+ * inputs of convolutions, activations and pooling, for the unit view in engine-unit.ts). The page
+ * runs it in a Web Worker (engine-worker.ts, engine-client.ts); tests run it in Node.
  *
- * Everything runs inside `withBackend('ref')`: the page's default backend stays `meta` for the
- * analysis views (convkit.ts).
+ * Everything runs inside `withBackend('ref')`, whatever the default backend is.
  */
 import { withBackend } from '../../src/backend/registry.js';
 import { noGrad } from '../../src/core/grad-mode.js';
@@ -76,19 +76,6 @@ export function buildRunModel(
   });
 }
 
-/** Fetches a run's config.json and checkpoint from the server and builds its model. */
-export async function loadRun(name: string): Promise<LoadedRun> {
-  const base = `api/runs/${encodeURIComponent(name)}/files/`;
-  const get = async (file: string): Promise<Response> => {
-    const r = await fetch(base + file);
-    if (!r.ok) throw new Error(`${name}/${file}: HTTP ${r.status} ${(await r.text()).slice(0, 200)}`);
-    return r;
-  };
-  const config = (await (await get('config.json')).json()) as RunConfig;
-  const bytes = new Uint8Array(await (await get('checkpoint.safetensors')).arrayBuffer());
-  return { name, config, model: buildRunModel(config, bytes) };
-}
-
 /** Pixels in [0, 1] (CHW) normalised with the run's statistics, as `convkit predict` does. */
 export function normalized(config: RunConfig, pixels: Float32Array): Float32Array {
   return normalize(config.normalize.mean, config.normalize.std).apply(pixels, 1, config.input, new Generator(0));
@@ -135,6 +122,12 @@ export interface LayerActivation {
   attrs: OpEvent['attrs'];
 }
 
+/** The attributes engine-unit.ts reads; the rest (a fused conv's addend, batch norm's statistics) are tensors, which a worker cannot post. */
+const UNIT_ATTRS = ['geometry', 'countIncludePad', 'divisorOverride'] as const;
+
+const cloneable = (attrs: OpEvent['attrs']): OpEvent['attrs'] =>
+  Object.fromEntries(UNIT_ATTRS.filter((k) => k in attrs).map((k) => [k, attrs[k]]));
+
 /** Ops whose unit the page explains (engine-unit.ts): their operands are kept. */
 export const EXPLAINED_OPS = new Set(['conv2d', 'relu', 'maxPool2d', 'avgPool2d', 'adaptiveAvgPool2d']);
 
@@ -164,7 +157,7 @@ export function traceActivations(run: LoadedRun, pixels: Float32Array): LayerAct
       weight: e.op === 'conv2d' && weight ? valuesOf(weight, false) : null,
       bias: e.op === 'conv2d' && bias ? Float32Array.from(bias.toArray()) : null,
       window: e.window,
-      attrs: e.attrs,
+      attrs: cloneable(e.attrs),
     });
   };
   withBackend('ref', () =>

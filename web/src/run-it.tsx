@@ -5,15 +5,8 @@
  * conv, ReLU or pooling unit explained (run-it-unit.tsx). Needs the server (the run's files).
  */
 import { useEffect, useState } from 'preact/hooks';
-import {
-  EXPLAINED_OPS,
-  type LayerActivation,
-  type LoadedRun,
-  loadRun,
-  probabilities,
-  topClasses,
-  traceActivations,
-} from './engine.js';
+import { EXPLAINED_OPS, type LayerActivation, topClasses } from './engine.js';
+import { openRun, type RunEngine } from './engine-client.js';
 import type { Unit } from './engine-unit.js';
 import type { Route } from './main.js';
 import { InputChooser, InputPreview, type PickedInput } from './run-it-input.js';
@@ -61,27 +54,45 @@ interface Selected {
 }
 
 function RunIt({ name }: { name: string }) {
-  const [run, setRun] = useState<LoadedRun | string | null>(null);
+  const [run, setRun] = useState<RunEngine | string | null>(null);
   const [result, setResult] = useState<Result | null>(null);
   const [selected, setSelected] = useState<Selected | null>(null);
+  const [busy, setBusy] = useState<{ text: string; failed: boolean } | null>(null);
   useEffect(() => {
     setRun(null);
     setResult(null);
     setSelected(null);
-    loadRun(name).then(setRun, (err: Error) => setRun(`cannot load run '${name}': ${err.message}`));
+    let engine: RunEngine | null = null;
+    let gone = false;
+    openRun(name).then(
+      (e) => {
+        engine = e;
+        if (gone) e.close();
+        else setRun(e);
+      },
+      (err: Error) => setRun(`cannot load run '${name}': ${err.message}`),
+    );
+    return () => {
+      gone = true;
+      engine?.close();
+    };
   }, [name]);
   if (run === null) return <p>loading the run's model and weights…</p>;
   if (typeof run === 'string') return <p role="alert">{run}</p>;
   const go = async (input: PickedInput): Promise<void> => {
-    // The measures are what `npm run bench:explorer` reads (scripts/bench-explorer.ts).
-    const start = performance.now();
-    const p = await probabilities(run, input.pixels);
-    const ms = performance.measure('convkit:run-it-forward', { start }).duration;
-    const traced = performance.now();
-    const layers = traceActivations(run, input.pixels);
-    performance.measure('convkit:run-it-trace', { start: traced });
-    setResult({ input, top: topClasses(run.config, p, 5), ms, layers });
-    setSelected(null);
+    setBusy({ text: `running ${input.source}…`, failed: false });
+    try {
+      const r = await run.run(input.pixels);
+      // The measures are what `npm run bench:explorer` reads (scripts/bench-explorer.ts); the passes ran in the worker.
+      const now = performance.now();
+      performance.measure('convkit:run-it-forward', { start: now - r.forwardMs, duration: r.forwardMs });
+      performance.measure('convkit:run-it-trace', { start: now - r.traceMs, duration: r.traceMs });
+      setResult({ input, top: topClasses(run.config, r.probabilities, 5), ms: r.forwardMs, layers: r.layers });
+      setSelected(null);
+      setBusy(null);
+    } catch (err) {
+      setBusy({ text: `${input.source}: ${(err as Error).message}`, failed: true });
+    }
   };
   const { config } = run;
   return (
@@ -92,6 +103,11 @@ function RunIt({ name }: { name: string }) {
         runs here, on convkit's reference backend, with the weights of the run's checkpoint.
       </p>
       <InputChooser run={name} config={config} onPick={(p) => void go(p)} />
+      {busy ? (
+        <p role={busy.failed ? 'alert' : 'status'} data-testid="busy">
+          {busy.text}
+        </p>
+      ) : null}
       {result ? (
         <>
           <h2>Prediction</h2>
