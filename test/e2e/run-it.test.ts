@@ -158,7 +158,7 @@ describe('convkit explorer: Run it in chromium', { skip }, () => {
     assert.ok(Math.abs((await u.num('unit-value')) - conv.output[at(5, 2, 6)]) < 1e-5);
     // The first window's centre is the conv's input at the unit's own position (3x3, padding 1).
     const centre = page
-      .locator('[data-testid=unit-detail] figure')
+      .locator('[data-testid=unit-detail] .windows figure')
       .first()
       .locator('table')
       .first()

@@ -39,7 +39,24 @@ export interface UnitExplanation {
   output: number;
   /** Multiplications (conv) or window cells (pooling) that went in. */
   terms: number;
+  /** The rows and columns of the input the window spans (dilation included; may reach into the padding). */
+  span: Span;
 }
+
+export interface Span {
+  top: number;
+  left: number;
+  height: number;
+  width: number;
+}
+
+/** The input span of a window of `rows` x `cols` taps from (top, left), taps `dilation` apart. */
+const spanOf = (top: number, left: number, rows: number, cols: number, dilation = [1, 1]): Span => ({
+  top,
+  left,
+  height: (rows - 1) * dilation[0] + 1,
+  width: (cols - 1) * dilation[1] + 1,
+});
 
 /** [C, H, W] of an activation (a flat [F] output is F channels of 1x1). */
 function chw(shape: readonly number[]): [number, number, number] {
@@ -81,10 +98,10 @@ function explainConv(l: LayerActivation, u: Unit): UnitExplanation {
   const group = Math.floor(u.channel / (g.outChannels / g.groups));
   const channels: ChannelWindow[] = [];
   let sum = 0;
+  const top = u.y * g.strideH - g.padTop;
+  const left = u.x * g.strideW - g.padLeft;
   for (let j = 0; j < perGroup; j++) {
     const ci = group * perGroup + j;
-    const top = u.y * g.strideH - g.padTop;
-    const left = u.x * g.strideW - g.padLeft;
     const window = windowOf(l, ci, top, left, g.kernelH, g.kernelW, [g.dilationH, g.dilationW]);
     const base = (u.channel * perGroup + j) * g.kernelH * g.kernelW;
     const kernel = Array.from({ length: g.kernelH }, (_, r) =>
@@ -106,6 +123,7 @@ function explainConv(l: LayerActivation, u: Unit): UnitExplanation {
     value: sum + (bias ?? 0),
     output: at(l, u),
     terms: perGroup * g.kernelH * g.kernelW,
+    span: spanOf(top, left, g.kernelH, g.kernelW, [g.dilationH, g.dilationW]),
   };
 }
 
@@ -114,6 +132,7 @@ function explainPool(l: LayerActivation, u: Unit): UnitExplanation {
   const [, inH, inW] = chw(input.shape);
   const [, outH, outW] = chw(l.output.shape);
   let window: (number | null)[][];
+  let span: Span;
   let padded = 0;
   if (l.op === 'adaptiveAvgPool2d') {
     // PyTorch's bins: [floor(i * in / out), ceil((i + 1) * in / out)).
@@ -122,11 +141,13 @@ function explainPool(l: LayerActivation, u: Unit): UnitExplanation {
     const rows = Math.ceil(((u.y + 1) * inH) / outH) - y0;
     const cols = Math.ceil(((u.x + 1) * inW) / outW) - x0;
     window = windowOf(l, u.channel, y0, x0, rows, cols);
+    span = spanOf(y0, x0, rows, cols);
   } else {
     const g = l.attrs.geometry as Pool2dGeometry;
     const top = u.y * g.strideH - g.padH;
     const left = u.x * g.strideW - g.padW;
     window = windowOf(l, u.channel, top, left, g.kernelH, g.kernelW, [g.dilationH, g.dilationW]);
+    span = spanOf(top, left, g.kernelH, g.kernelW, [g.dilationH, g.dilationW]);
     // Average pooling with count_include_pad counts the padding inside the padded input, not beyond.
     for (let r = 0; r < g.kernelH; r++)
       for (let c = 0; c < g.kernelW; c++) {
@@ -155,6 +176,7 @@ function explainPool(l: LayerActivation, u: Unit): UnitExplanation {
     value,
     output: at(l, u),
     terms: cells.length,
+    span,
   };
 }
 
@@ -170,6 +192,7 @@ function explainRelu(l: LayerActivation, u: Unit): UnitExplanation {
     value: Math.max(0, x),
     output: at(l, u),
     terms: 1,
+    span: spanOf(u.y, u.x, 1, 1),
   };
 }
 

@@ -4,8 +4,10 @@
  * channel's sum of products; then the arithmetic: products summed + bias = value (conv), max(0, x)
  * (ReLU), the window's max or sum / count (pooling), beside the value the pass gave.
  */
-import type { LayerActivation } from './engine.js';
-import { chw, explainUnit, type Unit, type UnitExplanation } from './engine-unit.js';
+import { useEffect, useMemo, useRef } from 'preact/hooks';
+import type { LayerActivation, Values } from './engine.js';
+import { chw, explainUnit, type Span, type Unit, type UnitExplanation } from './engine-unit.js';
+import { paint, range } from './run-it-maps.js';
 
 /** Input channels drawn as grids (a 3x3 conv over 64 channels has 576 products: the rest are listed by sum). */
 const GRIDS_SHOWN = 8;
@@ -37,6 +39,35 @@ function Grid({ cells, label }: { cells: (number | null)[][]; label: string }) {
         ))}
       </tbody>
     </table>
+  );
+}
+
+/** A channel's map (grey over the whole layer's range) with a box around `box`, which may reach into the padding. */
+function Outlined(props: { of: Values; channel: number; box: Span; label: string }) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  const shape = chw(props.of.shape);
+  const bounds = useMemo(() => range(props.of.values), [props.of]);
+  useEffect(() => {
+    if (ref.current) paint(ref.current, props.of.values, shape, props.channel, bounds);
+  }, [props.of, props.channel, bounds]);
+  const pct = (v: number, n: number): string => `${(100 * v) / n}%`;
+  const { top, left, height, width } = props.box;
+  return (
+    <figure class="outlined">
+      <div class="frame">
+        <canvas ref={ref} role="img" aria-label={props.label} />
+        <div
+          class="box"
+          style={{
+            top: pct(top, shape[1]),
+            left: pct(left, shape[2]),
+            height: pct(height, shape[1]),
+            width: pct(width, shape[2]),
+          }}
+        />
+      </div>
+      <figcaption>{props.label}</figcaption>
+    </figure>
   );
 }
 
@@ -107,6 +138,20 @@ export function UnitDetail(props: { layer: LayerActivation; unit: Unit; onUnit: 
       <p class="unit-pick">
         {field('channel', c, 'channel')} {field('y', h, 'row')} {field('x', w, 'column')}
       </p>
+      <div class="where">
+        <Outlined
+          of={layer.input as Values}
+          channel={e.channels[0].channel}
+          box={e.span}
+          label={`input channel ${e.channels[0].channel}: the window`}
+        />
+        <Outlined
+          of={layer.output}
+          channel={unit.channel}
+          box={{ top: unit.y, left: unit.x, height: 1, width: 1 }}
+          label={`output channel ${unit.channel}: the unit`}
+        />
+      </div>
       <div class="windows">
         {grids.map((ch) => (
           <figure key={ch.channel}>
