@@ -32,9 +32,9 @@ const defaultSide = (entry: ModelEntry): number => (entry.input[1] <= 64 ? entry
 const layerRows = (rows: readonly LayerRow[]): LayerRow[] =>
   rows.filter((r) => !r.repeated && r.outputShape?.length === 4 && r.receptiveField !== null);
 
-/** The deepest listed layer whose field is at most half the input: large enough to be interesting, small enough to see. */
+/** The last stage or block (depth 1 or 2) whose field is at most half the input: large enough to be interesting, small enough to see. */
 function defaultRow(rows: readonly LayerRow[], side: number): LayerRow {
-  const fits = rows.filter((r) => (r.receptiveField?.size[0] ?? 0) <= side / 2);
+  const fits = rows.filter((r) => r.depth <= 2 && (r.receptiveField?.size[0] ?? 0) <= side / 2);
   return fits[fits.length - 1] ?? rows[0];
 }
 
