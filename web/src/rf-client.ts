@@ -30,18 +30,30 @@ let running: number | null = null;
 let queued: FieldAsk | null = null;
 const listeners = new Map<number, (reply: FieldReply) => void>();
 
+/** Hands `reply` to its listener; a final one frees the worker for the queued request. */
+function deliver(reply: FieldReply): void {
+  listeners.get(reply.id)?.(reply);
+  if (reply.kind === 'progress') return;
+  running = null;
+  const next = queued;
+  queued = null;
+  if (next) start(next);
+}
+
 function start(ask: FieldAsk): void {
-  worker ??= new Worker(new URL('./rf-worker.ts', import.meta.url), { type: 'module' });
-  worker.onmessage = (e: MessageEvent<FieldReply>) => {
-    listeners.get(e.data.id)?.(e.data);
-    if (e.data.kind === 'progress') return;
-    running = null;
-    if (queued) {
-      const next = queued;
-      queued = null;
-      start(next);
-    }
-  };
+  if (worker === null) {
+    const w = new Worker(new URL('./rf-worker.ts', import.meta.url), { type: 'module' });
+    w.onmessage = (e: MessageEvent<FieldReply>) => deliver(e.data);
+    // A worker that dies (out of memory, say) answers nothing more: say so, and start a fresh one next time.
+    w.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      w.terminate();
+      worker = null;
+      if (running !== null)
+        deliver({ id: running, kind: 'error', message: `the worker stopped: ${e.message || 'no reason given'}` });
+    };
+    worker = w;
+  }
   running = ask.id;
   worker.postMessage(ask);
 }
