@@ -75,6 +75,7 @@ export function useEffectiveField(request: FieldRequest | null, key: string): Fi
   // The state is kept with the key it answers, so a render for a new key never shows the last key's result.
   const [answer, setAnswer] = useState<{ key: string; state: FieldState } | null>(null);
   // The key names the request: a new request object with the same key asks nothing new.
+  const asking = request !== null;
   useEffect(() => {
     if (request === null) return;
     const set = (state: FieldState): void => setAnswer({ key, state });
@@ -84,7 +85,7 @@ export function useEffectiveField(request: FieldRequest | null, key: string): Fi
       else if (reply.kind === 'done') set({ status: 'done', result: reply.result });
       else set({ status: 'error', message: reply.message });
     });
-  }, [key]);
+  }, [key, asking]);
   if (request === null) return null;
   return answer?.key === key ? answer.state : { status: 'computing', stage: 'waiting', done: 0, total: 1 };
 }

@@ -6,6 +6,7 @@
  * pixels outside its theoretical field (batch statistics would make every unit depend on every
  * pixel). No DOM here: the page's worker (rf-worker.ts) and Node both run it.
  */
+import { ArgumentError } from '../../src/core/errors.js';
 import { enableGrad } from '../../src/core/grad-mode.js';
 import { manualSeed } from '../../src/core/random.js';
 import { scope } from '../../src/core/scope.js';
@@ -72,9 +73,13 @@ function unitSeed(out: Tensor, unit: readonly [number, number], channel: number 
   const [n, c, h, w] = out.shape;
   const [y, x] = unit;
   if (out.shape.length !== 4 || n !== 1 || !(y >= 0 && y < h && x >= 0 && x < w))
-    throw new RangeError(`unit (${y}, ${x}) is not on the output grid ${out.shape.join('x')}`);
+    throw new ArgumentError(
+      'effectiveField',
+      `unit: expected a position on the output grid ${out.shape.join('x')}, got (${y}, ${x})`,
+      '',
+    );
   if (channel !== null && !(channel >= 0 && channel < c))
-    throw new RangeError(`channel ${channel} is not one of the output's ${c} channels`);
+    throw new ArgumentError('effectiveField', `channel: expected 0 to ${c - 1}, got ${channel}`, '');
   const seed = new Float32Array(out.size);
   for (let k = 0; k < c; k++) if (channel === null || k === channel) seed[(k * h + y) * w + x] = 1;
   return fromArray(seed, out.shape, { backend: out.backend.name });
@@ -93,7 +98,11 @@ function absSumChannels(g: Tensor): Float32Array {
 export function effectiveField(req: FieldRequest, progress: FieldProgress = () => {}): FieldResult {
   const [channels, height, width] = req.input;
   if (req.image.length !== channels * height * width)
-    throw new RangeError(`image: expected ${channels}x${height}x${width} values, got ${req.image.length}`);
+    throw new ArgumentError(
+      'effectiveField',
+      `image: expected ${channels}x${height}x${width} = ${channels * height * width} values, got ${req.image.length}`,
+      '',
+    );
   progress('building', 0, 1);
   const { model, buildMs } = modelFor(req.model, channels);
   const t0 = performance.now();
@@ -122,7 +131,7 @@ export function effectiveField(req: FieldRequest, progress: FieldProgress = () =
         if (err instanceof Reached) return err.gradient;
         throw err;
       }
-      throw new RangeError(`model ${req.model} made no module call ${req.call}`);
+      throw new ArgumentError('effectiveField', `call: expected a module call of ${req.model}, got ${req.call}`, '');
     }),
   );
   return { gradient, outputShape, buildMs, computeMs: performance.now() - t0 };

@@ -168,7 +168,7 @@ function FieldBody({ choice }: { choice: Choice }) {
       },
     [picture, entry, side, row, unit, channel],
   );
-  const key = `${entry.name}|${side}|${row.index}|${unit.join(',')}|${channel}|${pictureName}|${picture !== null}`;
+  const key = `${entry.name}|${side}|${row.index}|${unit.join(',')}|${channel}|${pictureName}`;
   const state = useEffectiveField(request, key);
   const uf = unitField(field, unit);
   const gradient = state?.status === 'done' ? state.result.gradient : null;
