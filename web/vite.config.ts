@@ -31,17 +31,18 @@ export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
   plugins: [withoutNativeBackend(), preact()],
+  // The workers (web/src/rf-worker.ts, the receptive field; web/src/engine-worker.ts, Run it) bundle
+  // convkit too: the same stand-ins, and class names kept as in the page.
+  worker: {
+    format: 'es',
+    plugins: () => [withoutNativeBackend()],
+    rolldownOptions: { output: { keepNames: true } },
+  },
   build: {
     outDir: fileURLToPath(new URL('../dist/web', import.meta.url)),
     emptyOutDir: true,
     chunkSizeWarningLimit: 2000,
     // Layer types are class names (Module.typeName): minifying must not rename classes.
-    rolldownOptions: { output: { keepNames: true } },
-  },
-  // The Run it engine's Web Worker (web/src/engine-worker.ts) bundles convkit too, with the same stand-ins.
-  worker: {
-    format: 'es',
-    plugins: () => [withoutNativeBackend()],
     rolldownOptions: { output: { keepNames: true } },
   },
 });

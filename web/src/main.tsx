@@ -5,6 +5,7 @@ import { CalculatorsView } from './calculators.js';
 import { CompareView } from './compare.js';
 import { ModelView } from './model-view.js';
 import { ReportsView } from './reports.js';
+import { FieldView } from './rf-view.js';
 import { RunItView } from './run-it.js';
 import { RunsView } from './runs.js';
 import { ZooView } from './zoo.js';
@@ -33,6 +34,7 @@ const VIEWS = [
   ['zoo', 'Zoo'],
   ['model', 'Model'],
   ['compare', 'Compare'],
+  ['field', 'Receptive field'],
   ['calc', 'Calculators'],
   ['runs', 'Runs'],
   ['reports', 'Reports'],
@@ -52,6 +54,8 @@ function App() {
         return <ModelView route={route} />;
       case 'compare':
         return <CompareView route={route} />;
+      case 'field':
+        return <FieldView route={route} />;
       case 'calc':
         return <CalculatorsView />;
       case 'runs':
