@@ -18,10 +18,10 @@ import sharp from 'sharp';
 import { setBackend } from '../../src/backend/registry.js';
 import { loadTrained } from '../../src/cli/eval.js';
 import { runTrain } from '../../src/cli/train.js';
+import { trainTransforms } from '../../src/cli/train-config.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { Generator } from '../../src/core/random.js';
-import { normalize } from '../../src/data/transforms.js';
 import { traceModules } from '../../src/nn/trace-modules.js';
 import { fromArray } from '../../src/ops/creation.js';
 import { classProbabilities } from '../../src/train/evaluate.js';
@@ -48,8 +48,11 @@ interface Samples {
 /** What convkit computes in Node for one image: probabilities, and each module's input and output by path. */
 async function nodePass(pixels: Float32Array) {
   const { model, config } = loadTrained(runDir, {});
-  const input = normalize(config.normalize.mean, config.normalize.std).apply(pixels, 1, config.input, new Generator(0));
-  const p = await classProbabilities(model, input, config.input);
+  // As convkit predict: the run's test transforms, then the model.
+  const transform = trainTransforms(config).test;
+  const input = transform.apply(pixels, 1, config.input, new Generator(0));
+  const shape = transform.outShape(config.input);
+  const p = await classProbabilities(model, input, shape);
   const modules = new Map<string, { input: Float32Array; output: Float32Array; shape: readonly number[] }>();
   const inputs = new Map<unknown, Float32Array>();
   noGrad(() =>
@@ -65,7 +68,7 @@ async function nodePass(pixels: Float32Array) {
           });
         },
       },
-      () => model.call(fromArray(input, [1, ...config.input])),
+      () => model.call(fromArray(input, [1, ...shape])),
     ),
   );
   return { p, modules, config };

@@ -26,6 +26,7 @@ function run(model: TensorModule, input: [number, number, number]): LoadedRun {
     data: 'none',
     input,
     classes: [],
+    augment: false,
     normalize: { mean: Array(input[0]).fill(0), std: Array(input[0]).fill(1) },
   };
   return { name: 'test', config, model };

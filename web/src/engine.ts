@@ -13,24 +13,16 @@ import { Generator } from '../../src/core/random.js';
 import { scope } from '../../src/core/scope.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { type OpEvent, traceOps } from '../../src/core/trace.js';
-import { normalize } from '../../src/data/transforms.js';
+import type { ImageShape } from '../../src/data/transforms.js';
+import { buildTrainModel, type TrainConfig, trainTransforms } from '../../src/cli/train-config.js';
 import { readSafetensors, readSafetensorsHeader } from '../../src/io/safetensors.js';
-import { getModel } from '../../src/models/registry.js';
-import { tinyCnn } from '../../src/models/tiny-cnn.js';
 import type { TensorModule } from '../../src/nn/module.js';
 import { traceModules } from '../../src/nn/trace-modules.js';
-import { withoutRandomInit } from '../../src/nn/init.js';
 import { fromArray } from '../../src/ops/creation.js';
 import { classProbabilities } from '../../src/train/evaluate.js';
 
-/** The fields of a run's config.json the page needs (src/cli/train-config.ts, TrainConfig). */
-export interface RunConfig {
-  model: string;
-  data: string;
-  input: [number, number, number];
-  classes: string[];
-  normalize: { mean: number[]; std: number[] };
-}
+/** The fields of a run's config.json the page needs. */
+export type RunConfig = Pick<TrainConfig, 'model' | 'data' | 'input' | 'classes' | 'normalize' | 'augment' | 'images'>;
 
 export interface LoadedRun {
   name: string;
@@ -40,13 +32,9 @@ export interface LoadedRun {
 
 /** The checkpoint's model tensors are `model.<key>` (src/train/checkpoint.ts); the rest is optimiser state. */
 const MODEL_PREFIX = 'model.';
-/** `convkit train tiny_cnn` builds the demo CNN at this width (buildTrainModel in src/cli/train-config.ts). */
-const TINY_CNN_WIDTH = 8;
-
 /**
- * The run's model on the ref backend, as `buildTrainModel` builds it (that file also holds the
- * optimisers and Node's file writing, so the page cannot import it), with no random init since
- * the checkpoint's weights replace it.
+ * The run's model on the ref backend, as `convkit train` built it (buildTrainModel), with no
+ * random init since the checkpoint's weights replace it.
  */
 export function buildRunModel(
   config: RunConfig,
@@ -54,12 +42,7 @@ export function buildRunModel(
   file = 'checkpoint.safetensors',
 ): TensorModule {
   return withBackend('ref', () => {
-    const inChannels = config.input[0];
-    const classes = config.classes.length;
-    const model =
-      config.model === 'tiny_cnn'
-        ? withoutRandomInit(() => tinyCnn({ inChannels, classes, width: TINY_CNN_WIDTH }))
-        : getModel(config.model).build({ backend: 'ref', inChannels, classes, init: 'none' });
+    const model = buildTrainModel(config, { backend: 'ref', init: 'none' });
     const names = readSafetensorsHeader(checkpoint, file)
       .entries.map((e) => e.name)
       .filter((n) => n.startsWith(MODEL_PREFIX));
@@ -76,15 +59,19 @@ export function buildRunModel(
   });
 }
 
-/** Pixels in [0, 1] (CHW) normalised with the run's statistics, as `convkit predict` does. */
-export function normalized(config: RunConfig, pixels: Float32Array): Float32Array {
-  return normalize(config.normalize.mean, config.normalize.std).apply(pixels, 1, config.input, new Generator(0));
+/**
+ * Pixels in [0, 1] (CHW, the data's shape) through the run's test transforms (a resize and centre
+ * crop where the run trained with them, then its normalisation), as `convkit predict` does.
+ */
+export function networkInput(config: RunConfig, pixels: Float32Array): { input: Float32Array; shape: ImageShape } {
+  const transform = trainTransforms(config).test;
+  return { input: transform.apply(pixels, 1, config.input, new Generator(0)), shape: transform.outShape(config.input) };
 }
 
 /** Class probabilities of one image: the fused inference pass of `convkit predict` (classProbabilities). */
 export async function probabilities(run: LoadedRun, pixels: Float32Array): Promise<Float32Array | Float64Array> {
-  const input = normalized(run.config, pixels);
-  return withBackend('ref', () => classProbabilities(run.model, input, run.config.input));
+  const { input, shape } = networkInput(run.config, pixels);
+  return withBackend('ref', () => classProbabilities(run.model, input, shape));
 }
 
 /** The classes by probability, most probable first (ties: the lower label first, as predict). */
@@ -143,7 +130,7 @@ const valuesOf = (t: Tensor, batch = true): Values => ({
  * op of its own with its own output.
  */
 export function traceActivations(run: LoadedRun, pixels: Float32Array): LayerActivation[] {
-  const input = normalized(run.config, pixels);
+  const { input, shape } = networkInput(run.config, pixels);
   const layers: LayerActivation[] = [];
   const keep = (e: OpEvent): void => {
     const explained = EXPLAINED_OPS.has(e.op);
@@ -162,9 +149,7 @@ export function traceActivations(run: LoadedRun, pixels: Float32Array): LayerAct
   };
   withBackend('ref', () =>
     scope(() =>
-      noGrad(() =>
-        traceModules({}, () => traceOps(keep, () => run.model.call(fromArray(input, [1, ...run.config.input])))),
-      ),
+      noGrad(() => traceModules({}, () => traceOps(keep, () => run.model.call(fromArray(input, [1, ...shape]))))),
     ),
   );
   return layers;
