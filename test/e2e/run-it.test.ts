@@ -4,7 +4,8 @@
  * backend, and what the page shows is checked against convkit in Node on the same image and
  * checkpoint: the top class and its probability (as `convkit predict` computes them), an activation
  * map's pixels, and the arithmetic of a conv, a ReLU and a max-pooling unit (against the layers'
- * inputs and outputs recorded by module tracing in Node). Screenshots go to out/run-it-e2e/.
+ * inputs and outputs recorded by module tracing in Node); a run trained on resized and cropped
+ * images predicts as Node through the run's test transforms. Screenshots go to out/run-it-e2e/.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -40,14 +41,17 @@ let browser: Browser;
 let page: Page;
 let server: { url: string; close: () => Promise<void> };
 let runDir: string;
+/** A run trained on the images scaled to 20x20 and cropped to 16x16: its test transforms resize and crop. */
+let croppedDir: string;
+const CROPPED = 'cropped';
 
 interface Samples {
   samples: { index: number; label: number; pixels: number[] }[];
 }
 
 /** What convkit computes in Node for one image: probabilities, and each module's input and output by path. */
-async function nodePass(pixels: Float32Array) {
-  const { model, config } = loadTrained(runDir, {});
+async function nodePass(pixels: Float32Array, dir = runDir) {
+  const { model, config } = loadTrained(dir, {});
   // As convkit predict: the run's test transforms, then the model.
   const transform = trainTransforms(config).test;
   const input = transform.apply(pixels, 1, config.input, new Generator(0));
@@ -107,6 +111,9 @@ describe('convkit explorer: Run it in chromium', { skip }, () => {
     const runs = tempDir('convkit-run-it-');
     runDir = join(runs, RUN);
     await runTrain('tiny_cnn', trainOptions(data, runDir, { epochs: 1 }), { out: () => {} });
+    croppedDir = join(runs, CROPPED);
+    const cropped = trainOptions(data, croppedDir, { epochs: 1, imageSize: 20, cropSize: 16 });
+    await runTrain('tiny_cnn', cropped, { out: () => {} });
     server = await startExplorer(runs);
     browser = await launchChromium((chromium as { path: string }).path);
     page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
@@ -211,5 +218,19 @@ describe('convkit explorer: Run it in chromium', { skip }, () => {
     await page.waitForSelector('[data-testid=top5] caption:has-text("drawing")');
     assert.equal(await page.locator('[data-testid=top5] tbody tr').count(), 5);
     await page.screenshot({ path: join(SHOTS, 'drawing.png'), fullPage: true });
+  });
+
+  it("a run trained on resized and cropped images: the page applies the run's test transforms as Node", async () => {
+    await page.goto(`${server.url}#/run/${CROPPED}`);
+    const samples = (await (await fetch(`${server.url}api/runs/${CROPPED}/samples?count=2`)).json()) as Samples;
+    await page.locator('[data-testid=sample]').nth(1).click();
+    const { p, config, modules } = await nodePass(Float32Array.from(samples.samples[1].pixels), croppedDir);
+    assert.deepEqual(config.images?.resize, 20, 'the run resized its images');
+    await assertTop1(p, config.classes);
+    // The first conv sees the 16x16 centre crop of the 20x20 resize, as in Node.
+    const conv = modules.get('stem.0.0') as { shape: readonly number[] };
+    assert.deepEqual(conv.shape, [1, 8, 16, 16]);
+    const heading = await page.locator('[data-testid=layer-maps][data-path="stem.0.0"] h4').first().textContent();
+    assert.match(heading ?? '', /8×16×16/);
   });
 });
