@@ -144,7 +144,7 @@ export async function runReceptiveField(settings: ExperimentSettings): Promise<E
     {
       id: 'training-grows',
       claim: 'Training enlarges the effective receptive field (Luo et al. 2016).',
-      measured: `After ${eff.training.epochs.length} epoch(s) on ${int(eff.trainImages)} images (test accuracy ${pct(eff.training.testAccuracy)}) the 95% square went from ${u.side95Interpolated.toFixed(2)} to ${t.side95Interpolated.toFixed(2)} px (interpolated) and the RMS distance of the gradient mass from the centre from ${u.rmsRadius.toFixed(2)} to ${t.rmsRadius.toFixed(2)} px: it ${t.side95Interpolated > u.side95Interpolated ? 'grew' : 'did not grow'}.`,
+      measured: `After ${eff.training.epochs.length} epoch(s) on ${int(eff.trainImages)} images (test accuracy ${pct(eff.training.testAccuracy)}) the 95% square went from ${u.side95Interpolated.toFixed(2)} to ${t.side95Interpolated.toFixed(2)} px (interpolated; a change of ${(t.side95Interpolated - u.side95Interpolated).toFixed(3)} px) and the RMS distance of the gradient mass from the centre from ${u.rmsRadius.toFixed(2)} to ${t.rmsRadius.toFixed(2)} px: it ${t.side95Interpolated > u.side95Interpolated ? 'grew' : 'did not grow'}.`,
       held: t.side95Interpolated > u.side95Interpolated,
     },
   ];
