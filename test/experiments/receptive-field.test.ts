@@ -15,8 +15,8 @@ import { checkReport, runQuick, type ReportFiles } from './helpers.js';
 describe('experiment receptive-field', () => {
   let r: ReportFiles;
   before(async () => {
-    // Tiny training: 64 images, 1 epoch; the gradient is averaged over the 64 test images.
-    r = await runQuick('receptive-field', { limit: 64, testLimit: 64, epochs: 1 });
+    // Tiny training: one step of 32 images; the gradient is averaged over the 32 test images.
+    r = await runQuick('receptive-field', { limit: 32, testLimit: 32, epochs: 1 });
   });
 
   it('writes a report that parses, with both effective-field heatmaps and the radial profile', async () => {
@@ -52,8 +52,8 @@ describe('experiment receptive-field', () => {
     // 12 stride-1 3x3 layers: 2 x 12 + 1 pixels, centred on the centre unit's own pixel.
     assert.equal(eff.theoretical, 25);
     assert.deepEqual(eff.centre, [14, 14]);
-    assert.equal(eff.images, 64);
-    assert.equal(eff.trainImages, 64);
+    assert.equal(eff.images, 32);
+    assert.equal(eff.trainImages, 32);
     for (const which of ['untrained', 'trained'] as const) {
       const m = eff[which];
       assert.equal(m.share.length, 28 * 28, which);
