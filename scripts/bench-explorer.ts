@@ -3,22 +3,27 @@
  * a model (building it on the meta backend, the summary, the dataflow trace) through the dagre
  * layout to the SVG drawn by Preact, for DenseNet-121 and a few others at fresh input sizes (so
  * nothing is cached), then with one large block unfolded (DenseNet-121's third dense block).
- * Target: DenseNet-121 within 1 s. Usage: npx tsx scripts/bench-explorer.ts
- * [--models densenet121,resnet50] [--repeats 3] (npm run bench:explorer)
+ * Target: DenseNet-121 within 1 s. Then the "Run it" view (bench-explorer-run-it.ts): a
+ * ResNet-20 forward pass for one 32x32 image in the page on the reference backend, target 100 ms.
+ * Usage: npx tsx scripts/bench-explorer.ts [--models densenet121,resnet50] [--repeats 3]
+ * [--passes 10] [--only models|run-it] (npm run bench:explorer)
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromiumPath, ensurePageBuilt, launchChromium, startExplorer } from '../test/helpers/explorer-browser.js';
+import { benchRunIt, writeResnet20Run } from './bench-explorer-run-it.js';
 
 const { values } = parseArgs({
   options: {
     models: { type: 'string', default: 'densenet121,resnet50,googlenet' },
     repeats: { type: 'string', default: '3' },
+    passes: { type: 'string', default: '10' },
+    only: { type: 'string' },
   },
 });
-const models = (values.models ?? '').split(',').filter((m) => m !== '');
+const models = values.only === 'run-it' ? [] : (values.models ?? '').split(',').filter((m) => m !== '');
 const repeats = Math.max(1, Number(values.repeats) || 3);
 const TARGET_MS = { densenet121: 1000 } as Record<string, number>;
 
@@ -28,13 +33,15 @@ if ('missing' in chromium) {
   process.exit(1);
 }
 ensurePageBuilt();
-const server = await startExplorer(mkdtempSync(join(tmpdir(), 'convkit-bench-runs-')));
+const runs = mkdtempSync(join(tmpdir(), 'convkit-bench-runs-'));
+const run = values.only === 'models' ? null : writeResnet20Run(runs);
+const server = await startExplorer(runs);
 const browser = await launchChromium(chromium.path);
 try {
   const page = await (await browser.newContext({ viewport: { width: 1600, height: 1000 } })).newPage();
   await page.goto(`${server.url}#/calc`);
   await page.waitForSelector('main section');
-  console.log('model          input        nodes  ms (each run)            median  target');
+  if (models.length > 0) console.log('model          input        nodes  ms (each run)            median  target');
   for (const model of models) {
     const times: number[] = [];
     let nodes = 0;
@@ -80,6 +87,7 @@ try {
     );
     console.log(`  ${block} unfolded: ${all.nodes} nodes, ${all.ms.toFixed(0)} ms (layout and draw only)`);
   }
+  if (run !== null) await benchRunIt(page, server.url, run, Math.max(2, Number(values.passes) || 10));
 } finally {
   await browser.close();
   await server.close();

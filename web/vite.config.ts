@@ -8,8 +8,12 @@ import preact from '@preact/preset-vite';
 import { defineConfig, type Plugin } from 'vite';
 
 const stub = fileURLToPath(new URL('./src/native-stub.ts', import.meta.url));
+const fsStub = fileURLToPath(new URL('./src/node-fs-stub.ts', import.meta.url));
 
-/** The native backend loads a Node addon; the page gets a stand-in that says it is unavailable. */
+/**
+ * The native backend loads a Node addon; the page gets a stand-in that says it is unavailable. The
+ * safetensors reader's file branch (node:fs) gets one too: the page reads fetched bytes.
+ */
 function withoutNativeBackend(): Plugin {
   return {
     name: 'convkit-without-native-backend',
@@ -17,6 +21,7 @@ function withoutNativeBackend(): Plugin {
     resolveId(source, importer) {
       if (importer && /[\\/]src[\\/]backend[\\/]/.test(importer) && /(^|\/)native\/index\.js$/.test(source))
         return stub;
+      if (importer && /[\\/]src[\\/]io[\\/]byte-source\.ts$/.test(importer) && source === 'node:fs') return fsStub;
       return null;
     },
   };
@@ -26,8 +31,13 @@ export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
   plugins: [withoutNativeBackend(), preact()],
-  // The receptive-field view's worker (web/src/rf-worker.ts) bundles the model builders too: the same stand-in for the addon.
-  worker: { format: 'es', plugins: () => [withoutNativeBackend()] },
+  // The workers (web/src/rf-worker.ts, the receptive field; web/src/engine-worker.ts, Run it) bundle
+  // convkit too: the same stand-ins, and class names kept as in the page.
+  worker: {
+    format: 'es',
+    plugins: () => [withoutNativeBackend()],
+    rolldownOptions: { output: { keepNames: true } },
+  },
   build: {
     outDir: fileURLToPath(new URL('../dist/web', import.meta.url)),
     emptyOutDir: true,

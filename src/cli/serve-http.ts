@@ -17,6 +17,7 @@ import { parseInputShape, parseInteger, requireExact } from './args.js';
 import { streamRunMetrics } from './serve-events.js';
 import { fileInside, HttpError } from './serve-http-error.js';
 import { reportsApi } from './serve-reports.js';
+import { sendRunSamples } from './serve-samples.js';
 import { summaryCommand } from './summary.js';
 import { RUN_FILES } from './train-run-folder.js';
 import type { Zoo } from './zoo.js';
@@ -213,6 +214,10 @@ export function createExplorerServer(opts: ExplorerServerOptions): Server {
       const query = new URLSearchParams(target.includes('?') ? target.slice(target.indexOf('?') + 1) : '');
       if (segments[0] === 'api' && segments[1] === 'runs' && segments[3] === 'events' && segments.length === 4) {
         streamRunMetrics(res, runDir(opts, segments[2]), head);
+        return;
+      }
+      if (segments[0] === 'api' && segments[1] === 'runs' && segments[3] === 'samples' && segments.length === 4) {
+        sendRunSamples(res, runDir(opts, segments[2]), segments[2], query, head, sendJson);
         return;
       }
       if (segments[0] === 'api') {

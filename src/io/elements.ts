@@ -9,11 +9,11 @@
  * NaN: float16 keeps the sign, `±0x7e00`; bfloat16 is 0xffff from float32 (PyTorch's vectorised
  * CPU path) and 0x7fc0 from float64 (its scalar path).
  */
-import { endianness } from 'node:os';
 import type { FloatArray } from '../core/dtype.js';
 import { ArgumentError } from '../core/errors.js';
 
-export const LITTLE_ENDIAN = endianness() === 'LE';
+/** The machine's byte order, from a typed array (no Node built-in, so the page can read weights too). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** The floating dtypes a writer can store, by their safetensors names. */
 export const WEIGHT_DTYPES = ['F64', 'F32', 'F16', 'BF16'] as const;

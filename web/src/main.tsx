@@ -6,6 +6,7 @@ import { CompareView } from './compare.js';
 import { ModelView } from './model-view.js';
 import { ReportsView } from './reports.js';
 import { FieldView } from './rf-view.js';
+import { RunItView } from './run-it.js';
 import { RunsView } from './runs.js';
 import { ZooView } from './zoo.js';
 import './style.css';
@@ -37,6 +38,7 @@ const VIEWS = [
   ['calc', 'Calculators'],
   ['runs', 'Runs'],
   ['reports', 'Reports'],
+  ['run', 'Run it'],
 ] as const;
 
 function App() {
@@ -60,6 +62,8 @@ function App() {
         return <RunsView route={route} />;
       case 'reports':
         return <ReportsView route={route} />;
+      case 'run':
+        return <RunItView route={route} />;
       default:
         return <ZooView />;
     }
