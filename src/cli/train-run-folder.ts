@@ -10,16 +10,12 @@ import type { TensorModule } from '../train/evaluate.js';
 import type { LRScheduler } from '../train/lr-scheduler.js';
 import type { Optimizer } from '../train/optimizer.js';
 import { shown } from './args.js';
+import { RUN_FILES } from './run-files.js';
 import { fsReason, OutputError, trackedTemporary, writeFileAtomic } from './files.js';
 import type { TrainConfig } from './train-config.js';
 import { trainingChartSvg } from './training-chart.js';
 
-export const RUN_FILES = {
-  config: 'config.json',
-  metrics: 'metrics.jsonl',
-  checkpoint: 'checkpoint.safetensors',
-  chart: 'curves.svg',
-} as const;
+export { RUN_FILES };
 
 export interface MetricsRow {
   epoch: number;

@@ -16,8 +16,10 @@ import { type WriteSafetensorsOptions, writeSafetensors } from '../io/safetensor
 import type { AnyModule } from '../nn/module.js';
 import type { LRScheduler, LrSchedulerStateDict } from './lr-scheduler.js';
 import type { Optimizer } from './optimizer.js';
+import { MODEL_KEY_PREFIX } from './checkpoint-keys.js';
 import type { OptimizerStateDict } from './optimizer-state.js';
 
+export { MODEL_KEY_PREFIX };
 export const CHECKPOINT_FORMAT = 'convkit-checkpoint/1';
 
 /** Where training stands. */
@@ -62,7 +64,7 @@ export function saveCheckpoint<C>(
   opts: SaveCheckpointOptions = {},
 ): void {
   const tensors = new Map<string, Tensor>();
-  for (const [key, t] of model.stateDict()) tensors.set(`model.${key}`, t);
+  for (const [key, t] of model.stateDict()) tensors.set(`${MODEL_KEY_PREFIX}${key}`, t);
   const optimizerState = optimizer.stateDict();
   for (const [key, t] of optimizerState.tensors) tensors.set(`optimizer.${key}`, t);
   const { tensors: _copies, ...optimizerJson } = optimizerState;
@@ -127,7 +129,7 @@ export function loadCheckpoint<C = unknown>(path: string): LoadedCheckpoint<C> {
     const model = new Map<string, Tensor>();
     const optimizerTensors = new Map<string, Tensor>();
     for (const [key, t] of tensors) {
-      if (key.startsWith('model.')) model.set(key.slice('model.'.length), t);
+      if (key.startsWith(MODEL_KEY_PREFIX)) model.set(key.slice(MODEL_KEY_PREFIX.length), t);
       else if (key.startsWith('optimizer.')) optimizerTensors.set(key.slice('optimizer.'.length), t);
       else throw new WeightsError(path, `unexpected tensor '${key}' (expected model.* and optimizer.*)`);
     }

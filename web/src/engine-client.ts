@@ -3,6 +3,7 @@
  * config.json and checkpoint, hands them to the worker, and runs images through it. One worker per
  * loaded run; `close` ends it.
  */
+import { RUN_FILES } from '../../src/cli/run-files.js';
 import type { LayerActivation, RunConfig } from './engine.js';
 
 export type EngineRequest =
@@ -37,8 +38,8 @@ export async function openRun(name: string): Promise<RunEngine> {
     if (!r.ok) throw new Error(`${name}/${file}: HTTP ${r.status} ${(await r.text()).slice(0, 200)}`);
     return r;
   };
-  const config = (await (await get('config.json')).json()) as RunConfig;
-  const checkpoint = new Uint8Array(await (await get('checkpoint.safetensors')).arrayBuffer());
+  const config = (await (await get(RUN_FILES.config)).json()) as RunConfig;
+  const checkpoint = new Uint8Array(await (await get(RUN_FILES.checkpoint)).arrayBuffer());
   const worker = new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module' });
   const waiting = new Map<number, { resolve: (r: EngineReply) => void; reject: (e: Error) => void }>();
   let next = 0;

@@ -16,6 +16,8 @@ import { type OpEvent, traceOps } from '../../src/core/trace.js';
 import type { ImageShape } from '../../src/data/transforms.js';
 import { buildTrainModel, type TrainConfig, trainTransforms } from '../../src/cli/train-config.js';
 import { readSafetensors, readSafetensorsHeader } from '../../src/io/safetensors.js';
+import { RUN_FILES } from '../../src/cli/run-files.js';
+import { MODEL_KEY_PREFIX } from '../../src/train/checkpoint-keys.js';
 import type { TensorModule } from '../../src/nn/module.js';
 import { traceModules } from '../../src/nn/trace-modules.js';
 import { fromArray } from '../../src/ops/creation.js';
@@ -30,8 +32,6 @@ export interface LoadedRun {
   model: TensorModule;
 }
 
-/** The checkpoint's model tensors are `model.<key>` (src/train/checkpoint.ts); the rest is optimiser state. */
-const MODEL_PREFIX = 'model.';
 /**
  * The run's model on the ref backend, as `convkit train` built it (buildTrainModel), with no
  * random init since the checkpoint's weights replace it.
@@ -39,16 +39,16 @@ const MODEL_PREFIX = 'model.';
 export function buildRunModel(
   config: RunConfig,
   checkpoint: Uint8Array,
-  file = 'checkpoint.safetensors',
+  file: string = RUN_FILES.checkpoint,
 ): TensorModule {
   return withBackend('ref', () => {
     const model = buildTrainModel(config, { backend: 'ref', init: 'none' });
     const names = readSafetensorsHeader(checkpoint, file)
       .entries.map((e) => e.name)
-      .filter((n) => n.startsWith(MODEL_PREFIX));
+      .filter((n) => n.startsWith(MODEL_KEY_PREFIX));
     const { tensors } = readSafetensors(checkpoint, { names, backend: 'ref', name: file });
     const state = new Map<string, Tensor>();
-    for (const [key, t] of tensors) state.set(key.slice(MODEL_PREFIX.length), t);
+    for (const [key, t] of tensors) state.set(key.slice(MODEL_KEY_PREFIX.length), t);
     try {
       model.loadStateDict(state);
     } finally {

@@ -3,6 +3,7 @@
  * train` writes), updated live from the run's event stream while `convkit train` writes epochs.
  * Needs the server.
  */
+import { RUN_FILES } from '../../src/cli/run-files.js';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { trainingChartSpec, type CurvePoint } from '../../src/cli/training-chart.js';
 import type { Route } from './main.js';
@@ -102,6 +103,12 @@ function Run({ name }: { name: string }) {
   return (
     <section>
       <h1>Run {run.name}</h1>
+      {run.files.includes(RUN_FILES.checkpoint) && (
+        <p>
+          <a href={`#/run/${encodeURIComponent(run.name)}`}>Run it</a>: the trained model on a test sample, a drawing or
+          your own image, with every layer's activations.
+        </p>
+      )}
       <p role="status" class={`live ${connection}`} data-testid="live">
         {CONNECTION_TEXT[connection]}
       </p>
