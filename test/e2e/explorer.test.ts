@@ -85,7 +85,11 @@ describe('convkit explorer in chromium', { skip }, () => {
       JSON.stringify({ model: 'resnet20_cifar', epochs: 12 }),
     );
     writeFileSync(join(runs, 'resnet20-cifar10', 'metrics.jsonl'), RUN_ROWS.slice(0, 8).map(metricsLine).join(''));
-    await writeReport(join(experiments, 'tiny'), TINY_REPORT);
+    // A section with a markdown table and a tag of its own, which the page must show as text.
+    await writeReport(join(experiments, 'tiny'), {
+      ...TINY_REPORT,
+      sections: [{ heading: 'Sizes', body: '| model | size |\n|---|--:|\n| small | 2 |\n\n<b>raw</b>' }],
+    });
     server = await startServer(CLI_ZOO, { port: 0, host: '127.0.0.1', runs, experiments });
     browser = await launchChromium((chromium as { path: string }).path);
     // axe needs a page of a context made by newContext().
@@ -275,7 +279,7 @@ describe('convkit explorer in chromium', { skip }, () => {
     await page.screenshot({ path: join(SHOTS, 'runs-live.png'), clip: { x: 0, y: 0, width: 960, height: 452 } });
   });
 
-  it('reports: the list with verdicts, and a report with its claims and chart', async () => {
+  it('reports: the list with verdicts, and a report with its claims, its markdown as HTML and its chart', async () => {
     await open('#/reports');
     const link = page.locator('main li', { hasText: 'A tiny experiment' });
     assert.match(await textOf(link), /did not hold/);
@@ -288,9 +292,15 @@ describe('convkit explorer in chromium', { skip }, () => {
       'did not hold',
       'not tested in this run',
     ]);
-    const img = page.locator('figure.report-chart img');
+    const article = page.locator('[data-testid=report-markdown]');
+    assert.equal(await textOf(article.locator('h3').first()), 'Sizes');
+    assert.deepEqual(await article.locator('table th').allTextContents(), ['model', 'size']);
+    assert.deepEqual(await article.locator('table td').allTextContents(), ['small', '2']);
+    assert.equal(await article.locator('b').count(), 0);
+    assert.match(await textOf(article), /<b>raw<\/b>/);
+    const img = article.locator('img');
     assert.equal(await img.getAttribute('alt'), 'one bar');
-    await page.waitForFunction("document.querySelector('figure.report-chart img').naturalWidth > 0");
+    await page.waitForFunction("document.querySelector('[data-testid=report-markdown] img').naturalWidth > 0");
     await assertAccessible('reports');
   });
 });
