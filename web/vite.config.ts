@@ -26,6 +26,8 @@ export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
   plugins: [withoutNativeBackend(), preact()],
+  // The receptive-field view's worker (web/src/rf-worker.ts) bundles the model builders too: the same stand-in for the addon.
+  worker: { format: 'es', plugins: () => [withoutNativeBackend()] },
   build: {
     outDir: fileURLToPath(new URL('../dist/web', import.meta.url)),
     emptyOutDir: true,

@@ -3,7 +3,7 @@
  * `convkit train` runs on one chart (their metrics.jsonl; a line per run and split, the run names
  * in the legend, drawn by Vega as SVG), and a table of each run's final and best numbers.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DataFormatError } from '../core/errors.js';
@@ -11,9 +11,9 @@ import { renderSvg } from '../experiments/charts.js';
 import { pct } from '../experiments/format.js';
 import { choiceOption, pathOption, shown, UsageError } from './args.js';
 import { print } from './boundary.js';
-import { checkOutputPath, fsReason, writeFileAtomic } from './files.js';
+import { checkOutputPath, writeFileAtomic } from './files.js';
 import { textTable } from './format/table.js';
-import { RUN_FILES } from './train-run-folder.js';
+import { RUN_FILES, readMetricsFile } from './train-run-folder.js';
 import { type CurveMetric, type CurvePoint, curvesChartSpec, type RunCurves } from './training-chart.js';
 
 export const PLOT_METRICS = ['both', 'loss', 'accuracy'] as const;
@@ -24,56 +24,17 @@ export interface PlotOptions {
   out: string;
 }
 
-/** The fields of a metrics.jsonl row the plot reads, each a finite number. */
-const FIELDS = ['epoch', 'train_loss', 'train_acc', 'test_loss', 'test_acc'] as const;
-
 /**
  * The finished epochs of a run folder's metrics.jsonl, in order. A missing file or folder is a
- * usage error naming the run; a line that is not a JSON object with the fields above, or epochs
- * out of order, is a DataFormatError naming the file and the line.
+ * usage error naming the run; a malformed line is readMetricsFile's DataFormatError naming the file
+ * and the line.
  */
 export function readRunMetrics(dir: string): CurvePoint[] {
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new UsageError(`plot: ${shown(dir)} is not a folder; expected the folder of a convkit train run`);
   const path = join(dir, RUN_FILES.metrics);
   if (!existsSync(path)) throw new UsageError(`plot: ${dir} holds no ${RUN_FILES.metrics} (not a convkit train run?)`);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`plot: cannot read ${path}: ${fsReason(err)}`);
-  }
-  const rows: CurvePoint[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    const at = `line ${i + 1}`;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (err) {
-      throw new DataFormatError(path, `${at}: not JSON (${(err as Error).message}): ${shown(line)}`);
-    }
-    if (row === null || typeof row !== 'object' || Array.isArray(row))
-      throw new DataFormatError(path, `${at}: expected a JSON object (an epoch's metrics), got ${shown(line)}`);
-    const r = row as Record<string, unknown>;
-    for (const f of FIELDS)
-      if (typeof r[f] !== 'number' || !Number.isFinite(r[f]))
-        throw new DataFormatError(
-          path,
-          `${at}: ${f} ${f in r ? `is ${shown(JSON.stringify(r[f]))}` : 'is missing'}; expected a finite number`,
-        );
-    const epoch = r.epoch as number;
-    const previous = rows.at(-1)?.epoch ?? 0;
-    if (!Number.isInteger(epoch) || epoch <= previous)
-      throw new DataFormatError(path, `${at}: epoch ${epoch} after epoch ${previous}; expected ${previous + 1}`);
-    rows.push({
-      epoch,
-      train_loss: r.train_loss as number,
-      train_acc: r.train_acc as number,
-      test_loss: r.test_loss as number,
-      test_acc: r.test_acc as number,
-    });
-  });
+  const rows = readMetricsFile(path);
   if (rows.length === 0) throw new DataFormatError(path, 'no finished epoch yet (the file is empty)');
   return rows;
 }

@@ -8,12 +8,11 @@ import type { Command } from 'commander';
 import { Generator } from '../core/random.js';
 import { decodeImage } from '../data/image-file.js';
 import { DATA_WORDS, parseDataSource } from '../data/source.js';
-import { normalize } from '../data/transforms.js';
 import { classProbabilities } from '../train/evaluate.js';
 import { formatOption, intOption, pathOption, shown, toJson, UsageError, type Format } from './args.js';
 import { print } from './boundary.js';
 import { loadTrained } from './eval.js';
-import { TINY_CNN } from './train-config.js';
+import { TINY_CNN, trainTransforms } from './train-config.js';
 import { Option } from 'commander';
 
 export interface PredictCliOptions {
@@ -87,14 +86,16 @@ export interface Predictor {
 /** Loads a run folder or a model with --weights (as `loadTrained`) into a Predictor. */
 export function loadPredictor(target: string, opts: { weights?: string; data?: string }): Predictor {
   const { model, config } = loadTrained(target, opts, 'predict');
-  const norm = normalize(config.normalize.mean, config.normalize.std);
+  // Testing's transforms (resize, centre crop, normalisation), as the run evaluated its test split.
+  const transform = trainTransforms(config).test;
+  const shape = transform.outShape(config.input);
   model.eval();
   return {
     input: config.input,
     async top(pixels, k, invert = false) {
       const shown = invert ? pixels.map((v) => 1 - v) : pixels;
-      const input = norm.apply(shown, 1, config.input, new Generator(0));
-      const p = await classProbabilities(model, input, config.input);
+      const input = transform.apply(shown, 1, config.input, new Generator(0));
+      const p = await classProbabilities(model, input, shape);
       const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a] || a - b);
       return order
         .slice(0, k)

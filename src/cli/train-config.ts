@@ -4,7 +4,17 @@
  * and transforms), so that a fresh run, a resumed one and `convkit eval` build the same things.
  */
 import { getBackend, withBackend } from '../backend/registry.js';
-import { compose, horizontalFlip, normalize, randomCrop, type Transform } from '../data/transforms.js';
+import { pcaLighting, type RgbPca } from '../data/pca-lighting.js';
+import { resize } from '../data/resize.js';
+import {
+  centerCrop,
+  compose,
+  horizontalFlip,
+  type ImageShape,
+  normalize,
+  randomCrop,
+  type Transform,
+} from '../data/transforms.js';
 import { type BuildOptions, getModel } from '../models/registry.js';
 import { tinyCnn } from '../models/tiny-cnn.js';
 import { withoutRandomInit } from '../nn/init.js';
@@ -34,6 +44,9 @@ export const TRAIN_LIMITS = {
   threads: { min: 1, max: 1024 },
   workers: { min: 0, max: 64 },
   imageSize: { min: 1, max: 4096 },
+  cropSize: { min: 1, max: 4096 },
+  cropPadding: { min: 0, max: 1024 },
+  pcaLighting: { min: 0, max: 10, aboveMin: true },
   limit: { min: 1, max: 100_000_000 },
 } as const;
 
@@ -63,12 +76,33 @@ export interface TrainConfig {
   seed: number;
   limit: number | null;
   testLimit: number | null;
+  /** False with --no-augment: no random crop, flip or PCA lighting (`images` says so too). */
   augment: boolean;
+  /** How images become the network's input; absent in runs made before these options (imagePipelineOf). */
+  images?: ImagePipeline;
   /** Per-channel statistics of the training images, used by the normalisation. */
   normalize: { mean: number[]; std: number[] };
   /** The transforms in words (for people; the fields above rebuild them). */
   transforms: { train: string; test: string };
   backend: string;
+}
+
+/**
+ * The image pipeline of a run, in the order it is applied: resize, crop (random in training, centred in
+ * testing), flip and PCA lighting in training only, then the normalisation (TrainConfig.normalize).
+ */
+export interface ImagePipeline {
+  /** Every image is scaled to resize x resize first (bilinear; an image folder is decoded at it); null: kept. */
+  resize: number | null;
+  /** The side of the square crop the network sees; null: the whole image (a random crop takes its shorter side). */
+  crop: number | null;
+  /** Training crops at a random place after zero padding by `padding` pixels; false: as testing does. */
+  randomCrop: boolean;
+  padding: number;
+  /** Training mirrors half the images left-right. */
+  flip: boolean;
+  /** AlexNet's PCA colour augmentation: the std of its alphas and the training set's RGB components; null: off. */
+  pcaLighting: ({ std: number } & RgbPca) | null;
 }
 
 /** What the command line gives (commander's parsed options). */
@@ -87,8 +121,16 @@ export interface TrainCliOptions {
   threads?: number;
   /** Loader worker threads (default: defaultWorkers(), 1 on 2 cores); never changes the results. */
   workers?: number;
-  /** folder: data only: the side images are scaled to (default: the model's input size). */
+  /** The side every image is scaled to (folder: data: decoded at; default: the model's input size there, else the data's). */
   imageSize?: number;
+  cropSize?: number;
+  cropPadding?: number;
+  /** False with --no-random-crop (commander's default true; undefined reads as true). */
+  randomCrop?: boolean;
+  /** False with --no-flip (undefined reads as true). */
+  flip?: boolean;
+  /** The std of AlexNet's PCA colour augmentation (off when absent). */
+  pcaLighting?: number;
   limit?: number;
   testLimit?: number;
   augment: boolean;
@@ -145,14 +187,45 @@ export function makeSchedule(optimizer: Optimizer, c: TrainConfig): LRScheduler 
   return new SequentialLR(optimizer, [warm, main()], [c.warmup]);
 }
 
-/** The training and test transforms of a config. */
-export function trainTransforms(c: Pick<TrainConfig, 'input' | 'augment' | 'normalize'>): {
+/** The random crop's padding when none is given: 1/8 of the side when it crops the whole image, else none. */
+export function defaultCropPadding(side: number, crop: number): number {
+  return crop < side ? 0 : Math.max(1, Math.floor(side / 8));
+}
+
+type PipelineSource = Pick<TrainConfig, 'input' | 'augment' | 'images'>;
+
+/** A config's image pipeline; a run made before the pipeline was recorded gets what it trained with then. */
+export function imagePipelineOf(c: PipelineSource): ImagePipeline {
+  if (c.images !== undefined) return c.images;
+  const side = Math.min(c.input[1], c.input[2]);
+  const padding = defaultCropPadding(side, side);
+  return { resize: null, crop: null, randomCrop: c.augment, padding, flip: c.augment, pcaLighting: null };
+}
+
+/** The images' shape after the pipeline's resize (what the crops take). */
+export function resizedShape(c: PipelineSource): ImageShape {
+  const r = imagePipelineOf(c).resize;
+  return r === null ? c.input : [c.input[0], r, r];
+}
+
+/** The training and test transforms of a config; both give the network the same shape. */
+export function trainTransforms(c: PipelineSource & Pick<TrainConfig, 'normalize'>): {
   train: Transform;
   test: Transform;
 } {
+  const p = imagePipelineOf(c);
+  const [, h, w] = resizedShape(c);
+  // An image folder is decoded at the size already; a resize to the same size would only copy.
+  const scale = h === c.input[1] && w === c.input[2] ? [] : [resize(h, w)];
+  const side = p.crop ?? Math.min(h, w);
+  // Testing takes the centre whenever training's crop is smaller than the image (a non-square one too).
+  const centre = side < h || side < w ? [centerCrop(side)] : [];
+  const crop = p.randomCrop ? [randomCrop(side, p.padding)] : p.crop === null ? [] : centre;
+  const flip = p.flip ? [horizontalFlip(0.5)] : [];
+  const light = p.pcaLighting ? [pcaLighting(p.pcaLighting, p.pcaLighting.std)] : [];
   const norm = normalize(c.normalize.mean, c.normalize.std);
-  const side = Math.min(c.input[1], c.input[2]);
-  const augment = c.augment ? [randomCrop(side, Math.max(1, Math.floor(side / 8))), horizontalFlip(0.5)] : [];
-  // A non-square image is cropped to a square when augmenting; the test images get the centre crop then.
-  return { train: compose([...augment, norm]), test: compose([norm]) };
+  return {
+    train: compose([...scale, ...crop, ...flip, ...light, norm]),
+    test: compose([...scale, ...(p.randomCrop || p.crop !== null ? centre : []), norm]),
+  };
 }

@@ -8,7 +8,7 @@ import { getBackend } from '../backend/registry.js';
 import { ConvkitError } from '../core/errors.js';
 import type { ArrayDataset } from '../data/dataset.js';
 import { type DataSource, loadSplit, parseDataSource } from '../data/source.js';
-import { asImageShape, channelStats, type ImageShape } from '../data/transforms.js';
+import { asImageShape, channelStats } from '../data/transforms.js';
 import { getModel } from '../models/registry.js';
 import { checkpointConfig } from '../train/checkpoint.js';
 import { refusesInput } from '../train/evaluate.js';
@@ -22,13 +22,16 @@ import {
   type TrainConfig,
   trainTransforms,
 } from './train-config.js';
+import { folderShape, imagePipeline } from './train-images.js';
 import { RUN_FILES } from './train-run-folder.js';
 
-/** Checks on the shape-only backend that the model takes the data's images; a usage error if not. */
+/** Checks on the shape-only backend that the model takes the images the transforms make; a usage error if not. */
 function checkModelTakes(config: TrainConfig): void {
-  const why = refusesInput(buildTrainModel(config, { backend: 'meta' }), config.input);
+  const shape = trainTransforms(config).train.outShape(config.input);
+  const why = refusesInput(buildTrainModel(config, { backend: 'meta' }), shape);
+  const made = shape.join('x') === config.input.join('x') ? '' : ` made from ${config.input.join('x')}`;
   if (why !== null)
-    throw new UsageError(`${config.model} cannot take ${config.input.join('x')} images (${config.data}): ${why}`);
+    throw new UsageError(`${config.model} cannot take ${shape.join('x')} images${made} (${config.data}): ${why}`);
 }
 
 function defaultOut(model: string, data: string): string {
@@ -58,11 +61,13 @@ export interface TrainSetup {
 }
 
 const RESUME_KEEPS = new Set(['resume', 'threads', 'workers']);
+/** Options whose flag on the command line is --no-<name>. */
+const NEGATED = new Set(['augment', 'randomCrop', 'flip']);
 
-/** Image folders are decoded to the model's default input (RGB for every zoo model), or --image-size squares. */
-function folderShape(model: string, o: TrainCliOptions): ImageShape {
-  const [c, h, w] = model === TINY_CNN ? [3, 32, 32] : getModel(model).input;
-  return o.imageSize === undefined ? [c, h, w] : [c, o.imageSize, o.imageSize];
+/** An option's key as its flag: randomCrop -> --no-random-crop, cropSize -> --crop-size. */
+function flagOf(key: string): string {
+  const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return NEGATED.has(key) ? `--no-${kebab}` : `--${kebab}`;
 }
 
 export async function setUpTrain(
@@ -75,7 +80,7 @@ export async function setUpTrain(
       throw new UsageError(`--resume continues the run in ${o.resume} with its own model; leave out '${model}'`);
     const extra = explicit.filter((k) => !RESUME_KEEPS.has(k));
     if (extra.length > 0) {
-      const flags = extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
+      const flags = extra.map(flagOf).join(', ');
       throw new UsageError(`--resume continues the run as it was configured; ${flags} cannot change it`);
     }
     const dir = resolve(o.resume);
@@ -96,9 +101,9 @@ export async function setUpTrain(
       `--out: ${dir} already holds a run; continue it with 'convkit train --resume ${o.out ?? dir}' or choose another --out`,
     );
   for (const f of Object.values(RUN_FILES)) checkOutputPath(join(dir, f), '--out');
-  if (o.imageSize !== undefined && source.kind !== 'folder')
-    throw new UsageError(`--image-size: only for folder:DIR data; ${source.spec} has images of one size`);
-  const shape = source.kind === 'folder' ? folderShape(model, o) : undefined;
+  // Image folders are decoded at --image-size or the model's own input (RGB for every zoo model).
+  const shape =
+    source.kind === 'folder' ? folderShape(model === TINY_CNN ? [3, 32, 32] : getModel(model).input, o) : undefined;
   const train = await loadSplit(source, 'train', { limit: o.limit, shape });
   const test = await loadSplit(source, 'test', { limit: o.testLimit, shape });
   const input = asImageShape(train.sampleShape);
@@ -124,6 +129,7 @@ export async function setUpTrain(
     limit: o.limit ?? null,
     testLimit: o.testLimit ?? null,
     augment: o.augment,
+    images: imagePipeline(o, train, source.spec),
     normalize: stats,
     backend: getBackend().name,
   };

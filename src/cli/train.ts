@@ -7,7 +7,6 @@
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { Option } from 'commander';
 import { getBackend, setThreads } from '../backend/registry.js';
 import { defaultGenerator, Generator, manualSeed } from '../core/random.js';
 import { DATA_WORDS, parseDataSource } from '../data/source.js';
@@ -33,11 +32,12 @@ import {
 import {
   type MetricsRow,
   RUN_FILES,
-  readMetrics,
+  readResumedMetrics,
   saveRunCheckpoint,
   writeChart,
   writeMetrics,
 } from './train-run-folder.js';
+import { imageOptions } from './train-images.js';
 import { setUpTrain } from './train-setup.js';
 
 /** Hooks for tests: where lines go, and a stop request after a given number of steps. */
@@ -61,7 +61,7 @@ const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 
 export function registerTrain(program: Command, out: (text: string) => void = print): void {
   const l = TRAIN_LIMITS;
-  program
+  const command = program
     .command('train')
     .description('train a model on Fashion-MNIST, IDX, CIFAR or image-folder data, with checkpoints and resume')
     .argument('[model]', `a zoo model (see convkit list) or ${TINY_CNN}; not with --resume`)
@@ -104,17 +104,11 @@ export function registerTrain(program: Command, out: (text: string) => void = pr
         `threads preparing batches (crop, flip, normalise) ahead of the step; 0: on the main thread (default ${defaultWorkers()} here: cores - 1, 1 to 4)`,
         l.workers,
       ),
-    )
-    .addOption(
-      intOption(
-        '--image-size <n>',
-        "folder: data: scale images to n x n (default: the model's input size)",
-        l.imageSize,
-      ),
-    )
+    );
+  for (const option of imageOptions()) command.addOption(option);
+  command
     .addOption(intOption('--limit <n>', 'train on the first n training images only (quick runs)', l.limit))
     .addOption(intOption('--test-limit <n>', 'evaluate on the first n test images only', l.limit))
-    .addOption(new Option('--no-augment', 'no random crop and flip (normalisation stays)'))
     .addOption(pathOption('--out <dir>', 'run folder (default runs/<model>-<data>); must not hold a run already'))
     .addOption(pathOption('--resume <dir>', 'continue the run in this folder from its checkpoint'))
     .addHelpText(
@@ -123,6 +117,11 @@ export function registerTrain(program: Command, out: (text: string) => void = pr
 Defaults: SGD, lr 0.1, momentum 0.9, weight decay 5e-4, cosine schedule, batch 128, 18 epochs,
 random crop (padding 1/8 of the side) and horizontal flip, images normalised by the training
 set's per-channel mean and std. The stem takes the data's channels (1 for Fashion-MNIST).
+
+Images go through: --image-size (bilinear), the crop (--crop-size: random in training after
+--crop-padding, the centre in testing), the flip, --pca-lighting, then the normalisation; the
+statistics (mean, std, RGB principal components) come from the training split and are stored
+with the run, and --resume uses the run's own choices.
 
 The run folder gets config.json, metrics.jsonl (a line per epoch), curves.svg and
 checkpoint.safetensors (each epoch). Ctrl-C finishes the current step, saves and exits;
@@ -133,9 +132,11 @@ Examples:
   convkit train resnet20_cifar --limit 2000 --epochs 2 --out runs/quick
   convkit train resnet18 --data cifar10:/data/cifar-10-batches-bin --optimizer adamw
   convkit train resnet20_cifar --data folder:photos --image-size 32 --workers 2
+  convkit train resnet18 --data fashion-mnist --image-size 64 --crop-size 56 --no-flip
+  convkit train alexnet --data folder:photos --image-size 256 --crop-size 224 --pca-lighting 0.1
   convkit train --resume runs/quick`,
     )
-    .action(async (model: string | undefined, opts: TrainCliOptions, command: Command) => {
+    .action(async (model: string | undefined, opts: TrainCliOptions) => {
       const explicit = Object.keys(opts).filter((k) => command.getOptionValueSource(k) === 'cli');
       const result = await runTrain(model, opts, { out, explicit });
       // Stopped by Ctrl-C (and saved): the status a shell gives a command ended by SIGINT.
@@ -179,7 +180,7 @@ export async function runTrain(
     } finally {
       ckpt.dispose();
     }
-    metrics = readMetrics(join(dir, RUN_FILES.metrics), progress.epoch);
+    metrics = readResumedMetrics(join(dir, RUN_FILES.metrics), progress.epoch);
     out(
       `resuming ${dir} after epoch ${progress.epoch}${progress.partial ? ` and ${progress.partial.batches} steps of the next` : ''} (step ${progress.step})`,
     );
@@ -190,11 +191,14 @@ export async function runTrain(
     `convkit train: ${config.model} (${net.numParameters().toLocaleString('en-US')} parameters) on ${config.data}: ` +
       `${train.labels.length} training and ${test.labels.length} test images of ${config.input.join('x')}, ${config.classes.length} classes`,
   );
+  const seen = transforms.train.outShape(config.input).join('x');
+  if (seen !== config.input.join('x')) out(`the network sees ${seen} images`);
   out(
     `${config.optimizer} lr ${config.lr}${config.optimizer === 'sgd' ? ` momentum ${config.momentum}` : ''} weight decay ${config.weightDecay}, ` +
       `${config.schedule} schedule${config.warmup ? ` after ${config.warmup} warm-up epochs` : ''}, batch ${config.batchSize}, ${config.epochs} epochs, seed ${config.seed}, backend ${getBackend().name}`,
   );
   out(`train transforms: ${transforms.train.name}`);
+  out(`test transforms: ${transforms.test.name}`);
   out(`run folder: ${dir}`);
 
   let stopRequested = false;

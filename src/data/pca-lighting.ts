@@ -66,15 +66,43 @@ export function rgbCovariance(data: ArrayDataset): number[][] {
   const count = data.labels.length;
   const sum = new Float64Array(3);
   const prod = new Float64Array(9);
+  // Per-image sums in scalar locals (no array per pixel): over a 50,000-image set this is the cost.
   for (let n = 0; n < count; n++) {
-    const base = n * 3 * plane;
+    const r0 = n * 3 * plane;
+    const g0 = r0 + plane;
+    const b0 = g0 + plane;
+    let sr = 0;
+    let sg = 0;
+    let sb = 0;
+    let rr = 0;
+    let rg = 0;
+    let rb = 0;
+    let gg = 0;
+    let gb = 0;
+    let bb = 0;
     for (let i = 0; i < plane; i++) {
-      const px = [data.inputs[base + i], data.inputs[base + plane + i], data.inputs[base + 2 * plane + i]];
-      for (let a = 0; a < 3; a++) {
-        sum[a] += px[a];
-        for (let b = a; b < 3; b++) prod[a * 3 + b] += px[a] * px[b];
-      }
+      const r = data.inputs[r0 + i];
+      const g = data.inputs[g0 + i];
+      const b = data.inputs[b0 + i];
+      sr += r;
+      sg += g;
+      sb += b;
+      rr += r * r;
+      rg += r * g;
+      rb += r * b;
+      gg += g * g;
+      gb += g * b;
+      bb += b * b;
     }
+    sum[0] += sr;
+    sum[1] += sg;
+    sum[2] += sb;
+    prod[0] += rr;
+    prod[1] += rg;
+    prod[2] += rb;
+    prod[4] += gg;
+    prod[5] += gb;
+    prod[8] += bb;
   }
   const total = count * plane;
   const cov = [0, 1, 2].map(() => [0, 0, 0]);

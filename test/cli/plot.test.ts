@@ -109,6 +109,12 @@ describe('convkit plot', () => {
         DataFormatError,
         /missing\/metrics\.jsonl: line 1: train_loss is missing; expected a finite number$/,
       ],
+      [
+        // Every field of a metrics row, as train --resume reads them (one reader: readMetricsFile).
+        bad('lr', [good[0].replace(/"lr":[^,}]+/, '"lr":"NaN"')]),
+        DataFormatError,
+        /lr\/metrics\.jsonl: line 1: lr is "NaN"; expected a finite number$/,
+      ],
       [bad('order', [good[1], good[0]]), DataFormatError, /order\/metrics\.jsonl: line 2: epoch 1 after epoch 2/],
       [bad('array', ['[1, 2]']), DataFormatError, /array\/metrics\.jsonl: line 1: expected a JSON object/],
       [bad('blank', ['']), DataFormatError, /blank\/metrics\.jsonl: no finished epoch yet/],

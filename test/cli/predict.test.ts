@@ -11,6 +11,9 @@ import { runTrain } from '../../src/cli/train.js';
 import { DataFormatError } from '../../src/core/errors.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { loadIdxDataset } from '../../src/data/idx.js';
+import { resize } from '../../src/data/resize.js';
+import { centerCrop, compose, normalize } from '../../src/data/transforms.js';
+import { Generator } from '../../src/core/random.js';
 import { fromArray } from '../../src/ops/creation.js';
 import { softmax } from '../../src/ops/softmax.js';
 import { tempDir, trainOptions, writeTinyIdx } from './train-helpers.js';
@@ -74,5 +77,29 @@ describe('convkit predict', () => {
       runProgram(['node', 'convkit', 'predict', run, big, '--top', '0'], quiet),
       /--top: expected an integer from 1 to 1000/,
     );
+  });
+
+  it('feeds a run trained on resized, cropped images the same resize and centre crop as its test split', async () => {
+    const sized = tempDir();
+    const { config } = await runTrain(
+      'tiny_cnn',
+      trainOptions(data, sized, { epochs: 1, imageSize: 12, cropSize: 10 }),
+      {
+        out: quiet,
+      },
+    );
+    const test = loadIdxDataset(data, 'test');
+    const pixels = test.inputs.subarray(0, 64);
+    const file = join(images, 'sized.png');
+    await sharp(Buffer.from(pixels.map((v) => Math.round(v * 255))), { raw: { width: 8, height: 8, channels: 1 } })
+      .png()
+      .toFile(file);
+    const [p] = await runPredict(sized, [file], { top: 3, invert: false, format: 'text' });
+    const { model } = loadTrained(sized, {});
+    model.eval();
+    const testing = compose([resize(12), centerCrop(10), normalize(config.normalize.mean, config.normalize.std)]);
+    const input = testing.apply(Float32Array.from(pixels), 1, [1, 8, 8], new Generator(0));
+    const expected = noGrad(() => softmax(model.call(fromArray(input, [1, 1, 10, 10])), 1)).toArray();
+    for (const t of p.top) assert.ok(Math.abs(t.probability - expected[t.label]) < 1e-6, `${t.label}`);
   });
 });

@@ -62,6 +62,8 @@ export function trainOptions(data: string, out: string, extra: Partial<TrainCliO
     labelSmoothing: 0,
     seed: 0,
     augment: true,
+    randomCrop: true,
+    flip: true,
     // Batches on the main thread unless a test asks for workers (each worker costs a start-up).
     workers: 0,
     out,

@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import AxeBuilder from '@axe-core/playwright';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { calcDense, calcStack } from '../../src/cli/calc.js';
 import { formatCount } from '../../src/cli/format/numbers.js';
@@ -19,7 +18,12 @@ import { CLI_ZOO } from '../../src/cli/program.js';
 import { startServer } from '../../src/cli/serve.js';
 import { writeReport } from '../../src/experiments/report.js';
 import { metricsLine, RUN_ROWS, TINY_REPORT } from './explorer-fixtures.js';
-import { chromiumPath, ensurePageBuilt, launchChromium } from '../helpers/explorer-browser.js';
+import {
+  assertAccessible as assertPageAccessible,
+  chromiumPath,
+  ensurePageBuilt,
+  launchChromium,
+} from '../helpers/explorer-browser.js';
 
 const SHOTS = fileURLToPath(new URL('../../out/explorer-e2e/', import.meta.url));
 const chromium = chromiumPath();
@@ -50,23 +54,7 @@ async function open(hash: string): Promise<void> {
   await page.waitForSelector('main section');
 }
 
-/** Runs axe on the page; serious and critical violations fail with their ids and targets. */
-async function assertAccessible(what: string): Promise<void> {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(
-    bad.map(
-      (v) =>
-        `${v.id}: ${v.nodes
-          .map((n) => n.target.join(' '))
-          .slice(0, 3)
-          .join(', ')}`,
-    ),
-    [],
-    `${what}: accessibility violations`,
-  );
-}
-
+const assertAccessible = (what: string): Promise<void> => assertPageAccessible(page, what);
 const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
 /** A locator's text (Playwright's textContent, not the DOM's innerText). */
 const textOf = async (l: Locator): Promise<string> => ((await l.textContent()) ?? '').trim();

@@ -1,13 +1,15 @@
 /**
  * What the explorer's browser tests and benchmark share: Debian's chromium (scripts/setup.sh
  * installs it) driven by playwright-core, the page built when it is missing or older than its
- * sources, and the server started on a free loopback port.
+ * sources, the server started on a free loopback port, and the accessibility check.
  */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import AxeBuilder from '@axe-core/playwright';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { CLI_ZOO } from '../../src/cli/program.js';
 import { PAGE_DIR, startServer } from '../../src/cli/serve.js';
 
@@ -45,4 +47,21 @@ export async function launchChromium(path: string): Promise<Browser> {
 
 export async function startExplorer(runs: string): Promise<{ url: string; close: () => Promise<void> }> {
   return startServer(CLI_ZOO, { port: 0, host: '127.0.0.1', runs });
+}
+
+/** Runs axe on the page; serious and critical violations fail with their ids and targets. */
+export async function assertAccessible(page: Page, what: string): Promise<void> {
+  const result = await new AxeBuilder({ page }).analyze();
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(
+    bad.map(
+      (v) =>
+        `${v.id}: ${v.nodes
+          .map((n) => n.target.join(' '))
+          .slice(0, 3)
+          .join(', ')}`,
+    ),
+    [],
+    `${what}: accessibility violations`,
+  );
 }

@@ -5,6 +5,7 @@ import { CalculatorsView } from './calculators.js';
 import { CompareView } from './compare.js';
 import { ModelView } from './model-view.js';
 import { ReportsView } from './reports.js';
+import { FieldView } from './rf-view.js';
 import { RunsView } from './runs.js';
 import { ZooView } from './zoo.js';
 import './style.css';
@@ -32,6 +33,7 @@ const VIEWS = [
   ['zoo', 'Zoo'],
   ['model', 'Model'],
   ['compare', 'Compare'],
+  ['field', 'Receptive field'],
   ['calc', 'Calculators'],
   ['runs', 'Runs'],
   ['reports', 'Reports'],
@@ -50,6 +52,8 @@ function App() {
         return <ModelView route={route} />;
       case 'compare':
         return <CompareView route={route} />;
+      case 'field':
+        return <FieldView route={route} />;
       case 'calc':
         return <CalculatorsView />;
       case 'runs':
