@@ -1,11 +1,11 @@
 /**
- * The explorer's HTTP server: the built page (dist/web) and a small read-only JSON API over the
- * zoo, summaries, training runs (their metrics also live, as server-sent events) and experiment
- * reports. GET and HEAD only, no request bodies but one image to a run's model (serve-upload.ts), short
- * URLs; every path is decoded once, refused
- * if a segment could leave its folder, and checked again after the file system resolved it (a
- * symlink out of the folder is refused too). Errors are JSON `{ "error": "..." }` under /api and
- * plain text elsewhere, one line each.
+ * The explorer's HTTP server: the built page (dist/web) and a small JSON API over the zoo,
+ * summaries, training runs (their metrics also live, as server-sent events) and experiment
+ * reports, which writes nothing. GET and HEAD only, and no request bodies, but for one image
+ * POSTed to a run's model (serve-upload.ts); short URLs; every path is decoded once, refused if a
+ * segment could leave its folder, and checked again after the file system resolved it (a symlink
+ * out of the folder is refused too). Errors are JSON `{ "error": "..." }` under /api and plain
+ * text elsewhere, one line each.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
