@@ -6,7 +6,7 @@
  * stays byte for byte as it was.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -91,6 +91,10 @@ before(async () => {
   await runTrain('tiny_cnn', trainOptions(data, join(runs, 'tiny'), { epochs: 1 }), { out: () => {} });
   mkdirSync(join(runs, 'fresh'));
   writeFileSync(join(runs, 'fresh', 'config.json'), '{}');
+  // A run folder that is a symlink to a trained run outside runs/.
+  const outside = tempDir('convkit-serve-outside-');
+  await runTrain('tiny_cnn', trainOptions(data, join(outside, 'run'), { epochs: 1 }), { out: () => {} });
+  symlinkSync(join(outside, 'run'), join(runs, 'escape'));
   // The run's own test image 4 as a PNG (the model's 8x8 greyscale input, so no scaling).
   const test = loadIdxDataset(data, 'test');
   const bytes = Buffer.from(test.inputs.subarray(4 * 64, 5 * 64).map((v) => Math.round(v * 255)));
@@ -137,6 +141,7 @@ describe('convkit serve: POST /api/runs/<run>/predict', () => {
   for (const [what, path, opts, status, message] of [
     ['an unknown run', '/api/runs/nope/predict', {}, 404, /unknown run 'nope'/],
     ['a run escaped by ..', '/api/runs/%2e%2e/predict', {}, 403, /would leave the served folder/],
+    ['a run symlinked out of the folder', '/api/runs/escape/predict', {}, 404, /unknown run 'escape'/],
     ['a run without a checkpoint', '/api/runs/fresh/predict', {}, 409, /run 'fresh' has no checkpoint.safetensors/],
     ['another method on the route', '/api/runs/tiny/predict', { method: 'PUT' }, 405, /POST an image/],
     ['a body elsewhere', '/api/runs/tiny', {}, 405, /read-only/],
