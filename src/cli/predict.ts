@@ -62,13 +62,46 @@ export function registerPredict(program: Command, out: (text: string) => void = 
     });
 }
 
-/** An image file as a CHW float32 sample in [0, 1] of the given shape (the model's input). */
-export async function readImage(path: string, shape: readonly [number, number, number]): Promise<Float32Array> {
+/** An image (a file path, or its encoded bytes named `name`) as a CHW float32 sample in [0, 1] of the given shape (the model's input). */
+export async function readImage(
+  source: string | Buffer,
+  shape: readonly [number, number, number],
+  name?: string,
+): Promise<Float32Array> {
   if (shape[0] !== 1 && shape[0] !== 3)
     throw new UsageError(
       `predict: the model takes ${shape[0]}-channel images; only greyscale (1) and RGB (3) are read`,
     );
-  return decodeImage(path, shape);
+  return decodeImage(source, shape, name);
+}
+
+/** A trained model ready to rank an image's classes; `convkit serve` keeps one per run. */
+export interface Predictor {
+  /** The model's input [c, h, w] that images are scaled to. */
+  input: [number, number, number];
+  /** The `k` most probable classes of an image given as `readImage` reads it. */
+  top(pixels: Float32Array, k: number, invert?: boolean): Promise<Prediction['top']>;
+}
+
+/** Loads a run folder or a model with --weights (as `loadTrained`) into a Predictor. */
+export function loadPredictor(target: string, opts: { weights?: string; data?: string }): Predictor {
+  const { model, config } = loadTrained(target, opts, 'predict');
+  // Testing's transforms (resize, centre crop, normalisation), as the run evaluated its test split.
+  const transform = trainTransforms(config).test;
+  const shape = transform.outShape(config.input);
+  model.eval();
+  return {
+    input: config.input,
+    async top(pixels, k, invert = false) {
+      const shown = invert ? pixels.map((v) => 1 - v) : pixels;
+      const input = transform.apply(shown, 1, config.input, new Generator(0));
+      const p = await classProbabilities(model, input, shape);
+      const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a] || a - b);
+      return order
+        .slice(0, k)
+        .map((label) => ({ label, class: config.classes[label] ?? String(label), probability: p[label] }));
+    },
+  };
 }
 
 export async function runPredict(
@@ -76,24 +109,11 @@ export async function runPredict(
   images: readonly string[],
   opts: PredictCliOptions,
 ): Promise<Prediction[]> {
-  const { model, config } = loadTrained(target, opts, 'predict');
-  // Testing's transforms (resize, centre crop, normalisation), as the run evaluated its test split.
-  const transform = trainTransforms(config).test;
-  const shape = transform.outShape(config.input);
-  model.eval();
+  const predictor = loadPredictor(target, opts);
   const predictions: Prediction[] = [];
   for (const path of images) {
-    let pixels = await readImage(path, config.input);
-    if (opts.invert) pixels = pixels.map((v) => 1 - v);
-    const input = transform.apply(pixels, 1, config.input, new Generator(0));
-    const p = await classProbabilities(model, input, shape);
-    const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a] || a - b);
-    predictions.push({
-      image: path,
-      top: order
-        .slice(0, opts.top)
-        .map((label) => ({ label, class: config.classes[label] ?? String(label), probability: p[label] })),
-    });
+    const pixels = await readImage(path, predictor.input);
+    predictions.push({ image: path, top: await predictor.top(pixels, opts.top, opts.invert) });
   }
   return predictions;
 }

@@ -1,10 +1,11 @@
 /**
- * The explorer's HTTP server: the built page (dist/web) and a small read-only JSON API over the
- * zoo, summaries, training runs (their metrics also live, as server-sent events) and experiment
- * reports. GET and HEAD only, no request bodies, short URLs; every path is decoded once, refused
- * if a segment could leave its folder, and checked again after the file system resolved it (a
- * symlink out of the folder is refused too). Errors are JSON `{ "error": "..." }` under /api and
- * plain text elsewhere, one line each.
+ * The explorer's HTTP server: the built page (dist/web) and a small JSON API over the zoo,
+ * summaries, training runs (their metrics also live, as server-sent events) and experiment
+ * reports, which writes nothing. GET and HEAD only, and no request bodies, but for one image
+ * POSTed to a run's model (serve-upload.ts); short URLs; every path is decoded once, refused if a
+ * segment could leave its folder, and checked again after the file system resolved it (a symlink
+ * out of the folder is refused too). Errors are JSON `{ "error": "..." }` under /api and plain
+ * text elsewhere, one line each.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,6 +19,7 @@ import { streamRunMetrics } from './serve-events.js';
 import { fileInside, HttpError } from './serve-http-error.js';
 import { reportsApi } from './serve-reports.js';
 import { sendRunSamples } from './serve-samples.js';
+import { predictUpload } from './serve-upload.js';
 import { summaryCommand } from './summary.js';
 import { RUN_FILES } from './train-run-folder.js';
 import type { Zoo } from './zoo.js';
@@ -189,9 +191,25 @@ function api(opts: ExplorerServerOptions, segments: readonly string[], query: UR
   throw new HttpError(404, `no API route /api/${segments.join('/')} (see docs/explorer.md)`);
 }
 
+/** The one route that takes a body: POST /api/runs/<run>/predict. */
+const isPredictRoute = (segments: readonly string[]): boolean =>
+  segments.length === 4 && segments[0] === 'api' && segments[1] === 'runs' && segments[3] === 'predict';
+
+/** Sends `err` as its status: JSON `{ error }` under /api, one plain line elsewhere. */
+function sendError(res: ServerResponse, err: unknown, isApi: boolean, head: boolean): void {
+  const status = err instanceof HttpError ? err.status : err instanceof ConvkitError ? 400 : 500;
+  const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  if (isApi) sendJson(res, status, { error: message }, head);
+  else {
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(head ? undefined : `${status}: ${message}\n`);
+  }
+}
+
 /** Serves the page and the API; `listen` it on a port. */
 export function createExplorerServer(opts: ExplorerServerOptions): Server {
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+  /** Answers a request; true when an upload took over its body (read or drained there). */
+  const handle = (req: IncomingMessage, res: ServerResponse): boolean => {
     const target = req.url ?? '/';
     const isApi = target.startsWith('/api/') || target === '/api';
     const head = req.method === 'HEAD';
@@ -202,23 +220,37 @@ export function createExplorerServer(opts: ExplorerServerOptions): Server {
           403,
           `host '${(req.headers.host ?? '').slice(0, 60)}' is not a loopback name; open the explorer at 127.0.0.1 or localhost`,
         );
+      if (target.length > MAX_URL_LENGTH)
+        throw new HttpError(414, `request target of ${target.length} characters; at most ${MAX_URL_LENGTH}`);
+      const segments = pathSegments(target);
+      if (isPredictRoute(segments)) {
+        if (req.method !== 'POST') {
+          res.setHeader('allow', 'POST');
+          throw new HttpError(405, `method ${req.method} not allowed; POST an image to ${target.split('?')[0]}`);
+        }
+        predictUpload(
+          req,
+          res,
+          segments[2],
+          (run) => runDir(opts, run),
+          (status, value) => sendJson(res, status, value, false),
+        ).catch((err: unknown) => sendError(res, err, true, false));
+        return true;
+      }
       if (req.method !== 'GET' && !head) {
         res.setHeader('allow', 'GET, HEAD');
         throw new HttpError(405, `method ${req.method} not allowed; the explorer is read-only (GET, HEAD)`);
       }
       if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined)
         throw new HttpError(413, 'request bodies are not accepted');
-      if (target.length > MAX_URL_LENGTH)
-        throw new HttpError(414, `request target of ${target.length} characters; at most ${MAX_URL_LENGTH}`);
-      const segments = pathSegments(target);
       const query = new URLSearchParams(target.includes('?') ? target.slice(target.indexOf('?') + 1) : '');
       if (segments[0] === 'api' && segments[1] === 'runs' && segments[3] === 'events' && segments.length === 4) {
         streamRunMetrics(res, runDir(opts, segments[2]), head);
-        return;
+        return false;
       }
       if (segments[0] === 'api' && segments[1] === 'runs' && segments[3] === 'samples' && segments.length === 4) {
         sendRunSamples(res, runDir(opts, segments[2]), segments[2], query, head, sendJson);
-        return;
+        return false;
       }
       if (segments[0] === 'api') {
         const value = api(opts, segments.slice(1), query);
@@ -227,23 +259,17 @@ export function createExplorerServer(opts: ExplorerServerOptions): Server {
           requireExact(value, target);
           sendJson(res, 200, value, head);
         }
-        return;
+        return false;
       }
       const file = fileInside(opts.pageDir, segments.length === 0 ? ['index.html'] : segments, 'file');
       sendFile(res, statSync(file).isDirectory() ? fileInside(file, ['index.html'], 'file') : file, head);
     } catch (err) {
-      const status = err instanceof HttpError ? err.status : err instanceof ConvkitError ? 400 : 500;
-      const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      if (isApi) sendJson(res, status, { error: message }, head);
-      else {
-        res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(head ? undefined : `${status}: ${message}\n`);
-      }
+      sendError(res, err, isApi, head);
     }
+    return false;
   };
   return createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-    handle(req, res);
     // A body sent anyway is not read; drop it so the socket closes cleanly.
-    req.resume();
+    if (!handle(req, res)) req.resume();
   });
 }

@@ -20,22 +20,29 @@ export function checkImageChannels(where: string, [c, h, w]: ImageShape): void {
     throw new ArgumentError(where, `image size must be positive integers, got ${h}x${w}`);
 }
 
-/** The image at `path` as `shape` [c, h, w] values in [0, 1]; DataFormatError naming the file if it cannot be read. */
-export async function decodeImage(path: string, shape: ImageShape): Promise<Float32Array> {
+/**
+ * The image at `source` (a file path, or the encoded bytes themselves) as `shape` [c, h, w] values
+ * in [0, 1]; DataFormatError naming `name` (default: the path) if it cannot be read.
+ */
+export async function decodeImage(
+  source: string | Buffer,
+  shape: ImageShape,
+  name = typeof source === 'string' ? source : `${source.length} bytes`,
+): Promise<Float32Array> {
   checkImageChannels('decodeImage', shape);
   const [c, h, w] = shape;
   // Loaded on first use: a loader worker that never decodes a file does not pay for libvips.
   const { default: sharp } = await import('sharp');
   let raw: { data: Buffer; info: OutputInfo };
   try {
-    let image = sharp(path, { limitInputPixels: MAX_INPUT_PIXELS })
+    let image = sharp(source, { limitInputPixels: MAX_INPUT_PIXELS })
       .rotate()
       .resize(w, h, { fit: 'cover', position: 'centre' })
       .removeAlpha();
     image = c === 1 ? image.grayscale() : image.toColourspace('srgb');
     raw = await image.raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw new DataFormatError(path, `cannot be read as an image: ${err instanceof Error ? err.message : String(err)}`);
+    throw new DataFormatError(name, `cannot be read as an image: ${err instanceof Error ? err.message : String(err)}`);
   }
   const { data, info } = raw;
   const out = new Float32Array(c * h * w);

@@ -73,7 +73,11 @@ describe('convkit explorer in chromium', { skip }, () => {
       JSON.stringify({ model: 'resnet20_cifar', epochs: 12 }),
     );
     writeFileSync(join(runs, 'resnet20-cifar10', 'metrics.jsonl'), RUN_ROWS.slice(0, 8).map(metricsLine).join(''));
-    await writeReport(join(experiments, 'tiny'), TINY_REPORT);
+    // A section with a markdown table and a tag of its own, which the page must show as text.
+    await writeReport(join(experiments, 'tiny'), {
+      ...TINY_REPORT,
+      sections: [{ heading: 'Sizes', body: '| model | size |\n|---|--:|\n| small | 2 |\n\n<b>raw</b>' }],
+    });
     server = await startServer(CLI_ZOO, { port: 0, host: '127.0.0.1', runs, experiments });
     browser = await launchChromium((chromium as { path: string }).path);
     // axe needs a page of a context made by newContext().
@@ -141,13 +145,18 @@ describe('convkit explorer in chromium', { skip }, () => {
     assert.ok((await nodes()) > before3a + 4, 'inception3a shows its branches');
     assert.equal(await page.locator('[data-testid=graph] g.node', { hasText: /^concat/ }).count(), 1);
     const fold3a = page.locator('[data-testid=graph] [data-action=fold][data-title="inception3a"]');
-    // The README's screenshot (docs/images/explorer-model.png is a copy of this one).
+    // The README's screenshot (docs/images/explorer-model.png is a copy of this one), on a screen
+    // wide enough for the whole layer table beside the unfolded module.
+    await page.setViewportSize({ width: 1920, height: 1000 });
     await fold3a.evaluate((el) => {
       const pane = el.closest('.graph-pane') as unknown as { scrollTop: number };
-      pane.scrollTop = (el as unknown as { getBBox(): { y: number } }).getBBox().y - 320;
+      const box = (el as unknown as { getBBox(): { x: number; y: number } }).getBBox();
+      pane.scrollTop = box.y - 320;
+      (pane as unknown as { scrollLeft: number }).scrollLeft = box.x - 16;
       el.ownerDocument.defaultView?.scrollTo(0, 0);
     });
     await shot('model-googlenet-inception3a');
+    await page.setViewportSize({ width: 1600, height: 1000 });
     await fold3a.click();
     assert.equal(await nodes(), before3a);
 
@@ -164,10 +173,17 @@ describe('convkit explorer in chromium', { skip }, () => {
       '[data-testid=graph] g[data-action=unfold][data-title^="features.denseblock1.denselayer"]',
     );
     assert.equal(await layers.count(), 6);
-    // Everything unfolded (DenseNet-121: over 400 nodes and 900 edges) is more than the page lays out: it says so and keeps the graph.
+    // Everything unfolded (DenseNet-121: over 400 nodes and 900 edges): a node per layer, every edge drawn.
     await page.getByRole('button', { name: 'unfold all' }).click();
-    assert.match(await text('main [role=alert]'), /would have \d+ nodes and \d+ edges, more than the page lays out/);
-    assert.equal(await layers.count(), 6);
+    await page.waitForFunction("document.querySelectorAll('[data-testid=graph] g[data-action=unfold]').length === 0");
+    const dense = await api<Summary>('api/models/densenet121/summary');
+    const leaves = dense.layers.filter((l) => l.isLeaf).length;
+    assert.equal(await page.locator('[data-testid=graph] g.node[data-call]').count(), leaves);
+    const points = await page
+      .locator('[data-testid=graph] g.edge polyline')
+      .evaluateAll((ps) => ps.map((p) => p.getAttribute('points') ?? ''));
+    assert.ok(points.length > 900, `${points.length} edges`);
+    for (const p of points) assert.match(p, /^-?\d+(\.\d+)?,-?\d+(\.\d+)?( -?\d+(\.\d+)?,-?\d+(\.\d+)?)+$/, p);
 
     await open('#/model/alexnet_paper');
     const conv = await api<Summary>('api/models/alexnet_paper/summary');
@@ -263,7 +279,7 @@ describe('convkit explorer in chromium', { skip }, () => {
     await page.screenshot({ path: join(SHOTS, 'runs-live.png'), clip: { x: 0, y: 0, width: 960, height: 452 } });
   });
 
-  it('reports: the list with verdicts, and a report with its claims and chart', async () => {
+  it('reports: the list with verdicts, and a report with its claims, its markdown as HTML and its chart', async () => {
     await open('#/reports');
     const link = page.locator('main li', { hasText: 'A tiny experiment' });
     assert.match(await textOf(link), /did not hold/);
@@ -276,9 +292,15 @@ describe('convkit explorer in chromium', { skip }, () => {
       'did not hold',
       'not tested in this run',
     ]);
-    const img = page.locator('figure.report-chart img');
+    const article = page.locator('[data-testid=report-markdown]');
+    assert.equal(await textOf(article.locator('h3').first()), 'Sizes');
+    assert.deepEqual(await article.locator('table th').allTextContents(), ['model', 'size']);
+    assert.deepEqual(await article.locator('table td').allTextContents(), ['small', '2']);
+    assert.equal(await article.locator('b').count(), 0);
+    assert.match(await textOf(article), /<b>raw<\/b>/);
+    const img = article.locator('img');
     assert.equal(await img.getAttribute('alt'), 'one bar');
-    await page.waitForFunction("document.querySelector('figure.report-chart img').naturalWidth > 0");
+    await page.waitForFunction("document.querySelector('[data-testid=report-markdown] img').naturalWidth > 0");
     await assertAccessible('reports');
   });
 });

@@ -7,7 +7,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { analyse, type Analysed } from './convkit.js';
 import { defaultFolded, foldable, shownGraph } from './fold.js';
 import { GraphView } from './graph.js';
-import { layoutGraph, type PlacedNode } from './layout.js';
+import { type LayoutCache, layoutGraph, type PlacedNode } from './layout.js';
 import { DepthInput, parseInput, ModelSelect } from './inputs.js';
 import { LayerTable } from './layer-table.js';
 import type { Route } from './main.js';
@@ -98,19 +98,15 @@ function Totals({ analysed }: { analysed: Analysed }) {
   );
 }
 
-/**
- * The largest graph the view lays out: dagre gets slow (seconds) and the drawing too wide to read
- * beyond this, e.g. DenseNet-121 with its third dense block open has 341 edges.
- */
-const GRAPH_LIMIT = { nodes: 200, edges: 400 } as const;
-
 function ModelBody({ analysed, depth }: { analysed: Analysed; depth: number }) {
   const { summary, flow } = analysed;
   const [folded, setFolded] = useState(() => defaultFolded(summary.rows));
   const [towers, setTowers] = useState<Set<number>>(() => new Set());
+  // Boxes laid out once are reused across folds (node sizes and labels are this model's and input's).
+  const cache = useMemo<LayoutCache>(() => new Map(), []);
   const layout = useMemo(
-    () => layoutGraph(shownGraph(summary.rows, flow, folded, towers)),
-    [summary, flow, folded, towers],
+    () => layoutGraph(shownGraph(summary.rows, flow, folded, towers), cache),
+    [summary, flow, folded, towers, cache],
   );
   useEffect(() => {
     if (performance.getEntriesByName('convkit:model-start').length > 0)
@@ -123,29 +119,19 @@ function ModelBody({ analysed, depth }: { analysed: Analysed; depth: number }) {
     else next.add(call);
     return next;
   };
-  const [notice, setNotice] = useState<string | null>(null);
-  /** Shows `next` unless its graph is beyond what dagre lays out in the page in reasonable time. */
-  const tryFolds = (next: Set<number>): void => {
-    const g = shownGraph(summary.rows, flow, next, towers);
-    if (g.nodes.length > GRAPH_LIMIT.nodes || g.edges.length > GRAPH_LIMIT.edges) {
-      setNotice(
-        `That graph would have ${g.nodes.length} nodes and ${g.edges.length} edges, more than the page lays out (${GRAPH_LIMIT.nodes} nodes, ${GRAPH_LIMIT.edges} edges); fold other blocks first.`,
-      );
-      return;
-    }
-    setNotice(null);
+  const refold = (next: Set<number>): void => {
     performance.mark('convkit:model-start');
     setFolded(next);
   };
   const onToggle = (n: PlacedNode): void => {
     if (!n.toggle) return;
     const { call, kind } = n.toggle;
-    if (kind === 'unfold') tryFolds(toggle(folded, call));
+    if (kind === 'unfold') refold(toggle(folded, call));
     else setTowers((t) => toggle(t, call));
   };
   const onFold = (call: number): void => {
     if (towers.has(call)) setTowers((t) => toggle(t, call));
-    else tryFolds(toggle(folded, call));
+    else refold(toggle(folded, call));
   };
   return (
     <>
@@ -158,16 +144,11 @@ function ModelBody({ analysed, depth }: { analysed: Analysed; depth: number }) {
             ['fold all', () => foldable(summary.rows)],
           ] as const
         ).map(([title, folds]) => (
-          <button key={title} type="button" onClick={() => tryFolds(folds())}>
+          <button key={title} type="button" onClick={() => refold(folds())}>
             {title}
           </button>
         ))}
       </div>
-      {notice ? (
-        <p role="alert" class="error">
-          {notice}
-        </p>
-      ) : null}
       <p class="hint">
         Click an orange block to unfold it, a box's title to fold it again, a grouped convolution to split it into its
         towers. Each node: output shape; parameters and MACs (of the block when folded); receptive field size / jump;

@@ -1,10 +1,12 @@
 /**
  * The experiment reports from the server's --experiments folder (what `convkit experiment`
  * writes): a list with each verdict, and a report with its claims, what was measured, the verdict
- * per claim, its charts and report.md as written. Needs the server.
+ * per claim, and its report.md rendered as HTML (markdown-it with raw HTML off, so the text can
+ * add no markup of its own; the charts it names load from the report's files). Needs the server.
  */
 import { verdictWord } from '../../src/experiments/types.js';
 import type { Route } from './main.js';
+import { reportHtml } from './report-markdown.js';
 import { ListStatus, useJson } from './runs.js';
 
 interface Claim {
@@ -105,19 +107,23 @@ function ReportPage({ name }: { name: string }) {
           </ul>
         </>
       ) : null}
-      {report.charts.map((c) => (
-        // An <img> never runs what an SVG holds; the server sends it with a CSP that runs nothing either.
-        <figure key={c.file} class="report-chart">
-          <img src={file(c.file)} alt={c.caption} />
-          <figcaption>{c.caption}</figcaption>
-        </figure>
-      ))}
       {report.markdown !== null ? (
-        <details>
-          <summary>report.md as written</summary>
-          <pre class="report-markdown">{report.markdown}</pre>
-        </details>
-      ) : null}
+        // The report itself, charts included (as <img>, which never runs what an SVG holds).
+        // Safe as HTML: markdown-it with html off escapes every tag the text holds
+        <article
+          class="report-markdown"
+          data-testid="report-markdown"
+          dangerouslySetInnerHTML={{ __html: reportHtml(report.markdown, file) }}
+        />
+      ) : (
+        report.charts.map((c) => (
+          // An <img> never runs what an SVG holds; the server sends it with a CSP that runs nothing either.
+          <figure key={c.file} class="report-chart">
+            <img src={file(c.file)} alt={c.caption} />
+            <figcaption>{c.caption}</figcaption>
+          </figure>
+        ))
+      )}
     </section>
   );
 }
