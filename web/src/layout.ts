@@ -314,7 +314,9 @@ function dagreBox(
   g.setGraph({ rankdir: 'TB', ...DAGRE, marginx: 0, marginy: 0 });
   g.setDefaultEdgeLabel(() => ({}));
   sizes.forEach((s, i) => g.setNode(String(i), s));
-  for (const [key, label] of edges) {
+  // dagre orders a rank's nodes by the last-set edges first: set in reverse, the branches of an
+  // inception module come out left to right as the model lists them.
+  for (const [key, label] of [...edges].reverse()) {
     const [from, to] = key.split('>');
     for (const port of [from, to]) if (port === IN || port === OUT) g.setNode(port, { width: 1, height: 1 });
     g.setEdge(from, to, label > 0 ? { width: label, height: LABEL_HEIGHT, labelpos: 'c' } : {});
