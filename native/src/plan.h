@@ -37,9 +37,26 @@ dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims);
 // `alternate` instead of `primitive` when one is set (same arguments; e.g. the conv without its
 // fused ReLU) and then `fix` on the buffers. Finite data pays the scan alone (a plan whose scan
 // would cost more than the alternate path's extra work answers yes without scanning).
+// A primitive made on its first use (by the worker thread, the only caller): a guard's alternate
+// is JIT-compiled only for a plan that meets a NaN or an infinity, not for every plan up front.
+class LazyPrimitive {
+ public:
+  LazyPrimitive() = default;
+  explicit LazyPrimitive(std::function<dnnl::primitive()> make) : make_(std::move(make)) {}
+  explicit operator bool() const { return static_cast<bool>(make_); }
+  const dnnl::primitive& get() const {
+    if (!made_) made_ = make_();
+    return made_;
+  }
+
+ private:
+  std::function<dnnl::primitive()> make_;
+  mutable dnnl::primitive made_;
+};
+
 struct NonFiniteGuard {
   std::function<bool(const std::vector<void*>& buffers)> check;
-  dnnl::primitive alternate;
+  LazyPrimitive alternate;
   // The DNNL_ARG_* per buffer for `alternate` where they differ from the plan's (empty: the same),
   // e.g. a Winograd conv whose direct alternate reads its weights from another buffer.
   std::vector<int> alternateArgs;
