@@ -1,6 +1,6 @@
 /**
- * Native cast to float32 (the copy `loadStateDict` makes of every loaded tensor): a queued copy in
- * the input's own layout. It used to run the reference kernel, so every loaded parameter became a
+ * Native cast to float32 (the copy `loadStateDict` makes of every loaded tensor): a copy in the
+ * input's own layout (plain: a memcpy after the queue is flushed; blocked: a queued reorder). It used to run the reference kernel, so every loaded parameter became a
  * reference storage, and a reference storage's conversions are not cached: each pass reordered
  * every conv and linear weight into its blocked layout again. Casts to float64 and from float64
  * run the reference kernel.
@@ -28,9 +28,14 @@ export function nativeCastKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels,
       // Queued work only ever reads a reference storage, so copying its values here is safe.
       if (x instanceof RefStorage && x.data instanceof Float32Array) return rt.fromValues(x.data);
       if (!(x instanceof NativeStorage)) return refFallback(rt, ref, 'cast', `from ${x.dtype}`, args);
-      const desc = x.desc === PLAIN ? rt.plainDesc([x.size]) : x.desc;
-      const y = rt.output(desc, x.size);
-      rt.exec('cast', rt.reorderPlan(desc, desc), [x.buffer, y.buffer]);
+      if (x.desc === PLAIN) {
+        // A memcpy: oneDNN's plain-to-plain reorder is its generic `simple:any` kernel (index
+        // arithmetic per element). Loading queues nothing, so the flush costs nothing there.
+        rt.flushSync();
+        return rt.fromValues(x.buffer.subarray(0, x.size));
+      }
+      const y = rt.output(x.desc, x.size);
+      rt.exec('cast', rt.reorderPlan(x.desc, x.desc), [x.buffer, y.buffer]);
       return y;
     },
   };
