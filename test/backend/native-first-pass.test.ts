@@ -40,16 +40,22 @@ describe('mergedAxes', () => {
 
 describe('native first pass', () => {
   it('scales conv weights per output channel natively, bit for bit as the reference', { skip }, () => {
-    const w = seededValues(16 * 8 * 3 * 3, 1);
-    const s = seededValues(16, 2);
-    const on = (backend: string) =>
-      ops.mul(ops.fromArray(w, [16, 8, 3, 3], { backend }), ops.fromArray(s, [16, 1, 1, 1], { backend })).toArray();
-    const calls = nativeCallCount();
-    const before = fallbacksOf('binary');
-    const native = on('native');
-    assert.ok(nativeCallCount() > calls, 'the native binary kernel ran');
-    assert.equal(fallbacksOf('binary'), before);
-    same(native, on('ref'));
+    // 1152 floats run as binary.cc's serial loop, 36864 as oneDNN's kernel on merged axes.
+    for (const [o, i] of [
+      [16, 8],
+      [64, 64],
+    ]) {
+      const w = seededValues(o * i * 9, 1);
+      const s = seededValues(o, 2);
+      const on = (backend: string) =>
+        ops.mul(ops.fromArray(w, [o, i, 3, 3], { backend }), ops.fromArray(s, [o, 1, 1, 1], { backend })).toArray();
+      const calls = nativeCallCount();
+      const before = fallbacksOf('binary');
+      const native = on('native');
+      assert.ok(nativeCallCount() > calls, 'the native binary kernel ran');
+      assert.equal(fallbacksOf('binary'), before);
+      same(native, on('ref'));
+    }
   });
 
   it('takes sqrt natively on plain and blocked data, bit for bit as the reference', { skip }, () => {

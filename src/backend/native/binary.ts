@@ -63,7 +63,8 @@ export const BINARY_RUNS: readonly NativeRun[] = [
   {
     kernels: ['binary'],
     name: 'binary add / sub / mul / div',
-    native: 'same shapes in any layouts; one-sided broadcasts (plain operand)',
+    native:
+      'same shapes in any layouts; one-sided broadcasts (plain operand, on merged axes); plain problems up to 16384 floats as a serial loop',
     fallback: 'two-sided broadcasts, max/min/comparisons',
   },
 ];
