@@ -26,40 +26,34 @@ dnnl::eltwise_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dnnl:
   return dnnl::eltwise_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
-// ReLU forward, buffers [src, dst]: y = x < 0 ? 0 : x (NaN and -0 stay, as torch.relu).
-Napi::Value reluPlan(Napi::Env env, const dnnl::memory::desc& md) {
+// A queued elementwise loop, buffers [src, dst] in the layout of md (padding lanes map 0 to 0).
+template <typename F>
+Napi::Value loopPlan(Napi::Env env, const char* name, const dnnl::memory::desc& md, F f) {
   Plan plan;
-  plan.name = "activation";
+  plan.name = name;
   plan.args = {0, 1};
   plan.descs = {md, md};
   const int64_t n = floatsOf(md);
-  plan.custom = [n](const std::vector<void*>& buffers, const std::vector<double>&) {
+  plan.custom = [n, f](const std::vector<void*>& buffers, const std::vector<double>&) {
     const float* x = static_cast<const float*>(buffers[0]);
     float* y = static_cast<float*>(buffers[1]);
 #pragma omp parallel for simd if (n > 32768) schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.f ? 0.f : x[i];
+    for (int64_t i = 0; i < n; i++) y[i] = f(x[i]);
   };
   int id = internDesc(md);
   return planResult(env, registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
 }
 
-// Square root forward, buffers [src, dst]: std::sqrt on float is correctly rounded, so it equals the
-// reference kernel's Math.sqrt in double rounded to float32 (NaN below zero, -0 stays -0). A
-// batch norm folded into a conv takes one, and a reference fallback there stopped the queue.
+// ReLU forward: y = x < 0 ? 0 : x (NaN and -0 stay, as torch.relu).
+Napi::Value reluPlan(Napi::Env env, const dnnl::memory::desc& md) {
+  return loopPlan(env, "activation", md, [](float x) { return x < 0.f ? 0.f : x; });
+}
+
+// Square root forward: std::sqrt on float is correctly rounded, so it equals the reference
+// kernel's Math.sqrt in double rounded to float32 (NaN below zero, -0 stays -0). A batch norm
+// folded into a conv takes one, and a reference fallback there stopped the queue.
 Napi::Value sqrtPlan(Napi::Env env, const dnnl::memory::desc& md) {
-  Plan plan;
-  plan.name = "sqrt";
-  plan.args = {0, 1};
-  plan.descs = {md, md};
-  const int64_t n = floatsOf(md);
-  plan.custom = [n](const std::vector<void*>& buffers, const std::vector<double>&) {
-    const float* x = static_cast<const float*>(buffers[0]);
-    float* y = static_cast<float*>(buffers[1]);
-#pragma omp parallel for simd if (n > 32768) schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = std::sqrt(x[i]);
-  };
-  int id = internDesc(md);
-  return planResult(env, registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
+  return loopPlan(env, "sqrt", md, [](float x) { return std::sqrt(x); });
 }
 
 // ReLU backward, buffers [diffDst, src, diffSrc]: 0 where x <= 0, else the gradient (so it passes
