@@ -31,12 +31,6 @@ const dnnl::memory::desc& descOf(int id, const char* what);
 dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims);
 
 // ---- plans --------------------------------------------------------------------------------
-// NaN/Inf handling around a oneDNN primitive (docs/numerics.md). oneDNN's max-based kernels (the
-// ReLU eltwise and post-op, max pooling, softmax's row maximum) drop a NaN, and PyTorch keeps it.
-// The worker first asks `check` (a cheap scan of the inputs); only when it says yes does it run
-// `alternate` instead of `primitive` when one is set (same arguments; e.g. the conv without its
-// fused ReLU) and then `fix` on the buffers. Finite data pays the scan alone (a plan whose scan
-// would cost more than the alternate path's extra work answers yes without scanning).
 // A primitive made on its first use (by the worker thread, the only caller): a guard's alternate
 // is JIT-compiled only for a plan that meets a NaN or an infinity, not for every plan up front.
 class LazyPrimitive {
@@ -54,6 +48,12 @@ class LazyPrimitive {
   mutable dnnl::primitive made_;
 };
 
+// NaN/Inf handling around a oneDNN primitive (docs/numerics.md). oneDNN's max-based kernels (the
+// ReLU eltwise and post-op, max pooling, softmax's row maximum) drop a NaN, and PyTorch keeps it.
+// The worker first asks `check` (a cheap scan of the inputs); only when it says yes does it run
+// `alternate` instead of `primitive` when one is set (same arguments; e.g. the conv without its
+// fused ReLU) and then `fix` on the buffers. Finite data pays the scan alone (a plan whose scan
+// would cost more than the alternate path's extra work answers yes without scanning).
 struct NonFiniteGuard {
   std::function<bool(const std::vector<void*>& buffers)> check;
   LazyPrimitive alternate;
