@@ -224,7 +224,7 @@ NonFiniteGuard winogradGuard(PlanBuilder& plan, const ConvGeometry& g,
       if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
     return false;
   };
-  guard.alternate = dnnl::convolution_forward(direct);
+  guard.alternate = LazyPrimitive([direct] { return dnnl::convolution_forward(direct); });
   guard.alternateArgs = args;
   const int64_t dstFloats = floatsOf(dst);
   if (relu) {
@@ -292,6 +292,9 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     // Whether oneDNN fell back to im2col + gemm (JavaScript may then cut a strided conv, space_to_depth.cc).
     bool gemm = std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
     dnnl::memory::desc scratchpad = pd.scratchpad_desc();
+    // The cut's guard replaces the ReLU guard below (it applies the ReLU itself).
+    const bool cutGuarded = cut && !sum && g.G == 1;
+    dnnl::primitive unfused;  // set when the plan runs the conv without its ReLU post-op on every call
     if (std::string(pd.impl_info_str()).find("wino") != std::string::npos) {
       plan.guard(winogradGuard(plan, g, pd, bias, relu, sum, separateAddend, training, scratchpad));
     } else if (relu) {
@@ -322,14 +325,20 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
           if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
         return false;
       };
-      guard.alternate = dnnl::convolution_forward(exact);
       guard.fix = [dstAt, dstFloats](const std::vector<void*>& buffers) {
         reluKeepingNaN(static_cast<float*>(buffers[dstAt]), dstFloats);
       };
+      if (alwaysUnfused && !cutGuarded) {
+        // The fused primitive would never run: make only the unfused one (one JIT compile, not two).
+        unfused = dnnl::convolution_forward(exact);
+      } else {
+        guard.alternate = LazyPrimitive([exact] { return dnnl::convolution_forward(exact); });
+      }
       plan.guard(std::move(guard));
     }
-    if (cut && !sum && g.G == 1) plan.guard(cutGuard(g, pd, bias, relu, cutSH, cutSW, cutKH, cutKW));
-    Napi::Object result = plan.finish(info.Env(), dnnl::convolution_forward(pd), scratchpad);
+    if (cutGuarded) plan.guard(cutGuard(g, pd, bias, relu, cutSH, cutSW, cutKH, cutKW));
+    Napi::Object result =
+        plan.finish(info.Env(), unfused ? unfused : dnnl::primitive(dnnl::convolution_forward(pd)), scratchpad);
     result.Set("gemm", Napi::Boolean::New(info.Env(), gemm));
     result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
     return result;

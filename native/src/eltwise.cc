@@ -4,6 +4,8 @@
 // the physical buffer (elementwise, so any layout; padding lanes stay 0): oneDNN's is max(x, 0),
 // which maps NaN to 0, where PyTorch keeps NaN (docs/numerics.md). It runs at memory speed, as
 // oneDNN's does.
+#include <cmath>
+
 #include "finite.h"
 #include "plan.h"
 
@@ -24,21 +26,34 @@ dnnl::eltwise_forward::primitive_desc forwardPd(dnnl::algorithm alg, const dnnl:
   return dnnl::eltwise_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
-// ReLU forward, buffers [src, dst]: y = x < 0 ? 0 : x (NaN and -0 stay, as torch.relu).
-Napi::Value reluPlan(Napi::Env env, const dnnl::memory::desc& md) {
+// A queued elementwise loop, buffers [src, dst] in the layout of md (padding lanes map 0 to 0).
+template <typename F>
+Napi::Value loopPlan(Napi::Env env, const char* name, const dnnl::memory::desc& md, F f) {
   Plan plan;
-  plan.name = "activation";
+  plan.name = name;
   plan.args = {0, 1};
   plan.descs = {md, md};
   const int64_t n = floatsOf(md);
-  plan.custom = [n](const std::vector<void*>& buffers, const std::vector<double>&) {
+  plan.custom = [n, f](const std::vector<void*>& buffers, const std::vector<double>&) {
     const float* x = static_cast<const float*>(buffers[0]);
     float* y = static_cast<float*>(buffers[1]);
 #pragma omp parallel for simd if (n > 32768) schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.f ? 0.f : x[i];
+    for (int64_t i = 0; i < n; i++) y[i] = f(x[i]);
   };
   int id = internDesc(md);
   return planResult(env, registerPlan(std::move(plan)), {{"src", id}, {"dst", id}});
+}
+
+// ReLU forward: y = x < 0 ? 0 : x (NaN and -0 stay, as torch.relu).
+Napi::Value reluPlan(Napi::Env env, const dnnl::memory::desc& md) {
+  return loopPlan(env, "activation", md, [](float x) { return x < 0.f ? 0.f : x; });
+}
+
+// Square root forward: std::sqrt on float is correctly rounded, so it equals the reference
+// kernel's Math.sqrt in double rounded to float32 (NaN below zero, -0 stays -0). A batch norm
+// folded into a conv takes one, and a reference fallback there stopped the queue.
+Napi::Value sqrtPlan(Napi::Env env, const dnnl::memory::desc& md) {
+  return loopPlan(env, "sqrt", md, [](float x) { return std::sqrt(x); });
 }
 
 // ReLU backward, buffers [diffDst, src, diffSrc]: 0 where x <= 0, else the gradient (so it passes
@@ -61,12 +76,15 @@ Napi::Value reluBackwardPlan(Napi::Env env, const dnnl::memory::desc& md) {
 }
 }  // namespace
 
-// eltwisePlan(kind, desc): buffers [src, dst], dst in the layout of src.
+// eltwisePlan(kind, desc): buffers [src, dst], dst in the layout of src; kind is an activation or
+// "sqrt".
 Napi::Value EltwisePlan(const Napi::CallbackInfo& info) {
   const char* op = "activation";
   return guardedValue(info, op, [&]() -> Napi::Value {
-    auto alg = algorithmOf(info, text(info, 0, op, "kind"), op);
+    std::string kind = text(info, 0, op, "kind");
     dnnl::memory::desc md = descArg(info, 1, op, "desc");
+    if (kind == "sqrt") return sqrtPlan(info.Env(), md);
+    auto alg = algorithmOf(info, kind, op);
     if (alg == dnnl::algorithm::eltwise_relu) return reluPlan(info.Env(), md);
     auto pd = forwardPd(alg, md);
     return PlanBuilder(op)

@@ -31,6 +31,23 @@ const dnnl::memory::desc& descOf(int id, const char* what);
 dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims);
 
 // ---- plans --------------------------------------------------------------------------------
+// A primitive made on its first use (by the worker thread, the only caller): a guard's alternate
+// is JIT-compiled only for a plan that meets a NaN or an infinity, not for every plan up front.
+class LazyPrimitive {
+ public:
+  LazyPrimitive() = default;
+  explicit LazyPrimitive(std::function<dnnl::primitive()> make) : make_(std::move(make)) {}
+  explicit operator bool() const { return static_cast<bool>(make_); }
+  const dnnl::primitive& get() const {
+    if (!made_) made_ = make_();
+    return made_;
+  }
+
+ private:
+  std::function<dnnl::primitive()> make_;
+  mutable dnnl::primitive made_;
+};
+
 // NaN/Inf handling around a oneDNN primitive (docs/numerics.md). oneDNN's max-based kernels (the
 // ReLU eltwise and post-op, max pooling, softmax's row maximum) drop a NaN, and PyTorch keeps it.
 // The worker first asks `check` (a cheap scan of the inputs); only when it says yes does it run
@@ -39,7 +56,7 @@ dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims);
 // would cost more than the alternate path's extra work answers yes without scanning).
 struct NonFiniteGuard {
   std::function<bool(const std::vector<void*>& buffers)> check;
-  dnnl::primitive alternate;
+  LazyPrimitive alternate;
   // The DNNL_ARG_* per buffer for `alternate` where they differ from the plan's (empty: the same),
   // e.g. a Winograd conv whose direct alternate reads its weights from another buffer.
   std::vector<int> alternateArgs;

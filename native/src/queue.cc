@@ -229,7 +229,7 @@ class Queue {
         if (scratch > 0)
           args.insert(
               {DNNL_ARG_SCRATCHPAD, dnnl::memory(c.plan->scratchpad, cpuEngine(), scratchpad.reserve(scratch))});
-        (nonFinite && guard->alternate ? guard->alternate : c.plan->primitive).execute(stream, args);
+        (nonFinite && guard->alternate ? guard->alternate.get() : c.plan->primitive).execute(stream, args);
         stream.wait();
         if (nonFinite && guard->fix) guard->fix(c.buffers);
       }

@@ -1,6 +1,7 @@
 /**
- * Native ReLU, sigmoid and tanh (oneDNN eltwise) forward and backward, on the input's own layout:
- * a blocked conv output stays blocked; and the scalar ops that are an affine map (x + c, x * c,
+ * Native ReLU, sigmoid and tanh (oneDNN eltwise) forward and backward, and sqrt forward (a queued
+ * loop, exactly the reference kernel's), on the input's own layout: a blocked conv output stays
+ * blocked; and the scalar ops that are an affine map (x + c, x * c,
  * c - x) on plain data, as a queued loop exactly like the reference kernel's. The other unary and
  * scalar ops (exp, log, pow, ...), blocked scalar inputs (their padding lanes must stay zero),
  * float64 and empty tensors run the reference kernels.
@@ -14,7 +15,7 @@ import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.j
 declare module './addon.js' {
   interface NativeAddon {
     // ---- eltwise.cc: the layout of `desc` is kept; buffers [src, dst] / [diffDst, saved, diffSrc]
-    eltwisePlan(kind: ActivationKind, desc: number): PlanResult<'src' | 'dst'>;
+    eltwisePlan(kind: ActivationKind | 'sqrt', desc: number): PlanResult<'src' | 'dst'>;
     /** Plain buffers [src, dst], scalars { alpha, beta }: dst = alpha * src + beta, in double as the ref kernel. */
     scalarPlan(size: number): PlanResult<'src' | 'dst'>;
     /** saved is the forward input for relu, the forward output for sigmoid and tanh. */
@@ -22,7 +23,9 @@ declare module './addon.js' {
   }
 }
 
-const isActivation = (op: UnaryOp): op is ActivationKind => op === 'relu' || op === 'sigmoid' || op === 'tanh';
+/** The unary ops with a native forward: the activations, and sqrt (a batch-norm fold takes one). */
+const isNativeUnary = (op: UnaryOp): op is ActivationKind | 'sqrt' =>
+  op === 'relu' || op === 'sigmoid' || op === 'tanh' || op === 'sqrt';
 
 const isBlocked = (s: Storage): s is NativeStorage & { dims: readonly number[] } =>
   s instanceof NativeStorage && s.desc !== PLAIN && s.dims !== null;
@@ -46,7 +49,7 @@ function affineOf(op: ScalarOp, value: number): { alpha: number; beta: number } 
 export const ACTIVATION_RUNS: readonly NativeRun[] = [
   {
     kernels: ['unary', 'activationBackward'],
-    name: 'relu / sigmoid / tanh, forward and backward',
+    name: 'relu / sigmoid / tanh, forward and backward; sqrt forward',
     native: 'all, any layout',
     fallback: 'other unary ops',
   },
@@ -79,7 +82,7 @@ export function nativeActivationKernels(
     },
     unary(args: KernelSpecs['unary']['args']) {
       const { op, x } = args;
-      if (!isActivation(op)) return refFallback(rt, ref, 'unary', `no native '${op}'`, args);
+      if (!isNativeUnary(op)) return refFallback(rt, ref, 'unary', `no native '${op}'`, args);
       if (!isFloat32(x)) return refFallback(rt, ref, 'unary', 'not float32', args);
       if (x.size === 0) return refFallback(rt, ref, 'unary', 'empty tensor', args);
       const dims = layoutDims(x);

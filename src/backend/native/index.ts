@@ -18,6 +18,7 @@ import { NativeRuntime } from './runtime.js';
 import { ACTIVATION_RUNS, nativeActivationKernels } from './activation.js';
 import { BATCH_NORM_RUNS, nativeBatchNormKernels } from './batch-norm.js';
 import { BINARY_RUNS, nativeBinaryKernel } from './binary.js';
+import { CAST_RUNS, nativeCastKernel } from './cast.js';
 import { CONCAT_RUNS, nativeConcatBatchNormKernel, nativeConcatKernel } from './concat.js';
 import { CONV_RUNS, nativeConv2dKernels } from './conv.js';
 import { LRN_RUNS, nativeLrnKernels } from './lrn.js';
@@ -56,6 +57,7 @@ const NATIVE_FILES: readonly NativeKernelFile[] = [
   { kernels: nativeWindowKernels, runs: WINDOW_RUNS },
   { kernels: nativeOptimKernels, runs: OPTIM_RUNS },
   { kernels: nativeReduceKernels, runs: REDUCE_RUNS },
+  { kernels: nativeCastKernel, runs: CAST_RUNS },
 ];
 
 /** What runs natively, row by row: scripts/gen-native-docs.ts writes the docs' table from these. */

@@ -256,9 +256,16 @@ export class NativeRuntime {
     return new NativeStorage(this, values.length, values.slice(), PLAIN, null);
   }
 
-  /** A plain storage of `size` copies of `value`, written here: a fresh array, so no queued work can hold it. */
+  /**
+   * A plain storage of `size` copies of `value`, written here: a fresh array, so no queued work can
+   * hold it. Zeros are not written: a fresh array is zero already, and its pages stay untouched
+   * until used (a model built with `init: 'none'` and then loaded never touches them: VGG16's
+   * 528 MB of parameters).
+   */
   filled(size: number, value: number): NativeStorage {
-    return new NativeStorage(this, size, new Float32Array(size).fill(value), PLAIN, null);
+    const values = new Float32Array(size);
+    if (!Object.is(value, 0)) values.fill(value); // -0 is written
+    return new NativeStorage(this, size, values, PLAIN, null);
   }
 
   /**

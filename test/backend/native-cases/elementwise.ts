@@ -86,8 +86,25 @@ export const OP_CASES: OpCase[] = [
     ],
     f: (x, w, s) => ops.mul(conv3(x, w), s),
   },
+  {
+    name: 'mul, conv weights by a per-output-channel scale (a batch-norm fold, on merged axes)',
+    inputs: [
+      [12, 5, 3, 3],
+      [12, 1, 1, 1],
+    ],
+    f: (w, s) => ops.mul(w, s),
+  },
+  {
+    name: 'mul, a broadcast on alternate axes (no axes to merge)',
+    inputs: [
+      [2, 3, 4, 5],
+      [3, 1, 5],
+    ],
+    f: (a, b) => ops.mul(a, b),
+  },
   // Activations.
   { name: 'relu', inputs: [[3, 5, 4]], f: (x) => ops.relu(x) },
+  { name: 'sqrt', inputs: [[3, 5, 4]], f: (x) => ops.sqrt(ops.add(ops.mul(x, x), 0.1)) },
   { name: 'sigmoid', inputs: [[3, 5, 4]], f: (x) => ops.mul(ops.sigmoid(x), 3) },
   { name: 'tanh', inputs: [[2, 7]], f: (x) => ops.tanh(ops.mul(x, 2)) },
   {

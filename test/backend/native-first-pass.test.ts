@@ -1,0 +1,131 @@
+/**
+ * What a loaded model's first pass runs natively instead of stopping the queue for a reference
+ * kernel (docs/benchmarks.md#time-to-first-result): the cast loadStateDict makes of every loaded
+ * tensor, sqrt (a batch-norm fold), a per-output-channel scale of conv weights on merged axes, and
+ * zero-filled storages that are never written. Each is checked against the reference backend.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { getBackend } from '../../src/backend/registry.js';
+import { mergedAxes } from '../../src/backend/native/binary.js';
+import { nativeCallCount, nativeFallbacks, nativeRuntime } from '../../src/backend/native/index.js';
+import { NativeStorage } from '../../src/backend/native/runtime.js';
+import { RefStorage } from '../../src/backend/ref/storage.js';
+import { noGrad } from '../../src/core/grad-mode.js';
+import { buildModel } from '../../src/models/registry.js';
+import * as ops from '../../src/ops/index.js';
+import { nativeSkipReason, seededValues } from './native-helpers.js';
+
+// Read before anything loads the addon (which sets GOMP_SPINCOUNT only while it loads libgomp).
+const spinCountBefore = process.env.GOMP_SPINCOUNT;
+const skip = nativeSkipReason('native-first-pass');
+
+/** Element by element with Object.is, so -0 and NaN count too (NaN payloads may differ). */
+function same(actual: ArrayLike<number>, expected: ArrayLike<number>): void {
+  assert.equal(actual.length, expected.length);
+  for (let i = 0; i < actual.length; i++)
+    assert.ok(Object.is(actual[i], expected[i]), `element ${i}: ${actual[i]}, expected ${expected[i]}`);
+}
+const fallbacksOf = (kernel: string): number =>
+  [...nativeFallbacks()].filter(([key]) => key.startsWith(`${kernel}:`)).reduce((n, [, c]) => n + c, 0);
+
+describe('mergedAxes', () => {
+  it('drops size-1 axes and merges neighbours that b broadcasts alike', () => {
+    assert.deepEqual(mergedAxes([512, 64, 3, 3], [512, 1, 1, 1]), { out: [512, 576], b: [512, 1] });
+    assert.deepEqual(mergedAxes([8, 64, 56, 56], [1, 64, 1, 1]), { out: [8, 64, 3136], b: [1, 64, 1] });
+    assert.deepEqual(mergedAxes([2, 3, 4, 5], [2, 3, 4, 5]), { out: [120], b: [120] });
+    assert.deepEqual(mergedAxes([1, 3, 1, 5], [1, 1, 1, 5]), { out: [3, 5], b: [1, 5] });
+    assert.deepEqual(mergedAxes([2, 3, 4, 5], [1, 3, 1, 5]), { out: [2, 3, 4, 5], b: [1, 3, 1, 5] });
+    assert.deepEqual(mergedAxes([1, 1], [1, 1]), { out: [1], b: [1] });
+  });
+});
+
+describe('native first pass', () => {
+  it('scales conv weights per output channel natively, bit for bit as the reference', { skip }, () => {
+    // 1152 floats run as binary.cc's serial loop, 36864 as oneDNN's kernel on merged axes.
+    for (const [o, i] of [
+      [16, 8],
+      [64, 64],
+    ]) {
+      const w = seededValues(o * i * 9, 1);
+      const s = seededValues(o, 2);
+      const on = (backend: string) =>
+        ops.mul(ops.fromArray(w, [o, i, 3, 3], { backend }), ops.fromArray(s, [o, 1, 1, 1], { backend })).toArray();
+      const calls = nativeCallCount();
+      const before = fallbacksOf('binary');
+      const native = on('native');
+      assert.ok(nativeCallCount() > calls, 'the native binary kernel ran');
+      assert.equal(fallbacksOf('binary'), before);
+      same(native, on('ref'));
+    }
+  });
+
+  it('takes sqrt natively on plain and blocked data, bit for bit as the reference', { skip }, () => {
+    const values = [4, 2, 0, -0, -1, Number.NaN, Number.POSITIVE_INFINITY, 1e-30, ...seededValues(40, 3)];
+    const on = (backend: string) => ops.sqrt(ops.fromArray(values, [values.length], { backend })).toArray();
+    const before = fallbacksOf('unary');
+    same(on('native'), on('ref'));
+    // A blocked conv output (16 channels): sqrt keeps its layout.
+    const x = seededValues(2 * 3 * 6 * 6, 4);
+    const w = seededValues(16 * 3 * 3 * 3, 5);
+    const blocked = (backend: string) =>
+      noGrad(() =>
+        ops
+          .sqrt(
+            ops.relu(
+              ops.conv2d(ops.fromArray(x, [2, 3, 6, 6], { backend }), ops.fromArray(w, [16, 3, 3, 3], { backend })),
+            ),
+          )
+          .toArray(),
+      );
+    const native = blocked('native');
+    const ref = blocked('ref');
+    native.forEach((v, i) => assert.ok(Math.abs(v - ref[i]) <= 1e-5 * (1 + Math.abs(ref[i])), `element ${i}`));
+    assert.equal(fallbacksOf('unary'), before);
+  });
+
+  it('casts float32 storages to native copies in their own layout', { skip }, () => {
+    const native = getBackend('native');
+    const values = seededValues(2 * 16 * 5 * 5, 6);
+    const before = fallbacksOf('cast');
+    const plain = ops.fromArray(values, [2, 16, 5, 5], { backend: 'native' });
+    const blocked = noGrad(() =>
+      ops.conv2d(plain, ops.fromArray(seededValues(16 * 16, 7), [16, 16, 1, 1], { backend: 'native' })),
+    );
+    const fromRef = new RefStorage(values.slice());
+    for (const [what, storage, shape] of [
+      ['plain', plain.storage, plain.shape],
+      ['blocked', blocked.storage, blocked.shape],
+      ['reference', fromRef, plain.shape],
+    ] as const) {
+      const copy = native.kernels.cast({ x: storage, dtype: 'float32' });
+      assert.ok(copy instanceof NativeStorage, `${what}: a native storage`);
+      assert.notEqual(copy, storage);
+      same(native.read(copy, shape), native.read(storage, shape));
+    }
+    assert.equal(fallbacksOf('cast'), before);
+  });
+
+  it('leaves a loaded model with native parameters', { skip }, () => {
+    const source = buildModel('resnet20_cifar', { backend: 'native' });
+    const model = buildModel('resnet20_cifar', { backend: 'native', init: 'none' });
+    const weights = source.stateDict();
+    model.loadStateDict(weights);
+    for (const [name, p] of model.namedParameters()) {
+      assert.ok(p.storage instanceof NativeStorage, `${name} holds a ${p.storage.constructor.name}`);
+      assert.deepEqual(p.toArray(), weights.get(name)?.toArray());
+    }
+  });
+
+  it('leaves no GOMP_SPINCOUNT of its own for child processes', { skip }, () => {
+    nativeRuntime();
+    assert.equal(process.env.GOMP_SPINCOUNT, spinCountBefore);
+  });
+
+  it('fills fresh storages with zeros without writing them, and writes -0', { skip }, () => {
+    const rt = nativeRuntime();
+    assert.ok(rt.filled(1000, 0).buffer.every((v) => Object.is(v, 0)));
+    assert.ok(rt.filled(1000, -0).buffer.every((v) => Object.is(v, -0)));
+    assert.ok(rt.filled(10, 2.5).buffer.every((v) => v === 2.5));
+  });
+});
