@@ -14,7 +14,7 @@
  * the same number. GFLOP/s = 2 x convkit's traced multiply-adds per second (x3 for a training step:
  * forward, backward-data, backward-weights). Progress goes to stderr, the tables to stdout.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,15 +37,31 @@ const TRAINING = [
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CACHE = join(ROOT, 'node_modules', '.cache', 'convkit-bench');
 
-const { values: args } = parseArgs({
-  options: {
-    models: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    json: { type: 'string' },
-    profile: { type: 'string' },
-    batch: { type: 'string', default: '8' },
-  },
-});
+const USAGE = (/\*\*\n([\s\S]*?)\*\//.exec(readFileSync(fileURLToPath(import.meta.url), 'utf8'))?.[1] ?? '')
+  .replace(/^ \* ?/gm, '')
+  .trim();
+const parsed = (() => {
+  try {
+    return parseArgs({
+      options: {
+        models: { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        json: { type: 'string' },
+        profile: { type: 'string' },
+        batch: { type: 'string', default: '8' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message.split('\n')[0]} (npm run bench -- --help)`);
+    process.exit(2);
+  }
+})();
+const args = parsed.values;
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const threads = Number(process.env.CONVKIT_THREADS || os.availableParallelism());
 const batch = Number(args.batch);
 const policy = args.quick ? QUICK_POLICY : FULL_POLICY;
