@@ -10,8 +10,7 @@
  */
 import { ArgumentError } from '../core/errors.js';
 import { Generator, manualSeed } from '../core/random.js';
-import { batchCount } from '../data/dataset.js';
-import type { ArrayDataset } from '../data/dataset.js';
+import { type ArrayDataset, batchCount } from '../data/dataset.js';
 import { loadSource, parseDataSource, takeFirst } from '../data/source.js';
 import {
   asImageShape,
