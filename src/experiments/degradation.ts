@@ -81,6 +81,9 @@ export interface DegradationNet {
   }[];
   seconds: number;
   evalSeconds: number;
+  /** Median seconds of one training step (of the plan's batch). */
+  stepSeconds: number;
+  batchSize: number;
 }
 
 const errorPct = (accuracy: number): number => 100 * (1 - accuracy);
@@ -99,7 +102,10 @@ function curves(e: EpochRecord): DegradationNet['epochs'][number] {
   };
 }
 
-/** What --full would take: every net's per-image training and evaluation time, linear in depth between the measured ones. */
+/**
+ * What --full would take: every net's time per training image (its median step time over the batch
+ * size) and per evaluated image, linear in depth between the measured depths.
+ */
 export interface FullEstimate {
   hours: number;
   /** Seconds per training step of batch 128, by model, measured (20, 56) or interpolated. */
@@ -120,7 +126,7 @@ export function estimateFull(nets: readonly DegradationNet[]): FullEstimate | nu
   for (const residual of [false, true]) {
     const measured = nets.filter((n) => n.residual === residual);
     const rate = (n: DegradationNet) => ({
-      train: n.seconds / (n.epochs.length * n.images.train),
+      train: n.stepSeconds / n.batchSize,
       evaluate: n.evalSeconds / (n.epochs.length * (n.images.test + n.images.validation)),
     });
     const [a, b] = [measured[0], measured[measured.length - 1]];
@@ -159,6 +165,8 @@ export async function runDegradation(settings: ExperimentSettings): Promise<Expe
     epochs: t.epochs.map(curves),
     seconds: t.seconds,
     evalSeconds: t.evalSeconds,
+    stepSeconds: t.stepSeconds,
+    batchSize: plan.batchSize,
   }));
   const by = new Map(nets.map((n) => [n.model, n]));
   const last = (residual: boolean, depth: number) => {
@@ -238,7 +246,7 @@ export async function runDegradation(settings: ExperimentSettings): Promise<Expe
   if (estimate)
     sections.push({
       heading: 'What --full would take',
-      body: `The paper's schedule on this data: ${int(FULL_SCHEDULE.iterations)} steps of batch ${FULL_SCHEDULE.batchSize} (${estimate.epochs} epochs) for each of 8 nets (plain and ResNet at depths ${FULL_SCHEDULE.depths.join(', ')}), with the test and validation images evaluated after every epoch: about **${estimate.hours.toFixed(1)} hours** on this machine, from this run's time per training image (measured at batch ${plan.batchSize}; depths 32 and 44 interpolated). Seconds per step of 128: ${Object.entries(
+      body: `The paper's schedule on this data: ${int(FULL_SCHEDULE.iterations)} steps of batch ${FULL_SCHEDULE.batchSize} (${estimate.epochs} epochs) for each of 8 nets (plain and ResNet at depths ${FULL_SCHEDULE.depths.join(', ')}), with the test and validation images evaluated after every epoch: about **${estimate.hours.toFixed(1)} hours** on this machine, from this run's median step time per training image (measured at batch ${plan.batchSize}; depths 32 and 44 interpolated; wall time, so a loaded machine inflates it). Seconds per step of 128: ${Object.entries(
         estimate.stepSeconds,
       )
         .map(([m, s]) => `${m} ${s.toFixed(2)}`)

@@ -115,6 +115,15 @@ export interface TrainedNet {
   /** Seconds of training, and of evaluation, in all. */
   seconds: number;
   evalSeconds: number;
+  /** The median wall time of one optimiser step (robust to bursts of load from other processes). */
+  stepSeconds: number;
+}
+
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** The first `count - held` samples and the last `held`. */
@@ -188,6 +197,8 @@ export async function trainNets(
     let seconds = 0;
     let evalSeconds = 0;
     let iterations = 0;
+    const stepTimes: number[] = [];
+    let stepStart = 0;
     const epochs: EpochRecord[] = [];
     const evaluateOn = async (data: ArrayDataset): Promise<Evaluation> => {
       const r = await evaluate(net, data, { batchSize: 500, transform: batchTransform(evalTransform, aug) });
@@ -195,11 +206,15 @@ export async function trainNets(
       return { loss: r.loss, accuracy: r.accuracy };
     };
     for (let e = 1; e <= epochCount; e++) {
+      stepStart = performance.now();
       const r = await trainEpoch(net, opt, train, {
         batchSize: plan.batchSize,
         generator: order,
         transform: batchTransform(trainTransform, aug),
         onBatch: () => {
+          const now = performance.now();
+          stepTimes.push((now - stepStart) / 1000);
+          stepStart = now;
           iterations++;
           schedule.step();
         },
@@ -242,6 +257,7 @@ export async function trainNets(
       standardError: Math.sqrt((p * (1 - p)) / test.labels.length),
       seconds,
       evalSeconds,
+      stepSeconds: median(stepTimes),
     });
     settings.log?.(
       `${tag}: ${n.name}: test accuracy ${pct(p)} after ${epochs.length} epoch(s) (${seconds.toFixed(1)} s)`,

@@ -30,6 +30,7 @@ describe('trainNets', { skip: existsSync(DATA) ? false : `no Fashion-MNIST at ${
       ],
     );
     assert.equal(t.testAccuracy, t.epochs[1].test?.accuracy);
+    assert.ok(t.stepSeconds > 0 && t.stepSeconds <= t.seconds, `median step ${t.stepSeconds} s of ${t.seconds} s`);
     assert.deepEqual(t.images, { train: 32, validation: 0, test: 20, trainSplit: 60000, testSplit: 10000 });
   });
 
