@@ -227,16 +227,25 @@ export async function runDegradation(settings: ExperimentSettings): Promise<Expe
     ? `${plan.augment.padding}-pixel zero padding, a random crop and a horizontal flip`
     : 'no augmentation';
   const images = nets[0].images;
-  const notes = `${int(images.train)} ${settings.data} training images${images.validation > 0 ? ` (the last ${int(images.validation)} of the training split held out for validation)` : ''}, ${int(images.test)} test images; ${optimizer}, batch ${plan.batchSize}, ${augmentation}; every net from seed ${settings.seed} with the same batch order, on the ${getBackend().name} backend. Training error is the running error over each epoch in training mode (augmented images, batch statistics); test error is measured after each epoch in evaluation mode.`;
+  const notes = `${int(images.train)} ${settings.data} training images${images.validation > 0 ? ` (${int(images.validation)} more, the last of those taken, held out for validation)` : ''}, ${int(images.test)} test images; ${optimizer}, batch ${plan.batchSize}, ${augmentation}; every net from seed ${settings.seed} with the same batch order, on the ${getBackend().name} backend. Training error is the running error over each epoch in training mode (augmented images, batch statistics); test error is measured after each epoch in evaluation mode.`;
+  // The table keeps to about 10 epochs of a long run (every k-th and the last); data.json has them all.
+  const every = Math.ceil(nets[0].epochs.length / 10);
+  const shown = <T extends { epoch: number }>(epochs: readonly T[]): T[] =>
+    epochs.filter((e, i) => e.epoch % every === 0 || i === epochs.length - 1);
+  const shownWord = every === 1 ? 'per epoch' : `every ${every} epochs and at the end`;
   const sections = [
     {
       heading: 'Error per epoch',
       body: `${table(
-        ['model', 'training error per epoch (%)', 'test error per epoch (%)', 'last training loss', 'seconds'],
+        ['model', `training error ${shownWord} (%)`, `test error ${shownWord} (%)`, 'last training loss', 'seconds'],
         nets.map((n) => [
           n.model,
-          n.epochs.map((e) => e.trainErrorPct.toFixed(2)).join(', '),
-          n.epochs.map((e) => e.testErrorPct.toFixed(2)).join(', '),
+          shown(n.epochs)
+            .map((e) => e.trainErrorPct.toFixed(2))
+            .join(', '),
+          shown(n.epochs)
+            .map((e) => e.testErrorPct.toFixed(2))
+            .join(', '),
           n.epochs[n.epochs.length - 1].trainLoss.toFixed(4),
           (n.seconds + n.evalSeconds).toFixed(1),
         ]),
