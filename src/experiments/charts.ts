@@ -1,6 +1,7 @@
 /**
  * The experiments' charts as plain Vega specs (rendered to SVG headless by report.ts, as the
- * training curves are): grouped bars, a scatter with sized and coloured points, lines, a heatmap.
+ * training curves are): grouped bars, a scatter with sized and coloured points, lines, training
+ * and test curves in panels, a heatmap.
  */
 import { parse, type Scale, View, type Spec } from 'vega';
 
@@ -328,6 +329,110 @@ export function linesSpec(
         ],
       },
     ],
+  };
+}
+
+export interface CurvePoint {
+  /** The panel the curve is drawn in ('plain', 'ResNet'). */
+  panel: string;
+  /** The colour of the curve (a depth). */
+  series: string;
+  /** Thin dashed for training, bold for test (He et al. 2015, Fig. 6). */
+  split: 'training' | 'test';
+  x: number;
+  y: number;
+}
+
+/**
+ * Training and test curves side by side in one panel per `panel` value, on shared axes: one colour
+ * per series, training thin and dashed, test bold (the form of He et al. 2015, Fig. 6).
+ */
+export function trainTestCurvesSpec(
+  title: string,
+  points: readonly CurvePoint[],
+  axes: { x: string; y: string; legend: string },
+  subtitle?: string,
+): Spec {
+  const width = 340;
+  const height = 300;
+  const panels = [...new Set(points.map((p) => p.panel))];
+  const series = [...new Set(points.map((p) => p.series))];
+  const xs = points.map((p) => p.x);
+  const ys = points.map((p) => p.y);
+  const marks: Mark[] = panels.map((panel, i) => ({
+    type: 'group',
+    title: { text: panel, anchor: 'start', fontSize: 13 },
+    encode: { update: { width: { value: width }, height: { value: height } } },
+    data: [{ name: `panel${i}`, values: points.filter((p) => p.panel === panel) as unknown as object[] }],
+    axes: [
+      { orient: 'bottom', scale: 'x', title: axes.x, grid: true, format: '~s' },
+      { orient: 'left', scale: 'y', title: axes.y, grid: true },
+    ],
+    marks: [
+      {
+        type: 'group',
+        from: { facet: { name: `curve${i}`, data: `panel${i}`, groupby: ['series', 'split'] } },
+        marks: [
+          {
+            type: 'line',
+            from: { data: `curve${i}` },
+            encode: {
+              enter: {
+                x: { scale: 'x', field: 'x' },
+                y: { scale: 'y', field: 'y' },
+                stroke: { scale: 'color', field: 'series' },
+                strokeDash: { scale: 'dash', field: 'split' },
+                strokeWidth: { scale: 'lineWidth', field: 'split' },
+              },
+            },
+          },
+          {
+            type: 'symbol',
+            from: { data: `curve${i}` },
+            encode: {
+              enter: {
+                x: { scale: 'x', field: 'x' },
+                y: { scale: 'y', field: 'y' },
+                fill: { scale: 'color', field: 'series' },
+                size: { scale: 'dotSize', field: 'split' },
+              },
+            },
+          },
+        ],
+      },
+    ],
+  }));
+  return {
+    ...base(title, subtitle),
+    layout: { columns: panels.length, padding: 30, bounds: 'full', align: 'all' },
+    scales: [
+      { name: 'x', type: 'linear', domain: [Math.min(0, ...xs), Math.max(...xs)], range: [0, width], nice: true },
+      { name: 'y', type: 'linear', domain: [0, Math.max(...ys)], range: [height, 0], nice: true },
+      { name: 'color', type: 'ordinal', domain: series, range: 'category' },
+      {
+        name: 'dash',
+        type: 'ordinal',
+        domain: ['training', 'test'],
+        range: [
+          [5, 3],
+          [1, 0],
+        ],
+      },
+      { name: 'lineWidth', type: 'ordinal', domain: ['training', 'test'], range: [1.2, 2.6] },
+      { name: 'dotSize', type: 'ordinal', domain: ['training', 'test'], range: [8, 22] },
+    ],
+    legends: [
+      { stroke: 'color', title: axes.legend, orient: 'right', symbolType: 'stroke', symbolStrokeWidth: 2.6 },
+      {
+        strokeDash: 'dash',
+        strokeWidth: 'lineWidth',
+        title: 'error',
+        orient: 'right',
+        symbolType: 'stroke',
+        symbolStrokeColor: '#333',
+      },
+    ],
+    marks,
   };
 }
 
