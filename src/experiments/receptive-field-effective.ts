@@ -9,6 +9,7 @@
 import { summarize } from '../analysis/summary.js';
 import { getBackend, withBackend } from '../backend/registry.js';
 import { Generator, manualSeed } from '../core/random.js';
+import type { Tensor } from '../core/tensor.js';
 import { loadSource, parseDataSource } from '../data/source.js';
 import { asImageShape, channelStats, normalize } from '../data/transforms.js';
 import { ReLU } from '../nn/activation.js';
@@ -162,6 +163,16 @@ export function measureField(
   };
 }
 
+/** Mean over the batch of |x.grad| summed over the input channels, an h x w map (row-major). */
+export function inputHeat(x: Tensor, [n, c, h, w]: readonly number[]): number[] {
+  const g = x.grad?.toArray();
+  if (!g) throw new Error('receptive-field: no gradient reached the input');
+  const plane = h * w;
+  const heat = new Array<number>(plane).fill(0);
+  for (let b = 0; b < n * c; b++) for (let i = 0; i < plane; i++) heat[i] += Math.abs(g[b * plane + i]) / n;
+  return heat;
+}
+
 /**
  * Mean over the batch of |d y / d x| summed over the input channels, y the unit at (uy, ux) of
  * the map `features` makes, summed over its channels. Eval mode, so no image affects another's
@@ -179,11 +190,7 @@ export function centreGradient(
   const y = features.call(x);
   const picked = sum(slice(slice(y, 2, uy, uy + 1), 3, ux, ux + 1));
   picked.backward();
-  const g = x.grad?.toArray();
-  if (!g) throw new Error('receptive-field: no gradient reached the input');
-  const plane = h * w;
-  const heat = new Array<number>(plane).fill(0);
-  for (let b = 0; b < n * c; b++) for (let i = 0; i < plane; i++) heat[i] += Math.abs(g[b * plane + i]) / n;
+  const heat = inputHeat(x, shape);
   picked.dispose();
   y.dispose();
   x.dispose();

@@ -4,7 +4,8 @@
  * is measured on stacks built on the meta backend. (2) The theoretical field layer by layer in every
  * zoo model (the summary rows). (3) The effective field (Luo et al. 2016) of a plain stack of 3x3
  * convolutions, untrained and briefly trained, against its theoretical field
- * (receptive-field-effective.ts).
+ * (receptive-field-effective.ts). (4) The effective field at every stage of the zoo models as
+ * initialised (receptive-field-stages.ts).
  */
 import { compareStack } from '../analysis/calculators.js';
 import { summarize } from '../analysis/summary.js';
@@ -16,6 +17,7 @@ import { Conv2d } from '../nn/conv2d.js';
 import { linesSpec, type LinePoint } from './charts.js';
 import { int, pct, table, times } from './format.js';
 import { effectiveFieldCharts, effectiveFields, type FieldMeasure } from './receptive-field-effective.js';
+import { STAGE_PLAN, stageChart, stageClaim, stageFields, stageSection } from './receptive-field-stages.js';
 import type { ClaimResult, Experiment, ExperimentResult, ExperimentSettings } from './types.js';
 
 export interface StackRow {
@@ -101,6 +103,7 @@ export async function runReceptiveField(settings: ExperimentSettings): Promise<E
   settings.log?.(
     `receptive-field: effective field of the ${eff.net} on ${eff.backend}: 95% in ${u.side95} px untrained, ${t.side95} px trained, of ${eff.theoretical} px`,
   );
+  const stages = stageFields(settings);
   const [, h, w] = eff.input;
   const side = (m: FieldMeasure) => `${m.side95}x${m.side95} (${m.side95Interpolated.toFixed(2)} px interpolated)`;
   const outsideTested = u.outsidePixels > 0;
@@ -147,6 +150,7 @@ export async function runReceptiveField(settings: ExperimentSettings): Promise<E
       measured: `After ${eff.training.epochs.length} epoch(s) on ${int(eff.trainImages)} images (test accuracy ${pct(eff.training.testAccuracy)}) the 95% square went from ${u.side95Interpolated.toFixed(2)} to ${t.side95Interpolated.toFixed(2)} px (interpolated; a change of ${(t.side95Interpolated - u.side95Interpolated).toFixed(3)} px) and the RMS distance of the gradient mass from the centre from ${u.rmsRadius.toFixed(2)} to ${t.rmsRadius.toFixed(2)} px: it ${t.side95Interpolated > u.side95Interpolated ? 'grew' : 'did not grow'}.`,
       held: t.side95Interpolated > u.side95Interpolated,
     },
+    stageClaim(stages),
   ];
   const lines: LinePoint[] = models
     .filter((m) => CHART_MODELS.includes(m.model))
@@ -200,6 +204,7 @@ export async function runReceptiveField(settings: ExperimentSettings): Promise<E
           [row('untrained', u), row('trained', t)],
         )}\n\nThe ${eff.net}, then a linear layer on the flattened map, trained by trainNets on ${int(eff.trainImages)} images of ${settings.data} (Adam, lr 0.002, batch 32, ${eff.training.epochs.length} epoch(s); test accuracy ${pct(eff.training.testAccuracy)} on ${int(eff.testImages)} test images); "untrained" is the same net rebuilt from the same seed ${settings.seed}, as training started. Both in eval mode on the ${eff.backend} backend: the unit at row ${eff.unit[0]}, column ${eff.unit[1]} of the last map, summed over its ${eff.width} channels, differentiated with respect to the first ${eff.images} test images (normalised as in training); |gradient| summed over the ${eff.input[0]} input channel(s) and averaged over the images. Its theoretical field (from the summary of the built stack) is centred on pixel (${eff.centre[0]}, ${eff.centre[1]}) and ${eff.theoretical} px wide; the 95% square is the smallest square around that centre holding 95% of the gradient mass, the interpolated side lies between it and the next smaller square.`,
       },
+      stageSection(stages),
     ],
     charts: [
       {
@@ -219,12 +224,14 @@ export async function runReceptiveField(settings: ExperimentSettings): Promise<E
         ),
       },
       ...effectiveFieldCharts(eff),
+      stageChart(stages),
     ],
-    data: { stack, models, effectiveField: eff },
+    data: { stack, models, effectiveField: eff, stages },
     notRun:
       settings.mode === 'quick'
         ? [
             '--full trains the stack longer on more data (20,000 images, 4 epochs, width 32) and averages the gradient over 1,000 test images',
+            `--full measures the effective field at every stage of all ${STAGE_PLAN.full.models.length} zoo models at ${STAGE_PLAN.full.side} px over ${STAGE_PLAN.full.images} images (--quick: ${STAGE_PLAN.quick.models.join(', ')} at ${STAGE_PLAN.quick.side} px over ${STAGE_PLAN.quick.images})`,
           ]
         : [],
   };
@@ -234,7 +241,7 @@ export const RECEPTIVE_FIELD: Experiment = {
   name: 'receptive-field',
   title: 'Receptive fields: stacked 3x3 kernels, growth with depth, the effective field',
   summary:
-    'stacked 3x3 vs large kernels, the field layer by layer in every model, and the effective field of a plain 3x3 stack, untrained and trained',
+    'stacked 3x3 vs large kernels, the field layer by layer in every model, the effective field of a plain 3x3 stack, untrained and trained, and at every stage of the zoo models',
   lesson:
     'Stacked 3x3 convolutions see as far as one large kernel with fewer weights; fields grow with depth, and the effective field is smaller than the theoretical one.',
   trains: true,

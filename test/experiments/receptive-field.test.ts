@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { withBackend } from '../../src/backend/registry.js';
 import type { ModelFieldRow, StackRow } from '../../src/experiments/receptive-field.js';
+import type { StageFields } from '../../src/experiments/receptive-field-stages.js';
 import {
   centreGradient,
   type EffectiveFields,
@@ -21,8 +22,20 @@ describe('experiment receptive-field', () => {
 
   it('writes a report that parses, with both effective-field heatmaps and the radial profile', async () => {
     await checkReport(r);
-    for (const f of ['effective-field-untrained.svg', 'effective-field-trained.svg', 'effective-field-radial.svg'])
+    for (const f of [
+      'effective-field-untrained.svg',
+      'effective-field-trained.svg',
+      'effective-field-radial.svg',
+      'effective-field-stages.svg',
+    ])
       assert.ok(r.markdown.includes(`](${f})`), f);
+    // --test-limit below 100 measures the stages of one small model (receptive-field-stages.test.ts checks the numbers).
+    const stages = r.data.data.stages as StageFields;
+    assert.deepEqual(
+      stages.models.map((m) => [m.model, m.stages.length]),
+      [['resnet20_cifar', 3]],
+    );
+    assert.ok(r.data.claims.some((c) => c.id === 'effective-by-stage'));
   });
 
   it('n stacked 3x3 see 2n + 1 pixels with 9 n C^2 weights', () => {
