@@ -10,7 +10,7 @@ import type { DType } from '../core/dtype.js';
 import { DataFormatError, WeightsError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { AnyModule } from '../nn/module.js';
-import type { LoadResult, LoadStateDictOptions } from '../nn/state-dict.js';
+import { type LoadResult, type LoadStateDictOptions, loadStateDict } from '../nn/state-dict.js';
 import { onnxWeights, readOnnxGraph } from './onnx-import.js';
 import { openPth } from './pth.js';
 import { isLegacyPth } from './pth-legacy.js';
@@ -176,7 +176,9 @@ export function loadWeights(module: AnyModule, path: string, opts: LoadStateDict
   const renamed = new Map<string, Tensor>();
   for (const [k, t] of tensors) renamed.set(mapped.get(k) ?? k, t);
   try {
-    const result = module.loadStateDict(renamed, opts);
+    // The read tensors are this load's own (disposed below): the module takes them without a copy.
+    // ONNX initialisers are copied, as they may share memory with the graph read.
+    const result = loadStateDict(module, renamed, opts, onnxTensors ? 'copy' : 'take');
     return { ...result, format, strippedPrefix: prefix, metadata };
   } catch (e) {
     if (e instanceof WeightsError) {

@@ -162,8 +162,9 @@ export function openPth(source: string | Uint8Array, name?: string): PthCheckpoi
     if (!isDType(dtype)) throw new ArgumentError(file, `dtype must be 'float32' or 'float64', got ${String(dtype)}`);
     const { data, where } = opened.storage(ref.storage.key);
     const values = tensorValues(file, where, ref, data, dtype, little);
+    // The values are a fresh array: the backend takes it as it is (no second copy).
     const target = getBackend(backend);
-    return wrap(target.write(values, dtype), [...ref.shape], target);
+    return wrap(target.adopt(values), [...ref.shape], target);
   };
   return {
     file,
