@@ -5,7 +5,7 @@
  * state dict is still copied, so the caller's tensor never aliases the module's parameter.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -14,8 +14,9 @@ import { RefStorage } from '../../src/backend/ref/storage.js';
 import type { FloatArray } from '../../src/core/dtype.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { loadWeights } from '../../src/io/load-weights.js';
-import { writePth } from '../../src/io/pth-write.js';
+import { encodePth, writePth } from '../../src/io/pth-write.js';
 import { writeSafetensors } from '../../src/io/safetensors-write.js';
+import { openZip, writeStoredZip } from '../../src/io/zip.js';
 import { BatchNorm2d } from '../../src/nn/batch-norm2d.js';
 import { Sequential } from '../../src/nn/containers.js';
 import { Linear } from '../../src/nn/linear.js';
@@ -106,6 +107,19 @@ for (const backend of ['ref', 'native']) {
         assert.equal((stateOf(b).get('0.weight') as Tensor).toArray()[5], values.get('0.weight')?.[5]);
       });
     }
+
+    it('reads a .pth whose records come in another order (found by its central directory) by ranges', () => {
+      const zip = openZip(encodePth(source()), 'reordered');
+      const records = [...zip.entries.keys()].reverse().map((name) => ({ name, data: zip.read(name) }));
+      const parts: Uint8Array[] = [];
+      writeStoredZip(records, (b) => parts.push(b.slice()), 'reordered');
+      const path = join(dir, `${backend}-reordered.pth`);
+      writeFileSync(path, Buffer.concat(parts));
+      assert.doesNotMatch(records[0].name, /data\.pkl$/);
+      const m = model(backend);
+      assert.equal(loadWeights(m, path).format, 'pth');
+      sameBits((stateOf(m).get('0.weight') as Tensor).toArray(), values.get('0.weight') as Float32Array, '0.weight');
+    });
 
     it('reads float64 values into a float64 model as they are', () => {
       const m = model(backend, 'float64');
