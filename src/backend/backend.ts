@@ -408,6 +408,12 @@ export interface Backend {
   readonly hasData: boolean;
   /** Copies plain row-major values into a new storage. */
   write(values: FloatArray, dtype: DType): Storage;
+  /**
+   * A new storage that takes `values` (plain row-major, dtype from the array's type) as its memory
+   * without copying: for a fresh array that its maker hands over and never touches again (a weight
+   * file's reader). Anything else still referring to the array would alias the storage.
+   */
+  adopt(values: FloatArray): Storage;
   /** Copies a storage out as plain row-major values (the boundary where blocked layouts end). */
   read(storage: Storage, shape: Shape): FloatArray;
   readonly kernels: Kernels;

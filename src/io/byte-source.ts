@@ -14,7 +14,11 @@ export interface ByteSource {
   close(): void;
 }
 
-export function openSource(source: string | Uint8Array, name?: string): ByteSource {
+/**
+ * A buffer, or a file. `holdOpen: false` (for a reader whose reads come later, with no close of
+ * their own) opens the file for each read instead of holding it open until close().
+ */
+export function openSource(source: string | Uint8Array, name?: string, opts: { holdOpen?: boolean } = {}): ByteSource {
   if (typeof source !== 'string') {
     const bytes = source;
     return {
@@ -29,30 +33,44 @@ export function openSource(source: string | Uint8Array, name?: string): ByteSour
       close: () => {},
     };
   }
-  let fd: number;
-  try {
-    fd = openSync(source, 'r');
-  } catch (e) {
-    throw new DataFormatError(source, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const open = (): number => {
+    try {
+      return openSync(source, 'r');
+    } catch (e) {
+      throw new DataFormatError(source, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+  };
+  let fd: number | null = open();
   const stat = fstatSync(fd);
   if (!stat.isFile()) {
     closeSync(fd);
     throw new DataFormatError(source, 'is not a regular file');
+  }
+  if (opts.holdOpen === false) {
+    closeSync(fd);
+    fd = null;
   }
   return {
     name: source,
     size: stat.size,
     read: (offset, length, into) => {
       const out = into ?? new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const n = readSync(fd, out, done, length - done, offset + done);
-        if (n === 0) throw new DataFormatError(source, `at byte ${offset + done}: the file ended while being read`);
-        done += n;
+      const reading = fd ?? open();
+      try {
+        let done = 0;
+        while (done < length) {
+          const n = readSync(reading, out, done, length - done, offset + done);
+          if (n === 0) throw new DataFormatError(source, `at byte ${offset + done}: the file ended while being read`);
+          done += n;
+        }
+      } finally {
+        if (reading !== fd) closeSync(reading);
       }
       return out;
     },
-    close: () => closeSync(fd),
+    close: () => {
+      if (fd !== null) closeSync(fd);
+      fd = null;
+    },
   };
 }

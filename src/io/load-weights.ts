@@ -5,12 +5,13 @@
  * does the checking and copying. Safetensors, PyTorch .pth/.pt (zip and legacy) and ONNX files
  * (their weights and batch-norm statistics: io/onnx-import.ts) are read.
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { DType } from '../core/dtype.js';
 import { DataFormatError, WeightsError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { AnyModule } from '../nn/module.js';
-import type { LoadResult, LoadStateDictOptions } from '../nn/state-dict.js';
+import { type LoadResult, type LoadStateDictOptions, loadStateDict } from '../nn/state-dict.js';
+import { openSource } from './byte-source.js';
 import { onnxWeights, readOnnxGraph } from './onnx-import.js';
 import { openPth } from './pth.js';
 import { isLegacyPth } from './pth-legacy.js';
@@ -64,10 +65,13 @@ export function detectWeightsFormat(path: string): WeightsFormat {
     if (/^([^/]+\/)?data\.pkl$/.test(firstName)) return 'pth';
     // Another first record: look for <archive>/data.pkl in the central directory.
     let names: string[] = [];
+    const source = openSource(path);
     try {
-      names = [...openZip(readFileSync(path), path).entries.keys()];
+      names = [...openZip(source, path).entries.keys()];
     } catch {
       // An unreadable archive is reported below as an unknown format.
+    } finally {
+      source.close();
     }
     if (names.some((k) => /^([^/]+\/)?data\.pkl$/.test(k))) return 'pth';
   }
@@ -176,7 +180,9 @@ export function loadWeights(module: AnyModule, path: string, opts: LoadStateDict
   const renamed = new Map<string, Tensor>();
   for (const [k, t] of tensors) renamed.set(mapped.get(k) ?? k, t);
   try {
-    const result = module.loadStateDict(renamed, opts);
+    // The read tensors are this load's own (disposed below): the module takes them without a copy.
+    // ONNX initialisers are copied, as they may share memory with the graph read.
+    const result = loadStateDict(module, renamed, opts, onnxTensors ? 'copy' : 'take');
     return { ...result, format, strippedPrefix: prefix, metadata };
   } catch (e) {
     if (e instanceof WeightsError) {

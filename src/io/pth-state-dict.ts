@@ -71,6 +71,11 @@ export function stateDictMetadata(root: unknown, path: readonly string[]): Recor
   return metadata;
 }
 
+/** Whether a tensor's elements lie in row-major order, one after the other, in its storage. */
+export function isContiguous(ref: TensorRef): boolean {
+  return ref.stride.every((s, d) => ref.shape[d] === 1 || s === ref.shape.slice(d + 1).reduce((a, b) => a * b, 1));
+}
+
 /** A tensor's values from its storage's bytes, following its strides. */
 export function tensorValues(
   file: string,
@@ -123,10 +128,7 @@ export function tensorValues(
       break;
   }
   const rank = ref.shape.length;
-  const contiguous = ref.stride.every(
-    (s, d) => ref.shape[d] === 1 || s === ref.shape.slice(d + 1).reduce((a, b) => a * b, 1),
-  );
-  if (contiguous) {
+  if (isContiguous(ref)) {
     const start = ref.offset;
     if (little && ref.dtype === dtype && out.BYTES_PER_ELEMENT === size) {
       new Uint8Array(out.buffer).set(data.subarray(start * size, (start + n) * size));

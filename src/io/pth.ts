@@ -12,16 +12,17 @@
  * other name (os.system, builtins.eval, a model class) is refused with its name, and nothing is
  * ever called. docs/formats.md has the rules and the errors.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { type DType, isDType } from '../core/dtype.js';
+import { allocFloat, type DType, type FloatArray, isDType } from '../core/dtype.js';
 import { ArgumentError, DataFormatError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import { getBackend } from '../backend/registry.js';
 import { wrap } from '../ops/util.js';
+import { type ByteSource, openSource } from './byte-source.js';
+import { LITTLE_ENDIAN } from './elements.js';
 import { unpickle } from './pickle.js';
 import { isLegacyPth, looksLikePickle, readLegacyPth } from './pth-legacy.js';
 import { type PthDType, pthHooks, type TensorRef } from './pth-pickle.js';
-import { describeRoot, findStateDict, stateDictMetadata, tensorValues } from './pth-state-dict.js';
+import { describeRoot, findStateDict, isContiguous, stateDictMetadata, tensorValues } from './pth-state-dict.js';
 import { isZip, openZip } from './zip.js';
 
 export { ALLOWED_GLOBALS, PTH_STORAGES, type PthDType } from './pth-pickle.js';
@@ -50,17 +51,6 @@ export interface PthCheckpoint {
   read(name: string, dtype?: DType, backend?: string): Tensor;
 }
 
-/** Reads a whole file, with a DataFormatError when it cannot be read. */
-function readBytes(path: string): Uint8Array {
-  try {
-    if (!statSync(path).isFile()) throw new DataFormatError(path, 'is not a regular file');
-    return readFileSync(path);
-  } catch (e) {
-    if (e instanceof DataFormatError) throw e;
-    throw new DataFormatError(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-}
-
 /** A saved object whose storages are found by key: what both formats come down to. */
 interface Unpickled {
   root: unknown;
@@ -68,10 +58,12 @@ interface Unpickled {
   byteorder: 'little' | 'big';
   /** A storage's bytes, and how errors name where they are. */
   storage(key: string): { data: Uint8Array; where: string };
+  /** A storage of exactly `into.length` bytes read straight into `into`; false where it cannot be. */
+  storageInto(key: string, into: Uint8Array): boolean;
 }
 
-function openZipPth(bytes: Uint8Array, file: string): Unpickled {
-  const zip = openZip(bytes, file);
+function openZipPth(source: Uint8Array | ByteSource, file: string): Unpickled {
+  const zip = openZip(source, file);
   const pkl = [...zip.entries.keys()].find((n) => /^[^/]+\/data\.pkl$/.test(n) || n === 'data.pkl');
   if (pkl === undefined) {
     throw new DataFormatError(
@@ -119,7 +111,8 @@ function openZipPth(bytes: Uint8Array, file: string): Unpickled {
     }
     return { data, where };
   };
-  return { root, layout: 'zip', byteorder, storage };
+  const storageInto = (key: string, into: Uint8Array): boolean => zip.readInto(`${prefix}data/${key}`, into);
+  return { root, layout: 'zip', byteorder, storage, storageInto };
 }
 
 function openLegacyPth(bytes: Uint8Array, file: string): Unpickled {
@@ -128,7 +121,7 @@ function openLegacyPth(bytes: Uint8Array, file: string): Unpickled {
     const data = storages.get(key) as Uint8Array;
     return { data, where: `storage ${key} (at file byte ${data.byteOffset - bytes.byteOffset})` };
   };
-  return { root, layout: 'legacy', byteorder: 'little', storage };
+  return { root, layout: 'legacy', byteorder: 'little', storage, storageInto: () => false };
 }
 
 /**
@@ -137,10 +130,13 @@ function openLegacyPth(bytes: Uint8Array, file: string): Unpickled {
  */
 export function openPth(source: string | Uint8Array, name?: string): PthCheckpoint {
   const file = typeof source === 'string' ? source : (name ?? '<buffer>');
-  const bytes = typeof source === 'string' ? readBytes(source) : source;
+  // A file is read by ranges (a zip's storages straight into their tensors), a legacy one whole.
+  const input = typeof source === 'string' ? openSource(source, undefined, { holdOpen: false }) : source;
+  const head = input instanceof Uint8Array ? input.subarray(0, 32) : input.read(0, Math.min(input.size, 32));
   let opened: Unpickled;
-  if (isZip(bytes)) opened = openZipPth(bytes, file);
-  else if (isLegacyPth(bytes.subarray(0, 32)) || looksLikePickle(bytes)) opened = openLegacyPth(bytes, file);
+  if (isZip(head)) opened = openZipPth(input, file);
+  else if (isLegacyPth(head) || looksLikePickle(head))
+    opened = openLegacyPth(input instanceof Uint8Array ? input : input.read(0, input.size), file);
   else
     throw new DataFormatError(
       file,
@@ -156,14 +152,24 @@ export function openPth(source: string | Uint8Array, name?: string): PthCheckpoi
   }
   const entries: PthEntry[] = [...found.dict].map(([k, t]) => ({ name: k, dtype: t.dtype, shape: [...t.shape] }));
   const little = opened.byteorder === 'little';
+  /** A whole storage of the dtype wanted, in order, read from the file into the result (no copy in between). */
+  const direct = (ref: TensorRef, dtype: DType): FloatArray | undefined => {
+    if (!little || !LITTLE_ENDIAN || ref.dtype !== dtype || ref.offset !== 0 || !isContiguous(ref)) return undefined;
+    const out = allocFloat(dtype, ref.numel);
+    return opened.storageInto(ref.storage.key, new Uint8Array(out.buffer)) ? out : undefined;
+  };
   const read = (tensorName: string, dtype: DType = 'float32', backend?: string): Tensor => {
     const ref: TensorRef | undefined = found.dict.get(tensorName);
     if (!ref) throw new ArgumentError(file, `no tensor named ${JSON.stringify(tensorName)}`);
     if (!isDType(dtype)) throw new ArgumentError(file, `dtype must be 'float32' or 'float64', got ${String(dtype)}`);
-    const { data, where } = opened.storage(ref.storage.key);
-    const values = tensorValues(file, where, ref, data, dtype, little);
+    let values = direct(ref, dtype);
+    if (!values) {
+      const { data, where } = opened.storage(ref.storage.key);
+      values = tensorValues(file, where, ref, data, dtype, little);
+    }
+    // The values are a fresh array: the backend takes it as it is (no second copy).
     const target = getBackend(backend);
-    return wrap(target.write(values, dtype), [...ref.shape], target);
+    return wrap(target.adopt(values), [...ref.shape], target);
   };
   return {
     file,

@@ -81,9 +81,9 @@ export function readSafetensors(source: string | Uint8Array, opts: ReadSafetenso
       }
       const backend = typeof opts.backend === 'function' ? opts.backend(entry.name) : opts.backend;
       const values = readValues(src, header.dataStart, entry, dtype);
-      // backend.write takes its own copy; fromArray would add a second one.
+      // A fresh array, read straight from the file: the backend takes it as it is (no copy).
       const target = getBackend(backend);
-      tensors.set(entry.name, wrap(target.write(values, dtype), entry.shape, target));
+      tensors.set(entry.name, wrap(target.adopt(values), entry.shape, target));
       dtypes.set(entry.name, entry.dtype);
     }
     return { tensors, metadata: header.metadata, dtypes };

@@ -12,6 +12,7 @@
 import { inflateRawSync } from 'node:zlib';
 import * as zlib from 'node:zlib';
 import { DataFormatError } from '../core/errors.js';
+import { type ByteSource, openSource } from './byte-source.js';
 
 /** One entry of the central directory. */
 export interface ZipEntry {
@@ -29,8 +30,13 @@ export interface ZipArchive {
   file: string;
   /** By name, in central-directory order. */
   entries: Map<string, ZipEntry>;
-  /** An entry's bytes (a view of the buffer for a stored entry); CRC checked. */
+  /** An entry's bytes (a view of the buffer for a stored entry of an archive in memory); CRC checked. */
   read(name: string): Uint8Array;
+  /**
+   * A stored entry of exactly `into.length` bytes read straight into `into`, CRC checked; false
+   * (nothing read) for a compressed entry or another size.
+   */
+  readInto(name: string, into: Uint8Array): boolean;
 }
 
 const EOCD = 0x06054b50;
@@ -65,23 +71,38 @@ export function crc32(bytes: Uint8Array, previous = 0): number {
   return ~c >>> 0;
 }
 
-/** Parses the central directory of a zip archive held in `bytes`. */
-export function openZip(bytes: Uint8Array, file: string): ZipArchive {
+/** Little-endian fields of `bytes`, a part of the file starting at byte `base`: positions are the file's. */
+function fieldsOf(bytes: Uint8Array, base: number) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return {
+    u16: (at: number): number => view.getUint16(at - base, true),
+    u32: (at: number): number => view.getUint32(at - base, true),
+    u64: (at: number): bigint => view.getBigUint64(at - base, true),
+    bytes: (at: number, n: number): Uint8Array => bytes.subarray(at - base, at - base + n),
+  };
+}
+
+/**
+ * Parses the central directory of a zip archive: in `source` (bytes, or a file read by ranges:
+ * then only its end, its directory and the records asked for are read).
+ */
+export function openZip(source: Uint8Array | ByteSource, file: string): ZipArchive {
+  const src = source instanceof Uint8Array ? openSource(source, file) : source;
+  const size = src.size;
   const fail = (at: number, detail: string): DataFormatError =>
     new DataFormatError(file, `at byte ${at}: ${detail} (a truncated or corrupt zip archive)`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const u16 = (at: number): number => view.getUint16(at, true);
-  const u32 = (at: number): number => view.getUint32(at, true);
-  const u64 = (at: number, what: string): number => {
-    const v = view.getBigUint64(at, true);
-    if (v > BigInt(bytes.length)) throw fail(at, `${what} ${v} is past the end of the ${bytes.length}-byte file`);
+  const checked = (v: bigint, at: number, what: string): number => {
+    if (v > BigInt(size)) throw fail(at, `${what} ${v} is past the end of the ${size}-byte file`);
     return Number(v);
   };
 
-  // The end of central directory record: the last one in the final 64 KiB + 22 bytes.
+  // The end of central directory record: the last one in the final 64 KiB + 22 bytes (read with
+  // the 20 bytes before, where a zip64 locator would be).
+  const tailStart = Math.max(0, size - 22 - 0xffff - 20);
+  const tail = fieldsOf(src.read(tailStart, size - tailStart), tailStart);
   let eocd = -1;
-  for (let at = bytes.length - 22; at >= Math.max(0, bytes.length - 22 - 0xffff); at--) {
-    if (u32(at) === EOCD && at + 22 + u16(at + 20) <= bytes.length) {
+  for (let at = size - 22; at >= Math.max(0, size - 22 - 0xffff); at--) {
+    if (tail.u32(at) === EOCD && at + 22 + tail.u16(at + 20) <= size) {
       eocd = at;
       break;
     }
@@ -89,92 +110,116 @@ export function openZip(bytes: Uint8Array, file: string): ZipArchive {
   if (eocd < 0) {
     throw new DataFormatError(
       file,
-      `no zip end-of-central-directory record in the last ${Math.min(bytes.length, 22 + 0xffff)} bytes (a truncated or corrupt zip archive)`,
+      `no zip end-of-central-directory record in the last ${Math.min(size, 22 + 0xffff)} bytes (a truncated or corrupt zip archive)`,
     );
   }
-  let count = u16(eocd + 10);
-  let cdSize = u32(eocd + 12);
-  let cdOffset = u32(eocd + 16);
+  let count = tail.u16(eocd + 10);
+  let cdSize = tail.u32(eocd + 12);
+  let cdOffset = tail.u32(eocd + 16);
   if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
     const loc = eocd - 20;
-    if (loc < 0 || u32(loc) !== ZIP64_LOCATOR)
+    if (loc < 0 || tail.u32(loc) !== ZIP64_LOCATOR)
       throw fail(eocd, 'zip64 sizes announced but no zip64 locator before the end record');
-    const rec = u64(loc + 8, 'the zip64 end record offset');
-    if (rec + 56 > bytes.length || u32(rec) !== ZIP64_EOCD) throw fail(loc + 8, 'the zip64 end record is missing');
-    count = u64(rec + 32, 'the entry count');
-    cdSize = u64(rec + 40, 'the central directory size');
-    cdOffset = u64(rec + 48, 'the central directory offset');
+    const rec = checked(tail.u64(loc + 8), loc + 8, 'the zip64 end record offset');
+    const end64 = rec + 56 <= size ? fieldsOf(src.read(rec, 56), rec) : undefined;
+    if (!end64 || end64.u32(rec) !== ZIP64_EOCD) throw fail(loc + 8, 'the zip64 end record is missing');
+    count = checked(end64.u64(rec + 32), rec + 32, 'the entry count');
+    cdSize = checked(end64.u64(rec + 40), rec + 40, 'the central directory size');
+    cdOffset = checked(end64.u64(rec + 48), rec + 48, 'the central directory offset');
   }
-  if (cdOffset + cdSize > bytes.length) {
+  if (cdOffset + cdSize > size) {
     throw fail(
       eocd + 16,
-      `the central directory (${cdSize} bytes at ${cdOffset}) runs past the end of the ${bytes.length}-byte file`,
+      `the central directory (${cdSize} bytes at ${cdOffset}) runs past the end of the ${size}-byte file`,
     );
   }
   // Each central entry is at least 46 bytes: a count the directory cannot hold is corrupt.
   if (count * 46 > cdSize) throw fail(eocd + 10, `${count} entries cannot fit a ${cdSize}-byte central directory`);
 
+  const cd = fieldsOf(src.read(cdOffset, cdSize), cdOffset);
   const entries = new Map<string, ZipEntry>();
   const decoder = new TextDecoder('utf-8', { fatal: false });
   let at = cdOffset;
   for (let i = 0; i < count; i++) {
-    if (at + 46 > cdOffset + cdSize || u32(at) !== CENTRAL)
+    if (at + 46 > cdOffset + cdSize || cd.u32(at) !== CENTRAL)
       throw fail(at, `central directory entry ${i} is missing or corrupt`);
-    const method = u16(at + 10);
-    const crc = u32(at + 16);
-    let compressedSize = u32(at + 20);
-    let size = u32(at + 24);
-    const nameLength = u16(at + 28);
-    const extraLength = u16(at + 30);
-    const commentLength = u16(at + 32);
-    let headerOffset = u32(at + 42);
+    const method = cd.u16(at + 10);
+    const crc = cd.u32(at + 16);
+    let compressedSize = cd.u32(at + 20);
+    let dataSize = cd.u32(at + 24);
+    const nameLength = cd.u16(at + 28);
+    const extraLength = cd.u16(at + 30);
+    const commentLength = cd.u16(at + 32);
+    let headerOffset = cd.u32(at + 42);
     const end = at + 46 + nameLength + extraLength + commentLength;
     if (end > cdOffset + cdSize) throw fail(at, `central directory entry ${i} runs past the directory's end`);
-    const name = decoder.decode(bytes.subarray(at + 46, at + 46 + nameLength));
+    const name = decoder.decode(cd.bytes(at + 46, nameLength));
     // The zip64 extra field holds, in order, whichever of the three values are 0xffffffff.
     let x = at + 46 + nameLength;
     const xEnd = x + extraLength;
     while (x + 4 <= xEnd) {
-      const id = u16(x);
-      const len = u16(x + 2);
+      const id = cd.u16(x);
+      const len = cd.u16(x + 2);
       if (x + 4 + len > xEnd) throw fail(x, `entry ${JSON.stringify(name)}: an extra field runs past its end`);
       if (id === 0x0001) {
         let p = x + 4;
         const take = (what: string): number => {
           if (p + 8 > x + 4 + len) throw fail(p, `entry ${JSON.stringify(name)}: the zip64 field lacks the ${what}`);
-          const v = u64(p, `entry ${JSON.stringify(name)}'s ${what}`);
+          const v = checked(cd.u64(p), p, `entry ${JSON.stringify(name)}'s ${what}`);
           p += 8;
           return v;
         };
-        if (size === 0xffffffff) size = take('size');
+        if (dataSize === 0xffffffff) dataSize = take('size');
         if (compressedSize === 0xffffffff) compressedSize = take('compressed size');
         if (headerOffset === 0xffffffff) headerOffset = take('header offset');
       }
       x += 4 + len;
     }
-    if (headerOffset + 30 > bytes.length)
+    if (headerOffset + 30 > size)
       throw fail(at + 42, `entry ${JSON.stringify(name)}'s header offset ${headerOffset} is past the end`);
-    if (!entries.has(name)) entries.set(name, { name, method, crc32: crc, compressedSize, size, headerOffset });
+    if (!entries.has(name))
+      entries.set(name, { name, method, crc32: crc, compressedSize, size: dataSize, headerOffset });
     at = end;
   }
 
-  const read = (name: string): Uint8Array => {
-    const e = entries.get(name);
-    if (!e) throw new DataFormatError(file, `the archive has no record ${JSON.stringify(name)}`);
+  /** Where a record's data starts, checked against its local header and the file's end. */
+  const dataStart = (e: ZipEntry): number => {
     const h = e.headerOffset;
-    if (u32(h) !== LOCAL) throw fail(h, `record ${JSON.stringify(name)}: no local header where the directory says`);
-    const start = h + 30 + u16(h + 26) + u16(h + 28);
-    if (start + e.compressedSize > bytes.length) {
+    const local = fieldsOf(src.read(h, 30), h);
+    if (local.u32(h) !== LOCAL)
+      throw fail(h, `record ${JSON.stringify(e.name)}: no local header where the directory says`);
+    const start = h + 30 + local.u16(h + 26) + local.u16(h + 28);
+    if (start + e.compressedSize > size) {
       throw fail(
         start,
-        `record ${JSON.stringify(name)} (${e.compressedSize} bytes) runs past the end of the ${bytes.length}-byte file`,
+        `record ${JSON.stringify(e.name)} (${e.compressedSize} bytes) runs past the end of the ${size}-byte file`,
       );
     }
-    const raw = bytes.subarray(start, start + e.compressedSize);
+    if (e.method === 0 && e.size !== e.compressedSize)
+      throw fail(h, `stored record ${JSON.stringify(e.name)} has sizes ${e.compressedSize} and ${e.size}`);
+    return start;
+  };
+  const checkCrc = (e: ZipEntry, start: number, data: Uint8Array): void => {
+    const sum = crc32(data);
+    if (sum !== e.crc32) {
+      throw fail(
+        start,
+        `record ${JSON.stringify(e.name)} fails its CRC-32 check (${hex(sum)}, the directory says ${hex(e.crc32)})`,
+      );
+    }
+  };
+  const entry = (name: string): ZipEntry => {
+    const e = entries.get(name);
+    if (!e) throw new DataFormatError(file, `the archive has no record ${JSON.stringify(name)}`);
+    return e;
+  };
+
+  const read = (name: string): Uint8Array => {
+    const e = entry(name);
+    const start = dataStart(e);
+    const raw = src.read(start, e.compressedSize);
     let data: Uint8Array;
     if (e.method === 0) {
-      if (e.size !== e.compressedSize)
-        throw fail(e.headerOffset, `stored record ${JSON.stringify(name)} has sizes ${e.compressedSize} and ${e.size}`);
       data = raw;
     } else if (e.method === 8) {
       if (e.size > e.compressedSize * MAX_DEFLATE_RATIO + 1024) {
@@ -196,16 +241,18 @@ export function openZip(bytes: Uint8Array, file: string): ZipArchive {
         `record ${JSON.stringify(name)} uses compression method ${e.method}; convkit reads stored (0) and deflate (8)`,
       );
     }
-    const sum = crc32(data);
-    if (sum !== e.crc32) {
-      throw fail(
-        start,
-        `record ${JSON.stringify(name)} fails its CRC-32 check (${hex(sum)}, the directory says ${hex(e.crc32)})`,
-      );
-    }
+    checkCrc(e, start, data);
     return data;
   };
-  return { file, entries, read };
+  const readInto = (name: string, into: Uint8Array): boolean => {
+    const e = entry(name);
+    if (e.method !== 0 || e.size !== into.length) return false;
+    const start = dataStart(e);
+    src.read(start, e.size, into);
+    checkCrc(e, start, into);
+    return true;
+  };
+  return { file, entries, read, readInto };
 }
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;

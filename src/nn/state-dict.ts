@@ -54,11 +54,23 @@ export function stateDict(module: AnyModule, opts: StateDictOptions = {}): State
 }
 
 /**
+ * How values get into the module: `copy` (the default: the module never shares memory with the
+ * dict), or `take`, for values private to the load (a weight file's reader made them and disposes
+ * them after): one already of the parameter's dtype and backend becomes its memory as it is.
+ */
+export type LoadOwnership = 'copy' | 'take';
+
+/**
  * Copies values into the module's parameters and buffers (cast to their dtype and backend). All
  * problems are found before anything is copied and reported in one WeightsError, so a failed load
- * leaves the module unchanged.
+ * leaves the module unchanged. `ownership` is for loaders only (see LoadOwnership).
  */
-export function loadStateDict(module: AnyModule, source: StateDictSource, opts: LoadStateDictOptions = {}): LoadResult {
+export function loadStateDict(
+  module: AnyModule,
+  source: StateDictSource,
+  opts: LoadStateDictOptions = {},
+  ownership: LoadOwnership = 'copy',
+): LoadResult {
   const strict = opts.strict ?? true;
   if (source === null || typeof source !== 'object' || Array.isArray(source) || isTensor(source)) {
     throw new WeightsError(
@@ -91,7 +103,10 @@ export function loadStateDict(module: AnyModule, source: StateDictSource, opts: 
   noGrad(() => {
     for (const [key, target] of targets) {
       const value = given.get(key);
-      if (isTensor(value)) copyInto(target, value);
+      if (!isTensor(value)) continue;
+      if (ownership === 'take' && value.backend === target.backend && value.dtype === target.dtype)
+        target.assign(value);
+      else copyInto(target, value);
     }
   });
   return { missingKeys, unexpectedKeys };

@@ -1,5 +1,5 @@
 /**
- * Native cast to float32 (the copy `loadStateDict` makes of every loaded tensor): a copy in the
+ * Native cast to float32 (the copy `loadStateDict` makes of every tensor of a caller's dict): a copy in the
  * input's own layout (plain: a memcpy after the queue is flushed; blocked: a queued reorder). It used to run the reference kernel, so every loaded parameter became a
  * reference storage, and a reference storage's conversions are not cached: each pass reordered
  * every conv and linear weight into its blocked layout again. Casts to float64 and from float64

@@ -82,6 +82,8 @@ function createNativeBackend(addon: NativeAddon): NativeBackend {
     dtype === 'float32'
       ? rt.fromValues(values instanceof Float32Array ? values : Float32Array.from(values))
       : refBackend.write(values, dtype);
+  const adopt = (values: FloatArray): Storage =>
+    values instanceof Float32Array ? rt.adopt(values) : refBackend.adopt(values);
   const read = (storage: Storage, shape: Shape): FloatArray => {
     if (storage instanceof RefStorage) {
       rt.flushSync();
@@ -89,7 +91,7 @@ function createNativeBackend(addon: NativeAddon): NativeBackend {
     }
     return rt.readPlain(storage, shape);
   };
-  return { name: 'native', hasData: true, write, read, kernels, runtime: rt };
+  return { name: 'native', hasData: true, write, adopt, read, kernels, runtime: rt };
 }
 
 let loaded: { backend: NativeBackend; addon: NativeAddon } | { error: string } | null = null;

@@ -253,7 +253,12 @@ export class NativeRuntime {
 
   /** A plain storage holding a copy of `values` (JS-side write: a fresh array, never pooled). */
   fromValues(values: Float32Array): NativeStorage {
-    return new NativeStorage(this, values.length, values.slice(), PLAIN, null);
+    return this.adopt(values.slice());
+  }
+
+  /** A plain storage over `values` itself (a fresh array handed over: never pooled, left to the GC). */
+  adopt(values: Float32Array): NativeStorage {
+    return new NativeStorage(this, values.length, values, PLAIN, null);
   }
 
   /**

@@ -38,6 +38,9 @@ export const refBackend: Backend = {
     copy.set(values);
     return new RefStorage(copy);
   },
+  adopt(values: FloatArray): Storage {
+    return new RefStorage(values);
+  },
   read(storage: Storage, _shape: Shape): FloatArray {
     return data(storage).slice();
   },
