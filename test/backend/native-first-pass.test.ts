@@ -16,8 +16,6 @@ import { buildModel } from '../../src/models/registry.js';
 import * as ops from '../../src/ops/index.js';
 import { nativeSkipReason, seededValues } from './native-helpers.js';
 
-// Read before anything loads the addon (which sets GOMP_SPINCOUNT only while it loads libgomp).
-const spinCountBefore = process.env.GOMP_SPINCOUNT;
 const skip = nativeSkipReason('native-first-pass');
 
 /** Element by element with Object.is, so -0 and NaN count too (NaN payloads may differ). */
@@ -115,11 +113,6 @@ describe('native first pass', () => {
       assert.ok(p.storage instanceof NativeStorage, `${name} holds a ${p.storage.constructor.name}`);
       assert.deepEqual(p.toArray(), weights.get(name)?.toArray());
     }
-  });
-
-  it('leaves no GOMP_SPINCOUNT of its own for child processes', { skip }, () => {
-    nativeRuntime();
-    assert.equal(process.env.GOMP_SPINCOUNT, spinCountBefore);
   });
 
   it('fills fresh storages with zeros without writing them, and writes -0', { skip }, () => {

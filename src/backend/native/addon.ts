@@ -97,28 +97,6 @@ function packageRoot(): string | null {
 }
 
 /** Loads the addon, or says in one sentence why it cannot and how to fix that. */
-/**
- * How long an idle OpenMP thread spins before it sleeps (libgomp's GOMP_SPINCOUNT, read once when
- * the addon loads libgomp). libgomp's default, 300000 spins (milliseconds on this CPU), made every
- * parallel region wait for a thread that another runnable thread had to give way to: on a
- * 2-core host shared with other processes, and in any first pass, where JavaScript builds plans
- * beside the worker's two OpenMP threads. ResNet-18's first pass on a busy host: 1.2-2.8 s with
- * the default, 0.3-1.0 s with 10000 (docs/native-backend.md#environment-variables).
- */
-const SPIN_COUNT = '10000';
-
-/** Runs `load` with GOMP_SPINCOUNT set unless the user set it or OMP_WAIT_POLICY; child processes do not inherit it. */
-function withSpinCount<T>(load: () => T): T {
-  const env = process.env;
-  if (env.GOMP_SPINCOUNT !== undefined || env.OMP_WAIT_POLICY !== undefined) return load();
-  env.GOMP_SPINCOUNT = SPIN_COUNT;
-  try {
-    return load();
-  } finally {
-    delete env.GOMP_SPINCOUNT;
-  }
-}
-
 export function loadAddon(): NativeAddon | { error: string } {
   const root = packageRoot();
   if (root === null)
@@ -134,7 +112,7 @@ export function loadAddon(): NativeAddon | { error: string } {
   }
   let loaded: unknown;
   try {
-    loaded = withSpinCount(() => createRequire(import.meta.url)(file));
+    loaded = createRequire(import.meta.url)(file);
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     const missingLib = why.includes('libdnnl');
