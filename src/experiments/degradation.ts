@@ -12,7 +12,7 @@
  */
 import { getBackend } from '../backend/registry.js';
 import { getModel } from '../models/registry.js';
-import { type CurvePoint, trainTestCurvesSpec } from './charts.js';
+import { type CurvePoint, trainTestCurvesSpec } from './charts-panels.js';
 import { int, table } from './format.js';
 import { type EpochRecord, type TrainedNet, type TrainPlan, trainNets } from './train-nets.js';
 import type { ClaimResult, Experiment, ExperimentResult, ExperimentSettings } from './types.js';
