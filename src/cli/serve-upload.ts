@@ -89,7 +89,7 @@ async function uploadedPixels(body: Buffer, type: string, input: [number, number
   if (!IMAGE_TYPES[type](body))
     throw new HttpError(
       400,
-      `${name} does not start as a ${type} file does; it starts with ${body.subarray(0, 8).toString('hex')}`,
+      `${name} does not start as an ${type} file does; it starts with ${body.subarray(0, 8).toString('hex')}`,
     );
   try {
     return await readImage(body, input, name);
