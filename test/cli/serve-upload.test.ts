@@ -156,7 +156,7 @@ describe('convkit serve: POST /api/runs/<run>/predict', () => {
     ['an SVG', '/api/runs/tiny/predict', { type: 'image/svg+xml' }, 415, /got 'image\/svg\+xml'/],
     ['an empty body', '/api/runs/tiny/predict', { body: '' }, 400, /body \(0 bytes\) is empty/],
     ['text sent as a PNG', '/api/runs/tiny/predict', { body: 'not an image' }, 400, /starts with 6e6f7420616e2069/],
-    ['a PNG sent as a JPEG', '/api/runs/tiny/predict', { type: 'image/jpeg', body: 'png' }, 400, /as a image\/jpeg/],
+    ['a PNG sent as a JPEG', '/api/runs/tiny/predict', { type: 'image/jpeg', body: 'png' }, 400, /as an image\/jpeg/],
     ['a truncated PNG', '/api/runs/tiny/predict', { body: 'truncated' }, 422, /cannot be read as an image/],
   ] as const) {
     it(`refuses ${what} (${status})`, async () => {
