@@ -15,9 +15,8 @@ import type { Tensor } from '../../src/core/tensor.js';
 import { type OpEvent, traceOps } from '../../src/core/trace.js';
 import type { ImageShape } from '../../src/data/transforms.js';
 import { buildTrainModel, type TrainConfig, trainTransforms } from '../../src/cli/train-config.js';
-import { readSafetensors, readSafetensorsHeader } from '../../src/io/safetensors.js';
 import { RUN_FILES } from '../../src/cli/run-files.js';
-import { MODEL_KEY_PREFIX } from '../../src/train/checkpoint-keys.js';
+import { loadCheckpoint } from '../../src/train/checkpoint-read.js';
 import type { TensorModule } from '../../src/nn/module.js';
 import { traceModules } from '../../src/nn/trace-modules.js';
 import { fromArray } from '../../src/ops/creation.js';
@@ -43,16 +42,11 @@ export function buildRunModel(
 ): TensorModule {
   return withBackend('ref', () => {
     const model = buildTrainModel(config, { backend: 'ref', init: 'none' });
-    const names = readSafetensorsHeader(checkpoint, file)
-      .entries.map((e) => e.name)
-      .filter((n) => n.startsWith(MODEL_KEY_PREFIX));
-    const { tensors } = readSafetensors(checkpoint, { names, backend: 'ref', name: file });
-    const state = new Map<string, Tensor>();
-    for (const [key, t] of tensors) state.set(key.slice(MODEL_KEY_PREFIX.length), t);
+    const ckpt = loadCheckpoint(checkpoint, file);
     try {
-      model.loadStateDict(state);
+      model.loadStateDict(ckpt.model);
     } finally {
-      for (const t of tensors.values()) t.dispose();
+      ckpt.dispose();
     }
     model.eval();
     return model;
