@@ -14,7 +14,8 @@ import { ShapeError } from '../core/errors.js';
 import { Generator, manualSeed } from '../core/random.js';
 import type { Tensor } from '../core/tensor.js';
 import { loadSource, parseDataSource } from '../data/source.js';
-import { asImageShape, channelStats, normalize } from '../data/transforms.js';
+import { resize } from '../data/resize.js';
+import { asImageShape, channelStats, compose, normalize } from '../data/transforms.js';
 import { getModel, MODELS } from '../models/registry.js';
 import type { ModelEntry } from '../models/entry.js';
 import { traceModules } from '../nn/trace-modules.js';
@@ -108,28 +109,6 @@ export function stageRows(rows: readonly LayerRow[]): LayerRow[] {
   return [...best.values()].sort((a, b) => area(b) - area(a) || a.index - b.index);
 }
 
-/** Bilinear resize (align corners off, as torch's interpolate) of n x c planes h x w to side x side. */
-export function resizeBilinear(src: Float32Array, [n, c, h, w]: readonly number[], side: number): Float32Array {
-  const out = new Float32Array(n * c * side * side);
-  const at = (i: number, scale: number, size: number): [number, number, number] => {
-    const p = Math.min(Math.max((i + 0.5) * scale - 0.5, 0), size - 1);
-    const lo = Math.floor(p);
-    return [lo, Math.min(lo + 1, size - 1), p - lo];
-  };
-  for (let plane = 0; plane < n * c; plane++)
-    for (let y = 0; y < side; y++) {
-      const [y0, y1, fy] = at(y, h / side, h);
-      for (let x = 0; x < side; x++) {
-        const [x0, x1, fx] = at(x, w / side, w);
-        const v = (yy: number, xx: number) => src[plane * h * w + yy * w + xx];
-        const top = v(y0, x0) * (1 - fx) + v(y0, x1) * fx;
-        const bottom = v(y1, x0) * (1 - fx) + v(y1, x1) * fx;
-        out[plane * side * side + y * side + x] = top * (1 - fy) + bottom * fy;
-      }
-    }
-  return out;
-}
-
 /** The first `images` test images, normalised by their own channel statistics, resized to side x side. */
 export function stageInputs(
   settings: ExperimentSettings,
@@ -139,9 +118,9 @@ export function stageInputs(
   const shape = asImageShape(test.sampleShape);
   const n = test.labels.length;
   const stats = channelStats(test);
-  const normal = normalize(stats.mean, stats.std).apply(test.inputs, n, shape, new Generator(settings.seed));
+  const prepare = compose([normalize(stats.mean, stats.std), resize(plan.side)]);
   return {
-    inputs: resizeBilinear(normal, [n, ...shape], plan.side),
+    inputs: prepare.apply(test.inputs, n, shape, new Generator(settings.seed)),
     shape: [n, shape[0], plan.side, plan.side],
     source: [...shape],
   };

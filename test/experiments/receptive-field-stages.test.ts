@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { getBackend, withBackend } from '../../src/backend/registry.js';
-import {
-  measureStages,
-  resizeBilinear,
-  STAGE_PLAN,
-  stageClaim,
-  stageFields,
-} from '../../src/experiments/receptive-field-stages.js';
+import { Generator } from '../../src/core/random.js';
+import { resize } from '../../src/data/resize.js';
+import { measureStages, STAGE_PLAN, stageClaim, stageFields } from '../../src/experiments/receptive-field-stages.js';
 import type { ModelEntry } from '../../src/models/entry.js';
 import { Sequential } from '../../src/nn/containers.js';
 import { Conv2d } from '../../src/nn/conv2d.js';
@@ -17,7 +13,7 @@ describe('effective field per stage', () => {
   it('resizes as torch.nn.functional.interpolate(bilinear, align_corners=False)', () => {
     // torch 1.13: F.interpolate(tensor([[0, 1, 2], [3, 4, 5]])[None, None], size=(4, 4), mode='bilinear')
     const torch = [0, 0.625, 1.375, 2, 0.75, 1.375, 2.125, 2.75, 2.25, 2.875, 3.625, 4.25, 3, 3.625, 4.375, 5];
-    const got = resizeBilinear(Float32Array.from([0, 1, 2, 3, 4, 5]), [1, 1, 2, 3], 4);
+    const got = resize(4).apply(Float32Array.from([0, 1, 2, 3, 4, 5]), 1, [1, 2, 3], new Generator(0));
     assert.deepEqual([...got], torch);
   });
 
