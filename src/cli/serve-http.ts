@@ -18,7 +18,7 @@ import { parseInputShape, parseInteger, requireExact } from './args.js';
 import { streamRunMetrics } from './serve-events.js';
 import { fileInside, HttpError } from './serve-http-error.js';
 import { reportsApi } from './serve-reports.js';
-import { sendRunSamples } from './serve-samples.js';
+import { runSamples } from './serve-samples.js';
 import { predictUpload } from './serve-upload.js';
 import { summaryCommand } from './summary.js';
 import { RUN_FILES } from './train-run-folder.js';
@@ -249,7 +249,10 @@ export function createExplorerServer(opts: ExplorerServerOptions): Server {
         return false;
       }
       if (segments[0] === 'api' && segments[1] === 'runs' && segments[3] === 'samples' && segments.length === 4) {
-        sendRunSamples(res, runDir(opts, segments[2]), segments[2], query, head, sendJson);
+        runSamples(runDir(opts, segments[2]), segments[2], query).then(
+          (value) => sendJson(res, 200, value, head),
+          (err: unknown) => sendError(res, err, true, head),
+        );
         return false;
       }
       if (segments[0] === 'api') {

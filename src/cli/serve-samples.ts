@@ -6,9 +6,7 @@
  * thinned evenly over its classes).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { ConvkitError } from '../core/errors.js';
 import { loadSplit, parseDataSource } from '../data/source.js';
 import { parseInteger } from './args.js';
 import { HttpError } from './serve-http-error.js';
@@ -63,24 +61,4 @@ export async function runSamples(dir: string, run: string, query: URLSearchParam
       pixels: Array.from(data.inputs.subarray(index * per, (index + 1) * per)),
     })),
   };
-}
-
-type SendJson = (res: ServerResponse, status: number, value: unknown, head: boolean) => void;
-
-/** Answers the samples route with the server's own JSON sender; errors as `{ error }` with their status. */
-export function sendRunSamples(
-  res: ServerResponse,
-  dir: string,
-  run: string,
-  query: URLSearchParams,
-  head: boolean,
-  sendJson: SendJson,
-): void {
-  runSamples(dir, run, query).then(
-    (value) => sendJson(res, 200, value, head),
-    (err: unknown) => {
-      const status = err instanceof HttpError ? err.status : err instanceof ConvkitError ? 400 : 500;
-      sendJson(res, status, { error: err instanceof Error ? err.message.split('\n')[0] : String(err) }, head);
-    },
-  );
 }
