@@ -116,6 +116,56 @@ dnnl::algorithm algorithmOf(const Napi::Env& env, const std::string& name) {
       env, "conv2d: argument 'options' field 'algorithm' must be 'direct', 'winograd' or 'auto', got '" + name + "'");
 }
 
+// The algorithm an optional options object at `index` names ('direct' when it or its field is absent).
+std::string algorithmNameOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (info.Length() <= index || !info[index].IsObject() || !info[index].As<Napi::Object>().Has("algorithm"))
+    return "direct";
+  return Fields(info, index, op, "options").text("algorithm");
+}
+
+// make(g) in the preferred layouts (preferredLayoutPd); for an algorithm other than direct, oneDNN's
+// "unimplemented" becomes the error conv-algorithm.ts recognises ("has no ... implementation").
+template <typename Make>
+auto pdFor(ConvGeometry& g, const std::string& algorithmName, Make make) {
+  try {
+    return preferredLayoutPd(g, make);
+  } catch (const dnnl::error& e) {
+    if (e.status != dnnl_unimplemented || algorithmName == "direct") throw;
+    throw std::invalid_argument("oneDNN has no " + algorithmName + " implementation for this convolution on this CPU");
+  }
+}
+
+bool isWinograd(const char* impl) {
+  return std::string(impl).find("wino") != std::string::npos;
+}
+
+// Whether a buffer starts off a 64-byte boundary. oneDNN's Winograd kernels then crash (their JIT
+// code loads aligned: a 2x16x8x8 backward-weights conv crashed in 7 of 10 runs on glibc-placed
+// arrays here), so their guards run the direct alternate on such buffers. The JavaScript side
+// allocates aligned (runtime.ts allocate): this is a safety net, not a path.
+bool anyMisaligned(const std::vector<void*>& buffers) {
+  for (void* b : buffers)
+    if (reinterpret_cast<uintptr_t>(b) % 64 != 0) return true;
+  return false;
+}
+
+// The guard of a Winograd backward plan. As in the forward (winogradGuard), the transforms mix a
+// whole tile, so a NaN or an infinity in one of `inputs` (buffer index, floats) would spread to
+// gradients the direct sum keeps it from; such a call, or one with a misaligned buffer, runs
+// `direct` instead: the direct algorithm on the same layouts and buffers. Finite data pays the scan.
+template <typename Primitive, typename Pd>
+NonFiniteGuard directIfNonFinite(std::vector<std::pair<size_t, int64_t>> inputs, const Pd& direct) {
+  NonFiniteGuard guard;
+  guard.check = [inputs](const std::vector<void*>& buffers) {
+    if (anyMisaligned(buffers)) return true;
+    for (auto [i, n] : inputs)
+      if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
+    return false;
+  };
+  guard.alternate = LazyPrimitive([direct] { return Primitive(direct); });
+  return guard;
+}
+
 dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g, bool bias, bool training,
                                                     const dnnl::primitive_attr& attr,
                                                     dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct) {
@@ -220,6 +270,7 @@ NonFiniteGuard winogradGuard(PlanBuilder& plan, const ConvGeometry& g,
   if (sum) inputs.push_back({separateAddend ? dstAt + 1 : dstAt, floatsOf(dst)});
   NonFiniteGuard guard;
   guard.check = [inputs](const std::vector<void*>& buffers) {
+    if (anyMisaligned(buffers)) return true;
     for (auto [i, n] : inputs)
       if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
     return false;
@@ -264,7 +315,9 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     };
     dnnl::convolution_forward::primitive_desc pd;
     try {
-      pd = algorithm == dnnl::algorithm::convolution_direct ? preferredLayoutPd(g, make) : make(g);
+      // Training convs keep their neighbours' nChw16c whichever the algorithm; inference Winograd
+      // takes the layouts it picks (measured that way, docs/native-backend.md#algorithm-choice).
+      pd = algorithm == dnnl::algorithm::convolution_direct || training ? preferredLayoutPd(g, make) : make(g);
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
       throw std::invalid_argument("oneDNN has no " + algorithmName +
@@ -362,45 +415,91 @@ Napi::Value SetConvLayout(const Napi::CallbackInfo& info) {
 }
 CONVKIT_EXPORT(setConvLayout, SetConvLayout);
 
-// conv2dBackwardDataPlan(geometry) -> { plan, diffDst, weights, diffSrc }
+// conv2dBackwardDataPlan(geometry, { algorithm }?) -> { plan, diffDst, weights, diffSrc, impl }
+// `algorithm` as conv2dPlan's ('direct' when absent).
 Napi::Value Conv2dBackwardDataPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2dBackwardData";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    auto pd = preferredLayoutPd(g, [](const ConvGeometry& h) {
-      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, srcAny(h), any(h.weights()),
-                                              dstAny(h), h.strides(), h.dilates(), h.padL(), h.padR());
-      return dnnl::convolution_backward_data::primitive_desc(d, planAttr(), cpuEngine(),
-                                                             forwardPd(h, false, true, planAttr()));
-    });
-    return PlanBuilder(op)
-        .arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
+    const std::string algorithmName = algorithmNameOf(info, 1, op);
+    const dnnl::algorithm algorithm = algorithmOf(info.Env(), algorithmName);
+    auto make = [](dnnl::algorithm a) {
+      return [a](const ConvGeometry& h) {
+        dnnl::convolution_backward_data::desc d(a, srcAny(h), any(h.weights()), dstAny(h), h.strides(), h.dilates(),
+                                                h.padL(), h.padR());
+        return dnnl::convolution_backward_data::primitive_desc(d, planAttr(), cpuEngine(),
+                                                               forwardPd(h, false, true, planAttr(), a));
+      };
+    };
+    auto pd = pdFor(g, algorithmName, make(algorithm));
+    dnnl::memory::desc scratchpad = pd.scratchpad_desc();
+    PlanBuilder plan(op);
+    plan.arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
         .arg(DNNL_ARG_WEIGHTS, pd.weights_desc(), "weights")
-        .arg(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc")
-        .finish(info.Env(), dnnl::convolution_backward_data(pd), pd.scratchpad_desc());
+        .arg(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc");
+    if (isWinograd(pd.impl_info_str())) {
+      // The alternate reads the Winograd plan's own layouts (oneDNN's direct JIT kernel wants other
+      // weights blocking, so this may be its reference kernel: it runs only on non-finite data).
+      const auto direct = dnnl::convolution_backward_data::primitive_desc(
+          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, pd.diff_src_desc(),
+                                                pd.weights_desc(), pd.diff_dst_desc(), g.strides(), g.dilates(),
+                                                g.padL(), g.padR()),
+          planAttr(), cpuEngine(),
+          dnnl::convolution_forward::primitive_desc(
+              dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                              pd.diff_src_desc(), pd.weights_desc(), dnnl::memory::desc(),
+                                              pd.diff_dst_desc(), g.strides(), g.dilates(), g.padL(), g.padR()),
+              planAttr(), cpuEngine()));
+      if (direct.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = direct.scratchpad_desc();
+      plan.guard(directIfNonFinite<dnnl::convolution_backward_data>(
+          {{0, floatsOf(pd.diff_dst_desc())}, {1, floatsOf(pd.weights_desc())}}, direct));
+    }
+    Napi::Object result = plan.finish(info.Env(), dnnl::convolution_backward_data(pd), scratchpad);
+    result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
+    return result;
   });
 }
 CONVKIT_EXPORT(conv2dBackwardDataPlan, Conv2dBackwardDataPlan);
 
-// conv2dBackwardWeightsPlan(geometry, { bias }) -> { plan, src, diffDst, diffWeights, (diffBias) }
+// conv2dBackwardWeightsPlan(geometry, { bias, algorithm? }) -> { plan, src, diffDst, diffWeights, (diffBias), impl }
 Napi::Value Conv2dBackwardWeightsPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2dBackwardWeight";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
     bool bias = Fields(info, 1, op, "options").flag("bias");
-    auto pd = preferredLayoutPd(g, [bias](const ConvGeometry& h) {
-      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, srcAny(h), any(h.weights()),
-                                                 biasDesc(h, bias), dstAny(h), h.strides(), h.dilates(), h.padL(),
-                                                 h.padR());
+    const std::string algorithmName = algorithmNameOf(info, 1, op);
+    const dnnl::algorithm algorithm = algorithmOf(info.Env(), algorithmName);
+    auto pd = pdFor(g, algorithmName, [bias, algorithm](const ConvGeometry& h) {
+      dnnl::convolution_backward_weights::desc d(algorithm, srcAny(h), any(h.weights()), biasDesc(h, bias), dstAny(h),
+                                                 h.strides(), h.dilates(), h.padL(), h.padR());
       return dnnl::convolution_backward_weights::primitive_desc(d, planAttr(), cpuEngine(),
-                                                                forwardPd(h, bias, true, planAttr()));
+                                                                forwardPd(h, bias, true, planAttr(), algorithm));
     });
+    dnnl::memory::desc scratchpad = pd.scratchpad_desc();
     PlanBuilder plan(op);
     plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src")
         .arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
         .arg(DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc(), "diffWeights");
     if (bias) plan.arg(DNNL_ARG_DIFF_BIAS, pd.diff_bias_desc(), "diffBias");
-    return plan.finish(info.Env(), dnnl::convolution_backward_weights(pd), pd.scratchpad_desc());
+    if (isWinograd(pd.impl_info_str())) {
+      // As the backward data's: a direct alternate on the Winograd plan's own layouts.
+      const auto direct = dnnl::convolution_backward_weights::primitive_desc(
+          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, pd.src_desc(),
+                                                   pd.diff_weights_desc(), biasDesc(g, bias), pd.diff_dst_desc(),
+                                                   g.strides(), g.dilates(), g.padL(), g.padR()),
+          planAttr(), cpuEngine(),
+          dnnl::convolution_forward::primitive_desc(
+              dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                              pd.src_desc(), pd.diff_weights_desc(), biasDesc(g, bias),
+                                              pd.diff_dst_desc(), g.strides(), g.dilates(), g.padL(), g.padR()),
+              planAttr(), cpuEngine()));
+      if (direct.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = direct.scratchpad_desc();
+      plan.guard(directIfNonFinite<dnnl::convolution_backward_weights>(
+          {{0, floatsOf(pd.src_desc())}, {1, floatsOf(pd.diff_dst_desc())}}, direct));
+    }
+    Napi::Object result = plan.finish(info.Env(), dnnl::convolution_backward_weights(pd), scratchpad);
+    result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
+    return result;
   });
 }
 CONVKIT_EXPORT(conv2dBackwardWeightsPlan, Conv2dBackwardWeightsPlan);

@@ -108,10 +108,13 @@ describe('Winograd with NaN and infinity', () => {
 });
 
 describe('CONVKIT_CONV_ALGORITHM=tune', () => {
-  it('measures an eligible conv over a corrupt cache file, runs the choice and stores it', { skip }, () => {
+  it("runs a weight's first conv direct, then measures over a corrupt cache file, runs the choice and stores it", {
+    skip,
+  }, () => {
     // This file's first tuned conv makes the runtime's tuning cache, so it reads this path.
     const file = join(dir, 'tuning.json');
-    writeFileSync(file, '{"format": 1, "choices": {"trunc');
+    const corrupt = '{"format": 1, "choices": {"trunc';
+    writeFileSync(file, corrupt);
     process.env.CONVKIT_CONV_ALGORITHM = 'tune';
     process.env.CONVKIT_TUNING_CACHE = file;
     resetSettings();
@@ -120,11 +123,31 @@ describe('CONVKIT_CONV_ALGORITHM=tune', () => {
       inputs: [[2, 16, 10, 10], [16, 16, 3, 3], [16]],
       f: (x, w, b) => ops.conv2d(x, w, b, { padding: 1 }),
     };
+    const expected = forward('ref', c);
+    const seed = seedOf(c.name);
+    const [x, w, b] = c.inputs.map((s, i) =>
+      ops.fromArray(
+        seededValues(
+          s.reduce((p, q) => p * q, 1),
+          seed + i,
+        ),
+        s,
+        { backend: 'native' },
+      ),
+    );
     const rt = nativeRuntime();
     takeConvAlgorithmNote(rt);
-    const actual = forward('native', c);
+    const run = (): Float32Array => noGrad(() => Float32Array.from(c.f(x, w, b).toArray()));
+
+    const first = run();
+    const firstNote = takeConvAlgorithmNote(rt);
+    assert.equal(firstNote?.algorithm, 'direct', "a weight's first use runs direct");
+    assert.equal(firstNote?.tuned, false, 'and is not measured');
+    assert.equal(readFileSync(file, 'utf8'), corrupt, 'nothing measured or stored yet');
+
+    const second = run();
     const note = takeConvAlgorithmNote(rt);
-    assert.ok(note?.tuned, 'the conv was not tuned');
+    assert.ok(note?.tuned, 'the second use was tuned');
     const stored = JSON.parse(readFileSync(file, 'utf8'));
     const entries = Object.entries(stored.choices) as [string, { algorithm: string; ms: Record<string, number> }][];
     assert.equal(entries.length, 1, 'one shape measured');
@@ -132,6 +155,8 @@ describe('CONVKIT_CONV_ALGORITHM=tune', () => {
     assert.ok(key.startsWith('2,16,10,10,16,3,3,'), `the key names the geometry: ${key}`);
     assert.equal(choice.algorithm, note.algorithm);
     assert.ok(Number.isFinite(choice.ms.direct), 'direct was timed');
-    assertClose('tuned conv forward', actual, forward('ref', c), { rtol: 1e-4, atol: 4e-5 });
+    assertClose('first conv forward', first, expected);
+    assertClose('tuned conv forward', second, expected, { rtol: 1e-4, atol: 4e-5 });
+    for (const t of [x, w, b]) t.dispose();
   });
 });

@@ -29,7 +29,7 @@ describe('config', () => {
     delete process.env.CONVKIT_CONV_ALGORITHM;
     delete process.env.CONVKIT_TUNING_CACHE;
     assert.equal(setting('threads'), null);
-    assert.equal(setting('convAlgorithm'), 'direct');
+    assert.equal(setting('convAlgorithm'), 'tune');
     assert.equal(setting('tuningCache'), null);
     assert.equal(setting('nativePoolMb'), 2048);
     assert.equal(setting('nativePlanCache'), 512);

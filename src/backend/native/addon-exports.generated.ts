@@ -4,6 +4,7 @@
 /** The names of the functions the native addon exports, by source file. */
 export const ADDON_EXPORTS = [
   'version', // addon.cc
+  'alignmentGap', // addon.cc
   'batchNormPlan', // batch_norm.cc
   'batchNormBackwardPlan', // batch_norm.cc
   'batchNormStatsPlan', // batch_norm.cc

@@ -44,6 +44,8 @@ export type ExecScalars = Readonly<Record<string, number | boolean>>;
  */
 export interface NativeAddon {
   version(): string;
+  /** Bytes from the start of `buffer` to its first 64-byte boundary (runtime.ts aligns its arrays there). */
+  alignmentGap(buffer: ArrayBuffer): number;
 
   // ---- runtime (plan.cc, queue.cc)
   /** Id of the row-major float32 descriptor over dims. */

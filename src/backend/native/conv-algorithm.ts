@@ -1,14 +1,15 @@
 /**
- * Which forward algorithm a native conv runs (docs/native-backend.md#algorithm-choice): direct,
- * or for an eligible conv (3x3, stride 1, undilated, ungrouped, inference) what
- * CONVKIT_CONV_ALGORITHM says: Winograd, oneDNN's own choice, or ('tune') the faster of direct and
- * Winograd as measured on this host (conv-tuning.ts keeps the measurements). Each conv also leaves
- * a note of what ran, which `bench --profile` reads.
+ * Which algorithm a native conv kernel runs (docs/native-backend.md#algorithm-choice): direct, or
+ * for an eligible call (3x3, stride 1, undilated, ungrouped; forward, backward data or backward
+ * weights) what CONVKIT_CONV_ALGORITHM says: ('tune', the default) the faster of direct and
+ * Winograd as measured on this host (conv-tuning.ts keeps the measurements), from a weight's
+ * second forward on; or Winograd, or oneDNN's own choice. Each call also leaves a note of what
+ * ran, which `bench --profile` and the tests read.
  */
 import { setting } from '../../core/config.js';
+import type { Storage } from '../../core/storage.js';
 import type { Conv2dGeometry } from '../backend.js';
 import { addonBuildId } from './addon.js';
-import type { ForwardPlan } from './conv.js';
 import {
   type Candidate,
   type ConvAlgorithm,
@@ -18,9 +19,9 @@ import {
   measureFastest,
   TuningCache,
 } from './conv-tuning.js';
-import type { NativeRuntime } from './runtime.js';
+import { NativeStorage, type NativeRuntime } from './runtime.js';
 
-/** A conv Winograd may run: 3x3, stride 1, undilated, ungrouped (and, checked by the caller, inference). */
+/** A conv Winograd may run: 3x3, stride 1, undilated, ungrouped. */
 export const winogradShape = (g: Conv2dGeometry): boolean =>
   g.kernelH === 3 &&
   g.kernelW === 3 &&
@@ -30,19 +31,28 @@ export const winogradShape = (g: Conv2dGeometry): boolean =>
   g.dilationW === 1 &&
   g.groups === 1;
 
-/** What the last forward conv ran: its algorithm and oneDNN's kernel name (for `bench --profile`). */
+/** The conv kernels an algorithm is chosen for. */
+export type ConvKernel = 'conv2d' | 'conv2dBackwardData' | 'conv2dBackwardWeight';
+
+/** What a conv kernel last ran: its algorithm and oneDNN's kernel name (for `bench --profile`). */
 export interface ConvAlgorithmNote {
   algorithm: ConvAlgorithm;
   impl: string;
   /** Whether it was measured ('tune'), not fixed by CONVKIT_CONV_ALGORITHM or ineligible. */
   tuned: boolean;
 }
-const lastNotes = new WeakMap<NativeRuntime, ConvAlgorithmNote>();
-/** What the runtime's last forward conv ran, forgotten once read (null: no conv since). */
-export function takeConvAlgorithmNote(rt: NativeRuntime): ConvAlgorithmNote | null {
-  const note = lastNotes.get(rt) ?? null;
-  lastNotes.delete(rt);
+const lastNotes = new WeakMap<NativeRuntime, Map<ConvKernel, ConvAlgorithmNote>>();
+/** What the runtime's last `kernel` call ran (default: the forward conv), forgotten once read (null: none since). */
+export function takeConvAlgorithmNote(rt: NativeRuntime, kernel: ConvKernel = 'conv2d'): ConvAlgorithmNote | null {
+  const notes = lastNotes.get(rt);
+  const note = notes?.get(kernel) ?? null;
+  notes?.delete(kernel);
   return note;
+}
+function leaveNote(rt: NativeRuntime, kernel: ConvKernel, note: ConvAlgorithmNote): void {
+  const notes = lastNotes.get(rt) ?? new Map<ConvKernel, ConvAlgorithmNote>();
+  lastNotes.set(rt, notes);
+  notes.set(kernel, note);
 }
 
 const debugNote = (message: string): void => {
@@ -63,52 +73,71 @@ function tuningCacheOf(rt: NativeRuntime): TuningCache {
   return cache;
 }
 
-/** The plan of one forward algorithm for the conv at hand (made once, then from the plan cache). */
-type PlanOf = (algorithm: ConvAlgorithm) => ForwardPlan;
+/** A conv plan as the chooser needs it: its id and oneDNN's kernel name. */
+interface ConvPlan {
+  readonly plan: number;
+  readonly impl: string;
+}
 
-/** Picks and makes the forward plan of each conv of one runtime. */
-export function convAlgorithmChooser(rt: NativeRuntime): {
-  plan(shape: string, planOf: PlanOf, eligible: boolean): ForwardPlan;
-} {
+/** One call's request for a plan (see the chooser's `plan`). */
+export interface PlanRequest<P extends ConvPlan> {
+  kernel: ConvKernel;
+  /** The kernel's geometry and options: the key of its measurements (the thread count is added). */
+  shape: string;
+  /** The plan of one algorithm for this call (made once, then from the plan cache). */
+  planOf: (algorithm: ConvAlgorithm) => P;
+  /** 3x3, stride 1, undilated, ungrouped, not a space-to-depth cut: Winograd may run it. */
+  eligible: boolean;
+  /** The forward's weights, whose first use runs direct under 'tune' (null: no such rule). */
+  weight: Storage | null;
+  /** The plan's buffers in exec order as desc ids (undefined: absent), for the measurement. */
+  buffers: (plan: P) => readonly (number | undefined)[];
+}
+
+/** Picks and makes the plan of each conv kernel call of one runtime. */
+export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPlan>(request: PlanRequest<P>): P } {
   /** Shape and algorithm pairs oneDNN has no kernel for (so a forced Winograd asks once, not per call). */
   const missing = new Set<string>();
-  /** The plan of `algorithm` for this shape, or null where oneDNN has no kernel for it. */
-  function planIfAvailable(shape: string, planOf: PlanOf, algorithm: ConvAlgorithm): ForwardPlan | null {
-    if (missing.has(`${shape}:${algorithm}`)) return null;
+  /** The plan of `algorithm`, or null where oneDNN has no kernel for it. */
+  function planIfAvailable<P extends ConvPlan>(request: PlanRequest<P>, algorithm: ConvAlgorithm): P | null {
+    const key = `${request.kernel}:${request.shape}:${algorithm}`;
+    if (missing.has(key)) return null;
     try {
-      return planOf(algorithm);
+      return request.planOf(algorithm);
     } catch (e) {
       if (!(e instanceof Error && e.message.includes('implementation for this'))) throw e;
-      missing.add(`${shape}:${algorithm}`);
-      debugNote(`${shape}: ${e.message}`);
+      missing.add(key);
+      debugNote(`${key}: ${e.message}`);
       return null;
     }
   }
 
   /**
-   * The plan of an eligible conv: CONVKIT_CONV_ALGORITHM's fixed algorithm, or ('tune') the one
+   * The plan of an eligible call: CONVKIT_CONV_ALGORITHM's fixed algorithm, or ('tune') the one
    * measured fastest for this shape (cached). An algorithm oneDNN has no kernel for runs direct.
    */
-  function chosenPlan(shape: string, planOf: PlanOf): ForwardPlan {
+  function chosenPlan<P extends ConvPlan>(request: PlanRequest<P>): P {
     const wanted = setting('convAlgorithm');
-    let algorithm: ConvAlgorithm = wanted === 'tune' ? tunedAlgorithm(shape, planOf) : wanted;
-    let plan = planIfAvailable(shape, planOf, algorithm);
+    let algorithm: ConvAlgorithm = wanted === 'tune' ? tunedAlgorithm(request) : wanted;
+    let plan = planIfAvailable(request, algorithm);
     if (plan === null) {
       algorithm = 'direct';
-      plan = planOf(algorithm);
+      plan = request.planOf(algorithm);
     }
-    lastNotes.set(rt, { algorithm, impl: plan.impl, tuned: wanted === 'tune' });
+    leaveNote(rt, request.kernel, { algorithm, impl: plan.impl, tuned: wanted === 'tune' });
     return plan;
   }
 
   /**
-   * The algorithm measured fastest for this shape (and conv layout setting): from the tuning cache,
-   * else timed now. The candidates run on scratch buffers in their own layouts, shared where two
-   * plans agree on one (src and dst usually do; Winograd's weights never).
+   * The algorithm measured fastest for this kernel and shape (and conv layout setting): from the
+   * tuning cache, else timed now. The candidates run on scratch buffers in their own layouts,
+   * shared where two plans agree on one (src and dst usually do; Winograd's weights never).
    */
-  function tunedAlgorithm(shape: string, planOf: PlanOf): ConvAlgorithm {
-    // Timings hold for the thread count they were taken with (setThreads may change it).
-    const key = `${shape}:${setting('convLayout')}:t${rt.addon.getThreads()}`;
+  function tunedAlgorithm<P extends ConvPlan>(request: PlanRequest<P>): ConvAlgorithm {
+    // Timings hold for the thread count they were taken with (setThreads may change it). Forward
+    // keys keep their earlier form, so cache files stay valid.
+    const kernel = request.kernel === 'conv2d' ? '' : `${request.kernel}:`;
+    const key = `${kernel}${request.shape}:${setting('convLayout')}:t${rt.addon.getThreads()}`;
     const cache = tuningCacheOf(rt);
     const known = cache.get(key);
     if (known !== undefined) return known.algorithm;
@@ -116,14 +145,13 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
 
     const candidates: Candidate[] = [];
     for (const algorithm of ['direct', 'winograd'] as const) {
-      const plan = planIfAvailable(shape, planOf, algorithm);
+      const plan = planIfAvailable(request, algorithm);
       if (plan === null) continue;
-      const descs = [plan.src, plan.weights, plan.bias, plan.dst, plan.addend, plan.guardWeights];
-      const buffers = descs.flatMap((id, slot) => {
+      const buffers = request.buffers(plan).flatMap((id, slot) => {
         if (id === undefined) return [];
         let buffer = scratch.get(`${slot}:${id}`);
         if (buffer === undefined) {
-          buffer = new Float32Array(Math.ceil(rt.descInfo(id).bytes / 4));
+          buffer = rt.allocate(Math.ceil(rt.descInfo(id).bytes / 4));
           scratch.set(`${slot}:${id}`, buffer);
         }
         return [buffer];
@@ -131,7 +159,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
       candidates.push({
         algorithm,
         run: () => {
-          rt.exec('conv2d', plan.plan, buffers);
+          rt.exec(request.kernel, plan.plan, buffers);
           rt.flushSync();
         },
       });
@@ -141,11 +169,28 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
     return choice.algorithm;
   }
 
+  /**
+   * Whether `weight` has been used before: under 'tune' a weight's first forward conv runs direct,
+   * untimed. Winograd's inference weight transform is slow (oneDNN's wino_reorder, serial: 55 ms
+   * for a 512x512x3x3 weight, more than the conv), so it is worth paying, and timing, only for
+   * weights used again; a one-image `convkit predict` pays neither. A reference storage keeps no
+   * converted copies, so its weights always run direct.
+   */
+  const seen = new WeakSet<Storage>();
+  function usedBefore(weight: Storage | null): boolean {
+    if (weight === null) return true;
+    if (!(weight instanceof NativeStorage)) return false;
+    if (seen.has(weight)) return true;
+    seen.add(weight);
+    return false;
+  }
+
   return {
-    plan(shape, planOf, eligible) {
-      if (eligible) return chosenPlan(shape, planOf);
-      const plan = planOf('direct');
-      lastNotes.set(rt, { algorithm: 'direct', impl: plan.impl, tuned: false });
+    plan(request) {
+      if (request.eligible && (setting('convAlgorithm') !== 'tune' || usedBefore(request.weight)))
+        return chosenPlan(request);
+      const plan = request.planOf('direct');
+      leaveNote(rt, request.kernel, { algorithm: 'direct', impl: plan.impl, tuned: false });
       return plan;
     },
   };

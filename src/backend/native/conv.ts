@@ -48,13 +48,16 @@ declare module './addon.js' {
     };
     /** 'auto': nChw16c on AVX-512 where the channels fill blocks; 'any': oneDNN chooses (CONVKIT_CONV_LAYOUT). */
     setConvLayout(layout: 'auto' | 'any'): void;
-    /** buffers [diffDst, weights, diffSrc] */
-    conv2dBackwardDataPlan(geometry: Conv2dGeometry): PlanResult<'diffDst' | 'weights' | 'diffSrc'>;
-    /** buffers [src, diffDst, diffWeights, (diffBias)] */
+    /** buffers [diffDst, weights, diffSrc]; `algorithm` and `impl` as conv2dPlan's */
+    conv2dBackwardDataPlan(
+      geometry: Conv2dGeometry,
+      options?: { algorithm?: ConvAlgorithm },
+    ): PlanResult<'diffDst' | 'weights' | 'diffSrc'> & { readonly impl: string };
+    /** buffers [src, diffDst, diffWeights, (diffBias)]; `algorithm` and `impl` as conv2dPlan's */
     conv2dBackwardWeightsPlan(
       geometry: Conv2dGeometry,
-      options: { bias: boolean },
-    ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly diffBias?: number };
+      options: { bias: boolean; algorithm?: ConvAlgorithm },
+    ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly diffBias?: number; readonly impl: string };
     // ---- space_to_depth.cc; plain data
     /** buffers [x [N, C, inH, inW], dst [N, C*sH*sW, outH, outW]] */
     spaceToDepthInputPlan(sizes: {
@@ -144,7 +147,7 @@ export const CONV_RUNS: readonly NativeRun[] = [
     kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
     name: 'conv2d, backward data, backward weight (+ bias)',
     native:
-      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 inference convs when asked for ([Algorithm choice](#algorithm-choice))",
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, where measured faster ([Algorithm choice](#algorithm-choice))",
     fallback: 'float64, empty tensors',
   },
 ];
@@ -187,8 +190,15 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const shape = `${geometryKey(g)}:${+options.bias}${+options.relu}${+options.sum}${+options.training}${cutKey}`;
     const planOf = (algorithm: ConvAlgorithm): ForwardPlan =>
       rt.plan<ForwardPlan>(`conv2d:${shape}:${algorithm}`, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
-    // Winograd and the measured choice apply to 3x3 stride-1 inference convs (conv-algorithm.ts).
-    const plan = chooser.plan(shape, planOf, cutOf === undefined && !options.training && winogradShape(g));
+    // Winograd and the measured choice apply to 3x3 stride-1 convs (conv-algorithm.ts).
+    const plan = chooser.plan({
+      kernel: 'conv2d',
+      shape,
+      planOf,
+      eligible: cutOf === undefined && winogradShape(g),
+      weight: args.weight,
+      buffers: (p) => [p.src, p.weights, p.bias, p.dst, p.addend, p.guardWeights],
+    });
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
@@ -265,7 +275,16 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     if (!isFloat32(args.gy) || !isFloat32(args.weight))
       return refFallback(rt, ref, 'conv2dBackwardData', 'float64 input', args);
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardData', 'empty tensor', args);
-    const plan = rt.plan(`conv2dBackwardData:${geometryKey(g)}`, () => rt.addon.conv2dBackwardDataPlan(g));
+    const shape = geometryKey(g);
+    const plan = chooser.plan({
+      kernel: 'conv2dBackwardData',
+      shape,
+      planOf: (algorithm) =>
+        rt.plan(`conv2dBackwardData:${shape}:${algorithm}`, () => rt.addon.conv2dBackwardDataPlan(g, { algorithm })),
+      eligible: winogradShape(g),
+      weight: null,
+      buffers: (p) => [p.diffDst, p.weights, p.diffSrc],
+    });
     const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
     const gx = rt.output(plan.diffSrc, sizeOf(srcDims(g)));
@@ -278,9 +297,18 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     if (!isFloat32(args.gy) || !isFloat32(args.x))
       return refFallback(rt, ref, 'conv2dBackwardWeight', 'float64 input', args);
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardWeight', 'empty tensor', args);
-    const plan = rt.plan(`conv2dBackwardWeight:${geometryKey(g)}:${+withBias}`, () =>
-      rt.addon.conv2dBackwardWeightsPlan(g, { bias: withBias }),
-    );
+    const shape = `${geometryKey(g)}:${+withBias}`;
+    const plan = chooser.plan({
+      kernel: 'conv2dBackwardWeight',
+      shape,
+      planOf: (algorithm) =>
+        rt.plan(`conv2dBackwardWeight:${shape}:${algorithm}`, () =>
+          rt.addon.conv2dBackwardWeightsPlan(g, { bias: withBias, algorithm }),
+        ),
+      eligible: winogradShape(g),
+      weight: null,
+      buffers: (p) => [p.src, p.diffDst, p.diffWeights, p.diffBias],
+    });
     const x = rt.input(args.x, plan.src, srcDims(g));
     const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
     const wDims = weightDims(g);

@@ -268,7 +268,7 @@ export class NativeRuntime {
    * 528 MB of parameters).
    */
   filled(size: number, value: number): NativeStorage {
-    const values = new Float32Array(size);
+    const values = this.allocate(size);
     if (!Object.is(value, 0)) values.fill(value); // -0 is written
     return new NativeStorage(this, size, values, PLAIN, null);
   }
@@ -382,7 +382,17 @@ export class NativeRuntime {
       this.pooledBytes -= buffer.byteLength;
       return buffer;
     }
-    return new Float32Array(floats);
+    return this.allocate(floats);
+  }
+
+  /**
+   * A zeroed array of `floats` starting on a 64-byte boundary. oneDNN allocates its own memory so;
+   * ours came from V8's allocator (glibc), 16 bytes off for large blocks, and AVX-512 kernels on
+   * such buffers split every load across two cache lines: a 3x3 conv ran 4-24% slower here.
+   */
+  allocate(floats: number): Float32Array {
+    const bytes = new ArrayBuffer(floats * 4 + 64);
+    return new Float32Array(bytes, this.addon.alignmentGap(bytes), floats);
   }
 
   recycle(buffer: Float32Array): void {
