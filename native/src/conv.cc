@@ -43,8 +43,11 @@ bool preferBlocked16() {
   }();
   return avx512 && !letOneDnnChoose.load();
 }
+// More than 16 channels that do not fill whole blocks are blocked too, the last block padded: such
+// maps come from a batch norm in blocks (batch_norm.cc, DenseNet-BC's joins of 24 + 12k channels),
+// and oneDNN's JIT kernels take them; fewer (an RGB stem) stay with oneDNN's choice.
 dnnl::memory::desc mapDesc(const dims& d, bool blocked) {
-  if (blocked && d[1] % 16 == 0)
+  if (blocked && (d[1] % 16 == 0 || d[1] > 16))
     return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
   return any(d);
 }

@@ -307,6 +307,22 @@ Napi::Value PlainDesc(const Napi::CallbackInfo& info) {
 }
 CONVKIT_EXPORT(plainDesc, PlainDesc);
 
+// reshapedDesc(id, dims) -> the id of the same memory seen over `dims` (oneDNN's reshape: dims
+// merged or split where nothing is blocked, e.g. nChw16c over [N, C, H*W, 1] and over [N, C, H, W]),
+// or -1 where no such view exists. The runtime then hands a buffer over without a copy.
+Napi::Value ReshapedDesc(const Napi::CallbackInfo& info) {
+  return guardedValue(info, "reshapedDesc", [&]() -> Napi::Value {
+    const dnnl::memory::desc& md = descArg(info, 0, "reshapedDesc", "id");
+    auto dims = intArray(info, 1, "reshapedDesc", "dims");
+    try {
+      return Napi::Number::New(info.Env(), internDesc(md.reshape(dims)));
+    } catch (const dnnl::error&) {
+      return Napi::Number::New(info.Env(), -1);
+    }
+  });
+}
+CONVKIT_EXPORT(reshapedDesc, ReshapedDesc);
+
 Napi::Value DescInfo(const Napi::CallbackInfo& info) {
   return guardedValue(info, "descInfo", [&]() -> Napi::Value {
     dnnl::memory::desc md = descArg(info, 0, "descInfo", "id");

@@ -13,7 +13,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface FirstResult {
   model: string;
-  /** convkit: buildModel, loadWeights, first pass, their sum, and a second pass (ms). */
+  /** convkit: buildModel, loadWeights, first pass, their sum, and a steady pass (the third; ms). */
   convkit: { build: number; load: number; first: number; total: number; second: number } | null;
   /** ONNX Runtime: InferenceSession.create, first run, their sum, and a second run (ms). */
   ort: { create: number; first: number; total: number; second: number } | null;
@@ -92,7 +92,7 @@ export function firstResultTable(results: readonly FirstResult[]): string {
     'first run ms',
     'total ms',
     'vs ORT',
-    'second pass: convkit / ORT ms',
+    'steady pass: convkit / ORT ms',
   ];
   const rows = results.map((r) => [
     r.model,

@@ -80,6 +80,15 @@ def build(name, classes=1000):
         params = sum(p.numel() for p in model.parameters())
         assert params == 269_722, f"CIFAR ResNet-20 has {params} parameters, convkit's has 269,722"
         return model
+    if name == "densenet_bc_100_cifar":
+        # DenseNet-BC (L=100, k=12) for 32x32: torchvision's DenseNet (its transitions halve the
+        # channels, compression 0.5) with the paper's CIFAR stem, one 3x3 conv and no pooling.
+        model = torchvision.models.DenseNet(12, (16, 16, 16), 24, bn_size=4, num_classes=classes)
+        model.features.conv0 = nn.Conv2d(3, 24, 3, 1, 1, bias=False)
+        del model.features.norm0, model.features.relu0, model.features.pool0
+        params = sum(p.numel() for p in model.parameters())
+        assert params == 769_162, f"DenseNet-BC-100 has {params} parameters, convkit's has 769,162"
+        return model
     if name == "googlenet":
         return torchvision.models.googlenet(aux_logits=False, init_weights=False, num_classes=classes)
     return getattr(torchvision.models, name)(num_classes=classes)

@@ -154,6 +154,24 @@ describe('native runtime', () => {
     assert.ok(rt.pooled <= rt.poolLimitBytes);
   });
 
+  it('hands a blocked map to a kernel that views it over merged spatial dims without a copy', { skip }, () => {
+    // Batch norm sees [N, C, H*W, 1] where a conv wrote [N, C, H, W]: in nChw16c the same bytes.
+    if ('error' in addon) return failNativeMissing(addon);
+    const rt = nativeRuntime();
+    const plan = addon.conv2dPlan(GEOMETRY, { bias: false, relu: false, sum: false, training: false });
+    const { dims } = addon.descInfo(plan.dst);
+    const [n, c, h, w] = dims;
+    const flat = addon.reshapedDesc(plan.dst, [n, c, h * w, 1]);
+    assert.ok(flat >= 0, 'a blocked map has a view over [N, C, H*W, 1]');
+    assert.deepEqual(addon.descInfo(flat).dims, [n, c, h * w, 1]);
+    assert.equal(addon.descInfo(flat).bytes, addon.descInfo(plan.dst).bytes);
+    assert.equal(addon.reshapedDesc(plan.dst, [n * c, h, w, 1]), -1, 'merging the blocked channels is no view');
+    const map = rt.output(plan.dst, n * c * h * w);
+    assert.equal(rt.input(map, flat, [n, c, h * w, 1]), map.buffer, 'the same buffer, not a converted copy');
+    assert.equal(rt.descOf(map, [n, c, h * w, 1]), flat);
+    map.release();
+  });
+
   it('setThreads changes the thread count of both addon threads and results stay the same', { skip }, () => {
     if ('error' in addon) return failNativeMissing(addon);
     const rt = nativeRuntime();

@@ -25,6 +25,7 @@ export const ADDON_EXPORTS = [
   'sgdPlan', // optim.cc
   'adamPlan', // optim.cc
   'plainDesc', // plan.cc
+  'reshapedDesc', // plan.cc
   'descInfo', // plan.cc
   'reorderPlan', // plan.cc
   'releasePlan', // plan.cc

@@ -51,6 +51,8 @@ export interface NativeAddon {
   /** Id of the row-major float32 descriptor over dims. */
   plainDesc(dims: readonly number[]): number;
   descInfo(id: number): DescInfo;
+  /** The same memory as desc `id` seen over `dims` (dims merged or split where nothing is blocked), or -1. */
+  reshapedDesc(id: number, dims: readonly number[]): number;
   /** buffers [src, dst] */
   reorderPlan(src: number, dst: number): number;
   /**

@@ -282,6 +282,7 @@ export class NativeRuntime {
     const plain = plainBufferIfCompatible(s);
     if (plain !== null && info.plain) return plain;
     if (s instanceof NativeStorage && s.desc === desc) return s.buffer;
+    if (s instanceof NativeStorage && s.desc !== PLAIN && this.reshaped(s, dims) === desc) return s.buffer;
     if (s instanceof NativeStorage) {
       const cached = s.convertedTo(desc);
       if (cached) return cached.buffer;
@@ -302,7 +303,26 @@ export class NativeRuntime {
 
   /** The current layout of `s` as a desc id usable in plans (plain storages get the plain desc over dims). */
   descOf(s: Storage, dims: readonly number[]): number {
-    return s instanceof NativeStorage && s.desc !== PLAIN && sameDims(s.dims, dims) ? s.desc : this.plainDesc(dims);
+    if (!(s instanceof NativeStorage) || s.desc === PLAIN) return this.plainDesc(dims);
+    if (sameDims(s.dims, dims)) return s.desc;
+    const view = this.reshaped(s, dims);
+    return view >= 0 ? view : this.plainDesc(dims);
+  }
+
+  private readonly reshapes = new Map<string, number>();
+  /**
+   * The desc of blocked storage `s` seen over `dims` (the same bytes: batch norm views a map as
+   * [N, C, H*W, 1], a conv as [N, C, H, W]), or -1; cached per desc and dims.
+   */
+  private reshaped(s: NativeStorage, dims: readonly number[]): number {
+    if (s.dims === null || s.dims.length !== dims.length || sizeOf(s.dims) !== sizeOf(dims)) return -1;
+    const key = `${s.desc}:${dims}`;
+    let id = this.reshapes.get(key);
+    if (id === undefined) {
+      id = this.addon.reshapedDesc(s.desc, dims);
+      this.reshapes.set(key, id);
+    }
+    return id;
   }
 
   private sourceFor(s: Storage, dims: readonly number[]): NativeInput {
