@@ -311,7 +311,7 @@ console.log(
 );
 console.log(`${ck.describe(threads)}; ${peerLine}`);
 console.log(
-  `${describePolicy()}; GFLOP/s = 2 x convkit's multiply-adds (x3 for training) per second; vs = convkit throughput / peer throughput\n`,
+  `${describePolicy()}; GFLOP/s = 2 x convkit's multiply-adds (x3 for training) per second, counted as the direct sum does (Winograd does fewer, so a row may pass 100% of the peak); vs = convkit throughput / peer throughput\n`,
 );
 console.log(markdownTables(rows, peakGflops));
 if (firstResults.length > 0) console.log(firstResultTable(firstResults));
