@@ -163,7 +163,9 @@ export function convLayers(name: string, batch: number): Workload & { macs: numb
 /**
  * Where inference time goes: each op's time is the wall time since the previous op finished
  * (ops report to the trace after they are queued; the listener waits for the queue), attributed
- * to the op and the module path it ran in. Averages over `runs` passes after one warm-up. Also
+ * to the op and the module path it ran in. Averages over `runs` passes after two warm-ups (under
+ * CONVKIT_CONV_ALGORITHM=tune a weight's first pass runs direct and its second measures Winograd
+ * and transforms the weights it picks: docs/native-backend.md#algorithm-choice). Also
  * what ran fused: the inference groups, none when fusion is off (CONVKIT_FUSE=0).
  */
 export function profile(
@@ -193,6 +195,7 @@ export function profile(
       last = performance.now(); // the listener's own time is not charged to the next op
     }, work.forward);
   };
+  pass(false);
   pass(false);
   for (let i = 0; i < runs; i++) pass(true);
   const fused = inferenceFusionEnabled();
