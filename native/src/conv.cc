@@ -138,6 +138,16 @@ auto pdFor(ConvGeometry& g, const std::string& algorithmName, Make make) {
   }
 }
 
+// The direct training forward over exactly these descs: the hint of a direct backward alternate.
+dnnl::convolution_forward::primitive_desc directForwardOn(const ConvGeometry& g, const dnnl::memory::desc& src,
+                                                          const dnnl::memory::desc& weights,
+                                                          const dnnl::memory::desc& bias,
+                                                          const dnnl::memory::desc& dst) {
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
+                                    weights, bias, dst, g.strides(), g.dilates(), g.padL(), g.padR());
+  return dnnl::convolution_forward::primitive_desc(d, planAttr(), cpuEngine());
+}
+
 bool isWinograd(const char* impl) {
   return std::string(impl).find("wino") != std::string::npos;
 }
@@ -152,19 +162,28 @@ bool anyMisaligned(const std::vector<void*>& buffers) {
   return false;
 }
 
-// The guard of a Winograd backward plan. As in the forward (winogradGuard), the transforms mix a
-// whole tile, so a NaN or an infinity in one of `inputs` (buffer index, floats) would spread to
-// gradients the direct sum keeps it from; such a call, or one with a misaligned buffer, runs
-// `direct` instead: the direct algorithm on the same layouts and buffers. Finite data pays the scan.
-template <typename Primitive, typename Pd>
-NonFiniteGuard directIfNonFinite(std::vector<std::pair<size_t, int64_t>> inputs, const Pd& direct) {
-  NonFiniteGuard guard;
-  guard.check = [inputs](const std::vector<void*>& buffers) {
+// A Winograd guard's check: a buffer off the 64-byte grid, or a NaN or an infinity in one of
+// `inputs` (buffer index, floats).
+std::function<bool(const std::vector<void*>&)> winogradCheck(std::vector<std::pair<size_t, int64_t>> inputs) {
+  return [inputs](const std::vector<void*>& buffers) {
     if (anyMisaligned(buffers)) return true;
     for (auto [i, n] : inputs)
       if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
     return false;
   };
+}
+
+// The guard of a Winograd backward plan. As in the forward (winogradGuard), the transforms mix a
+// whole tile, so a NaN or an infinity in one of `inputs` (buffer index, floats) would spread to
+// gradients the direct sum keeps it from; such a call, or one with a misaligned buffer, runs
+// `direct` instead: the direct algorithm on the same layouts and buffers (`scratchpad` grows to
+// fit it). Finite data pays the scan.
+template <typename Primitive, typename Pd>
+NonFiniteGuard directIfNonFinite(std::vector<std::pair<size_t, int64_t>> inputs, const Pd& direct,
+                                 dnnl::memory::desc& scratchpad) {
+  if (direct.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = direct.scratchpad_desc();
+  NonFiniteGuard guard;
+  guard.check = winogradCheck(std::move(inputs));
   guard.alternate = LazyPrimitive([direct] { return Primitive(direct); });
   return guard;
 }
@@ -272,12 +291,7 @@ NonFiniteGuard winogradGuard(PlanBuilder& plan, const ConvGeometry& g,
   if (bias) inputs.push_back({2, g.O});
   if (sum) inputs.push_back({separateAddend ? dstAt + 1 : dstAt, floatsOf(dst)});
   NonFiniteGuard guard;
-  guard.check = [inputs](const std::vector<void*>& buffers) {
-    if (anyMisaligned(buffers)) return true;
-    for (auto [i, n] : inputs)
-      if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
-    return false;
-  };
+  guard.check = winogradCheck(std::move(inputs));
   guard.alternate = LazyPrimitive([direct] { return dnnl::convolution_forward(direct); });
   guard.alternateArgs = args;
   const int64_t dstFloats = floatsOf(dst);
@@ -448,14 +462,9 @@ Napi::Value Conv2dBackwardDataPlan(const Napi::CallbackInfo& info) {
                                                 pd.weights_desc(), pd.diff_dst_desc(), g.strides(), g.dilates(),
                                                 g.padL(), g.padR()),
           planAttr(), cpuEngine(),
-          dnnl::convolution_forward::primitive_desc(
-              dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                              pd.diff_src_desc(), pd.weights_desc(), dnnl::memory::desc(),
-                                              pd.diff_dst_desc(), g.strides(), g.dilates(), g.padL(), g.padR()),
-              planAttr(), cpuEngine()));
-      if (direct.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = direct.scratchpad_desc();
+          directForwardOn(g, pd.diff_src_desc(), pd.weights_desc(), dnnl::memory::desc(), pd.diff_dst_desc()));
       plan.guard(directIfNonFinite<dnnl::convolution_backward_data>(
-          {{0, floatsOf(pd.diff_dst_desc())}, {1, floatsOf(pd.weights_desc())}}, direct));
+          {{0, floatsOf(pd.diff_dst_desc())}, {1, floatsOf(pd.weights_desc())}}, direct, scratchpad));
     }
     Napi::Object result = plan.finish(info.Env(), dnnl::convolution_backward_data(pd), scratchpad);
     result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
@@ -491,14 +500,9 @@ Napi::Value Conv2dBackwardWeightsPlan(const Napi::CallbackInfo& info) {
                                                    pd.diff_weights_desc(), biasDesc(g, bias), pd.diff_dst_desc(),
                                                    g.strides(), g.dilates(), g.padL(), g.padR()),
           planAttr(), cpuEngine(),
-          dnnl::convolution_forward::primitive_desc(
-              dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                              pd.src_desc(), pd.diff_weights_desc(), biasDesc(g, bias),
-                                              pd.diff_dst_desc(), g.strides(), g.dilates(), g.padL(), g.padR()),
-              planAttr(), cpuEngine()));
-      if (direct.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = direct.scratchpad_desc();
+          directForwardOn(g, pd.src_desc(), pd.diff_weights_desc(), biasDesc(g, bias), pd.diff_dst_desc()));
       plan.guard(directIfNonFinite<dnnl::convolution_backward_weights>(
-          {{0, floatsOf(pd.src_desc())}, {1, floatsOf(pd.diff_dst_desc())}}, direct));
+          {{0, floatsOf(pd.src_desc())}, {1, floatsOf(pd.diff_dst_desc())}}, direct, scratchpad));
     }
     Napi::Object result = plan.finish(info.Env(), dnnl::convolution_backward_weights(pd), scratchpad);
     result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
