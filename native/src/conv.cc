@@ -5,6 +5,7 @@
 // Dilation is PyTorch's (1 = none); oneDNN counts from 0.
 #include "finite.h"
 #include "plan.h"
+#include "winograd_guard.h"
 
 #include <atomic>
 #include <string>
@@ -146,46 +147,6 @@ dnnl::convolution_forward::primitive_desc directForwardOn(const ConvGeometry& g,
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
                                     weights, bias, dst, g.strides(), g.dilates(), g.padL(), g.padR());
   return dnnl::convolution_forward::primitive_desc(d, planAttr(), cpuEngine());
-}
-
-bool isWinograd(const char* impl) {
-  return std::string(impl).find("wino") != std::string::npos;
-}
-
-// Whether a buffer starts off a 64-byte boundary. oneDNN's Winograd kernels then crash (their JIT
-// code loads aligned: a 2x16x8x8 backward-weights conv crashed in 7 of 10 runs on glibc-placed
-// arrays here), so their guards run the direct alternate on such buffers. The JavaScript side
-// allocates aligned (runtime.ts allocate): this is a safety net, not a path.
-bool anyMisaligned(const std::vector<void*>& buffers) {
-  for (void* b : buffers)
-    if (reinterpret_cast<uintptr_t>(b) % 64 != 0) return true;
-  return false;
-}
-
-// A Winograd guard's check: a buffer off the 64-byte grid, or a NaN or an infinity in one of
-// `inputs` (buffer index, floats).
-std::function<bool(const std::vector<void*>&)> winogradCheck(std::vector<std::pair<size_t, int64_t>> inputs) {
-  return [inputs](const std::vector<void*>& buffers) {
-    if (anyMisaligned(buffers)) return true;
-    for (auto [i, n] : inputs)
-      if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
-    return false;
-  };
-}
-
-// The guard of a Winograd backward plan. As in the forward (winogradGuard), the transforms mix a
-// whole tile, so a NaN or an infinity in one of `inputs` (buffer index, floats) would spread to
-// gradients the direct sum keeps it from; such a call, or one with a misaligned buffer, runs
-// `direct` instead: the direct algorithm on the same layouts and buffers (`scratchpad` grows to
-// fit it). Finite data pays the scan.
-template <typename Primitive, typename Pd>
-NonFiniteGuard directIfNonFinite(std::vector<std::pair<size_t, int64_t>> inputs, const Pd& direct,
-                                 dnnl::memory::desc& scratchpad) {
-  if (direct.scratchpad_desc().get_size() > scratchpad.get_size()) scratchpad = direct.scratchpad_desc();
-  NonFiniteGuard guard;
-  guard.check = winogradCheck(std::move(inputs));
-  guard.alternate = LazyPrimitive([direct] { return Primitive(direct); });
-  return guard;
 }
 
 dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g, bool bias, bool training,
