@@ -315,7 +315,8 @@ export class NativeRuntime {
    * [N, C, H*W, 1], a conv as [N, C, H, W]), or -1; cached per desc and dims.
    */
   private reshaped(s: NativeStorage, dims: readonly number[]): number {
-    if (s.dims === null || s.dims.length !== dims.length || sizeOf(s.dims) !== sizeOf(dims)) return -1;
+    if (s.dims === null || sameDims(s.dims, dims) || s.dims.length !== dims.length || sizeOf(s.dims) !== sizeOf(dims))
+      return -1;
     const key = `${s.desc}:${dims}`;
     let id = this.reshapes.get(key);
     if (id === undefined) {
