@@ -149,6 +149,12 @@ describe('measureFastest (fake clock)', () => {
     assert.deepEqual(timed({ direct: 10, winograd: 6 }).choice.ms, { direct: 10, winograd: 6 });
   });
 
+  it('takes a lone candidate without running it (no Winograd kernel for the shape or CPU)', () => {
+    const { choice, runs } = timed({ direct: 3 });
+    assert.deepEqual(choice, { algorithm: 'direct', ms: {} });
+    assert.equal(runs.size, 0);
+  });
+
   it('stops within its budget: slow shapes get one warm-up and one timed run each', () => {
     assert.deepEqual([...timed({ direct: 200, winograd: 300 }).runs.values()], [2, 2]);
     assert.deepEqual([...timed({ direct: 0.1, winograd: 0.1 }).runs.values()], [6, 6]);

@@ -147,6 +147,8 @@ export function measureFastest(
   candidates: readonly Candidate[],
   now: () => number = () => performance.now(),
 ): TunedChoice {
+  // One candidate (a CPU or shape without a Winograd kernel: every AVX2 host) needs no timing.
+  if (candidates.length < 2) return { algorithm: candidates[0]?.algorithm ?? 'direct', ms: {} };
   for (const c of candidates) c.run();
   const best = new Map<ConvAlgorithm, number>();
   const start = now();
