@@ -5,6 +5,7 @@ import { before, describe, it } from 'node:test';
 import {
   type DegradationNet,
   degradationPlan,
+  errorDifferenceSe,
   estimateFull,
   FULL_SCHEDULE,
 } from '../../src/experiments/degradation.js';
@@ -146,5 +147,15 @@ describe('experiment degradation', { skip: existsSync(DATA) ? false : `no Fashio
     for (const word of ['>plain<', '>ResNet<', '>20-layer<', '>56-layer<', '>training<', '>test<'])
       assert.ok(svg.includes(word), `the chart shows ${word}`);
     assert.ok(r.markdown.includes('### What --full would take'));
+  });
+});
+
+describe('deeper-resnet-not-worse allows for noise', () => {
+  it('measures it as the standard error of a difference of two rates', () => {
+    // sqrt(0.5 * 0.5 / 100 * 2) = 0.0707: two coin-flip rates over 100 images each.
+    assert.ok(Math.abs(errorDifferenceSe(50, 50, 100) - 7.0711) < 1e-3);
+    // The quick run of the tour on 2026-12-05: 17.83% and 17.40% over 4,000 images.
+    assert.ok(Math.abs(errorDifferenceSe(17.83, 17.4, 4000) - 0.8518) < 1e-3);
+    assert.equal(errorDifferenceSe(0, 0, 4000), 0);
   });
 });
