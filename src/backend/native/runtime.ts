@@ -12,6 +12,7 @@ import { sizeOf } from '../../core/shape.js';
 import { Storage } from '../../core/storage.js';
 import type { DType } from '../../core/dtype.js';
 import { RefStorage } from '../ref/storage.js';
+import { BufferPool } from './buffer-pool.js';
 import { callNative, type DescInfo, type ExecBuffer, type ExecScalars, type NativeAddon } from './addon.js';
 
 /** Desc id 0: plain row-major, whatever the logical shape (a reshape keeps it valid). */
@@ -110,10 +111,7 @@ export class NativeRuntime {
   private readonly plainDescs = new Map<string, number>();
   /** Least recently used first (a Map keeps insertion order; a hit moves its entry to the end). */
   private readonly plans = new Map<string, CachedPlan>();
-  private readonly pool = new Map<number, Float32Array[]>();
-  private pooledBytes = 0;
-  /** The pool's cap (CONVKIT_NATIVE_POOL_MB, default 2048 MiB); the least recently used sizes go first when it is reached. */
-  poolLimitBytes: number;
+  private readonly pool: BufferPool;
   /**
    * How many plans are kept (CONVKIT_NATIVE_PLAN_CACHE, default 512). Beyond it the least recently
    * used are released: each holds a oneDNN primitive (about 170 KB for a conv), so an unbounded cache
@@ -135,7 +133,7 @@ export class NativeRuntime {
 
   constructor(readonly addon: NativeAddon) {
     // Read when the runtime starts (the first use of the native backend), never at import.
-    this.poolLimitBytes = setting('nativePoolMb') * 2 ** 20;
+    this.pool = new BufferPool(setting('nativePoolMb') * 2 ** 20);
     this.planLimit = setting('nativePlanCache');
   }
 
@@ -389,21 +387,10 @@ export class NativeRuntime {
     return new RefStorage(buffer.length === s.size ? buffer : buffer.subarray(0, s.size));
   }
 
-  // ---- the pool of released buffers ----------------------------------------------------
-
-  // Size classes are kept in the order they were last used (a Map keeps insertion order), so a
-  // full pool gives up the sizes of a model that is no longer run: without that, after a few
-  // large models a process allocated and first-touched every buffer of the next one afresh
-  // (ResNet-20 training at the end of a bench run went from 197 to about 400 ms a step).
+  // ---- buffers ---------------------------------------------------------------------------
 
   private take(floats: number): Float32Array {
-    const list = this.touch(floats);
-    const buffer = list.pop();
-    if (buffer) {
-      this.pooledBytes -= buffer.byteLength;
-      return buffer;
-    }
-    return this.allocate(floats);
+    return this.pool.take(floats) ?? this.allocate(floats);
   }
 
   /**
@@ -416,31 +403,22 @@ export class NativeRuntime {
     return new Float32Array(bytes, this.addon.alignmentGap(bytes), floats);
   }
 
+  /** Gives a pool-born buffer back (buffer-pool.ts). */
   recycle(buffer: Float32Array): void {
-    if (buffer.byteLength > this.poolLimitBytes) return;
-    const list = this.touch(buffer.length);
-    for (const [size, stale] of this.pool) {
-      if (this.pooledBytes + buffer.byteLength <= this.poolLimitBytes || size === buffer.length) break;
-      while (stale.length > 0 && this.pooledBytes + buffer.byteLength > this.poolLimitBytes)
-        this.pooledBytes -= (stale.pop() as Float32Array).byteLength;
-      if (stale.length === 0) this.pool.delete(size);
-    }
-    if (this.pooledBytes + buffer.byteLength > this.poolLimitBytes) return;
-    list.push(buffer);
-    this.pooledBytes += buffer.byteLength;
+    this.pool.recycle(buffer);
   }
 
-  /** The list of buffers of `floats` floats, moved to the most recently used end. */
-  private touch(floats: number): Float32Array[] {
-    const list = this.pool.get(floats) ?? [];
-    this.pool.delete(floats);
-    this.pool.set(floats, list);
-    return list;
+  /** The pool's cap in bytes (CONVKIT_NATIVE_POOL_MB, default 2048 MiB). */
+  get poolLimitBytes(): number {
+    return this.pool.limitBytes;
+  }
+  set poolLimitBytes(bytes: number) {
+    this.pool.limitBytes = bytes;
   }
 
   /** Bytes held by the pool (for the memory-flatness script and tests). */
   get pooled(): number {
-    return this.pooledBytes;
+    return this.pool.pooledBytes;
   }
 }
 
