@@ -1,8 +1,9 @@
-// 2-D convolution plans: forward (bias, fused sum and ReLU post-ops), backward data, backward
-// weights (+ bias). oneDNN chooses the layouts of src, weights and dst (format `any`, but see
-// preferBlocked16); bias and its gradient are plain [O]. Geometry comes as an object with the
-// fields of Conv2dGeometry (src/backend/backend.ts), read by name and checked once here.
-// Dilation is PyTorch's (1 = none); oneDNN counts from 0.
+// 2-D convolution forward plans (bias, fused sum and ReLU post-ops; the backward plans are in
+// conv_backward.cc). oneDNN chooses the layouts of src, weights and dst (format `any`, but see
+// preferBlocked16 in conv_common.h); bias is plain [O]. Geometry comes as an object with the
+// fields of Conv2dGeometry (src/backend/backend.ts), read by name and checked once
+// (conv_common.h's geometryOf). Dilation is PyTorch's (1 = none); oneDNN counts from 0.
+#include "conv_common.h"
 #include "finite.h"
 #include "plan.h"
 #include "winograd_guard.h"
@@ -12,151 +13,9 @@
 
 namespace convkit {
 
-using dims = dnnl::memory::dims;
+using namespace convplan;
 
 namespace {
-
-struct ConvGeometry {
-  int64_t N, C, H, W, O, KH, KW, sH, sW, pT, pB, pL, pR, dH, dW, G, OH, OW;
-  bool blocked = false;  // ask for nChw16c activations (see preferBlocked16)
-  dims weights() const { return G == 1 ? dims{O, C, KH, KW} : dims{G, O / G, C / G, KH, KW}; }
-  dims strides() const { return {sH, sW}; }
-  dims dilates() const { return {dH - 1, dW - 1}; }
-  dims padL() const { return {pT, pL}; }
-  dims padR() const { return {pB, pR}; }
-};
-
-dnnl::memory::desc any(const dims& d) {
-  return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
-}
-// oneDNN 2.6 answers `any` on AVX-512 with nhwc for its brgemm convolutions. Its direct JIT
-// kernels on nChw16c were as fast or faster here (1x1 convs that widen the channels by up to 30%,
-// and without brgemm's occasional 5x slow runs), and are what it picks for training anyway, so on
-// AVX-512 a conv asks for nChw16c where the channels fill whole blocks. setConvLayout('any')
-// (CONVKIT_CONV_LAYOUT=any, read by src/core/config.ts) leaves the choice to oneDNN (to compare);
-// AVX2 builds choose nChw8c by themselves.
-std::atomic<bool> letOneDnnChoose{false};
-bool preferBlocked16() {
-  static const bool avx512 = [] {
-    auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa()),
-         core = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
-    return (isa & core) == core;
-  }();
-  return avx512 && !letOneDnnChoose.load();
-}
-// More than 16 channels that do not fill whole blocks are blocked too, the last block padded: such
-// maps come from a batch norm in blocks (batch_norm.cc, DenseNet-BC's joins of 24 + 12k channels),
-// and oneDNN's JIT kernels take them; fewer (an RGB stem) stay with oneDNN's choice.
-dnnl::memory::desc mapDesc(const dims& d, bool blocked) {
-  if (blocked && (d[1] % 16 == 0 || d[1] > 16))
-    return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
-  return any(d);
-}
-dnnl::memory::desc srcAny(const ConvGeometry& g) {
-  return mapDesc({g.N, g.C, g.H, g.W}, g.blocked);
-}
-dnnl::memory::desc dstAny(const ConvGeometry& g) {
-  return mapDesc({g.N, g.O, g.OH, g.OW}, g.blocked);
-}
-
-// make(g) with nChw16c asked for where preferBlocked16 says so; again with `any` when that lands
-// on oneDNN's reference kernel (groups of channels that do not fill whole blocks: 2 groups of 24,
-// depthwise with a channel multiplier). g.blocked tells which one was kept.
-template <typename Make>
-auto preferredLayoutPd(ConvGeometry& g, Make make) {
-  g.blocked = preferBlocked16();
-  auto pd = make(g);
-  if (g.blocked && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
-    g.blocked = false;
-    pd = make(g);
-  }
-  return pd;
-}
-dnnl::memory::desc biasDesc(const ConvGeometry& g, bool bias) {
-  return bias ? plainDescOf({g.O}) : dnnl::memory::desc();
-}
-
-ConvGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  Fields f(info, index, op, "geometry");
-  const int64_t big = 1 << 30;  // any one size (oneDNN's dims are int64, products are checked by it)
-  ConvGeometry g{};
-  g.N = f.integer("batch", 1, big);
-  g.C = f.integer("inChannels", 1, big);
-  g.H = f.integer("inH", 1, big);
-  g.W = f.integer("inW", 1, big);
-  g.O = f.integer("outChannels", 1, big);
-  g.KH = f.integer("kernelH", 1, big);
-  g.KW = f.integer("kernelW", 1, big);
-  g.sH = f.integer("strideH", 1, big);
-  g.sW = f.integer("strideW", 1, big);
-  g.pT = f.integer("padTop", 0, big);
-  g.pB = f.integer("padBottom", 0, big);
-  g.pL = f.integer("padLeft", 0, big);
-  g.pR = f.integer("padRight", 0, big);
-  g.dH = f.integer("dilationH", 1, big);
-  g.dW = f.integer("dilationW", 1, big);
-  g.G = f.integer("groups", 1, big);
-  g.OH = f.integer("outH", 1, big);
-  g.OW = f.integer("outW", 1, big);
-  if (g.C % g.G != 0 || g.O % g.G != 0) {
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'geometry': inChannels (" +
-                                                std::to_string(g.C) + ") and outChannels (" + std::to_string(g.O) +
-                                                ") must be divisible by groups (" + std::to_string(g.G) + ")");
-  }
-  int64_t outH = (g.H + g.pT + g.pB - ((g.KH - 1) * g.dH + 1)) / g.sH + 1;
-  int64_t outW = (g.W + g.pL + g.pR - ((g.KW - 1) * g.dW + 1)) / g.sW + 1;
-  checkOutputSize(info.Env(), op, g.OH, g.OW, outH, outW);
-  return g;
-}
-
-// The forward algorithm a plan asks oneDNN for: 'direct' (every plan before tuning), 'winograd'
-// (fewer multiplies on 3x3 stride-1 convs, other rounding) or 'auto' (oneDNN picks). conv-tuning.ts
-// times the candidates and keeps the fastest.
-dnnl::algorithm algorithmOf(const Napi::Env& env, const std::string& name) {
-  if (name == "direct") return dnnl::algorithm::convolution_direct;
-  if (name == "winograd") return dnnl::algorithm::convolution_winograd;
-  if (name == "auto") return dnnl::algorithm::convolution_auto;
-  throw Napi::RangeError::New(
-      env, "conv2d: argument 'options' field 'algorithm' must be 'direct', 'winograd' or 'auto', got '" + name + "'");
-}
-
-// The algorithm an optional options object at `index` names ('direct' when it or its field is absent).
-std::string algorithmNameOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  if (info.Length() <= index || !info[index].IsObject() || !info[index].As<Napi::Object>().Has("algorithm"))
-    return "direct";
-  return Fields(info, index, op, "options").text("algorithm");
-}
-
-// make(g) in the preferred layouts (preferredLayoutPd); for an algorithm other than direct, oneDNN's
-// "unimplemented" becomes the error conv-algorithm.ts recognises ("has no ... implementation").
-template <typename Make>
-auto pdFor(ConvGeometry& g, const std::string& algorithmName, Make make) {
-  try {
-    return preferredLayoutPd(g, make);
-  } catch (const dnnl::error& e) {
-    if (e.status != dnnl_unimplemented || algorithmName == "direct") throw;
-    throw std::invalid_argument("oneDNN has no " + algorithmName + " implementation for this convolution on this CPU");
-  }
-}
-
-// The direct training forward over exactly these descs: the hint of a direct backward alternate.
-dnnl::convolution_forward::primitive_desc directForwardOn(const ConvGeometry& g, const dnnl::memory::desc& src,
-                                                          const dnnl::memory::desc& weights,
-                                                          const dnnl::memory::desc& bias,
-                                                          const dnnl::memory::desc& dst) {
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
-                                    weights, bias, dst, g.strides(), g.dilates(), g.padL(), g.padR());
-  return dnnl::convolution_forward::primitive_desc(d, planAttr(), cpuEngine());
-}
-
-dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g, bool bias, bool training,
-                                                    const dnnl::primitive_attr& attr,
-                                                    dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct) {
-  auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-  dnnl::convolution_forward::desc d(prop, algorithm, srcAny(g), any(g.weights()), biasDesc(g, bias), dstAny(g),
-                                    g.strides(), g.dilates(), g.padL(), g.padR());
-  return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
-}
 
 // The plan's attributes: an addend (a sum post-op adding what dst holds, or a binary add reading
 // `addend`, a separate buffer), then ReLU.
@@ -392,84 +251,5 @@ Napi::Value SetConvLayout(const Napi::CallbackInfo& info) {
   });
 }
 CONVKIT_EXPORT(setConvLayout, SetConvLayout);
-
-// conv2dBackwardDataPlan(geometry, { algorithm }?) -> { plan, diffDst, weights, diffSrc, impl }
-// `algorithm` as conv2dPlan's ('direct' when absent).
-Napi::Value Conv2dBackwardDataPlan(const Napi::CallbackInfo& info) {
-  const char* op = "conv2dBackwardData";
-  return guardedValue(info, op, [&]() -> Napi::Value {
-    ConvGeometry g = geometryOf(info, 0, op);
-    const std::string algorithmName = algorithmNameOf(info, 1, op);
-    const dnnl::algorithm algorithm = algorithmOf(info.Env(), algorithmName);
-    auto make = [](dnnl::algorithm a) {
-      return [a](const ConvGeometry& h) {
-        dnnl::convolution_backward_data::desc d(a, srcAny(h), any(h.weights()), dstAny(h), h.strides(), h.dilates(),
-                                                h.padL(), h.padR());
-        return dnnl::convolution_backward_data::primitive_desc(d, planAttr(), cpuEngine(),
-                                                               forwardPd(h, false, true, planAttr(), a));
-      };
-    };
-    auto pd = pdFor(g, algorithmName, make(algorithm));
-    dnnl::memory::desc scratchpad = pd.scratchpad_desc();
-    PlanBuilder plan(op);
-    plan.arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
-        .arg(DNNL_ARG_WEIGHTS, pd.weights_desc(), "weights")
-        .arg(DNNL_ARG_DIFF_SRC, pd.diff_src_desc(), "diffSrc");
-    if (isWinograd(pd.impl_info_str())) {
-      // The alternate reads the Winograd plan's own layouts (oneDNN's direct JIT kernel wants other
-      // weights blocking, so this may be its reference kernel: it runs only on non-finite data).
-      const auto direct = dnnl::convolution_backward_data::primitive_desc(
-          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, pd.diff_src_desc(),
-                                                pd.weights_desc(), pd.diff_dst_desc(), g.strides(), g.dilates(),
-                                                g.padL(), g.padR()),
-          planAttr(), cpuEngine(),
-          directForwardOn(g, pd.diff_src_desc(), pd.weights_desc(), dnnl::memory::desc(), pd.diff_dst_desc()));
-      plan.guard(directIfNonFinite<dnnl::convolution_backward_data>(
-          {{0, floatsOf(pd.diff_dst_desc())}, {1, floatsOf(pd.weights_desc())}}, direct, scratchpad));
-    }
-    Napi::Object result = plan.finish(info.Env(), dnnl::convolution_backward_data(pd), scratchpad);
-    result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
-    return result;
-  });
-}
-CONVKIT_EXPORT(conv2dBackwardDataPlan, Conv2dBackwardDataPlan);
-
-// conv2dBackwardWeightsPlan(geometry, { bias, algorithm? }) -> { plan, src, diffDst, diffWeights, (diffBias), impl }
-Napi::Value Conv2dBackwardWeightsPlan(const Napi::CallbackInfo& info) {
-  const char* op = "conv2dBackwardWeight";
-  return guardedValue(info, op, [&]() -> Napi::Value {
-    ConvGeometry g = geometryOf(info, 0, op);
-    bool bias = Fields(info, 1, op, "options").flag("bias");
-    const std::string algorithmName = algorithmNameOf(info, 1, op);
-    const dnnl::algorithm algorithm = algorithmOf(info.Env(), algorithmName);
-    auto pd = pdFor(g, algorithmName, [bias, algorithm](const ConvGeometry& h) {
-      dnnl::convolution_backward_weights::desc d(algorithm, srcAny(h), any(h.weights()), biasDesc(h, bias), dstAny(h),
-                                                 h.strides(), h.dilates(), h.padL(), h.padR());
-      return dnnl::convolution_backward_weights::primitive_desc(d, planAttr(), cpuEngine(),
-                                                                forwardPd(h, bias, true, planAttr(), algorithm));
-    });
-    dnnl::memory::desc scratchpad = pd.scratchpad_desc();
-    PlanBuilder plan(op);
-    plan.arg(DNNL_ARG_SRC, pd.src_desc(), "src")
-        .arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
-        .arg(DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc(), "diffWeights");
-    if (bias) plan.arg(DNNL_ARG_DIFF_BIAS, pd.diff_bias_desc(), "diffBias");
-    if (isWinograd(pd.impl_info_str())) {
-      // As the backward data's: a direct alternate on the Winograd plan's own layouts.
-      const auto direct = dnnl::convolution_backward_weights::primitive_desc(
-          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, pd.src_desc(),
-                                                   pd.diff_weights_desc(), biasDesc(g, bias), pd.diff_dst_desc(),
-                                                   g.strides(), g.dilates(), g.padL(), g.padR()),
-          planAttr(), cpuEngine(),
-          directForwardOn(g, pd.src_desc(), pd.diff_weights_desc(), biasDesc(g, bias), pd.diff_dst_desc()));
-      plan.guard(directIfNonFinite<dnnl::convolution_backward_weights>(
-          {{0, floatsOf(pd.src_desc())}, {1, floatsOf(pd.diff_dst_desc())}}, direct, scratchpad));
-    }
-    Napi::Object result = plan.finish(info.Env(), dnnl::convolution_backward_weights(pd), scratchpad);
-    result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
-    return result;
-  });
-}
-CONVKIT_EXPORT(conv2dBackwardWeightsPlan, Conv2dBackwardWeightsPlan);
 
 }  // namespace convkit

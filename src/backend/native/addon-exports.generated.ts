@@ -13,8 +13,8 @@ export const ADDON_EXPORTS = [
   'concatPlan', // concat.cc
   'conv2dPlan', // conv.cc
   'setConvLayout', // conv.cc
-  'conv2dBackwardDataPlan', // conv.cc
-  'conv2dBackwardWeightsPlan', // conv.cc
+  'conv2dBackwardDataPlan', // conv_backward.cc
+  'conv2dBackwardWeightsPlan', // conv_backward.cc
   'eltwisePlan', // eltwise.cc
   'eltwiseBackwardPlan', // eltwise.cc
   'scalarPlan', // eltwise.cc
