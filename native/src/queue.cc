@@ -4,6 +4,7 @@
 // The JS arrays of a queued command stay referenced until it has run, so GC cannot free them.
 #include <omp.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -137,6 +138,25 @@ class Queue {
     return submitted_ - finished_;
   }
 
+  uint64_t submitted() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return submitted_;
+  }
+
+  // Profiling: while on, the worker records each command's run time, keyed by its sequence number.
+  void setTiming(bool on) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    timing_ = on;
+    if (!on) times_.clear();
+  }
+
+  std::vector<double> takeTimes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<double> taken;
+    taken.swap(times_);
+    return taken;
+  }
+
   // Main thread: drops references of finished commands, settles promises that are due.
   void settle(Napi::Env env) {
     std::vector<std::pair<Napi::Promise::Deferred, std::string>> due;
@@ -194,11 +214,17 @@ class Queue {
         command = std::move(commands_.front());
         commands_.pop_front();
       }
+      auto start = std::chrono::steady_clock::now();
       std::string failure = execute(command, stream, scratchpad);
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       bool notify;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         finished_++;
+        if (timing_) {
+          times_.push_back(static_cast<double>(finished_));
+          times_.push_back(ms);
+        }
         if (!failure.empty() && error_.empty()) {
           error_ = failure;
           errorSeq_ = finished_;
@@ -248,7 +274,8 @@ class Queue {
   std::deque<Command> commands_;
   uint64_t submitted_ = 0, finished_ = 0, errorSeq_ = 0;
   std::string error_;
-  bool stopping_ = false, notify_ = false;
+  bool stopping_ = false, notify_ = false, timing_ = false;
+  std::vector<double> times_;  // pairs (sequence number, ms) while timing_
   std::thread worker_;
   Napi::ThreadSafeFunction notifier_;
   // Main thread only:
@@ -333,6 +360,27 @@ Napi::Value Pending(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(queueOf(info.Env()).pending()));
 }
 CONVKIT_EXPORT(pending, Pending);
+
+Napi::Value Submitted(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(queueOf(info.Env()).submitted()));
+}
+CONVKIT_EXPORT(submitted, Submitted);
+
+Napi::Value SetQueueTiming(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBoolean())
+    throw Napi::TypeError::New(info.Env(), "setQueueTiming: argument 'on' must be a boolean");
+  queueOf(info.Env()).setTiming(info[0].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
+}
+CONVKIT_EXPORT(setQueueTiming, SetQueueTiming);
+
+Napi::Value TakeQueueTimes(const Napi::CallbackInfo& info) {
+  std::vector<double> times = queueOf(info.Env()).takeTimes();
+  auto out = Napi::Float64Array::New(info.Env(), times.size());
+  std::copy(times.begin(), times.end(), out.Data());
+  return out;
+}
+CONVKIT_EXPORT(takeQueueTimes, TakeQueueTimes);
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return guardedValue(info, "setThreads", [&]() -> Napi::Value {

@@ -161,39 +161,51 @@ export function convLayers(name: string, batch: number): Workload & { macs: numb
 }
 
 /**
- * Where inference time goes: each op's time is the wall time since the previous op finished
- * (ops report to the trace after they are queued; the listener waits for the queue), attributed
- * to the op and the module path it ran in. Averages over `runs` passes after two warm-ups (under
- * CONVKIT_CONV_ALGORITHM=tune a weight's first pass runs direct and its second measures Winograd
- * and transforms the weights it picks: docs/native-backend.md#algorithm-choice). Also
- * what ran fused: the inference groups, none when fusion is off (CONVKIT_FUSE=0).
+ * Where inference time goes: the worker thread times every command it runs (the addon's queue
+ * timing), and each command is charged to the op that queued it, at the module path it ran in.
+ * Nothing waits between ops, so the pass runs as it does unprofiled, and `wallMs` against the
+ * sum of op times is what the queue itself costs. Averages over `runs` passes after two
+ * warm-ups (under CONVKIT_CONV_ALGORITHM=tune a weight's first pass runs direct and its second
+ * measures Winograd and transforms the weights it picks: docs/native-backend.md#algorithm-choice).
+ * Also what ran fused: the inference groups, none when fusion is off (CONVKIT_FUSE=0).
  */
 export function profile(
   name: string,
   batch: number,
   runs: number,
-): { layers: LayerTime[]; groups: FusedGroup[]; fusion: string } {
+): { layers: LayerTime[]; groups: FusedGroup[]; fusion: string; wallMs: number } {
   const work = syncInference(name, batch);
   const totals = new Map<string, LayerTime>();
+  const runtime = nativeRuntime();
+  const { addon } = runtime;
+  let wallMs = 0;
   const pass = (record: boolean): void => {
-    let last = performance.now();
-    const runtime = nativeRuntime();
+    runtime.flushSync();
     takeConvAlgorithmNote(runtime); // only convs of this pass
+    const ops: { row: LayerTime; lastCommand: number }[] = [];
+    addon.setQueueTiming(true);
+    const start = performance.now();
     traceOps((e) => {
-      runtime.flushSync();
-      const now = performance.now();
-      if (record) {
-        const key = `${e.path ?? ''}\u0000${e.op}`;
-        const row = totals.get(key) ?? { path: e.path ?? '(top level)', op: e.op, calls: 0, ms: 0, macs: 0 };
-        row.calls += 1 / runs;
-        row.ms += (now - last) / runs;
-        row.macs += e.macs / runs;
-        const conv = takeConvAlgorithmNote(runtime);
-        if (conv !== null) row.kernel = `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
-        totals.set(key, row);
-      }
-      last = performance.now(); // the listener's own time is not charged to the next op
+      const key = `${e.path ?? ''}\u0000${e.op}`;
+      const row = totals.get(key) ?? { path: e.path ?? '(top level)', op: e.op, calls: 0, ms: 0, macs: 0 };
+      totals.set(key, row);
+      ops.push({ row, lastCommand: addon.submitted() });
+      if (!record) return;
+      row.calls += 1 / runs;
+      row.macs += e.macs / runs;
+      const conv = takeConvAlgorithmNote(runtime);
+      if (conv !== null) row.kernel = `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
     }, work.forward);
+    runtime.flushSync();
+    if (record) wallMs += (performance.now() - start) / runs;
+    const times = addon.takeQueueTimes();
+    addon.setQueueTiming(false);
+    if (!record) return;
+    let op = 0;
+    for (let i = 0; i < times.length; i += 2) {
+      while (op < ops.length - 1 && times[i] > ops[op].lastCommand) op++;
+      if (times[i] <= ops[op].lastCommand) ops[op].row.ms += times[i + 1] / runs;
+    }
   };
   pass(false);
   pass(false);
@@ -202,5 +214,5 @@ export function profile(
   const groups = fused ? fusedGroups(work.model, 'inference') : [];
   const fusion = fused ? describeFusion(work.model) : 'off (CONVKIT_FUSE=0): every layer ran unfused';
   work.dispose();
-  return { layers: [...totals.values()], groups, fusion };
+  return { layers: [...totals.values()].filter((l) => l.calls > 0), groups, fusion, wallMs };
 }

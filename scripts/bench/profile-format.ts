@@ -19,6 +19,8 @@ export interface Profile {
   groups: readonly FusedGroup[];
   /** nn.describeFusion of the model, or why nothing ran fused. */
   fusion: string;
+  /** The pass's wall time, queueing to the last result (absent: not measured). */
+  wallMs?: number;
 }
 
 /** How many of the slowest layers the first table lists. */
@@ -50,7 +52,12 @@ export function profileLines(p: Profile): string[] {
   const byPath = groupsByPath(p.groups);
   const lines = [
     '',
-    `${p.model}, batch ${p.batch}: ${total.toFixed(1)} ms per batch (sum of op times; ${p.engine})`,
+    `${p.model}, batch ${p.batch}: ${total.toFixed(1)} ms per batch (sum of op times on the worker thread; ${p.engine})`,
+    ...(p.wallMs === undefined
+      ? []
+      : [
+          `Wall time per pass: ${p.wallMs.toFixed(1)} ms; ${Math.max(0, p.wallMs - total).toFixed(1)} ms of it outside the ops (queueing, the worker waiting for JavaScript)`,
+        ]),
     fusionLine(p.fusion),
     '',
     '| layer | op | fused group | calls | ms | share | GFLOP/s | conv kernel |',

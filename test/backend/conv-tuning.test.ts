@@ -155,6 +155,28 @@ describe('measureFastest (fake clock)', () => {
     assert.equal(runs.size, 0);
   });
 
+  it('prepares each candidate before every run, outside the timed part (cold weights cost only the kernel)', () => {
+    let clock = 0;
+    const log: string[] = [];
+    const candidate = (algorithm: ConvAlgorithm, ms: number, prepareMs: number) => ({
+      algorithm,
+      prepare: () => {
+        clock += prepareMs; // an eviction this slow must not change the choice
+        log.push(`prepare ${algorithm}`);
+      },
+      run: () => {
+        clock += ms;
+        log.push(`run ${algorithm}`);
+      },
+    });
+    const choice = measureFastest([candidate('direct', 10, 0), candidate('winograd', 6, 100)], () => clock);
+    assert.deepEqual(choice, { algorithm: 'winograd', ms: { direct: 10, winograd: 6 } });
+    assert.ok(log.length >= 8);
+    log.forEach((entry, i) =>
+      assert.equal(entry.split(' ')[0], i % 2 === 0 ? 'prepare' : 'run', `step ${i}: ${entry}`),
+    );
+  });
+
   it('stops within its budget: slow shapes get one warm-up and one timed run each', () => {
     assert.deepEqual([...timed({ direct: 200, winograd: 300 }).runs.values()], [2, 2]);
     assert.deepEqual([...timed({ direct: 0.1, winograd: 0.1 }).runs.values()], [6, 6]);

@@ -1,5 +1,5 @@
 /**
- * The native runtime: queued execution (order, flushSync, flushAsync, pending), exact reorders
+ * The native runtime: queued execution (order, flushSync, flushAsync, pending, per-command timing), exact reorders
  * between plain and blocked layouts, reuse of pooled buffers, the thread count, and a process
  * that exits on its own while the worker is idle.
  */
@@ -70,6 +70,51 @@ describe('native runtime', () => {
     assert.equal(both.length, 2);
     assert.equal(addon.pending(), 0);
     assert.deepEqual(bits(back), bits(src));
+  });
+
+  it('times each command on the worker while timing is on (the profile), by sequence number', { skip }, () => {
+    if ('error' in addon) return failNativeMissing(addon);
+    addon.flushSync();
+    const dims = [4, 64, 32, 32];
+    const size = dims.reduce((p, d) => p * d, 1);
+    const plain = addon.plainDesc(dims);
+    const copy = addon.reorderPlan(plain, plain);
+    const [a, b] = [values(size, 4), new Float32Array(size)];
+    addon.exec(copy, [a, b]); // before timing: not recorded
+    addon.flushSync();
+    addon.setQueueTiming(true);
+    const first = addon.submitted() + 1;
+    for (let i = 0; i < 3; i++) addon.exec(copy, [a, b]);
+    assert.equal(addon.submitted(), first + 2);
+    addon.flushSync();
+    const times = Array.from(addon.takeQueueTimes());
+    assert.deepEqual(
+      times.filter((_, i) => i % 2 === 0),
+      [first, first + 1, first + 2],
+    );
+    for (const ms of times.filter((_, i) => i % 2 === 1)) assert.ok(ms > 0 && ms < 10_000, `${ms} ms`);
+    assert.equal(addon.takeQueueTimes().length, 0, 'taken once');
+    addon.setQueueTiming(false);
+    addon.exec(copy, [a, b]);
+    addon.flushSync();
+    assert.equal(addon.takeQueueTimes().length, 0, 'off: nothing kept');
+    assert.deepEqual(bits(b), bits(a));
+    assert.throws(
+      () => addon.setQueueTiming(1 as unknown as boolean),
+      /setQueueTiming: argument 'on' must be a boolean/,
+    );
+  });
+
+  it('evictFromCache keeps the values (it only drops cache lines) and names a bad argument', { skip }, () => {
+    if ('error' in addon) return failNativeMissing(addon);
+    const a = values(100_003, 5).subarray(3);
+    const before = bits(a);
+    assert.equal(addon.evictFromCache(a), process.arch === 'x64' || process.arch === 'ia32');
+    assert.deepEqual(bits(a), before);
+    assert.throws(
+      () => addon.evictFromCache([1, 2] as unknown as Float32Array),
+      /evictFromCache: argument 'array' must be a typed array/,
+    );
   });
 
   it('reorders plain -> blocked -> plain exactly (activations, weights, grouped weights, -0 and NaN)', { skip }, () => {

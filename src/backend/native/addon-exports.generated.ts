@@ -5,6 +5,7 @@
 export const ADDON_EXPORTS = [
   'version', // addon.cc
   'alignmentGap', // addon.cc
+  'evictFromCache', // addon.cc
   'batchNormPlan', // batch_norm.cc
   'batchNormBackwardPlan', // batch_norm.cc
   'batchNormStatsPlan', // batch_norm.cc
@@ -36,6 +37,9 @@ export const ADDON_EXPORTS = [
   'flushSync', // queue.cc
   'flushAsync', // queue.cc
   'pending', // queue.cc
+  'submitted', // queue.cc
+  'setQueueTiming', // queue.cc
+  'takeQueueTimes', // queue.cc
   'setThreads', // queue.cc
   'getThreads', // queue.cc
   'reducePlan', // reduce.cc

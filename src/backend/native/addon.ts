@@ -46,6 +46,8 @@ export interface NativeAddon {
   version(): string;
   /** Bytes from the start of `buffer` to its first 64-byte boundary (runtime.ts aligns its arrays there). */
   alignmentGap(buffer: ArrayBuffer): number;
+  /** Drops the array's cache lines from every cache level (x86; false elsewhere): conv tuning's cold weights. */
+  evictFromCache(array: Float32Array): boolean;
 
   // ---- runtime (plan.cc, queue.cc)
   /** Id of the row-major float32 descriptor over dims. */
@@ -64,6 +66,12 @@ export interface NativeAddon {
   flushAsync(): Promise<void>;
   /** Commands queued and not yet finished. */
   pending(): number;
+  /** Commands queued so far: the sequence number of the latest (the first is 1). */
+  submitted(): number;
+  /** While on, the worker times every command it runs (profiling); off drops what was kept. */
+  setQueueTiming(on: boolean): void;
+  /** Pairs (sequence number, milliseconds) of the commands timed since the last call, in order. */
+  takeQueueTimes(): Float64Array;
   setThreads(threads: number): void;
   getThreads(): number;
 

@@ -92,6 +92,11 @@ export interface PlanRequest<P extends ConvPlan> {
   weight: Storage | null;
   /** The plan's buffers in exec order as desc ids (undefined: absent), for the measurement. */
   buffers: (plan: P) => readonly (number | undefined)[];
+  /**
+   * The index in `buffers` of the weights (or their gradient): the one buffer a model reads from
+   * memory at each use, not from cache, so the measurement evicts it before each timed run.
+   */
+  weightSlot: number;
 }
 
 /** Picks and makes the plan of each conv kernel call of one runtime. */
@@ -131,7 +136,8 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
   /**
    * The algorithm measured fastest for this kernel and shape (and conv layout setting): from the
    * tuning cache, else timed now. The candidates run on scratch buffers in their own layouts,
-   * shared where two plans agree on one (src and dst usually do; Winograd's weights never).
+   * shared where two plans agree on one (src and dst usually do; Winograd's weights never), with
+   * the weights evicted from the caches before each timed run, as a model meets them.
    */
   function tunedAlgorithm<P extends ConvPlan>(request: PlanRequest<P>): ConvAlgorithm {
     // Timings hold for the thread count they were taken with (setThreads may change it). Forward
@@ -147,17 +153,24 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
     for (const algorithm of ['direct', 'winograd'] as const) {
       const plan = planIfAvailable(request, algorithm);
       if (plan === null) continue;
-      const buffers = request.buffers(plan).flatMap((id, slot) => {
-        if (id === undefined) return [];
+      const ids = request.buffers(plan);
+      const buffers: Float32Array[] = [];
+      let weights: Float32Array | undefined;
+      ids.forEach((id, slot) => {
+        if (id === undefined) return;
         let buffer = scratch.get(`${slot}:${id}`);
         if (buffer === undefined) {
           buffer = rt.allocate(Math.ceil(rt.descInfo(id).bytes / 4));
           scratch.set(`${slot}:${id}`, buffer);
         }
-        return [buffer];
+        buffers.push(buffer);
+        if (slot === request.weightSlot) weights = buffer;
       });
       candidates.push({
         algorithm,
+        prepare: () => {
+          if (weights !== undefined) rt.addon.evictFromCache(weights);
+        },
         run: () => {
           rt.exec(request.kernel, plan.plan, buffers);
           rt.flushSync();

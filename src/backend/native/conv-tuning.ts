@@ -128,9 +128,10 @@ export class TuningCache {
   }
 }
 
-/** A candidate for timing: `run` executes it once and waits for it to finish. */
+/** A candidate for timing: `run` executes it once and waits for it to finish; `prepare`, untimed, comes before each run. */
 export interface Candidate {
   algorithm: ConvAlgorithm;
+  prepare?: () => void;
   run: () => void;
 }
 
@@ -149,11 +150,15 @@ export function measureFastest(
 ): TunedChoice {
   // One candidate (a CPU or shape without a Winograd kernel: every AVX2 host) needs no timing.
   if (candidates.length < 2) return { algorithm: candidates[0]?.algorithm ?? 'direct', ms: {} };
-  for (const c of candidates) c.run();
+  for (const c of candidates) {
+    c.prepare?.();
+    c.run();
+  }
   const best = new Map<ConvAlgorithm, number>();
   const start = now();
   for (let round = 0; round < 5 && (round === 0 || now() - start < TUNING_BUDGET_MS); round++) {
     for (const c of candidates) {
+      c.prepare?.();
       const t0 = now();
       c.run();
       const ms = now() - t0;

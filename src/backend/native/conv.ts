@@ -198,6 +198,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       eligible: cutOf === undefined && winogradShape(g),
       weight: args.weight,
       buffers: (p) => [p.src, p.weights, p.bias, p.dst, p.addend, p.guardWeights],
+      weightSlot: 1,
     });
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
@@ -284,6 +285,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       eligible: winogradShape(g),
       weight: null,
       buffers: (p) => [p.diffDst, p.weights, p.diffSrc],
+      weightSlot: 1,
     });
     const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
@@ -308,6 +310,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       eligible: winogradShape(g),
       weight: null,
       buffers: (p) => [p.src, p.diffDst, p.diffWeights, p.diffBias],
+      weightSlot: 2,
     });
     const x = rt.input(args.x, plan.src, srcDims(g));
     const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
