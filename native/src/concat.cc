@@ -1,8 +1,12 @@
 // Concatenation plans: sources in any layouts (plain, or blocked conv outputs joined along
-// channels), the destination's layout chosen by oneDNN (blocked when the sources are and the
-// channel offsets allow it, else plain). Also DenseNet's inference join: the concatenation, batch
-// normalised and ReLU'd in one pass, so the joined map is written once and never read back.
+// channels). Sources that share a layout whose chunks line up are copied chunk by chunk; blocked
+// sources with padded blocks (DenseNet-BC's 24 + 12k channels) join into a padded blocked map
+// (blocked_channels.h); anything else goes to oneDNN's concat, which picks the destination's layout. Also DenseNet's
+// inference join: the concatenation, batch normalised and ReLU'd in one pass, so the joined map is written once and
+// never read back.
 #include "plan.h"
+
+#include "blocked_channels.h"
 
 #include <cmath>
 #include <cstring>
@@ -73,6 +77,49 @@ Plan chunkedConcat(const std::vector<dnnl::memory::desc>& srcs, const Chunking& 
                     chunks[i] * sizeof(float));
       }
     }
+  };
+  return plan;
+}
+
+// The block of sources that are all nChw8c or all nChw16c with channel counts that leave padded
+// blocks (whole blocks are chunked above), or 0.
+int64_t paddedBlock(const std::vector<dnnl::memory::desc>& srcs, int64_t axis) {
+  if (axis != 1 || srcs[0].dims().size() != 4) return 0;
+  for (auto [format, block] : {std::pair{tag::nChw8c, int64_t{8}}, std::pair{tag::nChw16c, int64_t{16}}}) {
+    bool all = true;
+    for (const auto& s : srcs) all = all && s == dnnl::memory::desc(s.dims(), dnnl::memory::data_type::f32, format);
+    if (all) return block;
+  }
+  return 0;
+}
+
+// The channel concatenation of padded blocked maps into a padded blocked map of the same block.
+Plan paddedConcat(const std::vector<dnnl::memory::desc>& srcs, int64_t block, dnnl::memory::desc& dst) {
+  auto dims = srcs[0].dims();
+  std::vector<int64_t> channels, offsets;
+  dims[1] = 0;
+  for (const auto& s : srcs) {
+    offsets.push_back(dims[1]);
+    channels.push_back(s.dims()[1]);
+    dims[1] += s.dims()[1];
+  }
+  dst = dnnl::memory::desc(dims, dnnl::memory::data_type::f32, block == 16 ? tag::nChw16c : tag::nChw8c);
+  BlockedCopy copy = planBlockedCopy(block, dims[0], dims[2] * dims[3], dims[1], channels, [&](int64_t c) {
+    int source = static_cast<int>(offsets.size()) - 1;
+    while (offsets[source] > c) source--;
+    return ChannelOrigin{source, c - offsets[source], 0.0f};
+  });
+  Plan plan;
+  plan.name = "concat";
+  for (size_t i = 0; i <= srcs.size(); i++) {
+    plan.args.push_back(static_cast<int>(i));
+    plan.descs.push_back(i < srcs.size() ? srcs[i] : dst);
+  }
+  const size_t count = srcs.size();
+  plan.custom = [copy, count](const std::vector<void*>& buffers, const std::vector<double>&) {
+    std::vector<const float*> sources(count);
+    for (size_t i = 0; i < count; i++) sources[i] = static_cast<const float*>(buffers[i]);
+    runBlockedCopy(copy, sources, static_cast<float*>(buffers[count]));
   };
   return plan;
 }
@@ -215,6 +262,11 @@ Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
     if (chunkedFormat(srcs, axis, chunking)) {
       dnnl::memory::desc dst;
       Plan plan = chunkedConcat(srcs, chunking, dst);
+      return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
+    }
+    if (int64_t block = paddedBlock(srcs, axis)) {
+      dnnl::memory::desc dst;
+      Plan plan = paddedConcat(srcs, block, dst);
       return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
     }
     dnnl::concat::primitive_desc pd(static_cast<int>(axis), srcs, cpuEngine(), planAttr());

@@ -3,11 +3,14 @@
 // destination positions from dstBegin, as far as both extents allow. Slice is srcBegin = begin,
 // dstBegin = 0; pad is srcBegin = 0, dstBegin = the leading pads.
 //
-// Plain sources stay plain. nChw8c/nChw16c sources stay blocked when only whole channel blocks
-// move (ResNet option A appends zero channels; concat backward slices channels): the layout is
-// then a plain [N, C/b, H, W, b] array and the same loop applies. Anything else is planned on
-// plain data, and JavaScript converts the input to the `src` desc the plan reports.
+// Plain sources stay plain. nChw8c/nChw16c sources stay blocked when only channels move (ResNet
+// option A appends zero channels; concat backward slices channels): for whole channel blocks the
+// layout is a plain [N, C/b, H, W, b] array and the same loop applies; otherwise channels change
+// lanes (blocked_channels.h), as in the gradient of DenseNet-BC's joins. Anything else is planned
+// on plain data, and JavaScript converts the input to the `src` desc the plan reports.
 #include "plan.h"
+
+#include "blocked_channels.h"
 
 #include <algorithm>
 #include <cstring>
@@ -101,6 +104,33 @@ int channelBlock(const dnnl::memory::desc& src, const Box& box, tag& format) {
   return 0;
 }
 
+// The blocked format and block of src when it is nChw8c or nChw16c and only channels move, or 0.
+int64_t blockedChannelWindow(const dnnl::memory::desc& src, const Box& box, tag& format) {
+  if (box.in.size() != 4 || !box.untouched(0) || !box.untouched(2) || !box.untouched(3)) return 0;
+  for (auto [t, block] : {std::pair{tag::nChw8c, int64_t{8}}, std::pair{tag::nChw16c, int64_t{16}}}) {
+    if (src == dnnl::memory::desc(src.dims(), dnnl::memory::data_type::f32, t)) {
+      format = t;
+      return block;
+    }
+  }
+  return 0;
+}
+
+Plan laneWindow(const Box& box, int64_t block, float value) {
+  const int64_t copied = std::max<int64_t>(box.copy(1), 0);
+  BlockedCopy copy =
+      planBlockedCopy(block, box.out[0], box.out[2] * box.out[3], box.out[1], {box.in[1]}, [&](int64_t c) {
+        const int64_t from = c - box.dstBegin[1];
+        return from >= 0 && from < copied ? ChannelOrigin{0, from + box.srcBegin[1], 0.0f}
+                                          : ChannelOrigin{-1, 0, value};
+      });
+  Plan plan;
+  plan.custom = [copy](const std::vector<void*>& buffers, const std::vector<double>&) {
+    runBlockedCopy(copy, {static_cast<const float*>(buffers[0])}, static_cast<float*>(buffers[1]));
+  };
+  return plan;
+}
+
 }  // namespace
 
 // windowPlan(src, { srcBegin, dstBegin, outDims, value }): buffers [src, dst]; the arrays have
@@ -124,23 +154,29 @@ Napi::Value WindowPlan(const Napi::CallbackInfo& info) {
     }
     tag format = tag::undef;
     int block = channelBlock(src, box, format);
-    dnnl::memory::desc srcDesc = block ? src : plainDescOf(dims),
-                       dstDesc = block ? dnnl::memory::desc(box.out, dnnl::memory::data_type::f32, format)
-                                       : plainDescOf(box.out);
-    if (block) {  // [N, C, H, W] in nChw{b}c is a plain [N, C/b, H, W, b]
-      for (auto* v : {&box.in, &box.out, &box.srcBegin, &box.dstBegin}) {
-        (*v)[1] /= block;
-        v->push_back(v == &box.in || v == &box.out ? block : 0);
-      }
-    }
-    Box m = merged(box);
+    int64_t laneBlock = block ? 0 : blockedChannelWindow(src, box, format);
+    const bool blocked = block || laneBlock;
+    dnnl::memory::desc srcDesc = blocked ? src : plainDescOf(dims),
+                       dstDesc = blocked ? dnnl::memory::desc(box.out, dnnl::memory::data_type::f32, format)
+                                         : plainDescOf(box.out);
     Plan plan;
+    if (laneBlock) {
+      plan = laneWindow(box, laneBlock, value);
+    } else {
+      if (block) {  // [N, C, H, W] in nChw{b}c is a plain [N, C/b, H, W, b]
+        for (auto* v : {&box.in, &box.out, &box.srcBegin, &box.dstBegin}) {
+          (*v)[1] /= block;
+          v->push_back(v == &box.in || v == &box.out ? block : 0);
+        }
+      }
+      Box m = merged(box);
+      plan.custom = [m, value](const std::vector<void*>& buffers, const std::vector<double>&) {
+        runBox(m, static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]), value);
+      };
+    }
     plan.name = op;
     plan.args = {0, 1};
     plan.descs = {srcDesc, dstDesc};
-    plan.custom = [m, value](const std::vector<void*>& buffers, const std::vector<double>&) {
-      runBox(m, static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]), value);
-    };
     return planResult(info.Env(), registerPlan(std::move(plan)),
                       {{"src", internDesc(srcDesc)}, {"dst", internDesc(dstDesc)}});
   });

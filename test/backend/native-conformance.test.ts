@@ -238,7 +238,7 @@ describe('native addon argument checks', () => {
     }
   });
 
-  it('channel pads and slices by whole blocks keep the blocked layout; others go plain', { skip }, () => {
+  it('channel pads and slices keep the blocked layout, by whole blocks or lane by lane', { skip }, () => {
     if ('error' in addon) return failNativeMissing(addon);
     const blocked = ops.conv2d(
       ops.ones([2, 3, 5, 5], { backend: 'native' }),
@@ -251,9 +251,61 @@ describe('native addon argument checks', () => {
     const padded = ops.pad(blocked, [0, 0, 0, 0, 0, 16]);
     assert.notEqual(desc(padded), PLAIN, 'a pad by 16 channels stays blocked');
     assert.notEqual(desc(ops.slice(padded, 1, 16, 32)), PLAIN, 'a slice of whole blocks stays blocked');
-    assert.equal(desc(ops.slice(padded, 1, 3, 7)), PLAIN);
     const perChannel = (t: Tensor): number[] => [...ops.sum(t, [0, 2, 3]).toArray()];
     assert.deepEqual(perChannel(padded), [...perChannel(blocked), ...Array<number>(16).fill(0)]);
+    const lanes = ops.slice(padded, 1, 3, 7);
+    assert.notEqual(desc(lanes), PLAIN, 'a slice within a block stays blocked');
+    assert.deepEqual(perChannel(lanes), perChannel(blocked).slice(3, 7));
+  });
+
+  it('joins and slices of padded blocked maps (DenseNet-BC: 24 + 12 + 12 channels) stay blocked, exactly', {
+    skip,
+  }, () => {
+    if ('error' in addon) return failNativeMissing(addon);
+    const rt = nativeRuntime();
+    const bytesOf = (t: Tensor): number => rt.descInfo((t.storage as NativeStorage).desc).bytes;
+    /** Blocked with its last block padded: more bytes than its values (nChw8c or nChw16c). */
+    const paddedBlocked = (t: Tensor): boolean => bytesOf(t) > t.size * 4;
+    const make = (shape: number[], seed: number, backend = 'native', requiresGrad = false): Tensor =>
+      ops.fromArray(
+        values(
+          shape.reduce((a, b) => a * b, 1),
+          seed,
+        ),
+        shape,
+        { backend, requiresGrad },
+      );
+    // Conv outputs recorded for training, as a DenseNet-BC layer makes them.
+    const maps = [24, 12, 12].map((c, i) =>
+      ops.conv2d(make([2, 5, 6, 7], 500 + i), make([c, 5, 3, 3], 510 + i, 'native', true), null, { padding: 1 }),
+    );
+    for (const m of maps)
+      assert.ok(paddedBlocked(m), `the test needs padded blocked maps (${m.shape}: ${bytesOf(m)} bytes)`);
+    const cases = (xs: Tensor[], backend: string): [string, Tensor][] => {
+      const joined = ops.concat(xs, 1);
+      return [
+        ['concat', joined],
+        ['slice 24..36 (across a block boundary)', ops.slice(joined, 1, 24, 36)],
+        ['slice 3..43', ops.slice(joined, 1, 3, 43)],
+        ['pad 8 + 8 (ResNet option A)', ops.pad(xs[1], [0, 0, 0, 0, 8, 8])],
+        ['pad 5 + 2 with 0.5', ops.pad(xs[2], [0, 0, 0, 0, 5, 2], 0.5)],
+        [
+          'a 1x1 conv over the join (the padding lanes hold zeros)',
+          ops.conv2d(joined, make([8, 48, 1, 1], 520, backend)),
+        ],
+      ];
+    };
+    const actual = cases(maps, 'native');
+    const onRef = maps.map((m) => ops.fromArray(Float32Array.from(m.toArray()), [...m.shape], { backend: 'ref' }));
+    const expected = cases(onRef, 'ref');
+    const bits = (t: Tensor): number[] => Array.from(new Uint32Array(Float32Array.from(t.toArray()).buffer));
+    actual.forEach(([name, y], i) => {
+      const want = expected[i][1];
+      if (name.includes('conv'))
+        return assertClose(name, Float32Array.from(y.toArray()), Float32Array.from(want.toArray()));
+      assert.ok(!rt.descInfo((y.storage as NativeStorage).desc).plain, `${name} stays blocked`);
+      assert.deepEqual(bits(y), bits(want), name);
+    });
   });
 
   it('ops on native tensors report errors from the ops layer as usual', { skip }, () => {

@@ -1,8 +1,8 @@
 /**
- * Native concatenation (oneDNN concat) for float32. Along the channels of 4-D tensors the inputs
- * keep their layouts (DenseNet and Inception join blocked conv outputs) and oneDNN picks the
- * output's: blocked when the channel offsets fit its blocks, else plain. Every other axis works
- * on plain inputs. float64, empty inputs and ranks above 12 run the reference kernel.
+ * Native concatenation for float32. Along the channels of 4-D tensors the inputs keep their
+ * layouts (DenseNet and Inception join blocked conv outputs) and the output is blocked when they
+ * are, also where channel counts leave padded blocks (concat.cc); mixed layouts go to oneDNN's
+ * concat, which picks the output's. Every other axis works on plain inputs. float64, empty inputs and ranks above 12 run the reference kernel.
  *
  * DenseNet's inference join (concatBatchNormInfer) normalises while it concatenates, so the
  * joined map is written once instead of written, read and written again.
@@ -34,7 +34,7 @@ export const CONCAT_RUNS: readonly NativeRun[] = [
     kernels: ['concat'],
     name: 'concat',
     native:
-      "channels of 4-D tensors in any layouts (a copy per chunk when all are nchw, nChw8c/16c of whole blocks, or nhwc; else oneDNN's concat); other axes plain",
+      "channels of 4-D tensors in any layouts (a copy per chunk when all are nchw, nChw8c/16c of whole blocks, or nhwc; nChw8c/16c with padded blocks, as DenseNet-BC's 24 + 12k channels, join lane by lane into a blocked map; else oneDNN's concat); other axes plain",
     fallback: 'float64, empty',
   },
   {

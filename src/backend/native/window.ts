@@ -30,7 +30,7 @@ export const WINDOW_RUNS: readonly NativeRun[] = [
     kernels: ['slice', 'pad'],
     name: 'slice, constant pad',
     native:
-      'all (a queued copy loop); nChw8c/nChw16c stay blocked when whole channel blocks move (ResNet option A, concat backward), else plain',
+      'all (a queued copy loop); nChw8c/nChw16c stay blocked when only channels move, as whole blocks or lane by lane (ResNet option A, concat backward), else plain',
     fallback: 'float64, empty, non-finite pad values',
   },
 ];

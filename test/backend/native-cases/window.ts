@@ -7,7 +7,7 @@ import * as ops from '../../../src/ops/index.js';
 import { type OpCase, type PlanErrorCase, conv3 } from '../native-case.js';
 
 export const OP_CASES: OpCase[] = [
-  // Slice and pad: channel windows by whole blocks keep a blocked layout, others run on plain data.
+  // Slice and pad: channel windows of blocked maps stay blocked (by whole blocks, or lane by lane).
   {
     name: 'pad channels of a blocked conv output 16 -> 32 (ResNet option A)',
     inputs: [
@@ -17,7 +17,7 @@ export const OP_CASES: OpCase[] = [
     f: (x, w) => ops.pad(ops.avgPool2d(conv3(x, w), { kernelSize: 1, stride: 2 }), [0, 0, 0, 0, 0, 16]),
   },
   {
-    name: 'pad channels of a blocked conv output by 3 on both sides (plain path)',
+    name: 'pad channels of a blocked conv output by 3 on both sides (channels change lanes)',
     inputs: [
       [1, 3, 4, 5],
       [16, 3, 3, 3],
@@ -39,7 +39,7 @@ export const OP_CASES: OpCase[] = [
     f: (x, w) => ops.slice(conv3(x, w), 1, 8, 24),
   },
   {
-    name: 'slice channels 3..10 of a blocked conv output (plain path)',
+    name: 'slice channels 3..10 of a blocked conv output (channels change lanes)',
     inputs: [
       [1, 3, 4, 4],
       [16, 3, 3, 3],
