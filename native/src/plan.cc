@@ -177,8 +177,9 @@ std::string text(const Napi::CallbackInfo& info, size_t index, const char* op, c
 }
 
 Fields::Fields(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name)
-    : env_(info.Env()), where_(where(op, name)) {
-  Napi::Value v = ValueAt(info, index);
+    : Fields(info.Env(), ValueAt(info, index), op, name) {}
+
+Fields::Fields(Napi::Env env, Napi::Value v, const char* op, const char* name) : env_(env), where_(where(op, name)) {
   if (!v.IsObject() || v.IsArray())
     throw Napi::TypeError::New(env_, where_ + "must be an object with named fields, got " + describe(v));
   object_ = v.As<Napi::Object>();

@@ -115,6 +115,7 @@ std::string text(const Napi::CallbackInfo& info, size_t index, const char* op, c
 class Fields {
  public:
   Fields(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+  Fields(Napi::Env env, Napi::Value value, const char* op, const char* name);
   // An integer in [min, max] (the default: a non-negative size up to 1e12).
   int64_t integer(const char* key, int64_t min = 0, int64_t max = 1000000000000);
   bool flag(const char* key);

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -103,6 +104,29 @@ class Queue {
     while (!kept_.empty() && kept_.front().first <= finished) kept_.pop_front();
     kept_.emplace_back(seq, Napi::Persistent(keep));
   }
+
+  // Queues a program's commands under one lock; `keep` holds every array they use.
+  void pushAll(const std::vector<Command>& commands, Napi::Array keep) {
+    uint64_t seq, finished;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const Command& c : commands) commands_.push_back(c);
+      submitted_ += commands.size();
+      seq = submitted_;
+      finished = finished_;
+    }
+    wake_.notify_one();
+    while (!kept_.empty() && kept_.front().first <= finished) kept_.pop_front();
+    kept_.emplace_back(seq, Napi::Persistent(keep));
+  }
+
+  // Recorded programs (main thread only): id -> commands and the arrays they use.
+  struct Program {
+    std::vector<Command> commands;
+    Napi::Reference<Napi::Array> keep;
+  };
+  std::unordered_map<int, Program> programs;
+  int nextProgram = 1;
 
   // Waits for every queued command; returns (and clears) the first unreported error.
   std::string waitAll(Napi::Env env, bool takeError) {
@@ -289,60 +313,137 @@ Queue& queueOf(Napi::Env env) {
 
 }  // namespace
 
+// One command from (plan id, buffers, scalars) JavaScript values: every buffer checked against the
+// plan's descriptors, the scalars read by the names the plan declares. Its arrays go into `keep`
+// from index `keepAt` on (returns the next free index).
+uint32_t commandOf(Napi::Env env, Napi::Value planId, Napi::Value buffersValue, Napi::Value scalarsValue,
+                   Command& command, Napi::Array keep, uint32_t keepAt) {
+  double number = planId.IsNumber() ? planId.As<Napi::Number>().DoubleValue() : -1;
+  if (!(number >= 0 && number <= 9007199254740991.0) || number != std::floor(number))
+    throw Napi::TypeError::New(env, "exec: argument 'plan' must be a non-negative integer");
+  auto id = static_cast<int64_t>(number);
+  std::shared_ptr<const Plan> plan;
+  try {
+    plan = sharedPlanOf(static_cast<int>(std::clamp<int64_t>(id, INT32_MIN, INT32_MAX)));
+  } catch (const std::invalid_argument&) {
+    throw Napi::RangeError::New(env, "exec: argument 'plan' is an unknown plan id (" + std::to_string(id) + ")");
+  }
+  const std::string& op = plan->name;
+  size_t count = plan->descs.size();
+  if (!buffersValue.IsArray() || buffersValue.As<Napi::Array>().Length() != count) {
+    throw Napi::TypeError::New(env,
+                               op + ": argument 'buffers' must be an array of " + std::to_string(count) + " buffers");
+  }
+  Napi::Array buffers = buffersValue.As<Napi::Array>();
+  command.plan = plan;
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = buffers[i];
+    size_t bytes = plan->descs[i].get_size();
+    if (v.IsNull() || v.IsUndefined()) {
+      if (bytes != 0)
+        throw Napi::TypeError::New(env, bufferName(*plan, i) + "is null but needs " + std::to_string(bytes) + " bytes");
+      command.buffers.push_back(nullptr);
+      continue;
+    }
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      throw Napi::TypeError::New(env, bufferName(*plan, i) + "must be a Float32Array");
+    }
+    auto array = v.As<Napi::Float32Array>();
+    if (array.ByteLength() < bytes) {
+      throw Napi::RangeError::New(env, bufferName(*plan, i) + "has " + std::to_string(array.ByteLength()) +
+                                           " bytes, expected at least " + std::to_string(bytes));
+    }
+    command.buffers.push_back(array.Data());
+    keep.Set(keepAt++, v);
+  }
+  // Scalars come as an object read by the names the plan declares (Fields names a bad one).
+  if (!plan->scalars.empty()) {
+    Fields scalars(env, scalarsValue, op.c_str(), "scalars");
+    for (const ScalarField& f : plan->scalars)
+      command.scalars.push_back(f.isFlag ? scalars.flag(f.name) : scalars.value(f.name));
+  } else if (!scalarsValue.IsUndefined()) {
+    throw Napi::TypeError::New(env, op + ": argument 'scalars' is not taken by this plan");
+  }
+  return keepAt;
+}
+
 Napi::Value Exec(const Napi::CallbackInfo& info) {
   return guardedValue(info, "exec", [&]() -> Napi::Value {
     Napi::Env env = info.Env();
-    int64_t id = integer(info, 0, "exec", "plan");
-    std::shared_ptr<const Plan> plan;
-    try {
-      plan = sharedPlanOf(static_cast<int>(std::min<int64_t>(id, INT32_MAX)));
-    } catch (const std::invalid_argument&) {
-      throw Napi::RangeError::New(env, "exec: argument 'plan' is an unknown plan id (" + std::to_string(id) + ")");
-    }
-    const std::string& op = plan->name;
-    size_t count = plan->descs.size();
-    if (info.Length() < 2 || !info[1].IsArray() || info[1].As<Napi::Array>().Length() != count) {
-      throw Napi::TypeError::New(env,
-                                 op + ": argument 'buffers' must be an array of " + std::to_string(count) + " buffers");
-    }
-    Napi::Array buffers = info[1].As<Napi::Array>();
     Command command;
-    command.plan = plan;
-    Napi::Array keep = Napi::Array::New(env, count);
-    for (uint32_t i = 0; i < count; i++) {
-      Napi::Value v = buffers[i];
-      size_t bytes = plan->descs[i].get_size();
-      if (v.IsNull() || v.IsUndefined()) {
-        if (bytes != 0)
-          throw Napi::TypeError::New(env,
-                                     bufferName(*plan, i) + "is null but needs " + std::to_string(bytes) + " bytes");
-        command.buffers.push_back(nullptr);
-        continue;
-      }
-      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-        throw Napi::TypeError::New(env, bufferName(*plan, i) + "must be a Float32Array");
-      }
-      auto array = v.As<Napi::Float32Array>();
-      if (array.ByteLength() < bytes) {
-        throw Napi::RangeError::New(env, bufferName(*plan, i) + "has " + std::to_string(array.ByteLength()) +
-                                             " bytes, expected at least " + std::to_string(bytes));
-      }
-      command.buffers.push_back(array.Data());
-      keep.Set(i, v);
-    }
-    // Scalars come as an object read by the names the plan declares (Fields names a bad one).
-    if (!plan->scalars.empty()) {
-      Fields scalars(info, 2, op.c_str(), "scalars");
-      for (const ScalarField& s : plan->scalars)
-        command.scalars.push_back(s.isFlag ? scalars.flag(s.name) : scalars.value(s.name));
-    } else if (info.Length() > 2 && !info[2].IsUndefined()) {
-      throw Napi::TypeError::New(env, op + ": argument 'scalars' is not taken by this plan");
-    }
+    Napi::Array keep = Napi::Array::New(env);
+    commandOf(env, info[0], info[1], info[2], command, keep, 0);
     queueOf(env).push(std::move(command), keep);
     return env.Undefined();
   });
 }
 CONVKIT_EXPORT(exec, Exec);
+
+// programCreate(commands: [plan, buffers, scalars?][]) -> id: the commands checked once, as exec
+// checks them, and kept with their plans (a plan the JS cache evicts stays alive here) and arrays.
+Napi::Value ProgramCreate(const Napi::CallbackInfo& info) {
+  return guardedValue(info, "programCreate", [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsArray())
+      throw Napi::TypeError::New(env,
+                                 "programCreate: argument 'commands' must be an array of [plan, buffers, scalars]");
+    Napi::Array list = info[0].As<Napi::Array>();
+    Queue::Program program;
+    Napi::Array keep = Napi::Array::New(env);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      Napi::Value entry = list[i];
+      if (!entry.IsArray() || entry.As<Napi::Array>().Length() < 2)
+        throw Napi::TypeError::New(
+            env, "programCreate: command " + std::to_string(i) + " must be [plan, buffers, scalars?]");
+      Napi::Array c = entry.As<Napi::Array>();
+      Command command;
+      try {
+        kept = commandOf(env, c[0u], c[1u], c.Length() > 2 ? c[2u] : env.Undefined(), command, keep, kept);
+      } catch (const Napi::Error& e) {
+        throw Napi::TypeError::New(env, "programCreate: command " + std::to_string(i) + ": " + e.Message());
+      }
+      program.commands.push_back(std::move(command));
+    }
+    program.keep = Napi::Persistent(keep);
+    Queue& queue = queueOf(env);
+    int id = queue.nextProgram++;
+    queue.programs.emplace(id, std::move(program));
+    return Napi::Number::New(env, id);
+  });
+}
+CONVKIT_EXPORT(programCreate, ProgramCreate);
+
+Queue::Program& programOf(const Napi::CallbackInfo& info, const char* op) {
+  int64_t id = integer(info, 0, op, "program");
+  auto& programs = queueOf(info.Env()).programs;
+  auto it = programs.find(static_cast<int>(std::clamp<int64_t>(id, INT32_MIN, INT32_MAX)));
+  if (it == programs.end())
+    throw Napi::RangeError::New(
+        info.Env(), std::string(op) + ": argument 'program' is an unknown program id (" + std::to_string(id) + ")");
+  return it->second;
+}
+
+// programRun(id): queues the program's commands, in order, with one call.
+Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
+  return guardedValue(info, "programRun", [&]() -> Napi::Value {
+    Queue::Program& program = programOf(info, "programRun");
+    queueOf(info.Env()).pushAll(program.commands, program.keep.Value());
+    return info.Env().Undefined();
+  });
+}
+CONVKIT_EXPORT(programRun, ProgramRun);
+
+// programRelease(id) -> false for an unknown id. Queued runs keep their plans and arrays.
+Napi::Value ProgramRelease(const Napi::CallbackInfo& info) {
+  return guardedValue(info, "programRelease", [&]() -> Napi::Value {
+    int64_t id = integer(info, 0, "programRelease", "program");
+    auto& programs = queueOf(info.Env()).programs;
+    return Napi::Boolean::New(info.Env(),
+                              programs.erase(static_cast<int>(std::clamp<int64_t>(id, INT32_MIN, INT32_MAX))) > 0);
+  });
+}
+CONVKIT_EXPORT(programRelease, ProgramRelease);
 
 Napi::Value FlushSync(const Napi::CallbackInfo& info) {
   std::string error = queueOf(info.Env()).waitAll(info.Env(), true);

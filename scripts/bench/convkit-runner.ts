@@ -14,6 +14,7 @@ import { traceOps } from '../../src/core/trace.js';
 import { buildModel } from '../../src/models/registry.js';
 import { describeFusion, type FusedGroup, fusedGroups, inferenceFusionEnabled } from '../../src/nn/fuse.js';
 import type { TensorModule } from '../../src/nn/module.js';
+import { recordInference } from '../../src/nn/record.js';
 import { conv2d } from '../../src/ops/conv2d.js';
 import { normal, randn, zeros } from '../../src/ops/creation.js';
 import { crossEntropy } from '../../src/ops/cross-entropy.js';
@@ -48,10 +49,13 @@ export function configure(threads: number): void {
   if (unavailable() === null) setThreads(threads);
 }
 
-export function describe(threads: number): string {
+/** The engine in words; `profiled`: the profile's passes, always built op by op (its trace needs the ops). */
+export function describe(threads: number, profiled = false): string {
   const addon = loadNativeAddon();
   const onednn = 'error' in addon ? '?' : addon.version();
-  return `convkit ${BACKEND} backend (oneDNN ${onednn}, blocked layouts, fused inference, conv algorithm ${setting('convAlgorithm')}, ${threads} threads on a worker queue)`;
+  const passes =
+    profiled || process.env.CONVKIT_BENCH_RECORD === '0' ? 'built op by op' : 'recorded (nn.recordInference)';
+  return `convkit ${BACKEND} backend (oneDNN ${onednn}, blocked layouts, fused inference, conv algorithm ${setting('convAlgorithm')}, inference passes ${passes}, ${threads} threads on a worker queue)`;
 }
 
 function disposeModel(model: TensorModule): void {
@@ -74,12 +78,16 @@ export function macsPerImage(
 }
 
 /** Inference: eval mode, no graph, every intermediate freed by the scope. */
-function syncInference(name: string, batch: number): { model: TensorModule; forward: () => void; dispose: () => void } {
+function syncInference(
+  name: string,
+  batch: number,
+): { model: TensorModule; input: Tensor; forward: () => void; dispose: () => void } {
   const model = buildModel(name, { backend: BACKEND });
   model.eval();
   const x = randn([batch, 3, 224, 224], { backend: BACKEND });
   return {
     model,
+    input: x,
     forward: () => scope(() => noGrad(() => void model.call(x))),
     dispose: () => {
       disposeModel(model);
@@ -88,14 +96,31 @@ function syncInference(name: string, batch: number): { model: TensorModule; forw
   };
 }
 
+/**
+ * Inference as a server runs it: the pass recorded once (nn.recordInference, after two warm-up
+ * passes) and replayed with one native call per batch. CONVKIT_BENCH_RECORD=0 times the pass
+ * built op by op instead.
+ */
 export function inference(name: string, batch: number): Workload {
-  const { forward, dispose } = syncInference(name, batch);
+  const { model, forward, dispose, input } = syncInference(name, batch);
+  if (process.env.CONVKIT_BENCH_RECORD === '0')
+    return {
+      run: () => {
+        forward();
+        return synchronize();
+      },
+      dispose,
+    };
+  const recorded = recordInference(model, input.shape);
   return {
     run: () => {
-      forward();
+      scope(() => void recorded.run(input));
       return synchronize();
     },
-    dispose,
+    dispose: () => {
+      recorded.dispose();
+      dispose();
+    },
   };
 }
 

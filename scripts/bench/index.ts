@@ -342,5 +342,5 @@ async function printProfile(model: string): Promise<void> {
   const runs = args.quick ? 1 : 3;
   log(`[bench] profiling ${model} inference, batch ${batch}, ${threads} threads, ${runs} runs after two warm-ups...`);
   const measured = ck.profile(model, batch, runs);
-  console.log(profileLines({ model, batch, engine: ck.describe(threads), ...measured }).join('\n'));
+  console.log(profileLines({ model, batch, engine: ck.describe(threads, true), ...measured }).join('\n'));
 }

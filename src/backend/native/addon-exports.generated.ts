@@ -34,6 +34,9 @@ export const ADDON_EXPORTS = [
   'poolPlan', // pool.cc
   'poolBackwardPlan', // pool.cc
   'exec', // queue.cc
+  'programCreate', // queue.cc
+  'programRun', // queue.cc
+  'programRelease', // queue.cc
   'flushSync', // queue.cc
   'flushAsync', // queue.cc
   'pending', // queue.cc

@@ -13,6 +13,7 @@ import { Storage } from '../../core/storage.js';
 import type { DType } from '../../core/dtype.js';
 import { RefStorage } from '../ref/storage.js';
 import { BufferPool } from './buffer-pool.js';
+import type { Recorder } from './recording.js';
 import { callNative, type DescInfo, type ExecBuffer, type ExecScalars, type NativeAddon } from './addon.js';
 
 /** Desc id 0: plain row-major, whatever the logical shape (a reshape keeps it valid). */
@@ -344,11 +345,17 @@ export class NativeRuntime {
 
   exec(op: string, plan: number, buffers: readonly ExecBuffer[], scalars?: ExecScalars): void {
     callNative(op, () => this.addon.exec(plan, buffers, scalars));
+    this.recorder?.commands.push({ op, plan, buffers: [...buffers], scalars });
   }
 
   flushSync(): void {
+    // JavaScript is about to read or write values: a recording cannot replay that (recording.ts).
+    if (this.recorder) this.recorder.impure ??= 'the pass reads values in JavaScript (a reference fallback)';
     if (this.addon.pending() > 0) callNative('flush', () => this.addon.flushSync());
   }
+
+  /** What the pass being recorded queued and took (recording.ts), or null. */
+  recorder: Recorder | null = null;
 
   flushAsync(): Promise<void> {
     return this.addon.flushAsync();
@@ -390,7 +397,9 @@ export class NativeRuntime {
   // ---- buffers ---------------------------------------------------------------------------
 
   private take(floats: number): Float32Array {
-    return this.pool.take(floats) ?? this.allocate(floats);
+    const buffer = this.pool.take(floats) ?? this.allocate(floats);
+    this.recorder?.taken.add(buffer.buffer);
+    return buffer;
   }
 
   /**

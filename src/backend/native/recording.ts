@@ -1,0 +1,142 @@
+/**
+ * An inference pass recorded once and replayed with one addon call (nn.recordInference): no
+ * JavaScript per op, so at batch 1 the worker starts at once instead of waiting for (and sharing
+ * the cores with) the main thread building the pass layer by layer.
+ *
+ * While recording, the runtime notes every command it queues and every buffer it takes. The
+ * buffers taken during the pass (its intermediates, its output, the input's conversions) and
+ * the input's own buffer get private copies that only the program uses; the others (weights,
+ * their converted and folded copies, constants) are shared with the model. So a recording
+ * holds as long as those stay: the caller records again when a parameter or buffer changes.
+ */
+import type { Storage } from '../../core/storage.js';
+import type { ExecBuffer, ExecScalars } from './addon.js';
+import { type NativeRuntime, NativeStorage, PLAIN } from './runtime.js';
+
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- queue.cc
+    /** Checks each [plan, buffers, scalars?] as exec does and keeps them, plans and arrays, as one program. */
+    programCreate(commands: readonly (readonly [number, readonly ExecBuffer[], ExecScalars?])[]): number;
+    /** Queues the program's commands, in order, with one call. */
+    programRun(program: number): void;
+    /** Drops a program (false for an unknown id); runs already queued keep what they use. */
+    programRelease(program: number): boolean;
+  }
+}
+
+/** One queued command as the runtime saw it. */
+interface RecordedCommand {
+  op: string;
+  plan: number;
+  buffers: ExecBuffer[];
+  scalars?: ExecScalars;
+}
+
+/** What the runtime notes while a pass is recorded. */
+export interface Recorder {
+  commands: RecordedCommand[];
+  /** The memory of every buffer taken from the pool (or allocated for it) during the pass. */
+  taken: Set<ArrayBufferLike>;
+  /** Why the pass cannot be replayed (it read values in JavaScript), or null. */
+  impure: string | null;
+}
+
+/** A storage's layout as a desc id (plain storages: the plain desc over their dims). */
+function layoutOf(rt: NativeRuntime, s: NativeStorage, dims: readonly number[]): number {
+  return s.desc === PLAIN ? rt.plainDesc(dims) : s.desc;
+}
+
+/** A recorded pass: copy the input in, run the commands, copy the output out. */
+export class NativeProgram {
+  private id: number | null;
+
+  private constructor(
+    private readonly rt: NativeRuntime,
+    id: number,
+    private readonly input: { buffer: Float32Array; desc: number; dims: readonly number[] },
+    private readonly output: { buffer: Float32Array; desc: number; size: number },
+  ) {
+    this.id = id;
+  }
+
+  /**
+   * Records what `pass` queues (it runs the model on `input` and returns the output storage).
+   * Returns the program, or why the pass cannot be replayed.
+   */
+  static record(
+    rt: NativeRuntime,
+    input: NativeStorage,
+    inputDims: readonly number[],
+    pass: () => Storage,
+  ): NativeProgram | { reason: string } {
+    if (rt.recorder !== null) return { reason: 'another pass is being recorded' };
+    rt.flushSync();
+    const recorder: Recorder = { commands: [], taken: new Set(), impure: null };
+    rt.recorder = recorder;
+    let out: Storage;
+    try {
+      out = pass();
+    } finally {
+      rt.recorder = null;
+    }
+    if (recorder.impure !== null) return { reason: recorder.impure };
+    if (!(out instanceof NativeStorage)) return { reason: `the output is a ${out.backendName} storage` };
+    if (recorder.commands.length === 0) return { reason: 'the pass queued no native work' };
+    const privates = new Map<ArrayBufferLike, ArrayBuffer>();
+    const own = (a: ExecBuffer): ExecBuffer => {
+      if (a === null) return null;
+      const isPrivate =
+        recorder.taken.has(a.buffer) || a.buffer === input.buffer.buffer || a.buffer === out.buffer.buffer;
+      if (!isPrivate) return a;
+      let copy = privates.get(a.buffer);
+      if (copy === undefined) {
+        copy = new ArrayBuffer(a.buffer.byteLength + 128);
+        privates.set(a.buffer, copy);
+      }
+      // The same offset from a 64-byte boundary as in the original (oneDNN's kernels want it).
+      const gap = (buffer: ArrayBufferLike): number => rt.addon.alignmentGap(buffer as ArrayBuffer);
+      return new Float32Array(copy, a.byteOffset - gap(a.buffer) + gap(copy) + 64, a.length);
+    };
+    // Views of one memory map to views of one private copy: a view made once per buffer keeps identity.
+    const views = new Map<Float32Array, Float32Array>();
+    const ownView = (a: ExecBuffer): ExecBuffer => {
+      if (a === null) return null;
+      let v = views.get(a);
+      if (v === undefined) {
+        v = own(a) as Float32Array;
+        views.set(a, v);
+      }
+      return v;
+    };
+    const commands = recorder.commands.map((c) =>
+      c.scalars === undefined
+        ? ([c.plan, c.buffers.map(ownView)] as const)
+        : ([c.plan, c.buffers.map(ownView), c.scalars] as const),
+    );
+    const id = rt.addon.programCreate(commands);
+    return new NativeProgram(
+      rt,
+      id,
+      { buffer: ownView(input.buffer) as Float32Array, desc: layoutOf(rt, input, inputDims), dims: inputDims },
+      { buffer: ownView(out.buffer) as Float32Array, desc: layoutOf(rt, out, [out.size]), size: out.size },
+    );
+  }
+
+  /** Queues a pass on `x` (of the recorded dims) and returns its output storage. */
+  run(x: Storage): NativeStorage {
+    if (this.id === null) throw new Error('a recorded program used after dispose()');
+    const { rt, input, output } = this;
+    const source = rt.input(x, input.desc, input.dims);
+    rt.exec('recorded input', rt.reorderPlan(input.desc, input.desc), [source, input.buffer]);
+    rt.addon.programRun(this.id);
+    const y = rt.output(output.desc, output.size);
+    rt.exec('recorded output', rt.reorderPlan(output.desc, output.desc), [output.buffer, y.buffer]);
+    return y;
+  }
+
+  dispose(): void {
+    if (this.id !== null) this.rt.addon.programRelease(this.id);
+    this.id = null;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * `nn.recordInference(model, shape)`: a model's inference pass at one input shape, recorded once
+ * and replayed with one native call per batch (on the native backend), for servers and batch-1
+ * latency. A pass built op by op in JavaScript costs 1-8 ms of main-thread work per batch, and
+ * on a 2-core machine that work also takes a core from the kernels (docs/native-backend.md, "Recorded inference").
+ *
+ * The recording shares the model's weights and their converted copies, so a change to any
+ * parameter or buffer (an optimiser step, loadStateDict, assign) is noticed at the next run and the
+ * pass is recorded again. Other backends, and passes that read values in JavaScript midway (a
+ * reference fallback), run the model as usual; `replaying` says which and why.
+ */
+import { nativeRuntime } from '../backend/native/index.js';
+import { NativeProgram } from '../backend/native/recording.js';
+import type { NativeStorage } from '../backend/native/runtime.js';
+import { ArgumentError } from '../core/errors.js';
+import { noGrad } from '../core/grad-mode.js';
+import { scope } from '../core/scope.js';
+import { formatShape } from '../core/shape.js';
+import { Tensor } from '../core/tensor.js';
+import { zeros } from '../ops/creation.js';
+import type { TensorModule } from './module.js';
+import { prepare } from './prepare.js';
+
+/** A model's recorded inference pass (see recordInference). */
+export interface RecordedInference {
+  /** What `model.call(x)` gives in eval mode under noGrad, for x of the recorded shape. */
+  run(x: Tensor): Tensor;
+  /** true while passes replay a recording; otherwise why they run the model op by op. */
+  readonly replaying: true | string;
+  /** Frees the recording (its private buffers go to the garbage collector). */
+  dispose(): void;
+}
+
+/** Each parameter and buffer with its version when the pass was recorded. */
+function versionsOf(model: TensorModule): [Tensor, number][] {
+  return [...model.parameters(), ...model.buffers()].map((t) => [t, t.version]);
+}
+
+/**
+ * Records `model`'s inference pass at `inputShape` (batch included). Two passes on zeros come
+ * first, so plans exist, weights are converted and algorithms chosen (nn.prepare), then a third
+ * is recorded. The model's training mode and the grad mode are left as they were.
+ */
+export function recordInference(model: TensorModule, inputShape: readonly number[]): RecordedInference {
+  const where = 'nn.recordInference';
+  if (inputShape.length === 0 || !inputShape.every((n) => Number.isInteger(n) && n > 0))
+    throw new ArgumentError(where, `inputShape must be positive integers, got [${inputShape.join(', ')}]`);
+  const shape = [...inputShape];
+  const first = model.parameters()[0] ?? model.buffers()[0];
+  const backend = first?.backend;
+  const inEval = <T>(f: () => T): T => {
+    const wasTraining = model.training;
+    model.eval();
+    try {
+      return noGrad(f);
+    } finally {
+      model.train(wasTraining);
+    }
+  };
+  const opByOp = (x: Tensor): Tensor => inEval(() => model.call(x));
+
+  let program: NativeProgram | null = null;
+  let outShape: readonly number[] = [];
+  let versions: [Tensor, number][] = [];
+  let replaying: true | string = 'not recorded yet';
+  const record = (): void => {
+    program?.dispose();
+    program = null;
+    if (backend?.name !== 'native') {
+      replaying = `the model is on the ${backend?.name ?? 'unknown'} backend; recording needs the native backend`;
+      return;
+    }
+    const rt = nativeRuntime();
+    versions = versionsOf(model);
+    const x = zeros(shape, { backend: 'native' });
+    let y: Tensor | null = null;
+    try {
+      const recorded = inEval(() =>
+        NativeProgram.record(rt, x.storage as NativeStorage, shape, () => {
+          y = scope(() => model.call(x));
+          outShape = y.shape;
+          return y.storage;
+        }),
+      );
+      if (recorded instanceof NativeProgram) {
+        program = recorded;
+        replaying = true;
+      } else {
+        replaying = recorded.reason;
+      }
+    } finally {
+      x.dispose();
+      (y as Tensor | null)?.dispose(); // the program has its own copy of the output's buffer
+    }
+  };
+  prepare(model, shape);
+  prepare(model, shape);
+  record();
+  return {
+    get replaying() {
+      return replaying;
+    },
+    run(x: Tensor): Tensor {
+      if (x.shape.length !== shape.length || x.shape.some((d, i) => d !== shape[i]))
+        throw new ArgumentError(where, `input has shape ${formatShape(x.shape)}, recorded for ${formatShape(shape)}`);
+      if (versions.some(([t, v]) => t.version !== v)) {
+        prepare(model, shape); // new weights: convert them before recording (else the copies are recorded too)
+        record();
+      }
+      if (program === null || backend === undefined || x.dtype !== 'float32') return opByOp(x);
+      return new Tensor(program.run(x.storage), outShape, backend);
+    },
+    dispose(): void {
+      program?.dispose();
+      program = null;
+      replaying = 'disposed';
+    },
+  };
+}

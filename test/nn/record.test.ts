@@ -1,0 +1,123 @@
+/**
+ * nn.recordInference: a recorded pass gives, bit for bit, what the model gives op by op (the same
+ * kernels run), for new inputs and after the weights change (it records again); outputs of
+ * earlier runs are not overwritten; bad shapes are named. Passes it cannot replay (another
+ * backend, values read in JavaScript midway) run op by op and say why. The addon's programs
+ * are checked for their arguments and for keeping a plan the JS cache has released.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadNativeAddon } from '../../src/backend/native/index.js';
+import { ArgumentError } from '../../src/core/errors.js';
+import { isGradEnabled, noGrad } from '../../src/core/grad-mode.js';
+import { Generator } from '../../src/core/random.js';
+import type { Tensor } from '../../src/core/tensor.js';
+import { Module } from '../../src/nn/module.js';
+import { recordInference } from '../../src/nn/record.js';
+import { randn } from '../../src/ops/creation.js';
+import { pad, slice } from '../../src/ops/layout.js';
+import { failNativeMissing, nativeSkipReason } from '../backend/native-helpers.js';
+import { type Block, Net } from './small-net.js';
+
+const skip = nativeSkipReason('test/nn/record.test.ts');
+const values = (t: Tensor): number[] => Array.from(t.toArray());
+const input = (seed: number, backend = 'native'): Tensor =>
+  randn([2, 3, 16, 16], { backend, generator: new Generator(seed) });
+const opByOp = (net: Module, x: Tensor): number[] => noGrad(() => values(net.eval().call(x)));
+
+describe('nn.recordInference on the native backend', { skip }, () => {
+  it('replays the pass bit for bit, for new inputs, without overwriting earlier outputs', () => {
+    const net = new Net({ backend: 'native', generator: new Generator(3) });
+    const recorded = recordInference(net, [2, 3, 16, 16]);
+    assert.equal(recorded.replaying, true);
+    assert.equal(net.training, true, 'training mode restored');
+    assert.equal(isGradEnabled(), true, 'grad mode still on');
+    const [x1, x2] = [input(1), input(2)];
+    const y1 = recorded.run(x1);
+    const y2 = recorded.run(x2);
+    assert.deepEqual(y1.shape, [2, 10]);
+    assert.deepEqual(values(y1), opByOp(net, x1));
+    assert.deepEqual(values(y2), opByOp(net, x2));
+    assert.notDeepEqual(values(y1), values(y2));
+    recorded.dispose();
+    assert.equal(recorded.replaying, 'disposed');
+  });
+
+  it('records again when a parameter or a running statistic changes', () => {
+    const net = new Net({ backend: 'native', generator: new Generator(4) });
+    const recorded = recordInference(net, [2, 3, 16, 16]);
+    const x = input(5);
+    const before = values(recorded.run(x));
+    const twin = new Net({ backend: 'native', generator: new Generator(9) });
+    net.fc.weight.assign(twin.fc.weight); // the head
+    assert.deepEqual(values(recorded.run(x)), opByOp(net, x));
+    (net.layer1.get('0') as Block).bn1.runningVar.assign((twin.layer1.get('0') as Block).bn1.runningVar); // folded into a conv
+    const after = values(recorded.run(x));
+    assert.deepEqual(after, opByOp(net, x));
+    assert.notDeepEqual(after, before);
+    assert.equal(recorded.replaying, true);
+  });
+
+  it('names an input of another shape', () => {
+    const recorded = recordInference(new Net({ backend: 'native', generator: new Generator(3) }), [2, 3, 16, 16]);
+    assert.throws(() => recorded.run(randn([1, 3, 16, 16], { backend: 'native' })), ArgumentError);
+    assert.throws(
+      () => recorded.run(randn([1, 3, 16, 16], { backend: 'native' })),
+      /nn.recordInference: input has shape \[1, 3, 16, 16\], recorded for \[2, 3, 16, 16\]/,
+    );
+    assert.throws(() => recordInference(new Net({ backend: 'native' }), [2, 0, 16, 16]), /inputShape must be positive/);
+  });
+
+  it('runs op by op, saying why, when the pass reads values in JavaScript (a reference fallback)', () => {
+    class PadsWithNaN extends Module {
+      readonly net = this.registerModule('net', new Net({ backend: 'native', generator: new Generator(6) }));
+      forward(x: Tensor): Tensor {
+        return this.net.call(slice(slice(pad(x, [1, 1, 1, 1], Number.NaN), 2, 1, 17), 3, 1, 17));
+      }
+    }
+    const model = new PadsWithNaN();
+    const recorded = recordInference(model, [2, 3, 16, 16]);
+    assert.match(String(recorded.replaying), /reads values in JavaScript/);
+    const x = input(7);
+    assert.deepEqual(values(recorded.run(x)), opByOp(model, x));
+  });
+
+  it("the addon's programs check their commands and keep a plan the JS cache released", () => {
+    const addon = loadNativeAddon();
+    if ('error' in addon) return failNativeMissing(addon);
+    const plain = addon.plainDesc([4, 8]);
+    const copy = addon.reorderPlan(plain, plain);
+    const [a, b] = [Float32Array.from({ length: 32 }, (_, i) => i - 3.5), new Float32Array(32)];
+    const program = addon.programCreate([[copy, [a, b]]]);
+    assert.equal(addon.releasePlan(copy), true);
+    addon.programRun(program);
+    addon.flushSync();
+    assert.deepEqual(Array.from(b), Array.from(a));
+    assert.equal(addon.programRelease(program), true);
+    assert.equal(addon.programRelease(program), false);
+    assert.throws(() => addon.programRun(program), /programRun: argument 'program' is an unknown program id/);
+    const other = addon.reorderPlan(plain, plain);
+    assert.throws(
+      () => addon.programCreate([[other, [a]]]),
+      /programCreate: command 0: reorder: argument 'buffers' must be an array of 2 buffers/,
+    );
+    assert.throws(
+      () => addon.programCreate([[other, [a, new Float32Array(3)]]]),
+      /programCreate: command 0: reorder: buffer 1 \(dst\) has 12 bytes, expected at least 128/,
+    );
+    assert.throws(
+      () => addon.programCreate([[other]] as never),
+      /programCreate: command 0 must be \[plan, buffers, scalars\?\]/,
+    );
+  });
+});
+
+describe('nn.recordInference on the reference backend', () => {
+  it('runs the model op by op and says why', () => {
+    const net = new Net({ backend: 'ref', generator: new Generator(3) });
+    const recorded = recordInference(net, [2, 3, 16, 16]);
+    assert.match(String(recorded.replaying), /on the ref backend; recording needs the native backend/);
+    const x = input(1, 'ref');
+    assert.deepEqual(values(recorded.run(x)), opByOp(net, x));
+  });
+});
