@@ -119,6 +119,13 @@ export class WorkerPool {
         p.reject(new ConvkitError('loader', 'the loader was closed'));
       }
     }
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    // An unref'd worker does not keep the event loop alive until its exit: without ref() here the
+    // process could finish with close() still pending (seen in the tests under load).
+    await Promise.all(
+      this.slots.map((s) => {
+        s.worker.ref();
+        return s.worker.terminate();
+      }),
+    );
   }
 }
