@@ -9,6 +9,7 @@
  * their converted and folded copies, constants) are shared with the model. So a recording
  * holds as long as those stay: the caller records again when a parameter or buffer changes.
  */
+import { setting } from '../../core/config.js';
 import type { Storage } from '../../core/storage.js';
 import type { ExecBuffer, ExecScalars } from './addon.js';
 import { type NativeRuntime, NativeStorage, PLAIN } from './runtime.js';
@@ -115,6 +116,12 @@ export class NativeProgram {
         : ([c.plan, c.buffers.map(ownView), c.scalars] as const),
     );
     const id = rt.addon.programCreate(commands);
+    if (setting('debug').has('native')) {
+      const mib = [...privates.values()].reduce((n, b) => n + b.byteLength, 0) / 2 ** 20;
+      process.stderr.write(
+        `[convkit native] recorded a pass: ${commands.length} commands, ${privates.size} private buffers (${mib.toFixed(1)} MiB)\n`,
+      );
+    }
     return new NativeProgram(
       rt,
       id,
