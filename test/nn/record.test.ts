@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadNativeAddon } from '../../src/backend/native/index.js';
+import { privateMemories } from '../../src/backend/native/recording.js';
 import { ArgumentError } from '../../src/core/errors.js';
 import { isGradEnabled, noGrad } from '../../src/core/grad-mode.js';
 import { Generator } from '../../src/core/random.js';
@@ -114,6 +115,37 @@ describe('nn.recordInference on the native backend', { skip }, () => {
       () => addon.programCreate([[other]] as never),
       /programCreate: command 0 must be \[plan, buffers, scalars\?\]/,
     );
+  });
+});
+
+describe('the private memory of a recording', () => {
+  const buffer = (floats: number): Float32Array => new Float32Array(new ArrayBuffer(floats * 4 + 64), 0, floats);
+  const command = (...buffers: Float32Array[]) => ({ op: 'test', plan: 0, buffers });
+
+  it('shares a slab between memories whose uses do not overlap, never between overlapping ones', () => {
+    const [input, a, b, c, output, weight] = [buffer(8), buffer(16), buffer(16), buffer(32), buffer(4), buffer(64)];
+    // input -> a -> b -> output, with c live from the second command to the fourth, weight shared
+    const commands = [command(input, weight, a), command(a, c), command(a, b), command(b, c, output)];
+    const privates = new Set<ArrayBufferLike>([input.buffer, a.buffer, b.buffer, c.buffer, output.buffer]);
+    const slabs = privateMemories(commands, (m) => privates.has(m), input.buffer, output.buffer);
+    assert.equal(slabs.has(weight.buffer), false, 'shared memory stays shared');
+    assert.equal(slabs.size, 5);
+    const slab = (t: Float32Array): ArrayBuffer => slabs.get(t.buffer) as ArrayBuffer;
+    assert.notEqual(slab(a), slab(c), 'a and c are live together');
+    assert.notEqual(slab(b), slab(c), 'b and c are live together');
+    assert.notEqual(slab(a), slab(b), 'a is read by the command that writes b');
+    assert.notEqual(slab(input), slab(a));
+    // the input is live from before the first command, the output until after the last
+    assert.notEqual(slab(output), slab(a));
+    assert.notEqual(slab(output), slab(c));
+    for (const [m, s] of slabs) assert.ok(s.byteLength >= m.byteLength + 128, 'room to keep the alignment');
+    const reused = privateMemories(
+      [command(input, a), command(a, b), command(b, output), command(output)],
+      (m) => privates.has(m),
+      input.buffer,
+      input.buffer, // (no separate output here: the input stands in for it)
+    );
+    assert.equal(reused.get(output.buffer), reused.get(a.buffer), 'a is dead when the output is first written');
   });
 });
 

@@ -43,6 +43,49 @@ export interface Recorder {
   impure: string | null;
 }
 
+/**
+ * A private slab for each private memory the commands use, shared between memories whose uses do
+ * not overlap (from the first command that uses one to the last): the pass's live set, not its
+ * sum. The input's memory is live from before the first command (run() copies into it), the
+ * output's until after the last (run() copies out of it).
+ */
+export function privateMemories(
+  commands: readonly RecordedCommand[],
+  isPrivate: (m: ArrayBufferLike) => boolean,
+  input: ArrayBufferLike,
+  output: ArrayBufferLike,
+): Map<ArrayBufferLike, ArrayBuffer> {
+  const spans = new Map<ArrayBufferLike, { first: number; last: number }>();
+  commands.forEach((c, i) => {
+    for (const a of c.buffers) {
+      if (a === null || !isPrivate(a.buffer)) continue;
+      const span = spans.get(a.buffer);
+      if (span === undefined) spans.set(a.buffer, { first: i, last: i });
+      else span.last = i;
+    }
+  });
+  for (const [m, span] of spans) {
+    if (m === input) span.first = -1;
+    if (m === output) span.last = commands.length;
+  }
+  const slabs: { memory: ArrayBuffer; freeAfter: number }[] = [];
+  const out = new Map<ArrayBufferLike, ArrayBuffer>();
+  for (const [m, span] of [...spans].sort((a, b) => a[1].first - b[1].first)) {
+    const bytes = m.byteLength + 128; // room to place views as far from a 64-byte boundary as before
+    let best: (typeof slabs)[number] | undefined;
+    for (const slab of slabs)
+      if (slab.freeAfter < span.first && slab.memory.byteLength >= bytes)
+        if (best === undefined || slab.memory.byteLength < best.memory.byteLength) best = slab;
+    if (best === undefined) {
+      best = { memory: new ArrayBuffer(bytes), freeAfter: span.last };
+      slabs.push(best);
+    }
+    best.freeAfter = span.last;
+    out.set(m, best.memory);
+  }
+  return out;
+}
+
 /** A storage's layout as a desc id (plain storages: the plain desc over their dims). */
 function layoutOf(rt: NativeRuntime, s: NativeStorage, dims: readonly number[]): number {
   return s.desc === PLAIN ? rt.plainDesc(dims) : s.desc;
@@ -84,28 +127,20 @@ export class NativeProgram {
     if (recorder.impure !== null) return { reason: recorder.impure };
     if (!(out instanceof NativeStorage)) return { reason: `the output is a ${out.backendName} storage` };
     if (recorder.commands.length === 0) return { reason: 'the pass queued no native work' };
-    const privates = new Map<ArrayBufferLike, ArrayBuffer>();
-    const own = (a: ExecBuffer): ExecBuffer => {
-      if (a === null) return null;
-      const isPrivate =
-        recorder.taken.has(a.buffer) || a.buffer === input.buffer.buffer || a.buffer === out.buffer.buffer;
-      if (!isPrivate) return a;
-      let copy = privates.get(a.buffer);
-      if (copy === undefined) {
-        copy = new ArrayBuffer(a.buffer.byteLength + 128);
-        privates.set(a.buffer, copy);
-      }
-      // The same offset from a 64-byte boundary as in the original (oneDNN's kernels want it).
-      const gap = (buffer: ArrayBufferLike): number => rt.addon.alignmentGap(buffer as ArrayBuffer);
-      return new Float32Array(copy, a.byteOffset - gap(a.buffer) + gap(copy) + 64, a.length);
-    };
-    // Views of one memory map to views of one private copy: a view made once per buffer keeps identity.
+    const isPrivate = (m: ArrayBufferLike): boolean =>
+      recorder.taken.has(m) || m === input.buffer.buffer || m === out.buffer.buffer;
+    const privates = privateMemories(recorder.commands, isPrivate, input.buffer.buffer, out.buffer.buffer);
+    // Each view of a private memory becomes the same view of its slab, as far from a 64-byte
+    // boundary as the original (oneDNN's kernels want it); one view per original keeps identity.
+    const gap = (buffer: ArrayBufferLike): number => rt.addon.alignmentGap(buffer as ArrayBuffer);
     const views = new Map<Float32Array, Float32Array>();
     const ownView = (a: ExecBuffer): ExecBuffer => {
       if (a === null) return null;
+      const slab = privates.get(a.buffer);
+      if (slab === undefined) return a;
       let v = views.get(a);
       if (v === undefined) {
-        v = own(a) as Float32Array;
+        v = new Float32Array(slab, a.byteOffset - gap(a.buffer) + gap(slab) + 64, a.length);
         views.set(a, v);
       }
       return v;
@@ -117,9 +152,10 @@ export class NativeProgram {
     );
     const id = rt.addon.programCreate(commands);
     if (setting('debug').has('native')) {
-      const mib = [...privates.values()].reduce((n, b) => n + b.byteLength, 0) / 2 ** 20;
+      const slabs = new Set(privates.values());
+      const mib = [...slabs].reduce((n, b) => n + b.byteLength, 0) / 2 ** 20;
       process.stderr.write(
-        `[convkit native] recorded a pass: ${commands.length} commands, ${privates.size} private buffers (${mib.toFixed(1)} MiB)\n`,
+        `[convkit native] recorded a pass: ${commands.length} commands, ${privates.size} private buffers in ${slabs.size} slabs (${mib.toFixed(1)} MiB)\n`,
       );
     }
     return new NativeProgram(
