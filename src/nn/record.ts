@@ -5,8 +5,8 @@
  * on a 2-core machine that work also takes a core from the kernels (docs/native-backend.md, "Recorded inference").
  *
  * The recording shares the model's weights and their converted copies, so a change to any
- * parameter or buffer (an optimiser step, loadStateDict, assign) is noticed at the next run and the
- * pass is recorded again. Other backends, and passes that read values in JavaScript midway (a
+ * parameter or buffer (an optimiser step, loadStateDict, assign), or to the thread count, is
+ * noticed at the next run and the pass is recorded again. Other backends, and passes that read values in JavaScript midway (a
  * reference fallback), run the model as usual; `replaying` says which and why.
  */
 import { nativeRuntime } from '../backend/native/index.js';
@@ -62,6 +62,7 @@ export function recordInference(model: TensorModule, inputShape: readonly number
   let program: NativeProgram | null = null;
   let outShape: readonly number[] = [];
   let versions: [Tensor, number][] = [];
+  let threads = 0; // plans are sized for the thread count they were made with (setThreads makes new ones)
   let replaying: true | string = 'not recorded yet';
   const record = (): void => {
     program?.dispose();
@@ -72,6 +73,7 @@ export function recordInference(model: TensorModule, inputShape: readonly number
     }
     const rt = nativeRuntime();
     versions = versionsOf(model);
+    threads = rt.getThreads();
     const x = zeros(shape, { backend: 'native' });
     let y: Tensor | null = null;
     try {
@@ -103,7 +105,8 @@ export function recordInference(model: TensorModule, inputShape: readonly number
     run(x: Tensor): Tensor {
       if (x.shape.length !== shape.length || x.shape.some((d, i) => d !== shape[i]))
         throw new ArgumentError(where, `input has shape ${formatShape(x.shape)}, recorded for ${formatShape(shape)}`);
-      if (versions.some(([t, v]) => t.version !== v)) {
+      const stale = versions.some(([t, v]) => t.version !== v);
+      if (stale || (program !== null && nativeRuntime().getThreads() !== threads)) {
         prepare(model, shape); // new weights: convert them before recording (else the copies are recorded too)
         record();
       }

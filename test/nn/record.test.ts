@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadNativeAddon } from '../../src/backend/native/index.js';
+import { loadNativeAddon, nativeRuntime } from '../../src/backend/native/index.js';
 import { privateMemories } from '../../src/backend/native/recording.js';
 import { ArgumentError } from '../../src/core/errors.js';
 import { isGradEnabled, noGrad } from '../../src/core/grad-mode.js';
@@ -62,6 +62,23 @@ describe('nn.recordInference on the native backend', { skip }, () => {
     assert.deepEqual(after, opByOp(net, x));
     assert.notDeepEqual(after, before);
     assert.equal(recorded.replaying, true);
+  });
+
+  it('records again after setThreads (plans are made for a thread count)', () => {
+    const net = new Net({ backend: 'native', generator: new Generator(8) });
+    const rt = nativeRuntime();
+    const threads = rt.getThreads();
+    const recorded = recordInference(net, [2, 3, 16, 16]);
+    const x = input(11);
+    const want = opByOp(net, x);
+    try {
+      rt.setThreads(threads === 1 ? 2 : 1);
+      assert.deepEqual(values(recorded.run(x)), opByOp(net, x));
+      assert.equal(recorded.replaying, true);
+    } finally {
+      rt.setThreads(threads);
+    }
+    assert.deepEqual(values(recorded.run(x)), want);
   });
 
   it('names an input of another shape', () => {
