@@ -95,9 +95,15 @@ export function recordInference(model: TensorModule, inputShape: readonly number
       (y as Tensor | null)?.dispose(); // the program has its own copy of the output's buffer
     }
   };
-  prepare(model, shape);
-  prepare(model, shape);
-  record();
+  // Two passes first: under CONVKIT_CONV_ALGORITHM=tune a weight's first use runs direct and its
+  // second converts it for Winograd where that measured faster; a recorded conversion would be
+  // replayed on every run.
+  const warmAndRecord = (): void => {
+    prepare(model, shape);
+    prepare(model, shape);
+    record();
+  };
+  warmAndRecord();
   return {
     get replaying() {
       return replaying;
@@ -106,10 +112,7 @@ export function recordInference(model: TensorModule, inputShape: readonly number
       if (x.shape.length !== shape.length || x.shape.some((d, i) => d !== shape[i]))
         throw new ArgumentError(where, `input has shape ${formatShape(x.shape)}, recorded for ${formatShape(shape)}`);
       const stale = versions.some(([t, v]) => t.version !== v);
-      if (stale || (program !== null && nativeRuntime().getThreads() !== threads)) {
-        prepare(model, shape); // new weights: convert them before recording (else the copies are recorded too)
-        record();
-      }
+      if (stale || (program !== null && nativeRuntime().getThreads() !== threads)) warmAndRecord();
       if (program === null || backend === undefined || x.dtype !== 'float32') return opByOp(x);
       return new Tensor(program.run(x.storage), outShape, backend);
     },

@@ -2,7 +2,8 @@
  * Native concatenation for float32. Along the channels of 4-D tensors the inputs keep their
  * layouts (DenseNet and Inception join blocked conv outputs) and the output is blocked when they
  * are, also where channel counts leave padded blocks (concat.cc); mixed layouts go to oneDNN's
- * concat, which picks the output's. Every other axis works on plain inputs. float64, empty inputs and ranks above 12 run the reference kernel.
+ * concat, which picks the output's. Every other axis works on plain inputs. float64, empty
+ * inputs and ranks above 12 run the reference kernel.
  *
  * DenseNet's inference join (concatBatchNormInfer) normalises while it concatenates, so the
  * joined map is written once instead of written, read and written again.

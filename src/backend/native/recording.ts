@@ -64,12 +64,13 @@ export function privateMemories(
       else span.last = i;
     }
   });
-  for (const [m, span] of spans) {
-    if (m === input) span.first = -1;
-    if (m === output) span.last = commands.length;
-  }
+  // run() copies into the input and out of the output even where no command uses them.
+  spans.set(input, { first: -1, last: spans.get(input)?.last ?? -1 });
+  const out0 = spans.get(output);
+  spans.set(output, { first: out0?.first ?? commands.length, last: commands.length });
   const slabs: { memory: ArrayBuffer; freeAfter: number }[] = [];
   const out = new Map<ArrayBufferLike, ArrayBuffer>();
+  if (input === output) spans.set(input, { first: -1, last: commands.length });
   for (const [m, span] of [...spans].sort((a, b) => a[1].first - b[1].first)) {
     const bytes = m.byteLength + 128; // room to place views as far from a 64-byte boundary as before
     let best: (typeof slabs)[number] | undefined;
