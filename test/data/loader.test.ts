@@ -172,6 +172,26 @@ describe('DataLoader', () => {
     assert.equal(run.stdout.trim(), 'left');
   });
 
+  it('close() after an epoch left early keeps the process alive until the workers have exited', () => {
+    // Before the fix the event loop could drain while close() waited (8 runs in 10 of this loop's body).
+    const script = `
+      import { DataLoader } from ${JSON.stringify(new URL('../../src/data/loader.ts', import.meta.url).href)};
+      const data = { inputs: new Float32Array(40 * 48), sampleShape: [3, 4, 4], labels: new Int32Array(40), classes: ['x'] };
+      for (let round = 0; round < 5; round++) {
+        const loader = new DataLoader(data, { batchSize: 4, workers: 1 });
+        for await (const b of loader.epoch()) { b.inputs.dispose(); break; }
+        await loader.close();
+      }
+      console.log('closed 5 times');`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(run.error, undefined, 'the process did not exit by itself');
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), 'closed 5 times');
+  });
+
   it('chooses one worker on two cores, more on larger machines, at most four', () => {
     assert.deepEqual([1, 2, 3, 8, 64].map(defaultWorkers), [1, 1, 2, 4, 4]);
   });
