@@ -1,0 +1,114 @@
+// Commands built from JavaScript values and checked against their plans (command.h).
+#include "command.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace convkit {
+
+std::shared_ptr<const Plan> sharedPlanOf(int id);  // plan.cc
+
+namespace {
+
+const char* argName(int arg) {
+  switch (arg) {
+    case DNNL_ARG_SRC:
+      return "src";  // also DNNL_ARG_FROM
+    case DNNL_ARG_SRC_1:
+      return "src_1";
+    case DNNL_ARG_DST:
+      return "dst";  // also DNNL_ARG_TO
+    case DNNL_ARG_WEIGHTS:
+      return "weights";
+    case DNNL_ARG_BIAS:
+      return "bias";
+    case DNNL_ARG_MEAN:
+      return "mean";
+    case DNNL_ARG_VARIANCE:
+      return "variance";
+    case DNNL_ARG_SCALE:
+      return "scale";
+    case DNNL_ARG_SHIFT:
+      return "shift";
+    case DNNL_ARG_WORKSPACE:
+      return "workspace";
+    case DNNL_ARG_DIFF_SRC:
+      return "diff_src";
+    case DNNL_ARG_DIFF_DST:
+      return "diff_dst";
+    case DNNL_ARG_DIFF_WEIGHTS:
+      return "diff_weights";
+    case DNNL_ARG_DIFF_BIAS:
+      return "diff_bias";
+    case DNNL_ARG_DIFF_SCALE:
+      return "diff_scale";
+    case DNNL_ARG_DIFF_SHIFT:
+      return "diff_shift";
+    default:
+      return nullptr;
+  }
+}
+
+// "conv2d: buffer 3 (dst) " or, for custom plans, "sgd: buffer 1 "
+std::string bufferName(const Plan& plan, size_t i) {
+  const char* name = plan.custom ? nullptr : argName(plan.args[i]);
+  return plan.name + ": buffer " + std::to_string(i) + (name ? std::string(" (") + name + ")" : "") + " ";
+}
+
+}  // namespace
+
+uint32_t commandOf(Napi::Env env, Napi::Value planId, Napi::Value buffersValue, Napi::Value scalarsValue,
+                   Command& command, Napi::Array keep, uint32_t keepAt) {
+  double number = planId.IsNumber() ? planId.As<Napi::Number>().DoubleValue() : -1;
+  if (!(number >= 0 && number <= 9007199254740991.0) || number != std::floor(number))
+    throw Napi::TypeError::New(env, "exec: argument 'plan' must be a non-negative integer");
+  auto id = static_cast<int64_t>(number);
+  std::shared_ptr<const Plan> plan;
+  try {
+    plan = sharedPlanOf(static_cast<int>(std::clamp<int64_t>(id, INT32_MIN, INT32_MAX)));
+  } catch (const std::invalid_argument&) {
+    throw Napi::RangeError::New(env, "exec: argument 'plan' is an unknown plan id (" + std::to_string(id) + ")");
+  }
+  const std::string& op = plan->name;
+  size_t count = plan->descs.size();
+  if (!buffersValue.IsArray() || buffersValue.As<Napi::Array>().Length() != count) {
+    throw Napi::TypeError::New(env,
+                               op + ": argument 'buffers' must be an array of " + std::to_string(count) + " buffers");
+  }
+  Napi::Array buffers = buffersValue.As<Napi::Array>();
+  command.plan = plan;
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = buffers[i];
+    size_t bytes = plan->descs[i].get_size();
+    if (v.IsNull() || v.IsUndefined()) {
+      if (bytes != 0)
+        throw Napi::TypeError::New(env, bufferName(*plan, i) + "is null but needs " + std::to_string(bytes) + " bytes");
+      command.buffers.push_back(nullptr);
+      continue;
+    }
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      throw Napi::TypeError::New(env, bufferName(*plan, i) + "must be a Float32Array");
+    }
+    auto array = v.As<Napi::Float32Array>();
+    if (array.ByteLength() < bytes) {
+      throw Napi::RangeError::New(env, bufferName(*plan, i) + "has " + std::to_string(array.ByteLength()) +
+                                           " bytes, expected at least " + std::to_string(bytes));
+    }
+    command.buffers.push_back(array.Data());
+    keep.Set(keepAt++, v);
+  }
+  // Scalars come as an object read by the names the plan declares (Fields names a bad one).
+  if (!plan->scalars.empty()) {
+    Fields scalars(env, scalarsValue, op.c_str(), "scalars");
+    for (const ScalarField& f : plan->scalars)
+      command.scalars.push_back(f.isFlag ? scalars.flag(f.name) : scalars.value(f.name));
+  } else if (!scalarsValue.IsUndefined()) {
+    throw Napi::TypeError::New(env, op + ": argument 'scalars' is not taken by this plan");
+  }
+  return keepAt;
+}
+
+}  // namespace convkit
