@@ -78,6 +78,17 @@ async function epochs(data: ArrayDataset | ReturnType<typeof listImageFolder>, o
 const bytes = (s: Seen[][]): Buffer[] =>
   s.flat().map((b) => Buffer.from(b.values.buffer, b.values.byteOffset, b.values.byteLength));
 
+/** Runs an ES module script in a fresh Node process; its stdout, once it has exited by itself. */
+function runAlone(script: string): string {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(run.error, undefined, 'the process did not exit by itself');
+  assert.equal(run.status, 0, run.stderr);
+  return run.stdout.trim();
+}
+
 describe('DataLoader', () => {
   it('gives the same batches byte for byte with 0, 1 and 3 workers', async () => {
     const opts = { batchSize: 8, shuffle: true, transform: augment };
@@ -163,13 +174,7 @@ describe('DataLoader', () => {
       const loader = new DataLoader(data, { batchSize: 4, workers: 2 });
       for await (const b of loader.epoch()) { b.inputs.dispose(); break; }
       console.log('left');`;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    assert.equal(run.error, undefined, 'the process did not exit by itself');
-    assert.equal(run.status, 0, run.stderr);
-    assert.equal(run.stdout.trim(), 'left');
+    assert.equal(runAlone(script), 'left');
   });
 
   it('close() after an epoch left early keeps the process alive until the workers have exited', () => {
@@ -183,13 +188,7 @@ describe('DataLoader', () => {
         await loader.close();
       }
       console.log('closed 5 times');`;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    assert.equal(run.error, undefined, 'the process did not exit by itself');
-    assert.equal(run.status, 0, run.stderr);
-    assert.equal(run.stdout.trim(), 'closed 5 times');
+    assert.equal(runAlone(script), 'closed 5 times');
   });
 
   it('chooses one worker on two cores, more on larger machines, at most four', () => {
