@@ -111,8 +111,9 @@ export function recordInference(model: TensorModule, inputShape: readonly number
     run(x: Tensor): Tensor {
       if (x.shape.length !== shape.length || x.shape.some((d, i) => d !== shape[i]))
         throw new ArgumentError(where, `input has shape ${formatShape(x.shape)}, recorded for ${formatShape(shape)}`);
-      const stale = versions.some(([t, v]) => t.version !== v);
-      if (stale || (program !== null && nativeRuntime().getThreads() !== threads)) warmAndRecord();
+      // Only a live recording is renewed: a pass that could not be recorded runs op by op anyway.
+      if (program !== null && (versions.some(([t, v]) => t.version !== v) || nativeRuntime().getThreads() !== threads))
+        warmAndRecord();
       if (program === null || backend === undefined || x.dtype !== 'float32') return opByOp(x);
       return new Tensor(program.run(x.storage), outShape, backend);
     },
