@@ -174,4 +174,22 @@ describe('nn.recordInference on the reference backend', () => {
     const x = input(1, 'ref');
     assert.deepEqual(values(recorded.run(x)), opByOp(net, x));
   });
+
+  it('runs one pass per call after a weight change (nothing to record again)', () => {
+    class Counted extends Net {
+      passes = 0;
+      override forward(x: Tensor): Tensor {
+        this.passes++;
+        return super.forward(x);
+      }
+    }
+    const net = new Counted({ backend: 'ref', generator: new Generator(3) });
+    const recorded = recordInference(net, [2, 3, 16, 16]);
+    net.fc.weight.assign(new Net({ backend: 'ref', generator: new Generator(4) }).fc.weight);
+    const x = input(2, 'ref');
+    const before = net.passes;
+    const y = values(recorded.run(x));
+    assert.equal(net.passes - before, 1);
+    assert.deepEqual(y, opByOp(net, x));
+  });
 });
