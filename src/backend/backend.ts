@@ -196,6 +196,26 @@ export interface KernelSpecs {
     out: Storage;
   };
   /**
+   * An eval-mode batch norm folded into the layer before it (a conv or linear layer with
+   * `channels` output channels, `weight` holding `channels` rows): scale = gamma / sqrt(variance +
+   * eps) (1 / sqrt(...) without gamma), weight' = weight * scale row by row, bias' = (bias - mean)
+   * * scale + beta (a missing bias is 0, a missing beta adds nothing). Each step rounds to the
+   * dtype, so backends agree bit for bit.
+   */
+  foldBatchNorm: {
+    args: {
+      weight: Storage;
+      bias: Storage | null;
+      gamma: Storage | null;
+      beta: Storage | null;
+      mean: Storage;
+      variance: Storage;
+      channels: number;
+      eps: number;
+    };
+    out: { weight: Storage; bias: Storage };
+  };
+  /**
    * Gradients of batch norm. With `batchStats` the mean and invStd came from this batch and the
    * gradient flows through them too; without, they were constants (eval mode). With `reluMask`
    * (from batchNormTrain with relu) the output gradient first goes back through that ReLU.
@@ -373,6 +393,7 @@ export const RESULT_SIZES: {
   }),
   batchNormInfer: ({ x }) => x.size,
   concatBatchNormInfer: ({ xs }) => xs.reduce((n, x) => n + x.size, 0),
+  foldBatchNorm: ({ weight, channels }) => ({ weight: weight.size, bias: channels }),
   batchNormBackward: ({ gy, layout: { channels }, withAffine }) => ({
     x: gy.size,
     weight: withAffine ? channels : null,

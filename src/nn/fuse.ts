@@ -27,11 +27,12 @@ import { isGradEnabled } from '../core/grad-mode.js';
 import { withLayer } from '../core/layer-context.js';
 import type { Storage } from '../core/storage.js';
 import type { Tensor } from '../core/tensor.js';
-import { keep, scope } from '../core/scope.js';
+import { keep } from '../core/scope.js';
 import { untraced } from '../core/trace.js';
-import { add, div, mul, sqrt, sub } from '../ops/arithmetic.js';
+import { add } from '../ops/arithmetic.js';
 import { conv2d, type Conv2dPostOps } from '../ops/conv2d.js';
-import { concat, reshape } from '../ops/layout.js';
+import { foldBatchNorm } from '../ops/fold-batch-norm.js';
+import { concat } from '../ops/layout.js';
 import { linear } from '../ops/matmul.js';
 import { setting } from '../core/config.js';
 import { ReLU } from './activation.js';
@@ -86,24 +87,23 @@ function foldedParams(conv: Conv2d, bn: BatchNorm2d): Folded {
     hit.weight.dispose();
     hit.bias.dispose();
   }
-  // Its own scope frees the temporaries; keep() lets the result outlive any scope open around the call.
-  // (The scope gets only the two tensors: it walks its result, and the sources hold storages.)
-  const { weight, bias } = untraced(() => scope(() => fold(conv, bn)));
-  keep(weight);
-  keep(bias);
-  const folded = { weight, bias, sources };
-  foldedCache.set(conv, folded);
-  return folded;
-}
-
-function fold(conv: Conv2d, bn: BatchNorm2d): { weight: Tensor; bias: Tensor } {
-  const mean = bn.runningMean as Tensor;
-  const sd = sqrt(add(bn.runningVar as Tensor, bn.eps));
-  const scale = bn.weight ? div(bn.weight, sd) : div(add(mul(sd, 0), 1), sd);
-  const weight = mul(conv.weight, reshape(scale, [conv.outChannels, 1, 1, 1]));
-  const shifted = mul(conv.bias ? sub(conv.bias, mean) : mul(mean, -1), scale);
-  const bias = bn.bias ? add(shifted, bn.bias) : shifted;
-  return { weight, bias };
+  // Untraced: a model trace shows the conv, not the fold. keep() lets the result outlive any scope
+  // open around the call.
+  const { weight, bias, runningMean, runningVar, eps } = bn;
+  const folded = untraced(() =>
+    foldBatchNorm(conv.weight, conv.bias, {
+      weight,
+      bias,
+      runningMean: runningMean as Tensor,
+      runningVar: runningVar as Tensor,
+      eps,
+    }),
+  );
+  keep(folded.weight);
+  keep(folded.bias);
+  const entry = { ...folded, sources };
+  foldedCache.set(conv, entry);
+  return entry;
 }
 
 /** conv (+ folded bn) (+ addend) (+ relu) in one kernel call. */

@@ -18,3 +18,4 @@ export * from './cross-entropy.js';
 export * from './dropout.js';
 export * from './local-response-norm.js';
 export * from './variance.js';
+export * from './fold-batch-norm.js';

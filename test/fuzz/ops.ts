@@ -905,6 +905,43 @@ export const OPS: readonly OpSpec[] = [
         { ...a, weight: t.weight, bias: t.bias, runningMean: t.runningMean, runningVar: t.runningVar },
       ),
   }),
+  def<{ eps: number }>({
+    name: 'foldBatchNorm',
+    arb: () =>
+      fc
+        .tuple(size(5), shapeOf(1, 3, 3), fc.boolean(), fc.boolean(), fc.boolean())
+        .chain(([c, inner, withBias, withGamma, withBeta]) => {
+          const inputs: Record<string, fc.Arbitrary<TensorSpec>> = {
+            weight: tensor([c, ...inner]),
+            runningMean: tensor([c]),
+            runningVar: tensor([c], 'positive'),
+          };
+          if (withBias) inputs.bias = tensor([c]);
+          if (withGamma) inputs.gamma = tensor([c]);
+          if (withBeta) inputs.beta = tensor([c]);
+          return fc.record({
+            inputs: fc.record(inputs),
+            args: fc.record({ eps: fc.constantFrom(1e-5, 1e-3, 0) }),
+            grad: fc.constant(false),
+          });
+        }),
+    // one rounding per step; the scale 1 / sqrt(var + eps) can be large where eps is 0
+    dot: (m, a, _s, v) => {
+      const inv = maxInvStd(null, [], v.runningVar, a.eps);
+      const scale = inv * Math.max(1, m.gamma ?? 1);
+      return { k: 1, mag: Math.max(m.weight, (m.bias ?? 0) + m.runningMean) * scale + (m.beta ?? 0) };
+    },
+    call: (t, a) => {
+      const r = ops.foldBatchNorm(t.weight, t.bias ?? null, {
+        weight: t.gamma ?? null,
+        bias: t.beta ?? null,
+        runningMean: t.runningMean,
+        runningVar: t.runningVar,
+        eps: a.eps,
+      });
+      return { y: r.weight, bias: r.bias };
+    },
+  }),
   def<{ size: number; alpha: number; beta: number; k: number }>({
     name: 'localResponseNorm',
     arb: () =>

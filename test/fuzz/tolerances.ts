@@ -125,6 +125,8 @@ export const TOLERANCES: Readonly<Record<string, Tolerance>> = {
   batchNorm: noSpecials(NORM),
   // disagrees (test/fuzz/found/concatBatchNorm-relu-nan-weight.json): with relu and a NaN weight, ref NaN, native 0 (the fused ReLU drops the NaN); with an Infinity weight, ref NaN (it folds the mean into the shift), native Infinity
   concatBatchNorm: noSpecials(NORM),
+  // one C++ loop rounding as the reference kernel does at every step (special values included)
+  foldBatchNorm: EXACT,
   localResponseNorm: NORM,
   dropout: ULP,
   crossEntropy: NORM,

@@ -19,6 +19,7 @@ export const ADDON_EXPORTS = [
   'eltwisePlan', // eltwise.cc
   'eltwiseBackwardPlan', // eltwise.cc
   'scalarPlan', // eltwise.cc
+  'foldBatchNormPlan', // fold_batch_norm.cc
   'lrnPlan', // lrn.cc
   'lrnBackwardPlan', // lrn.cc
   'matmulPlan', // matmul.cc

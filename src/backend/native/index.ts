@@ -21,6 +21,7 @@ import { BINARY_RUNS, nativeBinaryKernel } from './binary.js';
 import { CAST_RUNS, nativeCastKernel } from './cast.js';
 import { CONCAT_RUNS, nativeConcatBatchNormKernel, nativeConcatKernel } from './concat.js';
 import { CONV_RUNS, nativeConv2dKernels } from './conv.js';
+import { FOLD_BATCH_NORM_RUNS, nativeFoldBatchNormKernel } from './fold-batch-norm.js';
 import { LRN_RUNS, nativeLrnKernels } from './lrn.js';
 import { MATMUL_RUNS, nativeMatmulKernels } from './matmul.js';
 import { nativeOptimKernels, OPTIM_RUNS } from './optim.js';
@@ -51,6 +52,7 @@ const NATIVE_FILES: readonly NativeKernelFile[] = [
   { kernels: nativeBinaryKernel, runs: BINARY_RUNS },
   { kernels: nativePoolKernels, runs: POOL_RUNS },
   { kernels: nativeBatchNormKernels, runs: BATCH_NORM_RUNS },
+  { kernels: nativeFoldBatchNormKernel, runs: FOLD_BATCH_NORM_RUNS },
   { kernels: nativeLrnKernels, runs: LRN_RUNS },
   { kernels: nativeSoftmaxKernels, runs: SOFTMAX_RUNS },
   { kernels: nativeConcatKernel, runs: CONCAT_RUNS }, // concatBatchNormInfer is built below, from the others

@@ -259,11 +259,33 @@ export function concatBatchNormInfer({ xs, shapes, ...norm }: Args<'concatBatchN
   return y;
 }
 
+/** foldBatchNorm's arithmetic, rounded to the weight's dtype after each step (float32: as the native loop does). */
+export function foldBatchNorm(args: Args<'foldBatchNorm'>): { weight: RefStorage; bias: RefStorage } {
+  const { channels, eps } = args;
+  const W = data(args.weight);
+  const [B, G, Be] = [args.bias, args.gamma, args.beta].map((s) => (s ? data(s) : null));
+  const [M, V] = [data(args.mean), data(args.variance)];
+  const round = W instanceof Float32Array ? Math.fround : (v: number) => v;
+  const weight = allocLike(args.weight, W.length);
+  const bias = allocLike(args.weight, channels);
+  const [WF, BF] = [data(weight), data(bias)];
+  const inner = W.length / channels;
+  for (let c = 0; c < channels; c++) {
+    const sd = round(Math.sqrt(round(V[c] + eps)));
+    const scale = round((G ? G[c] : 1) / sd);
+    for (let i = c * inner; i < (c + 1) * inner; i++) WF[i] = round(W[i] * scale);
+    const shifted = round(round((B ? B[c] : 0) - M[c]) * scale);
+    BF[c] = Be ? round(shifted + Be[c]) : shifted;
+  }
+  return { weight, bias };
+}
+
 /** This file's kernels, spread into the reference backend (index.ts). */
 export const normKernels = {
   batchNormTrain,
   batchNormInfer,
   concatBatchNormInfer,
+  foldBatchNorm,
   batchNormBackward,
   localResponseNorm,
   localResponseNormBackward,

@@ -1,0 +1,66 @@
+/**
+ * Native foldBatchNorm (float32): one queued C++ loop per norm (native/src/fold_batch_norm.cc),
+ * bit-identical to the reference kernel. Its plans are plain loops, made without oneDNN's JIT.
+ */
+import type { KernelSpecs, Kernels } from '../backend.js';
+import { refFallback, type NativeRun } from './fallback.js';
+import { isFloat32, type NativeRuntime } from './runtime.js';
+
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- fold_batch_norm.cc
+    /**
+     * buffers [weight, bias, gamma, beta, mean, variance, foldedWeight, foldedBias], plain; weight
+     * and foldedWeight are [channels * inner] (`weight` desc), the rest [channels] (`channel`);
+     * absent bias, gamma and beta are null.
+     */
+    foldBatchNormPlan(options: {
+      channels: number;
+      inner: number;
+      hasBias: boolean;
+      hasGamma: boolean;
+      hasBeta: boolean;
+      eps: number;
+    }): PlanResult<'weight' | 'channel'>;
+  }
+}
+
+/** This file's rows of "What runs natively" in docs/native-backend.md. */
+export const FOLD_BATCH_NORM_RUNS: readonly NativeRun[] = [
+  {
+    kernels: ['foldBatchNorm'],
+    name: 'batch norm folded into the layer before it (inference)',
+    native: 'all, one loop per norm, bit-identical to the reference kernel',
+    fallback: 'float64, empty weights',
+  },
+];
+
+export function nativeFoldBatchNormKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'foldBatchNorm'> {
+  return {
+    foldBatchNorm(args: KernelSpecs['foldBatchNorm']['args']) {
+      const { weight, bias, gamma, beta, mean, variance, channels, eps } = args;
+      if (![weight, bias, gamma, beta, mean, variance].every((s) => s === null || isFloat32(s)))
+        return refFallback(rt, ref, 'foldBatchNorm', 'not float32', args);
+      if (weight.size === 0) return refFallback(rt, ref, 'foldBatchNorm', 'empty weight', args);
+      const inner = weight.size / channels;
+      const options = {
+        channels,
+        inner,
+        hasBias: bias !== null,
+        hasGamma: gamma !== null,
+        hasBeta: beta !== null,
+        eps,
+      };
+      const key = `foldBatchNorm:${channels}:${inner}:${+options.hasBias}${+options.hasGamma}${+options.hasBeta}:${eps}`;
+      const plan = rt.plan(key, () => rt.addon.foldBatchNormPlan(options));
+      const plain = (s: typeof bias, size: number): Float32Array | null => (s ? rt.plainInput(s, [size]) : null);
+      const folded = rt.output(plan.weight, weight.size);
+      const foldedBias = rt.output(plan.channel, channels);
+      const inputs = [weight, bias, gamma, beta, mean, variance].map((s, i) =>
+        plain(s, i === 0 ? weight.size : channels),
+      );
+      rt.exec('foldBatchNorm', plan.plan, [...inputs, folded.buffer, foldedBias.buffer]);
+      return { weight: folded, bias: foldedBias };
+    },
+  };
+}
