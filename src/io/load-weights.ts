@@ -13,7 +13,7 @@ import type { AnyModule } from '../nn/module.js';
 import { type LoadResult, type LoadStateDictOptions, loadStateDict } from '../nn/state-dict.js';
 import { openSource } from './byte-source.js';
 import { onnxWeights, readOnnxGraph } from './onnx-import.js';
-import { openPth } from './pth.js';
+import { openPth, type PthCheckpoint } from './pth.js';
 import { isLegacyPth } from './pth-legacy.js';
 import { MAX_HEADER_BYTES, readSafetensors, readSafetensorsHeader } from './safetensors.js';
 import { openZip } from './zip.js';
@@ -132,7 +132,21 @@ function choosePrefix(fileKeys: readonly string[], targets: ReadonlySet<string>)
  */
 export function loadWeights(module: AnyModule, path: string, opts: LoadStateDictOptions = {}): LoadWeightsResult {
   const format = detectWeightsFormat(path);
-  const pth = format === 'pth' ? openPth(path) : undefined;
+  const pth = format === 'pth' ? openPth(path, { holdOpen: true }) : undefined;
+  try {
+    return loadInto(module, path, format, pth, opts);
+  } finally {
+    pth?.close();
+  }
+}
+
+function loadInto(
+  module: AnyModule,
+  path: string,
+  format: WeightsFormat,
+  pth: PthCheckpoint | undefined,
+  opts: LoadStateDictOptions,
+): LoadWeightsResult {
   const targets = module.stateDict({ keepVars: true });
   const onnx = format === 'onnx' ? readOnnxGraph(path) : undefined;
   const onnxBackend = targets.values().next().value?.backend.name;

@@ -49,6 +49,8 @@ export interface PthCheckpoint {
   layout: 'zip' | 'legacy';
   /** One tensor, converted to `dtype` on `backend`. */
   read(name: string, dtype?: DType, backend?: string): Tensor;
+  /** Closes the file held open by `openPth(path, { holdOpen: true })` (a no-op otherwise). */
+  close(): void;
 }
 
 /** A saved object whose storages are found by key: what both formats come down to. */
@@ -124,14 +126,34 @@ function openLegacyPth(bytes: Uint8Array, file: string): Unpickled {
   return { root, layout: 'legacy', byteorder: 'little', storage, storageInto: () => false };
 }
 
+export interface OpenPthOptions {
+  /** How errors name a buffer (default '<buffer>'). */
+  name?: string;
+  /**
+   * Keep the file open until close() (default false: each read opens it again), for a caller that
+   * reads every tensor at once: DenseNet-121's 727 tensors cost 727 opens and closes otherwise.
+   */
+  holdOpen?: boolean;
+}
+
 /**
- * Opens a PyTorch checkpoint (a path, or bytes with `name` for errors), zip or legacy: the file
- * and its pickle are checked and the state dict is found; tensors are read by `read`.
+ * Opens a PyTorch checkpoint (a path, or bytes), zip or legacy: the file and its pickle are checked
+ * and the state dict is found; tensors are read by `read`.
  */
-export function openPth(source: string | Uint8Array, name?: string): PthCheckpoint {
-  const file = typeof source === 'string' ? source : (name ?? '<buffer>');
+export function openPth(source: string | Uint8Array, opts: OpenPthOptions = {}): PthCheckpoint {
+  const file = typeof source === 'string' ? source : (opts.name ?? '<buffer>');
   // A file is read by ranges (a zip's storages straight into their tensors), a legacy one whole.
-  const input = typeof source === 'string' ? openSource(source, undefined, { holdOpen: false }) : source;
+  const holdOpen = opts.holdOpen ?? false;
+  const input = typeof source === 'string' ? openSource(source, undefined, { holdOpen }) : source;
+  try {
+    return checkpointOf(input, file);
+  } catch (e) {
+    if (!(input instanceof Uint8Array)) input.close();
+    throw e;
+  }
+}
+
+function checkpointOf(input: Uint8Array | ByteSource, file: string): PthCheckpoint {
   const head = input instanceof Uint8Array ? input.subarray(0, 32) : input.read(0, Math.min(input.size, 32));
   let opened: Unpickled;
   if (isZip(head)) opened = openZipPth(input, file);
@@ -179,6 +201,9 @@ export function openPth(source: string | Uint8Array, name?: string): PthCheckpoi
     byteorder: opened.byteorder,
     layout: opened.layout,
     read,
+    close: () => {
+      if (!(input instanceof Uint8Array)) input.close();
+    },
   };
 }
 
@@ -197,7 +222,7 @@ export interface PthContents {
 
 /** Reads the state dict of a checkpoint: every tensor as float32 (or float64 per `dtype`). */
 export function readPth(source: string | Uint8Array, opts: ReadPthOptions = {}): PthContents {
-  const ckpt = openPth(source, opts.name);
+  const ckpt = openPth(source, { name: opts.name, holdOpen: true });
   const tensors = new Map<string, Tensor>();
   const dtypes = new Map<string, PthDType>();
   try {
@@ -210,6 +235,8 @@ export function readPth(source: string | Uint8Array, opts: ReadPthOptions = {}):
   } catch (e) {
     for (const t of tensors.values()) t.dispose();
     throw e;
+  } finally {
+    ckpt.close();
   }
   return { tensors, dtypes, metadata: ckpt.metadata, statePath: ckpt.statePath };
 }

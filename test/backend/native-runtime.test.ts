@@ -147,6 +147,36 @@ describe('native runtime', () => {
     assert.ok(blockedSeen >= 2, 'oneDNN chose no blocked layouts: the round trip tested nothing');
   });
 
+  it('zeros get their array only when first used: a model built to be loaded allocates no parameters', { skip }, () => {
+    if ('error' in addon) return failNativeMissing(addon);
+    const rt = nativeRuntime();
+    const allocate = rt.allocate.bind(rt);
+    let allocated = 0;
+    rt.allocate = (floats: number) => {
+      allocated += floats;
+      return allocate(floats);
+    };
+    try {
+      const w = ops.zeros([8, 3, 3, 3], { backend: 'native' });
+      const b = ops.zeros([8], { backend: 'native' });
+      assert.equal(allocated, 0, 'nothing allocated for zeros not yet used');
+      w.assign(ops.fromArray(values(w.size, 3), w.shape, { backend: 'native' }));
+      assert.equal(allocated, 0, 'a replaced storage never allocates');
+      const x = ops.fromArray(values(2 * 3 * 5 * 5, 4), [2, 3, 5, 5], { backend: 'native' });
+      const y = noGrad(() => ops.conv2d(x, w, b, { padding: 1 }));
+      const ref = (t: typeof w) => ops.fromArray(t.toArray(), t.shape, { backend: 'ref' });
+      assertClose('conv with a zero bias', y.toArray(), ops.conv2d(ref(x), ref(w), null, { padding: 1 }).toArray());
+      assert.ok(allocated >= b.size, 'the bias got its array when the conv used it');
+      assert.deepEqual(Array.from(b.toArray()), new Array(8).fill(0));
+      const unused = ops.zeros([4], { backend: 'native' });
+      const storage = unused.storage as unknown as { buffer: unknown };
+      unused.dispose();
+      assert.throws(() => storage.buffer, /used after it was freed/, 'freed before use: no array is made then');
+    } finally {
+      rt.allocate = allocate;
+    }
+  });
+
   it('reuses pooled buffers without corrupting values that queued work still reads', { skip }, () => {
     const rt = nativeRuntime();
     const run = (backend: string): Float32Array[] =>
