@@ -229,6 +229,23 @@ describe('native runtime', () => {
     assert.ok(rt.pooled <= rt.poolLimitBytes);
   });
 
+  it('a size not in the pool gets a view of a pooled buffer of up to twice its size, which goes back whole', { skip }, () => {
+    if ('error' in addon) return failNativeMissing(addon);
+    const rt = new NativeRuntime(addon);
+    const taken = (floats: number): Float32Array => rt.output(rt.plainDesc([floats]), floats).buffer;
+    const [small, large] = [new Float32Array(1000), new Float32Array(1900)];
+    rt.recycle(large);
+    rt.recycle(small);
+    const view = taken(950); // the 1,000-float buffer is the smallest that fits
+    assert.equal(view.length, 950);
+    assert.equal(view.buffer, small.buffer, 'a view of the smallest buffer that fits');
+    assert.equal(rt.pooled, 1900 * 4);
+    assert.notEqual(taken(600).buffer, large.buffer, 'more than twice the size: not used, a fresh array is made');
+    rt.recycle(view);
+    assert.equal(rt.pooled, (1000 + 1900) * 4, 'the whole buffer went back');
+    assert.equal(taken(1000), small, 'to its own size');
+  });
+
   it('hands a blocked map to a kernel that views it over merged spatial dims without a copy', { skip }, () => {
     // Batch norm sees [N, C, H*W, 1] where a conv wrote [N, C, H, W]: in nChw16c the same bytes.
     if ('error' in addon) return failNativeMissing(addon);
