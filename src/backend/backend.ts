@@ -435,6 +435,11 @@ export interface Backend {
    * file's reader). Anything else still referring to the array would alias the storage.
    */
   adopt(values: FloatArray): Storage;
+  /**
+   * A fresh zeroed array for a reader to fill and hand to `adopt`: memory where the backend wants
+   * it (the native backend's start on a 64-byte boundary, large ones in huge pages).
+   */
+  allocate(dtype: DType, size: number): FloatArray;
   /** Copies a storage out as plain row-major values (the boundary where blocked layouts end). */
   read(storage: Storage, shape: Shape): FloatArray;
   readonly kernels: Kernels;

@@ -12,9 +12,10 @@
  * other name (os.system, builtins.eval, a model class) is refused with its name, and nothing is
  * ever called. docs/formats.md has the rules and the errors.
  */
-import { allocFloat, type DType, type FloatArray, isDType } from '../core/dtype.js';
+import { type DType, type FloatArray, isDType } from '../core/dtype.js';
 import { ArgumentError, DataFormatError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
+import type { Backend } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
 import { wrap } from '../ops/util.js';
 import { type ByteSource, openSource } from './byte-source.js';
@@ -175,22 +176,24 @@ function checkpointOf(input: Uint8Array | ByteSource, file: string): PthCheckpoi
   const entries: PthEntry[] = [...found.dict].map(([k, t]) => ({ name: k, dtype: t.dtype, shape: [...t.shape] }));
   const little = opened.byteorder === 'little';
   /** A whole storage of the dtype wanted, in order, read from the file into the result (no copy in between). */
-  const direct = (ref: TensorRef, dtype: DType): FloatArray | undefined => {
+  const direct = (ref: TensorRef, dtype: DType, target: Backend): FloatArray | undefined => {
     if (!little || !LITTLE_ENDIAN || ref.dtype !== dtype || ref.offset !== 0 || !isContiguous(ref)) return undefined;
-    const out = allocFloat(dtype, ref.numel);
-    return opened.storageInto(ref.storage.key, new Uint8Array(out.buffer)) ? out : undefined;
+    const out = target.allocate(dtype, ref.numel);
+    return opened.storageInto(ref.storage.key, new Uint8Array(out.buffer, out.byteOffset, out.byteLength))
+      ? out
+      : undefined;
   };
   const read = (tensorName: string, dtype: DType = 'float32', backend?: string): Tensor => {
     const ref: TensorRef | undefined = found.dict.get(tensorName);
     if (!ref) throw new ArgumentError(file, `no tensor named ${JSON.stringify(tensorName)}`);
     if (!isDType(dtype)) throw new ArgumentError(file, `dtype must be 'float32' or 'float64', got ${String(dtype)}`);
-    let values = direct(ref, dtype);
+    const target = getBackend(backend);
+    let values = direct(ref, dtype, target);
     if (!values) {
       const { data, where } = opened.storage(ref.storage.key);
       values = tensorValues(file, where, ref, data, dtype, little);
     }
     // The values are a fresh array: the backend takes it as it is (no second copy).
-    const target = getBackend(backend);
     return wrap(target.adopt(values), [...ref.shape], target);
   };
   return {

@@ -5,7 +5,8 @@
  * never held in memory as a whole), converted from any stored dtype to float32 (or float64 on
  * request). docs/formats.md has the rules and the errors.
  */
-import { allocFloat, type DType, type FloatArray, isDType } from '../core/dtype.js';
+import { type DType, type FloatArray, isDType } from '../core/dtype.js';
+import type { Backend } from '../backend/backend.js';
 import { ArgumentError, DataFormatError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import { getBackend } from '../backend/registry.js';
@@ -80,9 +81,9 @@ export function readSafetensors(source: string | Uint8Array, opts: ReadSafetenso
         );
       }
       const backend = typeof opts.backend === 'function' ? opts.backend(entry.name) : opts.backend;
-      const values = readValues(src, header.dataStart, entry, dtype);
       // A fresh array, read straight from the file: the backend takes it as it is (no copy).
       const target = getBackend(backend);
+      const values = readValues(src, header.dataStart, entry, dtype, target);
       tensors.set(entry.name, wrap(target.adopt(values), entry.shape, target));
       dtypes.set(entry.name, entry.dtype);
     }
@@ -95,10 +96,16 @@ export function readSafetensors(source: string | Uint8Array, opts: ReadSafetenso
   }
 }
 
-/** One tensor's values as `dtype`; F32 into float32 is read straight into the result. */
-function readValues(src: ByteSource, dataStart: number, entry: SafetensorsEntry, dtype: DType): FloatArray {
+/** One tensor's values as `dtype`, in an array of `target`'s; F32 into float32 is read straight into the result. */
+function readValues(
+  src: ByteSource,
+  dataStart: number,
+  entry: SafetensorsEntry,
+  dtype: DType,
+  target: Backend,
+): FloatArray {
   const count = (entry.end - entry.begin) / SAFETENSORS_DTYPE_SIZES[entry.dtype];
-  const out = allocFloat(dtype, count);
+  const out = target.allocate(dtype, count);
   const at = dataStart + entry.begin;
   const length = entry.end - entry.begin;
   if (

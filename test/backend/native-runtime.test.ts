@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { loadNativeAddon, nativeRuntime } from '../../src/backend/native/index.js';
 import { NativeRuntime } from '../../src/backend/native/runtime.js';
@@ -229,7 +230,27 @@ describe('native runtime', () => {
     assert.ok(rt.pooled <= rt.poolLimitBytes);
   });
 
-  it('a size not in the pool gets a view of a pooled buffer of up to twice its size, which goes back whole', { skip }, () => {
+  it('large arrays are zeroed and come in huge pages where the kernel offers them', { skip }, () => {
+    if ('error' in addon) return failNativeMissing(addon);
+    const rt = new NativeRuntime(addon);
+    const hugeKb = (): number =>
+      Number(readFileSync('/proc/self/smaps_rollup', 'utf8').match(/AnonHugePages:\s+(\d+)/)?.[1]);
+    const before = hugeKb();
+    const floats = 3 * 2 ** 20 + 5; // 12 MiB and a bit: five whole 2 MiB pages at least
+    const a = rt.allocate(floats);
+    assert.equal(a.length, floats);
+    assert.ok(
+      a.every((v) => v === 0),
+      'zeroed',
+    );
+    a.fill(1);
+    const thp = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+    if (!thp.includes('[never]')) assert.ok(hugeKb() - before >= 5 * 2048, `huge pages used (THP: ${thp.trim()})`);
+    assert.equal(rt.allocate(1000).length, 1000, 'small arrays as before');
+    assert.throws(() => addon.hugeBuffer(0), /hugeBuffer: argument 'bytes' must be positive/);
+  });
+
+  it('a size the pool lacks gets a view of a buffer up to twice as large, which goes back whole', { skip }, () => {
     if ('error' in addon) return failNativeMissing(addon);
     const rt = new NativeRuntime(addon);
     const taken = (floats: number): Float32Array => rt.output(rt.plainDesc([floats]), floats).buffer;

@@ -4,7 +4,7 @@
  * models here; reading values is an error. Every kernel is the contract's size rule
  * (`RESULT_SIZES` in backend.ts), so a new kernel needs nothing here.
  */
-import { type DType, dtypeOf } from '../../core/dtype.js';
+import { allocFloat, type DType, dtypeOf } from '../../core/dtype.js';
 import { BackendError } from '../../core/errors.js';
 import { Storage } from '../../core/storage.js';
 import {
@@ -51,6 +51,7 @@ export const metaBackend: Backend = {
   hasData: false,
   write: (values, dtype) => new MetaStorage(dtype, values.length),
   adopt: (values) => new MetaStorage(dtypeOf(values), values.length),
+  allocate: (dtype, size) => allocFloat(dtype, size),
   read: () => {
     throw new BackendError(
       'meta',

@@ -24,6 +24,7 @@ export const ADDON_EXPORTS = [
   'lrnBackwardPlan', // lrn.cc
   'matmulPlan', // matmul.cc
   'linearPlan', // matmul.cc
+  'hugeBuffer', // memory.cc
   'sgdPlan', // optim.cc
   'adamPlan', // optim.cc
   'plainDesc', // plan.cc

@@ -48,6 +48,8 @@ export interface NativeAddon {
   alignmentGap(buffer: ArrayBuffer): number;
   /** Drops the array's cache lines from every cache level (x86; false elsewhere): conv tuning's cold weights. */
   evictFromCache(array: Float32Array): boolean;
+  /** A zeroed ArrayBuffer of `bytes` on a 2 MiB boundary in transparent huge pages (memory.cc), or null off Linux. */
+  hugeBuffer(bytes: number): ArrayBuffer | null;
 
   // ---- runtime (plan.cc, queue.cc)
   /** Id of the row-major float32 descriptor over dims. */

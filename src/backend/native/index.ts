@@ -93,7 +93,9 @@ function createNativeBackend(addon: NativeAddon): NativeBackend {
     }
     return rt.readPlain(storage, shape);
   };
-  return { name: 'native', hasData: true, write, adopt, read, kernels, runtime: rt };
+  const allocate = (dtype: DType, size: number): FloatArray =>
+    dtype === 'float32' ? rt.allocate(size) : refBackend.allocate(dtype, size);
+  return { name: 'native', hasData: true, write, adopt, allocate, read, kernels, runtime: rt };
 }
 
 let loaded: { backend: NativeBackend; addon: NativeAddon } | { error: string } | null = null;

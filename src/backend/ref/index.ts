@@ -38,6 +38,9 @@ export const refBackend: Backend = {
     copy.set(values);
     return new RefStorage(copy);
   },
+  allocate(dtype: DType, size: number): FloatArray {
+    return allocFloat(dtype, size);
+  },
   adopt(values: FloatArray): Storage {
     return new RefStorage(values);
   },
