@@ -54,6 +54,7 @@ export function privateMemories(
   isPrivate: (m: ArrayBufferLike) => boolean,
   input: ArrayBufferLike,
   output: ArrayBufferLike,
+  makeSlab: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes),
 ): Map<ArrayBufferLike, ArrayBuffer> {
   const spans = new Map<ArrayBufferLike, { first: number; last: number }>();
   commands.forEach((c, i) => {
@@ -78,7 +79,7 @@ export function privateMemories(
       if (slab.freeAfter < span.first && slab.memory.byteLength >= bytes)
         if (best === undefined || slab.memory.byteLength < best.memory.byteLength) best = slab;
     if (best === undefined) {
-      best = { memory: new ArrayBuffer(bytes), freeAfter: span.last };
+      best = { memory: makeSlab(bytes), freeAfter: span.last };
       slabs.push(best);
     }
     best.freeAfter = span.last;
@@ -130,7 +131,9 @@ export class NativeProgram {
     if (recorder.commands.length === 0) return { reason: 'the pass queued no native work' };
     const isPrivate = (m: ArrayBufferLike): boolean =>
       recorder.taken.has(m) || m === input.buffer.buffer || m === out.buffer.buffer;
-    const privates = privateMemories(recorder.commands, isPrivate, input.buffer.buffer, out.buffer.buffer);
+    const privates = privateMemories(recorder.commands, isPrivate, input.buffer.buffer, out.buffer.buffer, (bytes) =>
+      rt.arrayBuffer(bytes),
+    );
     // Each view of a private memory becomes the same view of its slab, as far from a 64-byte
     // boundary as the original (oneDNN's kernels want it); one view per original keeps identity.
     const gap = (buffer: ArrayBufferLike): number => rt.addon.alignmentGap(buffer as ArrayBuffer);

@@ -426,14 +426,17 @@ export class NativeRuntime {
    * such buffers split every load across two cache lines: a 3x3 conv ran 4-24% slower here.
    */
   allocate(floats: number): Float32Array {
-    // Large arrays come from the addon in huge pages: first-touching 4 KiB pages one fault at a
-    // time took about half a millisecond per MiB under this project's hypervisors (memory.cc).
-    if (floats * 4 >= HUGE_PAGE_BYTES) {
-      const huge = this.addon.hugeBuffer(floats * 4);
-      if (huge !== null) return new Float32Array(huge);
-    }
-    const bytes = new ArrayBuffer(floats * 4 + 64);
+    const bytes = this.arrayBuffer(floats * 4 + 64);
     return new Float32Array(bytes, this.addon.alignmentGap(bytes), floats);
+  }
+
+  /**
+   * Zeroed memory; large blocks come from the addon in huge pages: first-touching 4 KiB pages one
+   * fault at a time took about half a millisecond per MiB under this project's hypervisors
+   * (memory.cc), and the kernels' TLB misses drop too.
+   */
+  arrayBuffer(bytes: number): ArrayBuffer {
+    return (bytes >= HUGE_PAGE_BYTES ? this.addon.hugeBuffer(bytes) : null) ?? new ArrayBuffer(bytes);
   }
 
   /** Gives a pool-born buffer back (buffer-pool.ts). */
