@@ -16,6 +16,7 @@ export const ADDON_EXPORTS = [
   'setConvLayout', // conv.cc
   'conv2dBackwardDataPlan', // conv_backward.cc
   'conv2dBackwardWeightsPlan', // conv_backward.cc
+  'crc32', // crc32.cc
   'eltwisePlan', // eltwise.cc
   'eltwiseBackwardPlan', // eltwise.cc
   'scalarPlan', // eltwise.cc

@@ -48,6 +48,8 @@ export interface NativeAddon {
   alignmentGap(buffer: ArrayBuffer): number;
   /** Drops the array's cache lines from every cache level (x86; false elsewhere): conv tuning's cold weights. */
   evictFromCache(array: Float32Array): boolean;
+  /** Zip's CRC-32 of `bytes` continuing from `previous` (0 to start), as zlib's crc32 (crc32.cc). */
+  crc32(bytes: Uint8Array, previous: number): number;
   /** A zeroed ArrayBuffer of `bytes` on a 2 MiB boundary in transparent huge pages (memory.cc), or null off Linux. */
   hugeBuffer(bytes: number): ArrayBuffer | null;
 
