@@ -91,3 +91,37 @@ Napi::Value BinaryPlan(const Napi::CallbackInfo& info) {
 CONVKIT_EXPORT(binaryPlan, BinaryPlan);
 
 }  // namespace convkit
+
+namespace convkit {
+
+// addReluPlan(desc): buffers [a, b, dst], all in `desc` (any layout): dst = relu(a + b) over every
+// physical float (blocked padding lanes hold zeros, and 0 + 0 stays 0). A loop of its own rather
+// than a oneDNN binary with a ReLU post-op: oneDNN's ReLU turns NaN into 0 and PyTorch keeps it,
+// and a guard would scan both operands, the very pass the fusion saves. The float sum is the
+// correctly rounded one, as the add kernel's; `s < 0 ? 0 : s` is the reference ReLU (NaN, -0 kept).
+Napi::Value AddReluPlan(const Napi::CallbackInfo& info) {
+  const char* op = "addRelu";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    dnnl::memory::desc md = descArg(info, 0, op, "desc");
+    const int64_t n = floatsOf(md);
+    Plan plan;
+    plan.name = op;
+    plan.args = {0, 1, 2};
+    plan.descs = {md, md, md};
+    plan.custom = [n](const std::vector<void*>& buffers, const std::vector<double>&) {
+      const float* a = static_cast<const float*>(buffers[0]);
+      const float* b = static_cast<const float*>(buffers[1]);
+      float* y = static_cast<float*>(buffers[2]);
+#pragma omp parallel for simd if (n > kSerialFloats) schedule(static)
+      for (int64_t i = 0; i < n; i++) {
+        float s = a[i] + b[i];
+        y[i] = s < 0.f ? 0.f : s;
+      }
+    };
+    const int id = internDesc(md);
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"desc", id}});
+  });
+}
+CONVKIT_EXPORT(addReluPlan, AddReluPlan);
+
+}  // namespace convkit

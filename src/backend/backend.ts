@@ -42,6 +42,8 @@ export interface KernelSpecs {
   };
   /** Gradient of an activation: relu takes the input as `saved`, sigmoid and tanh their output. */
   activationBackward: { args: { op: ActivationOp; gy: Storage; saved: Storage }; out: Storage };
+  /** relu(a + b) of two same-size operands in one pass (a residual block's end); NaN stays NaN, as relu keeps it. */
+  addRelu: { args: { a: Storage; b: Storage; shape: Shape }; out: Storage };
 
   /** Reduces over `axes` of `shape`; the result has those axes kept with size 1. */
   reduce: { args: { op: ReduceOp; x: Storage; shape: Shape; axes: readonly number[] }; out: Storage };
@@ -360,6 +362,7 @@ export const RESULT_SIZES: {
   scalar: ({ x }) => x.size,
   binary: ({ outShape }) => sizeOf(outShape),
   activationBackward: ({ gy }) => gy.size,
+  addRelu: ({ a }) => a.size,
   reduce: ({ shape, axes }) => sizeOf(shape.filter((_, i) => !axes.includes(i))),
   argmax: ({ layout }) => layout.outer * layout.inner,
   expand: ({ outShape }) => sizeOf(outShape),

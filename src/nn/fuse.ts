@@ -16,7 +16,8 @@
  * the result equals the unfused network up to float rounding (folded weights are a cache, rebuilt
  * when a source tensor changes). For training it groups BN + ReLU as one op
  * (`BatchNorm2d.callWithRelu`: one kernel forward, one backward through a mask of the positive
- * outputs), exactly the two ops' values and gradients.
+ * outputs) and a residual block's sum + ReLU as one (`addRelu`), exactly the two ops' values and
+ * gradients.
  *
  * `buildModel` (every zoo builder) applies the pass. `setInferenceFusion(false)` /
  * `setTrainingFusion(false)` (or CONVKIT_FUSE=0 for both) turn the fused executors off, so the
@@ -29,6 +30,7 @@ import type { Storage } from '../core/storage.js';
 import type { Tensor } from '../core/tensor.js';
 import { keep } from '../core/scope.js';
 import { untraced } from '../core/trace.js';
+import { addRelu } from '../ops/activation.js';
 import { add } from '../ops/arithmetic.js';
 import { conv2d, type Conv2dPostOps } from '../ops/conv2d.js';
 import { foldBatchNorm } from '../ops/fold-batch-norm.js';
@@ -158,6 +160,7 @@ export type FusedKind =
   | 'conv+add+relu'
   | 'conv+add'
   | 'bn+relu'
+  | 'add+relu'
   | 'linear+relu'
   | 'concat+bn+relu';
 
@@ -276,6 +279,16 @@ function compileResidual(p: Extract<FusionPattern, { kind: 'residual' }>, mode: 
       return out;
     };
     return { units: [...head, fusedLast], run };
+  }
+  if (mode === 'training' && postRelu) {
+    // The sum and the block's ReLU in one pass (inference puts both into the last conv instead).
+    const sumUnit: Unit = { kind: 'add+relu', members: [postRelu], run: (x) => x };
+    const run = (input: unknown): Tensor => {
+      const x = input as Tensor;
+      const main = runUnits(units, x, mode);
+      return withLayer(postRelu.path, () => addRelu(main, shortcut(x)));
+    };
+    return { units: [...units, sumUnit], run };
   }
   const run = (input: unknown): Tensor => {
     const x = input as Tensor;
@@ -402,7 +415,7 @@ export function countFusedGroups(model: AnyModule, mode: FusionMode = 'inference
 
 /**
  * What the pass fused, in one line: for resnet50 "fused for inference: 33 conv+bn+relu, 16
- * conv+bn+add+relu, 4 conv+bn; for training: 33 bn+relu"; "not fused" when it found nothing.
+ * conv+bn+add+relu, 4 conv+bn; for training: 33 bn+relu, 16 add+relu"; "not fused" when it found nothing.
  */
 export function describeFusion(model: AnyModule): string {
   const part = (mode: FusionMode): string | null => {

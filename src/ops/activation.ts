@@ -1,8 +1,9 @@
-/** ReLU, sigmoid and tanh. */
+/** ReLU, sigmoid and tanh, and relu(a + b) in one pass. */
 import type { ActivationOp } from '../backend/backend.js';
 import { recordSaved } from '../core/autograd.js';
 import type { Tensor } from '../core/tensor.js';
-import { common, wrap } from './util.js';
+import { add } from './arithmetic.js';
+import { common, commonRequired, wrap } from './util.js';
 
 function activation(op: ActivationOp, x: Tensor): Tensor {
   common(op, x);
@@ -17,6 +18,22 @@ function activation(op: ActivationOp, x: Tensor): Tensor {
 
 export function relu(x: Tensor): Tensor {
   return activation('relu', x);
+}
+
+/**
+ * relu(a + b) in one pass over memory (a residual block's end in training): the same values and
+ * gradients as the two ops. Operands of different shapes (a broadcast) run as the two ops.
+ */
+export function addRelu(a: Tensor, b: Tensor): Tensor {
+  const backend = commonRequired('addRelu', a, b);
+  if (a.ndim !== b.ndim || a.shape.some((d, i) => d !== b.shape[i])) return relu(add(a, b));
+  const k = backend.kernels;
+  const out = wrap(k.addRelu({ a: a.storage, b: b.storage, shape: a.shape }), a.shape, backend);
+  // relu's gradient from its output: out > 0 exactly where a + b > 0 (NaN included, as neither is).
+  return recordSaved([out], out, 'addRelu', [a, b], (gy, needs) => {
+    const g = wrap(k.activationBackward({ op: 'relu', gy: gy.storage, saved: out.storage }), a.shape, backend);
+    return [needs[0] ? g : null, needs[1] ? g : null];
+  });
 }
 
 export function sigmoid(x: Tensor): Tensor {

@@ -63,7 +63,7 @@ function network(dtype: 'float32' | 'float64'): void {
   const conv = ops.conv2d(x, param([4, 3, 3, 3]), param([4]), { stride: 2, padding: 1 });
   const stats = { runningMean: ops.zeros([4], opts), runningVar: ops.ones([4], opts) };
   const bn = ops.relu(ops.batchNorm(conv, { weight: param([4]), bias: param([4]), ...stats }));
-  const pooled = ops.maxPool2d(bn, { kernelSize: 3, stride: 2, ceilMode: true });
+  const pooled = ops.maxPool2d(ops.addRelu(bn, conv), { kernelSize: 3, stride: 2, ceilMode: true });
   const lrn = ops.localResponseNorm(ops.pad(pooled, [1, 1, 1, 1]), { size: 3 });
   const avg = ops.avgPool2d(lrn, { kernelSize: 2, padding: 1 });
   const joined = ops.concat([ops.slice(avg, 1, 0, 2), ops.sigmoid(ops.adaptiveAvgPool2d(avg, 3))], 1);

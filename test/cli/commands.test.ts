@@ -85,7 +85,7 @@ describe('command functions', () => {
     const line = text.split('\n').find((l) => l.startsWith('Fusion: '));
     assert.equal(
       line,
-      'Fusion: fused for inference: 33 conv+bn+relu, 16 conv+bn+add+relu, 4 conv+bn; for training: 33 bn+relu',
+      'Fusion: fused for inference: 33 conv+bn+relu, 16 conv+bn+add+relu, 4 conv+bn; for training: 33 bn+relu, 16 add+relu',
     );
   });
 

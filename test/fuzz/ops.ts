@@ -390,6 +390,7 @@ export const OPS: readonly OpSpec[] = [
   binaryOp('sub', ops.sub),
   binaryOp('mul', ops.mul),
   binaryOp('div', ops.div),
+  binaryOp('addRelu', ops.addRelu),
   binaryOp('maximum', ops.maximum),
   binaryOp('minimum', ops.minimum),
   binaryOp('eq', ops.eq, []),
@@ -1062,6 +1063,7 @@ const CHAIN_NEXT = [
   'sigmoid',
   'add',
   'addSwapped',
+  'addRelu',
   'mul',
   'batchNormTrain',
   'batchNormEval',
@@ -1087,6 +1089,8 @@ function chainNext(next: ChainNext, y: Tensor, t: Record<string, Tensor>): Tenso
       return ops.add(y, t.other);
     case 'addSwapped':
       return ops.add(t.other, y);
+    case 'addRelu':
+      return ops.addRelu(t.other, y);
     case 'mul':
       return ops.mul(y, t.other);
     case 'batchNormTrain':

@@ -69,6 +69,8 @@ export const TOLERANCES: Readonly<Record<string, Tolerance>> = {
   pow: TRANSCENDENTAL,
   clamp: EXACT,
   add: BROADCAST,
+  // relu(add): exact where the shapes match; a broadcast runs as the two ops, whose gradients sum
+  addRelu: BROADCAST,
   sub: BROADCAST,
   mul: BROADCAST,
   div: BROADCAST,
@@ -131,7 +133,9 @@ export const TOLERANCES: Readonly<Record<string, Tolerance>> = {
   dropout: ULP,
   crossEntropy: NORM,
   nllLoss: NORM,
-  convChain: NORM,
+  // its conv meets conv2d's padding-tap difference (a non-finite weight on a tap in the padding:
+  // ref NaN, native skips the tap; test/fuzz/found had convChain-special-1, seed 1, 1,500 cases)
+  convChain: noSpecials(NORM),
 };
 
 export function toleranceOf(op: string): Tolerance {

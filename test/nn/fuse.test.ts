@@ -201,7 +201,7 @@ function trainStep(model: nn.Module<Tensor, Tensor>, x: Tensor, fused: boolean):
 
 describe('training fusion', () => {
   // The reference kernels compute the fused op as the two ops do, so the results are identical.
-  it('runs each BN + ReLU as one op with exactly the same outputs and gradients (reference backend)', () => {
+  it('runs each BN + ReLU and residual sum + ReLU as one op, with exactly the same outputs and gradients (reference backend)', () => {
     withBackend('ref', () => {
       const models: [string, nn.Module<Tensor, Tensor>, Shape][] = [
         [
@@ -219,11 +219,12 @@ describe('training fusion', () => {
         const plain = trainStep(model, x, false);
         const fused = trainStep(model, x, true);
         assert.deepEqual(fused.values, plain.values, name);
-        // A block's last ReLU follows the residual sum, not a batch norm: it stays.
-        const relus = (names: string[]): number => names.filter((op) => op === 'relu').length;
-        const left = name === 'BasicBlock' || name === 'Bottleneck' ? 1 : 0;
-        assert.equal(relus(fused.ops), left, `${name}: ReLUs after batch norms are fused (${fused.ops.join(' ')})`);
-        assert.ok(relus(plain.ops) > left);
+        // Every ReLU is fused: after a batch norm into it, after a residual sum into the sum (addRelu).
+        const count = (names: string[], op: string): number => names.filter((n) => n === op).length;
+        assert.equal(count(fused.ops, 'relu'), 0, `${name}: every ReLU is fused (${fused.ops.join(' ')})`);
+        const residual = name === 'BasicBlock' || name === 'Bottleneck' ? 1 : 0;
+        assert.equal(count(fused.ops, 'addRelu'), residual, `${name}: the residual sum and ReLU are one op`);
+        assert.ok(count(plain.ops, 'relu') > 0);
       }
     });
   });
@@ -236,9 +237,18 @@ describe('the fusion pass', () => {
     vgg11_bn: [{ 'conv+bn+relu': 8, 'linear+relu': 2 }, { 'bn+relu': 8 }],
     googlenet: [{ 'conv+bn+relu': 57 }, { 'bn+relu': 57 }],
     googlenet_paper: [{ 'conv+relu': 57 }, {}],
-    resnet18: [{ 'conv+bn+relu': 9, 'conv+bn+add+relu': 8, 'conv+bn': 3 }, { 'bn+relu': 9 }],
-    resnet50: [{ 'conv+bn+relu': 33, 'conv+bn+add+relu': 16, 'conv+bn': 4 }, { 'bn+relu': 33 }],
-    resnet20_cifar: [{ 'conv+bn+relu': 10, 'conv+bn+add+relu': 9 }, { 'bn+relu': 10 }],
+    resnet18: [
+      { 'conv+bn+relu': 9, 'conv+bn+add+relu': 8, 'conv+bn': 3 },
+      { 'bn+relu': 9, 'add+relu': 8 },
+    ],
+    resnet50: [
+      { 'conv+bn+relu': 33, 'conv+bn+add+relu': 16, 'conv+bn': 4 },
+      { 'bn+relu': 33, 'add+relu': 16 },
+    ],
+    resnet20_cifar: [
+      { 'conv+bn+relu': 10, 'conv+bn+add+relu': 9 },
+      { 'bn+relu': 10, 'add+relu': 9 },
+    ],
     plain20_cifar: [{ 'conv+bn+relu': 19 }, { 'bn+relu': 19 }],
     // Per dense layer the join (norm1, relu1) and conv1 + norm2 + relu2; the transitions' BN + ReLU.
     densenet121: [{ 'conv+bn+relu': 59, 'concat+bn+relu': 58, 'bn+relu': 3 }, { 'bn+relu': 120 }],
@@ -252,7 +262,7 @@ describe('the fusion pass', () => {
     }
     assert.equal(
       nn.describeFusion(buildModel('resnet50', { backend: 'meta' })),
-      'fused for inference: 33 conv+bn+relu, 16 conv+bn+add+relu, 4 conv+bn; for training: 33 bn+relu',
+      'fused for inference: 33 conv+bn+relu, 16 conv+bn+add+relu, 4 conv+bn; for training: 33 bn+relu, 16 add+relu',
     );
     const groups = nn.fusedGroups(buildModel('resnet18', { backend: 'meta' }));
     assert.deepEqual(groups[0], {

@@ -48,6 +48,34 @@ describe('elementwise ops', () => {
     gradCheck((x) => ops.clamp(x, -0.3, 0.4), [rand64([4, 4], 5)]);
   });
 
+  it('addRelu: relu(add) exactly (NaN, infinities, -0), its gradients, and a broadcast as the two ops', () => {
+    const a = ops.fromArray([1, -2, 0.5, Number.NaN, Number.POSITIVE_INFINITY, -0, 3, -1], [2, 4], {
+      dtype: 'float64',
+    });
+    const b = ops.fromArray([-0.5, 1, -0.5, 1, Number.NEGATIVE_INFINITY, 0, -4, 1], [2, 4], { dtype: 'float64' });
+    const fused = ops.addRelu(a, b).toArray();
+    const twoOps = ops.relu(ops.add(a, b)).toArray();
+    assert.deepEqual(
+      [...fused].map(Object.is.bind(null, 0)),
+      [...twoOps].map(Object.is.bind(null, 0)),
+      '+0 where the two ops give +0',
+    );
+    assert.deepEqual([...fused], [...twoOps]);
+    assert.ok(Number.isNaN(fused[3]) && Number.isNaN(fused[4]), 'NaN + 1 and inf - inf stay NaN');
+    gradCheck((x, y) => ops.addRelu(x, y), [rand64([3, 4], 3), rand64([3, 4], 4)]);
+    const row = rand64([1, 4], 5);
+    const x = rand64([3, 4], 6);
+    assert.deepEqual(
+      [...ops.addRelu(x, row).toArray()],
+      [...ops.relu(ops.add(x, row)).toArray()],
+      'a broadcast runs as the two ops',
+    );
+    assert.throws(
+      () => ops.addRelu(x, ops.zeros([3, 4], { backend: x.backend.name })),
+      /addRelu: operands have different dtypes/,
+    );
+  });
+
   it('relu, sigmoid, tanh values', () => {
     const x = ops.tensor([-2, 0, 3]);
     close(ops.relu(x).toArray(), [0, 0, 3]);

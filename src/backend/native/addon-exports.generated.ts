@@ -10,6 +10,7 @@ export const ADDON_EXPORTS = [
   'batchNormBackwardPlan', // batch_norm.cc
   'batchNormStatsPlan', // batch_norm.cc
   'binaryPlan', // binary.cc
+  'addReluPlan', // binary.cc
   'concatBatchNormPlan', // concat.cc
   'concatPlan', // concat.cc
   'conv2dPlan', // conv.cc

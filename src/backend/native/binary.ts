@@ -18,6 +18,8 @@ declare module './addon.js' {
   interface NativeAddon {
     // ---- binary.cc: a has the output dims; b the same rank, each dim 1 or equal; buffers [a, b, dst]
     binaryPlan(kind: NativeBinaryOp, a: number, b: number): PlanResult<'a' | 'b' | 'dst'>;
+    /** buffers [a, b, dst], all in `desc`: dst = relu(a + b), NaN kept (a loop of its own) */
+    addReluPlan(desc: number): PlanResult<'desc'>;
   }
 }
 
@@ -67,10 +69,31 @@ export const BINARY_RUNS: readonly NativeRun[] = [
       'same shapes in any layouts; one-sided broadcasts (plain operand, on merged axes); plain problems up to 16384 floats as a serial loop',
     fallback: 'two-sided broadcasts, max/min/comparisons',
   },
+  {
+    kernels: ['addRelu'],
+    name: "relu(a + b) (a residual block's end in training)",
+    native: "any layout (the second operand is reordered to the first's), one loop, bit-identical to the reference",
+    fallback: 'float64, empty tensors',
+  },
 ];
 
-export function nativeBinaryKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'binary'> {
+export function nativeBinaryKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'binary' | 'addRelu'> {
   return {
+    addRelu(args: KernelSpecs['addRelu']['args']) {
+      const { a, b, shape } = args;
+      if (!isFloat32(a) || !isFloat32(b)) return refFallback(rt, ref, 'addRelu', 'not float32', args);
+      if (a.size === 0) return refFallback(rt, ref, 'addRelu', 'empty tensor', args);
+      if (shape.length > MAX_RANK) return refFallback(rt, ref, 'addRelu', `rank above ${MAX_RANK}`, args);
+      const dims = shape.length === 0 ? [1] : shape;
+      // The layout of a blocked operand (a residual sum's are the convs' and batch norms' outputs).
+      const desc = rt.descOf(isBlocked(a) || !isBlocked(b) ? a : b, dims);
+      const plan = rt.plan(`addRelu:${desc}`, () => rt.addon.addReluPlan(desc));
+      const x = rt.input(a, plan.desc, dims);
+      const y = rt.input(b, plan.desc, dims);
+      const out = rt.output(plan.desc, a.size);
+      rt.exec('addRelu', plan.plan, [x, y, out.buffer]);
+      return out;
+    },
     binary(args: KernelSpecs['binary']['args']) {
       const { op } = args;
       const rank = Math.max(args.outShape.length, 1);

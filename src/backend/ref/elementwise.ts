@@ -112,6 +112,18 @@ export function activationBackward({ op, gy, saved }: Args<'activationBackward'>
   return out;
 }
 
+/** relu(a + b): the sum is rounded to the dtype first (the store into Y), then relu'd, as the two kernels do. */
+export function addRelu({ a, b }: Args<'addRelu'>): RefStorage {
+  const [A, B] = [data(a), data(b)];
+  const out = allocLike(a, A.length);
+  const Y = data(out);
+  for (let i = 0; i < Y.length; i++) {
+    Y[i] = A[i] + B[i];
+    Y[i] = UNARY.relu(Y[i]);
+  }
+  return out;
+}
+
 export function expand({ x, shape, outShape }: Args<'expand'>): RefStorage {
   const X = data(x);
   const out = allocLike(x, sizeOf(outShape));
@@ -143,6 +155,7 @@ export const elementwiseKernels = {
   scalar,
   binary,
   activationBackward,
+  addRelu,
   expand,
   dropoutMask,
 } satisfies Partial<Kernels>;

@@ -126,9 +126,42 @@ export const OP_CASES: OpCase[] = [
     ],
     f: (x, w) => conv3(ops.tanh(x), w),
   },
+  // relu(a + b) in one loop (a residual block's end in training): plain, both blocked (12 channels:
+  // padded blocks), and a plain operand reordered to a blocked one's layout.
+  {
+    name: 'addRelu, plain',
+    inputs: [
+      [2, 3, 4, 5],
+      [2, 3, 4, 5],
+    ],
+    f: (a, b) => ops.addRelu(a, b),
+  },
+  {
+    name: 'addRelu of two blocked conv outputs (12 channels)',
+    inputs: [
+      [2, 3, 6, 6],
+      [12, 3, 3, 3],
+      [12, 3, 3, 3],
+    ],
+    f: (x, w1, w2) => ops.addRelu(conv3(x, w1), conv3(x, w2)),
+  },
+  {
+    name: 'addRelu of a plain tensor and a blocked conv output',
+    inputs: [
+      [2, 3, 6, 6],
+      [16, 3, 3, 3],
+      [2, 16, 6, 6],
+    ],
+    f: (x, w, y) => ops.addRelu(y, conv3(x, w)),
+  },
 ];
 
 export const PLAN_ERRORS: PlanErrorCase[] = [
+  {
+    name: 'addRelu with an unknown desc',
+    call: (a) => a.addReluPlan(987654),
+    error: /addRelu: .*desc/,
+  },
   {
     name: 'an unknown activation',
     call: (a) => a.eltwisePlan('gelu' as 'relu', a.plainDesc([1, 4, 4, 4])),
