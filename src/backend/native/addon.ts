@@ -148,8 +148,8 @@ export function loadAddon(): NativeAddon | { error: string } {
  * worker's second OpenMP thread spun that long after every command, taking a core from the
  * JavaScript thread while it built a model's first pass (DenseNet-121's took 136 ms instead of
  * 93) and from whatever ran next in the process (a peer timed beside convkit). 1,000 pauses are
- * tens of microseconds; recorded passes ran as fast, ResNet-20's training step about 3% slower
- * (more wake-ups between short kernels). docs/native-backend.md#openmp-threads.
+ * tens of microseconds; recorded passes ran as fast, ResNet-20's training step 3-5% slower (more
+ * wake-ups between short kernels). docs/native-backend.md#openmp-threads.
  */
 export const OPENMP_SPIN_COUNT = '1000';
 
