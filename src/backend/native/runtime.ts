@@ -1,6 +1,6 @@
 /**
- * The native backend's runtime: storage that may hold a oneDNN blocked layout, a pool of released
- * buffers, cached plans and descriptors, and queued execution.
+ * The native backend's runtime: buffers (a pool of released ones, huge pages for large ones) for its
+ * storages (native-storage.ts), cached plans and descriptors, and queued execution.
  *
  * Invariant: JavaScript never touches a buffer's values while the addon's queue has work in it.
  * Everything that reads or writes values on the JS side (`read`, reference fallbacks, in-place
@@ -9,86 +9,20 @@
  */
 import { setting } from '../../core/config.js';
 import { sizeOf } from '../../core/shape.js';
-import { Storage } from '../../core/storage.js';
-import type { DType } from '../../core/dtype.js';
+import type { Storage } from '../../core/storage.js';
 import { RefStorage } from '../ref/storage.js';
 import { BufferPool } from './buffer-pool.js';
+import { NativeStorage, PLAIN } from './native-storage.js';
 import type { Recorder } from './recording.js';
 import { callNative, type DescInfo, type ExecBuffer, type ExecScalars, type NativeAddon } from './addon.js';
 
-/** Desc id 0: plain row-major, whatever the logical shape (a reshape keeps it valid). */
-export const PLAIN = 0;
+export { NativeStorage, PLAIN } from './native-storage.js';
+
 /** Arrays of at least this many bytes are allocated in huge pages (NativeRuntime.allocate). */
 const HUGE_PAGE_BYTES = 2 ** 21;
 
 /** The most dims a oneDNN memory descriptor has (DNNL_MAX_NDIMS). */
 export const MAX_RANK = 12;
-
-/**
- * float32 storage of the native backend. `desc` is PLAIN or an interned oneDNN descriptor id
- * whose dims are `dims`; `buffer` may be longer than `size` (blocked layouts pad channels).
- */
-export class NativeStorage extends Storage {
-  readonly backendName = 'native';
-  readonly dtype: DType = 'float32';
-  /** Copies of this storage in other layouts (a weight in a conv's blocked layout), made once. */
-  private converted: Map<number, NativeStorage> | null = null;
-
-  constructor(
-    private readonly runtime: NativeRuntime,
-    readonly size: number,
-    private buf: Float32Array | null,
-    readonly desc: number,
-    readonly dims: readonly number[] | null,
-    /** Whether the buffer came from the pool and goes back to it (others are left to the GC). */
-    private readonly pooled = false,
-  ) {
-    super();
-  }
-
-  /** Zeros not yet allocated (NativeRuntime.filled): the buffer is made on first use. */
-  private unallocatedZeros = false;
-
-  /** A plain storage of `size` zeros whose buffer is allocated when first used. */
-  static zeros(runtime: NativeRuntime, size: number): NativeStorage {
-    const s = new NativeStorage(runtime, size, null, PLAIN, null);
-    s.unallocatedZeros = true;
-    return s;
-  }
-
-  get buffer(): Float32Array {
-    if (this.buf === null && this.unallocatedZeros) {
-      this.buf = this.runtime.allocate(this.size);
-      this.unallocatedZeros = false;
-    }
-    if (this.buf === null) throw new Error('native storage used after it was freed');
-    return this.buf;
-  }
-
-  convertedTo(desc: number): NativeStorage | undefined {
-    return this.converted?.get(desc);
-  }
-
-  rememberConverted(desc: number, copy: NativeStorage): void {
-    this.converted ??= new Map();
-    this.converted.set(desc, copy);
-  }
-
-  /** Drops cached conversions: the values were changed in place (an optimiser step). */
-  invalidate(): void {
-    if (this.converted) for (const c of this.converted.values()) c.release();
-    this.converted = null;
-  }
-
-  protected free(): void {
-    this.invalidate();
-    // Only pool-born buffers return: recycling every freed buffer (input batches, say) would grow
-    // the pool by sizes no native kernel asks for.
-    if (this.buf && this.pooled) this.runtime.recycle(this.buf);
-    this.buf = null;
-    this.unallocatedZeros = false;
-  }
-}
 
 /** Where a storage's values are and how they are laid out, for a native kernel to use. */
 interface NativeInput {

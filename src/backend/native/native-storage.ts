@@ -1,0 +1,77 @@
+/**
+ * The native backend's storage: a float32 buffer, plain or in a oneDNN blocked layout, with its
+ * copies in other layouts cached (a weight converted for a conv); zeros get their buffer on first
+ * use. The runtime (runtime.ts) allocates, pools and converts.
+ */
+import type { DType } from '../../core/dtype.js';
+import { Storage } from '../../core/storage.js';
+import type { NativeRuntime } from './runtime.js';
+
+/** Desc id 0: plain row-major, whatever the logical shape (a reshape keeps it valid). */
+export const PLAIN = 0;
+
+/**
+ * float32 storage of the native backend. `desc` is PLAIN or an interned oneDNN descriptor id
+ * whose dims are `dims`; `buffer` may be longer than `size` (blocked layouts pad channels).
+ */
+export class NativeStorage extends Storage {
+  readonly backendName = 'native';
+  readonly dtype: DType = 'float32';
+  /** Copies of this storage in other layouts (a weight in a conv's blocked layout), made once. */
+  private converted: Map<number, NativeStorage> | null = null;
+
+  constructor(
+    private readonly runtime: NativeRuntime,
+    readonly size: number,
+    private buf: Float32Array | null,
+    readonly desc: number,
+    readonly dims: readonly number[] | null,
+    /** Whether the buffer came from the pool and goes back to it (others are left to the GC). */
+    private readonly pooled = false,
+  ) {
+    super();
+  }
+
+  /** Zeros not yet allocated (NativeRuntime.filled): the buffer is made on first use. */
+  private unallocatedZeros = false;
+
+  /** A plain storage of `size` zeros whose buffer is allocated when first used. */
+  static zeros(runtime: NativeRuntime, size: number): NativeStorage {
+    const s = new NativeStorage(runtime, size, null, PLAIN, null);
+    s.unallocatedZeros = true;
+    return s;
+  }
+
+  get buffer(): Float32Array {
+    if (this.buf === null && this.unallocatedZeros) {
+      this.buf = this.runtime.allocate(this.size);
+      this.unallocatedZeros = false;
+    }
+    if (this.buf === null) throw new Error('native storage used after it was freed');
+    return this.buf;
+  }
+
+  convertedTo(desc: number): NativeStorage | undefined {
+    return this.converted?.get(desc);
+  }
+
+  rememberConverted(desc: number, copy: NativeStorage): void {
+    this.converted ??= new Map();
+    this.converted.set(desc, copy);
+  }
+
+  /** Drops cached conversions: the values were changed in place (an optimiser step). */
+  invalidate(): void {
+    if (this.converted) for (const c of this.converted.values()) c.release();
+    this.converted = null;
+  }
+
+  protected free(): void {
+    this.invalidate();
+    // Only pool-born buffers return: recycling every freed buffer (input batches, say) would grow
+    // the pool by sizes no native kernel asks for.
+    if (this.buf && this.pooled) this.runtime.recycle(this.buf);
+    this.buf = null;
+    this.unallocatedZeros = false;
+  }
+}
