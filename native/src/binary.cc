@@ -1,5 +1,5 @@
-// Elementwise add, sub, mul, div plans. oneDNN broadcasts only its second source: a has the
-// output's dims (any layout, the output keeps it), b the same rank with each dim equal or 1.
+// Elementwise add, sub, mul, div plans, and relu(a + b) (addReluPlan, at the end). oneDNN broadcasts only its second
+// source: a has the output's dims (any layout, the output keeps it), b the same rank with each dim equal or 1.
 #include "finite.h"
 #include "plan.h"
 
@@ -89,10 +89,6 @@ Napi::Value BinaryPlan(const Napi::CallbackInfo& info) {
   });
 }
 CONVKIT_EXPORT(binaryPlan, BinaryPlan);
-
-}  // namespace convkit
-
-namespace convkit {
 
 // addReluPlan(desc): buffers [a, b, dst], all in `desc` (any layout): dst = relu(a + b) over every
 // physical float (blocked padding lanes hold zeros, and 0 + 0 stays 0). A loop of its own rather
