@@ -1,5 +1,6 @@
-// Elementwise add, sub, mul, div plans, and relu(a + b) (addReluPlan, at the end). oneDNN broadcasts only its second
-// source: a has the output's dims (any layout, the output keeps it), b the same rank with each dim equal or 1.
+// Elementwise add, sub, mul, div plans, and relu(a + b) (addReluPlan, at the end). oneDNN
+// broadcasts only its second source: a has the output's dims (any layout, the output keeps it), b
+// the same rank with each dim equal or 1.
 #include "finite.h"
 #include "plan.h"
 

@@ -18,7 +18,7 @@ import { callNative, type DescInfo, type ExecBuffer, type ExecScalars, type Nati
 
 export { NativeStorage, PLAIN } from './native-storage.js';
 
-/** Arrays of at least this many bytes are allocated in huge pages (NativeRuntime.allocate). */
+/** Blocks of at least this many bytes are allocated in huge pages (NativeRuntime.arrayBuffer). */
 const HUGE_PAGE_BYTES = 2 ** 21;
 
 /** The most dims a oneDNN memory descriptor has (DNNL_MAX_NDIMS). */
