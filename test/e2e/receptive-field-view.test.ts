@@ -73,6 +73,16 @@ async function shownField(call: number, unit: readonly [number, number], picture
     `[data-testid=rf-figure][data-state=done][data-call="${call}"][data-unit="${unit.join(',')}"][data-picture="${picture}"]`,
     { timeout: 20_000 },
   );
+  // The page exposes the field in an effect that runs after the render that set data-state: wait
+  // for it too, or a loaded machine reads the previous unit's gradient.
+  await page.waitForFunction(
+    ([c, u, p]) => {
+      const s = (globalThis as unknown as { convkitField?: Shown }).convkitField;
+      return s !== undefined && s.call === c && [...s.unit].join(',') === u && s.picture === p;
+    },
+    [call, unit.join(','), picture] as const,
+    { timeout: 20_000 },
+  );
   return page.evaluate(() => {
     const s = (globalThis as unknown as { convkitField: Shown & { gradient: Float32Array } }).convkitField;
     return { ...s, unit: [...s.unit] as [number, number], gradient: Array.from(s.gradient) };
