@@ -50,6 +50,15 @@ export interface Interleaved {
 }
 
 /**
+ * A pause after each contender's turn, so that its idle threads stop spinning before the next
+ * contender is timed: libgomp's threads (convkit's worker, PyTorch) spin about 7 ms after their
+ * last parallel region on the Emerald Rapids host before they sleep, taking a core from whatever
+ * runs then.
+ */
+const SETTLE_MS = 20;
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
+/**
  * Runs `workloads` workloads on every contender in `policy.rounds` interleaved rounds; a
  * contender that throws is dropped (its cells stay null) and the others go on. `progress` gets a
  * line per contender and workload at the end.
@@ -69,6 +78,7 @@ export async function interleaved(
         if (failed.has(c)) continue;
         try {
           times[c][w].push(...(await contender.round(w, round === 0)));
+          await settle();
         } catch (err) {
           failed.add(c);
           errors.push({ label: contender.label, message: (err as Error).message.split('\n')[0] });

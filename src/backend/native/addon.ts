@@ -128,7 +128,7 @@ export function loadAddon(): NativeAddon | { error: string } {
   }
   let loaded: unknown;
   try {
-    loaded = withShortOpenMpSpin(() => createRequire(import.meta.url)(file));
+    loaded = createRequire(import.meta.url)(file);
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     const missingLib = why.includes('libdnnl');
@@ -140,28 +140,6 @@ export function loadAddon(): NativeAddon | { error: string } {
   }
   if (!isAddon(loaded)) return { error: `the native addon is out of date (missing functions): run ${BUILD_HINT}` };
   return loaded;
-}
-
-/**
- * Spin count of an idle OpenMP thread before it sleeps, unless the user set GOMP_SPINCOUNT or
- * OMP_WAIT_POLICY: libgomp's default, 300,000 pauses, is about 7 ms on an Emerald Rapids core. The
- * worker's second OpenMP thread spun that long after every command, taking a core from the
- * JavaScript thread while it built a model's first pass (DenseNet-121's took 136 ms instead of
- * 93) and from whatever ran next in the process (a peer timed beside convkit). 1,000 pauses are
- * tens of microseconds; recorded passes ran as fast, ResNet-20's training step 3-5% slower (more
- * wake-ups between short kernels). docs/native-backend.md#openmp-threads.
- */
-export const OPENMP_SPIN_COUNT = '1000';
-
-/** Runs `load` (libgomp reads its settings when it is loaded) with the spin count set, then unsets it for child processes. */
-function withShortOpenMpSpin<T>(load: () => T): T {
-  if (process.env.GOMP_SPINCOUNT !== undefined || process.env.OMP_WAIT_POLICY !== undefined) return load();
-  process.env.GOMP_SPINCOUNT = OPENMP_SPIN_COUNT;
-  try {
-    return load();
-  } finally {
-    delete process.env.GOMP_SPINCOUNT;
-  }
 }
 
 /** Size and modification time of the addon file: changes with every rebuild (keys the conv tuning cache). */
