@@ -1,7 +1,7 @@
 // CRC-32 (zip's: polynomial 0x04C11DB7, bit-reflected) with carry-less multiplication. Every
-// record of a .pth file is checked when it is read, and node:zlib's crc32 ran at about 2.3 GB/s
-// here: 12 ms of DenseNet-121's 32 MB, 230 ms of VGG16's 528 MB. Folding 64 bytes at a time with
-// PCLMULQDQ runs at memory speed.
+// record of a .pth file is checked when it is read, and node:zlib's crc32 ran at 2.3-4.6 GB/s
+// here (7-13 ms for DenseNet-121's 32 MB). Folding 64 bytes at a time with PCLMULQDQ runs at
+// memory speed: 3.3 ms from memory, 1.25 ms from cache.
 //
 // The method is Intel's "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ" (Gopal et
 // al., 2009): four 128-bit lanes are folded forward by 512 bits per step, then into one lane, then
