@@ -37,9 +37,47 @@ void copyLanes(const float* src, int64_t from, float* dst, int64_t to, int64_t l
     for (int64_t j = 0; j < lanes; j++) dst[p * block + to + j] = src[p * block + from + j];
 }
 
+// As copyLanes, adding to what dst holds.
+void addLanes(const float* src, int64_t from, float* dst, int64_t to, int64_t lanes, int64_t spatial, int64_t block) {
+#if defined(__AVX512F__)
+  if (block == 16) {
+    const auto mask = static_cast<__mmask16>(((1u << lanes) - 1u) << to);
+    const auto shift = static_cast<intptr_t>(from - to) * static_cast<intptr_t>(sizeof(float));
+    const auto base = reinterpret_cast<uintptr_t>(src) + shift;
+    for (int64_t p = 0; p < spatial; p++) {
+      const __m512 v = _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(base + p * 16 * sizeof(float)));
+      const __m512 d = _mm512_maskz_loadu_ps(mask, dst + p * 16);
+      _mm512_mask_storeu_ps(dst + p * 16, mask, _mm512_add_ps(d, v));
+    }
+    return;
+  }
+#endif
+  for (int64_t p = 0; p < spatial; p++)
+    for (int64_t j = 0; j < lanes; j++) dst[p * block + to + j] += src[p * block + from + j];
+}
+
 void fillLanes(float* dst, int64_t to, int64_t lanes, float value, int64_t spatial, int64_t block) {
   for (int64_t p = 0; p < spatial; p++)
     for (int64_t j = 0; j < lanes; j++) dst[p * block + to + j] = value;
+}
+
+// One destination block of one image: copy's runs written (add: added, fills skipped).
+void blockRuns(const BlockedCopy& copy, const float* const* sources, int64_t n, int64_t b, float* out, bool add) {
+  const int64_t block = copy.block, spatial = copy.spatial, plane = block * spatial;
+  for (const LaneRun& run : copy.runs[b]) {
+    if (run.source < 0) {
+      if (!add) fillLanes(out, run.lane, run.lanes, run.fill, spatial, block);
+      continue;
+    }
+    const float* in = sources[run.source] + (n * copy.sourceBlocks[run.source] + run.sourceBlock) * plane;
+    if (add) {
+      addLanes(in, run.sourceLane, out, run.lane, run.lanes, spatial, block);
+    } else if (run.lanes == block) {
+      std::memcpy(out, in, plane * sizeof(float));  // a whole block (both offsets 0)
+    } else {
+      copyLanes(in, run.sourceLane, out, run.lane, run.lanes, spatial, block);
+    }
+  }
 }
 
 }  // namespace
@@ -72,23 +110,22 @@ BlockedCopy planBlockedCopy(int64_t block, int64_t images, int64_t spatial, int6
 }
 
 void runBlockedCopy(const BlockedCopy& copy, const std::vector<const float*>& sources, float* dst) {
-  const int64_t block = copy.block, spatial = copy.spatial, plane = block * spatial;
+  const int64_t plane = copy.block * copy.spatial;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t n = 0; n < copy.images; n++) {
-    for (int64_t b = 0; b < copy.blocks; b++) {
-      float* out = dst + (n * copy.blocks + b) * plane;
-      for (const LaneRun& run : copy.runs[b]) {
-        if (run.source < 0) {
-          fillLanes(out, run.lane, run.lanes, run.fill, spatial, block);
-          continue;
-        }
-        const float* in = sources[run.source] + (n * copy.sourceBlocks[run.source] + run.sourceBlock) * plane;
-        if (run.lanes == block) {
-          std::memcpy(out, in, plane * sizeof(float));  // a whole block (both offsets 0)
-        } else {
-          copyLanes(in, run.sourceLane, out, run.lane, run.lanes, spatial, block);
-        }
-      }
+    for (int64_t b = 0; b < copy.blocks; b++)
+      blockRuns(copy, sources.data(), n, b, dst + (n * copy.blocks + b) * plane, false);
+  }
+}
+
+void runBlockedSum(const std::vector<BlockedCopy>& copies, const std::vector<const float*>& sources, float* dst) {
+  const BlockedCopy& first = copies[0];
+  const int64_t plane = first.block * first.spatial;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < first.images; n++) {
+    for (int64_t b = 0; b < first.blocks; b++) {
+      float* out = dst + (n * first.blocks + b) * plane;
+      for (size_t k = 0; k < copies.size(); k++) blockRuns(copies[k], &sources[k], n, b, out, k > 0);
     }
   }
 }

@@ -43,4 +43,9 @@ BlockedCopy planBlockedCopy(int64_t block, int64_t images, int64_t spatial, int6
 // Runs it (OpenMP over images and destination blocks).
 void runBlockedCopy(const BlockedCopy& copy, const std::vector<const float*>& sources, float* dst);
 
+// dst = the sum of the copies in order (each with one source, sources[k]; all with dst's geometry):
+// the first writes its lanes and zero padding, the others add theirs, one destination block at a
+// time, so each block is written once while it is in cache.
+void runBlockedSum(const std::vector<BlockedCopy>& copies, const std::vector<const float*>& sources, float* dst);
+
 }  // namespace convkit

@@ -8,6 +8,9 @@
 // layout is a plain [N, C/b, H, W, b] array and the same loop applies; otherwise channels change
 // lanes (blocked_channels.h), as in the gradient of DenseNet-BC's joins. Anything else is planned
 // on plain data, and JavaScript converts the input to the `src` desc the plan reports.
+//
+// Also the sum of same-size boxes of several sources (concat's backward gathering an input's
+// gradients): the first box is copied and the others added, per destination block or row.
 #include "plan.h"
 
 #include "blocked_channels.h"
@@ -57,8 +60,9 @@ void fill(float* p, int64_t n, float value) {
   }
 }
 
-// The loop: one destination row (last axis) at a time, in parallel.
-void runBox(const Box& b, const float* src, float* dst, float value) {
+// The loop: one destination row (last axis) at a time, in parallel. add: the box covers dst, and
+// its values are added to dst's.
+void runBox(const Box& b, const float* src, float* dst, float value, bool add = false) {
   const size_t rank = b.in.size(), last = rank - 1;
   int64_t rows = 1;
   for (size_t a = 0; a < last; a++) rows *= b.out[a];
@@ -81,8 +85,13 @@ void runBox(const Box& b, const float* src, float* dst, float value) {
       continue;
     }
     const int64_t head = b.dstBegin[last];
+    const float* in = src + srcRow * b.in[last] + b.srcBegin[last];
+    if (add) {
+      for (int64_t j = 0; j < copied; j++) out[head + j] += in[j];
+      continue;
+    }
     fill(out, head, value);
-    std::memcpy(out + head, src + srcRow * b.in[last] + b.srcBegin[last], copied * sizeof(float));
+    std::memcpy(out + head, in, copied * sizeof(float));
     fill(out + head + copied, rowLength - head - copied, value);
   }
 }
@@ -131,7 +140,96 @@ Plan laneWindow(const Box& box, int64_t block, float value) {
   return plan;
 }
 
+// The sum of boxes of sources that are all nChw8c or all nChw16c (channel counts need not fill
+// blocks) where the boxes differ from dst along channels only: lane by lane, into the same layout.
+// False when the sources are not so.
+bool laneSum(const std::vector<dnnl::memory::desc>& srcs, const std::vector<Box>& boxes, Plan& plan,
+             dnnl::memory::desc& dst) {
+  tag format = tag::undef;
+  int64_t block = 0;
+  for (size_t k = 0; k < srcs.size(); k++) {
+    tag f = tag::undef;
+    int64_t b = blockedChannelWindow(srcs[k], boxes[k], f);
+    if (b == 0 || (k > 0 && f != format)) return false;
+    format = f;
+    block = b;
+  }
+  const auto& out = boxes[0].out;
+  std::vector<BlockedCopy> copies;
+  for (const Box& box : boxes) {
+    copies.push_back(planBlockedCopy(block, out[0], out[2] * out[3], out[1], {box.in[1]}, [&](int64_t c) {
+      return ChannelOrigin{0, c + box.srcBegin[1], 0.0f};
+    }));
+  }
+  dst = dnnl::memory::desc(out, dnnl::memory::data_type::f32, format);
+  const size_t count = srcs.size();
+  plan.custom = [copies, count](const std::vector<void*>& buffers, const std::vector<double>&) {
+    std::vector<const float*> sources(count);
+    for (size_t k = 0; k < count; k++) sources[k] = static_cast<const float*>(buffers[k]);
+    runBlockedSum(copies, sources, static_cast<float*>(buffers[count]));
+  };
+  return true;
+}
+
 }  // namespace
+
+// sumSlicesPlan(srcs, begins, outDims) -> { plan, dst } or null; buffers [src0, ..., srcK-1, dst].
+// dst is the sum, source by source in order, of the boxes [begin, begin + outDims) of the sources
+// (begins: each source's box start, one entry per axis, source after source). nChw8c/nChw16c
+// sources with boxes along channels sum lane by lane into their layout, plain sources as plain
+// boxes; anything else is null (JavaScript asks again with plain descs).
+Napi::Value SumSlicesPlan(const Napi::CallbackInfo& info) {
+  const char* op = "sumSlices";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    if (!info[0].IsArray() || info[0].As<Napi::Array>().Length() == 0)
+      throw Napi::TypeError::New(info.Env(), "sumSlices: argument 'srcs' must be a non-empty array of desc ids");
+    std::vector<dnnl::memory::desc> srcs;
+    for (auto id : intArray(info, 0, op, "srcs")) srcs.push_back(descOf(static_cast<int>(id), "argument 'srcs'"));
+    auto begins = intArray(info, 1, op, "begins");
+    auto out = intArray(info, 2, op, "outDims");
+    const size_t rank = out.size();
+    if (begins.size() != rank * srcs.size())
+      throw Napi::RangeError::New(info.Env(), "sumSlices: argument 'begins' must have " +
+                                                  std::to_string(rank * srcs.size()) +
+                                                  " entries (rank x sources), got " + std::to_string(begins.size()));
+    std::vector<Box> boxes;
+    bool plain = true;
+    for (size_t k = 0; k < srcs.size(); k++) {
+      auto dims = srcs[k].dims();
+      Box box{dims, out, {begins.begin() + k * rank, begins.begin() + (k + 1) * rank}, std::vector<int64_t>(rank, 0)};
+      for (size_t a = 0; a < rank; a++) {
+        if (dims.size() != rank || out[a] == 0 || box.srcBegin[a] + out[a] > dims[a]) {
+          throw Napi::RangeError::New(info.Env(), "sumSlices: source " + std::to_string(k) + "'s box [" +
+                                                      std::to_string(box.srcBegin[a]) + ", +" + std::to_string(out[a]) +
+                                                      ") on axis " + std::to_string(a) +
+                                                      " is empty, or outside the source or its rank");
+        }
+      }
+      plain = plain && srcs[k] == plainDescOf(dims);
+      boxes.push_back(box);
+    }
+    Plan plan;
+    dnnl::memory::desc dst;
+    if (!laneSum(srcs, boxes, plan, dst)) {
+      if (!plain) return info.Env().Null();
+      std::vector<Box> merges;
+      for (const Box& box : boxes) merges.push_back(merged(box));
+      plan.custom = [merges](const std::vector<void*>& buffers, const std::vector<double>&) {
+        float* dst = static_cast<float*>(buffers[merges.size()]);
+        for (size_t k = 0; k < merges.size(); k++)
+          runBox(merges[k], static_cast<const float*>(buffers[k]), dst, 0.0f, k > 0);
+      };
+      dst = plainDescOf(out);
+    }
+    plan.name = op;
+    for (size_t k = 0; k <= srcs.size(); k++) {
+      plan.args.push_back(static_cast<int>(k));
+      plan.descs.push_back(k < srcs.size() ? srcs[k] : dst);
+    }
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
+  });
+}
+CONVKIT_EXPORT(sumSlicesPlan, SumSlicesPlan);
 
 // windowPlan(src, { srcBegin, dstBegin, outDims, value }): buffers [src, dst]; the arrays have
 // one entry per axis of src

@@ -60,6 +60,14 @@ export interface KernelSpecs {
     out: Storage;
   };
   concat: { args: { xs: readonly Storage[]; shapes: readonly Shape[]; axis: number }; out: Storage };
+  /**
+   * The sum, in the order given, of boxes of one size: box i is [begins[i], begins[i] + size) of
+   * xs[i] (of shape shapes[i]). The gradients of concat's inputs gather this way, each read once.
+   */
+  sumSlices: {
+    args: { xs: readonly Storage[]; shapes: readonly Shape[]; begins: readonly (readonly number[])[]; size: Shape };
+    out: Storage;
+  };
 
   /**
    * out[b] = op(a[b]) @ op(b[b]), a is batch x m x k (or k x m when transA), b is batch x k x n
@@ -370,6 +378,7 @@ export const RESULT_SIZES: {
   slice: ({ size }) => sizeOf(size),
   pad: ({ shape, pads }) => sizeOf(shape.map((d, i) => d + pads[i][0] + pads[i][1])),
   concat: ({ xs }) => xs.reduce((n, x) => n + x.size, 0),
+  sumSlices: ({ size }) => sizeOf(size),
   matmul: ({ batch, m, n }) => batch * m * n,
   linear: ({ rows, outF }) => rows * outF,
   conv2d: ({ geometry: g }) => g.batch * g.outChannels * g.outH * g.outW,

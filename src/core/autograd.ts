@@ -13,16 +13,40 @@ import { isGradEnabled, noGrad } from './grad-mode.js';
 import { currentLayer } from './layer-context.js';
 import { keep, nextNodeSeq, releaseSaved } from './scope.js';
 import { emitOp, isTracing, type OpInfo } from './trace.js';
-import { formatShape, shapesEqual } from './shape.js';
+import { formatShape, type Shape, shapesEqual } from './shape.js';
 import { Tensor } from './tensor.js';
+
+/**
+ * A gradient that is a box of a larger tensor: [begin, begin + shape) of `source` (concat's
+ * backward hands each input its box of the output's gradient). The engine sums such boxes with
+ * the input's other gradients in one kernel (sumSlices) instead of copying each out first.
+ */
+export class GradientSlice {
+  constructor(
+    readonly source: Tensor,
+    readonly begin: readonly number[],
+    readonly shape: Shape,
+  ) {}
+}
 
 /**
  * Given the gradient of the op's output, returns one gradient per input (null where the input
  * needs none). `needs[i]` says which inputs want one, so unneeded work can be skipped. Runs with
- * gradient recording off. It may return `gy` itself; every other tensor it returns must be new
- * (the engine disposes them), never a tensor saved from the forward pass.
+ * gradient recording off. It may return `gy` itself; every other tensor it returns, and the source
+ * of every GradientSlice, must be `gy` or new (the engine disposes them), never a tensor saved from
+ * the forward pass.
  */
-export type BackwardFn = (gy: Tensor, needs: readonly boolean[]) => readonly (Tensor | null)[];
+export type BackwardFn = (gy: Tensor, needs: readonly boolean[]) => readonly (Tensor | GradientSlice | null)[];
+
+/** A gradient on its way to a node: a whole tensor or a box of one (holding its own reference). */
+type GradientPart = Tensor | GradientSlice;
+
+/**
+ * A node's gradients are kept as parts until it runs, then summed in arrival order by one kernel,
+ * which reads each box once. A part holds its whole source alive (a dense block's joined
+ * gradient), so every few parts are summed early: that bounds the memory held.
+ */
+const PENDING_PARTS = 4;
 
 /** What `record()` takes besides the backward function: tracing information and saved tensors. */
 export interface RecordOptions extends OpInfo {
@@ -58,7 +82,7 @@ export class GradNode {
     return this.fn !== null;
   }
 
-  apply(gy: Tensor, needs: readonly boolean[]): readonly (Tensor | null)[] {
+  apply(gy: Tensor, needs: readonly boolean[]): readonly (Tensor | GradientSlice | null)[] {
     if (this.fn === null) {
       throw new BackendError(
         'backward',
@@ -158,25 +182,27 @@ export function backward(root: Tensor, seed: Tensor | undefined, retainGraph: bo
       accumulateLeaf(root, start);
       return;
     }
-    const grads = new Map<GradNode, Tensor>([[root.gradFn, start]]);
+    const grads = new Map<GradNode, GradientPart[]>([[root.gradFn, [start]]]);
     const order = topologicalOrder(root.gradFn);
     try {
       runNodes(order, grads, retainGraph);
     } finally {
       // After an error, the gradients still waiting for their nodes are freed.
-      for (const g of grads.values()) g.dispose();
+      for (const parts of grads.values()) for (const part of parts) disposePart(part);
     }
   });
 }
 
-function runNodes(order: readonly GradNode[], grads: Map<GradNode, Tensor>, retainGraph: boolean): void {
+function runNodes(order: readonly GradNode[], grads: Map<GradNode, GradientPart[]>, retainGraph: boolean): void {
   for (const node of order) {
-    const gy = grads.get(node);
-    if (gy === undefined) {
+    const parts = grads.get(node);
+    if (parts === undefined) {
       // No gradient reached it (the ops above returned none): nothing to run, but the graph is spent.
       if (!retainGraph) node.release();
       continue;
     }
+    const gy = sumParts(parts);
+    grads.set(node, [gy]); // freed by backward() if the node throws
     const needs = node.inputs.map((t) => t?.requiresGrad === true);
     const inputGrads = node.apply(gy, needs);
     grads.delete(node);
@@ -190,13 +216,45 @@ function runNodes(order: readonly GradNode[], grads: Map<GradNode, Tensor>, reta
           node.path,
         );
       }
-      const shared = g.alias(g.shape);
-      if (t.gradFn === null) accumulateLeaf(t, shared);
-      else grads.set(t.gradFn, sum(grads.get(t.gradFn), shared));
+      const part =
+        g instanceof GradientSlice
+          ? new GradientSlice(g.source.alias(g.source.shape), g.begin, g.shape)
+          : g.alias(g.shape);
+      if (t.gradFn === null) accumulateLeaf(t, sumParts([part]));
+      else grads.set(t.gradFn, withPart(grads.get(t.gradFn), part));
     });
-    for (const g of new Set([gy, ...inputGrads])) g?.dispose();
+    const owned = inputGrads.map((g) => (g instanceof GradientSlice ? g.source : g));
+    for (const g of new Set([gy, ...owned])) g?.dispose();
     if (!retainGraph) node.release();
   }
+}
+
+/** A node's parts with one more, summed into one once there are PENDING_PARTS of them. */
+function withPart(parts: GradientPart[] | undefined, part: GradientPart): GradientPart[] {
+  const all = [...(parts ?? []), part];
+  return all.length < PENDING_PARTS ? all : [sumParts(all)];
+}
+
+/** The parts' sum in arrival order, as a new tensor (one whole tensor is itself); the parts are spent. */
+function sumParts(parts: readonly GradientPart[]): Tensor {
+  const [first] = parts;
+  if (parts.length === 1 && first instanceof Tensor) return first;
+  const sources = parts.map((p) => (p instanceof GradientSlice ? p.source : p));
+  const { backend } = sources[0];
+  const size = first.shape;
+  const storage = backend.kernels.sumSlices({
+    xs: sources.map((t) => t.storage),
+    shapes: sources.map((t) => t.shape),
+    begins: parts.map((p) => (p instanceof GradientSlice ? p.begin : size.map(() => 0))),
+    size,
+  });
+  for (const part of parts) disposePart(part);
+  return new Tensor(storage, size, backend);
+}
+
+function disposePart(part: GradientPart): void {
+  if (part instanceof GradientSlice) part.source.dispose();
+  else part.dispose();
 }
 
 /** Nodes reachable from root, each after every node that consumes its output. */
@@ -235,14 +293,6 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
   leaf.grad.assign(total);
   total.dispose();
   g.dispose();
-}
-
-function sum(a: Tensor | undefined, b: Tensor): Tensor {
-  if (a === undefined) return b;
-  const total = add(a, b);
-  a.dispose();
-  b.dispose();
-  return total;
 }
 
 function add(a: Tensor, b: Tensor): Tensor {

@@ -1,5 +1,5 @@
 /** Ops that change shape or arrangement: reshape, flatten, permute, slice, concat, pad, expand. */
-import { recordSaved } from '../core/autograd.js';
+import { GradientSlice, recordSaved } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
 import { broadcastShapes, formatShape, normalizeAxis, shapesEqual, sizeOf, type Shape } from '../core/shape.js';
 import { describeValue, reshapeView, type Tensor } from '../core/tensor.js';
@@ -122,14 +122,13 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const shapes = xs.map((t) => t.shape);
   const outShape = first.shape.map((d, j) => (j === a ? xs.reduce((acc, t) => acc + t.shape[a], 0) : d));
   const out = wrap(backend.kernels.concat({ xs: xs.map((t) => t.storage), shapes, axis: a }), outShape, backend);
-  const backwardConcat = (gy: Tensor, needs: readonly boolean[]): (Tensor | null)[] => {
+  // Each input's gradient is its box of gy, which the engine sums with the input's other gradients.
+  const backwardConcat = (gy: Tensor, needs: readonly boolean[]): (GradientSlice | null)[] => {
     let offset = 0;
     return xs.map((t, i) => {
       const begin = outShape.map((_, j) => (j === a ? offset : 0));
       offset += t.shape[a];
-      return needs[i]
-        ? wrap(backend.kernels.slice({ x: gy.storage, shape: outShape, begin, size: t.shape }), t.shape, backend)
-        : null;
+      return needs[i] ? new GradientSlice(gy, begin, t.shape) : null;
     });
   };
   return recordSaved([], out, 'concat', xs, backwardConcat, { attrs: { axis: a } });

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Kernels } from '../../src/backend/backend.js';
+import type { Storage } from '../../src/core/storage.js';
+import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import { gradCheck, rand64 } from '../helpers/gradcheck.js';
 
@@ -139,6 +142,44 @@ describe('layout ops', () => {
     gradCheck((x) => ops.pad(x, [1, 2, 0, 1], 0.5), [rand64([2, 3, 2], 14)]);
     gradCheck((x) => ops.expand(x, [3, 2, 4]), [rand64([2, 1], 15)]);
     gradCheck((x) => ops.flatten(x, 1), [rand64([2, 3, 2], 16)]);
+  });
+
+  it('gradients that reach a tensor as boxes of joins sum correctly (a dense block)', () => {
+    // x and y are in every join and x also feeds a product, so each gathers more parts than the
+    // engine holds before summing (PENDING_PARTS): boxes and whole tensors, summed in steps.
+    const denseBlock = (x: Tensor, y: Tensor): Tensor => {
+      const features = [x];
+      for (let k = 0; k < 6; k++) {
+        const joined = ops.concat([...features, y], 1);
+        features.push(ops.tanh(ops.slice(joined, 1, k, k + 2)));
+      }
+      return ops.concat([ops.concat(features, 1), ops.mul(x, x)], 1);
+    };
+    gradCheck(denseBlock, [rand64([2, 2, 3], 16), rand64([2, 1, 3], 17)]);
+  });
+
+  it('the boxes summed for a gradient are freed once summed', () => {
+    const x = rand64([2, 2, 3], 18);
+    // A spy on the reference backend's kernel (its kernels are typed read-only, not frozen).
+    const kernels: { sumSlices: Kernels['sumSlices'] } = x.backend.kernels;
+    const original = kernels.sumSlices;
+    const summed: Storage[] = [];
+    kernels.sumSlices = (args) => {
+      summed.push(...args.xs);
+      return original(args);
+    };
+    try {
+      const joins = [0, 1, 2, 3, 4, 5].map(() => ops.concat([x, ops.mul(x, 2)], 1));
+      ops.sum(ops.concat(joins, 2)).backward();
+    } finally {
+      kernels.sumSlices = original;
+    }
+    assert.ok(summed.length >= 6, `expected the join gradients to be summed as boxes, got ${summed.length} parts`);
+    assert.ok(
+      summed.every((s) => s.released),
+      'every join gradient is released after backward',
+    );
+    assert.deepEqual([...(x.grad?.toArray() ?? [])], new Array(12).fill(18));
   });
 
   it('concat names the mismatching tensor', () => {

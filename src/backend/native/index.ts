@@ -28,7 +28,7 @@ import { nativeOptimKernels, OPTIM_RUNS } from './optim.js';
 import { nativePoolKernels, POOL_RUNS } from './pool.js';
 import { nativeReduceKernels, REDUCE_RUNS } from './reduce.js';
 import { nativeSoftmaxKernels, SOFTMAX_RUNS } from './softmax.js';
-import { nativeWindowKernels, WINDOW_RUNS } from './window.js';
+import { nativeSumSlicesKernel, nativeWindowKernels, WINDOW_RUNS } from './window.js';
 
 export { nativeCallCount } from './addon.js';
 export { nativeFallbacks } from './fallback.js';
@@ -56,7 +56,7 @@ const NATIVE_FILES: readonly NativeKernelFile[] = [
   { kernels: nativeLrnKernels, runs: LRN_RUNS },
   { kernels: nativeSoftmaxKernels, runs: SOFTMAX_RUNS },
   { kernels: nativeConcatKernel, runs: CONCAT_RUNS }, // concatBatchNormInfer is built below, from the others
-  { kernels: nativeWindowKernels, runs: WINDOW_RUNS },
+  { kernels: nativeWindowKernels, runs: WINDOW_RUNS }, // sumSlices is built below, from the others
   { kernels: nativeOptimKernels, runs: OPTIM_RUNS },
   { kernels: nativeReduceKernels, runs: REDUCE_RUNS },
   { kernels: nativeCastKernel, runs: CAST_RUNS },
@@ -72,7 +72,11 @@ function createNativeBackend(addon: NativeAddon): NativeBackend {
   const base = fallbackKernels(rt, ref);
   // Each file's kernels override the fallbacks of the same names.
   const natives: Kernels = Object.assign({ ...base }, ...NATIVE_FILES.map((file) => file.kernels(rt, ref)));
-  const all: Kernels = { ...natives, ...nativeConcatBatchNormKernel(rt, ref, natives) };
+  const all: Kernels = {
+    ...natives,
+    ...nativeConcatBatchNormKernel(rt, ref, natives),
+    ...nativeSumSlicesKernel(rt, ref, natives),
+  };
   // Each call runs inside rt.kernel(): the plans it uses stay cached until it has queued them.
   const kernels = Object.fromEntries(
     Object.entries(all).map(([name, run]) => [

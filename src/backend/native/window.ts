@@ -4,6 +4,8 @@
  * concat's backward); other windows run on plain data. float64, empty tensors, ranks above 12
  * and non-finite pad values run the reference kernels.
  */
+import { BackendError } from '../../core/errors.js';
+import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback, type NativeRun } from './fallback.js';
@@ -14,6 +16,16 @@ declare module './addon.js' {
     // ---- window.cc; buffers [src (in the plan's src desc), dst]: dst (outDims) is `value` except
     // src's elements from srcBegin, placed from dstBegin (slice and pad); one entry per axis of src
     windowPlan(src: number, window: WindowCopy): PlanResult<'src' | 'dst'>;
+    /**
+     * buffers [src0, ..., srcK-1, dst]: dst = the sum in order of the boxes [begin, begin + outDims)
+     * of the sources (begins: rank entries per source); null when the sources are neither all plain
+     * nor all nChw8c / nChw16c with boxes along channels only.
+     */
+    sumSlicesPlan(
+      srcs: readonly number[],
+      begins: readonly number[],
+      outDims: readonly number[],
+    ): PlanResult<'dst'> | null;
   }
 }
 
@@ -32,6 +44,13 @@ export const WINDOW_RUNS: readonly NativeRun[] = [
     native:
       'all (a queued copy loop); nChw8c/nChw16c stay blocked when only channels move, as whole blocks or lane by lane (ResNet option A, concat backward), else plain',
     fallback: 'float64, empty, non-finite pad values',
+  },
+  {
+    kernels: ['sumSlices'],
+    name: "sum of boxes (concat's backward gathering an input's gradients)",
+    native:
+      'boxes along channels of nChw8c/nChw16c sources, lane by lane into their layout, one destination block at a time; whole tensors as adds (any layouts); else plain boxes',
+    fallback: 'float64, empty',
   },
 ];
 
@@ -69,6 +88,52 @@ export function nativeWindowKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
       if (why) return refFallback(rt, ref, 'pad', why, args);
       const copy = { srcBegin: shape.map(() => 0), dstBegin: pads.map((p) => p[0]), outDims, value };
       return window('pad', x, shape, copy);
+    },
+  };
+}
+
+/**
+ * The sum of boxes: whole tensors as a chain of native adds (which work in any layouts), boxes by
+ * one queued loop on the sources' blocked layout where they share one, else on plain data.
+ */
+export function nativeSumSlicesKernel(
+  rt: NativeRuntime,
+  ref: Kernels,
+  native: Pick<Kernels, 'binary'>,
+): Pick<Kernels, 'sumSlices'> {
+  return {
+    sumSlices(args: KernelSpecs['sumSlices']['args']) {
+      const { xs, shapes, begins, size } = args;
+      if (!xs.every(isFloat32)) return refFallback(rt, ref, 'sumSlices', 'not float32', args);
+      if (size.length === 0 || size.length > MAX_RANK)
+        return refFallback(rt, ref, 'sumSlices', `rank ${size.length}`, args);
+      if (size.includes(0)) return refFallback(rt, ref, 'sumSlices', 'empty tensor', args);
+      const whole = xs.every((_, i) => begins[i].every((b) => b === 0) && shapes[i].every((d, a) => d === size[a]));
+      if (whole && xs.length > 1) {
+        let total = native.binary({ op: 'add', a: xs[0], aShape: size, b: xs[1], bShape: size, outShape: size });
+        for (const x of xs.slice(2)) {
+          const next = native.binary({ op: 'add', a: total, aShape: size, b: x, bShape: size, outShape: size });
+          total.release();
+          total = next;
+        }
+        return total;
+      }
+      const planFor = (descs: readonly number[]) =>
+        rt.plan(`sumSlices:${descs}:${begins.join(';')}:${size}`, () =>
+          rt.addon.sumSlicesPlan(descs, begins.flat(), size),
+        );
+      const plain = shapes.map((s) => rt.plainDesc(s));
+      let descs = size.length === 4 ? xs.map((x, i) => rt.descOf(x, shapes[i])) : plain;
+      let plan = planFor(descs);
+      if (plan === null) {
+        descs = plain;
+        plan = planFor(descs);
+      }
+      if (plan === null) throw new BackendError('sumSlices', 'the addon refused plain sources'); // it never does
+      const inputs = xs.map((x, i) => rt.input(x, descs[i], shapes[i]));
+      const y = rt.output(plan.dst, sizeOf(size));
+      rt.exec('sumSlices', plan.plan, [...inputs, y.buffer]);
+      return y;
     },
   };
 }

@@ -1,4 +1,4 @@
-/** Kernels that move data without arithmetic: permute, slice, pad, concat. */
+/** Kernels that move data: permute, slice, pad, concat; and sumSlices, the sum of boxes (concat's backward). */
 import { sizeOf, stridesOf } from '../../core/shape.js';
 import type { Kernels, KernelSpecs } from '../backend.js';
 import { allocLike, data, type RefStorage } from './storage.js';
@@ -93,5 +93,23 @@ export function concat({ xs, shapes, axis }: Args<'concat'>): RefStorage {
   return out;
 }
 
+export function sumSlices({ xs, shapes, begins, size }: Args<'sumSlices'>): RefStorage {
+  const out = allocLike(xs[0], sizeOf(size));
+  if (out.data.length === 0) return out;
+  const Y = out.data;
+  const rowLen = size.length === 0 ? 1 : size[size.length - 1];
+  xs.forEach((x, i) => {
+    const X = data(x);
+    const strides = stridesOf(shapes[i]);
+    const start = begins[i].reduce((acc, b, axis) => acc + b * strides[axis], 0);
+    // Part by part, each element rounded after every addition: the same sum as a chain of adds.
+    forEachRow(size, [strides], ([os], o) => {
+      if (i === 0) for (let j = 0; j < rowLen; j++) Y[o + j] = X[start + os + j];
+      else for (let j = 0; j < rowLen; j++) Y[o + j] += X[start + os + j];
+    });
+  });
+  return out;
+}
+
 /** This file's kernels, spread into the reference backend (index.ts). */
-export const layoutKernels = { permute, slice, pad, concat } satisfies Partial<Kernels>;
+export const layoutKernels = { permute, slice, pad, concat, sumSlices } satisfies Partial<Kernels>;
