@@ -1,8 +1,8 @@
 // Channel copies between 4-D maps in oneDNN's blocked layouts (nChw8c, nChw16c) whose channel
 // counts need not fill whole blocks: the last block of a map is padded with zero lanes, so a
 // channel changes lane wherever source and destination offsets differ. DenseNet-BC's joins
-// (24 + 12k channels) and the channel slices of their gradients run here, staying blocked,
-// instead of going through plain NCHW and a reorder on each side.
+// (24 + 12k channels) and the sums of their gradients' boxes run here, staying blocked, instead
+// of going through plain NCHW and a reorder on each side.
 #pragma once
 
 #include <cstdint>

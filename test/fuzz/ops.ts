@@ -578,6 +578,20 @@ export const OPS: readonly OpSpec[] = [
       ),
     grads: ['x0', 'x1', 'x2'],
   }),
+  // Inputs in several joins: each gradient is a sum of boxes of the joins' gradients (sumSlices).
+  def<{ axis: number }>({
+    name: 'concatRepeated',
+    arb: () =>
+      shapeOf(1, 4).chain((shape) =>
+        fc.record({
+          inputs: fc.record({ a: tensor(shape), b: tensor(shape) }),
+          args: fc.record({ axis: axisOf(shape.length) }),
+          grad: gradFlag,
+        }),
+      ),
+    call: (t, a) => ops.concat([ops.concat([t.a, t.b, t.a], a.axis), ops.concat([t.b, t.a], a.axis)], a.axis),
+    grads: ['a', 'b'],
+  }),
   def<{ padding: number[]; value: number }>({
     name: 'pad',
     arb: () =>

@@ -95,6 +95,7 @@ export const TOLERANCES: Readonly<Record<string, Tolerance>> = {
   transpose: EXACT,
   slice: EXACT,
   concat: EXACT,
+  concatRepeated: EXACT,
   pad: EXACT,
   expand: DOT,
   matmul: DOT,
