@@ -17,8 +17,10 @@ bool extends(const LaneRun& run, const LaneRun& next) {
   return run.sourceBlock == next.sourceBlock && run.sourceLane + run.lanes == next.sourceLane;
 }
 
-// `lanes` lanes from lane `from` of each source pixel to lane `to` of each destination pixel.
-void copyLanes(const float* src, int64_t from, float* dst, int64_t to, int64_t lanes, int64_t spatial, int64_t block) {
+// `lanes` lanes from lane `from` of each source pixel to lane `to` of each destination pixel:
+// written over dst's, or (Add) added to them.
+template <bool Add>
+void moveLanes(const float* src, int64_t from, float* dst, int64_t to, int64_t lanes, int64_t spatial, int64_t block) {
 #if defined(__AVX512F__)
   if (block == 16) {
     // One masked load and store per pixel: a vector read `to - from` lanes before the source lanes
@@ -27,33 +29,22 @@ void copyLanes(const float* src, int64_t from, float* dst, int64_t to, int64_t l
     const auto shift = static_cast<intptr_t>(from - to) * static_cast<intptr_t>(sizeof(float));
     const auto base = reinterpret_cast<uintptr_t>(src) + shift;
     for (int64_t p = 0; p < spatial; p++) {
-      const __m512 v = _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(base + p * 16 * sizeof(float)));
+      __m512 v = _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(base + p * 16 * sizeof(float)));
+      if constexpr (Add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, dst + p * 16), v);
       _mm512_mask_storeu_ps(dst + p * 16, mask, v);
     }
     return;
   }
 #endif
-  for (int64_t p = 0; p < spatial; p++)
-    for (int64_t j = 0; j < lanes; j++) dst[p * block + to + j] = src[p * block + from + j];
-}
-
-// As copyLanes, adding to what dst holds.
-void addLanes(const float* src, int64_t from, float* dst, int64_t to, int64_t lanes, int64_t spatial, int64_t block) {
-#if defined(__AVX512F__)
-  if (block == 16) {
-    const auto mask = static_cast<__mmask16>(((1u << lanes) - 1u) << to);
-    const auto shift = static_cast<intptr_t>(from - to) * static_cast<intptr_t>(sizeof(float));
-    const auto base = reinterpret_cast<uintptr_t>(src) + shift;
-    for (int64_t p = 0; p < spatial; p++) {
-      const __m512 v = _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(base + p * 16 * sizeof(float)));
-      const __m512 d = _mm512_maskz_loadu_ps(mask, dst + p * 16);
-      _mm512_mask_storeu_ps(dst + p * 16, mask, _mm512_add_ps(d, v));
+  for (int64_t p = 0; p < spatial; p++) {
+    for (int64_t j = 0; j < lanes; j++) {
+      if constexpr (Add) {
+        dst[p * block + to + j] += src[p * block + from + j];
+      } else {
+        dst[p * block + to + j] = src[p * block + from + j];
+      }
     }
-    return;
   }
-#endif
-  for (int64_t p = 0; p < spatial; p++)
-    for (int64_t j = 0; j < lanes; j++) dst[p * block + to + j] += src[p * block + from + j];
 }
 
 void fillLanes(float* dst, int64_t to, int64_t lanes, float value, int64_t spatial, int64_t block) {
@@ -71,11 +62,11 @@ void blockRuns(const BlockedCopy& copy, const float* const* sources, int64_t n, 
     }
     const float* in = sources[run.source] + (n * copy.sourceBlocks[run.source] + run.sourceBlock) * plane;
     if (add) {
-      addLanes(in, run.sourceLane, out, run.lane, run.lanes, spatial, block);
+      moveLanes<true>(in, run.sourceLane, out, run.lane, run.lanes, spatial, block);
     } else if (run.lanes == block) {
       std::memcpy(out, in, plane * sizeof(float));  // a whole block (both offsets 0)
     } else {
-      copyLanes(in, run.sourceLane, out, run.lane, run.lanes, spatial, block);
+      moveLanes<false>(in, run.sourceLane, out, run.lane, run.lanes, spatial, block);
     }
   }
 }
