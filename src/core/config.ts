@@ -159,6 +159,19 @@ export function setting<K extends keyof Settings>(key: K): Settings[K] {
   return value;
 }
 
+/** Runs fn with one variable's value set to `value`, as if the environment said so; restored after. */
+export function withSetting<K extends keyof Settings, T>(key: K, value: Settings[K], fn: () => T): T {
+  const had = cache.has(key);
+  const before = cache.get(key);
+  cache.set(key, value);
+  try {
+    return fn();
+  } finally {
+    if (had) cache.set(key, before);
+    else cache.delete(key);
+  }
+}
+
 /** Every variable, checked (the first bad one throws). */
 export function settings(): Settings {
   const out: Partial<Record<keyof Settings, unknown>> = {};

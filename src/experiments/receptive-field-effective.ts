@@ -8,6 +8,7 @@
  */
 import { summarize } from '../analysis/summary.js';
 import { getBackend, withBackend } from '../backend/registry.js';
+import { withSetting } from '../core/config.js';
 import { Generator, manualSeed } from '../core/random.js';
 import type { Tensor } from '../core/tensor.js';
 import { loadSource, parseDataSource } from '../data/source.js';
@@ -177,7 +178,9 @@ export function inputHeat(x: Tensor, [n, c, h, w]: readonly number[]): number[] 
 /**
  * Mean over the batch of |d y / d x| summed over the input channels, y the unit at (uy, ux) of
  * the map `features` makes, summed over its channels. Eval mode, so no image affects another's
- * gradient and one backward pass of the batch's sum gives each image's.
+ * gradient and one backward pass of the batch's sum gives each image's. The convs run direct:
+ * Winograd's transforms (which the native backend may pick by measuring) leave rounding residues
+ * of about 1e-14 where the gradient is exactly 0, and the field's edge is what this measures.
  */
 export function centreGradient(
   features: Module,
@@ -187,15 +190,17 @@ export function centreGradient(
 ): number[] {
   const [n, c, h, w] = shape;
   features.eval();
-  const x = fromArray(inputs, [n, c, h, w]).requireGrad();
-  const y = features.call(x);
-  const picked = sum(slice(slice(y, 2, uy, uy + 1), 3, ux, ux + 1));
-  picked.backward();
-  const heat = inputHeat(x, shape);
-  picked.dispose();
-  y.dispose();
-  x.dispose();
-  return heat;
+  return withSetting('convAlgorithm', 'direct', () => {
+    const x = fromArray(inputs, [n, c, h, w]).requireGrad();
+    const y = features.call(x);
+    const picked = sum(slice(slice(y, 2, uy, uy + 1), 3, ux, ux + 1));
+    picked.backward();
+    const heat = inputHeat(x, shape);
+    picked.dispose();
+    y.dispose();
+    x.dispose();
+    return heat;
+  });
 }
 
 export interface EffectiveFields {

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { withBackend } from '../../src/backend/registry.js';
+import { withSetting } from '../../src/core/config.js';
+import { Generator } from '../../src/core/random.js';
+import { Sequential } from '../../src/nn/containers.js';
+import { nativeSkipReason } from '../backend/native-helpers.js';
 import type { ModelFieldRow, StackRow } from '../../src/experiments/receptive-field.js';
 import type { StageFields } from '../../src/experiments/receptive-field-stages.js';
 import {
@@ -122,6 +126,30 @@ describe('effective field measures', () => {
       const want = new Array<number>(25).fill(0);
       for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) want[(1 + i) * 5 + 1 + j] = Math.abs(k[i * 3 + j]);
       assert.deepEqual(heat, want);
+    });
+  });
+
+  it('exact zeros outside the field even where the native backend would run Winograd', {
+    skip: nativeSkipReason('effective field'),
+  }, () => {
+    // Winograd's transforms leave residues of about 1e-14 outside the field (one CI run's tuning
+    // picked it); centreGradient runs its convs direct, whatever the setting.
+    withBackend('native', () => {
+      const g = new Generator(3);
+      const layers = [1, 8, 8, 8, 8].map((c) => new Conv2d(c, 8, 3, { padding: 1, bias: false, generator: g }));
+      const stack = new Sequential(...layers);
+      const input = Float32Array.from({ length: 2 * 28 * 28 }, () => g.uniform() * 2 - 1);
+      const heat = withSetting('convAlgorithm', 'winograd', () =>
+        centreGradient(stack, input, [2, 1, 28, 28], [14, 14]),
+      );
+      heat.forEach((v, i) => {
+        const d = Math.max(Math.abs(Math.floor(i / 28) - 14), Math.abs((i % 28) - 14));
+        if (d > 5) assert.equal(v, 0, `gradient at (${Math.floor(i / 28)}, ${i % 28}), outside the 11x11 field`);
+      });
+      assert.ok(
+        heat.some((v, i) => v > 0 && Math.abs(Math.floor(i / 28) - 14) === 5),
+        'the field edge is reached',
+      );
     });
   });
 
