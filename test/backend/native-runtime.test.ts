@@ -73,6 +73,49 @@ describe('native runtime', () => {
     assert.deepEqual(bits(back), bits(src));
   });
 
+  // The worker wakes the main thread only for the command a promise waits for (not after every
+  // command), so each waiter must still settle, in order, once its own commands have run.
+  it('promises waiting at different points of the queue each settle, in order, after their own work', {
+    skip,
+    timeout: 60_000,
+  }, async () => {
+    if ('error' in addon) return failNativeMissing(addon);
+    const dims = [4, 16, 28, 28];
+    const size = dims.reduce((p, d) => p * d, 1);
+    const conv = addon.conv2dPlan(conv2dGeometry(dims, [16, 16, 3, 3], { padding: 1 }), {
+      bias: false,
+      relu: false,
+      sum: false,
+      training: false,
+    });
+    const plain = addon.plainDesc(dims);
+    const toBlocked = addon.reorderPlan(plain, conv.src);
+    const toPlain = addon.reorderPlan(conv.dst, plain);
+    const weights = new Float32Array(addon.descInfo(conv.weights).bytes / 4).fill(0.01);
+    const stages = Array.from({ length: 6 }, (_, i) => ({
+      src: values(size, 10 + i),
+      blocked: new Float32Array(addon.descInfo(conv.src).bytes / 4),
+      out: new Float32Array(addon.descInfo(conv.dst).bytes / 4),
+      back: new Float32Array(size),
+    }));
+    const settled: number[] = [];
+    const waits = stages.map((s, i) => {
+      // stage i: a few commands (the last one copies its input back), then a promise
+      addon.exec(toBlocked, [s.src, s.blocked]);
+      for (let k = 0; k < 1 + i; k++) addon.exec(conv.plan, [s.blocked, weights, s.out]);
+      addon.exec(toPlain, [s.out, s.back]);
+      addon.exec(addon.reorderPlan(conv.src, plain), [s.blocked, s.back]);
+      return addon.flushAsync().then(() => {
+        settled.push(i);
+        assert.deepEqual(bits(s.back), bits(s.src), `stage ${i}: its work had not run when its promise settled`);
+      });
+    });
+    await Promise.all(waits);
+    assert.deepEqual(settled, [0, 1, 2, 3, 4, 5]);
+    assert.equal(addon.pending(), 0);
+    await addon.flushAsync(); // and one more on an idle queue
+  });
+
   it('times each command on the worker while timing is on (the profile), by sequence number', { skip }, () => {
     if ('error' in addon) return failNativeMissing(addon);
     addon.flushSync();
