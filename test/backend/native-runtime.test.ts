@@ -293,6 +293,50 @@ describe('native runtime', () => {
     assert.throws(() => addon.hugeBuffer(0), /hugeBuffer: argument 'bytes' must be positive/);
   });
 
+  it('mid-sized arrays come from the huge-page arena: zeroed, each its own, reused after GC, chunks unmapped', {
+    skip,
+  }, () => {
+    if ('error' in addon) return failNativeMissing(addon);
+    assert.throws(() => addon.arenaBuffer(65535), /arenaBuffer: argument 'bytes' must be at least 65536 and below/);
+    assert.throws(() => addon.arenaBuffer(2 ** 21), /got 2097152/);
+    // In a child with --expose-gc, so collection (and the finalizers that give regions back) can be forced.
+    const script = `
+      import { loadNativeAddon } from './src/backend/native/index.ts';
+      import { NativeRuntime } from './src/backend/native/runtime.ts';
+      const a = loadNativeAddon();
+      const rt = new NativeRuntime(a);
+      const check = (ok, what) => { if (!ok) { console.error(what, JSON.stringify(a.arenaStats())); process.exit(3); } };
+      const settle = async () => { for (let i = 0; i < 4; i++) { gc(); await new Promise((r) => setImmediate(r)); } };
+      const base = a.arenaStats();
+      let arrays = Array.from({ length: 40 }, (_, i) => rt.allocate(20_000 + 1000 * i)); // 80-236 KiB each
+      const buffers = new Set(arrays.map((x) => x.buffer));
+      check(buffers.size === 40, 'not one ArrayBuffer per array');
+      check(arrays.every((x, i) => x.length === 20_000 + 1000 * i && x.every((v) => v === 0)), 'not zeroed');
+      check(arrays.every((x) => x.byteOffset % 64 === 0 && a.alignmentGap(x.buffer) === 0), 'not 64-byte aligned');
+      arrays.forEach((x, i) => x.fill(i + 1));
+      check(arrays.every((x, i) => x.every((v) => v === i + 1)), 'arrays overlap');
+      const held = a.arenaStats();
+      check(held.liveBytes - base.liveBytes >= 40 * 80_000 && held.chunks > base.chunks, 'not from the arena');
+      arrays = null;
+      buffers.clear();
+      await settle();
+      check(a.arenaStats().liveBytes === base.liveBytes, 'regions not given back after GC');
+      const again = Array.from({ length: 40 }, (_, i) => rt.allocate(20_000 + 1000 * i));
+      check(again.every((x) => x.every((v) => v === 0)), 'a reused region is not zeroed');
+      check(a.arenaStats().chunks <= held.chunks, 'freed regions were not reused');
+      again.length = 0;
+      await settle();
+      check(a.arenaStats().chunks <= base.chunks + 1, 'chunks whose regions are all free stay mapped');
+    `;
+    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: process.cwd(),
+      timeout: 60_000,
+      encoding: 'utf8',
+    });
+    assert.equal(child.signal, null, 'the child hung until killed');
+    assert.equal(child.status, 0, child.stderr);
+  });
+
   it('a size the pool lacks gets a view of a buffer up to twice as large, which goes back whole', { skip }, () => {
     if ('error' in addon) return failNativeMissing(addon);
     const rt = new NativeRuntime(addon);

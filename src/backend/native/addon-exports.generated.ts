@@ -27,6 +27,8 @@ export const ADDON_EXPORTS = [
   'matmulPlan', // matmul.cc
   'linearPlan', // matmul.cc
   'hugeBuffer', // memory.cc
+  'arenaBuffer', // memory.cc
+  'arenaStats', // memory.cc
   'sgdPlan', // optim.cc
   'adamPlan', // optim.cc
   'plainDesc', // plan.cc

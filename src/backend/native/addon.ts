@@ -52,6 +52,10 @@ export interface NativeAddon {
   crc32(bytes: Uint8Array, previous: number): number;
   /** A zeroed ArrayBuffer of `bytes` on a 2 MiB boundary in transparent huge pages (memory.cc), or null off Linux. */
   hugeBuffer(bytes: number): ArrayBuffer | null;
+  /** A zeroed ArrayBuffer of `bytes` (64 KiB up to 2 MiB) carved from huge-page chunks (memory.cc), or null off Linux. */
+  arenaBuffer(bytes: number): ArrayBuffer | null;
+  /** The arena's mapped 8 MiB chunks and the bytes of its buffers not yet collected. */
+  arenaStats(): { chunks: number; liveBytes: number };
 
   // ---- runtime (plan.cc, queue.cc)
   /** Id of the row-major float32 descriptor over dims. */

@@ -18,8 +18,10 @@ import { callNative, type DescInfo, type ExecBuffer, type ExecScalars, type Nati
 
 export { NativeStorage, PLAIN } from './native-storage.js';
 
-/** Blocks of at least this many bytes are allocated in huge pages (NativeRuntime.arrayBuffer). */
+/** Blocks of at least this many bytes are allocated in huge pages (NativeRuntime.arrayBuffer)... */
 const HUGE_PAGE_BYTES = 2 ** 21;
+/** ...and from this size up, carved from the addon's huge-page arena. */
+const ARENA_BYTES = 2 ** 16;
 
 /** The most dims a oneDNN memory descriptor has (DNNL_MAX_NDIMS). */
 export const MAX_RANK = 12;
@@ -365,12 +367,18 @@ export class NativeRuntime {
   }
 
   /**
-   * Zeroed memory; large blocks come from the addon in huge pages: first-touching 4 KiB pages one
-   * fault at a time took about half a millisecond per MiB under this project's hypervisors
-   * (memory.cc), and the kernels' TLB misses drop too.
+   * Zeroed memory; blocks from 64 KiB come from the addon in huge pages (their own from 2 MiB,
+   * else the arena's chunks): first-touching 4 KiB pages one fault at a time took 0.5-2.9 ms per
+   * MiB under this project's hypervisors (memory.cc), and the kernels' TLB misses drop too.
    */
   arrayBuffer(bytes: number): ArrayBuffer {
-    return (bytes >= HUGE_PAGE_BYTES ? this.addon.hugeBuffer(bytes) : null) ?? new ArrayBuffer(bytes);
+    const huge =
+      bytes >= HUGE_PAGE_BYTES
+        ? this.addon.hugeBuffer(bytes)
+        : bytes >= ARENA_BYTES
+          ? this.addon.arenaBuffer(bytes)
+          : null;
+    return huge ?? new ArrayBuffer(bytes);
   }
 
   /** Gives a pool-born buffer back (buffer-pool.ts). */
