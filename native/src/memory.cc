@@ -1,8 +1,8 @@
-// Large and mid-sized buffers in transparent huge pages. A fresh 4 KiB page costs a fault on first
-// touch, and under a hypervisor that fault is slow: 64 MiB first-touched took 35-38 ms on one host
-// with 4 KiB pages and 10-20 ms with 2 MiB ones; 2.9 ms per MiB against 0.1-0.3 on another. A model's first pass writes
-// tens of MiB of fresh buffers (weights converted to blocked layouts, activations), so the JS side asks for its large
-// arrays here.
+// Large and mid-sized buffers in transparent huge pages. A fresh 4 KiB page costs a fault on
+// first touch, and under a hypervisor that fault is slow: 64 MiB first-touched took 35-38 ms on
+// one host with 4 KiB pages and 10-20 ms with 2 MiB ones; another paid 2.9 ms per MiB against
+// 0.1-0.3. A model's first pass writes tens of MiB of fresh buffers (weights converted to blocked
+// layouts, activations), so the JS side asks for its arrays of 64 KiB and more here.
 #include <napi.h>
 
 #include <algorithm>

@@ -203,7 +203,7 @@ class Queue {
           errorSeq_ = finished_;
         }
         // Only the command a waiter waits for wakes the main thread: waking it for every
-        // command made it share the cores with the kernels (1.5 ms of 12 in a batch-1 pass).
+        // command made it share the cores with the kernels (1.6 ms of 13.6 in a batch-1 pass).
         notify = notify_ && finished_ >= notifyAt_;
         allDone = finished_ == submitted_;
       }
