@@ -10,6 +10,7 @@
 import { summarizeEntry } from '../analysis/zoo.js';
 import type { LayerRow } from '../analysis/summary.js';
 import { getBackend } from '../backend/registry.js';
+import { withSetting } from '../core/config.js';
 import { ShapeError } from '../core/errors.js';
 import { Generator, manualSeed } from '../core/random.js';
 import type { Tensor } from '../core/tensor.js';
@@ -18,6 +19,7 @@ import { resize } from '../data/resize.js';
 import { asImageShape, channelStats, compose, normalize } from '../data/transforms.js';
 import { getModel, MODELS } from '../models/registry.js';
 import type { ModelEntry } from '../models/entry.js';
+import type { Module } from '../nn/module.js';
 import { traceModules } from '../nn/trace-modules.js';
 import { fromArray } from '../ops/creation.js';
 import { slice } from '../ops/layout.js';
@@ -139,6 +141,22 @@ export function measureStages(
   const model = entry.build({ inChannels: c });
   model.eval();
   for (const p of model.parameters()) p.requiresGrad = false;
+  // Direct convs, as in centreGradient: Winograd's transforms (which the native backend may pick
+  // by measuring) leave rounding residues where the gradient is exactly 0, outside the field.
+  const stages = withSetting('convAlgorithm', 'direct', () => stagesOf(entry.name, model, rows, inputs, shape));
+  model.dispose();
+  return { model: entry.name, family: entry.family, stages };
+}
+
+/** One forward pass keeping each stage's output, one backward pass per stage. */
+function stagesOf(
+  name: string,
+  model: Module,
+  rows: ReturnType<typeof stageRows>,
+  inputs: Float32Array,
+  shape: readonly number[],
+): StageField[] {
+  const [, , h, w] = shape;
   const wanted = new Set(rows.map((r) => r.index));
   const outputs = new Map<number, Tensor>();
   const open: number[] = [];
@@ -160,7 +178,7 @@ export function measureStages(
     if (!y || !field || y.shape.join() !== [shape[0], ...(r.outputShape ?? []).slice(1)].join())
       throw new ShapeError(
         'receptive-field',
-        `${entry.name}: the output of ${r.path} has shape [${y?.shape.join(', ')}], its summary row says [${r.outputShape?.slice(1).join(', ')}] per image`,
+        `${name}: the output of ${r.path} has shape [${y?.shape.join(', ')}], its summary row says [${r.outputShape?.slice(1).join(', ')}] per image`,
       );
     const map: [number, number] = [y.shape[2], y.shape[3]];
     const unit: [number, number] = [Math.floor(map[0] / 2), Math.floor(map[1] / 2)];
@@ -198,8 +216,7 @@ export function measureStages(
   for (const t of outputs.values()) t.dispose();
   out.dispose();
   x.dispose();
-  model.dispose();
-  return { model: entry.name, family: entry.family, stages };
+  return stages;
 }
 
 /** Every model of the plan, each from the same seed, on the same resized test images. */
