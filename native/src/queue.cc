@@ -42,7 +42,9 @@ class Queue {
     uint64_t seq, finished;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      commands_.push_back(std::move(command));
+      Entry entry;
+      entry.command = std::move(command);
+      entries_.push_back(std::move(entry));
       seq = ++submitted_;
       finished = finished_;
     }
@@ -52,13 +54,17 @@ class Queue {
     kept_.emplace_back(seq, Napi::Persistent(keep));
   }
 
-  // Queues a program's commands under one lock; `keep` holds every array they use.
-  void pushAll(const std::vector<Command>& commands, Napi::Array keep) {
+  // Queues a recorded program as one entry: the worker runs its commands in order, each counted
+  // (and timed) as if queued alone. Copying them into the queue took 35-50 us per GoogLeNet
+  // pass, under the lock the worker needs to start. `keep` holds every array they use.
+  void pushProgram(std::shared_ptr<const std::vector<Command>> commands, Napi::Array keep) {
     uint64_t seq, finished;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      for (const Command& c : commands) commands_.push_back(c);
-      submitted_ += commands.size();
+      submitted_ += commands->size();
+      Entry entry;
+      entry.program = std::move(commands);
+      entries_.push_back(std::move(entry));
       seq = submitted_;
       finished = finished_;
     }
@@ -69,7 +75,7 @@ class Queue {
 
   // Recorded programs (main thread only): id -> commands and the arrays they use.
   struct Program {
-    std::vector<Command> commands;
+    std::shared_ptr<const std::vector<Command>> commands;
     Napi::Reference<Napi::Array> keep;
   };
   std::unordered_map<int, Program> programs;
@@ -179,37 +185,45 @@ class Queue {
     dnnl::stream stream(cpuEngine());
     Scratchpad scratchpad;
     for (;;) {
-      Command command;
+      Entry entry;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || !commands_.empty(); });
+        wake_.wait(lock, [&] { return stopping_ || !entries_.empty(); });
         if (stopping_) return;
-        command = std::move(commands_.front());
-        commands_.pop_front();
+        entry = std::move(entries_.front());
+        entries_.pop_front();
       }
-      auto start = std::chrono::steady_clock::now();
-      std::string failure = execute(command, stream, scratchpad);
-      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-      bool notify, allDone;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        finished_++;
-        if (timing_) {
-          times_.push_back(static_cast<double>(finished_));
-          times_.push_back(ms);
-        }
-        if (!failure.empty() && error_.empty()) {
-          error_ = failure;
-          errorSeq_ = finished_;
-        }
-        // Only the command a waiter waits for wakes the main thread: waking it for every
-        // command made it share the cores with the kernels (1.6 ms of 13.6 in a batch-1 pass).
-        notify = notify_ && finished_ >= notifyAt_;
-        allDone = finished_ == submitted_;
+      if (!entry.program) {
+        runOne(entry.command, stream, scratchpad);
+        continue;
       }
-      if (allDone) done_.notify_all();
-      if (notify) notifier_.NonBlockingCall([this](Napi::Env env, Napi::Function) { settle(env); });
+      for (const Command& command : *entry.program) runOne(command, stream, scratchpad);
     }
+  }
+
+  void runOne(const Command& command, dnnl::stream& stream, Scratchpad& scratchpad) {
+    auto start = std::chrono::steady_clock::now();
+    std::string failure = execute(command, stream, scratchpad);
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    bool notify, allDone;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      finished_++;
+      if (timing_) {
+        times_.push_back(static_cast<double>(finished_));
+        times_.push_back(ms);
+      }
+      if (!failure.empty() && error_.empty()) {
+        error_ = failure;
+        errorSeq_ = finished_;
+      }
+      // Only the command a waiter waits for wakes the main thread: waking it for every
+      // command made it share the cores with the kernels (1.6 ms of 13.6 in a batch-1 pass).
+      notify = notify_ && finished_ >= notifyAt_;
+      allDone = finished_ == submitted_;
+    }
+    if (allDone) done_.notify_all();
+    if (notify) notifier_.NonBlockingCall([this](Napi::Env env, Napi::Function) { settle(env); });
   }
 
   static std::string execute(const Command& c, dnnl::stream& stream, Scratchpad& scratchpad) {
@@ -222,15 +236,23 @@ class Queue {
       } else {
         const NonFiniteGuard* guard = c.plan->guard.get();
         const bool nonFinite = guard != nullptr && guard->check(c.buffers);
-        const std::vector<int>& argIds =
-            nonFinite && guard->alternate && !guard->alternateArgs.empty() ? guard->alternateArgs : c.plan->args;
-        std::unordered_map<int, dnnl::memory> args;
-        for (size_t i = 0; i < c.buffers.size(); i++)
-          args.insert({argIds[i], dnnl::memory(c.plan->descs[i], cpuEngine(), c.buffers[i])});
+        const bool ownIds = nonFinite && guard->alternate && !guard->alternateArgs.empty();
+        const std::vector<int>& argIds = ownIds ? guard->alternateArgs : c.plan->args;
+        std::unordered_map<int, dnnl::memory> fresh;
+        std::unordered_map<int, dnnl::memory>& args =
+            c.cached ? (ownIds ? c.cached->alternate : c.cached->main) : fresh;
+        if (args.empty())
+          for (size_t i = 0; i < c.buffers.size(); i++)
+            args.insert({argIds[i], dnnl::memory(c.plan->descs[i], cpuEngine(), c.buffers[i])});
         size_t scratch = c.plan->scratchpad.get_size();
-        if (scratch > 0)
-          args.insert(
-              {DNNL_ARG_SCRATCHPAD, dnnl::memory(c.plan->scratchpad, cpuEngine(), scratchpad.reserve(scratch))});
+        if (scratch > 0) {
+          void* at = scratchpad.reserve(scratch);  // moves when a larger scratchpad is needed
+          auto it = args.find(DNNL_ARG_SCRATCHPAD);
+          if (it == args.end())
+            args.insert({DNNL_ARG_SCRATCHPAD, dnnl::memory(c.plan->scratchpad, cpuEngine(), at)});
+          else if (it->second.get_data_handle() != at)
+            it->second.set_data_handle(at);
+        }
         (nonFinite && guard->alternate ? guard->alternate.get() : c.plan->primitive).execute(stream, args);
         stream.wait();
         if (nonFinite && guard->fix) guard->fix(c.buffers);
@@ -247,7 +269,12 @@ class Queue {
 
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  std::deque<Command> commands_;
+  // A queued command, or a recorded program's commands (shared with the program, never copied).
+  struct Entry {
+    Command command;
+    std::shared_ptr<const std::vector<Command>> program;
+  };
+  std::deque<Entry> entries_;
   uint64_t submitted_ = 0, finished_ = 0, errorSeq_ = 0;
   std::string error_;
   bool stopping_ = false, notify_ = false, timing_ = false;
@@ -288,6 +315,7 @@ Napi::Value ProgramCreate(const Napi::CallbackInfo& info) {
                                  "programCreate: argument 'commands' must be an array of [plan, buffers, scalars]");
     Napi::Array list = info[0].As<Napi::Array>();
     Queue::Program program;
+    auto commands = std::make_shared<std::vector<Command>>();
     Napi::Array keep = Napi::Array::New(env);
     uint32_t kept = 0;
     for (uint32_t i = 0; i < list.Length(); i++) {
@@ -302,8 +330,10 @@ Napi::Value ProgramCreate(const Napi::CallbackInfo& info) {
       } catch (const Napi::Error& e) {
         throw Napi::TypeError::New(env, "programCreate: command " + std::to_string(i) + ": " + e.Message());
       }
-      program.commands.push_back(std::move(command));
+      command.cached = std::make_shared<ArgsCache>();
+      commands->push_back(std::move(command));
     }
+    program.commands = std::move(commands);
     program.keep = Napi::Persistent(keep);
     Queue& queue = queueOf(env);
     int id = queue.nextProgram++;
@@ -327,7 +357,7 @@ Queue::Program& programOf(const Napi::CallbackInfo& info, const char* op) {
 Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
   return guardedValue(info, "programRun", [&]() -> Napi::Value {
     Queue::Program& program = programOf(info, "programRun");
-    queueOf(info.Env()).pushAll(program.commands, program.keep.Value());
+    queueOf(info.Env()).pushProgram(program.commands, program.keep.Value());
     return info.Env().Undefined();
   });
 }

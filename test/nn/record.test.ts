@@ -15,7 +15,7 @@ import { Generator } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { Module } from '../../src/nn/module.js';
 import { recordInference } from '../../src/nn/record.js';
-import { randn } from '../../src/ops/creation.js';
+import { fromArray, randn } from '../../src/ops/creation.js';
 import { pad, slice } from '../../src/ops/layout.js';
 import { failNativeMissing, nativeSkipReason } from '../backend/native-helpers.js';
 import { type Block, Net } from './small-net.js';
@@ -79,6 +79,60 @@ describe('nn.recordInference on the native backend', { skip }, () => {
     } finally {
       rt.setThreads(threads);
     }
+  });
+
+  it('a replay with a NaN in its input takes the guarded path and answers as op by op, and finite replays after it too', () => {
+    // The replay keeps each command's oneDNN arguments from its first run; a conv whose fused ReLU
+    // would drop a NaN runs its unfused primitive under other argument ids (plan.h's guard).
+    const net = new Net({ backend: 'native', generator: new Generator(12) });
+    const recorded = recordInference(net, [2, 3, 16, 16]);
+    const finite = input(13);
+    const first = values(recorded.run(finite));
+    const withNaN = input(14);
+    const poisoned = withNaN.toArray().slice();
+    poisoned[5] = Number.NaN;
+    const nanInput = fromArray(poisoned, [2, 3, 16, 16], { backend: 'native' });
+    const y = values(recorded.run(nanInput));
+    assert.ok(y.slice(0, 10).every(Number.isNaN), 'the first image is NaN throughout, as in PyTorch');
+    assert.deepEqual(y, opByOp(net, nanInput));
+    // A larger pass op by op in between (other plans, a larger scratchpad), then the same replay.
+    opByOp(net, randn([8, 3, 32, 32], { backend: 'native', generator: new Generator(15) }));
+    assert.deepEqual(values(recorded.run(finite)), first);
+  });
+
+  it("a program's commands are counted and timed one by one, in order, around single commands", () => {
+    const addon = loadNativeAddon();
+    if ('error' in addon) return failNativeMissing(addon);
+    const plain = addon.plainDesc([4, 8]);
+    const copy = addon.reorderPlan(plain, plain);
+    const [a, b, c] = [Float32Array.from({ length: 32 }, (_, i) => i), new Float32Array(32), new Float32Array(32)];
+    const program = addon.programCreate([
+      [copy, [a, b]],
+      [copy, [b, c]],
+      [copy, [c, a]],
+    ]);
+    addon.flushSync();
+    const before = addon.submitted();
+    addon.setQueueTiming(true);
+    addon.programRun(program);
+    addon.exec(copy, [a, b]);
+    addon.programRun(program);
+    assert.equal(addon.submitted() - before, 7);
+    addon.flushSync();
+    const times = Array.from(addon.takeQueueTimes());
+    addon.setQueueTiming(false);
+    assert.deepEqual(
+      times.filter((_, i) => i % 2 === 0),
+      [1, 2, 3, 4, 5, 6, 7].map((k) => before + k),
+    );
+    assert.ok(times.filter((_, i) => i % 2 === 1).every((ms) => ms >= 0));
+    assert.equal(addon.pending(), 0);
+    assert.deepEqual(
+      Array.from(a),
+      Array.from({ length: 32 }, (_, i) => i),
+    );
+    assert.equal(addon.programRelease(program), true);
+    assert.equal(addon.releasePlan(copy), true);
   });
 
   it('names an input of another shape', () => {
