@@ -4,11 +4,21 @@
  * costs a measurement and one warning, never an error. measureFastest runs on a fake clock.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
+  CONTENDED_CPU_SHARE,
   type ConvAlgorithm,
   hostKey,
   measureFastest,
@@ -126,6 +136,21 @@ describe('conv tuning cache', () => {
   });
 });
 
+describe('conv tuning cache: provisional choices', () => {
+  it('uses a choice measured under contention in this process and keeps it out of the file', () => {
+    const file = join(dir, 'provisional', 'tuning.json');
+    const { cache } = cacheAt(file);
+    cache.setProvisional('shape-noisy', CHOICE);
+    assert.deepEqual(cache.get('shape-noisy'), CHOICE);
+    assert.equal(existsSync(file), false, 'nothing written for a provisional choice');
+    cache.set('shape-clean', { algorithm: 'direct', ms: { direct: 1, winograd: 2 } });
+    assert.deepEqual(Object.keys(JSON.parse(readFileSync(file, 'utf8')).choices), ['shape-clean']);
+    const next = cacheAt(file).cache; // the next process measures the noisy shape again
+    assert.equal(next.get('shape-noisy'), undefined);
+    assert.equal(next.get('shape-clean')?.algorithm, 'direct');
+  });
+});
+
 describe('measureFastest (fake clock)', () => {
   /** Candidates whose runs advance the clock by their cost in ms. */
   function timed(costs: Partial<Record<ConvAlgorithm, number>>): { choice: TunedChoice; runs: Map<string, number> } {
@@ -147,6 +172,32 @@ describe('measureFastest (fake clock)', () => {
     assert.equal(timed({ direct: 6, winograd: 10 }).choice.algorithm, 'direct');
     assert.equal(timed({ direct: 3 }).choice.algorithm, 'direct');
     assert.deepEqual(timed({ direct: 10, winograd: 6 }).choice.ms, { direct: 10, winograd: 6 });
+  });
+
+  it('says a measurement was contended when its threads got less than CONTENDED_CPU_SHARE of the CPU time', () => {
+    /** Runs that take `ms` of wall time and `share` of two threads' CPU time over it. */
+    const measured = (share: number) => {
+      let [clock, cpu] = [0, 0];
+      const candidate = (algorithm: ConvAlgorithm, ms: number) => ({
+        algorithm,
+        run: () => {
+          clock += ms;
+          cpu += ms * 2 * share;
+        },
+      });
+      return measureFastest([candidate('direct', 10), candidate('winograd', 6)], () => clock, {
+        cpuMs: () => cpu,
+        threads: 2,
+      });
+    };
+    const alone = measured(0.95);
+    assert.equal(alone.contended, false);
+    assert.ok(Math.abs((alone.cpuShare ?? 0) - 0.95) < 1e-9);
+    assert.equal(alone.algorithm, 'winograd');
+    const beside = measured(0.5);
+    assert.equal(beside.contended, true);
+    assert.ok(CONTENDED_CPU_SHARE > 0.5 && CONTENDED_CPU_SHARE < 0.85);
+    assert.equal('contended' in timed({ direct: 10, winograd: 6 }).choice, false, 'no meter, no verdict');
   });
 
   it('takes a lone candidate without running it (no Winograd kernel for the shape or CPU)', () => {

@@ -17,6 +17,7 @@ import {
   defaultCacheFile,
   hostKey,
   measureFastest,
+  processCpuMs,
   TuningCache,
 } from './conv-tuning.js';
 import { NativeStorage, type NativeRuntime } from './runtime.js';
@@ -177,8 +178,17 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
         },
       });
     }
-    const choice = measureFastest(candidates);
-    cache.set(key, choice);
+    const { cpuShare, contended, ...choice } = measureFastest(candidates, undefined, {
+      cpuMs: processCpuMs,
+      threads: rt.addon.getThreads(),
+    });
+    if (contended) {
+      // Other work held the cores: the times are noise (3-30x too slow), so no file keeps them.
+      debugNote(`${key}: measured at ${cpuShare?.toFixed(2)} of the threads' CPU time (other work running): not saved`);
+      cache.setProvisional(key, choice);
+    } else {
+      cache.set(key, choice);
+    }
     return choice.algorithm;
   }
 

@@ -4,8 +4,9 @@
  * slower on others; so on first use each candidate is timed a few runs and the fastest kept, in
  * memory and in a JSON file per host. The file's key holds the CPU (model and flags), the oneDNN
  * version and the addon build: when any of them changes the old choices are dropped and measured
- * again (the thread count is part of each shape's key, conv-algorithm.ts). A file that cannot be read, parsed or written costs a measurement
- * (and one line under CONVKIT_DEBUG=native), never an error.
+ * again (the thread count is part of each shape's key, conv-algorithm.ts). A measurement taken
+ * while other work held the cores stays in memory only. A file that cannot be read, parsed or
+ * written costs a measurement (and one line under CONVKIT_DEBUG=native), never an error.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -66,6 +67,7 @@ function isChoice(v: unknown): v is TunedChoice {
  */
 export class TuningCache {
   private choices: Map<string, TunedChoice> | null = null;
+  private readonly provisional = new Map<string, TunedChoice>();
   private warned = false;
 
   constructor(
@@ -76,7 +78,12 @@ export class TuningCache {
 
   get(shape: string): TunedChoice | undefined {
     this.choices ??= this.read();
-    return this.choices.get(shape);
+    return this.choices.get(shape) ?? this.provisional.get(shape);
+  }
+
+  /** A choice measured while other work held the cores: this process uses it, no file keeps it (the next process measures again). */
+  setProvisional(shape: string, choice: TunedChoice): void {
+    this.provisional.set(shape, choice);
   }
 
   set(shape: string, choice: TunedChoice): void {
@@ -141,13 +148,35 @@ export const WINOGRAD_MARGIN = 0.9;
 export const TUNING_BUDGET_MS = 50;
 
 /**
+ * Below this share of its threads' CPU time (process CPU time over wall time times threads) a
+ * measurement ran while other work held the cores. Measured on a 2-core host: 0.85-1.07 alone
+ * (0.53 for a 0.13 ms conv, where fixed costs dominate), 0.45-0.74 beside one or two busy processes,
+ * which made every conv 3-30x slower and the choice noise.
+ */
+export const CONTENDED_CPU_SHARE = 0.7;
+
+/** How measureFastest tells contention: the process's CPU time in ms and the kernels' thread count. */
+export interface CpuMeter {
+  cpuMs: () => number;
+  threads: number;
+}
+
+/** The process's user + system CPU time in ms (all its threads). */
+export const processCpuMs = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
+/**
  * Times the candidates (one warm-up each, then rounds of one run each while within the budget)
- * and returns the fastest, preferring direct unless another beats it by WINOGRAD_MARGIN.
+ * and returns the fastest, preferring direct unless another beats it by WINOGRAD_MARGIN. With a
+ * `meter`, also whether the runs were contended: their CPU share below CONTENDED_CPU_SHARE.
  */
 export function measureFastest(
   candidates: readonly Candidate[],
   now: () => number = () => performance.now(),
-): TunedChoice {
+  meter?: CpuMeter,
+): TunedChoice & { cpuShare?: number; contended?: boolean } {
   // One candidate (a CPU or shape without a Winograd kernel: every AVX2 host) needs no timing.
   if (candidates.length < 2) return { algorithm: candidates[0]?.algorithm ?? 'direct', ms: {} };
   for (const c of candidates) {
@@ -155,13 +184,16 @@ export function measureFastest(
     c.run();
   }
   const best = new Map<ConvAlgorithm, number>();
+  let [wall, cpu] = [0, 0];
   const start = now();
   for (let round = 0; round < 5 && (round === 0 || now() - start < TUNING_BUDGET_MS); round++) {
     for (const c of candidates) {
       c.prepare?.();
-      const t0 = now();
+      const [t0, c0] = [now(), meter?.cpuMs() ?? 0];
       c.run();
       const ms = now() - t0;
+      wall += ms;
+      cpu += (meter?.cpuMs() ?? 0) - c0;
       best.set(c.algorithm, Math.min(best.get(c.algorithm) ?? Number.POSITIVE_INFINITY, ms));
     }
   }
@@ -171,5 +203,8 @@ export function measureFastest(
     const margin = algorithm === 'direct' ? WINOGRAD_MARGIN : 1;
     if (ms < current * margin) algorithm = a;
   }
-  return { algorithm, ms: Object.fromEntries(best) };
+  const choice = { algorithm, ms: Object.fromEntries(best) };
+  if (meter === undefined || wall <= 0) return choice;
+  const cpuShare = cpu / (wall * meter.threads);
+  return { ...choice, cpuShare, contended: cpuShare < CONTENDED_CPU_SHARE };
 }
