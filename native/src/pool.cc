@@ -151,7 +151,11 @@ struct Lanes<16> {
   typedef int32_t Ints __attribute__((vector_size(64)));
 };
 
-template <int B, typename Index, bool kIndex = true>
+// K > 0: the kernel is K x K, and windows wholly inside the input take K * K taps known at compile
+// time (unrolled, one address per row); edge windows and other kernels take the general loop, whose
+// bounds and address arithmetic per tap cost as much as the taps (AlexNet's first pool at batch 8:
+// 0.29 ms, ONNX Runtime's 0.14).
+template <int B, typename Index, bool kIndex, int K>
 void blockedMaxPool(const PoolGeometry& g, const float* x, float* y, Index* ws) {
   // One window's maximum and index in vector registers (GCC vector types: a zmm on AVX-512, two
   // ymm on AVX2); as arrays they went through the stack at every tap, and pooling took 1.5 ms of
@@ -170,6 +174,27 @@ void blockedMaxPool(const PoolGeometry& g, const float* x, float* y, Index* ws) 
       for (int64_t ow = 0; ow < g.OW; ow++) {
         const int64_t w0 = ow * g.sW - g.pL;
         const int64_t kwLo = w0 < 0 ? -w0 : 0, kwHi = std::min(g.KW, g.W - w0);
+        if (K > 0 && khLo == 0 && khHi == K && kwLo == 0 && kwHi == K) {
+          const float* corner = plane + (h0 * g.W + w0) * B;
+          Floats best;
+          std::memcpy(&best, corner, sizeof best);
+          Ints index = Ints{};
+          for (int kh = 0; kh < K; kh++) {
+            const float* row = corner + kh * g.W * B;
+            for (int kw = kh == 0 ? 1 : 0; kw < K; kw++) {
+              Floats v;
+              std::memcpy(&v, row + kw * B, sizeof v);
+              const Ints take = (v > best) | (v != v);
+              best = take ? v : best;
+              if (kIndex) index = take ? Ints{} + (kh * K + kw) : index;
+            }
+          }
+          std::memcpy(out + ow * B, &best, sizeof best);
+          if (kIndex) {
+            for (int c = 0; c < B; c++) at[ow * B + c] = static_cast<Index>(index[c]);
+          }
+          continue;
+        }
         Floats best;
         std::memcpy(&best, plane + ((h0 + khLo) * g.W + (w0 + kwLo)) * B, sizeof best);
         Ints index = Ints{} + static_cast<int32_t>(khLo * g.KW + kwLo);
@@ -189,6 +214,29 @@ void blockedMaxPool(const PoolGeometry& g, const float* x, float* y, Index* ws) 
       }
     }
   }
+}
+
+// blockedMaxPool for one block size, kernel case (K: 2, 3 or 0 for any) and workspace type.
+template <int B, int K>
+std::function<void(const std::vector<void*>&, const std::vector<double>&)> maxPoolRunK(const PoolGeometry& g,
+                                                                                       bool hasWs, bool wsInt) {
+  return [g, hasWs, wsInt](const std::vector<void*>& buffers, const std::vector<double>&) {
+    const float* x = static_cast<const float*>(buffers[0]);
+    float* y = static_cast<float*>(buffers[1]);
+    if (!hasWs)
+      blockedMaxPool<B, uint8_t, false, K>(g, x, y, nullptr);
+    else if (wsInt)
+      blockedMaxPool<B, int32_t, true, K>(g, x, y, static_cast<int32_t*>(buffers[2]));
+    else
+      blockedMaxPool<B, uint8_t, true, K>(g, x, y, static_cast<uint8_t*>(buffers[2]));
+  };
+}
+template <int B>
+std::function<void(const std::vector<void*>&, const std::vector<double>&)> maxPoolRun(const PoolGeometry& g, int K,
+                                                                                      bool hasWs, bool wsInt) {
+  if (K == 3) return maxPoolRunK<B, 3>(g, hasWs, wsInt);
+  if (K == 2) return maxPoolRunK<B, 2>(g, hasWs, wsInt);
+  return maxPoolRunK<B, 0>(g, hasWs, wsInt);
 }
 
 // The plan for blockedMaxPool, or null when src is not nChw8c / nChw16c (or a window could see
@@ -214,25 +262,9 @@ std::function<void(const std::vector<void*>&, const std::vector<double>&)> block
       return nullptr;
   }
   const bool wsInt = hasWs && ws.data_type() == dnnl::memory::data_type::s32;
-  return [g, B, hasWs, wsInt](const std::vector<void*>& buffers, const std::vector<double>&) {
-    const float* x = static_cast<const float*>(buffers[0]);
-    float* y = static_cast<float*>(buffers[1]);
-    if (B == 8) {
-      if (!hasWs)
-        blockedMaxPool<8, uint8_t, false>(g, x, y, nullptr);
-      else if (wsInt)
-        blockedMaxPool<8, int32_t>(g, x, y, static_cast<int32_t*>(buffers[2]));
-      else
-        blockedMaxPool<8, uint8_t>(g, x, y, static_cast<uint8_t*>(buffers[2]));
-    } else {
-      if (!hasWs)
-        blockedMaxPool<16, uint8_t, false>(g, x, y, nullptr);
-      else if (wsInt)
-        blockedMaxPool<16, int32_t>(g, x, y, static_cast<int32_t*>(buffers[2]));
-      else
-        blockedMaxPool<16, uint8_t>(g, x, y, static_cast<uint8_t*>(buffers[2]));
-    }
-  };
+  const int K = g.KH == g.KW && (g.KH == 2 || g.KH == 3) ? static_cast<int>(g.KH) : 0;
+  if (B == 8) return maxPoolRun<8>(g, K, hasWs, wsInt);
+  return maxPoolRun<16>(g, K, hasWs, wsInt);
 }
 
 }  // namespace
