@@ -148,6 +148,16 @@ describe('CONVKIT_CONV_ALGORITHM=tune', () => {
     const second = run();
     const note = takeConvAlgorithmNote(rt);
     assert.ok(note?.tuned, 'the second use was tuned');
+    if (note.saved === false) {
+      // Another test file held the cores while it measured (npm test runs two at once): the
+      // choice serves this process and the file is left alone (conv-tuning.test.ts covers both).
+      assert.equal(readFileSync(file, 'utf8'), corrupt, 'a contended measurement is not written');
+      assertClose('tuned conv forward', run(), expected, { rtol: 1e-4, atol: 4e-5 });
+      assert.equal(takeConvAlgorithmNote(rt)?.saved, undefined, 'the choice is kept in memory: no second measurement');
+      for (const t of [x, w, b]) t.dispose();
+      return;
+    }
+    assert.equal(note.saved, true, 'a measurement that went to the file says so');
     const stored = JSON.parse(readFileSync(file, 'utf8'));
     const entries = Object.entries(stored.choices) as [string, { algorithm: string; ms: Record<string, number> }][];
     assert.equal(entries.length, 1, 'one shape measured');

@@ -41,6 +41,8 @@ export interface ConvAlgorithmNote {
   impl: string;
   /** Whether it was measured ('tune'), not fixed by CONVKIT_CONV_ALGORITHM or ineligible. */
   tuned: boolean;
+  /** When this call measured: whether the file kept the choice (false: other work held the cores). */
+  saved?: boolean;
 }
 const lastNotes = new WeakMap<NativeRuntime, Map<ConvKernel, ConvAlgorithmNote>>();
 /** What the runtime's last `kernel` call ran (default: the forward conv), forgotten once read (null: none since). */
@@ -102,6 +104,8 @@ export interface PlanRequest<P extends ConvPlan> {
 
 /** Picks and makes the plan of each conv kernel call of one runtime. */
 export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPlan>(request: PlanRequest<P>): P } {
+  /** Whether the last measurement went to the file (undefined: the call measured nothing). */
+  let saved: boolean | undefined;
   /** Shape and algorithm pairs oneDNN has no kernel for (so a forced Winograd asks once, not per call). */
   const missing = new Set<string>();
   /** The plan of `algorithm`, or null where oneDNN has no kernel for it. */
@@ -124,13 +128,19 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
    */
   function chosenPlan<P extends ConvPlan>(request: PlanRequest<P>): P {
     const wanted = setting('convAlgorithm');
+    saved = undefined;
     let algorithm: ConvAlgorithm = wanted === 'tune' ? tunedAlgorithm(request) : wanted;
     let plan = planIfAvailable(request, algorithm);
     if (plan === null) {
       algorithm = 'direct';
       plan = request.planOf(algorithm);
     }
-    leaveNote(rt, request.kernel, { algorithm, impl: plan.impl, tuned: wanted === 'tune' });
+    leaveNote(rt, request.kernel, {
+      algorithm,
+      impl: plan.impl,
+      tuned: wanted === 'tune',
+      ...(saved === undefined ? {} : { saved }),
+    });
     return plan;
   }
 
@@ -189,6 +199,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
     } else {
       cache.set(key, choice);
     }
+    saved = !contended;
     return choice.algorithm;
   }
 
