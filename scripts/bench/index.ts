@@ -342,5 +342,8 @@ async function printProfile(model: string): Promise<void> {
   const runs = args.quick ? 1 : 3;
   log(`[bench] profiling ${model} inference, batch ${batch}, ${threads} threads, ${runs} runs after two warm-ups...`);
   const measured = ck.profile(model, batch, runs);
-  console.log(profileLines({ model, batch, engine: ck.describe(threads, true), ...measured }).join('\n'));
+  const peak = measureFmaPeak(CACHE, threads);
+  if ('error' in peak) log(`[bench] FMA peak not measured: ${peak.error}`);
+  const peakGflops = 'gflops' in peak ? peak.gflops : null;
+  console.log(profileLines({ model, batch, engine: ck.describe(threads, true), peakGflops, ...measured }).join('\n'));
 }

@@ -2,7 +2,8 @@
  * The tables of `npm run bench -- --profile MODEL`: the slowest layers, each with the fused group
  * it ran in (as nn.fusedGroups reports them) and, for convs, the algorithm and oneDNN kernel that
  * ran (CONVKIT_CONV_ALGORITHM, docs/native-backend.md#algorithm-choice); the time per op kind; and
- * the `Fusion:` line that `convkit summary` prints. Pure formatting, so a unit test checks it without timing anything.
+ * the `Fusion:` line that `convkit summary` prints; GFLOP/s also as a share of the machine's FMA
+ * peak when it was measured. Pure formatting, so a unit test checks it without timing anything.
  */
 import { fusionLine } from '../../src/cli/format/summary.js';
 import type { FusedGroup } from '../../src/nn/fuse.js';
@@ -21,6 +22,8 @@ export interface Profile {
   fusion: string;
   /** The pass's wall time, queueing to the last result (absent: not measured). */
   wallMs?: number;
+  /** The machine's FMA peak in GFLOP/s with the profile's threads (absent or null: not measured). */
+  peakGflops?: number | null;
 }
 
 /** How many of the slowest layers the first table lists. */
@@ -47,8 +50,14 @@ export function describeGroup(g: FusedGroup): string {
 export function profileLines(p: Profile): string[] {
   const total = p.layers.reduce((s, l) => s + l.ms, 0);
   const pct = (ms: number): string => `${((100 * ms) / total).toFixed(1)}%`;
-  const gf = (l: { ms: number; macs: number }): string =>
-    l.macs > 0 ? ((2 * l.macs) / 1e9 / (l.ms / 1000)).toFixed(1) : '-';
+  const gflops = (l: { ms: number; macs: number }): number | null =>
+    l.macs > 0 && l.ms > 0 ? (2 * l.macs) / 1e9 / (l.ms / 1000) : null;
+  const gf = (l: { ms: number; macs: number }): string => gflops(l)?.toFixed(1) ?? '-';
+  // Multiply-adds counted as the direct sum does: a Winograd conv may pass 100%.
+  const ofPeak = (l: { ms: number; macs: number }): string => {
+    const g = gflops(l);
+    return g === null || !p.peakGflops ? '-' : `${Math.round((100 * g) / p.peakGflops)}%`;
+  };
   const byPath = groupsByPath(p.groups);
   const lines = [
     '',
@@ -58,15 +67,20 @@ export function profileLines(p: Profile): string[] {
       : [
           `Wall time per pass: ${p.wallMs.toFixed(1)} ms; ${Math.max(0, p.wallMs - total).toFixed(1)} ms of it outside the ops (queueing, the worker waiting for JavaScript)`,
         ]),
+    ...(p.peakGflops
+      ? [
+          `FMA peak ${p.peakGflops} GFLOP/s (% of peak counts the direct sum's multiply-adds: a Winograd conv may pass 100%)`,
+        ]
+      : []),
     fusionLine(p.fusion),
     '',
-    '| layer | op | fused group | calls | ms | share | GFLOP/s | conv kernel |',
-    '|:--|:--|:--|--:|--:|--:|--:|:--|',
+    '| layer | op | fused group | calls | ms | share | GFLOP/s | % of peak | conv kernel |',
+    '|:--|:--|:--|--:|--:|--:|--:|--:|:--|',
   ];
   for (const l of [...p.layers].sort((a, b) => b.ms - a.ms).slice(0, TOP_LAYERS)) {
     const group = byPath.get(l.path);
     lines.push(
-      `| ${l.path} | ${l.op} | ${group ? describeGroup(group) : '-'} | ${Math.round(l.calls)} | ${l.ms.toFixed(2)} | ${pct(l.ms)} | ${gf(l)} | ${l.kernel ?? '-'} |`,
+      `| ${l.path} | ${l.op} | ${group ? describeGroup(group) : '-'} | ${Math.round(l.calls)} | ${l.ms.toFixed(2)} | ${pct(l.ms)} | ${gf(l)} | ${ofPeak(l)} | ${l.kernel ?? '-'} |`,
     );
   }
   const byOp = new Map<string, { ms: number; macs: number; calls: number }>();
@@ -74,8 +88,8 @@ export function profileLines(p: Profile): string[] {
     const o = byOp.get(l.op) ?? { ms: 0, macs: 0, calls: 0 };
     byOp.set(l.op, { ms: o.ms + l.ms, macs: o.macs + l.macs, calls: o.calls + l.calls });
   }
-  lines.push('', '| op | calls | ms | share | GFLOP/s |', '|:--|--:|--:|--:|--:|');
+  lines.push('', '| op | calls | ms | share | GFLOP/s | % of peak |', '|:--|--:|--:|--:|--:|--:|');
   for (const [op, o] of [...byOp].sort((a, b) => b[1].ms - a[1].ms))
-    lines.push(`| ${op} | ${Math.round(o.calls)} | ${o.ms.toFixed(2)} | ${pct(o.ms)} | ${gf(o)} |`);
+    lines.push(`| ${op} | ${Math.round(o.calls)} | ${o.ms.toFixed(2)} | ${pct(o.ms)} | ${gf(o)} | ${ofPeak(o)} |`);
   return lines;
 }

@@ -71,7 +71,40 @@ test('conv rows name the algorithm and kernel that ran; other ops a dash', () =>
     profileLines({ model: 'resnet18', batch: 1, engine: 'test', layers, groups: [], fusion: 'x' }),
   );
   assert.deepEqual(
-    rows.map((r) => [r[0], r[7]]),
+    rows.map((r) => [r[0], r[8]]),
     layers.map((l) => [l.path, l.kernel ?? '-']),
   );
+});
+
+test('GFLOP/s read against the FMA peak when it was measured, a dash when not', () => {
+  const layers: LayerTime[] = [
+    { path: 'layer1.0.conv1', op: 'conv2d', calls: 1, ms: 2, macs: 200e6 }, // 200 GFLOP/s
+    { path: 'layer1.0.conv2', op: 'conv2d', calls: 1, ms: 1, macs: 300e6 }, // 600: Winograd passes the peak
+    layer('maxpool', 'maxPool2d', 1),
+  ];
+  const lines = profileLines({
+    model: 'resnet18',
+    batch: 1,
+    engine: 'test',
+    layers,
+    groups: [],
+    fusion: 'x',
+    peakGflops: 400,
+  });
+  assert.deepEqual(
+    layerRows(lines).map((r) => [r[0], r[6], r[7]]),
+    [
+      ['layer1.0.conv1', '200.0', '50%'],
+      ['layer1.0.conv2', '600.0', '150%'],
+      ['maxpool', '-', '-'],
+    ],
+  );
+  assert.ok(lines.some((l) => l.startsWith('FMA peak 400 GFLOP/s')));
+  assert.ok(lines.includes('| conv2d | 2 | 3.00 | 75.0% | 333.3 | 83% |'), 'the op kinds too');
+  const unmeasured = profileLines({ model: 'resnet18', batch: 1, engine: 'test', layers, groups: [], fusion: 'x' });
+  assert.deepEqual(
+    layerRows(unmeasured).map((r) => r[7]),
+    ['-', '-', '-'],
+  );
+  assert.ok(!unmeasured.some((l) => l.startsWith('FMA peak')));
 });
