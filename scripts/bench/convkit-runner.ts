@@ -49,12 +49,11 @@ export function configure(threads: number): void {
   if (unavailable() === null) setThreads(threads);
 }
 
-/** The engine in words; `profiled`: the profile's passes, always built op by op (its trace needs the ops). */
-export function describe(threads: number, profiled = false): string {
+/** The engine in words. */
+export function describe(threads: number): string {
   const addon = loadNativeAddon();
   const onednn = 'error' in addon ? '?' : addon.version();
-  const passes =
-    profiled || process.env.CONVKIT_BENCH_RECORD === '0' ? 'built op by op' : 'recorded (nn.recordInference)';
+  const passes = process.env.CONVKIT_BENCH_RECORD === '0' ? 'built op by op' : 'recorded (nn.recordInference)';
   return `convkit ${BACKEND} backend (oneDNN ${onednn}, blocked layouts, fused inference, conv algorithm ${setting('convAlgorithm')}, inference passes ${passes}, ${threads} threads on a worker queue)`;
 }
 
@@ -188,11 +187,13 @@ export function convLayers(name: string, batch: number): Workload & { macs: numb
 /**
  * Where inference time goes: the worker thread times every command it runs (the addon's queue
  * timing), and each command is charged to the op that queued it, at the module path it ran in.
- * Nothing waits between ops, so the pass runs as it does unprofiled, and `wallMs` against the
- * sum of op times is what the queue itself costs. Averages over `runs` passes after two
- * warm-ups (under CONVKIT_CONV_ALGORITHM=tune a weight's first pass runs direct and its second
- * measures Winograd and transforms the weights it picks: docs/native-backend.md#algorithm-choice).
- * Also what ran fused: the inference groups, none when fusion is off (CONVKIT_FUSE=0).
+ * The pass runs as the bench's inference rows run it: recorded (nn.recordInference, whose two
+ * warm-up passes also tune the convs: docs/native-backend.md#algorithm-choice) with the op trace
+ * on, then replayed `runs` times; the copies in and out of the recording are rows of their own.
+ * `wallMs` against the sum of op times is what the queue itself costs (waking the worker, and
+ * JavaScript once the last command is done). CONVKIT_BENCH_RECORD=0 profiles the pass built op
+ * by op instead (averaged over `runs` passes after two warm-ups). Also what ran fused: the
+ * inference groups, none when fusion is off (CONVKIT_FUSE=0).
  */
 export function profile(
   name: string,
@@ -200,6 +201,82 @@ export function profile(
   runs: number,
 ): { layers: LayerTime[]; groups: FusedGroup[]; fusion: string; wallMs: number } {
   const work = syncInference(name, batch);
+  const timed = process.env.CONVKIT_BENCH_RECORD === '0' ? opByOpTimes(work, runs) : recordedTimes(work, runs);
+  const fused = inferenceFusionEnabled();
+  const groups = fused ? fusedGroups(work.model, 'inference') : [];
+  const fusion = fused ? describeFusion(work.model) : 'off (CONVKIT_FUSE=0): every layer ran unfused';
+  work.dispose();
+  return { ...timed, groups, fusion };
+}
+
+type InferenceWork = ReturnType<typeof syncInference>;
+const layerKey = (path: string | undefined, op: string): string => `${path ?? ''}\u0000${op}`;
+function kernelOf(runtime: ReturnType<typeof nativeRuntime>): string | undefined {
+  const conv = takeConvAlgorithmNote(runtime);
+  return conv === null ? undefined : `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
+}
+
+/** The recorded pass's commands, each charged to the op that queued it while recording. */
+function recordedTimes(work: InferenceWork, runs: number): { layers: LayerTime[]; wallMs: number } {
+  const runtime = nativeRuntime();
+  const { addon } = runtime;
+  const totals = new Map<string, LayerTime>();
+  const row = (path: string, op: string): LayerTime => {
+    const key = layerKey(path, op);
+    const r = totals.get(key) ?? { path, op, calls: 0, ms: 0, macs: 0 };
+    totals.set(key, r);
+    return r;
+  };
+  const ops: { row: LayerTime; end: number }[] = []; // the commands [previous end, end) are the op's
+  const recorded = traceOps(
+    (e) => {
+      const recorder = runtime.recorder;
+      if (recorder === null) return; // a warm-up pass
+      const r = row(e.path ?? '(top level)', e.op);
+      r.calls += 1;
+      r.macs += e.macs;
+      r.kernel = kernelOf(runtime) ?? r.kernel;
+      ops.push({ row: r, end: recorder.commands.length });
+    },
+    () => recordInference(work.model, work.input.shape),
+  );
+  if (recorded.replaying !== true) throw new Error(`profile: ${recorded.replaying}`);
+  const [copyIn, copyOut] = [row('(recording)', 'copy in'), row('(recording)', 'copy out')];
+  copyIn.calls = copyOut.calls = 1;
+  const commands = ops.at(-1)?.end ?? 0;
+  const replay = (): void => {
+    scope(() => void recorded.run(work.input));
+    runtime.flushSync();
+  };
+  replay();
+  replay();
+  let wallMs = 0;
+  for (let run = 0; run < runs; run++) {
+    runtime.flushSync();
+    addon.setQueueTiming(true);
+    const start = performance.now();
+    replay();
+    wallMs += (performance.now() - start) / runs;
+    const times = addon.takeQueueTimes();
+    addon.setQueueTiming(false);
+    // The copy in, the program's commands in order, the copy out.
+    let op = 0;
+    for (let i = 0; i < times.length; i += 2) {
+      const k = i / 2 - 1;
+      if (k < 0) copyIn.ms += times[i + 1] / runs;
+      else if (k >= commands) copyOut.ms += times[i + 1] / runs;
+      else {
+        while (ops[op].end <= k) op++;
+        ops[op].row.ms += times[i + 1] / runs;
+      }
+    }
+  }
+  recorded.dispose();
+  return { layers: [...totals.values()].filter((l) => l.calls > 0), wallMs };
+}
+
+/** The pass built op by op: each op's commands as queued, the pass's ops traced as they run. */
+function opByOpTimes(work: InferenceWork, runs: number): { layers: LayerTime[]; wallMs: number } {
   const totals = new Map<string, LayerTime>();
   const runtime = nativeRuntime();
   const { addon } = runtime;
@@ -211,15 +288,14 @@ export function profile(
     addon.setQueueTiming(true);
     const start = performance.now();
     traceOps((e) => {
-      const key = `${e.path ?? ''}\u0000${e.op}`;
+      const key = layerKey(e.path, e.op);
       const row = totals.get(key) ?? { path: e.path ?? '(top level)', op: e.op, calls: 0, ms: 0, macs: 0 };
       totals.set(key, row);
       ops.push({ row, lastCommand: addon.submitted() });
       if (!record) return;
       row.calls += 1 / runs;
       row.macs += e.macs / runs;
-      const conv = takeConvAlgorithmNote(runtime);
-      if (conv !== null) row.kernel = `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
+      row.kernel = kernelOf(runtime) ?? row.kernel;
     }, work.forward);
     runtime.flushSync();
     if (record) wallMs += (performance.now() - start) / runs;
@@ -235,9 +311,5 @@ export function profile(
   pass(false);
   pass(false);
   for (let i = 0; i < runs; i++) pass(true);
-  const fused = inferenceFusionEnabled();
-  const groups = fused ? fusedGroups(work.model, 'inference') : [];
-  const fusion = fused ? describeFusion(work.model) : 'off (CONVKIT_FUSE=0): every layer ran unfused';
-  work.dispose();
-  return { layers: [...totals.values()].filter((l) => l.calls > 0), groups, fusion, wallMs };
+  return { layers: [...totals.values()].filter((l) => l.calls > 0), wallMs };
 }

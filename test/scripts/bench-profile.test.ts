@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LayerTime } from '../../scripts/bench/convkit-runner.js';
+import { configure, type LayerTime, profile } from '../../scripts/bench/convkit-runner.js';
 import { profileLines, TOP_LAYERS } from '../../scripts/bench/profile-format.js';
 import { summarize } from '../../src/analysis/summary.js';
 import { summaryText } from '../../src/cli/format/summary.js';
 import { buildModel } from '../../src/models/registry.js';
 import { describeFusion, fusedGroups } from '../../src/nn/fuse.js';
+import { nativeSkipReason } from '../backend/native-helpers.js';
 
 const model = buildModel('resnet18', { backend: 'meta' });
 const groups = fusedGroups(model, 'inference');
@@ -107,4 +108,24 @@ test('GFLOP/s read against the FMA peak when it was measured, a dash when not', 
     ['-', '-', '-'],
   );
   assert.ok(!unmeasured.some((l) => l.startsWith('FMA peak')));
+});
+
+test('the profile times the recorded pass: every command charged to its layer, the copies in and out on rows of their own', {
+  skip: nativeSkipReason('test/scripts/bench-profile.test.ts'),
+}, () => {
+  configure(2);
+  const { layers, wallMs } = profile('resnet18', 1, 1);
+  const convs = layers.filter((l) => l.op === 'conv2d');
+  assert.equal(convs.length, 20, 'resnet18 has 20 convs (3 of them downsampling shortcuts)');
+  for (const c of convs) {
+    assert.equal(c.calls, 1, c.path);
+    assert.ok(c.ms > 0 && c.macs > 0, `${c.path}: timed and counted`);
+    assert.match(c.kernel ?? '', /^(direct|winograd) /, `${c.path}: the kernel that ran`);
+  }
+  const rows = new Map(layers.map((l) => [`${l.path} ${l.op}`, l]));
+  for (const copy of ['(recording) copy in', '(recording) copy out']) assert.ok((rows.get(copy)?.ms ?? 0) > 0, copy);
+  assert.ok((rows.get('maxpool maxPool2d')?.ms ?? 0) > 0 && (rows.get('fc linear')?.ms ?? 0) > 0);
+  // The commands run one after another within the pass.
+  const sum = layers.reduce((s, l) => s + l.ms, 0);
+  assert.ok(wallMs >= sum * 0.99, `wall ${wallMs} ms against ${sum} ms of commands`);
 });
