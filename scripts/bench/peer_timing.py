@@ -3,15 +3,26 @@ and which BLAS the process loaded."""
 import time
 
 
+def another_run(policy, runs, spent_ms, within_budget):
+    """Whether a round takes another timed run: timing.ts's anotherRun, the same rule."""
+    if runs < policy["minRuns"]:
+        return True
+    if not within_budget:
+        return False
+    short = spent_ms < policy.get("minTimedMs", 0) and runs < policy.get("shortRunsCap", 0)
+    return runs < policy["maxRuns"] or short
+
+
 def timed_runs(run, policy, warm_up=True):
-    """One round: the warm-up runs (when warm_up), then at least minRuns and at most maxRuns timed
-    runs, stopping after minRuns once budgetMs has passed; each run's time in ms."""
+    """One round: the warm-up runs (when warm_up), then at least minRuns timed runs, up to maxRuns
+    (or, for short runs adding up to less than minTimedMs, up to shortRunsCap) until budgetMs has
+    passed; each run's time in ms."""
     if warm_up:
         for _ in range(policy["warmupRuns"]):
             run()
     times = []
     budget_end = time.perf_counter() + policy["budgetMs"] / 1e3
-    while len(times) < policy["minRuns"] or (len(times) < policy["maxRuns"] and time.perf_counter() < budget_end):
+    while another_run(policy, len(times), sum(times), time.perf_counter() < budget_end):
         t0 = time.perf_counter()
         run()
         times.append((time.perf_counter() - t0) * 1e3)

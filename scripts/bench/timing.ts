@@ -13,20 +13,52 @@ export interface Policy {
   maxRuns: number;
   budgetMs: number;
   rounds: number;
+  /**
+   * Short workloads: past maxRuns, more runs (up to shortRunsCap) while the round's timed runs add
+   * up to less than minTimedMs, within the budget. Three 10 ms batch-1 passes per round were too
+   * few: a row moved by up to 0.2x between runs on the Zen 5 host.
+   */
+  minTimedMs: number;
+  shortRunsCap: number;
 }
 
-export const FULL_POLICY: Policy = { warmupRuns: 1, minRuns: 1, maxRuns: 3, budgetMs: 2000, rounds: 3 };
-export const QUICK_POLICY: Policy = { warmupRuns: 2, minRuns: 1, maxRuns: 1, budgetMs: 0, rounds: 2 };
+export const FULL_POLICY: Policy = {
+  warmupRuns: 1,
+  minRuns: 1,
+  maxRuns: 3,
+  budgetMs: 2000,
+  rounds: 3,
+  minTimedMs: 250,
+  shortRunsCap: 30,
+};
+export const QUICK_POLICY: Policy = {
+  warmupRuns: 2,
+  minRuns: 1,
+  maxRuns: 1,
+  budgetMs: 0,
+  rounds: 2,
+  minTimedMs: 0,
+  shortRunsCap: 1,
+};
+
+/** Whether a round that has `runs` timed runs adding up to `spentMs` takes another (timing.ts and peer_timing.py alike). */
+export function anotherRun(policy: Policy, runs: number, spentMs: number, withinBudget: boolean): boolean {
+  if (runs < policy.minRuns) return true;
+  if (!withinBudget) return false;
+  return runs < policy.maxRuns || (spentMs < policy.minTimedMs && runs < policy.shortRunsCap);
+}
 
 /** One round's timed runs in ms (after the warm-up runs when `warmUp`). `run` may be async. */
 export async function timedRuns(run: () => void | Promise<void>, policy: Policy, warmUp: boolean): Promise<number[]> {
   if (warmUp) for (let i = 0; i < policy.warmupRuns; i++) await run();
   const times: number[] = [];
   const budgetEnd = performance.now() + policy.budgetMs;
-  while (times.length < policy.minRuns || (times.length < policy.maxRuns && performance.now() < budgetEnd)) {
+  let spent = 0;
+  while (anotherRun(policy, times.length, spent, performance.now() < budgetEnd)) {
     const t0 = performance.now();
     await run();
     times.push(performance.now() - t0);
+    spent += times[times.length - 1];
   }
   return times;
 }

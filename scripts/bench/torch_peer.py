@@ -1,7 +1,7 @@
 """PyTorch peer for `npm run bench` (scripts/bench/index.ts): a worker that answers one JSON
 request per stdin line with one JSON line on stdout, so torch is imported once per bench run.
 
-Timed requests carry {"policy": {warmupRuns, minRuns, maxRuns, budgetMs}, "warmUp": bool} and
+Timed requests carry {"policy": {warmupRuns, minRuns, maxRuns, budgetMs, minTimedMs, shortRunsCap}, "warmUp": bool} and
 answer one round's run times; the bench interleaves rounds with the other contenders, and the
 models stay built between rounds:
   {"kind": "info"}                                        -> {"torch", "threads", "onednn", "blas", "configs"}

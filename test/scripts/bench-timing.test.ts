@@ -1,8 +1,25 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { interleaved, median, type Contender, type Policy } from '../../scripts/bench/timing.js';
+import { fileURLToPath } from 'node:url';
+import {
+  anotherRun,
+  FULL_POLICY,
+  interleaved,
+  median,
+  type Contender,
+  type Policy,
+} from '../../scripts/bench/timing.js';
 
-const policy: Policy = { warmupRuns: 1, minRuns: 2, maxRuns: 2, budgetMs: 0, rounds: 3 };
+const policy: Policy = {
+  warmupRuns: 1,
+  minRuns: 2,
+  maxRuns: 2,
+  budgetMs: 0,
+  rounds: 3,
+  minTimedMs: 0,
+  shortRunsCap: 2,
+};
 
 /** A contender whose runs take no time; it logs each round and answers `times(index)`. */
 function fake(
@@ -56,4 +73,42 @@ test('a failing contender gets null figures and a one-line error; the others go 
 test('the median is the upper middle for an even count, as the PyTorch peer', () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 3, 2]), 3);
+});
+
+test('a round takes more runs of a short workload, until their times add up to minTimedMs (capped)', () => {
+  const p = FULL_POLICY;
+  const runsOf = (ms: number): number => {
+    let runs = 0;
+    while (anotherRun(p, runs, runs * ms, true)) runs++;
+    return runs;
+  };
+  assert.equal(runsOf(165), p.maxRuns, 'a ResNet-50 batch-8 pass: maxRuns');
+  assert.equal(runsOf(60), Math.ceil(p.minTimedMs / 60), 'past maxRuns until minTimedMs');
+  assert.equal(runsOf(10), Math.ceil(p.minTimedMs / 10), 'a batch-1 pass: 25 runs');
+  assert.equal(runsOf(1), p.shortRunsCap, 'capped');
+  assert.equal(anotherRun(p, 1, 10, false), false, 'never past the budget once minRuns are done');
+  assert.equal(anotherRun(p, 0, 0, false), true, 'minRuns regardless');
+});
+
+test('the PyTorch peer takes the same number of runs (peer_timing.py)', () => {
+  const script = [
+    'import json, sys',
+    `sys.path.insert(0, ${JSON.stringify(fileURLToPath(new URL('../../scripts/bench/', import.meta.url)))})`,
+    'from peer_timing import another_run',
+    `p = json.loads(${JSON.stringify(JSON.stringify(FULL_POLICY))})`,
+    'out = []',
+    'for ms in [165, 60, 10, 1]:',
+    '    runs = 0',
+    '    while another_run(p, runs, runs * ms, True): runs += 1',
+    '    out.append(runs)',
+    'print(json.dumps(out))',
+  ].join('\n');
+  const r = spawnSync('python3', ['-c', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const expected = [165, 60, 10, 1].map((ms) => {
+    let runs = 0;
+    while (anotherRun(FULL_POLICY, runs, runs * ms, true)) runs++;
+    return runs;
+  });
+  assert.deepEqual(JSON.parse(r.stdout), expected);
 });
