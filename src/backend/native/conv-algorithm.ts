@@ -104,8 +104,6 @@ export interface PlanRequest<P extends ConvPlan> {
 
 /** Picks and makes the plan of each conv kernel call of one runtime. */
 export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPlan>(request: PlanRequest<P>): P } {
-  /** Whether the last measurement went to the file (undefined: the call measured nothing). */
-  let saved: boolean | undefined;
   /** Shape and algorithm pairs oneDNN has no kernel for (so a forced Winograd asks once, not per call). */
   const missing = new Set<string>();
   /** The plan of `algorithm`, or null where oneDNN has no kernel for it. */
@@ -128,8 +126,9 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
    */
   function chosenPlan<P extends ConvPlan>(request: PlanRequest<P>): P {
     const wanted = setting('convAlgorithm');
-    saved = undefined;
-    let algorithm: ConvAlgorithm = wanted === 'tune' ? tunedAlgorithm(request) : wanted;
+    const choice: { algorithm: ConvAlgorithm; saved?: boolean } =
+      wanted === 'tune' ? tunedAlgorithm(request) : { algorithm: wanted };
+    let algorithm = choice.algorithm;
     let plan = planIfAvailable(request, algorithm);
     if (plan === null) {
       algorithm = 'direct';
@@ -139,7 +138,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
       algorithm,
       impl: plan.impl,
       tuned: wanted === 'tune',
-      ...(saved === undefined ? {} : { saved }),
+      ...(choice.saved === undefined ? {} : { saved: choice.saved }),
     });
     return plan;
   }
@@ -150,14 +149,14 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
    * shared where two plans agree on one (src and dst usually do; Winograd's weights never), with
    * the weights evicted from the caches before each timed run, as a model meets them.
    */
-  function tunedAlgorithm<P extends ConvPlan>(request: PlanRequest<P>): ConvAlgorithm {
+  function tunedAlgorithm<P extends ConvPlan>(request: PlanRequest<P>): { algorithm: ConvAlgorithm; saved?: boolean } {
     // Timings hold for the thread count they were taken with (setThreads may change it). Forward
     // keys keep their earlier form, so cache files stay valid.
     const kernel = request.kernel === 'conv2d' ? '' : `${request.kernel}:`;
     const key = `${kernel}${request.shape}:${setting('convLayout')}:t${rt.addon.getThreads()}`;
     const cache = tuningCacheOf(rt);
     const known = cache.get(key);
-    if (known !== undefined) return known.algorithm;
+    if (known !== undefined) return { algorithm: known.algorithm };
     const scratch = new Map<string, Float32Array>(); // by slot and desc: never two slots of one plan
 
     const candidates: Candidate[] = [];
@@ -199,8 +198,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
     } else {
       cache.set(key, choice);
     }
-    saved = !contended;
-    return choice.algorithm;
+    return { algorithm: choice.algorithm, saved: !contended };
   }
 
   /**
