@@ -49,11 +49,11 @@ export function configure(threads: number): void {
   if (unavailable() === null) setThreads(threads);
 }
 
-/** The engine in words. */
-export function describe(threads: number): string {
+/** The engine in words; `recorded`: whether inference passes are recorded (default: unless CONVKIT_BENCH_RECORD=0). */
+export function describe(threads: number, recorded = process.env.CONVKIT_BENCH_RECORD !== '0'): string {
   const addon = loadNativeAddon();
   const onednn = 'error' in addon ? '?' : addon.version();
-  const passes = process.env.CONVKIT_BENCH_RECORD === '0' ? 'built op by op' : 'recorded (nn.recordInference)';
+  const passes = recorded ? 'recorded (nn.recordInference)' : 'built op by op';
   return `convkit ${BACKEND} backend (oneDNN ${onednn}, blocked layouts, fused inference, conv algorithm ${setting('convAlgorithm')}, inference passes ${passes}, ${threads} threads on a worker queue)`;
 }
 
@@ -199,14 +199,15 @@ export function profile(
   name: string,
   batch: number,
   runs: number,
-): { layers: LayerTime[]; groups: FusedGroup[]; fusion: string; wallMs: number } {
+): { layers: LayerTime[]; groups: FusedGroup[]; fusion: string; wallMs: number; recorded: boolean } {
   const work = syncInference(name, batch);
-  const timed = process.env.CONVKIT_BENCH_RECORD === '0' ? opByOpTimes(work, runs) : recordedTimes(work, runs);
+  const recordedRun = process.env.CONVKIT_BENCH_RECORD === '0' ? null : recordedTimes(work, runs);
+  const timed = recordedRun ?? opByOpTimes(work, runs);
   const fused = inferenceFusionEnabled();
   const groups = fused ? fusedGroups(work.model, 'inference') : [];
   const fusion = fused ? describeFusion(work.model) : 'off (CONVKIT_FUSE=0): every layer ran unfused';
   work.dispose();
-  return { ...timed, groups, fusion };
+  return { ...timed, groups, fusion, recorded: recordedRun !== null };
 }
 
 type InferenceWork = ReturnType<typeof syncInference>;
@@ -216,8 +217,8 @@ function kernelOf(runtime: ReturnType<typeof nativeRuntime>): string | undefined
   return conv === null ? undefined : `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
 }
 
-/** The recorded pass's commands, each charged to the op that queued it while recording. */
-function recordedTimes(work: InferenceWork, runs: number): { layers: LayerTime[]; wallMs: number } {
+/** The recorded pass's commands, each charged to the op that queued it while recording; null (and a line on stderr) when the pass cannot be recorded. */
+function recordedTimes(work: InferenceWork, runs: number): { layers: LayerTime[]; wallMs: number } | null {
   const runtime = nativeRuntime();
   const { addon } = runtime;
   const totals = new Map<string, LayerTime>();
@@ -240,7 +241,10 @@ function recordedTimes(work: InferenceWork, runs: number): { layers: LayerTime[]
     },
     () => recordInference(work.model, work.input.shape),
   );
-  if (recorded.replaying !== true) throw new Error(`profile: ${recorded.replaying}`);
+  if (recorded.replaying !== true) {
+    process.stderr.write(`[bench] the pass cannot be recorded (${recorded.replaying}): profiling it op by op\n`);
+    return null;
+  }
   const [copyIn, copyOut] = [row('(recording)', 'copy in'), row('(recording)', 'copy out')];
   copyIn.calls = copyOut.calls = 1;
   const commands = ops.at(-1)?.end ?? 0;

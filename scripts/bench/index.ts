@@ -345,5 +345,7 @@ async function printProfile(model: string): Promise<void> {
   const peak = measureFmaPeak(CACHE, threads);
   if ('error' in peak) log(`[bench] FMA peak not measured: ${peak.error}`);
   const peakGflops = 'gflops' in peak ? peak.gflops : null;
-  console.log(profileLines({ model, batch, engine: ck.describe(threads), peakGflops, ...measured }).join('\n'));
+  console.log(
+    profileLines({ model, batch, engine: ck.describe(threads, measured.recorded), peakGflops, ...measured }).join('\n'),
+  );
 }
