@@ -114,7 +114,8 @@ test('the profile times the recorded pass: every command charged to its layer, t
   skip: nativeSkipReason('test/scripts/bench-profile.test.ts'),
 }, () => {
   configure(2);
-  const { layers, wallMs } = profile('resnet18', 1, 1);
+  const { layers, wallMs, recorded } = profile('resnet18', 1, 1);
+  assert.equal(recorded, true, 'the pass was recorded');
   const convs = layers.filter((l) => l.op === 'conv2d');
   assert.equal(convs.length, 20, 'resnet18 has 20 convs (3 of them downsampling shortcuts)');
   for (const c of convs) {
