@@ -55,7 +55,7 @@ class Queue {
   }
 
   // Queues a recorded program as one entry: the worker runs its commands in order, each counted
-  // (and timed) as if queued alone. Copying them into the queue took 35-50 us per GoogLeNet
+  // (and timed) as if queued alone. Copying them into the queue took 35-53 us per GoogLeNet
   // pass, under the lock the worker needs to start. `keep` holds every array they use.
   void pushProgram(std::shared_ptr<const std::vector<Command>> commands, Napi::Array keep) {
     uint64_t seq, finished;
