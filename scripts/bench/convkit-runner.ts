@@ -211,7 +211,13 @@ export function profile(
 }
 
 type InferenceWork = ReturnType<typeof syncInference>;
-const layerKey = (path: string | undefined, op: string): string => `${path ?? ''}\u0000${op}`;
+/** The row of `op` at module path `path` (the top level when undefined), made empty on first use. */
+function layerRow(totals: Map<string, LayerTime>, path: string | undefined, op: string): LayerTime {
+  const key = `${path ?? ''}\u0000${op}`;
+  const row = totals.get(key) ?? { path: path ?? '(top level)', op, calls: 0, ms: 0, macs: 0 };
+  totals.set(key, row);
+  return row;
+}
 function kernelOf(runtime: ReturnType<typeof nativeRuntime>): string | undefined {
   const conv = takeConvAlgorithmNote(runtime);
   return conv === null ? undefined : `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
@@ -222,18 +228,12 @@ function recordedTimes(work: InferenceWork, runs: number): { layers: LayerTime[]
   const runtime = nativeRuntime();
   const { addon } = runtime;
   const totals = new Map<string, LayerTime>();
-  const row = (path: string, op: string): LayerTime => {
-    const key = layerKey(path, op);
-    const r = totals.get(key) ?? { path, op, calls: 0, ms: 0, macs: 0 };
-    totals.set(key, r);
-    return r;
-  };
   const ops: { row: LayerTime; end: number }[] = []; // the commands [previous end, end) are the op's
   const recorded = traceOps(
     (e) => {
       const recorder = runtime.recorder;
       if (recorder === null) return; // a warm-up pass
-      const r = row(e.path ?? '(top level)', e.op);
+      const r = layerRow(totals, e.path, e.op);
       r.calls += 1;
       r.macs += e.macs;
       r.kernel = kernelOf(runtime) ?? r.kernel;
@@ -245,7 +245,7 @@ function recordedTimes(work: InferenceWork, runs: number): { layers: LayerTime[]
     process.stderr.write(`[bench] the pass cannot be recorded (${recorded.replaying}): profiling it op by op\n`);
     return null;
   }
-  const [copyIn, copyOut] = [row('(recording)', 'copy in'), row('(recording)', 'copy out')];
+  const [copyIn, copyOut] = [layerRow(totals, '(recording)', 'copy in'), layerRow(totals, '(recording)', 'copy out')];
   copyIn.calls = copyOut.calls = 1;
   const commands = ops.at(-1)?.end ?? 0;
   const replay = (): void => {
@@ -292,9 +292,7 @@ function opByOpTimes(work: InferenceWork, runs: number): { layers: LayerTime[]; 
     addon.setQueueTiming(true);
     const start = performance.now();
     traceOps((e) => {
-      const key = layerKey(e.path, e.op);
-      const row = totals.get(key) ?? { path: e.path ?? '(top level)', op: e.op, calls: 0, ms: 0, macs: 0 };
-      totals.set(key, row);
+      const row = layerRow(totals, e.path, e.op);
       ops.push({ row, lastCommand: addon.submitted() });
       if (!record) return;
       row.calls += 1 / runs;

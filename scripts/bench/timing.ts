@@ -57,8 +57,9 @@ export async function timedRuns(run: () => void | Promise<void>, policy: Policy,
   while (anotherRun(policy, times.length, spent, performance.now() < budgetEnd)) {
     const t0 = performance.now();
     await run();
-    times.push(performance.now() - t0);
-    spent += times[times.length - 1];
+    const ms = performance.now() - t0;
+    times.push(ms);
+    spent += ms;
   }
   return times;
 }

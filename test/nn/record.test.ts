@@ -95,7 +95,7 @@ describe('nn.recordInference on the native backend', { skip }, () => {
     const y = values(recorded.run(nanInput));
     assert.ok(y.slice(0, 10).every(Number.isNaN), 'the first image is NaN throughout, as in PyTorch');
     assert.deepEqual(y, opByOp(net, nanInput));
-    // A larger pass op by op in between (other plans, a larger scratchpad), then the same replay.
+    // A larger pass op by op in between (other plans, which may need a larger scratchpad), then the same replay.
     opByOp(net, randn([8, 3, 32, 32], { backend: 'native', generator: new Generator(15) }));
     assert.deepEqual(values(recorded.run(finite)), first);
   });
