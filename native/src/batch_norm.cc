@@ -90,11 +90,11 @@ NonFiniteGuard reluGuard(const dnnl::memory::desc& src, bool training, bool affi
   const int64_t channels = dims[1], n = floatsOf(src);
   const size_t meanAt = affine ? 3 : 1;
   NonFiniteGuard g;
-  g.check = [=](const std::vector<void*>& buffers) {
+  g.check = [=](const std::vector<void*>& buffers, FiniteMemo* memo) {
     // The inputs: src, scale and shift, and the statistics in inference (training writes them).
-    if (anyNonFinite(static_cast<const float*>(buffers[0]), n)) return true;
+    if (nonFiniteIn(memo, static_cast<const float*>(buffers[0]), n)) return true;
     for (size_t i = 1; i < (training ? meanAt : meanAt + 2); i++)
-      if (anyNonFinite(static_cast<const float*>(buffers[i]), channels)) return true;
+      if (nonFiniteIn(memo, static_cast<const float*>(buffers[i]), channels)) return true;
     return false;
   };
   g.fix = [=](const std::vector<void*>& buffers) {

@@ -52,16 +52,46 @@ const char* argName(int arg) {
   }
 }
 
+// Whether a oneDNN primitive only reads the buffer it takes under `arg` (a binary post-op's
+// operand included). Unlisted ids count as written, as the statistics (training writes them).
+bool onlyRead(int arg) {
+  if (arg >= DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE)
+    return (arg & (DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE - 1)) == DNNL_ARG_SRC_1;
+  switch (arg) {
+    case DNNL_ARG_SRC_0:
+    case DNNL_ARG_SRC_1:
+    case DNNL_ARG_SRC_2:
+    case DNNL_ARG_WEIGHTS_0:
+    case DNNL_ARG_WEIGHTS_1:
+    case DNNL_ARG_WEIGHTS_2:
+    case DNNL_ARG_WEIGHTS_3:
+    case DNNL_ARG_BIAS:
+    case DNNL_ARG_DIFF_DST:
+    case DNNL_ARG_SCALE:
+    case DNNL_ARG_SHIFT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Whether running the plan may write buffer i (under its own argument ids or its guard's).
+bool mayWrite(const Plan& plan, size_t i) {
+  if (plan.isCustom()) return i >= plan.customReads.size() || !plan.customReads[i];
+  const std::vector<int>* alternate = plan.guard ? &plan.guard->alternateArgs : nullptr;
+  return !onlyRead(plan.args[i]) || (alternate != nullptr && !alternate->empty() && !onlyRead((*alternate)[i]));
+}
+
 // "conv2d: buffer 3 (dst) " or, for custom plans, "sgd: buffer 1 "
 std::string bufferName(const Plan& plan, size_t i) {
-  const char* name = plan.custom ? nullptr : argName(plan.args[i]);
+  const char* name = plan.isCustom() ? nullptr : argName(plan.args[i]);
   return plan.name + ": buffer " + std::to_string(i) + (name ? std::string(" (") + name + ")" : "") + " ";
 }
 
 }  // namespace
 
 uint32_t commandOf(Napi::Env env, Napi::Value planId, Napi::Value buffersValue, Napi::Value scalarsValue,
-                   Command& command, Napi::Array keep, uint32_t keepAt) {
+                   Command& command, Napi::Array keep, uint32_t keepAt, bool withWrites) {
   double number = planId.IsNumber() ? planId.As<Napi::Number>().DoubleValue() : -1;
   if (!(number >= 0 && number <= 9007199254740991.0) || number != std::floor(number))
     throw Napi::TypeError::New(env, "exec: argument 'plan' must be a non-negative integer");
@@ -98,6 +128,10 @@ uint32_t commandOf(Napi::Env env, Napi::Value planId, Napi::Value buffersValue, 
                                            " bytes, expected at least " + std::to_string(bytes));
     }
     command.buffers.push_back(array.Data());
+    if (withWrites && mayWrite(*plan, i)) {
+      auto at = reinterpret_cast<uintptr_t>(array.Data());
+      command.writes.push_back({at, at + array.ByteLength()});
+    }
     keep.Set(keepAt++, v);
   }
   // Scalars come as an object read by the names the plan declares (Fields names a bad one).

@@ -24,12 +24,14 @@ struct Command {
   std::vector<double> scalars;
   std::function<void()> control;      // runs on the worker (setThreads)
   std::shared_ptr<ArgsCache> cached;  // recorded programs only
+  std::vector<ByteRange> writes;      // recorded programs only: what the command may write (finite_memo.h)
 };
 
 // Fills `command` from (plan id, buffers, scalars): every buffer checked against the plan's
 // descriptors, the scalars read by the names the plan declares; errors name the op and the
 // argument. Its arrays go into `keep` from index `keepAt` on (returns the next free index).
+// With `withWrites`, command.writes gets the whole array of each buffer the plan may write.
 uint32_t commandOf(Napi::Env env, Napi::Value planId, Napi::Value buffersValue, Napi::Value scalarsValue,
-                   Command& command, Napi::Array keep, uint32_t keepAt);
+                   Command& command, Napi::Array keep, uint32_t keepAt, bool withWrites = false);
 
 }  // namespace convkit

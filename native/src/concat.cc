@@ -126,13 +126,18 @@ Plan paddedConcat(const std::vector<dnnl::memory::desc>& srcs, int64_t block, dn
 
 // y = relu?((x - mean) * scale + beta), scale = gamma / sqrt(var + eps), for `count` consecutive
 // channels starting at c (stride 1 in x and y) or one channel over `count` values (channelStride 0).
-inline void normalizeRun(const float* x, float* y, int64_t count, const float* mean, const float* scale,
+// The ReLU keeps NaN, as PyTorch's (v > 0 ? v : 0 turned a NaN input into 0). Returns whether
+// a value written is a NaN or an infinity.
+inline bool normalizeRun(const float* x, float* y, int64_t count, const float* mean, const float* scale,
                          const float* shift, int64_t channelStride, bool relu) {
+  int bad = 0;
   for (int64_t j = 0; j < count; j++) {
     const int64_t c = j * channelStride;
     const float v = (x[j] - mean[c]) * scale[c] + shift[c];
-    y[j] = relu ? (v > 0.0f ? v : 0.0f) : v;
+    y[j] = relu && v < 0.0f ? 0.0f : v;
+    bad |= (y[j] - y[j]) != 0.0f;
   }
+  return bad != 0;
 }
 
 // The chunked concatenation, batch normalised channel by channel as oneDNN's batch norm does it.
@@ -162,7 +167,11 @@ Plan chunkedConcatBatchNorm(const std::vector<dnnl::memory::desc>& srcs, const C
     }
   }
   const int64_t totalBlocks = channels / block;
-  plan.custom = [=](const std::vector<void*>& buffers, const std::vector<double>&) {
+  // It sees every value it writes, so it says whether all were finite: a program's memo then
+  // skips the scan of the next conv's guard (DenseNet's 1x1 convs read this join).
+  plan.custom = nullptr;
+  plan.checkedOutput = static_cast<size_t>(count);
+  plan.customChecked = [=](const std::vector<void*>& buffers, const std::vector<double>&) {
     auto param = [&](int64_t i) { return static_cast<const float*>(buffers[count + 1 + i]); };
     const float* mean = param(affine ? 2 : 0);
     const float* variance = param(affine ? 3 : 1);
@@ -173,33 +182,36 @@ Plan chunkedConcatBatchNorm(const std::vector<dnnl::memory::desc>& srcs, const C
     }
     float* out = static_cast<float*>(buffers[count]);
     auto src = [&](int64_t i) { return static_cast<const float*>(buffers[i]); };
+    int bad = 0;
     if (channelsLast) {
       // Per pixel: each source's channels, consecutive in x and y.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) reduction(| : bad)
       for (int64_t p = 0; p < images * spatial; p++) {
         for (int64_t i = 0; i < count; i++) {
           const int64_t c0 = firstChannel[i];
-          normalizeRun(src(i) + p * sourceChannels[i], out + p * channels + c0, sourceChannels[i], mean + c0,
-                       scale.data() + c0, shift.data() + c0, 1, relu);
+          bad |= normalizeRun(src(i) + p * sourceChannels[i], out + p * channels + c0, sourceChannels[i], mean + c0,
+                              scale.data() + c0, shift.data() + c0, 1, relu);
         }
       }
-      return;
+      return bad == 0;
     }
     // Per (image, destination channel block): spatial x block values.
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) reduction(| : bad)
     for (int64_t n = 0; n < images; n++) {
       for (int64_t g = 0; g < totalBlocks; g++) {
         const int64_t i = sourceOf[g], c0 = g * block;
         const float* x = src(i) + (n * (sourceChannels[i] / block) + blockInSource[g]) * block * spatial;
         float* y = out + n * channels * spatial + c0 * spatial;
         if (block == 1) {
-          normalizeRun(x, y, spatial, mean + c0, scale.data() + c0, shift.data() + c0, 0, relu);
+          bad |= normalizeRun(x, y, spatial, mean + c0, scale.data() + c0, shift.data() + c0, 0, relu);
         } else {
           for (int64_t p = 0; p < spatial; p++)
-            normalizeRun(x + p * block, y + p * block, block, mean + c0, scale.data() + c0, shift.data() + c0, 1, relu);
+            bad |= normalizeRun(x + p * block, y + p * block, block, mean + c0, scale.data() + c0, shift.data() + c0, 1,
+                                relu);
         }
       }
     }
+    return bad == 0;
   };
   return plan;
 }

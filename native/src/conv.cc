@@ -44,10 +44,10 @@ NonFiniteGuard cutGuard(const ConvGeometry& g, const dnnl::convolution_forward::
   const int64_t srcFloats = floatsOf(src), weightFloats = floatsOf(weights);
   const size_t dstAt = bias ? 3 : 2;
   NonFiniteGuard guard;
-  guard.check = [=](const std::vector<void*>& buffers) {
-    return anyNonFinite(static_cast<const float*>(buffers[0]), srcFloats) ||
-           anyNonFinite(static_cast<const float*>(buffers[1]), weightFloats) ||
-           (bias && anyNonFinite(static_cast<const float*>(buffers[2]), g.O));
+  guard.check = [=](const std::vector<void*>& buffers, FiniteMemo* memo) {
+    return nonFiniteIn(memo, static_cast<const float*>(buffers[0]), srcFloats) ||
+           nonFiniteIn(memo, static_cast<const float*>(buffers[1]), weightFloats) ||
+           (bias && nonFiniteIn(memo, static_cast<const float*>(buffers[2]), g.O));
   };
   guard.fix = [=](const std::vector<void*>& buffers) {
     const float* x = static_cast<const float*>(buffers[0]);
@@ -184,15 +184,16 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     dnnl::memory::desc scratchpad = pd.scratchpad_desc();
     // The cut's guard replaces the ReLU guard below (it applies the ReLU itself).
     const bool cutGuarded = cut && !sum && g.G == 1;
-    dnnl::primitive unfused;  // set when the plan runs the conv without its ReLU post-op on every call
+    dnnl::primitive unfused;  // set when the plan's primitive is the conv without its ReLU post-op
     if (std::string(pd.impl_info_str()).find("wino") != std::string::npos) {
       plan.guard(winogradGuard(plan, g, pd, bias, relu, sum, separateAddend, training, scratchpad));
-    } else if (relu) {
+    } else if (relu && !cutGuarded) {
       // oneDNN's ReLU post-op is max(y, 0), which maps NaN to 0. Where an input holds a NaN or an
       // infinity (src, weights, bias, addend), the conv runs without it and reluKeepingNaN follows
-      // (same layouts, so the same buffers serve both). Finite data pays the cheaper of two: the
-      // scan of those inputs, or (when it reads fewer bytes: layers whose weights outweigh their
-      // activations) always running unfused with the ReLU as a pass over dst.
+      // (same layouts, so the same buffers serve both). Finite data pays the cheaper of two on each
+      // run: the scan of the inputs (those a program's memo does not know: finite_memo.h), or the
+      // unfused conv with the ReLU as a pass over dst (it reads and writes dst: cheaper for layers
+      // whose weights outweigh their activations, unless the memo knows the weights).
       auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
       auto dst = pd.dst_desc();
       dnnl::convolution_forward::desc d(prop, algorithm, pd.src_desc(), pd.weights_desc(), biasDesc(g, bias), dst,
@@ -205,22 +206,26 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
       size_t dstAt = bias ? 3 : 2;
       if (bias) inputs.push_back({2, g.O});
       if (sum) inputs.push_back({separateAddend ? dstAt + 1 : dstAt, floatsOf(dst)});
-      int64_t dstFloats = floatsOf(dst), scanned = 0;
-      for (auto [i, n] : inputs) scanned += n;
-      const bool alwaysUnfused = 2 * dstFloats < scanned;  // the ReLU pass reads and writes dst
+      const int64_t dstFloats = floatsOf(dst);
       NonFiniteGuard guard;
-      guard.check = [inputs, alwaysUnfused](const std::vector<void*>& buffers) {
-        if (alwaysUnfused) return true;
+      guard.check = [inputs, dstFloats](const std::vector<void*>& buffers, FiniteMemo* memo) {
+        int64_t cost = 0;
+        for (auto [i, n] : inputs) cost += scanCostIn(memo, static_cast<const float*>(buffers[i]), n);
+        if (2 * dstFloats < cost) return true;
         for (auto [i, n] : inputs)
-          if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
+          if (nonFiniteIn(memo, static_cast<const float*>(buffers[i]), n)) return true;
         return false;
       };
       guard.fix = [dstAt, dstFloats](const std::vector<void*>& buffers) {
         reluKeepingNaN(static_cast<float*>(buffers[dstAt]), dstFloats);
       };
-      if (alwaysUnfused && !cutGuarded) {
-        // The fused primitive would never run: make only the unfused one (one JIT compile, not two).
+      int64_t scanned = 0;
+      for (auto [i, n] : inputs) scanned += n;
+      if (2 * dstFloats < scanned) {
+        // Unfused unless a program's memo knows the weights: the fused primitive is compiled on
+        // the first run that can use it (a plan used op by op compiles one, not two).
         unfused = dnnl::convolution_forward(exact);
+        guard.whenFinite = LazyPrimitive([pd] { return dnnl::convolution_forward(pd); });
       } else {
         guard.alternate = LazyPrimitive([exact] { return dnnl::convolution_forward(exact); });
       }

@@ -71,7 +71,7 @@ Napi::Value LinearPlan(const Napi::CallbackInfo& info) {
       const int64_t dstN = rows * out;
       const size_t dstAt = bias ? 3 : 2;
       NonFiniteGuard guard;
-      guard.check = [](const std::vector<void*>&) { return true; };
+      guard.check = [](const std::vector<void*>&, FiniteMemo*) { return true; };
       guard.fix = [dstAt, dstN](const std::vector<void*>& buffers) {
         reluKeepingNaN(static_cast<float*>(buffers[dstAt]), dstN);
       };

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "finite_memo.h"
+
 namespace convkit {
 
 dnnl::engine& cpuEngine();
@@ -50,13 +52,17 @@ class LazyPrimitive {
 
 // NaN/Inf handling around a oneDNN primitive (docs/numerics.md). oneDNN's max-based kernels (the
 // ReLU eltwise and post-op, max pooling, softmax's row maximum) drop a NaN, and PyTorch keeps it.
-// The worker first asks `check` (a cheap scan of the inputs); only when it says yes does it run
-// `alternate` instead of `primitive` when one is set (same arguments; e.g. the conv without its
-// fused ReLU) and then `fix` on the buffers. Finite data pays the scan alone (a plan whose scan
-// would cost more than the alternate path's extra work answers yes without scanning).
+// The worker first asks `check` (a cheap scan of the inputs, through the memo of a program's run
+// when there is one: finite_memo.h); only when it says yes does it run `alternate` instead of
+// `primitive` when one is set (same arguments; e.g. the conv without its fused ReLU) and then
+// `fix` on the buffers. Finite data pays the scan alone (a plan whose scan would cost more than
+// the alternate path's extra work answers yes without scanning).
 struct NonFiniteGuard {
-  std::function<bool(const std::vector<void*>& buffers)> check;
+  std::function<bool(const std::vector<void*>& buffers, FiniteMemo* memo)> check;
   LazyPrimitive alternate;
+  // Run instead of `primitive` when `check` says no, when set: for a plan whose `primitive` is
+  // the unfused path (its scan usually costs more), the fused one for runs whose memo knows enough.
+  LazyPrimitive whenFinite;
   // The DNNL_ARG_* per buffer for `alternate` where they differ from the plan's (empty: the same),
   // e.g. a Winograd conv whose direct alternate reads its weights from another buffer.
   std::vector<int> alternateArgs;
@@ -77,10 +83,18 @@ struct Plan {
   std::vector<int> args;                  // DNNL_ARG_* per buffer (custom plans: their own order)
   std::vector<dnnl::memory::desc> descs;  // what each buffer must hold (byte size is checked)
   dnnl::memory::desc scratchpad;          // empty when not needed
-  // oneDNN plans set `primitive`; custom loops set `custom` instead.
+  // oneDNN plans set `primitive`; custom loops set `custom`, or `customChecked` instead.
   dnnl::primitive primitive;
   std::function<void(const std::vector<void*>& buffers, const std::vector<double>& scalars)> custom;
+  // A loop that sees every value it writes to buffer `checkedOutput` returns whether all were
+  // finite: a program's memo notes it (finite_memo.h), so the guard of the next op needs no scan.
+  std::function<bool(const std::vector<void*>& buffers, const std::vector<double>& scalars)> customChecked;
+  size_t checkedOutput = 0;
+  bool isCustom() const { return custom || customChecked; }
   std::vector<ScalarField> scalars;  // what exec reads from its `scalars` object, passed to custom in this order
+  // Custom plans: true for each buffer the loop only reads (empty: it may write any). oneDNN
+  // plans say it by their argument ids. A program's memo of finite ranges relies on it.
+  std::vector<bool> customReads;
   std::shared_ptr<const NonFiniteGuard> guard;  // optional (oneDNN plans only)
   // Counts Plan objects alive in the process (the registry's and those held by queued commands).
   struct Alive {

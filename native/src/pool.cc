@@ -83,8 +83,9 @@ NonFiniteGuard maxPoolGuard(const PoolGeometry& g, const dnnl::memory::desc& src
                             const dnnl::memory::desc& ws) {
   NonFiniteGuard guard;
   const int64_t n = floatsOf(src);
-  guard.check = [n](const std::vector<void*>& buffers) {
-    return anyNaNOrNegativeInfinity(static_cast<const float*>(buffers[0]), n);
+  guard.check = [n](const std::vector<void*>& buffers, FiniteMemo* memo) {
+    const auto* src = static_cast<const float*>(buffers[0]);
+    return !knownFiniteIn(memo, src, n) && anyNaNOrNegativeInfinity(src, n);
   };
   const bool hasWs = ws.get_size() > 0;
   const bool wsInt = hasWs && ws.data_type() == dnnl::memory::data_type::s32;
@@ -292,6 +293,7 @@ Napi::Value PoolPlan(const Napi::CallbackInfo& info) {
           names.push_back({"workspace", internDesc(pd.workspace_desc())});
         }
         custom.custom = std::move(loop);
+        custom.customReads = {true};  // src
         return planResult(info.Env(), registerPlan(std::move(custom)), names);
       }
     }

@@ -29,6 +29,13 @@ struct Scratchpad {
   }
 };
 
+// A recorded program as the worker runs it: its commands, and what its guards found in its
+// steady ranges (finite_memo.h; only the worker touches those verdicts).
+struct ProgramBody {
+  std::vector<Command> commands;
+  mutable SteadyVerdicts verdicts;
+};
+
 class Queue {
  public:
   explicit Queue(Napi::Env env) {
@@ -57,13 +64,13 @@ class Queue {
   // Queues a recorded program as one entry: the worker runs its commands in order, each counted
   // (and timed) as if queued alone. Copying them into the queue took 35-53 us per GoogLeNet
   // pass, under the lock the worker needs to start. `keep` holds every array they use.
-  void pushProgram(std::shared_ptr<const std::vector<Command>> commands, Napi::Array keep) {
+  void pushProgram(std::shared_ptr<const ProgramBody> program, Napi::Array keep) {
     uint64_t seq, finished;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      submitted_ += commands->size();
+      submitted_ += program->commands.size();
       Entry entry;
-      entry.program = std::move(commands);
+      entry.program = std::move(program);
       entries_.push_back(std::move(entry));
       seq = submitted_;
       finished = finished_;
@@ -75,7 +82,7 @@ class Queue {
 
   // Recorded programs (main thread only): id -> commands and the arrays they use.
   struct Program {
-    std::shared_ptr<const std::vector<Command>> commands;
+    std::shared_ptr<const ProgramBody> body;
     Napi::Reference<Napi::Array> keep;
   };
   std::unordered_map<int, Program> programs;
@@ -197,13 +204,18 @@ class Queue {
         runOne(entry.command, stream, scratchpad);
         continue;
       }
-      for (const Command& command : *entry.program) runOne(command, stream, scratchpad);
+      // One memo per run: what this run's guards found finite, forgotten where a command writes.
+      FiniteMemo memo(&entry.program->verdicts);
+      for (const Command& command : entry.program->commands) {
+        runOne(command, stream, scratchpad, &memo);
+        memo.finished(command.writes);
+      }
     }
   }
 
-  void runOne(const Command& command, dnnl::stream& stream, Scratchpad& scratchpad) {
+  void runOne(const Command& command, dnnl::stream& stream, Scratchpad& scratchpad, FiniteMemo* memo = nullptr) {
     auto start = std::chrono::steady_clock::now();
-    std::string failure = execute(command, stream, scratchpad);
+    std::string failure = execute(command, stream, scratchpad, memo);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     bool notify, allDone;
     {
@@ -226,16 +238,20 @@ class Queue {
     if (notify) notifier_.NonBlockingCall([this](Napi::Env env, Napi::Function) { settle(env); });
   }
 
-  static std::string execute(const Command& c, dnnl::stream& stream, Scratchpad& scratchpad) {
+  static std::string execute(const Command& c, dnnl::stream& stream, Scratchpad& scratchpad, FiniteMemo* memo) {
     const char* op = c.plan ? c.plan->name.c_str() : "setThreads";
     try {
       if (c.control) {
         c.control();
       } else if (c.plan->custom) {
         c.plan->custom(c.buffers, c.scalars);
+      } else if (c.plan->customChecked) {
+        const size_t out = c.plan->checkedOutput;
+        if (c.plan->customChecked(c.buffers, c.scalars) && memo != nullptr)
+          memo->noteFinite(static_cast<const float*>(c.buffers[out]), floatsOf(c.plan->descs[out]));
       } else {
         const NonFiniteGuard* guard = c.plan->guard.get();
-        const bool nonFinite = guard != nullptr && guard->check(c.buffers);
+        const bool nonFinite = guard != nullptr && guard->check(c.buffers, memo);
         const bool ownIds = nonFinite && guard->alternate && !guard->alternateArgs.empty();
         const std::vector<int>& argIds = ownIds ? guard->alternateArgs : c.plan->args;
         std::unordered_map<int, dnnl::memory> fresh;
@@ -253,7 +269,11 @@ class Queue {
           else if (it->second.get_data_handle() != at)
             it->second.set_data_handle(at);
         }
-        (nonFinite && guard->alternate ? guard->alternate.get() : c.plan->primitive).execute(stream, args);
+        const dnnl::primitive& primitive = !guard      ? c.plan->primitive
+                                           : nonFinite ? (guard->alternate ? guard->alternate.get() : c.plan->primitive)
+                                           : guard->whenFinite ? guard->whenFinite.get()
+                                                               : c.plan->primitive;
+        primitive.execute(stream, args);
         stream.wait();
         if (nonFinite && guard->fix) guard->fix(c.buffers);
       }
@@ -272,7 +292,7 @@ class Queue {
   // A queued command, or a recorded program's commands (shared with the program, never copied).
   struct Entry {
     Command command;
-    std::shared_ptr<const std::vector<Command>> program;
+    std::shared_ptr<const ProgramBody> program;
   };
   std::deque<Entry> entries_;
   uint64_t submitted_ = 0, finished_ = 0, errorSeq_ = 0;
@@ -305,8 +325,35 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
 }
 CONVKIT_EXPORT(exec, Exec);
 
-// programCreate(commands: [plan, buffers, scalars?][]) -> id: the commands checked once, as exec
-// checks them, and kept with their plans (a plan the JS cache evicts stays alive here) and arrays.
+// The ranges of the arrays JavaScript says stay as they are while the program does (the model's
+// weights and their converted copies), less any a command of the program writes. Kept in `keep`.
+std::vector<ByteRange> steadyRanges(Napi::Env env, Napi::Value steadyValue, const std::vector<Command>& commands,
+                                    Napi::Array keep, uint32_t keepAt) {
+  std::vector<ByteRange> steady;
+  if (steadyValue.IsUndefined()) return steady;
+  const char* expected = "programCreate: argument 'steady' must be an array of Float32Arrays";
+  if (!steadyValue.IsArray()) throw Napi::TypeError::New(env, expected);
+  Napi::Array list = steadyValue.As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value v = list[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(env, std::string(expected) + " (element " + std::to_string(i) + " is not)");
+    auto array = v.As<Napi::Float32Array>();
+    const ByteRange r = floatRange(array.Data(), static_cast<int64_t>(array.ElementLength()));
+    bool written = false;
+    for (const Command& c : commands)
+      for (const ByteRange& w : c.writes) written = written || w.overlaps(r);
+    if (written) continue;
+    steady.push_back(r);
+    keep.Set(keepAt++, v);
+  }
+  return steady;
+}
+
+// programCreate(commands: [plan, buffers, scalars?][], steady?: Float32Array[]) -> id: the
+// commands checked once, as exec checks them, and kept with their plans (a plan the JS cache
+// evicts stays alive here) and arrays. `steady`: arrays that stay as they are while the program
+// does (their NaN/Inf scans are kept from run to run: finite_memo.h).
 Napi::Value ProgramCreate(const Napi::CallbackInfo& info) {
   return guardedValue(info, "programCreate", [&]() -> Napi::Value {
     Napi::Env env = info.Env();
@@ -315,7 +362,7 @@ Napi::Value ProgramCreate(const Napi::CallbackInfo& info) {
                                  "programCreate: argument 'commands' must be an array of [plan, buffers, scalars]");
     Napi::Array list = info[0].As<Napi::Array>();
     Queue::Program program;
-    auto commands = std::make_shared<std::vector<Command>>();
+    auto body = std::make_shared<ProgramBody>();
     Napi::Array keep = Napi::Array::New(env);
     uint32_t kept = 0;
     for (uint32_t i = 0; i < list.Length(); i++) {
@@ -326,14 +373,15 @@ Napi::Value ProgramCreate(const Napi::CallbackInfo& info) {
       Napi::Array c = entry.As<Napi::Array>();
       Command command;
       try {
-        kept = commandOf(env, c[0u], c[1u], c.Length() > 2 ? c[2u] : env.Undefined(), command, keep, kept);
+        kept = commandOf(env, c[0u], c[1u], c.Length() > 2 ? c[2u] : env.Undefined(), command, keep, kept, true);
       } catch (const Napi::Error& e) {
         throw Napi::TypeError::New(env, "programCreate: command " + std::to_string(i) + ": " + e.Message());
       }
       command.cached = std::make_shared<ArgsCache>();
-      commands->push_back(std::move(command));
+      body->commands.push_back(std::move(command));
     }
-    program.commands = std::move(commands);
+    body->verdicts.steady = steadyRanges(env, info[1], body->commands, keep, kept);
+    program.body = std::move(body);
     program.keep = Napi::Persistent(keep);
     Queue& queue = queueOf(env);
     int id = queue.nextProgram++;
@@ -357,7 +405,7 @@ Queue::Program& programOf(const Napi::CallbackInfo& info, const char* op) {
 Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
   return guardedValue(info, "programRun", [&]() -> Napi::Value {
     Queue::Program& program = programOf(info, "programRun");
-    queueOf(info.Env()).pushProgram(program.commands, program.keep.Value());
+    queueOf(info.Env()).pushProgram(program.body, program.keep.Value());
     return info.Env().Undefined();
   });
 }

@@ -46,8 +46,8 @@ void exactRow(const float* x, float* y, int64_t dim, int64_t stride, bool log) {
 
 NonFiniteGuard softmaxGuard(int64_t outer, int64_t dim, int64_t inner, bool log) {
   NonFiniteGuard g;
-  g.check = [outer, dim, inner](const std::vector<void*>& buffers) {
-    return dim == 1 || anyNonFinite(static_cast<const float*>(buffers[0]), outer * dim * inner);
+  g.check = [outer, dim, inner](const std::vector<void*>& buffers, FiniteMemo* memo) {
+    return dim == 1 || nonFiniteIn(memo, static_cast<const float*>(buffers[0]), outer * dim * inner);
   };
   g.fix = [outer, dim, inner, log](const std::vector<void*>& buffers) {
     const float* x = static_cast<const float*>(buffers[0]);
@@ -86,9 +86,9 @@ CONVKIT_EXPORT(softmaxPlan, SoftmaxPlan);
 NonFiniteGuard softmaxBackwardGuard(int64_t outer, int64_t dim, int64_t inner, bool log) {
   NonFiniteGuard g;
   const int64_t n = outer * dim * inner;
-  g.check = [n](const std::vector<void*>& buffers) {
-    return anyNonFinite(static_cast<const float*>(buffers[0]), n) ||
-           anyNonFinite(static_cast<const float*>(buffers[1]), n);
+  g.check = [n](const std::vector<void*>& buffers, FiniteMemo* memo) {
+    return nonFiniteIn(memo, static_cast<const float*>(buffers[0]), n) ||
+           nonFiniteIn(memo, static_cast<const float*>(buffers[1]), n);
   };
   g.fix = [outer, dim, inner, log](const std::vector<void*>& buffers) {
     const float* y = static_cast<const float*>(buffers[0]);

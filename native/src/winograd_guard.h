@@ -33,11 +33,12 @@ inline bool anyMisaligned(const std::vector<void*>& buffers) {
 
 // A Winograd guard's check: a buffer off the 64-byte grid, or a NaN or an infinity in one of
 // `inputs` (buffer index, floats).
-inline std::function<bool(const std::vector<void*>&)> winogradCheck(std::vector<std::pair<size_t, int64_t>> inputs) {
-  return [inputs](const std::vector<void*>& buffers) {
+inline std::function<bool(const std::vector<void*>&, FiniteMemo*)> winogradCheck(
+    std::vector<std::pair<size_t, int64_t>> inputs) {
+  return [inputs](const std::vector<void*>& buffers, FiniteMemo* memo) {
     if (anyMisaligned(buffers)) return true;
     for (auto [i, n] : inputs)
-      if (anyNonFinite(static_cast<const float*>(buffers[i]), n)) return true;
+      if (nonFiniteIn(memo, static_cast<const float*>(buffers[i]), n)) return true;
     return false;
   };
 }

@@ -140,7 +140,7 @@ for (const backend of BACKENDS) {
       });
     });
 
-    it('fused ReLU post-ops (conv, conv + residual, linear, batch norm) keep NaN like the unfused ops', () => {
+    it('fused ReLU post-ops (conv, conv + residual, linear, batch norm, concat + batch norm) keep NaN like the unfused ops', () => {
       on(() => {
         ck.manualSeed(3);
         const values = Array.from(ck.randn([1, 16, 6, 6]).toArray());
@@ -189,6 +189,15 @@ for (const backend of BACKENDS) {
           const fused = ck.batchNorm(x, { ...evalOpts, relu: true });
           same(fused.toArray(), ck.relu(ck.batchNorm(x, evalOpts)).toArray());
           assert.equal(countNaN(fused.toArray()), 1);
+          // DenseNet's join: the concatenation batch normalised, with its ReLU, in one pass.
+          const other = ck.randn([1, 16, 6, 6]);
+          const stats32 = { runningMean: ck.zeros([32]), runningVar: ck.ones([32]), relu: true };
+          const joined = ck.concatBatchNorm([x, other], stats32).toArray();
+          same(
+            joined,
+            ck.relu(ck.batchNorm(ck.concat([x, other], 1), { ...stats32, relu: false, training: false })).toArray(),
+          );
+          assert.equal(countNaN(joined), 1);
         });
       });
     });

@@ -17,8 +17,15 @@ import { type NativeRuntime, NativeStorage, PLAIN } from './runtime.js';
 declare module './addon.js' {
   interface NativeAddon {
     // ---- queue.cc
-    /** Checks each [plan, buffers, scalars?] as exec does and keeps them, plans and arrays, as one program. */
-    programCreate(commands: readonly (readonly [number, readonly ExecBuffer[], ExecScalars?])[]): number;
+    /**
+     * Checks each [plan, buffers, scalars?] as exec does and keeps them, plans and arrays, as one
+     * program. `steady`: arrays that stay as they are while the program does, so the NaN/Inf
+     * scans of its guards are kept from run to run (native/src/finite_memo.h).
+     */
+    programCreate(
+      commands: readonly (readonly [number, readonly ExecBuffer[], ExecScalars?])[],
+      steady?: readonly Float32Array[],
+    ): number;
     /** Queues the program's commands, in order, with one call. */
     programRun(program: number): void;
     /** Drops a program (false for an unknown id); runs already queued keep what they use. */
@@ -154,7 +161,11 @@ export class NativeProgram {
         ? ([c.plan, c.buffers.map(ownView)] as const)
         : ([c.plan, c.buffers.map(ownView), c.scalars] as const),
     );
-    const id = rt.addon.programCreate(commands);
+    // The arrays shared with the model (weights and their converted copies) stay while the
+    // program does: the caller records again when one changes.
+    const steady = new Set<Float32Array>();
+    for (const c of recorder.commands) for (const a of c.buffers) if (a !== null && !isPrivate(a.buffer)) steady.add(a);
+    const id = rt.addon.programCreate(commands, [...steady]);
     if (setting('debug').has('native')) {
       const slabs = new Set(privates.values());
       const mib = [...slabs].reduce((n, b) => n + b.byteLength, 0) / 2 ** 20;
