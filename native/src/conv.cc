@@ -111,7 +111,7 @@ NonFiniteGuard winogradGuard(PlanBuilder& plan, const ConvGeometry& g,
   if (bias) inputs.push_back({2, g.O});
   if (sum) inputs.push_back({separateAddend ? dstAt + 1 : dstAt, floatsOf(dst)});
   NonFiniteGuard guard;
-  guard.check = winogradCheck(std::move(inputs));
+  guard.check = winogradCheck(std::move(inputs), guardAt);
   guard.alternate = LazyPrimitive([direct] { return dnnl::convolution_forward(direct); });
   guard.alternateArgs = args;
   const int64_t dstFloats = floatsOf(dst);
@@ -129,7 +129,9 @@ NonFiniteGuard winogradGuard(PlanBuilder& plan, const ConvGeometry& g,
 // { plan, src, weights, (bias), dst, (addend), gemm, impl } With sum, the addend is read from its own buffer (reported
 // as `addend`) when oneDNN runs that with the same kernel as the sum post-op; else dst must hold the addend (no
 // `addend` reported). `algorithm` is optional ('direct' when absent); where oneDNN has no kernel for it on this shape
-// and CPU, the error says "has no <algorithm> implementation" (conv-tuning.ts then drops that candidate).
+// and CPU, the error says "has no <algorithm> implementation" (conv-tuning.ts then drops that candidate). 'brgemm'
+// is the direct algorithm on nhwc activations where oneDNN runs it with its brgemm kernels (AVX-512): faster than
+// its JIT kernels on nChw16c for many inference shapes (AlexNet's, strided 3x3s), so a candidate.
 Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
   const char* op = "conv2d";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -146,7 +148,9 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     const bool cut = cutSH > 0 && cutSW > 0 && cutKH > 0 && cutKW > 0;
     const bool chosen = info[1].As<Napi::Object>().Has("algorithm");
     const std::string algorithmName = chosen ? options.text("algorithm") : "direct";
-    const dnnl::algorithm algorithm = algorithmOf(info.Env(), algorithmName);
+    const bool brgemm = algorithmName == "brgemm";
+    const dnnl::algorithm algorithm =
+        brgemm ? dnnl::algorithm::convolution_direct : algorithmOf(info.Env(), algorithmName);
     auto make = [&](const ConvGeometry& h) {
       return forwardPd(h, bias, training, postOpsAttr(sum, nullptr, relu), algorithm);
     };
@@ -154,7 +158,13 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     try {
       // Training convs keep their neighbours' nChw16c whichever the algorithm; inference Winograd
       // takes the layouts it picks (measured that way, docs/native-backend.md#algorithm-choice).
-      pd = algorithm == dnnl::algorithm::convolution_direct || training ? preferredLayoutPd(g, make) : make(g);
+      if (brgemm) {
+        g.channelsLast = true;
+        pd = make(g);
+        if (std::string(pd.impl_info_str()).rfind("brg", 0) != 0) throw dnnl::error(dnnl_unimplemented, "not brgemm");
+      } else {
+        pd = algorithm == dnnl::algorithm::convolution_direct || training ? preferredLayoutPd(g, make) : make(g);
+      }
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
       throw std::invalid_argument("oneDNN has no " + algorithmName +

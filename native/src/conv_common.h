@@ -17,7 +17,8 @@ using dims = dnnl::memory::dims;
 
 struct ConvGeometry {
   int64_t N, C, H, W, O, KH, KW, sH, sW, pT, pB, pL, pR, dH, dW, G, OH, OW;
-  bool blocked = false;  // ask for nChw16c activations (see preferBlocked16)
+  bool blocked = false;       // ask for nChw16c activations (see preferBlocked16)
+  bool channelsLast = false;  // ask for nhwc activations (the 'brgemm' forward algorithm)
   dims weights() const { return G == 1 ? dims{O, C, KH, KW} : dims{G, O / G, C / G, KH, KW}; }
   dims strides() const { return {sH, sW}; }
   dims dilates() const { return {dH - 1, dW - 1}; }
@@ -51,11 +52,15 @@ inline dnnl::memory::desc mapDesc(const dims& d, bool blocked) {
     return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
   return any(d);
 }
+inline dnnl::memory::desc activationDesc(const dims& d, const ConvGeometry& g) {
+  if (g.channelsLast) return dnnl::memory::desc(d, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nhwc);
+  return mapDesc(d, g.blocked);
+}
 inline dnnl::memory::desc srcAny(const ConvGeometry& g) {
-  return mapDesc({g.N, g.C, g.H, g.W}, g.blocked);
+  return activationDesc({g.N, g.C, g.H, g.W}, g);
 }
 inline dnnl::memory::desc dstAny(const ConvGeometry& g) {
-  return mapDesc({g.N, g.O, g.OH, g.OW}, g.blocked);
+  return activationDesc({g.N, g.O, g.OH, g.OW}, g);
 }
 
 // make(g) with nChw16c asked for where preferBlocked16 says so; again with `any` when that lands

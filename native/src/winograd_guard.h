@@ -24,19 +24,21 @@ inline bool isWinograd(const char* impl) {
 // Whether a buffer starts off a 64-byte boundary. oneDNN's Winograd kernels then crash (their JIT
 // code loads aligned: a 2x16x8x8 backward-weights conv crashed in 7 of 10 runs on glibc-placed
 // arrays here), so their guards run the direct alternate on such buffers. The JavaScript side
-// allocates aligned (runtime.ts allocate): this is a safety net, not a path.
-inline bool anyMisaligned(const std::vector<void*>& buffers) {
-  for (void* b : buffers)
-    if (reinterpret_cast<uintptr_t>(b) % 64 != 0) return true;
+// allocates aligned (runtime.ts allocate) and copies a bias that is not (alignedInput: weights
+// loaded from a file are views into it); until it did, AlexNet's 3x3 convs ran direct this way.
+inline bool anyMisaligned(const std::vector<void*>& buffers, size_t count) {
+  for (size_t i = 0; i < count && i < buffers.size(); i++)
+    if (reinterpret_cast<uintptr_t>(buffers[i]) % 64 != 0) return true;
   return false;
 }
 
-// A Winograd guard's check: a buffer off the 64-byte grid, or a NaN or an infinity in one of
-// `inputs` (buffer index, floats).
+// A Winograd guard's check: one of the first `used` buffers (those the Winograd primitive reads
+// or writes; a forward plan's last, the direct kernel's weights, is the alternate's alone) off the
+// 64-byte grid, or a NaN or an infinity in one of `inputs` (buffer index, floats).
 inline std::function<bool(const std::vector<void*>&, FiniteMemo*)> winogradCheck(
-    std::vector<std::pair<size_t, int64_t>> inputs) {
-  return [inputs](const std::vector<void*>& buffers, FiniteMemo* memo) {
-    if (anyMisaligned(buffers)) return true;
+    std::vector<std::pair<size_t, int64_t>> inputs, size_t used = SIZE_MAX) {
+  return [inputs, used](const std::vector<void*>& buffers, FiniteMemo* memo) {
+    if (anyMisaligned(buffers, used)) return true;
     for (auto [i, n] : inputs)
       if (nonFiniteIn(memo, static_cast<const float*>(buffers[i]), n)) return true;
     return false;

@@ -34,14 +34,14 @@ export interface Settings {
   fuse: boolean;
   /** CONVKIT_CONV_LAYOUT: 'auto' (nChw16c on AVX-512 where channels fill blocks) or 'any' (oneDNN picks). */
   convLayout: 'auto' | 'any';
-  /** CONVKIT_CONV_ALGORITHM: algorithm of eligible 3x3 stride-1 conv kernels: measured per shape ('tune', the default) or fixed. */
+  /** CONVKIT_CONV_ALGORITHM: algorithm of conv kernels with candidates (Winograd: 3x3 stride 1; brgemm: inference): measured per shape ('tune', the default) or fixed. */
   convAlgorithm: ConvAlgorithmChoice;
   /** CONVKIT_TUNING_CACHE: the file of measured choices; null = the per-host default under ~/.cache/convkit. */
   tuningCache: string | null;
 }
 
 /** 'tune' times direct and Winograd per shape and keeps the faster; the others are used as they are. */
-export type ConvAlgorithmChoice = 'tune' | 'direct' | 'winograd' | 'auto';
+export type ConvAlgorithmChoice = 'tune' | 'direct' | 'winograd' | 'auto' | 'brgemm';
 
 export const MAX_THREADS = 4096;
 export const DEFAULT_POOL_MB = 2048;
@@ -125,12 +125,12 @@ const VARIABLES: { readonly [K in keyof Settings]: Variable<Settings[K]> } = {
   },
   convAlgorithm: {
     name: 'CONVKIT_CONV_ALGORITHM',
-    accepts: "one of 'direct', 'tune', 'winograd', 'auto'",
+    accepts: "one of 'direct', 'tune', 'winograd', 'auto', 'brgemm'",
     // 'tune' by default: Winograd ran ResNet/VGG 3x3 layers up to 2x faster on an AVX-512 host, and
     // runs only where measured faster on this one; its rounding (1-10x direct's, measured in
     // docs/native-backend.md#algorithm-choice) is the price, 'direct' the way out.
     fallback: 'tune',
-    parse: oneOf<ConvAlgorithmChoice>(['tune', 'direct', 'winograd', 'auto']),
+    parse: oneOf<ConvAlgorithmChoice>(['tune', 'direct', 'winograd', 'auto', 'brgemm']),
   },
   tuningCache: {
     name: 'CONVKIT_TUNING_CACHE',

@@ -1,10 +1,10 @@
 /**
  * Which algorithm a native conv kernel runs (docs/native-backend.md#algorithm-choice): direct, or
- * for an eligible call (3x3, stride 1, undilated, ungrouped; forward, backward data or backward
- * weights) what CONVKIT_CONV_ALGORITHM says: ('tune', the default) the faster of direct and
- * Winograd as measured on this host (conv-tuning.ts keeps the measurements), from a weight's
- * second forward on; or Winograd, or oneDNN's own choice. Each call also leaves a note of what
- * ran, which `bench --profile` and the tests read.
+ * for a call with candidates (Winograd for 3x3, stride 1, undilated, ungrouped convs, forward,
+ * backward data or backward weights; brgemm for inference forwards) what CONVKIT_CONV_ALGORITHM
+ * says: ('tune', the default) the fastest as measured on this host (conv-tuning.ts keeps the
+ * measurements), from a weight's second forward on; or Winograd, brgemm, or oneDNN's own choice.
+ * Each call also leaves a note of what ran, which `bench --profile` and the tests read.
  */
 import { setting } from '../../core/config.js';
 import type { Storage } from '../../core/storage.js';
@@ -89,8 +89,8 @@ export interface PlanRequest<P extends ConvPlan> {
   shape: string;
   /** The plan of one algorithm for this call (made once, then from the plan cache). */
   planOf: (algorithm: ConvAlgorithm) => P;
-  /** 3x3, stride 1, undilated, ungrouped, not a space-to-depth cut: Winograd may run it. */
-  eligible: boolean;
+  /** The algorithms besides direct that may run this call (none: direct, untimed). */
+  candidates: readonly ConvAlgorithm[];
   /** The forward's weights, whose first use runs direct under 'tune' (null: no such rule). */
   weight: Storage | null;
   /** The plan's buffers in exec order as desc ids (undefined: absent), for the measurement. */
@@ -100,6 +100,11 @@ export interface PlanRequest<P extends ConvPlan> {
    * memory at each use, not from cache, so the measurement evicts it before each timed run.
    */
   weightSlot: number;
+  /**
+   * Forward calls: the slots of src and dst. A candidate whose layouts there differ from
+   * direct's is timed with the conversions in and out, as the kernel runs it.
+   */
+  layoutSlots?: { src: number; dst: number };
 }
 
 /** Picks and makes the plan of each conv kernel call of one runtime. */
@@ -160,29 +165,48 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
     const scratch = new Map<string, Float32Array>(); // by slot and desc: never two slots of one plan
 
     const candidates: Candidate[] = [];
-    for (const algorithm of ['direct', 'winograd'] as const) {
+    const bufferOf = (slot: number, id: number): Float32Array => {
+      let buffer = scratch.get(`${slot}:${id}`);
+      if (buffer === undefined) {
+        buffer = rt.allocate(Math.ceil(rt.descInfo(id).bytes / 4));
+        scratch.set(`${slot}:${id}`, buffer);
+      }
+      return buffer;
+    };
+    let directIds: readonly (number | undefined)[] = [];
+    for (const algorithm of ['direct', ...request.candidates] as const) {
       const plan = planIfAvailable(request, algorithm);
       if (plan === null) continue;
       const ids = request.buffers(plan);
+      if (algorithm === 'direct') directIds = ids;
       const buffers: Float32Array[] = [];
       let weights: Float32Array | undefined;
       ids.forEach((id, slot) => {
         if (id === undefined) return;
-        let buffer = scratch.get(`${slot}:${id}`);
-        if (buffer === undefined) {
-          buffer = rt.allocate(Math.ceil(rt.descInfo(id).bytes / 4));
-          scratch.set(`${slot}:${id}`, buffer);
-        }
-        buffers.push(buffer);
-        if (slot === request.weightSlot) weights = buffer;
+        buffers.push(bufferOf(slot, id));
+        if (slot === request.weightSlot) weights = buffers[buffers.length - 1];
       });
+      // Conversions from and to direct's layouts, as the kernel runs them (conv.ts).
+      const before: [number, Float32Array[]][] = [];
+      const after: [number, Float32Array[]][] = [];
+      const slots = request.layoutSlots;
+      if (slots !== undefined && algorithm === 'brgemm') {
+        const [src, dst] = [ids[slots.src], ids[slots.dst]];
+        const [directSrc, directDst] = [directIds[slots.src], directIds[slots.dst]];
+        if (src !== undefined && directSrc !== undefined && src !== directSrc)
+          before.push([rt.reorderPlan(directSrc, src), [bufferOf(slots.src, directSrc), bufferOf(slots.src, src)]]);
+        if (dst !== undefined && directDst !== undefined && dst !== directDst)
+          after.push([rt.reorderPlan(dst, directDst), [bufferOf(slots.dst, dst), bufferOf(slots.dst, directDst)]]);
+      }
       candidates.push({
         algorithm,
         prepare: () => {
           if (weights !== undefined) rt.addon.evictFromCache(weights);
         },
         run: () => {
+          for (const [p, b] of before) rt.exec(request.kernel, p, b);
           rt.exec(request.kernel, plan.plan, buffers);
+          for (const [p, b] of after) rt.exec(request.kernel, p, b);
           rt.flushSync();
         },
       });
@@ -219,7 +243,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
 
   return {
     plan(request) {
-      if (request.eligible && (setting('convAlgorithm') !== 'tune' || usedBefore(request.weight)))
+      if (request.candidates.length > 0 && (setting('convAlgorithm') !== 'tune' || usedBefore(request.weight)))
         return chosenPlan(request);
       const plan = request.planOf('direct');
       leaveNote(rt, request.kernel, { algorithm: 'direct', impl: plan.impl, tuned: false });

@@ -13,7 +13,11 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { arch, cpus, homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-export type ConvAlgorithm = 'direct' | 'winograd' | 'auto';
+/**
+ * oneDNN's algorithms a conv plan may ask for; 'brgemm' is its direct algorithm on nhwc
+ * activations, which it runs with its brgemm kernels (AVX-512 only).
+ */
+export type ConvAlgorithm = 'direct' | 'winograd' | 'auto' | 'brgemm';
 
 /** What measured choices depend on: a change in any field invalidates them all. */
 export interface HostIdentity {
@@ -52,7 +56,7 @@ export interface TunedChoice {
 }
 
 const FORMAT = 1;
-const ALGORITHMS: readonly string[] = ['direct', 'winograd', 'auto'];
+const ALGORITHMS: readonly string[] = ['direct', 'winograd', 'auto', 'brgemm'];
 
 function isChoice(v: unknown): v is TunedChoice {
   if (typeof v !== 'object' || v === null) return false;
@@ -142,8 +146,11 @@ export interface Candidate {
   run: () => void;
 }
 
-/** Winograd changes the rounding: it is kept only when this much faster than direct (not for noise). */
-export const WINOGRAD_MARGIN = 0.9;
+/**
+ * Another algorithm than direct is kept only when this much faster (not for noise): Winograd
+ * changes the rounding, and brgemm's nhwc layouts cost conversions the timing may not see.
+ */
+export const DIRECT_MARGIN = 0.9;
 /** Time spent measuring one shape, beyond one warm-up and one timed run of each candidate. */
 export const TUNING_BUDGET_MS = 50;
 
@@ -169,7 +176,7 @@ export const processCpuMs = (): number => {
 
 /**
  * Times the candidates (one warm-up each, then rounds of one run each while within the budget)
- * and returns the fastest, preferring direct unless another beats it by WINOGRAD_MARGIN. With a
+ * and returns the fastest, preferring direct unless another beats it by DIRECT_MARGIN. With a
  * `meter`, also whether the runs were contended: their CPU share below CONTENDED_CPU_SHARE.
  */
 export function measureFastest(
@@ -200,7 +207,7 @@ export function measureFastest(
   let algorithm: ConvAlgorithm = candidates[0]?.algorithm ?? 'direct';
   for (const [a, ms] of best) {
     const current = best.get(algorithm) ?? Number.POSITIVE_INFINITY;
-    const margin = algorithm === 'direct' ? WINOGRAD_MARGIN : 1;
+    const margin = algorithm === 'direct' ? DIRECT_MARGIN : 1;
     if (ms < current * margin) algorithm = a;
   }
   const choice = { algorithm, ms: Object.fromEntries(best) };

@@ -147,7 +147,7 @@ export const CONV_RUNS: readonly NativeRun[] = [
     kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
     name: 'conv2d, backward data, backward weight (+ bias)',
     native:
-      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, where measured faster ([Algorithm choice](#algorithm-choice))",
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, and brgemm kernels on nhwc for inference forwards, where measured faster ([Algorithm choice](#algorithm-choice))",
     fallback: 'float64, empty tensors',
   },
 ];
@@ -190,20 +190,27 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const shape = `${geometryKey(g)}:${+options.bias}${+options.relu}${+options.sum}${+options.training}${cutKey}`;
     const planOf = (algorithm: ConvAlgorithm): ForwardPlan =>
       rt.plan<ForwardPlan>(`conv2d:${shape}:${algorithm}`, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
-    // Winograd and the measured choice apply to 3x3 stride-1 convs (conv-algorithm.ts).
+    // The measured choice (conv-algorithm.ts): Winograd for 3x3 stride-1 convs; brgemm (nhwc,
+    // converted in and out) for inference convs without an addend (its conversion would go
+    // untimed), except those oneDNN runs as im2col + gemm (their direct path is the cut below).
+    const candidates: ConvAlgorithm[] = [];
+    if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
+    if (cutOf === undefined && !options.training && addend === null && !planOf('direct').gemm)
+      candidates.push('brgemm');
     const plan = chooser.plan({
       kernel: 'conv2d',
       shape,
       planOf,
-      eligible: cutOf === undefined && winogradShape(g),
+      candidates,
       weight: args.weight,
       buffers: (p) => [p.src, p.weights, p.bias, p.dst, p.addend, p.guardWeights],
       weightSlot: 1,
+      layoutSlots: { src: 0, dst: 3 },
     });
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
-    const b = bias === null ? null : rt.plainInput(bias, [g.outChannels]);
+    const b = bias === null ? null : rt.alignedInput(bias, rt.plainDesc([g.outChannels]), [g.outChannels]);
     const y = rt.output(plan.dst, sizeOf(dstDims(g)));
     const buffers = b === null ? [x, w, y.buffer] : [x, w, b, y.buffer];
     if (addend !== null && plan.addend !== undefined) {
@@ -215,7 +222,14 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     }
     if (plan.guardWeights !== undefined) buffers.push(rt.input(args.weight, plan.guardWeights, weightDims(g)));
     rt.exec('conv2d', plan.plan, buffers);
-    return y;
+    // A brgemm plan's nhwc output goes back to direct's layout, as it was timed: its neighbours
+    // (joins, residual sums, pooling) keep the layouts they were tuned with.
+    const direct = planOf('direct');
+    if (plan === direct || !plan.impl.startsWith('brg') || plan.dst === direct.dst) return y;
+    const back = rt.output(direct.dst, y.size);
+    rt.exec('conv2d', rt.reorderPlan(plan.dst, direct.dst), [y.buffer, back.buffer]);
+    y.release();
+    return back;
   }
 
   /**
@@ -282,7 +296,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       shape,
       planOf: (algorithm) =>
         rt.plan(`conv2dBackwardData:${shape}:${algorithm}`, () => rt.addon.conv2dBackwardDataPlan(g, { algorithm })),
-      eligible: winogradShape(g),
+      candidates: winogradShape(g) ? ['winograd'] : [],
       weight: null,
       buffers: (p) => [p.diffDst, p.weights, p.diffSrc],
       weightSlot: 1,
@@ -307,7 +321,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
         rt.plan(`conv2dBackwardWeight:${shape}:${algorithm}`, () =>
           rt.addon.conv2dBackwardWeightsPlan(g, { bias: withBias, algorithm }),
         ),
-      eligible: winogradShape(g),
+      candidates: winogradShape(g) ? ['winograd'] : [],
       weight: null,
       buffers: (p) => [p.src, p.diffDst, p.diffWeights, p.diffBias],
       weightSlot: 2,

@@ -249,6 +249,22 @@ export class NativeRuntime {
     return copy.buffer;
   }
 
+  /**
+   * As `input`, on a 64-byte boundary. oneDNN's Winograd kernels need every buffer there (their
+   * guard runs the direct kernel instead: native/src/winograd_guard.h), and a model's small
+   * parameters (AlexNet's conv biases) sat 16 or 32 bytes off it. The copy is cached on `s`.
+   */
+  alignedInput(s: Storage, desc: number, dims: readonly number[]): Float32Array {
+    const buffer = this.input(s, desc, dims);
+    if ((buffer.byteOffset - this.addon.alignmentGap(buffer.buffer as ArrayBuffer)) % 64 === 0) return buffer;
+    const cached = s instanceof NativeStorage ? s.convertedTo(desc) : undefined;
+    if (cached) return cached.buffer;
+    const copy = this.output(desc, sizeOf(dims));
+    this.exec('reorder', this.reorderPlan(desc, desc), [buffer, copy.buffer]);
+    if (s instanceof NativeStorage) s.rememberConverted(desc, copy);
+    return copy.buffer;
+  }
+
   /** A plain row-major buffer of s (queues a reorder if s is blocked). */
   plainInput(s: Storage, dims: readonly number[]): Float32Array {
     return this.input(s, this.plainDesc(dims), dims);
