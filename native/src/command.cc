@@ -1,4 +1,5 @@
-// Commands built from JavaScript values and checked against their plans (command.h).
+// Commands built from JavaScript values and checked against their plans, and how the worker runs
+// one (command.h).
 #include "command.h"
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 
 namespace convkit {
 
@@ -143,6 +145,78 @@ uint32_t commandOf(Napi::Env env, Napi::Value planId, Napi::Value buffersValue, 
     throw Napi::TypeError::New(env, op + ": argument 'scalars' is not taken by this plan");
   }
   return keepAt;
+}
+
+std::string executeCommand(const Command& c, dnnl::stream& stream, Scratchpad& scratchpad, FiniteMemo* memo) {
+  const char* op = c.plan ? c.plan->name.c_str() : "setThreads";
+  try {
+    if (c.control) {
+      c.control();
+    } else if (c.plan->custom) {
+      c.plan->custom(c.buffers, c.scalars);
+    } else if (c.plan->customChecked) {
+      const size_t out = c.plan->checkedOutput;
+      if (c.plan->customChecked(c.buffers, c.scalars) && memo != nullptr)
+        memo->noteFinite(static_cast<const float*>(c.buffers[out]), floatsOf(c.plan->descs[out]));
+    } else {
+      const NonFiniteGuard* guard = c.plan->guard.get();
+      const bool nonFinite = guard != nullptr && guard->check(c.buffers, memo);
+      const bool ownIds = nonFinite && guard->alternate && !guard->alternateArgs.empty();
+      const std::vector<int>& argIds = ownIds ? guard->alternateArgs : c.plan->args;
+      std::unordered_map<int, dnnl::memory> fresh;
+      std::unordered_map<int, dnnl::memory>& args = c.cached ? (ownIds ? c.cached->alternate : c.cached->main) : fresh;
+      if (args.empty())
+        for (size_t i = 0; i < c.buffers.size(); i++)
+          args.insert({argIds[i], dnnl::memory(c.plan->descs[i], cpuEngine(), c.buffers[i])});
+      size_t scratch = c.plan->scratchpad.get_size();
+      if (scratch > 0) {
+        void* at = scratchpad.reserve(scratch);  // moves when a larger scratchpad is needed
+        auto it = args.find(DNNL_ARG_SCRATCHPAD);
+        if (it == args.end())
+          args.insert({DNNL_ARG_SCRATCHPAD, dnnl::memory(c.plan->scratchpad, cpuEngine(), at)});
+        else if (it->second.get_data_handle() != at)
+          it->second.set_data_handle(at);
+      }
+      const dnnl::primitive* primitive = &c.plan->primitive;
+      if (nonFinite && guard->alternate)
+        primitive = &guard->alternate.get();
+      else if (!nonFinite && guard != nullptr && guard->whenFinite)
+        primitive = &guard->whenFinite.get();
+      primitive->execute(stream, args);
+      stream.wait();
+      if (nonFinite && guard->fix) guard->fix(c.buffers);
+    }
+    return "";
+  } catch (const dnnl::error& e) {
+    return std::string(op) + ": oneDNN failed: " + e.what() + " (status " + std::to_string(e.status) + ")";
+  } catch (const std::exception& e) {
+    return std::string(op) + ": " + e.what();
+  } catch (...) {
+    return std::string(op) + ": unknown native error";
+  }
+}
+
+std::vector<ByteRange> steadyRanges(Napi::Env env, Napi::Value steadyValue, const std::vector<Command>& commands,
+                                    Napi::Array keep, uint32_t keepAt) {
+  std::vector<ByteRange> steady;
+  if (steadyValue.IsUndefined()) return steady;
+  const char* expected = "programCreate: argument 'steady' must be an array of Float32Arrays";
+  if (!steadyValue.IsArray()) throw Napi::TypeError::New(env, expected);
+  Napi::Array list = steadyValue.As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value v = list[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(env, std::string(expected) + " (element " + std::to_string(i) + " is not)");
+    auto array = v.As<Napi::Float32Array>();
+    const ByteRange r = floatRange(array.Data(), static_cast<int64_t>(array.ElementLength()));
+    bool written = false;
+    for (const Command& c : commands)
+      for (const ByteRange& w : c.writes) written = written || w.overlaps(r);
+    if (written) continue;
+    steady.push_back(r);
+    keep.Set(keepAt++, v);
+  }
+  return steady;
 }
 
 }  // namespace convkit

@@ -1,5 +1,6 @@
 // One queued command: a plan and its buffers and scalars, built from JavaScript values and checked
-// against the plan (exec, programCreate), or a control function for the worker (setThreads).
+// against the plan (exec, programCreate), or a control function for the worker (setThreads);
+// and how the worker runs one (executeCommand: the NaN/Inf guards, the cached oneDNN arguments).
 #pragma once
 
 #include <functional>
@@ -18,6 +19,16 @@ struct ArgsCache {
   std::unordered_map<int, dnnl::memory> main, alternate;  // alternate: under the guard's own argument ids
 };
 
+// 64-byte aligned memory that grows on demand and is kept (only the worker uses it).
+struct Scratchpad {
+  std::vector<char> bytes;
+  void* reserve(size_t size) {
+    if (bytes.size() < size + 64) bytes.resize(size + 64);
+    auto address = reinterpret_cast<uintptr_t>(bytes.data());
+    return bytes.data() + (64 - address % 64) % 64;
+  }
+};
+
 struct Command {
   std::shared_ptr<const Plan> plan;  // null for a control command
   std::vector<void*> buffers;
@@ -33,5 +44,14 @@ struct Command {
 // With `withWrites`, command.writes gets the whole array of each buffer the plan may write.
 uint32_t commandOf(Napi::Env env, Napi::Value planId, Napi::Value buffersValue, Napi::Value scalarsValue,
                    Command& command, Napi::Array keep, uint32_t keepAt, bool withWrites = false);
+
+// Runs `command` on the worker's stream; returns "" or the error, naming the op. `memo`: the
+// finite ranges of a program's run (null for a command queued alone).
+std::string executeCommand(const Command& command, dnnl::stream& stream, Scratchpad& scratchpad, FiniteMemo* memo);
+
+// The ranges of the arrays in `steadyValue` (programCreate's `steady`, undefined: none), less any a
+// command of the program writes; each kept goes into `keep` from `keepAt` on.
+std::vector<ByteRange> steadyRanges(Napi::Env env, Napi::Value steadyValue, const std::vector<Command>& commands,
+                                    Napi::Array keep, uint32_t keepAt);
 
 }  // namespace convkit

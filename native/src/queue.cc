@@ -19,16 +19,6 @@ namespace convkit {
 
 namespace {
 
-// 64-byte aligned memory that grows on demand and is kept (only the worker uses it).
-struct Scratchpad {
-  std::vector<char> bytes;
-  void* reserve(size_t size) {
-    if (bytes.size() < size + 64) bytes.resize(size + 64);
-    auto address = reinterpret_cast<uintptr_t>(bytes.data());
-    return bytes.data() + (64 - address % 64) % 64;
-  }
-};
-
 // A recorded program as the worker runs it: its commands, and what its guards found in its
 // steady ranges (finite_memo.h; only the worker touches those verdicts).
 struct ProgramBody {
@@ -215,7 +205,7 @@ class Queue {
 
   void runOne(const Command& command, dnnl::stream& stream, Scratchpad& scratchpad, FiniteMemo* memo = nullptr) {
     auto start = std::chrono::steady_clock::now();
-    std::string failure = execute(command, stream, scratchpad, memo);
+    std::string failure = executeCommand(command, stream, scratchpad, memo);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     bool notify, allDone;
     {
@@ -236,55 +226,6 @@ class Queue {
     }
     if (allDone) done_.notify_all();
     if (notify) notifier_.NonBlockingCall([this](Napi::Env env, Napi::Function) { settle(env); });
-  }
-
-  static std::string execute(const Command& c, dnnl::stream& stream, Scratchpad& scratchpad, FiniteMemo* memo) {
-    const char* op = c.plan ? c.plan->name.c_str() : "setThreads";
-    try {
-      if (c.control) {
-        c.control();
-      } else if (c.plan->custom) {
-        c.plan->custom(c.buffers, c.scalars);
-      } else if (c.plan->customChecked) {
-        const size_t out = c.plan->checkedOutput;
-        if (c.plan->customChecked(c.buffers, c.scalars) && memo != nullptr)
-          memo->noteFinite(static_cast<const float*>(c.buffers[out]), floatsOf(c.plan->descs[out]));
-      } else {
-        const NonFiniteGuard* guard = c.plan->guard.get();
-        const bool nonFinite = guard != nullptr && guard->check(c.buffers, memo);
-        const bool ownIds = nonFinite && guard->alternate && !guard->alternateArgs.empty();
-        const std::vector<int>& argIds = ownIds ? guard->alternateArgs : c.plan->args;
-        std::unordered_map<int, dnnl::memory> fresh;
-        std::unordered_map<int, dnnl::memory>& args =
-            c.cached ? (ownIds ? c.cached->alternate : c.cached->main) : fresh;
-        if (args.empty())
-          for (size_t i = 0; i < c.buffers.size(); i++)
-            args.insert({argIds[i], dnnl::memory(c.plan->descs[i], cpuEngine(), c.buffers[i])});
-        size_t scratch = c.plan->scratchpad.get_size();
-        if (scratch > 0) {
-          void* at = scratchpad.reserve(scratch);  // moves when a larger scratchpad is needed
-          auto it = args.find(DNNL_ARG_SCRATCHPAD);
-          if (it == args.end())
-            args.insert({DNNL_ARG_SCRATCHPAD, dnnl::memory(c.plan->scratchpad, cpuEngine(), at)});
-          else if (it->second.get_data_handle() != at)
-            it->second.set_data_handle(at);
-        }
-        const dnnl::primitive& primitive = !guard      ? c.plan->primitive
-                                           : nonFinite ? (guard->alternate ? guard->alternate.get() : c.plan->primitive)
-                                           : guard->whenFinite ? guard->whenFinite.get()
-                                                               : c.plan->primitive;
-        primitive.execute(stream, args);
-        stream.wait();
-        if (nonFinite && guard->fix) guard->fix(c.buffers);
-      }
-      return "";
-    } catch (const dnnl::error& e) {
-      return std::string(op) + ": oneDNN failed: " + e.what() + " (status " + std::to_string(e.status) + ")";
-    } catch (const std::exception& e) {
-      return std::string(op) + ": " + e.what();
-    } catch (...) {
-      return std::string(op) + ": unknown native error";
-    }
   }
 
   std::mutex mutex_;
@@ -324,31 +265,6 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
   });
 }
 CONVKIT_EXPORT(exec, Exec);
-
-// The ranges of the arrays JavaScript says stay as they are while the program does (the model's
-// weights and their converted copies), less any a command of the program writes. Kept in `keep`.
-std::vector<ByteRange> steadyRanges(Napi::Env env, Napi::Value steadyValue, const std::vector<Command>& commands,
-                                    Napi::Array keep, uint32_t keepAt) {
-  std::vector<ByteRange> steady;
-  if (steadyValue.IsUndefined()) return steady;
-  const char* expected = "programCreate: argument 'steady' must be an array of Float32Arrays";
-  if (!steadyValue.IsArray()) throw Napi::TypeError::New(env, expected);
-  Napi::Array list = steadyValue.As<Napi::Array>();
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    Napi::Value v = list[i];
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-      throw Napi::TypeError::New(env, std::string(expected) + " (element " + std::to_string(i) + " is not)");
-    auto array = v.As<Napi::Float32Array>();
-    const ByteRange r = floatRange(array.Data(), static_cast<int64_t>(array.ElementLength()));
-    bool written = false;
-    for (const Command& c : commands)
-      for (const ByteRange& w : c.writes) written = written || w.overlaps(r);
-    if (written) continue;
-    steady.push_back(r);
-    keep.Set(keepAt++, v);
-  }
-  return steady;
-}
 
 // programCreate(commands: [plan, buffers, scalars?][], steady?: Float32Array[]) -> id: the
 // commands checked once, as exec checks them, and kept with their plans (a plan the JS cache
