@@ -14,7 +14,7 @@ import { traceOps } from '../../src/core/trace.js';
 import { buildModel } from '../../src/models/registry.js';
 import { describeFusion, type FusedGroup, fusedGroups, inferenceFusionEnabled } from '../../src/nn/fuse.js';
 import type { TensorModule } from '../../src/nn/module.js';
-import { recordInference } from '../../src/nn/record.js';
+import { type RecordedInference, recordInference } from '../../src/nn/record.js';
 import { conv2d } from '../../src/ops/conv2d.js';
 import { normal, randn, zeros } from '../../src/ops/creation.js';
 import { crossEntropy } from '../../src/ops/cross-entropy.js';
@@ -199,7 +199,14 @@ export function profile(
   name: string,
   batch: number,
   runs: number,
-): { layers: LayerTime[]; groups: FusedGroup[]; fusion: string; wallMs: number; recorded: boolean } {
+): {
+  layers: LayerTime[];
+  groups: FusedGroup[];
+  fusion: string;
+  wallMs: number;
+  recorded: boolean;
+  layout?: RecordedInference['layout'];
+} {
   const work = syncInference(name, batch);
   const recordedRun = process.env.CONVKIT_BENCH_RECORD === '0' ? null : recordedTimes(work, runs);
   const timed = recordedRun ?? opByOpTimes(work, runs);
@@ -224,8 +231,16 @@ function kernelOf(runtime: ReturnType<typeof nativeRuntime>): string | undefined
 }
 
 /** The recorded pass's commands, each charged to the op that queued it while recording; null (and a line on stderr) when the pass cannot be recorded. */
-function recordedTimes(work: InferenceWork, runs: number): { layers: LayerTime[]; wallMs: number } | null {
+function recordedTimes(
+  work: InferenceWork,
+  runs: number,
+): { layers: LayerTime[]; wallMs: number; layout: RecordedInference['layout'] } | null {
   const runtime = nativeRuntime();
+  // The layout the bench's rows would keep (measured), then that pass alone traced: a traced
+  // 'measure' would charge both recordings' commands.
+  const measured = recordInference(work.model, work.input.shape);
+  const layout = measured.layout;
+  measured.dispose();
   const { addon } = runtime;
   const totals = new Map<string, LayerTime>();
   const ops: { row: LayerTime; end: number }[] = []; // the commands [previous end, end) are the op's
@@ -239,7 +254,7 @@ function recordedTimes(work: InferenceWork, runs: number): { layers: LayerTime[]
       r.kernel = kernelOf(runtime) ?? r.kernel;
       ops.push({ row: r, end: recorder.commands.length });
     },
-    () => recordInference(work.model, work.input.shape),
+    () => recordInference(work.model, work.input.shape, { layout: layout?.chosen ?? 'blocked' }),
   );
   if (recorded.replaying !== true) {
     process.stderr.write(`[bench] the pass cannot be recorded (${recorded.replaying}): profiling it op by op\n`);
@@ -276,7 +291,7 @@ function recordedTimes(work: InferenceWork, runs: number): { layers: LayerTime[]
     }
   }
   recorded.dispose();
-  return { layers: [...totals.values()].filter((l) => l.calls > 0), wallMs };
+  return { layers: [...totals.values()].filter((l) => l.calls > 0), wallMs, layout };
 }
 
 /** The pass built op by op: each op's commands as queued, the pass's ops traced as they run. */

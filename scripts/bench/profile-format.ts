@@ -5,6 +5,7 @@
  * the `Fusion:` line that `convkit summary` prints; GFLOP/s also as a share of the machine's FMA
  * peak when it was measured. Pure formatting, so a unit test checks it without timing anything.
  */
+import type { RecordedInference } from '../../src/nn/record.js';
 import { fusionLine } from '../../src/cli/format/summary.js';
 import type { FusedGroup } from '../../src/nn/fuse.js';
 import type { LayerTime } from './convkit-runner.js';
@@ -22,6 +23,8 @@ export interface Profile {
   fusion: string;
   /** The pass's wall time, queueing to the last result (absent: not measured). */
   wallMs?: number;
+  /** The layout the recorded pass kept its maps in, with each layout's measured ms per pass (nn.recordInference). */
+  layout?: RecordedInference['layout'];
   /** The machine's FMA peak in GFLOP/s with the profile's threads (absent or null: not measured). */
   peakGflops?: number | null;
 }
@@ -67,6 +70,11 @@ export function profileLines(p: Profile): string[] {
       : [
           `Wall time per pass: ${p.wallMs.toFixed(1)} ms; ${Math.max(0, p.wallMs - total).toFixed(1)} ms of it outside the ops (queueing, the worker waiting for JavaScript)`,
         ]),
+    ...(p.layout
+      ? [
+          `Maps kept ${p.layout.chosen === 'nhwc' ? 'in nhwc (brgemm convs)' : 'blocked'}: recorded both ways, ${p.layout.ms.blocked.toFixed(2)} ms per pass blocked, ${p.layout.ms.nhwc.toFixed(2)} ms in nhwc${p.layout.contended ? ' (other work held the cores: blocked kept)' : ''}`,
+        ]
+      : []),
     ...(p.peakGflops
       ? [
           `FMA peak ${p.peakGflops} GFLOP/s (% of peak counts the direct sum's multiply-adds: a Winograd conv may pass 100%)`,

@@ -31,5 +31,5 @@ export * from './module.js';
 export * from './parameter.js';
 export * from './pooling.js';
 export { prepare } from './prepare.js';
-export { type RecordedInference, recordInference } from './record.js';
+export { type RecordedInference, type RecordOptions, recordInference } from './record.js';
 export * from './state-dict.js';

@@ -10,8 +10,9 @@
  * reference fallback), run the model as usual; `replaying` says which and why.
  */
 import { nativeRuntime } from '../backend/native/index.js';
-import { NativeProgram } from '../backend/native/recording.js';
-import type { NativeStorage } from '../backend/native/runtime.js';
+import { nhwcConvsAvailable } from '../backend/native/conv.js';
+import { NativeProgram, timePrograms } from '../backend/native/recording.js';
+import type { InferenceLayout, NativeRuntime, NativeStorage } from '../backend/native/runtime.js';
 import { ArgumentError } from '../core/errors.js';
 import { noGrad } from '../core/grad-mode.js';
 import { scope } from '../core/scope.js';
@@ -21,12 +22,28 @@ import { zeros } from '../ops/creation.js';
 import type { TensorModule } from './module.js';
 import { prepare } from './prepare.js';
 
+/** How recordInference records. */
+export interface RecordOptions {
+  /**
+   * The layout the pass keeps its maps in: 'measure' (the default) records it blocked and, where
+   * the CPU has brgemm convs, in nhwc, and keeps the faster; 'blocked' runs the kernels a pass op
+   * by op runs (so the same values, bit for bit); 'nhwc' keeps maps in nhwc where it can.
+   */
+  layout?: 'measure' | InferenceLayout;
+}
+
 /** A model's recorded inference pass (see recordInference). */
 export interface RecordedInference {
   /** What `model.call(x)` gives in eval mode under noGrad, for x of the recorded shape. */
   run(x: Tensor): Tensor;
   /** true while passes replay a recording; otherwise why they run the model op by op. */
   readonly replaying: true | string;
+  /**
+   * The layout the recorded pass keeps its maps in, each one's measured time per pass (ms), and
+   * whether other work held the cores meanwhile (then blocked is kept); null where only one was
+   * recorded (no brgemm convs on this CPU, a layout asked for, or not replaying).
+   */
+  readonly layout: { chosen: InferenceLayout; ms: Record<InferenceLayout, number>; contended: boolean } | null;
   /** Frees the recording (its private buffers go to the garbage collector). */
   dispose(): void;
 }
@@ -39,10 +56,18 @@ function versionsOf(model: TensorModule): [Tensor, number][] {
 /**
  * Records `model`'s inference pass at `inputShape` (batch included). Two passes on zeros come
  * first, so plans exist, weights are converted and algorithms chosen (nn.prepare), then a third
- * is recorded. The model's training mode and the grad mode are left as they were.
+ * is recorded; with `layout: 'measure'` (the default) that happens per layout and the faster
+ * recording is kept (RecordOptions). The model's training mode and the grad mode are left as they were.
  */
-export function recordInference(model: TensorModule, inputShape: readonly number[]): RecordedInference {
+export function recordInference(
+  model: TensorModule,
+  inputShape: readonly number[],
+  options: RecordOptions = {},
+): RecordedInference {
   const where = 'nn.recordInference';
+  const wanted = options.layout ?? 'measure';
+  if (!['measure', 'blocked', 'nhwc'].includes(wanted))
+    throw new ArgumentError(where, `options.layout must be 'measure', 'blocked' or 'nhwc', got '${wanted}'`);
   if (inputShape.length === 0 || !inputShape.every((n) => Number.isInteger(n) && n > 0))
     throw new ArgumentError(where, `inputShape must be positive integers, got [${inputShape.join(', ')}]`);
   const shape = [...inputShape];
@@ -64,9 +89,36 @@ export function recordInference(model: TensorModule, inputShape: readonly number
   let versions: [Tensor, number][] = [];
   let threads = 0; // plans are sized for the thread count they were made with (setThreads makes new ones)
   let replaying: true | string = 'not recorded yet';
-  const record = (): void => {
+  let layout: RecordedInference['layout'] = null;
+  /** The pass recorded with the maps in `inferenceLayout`, after two warm passes (see below). */
+  const recordIn = (rt: NativeRuntime, inferenceLayout: InferenceLayout): NativeProgram | { reason: string } => {
+    const before = rt.inferenceLayout;
+    rt.inferenceLayout = inferenceLayout;
+    const x = zeros(shape, { backend: 'native' });
+    let y: Tensor | null = null;
+    try {
+      // Two passes first: under CONVKIT_CONV_ALGORITHM=tune a weight's first use runs direct and
+      // its second converts it for Winograd where that measured faster; a recorded conversion
+      // would be replayed on every run.
+      prepare(model, shape);
+      prepare(model, shape);
+      return inEval(() =>
+        NativeProgram.record(rt, x.storage as NativeStorage, shape, () => {
+          y = scope(() => model.call(x));
+          outShape = y.shape;
+          return y.storage;
+        }),
+      );
+    } finally {
+      rt.inferenceLayout = before;
+      x.dispose();
+      (y as Tensor | null)?.dispose(); // the program has its own copy of the output's buffer
+    }
+  };
+  const warmAndRecord = (): void => {
     program?.dispose();
     program = null;
+    layout = null;
     if (backend?.name !== 'native') {
       replaying = `the model is on the ${backend?.name ?? 'unknown'} backend; recording needs the native backend`;
       return;
@@ -74,39 +126,43 @@ export function recordInference(model: TensorModule, inputShape: readonly number
     const rt = nativeRuntime();
     versions = versionsOf(model);
     threads = rt.getThreads();
-    const x = zeros(shape, { backend: 'native' });
-    let y: Tensor | null = null;
-    try {
-      const recorded = inEval(() =>
-        NativeProgram.record(rt, x.storage as NativeStorage, shape, () => {
-          y = scope(() => model.call(x));
-          outShape = y.shape;
-          return y.storage;
-        }),
-      );
-      if (recorded instanceof NativeProgram) {
-        program = recorded;
-        replaying = true;
-      } else {
+    // Where oneDNN has brgemm convs (AVX-512), the pass is recorded with its maps blocked and in
+    // nhwc, and the faster kept: which wins depends on the model, the batch and the CPU
+    // (docs/native-backend.md#activation-layout).
+    const layouts: InferenceLayout[] =
+      wanted !== 'measure' ? [wanted] : nhwcConvsAvailable(rt) ? ['blocked', 'nhwc'] : ['blocked'];
+    const programs: NativeProgram[] = [];
+    for (const inferenceLayout of layouts) {
+      const recorded = recordIn(rt, inferenceLayout);
+      if (!(recorded instanceof NativeProgram)) {
+        for (const p of programs) p.dispose();
         replaying = recorded.reason;
+        return;
       }
-    } finally {
-      x.dispose();
-      (y as Tensor | null)?.dispose(); // the program has its own copy of the output's buffer
+      programs.push(recorded);
     }
-  };
-  // Two passes first: under CONVKIT_CONV_ALGORITHM=tune a weight's first use runs direct and its
-  // second converts it for Winograd where that measured faster; a recorded conversion would be
-  // replayed on every run.
-  const warmAndRecord = (): void => {
-    prepare(model, shape);
-    prepare(model, shape);
-    record();
+    replaying = true;
+    if (programs.length === 1) {
+      program = programs[0];
+      return;
+    }
+    const x = zeros(shape, { backend: 'native' });
+    const { ms, contended } = timePrograms(rt, programs, x.storage);
+    x.dispose();
+    // nhwc must win by 2 % (within the noise of a few runs blocked stays: what every other path
+    // uses), and on cores no other work held.
+    const best = !contended && ms[1] < 0.98 * ms[0] ? 1 : 0;
+    program = programs[best];
+    programs[1 - best].dispose();
+    layout = { chosen: layouts[best], ms: { blocked: ms[0], nhwc: ms[1] }, contended };
   };
   warmAndRecord();
   return {
     get replaying() {
       return replaying;
+    },
+    get layout() {
+      return layout;
     },
     run(x: Tensor): Tensor {
       if (x.shape.length !== shape.length || x.shape.some((d, i) => d !== shape[i]))

@@ -21,6 +21,8 @@ import { failNativeMissing, nativeSkipReason } from '../backend/native-helpers.j
 import { type Block, Net } from './small-net.js';
 
 const skip = nativeSkipReason('test/nn/record.test.ts');
+/** The kernels a pass op by op runs, so replays agree bit for bit (nhwc-layout.test.ts checks the others). */
+const BLOCKED = { layout: 'blocked' } as const;
 const values = (t: Tensor): number[] => Array.from(t.toArray());
 const input = (seed: number, backend = 'native'): Tensor =>
   randn([2, 3, 16, 16], { backend, generator: new Generator(seed) });
@@ -29,7 +31,7 @@ const opByOp = (net: Module, x: Tensor): number[] => noGrad(() => values(net.eva
 describe('nn.recordInference on the native backend', { skip }, () => {
   it('replays the pass bit for bit, for new inputs, without overwriting earlier outputs', () => {
     const net = new Net({ backend: 'native', generator: new Generator(3) });
-    const recorded = recordInference(net, [2, 3, 16, 16]);
+    const recorded = recordInference(net, [2, 3, 16, 16], BLOCKED);
     assert.equal(recorded.replaying, true);
     assert.equal(net.training, true, 'training mode restored');
     assert.equal(isGradEnabled(), true, 'grad mode still on');
@@ -46,7 +48,7 @@ describe('nn.recordInference on the native backend', { skip }, () => {
 
   it('records again when a parameter or a running statistic changes', () => {
     const net = new Net({ backend: 'native', generator: new Generator(4) });
-    const recorded = recordInference(net, [2, 3, 16, 16]);
+    const recorded = recordInference(net, [2, 3, 16, 16], BLOCKED);
     const x = input(5);
     const before = values(recorded.run(x));
     const twin = new Net({ backend: 'native', generator: new Generator(9) });
@@ -71,7 +73,7 @@ describe('nn.recordInference on the native backend', { skip }, () => {
     const x = input(11);
     try {
       rt.setThreads(1);
-      const recorded = recordInference(net, [2, 3, 16, 16]);
+      const recorded = recordInference(net, [2, 3, 16, 16], BLOCKED);
       assert.deepEqual(values(recorded.run(x)), opByOp(net, x));
       rt.setThreads(Math.max(2, threads)); // more threads than the recorded plans were made for
       assert.deepEqual(values(recorded.run(x)), opByOp(net, x));
@@ -85,7 +87,7 @@ describe('nn.recordInference on the native backend', { skip }, () => {
     // The replay keeps each command's oneDNN arguments from its first run; a conv whose fused ReLU
     // would drop a NaN runs its unfused primitive under other argument ids (plan.h's guard).
     const net = new Net({ backend: 'native', generator: new Generator(12) });
-    const recorded = recordInference(net, [2, 3, 16, 16]);
+    const recorded = recordInference(net, [2, 3, 16, 16], BLOCKED);
     const finite = input(13);
     const first = values(recorded.run(finite));
     const withNaN = input(14);
@@ -153,7 +155,7 @@ describe('nn.recordInference on the native backend', { skip }, () => {
       }
     }
     const model = new PadsWithNaN();
-    const recorded = recordInference(model, [2, 3, 16, 16]);
+    const recorded = recordInference(model, [2, 3, 16, 16], BLOCKED);
     assert.match(String(recorded.replaying), /reads values in JavaScript/);
     const x = input(7);
     assert.deepEqual(values(recorded.run(x)), opByOp(model, x));
@@ -234,7 +236,7 @@ describe('the private memory of a recording', () => {
 describe('nn.recordInference on the reference backend', () => {
   it('runs the model op by op and says why', () => {
     const net = new Net({ backend: 'ref', generator: new Generator(3) });
-    const recorded = recordInference(net, [2, 3, 16, 16]);
+    const recorded = recordInference(net, [2, 3, 16, 16], BLOCKED);
     assert.match(String(recorded.replaying), /on the ref backend; recording needs the native backend/);
     const x = input(1, 'ref');
     assert.deepEqual(values(recorded.run(x)), opByOp(net, x));

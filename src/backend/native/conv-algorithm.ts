@@ -105,10 +105,15 @@ export interface PlanRequest<P extends ConvPlan> {
    * direct's is timed with the conversions in and out, as the kernel runs it.
    */
   layoutSlots?: { src: number; dst: number };
+  /** The algorithm whose src and dst layouts the conv's neighbours use (default: direct). */
+  home?: ConvAlgorithm;
 }
 
 /** Picks and makes the plan of each conv kernel call of one runtime. */
-export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPlan>(request: PlanRequest<P>): P } {
+export function convAlgorithmChooser(rt: NativeRuntime): {
+  plan<P extends ConvPlan>(request: PlanRequest<P>): P;
+  homePlan<P extends ConvPlan>(request: PlanRequest<P>): P;
+} {
   /** Shape and algorithm pairs oneDNN has no kernel for (so a forced Winograd asks once, not per call). */
   const missing = new Set<string>();
   /** The plan of `algorithm`, or null where oneDNN has no kernel for it. */
@@ -123,6 +128,12 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
       debugNote(`${key}: ${e.message}`);
       return null;
     }
+  }
+
+  /** The plan whose layouts the neighbours use: the home algorithm's where oneDNN has it, else direct's. */
+  function homePlan<P extends ConvPlan>(request: PlanRequest<P>): P {
+    const home = request.home ?? 'direct';
+    return (home === 'direct' ? null : planIfAvailable(request, home)) ?? request.planOf('direct');
   }
 
   /**
@@ -158,7 +169,9 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
     // Timings hold for the thread count they were taken with (setThreads may change it). Forward
     // keys keep their earlier form, so cache files stay valid.
     const kernel = request.kernel === 'conv2d' ? '' : `${request.kernel}:`;
-    const key = `${kernel}${request.shape}:${setting('convLayout')}:t${rt.addon.getThreads()}`;
+    const home = homePlan(request);
+    const homeTag = home === request.planOf('direct') ? '' : `:home-${request.home}`;
+    const key = `${kernel}${request.shape}:${setting('convLayout')}:t${rt.addon.getThreads()}${homeTag}`;
     const cache = tuningCacheOf(rt);
     const known = cache.get(key);
     if (known !== undefined) return { algorithm: known.algorithm };
@@ -173,12 +186,11 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
       }
       return buffer;
     };
-    let directIds: readonly (number | undefined)[] = [];
+    const homeIds = request.buffers(home);
     for (const algorithm of ['direct', ...request.candidates] as const) {
       const plan = planIfAvailable(request, algorithm);
       if (plan === null) continue;
       const ids = request.buffers(plan);
-      if (algorithm === 'direct') directIds = ids;
       const buffers: Float32Array[] = [];
       let weights: Float32Array | undefined;
       ids.forEach((id, slot) => {
@@ -186,17 +198,17 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
         buffers.push(bufferOf(slot, id));
         if (slot === request.weightSlot) weights = buffers[buffers.length - 1];
       });
-      // Conversions from and to direct's layouts, as the kernel runs them (conv.ts).
+      // Conversions from and to the home plan's layouts, as the kernel runs them (conv.ts).
       const before: [number, Float32Array[]][] = [];
       const after: [number, Float32Array[]][] = [];
       const slots = request.layoutSlots;
-      if (slots !== undefined && algorithm === 'brgemm') {
+      if (slots !== undefined) {
         const [src, dst] = [ids[slots.src], ids[slots.dst]];
-        const [directSrc, directDst] = [directIds[slots.src], directIds[slots.dst]];
-        if (src !== undefined && directSrc !== undefined && src !== directSrc)
-          before.push([rt.reorderPlan(directSrc, src), [bufferOf(slots.src, directSrc), bufferOf(slots.src, src)]]);
-        if (dst !== undefined && directDst !== undefined && dst !== directDst)
-          after.push([rt.reorderPlan(dst, directDst), [bufferOf(slots.dst, dst), bufferOf(slots.dst, directDst)]]);
+        const [homeSrc, homeDst] = [homeIds[slots.src], homeIds[slots.dst]];
+        if (src !== undefined && homeSrc !== undefined && src !== homeSrc)
+          before.push([rt.reorderPlan(homeSrc, src), [bufferOf(slots.src, homeSrc), bufferOf(slots.src, src)]]);
+        if (dst !== undefined && homeDst !== undefined && dst !== homeDst)
+          after.push([rt.reorderPlan(dst, homeDst), [bufferOf(slots.dst, dst), bufferOf(slots.dst, homeDst)]]);
       }
       candidates.push({
         algorithm,
@@ -242,6 +254,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): { plan<P extends ConvPl
   }
 
   return {
+    homePlan,
     plan(request) {
       if (request.candidates.length > 0 && (setting('convAlgorithm') !== 'tune' || usedBefore(request.weight)))
         return chosenPlan(request);

@@ -152,6 +152,34 @@ export const CONV_RUNS: readonly NativeRun[] = [
   },
 ];
 
+const nhwcProbe = new WeakMap<NativeRuntime, boolean>();
+/**
+ * Whether oneDNN runs convs on nhwc maps with its brgemm kernels on this CPU (AVX-512): only then
+ * may an inference pass keep its maps in nhwc (NativeRuntime.inferenceLayout). Asked once, with a
+ * small 1x1 conv.
+ */
+export function nhwcConvsAvailable(rt: NativeRuntime): boolean {
+  let known = nhwcProbe.get(rt);
+  if (known === undefined) {
+    const [side, pad] = [8, 0];
+    const g: Conv2dGeometry = {
+      ...{ batch: 1, inChannels: 16, outChannels: 16, inH: side, inW: side, outH: side, outW: side },
+      ...{ kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, groups: 1 },
+      ...{ padTop: pad, padBottom: pad, padLeft: pad, padRight: pad },
+    };
+    const options = { bias: false, relu: false, sum: false, training: false, algorithm: 'brgemm' as const };
+    try {
+      rt.plan<ForwardPlan>(`conv2d:nhwcProbe`, () => rt.addon.conv2dPlan(g, options));
+      known = true;
+    } catch (e) {
+      if (!(e instanceof Error && e.message.includes('implementation for this'))) throw e;
+      known = false;
+    }
+    nhwcProbe.set(rt, known);
+  }
+  return known;
+}
+
 export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKernels {
   const chooser = convAlgorithmChooser(rt);
   /**
@@ -197,16 +225,18 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
     if (cutOf === undefined && !options.training && addend === null && !planOf('direct').gemm)
       candidates.push('brgemm');
-    const plan = chooser.plan({
-      kernel: 'conv2d',
+    const request = {
+      kernel: 'conv2d' as const,
       shape,
       planOf,
       candidates,
       weight: args.weight,
-      buffers: (p) => [p.src, p.weights, p.bias, p.dst, p.addend, p.guardWeights],
+      buffers: (p: ForwardPlan) => [p.src, p.weights, p.bias, p.dst, p.addend, p.guardWeights],
       weightSlot: 1,
       layoutSlots: { src: 0, dst: 3 },
-    });
+      home: candidates.includes('brgemm') && rt.inferenceLayout === 'nhwc' ? ('brgemm' as const) : ('direct' as const),
+    };
+    const plan = chooser.plan(request);
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
     const w = rt.input(args.weight, plan.weights, weightDims(g));
@@ -222,12 +252,12 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     }
     if (plan.guardWeights !== undefined) buffers.push(rt.input(args.weight, plan.guardWeights, weightDims(g)));
     rt.exec('conv2d', plan.plan, buffers);
-    // A brgemm plan's nhwc output goes back to direct's layout, as it was timed: its neighbours
-    // (joins, residual sums, pooling) keep the layouts they were tuned with.
-    const direct = planOf('direct');
-    if (plan === direct || !plan.impl.startsWith('brg') || plan.dst === direct.dst) return y;
-    const back = rt.output(direct.dst, y.size);
-    rt.exec('conv2d', rt.reorderPlan(plan.dst, direct.dst), [y.buffer, back.buffer]);
+    // An output off the home layout goes back to it, as it was timed: the neighbours (joins,
+    // residual sums, pooling) keep the layouts they were tuned with.
+    const home = chooser.homePlan(request);
+    if (plan === home || plan.dst === home.dst) return y;
+    const back = rt.output(home.dst, y.size);
+    rt.exec('conv2d', rt.reorderPlan(plan.dst, home.dst), [y.buffer, back.buffer]);
     y.release();
     return back;
   }

@@ -12,6 +12,7 @@
 import { setting } from '../../core/config.js';
 import type { Storage } from '../../core/storage.js';
 import type { ExecBuffer, ExecScalars } from './addon.js';
+import { CONTENDED_CPU_SHARE, processCpuMs } from './conv-tuning.js';
 import { type NativeRuntime, NativeStorage, PLAIN } from './runtime.js';
 
 declare module './addon.js' {
@@ -197,4 +198,34 @@ export class NativeProgram {
     if (this.id !== null) this.rt.addon.programRelease(this.id);
     this.id = null;
   }
+}
+
+/**
+ * The median time (ms) of each program on `x`, from alternating runs after one untimed run each:
+ * at least 3 rounds, then more until 9 or about a second has gone (a pass of VGG16 at batch 8
+ * takes half of one). `contended`: the runs had less than CONTENDED_CPU_SHARE of the threads'
+ * CPU time (other work held the cores, as the tuner checks), so the times say little.
+ */
+export function timePrograms(
+  rt: NativeRuntime,
+  programs: readonly NativeProgram[],
+  x: Storage,
+): { ms: number[]; contended: boolean } {
+  const runOnce = (p: NativeProgram): number => {
+    const start = performance.now();
+    const y = p.run(x);
+    rt.flushSync();
+    y.release();
+    return performance.now() - start;
+  };
+  for (const p of programs) runOnce(p);
+  const times: number[][] = programs.map(() => []);
+  const [start, cpuStart] = [performance.now(), processCpuMs()];
+  for (let round = 0; round < 9 && (round < 3 || performance.now() - start < 1000); round++)
+    programs.forEach((p, i) => times[i].push(runOnce(p)));
+  const cpuShare = (processCpuMs() - cpuStart) / ((performance.now() - start) * rt.getThreads());
+  return {
+    ms: times.map((t) => [...t].sort((a, b) => a - b)[t.length >> 1]),
+    contended: cpuShare < CONTENDED_CPU_SHARE,
+  };
 }

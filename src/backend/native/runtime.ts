@@ -60,6 +60,9 @@ export interface PlanCacheStats {
   native: { plans: number; alive: number; descs: number };
 }
 
+/** The layouts an inference pass may keep its maps in (NativeRuntime.inferenceLayout). */
+export type InferenceLayout = 'blocked' | 'nhwc';
+
 export class NativeRuntime {
   private readonly descs = new Map<number, DescInfo>();
   private readonly plainDescs = new Map<string, number>();
@@ -82,6 +85,13 @@ export class NativeRuntime {
    * AVX-512 ones do not), 'always' every one the cut applies to (so tests check the cut anywhere).
    */
   spaceToDepth: 'auto' | 'always' = 'auto';
+  /**
+   * The layout inference convs pass their maps on in (conv.ts): 'blocked' (nChw16c/8c, what
+   * oneDNN's direct kernels use) or 'nhwc' (what its brgemm kernels use, AVX-512 only). A conv
+   * that runs another algorithm converts to and from it, and is timed so. nn.recordInference
+   * records a pass in each and keeps the faster (docs/native-backend.md#activation-layout).
+   */
+  inferenceLayout: InferenceLayout = 'blocked';
   /** How many convs ran as their space-to-depth cut (for tests and profiles). */
   spaceToDepthCuts = 0;
 
