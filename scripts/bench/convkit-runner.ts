@@ -254,7 +254,7 @@ function recordedTimes(
       r.kernel = kernelOf(runtime) ?? r.kernel;
       ops.push({ row: r, end: recorder.commands.length });
     },
-    () => recordInference(work.model, work.input.shape, { layout: layout?.chosen ?? 'blocked' }),
+    () => recordInference(work.model, work.input.shape, { nhwcUpTo: layout?.nhwcUpTo ?? 0 }),
   );
   if (recorded.replaying !== true) {
     process.stderr.write(`[bench] the pass cannot be recorded (${recorded.replaying}): profiling it op by op\n`);

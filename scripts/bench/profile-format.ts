@@ -50,6 +50,22 @@ export function describeGroup(g: FusedGroup): string {
 }
 
 /** The profile as markdown: a header, the Fusion line, the slowest layers, the time per op kind. */
+/** A map size in words: 196 -> "14x14", else the pixel count. */
+const mapSize = (pixels: number): string =>
+  Number.isInteger(Math.sqrt(pixels)) ? `${Math.sqrt(pixels)}x${Math.sqrt(pixels)}` : `${pixels} pixels`;
+
+/** What nn.recordInference's 'measure' kept, and what it timed. */
+function layoutLine(l: NonNullable<Profile['layout']>): string {
+  const what = (upTo: number): string => (upTo === 0 ? 'all blocked' : `nhwc up to ${mapSize(upTo)}`);
+  const kept = l.nhwcUpTo === 0 ? 'every map blocked' : `maps up to ${mapSize(l.nhwcUpTo)} in nhwc (brgemm convs)`;
+  if (l.trials.length === 0) return `Layout: ${kept} (the convs' tuned times favoured blocked at every map size)`;
+  const trials = l.trials.map(
+    (t) =>
+      `${what(t.nhwcUpTo)} ${t.ms.toFixed(2)} ms against ${what(t.against.nhwcUpTo)} ${t.against.ms.toFixed(2)}${t.contended ? ' (cores contended)' : ''}: ${t.kept ? 'kept' : 'dropped'}`,
+  );
+  return `Layout: ${kept}; timed per pass: ${trials.join('; ')}`;
+}
+
 export function profileLines(p: Profile): string[] {
   const total = p.layers.reduce((s, l) => s + l.ms, 0);
   const pct = (ms: number): string => `${((100 * ms) / total).toFixed(1)}%`;
@@ -70,11 +86,7 @@ export function profileLines(p: Profile): string[] {
       : [
           `Wall time per pass: ${p.wallMs.toFixed(1)} ms; ${Math.max(0, p.wallMs - total).toFixed(1)} ms of it outside the ops (queueing, the worker waiting for JavaScript)`,
         ]),
-    ...(p.layout
-      ? [
-          `Maps kept ${p.layout.chosen === 'nhwc' ? 'in nhwc (brgemm convs)' : 'blocked'}: recorded both ways, ${p.layout.ms.blocked.toFixed(2)} ms per pass blocked, ${p.layout.ms.nhwc.toFixed(2)} ms in nhwc${p.layout.contended ? ' (other work held the cores: blocked kept)' : ''}`,
-        ]
-      : []),
+    ...(p.layout ? [layoutLine(p.layout)] : []),
     ...(p.peakGflops
       ? [
           `FMA peak ${p.peakGflops} GFLOP/s (% of peak counts the direct sum's multiply-adds: a Winograd conv may pass 100%)`,

@@ -11,8 +11,10 @@
  */
 import { nativeRuntime } from '../backend/native/index.js';
 import { nhwcConvsAvailable } from '../backend/native/conv.js';
+import { type ConvTiming, nhwcCandidates } from '../backend/native/inference-layout.js';
 import { NativeProgram, timePrograms } from '../backend/native/recording.js';
-import type { InferenceLayout, NativeRuntime, NativeStorage } from '../backend/native/runtime.js';
+import type { NativeRuntime, NativeStorage } from '../backend/native/runtime.js';
+import { setting } from '../core/config.js';
 import { ArgumentError } from '../core/errors.js';
 import { noGrad } from '../core/grad-mode.js';
 import { scope } from '../core/scope.js';
@@ -25,11 +27,17 @@ import { prepare } from './prepare.js';
 /** How recordInference records. */
 export interface RecordOptions {
   /**
-   * The layout the pass keeps its maps in: 'measure' (the default) records it blocked and, where
-   * the CPU has brgemm convs, in nhwc, and keeps the faster; 'blocked' runs the kernels a pass op
-   * by op runs (so the same values, bit for bit); 'nhwc' keeps maps in nhwc where it can.
+   * The layout the pass keeps its maps in: 'measure' (the default) keeps the maps up to some size
+   * in nhwc where the CPU has brgemm convs and that measured faster (docs/native-backend.md#activation-layout);
+   * 'blocked' runs the kernels a pass op by op runs (so the same values, bit for bit); 'nhwc'
+   * keeps every map in nhwc that it can.
    */
-  layout?: 'measure' | InferenceLayout;
+  layout?: 'measure' | 'blocked' | 'nhwc';
+  /**
+   * Instead of `layout`: keep maps of at most this many pixels (H * W) in nhwc, as a 'measure'
+   * recording reported in `layout.nhwcUpTo` (0: all blocked).
+   */
+  nhwcUpTo?: number;
 }
 
 /** A model's recorded inference pass (see recordInference). */
@@ -39,11 +47,23 @@ export interface RecordedInference {
   /** true while passes replay a recording; otherwise why they run the model op by op. */
   readonly replaying: true | string;
   /**
-   * The layout the recorded pass keeps its maps in, each one's measured time per pass (ms), and
-   * whether other work held the cores meanwhile (then blocked is kept); null where only one was
-   * recorded (no brgemm convs on this CPU, a layout asked for, or not replaying).
+   * What 'measure' found (none tried: the convs' times favoured blocked at every size); null where
+   * it measured nothing (a layout asked for, no brgemm convs on this CPU, or not replaying).
    */
-  readonly layout: { chosen: InferenceLayout; ms: Record<InferenceLayout, number>; contended: boolean } | null;
+  readonly layout: {
+    /** The maps of at most this many pixels (H * W) the kept pass holds in nhwc (0: none). */
+    nhwcUpTo: number;
+    /** Each map size tried, in order: its ms per pass against the one kept so far, in alternating runs. */
+    trials: {
+      nhwcUpTo: number;
+      ms: number;
+      against: { nhwcUpTo: number; ms: number };
+      /** Whether other work held the cores while they were timed (then the one kept so far stays). */
+      contended: boolean;
+      /** Whether it was kept: 2 % faster by the median and by the fastest run, uncontended. */
+      kept: boolean;
+    }[];
+  } | null;
   /** Frees the recording (its private buffers go to the garbage collector). */
   dispose(): void;
 }
@@ -68,6 +88,9 @@ export function recordInference(
   const wanted = options.layout ?? 'measure';
   if (!['measure', 'blocked', 'nhwc'].includes(wanted))
     throw new ArgumentError(where, `options.layout must be 'measure', 'blocked' or 'nhwc', got '${wanted}'`);
+  const fixedUpTo = options.nhwcUpTo;
+  if (fixedUpTo !== undefined && !(fixedUpTo >= 0))
+    throw new ArgumentError(where, `options.nhwcUpTo must be a number of pixels >= 0, got ${fixedUpTo}`);
   if (inputShape.length === 0 || !inputShape.every((n) => Number.isInteger(n) && n > 0))
     throw new ArgumentError(where, `inputShape must be positive integers, got [${inputShape.join(', ')}]`);
   const shape = [...inputShape];
@@ -90,18 +113,28 @@ export function recordInference(
   let threads = 0; // plans are sized for the thread count they were made with (setThreads makes new ones)
   let replaying: true | string = 'not recorded yet';
   let layout: RecordedInference['layout'] = null;
-  /** The pass recorded with the maps in `inferenceLayout`, after two warm passes (see below). */
-  const recordIn = (rt: NativeRuntime, inferenceLayout: InferenceLayout): NativeProgram | { reason: string } => {
-    const before = rt.inferenceLayout;
-    rt.inferenceLayout = inferenceLayout;
+  /**
+   * The pass recorded with maps of up to `nhwcUpTo` pixels in nhwc (NativeRuntime.nhwcUpTo), after
+   * `warm` passes: under CONVKIT_CONV_ALGORITHM=tune a weight's first use runs direct and its second
+   * converts it for Winograd where that measured faster (a recorded conversion would be replayed on
+   * every run). The convs' tuned times of the last warm pass go to `timings` when given.
+   */
+  const recordWith = (
+    rt: NativeRuntime,
+    nhwcUpTo: number,
+    warm: number,
+    timings?: ConvTiming[],
+  ): NativeProgram | { reason: string } => {
+    const before = rt.nhwcUpTo;
+    rt.nhwcUpTo = nhwcUpTo;
     const x = zeros(shape, { backend: 'native' });
     let y: Tensor | null = null;
     try {
-      // Two passes first: under CONVKIT_CONV_ALGORITHM=tune a weight's first use runs direct and
-      // its second converts it for Winograd where that measured faster; a recorded conversion
-      // would be replayed on every run.
-      prepare(model, shape);
-      prepare(model, shape);
+      for (let pass = 0; pass < warm; pass++) {
+        rt.convTimings = pass === warm - 1 && timings !== undefined ? timings : null;
+        prepare(model, shape);
+      }
+      rt.convTimings = null;
       return inEval(() =>
         NativeProgram.record(rt, x.storage as NativeStorage, shape, () => {
           y = scope(() => model.call(x));
@@ -110,10 +143,52 @@ export function recordInference(
         }),
       );
     } finally {
-      rt.inferenceLayout = before;
+      rt.nhwcUpTo = before;
+      rt.convTimings = null;
       x.dispose();
       (y as Tensor | null)?.dispose(); // the program has its own copy of the output's buffer
     }
+  };
+  /**
+   * 'measure': the pass blocked; then, where oneDNN has brgemm convs (AVX-512), one more warm pass
+   * with every map in nhwc, for the convs' tuned times in each layout. The map sizes up to which
+   * nhwc saved conv time (nhwcCandidates) are recorded in turn, each timed against the fastest so
+   * far and kept when 2 % faster on cores no other work held (docs/native-backend.md#activation-layout).
+   */
+  const recordMeasured = (rt: NativeRuntime): NativeProgram | { reason: string } => {
+    const [blockedTimes, nhwcTimes]: ConvTiming[][] = [[], []];
+    let best = recordWith(rt, 0, 2, blockedTimes);
+    if (!(best instanceof NativeProgram) || !nhwcConvsAvailable(rt)) return best;
+    const before = rt.nhwcUpTo;
+    rt.nhwcUpTo = Number.POSITIVE_INFINITY;
+    rt.convTimings = nhwcTimes;
+    try {
+      prepare(model, shape);
+    } finally {
+      rt.nhwcUpTo = before;
+      rt.convTimings = null;
+    }
+    const found: NonNullable<RecordedInference['layout']> = { nhwcUpTo: 0, trials: [] };
+    const x = zeros(shape, { backend: 'native' });
+    for (const nhwcUpTo of nhwcCandidates(blockedTimes, nhwcTimes)) {
+      const tried = recordWith(rt, nhwcUpTo, 1);
+      if (!(tried instanceof NativeProgram)) continue;
+      const { ms, fastest, contended } = timePrograms(rt, [best, tried], x.storage);
+      // 2 % on the median and on the fastest run: within the noise of a few runs the one kept so
+      // far stays (blocked first: what every other path uses). One criterion alone kept ResNet-50
+      // at batch 1 with its 7x7 maps in nhwc (2.7 % faster there, 1 % slower over 160 runs).
+      const kept = !contended && ms[1] < 0.98 * ms[0] && fastest[1] < 0.98 * fastest[0];
+      found.trials.push({ nhwcUpTo, ms: ms[1], against: { nhwcUpTo: found.nhwcUpTo, ms: ms[0] }, contended, kept });
+      if (setting('debug').has('native'))
+        process.stderr.write(
+          `[convkit native] recordInference: maps up to ${nhwcUpTo} pixels in nhwc ${ms[1].toFixed(2)} ms against ${found.nhwcUpTo} ${ms[0].toFixed(2)}${contended ? ' (contended)' : ''}: ${kept ? 'kept' : 'dropped'}\n`,
+        );
+      (kept ? best : tried).dispose();
+      if (kept) [best, found.nhwcUpTo] = [tried, nhwcUpTo];
+    }
+    x.dispose();
+    layout = found;
+    return best;
   };
   const warmAndRecord = (): void => {
     program?.dispose();
@@ -126,35 +201,15 @@ export function recordInference(
     const rt = nativeRuntime();
     versions = versionsOf(model);
     threads = rt.getThreads();
-    // Where oneDNN has brgemm convs (AVX-512), the pass is recorded with its maps blocked and in
-    // nhwc, and the faster kept: which wins depends on the model, the batch and the CPU
-    // (docs/native-backend.md#activation-layout).
-    const layouts: InferenceLayout[] =
-      wanted !== 'measure' ? [wanted] : nhwcConvsAvailable(rt) ? ['blocked', 'nhwc'] : ['blocked'];
-    const programs: NativeProgram[] = [];
-    for (const inferenceLayout of layouts) {
-      const recorded = recordIn(rt, inferenceLayout);
-      if (!(recorded instanceof NativeProgram)) {
-        for (const p of programs) p.dispose();
-        replaying = recorded.reason;
-        return;
-      }
-      programs.push(recorded);
+    const upTo = fixedUpTo ?? (wanted === 'nhwc' ? Number.POSITIVE_INFINITY : 0);
+    const recorded = fixedUpTo === undefined && wanted === 'measure' ? recordMeasured(rt) : recordWith(rt, upTo, 2);
+    if (recorded instanceof NativeProgram) {
+      program = recorded;
+      replaying = true;
+    } else {
+      replaying = recorded.reason;
+      layout = null;
     }
-    replaying = true;
-    if (programs.length === 1) {
-      program = programs[0];
-      return;
-    }
-    const x = zeros(shape, { backend: 'native' });
-    const { ms, contended } = timePrograms(rt, programs, x.storage);
-    x.dispose();
-    // nhwc must win by 2 % (within the noise of a few runs blocked stays: what every other path
-    // uses), and on cores no other work held.
-    const best = !contended && ms[1] < 0.98 * ms[0] ? 1 : 0;
-    program = programs[best];
-    programs[1 - best].dispose();
-    layout = { chosen: layouts[best], ms: { blocked: ms[0], nhwc: ms[1] }, contended };
   };
   warmAndRecord();
   return {

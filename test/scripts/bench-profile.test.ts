@@ -130,3 +130,30 @@ test('the profile times the recorded pass: every command charged to its layer, t
   const sum = layers.reduce((s, l) => s + l.ms, 0);
   assert.ok(wallMs >= sum * 0.99, `wall ${wallMs} ms against ${sum} ms of commands`);
 });
+
+test("the profile's Layout line says which maps the recorded pass kept in nhwc and what each trial measured", () => {
+  const base = {
+    model: 'resnet18',
+    batch: 1,
+    engine: 'test',
+    layers: [layer('conv1', 'conv2d', 1)],
+    groups: [],
+    fusion: 'x',
+  };
+  const against = { nhwcUpTo: 0, ms: 9.67 };
+  const layout = {
+    nhwcUpTo: 196,
+    trials: [
+      { nhwcUpTo: 196, ms: 9.23, against, contended: false, kept: true },
+      { nhwcUpTo: 49, ms: 9.4, against: { nhwcUpTo: 196, ms: 9.2 }, contended: true, kept: false },
+    ],
+  };
+  const line = profileLines({ ...base, layout }).find((l) => l.startsWith('Layout:'));
+  assert.equal(
+    line,
+    'Layout: maps up to 14x14 in nhwc (brgemm convs); timed per pass: nhwc up to 14x14 9.23 ms against all blocked 9.67: kept; nhwc up to 7x7 9.40 ms against nhwc up to 14x14 9.20 (cores contended): dropped',
+  );
+  const none = profileLines({ ...base, layout: { nhwcUpTo: 0, trials: [] } }).find((l) => l.startsWith('Layout:'));
+  assert.equal(none, "Layout: every map blocked (the convs' tuned times favoured blocked at every map size)");
+  assert.ok(!profileLines(base).some((l) => l.startsWith('Layout:')), 'no line where nothing was measured');
+});

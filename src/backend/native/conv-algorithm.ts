@@ -107,6 +107,8 @@ export interface PlanRequest<P extends ConvPlan> {
   layoutSlots?: { src: number; dst: number };
   /** The algorithm whose src and dst layouts the conv's neighbours use (default: direct). */
   home?: ConvAlgorithm;
+  /** Forward calls: the output's pixels per map, under which NativeRuntime.convTimings notes the choice's time. */
+  mapArea?: number;
 }
 
 /** Picks and makes the plan of each conv kernel call of one runtime. */
@@ -142,8 +144,10 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
    */
   function chosenPlan<P extends ConvPlan>(request: PlanRequest<P>): P {
     const wanted = setting('convAlgorithm');
-    const choice: { algorithm: ConvAlgorithm; saved?: boolean } =
+    const choice: { algorithm: ConvAlgorithm; saved?: boolean; ms?: number } =
       wanted === 'tune' ? tunedAlgorithm(request) : { algorithm: wanted };
+    if (rt.convTimings !== null && request.mapArea !== undefined && choice.ms !== undefined)
+      rt.convTimings.push({ mapArea: request.mapArea, ms: choice.ms });
     let algorithm = choice.algorithm;
     let plan = planIfAvailable(request, algorithm);
     if (plan === null) {
@@ -165,7 +169,9 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
    * shared where two plans agree on one (src and dst usually do; Winograd's weights never), with
    * the weights evicted from the caches before each timed run, as a model meets them.
    */
-  function tunedAlgorithm<P extends ConvPlan>(request: PlanRequest<P>): { algorithm: ConvAlgorithm; saved?: boolean } {
+  function tunedAlgorithm<P extends ConvPlan>(
+    request: PlanRequest<P>,
+  ): { algorithm: ConvAlgorithm; saved?: boolean; ms?: number } {
     // Timings hold for the thread count they were taken with (setThreads may change it). Forward
     // keys keep their earlier form, so cache files stay valid.
     const kernel = request.kernel === 'conv2d' ? '' : `${request.kernel}:`;
@@ -174,7 +180,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
     const key = `${kernel}${request.shape}:${setting('convLayout')}:t${rt.addon.getThreads()}${homeTag}`;
     const cache = tuningCacheOf(rt);
     const known = cache.get(key);
-    if (known !== undefined) return { algorithm: known.algorithm };
+    if (known !== undefined) return { algorithm: known.algorithm, ms: known.ms[known.algorithm] };
     const scratch = new Map<string, Float32Array>(); // by slot and desc: never two slots of one plan
 
     const candidates: Candidate[] = [];
@@ -234,7 +240,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
     } else {
       cache.set(key, choice);
     }
-    return { algorithm: choice.algorithm, saved: !contended };
+    return { algorithm: choice.algorithm, saved: !contended, ms: choice.ms[choice.algorithm] };
   }
 
   /**

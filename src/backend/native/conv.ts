@@ -155,7 +155,7 @@ export const CONV_RUNS: readonly NativeRun[] = [
 const nhwcProbe = new WeakMap<NativeRuntime, boolean>();
 /**
  * Whether oneDNN runs convs on nhwc maps with its brgemm kernels on this CPU (AVX-512): only then
- * may an inference pass keep its maps in nhwc (NativeRuntime.inferenceLayout). Asked once, with a
+ * may an inference pass keep its maps in nhwc (NativeRuntime.nhwcUpTo). Asked once, with a
  * small 1x1 conv.
  */
 export function nhwcConvsAvailable(rt: NativeRuntime): boolean {
@@ -234,7 +234,8 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       buffers: (p: ForwardPlan) => [p.src, p.weights, p.bias, p.dst, p.addend, p.guardWeights],
       weightSlot: 1,
       layoutSlots: { src: 0, dst: 3 },
-      home: candidates.includes('brgemm') && rt.inferenceLayout === 'nhwc' ? ('brgemm' as const) : ('direct' as const),
+      home: candidates.includes('brgemm') && g.outH * g.outW <= rt.nhwcUpTo ? ('brgemm' as const) : ('direct' as const),
+      mapArea: g.outH * g.outW,
     };
     const plan = chooser.plan(request);
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);

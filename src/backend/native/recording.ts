@@ -201,7 +201,7 @@ export class NativeProgram {
 }
 
 /**
- * The median time (ms) of each program on `x`, from alternating runs after one untimed run each:
+ * The median and fastest time (ms) of each program on `x`, from alternating runs after one untimed run each:
  * at least 3 rounds, then more until 9 or about a second has gone (a pass of VGG16 at batch 8
  * takes half of one). `contended`: the runs had less than CONTENDED_CPU_SHARE of the threads'
  * CPU time (other work held the cores, as the tuner checks), so the times say little.
@@ -210,7 +210,7 @@ export function timePrograms(
   rt: NativeRuntime,
   programs: readonly NativeProgram[],
   x: Storage,
-): { ms: number[]; contended: boolean } {
+): { ms: number[]; fastest: number[]; contended: boolean } {
   const runOnce = (p: NativeProgram): number => {
     const start = performance.now();
     const y = p.run(x);
@@ -226,6 +226,7 @@ export function timePrograms(
   const cpuShare = (processCpuMs() - cpuStart) / ((performance.now() - start) * rt.getThreads());
   return {
     ms: times.map((t) => [...t].sort((a, b) => a - b)[t.length >> 1]),
+    fastest: times.map((t) => Math.min(...t)),
     contended: cpuShare < CONTENDED_CPU_SHARE,
   };
 }

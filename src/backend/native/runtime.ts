@@ -7,6 +7,7 @@
  * reference kernels) calls `flushSync()` first. Buffers from the pool only go to native
  * producers, whose work is queued after every earlier use of that buffer, so reuse is safe.
  */
+import type { ConvTiming } from './inference-layout.js';
 import { setting } from '../../core/config.js';
 import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
@@ -60,9 +61,6 @@ export interface PlanCacheStats {
   native: { plans: number; alive: number; descs: number };
 }
 
-/** The layouts an inference pass may keep its maps in (NativeRuntime.inferenceLayout). */
-export type InferenceLayout = 'blocked' | 'nhwc';
-
 export class NativeRuntime {
   private readonly descs = new Map<number, DescInfo>();
   private readonly plainDescs = new Map<string, number>();
@@ -86,12 +84,15 @@ export class NativeRuntime {
    */
   spaceToDepth: 'auto' | 'always' = 'auto';
   /**
-   * The layout inference convs pass their maps on in (conv.ts): 'blocked' (nChw16c/8c, what
-   * oneDNN's direct kernels use) or 'nhwc' (what its brgemm kernels use, AVX-512 only). A conv
-   * that runs another algorithm converts to and from it, and is timed so. nn.recordInference
-   * records a pass in each and keeps the faster (docs/native-backend.md#activation-layout).
+   * Inference convs whose output maps have at most this many pixels (H * W) pass them on in nhwc
+   * (what oneDNN's brgemm kernels use, AVX-512 only); the others in the blocked nChw16c/8c of its
+   * direct kernels. A conv that runs another algorithm converts to and from its layout, and is
+   * timed so (conv.ts). 0: all blocked; Infinity: all nhwc. nn.recordInference picks it per pass
+   * by measurement (docs/native-backend.md#activation-layout).
    */
-  inferenceLayout: InferenceLayout = 'blocked';
+  nhwcUpTo = 0;
+  /** While not null, each tuned forward conv notes its output's pixels per map and its chosen time (ms). */
+  convTimings: ConvTiming[] | null = null;
   /** How many convs ran as their space-to-depth cut (for tests and profiles). */
   spaceToDepthCuts = 0;
 
