@@ -169,24 +169,29 @@ export function recordInference(
       rt.convTimings = null;
     }
     const found: NonNullable<RecordedInference['layout']> = { nhwcUpTo: 0, trials: [] };
+    const what = (upTo: number): string => (upTo === 0 ? 'all blocked' : `nhwc up to ${upTo} pixels`);
     const x = zeros(shape, { backend: 'native' });
-    for (const nhwcUpTo of nhwcCandidates(blockedTimes, nhwcTimes)) {
-      const tried = recordWith(rt, nhwcUpTo, 1);
-      if (!(tried instanceof NativeProgram)) continue;
-      const { ms, fastest, contended } = timePrograms(rt, [best, tried], x.storage);
-      // 2 % on the median and on the fastest run: within the noise of a few runs the one kept so
-      // far stays (blocked first: what every other path uses). One criterion alone kept ResNet-50
-      // at batch 1 with its 7x7 maps in nhwc (2.7 % faster there, 1 % slower over 160 runs).
-      const kept = !contended && ms[1] < 0.98 * ms[0] && fastest[1] < 0.98 * fastest[0];
-      found.trials.push({ nhwcUpTo, ms: ms[1], against: { nhwcUpTo: found.nhwcUpTo, ms: ms[0] }, contended, kept });
-      if (setting('debug').has('native'))
-        process.stderr.write(
-          `[convkit native] recordInference: maps up to ${nhwcUpTo} pixels in nhwc ${ms[1].toFixed(2)} ms against ${found.nhwcUpTo} ${ms[0].toFixed(2)}${contended ? ' (contended)' : ''}: ${kept ? 'kept' : 'dropped'}\n`,
-        );
-      (kept ? best : tried).dispose();
-      if (kept) [best, found.nhwcUpTo] = [tried, nhwcUpTo];
+    try {
+      for (const nhwcUpTo of nhwcCandidates(blockedTimes, nhwcTimes)) {
+        const tried = recordWith(rt, nhwcUpTo, 1);
+        if (!(tried instanceof NativeProgram)) continue;
+        const { ms, fastest, contended } = timePrograms(rt, [best, tried], x.storage);
+        // 2 % on the median and on the fastest run: within the noise of a few runs the one kept so
+        // far stays (blocked first: what every other path uses). One criterion alone kept ResNet-50
+        // at batch 1 with its 7x7 maps in nhwc (2.7 % faster there, 1 % slower over 160 runs).
+        const kept = !contended && ms[1] < 0.98 * ms[0] && fastest[1] < 0.98 * fastest[0];
+        const against = { nhwcUpTo: found.nhwcUpTo, ms: ms[0] };
+        found.trials.push({ nhwcUpTo, ms: ms[1], against, contended, kept });
+        if (setting('debug').has('native'))
+          process.stderr.write(
+            `[convkit native] recordInference: ${what(nhwcUpTo)} ${ms[1].toFixed(2)} ms a pass against ${what(against.nhwcUpTo)} ${ms[0].toFixed(2)}${contended ? ' (cores contended)' : ''}: ${kept ? 'kept' : 'dropped'}\n`,
+          );
+        (kept ? best : tried).dispose();
+        if (kept) [best, found.nhwcUpTo] = [tried, nhwcUpTo];
+      }
+    } finally {
+      x.dispose();
     }
-    x.dispose();
     layout = found;
     return best;
   };
