@@ -5,7 +5,7 @@
  * timing policy, as interleaved contenders.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -118,6 +118,15 @@ export interface TorchInfo {
   configs: { infer: string[]; train: string[] };
 }
 
+/**
+ * A process's CPU time in clock ticks (user + system, fields 14 and 15) from its /proc/PID/stat
+ * line; the name in parentheses may hold spaces and parentheses, so fields count from the last ')'.
+ */
+export function cpuTicksOf(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
 /** The PyTorch worker (scripts/bench/torch_peer.py): one JSON request and answer per line. */
 export class TorchPeer {
   private readonly waiting: ((line: string | null) => void)[] = [];
@@ -169,11 +178,39 @@ export class TorchPeer {
     });
   }
 
-  /** One round of timed runs (ms) of the request's workload, or throws with the peer's error. */
+  /**
+   * One round of timed runs (ms) of the request's workload, or throws with the peer's error;
+   * it returns once the peer's threads are idle (quiet()).
+   */
   async times(req: Record<string, unknown>, policy: Policy, warmUp: boolean): Promise<number[]> {
     const answer = await this.request({ ...req, policy, warmUp });
+    await this.quiet();
     if (!Array.isArray(answer.times)) throw new Error(answer.error ?? 'no answer');
     return answer.times as number[];
+  }
+
+  /**
+   * Waits until the peer's process used no CPU tick (10 ms) over 50 ms, at most 1 s. After a
+   * ResNet-18 batch the process kept more than one core busy for about 130 ms (OpenBLAS's
+   * workers spin before they sleep, libgomp's too), so the contender timed next (convkit, in
+   * the next workload's round) ran on cores it shared: the bench's 20 ms pause did not cover it.
+   */
+  private async quiet(): Promise<void> {
+    const cpuTicks = (): number | null => {
+      try {
+        return cpuTicksOf(readFileSync(`/proc/${this.child.pid}/stat`, 'utf8'));
+      } catch {
+        return null; // not Linux, or the process is gone
+      }
+    };
+    const start = performance.now();
+    let last = cpuTicks();
+    while (last !== null && performance.now() - start < 1000) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const now = cpuTicks();
+      if (now === null || now === last) return;
+      last = now;
+    }
   }
 
   /** The requests of workloads 0, 1, ... as one contender (one configuration of the peer). */

@@ -86,7 +86,8 @@ export interface Interleaved {
  * A pause after each contender's turn, so that its idle threads stop spinning before the next
  * contender is timed: libgomp's threads (convkit's worker, PyTorch) spin about 7 ms after their
  * last parallel region on the Emerald Rapids host before they sleep, taking a core from whatever
- * runs then.
+ * runs then. The PyTorch peer's OpenBLAS workers spin far longer; its turn ends only once its
+ * process is idle (TorchPeer.quiet in peers.ts).
  */
 const SETTLE_MS = 20;
 const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
@@ -10,6 +11,7 @@ import {
   type Contender,
   type Policy,
 } from '../../scripts/bench/timing.js';
+import { cpuTicksOf } from '../../scripts/bench/peers.js';
 
 const policy: Policy = {
   warmupRuns: 1,
@@ -111,4 +113,12 @@ test('the PyTorch peer takes the same number of runs (peer_timing.py)', () => {
     return runs;
   });
   assert.deepEqual(JSON.parse(r.stdout), expected);
+});
+
+test("cpuTicksOf reads a process's user + system ticks from /proc/PID/stat, whatever its name holds", () => {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+  const line = '4242 (py (peer) 3) S 1 4242 4242 0 -1 4194304 900 0 3 0 517 86 0 0 20 0 3 0 99';
+  assert.equal(cpuTicksOf(line), 517 + 86);
+  const self = readFileSync('/proc/self/stat', 'utf8');
+  assert.ok(Number.isInteger(cpuTicksOf(self)) && cpuTicksOf(self) >= 0, self);
 });
