@@ -113,42 +113,50 @@ export function recordInference(
   let threads = 0; // plans are sized for the thread count they were made with (setThreads makes new ones)
   let replaying: true | string = 'not recorded yet';
   let layout: RecordedInference['layout'] = null;
+  /** Runs `f` with maps of up to `nhwcUpTo` pixels in nhwc (NativeRuntime.nhwcUpTo), then puts the runtime back. */
+  const inLayout = <T>(rt: NativeRuntime, nhwcUpTo: number, f: () => T): T => {
+    const before = rt.nhwcUpTo;
+    rt.nhwcUpTo = nhwcUpTo;
+    try {
+      return f();
+    } finally {
+      rt.nhwcUpTo = before;
+      rt.convTimings = null;
+    }
+  };
   /**
-   * The pass recorded with maps of up to `nhwcUpTo` pixels in nhwc (NativeRuntime.nhwcUpTo), after
-   * `warm` passes: under CONVKIT_CONV_ALGORITHM=tune a weight's first use runs direct and its second
-   * converts it for Winograd where that measured faster (a recorded conversion would be replayed on
-   * every run). The convs' tuned times of the last warm pass go to `timings` when given.
+   * The pass recorded with maps of up to `nhwcUpTo` pixels in nhwc, after `warm` passes: under
+   * CONVKIT_CONV_ALGORITHM=tune a weight's first use runs direct and its second converts it for
+   * Winograd where that measured faster (a recorded conversion would be replayed on every run).
+   * The convs' tuned times of the last warm pass go to `timings` when given.
    */
   const recordWith = (
     rt: NativeRuntime,
     nhwcUpTo: number,
     warm: number,
     timings?: ConvTiming[],
-  ): NativeProgram | { reason: string } => {
-    const before = rt.nhwcUpTo;
-    rt.nhwcUpTo = nhwcUpTo;
-    const x = zeros(shape, { backend: 'native' });
-    let y: Tensor | null = null;
-    try {
-      for (let pass = 0; pass < warm; pass++) {
-        rt.convTimings = pass === warm - 1 && timings !== undefined ? timings : null;
-        prepare(model, shape);
+  ): NativeProgram | { reason: string } =>
+    inLayout(rt, nhwcUpTo, () => {
+      const x = zeros(shape, { backend: 'native' });
+      let y: Tensor | null = null;
+      try {
+        for (let pass = 0; pass < warm; pass++) {
+          rt.convTimings = pass === warm - 1 && timings !== undefined ? timings : null;
+          prepare(model, shape);
+        }
+        rt.convTimings = null;
+        return inEval(() =>
+          NativeProgram.record(rt, x.storage as NativeStorage, shape, () => {
+            y = scope(() => model.call(x));
+            outShape = y.shape;
+            return y.storage;
+          }),
+        );
+      } finally {
+        x.dispose();
+        (y as Tensor | null)?.dispose(); // the program has its own copy of the output's buffer
       }
-      rt.convTimings = null;
-      return inEval(() =>
-        NativeProgram.record(rt, x.storage as NativeStorage, shape, () => {
-          y = scope(() => model.call(x));
-          outShape = y.shape;
-          return y.storage;
-        }),
-      );
-    } finally {
-      rt.nhwcUpTo = before;
-      rt.convTimings = null;
-      x.dispose();
-      (y as Tensor | null)?.dispose(); // the program has its own copy of the output's buffer
-    }
-  };
+    });
   /**
    * 'measure': the pass blocked; then, where oneDNN has brgemm convs (AVX-512), one more warm pass
    * with every map in nhwc, for the convs' tuned times in each layout. The map sizes up to which
@@ -159,15 +167,10 @@ export function recordInference(
     const [blockedTimes, nhwcTimes]: ConvTiming[][] = [[], []];
     let best = recordWith(rt, 0, 2, blockedTimes);
     if (!(best instanceof NativeProgram) || !nhwcConvsAvailable(rt)) return best;
-    const before = rt.nhwcUpTo;
-    rt.nhwcUpTo = Number.POSITIVE_INFINITY;
-    rt.convTimings = nhwcTimes;
-    try {
+    inLayout(rt, Number.POSITIVE_INFINITY, () => {
+      rt.convTimings = nhwcTimes;
       prepare(model, shape);
-    } finally {
-      rt.nhwcUpTo = before;
-      rt.convTimings = null;
-    }
+    });
     const found: NonNullable<RecordedInference['layout']> = { nhwcUpTo: 0, trials: [] };
     const what = (upTo: number): string => (upTo === 0 ? 'all blocked' : `nhwc up to ${upTo} pixels`);
     const x = zeros(shape, { backend: 'native' });
