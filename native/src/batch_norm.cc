@@ -304,4 +304,48 @@ Napi::Value BatchNormStatsPlan(const Napi::CallbackInfo& info) {
 }
 CONVKIT_EXPORT(batchNormStatsPlan, BatchNormStatsPlan);
 
+// batchNormRunningPlan({ channels, eps, count }): buffers [mean, variance, runningMean, runningVar,
+// invStd, newRunningMean, newRunningVar], plain [C]; scalars [momentum]. What a training forward
+// computes after oneDNN's pass, in one queued loop: invStd = 1 / sqrt(variance + eps), and the
+// running statistics moved towards the batch's, in double as PyTorch (the variance unbiased:
+// times count / (count - 1)). Writing new buffers keeps the old running values intact for
+// whatever still reads them.
+Napi::Value BatchNormRunningPlan(const Napi::CallbackInfo& info) {
+  const char* op = "batchNormRunning";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    Fields stats(info, 0, op, "stats");
+    int64_t channels = stats.integer("channels", 1);
+    double eps = stats.number("eps");
+    double count = static_cast<double>(stats.integer("count", 2));
+    auto md = plainDescOf({channels});
+    Plan plan;
+    plan.name = op;
+    for (int i = 0; i < 7; i++) {
+      plan.args.push_back(i);
+      plan.descs.push_back(md);
+    }
+    plan.scalars = {{"momentum"}};
+    double unbias = count / (count - 1);
+    plan.custom = [channels, eps, unbias](const std::vector<void*>& buffers, const std::vector<double>& scalars) {
+      const float* mean = static_cast<const float*>(buffers[0]);
+      const float* variance = static_cast<const float*>(buffers[1]);
+      const float* runningMean = static_cast<const float*>(buffers[2]);
+      const float* runningVar = static_cast<const float*>(buffers[3]);
+      float* invStd = static_cast<float*>(buffers[4]);
+      float* newMean = static_cast<float*>(buffers[5]);
+      float* newVar = static_cast<float*>(buffers[6]);
+      double momentum = scalars[0];
+      for (int64_t c = 0; c < channels; c++) {
+        double v = variance[c];
+        invStd[c] = static_cast<float>(1 / std::sqrt(v + eps));
+        newMean[c] = static_cast<float>((1 - momentum) * runningMean[c] + momentum * mean[c]);
+        newVar[c] = static_cast<float>((1 - momentum) * runningVar[c] + momentum * v * unbias);
+      }
+    };
+    int id = internDesc(md);
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"stats", id}});
+  });
+}
+CONVKIT_EXPORT(batchNormRunningPlan, BatchNormRunningPlan);
+
 }  // namespace convkit

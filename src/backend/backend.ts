@@ -159,7 +159,10 @@ export interface KernelSpecs {
   /**
    * Training-mode batch norm: normalises with the batch's statistics (biased variance). `relu`
    * applies a ReLU in the same pass and returns `reluMask`, a backend-specific record of where
-   * the output is positive, for batchNormBackward (null without relu).
+   * the output is positive, for batchNormBackward (null without relu). With `running`, it also
+   * returns the running statistics moved towards this batch's (new storages, in float64 before
+   * rounding, as PyTorch): (1 - momentum) * running + momentum * batch statistic, the variance
+   * unbiased (times count / (count - 1), count = batch * spatial > 1); null without.
    */
   batchNormTrain: {
     args: {
@@ -169,8 +172,17 @@ export interface KernelSpecs {
       layout: ChannelLayout;
       eps: number;
       relu?: boolean;
+      running?: { mean: Storage; variance: Storage; momentum: number } | null;
     };
-    out: { y: Storage; mean: Storage; invStd: Storage; variance: Storage; reluMask: Storage | null };
+    out: {
+      y: Storage;
+      mean: Storage;
+      invStd: Storage;
+      variance: Storage;
+      reluMask: Storage | null;
+      runningMean: Storage | null;
+      runningVar: Storage | null;
+    };
   };
   /** Inference-mode batch norm with given statistics. */
   batchNormInfer: {

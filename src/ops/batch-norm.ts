@@ -2,7 +2,7 @@
 import type { Backend, ChannelLayout } from '../backend/backend.js';
 import { recordSaved } from '../core/autograd.js';
 import { ArgumentError, ShapeError } from '../core/errors.js';
-import { isGradEnabled, noGrad } from '../core/grad-mode.js';
+import { isGradEnabled } from '../core/grad-mode.js';
 import { formatShape, sizeOf } from '../core/shape.js';
 import type { Storage } from '../core/storage.js';
 import type { Tensor } from '../core/tensor.js';
@@ -95,22 +95,23 @@ function batchNormTraining(
       OP,
       `expected more than 1 value per channel when training, got input of shape ${formatShape(x.shape)}`,
     );
-  const k = backend.kernels;
-  const r = k.batchNormTrain({
+  // The kernel moves the running statistics in the same call (one small command, not seven).
+  // An empty batch leaves them alone, as in PyTorch.
+  const running =
+    runningMean && runningVar && count > 0
+      ? { mean: runningMean.storage, variance: runningVar.storage, momentum }
+      : null;
+  const r = backend.kernels.batchNormTrain({
     x: x.storage,
     weight: weight?.storage ?? null,
     bias: bias?.storage ?? null,
     layout,
     eps,
     relu,
+    running,
   });
-  // An empty batch leaves the running statistics alone, as in PyTorch.
-  if (runningMean && runningVar && count > 0) {
-    noGrad(() => {
-      updateRunning(runningMean, r.mean, momentum, 1, backend);
-      updateRunning(runningVar, r.variance, momentum, count / (count - 1), backend); // unbiased
-    });
-  }
+  if (runningMean && r.runningMean) replaceValues(runningMean, r.runningMean, backend);
+  if (runningVar && r.runningVar) replaceValues(runningVar, r.runningVar, backend);
   r.variance.release();
   const C = [layout.channels];
   const mean = wrap(r.mean, C, backend);
@@ -119,26 +120,10 @@ function batchNormTraining(
   return recordBackward(out, x, weight, bias, mean, invStd, layout, true, r.reluMask);
 }
 
-/** running = (1 - momentum) * running + momentum * correction * batchStat, replacing running's values. */
-function updateRunning(
-  running: Tensor,
-  batchStat: Storage,
-  momentum: number,
-  correction: number,
-  backend: Backend,
-): void {
-  const k = backend.kernels;
-  const scaledBatch = k.scalar({ op: 'mul', x: batchStat, value: momentum * correction });
-  const decayed = k.scalar({ op: 'mul', x: running.storage, value: 1 - momentum });
-  const shape = [running.size];
-  const next = wrap(
-    k.binary({ op: 'add', a: decayed, aShape: shape, b: scaledBatch, bShape: shape, outShape: shape }),
-    running.shape,
-    backend,
-  );
-  scaledBatch.release();
-  decayed.release();
-  running.assign(next);
+/** Gives `target` the values of `values` (a kernel's new storage, which it takes over). */
+function replaceValues(target: Tensor, values: Storage, backend: Backend): void {
+  const next = wrap(values, target.shape, backend);
+  target.assign(next);
   next.dispose();
 }
 

@@ -9,6 +9,7 @@ export const ADDON_EXPORTS = [
   'batchNormPlan', // batch_norm.cc
   'batchNormBackwardPlan', // batch_norm.cc
   'batchNormStatsPlan', // batch_norm.cc
+  'batchNormRunningPlan', // batch_norm.cc
   'binaryPlan', // binary.cc
   'addReluPlan', // binary.cc
   'concatBatchNormPlan', // concat.cc

@@ -38,6 +38,12 @@ declare module './addon.js' {
     ): PlanResult<'src' | 'diffDst' | 'mean' | 'variance' | 'diffSrc'> & { readonly workspace?: number };
     /** Plain [C] -> [C], queued: toInvStd: out = 1/sqrt(in + eps); else out = 1/in^2 - eps (invStd back to a variance). buffers [in, out] */
     batchNormStatsPlan(stats: { channels: number; eps: number; toInvStd: boolean }): PlanResult<'in' | 'out'>;
+    /**
+     * Plain [C], queued: invStd and the running statistics moved towards the batch's, in one loop.
+     * buffers [mean, variance, runningMean, runningVar, invStd, newRunningMean, newRunningVar];
+     * exec's scalars { momentum }.
+     */
+    batchNormRunningPlan(stats: { channels: number; eps: number; count: number }): PlanResult<'stats'>;
   }
 }
 
@@ -94,11 +100,41 @@ export function nativeBatchNormKernels(
     return out;
   }
 
+  /** Queues invStd and the running statistics moved towards the batch's mean and variance. */
+  function withRunning(
+    mean: NativeStorage,
+    variance: NativeStorage,
+    running: NonNullable<KernelSpecs['batchNormTrain']['args']['running']>,
+    l: ChannelLayout,
+    eps: number,
+  ): { invStd: NativeStorage; runningMean: NativeStorage; runningVar: NativeStorage } {
+    const c = l.channels;
+    const count = l.batch * l.spatial;
+    const plan = rt.plan(`batchNormRunning:${c}:${eps}:${count}`, () =>
+      rt.addon.batchNormRunningPlan({ channels: c, eps, count }),
+    );
+    const invStd = rt.output(plan.stats, c);
+    const runningMean = rt.output(plan.stats, c);
+    const runningVar = rt.output(plan.stats, c);
+    const buffers = [
+      mean.buffer,
+      variance.buffer,
+      rt.plainInput(running.mean, [c]),
+      rt.plainInput(running.variance, [c]),
+      invStd.buffer,
+      runningMean.buffer,
+      runningVar.buffer,
+    ];
+    rt.exec('batchNorm', plan.plan, buffers, { momentum: running.momentum });
+    return { invStd, runningMean, runningVar };
+  }
+
   return {
     batchNormTrain(args: KernelSpecs['batchNormTrain']['args']) {
       const { layout: l, x, weight, bias, eps } = args;
       const relu = args.relu ?? false;
-      if (!allFloat32(x, weight, bias)) return refFallback(rt, ref, 'batchNormTrain', 'not float32', args);
+      if (!allFloat32(x, weight, bias, args.running?.mean ?? null, args.running?.variance ?? null))
+        return refFallback(rt, ref, 'batchNormTrain', 'not float32', args);
       if (isEmpty(l)) return refFallback(rt, ref, 'batchNormTrain', 'empty tensor', args);
       const dims = channelDims(x, l);
       const src = rt.descOf(x, dims);
@@ -122,8 +158,12 @@ export function nativeBatchNormKernels(
         y.buffer,
         ...(reluMask ? [reluMask.buffer] : []),
       ]);
+      if (args.running) {
+        const { invStd, runningMean, runningVar } = withRunning(mean, variance, args.running, l, eps);
+        return { y, mean, invStd, variance, reluMask, runningMean, runningVar };
+      }
       const invStd = stats(variance.buffer, l.channels, eps, true);
-      return { y, mean, invStd, variance, reluMask };
+      return { y, mean, invStd, variance, reluMask, runningMean: null, runningVar: null };
     },
     batchNormInfer(args: KernelSpecs['batchNormInfer']['args']) {
       const { layout: l, x, weight, bias, mean, variance, eps } = args;
