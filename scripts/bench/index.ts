@@ -298,7 +298,7 @@ const peerLine = [
     ? `ONNX Runtime ${ortLoad.version} (CPU provider, intraOpNumThreads ${threads}, graphOptimizationLevel all)`
     : null,
   'info' in torchStart
-    ? `PyTorch ${torchStart.info.torch} (oneDNN ${torchStart.info.onednn ?? '?'}, BLAS ${torchStart.info.blas}, torch.set_num_threads(${torchStart.info.threads}); the fastest of ${torchStart.info.configs.infer.join(', ')} for inference, ${torchStart.info.configs.train.join(', ')} for training, per row)`
+    ? `PyTorch ${torchStart.info.torch} (oneDNN ${torchStart.info.onednn ?? '?'}, BLAS ${torchStart.info.blas}, ${torchStart.info.malloc === null ? 'glibc malloc as it comes' : `malloc ${torchStart.info.malloc}`}, torch.set_num_threads(${torchStart.info.threads}); the fastest of ${torchStart.info.configs.infer.join(', ')} for inference, ${torchStart.info.configs.train.join(', ')} for training, per row)`
     : null,
 ]
   .filter(Boolean)

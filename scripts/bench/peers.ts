@@ -19,14 +19,28 @@ const INSTALL_TORCH = "install Debian's PyTorch with `sudo apt-get install pytho
 export const OPENBLAS_DIR = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
 
 /**
- * The environment of a PyTorch peer process: OpenBLAS first on its library path when installed,
- * so its libblas.so.3 is OpenBLAS's with `threads` threads while the system's (and every other
- * PyTorch caller's, the golden scripts') stays netlib's. The peer reports what it really loaded.
+ * glibc's malloc as a user who tunes PyTorch on a CPU sets it (PyTorch's CPU performance guide
+ * swaps the allocator for the same reason): blocks up to 32 MiB (the largest threshold glibc
+ * takes) come from the heap instead of a fresh mmap each, and freed memory is kept, not trimmed.
+ * Without it a CIFAR ResNet-20 step (batch 128) took 130 to 400 ms from one PyTorch process to
+ * the next on the Zen 5 host, as glibc's adaptive mmap threshold happened to stand: every fresh
+ * mapping is page-faulted in again, and faults are dear under a hypervisor. With it, 133-149 ms
+ * in every process. jemalloc (LD_PRELOAD) was slower still there (900 ms and more).
  */
-export function peerEnv(threads: number): NodeJS.ProcessEnv {
-  if (!existsSync(join(OPENBLAS_DIR, 'libblas.so.3'))) return process.env;
-  const path = [OPENBLAS_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
-  return { ...process.env, LD_LIBRARY_PATH: path, OPENBLAS_NUM_THREADS: String(threads) };
+export const PEER_MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824';
+
+/**
+ * The environment of a PyTorch peer process: malloc tuned as above, and OpenBLAS first on its
+ * library path when installed, so its libblas.so.3 is OpenBLAS's with `threads` threads while
+ * the system's (and every other PyTorch caller's, the golden scripts') stays netlib's. The peer
+ * reports what it really loaded.
+ */
+export function peerEnv(threads: number, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const tunables = [env.GLIBC_TUNABLES, PEER_MALLOC_TUNABLES].filter(Boolean).join(':');
+  const tuned = { ...env, GLIBC_TUNABLES: tunables };
+  if (!existsSync(join(OPENBLAS_DIR, 'libblas.so.3'))) return tuned;
+  const path = [OPENBLAS_DIR, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+  return { ...tuned, LD_LIBRARY_PATH: path, OPENBLAS_NUM_THREADS: String(threads) };
 }
 
 /** Exports the models still missing from `dir` as ONNX files and .pth weights; returns an error line or null. */
@@ -114,6 +128,8 @@ export interface TorchInfo {
   onednn: string | null;
   /** The BLAS library the peer process mapped (read from its /proc/self/maps). */
   blas: string;
+  /** The malloc settings the peer process runs with (its GLIBC_TUNABLES), or null. */
+  malloc: string | null;
   /** The configurations it runs: `infer` for inference, `train` for training steps. */
   configs: { infer: string[]; train: string[] };
 }
@@ -164,6 +180,7 @@ export class TorchPeer {
       threads: Number(answer.threads),
       onednn: typeof answer.onednn === 'string' ? answer.onednn : null,
       blas: String(answer.blas),
+      malloc: typeof answer.malloc === 'string' ? answer.malloc : null,
       configs: answer.configs as TorchInfo['configs'],
     };
     return { peer, info };

@@ -187,6 +187,7 @@ def info(_req):
         # Read from /proc/self/maps after torch loaded: the library really in use, not the one asked for.
         "blas": blas_library(),
         "blasThreads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "malloc": os.environ.get("GLIBC_TUNABLES"),
         "configs": CONFIGS,
     }
 

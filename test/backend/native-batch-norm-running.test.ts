@@ -18,7 +18,17 @@ import { assertClose, nativeSkipReason, seededValues } from './native-helpers.js
 const skip = nativeSkipReason('native-batch-norm-running');
 
 const tensor = (shape: number[], seed: number, backend: string, shift = 0): Tensor =>
-  ops.add(ops.fromArray(seededValues(shape.reduce((a, b) => a * b, 1), seed), shape, { backend }), shift);
+  ops.add(
+    ops.fromArray(
+      seededValues(
+        shape.reduce((a, b) => a * b, 1),
+        seed,
+      ),
+      shape,
+      { backend },
+    ),
+    shift,
+  );
 
 /** Two training batch norms of one input, the running statistics read after each. */
 function twoSteps(backend: string, conv: boolean, relu: boolean, momentum: number): Float32Array[] {
@@ -50,7 +60,9 @@ describe('native batch norm: running statistics in the training forward', () => 
       const before = nativeCallCount();
       const actual = twoSteps('native', conv, relu, momentum);
       assert.ok(nativeCallCount() > before, 'no native kernel ran');
-      expected.forEach((e, i) => assertClose(`${name}: ${i % 2 ? 'running var' : 'running mean'}, step ${i >> 1}`, actual[i], e));
+      expected.forEach((e, i) =>
+        assertClose(`${name}: ${i % 2 ? 'running var' : 'running mean'}, step ${i >> 1}`, actual[i], e),
+      );
     });
   }
 

@@ -11,7 +11,7 @@ import {
   type Contender,
   type Policy,
 } from '../../scripts/bench/timing.js';
-import { cpuTicksOf } from '../../scripts/bench/peers.js';
+import { cpuTicksOf, PEER_MALLOC_TUNABLES, peerEnv } from '../../scripts/bench/peers.js';
 
 const policy: Policy = {
   warmupRuns: 1,
@@ -121,4 +121,20 @@ test("cpuTicksOf reads a process's user + system ticks from /proc/PID/stat, what
   assert.equal(cpuTicksOf(line), 517 + 86);
   const self = readFileSync('/proc/self/stat', 'utf8');
   assert.ok(Number.isInteger(cpuTicksOf(self)) && cpuTicksOf(self) >= 0, self);
+});
+
+test("the PyTorch peer's malloc settings reach glibc, after any the caller had", () => {
+  const env = peerEnv(2, { PATH: process.env.PATH, GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' });
+  assert.equal(env.GLIBC_TUNABLES, `glibc.malloc.arena_max=2:${PEER_MALLOC_TUNABLES}`);
+  // The dynamic loader lists the tunables as this environment sets them (glibc 2.33 and later).
+  const loader = '/lib64/ld-linux-x86-64.so.2';
+  const r = spawnSync(loader, ['--list-tunables'], { env, encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    assert.equal(process.arch === 'x64' && process.platform === 'linux', false, `${loader} --list-tunables failed`);
+    return;
+  }
+  const value = (name: string): number => Number(new RegExp(`${name}: (0x[0-9a-f]+)`).exec(r.stdout)?.[1]);
+  assert.equal(value('glibc.malloc.mmap_threshold'), 32 * 2 ** 20);
+  assert.equal(value('glibc.malloc.trim_threshold'), 2 ** 30);
+  assert.equal(value('glibc.malloc.arena_max'), 2);
 });
