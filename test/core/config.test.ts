@@ -31,8 +31,8 @@ describe('config', () => {
     assert.equal(setting('threads'), null);
     assert.equal(setting('convAlgorithm'), 'tune');
     assert.equal(setting('tuningCache'), null);
-    assert.equal(setting('nativePoolMb'), 2048);
-    assert.equal(setting('nativePlanCache'), 512);
+    assert.equal(setting('nativePoolMb'), 4096);
+    assert.equal(setting('nativePlanCache'), 1024);
     assert.equal(setting('fuse'), true);
   });
 

@@ -53,7 +53,7 @@ function planIdsOf(value: unknown): number[] {
 export interface PlanCacheStats {
   /** Plans cached on the JS side. */
   cached: number;
-  /** The cap (CONVKIT_NATIVE_PLAN_CACHE, default 512). */
+  /** The cap (CONVKIT_NATIVE_PLAN_CACHE, default 1024). */
   limit: number;
   /** Plans evicted (and released in C++) so far. */
   evicted: number;
@@ -68,7 +68,7 @@ export class NativeRuntime {
   private readonly plans = new Map<string, CachedPlan>();
   private readonly pool: BufferPool;
   /**
-   * How many plans are kept (CONVKIT_NATIVE_PLAN_CACHE, default 512). Beyond it the least recently
+   * How many plans are kept (CONVKIT_NATIVE_PLAN_CACHE, default 1024). Beyond it the least recently
    * used are released: each holds a oneDNN primitive (about 170 KB for a conv), so an unbounded cache
    * grew without end on workloads of ever new shapes.
    */
@@ -413,7 +413,7 @@ export class NativeRuntime {
     this.pool.recycle(buffer);
   }
 
-  /** The pool's cap in bytes (CONVKIT_NATIVE_POOL_MB, default 2048 MiB). */
+  /** The pool's cap in bytes (CONVKIT_NATIVE_POOL_MB, default 4096 MiB). */
   get poolLimitBytes(): number {
     return this.pool.limitBytes;
   }
