@@ -1,0 +1,54 @@
+/**
+ * The native runtime's default plan cache holds what the zoo's largest training step uses again
+ * every step: DenseNet-BC-100's step (801 plans, at any batch size) used to evict and remake
+ * its plans each step under a cap of 512 (oneDNN's JIT on the main thread; docs/benchmarks.md,
+ * the ninth session). Once the convs are tuned (the second step), a step must make no plan and evict none.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { nativeRuntime } from '../../src/backend/native/index.js';
+import { synchronize } from '../../src/backend/registry.js';
+import { DEFAULT_PLAN_CACHE } from '../../src/core/config.js';
+import { scope } from '../../src/core/scope.js';
+import { buildModel } from '../../src/models/registry.js';
+import { randn } from '../../src/ops/creation.js';
+import { crossEntropy } from '../../src/ops/cross-entropy.js';
+import { SGD } from '../../src/train/sgd.js';
+import { nativeSkipReason } from './native-helpers.js';
+
+const skip = nativeSkipReason('native-training-caches');
+
+describe('native runtime caches over training steps', () => {
+  it('DenseNet-BC-100: a training step after the first two makes and evicts no plan under the default cap', {
+    skip,
+  }, async () => {
+    const rt = nativeRuntime();
+    assert.equal(rt.planLimit, DEFAULT_PLAN_CACHE, 'the runtime runs with the default plan cache');
+    const model = buildModel('densenet_bc_100_cifar', { backend: 'native', classes: 10 });
+    model.train();
+    const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const x = randn([2, 3, 32, 32], { backend: 'native' });
+    const step = async (): Promise<void> => {
+      const loss = scope(() => {
+        optimizer.zeroGrad();
+        const l = crossEntropy(model.call(x), Int32Array.from([3, 7]));
+        l.backward();
+        optimizer.step();
+        return l.detach();
+      });
+      await synchronize();
+      assert.ok(Number.isFinite(loss.item()));
+      loss.dispose();
+    };
+    // The first step runs every conv direct; the tuned choice comes from a weight's second use.
+    await step();
+    await step();
+    const first = rt.planStats();
+    await step();
+    const second = rt.planStats();
+    assert.ok(first.cached > 512, `the step uses ${first.cached} plans: more than the old cap, as the test means`);
+    assert.equal(second.evicted, first.evicted, `the third step evicted ${second.evicted - first.evicted} plans`);
+    assert.equal(second.native.plans, first.native.plans, 'the third step made plans');
+    x.dispose();
+  });
+});
