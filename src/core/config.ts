@@ -46,7 +46,7 @@ export type ConvAlgorithmChoice = 'tune' | 'direct' | 'winograd' | 'auto' | 'brg
 export const MAX_THREADS = 4096;
 // Sized for the largest training step of the zoo's benches: DenseNet-BC-100 at batch 64 reuses
 // 2.8 GiB of buffers and 801 plans a step. Under 2 GiB and 512 it evicted them and made them
-// again every step (oneDNN's JIT, fresh pages): 1.1 s a step instead of 0.83-0.86.
+// again every step (oneDNN's JIT, fresh pages): 1.26-1.45 s a step against 0.82-1.09 s.
 export const DEFAULT_POOL_MB = 4096;
 export const DEFAULT_PLAN_CACHE = 1024;
 
