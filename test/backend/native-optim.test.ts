@@ -1,7 +1,8 @@
 /**
  * The native optimiser kernels (sgdStep, adamStep) against the reference kernels: a few steps of
- * every rule, bit for bit, on sizes below and above the OpenMP threshold. Also: blocked
- * parameters are refused with a clear error, and float64 falls back to the reference kernel.
+ * every rule, bit for bit, on sizes below and above the OpenMP threshold. Also: a conv weight's
+ * blocked gradient moves SGD into that layout (and Adam back to plain), bit for bit too, and
+ * float64 falls back to the reference kernel.
  */
 import { conv2dGeometry } from '../../src/ops/conv2d.js';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { loadNativeBackend, nativeCallCount } from '../../src/backend/native/ind
 import { refBackend } from '../../src/backend/ref/index.js';
 import { Generator } from '../../src/core/random.js';
 import type { Storage } from '../../src/core/storage.js';
-import { PLAIN } from '../../src/backend/native/runtime.js';
+import { type NativeStorage, PLAIN } from '../../src/backend/native/runtime.js';
 import { failNativeMissing, nativeSkipReason } from './native-helpers.js';
 
 const skip = nativeSkipReason('native-optim');
@@ -117,7 +118,7 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
     }),
   );
 
-  it('float64 parameters run the reference kernel; a blocked parameter is refused with a clear error', { skip }, () => {
+  it('float64 parameters run the reference kernel', { skip }, () => {
     if ('error' in native) return failNativeMissing(native);
     const p64 = native.write(Float64Array.of(1, 2, 3), 'float64');
     const g64 = native.write(Float64Array.of(1, 1, 1), 'float64');
@@ -134,50 +135,69 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
       firstStep: true,
     });
     assert.deepEqual([...native.read(p64, [3])], [0.5, 1.5, 2.5]);
-    // A storage in a oneDNN blocked layout (a conv's weights or output layout, whichever oneDNN
-    // blocks on this CPU: OIhw16i16o / nChw16c on AVX-512, 8i8o / 8c on AVX2) used as a parameter
-    // must fail loudly. If oneDNN blocked neither, nothing would be refused: that fails too.
-    const rt = native.runtime;
-    const o = { bias: false, relu: false, sum: false, training: true };
-    const plan = rt.addon.conv2dPlan(conv2dGeometry([1, 32, 4, 4], [32, 32, 3, 3], { padding: 1 }), o);
-    const desc = [plan.weights, plan.dst].find((d) => !rt.addon.descInfo(d).plain);
-    assert.ok(
-      desc !== undefined,
-      'oneDNN chose plain layouts for both: the refusal of a blocked parameter is untested',
-    );
-    const size = rt.addon.descInfo(desc).dims.reduce((a, b) => a * b, 1);
-    const y = rt.output(desc, size);
-    assert.notEqual(y.desc, PLAIN, 'the forced storage is blocked');
-    const x = native.write(values(size, 3), 'float32');
-    assert.throws(
-      () =>
-        native.kernels.adamStep({
-          ...ADAM_CASES[0],
-          step: 1,
-          param: y,
-          grad: x,
-          expAvg: native.write(new Float32Array(size), 'float32'),
-          expAvgSq: native.write(new Float32Array(size), 'float32'),
-          maxExpAvgSq: null,
-        }),
-      /adamStep: param is in a blocked oneDNN layout and cannot be updated in place/,
-    );
-    assert.throws(
-      () =>
-        native.kernels.sgdStep({
-          param: y,
-          grad: x,
-          momentumBuffer: null,
-          lr: 0.1,
-          momentum: 0,
-          dampening: 0,
-          nesterov: false,
-          weightDecay: 0,
-          maximize: false,
-          firstStep: true,
-        }),
-      /sgdStep: param is in a blocked oneDNN layout and cannot be updated in place/,
-    );
-    rt.flushSync();
   });
+
+  // A conv weight's gradient comes in oneDNN's blocked weights layout (OIhw16i16o on AVX-512,
+  // 8i8o on AVX2): SGD moves the weight and its momentum into it and steps there; Adam moves them
+  // back to plain. Both bit for bit as the reference kernels; 12 channels pad blocks with zeros.
+  for (const channels of [32, 12]) {
+    it(`SGD on a blocked conv-weight gradient (${channels} channels) steps in that layout; Adam after it, plain`, {
+      skip,
+    }, () => {
+      if ('error' in native) return failNativeMissing(native);
+      const rt = native.runtime;
+      const dims = [channels, channels, 3, 3];
+      const o = { bias: false, relu: false, sum: false, training: true };
+      const geometry = conv2dGeometry([1, channels, 4, 4], dims, { padding: 1 });
+      const desc = rt.addon.conv2dPlan(geometry, o).weights;
+      assert.ok(!rt.addon.descInfo(desc).plain, 'oneDNN chose plain weights: the blocked step is untested');
+      const size = dims.reduce((a, b) => a * b, 1);
+      const blockedGrad = (v: Float32Array): Storage => {
+        const plain = native.write(v, 'float32') as NativeStorage;
+        rt.input(plain, desc, dims);
+        const copy = plain.convertedTo(desc);
+        assert.ok(copy !== undefined && copy.desc === desc);
+        return copy;
+      };
+      const p = pair(values(size, 41));
+      const b = pair(new Float32Array(size));
+      const hyper = { lr: 0.05, momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 1e-3, maximize: false };
+      for (let step = 0; step < 3; step++) {
+        const v = values(size, 300 + step);
+        const common = { ...hyper, firstStep: step === 0 };
+        refBackend.kernels.sgdStep({
+          ...common,
+          param: p.ref,
+          grad: refBackend.write(v, 'float32'),
+          momentumBuffer: b.ref,
+        });
+        native.kernels.sgdStep({ ...common, param: p.nat, grad: blockedGrad(v), momentumBuffer: b.nat });
+      }
+      assert.equal((p.nat as NativeStorage).desc, desc, 'the weight moved into its gradient layout');
+      assert.equal((b.nat as NativeStorage).desc, desc, 'the momentum too');
+      same('param after SGD', p.ref, p.nat, size);
+      same('momentum buffer', b.ref, b.nat, size);
+      // The padding lanes stayed zero: every nonzero of the buffer is a value of the weight.
+      rt.flushSync();
+      const raw = (p.nat as NativeStorage).buffer.subarray(0, Math.ceil(rt.descInfo(desc).bytes / 4));
+      assert.equal(
+        raw.reduce((n, x) => n + (x !== 0 ? 1 : 0), 0),
+        Array.from(native.read(p.nat, [size])).filter((x) => x !== 0).length,
+      );
+      const [m, v2] = [pair(new Float32Array(size)), pair(new Float32Array(size))];
+      const g = values(size, 400);
+      const adam = { ...ADAM_CASES[1], step: 1, maxExpAvgSq: null, amsgrad: false };
+      refBackend.kernels.adamStep({
+        ...adam,
+        param: p.ref,
+        grad: refBackend.write(g, 'float32'),
+        expAvg: m.ref,
+        expAvgSq: v2.ref,
+      });
+      native.kernels.adamStep({ ...adam, param: p.nat, grad: blockedGrad(g), expAvg: m.nat, expAvgSq: v2.nat });
+      assert.equal((p.nat as NativeStorage).desc, PLAIN, 'Adam steps a plain weight');
+      same('param after Adam', p.ref, p.nat, size);
+      rt.flushSync();
+    });
+  }
 });

@@ -359,22 +359,11 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     });
     const x = rt.input(args.x, plan.src, srcDims(g));
     const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
-    const wDims = weightDims(g);
-    const plainWeights = rt.plainDesc(wDims);
-    // The optimiser needs the weight tensor's own (plain) layout.
-    const direct = rt.descInfo(plan.diffWeights).plain;
-    const gw = rt.output(direct ? plan.diffWeights : plainWeights, sizeOf(wDims));
-    const target = direct ? gw : rt.output(plan.diffWeights, sizeOf(wDims));
+    // The gradient stays in oneDNN's layout, the forward's weights layout: an SGD step moves the
+    // weight into it once and then reorders nothing (optim.ts); other readers convert it.
+    const gw = rt.output(plan.diffWeights, sizeOf(weightDims(g)));
     const gb = withBias ? rt.output(rt.plainDesc([g.outChannels]), g.outChannels) : null;
-    rt.exec(
-      'conv2dBackwardWeight',
-      plan.plan,
-      gb === null ? [x, gy, target.buffer] : [x, gy, target.buffer, gb.buffer],
-    );
-    if (!direct) {
-      rt.exec('conv2dBackwardWeight', rt.reorderPlan(plan.diffWeights, plainWeights), [target.buffer, gw.buffer]);
-      target.release(); // back to the pool: later users are queued after this reorder
-    }
+    rt.exec('conv2dBackwardWeight', plan.plan, gb === null ? [x, gy, gw.buffer] : [x, gy, gw.buffer, gb.buffer]);
     return { weight: gw, bias: gb };
   }
 

@@ -24,12 +24,21 @@ export class NativeStorage extends Storage {
     private readonly runtime: NativeRuntime,
     readonly size: number,
     private buf: Float32Array | null,
-    readonly desc: number,
-    readonly dims: readonly number[] | null,
+    private layout: number,
+    private layoutDims: readonly number[] | null,
     /** Whether the buffer came from the pool and goes back to it (others are left to the GC). */
-    private readonly pooled = false,
+    private pooled = false,
   ) {
     super();
+  }
+
+  /** The layout: PLAIN, or an interned oneDNN descriptor id over `dims`. */
+  get desc(): number {
+    return this.layout;
+  }
+
+  get dims(): readonly number[] | null {
+    return this.layoutDims;
   }
 
   /** Zeros not yet allocated (NativeRuntime.filled): the buffer is made on first use. */
@@ -58,6 +67,25 @@ export class NativeStorage extends Storage {
   rememberConverted(desc: number, copy: NativeStorage): void {
     this.converted ??= new Map();
     this.converted.set(desc, copy);
+  }
+
+  /**
+   * Makes the cached copy in `desc` this storage's own values and layout (native/optim.ts keeps a
+   * parameter in its gradient's layout). The old buffer is left to the GC, not the pool: queued
+   * work may still read it. False when no such copy is cached.
+   */
+  adoptConverted(desc: number): boolean {
+    const copy = this.converted?.get(desc);
+    if (copy === undefined || copy.buf === null) return false;
+    this.converted?.delete(desc);
+    this.buf = copy.buf;
+    this.pooled = copy.pooled;
+    this.unallocatedZeros = false;
+    this.layout = copy.layout;
+    this.layoutDims = copy.layoutDims;
+    copy.buf = null; // the copy's release must not recycle what this storage now owns
+    copy.pooled = false;
+    return true;
   }
 
   /** Drops cached conversions: the values were changed in place (an optimiser step). */

@@ -35,18 +35,42 @@ type AdamScalars = Pick<
   'lr' | 'beta1' | 'beta2' | 'eps' | 'weightDecay' | 'decoupled' | 'maximize'
 > & { biasCorrection1: number; biasCorrection2: number };
 
-/** The buffer of a storage updated in place; a blocked one cannot be (its plain view is a copy). */
-function inPlace(kernel: KernelName, what: string, s: Storage, rt: NativeRuntime): Float32Array {
+/**
+ * The buffer of a storage updated in place, in layout `desc` over `dims` (default plain): a
+ * native storage in another layout first takes its values in that one as its own (a queued
+ * conversion; the storage keeps its identity, so every tensor on it sees the same values).
+ */
+function inPlace(
+  kernel: KernelName,
+  what: string,
+  s: Storage,
+  rt: NativeRuntime,
+  desc: number = PLAIN,
+  dims: readonly number[] = [s.size],
+): Float32Array {
   if (s instanceof NativeStorage) {
-    if (s.desc !== PLAIN)
-      throw new BackendError(
-        kernel,
-        `${what} is in a blocked oneDNN layout and cannot be updated in place (it must be plain)`,
-      );
+    if (s.desc !== desc) {
+      rt.input(s, desc === PLAIN ? rt.plainDesc(dims) : desc, dims); // cached on s as a converted copy
+      if (!s.adoptConverted(desc === PLAIN ? rt.plainDesc(dims) : desc))
+        throw new BackendError(kernel, `${what}: its copy in the step's layout was not kept`);
+    }
     s.invalidate();
     return s.buffer;
   }
+  if (desc !== PLAIN)
+    throw new BackendError(kernel, `${what} is a reference storage; a blocked step needs native ones`);
   return rt.plainInput(s, [s.size]); // a float32 ref storage: its own array
+}
+
+/**
+ * The layout an SGD step runs in: a conv weight's gradient comes in oneDNN's blocked layout, the
+ * one the forward reads its weights in, so the weight and its momentum move into it too (once)
+ * and no step reorders them again (docs/native-backend.md#how-it-runs). Else plain.
+ */
+function stepLayout(param: Storage, grad: Storage): { desc: number; dims: readonly number[] } | null {
+  if (!(param instanceof NativeStorage) || !(grad instanceof NativeStorage)) return null;
+  if (grad.desc === PLAIN || grad.dims === null) return null;
+  return { desc: grad.desc, dims: grad.dims };
 }
 
 /** This file's rows of "What runs natively" in docs/native-backend.md. */
@@ -54,7 +78,7 @@ export const OPTIM_RUNS: readonly NativeRun[] = [
   {
     kernels: ['sgdStep', 'adamStep'],
     name: 'SGD, Adam/AdamW steps',
-    native: 'all, in place, bit-identical to the reference kernels',
+    native: "all, in place (SGD in a conv weight gradient's blocked layout), bit-identical to the reference kernels",
     fallback: 'float64',
   },
 ];
@@ -68,10 +92,14 @@ export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const n = param.size;
       if (n === 0) return refFallback(rt, ref, 'sgdStep', 'empty tensor', args);
       const withMomentum = buf !== null;
-      const plan = rt.plan(`sgd:${n}:${+withMomentum}`, () => rt.addon.sgdPlan({ size: n, withMomentum }));
-      const g = rt.plainInput(grad, [n]);
-      const buffers = [inPlace('sgdStep', 'param', param, rt), g];
-      if (buf !== null) buffers.push(inPlace('sgdStep', 'momentum buffer', buf, rt));
+      const blocked = stepLayout(param, grad);
+      // Elementwise, so any layout does; a blocked one pads channels with zeros, which stay zero.
+      const floats = blocked === null ? n : Math.ceil(rt.descInfo(blocked.desc).bytes / 4);
+      const plan = rt.plan(`sgd:${floats}:${+withMomentum}`, () => rt.addon.sgdPlan({ size: floats, withMomentum }));
+      const [desc, dims] = blocked === null ? [PLAIN, [n]] : [blocked.desc, blocked.dims];
+      const g = blocked === null ? rt.plainInput(grad, [n]) : (grad as NativeStorage).buffer;
+      const buffers = [inPlace('sgdStep', 'param', param, rt, desc, dims), g];
+      if (buf !== null) buffers.push(inPlace('sgdStep', 'momentum buffer', buf, rt, desc, dims));
       const { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep } = args;
       const scalars: SgdScalars = { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep };
       rt.exec('sgdStep', plan.plan, buffers, scalars);
