@@ -11,8 +11,11 @@ import type { KernelSpecs } from '../../src/backend/backend.js';
 import { loadNativeBackend, nativeCallCount } from '../../src/backend/native/index.js';
 import { refBackend } from '../../src/backend/ref/index.js';
 import { Generator } from '../../src/core/random.js';
+import { synchronize } from '../../src/backend/registry.js';
+import * as ops from '../../src/ops/index.js';
 import type { Storage } from '../../src/core/storage.js';
-import { type NativeStorage, PLAIN } from '../../src/backend/native/runtime.js';
+import type { Tensor } from '../../src/core/tensor.js';
+import { NativeStorage, PLAIN } from '../../src/backend/native/runtime.js';
 import { failNativeMissing, nativeSkipReason } from './native-helpers.js';
 
 const skip = nativeSkipReason('native-optim');
@@ -135,6 +138,45 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
       firstStep: true,
     });
     assert.deepEqual([...native.read(p64, [3])], [0.5, 1.5, 2.5]);
+  });
+
+  // SGD steps over the whole padded buffer, so the zeros that pad channel blocks in a conv's
+  // weight gradient must be zeros, whatever the pooled buffer held before (NaN here).
+  it("a conv's blocked weight gradient pads its channel blocks with zeros, over a pool of NaNs", { skip }, async () => {
+    if ('error' in native) return failNativeMissing(native);
+    const rt = native.runtime;
+    for (const [c, o, k] of [
+      [12, 12, 3],
+      [12, 36, 1],
+      [3, 12, 3],
+    ]) {
+      const x = ops.randn([4, c, 9, 9], { backend: 'native' });
+      const w = ops.randn([o, c, k, k], { backend: 'native' }).detach();
+      w.requiresGrad = true;
+      const gradient = async (): Promise<NativeStorage> => {
+        w.grad = null;
+        ops.sum(ops.square(ops.conv2d(x, w, null, { padding: k >> 1 }))).backward();
+        await synchronize();
+        const g = (w.grad as Tensor | null)?.storage;
+        assert.ok(g instanceof NativeStorage && g.desc !== PLAIN, `${o}x${c}x${k}x${k}: the gradient is blocked`);
+        return g;
+      };
+      const floats = Math.ceil(rt.descInfo((await gradient()).desc).bytes / 4);
+      assert.ok(floats > o * c * k * k, `${o}x${c}x${k}x${k}: the layout pads channels`);
+      w.grad = null;
+      // A buffer of that size, all NaN, given to the pool: the next gradient's buffer.
+      const junk = rt.allocate(floats).fill(Number.NaN);
+      rt.recycle(junk);
+      const g = await gradient();
+      assert.equal(g.buffer, junk, 'the gradient did not get the NaN buffer: the check would be moot');
+      const raw = g.buffer.subarray(0, floats);
+      const values = Array.from((w.grad as Tensor | null)?.toArray() ?? []);
+      assert.equal(
+        raw.filter((v) => v !== 0).length,
+        values.filter((v) => v !== 0).length,
+        `${o}x${c}x${k}x${k}: the padding is not all zeros`,
+      );
+    }
   });
 
   // A conv weight's gradient comes in oneDNN's blocked weights layout (OIhw16i16o on AVX-512,
