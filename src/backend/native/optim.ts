@@ -67,8 +67,13 @@ function inPlace(
  * one the forward reads its weights in, so the weight and its momentum move into it too (once)
  * and no step reorders them again (docs/native-backend.md#how-it-runs). Else plain.
  */
-function stepLayout(param: Storage, grad: Storage): { desc: number; dims: readonly number[] } | null {
-  if (!(param instanceof NativeStorage) || !(grad instanceof NativeStorage)) return null;
+function stepLayout(
+  param: Storage,
+  grad: Storage,
+  buffer: Storage | null,
+): { desc: number; dims: readonly number[] } | null {
+  const native = (s: Storage | null): boolean => s === null || s instanceof NativeStorage;
+  if (!(param instanceof NativeStorage) || !(grad instanceof NativeStorage) || !native(buffer)) return null;
   if (grad.desc === PLAIN || grad.dims === null) return null;
   return { desc: grad.desc, dims: grad.dims };
 }
@@ -92,7 +97,7 @@ export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const n = param.size;
       if (n === 0) return refFallback(rt, ref, 'sgdStep', 'empty tensor', args);
       const withMomentum = buf !== null;
-      const blocked = stepLayout(param, grad);
+      const blocked = stepLayout(param, grad, buf);
       // Elementwise, so any layout does; a blocked one pads channels with zeros, which stay zero.
       const floats = blocked === null ? n : Math.ceil(rt.descInfo(blocked.desc).bytes / 4);
       const plan = rt.plan(`sgd:${floats}:${+withMomentum}`, () => rt.addon.sgdPlan({ size: floats, withMomentum }));
