@@ -285,11 +285,7 @@ Napi::Value BatchNormStatsPlan(const Napi::CallbackInfo& info) {
     int64_t channels = stats.integer("channels", 1);
     double eps = stats.number("eps");
     bool toInvStd = stats.flag("toInvStd");
-    auto md = plainDescOf({channels});
-    Plan plan;
-    plan.name = op;
-    plan.args = {0, 1};
-    plan.descs = {md, md};
+    Plan plan = customPlan(op, channels, 2);
     plan.custom = [channels, eps, toInvStd](const std::vector<void*>& buffers, const std::vector<double>&) {
       const float* in = static_cast<const float*>(buffers[0]);
       float* out = static_cast<float*>(buffers[1]);
@@ -298,7 +294,7 @@ Napi::Value BatchNormStatsPlan(const Napi::CallbackInfo& info) {
         out[c] = static_cast<float>(toInvStd ? 1 / std::sqrt(v + eps) : 1 / (v * v) - eps);
       }
     };
-    int id = internDesc(md);
+    int id = internDesc(plainDescOf({channels}));
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"in", id}, {"out", id}});
   });
 }
@@ -317,14 +313,7 @@ Napi::Value BatchNormRunningPlan(const Napi::CallbackInfo& info) {
     int64_t channels = stats.integer("channels", 1);
     double eps = stats.number("eps");
     double count = static_cast<double>(stats.integer("count", 2));
-    auto md = plainDescOf({channels});
-    Plan plan;
-    plan.name = op;
-    for (int i = 0; i < 7; i++) {
-      plan.args.push_back(i);
-      plan.descs.push_back(md);
-    }
-    plan.scalars = {{"momentum"}};
+    Plan plan = customPlan(op, channels, 7, {{"momentum"}});
     double unbias = count / (count - 1);
     plan.custom = [channels, eps, unbias](const std::vector<void*>& buffers, const std::vector<double>& scalars) {
       const float* mean = static_cast<const float*>(buffers[0]);
@@ -342,8 +331,7 @@ Napi::Value BatchNormRunningPlan(const Napi::CallbackInfo& info) {
         newVar[c] = static_cast<float>((1 - momentum) * runningVar[c] + momentum * v * unbias);
       }
     };
-    int id = internDesc(md);
-    return planResult(info.Env(), registerPlan(std::move(plan)), {{"stats", id}});
+    return planResult(info.Env(), registerPlan(std::move(plan)), {{"stats", internDesc(plainDescOf({channels}))}});
   });
 }
 CONVKIT_EXPORT(batchNormRunningPlan, BatchNormRunningPlan);

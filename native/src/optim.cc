@@ -70,17 +70,6 @@ void adam(int64_t n, float* P, const float* G, float* M, float* V, float* Vmax, 
   }
 }
 
-Plan customPlan(const char* name, int64_t size, size_t buffers, const std::vector<ScalarField>& scalars) {
-  Plan plan;
-  plan.name = name;
-  for (size_t i = 0; i < buffers; i++) {
-    plan.args.push_back(static_cast<int>(i));
-    plan.descs.push_back(plainDescOf({size}));
-  }
-  plan.scalars = scalars;
-  return plan;
-}
-
 }  // namespace
 
 // sgdPlan({ size, withMomentum }) -> { plan, param, grad }; buffers [param, grad, (momentumBuffer)],

@@ -115,6 +115,17 @@ dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
 }
 
+Plan customPlan(const char* name, int64_t size, size_t buffers, const std::vector<ScalarField>& scalars) {
+  Plan plan;
+  plan.name = name;
+  for (size_t i = 0; i < buffers; i++) {
+    plan.args.push_back(static_cast<int>(i));
+    plan.descs.push_back(plainDescOf({size}));
+  }
+  plan.scalars = scalars;
+  return plan;
+}
+
 Plan::Alive::Alive() {
   plansAlive++;
 }

@@ -112,6 +112,9 @@ int64_t alivePlans();
 // lifetime: releasePlan(id) drops it from the registry; a command already queued keeps its own
 // reference, so the primitive is destroyed once the last such command has run.
 int registerPlan(Plan plan);
+// A plan for a loop of ours (the caller sets plan.custom): `buffers` plain 1-D buffers of `size`
+// floats, bound in order, and the scalars its exec reads.
+Plan customPlan(const char* name, int64_t size, size_t buffers, const std::vector<ScalarField>& scalars = {});
 const Plan& planOf(int id);
 
 // The attributes every primitive is made with: a user-managed scratchpad, so a primitive made on

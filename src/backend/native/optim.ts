@@ -50,8 +50,9 @@ function inPlace(
 ): Float32Array {
   if (s instanceof NativeStorage) {
     if (s.desc !== desc) {
-      rt.input(s, desc === PLAIN ? rt.plainDesc(dims) : desc, dims); // cached on s as a converted copy
-      if (!s.adoptConverted(desc === PLAIN ? rt.plainDesc(dims) : desc))
+      const target = desc === PLAIN ? rt.plainDesc(dims) : desc;
+      rt.input(s, target, dims); // cached on s as a converted copy
+      if (!s.adoptConverted(target))
         throw new BackendError(kernel, `${what}: its copy in the step's layout was not kept`);
     }
     s.invalidate();
