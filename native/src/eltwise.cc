@@ -4,7 +4,11 @@
 // the physical buffer (elementwise, so any layout; padding lanes stay 0): oneDNN's is max(x, 0),
 // which maps NaN to 0, where PyTorch keeps NaN (docs/numerics.md). It runs at memory speed, as
 // oneDNN's does.
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "finite.h"
 #include "plan.h"
@@ -56,23 +60,44 @@ Napi::Value sqrtPlan(Napi::Env env, const dnnl::memory::desc& md) {
   return loopPlan(env, "sqrt", md, [](float x) { return std::sqrt(x); });
 }
 
-// ReLU backward, buffers [diffDst, src, diffSrc]: 0 where x <= 0, else the gradient (so it passes
-// a NaN input, as PyTorch's threshold_backward).
-Napi::Value reluBackwardPlan(Napi::Env env, const dnnl::memory::desc& md) {
+// ReLU backward of a gradient in `parts` (1 to kMaxParts) buffers, [g0, ..., saved, diffSrc]: the
+// parts summed in order, each sum rounded to float (as adding them one by one), then 0 where the
+// saved forward input or output is <= 0 (so it passes a NaN, as PyTorch's threshold_backward).
+constexpr int kMaxParts = 4;
+
+Napi::Value reluBackwardPlan(Napi::Env env, const dnnl::memory::desc& md, int parts) {
   Plan plan;
   plan.name = "activationBackward";
-  plan.args = {0, 1, 2};
-  plan.descs = {md, md, md};
+  for (int i = 0; i < parts + 2; i++) {
+    plan.args.push_back(i);
+    plan.descs.push_back(md);
+  }
   const int64_t n = floatsOf(md);
-  plan.custom = [n](const std::vector<void*>& buffers, const std::vector<double>&) {
-    const float* g = static_cast<const float*>(buffers[0]);
-    const float* x = static_cast<const float*>(buffers[1]);
-    float* gx = static_cast<float*>(buffers[2]);
-#pragma omp parallel for simd if (n > 32768) schedule(static)
-    for (int64_t i = 0; i < n; i++) gx[i] = x[i] <= 0.f ? 0.f : g[i];
+  plan.custom = [n, parts](const std::vector<void*>& buffers, const std::vector<double>&) {
+    const float* g[kMaxParts] = {};
+    for (int p = 0; p < parts; p++) g[p] = static_cast<const float*>(buffers[p]);
+    const float* x = static_cast<const float*>(buffers[parts]);
+    float* gx = static_cast<float*>(buffers[parts + 1]);
+#pragma omp parallel for if (n > 32768) schedule(static)
+    for (int64_t begin = 0; begin < n; begin += 4096) {
+      const int64_t end = std::min(n, begin + 4096);
+      // the parts' sum first (a loop per part vectorizes), then the mask, in one cache-sized chunk
+      std::copy(g[0] + begin, g[0] + end, gx + begin);
+      for (int p = 1; p < parts; p++) {
+        const float* gp = g[p];
+#pragma omp simd
+        for (int64_t i = begin; i < end; i++) gx[i] += gp[i];
+      }
+#pragma omp simd
+      for (int64_t i = begin; i < end; i++) gx[i] = x[i] <= 0.f ? 0.f : gx[i];
+    }
   };
   int id = internDesc(md);
-  return planResult(env, registerPlan(std::move(plan)), {{"diffDst", id}, {"saved", id}, {"diffSrc", id}});
+  std::vector<std::pair<std::string, int>> named;
+  for (int p = 0; p < parts; p++) named.push_back({p == 0 ? "diffDst" : "part" + std::to_string(p), id});
+  named.push_back({"saved", id});
+  named.push_back({"diffSrc", id});
+  return planResult(env, registerPlan(std::move(plan)), named);
 }
 }  // namespace
 
@@ -101,7 +126,7 @@ Napi::Value EltwiseBackwardPlan(const Napi::CallbackInfo& info) {
   return guardedValue(info, op, [&]() -> Napi::Value {
     auto alg = algorithmOf(info, text(info, 0, op, "kind"), op);
     dnnl::memory::desc md = descArg(info, 1, op, "desc");
-    if (alg == dnnl::algorithm::eltwise_relu) return reluBackwardPlan(info.Env(), md);
+    if (alg == dnnl::algorithm::eltwise_relu) return reluBackwardPlan(info.Env(), md, 1);
     dnnl::eltwise_backward::desc d(alg, md, md, 0.f, 0.f);
     dnnl::eltwise_backward::primitive_desc pd(d, planAttr(), cpuEngine(), forwardPd(alg, md));
     return PlanBuilder(op)
@@ -112,6 +137,21 @@ Napi::Value EltwiseBackwardPlan(const Napi::CallbackInfo& info) {
   });
 }
 CONVKIT_EXPORT(eltwiseBackwardPlan, EltwiseBackwardPlan);
+
+// reluBackwardOfSumPlan(parts, desc): buffers [g0, ..., g(parts-1), saved, diffSrc], all in the
+// layout of desc: relu's gradient of the parts' sum (reluBackwardPlan above).
+Napi::Value ReluBackwardOfSumPlan(const Napi::CallbackInfo& info) {
+  const char* op = "reluBackwardOfSum";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    const int64_t parts = integer(info, 0, op, "parts");
+    if (parts < 1 || parts > kMaxParts) {
+      throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'parts' must be from 1 to " +
+                                                  std::to_string(kMaxParts) + ", got " + std::to_string(parts));
+    }
+    return reluBackwardPlan(info.Env(), descArg(info, 1, op, "desc"), static_cast<int>(parts));
+  });
+}
+CONVKIT_EXPORT(reluBackwardOfSumPlan, ReluBackwardOfSumPlan);
 
 // scalarPlan(size): buffers [src, dst] plain, scalars [alpha, beta]: dst = alpha * src + beta in
 // double, rounded once, as the reference kernel computes x + c, x * c and c - x. A queued loop

@@ -41,6 +41,11 @@ export interface KernelSpecs {
   };
   /** Gradient of an activation: relu takes the input as `saved`, sigmoid and tanh their output. */
   activationBackward: { args: { op: ActivationOp; gy: Storage; saved: Storage }; out: Storage };
+  /**
+   * relu's gradient of a gradient that came in parts: the sum of `gys` in order (each step rounded
+   * to the dtype, as adding them one by one), 0 where `saved` (relu's input or output) is <= 0.
+   */
+  reluBackwardOfSum: { args: { gys: readonly Storage[]; saved: Storage }; out: Storage };
   /** relu(a + b) of two same-size operands in one pass (a residual block's end); NaN stays NaN, as relu keeps it. */
   addRelu: { args: { a: Storage; b: Storage; shape: Shape }; out: Storage };
 

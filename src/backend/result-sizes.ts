@@ -34,6 +34,7 @@ export const RESULT_SIZES: {
   scalar: ({ x }) => x.size,
   binary: ({ outShape }) => sizeOf(outShape),
   activationBackward: ({ gy }) => gy.size,
+  reluBackwardOfSum: ({ saved }) => saved.size,
   addRelu: ({ a }) => a.size,
   reduce: ({ shape, axes }) => sizeOf(shape.filter((_, i) => !axes.includes(i))),
   argmax: ({ layout }) => layout.outer * layout.inner,

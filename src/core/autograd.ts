@@ -38,6 +38,18 @@ export class GradientSlice {
  */
 export type BackwardFn = (gy: Tensor, needs: readonly boolean[]) => readonly (Tensor | GradientSlice | null)[];
 
+/**
+ * A BackwardFn that takes the gradient of the op's output as the parts it arrived in (whole
+ * tensors, two or more, to be summed in this order), so that the sum and the op's own rule run as
+ * one kernel: a residual block's ReLU reads the two gradients of its output (the next block's
+ * branch and its shortcut) and writes its input's gradient in one pass over memory instead of three.
+ * It returns new tensors only (the engine disposes the parts).
+ */
+export type PartsBackwardFn = (
+  parts: readonly Tensor[],
+  needs: readonly boolean[],
+) => readonly (Tensor | GradientSlice | null)[];
+
 /** A gradient on its way to a node: a whole tensor or a box of one (holding its own reference). */
 type GradientPart = Tensor | GradientSlice;
 
@@ -58,6 +70,8 @@ export interface RecordOptions extends OpInfo {
    * when the backward reads only shapes (add, sum, reshape).
    */
   saved?: readonly (Tensor | null | undefined)[];
+  /** The backward function again, for a gradient that arrives in whole parts (see PartsBackwardFn). */
+  ofParts?: PartsBackwardFn;
 }
 
 export class GradNode {
@@ -72,6 +86,7 @@ export class GradNode {
     readonly inputs: readonly (Tensor | null)[],
     private fn: BackwardFn | null,
     saved: readonly (Tensor | null | undefined)[] = inputs,
+    private ofParts: PartsBackwardFn | null = null,
   ) {
     this.saved = [...new Set(saved.filter((t): t is Tensor => t != null))];
     this.savedVersions = this.saved.map((t) => t.version);
@@ -83,7 +98,21 @@ export class GradNode {
   }
 
   apply(gy: Tensor, needs: readonly boolean[]): readonly (Tensor | GradientSlice | null)[] {
-    if (this.fn === null) {
+    return this.checked(this.fn)(gy, needs);
+  }
+
+  /** Whether applyParts can take these parts (two or more whole tensors). */
+  takesParts(parts: readonly GradientPart[]): parts is readonly Tensor[] {
+    return this.ofParts !== null && parts.length > 1 && parts.every((p) => p instanceof Tensor);
+  }
+
+  /** As apply, with the gradient still in its parts (see PartsBackwardFn). */
+  applyParts(parts: readonly Tensor[], needs: readonly boolean[]): readonly (Tensor | GradientSlice | null)[] {
+    return this.checked(this.ofParts)(parts, needs);
+  }
+
+  private checked<F>(fn: F | null): F {
+    if (this.fn === null || fn === null) {
       throw new BackendError(
         'backward',
         `the graph through ${this.op} was already freed; pass { retainGraph: true } to the first backward() to run it twice`,
@@ -91,7 +120,7 @@ export class GradNode {
       );
     }
     this.checkSaved();
-    return this.fn(gy, needs);
+    return fn;
   }
 
   /** PyTorch's saved-tensor checks: every tensor the backward reads is alive and unchanged. */
@@ -120,6 +149,7 @@ export class GradNode {
   release(): void {
     if (this.fn === null) return;
     this.fn = null;
+    this.ofParts = null;
     releaseSaved(this);
   }
 }
@@ -138,7 +168,7 @@ export function record(
   if (isTracing()) emitOp(op, inputs, out, info);
   if (!isGradEnabled() || !inputs.some((t) => t?.requiresGrad)) return out;
   out.requiresGrad = true;
-  out.gradFn = new GradNode(op, inputs, fn, info.saved ?? [...inputs, out]);
+  out.gradFn = new GradNode(op, inputs, fn, info.saved ?? [...inputs, out], info.ofParts);
   return out;
 }
 
@@ -201,10 +231,18 @@ function runNodes(order: readonly GradNode[], grads: Map<GradNode, GradientPart[
       if (!retainGraph) node.release();
       continue;
     }
-    const gy = sumParts(parts);
-    grads.set(node, [gy]); // freed by backward() if the node throws
     const needs = node.inputs.map((t) => t?.requiresGrad === true);
-    const inputGrads = node.apply(gy, needs);
+    let spent: readonly Tensor[];
+    let inputGrads: readonly (Tensor | GradientSlice | null)[];
+    if (node.takesParts(parts)) {
+      spent = parts;
+      inputGrads = node.applyParts(parts, needs); // the parts stay in grads: freed by backward() if it throws
+    } else {
+      const gy = sumParts(parts);
+      spent = [gy];
+      grads.set(node, [gy]); // freed by backward() if the node throws
+      inputGrads = node.apply(gy, needs);
+    }
     grads.delete(node);
     node.inputs.forEach((t, i) => {
       const g = inputGrads[i];
@@ -224,7 +262,7 @@ function runNodes(order: readonly GradNode[], grads: Map<GradNode, GradientPart[
       else grads.set(t.gradFn, withPart(grads.get(t.gradFn), part));
     });
     const owned = inputGrads.map((g) => (g instanceof GradientSlice ? g.source : g));
-    for (const g of new Set([gy, ...owned])) g?.dispose();
+    for (const g of new Set([...spent, ...owned])) g?.dispose();
     if (!retainGraph) node.release();
   }
 }

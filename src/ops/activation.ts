@@ -1,6 +1,6 @@
 /** ReLU, sigmoid and tanh, and relu(a + b) in one pass. */
 import type { ActivationOp } from '../backend/backend.js';
-import { recordSaved } from '../core/autograd.js';
+import { type PartsBackwardFn, record, recordSaved } from '../core/autograd.js';
 import type { Tensor } from '../core/tensor.js';
 import { add } from './arithmetic.js';
 import { common, commonRequired, wrap } from './util.js';
@@ -11,9 +11,24 @@ function activation(op: ActivationOp, x: Tensor): Tensor {
   const out = wrap(k.unary({ op, x: x.storage }), x.shape, x.backend);
   // relu's gradient needs the input; sigmoid's and tanh's are cheaper from the output.
   const saved = op === 'relu' ? x : out;
-  return recordSaved([saved], out, op, [x], (gy) => [
+  const backward = (gy: Tensor) => [
     wrap(k.activationBackward({ op, gy: gy.storage, saved: saved.storage }), x.shape, x.backend),
-  ]);
+  ];
+  if (op !== 'relu') return recordSaved([saved], out, op, [x], backward);
+  return record(out, op, [x], backward, { saved: [saved], ofParts: reluOfParts(saved) });
+}
+
+/**
+ * relu's backward for a gradient in parts (a tensor that feeds two ops, as a residual block's
+ * output feeds the next block's branch and its shortcut): summed and masked in one kernel; every
+ * input that needs a gradient gets it (addRelu's two).
+ */
+function reluOfParts(saved: Tensor): PartsBackwardFn {
+  return (parts, needs) => {
+    const gys = parts.map((p) => p.storage);
+    const g = wrap(saved.backend.kernels.reluBackwardOfSum({ gys, saved: saved.storage }), saved.shape, saved.backend);
+    return needs.map((need) => (need ? g : null));
+  };
 }
 
 export function relu(x: Tensor): Tensor {
@@ -30,10 +45,11 @@ export function addRelu(a: Tensor, b: Tensor): Tensor {
   const k = backend.kernels;
   const out = wrap(k.addRelu({ a: a.storage, b: b.storage, shape: a.shape }), a.shape, backend);
   // relu's gradient from its output: out > 0 exactly where a + b > 0 (NaN included, as neither is).
-  return recordSaved([out], out, 'addRelu', [a, b], (gy, needs) => {
+  const backward = (gy: Tensor, needs: readonly boolean[]) => {
     const g = wrap(k.activationBackward({ op: 'relu', gy: gy.storage, saved: out.storage }), a.shape, backend);
     return [needs[0] ? g : null, needs[1] ? g : null];
-  });
+  };
+  return record(out, 'addRelu', [a, b], backward, { saved: [out], ofParts: reluOfParts(out) });
 }
 
 export function sigmoid(x: Tensor): Tensor {

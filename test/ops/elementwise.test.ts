@@ -79,6 +79,55 @@ describe('elementwise ops', () => {
     );
   });
 
+  it("relu's gradient in parts (its output feeds two or three ops) is summed and masked by one kernel", () => {
+    const x = rand64([3, 4], 7);
+    const kernels: { reluBackwardOfSum: Kernels['reluBackwardOfSum'] } = x.backend.kernels;
+    const original = kernels.reluBackwardOfSum;
+    const calls: number[] = [];
+    const parts: Storage[] = [];
+    kernels.reluBackwardOfSum = (args) => {
+      calls.push(args.gys.length);
+      parts.push(...args.gys);
+      return original(args);
+    };
+    try {
+      // A residual join's output feeding the next block's branch and its shortcut; a relu read three times.
+      gradCheck(
+        (a, b) => {
+          const y = ops.addRelu(a, b);
+          return ops.add(ops.mul(ops.tanh(y), 2), y);
+        },
+        [x, rand64([3, 4], 8)],
+      );
+      gradCheck(
+        (a) => {
+          const y = ops.relu(a);
+          return ops.add(ops.add(ops.sigmoid(y), ops.tanh(y)), y);
+        },
+        [rand64([3, 4], 9)],
+      );
+    } finally {
+      kernels.reluBackwardOfSum = original;
+    }
+    assert.ok(calls.includes(2) && calls.includes(3), `parts summed per call: ${calls}`);
+    assert.ok(
+      parts.every((s) => s.released),
+      'every part is released after backward',
+    );
+  });
+
+  it('reluBackwardOfSum adds the parts in order, rounding each sum to the dtype, and passes NaN inputs', () => {
+    const k = ops.zeros([1]).backend.kernels;
+    const f32 = (v: number[]) => ops.tensor(v).storage;
+    const [big, small] = [2 ** 24, 1];
+    // In float32, (2^24 + 1) + 1 rounds twice to 2^24; 2^24 + (1 + 1) would be 2^24 + 2.
+    const g = k.reluBackwardOfSum({
+      gys: [f32([big, -1, 5]), f32([small, 2, 5]), f32([small, 3, 5])],
+      saved: f32([1, 0, Number.NaN]),
+    });
+    assert.deepEqual([...ops.zeros([3]).backend.read(g, [3])], [big, 0, 15]);
+  });
+
   it('relu, sigmoid, tanh values', () => {
     const x = ops.tensor([-2, 0, 3]);
     close(ops.relu(x).toArray(), [0, 0, 3]);

@@ -20,8 +20,13 @@ declare module './addon.js' {
     scalarPlan(size: number): PlanResult<'src' | 'dst'>;
     /** saved is the forward input for relu, the forward output for sigmoid and tanh. */
     eltwiseBackwardPlan(kind: ActivationKind, desc: number): PlanResult<'diffDst' | 'saved' | 'diffSrc'>;
+    /** buffers [g0, ..., g(parts-1), saved, diffSrc] (parts 1 to 4): relu's gradient of the parts' sum. */
+    reluBackwardOfSumPlan(parts: number, desc: number): PlanResult<'saved' | 'diffSrc'>;
   }
 }
+
+/** The most gradient parts one reluBackwardOfSum plan adds (eltwise.cc's kMaxParts). */
+const MAX_SUMMED_PARTS = 4;
 
 /** The unary ops with a native forward: the activations, and sqrt (a batch-norm fold takes one). */
 const isNativeUnary = (op: UnaryOp): op is ActivationKind | 'sqrt' =>
@@ -48,8 +53,8 @@ function affineOf(op: ScalarOp, value: number): { alpha: number; beta: number } 
 /** This file's rows of "What runs natively" in docs/native-backend.md. */
 export const ACTIVATION_RUNS: readonly NativeRun[] = [
   {
-    kernels: ['unary', 'activationBackward'],
-    name: 'relu / sigmoid / tanh, forward and backward; sqrt forward',
+    kernels: ['unary', 'activationBackward', 'reluBackwardOfSum'],
+    name: "relu / sigmoid / tanh, forward and backward (relu's of a gradient in parts too: summed and masked in one loop); sqrt forward",
     native: 'all, any layout',
     fallback: 'other unary ops',
   },
@@ -64,7 +69,12 @@ export const ACTIVATION_RUNS: readonly NativeRun[] = [
 export function nativeActivationKernels(
   rt: NativeRuntime,
   ref: Kernels,
-): Pick<Kernels, 'unary' | 'activationBackward' | 'scalar'> {
+): Pick<Kernels, 'unary' | 'activationBackward' | 'reluBackwardOfSum' | 'scalar'> {
+  /** gy's layout for an activation's gradient: saved's when it is blocked, else gy's. */
+  const gradientLayout = (gy: Storage, saved: Storage) => {
+    const dims = layoutDims(isBlocked(saved) ? saved : gy);
+    return { dims, desc: rt.descOf(isBlocked(saved) ? saved : gy, dims) };
+  };
   return {
     scalar(args: KernelSpecs['scalar']['args']) {
       const { op, x, value } = args;
@@ -97,14 +107,28 @@ export function nativeActivationKernels(
       const { op, gy, saved } = args;
       if (!isFloat32(gy) || !isFloat32(saved)) return refFallback(rt, ref, 'activationBackward', 'not float32', args);
       if (gy.size === 0) return refFallback(rt, ref, 'activationBackward', 'empty tensor', args);
-      // gy and saved may differ in layout: work in saved's when it is blocked, else in gy's.
-      const dims = layoutDims(isBlocked(saved) ? saved : gy);
-      const desc = rt.descOf(isBlocked(saved) ? saved : gy, dims);
+      const { dims, desc } = gradientLayout(gy, saved);
       const plan = rt.plan(`eltwiseBackward:${op}:${desc}`, () => rt.addon.eltwiseBackwardPlan(op, desc));
       const diffDst = rt.input(gy, plan.diffDst, dims);
       const s = rt.input(saved, plan.saved, dims);
       const gx = rt.output(plan.diffSrc, gy.size);
       rt.exec(`${op}Backward`, plan.plan, [diffDst, s, gx.buffer]);
+      return gx;
+    },
+    reluBackwardOfSum(args: KernelSpecs['reluBackwardOfSum']['args']) {
+      const { gys, saved } = args;
+      if (![...gys, saved].every(isFloat32)) return refFallback(rt, ref, 'reluBackwardOfSum', 'not float32', args);
+      if (saved.size === 0) return refFallback(rt, ref, 'reluBackwardOfSum', 'empty tensor', args);
+      if (gys.length > MAX_SUMMED_PARTS)
+        return refFallback(rt, ref, 'reluBackwardOfSum', `more than ${MAX_SUMMED_PARTS} parts`, args);
+      // Parts in another layout are converted to this one (a residual join's come alike).
+      const { dims, desc } = gradientLayout(gys[0], saved);
+      const plan = rt.plan(`reluBackwardOfSum:${gys.length}:${desc}`, () =>
+        rt.addon.reluBackwardOfSumPlan(gys.length, desc),
+      );
+      const buffers = [...gys, saved].map((s) => rt.input(s, desc, dims));
+      const gx = rt.output(plan.diffSrc, saved.size);
+      rt.exec('reluBackwardOfSum', plan.plan, [...buffers, gx.buffer]);
       return gx;
     },
   };

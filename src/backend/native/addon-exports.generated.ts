@@ -21,6 +21,7 @@ export const ADDON_EXPORTS = [
   'crc32', // crc32.cc
   'eltwisePlan', // eltwise.cc
   'eltwiseBackwardPlan', // eltwise.cc
+  'reluBackwardOfSumPlan', // eltwise.cc
   'scalarPlan', // eltwise.cc
   'foldBatchNormPlan', // fold_batch_norm.cc
   'lrnPlan', // lrn.cc

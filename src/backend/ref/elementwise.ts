@@ -112,6 +112,18 @@ export function activationBackward({ op, gy, saved }: Args<'activationBackward'>
   return out;
 }
 
+/** The parts summed one by one into the dtype (as a chain of adds), then relu's rule as above. */
+export function reluBackwardOfSum({ gys, saved }: Args<'reluBackwardOfSum'>): RefStorage {
+  const [first, ...rest] = gys.map(data);
+  const S = data(saved);
+  const out = allocLike(gys[0], S.length);
+  const Y = out.data;
+  Y.set(first);
+  for (const G of rest) for (let i = 0; i < Y.length; i++) Y[i] += G[i];
+  for (let i = 0; i < Y.length; i++) if (S[i] <= 0) Y[i] = 0;
+  return out;
+}
+
 /** relu(a + b): the sum is rounded to the dtype first (the store into Y), then relu'd, as the two kernels do. */
 export function addRelu({ a, b }: Args<'addRelu'>): RefStorage {
   const [A, B] = [data(a), data(b)];
@@ -155,6 +167,7 @@ export const elementwiseKernels = {
   scalar,
   binary,
   activationBackward,
+  reluBackwardOfSum,
   addRelu,
   expand,
   dropoutMask,

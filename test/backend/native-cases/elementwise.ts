@@ -154,6 +154,35 @@ export const OP_CASES: OpCase[] = [
     ],
     f: (x, w, y) => ops.addRelu(y, conv3(x, w)),
   },
+  // relu's gradient in parts (reluBackwardOfSum): a residual join's output feeding the next
+  // block's conv and its shortcut (blocked, 12 channels: padded blocks), and a relu read by three
+  // ops whose gradients come in different layouts (a conv's blocked, tanh's, the sum's).
+  {
+    name: "relu's gradient of two parts: a join feeding a conv and the next join (12 channels)",
+    inputs: [
+      [2, 3, 6, 6],
+      [12, 3, 3, 3],
+      [12, 3, 3, 3],
+      [12, 12, 3, 3],
+    ],
+    f: (x, w1, w2, w3) => {
+      const y = ops.addRelu(conv3(x, w1), conv3(x, w2));
+      return ops.addRelu(conv3(y, w3), y);
+    },
+  },
+  {
+    name: "relu's gradient of three parts in different layouts",
+    inputs: [
+      [2, 3, 5, 5],
+      [16, 3, 3, 3],
+      [8, 16, 3, 3],
+      [2, 8, 5, 5],
+    ],
+    f: (x, w1, w2, p) => {
+      const y = ops.relu(conv3(x, w1));
+      return ops.add(ops.mul(conv3(y, w2), p), ops.sum(ops.add(ops.tanh(y), y), [1], { keepDims: true }));
+    },
+  },
 ];
 
 export const PLAN_ERRORS: PlanErrorCase[] = [
@@ -171,6 +200,11 @@ export const PLAN_ERRORS: PlanErrorCase[] = [
     name: 'a broadcast of b that is not one-sided',
     call: (a) => a.binaryPlan('add', a.plainDesc([2, 3]), a.plainDesc([3, 3])),
     error: /binary: every dim of b must equal a's or be 1/,
+  },
+  {
+    name: 'reluBackwardOfSum with more parts than a plan adds',
+    call: (a) => a.reluBackwardOfSumPlan(5, a.plainDesc([4])),
+    error: /reluBackwardOfSum: argument 'parts' must be from 1 to 4, got 5/,
   },
   {
     name: 'an unknown binary op',
