@@ -172,10 +172,12 @@ function recordBackward(
   invStd: Tensor,
   layout: ChannelLayout,
   batchStats: boolean,
-  reluMask: Storage | null = null,
+  reluMaskStorage: Storage | null = null,
 ): Tensor {
   const backend = out.backend;
-  recordSaved([x, weight, mean, invStd], out, OP, [x, weight, bias], (gy, needs) => {
+  // A tensor, saved, so that the graph's scope frees it (back to a native pool) once backward is done.
+  const reluMask = reluMaskStorage && wrap(reluMaskStorage, [reluMaskStorage.size], backend);
+  recordSaved([x, weight, mean, invStd, reluMask], out, OP, [x, weight, bias], (gy, needs) => {
     const g = backend.kernels.batchNormBackward({
       gy: gy.storage,
       x: x.storage,
@@ -185,7 +187,7 @@ function recordBackward(
       layout,
       batchStats,
       withAffine: needs[1] || needs[2],
-      reluMask,
+      reluMask: reluMask?.storage ?? null,
     });
     const grads = [
       wrap(g.x, x.shape, backend),
@@ -203,7 +205,7 @@ function recordBackward(
   if (out.gradFn === null) {
     mean.dispose();
     invStd.dispose();
-    reluMask?.release();
+    reluMask?.dispose();
   }
   return out;
 }

@@ -21,17 +21,21 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   if (x.ndim === 3) return reshape(maxPool2d(reshape(x, [1, ...x.shape]), opts), [g.channels, g.outH, g.outW]);
   const { backend } = x;
   const k = backend.kernels;
-  const { y, workspace } = k.maxPool2d({ x: x.storage, geometry: g, training: willRecord(x) });
-  const out = wrap(y, [g.batch, g.channels, g.outH, g.outW], backend);
+  const r = k.maxPool2d({ x: x.storage, geometry: g, training: willRecord(x) });
+  const out = wrap(r.y, [g.batch, g.channels, g.outH, g.outW], backend);
+  // A tensor, saved, so that the graph's scope frees it (back to a native pool) once backward is done.
+  const workspace = wrap(r.workspace, [r.workspace.size], backend);
   recordSaved(
-    [],
+    [workspace],
     out,
     OP,
     [x],
-    (gy) => [wrap(k.maxPool2dBackward({ gy: gy.storage, workspace, geometry: g }), x.shape, backend)],
+    (gy) => [
+      wrap(k.maxPool2dBackward({ gy: gy.storage, workspace: workspace.storage, geometry: g }), x.shape, backend),
+    ],
     { window: windowOf(g), attrs: { geometry: g } },
   );
   // Without a backward pass nobody will read the argmax positions.
-  if (out.gradFn === null) workspace.release();
+  if (out.gradFn === null) workspace.dispose();
   return out;
 }

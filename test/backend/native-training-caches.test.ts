@@ -3,6 +3,7 @@
  * every step: DenseNet-BC-100's step (801 plans, at any batch size) used to evict and remake
  * its plans each step under a cap of 512 (oneDNN's JIT on the main thread; docs/benchmarks.md,
  * the ninth session). Once the convs are tuned (the second step), a step must make no plan and evict none.
+ * And its buffer pool gets back every buffer a step takes, so later steps allocate nothing.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,6 +14,7 @@ import { scope } from '../../src/core/scope.js';
 import { buildModel } from '../../src/models/registry.js';
 import { randn } from '../../src/ops/creation.js';
 import { crossEntropy } from '../../src/ops/cross-entropy.js';
+import type { TensorModule } from '../../src/nn/module.js';
 import { SGD } from '../../src/train/sgd.js';
 import { nativeSkipReason } from './native-helpers.js';
 
@@ -26,20 +28,8 @@ describe('native runtime caches over training steps', () => {
     assert.equal(rt.planLimit, DEFAULT_PLAN_CACHE, 'the runtime runs with the default plan cache');
     const model = buildModel('densenet_bc_100_cifar', { backend: 'native', classes: 10 });
     model.train();
-    const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
     const x = randn([2, 3, 32, 32], { backend: 'native' });
-    const step = async (): Promise<void> => {
-      const loss = scope(() => {
-        optimizer.zeroGrad();
-        const l = crossEntropy(model.call(x), Int32Array.from([3, 7]));
-        l.backward();
-        optimizer.step();
-        return l.detach();
-      });
-      await synchronize();
-      assert.ok(Number.isFinite(loss.item()));
-      loss.dispose();
-    };
+    const step = trainingStep(model, x);
     // The first step runs every conv direct; the tuned choice comes from a weight's second use.
     await step();
     await step();
@@ -51,4 +41,41 @@ describe('native runtime caches over training steps', () => {
     assert.equal(second.native.plans, first.native.plans, 'the third step made plans');
     x.dispose();
   });
+
+  it('ResNet-18: a training step after the first two takes every buffer from the pool (its BN+ReLU masks and max-pool indices come back)', {
+    skip,
+  }, async () => {
+    const rt = nativeRuntime();
+    const model = buildModel('resnet18', { backend: 'native', classes: 10 });
+    model.train();
+    const x = randn([2, 3, 64, 64], { backend: 'native' });
+    const step = trainingStep(model, x);
+    await step();
+    await step();
+    const misses = rt.poolMisses;
+    await step();
+    assert.equal(
+      rt.poolMisses - misses,
+      0,
+      `the third step allocated ${rt.poolMisses - misses} buffers the pool lacked`,
+    );
+    x.dispose();
+  });
 });
+
+/** One SGD step of `model` on `x` (labels 3 and 7), awaited, as the training loop runs it. */
+function trainingStep(model: TensorModule, x: ReturnType<typeof randn>): () => Promise<void> {
+  const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  return async () => {
+    const loss = scope(() => {
+      optimizer.zeroGrad();
+      const l = crossEntropy(model.call(x), Int32Array.from([3, 7]));
+      l.backward();
+      optimizer.step();
+      return l.detach();
+    });
+    await synchronize();
+    assert.ok(Number.isFinite(loss.item()));
+    loss.dispose();
+  };
+}

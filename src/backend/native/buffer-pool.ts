@@ -10,6 +10,8 @@
 export class BufferPool {
   private readonly lists = new Map<number, Float32Array[]>();
   private bytes = 0;
+  /** Takes that found nothing (the caller allocated): flat over steady training steps. */
+  misses = 0;
   /** The pooled buffer behind each view handed out by a take of a smaller size. */
   private readonly parents = new WeakMap<Float32Array, Float32Array>();
 
@@ -25,7 +27,10 @@ export class BufferPool {
   take(floats: number): Float32Array | null {
     const exact = this.touch(floats).pop();
     const buffer = exact ?? this.smallestAbove(floats);
-    if (buffer === undefined) return null;
+    if (buffer === undefined) {
+      this.misses++;
+      return null;
+    }
     this.bytes -= buffer.byteLength;
     if (exact) return buffer;
     const view = buffer.subarray(0, floats);

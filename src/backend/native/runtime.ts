@@ -425,6 +425,11 @@ export class NativeRuntime {
   get pooled(): number {
     return this.pool.pooledBytes;
   }
+
+  /** Buffers asked of the pool that it did not have (each one allocated instead). */
+  get poolMisses(): number {
+    return this.pool.misses;
+  }
 }
 
 /** The values of a plain float32 storage (native plain or ref), or null. */
