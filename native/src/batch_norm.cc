@@ -300,12 +300,12 @@ Napi::Value BatchNormStatsPlan(const Napi::CallbackInfo& info) {
 }
 CONVKIT_EXPORT(batchNormStatsPlan, BatchNormStatsPlan);
 
-// batchNormRunningPlan({ channels, eps, count }): buffers [mean, variance, runningMean, runningVar,
-// invStd, newRunningMean, newRunningVar], plain [C]; scalars [momentum]. What a training forward
-// computes after oneDNN's pass, in one queued loop: invStd = 1 / sqrt(variance + eps), and the
-// running statistics moved towards the batch's, in double as PyTorch (the variance unbiased:
-// times count / (count - 1)). Writing new buffers keeps the old running values intact for
-// whatever still reads them.
+// batchNormRunningPlan({ channels, eps, count, countBatches }): buffers [mean, variance,
+// runningMean, runningVar, invStd, (batches)], plain [C] ([1] for batches); scalars [momentum].
+// What a training forward computes after oneDNN's pass, in one queued loop: invStd = 1 / sqrt(variance
+// + eps), and the running statistics moved towards the batch's in place, in double as PyTorch (the
+// variance unbiased: times count / (count - 1)); with countBatches, batches[0] + 1
+// (num_batches_tracked). In place, so a recorded training step carries them from run to run.
 Napi::Value BatchNormRunningPlan(const Napi::CallbackInfo& info) {
   const char* op = "batchNormRunning";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -313,23 +313,25 @@ Napi::Value BatchNormRunningPlan(const Napi::CallbackInfo& info) {
     int64_t channels = stats.integer("channels", 1);
     double eps = stats.number("eps");
     double count = static_cast<double>(stats.integer("count", 2));
-    Plan plan = customPlan(op, channels, 7, {{"momentum"}});
+    bool countBatches = stats.flag("countBatches");
+    Plan plan = customPlan(op, channels, countBatches ? 6 : 5, {{"momentum"}});
+    if (countBatches) plan.descs[5] = plainDescOf({1});
     double unbias = count / (count - 1);
-    plan.custom = [channels, eps, unbias](const std::vector<void*>& buffers, const std::vector<double>& scalars) {
+    plan.custom = [channels, eps, unbias, countBatches](const std::vector<void*>& buffers,
+                                                        const std::vector<double>& scalars) {
       const float* mean = static_cast<const float*>(buffers[0]);
       const float* variance = static_cast<const float*>(buffers[1]);
-      const float* runningMean = static_cast<const float*>(buffers[2]);
-      const float* runningVar = static_cast<const float*>(buffers[3]);
+      float* runningMean = static_cast<float*>(buffers[2]);
+      float* runningVar = static_cast<float*>(buffers[3]);
       float* invStd = static_cast<float*>(buffers[4]);
-      float* newMean = static_cast<float*>(buffers[5]);
-      float* newVar = static_cast<float*>(buffers[6]);
       double momentum = scalars[0];
       for (int64_t c = 0; c < channels; c++) {
         double v = variance[c];
         invStd[c] = static_cast<float>(1 / std::sqrt(v + eps));
-        newMean[c] = static_cast<float>((1 - momentum) * runningMean[c] + momentum * mean[c]);
-        newVar[c] = static_cast<float>((1 - momentum) * runningVar[c] + momentum * v * unbias);
+        runningMean[c] = static_cast<float>((1 - momentum) * runningMean[c] + momentum * mean[c]);
+        runningVar[c] = static_cast<float>((1 - momentum) * runningVar[c] + momentum * v * unbias);
       }
+      if (countBatches) static_cast<float*>(buffers[5])[0] += 1;
     };
     return planResult(info.Env(), registerPlan(std::move(plan)), {{"stats", internDesc(plainDescOf({channels}))}});
   });

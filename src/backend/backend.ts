@@ -165,9 +165,10 @@ export interface KernelSpecs {
    * Training-mode batch norm: normalises with the batch's statistics (biased variance). `relu`
    * applies a ReLU in the same pass and returns `reluMask`, a backend-specific record of where
    * the output is positive, for batchNormBackward (null without relu). With `running`, it also
-   * returns the running statistics moved towards this batch's (new storages, in float64 before
-   * rounding, as PyTorch): (1 - momentum) * running + momentum * batch statistic, the variance
-   * unbiased (times count / (count - 1), count = batch * spatial > 1); null without.
+   * moves the running statistics towards this batch's, in place as PyTorch (in float64 before
+   * rounding): (1 - momentum) * running + momentum * batch statistic, the variance unbiased
+   * (times count / (count - 1), count = batch * spatial > 1); and adds 1 to `batches` (a
+   * one-element counter, num_batches_tracked) where given.
    */
   batchNormTrain: {
     args: {
@@ -177,7 +178,7 @@ export interface KernelSpecs {
       layout: ChannelLayout;
       eps: number;
       relu?: boolean;
-      running?: { mean: Storage; variance: Storage; momentum: number } | null;
+      running?: { mean: Storage; variance: Storage; momentum: number; batches?: Storage | null } | null;
     };
     out: {
       y: Storage;
@@ -185,8 +186,6 @@ export interface KernelSpecs {
       invStd: Storage;
       variance: Storage;
       reluMask: Storage | null;
-      runningMean: Storage | null;
-      runningVar: Storage | null;
     };
   };
   /** Inference-mode batch norm with given statistics. */

@@ -61,14 +61,12 @@ export const RESULT_SIZES: {
   avgPool2dBackward: ({ geometry: g }) => g.batch * g.channels * g.inH * g.inW,
   adaptiveAvgPool2d: ({ batch, channels, outH, outW }) => batch * channels * outH * outW,
   adaptiveAvgPool2dBackward: ({ batch, channels, inH, inW }) => batch * channels * inH * inW,
-  batchNormTrain: ({ x, layout: { channels }, relu, running }) => ({
+  batchNormTrain: ({ x, layout: { channels }, relu }) => ({
     y: x.size,
     mean: channels,
     invStd: channels,
     variance: channels,
     reluMask: relu ? x.size : null,
-    runningMean: running ? channels : null,
-    runningVar: running ? channels : null,
   }),
   batchNormInfer: ({ x }) => x.size,
   concatBatchNormInfer: ({ xs }) => xs.reduce((n, x) => n + x.size, 0),

@@ -110,12 +110,15 @@ abstract class BatchNormBase extends Module {
       );
     }
     let factor = this.momentum ?? 0;
-    if (this.training && this.numBatchesTracked) {
+    // The count goes up in the batch norm's own kernel, except for the cumulative average (momentum
+    // null), whose factor 1 / num_batches_tracked is read here first.
+    const counter = this.training && this.momentum !== null ? this.numBatchesTracked : null;
+    if (this.training && this.numBatchesTracked && this.momentum === null) {
       const counted = add(this.numBatchesTracked, 1);
       this.numBatchesTracked.assign(counted);
       counted.dispose();
-      // momentum null: cumulative moving average. (Math.max guards shape-only backends, which read 0.)
-      if (this.momentum === null) factor = 1 / Math.max(1, this.numBatchesTracked.item());
+      // (Math.max guards shape-only backends, which read 0.)
+      factor = 1 / Math.max(1, this.numBatchesTracked.item());
     }
     // As PyTorch: batch statistics in training, or in eval when no running statistics are kept;
     // the running buffers are handed over (and updated) only when they are tracked.
@@ -130,6 +133,7 @@ abstract class BatchNormBase extends Module {
       momentum: factor,
       eps: this.eps,
       relu,
+      numBatchesTracked: counter,
     });
   }
 

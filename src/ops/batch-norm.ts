@@ -7,6 +7,7 @@ import { formatShape, sizeOf } from '../core/shape.js';
 import type { Storage } from '../core/storage.js';
 import type { Tensor } from '../core/tensor.js';
 import { relu as reluOp } from './activation.js';
+import { add } from './arithmetic.js';
 import { concat } from './layout.js';
 import { common, wrap } from './util.js';
 
@@ -21,6 +22,11 @@ export interface BatchNormOptions {
   training?: boolean;
   /** Default 0.1: running = (1 - momentum) * running + momentum * batch statistic. */
   momentum?: number;
+  /**
+   * A one-element counter (a BatchNorm layer's num_batches_tracked) that training mode counts up
+   * by 1, in place, in the same kernel as the running statistics.
+   */
+  numBatchesTracked?: Tensor | null;
   /** Default 1e-5, added to the variance. */
   eps?: number;
   /**
@@ -48,12 +54,18 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
     momentum = 0.1,
     eps = 1e-5,
     relu = false,
+    numBatchesTracked = null,
   } = opts;
   common(OP, x);
   if (x.ndim < 2) throw new ShapeError(OP, `expected an input of rank >= 2 ([N, C, ...]), got ${formatShape(x.shape)}`);
   if (!Number.isFinite(eps) || eps < 0) throw new ArgumentError(OP, `eps must be a finite number >= 0, got ${eps}`);
   if (!Number.isFinite(momentum)) throw new ArgumentError(OP, `momentum must be a finite number, got ${momentum}`);
-  const backend = common(OP, x, weight, bias, runningMean, runningVar);
+  const backend = common(OP, x, weight, bias, runningMean, runningVar, numBatchesTracked);
+  if (numBatchesTracked && numBatchesTracked.size !== 1)
+    throw new ShapeError(
+      OP,
+      `numBatchesTracked must have one element, got shape ${formatShape(numBatchesTracked.shape)}`,
+    );
   const layout: ChannelLayout = { batch: x.shape[0], channels: x.shape[1], spatial: sizeOf(x.shape.slice(2)) };
   checkChannels('weight', weight, layout.channels);
   checkChannels('bias', bias, layout.channels);
@@ -66,7 +78,14 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
     );
   }
   if (training)
-    return batchNormTraining(x, weight, bias, runningMean, runningVar, layout, momentum, eps, relu, backend);
+    return batchNormTraining(
+      x,
+      { weight, bias, runningMean, runningVar, numBatchesTracked },
+      layout,
+      momentum,
+      eps,
+      relu,
+    );
   if (runningMean === null || runningVar === null) {
     throw new ArgumentError(OP, 'eval mode (training: false) needs runningMean and runningVar');
   }
@@ -79,27 +98,31 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
 
 function batchNormTraining(
   x: Tensor,
-  weight: Tensor | null,
-  bias: Tensor | null,
-  runningMean: Tensor | null,
-  runningVar: Tensor | null,
+  tensors: {
+    weight: Tensor | null;
+    bias: Tensor | null;
+    runningMean: Tensor | null;
+    runningVar: Tensor | null;
+    numBatchesTracked: Tensor | null;
+  },
   layout: ChannelLayout,
   momentum: number,
   eps: number,
   relu: boolean,
-  backend: Backend,
 ): Tensor {
+  const { weight, bias, runningMean, runningVar, numBatchesTracked } = tensors;
+  const { backend } = x;
   const count = layout.batch * layout.spatial;
   if (count === 1)
     throw new ShapeError(
       OP,
       `expected more than 1 value per channel when training, got input of shape ${formatShape(x.shape)}`,
     );
-  // The kernel moves the running statistics in the same call (one small command, not seven).
-  // An empty batch leaves them alone, as in PyTorch.
+  // The kernel moves the running statistics, in place, in the same call (one small command, not
+  // seven). An empty batch leaves them alone, as in PyTorch.
   const running =
     runningMean && runningVar && count > 0
-      ? { mean: runningMean.storage, variance: runningVar.storage, momentum }
+      ? { mean: runningMean.storage, variance: runningVar.storage, momentum, batches: numBatchesTracked?.storage }
       : null;
   const r = backend.kernels.batchNormTrain({
     x: x.storage,
@@ -110,21 +133,19 @@ function batchNormTraining(
     relu,
     running,
   });
-  if (runningMean && r.runningMean) replaceValues(runningMean, r.runningMean, backend);
-  if (runningVar && r.runningVar) replaceValues(runningVar, r.runningVar, backend);
+  const changed = running ? [runningMean, runningVar, numBatchesTracked] : [];
+  for (const t of changed) if (t) t.storage.version++;
+  if (numBatchesTracked && !running) {
+    const counted = add(numBatchesTracked, 1);
+    numBatchesTracked.assign(counted);
+    counted.dispose();
+  }
   r.variance.release();
   const C = [layout.channels];
   const mean = wrap(r.mean, C, backend);
   const invStd = wrap(r.invStd, C, backend);
   const out = wrap(r.y, x.shape, backend);
   return recordBackward(out, x, weight, bias, mean, invStd, layout, true, r.reluMask);
-}
-
-/** Gives `target` the values of `values` (a kernel's new storage, which it takes over). */
-function replaceValues(target: Tensor, values: Storage, backend: Backend): void {
-  const next = wrap(values, target.shape, backend);
-  target.assign(next);
-  next.dispose();
 }
 
 function batchNormEval(
@@ -154,13 +175,14 @@ function batchNormEval(
   // Without a graph to record, still report the op (tracing) but skip the backward statistics.
   if (!isGradEnabled() || ![x, weight, bias].some((t) => t?.requiresGrad))
     return recordSaved([], out, OP, [x, weight, bias], () => [null, null, null], { attrs: evalAttrs });
-  // The statistics as they are now: a later training step replaces the buffers' values.
+  // The statistics as they are now (copies): a later training step moves the buffers in place.
+  const mean = wrap(k.scalar({ op: 'mul', x: runningMean.storage, value: 1 }), [layout.channels], backend); // x * 1 - 0: exact
   const withEps = k.scalar({ op: 'add', x: runningVar.storage, value: eps });
   const std = k.unary({ op: 'sqrt', x: withEps });
   withEps.release();
   const invStd = wrap(k.unary({ op: 'reciprocal', x: std }), [layout.channels], backend);
   std.release();
-  return recordBackward(out, x, weight, bias, runningMean.detach(), invStd, layout, false);
+  return recordBackward(out, x, weight, bias, mean, invStd, layout, false);
 }
 
 function recordBackward(

@@ -3,8 +3,8 @@
  * invStd (batch_norm.cc's batchNormRunningPlan), against the reference backend and PyTorch's
  * rule: (1 - momentum) * running + momentum * batch statistic, the variance unbiased. Blocked
  * conv outputs and plain maps, with and without the fused ReLU, a fixed momentum and
- * BatchNorm2d's cumulative average (momentum null); old running values stay intact for whoever
- * still holds them.
+ * BatchNorm2d's cumulative average (momentum null); updated in place, as PyTorch's: a tensor that
+ * shares the running buffers sees the new values, and num_batches_tracked counts in the same command.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -66,19 +66,28 @@ describe('native batch norm: running statistics in the training forward', () => 
     });
   }
 
-  it('follows the rule with the unbiased variance, and leaves the old values to whoever holds them', { skip }, () => {
-    noGrad(() => {
-      const x = ops.fromArray([0, 2, 4, 6, 1, 3, 5, 9], [2, 2, 2, 1], { backend: 'native' });
-      const runningMean = ops.fromArray([1, -1], [2], { backend: 'native' });
-      const runningVar = ops.fromArray([2, 3], [2], { backend: 'native' });
-      const heldMean = runningMean.detach();
-      ops.batchNorm(x, { runningMean, runningVar, momentum: 0.25 });
-      // Channel 0 holds 0, 2, 1, 3 (mean 1.5, unbiased variance 5/3); channel 1 holds 4, 6, 5, 9.
-      assertClose('running mean', runningMean.toArray(), [0.75 * 1 + 0.25 * 1.5, 0.75 * -1 + 0.25 * 6]);
-      assertClose('running var', runningVar.toArray(), [0.75 * 2 + 0.25 * (5 / 3), 0.75 * 3 + 0.25 * (14 / 3)]);
-      assert.deepEqual([...heldMean.toArray()], [1, -1], 'a tensor sharing the old storage keeps its values');
+  for (const backend of ['native', 'ref']) {
+    it(`${backend}: follows the rule with the unbiased variance, in place (as PyTorch), counting the batch`, {
+      skip: backend === 'native' ? skip : false,
+    }, () => {
+      noGrad(() => {
+        const x = ops.fromArray([0, 2, 4, 6, 1, 3, 5, 9], [2, 2, 2, 1], { backend });
+        const runningMean = ops.fromArray([1, -1], [2], { backend });
+        const runningVar = ops.fromArray([2, 3], [2], { backend });
+        const numBatchesTracked = ops.fromArray([7], [], { backend });
+        const sharedMean = runningMean.detach();
+        const [meanVersion, countVersion] = [runningMean.version, numBatchesTracked.version];
+        ops.batchNorm(x, { runningMean, runningVar, momentum: 0.25, numBatchesTracked });
+        // Channel 0 holds 0, 2, 1, 3 (mean 1.5, unbiased variance 5/3); channel 1 holds 4, 6, 5, 9.
+        const mean = [0.75 * 1 + 0.25 * 1.5, 0.75 * -1 + 0.25 * 6];
+        assertClose('running mean', runningMean.toArray(), mean);
+        assertClose('running var', runningVar.toArray(), [0.75 * 2 + 0.25 * (5 / 3), 0.75 * 3 + 0.25 * (14 / 3)]);
+        assertClose('a tensor sharing the running mean sees the new values', sharedMean.toArray(), mean);
+        assert.equal(numBatchesTracked.item(), 8, 'num_batches_tracked counts the batch');
+        assert.ok(runningMean.version > meanVersion && numBatchesTracked.version > countVersion, 'versions count up');
+      });
     });
-  });
+  }
 
   it("BatchNorm2d's cumulative average (momentum null) over three batches", { skip }, () => {
     const run = (backend: string): number[] =>

@@ -14,7 +14,7 @@ import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
 import { refFallback, type NativeRun } from './fallback.js';
-import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
+import { inPlace, isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
   interface NativeAddon {
@@ -39,11 +39,16 @@ declare module './addon.js' {
     /** Plain [C] -> [C], queued: toInvStd: out = 1/sqrt(in + eps); else out = 1/in^2 - eps (invStd back to a variance). buffers [in, out] */
     batchNormStatsPlan(stats: { channels: number; eps: number; toInvStd: boolean }): PlanResult<'in' | 'out'>;
     /**
-     * Plain [C], queued: invStd and the running statistics moved towards the batch's, in one loop.
-     * buffers [mean, variance, runningMean, runningVar, invStd, newRunningMean, newRunningVar];
-     * exec's scalars { momentum }.
+     * Plain [C], queued: invStd and the running statistics moved towards the batch's in place, in
+     * one loop. buffers [mean, variance, runningMean, runningVar, invStd, (batches: [1], plus 1
+     * with countBatches)]; exec's scalars { momentum }.
      */
-    batchNormRunningPlan(stats: { channels: number; eps: number; count: number }): PlanResult<'stats'>;
+    batchNormRunningPlan(stats: {
+      channels: number;
+      eps: number;
+      count: number;
+      countBatches: boolean;
+    }): PlanResult<'stats'>;
   }
 }
 
@@ -100,40 +105,47 @@ export function nativeBatchNormKernels(
     return out;
   }
 
-  /** Queues invStd and the running statistics moved towards the batch's mean and variance. */
+  /** Queues invStd, and the running statistics moved towards the batch's mean and variance in place. */
   function withRunning(
     mean: NativeStorage,
     variance: NativeStorage,
     running: NonNullable<KernelSpecs['batchNormTrain']['args']['running']>,
     l: ChannelLayout,
     eps: number,
-  ): { invStd: NativeStorage; runningMean: NativeStorage; runningVar: NativeStorage } {
+  ): NativeStorage {
     const c = l.channels;
     const count = l.batch * l.spatial;
-    const plan = rt.plan(`batchNormRunning:${c}:${eps}:${count}`, () =>
-      rt.addon.batchNormRunningPlan({ channels: c, eps, count }),
+    const batches = running.batches ?? null;
+    const plan = rt.plan(`batchNormRunning:${c}:${eps}:${count}:${batches !== null}`, () =>
+      rt.addon.batchNormRunningPlan({ channels: c, eps, count, countBatches: batches !== null }),
     );
     const invStd = rt.output(plan.stats, c);
-    const runningMean = rt.output(plan.stats, c);
-    const runningVar = rt.output(plan.stats, c);
     const buffers = [
       mean.buffer,
       variance.buffer,
-      rt.plainInput(running.mean, [c]),
-      rt.plainInput(running.variance, [c]),
+      inPlace('batchNormTrain', 'running mean', running.mean, rt),
+      inPlace('batchNormTrain', 'running variance', running.variance, rt),
       invStd.buffer,
-      runningMean.buffer,
-      runningVar.buffer,
+      ...(batches === null ? [] : [inPlace('batchNormTrain', 'num_batches_tracked', batches, rt)]),
     ];
     rt.exec('batchNorm', plan.plan, buffers, { momentum: running.momentum });
-    return { invStd, runningMean, runningVar };
+    return invStd;
   }
 
   return {
     batchNormTrain(args: KernelSpecs['batchNormTrain']['args']) {
       const { layout: l, x, weight, bias, eps } = args;
       const relu = args.relu ?? false;
-      if (!allFloat32(x, weight, bias, args.running?.mean ?? null, args.running?.variance ?? null))
+      if (
+        !allFloat32(
+          x,
+          weight,
+          bias,
+          args.running?.mean ?? null,
+          args.running?.variance ?? null,
+          args.running?.batches ?? null,
+        )
+      )
         return refFallback(rt, ref, 'batchNormTrain', 'not float32', args);
       if (isEmpty(l)) return refFallback(rt, ref, 'batchNormTrain', 'empty tensor', args);
       const dims = channelDims(x, l);
@@ -158,12 +170,10 @@ export function nativeBatchNormKernels(
         y.buffer,
         ...(reluMask ? [reluMask.buffer] : []),
       ]);
-      if (args.running) {
-        const { invStd, runningMean, runningVar } = withRunning(mean, variance, args.running, l, eps);
-        return { y, mean, invStd, variance, reluMask, runningMean, runningVar };
-      }
-      const invStd = stats(variance.buffer, l.channels, eps, true);
-      return { y, mean, invStd, variance, reluMask, runningMean: null, runningVar: null };
+      const invStd = args.running
+        ? withRunning(mean, variance, args.running, l, eps)
+        : stats(variance.buffer, l.channels, eps, true);
+      return { y, mean, invStd, variance, reluMask };
     },
     batchNormInfer(args: KernelSpecs['batchNormInfer']['args']) {
       const { layout: l, x, weight, bias, mean, variance, eps } = args;

@@ -5,10 +5,9 @@
  * kernels. Cached layout conversions of the changed storages are dropped.
  */
 import type { Storage } from '../../core/storage.js';
-import { BackendError } from '../../core/errors.js';
-import type { KernelName, KernelSpecs, Kernels } from '../backend.js';
+import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback, type NativeRun } from './fallback.js';
-import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
+import { inPlace, isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
   interface NativeAddon {
@@ -34,34 +33,6 @@ type AdamScalars = Pick<
   KernelSpecs['adamStep']['args'],
   'lr' | 'beta1' | 'beta2' | 'eps' | 'weightDecay' | 'decoupled' | 'maximize'
 > & { biasCorrection1: number; biasCorrection2: number };
-
-/**
- * The buffer of a storage updated in place, in layout `desc` over `dims` (default plain): a
- * native storage in another layout first takes its values in that one as its own (a queued
- * conversion; the storage keeps its identity, so every tensor on it sees the same values).
- */
-function inPlace(
-  kernel: KernelName,
-  what: string,
-  s: Storage,
-  rt: NativeRuntime,
-  desc: number = PLAIN,
-  dims: readonly number[] = [s.size],
-): Float32Array {
-  if (s instanceof NativeStorage) {
-    if (s.desc !== desc) {
-      const target = desc === PLAIN ? rt.plainDesc(dims) : desc;
-      rt.input(s, target, dims); // cached on s as a converted copy
-      if (!s.adoptConverted(target))
-        throw new BackendError(kernel, `${what}: its copy in the step's layout was not kept`);
-    }
-    s.invalidate();
-    return s.buffer;
-  }
-  if (desc !== PLAIN)
-    throw new BackendError(kernel, `${what} is a reference storage; a blocked step needs native ones`);
-  return rt.plainInput(s, [s.size]); // a float32 ref storage: its own array
-}
 
 /**
  * The layout an SGD step runs in: a conv weight's gradient comes in oneDNN's blocked layout, the

@@ -51,8 +51,7 @@ export function batchNormTrain({
   const mean = allocLike(x, C);
   const variance = allocLike(x, C);
   const invStd = allocLike(x, C);
-  const runningMean = running && allocLike(running.mean, C);
-  const runningVar = running && allocLike(running.variance, C);
+  const [runningMean, runningVar] = running ? [data(running.mean), data(running.variance)] : [null, null];
   for (let c = 0; c < C; c++) {
     // Two passes (mean, then squared deviations) for accuracy; JS sums in float64 either way.
     let sum = 0;
@@ -70,14 +69,15 @@ export function batchNormTrain({
     invStd.data[c] = 1 / Math.sqrt(v + eps);
     if (running && runningMean && runningVar) {
       const keep = 1 - running.momentum;
-      runningMean.data[c] = keep * data(running.mean)[c] + running.momentum * m;
-      runningVar.data[c] = keep * data(running.variance)[c] + running.momentum * ((v * count) / (count - 1));
+      runningMean[c] = keep * runningMean[c] + running.momentum * m;
+      runningVar[c] = keep * runningVar[c] + running.momentum * ((v * count) / (count - 1));
     }
   }
   const y = allocLike(x, X.length);
   normalize(X, y.data, layout, mean.data, invStd.data, weight && data(weight), bias && data(bias));
   if (relu) applyRelu(y);
-  return { y, mean, invStd, variance, reluMask: relu ? positiveMask(y) : null, runningMean, runningVar };
+  if (running?.batches) data(running.batches)[0] += 1;
+  return { y, mean, invStd, variance, reluMask: relu ? positiveMask(y) : null };
 }
 
 /** ReLU in place (NaN stays NaN, as torch.relu). */
