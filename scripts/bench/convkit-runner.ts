@@ -18,6 +18,7 @@ import { type RecordedInference, recordInference } from '../../src/nn/record.js'
 import { conv2d } from '../../src/ops/conv2d.js';
 import { normal, randn, zeros } from '../../src/ops/creation.js';
 import { crossEntropy } from '../../src/ops/cross-entropy.js';
+import { recordTrainingStep } from '../../src/train/record-step.js';
 import { SGD } from '../../src/train/sgd.js';
 
 /** Something to time: `run` does one batch; `dispose` frees what the workload holds. */
@@ -49,12 +50,14 @@ export function configure(threads: number): void {
   if (unavailable() === null) setThreads(threads);
 }
 
-/** The engine in words; `recorded`: whether inference passes are recorded (default: unless CONVKIT_BENCH_RECORD=0). */
+/** The engine in words; `recorded`: whether inference passes and training steps are recorded (default: unless CONVKIT_BENCH_RECORD=0). */
 export function describe(threads: number, recorded = process.env.CONVKIT_BENCH_RECORD !== '0'): string {
   const addon = loadNativeAddon();
   const onednn = 'error' in addon ? '?' : addon.version();
-  const passes = recorded ? 'recorded (nn.recordInference)' : 'built op by op';
-  return `convkit ${BACKEND} backend (oneDNN ${onednn}, blocked layouts, fused inference, conv algorithm ${setting('convAlgorithm')}, inference passes ${passes}, ${threads} threads on a worker queue)`;
+  const passes = recorded
+    ? 'recorded (nn.recordInference, and training steps by recordTrainingStep)'
+    : 'built op by op';
+  return `convkit ${BACKEND} backend (oneDNN ${onednn}, blocked layouts, fused inference, conv algorithm ${setting('convAlgorithm')}, passes ${passes}, ${threads} threads on a worker queue)`;
 }
 
 function disposeModel(model: TensorModule): void {
@@ -124,26 +127,39 @@ export function inference(name: string, batch: number): Workload {
 }
 
 /** One training step as the training loop does it: zeroGrad, forward, cross-entropy, backward, SGD step. */
-export function training(name: string, batch: number, size: number, classes: number): Workload {
+export function training(
+  name: string,
+  batch: number,
+  size: number,
+  classes: number,
+  recorded = process.env.CONVKIT_BENCH_RECORD !== '0',
+): Workload {
   const model = buildModel(name, { backend: BACKEND, classes });
   model.train();
   const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
   const x = randn([batch, 3, size, size], { backend: BACKEND });
   const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7919) % classes);
+  // As the training loop runs steps: recorded once the kernels are chosen, then replayed.
+  const steps = recorded ? recordTrainingStep(model, optimizer) : null;
   return {
     run: async () => {
-      const loss = scope(() => {
-        optimizer.zeroGrad();
-        const loss = crossEntropy(model.call(x), labels);
-        loss.backward();
-        optimizer.step();
-        return loss.detach();
-      });
+      const { loss, logits } =
+        steps?.step(x, labels) ??
+        scope(() => {
+          optimizer.zeroGrad();
+          const out = model.call(x);
+          const loss = crossEntropy(out, labels);
+          loss.backward();
+          optimizer.step();
+          return { loss: loss.detach(), logits: out.detach() };
+        });
       await synchronize(); // as the training loop does: the step runs while the event loop is free
       loss.item();
       loss.dispose();
+      logits.dispose();
     },
     dispose: () => {
+      steps?.dispose();
       disposeModel(model);
       x.dispose();
     },

@@ -10,10 +10,11 @@ import type { Tensor } from '../core/tensor.js';
 import type { Generator } from '../core/random.js';
 import { batches, batchCount, type ArrayDataset, type Batch, type BatchTransform } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
-import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/cross-entropy.js';
 import { argmax } from '../ops/reduce.js';
+import type { Module, TensorModule } from '../nn/module.js';
 import type { Optimizer } from './optimizer.js';
+import { type RecordedTrainingStep, recordTrainingStep, type StepResult } from './record-step.js';
 
 export interface EpochResult {
   /** Mean loss over the samples seen. */
@@ -86,7 +87,7 @@ async function runEpoch(
   model: Module,
   data: ArrayDataset | DataLoader,
   opts: LoopOptions,
-  step: ((loss: Tensor) => void) | null,
+  train: ((inputs: Tensor, labels: Int32Array) => StepResult) | null,
 ): Promise<EpochResult> {
   const started = performance.now();
   const total = data instanceof DataLoader ? data.length : batchCount(data, opts.batchSize);
@@ -95,20 +96,19 @@ async function runEpoch(
   let samples = opts.start?.samples ?? 0;
   let done = opts.start?.batches ?? 0;
   let stopped = false;
-  const shuffle = step !== null && (opts.shuffle ?? true);
-  const smoothing = step !== null && opts.labelSmoothing ? { labelSmoothing: opts.labelSmoothing } : {};
+  const shuffle = train !== null && (opts.shuffle ?? true);
   for await (const batch of epochBatches(data, opts, shuffle, done)) {
     // The step only queues work on the native backend; awaiting synchronize() lets it run on the
     // worker thread while the event loop stays free, then the two small reads are immediate.
-    const body = (): { loss: Tensor; logits: Tensor } =>
-      scope(() => {
-        const logits = model.call(batch.inputs);
-        const loss = crossEntropy(logits, batch.labels, smoothing);
-        step?.(loss);
-        return { loss: loss.detach(), logits: logits.detach() };
-      });
     // Evaluation records no graph; noGrad wraps each batch, since it cannot span an await.
-    const pending = step ? body() : noGrad(body);
+    const pending =
+      train?.(batch.inputs, batch.labels) ??
+      noGrad(() =>
+        scope(() => {
+          const logits = model.call(batch.inputs);
+          return { loss: crossEntropy(logits, batch.labels).detach(), logits: logits.detach() };
+        }),
+      );
     batch.inputs.dispose();
     await synchronize();
     const result = { loss: pending.loss.item(), correct: countCorrect(pending.logits, batch.labels) };
@@ -138,7 +138,10 @@ async function runEpoch(
   };
 }
 
-/** One training epoch: model.train(), then zeroGrad, forward, loss, backward, step per batch. */
+/**
+ * One training epoch: model.train(), then zeroGrad, forward, loss, backward, step per batch; on
+ * the native backend each batch shape's step is recorded once and replayed (recordTrainingStep).
+ */
 export function trainEpoch(
   model: Module,
   optimizer: Optimizer,
@@ -146,11 +149,25 @@ export function trainEpoch(
   opts: LoopOptions,
 ): Promise<EpochResult> {
   model.train();
-  return runEpoch(model, data, opts, (loss) => {
-    optimizer.zeroGrad();
-    loss.backward();
-    optimizer.step();
+  const steps = trainingSteps(model, optimizer, opts.labelSmoothing ?? 0);
+  return runEpoch(model, data, opts, (inputs, labels) => steps.step(inputs, labels));
+}
+
+/** A model's recorded steps, kept from epoch to epoch (for one optimiser and one loss). */
+const recordedSteps = new WeakMap<
+  Module,
+  { optimizer: Optimizer; labelSmoothing: number; steps: RecordedTrainingStep }
+>();
+function trainingSteps(model: Module, optimizer: Optimizer, labelSmoothing: number): RecordedTrainingStep {
+  const kept = recordedSteps.get(model);
+  if (kept?.optimizer === optimizer && kept.labelSmoothing === labelSmoothing) return kept.steps;
+  kept?.steps.dispose();
+  const smoothing = labelSmoothing ? { labelSmoothing } : {};
+  const steps = recordTrainingStep(model as TensorModule, optimizer, {
+    loss: (logits, labels) => crossEntropy(logits, labels, smoothing),
   });
+  recordedSteps.set(model, { optimizer, labelSmoothing, steps });
+  return steps;
 }
 
 /** Loss and accuracy in eval mode without recording gradients. */

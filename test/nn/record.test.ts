@@ -147,7 +147,7 @@ describe('nn.recordInference on the native backend', { skip }, () => {
     assert.throws(() => recordInference(new Net({ backend: 'native' }), [2, 0, 16, 16]), /inputShape must be positive/);
   });
 
-  it('runs op by op, saying why, when the pass reads values in JavaScript (a reference fallback)', () => {
+  it('runs op by op, saying why, when the pass runs a reference kernel (its values come from JavaScript)', () => {
     class PadsWithNaN extends Module {
       readonly net = this.registerModule('net', new Net({ backend: 'native', generator: new Generator(6) }));
       forward(x: Tensor): Tensor {
@@ -156,7 +156,7 @@ describe('nn.recordInference on the native backend', { skip }, () => {
     }
     const model = new PadsWithNaN();
     const recorded = recordInference(model, [2, 3, 16, 16], BLOCKED);
-    assert.match(String(recorded.replaying), /reads values in JavaScript/);
+    assert.match(String(recorded.replaying), /pad runs the reference kernel \(a non-finite value\)/);
     const x = input(7);
     assert.deepEqual(values(recorded.run(x)), opByOp(model, x));
     // After a weight change it is not warmed and recorded again, only run: one pass per call.

@@ -60,6 +60,8 @@ export function refFallback<K extends KernelName>(
   args: KernelSpecs[K]['args'],
 ): KernelSpecs[K]['out'] {
   note(name, reason);
+  // Its values come from JavaScript now: a recording would replay them as they are (a dropout mask).
+  if (rt.recorder) rt.recorder.impure ??= `${name} runs the reference kernel (${reason})`;
   const views = new Map<Storage, Storage>();
   const convert: Convert = (s) => {
     if (IN_PLACE.has(name) && s instanceof NativeStorage) {

@@ -35,7 +35,7 @@ declare module './addon.js' {
 }
 
 /** One queued command as the runtime saw it. */
-interface RecordedCommand {
+export interface RecordedCommand {
   op: string;
   plan: number;
   buffers: ExecBuffer[];
@@ -49,6 +49,57 @@ export interface Recorder {
   taken: Set<ArrayBufferLike>;
   /** Why the pass cannot be replayed (it read values in JavaScript), or null. */
   impure: string | null;
+  /** Arrays the kernels made from JavaScript values during the pass (a loss's class targets). */
+  targets: Float32Array[];
+}
+
+/** A recorder with nothing noted yet. */
+export const newRecorder = (): Recorder => ({ commands: [], taken: new Set(), impure: null, targets: [] });
+
+/**
+ * The commands with every view of a private memory moved to the same view of its slab, as far
+ * from a 64-byte boundary as the original (oneDNN's kernels want it); `ownView` maps one array
+ * (each original keeps one view, so identity holds).
+ */
+export function onSlabs(
+  rt: NativeRuntime,
+  commands: readonly RecordedCommand[],
+  privates: Map<ArrayBufferLike, ArrayBuffer>,
+): {
+  commands: (readonly [number, ExecBuffer[]] | readonly [number, ExecBuffer[], ExecScalars])[];
+  ownView: (a: ExecBuffer) => ExecBuffer;
+} {
+  const gap = (buffer: ArrayBufferLike): number => rt.addon.alignmentGap(buffer as ArrayBuffer);
+  const views = new Map<Float32Array, Float32Array>();
+  const ownView = (a: ExecBuffer): ExecBuffer => {
+    if (a === null) return null;
+    const slab = privates.get(a.buffer);
+    if (slab === undefined) return a;
+    let v = views.get(a);
+    if (v === undefined) {
+      v = new Float32Array(slab, a.byteOffset - gap(a.buffer) + gap(slab) + 64, a.length);
+      views.set(a, v);
+    }
+    return v;
+  };
+  return {
+    commands: commands.map((c) =>
+      c.scalars === undefined
+        ? ([c.plan, c.buffers.map(ownView)] as const)
+        : ([c.plan, c.buffers.map(ownView), c.scalars] as const),
+    ),
+    ownView,
+  };
+}
+
+/** The arrays the commands read that are not private: they must stay as they are while the program does. */
+export function steadyArrays(
+  commands: readonly RecordedCommand[],
+  isPrivate: (m: ArrayBufferLike) => boolean,
+): Float32Array[] {
+  const steady = new Set<Float32Array>();
+  for (const c of commands) for (const a of c.buffers) if (a !== null && !isPrivate(a.buffer)) steady.add(a);
+  return [...steady];
 }
 
 /**
@@ -126,7 +177,7 @@ export class NativeProgram {
   ): NativeProgram | { reason: string } {
     if (rt.recorder !== null) return { reason: 'another pass is being recorded' };
     rt.flushSync();
-    const recorder: Recorder = { commands: [], taken: new Set(), impure: null };
+    const recorder = newRecorder();
     rt.recorder = recorder;
     let out: Storage;
     try {
@@ -142,31 +193,10 @@ export class NativeProgram {
     const privates = privateMemories(recorder.commands, isPrivate, input.buffer.buffer, out.buffer.buffer, (bytes) =>
       rt.arrayBuffer(bytes),
     );
-    // Each view of a private memory becomes the same view of its slab, as far from a 64-byte
-    // boundary as the original (oneDNN's kernels want it); one view per original keeps identity.
-    const gap = (buffer: ArrayBufferLike): number => rt.addon.alignmentGap(buffer as ArrayBuffer);
-    const views = new Map<Float32Array, Float32Array>();
-    const ownView = (a: ExecBuffer): ExecBuffer => {
-      if (a === null) return null;
-      const slab = privates.get(a.buffer);
-      if (slab === undefined) return a;
-      let v = views.get(a);
-      if (v === undefined) {
-        v = new Float32Array(slab, a.byteOffset - gap(a.buffer) + gap(slab) + 64, a.length);
-        views.set(a, v);
-      }
-      return v;
-    };
-    const commands = recorder.commands.map((c) =>
-      c.scalars === undefined
-        ? ([c.plan, c.buffers.map(ownView)] as const)
-        : ([c.plan, c.buffers.map(ownView), c.scalars] as const),
-    );
+    const { commands, ownView } = onSlabs(rt, recorder.commands, privates);
     // The arrays shared with the model (weights and their converted copies) stay while the
     // program does: the caller records again when one changes.
-    const steady = new Set<Float32Array>();
-    for (const c of recorder.commands) for (const a of c.buffers) if (a !== null && !isPrivate(a.buffer)) steady.add(a);
-    const id = rt.addon.programCreate(commands, [...steady]);
+    const id = rt.addon.programCreate(commands, steadyArrays(recorder.commands, isPrivate));
     if (setting('debug').has('native')) {
       const slabs = new Set(privates.values());
       const mib = [...slabs].reduce((n, b) => n + b.byteLength, 0) / 2 ** 20;

@@ -30,11 +30,13 @@ declare module './addon.js' {
 }
 
 /** Class indices as the float buffer the loop reads, after checking them (the loop trusts them). */
-function targetBuffer(op: string, target: Int32Array, n: number, c: number): Float32Array {
+function targetBuffer(rt: NativeRuntime, op: string, target: Int32Array, n: number, c: number): Float32Array {
   if (target.length !== n) throw new BackendError(op, `target has ${target.length} entries, expected ${n}`);
   for (const t of target)
     if (!(t >= 0 && t < c)) throw new BackendError(op, `target ${t} is out of range for ${c} classes`);
-  return Float32Array.from(target);
+  const values = Float32Array.from(target);
+  rt.recorder?.targets.push(values); // a recorded training step takes each batch's targets here
+  return values;
 }
 
 /** This file's rows of "What runs natively" in docs/native-backend.md. */
@@ -88,7 +90,7 @@ export function nativeReduceKernels(
         rt.addon.nllLossPlan({ n, c, reduction, labelSmoothing }),
       );
       const y = rt.output(plan.out, reduction === 'none' ? n : 1);
-      rt.exec('nllLoss', plan.plan, [rt.plainInput(logp, [n, c]), targetBuffer('nllLoss', target, n, c), y.buffer]);
+      rt.exec('nllLoss', plan.plan, [rt.plainInput(logp, [n, c]), targetBuffer(rt, 'nllLoss', target, n, c), y.buffer]);
       return y;
     },
     nllLossBackward(args: KernelSpecs['nllLossBackward']['args']) {
@@ -101,7 +103,7 @@ export function nativeReduceKernels(
       const dx = rt.output(plan.dx, n * c);
       rt.exec('nllLossBackward', plan.plan, [
         rt.plainInput(gy, [reduction === 'none' ? n : 1]),
-        targetBuffer('nllLossBackward', target, n, c),
+        targetBuffer(rt, 'nllLossBackward', target, n, c),
         dx.buffer,
       ]);
       return dx;

@@ -333,7 +333,7 @@ export class NativeRuntime {
 
   flushSync(): void {
     // JavaScript is about to read or write values: a recording cannot replay that (recording.ts).
-    if (this.recorder) this.recorder.impure ??= 'the pass reads values in JavaScript (a reference fallback)';
+    if (this.recorder) this.recorder.impure ??= 'the pass reads values in JavaScript midway (item(), toArray())';
     if (this.addon.pending() > 0) callNative('flush', () => this.addon.flushSync());
   }
 
