@@ -6,6 +6,12 @@ export * from './ops/index.js';
 export * as nn from './nn/index.js';
 export * from './train/index.js';
 export { evaluate, trainEpoch, countCorrect, type EpochResult, type LoopOptions } from './train/loop.js';
+export {
+  recordTrainingStep,
+  type RecordedTrainingStep,
+  type RecordStepOptions,
+  type StepResult,
+} from './train/record-step.js';
 
 export { Tensor, type NestedArray } from './core/tensor.js';
 export type { DType, FloatArray } from './core/dtype.js';
