@@ -10,6 +10,7 @@
  * in through two queued copies per run: the input into its slab, the class targets into the
  * arrays the loss kernels read.
  */
+import { setting } from '../../core/config.js';
 import type { Storage } from '../../core/storage.js';
 import { newRecorder, onSlabs, privateMemories, steadyArrays } from './recording.js';
 import { type NativeRuntime, NativeStorage, PLAIN } from './runtime.js';
@@ -77,6 +78,13 @@ export class NativeStepProgram {
     // scans are kept); the targets change with every batch.
     const steady = steadyArrays(recorder.commands, isPrivate).filter((a) => !targets.includes(a));
     const id = rt.addon.programCreate(commands, steady);
+    if (setting('debug').has('native')) {
+      const slabs = new Set(privates.values());
+      const mib = [...slabs].reduce((n, b) => n + b.byteLength, 0) / 2 ** 20;
+      process.stderr.write(
+        `[convkit native] recorded a training step: ${commands.length} commands, ${privates.size} private buffers in ${slabs.size} slabs (${mib.toFixed(1)} MiB)\n`,
+      );
+    }
     const layout = (s: NativeStorage, dims: readonly number[]) => (s.desc === PLAIN ? rt.plainDesc(dims) : s.desc);
     return new NativeStepProgram(
       rt,
