@@ -8,6 +8,7 @@ export * from './train/index.js';
 export { evaluate, trainEpoch, countCorrect, type EpochResult, type LoopOptions } from './train/loop.js';
 export {
   recordTrainingStep,
+  stepOpByOp,
   type RecordedTrainingStep,
   type RecordStepOptions,
   type StepResult,

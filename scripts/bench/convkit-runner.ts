@@ -17,8 +17,7 @@ import type { TensorModule } from '../../src/nn/module.js';
 import { type RecordedInference, recordInference } from '../../src/nn/record.js';
 import { conv2d } from '../../src/ops/conv2d.js';
 import { normal, randn, zeros } from '../../src/ops/creation.js';
-import { crossEntropy } from '../../src/ops/cross-entropy.js';
-import { recordTrainingStep } from '../../src/train/record-step.js';
+import { recordTrainingStep, stepOpByOp } from '../../src/train/record-step.js';
 import { SGD } from '../../src/train/sgd.js';
 
 /** Something to time: `run` does one batch; `dispose` frees what the workload holds. */
@@ -142,16 +141,7 @@ export function training(
   // As the training loop runs steps: recorded once the kernels are chosen, then replayed.
   const steps = recorded ? recordTrainingStep(model, optimizer) : null;
   const once = async (): Promise<void> => {
-    const { loss, logits } =
-      steps?.step(x, labels) ??
-      scope(() => {
-        optimizer.zeroGrad();
-        const out = model.call(x);
-        const loss = crossEntropy(out, labels);
-        loss.backward();
-        optimizer.step();
-        return { loss: loss.detach(), logits: out.detach() };
-      });
+    const { loss, logits } = steps?.step(x, labels) ?? stepOpByOp(model, optimizer, x, labels);
     await synchronize(); // as the training loop does: the step runs while the event loop is free
     loss.item();
     loss.dispose();

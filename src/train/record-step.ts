@@ -48,6 +48,24 @@ export interface RecordStepOptions {
   loss?: (logits: Tensor, labels: Int32Array) => Tensor;
 }
 
+/** The step op by op: zeroGrad, forward, loss, backward, step (what a recording replays). */
+export function stepOpByOp(
+  model: TensorModule,
+  optimizer: Optimizer,
+  x: Tensor,
+  labels: Int32Array,
+  lossOf: (logits: Tensor, labels: Int32Array) => Tensor = (logits, l) => crossEntropy(logits, l),
+): StepResult {
+  return scope(() => {
+    optimizer.zeroGrad();
+    const logits = model.call(x);
+    const loss = lossOf(logits, labels);
+    loss.backward();
+    optimizer.step();
+    return { loss: loss.detach(), logits: logits.detach() };
+  });
+}
+
 /** One input shape's recording, or the steps that lead to it. */
 interface ShapeEntry {
   program: NativeStepProgram | null;
@@ -68,17 +86,9 @@ export function recordTrainingStep(
   opts: RecordStepOptions = {},
 ): RecordedTrainingStep {
   const lossOf = opts.loss ?? ((logits: Tensor, labels: Int32Array) => crossEntropy(logits, labels));
+  const opByOp = (x: Tensor, labels: Int32Array): StepResult => stepOpByOp(model, optimizer, x, labels, lossOf);
   const named = [...model.namedParameters(), ...model.namedBuffers()];
   const tensors = named.map(([, t]) => t);
-  const opByOp = (x: Tensor, labels: Int32Array): StepResult =>
-    scope(() => {
-      optimizer.zeroGrad();
-      const logits = model.call(x);
-      const loss = lossOf(logits, labels);
-      loss.backward();
-      optimizer.step();
-      return { loss: loss.detach(), logits: logits.detach() };
-    });
   // What every recording holds for; a change drops them all (the shape picks among them).
   const stateOf = (): string =>
     JSON.stringify([optimizer.paramGroups.map(({ params: _, ...hyper }) => hyper), nativeRuntime().getThreads()]);
