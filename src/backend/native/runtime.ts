@@ -441,7 +441,6 @@ function plainBufferIfCompatible(s: Storage): Float32Array | null {
   return null;
 }
 
-/** Whether a storage can go to a native kernel at all (float32, native or ref). */
 /**
  * The buffer of a storage updated in place, in layout `desc` over `dims` (default plain): a
  * native storage in another layout first takes its values in that one as its own (a queued
@@ -470,6 +469,7 @@ export function inPlace(
   return rt.plainInput(s, [s.size]); // a float32 ref storage: its own array
 }
 
+/** Whether a storage can go to a native kernel at all (float32, native or ref). */
 export function isFloat32(s: Storage): boolean {
   return s instanceof NativeStorage || (s instanceof RefStorage && s.data instanceof Float32Array);
 }
