@@ -81,15 +81,20 @@ Napi::Value reluBackwardPlan(Napi::Env env, const dnnl::memory::desc& md, int pa
 #pragma omp parallel for if (n > 32768) schedule(static)
     for (int64_t begin = 0; begin < n; begin += 4096) {
       const int64_t end = std::min(n, begin + 4096);
-      // the parts' sum first (a loop per part vectorizes), then the mask, in one cache-sized chunk
-      std::copy(g[0] + begin, g[0] + end, gx + begin);
-      for (int p = 1; p < parts; p++) {
-        const float* gp = g[p];
+      // the parts' sum first (a loop per part vectorizes), then the mask, in one cache-sized chunk;
+      // a gradient in one part is masked as it is
+      const float* sum = g[0];
+      if (parts > 1) {
+        std::copy(g[0] + begin, g[0] + end, gx + begin);
+        for (int p = 1; p < parts; p++) {
+          const float* gp = g[p];
 #pragma omp simd
-        for (int64_t i = begin; i < end; i++) gx[i] += gp[i];
+          for (int64_t i = begin; i < end; i++) gx[i] += gp[i];
+        }
+        sum = gx;
       }
 #pragma omp simd
-      for (int64_t i = begin; i < end; i++) gx[i] = x[i] <= 0.f ? 0.f : gx[i];
+      for (int64_t i = begin; i < end; i++) gx[i] = x[i] <= 0.f ? 0.f : sum[i];
     }
   };
   int id = internDesc(md);

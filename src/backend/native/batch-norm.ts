@@ -14,7 +14,8 @@ import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import type { ChannelLayout, KernelSpecs, Kernels } from '../backend.js';
 import { refFallback, type NativeRun } from './fallback.js';
-import { inPlace, isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
+import { inPlace } from './in-place.js';
+import { isFloat32, NativeStorage, PLAIN, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
   interface NativeAddon {

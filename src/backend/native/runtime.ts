@@ -7,10 +7,8 @@
  * reference kernels) calls `flushSync()` first. Buffers from the pool only go to native
  * producers, whose work is queued after every earlier use of that buffer, so reuse is safe.
  */
-import type { KernelName } from '../backend.js';
 import type { ConvTiming } from './inference-layout.js';
 import { setting } from '../../core/config.js';
-import { BackendError } from '../../core/errors.js';
 import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
 import { RefStorage } from '../ref/storage.js';
@@ -439,34 +437,6 @@ function plainBufferIfCompatible(s: Storage): Float32Array | null {
   if (s instanceof NativeStorage) return s.desc === PLAIN ? s.buffer : null;
   if (s instanceof RefStorage && s.data instanceof Float32Array) return s.data;
   return null;
-}
-
-/**
- * The buffer of a storage updated in place, in layout `desc` over `dims` (default plain): a
- * native storage in another layout first takes its values in that one as its own (a queued
- * conversion; the storage keeps its identity, so every tensor on it sees the same values).
- */
-export function inPlace(
-  kernel: KernelName,
-  what: string,
-  s: Storage,
-  rt: NativeRuntime,
-  desc: number = PLAIN,
-  dims: readonly number[] = [s.size],
-): Float32Array {
-  if (s instanceof NativeStorage) {
-    if (s.desc !== desc) {
-      const target = desc === PLAIN ? rt.plainDesc(dims) : desc;
-      rt.input(s, target, dims); // cached on s as a converted copy
-      if (!s.adoptConverted(target))
-        throw new BackendError(kernel, `${what}: its copy in the step's layout was not kept`);
-    }
-    s.invalidate();
-    return s.buffer;
-  }
-  if (desc !== PLAIN)
-    throw new BackendError(kernel, `${what} is a reference storage; a blocked step needs native ones`);
-  return rt.plainInput(s, [s.size]); // a float32 ref storage: its own array
 }
 
 /** Whether a storage can go to a native kernel at all (float32, native or ref). */
