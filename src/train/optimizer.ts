@@ -192,6 +192,14 @@ export abstract class Optimizer<H extends BaseHyper = BaseHyper> {
     return this.state.get(param);
   }
 
+  /** Counts one update of `params` made outside step(): a recorded step replayed (recordTrainingStep). */
+  countReplayedStep(params: Iterable<Tensor>): void {
+    for (const param of params) {
+      const state = this.state.get(param);
+      if (state !== undefined) state.step += 1;
+    }
+  }
+
   /** Frees every state tensor; the optimiser starts afresh on the next step. */
   dispose(): void {
     this.disposeState();

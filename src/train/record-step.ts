@@ -73,6 +73,8 @@ interface ShapeEntry {
   steady: number;
   /** The model's output shape at this input shape (its last axis: the classes). */
   logits: readonly number[];
+  /** The parameters the recorded step updates (those with a gradient): a replay counts their steps. */
+  updates: readonly Tensor[];
 }
 
 /** A model that is collected takes its recordings' native programs and memory with it. */
@@ -93,8 +95,22 @@ export function recordTrainingStep(
   const stateOf = (): string =>
     JSON.stringify([optimizer.paramGroups.map(({ params: _, ...hyper }) => hyper), nativeRuntime().getThreads()]);
   const storagesOf = () => tensors.map((t) => t.storage);
+  // What a recording reads and writes in place: the storages of the parameters, buffers and
+  // optimiser state, and the arrays that hold them (a storage may move to another array).
+  const holdersOf = (): unknown[] => {
+    const state = optimizer.paramGroups.flatMap((g) =>
+      g.params.flatMap((p) => [...(optimizer.stateOf(p)?.buffers.values() ?? [])]),
+    );
+    return [...tensors, ...state].flatMap((t) => [
+      t.storage,
+      t.storage instanceof NativeStorage ? t.storage.currentArray : null,
+    ]);
+  };
+  const sameHolders = (a: readonly unknown[], b: readonly unknown[]): boolean =>
+    a.length === b.length && a.every((h, i) => h === b[i]);
   let state = '';
   let storages: readonly unknown[] = [];
+  let holders: readonly unknown[] = [];
   const shapes = new Map<string, ShapeEntry>();
   releaseWhenCollected.register(model, shapes);
   let refusal: string | null = null; // why steps cannot replay at all
@@ -126,6 +142,7 @@ export function recordTrainingStep(
       if (!(label >= 0 && label < classes))
         throw new ArgumentError('trainingStep', `label ${label} is out of range for ${classes} classes`);
     const [loss, logits] = p.run(x.storage, Float32Array.from(labels));
+    optimizer.countReplayedStep(entry.updates);
     // The step moved parameters and buffers in place: count it as optimizer.step() and batch norm
     // do, and drop their cached layout conversions (an eval pass's weights), as their kernels do.
     for (const t of tensors) {
@@ -137,8 +154,10 @@ export function recordTrainingStep(
 
   const record = (entry: ShapeEntry, x: Tensor, labels: Int32Array): StepResult => {
     let result: StepResult | null = null;
+    let updates: Tensor[] = [];
     const recorded = NativeStepProgram.record(nativeRuntime(), x.storage as NativeStorage, x.shape, () => {
       result = opByOp(x, labels);
+      updates = optimizer.paramGroups.flatMap((g) => g.params.filter((p) => p.grad !== null));
       return [result.loss.storage, result.logits.storage];
     });
     const done = result as StepResult | null;
@@ -149,6 +168,14 @@ export function recordTrainingStep(
       return done;
     }
     optimizer.zeroGrad(); // a replay leaves no gradients: neither does the recorded step
+    if (!sameHolders(holdersOf(), holders)) {
+      // A parameter moved to another array (a first step in a layout): replays would write the old one.
+      recorded.dispose();
+      entry.steady = 0;
+      replaying = 'not recorded yet (a parameter or state buffer moved to another array)';
+      return done;
+    }
+    entry.updates = updates;
     entry.program = recorded;
     replaying = true;
     return done;
@@ -163,14 +190,15 @@ export function recordTrainingStep(
         return opByOp(x, labels);
       }
       const now = stateOf();
-      if (now !== state || storagesOf().some((s, i) => s !== storages[i])) {
+      const current = holdersOf();
+      if (now !== state || !sameHolders(current, holders)) {
         dropAll();
-        [state, storages] = [now, storagesOf()];
+        [state, storages, holders] = [now, storagesOf(), current];
       }
       const shape = formatShape(x.shape);
       let entry = shapes.get(shape);
       if (entry === undefined) {
-        entry = { program: null, steady: 0, logits: [] };
+        entry = { program: null, steady: 0, logits: [], updates: [] };
         shapes.set(shape, entry);
       }
       if (entry.program !== null) return replay(entry, entry.program, x, labels);

@@ -180,8 +180,8 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
   });
 
   // A conv weight's gradient comes in oneDNN's blocked weights layout (OIhw16i16o on AVX-512,
-  // 8i8o on AVX2): SGD moves the weight and its momentum into it and steps there; Adam moves them
-  // back to plain. Both bit for bit as the reference kernels; 12 channels pad blocks with zeros.
+  // 8i8o on AVX2): SGD moves the weight and its momentum into it and steps there, and keeps them
+  // there for a gradient in another layout; Adam moves them back to plain. Both bit for bit as the reference kernels; 12 channels pad blocks with zeros.
   for (const channels of [32, 12]) {
     it(`SGD on a blocked conv-weight gradient (${channels} channels) steps in that layout; Adam after it, plain`, {
       skip,
@@ -217,6 +217,28 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
       }
       assert.equal((p.nat as NativeStorage).desc, desc, 'the weight moved into its gradient layout');
       assert.equal((b.nat as NativeStorage).desc, desc, 'the momentum too');
+      // A gradient in another layout (here plain) is converted: the weight stays where it is.
+      const arrays = [(p.nat as NativeStorage).currentArray, (b.nat as NativeStorage).currentArray];
+      const v = values(size, 350);
+      refBackend.kernels.sgdStep({
+        ...hyper,
+        firstStep: false,
+        param: p.ref,
+        grad: refBackend.write(v, 'float32'),
+        momentumBuffer: b.ref,
+      });
+      native.kernels.sgdStep({
+        ...hyper,
+        firstStep: false,
+        param: p.nat,
+        grad: native.write(v, 'float32'),
+        momentumBuffer: b.nat,
+      });
+      assert.deepEqual(
+        [(p.nat as NativeStorage).currentArray, (b.nat as NativeStorage).currentArray],
+        arrays,
+        'a plain gradient leaves the weight and momentum in their arrays',
+      );
       same('param after SGD', p.ref, p.nat, size);
       same('momentum buffer', b.ref, b.nat, size);
       // The padding lanes stayed zero: every nonzero of the buffer is a value of the weight.

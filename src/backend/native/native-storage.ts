@@ -60,6 +60,14 @@ export class NativeStorage extends Storage {
     return this.buf;
   }
 
+  /**
+   * The array holding the values now, without allocating (null before a zeros storage's first
+   * use): adoptConverted moves a storage to another array, which a recorded program must notice.
+   */
+  get currentArray(): Float32Array | null {
+    return this.buf;
+  }
+
   convertedTo(desc: number): NativeStorage | undefined {
     return this.converted?.get(desc);
   }

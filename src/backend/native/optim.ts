@@ -38,7 +38,10 @@ type AdamScalars = Pick<
 /**
  * The layout an SGD step runs in: a conv weight's gradient comes in oneDNN's blocked layout, the
  * one the forward reads its weights in, so the weight and its momentum move into it too (once)
- * and no step reorders them again (docs/native-backend.md#how-it-runs). Else plain.
+ * and no step reorders them again (docs/native-backend.md#how-it-runs). A weight already blocked
+ * stays in its layout and the gradient is converted to it: a batch of another size may tune its
+ * convs to another layout, and a weight that moved would leave a recorded step
+ * (step-recording.ts) updating its old buffer. Else plain.
  */
 function stepLayout(
   param: Storage,
@@ -47,6 +50,7 @@ function stepLayout(
 ): { desc: number; dims: readonly number[] } | null {
   const native = (s: Storage | null): boolean => s === null || s instanceof NativeStorage;
   if (!(param instanceof NativeStorage) || !(grad instanceof NativeStorage) || !native(buffer)) return null;
+  if (param.desc !== PLAIN && param.dims !== null) return { desc: param.desc, dims: param.dims };
   if (grad.desc === PLAIN || grad.dims === null) return null;
   return { desc: grad.desc, dims: grad.dims };
 }
@@ -75,7 +79,7 @@ export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const floats = blocked === null ? n : Math.ceil(rt.descInfo(blocked.desc).bytes / 4);
       const plan = rt.plan(`sgd:${floats}:${+withMomentum}`, () => rt.addon.sgdPlan({ size: floats, withMomentum }));
       const [desc, dims] = blocked === null ? [PLAIN, [n]] : [blocked.desc, blocked.dims];
-      const g = blocked === null ? rt.plainInput(grad, [n]) : (grad as NativeStorage).buffer;
+      const g = blocked === null ? rt.plainInput(grad, [n]) : rt.input(grad, blocked.desc, blocked.dims);
       const buffers = [inPlace('sgdStep', 'param', param, rt, desc, dims), g];
       if (buf !== null) buffers.push(inPlace('sgdStep', 'momentum buffer', buf, rt, desc, dims));
       const { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep } = args;
