@@ -177,6 +177,7 @@ export function recordTrainingStep(
     }
     entry.updates = updates;
     entry.program = recorded;
+    nativeRuntime().releasePooled(); // replays take nothing from the pool
     replaying = true;
     return done;
   };

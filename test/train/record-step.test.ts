@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { nativeRuntime } from '../../src/backend/native/index.js';
 import { synchronize } from '../../src/backend/registry.js';
 import { resetSettings } from '../../src/core/config.js';
 import { ArgumentError } from '../../src/core/errors.js';
@@ -90,7 +91,14 @@ describe('recordTrainingStep', () => {
     const modes: (true | string)[] = [];
     for (let i = 0; i < 7; i++) {
       const { x, labels } = batch(i);
-      const recorded = take(steps.step(x, labels));
+      const pooled = nativeRuntime().pooled;
+      const result = steps.step(x, labels);
+      if (steps.replaying === true && modes.at(-1) !== true)
+        assert.ok(
+          pooled > 0 && nativeRuntime().pooled === 0,
+          `the recording step gave back the pool's ${pooled} bytes (left ${nativeRuntime().pooled})`,
+        );
+      const recorded = take(result);
       modes.push(steps.replaying);
       const plain = take(opByOp(plainModel, o2, x, labels));
       assert.ok(Object.is(recorded.loss, plain.loss), `step ${i}: loss ${recorded.loss} vs ${plain.loss}`);

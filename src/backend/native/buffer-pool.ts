@@ -54,6 +54,12 @@ export class BufferPool {
     this.bytes += buffer.byteLength;
   }
 
+  /** Drops every buffer held (the garbage collector frees them). */
+  clear(): void {
+    this.lists.clear();
+    this.bytes = 0;
+  }
+
   /** Bytes held. */
   get pooledBytes(): number {
     return this.bytes;

@@ -421,6 +421,15 @@ export class NativeRuntime {
     this.pool.limitBytes = bytes;
   }
 
+  /**
+   * Drops the pool's free buffers. A recorded training step runs on slabs of its own, so what the
+   * steps op by op before it left in the pool would sit idle beside them (DenseNet-BC-100 at
+   * batch 64: 2.8 GiB beside 2.4 GiB of slabs).
+   */
+  releasePooled(): void {
+    this.pool.clear();
+  }
+
   /** Bytes held by the pool (for the memory-flatness script and tests). */
   get pooled(): number {
     return this.pool.pooledBytes;
