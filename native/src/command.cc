@@ -136,15 +136,20 @@ uint32_t commandOf(Napi::Env env, Napi::Value planId, Napi::Value buffersValue, 
     }
     keep.Set(keepAt++, v);
   }
-  // Scalars come as an object read by the names the plan declares (Fields names a bad one).
-  if (!plan->scalars.empty()) {
-    Fields scalars(env, scalarsValue, op.c_str(), "scalars");
-    for (const ScalarField& f : plan->scalars)
-      command.scalars.push_back(f.isFlag ? scalars.flag(f.name) : scalars.value(f.name));
-  } else if (!scalarsValue.IsUndefined()) {
-    throw Napi::TypeError::New(env, op + ": argument 'scalars' is not taken by this plan");
-  }
+  command.scalars = scalarsOf(env, *plan, scalarsValue);
   return keepAt;
+}
+
+std::vector<double> scalarsOf(Napi::Env env, const Plan& plan, Napi::Value value) {
+  std::vector<double> out;
+  // Scalars come as an object read by the names the plan declares (Fields names a bad one).
+  if (!plan.scalars.empty()) {
+    Fields scalars(env, value, plan.name.c_str(), "scalars");
+    for (const ScalarField& f : plan.scalars) out.push_back(f.isFlag ? scalars.flag(f.name) : scalars.value(f.name));
+  } else if (!value.IsUndefined()) {
+    throw Napi::TypeError::New(env, plan.name + ": argument 'scalars' is not taken by this plan");
+  }
+  return out;
 }
 
 std::string executeCommand(const Command& c, dnnl::stream& stream, Scratchpad& scratchpad, FiniteMemo* memo) {

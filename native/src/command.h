@@ -45,6 +45,9 @@ struct Command {
 uint32_t commandOf(Napi::Env env, Napi::Value planId, Napi::Value buffersValue, Napi::Value scalarsValue,
                    Command& command, Napi::Array keep, uint32_t keepAt, bool withWrites = false);
 
+// The scalars `plan` reads, from an object keyed by their names (none: value must be undefined).
+std::vector<double> scalarsOf(Napi::Env env, const Plan& plan, Napi::Value value);
+
 // Runs `command` on the worker's stream; returns "" or the error, naming the op. `memo`: the
 // finite ranges of a program's run (null for a command queued alone).
 std::string executeCommand(const Command& command, dnnl::stream& stream, Scratchpad& scratchpad, FiniteMemo* memo);

@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -25,6 +26,9 @@ struct ProgramBody {
   std::vector<Command> commands;
   mutable SteadyVerdicts verdicts;
 };
+
+// A program run's scalars for some of its commands: (command index, values), by increasing index.
+using Patches = std::vector<std::pair<size_t, std::vector<double>>>;
 
 class Queue {
  public:
@@ -54,13 +58,15 @@ class Queue {
   // Queues a recorded program as one entry: the worker runs its commands in order, each counted
   // (and timed) as if queued alone. Copying them into the queue took 35-53 us per GoogLeNet
   // pass, under the lock the worker needs to start. `keep` holds every array they use.
-  void pushProgram(std::shared_ptr<const ProgramBody> program, Napi::Array keep) {
+  // `patches`: (command index, scalars) in increasing order, this run's values for those commands.
+  void pushProgram(std::shared_ptr<const ProgramBody> program, Napi::Array keep, Patches patches) {
     uint64_t seq, finished;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       submitted_ += program->commands.size();
       Entry entry;
       entry.program = std::move(program);
+      entry.patches = std::move(patches);
       entries_.push_back(std::move(entry));
       seq = submitted_;
       finished = finished_;
@@ -196,9 +202,18 @@ class Queue {
       }
       // One memo per run: what this run's guards found finite, forgotten where a command writes.
       FiniteMemo memo(&entry.program->verdicts);
-      for (const Command& command : entry.program->commands) {
-        runOne(command, stream, scratchpad, &memo);
-        memo.finished(command.writes);
+      auto patch = entry.patches.begin();
+      const auto& commands = entry.program->commands;
+      for (size_t i = 0; i < commands.size(); i++) {
+        if (patch != entry.patches.end() && patch->first == i) {
+          Command patched = commands[i];
+          patched.scalars = std::move(patch->second);
+          ++patch;
+          runOne(patched, stream, scratchpad, &memo);
+        } else {
+          runOne(commands[i], stream, scratchpad, &memo);
+        }
+        memo.finished(commands[i].writes);
       }
     }
   }
@@ -230,10 +245,12 @@ class Queue {
 
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  // A queued command, or a recorded program's commands (shared with the program, never copied).
+  // A queued command, or a recorded program's commands (shared with the program, never copied)
+  // with this run's scalars for some of them.
   struct Entry {
     Command command;
     std::shared_ptr<const ProgramBody> program;
+    Patches patches;
   };
   std::deque<Entry> entries_;
   uint64_t submitted_ = 0, finished_ = 0, errorSeq_ = 0;
@@ -317,12 +334,40 @@ Queue::Program& programOf(const Napi::CallbackInfo& info, const char* op) {
   return it->second;
 }
 
-// programRun(id): queues the program's commands, in order, with one call.
+// programRun(id, patches?: [index, scalars][]): queues the program's commands, in order, with
+// one call; the commands at the patches' indices (increasing) run with those scalars this time
+// (an optimiser's learning rate and bias corrections), as exec reads them. The program keeps its own.
 Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
   return guardedValue(info, "programRun", [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
     Queue::Program& program = programOf(info, "programRun");
-    queueOf(info.Env()).pushProgram(program.body, program.keep.Value());
-    return info.Env().Undefined();
+    const auto& commands = program.body->commands;
+    Patches patches;
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      if (!info[1].IsArray())
+        throw Napi::TypeError::New(env, "programRun: argument 'patches' must be an array of [index, scalars]");
+      Napi::Array list = info[1].As<Napi::Array>();
+      for (uint32_t k = 0; k < list.Length(); k++) {
+        Napi::Value item = list[k];
+        std::string where = "programRun: patch " + std::to_string(k);
+        if (!item.IsArray() || item.As<Napi::Array>().Length() != 2)
+          throw Napi::TypeError::New(env, where + " must be [index, scalars]");
+        Napi::Array pair = item.As<Napi::Array>();
+        Napi::Value at = pair[0u];
+        double index = at.IsNumber() ? at.As<Napi::Number>().DoubleValue() : -1;
+        double after = patches.empty() ? -1 : static_cast<double>(patches.back().first);
+        if (!(index > after && index < static_cast<double>(commands.size())) || index != std::floor(index))
+          throw Napi::RangeError::New(env, where + ": index must be an integer above the last patch's and below " +
+                                               std::to_string(commands.size()));
+        const Plan& plan = *commands[static_cast<size_t>(index)].plan;
+        if (plan.scalars.empty())
+          throw Napi::TypeError::New(env, where + ": command " + std::to_string(static_cast<size_t>(index)) + " (" +
+                                              plan.name + ") takes no scalars");
+        patches.emplace_back(static_cast<size_t>(index), scalarsOf(env, plan, pair[1u]));
+      }
+    }
+    queueOf(env).pushProgram(program.body, program.keep.Value(), std::move(patches));
+    return env.Undefined();
   });
 }
 CONVKIT_EXPORT(programRun, ProgramRun);

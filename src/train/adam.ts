@@ -5,7 +5,14 @@
  */
 import type { Tensor } from '../core/tensor.js';
 import { type Fail, HyperReader } from './hyper.js';
-import { type BaseHyper, Optimizer, type ParamGroup, type ParamsInput, type ParamState } from './optimizer.js';
+import {
+  type BaseHyper,
+  Optimizer,
+  type ParamGroup,
+  type ParamsInput,
+  type ParamState,
+  type StepScalars,
+} from './optimizer.js';
 
 export interface AdamHyper extends BaseHyper {
   /** Decay rates of the running averages of the gradient and of its square, each in [0, 1). */
@@ -50,27 +57,30 @@ abstract class AdamFamily extends Optimizer<AdamHyper> {
   }
 
   protected update(param: Tensor, grad: Tensor, group: ParamGroup<AdamHyper>, state: ParamState): void {
-    const { lr, betas, eps, weightDecay, amsgrad, maximize } = group;
     const expAvg = this.buffer(param, state, 'expAvg').tensor;
     const expAvgSq = this.buffer(param, state, 'expAvgSq').tensor;
-    const maxExpAvgSq = amsgrad ? this.buffer(param, state, 'maxExpAvgSq').tensor : null;
+    const maxExpAvgSq = group.amsgrad ? this.buffer(param, state, 'maxExpAvgSq').tensor : null;
     param.backend.kernels.adamStep({
       param: param.storage,
       grad: grad.storage,
       expAvg: expAvg.storage,
       expAvgSq: expAvgSq.storage,
       maxExpAvgSq: maxExpAvgSq === null ? null : maxExpAvgSq.storage,
-      step: state.step,
-      lr,
-      beta1: betas[0],
-      beta2: betas[1],
-      eps,
-      weightDecay,
-      amsgrad,
-      maximize,
-      decoupled: this.decoupled,
+      ...this.stepScalars(group, state).args,
     });
     param.storage.version++;
+  }
+
+  protected stepScalars(group: ParamGroup<AdamHyper>, state: ParamState): StepScalars & { kernel: 'adamStep' } {
+    const { lr, betas, eps, weightDecay, amsgrad, maximize } = group;
+    const [beta1, beta2] = betas;
+    const args = { step: state.step, lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, decoupled: this.decoupled };
+    return { kernel: 'adamStep', args };
+  }
+
+  /** Whether there is a running maximum (the step's plan and buffers depend on it). */
+  protected recordedShape(group: AdamHyper): unknown {
+    return group.amsgrad;
   }
 }
 

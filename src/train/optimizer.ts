@@ -5,6 +5,7 @@
  * how to update one parameter; the update runs in a backend kernel, in place on the parameter's
  * storage, so a native backend never moves weights through JavaScript.
  */
+import type { KernelSpecs } from '../backend/backend.js';
 import { ArgumentError, BackendError, DTypeError, ShapeError } from '../core/errors.js';
 import { keep } from '../core/scope.js';
 import { formatShape, shapesEqual } from '../core/shape.js';
@@ -32,6 +33,14 @@ export type ParamGroupInput<H extends BaseHyper> = { params: Iterable<Tensor> } 
 
 /** Parameters as a list of tensors (one group) or a list of groups. */
 export type ParamsInput<H extends BaseHyper> = Iterable<Tensor> | Iterable<ParamGroupInput<H>>;
+
+/** An update's kernel and its arguments other than tensors: what a replayed recording passes anew. */
+export type StepScalars =
+  | { kernel: 'sgdStep'; args: Omit<KernelSpecs['sgdStep']['args'], 'param' | 'grad' | 'momentumBuffer'> }
+  | {
+      kernel: 'adamStep';
+      args: Omit<KernelSpecs['adamStep']['args'], 'param' | 'grad' | 'expAvg' | 'expAvgSq' | 'maxExpAvgSq'>;
+    };
 
 /** What an optimiser remembers about one parameter. */
 export interface ParamState {
@@ -90,6 +99,13 @@ export abstract class Optimizer<H extends BaseHyper = BaseHyper> {
   protected abstract parseHyper(record: Readonly<Record<string, unknown>>, fail: Fail): H;
   /** Updates one parameter whose gradient is present and checked. `state.step` already counts it. */
   protected abstract update(param: Tensor, grad: Tensor, group: ParamGroup<H>, state: ParamState): void;
+  /**
+   * The kernel and non-tensor arguments update() passes for a parameter of `group` whose state
+   * tensors exist (its step already counted): a recorded step passes them anew at each replay.
+   */
+  protected abstract stepScalars(group: ParamGroup<H>, state: ParamState): StepScalars;
+  /** What a recorded step bakes in besides its scalars (which state tensors exist): a change records again. */
+  protected abstract recordedShape(group: H): unknown;
   /** Names of the state tensors this optimiser keeps. */
   abstract readonly stateNames: readonly string[];
   /** State tensors a parameter that has been stepped must have (checked when loading). */
@@ -192,12 +208,24 @@ export abstract class Optimizer<H extends BaseHyper = BaseHyper> {
     return this.state.get(param);
   }
 
-  /** Counts one update of `params` made outside step(): a recorded step replayed (recordTrainingStep). */
-  countReplayedStep(params: Iterable<Tensor>): void {
-    for (const param of params) {
-      const state = this.state.get(param);
-      if (state !== undefined) state.step += 1;
-    }
+  /**
+   * Counts one update of each of `params` made outside step(), by a recorded step replayed
+   * (recordTrainingStep), and returns the scalars each update runs with, in order.
+   */
+  replayStep(params: readonly Tensor[]): StepScalars[] {
+    const groups = new Map(this.paramGroups.flatMap((g) => g.params.map((p) => [p, g] as const)));
+    return params.map((param) => {
+      const [state, group] = [this.state.get(param), groups.get(param)];
+      if (state === undefined || group === undefined)
+        throw new ArgumentError(this.name, 'a replayed step updates a parameter this optimiser has not stepped');
+      state.step += 1;
+      return this.stepScalars(group, state);
+    });
+  }
+
+  /** Per group, its parameter count and what recordedShape says: a recorded step holds while this does. */
+  recordingKey(): string {
+    return JSON.stringify(this.paramGroups.map((g) => [g.params.length, this.recordedShape(g)]));
   }
 
   /** Frees every state tensor; the optimiser starts afresh on the next step. */

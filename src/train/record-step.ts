@@ -1,22 +1,25 @@
 /**
- * `recordTrainingStep(model, optimizer)`: an SGD training step (zeroGrad, forward, loss, backward,
- * step) recorded once and replayed with one native call per batch, as `nn.recordInference` does
- * for inference. Built op by op, a step costs the main thread 10-25 ms of JavaScript, and on a
- * 2-core machine that time comes out of the kernels' (docs/native-backend.md, "Recorded training
- * steps"): ResNet-20 (batch 128) ran 101 ms a step built op by op and 90 ms replayed.
+ * `recordTrainingStep(model, optimizer)`: a training step (zeroGrad, forward, loss, backward,
+ * SGD, Adam or AdamW step) recorded once and replayed with one native call per batch, as
+ * `nn.recordInference` does for inference. Built op by op, a step costs the main thread 10-25 ms
+ * of JavaScript, and on a 2-core machine that time comes out of the kernels' (docs/native-backend.md,
+ * "Recorded training steps"): ResNet-20 (batch 128) ran 101 ms a step built op by op and 90 ms replayed.
  *
  * The first steps run op by op until no step makes new kernel plans (the convolutions are tuned
  * on a weight's second use); the next one is recorded as it runs. A replay updates the
- * parameters, the momentum and the batch norms' running statistics in place, exactly as the step
- * op by op would (the same kernels in the same order), but leaves no `.grad`. A change of shape,
- * of a hyper-parameter (a learning-rate schedule), of the thread count, or of a parameter or
- * buffer's storage (loadStateDict, assign) is noticed at the next step, which records again.
- * Other backends, other optimisers (Adam's bias corrections change every step), and steps that
- * read values in JavaScript midway (dropout's masks, a cumulative-average batch norm, reference
- * fallbacks) run op by op; `replaying` says which and why.
+ * parameters, the optimiser's state and the batch norms' running statistics in place, exactly as
+ * the step op by op would (the same kernels in the same order), but leaves no `.grad`. Each
+ * replay passes the optimiser's scalars anew (a schedule's learning rate, Adam's bias
+ * corrections) and counts its steps. A change of shape, of the thread count, of which state
+ * tensors the optimiser keeps (momentum switched on or off), or of the storage or array of a
+ * parameter, buffer or state tensor (loadStateDict, assign) is noticed at the next step, which
+ * records again. Other backends and optimisers, and steps that read values in JavaScript midway
+ * (dropout's masks, a cumulative-average batch norm, reference fallbacks) run op by op;
+ * `replaying` says which and why.
  */
 import { nativeRuntime } from '../backend/native/index.js';
 import { NativeStorage } from '../backend/native/runtime.js';
+import { adamExecScalars, sgdExecScalars } from '../backend/native/optim.js';
 import { NativeStepProgram } from '../backend/native/step-recording.js';
 import { ArgumentError } from '../core/errors.js';
 import { scope } from '../core/scope.js';
@@ -26,6 +29,7 @@ import type { TensorModule } from '../nn/module.js';
 import { crossEntropy } from '../ops/cross-entropy.js';
 import { wrap } from '../ops/util.js';
 import type { Optimizer } from './optimizer.js';
+import { Adam, AdamW } from './adam.js';
 import { SGD } from './sgd.js';
 
 /** What one step gives: the loss (a scalar) and the model's output, both detached. */
@@ -92,8 +96,7 @@ export function recordTrainingStep(
   const named = [...model.namedParameters(), ...model.namedBuffers()];
   const tensors = named.map(([, t]) => t);
   // What every recording holds for; a change drops them all (the shape picks among them).
-  const stateOf = (): string =>
-    JSON.stringify([optimizer.paramGroups.map(({ params: _, ...hyper }) => hyper), nativeRuntime().getThreads()]);
+  const stateOf = (): string => JSON.stringify([optimizer.recordingKey(), nativeRuntime().getThreads()]);
   const storagesOf = () => tensors.map((t) => t.storage);
   // What a recording reads and writes in place: the storages of the parameters, buffers and
   // optimiser state, and the arrays that hold them (a storage may move to another array).
@@ -119,8 +122,8 @@ export function recordTrainingStep(
   const why = (x: Tensor): string | null => {
     if (refusal !== null) return refusal;
     if (x.backend.name !== 'native') return `the '${x.backend.name}' backend runs steps op by op`;
-    if (!(optimizer instanceof SGD))
-      return `only SGD steps are recorded (${optimizer.constructor.name}'s scalars change every step)`;
+    if (!(optimizer instanceof SGD || optimizer instanceof Adam || optimizer instanceof AdamW))
+      return `only SGD, Adam and AdamW steps are recorded, not ${optimizer.constructor.name}'s`;
     if (!model.training) return 'the model is in eval mode';
     return null;
   };
@@ -141,8 +144,10 @@ export function recordTrainingStep(
     for (const label of labels)
       if (!(label >= 0 && label < classes))
         throw new ArgumentError('trainingStep', `label ${label} is out of range for ${classes} classes`);
-    const [loss, logits] = p.run(x.storage, Float32Array.from(labels));
-    optimizer.countReplayedStep(entry.updates);
+    const scalars = optimizer
+      .replayStep(entry.updates)
+      .map((u) => (u.kernel === 'sgdStep' ? sgdExecScalars(u.args) : adamExecScalars(u.args)));
+    const [loss, logits] = p.run(x.storage, Float32Array.from(labels), scalars);
     // The step moved parameters and buffers in place: count it as optimizer.step() and batch norm
     // do, and drop their cached layout conversions (an eval pass's weights), as their kernels do.
     for (const t of tensors) {
@@ -168,6 +173,12 @@ export function recordTrainingStep(
       return done;
     }
     optimizer.zeroGrad(); // a replay leaves no gradients: neither does the recorded step
+    if (recorded.optimizerSteps !== updates.length) {
+      recorded.dispose();
+      refusal = `the optimiser queued ${recorded.optimizerSteps} updates for ${updates.length} parameters with gradients`;
+      replaying = refusal;
+      return done;
+    }
     if (!sameHolders(holdersOf(), holders)) {
       // A parameter moved to another array (a first step in a layout): replays would write the old one.
       recorded.dispose();

@@ -1,7 +1,14 @@
 /** Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (torch.optim.SGD). */
 import type { Tensor } from '../core/tensor.js';
 import { type Fail, HyperReader } from './hyper.js';
-import { type BaseHyper, Optimizer, type ParamGroup, type ParamsInput, type ParamState } from './optimizer.js';
+import {
+  type BaseHyper,
+  Optimizer,
+  type ParamGroup,
+  type ParamsInput,
+  type ParamState,
+  type StepScalars,
+} from './optimizer.js';
 
 export interface SgdHyper extends BaseHyper {
   momentum: number;
@@ -57,21 +64,26 @@ export class SGD extends Optimizer<SgdHyper> {
   }
 
   protected update(param: Tensor, grad: Tensor, group: ParamGroup<SgdHyper>, state: ParamState): void {
-    const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
     // Without momentum PyTorch keeps no buffer; with it, the first step copies the gradient in.
-    const buffer = momentum !== 0 ? this.buffer(param, state, 'momentumBuffer') : null;
+    const buffer = group.momentum !== 0 ? this.buffer(param, state, 'momentumBuffer') : null;
     param.backend.kernels.sgdStep({
       param: param.storage,
       grad: grad.storage,
       momentumBuffer: buffer === null ? null : buffer.tensor.storage,
+      ...this.stepScalars(group).args,
       firstStep: buffer?.fresh === true,
-      lr,
-      momentum,
-      dampening,
-      nesterov,
-      weightDecay,
-      maximize,
     });
     param.storage.version++;
+  }
+
+  protected stepScalars(group: ParamGroup<SgdHyper>): StepScalars & { kernel: 'sgdStep' } {
+    const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
+    const args = { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep: false };
+    return { kernel: 'sgdStep', args };
+  }
+
+  /** Whether there is a momentum buffer (the step's plan and buffers depend on it). */
+  protected recordedShape(group: SgdHyper): unknown {
+    return group.momentum !== 0;
   }
 }

@@ -172,6 +172,42 @@ describe('nn.recordInference on the native backend', { skip }, () => {
     assert.deepEqual(y, opByOp(model, x));
   });
 
+  it("a program run's patches give commands other scalars for that run only, checked as exec checks them", () => {
+    const addon = loadNativeAddon();
+    if ('error' in addon) return failNativeMissing(addon);
+    const sgd = addon.sgdPlan({ size: 4, withMomentum: false }).plan;
+    const plain = addon.plainDesc([4]);
+    const copy = addon.reorderPlan(plain, plain);
+    const [param, grad, seen] = [Float32Array.from([1, 2, 3, 4]), Float32Array.from([1, 1, 2, 4]), new Float32Array(4)];
+    const hyper = { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, maximize: false, firstStep: false };
+    const program = addon.programCreate([
+      [sgd, [param, grad], { lr: 0.25, ...hyper }],
+      [copy, [param, seen]],
+    ]);
+    addon.programRun(program, [[0, { lr: 0.5, ...hyper }]]);
+    addon.programRun(program); // the recorded 0.25 again
+    addon.flushSync();
+    assert.deepEqual(Array.from(param), [1 - 0.5 - 0.25, 2 - 0.5 - 0.25, 3 - 1 - 0.5, 4 - 2 - 1]);
+    assert.deepEqual(Array.from(seen), Array.from(param));
+    assert.throws(
+      () => addon.programRun(program, [[1, { lr: 1 }]]),
+      /programRun: patch 0: command 1 \(reorder\) takes no scalars/,
+    );
+    assert.throws(() => addon.programRun(program, [[2, { lr: 1 }]]), /patch 0: index must be an integer .* below 2/);
+    assert.throws(
+      () =>
+        addon.programRun(program, [
+          [0, { lr: 1, ...hyper }],
+          [0, { lr: 1, ...hyper }],
+        ]),
+      /patch 1: index must be an integer above the last patch's/,
+    );
+    assert.throws(() => addon.programRun(program, [[0, { lr: 1 }]]), /sgd.*'momentum'/);
+    addon.flushSync();
+    assert.deepEqual(Array.from(param), [0.25, 1.25, 1.5, 1], 'a run refused queues nothing');
+    addon.programRelease(program);
+  });
+
   it("the addon's programs check their commands and keep a plan the JS cache released", () => {
     const addon = loadNativeAddon();
     if ('error' in addon) return failNativeMissing(addon);

@@ -18,8 +18,8 @@ import { buildModel } from '../../src/models/registry.js';
 import * as nn from '../../src/nn/index.js';
 import type { TensorModule } from '../../src/nn/module.js';
 import * as ops from '../../src/ops/index.js';
-import { Adam } from '../../src/train/adam.js';
-import type { Optimizer } from '../../src/train/optimizer.js';
+import { Adam, AdamW } from '../../src/train/adam.js';
+import { type BaseHyper, Optimizer, type ParamGroup, type StepScalars } from '../../src/train/optimizer.js';
 import { recordTrainingStep, type StepResult } from '../../src/train/record-step.js';
 import { SGD } from '../../src/train/sgd.js';
 import { nativeSkipReason } from '../backend/native-helpers.js';
@@ -83,6 +83,31 @@ function take(result: StepResult): { loss: number; logits: number[] } {
   return out;
 }
 
+/** An optimiser of the user's own: its update could do anything, so its steps are not recorded. */
+class OwnSgd extends Optimizer<BaseHyper> {
+  readonly stateNames = [];
+  constructor(params: Iterable<Tensor>) {
+    super('OwnSgd', params, { lr: 0.01, weightDecay: 0, maximize: false }, {});
+  }
+  protected parseHyper(record: Readonly<Record<string, unknown>>): BaseHyper {
+    return { lr: Number(record.lr), weightDecay: 0, maximize: false };
+  }
+  requiredState(): readonly string[] {
+    return [];
+  }
+  protected update(param: Tensor, grad: Tensor, group: ParamGroup<BaseHyper>): void {
+    noGrad(() => param.assign(ops.sub(param, ops.mul(grad, group.lr))));
+  }
+  protected stepScalars(group: ParamGroup<BaseHyper>): StepScalars {
+    const { lr } = group;
+    const args = { lr, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, maximize: false, firstStep: false };
+    return { kernel: 'sgdStep', args };
+  }
+  protected recordedShape(): unknown {
+    return null;
+  }
+}
+
 describe('recordTrainingStep', () => {
   it('replays give the bits of the steps op by op: state, losses, logits, the eval pass after', { skip }, async () => {
     const [recordedModel, plainModel] = [resnet(), resnet()];
@@ -139,7 +164,7 @@ describe('recordTrainingStep', () => {
     steps.dispose();
   });
 
-  it('records again after a learning-rate change, a new storage, and per batch shape', { skip }, () => {
+  it('records again when momentum is switched off, for a new storage, and per batch shape', { skip }, () => {
     const [recordedModel, plainModel] = [resnet(), resnet()];
     const [o1, o2] = [sgd(recordedModel), sgd(plainModel)];
     const steps = recordTrainingStep(recordedModel, o1);
@@ -151,11 +176,12 @@ describe('recordTrainingStep', () => {
     };
     for (let i = 0; i < 5; i++) both(i);
     assert.equal(steps.replaying, true);
-    for (const o of [o1, o2]) o.paramGroups[0].lr = 0.01;
+    // No momentum: the update has no buffer and another plan, which the recording does not have.
+    for (const o of [o1, o2]) Object.assign(o.paramGroups[0], { momentum: 0, nesterov: false });
     both(5);
-    assert.notEqual(steps.replaying, true, 'a new learning rate is not replayed with the old one');
+    assert.notEqual(steps.replaying, true, 'a step without momentum is not replayed with it');
     for (let i = 6; i < 9; i++) both(i);
-    assert.equal(steps.replaying, true, 'recorded again with the new learning rate');
+    assert.equal(steps.replaying, true, 'recorded again without momentum');
     // A smaller last batch records its own step; the full batch's recording stays.
     for (let i = 9; i < 12; i++) both(i, 3);
     assert.equal(steps.replaying, true, 'the batch of 3 replays its own recording');
@@ -207,6 +233,34 @@ describe('recordTrainingStep', () => {
     steps.dispose();
   });
 
+  // The learning rate (a schedule's) and Adam's bias corrections change from step to step: replays
+  // pass them anew instead of recording again.
+  const trainers: [string, (m: TensorModule) => Optimizer][] = [
+    ['SGD', sgd],
+    ['Adam', (m) => new Adam(m.parameters(), { lr: 1e-3, weightDecay: 1e-4 })],
+    ['AdamW with amsgrad', (m) => new AdamW(m.parameters(), { lr: 1e-3, amsgrad: true })],
+  ];
+  for (const [name, optimizerOf] of trainers)
+    it(`${name}: a learning rate changed at every step replays with the steps op by op's bits`, { skip }, () => {
+      const [recordedModel, plainModel] = [resnet(), resnet()];
+      const [o1, o2] = [optimizerOf(recordedModel), optimizerOf(plainModel)];
+      const steps = recordTrainingStep(recordedModel, o1);
+      const modes: (true | string)[] = [];
+      for (let i = 0; i < 8; i++) {
+        for (const o of [o1, o2]) o.paramGroups[0].lr *= 0.9;
+        const { x, labels } = batch(i);
+        const a = take(steps.step(x, labels));
+        modes.push(steps.replaying);
+        const b = take(opByOp(plainModel, o2, x, labels));
+        assert.ok(Object.is(a.loss, b.loss), `step ${i}: loss ${a.loss} vs ${b.loss}`);
+        sameBits(`step ${i}: logits`, a.logits, b.logits);
+      }
+      assert.deepEqual(modes.slice(-4), [true, true, true, true], `replayed: ${modes.join(', ')}`);
+      sameState(recordedModel, plainModel);
+      sameOptimizerState(o1, o2);
+      steps.dispose();
+    });
+
   it('checks the labels of a replay as the loss would', { skip }, () => {
     const model = resnet();
     const steps = recordTrainingStep(model, sgd(model));
@@ -231,7 +285,10 @@ describe('recordTrainingStep', () => {
       return r;
     };
     const model = resnet();
-    assert.match(String(reasons(model, new Adam(model.parameters()))), /only SGD steps are recorded \(Adam/);
+    assert.match(
+      String(reasons(model, new OwnSgd(model.parameters()))),
+      /only SGD, Adam and AdamW steps .* not OwnSgd's/,
+    );
     const native = { backend: 'native' };
     const dropout = new nn.Sequential(new nn.Flatten(), new nn.Dropout({ p: 0.5 }), new nn.Linear(768, 10, native));
     assert.match(

@@ -35,6 +35,32 @@ type AdamScalars = Pick<
   'lr' | 'beta1' | 'beta2' | 'eps' | 'weightDecay' | 'decoupled' | 'maximize'
 > & { biasCorrection1: number; biasCorrection2: number };
 
+/** The scalars an SGD plan reads, from the kernel's arguments (a recorded step's replays pass them too). */
+export function sgdExecScalars(
+  args: Omit<KernelSpecs['sgdStep']['args'], 'param' | 'grad' | 'momentumBuffer'>,
+): SgdScalars {
+  const { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep } = args;
+  return { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep };
+}
+
+/** The scalars an Adam plan reads, from the kernel's arguments (a recorded step's replays pass them too). */
+export function adamExecScalars(
+  args: Omit<KernelSpecs['adamStep']['args'], 'param' | 'grad' | 'expAvg' | 'expAvgSq' | 'maxExpAvgSq'>,
+): AdamScalars {
+  const { step, lr, beta1, beta2, eps, weightDecay, decoupled, maximize } = args;
+  return {
+    biasCorrection1: 1 - beta1 ** step,
+    biasCorrection2: 1 - beta2 ** step,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weightDecay,
+    decoupled,
+    maximize,
+  };
+}
+
 /**
  * The layout an SGD step runs in: a conv weight's gradient comes in oneDNN's blocked layout, the
  * one the forward reads its weights in, so the weight and its momentum move into it too (once)
@@ -82,12 +108,10 @@ export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const g = blocked === null ? rt.plainInput(grad, [n]) : rt.input(grad, blocked.desc, blocked.dims);
       const buffers = [inPlace('sgdStep', 'param', param, rt, desc, dims), g];
       if (buf !== null) buffers.push(inPlace('sgdStep', 'momentum buffer', buf, rt, desc, dims));
-      const { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep } = args;
-      const scalars: SgdScalars = { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep };
-      rt.exec('sgdStep', plan.plan, buffers, scalars);
+      rt.exec('sgdStep', plan.plan, buffers, sgdExecScalars(args));
     },
     adamStep(args: KernelSpecs['adamStep']['args']) {
-      const { param, grad, expAvg, expAvgSq, step, lr, beta1, beta2, eps, weightDecay, decoupled, maximize } = args;
+      const { param, grad, expAvg, expAvgSq } = args;
       const vmax = args.amsgrad ? args.maxExpAvgSq : null;
       if (![param, grad, expAvg, expAvgSq, vmax].every((s) => s === null || isFloat32(s)))
         return refFallback(rt, ref, 'adamStep', 'float64 tensor', args);
@@ -103,18 +127,7 @@ export function nativeOptimKernels(rt: NativeRuntime, ref: Kernels): Pick<Kernel
         inPlace('adamStep', 'exp_avg_sq', expAvgSq, rt),
       ];
       if (vmax !== null) buffers.push(inPlace('adamStep', 'max_exp_avg_sq', vmax, rt));
-      const scalars: AdamScalars = {
-        biasCorrection1: 1 - beta1 ** step,
-        biasCorrection2: 1 - beta2 ** step,
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay,
-        decoupled,
-        maximize,
-      };
-      rt.exec('adamStep', plan.plan, buffers, scalars);
+      rt.exec('adamStep', plan.plan, buffers, adamExecScalars(args));
     },
   };
 }

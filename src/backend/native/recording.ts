@@ -27,8 +27,11 @@ declare module './addon.js' {
       commands: readonly (readonly [number, readonly ExecBuffer[], ExecScalars?])[],
       steady?: readonly Float32Array[],
     ): number;
-    /** Queues the program's commands, in order, with one call. */
-    programRun(program: number): void;
+    /**
+     * Queues the program's commands, in order, with one call. `patches`: [command index, scalars]
+     * by increasing index, the scalars those commands run with this time (as exec reads them).
+     */
+    programRun(program: number, patches?: readonly (readonly [number, ExecScalars])[]): void;
     /** Drops a program (false for an unknown id); runs already queued keep what they use. */
     programRelease(program: number): boolean;
   }

@@ -12,8 +12,17 @@
  */
 import { setting } from '../../core/config.js';
 import type { Storage } from '../../core/storage.js';
+import type { ExecScalars } from './addon.js';
 import { newRecorder, onSlabs, privateMemories, steadyArrays } from './recording.js';
 import { type NativeRuntime, NativeStorage, PLAIN } from './runtime.js';
+
+/** The kernels of optimiser updates, whose scalars change from step to step. */
+const OPTIMIZER_OPS: ReadonlySet<string> = new Set(['sgdStep', 'adamStep']);
+
+function sameScalars(a: ExecScalars, b: ExecScalars): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.is(a[k], b[k]));
+}
 
 /** A recorded step: copy the batch in, run the commands, copy the outputs (the loss, the logits) out. */
 export class NativeStepProgram {
@@ -25,8 +34,15 @@ export class NativeStepProgram {
     private readonly input: { buffer: Float32Array; desc: number; dims: readonly number[] },
     private readonly targets: readonly Float32Array[],
     private readonly outputs: readonly { buffer: Float32Array; desc: number; size: number }[],
+    /** The optimiser's commands (sgdStep, adamStep), in order, with the scalars recorded in them. */
+    private readonly steps: readonly { index: number; scalars: ExecScalars }[],
   ) {
     this.id = id;
+  }
+
+  /** How many optimiser updates (one per parameter stepped) the program makes. */
+  get optimizerSteps(): number {
+    return this.steps.length;
   }
 
   /** The number of class targets a batch has (0 when the loss reads none). */
@@ -85,6 +101,9 @@ export class NativeStepProgram {
         `[convkit native] recorded a training step: ${commands.length} commands, ${privates.size} private buffers in ${slabs.size} slabs (${mib.toFixed(1)} MiB)\n`,
       );
     }
+    const steps = recorder.commands.flatMap(({ op, scalars }, index) =>
+      OPTIMIZER_OPS.has(op) && scalars !== undefined ? [{ index, scalars }] : [],
+    );
     const layout = (s: NativeStorage, dims: readonly number[]) => (s.desc === PLAIN ? rt.plainDesc(dims) : s.desc);
     return new NativeStepProgram(
       rt,
@@ -92,12 +111,22 @@ export class NativeStepProgram {
       { buffer: ownView(input.buffer) as Float32Array, desc: layout(input, inputDims), dims: inputDims },
       targets,
       outputs.map((s) => ({ buffer: ownView(s.buffer) as Float32Array, desc: layout(s, [s.size]), size: s.size })),
+      steps,
     );
   }
 
-  /** Queues a step on `x` (of the recorded dims) with these class targets; returns the outputs' storages. */
-  run(x: Storage, targets: Float32Array): NativeStorage[] {
+  /**
+   * Queues a step on `x` (of the recorded dims) with these class targets, each optimiser update
+   * with its scalars in `stepScalars` (a learning rate, Adam's bias corrections: those that
+   * differ from the recorded ones are passed anew); returns the outputs' storages.
+   */
+  run(x: Storage, targets: Float32Array, stepScalars: readonly ExecScalars[]): NativeStorage[] {
     if (this.id === null) throw new Error('a recorded training step used after dispose()');
+    if (stepScalars.length !== this.steps.length)
+      throw new Error(`a recorded training step makes ${this.steps.length} updates, given ${stepScalars.length}`);
+    const patches = this.steps.flatMap(({ index, scalars }, k) =>
+      sameScalars(scalars, stepScalars[k]) ? [] : [[index, stepScalars[k]] as const],
+    );
     const { rt, input } = this;
     const source = rt.input(x, input.desc, input.dims);
     rt.exec('recorded input', rt.reorderPlan(input.desc, input.desc), [source, input.buffer]);
@@ -105,7 +134,7 @@ export class NativeStepProgram {
       const plain = rt.plainDesc([targets.length]);
       for (const t of this.targets) rt.exec('recorded targets', rt.reorderPlan(plain, plain), [targets, t]);
     }
-    rt.addon.programRun(this.id);
+    rt.addon.programRun(this.id, patches);
     return this.outputs.map(({ buffer, desc, size }) => {
       const out = rt.output(desc, size);
       rt.exec('recorded output', rt.reorderPlan(desc, desc), [buffer, out.buffer]);
