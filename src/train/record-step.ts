@@ -162,7 +162,7 @@ export function recordTrainingStep(
     let updates: Tensor[] = [];
     const recorded = NativeStepProgram.record(nativeRuntime(), x.storage as NativeStorage, x.shape, () => {
       result = opByOp(x, labels);
-      updates = optimizer.paramGroups.flatMap((g) => g.params.filter((p) => p.grad !== null));
+      updates = optimizer.paramGroups.flatMap((g) => g.params.filter((p) => p.grad !== null && !p.grad.disposed));
       return [result.loss.storage, result.logits.storage];
     });
     const done = result as StepResult | null;
