@@ -214,6 +214,7 @@ export function recordInference(
     if (recorded instanceof NativeProgram) {
       program = recorded;
       replaying = true;
+      rt.releasePooled(); // the warm passes' buffers: replays run on the program's own slabs
     } else {
       replaying = recorded.reason;
       layout = null;

@@ -12,6 +12,7 @@ import { privateMemories } from '../../src/backend/native/recording.js';
 import { ArgumentError } from '../../src/core/errors.js';
 import { isGradEnabled, noGrad } from '../../src/core/grad-mode.js';
 import { Generator } from '../../src/core/random.js';
+import { scope } from '../../src/core/scope.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { Module } from '../../src/nn/module.js';
 import { recordInference } from '../../src/nn/record.js';
@@ -135,6 +136,17 @@ describe('nn.recordInference on the native backend', { skip }, () => {
     );
     assert.equal(addon.programRelease(program), true);
     assert.equal(addon.releasePlan(copy), true);
+  });
+
+  it("gives the warm passes' buffers back: the pool holds nothing once the pass is recorded", () => {
+    const net = new Net({ backend: 'native', generator: new Generator(9) });
+    scope(() => opByOp(net, randn([8, 3, 32, 32], { backend: 'native', generator: new Generator(10) })));
+    assert.ok(nativeRuntime().pooled > 0, 'a pass op by op leaves buffers in the pool');
+    const recorded = recordInference(net, [2, 3, 16, 16], BLOCKED);
+    assert.equal(recorded.replaying, true);
+    assert.equal(nativeRuntime().pooled, 0);
+    const x = input(11);
+    assert.deepEqual(values(recorded.run(x)), opByOp(net, x));
   });
 
   it('names an input of another shape', () => {

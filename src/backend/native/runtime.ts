@@ -422,9 +422,9 @@ export class NativeRuntime {
   }
 
   /**
-   * Drops the pool's free buffers. A recorded training step runs on slabs of its own, so what the
-   * steps op by op before it left in the pool would sit idle beside them (DenseNet-BC-100 at
-   * batch 64: 2.8 GiB beside 2.4 GiB of slabs).
+   * Drops the pool's free buffers. A recorded pass or training step runs on slabs of its own, so
+   * what the passes op by op before it left in the pool would sit idle beside them
+   * (DenseNet-BC-100's training at batch 64: 2.8 GiB beside 2.4 GiB of slabs).
    */
   releasePooled(): void {
     this.pool.clear();
