@@ -79,22 +79,29 @@ dnnl::batch_normalization_forward::primitive_desc forwardPd(const dnnl::memory::
   return dnnl::batch_normalization_forward::primitive_desc(d, planAttr(), cpuEngine());
 }
 
-// The fused ReLU is max(y, 0), which maps NaN to 0. When the input holds a NaN or an infinity, or
-// a channel's statistics or affine parameters are not finite, the fix rewrites those outputs with
-// a ReLU that keeps NaN: where x is NaN, NaN; in a channel with non-finite statistics or
-// parameters, the exact formula. (The training workspace keeps oneDNN's mask: no gradient flows
-// through those NaN outputs, which leave the loss NaN anyway.) Buffers: src, (scale), (shift),
-// mean, variance, dst, (workspace).
-NonFiniteGuard reluGuard(const dnnl::memory::desc& src, bool training, bool affine, float eps) {
+// The fused ReLU is max(y, 0), which maps NaN to 0; and oneDNN computes (x - mean) * 1/sqrt(var +
+// eps), where PyTorch's inference folds x * alpha + (b - mean * alpha): with a zero variance and
+// eps 0 (alpha infinite) the two give Inf and NaN. When the ReLU's input holds a NaN or an
+// infinity, or a channel's statistics or affine parameters are not finite, or (in inference) its
+// variance plus eps is 0, the fix rewrites those outputs: where x is NaN, NaN; in such a channel,
+// PyTorch's formula (in training, the exact one) and a ReLU that keeps NaN. (The training
+// workspace keeps oneDNN's mask: no gradient flows through those NaN outputs, which leave the
+// loss NaN anyway.) Buffers: src, (scale), (shift), mean, variance, dst, (workspace).
+NonFiniteGuard nonFiniteGuard(const dnnl::memory::desc& src, bool training, bool affine, float eps, bool relu) {
   const auto dims = src.dims();
   const int64_t channels = dims[1], n = floatsOf(src);
   const size_t meanAt = affine ? 3 : 1;
   NonFiniteGuard g;
   g.check = [=](const std::vector<void*>& buffers, FiniteMemo* memo) {
-    // The inputs: src, scale and shift, and the statistics in inference (training writes them).
-    if (nonFiniteIn(memo, static_cast<const float*>(buffers[0]), n)) return true;
+    // The inputs: src (for the ReLU), scale and shift, and the statistics in inference (training writes them).
+    if (relu && nonFiniteIn(memo, static_cast<const float*>(buffers[0]), n)) return true;
     for (size_t i = 1; i < (training ? meanAt : meanAt + 2); i++)
       if (nonFiniteIn(memo, static_cast<const float*>(buffers[i]), channels)) return true;
+    // A zero variance with eps 0: an infinite 1/sqrt, where the order of operations decides.
+    const float* variance = static_cast<const float*>(buffers[meanAt + 1]);
+    if (!training)
+      for (int64_t c = 0; c < channels; c++)
+        if (variance[c] + eps == 0.f) return true;
     return false;
   };
   g.fix = [=](const std::vector<void*>& buffers) {
@@ -110,8 +117,10 @@ NonFiniteGuard reluGuard(const dnnl::memory::desc& src, bool training, bool affi
     for (int64_t nc = 0; nc < dims[0] * channels; nc++) {
       const int64_t c = nc % channels;
       const float a = affine ? scale[c] : 1.f, b = affine ? shift[c] : 0.f;
-      const bool badChannel =
-          (mean[c] - mean[c]) != 0.f || (variance[c] - variance[c]) != 0.f || (a - a) != 0.f || (b - b) != 0.f;
+      const bool badChannel = (mean[c] - mean[c]) != 0.f || (variance[c] - variance[c]) != 0.f || (a - a) != 0.f ||
+                              (b - b) != 0.f || (!training && variance[c] + eps == 0.f);
+      // Inference folds as PyTorch does (x * alpha + beta, beta = b - mean * alpha: 0 * inf is NaN there).
+      const double alpha = a / std::sqrt(static_cast<double>(variance[c]) + eps), beta = b - mean[c] * alpha;
       int64_t at[DNNL_MAX_NDIMS] = {nc / channels, c};
       for (int64_t s = 0; s < spatial; s++) {
         for (int64_t d = static_cast<int64_t>(dims.size()) - 1, rest = s; d >= 2; d--) {
@@ -122,8 +131,9 @@ NonFiniteGuard reluGuard(const dnnl::memory::desc& src, bool training, bool affi
         if (x[o] != x[o]) {
           y[o] = x[o];
         } else if (badChannel) {
-          const float v = (x[o] - mean[c]) / std::sqrt(variance[c] + eps) * a + b;
-          y[o] = v < 0.f ? 0.f : v;
+          const float v = training ? (x[o] - mean[c]) / std::sqrt(variance[c] + eps) * a + b
+                                   : static_cast<float>(x[o] * alpha + beta);
+          y[o] = relu && v < 0.f ? 0.f : v;
         }
       }
     }
@@ -131,21 +141,23 @@ NonFiniteGuard reluGuard(const dnnl::memory::desc& src, bool training, bool affi
   return g;
 }
 
-// Inference batch norm + ReLU of our own on nchw / nc / nChw8c / nChw16c: y = x * a[c] + b[c] with
-// a = gamma / sqrt(var + eps), b = beta - mean * a (per channel, in double), then a ReLU that keeps
-// NaN. One read of x and one write of y, as oneDNN's, where its fused ReLU plus a NaN scan read x
-// twice. Null for other layouts (they run oneDNN with reluGuard). Buffers as oneDNN's plan: src,
-// (scale), (shift), mean, variance, dst.
-std::function<void(const std::vector<void*>&, const std::vector<double>&)> inferenceReluLoop(
-    const dnnl::memory::desc& src, bool affine, float eps) {
+// Inference batch norm (+ ReLU) of our own on plain layouts (nc, ncw, nchw...), nChw8c and
+// nChw16c: y = x * a[c] + b[c] with a = gamma / sqrt(var + eps), b = beta - mean * a (per channel,
+// in double), PyTorch's order, then a ReLU that keeps NaN. One read of x and one write of y, as
+// oneDNN's, where its fused ReLU plus a NaN scan read x twice. Null for other layouts (they run
+// oneDNN with nonFiniteGuard). Buffers as oneDNN's plan: src, (scale), (shift), mean, variance, dst.
+std::function<void(const std::vector<void*>&, const std::vector<double>&)> inferenceLoop(const dnnl::memory::desc& src,
+                                                                                         bool affine, float eps,
+                                                                                         bool relu) {
   using tag = dnnl::memory::format_tag;
   const auto dims = src.dims();
   auto is = [&](tag t) { return src == dnnl::memory::desc(dims, dnnl::memory::data_type::f32, t); };
-  int block = 0;  // channels per block: 1 for plain
-  if (dims.size() == 2 && is(tag::nc)) block = 1;
-  if (dims.size() == 4) block = is(tag::nchw) ? 1 : is(tag::nChw8c) ? 8 : is(tag::nChw16c) ? 16 : 0;
-  if (block == 0) return nullptr;
-  const int64_t N = dims[0], C = dims[1], spatial = dims.size() == 4 ? dims[2] * dims[3] : 1;
+  int block = src == plainDescOf(dims) ? 1 : 0;  // channels per block: 1 for plain (nc, ncw, nchw, ...)
+  if (dims.size() == 4 && block == 0) block = is(tag::nChw8c) ? 8 : is(tag::nChw16c) ? 16 : 0;
+  if (block == 0 || dims.size() < 2) return nullptr;
+  int64_t spatial = 1;
+  for (size_t d = 2; d < dims.size(); d++) spatial *= dims[d];
+  const int64_t N = dims[0], C = dims[1];
   const size_t meanAt = affine ? 3 : 1;
   return [=](const std::vector<void*>& buffers, const std::vector<double>&) {
     const int64_t blocks = (C + block - 1) / block;
@@ -173,7 +185,7 @@ std::function<void(const std::vector<void*>&, const std::vector<double>&)> infer
 #pragma omp simd
         for (int64_t i = 0; i < spatial; i++) {
           const float v = in[i] * sa + sb;
-          out[i] = v < 0.f ? 0.f : v;
+          out[i] = relu && v < 0.f ? 0.f : v;
         }
       } else {
         const float* ca = pa + cb * block;
@@ -182,7 +194,7 @@ std::function<void(const std::vector<void*>&, const std::vector<double>&)> infer
 #pragma omp simd
           for (int c = 0; c < block; c++) {
             const float v = in[s * block + c] * ca[c] + cbias[c];
-            out[s * block + c] = v < 0.f ? 0.f : v;
+            out[s * block + c] = relu && v < 0.f ? 0.f : v;
           }
         }
       }
@@ -201,8 +213,8 @@ Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
     auto src = training ? trainingLayout(srcArg(info, 0, op)) : srcArg(info, 0, op);
     auto pd = forwardPd(src, training, o.eps(), flagsOf(affine, !training, relu));
     auto channel = plainDescOf({src.dims()[1]});
-    if (relu && !training && pd.dst_desc() == src) {
-      if (auto loop = inferenceReluLoop(src, affine, o.eps())) {
+    if (!training && pd.dst_desc() == src) {
+      if (auto loop = inferenceLoop(src, affine, o.eps(), relu)) {
         Plan plan;
         plan.name = op;
         plan.args = {0};
@@ -229,7 +241,7 @@ Napi::Value BatchNormPlan(const Napi::CallbackInfo& info) {
     b.arg(DNNL_ARG_VARIANCE, channel, "variance");
     b.arg(DNNL_ARG_DST, pd.dst_desc(), "dst");
     b.workspace(pd.workspace_desc());
-    if (relu && pd.dst_desc() == src) b.guard(reluGuard(src, training, affine, o.eps()));
+    if ((relu || !training) && pd.dst_desc() == src) b.guard(nonFiniteGuard(src, training, affine, o.eps(), relu));
     return b.finish(info.Env(), dnnl::batch_normalization_forward(pd), pd.scratchpad_desc());
   });
 }

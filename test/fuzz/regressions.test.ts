@@ -23,8 +23,6 @@ interface Regression {
   crash?: boolean;
 }
 
-const NAN_FIXES = 'NaN/Inf semantics of fused batch norm: still disagrees after the NaN fixes (issue #15)';
-
 export const REGRESSIONS: readonly Regression[] = [
   {
     name: 'conv2d with a bias and a fused addend keeps the bias at outputs whose window is all padding',
@@ -64,12 +62,10 @@ export const REGRESSIONS: readonly Regression[] = [
   {
     name: 'concatBatchNorm with relu and a NaN weight',
     file: 'concatBatchNorm-relu-nan-weight.json',
-    open: `${NAN_FIXES}: ref NaN, native 0 (y[1])`,
   },
   {
     name: 'eval batchNorm with relu, zero variance and eps 0',
     file: 'batchNorm-zero-variance-relu.json',
-    open: `${NAN_FIXES}: the ref folds the mean into the shift, so 0 * Inf makes NaN (native: Inf)`,
   },
 ];
 
