@@ -78,6 +78,7 @@ export class SGD extends Optimizer<SgdHyper> {
 
   protected stepScalars(group: ParamGroup<SgdHyper>): StepScalars & { kernel: 'sgdStep' } {
     const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
+    // firstStep: a replayed step's momentum buffers exist (update() says whether this one's is fresh).
     const args = { lr, momentum, dampening, nesterov, weightDecay, maximize, firstStep: false };
     return { kernel: 'sgdStep', args };
   }
