@@ -152,6 +152,33 @@ std::vector<double> scalarsOf(Napi::Env env, const Plan& plan, Napi::Value value
   return out;
 }
 
+Patches patchesOf(Napi::Env env, const std::vector<Command>& commands, Napi::Value value) {
+  Patches patches;
+  if (value.IsUndefined()) return patches;
+  if (!value.IsArray())
+    throw Napi::TypeError::New(env, "programRun: argument 'patches' must be an array of [index, scalars]");
+  Napi::Array list = value.As<Napi::Array>();
+  for (uint32_t k = 0; k < list.Length(); k++) {
+    Napi::Value item = list[k];
+    std::string where = "programRun: patch " + std::to_string(k);
+    if (!item.IsArray() || item.As<Napi::Array>().Length() != 2)
+      throw Napi::TypeError::New(env, where + " must be [index, scalars]");
+    Napi::Array pair = item.As<Napi::Array>();
+    Napi::Value at = pair[0u];
+    double index = at.IsNumber() ? at.As<Napi::Number>().DoubleValue() : -1;
+    double after = patches.empty() ? -1 : static_cast<double>(patches.back().first);
+    if (!(index > after && index < static_cast<double>(commands.size())) || index != std::floor(index))
+      throw Napi::RangeError::New(env, where + ": index must be an integer above the last patch's and below " +
+                                           std::to_string(commands.size()));
+    const Plan& plan = *commands[static_cast<size_t>(index)].plan;
+    if (plan.scalars.empty())
+      throw Napi::TypeError::New(env, where + ": command " + std::to_string(static_cast<size_t>(index)) + " (" +
+                                          plan.name + ") takes no scalars");
+    patches.emplace_back(static_cast<size_t>(index), scalarsOf(env, plan, pair[1u]));
+  }
+  return patches;
+}
+
 std::string executeCommand(const Command& c, dnnl::stream& stream, Scratchpad& scratchpad, FiniteMemo* memo) {
   const char* op = c.plan ? c.plan->name.c_str() : "setThreads";
   try {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "plan.h"
@@ -47,6 +48,12 @@ uint32_t commandOf(Napi::Env env, Napi::Value planId, Napi::Value buffersValue, 
 
 // The scalars `plan` reads, from an object keyed by their names (none: value must be undefined).
 std::vector<double> scalarsOf(Napi::Env env, const Plan& plan, Napi::Value value);
+
+// A program run's scalars for some of its commands: (command index, values), by increasing index.
+using Patches = std::vector<std::pair<size_t, std::vector<double>>>;
+
+// programRun's `patches` ([index, scalars][], undefined: none), checked against the program's commands.
+Patches patchesOf(Napi::Env env, const std::vector<Command>& commands, Napi::Value value);
 
 // Runs `command` on the worker's stream; returns "" or the error, naming the op. `memo`: the
 // finite ranges of a program's run (null for a command queued alone).

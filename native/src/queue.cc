@@ -6,7 +6,6 @@
 #include <omp.h>
 
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -26,9 +25,6 @@ struct ProgramBody {
   std::vector<Command> commands;
   mutable SteadyVerdicts verdicts;
 };
-
-// A program run's scalars for some of its commands: (command index, values), by increasing index.
-using Patches = std::vector<std::pair<size_t, std::vector<double>>>;
 
 class Queue {
  public:
@@ -341,31 +337,7 @@ Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
   return guardedValue(info, "programRun", [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     Queue::Program& program = programOf(info, "programRun");
-    const auto& commands = program.body->commands;
-    Patches patches;
-    if (info.Length() > 1 && !info[1].IsUndefined()) {
-      if (!info[1].IsArray())
-        throw Napi::TypeError::New(env, "programRun: argument 'patches' must be an array of [index, scalars]");
-      Napi::Array list = info[1].As<Napi::Array>();
-      for (uint32_t k = 0; k < list.Length(); k++) {
-        Napi::Value item = list[k];
-        std::string where = "programRun: patch " + std::to_string(k);
-        if (!item.IsArray() || item.As<Napi::Array>().Length() != 2)
-          throw Napi::TypeError::New(env, where + " must be [index, scalars]");
-        Napi::Array pair = item.As<Napi::Array>();
-        Napi::Value at = pair[0u];
-        double index = at.IsNumber() ? at.As<Napi::Number>().DoubleValue() : -1;
-        double after = patches.empty() ? -1 : static_cast<double>(patches.back().first);
-        if (!(index > after && index < static_cast<double>(commands.size())) || index != std::floor(index))
-          throw Napi::RangeError::New(env, where + ": index must be an integer above the last patch's and below " +
-                                               std::to_string(commands.size()));
-        const Plan& plan = *commands[static_cast<size_t>(index)].plan;
-        if (plan.scalars.empty())
-          throw Napi::TypeError::New(env, where + ": command " + std::to_string(static_cast<size_t>(index)) + " (" +
-                                              plan.name + ") takes no scalars");
-        patches.emplace_back(static_cast<size_t>(index), scalarsOf(env, plan, pair[1u]));
-      }
-    }
+    Patches patches = patchesOf(env, program.body->commands, info.Length() > 1 ? info[1] : env.Undefined());
     queueOf(env).pushProgram(program.body, program.keep.Value(), std::move(patches));
     return env.Undefined();
   });
