@@ -97,9 +97,9 @@ export function recordTrainingStep(
   const tensors = named.map(([, t]) => t);
   // What every recording holds for; a change drops them all (the shape picks among them).
   const stateOf = (): string => JSON.stringify([optimizer.recordingKey(), nativeRuntime().getThreads()]);
-  const storagesOf = () => tensors.map((t) => t.storage);
   // What a recording reads and writes in place: the storages of the parameters, buffers and
-  // optimiser state, and the arrays that hold them (a storage may move to another array).
+  // optimiser state, and the arrays that hold them (a storage may move to another array). Tensor
+  // i of `named` comes first, its storage at 2i.
   const holdersOf = (): unknown[] => {
     const state = optimizer.paramGroups.flatMap((g) =>
       g.params.flatMap((p) => [...(optimizer.stateOf(p)?.buffers.values() ?? [])]),
@@ -112,7 +112,6 @@ export function recordTrainingStep(
   const sameHolders = (a: readonly unknown[], b: readonly unknown[]): boolean =>
     a.length === b.length && a.every((h, i) => h === b[i]);
   let state = '';
-  let storages: readonly unknown[] = [];
   let holders: readonly unknown[] = [];
   const shapes = new Map<string, ShapeEntry>();
   releaseWhenCollected.register(model, shapes);
@@ -205,7 +204,7 @@ export function recordTrainingStep(
       const current = holdersOf();
       if (now !== state || !sameHolders(current, holders)) {
         dropAll();
-        [state, storages, holders] = [now, storagesOf(), current];
+        [state, holders] = [now, current];
       }
       const shape = formatShape(x.shape);
       let entry = shapes.get(shape);
@@ -222,7 +221,7 @@ export function recordTrainingStep(
       entry.logits = result.logits.shape;
       replaying = 'not recorded yet (the kernels are still being chosen)';
       // A step that gives a parameter or buffer a new storage (assign) cannot be replayed.
-      const replaced = named.find(([, t], i) => t.storage !== storages[i]);
+      const replaced = named.find(([, t], i) => t.storage !== holders[2 * i]);
       if (replaced) refusal = `each step gives ${replaced[0]} a new storage (an assign), which a replay would not`;
       return result;
     },

@@ -14,6 +14,7 @@ import type { Storage } from '../../core/storage.js';
 import { RefStorage } from '../ref/storage.js';
 import { BufferPool } from './buffer-pool.js';
 import { NativeStorage, PLAIN } from './native-storage.js';
+import { PlanCache } from './plan-cache.js';
 import type { Recorder } from './recording.js';
 import { callNative, type DescInfo, type ExecBuffer, type ExecScalars, type NativeAddon } from './addon.js';
 
@@ -33,22 +34,6 @@ interface NativeInput {
   desc: number;
 }
 
-/** A cached plan and the kernel call (epoch) that last used it. */
-interface CachedPlan {
-  readonly value: unknown;
-  epoch: number;
-}
-
-/** Plan ids inside what a plan function returned: a number (reorderPlan), `{ plan, ... }`, or null. */
-function planIdsOf(value: unknown): number[] {
-  if (typeof value === 'number') return [value];
-  if (value !== null && typeof value === 'object') {
-    const id = Reflect.get(value, 'plan');
-    if (typeof id === 'number') return [id];
-  }
-  return [];
-}
-
 /** What the plan cache holds (for tests, profiles and the memory bound). */
 export interface PlanCacheStats {
   /** Plans cached on the JS side. */
@@ -64,19 +49,8 @@ export interface PlanCacheStats {
 export class NativeRuntime {
   private readonly descs = new Map<number, DescInfo>();
   private readonly plainDescs = new Map<string, number>();
-  /** Least recently used first (a Map keeps insertion order; a hit moves its entry to the end). */
-  private readonly plans = new Map<string, CachedPlan>();
+  private readonly plans: PlanCache;
   private readonly pool: BufferPool;
-  /**
-   * How many plans are kept (CONVKIT_NATIVE_PLAN_CACHE, default 1024). Beyond it the least recently
-   * used are released: each holds a oneDNN primitive (about 170 KB for a conv), so an unbounded cache
-   * grew without end on workloads of ever new shapes.
-   */
-  planLimit: number;
-  private evictedPlans = 0;
-  /** Counts outermost kernel calls; plans used in the running one are never evicted (see kernel()). */
-  private epoch = 0;
-  private depth = 0;
   /**
    * Which strided convs run forward as their space-to-depth cut (conv.ts): 'auto' those oneDNN
    * would run as im2col + gemm (it depends on the CPU: AVX2 builds pick gemm for AlexNet's stem,
@@ -99,7 +73,7 @@ export class NativeRuntime {
   constructor(readonly addon: NativeAddon) {
     // Read when the runtime starts (the first use of the native backend), never at import.
     this.pool = new BufferPool(setting('nativePoolMb') * 2 ** 20);
-    this.planLimit = setting('nativePlanCache');
+    this.plans = new PlanCache((id) => this.addon.releasePlan(id), setting('nativePlanCache'));
   }
 
   // ---- descriptors and plans -----------------------------------------------------------
@@ -129,62 +103,30 @@ export class NativeRuntime {
     return 4 * this.planLimit + 1024;
   }
 
-  /**
-   * A plan made once per key (op, geometry, layouts, attributes), kept while it is among the
-   * `planLimit` most recently used. Eviction releases the plan in C++ (releasePlan): commands
-   * already queued hold their own reference to it, so queued work is never left without its plan.
-   */
+  /** A plan made once per key, cached (plan-cache.ts). */
   plan<T>(key: string, make: () => T): T {
-    const hit = this.plans.get(key);
-    if (hit !== undefined) {
-      this.plans.delete(key);
-      hit.epoch = this.epoch;
-      this.plans.set(key, hit);
-      return hit.value as T;
-    }
-    const value = make();
-    this.plans.set(key, { value, epoch: this.epoch });
-    this.evictPlans();
-    return value;
+    return this.plans.get(key, make);
   }
 
-  /**
-   * Runs one kernel call. A kernel asks for its plans before it queues them, so the plans used in
-   * the running call (its epoch) are not evicted until it returns: the cache may exceed its limit
-   * by what one call uses, and shrinks back on the next miss.
-   */
+  /** Runs one kernel call: the plans it uses stay cached until it returns (plan-cache.ts). */
   kernel<T>(run: () => T): T {
-    if (this.depth === 0) this.epoch++;
-    this.depth++;
-    try {
-      return run();
-    } finally {
-      this.depth--;
-    }
+    return this.plans.kernel(run);
   }
 
-  private evictPlans(): void {
-    for (const [key, entry] of this.plans) {
-      if (this.plans.size <= this.planLimit) return;
-      if (this.depth > 0 && entry.epoch === this.epoch) return; // this entry and all after it are in use
-      this.plans.delete(key);
-      for (const id of planIdsOf(entry.value)) this.addon.releasePlan(id);
-      this.evictedPlans++;
-    }
+  /** How many plans are kept (CONVKIT_NATIVE_PLAN_CACHE, default 1024). */
+  get planLimit(): number {
+    return this.plans.limit;
   }
-
-  /** Releases every cached plan (in C++ as well). */
-  private releasePlans(): void {
-    for (const entry of this.plans.values()) for (const id of planIdsOf(entry.value)) this.addon.releasePlan(id);
-    this.plans.clear();
+  set planLimit(limit: number) {
+    this.plans.limit = limit;
   }
 
   /** The plan cache's size, limit and evictions, and the addon's own counts. */
   planStats(): PlanCacheStats {
     return {
       cached: this.plans.size,
-      limit: this.planLimit,
-      evicted: this.evictedPlans,
+      limit: this.plans.limit,
+      evicted: this.plans.evicted,
       native: this.addon.planStats(),
     };
   }
@@ -347,7 +289,7 @@ export class NativeRuntime {
     if (threads === this.addon.getThreads()) return;
     this.flushSync();
     callNative('setThreads', () => this.addon.setThreads(threads));
-    this.releasePlans();
+    this.plans.clear();
   }
 
   getThreads(): number {
