@@ -163,6 +163,8 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
       };
       const floats = Math.ceil(rt.descInfo((await gradient()).desc).bytes / 4);
       assert.ok(floats > o * c * k * k, `${o}x${c}x${k}x${k}: the layout pads channels`);
+      // Freed now, not by the collector later: its buffer, of the same size, would land on top of junk's.
+      w.grad?.dispose();
       w.grad = null;
       // A buffer of that size, all NaN, given to the pool: the next gradient's buffer.
       const junk = rt.allocate(floats).fill(Number.NaN);
