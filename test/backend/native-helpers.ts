@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { loadNativeAddon } from '../../src/backend/native/index.js';
 import { Generator } from '../../src/core/random.js';
+import type { Tensor } from '../../src/core/tensor.js';
+import * as ops from '../../src/ops/index.js';
 
 /** The environment variable that turns a missing native backend from a skip into a failure. */
 export const REQUIRE_NATIVE = 'CONVKIT_REQUIRE_NATIVE';
@@ -124,4 +126,30 @@ export function seedOf(name: string): number {
 export function seededValues(size: number, seed: number): Float32Array {
   const g = new Generator(seed);
   return Float32Array.from({ length: size }, () => g.uniform() * 2 - 1);
+}
+
+/** Output and input gradients of f on one backend, for a seeded upstream gradient. */
+export function withGradients(
+  backend: string,
+  inputs: readonly Float32Array[],
+  shapes: readonly (readonly number[])[],
+  f: (...xs: Tensor[]) => Tensor,
+  seed: number,
+): Float32Array[] {
+  const xs = shapes.map((s, i) => ops.fromArray(inputs[i], s, { backend, requiresGrad: true }));
+  const y = f(...xs);
+  y.backward(ops.fromArray(seededValues(y.size, seed + 100), y.shape, { backend }));
+  return [Float32Array.from(y.toArray()), ...xs.map((x) => Float32Array.from((x.grad as Tensor).toArray()))];
+}
+
+/**
+ * OP_TOLERANCE's absolute 1e-5 is for values of order 1 (a few ulps of the partial sums). Conv
+ * sums reach 16-67 and Winograd's transforms round them more: backward data needed up to 6e-6 of
+ * the gradient's RMS (9.1e-5 absolute at 256 channels, 1.25e-5 at 16), direct at most 1e-6. So the
+ * absolute part scales with the values: 1e-5 of their RMS.
+ */
+export function scaledTolerance(expected: Float32Array): Tolerance {
+  let squares = 0;
+  for (const v of expected) squares += v * v;
+  return { rtol: OP_TOLERANCE.rtol, atol: OP_TOLERANCE.atol * Math.max(1, Math.sqrt(squares / expected.length)) };
 }

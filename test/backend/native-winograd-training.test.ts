@@ -13,7 +13,14 @@ import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import { conv2dGeometry } from '../../src/ops/conv2d.js';
 import { WINOGRAD_CASES } from './native-cases/conv.js';
-import { assertClose, nativeSkipReason, OP_TOLERANCE, seededValues, seedOf, type Tolerance } from './native-helpers.js';
+import {
+  assertClose,
+  nativeSkipReason,
+  scaledTolerance,
+  seededValues,
+  seedOf,
+  withGradients,
+} from './native-helpers.js';
 
 const skip = nativeSkipReason('native-winograd-training');
 const saved = process.env.CONVKIT_CONV_ALGORITHM;
@@ -28,32 +35,6 @@ function forceWinograd(): void {
 }
 
 const KERNELS: readonly ConvKernel[] = ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'];
-
-/** Output and input gradients of f on one backend, for a seeded upstream gradient. */
-function withGradients(
-  backend: string,
-  inputs: readonly Float32Array[],
-  shapes: readonly (readonly number[])[],
-  f: (...xs: Tensor[]) => Tensor,
-  seed: number,
-): Float32Array[] {
-  const xs = shapes.map((s, i) => ops.fromArray(inputs[i], s, { backend, requiresGrad: true }));
-  const y = f(...xs);
-  y.backward(ops.fromArray(seededValues(y.size, seed + 100), y.shape, { backend }));
-  return [Float32Array.from(y.toArray()), ...xs.map((x) => Float32Array.from((x.grad as Tensor).toArray()))];
-}
-
-/**
- * OP_TOLERANCE's absolute 1e-5 is for values of order 1 (a few ulps of the partial sums). These
- * sums reach 16-67 and Winograd's transforms round them more: backward data needed up to 6e-6 of
- * the gradient's RMS (9.1e-5 absolute at 256 channels, 1.25e-5 at 16), direct at most 1e-6. So the
- * absolute part scales with the values: 1e-5 of their RMS.
- */
-function scaledTolerance(expected: Float32Array): Tolerance {
-  let squares = 0;
-  for (const v of expected) squares += v * v;
-  return { rtol: OP_TOLERANCE.rtol, atol: OP_TOLERANCE.atol * Math.max(1, Math.sqrt(squares / expected.length)) };
-}
 
 // Fused post-ops (ReLU, addend) are inference-only: they have no gradient.
 const TRAINABLE = WINOGRAD_CASES.filter((c) => !c.name.includes('ReLU'));

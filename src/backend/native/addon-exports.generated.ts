@@ -60,6 +60,7 @@ export const ADDON_EXPORTS = [
   'softmaxBackwardPlan', // softmax.cc
   'spaceToDepthInputPlan', // space_to_depth.cc
   'spaceToDepthWeightsPlan', // space_to_depth.cc
+  'flipTransposeWeightsPlan', // transposed_conv.cc
   'sumSlicesPlan', // window.cc
   'windowPlan', // window.cc
 ] as const;

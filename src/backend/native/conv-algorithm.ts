@@ -1,9 +1,10 @@
 /**
  * Which algorithm a native conv kernel runs (docs/native-backend.md#algorithm-choice): direct, or
  * for a call with candidates (Winograd for 3x3, stride 1, undilated, ungrouped convs, forward,
- * backward data or backward weights; brgemm for inference forwards) what CONVKIT_CONV_ALGORITHM
- * says: ('tune', the default) the fastest as measured on this host (conv-tuning.ts keeps the
- * measurements), from a weight's second forward on; or Winograd, brgemm, or oneDNN's own choice.
+ * backward data or backward weights; brgemm for inference forwards; transposed for training
+ * forwards, conv-transposed.ts) what CONVKIT_CONV_ALGORITHM says: ('tune', the default) the
+ * fastest as measured on this host (conv-tuning.ts keeps the measurements), from a weight's
+ * second forward on; or Winograd, brgemm, transposed, or oneDNN's own choice.
  * Each call also leaves a note of what ran, which `bench --profile` and the tests read.
  */
 import { setting } from '../../core/config.js';
@@ -43,6 +44,8 @@ export interface ConvAlgorithmNote {
   tuned: boolean;
   /** When this call measured: whether the file kept the choice (false: other work held the cores). */
   saved?: boolean;
+  /** When this call measured: each candidate's best time (ms). */
+  measured?: Partial<Record<ConvAlgorithm, number>>;
 }
 const lastNotes = new WeakMap<NativeRuntime, Map<ConvKernel, ConvAlgorithmNote>>();
 /** What the runtime's last `kernel` call ran (default: the forward conv), forgotten once read (null: none since). */
@@ -109,6 +112,21 @@ export interface PlanRequest<P extends ConvPlan> {
   home?: ConvAlgorithm;
   /** Forward calls: the output's pixels per map, under which NativeRuntime.convTimings notes the choice's time. */
   mapArea?: number;
+  /**
+   * Commands a plan runs before its conv at each call, timed with it (the 'transposed' weight
+   * turn): each reads the previous one's output, the first the weight as it is held, the last
+   * writes the plan's weights (empty: none).
+   */
+  prologue?: (plan: P) => readonly { plan: number; from: number; to: number }[];
+}
+
+/** A call's algorithm; when it measured, whether the file kept it and every candidate's time. */
+interface Tuned {
+  algorithm: ConvAlgorithm;
+  saved?: boolean;
+  measured?: Partial<Record<ConvAlgorithm, number>>;
+  /** The chosen algorithm's time where known (NativeRuntime.convTimings). */
+  ms?: number;
 }
 
 /** Picks and makes the plan of each conv kernel call of one runtime. */
@@ -144,8 +162,12 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
    */
   function chosenPlan<P extends ConvPlan>(request: PlanRequest<P>): P {
     const wanted = setting('convAlgorithm');
-    const choice: { algorithm: ConvAlgorithm; saved?: boolean; ms?: number } =
-      wanted === 'tune' ? tunedAlgorithm(request) : { algorithm: wanted };
+    // A fixed algorithm this call cannot run (brgemm in training, transposed in inference) runs direct.
+    const fixed =
+      wanted === 'tune' || wanted === 'auto' || request.candidates.includes(wanted as ConvAlgorithm)
+        ? wanted
+        : 'direct';
+    const choice: Tuned = fixed === 'tune' ? tunedAlgorithm(request) : { algorithm: fixed };
     if (rt.convTimings !== null && request.mapArea !== undefined && choice.ms !== undefined)
       rt.convTimings.push({ mapArea: request.mapArea, ms: choice.ms });
     let algorithm = choice.algorithm;
@@ -158,7 +180,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
       algorithm,
       impl: plan.impl,
       tuned: wanted === 'tune',
-      ...(choice.saved === undefined ? {} : { saved: choice.saved }),
+      ...(choice.saved === undefined ? {} : { saved: choice.saved, measured: choice.measured }),
     });
     return plan;
   }
@@ -169,9 +191,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
    * shared where two plans agree on one (src and dst usually do; Winograd's weights never), with
    * the weights evicted from the caches before each timed run, as a model meets them.
    */
-  function tunedAlgorithm<P extends ConvPlan>(
-    request: PlanRequest<P>,
-  ): { algorithm: ConvAlgorithm; saved?: boolean; ms?: number } {
+  function tunedAlgorithm<P extends ConvPlan>(request: PlanRequest<P>): Tuned {
     // Timings hold for the thread count they were taken with (setThreads may change it). Forward
     // keys keep their earlier form, so cache files stay valid.
     const kernel = request.kernel === 'conv2d' ? '' : `${request.kernel}:`;
@@ -216,13 +236,19 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
         if (dst !== undefined && homeDst !== undefined && dst !== homeDst)
           after.push([rt.reorderPlan(dst, homeDst), [bufferOf(slots.dst, dst), bufferOf(slots.dst, homeDst)]]);
       }
+      // The plan's own work before the conv, from a buffer in the weight's layout into its weights.
+      const prologue = (request.prologue?.(plan) ?? []).map((step, i, all): [number, Float32Array[]] => [
+        step.plan,
+        [bufferOf(-1 - i, step.from), i === all.length - 1 && weights ? weights : bufferOf(-2 - i, step.to)],
+      ]);
+      const read = prologue[0]?.[1][0] ?? weights;
       candidates.push({
         algorithm,
         prepare: () => {
-          if (weights !== undefined) rt.addon.evictFromCache(weights);
+          if (read !== undefined) rt.addon.evictFromCache(read);
         },
         run: () => {
-          for (const [p, b] of before) rt.exec(request.kernel, p, b);
+          for (const [p, b] of [...prologue, ...before]) rt.exec(request.kernel, p, b);
           rt.exec(request.kernel, plan.plan, buffers);
           for (const [p, b] of after) rt.exec(request.kernel, p, b);
           rt.flushSync();
@@ -240,7 +266,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
     } else {
       cache.set(key, choice);
     }
-    return { algorithm: choice.algorithm, saved: !contended, ms: choice.ms[choice.algorithm] };
+    return { algorithm: choice.algorithm, saved: !contended, measured: choice.ms, ms: choice.ms[choice.algorithm] };
   }
 
   /**

@@ -15,9 +15,10 @@ import { dirname, join } from 'node:path';
 
 /**
  * oneDNN's algorithms a conv plan may ask for; 'brgemm' is its direct algorithm on nhwc
- * activations, which it runs with its brgemm kernels (AVX-512 only).
+ * activations, which it runs with its brgemm kernels (AVX-512 only); 'transposed' a training
+ * forward run as the backward data of its transposed conv (conv-transposed.ts).
  */
-export type ConvAlgorithm = 'direct' | 'winograd' | 'auto' | 'brgemm';
+export type ConvAlgorithm = 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed';
 
 /** What measured choices depend on: a change in any field invalidates them all. */
 export interface HostIdentity {
@@ -56,7 +57,7 @@ export interface TunedChoice {
 }
 
 const FORMAT = 1;
-const ALGORITHMS: readonly string[] = ['direct', 'winograd', 'auto', 'brgemm'];
+const ALGORITHMS: readonly string[] = ['direct', 'winograd', 'auto', 'brgemm', 'transposed'];
 
 function isChoice(v: unknown): v is TunedChoice {
   if (typeof v !== 'object' || v === null) return false;

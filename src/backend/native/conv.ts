@@ -11,6 +11,7 @@ import { sizeOf } from '../../core/shape.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeAddon } from './addon.js';
 import { convAlgorithmChooser, winogradShape } from './conv-algorithm.js';
+import { type TransposedPlan, transposable, transposedPlan, turnSteps, turnedWeights } from './conv-transposed.js';
 import type { ConvAlgorithm } from './conv-tuning.js';
 import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
@@ -147,7 +148,7 @@ export const CONV_RUNS: readonly NativeRun[] = [
     kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
     name: 'conv2d, backward data, backward weight (+ bias)',
     native:
-      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, and brgemm kernels on nhwc for inference forwards, where measured faster ([Algorithm choice](#algorithm-choice))",
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for inference forwards, and a stride-1 training forward as the backward data of its transposed conv, where measured faster ([Algorithm choice](#algorithm-choice))",
     fallback: 'float64, empty tensors',
   },
 ];
@@ -217,14 +218,18 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const cutKey = cutOf === undefined ? '' : `:cut${cutOf.strideH},${cutOf.strideW},${cutOf.kernelH},${cutOf.kernelW}`;
     const shape = `${geometryKey(g)}:${+options.bias}${+options.relu}${+options.sum}${+options.training}${cutKey}`;
     const planOf = (algorithm: ConvAlgorithm): ForwardPlan =>
-      rt.plan<ForwardPlan>(`conv2d:${shape}:${algorithm}`, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
+      algorithm === 'transposed'
+        ? transposedPlan(rt, g, `conv2d:${shape}:${algorithm}`)
+        : rt.plan<ForwardPlan>(`conv2d:${shape}:${algorithm}`, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
     // The measured choice (conv-algorithm.ts): Winograd for 3x3 stride-1 convs; brgemm (nhwc,
     // converted in and out) for inference convs without an addend (its conversion would go
-    // untimed), except those oneDNN runs as im2col + gemm (their direct path is the cut below).
+    // untimed), except those oneDNN runs as im2col + gemm (their direct path is the cut below);
+    // the transposed conv's backward data for stride-1 training convs without a bias.
     const candidates: ConvAlgorithm[] = [];
     if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
     if (cutOf === undefined && !options.training && addend === null && !planOf('direct').gemm)
       candidates.push('brgemm');
+    if (cutOf === undefined && options.training && !options.bias && transposable(g)) candidates.push('transposed');
     const request = {
       kernel: 'conv2d' as const,
       shape,
@@ -236,11 +241,14 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       layoutSlots: { src: 0, dst: 3 },
       home: candidates.includes('brgemm') && g.outH * g.outW <= rt.nhwcUpTo ? ('brgemm' as const) : ('direct' as const),
       mapArea: g.outH * g.outW,
+      prologue: (p: ForwardPlan) =>
+        'transposed' in p ? turnSteps(rt, rt.descOf(args.weight, weightDims(g)), g, p as TransposedPlan) : [],
     };
     const plan = chooser.plan(request);
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
-    const w = rt.input(args.weight, plan.weights, weightDims(g));
+    const turned = 'transposed' in plan ? turnedWeights(rt, args.weight, g, plan as TransposedPlan) : null;
+    const w = turned?.buffer ?? rt.input(args.weight, plan.weights, weightDims(g));
     const b = bias === null ? null : rt.alignedInput(bias, rt.plainDesc([g.outChannels]), [g.outChannels]);
     const y = rt.output(plan.dst, sizeOf(dstDims(g)));
     const buffers = b === null ? [x, w, y.buffer] : [x, w, b, y.buffer];
@@ -253,6 +261,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     }
     if (plan.guardWeights !== undefined) buffers.push(rt.input(args.weight, plan.guardWeights, weightDims(g)));
     rt.exec('conv2d', plan.plan, buffers);
+    turned?.release();
     // An output off the home layout goes back to it, as it was timed: the neighbours (joins,
     // residual sums, pooling) keep the layouts they were tuned with.
     const home = chooser.homePlan(request);
