@@ -1,10 +1,11 @@
 /**
  * The 'brgemm' forward algorithm: oneDNN's direct algorithm on nhwc activations, which it runs
- * with its brgemm kernels on AVX-512 (a tuning candidate for inference convs, timed with the
- * conversions in and out, conv-algorithm.ts). Forced here (CONVKIT_CONV_ALGORITHM=brgemm) on
- * awkward shapes against the reference backend; its output goes back to the direct kernel's
- * layout, and NaN passes its fused ReLU as PyTorch has it. A CPU without brgemm kernels (AVX2)
- * runs direct, which is checked instead and reported as skipped.
+ * with its brgemm kernels on AVX-512 (a tuning candidate for forwards without an addend, timed
+ * with the conversions in and out, conv-algorithm.ts). Forced here (CONVKIT_CONV_ALGORITHM=brgemm)
+ * on awkward shapes against the reference backend, in inference and in training (the backward
+ * kernels, which have no brgemm, run direct on the forward's input as it came); its output goes
+ * back to the direct kernel's layout, and NaN passes its fused ReLU as PyTorch has it. A CPU
+ * without brgemm kernels (AVX2) runs direct, which is checked instead and reported as skipped.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -15,7 +16,14 @@ import { noGrad } from '../../src/core/grad-mode.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import type { ForwardCase } from './native-case.js';
-import { assertClose, nativeSkipReason, seededValues, seedOf } from './native-helpers.js';
+import {
+  assertClose,
+  nativeSkipReason,
+  scaledTolerance,
+  seededValues,
+  seedOf,
+  withGradients,
+} from './native-helpers.js';
 
 const skip = nativeSkipReason('native-brgemm');
 const saved = process.env.CONVKIT_CONV_ALGORITHM;
@@ -82,6 +90,32 @@ describe("the 'brgemm' conv algorithm (nhwc) against the reference backend", () 
       if (note.algorithm !== 'brgemm')
         t.skip(`oneDNN has no brgemm kernel here (ran ${note.impl}; checked that instead)`);
       else assert.match(note.impl, /^brg/, 'the kernel oneDNN ran is not a brgemm one');
+    });
+  }
+
+  // Fused ReLU post-ops are inference-only: they have no gradient.
+  for (const c of CASES.filter((k) => !k.name.includes('ReLU'))) {
+    it(`${c.name}: in training, forward and gradients agree`, { skip }, (t) => {
+      process.env.CONVKIT_CONV_ALGORITHM = 'brgemm';
+      resetSettings();
+      const seed = seedOf(c.name);
+      const inputs = c.inputs.map((s, i) =>
+        seededValues(
+          s.reduce((a, b) => a * b, 1),
+          seed + i,
+        ),
+      );
+      const expected = withGradients('ref', inputs, c.inputs, c.f, seed);
+      const rt = nativeRuntime();
+      takeConvAlgorithmNote(rt);
+      takeConvAlgorithmNote(rt, 'conv2dBackwardData');
+      const actual = withGradients('native', inputs, c.inputs, c.f, seed);
+      const note = takeConvAlgorithmNote(rt);
+      assert.equal(takeConvAlgorithmNote(rt, 'conv2dBackwardData')?.algorithm ?? 'direct', 'direct');
+      for (const [i, what] of ['forward', ...c.inputs.map((_, n) => `gradient of input ${n}`)].entries())
+        assertClose(`${c.name} ${what}`, actual[i], expected[i], scaledTolerance(expected[i]));
+      if (note?.algorithm !== 'brgemm')
+        t.skip(`oneDNN has no brgemm kernel here (ran ${note?.impl}; checked that instead)`);
     });
   }
 

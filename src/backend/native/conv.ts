@@ -8,10 +8,18 @@
  * reference kernels.
  */
 import { sizeOf } from '../../core/shape.js';
+import type { Storage } from '../../core/storage.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeAddon } from './addon.js';
 import { convAlgorithmChooser, winogradShape } from './conv-algorithm.js';
-import { type TransposedPlan, transposable, transposedPlan, turnSteps, turnedWeights } from './conv-transposed.js';
+import {
+  type TransposedPlan,
+  type TurnStep,
+  transposable,
+  transposedPlan,
+  turnSteps,
+  turnedWeights,
+} from './conv-transposed.js';
 import type { ConvAlgorithm } from './conv-tuning.js';
 import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
@@ -148,7 +156,7 @@ export const CONV_RUNS: readonly NativeRun[] = [
     kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
     name: 'conv2d, backward data, backward weight (+ bias)',
     native:
-      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for inference forwards, and a stride-1 training forward as the backward data of its transposed conv, where measured faster ([Algorithm choice](#algorithm-choice))",
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, and a stride-1 training forward as the backward data of its transposed conv, where measured faster ([Algorithm choice](#algorithm-choice))",
     fallback: 'float64, empty tensors',
   },
 ];
@@ -222,13 +230,12 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
         ? transposedPlan(rt, g, `conv2d:${shape}:${algorithm}`)
         : rt.plan<ForwardPlan>(`conv2d:${shape}:${algorithm}`, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
     // The measured choice (conv-algorithm.ts): Winograd for 3x3 stride-1 convs; brgemm (nhwc,
-    // converted in and out) for inference convs without an addend (its conversion would go
-    // untimed), except those oneDNN runs as im2col + gemm (their direct path is the cut below);
-    // the transposed conv's backward data for stride-1 training convs without a bias.
+    // converted in and out) for convs without an addend (its conversion would go untimed),
+    // except those oneDNN runs as im2col + gemm (their direct path is the cut below); the
+    // transposed conv's backward data for stride-1 training convs without a bias.
     const candidates: ConvAlgorithm[] = [];
     if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
-    if (cutOf === undefined && !options.training && addend === null && !planOf('direct').gemm)
-      candidates.push('brgemm');
+    if (cutOf === undefined && addend === null && !planOf('direct').gemm) candidates.push('brgemm');
     if (cutOf === undefined && options.training && !options.bias && transposable(g)) candidates.push('transposed');
     const request = {
       kernel: 'conv2d' as const,
@@ -241,8 +248,8 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       layoutSlots: { src: 0, dst: 3 },
       home: candidates.includes('brgemm') && g.outH * g.outW <= rt.nhwcUpTo ? ('brgemm' as const) : ('direct' as const),
       mapArea: g.outH * g.outW,
-      prologue: (p: ForwardPlan) =>
-        'transposed' in p ? turnSteps(rt, rt.descOf(args.weight, weightDims(g)), g, p as TransposedPlan) : [],
+      // In training the weights change at every step, so their conversion is part of the cost.
+      prologue: (p: ForwardPlan) => (options.training ? weightSteps(args.weight, g, p) : []),
     };
     const plan = chooser.plan(request);
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
@@ -270,6 +277,13 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     rt.exec('conv2d', rt.reorderPlan(plan.dst, home.dst), [y.buffer, back.buffer]);
     y.release();
     return back;
+  }
+
+  /** The commands that bring `weight` into `plan`'s weights: a reorder, a turn, or none. */
+  function weightSteps(weight: Storage, g: Conv2dGeometry, plan: ForwardPlan): TurnStep[] {
+    const held = rt.descOf(weight, weightDims(g));
+    if ('transposed' in plan) return turnSteps(rt, held, g, plan as TransposedPlan);
+    return plan.weights === held ? [] : [{ plan: rt.reorderPlan(held, plan.weights), from: held, to: plan.weights }];
   }
 
   /**
