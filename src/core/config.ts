@@ -41,7 +41,7 @@ export interface Settings {
 }
 
 /** 'tune' times direct and Winograd per shape and keeps the faster; the others are used as they are. */
-export type ConvAlgorithmChoice = 'tune' | 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed';
+export type ConvAlgorithmChoice = 'tune' | 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed' | 'own';
 
 export const MAX_THREADS = 4096;
 // Sized for the largest training step of the zoo's benches: DenseNet-BC-100 at batch 64 reuses
@@ -128,12 +128,12 @@ const VARIABLES: { readonly [K in keyof Settings]: Variable<Settings[K]> } = {
   },
   convAlgorithm: {
     name: 'CONVKIT_CONV_ALGORITHM',
-    accepts: "one of 'direct', 'tune', 'winograd', 'auto', 'brgemm', 'transposed'",
+    accepts: "one of 'direct', 'tune', 'winograd', 'auto', 'brgemm', 'transposed', 'own'",
     // 'tune' by default: Winograd ran ResNet/VGG 3x3 layers up to 2x faster on an AVX-512 host, and
     // runs only where measured faster on this one; its rounding (1-10x direct's, measured in
     // docs/native-backend.md#algorithm-choice) is the price, 'direct' the way out.
     fallback: 'tune',
-    parse: oneOf<ConvAlgorithmChoice>(['tune', 'direct', 'winograd', 'auto', 'brgemm', 'transposed']),
+    parse: oneOf<ConvAlgorithmChoice>(['tune', 'direct', 'winograd', 'auto', 'brgemm', 'transposed', 'own']),
   },
   tuningCache: {
     name: 'CONVKIT_TUNING_CACHE',

@@ -81,7 +81,7 @@ describe('config', () => {
         'CONVKIT_CONV_ALGORITHM',
         'fast',
         'convAlgorithm',
-        /CONVKIT_CONV_ALGORITHM: expected one of 'direct', 'tune', 'winograd', 'auto', 'brgemm', 'transposed', got 'fast'/,
+        /CONVKIT_CONV_ALGORITHM: expected one of 'direct', 'tune', 'winograd', 'auto', 'brgemm', 'transposed', 'own', got 'fast'/,
       ],
     ];
     for (const [name, value, key, message] of cases) {

@@ -33,6 +33,7 @@ export const ADDON_EXPORTS = [
   'arenaStats', // memory.cc
   'sgdPlan', // optim.cc
   'adamPlan', // optim.cc
+  'ownConv3x3Plan', // own_conv.cc
   'plainDesc', // plan.cc
   'reshapedDesc', // plan.cc
   'descInfo', // plan.cc

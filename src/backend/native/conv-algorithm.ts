@@ -2,9 +2,9 @@
  * Which algorithm a native conv kernel runs (docs/native-backend.md#algorithm-choice): direct, or
  * for a call with candidates (Winograd for 3x3, stride 1, undilated, ungrouped convs, forward,
  * backward data or backward weights; brgemm for forwards without an addend; transposed for training
- * forwards, conv-transposed.ts) what CONVKIT_CONV_ALGORITHM says: ('tune', the default) the
- * fastest as measured on this host (conv-tuning.ts keeps the measurements), from a weight's
- * second forward on; or Winograd, brgemm, transposed, or oneDNN's own choice.
+ * forwards, conv-transposed.ts; own, convkit's 3x3 kernel, conv-own.ts) what CONVKIT_CONV_ALGORITHM
+ * says: ('tune', the default) the fastest as measured on this host (conv-tuning.ts keeps the
+ * measurements), from a weight's second forward on; or one of them, or oneDNN's own choice.
  * Each call also leaves a note of what ran, which `bench --profile` and the tests read.
  */
 import { setting } from '../../core/config.js';

@@ -55,8 +55,14 @@ export function transposedGeometry(g: Conv2dGeometry): Conv2dGeometry {
   };
 }
 
+/** A plan that reads its weights turned (channels swapped, kernels by 180 degrees). */
+export interface TurnedWeightsPlan {
+  readonly weights: number;
+  readonly transposed: true;
+}
+
 /** A forward plan that is a backward-data plan of the transposed conv: buffers [x, turned weights, y]. */
-export type TransposedPlan = ForwardPlan & { readonly transposed: true };
+export type TransposedPlan = ForwardPlan & TurnedWeightsPlan;
 
 /** The 'transposed' plan of `g` in the shape of a forward plan (made once, then from the plan cache). */
 export function transposedPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string): TransposedPlan {
@@ -85,7 +91,12 @@ export interface TurnStep {
  * The commands that turn a weight held in layout `weightDesc` into `plan`'s weights: to plain
  * where it is blocked, turned, then into the plan's layout. The tuner times them with the conv.
  */
-export function turnSteps(rt: NativeRuntime, weightDesc: number, g: Conv2dGeometry, plan: TransposedPlan): TurnStep[] {
+export function turnSteps(
+  rt: NativeRuntime,
+  weightDesc: number,
+  g: Conv2dGeometry,
+  plan: TurnedWeightsPlan,
+): TurnStep[] {
   const { outChannels, inChannels, kernelH, kernelW } = g;
   const sizes = { outChannels, inChannels, kernelH, kernelW };
   const flip = rt.plan(`flipTransposeWeights:${Object.values(sizes)}`, () => rt.addon.flipTransposeWeightsPlan(sizes));
@@ -106,7 +117,7 @@ export function turnedWeights(
   rt: NativeRuntime,
   weight: Storage,
   g: Conv2dGeometry,
-  plan: TransposedPlan,
+  plan: TurnedWeightsPlan,
 ): NativeStorage {
   const dims = [g.outChannels, g.inChannels, g.kernelH, g.kernelW];
   const steps = turnSteps(rt, rt.descOf(weight, dims), g, plan);

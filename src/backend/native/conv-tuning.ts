@@ -16,9 +16,10 @@ import { dirname, join } from 'node:path';
 /**
  * oneDNN's algorithms a conv plan may ask for; 'brgemm' is its direct algorithm on nhwc
  * activations, which it runs with its brgemm kernels (AVX-512 only); 'transposed' a training
- * forward run as the backward data of its transposed conv (conv-transposed.ts).
+ * forward run as the backward data of its transposed conv (conv-transposed.ts); 'own' convkit's
+ * own 3x3 kernel on AVX-512 (conv-own.ts).
  */
-export type ConvAlgorithm = 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed';
+export type ConvAlgorithm = 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed' | 'own';
 
 /** What measured choices depend on: a change in any field invalidates them all. */
 export interface HostIdentity {
@@ -57,7 +58,7 @@ export interface TunedChoice {
 }
 
 const FORMAT = 1;
-const ALGORITHMS: readonly string[] = ['direct', 'winograd', 'auto', 'brgemm', 'transposed'];
+const ALGORITHMS: readonly string[] = ['direct', 'winograd', 'auto', 'brgemm', 'transposed', 'own'];
 
 function isChoice(v: unknown): v is TunedChoice {
   if (typeof v !== 'object' || v === null) return false;

@@ -12,8 +12,10 @@ import type { Storage } from '../../core/storage.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeAddon } from './addon.js';
 import { convAlgorithmChooser, winogradShape } from './conv-algorithm.js';
+import { type OwnBackwardDataPlan, ownBackwardDataPlan, ownForwardPlan, ownShape } from './conv-own.js';
 import {
   type TransposedPlan,
+  type TurnedWeightsPlan,
   type TurnStep,
   transposable,
   transposedPlan,
@@ -156,7 +158,7 @@ export const CONV_RUNS: readonly NativeRun[] = [
     kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
     name: 'conv2d, backward data, backward weight (+ bias)',
     native:
-      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, and a stride-1 training forward as the backward data of its transposed conv, where measured faster ([Algorithm choice](#algorithm-choice))",
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, a stride-1 training forward as the backward data of its transposed conv, and convkit's own 3x3 kernel (AVX-512) for convs without a bias or post-ops, forward and backward data, where measured faster ([Algorithm choice](#algorithm-choice))",
     fallback: 'float64, empty tensors',
   },
 ];
@@ -225,18 +227,22 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     };
     const cutKey = cutOf === undefined ? '' : `:cut${cutOf.strideH},${cutOf.strideW},${cutOf.kernelH},${cutOf.kernelW}`;
     const shape = `${geometryKey(g)}:${+options.bias}${+options.relu}${+options.sum}${+options.training}${cutKey}`;
-    const planOf = (algorithm: ConvAlgorithm): ForwardPlan =>
-      algorithm === 'transposed'
-        ? transposedPlan(rt, g, `conv2d:${shape}:${algorithm}`)
-        : rt.plan<ForwardPlan>(`conv2d:${shape}:${algorithm}`, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
+    const planOf = (algorithm: ConvAlgorithm): ForwardPlan => {
+      const key = `conv2d:${shape}:${algorithm}`;
+      if (algorithm === 'transposed') return transposedPlan(rt, g, key);
+      if (algorithm === 'own') return ownForwardPlan(rt, g, key);
+      return rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
+    };
     // The measured choice (conv-algorithm.ts): Winograd for 3x3 stride-1 convs; brgemm (nhwc,
     // converted in and out) for convs without an addend (its conversion would go untimed),
     // except those oneDNN runs as im2col + gemm (their direct path is the cut below); the
-    // transposed conv's backward data for stride-1 training convs without a bias.
+    // transposed conv's backward data for stride-1 training convs without a bias; convkit's own
+    // 3x3 kernel for convs without a bias or post-ops.
     const candidates: ConvAlgorithm[] = [];
     if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
     if (cutOf === undefined && addend === null && !planOf('direct').gemm) candidates.push('brgemm');
     if (cutOf === undefined && options.training && !options.bias && transposable(g)) candidates.push('transposed');
+    if (cutOf === undefined && !options.bias && !relu && addend === null && ownShape(g)) candidates.push('own');
     const request = {
       kernel: 'conv2d' as const,
       shape,
@@ -280,9 +286,9 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
   }
 
   /** The commands that bring `weight` into `plan`'s weights: a reorder, a turn, or none. */
-  function weightSteps(weight: Storage, g: Conv2dGeometry, plan: ForwardPlan): TurnStep[] {
+  function weightSteps(weight: Storage, g: Conv2dGeometry, plan: { readonly weights: number }): TurnStep[] {
     const held = rt.descOf(weight, weightDims(g));
-    if ('transposed' in plan) return turnSteps(rt, held, g, plan as TransposedPlan);
+    if ('transposed' in plan) return turnSteps(rt, held, g, plan as TurnedWeightsPlan);
     return plan.weights === held ? [] : [{ plan: rt.reorderPlan(held, plan.weights), from: held, to: plan.weights }];
   }
 
@@ -345,20 +351,30 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       return refFallback(rt, ref, 'conv2dBackwardData', 'float64 input', args);
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardData', 'empty tensor', args);
     const shape = geometryKey(g);
-    const plan = chooser.plan({
+    type Plan = ReturnType<NativeAddon['conv2dBackwardDataPlan']> | OwnBackwardDataPlan;
+    const candidates: ConvAlgorithm[] = winogradShape(g) ? ['winograd'] : [];
+    if (ownShape(g)) candidates.push('own');
+    const plan = chooser.plan<Plan>({
       kernel: 'conv2dBackwardData',
       shape,
-      planOf: (algorithm) =>
-        rt.plan(`conv2dBackwardData:${shape}:${algorithm}`, () => rt.addon.conv2dBackwardDataPlan(g, { algorithm })),
-      candidates: winogradShape(g) ? ['winograd'] : [],
+      planOf: (algorithm) => {
+        const key = `conv2dBackwardData:${shape}:${algorithm}`;
+        if (algorithm === 'own') return ownBackwardDataPlan(rt, g, key);
+        return rt.plan(key, () => rt.addon.conv2dBackwardDataPlan(g, { algorithm }));
+      },
+      candidates,
       weight: null,
       buffers: (p) => [p.diffDst, p.weights, p.diffSrc],
       weightSlot: 1,
+      // A backward pass runs once per weight version: its conversion is part of the cost.
+      prologue: (p) => weightSteps(args.weight, g, p),
     });
     const gy = rt.input(args.gy, plan.diffDst, dstDims(g));
-    const w = rt.input(args.weight, plan.weights, weightDims(g));
+    const turned = 'transposed' in plan ? turnedWeights(rt, args.weight, g, plan) : null;
+    const w = turned?.buffer ?? rt.input(args.weight, plan.weights, weightDims(g));
     const gx = rt.output(plan.diffSrc, sizeOf(srcDims(g)));
     rt.exec('conv2dBackwardData', plan.plan, [gy, w, gx.buffer]);
+    turned?.release();
     return gx;
   }
 
