@@ -213,6 +213,9 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
       return buffer;
     };
     const homeIds = request.buffers(home);
+    const plansBefore = rt.planKeys();
+    /** Per algorithm, the plan ids its measurement ran (the conv's and its conversions'). */
+    const ran = new Map<ConvAlgorithm, number[]>();
     for (const algorithm of ['direct', ...request.candidates] as const) {
       const plan = planIfAvailable(request, algorithm);
       if (plan === null) continue;
@@ -242,6 +245,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
         [bufferOf(-1 - i, step.from), i === all.length - 1 && weights ? weights : bufferOf(-2 - i, step.to)],
       ]);
       const read = prologue[0]?.[1][0] ?? weights;
+      ran.set(algorithm, [plan.plan, ...[...prologue, ...before, ...after].map(([p]) => p)]);
       candidates.push({
         algorithm,
         prepare: () => {
@@ -266,6 +270,11 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
     } else {
       cache.set(key, choice);
     }
+    // What only the slower candidates ran will not run again: released now, so that a model's
+    // plans fit the cache (DenseNet-BC-100's training step uses some 750) instead of pushing
+    // them out. Direct's and the home plan stay: every call reads them.
+    const keep = new Set([home.plan, ...(ran.get('direct') ?? []), ...(ran.get(choice.algorithm) ?? [])]);
+    rt.dropPlansMadeSince(plansBefore, keep);
     return { algorithm: choice.algorithm, saved: !contended, measured: choice.ms, ms: choice.ms[choice.algorithm] };
   }
 

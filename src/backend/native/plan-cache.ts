@@ -77,6 +77,27 @@ export class PlanCache {
     }
   }
 
+  /** The keys cached now (to release, later, what was made since: dropMadeSince). */
+  keys(): Set<string> {
+    return new Set(this.plans.keys());
+  }
+
+  /**
+   * Releases the plans made since `before` (a keys() snapshot) except those with a plan id in
+   * `keep`: plans their maker knows will not run again (conv algorithms measured slower, and the
+   * conversions timed with them). Queued runs hold their own reference. Returns how many.
+   */
+  dropMadeSince(before: Set<string>, keep: Set<number>): number {
+    let dropped = 0;
+    for (const [key, entry] of this.plans) {
+      if (before.has(key) || planIdsOf(entry.value).some((id) => keep.has(id))) continue;
+      this.plans.delete(key);
+      for (const id of planIdsOf(entry.value)) this.release(id);
+      dropped++;
+    }
+    return dropped;
+  }
+
   /** Releases every cached plan (in C++ as well). */
   clear(): void {
     for (const entry of this.plans.values()) for (const id of planIdsOf(entry.value)) this.release(id);

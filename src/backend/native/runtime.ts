@@ -108,6 +108,14 @@ export class NativeRuntime {
     return this.plans.get(key, make);
   }
 
+  /** The plan cache's keys now, and the release of what was made since (plan-cache.ts). */
+  planKeys(): Set<string> {
+    return this.plans.keys();
+  }
+  dropPlansMadeSince(before: Set<string>, keep: Set<number>): number {
+    return this.plans.dropMadeSince(before, keep);
+  }
+
   /** Runs one kernel call: the plans it uses stay cached until it returns (plan-cache.ts). */
   kernel<T>(run: () => T): T {
     return this.plans.kernel(run);
