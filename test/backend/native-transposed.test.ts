@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { type ConvKernel, takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
 import { transposedGeometry } from '../../src/backend/native/conv-transposed.js';
+import { DIRECT_MARGIN } from '../../src/backend/native/conv-tuning.js';
 import { nativeRuntime } from '../../src/backend/native/index.js';
 import { resetSettings } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';
@@ -261,8 +262,9 @@ describe("'tune' measures 'transposed' for training convs", () => {
     assert.ok(note?.tuned && note.measured !== undefined, 'the second use measured');
     const { direct, transposed } = note.measured;
     assert.ok(direct !== undefined && transposed !== undefined && transposed > 0, JSON.stringify(note.measured));
-    const best = Object.entries(note.measured).sort((a, b) => a[1] - b[1])[0][0];
-    assert.equal(note.algorithm, best, 'the fastest runs');
+    // The fastest runs where it beats direct by the margin, else direct.
+    const [best, ms] = Object.entries(note.measured).sort((a, b) => a[1] - b[1])[0];
+    assert.equal(note.algorithm, ms < direct * DIRECT_MARGIN ? best : 'direct', JSON.stringify(note.measured));
     assertClose('tuned forward', Float32Array.from(y.toArray()), expected[0], scaledTolerance(expected[0]));
   });
 });
