@@ -16,14 +16,7 @@ import { noGrad } from '../../src/core/grad-mode.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import type { ForwardCase } from './native-case.js';
-import {
-  assertClose,
-  nativeSkipReason,
-  scaledTolerance,
-  seededValues,
-  seedOf,
-  withGradients,
-} from './native-helpers.js';
+import { assertClose, assertGradientsAgree, nativeSkipReason, seededValues, seedOf } from './native-helpers.js';
 
 const skip = nativeSkipReason('native-brgemm');
 const saved = process.env.CONVKIT_CONV_ALGORITHM;
@@ -98,22 +91,13 @@ describe("the 'brgemm' conv algorithm (nhwc) against the reference backend", () 
     it(`${c.name}: in training, forward and gradients agree`, { skip }, (t) => {
       process.env.CONVKIT_CONV_ALGORITHM = 'brgemm';
       resetSettings();
-      const seed = seedOf(c.name);
-      const inputs = c.inputs.map((s, i) =>
-        seededValues(
-          s.reduce((a, b) => a * b, 1),
-          seed + i,
-        ),
-      );
-      const expected = withGradients('ref', inputs, c.inputs, c.f, seed);
       const rt = nativeRuntime();
-      takeConvAlgorithmNote(rt);
-      takeConvAlgorithmNote(rt, 'conv2dBackwardData');
-      const actual = withGradients('native', inputs, c.inputs, c.f, seed);
+      assertGradientsAgree(c.name, c.inputs, c.f, () => {
+        takeConvAlgorithmNote(rt);
+        takeConvAlgorithmNote(rt, 'conv2dBackwardData');
+      });
       const note = takeConvAlgorithmNote(rt);
       assert.equal(takeConvAlgorithmNote(rt, 'conv2dBackwardData')?.algorithm ?? 'direct', 'direct');
-      for (const [i, what] of ['forward', ...c.inputs.map((_, n) => `gradient of input ${n}`)].entries())
-        assertClose(`${c.name} ${what}`, actual[i], expected[i], scaledTolerance(expected[i]));
       if (note?.algorithm !== 'brgemm')
         t.skip(`oneDNN has no brgemm kernel here (ran ${note?.impl}; checked that instead)`);
     });

@@ -6,8 +6,12 @@
  * install oneDNN) nothing is skipped: each native test fails, naming the reason.
  */
 import assert from 'node:assert/strict';
-import { loadNativeAddon } from '../../src/backend/native/index.js';
+import { after } from 'node:test';
+import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
+import { loadNativeAddon, nativeRuntime } from '../../src/backend/native/index.js';
+import { resetSettings } from '../../src/core/config.js';
 import { Generator } from '../../src/core/random.js';
+import { sizeOf } from '../../src/core/shape.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 
@@ -152,4 +156,79 @@ export function scaledTolerance(expected: Float32Array): Tolerance {
   let squares = 0;
   for (const v of expected) squares += v * v;
   return { rtol: OP_TOLERANCE.rtol, atol: OP_TOLERANCE.atol * Math.max(1, Math.sqrt(squares / expected.length)) };
+}
+
+/**
+ * f's forward and input gradients on the reference and the native backend, for seeded inputs of
+ * `shapes`, agree within scaledTolerance. `beforeNative` runs between the two (to forget notes).
+ */
+export function assertGradientsAgree(
+  name: string,
+  shapes: readonly (readonly number[])[],
+  f: (...xs: Tensor[]) => Tensor,
+  beforeNative: () => void = () => {},
+): void {
+  const seed = seedOf(name);
+  const inputs = shapes.map((s, i) => seededValues(sizeOf(s), seed + i));
+  const expected = withGradients('ref', inputs, shapes, f, seed);
+  beforeNative();
+  const actual = withGradients('native', inputs, shapes, f, seed);
+  for (const [i, what] of ['forward', ...shapes.map((_, n) => `gradient of input ${n}`)].entries())
+    assertClose(`${name} ${what}`, actual[i], expected[i], scaledTolerance(expected[i]));
+}
+
+/** Restores these environment variables (and the settings read from them) after this test file. */
+export function restoreEnvAfter(variables: readonly string[]): void {
+  const saved = variables.map((v) => process.env[v]);
+  after(() => {
+    variables.forEach((v, i) => {
+      if (saved[i] === undefined) delete process.env[v];
+      else process.env[v] = saved[i];
+    });
+    resetSettings();
+  });
+}
+
+/**
+ * A 3x3 conv (padding 1) with a NaN and an infinity in its input and an infinite weight on a tap
+ * that meets the padding, forward and both gradients, with `algorithm` forced: non-finite exactly
+ * where the direct kernel has them (not the reference: it multiplies the padding's zeros by the
+ * infinite weight, which native kernels skip as PyTorch's mkldnn path does, docs/numerics.md),
+ * the finite values close. Returns what the forward ran, or null (the caller skips) where it
+ * could not run `algorithm`.
+ */
+export function assertNonFiniteAsDirect(algorithm: string): string | null {
+  const shapes = [
+    [2, 16, 10, 10],
+    [16, 16, 3, 3],
+  ];
+  const x = seededValues(2 * 16 * 100, 21);
+  x[4 * 10 + 4] = Number.NaN;
+  x[100 + 9] = Number.POSITIVE_INFINITY; // on the border
+  const w = seededValues(16 * 16 * 9, 22);
+  w[3 * 9 + 8] = Number.NEGATIVE_INFINITY;
+  const f = (a: Tensor, b: Tensor): Tensor => ops.conv2d(a, b, null, { padding: 1 });
+  const use = (name: string): void => {
+    process.env.CONVKIT_CONV_ALGORITHM = name;
+    resetSettings();
+  };
+  use('direct');
+  const expected = withGradients('native', [x, w], shapes, f, 23);
+  use(algorithm);
+  const rt = nativeRuntime();
+  takeConvAlgorithmNote(rt);
+  const actual = withGradients('native', [x, w], shapes, f, 23);
+  const ran = takeConvAlgorithmNote(rt)?.algorithm ?? 'direct';
+  if (ran !== algorithm) return null;
+  for (const [n, what] of ['output', 'input gradient', 'weight gradient'].entries()) {
+    const nonFinite = expected[n].filter((v) => !Number.isFinite(v)).length;
+    assert.ok(nonFinite > 0, `the direct kernel made no non-finite ${what}`);
+    for (let i = 0; i < expected[n].length; i++) {
+      const message = `${what} ${i} is ${actual[n][i]}, direct ${expected[n][i]}`;
+      if (Number.isFinite(expected[n][i]))
+        assert.ok(Math.abs(actual[n][i] - expected[n][i]) <= 1e-3 * (1 + Math.abs(expected[n][i])), message);
+      else assert.ok(Object.is(actual[n][i], expected[n][i]), message);
+    }
+  }
+  return ran;
 }

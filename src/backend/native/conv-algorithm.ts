@@ -162,7 +162,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
    */
   function chosenPlan<P extends ConvPlan>(request: PlanRequest<P>): P {
     const wanted = setting('convAlgorithm');
-    // A fixed algorithm this call cannot run (brgemm in training, transposed in inference) runs direct.
+    // A fixed algorithm this call cannot run (brgemm in a backward kernel, transposed in inference) runs direct.
     const fixed =
       wanted === 'tune' || wanted === 'auto' || request.candidates.includes(wanted as ConvAlgorithm)
         ? wanted

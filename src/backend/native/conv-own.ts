@@ -8,6 +8,7 @@
 import type { Conv2dGeometry } from '../backend.js';
 import type { PlanResult } from './addon.js';
 import type { ForwardPlan } from './conv.js';
+import { winogradShape } from './conv-algorithm.js';
 import { type TurnedWeightsPlan, transposedGeometry } from './conv-transposed.js';
 import type { NativeRuntime } from './runtime.js';
 
@@ -22,16 +23,9 @@ declare module './addon.js' {
   }
 }
 
-/** A conv the own kernel may run: 3x3, stride 1, undilated, ungrouped, padded by 1 on every side. */
+/** A conv the own kernel may run: Winograd's shapes (3x3, stride 1...) padded by 1 on every side. */
 export const ownShape = (g: Conv2dGeometry): boolean =>
-  g.kernelH === 3 &&
-  g.kernelW === 3 &&
-  g.strideH === 1 &&
-  g.strideW === 1 &&
-  g.dilationH === 1 &&
-  g.dilationW === 1 &&
-  g.groups === 1 &&
-  [g.padTop, g.padBottom, g.padLeft, g.padRight].every((p) => p === 1);
+  winogradShape(g) && [g.padTop, g.padBottom, g.padLeft, g.padRight].every((p) => p === 1);
 
 /** The own kernel's forward plan of `g` (made once, then from the plan cache). */
 export function ownForwardPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string): ForwardPlan {

@@ -3,9 +3,9 @@
  * primitive of its transposed conv (native/src/transposed_conv.cc has the algebra). Same sums,
  * another kernel: on Zen 5 oneDNN's backward-data kernel ran ResNet-20's 16-channel 3x3 convs at
  * batch 128 in 1.9 ms where its forward kernel took 2.4, and DenseNet-BC's 48 -> 12 ones in 3.0
- * against 3.9. The conv tuner measures it like any candidate. Training only: the backward-data
- * primitive has no bias or post-ops, and in training a conv's weights change at every step
- * anyway, so turning them costs the same as the forward's own reads of them would.
+ * against 3.9. The conv tuner measures it like any candidate, with the weight turn (three small
+ * commands, paid at every step since the weights change at every step). Training only: the
+ * backward-data primitive has no bias or post-ops, and inference would pay the turn per pass.
  */
 import { sizeOf } from '../../core/shape.js';
 import type { Storage } from '../../core/storage.js';
