@@ -149,7 +149,11 @@ describe('nn.recordInference and the nhwc layout', { skip }, () => {
     const actual = Array.from(recorded.run(x).toArray());
     assertClose('recorded, 4x4 maps in nhwc', actual, expected, { rtol: 1e-4, atol: 1e-5 * largestAbs(expected) });
     const blocked = recordInference(net, [2, 3, 16, 16], BLOCKED);
-    assert.deepEqual(Array.from(blocked.run(x).toArray()), expected, "'blocked' is the pass op by op, bit for bit");
+    // Against a pass op by op now that the weights were used before, as the recording's were:
+    // each conv then runs its tuned algorithm, the first pass ran direct (bias-free convs like
+    // these may tune to convkit's own kernel, which rounds otherwise).
+    const tuned = opByOp(net, x);
+    assert.deepEqual(Array.from(blocked.run(x).toArray()), tuned, "'blocked' is the pass op by op, bit for bit");
     recorded.dispose();
     blocked.dispose();
   });
