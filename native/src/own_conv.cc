@@ -1,5 +1,5 @@
 // A 3x3, stride-1, padding-1 convolution of our own on oneDNN's nChw16c maps and OIhw16i16o
-// weights, for AVX-512 builds (conv.ts's 'own' algorithm; conv-tuning.ts measures it against
+// weights, for AVX-512 builds (conv.ts's 'own' algorithm; conv-algorithm.ts measures it against
 // oneDNN's). oneDNN 2.6's JIT kernel ran CIFAR ResNet's 16-channel convs at 250-300 GFLOP/s on
 // Zen 5 (60-70 % of the FMA peak); this loop runs them at 360-370. Each task is one output row of
 // one 16-channel output block: up to 16 pixels at a time in 16 zmm accumulators, each tap's

@@ -2,8 +2,8 @@
  * The 'transposed' conv algorithm (conv-transposed.ts): a stride-1 training forward run as the
  * backward data of its transposed conv, with the weights turned. Forward and both gradients
  * against the reference backend on the shapes it takes (asymmetric padding, dilation, 1x1,
- * channels that fill no 16-channel block), NaN and infinities where the reference has them, the
- * shapes it must leave to the direct kernel, and the tuner measuring it.
+ * channels that fill no 16-channel block), NaN and infinities exactly where the direct kernel
+ * has them, the shapes it must leave to the direct kernel, and the tuner measuring it.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
