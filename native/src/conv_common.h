@@ -76,6 +76,16 @@ auto preferredLayoutPd(ConvGeometry& g, Make make) {
   }
   return pd;
 }
+// Whether convkit's own 3x3 kernels (own_conv.cc, own_conv_weights.cc) run `g`: 3x3, stride 1,
+// undilated, ungrouped, padded by 1 on every side, on an AVX-512 build.
+inline bool ownConv3x3Runs(const ConvGeometry& g) {
+#ifdef __AVX512F__
+  return g.KH == 3 && g.KW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.G == 1 && g.pT == 1 &&
+         g.pB == 1 && g.pL == 1 && g.pR == 1;
+#else
+  return false;
+#endif
+}
 inline dnnl::memory::desc biasDesc(const ConvGeometry& g, bool bias) {
   return bias ? plainDescOf({g.O}) : dnnl::memory::desc();
 }

@@ -146,14 +146,7 @@ Napi::Value OwnConv3x3Plan(const Napi::CallbackInfo& info) {
   const char* op = "ownConv3x3";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    const bool shape = g.KH == 3 && g.KW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.G == 1 &&
-                       g.pT == 1 && g.pB == 1 && g.pL == 1 && g.pR == 1;
-#ifdef __AVX512F__
-    const bool avx512 = true;
-#else
-    const bool avx512 = false;
-#endif
-    if (!shape || !avx512)
+    if (!ownConv3x3Runs(g))
       throw std::invalid_argument("convkit has no own implementation for this convolution on this CPU");
     using tag = dnnl::memory::format_tag;
     const auto f32 = dnnl::memory::data_type::f32;

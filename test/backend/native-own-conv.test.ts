@@ -1,11 +1,11 @@
 /**
- * convkit's own 3x3 conv kernel ('own', native/src/own_conv.cc, AVX-512 builds): the forward and
- * the backward data (its forward on the transposed conv, weights turned) against the reference
- * backend with CONVKIT_CONV_ALGORITHM=own, on widths that end in a partial block of 16 pixels,
- * channels that fill no 16-channel block, 1x1 and 1-row maps, several input and output blocks;
- * non-finite values exactly where oneDNN's direct kernel has them; the convs it must leave to
- * oneDNN. A build without AVX-512 has no such kernel: the cases then check the direct kernel
- * they ran and say so.
+ * convkit's own 3x3 conv kernels ('own', native/src/own_conv.cc and own_conv_weights.cc, AVX-512
+ * builds): the forward, the backward data (its forward on the transposed conv, weights turned) and
+ * the backward weights against the reference backend with CONVKIT_CONV_ALGORITHM=own, on widths
+ * that end in a partial block of 16 pixels, channels that fill no 16-channel block, 1x1 and 1-row
+ * maps, several input and output blocks; non-finite values exactly where oneDNN's direct kernel
+ * has them; the convs it must leave to oneDNN. A build without AVX-512 has no such kernel: the
+ * cases then check the direct kernel they ran and say so.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -46,13 +46,13 @@ describe("convkit's own 3x3 conv kernel against the reference backend", () => {
     it(`${name}: forward and both gradients agree`, { skip }, (t) => {
       useAlgorithm('own');
       const rt = nativeRuntime();
+      const kernels = ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'] as const;
       assertGradientsAgree(name, [xShape, wShape], same, () => {
-        takeConvAlgorithmNote(rt);
-        takeConvAlgorithmNote(rt, 'conv2dBackwardData');
+        for (const kernel of kernels) takeConvAlgorithmNote(rt, kernel);
       });
-      const ran = [takeConvAlgorithmNote(rt), takeConvAlgorithmNote(rt, 'conv2dBackwardData')];
+      const ran = kernels.map((kernel) => takeConvAlgorithmNote(rt, kernel));
       if (ran.some((n) => n?.algorithm !== 'own')) return t.skip(`no own kernel in this build (ran ${ran[0]?.impl})`);
-      assert.equal(ran[0]?.impl, 'convkit:avx512_3x3');
+      for (const note of ran) assert.equal(note?.impl, 'convkit:avx512_3x3');
     });
   }
 
@@ -60,7 +60,9 @@ describe("convkit's own 3x3 conv kernel against the reference backend", () => {
     if (assertNonFiniteAsDirect('own') === null) t.skip('no own kernel in this build');
   });
 
-  it('leaves a bias, a fused ReLU, stride 2, padding 0 and 5x5 kernels to oneDNN', { skip }, () => {
+  it('leaves a bias (forward and weight gradient), a fused ReLU, stride 2, padding 0 and 5x5 kernels to oneDNN', {
+    skip,
+  }, () => {
     useAlgorithm('own');
     const rt = nativeRuntime();
     const x = ops.fromArray(seededValues(2 * 16 * 81, 61), [2, 16, 9, 9], { backend: 'native' });
@@ -79,5 +81,12 @@ describe("convkit's own 3x3 conv kernel against the reference backend", () => {
       noGrad(() => conv().dispose());
       assert.equal(takeConvAlgorithmNote(rt)?.algorithm ?? 'direct', 'direct', what);
     }
+    // The backward weights of a conv with a bias (the own kernel sums no bias gradient).
+    const [xg, wg, bg] = [x, w3, b].map((t) =>
+      ops.fromArray(t.toArray(), t.shape, { backend: 'native', requiresGrad: true }),
+    );
+    takeConvAlgorithmNote(rt, 'conv2dBackwardWeight');
+    ops.sum(ops.conv2d(xg, wg, bg, { padding: 1 })).backward();
+    assert.equal(takeConvAlgorithmNote(rt, 'conv2dBackwardWeight')?.algorithm ?? 'direct', 'direct', 'bias gradient');
   });
 });

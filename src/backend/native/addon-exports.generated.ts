@@ -34,6 +34,7 @@ export const ADDON_EXPORTS = [
   'sgdPlan', // optim.cc
   'adamPlan', // optim.cc
   'ownConv3x3Plan', // own_conv.cc
+  'ownConv3x3BackwardWeightsPlan', // own_conv_weights.cc
   'plainDesc', // plan.cc
   'reshapedDesc', // plan.cc
   'descInfo', // plan.cc

@@ -2,8 +2,9 @@
  * The 'own' conv algorithm: convkit's own 3x3, stride-1, padding-1 kernel on 16-channel blocks
  * (native/src/own_conv.cc, AVX-512 builds), where oneDNN's JIT kernel is slow: CIFAR ResNet's
  * 16-channel convs ran at 60-70 % of the FMA peak on Zen 5, this loop at about 85 %. It runs a
- * forward without bias or post-ops, and a backward data as the forward of the transposed conv
- * with the weights turned (conv-transposed.ts), measured against oneDNN's like any candidate.
+ * forward without bias or post-ops, a backward data as the forward of the transposed conv with the
+ * weights turned (conv-transposed.ts), and a backward weights without bias (native/src/
+ * own_conv_weights.cc), each measured against oneDNN's like any candidate.
  */
 import type { Conv2dGeometry } from '../backend.js';
 import type { PlanResult } from './addon.js';
@@ -20,6 +21,11 @@ declare module './addon.js' {
      * unless 3x3, stride 1, undilated, ungrouped, padded by 1, on an AVX-512 build.
      */
     ownConv3x3Plan(geometry: Conv2dGeometry): PlanResult<'src' | 'weights' | 'dst'> & { readonly impl: string };
+    // ---- own_conv_weights.cc
+    /** buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias; the shapes and error of ownConv3x3Plan. */
+    ownConv3x3BackwardWeightsPlan(
+      geometry: Conv2dGeometry,
+    ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly impl: string };
   }
 }
 
@@ -46,4 +52,13 @@ export function ownBackwardDataPlan(rt: NativeRuntime, g: Conv2dGeometry, key: s
     const p = rt.addon.ownConv3x3Plan(transposedGeometry(g));
     return { plan: p.plan, diffDst: p.src, weights: p.weights, diffSrc: p.dst, impl: p.impl, transposed: true };
   });
+}
+
+/** The own kernel's backward-weights plan of `g`: oneDNN's plan's buffers, with no bias. */
+export function ownBackwardWeightsPlan(
+  rt: NativeRuntime,
+  g: Conv2dGeometry,
+  key: string,
+): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly diffBias?: number; readonly impl: string } {
+  return rt.plan(key, () => rt.addon.ownConv3x3BackwardWeightsPlan(g));
 }

@@ -12,7 +12,13 @@ import type { Storage } from '../../core/storage.js';
 import type { Conv2dGeometry, KernelSpecs, Kernels } from '../backend.js';
 import type { NativeAddon } from './addon.js';
 import { convAlgorithmChooser, winogradShape } from './conv-algorithm.js';
-import { type OwnBackwardDataPlan, ownBackwardDataPlan, ownForwardPlan, ownShape } from './conv-own.js';
+import {
+  type OwnBackwardDataPlan,
+  ownBackwardDataPlan,
+  ownBackwardWeightsPlan,
+  ownForwardPlan,
+  ownShape,
+} from './conv-own.js';
 import {
   type TransposedPlan,
   type TurnedWeightsPlan,
@@ -158,7 +164,7 @@ export const CONV_RUNS: readonly NativeRun[] = [
     kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
     name: 'conv2d, backward data, backward weight (+ bias)',
     native:
-      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, a stride-1 training forward as the backward data of its transposed conv, and convkit's own 3x3 kernel (AVX-512) for convs without a bias or post-ops, forward and backward data, where measured faster ([Algorithm choice](#algorithm-choice))",
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, a stride-1 training forward as the backward data of its transposed conv, and convkit's own 3x3 kernel (AVX-512) for convs without a bias or post-ops, forward and both backward kernels, where measured faster ([Algorithm choice](#algorithm-choice))",
     fallback: 'float64, empty tensors',
   },
 ];
@@ -384,14 +390,17 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       return refFallback(rt, ref, 'conv2dBackwardWeight', 'float64 input', args);
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardWeight', 'empty tensor', args);
     const shape = `${geometryKey(g)}:${+withBias}`;
+    const candidates: ConvAlgorithm[] = winogradShape(g) ? ['winograd'] : [];
+    if (!withBias && ownShape(g)) candidates.push('own');
     const plan = chooser.plan({
       kernel: 'conv2dBackwardWeight',
       shape,
-      planOf: (algorithm) =>
-        rt.plan(`conv2dBackwardWeight:${shape}:${algorithm}`, () =>
-          rt.addon.conv2dBackwardWeightsPlan(g, { bias: withBias, algorithm }),
-        ),
-      candidates: winogradShape(g) ? ['winograd'] : [],
+      planOf: (algorithm) => {
+        const key = `conv2dBackwardWeight:${shape}:${algorithm}`;
+        if (algorithm === 'own') return ownBackwardWeightsPlan(rt, g, key);
+        return rt.plan(key, () => rt.addon.conv2dBackwardWeightsPlan(g, { bias: withBias, algorithm }));
+      },
+      candidates,
       weight: null,
       buffers: (p) => [p.src, p.diffDst, p.diffWeights, p.diffBias],
       weightSlot: 2,
