@@ -86,6 +86,29 @@ inline bool ownConv3x3Runs(const ConvGeometry& g) {
   return false;
 #endif
 }
+// The nChw16c maps (input, output) and OIhw16i16o weights of `g` that convkit's own 3x3 kernels
+// run on; where they do not run `g`, the error conv-algorithm.ts recognises ("has no own ...").
+struct OwnConvDescs {
+  dnnl::memory::desc src, dst, weights;
+};
+inline OwnConvDescs ownConvDescs(const ConvGeometry& g) {
+  if (!ownConv3x3Runs(g))
+    throw std::invalid_argument("convkit has no own implementation for this convolution on this CPU");
+  using tag = dnnl::memory::format_tag;
+  const auto f32 = dnnl::memory::data_type::f32;
+  return {dnnl::memory::desc({g.N, g.C, g.H, g.W}, f32, tag::nChw16c),
+          dnnl::memory::desc({g.N, g.O, g.OH, g.OW}, f32, tag::nChw16c),
+          dnnl::memory::desc({g.O, g.C, 3, 3}, f32, tag::OIhw16i16o)};
+}
+// A custom plan over two buffers it reads and a third it writes.
+inline Plan readTwoWriteOnePlan(const char* name, const std::vector<dnnl::memory::desc>& descs) {
+  Plan plan;
+  plan.name = name;
+  plan.args = {0, 1, 2};
+  plan.descs = descs;
+  plan.customReads = {true, true, false};
+  return plan;
+}
 inline dnnl::memory::desc biasDesc(const ConvGeometry& g, bool bias) {
   return bias ? plainDescOf({g.O}) : dnnl::memory::desc();
 }

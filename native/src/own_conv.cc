@@ -146,17 +146,8 @@ Napi::Value OwnConv3x3Plan(const Napi::CallbackInfo& info) {
   const char* op = "ownConv3x3";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    if (!ownConv3x3Runs(g))
-      throw std::invalid_argument("convkit has no own implementation for this convolution on this CPU");
-    using tag = dnnl::memory::format_tag;
-    const auto f32 = dnnl::memory::data_type::f32;
-    dnnl::memory::desc src({g.N, g.C, g.H, g.W}, f32, tag::nChw16c), dst({g.N, g.O, g.OH, g.OW}, f32, tag::nChw16c),
-        weights({g.O, g.C, 3, 3}, f32, tag::OIhw16i16o);
-    Plan plan;
-    plan.name = op;
-    plan.args = {0, 1, 2};
-    plan.descs = {src, weights, dst};
-    plan.customReads = {true, true, false};
+    const auto [src, dst, weights] = ownConvDescs(g);
+    Plan plan = readTwoWriteOnePlan(op, {src, weights, dst});
 #ifdef __AVX512F__
     const Sizes s{g.N, (g.C + 15) / 16, (g.O + 15) / 16, g.H, g.W, g.O};
     plan.custom = [s](const std::vector<void*>& buffers, const std::vector<double>&) {

@@ -40,7 +40,11 @@ export interface Settings {
   tuningCache: string | null;
 }
 
-/** 'tune' times direct and Winograd per shape and keeps the faster; the others are used as they are. */
+/**
+ * 'tune' times the candidates per shape (convs: direct, Winograd, brgemm, transposed, own; linear
+ * layers of 1 to 16 rows: oneDNN's inner product and the own loop) and keeps the fastest; the
+ * others are used as they are where a call can take them, else direct.
+ */
 export type ConvAlgorithmChoice = 'tune' | 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed' | 'own';
 
 export const MAX_THREADS = 4096;

@@ -58,6 +58,7 @@ export const ADDON_EXPORTS = [
   'reducePlan', // reduce.cc
   'nllLossPlan', // reduce.cc
   'nllLossBackwardPlan', // reduce.cc
+  'smallLinearPlan', // small_linear.cc
   'softmaxPlan', // softmax.cc
   'softmaxBackwardPlan', // softmax.cc
   'spaceToDepthInputPlan', // space_to_depth.cc

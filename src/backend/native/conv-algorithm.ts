@@ -67,7 +67,7 @@ const debugNote = (message: string): void => {
 
 const tuningCaches = new WeakMap<NativeRuntime, TuningCache>();
 /** The runtime's tuning cache, made on first use (CONVKIT_TUNING_CACHE, else the per-host default file). */
-function tuningCacheOf(rt: NativeRuntime): TuningCache {
+export function tuningCacheOf(rt: NativeRuntime): TuningCache {
   let cache = tuningCaches.get(rt);
   if (cache === undefined) {
     const host = hostKey({ cpu: cpuIdentity(), onednn: rt.addon.version(), addon: addonBuildId() });

@@ -2,10 +2,12 @@
  * Native batched matmul (dnnl::matmul) for float32 over plain buffers: transposes by strides, an
  * operand shared by every batch by oneDNN's batch broadcast. nn.Linear's forward is an inner
  * product with bias and ReLU fused and the weights in oneDNN's layout (converted once per weight
- * version). float64 and empty products use the reference kernels.
+ * version), or for a few rows convkit's own loop where measured faster (linear-choice.ts). float64
+ * and empty products use the reference kernels.
  */
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback, type NativeRun } from './fallback.js';
+import { linearPlanFor } from './linear-choice.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -35,7 +37,7 @@ export const MATMUL_RUNS: readonly NativeRun[] = [
     kernels: ['linear'],
     name: "linear (nn.Linear's forward; backward runs matmuls)",
     native:
-      "all: an inner product with the weights in oneDNN's blocked layout (converted once per weight version), bias and an inference ReLU fused",
+      "all: an inner product with the weights in oneDNN's blocked layout (converted once per weight version), bias and an inference ReLU fused; for 1 to 16 rows convkit's own loop on the weights as stored where measured faster",
     fallback: 'float64, empty',
   },
 ];
@@ -63,7 +65,7 @@ export function nativeMatmulKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
         return refFallback(rt, ref, 'linear', 'float64 input', args);
       if (rows * inF * outF === 0) return refFallback(rt, ref, 'linear', 'empty product', args);
       const sizes = { rows, inFeatures: inF, outFeatures: outF, bias: bias !== null, relu };
-      const plan = rt.plan(`linear:${Object.values(sizes).join(',')}`, () => rt.addon.linearPlan(sizes));
+      const plan = linearPlanFor(rt, sizes, args.weight);
       const buffers = [rt.plainInput(args.x, [rows, inF]), rt.input(args.weight, plan.weights, [outF, inF])];
       if (bias !== null) buffers.push(rt.plainInput(bias, [outF]));
       const y = rt.output(plan.dst, rows * outF);

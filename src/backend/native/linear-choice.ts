@@ -1,0 +1,107 @@
+/**
+ * Which kernel runs nn.Linear's forward for a few rows: oneDNN's inner product ('direct', weights
+ * in its blocked layout) or convkit's own loop on the weights as stored ('own', native/src/
+ * small_linear.cc). With 1 to 16 rows the product reads every weight once per call and does as
+ * many multiply-adds with it as there are rows, so its time is the memory's: oneDNN's read
+ * AlexNet's 151 MB first layer at about 50 GB/s on the Zen 5 host, the own loop at 85-95. As for
+ * convs (conv-algorithm.ts): CONVKIT_CONV_ALGORITHM 'tune' times both once per shape and host, from
+ * a weight's second forward on (the first runs direct, untimed: a one-image `convkit predict`
+ * pays no measurement), with the weights evicted from the caches before each run, and keeps the
+ * choice in the tuning file; 'own' forces the own loop, any other setting oneDNN's.
+ */
+import { setting } from '../../core/config.js';
+import type { Storage } from '../../core/storage.js';
+import type { PlanResult } from './addon.js';
+import { tuningCacheOf } from './conv-algorithm.js';
+import { type Candidate, measureFastest, processCpuMs } from './conv-tuning.js';
+import { NativeStorage, type NativeRuntime } from './runtime.js';
+
+declare module './addon.js' {
+  interface NativeAddon {
+    // ---- small_linear.cc; plain data
+    /** buffers [src, weights [out, in], (bias), dst] as linearPlan's, 1 to 16 rows */
+    smallLinearPlan(sizes: LinearSizes): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+  }
+}
+
+export interface LinearSizes {
+  rows: number;
+  inFeatures: number;
+  outFeatures: number;
+  bias: boolean;
+  relu: boolean;
+}
+
+export type LinearPlan = PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+
+/** The most rows the own loop takes (its plan refuses more); beyond, the product is no longer memory-bound. */
+export const SMALL_LINEAR_ROWS = 16;
+
+const seen = new WeakMap<NativeRuntime, WeakSet<Storage>>();
+/** Whether `weight` ran a linear forward before (a reference storage never counts: it keeps no converted copy). */
+function usedBefore(rt: NativeRuntime, weight: Storage): boolean {
+  if (!(weight instanceof NativeStorage)) return false;
+  const weights = seen.get(rt) ?? new WeakSet<Storage>();
+  seen.set(rt, weights);
+  if (weights.has(weight)) return true;
+  weights.add(weight);
+  return false;
+}
+
+/** The plan that runs a linear forward of `sizes` on `weight`: oneDNN's or, where chosen, the own loop's. */
+export function linearPlanFor(rt: NativeRuntime, sizes: LinearSizes, weight: Storage): LinearPlan {
+  const key = `${sizes.rows},${sizes.inFeatures},${sizes.outFeatures},${+sizes.bias},${+sizes.relu}`;
+  const planOf = (algorithm: 'direct' | 'own'): LinearPlan =>
+    algorithm === 'own'
+      ? rt.plan(`smallLinear:${key}`, () => rt.addon.smallLinearPlan(sizes))
+      : rt.plan(`linear:${key}`, () => rt.addon.linearPlan(sizes));
+  if (sizes.rows > SMALL_LINEAR_ROWS) return planOf('direct');
+  const wanted = setting('convAlgorithm');
+  if (wanted === 'own') return planOf('own');
+  if (wanted !== 'tune' || !usedBefore(rt, weight)) return planOf('direct');
+  return planOf(measuredChoice(rt, `linear:${key}:t${rt.addon.getThreads()}`, planOf, weight, sizes));
+}
+
+/**
+ * The faster of the two for this shape: from the tuning cache, else timed now, on the weight
+ * itself (its plain values and oneDNN's converted copy, which its first forward made: VGG16's
+ * first layer holds 411 MB) and scratch buffers for the rest.
+ */
+function measuredChoice(
+  rt: NativeRuntime,
+  key: string,
+  planOf: (a: 'direct' | 'own') => LinearPlan,
+  weight: Storage,
+  sizes: LinearSizes,
+): 'direct' | 'own' {
+  const cache = tuningCacheOf(rt);
+  const known = cache.get(key);
+  if (known !== undefined) return known.algorithm === 'own' ? 'own' : 'direct';
+  const scratch = (id: number): Float32Array => rt.allocate(Math.ceil(rt.descInfo(id).bytes / 4));
+  const candidates: Candidate[] = (['direct', 'own'] as const).map((algorithm) => {
+    const plan = planOf(algorithm);
+    const weights = rt.input(weight, plan.weights, [sizes.outFeatures, sizes.inFeatures]);
+    const buffers = [
+      scratch(plan.src),
+      weights,
+      ...(plan.bias === undefined ? [] : [scratch(plan.bias)]),
+      scratch(plan.dst),
+    ];
+    return {
+      algorithm,
+      prepare: () => rt.addon.evictFromCache(buffers[1]),
+      run: () => {
+        rt.exec('linear', plan.plan, buffers);
+        rt.flushSync();
+      },
+    };
+  });
+  const { cpuShare, contended, ...choice } = measureFastest(candidates, undefined, {
+    cpuMs: processCpuMs,
+    threads: rt.addon.getThreads(),
+  });
+  // As for convs: a measurement other work disturbed is kept in memory only.
+  if (contended) cache.setProvisional(key, choice);
+  else cache.set(key, choice);
+  return choice.algorithm === 'own' ? 'own' : 'direct';
+}
