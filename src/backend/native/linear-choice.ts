@@ -2,8 +2,8 @@
  * Which kernel runs nn.Linear's forward for a few rows: oneDNN's inner product ('direct', weights
  * in its blocked layout) or convkit's own loop on the weights as stored ('own', native/src/
  * small_linear.cc). With 1 to 16 rows the product reads every weight once per call and does as
- * many multiply-adds with it as there are rows, so its time is the memory's: oneDNN's read
- * AlexNet's 151 MB first layer at about 50 GB/s on the Zen 5 host, the own loop at 85-95. As for
+ * many multiply-adds with it as there are rows, so its time is the memory's: on the Zen 5 host
+ * oneDNN's read AlexNet's 151 MB first layer at batch 1 in 3.04 ms, the own loop in 2.19. As for
  * convs (conv-algorithm.ts): CONVKIT_CONV_ALGORITHM 'tune' times both once per shape and host, from
  * a weight's second forward on (the first runs direct, untimed: a one-image `convkit predict`
  * pays no measurement), with the weights evicted from the caches before each run, and keeps the
