@@ -6,6 +6,7 @@
 import { setThreads, synchronize } from '../../src/backend/registry.js';
 import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
 import { loadNativeAddon, nativeRuntime } from '../../src/backend/native/index.js';
+import { takeLinearNote } from '../../src/backend/native/linear-choice.js';
 import { setting } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { scope } from '../../src/core/scope.js';
@@ -241,7 +242,8 @@ function layerRow(totals: Map<string, LayerTime>, path: string | undefined, op: 
 }
 function kernelOf(runtime: ReturnType<typeof nativeRuntime>): string | undefined {
   const conv = takeConvAlgorithmNote(runtime);
-  return conv === null ? undefined : `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
+  if (conv === null) return takeLinearNote(runtime) ?? undefined;
+  return `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
 }
 
 /** The recorded pass's commands, each charged to the op that queued it while recording; null (and a line on stderr) when the pass cannot be recorded. */

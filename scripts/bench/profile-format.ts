@@ -94,7 +94,7 @@ export function profileLines(p: Profile): string[] {
       : []),
     fusionLine(p.fusion),
     '',
-    '| layer | op | fused group | calls | ms | share | GFLOP/s | % of peak | conv kernel |',
+    '| layer | op | fused group | calls | ms | share | GFLOP/s | % of peak | kernel |',
     '|:--|:--|:--|--:|--:|--:|--:|--:|:--|',
   ];
   for (const l of [...p.layers].sort((a, b) => b.ms - a.ms).slice(0, TOP_LAYERS)) {

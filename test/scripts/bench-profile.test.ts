@@ -62,10 +62,11 @@ test('the profile prints the Fusion line exactly as convkit summary does, and th
   assert.equal(rows[0][5], `${((100 * (TOP_LAYERS + 5)) / total).toFixed(1)}%`);
 });
 
-test('conv rows name the algorithm and kernel that ran; other ops a dash', () => {
+test('conv and linear rows name the algorithm and kernel that ran; other ops a dash', () => {
   const layers: LayerTime[] = [
     { ...layer('layer1.0.conv1', 'conv2d', 3), kernel: 'winograd jit_fp32_wino_2x3:avx512_core (tuned)' },
     { ...layer('conv1', 'conv2d', 2), kernel: 'direct jit:avx512_core' },
+    { ...layer('fc', 'linear', 1.5), kernel: 'own convkit:small_linear (tuned)' },
     layer('maxpool', 'maxPool2d', 1),
   ];
   const rows = layerRows(
@@ -126,6 +127,7 @@ test('the profile times the recorded pass: every command charged to its layer, t
   const rows = new Map(layers.map((l) => [`${l.path} ${l.op}`, l]));
   for (const copy of ['(recording) copy in', '(recording) copy out']) assert.ok((rows.get(copy)?.ms ?? 0) > 0, copy);
   assert.ok((rows.get('maxpool maxPool2d')?.ms ?? 0) > 0 && (rows.get('fc linear')?.ms ?? 0) > 0);
+  assert.match(rows.get('fc linear')?.kernel ?? '', /^(direct oneDNN's inner product|own convkit:small_linear)/);
   // The commands run one after another within the pass.
   const sum = layers.reduce((s, l) => s + l.ms, 0);
   assert.ok(wallMs >= sum * 0.99, `wall ${wallMs} ms against ${sum} ms of commands`);

@@ -55,11 +55,24 @@ export function linearPlanFor(rt: NativeRuntime, sizes: LinearSizes, weight: Sto
     algorithm === 'own'
       ? rt.plan(`smallLinear:${key}`, () => rt.addon.smallLinearPlan(sizes))
       : rt.plan(`linear:${key}`, () => rt.addon.linearPlan(sizes));
-  if (sizes.rows > SMALL_LINEAR_ROWS) return planOf('direct');
   const wanted = setting('convAlgorithm');
-  if (wanted === 'own') return planOf('own');
-  if (wanted !== 'tune' || !usedBefore(rt, weight)) return planOf('direct');
-  return planOf(measuredChoice(rt, `linear:${key}:t${rt.addon.getThreads()}`, planOf, weight, sizes));
+  const tuned = wanted === 'tune' && sizes.rows <= SMALL_LINEAR_ROWS && usedBefore(rt, weight);
+  let algorithm: 'direct' | 'own' = 'direct';
+  if (sizes.rows <= SMALL_LINEAR_ROWS && wanted === 'own') algorithm = 'own';
+  if (tuned) algorithm = measuredChoice(rt, `linear:${key}:t${rt.addon.getThreads()}`, planOf, weight, sizes);
+  lastNotes.set(
+    rt,
+    `${algorithm} ${algorithm === 'own' ? 'convkit:small_linear' : "oneDNN's inner product"}${tuned ? ' (tuned)' : ''}`,
+  );
+  return planOf(algorithm);
+}
+
+const lastNotes = new WeakMap<NativeRuntime, string>();
+/** What the runtime's last linear forward ran, as `bench --profile` shows it (null: none since the last call). */
+export function takeLinearNote(rt: NativeRuntime): string | null {
+  const note = lastNotes.get(rt) ?? null;
+  lastNotes.delete(rt);
+  return note;
 }
 
 /**
