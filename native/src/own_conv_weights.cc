@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace convkit {
@@ -79,12 +80,13 @@ void kernelRow(const float* x, const float* dy, float* taps, const Sizes& s, int
 void run(const float* x, const float* dy, float* dw, const Sizes& s) {
   const int64_t per = s.OB * s.CB * 9 * 256;
   const int threads = omp_get_max_threads();
-  std::vector<float> copies(static_cast<size_t>(per) * (threads - 1));
+  // Left uninitialised: each thread zeroes its own copy below.
+  std::unique_ptr<float[]> copies(new float[static_cast<size_t>(per) * (threads - 1)]);
   const int64_t tasks = s.N * s.OB * s.CB * 3 * 2;
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    float* mine = t == 0 ? dw : copies.data() + per * (t - 1);
+    float* mine = t == 0 ? dw : copies.get() + per * (t - 1);
     std::memset(mine, 0, per * sizeof(float));
     const int64_t first = tasks * t / nt, last = tasks * (t + 1) / nt;
     for (int64_t k = first; k < last; k++) {
@@ -101,7 +103,7 @@ void run(const float* x, const float* dy, float* dw, const Sizes& s) {
       for (int64_t i = 0; i < 16; i++) {
         const int64_t at = block * 256 + i * 16;
         __m512 sum = _mm512_loadu_ps(dw + at);
-        for (int u = 1; u < nt; u++) sum = _mm512_add_ps(sum, _mm512_loadu_ps(copies.data() + per * (u - 1) + at));
+        for (int u = 1; u < nt; u++) sum = _mm512_add_ps(sum, _mm512_loadu_ps(copies.get() + per * (u - 1) + at));
         _mm512_storeu_ps(dw + at, i < inputs ? _mm512_maskz_mov_ps(lanes, sum) : _mm512_setzero_ps());
       }
     }

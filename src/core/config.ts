@@ -34,7 +34,7 @@ export interface Settings {
   fuse: boolean;
   /** CONVKIT_CONV_LAYOUT: 'auto' (nChw16c on AVX-512 where channels fill blocks) or 'any' (oneDNN picks). */
   convLayout: 'auto' | 'any';
-  /** CONVKIT_CONV_ALGORITHM: algorithm of conv kernels with candidates (Winograd: 3x3 stride 1; brgemm: inference): measured per shape ('tune', the default) or fixed. */
+  /** CONVKIT_CONV_ALGORITHM: the algorithm of conv kernels with candidates and of linear forwards of 1 to 16 rows: measured per shape ('tune', the default) or fixed. */
   convAlgorithm: ConvAlgorithmChoice;
   /** CONVKIT_TUNING_CACHE: the file of measured choices; null = the per-host default under ~/.cache/convkit. */
   tuningCache: string | null;

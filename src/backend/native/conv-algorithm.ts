@@ -129,6 +129,23 @@ interface Tuned {
   ms?: number;
 }
 
+/**
+ * A check "has this weight been used before?" that says no once per weight: a tuned kernel runs
+ * oneDNN's default untimed at a weight's first use and measures from its second (here, and for
+ * linear layers in linear-choice.ts). null (no weight to track) counts as used; a reference
+ * storage keeps no converted copies, so it never does.
+ */
+export function firstUseTracker(): (weight: Storage | null) => boolean {
+  const seen = new WeakSet<Storage>();
+  return (weight) => {
+    if (weight === null) return true;
+    if (!(weight instanceof NativeStorage)) return false;
+    if (seen.has(weight)) return true;
+    seen.add(weight);
+    return false;
+  };
+}
+
 /** Picks and makes the plan of each conv kernel call of one runtime. */
 export function convAlgorithmChooser(rt: NativeRuntime): {
   plan<P extends ConvPlan>(request: PlanRequest<P>): P;
@@ -278,21 +295,11 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
     return { algorithm: choice.algorithm, saved: !contended, measured: choice.ms, ms: choice.ms[choice.algorithm] };
   }
 
-  /**
-   * Whether `weight` has been used before: under 'tune' a weight's first forward conv runs direct,
-   * untimed. Winograd's inference weight transform is slow (oneDNN's wino_reorder, serial: 55 ms
-   * for a 512x512x3x3 weight, more than the conv), so it is worth paying, and timing, only for
-   * weights used again; a one-image `convkit predict` pays neither. A reference storage keeps no
-   * converted copies, so its weights always run direct.
-   */
-  const seen = new WeakSet<Storage>();
-  function usedBefore(weight: Storage | null): boolean {
-    if (weight === null) return true;
-    if (!(weight instanceof NativeStorage)) return false;
-    if (seen.has(weight)) return true;
-    seen.add(weight);
-    return false;
-  }
+  // Under 'tune' a weight's first forward conv runs direct, untimed. Winograd's inference weight
+  // transform is slow (oneDNN's wino_reorder, serial: 55 ms for a 512x512x3x3 weight, more than
+  // the conv), so it is worth paying, and timing, only for weights used again; a one-image
+  // `convkit predict` pays neither.
+  const usedBefore = firstUseTracker();
 
   return {
     homePlan,

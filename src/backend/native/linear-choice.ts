@@ -12,9 +12,9 @@
 import { setting } from '../../core/config.js';
 import type { Storage } from '../../core/storage.js';
 import type { PlanResult } from './addon.js';
-import { tuningCacheOf } from './conv-algorithm.js';
+import { firstUseTracker, tuningCacheOf } from './conv-algorithm.js';
 import { type Candidate, measureFastest, processCpuMs } from './conv-tuning.js';
-import { NativeStorage, type NativeRuntime } from './runtime.js';
+import type { NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
   interface NativeAddon {
@@ -37,15 +37,15 @@ export type LinearPlan = PlanResult<'src' | 'weights' | 'dst'> & { readonly bias
 /** The most rows the own loop takes (its plan refuses more); beyond, the product is no longer memory-bound. */
 export const SMALL_LINEAR_ROWS = 16;
 
-const seen = new WeakMap<NativeRuntime, WeakSet<Storage>>();
-/** Whether `weight` ran a linear forward before (a reference storage never counts: it keeps no converted copy). */
+/** Per runtime, whether a weight ran a linear forward before. */
+const trackers = new WeakMap<NativeRuntime, (weight: Storage) => boolean>();
 function usedBefore(rt: NativeRuntime, weight: Storage): boolean {
-  if (!(weight instanceof NativeStorage)) return false;
-  const weights = seen.get(rt) ?? new WeakSet<Storage>();
-  seen.set(rt, weights);
-  if (weights.has(weight)) return true;
-  weights.add(weight);
-  return false;
+  let tracker = trackers.get(rt);
+  if (tracker === undefined) {
+    tracker = firstUseTracker();
+    trackers.set(rt, tracker);
+  }
+  return tracker(weight);
 }
 
 /** The plan that runs a linear forward of `sizes` on `weight`: oneDNN's or, where chosen, the own loop's. */
