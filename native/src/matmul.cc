@@ -44,8 +44,10 @@ Napi::Value MatmulPlan(const Napi::CallbackInfo& info) {
 }
 CONVKIT_EXPORT(matmulPlan, MatmulPlan);
 
-// linearPlan({ rows, inFeatures, outFeatures, bias, relu }) -> { plan, src, weights, (bias), dst }: dst = relu?(src W^T
-// + bias), src and dst plain, weights [out, in] in the layout oneDNN chooses.
+// linearPlan({ rows, inFeatures, outFeatures, bias, relu, plainWeights }) -> { plan, src, weights, (bias), dst }:
+// dst = relu?(src W^T + bias), src and dst plain, weights [out, in] in the layout oneDNN chooses, or as stored with
+// plainWeights (in training: weights that change at every step would be converted at every step, and for ResNet-50's
+// fc at batch 8 that conversion took ten times the product).
 Napi::Value LinearPlan(const Napi::CallbackInfo& info) {
   const char* op = "linear";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -53,9 +55,11 @@ Napi::Value LinearPlan(const Napi::CallbackInfo& info) {
     const int64_t big = int64_t{1} << 40;
     int64_t rows = f.integer("rows", 1, big), in = f.integer("inFeatures", 1, big),
             out = f.integer("outFeatures", 1, big);
-    bool bias = f.flag("bias"), relu = f.flag("relu");
+    bool bias = f.flag("bias"), relu = f.flag("relu"), plainWeights = f.flag("plainWeights");
     auto srcMd = plainDescOf({rows, in}), dstMd = plainDescOf({rows, out});
-    dnnl::memory::desc weightsMd({out, in}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+    dnnl::memory::desc weightsMd =
+        plainWeights ? plainDescOf({out, in})
+                     : dnnl::memory::desc({out, in}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
     dnnl::memory::desc biasMd = bias ? plainDescOf({out}) : dnnl::memory::desc();
     dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, srcMd, weightsMd, biasMd, dstMd);
     // No ReLU post-op: oneDNN's is max(y, 0), which maps NaN to 0. The ReLU is a pass of our own

@@ -240,10 +240,12 @@ function layerRow(totals: Map<string, LayerTime>, path: string | undefined, op: 
   totals.set(key, row);
   return row;
 }
-function kernelOf(runtime: ReturnType<typeof nativeRuntime>): string | undefined {
+/** The kernel a conv or linear op ran; both notes are taken, so none is left for a later op (a pooling row). */
+function kernelOf(runtime: ReturnType<typeof nativeRuntime>, op: string): string | undefined {
   const conv = takeConvAlgorithmNote(runtime);
-  if (conv === null) return takeLinearNote(runtime) ?? undefined;
-  return `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
+  const linear = takeLinearNote(runtime);
+  if (op === 'linear') return linear ?? undefined;
+  return conv === null ? undefined : `${conv.algorithm} ${conv.impl}${conv.tuned ? ' (tuned)' : ''}`;
 }
 
 /** The recorded pass's commands, each charged to the op that queued it while recording; null (and a line on stderr) when the pass cannot be recorded. */
@@ -267,7 +269,7 @@ function recordedTimes(
       const r = layerRow(totals, e.path, e.op);
       r.calls += 1;
       r.macs += e.macs;
-      r.kernel = kernelOf(runtime) ?? r.kernel;
+      r.kernel = kernelOf(runtime, e.op) ?? r.kernel;
       ops.push({ row: r, end: recorder.commands.length });
     },
     () => recordInference(work.model, work.input.shape, { nhwcUpTo: layout?.nhwcUpTo ?? 0 }),
@@ -318,7 +320,7 @@ function opByOpTimes(work: InferenceWork, runs: number): { layers: LayerTime[]; 
   let wallMs = 0;
   const pass = (record: boolean): void => {
     runtime.flushSync();
-    takeConvAlgorithmNote(runtime); // only convs of this pass
+    kernelOf(runtime, ''); // only this pass's notes
     const ops: { row: LayerTime; lastCommand: number }[] = [];
     addon.setQueueTiming(true);
     const start = performance.now();
@@ -328,7 +330,7 @@ function opByOpTimes(work: InferenceWork, runs: number): { layers: LayerTime[]; 
       if (!record) return;
       row.calls += 1 / runs;
       row.macs += e.macs / runs;
-      row.kernel = kernelOf(runtime) ?? row.kernel;
+      row.kernel = kernelOf(runtime, e.op) ?? row.kernel;
     }, work.forward);
     runtime.flushSync();
     if (record) wallMs += (performance.now() - start) / runs;

@@ -105,6 +105,8 @@ export interface KernelSpecs {
       inF: number;
       outF: number;
       relu?: boolean;
+      /** Whether a backward pass will follow (as conv2d's): the weight will change before the next call. */
+      training?: boolean;
     };
     out: Storage;
   };

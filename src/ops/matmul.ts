@@ -6,7 +6,7 @@ import { broadcastShapes, formatShape, sizeOf, type Shape } from '../core/shape.
 import type { Tensor } from '../core/tensor.js';
 import { expand, reshape } from './layout.js';
 import { sumTo } from './reduce.js';
-import { common, commonRequired, wrap } from './util.js';
+import { common, commonRequired, willRecord, wrap } from './util.js';
 
 /** Raw product of [batch?, m, k] x [batch?, k, n] with optional transposes; no autograd. */
 function product(
@@ -139,6 +139,7 @@ export function linear(
     inF,
     outF,
     relu,
+    training: willRecord(x, weight, bias),
   });
   const y = recordSaved(
     [x2, weight],

@@ -1,6 +1,7 @@
 /**
  * The native optimiser kernels (sgdStep, adamStep) against the reference kernels: a few steps of
- * every rule, bit for bit, on sizes below and above the OpenMP threshold. Also: a conv weight's
+ * every rule, bit for bit (NaN and infinities in a gradient too), on sizes below and above the
+ * OpenMP threshold. Also: a conv weight's
  * blocked gradient moves SGD into that layout (and Adam back to plain), bit for bit too, and
  * float64 falls back to the reference kernel.
  */
@@ -26,6 +27,14 @@ function values(size: number, seed: number, scale = 1): Float32Array {
   const g = new Generator(seed);
   return Float32Array.from({ length: size }, () => (g.uniform() * 2 - 1) * scale);
 }
+/** A gradient with NaN and both infinities among its values (at the start and past the vector width). */
+function gradient(size: number, seed: number, scale = 1): Float32Array {
+  const g = values(size, seed, scale);
+  [3, 17, 30].forEach((at, k) => {
+    g[at] = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY][k];
+  });
+  return g;
+}
 
 const SIZES = [37, 70_001]; // below and above the size where the loop goes parallel
 
@@ -34,18 +43,23 @@ type Sgd = Omit<KernelSpecs['sgdStep']['args'], 'param' | 'grad' | 'momentumBuff
 };
 type Adam = Omit<KernelSpecs['adamStep']['args'], 'param' | 'grad' | 'expAvg' | 'expAvgSq' | 'maxExpAvgSq' | 'step'>;
 
-const SGD_CASES: Sgd[] = [
-  { lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, maximize: false, withBuffer: false },
-  { lr: 0.05, momentum: 0.9, dampening: 0, nesterov: false, weightDecay: 1e-4, maximize: false, withBuffer: true },
-  { lr: 0.03, momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 5e-4, maximize: false, withBuffer: true },
-  { lr: 0.2, momentum: 0.5, dampening: 0.3, nesterov: false, weightDecay: 0.01, maximize: true, withBuffer: true },
-];
-const ADAM_CASES: Adam[] = [
-  { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, amsgrad: false, maximize: false },
-  { lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.01, decoupled: false, amsgrad: true, maximize: false },
-  { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, decoupled: true, amsgrad: false, maximize: true },
-  { lr: 2e-3, beta1: 0.85, beta2: 0.995, eps: 1e-7, weightDecay: 0.1, decoupled: true, amsgrad: true, maximize: false },
-];
+// Every combination of the flags the native loops are compiled for (optim.cc), with uneven values.
+const SGD_CASES: Sgd[] = [false, true].flatMap((maximize) =>
+  [0, 5e-4].flatMap((weightDecay) => [
+    { lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weightDecay, maximize, withBuffer: false },
+    // The training loop's and the bench's: momentum, no dampening.
+    { lr: 0.05, momentum: 0.9, dampening: 0, nesterov: false, weightDecay, maximize, withBuffer: true },
+    { lr: 0.03, momentum: 0.9, dampening: 0, nesterov: true, weightDecay, maximize, withBuffer: true },
+    { lr: 0.2, momentum: 0.5, dampening: 0.3, nesterov: false, weightDecay, maximize, withBuffer: true },
+  ]),
+);
+const ADAM_CASES: Adam[] = [false, true].flatMap((maximize) =>
+  [false, true].flatMap((amsgrad) => [
+    { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, amsgrad, maximize },
+    { lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.01, decoupled: false, amsgrad, maximize },
+    { lr: 1e-2, beta1: 0.85, beta2: 0.995, eps: 1e-7, weightDecay: 0.05, decoupled: true, amsgrad, maximize },
+  ]),
+);
 
 /** Both backends' storages of the same values; `read` gives them back as float32 arrays. */
 function pair(values: Float32Array): { ref: Storage; nat: Storage } {
@@ -53,12 +67,14 @@ function pair(values: Float32Array): { ref: Storage; nat: Storage } {
   return { ref: refBackend.write(values, 'float32'), nat: native.write(values, 'float32') };
 }
 
+/** Bit for bit, except that any NaN matches any NaN (PyTorch does not fix a NaN's sign or payload). */
 function same(what: string, a: Storage, b: Storage, size: number): void {
   if ('error' in native) failNativeMissing(native);
-  const x = new Uint32Array(Float32Array.from(refBackend.read(a, [size])).buffer);
-  const y = new Uint32Array(Float32Array.from(native.read(b, [size])).buffer);
+  const [u, v] = [Float32Array.from(refBackend.read(a, [size])), Float32Array.from(native.read(b, [size]))];
+  const [x, y] = [new Uint32Array(u.buffer), new Uint32Array(v.buffer)];
   for (let i = 0; i < size; i++)
-    if (x[i] !== y[i]) assert.fail(`${what}: element ${i} differs (ref bits ${x[i]}, native ${y[i]})`);
+    if (x[i] !== y[i] && !(Number.isNaN(u[i]) && Number.isNaN(v[i])))
+      assert.fail(`${what}: element ${i} differs (ref ${u[i]}, bits ${x[i]}; native ${v[i]}, bits ${y[i]})`);
 }
 
 describe('native optimiser kernels match the reference kernels bit for bit', () => {
@@ -71,7 +87,7 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
         const b = withBuffer ? pair(new Float32Array(size)) : null;
         const before = nativeCallCount();
         for (let step = 0; step < 3; step++) {
-          const g = pair(values(size, 100 + step));
+          const g = pair(step === 1 ? gradient(size, 100 + step) : values(size, 100 + step));
           const common = { ...hyper, firstStep: step === 0 };
           refBackend.kernels.sgdStep({ ...common, param: p.ref, grad: g.ref, momentumBuffer: b?.ref ?? null });
           native.kernels.sgdStep({ ...common, param: p.nat, grad: g.nat, momentumBuffer: b?.nat ?? null });
@@ -92,7 +108,8 @@ describe('native optimiser kernels match the reference kernels bit for bit', () 
         const vmax = c.amsgrad ? pair(new Float32Array(size)) : null;
         const before = nativeCallCount();
         for (let step = 1; step <= 4; step++) {
-          const g = pair(values(size, 200 + step, step === 2 ? 1e-3 : 1)); // a small step: amsgrad's max keeps the old v
+          // A small step (amsgrad's max keeps the old v), and non-finite values in the third.
+          const g = pair((step === 3 ? gradient : values)(size, 200 + step, step === 2 ? 1e-3 : 1));
           refBackend.kernels.adamStep({
             ...c,
             step,

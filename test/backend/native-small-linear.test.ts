@@ -4,7 +4,8 @@
  * counts around its blocks of 4 (2 on AVX2 builds), input widths around its vectors, output counts
  * around its blocks of 4, with and without bias and ReLU; non-finite values exactly where
  * oneDNN's inner product has them (a NaN the ReLU keeps, infinity times zero); more than 16 rows
- * left to oneDNN; and `tune` timing both from a weight's second forward.
+ * left to oneDNN; and `tune` timing both from a weight's second forward. Also: a training forward
+ * has oneDNN read the weights as stored (they change at every step), an inference one converted.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { tuningCacheOf } from '../../src/backend/native/conv-algorithm.js';
 import { nativeRuntime } from '../../src/backend/native/index.js';
-import { takeLinearNote } from '../../src/backend/native/linear-choice.js';
+import { type LinearPlan, takeLinearNote } from '../../src/backend/native/linear-choice.js';
 import { resetSettings } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import * as ops from '../../src/ops/index.js';
@@ -104,6 +105,33 @@ describe("convkit's own small-batch linear loop", () => {
       `made ${made.join(' ')}`,
     );
     assert.ok(!made.some((k) => k.startsWith('smallLinear:')), `made ${made.join(' ')}`);
+  });
+
+  it('a training forward reads the weights as stored, an inference forward converts them once', { skip }, () => {
+    useAlgorithm('direct');
+    const rt = nativeRuntime();
+    const shape = [24, 40, 24];
+    const x = ops.fromArray(seededValues(24 * 40, 5), [24, 40], { backend: 'native' });
+    const w = ops.fromArray(seededValues(24 * 40, 6), [24, 40], { backend: 'native', requiresGrad: true });
+    const b = ops.fromArray(seededValues(24, 24), [24], { backend: 'native', requiresGrad: true }); // linearOn's bias
+    const weightsOf = (key: string): boolean =>
+      rt.descInfo(rt.plan<LinearPlan>(key, () => assert.fail(`no plan ${key}`)).weights).plain;
+    const training = Float32Array.from(ops.linear(x, w, b).toArray());
+    assert.equal(weightsOf('linear:24,40,24,1,0,plain'), true, 'the training plan converts the weights');
+    const inference = Float32Array.from(noGrad(() => ops.linear(x, w, b)).toArray());
+    assert.equal(
+      weightsOf('linear:24,40,24,1,0'),
+      false,
+      "oneDNN's own layout for inference (the check could not fail)",
+    );
+    const expected = linearOn(
+      'ref',
+      shape,
+      { bias: true, relu: false },
+      { x: seededValues(24 * 40, 5), w: seededValues(24 * 40, 6) },
+    );
+    assertClose('training forward', training, expected);
+    assertClose('inference forward', inference, expected);
   });
 
   it('tune: a weight first runs oneDNN untimed, then both are timed and the choice kept', { skip }, () => {

@@ -128,6 +128,9 @@ test('the profile times the recorded pass: every command charged to its layer, t
   for (const copy of ['(recording) copy in', '(recording) copy out']) assert.ok((rows.get(copy)?.ms ?? 0) > 0, copy);
   assert.ok((rows.get('maxpool maxPool2d')?.ms ?? 0) > 0 && (rows.get('fc linear')?.ms ?? 0) > 0);
   assert.match(rows.get('fc linear')?.kernel ?? '', /^(direct oneDNN's inner product|own convkit:small_linear)/);
+  // No other row takes a note a conv or linear left (the warm-up pass's fc note once went to maxpool).
+  for (const l of layers.filter((l) => l.op !== 'conv2d' && l.op !== 'linear'))
+    assert.equal(l.kernel, undefined, `${l.path} ${l.op}: no kernel of its own`);
   // The commands run one after another within the pass.
   const sum = layers.reduce((s, l) => s + l.ms, 0);
   assert.ok(wallMs >= sum * 0.99, `wall ${wallMs} ms against ${sum} ms of commands`);

@@ -30,6 +30,8 @@ export interface LinearSizes {
   outFeatures: number;
   bias: boolean;
   relu: boolean;
+  /** oneDNN's product reads the weights as stored, not converted: set in training, where they change at every step. */
+  plainWeights: boolean;
 }
 
 export type LinearPlan = PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
@@ -50,7 +52,7 @@ function usedBefore(rt: NativeRuntime, weight: Storage): boolean {
 
 /** The plan that runs a linear forward of `sizes` on `weight`: oneDNN's or, where chosen, the own loop's. */
 export function linearPlanFor(rt: NativeRuntime, sizes: LinearSizes, weight: Storage): LinearPlan {
-  const key = `${sizes.rows},${sizes.inFeatures},${sizes.outFeatures},${+sizes.bias},${+sizes.relu}`;
+  const key = `${sizes.rows},${sizes.inFeatures},${sizes.outFeatures},${+sizes.bias},${+sizes.relu}${sizes.plainWeights ? ',plain' : ''}`;
   const planOf = (algorithm: 'direct' | 'own'): LinearPlan =>
     algorithm === 'own'
       ? rt.plan(`smallLinear:${key}`, () => rt.addon.smallLinearPlan(sizes))

@@ -7,21 +7,15 @@
  */
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback, type NativeRun } from './fallback.js';
-import { linearPlanFor } from './linear-choice.js';
+import { type LinearSizes, linearPlanFor } from './linear-choice.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
   interface NativeAddon {
     // ---- matmul.cc; sizes read by field name; buffers [a, b, c]
     matmulPlan(sizes: Omit<KernelSpecs['matmul']['args'], 'a' | 'b'>): PlanResult<'a' | 'b' | 'c'>;
-    /** buffers [src, weights, (bias), dst]: dst = relu?(src W^T + bias), weights in oneDNN's layout */
-    linearPlan(sizes: {
-      rows: number;
-      inFeatures: number;
-      outFeatures: number;
-      bias: boolean;
-      relu: boolean;
-    }): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+    /** buffers [src, weights, (bias), dst]: dst = relu?(src W^T + bias), weights in oneDNN's layout or as stored */
+    linearPlan(sizes: LinearSizes): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
   }
 }
 
@@ -64,7 +58,9 @@ export function nativeMatmulKernels(rt: NativeRuntime, ref: Kernels): Pick<Kerne
       if (![args.x, args.weight, bias].every((s) => s === null || isFloat32(s)))
         return refFallback(rt, ref, 'linear', 'float64 input', args);
       if (rows * inF * outF === 0) return refFallback(rt, ref, 'linear', 'empty product', args);
-      const sizes = { rows, inFeatures: inF, outFeatures: outF, bias: bias !== null, relu };
+      // In training the weight changes at every step: oneDNN reads it as stored rather than convert it each time.
+      const plainWeights = args.training ?? false;
+      const sizes = { rows, inFeatures: inF, outFeatures: outF, bias: bias !== null, relu, plainWeights };
       const plan = linearPlanFor(rt, sizes, args.weight);
       const buffers = [rt.plainInput(args.x, [rows, inF]), rt.input(args.weight, plan.weights, [outF, inF])];
       if (bias !== null) buffers.push(rt.plainInput(bias, [outF]));

@@ -58,7 +58,8 @@ export const PLAN_ERRORS: PlanErrorCase[] = [
   },
   {
     name: 'a negative size',
-    call: (a) => a.linearPlan({ rows: 2, inFeatures: 3, outFeatures: -1, bias: false, relu: false }),
+    call: (a) =>
+      a.linearPlan({ rows: 2, inFeatures: 3, outFeatures: -1, bias: false, relu: false, plainWeights: false }),
     error: /linear: argument 'sizes' field 'outFeatures' must be an integer from 1 to \d+, got -1/,
   },
 ];
