@@ -279,8 +279,11 @@ describe('native addon argument checks', () => {
     const maps = [24, 12, 12].map((c, i) =>
       ops.conv2d(make([2, 5, 6, 7], 500 + i), make([c, 5, 3, 3], 510 + i, 'native', true), null, { padding: 1 }),
     );
-    for (const m of maps)
-      assert.ok(paddedBlocked(m), `the test needs padded blocked maps (${m.shape}: ${bytesOf(m)} bytes)`);
+    // 12 channels pad their last block both in nChw8c (AVX2) and nChw16c (AVX-512); 24 only in the latter.
+    for (const m of maps) {
+      const padded = m.shape[1] % 8 !== 0 ? paddedBlocked(m) : !rt.descInfo((m.storage as NativeStorage).desc).plain;
+      assert.ok(padded, `the test needs padded blocked maps (${m.shape}: ${bytesOf(m)} bytes)`);
+    }
     const cases = (xs: Tensor[], backend: string): [string, Tensor][] => {
       const joined = ops.concat(xs, 1);
       return [
