@@ -103,6 +103,19 @@ export function describeHost(h: HostInfo = hostInfo()): string {
   return `${h.cpu}${detail ? ` (${detail})` : ''}, ${h.logicalCores} logical cores, ${(h.memoryBytes / 2 ** 30).toFixed(0)} GiB; ISA flags: ${flags}; Node ${h.node}`;
 }
 
+/**
+ * A note when the run emulates a smaller host (scripts/check-avx2.sh): the variables that cap the
+ * instruction set or load another addon, whose figures are then not this CPU's. Null when none is set.
+ */
+export function cappedNote(env: NodeJS.ProcessEnv = process.env): string | null {
+  const set = ['CONVKIT_NATIVE_ADDON', 'ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY']
+    .filter((name) => env[name])
+    .map((name) => `${name}=${env[name]}`);
+  return set.length === 0
+    ? null
+    : `emulating a smaller host (${set.join(', ')}): the FMA peak and ONNX Runtime (which picks its kernels by CPUID) are still this CPU's`;
+}
+
 /** A note when other processes were running as the benchmark started (figures may then be low and uneven). */
 export function loadNote(): string | null {
   const load = os.loadavg()[0];

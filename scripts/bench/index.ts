@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FIRST_RESULT_TITLE, firstResultTable, timeFirstResults, type FirstResult } from './first-result.js';
 import { measureFmaPeak } from './fma-peak.js';
-import { describeHost, hostInfo, loadNote } from './host.js';
+import { cappedNote, describeHost, hostInfo, loadNote } from './host.js';
 import { exportOnnx, loadOrt, ortContender, TorchPeer } from './peers.js';
 import { profileLines } from './profile-format.js';
 import { fastest, jsonRows, markdownTables, type Row } from './report.js';
@@ -309,6 +309,8 @@ console.log(
 console.log(
   `machine: ${describeHost(host)}; FMA peak ${peakGflops ?? '-'} GFLOP/s (${threads} threads, the larger of a measurement at the start and at the end)`,
 );
+const capped = cappedNote();
+if (capped !== null) console.log(`note: ${capped}`);
 console.log(`${ck.describe(threads)}; ${peerLine}`);
 console.log(
   `${describePolicy()}; GFLOP/s = 2 x convkit's multiply-adds (x3 for training) per second, counted as the direct sum does (Winograd does fewer, so a row may pass 100% of the peak); vs = convkit throughput / peer throughput\n`,

@@ -38,6 +38,8 @@ export interface Settings {
   convAlgorithm: ConvAlgorithmChoice;
   /** CONVKIT_TUNING_CACHE: the file of measured choices; null = the per-host default under ~/.cache/convkit. */
   tuningCache: string | null;
+  /** CONVKIT_NATIVE_ADDON: the addon file to load; null = native/build/Release/convkit_native.node (scripts/check-avx2.sh points it at an AVX2 build). */
+  nativeAddon: string | null;
 }
 
 /**
@@ -142,6 +144,12 @@ const VARIABLES: { readonly [K in keyof Settings]: Variable<Settings[K]> } = {
   tuningCache: {
     name: 'CONVKIT_TUNING_CACHE',
     accepts: "a file path, or 'off' (measure in every process, write nothing)",
+    fallback: null,
+    parse: (raw) => raw,
+  },
+  nativeAddon: {
+    name: 'CONVKIT_NATIVE_ADDON',
+    accepts: 'the path of a built convkit_native.node',
     fallback: null,
     parse: (raw) => raw,
   },

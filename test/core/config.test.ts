@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
+import { loadAddon } from '../../src/backend/native/addon.js';
 import { ConfigError, resetSettings, setting, settings } from '../../src/core/config.js';
 
 const saved = { ...process.env };
@@ -28,7 +29,9 @@ describe('config', () => {
     delete process.env.CONVKIT_FUSE;
     delete process.env.CONVKIT_CONV_ALGORITHM;
     delete process.env.CONVKIT_TUNING_CACHE;
+    delete process.env.CONVKIT_NATIVE_ADDON;
     assert.equal(setting('threads'), null);
+    assert.equal(setting('nativeAddon'), null);
     assert.equal(setting('convAlgorithm'), 'tune');
     assert.equal(setting('tuningCache'), null);
     assert.equal(setting('nativePoolMb'), 4096);
@@ -47,6 +50,7 @@ describe('config', () => {
       CONVKIT_CONV_LAYOUT: 'any',
       CONVKIT_CONV_ALGORITHM: 'tune',
       CONVKIT_TUNING_CACHE: '/tmp/tuning.json',
+      CONVKIT_NATIVE_ADDON: '/tmp/avx2/convkit_native.node',
     });
     const s = settings();
     assert.equal(s.backend, 'meta');
@@ -58,6 +62,14 @@ describe('config', () => {
     assert.equal(s.convLayout, 'any');
     assert.equal(s.convAlgorithm, 'tune');
     assert.equal(s.tuningCache, '/tmp/tuning.json');
+    assert.equal(s.nativeAddon, '/tmp/avx2/convkit_native.node');
+  });
+
+  it('CONVKIT_NATIVE_ADDON naming no file: the addon does not load, and the reason names the file', () => {
+    withEnv({ CONVKIT_NATIVE_ADDON: '/nonexistent/convkit_native.node' });
+    const loaded = loadAddon();
+    assert.ok('error' in loaded, 'loaded an addon from a missing file');
+    assert.equal(loaded.error, 'CONVKIT_NATIVE_ADDON names /nonexistent/convkit_native.node, which does not exist');
   });
 
   it('a bad value throws a ConfigError naming the variable, the accepted values and what came', () => {

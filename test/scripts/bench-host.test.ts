@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { firstResultTable } from '../../scripts/bench/first-result.js';
-import { describeHost, hostInfo } from '../../scripts/bench/host.js';
+import { cappedNote, describeHost, hostInfo } from '../../scripts/bench/host.js';
 
 const INTEL = `processor\t: 0
 vendor_id\t: GenuineIntel
@@ -50,6 +50,15 @@ test('the host record keeps the family and model numbers and the kernel-relevant
   assert.deepEqual(amd.flags, ['avx2', 'fma'], 'no AVX-512 on this host');
   assert.equal(amd.codename, 'Zen 4 (Genoa)');
   assert.equal(hostInfo('').family, null, 'no /proc/cpuinfo: no numbers, no guesses');
+});
+
+test('a run that emulates a smaller host says so, naming the variables; a plain run says nothing', () => {
+  assert.equal(cappedNote({ PATH: '/usr/bin' }), null);
+  const note = cappedNote({ ONEDNN_MAX_CPU_ISA: 'AVX2', CONVKIT_NATIVE_ADDON: '/x/convkit_native.node' });
+  assert.match(
+    note ?? '',
+    /^emulating a smaller host \(CONVKIT_NATIVE_ADDON=\/x\/convkit_native.node, ONEDNN_MAX_CPU_ISA=AVX2\)/,
+  );
 });
 
 test('the first-result table shows each phase, the totals and their ratio', () => {

@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setting } from '../../core/config.js';
 import { BackendError } from '../../core/errors.js';
 import { ADDON_EXPORTS, type AddonExportName } from './addon-exports.generated.js';
 
@@ -116,12 +117,21 @@ function packageRoot(): string | null {
   return null;
 }
 
+/** The addon file: CONVKIT_NATIVE_ADDON's, else the build's under the repository root (null: no sources here). */
+function addonFile(): string | null {
+  const chosen = setting('nativeAddon');
+  if (chosen !== null) return chosen;
+  const root = packageRoot();
+  return root === null ? null : join(root, ADDON_FILE);
+}
+
 /** Loads the addon, or says in one sentence why it cannot and how to fix that. */
 export function loadAddon(): NativeAddon | { error: string } {
-  const root = packageRoot();
-  if (root === null)
+  const file = addonFile();
+  if (file === null)
     return { error: 'the native addon sources (native/binding.gyp) are not part of this installation' };
-  const file = join(root, ADDON_FILE);
+  if (setting('nativeAddon') !== null && !existsSync(file))
+    return { error: `CONVKIT_NATIVE_ADDON names ${file}, which does not exist` };
   if (!existsSync(file)) {
     const hasOneDnn = existsSync('/usr/include/oneapi/dnnl/dnnl.hpp');
     return {
@@ -148,10 +158,10 @@ export function loadAddon(): NativeAddon | { error: string } {
 
 /** Size and modification time of the addon file: changes with every rebuild (keys the conv tuning cache). */
 export function addonBuildId(): string {
-  const root = packageRoot();
-  if (root === null) return 'unknown';
+  const file = addonFile();
+  if (file === null) return 'unknown';
   try {
-    const { size, mtimeMs } = statSync(join(root, ADDON_FILE));
+    const { size, mtimeMs } = statSync(file);
     return `${size}-${Math.round(mtimeMs)}`;
   } catch {
     return 'unknown';
