@@ -1,8 +1,9 @@
 // Batched matrix product plans (dnnl::matmul) over plain buffers. Transposed operands are
 // described by strides, and an operand shared by every batch has batch dimension 1 (oneDNN
 // broadcasts it), so nothing is copied. nn.Linear's forward is an inner product instead: its
-// weights in oneDNN's blocked layout run a batch of 8 about 1.6x faster than the matmul, and the
-// bias comes as part of it (the ReLU as a pass of our own: see LinearPlan).
+// weights in oneDNN's blocked layout run a batch of 8 about 1.6x faster than the matmul (in
+// inference; training reads them as stored, see LinearPlan), and the bias comes as part of it
+// (the ReLU as a pass of our own).
 #include "finite.h"
 #include "plan.h"
 

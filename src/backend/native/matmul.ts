@@ -2,8 +2,9 @@
  * Native batched matmul (dnnl::matmul) for float32 over plain buffers: transposes by strides, an
  * operand shared by every batch by oneDNN's batch broadcast. nn.Linear's forward is an inner
  * product with bias and ReLU fused and the weights in oneDNN's layout (converted once per weight
- * version), or for a few rows convkit's own loop where measured faster (linear-choice.ts). float64
- * and empty products use the reference kernels.
+ * version; in training, where every step changes them, read as stored), or for a few rows
+ * convkit's own loop where measured faster (linear-choice.ts). float64 and empty products use the
+ * reference kernels.
  */
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback, type NativeRun } from './fallback.js';
@@ -31,7 +32,7 @@ export const MATMUL_RUNS: readonly NativeRun[] = [
     kernels: ['linear'],
     name: "linear (nn.Linear's forward; backward runs matmuls)",
     native:
-      "all: an inner product with the weights in oneDNN's blocked layout (converted once per weight version), bias and an inference ReLU fused; for 1 to 16 rows convkit's own loop on the weights as stored where measured faster",
+      "all: an inner product with the weights in oneDNN's blocked layout (converted once per weight version; a training forward reads them as stored), bias and an inference ReLU fused; for 1 to 16 rows convkit's own loop on the weights as stored where measured faster",
     fallback: 'float64, empty',
   },
 ];
