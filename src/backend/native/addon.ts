@@ -130,9 +130,8 @@ export function loadAddon(): NativeAddon | { error: string } {
   const file = addonFile();
   if (file === null)
     return { error: 'the native addon sources (native/binding.gyp) are not part of this installation' };
-  if (setting('nativeAddon') !== null && !existsSync(file))
-    return { error: `CONVKIT_NATIVE_ADDON names ${file}, which does not exist` };
   if (!existsSync(file)) {
+    if (setting('nativeAddon') !== null) return { error: `CONVKIT_NATIVE_ADDON names ${file}, which does not exist` };
     const hasOneDnn = existsSync('/usr/include/oneapi/dnnl/dnnl.hpp');
     return {
       error: hasOneDnn

@@ -20,7 +20,7 @@ declare module './addon.js' {
   interface NativeAddon {
     // ---- small_linear.cc; plain data
     /** buffers [src, weights [out, in], (bias), dst] as linearPlan's, 1 to 16 rows */
-    smallLinearPlan(sizes: LinearSizes): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+    smallLinearPlan(sizes: LinearSizes): LinearPlan;
   }
 }
 

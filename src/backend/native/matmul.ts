@@ -8,7 +8,7 @@
  */
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback, type NativeRun } from './fallback.js';
-import { type LinearSizes, linearPlanFor } from './linear-choice.js';
+import { type LinearPlan, type LinearSizes, linearPlanFor } from './linear-choice.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
@@ -16,7 +16,7 @@ declare module './addon.js' {
     // ---- matmul.cc; sizes read by field name; buffers [a, b, c]
     matmulPlan(sizes: Omit<KernelSpecs['matmul']['args'], 'a' | 'b'>): PlanResult<'a' | 'b' | 'c'>;
     /** buffers [src, weights, (bias), dst]: dst = relu?(src W^T + bias), weights in oneDNN's layout or as stored */
-    linearPlan(sizes: LinearSizes): PlanResult<'src' | 'weights' | 'dst'> & { readonly bias?: number };
+    linearPlan(sizes: LinearSizes): LinearPlan;
   }
 }
 
