@@ -6,7 +6,9 @@
 // weights (16 output channels) times a broadcast input value. Taps in the padding are skipped,
 // not multiplied by zero, as oneDNN's kernels do: an infinite weight there gives no NaN. The
 // backward data of such a conv is the same conv with the weights turned (transposed_conv.cc).
+// Builds without AVX-512 run convkit's Winograd kernel for AVX2 instead (own_winograd.cc).
 #include "conv_common.h"
+#include "own_winograd.h"
 #include "plan.h"
 
 #ifdef __AVX512F__
@@ -141,8 +143,11 @@ void run(const float* x, const float* w, float* y, const Sizes& s) {
 // ownConv3x3Plan(geometry) -> { plan, src, weights, dst, impl }: buffers [src nChw16c, weights
 // OIhw16i16o, dst nChw16c]. Only a 3x3, stride-1, undilated, ungrouped conv padded by 1 on every
 // side, on an AVX-512 build; for others the error conv-algorithm.ts recognises ("has no ...
-// implementation").
+// implementation"). Builds without AVX-512: ownWinograd3x3Plan's plan (nChw8c, OIhw8i8o).
 Napi::Value OwnConv3x3Plan(const Napi::CallbackInfo& info) {
+#ifndef __AVX512F__
+  return OwnWinograd3x3Plan(info);
+#endif
   const char* op = "ownConv3x3";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);

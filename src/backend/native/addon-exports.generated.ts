@@ -35,6 +35,7 @@ export const ADDON_EXPORTS = [
   'adamPlan', // optim.cc
   'ownConv3x3Plan', // own_conv.cc
   'ownConv3x3BackwardWeightsPlan', // own_conv_weights.cc
+  'ownWinograd3x3Plan', // own_winograd.cc
   'plainDesc', // plan.cc
   'reshapedDesc', // plan.cc
   'descInfo', // plan.cc

@@ -1,10 +1,13 @@
 /**
- * The 'own' conv algorithm: convkit's own 3x3, stride-1, padding-1 kernel on 16-channel blocks
- * (native/src/own_conv.cc, AVX-512 builds), where oneDNN's JIT kernel is slow: CIFAR ResNet's
- * 16-channel convs ran at 60-70 % of the FMA peak on Zen 5, this loop at about 85 %. It runs a
- * forward without bias or post-ops, a backward data as the forward of the transposed conv with the
- * weights turned (conv-transposed.ts), and a backward weights without bias (native/src/
- * own_conv_weights.cc), each measured against oneDNN's like any candidate.
+ * The 'own' conv algorithm: convkit's own 3x3, stride-1, padding-1 kernel, one per build.
+ * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
+ *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
+ *   this loop at about 85 %. Forward, backward data and backward weights (own_conv_weights.cc).
+ * - AVX2 builds: a Winograd F(2x2, 3x3) kernel on 8-channel blocks (native/src/own_winograd.cc),
+ *   since oneDNN 2.6 has Winograd only for AVX-512. Forward and backward data.
+ * It runs a forward without bias or post-ops, and a backward data as the forward of the
+ * transposed conv with the weights turned (conv-transposed.ts), each measured against oneDNN's
+ * like any candidate.
  */
 import type { Conv2dGeometry } from '../backend.js';
 import type { PlanResult } from './addon.js';
@@ -17,12 +20,19 @@ declare module './addon.js' {
   interface NativeAddon {
     // ---- own_conv.cc
     /**
-     * buffers [src nChw16c, weights OIhw16i16o, dst nChw16c]; an error "has no own implementation"
-     * unless 3x3, stride 1, undilated, ungrouped, padded by 1, on an AVX-512 build.
+     * buffers [src nChw16c, weights OIhw16i16o, dst nChw16c] (builds without AVX-512: those of
+     * ownWinograd3x3Plan); an error "has no own implementation" unless 3x3, stride 1, undilated,
+     * ungrouped, padded by 1.
      */
     ownConv3x3Plan(geometry: Conv2dGeometry): PlanResult<'src' | 'weights' | 'dst'> & { readonly impl: string };
+    // ---- own_winograd.cc
+    /**
+     * buffers [src nChw8c, weights OIhw8i8o, dst nChw8c]: the AVX2 build's ownConv3x3Plan, on every
+     * build with AVX2 and FMA; the shapes and error of ownConv3x3Plan.
+     */
+    ownWinograd3x3Plan(geometry: Conv2dGeometry): PlanResult<'src' | 'weights' | 'dst'> & { readonly impl: string };
     // ---- own_conv_weights.cc
-    /** buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias; the shapes and error of ownConv3x3Plan. */
+    /** buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias; the shapes and error of ownConv3x3Plan, AVX-512 builds only. */
     ownConv3x3BackwardWeightsPlan(
       geometry: Conv2dGeometry,
     ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly impl: string };
