@@ -9,6 +9,7 @@
 // (16 output-channel lanes each), and every broadcast input value feeds three FMAs. Taps in the
 // padding are skipped, not multiplied by zero, as oneDNN's kernels do.
 #include "conv_common.h"
+#include "own_winograd.h"
 #include "plan.h"
 
 #ifdef __AVX512F__
@@ -115,8 +116,12 @@ void run(const float* x, const float* dy, float* dw, const Sizes& s) {
 
 // ownConv3x3BackwardWeightsPlan(geometry) -> { plan, src, diffDst, diffWeights, impl }: buffers
 // [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias. The shapes and builds of
-// ownConv3x3Plan (own_conv.cc); for others its error ("has no own implementation").
+// ownConv3x3Plan (own_conv.cc); for others its error ("has no own implementation"). Builds without
+// AVX-512: ownWinograd3x3BackwardWeightsPlan's plan (nChw8c, OIhw8i8o).
 Napi::Value OwnConv3x3BackwardWeightsPlan(const Napi::CallbackInfo& info) {
+#ifndef __AVX512F__
+  return OwnWinograd3x3BackwardWeightsPlan(info);
+#endif
   const char* op = "ownConv3x3BackwardWeights";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);

@@ -9,9 +9,15 @@ namespace convkit {
 // Whether the Winograd kernel runs `g`: 3x3, stride 1, undilated, ungrouped, padded by 1 on
 // every side, on a build with AVX2 and FMA.
 bool ownWinogradRuns(const convplan::ConvGeometry& g);
-// Sets plan.custom to the kernel on buffers [src nChw8c, weights OIhw8i8o, dst nChw8c].
+// Its maps (nChw8c) and weights (OIhw8i8o); where it does not run `g`, the error conv-algorithm.ts
+// recognises ("has no own implementation").
+convplan::OwnConvDescs ownWinogradDescs(const convplan::ConvGeometry& g);
+// Sets plan.custom to the forward on buffers [src, weights, dst].
 void ownWinogradCustom(Plan& plan, const convplan::ConvGeometry& g);
-// The addon's ownWinograd3x3Plan: own_conv.cc's ownConv3x3Plan on builds without AVX-512.
+// Sets plan.custom to the backward weights on buffers [src, diffDst, diffWeights] (own_winograd_weights.cc).
+void ownWinogradWeightsCustom(Plan& plan, const convplan::ConvGeometry& g);
+// The addon's plans: own_conv.cc's and own_conv_weights.cc's on builds without AVX-512.
 Napi::Value OwnWinograd3x3Plan(const Napi::CallbackInfo& info);
+Napi::Value OwnWinograd3x3BackwardWeightsPlan(const Napi::CallbackInfo& info);
 
 }  // namespace convkit

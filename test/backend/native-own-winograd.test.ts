@@ -12,44 +12,57 @@ import { describe, it } from 'node:test';
 import { nativeRuntime } from '../../src/backend/native/index.js';
 import type { NativeRuntime } from '../../src/backend/native/runtime.js';
 import { resetSettings } from '../../src/core/config.js';
-import { noGrad } from '../../src/core/grad-mode.js';
 import { sizeOf } from '../../src/core/shape.js';
 import * as ops from '../../src/ops/index.js';
 import { conv2dGeometry } from '../../src/ops/conv2d.js';
+import type { Tensor } from '../../src/core/tensor.js';
 import { assertClose, nativeSkipReason, restoreEnvAfter, scaledTolerance, seededValues } from './native-helpers.js';
 
 const skip = nativeSkipReason('native-own-winograd');
 restoreEnvAfter(['CONVKIT_CONV_ALGORITHM']);
 
-/** The conv's output and the raw nChw8c output buffer, run on the Winograd plan (null: no such kernel here). */
+type Kernel = 'forward' | 'backward weights';
+
+/**
+ * The Winograd plan of `kernel` run on plain inputs [x, w] (forward) or [x, gy] (backward
+ * weights): its result in plain layout and as the plan wrote it (null: no such kernel here).
+ */
 function winograd(
   rt: NativeRuntime,
+  kernel: Kernel,
   xShape: number[],
   wShape: number[],
-  x: Float32Array,
-  w: Float32Array,
-): { y: Float32Array; blocked: Float32Array } | null {
+  [x, second]: [Float32Array, Float32Array],
+): { out: Float32Array; blocked: Float32Array } | null {
   const g = conv2dGeometry(xShape, wShape, { padding: 1 });
-  let p: ReturnType<NativeRuntime['addon']['ownWinograd3x3Plan']>;
+  const yShape = [g.batch, g.outChannels, g.outH, g.outW];
+  let plan: { plan: number; impl: string; descs: [number, number, number] };
   try {
-    p = rt.addon.ownWinograd3x3Plan(g);
+    if (kernel === 'forward') {
+      const p = rt.addon.ownWinograd3x3Plan(g);
+      plan = { plan: p.plan, impl: p.impl, descs: [p.src, p.weights, p.dst] };
+    } else {
+      const p = rt.addon.ownWinograd3x3BackwardWeightsPlan(g);
+      plan = { plan: p.plan, impl: p.impl, descs: [p.src, p.diffDst, p.diffWeights] };
+    }
   } catch (e) {
     if (e instanceof Error && e.message.includes('has no own implementation')) return null;
     throw e;
   }
-  assert.equal(p.impl, 'convkit:avx2_wino_2x3');
-  const yShape = [g.batch, g.outChannels, g.outH, g.outW];
+  assert.equal(plan.impl, 'convkit:avx2_wino_2x3');
+  const [secondShape, outShape] = kernel === 'forward' ? [wShape, yShape] : [yShape, wShape];
   const converted = (values: Float32Array, dims: number[], to: number): Float32Array => {
     const out = new Float32Array(rt.descInfo(to).bytes / 4);
     rt.exec('test', rt.reorderPlan(rt.plainDesc(dims), to), [values, out]);
     return out;
   };
-  const blocked = new Float32Array(rt.descInfo(p.dst).bytes / 4).fill(Number.NaN); // every value must be written
-  rt.exec('test', p.plan, [converted(x, xShape, p.src), converted(w, wShape, p.weights), blocked]);
-  const y = new Float32Array(sizeOf(yShape));
-  rt.exec('test', rt.reorderPlan(p.dst, rt.plainDesc(yShape)), [blocked, y]);
+  const [src, other, result] = plan.descs;
+  const blocked = new Float32Array(rt.descInfo(result).bytes / 4).fill(Number.NaN); // every value must be written
+  rt.exec('test', plan.plan, [converted(x, xShape, src), converted(second, secondShape, other), blocked]);
+  const out = new Float32Array(sizeOf(outShape));
+  rt.exec('test', rt.reorderPlan(result, rt.plainDesc(outShape)), [blocked, out]);
   rt.flushSync();
-  return { y, blocked };
+  return { out, blocked };
 }
 
 /** The padding lanes of an nChw8c buffer of `channels` channels and `pixels` per map: each must be 0. */
@@ -62,13 +75,34 @@ function assertPaddingZero(what: string, blocked: Float32Array, channels: number
   }
 }
 
-/** conv2d(x, w, padding 1) on the reference backend, or on native with CONVKIT_CONV_ALGORITHM=direct. */
-function expected(backend: string, xShape: number[], wShape: number[], x: Float32Array, w: Float32Array): Float32Array {
+/** The padding lanes of OIhw8i8o weights of [outputs, inputs, 3, 3]: each must be 0. */
+function assertWeightPaddingZero(what: string, blocked: Float32Array, outputs: number, inputs: number): void {
+  const inBlocks = Math.ceil(inputs / 8);
+  for (let i = 0; i < blocked.length; i++) {
+    const [oc, ic] = [i % 8, Math.floor(i / 8) % 8];
+    const [ib, ob] = [Math.floor(i / 64 / 9) % inBlocks, Math.floor(i / 64 / 9 / inBlocks)];
+    if (ob * 8 + oc < outputs && ib * 8 + ic < inputs) continue;
+    assert.ok(Object.is(blocked[i], 0), `${what}: padding at ${i} is ${blocked[i]}`);
+  }
+}
+
+/**
+ * conv2d(x, w, padding 1) and its weight gradient for the upstream gradient `gy`, on the reference
+ * backend or on native with CONVKIT_CONV_ALGORITHM=direct.
+ */
+function expected(
+  backend: string,
+  xShape: number[],
+  wShape: number[],
+  [x, w, gy]: Float32Array[],
+): { y: Float32Array; gw: Float32Array } {
   process.env.CONVKIT_CONV_ALGORITHM = 'direct';
   resetSettings();
   const xt = ops.fromArray(x, xShape, { backend });
-  const wt = ops.fromArray(w, wShape, { backend });
-  return Float32Array.from(noGrad(() => ops.conv2d(xt, wt, null, { padding: 1 })).toArray());
+  const wt = ops.fromArray(w, wShape, { backend, requiresGrad: true });
+  const y = ops.conv2d(xt, wt, null, { padding: 1 });
+  y.backward(ops.fromArray(gy, y.shape, { backend }));
+  return { y: Float32Array.from(y.toArray()), gw: Float32Array.from((wt.grad as Tensor).toArray()) };
 }
 
 /** [name, input shape, weight shape] */
@@ -84,15 +118,20 @@ const SHAPES: [string, number[], number[]][] = [
 
 describe("convkit's Winograd kernel for AVX2 builds", () => {
   for (const [name, xShape, wShape] of SHAPES) {
-    it(`${name}: agrees with the reference, padding lanes zero`, { skip }, (t) => {
+    it(`${name}: forward and weight gradient agree with the reference, padding lanes zero`, { skip }, (t) => {
       const rt = nativeRuntime();
+      const g = conv2dGeometry(xShape, wShape, { padding: 1 });
       const x = seededValues(sizeOf(xShape), xShape[1] * 7 + 1);
       const w = seededValues(sizeOf(wShape), wShape[0] * 5 + 2);
-      const ran = winograd(rt, xShape, wShape, x, w);
-      if (ran === null) return t.skip('this build has no AVX2 and FMA');
-      const want = expected('ref', xShape, wShape, x, w);
-      assertClose(name, ran.y, want, scaledTolerance(want));
-      assertPaddingZero(name, ran.blocked, wShape[0], xShape[2] * xShape[3]);
+      const gy = seededValues(g.batch * g.outChannels * g.outH * g.outW, wShape[0] * 3 + 3);
+      const forward = winograd(rt, 'forward', xShape, wShape, [x, w]);
+      const weights = winograd(rt, 'backward weights', xShape, wShape, [x, gy]);
+      if (forward === null || weights === null) return t.skip('this build has no AVX2 and FMA');
+      const want = expected('ref', xShape, wShape, [x, w, gy]);
+      assertClose(`${name} forward`, forward.out, want.y, scaledTolerance(want.y));
+      assertClose(`${name} weight gradient`, weights.out, want.gw, scaledTolerance(want.gw));
+      assertPaddingZero(`${name} forward`, forward.blocked, wShape[0], xShape[2] * xShape[3]);
+      assertWeightPaddingZero(`${name} weight gradient`, weights.blocked, wShape[0], wShape[1]);
     });
   }
 
@@ -107,16 +146,26 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
     x[100 + 9] = Number.POSITIVE_INFINITY; // on the border
     const w = seededValues(sizeOf(wShape), 32);
     w[3 * 9 + 8] = Number.NEGATIVE_INFINITY; // a corner tap: it meets the padding, which direct skips
-    const ran = winograd(rt, xShape, wShape, x, w);
-    if (ran === null) return t.skip('this build has no AVX2 and FMA');
-    const want = expected('native', xShape, wShape, x, w);
-    assert.ok(want.some((v) => Number.isNaN(v)) && want.some((v) => Math.abs(v) === Number.POSITIVE_INFINITY));
-    for (let i = 0; i < want.length; i++) {
-      const message = `output ${i} is ${ran.y[i]}, direct ${want[i]}`;
-      if (Number.isFinite(want[i])) assert.ok(Math.abs(ran.y[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), message);
-      else assert.ok(Object.is(ran.y[i], want[i]), message);
+    const gy = seededValues(2 * 13 * 100, 33);
+    gy[13 * 100 + 5 * 10 + 5] = Number.NEGATIVE_INFINITY;
+    const forward = winograd(rt, 'forward', xShape, wShape, [x, w]);
+    const weights = winograd(rt, 'backward weights', xShape, wShape, [x, gy]);
+    if (forward === null || weights === null) return t.skip('this build has no AVX2 and FMA');
+    const want = expected('native', xShape, wShape, [x, w, gy]);
+    for (const [what, got, direct] of [
+      ['output', forward.out, want.y],
+      ['weight gradient', weights.out, want.gw],
+    ] as const) {
+      assert.ok(direct.some((v) => Number.isNaN(v)) && direct.some((v) => Math.abs(v) === Number.POSITIVE_INFINITY));
+      for (let i = 0; i < direct.length; i++) {
+        const message = `${what} ${i} is ${got[i]}, direct ${direct[i]}`;
+        if (Number.isFinite(direct[i]))
+          assert.ok(Math.abs(got[i] - direct[i]) <= 1e-4 * (1 + Math.abs(direct[i])), message);
+        else assert.ok(Object.is(got[i], direct[i]), message);
+      }
     }
-    assertPaddingZero('non-finite', ran.blocked, wShape[0], xShape[2] * xShape[3]);
+    assertPaddingZero('non-finite output', forward.blocked, wShape[0], xShape[2] * xShape[3]);
+    assertWeightPaddingZero('non-finite weight gradient', weights.blocked, wShape[0], wShape[1]);
   });
 
   it('refuses the convs it cannot run, naming them as conv-algorithm.ts expects', { skip }, () => {

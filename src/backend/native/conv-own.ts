@@ -4,7 +4,8 @@
  *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
  *   this loop at about 85 %. Forward, backward data and backward weights (own_conv_weights.cc).
  * - AVX2 builds: a Winograd F(2x2, 3x3) kernel on 8-channel blocks (native/src/own_winograd.cc),
- *   since oneDNN 2.6 has Winograd only for AVX-512. Forward and backward data.
+ *   since oneDNN 2.6 has Winograd only for AVX-512. Forward, backward data and backward weights
+ *   (own_winograd_weights.cc).
  * It runs a forward without bias or post-ops, and a backward data as the forward of the
  * transposed conv with the weights turned (conv-transposed.ts), each measured against oneDNN's
  * like any candidate.
@@ -31,8 +32,13 @@ declare module './addon.js' {
      * build with AVX2 and FMA; the shapes and error of ownConv3x3Plan.
      */
     ownWinograd3x3Plan(geometry: Conv2dGeometry): PlanResult<'src' | 'weights' | 'dst'> & { readonly impl: string };
+    // ---- own_winograd_weights.cc
+    /** buffers [src nChw8c, diffDst nChw8c, diffWeights OIhw8i8o], no bias; the shapes and builds of ownWinograd3x3Plan. */
+    ownWinograd3x3BackwardWeightsPlan(
+      geometry: Conv2dGeometry,
+    ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly impl: string };
     // ---- own_conv_weights.cc
-    /** buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias; the shapes and error of ownConv3x3Plan, AVX-512 builds only. */
+    /** buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias (builds without AVX-512: those of ownWinograd3x3BackwardWeightsPlan); the shapes and error of ownConv3x3Plan. */
     ownConv3x3BackwardWeightsPlan(
       geometry: Conv2dGeometry,
     ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly impl: string };

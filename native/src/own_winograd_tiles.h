@@ -1,0 +1,121 @@
+// What convkit's Winograd F(2x2, 3x3) kernels for AVX2 builds share (own_winograd.cc, the
+// forward; own_winograd_weights.cc, the backward weights): sizes, the input tile transform, and
+// one set of work buffers.
+#pragma once
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <new>
+
+#include "conv_common.h"
+
+namespace convkit::winograd {
+
+using convplan::ConvGeometry;
+
+struct Sizes {
+  int64_t N, C, O, H, W;
+  int64_t CB, OB, Cp, O16;  // 8-channel blocks in and out, input channels padded, 16-output groups
+  int64_t TH, TW, T;        // tiles down, across, in all
+  bool fused;               // each thread runs all steps on its own groups (U fits its L2)
+  int64_t group;            // tiles per group
+  size_t uFloats() const { return static_cast<size_t>(16 * O16 * Cp * 16); }
+  size_t vFloats() const { return static_cast<size_t>(16 * group * Cp); }
+  size_t mFloats() const { return static_cast<size_t>(16 * group * O16 * 16); }
+};
+
+inline int64_t l2Bytes() {
+  const long bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  return bytes > 0 ? bytes : 512 * 1024;
+}
+
+inline Sizes sizesOf(const ConvGeometry& g) {
+  Sizes s{};
+  s.N = g.N, s.C = g.C, s.O = g.O, s.H = g.H, s.W = g.W;
+  s.CB = (g.C + 7) / 8, s.OB = (g.O + 7) / 8, s.Cp = s.CB * 8, s.O16 = (g.O + 15) / 16;
+  s.TH = (g.H + 1) / 2, s.TW = (g.W + 1) / 2, s.T = g.N * s.TH * s.TW;
+  const int64_t roundedT = (s.T + 5) / 6 * 6;
+  s.fused = static_cast<int64_t>(s.uFloats() * sizeof(float)) <= l2Bytes();
+  // Measured on Zen 5 at 16-512 channels: a fused group's V and M in about 120 KiB; a shared
+  // group's V and M at most 256 KiB per position. Groups are whole micro-kernel rows (6 tiles).
+  const int64_t perTile = s.fused ? 64 * (s.Cp + s.O16 * 16) : 4 * std::max(s.Cp, s.O16 * 16);
+  const int64_t budget = s.fused ? 120 * 1024 : 256 * 1024;
+  s.group =
+      std::min(roundedT, std::max<int64_t>(6, std::min<int64_t>(budget / perTile, s.fused ? 120 : 1 << 20) / 6 * 6));
+  return s;
+}
+
+struct Tile {
+  int64_t n, th, tw;
+};
+inline Tile tileAt(const Sizes& s, int64_t t) {
+  const int64_t perImage = s.TH * s.TW, r = t % perImage;
+  return {t / perImage, r / s.TW, r % s.TW};
+}
+
+// V[p][i][cb * 8 ..] of tile t (the i-th of its group) for one 8-channel block.
+inline void inputTile(const float* x, float* V, const Sizes& s, int64_t t, int64_t i, int64_t cb) {
+  const Tile at = tileAt(s, t);
+  const float* map = x + (at.n * s.CB + cb) * s.H * s.W * 8;
+  const int64_t h0 = 2 * at.th - 1, w0 = 2 * at.tw - 1;
+  __m256 d[4][4];
+  if (h0 >= 0 && h0 + 4 <= s.H && w0 >= 0 && w0 + 4 <= s.W) {
+    const float* q = map + (h0 * s.W + w0) * 8;
+    for (int a = 0; a < 4; a++)
+      for (int b = 0; b < 4; b++) d[a][b] = _mm256_loadu_ps(q + (a * s.W + b) * 8);
+  } else {
+    for (int a = 0; a < 4; a++)
+      for (int b = 0; b < 4; b++) {
+        const int64_t h = h0 + a, c = w0 + b;
+        const bool inside = h >= 0 && h < s.H && c >= 0 && c < s.W;
+        d[a][b] = inside ? _mm256_loadu_ps(map + (h * s.W + c) * 8) : _mm256_setzero_ps();
+      }
+  }
+  __m256 e[4][4];
+  for (int b = 0; b < 4; b++) {
+    e[0][b] = _mm256_sub_ps(d[0][b], d[2][b]);
+    e[1][b] = _mm256_add_ps(d[1][b], d[2][b]);
+    e[2][b] = _mm256_sub_ps(d[2][b], d[1][b]);
+    e[3][b] = _mm256_sub_ps(d[1][b], d[3][b]);
+  }
+  const size_t plane = s.vFloats() / 16;
+  float* v = V + i * s.Cp + cb * 8;
+  for (int a = 0; a < 4; a++) {
+    _mm256_storeu_ps(v + (a * 4 + 0) * plane, _mm256_sub_ps(e[a][0], e[a][2]));
+    _mm256_storeu_ps(v + (a * 4 + 1) * plane, _mm256_add_ps(e[a][1], e[a][2]));
+    _mm256_storeu_ps(v + (a * 4 + 2) * plane, _mm256_sub_ps(e[a][2], e[a][1]));
+    _mm256_storeu_ps(v + (a * 4 + 3) * plane, _mm256_sub_ps(e[a][1], e[a][3]));
+  }
+}
+
+// 64-byte aligned floats that only grow: one set for all plans (they run one at a time).
+struct Floats {
+  std::unique_ptr<float, decltype(&std::free)> data{nullptr, &std::free};
+  size_t size = 0;
+  float* atLeast(size_t n) {
+    if (n > size) {
+      data.reset(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)));
+      if (!data) throw std::bad_alloc();
+      size = n;
+    }
+    return data.get();
+  }
+};
+struct Scratch {
+  std::mutex lock;
+  Floats u, v, m;
+};
+inline Scratch& scratch() {
+  static Scratch s;
+  return s;
+}
+
+}  // namespace convkit::winograd
+#endif
