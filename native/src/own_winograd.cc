@@ -124,9 +124,17 @@ void productOf(const float* V, const float* U, float* M, const Sizes& s, int64_t
   }
 }
 
+// What follows the sum, as oneDNN's post-ops order it: y + bias, + addend (a residual sum, laid
+// out as y), then ReLU (keeping NaN). Null pointers: absent.
+struct Epilogue {
+  const float* bias = nullptr;
+  const float* addend = nullptr;
+  bool relu = false;
+};
+
 // The 2x2 outputs of tile t (the i-th of its group) for one 8-channel output block; lanes past
 // the output channels are written as zeros, as oneDNN's layouts want their padding.
-void outputTile(const float* M, float* y, const Sizes& s, int64_t t, int64_t i, int64_t ob) {
+void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int64_t t, int64_t i, int64_t ob) {
   const Tile at = tileAt(s, t);
   const size_t plane = s.mFloats() / 16;
   const float* mi = M + i * s.O16 * 16 + ob * 8;
@@ -139,20 +147,27 @@ void outputTile(const float* M, float* y, const Sizes& s, int64_t t, int64_t i, 
   }
   const int64_t real = std::min<int64_t>(8, s.O - ob * 8);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(real)), lane));
-  float* map = y + (at.n * s.OB + ob) * s.H * s.W * 8;
+  const __m256i keepLanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(real)), lane);
+  const __m256 keep = _mm256_castsi256_ps(keepLanes);
+  // The bias holds O floats: the last block's load stops there.
+  const __m256 bias = e.bias ? _mm256_maskload_ps(e.bias + ob * 8, keepLanes) : _mm256_setzero_ps();
+  const int64_t mapOffset = (at.n * s.OB + ob) * s.H * s.W * 8;
+  auto store = [&](__m256 v, int64_t h, int64_t w) {
+    const int64_t at = mapOffset + (h * s.W + w) * 8;
+    v = _mm256_add_ps(v, bias);
+    if (e.addend) v = _mm256_add_ps(v, _mm256_loadu_ps(e.addend + at));
+    if (e.relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);  // maxps returns its second operand, a NaN, as is
+    _mm256_storeu_ps(y + at, _mm256_and_ps(v, keep));
+  };
   for (int k = 0; k < 2; k++) {
     const int64_t h = 2 * at.th + k, w = 2 * at.tw;
     if (h >= s.H) continue;
-    const __m256 left = _mm256_add_ps(_mm256_add_ps(a[k][0], a[k][1]), a[k][2]);
-    _mm256_storeu_ps(map + (h * s.W + w) * 8, _mm256_and_ps(left, keep));
-    if (w + 1 >= s.W) continue;
-    const __m256 right = _mm256_sub_ps(_mm256_sub_ps(a[k][1], a[k][2]), a[k][3]);
-    _mm256_storeu_ps(map + (h * s.W + w + 1) * 8, _mm256_and_ps(right, keep));
+    store(_mm256_add_ps(_mm256_add_ps(a[k][0], a[k][1]), a[k][2]), h, w);
+    if (w + 1 < s.W) store(_mm256_sub_ps(_mm256_sub_ps(a[k][1], a[k][2]), a[k][3]), h, w + 1);
   }
 }
 
-void forward(const float* x, const float* w, float* y, const Sizes& s) {
+void forward(const float* x, const float* w, float* y, const Sizes& s, const Epilogue& e) {
   Scratch& sc = scratch();
   std::lock_guard<std::mutex> hold(sc.lock);
   const int threads = omp_get_max_threads();
@@ -175,7 +190,7 @@ void forward(const float* x, const float* w, float* y, const Sizes& s) {
         for (int64_t p = 0; p < 16; p++)
           for (int64_t o16 = 0; o16 < s.O16; o16++) productOf(v, U, m, s, count, p, o16);
         for (int64_t i = 0; i < count; i++)
-          for (int64_t ob = 0; ob < s.OB; ob++) outputTile(m, y, s, t0 + i, i, ob);
+          for (int64_t ob = 0; ob < s.OB; ob++) outputTile(m, y, s, e, t0 + i, i, ob);
       }
     } else {
       for (int64_t g = 0; g < groups; g++) {
@@ -188,7 +203,7 @@ void forward(const float* x, const float* w, float* y, const Sizes& s) {
           for (int64_t o16 = 0; o16 < s.O16; o16++) productOf(V, U, M, s, count, p, o16);
 #pragma omp for collapse(2) schedule(static)
         for (int64_t i = 0; i < count; i++)
-          for (int64_t ob = 0; ob < s.OB; ob++) outputTile(M, y, s, t0 + i, i, ob);
+          for (int64_t ob = 0; ob < s.OB; ob++) outputTile(M, y, s, e, t0 + i, i, ob);
       }
     }
   }
@@ -196,7 +211,7 @@ void forward(const float* x, const float* w, float* y, const Sizes& s) {
 
 // The direct sum, exactly as oneDNN's direct kernel takes it for non-finite values: taps in the
 // padding are skipped (an infinite weight there gives no NaN), every other product is taken.
-void direct(const float* x, const float* w, float* y, const Sizes& s) {
+void direct(const float* x, const float* w, float* y, const Sizes& s, const Epilogue& e) {
 #pragma omp parallel for collapse(3) schedule(static)
   for (int64_t n = 0; n < s.N; n++)
     for (int64_t ob = 0; ob < s.OB; ob++)
@@ -213,8 +228,13 @@ void direct(const float* x, const float* w, float* y, const Sizes& s) {
                 for (int ic = 0; ic < 8; ic++)
                   for (int oc = 0; oc < 8; oc++) acc[oc] += taps[ic * 8 + oc] * in[ic];
               }
-          float* out = y + (((n * s.OB + ob) * s.H + oh) * s.W + ow) * 8;
-          for (int oc = 0; oc < 8; oc++) out[oc] = ob * 8 + oc < s.O ? acc[oc] : 0.0f;
+          const int64_t at = (((n * s.OB + ob) * s.H + oh) * s.W + ow) * 8;
+          for (int oc = 0; oc < 8; oc++) {
+            const int64_t o = ob * 8 + oc;
+            float v = acc[oc] + (e.bias && o < s.O ? e.bias[o] : 0.0f) + (e.addend ? e.addend[at + oc] : 0.0f);
+            if (e.relu) v = v < 0.0f ? 0.0f : v;
+            y[at + oc] = o < s.O ? v : 0.0f;
+          }
         }
 }
 
@@ -225,17 +245,25 @@ bool ownWinogradRuns(const ConvGeometry& g) {
          g.pB == 1 && g.pL == 1 && g.pR == 1;
 }
 
-void ownWinogradCustom(Plan& plan, const ConvGeometry& g) {
+void ownWinogradCustom(Plan& plan, const ConvGeometry& g, const OwnPostOps& post) {
   const Sizes s = sizesOf(g);
   const int64_t srcFloats = floatsOf(plan.descs[0]), weightFloats = floatsOf(plan.descs[1]);
-  plan.custom = [s, srcFloats, weightFloats](const std::vector<void*>& buffers, const std::vector<double>&) {
+  const size_t dstAt = post.bias ? 3 : 2;
+  plan.custom = [s, srcFloats, weightFloats, post, dstAt](const std::vector<void*>& buffers,
+                                                          const std::vector<double>&) {
     const auto* x = static_cast<const float*>(buffers[0]);
     const auto* w = static_cast<const float*>(buffers[1]);
-    auto* y = static_cast<float*>(buffers[2]);
-    if (anyNonFinite(x, srcFloats) || anyNonFinite(w, weightFloats))
-      direct(x, w, y, s);
+    auto* y = static_cast<float*>(buffers[dstAt]);
+    Epilogue e;
+    e.bias = post.bias ? static_cast<const float*>(buffers[2]) : nullptr;
+    e.addend = post.sum ? static_cast<const float*>(buffers[dstAt + 1]) : nullptr;
+    e.relu = post.relu;
+    const int64_t dstFloats = s.N * s.OB * s.H * s.W * 8;
+    if (anyNonFinite(x, srcFloats) || anyNonFinite(w, weightFloats) || (e.bias && anyNonFinite(e.bias, s.O)) ||
+        (e.addend && anyNonFinite(e.addend, dstFloats)))
+      direct(x, w, y, s, e);
     else
-      forward(x, w, y, s);
+      forward(x, w, y, s, e);
   };
 }
 
@@ -244,9 +272,17 @@ void ownWinogradCustom(Plan& plan, const ConvGeometry& g) {
 bool ownWinogradRuns(const ConvGeometry&) {
   return false;
 }
-void ownWinogradCustom(Plan&, const ConvGeometry&) {}
+void ownWinogradCustom(Plan&, const ConvGeometry&, const OwnPostOps&) {}
 
 #endif
+
+OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (info.Length() <= index || info[index].IsUndefined()) return {};
+  Fields options(info, index, op, "options");
+  OwnPostOps post;
+  post.bias = options.flag("bias"), post.relu = options.flag("relu"), post.sum = options.flag("sum");
+  return post;
+}
 
 OwnConvDescs ownWinogradDescs(const ConvGeometry& g) {
   if (!ownWinogradRuns(g))
@@ -258,21 +294,33 @@ OwnConvDescs ownWinogradDescs(const ConvGeometry& g) {
           dnnl::memory::desc({g.O, g.C, 3, 3}, f32, tag::OIhw8i8o)};
 }
 
-// ownWinograd3x3Plan(geometry) -> { plan, src, weights, dst, impl }: buffers [src nChw8c, weights
-// OIhw8i8o, dst nChw8c], no bias, no post-ops. Only a 3x3, stride-1, undilated, ungrouped conv
-// padded by 1 on every side, on a build with AVX2 and FMA; for others the error conv-algorithm.ts
-// recognises ("has no own implementation"). The AVX2 build's 'own' plan (own_conv.cc); exported
-// on every build so that the tests run it on AVX-512 hosts too.
+// ownWinograd3x3Plan(geometry, { bias, relu, sum }?) -> { plan, src, weights, (bias), dst, (addend), impl }: buffers
+// [src nChw8c, weights OIhw8i8o, (bias [O]), dst nChw8c, (addend nChw8c)]: y = conv + bias, + addend, then ReLU (as
+// conv2dPlan's post-ops). Only a 3x3, stride-1, undilated, ungrouped conv padded by 1 on every side, on a build with
+// AVX2 and FMA; for others the error conv-algorithm.ts recognises ("has no own implementation"). The AVX2 build's
+// 'own' plan (own_conv.cc); exported on every build so that the tests run it on AVX-512 hosts too.
 Napi::Value OwnWinograd3x3Plan(const Napi::CallbackInfo& info) {
   const char* op = "ownWinograd3x3";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
+    const OwnPostOps post = ownPostOpsOf(info, 1, op);
     const auto [src, dst, weights] = ownWinogradDescs(g);
-    Plan plan = readTwoWriteOnePlan(op, {src, weights, dst});
-    ownWinogradCustom(plan, g);
-    Napi::Object result =
-        planResult(info.Env(), registerPlan(std::move(plan)),
-                   {{"src", internDesc(src)}, {"weights", internDesc(weights)}, {"dst", internDesc(dst)}});
+    Plan plan;
+    plan.name = op;
+    plan.descs = {src, weights};
+    if (post.bias) plan.descs.push_back(plainDescOf({g.O}));
+    plan.descs.push_back(dst);
+    if (post.sum) plan.descs.push_back(dst);
+    for (size_t i = 0; i < plan.descs.size(); i++) {
+      plan.args.push_back(static_cast<int>(i));
+      plan.customReads.push_back(i != (post.bias ? 3u : 2u));
+    }
+    ownWinogradCustom(plan, g, post);
+    std::vector<std::pair<std::string, int>> descs = {{"src", internDesc(src)}, {"weights", internDesc(weights)}};
+    if (post.bias) descs.push_back({"bias", internDesc(plan.descs[2])});
+    descs.push_back({"dst", internDesc(dst)});
+    if (post.sum) descs.push_back({"addend", internDesc(dst)});
+    Napi::Object result = planResult(info.Env(), registerPlan(std::move(plan)), descs);
     result.Set("impl", Napi::String::New(info.Env(), "convkit:avx2_wino_2x3"));
     return result;
   });

@@ -12,8 +12,15 @@ bool ownWinogradRuns(const convplan::ConvGeometry& g);
 // Its maps (nChw8c) and weights (OIhw8i8o); where it does not run `g`, the error conv-algorithm.ts
 // recognises ("has no own implementation").
 convplan::OwnConvDescs ownWinogradDescs(const convplan::ConvGeometry& g);
-// Sets plan.custom to the forward on buffers [src, weights, dst].
-void ownWinogradCustom(Plan& plan, const convplan::ConvGeometry& g);
+// What an own forward does after the sum (conv2dPlan's post-ops): buffers [src, weights, (bias),
+// dst, (addend)].
+struct OwnPostOps {
+  bool bias = false, relu = false, sum = false;
+};
+// The optional options argument `index` ({ bias, relu, sum }, each false when absent).
+OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char* op);
+// Sets plan.custom to the forward.
+void ownWinogradCustom(Plan& plan, const convplan::ConvGeometry& g, const OwnPostOps& post);
 // Sets plan.custom to the backward weights on buffers [src, diffDst, diffWeights] (own_winograd_weights.cc).
 void ownWinogradWeightsCustom(Plan& plan, const convplan::ConvGeometry& g);
 // The addon's plans: own_conv.cc's and own_conv_weights.cc's on builds without AVX-512.

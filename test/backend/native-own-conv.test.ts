@@ -16,11 +16,14 @@ import { resetSettings } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
+import { conv2dGeometry } from '../../src/ops/conv2d.js';
 import {
+  assertClose,
   assertGradientsAgree,
   assertNonFiniteAsDirect,
   nativeSkipReason,
   restoreEnvAfter,
+  scaledTolerance,
   seededValues,
 } from './native-helpers.js';
 
@@ -31,6 +34,15 @@ function useAlgorithm(algorithm: string): void {
   resetSettings();
 }
 const same = (x: Tensor, w: Tensor): Tensor => ops.conv2d(x, w, null, { padding: 1 });
+/** Whether this build's own kernel is the AVX2 Winograd one, which takes a bias and post-ops. */
+function winogradBuild(): boolean {
+  const g = conv2dGeometry([1, 8, 4, 4], [8, 8, 3, 3], { padding: 1 });
+  try {
+    return nativeRuntime().addon.ownConv3x3Plan(g).impl === 'convkit:avx2_wino_2x3';
+  } catch {
+    return false;
+  }
+}
 
 /** [input shape, weight shape]: all 3x3 with padding 1, so all the own kernel's. */
 const SHAPES: [string, number[], number[]][] = [
@@ -63,7 +75,7 @@ describe("convkit's own 3x3 conv kernel against the reference backend", () => {
     if (assertNonFiniteAsDirect('own') === null) t.skip('no own kernel in this build');
   });
 
-  it('leaves a bias (forward and weight gradient), a fused ReLU, stride 2, padding 0 and 5x5 kernels to oneDNN', {
+  it('leaves stride 2, padding 0, 5x5 kernels and a bias gradient to oneDNN; a bias and a fused ReLU too on AVX-512', {
     skip,
   }, () => {
     useAlgorithm('own');
@@ -73,12 +85,15 @@ describe("convkit's own 3x3 conv kernel against the reference backend", () => {
     const w5 = ops.fromArray(seededValues(16 * 16 * 25, 63), [16, 16, 5, 5], { backend: 'native' });
     const b = ops.fromArray(seededValues(16, 64), [16], { backend: 'native' });
     const convs: [string, () => Tensor][] = [
-      ['bias', () => ops.conv2d(x, w3, b, { padding: 1 })],
-      ['ReLU', () => ops.conv2d(x, w3, null, { padding: 1 }, { relu: true })],
       ['stride 2', () => ops.conv2d(x, w3, null, { padding: 1, stride: 2 })],
       ['padding 0', () => ops.conv2d(x, w3, null)],
       ['5x5', () => ops.conv2d(x, w5, null, { padding: 2 })],
     ];
+    if (!winogradBuild())
+      convs.push(
+        ['bias', () => ops.conv2d(x, w3, b, { padding: 1 })],
+        ['ReLU', () => ops.conv2d(x, w3, null, { padding: 1 }, { relu: true })],
+      );
     for (const [what, conv] of convs) {
       takeConvAlgorithmNote(rt);
       noGrad(() => conv().dispose());
@@ -91,5 +106,33 @@ describe("convkit's own 3x3 conv kernel against the reference backend", () => {
     takeConvAlgorithmNote(rt, 'conv2dBackwardWeight');
     ops.sum(ops.conv2d(xg, wg, bg, { padding: 1 })).backward();
     assert.equal(takeConvAlgorithmNote(rt, 'conv2dBackwardWeight')?.algorithm ?? 'direct', 'direct', 'bias gradient');
+  });
+
+  it('runs a bias, a residual addend and a fused ReLU on AVX2 builds (the Winograd kernel), as the reference', {
+    skip,
+  }, (t) => {
+    if (!winogradBuild()) return t.skip('the AVX-512 own kernel takes no bias or post-ops (checked above)');
+    useAlgorithm('own');
+    const rt = nativeRuntime();
+    const shapes = [[2, 17, 7, 9], [19, 17, 3, 3], [19], [2, 19, 7, 9]];
+    const values = shapes.map((shape, i) =>
+      seededValues(
+        shape.reduce((a, b) => a * b),
+        70 + i,
+      ),
+    );
+    const run = (backend: string): Float32Array => {
+      const [x, w, b, addend] = shapes.map((shape, i) => ops.fromArray(values[i], shape, { backend }));
+      return Float32Array.from(noGrad(() => ops.conv2d(x, w, b, { padding: 1 }, { addend, relu: true })).toArray());
+    };
+    const want = run('ref');
+    takeConvAlgorithmNote(rt);
+    const got = run('native');
+    assert.deepEqual(
+      [takeConvAlgorithmNote(rt)?.algorithm, want.some((v) => v === 0)],
+      ['own', true],
+      'own ran, and the ReLU clipped',
+    );
+    assertClose('bias + addend + ReLU', got, want, scaledTolerance(want));
   });
 });

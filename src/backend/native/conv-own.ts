@@ -23,15 +23,16 @@ declare module './addon.js' {
     /**
      * buffers [src nChw16c, weights OIhw16i16o, dst nChw16c] (builds without AVX-512: those of
      * ownWinograd3x3Plan); an error "has no own implementation" unless 3x3, stride 1, undilated,
-     * ungrouped, padded by 1.
+     * ungrouped, padded by 1, and (AVX-512 builds) without a bias or post-ops.
      */
-    ownConv3x3Plan(geometry: Conv2dGeometry): PlanResult<'src' | 'weights' | 'dst'> & { readonly impl: string };
+    ownConv3x3Plan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
     // ---- own_winograd.cc
     /**
-     * buffers [src nChw8c, weights OIhw8i8o, dst nChw8c]: the AVX2 build's ownConv3x3Plan, on every
-     * build with AVX2 and FMA; the shapes and error of ownConv3x3Plan.
+     * buffers [src nChw8c, weights OIhw8i8o, (bias), dst nChw8c, (addend nChw8c)]: y = conv + bias,
+     * + addend, then ReLU, as conv2dPlan's post-ops. The AVX2 build's ownConv3x3Plan, on every build
+     * with AVX2 and FMA; the shapes and error of ownConv3x3Plan.
      */
-    ownWinograd3x3Plan(geometry: Conv2dGeometry): PlanResult<'src' | 'weights' | 'dst'> & { readonly impl: string };
+    ownWinograd3x3Plan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
     // ---- own_winograd_weights.cc
     /** buffers [src nChw8c, diffDst nChw8c, diffWeights OIhw8i8o], no bias; the shapes and builds of ownWinograd3x3Plan. */
     ownWinograd3x3BackwardWeightsPlan(
@@ -45,13 +46,29 @@ declare module './addon.js' {
   }
 }
 
+/** What an own forward does after the sum: conv2dPlan's options of the same names (absent: none). */
+export interface OwnPostOps {
+  readonly bias: boolean;
+  readonly relu: boolean;
+  readonly sum: boolean;
+}
+/** An own forward plan: buffers [src, weights, (bias), dst, (addend)]. */
+export type OwnForwardPlanResult = PlanResult<'src' | 'weights' | 'dst'> & {
+  readonly bias?: number;
+  readonly addend?: number;
+  readonly impl: string;
+};
+
 /** A conv the own kernel may run: Winograd's shapes (3x3, stride 1...) padded by 1 on every side. */
 export const ownShape = (g: Conv2dGeometry): boolean =>
   winogradShape(g) && [g.padTop, g.padBottom, g.padLeft, g.padRight].every((p) => p === 1);
 
-/** The own kernel's forward plan of `g` (made once, then from the plan cache). */
-export function ownForwardPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string): ForwardPlan {
-  return rt.plan<ForwardPlan>(key, () => ({ ...rt.addon.ownConv3x3Plan(g), gemm: false }));
+/**
+ * The own kernel's forward plan of `g` with `postOps` (made once, then from the plan cache); an
+ * error "has no own implementation" where this build's kernel has none (AVX-512: post-ops).
+ */
+export function ownForwardPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string, postOps: OwnPostOps): ForwardPlan {
+  return rt.plan<ForwardPlan>(key, () => ({ ...rt.addon.ownConv3x3Plan(g, postOps), gemm: false }));
 }
 
 /** A backward-data plan run as the own kernel's forward of the transposed conv: turned weights. */
@@ -65,7 +82,7 @@ export type OwnBackwardDataPlan = TurnedWeightsPlan & {
 /** The own kernel's backward-data plan of `g`: its forward on the transposed conv. */
 export function ownBackwardDataPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string): OwnBackwardDataPlan {
   return rt.plan<OwnBackwardDataPlan>(key, () => {
-    const p = rt.addon.ownConv3x3Plan(transposedGeometry(g));
+    const p = rt.addon.ownConv3x3Plan(transposedGeometry(g), { bias: false, relu: false, sum: false });
     return { plan: p.plan, diffDst: p.src, weights: p.weights, diffSrc: p.dst, impl: p.impl, transposed: true };
   });
 }

@@ -236,19 +236,19 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const planOf = (algorithm: ConvAlgorithm): ForwardPlan => {
       const key = `conv2d:${shape}:${algorithm}`;
       if (algorithm === 'transposed') return transposedPlan(rt, g, key);
-      if (algorithm === 'own') return ownForwardPlan(rt, g, key);
+      if (algorithm === 'own') return ownForwardPlan(rt, g, key, options);
       return rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
     };
     // The measured choice (conv-algorithm.ts): Winograd for 3x3 stride-1 convs; brgemm (nhwc,
     // converted in and out) for convs without an addend (its conversion would go untimed),
     // except those oneDNN runs as im2col + gemm (their direct path is the cut below); the
     // transposed conv's backward data for stride-1 training convs without a bias; convkit's own
-    // 3x3 kernel for convs without a bias or post-ops.
+    // 3x3 kernel (the AVX-512 one refuses a bias and post-ops: conv-own.ts).
     const candidates: ConvAlgorithm[] = [];
     if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
     if (cutOf === undefined && addend === null && !planOf('direct').gemm) candidates.push('brgemm');
     if (cutOf === undefined && options.training && !options.bias && transposable(g)) candidates.push('transposed');
-    if (cutOf === undefined && !options.bias && !relu && addend === null && ownShape(g)) candidates.push('own');
+    if (cutOf === undefined && ownShape(g)) candidates.push('own');
     const request = {
       kernel: 'conv2d' as const,
       shape,
