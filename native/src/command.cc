@@ -186,6 +186,8 @@ std::string executeCommand(const Command& c, dnnl::stream& stream, Scratchpad& s
       c.control();
     } else if (c.plan->custom) {
       c.plan->custom(c.buffers, c.scalars);
+    } else if (c.plan->customScanned) {
+      c.plan->customScanned(c.buffers, memo);
     } else if (c.plan->customChecked) {
       const size_t out = c.plan->checkedOutput;
       if (c.plan->customChecked(c.buffers, c.scalars) && memo != nullptr)

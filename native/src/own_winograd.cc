@@ -18,7 +18,7 @@
 
 #include <algorithm>
 
-#include "finite.h"
+#include "finite_memo.h"
 #include "own_winograd_tiles.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -167,18 +167,19 @@ void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int
   }
 }
 
-void forward(const float* x, const float* w, float* y, const Sizes& s, const Epilogue& e) {
+// The forward from weights `w` (OIhw8i8o), or from their transform `transformed` where not null.
+void forward(const float* x, const float* w, const float* transformed, float* y, const Sizes& s, const Epilogue& e) {
   Scratch& sc = scratch();
   std::lock_guard<std::mutex> hold(sc.lock);
   const int threads = omp_get_max_threads();
   const size_t copies = s.fused ? threads : 1;
-  float* U = sc.u.atLeast(s.uFloats());
+  const float* U = transformed ? transformed : sc.u.atLeast(s.uFloats());
   float* V = sc.v.atLeast(s.vFloats() * copies);
   float* M = sc.m.atLeast(s.mFloats() * copies);
   const int64_t groups = (s.T + s.group - 1) / s.group;
 #pragma omp parallel num_threads(threads)
   {
-    transformWeights(w, U, s);  // ends in a barrier
+    if (!transformed) transformWeights(w, sc.u.data.get(), s);  // ends in a barrier
     if (s.fused) {
       float* v = V + omp_get_thread_num() * s.vFloats();
       float* m = M + omp_get_thread_num() * s.mFloats();
@@ -247,23 +248,32 @@ bool ownWinogradRuns(const ConvGeometry& g) {
 
 void ownWinogradCustom(Plan& plan, const ConvGeometry& g, const OwnPostOps& post) {
   const Sizes s = sizesOf(g);
-  const int64_t srcFloats = floatsOf(plan.descs[0]), weightFloats = floatsOf(plan.descs[1]);
-  const size_t dstAt = post.bias ? 3 : 2;
-  plan.custom = [s, srcFloats, weightFloats, post, dstAt](const std::vector<void*>& buffers,
-                                                          const std::vector<double>&) {
+  const int64_t srcFloats = floatsOf(plan.descs[0]), weightFloats = floatsOf(plan.descs.back());
+  const size_t dstAt = post.bias ? 3 : 2, weightsAt = post.transformed ? plan.descs.size() - 1 : 1;
+  plan.customScanned = [s, srcFloats, weightFloats, post, dstAt, weightsAt](const std::vector<void*>& buffers,
+                                                                            FiniteMemo* memo) {
     const auto* x = static_cast<const float*>(buffers[0]);
-    const auto* w = static_cast<const float*>(buffers[1]);
+    const auto* w = static_cast<const float*>(buffers[weightsAt]);
+    const auto* transformed = post.transformed ? static_cast<const float*>(buffers[1]) : nullptr;
     auto* y = static_cast<float*>(buffers[dstAt]);
     Epilogue e;
     e.bias = post.bias ? static_cast<const float*>(buffers[2]) : nullptr;
     e.addend = post.sum ? static_cast<const float*>(buffers[dstAt + 1]) : nullptr;
     e.relu = post.relu;
     const int64_t dstFloats = s.N * s.OB * s.H * s.W * 8;
-    if (anyNonFinite(x, srcFloats) || anyNonFinite(w, weightFloats) || (e.bias && anyNonFinite(e.bias, s.O)) ||
-        (e.addend && anyNonFinite(e.addend, dstFloats)))
+    if (nonFiniteIn(memo, x, srcFloats) || nonFiniteIn(memo, w, weightFloats) ||
+        (e.bias && nonFiniteIn(memo, e.bias, s.O)) || (e.addend && nonFiniteIn(memo, e.addend, dstFloats)))
       direct(x, w, y, s, e);
     else
-      forward(x, w, y, s, e);
+      forward(x, w, transformed, y, s, e);
+  };
+}
+
+void ownWinogradTransformCustom(Plan& plan, const ConvGeometry& g) {
+  const Sizes s = sizesOf(g);
+  plan.custom = [s](const std::vector<void*>& buffers, const std::vector<double>&) {
+#pragma omp parallel
+    transformWeights(static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]), s);
   };
 }
 
@@ -273,14 +283,20 @@ bool ownWinogradRuns(const ConvGeometry&) {
   return false;
 }
 void ownWinogradCustom(Plan&, const ConvGeometry&, const OwnPostOps&) {}
+void ownWinogradTransformCustom(Plan&, const ConvGeometry&) {}
 
 #endif
+
+dnnl::memory::desc transformedWeightsDesc(const ConvGeometry& g) {
+  return plainDescOf({16, (g.O + 15) / 16, (g.C + 7) / 8 * 8, 16});
+}
 
 OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
   if (info.Length() <= index || info[index].IsUndefined()) return {};
   Fields options(info, index, op, "options");
   OwnPostOps post;
   post.bias = options.flag("bias"), post.relu = options.flag("relu"), post.sum = options.flag("sum");
+  post.transformed = info[index].As<Napi::Object>().Has("transformed") && options.flag("transformed");
   return post;
 }
 
@@ -294,37 +310,63 @@ OwnConvDescs ownWinogradDescs(const ConvGeometry& g) {
           dnnl::memory::desc({g.O, g.C, 3, 3}, f32, tag::OIhw8i8o)};
 }
 
-// ownWinograd3x3Plan(geometry, { bias, relu, sum }?) -> { plan, src, weights, (bias), dst, (addend), impl }: buffers
-// [src nChw8c, weights OIhw8i8o, (bias [O]), dst nChw8c, (addend nChw8c)]: y = conv + bias, + addend, then ReLU (as
-// conv2dPlan's post-ops). Only a 3x3, stride-1, undilated, ungrouped conv padded by 1 on every side, on a build with
-// AVX2 and FMA; for others the error conv-algorithm.ts recognises ("has no own implementation"). The AVX2 build's
-// 'own' plan (own_conv.cc); exported on every build so that the tests run it on AVX-512 hosts too.
+// ownWinograd3x3Plan(geometry, { bias, relu, sum, transformed? }?) -> { plan, src, weights, (bias), dst, (addend),
+// (guardWeights), impl }: buffers [src nChw8c, weights OIhw8i8o, (bias [O]), dst nChw8c, (addend nChw8c)]: y = conv +
+// bias, + addend, then ReLU (as conv2dPlan's post-ops). With `transformed`, `weights` are their transform (made by
+// ownWinogradWeightsTransformPlan, kept by an inference model) and one more buffer, last, `guardWeights`, holds them
+// as OIhw8i8o (for the NaN/Inf scan and the direct loop). Only a 3x3, stride-1, undilated, ungrouped conv padded by 1
+// on every side, on a build with AVX2 and FMA; for others the error conv-algorithm.ts recognises ("has no own
+// implementation"). The AVX2 build's 'own' plan (own_conv.cc); exported on every build so that the tests run it on
+// AVX-512 hosts too.
 Napi::Value OwnWinograd3x3Plan(const Napi::CallbackInfo& info) {
   const char* op = "ownWinograd3x3";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
     const OwnPostOps post = ownPostOpsOf(info, 1, op);
     const auto [src, dst, weights] = ownWinogradDescs(g);
+    const dnnl::memory::desc transformed = transformedWeightsDesc(g);
     Plan plan;
     plan.name = op;
-    plan.descs = {src, weights};
+    plan.descs = {src, post.transformed ? transformed : weights};
     if (post.bias) plan.descs.push_back(plainDescOf({g.O}));
     plan.descs.push_back(dst);
     if (post.sum) plan.descs.push_back(dst);
+    if (post.transformed) plan.descs.push_back(weights);
     for (size_t i = 0; i < plan.descs.size(); i++) {
       plan.args.push_back(static_cast<int>(i));
       plan.customReads.push_back(i != (post.bias ? 3u : 2u));
     }
     ownWinogradCustom(plan, g, post);
-    std::vector<std::pair<std::string, int>> descs = {{"src", internDesc(src)}, {"weights", internDesc(weights)}};
+    std::vector<std::pair<std::string, int>> descs = {{"src", internDesc(src)}, {"weights", internDesc(plan.descs[1])}};
     if (post.bias) descs.push_back({"bias", internDesc(plan.descs[2])});
     descs.push_back({"dst", internDesc(dst)});
     if (post.sum) descs.push_back({"addend", internDesc(dst)});
+    if (post.transformed) descs.push_back({"guardWeights", internDesc(weights)});
     Napi::Object result = planResult(info.Env(), registerPlan(std::move(plan)), descs);
     result.Set("impl", Napi::String::New(info.Env(), "convkit:avx2_wino_2x3"));
     return result;
   });
 }
 CONVKIT_EXPORT(ownWinograd3x3Plan, OwnWinograd3x3Plan);
+
+// ownWinogradWeightsTransformPlan(geometry) -> { plan, weights, transformed }: buffers [weights OIhw8i8o,
+// transformed]: the weights as ownWinograd3x3Plan's `transformed` plans read them (plain
+// [16 positions, outputs / 16, inputs rounded up to 8, 16 outputs]). The shapes and error of ownWinograd3x3Plan.
+Napi::Value OwnWinogradWeightsTransformPlan(const Napi::CallbackInfo& info) {
+  const char* op = "ownWinogradWeightsTransform";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    ConvGeometry g = geometryOf(info, 0, op);
+    const dnnl::memory::desc weights = ownWinogradDescs(g).weights, transformed = transformedWeightsDesc(g);
+    Plan plan;
+    plan.name = op;
+    plan.descs = {weights, transformed};
+    plan.args = {0, 1};
+    plan.customReads = {true, false};
+    ownWinogradTransformCustom(plan, g);
+    return planResult(info.Env(), registerPlan(std::move(plan)),
+                      {{"weights", internDesc(weights)}, {"transformed", internDesc(transformed)}});
+  });
+}
+CONVKIT_EXPORT(ownWinogradWeightsTransformPlan, OwnWinogradWeightsTransformPlan);
 
 }  // namespace convkit

@@ -16,11 +16,16 @@ convplan::OwnConvDescs ownWinogradDescs(const convplan::ConvGeometry& g);
 // dst, (addend)].
 struct OwnPostOps {
   bool bias = false, relu = false, sum = false;
+  bool transformed = false;  // the weights arrive transformed (ownWinogradWeightsTransformPlan)
 };
 // The optional options argument `index` ({ bias, relu, sum }, each false when absent).
 OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char* op);
-// Sets plan.custom to the forward.
+// The layout of transformed weights: plain [16 positions, outputs / 16, inputs rounded up to 8, 16].
+dnnl::memory::desc transformedWeightsDesc(const convplan::ConvGeometry& g);
+// Sets the plan's loop to the forward.
 void ownWinogradCustom(Plan& plan, const convplan::ConvGeometry& g, const OwnPostOps& post);
+// Sets plan.custom to the weight transform: buffers [weights OIhw8i8o, transformed].
+void ownWinogradTransformCustom(Plan& plan, const convplan::ConvGeometry& g);
 // Sets plan.custom to the backward weights on buffers [src, diffDst, diffWeights] (own_winograd_weights.cc).
 void ownWinogradWeightsCustom(Plan& plan, const convplan::ConvGeometry& g);
 // The addon's plans: own_conv.cc's and own_conv_weights.cc's on builds without AVX-512.

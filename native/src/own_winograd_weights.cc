@@ -10,7 +10,7 @@
 // Inputs holding a NaN or an infinity run an exact direct loop instead (the tiles would mix it).
 #include <cstring>
 
-#include "finite.h"
+#include "finite_memo.h"
 #include "own_winograd.h"
 #include "own_winograd_tiles.h"
 
@@ -227,11 +227,11 @@ void directWeights(const float* x, const float* dy, float* dw, const Sizes& s) {
 void ownWinogradWeightsCustom(Plan& plan, const ConvGeometry& g) {
   const Sizes s = sizesOf(g);
   const int64_t srcFloats = floatsOf(plan.descs[0]), diffDstFloats = floatsOf(plan.descs[1]);
-  plan.custom = [s, srcFloats, diffDstFloats](const std::vector<void*>& buffers, const std::vector<double>&) {
+  plan.customScanned = [s, srcFloats, diffDstFloats](const std::vector<void*>& buffers, FiniteMemo* memo) {
     const auto* x = static_cast<const float*>(buffers[0]);
     const auto* dy = static_cast<const float*>(buffers[1]);
     auto* dw = static_cast<float*>(buffers[2]);
-    if (anyNonFinite(x, srcFloats) || anyNonFinite(dy, diffDstFloats))
+    if (nonFiniteIn(memo, x, srcFloats) || nonFiniteIn(memo, dy, diffDstFloats))
       directWeights(x, dy, dw, s);
     else
       backwardWeights(x, dy, dw, s);

@@ -83,14 +83,17 @@ struct Plan {
   std::vector<int> args;                  // DNNL_ARG_* per buffer (custom plans: their own order)
   std::vector<dnnl::memory::desc> descs;  // what each buffer must hold (byte size is checked)
   dnnl::memory::desc scratchpad;          // empty when not needed
-  // oneDNN plans set `primitive`; custom loops set `custom`, or `customChecked` instead.
+  // oneDNN plans set `primitive`; custom loops set `custom`, or `customChecked` or `customScanned` instead.
   dnnl::primitive primitive;
   std::function<void(const std::vector<void*>& buffers, const std::vector<double>& scalars)> custom;
   // A loop that sees every value it writes to buffer `checkedOutput` returns whether all were
   // finite: a program's memo notes it (finite_memo.h), so the guard of the next op needs no scan.
   std::function<bool(const std::vector<void*>& buffers, const std::vector<double>& scalars)> customChecked;
   size_t checkedOutput = 0;
-  bool isCustom() const { return custom || customChecked; }
+  // A loop that scans its inputs for NaN and infinities through a program's memo (null outside
+  // one): a recorded pass's steady weights are then scanned once, not at every run (own_winograd.cc).
+  std::function<void(const std::vector<void*>& buffers, FiniteMemo* memo)> customScanned;
+  bool isCustom() const { return custom || customChecked || customScanned; }
   std::vector<ScalarField> scalars;  // what exec reads from its `scalars` object, passed to custom in this order
   // Custom plans: true for each buffer the loop only reads (empty: it may write any). oneDNN
   // plans say it by their argument ids. A program's memo of finite ranges relies on it.

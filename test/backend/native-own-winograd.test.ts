@@ -168,54 +168,76 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
     assertWeightPaddingZero('non-finite weight gradient', weights.blocked, wShape[0], wShape[1]);
   });
 
-  it('adds a bias and a residual addend and applies a ReLU that keeps NaN, as conv2d with post-ops', { skip }, (t) => {
-    const rt = nativeRuntime();
-    const shapes = [[2, 17, 7, 9], [19, 17, 3, 3], [19], [2, 19, 7, 9]];
-    const g = conv2dGeometry(shapes[0], shapes[1], { padding: 1 });
-    let p: ReturnType<NativeRuntime['addon']['ownWinograd3x3Plan']>;
-    try {
-      p = rt.addon.ownWinograd3x3Plan(g, { bias: true, relu: true, sum: true });
-    } catch {
-      return t.skip('this build has no AVX2 and FMA');
-    }
-    const run = (values: Float32Array[]): Float32Array => {
-      const [x, w, b, addend] = values;
-      const converted = (v: Float32Array, dims: number[], to: number): Float32Array => {
-        const out = new Float32Array(rt.descInfo(to).bytes / 4);
-        rt.exec('test', rt.reorderPlan(rt.plainDesc(dims), to), [v, out]);
+  for (const transformed of [false, true])
+    it(`adds a bias and a residual addend and applies a ReLU that keeps NaN, as conv2d with post-ops${
+      transformed ? ' (weights transformed beforehand, as inference keeps them)' : ''
+    }`, { skip }, (t) => {
+      const rt = nativeRuntime();
+      const shapes = [[2, 17, 7, 9], [19, 17, 3, 3], [19], [2, 19, 7, 9]];
+      const g = conv2dGeometry(shapes[0], shapes[1], { padding: 1 });
+      let p: ReturnType<NativeRuntime['addon']['ownWinograd3x3Plan']>;
+      try {
+        p = rt.addon.ownWinograd3x3Plan(g, { bias: true, relu: true, sum: true, transformed });
+      } catch {
+        return t.skip('this build has no AVX2 and FMA');
+      }
+      assert.equal(
+        p.guardWeights !== undefined,
+        transformed,
+        'guardWeights: the weights as given, with transformed ones',
+      );
+      const transform = rt.addon.ownWinogradWeightsTransformPlan(g);
+      const run = (values: Float32Array[]): Float32Array => {
+        const [x, w, b, addend] = values;
+        const converted = (v: Float32Array, dims: number[], to: number): Float32Array => {
+          const out = new Float32Array(rt.descInfo(to).bytes / 4);
+          rt.exec('test', rt.reorderPlan(rt.plainDesc(dims), to), [v, out]);
+          return out;
+        };
+        const blockedWeights = converted(w, shapes[1], transformed ? transform.weights : p.weights);
+        let weights = blockedWeights;
+        if (transformed) {
+          weights = new Float32Array(rt.descInfo(transform.transformed).bytes / 4);
+          rt.exec('test', transform.plan, [blockedWeights, weights]);
+        }
+        const y = new Float32Array(rt.descInfo(p.dst).bytes / 4).fill(Number.NaN);
+        const buffers = [
+          converted(x, shapes[0], p.src),
+          weights,
+          b,
+          y,
+          converted(addend, shapes[3], p.addend as number),
+        ];
+        rt.exec('test', p.plan, transformed ? [...buffers, blockedWeights] : buffers);
+        const out = new Float32Array(sizeOf(shapes[3]));
+        rt.exec('test', rt.reorderPlan(p.dst, rt.plainDesc(shapes[3])), [y, out]);
+        rt.flushSync();
+        assertPaddingZero('post-ops', y, 19, 63);
         return out;
       };
-      const y = new Float32Array(rt.descInfo(p.dst).bytes / 4).fill(Number.NaN);
-      const buffers = [converted(x, shapes[0], p.src), converted(w, shapes[1], p.weights), b, y];
-      rt.exec('test', p.plan, [...buffers, converted(addend, shapes[3], p.addend as number)]);
-      const out = new Float32Array(sizeOf(shapes[3]));
-      rt.exec('test', rt.reorderPlan(p.dst, rt.plainDesc(shapes[3])), [y, out]);
-      rt.flushSync();
-      assertPaddingZero('post-ops', y, 19, 63);
-      return out;
-    };
-    const reference = (backend: string, values: Float32Array[]): Float32Array => {
-      process.env.CONVKIT_CONV_ALGORITHM = 'direct';
-      resetSettings();
-      const [x, w, b, addend] = shapes.map((shape, i) => ops.fromArray(values[i], shape, { backend }));
-      return Float32Array.from(ops.conv2d(x, w, b, { padding: 1 }, { addend, relu: true }).toArray());
-    };
-    const values = shapes.map((shape, i) => seededValues(sizeOf(shape), 80 + i));
-    const want = reference('ref', values);
-    assert.ok(want.some((v) => v === 0) && want.some((v) => v > 0), 'the ReLU clips some, not all');
-    assertClose('post-ops', run(values), want, scaledTolerance(want));
-    // A NaN in the addend and an infinity in the bias: the direct loop, as oneDNN's direct kernel.
-    values[3][5] = Number.NaN;
-    values[2][4] = Number.POSITIVE_INFINITY;
-    const direct = reference('native', values);
-    const got = run(values);
-    for (let i = 0; i < direct.length; i++) {
-      if (Number.isFinite(direct[i]))
-        assert.ok(Math.abs(got[i] - direct[i]) <= 1e-4 * (1 + Math.abs(direct[i])), `${i}`);
-      else assert.ok(Object.is(got[i], direct[i]), `output ${i} is ${got[i]}, direct ${direct[i]}`);
-    }
-    assert.ok(Number.isNaN(got[5]) && got[4 * 63] === Number.POSITIVE_INFINITY);
-  });
+      const reference = (backend: string, values: Float32Array[]): Float32Array => {
+        process.env.CONVKIT_CONV_ALGORITHM = 'direct';
+        resetSettings();
+        const [x, w, b, addend] = shapes.map((shape, i) => ops.fromArray(values[i], shape, { backend }));
+        return Float32Array.from(ops.conv2d(x, w, b, { padding: 1 }, { addend, relu: true }).toArray());
+      };
+      const values = shapes.map((shape, i) => seededValues(sizeOf(shape), 80 + i));
+      const want = reference('ref', values);
+      assert.ok(want.some((v) => v === 0) && want.some((v) => v > 0), 'the ReLU clips some, not all');
+      assertClose('post-ops', run(values), want, scaledTolerance(want));
+      // A NaN in the addend, an infinity in the bias and one in a weight: the direct loop, as oneDNN's direct kernel.
+      values[3][5] = Number.NaN;
+      values[2][4] = Number.POSITIVE_INFINITY;
+      values[1][9 * 17 * 2 + 4] = Number.NEGATIVE_INFINITY; // output 2's centre tap of input 0
+      const direct = reference('native', values);
+      const got = run(values);
+      for (let i = 0; i < direct.length; i++) {
+        if (Number.isFinite(direct[i]))
+          assert.ok(Math.abs(got[i] - direct[i]) <= 1e-4 * (1 + Math.abs(direct[i])), `${i}`);
+        else assert.ok(Object.is(got[i], direct[i]), `output ${i} is ${got[i]}, direct ${direct[i]}`);
+      }
+      assert.ok(Number.isNaN(got[5]) && got[4 * 63] === Number.POSITIVE_INFINITY);
+    });
 
   it('refuses the convs it cannot run, naming them as conv-algorithm.ts expects', { skip }, () => {
     const rt = nativeRuntime();

@@ -36,6 +36,7 @@ export const ADDON_EXPORTS = [
   'ownConv3x3Plan', // own_conv.cc
   'ownConv3x3BackwardWeightsPlan', // own_conv_weights.cc
   'ownWinograd3x3Plan', // own_winograd.cc
+  'ownWinogradWeightsTransformPlan', // own_winograd.cc
   'ownWinograd3x3BackwardWeightsPlan', // own_winograd_weights.cc
   'plainDesc', // plan.cc
   'reshapedDesc', // plan.cc

@@ -11,11 +11,12 @@
  * like any candidate.
  */
 import type { Conv2dGeometry } from '../backend.js';
+import type { Storage } from '../../core/storage.js';
 import type { PlanResult } from './addon.js';
 import type { ForwardPlan } from './conv.js';
 import { winogradShape } from './conv-algorithm.js';
 import { type TurnedWeightsPlan, transposedGeometry } from './conv-transposed.js';
-import type { NativeRuntime } from './runtime.js';
+import { NativeStorage, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
   interface NativeAddon {
@@ -29,10 +30,16 @@ declare module './addon.js' {
     // ---- own_winograd.cc
     /**
      * buffers [src nChw8c, weights OIhw8i8o, (bias), dst nChw8c, (addend nChw8c)]: y = conv + bias,
-     * + addend, then ReLU, as conv2dPlan's post-ops. The AVX2 build's ownConv3x3Plan, on every build
+     * + addend, then ReLU, as conv2dPlan's post-ops. With `transformed`, `weights` are their
+     * transform and one more buffer, last, `guardWeights`, holds them as OIhw8i8o (the NaN/Inf scan). The AVX2 build's ownConv3x3Plan, on every build
      * with AVX2 and FMA; the shapes and error of ownConv3x3Plan.
      */
     ownWinograd3x3Plan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
+    /**
+     * buffers [weights OIhw8i8o, transformed]: the weights as a `transformed` ownWinograd3x3Plan
+     * reads them (plain [16 positions, outputs / 16, inputs rounded up to 8, 16 outputs]).
+     */
+    ownWinogradWeightsTransformPlan(geometry: Conv2dGeometry): PlanResult<'weights' | 'transformed'>;
     // ---- own_winograd_weights.cc
     /** buffers [src nChw8c, diffDst nChw8c, diffWeights OIhw8i8o], no bias; the shapes and builds of ownWinograd3x3Plan. */
     ownWinograd3x3BackwardWeightsPlan(
@@ -46,18 +53,26 @@ declare module './addon.js' {
   }
 }
 
-/** What an own forward does after the sum: conv2dPlan's options of the same names (absent: none). */
+/**
+ * What an own forward does after the sum (conv2dPlan's options of the same names), and whether it
+ * reads its weights transformed: inference, where they stay as they are from pass to pass (the
+ * AVX-512 kernel ignores it and refuses the others).
+ */
 export interface OwnPostOps {
   readonly bias: boolean;
   readonly relu: boolean;
   readonly sum: boolean;
+  readonly transformed?: boolean;
 }
-/** An own forward plan: buffers [src, weights, (bias), dst, (addend)]. */
+/** An own forward plan: buffers [src, weights, (bias), dst, (addend), (guardWeights)]. */
 export type OwnForwardPlanResult = PlanResult<'src' | 'weights' | 'dst'> & {
   readonly bias?: number;
   readonly addend?: number;
+  readonly guardWeights?: number;
   readonly impl: string;
 };
+/** A forward plan whose weights come transformed by the plan `transform` (kept on the weight). */
+export type TransformingPlan = ForwardPlan & { readonly transform: number; readonly guardWeights: number };
 
 /** A conv the own kernel may run: Winograd's shapes (3x3, stride 1...) padded by 1 on every side. */
 export const ownShape = (g: Conv2dGeometry): boolean =>
@@ -68,7 +83,33 @@ export const ownShape = (g: Conv2dGeometry): boolean =>
  * error "has no own implementation" where this build's kernel has none (AVX-512: post-ops).
  */
 export function ownForwardPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string, postOps: OwnPostOps): ForwardPlan {
-  return rt.plan<ForwardPlan>(key, () => ({ ...rt.addon.ownConv3x3Plan(g, postOps), gemm: false }));
+  return rt.plan<ForwardPlan>(key, () => {
+    const p = rt.addon.ownConv3x3Plan(g, postOps);
+    if (p.guardWeights === undefined) return { ...p, gemm: false };
+    const transform = rt.plan(`ownWinogradWeightsTransform:${g.outChannels},${g.inChannels}`, () =>
+      rt.addon.ownWinogradWeightsTransformPlan(g),
+    ).plan;
+    return { ...p, gemm: false, transform };
+  });
+}
+
+/**
+ * `weight` as `plan` reads it: transformed once per weight version, the transform kept on the
+ * weight as its conversions are (a write to it drops them). The caller must not release it.
+ */
+export function transformedWeights(
+  rt: NativeRuntime,
+  weight: Storage,
+  g: Conv2dGeometry,
+  plan: TransformingPlan,
+): Float32Array {
+  const kept = weight instanceof NativeStorage ? weight.convertedTo(plan.weights) : undefined;
+  if (kept !== undefined) return kept.buffer;
+  const from = rt.input(weight, plan.guardWeights, [g.outChannels, g.inChannels, g.kernelH, g.kernelW]);
+  const transformed = rt.output(plan.weights, Math.ceil(rt.descInfo(plan.weights).bytes / 4));
+  rt.exec('conv2d', plan.transform, [from, transformed.buffer]);
+  if (weight instanceof NativeStorage) weight.rememberConverted(plan.weights, transformed);
+  return transformed.buffer;
 }
 
 /** A backward-data plan run as the own kernel's forward of the transposed conv: turned weights. */

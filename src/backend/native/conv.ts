@@ -18,6 +18,8 @@ import {
   ownBackwardWeightsPlan,
   ownForwardPlan,
   ownShape,
+  type TransformingPlan,
+  transformedWeights,
 } from './conv-own.js';
 import {
   type TransposedPlan,
@@ -236,7 +238,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const planOf = (algorithm: ConvAlgorithm): ForwardPlan => {
       const key = `conv2d:${shape}:${algorithm}`;
       if (algorithm === 'transposed') return transposedPlan(rt, g, key);
-      if (algorithm === 'own') return ownForwardPlan(rt, g, key, options);
+      if (algorithm === 'own') return ownForwardPlan(rt, g, key, { ...options, transformed: !options.training });
       return rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
     };
     // The measured choice (conv-algorithm.ts): Winograd for 3x3 stride-1 convs; brgemm (nhwc,
@@ -267,7 +269,11 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     if ((plan.gemm || rt.spaceToDepth === 'always') && cuttable(g) && addend === null) return spaceToDepth(args);
     const x = rt.input(args.x, plan.src, srcDims(g));
     const turned = 'transposed' in plan ? turnedWeights(rt, args.weight, g, plan as TransposedPlan) : null;
-    const w = turned?.buffer ?? rt.input(args.weight, plan.weights, weightDims(g));
+    const w =
+      turned?.buffer ??
+      ('transform' in plan
+        ? transformedWeights(rt, args.weight, g, plan as TransformingPlan)
+        : rt.input(args.weight, plan.weights, weightDims(g)));
     const b = bias === null ? null : rt.alignedInput(bias, rt.plainDesc([g.outChannels]), [g.outChannels]);
     const y = rt.output(plan.dst, sizeOf(dstDims(g)));
     const buffers = b === null ? [x, w, y.buffer] : [x, w, b, y.buffer];
