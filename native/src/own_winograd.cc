@@ -248,8 +248,8 @@ bool ownWinogradRuns(const ConvGeometry& g) {
 
 void ownWinogradCustom(Plan& plan, const ConvGeometry& g, const OwnPostOps& post) {
   const Sizes s = sizesOf(g);
-  const int64_t srcFloats = floatsOf(plan.descs[0]), weightFloats = floatsOf(plan.descs.back());
   const size_t dstAt = post.bias ? 3 : 2, weightsAt = post.transformed ? plan.descs.size() - 1 : 1;
+  const int64_t srcFloats = floatsOf(plan.descs[0]), weightFloats = floatsOf(plan.descs[weightsAt]);
   plan.customScanned = [s, srcFloats, weightFloats, post, dstAt, weightsAt](const std::vector<void*>& buffers,
                                                                             FiniteMemo* memo) {
     const auto* x = static_cast<const float*>(buffers[0]);

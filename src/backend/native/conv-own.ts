@@ -71,8 +71,8 @@ export type OwnForwardPlanResult = PlanResult<'src' | 'weights' | 'dst'> & {
   readonly guardWeights?: number;
   readonly impl: string;
 };
-/** A forward plan whose weights come transformed by the plan `transform` (kept on the weight). */
-export type TransformingPlan = ForwardPlan & { readonly transform: number; readonly guardWeights: number };
+/** A forward plan that reads its weights transformed (transformedWeights), kept on the weight. */
+export type TransformingPlan = ForwardPlan & { readonly transformed: true; readonly guardWeights: number };
 
 /** A conv the own kernel may run: Winograd's shapes (3x3, stride 1...) padded by 1 on every side. */
 export const ownShape = (g: Conv2dGeometry): boolean =>
@@ -85,17 +85,14 @@ export const ownShape = (g: Conv2dGeometry): boolean =>
 export function ownForwardPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string, postOps: OwnPostOps): ForwardPlan {
   return rt.plan<ForwardPlan>(key, () => {
     const p = rt.addon.ownConv3x3Plan(g, postOps);
-    if (p.guardWeights === undefined) return { ...p, gemm: false };
-    const transform = rt.plan(`ownWinogradWeightsTransform:${g.outChannels},${g.inChannels}`, () =>
-      rt.addon.ownWinogradWeightsTransformPlan(g),
-    ).plan;
-    return { ...p, gemm: false, transform };
+    return p.guardWeights === undefined ? { ...p, gemm: false } : { ...p, gemm: false, transformed: true };
   });
 }
 
 /**
  * `weight` as `plan` reads it: transformed once per weight version, the transform kept on the
- * weight as its conversions are (a write to it drops them). The caller must not release it.
+ * weight as its conversions are (a write to it drops them). The caller must not release it. The
+ * transform's plan is made here, not with the conv's: the tuner drops what its measurement made.
  */
 export function transformedWeights(
   rt: NativeRuntime,
@@ -105,9 +102,12 @@ export function transformedWeights(
 ): Float32Array {
   const kept = weight instanceof NativeStorage ? weight.convertedTo(plan.weights) : undefined;
   if (kept !== undefined) return kept.buffer;
+  const transform = rt.plan(`ownWinogradWeightsTransform:${g.outChannels},${g.inChannels}`, () =>
+    rt.addon.ownWinogradWeightsTransformPlan(g),
+  );
   const from = rt.input(weight, plan.guardWeights, [g.outChannels, g.inChannels, g.kernelH, g.kernelW]);
   const transformed = rt.output(plan.weights, Math.ceil(rt.descInfo(plan.weights).bytes / 4));
-  rt.exec('conv2d', plan.transform, [from, transformed.buffer]);
+  rt.exec('conv2d', transform.plan, [from, transformed.buffer]);
   if (weight instanceof NativeStorage) weight.rememberConverted(plan.weights, transformed);
   return transformed.buffer;
 }

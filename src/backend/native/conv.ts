@@ -271,7 +271,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const turned = 'transposed' in plan ? turnedWeights(rt, args.weight, g, plan as TransposedPlan) : null;
     const w =
       turned?.buffer ??
-      ('transform' in plan
+      ('transformed' in plan
         ? transformedWeights(rt, args.weight, g, plan as TransformingPlan)
         : rt.input(args.weight, plan.weights, weightDims(g)));
     const b = bias === null ? null : rt.alignedInput(bias, rt.plainDesc([g.outChannels]), [g.outChannels]);
