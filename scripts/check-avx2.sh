@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command as on an AVX2-only host, on an AVX-512 machine: the addon built for Haswell
-# (-march=haswell: no AVX-512 code, so convkit's own AVX-512 kernels drop out as they would
-# there), loaded through CONVKIT_NATIVE_ADDON, and oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA,
+# (-march=haswell: no AVX-512 code, so convkit's own kernels are the AVX2 ones, the Winograd
+# conv and the small-batch linear loop's AVX2 path, as they would be there), loaded through
+# CONVKIT_NATIVE_ADDON, and oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA,
 # which PyTorch's bundled oneDNN reads too; ATEN_CPU_CAPABILITY and OPENBLAS_CORETYPE cap the
 # PyTorch peer's other kernels). ONNX Runtime cannot be capped: it picks its kernels by CPUID, so
 # ratios against it are not an AVX2 host's (they flatter ONNX Runtime).
