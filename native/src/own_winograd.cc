@@ -3,12 +3,13 @@
 // oneDNN 2.6 has Winograd kernels only for AVX-512, so on an AVX2 host every 3x3 conv ran its
 // direct kernel at 85-95 % of the FMA peak with no headroom left; this one does 16 products per
 // 2x2 output tile where direct does 36. Four steps, each over 8-channel vectors:
-//   U = G g G^T      the weights, 16 numbers per (input, output) channel pair, made at each call
-//                    (training changes the weights at every step);
+//   U = G g G^T      the weights, 16 numbers per (input, output) channel pair: made at each call
+//                    in training (the weights change at every step), once per weight version in
+//                    inference (ownWinogradWeightsTransformPlan, kept by the caller);
 //   V = B^T d B      each 4x4 input tile (stride 2, the padding as zeros), 16 numbers per channel;
 //   M[p] = V[p] U[p] for each of the 16 positions p, a matrix product over the input channels
 //                    (6 tiles x 16 output channels in 12 ymm accumulators);
-//   Y = A^T M A      the 2x2 outputs of each tile.
+//   Y = A^T M A      the 2x2 outputs of each tile, then the bias, a residual addend and the ReLU.
 // Where U fits this core's L2 cache, each thread runs all four steps on its own groups of tiles,
 // so V and M never leave the cache; otherwise both threads share each step on larger groups, so
 // that U streams from memory once per group. The transforms mix a whole tile, so a NaN or an
@@ -153,11 +154,11 @@ void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int
   const __m256 bias = e.bias ? _mm256_maskload_ps(e.bias + ob * 8, keepLanes) : _mm256_setzero_ps();
   const int64_t mapOffset = (at.n * s.OB + ob) * s.H * s.W * 8;
   auto store = [&](__m256 v, int64_t h, int64_t w) {
-    const int64_t at = mapOffset + (h * s.W + w) * 8;
+    const int64_t offset = mapOffset + (h * s.W + w) * 8;
     v = _mm256_add_ps(v, bias);
-    if (e.addend) v = _mm256_add_ps(v, _mm256_loadu_ps(e.addend + at));
+    if (e.addend) v = _mm256_add_ps(v, _mm256_loadu_ps(e.addend + offset));
     if (e.relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);  // maxps returns its second operand, a NaN, as is
-    _mm256_storeu_ps(y + at, _mm256_and_ps(v, keep));
+    _mm256_storeu_ps(y + offset, _mm256_and_ps(v, keep));
   };
   for (int k = 0; k < 2; k++) {
     const int64_t h = 2 * at.th + k, w = 2 * at.tw;

@@ -6,7 +6,8 @@
  * - AVX2 builds: a Winograd F(2x2, 3x3) kernel on 8-channel blocks (native/src/own_winograd.cc),
  *   since oneDNN 2.6 has Winograd only for AVX-512. Forward, backward data and backward weights
  *   (own_winograd_weights.cc).
- * It runs a forward without bias or post-ops, and a backward data as the forward of the
+ * It runs a forward (the AVX2 kernel with a bias, an addend and a ReLU too; its inference forward
+ * on weights transformed once per weight version), and a backward data as the forward of the
  * transposed conv with the weights turned (conv-transposed.ts), each measured against oneDNN's
  * like any candidate.
  */
@@ -31,8 +32,9 @@ declare module './addon.js' {
     /**
      * buffers [src nChw8c, weights OIhw8i8o, (bias), dst nChw8c, (addend nChw8c)]: y = conv + bias,
      * + addend, then ReLU, as conv2dPlan's post-ops. With `transformed`, `weights` are their
-     * transform and one more buffer, last, `guardWeights`, holds them as OIhw8i8o (the NaN/Inf scan). The AVX2 build's ownConv3x3Plan, on every build
-     * with AVX2 and FMA; the shapes and error of ownConv3x3Plan.
+     * transform and one more buffer, last, `guardWeights`, holds them as OIhw8i8o (the NaN/Inf
+     * scan). The AVX2 build's ownConv3x3Plan, on every build with AVX2 and FMA; the shapes and
+     * error of ownConv3x3Plan.
      */
     ownWinograd3x3Plan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
     /**
@@ -41,12 +43,18 @@ declare module './addon.js' {
      */
     ownWinogradWeightsTransformPlan(geometry: Conv2dGeometry): PlanResult<'weights' | 'transformed'>;
     // ---- own_winograd_weights.cc
-    /** buffers [src nChw8c, diffDst nChw8c, diffWeights OIhw8i8o], no bias; the shapes and builds of ownWinograd3x3Plan. */
+    /**
+     * buffers [src nChw8c, diffDst nChw8c, diffWeights OIhw8i8o], no bias; the shapes and builds
+     * of ownWinograd3x3Plan.
+     */
     ownWinograd3x3BackwardWeightsPlan(
       geometry: Conv2dGeometry,
     ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly impl: string };
     // ---- own_conv_weights.cc
-    /** buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias (builds without AVX-512: those of ownWinograd3x3BackwardWeightsPlan); the shapes and error of ownConv3x3Plan. */
+    /**
+     * buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias (builds without
+     * AVX-512: those of ownWinograd3x3BackwardWeightsPlan); the shapes and error of ownConv3x3Plan.
+     */
     ownConv3x3BackwardWeightsPlan(
       geometry: Conv2dGeometry,
     ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly impl: string };
