@@ -76,29 +76,37 @@ auto preferredLayoutPd(ConvGeometry& g, Make make) {
   }
   return pd;
 }
-// Whether convkit's own 3x3 kernels (own_conv.cc, own_conv_weights.cc) run `g`: 3x3, stride 1,
-// undilated, ungrouped, padded by 1 on every side, on an AVX-512 build.
-inline bool ownConv3x3Runs(const ConvGeometry& g) {
-#ifdef __AVX512F__
+// The shape convkit's own 3x3 kernels take: 3x3, stride 1, undilated, ungrouped, padded by 1 on
+// every side (own_conv.cc on AVX-512 builds, own_winograd.cc on AVX2 ones).
+inline bool ownConv3x3Shape(const ConvGeometry& g) {
   return g.KH == 3 && g.KW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.G == 1 && g.pT == 1 &&
          g.pB == 1 && g.pL == 1 && g.pR == 1;
+}
+// Whether the AVX-512 kernels (own_conv.cc, own_conv_weights.cc) run `g`.
+inline bool ownConv3x3Runs(const ConvGeometry& g) {
+#ifdef __AVX512F__
+  return ownConv3x3Shape(g);
 #else
   return false;
 #endif
 }
-// The nChw16c maps (input, output) and OIhw16i16o weights of `g` that convkit's own 3x3 kernels
-// run on; where they do not run `g`, the error conv-algorithm.ts recognises ("has no own ...").
+// The maps (input, output) and weights of `g` in blocks of `lanes` channels (16: nChw16c and
+// OIhw16i16o; 8: nChw8c and OIhw8i8o) for an own kernel that `runs` it; where it does not, the
+// error conv-algorithm.ts recognises ("has no own ...").
 struct OwnConvDescs {
   dnnl::memory::desc src, dst, weights;
 };
-inline OwnConvDescs ownConvDescs(const ConvGeometry& g) {
-  if (!ownConv3x3Runs(g))
-    throw std::invalid_argument("convkit has no own implementation for this convolution on this CPU");
+inline OwnConvDescs ownConvDescsOf(const ConvGeometry& g, bool runs, int lanes) {
+  if (!runs) throw std::invalid_argument("convkit has no own implementation for this convolution on this CPU");
   using tag = dnnl::memory::format_tag;
   const auto f32 = dnnl::memory::data_type::f32;
-  return {dnnl::memory::desc({g.N, g.C, g.H, g.W}, f32, tag::nChw16c),
-          dnnl::memory::desc({g.N, g.O, g.OH, g.OW}, f32, tag::nChw16c),
-          dnnl::memory::desc({g.O, g.C, 3, 3}, f32, tag::OIhw16i16o)};
+  const tag maps = lanes == 16 ? tag::nChw16c : tag::nChw8c, weights = lanes == 16 ? tag::OIhw16i16o : tag::OIhw8i8o;
+  return {dnnl::memory::desc({g.N, g.C, g.H, g.W}, f32, maps), dnnl::memory::desc({g.N, g.O, g.OH, g.OW}, f32, maps),
+          dnnl::memory::desc({g.O, g.C, 3, 3}, f32, weights)};
+}
+// Those of the AVX-512 kernels.
+inline OwnConvDescs ownConvDescs(const ConvGeometry& g) {
+  return ownConvDescsOf(g, ownConv3x3Runs(g), 16);
 }
 // A custom plan over two buffers it reads and a third it writes.
 inline Plan readTwoWriteOnePlan(const char* name, const std::vector<dnnl::memory::desc>& descs) {

@@ -174,13 +174,14 @@ void forward(const float* x, const float* w, const float* transformed, float* y,
   std::lock_guard<std::mutex> hold(sc.lock);
   const int threads = omp_get_max_threads();
   const size_t copies = s.fused ? threads : 1;
-  const float* U = transformed ? transformed : sc.u.atLeast(s.uFloats());
+  float* made = transformed ? nullptr : sc.u.atLeast(s.uFloats());  // U made here, in training
+  const float* U = transformed ? transformed : made;
   float* V = sc.v.atLeast(s.vFloats() * copies);
   float* M = sc.m.atLeast(s.mFloats() * copies);
   const int64_t groups = (s.T + s.group - 1) / s.group;
 #pragma omp parallel num_threads(threads)
   {
-    if (!transformed) transformWeights(w, sc.u.data.get(), s);  // ends in a barrier
+    if (made) transformWeights(w, made, s);  // ends in a barrier
     if (s.fused) {
       float* v = V + omp_get_thread_num() * s.vFloats();
       float* m = M + omp_get_thread_num() * s.mFloats();
@@ -243,16 +244,16 @@ void direct(const float* x, const float* w, float* y, const Sizes& s, const Epil
 }  // namespace
 
 bool ownWinogradRuns(const ConvGeometry& g) {
-  return g.KH == 3 && g.KW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.G == 1 && g.pT == 1 &&
-         g.pB == 1 && g.pL == 1 && g.pR == 1;
+  return ownConv3x3Shape(g);
 }
 
 void ownWinogradCustom(Plan& plan, const ConvGeometry& g, const OwnPostOps& post) {
   const Sizes s = sizesOf(g);
   const size_t dstAt = post.bias ? 3 : 2, weightsAt = post.transformed ? plan.descs.size() - 1 : 1;
   const int64_t srcFloats = floatsOf(plan.descs[0]), weightFloats = floatsOf(plan.descs[weightsAt]);
-  plan.customScanned = [s, srcFloats, weightFloats, post, dstAt, weightsAt](const std::vector<void*>& buffers,
-                                                                            FiniteMemo* memo) {
+  const int64_t dstFloats = floatsOf(plan.descs[dstAt]);
+  plan.customScanned = [s, srcFloats, weightFloats, dstFloats, post, dstAt, weightsAt](
+                           const std::vector<void*>& buffers, FiniteMemo* memo) {
     const auto* x = static_cast<const float*>(buffers[0]);
     const auto* w = static_cast<const float*>(buffers[weightsAt]);
     const auto* transformed = post.transformed ? static_cast<const float*>(buffers[1]) : nullptr;
@@ -261,7 +262,6 @@ void ownWinogradCustom(Plan& plan, const ConvGeometry& g, const OwnPostOps& post
     e.bias = post.bias ? static_cast<const float*>(buffers[2]) : nullptr;
     e.addend = post.sum ? static_cast<const float*>(buffers[dstAt + 1]) : nullptr;
     e.relu = post.relu;
-    const int64_t dstFloats = s.N * s.OB * s.H * s.W * 8;
     if (nonFiniteIn(memo, x, srcFloats) || nonFiniteIn(memo, w, weightFloats) ||
         (e.bias && nonFiniteIn(memo, e.bias, s.O)) || (e.addend && nonFiniteIn(memo, e.addend, dstFloats)))
       direct(x, w, y, s, e);
@@ -302,13 +302,7 @@ OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char
 }
 
 OwnConvDescs ownWinogradDescs(const ConvGeometry& g) {
-  if (!ownWinogradRuns(g))
-    throw std::invalid_argument("convkit has no own implementation for this convolution on this CPU");
-  using tag = dnnl::memory::format_tag;
-  const auto f32 = dnnl::memory::data_type::f32;
-  return {dnnl::memory::desc({g.N, g.C, g.H, g.W}, f32, tag::nChw8c),
-          dnnl::memory::desc({g.N, g.O, g.OH, g.OW}, f32, tag::nChw8c),
-          dnnl::memory::desc({g.O, g.C, 3, 3}, f32, tag::OIhw8i8o)};
+  return ownConvDescsOf(g, ownWinogradRuns(g), 8);
 }
 
 // ownWinograd3x3Plan(geometry, { bias, relu, sum, transformed? }?) -> { plan, src, weights, (bias), dst, (addend),

@@ -1,8 +1,9 @@
 /**
  * convkit's own 3x3 conv kernels ('own'): on AVX-512 builds native/src/own_conv.cc and
  * own_conv_weights.cc, on AVX2 builds the Winograd kernels of own_winograd.cc and
- * own_winograd_weights.cc (`npm run check:avx2` runs these cases there). The forward, the backward data (its forward on the transposed conv, weights turned) and
- * the backward weights against the reference backend with CONVKIT_CONV_ALGORITHM=own, on widths
+ * own_winograd_weights.cc (`npm run check:avx2` runs these cases there). The forward, the
+ * backward data (its forward on the transposed conv, weights turned) and the backward weights
+ * against the reference backend with CONVKIT_CONV_ALGORITHM=own, on widths
  * that end in a partial block of 16 pixels, channels that fill no 16-channel block, 1x1 and 1-row
  * maps, several input and output blocks; non-finite values exactly where oneDNN's direct kernel
  * has them; the convs it must leave to oneDNN. A build with neither has no such kernel: the
@@ -14,6 +15,7 @@ import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.j
 import { nativeRuntime } from '../../src/backend/native/index.js';
 import { resetSettings } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';
+import { sizeOf } from '../../src/core/shape.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import { SGD } from '../../src/train/sgd.js';
@@ -38,8 +40,11 @@ const same = (x: Tensor, w: Tensor): Tensor => ops.conv2d(x, w, null, { padding:
 /** Whether this build's own kernel is the AVX2 Winograd one, which takes a bias and post-ops. */
 function winogradBuild(): boolean {
   const g = conv2dGeometry([1, 8, 4, 4], [8, 8, 3, 3], { padding: 1 });
+  const { addon } = nativeRuntime();
   try {
-    return nativeRuntime().addon.ownConv3x3Plan(g).impl === 'convkit:avx2_wino_2x3';
+    const p = addon.ownConv3x3Plan(g);
+    addon.releasePlan(p.plan);
+    return p.impl === 'convkit:avx2_wino_2x3';
   } catch {
     return false;
   }
@@ -116,12 +121,7 @@ describe("convkit's own 3x3 conv kernel against the reference backend", () => {
     useAlgorithm('own');
     const rt = nativeRuntime();
     const shapes = [[2, 17, 7, 9], [19, 17, 3, 3], [19], [2, 19, 7, 9]];
-    const values = shapes.map((shape, i) =>
-      seededValues(
-        shape.reduce((a, b) => a * b),
-        70 + i,
-      ),
-    );
+    const values = shapes.map((shape, i) => seededValues(sizeOf(shape), 70 + i));
     const [x, w, b, addend] = shapes.map((shape, i) => ops.fromArray(values[i], shape, { backend: 'native' }));
     w.requiresGrad = true;
     // An inference pass on the reference and here (the Winograd plan reads the weights transformed, kept on w).

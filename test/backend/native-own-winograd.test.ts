@@ -21,6 +21,13 @@ import { assertClose, nativeSkipReason, restoreEnvAfter, scaledTolerance, seeded
 const skip = nativeSkipReason('native-own-winograd');
 restoreEnvAfter(['CONVKIT_CONV_ALGORITHM']);
 
+/** `values` over `dims` converted from plain into layout `to` (queued on the runtime). */
+function converted(rt: NativeRuntime, values: Float32Array, dims: number[], to: number): Float32Array {
+  const out = new Float32Array(rt.descInfo(to).bytes / 4);
+  rt.exec('test', rt.reorderPlan(rt.plainDesc(dims), to), [values, out]);
+  return out;
+}
+
 type Kernel = 'forward' | 'backward weights';
 
 /**
@@ -51,14 +58,9 @@ function winograd(
   }
   assert.equal(plan.impl, 'convkit:avx2_wino_2x3');
   const [secondShape, outShape] = kernel === 'forward' ? [wShape, yShape] : [yShape, wShape];
-  const converted = (values: Float32Array, dims: number[], to: number): Float32Array => {
-    const out = new Float32Array(rt.descInfo(to).bytes / 4);
-    rt.exec('test', rt.reorderPlan(rt.plainDesc(dims), to), [values, out]);
-    return out;
-  };
   const [src, other, result] = plan.descs;
   const blocked = new Float32Array(rt.descInfo(result).bytes / 4).fill(Number.NaN); // every value must be written
-  rt.exec('test', plan.plan, [converted(x, xShape, src), converted(second, secondShape, other), blocked]);
+  rt.exec('test', plan.plan, [converted(rt, x, xShape, src), converted(rt, second, secondShape, other), blocked]);
   const out = new Float32Array(sizeOf(outShape));
   rt.exec('test', rt.reorderPlan(result, rt.plainDesc(outShape)), [blocked, out]);
   rt.flushSync();
@@ -189,12 +191,7 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
       const transform = rt.addon.ownWinogradWeightsTransformPlan(g);
       const run = (values: Float32Array[]): Float32Array => {
         const [x, w, b, addend] = values;
-        const converted = (v: Float32Array, dims: number[], to: number): Float32Array => {
-          const out = new Float32Array(rt.descInfo(to).bytes / 4);
-          rt.exec('test', rt.reorderPlan(rt.plainDesc(dims), to), [v, out]);
-          return out;
-        };
-        const blockedWeights = converted(w, shapes[1], transformed ? transform.weights : p.weights);
+        const blockedWeights = converted(rt, w, shapes[1], transformed ? transform.weights : p.weights);
         let weights = blockedWeights;
         if (transformed) {
           weights = new Float32Array(rt.descInfo(transform.transformed).bytes / 4);
@@ -202,11 +199,11 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
         }
         const y = new Float32Array(rt.descInfo(p.dst).bytes / 4).fill(Number.NaN);
         const buffers = [
-          converted(x, shapes[0], p.src),
+          converted(rt, x, shapes[0], p.src),
           weights,
           b,
           y,
-          converted(addend, shapes[3], p.addend as number),
+          converted(rt, addend, shapes[3], p.addend as number),
         ];
         rt.exec('test', p.plan, transformed ? [...buffers, blockedWeights] : buffers);
         const out = new Float32Array(sizeOf(shapes[3]));
