@@ -124,20 +124,93 @@ Plan paddedConcat(const std::vector<dnnl::memory::desc>& srcs, int64_t block, dn
   return plan;
 }
 
-// y = relu?((x - mean) * scale + beta), scale = gamma / sqrt(var + eps), for `count` consecutive
-// channels starting at c (stride 1 in x and y) or one channel over `count` values (channelStride 0).
-// The ReLU keeps NaN, as PyTorch's (v > 0 ? v : 0 turned a NaN input into 0). Returns whether
-// a value written is a NaN or an infinity.
-inline bool normalizeRun(const float* x, float* y, int64_t count, const float* mean, const float* scale,
-                         const float* shift, int64_t channelStride, bool relu) {
-  int bad = 0;
-  for (int64_t j = 0; j < count; j++) {
-    const int64_t c = j * channelStride;
-    const float v = (x[j] - mean[c]) * scale[c] + shift[c];
-    y[j] = relu && v < 0.0f ? 0.0f : v;
-    bad |= (y[j] - y[j]) != 0.0f;
+// The join's batch norm, y = relu?((x - mean) * scale + beta) with scale = gamma / sqrt(var + eps),
+// 8 lanes at a time in GCC's vector types: GCC kept the plain loop scalar (its ReLU select is
+// control flow under -ftrapping-math), and DenseNet-121's joins ran at 2-7 GB/s on a host whose
+// memory streams 20. The ReLU keeps NaN, as PyTorch's (v > 0 ? v : 0 turned a NaN input into 0).
+// `check` gathers v - v: 0 while every value is finite, NaN after a NaN or an infinity.
+typedef float Floats8 __attribute__((vector_size(8 * sizeof(float))));
+
+inline Floats8 load8(const float* p) {
+  Floats8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <bool Relu>
+inline Floats8 normalize8(Floats8 x, Floats8 mean, Floats8 scale, Floats8 shift, Floats8& check) {
+  Floats8 v = (x - mean) * scale + shift;
+  if (Relu) v = v < Floats8{} ? Floats8{} : v;
+  check += v - v;
+  return v;
+}
+
+template <bool Relu>
+inline float normalize1(float x, float mean, float scale, float shift, float& check) {
+  float v = (x - mean) * scale + shift;
+  if (Relu) v = v < 0.0f ? 0.0f : v;
+  check += v - v;
+  return v;
+}
+
+inline bool allFinite(Floats8 check, float tail) {
+  int bad = tail != 0.0f;
+  for (int j = 0; j < 8; j++) bad |= check[j] != 0.0f;
+  return bad == 0;
+}
+
+// `pixels` pixels of one block of B channels (nChw8c, nChw16c), the block's constants in
+// registers. Returns whether every value written is finite.
+template <int B, bool Relu>
+bool normalizeBlock(const float* x, float* y, int64_t pixels, const float* mean, const float* scale,
+                    const float* shift) {
+  constexpr int kVectors = B / 8;
+  Floats8 m[kVectors], s[kVectors], b[kVectors], check{};
+  for (int k = 0; k < kVectors; k++) {
+    m[k] = load8(mean + 8 * k);
+    s[k] = load8(scale + 8 * k);
+    b[k] = load8(shift + 8 * k);
   }
-  return bad != 0;
+  for (int64_t p = 0; p < pixels; p++) {
+    for (int k = 0; k < kVectors; k++) {
+      const Floats8 v = normalize8<Relu>(load8(x + p * B + 8 * k), m[k], s[k], b[k], check);
+      std::memcpy(y + p * B + 8 * k, &v, sizeof v);
+    }
+  }
+  return allFinite(check, 0.0f);
+}
+
+// `count` consecutive channels (a pixel of nhwc: stride 1 in x, y and the constants), or with
+// OneChannel `count` values of one channel (nchw). Returns whether every value written is finite.
+template <bool OneChannel, bool Relu>
+bool normalizeRun(const float* x, float* y, int64_t count, const float* mean, const float* scale, const float* shift) {
+  const auto constants = [](const float* of, int64_t j) { return OneChannel ? Floats8{} + of[0] : load8(of + j); };
+  Floats8 check{};
+  float tail = 0.0f;
+  int64_t j = 0;
+  for (; j + 8 <= count; j += 8) {
+    const Floats8 v =
+        normalize8<Relu>(load8(x + j), constants(mean, j), constants(scale, j), constants(shift, j), check);
+    std::memcpy(y + j, &v, sizeof v);
+  }
+  for (const int64_t stride = OneChannel ? 0 : 1; j < count; j++)
+    y[j] = normalize1<Relu>(x[j], mean[j * stride], scale[j * stride], shift[j * stride], tail);
+  return allFinite(check, tail);
+}
+
+// The ReLU flag as a template argument.
+template <int B>
+bool normalizeBlock(const float* x, float* y, int64_t pixels, const float* mean, const float* scale, const float* shift,
+                    bool relu) {
+  return relu ? normalizeBlock<B, true>(x, y, pixels, mean, scale, shift)
+              : normalizeBlock<B, false>(x, y, pixels, mean, scale, shift);
+}
+
+template <bool OneChannel>
+bool normalizeRun(const float* x, float* y, int64_t count, const float* mean, const float* scale, const float* shift,
+                  bool relu) {
+  return relu ? normalizeRun<OneChannel, true>(x, y, count, mean, scale, shift)
+              : normalizeRun<OneChannel, false>(x, y, count, mean, scale, shift);
 }
 
 // The chunked concatenation, batch normalised channel by channel as oneDNN's batch norm does it.
@@ -189,8 +262,8 @@ Plan chunkedConcatBatchNorm(const std::vector<dnnl::memory::desc>& srcs, const C
       for (int64_t p = 0; p < images * spatial; p++) {
         for (int64_t i = 0; i < count; i++) {
           const int64_t c0 = firstChannel[i];
-          bad |= normalizeRun(src(i) + p * sourceChannels[i], out + p * channels + c0, sourceChannels[i], mean + c0,
-                              scale.data() + c0, shift.data() + c0, 1, relu);
+          bad |= !normalizeRun<false>(src(i) + p * sourceChannels[i], out + p * channels + c0, sourceChannels[i],
+                                      mean + c0, scale.data() + c0, shift.data() + c0, relu);
         }
       }
       return bad == 0;
@@ -203,11 +276,11 @@ Plan chunkedConcatBatchNorm(const std::vector<dnnl::memory::desc>& srcs, const C
         const float* x = src(i) + (n * (sourceChannels[i] / block) + blockInSource[g]) * block * spatial;
         float* y = out + n * channels * spatial + c0 * spatial;
         if (block == 1) {
-          bad |= normalizeRun(x, y, spatial, mean + c0, scale.data() + c0, shift.data() + c0, 0, relu);
+          bad |= !normalizeRun<true>(x, y, spatial, mean + c0, scale.data() + c0, shift.data() + c0, relu);
+        } else if (block == 8) {
+          bad |= !normalizeBlock<8>(x, y, spatial, mean + c0, scale.data() + c0, shift.data() + c0, relu);
         } else {
-          for (int64_t p = 0; p < spatial; p++)
-            bad |= normalizeRun(x + p * block, y + p * block, block, mean + c0, scale.data() + c0, shift.data() + c0, 1,
-                                relu);
+          bad |= !normalizeBlock<16>(x, y, spatial, mean + c0, scale.data() + c0, shift.data() + c0, relu);
         }
       }
     }

@@ -198,6 +198,12 @@ for (const backend of BACKENDS) {
             ck.relu(ck.batchNorm(ck.concat([x, other], 1), { ...stats32, relu: false, training: false })).toArray(),
           );
           assert.equal(countNaN(joined), 1);
+          // The join of conv outputs (blocked on the native backend), where NaN and the infinity spread.
+          const convs = [plain, ck.conv2d(other, w, b, { padding: 1 })];
+          const joinedConvs = ck.concatBatchNorm(convs, stats32).toArray();
+          const unfused = ck.batchNorm(ck.concat(convs, 1), { ...stats32, relu: false, training: false });
+          same(joinedConvs, ck.relu(unfused).toArray(), 1e-4);
+          assert.ok(countNaN(joinedConvs) > 0);
         });
       });
     });
