@@ -9,25 +9,22 @@
 // input for NaN and, only then, rewrites
 // the windows that hold one: the output NaN, the workspace pointing at the window's last NaN
 // (PyTorch's `val > max || isnan(val)`). The guard also rewrites windows of -inf only: oneDNN
-// starts from -FLT_MAX and gave -3.4e38 there (PyTorch: -inf, index of the first pixel).
+// starts from -FLT_MAX and gave -3.4e38 there (PyTorch: -inf, index of the first pixel). The
+// backward of max pooling on nChw8c / nChw16c is ours too (max_pool_backward.cc).
 #include <algorithm>
 #include <cstring>
 #include <limits>
 
 #include "finite.h"
 #include "plan.h"
+#include "pool_common.h"
 
 namespace convkit {
 
 namespace {
 
-using dims = dnnl::memory::dims;
-
-struct PoolGeometry {
-  int64_t N, C, H, W, KH, KW, sH, sW, pT, pL, pB, pR, OH, OW;
-  dims src() const { return {N, C, H, W}; }
-  dims dst() const { return {N, C, OH, OW}; }
-};
+using pooling::Lanes;
+using pooling::PoolGeometry;
 
 PoolGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
   Fields f(info, index, op, "geometry");
@@ -144,20 +141,8 @@ bool everyWindowHoldsPixel(const PoolGeometry& g) {
 // convolutions write), vectorised over the channel block as oneDNN's jit kernel is, and NaN-aware:
 // a value replaces the maximum when it is larger or NaN, so a window keeps its last NaN (PyTorch's
 // `val > max || isnan(val)`) and otherwise its first maximum. The workspace, when training, is
-// oneDNN's (the index kh * KW + kw, u8 or s32, in dst's layout), so oneDNN's backward reads it.
-// A channel block as one GCC vector (the size must be a literal: a dependent one is ignored).
-template <int B>
-struct Lanes;
-template <>
-struct Lanes<8> {
-  typedef float Floats __attribute__((vector_size(32)));
-  typedef int32_t Ints __attribute__((vector_size(32)));
-};
-template <>
-struct Lanes<16> {
-  typedef float Floats __attribute__((vector_size(64)));
-  typedef int32_t Ints __attribute__((vector_size(64)));
-};
+// oneDNN's (the index kh * KW + kw, u8 or s32, in dst's layout), so either backward reads it
+// (max_pool_backward.cc on blocked maps, oneDNN's on others).
 
 // K > 0: the kernel is K x K, and windows wholly inside the input take K * K taps known at compile
 // time (unrolled, one address per row); edge windows and other kernels take the general loop, whose
@@ -411,6 +396,21 @@ Napi::Value PoolBackwardPlan(const Napi::CallbackInfo& info) {
     dnnl::memory::desc diffDst = hint.dst_desc();
     dnnl::pooling_backward::desc d(alg, src, diffDst, {g.sH, g.sW}, {g.KH, g.KW}, {g.pT, g.pL}, {g.pB, g.pR});
     dnnl::pooling_backward::primitive_desc pd(d, planAttr(), cpuEngine(), hint);
+    if (alg == dnnl::algorithm::pooling_max) {
+      auto loop = pooling::blockedMaxPoolBackwardLoop(g, pd.diff_dst_desc(), pd.workspace_desc(), pd.diff_src_desc());
+      if (loop) {
+        Plan custom;
+        custom.name = op;
+        custom.args = {0, 1, 2};
+        custom.descs = {pd.diff_dst_desc(), pd.workspace_desc(), pd.diff_src_desc()};
+        custom.custom = std::move(loop);
+        custom.customReads = {true, true};  // diffDst, workspace
+        return planResult(info.Env(), registerPlan(std::move(custom)),
+                          {{"diffDst", internDesc(pd.diff_dst_desc())},
+                           {"workspace", internDesc(pd.workspace_desc())},
+                           {"diffSrc", internDesc(pd.diff_src_desc())}});
+      }
+    }
     return PlanBuilder(op)
         .arg(DNNL_ARG_DIFF_DST, pd.diff_dst_desc(), "diffDst")
         .workspace(pd.workspace_desc())

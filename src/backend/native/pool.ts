@@ -123,7 +123,8 @@ export const POOL_RUNS: readonly NativeRun[] = [
   {
     kernels: ['maxPool2d', 'maxPool2dBackward'],
     name: 'max pooling, forward and backward',
-    native: 'no dilation (ceil mode as extra bottom/right padding)',
+    native:
+      "no dilation (ceil mode as extra bottom/right padding); loops of our own on blocked maps (the backward gathers each pixel's gradient from the windows that hold it)",
     fallback: 'dilation > 1',
   },
   {
