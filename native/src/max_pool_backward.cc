@@ -2,10 +2,11 @@
 // kh * KW + kw of each output's maximum, u8 or s32, in the output's layout; blockedMaxPool in
 // pool.cc writes it, as oneDNN's kernel does). oneDNN's AVX2 kernel zeroes the input gradient and
 // scatters into it: 10-13 ms for ResNet's stem pool at batch 8 (8 x 64 x 112 x 112) on a Zen 3
-// host. This loop gathers instead (3.3-3.7 ms there): each input pixel sums, over the few windows
-// that hold it, the output gradients whose maximum it was, a channel block at a time, so every
-// value is written once and threads never meet. The sums run in output order from +0, as oneDNN's
-// and PyTorch's scatters add, so the results are the same bits (a NaN gradient reaches only its
+// host. This loop gathers instead (3.3-3.7 ms alone there; 4-5 ms in a replayed ResNet-18
+// training step, where oneDNN's took 10): each input pixel sums, over the few windows that hold
+// it, the output gradients whose maximum it was, a channel block at a time, so every value is
+// written once and threads never meet. The sums run in output order from +0, as oneDNN's and
+// PyTorch's scatters add, so the results are the same bits (a NaN gradient reaches only its
 // window's maximum; a lane that does not match adds +0).
 #include "pool_common.h"
 

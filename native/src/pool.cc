@@ -24,6 +24,7 @@ namespace convkit {
 namespace {
 
 using pooling::Lanes;
+using pooling::Loop;
 using pooling::PoolGeometry;
 
 PoolGeometry geometryOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
@@ -211,8 +212,7 @@ void blockedMaxPool(const PoolGeometry& g, const float* x, float* y, Index* ws) 
 
 // blockedMaxPool for one block size, kernel case (K: 2, 3 or 0 for any) and workspace type.
 template <int B, int K>
-std::function<void(const std::vector<void*>&, const std::vector<double>&)> maxPoolRunK(const PoolGeometry& g,
-                                                                                       bool hasWs, bool wsInt) {
+Loop maxPoolRunK(const PoolGeometry& g, bool hasWs, bool wsInt) {
   return [g, hasWs, wsInt](const std::vector<void*>& buffers, const std::vector<double>&) {
     const float* x = static_cast<const float*>(buffers[0]);
     float* y = static_cast<float*>(buffers[1]);
@@ -225,8 +225,7 @@ std::function<void(const std::vector<void*>&, const std::vector<double>&)> maxPo
   };
 }
 template <int B>
-std::function<void(const std::vector<void*>&, const std::vector<double>&)> maxPoolRun(const PoolGeometry& g, int K,
-                                                                                      bool hasWs, bool wsInt) {
+Loop maxPoolRun(const PoolGeometry& g, int K, bool hasWs, bool wsInt) {
   if (K == 3) return maxPoolRunK<B, 3>(g, hasWs, wsInt);
   if (K == 2) return maxPoolRunK<B, 2>(g, hasWs, wsInt);
   return maxPoolRunK<B, 0>(g, hasWs, wsInt);
@@ -234,8 +233,8 @@ std::function<void(const std::vector<void*>&, const std::vector<double>&)> maxPo
 
 // The plan for blockedMaxPool, or null when src is not nChw8c / nChw16c (or a window could see
 // no pixel, which oneDNN handles its own way): buffers [src, dst, (workspace)], as oneDNN's.
-std::function<void(const std::vector<void*>&, const std::vector<double>&)> blockedMaxPoolLoop(
-    const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst, const dnnl::memory::desc& ws) {
+Loop blockedMaxPoolLoop(const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                        const dnnl::memory::desc& ws) {
   using tag = dnnl::memory::format_tag;
   auto blocked = [&](const dnnl::memory::desc& md, tag t) {
     return md == dnnl::memory::desc(md.dims(), dnnl::memory::data_type::f32, t);
@@ -334,8 +333,8 @@ void nhwcMaxPool(const PoolGeometry& g, const float* x, float* y) {
 
 // The plan for nhwcMaxPool, or null when src or dst is not nhwc, a workspace is wanted, or a window
 // could see no pixel.
-std::function<void(const std::vector<void*>&, const std::vector<double>&)> nhwcMaxPoolLoop(
-    const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst, const dnnl::memory::desc& ws) {
+Loop nhwcMaxPoolLoop(const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                     const dnnl::memory::desc& ws) {
   auto nhwc = [](const dnnl::memory::desc& md) {
     return md == dnnl::memory::desc(md.dims(), dnnl::memory::data_type::f32, dnnl::memory::format_tag::nhwc);
   };

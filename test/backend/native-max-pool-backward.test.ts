@@ -53,7 +53,7 @@ const CASES: [string, number[], ops.Pool2dOptions][] = [
   ['3x3/2 ceil mode (GoogLeNet), odd sizes', [1, 19, 9, 8], { kernelSize: 3, stride: 2, ceilMode: true }],
   ['3x3/1 pad 1 (each pixel in up to 9 windows)', [2, 8, 7, 6], { kernelSize: 3, stride: 1, padding: 1 }],
   ['2x2/2 floor (VGG, AlexNet-like), 3 channels', [3, 3, 9, 10], { kernelSize: 2, stride: 2 }],
-  ['1x3/2x1, a stride past the kernel', [1, 5, 8, 9], { kernelSize: [1, 3], stride: [2, 4] }],
+  ['1x3/2x4, a stride past the kernel', [1, 5, 8, 9], { kernelSize: [1, 3], stride: [2, 4] }],
   ['16x16/8 (a 256-tap window: int32 indices)', [1, 9, 40, 33], { kernelSize: 16, stride: 8 }],
 ];
 
