@@ -45,7 +45,7 @@ class Queue {
       seq = ++submitted_;
       finished = finished_;
     }
-    wake_.notify_one();
+    wake_.notify_all();  // the worker, and its team's threads when parked (waitForWork)
     // Long runs without a flush must not pin every array they ever used.
     while (!kept_.empty() && kept_.front().first <= finished) kept_.pop_front();
     kept_.emplace_back(seq, Napi::Persistent(keep));
@@ -67,7 +67,7 @@ class Queue {
       seq = submitted_;
       finished = finished_;
     }
-    wake_.notify_one();
+    wake_.notify_all();  // the worker, and its team's threads when parked (waitForWork)
     while (!kept_.empty() && kept_.front().first <= finished) kept_.pop_front();
     kept_.emplace_back(seq, Napi::Persistent(keep));
   }
@@ -172,7 +172,7 @@ class Queue {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
     }
-    wake_.notify_one();
+    wake_.notify_all();  // the worker, and its team's threads when parked (waitForWork)
     if (worker_.joinable()) worker_.join();
     kept_.clear();
     waiters_.clear();
@@ -187,7 +187,7 @@ class Queue {
       Entry entry;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || !entries_.empty(); });
+        waitForWork(lock);
         if (stopping_) return;
         entry = std::move(entries_.front());
         entries_.pop_front();
@@ -212,6 +212,32 @@ class Queue {
         memo.finished(commands[i].writes);
       }
     }
+  }
+
+  bool hasWork() const { return stopping_ || !entries_.empty(); }
+
+  // Waits (holding `lock` on return) for a command. libgomp's idle threads spin 300,000 pauses
+  // before they sleep (6-12 ms of CPU on a Zen 3 host), so while JavaScript builds a pass op by op
+  // (a model's first pass: plans made, weights folded) and the worker waits for it between
+  // commands, the team's other threads spin on the cores JavaScript needs. A short spin for every
+  // wait (GOMP_SPINCOUNT=1000) sped DenseNet-121's first batch-1 pass from 205-293 to 139-170 ms on
+  // a busy host but slowed replayed training steps by about 10%, whose kernels leave short gaps
+  // too. So only an empty queue parks the team: after kParkAfter without work every thread sleeps
+  // here, inside one parallel region, until a command comes; shorter waits keep libgomp's spin.
+  void waitForWork(std::unique_lock<std::mutex>& lock) {
+    static constexpr auto kParkAfter = std::chrono::microseconds(200);
+    if (hasWork() || wake_.wait_for(lock, kParkAfter, [&] { return hasWork(); })) return;
+    const int threads = omp_get_max_threads();
+    if (threads > 1) {
+      lock.unlock();
+#pragma omp parallel num_threads(threads)
+      {
+        std::unique_lock<std::mutex> parked(mutex_);
+        wake_.wait(parked, [&] { return hasWork(); });
+      }
+      lock.lock();
+    }
+    wake_.wait(lock, [&] { return hasWork(); });
   }
 
   void runOne(const Command& command, dnnl::stream& stream, Scratchpad& scratchpad, FiniteMemo* memo = nullptr) {

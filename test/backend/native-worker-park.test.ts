@@ -1,0 +1,66 @@
+/**
+ * The worker parks its OpenMP team when the queue is empty (native/src/queue.cc, waitForWork):
+ * after a parallel command, the team's threads sleep instead of spinning for libgomp's 300,000
+ * pauses on the cores JavaScript needs. Read from the CPU time a child process uses while its main
+ * thread sleeps (no wall-clock timing); then the parked team runs the next command.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { describe, it } from 'node:test';
+import { nativeSkipReason } from './native-helpers.js';
+
+const skip =
+  nativeSkipReason('native-worker-park') ||
+  (availableParallelism() < 2 ? 'one core: OpenMP runs no second thread to spin' : false);
+
+/** The child: two threads, one conv, 300 ms asleep, another conv; prints the CPU ms used asleep and whether the convs agree. */
+const SCRIPT = `
+  const { setThreads } = await import('./src/backend/registry.js');
+  const ops = await import('./src/ops/index.js');
+  const { randn } = await import('./src/ops/creation.js');
+  const { noGrad } = await import('./src/core/grad-mode.js');
+  setThreads(2);
+  const x = randn([1, 64, 56, 56], { backend: 'native' });
+  const w = randn([64, 64, 3, 3], { backend: 'native' });
+  const conv = () => noGrad(() => ops.conv2d(x, w, null, { padding: [1, 1] }).toArray());
+  const first = conv();
+  const before = process.cpuUsage();
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  const used = process.cpuUsage(before);
+  const again = conv();
+  const same = first.every((v, i) => Object.is(v, again[i]));
+  console.log(JSON.stringify({ idleCpuMs: (used.user + used.system) / 1000, same }));
+`;
+
+function runChild(env: Record<string, string>): { idleCpuMs: number; same: boolean } {
+  const clean = { ...process.env };
+  delete clean.GOMP_SPINCOUNT;
+  delete clean.OMP_WAIT_POLICY;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT], {
+    cwd: process.cwd(),
+    // Direct convs: tuning would time other algorithms on the second call, with other rounding.
+    env: { ...clean, CONVKIT_CONV_ALGORITHM: 'direct', ...env },
+    timeout: 60_000,
+    encoding: 'utf8',
+  });
+  assert.equal(child.signal, null, 'the child hung until killed');
+  assert.equal(child.status, 0, child.stderr);
+  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '');
+}
+
+describe('the native worker parks its OpenMP team while the queue is empty', () => {
+  it('an idle worker leaves the cores alone, and runs the next command as before', { skip }, () => {
+    const idle = runChild({});
+    // libgomp's own spin used 6-12 ms of the 300 on a Zen 3 host; parked, the team used 0.3 ms.
+    assert.ok(idle.idleCpuMs < 3, `300 ms asleep after a conv used ${idle.idleCpuMs} ms of CPU`);
+    assert.ok(idle.same, 'the conv after the park gave other values');
+  });
+
+  it('parks even where libgomp is told to spin for ever', { skip }, () => {
+    // 10^9 pauses outlast the sleep: without the park the team's second thread spins through it.
+    const idle = runChild({ GOMP_SPINCOUNT: '1000000000' });
+    assert.ok(idle.idleCpuMs < 3, `300 ms asleep after a conv used ${idle.idleCpuMs} ms of CPU`);
+    assert.ok(idle.same, 'the conv after the park gave other values');
+  });
+});
