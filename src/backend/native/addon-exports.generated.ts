@@ -58,6 +58,7 @@ export const ADDON_EXPORTS = [
   'takeQueueTimes', // queue.cc
   'setThreads', // queue.cc
   'getThreads', // queue.cc
+  'readInto', // read_file.cc
   'reducePlan', // reduce.cc
   'nllLossPlan', // reduce.cc
   'nllLossBackwardPlan', // reduce.cc

@@ -51,6 +51,8 @@ export interface NativeAddon {
   evictFromCache(array: Float32Array): boolean;
   /** Zip's CRC-32 of `bytes` continuing from `previous` (0 to start), as zlib's crc32 (crc32.cc). */
   crc32(bytes: Uint8Array, previous: number): number;
+  /** Reads `bytes.length` bytes of the open file `fd` from `position` into `bytes`, in stretches on several threads (read_file.cc); the bytes read from the start (fewer where the file ends). */
+  readInto(fd: number, position: number, bytes: Uint8Array): number;
   /** A zeroed ArrayBuffer of `bytes` on a 2 MiB boundary in transparent huge pages (memory.cc), or null off Linux. */
   hugeBuffer(bytes: number): ArrayBuffer | null;
   /** A zeroed ArrayBuffer of `bytes` (64 KiB up to 2 MiB) carved from huge-page chunks (memory.cc), or null off Linux. */
