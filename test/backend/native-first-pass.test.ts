@@ -121,4 +121,43 @@ describe('native first pass', () => {
     assert.ok(rt.filled(1000, -0).buffer.every((v) => Object.is(v, -0)));
     assert.ok(rt.filled(10, 2.5).buffer.every((v) => v === 2.5));
   });
+
+  it('folded conv weights become their conv layout: the plain copy goes back to the pool, the values stay', {
+    skip,
+  }, () => {
+    // 576 KiB of weights: blocked by the conv (OIhw8i8o or the like), from the pool's arena sizes.
+    const [o, i] = [256, 64];
+    const on = (backend: string) => {
+      const t = (values: Float32Array, shape: number[]) => ops.fromArray(values, shape, { backend });
+      const norm = {
+        weight: t(seededValues(o, 3), [o]),
+        bias: t(seededValues(o, 4), [o]),
+        runningMean: t(seededValues(o, 5), [o]),
+        runningVar: t(seededValues(o, 6).map(Math.abs), [o]),
+        eps: 1e-5,
+      };
+      return noGrad(() => ops.foldBatchNorm(t(seededValues(o * i * 9, 7), [o, i, 3, 3]), null, norm));
+    };
+    const rt = nativeRuntime();
+    const folded = on('native');
+    const storage = folded.weight.storage as NativeStorage;
+    const x = ops.fromArray(seededValues(2 * i * 8 * 8, 8), [2, i, 8, 8], { backend: 'native' });
+    rt.flushSync();
+    const pooledBefore = rt.pooled;
+    const y = noGrad(() => ops.conv2d(x, folded.weight, folded.bias, { padding: [1, 1] }));
+    const pooledAfter = rt.pooled;
+    assert.notEqual(storage.desc, 0, "the folded weights are held in the conv's layout");
+    const expected = on('ref');
+    same(folded.weight.toArray(), expected.weight.toArray());
+    same(folded.bias.toArray(), expected.bias.toArray());
+    // The conv with the adopted weights computes what it computes from plain folded ones.
+    const plain = ops.fromArray(expected.weight.toArray(), [o, i, 3, 3], { backend: 'native' });
+    const again = noGrad(() => ops.conv2d(x, plain, folded.bias, { padding: [1, 1] }));
+    same(y.toArray(), again.toArray());
+    const weightBytes = o * i * 9 * 4;
+    assert.ok(
+      pooledAfter - pooledBefore >= weightBytes,
+      `the pool grew by ${pooledAfter - pooledBefore} bytes, not by the plain copy's ${weightBytes}`,
+    );
+  });
 });

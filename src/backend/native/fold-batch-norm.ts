@@ -60,6 +60,8 @@ export function nativeFoldBatchNormKernel(rt: NativeRuntime, ref: Kernels): Pick
         plain(s, i === 0 ? weight.size : channels),
       );
       rt.exec('foldBatchNorm', plan.plan, [...inputs, folded.buffer, foldedBias.buffer]);
+      // The folded weights feed a conv, which converts them to its layout: that copy replaces them.
+      folded.replacedByConversion = true;
       return { weight: folded, bias: foldedBias };
     },
   };

@@ -78,14 +78,26 @@ export class NativeStorage extends Storage {
   }
 
   /**
+   * Set on a storage whose plain values only feed conversions (conv weights with a batch norm
+   * folded in, fold-batch-norm.ts): its first conversion becomes its own values and the plain
+   * array goes back to the pool (runtime.input). A first pass then first-touches one fresh copy of
+   * such weights instead of two, which under a hypervisor cost about 1 ms per MiB: a model's
+   * folded weights are as large as the model.
+   */
+  replacedByConversion = false;
+
+  /**
    * Makes the cached copy in `desc` this storage's own values and layout (native/optim.ts keeps a
    * parameter in its gradient's layout). The old buffer is left to the GC, not the pool: queued
-   * work may still read it. False when no such copy is cached.
+   * work may still read it, and a recorded program may hold it. `recycle`: the pool takes it (for
+   * a buffer no program holds: queued commands run in order, so the reads queued before its next
+   * writer still see its values). False when no such copy is cached.
    */
-  adoptConverted(desc: number): boolean {
+  adoptConverted(desc: number, recycle = false): boolean {
     const copy = this.converted?.get(desc);
     if (copy === undefined || copy.buf === null) return false;
     this.converted?.delete(desc);
+    if (recycle && this.buf && this.pooled) this.runtime.recycle(this.buf);
     this.buf = copy.buf;
     this.pooled = copy.pooled;
     this.unallocatedZeros = false;

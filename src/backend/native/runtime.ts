@@ -206,8 +206,16 @@ export class NativeRuntime {
     this.exec('reorder', this.reorderPlan(source.desc, desc), [source.buffer, copy.buffer]);
     // A ref storage's copy is not cached (nothing would free it) and not recycled either: the
     // kernel about to run reads it, so the garbage collector takes it afterwards.
-    if (s instanceof NativeStorage) s.rememberConverted(desc, copy);
-    return copy.buffer;
+    const buffer = copy.buffer;
+    if (s instanceof NativeStorage) {
+      s.rememberConverted(desc, copy);
+      if (s.replacedByConversion) {
+        // Only the first: a later conversion's source may be held by a program recorded since.
+        s.replacedByConversion = false;
+        s.adoptConverted(desc, true);
+      }
+    }
+    return buffer;
   }
 
   /**
