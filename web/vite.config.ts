@@ -11,15 +11,16 @@ const stub = fileURLToPath(new URL('./src/native-stub.ts', import.meta.url));
 const fsStub = fileURLToPath(new URL('./src/node-fs-stub.ts', import.meta.url));
 
 /**
- * The native backend loads a Node addon; the page gets a stand-in that says it is unavailable. The
- * safetensors reader's file branch (node:fs) gets one too: the page reads fetched bytes.
+ * The native backend loads a Node addon; the page gets a stand-in that says it is unavailable (for
+ * the backends and for src/io, whose file reads use the addon). The safetensors reader's file
+ * branch (node:fs) gets one too: the page reads fetched bytes.
  */
 function withoutNativeBackend(): Plugin {
   return {
     name: 'convkit-without-native-backend',
     enforce: 'pre',
     resolveId(source, importer) {
-      if (importer && /[\\/]src[\\/]backend[\\/]/.test(importer) && /(^|\/)native\/index\.js$/.test(source))
+      if (importer && /[\\/]src[\\/](backend|io)[\\/]/.test(importer) && /(^|\/)native\/index\.js$/.test(source))
         return stub;
       if (importer && /[\\/]src[\\/]io[\\/]byte-source\.ts$/.test(importer) && source === 'node:fs') return fsStub;
       return null;
