@@ -68,15 +68,15 @@ Napi::Value ReadInto(const Napi::CallbackInfo& info) {
     stretches.push_back(
         {bytes.Data() + i * each, std::min(each, length - i * each), static_cast<off_t>(position + i * each)});
   std::vector<std::thread> helpers;
-  std::vector<size_t> inline_{0};  // stretches this thread reads (a helper that cannot start too)
+  std::vector<size_t> here{0};  // the stretches this thread reads: the first, and any whose helper cannot start
   for (size_t i = 1; i < stretches.size(); i++) {
     try {
       helpers.emplace_back(readStretch, static_cast<int>(fd), std::ref(stretches[i]));
     } catch (const std::system_error&) {
-      inline_.push_back(i);
+      here.push_back(i);
     }
   }
-  for (size_t i : inline_) readStretch(static_cast<int>(fd), stretches[i]);
+  for (size_t i : here) readStretch(static_cast<int>(fd), stretches[i]);
   for (auto& t : helpers) t.join();
   size_t read = 0;
   for (const Stretch& s : stretches) {
