@@ -194,7 +194,7 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
     dnnl::memory::desc scratchpad = pd.scratchpad_desc();
     // The cut's guard replaces the ReLU guard below (it applies the ReLU itself).
     const bool cutGuarded = cut && !sum && g.G == 1;
-    dnnl::primitive unfused;  // set when the plan's primitive is the conv without its ReLU post-op
+    LazyPrimitive unfused;  // set when the plan's primitive is the conv without its ReLU post-op
     if (std::string(pd.impl_info_str()).find("wino") != std::string::npos) {
       plan.guard(winogradGuard(plan, g, pd, bias, relu, sum, separateAddend, training, scratchpad));
     } else if (relu && !cutGuarded) {
@@ -234,7 +234,7 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
       if (2 * dstFloats < scanned) {
         // Unfused unless a program's memo knows the weights: the fused primitive is compiled on
         // the first run that can use it (a plan used op by op compiles one, not two).
-        unfused = dnnl::convolution_forward(exact);
+        unfused = LazyPrimitive([exact] { return dnnl::convolution_forward(exact); });
         guard.whenFinite = LazyPrimitive([pd] { return dnnl::convolution_forward(pd); });
       } else {
         guard.alternate = LazyPrimitive([exact] { return dnnl::convolution_forward(exact); });
@@ -242,8 +242,8 @@ Napi::Value Conv2dPlan(const Napi::CallbackInfo& info) {
       plan.guard(std::move(guard));
     }
     if (cutGuarded) plan.guard(cutGuard(g, pd, bias, relu, cutSH, cutSW, cutKH, cutKW));
-    Napi::Object result =
-        plan.finish(info.Env(), unfused ? unfused : dnnl::primitive(dnnl::convolution_forward(pd)), scratchpad);
+    Napi::Object result = plan.finish(
+        info.Env(), unfused ? unfused : LazyPrimitive([pd] { return dnnl::convolution_forward(pd); }), scratchpad);
     result.Set("gemm", Napi::Boolean::New(info.Env(), gemm));
     result.Set("impl", Napi::String::New(info.Env(), pd.impl_info_str()));
     return result;

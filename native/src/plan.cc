@@ -303,6 +303,12 @@ Napi::Object PlanBuilder::finish(Napi::Env env, dnnl::primitive primitive, const
   return planResult(env, registerPlan(std::move(plan_)), named_);
 }
 
+Napi::Object PlanBuilder::finish(Napi::Env env, LazyPrimitive primitive, const dnnl::memory::desc& scratchpad) {
+  plan_.deferred = std::move(primitive);
+  plan_.scratchpad = scratchpad;
+  return planResult(env, registerPlan(std::move(plan_)), named_);
+}
+
 // ---- exports: descriptors and reorders -----------------------------------------------------
 
 namespace {}  // namespace
@@ -364,7 +370,7 @@ Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
     plan.args = {DNNL_ARG_FROM, DNNL_ARG_TO};
     plan.descs = {src, dst};
     plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = dnnl::reorder(pd);
+    plan.deferred = LazyPrimitive([pd] { return dnnl::reorder(pd); });
     return Napi::Number::New(info.Env(), registerPlan(std::move(plan)));
   });
 }

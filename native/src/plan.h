@@ -85,6 +85,9 @@ struct Plan {
   dnnl::memory::desc scratchpad;          // empty when not needed
   // oneDNN plans set `primitive`; custom loops set `custom`, or `customChecked` or `customScanned` instead.
   dnnl::primitive primitive;
+  // Or made at its first run, on the worker (conv and reorder plans): their JIT compile then runs
+  // beside JavaScript, which was making the next plans of a first pass, instead of before it.
+  LazyPrimitive deferred;
   std::function<void(const std::vector<void*>& buffers, const std::vector<double>& scalars)> custom;
   // A loop that sees every value it writes to buffer `checkedOutput` returns whether all were
   // finite: a program's memo notes it (finite_memo.h), so the guard of the next op needs no scan.
@@ -180,6 +183,7 @@ class PlanBuilder {
   }
   // Registers the plan and returns { plan, <names>: descIds }.
   Napi::Object finish(Napi::Env env, dnnl::primitive primitive, const dnnl::memory::desc& scratchpad);
+  Napi::Object finish(Napi::Env env, LazyPrimitive primitive, const dnnl::memory::desc& scratchpad);
 
  private:
   Plan plan_;
