@@ -11,7 +11,7 @@
 
 namespace convkit {
 
-void initQueue(Napi::Env env);  // queue.cc: the worker thread of this environment
+void initQueue(Napi::Env env);  // queue.cc: the worker thread of this environment (queue.h)
 
 std::vector<AddonExport>& addonExports() {
   static std::vector<AddonExport> registered;  // built before first use, whatever the file order

@@ -211,7 +211,7 @@ std::string executeCommand(const Command& c, dnnl::stream& stream, Scratchpad& s
         else if (it->second.get_data_handle() != at)
           it->second.set_data_handle(at);
       }
-      const dnnl::primitive* primitive = c.plan->deferred ? &c.plan->deferred.get() : &c.plan->primitive;
+      const dnnl::primitive* primitive = &c.plan->primitive.get();
       if (nonFinite && guard->alternate)
         primitive = &guard->alternate.get();
       else if (!nonFinite && guard != nullptr && guard->whenFinite)

@@ -1,6 +1,6 @@
 // Interned memory descriptors, the plan registry, reorder plans and the argument checks shared
 // by every plan function. Plans and descs are made on the main thread; the worker only sees
-// plans through shared pointers held by queued commands (see queue.cc).
+// plans through shared pointers held by queued commands (see queue.h).
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -13,7 +13,7 @@
 
 namespace convkit {
 
-// queue.cc reads plans through this (the registry may grow while the worker runs).
+// command.cc reads plans through this (the registry may grow while the worker runs).
 std::shared_ptr<const Plan> sharedPlanOf(int id);
 
 namespace {
@@ -297,14 +297,8 @@ PlanBuilder& PlanBuilder::workspace(const dnnl::memory::desc& md) {
   return md.get_size() > 0 ? arg(DNNL_ARG_WORKSPACE, md, "workspace") : *this;
 }
 
-Napi::Object PlanBuilder::finish(Napi::Env env, dnnl::primitive primitive, const dnnl::memory::desc& scratchpad) {
-  plan_.primitive = std::move(primitive);
-  plan_.scratchpad = scratchpad;
-  return planResult(env, registerPlan(std::move(plan_)), named_);
-}
-
 Napi::Object PlanBuilder::finish(Napi::Env env, LazyPrimitive primitive, const dnnl::memory::desc& scratchpad) {
-  plan_.deferred = std::move(primitive);
+  plan_.primitive = std::move(primitive);
   plan_.scratchpad = scratchpad;
   return planResult(env, registerPlan(std::move(plan_)), named_);
 }
@@ -370,7 +364,7 @@ Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
     plan.args = {DNNL_ARG_FROM, DNNL_ARG_TO};
     plan.descs = {src, dst};
     plan.scratchpad = pd.scratchpad_desc();
-    plan.deferred = LazyPrimitive([pd] { return dnnl::reorder(pd); });
+    plan.primitive = LazyPrimitive([pd] { return dnnl::reorder(pd); });
     return Napi::Number::New(info.Env(), registerPlan(std::move(plan)));
   });
 }

@@ -33,13 +33,16 @@ const dnnl::memory::desc& descOf(int id, const char* what);
 dnnl::memory::desc plainDescOf(const dnnl::memory::dims& dims);
 
 // ---- plans --------------------------------------------------------------------------------
-// A primitive made on its first use (by the worker thread, the only caller): a guard's alternate
-// is JIT-compiled only for a plan that meets a NaN or an infinity, not for every plan up front.
+// A primitive made on its first use (by the worker thread, the only caller), or one made already:
+// a guard's alternate is JIT-compiled only for a plan that meets a NaN or an infinity, and conv
+// and reorder plans compile at their first run, beside JavaScript making the next plans of a
+// first pass instead of before it.
 class LazyPrimitive {
  public:
   LazyPrimitive() = default;
   explicit LazyPrimitive(std::function<dnnl::primitive()> make) : make_(std::move(make)) {}
-  explicit operator bool() const { return static_cast<bool>(make_); }
+  explicit LazyPrimitive(dnnl::primitive made) : made_(std::move(made)) {}
+  explicit operator bool() const { return static_cast<bool>(make_) || static_cast<bool>(made_); }
   const dnnl::primitive& get() const {
     if (!made_) made_ = make_();
     return made_;
@@ -84,10 +87,7 @@ struct Plan {
   std::vector<dnnl::memory::desc> descs;  // what each buffer must hold (byte size is checked)
   dnnl::memory::desc scratchpad;          // empty when not needed
   // oneDNN plans set `primitive`; custom loops set `custom`, or `customChecked` or `customScanned` instead.
-  dnnl::primitive primitive;
-  // Or made at its first run, on the worker (conv and reorder plans): their JIT compile then runs
-  // beside JavaScript, which was making the next plans of a first pass, instead of before it.
-  LazyPrimitive deferred;
+  LazyPrimitive primitive;
   std::function<void(const std::vector<void*>& buffers, const std::vector<double>& scalars)> custom;
   // A loop that sees every value it writes to buffer `checkedOutput` returns whether all were
   // finite: a program's memo notes it (finite_memo.h), so the guard of the next op needs no scan.
@@ -182,7 +182,9 @@ class PlanBuilder {
     return *this;
   }
   // Registers the plan and returns { plan, <names>: descIds }.
-  Napi::Object finish(Napi::Env env, dnnl::primitive primitive, const dnnl::memory::desc& scratchpad);
+  Napi::Object finish(Napi::Env env, dnnl::primitive primitive, const dnnl::memory::desc& scratchpad) {
+    return finish(env, LazyPrimitive(std::move(primitive)), scratchpad);
+  }
   Napi::Object finish(Napi::Env env, LazyPrimitive primitive, const dnnl::memory::desc& scratchpad);
 
  private:

@@ -1,5 +1,5 @@
 /**
- * The worker parks its OpenMP team when the queue is empty (native/src/queue.cc, waitForWork):
+ * The worker parks its OpenMP team when the queue is empty (native/src/queue.h, waitForWork):
  * after a parallel command, the team's threads sleep instead of spinning for libgomp's 300,000
  * pauses on the cores JavaScript needs. Read from the CPU time a child process uses while its main
  * thread sleeps (no wall-clock timing); then the parked team runs the next command.

@@ -46,10 +46,10 @@ export const ADDON_EXPORTS = [
   'planStats', // plan.cc
   'poolPlan', // pool.cc
   'poolBackwardPlan', // pool.cc
+  'programCreate', // program.cc
+  'programRun', // program.cc
+  'programRelease', // program.cc
   'exec', // queue.cc
-  'programCreate', // queue.cc
-  'programRun', // queue.cc
-  'programRelease', // queue.cc
   'flushSync', // queue.cc
   'flushAsync', // queue.cc
   'pending', // queue.cc
