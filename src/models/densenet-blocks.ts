@@ -13,6 +13,7 @@ import { BatchNorm2d } from '../nn/batch-norm2d.js';
 import { Sequential } from '../nn/containers.js';
 import { Conv2d } from '../nn/conv2d.js';
 import type { Fusable, FusionPattern } from '../nn/fuse.js';
+import { freeConsumed } from '../nn/intermediates.js';
 import { Module } from '../nn/module.js';
 import { AvgPool2d } from '../nn/pooling.js';
 
@@ -103,7 +104,9 @@ export class DenseBlock extends Module {
   forward(x: Tensor): Tensor {
     const features = [x];
     for (const layer of this.layers) features.push(layer.call(features));
-    return concat(features, 1);
+    const joined = concat(features, 1);
+    for (const f of features) freeConsumed(f, x, joined);
+    return joined;
   }
 }
 

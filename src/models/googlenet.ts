@@ -26,6 +26,7 @@ import { Conv2d } from '../nn/conv2d.js';
 import { Dropout } from '../nn/dropout.js';
 import { Linear } from '../nn/linear.js';
 import { LocalResponseNorm } from '../nn/local-response-norm.js';
+import { freeConsumed } from '../nn/intermediates.js';
 import { Module, type AnyModule, type TensorModule } from '../nn/module.js';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from '../nn/pooling.js';
 import { buildWith, type ModelEntry } from './entry.js';
@@ -194,7 +195,9 @@ export class GoogLeNet extends Module {
     let aux1: Tensor | null = null;
     let aux2: Tensor | null = null;
     for (const [name, m] of this.trunk) {
-      y = m.call(y);
+      const next = m.call(y);
+      freeConsumed(y, x, next);
+      y = next;
       if (withAux && this.aux1 && name === AUX_TAPS.aux1) aux1 = this.aux1.call(y);
       if (withAux && this.aux2 && name === AUX_TAPS.aux2) aux2 = this.aux2.call(y);
     }

@@ -8,6 +8,7 @@ import type { Tensor } from '../core/tensor.js';
 import { add } from '../ops/arithmetic.js';
 import { concat } from '../ops/layout.js';
 import { entriesOf, type NamedModules } from './containers.js';
+import { freeConsumed } from './intermediates.js';
 import { Module, type TensorModule } from './module.js';
 
 /** Returns its input (nn.Identity); a placeholder where a layer is optional. */
@@ -69,9 +70,9 @@ export class Concat extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return concat(
-      this.branches.map((b) => b.call(x)),
-      this.axis,
-    );
+    const outputs = this.branches.map((b) => b.call(x));
+    const joined = concat(outputs, this.axis);
+    for (const y of outputs) freeConsumed(y, x, joined);
+    return joined;
   }
 }

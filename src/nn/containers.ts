@@ -6,6 +6,7 @@
 import { ArgumentError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import { forgetFusedPlan, type Fusable, type FusionPattern } from './fuse.js';
+import { freeConsumed } from './intermediates.js';
 import { Module, type AnyModule, type TensorModule } from './module.js';
 
 /** Children given as a list (named by position) or as [name, module] pairs or a record, in order. */
@@ -81,7 +82,11 @@ export class Sequential extends Module implements Fusable {
 
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const layer of this.layers.values()) y = layer.call(y);
+    for (const layer of this.layers.values()) {
+      const next = layer.call(y);
+      freeConsumed(y, x, next);
+      y = next;
+    }
     return y;
   }
 

@@ -42,6 +42,7 @@ import { BatchNorm2d } from './batch-norm2d.js';
 import { Conv2d } from './conv2d.js';
 import { Linear } from './linear.js';
 import type { AnyModule, Module, TensorModule } from './module.js';
+import { freeConsumed } from './intermediates.js';
 import { isTracingModules } from './trace-modules.js';
 
 // null: CONVKIT_FUSE decides (read when first needed, so importing convkit reads no environment).
@@ -235,16 +236,12 @@ function compileSteps(steps: readonly FusionStep[], mode: FusionMode): Unit[] {
   return units;
 }
 
-/**
- * Runs units in order. In inference, intermediates made here are disposed at once (nothing can
- * hold them without a graph), so a backend with a buffer pool reuses their memory within the pass;
- * in training the graph keeps them.
- */
+/** Runs units in order; in inference each intermediate is freed once the next unit has used it (intermediates.ts). */
 function runUnits(units: readonly Unit[], x: Tensor, mode: FusionMode): Tensor {
   let y = x;
   for (const unit of units) {
     const next = unit.run(y);
-    if (mode === 'inference' && y !== x && next !== y) y.dispose();
+    if (mode === 'inference') freeConsumed(y, x, next);
     y = next;
   }
   return y;

@@ -160,4 +160,29 @@ describe('native first pass', () => {
       `the pool grew by ${pooledAfter - pooledBefore} bytes, not by the plain copy's ${weightBytes}`,
     );
   });
+
+  it("a folded weight's plain copy serves the next, larger fold of its power-of-two class", { skip }, () => {
+    // 96 and 112 output channels of 64 x 3 x 3: 55296 and 64512 floats, both in the 65536 class.
+    const fold = (o: number, seed: number) => {
+      const t = (n: number, s: number, shape: number[], abs = false) =>
+        ops.fromArray(abs ? seededValues(n, s).map(Math.abs) : seededValues(n, s), shape, { backend: 'native' });
+      const norm = { weight: t(o, seed, [o]), bias: t(o, seed + 1, [o]), runningMean: t(o, seed + 2, [o]) };
+      return noGrad(() =>
+        ops.foldBatchNorm(t(o * 64 * 9, seed + 3, [o, 64, 3, 3]), null, {
+          ...norm,
+          runningVar: t(o, seed + 4, [o], true),
+          eps: 1e-5,
+        }),
+      );
+    };
+    const x = ops.fromArray(seededValues(64 * 8 * 8, 9), [1, 64, 8, 8], { backend: 'native' });
+    const first = fold(96, 10);
+    const plain = (first.weight.storage as NativeStorage).currentArray as Float32Array;
+    assert.equal(plain.buffer.byteLength >= 65536 * 4, true, 'allocated in its class');
+    noGrad(() => ops.conv2d(x, first.weight, first.bias, { padding: [1, 1] }));
+    const second = fold(112, 20);
+    const reused = (second.weight.storage as NativeStorage).currentArray as Float32Array;
+    assert.equal(reused.buffer, plain.buffer, "the second fold wrote into the first's plain copy");
+    assert.equal(reused.length, 112 * 64 * 9);
+  });
 });

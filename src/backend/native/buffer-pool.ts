@@ -38,6 +38,17 @@ export class BufferPool {
     return view;
   }
 
+  /**
+   * A view of `floats` floats of `buffer` (a fresh one, of more floats), which goes back to the pool
+   * whole: a buffer allocated in a size class larger than asked (runtime.output's `transient`).
+   */
+  viewOf(buffer: Float32Array, floats: number): Float32Array {
+    if (buffer.length === floats) return buffer;
+    const view = buffer.subarray(0, floats);
+    this.parents.set(view, buffer);
+    return view;
+  }
+
   /** Keeps `buffer` (or the pooled buffer it is a view of) for a later take, evicting the least recently used sizes to stay under the cap. */
   recycle(view: Float32Array): void {
     const buffer = this.parents.get(view) ?? view;

@@ -109,7 +109,8 @@ export function nativeConcatBatchNormKernel(
         rt.plainInput(mean, [channels]),
         rt.plainInput(variance, [channels]),
       ];
-      const y = rt.output(plan.dst, sizeOf([batch, channels, h, w]));
+      // Transient: a dense layer's first conv reads it and frees it, and each join is wider than the last.
+      const y = rt.output(plan.dst, sizeOf([batch, channels, h, w]), true);
       rt.exec('concatBatchNorm', plan.plan, [...inputs, y.buffer, ...stats]);
       return y;
     },

@@ -54,7 +54,7 @@ export function nativeFoldBatchNormKernel(rt: NativeRuntime, ref: Kernels): Pick
       const key = `foldBatchNorm:${channels}:${inner}:${+options.hasBias}${+options.hasGamma}${+options.hasBeta}:${eps}`;
       const plan = rt.plan(key, () => rt.addon.foldBatchNormPlan(options));
       const plain = (s: typeof bias, size: number): Float32Array | null => (s ? rt.plainInput(s, [size]) : null);
-      const folded = rt.output(plan.weight, weight.size);
+      const folded = rt.output(plan.weight, weight.size, true);
       const foldedBias = rt.output(plan.channel, channels);
       const inputs = [weight, bias, gamma, beta, mean, variance].map((s, i) =>
         plain(s, i === 0 ? weight.size : channels),

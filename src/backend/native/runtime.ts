@@ -141,11 +141,17 @@ export class NativeRuntime {
 
   // ---- storage -------------------------------------------------------------------------
 
-  /** A storage for a native kernel's output in layout `desc` (from the pool when one fits). */
-  output(desc: number, size: number): NativeStorage {
+  /**
+   * A storage for a native kernel's output in layout `desc` (from the pool when one fits).
+   * `transient`: values that go back to the pool soon (a folded weight, once converted): a fresh
+   * buffer is allocated in a power-of-two size class, so the next such output of that class finds
+   * it in the pool (each of DenseNet's folded weights is a little larger than the last, and never
+   * found the one before: 9 MiB of fresh memory in a first pass).
+   */
+  output(desc: number, size: number, transient = false): NativeStorage {
     const info = this.descInfo(desc);
     const floats = Math.ceil(info.bytes / 4);
-    const buffer = this.take(floats);
+    const buffer = transient ? this.takeTransient(floats) : this.take(floats);
     return info.plain
       ? new NativeStorage(this, size, buffer, PLAIN, null, true)
       : new NativeStorage(this, size, buffer, desc, info.dims, true);
@@ -337,6 +343,12 @@ export class NativeRuntime {
 
   private take(floats: number): Float32Array {
     const buffer = this.pool.take(floats) ?? this.allocate(floats);
+    this.recorder?.taken.add(buffer.buffer);
+    return buffer;
+  }
+
+  private takeTransient(floats: number): Float32Array {
+    const buffer = this.pool.take(floats) ?? this.pool.viewOf(this.allocate(2 ** Math.ceil(Math.log2(floats))), floats);
     this.recorder?.taken.add(buffer.buffer);
     return buffer;
   }
