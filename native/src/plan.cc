@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "plan.h"
+#include "spin_throttle.h"
 
 namespace convkit {
 
@@ -141,6 +142,7 @@ int64_t alivePlans() {
 }
 
 int registerPlan(Plan plan) {
+  throttleSpin();  // JavaScript is building a pass that makes plans: a cold one
   auto shared = std::make_shared<const Plan>(std::move(plan));
   std::lock_guard<std::mutex> lock(registryMutex);
   int id = ++lastPlanId;

@@ -15,6 +15,7 @@
 
 #include "command.h"
 #include "plan.h"
+#include "spin_throttle.h"
 
 namespace convkit {
 
@@ -81,6 +82,7 @@ class Queue {
 
   // Waits for every queued command; returns (and clears) the first unreported error.
   std::string waitAll(Napi::Env env, bool takeError) {
+    unthrottleSpin();  // JavaScript waits: the team may spin again
     std::string error;
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -95,6 +97,7 @@ class Queue {
   }
 
   Napi::Promise whenDone(Napi::Env env) {
+    unthrottleSpin();
     auto deferred = Napi::Promise::Deferred::New(env);
     {
       std::lock_guard<std::mutex> lock(mutex_);

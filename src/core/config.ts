@@ -28,6 +28,8 @@ export interface Settings {
   nativePoolMb: number;
   /** CONVKIT_NATIVE_PLAN_CACHE: native plans kept (least recently used evicted beyond it). */
   nativePlanCache: number;
+  /** CONVKIT_SPIN_THROTTLE: OpenMP's spin cut short while JavaScript builds a cold pass (1, the default) or never (0). */
+  spinThrottle: boolean;
   /** CONVKIT_DEBUG: topics that print diagnostics on stderr. */
   debug: ReadonlySet<DebugTopic>;
   /** CONVKIT_FUSE: inference and training fusion on (1, the default) or off (0). */
@@ -119,6 +121,12 @@ const VARIABLES: { readonly [K in keyof Settings]: Variable<Settings[K]> } = {
       }
       return topics;
     },
+  },
+  spinThrottle: {
+    name: 'CONVKIT_SPIN_THROTTLE',
+    accepts: "'1' (cut short while a cold pass is built) or '0' (never)",
+    fallback: true,
+    parse: (raw) => (raw === '1' ? true : raw === '0' ? false : undefined),
   },
   fuse: {
     name: 'CONVKIT_FUSE',

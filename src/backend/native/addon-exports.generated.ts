@@ -67,6 +67,8 @@ export const ADDON_EXPORTS = [
   'softmaxBackwardPlan', // softmax.cc
   'spaceToDepthInputPlan', // space_to_depth.cc
   'spaceToDepthWeightsPlan', // space_to_depth.cc
+  'setSpinThrottle', // spin_throttle.cc
+  'spinThrottle', // spin_throttle.cc
   'flipTransposeWeightsPlan', // transposed_conv.cc
   'sumSlicesPlan', // window.cc
   'windowPlan', // window.cc

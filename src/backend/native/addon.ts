@@ -59,6 +59,10 @@ export interface NativeAddon {
   arenaBuffer(bytes: number): ArrayBuffer | null;
   /** The arena's mapped 8 MiB chunks and the bytes of its buffers not yet collected. */
   arenaStats(): { chunks: number; liveBytes: number };
+  /** Whether a new plan cuts libgomp's spin short until JavaScript next waits for the queue (spin_throttle.cc; CONVKIT_SPIN_THROTTLE). */
+  setSpinThrottle(enabled: boolean): void;
+  /** Whether the spin is cut short now, and how many times it was. */
+  spinThrottle(): { on: boolean; periods: number };
 
   // ---- runtime (plan.cc, queue.cc)
   /** Id of the row-major float32 descriptor over dims. */

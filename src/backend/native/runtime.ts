@@ -74,6 +74,7 @@ export class NativeRuntime {
     // Read when the runtime starts (the first use of the native backend), never at import.
     this.pool = new BufferPool(setting('nativePoolMb') * 2 ** 20);
     this.plans = new PlanCache((id) => this.addon.releasePlan(id), setting('nativePlanCache'));
+    this.addon.setSpinThrottle(setting('spinThrottle'));
   }
 
   // ---- descriptors and plans -----------------------------------------------------------
