@@ -25,6 +25,7 @@ struct FoldShape {
   int64_t channels;
   int64_t inner;  // weight elements per output channel
   bool hasBias, hasGamma, hasBeta;
+  bool scaleOnly;  // write each channel's scale where the folded weights go, and no weights
   double eps;
 };
 
@@ -35,11 +36,14 @@ void fold(const FoldShape& f, const std::vector<void*>& b) {
   float* FW = static_cast<float*>(b[6]);
   float* FB = static_cast<float*>(b[7]);
   const int64_t C = f.channels, inner = f.inner;
-#pragma omp parallel for if (C * inner >= kParallelFrom) schedule(static)
+#pragma omp parallel for if (!f.scaleOnly && C * inner >= kParallelFrom) schedule(static)
   for (int64_t c = 0; c < C; c++) {
     double sd = r(std::sqrt(static_cast<double>(r(static_cast<double>(V[c]) + f.eps))));
     double scale = r((f.hasGamma ? static_cast<double>(G[c]) : 1.0) / sd);
-    for (int64_t i = c * inner; i < (c + 1) * inner; i++) FW[i] = r(W[i] * scale);
+    if (f.scaleOnly)
+      FW[c] = static_cast<float>(scale);
+    else
+      for (int64_t i = c * inner; i < (c + 1) * inner; i++) FW[i] = r(W[i] * scale);
     double shifted = r(r((f.hasBias ? static_cast<double>(B[c]) : 0.0) - M[c]) * scale);
     FB[c] = f.hasBeta ? r(shifted + Be[c]) : r(shifted);
   }
@@ -47,9 +51,11 @@ void fold(const FoldShape& f, const std::vector<void*>& b) {
 
 }  // namespace
 
-// foldBatchNormPlan({ channels, inner, hasBias, hasGamma, hasBeta, eps }) -> { plan, weight, channel }:
+// foldBatchNormPlan({ channels, inner, hasBias, hasGamma, hasBeta, eps, scaleOnly }) -> { plan, weight, channel }:
 // buffers [weight, bias, gamma, beta, mean, variance, foldedWeight, foldedBias], plain float32;
 // weight and foldedWeight are [channels * inner], the rest [channels]; absent ones are null.
+// scaleOnly: no weight (null) and foldedWeight [channels], each channel's scale (gamma / sqrt(var +
+// eps), rounded as the folded weights use it): the weights are scaled where they are converted.
 Napi::Value FoldBatchNormPlan(const Napi::CallbackInfo& info) {
   const char* op = "foldBatchNorm";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -60,6 +66,7 @@ Napi::Value FoldBatchNormPlan(const Napi::CallbackInfo& info) {
     f.hasBias = options.flag("hasBias");
     f.hasGamma = options.flag("hasGamma");
     f.hasBeta = options.flag("hasBeta");
+    f.scaleOnly = options.flag("scaleOnly");
     f.eps = options.number("eps");
     if (f.eps < 0) throw std::invalid_argument("option 'eps' must be non-negative, got " + std::to_string(f.eps));
     auto weight = plainDescOf({f.channels * f.inner});
@@ -68,7 +75,13 @@ Napi::Value FoldBatchNormPlan(const Napi::CallbackInfo& info) {
     Plan plan;
     plan.name = op;
     plan.args = {0, 1, 2, 3, 4, 5, 6, 7};
-    plan.descs = {weight, optional(f.hasBias), optional(f.hasGamma), optional(f.hasBeta), channel, channel, weight,
+    plan.descs = {f.scaleOnly ? dnnl::memory::desc() : weight,
+                  optional(f.hasBias),
+                  optional(f.hasGamma),
+                  optional(f.hasBeta),
+                  channel,
+                  channel,
+                  f.scaleOnly ? channel : weight,
                   channel};
     plan.custom = [f](const std::vector<void*>& buffers, const std::vector<double>&) { fold(f, buffers); };
     return planResult(info.Env(), registerPlan(std::move(plan)),

@@ -372,6 +372,31 @@ Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
 }
 CONVKIT_EXPORT(reorderPlan, ReorderPlan);
 
+// scaledReorderPlan(src, dst) -> plan id: buffers [src, dst, scales], dst = src * scales[i] for the
+// elements of index i along the first dim (a conv weight's output channel), rounded once as a
+// float product: a batch norm folded into conv weights straight into the conv's layout
+// (fold-batch-norm.ts), with no plain copy of the folded weights between.
+Napi::Value ScaledReorderPlan(const Napi::CallbackInfo& info) {
+  const char* op = "scaledReorderPlan";
+  return guardedValue(info, op, [&]() -> Napi::Value {
+    dnnl::memory::desc src = descArg(info, 0, op, "src");
+    dnnl::memory::desc dst = descArg(info, 1, op, "dst");
+    if (src.dims() != dst.dims() || src.dims().empty())
+      throw Napi::RangeError::New(info.Env(), "scaledReorderPlan: src and dst descs must have the same dims");
+    dnnl::primitive_attr attr = planAttr();
+    attr.set_output_scales(1, {DNNL_RUNTIME_F32_VAL});  // mask 1: one scale per index of dim 0
+    dnnl::reorder::primitive_desc pd(cpuEngine(), src, cpuEngine(), dst, attr);
+    Plan plan;
+    plan.name = "reorder";
+    plan.args = {DNNL_ARG_FROM, DNNL_ARG_TO, DNNL_ARG_ATTR_OUTPUT_SCALES};
+    plan.descs = {src, dst, plainDescOf({src.dims()[0]})};
+    plan.scratchpad = pd.scratchpad_desc();
+    plan.primitive = LazyPrimitive([pd] { return dnnl::reorder(pd); });
+    return Napi::Number::New(info.Env(), registerPlan(std::move(plan)));
+  });
+}
+CONVKIT_EXPORT(scaledReorderPlan, ScaledReorderPlan);
+
 // releasePlan(id) -> whether the id was registered: drops the plan from the registry (its
 // primitive is freed at once, or after the queued commands that use it have run).
 Napi::Value ReleasePlan(const Napi::CallbackInfo& info) {

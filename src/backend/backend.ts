@@ -239,6 +239,11 @@ export interface KernelSpecs {
       variance: Storage;
       channels: number;
       eps: number;
+      /**
+       * The caller converts the folded weight before anything writes `weight` (fuse.ts's fused
+       * conv): a backend may scale it where it is first converted instead of writing a plain copy.
+       */
+      deferWeight?: boolean;
     };
     out: { weight: Storage; bias: Storage };
   };

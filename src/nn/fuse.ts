@@ -94,13 +94,13 @@ function foldedParams(conv: Conv2d, bn: BatchNorm2d): Folded {
   // open around the call.
   const { weight, bias, runningMean, runningVar, eps } = bn;
   const folded = untraced(() =>
-    foldBatchNorm(conv.weight, conv.bias, {
-      weight,
-      bias,
-      runningMean: runningMean as Tensor,
-      runningVar: runningVar as Tensor,
-      eps,
-    }),
+    foldBatchNorm(
+      conv.weight,
+      conv.bias,
+      { weight, bias, runningMean: runningMean as Tensor, runningVar: runningVar as Tensor, eps },
+      // The conv below reads it first, before anything can write conv.weight.
+      { deferWeight: true },
+    ),
   );
   keep(folded.weight);
   keep(folded.bias);

@@ -34,6 +34,7 @@ export function foldBatchNorm(
   layerWeight: Tensor,
   layerBias: Tensor | null,
   norm: BatchNormStatistics,
+  opts: { deferWeight?: boolean } = {},
 ): FoldedBatchNorm {
   const { weight: gamma, bias: beta, runningMean: mean, runningVar: variance, eps } = norm;
   const backend = common(OP, layerWeight, layerBias, gamma, beta, mean, variance);
@@ -63,6 +64,7 @@ export function foldBatchNorm(
     variance: variance.storage,
     channels,
     eps,
+    deferWeight: opts.deferWeight ?? false,
   });
   return { weight: wrap(r.weight, layerWeight.shape, backend), bias: wrap(r.bias, [channels], backend) };
 }

@@ -1,8 +1,9 @@
 /**
  * What a loaded model's first pass runs natively instead of stopping the queue for a reference
  * kernel (docs/benchmarks.md#time-to-first-result): the cast loadStateDict makes of every loaded
- * tensor, sqrt (a batch-norm fold), a per-output-channel scale of conv weights on merged axes, and
- * zero-filled storages that are never written. Each is checked against the reference backend.
+ * tensor, sqrt (a batch-norm fold), a per-output-channel scale of conv weights on merged axes,
+ * zero-filled storages that are never written, and folded weights made in their conv's layout with
+ * no plain copy. Each is checked against the reference backend.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -184,5 +185,56 @@ describe('native first pass', () => {
     const reused = (second.weight.storage as NativeStorage).currentArray as Float32Array;
     assert.equal(reused.buffer, plain.buffer, "the second fold wrote into the first's plain copy");
     assert.equal(reused.length, 112 * 64 * 9);
+  });
+
+  it('a fold deferred to its conv scales the weights straight into its layout, bit for bit as folded plain', {
+    skip,
+  }, () => {
+    // Non-finite and signed-zero weights, a zero gamma (scale 0) and a zero variance with eps 0 (scale inf).
+    const [o, i] = [16, 8];
+    const w = seededValues(o * i * 9, 11);
+    w[0] = Number.NaN;
+    w[5] = Number.POSITIVE_INFINITY;
+    w[77] = -0;
+    const gamma = seededValues(o, 12);
+    gamma[3] = 0;
+    const variance = seededValues(o, 13).map(Math.abs);
+    variance[7] = 0;
+    const t = (values: Float32Array, shape: number[]) => ops.fromArray(values, shape, { backend: 'native' });
+    const norm = {
+      weight: t(gamma, [o]),
+      bias: t(seededValues(o, 14), [o]),
+      runningMean: t(seededValues(o, 15), [o]),
+      runningVar: t(variance, [o]),
+      eps: 0,
+    };
+    const weight = t(w, [o, i, 3, 3]);
+    const fold = (deferWeight: boolean) => noGrad(() => ops.foldBatchNorm(weight, null, norm, { deferWeight }));
+    const x = t(seededValues(2 * i * 6 * 6, 16), [2, i, 6, 6]);
+    const conv = (f: ReturnType<typeof fold>) => noGrad(() => ops.conv2d(x, f.weight, f.bias, { padding: [1, 1] }));
+    const deferred = fold(true);
+    const storage = deferred.weight.storage as NativeStorage;
+    assert.notEqual(storage.scaled, null, 'nothing made before the conv');
+    const y = conv(deferred);
+    assert.equal(storage.scaled, null);
+    assert.notEqual(storage.desc, 0, "the folded weights are made in the conv's layout");
+    same(y.toArray(), conv(fold(false)).toArray());
+    // Read back, and read before any conv (made plain): the reference fold's values.
+    const expected = ops.foldBatchNorm(
+      ops.fromArray(w, [o, i, 3, 3], { backend: 'ref' }),
+      null,
+      Object.fromEntries(
+        Object.entries(norm).map(([k, v]) => [
+          k,
+          typeof v === 'number' ? v : ops.fromArray(v.toArray(), [o], { backend: 'ref' }),
+        ]),
+      ) as unknown as typeof norm,
+    );
+    same(deferred.weight.toArray(), expected.weight.toArray());
+    same(fold(true).weight.toArray(), expected.weight.toArray());
+    same(deferred.bias.toArray(), expected.bias.toArray());
+    // Disposed before it is made, it lets its source go: the layer's weight stays readable.
+    fold(true).weight.dispose();
+    same(weight.toArray(), w);
   });
 });

@@ -42,6 +42,7 @@ export const ADDON_EXPORTS = [
   'reshapedDesc', // plan.cc
   'descInfo', // plan.cc
   'reorderPlan', // plan.cc
+  'scaledReorderPlan', // plan.cc
   'releasePlan', // plan.cc
   'planStats', // plan.cc
   'poolPlan', // pool.cc

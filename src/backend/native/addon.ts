@@ -72,6 +72,8 @@ export interface NativeAddon {
   reshapedDesc(id: number, dims: readonly number[]): number;
   /** buffers [src, dst] */
   reorderPlan(src: number, dst: number): number;
+  /** buffers [src, dst, scales]: dst = src * scales[i] along the first dim (plan.cc). */
+  scaledReorderPlan(src: number, dst: number): number;
   /**
    * Checks every buffer against the plan's descriptors (type, byte size) and reads the scalars the
    * plan declares (by name: finite numbers, or booleans for flags), then queues the work.

@@ -1,10 +1,13 @@
 /**
  * Native foldBatchNorm (float32): one queued C++ loop per norm (native/src/fold_batch_norm.cc),
  * bit-identical to the reference kernel. Its plans are plain loops, made without oneDNN's JIT.
+ * Deferred (a fused conv's fold, `deferWeight`), the loop makes only the channels' scales and the
+ * bias, and the weights are scaled where the conv converts them (runtime.makeScaled): a first pass
+ * wrote each folded weight twice, plain and then in the conv's layout, both into fresh memory.
  */
 import type { KernelSpecs, Kernels } from '../backend.js';
 import { refFallback, type NativeRun } from './fallback.js';
-import { isFloat32, type NativeRuntime } from './runtime.js';
+import { isFloat32, NativeStorage, type NativeRuntime } from './runtime.js';
 
 declare module './addon.js' {
   interface NativeAddon {
@@ -21,6 +24,8 @@ declare module './addon.js' {
       hasGamma: boolean;
       hasBeta: boolean;
       eps: number;
+      /** No weight buffer, and `foldedWeight` [channels] gets each channel's scale. */
+      scaleOnly: boolean;
     }): PlanResult<'weight' | 'channel'>;
   }
 }
@@ -30,7 +35,7 @@ export const FOLD_BATCH_NORM_RUNS: readonly NativeRun[] = [
   {
     kernels: ['foldBatchNorm'],
     name: 'batch norm folded into the layer before it (inference)',
-    native: 'all, one loop per norm, bit-identical to the reference kernel',
+    native: "all, one loop per norm, bit-identical to the reference kernel; a fused conv's weights scaled in their conversion",
     fallback: 'float64, empty weights',
   },
 ];
@@ -38,7 +43,7 @@ export const FOLD_BATCH_NORM_RUNS: readonly NativeRun[] = [
 export function nativeFoldBatchNormKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernels, 'foldBatchNorm'> {
   return {
     foldBatchNorm(args: KernelSpecs['foldBatchNorm']['args']) {
-      const { weight, bias, gamma, beta, mean, variance, channels, eps } = args;
+      const { weight, bias, gamma, beta, mean, variance, channels, eps, deferWeight } = args;
       if (![weight, bias, gamma, beta, mean, variance].every((s) => s === null || isFloat32(s)))
         return refFallback(rt, ref, 'foldBatchNorm', 'not float32', args);
       if (weight.size === 0) return refFallback(rt, ref, 'foldBatchNorm', 'empty weight', args);
@@ -50,10 +55,19 @@ export function nativeFoldBatchNormKernel(rt: NativeRuntime, ref: Kernels): Pick
         hasGamma: gamma !== null,
         hasBeta: beta !== null,
         eps,
+        scaleOnly: deferWeight === true && weight instanceof NativeStorage,
       };
-      const key = `foldBatchNorm:${channels}:${inner}:${+options.hasBias}${+options.hasGamma}${+options.hasBeta}:${eps}`;
+      const key = `foldBatchNorm:${channels}:${inner}:${+options.hasBias}${+options.hasGamma}${+options.hasBeta}${+options.scaleOnly}:${eps}`;
       const plan = rt.plan(key, () => rt.addon.foldBatchNormPlan(options));
       const plain = (s: typeof bias, size: number): Float32Array | null => (s ? rt.plainInput(s, [size]) : null);
+      if (options.scaleOnly) {
+        // Each channel's scale now, the weights scaled where the conv converts them (runtime.makeScaled).
+        const scales = rt.output(plan.channel, channels);
+        const foldedBias = rt.output(plan.channel, channels);
+        const inputs = [bias, gamma, beta, mean, variance].map((s) => plain(s, channels));
+        rt.exec('foldBatchNorm', plan.plan, [null, ...inputs, scales.buffer, foldedBias.buffer]);
+        return { weight: NativeStorage.scaledLater(rt, weight as NativeStorage, scales), bias: foldedBias };
+      }
       const folded = rt.output(plan.weight, weight.size, true);
       const foldedBias = rt.output(plan.channel, channels);
       const inputs = [weight, bias, gamma, beta, mean, variance].map((s, i) =>

@@ -44,6 +44,21 @@ export class NativeStorage extends Storage {
   /** Zeros not yet allocated (NativeRuntime.filled): the buffer is made on first use. */
   private unallocatedZeros = false;
 
+  /**
+   * Values not yet made: `source` ([scales.length, ...], in its own layout) times scales[i] along
+   * its first dim, made where first needed (runtime.input: straight into a conv's layout; else
+   * plain). A batch norm folded into conv weights (fold-batch-norm.ts) writes no plain copy of them.
+   */
+  scaled: { source: NativeStorage; scales: NativeStorage } | null = null;
+
+  /** A storage of `source` scaled along its first dim by `scales`, made when first used (`scaled`). */
+  static scaledLater(runtime: NativeRuntime, source: NativeStorage, scales: NativeStorage): NativeStorage {
+    const s = new NativeStorage(runtime, source.size, null, PLAIN, null);
+    source.retain();
+    s.scaled = { source, scales };
+    return s;
+  }
+
   /** A plain storage of `size` zeros whose buffer is allocated when first used. */
   static zeros(runtime: NativeRuntime, size: number): NativeStorage {
     const s = new NativeStorage(runtime, size, null, PLAIN, null);
@@ -52,6 +67,8 @@ export class NativeStorage extends Storage {
   }
 
   get buffer(): Float32Array {
+    if (this.scaled !== null)
+      this.runtime.makeScaled(this, null, [this.scaled.scales.size, this.size / this.scaled.scales.size]);
     if (this.buf === null && this.unallocatedZeros) {
       this.buf = this.runtime.allocate(this.size);
       this.unallocatedZeros = false;
@@ -108,6 +125,24 @@ export class NativeStorage extends Storage {
     return true;
   }
 
+  /** Takes `values` (in layout `desc` over `dims`, from the pool) as this storage's values, made from `scaled`. */
+  takeScaled(values: NativeStorage): void {
+    this.dropScaled();
+    this.buf = values.buf;
+    this.pooled = values.pooled;
+    this.layout = values.layout;
+    this.layoutDims = values.layoutDims;
+    values.buf = null;
+    values.pooled = false;
+  }
+
+  private dropScaled(): void {
+    if (this.scaled === null) return;
+    this.scaled.source.release();
+    this.scaled.scales.release();
+    this.scaled = null;
+  }
+
   /** Drops cached conversions: the values were changed in place (an optimiser step). */
   invalidate(): void {
     if (this.converted) for (const c of this.converted.values()) c.release();
@@ -116,6 +151,7 @@ export class NativeStorage extends Storage {
 
   protected free(): void {
     this.invalidate();
+    this.dropScaled();
     // Only pool-born buffers return: recycling every freed buffer (input batches, say) would grow
     // the pool by sizes no native kernel asks for.
     if (this.buf && this.pooled) this.runtime.recycle(this.buf);

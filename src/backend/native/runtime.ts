@@ -199,6 +199,10 @@ export class NativeRuntime {
    * reorder when the layouts differ. Conversions are cached on `s` (weights are converted once).
    */
   input(s: Storage, desc: number, dims: readonly number[]): Float32Array {
+    if (s instanceof NativeStorage && s.scaled !== null && dims[0] === s.scaled.scales.size) {
+      this.makeScaled(s, desc, dims);
+      return s.buffer;
+    }
     const info = this.descInfo(desc);
     const plain = plainBufferIfCompatible(s);
     if (plain !== null && info.plain) return plain;
@@ -239,6 +243,21 @@ export class NativeRuntime {
     this.exec('reorder', this.reorderPlan(desc, desc), [buffer, copy.buffer]);
     if (s instanceof NativeStorage) s.rememberConverted(desc, copy);
     return copy.buffer;
+  }
+
+  /**
+   * Makes the values of a `scaled` storage (native-storage.ts) in layout `desc` over `dims` (null:
+   * plain), one scaled reorder from its source, and gives them to it.
+   */
+  makeScaled(s: NativeStorage, desc: number | null, dims: readonly number[]): void {
+    const scaled = s.scaled;
+    if (scaled === null) return;
+    const to = desc ?? this.plainDesc(dims);
+    const from = this.sourceFor(scaled.source, dims);
+    const values = this.output(to, sizeOf(dims));
+    const plan = this.plan(`scaledReorder:${from.desc}:${to}`, () => this.addon.scaledReorderPlan(from.desc, to));
+    this.exec('reorder', plan, [from.buffer, values.buffer, scaled.scales.buffer]);
+    s.takeScaled(values);
   }
 
   /** A plain row-major buffer of s (queues a reorder if s is blocked). */
