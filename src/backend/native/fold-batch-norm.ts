@@ -35,7 +35,8 @@ export const FOLD_BATCH_NORM_RUNS: readonly NativeRun[] = [
   {
     kernels: ['foldBatchNorm'],
     name: 'batch norm folded into the layer before it (inference)',
-    native: "all, one loop per norm, bit-identical to the reference kernel; a fused conv's weights scaled in their conversion",
+    native:
+      "all, one loop per norm, bit-identical to the reference kernel; a fused conv's weights scaled in their conversion",
     fallback: 'float64, empty weights',
   },
 ];
