@@ -2,7 +2,7 @@
  * libgomp's spin cut short while JavaScript builds a cold pass (native/src/spin_throttle.cc): a new
  * plan turns the throttle on, JavaScript waiting for the queue turns it off, CONVKIT_SPIN_THROTTLE=0
  * never turns it on. Its effect is read from the CPU time a child process uses while the worker
- * runs single-threaded commands behind a parallel one (no wall-clock timing).
+ * waits for JavaScript between parallel commands (no wall-clock timing).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -34,7 +34,8 @@ const SCRIPT = `
   const conv = () => noGrad(() => ops.conv2d(x, w, null, { padding: [1, 1] }));
   const first = conv().toArray();
   const rt = nativeRuntime();
-  scope(() => ops.relu(randn([1, 3, 7, 7], { backend: 'native' }))); // a new plan
+  const made = scope(() => ops.relu(randn([1, 3, 7, 7], { backend: 'native' }))); // a new plan
+  if (process.env.WAIT_AFTER_PLAN) made.toArray(); // and a wait: the spin comes back
   const on = rt.addon.spinThrottle().on;
   const before = process.cpuUsage();
   let busy = 0;
@@ -53,7 +54,12 @@ const SCRIPT = `
   console.log(JSON.stringify({ extraCpuMs: (used.user + used.system) / 1000 - busy, busyMs: busy, on, same }));
 `;
 
-function runChild(env: Record<string, string>): { extraCpuMs: number; busyMs: number; on: boolean; same: boolean } {
+function runChild(env: Record<string, string | undefined>): {
+  extraCpuMs: number;
+  busyMs: number;
+  on: boolean;
+  same: boolean;
+} {
   const clean = { ...process.env };
   delete clean.OMP_WAIT_POLICY;
   const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT], {
@@ -88,6 +94,11 @@ describe('the spin throttle', () => {
     }
     y.toArray();
     assert.equal(rt.addon.spinThrottle().on, false, 'off once JavaScript waited');
+    // A wait with nothing queued counts too (the worker may have finished first).
+    noGrad(() => ops.relu(ops.fromArray(seededValues(11, 3), [11], { backend: 'native' })));
+    rt.flushSync();
+    rt.flushSync();
+    assert.equal(rt.addon.spinThrottle().on, false, 'off after a wait with nothing queued');
   });
 
   it('keeps the team from spinning through single-threaded commands; CONVKIT_SPIN_THROTTLE=0 does not', {
@@ -98,12 +109,21 @@ describe('the spin throttle', () => {
     // after 100 pauses.
     const throttled = runChild({});
     const spinning = runChild({ CONVKIT_SPIN_THROTTLE: '0' });
+    const waited = runChild({ WAIT_AFTER_PLAN: '1' });
     assert.equal(throttled.on, true, 'the new plan turned the throttle on');
     assert.equal(spinning.on, false, 'CONVKIT_SPIN_THROTTLE=0 left it off');
-    assert.ok(throttled.same && spinning.same, 'the convs gave other values');
+    assert.equal(waited.on, false, 'a wait turned it off');
+    assert.ok(throttled.same && spinning.same && waited.same, 'the convs gave other values');
+    const spun = (r: typeof throttled) =>
+      `${r.extraCpuMs.toFixed(0)} ms of CPU beyond JavaScript's ${r.busyMs.toFixed(0)}`;
     assert.ok(
       throttled.extraCpuMs < spinning.extraCpuMs - spinning.busyMs / 2,
-      `beyond JavaScript's ${spinning.busyMs.toFixed(0)} ms: ${throttled.extraCpuMs.toFixed(0)} ms of CPU throttled, ${spinning.extraCpuMs.toFixed(0)} ms spinning`,
+      `throttled: ${spun(throttled)}; spinning: ${spun(spinning)}`,
+    );
+    // libgomp counts the helper's team no more once it has left: the spin is back.
+    assert.ok(
+      waited.extraCpuMs > throttled.extraCpuMs + waited.busyMs / 2,
+      `after a wait: ${spun(waited)}; throttled: ${spun(throttled)}`,
     );
   });
 });
