@@ -116,14 +116,16 @@ describe('the spin throttle', () => {
     assert.ok(throttled.same && spinning.same && waited.same, 'the convs gave other values');
     const spun = (r: typeof throttled) =>
       `${r.extraCpuMs.toFixed(0)} ms of CPU beyond JavaScript's ${r.busyMs.toFixed(0)}`;
+    // Relative to each other, not to JavaScript's wall time, which another test file beside
+    // this one stretches (npm test runs two at once) while the spinning thread gets less CPU.
     assert.ok(
-      throttled.extraCpuMs < spinning.extraCpuMs - spinning.busyMs / 2,
+      throttled.extraCpuMs < 0.7 * spinning.extraCpuMs,
       `throttled: ${spun(throttled)}; spinning: ${spun(spinning)}`,
     );
     // libgomp counts the helper's team no more once it has left: the spin is back.
     assert.ok(
-      waited.extraCpuMs > throttled.extraCpuMs + waited.busyMs / 2,
-      `after a wait: ${spun(waited)}; throttled: ${spun(throttled)}`,
+      waited.extraCpuMs > (throttled.extraCpuMs + spinning.extraCpuMs) / 2,
+      `after a wait: ${spun(waited)}; throttled: ${spun(throttled)}; spinning: ${spun(spinning)}`,
     );
   });
 });

@@ -182,9 +182,12 @@ export function nativeCallCount(): number {
   return calls;
 }
 
-/** Runs an addon call, turning its errors into a BackendError that names the op (and layer). */
-export function callNative<T>(op: string, fn: () => T): T {
-  calls++;
+/**
+ * Runs an addon call, turning its errors into a BackendError that names the op (and layer).
+ * `counted`: false for a call that runs no kernel (a wait with nothing queued).
+ */
+export function callNative<T>(op: string, fn: () => T, counted = true): T {
+  if (counted) calls++;
   try {
     return fn();
   } catch (e) {

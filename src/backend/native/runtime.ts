@@ -316,8 +316,9 @@ export class NativeRuntime {
   flushSync(): void {
     // JavaScript is about to read or write values: a recording cannot replay that (recording.ts).
     if (this.recorder) this.recorder.impure ??= 'the pass reads values in JavaScript midway (item(), toArray())';
-    // Called with nothing queued too: a wait is also when libgomp's spin comes back (spin_throttle.cc).
-    callNative('flush', () => this.addon.flushSync());
+    // With nothing queued it is still a wait: libgomp's spin comes back then (spin_throttle.cc).
+    const queued = this.addon.pending() > 0;
+    callNative('flush', () => this.addon.flushSync(), queued);
   }
 
   /** What the pass being recorded queued and took (recording.ts), or null. */
