@@ -6,6 +6,7 @@
  * install oneDNN) nothing is skipped: each native test fails, naming the reason.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after } from 'node:test';
 import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
 import { loadNativeAddon, nativeRuntime } from '../../src/backend/native/index.js';
@@ -231,4 +232,25 @@ export function assertNonFiniteAsDirect(algorithm: string): string | null {
     }
   }
   return ran;
+}
+
+/**
+ * Runs `script` (ES module code importing ./src/...) in a child process on the native backend, with
+ * libgomp's settings cleared, direct convs (tuning would time other algorithms on a second call,
+ * with other rounding) and `env`; returns the JSON its last line prints. For checks of the CPU time
+ * OpenMP's threads use, which another process's settings or a test beside would blur.
+ */
+export function runNativeChild<T>(script: string, env: Record<string, string | undefined>): T {
+  const clean = { ...process.env };
+  delete clean.GOMP_SPINCOUNT;
+  delete clean.OMP_WAIT_POLICY;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: process.cwd(),
+    env: { ...clean, CONVKIT_CONV_ALGORITHM: 'direct', ...env },
+    timeout: 120_000,
+    encoding: 'utf8',
+  });
+  assert.equal(child.signal, null, 'the child hung until killed');
+  assert.equal(child.status, 0, child.stderr);
+  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '');
 }

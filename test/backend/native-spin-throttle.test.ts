@@ -5,13 +5,12 @@
  * waits for JavaScript between parallel commands (no wall-clock timing).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { nativeRuntime } from '../../src/backend/native/index.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import * as ops from '../../src/ops/index.js';
-import { nativeSkipReason, seededValues } from './native-helpers.js';
+import { nativeSkipReason, runNativeChild, seededValues } from './native-helpers.js';
 
 const skip = nativeSkipReason('native-spin-throttle');
 const twoCores = availableParallelism() < 2 ? 'one core: OpenMP runs no second thread to spin' : false;
@@ -54,25 +53,11 @@ const SCRIPT = `
   console.log(JSON.stringify({ extraCpuMs: (used.user + used.system) / 1000 - busy, busyMs: busy, on, same }));
 `;
 
-function runChild(env: Record<string, string | undefined>): {
-  extraCpuMs: number;
-  busyMs: number;
-  on: boolean;
-  same: boolean;
-} {
-  const clean = { ...process.env };
-  delete clean.OMP_WAIT_POLICY;
-  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT], {
-    cwd: process.cwd(),
-    // Direct convs: tuning would time other algorithms on the second call, with other rounding.
-    env: { ...clean, CONVKIT_CONV_ALGORITHM: 'direct', GOMP_SPINCOUNT: '1000000000', ...env },
-    timeout: 120_000,
-    encoding: 'utf8',
+const runChild = (env: Record<string, string | undefined>) =>
+  runNativeChild<{ extraCpuMs: number; busyMs: number; on: boolean; same: boolean }>(SCRIPT, {
+    GOMP_SPINCOUNT: '1000000000',
+    ...env,
   });
-  assert.equal(child.signal, null, 'the child hung until killed');
-  assert.equal(child.status, 0, child.stderr);
-  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '');
-}
 
 describe('the spin throttle', () => {
   it('is on from a new plan until JavaScript waits for the queue', { skip }, () => {

@@ -5,10 +5,9 @@
  * thread sleeps (no wall-clock timing); then the parked team runs the next command.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
-import { nativeSkipReason } from './native-helpers.js';
+import { nativeSkipReason, runNativeChild } from './native-helpers.js';
 
 const skip =
   nativeSkipReason('native-worker-park') ||
@@ -33,21 +32,7 @@ const SCRIPT = `
   console.log(JSON.stringify({ idleCpuMs: (used.user + used.system) / 1000, same }));
 `;
 
-function runChild(env: Record<string, string>): { idleCpuMs: number; same: boolean } {
-  const clean = { ...process.env };
-  delete clean.GOMP_SPINCOUNT;
-  delete clean.OMP_WAIT_POLICY;
-  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT], {
-    cwd: process.cwd(),
-    // Direct convs: tuning would time other algorithms on the second call, with other rounding.
-    env: { ...clean, CONVKIT_CONV_ALGORITHM: 'direct', ...env },
-    timeout: 60_000,
-    encoding: 'utf8',
-  });
-  assert.equal(child.signal, null, 'the child hung until killed');
-  assert.equal(child.status, 0, child.stderr);
-  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '');
-}
+const runChild = (env: Record<string, string>) => runNativeChild<{ idleCpuMs: number; same: boolean }>(SCRIPT, env);
 
 describe('the native worker parks its OpenMP team while the queue is empty', () => {
   it('an idle worker leaves the cores alone, and runs the next command as before', { skip }, () => {
