@@ -4,7 +4,9 @@
  * calls (analysis and export keep what modules return). The native backend's pool then hands its
  * memory to the next layers of the same pass; freed at the end of the pass instead, a model's
  * first pass wrote every activation into fresh memory (GoogLeNet at batch 1: 16 MiB), which
- * under a hypervisor cost about 1.3 ms per MiB (docs/benchmarks.md).
+ * under a hypervisor cost about 1.3 ms per MiB (docs/benchmarks.md). A module of a chain that keeps
+ * a tensor it was given or made, to read after the call, keeps a clone under noGrad (a freed one
+ * says so when used: "used after dispose()").
  */
 import { isGradEnabled } from '../core/grad-mode.js';
 import type { Tensor } from '../core/tensor.js';

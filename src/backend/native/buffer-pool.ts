@@ -32,15 +32,13 @@ export class BufferPool {
       return null;
     }
     this.bytes -= buffer.byteLength;
-    if (exact) return buffer;
-    const view = buffer.subarray(0, floats);
-    this.parents.set(view, buffer);
-    return view;
+    return this.viewOf(buffer, floats);
   }
 
   /**
-   * A view of `floats` floats of `buffer` (a fresh one, of more floats), which goes back to the pool
-   * whole: a buffer allocated in a size class larger than asked (runtime.output's `transient`).
+   * `buffer` itself, or a view of its first `floats` floats that goes back to the pool whole (a
+   * pooled buffer of up to twice the size, or a fresh one allocated in a larger size class:
+   * runtime.output's `transient`).
    */
   viewOf(buffer: Float32Array, floats: number): Float32Array {
     if (buffer.length === floats) return buffer;
