@@ -3,8 +3,8 @@
 // pays in a recorded pass, whose kernels follow each other closely, but not while JavaScript builds
 // a model's first pass op by op: JavaScript (making plans, folding weights) and the worker's team
 // share the cores, and a thread spinning for a partner that JavaScript's thread has displaced takes
-// the core JavaScript needs. OMP_WAIT_POLICY=passive for the whole process cut DenseNet-121's
-// first batch-1 pass by 10-20% on a 2-core Zen 3 host, and slowed recorded passes
+// the core JavaScript needs. OMP_WAIT_POLICY=passive for the whole process cut the first batch-1
+// passes of GoogLeNet and DenseNet-121 by 9-21% on a 2-core Zen 3 host, and slowed steady passes
 // (docs/native-backend.md#openmp-threads).
 //
 // So from the first new plan until JavaScript next waits for the queue, a helper thread holds an

@@ -61,20 +61,16 @@ export function nativeFoldBatchNormKernel(rt: NativeRuntime, ref: Kernels): Pick
       const key = `foldBatchNorm:${channels}:${inner}:${+options.hasBias}${+options.hasGamma}${+options.hasBeta}${+options.scaleOnly}:${eps}`;
       const plan = rt.plan(key, () => rt.addon.foldBatchNormPlan(options));
       const plain = (s: typeof bias, size: number): Float32Array | null => (s ? rt.plainInput(s, [size]) : null);
-      if (options.scaleOnly) {
-        // Each channel's scale now, the weights scaled where the conv converts them (runtime.makeScaled).
-        const scales = rt.output(plan.channel, channels);
-        const foldedBias = rt.output(plan.channel, channels);
-        const inputs = [bias, gamma, beta, mean, variance].map((s) => plain(s, channels));
-        rt.exec('foldBatchNorm', plan.plan, [null, ...inputs, scales.buffer, foldedBias.buffer]);
-        return { weight: NativeStorage.scaledLater(rt, weight as NativeStorage, scales), bias: foldedBias };
-      }
-      const folded = rt.output(plan.weight, weight.size, true);
+      // scaleOnly: each channel's scale now, the weights scaled where the conv converts them
+      // (runtime.makeScaled); else the folded weights, plain.
+      const folded = options.scaleOnly ? rt.output(plan.channel, channels) : rt.output(plan.weight, weight.size, true);
       const foldedBias = rt.output(plan.channel, channels);
-      const inputs = [weight, bias, gamma, beta, mean, variance].map((s, i) =>
+      const inputs = [options.scaleOnly ? null : weight, bias, gamma, beta, mean, variance].map((s, i) =>
         plain(s, i === 0 ? weight.size : channels),
       );
       rt.exec('foldBatchNorm', plan.plan, [...inputs, folded.buffer, foldedBias.buffer]);
+      if (options.scaleOnly)
+        return { weight: NativeStorage.scaledLater(rt, weight as NativeStorage, folded), bias: foldedBias };
       // The folded weights feed a conv, which converts them to its layout: that copy replaces them.
       folded.replacedByConversion = true;
       return { weight: folded, bias: foldedBias };

@@ -115,25 +115,24 @@ export class NativeStorage extends Storage {
     if (copy === undefined || copy.buf === null) return false;
     this.converted?.delete(desc);
     if (recycle && this.buf && this.pooled) this.runtime.recycle(this.buf);
-    this.buf = copy.buf;
-    this.pooled = copy.pooled;
-    this.unallocatedZeros = false;
-    this.layout = copy.layout;
-    this.layoutDims = copy.layoutDims;
-    copy.buf = null; // the copy's release must not recycle what this storage now owns
-    copy.pooled = false;
+    this.takeValuesOf(copy);
     return true;
   }
 
-  /** Takes `values` (in layout `desc` over `dims`, from the pool) as this storage's values, made from `scaled`. */
+  /** Takes `values` (made from `scaled`, in its layout) as this storage's values. */
   takeScaled(values: NativeStorage): void {
     this.dropScaled();
-    this.buf = values.buf;
-    this.pooled = values.pooled;
-    this.layout = values.layout;
-    this.layoutDims = values.layoutDims;
-    values.buf = null;
-    values.pooled = false;
+    this.takeValuesOf(values);
+  }
+
+  private takeValuesOf(other: NativeStorage): void {
+    this.buf = other.buf;
+    this.pooled = other.pooled;
+    this.unallocatedZeros = false;
+    this.layout = other.layout;
+    this.layoutDims = other.layoutDims;
+    other.buf = null; // its release must not recycle what this storage now owns
+    other.pooled = false;
   }
 
   private dropScaled(): void {
