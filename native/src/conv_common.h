@@ -102,7 +102,7 @@ inline OwnConvDescs ownConvDescsOf(const ConvGeometry& g, bool runs, int lanes) 
   const auto f32 = dnnl::memory::data_type::f32;
   const tag maps = lanes == 16 ? tag::nChw16c : tag::nChw8c, weights = lanes == 16 ? tag::OIhw16i16o : tag::OIhw8i8o;
   return {dnnl::memory::desc({g.N, g.C, g.H, g.W}, f32, maps), dnnl::memory::desc({g.N, g.O, g.OH, g.OW}, f32, maps),
-          dnnl::memory::desc({g.O, g.C, 3, 3}, f32, weights)};
+          dnnl::memory::desc({g.O, g.C, g.KH, g.KW}, f32, weights)};
 }
 // Those of the AVX-512 kernels.
 inline OwnConvDescs ownConvDescs(const ConvGeometry& g) {

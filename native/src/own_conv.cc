@@ -140,21 +140,23 @@ void run(const float* x, const float* w, float* y, const Sizes& s) {
 
 }  // namespace
 
-// ownConv3x3Plan(geometry, { bias, relu, sum }?) -> { plan, src, weights, dst, impl }: buffers [src
+// ownConvPlan(geometry, { bias, relu, sum, tile? }?) -> { plan, src, weights, dst, impl }: buffers [src
 // nChw16c, weights OIhw16i16o, dst nChw16c]. Only a 3x3, stride-1, undilated, ungrouped conv padded
-// by 1 on every side, without a bias or post-ops, on an AVX-512 build; for others the error
+// by 1 on every side, without a bias or post-ops, tile 2 (the default), on an AVX-512 build; for others the error
 // conv-algorithm.ts recognises ("has no ... implementation"). Builds without AVX-512:
-// ownWinograd3x3Plan's plan (nChw8c, OIhw8i8o, with the bias and post-ops).
-Napi::Value OwnConv3x3Plan(const Napi::CallbackInfo& info) {
+// ownWinogradPlan's plan (nChw8c, OIhw8i8o, with the bias and post-ops).
+Napi::Value OwnConvPlan(const Napi::CallbackInfo& info) {
 #ifndef __AVX512F__
-  return OwnWinograd3x3Plan(info);
+  return OwnWinogradPlan(info);
 #endif
-  const char* op = "ownConv3x3";
+  const char* op = "ownConv";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
     const OwnPostOps post = ownPostOpsOf(info, 1, op);
     if (post.bias || post.relu || post.sum)
       throw std::invalid_argument("convkit has no own implementation for this convolution with a bias or post-ops");
+    if (post.tile != 2)  // oneDNN's Winograd runs F(4x4, 3x3) on AVX-512
+      throw std::invalid_argument("convkit has no own4 implementation for this convolution on an AVX-512 build");
     const auto [src, dst, weights] = ownConvDescs(g);
     Plan plan = readTwoWriteOnePlan(op, {src, weights, dst});
 #ifdef __AVX512F__
@@ -171,6 +173,6 @@ Napi::Value OwnConv3x3Plan(const Napi::CallbackInfo& info) {
     return result;
   });
 }
-CONVKIT_EXPORT(ownConv3x3Plan, OwnConv3x3Plan);
+CONVKIT_EXPORT(ownConvPlan, OwnConvPlan);
 
 }  // namespace convkit

@@ -116,7 +116,7 @@ void run(const float* x, const float* dy, float* dw, const Sizes& s) {
 
 // ownConv3x3BackwardWeightsPlan(geometry) -> { plan, src, diffDst, diffWeights, impl }: buffers
 // [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias. The shapes and builds of
-// ownConv3x3Plan (own_conv.cc); for others its error ("has no own implementation"). Builds without
+// ownConvPlan (own_conv.cc); for others its error ("has no own implementation"). Builds without
 // AVX-512: ownWinograd3x3BackwardWeightsPlan's plan (nChw8c, OIhw8i8o).
 Napi::Value OwnConv3x3BackwardWeightsPlan(const Napi::CallbackInfo& info) {
 #ifndef __AVX512F__

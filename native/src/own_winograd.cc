@@ -2,7 +2,10 @@
 // AVX2 builds ('own' in conv-own.ts on CPUs without AVX-512; own_conv.cc has the AVX-512 kernel).
 // oneDNN 2.6 has Winograd kernels only for AVX-512, so on an AVX2 host every 3x3 conv ran its
 // direct kernel at 85-95 % of the FMA peak with no headroom left; this one does 16 products per
-// 2x2 output tile where direct does 36. Four steps, each over 8-channel vectors:
+// 2x2 output tile where direct does 36; or (tile 4, 'own4') F(4x4, 3x3), 36 products per 4x4
+// output tile where direct does 144; and for 5x5 convs F(2x2, 5x5), 36 per 2x2 where direct does
+// 100 (the six-point transforms of own_winograd_6pt.h). Four steps, each over 8-channel vectors
+// (the sizes below are F(2x2, 3x3)'s; the others have 36 positions on 6x6 input tiles):
 //   U = G g G^T      the weights, 16 numbers per (input, output) channel pair: made at each call
 //                    in training (the weights change at every step), once per weight version in
 //                    inference (ownWinogradWeightsTransformPlan, kept by the caller);
@@ -20,6 +23,7 @@
 #include <algorithm>
 
 #include "finite_memo.h"
+#include "own_winograd_6pt.h"
 #include "own_winograd_tiles.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -39,7 +43,7 @@ using namespace winograd;
 
 // U[p][o16][c][16 outputs] from OIhw8i8o weights: two 8-output blocks per 16-output group.
 void transformWeights(const float* w, float* U, const Sizes& s) {
-  const size_t plane = s.uFloats() / 16;
+  const size_t plane = s.uFloats() / s.P;
   const __m256 half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
 #pragma omp for collapse(2) schedule(static)
   for (int64_t o16 = 0; o16 < s.O16; o16++) {
@@ -48,9 +52,19 @@ void transformWeights(const float* w, float* U, const Sizes& s) {
       for (int64_t half8 = 0; half8 < 2; half8++) {
         const int64_t ob = 2 * o16 + half8;
         // g[k]: tap k of input channel c for the block's 8 outputs (zeros past the last block).
-        __m256 g[9];
-        for (int k = 0; k < 9; k++)
-          g[k] = ob < s.OB ? _mm256_loadu_ps(w + ((ob * s.CB + c / 8) * 9 + k) * 64 + (c % 8) * 8) : zero;
+        const int64_t taps = s.r * s.r;
+        __m256 g[25];
+        for (int k = 0; k < taps; k++)
+          g[k] = ob < s.OB ? _mm256_loadu_ps(w + ((ob * s.CB + c / 8) * taps + k) * 64 + (c % 8) * 8) : zero;
+        float* out = u + half8 * 8;
+        if (s.r == 5) {
+          six::weightTile5(g, out, plane);
+          continue;
+        }
+        if (s.m == 4) {
+          six::weightTile(g, out, plane);
+          continue;
+        }
         __m256 t[4][3];
         for (int k = 0; k < 3; k++) {
           const __m256 g02 = _mm256_add_ps(g[k], g[6 + k]);
@@ -59,7 +73,6 @@ void transformWeights(const float* w, float* U, const Sizes& s) {
           t[2][k] = _mm256_mul_ps(half, _mm256_sub_ps(g02, g[3 + k]));
           t[3][k] = g[6 + k];
         }
-        float* out = u + half8 * 8;
         for (int r = 0; r < 4; r++) {
           const __m256 t02 = _mm256_add_ps(t[r][0], t[r][2]);
           _mm256_storeu_ps(out + (r * 4 + 0) * plane, t[r][0]);
@@ -104,9 +117,9 @@ void product(const float* v, const float* u, float* m, int64_t Cp, int64_t ld) {
 // M[p][tiles][o16 * 16 ..] for `count` tiles of a group.
 void productOf(const float* V, const float* U, float* M, const Sizes& s, int64_t count, int64_t p, int64_t o16) {
   const int64_t ld = s.O16 * 16;
-  const float* u = U + p * (s.uFloats() / 16) + o16 * s.Cp * 16;
-  const float* v = V + p * (s.vFloats() / 16);
-  float* m = M + p * (s.mFloats() / 16) + o16 * 16;
+  const float* u = U + p * (s.uFloats() / s.P) + o16 * s.Cp * 16;
+  const float* v = V + p * (s.vFloats() / s.P);
+  float* m = M + p * (s.mFloats() / s.P) + o16 * 16;
   int64_t i = 0;
   for (; i + 6 <= count; i += 6) product<6>(v + i * s.Cp, u, m + i * ld, s.Cp, ld);
   switch (count - i) {
@@ -133,18 +146,27 @@ struct Epilogue {
   bool relu = false;
 };
 
-// The 2x2 outputs of tile t (the i-th of its group) for one 8-channel output block; lanes past
+// The m x m outputs of tile t (the i-th of its group) for one 8-channel output block; lanes past
 // the output channels are written as zeros, as oneDNN's layouts want their padding.
 void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int64_t t, int64_t i, int64_t ob) {
   const Tile at = tileAt(s, t);
-  const size_t plane = s.mFloats() / 16;
+  const size_t plane = s.mFloats() / s.P;
   const float* mi = M + i * s.O16 * 16 + ob * 8;
-  __m256 m[4][4];
-  for (int p = 0; p < 16; p++) m[p / 4][p % 4] = _mm256_loadu_ps(mi + p * plane);
-  __m256 a[2][4];
-  for (int j = 0; j < 4; j++) {
-    a[0][j] = _mm256_add_ps(_mm256_add_ps(m[0][j], m[1][j]), m[2][j]);
-    a[1][j] = _mm256_sub_ps(_mm256_sub_ps(m[1][j], m[2][j]), m[3][j]);
+  __m256 out[4][4];  // out[k][j]: row k, column j of the tile's outputs
+  if (s.P == 36) {
+    six::outputTile(mi, plane, s.m, out);
+  } else {
+    __m256 m[4][4];
+    for (int p = 0; p < 16; p++) m[p / 4][p % 4] = _mm256_loadu_ps(mi + p * plane);
+    __m256 a[2][4];
+    for (int j = 0; j < 4; j++) {
+      a[0][j] = _mm256_add_ps(_mm256_add_ps(m[0][j], m[1][j]), m[2][j]);
+      a[1][j] = _mm256_sub_ps(_mm256_sub_ps(m[1][j], m[2][j]), m[3][j]);
+    }
+    for (int k = 0; k < 2; k++) {
+      out[k][0] = _mm256_add_ps(_mm256_add_ps(a[k][0], a[k][1]), a[k][2]);
+      out[k][1] = _mm256_sub_ps(_mm256_sub_ps(a[k][1], a[k][2]), a[k][3]);
+    }
   }
   const int64_t real = std::min<int64_t>(8, s.O - ob * 8);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -153,19 +175,27 @@ void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int
   // The bias holds O floats: the last block's load stops there.
   const __m256 bias = e.bias ? _mm256_maskload_ps(e.bias + ob * 8, keepLanes) : _mm256_setzero_ps();
   const int64_t mapOffset = (at.n * s.OB + ob) * s.H * s.W * 8;
-  auto store = [&](__m256 v, int64_t h, int64_t w) {
-    const int64_t offset = mapOffset + (h * s.W + w) * 8;
-    v = _mm256_add_ps(v, bias);
-    if (e.addend) v = _mm256_add_ps(v, _mm256_loadu_ps(e.addend + offset));
-    if (e.relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);  // maxps returns its second operand, a NaN, as is
-    _mm256_storeu_ps(y + offset, _mm256_and_ps(v, keep));
-  };
-  for (int k = 0; k < 2; k++) {
-    const int64_t h = 2 * at.th + k, w = 2 * at.tw;
-    if (h >= s.H) continue;
-    store(_mm256_add_ps(_mm256_add_ps(a[k][0], a[k][1]), a[k][2]), h, w);
-    if (w + 1 < s.W) store(_mm256_sub_ps(_mm256_sub_ps(a[k][1], a[k][2]), a[k][3]), h, w + 1);
+  for (int k = 0; k < s.m; k++) {
+    const int64_t h = s.m * at.th + k;
+    if (h >= s.H) break;
+    for (int j = 0; j < s.m; j++) {
+      const int64_t w = s.m * at.tw + j;
+      if (w >= s.W) break;
+      const int64_t offset = mapOffset + (h * s.W + w) * 8;
+      __m256 v = _mm256_add_ps(out[k][j], bias);
+      if (e.addend) v = _mm256_add_ps(v, _mm256_loadu_ps(e.addend + offset));
+      if (e.relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);  // maxps returns its second operand, a NaN, as is
+      _mm256_storeu_ps(y + offset, _mm256_and_ps(v, keep));
+    }
   }
+}
+
+// The input transform of tile t for one 8-channel block: 4x4 tiles, or 6x6 (36 positions).
+inline void inputTileOf(const float* x, float* V, const Sizes& s, int64_t t, int64_t i, int64_t cb) {
+  if (s.P == 36)
+    six::inputTile(x, V, s, t, i, cb);
+  else
+    inputTile(x, V, s, t, i, cb);
 }
 
 // The forward from weights `w` (OIhw8i8o), or from their transform `transformed` where not null.
@@ -189,8 +219,8 @@ void forward(const float* x, const float* w, const float* transformed, float* y,
       for (int64_t g = 0; g < groups; g++) {
         const int64_t t0 = g * s.group, count = std::min(s.group, s.T - t0);
         for (int64_t i = 0; i < count; i++)
-          for (int64_t cb = 0; cb < s.CB; cb++) inputTile(x, v, s, t0 + i, i, cb);
-        for (int64_t p = 0; p < 16; p++)
+          for (int64_t cb = 0; cb < s.CB; cb++) inputTileOf(x, v, s, t0 + i, i, cb);
+        for (int64_t p = 0; p < s.P; p++)
           for (int64_t o16 = 0; o16 < s.O16; o16++) productOf(v, U, m, s, count, p, o16);
         for (int64_t i = 0; i < count; i++)
           for (int64_t ob = 0; ob < s.OB; ob++) outputTile(m, y, s, e, t0 + i, i, ob);
@@ -200,9 +230,9 @@ void forward(const float* x, const float* w, const float* transformed, float* y,
         const int64_t t0 = g * s.group, count = std::min(s.group, s.T - t0);
 #pragma omp for collapse(2) schedule(static)
         for (int64_t i = 0; i < count; i++)
-          for (int64_t cb = 0; cb < s.CB; cb++) inputTile(x, V, s, t0 + i, i, cb);
+          for (int64_t cb = 0; cb < s.CB; cb++) inputTileOf(x, V, s, t0 + i, i, cb);
 #pragma omp for collapse(2) schedule(static)
-        for (int64_t p = 0; p < 16; p++)
+        for (int64_t p = 0; p < s.P; p++)
           for (int64_t o16 = 0; o16 < s.O16; o16++) productOf(V, U, M, s, count, p, o16);
 #pragma omp for collapse(2) schedule(static)
         for (int64_t i = 0; i < count; i++)
@@ -221,13 +251,14 @@ void direct(const float* x, const float* w, float* y, const Sizes& s, const Epil
       for (int64_t oh = 0; oh < s.H; oh++)
         for (int64_t ow = 0; ow < s.W; ow++) {
           float acc[8] = {};
+          const int64_t pad = (s.r - 1) / 2;
           for (int64_t cb = 0; cb < s.CB; cb++)
-            for (int64_t kh = 0; kh < 3; kh++)
-              for (int64_t kw = 0; kw < 3; kw++) {
-                const int64_t ih = oh + kh - 1, iw = ow + kw - 1;
+            for (int64_t kh = 0; kh < s.r; kh++)
+              for (int64_t kw = 0; kw < s.r; kw++) {
+                const int64_t ih = oh + kh - pad, iw = ow + kw - pad;
                 if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
                 const float* in = x + (((n * s.CB + cb) * s.H + ih) * s.W + iw) * 8;
-                const float* taps = w + ((ob * s.CB + cb) * 9 + kh * 3 + kw) * 64;
+                const float* taps = w + (((ob * s.CB + cb) * s.r + kh) * s.r + kw) * 64;
                 for (int ic = 0; ic < 8; ic++)
                   for (int oc = 0; oc < 8; oc++) acc[oc] += taps[ic * 8 + oc] * in[ic];
               }
@@ -244,11 +275,13 @@ void direct(const float* x, const float* w, float* y, const Sizes& s, const Epil
 }  // namespace
 
 bool ownWinogradRuns(const ConvGeometry& g) {
-  return ownConv3x3Shape(g);
+  const bool padded2 = g.pT == 2 && g.pB == 2 && g.pL == 2 && g.pR == 2;
+  const bool fiveByFive = g.KH == 5 && g.KW == 5 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.G == 1;
+  return ownConv3x3Shape(g) || (fiveByFive && padded2);
 }
 
 void ownWinogradCustom(Plan& plan, const ConvGeometry& g, const OwnPostOps& post) {
-  const Sizes s = sizesOf(g);
+  const Sizes s = sizesOf(g, post.tile);
   const size_t dstAt = post.bias ? 3 : 2, weightsAt = post.transformed ? plan.descs.size() - 1 : 1;
   const int64_t srcFloats = floatsOf(plan.descs[0]), weightFloats = floatsOf(plan.descs[weightsAt]);
   const int64_t dstFloats = floatsOf(plan.descs[dstAt]);
@@ -270,8 +303,8 @@ void ownWinogradCustom(Plan& plan, const ConvGeometry& g, const OwnPostOps& post
   };
 }
 
-void ownWinogradTransformCustom(Plan& plan, const ConvGeometry& g) {
-  const Sizes s = sizesOf(g);
+void ownWinogradTransformCustom(Plan& plan, const ConvGeometry& g, int64_t tile) {
+  const Sizes s = sizesOf(g, tile);
   plan.custom = [s](const std::vector<void*>& buffers, const std::vector<double>&) {
 #pragma omp parallel
     transformWeights(static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]), s);
@@ -284,12 +317,21 @@ bool ownWinogradRuns(const ConvGeometry&) {
   return false;
 }
 void ownWinogradCustom(Plan&, const ConvGeometry&, const OwnPostOps&) {}
-void ownWinogradTransformCustom(Plan&, const ConvGeometry&) {}
+void ownWinogradTransformCustom(Plan&, const ConvGeometry&, int64_t) {}
 
 #endif
 
-dnnl::memory::desc transformedWeightsDesc(const ConvGeometry& g) {
-  return plainDescOf({16, (g.O + 15) / 16, (g.C + 7) / 8 * 8, 16});
+dnnl::memory::desc transformedWeightsDesc(const ConvGeometry& g, int64_t tile) {
+  const int64_t side = tile + g.KH - 1;
+  return plainDescOf({side * side, (g.O + 15) / 16, (g.C + 7) / 8 * 8, 16});
+}
+// The optional field `tile` of an options object: F(2x2, 3x3) (2, the default) or F(4x4, 3x3) (4).
+int64_t winogradTileOf(Fields& options, const Napi::Object& object, const char* op) {
+  if (!object.Has("tile")) return 2;
+  const int64_t tile = options.integer("tile", 2, 4);
+  if (tile == 3)
+    throw std::invalid_argument(std::string(op) + ": argument 'options' field 'tile' must be 2 or 4, got 3");
+  return tile;
 }
 
 OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
@@ -298,6 +340,7 @@ OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char
   OwnPostOps post;
   post.bias = options.flag("bias"), post.relu = options.flag("relu"), post.sum = options.flag("sum");
   post.transformed = info[index].As<Napi::Object>().Has("transformed") && options.flag("transformed");
+  post.tile = winogradTileOf(options, info[index].As<Napi::Object>(), op);
   return post;
 }
 
@@ -305,21 +348,31 @@ OwnConvDescs ownWinogradDescs(const ConvGeometry& g) {
   return ownConvDescsOf(g, ownWinogradRuns(g), 8);
 }
 
-// ownWinograd3x3Plan(geometry, { bias, relu, sum, transformed? }?) -> { plan, src, weights, (bias), dst, (addend),
-// (guardWeights), impl }: buffers [src nChw8c, weights OIhw8i8o, (bias [O]), dst nChw8c, (addend nChw8c)]: y = conv +
-// bias, + addend, then ReLU (as conv2dPlan's post-ops). With `transformed`, `weights` are their transform (made by
-// ownWinogradWeightsTransformPlan, kept by an inference model) and one more buffer, last, `guardWeights`, holds them
-// as OIhw8i8o (for the NaN/Inf scan and the direct loop). Only a 3x3, stride-1, undilated, ungrouped conv padded by 1
-// on every side, on a build with AVX2 and FMA; for others the error conv-algorithm.ts recognises ("has no own
-// implementation"). The AVX2 build's 'own' plan (own_conv.cc); exported on every build so that the tests run it on
-// AVX-512 hosts too.
-Napi::Value OwnWinograd3x3Plan(const Napi::CallbackInfo& info) {
-  const char* op = "ownWinograd3x3";
+namespace {
+// F(4x4, 5x5) would round too much: 5x5 convs take tile 2 only.
+void refuseTile(const ConvGeometry& g, int64_t tile) {
+  if (g.KH == 5 && tile != 2)
+    throw std::invalid_argument("convkit has no own4 implementation for this convolution (5x5: F(2x2, 5x5) only)");
+}
+}  // namespace
+
+// ownWinogradPlan(geometry, { bias, relu, sum, transformed?, tile? }?) -> { plan, src, weights, (bias), dst,
+// (addend), (guardWeights), impl }: buffers [src nChw8c, weights OIhw8i8o, (bias [O]), dst nChw8c, (addend nChw8c)]:
+// y = conv + bias, + addend, then ReLU (as conv2dPlan's post-ops), by F(2x2, 3x3) or (tile 4) F(4x4, 3x3); or, for a
+// 5x5 conv padded by 2, by F(2x2, 5x5) (tile 2 only: the error of tile 4 says "has no own4 implementation"). With
+// `transformed`, `weights` are their transform (made by ownWinogradWeightsTransformPlan, kept by an inference model)
+// and one more buffer, last, `guardWeights`, holds them as OIhw8i8o (for the NaN/Inf scan and the direct loop). Only a
+// 3x3, stride-1, undilated, ungrouped conv padded by 1 on every side, on a build with AVX2 and FMA; for others the
+// error conv-algorithm.ts recognises ("has no own implementation"). The AVX2 build's 'own' plan (own_conv.cc); exported
+// on every build so that the tests run it on AVX-512 hosts too.
+Napi::Value OwnWinogradPlan(const Napi::CallbackInfo& info) {
+  const char* op = "ownWinograd";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
     const OwnPostOps post = ownPostOpsOf(info, 1, op);
+    refuseTile(g, post.tile);
     const auto [src, dst, weights] = ownWinogradDescs(g);
-    const dnnl::memory::desc transformed = transformedWeightsDesc(g);
+    const dnnl::memory::desc transformed = transformedWeightsDesc(g, post.tile);
     Plan plan;
     plan.name = op;
     plan.descs = {src, post.transformed ? transformed : weights};
@@ -338,26 +391,35 @@ Napi::Value OwnWinograd3x3Plan(const Napi::CallbackInfo& info) {
     if (post.sum) descs.push_back({"addend", internDesc(dst)});
     if (post.transformed) descs.push_back({"guardWeights", internDesc(weights)});
     Napi::Object result = planResult(info.Env(), registerPlan(std::move(plan)), descs);
-    result.Set("impl", Napi::String::New(info.Env(), "convkit:avx2_wino_2x3"));
+    result.Set("impl", Napi::String::New(info.Env(), g.KH == 5        ? "convkit:avx2_wino_2x5"
+                                                     : post.tile == 4 ? "convkit:avx2_wino_4x3"
+                                                                      : "convkit:avx2_wino_2x3"));
     return result;
   });
 }
-CONVKIT_EXPORT(ownWinograd3x3Plan, OwnWinograd3x3Plan);
+CONVKIT_EXPORT(ownWinogradPlan, OwnWinogradPlan);
 
-// ownWinogradWeightsTransformPlan(geometry) -> { plan, weights, transformed }: buffers [weights OIhw8i8o,
-// transformed]: the weights as ownWinograd3x3Plan's `transformed` plans read them (plain
-// [16 positions, outputs / 16, inputs rounded up to 8, 16 outputs]). The shapes and error of ownWinograd3x3Plan.
+// ownWinogradWeightsTransformPlan(geometry, { tile? }?) -> { plan, weights, transformed }: buffers [weights OIhw8i8o,
+// transformed]: the weights as ownWinogradPlan's `transformed` plans of the same tile read them (plain
+// [(tile + kernel side - 1)^2 positions, outputs / 16, inputs rounded up to 8, 16 outputs]). The shapes and error of
+// ownWinogradPlan.
 Napi::Value OwnWinogradWeightsTransformPlan(const Napi::CallbackInfo& info) {
   const char* op = "ownWinogradWeightsTransform";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    const dnnl::memory::desc weights = ownWinogradDescs(g).weights, transformed = transformedWeightsDesc(g);
+    int64_t tile = 2;
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      Fields options(info, 1, op, "options");
+      tile = winogradTileOf(options, info[1].As<Napi::Object>(), op);
+    }
+    refuseTile(g, tile);
+    const dnnl::memory::desc weights = ownWinogradDescs(g).weights, transformed = transformedWeightsDesc(g, tile);
     Plan plan;
     plan.name = op;
     plan.descs = {weights, transformed};
     plan.args = {0, 1};
     plan.customReads = {true, false};
-    ownWinogradTransformCustom(plan, g);
+    ownWinogradTransformCustom(plan, g, tile);
     return planResult(info.Env(), registerPlan(std::move(plan)),
                       {{"weights", internDesc(weights)}, {"transformed", internDesc(transformed)}});
   });

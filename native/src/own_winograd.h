@@ -1,4 +1,4 @@
-// convkit's own Winograd F(2x2, 3x3) convolution for AVX2 builds (own_winograd.cc).
+// convkit's own Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution for AVX2 builds (own_winograd.cc).
 #pragma once
 
 #include "conv_common.h"
@@ -6,8 +6,8 @@
 
 namespace convkit {
 
-// Whether the Winograd kernel runs `g`: 3x3, stride 1, undilated, ungrouped, padded by 1 on
-// every side, on a build with AVX2 and FMA.
+// Whether the Winograd kernel runs `g`: 3x3 padded by 1 or 5x5 padded by 2 on every side, stride
+// 1, undilated, ungrouped, on a build with AVX2 and FMA.
 bool ownWinogradRuns(const convplan::ConvGeometry& g);
 // Its maps (nChw8c) and weights (OIhw8i8o); where it does not run `g`, the error conv-algorithm.ts
 // recognises ("has no own implementation").
@@ -17,19 +17,23 @@ convplan::OwnConvDescs ownWinogradDescs(const convplan::ConvGeometry& g);
 struct OwnPostOps {
   bool bias = false, relu = false, sum = false;
   bool transformed = false;  // the weights arrive transformed (ownWinogradWeightsTransformPlan)
+  int64_t tile = 2;          // outputs per tile side: F(2x2, 3x3) or F(4x4, 3x3) (own_winograd_6pt.h)
 };
-// The optional options argument `index` ({ bias, relu, sum }, each false when absent).
+// The optional options argument `index` ({ bias, relu, sum, transformed?, tile? }, each false or 2 when absent).
 OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char* op);
-// The layout of transformed weights: plain [16 positions, outputs / 16, inputs rounded up to 8, 16].
-dnnl::memory::desc transformedWeightsDesc(const convplan::ConvGeometry& g);
+// The layout of transformed weights: plain [(tile + kernel side - 1)^2 positions, outputs / 16, inputs rounded up
+// to 8, 16].
+dnnl::memory::desc transformedWeightsDesc(const convplan::ConvGeometry& g, int64_t tile);
+// The optional field `tile` of an options object (2 when absent; else 2 or 4).
+int64_t winogradTileOf(Fields& options, const Napi::Object& object, const char* op);
 // Sets the plan's loop to the forward.
 void ownWinogradCustom(Plan& plan, const convplan::ConvGeometry& g, const OwnPostOps& post);
 // Sets plan.custom to the weight transform: buffers [weights OIhw8i8o, transformed].
-void ownWinogradTransformCustom(Plan& plan, const convplan::ConvGeometry& g);
+void ownWinogradTransformCustom(Plan& plan, const convplan::ConvGeometry& g, int64_t tile);
 // Sets plan.custom to the backward weights on buffers [src, diffDst, diffWeights] (own_winograd_weights.cc).
 void ownWinogradWeightsCustom(Plan& plan, const convplan::ConvGeometry& g);
 // The addon's plans: own_conv.cc's and own_conv_weights.cc's on builds without AVX-512.
-Napi::Value OwnWinograd3x3Plan(const Napi::CallbackInfo& info);
+Napi::Value OwnWinogradPlan(const Napi::CallbackInfo& info);
 Napi::Value OwnWinograd3x3BackwardWeightsPlan(const Napi::CallbackInfo& info);
 
 }  // namespace convkit

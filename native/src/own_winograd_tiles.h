@@ -1,6 +1,6 @@
-// What convkit's Winograd F(2x2, 3x3) kernels for AVX2 builds share (own_winograd.cc, the
-// forward; own_winograd_weights.cc, the backward weights): sizes, the input tile transform, and
-// one set of work buffers.
+// What convkit's Winograd kernels for AVX2 builds share (own_winograd.cc, the forward, F(2x2, 3x3)
+// or F(4x4, 3x3); own_winograd_weights.cc, the backward weights, F(2x2, 3x3)): sizes, the
+// F(2x2, 3x3) input tile transform, and one set of work buffers.
 #pragma once
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -23,12 +23,13 @@ using convplan::ConvGeometry;
 struct Sizes {
   int64_t N, C, O, H, W;
   int64_t CB, OB, Cp, O16;  // 8-channel blocks in and out, input channels padded, 16-output groups
+  int64_t m, r, P;          // outputs per tile side (2 or 4), kernel side (3 or 5), positions ((m + r - 1)^2)
   int64_t TH, TW, T;        // tiles down, across, in all
   bool fused;               // each thread runs all steps on its own groups (U fits its L2)
   int64_t group;            // tiles per group
-  size_t uFloats() const { return static_cast<size_t>(16 * O16 * Cp * 16); }
-  size_t vFloats() const { return static_cast<size_t>(16 * group * Cp); }
-  size_t mFloats() const { return static_cast<size_t>(16 * group * O16 * 16); }
+  size_t uFloats() const { return static_cast<size_t>(P * O16 * Cp * 16); }
+  size_t vFloats() const { return static_cast<size_t>(P * group * Cp); }
+  size_t mFloats() const { return static_cast<size_t>(P * group * O16 * 16); }
 };
 
 inline int64_t l2Bytes() {
@@ -36,16 +37,24 @@ inline int64_t l2Bytes() {
   return bytes > 0 ? bytes : 512 * 1024;
 }
 
-inline Sizes sizesOf(const ConvGeometry& g) {
+// The sizes of F(m x m, 3x3) on `g` (m: 2 or 4).
+inline Sizes sizesOf(const ConvGeometry& g, int64_t m = 2) {
   Sizes s{};
   s.N = g.N, s.C = g.C, s.O = g.O, s.H = g.H, s.W = g.W;
   s.CB = (g.C + 7) / 8, s.OB = (g.O + 7) / 8, s.Cp = s.CB * 8, s.O16 = (g.O + 15) / 16;
-  s.TH = (g.H + 1) / 2, s.TW = (g.W + 1) / 2, s.T = g.N * s.TH * s.TW;
+  s.m = m, s.r = g.KH, s.P = (m + s.r - 1) * (m + s.r - 1);
+  s.TH = (g.H + m - 1) / m, s.TW = (g.W + m - 1) / m, s.T = g.N * s.TH * s.TW;
   const int64_t roundedT = (s.T + 5) / 6 * 6;
-  s.fused = static_cast<int64_t>(s.uFloats() * sizeof(float)) <= l2Bytes();
-  // Measured on Zen 5 at 16-512 channels: a fused group's V and M in about 120 KiB; a shared
-  // group's V and M at most 256 KiB per position. Groups are whole micro-kernel rows (6 tiles).
-  const int64_t perTile = s.fused ? 64 * (s.Cp + s.O16 * 16) : 4 * std::max(s.Cp, s.O16 * 16);
+  // F(4x4, 3x3) (and F(2x2, 5x5)) runs fused up to a U of 6 L2s: its shared schedule's groups (36 positions) spill
+  // V and M to L3 and wait at three barriers each, which cost more than U streaming from L3 once
+  // per fused group (measured on Zen 3, L2 512 KiB: 64 -> 64 and 128 -> 32 channels at 56x56, U
+  // 576 KiB, and 128 -> 128 at 28x28, U 2.3 MiB, ran 10-20 % faster fused; 256 -> 256, U 9 MiB,
+  // no faster).
+  s.fused = static_cast<int64_t>(s.uFloats() * sizeof(float)) <= (s.P == 36 ? 6 : 1) * l2Bytes();
+  // Measured on Zen 5 at 16-512 channels (F(2x2, 3x3)): a fused group's V and M in about 120 KiB;
+  // a shared group's V and M at most 256 KiB per position. Groups are whole micro-kernel rows (6
+  // tiles).
+  const int64_t perTile = s.fused ? 4 * s.P * (s.Cp + s.O16 * 16) : 4 * std::max(s.Cp, s.O16 * 16);
   const int64_t budget = s.fused ? 120 * 1024 : 256 * 1024;
   s.group =
       std::min(roundedT, std::max<int64_t>(6, std::min<int64_t>(budget / perTile, s.fused ? 120 : 1 << 20) / 6 * 6));

@@ -246,12 +246,13 @@ void ownWinogradWeightsCustom(Plan&, const ConvGeometry&) {}
 
 // ownWinograd3x3BackwardWeightsPlan(geometry) -> { plan, src, diffDst, diffWeights, impl }: buffers
 // [src nChw8c, diffDst nChw8c, diffWeights OIhw8i8o], no bias. The shapes, builds and error of
-// ownWinograd3x3Plan (own_winograd.cc); the AVX2 build's ownConv3x3BackwardWeightsPlan.
+// ownWinogradPlan (own_winograd.cc); the AVX2 build's ownConv3x3BackwardWeightsPlan.
 Napi::Value OwnWinograd3x3BackwardWeightsPlan(const Napi::CallbackInfo& info) {
   const char* op = "ownWinograd3x3BackwardWeights";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    const auto [src, diffDst, diffWeights] = ownWinogradDescs(g);
+    // F(2x2, 3x3) only: a 5x5 conv's backward weights stays oneDNN's.
+    const auto [src, diffDst, diffWeights] = ownConvDescsOf(g, ownWinogradRuns(g) && ownConv3x3Shape(g), 8);
     Plan plan = readTwoWriteOnePlan(op, {src, diffDst, diffWeights});
     ownWinogradWeightsCustom(plan, g);
     Napi::Object result = planResult(

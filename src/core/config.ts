@@ -49,7 +49,7 @@ export interface Settings {
  * layers of 1 to 16 rows: oneDNN's inner product and the own loop) and keeps the fastest; the
  * others are used as they are where a call can take them, else direct.
  */
-export type ConvAlgorithmChoice = 'tune' | 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed' | 'own';
+export type ConvAlgorithmChoice = 'tune' | 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed' | 'own' | 'own4';
 
 export const MAX_THREADS = 4096;
 // Sized for the largest training step of the zoo's benches: DenseNet-BC-100 at batch 64 reuses
@@ -142,12 +142,12 @@ const VARIABLES: { readonly [K in keyof Settings]: Variable<Settings[K]> } = {
   },
   convAlgorithm: {
     name: 'CONVKIT_CONV_ALGORITHM',
-    accepts: "one of 'direct', 'tune', 'winograd', 'auto', 'brgemm', 'transposed', 'own'",
+    accepts: "one of 'direct', 'tune', 'winograd', 'auto', 'brgemm', 'transposed', 'own', 'own4'",
     // 'tune' by default: Winograd ran ResNet/VGG 3x3 layers up to 2x faster on an AVX-512 host, and
     // runs only where measured faster on this one; its rounding (1-10x direct's, measured in
     // docs/native-backend.md#algorithm-choice) is the price, 'direct' the way out.
     fallback: 'tune',
-    parse: oneOf<ConvAlgorithmChoice>(['tune', 'direct', 'winograd', 'auto', 'brgemm', 'transposed', 'own']),
+    parse: oneOf<ConvAlgorithmChoice>(['tune', 'direct', 'winograd', 'auto', 'brgemm', 'transposed', 'own', 'own4']),
   },
   tuningCache: {
     name: 'CONVKIT_TUNING_CACHE',

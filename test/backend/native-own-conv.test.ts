@@ -1,9 +1,10 @@
 /**
  * convkit's own 3x3 conv kernels ('own'): on AVX-512 builds native/src/own_conv.cc and
  * own_conv_weights.cc, on AVX2 builds the Winograd kernels of own_winograd.cc and
- * own_winograd_weights.cc (`npm run check:avx2` runs these cases there). The forward, the
- * backward data (its forward on the transposed conv, weights turned) and the backward weights
- * against the reference backend with CONVKIT_CONV_ALGORITHM=own, on widths
+ * own_winograd_weights.cc (`npm run check:avx2` runs these cases there); and ('own4', AVX2 builds)
+ * the Winograd F(4x4, 3x3) forward and backward data. The forward, the backward data (its forward
+ * on the transposed conv, weights turned) and the backward weights against the reference backend
+ * with CONVKIT_CONV_ALGORITHM=own or own4, on widths
  * that end in a partial block of 16 pixels, channels that fill no 16-channel block, 1x1 and 1-row
  * maps, several input and output blocks; non-finite values exactly where oneDNN's direct kernel
  * has them; the convs it must leave to oneDNN. A build with neither has no such kernel: the
@@ -42,7 +43,7 @@ function winogradBuild(): boolean {
   const g = conv2dGeometry([1, 8, 4, 4], [8, 8, 3, 3], { padding: 1 });
   const { addon } = nativeRuntime();
   try {
-    const p = addon.ownConv3x3Plan(g);
+    const p = addon.ownConvPlan(g);
     addon.releasePlan(p.plan);
     return p.impl === 'convkit:avx2_wino_2x3';
   } catch {
@@ -61,27 +62,74 @@ const SHAPES: [string, number[], number[]][] = [
 ];
 
 describe("convkit's own 3x3 conv kernel against the reference backend", () => {
-  for (const [name, xShape, wShape] of SHAPES) {
-    it(`${name}: forward and both gradients agree`, { skip }, (t) => {
-      useAlgorithm('own');
-      const rt = nativeRuntime();
-      const kernels = ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'] as const;
-      assertGradientsAgree(name, [xShape, wShape], same, () => {
-        for (const kernel of kernels) takeConvAlgorithmNote(rt, kernel);
+  for (const [name, xShape, wShape] of SHAPES)
+    for (const algorithm of ['own', 'own4'] as const)
+      it(`${name}: forward and both gradients agree (${algorithm})`, { skip }, (t) => {
+        useAlgorithm(algorithm);
+        const rt = nativeRuntime();
+        const kernels = ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'] as const;
+        assertGradientsAgree(name, [xShape, wShape], same, () => {
+          for (const kernel of kernels) takeConvAlgorithmNote(rt, kernel);
+        });
+        const [forward, data, weights] = kernels.map((kernel) => takeConvAlgorithmNote(rt, kernel));
+        if (forward?.algorithm !== algorithm)
+          return t.skip(`no ${algorithm} kernel in this build (ran ${forward?.impl})`);
+        if (algorithm === 'own4') {
+          // F(4x4, 3x3) forward and backward data; the backward weights stays direct.
+          assert.equal(forward.impl, 'convkit:avx2_wino_4x3');
+          assert.deepEqual([data?.algorithm, data?.impl], ['own4', forward.impl]);
+          assert.equal(weights?.algorithm, 'direct');
+          return;
+        }
+        // AVX-512 builds: the direct kernel; AVX2 builds: the Winograd one. Each runs all three.
+        assert.ok(['convkit:avx512_3x3', 'convkit:avx2_wino_2x3'].includes(forward.impl), forward.impl);
+        for (const note of [data, weights]) assert.deepEqual([note?.algorithm, note?.impl], ['own', forward.impl]);
       });
-      const [forward, data, weights] = kernels.map((kernel) => takeConvAlgorithmNote(rt, kernel));
-      if (forward?.algorithm !== 'own') return t.skip(`no own kernel in this build (ran ${forward?.impl})`);
-      // AVX-512 builds: the direct kernel; AVX2 builds: the Winograd one. Each runs all three.
-      assert.ok(['convkit:avx512_3x3', 'convkit:avx2_wino_2x3'].includes(forward.impl), forward.impl);
-      for (const note of [data, weights]) assert.deepEqual([note?.algorithm, note?.impl], ['own', forward.impl]);
-    });
-  }
 
-  it('gives non-finite outputs and gradients exactly where the direct kernel does', { skip }, (t) => {
-    if (assertNonFiniteAsDirect('own') === null) t.skip('no own kernel in this build');
+  it('runs 5x5 convs padded by 2 on AVX2 builds (F(2x2, 5x5), forward and backward data), as the reference', {
+    skip,
+  }, (t) => {
+    if (!winogradBuild()) return t.skip('the AVX-512 own kernel is 3x3 only');
+    useAlgorithm('own');
+    const rt = nativeRuntime();
+    const conv5 = (x: Tensor, w: Tensor): Tensor => ops.conv2d(x, w, null, { padding: 2 });
+    const kernels = ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'] as const;
+    assertGradientsAgree(
+      '5x5, 17 -> 19 channels, 7x9',
+      [
+        [2, 17, 7, 9],
+        [19, 17, 5, 5],
+      ],
+      conv5,
+      () => {
+        for (const kernel of kernels) takeConvAlgorithmNote(rt, kernel);
+      },
+    );
+    const [forward, data, weights] = kernels.map((kernel) => takeConvAlgorithmNote(rt, kernel));
+    assert.deepEqual([forward?.algorithm, forward?.impl], ['own', 'convkit:avx2_wino_2x5']);
+    assert.deepEqual([data?.algorithm, data?.impl], ['own', 'convkit:avx2_wino_2x5']);
+    assert.equal(weights?.algorithm, 'direct', "the backward weights stays oneDNN's");
   });
 
-  it('leaves stride 2, padding 0, 5x5 kernels and a bias gradient to oneDNN; a bias and a fused ReLU too on AVX-512', {
+  for (const algorithm of ['own', 'own4'])
+    it(`gives non-finite outputs and gradients exactly where the direct kernel does (${algorithm})`, { skip }, (t) => {
+      if (assertNonFiniteAsDirect(algorithm) === null) t.skip(`no ${algorithm} kernel in this build`);
+    });
+
+  it('refuses own4 on AVX-512 builds, where oneDNN has its Winograd F(4x4, 3x3): the conv runs direct', {
+    skip,
+  }, (t) => {
+    if (winogradBuild()) return t.skip('an AVX2 build runs own4 (checked above)');
+    useAlgorithm('own4');
+    const rt = nativeRuntime();
+    const x = ops.fromArray(seededValues(2 * 16 * 64, 65), [2, 16, 8, 8], { backend: 'native' });
+    const w = ops.fromArray(seededValues(16 * 16 * 9, 66), [16, 16, 3, 3], { backend: 'native' });
+    takeConvAlgorithmNote(rt);
+    noGrad(() => same(x, w).dispose());
+    assert.equal(takeConvAlgorithmNote(rt)?.algorithm, 'direct');
+  });
+
+  it('leaves stride 2, padding 0, 5x5 kernels padded by 1 and a bias gradient to oneDNN; on AVX-512 5x5 ones, a bias and a fused ReLU too', {
     skip,
   }, () => {
     useAlgorithm('own');
@@ -93,10 +141,11 @@ describe("convkit's own 3x3 conv kernel against the reference backend", () => {
     const convs: [string, () => Tensor][] = [
       ['stride 2', () => ops.conv2d(x, w3, null, { padding: 1, stride: 2 })],
       ['padding 0', () => ops.conv2d(x, w3, null)],
-      ['5x5', () => ops.conv2d(x, w5, null, { padding: 2 })],
+      ['5x5 padded by 1', () => ops.conv2d(x, w5, null, { padding: 1 })],
     ];
     if (!winogradBuild())
       convs.push(
+        ['5x5 padded by 2', () => ops.conv2d(x, w5, null, { padding: 2 })],
         ['bias', () => ops.conv2d(x, w3, b, { padding: 1 })],
         ['ReLU', () => ops.conv2d(x, w3, null, { padding: 1 }, { relu: true })],
       );
@@ -114,32 +163,33 @@ describe("convkit's own 3x3 conv kernel against the reference backend", () => {
     assert.equal(takeConvAlgorithmNote(rt, 'conv2dBackwardWeight')?.algorithm ?? 'direct', 'direct', 'bias gradient');
   });
 
-  it('runs a bias, a residual addend and a fused ReLU on AVX2 builds (the Winograd kernel), as the reference, before and after an SGD step', {
-    skip,
-  }, (t) => {
-    if (!winogradBuild()) return t.skip('the AVX-512 own kernel takes no bias or post-ops (checked above)');
-    useAlgorithm('own');
-    const rt = nativeRuntime();
-    const shapes = [[2, 17, 7, 9], [19, 17, 3, 3], [19], [2, 19, 7, 9]];
-    const values = shapes.map((shape, i) => seededValues(sizeOf(shape), 70 + i));
-    const [x, w, b, addend] = shapes.map((shape, i) => ops.fromArray(values[i], shape, { backend: 'native' }));
-    w.requiresGrad = true;
-    // An inference pass on the reference and here (the Winograd plan reads the weights transformed, kept on w).
-    const pass = (): void => {
-      const onRef = [x, w, b, addend].map((v) => ops.fromArray(v.toArray(), v.shape, { backend: 'ref' }));
-      const want = Float32Array.from(
-        ops.conv2d(onRef[0], onRef[1], onRef[2], { padding: 1 }, { addend: onRef[3], relu: true }).toArray(),
-      );
-      takeConvAlgorithmNote(rt);
-      const got = noGrad(() => ops.conv2d(x, w, b, { padding: 1 }, { addend, relu: true }));
-      assert.deepEqual([takeConvAlgorithmNote(rt)?.algorithm, want.some((v) => v === 0)], ['own', true]);
-      assertClose('bias + addend + ReLU', got.toArray(), want, scaledTolerance(want));
-    };
-    pass();
-    pass(); // the kept transform
-    // An SGD step writes w in place: the next pass must transform it again.
-    ops.sum(ops.conv2d(x, w, b, { padding: 1 })).backward();
-    new SGD([w], { lr: 0.5 }).step();
-    pass();
-  });
+  for (const algorithm of ['own', 'own4'])
+    it(`runs a bias, a residual addend and a fused ReLU on AVX2 builds (the Winograd kernel, ${algorithm}), as the reference, before and after an SGD step`, {
+      skip,
+    }, (t) => {
+      if (!winogradBuild()) return t.skip('the AVX-512 own kernel takes no bias or post-ops (checked above)');
+      useAlgorithm(algorithm);
+      const rt = nativeRuntime();
+      const shapes = [[2, 17, 7, 9], [19, 17, 3, 3], [19], [2, 19, 7, 9]];
+      const values = shapes.map((shape, i) => seededValues(sizeOf(shape), 70 + i));
+      const [x, w, b, addend] = shapes.map((shape, i) => ops.fromArray(values[i], shape, { backend: 'native' }));
+      w.requiresGrad = true;
+      // An inference pass on the reference and here (the Winograd plan reads the weights transformed, kept on w).
+      const pass = (): void => {
+        const onRef = [x, w, b, addend].map((v) => ops.fromArray(v.toArray(), v.shape, { backend: 'ref' }));
+        const want = Float32Array.from(
+          ops.conv2d(onRef[0], onRef[1], onRef[2], { padding: 1 }, { addend: onRef[3], relu: true }).toArray(),
+        );
+        takeConvAlgorithmNote(rt);
+        const got = noGrad(() => ops.conv2d(x, w, b, { padding: 1 }, { addend, relu: true }));
+        assert.deepEqual([takeConvAlgorithmNote(rt)?.algorithm, want.some((v) => v === 0)], [algorithm, true]);
+        assertClose('bias + addend + ReLU', got.toArray(), want, scaledTolerance(want));
+      };
+      pass();
+      pass(); // the kept transform
+      // An SGD step writes w in place: the next pass must transform it again.
+      ops.sum(ops.conv2d(x, w, b, { padding: 1 })).backward();
+      new SGD([w], { lr: 0.5 }).step();
+      pass();
+    });
 });

@@ -93,7 +93,7 @@ describe('config', () => {
         'CONVKIT_CONV_ALGORITHM',
         'fast',
         'convAlgorithm',
-        /CONVKIT_CONV_ALGORITHM: expected one of 'direct', 'tune', 'winograd', 'auto', 'brgemm', 'transposed', 'own', got 'fast'/,
+        /CONVKIT_CONV_ALGORITHM: expected one of 'direct', 'tune', 'winograd', 'auto', 'brgemm', 'transposed', 'own', 'own4', got 'fast'/,
       ],
     ];
     for (const [name, value, key, message] of cases) {

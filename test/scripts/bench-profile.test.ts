@@ -122,7 +122,7 @@ test('the profile times the recorded pass: every command charged to its layer, t
   for (const c of convs) {
     assert.equal(c.calls, 1, c.path);
     assert.ok(c.ms > 0 && c.macs > 0, `${c.path}: timed and counted`);
-    assert.match(c.kernel ?? '', /^(direct|winograd|brgemm|own) /, `${c.path}: the kernel that ran`);
+    assert.match(c.kernel ?? '', /^(direct|winograd|brgemm|own|own4) /, `${c.path}: the kernel that ran`);
   }
   const rows = new Map(layers.map((l) => [`${l.path} ${l.op}`, l]));
   for (const copy of ['(recording) copy in', '(recording) copy out']) assert.ok((rows.get(copy)?.ms ?? 0) > 0, copy);

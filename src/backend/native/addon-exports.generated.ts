@@ -33,9 +33,9 @@ export const ADDON_EXPORTS = [
   'arenaStats', // memory.cc
   'sgdPlan', // optim.cc
   'adamPlan', // optim.cc
-  'ownConv3x3Plan', // own_conv.cc
+  'ownConvPlan', // own_conv.cc
   'ownConv3x3BackwardWeightsPlan', // own_conv_weights.cc
-  'ownWinograd3x3Plan', // own_winograd.cc
+  'ownWinogradPlan', // own_winograd.cc
   'ownWinogradWeightsTransformPlan', // own_winograd.cc
   'ownWinograd3x3BackwardWeightsPlan', // own_winograd_weights.cc
   'plainDesc', // plan.cc

@@ -1,5 +1,10 @@
 /**
- * The 'own' conv algorithm: convkit's own 3x3, stride-1, padding-1 kernel, one per build.
+ * The 'own' conv algorithms: convkit's own 3x3, stride-1, padding-1 kernels, per build, and on AVX2
+ * builds a Winograd F(2x2, 5x5) for 5x5 convs padded by 2 (AlexNet's second conv).
+ * - 'own4' (AVX2 builds): Winograd F(4x4, 3x3) on 8-channel blocks (native/src/own_winograd.cc,
+ *   own_winograd_f4.h): 36 products per 4x4 outputs where F(2x2, 3x3) takes 64, at the price of
+ *   larger rounding; a forward (inference and training) and a backward data, measured against the
+ *   others per shape. AVX-512 builds refuse it (oneDNN has its own F(4x4, 3x3) there).
  * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
  *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
  *   this loop at about 85 %. Forward, backward data and backward weights (own_conv_weights.cc).
@@ -24,28 +29,34 @@ declare module './addon.js' {
     // ---- own_conv.cc
     /**
      * buffers [src nChw16c, weights OIhw16i16o, dst nChw16c] (builds without AVX-512: those of
-     * ownWinograd3x3Plan); an error "has no own implementation" unless 3x3, stride 1, undilated,
-     * ungrouped, padded by 1, and (AVX-512 builds) without a bias or post-ops.
+     * ownWinogradPlan, which also runs 5x5 convs); an error "has no own implementation" unless
+     * 3x3, stride 1, undilated, ungrouped, padded by 1, and (AVX-512 builds) without a bias or
+     * post-ops, tile 2.
      */
-    ownConv3x3Plan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
+    ownConvPlan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
     // ---- own_winograd.cc
     /**
      * buffers [src nChw8c, weights OIhw8i8o, (bias), dst nChw8c, (addend nChw8c)]: y = conv + bias,
      * + addend, then ReLU, as conv2dPlan's post-ops. With `transformed`, `weights` are their
      * transform and one more buffer, last, `guardWeights`, holds them as OIhw8i8o (the NaN/Inf
-     * scan). The AVX2 build's ownConv3x3Plan, on every build with AVX2 and FMA; the shapes and
-     * error of ownConv3x3Plan.
+     * scan). `tile` 4: F(4x4, 3x3), else F(2x2, 3x3); a 5x5 conv padded by 2 (stride 1...):
+     * F(2x2, 5x5), tile 2 only. The AVX2 build's ownConvPlan, on every build with AVX2 and FMA;
+     * otherwise the error of ownConvPlan.
      */
-    ownWinograd3x3Plan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
+    ownWinogradPlan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
     /**
-     * buffers [weights OIhw8i8o, transformed]: the weights as a `transformed` ownWinograd3x3Plan
-     * reads them (plain [16 positions, outputs / 16, inputs rounded up to 8, 16 outputs]).
+     * buffers [weights OIhw8i8o, transformed]: the weights as a `transformed` ownWinogradPlan
+     * of the same tile reads them (plain [(tile + kernel side - 1)^2 positions, outputs / 16,
+     * inputs rounded up to 8, 16 outputs]).
      */
-    ownWinogradWeightsTransformPlan(geometry: Conv2dGeometry): PlanResult<'weights' | 'transformed'>;
+    ownWinogradWeightsTransformPlan(
+      geometry: Conv2dGeometry,
+      options?: { tile?: 2 | 4 },
+    ): PlanResult<'weights' | 'transformed'>;
     // ---- own_winograd_weights.cc
     /**
-     * buffers [src nChw8c, diffDst nChw8c, diffWeights OIhw8i8o], no bias; the shapes and builds
-     * of ownWinograd3x3Plan.
+     * buffers [src nChw8c, diffDst nChw8c, diffWeights OIhw8i8o], no bias; the 3x3 shapes and
+     * builds of ownWinogradPlan.
      */
     ownWinograd3x3BackwardWeightsPlan(
       geometry: Conv2dGeometry,
@@ -53,7 +64,7 @@ declare module './addon.js' {
     // ---- own_conv_weights.cc
     /**
      * buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias (builds without
-     * AVX-512: those of ownWinograd3x3BackwardWeightsPlan); the shapes and error of ownConv3x3Plan.
+     * AVX-512: those of ownWinograd3x3BackwardWeightsPlan); the shapes and error of ownConvPlan.
      */
     ownConv3x3BackwardWeightsPlan(
       geometry: Conv2dGeometry,
@@ -71,7 +82,12 @@ export interface OwnPostOps {
   readonly relu: boolean;
   readonly sum: boolean;
   readonly transformed?: boolean;
+  /** Winograd's outputs per tile side on AVX2 builds: 2 (the default) or 4 (AVX-512 builds refuse 4). */
+  readonly tile?: 2 | 4;
 }
+
+/** The Winograd tile of an own algorithm: 'own4' F(4x4, 3x3), 'own' F(2x2, 3x3). */
+export const ownTile = (algorithm: 'own' | 'own4'): 2 | 4 => (algorithm === 'own4' ? 4 : 2);
 /** An own forward plan: buffers [src, weights, (bias), dst, (addend), (guardWeights)]. */
 export type OwnForwardPlanResult = PlanResult<'src' | 'weights' | 'dst'> & {
   readonly bias?: number;
@@ -80,11 +96,30 @@ export type OwnForwardPlanResult = PlanResult<'src' | 'weights' | 'dst'> & {
   readonly impl: string;
 };
 /** A forward plan that reads its weights transformed (transformedWeights), kept on the weight. */
-export type TransformingPlan = ForwardPlan & { readonly transformed: true; readonly guardWeights: number };
+export type TransformingPlan = ForwardPlan & {
+  readonly transformed: true;
+  readonly guardWeights: number;
+  readonly tile: 2 | 4;
+};
 
-/** A conv the own kernel may run: Winograd's shapes (3x3, stride 1...) padded by 1 on every side. */
-export const ownShape = (g: Conv2dGeometry): boolean =>
+/** A 3x3 conv every own kernel runs: Winograd's shapes (3x3, stride 1...) padded by 1 on every side. */
+export const own3x3Shape = (g: Conv2dGeometry): boolean =>
   winogradShape(g) && [g.padTop, g.padBottom, g.padLeft, g.padRight].every((p) => p === 1);
+
+/**
+ * A conv an own kernel may run: own3x3Shape, or (the AVX2 build's F(2x2, 5x5), forward and
+ * backward data) 5x5, stride 1, undilated, ungrouped, padded by 2 on every side.
+ */
+export const ownShape = (g: Conv2dGeometry): boolean =>
+  own3x3Shape(g) ||
+  (g.kernelH === 5 &&
+    g.kernelW === 5 &&
+    g.strideH === 1 &&
+    g.strideW === 1 &&
+    g.dilationH === 1 &&
+    g.dilationW === 1 &&
+    g.groups === 1 &&
+    [g.padTop, g.padBottom, g.padLeft, g.padRight].every((p) => p === 2));
 
 /**
  * The own kernel's forward plan of `g` with `postOps` (made once, then from the plan cache); an
@@ -92,8 +127,10 @@ export const ownShape = (g: Conv2dGeometry): boolean =>
  */
 export function ownForwardPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string, postOps: OwnPostOps): ForwardPlan {
   return rt.plan<ForwardPlan>(key, () => {
-    const p = rt.addon.ownConv3x3Plan(g, postOps);
-    return p.guardWeights === undefined ? { ...p, gemm: false } : { ...p, gemm: false, transformed: true };
+    const p = rt.addon.ownConvPlan(g, postOps);
+    return p.guardWeights === undefined
+      ? { ...p, gemm: false }
+      : { ...p, gemm: false, transformed: true, tile: postOps.tile ?? 2 };
   });
 }
 
@@ -110,8 +147,9 @@ export function transformedWeights(
 ): Float32Array {
   const kept = weight instanceof NativeStorage ? weight.convertedTo(plan.weights) : undefined;
   if (kept !== undefined) return kept.buffer;
-  const transform = rt.plan(`ownWinogradWeightsTransform:${g.outChannels},${g.inChannels}`, () =>
-    rt.addon.ownWinogradWeightsTransformPlan(g),
+  const transform = rt.plan(
+    `ownWinogradWeightsTransform:${g.outChannels},${g.inChannels},${g.kernelH}:${plan.tile}`,
+    () => rt.addon.ownWinogradWeightsTransformPlan(g, { tile: plan.tile }),
   );
   const from = rt.input(weight, plan.guardWeights, [g.outChannels, g.inChannels, g.kernelH, g.kernelW]);
   const transformed = rt.output(plan.weights, Math.ceil(rt.descInfo(plan.weights).bytes / 4));
@@ -128,10 +166,15 @@ export type OwnBackwardDataPlan = TurnedWeightsPlan & {
   readonly diffSrc: number;
 };
 
-/** The own kernel's backward-data plan of `g`: its forward on the transposed conv. */
-export function ownBackwardDataPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string): OwnBackwardDataPlan {
+/** The own kernel's backward-data plan of `g`: its forward (of `tile`) on the transposed conv. */
+export function ownBackwardDataPlan(
+  rt: NativeRuntime,
+  g: Conv2dGeometry,
+  key: string,
+  tile: 2 | 4 = 2,
+): OwnBackwardDataPlan {
   return rt.plan<OwnBackwardDataPlan>(key, () => {
-    const p = rt.addon.ownConv3x3Plan(transposedGeometry(g), { bias: false, relu: false, sum: false });
+    const p = rt.addon.ownConvPlan(transposedGeometry(g), { bias: false, relu: false, sum: false, tile });
     return { plan: p.plan, diffDst: p.src, weights: p.weights, diffSrc: p.dst, impl: p.impl, transposed: true };
   });
 }

@@ -17,9 +17,10 @@ import { dirname, join } from 'node:path';
  * oneDNN's algorithms a conv plan may ask for; 'brgemm' is its direct algorithm on nhwc
  * activations, which it runs with its brgemm kernels (AVX-512 only); 'transposed' a training
  * forward run as the backward data of its transposed conv (conv-transposed.ts); 'own' convkit's
- * own 3x3 kernel on AVX-512 (conv-own.ts).
+ * own 3x3 kernel (conv-own.ts: direct on AVX-512, Winograd F(2x2, 3x3) on AVX2, and there
+ * F(2x2, 5x5) for 5x5 convs); 'own4' its Winograd F(4x4, 3x3) (AVX2 builds).
  */
-export type ConvAlgorithm = 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed' | 'own';
+export type ConvAlgorithm = 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed' | 'own' | 'own4';
 
 /** What measured choices depend on: a change in any field invalidates them all. */
 export interface HostIdentity {
@@ -58,7 +59,7 @@ export interface TunedChoice {
 }
 
 const FORMAT = 1;
-const ALGORITHMS: readonly string[] = ['direct', 'winograd', 'auto', 'brgemm', 'transposed', 'own'];
+const ALGORITHMS: readonly string[] = ['direct', 'winograd', 'auto', 'brgemm', 'transposed', 'own', 'own4'];
 
 function isChoice(v: unknown): v is TunedChoice {
   if (typeof v !== 'object' || v === null) return false;

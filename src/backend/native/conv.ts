@@ -17,7 +17,9 @@ import {
   ownBackwardDataPlan,
   ownBackwardWeightsPlan,
   ownForwardPlan,
+  own3x3Shape,
   ownShape,
+  ownTile,
   type TransformingPlan,
   transformedWeights,
 } from './conv-own.js';
@@ -166,7 +168,7 @@ export const CONV_RUNS: readonly NativeRun[] = [
     kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
     name: 'conv2d, backward data, backward weight (+ bias)',
     native:
-      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, a stride-1 training forward as the backward data of its transposed conv, and convkit's own 3x3 kernel (direct on AVX-512 builds, without a bias or post-ops; Winograd with them on AVX2 ones), forward and both backward kernels, where measured faster ([Algorithm choice](#algorithm-choice))",
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, a stride-1 training forward as the backward data of its transposed conv, and convkit's own 3x3 kernel (direct on AVX-512 builds, without a bias or post-ops; Winograd F(2x2, 3x3) and F(4x4, 3x3) with them on AVX2 ones), forward and both backward kernels (F(4x4, 3x3): forward and backward data), and on AVX2 builds its Winograd F(2x2, 5x5) for 5x5 convs padded by 2 (forward and backward data), where measured faster ([Algorithm choice](#algorithm-choice))",
     fallback: 'float64, empty tensors',
   },
 ];
@@ -238,19 +240,22 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     const planOf = (algorithm: ConvAlgorithm): ForwardPlan => {
       const key = `conv2d:${shape}:${algorithm}`;
       if (algorithm === 'transposed') return transposedPlan(rt, g, key);
-      if (algorithm === 'own') return ownForwardPlan(rt, g, key, { ...options, transformed: !options.training });
+      if (algorithm === 'own' || algorithm === 'own4')
+        return ownForwardPlan(rt, g, key, { ...options, transformed: !options.training, tile: ownTile(algorithm) });
       return rt.plan<ForwardPlan>(key, () => rt.addon.conv2dPlan(g, { ...options, algorithm }));
     };
     // The measured choice (conv-algorithm.ts): Winograd for 3x3 stride-1 convs; brgemm (nhwc,
     // converted in and out) for convs without an addend (its conversion would go untimed),
     // except those oneDNN runs as im2col + gemm (their direct path is the cut below); the
     // transposed conv's backward data for stride-1 training convs without a bias; convkit's own
-    // 3x3 kernel (the AVX-512 one refuses a bias and post-ops: conv-own.ts).
+    // kernels for 3x3 convs, and on AVX2 builds 5x5 ones (the AVX-512 one refuses a bias, post-ops,
+    // 5x5 and F(4x4, 3x3): conv-own.ts).
     const candidates: ConvAlgorithm[] = [];
     if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
     if (cutOf === undefined && addend === null && !planOf('direct').gemm) candidates.push('brgemm');
     if (cutOf === undefined && options.training && !options.bias && transposable(g)) candidates.push('transposed');
     if (cutOf === undefined && ownShape(g)) candidates.push('own');
+    if (cutOf === undefined && own3x3Shape(g)) candidates.push('own4');
     const request = {
       kernel: 'conv2d' as const,
       shape,
@@ -366,12 +371,13 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     type Plan = ReturnType<NativeAddon['conv2dBackwardDataPlan']> | OwnBackwardDataPlan;
     const candidates: ConvAlgorithm[] = winogradShape(g) ? ['winograd'] : [];
     if (ownShape(g)) candidates.push('own');
+    if (own3x3Shape(g)) candidates.push('own4');
     const plan = chooser.plan<Plan>({
       kernel: 'conv2dBackwardData',
       shape,
       planOf: (algorithm) => {
         const key = `conv2dBackwardData:${shape}:${algorithm}`;
-        if (algorithm === 'own') return ownBackwardDataPlan(rt, g, key);
+        if (algorithm === 'own' || algorithm === 'own4') return ownBackwardDataPlan(rt, g, key, ownTile(algorithm));
         return rt.plan(key, () => rt.addon.conv2dBackwardDataPlan(g, { algorithm }));
       },
       candidates,
@@ -397,7 +403,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardWeight', 'empty tensor', args);
     const shape = `${geometryKey(g)}:${+withBias}`;
     const candidates: ConvAlgorithm[] = winogradShape(g) ? ['winograd'] : [];
-    if (!withBias && ownShape(g)) candidates.push('own');
+    if (!withBias && own3x3Shape(g)) candidates.push('own');
     const plan = chooser.plan({
       kernel: 'conv2dBackwardWeight',
       shape,
