@@ -2,7 +2,7 @@
  * The 'own' conv algorithms: convkit's own 3x3, stride-1, padding-1 kernels, per build, and on AVX2
  * builds a Winograd F(2x2, 5x5) for 5x5 convs padded by 2 (AlexNet's second conv).
  * - 'own4' (AVX2 builds): Winograd F(4x4, 3x3) on 8-channel blocks (native/src/own_winograd.cc,
- *   own_winograd_f4.h): 36 products per 4x4 outputs where F(2x2, 3x3) takes 64, at the price of
+ *   own_winograd_6pt.h): 36 products per 4x4 outputs where F(2x2, 3x3) takes 64, at the price of
  *   larger rounding; a forward (inference and training) and a backward data, measured against the
  *   others per shape. AVX-512 builds refuse it (oneDNN has its own F(4x4, 3x3) there).
  * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
