@@ -58,11 +58,11 @@ void transformWeights(const float* w, float* U, const Sizes& s) {
           g[k] = ob < s.OB ? _mm256_loadu_ps(w + ((ob * s.CB + c / 8) * taps + k) * 64 + (c % 8) * 8) : zero;
         float* out = u + half8 * 8;
         if (s.r == 5) {
-          six::weightTile5(g, out, plane);
+          six::weightTile<5>(g, out, plane);
           continue;
         }
         if (s.m == 4) {
-          six::weightTile(g, out, plane);
+          six::weightTile<3>(g, out, plane);
           continue;
         }
         __m256 t[4][3];

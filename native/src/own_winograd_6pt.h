@@ -92,31 +92,24 @@ inline void outputRow2(const __m256 m[6], __m256 y[2]) {
                        m[5]);
 }
 
-// U[r * 6 + q] = (G g G^T)[r][q] of one input channel's taps g[kh * 3 + kw] for 8 outputs, at
-// out + position * plane (F(4x4, 3x3)).
-inline void weightTile(const __m256 g[9], float* out, size_t plane) {
-  __m256 t[6][3], column[3], row[6];  // t = G g, then each row of t times G^T
-  for (int k = 0; k < 3; k++) {
-    for (int j = 0; j < 3; j++) column[j] = g[3 * j + k];
-    weightRow(column, row);
+// U[r * 6 + q] = (G g G^T)[r][q] of one input channel's R x R taps g[kh * R + kw] for 8 outputs,
+// at out + position * plane: F(4x4, 3x3) (R 3) or F(2x2, 5x5) (R 5).
+template <int R>
+inline void weightTile(const __m256 g[R * R], float* out, size_t plane) {
+  const auto timesG = [](const __m256 v[R], __m256 u[6]) {
+    if constexpr (R == 3)
+      weightRow(v, u);
+    else
+      weightRow5(v, u);
+  };
+  __m256 t[6][R], column[R], row[6];  // t = G g, then each row of t times G^T
+  for (int k = 0; k < R; k++) {
+    for (int j = 0; j < R; j++) column[j] = g[R * j + k];
+    timesG(column, row);
     for (int r = 0; r < 6; r++) t[r][k] = row[r];
   }
   for (int r = 0; r < 6; r++) {
-    weightRow(t[r], row);
-    for (int q = 0; q < 6; q++) _mm256_storeu_ps(out + (r * 6 + q) * plane, row[q]);
-  }
-}
-
-// The same of F(2x2, 5x5), taps g[kh * 5 + kw].
-inline void weightTile5(const __m256 g[25], float* out, size_t plane) {
-  __m256 t[6][5], column[5], row[6];
-  for (int k = 0; k < 5; k++) {
-    for (int j = 0; j < 5; j++) column[j] = g[5 * j + k];
-    weightRow5(column, row);
-    for (int r = 0; r < 6; r++) t[r][k] = row[r];
-  }
-  for (int r = 0; r < 6; r++) {
-    weightRow5(t[r], row);
+    timesG(t[r], row);
     for (int q = 0; q < 6; q++) _mm256_storeu_ps(out + (r * 6 + q) * plane, row[q]);
   }
 }

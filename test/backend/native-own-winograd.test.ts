@@ -141,6 +141,16 @@ function sixPointTolerance(expected: Float32Array): { rtol: number; atol: number
   return { rtol, atol: 4 * atol };
 }
 
+/** `got` holds NaN and infinities exactly where `direct` does, and close values elsewhere. */
+function assertNonFiniteWhereDirect(what: string, got: Float32Array, direct: Float32Array): void {
+  for (let i = 0; i < direct.length; i++) {
+    const message = `${what} ${i} is ${got[i]}, direct ${direct[i]}`;
+    if (Number.isFinite(direct[i]))
+      assert.ok(Math.abs(got[i] - direct[i]) <= 1e-4 * (1 + Math.abs(direct[i])), message);
+    else assert.ok(Object.is(got[i], direct[i]), message);
+  }
+}
+
 describe("convkit's Winograd kernel for AVX2 builds", () => {
   for (const [name, xShape, wShape] of SHAPES_5X5)
     it(`5x5, ${name}: the F(2x2, 5x5) forward agrees with the reference, padding lanes zero`, { skip }, (t) => {
@@ -190,12 +200,7 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
     if (forward === null) return t.skip('this build has no AVX2 and FMA');
     const direct = expected('native', xShape, wShape, [x, w, seededValues(6 * 81, 43)]).y;
     assert.ok(direct.some((v) => Number.isNaN(v)) && direct.some((v) => Number.isFinite(v)));
-    for (let i = 0; i < direct.length; i++) {
-      const message = `output ${i} is ${forward.out[i]}, direct ${direct[i]}`;
-      if (Number.isFinite(direct[i]))
-        assert.ok(Math.abs(forward.out[i] - direct[i]) <= 1e-4 * (1 + Math.abs(direct[i])), message);
-      else assert.ok(Object.is(forward.out[i], direct[i]), message);
-    }
+    assertNonFiniteWhereDirect('output', forward.out, direct);
     assertPaddingZero('non-finite 5x5 output', forward.blocked, 6, 81);
   });
 
@@ -223,12 +228,7 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
       ['weight gradient', weights.out, want.gw],
     ] as const) {
       assert.ok(direct.some((v) => Number.isNaN(v)) && direct.some((v) => Math.abs(v) === Number.POSITIVE_INFINITY));
-      for (let i = 0; i < direct.length; i++) {
-        const message = `${what} ${i} is ${got[i]}, direct ${direct[i]}`;
-        if (Number.isFinite(direct[i]))
-          assert.ok(Math.abs(got[i] - direct[i]) <= 1e-4 * (1 + Math.abs(direct[i])), message);
-        else assert.ok(Object.is(got[i], direct[i]), message);
-      }
+      assertNonFiniteWhereDirect(what, got, direct);
     }
     assertPaddingZero('non-finite output', forward.blocked, wShape[0], xShape[2] * xShape[3]);
     assertPaddingZero('non-finite F(4x4, 3x3) output', forward4.blocked, wShape[0], xShape[2] * xShape[3]);
@@ -294,11 +294,7 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
         values[1][9 * 17 * 2 + 4] = Number.NEGATIVE_INFINITY; // output 2's centre tap of input 0
         const direct = reference('native', values);
         const got = run(values);
-        for (let i = 0; i < direct.length; i++) {
-          if (Number.isFinite(direct[i]))
-            assert.ok(Math.abs(got[i] - direct[i]) <= 1e-4 * (1 + Math.abs(direct[i])), `${i}`);
-          else assert.ok(Object.is(got[i], direct[i]), `output ${i} is ${got[i]}, direct ${direct[i]}`);
-        }
+        assertNonFiniteWhereDirect('post-ops output', got, direct);
         assert.ok(Number.isNaN(got[5]) && got[4 * 63] === Number.POSITIVE_INFINITY);
       });
 

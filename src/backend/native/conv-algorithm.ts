@@ -23,15 +23,18 @@ import {
 } from './conv-tuning.js';
 import { NativeStorage, type NativeRuntime } from './runtime.js';
 
-/** A conv Winograd may run: 3x3, stride 1, undilated, ungrouped. */
-export const winogradShape = (g: Conv2dGeometry): boolean =>
-  g.kernelH === 3 &&
-  g.kernelW === 3 &&
+/** A `side` x `side` conv of stride 1, undilated, ungrouped. */
+export const squareStride1Shape = (g: Conv2dGeometry, side: number): boolean =>
+  g.kernelH === side &&
+  g.kernelW === side &&
   g.strideH === 1 &&
   g.strideW === 1 &&
   g.dilationH === 1 &&
   g.dilationW === 1 &&
   g.groups === 1;
+
+/** A conv Winograd may run: 3x3, stride 1, undilated, ungrouped. */
+export const winogradShape = (g: Conv2dGeometry): boolean => squareStride1Shape(g, 3);
 
 /** The conv kernels an algorithm is chosen for. */
 export type ConvKernel = 'conv2d' | 'conv2dBackwardData' | 'conv2dBackwardWeight';

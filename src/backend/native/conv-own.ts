@@ -20,7 +20,7 @@ import type { Conv2dGeometry } from '../backend.js';
 import type { Storage } from '../../core/storage.js';
 import type { PlanResult } from './addon.js';
 import type { ForwardPlan } from './conv.js';
-import { winogradShape } from './conv-algorithm.js';
+import { squareStride1Shape, winogradShape } from './conv-algorithm.js';
 import { type TurnedWeightsPlan, transposedGeometry } from './conv-transposed.js';
 import { NativeStorage, type NativeRuntime } from './runtime.js';
 
@@ -111,15 +111,7 @@ export const own3x3Shape = (g: Conv2dGeometry): boolean =>
  * backward data) 5x5, stride 1, undilated, ungrouped, padded by 2 on every side.
  */
 export const ownShape = (g: Conv2dGeometry): boolean =>
-  own3x3Shape(g) ||
-  (g.kernelH === 5 &&
-    g.kernelW === 5 &&
-    g.strideH === 1 &&
-    g.strideW === 1 &&
-    g.dilationH === 1 &&
-    g.dilationW === 1 &&
-    g.groups === 1 &&
-    [g.padTop, g.padBottom, g.padLeft, g.padRight].every((p) => p === 2));
+  own3x3Shape(g) || (squareStride1Shape(g, 5) && [g.padTop, g.padBottom, g.padLeft, g.padRight].every((p) => p === 2));
 
 /**
  * The own kernel's forward plan of `g` with `postOps` (made once, then from the plan cache); an
