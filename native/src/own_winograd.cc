@@ -325,6 +325,8 @@ dnnl::memory::desc transformedWeightsDesc(const ConvGeometry& g, int64_t tile) {
   const int64_t side = tile + g.KH - 1;
   return plainDescOf({side * side, (g.O + 15) / 16, (g.C + 7) / 8 * 8, 16});
 }
+
+namespace {
 // The optional field `tile` of an options object: F(2x2, 3x3) (2, the default) or F(4x4, 3x3) (4).
 int64_t winogradTileOf(Fields& options, const Napi::Object& object, const char* op) {
   if (!object.Has("tile")) return 2;
@@ -333,6 +335,13 @@ int64_t winogradTileOf(Fields& options, const Napi::Object& object, const char* 
     throw std::invalid_argument(std::string(op) + ": argument 'options' field 'tile' must be 2 or 4, got 3");
   return tile;
 }
+
+// 5x5 convs take tile 2 only: there is no F(4x4, 5x5) (8x8 tiles).
+void refuseTile(const ConvGeometry& g, int64_t tile) {
+  if (g.KH == 5 && tile != 2)
+    throw std::invalid_argument("convkit has no own4 implementation for this convolution (5x5: F(2x2, 5x5) only)");
+}
+}  // namespace
 
 OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char* op) {
   if (info.Length() <= index || info[index].IsUndefined()) return {};
@@ -348,23 +357,15 @@ OwnConvDescs ownWinogradDescs(const ConvGeometry& g) {
   return ownConvDescsOf(g, ownWinogradRuns(g), 8);
 }
 
-namespace {
-// F(4x4, 5x5) would round too much: 5x5 convs take tile 2 only.
-void refuseTile(const ConvGeometry& g, int64_t tile) {
-  if (g.KH == 5 && tile != 2)
-    throw std::invalid_argument("convkit has no own4 implementation for this convolution (5x5: F(2x2, 5x5) only)");
-}
-}  // namespace
-
 // ownWinogradPlan(geometry, { bias, relu, sum, transformed?, tile? }?) -> { plan, src, weights, (bias), dst,
 // (addend), (guardWeights), impl }: buffers [src nChw8c, weights OIhw8i8o, (bias [O]), dst nChw8c, (addend nChw8c)]:
 // y = conv + bias, + addend, then ReLU (as conv2dPlan's post-ops), by F(2x2, 3x3) or (tile 4) F(4x4, 3x3); or, for a
 // 5x5 conv padded by 2, by F(2x2, 5x5) (tile 2 only: the error of tile 4 says "has no own4 implementation"). With
 // `transformed`, `weights` are their transform (made by ownWinogradWeightsTransformPlan, kept by an inference model)
 // and one more buffer, last, `guardWeights`, holds them as OIhw8i8o (for the NaN/Inf scan and the direct loop). Only a
-// 3x3, stride-1, undilated, ungrouped conv padded by 1 on every side, on a build with AVX2 and FMA; for others the
-// error conv-algorithm.ts recognises ("has no own implementation"). The AVX2 build's 'own' plan (own_conv.cc); exported
-// on every build so that the tests run it on AVX-512 hosts too.
+// 3x3 conv padded by 1 or a 5x5 one padded by 2 on every side (stride 1, undilated, ungrouped), on a build with AVX2
+// and FMA; for others the error conv-algorithm.ts recognises ("has no own implementation"). The AVX2 build's 'own' plan
+// (own_conv.cc); exported on every build so that the tests run it on AVX-512 hosts too.
 Napi::Value OwnWinogradPlan(const Napi::CallbackInfo& info) {
   const char* op = "ownWinograd";
   return guardedValue(info, op, [&]() -> Napi::Value {

@@ -1,4 +1,5 @@
-// convkit's own Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution for AVX2 builds (own_winograd.cc).
+// convkit's own Winograd convolutions for AVX2 builds (own_winograd.cc): F(2x2, 3x3), F(4x4, 3x3)
+// and F(2x2, 5x5).
 #pragma once
 
 #include "conv_common.h"
@@ -24,8 +25,6 @@ OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char
 // The layout of transformed weights: plain [(tile + kernel side - 1)^2 positions, outputs / 16, inputs rounded up
 // to 8, 16].
 dnnl::memory::desc transformedWeightsDesc(const convplan::ConvGeometry& g, int64_t tile);
-// The optional field `tile` of an options object (2 when absent; else 2 or 4).
-int64_t winogradTileOf(Fields& options, const Napi::Object& object, const char* op);
 // Sets the plan's loop to the forward.
 void ownWinogradCustom(Plan& plan, const convplan::ConvGeometry& g, const OwnPostOps& post);
 // Sets plan.custom to the weight transform: buffers [weights OIhw8i8o, transformed].

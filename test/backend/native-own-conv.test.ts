@@ -61,7 +61,7 @@ const SHAPES: [string, number[], number[]][] = [
   ['16 -> 16 channels, 1x17 (one row: a full block and one pixel)', [2, 16, 1, 17], [16, 16, 3, 3]],
 ];
 
-describe("convkit's own 3x3 conv kernel against the reference backend", () => {
+describe("convkit's own conv kernels against the reference backend", () => {
   for (const [name, xShape, wShape] of SHAPES)
     for (const algorithm of ['own', 'own4'] as const)
       it(`${name}: forward and both gradients agree (${algorithm})`, { skip }, (t) => {

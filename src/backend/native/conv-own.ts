@@ -102,16 +102,17 @@ export type TransformingPlan = ForwardPlan & {
   readonly tile: 2 | 4;
 };
 
+const paddedBy = (g: Conv2dGeometry, pad: number): boolean =>
+  [g.padTop, g.padBottom, g.padLeft, g.padRight].every((p) => p === pad);
+
 /** A 3x3 conv every own kernel runs: Winograd's shapes (3x3, stride 1...) padded by 1 on every side. */
-export const own3x3Shape = (g: Conv2dGeometry): boolean =>
-  winogradShape(g) && [g.padTop, g.padBottom, g.padLeft, g.padRight].every((p) => p === 1);
+export const own3x3Shape = (g: Conv2dGeometry): boolean => winogradShape(g) && paddedBy(g, 1);
 
 /**
  * A conv an own kernel may run: own3x3Shape, or (the AVX2 build's F(2x2, 5x5), forward and
  * backward data) 5x5, stride 1, undilated, ungrouped, padded by 2 on every side.
  */
-export const ownShape = (g: Conv2dGeometry): boolean =>
-  own3x3Shape(g) || (squareStride1Shape(g, 5) && [g.padTop, g.padBottom, g.padLeft, g.padRight].every((p) => p === 2));
+export const ownShape = (g: Conv2dGeometry): boolean => own3x3Shape(g) || (squareStride1Shape(g, 5) && paddedBy(g, 2));
 
 /**
  * The own kernel's forward plan of `g` with `postOps` (made once, then from the plan cache); an
