@@ -7,6 +7,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "plan.h"
@@ -307,8 +308,6 @@ Napi::Object PlanBuilder::finish(Napi::Env env, LazyPrimitive primitive, const d
 
 // ---- exports: descriptors and reorders -----------------------------------------------------
 
-namespace {}  // namespace
-
 Napi::Value PlainDesc(const Napi::CallbackInfo& info) {
   return guardedValue(info, "plainDesc", [&]() -> Napi::Value {
     auto dims = intArray(info, 0, "plainDesc", "dims");
@@ -353,6 +352,24 @@ Napi::Value DescInfo(const Napi::CallbackInfo& info) {
 }
 CONVKIT_EXPORT(descInfo, DescInfo);
 
+namespace {
+
+// A reorder's descriptor, or none where oneDNN has no reorder between the two layouts: into its
+// Winograd weight layout it reorders only from plain ones, without scales. The runtime then goes
+// through plain (runtime.ts).
+std::optional<dnnl::reorder::primitive_desc> reorderDescOf(const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                                                           const dnnl::primitive_attr& attr) {
+  try {
+    return dnnl::reorder::primitive_desc(cpuEngine(), src, cpuEngine(), dst, attr);
+  } catch (const dnnl::error& e) {
+    if (e.status != dnnl_unimplemented) throw;
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+// reorderPlan(src, dst) -> plan id: buffers [src, dst]; -1 where oneDNN has no such reorder.
 Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
   const char* op = "reorderPlan";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -360,22 +377,23 @@ Napi::Value ReorderPlan(const Napi::CallbackInfo& info) {
     dnnl::memory::desc dst = descArg(info, 1, op, "dst");
     if (src.dims() != dst.dims())
       throw Napi::RangeError::New(info.Env(), "reorderPlan: src and dst descs have different dims");
-    dnnl::reorder::primitive_desc pd(cpuEngine(), src, cpuEngine(), dst, planAttr());
+    auto pd = reorderDescOf(src, dst, planAttr());
+    if (!pd) return Napi::Number::New(info.Env(), -1);
     Plan plan;
     plan.name = "reorder";
     plan.args = {DNNL_ARG_FROM, DNNL_ARG_TO};
     plan.descs = {src, dst};
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = LazyPrimitive([pd] { return dnnl::reorder(pd); });
+    plan.scratchpad = pd->scratchpad_desc();
+    plan.primitive = LazyPrimitive([pd = *pd] { return dnnl::reorder(pd); });
     return Napi::Number::New(info.Env(), registerPlan(std::move(plan)));
   });
 }
 CONVKIT_EXPORT(reorderPlan, ReorderPlan);
 
-// scaledReorderPlan(src, dst) -> plan id: buffers [src, dst, scales], dst = src * scales[i] for the
-// elements of index i along the first dim (a conv weight's output channel), rounded once as a
-// float product: a batch norm folded into conv weights straight into the conv's layout
-// (fold-batch-norm.ts), with no plain copy of the folded weights between.
+// scaledReorderPlan(src, dst) -> plan id (-1 where oneDNN has no such reorder): buffers [src, dst, scales], dst = src *
+// scales[i] for the elements of index i along the first dim (a conv weight's output channel), rounded once as a float
+// product: a batch norm folded into conv weights straight into the conv's layout (fold-batch-norm.ts), with no plain
+// copy of the folded weights between.
 Napi::Value ScaledReorderPlan(const Napi::CallbackInfo& info) {
   const char* op = "scaledReorderPlan";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -385,13 +403,14 @@ Napi::Value ScaledReorderPlan(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(info.Env(), "scaledReorderPlan: src and dst descs must have the same dims");
     dnnl::primitive_attr attr = planAttr();
     attr.set_output_scales(1, {DNNL_RUNTIME_F32_VAL});  // mask 1: one scale per index of dim 0
-    dnnl::reorder::primitive_desc pd(cpuEngine(), src, cpuEngine(), dst, attr);
+    auto pd = reorderDescOf(src, dst, attr);
+    if (!pd) return Napi::Number::New(info.Env(), -1);
     Plan plan;
     plan.name = "reorder";
     plan.args = {DNNL_ARG_FROM, DNNL_ARG_TO, DNNL_ARG_ATTR_OUTPUT_SCALES};
     plan.descs = {src, dst, plainDescOf({src.dims()[0]})};
-    plan.scratchpad = pd.scratchpad_desc();
-    plan.primitive = LazyPrimitive([pd] { return dnnl::reorder(pd); });
+    plan.scratchpad = pd->scratchpad_desc();
+    plan.primitive = LazyPrimitive([pd = *pd] { return dnnl::reorder(pd); });
     return Napi::Number::New(info.Env(), registerPlan(std::move(plan)));
   });
 }

@@ -31,8 +31,14 @@ function runSide(side: 'convkit' | 'ort', model: string, file: string, threads: 
   });
   const last = r.stdout?.trim().split('\n').at(-1) ?? '';
   if (r.status !== 0 || !last.startsWith('{'))
-    throw new Error(`${side} ${model}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]}`);
+    throw new Error(`${side} ${model}: ${errorLine(r.stderr || r.error?.message || `exit ${r.status}`)}`);
   return JSON.parse(last) as Measured;
+}
+
+/** The line of a dead process's stderr that says what went wrong (Node prints the throwing source line first). */
+function errorLine(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  return lines.find((line) => /^\w*Error\b/.test(line)) ?? lines[0];
 }
 
 /** The median of each field over the runs. */

@@ -12,6 +12,7 @@ import { mergedAxes } from '../../src/backend/native/binary.js';
 import { nativeCallCount, nativeFallbacks, nativeRuntime } from '../../src/backend/native/index.js';
 import { NativeStorage } from '../../src/backend/native/runtime.js';
 import { RefStorage } from '../../src/backend/ref/storage.js';
+import { resetSettings } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { buildModel } from '../../src/models/registry.js';
 import * as ops from '../../src/ops/index.js';
@@ -160,6 +161,52 @@ describe('native first pass', () => {
       pooledAfter - pooledBefore >= weightBytes,
       `the pool grew by ${pooledAfter - pooledBefore} bytes, not by the plain copy's ${weightBytes}`,
     );
+  });
+
+  it("a folded weight held in one conv's layout feeds every other algorithm, as plain weights would", {
+    skip,
+  }, () => {
+    // oneDNN reorders into its Winograd weight layout only from plain layouts, and without scales:
+    // a folded weight adopted by a direct conv, then measured with Winograd (the tuner's second
+    // pass), goes through plain (runtime.ts, reorderInto), and so does a deferred fold whose first
+    // conv is a Winograd one (a tuning cached on disk). The same for the other algorithms' layouts.
+    const [o, i] = [64, 64];
+    const t = (values: Float32Array, shape: number[]) => ops.fromArray(values, shape, { backend: 'native' });
+    const norm = {
+      weight: t(seededValues(o, 31), [o]),
+      bias: t(seededValues(o, 32), [o]),
+      runningMean: t(seededValues(o, 33), [o]),
+      runningVar: t(seededValues(o, 34).map(Math.abs), [o]),
+      eps: 1e-5,
+    };
+    const weight = t(seededValues(o * i * 9, 35), [o, i, 3, 3]);
+    const x = t(seededValues(2 * i * 12 * 12, 36), [2, i, 12, 12]);
+    const saved = process.env.CONVKIT_CONV_ALGORITHM;
+    const withAlgorithm = <T>(algorithm: string, run: () => T): T => {
+      process.env.CONVKIT_CONV_ALGORITHM = algorithm;
+      resetSettings();
+      try {
+        return run();
+      } finally {
+        if (saved === undefined) delete process.env.CONVKIT_CONV_ALGORITHM;
+        else process.env.CONVKIT_CONV_ALGORITHM = saved;
+        resetSettings();
+      }
+    };
+    for (const deferWeight of [false, true]) {
+      for (const algorithm of ['winograd', 'own', 'own4', 'brgemm']) {
+        for (const first of ['direct', algorithm]) {
+          const folded = noGrad(() => ops.foldBatchNorm(weight, null, norm, { deferWeight }));
+          const conv = (w: typeof weight) => noGrad(() => ops.conv2d(x, w, folded.bias, { padding: [1, 1] }));
+          const firstY = withAlgorithm(first, () => conv(folded.weight));
+          if (first === 'direct') assert.notEqual((folded.weight.storage as NativeStorage).desc, 0, 'adopted');
+          const plain = t(Float32Array.from(folded.weight.toArray()), [o, i, 3, 3]);
+          const [adopted, fromPlain] = withAlgorithm(algorithm, () => [conv(folded.weight), conv(plain)]);
+          same(adopted.toArray(), fromPlain.toArray());
+          if (first === algorithm) same(firstY.toArray(), fromPlain.toArray());
+        }
+      }
+    }
   });
 
   it("a folded weight's plain copy serves the next, larger fold of its power-of-two class", { skip }, () => {

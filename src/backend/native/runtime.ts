@@ -200,8 +200,7 @@ export class NativeRuntime {
    */
   input(s: Storage, desc: number, dims: readonly number[]): Float32Array {
     if (s instanceof NativeStorage && s.scaled !== null && dims[0] === s.scaled.scales.size) {
-      this.makeScaled(s, desc, dims);
-      return s.buffer;
+      if (this.makeScaled(s, desc, dims)) return s.buffer; // else made plain, reordered below
     }
     const info = this.descInfo(desc);
     const plain = plainBufferIfCompatible(s);
@@ -212,9 +211,8 @@ export class NativeRuntime {
       const cached = s.convertedTo(desc);
       if (cached) return cached.buffer;
     }
-    const source = this.sourceFor(s, dims);
     const copy = this.output(desc, sizeOf(dims));
-    this.exec('reorder', this.reorderPlan(source.desc, desc), [source.buffer, copy.buffer]);
+    this.reorderInto(this.sourceFor(s, dims), copy.buffer, desc, dims);
     // A ref storage's copy is not cached (nothing would free it) and not recycled either: the
     // kernel about to run reads it, so the garbage collector takes it afterwards.
     const buffer = copy.buffer;
@@ -223,7 +221,7 @@ export class NativeRuntime {
       if (s.replacedByConversion) {
         // Only the first: a later conversion's source may be held by a program recorded since.
         s.replacedByConversion = false;
-        s.adoptConverted(desc, true);
+        if (this.readableBack(desc, dims)) s.adoptConverted(desc, true);
       }
     }
     return buffer;
@@ -247,17 +245,30 @@ export class NativeRuntime {
 
   /**
    * Makes the values of a `scaled` storage (native-storage.ts) in layout `desc` over `dims` (null:
-   * plain), one scaled reorder from its source, and gives them to it.
+   * plain), one scaled reorder from its source, and gives them to it. Where oneDNN has no scaled
+   * reorder into `desc` (Winograd's weight layout) they are made plain: returns whether in `desc`.
    */
-  makeScaled(s: NativeStorage, desc: number | null, dims: readonly number[]): void {
+  makeScaled(s: NativeStorage, desc: number | null, dims: readonly number[]): boolean {
     const scaled = s.scaled;
-    if (scaled === null) return;
-    const to = desc ?? this.plainDesc(dims);
+    if (scaled === null) return false;
     const from = this.sourceFor(scaled.source, dims);
+    const plain = this.plainDesc(dims);
+    const scaledInto = (to: number) =>
+      this.plan(`scaledReorder:${from.desc}:${to}`, () => {
+        const plan = this.addon.scaledReorderPlan(from.desc, to);
+        return plan < 0 ? null : plan;
+      });
+    let to = desc !== null && this.readableBack(desc, dims) ? desc : plain;
+    let plan = scaledInto(to);
+    if (plan === null && to !== plain) {
+      to = plain;
+      plan = scaledInto(to);
+    }
+    if (plan === null) throw new Error(`reorder: oneDNN has no scaled reorder from layout ${from.desc} to plain`);
     const values = this.output(to, sizeOf(dims));
-    const plan = this.plan(`scaledReorder:${from.desc}:${to}`, () => this.addon.scaledReorderPlan(from.desc, to));
     this.exec('reorder', plan, [from.buffer, values.buffer, scaled.scales.buffer]);
     s.takeScaled(values);
+    return to === (desc ?? plain);
   }
 
   /** A plain row-major buffer of s (queues a reorder if s is blocked). */
@@ -303,7 +314,44 @@ export class NativeRuntime {
 
   /** The plan of a reorder from layout `src` to layout `dst` (same dims). */
   reorderPlan(src: number, dst: number): number {
-    return this.plan(`reorder:${src}:${dst}`, () => this.addon.reorderPlan(src, dst));
+    const plan = this.directReorderPlan(src, dst);
+    if (plan === null) throw new Error(`reorder: oneDNN has no reorder from layout ${src} to layout ${dst}`);
+    return plan;
+  }
+
+  /** As reorderPlan; null where oneDNN has no reorder between the two layouts. */
+  private directReorderPlan(src: number, dst: number): number | null {
+    return this.plan(`reorder:${src}:${dst}`, () => {
+      const plan = this.addon.reorderPlan(src, dst);
+      return plan < 0 ? null : plan;
+    });
+  }
+
+  /**
+   * Whether oneDNN reorders layout `desc` back to plain: a storage may hold its values in such a
+   * layout only. Winograd's weight layout is one way (its transform is not inverted).
+   */
+  private readableBack(desc: number, dims: readonly number[]): boolean {
+    return this.directReorderPlan(desc, this.plainDesc(dims)) !== null;
+  }
+
+  /**
+   * Queues a copy of `source` into `to` (layout `dst` over `dims`): one reorder, or two through a
+   * plain copy where oneDNN has no direct one. It reorders into Winograd's weight layout only from
+   * plain layouts, and a weight may be held in another conv's blocked layout by then (a folded
+   * weight adopts its first conversion: native-storage.ts).
+   */
+  private reorderInto(source: NativeInput, to: Float32Array, dst: number, dims: readonly number[]): void {
+    const direct = this.directReorderPlan(source.desc, dst);
+    if (direct !== null) {
+      this.exec('reorder', direct, [source.buffer, to]);
+      return;
+    }
+    const plain = this.plainDesc(dims);
+    const between = this.output(plain, sizeOf(dims));
+    this.exec('reorder', this.reorderPlan(source.desc, plain), [source.buffer, between.buffer]);
+    this.exec('reorder', this.reorderPlan(plain, dst), [between.buffer, to]);
+    between.release();
   }
 
   // ---- execution -----------------------------------------------------------------------
