@@ -143,8 +143,10 @@ void run(const float* x, const float* w, float* y, const Sizes& s) {
 // ownConvPlan(geometry, { bias, relu, sum, tile? }?) -> { plan, src, weights, dst, impl }: buffers [src
 // nChw16c, weights OIhw16i16o, dst nChw16c]. Only a 3x3, stride-1, undilated, ungrouped conv padded
 // by 1 on every side, without a bias or post-ops, tile 2 (the default), on an AVX-512 build; for others the error
-// conv-algorithm.ts recognises ("has no ... implementation"). Builds without AVX-512:
-// ownWinogradPlan's plan (nChw8c, OIhw8i8o, with the bias and post-ops).
+// conv-algorithm.ts recognises ("has no ... implementation"). Tile 4, and every tile on builds without AVX-512:
+// ownWinogradPlan's plan (nChw8c, OIhw8i8o, with the bias and post-ops). Its F(4x4, 3x3) is AVX2 code, and on
+// AVX-512 hosts whose units are 256 bits wide (Zen 4) it beat oneDNN's AVX-512 Winograd on some shapes: the
+// tuner measures it there too.
 Napi::Value OwnConvPlan(const Napi::CallbackInfo& info) {
 #ifndef __AVX512F__
   return OwnWinogradPlan(info);
@@ -153,10 +155,9 @@ Napi::Value OwnConvPlan(const Napi::CallbackInfo& info) {
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
     const OwnPostOps post = ownPostOpsOf(info, 1, op);
+    if (post.tile == 4) return OwnWinogradPlan(info);
     if (post.bias || post.relu || post.sum)
       throw std::invalid_argument("convkit has no own implementation for this convolution with a bias or post-ops");
-    if (post.tile != 2)  // oneDNN's Winograd runs F(4x4, 3x3) on AVX-512
-      throw std::invalid_argument("convkit has no own4 implementation for this convolution on an AVX-512 build");
     const auto [src, dst, weights] = ownConvDescs(g);
     Plan plan = readTwoWriteOnePlan(op, {src, weights, dst});
 #ifdef __AVX512F__

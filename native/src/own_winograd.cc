@@ -1,5 +1,6 @@
 // A Winograd F(2x2, 3x3) convolution of our own on nChw8c maps and OIhw8i8o weights, for
-// AVX2 builds ('own' in conv-own.ts on CPUs without AVX-512; own_conv.cc has the AVX-512 kernel).
+// AVX2 builds ('own' in conv-own.ts on CPUs without AVX-512; own_conv.cc has the AVX-512 kernel;
+// 'own4' on every build).
 // oneDNN 2.6 has Winograd kernels only for AVX-512, so on an AVX2 host every 3x3 conv ran its
 // direct kernel at 85-95 % of the FMA peak with no headroom left; this one does 16 products per
 // 2x2 output tile where direct does 36; or (tile 4, 'own4') F(4x4, 3x3), 36 products per 4x4

@@ -1,10 +1,11 @@
 /**
  * The 'own' conv algorithms: convkit's own 3x3, stride-1, padding-1 kernels, per build, and on AVX2
  * builds a Winograd F(2x2, 5x5) for 5x5 convs padded by 2 (AlexNet's second conv).
- * - 'own4' (AVX2 builds): Winograd F(4x4, 3x3) on 8-channel blocks (native/src/own_winograd.cc,
+ * - 'own4' (every build with AVX2): Winograd F(4x4, 3x3) on 8-channel blocks (native/src/own_winograd.cc,
  *   own_winograd_6pt.h): 36 products per 4x4 outputs where F(2x2, 3x3) takes 64, at the price of
  *   larger rounding; a forward (inference and training) and a backward data, measured against the
- *   others per shape. AVX-512 builds refuse it (oneDNN has its own F(4x4, 3x3) there).
+ *   others per shape. On AVX-512 builds it is AVX2 code against oneDNN's AVX-512 F(4x4, 3x3): on
+ *   Zen 4 (256-bit units) it won some shapes, on full-width hosts the tuner leaves it.
  * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
  *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
  *   this loop at about 85 %. Forward, backward data and backward weights (own_conv_weights.cc).
@@ -28,10 +29,10 @@ declare module './addon.js' {
   interface NativeAddon {
     // ---- own_conv.cc
     /**
-     * buffers [src nChw16c, weights OIhw16i16o, dst nChw16c] (builds without AVX-512: those of
-     * ownWinogradPlan, which also runs 5x5 convs); an error "has no own implementation" unless
-     * 3x3, stride 1, undilated, ungrouped, padded by 1, and (AVX-512 builds) without a bias or
-     * post-ops, tile 2.
+     * buffers [src nChw16c, weights OIhw16i16o, dst nChw16c] (tile 4, and builds without AVX-512:
+     * those of ownWinogradPlan, which also runs 5x5 convs); an error "has no own implementation"
+     * unless 3x3, stride 1, undilated, ungrouped, padded by 1, and (AVX-512 builds, tile 2)
+     * without a bias or post-ops.
      */
     ownConvPlan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
     // ---- own_winograd.cc
@@ -82,7 +83,7 @@ export interface OwnPostOps {
   readonly relu: boolean;
   readonly sum: boolean;
   readonly transformed?: boolean;
-  /** Winograd's outputs per tile side on AVX2 builds: 2 (the default) or 4 (AVX-512 builds refuse 4). */
+  /** Winograd's outputs per tile side: 2 (the default) or 4 (on AVX-512 builds, the AVX2 kernel's F(4x4, 3x3)). */
   readonly tile?: 2 | 4;
 }
 
