@@ -36,7 +36,7 @@ function runSide(side: 'convkit' | 'ort', model: string, file: string, threads: 
 }
 
 /** The line of a dead process's stderr that says what went wrong (Node prints the throwing source line first). */
-function errorLine(stderr: string): string {
+export function errorLine(stderr: string): string {
   const lines = stderr.trim().split('\n');
   return lines.find((line) => /^\w*Error\b/.test(line)) ?? lines[0];
 }
@@ -58,12 +58,14 @@ export function timeFirstResults(
   return models.map((model) => {
     const ours: Measured[] = [];
     const theirs: Measured[] = [];
+    let why = '';
     try {
       for (let i = 0; i < runs; i++) {
         ours.push(runSide('convkit', model, join(dir, `${model}.pth`), threads));
         theirs.push(runSide('ort', model, join(dir, `${model}.onnx`), threads));
       }
     } catch (err) {
+      why = ` (${(err as Error).message})`;
       failed(`time to first result: ${(err as Error).message}`);
     }
     const result: FirstResult = {
@@ -75,8 +77,9 @@ export function timeFirstResults(
           ? Math.max(...ours[0].logits.map((v, i) => Math.abs(v - theirs[0].logits[i])))
           : null,
     };
+    const total = (side: { total: number } | null): string => (side ? `${side.total.toFixed(0)} ms` : 'failed');
     progress(
-      `${model} first result: convkit ${result.convkit?.total.toFixed(0) ?? 'failed'} ms, ORT ${result.ort?.total.toFixed(0) ?? 'failed'} ms (median of ${runs} fresh processes each)`,
+      `${model} first result: convkit ${total(result.convkit)}, ORT ${total(result.ort)}${why || ` (median of ${runs} fresh processes each)`}`,
     );
     return result;
   });

@@ -126,7 +126,8 @@ export async function interleaved(
   );
   contenders.forEach((contender, c) => {
     const figures = ms[c].map((m) => (m === null ? 'failed' : `${m.toFixed(1)} ms`)).join(', ');
-    progress(`${contender.label}: ${figures} (median of ${times[c][0].length} runs)`);
+    const why = errors.find((e) => e.label === contender.label);
+    progress(`${contender.label}: ${figures} (${why ? why.message : `median of ${times[c][0].length} runs`})`);
   });
   return { ms, errors };
 }

@@ -69,7 +69,7 @@ test('a failing contender gets null figures and a one-line error; the others go 
   assert.deepEqual(r.ms, [[5], [null]]);
   assert.deepEqual(r.errors, [{ label: 'bad', message: 'bad broke' }]);
   assert.equal(calls.filter((c) => c.startsWith('bad')).length, 2, 'no rounds after the failure');
-  assert.match(lines.join('\n'), /bad: failed/);
+  assert.match(lines.join('\n'), /bad: failed \(bad broke\)/, 'the progress line says why');
 });
 
 test('the median is the upper middle for an even count, as the PyTorch peer', () => {
