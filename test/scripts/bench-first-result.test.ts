@@ -6,8 +6,8 @@ test("a dead side's note is the error line of its stderr, not the source line No
   // What Node 20 prints for an uncaught error: the throwing source line, its text, a caret, then the error.
   const stderr = [
     '/work/main/src/backend/native/runtime.ts:306',
-    '    return this.plan(`reorder:${src}:${dst}`, () => this.addon.reorderPlan(src, dst));',
-    '                                                               ^',
+    '    return this.plan(key, () => this.addon.reorderPlan(src, dst));',
+    '                                            ^',
     '',
     '',
     'Error: reorderPlan: oneDNN failed: could not create a primitive descriptor (status 3)',
