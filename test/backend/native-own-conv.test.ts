@@ -2,9 +2,9 @@
  * convkit's own 3x3 conv kernels ('own'): on AVX-512 builds native/src/own_conv.cc and
  * own_conv_weights.cc, on AVX2 builds the Winograd kernels of own_winograd.cc and
  * own_winograd_weights.cc (`npm run check:avx2` runs these cases there); and ('own4', every build
- * with AVX2) the Winograd F(4x4, 3x3) forward and backward data. The forward, the backward data (its forward
- * on the transposed conv, weights turned) and the backward weights against the reference backend
- * with CONVKIT_CONV_ALGORITHM=own or own4, on widths
+ * with AVX2) the Winograd F(4x4, 3x3) forward and backward data. The forward, the backward data
+ * (its forward on the transposed conv, weights turned) and the backward weights against the
+ * reference backend with CONVKIT_CONV_ALGORITHM=own or own4, on widths
  * that end in a partial block of 16 pixels, channels that fill no 16-channel block, 1x1 and 1-row
  * maps, several input and output blocks; non-finite values exactly where oneDNN's direct kernel
  * has them; the convs it must leave to oneDNN. A build with neither has no such kernel: the
