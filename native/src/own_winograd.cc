@@ -337,6 +337,15 @@ int64_t winogradTileOf(Fields& options, const Napi::Object& object, const char* 
   return tile;
 }
 
+}  // namespace
+
+int64_t winogradTileArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (info.Length() <= index || info[index].IsUndefined()) return 2;
+  Fields options(info, index, op, "options");
+  return winogradTileOf(options, info[index].As<Napi::Object>(), op);
+}
+
+namespace {
 // 5x5 convs take tile 2 only: there is no F(4x4, 5x5) (8x8 tiles).
 void refuseTile(const ConvGeometry& g, int64_t tile) {
   if (g.KH == 5 && tile != 2)
@@ -409,11 +418,7 @@ Napi::Value OwnWinogradWeightsTransformPlan(const Napi::CallbackInfo& info) {
   const char* op = "ownWinogradWeightsTransform";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    int64_t tile = 2;
-    if (info.Length() > 1 && !info[1].IsUndefined()) {
-      Fields options(info, 1, op, "options");
-      tile = winogradTileOf(options, info[1].As<Napi::Object>(), op);
-    }
+    const int64_t tile = winogradTileArg(info, 1, op);
     refuseTile(g, tile);
     const dnnl::memory::desc weights = ownWinogradDescs(g).weights, transformed = transformedWeightsDesc(g, tile);
     Plan plan;

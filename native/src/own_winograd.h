@@ -29,8 +29,11 @@ dnnl::memory::desc transformedWeightsDesc(const convplan::ConvGeometry& g, int64
 void ownWinogradCustom(Plan& plan, const convplan::ConvGeometry& g, const OwnPostOps& post);
 // Sets plan.custom to the weight transform: buffers [weights OIhw8i8o, transformed].
 void ownWinogradTransformCustom(Plan& plan, const convplan::ConvGeometry& g, int64_t tile);
-// Sets plan.custom to the backward weights on buffers [src, diffDst, diffWeights] (own_winograd_weights.cc).
-void ownWinogradWeightsCustom(Plan& plan, const convplan::ConvGeometry& g);
+// Sets plan.custom to the backward weights on buffers [src, diffDst, diffWeights] (own_winograd_weights.cc),
+// F(tile x tile, 3x3).
+void ownWinogradWeightsCustom(Plan& plan, const convplan::ConvGeometry& g, int64_t tile);
+// The optional options argument `index` ({ tile? }): 2 (F(2x2, 3x3), when absent) or 4 (F(4x4, 3x3)).
+int64_t winogradTileArg(const Napi::CallbackInfo& info, size_t index, const char* op);
 // The addon's plans: own_conv.cc's and own_conv_weights.cc's on builds without AVX-512.
 Napi::Value OwnWinogradPlan(const Napi::CallbackInfo& info);
 Napi::Value OwnWinograd3x3BackwardWeightsPlan(const Napi::CallbackInfo& info);

@@ -1,5 +1,5 @@
 // What convkit's Winograd kernels for AVX2 builds share (own_winograd.cc, the forward, F(2x2, 3x3)
-// or F(4x4, 3x3); own_winograd_weights.cc, the backward weights, F(2x2, 3x3)): sizes, the
+// or F(4x4, 3x3); own_winograd_weights.cc, the backward weights, of the same two): sizes, the
 // F(2x2, 3x3) input tile transform, and one set of work buffers.
 #pragma once
 

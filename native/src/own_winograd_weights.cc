@@ -1,10 +1,12 @@
-// The backward weights of convkit's Winograd F(2x2, 3x3) convolution for AVX2 builds
-// (own_winograd.cc has the forward and the algebra). With X = U . V per tile (U = G g G^T the
-// transformed weights, V = B^T d B the transformed input) and y = A^T X A, the gradients are
-//   dX = A dY A^T    (Z: 16 numbers per tile and output channel, from its 2x2 output gradients)
-//   dU = sum over tiles of dX . V, for each of the 16 positions a matrix product over the tiles
+// The backward weights of convkit's Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions for AVX2
+// builds (own_winograd.cc has the forwards and the algebra, own_winograd_6pt.h the six-point
+// transforms). With X = U . V per tile (U = G g G^T the transformed weights, V = B^T d B the
+// transformed input) and y = A^T X A, the gradients are
+//   dX = A dY A^T    (Z: 16 or 36 numbers per tile and output channel, from its output gradients)
+//   dU = sum over tiles of dX . V, for each of the 16 or 36 positions a matrix product over the tiles
 //   dg = G^T dU G    (the 3x3 weight gradient)
-// so the backward weights does 16 products per 2x2 tile where direct does 36, as the forward.
+// so the backward weights does 16 products per 2x2 tile where direct does 36, or 36 per 4x4 tile
+// where direct does 144, as the forwards.
 // Where dU fits this core's L2 cache each thread sums its own groups of tiles into its own copy
 // (added up in the last step); otherwise both threads share each step, split by position.
 // Inputs holding a NaN or an infinity run an exact direct loop instead (the tiles would mix it).
@@ -12,6 +14,7 @@
 
 #include "finite_memo.h"
 #include "own_winograd.h"
+#include "own_winograd_6pt.h"
 #include "own_winograd_tiles.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -61,6 +64,44 @@ void gradientTile(const float* dy, float* Z, const Sizes& s, int64_t t, int64_t 
   }
 }
 
+// As gradientTile for F(4x4, 3x3): Z[p] = A dY A^T of tile t's 4x4 output gradients, 36 positions.
+void gradientTile6(const float* dy, float* Z, const Sizes& s, int64_t t, int64_t i, int64_t ob) {
+  const size_t plane = s.mFloats() / 36;
+  float* z = Z + i * s.O16 * 16 + ob * 8;
+  if (ob >= s.OB) {
+    for (int p = 0; p < 36; p++) _mm256_storeu_ps(z + p * plane, _mm256_setzero_ps());
+    return;
+  }
+  const Tile at = tileAt(s, t);
+  const float* map = dy + (at.n * s.OB + ob) * s.H * s.W * 8;
+  // z = A d for four vectors d: A's rows are A^T's columns (own_winograd_6pt.h).
+  const auto timesA = [](const __m256 d[4], __m256 z[6]) {
+    const __m256 s02 = _mm256_add_ps(d[0], d[2]), s13 = _mm256_add_ps(d[1], d[3]);
+    z[0] = d[0];
+    z[1] = _mm256_add_ps(s02, s13);
+    z[2] = _mm256_sub_ps(s02, s13);
+    // d0 + d1 / 2 + d2 / 4 + d3 / 8 and d0 - 2 d1 + 4 d2 - 8 d3, by Horner
+    const __m256 half = _mm256_set1_ps(0.5f), minusTwo = _mm256_set1_ps(-2.0f);
+    z[3] = _mm256_fmadd_ps(half, _mm256_fmadd_ps(half, _mm256_fmadd_ps(half, d[3], d[2]), d[1]), d[0]);
+    z[4] = _mm256_fmadd_ps(minusTwo, _mm256_fmadd_ps(minusTwo, _mm256_fmadd_ps(minusTwo, d[3], d[2]), d[1]), d[0]);
+    z[5] = d[3];
+  };
+  __m256 e[6][4], d[4], r[6];  // e = A dY, down each column
+  for (int b = 0; b < 4; b++) {
+    const int64_t w = 4 * at.tw + b;
+    for (int a = 0; a < 4; a++) {
+      const int64_t h = 4 * at.th + a;
+      d[a] = h < s.H && w < s.W ? _mm256_loadu_ps(map + (h * s.W + w) * 8) : _mm256_setzero_ps();
+    }
+    timesA(d, r);
+    for (int q = 0; q < 6; q++) e[q][b] = r[q];
+  }
+  for (int q = 0; q < 6; q++) {
+    timesA(e[q], r);
+    for (int j = 0; j < 6; j++) _mm256_storeu_ps(z + (q * 6 + j) * plane, r[j]);
+  }
+}
+
 // du[R channels][16] += sum over `count` tiles of v[tile][R channels] z[tile][16].
 template <int R>
 void gradientProduct(const float* v, const float* z, float* du, int64_t count, int64_t ldv, int64_t ldz) {
@@ -93,9 +134,9 @@ void gradientProduct(const float* v, const float* z, float* du, int64_t count, i
 // dU[p][o16][..][16] += the group's sums for every input channel.
 void gradientProductOf(const float* V, const float* Z, float* dU, const Sizes& s, int64_t count, int64_t p,
                        int64_t o16) {
-  const float* v = V + p * (s.vFloats() / 16);
-  const float* z = Z + p * (s.mFloats() / 16) + o16 * 16;
-  float* du = dU + p * (s.uFloats() / 16) + o16 * s.Cp * 16;
+  const float* v = V + p * (s.vFloats() / s.P);
+  const float* z = Z + p * (s.mFloats() / s.P) + o16 * 16;
+  float* du = dU + p * (s.uFloats() / s.P) + o16 * s.Cp * 16;
   const int64_t ldz = s.O16 * 16;
   int64_t c = 0;
   for (; c + 6 <= s.Cp; c += 6) gradientProduct<6>(v + c, z, du + c * 16, count, s.Cp, ldz);
@@ -106,6 +147,55 @@ void gradientProductOf(const float* V, const float* Z, float* dU, const Sizes& s
       return gradientProduct<2>(v + c, z, du + c * 16, count, s.Cp, ldz);
     default:
       return;
+  }
+}
+
+// r = G^T u for six vectors u (a row or a column of dU), F(4x4, 3x3)'s G (own_winograd_6pt.h).
+inline void sixPointWeightRow(const __m256 u[6], __m256 r[3]) {
+  const __m256 third = _mm256_set1_ps(1.0f / 3.0f), fifteenth = _mm256_set1_ps(1.0f / 15.0f);
+  const __m256 s12 = _mm256_mul_ps(third, _mm256_add_ps(u[1], u[2])),
+               d12 = _mm256_mul_ps(third, _mm256_sub_ps(u[1], u[2]));
+  // (u4 - 16 u3) / 15, -(8 u3 + 2 u4) / 15 and 4 (u4 - u3) / 15
+  r[0] = _mm256_add_ps(_mm256_add_ps(u[0], d12),
+                       _mm256_mul_ps(fifteenth, _mm256_fnmadd_ps(_mm256_set1_ps(16.0f), u[3], u[4])));
+  r[1] = _mm256_sub_ps(s12,
+                       _mm256_mul_ps(_mm256_set1_ps(2.0f / 15.0f), _mm256_fmadd_ps(_mm256_set1_ps(4.0f), u[3], u[4])));
+  r[2] =
+      _mm256_add_ps(_mm256_add_ps(d12, u[5]), _mm256_mul_ps(_mm256_set1_ps(4.0f / 15.0f), _mm256_sub_ps(u[4], u[3])));
+}
+
+// dw (OIhw8i8o) = G^T dU G of F(4x4, 3x3), as weightGradient.
+void weightGradient6(const float* dU, int copies, float* dw, const Sizes& s) {
+  const size_t plane = s.uFloats() / 36;
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+#pragma omp for collapse(2) schedule(static)
+  for (int64_t ob = 0; ob < s.OB; ob++) {
+    for (int64_t c = 0; c < s.Cp; c++) {
+      float* out = dw + (ob * s.CB + c / 8) * 9 * 64 + (c % 8) * 8;
+      if (c >= s.C) {
+        for (int k = 0; k < 9; k++) _mm256_storeu_ps(out + k * 64, zero);
+        continue;
+      }
+      const float* from = dU + ((ob / 2) * s.Cp + c) * 16 + (ob % 2) * 8;
+      __m256 r[3][6], column[6], three[3];  // r = G^T dU, down each column
+      for (int q = 0; q < 6; q++) {
+        for (int p = 0; p < 6; p++) {
+          const size_t at = (p * 6 + q) * plane;
+          __m256 sum = _mm256_loadu_ps(from + at);
+          for (int k = 1; k < copies; k++) sum = _mm256_add_ps(sum, _mm256_loadu_ps(from + k * s.uFloats() + at));
+          column[p] = sum;
+        }
+        sixPointWeightRow(column, three);
+        for (int kh = 0; kh < 3; kh++) r[kh][q] = three[kh];
+      }
+      const int64_t real = std::min<int64_t>(8, s.O - ob * 8);
+      const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(real)), lane));
+      for (int kh = 0; kh < 3; kh++) {
+        sixPointWeightRow(r[kh], three);
+        for (int kw = 0; kw < 3; kw++) _mm256_storeu_ps(out + (kh * 3 + kw) * 64, _mm256_and_ps(three[kw], keep));
+      }
+    }
   }
 }
 
@@ -151,6 +241,8 @@ void weightGradient(const float* dU, int copies, float* dw, const Sizes& s) {
 }
 
 void backwardWeights(const float* x, const float* dy, float* dw, const Sizes& s) {
+  const auto transformInput = s.m == 4 ? six::inputTile : inputTile;
+  const auto transformGradient = s.m == 4 ? gradientTile6 : gradientTile;
   Scratch& sc = scratch();
   std::lock_guard<std::mutex> hold(sc.lock);
   const int threads = omp_get_max_threads();
@@ -170,10 +262,10 @@ void backwardWeights(const float* x, const float* dy, float* dw, const Sizes& s)
       for (int64_t g = 0; g < groups; g++) {
         const int64_t t0 = g * s.group, count = std::min(s.group, s.T - t0);
         for (int64_t i = 0; i < count; i++) {
-          for (int64_t cb = 0; cb < s.CB; cb++) inputTile(x, v, s, t0 + i, i, cb);
-          for (int64_t ob = 0; ob < 2 * s.O16; ob++) gradientTile(dy, z, s, t0 + i, i, ob);
+          for (int64_t cb = 0; cb < s.CB; cb++) transformInput(x, v, s, t0 + i, i, cb);
+          for (int64_t ob = 0; ob < 2 * s.O16; ob++) transformGradient(dy, z, s, t0 + i, i, ob);
         }
-        for (int64_t p = 0; p < 16; p++)
+        for (int64_t p = 0; p < s.P; p++)
           for (int64_t o16 = 0; o16 < s.O16; o16++) gradientProductOf(v, z, du, s, count, p, o16);
       }
     } else {
@@ -181,16 +273,19 @@ void backwardWeights(const float* x, const float* dy, float* dw, const Sizes& s)
         const int64_t t0 = g * s.group, count = std::min(s.group, s.T - t0);
 #pragma omp for collapse(2) schedule(static) nowait
         for (int64_t i = 0; i < count; i++)
-          for (int64_t cb = 0; cb < s.CB; cb++) inputTile(x, V, s, t0 + i, i, cb);
+          for (int64_t cb = 0; cb < s.CB; cb++) transformInput(x, V, s, t0 + i, i, cb);
 #pragma omp for collapse(2) schedule(static)
         for (int64_t i = 0; i < count; i++)
-          for (int64_t ob = 0; ob < 2 * s.O16; ob++) gradientTile(dy, Z, s, t0 + i, i, ob);
+          for (int64_t ob = 0; ob < 2 * s.O16; ob++) transformGradient(dy, Z, s, t0 + i, i, ob);
 #pragma omp for collapse(2) schedule(static)
-        for (int64_t p = 0; p < 16; p++)
+        for (int64_t p = 0; p < s.P; p++)
           for (int64_t o16 = 0; o16 < s.O16; o16++) gradientProductOf(V, Z, dU, s, count, p, o16);
       }
     }
-    weightGradient(dU, copies, dw, s);
+    if (s.m == 4)
+      weightGradient6(dU, copies, dw, s);
+    else
+      weightGradient(dU, copies, dw, s);
   }
 }
 
@@ -224,8 +319,8 @@ void directWeights(const float* x, const float* dy, float* dw, const Sizes& s) {
 
 }  // namespace
 
-void ownWinogradWeightsCustom(Plan& plan, const ConvGeometry& g) {
-  const Sizes s = sizesOf(g);
+void ownWinogradWeightsCustom(Plan& plan, const ConvGeometry& g, int64_t tile) {
+  const Sizes s = sizesOf(g, tile);
   const int64_t srcFloats = floatsOf(plan.descs[0]), diffDstFloats = floatsOf(plan.descs[1]);
   plan.customScanned = [s, srcFloats, diffDstFloats](const std::vector<void*>& buffers, FiniteMemo* memo) {
     const auto* x = static_cast<const float*>(buffers[0]);
@@ -240,25 +335,27 @@ void ownWinogradWeightsCustom(Plan& plan, const ConvGeometry& g) {
 
 #else
 
-void ownWinogradWeightsCustom(Plan&, const ConvGeometry&) {}
+void ownWinogradWeightsCustom(Plan&, const ConvGeometry&, int64_t) {}
 
 #endif
 
-// ownWinograd3x3BackwardWeightsPlan(geometry) -> { plan, src, diffDst, diffWeights, impl }: buffers
-// [src nChw8c, diffDst nChw8c, diffWeights OIhw8i8o], no bias. The shapes, builds and error of
-// ownWinogradPlan (own_winograd.cc); the AVX2 build's ownConv3x3BackwardWeightsPlan.
+// ownWinograd3x3BackwardWeightsPlan(geometry, { tile? }?) -> { plan, src, diffDst, diffWeights, impl }:
+// buffers [src nChw8c, diffDst nChw8c, diffWeights OIhw8i8o], no bias; F(2x2, 3x3) or (tile 4)
+// F(4x4, 3x3). The 3x3 shapes, builds and error of ownWinogradPlan (own_winograd.cc); the AVX2
+// build's ownConv3x3BackwardWeightsPlan.
 Napi::Value OwnWinograd3x3BackwardWeightsPlan(const Napi::CallbackInfo& info) {
   const char* op = "ownWinograd3x3BackwardWeights";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
+    const int64_t tile = winogradTileArg(info, 1, op);
     // F(2x2, 3x3) only: a 5x5 conv's backward weights stays oneDNN's.
     const auto [src, diffDst, diffWeights] = ownConvDescsOf(g, ownWinogradRuns(g) && ownConv3x3Shape(g), 8);
     Plan plan = readTwoWriteOnePlan(op, {src, diffDst, diffWeights});
-    ownWinogradWeightsCustom(plan, g);
+    ownWinogradWeightsCustom(plan, g, tile);
     Napi::Object result = planResult(
         info.Env(), registerPlan(std::move(plan)),
         {{"src", internDesc(src)}, {"diffDst", internDesc(diffDst)}, {"diffWeights", internDesc(diffWeights)}});
-    result.Set("impl", Napi::String::New(info.Env(), "convkit:avx2_wino_2x3"));
+    result.Set("impl", Napi::String::New(info.Env(), tile == 4 ? "convkit:avx2_wino_4x3" : "convkit:avx2_wino_2x3"));
     return result;
   });
 }

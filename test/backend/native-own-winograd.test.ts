@@ -1,7 +1,7 @@
 /**
- * convkit's Winograd F(2x2, 3x3) kernel for AVX2 builds (native/src/own_winograd.cc) and its
- * F(4x4, 3x3) and F(2x2, 5x5) forwards (own_winograd_6pt.h), run through their plans directly so that every
- * host with AVX2 tests them (on AVX-512 builds 'own' runs the other
+ * convkit's Winograd F(2x2, 3x3) kernel for AVX2 builds (native/src/own_winograd.cc), its F(4x4,
+ * 3x3) forward and backward weights and its F(2x2, 5x5) forward (own_winograd_6pt.h), run
+ * through their plans directly so that every host with AVX2 tests them (on AVX-512 builds 'own' runs the other
  * kernel; native-own-conv.test.ts runs this one through the ops on AVX2 builds, `npm run
  * check:avx2`): against the reference backend on maps with odd sizes (partial tiles), channels
  * that fill no 8-channel block or 16-output group, 1x1 and one-row maps, a conv whose transformed
@@ -51,7 +51,7 @@ function winograd(
       const p = rt.addon.ownWinogradPlan(g, { bias: false, relu: false, sum: false, tile });
       plan = { plan: p.plan, impl: p.impl, descs: [p.src, p.weights, p.dst] };
     } else {
-      const p = rt.addon.ownWinograd3x3BackwardWeightsPlan(g);
+      const p = rt.addon.ownWinograd3x3BackwardWeightsPlan(g, { tile });
       plan = { plan: p.plan, impl: p.impl, descs: [p.src, p.diffDst, p.diffWeights] };
     }
   } catch (e) {
@@ -60,7 +60,7 @@ function winograd(
   }
   const impl =
     wShape[2] === 5 ? 'convkit:avx2_wino_2x5' : tile === 4 ? 'convkit:avx2_wino_4x3' : 'convkit:avx2_wino_2x3';
-  assert.equal(plan.impl, kernel === 'forward' ? impl : 'convkit:avx2_wino_2x3');
+  assert.equal(plan.impl, impl);
   const [secondShape, outShape] = kernel === 'forward' ? [wShape, yShape] : [yShape, wShape];
   const [src, other, result] = plan.descs;
   const blocked = new Float32Array(rt.descInfo(result).bytes / 4).fill(Number.NaN); // every value must be written
@@ -175,11 +175,15 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
       const forward = winograd(rt, 'forward', xShape, wShape, [x, w]);
       const forward4 = winograd(rt, 'forward', xShape, wShape, [x, w], 4);
       const weights = winograd(rt, 'backward weights', xShape, wShape, [x, gy]);
-      if (forward === null || forward4 === null || weights === null) return t.skip('this build has no AVX2 and FMA');
+      const weights4 = winograd(rt, 'backward weights', xShape, wShape, [x, gy], 4);
+      if (forward === null || forward4 === null || weights === null || weights4 === null)
+        return t.skip('this build has no AVX2 and FMA');
       const want = expected('ref', xShape, wShape, [x, w, gy]);
       assertClose(`${name} forward`, forward.out, want.y, scaledTolerance(want.y));
       assertClose(`${name} F(4x4, 3x3) forward`, forward4.out, want.y, sixPointTolerance(want.y));
       assertClose(`${name} weight gradient`, weights.out, want.gw, scaledTolerance(want.gw));
+      assertClose(`${name} F(4x4, 3x3) weight gradient`, weights4.out, want.gw, sixPointTolerance(want.gw));
+      assertWeightPaddingZero(`${name} F(4x4, 3x3) weight gradient`, weights4.blocked, wShape[0], wShape[1]);
       assertPaddingZero(`${name} forward`, forward.blocked, wShape[0], xShape[2] * xShape[3]);
       assertPaddingZero(`${name} F(4x4, 3x3) forward`, forward4.blocked, wShape[0], xShape[2] * xShape[3]);
       assertWeightPaddingZero(`${name} weight gradient`, weights.blocked, wShape[0], wShape[1]);
@@ -220,12 +224,15 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
     const forward = winograd(rt, 'forward', xShape, wShape, [x, w]);
     const forward4 = winograd(rt, 'forward', xShape, wShape, [x, w], 4);
     const weights = winograd(rt, 'backward weights', xShape, wShape, [x, gy]);
-    if (forward === null || forward4 === null || weights === null) return t.skip('this build has no AVX2 and FMA');
+    const weights4 = winograd(rt, 'backward weights', xShape, wShape, [x, gy], 4);
+    if (forward === null || forward4 === null || weights === null || weights4 === null)
+      return t.skip('this build has no AVX2 and FMA');
     const want = expected('native', xShape, wShape, [x, w, gy]);
     for (const [what, got, direct] of [
       ['output', forward.out, want.y],
       ['F(4x4, 3x3) output', forward4.out, want.y],
       ['weight gradient', weights.out, want.gw],
+      ['F(4x4, 3x3) weight gradient', weights4.out, want.gw],
     ] as const) {
       assert.ok(direct.some((v) => Number.isNaN(v)) && direct.some((v) => Math.abs(v) === Number.POSITIVE_INFINITY));
       assertNonFiniteWhereDirect(what, got, direct);
@@ -233,6 +240,7 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
     assertPaddingZero('non-finite output', forward.blocked, wShape[0], xShape[2] * xShape[3]);
     assertPaddingZero('non-finite F(4x4, 3x3) output', forward4.blocked, wShape[0], xShape[2] * xShape[3]);
     assertWeightPaddingZero('non-finite weight gradient', weights.blocked, wShape[0], wShape[1]);
+    assertWeightPaddingZero('non-finite F(4x4, 3x3) weight gradient', weights4.blocked, wShape[0], wShape[1]);
   });
 
   for (const tile of [2, 4] as const)

@@ -1,11 +1,12 @@
 /**
  * The 'own' conv algorithms: convkit's own 3x3, stride-1, padding-1 kernels, per build, and on AVX2
  * builds a Winograd F(2x2, 5x5) for 5x5 convs padded by 2 (AlexNet's second conv).
- * - 'own4' (every build with AVX2): Winograd F(4x4, 3x3) on 8-channel blocks (native/src/own_winograd.cc,
- *   own_winograd_6pt.h): 36 products per 4x4 outputs where F(2x2, 3x3) takes 64, at the price of
- *   larger rounding; a forward (inference and training) and a backward data, measured against the
- *   others per shape. On AVX-512 builds it is AVX2 code against oneDNN's AVX-512 F(4x4, 3x3): on
- *   Zen 4 (256-bit units) it won some shapes, on full-width hosts the tuner leaves it.
+ * - 'own4' (every build with AVX2): Winograd F(4x4, 3x3) on 8-channel blocks
+ *   (native/src/own_winograd.cc, own_winograd_6pt.h): 36 products per 4x4 outputs where F(2x2,
+ *   3x3) takes 64, at the price of larger rounding; a forward (inference and training), a
+ *   backward data and (AVX2 builds) a backward weights, measured against the others per shape.
+ *   On AVX-512 builds it is AVX2 code against oneDNN's AVX-512 F(4x4, 3x3): on Zen 4 (256-bit
+ *   units) it won some shapes, on full-width hosts the tuner leaves it.
  * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
  *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
  *   this loop at about 85 %. Forward, backward data and backward weights (own_conv_weights.cc).
@@ -61,14 +62,17 @@ declare module './addon.js' {
      */
     ownWinograd3x3BackwardWeightsPlan(
       geometry: Conv2dGeometry,
+      options?: { tile?: 2 | 4 },
     ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly impl: string };
     // ---- own_conv_weights.cc
     /**
-     * buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias (builds without
-     * AVX-512: those of ownWinograd3x3BackwardWeightsPlan); the shapes and error of ownConvPlan.
+     * buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias, tile 2 only
+     * (builds without AVX-512: those of ownWinograd3x3BackwardWeightsPlan, tile 4 too); the
+     * shapes and error of ownConvPlan.
      */
     ownConv3x3BackwardWeightsPlan(
       geometry: Conv2dGeometry,
+      options?: { tile?: 2 | 4 },
     ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly impl: string };
   }
 }
@@ -173,11 +177,15 @@ export function ownBackwardDataPlan(
   });
 }
 
-/** The own kernel's backward-weights plan of `g`: oneDNN's plan's buffers, with no bias. */
+/**
+ * The own kernel's backward-weights plan of `g` (of `tile`: F(4x4, 3x3) on AVX2 builds only, where
+ * its gradient's 8-channel blocks are the forwards' too): oneDNN's plan's buffers, with no bias.
+ */
 export function ownBackwardWeightsPlan(
   rt: NativeRuntime,
   g: Conv2dGeometry,
   key: string,
+  tile: 2 | 4 = 2,
 ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly diffBias?: number; readonly impl: string } {
-  return rt.plan(key, () => rt.addon.ownConv3x3BackwardWeightsPlan(g));
+  return rt.plan(key, () => rt.addon.ownConv3x3BackwardWeightsPlan(g, { tile }));
 }

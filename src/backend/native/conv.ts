@@ -403,13 +403,13 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     if (isEmpty(g)) return refFallback(rt, ref, 'conv2dBackwardWeight', 'empty tensor', args);
     const shape = `${geometryKey(g)}:${+withBias}`;
     const candidates: ConvAlgorithm[] = winogradShape(g) ? ['winograd'] : [];
-    if (!withBias && own3x3Shape(g)) candidates.push('own');
+    if (!withBias && own3x3Shape(g)) candidates.push('own', 'own4');
     const plan = chooser.plan({
       kernel: 'conv2dBackwardWeight',
       shape,
       planOf: (algorithm) => {
         const key = `conv2dBackwardWeight:${shape}:${algorithm}`;
-        if (algorithm === 'own') return ownBackwardWeightsPlan(rt, g, key);
+        if (algorithm === 'own' || algorithm === 'own4') return ownBackwardWeightsPlan(rt, g, key, ownTile(algorithm));
         return rt.plan(key, () => rt.addon.conv2dBackwardWeightsPlan(g, { bias: withBias, algorithm }));
       },
       candidates,
