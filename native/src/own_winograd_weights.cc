@@ -150,23 +150,35 @@ void gradientProductOf(const float* V, const float* Z, float* dU, const Sizes& s
   }
 }
 
-// r = G^T u for six vectors u (a row or a column of dU), F(4x4, 3x3)'s G (own_winograd_6pt.h).
-inline void sixPointWeightRow(const __m256 u[6], __m256 r[3]) {
-  const __m256 third = _mm256_set1_ps(1.0f / 3.0f), fifteenth = _mm256_set1_ps(1.0f / 15.0f);
-  const __m256 s12 = _mm256_mul_ps(third, _mm256_add_ps(u[1], u[2])),
-               d12 = _mm256_mul_ps(third, _mm256_sub_ps(u[1], u[2]));
-  // (u4 - 16 u3) / 15, -(8 u3 + 2 u4) / 15 and 4 (u4 - u3) / 15
-  r[0] = _mm256_add_ps(_mm256_add_ps(u[0], d12),
-                       _mm256_mul_ps(fifteenth, _mm256_fnmadd_ps(_mm256_set1_ps(16.0f), u[3], u[4])));
-  r[1] = _mm256_sub_ps(s12,
-                       _mm256_mul_ps(_mm256_set1_ps(2.0f / 15.0f), _mm256_fmadd_ps(_mm256_set1_ps(4.0f), u[3], u[4])));
-  r[2] =
-      _mm256_add_ps(_mm256_add_ps(d12, u[5]), _mm256_mul_ps(_mm256_set1_ps(4.0f / 15.0f), _mm256_sub_ps(u[4], u[3])));
+// r = G^T u for A vectors u (a row or a column of dU): F(2x2, 3x3)'s G (A 4) or F(4x4, 3x3)'s (A 6,
+// own_winograd_6pt.h).
+template <int A>
+inline void weightGradientRow(const __m256 u[A], __m256 r[3]) {
+  if constexpr (A == 4) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    const __m256 mid = _mm256_mul_ps(half, _mm256_add_ps(u[1], u[2]));
+    r[0] = _mm256_add_ps(u[0], mid);
+    r[1] = _mm256_mul_ps(half, _mm256_sub_ps(u[1], u[2]));
+    r[2] = _mm256_add_ps(mid, u[3]);
+  } else {
+    const __m256 third = _mm256_set1_ps(1.0f / 3.0f), fifteenth = _mm256_set1_ps(1.0f / 15.0f);
+    const __m256 s12 = _mm256_mul_ps(third, _mm256_add_ps(u[1], u[2])),
+                 d12 = _mm256_mul_ps(third, _mm256_sub_ps(u[1], u[2]));
+    // (u4 - 16 u3) / 15, -(8 u3 + 2 u4) / 15 and 4 (u4 - u3) / 15
+    r[0] = _mm256_add_ps(_mm256_add_ps(u[0], d12),
+                         _mm256_mul_ps(fifteenth, _mm256_fnmadd_ps(_mm256_set1_ps(16.0f), u[3], u[4])));
+    r[1] = _mm256_sub_ps(
+        s12, _mm256_mul_ps(_mm256_set1_ps(2.0f / 15.0f), _mm256_fmadd_ps(_mm256_set1_ps(4.0f), u[3], u[4])));
+    r[2] =
+        _mm256_add_ps(_mm256_add_ps(d12, u[5]), _mm256_mul_ps(_mm256_set1_ps(4.0f / 15.0f), _mm256_sub_ps(u[4], u[3])));
+  }
 }
 
-// dw (OIhw8i8o) = G^T dU G of F(4x4, 3x3), as weightGradient.
-void weightGradient6(const float* dU, int copies, float* dw, const Sizes& s) {
-  const size_t plane = s.uFloats() / 36;
+// dw (OIhw8i8o) = G^T dU G of an A x A tile (4: F(2x2, 3x3), 6: F(4x4, 3x3)), dU summed over its
+// `copies`; padding lanes (past the input or output channels) written as zeros.
+template <int A>
+void weightGradient(const float* dU, int copies, float* dw, const Sizes& s) {
+  const size_t plane = s.uFloats() / (A * A);
   const __m256 zero = _mm256_setzero_ps();
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 #pragma omp for collapse(2) schedule(static)
@@ -178,63 +190,22 @@ void weightGradient6(const float* dU, int copies, float* dw, const Sizes& s) {
         continue;
       }
       const float* from = dU + ((ob / 2) * s.Cp + c) * 16 + (ob % 2) * 8;
-      __m256 r[3][6], column[6], three[3];  // r = G^T dU, down each column
-      for (int q = 0; q < 6; q++) {
-        for (int p = 0; p < 6; p++) {
-          const size_t at = (p * 6 + q) * plane;
+      __m256 r[3][A], column[A], three[3];  // r = G^T dU, down each column
+      for (int q = 0; q < A; q++) {
+        for (int p = 0; p < A; p++) {
+          const size_t at = (p * A + q) * plane;
           __m256 sum = _mm256_loadu_ps(from + at);
           for (int k = 1; k < copies; k++) sum = _mm256_add_ps(sum, _mm256_loadu_ps(from + k * s.uFloats() + at));
           column[p] = sum;
         }
-        sixPointWeightRow(column, three);
+        weightGradientRow<A>(column, three);
         for (int kh = 0; kh < 3; kh++) r[kh][q] = three[kh];
       }
       const int64_t real = std::min<int64_t>(8, s.O - ob * 8);
       const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(real)), lane));
       for (int kh = 0; kh < 3; kh++) {
-        sixPointWeightRow(r[kh], three);
+        weightGradientRow<A>(r[kh], three);
         for (int kw = 0; kw < 3; kw++) _mm256_storeu_ps(out + (kh * 3 + kw) * 64, _mm256_and_ps(three[kw], keep));
-      }
-    }
-  }
-}
-
-// dw (OIhw8i8o) = G^T dU G, dU summed over its `copies`; padding lanes (past the input or output
-// channels) written as zeros.
-void weightGradient(const float* dU, int copies, float* dw, const Sizes& s) {
-  const size_t plane = s.uFloats() / 16;
-  const __m256 half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-#pragma omp for collapse(2) schedule(static)
-  for (int64_t ob = 0; ob < s.OB; ob++) {
-    for (int64_t c = 0; c < s.Cp; c++) {
-      float* out = dw + (ob * s.CB + c / 8) * 9 * 64 + (c % 8) * 8;
-      if (c >= s.C) {
-        for (int k = 0; k < 9; k++) _mm256_storeu_ps(out + k * 64, zero);
-        continue;
-      }
-      const float* from = dU + ((ob / 2) * s.Cp + c) * 16 + (ob % 2) * 8;
-      __m256 u[4][4];
-      for (int p = 0; p < 16; p++) {
-        __m256 sum = _mm256_loadu_ps(from + p * plane);
-        for (int k = 1; k < copies; k++) sum = _mm256_add_ps(sum, _mm256_loadu_ps(from + k * s.uFloats() + p * plane));
-        u[p / 4][p % 4] = sum;
-      }
-      __m256 r[3][4];  // G^T dU
-      for (int q = 0; q < 4; q++) {
-        const __m256 mid = _mm256_mul_ps(half, _mm256_add_ps(u[1][q], u[2][q]));
-        r[0][q] = _mm256_add_ps(u[0][q], mid);
-        r[1][q] = _mm256_mul_ps(half, _mm256_sub_ps(u[1][q], u[2][q]));
-        r[2][q] = _mm256_add_ps(mid, u[3][q]);
-      }
-      const int64_t real = std::min<int64_t>(8, s.O - ob * 8);
-      const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(real)), lane));
-      for (int kh = 0; kh < 3; kh++) {
-        const __m256 mid = _mm256_mul_ps(half, _mm256_add_ps(r[kh][1], r[kh][2]));
-        _mm256_storeu_ps(out + (kh * 3 + 0) * 64, _mm256_and_ps(_mm256_add_ps(r[kh][0], mid), keep));
-        _mm256_storeu_ps(out + (kh * 3 + 1) * 64,
-                         _mm256_and_ps(_mm256_mul_ps(half, _mm256_sub_ps(r[kh][1], r[kh][2])), keep));
-        _mm256_storeu_ps(out + (kh * 3 + 2) * 64, _mm256_and_ps(_mm256_add_ps(mid, r[kh][3]), keep));
       }
     }
   }
@@ -283,9 +254,9 @@ void backwardWeights(const float* x, const float* dy, float* dw, const Sizes& s)
       }
     }
     if (s.m == 4)
-      weightGradient6(dU, copies, dw, s);
+      weightGradient<6>(dU, copies, dw, s);
     else
-      weightGradient(dU, copies, dw, s);
+      weightGradient<4>(dU, copies, dw, s);
   }
 }
 
