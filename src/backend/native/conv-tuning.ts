@@ -18,7 +18,8 @@ import { dirname, join } from 'node:path';
  * activations, which it runs with its brgemm kernels (AVX-512 only); 'transposed' a training
  * forward run as the backward data of its transposed conv (conv-transposed.ts); 'own' convkit's
  * own 3x3 kernel (conv-own.ts: direct on AVX-512, Winograd F(2x2, 3x3) on AVX2, and there
- * F(2x2, 5x5) for 5x5 convs); 'own4' its Winograd F(4x4, 3x3) (AVX2 builds).
+ * F(2x2, 5x5) for 5x5 convs); 'own4' its Winograd F(4x4, 3x3) (forward and backward data on
+ * every build with AVX2, backward weights on AVX2 builds).
  */
 export type ConvAlgorithm = 'direct' | 'winograd' | 'auto' | 'brgemm' | 'transposed' | 'own' | 'own4';
 
