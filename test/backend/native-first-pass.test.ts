@@ -168,7 +168,7 @@ describe('native first pass', () => {
   }, () => {
     // oneDNN reorders into its Winograd weight layout only from plain layouts, and without scales:
     // a folded weight adopted by a direct conv, then measured with Winograd (the tuner's second
-    // pass), goes through plain (runtime.ts, reorderInto), and so does a deferred fold whose first
+    // pass), goes through plain (reorders.ts, reorderInto), and so does a deferred fold whose first
     // conv is a Winograd one (a tuning cached on disk). The same for the other algorithms' layouts.
     const [o, i] = [64, 64];
     const t = (values: Float32Array, shape: number[]) => ops.fromArray(values, shape, { backend: 'native' });

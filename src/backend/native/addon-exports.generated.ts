@@ -19,6 +19,11 @@ export const ADDON_EXPORTS = [
   'conv2dBackwardDataPlan', // conv_backward.cc
   'conv2dBackwardWeightsPlan', // conv_backward.cc
   'crc32', // crc32.cc
+  'plainDesc', // descs.cc
+  'reshapedDesc', // descs.cc
+  'descInfo', // descs.cc
+  'reorderPlan', // descs.cc
+  'scaledReorderPlan', // descs.cc
   'eltwisePlan', // eltwise.cc
   'eltwiseBackwardPlan', // eltwise.cc
   'reluBackwardOfSumPlan', // eltwise.cc
@@ -38,11 +43,6 @@ export const ADDON_EXPORTS = [
   'ownWinogradPlan', // own_winograd.cc
   'ownWinogradWeightsTransformPlan', // own_winograd.cc
   'ownWinograd3x3BackwardWeightsPlan', // own_winograd_weights.cc
-  'plainDesc', // plan.cc
-  'reshapedDesc', // plan.cc
-  'descInfo', // plan.cc
-  'reorderPlan', // plan.cc
-  'scaledReorderPlan', // plan.cc
   'releasePlan', // plan.cc
   'planStats', // plan.cc
   'poolPlan', // pool.cc

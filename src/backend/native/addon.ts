@@ -64,7 +64,7 @@ export interface NativeAddon {
   /** Whether the spin is cut short now, and how many times it was. */
   spinThrottle(): { on: boolean; periods: number };
 
-  // ---- runtime (plan.cc, queue.cc)
+  // ---- runtime (plan.cc, descs.cc, queue.cc)
   /** Id of the row-major float32 descriptor over dims. */
   plainDesc(dims: readonly number[]): number;
   descInfo(id: number): DescInfo;
@@ -72,7 +72,7 @@ export interface NativeAddon {
   reshapedDesc(id: number, dims: readonly number[]): number;
   /** buffers [src, dst]; -1 where oneDNN has no reorder between the two layouts (runtime.ts goes through plain). */
   reorderPlan(src: number, dst: number): number;
-  /** buffers [src, dst, scales]: dst = src * scales[i] along the first dim (plan.cc). */
+  /** buffers [src, dst, scales]: dst = src * scales[i] along the first dim (descs.cc). */
   scaledReorderPlan(src: number, dst: number): number;
   /**
    * Checks every buffer against the plan's descriptors (type, byte size) and reads the scalars the

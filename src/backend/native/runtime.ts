@@ -16,6 +16,7 @@ import { BufferPool } from './buffer-pool.js';
 import { NativeStorage, PLAIN } from './native-storage.js';
 import { PlanCache } from './plan-cache.js';
 import type { Recorder } from './recording.js';
+import { type NativeInput, readableBack, reorderInto, reorderPlanOrNull, scaledReorderPlan } from './reorders.js';
 import { callNative, type DescInfo, type ExecBuffer, type ExecScalars, type NativeAddon } from './addon.js';
 
 export { NativeStorage, PLAIN } from './native-storage.js';
@@ -27,12 +28,6 @@ const ARENA_BYTES = 2 ** 16;
 
 /** The most dims a oneDNN memory descriptor has (DNNL_MAX_NDIMS). */
 export const MAX_RANK = 12;
-
-/** Where a storage's values are and how they are laid out, for a native kernel to use. */
-interface NativeInput {
-  buffer: Float32Array;
-  desc: number;
-}
 
 /** What the plan cache holds (for tests, profiles and the memory bound). */
 export interface PlanCacheStats {
@@ -212,7 +207,7 @@ export class NativeRuntime {
       if (cached) return cached.buffer;
     }
     const copy = this.output(desc, sizeOf(dims));
-    this.reorderInto(this.sourceFor(s, dims), copy.buffer, desc, dims);
+    reorderInto(this, this.sourceFor(s, dims), copy.buffer, desc, dims);
     // A ref storage's copy is not cached (nothing would free it) and not recycled either: the
     // kernel about to run reads it, so the garbage collector takes it afterwards.
     const buffer = copy.buffer;
@@ -221,7 +216,7 @@ export class NativeRuntime {
       if (s.replacedByConversion) {
         // Only the first: a later conversion's source may be held by a program recorded since.
         s.replacedByConversion = false;
-        if (this.readableBack(desc, dims)) s.adoptConverted(desc, true);
+        if (readableBack(this, desc, dims)) s.adoptConverted(desc, true);
       }
     }
     return buffer;
@@ -252,23 +247,11 @@ export class NativeRuntime {
     const scaled = s.scaled;
     if (scaled === null) return false;
     const from = this.sourceFor(scaled.source, dims);
-    const plain = this.plainDesc(dims);
-    const scaledInto = (to: number) =>
-      this.plan(`scaledReorder:${from.desc}:${to}`, () => {
-        const plan = this.addon.scaledReorderPlan(from.desc, to);
-        return plan < 0 ? null : plan;
-      });
-    let to = desc !== null && this.readableBack(desc, dims) ? desc : plain;
-    let plan = scaledInto(to);
-    if (plan === null && to !== plain) {
-      to = plain;
-      plan = scaledInto(to);
-    }
-    if (plan === null) throw new Error(`reorder: oneDNN has no scaled reorder from layout ${from.desc} to plain`);
+    const { plan, to } = scaledReorderPlan(this, from.desc, desc, dims);
     const values = this.output(to, sizeOf(dims));
     this.exec('reorder', plan, [from.buffer, values.buffer, scaled.scales.buffer]);
     s.takeScaled(values);
-    return to === (desc ?? plain);
+    return desc === null || to === desc;
   }
 
   /** A plain row-major buffer of s (queues a reorder if s is blocked). */
@@ -312,46 +295,11 @@ export class NativeRuntime {
     return { buffer: this.input(s, this.plainDesc(ownDims), ownDims), desc: this.plainDesc(dims) };
   }
 
-  /** The plan of a reorder from layout `src` to layout `dst` (same dims). */
+  /** The plan of a reorder from layout `src` to layout `dst` (same dims); reorders.ts for where oneDNN has none. */
   reorderPlan(src: number, dst: number): number {
-    const plan = this.directReorderPlan(src, dst);
+    const plan = reorderPlanOrNull(this, src, dst);
     if (plan === null) throw new Error(`reorder: oneDNN has no reorder from layout ${src} to layout ${dst}`);
     return plan;
-  }
-
-  /** As reorderPlan; null where oneDNN has no reorder between the two layouts. */
-  private directReorderPlan(src: number, dst: number): number | null {
-    return this.plan(`reorder:${src}:${dst}`, () => {
-      const plan = this.addon.reorderPlan(src, dst);
-      return plan < 0 ? null : plan;
-    });
-  }
-
-  /**
-   * Whether oneDNN reorders layout `desc` back to plain: a storage may hold its values in such a
-   * layout only. Winograd's weight layout is one way (its transform is not inverted).
-   */
-  private readableBack(desc: number, dims: readonly number[]): boolean {
-    return this.directReorderPlan(desc, this.plainDesc(dims)) !== null;
-  }
-
-  /**
-   * Queues a copy of `source` into `to` (layout `dst` over `dims`): one reorder, or two through a
-   * plain copy where oneDNN has no direct one. It reorders into Winograd's weight layout only from
-   * plain layouts, and a weight may be held in another conv's blocked layout by then (a folded
-   * weight adopts its first conversion: native-storage.ts).
-   */
-  private reorderInto(source: NativeInput, to: Float32Array, dst: number, dims: readonly number[]): void {
-    const direct = this.directReorderPlan(source.desc, dst);
-    if (direct !== null) {
-      this.exec('reorder', direct, [source.buffer, to]);
-      return;
-    }
-    const plain = this.plainDesc(dims);
-    const between = this.output(plain, sizeOf(dims));
-    this.exec('reorder', this.reorderPlan(source.desc, plain), [source.buffer, between.buffer]);
-    this.exec('reorder', this.reorderPlan(plain, dst), [between.buffer, to]);
-    between.release();
   }
 
   // ---- execution -----------------------------------------------------------------------
