@@ -20,6 +20,7 @@ import { conv2d } from '../../src/ops/conv2d.js';
 import { normal, randn, zeros } from '../../src/ops/creation.js';
 import { recordTrainingStep, stepOpByOp } from '../../src/train/record-step.js';
 import { SGD } from '../../src/train/sgd.js';
+import { median } from './timing.js';
 
 /** Something to time: `run` does one batch; `dispose` frees what the workload holds. */
 export interface Workload {
@@ -204,7 +205,8 @@ export function convLayers(name: string, batch: number): Workload & { macs: numb
  * timing), and each command is charged to the op that queued it, at the module path it ran in.
  * The pass runs as the bench's inference rows run it: recorded (nn.recordInference, whose two
  * warm-up passes also tune the convs: docs/native-backend.md#algorithm-choice) with the op trace
- * on, then replayed `runs` times; the copies in and out of the recording are rows of their own.
+ * on, then replayed `runs` times, each command charged its median time and `wallMs` the median
+ * pass; the copies in and out of the recording are rows of their own.
  * `wallMs` against the sum of op times is what the queue itself costs (waking the worker, and
  * JavaScript once the last command is done). CONVKIT_BENCH_RECORD=0 profiles the pass built op
  * by op instead (averaged over `runs` passes after two warm-ups). Also what ran fused: the
@@ -287,29 +289,34 @@ function recordedTimes(
   };
   replay();
   replay();
-  let wallMs = 0;
+  // Per command, the median of the runs: one slow run (a preempted vCPU, a woken team) moved a
+  // mean of three by milliseconds and made the copy in look like a quarter of the pass.
+  const walls: number[] = [];
+  const perCommand: number[][] = [];
   for (let run = 0; run < runs; run++) {
     runtime.flushSync();
     addon.setQueueTiming(true);
     const start = performance.now();
     replay();
-    wallMs += (performance.now() - start) / runs;
+    walls.push(performance.now() - start);
     const times = addon.takeQueueTimes();
     addon.setQueueTiming(false);
-    // The copy in, the program's commands in order, the copy out.
-    let op = 0;
-    for (let i = 0; i < times.length; i += 2) {
-      const k = i / 2 - 1;
-      if (k < 0) copyIn.ms += times[i + 1] / runs;
-      else if (k >= commands) copyOut.ms += times[i + 1] / runs;
-      else {
-        while (ops[op].end <= k) op++;
-        ops[op].row.ms += times[i + 1] / runs;
-      }
-    }
+    for (let i = 0; i < times.length; i += 2) (perCommand[i / 2] ??= []).push(times[i + 1]);
   }
+  // The copy in, the program's commands in order, the copy out.
+  let op = 0;
+  perCommand.forEach((times, i) => {
+    const k = i - 1;
+    const ms = median(times);
+    if (k < 0) copyIn.ms += ms;
+    else if (k >= commands) copyOut.ms += ms;
+    else {
+      while (ops[op].end <= k) op++;
+      ops[op].row.ms += ms;
+    }
+  });
   recorded.dispose();
-  return { layers: [...totals.values()].filter((l) => l.calls > 0), wallMs, layout };
+  return { layers: [...totals.values()].filter((l) => l.calls > 0), wallMs: median(walls), layout };
 }
 
 /** The pass built op by op: each op's commands as queued, the pass's ops traced as they run. */

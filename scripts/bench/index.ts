@@ -341,7 +341,7 @@ if (args.json) {
 
 /** `--profile MODEL`: convkit's inference time per layer (top 15, with its fused group) and per op kind. */
 async function printProfile(model: string): Promise<void> {
-  const runs = args.quick ? 1 : 3;
+  const runs = args.quick ? 1 : 9;
   log(`[bench] profiling ${model} inference, batch ${batch}, ${threads} threads, ${runs} runs after two warm-ups...`);
   const measured = ck.profile(model, batch, runs);
   const peak = measureFmaPeak(CACHE, threads);
