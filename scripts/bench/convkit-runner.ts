@@ -301,7 +301,10 @@ function recordedTimes(
     walls.push(performance.now() - start);
     const times = addon.takeQueueTimes();
     addon.setQueueTiming(false);
-    for (let i = 0; i < times.length; i += 2) (perCommand[i / 2] ??= []).push(times[i + 1]);
+    for (let i = 0; i < times.length; i += 2) {
+      perCommand[i / 2] = perCommand[i / 2] ?? [];
+      perCommand[i / 2].push(times[i + 1]);
+    }
   }
   // The copy in, the program's commands in order, the copy out.
   let op = 0;

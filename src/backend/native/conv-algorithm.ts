@@ -113,6 +113,11 @@ export interface PlanRequest<P extends ConvPlan> {
   layoutSlots?: { src: number; dst: number };
   /** The algorithm whose src and dst layouts the conv's neighbours use (default: direct). */
   home?: ConvAlgorithm;
+  /**
+   * What a weight's first use runs under 'tune' where it has a plan (default: direct): convkit's own
+   * 1x1 kernel, compiled with the addon, where oneDNN would JIT-compile a kernel for the shape.
+   */
+  cold?: ConvAlgorithm;
   /** Forward calls: the output's pixels per map, under which NativeRuntime.convTimings notes the choice's time. */
   mapArea?: number;
   /**
@@ -298,19 +303,23 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
     return { algorithm: choice.algorithm, saved: !contended, measured: choice.ms, ms: choice.ms[choice.algorithm] };
   }
 
-  // Under 'tune' a weight's first forward conv runs direct, untimed. Winograd's inference weight
-  // transform is slow (oneDNN's wino_reorder, serial: 55 ms for a 512x512x3x3 weight, more than
-  // the conv), so it is worth paying, and timing, only for weights used again; a one-image
-  // `convkit predict` pays neither.
+  // Under 'tune' a weight's first forward conv runs direct (or its `cold` algorithm), untimed.
+  // Winograd's inference weight transform is slow (oneDNN's wino_reorder, serial: 55 ms for a
+  // 512x512x3x3 weight, more than the conv), so it is worth paying, and timing, only for weights
+  // used again; a one-image `convkit predict` pays neither. oneDNN compiles a kernel per shape
+  // when one first runs (0.4 ms for each of DenseNet-121's 61 distinct 1x1 convs on a Zen 5
+  // host), so a first use runs a cold kernel compiled with the addon where there is one.
   const usedBefore = firstUseTracker();
 
   return {
     homePlan,
     plan(request) {
-      if (request.candidates.length > 0 && (setting('convAlgorithm') !== 'tune' || usedBefore(request.weight)))
-        return chosenPlan(request);
-      const plan = request.planOf('direct');
-      leaveNote(rt, request.kernel, { algorithm: 'direct', impl: plan.impl, tuned: false });
+      const tune = setting('convAlgorithm') === 'tune';
+      if (request.candidates.length > 0 && (!tune || usedBefore(request.weight))) return chosenPlan(request);
+      const cold = tune && request.cold !== undefined ? planIfAvailable(request, request.cold) : null;
+      const plan = cold ?? request.planOf('direct');
+      const algorithm = cold === null ? 'direct' : (request.cold ?? 'direct');
+      leaveNote(rt, request.kernel, { algorithm, impl: plan.impl, tuned: false });
       return plan;
     },
   };

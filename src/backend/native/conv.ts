@@ -17,6 +17,7 @@ import {
   ownBackwardDataPlan,
   ownBackwardWeightsPlan,
   ownForwardPlan,
+  own1x1Shape,
   own3x3Shape,
   ownShape,
   ownTile,
@@ -249,12 +250,13 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     // except those oneDNN runs as im2col + gemm (their direct path is the cut below); the
     // transposed conv's backward data for stride-1 training convs without a bias; convkit's own
     // kernels for 3x3 convs, and on AVX2 builds 5x5 ones (the AVX-512 one refuses a bias, post-ops,
-    // 5x5 and F(4x4, 3x3): conv-own.ts).
+    // 5x5 and F(4x4, 3x3): conv-own.ts), on AVX-512 builds for 1x1 ones (which a weight's first use
+    // runs: `cold`).
     const candidates: ConvAlgorithm[] = [];
     if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
     if (cutOf === undefined && addend === null && !planOf('direct').gemm) candidates.push('brgemm');
     if (cutOf === undefined && options.training && !options.bias && transposable(g)) candidates.push('transposed');
-    if (cutOf === undefined && ownShape(g)) candidates.push('own');
+    if (cutOf === undefined && (ownShape(g) || own1x1Shape(g))) candidates.push('own');
     if (cutOf === undefined && own3x3Shape(g)) candidates.push('own4');
     const request = {
       kernel: 'conv2d' as const,
@@ -266,6 +268,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       weightSlot: 1,
       layoutSlots: { src: 0, dst: 3 },
       home: candidates.includes('brgemm') && g.outH * g.outW <= rt.nhwcUpTo ? ('brgemm' as const) : ('direct' as const),
+      cold: cutOf === undefined && own1x1Shape(g) ? ('own' as const) : undefined,
       mapArea: g.outH * g.outW,
       // In training the weights change at every step, so their conversion is part of the cost.
       prologue: (p: ForwardPlan) => (options.training ? weightSteps(args.weight, g, p) : []),

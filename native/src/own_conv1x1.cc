@@ -1,0 +1,167 @@
+// A 1x1, stride-1, unpadded convolution of our own on oneDNN's nChw16c maps and OIhw16i16o
+// weights, for AVX-512 builds (conv.ts's 'own' algorithm, conv-algorithm.ts's cold kernel). Its
+// loop is compiled with the addon, where oneDNN JIT-compiles a kernel per shape: a model's first
+// pass made 61 of them for DenseNet-121's distinct 1x1 convs, 24 ms of creation on a Zen 5 host,
+// and their code pages fault in fresh. The tuner measures it against oneDNN's from a weight's
+// second use. Each task is up to 16 pixels of one 16-channel output block, one zmm accumulator
+// each: every input channel's weights (16 outputs) times a broadcast input value, then the bias,
+// an addend and a ReLU, as conv2dPlan's post-ops. An unpadded 1x1 conv multiplies every input it
+// reads, so NaN and infinities spread as in the reference sum.
+#include "conv_common.h"
+#include "own_winograd.h"
+#include "plan.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <string>
+#include <utility>
+
+namespace convkit {
+
+using namespace convplan;
+
+bool ownConv1x1Shape(const ConvGeometry& g) {
+  return g.KH == 1 && g.KW == 1 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.G == 1 && g.pT == 0 &&
+         g.pB == 0 && g.pL == 0 && g.pR == 0;
+}
+
+namespace {
+
+#ifdef __AVX512F__
+struct Sizes {
+  int64_t N, CB, OB, P, O;  // P: pixels per map
+};
+
+struct Buffers {
+  const float *x, *w, *bias, *addend;
+  float* y;
+  bool relu;
+};
+
+// J pixels from pixel p0 of image n's output block ob.
+template <int J>
+void pixels(const Buffers& b, const Sizes& s, int64_t n, int64_t ob, int64_t p0) {
+  const __mmask16 lanes = ob == s.OB - 1 ? static_cast<__mmask16>((1u << (s.O - ob * 16)) - 1) : 0xffff;
+  const __m512 bias = b.bias ? _mm512_maskz_loadu_ps(lanes, b.bias + ob * 16) : _mm512_setzero_ps();
+  __m512 acc[J];
+  for (int j = 0; j < J; j++) acc[j] = bias;
+  const float* image = b.x + (n * s.CB * s.P + p0) * 16;
+  const float* weights = b.w + ob * s.CB * 256;
+  for (int64_t cb = 0; cb < s.CB; cb++) {
+    const float* in = image + cb * s.P * 16;
+    const float* w = weights + cb * 256;
+#pragma GCC unroll 4
+    for (int ic = 0; ic < 16; ic++) {
+      const __m512 wv = _mm512_loadu_ps(w + ic * 16);
+#pragma GCC unroll 16
+      for (int j = 0; j < J; j++) acc[j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(in[j * 16 + ic]), acc[j]);
+    }
+  }
+  const int64_t at = ((n * s.OB + ob) * s.P + p0) * 16;
+  for (int j = 0; j < J; j++) {
+    __m512 v = acc[j];
+    if (b.addend) v = _mm512_add_ps(v, _mm512_loadu_ps(b.addend + at + j * 16));
+    if (b.relu)  // zero where v < 0, an ordered compare: a NaN stays
+      v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps());
+    // Lanes past the output channels stay zero, as oneDNN's layouts want their padding.
+    _mm512_storeu_ps(b.y + at + j * 16, _mm512_maskz_mov_ps(lanes, v));
+  }
+}
+
+using Pixels = void (*)(const Buffers&, const Sizes&, int64_t, int64_t, int64_t);
+
+template <size_t... J>
+constexpr std::array<Pixels, sizeof...(J)> pixelKernels(std::index_sequence<J...>) {
+  return {pixels<static_cast<int>(J) + 1>...};
+}
+constexpr auto kPixels = pixelKernels(std::make_index_sequence<16>());
+
+// The pixels of a map in chunks of at most 16, as even as can be: 49 pixels as 13, 12, 12, 12, not
+// 16, 16, 16, 1 (a chunk reads all the weights, however few pixels it has).
+struct Chunks {
+  int64_t count, size;
+  int64_t begin(int64_t c) const { return c * size; }
+  int64_t length(int64_t c, int64_t P) const { return std::min(size, P - c * size); }
+};
+Chunks chunksOf(int64_t P) {
+  const int64_t count = (P + 15) / 16;
+  return {count, (P + count - 1) / count};
+}
+
+// Which loop runs inside the other. Output blocks innermost: a thread's next task reads the same
+// pixels of every input block (from L1) and the next block's weights, which stay in L2 when they
+// fit; pixel chunks innermost instead re-read the whole input map for each output block (2.3x
+// oneDNN's time at 28x28, 480 -> 128 channels). Where the weights do not fit half of L2 and an
+// image's input does (GoogLeNet's 7x7 maps: 832 -> 384 channels, 1.3 MiB of weights), chunks
+// innermost read the weights once (1.66x oneDNN's time the other way round).
+bool blocksInnermost(const Sizes& s) {
+  long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  const int64_t half = (l2 > 0 ? l2 : 512 * 1024) / 2;
+  const int64_t weights = s.OB * s.CB * 256 * 4, image = s.CB * s.P * 64;
+  return weights <= half || image > half;
+}
+
+void run(const Buffers& b, const Sizes& s, bool blocksInner) {
+  const Chunks chunks = chunksOf(s.P);
+#pragma omp parallel for collapse(3) schedule(static)
+  for (int64_t n = 0; n < s.N; n++) {
+    for (int64_t outer = 0; outer < (blocksInner ? chunks.count : s.OB); outer++) {
+      for (int64_t inner = 0; inner < (blocksInner ? s.OB : chunks.count); inner++) {
+        const int64_t c = blocksInner ? outer : inner, ob = blocksInner ? inner : outer;
+        kPixels[chunks.length(c, s.P) - 1](b, s, n, ob, chunks.begin(c));
+      }
+    }
+  }
+}
+#endif
+
+}  // namespace
+
+// ownConvPlan's plan for a 1x1 conv (ownConv1x1Shape) on AVX-512 builds: buffers [src nChw16c, weights
+// OIhw16i16o, (bias [O]), dst nChw16c, (addend nChw16c)], y = conv + bias, + addend, then ReLU.
+Napi::Value OwnConv1x1Plan(const Napi::CallbackInfo& info, const ConvGeometry& g, const OwnPostOps& post) {
+#ifndef __AVX512F__
+  (void)g;
+  (void)post;
+  throw std::invalid_argument("convkit has no own implementation for this convolution on this CPU");
+#else
+  const auto [src, dst, weights] = ownConvDescsOf(g, true, 16);
+  Plan plan;
+  plan.name = "ownConv";
+  plan.descs = {src, weights};
+  if (post.bias) plan.descs.push_back(plainDescOf({g.O}));
+  const size_t dstAt = plan.descs.size();
+  plan.descs.push_back(dst);
+  if (post.sum) plan.descs.push_back(dst);
+  for (size_t i = 0; i < plan.descs.size(); i++) {
+    plan.args.push_back(static_cast<int>(i));
+    plan.customReads.push_back(i != dstAt);
+  }
+  const Sizes s{g.N, (g.C + 15) / 16, (g.O + 15) / 16, g.H * g.W, g.O};
+  const bool blocksInner = blocksInnermost(s);
+  plan.custom = [s, post, dstAt, blocksInner](const std::vector<void*>& buffers, const std::vector<double>&) {
+    Buffers b{static_cast<const float*>(buffers[0]),
+              static_cast<const float*>(buffers[1]),
+              post.bias ? static_cast<const float*>(buffers[2]) : nullptr,
+              post.sum ? static_cast<const float*>(buffers[dstAt + 1]) : nullptr,
+              static_cast<float*>(buffers[dstAt]),
+              post.relu};
+    run(b, s, blocksInner);
+  };
+  std::vector<std::pair<std::string, int> > descs = {{"src", internDesc(src)}, {"weights", internDesc(weights)}};
+  if (post.bias) descs.push_back({"bias", internDesc(plan.descs[2])});
+  descs.push_back({"dst", internDesc(dst)});
+  if (post.sum) descs.push_back({"addend", internDesc(dst)});
+  Napi::Object result = planResult(info.Env(), registerPlan(std::move(plan)), descs);
+  result.Set("impl", Napi::String::New(info.Env(), "convkit:avx512_1x1"));
+  return result;
+#endif
+}
+
+}  // namespace convkit

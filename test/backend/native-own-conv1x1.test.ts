@@ -1,0 +1,158 @@
+/**
+ * convkit's own 1x1 conv (native/src/own_conv1x1.cc, AVX-512 builds): forward with a bias, an
+ * addend and a fused ReLU against the reference backend, on channels that fill no 16-channel
+ * block, maps whose pixels end in a partial block of 16, one pixel, several images; non-finite
+ * values where the reference has them; the first use of a 1x1 conv runs it under 'tune' (no
+ * oneDNN kernel compiled), a second use measures it against oneDNN's, and CONVKIT_CONV_ALGORITHM=
+ * direct leaves it. Builds without AVX-512 have no such kernel: the cases check that 1x1 convs
+ * run oneDNN's direct kernel there and say so.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
+import { nativeRuntime } from '../../src/backend/native/index.js';
+import { resetSettings } from '../../src/core/config.js';
+import { noGrad } from '../../src/core/grad-mode.js';
+import { sizeOf } from '../../src/core/shape.js';
+import type { Tensor } from '../../src/core/tensor.js';
+import * as ops from '../../src/ops/index.js';
+import { conv2dGeometry } from '../../src/ops/conv2d.js';
+import { assertClose, nativeSkipReason, restoreEnvAfter, scaledTolerance, seededValues } from './native-helpers.js';
+
+const skip = nativeSkipReason('native-own-conv1x1');
+restoreEnvAfter(['CONVKIT_CONV_ALGORITHM', 'CONVKIT_TUNING_CACHE']);
+function useAlgorithm(algorithm: string): void {
+  process.env.CONVKIT_CONV_ALGORITHM = algorithm;
+  process.env.CONVKIT_TUNING_CACHE = 'off'; // each process measures: no choice from another run
+  resetSettings();
+}
+
+/** Whether this build has the own 1x1 kernel (AVX-512 builds). */
+function ownBuild(): boolean {
+  const g = conv2dGeometry([1, 16, 4, 4], [16, 16, 1, 1]);
+  const { addon } = nativeRuntime();
+  try {
+    const p = addon.ownConvPlan(g, { bias: true, relu: true, sum: false });
+    addon.releasePlan(p.plan);
+    return p.impl === 'convkit:avx512_1x1';
+  } catch {
+    return false;
+  }
+}
+
+/** [name, input shape, output channels]. */
+const SHAPES: [string, number[], number][] = [
+  ['17 -> 19 channels, 7x9 (blocks not filled, 63 pixels: a partial pixel block)', [3, 17, 7, 9], 19],
+  ['64 -> 128 channels, 7x7 (DenseNet-121 block 4)', [1, 64, 7, 7], 128],
+  ['48 -> 12 channels, 1x1 map (one pixel)', [2, 48, 1, 1], 12],
+  ['32 -> 40 channels, 4x8 (two full pixel blocks, three output blocks)', [2, 32, 4, 8], 40],
+];
+
+interface Inputs {
+  x: Tensor;
+  w: Tensor;
+  b: Tensor;
+  addend: Tensor;
+}
+function inputs(xShape: number[], out: number, seed: number, backend: 'native' | 'ref'): Inputs {
+  const shapes = [xShape, [out, xShape[1], 1, 1], [out], [xShape[0], out, xShape[2], xShape[3]]];
+  const [x, w, b, addend] = shapes.map((s, i) => ops.fromArray(seededValues(sizeOf(s), seed + i), s, { backend }));
+  return { x, w, b, addend };
+}
+/** The fused forward: relu(conv(x, w) + b + addend). */
+const fused = (t: Inputs, options: { bias: boolean; addend: boolean; relu: boolean }): Tensor =>
+  ops.conv2d(
+    t.x,
+    t.w,
+    options.bias ? t.b : null,
+    {},
+    { addend: options.addend ? t.addend : undefined, relu: options.relu },
+  );
+
+describe("convkit's own 1x1 conv against the reference backend", () => {
+  for (const [name, xShape, out] of SHAPES)
+    it(`${name}: plain, with a bias, and with a bias, an addend and a ReLU`, { skip }, (t) => {
+      useAlgorithm('own');
+      const rt = nativeRuntime();
+      for (const options of [
+        { bias: false, addend: false, relu: false },
+        { bias: true, addend: false, relu: true },
+        { bias: true, addend: true, relu: true },
+      ]) {
+        const want = Float32Array.from(fused(inputs(xShape, out, 80, 'ref'), options).toArray());
+        takeConvAlgorithmNote(rt);
+        const got = noGrad(() => fused(inputs(xShape, out, 80, 'native'), options));
+        const note = takeConvAlgorithmNote(rt);
+        if (!ownBuild()) {
+          assert.equal(note?.algorithm, 'direct');
+          return t.skip(`no own 1x1 kernel in this build (ran ${note?.impl})`);
+        }
+        assert.deepEqual([note?.algorithm, note?.impl], ['own', 'convkit:avx512_1x1'], JSON.stringify(options));
+        if (options.relu) assert.ok(want.some((v) => v === 0) && want.some((v) => v > 0), 'the ReLU clips some');
+        assertClose(`${name} ${JSON.stringify(options)}`, got.toArray(), want, scaledTolerance(want));
+      }
+    });
+
+  it('gives NaN and infinities where the reference does (an infinite weight times zero, a NaN input, an infinite bias)', {
+    skip,
+  }, (t) => {
+    if (!ownBuild()) return t.skip('no own 1x1 kernel in this build');
+    useAlgorithm('own');
+    const make = (backend: 'native' | 'ref'): Inputs => {
+      const t = inputs([2, 20, 3, 6], 18, 90, backend);
+      const x = Float32Array.from(t.x.toArray());
+      x[3 * 18 + 5] = Number.NaN; // image 0, channel 3, one pixel
+      x[20 * 18 + 7] = 0; // image 1, channel 0, one pixel: times an infinite weight below
+      const w = Float32Array.from(t.w.toArray());
+      w[2 * 20 + 0] = Number.POSITIVE_INFINITY; // output 2, input 0
+      const b = Float32Array.from(t.b.toArray());
+      b[17] = Number.NEGATIVE_INFINITY;
+      return {
+        ...t,
+        x: ops.fromArray(x, t.x.shape, { backend }),
+        w: ops.fromArray(w, t.w.shape, { backend }),
+        b: ops.fromArray(b, t.b.shape, { backend }),
+      };
+    };
+    for (const relu of [false, true]) {
+      const options = { bias: true, addend: false, relu };
+      const want = Float32Array.from(fused(make('ref'), options).toArray());
+      const got = noGrad(() => fused(make('native'), options)).toArray();
+      assert.ok(want.some(Number.isNaN) && want.some((v) => v === Number.POSITIVE_INFINITY), 'the case has both');
+      for (let i = 0; i < want.length; i++)
+        if (!Number.isFinite(want[i]) || !Number.isFinite(got[i]))
+          assert.ok(Object.is(got[i], want[i]), `at ${i}: ${got[i]} vs ${want[i]}`);
+      assertClose(
+        `non-finite, relu ${relu}`,
+        got.map((v, i) => (Number.isFinite(want[i]) ? v : 0)),
+        want.map((v) => (Number.isFinite(v) ? v : 0)),
+      );
+    }
+  });
+
+  it("runs a weight's first use under 'tune', measures it against oneDNN's at the second, and stays off under direct", {
+    skip,
+  }, (t) => {
+    const rt = nativeRuntime();
+    const run = (x: Tensor, w: Tensor): ReturnType<typeof takeConvAlgorithmNote> => {
+      takeConvAlgorithmNote(rt);
+      noGrad(() => ops.conv2d(x, w, null).dispose());
+      return takeConvAlgorithmNote(rt);
+    };
+    const x = ops.fromArray(seededValues(2 * 24 * 36, 100), [2, 24, 6, 6], { backend: 'native' });
+    useAlgorithm('tune');
+    const w = ops.fromArray(seededValues(40 * 24, 101), [40, 24, 1, 1], { backend: 'native' });
+    const [first, second] = [run(x, w), run(x, w)];
+    useAlgorithm('direct');
+    const forced = run(x, ops.fromArray(seededValues(40 * 24, 102), [40, 24, 1, 1], { backend: 'native' }));
+    assert.equal(forced?.algorithm, 'direct');
+    assert.equal(second?.tuned, true);
+    assert.ok(second?.measured?.direct !== undefined, 'the second use measures direct');
+    if (!ownBuild()) {
+      assert.equal(first?.algorithm, 'direct');
+      return t.skip('no own 1x1 kernel in this build: first uses run direct');
+    }
+    assert.deepEqual([first?.algorithm, first?.impl, first?.tuned], ['own', 'convkit:avx512_1x1', false]);
+    assert.ok(second?.measured?.own !== undefined, 'and the own kernel');
+  });
+});
