@@ -3,7 +3,7 @@
 // loop is compiled with the addon, where oneDNN JIT-compiles a kernel per shape: a model's first
 // pass made 61 of them for DenseNet-121's distinct 1x1 convs, 24 ms of creation on a Zen 5 host,
 // and their code pages fault in fresh. The tuner measures it against oneDNN's from a weight's
-// second use. Each task is up to 16 pixels of one 16-channel output block, one zmm accumulator
+// second use. Each task is up to 14 pixels of two 16-channel output blocks, one zmm accumulator
 // each: every input channel's weights (16 outputs) times a broadcast input value, then the bias,
 // an addend and a ReLU, as conv2dPlan's post-ops. An unpadded 1x1 conv multiplies every input it
 // reads, so NaN and infinities spread as in the reference sum.
@@ -44,53 +44,68 @@ struct Buffers {
   bool relu;
 };
 
-// J pixels from pixel p0 of image n's output block ob.
-template <int J>
+constexpr int kMaxPixels = 14;  // 2 x 14 accumulators, 2 weight rows and a broadcast: 31 of 32 zmm
+
+// J pixels from pixel p0 of image n's output blocks ob to ob + K - 1: each broadcast input value
+// feeds K blocks' weights (two blocks halve the broadcasts per multiply-add).
+template <int J, int K>
 void pixels(const Buffers& b, const Sizes& s, int64_t n, int64_t ob, int64_t p0) {
-  const __mmask16 lanes = ob == s.OB - 1 ? static_cast<__mmask16>((1u << (s.O - ob * 16)) - 1) : 0xffff;
-  const __m512 bias = b.bias ? _mm512_maskz_loadu_ps(lanes, b.bias + ob * 16) : _mm512_setzero_ps();
-  __m512 acc[J];
-  for (int j = 0; j < J; j++) acc[j] = bias;
+  __mmask16 lanes[K];
+  __m512 acc[K][J];
+  for (int k = 0; k < K; k++) {
+    lanes[k] = ob + k == s.OB - 1 ? static_cast<__mmask16>((1u << (s.O - (ob + k) * 16)) - 1) : 0xffff;
+    const __m512 bias = b.bias ? _mm512_maskz_loadu_ps(lanes[k], b.bias + (ob + k) * 16) : _mm512_setzero_ps();
+    for (int j = 0; j < J; j++) acc[k][j] = bias;
+  }
   const float* image = b.x + (n * s.CB * s.P + p0) * 16;
   const float* weights = b.w + ob * s.CB * 256;
+  const int64_t nextBlock = s.CB * 256;
   for (int64_t cb = 0; cb < s.CB; cb++) {
     const float* in = image + cb * s.P * 16;
     const float* w = weights + cb * 256;
-#pragma GCC unroll 4
+#pragma GCC unroll 2
     for (int ic = 0; ic < 16; ic++) {
-      const __m512 wv = _mm512_loadu_ps(w + ic * 16);
-#pragma GCC unroll 16
-      for (int j = 0; j < J; j++) acc[j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(in[j * 16 + ic]), acc[j]);
+      __m512 wv[K];
+      for (int k = 0; k < K; k++) wv[k] = _mm512_loadu_ps(w + k * nextBlock + ic * 16);
+#pragma GCC unroll 14
+      for (int j = 0; j < J; j++) {
+        const __m512 xv = _mm512_set1_ps(in[j * 16 + ic]);
+        for (int k = 0; k < K; k++) acc[k][j] = _mm512_fmadd_ps(wv[k], xv, acc[k][j]);
+      }
     }
   }
-  const int64_t at = ((n * s.OB + ob) * s.P + p0) * 16;
-  for (int j = 0; j < J; j++) {
-    __m512 v = acc[j];
-    if (b.addend) v = _mm512_add_ps(v, _mm512_loadu_ps(b.addend + at + j * 16));
-    if (b.relu)  // zero where v < 0, an ordered compare: a NaN stays
-      v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps());
-    // Lanes past the output channels stay zero, as oneDNN's layouts want their padding.
-    _mm512_storeu_ps(b.y + at + j * 16, _mm512_maskz_mov_ps(lanes, v));
+  for (int k = 0; k < K; k++) {
+    const int64_t at = ((n * s.OB + ob + k) * s.P + p0) * 16;
+    for (int j = 0; j < J; j++) {
+      __m512 v = acc[k][j];
+      if (b.addend) v = _mm512_add_ps(v, _mm512_loadu_ps(b.addend + at + j * 16));
+      if (b.relu)  // zero where v < 0, an ordered compare: a NaN stays
+        v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps());
+      // Lanes past the output channels stay zero, as oneDNN's layouts want their padding.
+      _mm512_storeu_ps(b.y + at + j * 16, _mm512_maskz_mov_ps(lanes[k], v));
+    }
   }
 }
 
 using Pixels = void (*)(const Buffers&, const Sizes&, int64_t, int64_t, int64_t);
 
-template <size_t... J>
+template <int K, size_t... J>
 constexpr std::array<Pixels, sizeof...(J)> pixelKernels(std::index_sequence<J...>) {
-  return {pixels<static_cast<int>(J) + 1>...};
+  return {pixels<static_cast<int>(J) + 1, K>...};
 }
-constexpr auto kPixels = pixelKernels(std::make_index_sequence<16>());
+// By the number of output blocks (1 or 2), then of pixels (1 to kMaxPixels).
+constexpr std::array<std::array<Pixels, kMaxPixels>, 2> kPixels = {
+    pixelKernels<1>(std::make_index_sequence<kMaxPixels>()), pixelKernels<2>(std::make_index_sequence<kMaxPixels>())};
 
-// The pixels of a map in chunks of at most 16, as even as can be: 49 pixels as 13, 12, 12, 12, not
-// 16, 16, 16, 1 (a chunk reads all the weights, however few pixels it has).
+// The pixels of a map in chunks of at most kMaxPixels, as even as can be: 49 pixels as 13, 12, 12,
+// 12, not 14, 14, 14, 7 (a chunk reads all the weights, however few pixels it has).
 struct Chunks {
   int64_t count, size;
   int64_t begin(int64_t c) const { return c * size; }
   int64_t length(int64_t c, int64_t P) const { return std::min(size, P - c * size); }
 };
 Chunks chunksOf(int64_t P) {
-  const int64_t count = (P + 15) / 16;
+  const int64_t count = (P + kMaxPixels - 1) / kMaxPixels;
   return {count, (P + count - 1) / count};
 }
 
@@ -107,14 +122,16 @@ bool blocksInnermost(const Sizes& s) {
   return weights <= half || image > half;
 }
 
+// Tasks: a chunk of pixels of a pair of output blocks (the last one alone where their number is odd).
 void run(const Buffers& b, const Sizes& s, bool blocksInner) {
   const Chunks chunks = chunksOf(s.P);
+  const int64_t pairs = (s.OB + 1) / 2;
 #pragma omp parallel for collapse(3) schedule(static)
   for (int64_t n = 0; n < s.N; n++) {
-    for (int64_t outer = 0; outer < (blocksInner ? chunks.count : s.OB); outer++) {
-      for (int64_t inner = 0; inner < (blocksInner ? s.OB : chunks.count); inner++) {
-        const int64_t c = blocksInner ? outer : inner, ob = blocksInner ? inner : outer;
-        kPixels[chunks.length(c, s.P) - 1](b, s, n, ob, chunks.begin(c));
+    for (int64_t outer = 0; outer < (blocksInner ? chunks.count : pairs); outer++) {
+      for (int64_t inner = 0; inner < (blocksInner ? pairs : chunks.count); inner++) {
+        const int64_t c = blocksInner ? outer : inner, ob = 2 * (blocksInner ? inner : outer);
+        kPixels[std::min<int64_t>(2, s.OB - ob) - 1][chunks.length(c, s.P) - 1](b, s, n, ob, chunks.begin(c));
       }
     }
   }
