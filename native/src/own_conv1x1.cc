@@ -1,19 +1,17 @@
 // A 1x1, stride-1, unpadded convolution of our own on oneDNN's nChw16c maps and OIhw16i16o
-// weights, for AVX-512 builds (conv.ts's 'own' algorithm, conv-algorithm.ts's cold kernel). Its
+// weights (AVX2 builds: nChw8c, OIhw8i8o; conv.ts's 'own' algorithm, conv-algorithm.ts's cold kernel). Its
 // loop is compiled with the addon, where oneDNN JIT-compiles a kernel per shape: a model's first
 // pass made 61 of them for DenseNet-121's distinct 1x1 convs, 24 ms of creation on a Zen 5 host,
 // and their code pages fault in fresh. The tuner measures it against oneDNN's from a weight's
-// second use. Each task is up to 14 pixels of two 16-channel output blocks, one zmm accumulator
-// each: every input channel's weights (16 outputs) times a broadcast input value, then the bias,
+// second use. Each task is up to 14 pixels (AVX2: 6) of two channel blocks, one accumulator
+// each: every input channel's weights (a block of outputs) times a broadcast input value, then the bias,
 // an addend and a ReLU, as conv2dPlan's post-ops. An unpadded 1x1 conv multiplies every input it
 // reads, so NaN and infinities spread as in the reference sum.
 #include "conv_common.h"
 #include "own_winograd.h"
 #include "plan.h"
 
-#ifdef __AVX512F__
 #include <immintrin.h>
-#endif
 
 #include <unistd.h>
 
@@ -33,9 +31,55 @@ bool ownConv1x1Shape(const ConvGeometry& g) {
 
 namespace {
 
-#ifdef __AVX512F__
+// The vector registers of the build: 16 lanes on AVX-512 (nChw16c, OIhw16i16o), 8 on AVX2 with FMA
+// (nChw8c, OIhw8i8o). Each names what the loop needs; kMaxPixels x 2 accumulators, 2 weight rows
+// and a broadcast fill the register file (31 of 32 zmm, 15 of 16 ymm).
+#if defined(__AVX512F__)
+struct Lanes {
+  using Vec = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16, kMaxPixels = 14;
+  static constexpr const char* kImpl = "convkit:avx512_1x1";
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static Vec broadcast(float v) { return _mm512_set1_ps(v); }
+  static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Mask first(int64_t n) { return n >= 16 ? 0xffff : static_cast<Mask>((1u << n) - 1); }
+  static Vec loadFirst(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  // Zero where v < 0, an ordered compare: a NaN stays.
+  static Vec relu(Vec v) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero(), _CMP_LT_OQ), v, zero()); }
+  static void storeFirst(float* p, Mask m, Vec v) { _mm512_storeu_ps(p, _mm512_maskz_mov_ps(m, v)); }
+};
+#define CONVKIT_OWN_1X1 1
+#elif defined(__AVX2__) && defined(__FMA__)
+struct Lanes {
+  using Vec = __m256;
+  using Mask = __m256i;
+  static constexpr int kLanes = 8, kMaxPixels = 6;
+  static constexpr const char* kImpl = "convkit:avx2_1x1";
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static Vec broadcast(float v) { return _mm256_set1_ps(v); }
+  static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Mask first(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(n, 8))),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static Vec loadFirst(Mask m, const float* p) { return _mm256_maskload_ps(p, m); }
+  static Vec relu(Vec v) { return _mm256_blendv_ps(v, zero(), _mm256_cmp_ps(v, zero(), _CMP_LT_OQ)); }
+  static void storeFirst(float* p, Mask m, Vec v) { _mm256_storeu_ps(p, _mm256_and_ps(_mm256_castsi256_ps(m), v)); }
+};
+#define CONVKIT_OWN_1X1 1
+#endif
+
+#ifdef CONVKIT_OWN_1X1
+constexpr int L = Lanes::kLanes, kMaxPixels = Lanes::kMaxPixels;
+using Vec = Lanes::Vec;
+
 struct Sizes {
-  int64_t N, CB, OB, P, O;  // P: pixels per map
+  int64_t N, CB, OB, P, O;  // CB, OB: input and output blocks of L channels; P: pixels per map
 };
 
 struct Buffers {
@@ -44,45 +88,41 @@ struct Buffers {
   bool relu;
 };
 
-constexpr int kMaxPixels = 14;  // 2 x 14 accumulators, 2 weight rows and a broadcast: 31 of 32 zmm
-
 // J pixels from pixel p0 of image n's output blocks ob to ob + K - 1: each broadcast input value
 // feeds K blocks' weights (two blocks halve the broadcasts per multiply-add).
 template <int J, int K>
 void pixels(const Buffers& b, const Sizes& s, int64_t n, int64_t ob, int64_t p0) {
-  __mmask16 lanes[K];
-  __m512 acc[K][J];
+  Lanes::Mask lanes[K];
+  Vec acc[K][J];
   for (int k = 0; k < K; k++) {
-    lanes[k] = ob + k == s.OB - 1 ? static_cast<__mmask16>((1u << (s.O - (ob + k) * 16)) - 1) : 0xffff;
-    const __m512 bias = b.bias ? _mm512_maskz_loadu_ps(lanes[k], b.bias + (ob + k) * 16) : _mm512_setzero_ps();
+    lanes[k] = Lanes::first(s.O - (ob + k) * L);  // lanes past the output channels stay zero
+    const Vec bias = b.bias ? Lanes::loadFirst(lanes[k], b.bias + (ob + k) * L) : Lanes::zero();
     for (int j = 0; j < J; j++) acc[k][j] = bias;
   }
-  const float* image = b.x + (n * s.CB * s.P + p0) * 16;
-  const float* weights = b.w + ob * s.CB * 256;
-  const int64_t nextBlock = s.CB * 256;
+  const float* image = b.x + (n * s.CB * s.P + p0) * L;
+  const float* weights = b.w + ob * s.CB * L * L;
+  const int64_t nextBlock = s.CB * L * L;
   for (int64_t cb = 0; cb < s.CB; cb++) {
-    const float* in = image + cb * s.P * 16;
-    const float* w = weights + cb * 256;
+    const float* in = image + cb * s.P * L;
+    const float* w = weights + cb * L * L;
 #pragma GCC unroll 2
-    for (int ic = 0; ic < 16; ic++) {
-      __m512 wv[K];
-      for (int k = 0; k < K; k++) wv[k] = _mm512_loadu_ps(w + k * nextBlock + ic * 16);
+    for (int ic = 0; ic < L; ic++) {
+      Vec wv[K];
+      for (int k = 0; k < K; k++) wv[k] = Lanes::load(w + k * nextBlock + ic * L);
 #pragma GCC unroll 14
       for (int j = 0; j < J; j++) {
-        const __m512 xv = _mm512_set1_ps(in[j * 16 + ic]);
-        for (int k = 0; k < K; k++) acc[k][j] = _mm512_fmadd_ps(wv[k], xv, acc[k][j]);
+        const Vec xv = Lanes::broadcast(in[j * L + ic]);
+        for (int k = 0; k < K; k++) acc[k][j] = Lanes::fma(wv[k], xv, acc[k][j]);
       }
     }
   }
   for (int k = 0; k < K; k++) {
-    const int64_t at = ((n * s.OB + ob + k) * s.P + p0) * 16;
+    const int64_t at = ((n * s.OB + ob + k) * s.P + p0) * L;
     for (int j = 0; j < J; j++) {
-      __m512 v = acc[k][j];
-      if (b.addend) v = _mm512_add_ps(v, _mm512_loadu_ps(b.addend + at + j * 16));
-      if (b.relu)  // zero where v < 0, an ordered compare: a NaN stays
-        v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps());
-      // Lanes past the output channels stay zero, as oneDNN's layouts want their padding.
-      _mm512_storeu_ps(b.y + at + j * 16, _mm512_maskz_mov_ps(lanes[k], v));
+      Vec v = acc[k][j];
+      if (b.addend) v = Lanes::add(v, Lanes::load(b.addend + at + j * L));
+      if (b.relu) v = Lanes::relu(v);
+      Lanes::storeFirst(b.y + at + j * L, lanes[k], v);  // padding lanes zero, as oneDNN's layouts want
     }
   }
 }
@@ -118,7 +158,7 @@ Chunks chunksOf(int64_t P) {
 bool blocksInnermost(const Sizes& s) {
   long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
   const int64_t half = (l2 > 0 ? l2 : 512 * 1024) / 2;
-  const int64_t weights = s.OB * s.CB * 256 * 4, image = s.CB * s.P * 64;
+  const int64_t weights = s.OB * s.CB * L * L * 4, image = s.CB * s.P * L * 4;
   return weights <= half || image > half;
 }
 
@@ -140,15 +180,16 @@ void run(const Buffers& b, const Sizes& s, bool blocksInner) {
 
 }  // namespace
 
-// ownConvPlan's plan for a 1x1 conv (ownConv1x1Shape) on AVX-512 builds: buffers [src nChw16c, weights
-// OIhw16i16o, (bias [O]), dst nChw16c, (addend nChw16c)], y = conv + bias, + addend, then ReLU.
+// ownConvPlan's plan for a 1x1 conv (ownConv1x1Shape) on AVX-512 and AVX2 builds: buffers [src nChw16c,
+// weights OIhw16i16o, (bias [O]), dst nChw16c, (addend nChw16c)] (AVX2: nChw8c, OIhw8i8o), y = conv + bias,
+// + addend, then ReLU.
 Napi::Value OwnConv1x1Plan(const Napi::CallbackInfo& info, const ConvGeometry& g, const OwnPostOps& post) {
-#ifndef __AVX512F__
+#ifndef CONVKIT_OWN_1X1
   (void)g;
   (void)post;
   throw std::invalid_argument("convkit has no own implementation for this convolution on this CPU");
 #else
-  const auto [src, dst, weights] = ownConvDescsOf(g, true, 16);
+  const auto [src, dst, weights] = ownConvDescsOf(g, true, L);
   Plan plan;
   plan.name = "ownConv";
   plan.descs = {src, weights};
@@ -160,7 +201,7 @@ Napi::Value OwnConv1x1Plan(const Napi::CallbackInfo& info, const ConvGeometry& g
     plan.args.push_back(static_cast<int>(i));
     plan.customReads.push_back(i != dstAt);
   }
-  const Sizes s{g.N, (g.C + 15) / 16, (g.O + 15) / 16, g.H * g.W, g.O};
+  const Sizes s{g.N, (g.C + L - 1) / L, (g.O + L - 1) / L, g.H * g.W, g.O};
   const bool blocksInner = blocksInnermost(s);
   plan.custom = [s, post, dstAt, blocksInner](const std::vector<void*>& buffers, const std::vector<double>&) {
     Buffers b{static_cast<const float*>(buffers[0]),
@@ -176,7 +217,7 @@ Napi::Value OwnConv1x1Plan(const Napi::CallbackInfo& info, const ConvGeometry& g
   descs.push_back({"dst", internDesc(dst)});
   if (post.sum) descs.push_back({"addend", internDesc(dst)});
   Napi::Object result = planResult(info.Env(), registerPlan(std::move(plan)), descs);
-  result.Set("impl", Napi::String::New(info.Env(), "convkit:avx512_1x1"));
+  result.Set("impl", Napi::String::New(info.Env(), Lanes::kImpl));
   return result;
 #endif
 }

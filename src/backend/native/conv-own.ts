@@ -10,8 +10,9 @@
  * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
  *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
  *   this loop at about 85 %. Forward, backward data and backward weights (own_conv_weights.cc).
- *   And a 1x1 forward (own_conv1x1.cc, with a bias and post-ops): compiled with the addon, it runs
- *   a weight's first use, where oneDNN would JIT-compile a kernel per shape (own1x1Shape).
+ * - Every build with AVX2: a 1x1 forward (own_conv1x1.cc, on 16-channel blocks with AVX-512, on
+ *   8 with AVX2, with a bias and post-ops): compiled with the addon, it runs a weight's first use,
+ *   where oneDNN would JIT-compile a kernel per shape (own1x1Shape).
  * - AVX2 builds: a Winograd F(2x2, 3x3) kernel on 8-channel blocks (native/src/own_winograd.cc),
  *   since oneDNN 2.6 has Winograd only for AVX-512. Forward, backward data and backward weights
  *   (own_winograd_weights.cc).
@@ -35,8 +36,9 @@ declare module './addon.js' {
      * buffers [src nChw16c, weights OIhw16i16o, dst nChw16c] (tile 4, and builds without AVX-512:
      * those of ownWinogradPlan, which also runs 5x5 convs); an error "has no own implementation"
      * unless 3x3, stride 1, undilated, ungrouped, padded by 1, and (AVX-512 builds, tile 2)
-     * without a bias or post-ops; or, AVX-512 builds, 1x1, stride 1, unpadded (undilated,
-     * ungrouped), with them: buffers [src nChw16c, weights OIhw16i16o, (bias), dst nChw16c, (addend nChw16c)].
+     * without a bias or post-ops; or (every build with AVX2) 1x1, stride 1, unpadded (undilated,
+     * ungrouped), with them: buffers [src, weights, (bias), dst, (addend)] in the blocks above
+     * (AVX2 builds: nChw8c, OIhw8i8o).
      */
     ownConvPlan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
     // ---- own_winograd.cc
@@ -123,7 +125,7 @@ export const own3x3Shape = (g: Conv2dGeometry): boolean => winogradShape(g) && p
 export const ownShape = (g: Conv2dGeometry): boolean => own3x3Shape(g) || (squareStride1Shape(g, 5) && paddedBy(g, 2));
 
 /**
- * A 1x1 conv of stride 1, unpadded (undilated, ungrouped): the AVX-512 build's own forward
+ * A 1x1 conv of stride 1, unpadded (undilated, ungrouped): the own forward of builds with AVX2
  * (native/src/own_conv1x1.cc, with a bias and post-ops), the first use's kernel under 'tune'
  * (conv-algorithm.ts's `cold`: no per-shape JIT compilation), and a candidate from the second on.
  */
