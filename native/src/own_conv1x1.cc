@@ -11,8 +11,9 @@
 #include "own_winograd.h"
 #include "plan.h"
 
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
-
+#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -156,8 +157,12 @@ Chunks chunksOf(int64_t P) {
 // image's input does (GoogLeNet's 7x7 maps: 832 -> 384 channels, 1.3 MiB of weights), chunks
 // innermost read the weights once (1.66x oneDNN's time the other way round).
 bool blocksInnermost(const Sizes& s) {
-  long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-  const int64_t half = (l2 > 0 ? l2 : 512 * 1024) / 2;
+#ifdef _SC_LEVEL2_CACHE_SIZE  // glibc's
+  const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#else
+  const long l2 = 0;
+#endif
+  const int64_t half = (l2 > 0 ? l2 : 512 * 1024) / 2;  // 512 KiB where it is not known
   const int64_t weights = s.OB * s.CB * L * L * 4, image = s.CB * s.P * L * 4;
   return weights <= half || image > half;
 }
