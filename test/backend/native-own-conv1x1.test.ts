@@ -3,9 +3,9 @@
  * AVX2 ones, which `npm run check:avx2` runs): forward with a bias, an
  * addend and a fused ReLU against the reference backend, on channels that fill no 16-channel
  * block, maps whose pixels end in a partial block of 16, one pixel, several images; non-finite
- * values where the reference has them; the first use of a 1x1 conv runs it under 'tune' (no
- * oneDNN kernel compiled), a second use measures it against oneDNN's, and CONVKIT_CONV_ALGORITHM=
- * direct leaves it. A build without AVX2 has no such kernel: the cases check that 1x1 convs run
+ * values where the reference has them; the first inference use of a 1x1 conv runs it under 'tune'
+ * (no oneDNN kernel compiled), a second use measures it against oneDNN's, and CONVKIT_CONV_ALGORITHM=
+ * direct and training forwards leave it. A build without AVX2 has no such kernel: the cases check that 1x1 convs run
  * oneDNN's direct kernel there and say so.
  */
 import assert from 'node:assert/strict';
@@ -132,7 +132,7 @@ describe("convkit's own 1x1 conv against the reference backend", () => {
     }
   });
 
-  it("runs a weight's first use under 'tune', measures it against oneDNN's at the second, and stays off under direct", {
+  it("runs a weight's first inference use under 'tune', measures it against oneDNN's at the second, and stays off under direct and in training", {
     skip,
   }, (t) => {
     const rt = nativeRuntime();
@@ -145,6 +145,14 @@ describe("convkit's own 1x1 conv against the reference backend", () => {
     useAlgorithm('tune');
     const w = ops.fromArray(seededValues(40 * 24, 101), [40, 24, 1, 1], { backend: 'native' });
     const [first, second] = [run(x, w), run(x, w)];
+    // A forward that a backward pass follows keeps oneDNN's kernels (docs/native-backend.md#algorithm-choice).
+    takeConvAlgorithmNote(rt);
+    const trained = ops.fromArray(seededValues(40 * 24, 103), [40, 24, 1, 1], {
+      backend: 'native',
+      requiresGrad: true,
+    });
+    ops.sum(ops.conv2d(x, trained, null)).backward();
+    assert.equal(takeConvAlgorithmNote(rt)?.algorithm, 'direct', 'a training forward');
     useAlgorithm('direct');
     const forced = run(x, ops.fromArray(seededValues(40 * 24, 102), [40, 24, 1, 1], { backend: 'native' }));
     assert.equal(forced?.algorithm, 'direct');

@@ -169,7 +169,7 @@ export const CONV_RUNS: readonly NativeRun[] = [
     kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
     name: 'conv2d, backward data, backward weight (+ bias)',
     native:
-      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, a stride-1 training forward as the backward data of its transposed conv, and convkit's own 3x3 kernel (direct on AVX-512 builds, without a bias or post-ops; Winograd F(2x2, 3x3) and F(4x4, 3x3) with them on AVX2 ones), forward and both backward kernels (F(4x4, 3x3): forward and backward data), and on AVX2 builds its Winograd F(2x2, 5x5) for 5x5 convs padded by 2 (forward and backward data), and its 1x1 forward (with a bias and post-ops; it runs a weight's first use), where measured faster ([Algorithm choice](#algorithm-choice))",
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, a stride-1 training forward as the backward data of its transposed conv, and convkit's own 3x3 kernel (direct on AVX-512 builds, without a bias or post-ops; Winograd F(2x2, 3x3) and F(4x4, 3x3) with them on AVX2 ones), forward and both backward kernels (F(4x4, 3x3): forward and backward data), and on AVX2 builds its Winograd F(2x2, 5x5) for 5x5 convs padded by 2 (forward and backward data), and its 1x1 inference forward (with a bias and post-ops; it runs a weight's first use), where measured faster ([Algorithm choice](#algorithm-choice))",
     fallback: 'float64, empty tensors',
   },
 ];
@@ -250,13 +250,15 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     // except those oneDNN runs as im2col + gemm (their direct path is the cut below); the
     // transposed conv's backward data for stride-1 training convs without a bias; convkit's own
     // kernels for 3x3 convs, and on AVX2 builds 5x5 ones (the AVX-512 one refuses a bias, post-ops,
-    // 5x5 and F(4x4, 3x3): conv-own.ts), and for 1x1 ones (which a weight's first use
-    // runs: `cold`).
+    // 5x5 and F(4x4, 3x3): conv-own.ts), and for 1x1 ones without a backward pass (which a weight's
+    // first use runs: `cold`; with one, the AVX2 build's ResNet-50 gradients in native-zoo.test.ts
+    // moved by 5e-3, a cause not yet found).
     const candidates: ConvAlgorithm[] = [];
     if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
     if (cutOf === undefined && addend === null && !planOf('direct').gemm) candidates.push('brgemm');
     if (cutOf === undefined && options.training && !options.bias && transposable(g)) candidates.push('transposed');
-    if (cutOf === undefined && (ownShape(g) || own1x1Shape(g))) candidates.push('own');
+    const own1x1 = cutOf === undefined && !options.training && own1x1Shape(g);
+    if ((cutOf === undefined && ownShape(g)) || own1x1) candidates.push('own');
     if (cutOf === undefined && own3x3Shape(g)) candidates.push('own4');
     const request = {
       kernel: 'conv2d' as const,
@@ -268,7 +270,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       weightSlot: 1,
       layoutSlots: { src: 0, dst: 3 },
       home: candidates.includes('brgemm') && g.outH * g.outW <= rt.nhwcUpTo ? ('brgemm' as const) : ('direct' as const),
-      cold: cutOf === undefined && own1x1Shape(g) ? ('own' as const) : undefined,
+      cold: own1x1 ? ('own' as const) : undefined,
       mapArea: g.outH * g.outW,
       // In training the weights change at every step, so their conversion is part of the cost.
       prologue: (p: ForwardPlan) => (options.training ? weightSteps(args.weight, g, p) : []),
