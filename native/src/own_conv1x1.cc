@@ -1,5 +1,5 @@
 // A 1x1, stride-1, unpadded convolution of our own on oneDNN's nChw16c maps and OIhw16i16o
-// weights (AVX2 builds: nChw8c, OIhw8i8o; conv.ts's 'own' algorithm, conv-algorithm.ts's cold kernel). Its
+// weights (AVX2 builds: nChw8c, OIhw8i8o; conv.ts's 'own' algorithm in inference, conv-algorithm.ts's cold kernel). Its
 // loop is compiled with the addon, where oneDNN JIT-compiles a kernel per shape: a model's first
 // pass made 61 of them for DenseNet-121's distinct 1x1 convs, 24 ms of creation on a Zen 5 host,
 // and their code pages fault in fresh. The tuner measures it against oneDNN's from a weight's

@@ -31,51 +31,16 @@ namespace {
 
 using namespace winograd;
 
-// Z[p][i][ob * 8 ..] = A dY A^T of tile t (the i-th of its group) for one 8-channel block; zeros
-// for the block past the last of an odd count (a 16-output group's empty half).
-void gradientTile(const float* dy, float* Z, const Sizes& s, int64_t t, int64_t i, int64_t ob) {
-  const size_t plane = s.mFloats() / 16;
-  float* z = Z + i * s.O16 * 16 + ob * 8;
-  if (ob >= s.OB) {
-    for (int p = 0; p < 16; p++) _mm256_storeu_ps(z + p * plane, _mm256_setzero_ps());
-    return;
-  }
-  const Tile at = tileAt(s, t);
-  const float* map = dy + (at.n * s.OB + ob) * s.H * s.W * 8;
-  __m256 d[2][2];
-  for (int a = 0; a < 2; a++)
-    for (int b = 0; b < 2; b++) {
-      const int64_t h = 2 * at.th + a, w = 2 * at.tw + b;
-      d[a][b] = h < s.H && w < s.W ? _mm256_loadu_ps(map + (h * s.W + w) * 8) : _mm256_setzero_ps();
-    }
-  const __m256 zero = _mm256_setzero_ps();
-  __m256 q[4][2];  // A dY
-  for (int b = 0; b < 2; b++) {
-    q[0][b] = d[0][b];
-    q[1][b] = _mm256_add_ps(d[0][b], d[1][b]);
-    q[2][b] = _mm256_sub_ps(d[0][b], d[1][b]);
-    q[3][b] = _mm256_sub_ps(zero, d[1][b]);
-  }
-  for (int r = 0; r < 4; r++) {
-    _mm256_storeu_ps(z + (r * 4 + 0) * plane, q[r][0]);
-    _mm256_storeu_ps(z + (r * 4 + 1) * plane, _mm256_add_ps(q[r][0], q[r][1]));
-    _mm256_storeu_ps(z + (r * 4 + 2) * plane, _mm256_sub_ps(q[r][0], q[r][1]));
-    _mm256_storeu_ps(z + (r * 4 + 3) * plane, _mm256_sub_ps(zero, q[r][1]));
-  }
-}
-
-// As gradientTile for F(4x4, 3x3): Z[p] = A dY A^T of tile t's 4x4 output gradients, 36 positions.
-void gradientTile6(const float* dy, float* Z, const Sizes& s, int64_t t, int64_t i, int64_t ob) {
-  const size_t plane = s.mFloats() / 36;
-  float* z = Z + i * s.O16 * 16 + ob * 8;
-  if (ob >= s.OB) {
-    for (int p = 0; p < 36; p++) _mm256_storeu_ps(z + p * plane, _mm256_setzero_ps());
-    return;
-  }
-  const Tile at = tileAt(s, t);
-  const float* map = dy + (at.n * s.OB + ob) * s.H * s.W * 8;
-  // z = A d for four vectors d: A's rows are A^T's columns (own_winograd_6pt.h).
-  const auto timesA = [](const __m256 d[4], __m256 z[6]) {
+// z = A d for M vectors d (M outputs per tile side): F(2x2, 3x3)'s A (4 rows) or F(4x4, 3x3)'s (6,
+// own_winograd_6pt.h); A's rows are A^T's columns.
+template <int M>
+inline void timesA(const __m256 d[M], __m256 z[M + 2]) {
+  if constexpr (M == 2) {
+    z[0] = d[0];
+    z[1] = _mm256_add_ps(d[0], d[1]);
+    z[2] = _mm256_sub_ps(d[0], d[1]);
+    z[3] = _mm256_sub_ps(_mm256_setzero_ps(), d[1]);
+  } else {
     const __m256 s02 = _mm256_add_ps(d[0], d[2]), s13 = _mm256_add_ps(d[1], d[3]);
     z[0] = d[0];
     z[1] = _mm256_add_ps(s02, s13);
@@ -85,20 +50,36 @@ void gradientTile6(const float* dy, float* Z, const Sizes& s, int64_t t, int64_t
     z[3] = _mm256_fmadd_ps(half, _mm256_fmadd_ps(half, _mm256_fmadd_ps(half, d[3], d[2]), d[1]), d[0]);
     z[4] = _mm256_fmadd_ps(minusTwo, _mm256_fmadd_ps(minusTwo, _mm256_fmadd_ps(minusTwo, d[3], d[2]), d[1]), d[0]);
     z[5] = d[3];
-  };
-  __m256 e[6][4], d[4], r[6];  // e = A dY, down each column
-  for (int b = 0; b < 4; b++) {
-    const int64_t w = 4 * at.tw + b;
-    for (int a = 0; a < 4; a++) {
-      const int64_t h = 4 * at.th + a;
+  }
+}
+
+// Z[p][i][ob * 8 ..] = A dY A^T of tile t (the i-th of its group) for one 8-channel block, from its
+// M x M output gradients ((M + 2)^2 positions p); zeros for the block past the last of an odd count
+// (a 16-output group's empty half).
+template <int M>
+void gradientTile(const float* dy, float* Z, const Sizes& s, int64_t t, int64_t i, int64_t ob) {
+  constexpr int A = M + 2;
+  const size_t plane = s.mFloats() / (A * A);
+  float* z = Z + i * s.O16 * 16 + ob * 8;
+  if (ob >= s.OB) {
+    for (int p = 0; p < A * A; p++) _mm256_storeu_ps(z + p * plane, _mm256_setzero_ps());
+    return;
+  }
+  const Tile at = tileAt(s, t);
+  const float* map = dy + (at.n * s.OB + ob) * s.H * s.W * 8;
+  __m256 e[A][M], d[M], r[A];  // e = A dY, down each column
+  for (int b = 0; b < M; b++) {
+    const int64_t w = M * at.tw + b;
+    for (int a = 0; a < M; a++) {
+      const int64_t h = M * at.th + a;
       d[a] = h < s.H && w < s.W ? _mm256_loadu_ps(map + (h * s.W + w) * 8) : _mm256_setzero_ps();
     }
-    timesA(d, r);
-    for (int q = 0; q < 6; q++) e[q][b] = r[q];
+    timesA<M>(d, r);
+    for (int q = 0; q < A; q++) e[q][b] = r[q];
   }
-  for (int q = 0; q < 6; q++) {
-    timesA(e[q], r);
-    for (int j = 0; j < 6; j++) _mm256_storeu_ps(z + (q * 6 + j) * plane, r[j]);
+  for (int q = 0; q < A; q++) {
+    timesA<M>(e[q], r);
+    for (int j = 0; j < A; j++) _mm256_storeu_ps(z + (q * A + j) * plane, r[j]);
   }
 }
 
@@ -213,7 +194,7 @@ void weightGradient(const float* dU, int copies, float* dw, const Sizes& s) {
 
 void backwardWeights(const float* x, const float* dy, float* dw, const Sizes& s) {
   const auto transformInput = s.m == 4 ? six::inputTile : inputTile;
-  const auto transformGradient = s.m == 4 ? gradientTile6 : gradientTile;
+  const auto transformGradient = s.m == 4 ? gradientTile<4> : gradientTile<2>;
   Scratch& sc = scratch();
   std::lock_guard<std::mutex> hold(sc.lock);
   const int threads = omp_get_max_threads();
