@@ -70,7 +70,7 @@ export interface NativeAddon {
   descInfo(id: number): DescInfo;
   /** The same memory as desc `id` seen over `dims` (dims merged or split where nothing is blocked), or -1. */
   reshapedDesc(id: number, dims: readonly number[]): number;
-  /** buffers [src, dst]; -1 where oneDNN has no reorder between the two layouts (runtime.ts goes through plain). */
+  /** buffers [src, dst]; -1 where oneDNN has no reorder between the two layouts (reorders.ts goes through plain). */
   reorderPlan(src: number, dst: number): number;
   /** buffers [src, dst, scales]: dst = src * scales[i] along the first dim (descs.cc). */
   scaledReorderPlan(src: number, dst: number): number;
