@@ -60,7 +60,10 @@ describe('zoo models agree between the native and reference backends', () => {
   // eval-mode ones move by 1e-6. Still, one pre-activation of +2e-7 on one backend and -4e-7 on the
   // other (seen in vgg11_bn's features.12) flips a ReLU (or a max-pool's choice) and moves the
   // gradients below it by 1-2 %. So the check is two-fold (EVAL_GRADIENTS): most tensors must agree
-  // to float32 noise, and none may move by more than a flip does.
+  // to float32 noise, and none may move by more than a flip does. A kernel that sums in another
+  // order can still flip a ReLU high in a network and fail the median (convkit's 1x1 kernel in
+  // resnet50's training forward did: docs/native-backend.md#algorithm-choice);
+  // `npx tsx scripts/relu-flips.ts MODEL SIZE` tells such a flip from a wrong kernel.
   // Training-mode batch norm is compared on resnet20_cifar above and op by op in the conformance suite.
   const FAMILY: readonly (readonly [string, number])[] = [
     ['alexnet', 64],

@@ -251,8 +251,8 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     // transposed conv's backward data for stride-1 training convs without a bias; convkit's own
     // kernels for 3x3 convs, and on AVX2 builds 5x5 ones (the AVX-512 one refuses a bias, post-ops,
     // 5x5 and F(4x4, 3x3): conv-own.ts), and for 1x1 ones without a backward pass (which a weight's
-    // first use runs: `cold`; with one, the AVX2 build's ResNet-50 gradients in native-zoo.test.ts
-    // moved by 5e-3, a cause not yet found).
+    // first use runs: `cold`; in training oneDNN's kernel was faster from batch 8, and the backward
+    // kernels are compiled anyway).
     const candidates: ConvAlgorithm[] = [];
     if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
     if (cutOf === undefined && addend === null && !planOf('direct').gemm) candidates.push('brgemm');
