@@ -5,7 +5,7 @@
 // training keeps a workspace (argmax positions, in dst's layout) for the backward pass.
 // oneDNN's max pooling drops a NaN in its window ([1, NaN, 3, 4] gave 4); PyTorch's picks it.
 // nChw8c / nChw16c inputs (the usual case), and nhwc ones in inference, run NaN-aware loops of our
-// own (blockedMaxPool, nhwcMaxPool); other layouts run oneDNN with a guard (plan.h) that scans the
+// own (max_pool_forward.cc); other layouts run oneDNN with a guard (plan.h) that scans the
 // input for NaN and, only then, rewrites
 // the windows that hold one: the output NaN, the workspace pointing at the window's last NaN
 // (PyTorch's `val > max || isnan(val)`). The guard also rewrites windows of -inf only: oneDNN
@@ -23,7 +23,6 @@ namespace convkit {
 
 namespace {
 
-using pooling::Lanes;
 using pooling::Loop;
 using pooling::PoolGeometry;
 
@@ -132,219 +131,6 @@ NonFiniteGuard maxPoolGuard(const PoolGeometry& g, const dnnl::memory::desc& src
   return guard;
 }
 
-// Whether every window holds a pixel: its first row and column inside the input (the loops below
-// start from that pixel; oneDNN handles the other case its own way).
-bool everyWindowHoldsPixel(const PoolGeometry& g) {
-  return g.pT < g.KH && g.pL < g.KW && (g.OH - 1) * g.sH - g.pT < g.H && (g.OW - 1) * g.sW - g.pL < g.W;
-}
-
-// Max pooling of our own on nChw8c / nChw16c (what the JS side hands it for plain inputs, and what
-// convolutions write), vectorised over the channel block as oneDNN's jit kernel is, and NaN-aware:
-// a value replaces the maximum when it is larger or NaN, so a window keeps its last NaN (PyTorch's
-// `val > max || isnan(val)`) and otherwise its first maximum. The workspace, when training, is
-// oneDNN's (the index kh * KW + kw, u8 or s32, in dst's layout), so either backward reads it
-// (max_pool_backward.cc on blocked maps, oneDNN's on others).
-
-// K > 0: the kernel is K x K, and windows wholly inside the input take K * K taps known at compile
-// time (unrolled, one address per row); edge windows and other kernels take the general loop, whose
-// bounds and address arithmetic per tap cost as much as the taps (AlexNet's first pool at batch 8:
-// 0.29 ms, ONNX Runtime's 0.14).
-template <int B, typename Index, bool kIndex, int K>
-void blockedMaxPool(const PoolGeometry& g, const float* x, float* y, Index* ws) {
-  // One window's maximum and index in vector registers (GCC vector types: a zmm on AVX-512, two
-  // ymm on AVX2); as arrays they went through the stack at every tap, and pooling took 1.5 ms of
-  // GoogLeNet's 12 ms batch-1 pass. The index is only tracked when a workspace is written.
-  using Floats = typename Lanes<B>::Floats;
-  using Ints = typename Lanes<B>::Ints;
-  const int64_t blocks = (g.C + B - 1) / B;
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t nb = 0; nb < g.N * blocks; nb++) {
-    for (int64_t oh = 0; oh < g.OH; oh++) {
-      const float* plane = x + nb * g.H * g.W * B;
-      float* out = y + (nb * g.OH + oh) * g.OW * B;
-      Index* at = kIndex ? ws + (nb * g.OH + oh) * g.OW * B : nullptr;
-      const int64_t h0 = oh * g.sH - g.pT;
-      const int64_t khLo = h0 < 0 ? -h0 : 0, khHi = std::min(g.KH, g.H - h0);
-      for (int64_t ow = 0; ow < g.OW; ow++) {
-        const int64_t w0 = ow * g.sW - g.pL;
-        const int64_t kwLo = w0 < 0 ? -w0 : 0, kwHi = std::min(g.KW, g.W - w0);
-        if (K > 0 && khLo == 0 && khHi == K && kwLo == 0 && kwHi == K) {
-          const float* corner = plane + (h0 * g.W + w0) * B;
-          Floats best;
-          std::memcpy(&best, corner, sizeof best);
-          Ints index = Ints{};
-          for (int kh = 0; kh < K; kh++) {
-            const float* row = corner + kh * g.W * B;
-            for (int kw = kh == 0 ? 1 : 0; kw < K; kw++) {
-              Floats v;
-              std::memcpy(&v, row + kw * B, sizeof v);
-              const Ints take = (v > best) | (v != v);
-              best = take ? v : best;
-              if (kIndex) index = take ? Ints{} + (kh * K + kw) : index;
-            }
-          }
-          std::memcpy(out + ow * B, &best, sizeof best);
-          if (kIndex) {
-            for (int c = 0; c < B; c++) at[ow * B + c] = static_cast<Index>(index[c]);
-          }
-          continue;
-        }
-        Floats best;
-        std::memcpy(&best, plane + ((h0 + khLo) * g.W + (w0 + kwLo)) * B, sizeof best);
-        Ints index = Ints{} + static_cast<int32_t>(khLo * g.KW + kwLo);
-        for (int64_t kh = khLo; kh < khHi; kh++) {
-          for (int64_t kw = kwLo; kw < kwHi; kw++) {
-            Floats v;
-            std::memcpy(&v, plane + ((h0 + kh) * g.W + (w0 + kw)) * B, sizeof v);
-            const Ints take = (v > best) | (v != v);
-            best = take ? v : best;
-            if (kIndex) index = take ? Ints{} + static_cast<int32_t>(kh * g.KW + kw) : index;
-          }
-        }
-        std::memcpy(out + ow * B, &best, sizeof best);
-        if (kIndex) {
-          for (int c = 0; c < B; c++) at[ow * B + c] = static_cast<Index>(index[c]);
-        }
-      }
-    }
-  }
-}
-
-// blockedMaxPool for one block size, kernel case (K: 2, 3 or 0 for any) and workspace type.
-template <int B, int K>
-Loop maxPoolRunK(const PoolGeometry& g, bool hasWs, bool wsInt) {
-  return [g, hasWs, wsInt](const std::vector<void*>& buffers, const std::vector<double>&) {
-    const float* x = static_cast<const float*>(buffers[0]);
-    float* y = static_cast<float*>(buffers[1]);
-    if (!hasWs)
-      blockedMaxPool<B, uint8_t, false, K>(g, x, y, nullptr);
-    else if (wsInt)
-      blockedMaxPool<B, int32_t, true, K>(g, x, y, static_cast<int32_t*>(buffers[2]));
-    else
-      blockedMaxPool<B, uint8_t, true, K>(g, x, y, static_cast<uint8_t*>(buffers[2]));
-  };
-}
-template <int B>
-Loop maxPoolRun(const PoolGeometry& g, int K, bool hasWs, bool wsInt) {
-  if (K == 3) return maxPoolRunK<B, 3>(g, hasWs, wsInt);
-  if (K == 2) return maxPoolRunK<B, 2>(g, hasWs, wsInt);
-  return maxPoolRunK<B, 0>(g, hasWs, wsInt);
-}
-
-// The plan for blockedMaxPool, or null when src is not nChw8c / nChw16c (or a window could see
-// no pixel, which oneDNN handles its own way): buffers [src, dst, (workspace)], as oneDNN's.
-Loop blockedMaxPoolLoop(const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
-                        const dnnl::memory::desc& ws) {
-  using tag = dnnl::memory::format_tag;
-  auto blocked = [&](const dnnl::memory::desc& md, tag t) {
-    return md == dnnl::memory::desc(md.dims(), dnnl::memory::data_type::f32, t);
-  };
-  const int B = blocked(src, tag::nChw8c) ? 8 : blocked(src, tag::nChw16c) ? 16 : 0;
-  if (B == 0 || !blocked(dst, B == 8 ? tag::nChw8c : tag::nChw16c)) return nullptr;
-  if (!everyWindowHoldsPixel(g)) return nullptr;
-  const bool hasWs = ws.get_size() > 0;
-  if (hasWs) {
-    // oneDNN's workspace: dst's dims and blocking, one u8 or s32 index per element.
-    auto wsTag = B == 8 ? tag::nChw8c : tag::nChw16c;
-    auto type = ws.data_type();
-    if ((type != dnnl::memory::data_type::u8 && type != dnnl::memory::data_type::s32) ||
-        ws != dnnl::memory::desc(dst.dims(), type, wsTag))
-      return nullptr;
-  }
-  const bool wsInt = hasWs && ws.data_type() == dnnl::memory::data_type::s32;
-  const int K = g.KH == g.KW && (g.KH == 2 || g.KH == 3) ? static_cast<int>(g.KH) : 0;
-  if (B == 8) return maxPoolRun<8>(g, K, hasWs, wsInt);
-  return maxPoolRun<16>(g, K, hasWs, wsInt);
-}
-
-// Max pooling of our own on nhwc maps (brgemm convs write them: conv.ts), for inference (no
-// workspace), NaN-aware as blockedMaxPool: a pixel's channels are contiguous, so each tap is a run
-// of whole 16-lane vectors. oneDNN's nhwc kernel took 3x as long on GoogLeNet's 7x7 maps at batch 1.
-// Work is split by rows and by chunks of 64 channels, so small maps with many channels use both cores.
-void nhwcMaxPool(const PoolGeometry& g, const float* x, float* y) {
-  using Floats = Lanes<16>::Floats;
-  using Ints = Lanes<16>::Ints;
-  constexpr int64_t kChunk = 64;  // four vectors, each with its own maximum in a register
-  const int64_t chunks = (g.C + kChunk - 1) / kChunk, rowStride = g.W * g.C;
-  auto load = [](const float* p) {
-    Floats v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  };
-  auto keep = [](Floats& best, Floats v) {
-    const Ints take = (v > best) | (v != v);
-    best = take ? v : best;
-  };
-#pragma omp parallel for collapse(3) schedule(static)
-  for (int64_t n = 0; n < g.N; n++) {
-    for (int64_t oh = 0; oh < g.OH; oh++) {
-      for (int64_t chunk = 0; chunk < chunks; chunk++) {
-        const int64_t c0 = chunk * kChunk, c1 = std::min(g.C, c0 + kChunk);
-        const int64_t h0 = oh * g.sH - g.pT;
-        const int64_t khLo = h0 < 0 ? -h0 : 0, rows = std::min(g.KH, g.H - h0) - khLo;
-        for (int64_t ow = 0; ow < g.OW; ow++) {
-          const int64_t w0 = ow * g.sW - g.pL;
-          const int64_t kwLo = w0 < 0 ? -w0 : 0, cols = std::min(g.KW, g.W - w0) - kwLo;
-          // The window's first pixel (inside the input), then rows of W * C floats and pixels of C.
-          const float* corner = x + ((n * g.H + h0 + khLo) * g.W + w0 + kwLo) * g.C;
-          float* out = y + ((n * g.OH + oh) * g.OW + ow) * g.C;
-          int64_t c = c0;
-          if (c1 - c0 == kChunk) {
-            Floats b0 = load(corner + c), b1 = load(corner + c + 16), b2 = load(corner + c + 32),
-                   b3 = load(corner + c + 48);
-            for (int64_t r = 0; r < rows; r++) {
-              const float* p = corner + r * rowStride + c;
-              for (int64_t k = 0; k < cols; k++, p += g.C) {
-                keep(b0, load(p));
-                keep(b1, load(p + 16));
-                keep(b2, load(p + 32));
-                keep(b3, load(p + 48));
-              }
-            }
-            std::memcpy(out + c, &b0, sizeof b0);
-            std::memcpy(out + c + 16, &b1, sizeof b1);
-            std::memcpy(out + c + 32, &b2, sizeof b2);
-            std::memcpy(out + c + 48, &b3, sizeof b3);
-            c = c1;
-          }
-          for (; c + 16 <= c1; c += 16) {
-            Floats best = load(corner + c);
-            for (int64_t r = 0; r < rows; r++) {
-              const float* p = corner + r * rowStride + c;
-              for (int64_t k = 0; k < cols; k++, p += g.C) keep(best, load(p));
-            }
-            std::memcpy(out + c, &best, sizeof best);
-          }
-          for (; c < c1; c++) {
-            float best = corner[c];
-            for (int64_t r = 0; r < rows; r++) {
-              for (int64_t k = 0; k < cols; k++) {
-                const float v = corner[r * rowStride + k * g.C + c];
-                if (v > best || v != v) best = v;
-              }
-            }
-            out[c] = best;
-          }
-        }
-      }
-    }
-  }
-}
-
-// The plan for nhwcMaxPool, or null when src or dst is not nhwc, a workspace is wanted, or a window
-// could see no pixel.
-Loop nhwcMaxPoolLoop(const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
-                     const dnnl::memory::desc& ws) {
-  auto nhwc = [](const dnnl::memory::desc& md) {
-    return md == dnnl::memory::desc(md.dims(), dnnl::memory::data_type::f32, dnnl::memory::format_tag::nhwc);
-  };
-  if (!nhwc(src) || !nhwc(dst) || ws.get_size() > 0) return nullptr;
-  if (!everyWindowHoldsPixel(g)) return nullptr;
-  return [g](const std::vector<void*>& buffers, const std::vector<double>&) {
-    nhwcMaxPool(g, static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]));
-  };
-}
-
 }  // namespace
 
 // poolPlan(kind, geometry, src, { training }): buffers [src, dst, (workspace)]
@@ -357,8 +143,8 @@ Napi::Value PoolPlan(const Napi::CallbackInfo& info) {
     bool training = Fields(info, 3, op, "options").flag("training");
     auto pd = forwardPd(g, alg, src, training);
     if (alg == dnnl::algorithm::pooling_max) {
-      auto loop = blockedMaxPoolLoop(g, src, pd.dst_desc(), pd.workspace_desc());
-      if (!loop) loop = nhwcMaxPoolLoop(g, src, pd.dst_desc(), pd.workspace_desc());
+      auto loop = pooling::blockedMaxPoolLoop(g, src, pd.dst_desc(), pd.workspace_desc());
+      if (!loop) loop = pooling::nhwcMaxPoolLoop(g, src, pd.dst_desc(), pd.workspace_desc());
       if (loop) {
         Plan custom;
         custom.name = op;

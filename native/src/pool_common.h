@@ -34,6 +34,14 @@ struct Lanes<16> {
 
 using Loop = std::function<void(const std::vector<void*>&, const std::vector<double>&)>;
 
+// Max pooling of our own on nChw8c / nChw16c (buffers [src, dst, (workspace)], as oneDNN's) and,
+// in inference, on nhwc (buffers [src, dst]): max_pool_forward.cc. Null for other layouts, or where
+// a window could see no pixel (oneDNN's kernel runs them).
+Loop blockedMaxPoolLoop(const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                        const dnnl::memory::desc& ws);
+Loop nhwcMaxPoolLoop(const PoolGeometry& g, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                     const dnnl::memory::desc& ws);
+
 // Max pooling's backward of our own on nChw8c / nChw16c with oneDNN's workspace (buffers
 // [diffDst, workspace, diffSrc]), or null for other layouts (oneDNN's kernel runs them).
 Loop blockedMaxPoolBackwardLoop(const PoolGeometry& g, const dnnl::memory::desc& diffDst, const dnnl::memory::desc& ws,

@@ -124,7 +124,7 @@ export const POOL_RUNS: readonly NativeRun[] = [
     kernels: ['maxPool2d', 'maxPool2dBackward'],
     name: 'max pooling, forward and backward',
     native:
-      "no dilation (ceil mode as extra bottom/right padding); loops of our own on blocked maps (the backward gathers each pixel's gradient from the windows that hold it)",
+      "no dilation (ceil mode as extra bottom/right padding); loops of our own on blocked maps and, in inference, nhwc ones (a window's maximum as a tree of vector maxima, windows with a NaN redone by PyTorch's rule; the backward gathers each pixel's gradient from the windows that hold it)",
     fallback: 'dilation > 1',
   },
   {
