@@ -10,8 +10,9 @@
 // 5 cycles a tap: GoogLeNet's 3x3 stride-1 pools ran at a tenth of the loads' rate (35 us for a
 // 480-channel 14x14 map, batch 1, on a Zen 5 host). Without a workspace a window's maximum is a
 // tree of `later > earlier ? later : earlier` (one vmaxps each, the earliest of equal values kept,
-// as the rule does: +0 before -0) beside an or of the taps' NaN tests; the rare window with a NaN
-// is redone by the rule.
+// as the rule does: +0 before -0) beside a sum of the taps, NaN where one is (one vaddps a tap: an
+// or of NaN tests took three, and the pools twice as long); the rare window whose sum is NaN is
+// redone by the rule.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -61,47 +62,51 @@ bool everyWindowHoldsPixel(const PoolGeometry& g) {
 }
 
 // A K x K window wholly inside the input, without a workspace: its taps as a tree of maxima (earlier
-// taps on the left), and their NaN tests. False (nothing written) where a tap is NaN.
+// taps on the left) and a tree of sums, NaN where a tap is (or where +inf meets -inf: then the rule
+// decides too). False (nothing written) where the sum is NaN.
 template <int B, int K>
-__attribute__((always_inline)) inline bool treeWindow(const float* corner, int64_t rowStride, float* out) {
+__attribute__((always_inline)) inline bool treeWindow(const float* corner, int64_t rowStride, int64_t pixelStride,
+                                                      float* out) {
   using Floats = typename Lanes<B>::Floats;
   using Ints = typename Lanes<B>::Ints;
-  Floats v[K * K];
-  Ints nan = Ints{};
+  Floats v[K * K], sum[K * K];
   for (int kh = 0; kh < K; kh++) {
     for (int kw = 0; kw < K; kw++) {
-      std::memcpy(&v[kh * K + kw], corner + kh * rowStride + kw * B, sizeof(Floats));
-      nan |= v[kh * K + kw] != v[kh * K + kw];
+      std::memcpy(&v[kh * K + kw], corner + kh * rowStride + kw * pixelStride, sizeof(Floats));
+      sum[kh * K + kw] = v[kh * K + kw];
     }
   }
 #pragma GCC unroll 4
   for (int step = 1; step < K * K; step *= 2) {
 #pragma GCC unroll 8
-    for (int i = 0; i + step < K * K; i += 2 * step) v[i] = laterIfLarger(v[i], v[i + step]);
+    for (int i = 0; i + step < K * K; i += 2 * step) {
+      v[i] = laterIfLarger(v[i], v[i + step]);
+      sum[i] += sum[i + step];
+    }
   }
-  if (anyLane(nan)) return false;
+  if (anyLane(Ints(sum[0] != sum[0]))) return false;
   std::memcpy(out, &v[0], sizeof(Floats));
   return true;
 }
 
-// Any window without a workspace, from its first pixel `first`: rows x cols taps, a chain of maxima.
-// False (nothing written) where a tap is NaN.
+// Any window without a workspace, from its first pixel `first`: rows x cols taps, a chain of maxima
+// beside a sum. False (nothing written) where the sum is NaN.
 template <int B>
-__attribute__((always_inline)) inline bool chainWindow(const float* first, int64_t rows, int64_t cols, int64_t rowStride, float* out) {
+__attribute__((always_inline)) inline bool chainWindow(const float* first, int64_t rows, int64_t cols,
+                                                       int64_t rowStride, int64_t pixelStride, float* out) {
   using Floats = typename Lanes<B>::Floats;
   using Ints = typename Lanes<B>::Ints;
-  Floats best;
+  Floats best, sum = Floats{};
   std::memcpy(&best, first, sizeof best);
-  Ints nan = Ints{};
   for (int64_t r = 0; r < rows; r++) {
     for (int64_t c = 0; c < cols; c++) {
       Floats v;
-      std::memcpy(&v, first + r * rowStride + c * B, sizeof v);
+      std::memcpy(&v, first + r * rowStride + c * pixelStride, sizeof v);
       best = laterIfLarger(best, v);
-      nan |= v != v;
+      sum += v;
     }
   }
-  if (anyLane(nan)) return false;
+  if (anyLane(Ints(sum != sum))) return false;
   std::memcpy(out, &best, sizeof best);
   return true;
 }
@@ -132,10 +137,10 @@ void blockedMaxPool(const PoolGeometry& g, const float* x, float* y, Index* ws) 
         const bool whole = K > 0 && khLo == 0 && khHi == K && kwLo == 0 && kwHi == K;
         if constexpr (!kIndex) {
           if constexpr (K > 0) {
-            if (whole && treeWindow<B, K>(plane + (h0 * g.W + w0) * B, g.W * B, out + ow * B)) continue;
+            if (whole && treeWindow<B, K>(plane + (h0 * g.W + w0) * B, g.W * B, B, out + ow * B)) continue;
           }
           const float* first = plane + ((h0 + khLo) * g.W + (w0 + kwLo)) * B;
-          if (!whole && chainWindow<B>(first, khHi - khLo, kwHi - kwLo, g.W * B, out + ow * B)) continue;
+          if (!whole && chainWindow<B>(first, khHi - khLo, kwHi - kwLo, g.W * B, B, out + ow * B)) continue;
         }
         if (kIndex && whole) {
           const float* corner = plane + (h0 * g.W + w0) * B;
@@ -201,22 +206,14 @@ Loop maxPoolRun(const PoolGeometry& g, int K, bool hasWs, bool wsInt) {
 // Max pooling on nhwc maps, in inference: a pixel's channels are contiguous, so each tap is a run
 // of whole 16-lane vectors. oneDNN's nhwc kernel took 3x as long on GoogLeNet's 7x7 maps at batch 1.
 // Work is split by rows and by chunks of 64 channels, so small maps with many channels use both
-// cores. A whole chunk takes four maxima (and NaN tests) per tap, in registers; a chunk with a NaN,
-// and the channels past the last whole chunk, take the rule 16 lanes at a time.
+// cores. Each 16 channels of a window take the blocked loop's tree (whole K x K windows) or chain;
+// a vector with a NaN takes the rule, as do the channels past the last whole vector, one by one.
+template <int K>
 void nhwcMaxPool(const PoolGeometry& g, const float* x, float* y) {
   using Floats = Lanes<16>::Floats;
   using Ints = Lanes<16>::Ints;
   constexpr int64_t kChunk = 64;
   const int64_t chunks = (g.C + kChunk - 1) / kChunk, rowStride = g.W * g.C;
-  auto load = [](const float* p) {
-    Floats v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  };
-  auto keep = [](Floats& best, Floats v) {
-    const Ints take = (v > best) | (v != v);
-    best = take ? v : best;
-  };
 #pragma omp parallel for collapse(3) schedule(static)
   for (int64_t n = 0; n < g.N; n++) {
     for (int64_t oh = 0; oh < g.OH; oh++) {
@@ -227,34 +224,26 @@ void nhwcMaxPool(const PoolGeometry& g, const float* x, float* y) {
         for (int64_t ow = 0; ow < g.OW; ow++) {
           const int64_t w0 = ow * g.sW - g.pL;
           const int64_t kwLo = w0 < 0 ? -w0 : 0, cols = std::min(g.KW, g.W - w0) - kwLo;
+          const bool whole = K > 0 && rows == K && cols == K;
           // The window's first pixel (inside the input), then rows of W * C floats and pixels of C.
           const float* corner = x + ((n * g.H + h0 + khLo) * g.W + w0 + kwLo) * g.C;
           float* out = y + ((n * g.OH + oh) * g.OW + ow) * g.C;
-          if (c1 - c0 == kChunk) {
-            const float* p0 = corner + c0;
-            Floats b[4] = {load(p0), load(p0 + 16), load(p0 + 32), load(p0 + 48)};
-            Ints nan = (b[0] != b[0]) | (b[1] != b[1]) | (b[2] != b[2]) | (b[3] != b[3]);
-            for (int64_t r = 0; r < rows; r++) {
-              const float* p = p0 + r * rowStride;
-              for (int64_t k = 0; k < cols; k++, p += g.C) {
-                for (int i = 0; i < 4; i++) {
-                  const Floats v = load(p + 16 * i);
-                  b[i] = laterIfLarger(b[i], v);
-                  nan |= v != v;
-                }
-              }
-            }
-            if (!anyLane(nan)) {
-              std::memcpy(out + c0, b, sizeof b);
-              continue;
-            }
-          }
           int64_t c = c0;
           for (; c + 16 <= c1; c += 16) {
-            Floats best = load(corner + c);
+            if constexpr (K > 0) {
+              if (whole && treeWindow<16, K>(corner + c, rowStride, g.C, out + c)) continue;
+            }
+            if (!whole && chainWindow<16>(corner + c, rows, cols, rowStride, g.C, out + c)) continue;
+            Floats best;
+            std::memcpy(&best, corner + c, sizeof best);
             for (int64_t r = 0; r < rows; r++) {
               const float* p = corner + r * rowStride + c;
-              for (int64_t k = 0; k < cols; k++, p += g.C) keep(best, load(p));
+              for (int64_t k = 0; k < cols; k++, p += g.C) {
+                Floats v;
+                std::memcpy(&v, p, sizeof v);
+                const Ints take = (v > best) | (v != v);
+                best = take ? v : best;
+              }
             }
             std::memcpy(out + c, &best, sizeof best);
           }
@@ -307,8 +296,16 @@ Loop nhwcMaxPoolLoop(const PoolGeometry& g, const dnnl::memory::desc& src, const
   };
   if (!nhwc(src) || !nhwc(dst) || ws.get_size() > 0) return nullptr;
   if (!everyWindowHoldsPixel(g)) return nullptr;
-  return [g](const std::vector<void*>& buffers, const std::vector<double>&) {
-    nhwcMaxPool(g, static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]));
+  const int K = g.KH == g.KW && (g.KH == 2 || g.KH == 3) ? static_cast<int>(g.KH) : 0;
+  return [g, K](const std::vector<void*>& buffers, const std::vector<double>&) {
+    const float* x = static_cast<const float*>(buffers[0]);
+    float* y = static_cast<float*>(buffers[1]);
+    if (K == 3)
+      nhwcMaxPool<3>(g, x, y);
+    else if (K == 2)
+      nhwcMaxPool<2>(g, x, y);
+    else
+      nhwcMaxPool<0>(g, x, y);
   };
 }
 
