@@ -143,8 +143,8 @@ void run(const float* x, const float* w, float* y, const Sizes& s) {
 // ownConvPlan(geometry, { bias, relu, sum, tile? }?) -> { plan, src, weights, dst, impl }: buffers [src
 // nChw16c, weights OIhw16i16o, dst nChw16c]. Only a 3x3, stride-1, undilated, ungrouped conv padded
 // by 1 on every side, without a bias or post-ops, tile 2 (the default), on an AVX-512 build, or (every build with
-// AVX2) a 1x1 stride-1 unpadded one with them (own_conv1x1.cc: buffers [src, weights, (bias), dst, (addend)]); for
-// others the error conv-algorithm.ts recognises ("has no ... implementation"). Tile 4, and every tile on builds
+// AVX2) a 1x1 unpadded one of stride 1 or 2 with them (own_conv1x1.cc: buffers [src, weights, (bias), dst, (addend)]);
+// for others the error conv-algorithm.ts recognises ("has no ... implementation"). Tile 4, and every tile on builds
 // without AVX-512: ownWinogradPlan's plan (nChw8c, OIhw8i8o, with the bias and post-ops). Its F(4x4, 3x3) is AVX2
 // code, and on AVX-512 hosts whose units are 256 bits wide (Zen 4) it beat oneDNN's AVX-512 Winograd on some
 // shapes: the tuner measures it there too.

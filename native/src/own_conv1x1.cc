@@ -1,11 +1,10 @@
-// A 1x1, stride-1, unpadded convolution of our own on oneDNN's nChw16c maps and OIhw16i16o
-// weights (AVX2 builds: nChw8c, OIhw8i8o; conv.ts's 'own' algorithm in inference, conv-algorithm.ts's cold kernel). Its
-// loop is compiled with the addon, where oneDNN JIT-compiles a kernel per shape: a model's first
-// pass made 61 of them for DenseNet-121's distinct 1x1 convs, 24 ms of creation on a Zen 5 host,
-// and their code pages fault in fresh. The tuner measures it against oneDNN's from a weight's
-// second use. Each task is up to 14 pixels (AVX2: 6) of two channel blocks, one accumulator
-// each: every input channel's weights (a block of outputs) times a broadcast input value, then the bias,
-// an addend and a ReLU, as conv2dPlan's post-ops. An unpadded 1x1 conv multiplies every input it
+// A 1x1, unpadded convolution of stride 1 or 2 (ResNet's projections) of our own on oneDNN's nChw16c maps and
+// OIhw16i16o weights (AVX2 builds: nChw8c, OIhw8i8o; conv.ts's 'own' algorithm in inference, conv-algorithm.ts's cold
+// kernel). Its loop is compiled with the addon, where oneDNN JIT-compiles a kernel per shape: a model's first pass made
+// 61 of them for DenseNet-121's distinct 1x1 convs, 24 ms of creation on a Zen 5 host, and their code pages fault in
+// fresh. The tuner measures it against oneDNN's from a weight's second use. Each task is up to 14 pixels (AVX2: 6) of
+// two channel blocks, one accumulator each: every input channel's weights (a block of outputs) times a broadcast input
+// value, then the bias, an addend and a ReLU, as conv2dPlan's post-ops. An unpadded 1x1 conv multiplies every input it
 // reads, so NaN and infinities spread as in the reference sum.
 #include "conv_common.h"
 #include "own_winograd.h"
@@ -26,8 +25,8 @@ namespace convkit {
 using namespace convplan;
 
 bool ownConv1x1Shape(const ConvGeometry& g) {
-  return g.KH == 1 && g.KW == 1 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.G == 1 && g.pT == 0 &&
-         g.pB == 0 && g.pL == 0 && g.pR == 0;
+  return g.KH == 1 && g.KW == 1 && g.sH == g.sW && (g.sH == 1 || g.sH == 2) && g.dH == 1 && g.dW == 1 && g.G == 1 &&
+         g.pT == 0 && g.pB == 0 && g.pL == 0 && g.pR == 0;
 }
 
 namespace {
@@ -80,7 +79,8 @@ constexpr int L = Lanes::kLanes, kMaxPixels = Lanes::kMaxPixels;
 using Vec = Lanes::Vec;
 
 struct Sizes {
-  int64_t N, CB, OB, P, O;  // CB, OB: input and output blocks of L channels; P: pixels per map
+  int64_t N, CB, OB, P, O;  // CB, OB: input and output blocks of L channels; P: output pixels per map
+  int64_t S, inP, OW, inW;  // the stride (1 or 2), input pixels per map, output and input row widths
 };
 
 struct Buffers {
@@ -89,10 +89,11 @@ struct Buffers {
   bool relu;
 };
 
-// J pixels from pixel p0 of image n's output blocks ob to ob + K - 1: each broadcast input value
-// feeds K blocks' weights (two blocks halve the broadcasts per multiply-add).
-template <int J, int K>
-void pixels(const Buffers& b, const Sizes& s, int64_t n, int64_t ob, int64_t p0) {
+// J output pixels from pixel p0 of image n's output blocks ob to ob + K - 1, reading input pixels
+// from `in0` every S pixels (S 2: a strided conv's row): each broadcast input value feeds K blocks'
+// weights (two blocks halve the broadcasts per multiply-add).
+template <int J, int K, int S>
+void pixels(const Buffers& b, const Sizes& s, int64_t n, int64_t ob, int64_t p0, int64_t in0) {
   Lanes::Mask lanes[K];
   Vec acc[K][J];
   for (int k = 0; k < K; k++) {
@@ -100,11 +101,11 @@ void pixels(const Buffers& b, const Sizes& s, int64_t n, int64_t ob, int64_t p0)
     const Vec bias = b.bias ? Lanes::loadFirst(lanes[k], b.bias + (ob + k) * L) : Lanes::zero();
     for (int j = 0; j < J; j++) acc[k][j] = bias;
   }
-  const float* image = b.x + (n * s.CB * s.P + p0) * L;
+  const float* image = b.x + (n * s.CB * s.inP + in0) * L;
   const float* weights = b.w + ob * s.CB * L * L;
   const int64_t nextBlock = s.CB * L * L;
   for (int64_t cb = 0; cb < s.CB; cb++) {
-    const float* in = image + cb * s.P * L;
+    const float* in = image + cb * s.inP * L;
     const float* w = weights + cb * L * L;
 #pragma GCC unroll 2
     for (int ic = 0; ic < L; ic++) {
@@ -112,7 +113,7 @@ void pixels(const Buffers& b, const Sizes& s, int64_t n, int64_t ob, int64_t p0)
       for (int k = 0; k < K; k++) wv[k] = Lanes::load(w + k * nextBlock + ic * L);
 #pragma GCC unroll 14
       for (int j = 0; j < J; j++) {
-        const Vec xv = Lanes::broadcast(in[j * L + ic]);
+        const Vec xv = Lanes::broadcast(in[j * S * L + ic]);
         for (int k = 0; k < K; k++) acc[k][j] = Lanes::fma(wv[k], xv, acc[k][j]);
       }
     }
@@ -128,15 +129,20 @@ void pixels(const Buffers& b, const Sizes& s, int64_t n, int64_t ob, int64_t p0)
   }
 }
 
-using Pixels = void (*)(const Buffers&, const Sizes&, int64_t, int64_t, int64_t);
+using Pixels = void (*)(const Buffers&, const Sizes&, int64_t, int64_t, int64_t, int64_t);
+using PixelKernels = std::array<std::array<Pixels, kMaxPixels>, 2>;
 
-template <int K, size_t... J>
+template <int K, int S, size_t... J>
 constexpr std::array<Pixels, sizeof...(J)> pixelKernels(std::index_sequence<J...>) {
-  return {pixels<static_cast<int>(J) + 1, K>...};
+  return {pixels<static_cast<int>(J) + 1, K, S>...};
 }
-// By the number of output blocks (1 or 2), then of pixels (1 to kMaxPixels).
-constexpr std::array<std::array<Pixels, kMaxPixels>, 2> kPixels = {
-    pixelKernels<1>(std::make_index_sequence<kMaxPixels>()), pixelKernels<2>(std::make_index_sequence<kMaxPixels>())};
+// By the stride (1 or 2), the number of output blocks (1 or 2), then of pixels (1 to kMaxPixels).
+template <int S>
+constexpr PixelKernels kernelsOfStride() {
+  return {pixelKernels<1, S>(std::make_index_sequence<kMaxPixels>()),
+          pixelKernels<2, S>(std::make_index_sequence<kMaxPixels>())};
+}
+constexpr std::array<PixelKernels, 2> kPixels = {kernelsOfStride<1>(), kernelsOfStride<2>()};
 
 // The pixels of a map in chunks of at most kMaxPixels, as even as can be: 49 pixels as 13, 12, 12,
 // 12, not 14, 14, 14, 7 (a chunk reads all the weights, however few pixels it has).
@@ -167,16 +173,27 @@ bool blocksInnermost(const Sizes& s) {
   return weights <= half || image > half;
 }
 
-// Tasks: a chunk of pixels of a pair of output blocks (the last one alone where their number is odd).
+// Tasks: a chunk of pixels of a pair of output blocks (the last one alone where their number is
+// odd). Stride 1: chunks of the whole map, whose pixels are consecutive in the input too; stride 2:
+// chunks of each output row, whose input pixels are every other one of a row.
 void run(const Buffers& b, const Sizes& s, bool blocksInner) {
-  const Chunks chunks = chunksOf(s.P);
+  const bool strided = s.S == 2;
+  const Chunks chunks = chunksOf(strided ? s.OW : s.P);
+  const int64_t count = strided ? chunks.count * (s.P / s.OW) : chunks.count;
   const int64_t pairs = (s.OB + 1) / 2;
+  const PixelKernels& kernels = kPixels[strided ? 1 : 0];
 #pragma omp parallel for collapse(3) schedule(static)
   for (int64_t n = 0; n < s.N; n++) {
-    for (int64_t outer = 0; outer < (blocksInner ? chunks.count : pairs); outer++) {
-      for (int64_t inner = 0; inner < (blocksInner ? pairs : chunks.count); inner++) {
+    for (int64_t outer = 0; outer < (blocksInner ? count : pairs); outer++) {
+      for (int64_t inner = 0; inner < (blocksInner ? pairs : count); inner++) {
         const int64_t c = blocksInner ? outer : inner, ob = 2 * (blocksInner ? inner : outer);
-        kPixels[std::min<int64_t>(2, s.OB - ob) - 1][chunks.length(c, s.P) - 1](b, s, n, ob, chunks.begin(c));
+        const Pixels* byLength = kernels[std::min<int64_t>(2, s.OB - ob) - 1].data();
+        if (!strided) {
+          byLength[chunks.length(c, s.P) - 1](b, s, n, ob, chunks.begin(c), chunks.begin(c));
+          continue;
+        }
+        const int64_t oh = c / chunks.count, k = c % chunks.count, ow0 = chunks.begin(k);
+        byLength[chunks.length(k, s.OW) - 1](b, s, n, ob, oh * s.OW + ow0, 2 * (oh * s.inW + ow0));
       }
     }
   }
@@ -206,7 +223,7 @@ Napi::Value OwnConv1x1Plan(const Napi::CallbackInfo& info, const ConvGeometry& g
     plan.args.push_back(static_cast<int>(i));
     plan.customReads.push_back(i != dstAt);
   }
-  const Sizes s{g.N, (g.C + L - 1) / L, (g.O + L - 1) / L, g.H * g.W, g.O};
+  const Sizes s{g.N, (g.C + L - 1) / L, (g.O + L - 1) / L, g.OH * g.OW, g.O, g.sH, g.H * g.W, g.OW, g.W};
   const bool blocksInner = blocksInnermost(s);
   plan.custom = [s, post, dstAt, blocksInner](const std::vector<void*>& buffers, const std::vector<double>&) {
     Buffers b{static_cast<const float*>(buffers[0]),

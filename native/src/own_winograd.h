@@ -37,7 +37,7 @@ int64_t winogradTileArg(const Napi::CallbackInfo& info, size_t index, const char
 // The addon's plans: own_conv.cc's and own_conv_weights.cc's on builds without AVX-512.
 Napi::Value OwnWinogradPlan(const Napi::CallbackInfo& info);
 Napi::Value OwnWinograd3x3BackwardWeightsPlan(const Napi::CallbackInfo& info);
-// A 1x1, stride-1, undilated, ungrouped, unpadded conv (own_conv1x1.cc), and its plan: ownConvPlan's for such a
+// A 1x1 conv of stride 1 or 2, undilated, ungrouped, unpadded (own_conv1x1.cc), and its plan: ownConvPlan's for such a
 // conv on builds with AVX-512 or AVX2 and FMA (elsewhere the error "has no own implementation").
 bool ownConv1x1Shape(const convplan::ConvGeometry& g);
 Napi::Value OwnConv1x1Plan(const Napi::CallbackInfo& info, const convplan::ConvGeometry& g, const OwnPostOps& post);

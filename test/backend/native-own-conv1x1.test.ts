@@ -2,7 +2,8 @@
  * convkit's own 1x1 conv (native/src/own_conv1x1.cc; 16-channel blocks on AVX-512 builds, 8 on
  * AVX2 ones, which `npm run check:avx2` runs): forward with a bias, an
  * addend and a fused ReLU against the reference backend, on channels that fill no 16-channel
- * block, maps whose pixels end in a partial block of 16, one pixel, several images; non-finite
+ * block, maps whose pixels end in a partial block of 16, one pixel, several images, stride 2 on
+ * odd and even sides; non-finite
  * values where the reference has them; the first inference use of a 1x1 conv runs it under 'tune'
  * (no oneDNN kernel compiled), a second use measures it against oneDNN's, and CONVKIT_CONV_ALGORITHM=
  * direct and training forwards leave it. A build without AVX2 has no such kernel: the cases check that 1x1 convs run
@@ -42,12 +43,14 @@ function ownImpl(): string | null {
 }
 const ownBuild = (): boolean => ownImpl() !== null;
 
-/** [name, input shape, output channels]. */
-const SHAPES: [string, number[], number][] = [
-  ['17 -> 19 channels, 7x9 (blocks not filled, 63 pixels: a partial pixel block)', [3, 17, 7, 9], 19],
-  ['64 -> 128 channels, 7x7 (DenseNet-121 block 4)', [1, 64, 7, 7], 128],
-  ['48 -> 12 channels, 1x1 map (one pixel)', [2, 48, 1, 1], 12],
-  ['32 -> 40 channels, 4x8 (two full pixel blocks, three output blocks)', [2, 32, 4, 8], 40],
+/** [name, input shape, output channels, stride]. */
+const SHAPES: [string, number[], number, number][] = [
+  ['17 -> 19 channels, 7x9 (blocks not filled, 63 pixels: a partial pixel block)', [3, 17, 7, 9], 19, 1],
+  ['64 -> 128 channels, 7x7 (DenseNet-121 block 4)', [1, 64, 7, 7], 128, 1],
+  ['48 -> 12 channels, 1x1 map (one pixel)', [2, 48, 1, 1], 12, 1],
+  ['32 -> 40 channels, 4x8 (two full pixel blocks, three output blocks)', [2, 32, 4, 8], 40, 1],
+  ['stride 2, 20 -> 36 channels, 13x11 (odd sides: 7x6 out)', [2, 20, 13, 11], 36, 2],
+  ['stride 2, 32 -> 48 channels, 30x30 (rows of 15 out, in two or three chunks)', [1, 32, 30, 30], 48, 2],
 ];
 
 interface Inputs {
@@ -56,23 +59,24 @@ interface Inputs {
   b: Tensor;
   addend: Tensor;
 }
-function inputs(xShape: number[], out: number, seed: number, backend: 'native' | 'ref'): Inputs {
-  const shapes = [xShape, [out, xShape[1], 1, 1], [out], [xShape[0], out, xShape[2], xShape[3]]];
+function inputs(xShape: number[], out: number, seed: number, backend: 'native' | 'ref', stride = 1): Inputs {
+  const side = (n: number): number => Math.floor((n - 1) / stride) + 1;
+  const shapes = [xShape, [out, xShape[1], 1, 1], [out], [xShape[0], out, side(xShape[2]), side(xShape[3])]];
   const [x, w, b, addend] = shapes.map((s, i) => ops.fromArray(seededValues(sizeOf(s), seed + i), s, { backend }));
   return { x, w, b, addend };
 }
 /** The fused forward: relu(conv(x, w) + b + addend). */
-const fused = (t: Inputs, options: { bias: boolean; addend: boolean; relu: boolean }): Tensor =>
+const fused = (t: Inputs, options: { bias: boolean; addend: boolean; relu: boolean }, stride = 1): Tensor =>
   ops.conv2d(
     t.x,
     t.w,
     options.bias ? t.b : null,
-    {},
+    { stride },
     { addend: options.addend ? t.addend : undefined, relu: options.relu },
   );
 
 describe("convkit's own 1x1 conv against the reference backend", () => {
-  for (const [name, xShape, out] of SHAPES)
+  for (const [name, xShape, out, stride] of SHAPES)
     it(`${name}: plain, with a bias, and with a bias, an addend and a ReLU`, { skip }, (t) => {
       useAlgorithm('own');
       const rt = nativeRuntime();
@@ -81,9 +85,9 @@ describe("convkit's own 1x1 conv against the reference backend", () => {
         { bias: true, addend: false, relu: true },
         { bias: true, addend: true, relu: true },
       ]) {
-        const want = Float32Array.from(fused(inputs(xShape, out, 80, 'ref'), options).toArray());
+        const want = Float32Array.from(fused(inputs(xShape, out, 80, 'ref', stride), options, stride).toArray());
         takeConvAlgorithmNote(rt);
-        const got = noGrad(() => fused(inputs(xShape, out, 80, 'native'), options));
+        const got = noGrad(() => fused(inputs(xShape, out, 80, 'native', stride), options, stride));
         const note = takeConvAlgorithmNote(rt);
         if (!ownBuild()) {
           assert.equal(note?.algorithm, 'direct');
@@ -95,16 +99,20 @@ describe("convkit's own 1x1 conv against the reference backend", () => {
       }
     });
 
-  it('gives NaN and infinities where the reference does (an infinite weight times zero, a NaN input, an infinite bias)', {
+  it('gives NaN and infinities where the reference does (an infinite weight times zero, a NaN input, an infinite bias; stride 1 and 2)', {
     skip,
   }, (t) => {
     if (!ownBuild()) return t.skip('no own 1x1 kernel in this build');
     useAlgorithm('own');
-    const make = (backend: 'native' | 'ref'): Inputs => {
-      const t = inputs([2, 20, 3, 6], 18, 90, backend);
+    const make = (backend: 'native' | 'ref', stride: number): Inputs => {
+      const t = inputs([2, 20, 3, 6], 18, 90, backend, stride);
       const x = Float32Array.from(t.x.toArray());
-      x[3 * 18 + 5] = Number.NaN; // image 0, channel 3, one pixel
-      x[20 * 18 + 7] = 0; // image 1, channel 0, one pixel: times an infinite weight below
+      // Image 0, channel 3: a NaN at pixel (0, 5), which stride 2 skips, and one at (0, 4), which it reads.
+      x[3 * 18 + 5] = Number.NaN;
+      x[3 * 18 + 4] = Number.NaN;
+      // Image 1, channel 0: zeros at (1, 1), which stride 2 skips, and (2, 2): times an infinite weight below.
+      x[20 * 18 + 7] = 0;
+      x[20 * 18 + 14] = 0;
       const w = Float32Array.from(t.w.toArray());
       w[2 * 20 + 0] = Number.POSITIVE_INFINITY; // output 2, input 0
       const b = Float32Array.from(t.b.toArray());
@@ -116,16 +124,20 @@ describe("convkit's own 1x1 conv against the reference backend", () => {
         b: ops.fromArray(b, t.b.shape, { backend }),
       };
     };
-    for (const relu of [false, true]) {
+    for (const [relu, stride] of [
+      [false, 1],
+      [true, 1],
+      [true, 2],
+    ] as const) {
       const options = { bias: true, addend: false, relu };
-      const want = Float32Array.from(fused(make('ref'), options).toArray());
-      const got = noGrad(() => fused(make('native'), options)).toArray();
+      const want = Float32Array.from(fused(make('ref', stride), options, stride).toArray());
+      const got = noGrad(() => fused(make('native', stride), options, stride)).toArray();
       assert.ok(want.some(Number.isNaN) && want.some((v) => v === Number.POSITIVE_INFINITY), 'the case has both');
       for (let i = 0; i < want.length; i++)
         if (!Number.isFinite(want[i]) || !Number.isFinite(got[i]))
           assert.ok(Object.is(got[i], want[i]), `at ${i}: ${got[i]} vs ${want[i]}`);
       assertClose(
-        `non-finite, relu ${relu}`,
+        `non-finite, relu ${relu}, stride ${stride}`,
         got.map((v, i) => (Number.isFinite(want[i]) ? v : 0)),
         want.map((v) => (Number.isFinite(v) ? v : 0)),
       );

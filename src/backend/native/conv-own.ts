@@ -10,7 +10,7 @@
  * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
  *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
  *   this loop at about 85 %. Forward, backward data and backward weights (own_conv_weights.cc).
- * - Every build with AVX2: a 1x1 inference forward (own_conv1x1.cc, on 16-channel blocks with
+ * - Every build with AVX2: a 1x1 inference forward of stride 1 or 2 (own_conv1x1.cc, on 16-channel blocks with
  *   AVX-512, on 8 with AVX2, with a bias and post-ops): compiled with the addon, it runs a
  *   weight's first use, where oneDNN would JIT-compile a kernel per shape (own1x1Shape).
  * - AVX2 builds: a Winograd F(2x2, 3x3) kernel on 8-channel blocks (native/src/own_winograd.cc),
@@ -36,7 +36,7 @@ declare module './addon.js' {
      * buffers [src nChw16c, weights OIhw16i16o, dst nChw16c] (tile 4, and builds without AVX-512:
      * those of ownWinogradPlan, which also runs 5x5 convs); an error "has no own implementation"
      * unless 3x3, stride 1, undilated, ungrouped, padded by 1, and (AVX-512 builds, tile 2)
-     * without a bias or post-ops; or (every build with AVX2) 1x1, stride 1, unpadded (undilated,
+     * without a bias or post-ops; or (every build with AVX2) 1x1, stride 1 or 2, unpadded (undilated,
      * ungrouped), with them: buffers [src, weights, (bias), dst, (addend)] in the blocks above
      * (AVX2 builds: nChw8c, OIhw8i8o).
      */
@@ -125,12 +125,16 @@ export const own3x3Shape = (g: Conv2dGeometry): boolean => winogradShape(g) && p
 export const ownShape = (g: Conv2dGeometry): boolean => own3x3Shape(g) || (squareStride1Shape(g, 5) && paddedBy(g, 2));
 
 /**
- * A 1x1 conv of stride 1, unpadded (undilated, ungrouped): the own forward of builds with AVX2
- * (native/src/own_conv1x1.cc, with a bias and post-ops), in inference (conv.ts) the first use's
- * kernel under 'tune' (conv-algorithm.ts's `cold`: no per-shape JIT compilation), and a
- * candidate from the second on.
+ * A 1x1 conv of stride 1 or 2 (ResNet's projections), unpadded (undilated, ungrouped): the own
+ * forward of builds with AVX2 (native/src/own_conv1x1.cc, with a bias and post-ops), in inference
+ * (conv.ts) the first use's kernel under 'tune' (conv-algorithm.ts's `cold`: no per-shape JIT
+ * compilation), and a candidate from the second on.
  */
-export const own1x1Shape = (g: Conv2dGeometry): boolean => squareStride1Shape(g, 1) && paddedBy(g, 0);
+export const own1x1Shape = (g: Conv2dGeometry): boolean =>
+  [g.kernelH, g.kernelW, g.dilationH, g.dilationW, g.groups].every((v) => v === 1) &&
+  g.strideH === g.strideW &&
+  (g.strideH === 1 || g.strideH === 2) &&
+  paddedBy(g, 0);
 
 /**
  * The own kernel's forward plan of `g` with `postOps` (made once, then from the plan cache); an
