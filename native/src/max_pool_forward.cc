@@ -24,8 +24,8 @@ namespace convkit::pooling {
 
 namespace {
 
-// Whether a lane of `v` is nonzero (out of line, a 64-byte vector argument changes the ABI
-// without AVX-512: a reference).
+// Whether a lane of `v` is nonzero (taken by reference: a 64-byte vector passed by value changes
+// the ABI without AVX-512, and GCC warns).
 template <typename Ints>
 __attribute__((always_inline)) inline bool anyLane(const Ints& v) {
 #if defined(__AVX512F__)
