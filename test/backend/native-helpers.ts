@@ -67,6 +67,15 @@ export interface Tolerance {
  */
 export const OP_TOLERANCE: Tolerance = { rtol: 1e-4, atol: 1e-5 };
 
+/** Bit for bit, NaN where the reference has NaN (+0 and -0 told apart). */
+export function assertSameBits(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const ok = Number.isNaN(expected[i]) ? Number.isNaN(actual[i]) : Object.is(actual[i], expected[i]);
+    assert.ok(ok, `${what}: element ${i} is ${actual[i]}, the reference backend gives ${expected[i]}`);
+  }
+}
+
 /** Both arrays agree per element within tol (float32 sums reassociate); names the worst element. */
 export function assertClose(
   what: string,

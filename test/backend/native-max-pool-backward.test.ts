@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { Generator } from '../../src/core/random.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
-import { nativeSkipReason } from './native-helpers.js';
+import { assertSameBits, nativeSkipReason } from './native-helpers.js';
 
 const skip = nativeSkipReason('native-max-pool-backward');
 
@@ -28,15 +28,6 @@ function inputGradient(
   const y = ops.maxPool2d(input, opts);
   y.backward(ops.fromArray(upstream(y.size), y.shape, { backend }));
   return Float32Array.from((input.grad as Tensor).toArray());
-}
-
-/** Bit for bit, NaN where the other has NaN (+0 and -0 told apart). */
-function assertSame(what: string, actual: Float32Array, expected: Float32Array): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const ok = Number.isNaN(expected[i]) ? Number.isNaN(actual[i]) : Object.is(actual[i], expected[i]);
-    assert.ok(ok, `${what}: element ${i} is ${actual[i]}, the reference backend gives ${expected[i]}`);
-  }
 }
 
 /** Values from a few levels (ties in most windows), or uniform in [-1, 1). */
@@ -64,7 +55,7 @@ describe('max pooling backward on blocked maps against the reference backend', {
       for (const levels of [4, 0]) {
         const x = values(size, 10 * n + levels, levels);
         const dy = (s: number) => values(s, 500 + n);
-        assertSame(
+        assertSameBits(
           `${name}, ${levels > 0 ? 'ties' : 'distinct'}`,
           inputGradient('native', x, shape, opts, dy),
           inputGradient('ref', x, shape, opts, dy),
@@ -89,6 +80,6 @@ describe('max pooling backward on blocked maps against the reference backend', {
     };
     const expected = inputGradient('ref', x, shape, opts, dy);
     assert.ok(expected.some(Number.isNaN) && expected.some((v) => v === Number.POSITIVE_INFINITY));
-    assertSame('NaN and infinities', inputGradient('native', x, shape, opts, dy), expected);
+    assertSameBits('NaN and infinities', inputGradient('native', x, shape, opts, dy), expected);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * Max pooling's inference forward on blocked maps (native/src/max_pool_forward.cc): without a
  * workspace a window's maximum is a tree of vmaxps (whole 2x2 and 3x3 windows) or a chain (edge
- * windows, other kernels) beside the taps' NaN tests, and a window with a NaN is redone by
- * PyTorch's rule. Checked bit for bit against the reference backend: ties of +0 and -0 (the first
+ * windows, other kernels) beside a sum of its taps (NaN where a tap is), and a window whose sum
+ * is NaN is redone by PyTorch's rule. Checked bit for bit against the reference backend: ties of +0 and -0 (the first
  * maximum is kept: the tree must put earlier taps first), NaN in whole and edge windows (NaN out),
  * windows of -inf only, +inf beside NaN, and a map of one level (every tap ties).
  */
@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { noGrad } from '../../src/core/grad-mode.js';
 import { Generator } from '../../src/core/random.js';
 import * as ops from '../../src/ops/index.js';
-import { nativeSkipReason } from './native-helpers.js';
+import { assertSameBits, nativeSkipReason } from './native-helpers.js';
 
 const skip = nativeSkipReason('native-max-pool-forward');
 
@@ -54,11 +54,7 @@ describe('max pooling inference forward on blocked maps against the reference ba
         const expected = pooled('ref', x, shape, opts);
         const actual = pooled('native', x, shape, opts);
         if (special) assert.ok(expected.some(Number.isNaN), 'the case has NaN windows');
-        assert.equal(actual.length, expected.length);
-        for (let i = 0; i < expected.length; i++) {
-          const same = Number.isNaN(expected[i]) ? Number.isNaN(actual[i]) : Object.is(actual[i], expected[i]);
-          assert.ok(same, `element ${i} is ${actual[i]}, the reference backend gives ${expected[i]}`);
-        }
+        assertSameBits(name, actual, expected);
       });
     }
   }

@@ -10,9 +10,9 @@
  * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
  *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
  *   this loop at about 85 %. Forward, backward data and backward weights (own_conv_weights.cc).
- * - Every build with AVX2: a 1x1 inference forward of stride 1 or 2 (own_conv1x1.cc, on 16-channel blocks with
- *   AVX-512, on 8 with AVX2, with a bias and post-ops): compiled with the addon, it runs a
- *   weight's first use, where oneDNN would JIT-compile a kernel per shape (own1x1Shape).
+ * - Every build with AVX2: a 1x1 inference forward of stride 1 or 2 (own_conv1x1.cc, on 16-channel
+ *   blocks with AVX-512, on 8 with AVX2, with a bias and post-ops): compiled with the addon, it
+ *   runs a weight's first use, where oneDNN would JIT-compile a kernel per shape (own1x1Shape).
  * - AVX2 builds: a Winograd F(2x2, 3x3) kernel on 8-channel blocks (native/src/own_winograd.cc),
  *   since oneDNN 2.6 has Winograd only for AVX-512. Forward, backward data and backward weights
  *   (own_winograd_weights.cc).
