@@ -347,7 +347,11 @@ Napi::Value ConcatPlan(const Napi::CallbackInfo& info) {
     if (chunkedFormat(srcs, axis, chunking)) {
       dnnl::memory::desc dst;
       Plan plan = chunkedConcat(srcs, chunking, dst);
-      return planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
+      Napi::Object result = planResult(info.Env(), registerPlan(std::move(plan)), {{"dst", internDesc(dst)}});
+      // One outer unit (batch 1, outside nhwc): the destination is the sources laid end to end, so a
+      // recorded pass can have their producers write it in place (joins-in-place.ts).
+      result.Set("endToEnd", Napi::Boolean::New(info.Env(), outerUnits(dst.dims(), chunking) == 1));
+      return result;
     }
     if (int64_t block = paddedBlock(srcs, axis)) {
       dnnl::memory::desc dst;

@@ -91,7 +91,7 @@ if (why !== null) {
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const describePolicy = (): string =>
-  `${policy.rounds} interleaved rounds (convkit, ONNX Runtime, each PyTorch configuration in turn) of ${policy.minRuns === policy.maxRuns ? policy.minRuns : `${policy.minRuns}-${policy.maxRuns}`} runs after ${policy.warmupRuns} warm-up${policy.minTimedMs > 0 ? ` (short runs: up to ${policy.shortRunsCap}, until ${policy.minTimedMs} ms per round)` : ''}; the median of all runs`;
+  `${policy.rounds} interleaved rounds (convkit, ONNX Runtime, each PyTorch configuration in turn, each round starting one later) of ${policy.minRuns === policy.maxRuns ? policy.minRuns : `${policy.minRuns}-${policy.maxRuns}`} runs after ${policy.warmupRuns} warm-up${policy.minTimedMs > 0 ? ` (short runs: up to ${policy.shortRunsCap}, until ${policy.minTimedMs} ms per round)` : ''}; the median of all runs`;
 
 if (args.profile) {
   await printProfile(args.profile);

@@ -108,7 +108,13 @@ export async function interleaved(
   const failed = new Set<number>();
   for (let round = 0; round < policy.rounds; round++) {
     for (let w = 0; w < workloads; w++) {
-      for (const [c, contender] of contenders.entries()) {
+      for (let k = 0; k < contenders.length; k++) {
+        // Each round another contender goes first. The first runs right after another workload
+        // (a batch of 8, or another model) and is slowed by it: GoogLeNet at batch 1 right after
+        // ONNX Runtime's batch of 8 ran 3-5 % slower than right after its batch of 1 on the Zen 5
+        // host (convkit / ORT 0.91-0.92x first, 0.95-1.01x second; docs/benchmarks.md).
+        const c = (k + round) % contenders.length;
+        const contender = contenders[c];
         if (failed.has(c)) continue;
         try {
           times[c][w].push(...(await contender.round(w, round === 0)));

@@ -19,9 +19,11 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
   CONTENDED_CPU_SHARE,
+  DIRECT_MARGIN,
   type ConvAlgorithm,
   hostKey,
   measureFastest,
+  SAME_ROUNDING_MARGIN,
   type TunedChoice,
   TuningCache,
 } from '../../src/backend/native/conv-tuning.js';
@@ -153,11 +155,15 @@ describe('conv tuning cache: provisional choices', () => {
 
 describe('measureFastest (fake clock)', () => {
   /** Candidates whose runs advance the clock by their cost in ms. */
-  function timed(costs: Partial<Record<ConvAlgorithm, number>>): { choice: TunedChoice; runs: Map<string, number> } {
+  function timed(
+    costs: Partial<Record<ConvAlgorithm, number>>,
+    margins: Partial<Record<ConvAlgorithm, number>> = {},
+  ): { choice: TunedChoice; runs: Map<string, number> } {
     let clock = 0;
     const runs = new Map<string, number>();
     const candidates = Object.entries(costs).map(([algorithm, ms]) => ({
       algorithm: algorithm as ConvAlgorithm,
+      margin: margins[algorithm as ConvAlgorithm],
       run: () => {
         clock += ms;
         runs.set(algorithm, (runs.get(algorithm) ?? 0) + 1);
@@ -172,6 +178,17 @@ describe('measureFastest (fake clock)', () => {
     assert.equal(timed({ direct: 6, winograd: 10 }).choice.algorithm, 'direct');
     assert.equal(timed({ direct: 3 }).choice.algorithm, 'direct');
     assert.deepEqual(timed({ direct: 10, winograd: 6 }).choice.ms, { direct: 10, winograd: 6 });
+  });
+
+  it('keeps a candidate with its own margin when it beats direct by that, and never one that misses its margin', () => {
+    const own = { own: SAME_ROUNDING_MARGIN };
+    assert.ok(SAME_ROUNDING_MARGIN > DIRECT_MARGIN && SAME_ROUNDING_MARGIN < 1);
+    assert.equal(timed({ direct: 10, own: 9.5 }, own).choice.algorithm, 'own');
+    assert.equal(timed({ direct: 10, own: 9.5 }).choice.algorithm, 'direct', 'DIRECT_MARGIN by default');
+    assert.equal(timed({ direct: 10, own: 9.8 }, own).choice.algorithm, 'direct', 'within the noise');
+    // Winograd at 0.92x misses its margin, so the slower own kernel is kept, not Winograd.
+    assert.equal(timed({ direct: 10, winograd: 9.2, own: 9.5 }, own).choice.algorithm, 'own');
+    assert.equal(timed({ direct: 10, winograd: 8, own: 9.5 }, own).choice.algorithm, 'winograd');
   });
 
   it('says a measurement was contended when its threads got less than CONTENDED_CPU_SHARE of the CPU time', () => {

@@ -15,10 +15,18 @@ import { isGradEnabled, noGrad } from '../../src/core/grad-mode.js';
 import { Generator } from '../../src/core/random.js';
 import { scope } from '../../src/core/scope.js';
 import type { Tensor } from '../../src/core/tensor.js';
+import { ReLU } from '../../src/nn/activation.js';
+import { Concat } from '../../src/nn/blocks.js';
+import { Sequential } from '../../src/nn/containers.js';
+import { Conv2d } from '../../src/nn/conv2d.js';
+import { Linear } from '../../src/nn/linear.js';
 import { Module } from '../../src/nn/module.js';
+import { MaxPool2d } from '../../src/nn/pooling.js';
 import { recordInference } from '../../src/nn/record.js';
 import { fromArray, randn } from '../../src/ops/creation.js';
-import { pad, slice } from '../../src/ops/layout.js';
+import { add } from '../../src/ops/arithmetic.js';
+import { concat, flatten, pad, slice } from '../../src/ops/layout.js';
+import { mean } from '../../src/ops/reduce.js';
 import { failNativeMissing, nativeSkipReason, restoreEnvAfter } from '../backend/native-helpers.js';
 import { type Block, Net } from './small-net.js';
 
@@ -52,6 +60,49 @@ describe('nn.recordInference on the native backend', { skip }, () => {
     assert.notDeepEqual(values(y1), values(y2));
     recorded.dispose();
     assert.equal(recorded.replaying, 'disposed');
+  });
+
+  it('writes a join of whole blocks at batch 1 in place, not one whose source is read after it, and answers bit for bit', () => {
+    const f = { backend: 'native', generator: new Generator(12) } as const;
+    const conv = (cin: number, cout: number, k: number) =>
+      new Sequential(new Conv2d(cin, cout, k, { padding: k >> 1, ...f }), new ReLU());
+    class Joins extends Module {
+      readonly stem = this.registerModule('stem', conv(3, 16, 3));
+      readonly inception = this.registerModule(
+        'inception',
+        new Concat({
+          a: conv(16, 16, 1),
+          b: new Sequential(conv(16, 16, 1), conv(16, 32, 3)),
+          c: new Sequential(new MaxPool2d(3, { stride: 1, padding: 1 }), conv(16, 16, 1)),
+        }),
+      );
+      readonly left = this.registerModule('left', conv(64, 16, 1));
+      readonly right = this.registerModule('right', conv(64, 16, 3));
+      readonly mix = this.registerModule('mix', conv(32, 16, 1));
+      readonly fc = this.registerModule('fc', new Linear(16, 10, f));
+      forward(x: Tensor): Tensor {
+        const j = this.inception.call(this.stem.call(x));
+        const left = this.left.call(j);
+        const joined = concat([left, this.right.call(j)], 1); // stays: left is read after it
+        return this.fc.call(flatten(mean(add(this.mix.call(joined), left), [2, 3], { keepDims: true }), 1));
+      }
+    }
+    const net = new Joins();
+    const { addon } = nativeRuntime();
+    const commandsOf = (batch: number): number => {
+      const recorded = recordInference(net, [batch, 3, 12, 12], BLOCKED);
+      assert.equal(recorded.replaying, true);
+      const x = randn([batch, 3, 12, 12], { backend: 'native', generator: new Generator(batch) });
+      nativeRuntime().flushSync();
+      const before = addon.submitted();
+      const y = recorded.run(x);
+      const queued = addon.submitted() - before;
+      assert.deepEqual(values(y), opByOp(net, x));
+      recorded.dispose();
+      return queued;
+    };
+    // The same pass at batch 2 joins with copies (each image's channels apart); at batch 1 the inception's join goes.
+    assert.equal(commandsOf(2) - commandsOf(1), 1);
   });
 
   it('records again when a parameter or a running statistic changes', () => {

@@ -46,12 +46,12 @@ function fake(
   return c;
 }
 
-test('contenders take turns on each workload, round after round, warming up only in the first', async () => {
+test('contenders take turns on each workload, round after round, each round starting one later, warming up only in the first', async () => {
   const calls: string[] = [];
   const a = fake('a', calls, (i) => [10 + i, 12 + i]);
   const b = fake('b', calls, (i) => [20 * (i + 1)]);
   const r = await interleaved([a, b], 2, policy, () => {});
-  assert.deepEqual(calls, ['a0w', 'b0w', 'a1w', 'b1w', 'a0', 'b0', 'a1', 'b1', 'a0', 'b0', 'a1', 'b1']);
+  assert.deepEqual(calls, ['a0w', 'b0w', 'a1w', 'b1w', 'b0', 'a0', 'b1', 'a1', 'a0', 'b0', 'a1', 'b1']);
   assert.deepEqual(r.ms, [
     [12, 13],
     [20, 40],

@@ -17,7 +17,8 @@ import { isFloat32, MAX_RANK, type NativeRuntime } from './runtime.js';
 declare module './addon.js' {
   interface NativeAddon {
     // ---- concat.cc; buffers [src0, ..., srcN-1, dst]
-    concatPlan(axis: number, srcs: readonly number[]): PlanResult<'dst'>;
+    /** `endToEnd` (chunked plans): the destination is the sources laid end to end (batch 1, outside nhwc). */
+    concatPlan(axis: number, srcs: readonly number[]): PlanResult<'dst'> & { endToEnd?: boolean };
     /**
      * buffers [src0, ..., srcN-1, dst, (gamma, beta), mean, variance]: relu?(batch norm) of the channel
      * concatenation of 4-D maps in one pass; null when the sources are not in one chunked layout.
@@ -35,7 +36,7 @@ export const CONCAT_RUNS: readonly NativeRun[] = [
     kernels: ['concat'],
     name: 'concat',
     native:
-      "channels of 4-D tensors in any layouts (a copy per chunk when all are nchw, nChw8c/16c of whole blocks, or nhwc; nChw8c/16c with padded blocks, as DenseNet-BC's 24 + 12k channels, join lane by lane into a blocked map; else oneDNN's concat); other axes plain",
+      "channels of 4-D tensors in any layouts (a copy per chunk when all are nchw, nChw8c/16c of whole blocks, or nhwc, and none at all in a recorded pass at batch 1 in nchw or whole blocks, where the inputs are written in place; nChw8c/16c with padded blocks, as DenseNet-BC's 24 + 12k channels, join lane by lane into a blocked map; else oneDNN's concat); other axes plain",
     fallback: 'float64, empty',
   },
   {
@@ -61,6 +62,11 @@ export function nativeConcatKernel(rt: NativeRuntime, ref: Kernels): Pick<Kernel
       const size = xs.reduce((n, x) => n + x.size, 0);
       const y = rt.output(plan.dst, size);
       rt.exec('concat', plan.plan, [...inputs, y.buffer]);
+      if (plan.endToEnd === true)
+        rt.recorder?.joins.set(
+          plan.plan,
+          descs.map((d) => rt.descInfo(d).bytes / 4),
+        );
       return y;
     },
   };

@@ -118,6 +118,8 @@ export interface PlanRequest<P extends ConvPlan> {
    * 1x1 kernel, compiled with the addon, where oneDNN would JIT-compile a kernel for the shape.
    */
   cold?: ConvAlgorithm;
+  /** Per candidate, how much faster than direct it must run to be kept (default DIRECT_MARGIN). */
+  margins?: Partial<Record<ConvAlgorithm, number>>;
   /** Forward calls: the output's pixels per map, under which NativeRuntime.convTimings notes the choice's time. */
   mapArea?: number;
   /**
@@ -273,6 +275,7 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
       ran.set(algorithm, [plan.plan, ...[...prologue, ...before, ...after].map(([p]) => p)]);
       candidates.push({
         algorithm,
+        margin: request.margins?.[algorithm],
         prepare: () => {
           if (read !== undefined) rt.addon.evictFromCache(read);
         },

@@ -13,6 +13,7 @@ import { setting } from '../../core/config.js';
 import type { Storage } from '../../core/storage.js';
 import type { ExecBuffer, ExecScalars } from './addon.js';
 import { CONTENDED_CPU_SHARE, processCpuMs } from './conv-tuning.js';
+import { joinsInPlace } from './joins-in-place.js';
 import { type NativeRuntime, NativeStorage, PLAIN } from './runtime.js';
 
 declare module './addon.js' {
@@ -54,10 +55,21 @@ export interface Recorder {
   impure: string | null;
   /** Arrays the kernels made from JavaScript values during the pass (a loss's class targets). */
   targets: Float32Array[];
+  /** Per memory taken, the command count at each take: from there on it holds another tensor. */
+  takes: Map<ArrayBufferLike, number[]>;
+  /** Concat plans whose output is their sources laid end to end, with each source's length in floats (joins-in-place.ts). */
+  joins: Map<number, readonly number[]>;
 }
 
 /** A recorder with nothing noted yet. */
-export const newRecorder = (): Recorder => ({ commands: [], taken: new Set(), impure: null, targets: [] });
+export const newRecorder = (): Recorder => ({
+  commands: [],
+  taken: new Set(),
+  impure: null,
+  targets: [],
+  takes: new Map(),
+  joins: new Map(),
+});
 
 /**
  * The commands with every view of a private memory moved to the same view of its slab, as far
@@ -191,20 +203,26 @@ export class NativeProgram {
     if (recorder.impure !== null) return { reason: recorder.impure };
     if (!(out instanceof NativeStorage)) return { reason: `the output is a ${out.backendName} storage` };
     if (recorder.commands.length === 0) return { reason: 'the pass queued no native work' };
+    const [inMemory, outMemory] = [input.buffer.buffer, out.buffer.buffer];
+    const joined = joinsInPlace({
+      ...recorder,
+      movable: (m) => recorder.taken.has(m) && m !== inMemory && m !== outMemory,
+      gap: (m) => rt.addon.alignmentGap(m as ArrayBuffer),
+    });
+    const madeForJoins = new Set<ArrayBufferLike>(joined.memories);
     const isPrivate = (m: ArrayBufferLike): boolean =>
-      recorder.taken.has(m) || m === input.buffer.buffer || m === out.buffer.buffer;
-    const privates = privateMemories(recorder.commands, isPrivate, input.buffer.buffer, out.buffer.buffer, (bytes) =>
-      rt.arrayBuffer(bytes),
-    );
-    const { commands, ownView } = onSlabs(rt, recorder.commands, privates);
+      recorder.taken.has(m) || madeForJoins.has(m) || m === inMemory || m === outMemory;
+    const privates = privateMemories(joined.commands, isPrivate, inMemory, outMemory, (bytes) => rt.arrayBuffer(bytes));
+    const { commands, ownView } = onSlabs(rt, joined.commands, privates);
     // The arrays shared with the model (weights and their converted copies) stay while the
     // program does: the caller records again when one changes.
-    const id = rt.addon.programCreate(commands, steadyArrays(recorder.commands, isPrivate));
+    const id = rt.addon.programCreate(commands, steadyArrays(joined.commands, isPrivate));
     if (setting('debug').has('native')) {
       const slabs = new Set(privates.values());
       const mib = [...slabs].reduce((n, b) => n + b.byteLength, 0) / 2 ** 20;
+      const joins = recorder.commands.length - commands.length;
       process.stderr.write(
-        `[convkit native] recorded a pass: ${commands.length} commands, ${privates.size} private buffers in ${slabs.size} slabs (${mib.toFixed(1)} MiB)\n`,
+        `[convkit native] recorded a pass: ${commands.length} commands (${joins} joins written in place), ${privates.size} private buffers in ${slabs.size} slabs (${mib.toFixed(1)} MiB)\n`,
       );
     }
     return new NativeProgram(
