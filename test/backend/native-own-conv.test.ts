@@ -120,7 +120,7 @@ describe("convkit's own conv kernels against the reference backend", () => {
       if (assertNonFiniteAsDirect(algorithm) === null) t.skip(`no ${algorithm} kernel in this build`);
     });
 
-  it('leaves stride 2, padding 0, 5x5 kernels padded by 1 and a bias gradient to oneDNN; on AVX-512 5x5 ones, a bias and a fused ReLU too', {
+  it('leaves stride 2, padding 0, 5x5 kernels padded by 1 and a bias gradient to oneDNN; on AVX-512 5x5 ones and an addend too', {
     skip,
   }, () => {
     useAlgorithm('own');
@@ -137,8 +137,7 @@ describe("convkit's own conv kernels against the reference backend", () => {
     if (!winogradBuild())
       convs.push(
         ['5x5 padded by 2', () => ops.conv2d(x, w5, null, { padding: 2 })],
-        ['bias', () => ops.conv2d(x, w3, b, { padding: 1 })],
-        ['ReLU', () => ops.conv2d(x, w3, null, { padding: 1 }, { relu: true })],
+        ['addend', () => ops.conv2d(x, w3, b, { padding: 1 }, { addend: ops.conv2d(x, w3, null, { padding: 1 }) })],
       );
     for (const [what, conv] of convs) {
       takeConvAlgorithmNote(rt);
@@ -154,11 +153,48 @@ describe("convkit's own conv kernels against the reference backend", () => {
     assert.equal(takeConvAlgorithmNote(rt, 'conv2dBackwardWeight')?.algorithm ?? 'direct', 'direct', 'bias gradient');
   });
 
+  it('runs a bias and a fused ReLU on the AVX-512 kernel, two output blocks a task on maps up to 8 wide, as the reference', {
+    skip,
+  }, (t) => {
+    if (winogradBuild()) return t.skip('builds without AVX-512 run the Winograd kernel (below)');
+    useAlgorithm('own');
+    const rt = nativeRuntime();
+    const cases: [string, number[], number][] = [
+      ['7x7, 40 outputs: a pair of blocks, then a partial one alone', [1, 24, 7, 7], 40],
+      ['3x5, 19 outputs: one pair, its second block partial', [2, 17, 3, 5], 19],
+      ['4x9, 33 outputs: one block a task (9 wide)', [1, 16, 4, 9], 33],
+      ['1x1 maps, 48 outputs', [2, 32, 1, 1], 48],
+    ];
+    for (const [name, xShape, outputs] of cases) {
+      const shapes = [xShape, [outputs, xShape[1], 3, 3], [outputs]];
+      const values = shapes.map((shape, i) => seededValues(sizeOf(shape), 80 + i));
+      values[0][xShape[3] + 1] = Number.NaN; // spreads through its windows; the ReLU keeps it
+      const [x, w, b] = shapes.map((shape, i) => ops.fromArray(values[i], shape, { backend: 'native' }));
+      const onRef = shapes.map((shape, i) => ops.fromArray(values[i], shape, { backend: 'ref' }));
+      const want = Float32Array.from(
+        ops.conv2d(onRef[0], onRef[1], onRef[2], { padding: 1 }, { relu: true }).toArray(),
+      );
+      takeConvAlgorithmNote(rt);
+      const got = Float32Array.from(noGrad(() => ops.conv2d(x, w, b, { padding: 1 }, { relu: true })).toArray());
+      const note = takeConvAlgorithmNote(rt);
+      assert.deepEqual([note?.algorithm, note?.impl], ['own', 'convkit:avx512_3x3'], name);
+      const nan = want.map((v) => +Number.isNaN(v));
+      assert.ok(nan.some((v) => v === 1) && want.some((v) => v === 0), `${name}: NaN and ReLU'd zeros expected`);
+      assert.deepEqual(
+        got.map((v) => +Number.isNaN(v)),
+        nan,
+        `${name}: NaN where the reference has it`,
+      );
+      const [finiteGot, finiteWant] = [got, want].map((a) => a.map((v) => (Number.isNaN(v) ? 0 : v)));
+      assertClose(name, finiteGot, finiteWant, scaledTolerance(finiteWant));
+    }
+  });
+
   for (const algorithm of ['own', 'own4'] as const)
     it(`runs a bias, a residual addend and a fused ReLU on the Winograd kernel (${algorithm}), as the reference, before and after an SGD step`, {
       skip,
     }, (t) => {
-      if (!winogradBuild(algorithm)) return t.skip('the AVX-512 own kernel takes no bias or post-ops (checked above)');
+      if (!winogradBuild(algorithm)) return t.skip('the AVX-512 own kernel takes no addend (checked above)');
       useAlgorithm(algorithm);
       const rt = nativeRuntime();
       const shapes = [[2, 17, 7, 9], [19, 17, 3, 3], [19], [2, 19, 7, 9]];

@@ -9,7 +9,9 @@
  *   units) it won some shapes, on full-width hosts the tuner leaves it.
  * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
  *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
- *   this loop at about 85 %. Forward, backward data and backward weights (own_conv_weights.cc).
+ *   this loop at about 85 %; with a bias and a ReLU in inference, where it also beat oneDNN on
+ *   14x14 and 7x7 maps at batch 1 (ResNet-50's layer4, GoogLeNet's 3x3 branches). Forward,
+ *   backward data and backward weights (own_conv_weights.cc).
  * - Every build with AVX2: a 1x1 inference forward of stride 1 or 2 (own_conv1x1.cc, on 16-channel
  *   blocks with AVX-512, on 8 with AVX2, with a bias and post-ops): compiled with the addon, it
  *   runs a weight's first use, where oneDNN would JIT-compile a kernel per shape (own1x1Shape).
@@ -33,10 +35,10 @@ declare module './addon.js' {
   interface NativeAddon {
     // ---- own_conv.cc
     /**
-     * buffers [src nChw16c, weights OIhw16i16o, dst nChw16c] (tile 4, and builds without AVX-512:
-     * those of ownWinogradPlan, which also runs 5x5 convs); an error "has no own implementation"
-     * unless 3x3, stride 1, undilated, ungrouped, padded by 1, and (AVX-512 builds, tile 2)
-     * without a bias or post-ops; or (every build with AVX2) 1x1, stride 1 or 2, unpadded (undilated,
+     * buffers [src nChw16c, weights OIhw16i16o, (bias), dst nChw16c], y = relu?(conv + bias) (tile
+     * 4, and builds without AVX-512: those of ownWinogradPlan, which also runs 5x5 convs); an error
+     * "has no own implementation" unless 3x3, stride 1, undilated, ungrouped, padded by 1, and
+     * (AVX-512 builds, tile 2) without an addend; or (every build with AVX2) 1x1, stride 1 or 2, unpadded (undilated,
      * ungrouped), with them: buffers [src, weights, (bias), dst, (addend)] in the blocks above
      * (AVX2 builds: nChw8c, OIhw8i8o).
      */
@@ -138,7 +140,7 @@ export const own1x1Shape = (g: Conv2dGeometry): boolean =>
 
 /**
  * The own kernel's forward plan of `g` with `postOps` (made once, then from the plan cache); an
- * error "has no own implementation" where this build's kernel has none (AVX-512: post-ops).
+ * error "has no own implementation" where this build's kernel has none (AVX-512: an addend).
  */
 export function ownForwardPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string, postOps: OwnPostOps): ForwardPlan {
   return rt.plan<ForwardPlan>(key, () => {
