@@ -82,6 +82,15 @@ inline bool ownConv3x3Shape(const ConvGeometry& g) {
   return g.KH == 3 && g.KW == 3 && g.sH == 1 && g.sW == 1 && g.dH == 1 && g.dW == 1 && g.G == 1 && g.pT == 1 &&
          g.pB == 1 && g.pL == 1 && g.pR == 1;
 }
+// The 3x3 conv padded by 1 of stride 2 (ResNet's downsampling ones) whose forward own_conv.cc runs on AVX-512 builds.
+inline bool ownConv3x3Stride2Shape(const ConvGeometry& g) {
+#ifdef __AVX512F__
+  return g.KH == 3 && g.KW == 3 && g.sH == 2 && g.sW == 2 && g.dH == 1 && g.dW == 1 && g.G == 1 && g.pT == 1 &&
+         g.pB == 1 && g.pL == 1 && g.pR == 1;
+#else
+  return false;
+#endif
+}
 // Whether the AVX-512 kernels (own_conv.cc, own_conv_weights.cc) run `g`.
 inline bool ownConv3x3Runs(const ConvGeometry& g) {
 #ifdef __AVX512F__

@@ -120,7 +120,7 @@ describe("convkit's own conv kernels against the reference backend", () => {
       if (assertNonFiniteAsDirect(algorithm) === null) t.skip(`no ${algorithm} kernel in this build`);
     });
 
-  it('leaves stride 2, padding 0, 5x5 kernels padded by 1 and a bias gradient to oneDNN; on AVX-512 5x5 ones and an addend too', {
+  it('leaves stride 3, padding 0, 5x5 kernels padded by 1 and a bias gradient to oneDNN; on AVX-512 5x5 ones and an addend too', {
     skip,
   }, () => {
     useAlgorithm('own');
@@ -130,7 +130,7 @@ describe("convkit's own conv kernels against the reference backend", () => {
     const w5 = ops.fromArray(seededValues(16 * 16 * 25, 63), [16, 16, 5, 5], { backend: 'native' });
     const b = ops.fromArray(seededValues(16, 64), [16], { backend: 'native' });
     const convs: [string, () => Tensor][] = [
-      ['stride 2', () => ops.conv2d(x, w3, null, { padding: 1, stride: 2 })],
+      ['stride 3', () => ops.conv2d(x, w3, null, { padding: 1, stride: 3 })],
       ['padding 0', () => ops.conv2d(x, w3, null)],
       ['5x5 padded by 1', () => ops.conv2d(x, w5, null, { padding: 1 })],
     ];
@@ -153,29 +153,31 @@ describe("convkit's own conv kernels against the reference backend", () => {
     assert.equal(takeConvAlgorithmNote(rt, 'conv2dBackwardWeight')?.algorithm ?? 'direct', 'direct', 'bias gradient');
   });
 
-  it('runs a bias and a fused ReLU on the AVX-512 kernel, two output blocks a task on maps up to 8 wide, as the reference', {
+  it('runs a bias and a fused ReLU on the AVX-512 kernel, two output blocks a task on maps up to 8 wide, stride 1 and 2, as the reference', {
     skip,
   }, (t) => {
     if (winogradBuild()) return t.skip('builds without AVX-512 run the Winograd kernel (below)');
     useAlgorithm('own');
     const rt = nativeRuntime();
-    const cases: [string, number[], number][] = [
-      ['7x7, 40 outputs: a pair of blocks, then a partial one alone', [1, 24, 7, 7], 40],
-      ['3x5, 19 outputs: one pair, its second block partial', [2, 17, 3, 5], 19],
-      ['4x9, 33 outputs: one block a task (9 wide)', [1, 16, 4, 9], 33],
-      ['1x1 maps, 48 outputs', [2, 32, 1, 1], 48],
+    const cases: [string, number[], number, number][] = [
+      ['7x7, 40 outputs: a pair of blocks, then a partial one alone', [1, 24, 7, 7], 40, 1],
+      ['3x5, 19 outputs: one pair, its second block partial', [2, 17, 3, 5], 19, 1],
+      ['4x9, 33 outputs: one block a task (9 wide)', [1, 16, 4, 9], 33, 1],
+      ['1x1 maps, 48 outputs', [2, 32, 1, 1], 48, 1],
+      ['stride 2, 14x14 -> 7x7 (even: no right padding tap), 40 outputs', [1, 24, 14, 14], 40, 2],
+      ['stride 2, 9x19 -> 5x10 (odd: the last pixel skips the right padding tap), 19 outputs', [2, 17, 9, 19], 19, 2],
+      ['stride 2, 5x40 -> 3x20 (a full pixel block and 4), 16 outputs', [1, 16, 5, 40], 16, 2],
     ];
-    for (const [name, xShape, outputs] of cases) {
+    for (const [name, xShape, outputs, stride] of cases) {
       const shapes = [xShape, [outputs, xShape[1], 3, 3], [outputs]];
       const values = shapes.map((shape, i) => seededValues(sizeOf(shape), 80 + i));
       values[0][xShape[3] + 1] = Number.NaN; // spreads through its windows; the ReLU keeps it
       const [x, w, b] = shapes.map((shape, i) => ops.fromArray(values[i], shape, { backend: 'native' }));
       const onRef = shapes.map((shape, i) => ops.fromArray(values[i], shape, { backend: 'ref' }));
-      const want = Float32Array.from(
-        ops.conv2d(onRef[0], onRef[1], onRef[2], { padding: 1 }, { relu: true }).toArray(),
-      );
+      const options = { padding: 1, stride };
+      const want = Float32Array.from(ops.conv2d(onRef[0], onRef[1], onRef[2], options, { relu: true }).toArray());
       takeConvAlgorithmNote(rt);
-      const got = Float32Array.from(noGrad(() => ops.conv2d(x, w, b, { padding: 1 }, { relu: true })).toArray());
+      const got = Float32Array.from(noGrad(() => ops.conv2d(x, w, b, options, { relu: true })).toArray());
       const note = takeConvAlgorithmNote(rt);
       assert.deepEqual([note?.algorithm, note?.impl], ['own', 'convkit:avx512_3x3'], name);
       const nan = want.map((v) => +Number.isNaN(v));

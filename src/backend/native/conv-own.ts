@@ -127,6 +127,17 @@ export const own3x3Shape = (g: Conv2dGeometry): boolean => winogradShape(g) && p
 export const ownShape = (g: Conv2dGeometry): boolean => own3x3Shape(g) || (squareStride1Shape(g, 5) && paddedBy(g, 2));
 
 /**
+ * A 3x3 conv of stride 2 padded by 1 (ResNet's downsampling ones; undilated, ungrouped): the AVX-512
+ * build's own kernel runs its inference forward (native/src/own_conv.cc, with a bias and a ReLU).
+ */
+export const own3x3Stride2Shape = (g: Conv2dGeometry): boolean =>
+  [g.kernelH, g.kernelW, g.strideH, g.strideW].every((v, i) => v === [3, 3, 2, 2][i]) &&
+  g.dilationH === 1 &&
+  g.dilationW === 1 &&
+  g.groups === 1 &&
+  paddedBy(g, 1);
+
+/**
  * A 1x1 conv of stride 1 or 2 (ResNet's projections), unpadded (undilated, ungrouped): the own
  * forward of builds with AVX2 (native/src/own_conv1x1.cc, with a bias and post-ops), in inference
  * (conv.ts) the first use's kernel under 'tune' (conv-algorithm.ts's `cold`: no per-shape JIT

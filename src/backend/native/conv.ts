@@ -18,6 +18,7 @@ import {
   ownBackwardWeightsPlan,
   ownForwardPlan,
   own1x1Shape,
+  own3x3Stride2Shape,
   own3x3Shape,
   ownShape,
   ownTile,
@@ -169,7 +170,7 @@ export const CONV_RUNS: readonly NativeRun[] = [
     kernels: ['conv2d', 'conv2dBackwardData', 'conv2dBackwardWeight'],
     name: 'conv2d, backward data, backward weight (+ bias)',
     native:
-      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, a stride-1 training forward as the backward data of its transposed conv, and convkit's own 3x3 kernel (direct on AVX-512 builds, with a bias and a ReLU but no addend; Winograd F(2x2, 3x3) and F(4x4, 3x3) with them on AVX2 ones), forward and both backward kernels (F(4x4, 3x3): forward and backward data), and on AVX2 builds its Winograd F(2x2, 5x5) for 5x5 convs padded by 2 (forward and backward data), and its 1x1 inference forward of stride 1 or 2 (with a bias and post-ops; it runs a weight's first use), where measured faster ([Algorithm choice](#algorithm-choice))",
+      "all: groups, stride, dilation, asymmetric padding; fused addend + ReLU; a strided conv that oneDNN would run as im2col + gemm (AlexNet's stem) runs forward as its space-to-depth cut, a stride-1 conv on the direct JIT kernel; Winograd for 3x3 stride-1 convs, forward and backward, brgemm kernels on nhwc for forwards without an addend, a stride-1 training forward as the backward data of its transposed conv, and convkit's own 3x3 kernel (direct on AVX-512 builds, with a bias and a ReLU but no addend, and there also the inference forward of stride-2 ones; Winograd F(2x2, 3x3) and F(4x4, 3x3) with them on AVX2 ones), forward and both backward kernels (F(4x4, 3x3): forward and backward data), and on AVX2 builds its Winograd F(2x2, 5x5) for 5x5 convs padded by 2 (forward and backward data), and its 1x1 inference forward of stride 1 or 2 (with a bias and post-ops; it runs a weight's first use), where measured faster ([Algorithm choice](#algorithm-choice))",
     fallback: 'float64, empty tensors',
   },
 ];
@@ -250,7 +251,7 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     // except those oneDNN runs as im2col + gemm (their direct path is the cut below); the
     // transposed conv's backward data for stride-1 training convs without a bias; convkit's own
     // kernels for 3x3 convs, and on AVX2 builds 5x5 ones (the AVX-512 one refuses an addend, 5x5
-    // and F(4x4, 3x3): conv-own.ts), and for 1x1 ones without a backward pass (which a weight's
+    // and F(4x4, 3x3), and takes stride 2 in inference: conv-own.ts), and for 1x1 ones without a backward pass (which a weight's
     // first use runs: `cold`; in training oneDNN's kernel was faster from batch 8, and the backward
     // kernels are compiled anyway).
     const candidates: ConvAlgorithm[] = [];
@@ -258,7 +259,8 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     if (cutOf === undefined && addend === null && !planOf('direct').gemm) candidates.push('brgemm');
     if (cutOf === undefined && options.training && !options.bias && transposable(g)) candidates.push('transposed');
     const own1x1 = cutOf === undefined && !options.training && own1x1Shape(g);
-    if ((cutOf === undefined && ownShape(g)) || own1x1) candidates.push('own');
+    const ownStrided = cutOf === undefined && !options.training && own3x3Stride2Shape(g);
+    if ((cutOf === undefined && ownShape(g)) || own1x1 || ownStrided) candidates.push('own');
     if (cutOf === undefined && own3x3Shape(g)) candidates.push('own4');
     const request = {
       kernel: 'conv2d' as const,
