@@ -37,10 +37,10 @@ declare module './addon.js' {
     /**
      * buffers [src nChw16c, weights OIhw16i16o, (bias), dst nChw16c], y = relu?(conv + bias) (tile
      * 4, and builds without AVX-512: those of ownWinogradPlan, which also runs 5x5 convs); an error
-     * "has no own implementation" unless 3x3, stride 1, undilated, ungrouped, padded by 1, and
-     * (AVX-512 builds, tile 2) without an addend; or (every build with AVX2) 1x1, stride 1 or 2, unpadded (undilated,
-     * ungrouped), with them: buffers [src, weights, (bias), dst, (addend)] in the blocks above
-     * (AVX2 builds: nChw8c, OIhw8i8o).
+     * "has no own implementation" unless 3x3, stride 1 (AVX-512 builds, tile 2: or 2, a forward's),
+     * undilated, ungrouped, padded by 1, and (AVX-512 builds, tile 2) without an addend; or (every
+     * build with AVX2) 1x1, stride 1 or 2, unpadded (undilated, ungrouped), with them: buffers
+     * [src, weights, (bias), dst, (addend)] in the blocks above (AVX2 builds: nChw8c, OIhw8i8o).
      */
     ownConvPlan(geometry: Conv2dGeometry, postOps?: OwnPostOps): OwnForwardPlanResult;
     // ---- own_winograd.cc

@@ -251,9 +251,9 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
     // except those oneDNN runs as im2col + gemm (their direct path is the cut below); the
     // transposed conv's backward data for stride-1 training convs without a bias; convkit's own
     // kernels for 3x3 convs, and on AVX2 builds 5x5 ones (the AVX-512 one refuses an addend, 5x5
-    // and F(4x4, 3x3), and takes stride 2 in inference: conv-own.ts), and for 1x1 ones without a backward pass (which a weight's
-    // first use runs: `cold`; in training oneDNN's kernel was faster from batch 8, and the backward
-    // kernels are compiled anyway).
+    // and F(4x4, 3x3), and takes stride 2 in inference: conv-own.ts), and for 1x1 ones without a
+    // backward pass (which a weight's first use runs: `cold`; in training oneDNN's kernel was
+    // faster from batch 8, and the backward kernels are compiled anyway).
     const candidates: ConvAlgorithm[] = [];
     if (cutOf === undefined && winogradShape(g)) candidates.push('winograd');
     if (cutOf === undefined && addend === null && !planOf('direct').gemm) candidates.push('brgemm');
