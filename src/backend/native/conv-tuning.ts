@@ -160,7 +160,7 @@ export const DIRECT_MARGIN = 0.9;
 /**
  * The margin of a candidate that rounds as a direct kernel does and keeps direct's layouts
  * (convkit's 1x1 kernel): only the noise of a few runs. With DIRECT_MARGIN, ResNet-50's 1x1
- * convs, 5-12 % faster on it, were kept or not by chance: 12 of 45 shapes differed across four
+ * convs, 5-12 % faster on it, were kept or not by chance: 8 of 45 shapes differed across four
  * fresh tuning caches on the Zen 5 host (docs/benchmarks.md).
  */
 export const SAME_ROUNDING_MARGIN = 0.97;

@@ -59,17 +59,28 @@ export interface Recorder {
   takes: Map<ArrayBufferLike, number[]>;
   /** Concat plans whose output is their sources laid end to end, with each source's length in floats (joins-in-place.ts). */
   joins: Map<number, readonly number[]>;
+  /** Notes that `buffer` holds a new tensor from the next command on (in `taken` and `takes`). */
+  noteTake(buffer: Float32Array): void;
 }
 
 /** A recorder with nothing noted yet. */
-export const newRecorder = (): Recorder => ({
-  commands: [],
-  taken: new Set(),
-  impure: null,
-  targets: [],
-  takes: new Map(),
-  joins: new Map(),
-});
+export function newRecorder(): Recorder {
+  const recorder: Recorder = {
+    commands: [],
+    taken: new Set(),
+    impure: null,
+    targets: [],
+    takes: new Map(),
+    joins: new Map(),
+    noteTake(buffer) {
+      recorder.taken.add(buffer.buffer);
+      const at = recorder.takes.get(buffer.buffer);
+      if (at === undefined) recorder.takes.set(buffer.buffer, [recorder.commands.length]);
+      else at.push(recorder.commands.length);
+    },
+  };
+  return recorder;
+}
 
 /**
  * The commands with every view of a private memory moved to the same view of its slab, as far

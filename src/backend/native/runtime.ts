@@ -361,23 +361,13 @@ export class NativeRuntime {
 
   private take(floats: number): Float32Array {
     const buffer = this.pool.take(floats) ?? this.allocate(floats);
-    this.noteTake(buffer);
+    this.recorder?.noteTake(buffer);
     return buffer;
-  }
-
-  /** While a pass is recorded: `buffer` holds a new tensor from the next command on (recording.ts). */
-  private noteTake(buffer: Float32Array): void {
-    const recorder = this.recorder;
-    if (recorder === null) return;
-    recorder.taken.add(buffer.buffer);
-    const at = recorder.takes.get(buffer.buffer);
-    if (at === undefined) recorder.takes.set(buffer.buffer, [recorder.commands.length]);
-    else at.push(recorder.commands.length);
   }
 
   private takeTransient(floats: number): Float32Array {
     const buffer = this.pool.take(floats) ?? this.pool.viewOf(this.allocate(2 ** Math.ceil(Math.log2(floats))), floats);
-    this.noteTake(buffer);
+    this.recorder?.noteTake(buffer);
     return buffer;
   }
 
