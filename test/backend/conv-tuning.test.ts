@@ -19,11 +19,15 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
   CONTENDED_CPU_SHARE,
+  CONTENDER_FACTOR,
   DIRECT_MARGIN,
   type ConvAlgorithm,
   hostKey,
   measureFastest,
+  MIN_TIMED_ROUNDS,
   SAME_ROUNDING_MARGIN,
+  sameRoundingKernel,
+  TUNING_FILE_FORMAT,
   type TunedChoice,
   TuningCache,
 } from '../../src/backend/native/conv-tuning.js';
@@ -68,6 +72,10 @@ describe('conv tuning cache', () => {
       ['truncated', '{"format":1,"host":"'],
       ['not JSON', '\u0000\u0001garbage'],
       ['another format', '{"format":99,"choices":{}}'],
+      [
+        'format 1 (one timed run per candidate)',
+        JSON.stringify({ format: 1, host: hostKey(HOST), choices: { 'shape-a': CHOICE } }),
+      ],
       ['an array', '[1,2,3]'],
     ]) {
       const file = join(dir, `corrupt-${name.replace(/ /g, '-')}.json`);
@@ -84,7 +92,7 @@ describe('conv tuning cache', () => {
   it('drops malformed entries and keeps the rest', () => {
     const file = join(dir, 'entries.json');
     const choices = { good: CHOICE, bad: { algorithm: 'fft', ms: {} }, worse: 3 };
-    writeFileSync(file, JSON.stringify({ format: 1, host: hostKey(HOST), choices }));
+    writeFileSync(file, JSON.stringify({ format: TUNING_FILE_FORMAT, host: hostKey(HOST), choices }));
     const { cache } = cacheAt(file);
     assert.deepEqual(cache.get('good'), CHOICE);
     assert.equal(cache.get('bad'), undefined);
@@ -191,6 +199,20 @@ describe('measureFastest (fake clock)', () => {
     assert.equal(timed({ direct: 10, winograd: 8, own: 9.5 }, own).choice.algorithm, 'winograd');
   });
 
+  it("gives the same-rounding margin to convkit's direct kernels only, by the names their plans report", () => {
+    for (const impl of ['convkit:avx512_3x3', 'convkit:avx512_1x1', 'convkit:avx2_1x1'])
+      assert.equal(sameRoundingKernel(impl), true, impl);
+    for (const impl of [
+      'convkit:avx2_wino_2x3',
+      'convkit:avx2_wino_4x3',
+      'convkit:avx2_wino_2x5',
+      'jit_wino_4x3:avx512_core',
+      'brgconv:avx512_core',
+      'jit:avx512_core',
+    ])
+      assert.equal(sameRoundingKernel(impl), false, impl);
+  });
+
   it('says a measurement was contended when its threads got less than CONTENDED_CPU_SHARE of the CPU time', () => {
     /** Runs that take `ms` of wall time and `share` of two threads' CPU time over it. */
     const measured = (share: number) => {
@@ -245,8 +267,14 @@ describe('measureFastest (fake clock)', () => {
     );
   });
 
-  it('stops within its budget: slow shapes get one warm-up and one timed run each', () => {
-    assert.deepEqual([...timed({ direct: 200, winograd: 300 }).runs.values()], [2, 2]);
+  it('stops within its budget: slow shapes get one warm-up and MIN_TIMED_ROUNDS timed runs each', () => {
+    assert.equal(MIN_TIMED_ROUNDS, 3);
+    assert.deepEqual([...timed({ direct: 200, winograd: 280 }).runs.values()], [4, 4]);
+    // Past CONTENDER_FACTOR of the fastest after the first round: no more runs (its one time stays).
+    const { choice, runs } = timed({ direct: 200, winograd: 90, own: 130 });
+    assert.deepEqual(Object.fromEntries(runs), { direct: 2, winograd: 4, own: 4 });
+    assert.deepEqual(choice, { algorithm: 'winograd', ms: { direct: 200, winograd: 90, own: 130 } });
+    assert.ok(CONTENDER_FACTOR > 1.2 && CONTENDER_FACTOR <= 2);
     assert.deepEqual([...timed({ direct: 0.1, winograd: 0.1 }).runs.values()], [6, 6]);
   });
 });

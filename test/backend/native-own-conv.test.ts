@@ -14,6 +14,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
+import { sameRoundingKernel } from '../../src/backend/native/conv-tuning.js';
 import { nativeRuntime } from '../../src/backend/native/index.js';
 import { resetSettings } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';
@@ -80,6 +81,7 @@ describe("convkit's own conv kernels against the reference backend", () => {
           // F(4x4, 3x3) forward and backward data; the backward weights too on AVX2 builds (on
           // AVX-512 ones it stays direct: its 8-channel blocks would not be the forwards').
           assert.equal(forward.impl, 'convkit:avx2_wino_4x3');
+          assert.equal(sameRoundingKernel(forward.impl), false, 'Winograd changes the rounding: DIRECT_MARGIN');
           assert.deepEqual([data?.algorithm, data?.impl], ['own4', forward.impl]);
           if (winogradBuild()) assert.deepEqual([weights?.algorithm, weights?.impl], ['own4', forward.impl]);
           else assert.equal(weights?.algorithm, 'direct');
@@ -88,6 +90,8 @@ describe("convkit's own conv kernels against the reference backend", () => {
         // AVX-512 builds: the direct kernel; AVX2 builds: the Winograd one. Each runs all three.
         assert.ok(['convkit:avx512_3x3', 'convkit:avx2_wino_2x3'].includes(forward.impl), forward.impl);
         for (const note of [data, weights]) assert.deepEqual([note?.algorithm, note?.impl], ['own', forward.impl]);
+        // The tuner's margin: the direct kernel rounds as oneDNN's direct one does, Winograd does not.
+        assert.equal(sameRoundingKernel(forward.impl), !winogradBuild());
       });
 
   it('runs 5x5 convs padded by 2 on AVX2 builds (F(2x2, 5x5), forward and backward data), as the reference', {

@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { takeConvAlgorithmNote } from '../../src/backend/native/conv-algorithm.js';
+import { sameRoundingKernel } from '../../src/backend/native/conv-tuning.js';
 import { nativeRuntime } from '../../src/backend/native/index.js';
 import { resetSettings } from '../../src/core/config.js';
 import { noGrad } from '../../src/core/grad-mode.js';
@@ -94,6 +95,7 @@ describe("convkit's own 1x1 conv against the reference backend", () => {
           return t.skip(`no own 1x1 kernel in this build (ran ${note?.impl})`);
         }
         assert.deepEqual([note?.algorithm, note?.impl], ['own', ownImpl()], JSON.stringify(options));
+        assert.ok(sameRoundingKernel(note?.impl ?? ''), 'a direct kernel: the tuner keeps it at SAME_ROUNDING_MARGIN');
         if (options.relu) assert.ok(want.some((v) => v === 0) && want.some((v) => v > 0), 'the ReLU clips some');
         assertClose(`${name} ${JSON.stringify(options)}`, got.toArray(), want, scaledTolerance(want));
       }

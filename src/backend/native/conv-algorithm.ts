@@ -19,6 +19,8 @@ import {
   hostKey,
   measureFastest,
   processCpuMs,
+  SAME_ROUNDING_MARGIN,
+  sameRoundingKernel,
   TuningCache,
 } from './conv-tuning.js';
 import { NativeStorage, type NativeRuntime } from './runtime.js';
@@ -118,8 +120,6 @@ export interface PlanRequest<P extends ConvPlan> {
    * 1x1 kernel, compiled with the addon, where oneDNN would JIT-compile a kernel for the shape.
    */
   cold?: ConvAlgorithm;
-  /** Per candidate, how much faster than direct it must run to be kept (default DIRECT_MARGIN). */
-  margins?: Partial<Record<ConvAlgorithm, number>>;
   /** Forward calls: the output's pixels per map, under which NativeRuntime.convTimings notes the choice's time. */
   mapArea?: number;
   /**
@@ -275,7 +275,8 @@ export function convAlgorithmChooser(rt: NativeRuntime): {
       ran.set(algorithm, [plan.plan, ...[...prologue, ...before, ...after].map(([p]) => p)]);
       candidates.push({
         algorithm,
-        margin: request.margins?.[algorithm],
+        // Faster than direct by DIRECT_MARGIN, or by the noise where it rounds as direct does.
+        margin: sameRoundingKernel(plan.impl) ? SAME_ROUNDING_MARGIN : undefined,
         prepare: () => {
           if (read !== undefined) rt.addon.evictFromCache(read);
         },

@@ -59,7 +59,8 @@ export interface TunedChoice {
   ms: Partial<Record<ConvAlgorithm, number>>;
 }
 
-const FORMAT = 1;
+/** The file's format: 2 since measurements take MIN_TIMED_ROUNDS rounds (format 1's took one for slow shapes: measured again). */
+export const TUNING_FILE_FORMAT = 2;
 const ALGORITHMS: readonly string[] = ['direct', 'winograd', 'auto', 'brgemm', 'transposed', 'own', 'own4'];
 
 function isChoice(v: unknown): v is TunedChoice {
@@ -102,7 +103,7 @@ export class TuningCache {
     const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       mkdirSync(dirname(this.file), { recursive: true });
-      const body = { format: FORMAT, host: this.host, choices: Object.fromEntries(merged) };
+      const body = { format: TUNING_FILE_FORMAT, host: this.host, choices: Object.fromEntries(merged) };
       writeFileSync(temp, `${JSON.stringify(body, null, 1)}\n`);
       renameSync(temp, this.file);
     } catch (e) {
@@ -127,8 +128,13 @@ export class TuningCache {
       return out;
     }
     const body = parsed as { format?: unknown; host?: unknown; choices?: unknown };
-    if (typeof body !== 'object' || body === null || body.format !== FORMAT || typeof body.choices !== 'object') {
-      this.note(`ignoring ${this.file} (not a format-${FORMAT} tuning file): measuring again`);
+    if (
+      typeof body !== 'object' ||
+      body === null ||
+      body.format !== TUNING_FILE_FORMAT ||
+      typeof body.choices !== 'object'
+    ) {
+      this.note(`ignoring ${this.file} (not a format-${TUNING_FILE_FORMAT} tuning file): measuring again`);
       return out;
     }
     if (body.host !== this.host) return out; // another CPU, oneDNN or addon build: stale
@@ -159,13 +165,33 @@ export interface Candidate {
 export const DIRECT_MARGIN = 0.9;
 /**
  * The margin of a candidate that rounds as a direct kernel does and keeps direct's layouts
- * (convkit's 1x1 kernel): only the noise of a few runs. With DIRECT_MARGIN, ResNet-50's 1x1
- * convs, 5-12 % faster on it, were kept or not by chance: 8 of 45 shapes differed across four
- * fresh tuning caches on the Zen 5 host (docs/benchmarks.md).
+ * (convkit's direct kernels: sameRoundingKernel): only the noise of a few runs. With
+ * DIRECT_MARGIN, ResNet-50's 1x1 convs, 5-12 % faster on convkit's, were kept or not by chance:
+ * 8 of 45 shapes differed across four fresh tuning caches on the Zen 5 host (docs/benchmarks.md).
  */
 export const SAME_ROUNDING_MARGIN = 0.97;
-/** Time spent measuring one shape, beyond one warm-up and one timed run of each candidate. */
+
+/**
+ * Whether a kernel, by the name its plan reports, is one of convkit's direct kernels: the 1x1
+ * ones and the AVX-512 3x3 one (forward, backward data on turned weights, backward weights), in
+ * direct's blocked layouts. convkit's Winograd kernels ('convkit:avx2_wino_*') are not.
+ */
+export const sameRoundingKernel = (impl: string): boolean => /^convkit:avx(512|2)_(1x1|3x3)$/.test(impl);
+/** Time spent measuring one shape, beyond one warm-up and MIN_TIMED_ROUNDS timed runs of each candidate. */
 export const TUNING_BUDGET_MS = 50;
+/**
+ * Timed rounds every measurement takes, whatever the budget: with one, a single slow run decided
+ * a shape for good. On the Zen 5 host GoogLeNet's 64 -> 192 conv at batch 8 once measured
+ * oneDNN's Winograd at 14.5 ms (7.3-9.5 in other processes) and kept a kernel 1.6x slower
+ * (docs/benchmarks.md); the host's speed moves by 20-30 % from second to second.
+ */
+export const MIN_TIMED_ROUNDS = 3;
+/**
+ * After the first timed round, only the candidates within this factor of its fastest run again: a
+ * kernel 1.5x slower cannot win by the noise of a run, and VGG16's tuning pass at batch 8 took
+ * 15 s instead of 9 with every candidate timed three times.
+ */
+export const CONTENDER_FACTOR = 1.5;
 
 /**
  * Below this share of its threads' CPU time (process CPU time over wall time times threads) a
@@ -188,8 +214,9 @@ export const processCpuMs = (): number => {
 };
 
 /**
- * Times the candidates (one warm-up each, then rounds of one run each while within the budget)
- * and returns the fastest, preferring direct unless another beats it by its margin. With a
+ * Times the candidates (one warm-up each, then MIN_TIMED_ROUNDS rounds of one run each, more while
+ * within the budget; from the second round only those within CONTENDER_FACTOR of the fastest) and
+ * returns the fastest, preferring direct unless another beats it by its margin. With a
  * `meter`, also whether the runs were contended: their CPU share below CONTENDED_CPU_SHARE.
  */
 export function measureFastest(
@@ -206,8 +233,13 @@ export function measureFastest(
   const best = new Map<ConvAlgorithm, number>();
   let [wall, cpu] = [0, 0];
   const start = now();
-  for (let round = 0; round < 5 && (round === 0 || now() - start < TUNING_BUDGET_MS); round++) {
-    for (const c of candidates) {
+  let timing = candidates;
+  for (let round = 0; round < 5 && (round < MIN_TIMED_ROUNDS || now() - start < TUNING_BUDGET_MS); round++) {
+    if (round === 1) {
+      const fastest = Math.min(...best.values());
+      timing = candidates.filter((c) => (best.get(c.algorithm) ?? 0) <= fastest * CONTENDER_FACTOR);
+    }
+    for (const c of timing) {
       c.prepare?.();
       const [t0, c0] = [now(), meter?.cpuMs() ?? 0];
       c.run();

@@ -34,7 +34,7 @@ import {
   turnSteps,
   turnedWeights,
 } from './conv-transposed.js';
-import { type ConvAlgorithm, SAME_ROUNDING_MARGIN } from './conv-tuning.js';
+import type { ConvAlgorithm } from './conv-tuning.js';
 import { refFallback, type NativeRun } from './fallback.js';
 import { isFloat32, type NativeRuntime } from './runtime.js';
 
@@ -273,7 +273,6 @@ export function nativeConv2dKernels(rt: NativeRuntime, ref: Kernels): Conv2dKern
       layoutSlots: { src: 0, dst: 3 },
       home: candidates.includes('brgemm') && g.outH * g.outW <= rt.nhwcUpTo ? ('brgemm' as const) : ('direct' as const),
       cold: own1x1 ? ('own' as const) : undefined,
-      margins: own1x1 ? { own: SAME_ROUNDING_MARGIN } : undefined,
       mapArea: g.outH * g.outW,
       // In training the weights change at every step, so their conversion is part of the cost.
       prologue: (p: ForwardPlan) => (options.training ? weightSteps(args.weight, g, p) : []),
