@@ -11,6 +11,7 @@ Python's pickle module and zipfile, laid out as torch.save lays an archive out).
 - deflated.pth: tiny.pth recompressed with deflate (torch.save stores; other tools may not).
 - legacy.pth: nested.pth's state dict in the pre-1.6 format (_use_new_zipfile_serialization=False).
 - legacy_tiny.pth: tiny.pth's state dict in the same legacy format.
+- tied.pth: {'a', 'b', 'c'} over one storage of [1, 2, 3, 4]: a and b the same whole one, c a 2x2 view.
 - hostile/*.pth: files that must be refused without executing anything: pickles naming
   posix.system, builtins.eval and builtins.exec (a __reduce__ payload, as torch.save of such an
   object writes), a whole pickled nn.Module, a storage record missing, a record shorter than its
@@ -161,6 +162,17 @@ def main():
 
     torch.save(sd, os.path.join(OUT, "legacy.pth"), _use_new_zipfile_serialization=False)
     torch.save(tiny, os.path.join(OUT, "legacy_tiny.pth"), _use_new_zipfile_serialization=False)
+
+    # Three tensors over one storage, two of them the same whole one: a reader that shares the
+    # file's bytes among tensors must give the second its own copy.
+    tied = FakeStorage(torch.FloatStorage, "0", 4)
+    archive(
+        os.path.join(OUT, "tied.pth"),
+        collections.OrderedDict(
+            a=FakeTensor(tied, 0, (4,), (1,)), b=FakeTensor(tied, 0, (4,), (1,)), c=FakeTensor(tied, 0, (2, 2), (2, 1))
+        ),
+        {"0": struct_f32([1, 2, 3, 4])},
+    )
 
     hostile = os.path.join(OUT, "hostile")
     payload = "echo convkit-test-payload"

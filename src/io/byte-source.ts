@@ -96,3 +96,38 @@ export function openSource(source: string | Uint8Array, name?: string, opts: { h
     },
   };
 }
+
+/**
+ * Files up to this size are read whole by `readWhole`'s callers (larger ones by ranges): 2 GiB,
+ * about four VGG19 checkpoints.
+ */
+export const WHOLE_FILE_LIMIT = 2 ** 31;
+
+/**
+ * A whole file in memory, for a reader that takes every record at once: one read, on several
+ * threads where the addon loads, into huge pages where it can map them (a plain array otherwise).
+ * Null when the file is larger than WHOLE_FILE_LIMIT.
+ */
+export function readWhole(path: string): Uint8Array | null {
+  const src = openSource(path, undefined, { holdOpen: true });
+  try {
+    if (src.size > WHOLE_FILE_LIMIT) return null;
+    return src.read(0, src.size, memoryFor(src.size));
+  } finally {
+    src.close();
+  }
+}
+
+/** `bytes` of zeroed memory: the addon's huge pages from 2 MiB on, where it loads and can map them. */
+function memoryFor(bytes: number): Uint8Array {
+  const addon = bytes >= PARALLEL_READ_FROM ? loadNativeAddon() : null;
+  if (addon !== null && !('error' in addon)) {
+    try {
+      const memory = addon.hugeBuffer(bytes);
+      if (memory !== null) return new Uint8Array(memory, 0, bytes);
+    } catch {
+      // No mapping (memory exhausted): a plain array, which fails with its own error if it must.
+    }
+  }
+  return new Uint8Array(bytes);
+}

@@ -132,7 +132,7 @@ function choosePrefix(fileKeys: readonly string[], targets: ReadonlySet<string>)
  */
 export function loadWeights(module: AnyModule, path: string, opts: LoadStateDictOptions = {}): LoadWeightsResult {
   const format = detectWeightsFormat(path);
-  const pth = format === 'pth' ? openPth(path, { holdOpen: true }) : undefined;
+  const pth = format === 'pth' ? openPth(path, { holdOpen: true, whole: true }) : undefined;
   try {
     return loadInto(module, path, format, pth, opts);
   } finally {
