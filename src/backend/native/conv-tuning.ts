@@ -187,9 +187,11 @@ export const TUNING_BUDGET_MS = 50;
  */
 export const MIN_TIMED_ROUNDS = 3;
 /**
- * After the first timed round, only the candidates within this factor of its fastest run again: a
- * kernel 1.5x slower cannot win by the noise of a run, and VGG16's tuning pass at batch 8 took
- * 15 s instead of 9 with every candidate timed three times.
+ * After two timed rounds, only the candidates within this factor of the fastest run again: a
+ * kernel 1.5x slower in both cannot win by the noise of a run, and VGG16's tuning pass at batch 8
+ * took 15 s instead of 9 with every candidate timed three times. Not after one: a single run can
+ * be 7x slow (oneDNN's Winograd once took 4.1 ms for ResNet-50's 64-channel 3x3 conv at batch 1,
+ * 0.38-0.54 in every other measurement), and a candidate dropped then stays lost.
  */
 export const CONTENDER_FACTOR = 1.5;
 
@@ -215,7 +217,7 @@ export const processCpuMs = (): number => {
 
 /**
  * Times the candidates (one warm-up each, then MIN_TIMED_ROUNDS rounds of one run each, more while
- * within the budget; from the second round only those within CONTENDER_FACTOR of the fastest) and
+ * within the budget; from the third round only those within CONTENDER_FACTOR of the fastest) and
  * returns the fastest, preferring direct unless another beats it by its margin. With a
  * `meter`, also whether the runs were contended: their CPU share below CONTENDED_CPU_SHARE.
  */
@@ -235,7 +237,7 @@ export function measureFastest(
   const start = now();
   let timing = candidates;
   for (let round = 0; round < 5 && (round < MIN_TIMED_ROUNDS || now() - start < TUNING_BUDGET_MS); round++) {
-    if (round === 1) {
+    if (round === 2) {
       const fastest = Math.min(...best.values());
       timing = candidates.filter((c) => (best.get(c.algorithm) ?? 0) <= fastest * CONTENDER_FACTOR);
     }
