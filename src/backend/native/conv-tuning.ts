@@ -191,7 +191,7 @@ export const MIN_TIMED_ROUNDS = 3;
  * kernel 1.5x slower in both cannot win by the noise of a run, and VGG16's tuning pass at batch 8
  * took 15 s instead of 9 with every candidate timed three times. Not after one: a single run can
  * be 7x slow (oneDNN's Winograd once took 4.1 ms for ResNet-50's 64-channel 3x3 conv at batch 1,
- * 0.38-0.54 in every other measurement), and a candidate dropped then stays lost.
+ * 0.36-0.54 in every other measurement), and a candidate dropped then stays lost.
  */
 export const CONTENDER_FACTOR = 1.5;
 
