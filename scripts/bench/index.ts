@@ -28,6 +28,12 @@ import { fastest, jsonRows, markdownTables, type Row } from './report.js';
 import { FULL_POLICY, interleaved, QUICK_POLICY, timedRuns, type Contender } from './timing.js';
 import type { Workload } from './convkit-runner.js';
 
+/**
+ * Fresh processes per side for each time to first result: on the Firecracker hosts a process's
+ * phases moved by up to 2x from one process to the next (fresh memory cost 0.1-4 ms per MiB
+ * there, by how much of it the hypervisor had taken back), so the median takes five.
+ */
+const FIRST_RESULT_RUNS = 5;
 const INFERENCE_MODELS = ['resnet18', 'resnet50', 'vgg16', 'googlenet', 'densenet121', 'alexnet'];
 /** Training rows: [model, batch, input side, classes]. */
 const TRAINING = [
@@ -217,7 +223,7 @@ if (!exportError && inference.length > 0) {
     inference,
     join(CACHE, 'onnx'),
     threads,
-    args.quick ? 1 : 3,
+    args.quick ? 1 : FIRST_RESULT_RUNS,
     (line) => log(`[bench] ${line}`),
     (message) => notes.push(message),
   );

@@ -24,11 +24,11 @@ const SYS_INFO = `\x80\x02}(${str('little_endian')}\x88u.`;
 
 /** `{'w': tensor}` whose storage '0' of `numel` floats is viewed with `size` and `view` metadata. */
 function statePickle(
-  opts: { numel?: string; size?: string; view?: string; global?: string; location?: string } = {},
+  opts: { numel?: string; size?: string; stride?: string; view?: string; global?: string; location?: string } = {},
 ): string {
   const pid = `(${str('storage')}ctorch\nFloatStorage\n${str('0')}${opts.location ?? str('cpu')}${opts.numel ?? 'K\x02'}${opts.view ?? 'N'}tQ`;
   const rebuild = opts.global ?? 'torch._utils\n_rebuild_tensor_v2';
-  return `\x80\x02}(${str('w')}c${rebuild}\n(${pid}K\x00${opts.size ?? 'K\x02\x85'}K\x01\x85\x89ccollections\nOrderedDict\n)RtRu.`;
+  return `\x80\x02}(${str('w')}c${rebuild}\n(${pid}K\x00${opts.size ?? 'K\x02\x85'}${opts.stride ?? 'K\x01\x85'}\x89ccollections\nOrderedDict\n)RtRu.`;
 }
 
 /** A legacy checkpoint put together by hand: the five pickles, then each storage as count + bytes. */
@@ -78,6 +78,12 @@ describe('legacy .pth: the format, checked', () => {
     refused(legacy({}, [[...int64(2n), 0, 0, 0]]), /run past the end of the \d+-byte file \(truncated\)/);
     refused(legacy({}, [[...int64(2n), 0, 0, 0, 0, 0, 0, 0, 0, 9]]), /1 bytes follow the last storage/);
     refused(legacy({ state: statePickle({ size: 'K\x03\x85' }) }), /reaches element 2 of storage 0, which holds 2/);
+    // Sizes whose product passes 2^53 are counted exactly: 2^90 elements, every digit.
+    const twoTo30 = 'J\x00\x00\x00\x40';
+    refused(
+      legacy({ state: statePickle({ size: `${twoTo30.repeat(3)}\x87`, stride: 'K\x00K\x00K\x00\x87' }) }),
+      /has 1237940039285380274899124224 elements from a storage of 2 \(an overlapping view this large is refused\)/,
+    );
   });
 
   it('the pickles around the state dict are checked: magic, version, key list, view metadata', () => {
