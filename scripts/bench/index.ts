@@ -29,9 +29,9 @@ import { FULL_POLICY, interleaved, QUICK_POLICY, timedRuns, type Contender } fro
 import type { Workload } from './convkit-runner.js';
 
 /**
- * Fresh processes per side for each time to first result: on the Firecracker hosts a process's
- * phases moved by up to 2x from one process to the next (fresh memory cost 0.1-4 ms per MiB
- * there, by how much of it the hypervisor had taken back), so the median takes five.
+ * Fresh processes per side for each time to first result: on the Zen 4 host (Firecracker) a
+ * process's phases moved by up to 2x from one process to the next (fresh memory cost 0.1-4 ms per
+ * MiB there, by how much of it the hypervisor had taken back), so the median takes five.
  */
 const FIRST_RESULT_RUNS = 5;
 const INFERENCE_MODELS = ['resnet18', 'resnet50', 'vgg16', 'googlenet', 'densenet121', 'alexnet'];
