@@ -200,17 +200,6 @@ export function pthHooks(ctx: PthPickleContext): UnpickleHooks & { storages: Map
   };
 }
 
-/** A view's element count and last element, exactly (for sizes past 2^53: comparisons with numbers stay exact). */
-function exactExtent(offset: number, size: readonly number[], strides: readonly number[]): [bigint, bigint] {
-  let numel = 1n;
-  let last = BigInt(offset);
-  for (let i = 0; i < size.length; i++) {
-    numel *= BigInt(size[i]);
-    if (size[i] > 0) last += BigInt(size[i] - 1) * BigInt(strides[i]);
-  }
-  return [numel, last];
-}
-
 function rebuildTensor(args: readonly unknown[], fail: (detail: string) => DataFormatError): TensorRef {
   if (args.length < 6 || args.length > 7) throw fail(`expected 6 or 7 arguments, got ${args.length}`);
   const [storage, offset, shape, stride] = args;
@@ -225,22 +214,21 @@ function rebuildTensor(args: readonly unknown[], fail: (detail: string) => DataF
   const size = dims(shape, 'size');
   const strides = dims(stride, 'stride');
   if (size.length !== strides.length) throw fail(`size has ${size.length} dimensions, stride ${strides.length}`);
-  let numel = 1;
-  let last = offset;
+  let numel = 1n;
+  let last = BigInt(offset);
   for (let i = 0; i < size.length; i++) {
-    numel *= size[i];
-    if (size[i] > 0) last += (size[i] - 1) * strides[i];
+    numel *= BigInt(size[i]);
+    if (size[i] > 0) last += BigInt(size[i] - 1) * BigInt(strides[i]);
   }
-  // Exact in doubles below 2^53 (every real checkpoint); past it, counted again in BigInts.
-  const [count, end] =
-    Number.isSafeInteger(numel) && Number.isSafeInteger(last) ? [numel, last] : exactExtent(offset, size, strides);
   const shown = (): string => `size [${size.join(', ')}], stride [${strides.join(', ')}], offset ${offset}`;
-  if (count > 0 && end >= storage.numel) {
-    throw fail(`a view with ${shown()} reaches element ${end} of storage ${storage.key}, which holds ${storage.numel}`);
-  }
-  if (count > storage.numel && count > MAX_OVERLAP_ELEMENTS) {
+  if (numel > 0n && last >= BigInt(storage.numel)) {
     throw fail(
-      `a view with ${shown()} has ${count} elements from a storage of ${storage.numel} (an overlapping view this large is refused)`,
+      `a view with ${shown()} reaches element ${last} of storage ${storage.key}, which holds ${storage.numel}`,
+    );
+  }
+  if (numel > BigInt(storage.numel) && numel > BigInt(MAX_OVERLAP_ELEMENTS)) {
+    throw fail(
+      `a view with ${shown()} has ${numel} elements from a storage of ${storage.numel} (an overlapping view this large is refused)`,
     );
   }
   return new TensorRef(storage, offset, size, strides);
