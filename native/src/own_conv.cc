@@ -11,6 +11,7 @@
 // (own_winograd.cc).
 #include "conv_common.h"
 #include "own_winograd.h"
+#include "own_winograd16.h"
 #include "plan.h"
 
 #ifdef __AVX512F__
@@ -180,14 +181,21 @@ void run(const float* x, const float* w, const float* bias, bool relu, float* y,
 
 }  // namespace
 
+#ifdef __AVX512F__
+void ownConv3x3Direct(const float* x, const float* w, const float* bias, bool relu, float* y, const ConvGeometry& g) {
+  run(x, w, bias, relu, y, Sizes{g.N, (g.C + 15) / 16, (g.O + 15) / 16, g.H, g.W, g.O, g.OH, g.OW}, 1);
+}
+#endif
+
 // ownConvPlan(geometry, { bias, relu, sum, tile? }?) -> { plan, src, weights, (bias), dst, impl }: buffers [src
 // nChw16c, weights OIhw16i16o, (bias [O]), dst nChw16c], y = relu?(conv + bias). Only a 3x3, stride-1 (a forward: or
 // 2), undilated, ungrouped conv padded by 1 on every side, without an addend, tile 2 (the default), on an AVX-512
 // build, or (every build with AVX2) a 1x1 unpadded one of stride 1 or 2 with them (own_conv1x1.cc: buffers [src,
 // weights, (bias), dst, (addend)]); for others the error conv-algorithm.ts recognises ("has no ... implementation").
-// Tile 4, and every tile on builds without AVX-512: ownWinogradPlan's plan (nChw8c, OIhw8i8o, with the bias and
-// post-ops). Its F(4x4, 3x3) is AVX2 code, and on AVX-512 hosts whose units are 256 bits wide (Zen 4) it beat oneDNN's
-// AVX-512 Winograd on some shapes: the tuner measures it there too.
+// Tile 4 on AVX-512 builds: the F(4x4, 3x3) of own_winograd16.cc (nChw16c, OIhw16i16o, with the bias and post-ops)
+// where it runs and the weights arrive untransformed (training), else that of ownWinogradPlan (nChw8c, OIhw8i8o); every
+// tile on builds without AVX-512: ownWinogradPlan's. The latter is AVX2 code, and on AVX-512 hosts whose units are 256
+// bits wide (Zen 4) it beat oneDNN's AVX-512 Winograd on some shapes: the tuner measures it there too.
 Napi::Value OwnConvPlan(const Napi::CallbackInfo& info) {
   const char* op = "ownConv";
   return guardedValue(info, op, [&]() -> Napi::Value {
@@ -197,7 +205,8 @@ Napi::Value OwnConvPlan(const Napi::CallbackInfo& info) {
 #ifndef __AVX512F__
     return OwnWinogradPlan(info);
 #endif
-    if (post.tile == 4) return OwnWinogradPlan(info);
+    if (post.tile == 4)
+      return ownWinograd16Runs(g) && !post.transformed ? OwnWinograd16Plan(info, g, post) : OwnWinogradPlan(info);
     if (post.sum) throw std::invalid_argument("convkit has no own implementation for this convolution with an addend");
     // Stride 2 (ResNet's downsampling 3x3 convs), forward only: its backward kernels are oneDNN's.
     const bool strided = ownConv3x3Stride2Shape(g);

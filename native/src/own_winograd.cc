@@ -194,7 +194,7 @@ void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int
 // The input transform of tile t for one 8-channel block: 4x4 tiles, or 6x6 (36 positions).
 inline void inputTileOf(const float* x, float* V, const Sizes& s, int64_t t, int64_t i, int64_t cb) {
   if (s.P == 36)
-    six::inputTile(x, V, s, t, i, cb);
+    six::inputTile<__m256>(x, V, s, t, i, cb);
   else
     inputTile(x, V, s, t, i, cb);
 }

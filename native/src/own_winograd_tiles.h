@@ -22,7 +22,7 @@ using convplan::ConvGeometry;
 
 struct Sizes {
   int64_t N, C, O, H, W;
-  int64_t CB, OB, Cp, O16;  // 8-channel blocks in and out, input channels padded, 16-output groups
+  int64_t CB, OB, Cp, O16;  // blocks of `lanes` channels in and out, input channels padded, 16-output groups
   int64_t m, r, P;          // outputs per tile side (2 or 4), kernel side (3 or 5), positions ((m + r - 1)^2)
   int64_t TH, TW, T;        // tiles down, across, in all
   bool fused;               // each thread runs all steps on its own groups (U fits its L2)
@@ -37,11 +37,11 @@ inline int64_t l2Bytes() {
   return bytes > 0 ? bytes : 512 * 1024;
 }
 
-// The sizes of F(m x m, 3x3) on `g` (m: 2 or 4).
-inline Sizes sizesOf(const ConvGeometry& g, int64_t m = 2) {
+// The sizes of F(m x m, 3x3) on `g` (m: 2 or 4) over blocks of `lanes` channels (8, or 16 in own_winograd16.cc).
+inline Sizes sizesOf(const ConvGeometry& g, int64_t m = 2, int64_t lanes = 8) {
   Sizes s{};
   s.N = g.N, s.C = g.C, s.O = g.O, s.H = g.H, s.W = g.W;
-  s.CB = (g.C + 7) / 8, s.OB = (g.O + 7) / 8, s.Cp = s.CB * 8, s.O16 = (g.O + 15) / 16;
+  s.CB = (g.C + lanes - 1) / lanes, s.OB = (g.O + lanes - 1) / lanes, s.Cp = s.CB * lanes, s.O16 = (g.O + 15) / 16;
   s.m = m, s.r = g.KH, s.P = (m + s.r - 1) * (m + s.r - 1);
   s.TH = (g.H + m - 1) / m, s.TW = (g.W + m - 1) / m, s.T = g.N * s.TH * s.TW;
   const int64_t roundedT = (s.T + 5) / 6 * 6;

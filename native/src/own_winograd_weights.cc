@@ -193,7 +193,7 @@ void weightGradient(const float* dU, int copies, float* dw, const Sizes& s) {
 }
 
 void backwardWeights(const float* x, const float* dy, float* dw, const Sizes& s) {
-  const auto transformInput = s.m == 4 ? six::inputTile : inputTile;
+  const auto transformInput = s.m == 4 ? six::inputTile<__m256> : inputTile;
   const auto transformGradient = s.m == 4 ? gradientTile<4> : gradientTile<2>;
   Scratch& sc = scratch();
   std::lock_guard<std::mutex> hold(sc.lock);

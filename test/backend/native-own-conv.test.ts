@@ -2,8 +2,8 @@
  * convkit's own 3x3 conv kernels ('own'): on AVX-512 builds native/src/own_conv.cc and
  * own_conv_weights.cc, on AVX2 builds the Winograd kernels of own_winograd.cc and
  * own_winograd_weights.cc (`npm run check:avx2` runs these cases there); and ('own4', every build
- * with AVX2) the Winograd F(4x4, 3x3) forward and backward data, and on AVX2 builds its backward
- * weights. The forward, the backward data
+ * with AVX2) the Winograd F(4x4, 3x3) forward and backward data (AVX-512 builds: own_winograd16.cc
+ * on 16-channel blocks), and on AVX2 builds its backward weights. The forward, the backward data
  * (its forward on the transposed conv, weights turned) and the backward weights against the
  * reference backend with CONVKIT_CONV_ALGORITHM=own or own4, on widths
  * that end in a partial block of 16 pixels, channels that fill no 16-channel block, 1x1 and 1-row
@@ -40,13 +40,16 @@ function useAlgorithm(algorithm: string): void {
   resetSettings();
 }
 const same = (x: Tensor, w: Tensor): Tensor => ops.conv2d(x, w, null, { padding: 1 });
-/** Whether this build's `algorithm` ('own': tile 2, 'own4': tile 4) is the AVX2 Winograd kernel, which takes a bias and post-ops. */
+/**
+ * Whether this build's inference `algorithm` ('own': tile 2, 'own4': tile 4; weights transformed once) is the AVX2
+ * Winograd kernel, which takes a bias and post-ops.
+ */
 function winogradBuild(algorithm: 'own' | 'own4' = 'own'): boolean {
   const g = conv2dGeometry([1, 8, 4, 4], [8, 8, 3, 3], { padding: 1 });
   const { addon } = nativeRuntime();
   const tile = algorithm === 'own4' ? 4 : 2;
   try {
-    const p = addon.ownConvPlan(g, { bias: false, relu: false, sum: false, tile });
+    const p = addon.ownConvPlan(g, { bias: false, relu: false, sum: false, transformed: true, tile });
     addon.releasePlan(p.plan);
     return p.impl === `convkit:avx2_wino_${tile}x3`;
   } catch {
@@ -78,9 +81,9 @@ describe("convkit's own conv kernels against the reference backend", () => {
         if (forward?.algorithm !== algorithm)
           return t.skip(`no ${algorithm} kernel in this build (ran ${forward?.impl})`);
         if (algorithm === 'own4') {
-          // F(4x4, 3x3) forward and backward data; the backward weights too on AVX2 builds (on
-          // AVX-512 ones it stays direct: its 8-channel blocks would not be the forwards').
-          assert.equal(forward.impl, 'convkit:avx2_wino_4x3');
+          // F(4x4, 3x3) forward and backward data (AVX-512 builds: on 16-channel blocks); the
+          // backward weights too on AVX2 builds (on AVX-512 ones it stays direct).
+          assert.equal(forward.impl, winogradBuild() ? 'convkit:avx2_wino_4x3' : 'convkit:avx512_wino_4x3');
           assert.equal(sameRoundingKernel(forward.impl), false, 'Winograd changes the rounding: DIRECT_MARGIN');
           assert.deepEqual([data?.algorithm, data?.impl], ['own4', forward.impl]);
           if (winogradBuild()) assert.deepEqual([weights?.algorithm, weights?.impl], ['own4', forward.impl]);

@@ -1,0 +1,22 @@
+// convkit's Winograd F(4x4, 3x3) on 16-channel blocks for AVX-512 builds (own_winograd16.cc).
+#pragma once
+
+#include "conv_common.h"
+#include "own_winograd.h"
+#include "plan.h"
+
+namespace convkit {
+
+// Whether it runs `g` on this build: 3x3 padded by 1 on every side, stride 1, undilated, ungrouped, with its
+// transformed weights within six L2 caches (own_winograd_tiles.h's fused schedule), on an AVX-512 build.
+bool ownWinograd16Runs(const convplan::ConvGeometry& g);
+// ownConvPlan's plan of tile 4 where it runs (buffers [src nChw16c, weights OIhw16i16o, (bias [O]), dst nChw16c,
+// (addend nChw16c)]: y = conv + bias, + addend, then ReLU); elsewhere the error "has no own implementation".
+Napi::Value OwnWinograd16Plan(const Napi::CallbackInfo& info, const convplan::ConvGeometry& g, const OwnPostOps& post);
+#ifdef __AVX512F__
+// own_conv.cc's direct kernel on a 3x3, stride-1 conv padded by 1: y = relu?(conv + bias), bias null or [O].
+void ownConv3x3Direct(const float* x, const float* w, const float* bias, bool relu, float* y,
+                      const convplan::ConvGeometry& g);
+#endif
+
+}  // namespace convkit

@@ -1,0 +1,182 @@
+/**
+ * convkit's Winograd F(4x4, 3x3) on 16-channel blocks for AVX-512 builds (native/src/own_winograd16.cc, ownConvPlan with
+ * tile 4), run through its plan with each post-op (native-own-conv.test.ts runs it through the ops in training):
+ * against the reference backend on odd map sizes (partial tiles), channels that fill no block, 1x1 and one-row maps, many
+ * groups of tiles spanning images (its prefetches walk across them); padded output lanes written as zeros; NaN and
+ * infinities exactly where the direct kernel has them, with an addend too; and the shapes and options it leaves to the
+ * AVX2 kernel.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { nativeRuntime } from '../../src/backend/native/index.js';
+import type { NativeRuntime } from '../../src/backend/native/runtime.js';
+import { sizeOf } from '../../src/core/shape.js';
+import * as ops from '../../src/ops/index.js';
+import { conv2dGeometry } from '../../src/ops/conv2d.js';
+import { assertClose, nativeSkipReason, scaledTolerance, seededValues } from './native-helpers.js';
+
+const skip = nativeSkipReason('native-own-winograd16');
+const IMPL = 'convkit:avx512_wino_4x3';
+
+type PostOps = { bias: boolean; relu: boolean; sum: boolean; transformed?: boolean };
+
+/** `values` over `dims` in layout `to` (queued on the runtime). */
+function converted(rt: NativeRuntime, values: Float32Array, dims: number[], to: number): Float32Array {
+  const out = new Float32Array(rt.descInfo(to).bytes / 4);
+  rt.exec('test', rt.reorderPlan(rt.plainDesc(dims), to), [values, out]);
+  return out;
+}
+
+/** The tile-4 own plan of the 3x3 conv (padding 1) of x over w: what it ran, and its output plain and as written. */
+function run(
+  xShape: number[],
+  wShape: number[],
+  post: PostOps,
+  [x, w, bias, addend]: Float32Array[],
+): { impl: string; out: Float32Array; blocked: Float32Array } {
+  const rt = nativeRuntime();
+  const g = conv2dGeometry(xShape, wShape, { padding: 1 });
+  const yShape = [g.batch, g.outChannels, g.outH, g.outW];
+  const p = rt.addon.ownConvPlan(g, { ...post, tile: 4 });
+  const blocked = new Float32Array(rt.descInfo(p.dst).bytes / 4).fill(Number.NaN); // every value must be written
+  const buffers = [converted(rt, x, xShape, p.src), converted(rt, w, wShape, p.weights)];
+  if (post.bias) buffers.push(bias);
+  buffers.push(blocked);
+  if (post.sum) buffers.push(converted(rt, addend, yShape, p.dst));
+  rt.exec('test', p.plan, buffers);
+  const out = new Float32Array(sizeOf(yShape));
+  rt.exec('test', rt.reorderPlan(p.dst, rt.plainDesc(yShape)), [blocked, out]);
+  rt.flushSync();
+  rt.addon.releasePlan(p.plan);
+  return { impl: p.impl, out, blocked };
+}
+
+/** relu?(conv(x, w, padding 1) + bias + addend) on the reference backend. */
+function expected(
+  xShape: number[],
+  wShape: number[],
+  post: PostOps,
+  [x, w, bias, addend]: Float32Array[],
+): Float32Array {
+  const backend = 'ref';
+  let y = ops.conv2d(ops.fromArray(x, xShape, { backend }), ops.fromArray(w, wShape, { backend }), null, {
+    padding: 1,
+  });
+  if (post.bias) y = ops.add(y, ops.fromArray(bias, [1, wShape[0], 1, 1], { backend }));
+  if (post.sum) y = ops.add(y, ops.fromArray(addend, y.shape, { backend }));
+  if (post.relu) y = ops.relu(y);
+  return Float32Array.from(y.toArray());
+}
+
+/** Values for [x, w, bias, addend] of a conv. */
+function inputs(xShape: number[], wShape: number[], seed: number): Float32Array[] {
+  const [n, , h, w] = xShape;
+  return [
+    seededValues(sizeOf(xShape), seed),
+    seededValues(sizeOf(wShape), seed + 1),
+    seededValues(wShape[0], seed + 2),
+    seededValues(n * wShape[0] * h * w, seed + 3),
+  ];
+}
+
+/** Whether this build has the kernel (AVX-512): a 16 -> 16 conv's tile-4 plan runs it. */
+function built(): boolean {
+  return (
+    run(
+      [1, 16, 4, 4],
+      [16, 16, 3, 3],
+      { bias: false, relu: false, sum: false },
+      inputs([1, 16, 4, 4], [16, 16, 3, 3], 1),
+    ).impl === IMPL
+  );
+}
+
+/** The padding lanes of nChw16c output of `channels` channels and `pixels` per map: each must be 0. */
+function assertPaddingZero(what: string, blocked: Float32Array, channels: number, pixels: number): void {
+  const blocks = Math.ceil(channels / 16);
+  for (let i = 0; i < blocked.length; i += 16) {
+    if (Math.floor(i / 16 / pixels) % blocks !== blocks - 1) continue;
+    for (let lane = channels - 16 * (blocks - 1); lane < 16; lane++)
+      assert.ok(Object.is(blocked[i + lane], 0), `${what}: padding lane ${lane} at ${i} is ${blocked[i + lane]}`);
+  }
+}
+
+/** F(4x4, 3x3)'s rounding: 4x the direct kernel's absolute tolerance, as native-own-winograd.test.ts's. */
+function sixPointTolerance(want: Float32Array): { rtol: number; atol: number } {
+  const { rtol, atol } = scaledTolerance(want);
+  return { rtol, atol: 4 * atol };
+}
+
+const SHAPES: [string, number[], number[]][] = [
+  ['16 -> 16 channels, 8x8', [2, 16, 8, 8], [16, 16, 3, 3]],
+  ['17 -> 19 channels, 7x9 (partial tiles; blocks not filled)', [3, 17, 7, 9], [19, 17, 3, 3]],
+  ['48 -> 12 channels, 5x37 (three input blocks, one output block)', [2, 48, 5, 37], [12, 48, 3, 3]],
+  ['4 -> 5 channels, 1x1 maps (one tile, three quarters outside)', [2, 4, 1, 1], [5, 4, 3, 3]],
+  ['16 -> 40 channels, 1x17 (one row; two output blocks and an odd one)', [2, 16, 1, 17], [40, 16, 3, 3]],
+  ['32 -> 32 channels, 13x11, batch 5 (60 tiles: groups across images)', [5, 32, 13, 11], [32, 32, 3, 3]],
+];
+
+const POST_OPS: PostOps[] = [
+  { bias: false, relu: false, sum: false },
+  { bias: true, relu: true, sum: true },
+];
+
+describe("convkit's Winograd F(4x4, 3x3) on 16-channel blocks (AVX-512 builds)", () => {
+  for (const [name, xShape, wShape] of SHAPES)
+    for (const post of POST_OPS) {
+      const label = post.bias ? 'with a bias, an addend and a ReLU' : 'alone';
+      it(`${name}, ${label}: agrees with the reference, padding lanes zero`, { skip }, (t) => {
+        if (!built()) return t.skip('this build has no AVX-512');
+        const values = inputs(xShape, wShape, xShape[1] * 7 + wShape[0]);
+        const got = run(xShape, wShape, post, values);
+        assert.equal(got.impl, IMPL);
+        const want = expected(xShape, wShape, post, values);
+        assertClose(`${name} ${label}`, got.out, want, sixPointTolerance(want));
+        assertPaddingZero(`${name} ${label}`, got.blocked, wShape[0], xShape[2] * xShape[3]);
+      });
+    }
+
+  it('gives NaN and infinities exactly where the direct kernel does, with and without an addend', { skip }, (t) => {
+    if (!built()) return t.skip('this build has no AVX-512');
+    const [xShape, wShape] = [
+      [2, 16, 9, 10],
+      [24, 16, 3, 3],
+    ];
+    for (const post of POST_OPS) {
+      const values = inputs(xShape, wShape, 31);
+      values[0][4 * 10 + 4] = Number.NaN;
+      values[0][90 + 9] = Number.POSITIVE_INFINITY; // on the border
+      values[1][3 * 9 + 8] = Number.NEGATIVE_INFINITY; // a corner tap: it meets the padding
+      const got = run(xShape, wShape, post, values);
+      const direct = expected(xShape, wShape, post, values);
+      assert.equal(got.impl, IMPL);
+      assert.ok(
+        direct.some((v) => !Number.isFinite(v)),
+        'the reference has non-finite outputs',
+      );
+      for (let i = 0; i < direct.length; i++) {
+        const message = `output ${i} is ${got.out[i]}, reference ${direct[i]}`;
+        // The reference multiplies the padding's zeros by the infinite weight (NaN) where the native kernels skip the
+        // tap: only outputs the reference has finite or infinite must match.
+        if (Number.isFinite(direct[i]))
+          assert.ok(Math.abs(got.out[i] - direct[i]) <= 1e-4 * (1 + Math.abs(direct[i])), message);
+        else if (!Number.isNaN(direct[i])) assert.ok(Object.is(got.out[i], direct[i]), message);
+      }
+      assertPaddingZero('non-finite', got.blocked, wShape[0], xShape[2] * xShape[3]);
+    }
+  });
+
+  it('leaves transformed weights, and weights past six L2 caches, to the AVX2 kernel', { skip }, (t) => {
+    if (!built()) return t.skip('this build has no AVX-512');
+    const { addon } = nativeRuntime();
+    const plain = { bias: false, relu: false, sum: false };
+    const small = conv2dGeometry([1, 16, 4, 4], [16, 16, 3, 3], { padding: 1 });
+    const transformed = addon.ownConvPlan(small, { ...plain, transformed: true, tile: 4 });
+    assert.equal(transformed.impl, 'convkit:avx2_wino_4x3');
+    // 36 x 1024 x 1024 floats: 151 MiB of transformed weights.
+    const large = conv2dGeometry([1, 1024, 4, 4], [1024, 1024, 3, 3], { padding: 1 });
+    const big = addon.ownConvPlan(large, { ...plain, tile: 4 });
+    assert.equal(big.impl, 'convkit:avx2_wino_4x3');
+    for (const p of [transformed, big]) addon.releasePlan(p.plan);
+  });
+});
