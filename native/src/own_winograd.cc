@@ -139,14 +139,6 @@ void productOf(const float* V, const float* U, float* M, const Sizes& s, int64_t
   }
 }
 
-// What follows the sum, as oneDNN's post-ops order it: y + bias, + addend (a residual sum, laid
-// out as y), then ReLU (keeping NaN). Null pointers: absent.
-struct Epilogue {
-  const float* bias = nullptr;
-  const float* addend = nullptr;
-  bool relu = false;
-};
-
 // The m x m outputs of tile t (the i-th of its group) for one 8-channel output block; lanes past
 // the output channels are written as zeros, as oneDNN's layouts want their padding.
 void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int64_t t, int64_t i, int64_t ob) {

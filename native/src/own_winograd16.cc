@@ -101,13 +101,6 @@ void productOf(const float* V, const float* U, float* M, const Sizes& s, int64_t
   if (ob < s.OB) productRows<12, 1>(v, u + ob * s.Cp * 16, m + ob * 16, count, s);
 }
 
-// y + bias, + addend (laid out as y), then ReLU (keeping NaN), as oneDNN's post-ops order them. Null: absent.
-struct Epilogue {
-  const float* bias = nullptr;
-  const float* addend = nullptr;
-  bool relu = false;
-};
-
 // The 4x4 outputs of tile t (the i-th of its group) for output block ob; lanes past the output channels are written as
 // zeros, as oneDNN's layouts want their padding.
 void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int64_t t, int64_t i, int64_t ob) {

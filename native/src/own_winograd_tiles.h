@@ -61,6 +61,14 @@ inline Sizes sizesOf(const ConvGeometry& g, int64_t m = 2, int64_t lanes = 8) {
   return s;
 }
 
+// What follows a forward's sum, as oneDNN's post-ops order it: y + bias, + addend (a residual sum,
+// laid out as y), then ReLU (keeping NaN). Null pointers: absent.
+struct Epilogue {
+  const float* bias = nullptr;
+  const float* addend = nullptr;
+  bool relu = false;
+};
+
 struct Tile {
   int64_t n, th, tw;
 };
