@@ -10,6 +10,7 @@
 // padding are skipped, not multiplied by zero, as oneDNN's kernels do.
 #include "conv_common.h"
 #include "own_winograd.h"
+#include "own_winograd16.h"
 #include "plan.h"
 
 #ifdef __AVX512F__
@@ -114,10 +115,16 @@ void run(const float* x, const float* dy, float* dw, const Sizes& s) {
 
 }  // namespace
 
+#ifdef __AVX512F__
+void ownConv3x3DirectWeights(const float* x, const float* dy, float* dw, const ConvGeometry& g) {
+  run(x, dy, dw, Sizes{g.N, (g.C + 15) / 16, (g.O + 15) / 16, g.H, g.W, g.C, g.O});
+}
+#endif
+
 // ownConv3x3BackwardWeightsPlan(geometry, { tile? }?) -> { plan, src, diffDst, diffWeights, impl }: buffers
-// [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias, tile 2 only. The shapes and builds of
-// ownConvPlan (own_conv.cc); for others its error ("has no own implementation"). Builds without
-// AVX-512: ownWinograd3x3BackwardWeightsPlan's plan (nChw8c, OIhw8i8o; tile 4 too).
+// [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias; tile 4: own_winograd16_weights.cc's where it runs.
+// The shapes and builds of ownConvPlan (own_conv.cc); for others its error ("has no own implementation"). Builds
+// without AVX-512: ownWinograd3x3BackwardWeightsPlan's plan (nChw8c, OIhw8i8o; tile 4 too).
 Napi::Value OwnConv3x3BackwardWeightsPlan(const Napi::CallbackInfo& info) {
 #ifndef __AVX512F__
   return OwnWinograd3x3BackwardWeightsPlan(info);
@@ -125,11 +132,13 @@ Napi::Value OwnConv3x3BackwardWeightsPlan(const Napi::CallbackInfo& info) {
   const char* op = "ownConv3x3BackwardWeights";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
-    // F(4x4, 3x3) would write OIhw8i8o gradients where the forwards here use 16-channel blocks:
-    // each SGD step would convert them, a cost the tuner does not see.
-    if (winogradTileArg(info, 1, op) != 2)
+    // F(4x4, 3x3) on 16-channel blocks where it runs (the AVX2 kernel's OIhw8i8o gradients would be converted at
+    // each SGD step, a cost the tuner does not see).
+    if (winogradTileArg(info, 1, op) != 2) {
+      if (ownWinograd16Runs(g)) return OwnWinograd16WeightsPlan(info, g);
       throw std::invalid_argument(
           "convkit has no own4 implementation for this convolution's backward weights on an AVX-512 build");
+    }
     const auto [src, diffDst, diffWeights] = ownConvDescs(g);
     Plan plan = readTwoWriteOnePlan(op, {src, diffDst, diffWeights});
 #ifdef __AVX512F__

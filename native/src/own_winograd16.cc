@@ -124,54 +124,6 @@ void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int
   }
 }
 
-// The cache lines (one pixel of a 16-channel block each) of `rows` map rows from row 4 th + `first` of each tile row
-// th that tiles [t0, t0 + count) touch, in every block, handed out a share at a time to the prefetcher.
-class RowLines {
- public:
-  RowLines(const float* map, const Sizes& s, int64_t t0, int64_t count, int64_t blocks, int64_t first, int64_t rows)
-      : map_(reinterpret_cast<const char*>(map)), s_(s), blocks_(blocks), first_(first), rows_(rows) {
-    if (count <= 0) return;
-    const Tile a = tileAt(s, t0), b = tileAt(s, t0 + count - 1);
-    n_ = a.n, th_ = a.th, tileRowsLeft_ = (b.n - a.n) * s.TH + b.th - a.th + 1;
-    total = tileRowsLeft_ * blocks * rows * s.W;
-    startRow();
-  }
-  int64_t total = 0;
-  void prefetch(int64_t lines, bool write) {
-    for (; lines > 0 && tileRowsLeft_ > 0; lines--) {
-      if (row_ != nullptr) {
-        const char* line = row_ + j_ * 64;
-        if (write)
-          _m_prefetchw(const_cast<char*>(line));
-        else
-          _mm_prefetch(line, _MM_HINT_T1);
-      }
-      if (++j_ < s_.W) continue;
-      j_ = 0;
-      if (++k_ == rows_) {
-        k_ = 0;
-        if (++cb_ == blocks_) {
-          cb_ = 0, tileRowsLeft_--;
-          if (++th_ == s_.TH) th_ = 0, n_++;
-        }
-      }
-      startRow();
-    }
-  }
-
- private:
-  // row_: the current map row's first line, or null where the row lies in the padding.
-  void startRow() {
-    const int64_t h = 4 * th_ + first_ + k_;
-    row_ = h >= 0 && h < s_.H ? map_ + (((n_ * blocks_ + cb_) * s_.H + h) * s_.W) * 64 : nullptr;
-  }
-  const char* map_;
-  const Sizes& s_;
-  int64_t blocks_, first_, rows_;
-  int64_t n_ = 0, th_ = 0, tileRowsLeft_ = 0, cb_ = 0, k_ = 0, j_ = 0;
-  const char* row_ = nullptr;
-};
-
 void forward(const float* x, const float* w, float* y, const Sizes& s, const Epilogue& e) {
   Scratch& sc = scratch();
   std::lock_guard<std::mutex> hold(sc.lock);

@@ -97,6 +97,33 @@ inline void outputRow2(const T m[6], T y[2]) {
   y[1] = add(fmadd(set1<T>(0.5f), m[3], fnmadd(set1<T>(2.0f), m[4], sub(m[1], m[2]))), m[5]);
 }
 
+// z = A d for four vectors d (a row or a column of a 4x4 tile's output gradients): the backward
+// weights' dX = A dY A^T (own_winograd_weights.cc, own_winograd16_weights.cc); A's rows are A^T's
+// columns.
+template <class T>
+inline void gradientRow(const T d[4], T z[6]) {
+  const T s02 = add(d[0], d[2]), s13 = add(d[1], d[3]);
+  z[0] = d[0];
+  z[1] = add(s02, s13);
+  z[2] = sub(s02, s13);
+  // d0 + d1 / 2 + d2 / 4 + d3 / 8 and d0 - 2 d1 + 4 d2 - 8 d3, by Horner
+  const T half = set1<T>(0.5f), minusTwo = set1<T>(-2.0f);
+  z[3] = fmadd(half, fmadd(half, fmadd(half, d[3], d[2]), d[1]), d[0]);
+  z[4] = fmadd(minusTwo, fmadd(minusTwo, fmadd(minusTwo, d[3], d[2]), d[1]), d[0]);
+  z[5] = d[3];
+}
+
+// r = G^T u for six vectors u (a row or a column of the summed dU): the weight gradient dg = G^T dU G.
+template <class T>
+inline void weightGradientRow(const T u[6], T r[3]) {
+  const T third = set1<T>(1.0f / 3.0f), fifteenth = set1<T>(1.0f / 15.0f);
+  const T s12 = mul(third, add(u[1], u[2])), d12 = mul(third, sub(u[1], u[2]));
+  // (u4 - 16 u3) / 15, -(8 u3 + 2 u4) / 15 and 4 (u4 - u3) / 15
+  r[0] = add(add(u[0], d12), mul(fifteenth, fnmadd(set1<T>(16.0f), u[3], u[4])));
+  r[1] = sub(s12, mul(set1<T>(2.0f / 15.0f), fmadd(set1<T>(4.0f), u[3], u[4])));
+  r[2] = add(add(d12, u[5]), mul(set1<T>(4.0f / 15.0f), sub(u[4], u[3])));
+}
+
 // U[r * 6 + q] = (G g G^T)[r][q] of one input channel's R x R taps g[kh * R + kw] for a vector of
 // outputs, at out + position * plane: F(4x4, 3x3) (R 3) or F(2x2, 5x5) (R 5).
 template <int R, class T>

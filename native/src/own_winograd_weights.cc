@@ -41,15 +41,7 @@ inline void timesA(const __m256 d[M], __m256 z[M + 2]) {
     z[2] = _mm256_sub_ps(d[0], d[1]);
     z[3] = _mm256_sub_ps(_mm256_setzero_ps(), d[1]);
   } else {
-    const __m256 s02 = _mm256_add_ps(d[0], d[2]), s13 = _mm256_add_ps(d[1], d[3]);
-    z[0] = d[0];
-    z[1] = _mm256_add_ps(s02, s13);
-    z[2] = _mm256_sub_ps(s02, s13);
-    // d0 + d1 / 2 + d2 / 4 + d3 / 8 and d0 - 2 d1 + 4 d2 - 8 d3, by Horner
-    const __m256 half = _mm256_set1_ps(0.5f), minusTwo = _mm256_set1_ps(-2.0f);
-    z[3] = _mm256_fmadd_ps(half, _mm256_fmadd_ps(half, _mm256_fmadd_ps(half, d[3], d[2]), d[1]), d[0]);
-    z[4] = _mm256_fmadd_ps(minusTwo, _mm256_fmadd_ps(minusTwo, _mm256_fmadd_ps(minusTwo, d[3], d[2]), d[1]), d[0]);
-    z[5] = d[3];
+    six::gradientRow(d, z);
   }
 }
 
@@ -142,16 +134,7 @@ inline void weightGradientRow(const __m256 u[A], __m256 r[3]) {
     r[1] = _mm256_mul_ps(half, _mm256_sub_ps(u[1], u[2]));
     r[2] = _mm256_add_ps(mid, u[3]);
   } else {
-    const __m256 third = _mm256_set1_ps(1.0f / 3.0f), fifteenth = _mm256_set1_ps(1.0f / 15.0f);
-    const __m256 s12 = _mm256_mul_ps(third, _mm256_add_ps(u[1], u[2])),
-                 d12 = _mm256_mul_ps(third, _mm256_sub_ps(u[1], u[2]));
-    // (u4 - 16 u3) / 15, -(8 u3 + 2 u4) / 15 and 4 (u4 - u3) / 15
-    r[0] = _mm256_add_ps(_mm256_add_ps(u[0], d12),
-                         _mm256_mul_ps(fifteenth, _mm256_fnmadd_ps(_mm256_set1_ps(16.0f), u[3], u[4])));
-    r[1] = _mm256_sub_ps(
-        s12, _mm256_mul_ps(_mm256_set1_ps(2.0f / 15.0f), _mm256_fmadd_ps(_mm256_set1_ps(4.0f), u[3], u[4])));
-    r[2] =
-        _mm256_add_ps(_mm256_add_ps(d12, u[5]), _mm256_mul_ps(_mm256_set1_ps(4.0f / 15.0f), _mm256_sub_ps(u[4], u[3])));
+    six::weightGradientRow(u, r);
   }
 }
 

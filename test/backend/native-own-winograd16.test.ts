@@ -1,6 +1,7 @@
 /**
  * convkit's Winograd F(4x4, 3x3) on 16-channel blocks for AVX-512 builds (native/src/own_winograd16.cc, ownConvPlan with
- * tile 4), run through its plan with each post-op (native-own-conv.test.ts runs it through the ops in training):
+ * tile 4; own_winograd16_weights.cc, ownConv3x3BackwardWeightsPlan with tile 4), run through its plans, the forward with
+ * each post-op (native-own-conv.test.ts runs them through the ops in training):
  * against the reference backend on odd map sizes (partial tiles), channels that fill no block, 1x1 and one-row maps, many
  * groups of tiles spanning images (its prefetches walk across them); padded output lanes written as zeros; NaN and
  * infinities exactly where the direct kernel has them, with an addend too; and the shapes and options it leaves to the
@@ -11,6 +12,7 @@ import { describe, it } from 'node:test';
 import { nativeRuntime } from '../../src/backend/native/index.js';
 import type { NativeRuntime } from '../../src/backend/native/runtime.js';
 import { sizeOf } from '../../src/core/shape.js';
+import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import { conv2dGeometry } from '../../src/ops/conv2d.js';
 import { assertClose, nativeSkipReason, scaledTolerance, seededValues } from './native-helpers.js';
@@ -49,6 +51,46 @@ function run(
   rt.flushSync();
   rt.addon.releasePlan(p.plan);
   return { impl: p.impl, out, blocked };
+}
+
+/** The tile-4 backward-weights plan on x and the output gradient gy: what it ran, its gradient plain and as written. */
+function runWeights(
+  xShape: number[],
+  wShape: number[],
+  [x, gy]: Float32Array[],
+  tile: 2 | 4 = 4,
+): { impl: string; out: Float32Array; blocked: Float32Array } {
+  const rt = nativeRuntime();
+  const g = conv2dGeometry(xShape, wShape, { padding: 1 });
+  const p = rt.addon.ownConv3x3BackwardWeightsPlan(g, { tile });
+  const blocked = new Float32Array(rt.descInfo(p.diffWeights).bytes / 4).fill(Number.NaN);
+  const yShape = [g.batch, g.outChannels, g.outH, g.outW];
+  rt.exec('test', p.plan, [converted(rt, x, xShape, p.src), converted(rt, gy, yShape, p.diffDst), blocked]);
+  const out = new Float32Array(sizeOf(wShape));
+  rt.exec('test', rt.reorderPlan(p.diffWeights, rt.plainDesc(wShape)), [blocked, out]);
+  rt.flushSync();
+  rt.addon.releasePlan(p.plan);
+  return { impl: p.impl, out, blocked };
+}
+
+/** The weight gradient of conv(x, w, padding 1) for the output gradient gy, on the reference backend. */
+function expectedWeights(xShape: number[], wShape: number[], [x, gy]: Float32Array[]): Float32Array {
+  const backend = 'ref';
+  const w = ops.fromArray(new Float32Array(sizeOf(wShape)), wShape, { backend, requiresGrad: true });
+  const y = ops.conv2d(ops.fromArray(x, xShape, { backend }), w, null, { padding: 1 });
+  y.backward(ops.fromArray(gy, y.shape, { backend }));
+  return Float32Array.from((w.grad as Tensor).toArray());
+}
+
+/** The padding of OIhw16i16o weights of [outputs, inputs, 3, 3] (past either channel count): each must be 0. */
+function assertWeightPaddingZero(what: string, blocked: Float32Array, outputs: number, inputs: number): void {
+  const inBlocks = Math.ceil(inputs / 16);
+  for (let i = 0; i < blocked.length; i++) {
+    const [oc, ic] = [i % 16, Math.floor(i / 16) % 16];
+    const [ib, ob] = [Math.floor(i / 256 / 9) % inBlocks, Math.floor(i / 256 / 9 / inBlocks)];
+    if (ob * 16 + oc < outputs && ib * 16 + ic < inputs) continue;
+    assert.ok(Object.is(blocked[i], 0), `${what}: padding at ${i} is ${blocked[i]}`);
+  }
 }
 
 /** relu?(conv(x, w, padding 1) + bias + addend) on the reference backend. */
@@ -136,6 +178,38 @@ describe("convkit's Winograd F(4x4, 3x3) on 16-channel blocks (AVX-512 builds)",
       });
     }
 
+  for (const [name, xShape, wShape] of SHAPES)
+    it(`${name}: the weight gradient agrees with the reference, padding zero`, { skip }, (t) => {
+      if (!built()) return t.skip('this build has no AVX-512');
+      const [x, , , gy] = inputs(xShape, wShape, xShape[1] * 5 + wShape[0]);
+      const got = runWeights(xShape, wShape, [x, gy]);
+      assert.equal(got.impl, IMPL);
+      const want = expectedWeights(xShape, wShape, [x, gy]);
+      assertClose(`${name} weight gradient`, got.out, want, sixPointTolerance(want));
+      assertWeightPaddingZero(`${name} weight gradient`, got.blocked, wShape[0], wShape[1]);
+    });
+
+  it("gives the direct kernel's weight gradient, to the bit, where the input or the gradient holds NaN or infinity", {
+    skip,
+  }, (t) => {
+    if (!built()) return t.skip('this build has no AVX-512');
+    const [xShape, wShape] = [
+      [2, 16, 9, 10],
+      [24, 16, 3, 3],
+    ];
+    const [x, , , gy] = inputs(xShape, wShape, 41);
+    x[4 * 10 + 4] = Number.NaN;
+    gy[90 + 9] = Number.POSITIVE_INFINITY;
+    const got = runWeights(xShape, wShape, [x, gy]);
+    const direct = runWeights(xShape, wShape, [x, gy], 2);
+    assert.deepEqual([got.impl, direct.impl], [IMPL, 'convkit:avx512_3x3']);
+    assert.ok(
+      direct.out.some((v) => !Number.isFinite(v)),
+      'the direct kernel has non-finite sums',
+    );
+    assert.deepEqual(got.blocked, direct.blocked);
+  });
+
   it('gives NaN and infinities exactly where the direct kernel does, with and without an addend', { skip }, (t) => {
     if (!built()) return t.skip('this build has no AVX-512');
     const [xShape, wShape] = [
@@ -166,7 +240,9 @@ describe("convkit's Winograd F(4x4, 3x3) on 16-channel blocks (AVX-512 builds)",
     }
   });
 
-  it('leaves transformed weights, and weights past six L2 caches, to the AVX2 kernel', { skip }, (t) => {
+  it('leaves transformed weights, and weights past six L2 caches, to the AVX2 kernel (backward weights: to none)', {
+    skip,
+  }, (t) => {
     if (!built()) return t.skip('this build has no AVX-512');
     const { addon } = nativeRuntime();
     const plain = { bias: false, relu: false, sum: false };
@@ -178,5 +254,6 @@ describe("convkit's Winograd F(4x4, 3x3) on 16-channel blocks (AVX-512 builds)",
     const big = addon.ownConvPlan(large, { ...plain, tile: 4 });
     assert.equal(big.impl, 'convkit:avx2_wino_4x3');
     for (const p of [transformed, big]) addon.releasePlan(p.plan);
+    assert.throws(() => addon.ownConv3x3BackwardWeightsPlan(large, { tile: 4 }), /has no own4 implementation/);
   });
 });
