@@ -284,12 +284,8 @@ void ownWinogradCustom(Plan& plan, const ConvGeometry& g, const OwnPostOps& post
     const auto* w = static_cast<const float*>(buffers[weightsAt]);
     const auto* transformed = post.transformed ? static_cast<const float*>(buffers[1]) : nullptr;
     auto* y = static_cast<float*>(buffers[dstAt]);
-    Epilogue e;
-    e.bias = post.bias ? static_cast<const float*>(buffers[2]) : nullptr;
-    e.addend = post.sum ? static_cast<const float*>(buffers[dstAt + 1]) : nullptr;
-    e.relu = post.relu;
-    if (nonFiniteIn(memo, x, srcFloats) || nonFiniteIn(memo, w, weightFloats) ||
-        (e.bias && nonFiniteIn(memo, e.bias, s.O)) || (e.addend && nonFiniteIn(memo, e.addend, dstFloats)))
+    const Epilogue e = epilogueOf(buffers, post.bias, post.sum, post.relu, dstAt);
+    if (nonFiniteIn(memo, x, srcFloats) || nonFiniteIn(memo, w, weightFloats) || nonFiniteIn(memo, e, s.O, dstFloats))
       direct(x, w, y, s, e);
     else
       forward(x, w, transformed, y, s, e);

@@ -200,12 +200,8 @@ Napi::Value OwnWinograd16Plan(const Napi::CallbackInfo& info, const ConvGeometry
     const auto* x = static_cast<const float*>(buffers[0]);
     const auto* w = static_cast<const float*>(buffers[1]);
     auto* y = static_cast<float*>(buffers[dstAt]);
-    Epilogue e;
-    e.bias = post.bias ? static_cast<const float*>(buffers[2]) : nullptr;
-    e.addend = post.sum ? static_cast<const float*>(buffers[dstAt + 1]) : nullptr;
-    e.relu = post.relu;
-    if (nonFiniteIn(memo, x, srcFloats) || nonFiniteIn(memo, w, weightFloats) ||
-        (e.bias && nonFiniteIn(memo, e.bias, g.O)) || (e.addend && nonFiniteIn(memo, e.addend, dstFloats)))
+    const Epilogue e = epilogueOf(buffers, post.bias, post.sum, post.relu, dstAt);
+    if (nonFiniteIn(memo, x, srcFloats) || nonFiniteIn(memo, w, weightFloats) || nonFiniteIn(memo, e, g.O, dstFloats))
       direct(x, w, y, g, s, e);
     else
       forward(x, w, y, s, e);

@@ -14,7 +14,10 @@
 #include <mutex>
 #include <new>
 
+#include <vector>
+
 #include "conv_common.h"
+#include "finite_memo.h"
 
 namespace convkit::winograd {
 
@@ -68,6 +71,19 @@ struct Epilogue {
   const float* addend = nullptr;
   bool relu = false;
 };
+
+// A forward plan's epilogue from its buffers [src, weights, (bias), dst, (addend)], dst at `dstAt`.
+inline Epilogue epilogueOf(const std::vector<void*>& buffers, bool bias, bool sum, bool relu, size_t dstAt) {
+  Epilogue e;
+  e.bias = bias ? static_cast<const float*>(buffers[2]) : nullptr;
+  e.addend = sum ? static_cast<const float*>(buffers[dstAt + 1]) : nullptr;
+  e.relu = relu;
+  return e;
+}
+// Whether its bias (of `outputs` floats) or its addend (of `dstFloats`) holds a NaN or an infinity.
+inline bool nonFiniteIn(FiniteMemo* memo, const Epilogue& e, int64_t outputs, int64_t dstFloats) {
+  return (e.bias && nonFiniteIn(memo, e.bias, outputs)) || (e.addend && nonFiniteIn(memo, e.addend, dstFloats));
+}
 
 struct Tile {
   int64_t n, th, tw;
