@@ -4,9 +4,11 @@
  * - 'own4' (every build with AVX2): Winograd F(4x4, 3x3) on 8-channel blocks
  *   (native/src/own_winograd.cc, own_winograd_6pt.h): 36 products per 4x4 outputs where F(2x2,
  *   3x3) takes 64, at the price of larger rounding; a forward (inference and training), a
- *   backward data and (AVX2 builds) a backward weights, measured against the others per shape.
- *   On AVX-512 builds it is AVX2 code against oneDNN's AVX-512 F(4x4, 3x3): on Zen 4 (256-bit
- *   units) it won some shapes, on full-width hosts the tuner leaves it.
+ *   backward data and a backward weights, measured against the others per shape. On AVX-512
+ *   builds, in training, the same on 16-channel blocks where its transformed weights fit six L2
+ *   caches (native/src/own_winograd16.cc, own_winograd16_weights.cc: CIFAR ResNet-20's step
+ *   120 -> 95 ms on Zen 4); in inference (weights transformed once) there the AVX2 code, against
+ *   oneDNN's AVX-512 F(4x4, 3x3): on Zen 4 (256-bit units) it won some shapes.
  * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
  *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
  *   this loop at about 85 %; with a bias and a ReLU in inference, where it also beat oneDNN on
@@ -35,8 +37,10 @@ declare module './addon.js' {
   interface NativeAddon {
     // ---- own_conv.cc
     /**
-     * buffers [src nChw16c, weights OIhw16i16o, (bias), dst nChw16c], y = relu?(conv + bias) (tile
-     * 4, and builds without AVX-512: those of ownWinogradPlan, which also runs 5x5 convs); an error
+     * buffers [src nChw16c, weights OIhw16i16o, (bias), dst nChw16c, (addend)] (tile 4 on
+     * AVX-512 builds, untransformed, within six L2 caches: own_winograd16.cc's F(4x4, 3x3), with
+     * post-ops), y = relu?(conv + bias) (other tile-4 plans, and builds without AVX-512: those of
+     * ownWinogradPlan, which also runs 5x5 convs); an error
      * "has no own implementation" unless 3x3, stride 1 (AVX-512 builds, tile 2: or 2, a forward's),
      * undilated, ungrouped, padded by 1, and (AVX-512 builds, tile 2) without an addend; or (every
      * build with AVX2) 1x1, stride 1 or 2, unpadded (undilated, ungrouped), with them: buffers
@@ -73,9 +77,10 @@ declare module './addon.js' {
     ): PlanResult<'src' | 'diffDst' | 'diffWeights'> & { readonly impl: string };
     // ---- own_conv_weights.cc
     /**
-     * buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias, tile 2 only
-     * (builds without AVX-512: those of ownWinograd3x3BackwardWeightsPlan, tile 4 too); the
-     * shapes and error of ownConvPlan.
+     * buffers [src nChw16c, diffDst nChw16c, diffWeights OIhw16i16o], no bias; tile 4 where
+     * own_winograd16_weights.cc runs it (as ownConvPlan's tile 4 in training), else an error "has no
+     * own4 implementation" (builds without AVX-512: those of ownWinograd3x3BackwardWeightsPlan,
+     * tile 4 too); the shapes and error of ownConvPlan.
      */
     ownConv3x3BackwardWeightsPlan(
       geometry: Conv2dGeometry,
@@ -87,14 +92,15 @@ declare module './addon.js' {
 /**
  * What an own forward does after the sum (conv2dPlan's options of the same names), and whether it
  * reads its weights transformed: inference, where they stay as they are from pass to pass (the
- * AVX-512 kernel ignores it and refuses the others).
+ * AVX-512 direct kernel ignores it and refuses the others; the 16-lane F(4x4, 3x3) takes them all
+ * but `transformed`, which goes to the AVX2 kernel).
  */
 export interface OwnPostOps {
   readonly bias: boolean;
   readonly relu: boolean;
   readonly sum: boolean;
   readonly transformed?: boolean;
-  /** Winograd's outputs per tile side: 2 (the default) or 4 (on AVX-512 builds, the AVX2 kernel's F(4x4, 3x3)). */
+  /** Winograd's outputs per tile side: 2 (the default) or 4 (F(4x4, 3x3); on AVX-512 builds 16-lane in training). */
   readonly tile?: 2 | 4;
 }
 
@@ -208,8 +214,8 @@ export function ownBackwardDataPlan(
 }
 
 /**
- * The own kernel's backward-weights plan of `g` (of `tile`: F(4x4, 3x3) on AVX2 builds only, where
- * its gradient's 8-channel blocks are the forwards' too): oneDNN's plan's buffers, with no bias.
+ * The own kernel's backward-weights plan of `g` (of `tile`: F(4x4, 3x3), in the blocks the
+ * forwards of its build use): oneDNN's plan's buffers, with no bias.
  */
 export function ownBackwardWeightsPlan(
   rt: NativeRuntime,
