@@ -192,8 +192,8 @@ void ownConv3x3Direct(const float* x, const float* w, const float* bias, bool re
 // 2), undilated, ungrouped conv padded by 1 on every side, without an addend, tile 2 (the default), on an AVX-512
 // build, or (every build with AVX2) a 1x1 unpadded one of stride 1 or 2 with them (own_conv1x1.cc: buffers [src,
 // weights, (bias), dst, (addend)]); for others the error conv-algorithm.ts recognises ("has no ... implementation").
-// Tile 4 on AVX-512 builds: the F(4x4, 3x3) of own_winograd16.cc (nChw16c, OIhw16i16o, with the bias and post-ops)
-// where it runs and the weights arrive untransformed (training), else that of ownWinogradPlan (nChw8c, OIhw8i8o); every
+// Tile 4 on AVX-512 builds: the F(4x4, 3x3) of own_winograd16.cc (nChw16c, OIhw16i16o, with the bias, post-ops and
+// transformed weights) where it runs, else that of ownWinogradPlan (nChw8c, OIhw8i8o); every
 // tile on builds without AVX-512: ownWinogradPlan's. The latter is AVX2 code, and on AVX-512 hosts whose units are 256
 // bits wide (Zen 4) it beat oneDNN's AVX-512 Winograd on some shapes: the tuner measures it there too.
 Napi::Value OwnConvPlan(const Napi::CallbackInfo& info) {
@@ -205,8 +205,7 @@ Napi::Value OwnConvPlan(const Napi::CallbackInfo& info) {
 #ifndef __AVX512F__
     return OwnWinogradPlan(info);
 #endif
-    if (post.tile == 4)
-      return ownWinograd16Runs(g) && !post.transformed ? OwnWinograd16Plan(info, g, post) : OwnWinogradPlan(info);
+    if (post.tile == 4) return ownWinograd16Runs(g) ? OwnWinograd16Plan(info, g, post) : OwnWinogradPlan(info);
     if (post.sum) throw std::invalid_argument("convkit has no own implementation for this convolution with an addend");
     // Stride 2 (ResNet's downsampling 3x3 convs), forward only: its backward kernels are oneDNN's.
     const bool strided = ownConv3x3Stride2Shape(g);

@@ -20,6 +20,7 @@
 // infinity would reach outputs the direct sum keeps it from (and an infinite weight on a padding
 // tap would meet the padding's zeros): inputs holding one run an exact direct loop instead.
 #include "own_winograd.h"
+#include "own_winograd16.h"
 
 #include <algorithm>
 
@@ -310,9 +311,9 @@ void ownWinogradTransformCustom(Plan&, const ConvGeometry&, int64_t) {}
 
 #endif
 
-dnnl::memory::desc transformedWeightsDesc(const ConvGeometry& g, int64_t tile) {
+dnnl::memory::desc transformedWeightsDesc(const ConvGeometry& g, int64_t tile, int64_t lanes) {
   const int64_t side = tile + g.KH - 1;
-  return plainDescOf({side * side, (g.O + 15) / 16, (g.C + 7) / 8 * 8, 16});
+  return plainDescOf({side * side, (g.O + 15) / 16, (g.C + lanes - 1) / lanes * lanes, 16});
 }
 
 namespace {
@@ -326,6 +327,17 @@ int64_t winogradTileOf(Fields& options, const Napi::Object& object, const char* 
 }
 
 }  // namespace
+
+int64_t lanesArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
+  if (info.Length() <= index || info[index].IsUndefined()) return 8;
+  Fields options(info, index, op, "options");
+  if (!info[index].As<Napi::Object>().Has("lanes")) return 8;
+  const int64_t lanes = options.integer("lanes", 8, 16);
+  if (lanes != 8 && lanes != 16)
+    throw std::invalid_argument(std::string(op) + ": argument 'options' field 'lanes' must be 8 or 16, got " +
+                                std::to_string(lanes));
+  return lanes;
+}
 
 int64_t winogradTileArg(const Napi::CallbackInfo& info, size_t index, const char* op) {
   if (info.Length() <= index || info[index].IsUndefined()) return 2;
@@ -371,7 +383,7 @@ Napi::Value OwnWinogradPlan(const Napi::CallbackInfo& info) {
     const OwnPostOps post = ownPostOpsOf(info, 1, op);
     refuseTile(g, post.tile);
     const auto [src, dst, weights] = ownWinogradDescs(g);
-    const dnnl::memory::desc transformed = transformedWeightsDesc(g, post.tile);
+    const dnnl::memory::desc transformed = transformedWeightsDesc(g, post.tile, 8);
     Plan plan;
     plan.name = op;
     plan.descs = {src, post.transformed ? transformed : weights};
@@ -398,17 +410,19 @@ Napi::Value OwnWinogradPlan(const Napi::CallbackInfo& info) {
 }
 CONVKIT_EXPORT(ownWinogradPlan, OwnWinogradPlan);
 
-// ownWinogradWeightsTransformPlan(geometry, { tile? }?) -> { plan, weights, transformed }: buffers [weights OIhw8i8o,
-// transformed]: the weights as ownWinogradPlan's `transformed` plans of the same tile read them (plain
+// ownWinogradWeightsTransformPlan(geometry, { tile?, lanes? }?) -> { plan, weights, transformed }: buffers [weights
+// OIhw8i8o, transformed]: the weights as ownWinogradPlan's `transformed` plans of the same tile read them (plain
 // [(tile + kernel side - 1)^2 positions, outputs / 16, inputs rounded up to 8, 16 outputs]). The shapes and error of
-// ownWinogradPlan.
+// ownWinogradPlan. With `lanes` 16 (tile 4, on AVX-512 builds where own_winograd16.cc runs the conv): from OIhw16i16o
+// weights, inputs rounded up to 16, as its `transformed` plans read them.
 Napi::Value OwnWinogradWeightsTransformPlan(const Napi::CallbackInfo& info) {
   const char* op = "ownWinogradWeightsTransform";
   return guardedValue(info, op, [&]() -> Napi::Value {
     ConvGeometry g = geometryOf(info, 0, op);
     const int64_t tile = winogradTileArg(info, 1, op);
+    if (lanesArg(info, 1, op) == 16) return OwnWinograd16WeightsTransformPlan(info, g, tile);
     refuseTile(g, tile);
-    const dnnl::memory::desc weights = ownWinogradDescs(g).weights, transformed = transformedWeightsDesc(g, tile);
+    const dnnl::memory::desc weights = ownWinogradDescs(g).weights, transformed = transformedWeightsDesc(g, tile, 8);
     Plan plan;
     plan.name = op;
     plan.descs = {weights, transformed};

@@ -23,8 +23,8 @@ struct OwnPostOps {
 // The optional options argument `index` ({ bias, relu, sum, transformed?, tile? }, each false or 2 when absent).
 OwnPostOps ownPostOpsOf(const Napi::CallbackInfo& info, size_t index, const char* op);
 // The layout of transformed weights: plain [(tile + kernel side - 1)^2 positions, outputs / 16, inputs rounded up
-// to 8, 16].
-dnnl::memory::desc transformedWeightsDesc(const convplan::ConvGeometry& g, int64_t tile);
+// to `lanes` (8, or 16 for own_winograd16.cc), 16].
+dnnl::memory::desc transformedWeightsDesc(const convplan::ConvGeometry& g, int64_t tile, int64_t lanes);
 // Sets the plan's loop to the forward.
 void ownWinogradCustom(Plan& plan, const convplan::ConvGeometry& g, const OwnPostOps& post);
 // Sets plan.custom to the weight transform: buffers [weights OIhw8i8o, transformed].
@@ -34,6 +34,8 @@ void ownWinogradTransformCustom(Plan& plan, const convplan::ConvGeometry& g, int
 void ownWinogradWeightsCustom(Plan& plan, const convplan::ConvGeometry& g, int64_t tile);
 // The optional options argument `index` ({ tile? }): 2 (F(2x2, 3x3), when absent) or 4 (F(4x4, 3x3)).
 int64_t winogradTileArg(const Napi::CallbackInfo& info, size_t index, const char* op);
+// Its optional field `lanes`: 8 (when absent) or 16.
+int64_t lanesArg(const Napi::CallbackInfo& info, size_t index, const char* op);
 // The addon's plans: own_conv.cc's and own_conv_weights.cc's on builds without AVX-512.
 Napi::Value OwnWinogradPlan(const Napi::CallbackInfo& info);
 Napi::Value OwnWinograd3x3BackwardWeightsPlan(const Napi::CallbackInfo& info);

@@ -1,11 +1,13 @@
 // convkit's Winograd F(4x4, 3x3) on 16-channel blocks for AVX-512 builds ('own4' there: ownConvPlan with tile 4,
 // own_conv.cc): nChw16c maps and OIhw16i16o weights, the layouts of oneDNN's AVX-512 kernels, so that it runs between
-// them with no reorder, in training (its forward, and the backward data as the forward of the transposed conv). The
+// them with no reorder: inference, and in training its forward and the backward data (the forward of the transposed
+// conv; own_winograd16_weights.cc has the backward weights). The
 // AVX2 kernel on 8-channel blocks (own_winograd.cc) ran CIFAR ResNet's 16-channel convs on Zen 4 no faster than
 // direct (2.4-2.6 ms at batch 128 against 2.6-2.8): its transforms took 60 % of the time, in twice the instructions
 // of 16-lane vectors, and its maps are nChw8c where oneDNN's AVX-512 kernels write nChw16c. The steps, the
 // interpolation points and the transforms are own_winograd.cc's (own_winograd_6pt.h), at 16 lanes: U = G g G^T made at
-// each call (weights change at every step), then per group of tiles V = B^T d B, M[p] = V[p] U[p] (12 tiles x 16
+// each call in training (weights change at every step), once per weight version in inference (the transform plan of
+// 16 lanes, kept by the caller), then per group of tiles V = B^T d B, M[p] = V[p] U[p] (12 tiles x 16
 // outputs, or 6 x 32, in zmm accumulators) and Y = A^T M A with the bias, an addend and the ReLU. Each thread runs all
 // steps on its own groups, so V and M stay in its L2; it runs where U fits six L2 caches (own_winograd_tiles.h's fused
 // schedule), elsewhere ownConvPlan gives the AVX2 kernel. Inputs holding a NaN or an infinity run own_conv.cc's direct
@@ -124,17 +126,19 @@ void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int
   }
 }
 
-void forward(const float* x, const float* w, float* y, const Sizes& s, const Epilogue& e) {
+// The forward from weights `w` (OIhw16i16o), or from their transform `transformed` where not null.
+void forward(const float* x, const float* w, const float* transformed, float* y, const Sizes& s, const Epilogue& e) {
   Scratch& sc = scratch();
   std::lock_guard<std::mutex> hold(sc.lock);
   const int threads = omp_get_max_threads();
-  float* U = sc.u.atLeast(s.uFloats());
+  float* made = transformed ? nullptr : sc.u.atLeast(s.uFloats());  // U made here, in training
+  const float* U = transformed ? transformed : made;
   float* V = sc.v.atLeast(s.vFloats() * threads);
   float* M = sc.m.atLeast(s.mFloats() * threads);
   const int64_t groups = (s.T + s.group - 1) / s.group;
 #pragma omp parallel num_threads(threads)
   {
-    transformWeights(w, U, s);  // ends in a barrier
+    if (made) transformWeights(w, made, s);  // ends in a barrier
     float* v = V + omp_get_thread_num() * s.vFloats();
     float* m = M + omp_get_thread_num() * s.mFloats();
 #pragma omp for schedule(static)
@@ -184,35 +188,59 @@ Napi::Value OwnWinograd16Plan(const Napi::CallbackInfo& info, const ConvGeometry
   const auto [src, dst, weights] = ownConvDescsOf(g, ownWinograd16Runs(g), 16);
   Plan plan;
   plan.name = "ownConv";
-  plan.descs = {src, weights};
+  plan.descs = {src, post.transformed ? transformedWeightsDesc(g, 4, kLanes) : weights};
   if (post.bias) plan.descs.push_back(plainDescOf({g.O}));
   plan.descs.push_back(dst);
   if (post.sum) plan.descs.push_back(dst);
-  const size_t dstAt = post.bias ? 3 : 2;
+  if (post.transformed) plan.descs.push_back(weights);  // guardWeights, last
+  const size_t dstAt = post.bias ? 3 : 2, weightsAt = post.transformed ? plan.descs.size() - 1 : 1;
   for (size_t i = 0; i < plan.descs.size(); i++) {
     plan.args.push_back(static_cast<int>(i));
     plan.customReads.push_back(i != dstAt);
   }
   const Sizes s = sizes16Of(g);
   const int64_t srcFloats = floatsOf(src), weightFloats = floatsOf(weights), dstFloats = floatsOf(dst);
-  plan.customScanned = [g, s, post, dstAt, srcFloats, weightFloats, dstFloats](const std::vector<void*>& buffers,
-                                                                               FiniteMemo* memo) {
+  plan.customScanned = [g, s, post, dstAt, weightsAt, srcFloats, weightFloats, dstFloats](
+                           const std::vector<void*>& buffers, FiniteMemo* memo) {
     const auto* x = static_cast<const float*>(buffers[0]);
-    const auto* w = static_cast<const float*>(buffers[1]);
+    const auto* w = static_cast<const float*>(buffers[weightsAt]);
+    const auto* transformed = post.transformed ? static_cast<const float*>(buffers[1]) : nullptr;
     auto* y = static_cast<float*>(buffers[dstAt]);
     const Epilogue e = epilogueOf(buffers, post.bias, post.sum, post.relu, dstAt);
     if (nonFiniteIn(memo, x, srcFloats) || nonFiniteIn(memo, w, weightFloats) || nonFiniteIn(memo, e, g.O, dstFloats))
       direct(x, w, y, g, s, e);
     else
-      forward(x, w, y, s, e);
+      forward(x, w, transformed, y, s, e);
   };
-  std::vector<std::pair<std::string, int>> descs = {{"src", internDesc(src)}, {"weights", internDesc(weights)}};
+  std::vector<std::pair<std::string, int>> descs = {{"src", internDesc(src)}, {"weights", internDesc(plan.descs[1])}};
   if (post.bias) descs.push_back({"bias", internDesc(plan.descs[2])});
   descs.push_back({"dst", internDesc(dst)});
   if (post.sum) descs.push_back({"addend", internDesc(dst)});
+  if (post.transformed) descs.push_back({"guardWeights", internDesc(weights)});
   Napi::Object result = planResult(info.Env(), registerPlan(std::move(plan)), descs);
   result.Set("impl", Napi::String::New(info.Env(), "convkit:avx512_wino_4x3"));
+  // Its transformed weights are ownWinogradWeightsTransformPlan's of 16 lanes.
+  if (post.transformed) result.Set("lanes", Napi::Number::New(info.Env(), kLanes));
   return result;
+}
+
+Napi::Value OwnWinograd16WeightsTransformPlan(const Napi::CallbackInfo& info, const ConvGeometry& g, int64_t tile) {
+  if (tile != 4 || !ownWinograd16Runs(g))
+    throw std::invalid_argument("convkit has no own implementation of 16 lanes for this convolution on this CPU");
+  const dnnl::memory::desc weights = ownConvDescsOf(g, true, 16).weights,
+                           transformed = transformedWeightsDesc(g, 4, 16);
+  Plan plan;
+  plan.name = "ownWinogradWeightsTransform";
+  plan.descs = {weights, transformed};
+  plan.args = {0, 1};
+  plan.customReads = {true, false};
+  const Sizes s = sizes16Of(g);
+  plan.custom = [s](const std::vector<void*>& buffers, const std::vector<double>&) {
+#pragma omp parallel
+    transformWeights(static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]), s);
+  };
+  return planResult(info.Env(), registerPlan(std::move(plan)),
+                    {{"weights", internDesc(weights)}, {"transformed", internDesc(transformed)}});
 }
 
 #else
@@ -222,6 +250,9 @@ bool ownWinograd16Runs(const ConvGeometry&) {
 }
 Napi::Value OwnWinograd16Plan(const Napi::CallbackInfo&, const ConvGeometry&, const OwnPostOps&) {
   throw std::invalid_argument("convkit has no own4 implementation for this convolution on this CPU");
+}
+Napi::Value OwnWinograd16WeightsTransformPlan(const Napi::CallbackInfo&, const ConvGeometry&, int64_t) {
+  throw std::invalid_argument("convkit has no own implementation of 16 lanes for this convolution on this CPU");
 }
 
 #endif

@@ -12,8 +12,14 @@ namespace convkit {
 // transformed weights within six L2 caches (own_winograd_tiles.h's fused schedule), on an AVX-512 build.
 bool ownWinograd16Runs(const convplan::ConvGeometry& g);
 // ownConvPlan's plan of tile 4 where it runs (buffers [src nChw16c, weights OIhw16i16o, (bias [O]), dst nChw16c,
-// (addend nChw16c)]: y = conv + bias, + addend, then ReLU); elsewhere the error "has no own implementation".
+// (addend nChw16c)]: y = conv + bias, + addend, then ReLU; with `transformed`, the weights transformed (by
+// OwnWinograd16WeightsTransformPlan) and one more buffer, last, guardWeights, holding them as OIhw16i16o); elsewhere
+// the error "has no own implementation".
 Napi::Value OwnWinograd16Plan(const Napi::CallbackInfo& info, const convplan::ConvGeometry& g, const OwnPostOps& post);
+// ownWinogradWeightsTransformPlan's plan of 16 lanes (tile 4, where it runs): buffers [weights OIhw16i16o,
+// transformed], as its `transformed` plans read them (transformedWeightsDesc of 16 lanes).
+Napi::Value OwnWinograd16WeightsTransformPlan(const Napi::CallbackInfo& info, const convplan::ConvGeometry& g,
+                                              int64_t tile);
 // ownConv3x3BackwardWeightsPlan's plan of tile 4 where it runs (own_winograd16_weights.cc: buffers [src nChw16c,
 // diffDst nChw16c, diffWeights OIhw16i16o]); elsewhere the error "has no own implementation".
 Napi::Value OwnWinograd16WeightsPlan(const Napi::CallbackInfo& info, const convplan::ConvGeometry& g);

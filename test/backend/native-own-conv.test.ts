@@ -41,8 +41,8 @@ function useAlgorithm(algorithm: string): void {
 }
 const same = (x: Tensor, w: Tensor): Tensor => ops.conv2d(x, w, null, { padding: 1 });
 /**
- * Whether this build's inference `algorithm` ('own': tile 2, 'own4': tile 4; weights transformed once) is the AVX2
- * Winograd kernel, which takes a bias and post-ops.
+ * Whether this build's inference `algorithm` ('own': tile 2, 'own4': tile 4; weights transformed once) is a Winograd
+ * kernel (AVX2, or the AVX-512 build's 16-lane F(4x4, 3x3)), which takes a bias and post-ops.
  */
 function winogradBuild(algorithm: 'own' | 'own4' = 'own'): boolean {
   const g = conv2dGeometry([1, 8, 4, 4], [8, 8, 3, 3], { padding: 1 });
@@ -51,7 +51,7 @@ function winogradBuild(algorithm: 'own' | 'own4' = 'own'): boolean {
   try {
     const p = addon.ownConvPlan(g, { bias: false, relu: false, sum: false, transformed: true, tile });
     addon.releasePlan(p.plan);
-    return p.impl === `convkit:avx2_wino_${tile}x3`;
+    return [`convkit:avx2_wino_${tile}x3`, 'convkit:avx512_wino_4x3'].includes(p.impl);
   } catch {
     return false;
   }

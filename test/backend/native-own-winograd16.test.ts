@@ -4,8 +4,8 @@
  * each post-op (native-own-conv.test.ts runs them through the ops in training):
  * against the reference backend on odd map sizes (partial tiles), channels that fill no block, 1x1 and one-row maps, many
  * groups of tiles spanning images (its prefetches walk across them); padded output lanes written as zeros; NaN and
- * infinities exactly where the direct kernel has them, with an addend too; and the shapes and options it leaves to the
- * AVX2 kernel.
+ * infinities exactly where the direct kernel has them, with an addend too; weights transformed once (inference) by the
+ * transform plan of 16 lanes; and the shapes it leaves to the AVX2 kernel.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -41,10 +41,20 @@ function run(
   const yShape = [g.batch, g.outChannels, g.outH, g.outW];
   const p = rt.addon.ownConvPlan(g, { ...post, tile: 4 });
   const blocked = new Float32Array(rt.descInfo(p.dst).bytes / 4).fill(Number.NaN); // every value must be written
-  const buffers = [converted(rt, x, xShape, p.src), converted(rt, w, wShape, p.weights)];
+  const buffers = [converted(rt, x, xShape, p.src)];
+  if (post.transformed) {
+    // The weights as inference keeps them: transformed once, by the transform plan of the plan's lanes.
+    assert.ok(p.guardWeights !== undefined && p.lanes === 16, 'a transforming plan of 16 lanes');
+    const transform = rt.addon.ownWinogradWeightsTransformPlan(g, { tile: 4, lanes: 16 });
+    const transformed = new Float32Array(rt.descInfo(transform.transformed).bytes / 4);
+    rt.exec('test', transform.plan, [converted(rt, w, wShape, transform.weights), transformed]);
+    rt.addon.releasePlan(transform.plan);
+    buffers.push(transformed);
+  } else buffers.push(converted(rt, w, wShape, p.weights));
   if (post.bias) buffers.push(bias);
   buffers.push(blocked);
   if (post.sum) buffers.push(converted(rt, addend, yShape, p.dst));
+  if (p.guardWeights !== undefined) buffers.push(converted(rt, w, wShape, p.guardWeights));
   rt.exec('test', p.plan, buffers);
   const out = new Float32Array(sizeOf(yShape));
   rt.exec('test', rt.reorderPlan(p.dst, rt.plainDesc(yShape)), [blocked, out]);
@@ -161,12 +171,15 @@ const SHAPES: [string, number[], number[]][] = [
 const POST_OPS: PostOps[] = [
   { bias: false, relu: false, sum: false },
   { bias: true, relu: true, sum: true },
+  { bias: true, relu: true, sum: true, transformed: true },
 ];
+const labelOf = (post: PostOps): string =>
+  !post.bias ? 'alone' : `with a bias, an addend and a ReLU${post.transformed ? ', weights transformed once' : ''}`;
 
 describe("convkit's Winograd F(4x4, 3x3) on 16-channel blocks (AVX-512 builds)", () => {
   for (const [name, xShape, wShape] of SHAPES)
     for (const post of POST_OPS) {
-      const label = post.bias ? 'with a bias, an addend and a ReLU' : 'alone';
+      const label = labelOf(post);
       it(`${name}, ${label}: agrees with the reference, padding lanes zero`, { skip }, (t) => {
         if (!built()) return t.skip('this build has no AVX-512');
         const values = inputs(xShape, wShape, xShape[1] * 7 + wShape[0]);
@@ -240,20 +253,27 @@ describe("convkit's Winograd F(4x4, 3x3) on 16-channel blocks (AVX-512 builds)",
     }
   });
 
-  it('leaves transformed weights, and weights past six L2 caches, to the AVX2 kernel (backward weights: to none)', {
+  it('leaves weights past six L2 caches to the AVX2 kernel (its backward weights and 16-lane transform: to none)', {
     skip,
   }, (t) => {
     if (!built()) return t.skip('this build has no AVX-512');
     const { addon } = nativeRuntime();
-    const plain = { bias: false, relu: false, sum: false };
-    const small = conv2dGeometry([1, 16, 4, 4], [16, 16, 3, 3], { padding: 1 });
-    const transformed = addon.ownConvPlan(small, { ...plain, transformed: true, tile: 4 });
-    assert.equal(transformed.impl, 'convkit:avx2_wino_4x3');
     // 36 x 1024 x 1024 floats: 151 MiB of transformed weights.
     const large = conv2dGeometry([1, 1024, 4, 4], [1024, 1024, 3, 3], { padding: 1 });
-    const big = addon.ownConvPlan(large, { ...plain, tile: 4 });
-    assert.equal(big.impl, 'convkit:avx2_wino_4x3');
-    for (const p of [transformed, big]) addon.releasePlan(p.plan);
+    for (const transformed of [false, true]) {
+      const big = addon.ownConvPlan(large, { bias: false, relu: false, sum: false, transformed, tile: 4 });
+      assert.deepEqual([big.impl, big.lanes], ['convkit:avx2_wino_4x3', undefined]);
+      addon.releasePlan(big.plan);
+    }
     assert.throws(() => addon.ownConv3x3BackwardWeightsPlan(large, { tile: 4 }), /has no own4 implementation/);
+    assert.throws(
+      () => addon.ownWinogradWeightsTransformPlan(large, { tile: 4, lanes: 16 }),
+      /has no own implementation/,
+    );
+    const small = conv2dGeometry([1, 16, 4, 4], [16, 16, 3, 3], { padding: 1 });
+    assert.throws(
+      () => addon.ownWinogradWeightsTransformPlan(small, { tile: 2, lanes: 16 }),
+      /has no own implementation/,
+    );
   });
 });

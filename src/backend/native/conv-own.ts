@@ -5,10 +5,9 @@
  *   (native/src/own_winograd.cc, own_winograd_6pt.h): 36 products per 4x4 outputs where F(2x2,
  *   3x3) takes 64, at the price of larger rounding; a forward (inference and training), a
  *   backward data and a backward weights, measured against the others per shape. On AVX-512
- *   builds, in training, the same on 16-channel blocks where its transformed weights fit six L2
- *   caches (native/src/own_winograd16.cc, own_winograd16_weights.cc: CIFAR ResNet-20's step
- *   120 -> 95 ms on Zen 4); in inference (weights transformed once) there the AVX2 code, against
- *   oneDNN's AVX-512 F(4x4, 3x3): on Zen 4 (256-bit units) it won some shapes.
+ *   builds the same on 16-channel blocks where its transformed weights fit six L2 caches
+ *   (native/src/own_winograd16.cc, own_winograd16_weights.cc: CIFAR ResNet-20's step 120 -> 95
+ *   ms on Zen 4), elsewhere the AVX2 code, against oneDNN's AVX-512 F(4x4, 3x3).
  * - AVX-512 builds: a direct kernel on 16-channel blocks (native/src/own_conv.cc), where oneDNN's
  *   JIT kernel is slow: CIFAR ResNet's 16-channel convs ran at 60-70 % of the FMA peak on Zen 5,
  *   this loop at about 85 %; with a bias and a ReLU in inference, where it also beat oneDNN on
@@ -37,9 +36,9 @@ declare module './addon.js' {
   interface NativeAddon {
     // ---- own_conv.cc
     /**
-     * buffers [src nChw16c, weights OIhw16i16o, (bias), dst nChw16c, (addend)] (tile 4 on
-     * AVX-512 builds, untransformed, within six L2 caches: own_winograd16.cc's F(4x4, 3x3), with
-     * post-ops), y = relu?(conv + bias) (other tile-4 plans, and builds without AVX-512: those of
+     * buffers [src nChw16c, weights OIhw16i16o, (bias), dst nChw16c, (addend), (guardWeights)]
+     * (tile 4 on AVX-512 builds within six L2 caches: own_winograd16.cc's F(4x4, 3x3), with
+     * post-ops and transformed weights of `lanes` 16), y = relu?(conv + bias) (other tile-4 plans, and builds without AVX-512: those of
      * ownWinogradPlan, which also runs 5x5 convs); an error
      * "has no own implementation" unless 3x3, stride 1 (AVX-512 builds, tile 2: or 2, a forward's),
      * undilated, ungrouped, padded by 1, and (AVX-512 builds, tile 2) without an addend; or (every
@@ -60,11 +59,12 @@ declare module './addon.js' {
     /**
      * buffers [weights OIhw8i8o, transformed]: the weights as a `transformed` ownWinogradPlan
      * of the same tile reads them (plain [(tile + kernel side - 1)^2 positions, outputs / 16,
-     * inputs rounded up to 8, 16 outputs]).
+     * inputs rounded up to 8, 16 outputs]); `lanes` 16 (tile 4, AVX-512 builds): from OIhw16i16o,
+     * inputs rounded up to 16, as a `transformed` ownConvPlan of 16 lanes reads them.
      */
     ownWinogradWeightsTransformPlan(
       geometry: Conv2dGeometry,
-      options?: { tile?: 2 | 4 },
+      options?: { tile?: 2 | 4; lanes?: 8 | 16 },
     ): PlanResult<'weights' | 'transformed'>;
     // ---- own_winograd_weights.cc
     /**
@@ -92,15 +92,14 @@ declare module './addon.js' {
 /**
  * What an own forward does after the sum (conv2dPlan's options of the same names), and whether it
  * reads its weights transformed: inference, where they stay as they are from pass to pass (the
- * AVX-512 direct kernel ignores it and refuses the others; the 16-lane F(4x4, 3x3) takes them all
- * but `transformed`, which goes to the AVX2 kernel).
+ * AVX-512 direct kernel ignores it and refuses the others; the 16-lane F(4x4, 3x3) takes them all).
  */
 export interface OwnPostOps {
   readonly bias: boolean;
   readonly relu: boolean;
   readonly sum: boolean;
   readonly transformed?: boolean;
-  /** Winograd's outputs per tile side: 2 (the default) or 4 (F(4x4, 3x3); on AVX-512 builds 16-lane in training). */
+  /** Winograd's outputs per tile side: 2 (the default) or 4 (F(4x4, 3x3)). */
   readonly tile?: 2 | 4;
 }
 
@@ -112,12 +111,15 @@ export type OwnForwardPlanResult = PlanResult<'src' | 'weights' | 'dst'> & {
   readonly addend?: number;
   readonly guardWeights?: number;
   readonly impl: string;
+  /** The lanes of its transformed weights where not 8 (the AVX-512 build's 16-lane F(4x4, 3x3)). */
+  readonly lanes?: 16;
 };
 /** A forward plan that reads its weights transformed (transformedWeights), kept on the weight. */
 export type TransformingPlan = ForwardPlan & {
   readonly transformed: true;
   readonly guardWeights: number;
   readonly tile: 2 | 4;
+  readonly lanes: 8 | 16;
 };
 
 const paddedBy = (g: Conv2dGeometry, pad: number): boolean =>
@@ -164,7 +166,7 @@ export function ownForwardPlan(rt: NativeRuntime, g: Conv2dGeometry, key: string
     const p = rt.addon.ownConvPlan(g, postOps);
     return p.guardWeights === undefined
       ? { ...p, gemm: false }
-      : { ...p, gemm: false, transformed: true, tile: postOps.tile ?? 2 };
+      : { ...p, gemm: false, transformed: true, tile: postOps.tile ?? 2, lanes: p.lanes ?? 8 };
   });
 }
 
@@ -182,8 +184,8 @@ export function transformedWeights(
   const kept = weight instanceof NativeStorage ? weight.convertedTo(plan.weights) : undefined;
   if (kept !== undefined) return kept.buffer;
   const transform = rt.plan(
-    `ownWinogradWeightsTransform:${g.outChannels},${g.inChannels},${g.kernelH}:${plan.tile}`,
-    () => rt.addon.ownWinogradWeightsTransformPlan(g, { tile: plan.tile }),
+    `ownWinogradWeightsTransform:${g.outChannels},${g.inChannels},${g.kernelH}:${plan.tile}:${plan.lanes}`,
+    () => rt.addon.ownWinogradWeightsTransformPlan(g, { tile: plan.tile, lanes: plan.lanes }),
   );
   const from = rt.input(weight, plan.guardWeights, [g.outChannels, g.inChannels, g.kernelH, g.kernelW]);
   const transformed = rt.output(plan.weights, Math.ceil(rt.descInfo(plan.weights).bytes / 4));
