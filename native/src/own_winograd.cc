@@ -214,8 +214,16 @@ void forward(const float* x, const float* w, const float* transformed, float* y,
         const int64_t t0 = g * s.group, count = std::min(s.group, s.T - t0);
         for (int64_t i = 0; i < count; i++)
           for (int64_t cb = 0; cb < s.CB; cb++) inputTileOf(x, v, s, t0 + i, i, cb);
-        for (int64_t p = 0; p < s.P; p++)
+        // The next group's input rows and this group's output rows, a share before each position's products.
+        const int64_t pad = (s.r - 1) / 2, next = t0 + s.group;
+        RowLines in(x, s, next, std::min(s.group, s.T - next), s.CB, -pad, s.m + 2 * pad, 8);
+        RowLines out(y, s, t0, count, s.OB, 0, s.m, 8);
+        const int64_t inShare = (in.total + s.P - 1) / s.P, outShare = (out.total + s.P - 1) / s.P;
+        for (int64_t p = 0; p < s.P; p++) {
+          in.prefetch(inShare, false);
+          out.prefetch(outShare, true);
           for (int64_t o16 = 0; o16 < s.O16; o16++) productOf(v, U, m, s, count, p, o16);
+        }
         for (int64_t i = 0; i < count; i++)
           for (int64_t ob = 0; ob < s.OB; ob++) outputTile(m, y, s, e, t0 + i, i, ob);
       }

@@ -128,17 +128,25 @@ inline void inputTile(const float* x, float* V, const Sizes& s, int64_t t, int64
   }
 }
 
-// The cache lines (one pixel of a 16-channel block each: the 16-lane kernels', own_winograd16.cc and
-// own_winograd16_weights.cc) of `rows` map rows from row m th + `first` of each tile row th that tiles
-// [t0, t0 + count) touch, in every block, handed out a share at a time to the prefetcher.
+// The cache lines of `rows` map rows from row m th + `first` of each tile row th that tiles [t0, t0 + count)
+// touch, in every block of `lanes` channels (16: a pixel a line), handed out a share at a time to the
+// prefetcher. Without them the Winograd kernels' products waited on memory in training steps, whose maps
+// come from memory (own_winograd16.cc).
 class RowLines {
  public:
-  RowLines(const float* map, const Sizes& s, int64_t t0, int64_t count, int64_t blocks, int64_t first, int64_t rows)
-      : map_(reinterpret_cast<const char*>(map)), s_(s), blocks_(blocks), first_(first), rows_(rows) {
+  RowLines(const float* map, const Sizes& s, int64_t t0, int64_t count, int64_t blocks, int64_t first, int64_t rows,
+           int64_t lanes = 16)
+      : map_(reinterpret_cast<const char*>(map)),
+        s_(s),
+        blocks_(blocks),
+        first_(first),
+        rows_(rows),
+        rowBytes_(s.W * lanes * 4),
+        rowLines_((rowBytes_ + 63) / 64) {
     if (count <= 0) return;
     const Tile a = tileAt(s, t0), b = tileAt(s, t0 + count - 1);
     n_ = a.n, th_ = a.th, tileRowsLeft_ = (b.n - a.n) * s.TH + b.th - a.th + 1;
-    total = tileRowsLeft_ * blocks * rows * s.W;
+    total = tileRowsLeft_ * blocks * rows * rowLines_;
     startRow();
   }
   int64_t total = 0;
@@ -151,7 +159,7 @@ class RowLines {
         else
           _mm_prefetch(line, _MM_HINT_T1);
       }
-      if (++j_ < s_.W) continue;
+      if (++j_ < rowLines_) continue;
       j_ = 0;
       if (++k_ == rows_) {
         k_ = 0;
@@ -168,11 +176,11 @@ class RowLines {
   // row_: the current map row's first line, or null where the row lies in the padding.
   void startRow() {
     const int64_t h = s_.m * th_ + first_ + k_;
-    row_ = h >= 0 && h < s_.H ? map_ + (((n_ * blocks_ + cb_) * s_.H + h) * s_.W) * 64 : nullptr;
+    row_ = h >= 0 && h < s_.H ? map_ + ((n_ * blocks_ + cb_) * s_.H + h) * rowBytes_ : nullptr;
   }
   const char* map_;
   const Sizes& s_;
-  int64_t blocks_, first_, rows_;
+  int64_t blocks_, first_, rows_, rowBytes_, rowLines_;
   int64_t n_ = 0, th_ = 0, tileRowsLeft_ = 0, cb_ = 0, k_ = 0, j_ = 0;
   const char* row_ = nullptr;
 };
