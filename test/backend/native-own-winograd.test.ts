@@ -327,6 +327,10 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
     const options = { bias: false, relu: false, sum: false, tile: 3 as 2 };
     assert.throws(() => rt.addon.ownWinogradPlan(g, options), /'tile' must be 2 or 4, got 3/);
     assert.throws(() => rt.addon.ownWinogradWeightsTransformPlan(g, options), /'tile' must be 2 or 4, got 3/);
+    assert.throws(
+      () => rt.addon.ownWinogradWeightsTransformPlan(g, { tile: 4, lanes: 12 as 16 }),
+      /'lanes' must be 8 or 16, got 12/,
+    );
     // 5x5: F(2x2, 5x5) alone, and no backward weights.
     const g5 = conv2dGeometry([1, 8, 9, 9], [8, 8, 5, 5], { padding: 2 });
     assert.throws(() => rt.addon.ownWinogradPlan(g5, { ...options, tile: 4 }), /has no own4 implementation/);
