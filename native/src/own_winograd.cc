@@ -218,10 +218,9 @@ void forward(const float* x, const float* w, const float* transformed, float* y,
         const int64_t pad = (s.r - 1) / 2, next = t0 + s.group;
         RowLines in(x, s, next, std::min(s.group, s.T - next), s.CB, -pad, s.m + 2 * pad, 8);
         RowLines out(y, s, t0, count, s.OB, 0, s.m, 8);
-        const int64_t inShare = (in.total + s.P - 1) / s.P, outShare = (out.total + s.P - 1) / s.P;
         for (int64_t p = 0; p < s.P; p++) {
-          in.prefetch(inShare, false);
-          out.prefetch(outShare, true);
+          in.prefetchShare(false);
+          out.prefetchShare(true);
           for (int64_t o16 = 0; o16 < s.O16; o16++) productOf(v, U, m, s, count, p, o16);
         }
         for (int64_t i = 0; i < count; i++)

@@ -81,7 +81,7 @@ void productRows(const float* v, const float* u, float* m, int64_t rows, const S
   for (; i + R <= rows; i += R) product<R, K>(v + i * s.Cp, u, m + i * ldm, s.Cp, ldu, ldm);
   if constexpr (R > 1) {
     if (i < rows) {
-      // The rest, one row count down at a time: at most R - 1 rows in a call of R / 2, then fewer.
+      // The rest (fewer than R rows): R / 2 of them in one call where that many are left, then one a call.
       const int64_t left = rows - i;
       if (left >= R / 2) {
         product<R / 2, K>(v + i * s.Cp, u, m + i * ldm, s.Cp, ldu, ldm);
@@ -109,8 +109,7 @@ void outputTile(const float* M, float* y, const Sizes& s, const Epilogue& e, int
   const Tile at = tileAt(s, t);
   __m512 out[4][4];
   six::outputTile(M + (i * s.OB + ob) * 16, s.mFloats() / s.P, 4, out);
-  const int64_t real = std::min<int64_t>(16, s.O - ob * 16);
-  const __mmask16 keep = static_cast<__mmask16>((1u << real) - 1);
+  const __mmask16 keep = simd::firstLanes(s.O - ob * 16);
   const __m512 bias = e.bias ? _mm512_maskz_loadu_ps(keep, e.bias + ob * 16) : _mm512_setzero_ps();
   const int64_t mapOffset = (at.n * s.OB + ob) * s.H * s.W * 16;
   for (int k = 0; k < 4 && 4 * at.th + k < s.H; k++) {
@@ -150,10 +149,9 @@ void forward(const float* x, const float* w, const float* transformed, float* y,
       // products waited on memory (in a training step, 2.2-2.5 ms against 1.7-1.9 on maps in the cache).
       RowLines in(x, s, t0 + s.group, std::min(s.group, s.T - t0 - s.group), s.CB, -1, 6);
       RowLines out(y, s, t0, count, s.OB, 0, 4);
-      const int64_t inShare = (in.total + s.P - 1) / s.P, outShare = (out.total + s.P - 1) / s.P;
       for (int64_t p = 0; p < s.P; p++) {
-        in.prefetch(inShare, false);
-        out.prefetch(outShare, true);
+        in.prefetchShare(false);
+        out.prefetchShare(true);
         productOf(v, U, m, s, count, p);
       }
       for (int64_t i = 0; i < count; i++)
@@ -171,7 +169,7 @@ void direct(const float* x, const float* w, float* y, const ConvGeometry& g, con
 #pragma omp parallel for schedule(static)
   for (int64_t k = 0; k < vectors; k++) {
     const int64_t ob = k / (s.H * s.W) % s.OB;
-    const __mmask16 keep = static_cast<__mmask16>((1u << std::min<int64_t>(16, s.O - ob * 16)) - 1);
+    const __mmask16 keep = simd::firstLanes(s.O - ob * 16);
     __m512 v = _mm512_add_ps(_mm512_loadu_ps(y + k * 16), _mm512_loadu_ps(e.addend + k * 16));
     if (e.relu) v = _mm512_maskz_max_ps(0xffff, _mm512_setzero_ps(), v);
     _mm512_storeu_ps(y + k * 16, _mm512_maskz_mov_ps(keep, v));

@@ -98,7 +98,7 @@ void weightGradient(const float* dU, int copies, float* dw, const Sizes& s) {
         six::weightGradientRow(column, three);
         for (int kh = 0; kh < 3; kh++) r[kh][q] = three[kh];
       }
-      const __mmask16 keep = static_cast<__mmask16>((1u << std::min<int64_t>(16, s.O - ob * 16)) - 1);
+      const __mmask16 keep = simd::firstLanes(s.O - ob * 16);
       for (int kh = 0; kh < 3; kh++) {
         six::weightGradientRow(r[kh], three);
         for (int kw = 0; kw < 3; kw++)
@@ -131,10 +131,9 @@ void backwardWeights(const float* x, const float* dy, float* dw, const Sizes& s)
       // The next group's input and output-gradient rows, a share before each position's products (as the forward).
       const int64_t next = t0 + s.group, nextCount = std::min(s.group, s.T - next);
       RowLines in(x, s, next, nextCount, s.CB, -1, 6), grad(dy, s, next, nextCount, s.OB, 0, 4);
-      const int64_t inShare = (in.total + s.P - 1) / s.P, gradShare = (grad.total + s.P - 1) / s.P;
       for (int64_t p = 0; p < s.P; p++) {
-        in.prefetch(inShare, false);
-        grad.prefetch(gradShare, false);
+        in.prefetchShare(false);
+        grad.prefetchShare(false);
         for (int64_t ob = 0; ob < s.OB; ob++) gradientProductOf(v, z, du, s, count, p, ob);
       }
     }

@@ -129,8 +129,8 @@ inline void inputTile(const float* x, float* V, const Sizes& s, int64_t t, int64
 }
 
 // The cache lines of `rows` map rows from row m th + `first` of each tile row th that tiles [t0, t0 + count)
-// touch, in every block of `lanes` channels (16: a pixel a line), handed out a share at a time to the
-// prefetcher. Without them the Winograd kernels' products waited on memory in training steps, whose maps
+// touch, in every block of `lanes` channels (16: a pixel a line), handed out to the prefetcher in s.P
+// shares. Without them the Winograd kernels' products waited on memory in training steps, whose maps
 // come from memory (own_winograd16.cc).
 class RowLines {
  public:
@@ -146,12 +146,12 @@ class RowLines {
     if (count <= 0) return;
     const Tile a = tileAt(s, t0), b = tileAt(s, t0 + count - 1);
     n_ = a.n, th_ = a.th, tileRowsLeft_ = (b.n - a.n) * s.TH + b.th - a.th + 1;
-    total = tileRowsLeft_ * blocks * rows * rowLines_;
+    share_ = (tileRowsLeft_ * blocks * rows * rowLines_ + s.P - 1) / s.P;
     startRow();
   }
-  int64_t total = 0;
-  void prefetch(int64_t lines, bool write) {
-    for (; lines > 0 && tileRowsLeft_ > 0; lines--) {
+  // The next of its s.P shares (one before each position's products), for reading or for writing.
+  void prefetchShare(bool write) {
+    for (int64_t lines = share_; lines > 0 && tileRowsLeft_ > 0; lines--) {
       if (row_ != nullptr) {
         const char* line = row_ + j_ * 64;
         if (write)
@@ -180,7 +180,7 @@ class RowLines {
   }
   const char* map_;
   const Sizes& s_;
-  int64_t blocks_, first_, rows_, rowBytes_, rowLines_;
+  int64_t blocks_, first_, rows_, rowBytes_, rowLines_, share_ = 0;
   int64_t n_ = 0, th_ = 0, tileRowsLeft_ = 0, cb_ = 0, k_ = 0, j_ = 0;
   const char* row_ = nullptr;
 };

@@ -203,10 +203,9 @@ void backwardWeights(const float* x, const float* dy, float* dw, const Sizes& s)
         // The next group's input and output-gradient rows, a share before each position's products.
         const int64_t next = t0 + s.group, nextCount = std::min(s.group, s.T - next);
         RowLines in(x, s, next, nextCount, s.CB, -1, s.m + 2, 8), grad(dy, s, next, nextCount, s.OB, 0, s.m, 8);
-        const int64_t inShare = (in.total + s.P - 1) / s.P, gradShare = (grad.total + s.P - 1) / s.P;
         for (int64_t p = 0; p < s.P; p++) {
-          in.prefetch(inShare, false);
-          grad.prefetch(gradShare, false);
+          in.prefetchShare(false);
+          grad.prefetchShare(false);
           for (int64_t o16 = 0; o16 < s.O16; o16++) gradientProductOf(v, z, du, s, count, p, o16);
         }
       }

@@ -6,6 +6,8 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace convkit::simd {
 
 inline __m256 add(__m256 a, __m256 b) {
@@ -78,6 +80,10 @@ inline __m512 load<__m512>(const float* p) {
 template <>
 inline __m512 zero<__m512>() {
   return _mm512_setzero_ps();
+}
+// The mask of a 16-lane vector's first `n` lanes (all 16 from n = 16 on): a last block's channels.
+inline __mmask16 firstLanes(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
 }
 #endif
 

@@ -18,16 +18,10 @@ import * as ops from '../../src/ops/index.js';
 import { conv2dGeometry } from '../../src/ops/conv2d.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { assertClose, nativeSkipReason, restoreEnvAfter, scaledTolerance, seededValues } from './native-helpers.js';
+import { assertPaddingZero, assertWeightPaddingZero, converted, sixPointTolerance } from './winograd-helpers.js';
 
 const skip = nativeSkipReason('native-own-winograd');
 restoreEnvAfter(['CONVKIT_CONV_ALGORITHM']);
-
-/** `values` over `dims` converted from plain into layout `to` (queued on the runtime). */
-function converted(rt: NativeRuntime, values: Float32Array, dims: number[], to: number): Float32Array {
-  const out = new Float32Array(rt.descInfo(to).bytes / 4);
-  rt.exec('test', rt.reorderPlan(rt.plainDesc(dims), to), [values, out]);
-  return out;
-}
 
 type Kernel = 'forward' | 'backward weights';
 
@@ -71,27 +65,6 @@ function winograd(
   return { out, blocked };
 }
 
-/** The padding lanes of an nChw8c buffer of `channels` channels and `pixels` per map: each must be 0. */
-function assertPaddingZero(what: string, blocked: Float32Array, channels: number, pixels: number): void {
-  const blocks = Math.ceil(channels / 8);
-  for (let i = 0; i < blocked.length; i += 8) {
-    if (Math.floor(i / 8 / pixels) % blocks !== blocks - 1) continue;
-    for (let lane = channels - 8 * (blocks - 1); lane < 8; lane++)
-      assert.ok(Object.is(blocked[i + lane], 0), `${what}: padding lane ${lane} at ${i} is ${blocked[i + lane]}`);
-  }
-}
-
-/** The padding lanes of OIhw8i8o weights of [outputs, inputs, 3, 3]: each must be 0. */
-function assertWeightPaddingZero(what: string, blocked: Float32Array, outputs: number, inputs: number): void {
-  const inBlocks = Math.ceil(inputs / 8);
-  for (let i = 0; i < blocked.length; i++) {
-    const [oc, ic] = [i % 8, Math.floor(i / 8) % 8];
-    const [ib, ob] = [Math.floor(i / 64 / 9) % inBlocks, Math.floor(i / 64 / 9 / inBlocks)];
-    if (ob * 8 + oc < outputs && ib * 8 + ic < inputs) continue;
-    assert.ok(Object.is(blocked[i], 0), `${what}: padding at ${i} is ${blocked[i]}`);
-  }
-}
-
 /**
  * conv2d(x, w, padding 1) and its weight gradient for the upstream gradient `gy`, on the reference
  * backend or on native with CONVKIT_CONV_ALGORITHM=direct.
@@ -130,17 +103,6 @@ const SHAPES_5X5: [string, number[], number[]][] = [
   ['8 -> 8 channels, 2x3 maps (taps past both borders)', [1, 8, 2, 3], [8, 8, 5, 5]],
 ];
 
-/**
- * The six-point transforms' larger constants round more: F(4x4, 3x3)'s worst error reached 4.5e-6
- * to 1.9e-5 of the outputs' RMS at 16-256 channels, 2-4x the direct kernel's (F(2x2, 3x3): under
- * 3e-6), so the absolute part is 4e-5 of the RMS (scaledTolerance: 1e-5), a 2x margin at 256
- * channels; F(2x2, 5x5) is held to the same.
- */
-function sixPointTolerance(expected: Float32Array): { rtol: number; atol: number } {
-  const { rtol, atol } = scaledTolerance(expected);
-  return { rtol, atol: 4 * atol };
-}
-
 /** `got` holds NaN and infinities exactly where `direct` does, and close values elsewhere. */
 function assertNonFiniteWhereDirect(what: string, got: Float32Array, direct: Float32Array): void {
   for (let i = 0; i < direct.length; i++) {
@@ -162,7 +124,7 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
       if (forward === null) return t.skip('this build has no AVX2 and FMA');
       const want = expected('ref', xShape, wShape, [x, w, gy]);
       assertClose(`${name} forward`, forward.out, want.y, sixPointTolerance(want.y));
-      assertPaddingZero(`${name} forward`, forward.blocked, wShape[0], xShape[2] * xShape[3]);
+      assertPaddingZero(`${name} forward`, forward.blocked, wShape[0], xShape[2] * xShape[3], 8);
     });
 
   for (const [name, xShape, wShape] of SHAPES) {
@@ -183,10 +145,10 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
       assertClose(`${name} F(4x4, 3x3) forward`, forward4.out, want.y, sixPointTolerance(want.y));
       assertClose(`${name} weight gradient`, weights.out, want.gw, scaledTolerance(want.gw));
       assertClose(`${name} F(4x4, 3x3) weight gradient`, weights4.out, want.gw, sixPointTolerance(want.gw));
-      assertWeightPaddingZero(`${name} F(4x4, 3x3) weight gradient`, weights4.blocked, wShape[0], wShape[1]);
-      assertPaddingZero(`${name} forward`, forward.blocked, wShape[0], xShape[2] * xShape[3]);
-      assertPaddingZero(`${name} F(4x4, 3x3) forward`, forward4.blocked, wShape[0], xShape[2] * xShape[3]);
-      assertWeightPaddingZero(`${name} weight gradient`, weights.blocked, wShape[0], wShape[1]);
+      assertWeightPaddingZero(`${name} F(4x4, 3x3) weight gradient`, weights4.blocked, wShape[0], wShape[1], 8);
+      assertPaddingZero(`${name} forward`, forward.blocked, wShape[0], xShape[2] * xShape[3], 8);
+      assertPaddingZero(`${name} F(4x4, 3x3) forward`, forward4.blocked, wShape[0], xShape[2] * xShape[3], 8);
+      assertWeightPaddingZero(`${name} weight gradient`, weights.blocked, wShape[0], wShape[1], 8);
     });
   }
 
@@ -205,7 +167,7 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
     const direct = expected('native', xShape, wShape, [x, w, seededValues(6 * 81, 43)]).y;
     assert.ok(direct.some((v) => Number.isNaN(v)) && direct.some((v) => Number.isFinite(v)));
     assertNonFiniteWhereDirect('output', forward.out, direct);
-    assertPaddingZero('non-finite 5x5 output', forward.blocked, 6, 81);
+    assertPaddingZero('non-finite 5x5 output', forward.blocked, 6, 81, 8);
   });
 
   it('gives NaN and infinities exactly where the direct kernel does, padding lanes still zero', { skip }, (t) => {
@@ -237,10 +199,10 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
       assert.ok(direct.some((v) => Number.isNaN(v)) && direct.some((v) => Math.abs(v) === Number.POSITIVE_INFINITY));
       assertNonFiniteWhereDirect(what, got, direct);
     }
-    assertPaddingZero('non-finite output', forward.blocked, wShape[0], xShape[2] * xShape[3]);
-    assertPaddingZero('non-finite F(4x4, 3x3) output', forward4.blocked, wShape[0], xShape[2] * xShape[3]);
-    assertWeightPaddingZero('non-finite weight gradient', weights.blocked, wShape[0], wShape[1]);
-    assertWeightPaddingZero('non-finite F(4x4, 3x3) weight gradient', weights4.blocked, wShape[0], wShape[1]);
+    assertPaddingZero('non-finite output', forward.blocked, wShape[0], xShape[2] * xShape[3], 8);
+    assertPaddingZero('non-finite F(4x4, 3x3) output', forward4.blocked, wShape[0], xShape[2] * xShape[3], 8);
+    assertWeightPaddingZero('non-finite weight gradient', weights.blocked, wShape[0], wShape[1], 8);
+    assertWeightPaddingZero('non-finite F(4x4, 3x3) weight gradient', weights4.blocked, wShape[0], wShape[1], 8);
   });
 
   for (const tile of [2, 4] as const)
@@ -283,7 +245,7 @@ describe("convkit's Winograd kernel for AVX2 builds", () => {
           const out = new Float32Array(sizeOf(shapes[3]));
           rt.exec('test', rt.reorderPlan(p.dst, rt.plainDesc(shapes[3])), [y, out]);
           rt.flushSync();
-          assertPaddingZero('post-ops', y, 19, 63);
+          assertPaddingZero('post-ops', y, 19, 63, 8);
           return out;
         };
         const reference = (backend: string, values: Float32Array[]): Float32Array => {

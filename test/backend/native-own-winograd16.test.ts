@@ -10,24 +10,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { nativeRuntime } from '../../src/backend/native/index.js';
-import type { NativeRuntime } from '../../src/backend/native/runtime.js';
 import { sizeOf } from '../../src/core/shape.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import * as ops from '../../src/ops/index.js';
 import { conv2dGeometry } from '../../src/ops/conv2d.js';
-import { assertClose, nativeSkipReason, scaledTolerance, seededValues } from './native-helpers.js';
+import { assertClose, nativeSkipReason, seededValues } from './native-helpers.js';
+import { assertPaddingZero, assertWeightPaddingZero, converted, sixPointTolerance } from './winograd-helpers.js';
 
 const skip = nativeSkipReason('native-own-winograd16');
 const IMPL = 'convkit:avx512_wino_4x3';
 
 type PostOps = { bias: boolean; relu: boolean; sum: boolean; transformed?: boolean };
-
-/** `values` over `dims` in layout `to` (queued on the runtime). */
-function converted(rt: NativeRuntime, values: Float32Array, dims: number[], to: number): Float32Array {
-  const out = new Float32Array(rt.descInfo(to).bytes / 4);
-  rt.exec('test', rt.reorderPlan(rt.plainDesc(dims), to), [values, out]);
-  return out;
-}
 
 /** The tile-4 own plan of the 3x3 conv (padding 1) of x over w: what it ran, and its output plain and as written. */
 function run(
@@ -92,17 +85,6 @@ function expectedWeights(xShape: number[], wShape: number[], [x, gy]: Float32Arr
   return Float32Array.from((w.grad as Tensor).toArray());
 }
 
-/** The padding of OIhw16i16o weights of [outputs, inputs, 3, 3] (past either channel count): each must be 0. */
-function assertWeightPaddingZero(what: string, blocked: Float32Array, outputs: number, inputs: number): void {
-  const inBlocks = Math.ceil(inputs / 16);
-  for (let i = 0; i < blocked.length; i++) {
-    const [oc, ic] = [i % 16, Math.floor(i / 16) % 16];
-    const [ib, ob] = [Math.floor(i / 256 / 9) % inBlocks, Math.floor(i / 256 / 9 / inBlocks)];
-    if (ob * 16 + oc < outputs && ib * 16 + ic < inputs) continue;
-    assert.ok(Object.is(blocked[i], 0), `${what}: padding at ${i} is ${blocked[i]}`);
-  }
-}
-
 /** relu?(conv(x, w, padding 1) + bias + addend) on the reference backend. */
 function expected(
   xShape: number[],
@@ -143,22 +125,6 @@ function built(): boolean {
   );
 }
 
-/** The padding lanes of nChw16c output of `channels` channels and `pixels` per map: each must be 0. */
-function assertPaddingZero(what: string, blocked: Float32Array, channels: number, pixels: number): void {
-  const blocks = Math.ceil(channels / 16);
-  for (let i = 0; i < blocked.length; i += 16) {
-    if (Math.floor(i / 16 / pixels) % blocks !== blocks - 1) continue;
-    for (let lane = channels - 16 * (blocks - 1); lane < 16; lane++)
-      assert.ok(Object.is(blocked[i + lane], 0), `${what}: padding lane ${lane} at ${i} is ${blocked[i + lane]}`);
-  }
-}
-
-/** F(4x4, 3x3)'s rounding: 4x the direct kernel's absolute tolerance, as native-own-winograd.test.ts's. */
-function sixPointTolerance(want: Float32Array): { rtol: number; atol: number } {
-  const { rtol, atol } = scaledTolerance(want);
-  return { rtol, atol: 4 * atol };
-}
-
 const SHAPES: [string, number[], number[]][] = [
   ['16 -> 16 channels, 8x8', [2, 16, 8, 8], [16, 16, 3, 3]],
   ['17 -> 19 channels, 7x9 (partial tiles; blocks not filled)', [3, 17, 7, 9], [19, 17, 3, 3]],
@@ -187,7 +153,7 @@ describe("convkit's Winograd F(4x4, 3x3) on 16-channel blocks (AVX-512 builds)",
         assert.equal(got.impl, IMPL);
         const want = expected(xShape, wShape, post, values);
         assertClose(`${name} ${label}`, got.out, want, sixPointTolerance(want));
-        assertPaddingZero(`${name} ${label}`, got.blocked, wShape[0], xShape[2] * xShape[3]);
+        assertPaddingZero(`${name} ${label}`, got.blocked, wShape[0], xShape[2] * xShape[3], 16);
       });
     }
 
@@ -199,7 +165,7 @@ describe("convkit's Winograd F(4x4, 3x3) on 16-channel blocks (AVX-512 builds)",
       assert.equal(got.impl, IMPL);
       const want = expectedWeights(xShape, wShape, [x, gy]);
       assertClose(`${name} weight gradient`, got.out, want, sixPointTolerance(want));
-      assertWeightPaddingZero(`${name} weight gradient`, got.blocked, wShape[0], wShape[1]);
+      assertWeightPaddingZero(`${name} weight gradient`, got.blocked, wShape[0], wShape[1], 16);
     });
 
   it("gives the direct kernel's weight gradient, to the bit, where the input or the gradient holds NaN or infinity", {
@@ -249,7 +215,7 @@ describe("convkit's Winograd F(4x4, 3x3) on 16-channel blocks (AVX-512 builds)",
           assert.ok(Math.abs(got.out[i] - direct[i]) <= 1e-4 * (1 + Math.abs(direct[i])), message);
         else if (!Number.isNaN(direct[i])) assert.ok(Object.is(got.out[i], direct[i]), message);
       }
-      assertPaddingZero('non-finite', got.blocked, wShape[0], xShape[2] * xShape[3]);
+      assertPaddingZero('non-finite', got.blocked, wShape[0], xShape[2] * xShape[3], 16);
     }
   });
 
